@@ -1,0 +1,350 @@
+"""SQLAlchemy 2 + GeoAlchemy2 models of every PostGIS layer (SRID 4326).
+
+Columns follow docs/CONTRACTS.md so that ``layers.queries`` can hand frames straight to ``geo``.
+Every table has ``created_at``/``updated_at``; every write is also recorded in ``audit_log``.
+``version`` columns give optimistic locking (ETag / If-Match in the API).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+AREA_LEVELS = ("district", "town", "grid_large", "community", "grid_middle", "grid_small")
+FACILITY_STATUS = ("open", "planned", "closed")
+PLACE_NAME_STATUS = ("standard", "irregular", "historical")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+def _in(col: str, values: tuple[str, ...]) -> str:
+    return f"{col} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Area(Timestamped, Base):
+    """One tree: district → town → {community, grid_large}; community → grid_middle → grid_small."""
+
+    __tablename__ = "areas"
+    __table_args__ = (
+        CheckConstraint(_in("level", AREA_LEVELS), name="area_level_known"),
+        Index("ix_areas_geom", "geom", postgresql_using="gist"),
+    )
+
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    urban: Mapped[bool] = mapped_column(Boolean, default=True)
+    urban_rural_code: Mapped[str | None] = mapped_column(String(3))
+    worker_name: Mapped[str | None] = mapped_column(String(60))
+    """Grid worker's public work name/title (public: a work contact, not personal data)."""
+    worker_phone: Mapped[str | None] = mapped_column(String(40))
+    """Grid worker's public WORK phone."""
+    households: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+
+
+class FacilityType(Timestamped, Base):
+    __tablename__ = "facility_types"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(80))
+    category: Mapped[str] = mapped_column(String(20))
+    urban_tier: Mapped[str | None] = mapped_column(String(10))
+    urban_profile: Mapped[str | None] = mapped_column(String(20))
+    urban_max_time_min: Mapped[float | None] = mapped_column(Float)
+    urban_max_distance_m: Mapped[float | None] = mapped_column(Float)
+    rural_tier: Mapped[str | None] = mapped_column(String(10))
+    rural_profile: Mapped[str | None] = mapped_column(String(20))
+    rural_max_time_min: Mapped[float | None] = mapped_column(Float)
+    min_floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(Text)
+
+
+class Facility(Timestamped, Base):
+    __tablename__ = "facilities"
+    __table_args__ = (
+        CheckConstraint(_in("status", FACILITY_STATUS), name="facility_status_known"),
+        Index("ix_facilities_geom", "geom", postgresql_using="gist"),
+    )
+
+    facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), ForeignKey("facility_types.code"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    capacity: Mapped[float | None] = mapped_column(Float)
+    opening_hours: Mapped[str | None] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    operator: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    source: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+
+
+class Residence(Timestamped, Base):
+    """Aggregated 一标三实 points: the weights of coverage. Never public."""
+
+    __tablename__ = "residences"
+    __table_args__ = (Index("ix_residences_geom", "geom", postgresql_using="gist"),)
+
+    residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer, default=0)
+    elderly: Mapped[int] = mapped_column(Integer, default=0)
+    children: Mapped[int] = mapped_column(Integer, default=0)
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(String(200))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    footprint: Mapped[Any | None] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
+
+
+class PlaceName(Timestamped, Base):
+    __tablename__ = "place_names"
+    __table_args__ = (
+        CheckConstraint(_in("status", PLACE_NAME_STATUS), name="place_name_status_known"),
+        Index("ix_place_names_geom", "geom", postgresql_using="gist"),
+    )
+
+    name_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    """Category code from data/placenames/categories.csv (GB/T 18521-based)."""
+    area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
+    proper: Mapped[str | None] = mapped_column(String(120))
+    generic: Mapped[str | None] = mapped_column(String(40))
+    pinyin: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(12), default="standard")
+    heritage: Mapped[bool] = mapped_column(Boolean, default=False)
+    sign_present: Mapped[bool] = mapped_column(Boolean, default=False)
+    approval: Mapped[str | None] = mapped_column(String(200))
+    """Approval record: document number and date."""
+    meaning: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
+
+
+class PlaceNameHistory(Base):
+    __tablename__ = "place_name_history"
+
+    history_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("place_names.name_id"), index=True)
+    action: Mapped[str] = mapped_column(String(12))  # create, rename, retire, update
+    old_name: Mapped[str | None] = mapped_column(String(120))
+    new_name: Mapped[str | None] = mapped_column(String(120))
+    approval: Mapped[str | None] = mapped_column(String(200))
+    changed_by: Mapped[str | None] = mapped_column(String(60))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class NetworkNode(Base):
+    __tablename__ = "network_nodes"
+    __table_args__ = (Index("ix_network_nodes_geom", "geom", postgresql_using="gist"),)
+
+    node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class NetworkEdge(Base):
+    __tablename__ = "network_edges"
+    __table_args__ = (Index("ix_network_edges_geom", "geom", postgresql_using="gist"),)
+
+    edge_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    u: Mapped[int] = mapped_column(BigInteger, ForeignKey("network_nodes.node_id"), index=True)
+    v: Mapped[int] = mapped_column(BigInteger, ForeignKey("network_nodes.node_id"), index=True)
+    length_m: Mapped[float] = mapped_column(Float)
+    highway: Mapped[str] = mapped_column(String(30))
+    oneway: Mapped[bool] = mapped_column(Boolean, default=False)
+    access: Mapped[str | None] = mapped_column(String(20))
+    foot: Mapped[str | None] = mapped_column(String(20))
+    bicycle: Mapped[str | None] = mapped_column(String(20))
+    bridge: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(120))
+    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=SRID, spatial_index=False))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Water(Base):
+    """Rivers, sea and lakes: drawn in the offline base map (public)."""
+
+    __tablename__ = "water"
+    __table_args__ = (Index("idx_water_geom", "geom", postgresql_using="gist"),)
+
+    water_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # river, sea, lake
+    name: Mapped[str | None] = mapped_column(String(120))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+
+
+class DataVersion(Base):
+    """A counter bumped by every write to a layer: coverage runs record what they were computed on."""
+
+    __tablename__ = "data_versions"
+
+    layer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CoverageRun(Base):
+    __tablename__ = "coverage_runs"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running, done, failed
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    data_version: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    scenario_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("scenarios.scenario_id"))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CoverageArea(Base):
+    """Aggregated coverage of one facility type in one area (public after suppression)."""
+
+    __tablename__ = "coverage_area"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    applicable: Mapped[bool] = mapped_column(Boolean, default=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    households_covered: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer, default=0)
+    population_covered: Mapped[int] = mapped_column(Integer, default=0)
+    elderly: Mapped[int] = mapped_column(Integer, default=0)
+    elderly_covered: Mapped[int] = mapped_column(Integer, default=0)
+    children: Mapped[int] = mapped_column(Integer, default=0)
+    children_covered: Mapped[int] = mapped_column(Integer, default=0)
+    share: Mapped[float | None] = mapped_column(Float)
+    """Share of residents covered (0..1)."""
+
+
+class CoverageResidence(Base):
+    """Per residence and type: time to the nearest facility. Never public."""
+
+    __tablename__ = "coverage_residence"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    time_s: Mapped[float | None] = mapped_column(Float)
+    facility_id: Mapped[int | None] = mapped_column(BigInteger)
+    covered: Mapped[bool] = mapped_column(Boolean)
+
+
+class CoverageFacility(Base):
+    __tablename__ = "coverage_facility"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40))
+    catchment_population: Mapped[int] = mapped_column(Integer, default=0)
+    catchment_households: Mapped[int] = mapped_column(Integer, default=0)
+    covered_population: Mapped[int] = mapped_column(Integer, default=0)
+    capacity: Mapped[float | None] = mapped_column(Float)
+    load: Mapped[float | None] = mapped_column(Float)
+    """Catchment population covered / capacity (None when capacity is unknown)."""
+
+
+class CoverageGap(Base):
+    __tablename__ = "coverage_gaps"
+    __table_args__ = (Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),)
+
+    gap_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        index=True)
+    type_code: Mapped[str] = mapped_column(String(40), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    population: Mapped[int] = mapped_column(Integer)
+    elderly: Mapped[int] = mapped_column(Integer, default=0)
+    children: Mapped[int] = mapped_column(Integer, default=0)
+    residences: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+
+
+class Scenario(Timestamped, Base):
+    """A named, saved set of what-if changes; evaluated without touching the base layers."""
+
+    __tablename__ = "scenarios"
+
+    scenario_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(60))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class User(Timestamped, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            _in("role", ("grid_worker", "planner", "placename_officer", "admin")), name="user_role_known"
+        ),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
+    """A grid worker's own grid (limits what they see)."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditLog(Base):
+    """Every write: who, when, what, before/after."""
+
+    __tablename__ = "audit_log"
+
+    audit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(String(60))
+    action: Mapped[str] = mapped_column(String(12))  # insert, update, delete, import
+    layer: Mapped[str] = mapped_column(String(40), index=True)
+    object_id: Mapped[str | None] = mapped_column(String(40))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
