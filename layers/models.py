@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,7 +63,7 @@ class Area(Timestamped, Base):
     level: Mapped[str] = mapped_column(String(16), index=True)
     code: Mapped[str] = mapped_column(String(24), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    urban: Mapped[bool] = mapped_column(Boolean, default=True)
+    urban: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     urban_rural_code: Mapped[str | None] = mapped_column(String(3))
     worker_name: Mapped[str | None] = mapped_column(String(60))
     """Grid worker's public work name/title (public: a work contact, not personal data)."""
@@ -70,7 +71,7 @@ class Area(Timestamped, Base):
     """Grid worker's public WORK phone."""
     households: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str | None] = mapped_column(String(200))
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
@@ -88,7 +89,7 @@ class FacilityType(Timestamped, Base):
     rural_profile: Mapped[str | None] = mapped_column(String(20))
     rural_max_time_min: Mapped[float | None] = mapped_column(Float)
     min_floor_area_m2: Mapped[float | None] = mapped_column(Float)
-    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source: Mapped[str | None] = mapped_column(Text)
 
 
@@ -108,9 +109,9 @@ class Facility(Timestamped, Base):
     opening_hours: Mapped[str | None] = mapped_column(String(120))
     phone: Mapped[str | None] = mapped_column(String(40))
     operator: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    status: Mapped[str] = mapped_column(String(10), server_default="open")
     source: Mapped[str | None] = mapped_column(String(200))
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
 
 
@@ -123,11 +124,11 @@ class Residence(Timestamped, Base):
     residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     address: Mapped[str | None] = mapped_column(String(300))
     area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
-    households: Mapped[int] = mapped_column(Integer, default=0)
-    population: Mapped[int] = mapped_column(Integer, default=0)
-    elderly: Mapped[int] = mapped_column(Integer, default=0)
-    children: Mapped[int] = mapped_column(Integer, default=0)
-    estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    elderly: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    children: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source: Mapped[str | None] = mapped_column(String(200))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
     footprint: Mapped[Any | None] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
@@ -148,13 +149,13 @@ class PlaceName(Timestamped, Base):
     proper: Mapped[str | None] = mapped_column(String(120))
     generic: Mapped[str | None] = mapped_column(String(40))
     pinyin: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(12), default="standard")
-    heritage: Mapped[bool] = mapped_column(Boolean, default=False)
-    sign_present: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), server_default="standard")
+    heritage: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    sign_present: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     approval: Mapped[str | None] = mapped_column(String(200))
     """Approval record: document number and date."""
     meaning: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
 
 
@@ -191,11 +192,11 @@ class NetworkEdge(Base):
     v: Mapped[int] = mapped_column(BigInteger, ForeignKey("network_nodes.node_id"), index=True)
     length_m: Mapped[float] = mapped_column(Float)
     highway: Mapped[str] = mapped_column(String(30))
-    oneway: Mapped[bool] = mapped_column(Boolean, default=False)
+    oneway: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     access: Mapped[str | None] = mapped_column(String(20))
     foot: Mapped[str | None] = mapped_column(String(20))
     bicycle: Mapped[str | None] = mapped_column(String(20))
-    bridge: Mapped[bool] = mapped_column(Boolean, default=False)
+    bridge: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     name: Mapped[str | None] = mapped_column(String(120))
     geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=SRID, spatial_index=False))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -219,7 +220,7 @@ class DataVersion(Base):
     __tablename__ = "data_versions"
 
     layer: Mapped[str] = mapped_column(String(40), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -227,9 +228,9 @@ class CoverageRun(Base):
     __tablename__ = "coverage_runs"
 
     run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    status: Mapped[str] = mapped_column(String(12), default="running")  # running, done, failed
-    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    data_version: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    status: Mapped[str] = mapped_column(String(12), server_default="running")  # running, done, failed
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    data_version: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     scenario_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("scenarios.scenario_id"))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
@@ -246,15 +247,15 @@ class CoverageArea(Base):
                                         primary_key=True)
     area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    applicable: Mapped[bool] = mapped_column(Boolean, default=True)
-    households: Mapped[int] = mapped_column(Integer, default=0)
-    households_covered: Mapped[int] = mapped_column(Integer, default=0)
-    population: Mapped[int] = mapped_column(Integer, default=0)
-    population_covered: Mapped[int] = mapped_column(Integer, default=0)
-    elderly: Mapped[int] = mapped_column(Integer, default=0)
-    elderly_covered: Mapped[int] = mapped_column(Integer, default=0)
-    children: Mapped[int] = mapped_column(Integer, default=0)
-    children_covered: Mapped[int] = mapped_column(Integer, default=0)
+    applicable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    households_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    elderly: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    elderly_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    children: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    children_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     share: Mapped[float | None] = mapped_column(Float)
     """Share of residents covered (0..1)."""
 
@@ -280,9 +281,9 @@ class CoverageFacility(Base):
                                         primary_key=True)
     facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40))
-    catchment_population: Mapped[int] = mapped_column(Integer, default=0)
-    catchment_households: Mapped[int] = mapped_column(Integer, default=0)
-    covered_population: Mapped[int] = mapped_column(Integer, default=0)
+    catchment_population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    catchment_households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    covered_population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     capacity: Mapped[float | None] = mapped_column(Float)
     load: Mapped[float | None] = mapped_column(Float)
     """Catchment population covered / capacity (None when capacity is unknown)."""
@@ -299,8 +300,8 @@ class CoverageGap(Base):
     rank: Mapped[int] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer)
     population: Mapped[int] = mapped_column(Integer)
-    elderly: Mapped[int] = mapped_column(Integer, default=0)
-    children: Mapped[int] = mapped_column(Integer, default=0)
+    elderly: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    children: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     residences: Mapped[int] = mapped_column(Integer)
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
@@ -313,7 +314,7 @@ class Scenario(Timestamped, Base):
     scenario_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str | None] = mapped_column(Text)
-    changes: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    changes: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     created_by: Mapped[str | None] = mapped_column(String(60))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
@@ -332,7 +333,7 @@ class User(Timestamped, Base):
     role: Mapped[str] = mapped_column(String(20))
     area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
     """A grid worker's own grid (limits what they see)."""
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
 class AuditLog(Base):

@@ -1,0 +1,58 @@
+# 民情地图 minqing-map — the two commands: `make demo` and `make test`.
+# Both install what is missing (Debian packages as root, the Python venv, the map assets),
+# start a local PostGIS under .pgdata/ (or use DATABASE_URL), and are safe to run again.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml maps/assets/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
+PYTHON ?= python3
+
+.PHONY: demo test setup system db data lint bench stop clean help
+
+help:
+	@echo "make demo   — set up, load the demo district, compute coverage, serve http://127.0.0.1:8000"
+	@echo "make test   — set up, then run the whole test suite against a real PostGIS"
+	@echo "make stop   — stop the local PostGIS"
+	@echo "make bench  — benchmarks (coverage engine vs peers, API latency)"
+
+system:
+	@scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@if [ -f maps/assets/package.json ]; then cd maps/assets && npm ci --no-audit --no-fund --silent; fi
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+setup: system $(STAMP)
+
+db: setup
+	$(BIN)/minqing db up
+
+data: db
+	$(BIN)/minqing demo load --if-empty
+	$(BIN)/minqing coverage run --if-stale
+
+demo: data
+	$(BIN)/minqing serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: db lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: setup
+	@scripts/system-deps.sh --bench
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) bench/coverage.py --scale 1
+	$(PY) bench/coverage.py --scale 10
+
+stop:
+	-$(BIN)/minqing db down
+
+clean: stop
+	rm -rf .pgdata $(VENV)

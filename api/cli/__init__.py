@@ -1,0 +1,50 @@
+"""The ``minqing`` command line: one typer app with a sub-app per concern.
+
+Each concern lives in its own module exposing ``app``; modules not yet present are skipped so a
+partial checkout still runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+GROUPS = {
+    "db": "数据库 local PostGIS: up, down, status, migrate",
+    "demo": "演示数据 the fictional demo district 澄湾区",
+    "coverage": "生活圈覆盖 service-circle coverage runs",
+    "plan": "规划工具 scenarios, siting, compliance, reports",
+    "names": "地名 place-name tools",
+    "import": "导入 OpenStreetMap and government files",
+    "users": "用户 accounts and roles",
+}
+
+app = typer.Typer(
+    name="minqing",
+    help="民情地图 minqing-map: 15-minute / half-hour life-circle coverage, grids and place names.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    for name, help_text in GROUPS.items():
+        module_name = f"api.cli.{name if name != 'import' else 'imports'}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                continue
+            raise
+        app.add_typer(module.app, name=name, help=help_text)
+    from api.cli.serve import serve
+
+    app.command("serve", help="启动服务 serve the maps and API on http://127.0.0.1:8000")(serve)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,41 @@
+"""Shared CLI plumbing: clear error output and progress bars."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from tqdm import tqdm
+
+from layers.errors import LayersError
+
+
+def fail(message: str, *, code: int = 2) -> None:
+    typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn our own errors into one red line and a non-zero exit (no stack trace)."""
+    try:
+        yield
+    except LayersError as e:
+        fail(str(e))
+    except Exception as e:  # geo errors share the same contract: a message with the fix
+        if type(e).__module__.startswith(("geo", "layers", "api", "data")):
+            fail(str(e))
+        raise
+
+
+@contextmanager
+def steps(total: int, *, desc: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar advanced by calling ``step(label)``."""
+    bar = tqdm(total=total, desc=desc, unit="步", file=sys.stderr, dynamic_ncols=True,
+               disable=None)
+    try:
+        yield lambda label: (bar.set_postfix_str(label), bar.update(1))
+    finally:
+        bar.close()

@@ -1,0 +1,67 @@
+"""``minqing db``: the local PostGIS cluster and migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli._common import friendly_errors
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def up() -> None:
+    """Start the local PostGIS under .pgdata/ (initialised on first use) and migrate it."""
+    from layers import migrate
+    from layers.cluster import local_cluster
+    from layers.settings import database_settings
+
+    with friendly_errors():
+        if database_settings().database_url:
+            typer.echo("DATABASE_URL is set: using that server, no local cluster started.")
+        else:
+            local_cluster().up()
+            typer.echo(f"本地数据库已启动 local PostGIS {local_cluster().status()}")
+        migrate.upgrade()
+        typer.echo(f"schema at revision {migrate.current()}")
+
+
+@app.command()
+def down() -> None:
+    """Stop the local PostGIS (data stays in .pgdata/)."""
+    from layers.cluster import local_cluster
+
+    local_cluster().down()
+    typer.echo("本地数据库已停止 local PostGIS stopped")
+
+
+@app.command()
+def status() -> None:
+    """Say where the database is and whether it answers."""
+    from layers.cluster import local_cluster
+    from layers.settings import database_settings
+
+    url = database_settings().database_url
+    if url:
+        typer.echo(f"DATABASE_URL server: {url.split('@')[-1]}")
+    else:
+        typer.echo(f"local PostGIS: {local_cluster().status()}")
+
+
+@app.command()
+def migrate(revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Upgrade the schema (Alembic) to REVISION."""
+    from layers import migrate as m
+
+    with friendly_errors():
+        m.upgrade(revision=revision)
+        typer.echo(f"schema at revision {m.current()}")
+
+
+@app.command()
+def url() -> None:
+    """Print the database URL in use (contains the password: keep it private)."""
+    from layers.db import database_url
+
+    with friendly_errors():
+        typer.echo(database_url())

@@ -1,0 +1,17 @@
+"""``minqing serve``: the API and maps."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
+    port: int = typer.Option(8000, help="port"),
+    workers: int = typer.Option(1, help="worker processes"),
+) -> None:
+    """Serve the maps and the API."""
+    import uvicorn
+
+    typer.echo(f"民情地图 minqing-map on http://{host}:{port}  (API docs: /docs, layers: /collections)")
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")

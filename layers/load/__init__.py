@@ -1,0 +1,1 @@
+"""Loaders: validate, transform CRS, write in one transaction (all-or-nothing)."""

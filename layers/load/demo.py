@@ -1,0 +1,83 @@
+"""Load the fictional demo district (data.demo) into PostGIS, replacing the layers' contents.
+
+One transaction: either every layer is replaced or nothing changes. Users are kept (their grid
+link is cleared); coverage results and scenarios computed on the old data are removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from layers.db import set_actor
+from layers.load.bulk import copy_frame, record_import
+from layers.load.reference import read_facility_types, upsert_facility_types
+
+AREA_COLS = ["area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code",
+             "worker_name", "worker_phone", "households", "source"]
+EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle",
+             "bridge", "name"]
+RESIDENCE_COLS = ["residence_id", "address", "area_id", "households", "population", "elderly",
+                  "children", "estimated", "source"]
+FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity",
+                 "opening_hours", "phone", "operator", "status", "source"]
+PLACE_NAME_COLS = ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
+                   "sign_present", "approval", "meaning"]
+WATER_COLS = ["water_id", "kind", "name"]
+
+
+def clear_layers(s: Session) -> None:
+    """Empty every data layer (not users, not facility types)."""
+    s.execute(text(
+        "TRUNCATE coverage_runs, coverage_area, coverage_residence, coverage_facility, coverage_gaps, "
+        "scenarios, place_name_history, place_names, facilities, residences, network_edges, "
+        "network_nodes, water"
+    ))
+    s.execute(text("UPDATE users SET area_id = NULL WHERE area_id IS NOT NULL"))
+    s.execute(text("DELETE FROM areas"))
+
+
+def load_district(s: Session, district, *, actor: str = "demo-loader",
+                  progress: Callable[[str], None] | None = None) -> dict:
+    """Replace all layers with ``district`` (a ``data.demo.DemoDistrict``); returns row counts."""
+    step = progress or (lambda _label: None)
+    set_actor(s, actor, bulk=True)
+    step("参考表 facility types")
+    upsert_facility_types(s, read_facility_types())
+    step("清空旧数据 clearing old layers")
+    clear_layers(s)
+    counts: dict[str, int] = {}
+    step("行政区划与网格 areas")
+    areas = district.areas.sort_values(["area_id"])
+    counts["areas"] = copy_frame(s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"})
+    step("路网 network")
+    nodes = district.nodes.copy()
+    import shapely
+
+    nodes["geometry"] = shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy())
+    counts["network_nodes"] = copy_frame(s, "network_nodes", nodes, columns=["node_id"],
+                                         geometry={"geometry": "geom"})
+    counts["network_edges"] = copy_frame(s, "network_edges", district.edges, columns=EDGE_COLS,
+                                         geometry={"geometry": "geom"})
+    step("水系 water")
+    counts["water"] = copy_frame(s, "water", district.water, columns=WATER_COLS,
+                                 geometry={"geometry": "geom"})
+    step("住户点 residences")
+    counts["residences"] = copy_frame(s, "residences", district.residences, columns=RESIDENCE_COLS,
+                                      geometry={"geometry": "geom"})
+    step("服务设施 facilities")
+    counts["facilities"] = copy_frame(s, "facilities", district.facilities, columns=FACILITY_COLS,
+                                      geometry={"geometry": "geom"})
+    step("地名 place names")
+    names = district.place_names
+    counts["place_names"] = copy_frame(s, "place_names", names, columns=PLACE_NAME_COLS,
+                                       geometry={"geometry": "geom"})
+    s.execute(text(
+        "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
+        "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "
+        "FROM place_names"), {"a": actor})
+    step("统计 analyse")
+    record_import(s, actor=actor, layer="demo", summary=counts)
+    return counts

@@ -1,0 +1,73 @@
+"""Read layers into the frames of docs/CONTRACTS.md (pandas / GeoPandas, EPSG:4326)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+def _frame(s: Session, sql: str, params: dict | None = None) -> pd.DataFrame:
+    result = s.execute(text(sql), params or {})
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _geo(frame: pd.DataFrame, column: str = "wkb") -> gpd.GeoDataFrame:
+    geoms = shapely.from_wkb(frame.pop(column).map(bytes).to_numpy()) if len(frame) else []
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs="EPSG:4326")
+
+
+def nodes(s: Session) -> pd.DataFrame:
+    return _frame(s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes ORDER BY node_id")
+
+
+def edges(s: Session, *, with_geometry: bool = True) -> pd.DataFrame:
+    geom = ", ST_AsBinary(geom) AS wkb" if with_geometry else ""
+    frame = _frame(s, "SELECT edge_id, u, v, length_m, highway, oneway, access, foot, bicycle, bridge, name"
+                      f"{geom} FROM network_edges ORDER BY edge_id")
+    return _geo(frame) if with_geometry else frame
+
+
+def areas(s: Session, *, levels: tuple[str, ...] | None = None, with_geometry: bool = True) -> pd.DataFrame:
+    where = "WHERE level = ANY(:levels)" if levels else ""
+    geom = ", ST_AsBinary(geom) AS wkb" if with_geometry else ""
+    frame = _frame(
+        s,
+        "SELECT area_id, parent_id, level, code, name, urban, urban_rural_code, worker_name, worker_phone, "
+        f"households{geom} FROM areas {where} ORDER BY area_id",
+        {"levels": list(levels)} if levels else None,
+    )
+    frame["parent_id"] = frame["parent_id"].astype("Int64")
+    return _geo(frame) if with_geometry else frame
+
+
+def facilities(s: Session, *, statuses: tuple[str, ...] = ("open",)) -> pd.DataFrame:
+    return _frame(
+        s,
+        "SELECT facility_id, type_code, name, ST_X(geom) AS lon, ST_Y(geom) AS lat, status, capacity, "
+        "floor_area_m2 FROM facilities WHERE status = ANY(:st) ORDER BY facility_id",
+        {"st": list(statuses)},
+    )
+
+
+def residences(s: Session) -> pd.DataFrame:
+    return _frame(
+        s,
+        "SELECT residence_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, households, population, elderly, "
+        "children, area_id, estimated FROM residences ORDER BY residence_id",
+    )
+
+
+def facility_types(s: Session) -> pd.DataFrame:
+    return _frame(s, "SELECT * FROM facility_types ORDER BY code").drop(columns=["created_at", "updated_at"])
+
+
+def data_versions(s: Session) -> dict[str, int]:
+    return {r[0]: r[1] for r in s.execute(text("SELECT layer, version FROM data_versions"))}
+
+
+def counts(s: Session) -> dict[str, int]:
+    tables = ["areas", "facilities", "residences", "place_names", "network_nodes", "network_edges", "water"]
+    return {t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}

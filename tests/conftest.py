@@ -1,0 +1,64 @@
+"""Shared fixtures: a real, throw-away PostGIS database for the whole test session.
+
+The test database sits on the same server as the app's (local .pgdata/ cluster or DATABASE_URL),
+named ``<db>_test``; it is dropped and created fresh for every session, then migrated.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+
+def _test_url() -> str:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        from layers.db import _normalise
+
+        return _normalise(explicit)
+    from layers.db import database_url
+
+    url = make_url(database_url())
+    return url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    """URL of a fresh, migrated test database; also exported as DATABASE_URL for subprocesses."""
+    from layers import migrate
+
+    url = _test_url()
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        con.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    migrate.upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    from layers.db import engine
+
+    engine.cache_clear()
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_district():
+    """The default-size demo district (generated once per session)."""
+    from data.demo import generate
+
+    return generate(scale=1.0)
+
+
+@pytest.fixture(scope="session")
+def demo_db(db_url, demo_district) -> str:
+    """The test database with the demo district loaded."""
+    from layers.db import session
+    from layers.load.demo import load_district
+
+    with session(db_url, actor="pytest") as s:
+        load_district(s, demo_district)
+    return db_url
