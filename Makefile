@@ -26,7 +26,11 @@ $(STAMP): pyproject.toml
 	@if [ -f maps/assets/package.json ]; then cd maps/assets && npm ci --no-audit --no-fund --silent; fi
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
-setup: system $(STAMP)
+.env:
+	@umask 077; echo "MINQING_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')" > .env
+	@echo "wrote .env with a new random MINQING_SECRET_KEY"
+
+setup: system $(STAMP) .env
 
 db: setup
 	$(BIN)/minqing db up

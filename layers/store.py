@@ -1,0 +1,132 @@
+"""Write coverage runs and their results to PostGIS; read them back.
+
+A run records its parameters and the data version it was computed on (``data_versions``), so a
+planner can tell whether results are stale. Results are written with COPY in the same transaction
+as the run's status change: a failed run leaves no partial results.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from layers.load.bulk import copy_frame
+from layers.queries import _frame, _geo, data_versions
+
+AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households", "households_covered",
+                    "population", "population_covered", "elderly", "elderly_covered", "children",
+                    "children_covered", "share"]
+RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered"]
+FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_population", "catchment_households",
+                        "covered_population", "capacity", "load"]
+GAP_COLS = ["run_id", "type_code", "rank", "households", "population", "elderly", "children", "residences"]
+
+
+def start_run(s: Session, *, params: dict[str, Any], scenario_id: int | None = None) -> int:
+    """Create a run row (status 'running') and return its id."""
+    return s.execute(
+        text("INSERT INTO coverage_runs (status, params, data_version, scenario_id) "
+             "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc) RETURNING run_id"),
+        {"p": json.dumps(params, ensure_ascii=False), "v": json.dumps(data_versions(s)), "sc": scenario_id},
+    ).scalar_one()
+
+
+def _with_run(frame: pd.DataFrame, run_id: int) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(0, "run_id", run_id)
+    return out
+
+
+def store_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_residence: pd.DataFrame,
+                  per_facility: pd.DataFrame, gaps: pd.DataFrame, summary: dict[str, Any]) -> None:
+    """Write all result tables for ``run_id`` and mark it done."""
+    copy_frame(s, "coverage_area", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
+    copy_frame(s, "coverage_residence", _with_run(per_residence, run_id), columns=RESIDENCE_RESULT_COLS)
+    copy_frame(s, "coverage_facility", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
+    if len(gaps):
+        copy_frame(s, "coverage_gaps", _with_run(gaps, run_id), columns=GAP_COLS,
+                   geometry={"geometry": "geom"})
+    s.execute(
+        text("UPDATE coverage_runs SET status = 'done', finished_at = now(), summary = CAST(:s AS jsonb) "
+             "WHERE run_id = :r"),
+        {"s": json.dumps(summary, ensure_ascii=False, default=float), "r": run_id},
+    )
+
+
+def fail_run(s: Session, run_id: int, error: str) -> None:
+    s.execute(text("UPDATE coverage_runs SET status = 'failed', finished_at = now(), error = :e "
+                   "WHERE run_id = :r"), {"e": error[:2000], "r": run_id})
+
+
+def latest_run(s: Session, *, scenario_id: int | None = None) -> dict[str, Any] | None:
+    """The newest finished run (base data when ``scenario_id`` is None)."""
+    cond = "scenario_id IS NULL" if scenario_id is None else "scenario_id = :sc"
+    row = s.execute(
+        text(f"SELECT run_id, status, params, data_version, summary, started_at, finished_at "
+             f"FROM coverage_runs WHERE status = 'done' AND {cond} ORDER BY run_id DESC LIMIT 1"),
+        {"sc": scenario_id},
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def run(s: Session, run_id: int) -> dict[str, Any] | None:
+    row = s.execute(
+        text("SELECT run_id, status, params, data_version, scenario_id, summary, error, started_at, "
+             "finished_at FROM coverage_runs WHERE run_id = :r"), {"r": run_id},
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def is_stale(s: Session, run_row: dict[str, Any]) -> bool:
+    """True when any layer changed since the run was computed."""
+    now = data_versions(s)
+    then = run_row.get("data_version") or {}
+    layers = ("areas", "facilities", "facility_types", "residences", "network_edges", "network_nodes")
+    return any(now.get(k, 0) != then.get(k, 0) for k in layers)
+
+
+def area_results(s: Session, run_id: int, *, level: str | None = None, type_code: str | None = None,
+                 with_geometry: bool = False) -> pd.DataFrame:
+    """Per-area aggregates of a run, joined with the area's name, level and class."""
+    geom = ", ST_AsBinary(a.geom) AS wkb" if with_geometry else ""
+    frame = _frame(
+        s,
+        "SELECT c.*, a.name, a.level, a.code, a.urban, a.parent_id" + geom + " FROM coverage_area c "
+        "JOIN areas a USING (area_id) WHERE c.run_id = :r "
+        "AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) AND (CAST(:t AS text) IS NULL OR c.type_code = :t) "
+        "ORDER BY c.area_id, c.type_code",
+        {"r": run_id, "lvl": level, "t": type_code},
+    )
+    return _geo(frame) if with_geometry else frame
+
+
+def residence_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
+    return _frame(
+        s,
+        "SELECT residence_id, type_code, time_s, facility_id, covered FROM coverage_residence "
+        "WHERE run_id = :r AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY residence_id, type_code",
+        {"r": run_id, "t": type_code},
+    )
+
+
+def facility_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
+    return _geo(_frame(
+        s,
+        "SELECT c.*, f.name, ST_AsBinary(f.geom) AS wkb FROM coverage_facility c JOIN facilities f "
+        "USING (facility_id) WHERE c.run_id = :r AND (CAST(:t AS text) IS NULL OR c.type_code = :t) "
+        "ORDER BY c.facility_id", {"r": run_id, "t": type_code},
+    ))
+
+
+def gap_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
+    return _geo(_frame(
+        s,
+        "SELECT gap_id, type_code, rank, households, population, elderly, children, residences, "
+        "ST_AsBinary(geom) AS wkb FROM coverage_gaps WHERE run_id = :r "
+        "AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY type_code, rank",
+        {"r": run_id, "t": type_code},
+    ))
