@@ -1,0 +1,193 @@
+"""Snapping points (homes, facilities, map clicks) onto the nearest usable edge of a network.
+
+A point joins the nearest *edge* of the profile's network (not the nearest node) at the exact
+position along it; the leg from the point to the street is walked at the profile's access speed.
+Points farther than ``max_distance_m`` from every usable edge are unreachable (edge -1), never
+silently snapped. Gated compounds: a point may snap onto a compound's private edges only when it
+lies inside that compound (its convex hull, ``Network.compound_hulls``); points outside snap onto
+public edges or the compounds that contain them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from geo.crs import to_metric
+from geo.network import Network
+
+
+@dataclass(frozen=True, eq=False)
+class Snap:
+    """Where points join a network (arrays aligned with the input points).
+
+    Attributes
+    ----------
+    edge : row into the network's ``edge_*`` arrays, -1 when unreachable.
+    fraction : position along the edge, 0 at ``u`` and 1 at ``v`` (NaN when unreachable).
+    distance_m : length of the straight leg from the point to the edge, metres.
+    access_s : time of that leg at the profile's access (walking) speed, seconds.
+    """
+
+    edge: np.ndarray
+    fraction: np.ndarray
+    distance_m: np.ndarray
+    access_s: np.ndarray
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """Whether each point found a usable edge within the snapping distance."""
+        return self.edge >= 0
+
+    def take(self, index: np.ndarray) -> Snap:
+        """The snaps of the points selected by ``index`` (integer or boolean array)."""
+        return Snap(self.edge[index], self.fraction[index], self.distance_m[index], self.access_s[index])
+
+
+def snap_points(network: Network, lon: np.ndarray, lat: np.ndarray, *, max_distance_m: float = 500.0) -> Snap:
+    """Snap points given in degrees (EPSG:4326) onto ``network``'s usable edges.
+
+    Parameters
+    ----------
+    network : the profile network (its metric CRS is used for distances).
+    lon, lat : point coordinates, degrees.
+    max_distance_m : farthest allowed leg from point to edge, metres; farther points get edge -1.
+
+    Returns
+    -------
+    Snap; ties between equidistant edges go to the lowest ``edge_id``.
+    """
+    lon, lat = np.asarray(lon, float).ravel(), np.asarray(lat, float).ravel()
+    n = len(lon)
+    if n == 0 or len(network.edge_id) == 0:
+        return _unreachable(n)
+    x, y, _ = to_metric((lon, lat), crs=network.crs)
+    points = shapely.points(x, y)
+    point, row, dist = _candidates(network, points, max_distance_m)
+    order = np.lexsort((row, dist, point))
+    point, row, dist = point[order], row[order], dist[order]
+    first = np.ones(len(point), dtype=bool)
+    first[1:] = point[1:] != point[:-1]
+    snap = _unreachable(n)
+    chosen = point[first]
+    snap.edge[chosen] = row[first]
+    snap.distance_m[chosen] = dist[first]
+    snap.access_s[chosen] = dist[first] / network.profile.access_speed_mps
+    located = shapely.line_locate_point(network.edge_geometry[row[first]], points[chosen], normalized=True)
+    snap.fraction[chosen] = np.clip(np.nan_to_num(located, nan=0.0), 0.0, 1.0)
+    return snap
+
+
+def _unreachable(n: int) -> Snap:
+    return Snap(np.full(n, -1, np.int64), np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
+
+
+def _candidates(network: Network, points: np.ndarray, max_distance_m: float):
+    """(point, edge row, distance) candidate pairs: nearest public edges + allowed private ones."""
+    parts = [_nearest(network, points, np.arange(len(points)), False, max_distance_m)]
+    if len(network.compound_hulls):
+        parts.append(_private_candidates(network, points, max_distance_m))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
+def _nearest(network: Network, points: np.ndarray, which: np.ndarray, private: bool, max_distance_m: float):
+    """All equally nearest public (or private) edges within ``max_distance_m`` of ``points[which]``."""
+    rows, tree = network.edge_trees[private]
+    if len(rows) == 0 or len(which) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    (k, t), dist = tree.query_nearest(points[which], max_distance=max_distance_m, return_distance=True, all_matches=True)
+    return which[k], rows[t], dist
+
+
+def _private_candidates(network: Network, points: np.ndarray, max_distance_m: float):
+    """Private edges of the compounds that contain each point (never of other compounds)."""
+    inside, comp = shapely.STRtree(network.compound_hulls).query(points, predicate="intersects")
+    if len(inside) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    which = np.unique(inside)
+    point, row, dist = _nearest(network, points, which, True, max_distance_m)
+    n_comp = len(network.compound_hulls)
+    allowed = np.isin(point * n_comp + network.edge_compound[row], inside * n_comp + comp)
+    # points whose nearest private edge lies in another compound: search their own compounds fully
+    missed = np.isin(inside, point[allowed], invert=True)
+    extra = _within_compounds(network, points, inside[missed], comp[missed], max_distance_m)
+    return tuple(np.concatenate([a[allowed], b]) for a, b in zip((point, row, dist), extra, strict=True))
+
+
+def _within_compounds(network: Network, points, point: np.ndarray, comp: np.ndarray, max_distance_m: float):
+    """Brute-force distances from each point to every private edge of its compound ``comp``."""
+    rows = np.flatnonzero(network.edge_compound >= 0)
+    rows = rows[np.argsort(network.edge_compound[rows], kind="stable")]
+    starts = np.searchsorted(network.edge_compound[rows], comp)
+    counts = np.searchsorted(network.edge_compound[rows], comp, side="right") - starts
+    pair_point = np.repeat(point, counts)
+    pair_row = rows[np.repeat(starts, counts) + _ragged_arange(counts)]
+    dist = shapely.distance(points[pair_point], network.edge_geometry[pair_row])
+    near = dist <= max_distance_m
+    return pair_point[near], pair_row[near], dist[near]
+
+
+def _ragged_arange(counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(c)`` for each ``c`` in ``counts``."""
+    ends = np.cumsum(counts)
+    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts, counts)
+
+
+def exits(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """Layer nodes where a trip *starting* at each snapped point joins the graph, and the times.
+
+    Returns ``(nodes, cost_s)``, both shape (n, 4): up to four start nodes per point (``u`` and
+    ``v`` on the ``M`` layer for public edges; ``P`` and ``S`` copies of ``u`` and ``v`` for private
+    edges) and the along-edge time to reach each, seconds (``inf`` where one-way forbids going back
+    to ``u``, or where unused). The access leg ``snap.access_s`` is NOT included.
+    """
+    if len(network.edge_id) == 0:
+        return _masked(np.full((len(snap.edge), 4), -1), np.full((len(snap.edge), 4), np.inf), snap.reachable)
+    rows, to_u, to_v = _partials(network, snap)
+    to_u = np.where(network.edge_oneway[rows], np.inf, to_u)
+    first_u, first_v, s_u, s_v = network.layer_index(rows)
+    nodes = np.column_stack([first_u, first_v, s_u, s_v])
+    cost = np.column_stack([to_u, to_v, to_u, to_v])
+    return _masked(nodes, cost, snap.reachable)
+
+
+def entries(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """Layer nodes from which a trip *ending* at each snapped point arrives, and the times.
+
+    Returns ``(nodes, cost_s)``, shape (n, 2): ``u`` and ``v`` (``M`` layer for public edges, ``S``
+    copies for private ones) and the along-edge time from each to the point, seconds (``inf`` from
+    ``v`` on a binding one-way edge). The access leg is NOT included.
+    """
+    if len(network.edge_id) == 0:
+        return _masked(np.full((len(snap.edge), 2), -1), np.full((len(snap.edge), 2), np.inf), snap.reachable)
+    rows, from_u, from_v = _partials(network, snap)
+    from_v = np.where(network.edge_oneway[rows], np.inf, from_v)
+    first_u, first_v, s_u, s_v = network.layer_index(rows)
+    private = network.edge_compound[rows] >= 0
+    nodes = np.column_stack([np.where(private, s_u, first_u), np.where(private, s_v, first_v)])
+    return _masked(nodes, np.column_stack([from_u, from_v]), snap.reachable)
+
+
+def _partials(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.where(snap.reachable, snap.edge, 0)
+    frac = np.nan_to_num(snap.fraction, nan=0.0)
+    time = network.edge_time_s[rows]
+    return rows, frac * time, (1.0 - frac) * time
+
+
+def _masked(nodes: np.ndarray, cost: np.ndarray, reachable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    unused = (nodes < 0) | ~reachable[:, None] | ~np.isfinite(cost)
+    return np.where(unused, -1, nodes), np.where(unused, np.inf, cost)
+
+
+def along_edge_s(network: Network, rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Time (seconds) to travel along edge ``rows`` from fraction ``start`` to fraction ``end``.
+
+    ``inf`` when that runs against a binding one-way edge (``end < start`` on a one-way edge).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    time = np.abs(end - start) * network.edge_time_s[rows]
+    time[network.edge_oneway[rows] & (end < start)] = np.inf
+    return time
