@@ -107,7 +107,14 @@ class Network:
         return best
 
 
-def build_network(nodes: pd.DataFrame, edges: pd.DataFrame, profile: Profile, *, crs: pyproj.CRS | None = None) -> Network:
+def build_network(
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    profile: Profile,
+    *,
+    crs: pyproj.CRS | None = None,
+    compound_margin_m: float = 0.0,
+) -> Network:
     """Build the routable network of ``profile`` from the nodes/edges frames of CONTRACTS.md.
 
     Parameters
@@ -115,6 +122,8 @@ def build_network(nodes: pd.DataFrame, edges: pd.DataFrame, profile: Profile, *,
     nodes, edges : street network frames, EPSG:4326; ``edges.length_m`` in metres.
     profile : travel profile (``geo.profiles.load_profiles``).
     crs : metric CRS; default the UTM zone of the centre of the nodes.
+    compound_margin_m : a compound's extent for snapping is the convex hull of its private edges
+        grown by this margin, metres (homes beside the outermost inner road lie inside it).
 
     Returns
     -------
@@ -142,7 +151,7 @@ def build_network(nodes: pd.DataFrame, edges: pd.DataFrame, profile: Profile, *,
         n_total=n_total, s_copy=s_copy, p_copy=p_copy,
         edge_id=edges.edge_id.to_numpy(np.int64)[keep], edge_u=u, edge_v=v, edge_length_m=length,
         edge_time_s=time, edge_oneway=oneway, edge_compound=compound, edge_geometry=geometry,
-        compound_hulls=_compound_hulls(geometry, compound), forward=forward,
+        compound_hulls=_compound_hulls(geometry, compound, compound_margin_m), forward=forward,
         reverse=_transpose(forward),
     )
 
@@ -249,7 +258,7 @@ def _transpose(graph: sp.csr_matrix) -> sp.csr_matrix:
     return _csr(coo.col.astype(np.int64), coo.row.astype(np.int64), coo.data, graph.shape[0])
 
 
-def _compound_hulls(geometry: np.ndarray, compound: np.ndarray) -> np.ndarray:
+def _compound_hulls(geometry: np.ndarray, compound: np.ndarray, margin_m: float) -> np.ndarray:
     """Convex hull (metric) of each compound's private edges: the compound's extent for snapping."""
     n = int(compound.max()) + 1 if len(compound) else 0
     if n == 0:
@@ -258,4 +267,5 @@ def _compound_hulls(geometry: np.ndarray, compound: np.ndarray) -> np.ndarray:
     rows = rows[np.argsort(compound[rows], kind="stable")]
     coords, index = shapely.get_coordinates(geometry[rows], return_index=True)
     points = shapely.multipoints(coords, indices=compound[rows][index])
-    return shapely.convex_hull(points)
+    hulls = shapely.convex_hull(points)
+    return shapely.buffer(hulls, margin_m, quad_segs=4) if margin_m > 0 else hulls

@@ -87,30 +87,34 @@ def _speed(profile: str, highway: str) -> float:
     return table.get(highway, table["*"]) / 3.6
 
 
-def _project_on_segment(p, a, b):
-    ab = b - a
-    denom = float(ab @ ab)
-    t = 0.0 if denom == 0 else float(np.clip((p - a) @ ab / denom, 0.0, 1.0))
-    return t, float(np.hypot(*(a + t * ab - p)))
-
-
 def brute_snap(nodes, edges, profile, pts, *, allowed=None, max_distance_m=500.0):
     """Nearest usable edge of each point by brute force: list of (edge_id, t, distance) or None.
 
-    ``allowed(i, edge)`` may veto an edge for point ``i``. Ties go to the lowest edge id.
+    Every point is projected on every usable straight segment. ``allowed(i, edge)`` may veto an
+    edge for point ``i``. Ties go to the lowest edge id.
     """
     xy = dict(zip(nodes.node_id, zip(*metres(nodes.lon, nodes.lat), strict=True), strict=True))
+    e = edges.sort_values("edge_id")
+    e = e[[_usable(profile, row) for row in e.itertuples()]]
+    a = np.array([xy[u] for u in e.u])
+    b = np.array([xy[v] for v in e.v])
+    ab = b - a
+    denom = (ab**2).sum(axis=1)
     px, py = metres(pts.lon, pts.lat)
     out = []
     for i in range(len(pts)):
-        best = None
-        for e in edges.sort_values("edge_id").itertuples():
-            if not _usable(profile, e) or (allowed and not allowed(i, e)):
-                continue
-            t, d = _project_on_segment(np.array([px[i], py[i]]), np.array(xy[e.u]), np.array(xy[e.v]))
-            if d <= max_distance_m and (best is None or d < best[2]):
-                best = (e.edge_id, t, d)
-        out.append(best)
+        p = np.array([px[i], py[i]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.where(denom > 0, ((p - a) * ab).sum(axis=1) / denom, 0.0), 0.0, 1.0)
+        d = np.hypot(*(a + t[:, None] * ab - p).T)
+        ok = d <= max_distance_m
+        if allowed is not None:
+            ok &= np.array([allowed(i, row) for row in e.itertuples()], dtype=bool)
+        if not ok.any():
+            out.append(None)
+            continue
+        k = np.flatnonzero(ok)[np.argmin(d[ok])]  # argmin returns the first = lowest edge id
+        out.append((int(e.edge_id.iloc[k]), float(t[k]), float(d[k])))
     return out
 
 
@@ -120,14 +124,14 @@ def truth_graph(nodes, edges, profile, *, private_ok=lambda e: True):
     Edges with access='private' are included only when ``private_ok(edge)``.
     """
     g = nx.DiGraph()
-    g.add_nodes_from(nodes.node_id)
+    g.add_nodes_from(int(n) for n in nodes.node_id)
     for e in edges.itertuples():
         if not _usable(profile, e) or (e.access == "private" and not private_ok(e)):
             continue
         w = e.length_m / _speed(profile, e.highway)
-        _add(g, e.u, e.v, w)
+        _add(g, int(e.u), int(e.v), w)
         if not (e.oneway and profile in VEHICLE):
-            _add(g, e.v, e.u, w)
+            _add(g, int(e.v), int(e.u), w)
     return g
 
 
@@ -146,11 +150,12 @@ def attach(g, edges, profile, name, snap, *, as_origin: bool):
     w = e.length_m / _speed(profile, e.highway)
     pos, pt = ("pos", name), ("pt", name)
     oneway = bool(e.oneway) and profile in VEHICLE
-    _add(g, e.u, pos, t * w)
-    _add(g, pos, e.v, (1 - t) * w)
+    u, v = int(e.u), int(e.v)
+    _add(g, u, pos, t * w)
+    _add(g, pos, v, (1 - t) * w)
     if not oneway:
-        _add(g, pos, e.u, t * w)
-        _add(g, e.v, pos, (1 - t) * w)
+        _add(g, pos, u, t * w)
+        _add(g, v, pos, (1 - t) * w)
     leg = d / (ACCESS_KMH[profile] / 3.6)
     if as_origin:
         _add(g, pt, pos, leg)
