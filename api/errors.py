@@ -1,0 +1,216 @@
+"""One error model for every failure, and one table from exception class to HTTP status.
+
+Every error response is ``{"error": {"code", "message", "fix", "details"}}``. 4xx messages say
+what was wrong and ``fix`` says what to do; 5xx responses carry a reference number only — the
+SQL, the stack trace and the exception text go to the server log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import GeoError
+from layers.errors import LayersError
+
+log = logging.getLogger("minqing.api")
+
+
+class ApiError(Exception):
+    """An error raised by the service itself; ``status`` is its HTTP status."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, fix: str | None = None, details: Any = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.fix = fix
+        self.details = details
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+    def __init__(self, message: str, *, fix: str | None = None):
+        super().__init__(message, fix=fix or "log in: POST /auth/token (username, password) and send "
+                         "`Authorization: Bearer <access_token>`", headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class PreconditionRequired(ApiError):
+    status, code = 428, "precondition_required"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+
+
+STATUS: dict[type[BaseException], int | None] = {
+    # None: the exception carries its own status (``status`` / ``status_code``).
+    ApiError: None,
+    LayersError: None,
+    GeoError: None,
+    StarletteHTTPException: None,
+    RequestValidationError: 422,
+    IntegrityError: 409,
+    OperationalError: 503,
+    DBAPIError: 500,
+    Exception: 500,
+}
+"""Exception class → HTTP status; the most specific class in an exception's MRO wins."""
+
+GENERIC_FIX = {
+    400: "correct the request as the message says",
+    401: "log in: POST /auth/token and send the token",
+    403: "ask an administrator for a role that may do this",
+    404: "check the id or path (GET /collections lists the layers)",
+    405: "use one of the methods the path allows (see /docs)",
+    409: "read the current data and resolve the conflict, then retry",
+    412: "GET the resource again for its current ETag, reapply the change, resend with If-Match",
+    422: "correct the listed values and resend",
+    503: "retry shortly; if it persists, check that the database is running (`minqing db status`)",
+}
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status of ``exc`` according to ``STATUS``."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            fixed = STATUS[cls]
+            if fixed is not None:
+                return fixed
+            return int(getattr(exc, "status", None) or getattr(exc, "status_code", 500))
+    return 500
+
+
+def _code(exc: BaseException, status: int) -> str:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    if isinstance(exc, StarletteHTTPException):
+        return {404: "not_found", 405: "method_not_allowed"}.get(status, f"http_{status}")
+    # FooBarError → foo_bar
+    name = re.sub(r"Error$", "", type(exc).__name__)
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def error_body(code: str, message: str, *, fix: str | None = None, details: Any = None) -> dict:
+    return {"error": {"code": code, "message": message, "fix": fix, "details": details}}
+
+
+def error_response(exc: BaseException, request: Request | None = None) -> JSONResponse:
+    """The client-facing response for any exception (used by every handler and middleware)."""
+    status = status_for(exc)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status >= 500:
+        return _server_error(exc, status, request, headers)
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    if isinstance(exc, IntegrityError):
+        body = error_body("conflict", "the change conflicts with existing data (a duplicate value or a "
+                          "reference to a row that does not exist)", fix=GENERIC_FIX[409])
+        return JSONResponse(body, status_code=409)
+    message = str(getattr(exc, "detail", None) or exc) if isinstance(exc, StarletteHTTPException) else str(exc)
+    fix = getattr(exc, "fix", None) or GENERIC_FIX.get(status)
+    details = getattr(exc, "details", None) or getattr(exc, "problems", None) or None
+    body = error_body(_code(exc, status), message, fix=fix, details=jsonable_encoder(details))
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _server_error(exc: BaseException, status: int, request: Request | None, headers: dict) -> JSONResponse:
+    ref = uuid.uuid4().hex[:12]
+    where = f"{request.method} {request.url.path}" if request is not None else "?"
+    if status == 503:
+        log.warning("service unavailable [%s] %s: %r", ref, where, exc)
+        message = "the database is not available right now"
+        code = "service_unavailable"
+    else:
+        log.error("internal error [%s] %s", ref, where, exc_info=exc)
+        message = "internal server error"
+        code = "internal_error"
+    if isinstance(exc, (ApiError, LayersError, GeoError)) and status == 503:
+        message = str(exc)  # our own 503s (e.g. no database configured) are written for users
+    body = error_body(code, f"{message} (reference {ref})",
+                      fix=GENERIC_FIX.get(status, f"retry later; report reference {ref} to the administrator"))
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_error(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    path_errors = [e for e in errors if tuple(e.get("loc", ()))[:2] == ("path", "collection_id")]
+    if path_errors:
+        bad = path_errors[0].get("input")
+        body = error_body("not_found", f"collection {bad!r} does not exist",
+                          fix="GET /collections lists the collection ids")
+        return JSONResponse(body, status_code=404)
+    details = [{"location": list(e.get("loc", ())), "problem": e.get("msg"),
+                "input": _short(e.get("input"))} for e in errors]
+    in_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+    status = 422 if in_body else 400
+    where = "; ".join(f"{'.'.join(map(str, d['location']))}: {d['problem']}" for d in details[:5])
+    body = error_body("invalid_request" if in_body else "invalid_parameter", f"invalid request: {where}",
+                      fix=GENERIC_FIX[422] if in_body else "correct the named query/path/header parameter",
+                      details=jsonable_encoder(details))
+    return JSONResponse(body, status_code=status)
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "…"
+    return None  # do not echo whole bodies back
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(exc, request)
+
+
+class CatchAll:
+    """Outermost middleware: any exception no handler took becomes a logged, traceless 500."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for a clean error: the client sees a cut response
+                log.error("error after the response started", exc_info=exc)
+                return
+            await error_response(exc, Request(scope))(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Register the one handler for every class in ``STATUS`` and the catch-all middleware."""
+    for cls in STATUS:
+        if cls is not Exception:  # plain Exception is the CatchAll middleware's job (no re-raise)
+            app.add_exception_handler(cls, _handle)

@@ -1,0 +1,99 @@
+"""The FastAPI application: assembly only (settings, lifespan, middleware, error handlers, routers).
+
+``uvicorn api.main:app`` (``minqing serve``) needs ``MINQING_SECRET_KEY``; tests build their own
+app with ``create_app(settings, database_url=...)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from api import errors
+from api.limits import AnonymousRateLimit, BodySizeLimit
+from api.privacy import PrivacyFilter
+from api.routes import audit, auth, collections, health, users
+from api.settings import ApiSettings, get_settings
+
+DESCRIPTION = """
+民情地图 minqing-map: 社区生活圈 (15分钟 / 半小时) 覆盖、网格与地名服务.
+
+* **图层 collections** — OGC API - Features style layers as GeoJSON (`/collections`).
+* **登录 auth** — OAuth2 password flow (`POST /auth/token`) or the browser cookie.
+* Roles: public (no login), grid_worker, planner, placename_officer, admin.
+* Every error is `{"error": {"code", "message", "fix", "details"}}`.
+* Coordinates are WGS84 (EPSG:4326), longitude first.
+"""
+
+TAGS = [
+    {"name": "图层 collections", "description": "读取图层 read the layers (OGC API - Features)"},
+    {"name": "设施 facilities", "description": "编辑公共服务设施 edit facilities"},
+    {"name": "住户点 residences", "description": "编辑住户点 (非公开) edit residences (never public)"},
+    {"name": "地名 place_names", "description": "编辑地名 edit place names"},
+    {"name": "网格 grids", "description": "编辑网格 edit grids"},
+    {"name": "行政区划 areas", "description": "编辑行政区划 edit districts, towns, communities"},
+    {"name": "导入 imports", "description": "导入文件 file imports"},
+    {"name": "登录 auth", "description": "登录与退出 log in and out"},
+    {"name": "用户 users", "description": "账号与角色 accounts and roles"},
+    {"name": "审计 audit", "description": "审计日志 who changed what"},
+    {"name": "状态 health", "description": "服务状态 health"},
+]
+
+
+def _optional_routers() -> list:
+    """Routers whose backing modules (written by others) may not exist yet."""
+    routers = []
+    if importlib.util.find_spec("layers.load.files") is not None:
+        from api.routes import imports
+
+        routers.append(imports.router)
+    return routers
+
+
+def _dispose(url: str | None) -> None:
+    """Close the pooled connections on shutdown (nothing to do if no database was configured)."""
+    from layers.db import engine
+    from layers.errors import LayersError
+
+    with suppress(LayersError):
+        engine(url).dispose()
+
+
+def create_app(settings: ApiSettings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """Build the service; ``settings`` default to the environment (fails clearly without a secret)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        _dispose(app.state.database_url)
+
+    app = FastAPI(title="民情地图 minqing-map API", version="0.1.0", description=DESCRIPTION,
+                  openapi_tags=TAGS, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database_url = database_url or settings.database_url
+    app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households)
+
+    errors.install(app)
+    app.add_middleware(AnonymousRateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
+                       secret=settings.secret_key.get_secret_value())
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(errors.CatchAll)  # added last: the outermost
+
+    for router in [health.router, collections.router, auth.router, users.router, audit.router,
+                   *_optional_routers()]:
+        app.include_router(router)
+    app.include_router(importlib.import_module("api.routes.maps").router)  # web maps (maps/)
+    return app
+
+
+def __getattr__(name: str):
+    # ``api.main:app`` is built on first access, so importing this module never needs the secret.
+    if name == "app":
+        app = create_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,100 @@
+"""The one privacy filter every public response goes through.
+
+Rules (domain.md §6, PIPL): the public sees facilities, grid boundaries with the grid worker's work
+contact, place names, roads, water and aggregate statistics only. Properties are WHITELISTED per
+collection (a new column stays private until someone adds it here); aggregate counts of fewer than
+``min_households`` households become ``null`` with ``suppressed: true``; residences, personal
+fields and accounts never appear. Planners and admins see unfiltered data; a grid worker sees the
+residences of their own grid (the route restricts the rows) and public data elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PRIVILEGED_ROLES = frozenset({"planner", "admin"})
+
+AREA_PUBLIC = ("area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code",
+               "worker_name", "worker_phone", "households")
+
+PUBLIC_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "facilities": ("facility_id", "type_code", "type_name", "category", "name", "address", "floor_area_m2",
+                   "capacity", "opening_hours", "phone", "operator", "status"),
+    "facility_types": ("code", "name_zh", "category", "urban_tier", "urban_profile", "urban_max_time_min",
+                       "urban_max_distance_m", "rural_tier", "rural_profile", "rural_max_time_min",
+                       "min_floor_area_m2", "required", "source"),
+    "grids": AREA_PUBLIC,
+    "areas": AREA_PUBLIC,
+    "place_names": ("name_id", "name", "category", "area_id", "proper", "generic", "pinyin", "status",
+                    "heritage", "sign_present", "approval", "meaning"),
+    "roads": ("edge_id", "highway", "name", "oneway", "bridge", "length_m"),
+    "water": ("water_id", "kind", "name"),
+    "coverage": ("run_id", "area_id", "code", "name", "level", "type_code", "applicable", "households",
+                 "households_covered", "population", "population_covered", "share"),
+}
+"""collection → the properties anyone may see. Collections not listed (residences) are never public."""
+
+AGGREGATE_COUNTS: dict[str, tuple[str, ...]] = {
+    "grids": ("households",),
+    "areas": ("households",),
+    "coverage": ("households", "households_covered", "population", "population_covered", "share"),
+}
+"""Counts that describe people in an area: suppressed when the area holds too few households."""
+
+PERSONAL_KEYS = frozenset({
+    "residence_id", "residences", "elderly", "children", "elderly_covered", "children_covered",
+    "estimated", "footprint", "user_id", "username", "password", "password_hash", "actor",
+    "before", "after", "changed_by",
+})
+"""Keys that never appear in a public payload at any depth (besides the whitelist above)."""
+
+
+class PrivacyFilter:
+    """Decides what a viewer with ``role`` (None: anonymous) may see."""
+
+    def __init__(self, *, min_households: int = 5):
+        self.min_households = min_households
+
+    @staticmethod
+    def unfiltered(role: str | None, collection: str) -> bool:
+        if role in PRIVILEGED_ROLES:
+            return True
+        return role == "grid_worker" and collection == "residences"
+
+    @staticmethod
+    def is_public(collection: str) -> bool:
+        return collection in PUBLIC_PROPERTIES
+
+    def properties(self, collection: str, props: Mapping[str, Any], *, role: str | None) -> dict[str, Any]:
+        """The properties of one feature of ``collection`` that ``role`` may see."""
+        if self.unfiltered(role, collection):
+            return dict(props)
+        allowed = PUBLIC_PROPERTIES.get(collection)
+        if allowed is None:  # the route must have refused already; never leak on a mistake
+            raise PermissionError(f"{collection} is not public")
+        out = {k: props[k] for k in allowed if k in props}
+        return self.suppress(out, AGGREGATE_COUNTS.get(collection, ()))
+
+    def suppress(self, props: dict[str, Any], counts: tuple[str, ...]) -> dict[str, Any]:
+        """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold."""
+        if not counts:
+            return props
+        households = props.get("households")
+        small = households is not None and households < self.min_households
+        if small:
+            for key in counts:
+                if key in props:
+                    props[key] = None
+        props["suppressed"] = small
+        return props
+
+    def payload(self, obj: Any, *, role: str | None) -> Any:
+        """Drop personal keys at any depth of a non-feature payload (search results, lookups)."""
+        if role in PRIVILEGED_ROLES:
+            return obj
+        if isinstance(obj, Mapping):
+            return {k: self.payload(v, role=role) for k, v in obj.items() if k not in PERSONAL_KEYS}
+        if isinstance(obj, list):
+            return [self.payload(v, role=role) for v in obj]
+        return obj

@@ -1,0 +1,19 @@
+"""Liveness and database check."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import SessionDep
+from api.schemas.common import errors
+from api.schemas.health import Health
+from layers import health
+
+router = APIRouter(tags=["状态 health"])
+
+
+@router.get("/healthz", response_model=Health, summary="服务状态 is the service and its database up",
+            responses=errors(503))
+def healthz(s: SessionDep) -> dict:
+    state = health.status(s)
+    return {"status": "ok", "database": state["database"], "schema_revision": state["schema"]}

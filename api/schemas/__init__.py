@@ -1,0 +1,1 @@
+"""Request and response models, split per resource into Create / Update / Public."""

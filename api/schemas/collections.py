@@ -1,0 +1,325 @@
+"""OGC API - Features documents and the per-layer property models (Create / Update / Public)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import AnyGeometry, AreaGeometry, Count, Id, Link, Measure, PointOnly, Text
+
+FacilityStatus = Literal["open", "planned", "closed"]
+PlaceNameStatus = Literal["standard", "irregular", "historical"]
+GridLevel = Literal["grid_large", "grid_middle", "grid_small"]
+AdminLevel = Literal["district", "town", "community"]
+
+
+class _Props(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- facilities ------------------------------------------------------------------------------------
+
+class FacilityCreate(_Props):
+    """新建设施 a new facility."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "type_code": "kindergarten", "name": "澄湾第一幼儿园", "address": "澄湾区滨河路12号",
+        "capacity": 270, "floor_area_m2": 2400, "status": "open"}]})
+    type_code: Text(40, min_length=1) = Field(description="设施类型 code from facility_types")
+    name: Text(200, min_length=1) = Field(description="名称")
+    address: Text(300) | None = None
+    floor_area_m2: Measure | None = Field(None, description="建筑面积 (m²)")
+    capacity: Measure | None = Field(None, description="容量 (places, beds, pupils)")
+    opening_hours: Text(120) | None = None
+    phone: Text(40) | None = Field(None, description="机构电话 the facility's public phone")
+    operator: Text(200) | None = None
+    status: FacilityStatus = "open"
+    source: Text(200) | None = None
+
+
+class FacilityUpdate(_Props):
+    """修改设施 (只改给出的字段) changes to a facility; omitted fields stay."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "closed"}]})
+    type_code: Text(40, min_length=1) = None  # type: ignore[assignment]  (null is refused: NOT NULL)
+    name: Text(200, min_length=1) = None  # type: ignore[assignment]
+    address: Text(300) | None = None
+    floor_area_m2: Measure | None = None
+    capacity: Measure | None = None
+    opening_hours: Text(120) | None = None
+    phone: Text(40) | None = None
+    operator: Text(200) | None = None
+    status: FacilityStatus = None  # type: ignore[assignment]
+    source: Text(200) | None = None
+
+
+class FacilityPublic(BaseModel):
+    """设施 (公开字段; 规划人员另见 source)."""
+
+    facility_id: int
+    type_code: str
+    type_name: str | None = None
+    category: str | None = None
+    name: str
+    address: str | None = None
+    floor_area_m2: float | None = None
+    capacity: float | None = None
+    opening_hours: str | None = None
+    phone: str | None = None
+    operator: str | None = None
+    status: str
+    source: str | None = None
+
+
+# -- residences (protected) ---------------------------------------------------------------------
+
+class ResidenceCreate(_Props):
+    """新建住户点 (汇总数据, 非公开) a new aggregated residence point."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "address": "滨河路12号", "area_id": 4401, "households": 36, "population": 98, "elderly": 17,
+        "children": 12}]})
+    address: Text(300) | None = None
+    area_id: Id | None = Field(None, description="所属小网格 area_id of its small grid")
+    households: Count = 0
+    population: Count = 0
+    elderly: Count = Field(0, description="60岁及以上")
+    children: Count = Field(0, description="0-14岁")
+    estimated: bool = False
+    source: Text(200) | None = None
+
+
+class ResidenceUpdate(_Props):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"households": 40}]})
+    address: Text(300) | None = None
+    area_id: Id | None = None
+    households: Count = None  # type: ignore[assignment]
+    population: Count = None  # type: ignore[assignment]
+    elderly: Count = None  # type: ignore[assignment]
+    children: Count = None  # type: ignore[assignment]
+    estimated: bool = None  # type: ignore[assignment]
+    source: Text(200) | None = None
+
+
+class ResidencePublic(BaseModel):
+    """住户点 (仅规划人员、管理员、本网格网格员可见)."""
+
+    residence_id: int
+    address: str | None = None
+    area_id: int | None = None
+    households: int
+    population: int
+    elderly: int
+    children: int
+    estimated: bool
+    source: str | None = None
+
+
+# -- place names -----------------------------------------------------------------------------------
+
+class PlaceNameCreate(_Props):
+    """新建地名 a new place name."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "滨河路", "category": "road", "proper": "滨河", "generic": "路", "pinyin": "Binhe Lu",
+        "status": "standard", "sign_present": True}]})
+    name: Text(120, min_length=1)
+    category: Text(40, min_length=1) = Field(description="类别 code (GB/T 18521-based)")
+    area_id: Id | None = None
+    proper: Text(120) | None = Field(None, description="专名")
+    generic: Text(40) | None = Field(None, description="通名")
+    pinyin: Text(300) | None = Field(None, description="标志拼音")
+    status: PlaceNameStatus = "standard"
+    heritage: bool = False
+    sign_present: bool = False
+    approval: Text(200) | None = Field(None, description="批复文号与日期")
+    meaning: str | None = Field(None, max_length=4000, pattern=r"^[^\x00]*$")
+
+
+class PlaceNameUpdate(_Props):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sign_present": True}]})
+    name: Text(120, min_length=1) = None  # type: ignore[assignment]
+    category: Text(40, min_length=1) = None  # type: ignore[assignment]
+    area_id: Id | None = None
+    proper: Text(120) | None = None
+    generic: Text(40) | None = None
+    pinyin: Text(300) | None = None
+    status: PlaceNameStatus = None  # type: ignore[assignment]
+    heritage: bool = None  # type: ignore[assignment]
+    sign_present: bool = None  # type: ignore[assignment]
+    approval: Text(200) | None = None
+    meaning: str | None = Field(None, max_length=4000, pattern=r"^[^\x00]*$")
+
+
+class PlaceNamePublic(BaseModel):
+    name_id: int
+    name: str
+    category: str
+    area_id: int | None = None
+    proper: str | None = None
+    generic: str | None = None
+    pinyin: str | None = None
+    status: str
+    heritage: bool
+    sign_present: bool
+    approval: str | None = None
+    meaning: str | None = None
+
+
+# -- areas and grids -------------------------------------------------------------------------------
+
+class _AreaFields(_Props):
+    parent_id: Id | None = None
+    code: Text(24, min_length=1) = Field(description="统计/网格编码 (unique)")
+    name: Text(120, min_length=1)
+    urban: bool = True
+    urban_rural_code: Text(3) | None = Field(None, description="城乡分类代码 111..220")
+    worker_name: Text(60) | None = Field(None, description="网格员 (岗位称呼, 公开)")
+    worker_phone: Text(40) | None = Field(None, description="网格员工作电话 (公开)")
+    households: Count | None = None
+    source: Text(200) | None = None
+
+
+class GridCreate(_AreaFields):
+    """新建网格 a new grid."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "parent_id": 440, "level": "grid_small", "code": "44010600100100101001", "name": "滨河第1网格",
+        "worker_name": "网格员(滨河第1网格)", "worker_phone": "0755-1234567"}]})
+    level: GridLevel
+
+
+class AreaCreate(_AreaFields):
+    """新建行政区划 a new district / town / community."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "parent_id": 1, "level": "community", "code": "440106001001", "name": "滨河社区"}]})
+    level: AdminLevel
+
+
+class _AreaUpdateFields(_Props):
+    parent_id: Id | None = None
+    code: Text(24, min_length=1) = None  # type: ignore[assignment]
+    name: Text(120, min_length=1) = None  # type: ignore[assignment]
+    urban: bool = None  # type: ignore[assignment]
+    urban_rural_code: Text(3) | None = None
+    worker_name: Text(60) | None = None
+    worker_phone: Text(40) | None = None
+    households: Count | None = None
+    source: Text(200) | None = None
+
+
+class GridUpdate(_AreaUpdateFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"worker_phone": "0755-7654321"}]})
+    level: GridLevel = None  # type: ignore[assignment]
+
+
+class AreaUpdate(_AreaUpdateFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "滨河社区"}]})
+    level: AdminLevel = None  # type: ignore[assignment]
+
+
+class AreaPublic(BaseModel):
+    """网格或区划 (公开: 网格员工作联系方式; 户数小于阈值时隐藏)."""
+
+    area_id: int
+    parent_id: int | None = None
+    level: str
+    code: str
+    name: str
+    urban: bool | None = None
+    urban_rural_code: str | None = None
+    worker_name: str | None = None
+    worker_phone: str | None = None
+    households: int | None = None
+    suppressed: bool | None = None
+    source: str | None = None
+
+
+class CoveragePublic(BaseModel):
+    """分区覆盖汇总 (公开时小计数隐藏)."""
+
+    model_config = ConfigDict(extra="allow")
+    run_id: int
+    area_id: int
+    type_code: str
+    households: int | None = None
+    population: int | None = None
+    population_covered: int | None = None
+    share: float | None = None
+    suppressed: bool | None = None
+
+
+# -- GeoJSON features ------------------------------------------------------------------------------
+
+P = TypeVar("P")
+G = TypeVar("G")
+
+
+class FeatureIn(BaseModel, Generic[G, P]):
+    """GeoJSON Feature to create or replace (PUT): geometry and every property."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Feature"] = "Feature"
+    geometry: G
+    properties: P
+
+
+class FeaturePatch(BaseModel, Generic[G, P]):
+    """GeoJSON Feature with only what changes (PATCH): geometry and properties are optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Feature"] = "Feature"
+    geometry: G | None = None
+    properties: P | None = None
+
+
+class Feature(BaseModel, Generic[P]):
+    type: Literal["Feature"] = "Feature"
+    id: int | str
+    geometry: dict[str, Any] | None
+    properties: P
+    links: list[Link] = []
+
+
+class FeatureCollection(BaseModel):
+    """GeoJSON FeatureCollection with OGC paging members."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature[dict[str, Any]]]
+    numberMatched: int = Field(description="符合条件的总数 features matching the query")  # noqa: N815
+    numberReturned: int = Field(description="本页条数 features in this page")  # noqa: N815
+    timeStamp: str  # noqa: N815
+    links: list[Link]
+
+
+class Extent(BaseModel):
+    spatial: dict[str, Any]
+
+
+class CollectionInfo(BaseModel):
+    id: str = Field(examples=["facilities"])
+    title: str
+    description: str
+    itemType: str = "feature"  # noqa: N815
+    crs: list[str] = ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
+    extent: Extent | None = None
+    writable: bool = Field(False, description="当前用户可否编辑 whether the viewer may write")
+    links: list[Link]
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]
+    links: list[Link]
+
+
+# geometry type per writable collection, used by the route factory
+WRITE_MODELS: dict[str, tuple[Any, type[BaseModel], type[BaseModel], type[BaseModel]]] = {
+    "facilities": (PointOnly, FacilityCreate, FacilityUpdate, FacilityPublic),
+    "residences": (PointOnly, ResidenceCreate, ResidenceUpdate, ResidencePublic),
+    "place_names": (AnyGeometry, PlaceNameCreate, PlaceNameUpdate, PlaceNamePublic),
+    "grids": (AreaGeometry, GridCreate, GridUpdate, AreaPublic),
+    "areas": (AreaGeometry, AreaCreate, AreaUpdate, AreaPublic),
+}
+"""collection → (geometry type, Create, Update, Public) models."""

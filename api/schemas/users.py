@@ -1,0 +1,52 @@
+"""User accounts: Create / Update / Public (the password hash never leaves the database layer)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import Id, Link, Text
+
+Role = Literal["grid_worker", "planner", "placename_officer", "admin"]
+Username = Text(60, min_length=2)
+Password = Text(72, min_length=8)
+
+
+class UserCreate(BaseModel):
+    """新建账号 a new account."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "username": "wang.planner", "password": "change-me-please", "role": "planner"}]})
+    username: Username = Field(description="登录名")
+    password: Password = Field(description="至少8个字符 at least 8 characters")
+    role: Role
+    area_id: Id | None = Field(None, description="网格员的网格 a grid worker's own grid")
+
+
+class UserUpdate(BaseModel):
+    """修改账号 (只改给出的字段) changes to an account."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "planner"},
+                                                                           {"active": False}]})
+    role: Role = None  # type: ignore[assignment]
+    area_id: Id | None = None
+    active: bool = None  # type: ignore[assignment]
+    password: Password = None  # type: ignore[assignment]
+
+
+class UserPublic(BaseModel):
+    """账号 (无密码) an account as shown to administrators."""
+
+    user_id: int
+    username: str
+    role: str
+    area_id: int | None = None
+    active: bool
+
+
+class UserList(BaseModel):
+    items: list[UserPublic]
+    numberMatched: int  # noqa: N815
+    numberReturned: int  # noqa: N815
+    links: list[Link]

@@ -1,0 +1,61 @@
+"""Service settings: one pydantic-settings object, environment prefix ``MINQING_``.
+
+``MINQING_SECRET_KEY`` has no default: the service refuses to start without it (``make demo``
+writes a random one into ``.env``). Everything else has a safe default for a local demo.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(RuntimeError):
+    """The service cannot start with the current environment; the message says what to set."""
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
+
+    secret_key: SecretStr = Field(min_length=16)
+    """Signs the login tokens (JWT HS256). At least 16 characters; keep it private."""
+    database_url: str | None = None
+    """Overrides DATABASE_URL / the local .pgdata cluster (mostly for tests)."""
+    token_minutes: int = Field(default=8 * 60, ge=1)
+    """Lifetime of a login token (minutes)."""
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    """bcrypt cost factor for new password hashes (tests use 4)."""
+    cookie_secure: bool = False
+    """Send the login cookie only over HTTPS (turn on behind TLS)."""
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    """Largest accepted request body (megabytes); larger requests get 413."""
+    rate_limit_per_second: float = Field(default=100.0, ge=0)
+    """Anonymous requests per second refilled per client IP (0 turns the limit off)."""
+    rate_limit_burst: int = Field(default=1000, ge=1)
+    """Anonymous requests a client IP may make at once before the limit applies."""
+    privacy_min_households: int = Field(default=5, ge=1)
+    """Public aggregates of fewer households than this are suppressed (null + suppressed: true)."""
+    demo_users_file: str = ".pgdata/demo-users.txt"
+    """Where `minqing users demo` writes the generated demo passwords (mode 600)."""
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ApiSettings:
+    """The settings from the environment and ``.env``, or ``SettingsError`` naming what is missing."""
+    try:
+        return ApiSettings()
+    except ValidationError as e:
+        problems = "; ".join(f"MINQING_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+                             for err in e.errors())
+        raise SettingsError(
+            f"minqing-map cannot start: {problems}. Set MINQING_SECRET_KEY to a random string of at least "
+            "16 characters in the environment or in .env, e.g. "
+            "`echo MINQING_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') >> .env` "
+            "(`make demo` does this for you)."
+        ) from None
