@@ -1,0 +1,463 @@
+"""Coverage of residents by the service circles of every facility type.
+
+Which circle applies: a residence whose community (its nearest ``community`` ancestor in the area
+tree, else its own area) is ``urban`` uses the type's urban tier (``urban_profile``,
+``urban_max_time_min``); otherwise the rural tier (``rural_profile``, ``rural_max_time_min``).
+A type with no tier for a class is not applicable there: no rows, not counted.
+
+Work is split in two so an edit costs little:
+
+* ``prepare`` builds the networks of the profiles in use and snaps the residences (once per data
+  version);
+* ``run_coverage`` / ``recompute_types`` snap the facilities and run ONE bounded multi-source
+  search per (facility type, profile) (``geo.circles``), then aggregate.
+
+After facilities change, only the types returned by ``affected_types(before, after)`` need
+``recompute_types``: a facility affects exactly the type it has before and after the edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from geo.circles import TIE_TOLERANCE_S, nearest_facility, read_points
+from geo.crs import WGS84
+from geo.errors import AreaTreeError, GeoError, MissingColumnsError, UnknownFacilityTypeError
+from geo.gaps import GAP_COLUMNS, gap_areas
+from geo.network import Network, build_network
+from geo.profiles import Profile, get_profile
+from geo.snapping import Snap, snap_points
+
+CIRCLES = ("urban", "rural")
+MEASURES = ["population", "households", "elderly", "children"]
+RESIDENCE_COLUMNS = ["residence_id", "lon", "lat", "households", "population", "elderly", "children", "area_id"]
+FACILITY_COLUMNS = ["facility_id", "type_code", "lon", "lat", "status"]
+AREA_COLUMNS = ["area_id", "parent_id", "level", "urban"]
+TYPE_COLUMNS = ["code", "category", *(f"{c}_{f}" for c in CIRCLES for f in ("profile", "max_time_min"))]
+# which catchment count a facility's capacity is measured against, unless the facility-types
+# table carries a ``capacity_basis`` column (population|households|elderly|children)
+CAPACITY_BASIS_BY_CATEGORY = {"elderly": "elderly", "education": "children"}
+_MAX_TREE_DEPTH = 32
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Networks and residence snaps reused across coverage runs (one data version).
+
+    ``residences`` is sorted by ``residence_id`` with an added bool column ``urban``;
+    ``area_up`` is a sparse (n_areas, n_areas) 0/1 matrix whose row ``a`` marks ``a`` and all its
+    ancestors; ``residence_area`` indexes ``areas`` rows.
+    """
+
+    networks: dict[str, Network]
+    residences: pd.DataFrame
+    snaps: dict[str, Snap]
+    areas: pd.DataFrame
+    area_up: sp.csr_matrix
+    residence_area: np.ndarray
+    max_distance_m: float
+
+    def network(self, profile: str) -> Network:
+        """The prepared network of ``profile`` (error names the fix when it was not prepared)."""
+        if profile not in self.networks:
+            raise GeoError(
+                f"profile {profile!r} was not prepared (have {sorted(self.networks)}): call prepare() "
+                "with the facility_types that use it"
+            )
+        return self.networks[profile]
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Coverage tables.
+
+    Attributes
+    ----------
+    per_residence : one row per applicable (residence, type): ``residence_id``, ``type_code``,
+        ``circle`` (urban|rural), ``profile``, ``max_time_s``, ``snapped`` (found a street),
+        ``time_s`` (seconds to the nearest facility, NaN when none within the search bound),
+        ``facility_id`` (nullable Int64), ``covered`` (time_s <= max_time_s).
+    per_area : one row per (area at any level, type) with applicable residents: ``area_id``,
+        ``level``, ``type_code``, ``points``, and for each of population, households, elderly,
+        children: the total, ``*_covered`` and ``*_share`` (0..1).
+    per_facility : one row per considered facility: catchment (covered residents whose nearest
+        facility it is) per measure, ``capacity``, ``capacity_basis``, ``load`` (basis / capacity)
+        and ``snapped``.
+    gaps : GeoDataFrame (EPSG:4326) of gap areas per type (``geo.gaps``), ranked by population.
+    """
+
+    per_residence: pd.DataFrame
+    per_area: pd.DataFrame
+    per_facility: pd.DataFrame
+    gaps: gpd.GeoDataFrame
+
+
+class _Block(NamedTuple):
+    """Search outcome of one (type, circle) for the residences ``rows`` of that circle."""
+
+    type_code: str
+    circle: str
+    profile: str
+    max_time_s: float
+    rows: np.ndarray
+    snapped: np.ndarray
+    time_s: np.ndarray
+    facility_id: np.ndarray
+    covered: np.ndarray
+
+
+def service_tiers(facility_types: pd.DataFrame) -> pd.DataFrame:
+    """Applicable (type, circle) tiers: ``type_code, circle, profile, max_time_s``, one per row."""
+    _require(facility_types, TYPE_COLUMNS, "facility_types")
+    frames = []
+    for circle in CIRCLES:
+        part = pd.DataFrame({
+            "type_code": facility_types["code"].astype(str),
+            "circle": circle,
+            "profile": facility_types[f"{circle}_profile"],
+            "max_time_s": pd.to_numeric(facility_types[f"{circle}_max_time_min"], errors="coerce") * 60.0,
+        })
+        usable = part.profile.notna() & (part.profile.astype(str).str.strip() != "") & (part.max_time_s > 0)
+        frames.append(part[usable])
+    return pd.concat(frames).sort_values(["type_code", "circle"]).reset_index(drop=True)
+
+
+def prepare(
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    residences: pd.DataFrame,
+    areas: pd.DataFrame,
+    profiles: dict[str, Profile],
+    *,
+    facility_types: pd.DataFrame | None = None,
+    max_distance_m: float = 500.0,
+) -> Prepared:
+    """Build the networks (only of profiles the facility types use, if given) and snap residences.
+
+    ``max_distance_m`` (metres) is the farthest a point may lie from a usable street.
+    """
+    _require(residences, RESIDENCE_COLUMNS, "residences")
+    names = sorted(profiles) if facility_types is None else sorted(set(service_tiers(facility_types).profile))
+    networks = {name: build_network(nodes, edges, get_profile(profiles, name)) for name in names}
+    res = residences.sort_values("residence_id", kind="stable").reset_index(drop=True)
+    sorted_areas, area_up, res_area, urban = _area_tree(areas, res.area_id.to_numpy())
+    res = res.assign(urban=urban)
+    snaps = {
+        name: snap_points(net, res.lon.to_numpy(), res.lat.to_numpy(), max_distance_m=max_distance_m)
+        for name, net in networks.items()
+    }
+    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m))
+
+
+def run_coverage(
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    facilities: pd.DataFrame,
+    residences: pd.DataFrame,
+    areas: pd.DataFrame,
+    facility_types: pd.DataFrame,
+    profiles: dict[str, Profile],
+    *,
+    types: list[str] | None = None,
+    prepared: Prepared | None = None,
+    statuses: tuple[str, ...] = ("open",),
+    max_distance_m: float = 500.0,
+    with_gaps: bool = True,
+    gap_link_m: float = 250.0,
+) -> CoverageResult:
+    """Coverage of every (or the listed) facility type, both circles, all area levels.
+
+    Parameters
+    ----------
+    nodes, edges, facilities, residences, areas, facility_types : frames of docs/CONTRACTS.md.
+    profiles : ``geo.profiles.load_profiles`` result.
+    types : facility type codes to compute; default all types with a tier.
+    prepared : reuse the output of ``prepare`` (then nodes/edges/residences/areas are ignored).
+    statuses : facility statuses that count (add ``'planned'`` for what-if scenarios).
+    max_distance_m : snapping distance of points to streets, metres (used when preparing).
+    with_gaps : also build gap polygons (``geo.gaps``; single-linkage distance ``gap_link_m``, m).
+    """
+    if prepared is None:
+        prepared = prepare(
+            nodes, edges, residences, areas, profiles, facility_types=facility_types, max_distance_m=max_distance_m
+        )
+    tiers = _selected_tiers(facility_types, types)
+    fac = _facilities(facilities, facility_types, statuses)
+    blocks, snapped = [], []
+    for (code, profile), group in tiers.groupby(["type_code", "profile"], sort=True):
+        of_type = fac[fac.type_code == code]
+        found, ok = _search(prepared, of_type, code, profile, group)
+        blocks += found
+        snapped.append(pd.Series(ok, index=of_type.facility_id.to_numpy()))
+    codes = sorted(set(tiers.type_code))
+    return CoverageResult(
+        per_residence=_per_residence(prepared, blocks),
+        per_area=_per_area(prepared, blocks, codes),
+        per_facility=_per_facility(prepared, blocks, fac[fac.type_code.isin(codes)], facility_types, snapped),
+        gaps=_gaps(prepared, blocks, link_m=gap_link_m) if with_gaps else _no_gaps(),
+    )
+
+
+def recompute_types(
+    previous: CoverageResult,
+    prepared: Prepared,
+    facilities: pd.DataFrame,
+    facility_types: pd.DataFrame,
+    *,
+    types: list[str],
+    statuses: tuple[str, ...] = ("open",),
+    with_gaps: bool = True,
+    gap_link_m: float = 250.0,
+) -> CoverageResult:
+    """``previous`` with the rows of ``types`` recomputed from the current ``facilities``.
+
+    Use ``affected_types(old_facilities, new_facilities)`` to know which types changed; the result
+    equals a full ``run_coverage`` with the same inputs.
+    """
+    if not types:
+        return previous
+    fresh = run_coverage(
+        None, None, facilities, None, None, facility_types, {}, types=list(types), prepared=prepared,
+        statuses=statuses, with_gaps=with_gaps, gap_link_m=gap_link_m,
+    )
+    keys = {"per_residence": ["type_code", "residence_id"], "per_area": ["type_code", "area_id"],
+            "per_facility": ["facility_id"], "gaps": ["type_code", "gap_rank"]}
+    merged = {name: _merge(getattr(previous, name), getattr(fresh, name), set(types), by) for name, by in keys.items()}
+    return CoverageResult(**merged)
+
+
+def affected_types(
+    before: pd.DataFrame, after: pd.DataFrame, *, columns: tuple[str, ...] = ("type_code", "lon", "lat", "status", "capacity")
+) -> list[str]:
+    """Type codes whose coverage may change between two versions of the facilities frame.
+
+    A facility added, removed or edited (any of ``columns``) affects its type before and after.
+    """
+    cols = ["facility_id", *[c for c in columns if c in before and c in after]]
+    old, new = before[cols].set_index("facility_id"), after[cols].set_index("facility_id")
+    both = old.index.intersection(new.index)
+    changed = ~(old.loc[both].fillna(-1).astype(str) == new.loc[both].fillna(-1).astype(str)).all(axis=1)
+    ids = set(both[changed.to_numpy()]) | set(old.index.difference(new.index)) | set(new.index.difference(old.index))
+    codes = set(old.type_code[old.index.isin(ids)]) | set(new.type_code[new.index.isin(ids)])
+    return sorted(map(str, codes))
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise MissingColumnsError(name, missing)
+
+
+def _selected_tiers(facility_types: pd.DataFrame, types: list[str] | None) -> pd.DataFrame:
+    tiers = service_tiers(facility_types)
+    if types is None:
+        return tiers
+    unknown = sorted(set(types) - set(facility_types.code.astype(str)))
+    if unknown:
+        raise UnknownFacilityTypeError(unknown)
+    return tiers[tiers.type_code.isin(types)]
+
+
+def _facilities(facilities: pd.DataFrame, facility_types: pd.DataFrame, statuses: tuple[str, ...]) -> pd.DataFrame:
+    _require(facilities, FACILITY_COLUMNS, "facilities")
+    unknown = sorted(set(facilities.type_code.astype(str)) - set(facility_types.code.astype(str)))
+    if unknown:
+        raise UnknownFacilityTypeError(unknown)
+    fac = facilities[facilities.status.isin(statuses)]
+    return fac.sort_values("facility_id", kind="stable").reset_index(drop=True)
+
+
+def _area_tree(areas: pd.DataFrame, residence_area_ids: np.ndarray):
+    """Sorted areas, ancestor matrix, residence→area index, and each residence's urban flag."""
+    _require(areas, AREA_COLUMNS, "areas")
+    areas = areas.sort_values("area_id", kind="stable").reset_index(drop=True)
+    ids = areas.area_id.to_numpy(np.int64)
+    parent = _index_of(ids, areas.parent_id, what="parent_id")
+    chain = _ancestor_chain(parent)
+    n = len(ids)
+    rows = np.repeat(np.arange(n), chain.shape[1]).reshape(n, -1)
+    up = sp.csr_matrix((np.ones((chain >= 0).sum()), (rows[chain >= 0], chain[chain >= 0])), shape=(n, n))
+    res_area = _index_of(ids, pd.Series(residence_area_ids), what="residence area_id")
+    if (res_area < 0).any():
+        raise AreaTreeError("residences without area_id: give each residence its small grid's area_id")
+    source = _circle_source(areas, chain)[res_area]
+    flag = areas.urban.to_numpy(object)[source]
+    missing = pd.isna(flag)
+    if missing.any():
+        bad = sorted({int(a) for a in areas.area_id.to_numpy()[source[missing]]})[:5]
+        raise AreaTreeError(f"areas {bad} have no urban flag: set urban on every community (grids inherit it)")
+    return areas, up, res_area, flag.astype(bool)
+
+
+def _index_of(ids: np.ndarray, values: pd.Series, *, what: str) -> np.ndarray:
+    """Row of each value in sorted ``ids`` (-1 for missing values); unknown ids raise."""
+    present = values.notna().to_numpy()
+    wanted = values[present].astype(np.int64).to_numpy()
+    pos = np.searchsorted(ids, wanted).clip(0, max(len(ids) - 1, 0))
+    unknown = (ids[pos] != wanted) if len(ids) else np.ones(len(wanted), bool)
+    if unknown.any():
+        bad = sorted({int(a) for a in wanted[unknown]})[:5]
+        raise AreaTreeError(f"{what} values {bad} are not in the areas table: load those areas")
+    out = np.full(len(values), -1, dtype=np.int64)
+    out[present] = pos
+    return out
+
+
+def _ancestor_chain(parent: np.ndarray) -> np.ndarray:
+    """(n, depth) matrix: column k is the k-th ancestor (column 0 the area itself), -1 past the root."""
+    columns = [np.arange(len(parent))]
+    while (columns[-1] >= 0).any():
+        if len(columns) > _MAX_TREE_DEPTH:
+            raise AreaTreeError("the areas' parent_id links form a cycle: every chain must end at a district")
+        cur = columns[-1]
+        columns.append(np.where(cur >= 0, parent[np.maximum(cur, 0)], -1))
+    return np.column_stack(columns[:-1])
+
+
+def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
+    """Per area: the row whose ``urban`` flag decides its circle — its nearest community
+    ancestor (itself included), else the area itself."""
+    is_community = (areas.level.to_numpy() == "community")[np.maximum(chain, 0)] & (chain >= 0)
+    first = np.where(is_community.any(axis=1), is_community.argmax(axis=1), 0)
+    return chain[np.arange(len(chain)), first]
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def _search(prepared: Prepared, fac: pd.DataFrame, code: str, profile: str, tiers: pd.DataFrame):
+    """ONE bounded search for (type, profile); read it for each circle using that profile."""
+    net = prepared.network(profile)
+    fsnap = snap_points(net, fac.lon.to_numpy(), fac.lat.to_numpy(), max_distance_m=prepared.max_distance_m)
+    reach = nearest_facility(net, fac.facility_id.to_numpy(), fsnap, limit_s=float(tiers.max_time_s.max()))
+    res_snap = prepared.snaps[profile]
+    blocks = []
+    for tier in tiers.itertuples():
+        rows = np.flatnonzero(prepared.residences.urban.to_numpy() == (tier.circle == "urban"))
+        snap = res_snap.take(rows)
+        time, fid = read_points(net, reach, snap)
+        covered = time <= tier.max_time_s + TIE_TOLERANCE_S
+        blocks.append(_Block(code, tier.circle, profile, tier.max_time_s, rows, snap.reachable, time, fid, covered))
+    return blocks, fsnap.reachable
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+def _per_residence(prepared: Prepared, blocks: list[_Block]) -> pd.DataFrame:
+    ids = prepared.residences.residence_id.to_numpy()
+    frame = pd.DataFrame({
+        "residence_id": np.concatenate([ids[b.rows] for b in blocks]) if blocks else np.empty(0, np.int64),
+        "type_code": _repeat(blocks, "type_code"),
+        "circle": _repeat(blocks, "circle"),
+        "profile": _repeat(blocks, "profile"),
+        "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float),
+        "snapped": _concat(blocks, lambda b: b.snapped, bool),
+        "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float),
+        "facility_id": pd.array(_concat(blocks, lambda b: b.facility_id, np.int64), dtype="Int64"),
+        "covered": _concat(blocks, lambda b: b.covered, bool),
+    })
+    frame.loc[frame.facility_id < 0, "facility_id"] = pd.NA
+    return frame.sort_values(["type_code", "residence_id"], kind="stable").reset_index(drop=True)
+
+
+def _repeat(blocks: list[_Block], field: str) -> np.ndarray:
+    values = np.asarray([getattr(b, field) for b in blocks], dtype=object)
+    return values[np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks])]
+
+
+def _concat(blocks: list[_Block], get, dtype) -> np.ndarray:
+    return np.concatenate([np.asarray(get(b), dtype=dtype) for b in blocks]) if blocks else np.empty(0, dtype)
+
+
+def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
+    n_areas, n_types = len(prepared.areas), len(codes)
+    type_index = {c: i for i, c in enumerate(codes)}
+    key = _concat(blocks, lambda b: type_index[b.type_code] * n_areas + prepared.residence_area[b.rows], np.int64)
+    covered = _concat(blocks, lambda b: b.covered, float)
+    rows = _concat(blocks, lambda b: b.rows, np.int64)
+    res = prepared.residences
+    columns = {"points": _rollup(prepared, key, np.ones(len(key)), n_types)}
+    for m in MEASURES:
+        weight = res[m].to_numpy(float)[rows]
+        columns[m] = _rollup(prepared, key, weight, n_types)
+        columns[f"{m}_covered"] = _rollup(prepared, key, weight * covered, n_types)
+    frame = pd.DataFrame({
+        "area_id": np.tile(prepared.areas.area_id.to_numpy(), n_types),
+        "level": np.tile(prepared.areas.level.to_numpy(), n_types),
+        "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas),
+        **{name: value.astype(np.int64) for name, value in columns.items()},
+    })
+    for m in MEASURES:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame[f"{m}_share"] = frame[f"{m}_covered"] / frame[m].where(frame[m] > 0)
+    return frame[frame.points > 0].sort_values(["type_code", "area_id"]).reset_index(drop=True)
+
+
+def _rollup(prepared: Prepared, key: np.ndarray, weight: np.ndarray, n_types: int) -> np.ndarray:
+    """Sum ``weight`` per (type, own area) then up the tree to every ancestor; flat (type, area)."""
+    n_areas = len(prepared.areas)
+    own = np.bincount(key, weights=weight, minlength=n_types * n_areas).reshape(n_types, n_areas)
+    return np.rint(np.asarray(prepared.area_up.T @ own.T).T).ravel()
+
+
+def _per_facility(prepared, blocks, fac, facility_types, snapped) -> pd.DataFrame:
+    ids = fac.facility_id.to_numpy(np.int64)
+    fid = _concat(blocks, lambda b: np.where(b.covered, b.facility_id, -1), np.int64)
+    rows = _concat(blocks, lambda b: b.rows, np.int64)
+    hit = fid >= 0
+    index = np.searchsorted(ids, fid[hit])
+    out = pd.DataFrame({"facility_id": ids, "type_code": fac.type_code.to_numpy(), "status": fac.status.to_numpy()})
+    out["catchment_points"] = np.bincount(index, minlength=len(ids))
+    for m in MEASURES:
+        weight = prepared.residences[m].to_numpy(float)[rows[hit]]
+        out[f"catchment_{m}"] = np.rint(np.bincount(index, weights=weight, minlength=len(ids))).astype(np.int64)
+    flags = pd.concat(snapped) if snapped else pd.Series(dtype=bool)
+    out["snapped"] = flags.groupby(level=0).all().reindex(ids).fillna(False).to_numpy(bool)
+    out["capacity"] = pd.to_numeric(fac["capacity"], errors="coerce").to_numpy() if "capacity" in fac else np.nan
+    out["capacity_basis"] = out.type_code.map(_capacity_basis(facility_types))
+    basis = np.select([out.capacity_basis == m for m in MEASURES], [out[f"catchment_{m}"] for m in MEASURES], 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["load"] = np.where(out.capacity > 0, basis / out.capacity, np.nan)
+    return out
+
+
+def _capacity_basis(facility_types: pd.DataFrame) -> dict[str, str]:
+    if "capacity_basis" in facility_types:
+        basis = facility_types.capacity_basis.fillna("population").replace("", "population")
+    else:
+        basis = facility_types.category.map(CAPACITY_BASIS_BY_CATEGORY).fillna("population")
+    return dict(zip(facility_types.code.astype(str), basis, strict=True))
+
+
+def _gaps(prepared: Prepared, blocks: list[_Block], *, link_m: float) -> gpd.GeoDataFrame:
+    res = prepared.residences
+    frames = []
+    for code in sorted({b.type_code for b in blocks}):
+        rows = np.concatenate([b.rows[~b.covered] for b in blocks if b.type_code == code])
+        gaps = gap_areas(res.iloc[np.sort(rows)], link_m=link_m, crs=next(iter(prepared.networks.values())).crs)
+        frames.append(gaps.assign(type_code=code))
+    if not frames:
+        return _no_gaps()
+    out = pd.concat(frames, ignore_index=True)
+    return gpd.GeoDataFrame(out[["type_code", *GAP_COLUMNS]], geometry="geometry", crs=WGS84)
+
+
+def _no_gaps() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(columns=["type_code", *GAP_COLUMNS], geometry="geometry", crs=WGS84)
+
+
+def _merge(old: pd.DataFrame, new: pd.DataFrame, types: set[str], by: list[str]) -> pd.DataFrame:
+    kept = old[~old.type_code.astype(str).isin(types)]
+    merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new.copy()
+    merged = merged.sort_values(by, kind="stable").reset_index(drop=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84) if isinstance(new, gpd.GeoDataFrame) else merged

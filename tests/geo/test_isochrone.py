@@ -1,0 +1,133 @@
+"""geo.isochrone: reachable sets equal networkx, polygons follow the streets."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from geo_cases import (
+    PROFILES_CSV,
+    attach,
+    brute_snap,
+    make_network,
+    points,
+    random_grid,
+    same_edge_arcs,
+    truth_graph,
+)
+
+from geo.errors import UnreachablePointError
+from geo.isochrone import isochrones, substrings
+from geo.network import build_network
+from geo.profiles import load_profiles
+
+WALK = 4 / 3.6
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return load_profiles(PROFILES_CSV)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return random_grid(30, seed=13)  # 900 nodes, 2.4 km square
+
+
+def truth(nodes, edges, profile, origin, pts, *, direction="from"):
+    """networkx times between the origin and every node / point (direction as in isochrones)."""
+    g = truth_graph(nodes, edges, profile)
+    snaps = {("o", 0): brute_snap(nodes, edges, profile, origin)[0]}
+    snaps.update({("p", i): s for i, s in enumerate(brute_snap(nodes, edges, profile, pts))})
+    for name, s in snaps.items():
+        if s is not None:
+            attach(g, edges, profile, name, s, as_origin=(name[0] == "o") == (direction == "from"))
+    same_edge_arcs(g, edges, profile, snaps)
+    if direction == "to":
+        g = g.reverse(copy=True)
+    dist = nx.single_source_dijkstra_path_length(g, ("pt", ("o", 0)))
+    node_t = {n: t for n, t in dist.items() if not isinstance(n, tuple)}
+    point_t = np.array([dist.get(("pt", ("p", i)), np.inf) for i in range(len(pts))])
+    return node_t, point_t
+
+
+@pytest.mark.parametrize(("name", "direction"), [("walk", "from"), ("car", "from"), ("car", "to")])
+def test_reachable_nodes_and_points_equal_networkx(profiles, grid, name, direction):
+    nodes, edges = grid
+    net = build_network(nodes, edges, profiles[name])
+    origin = points([(1100, 1250)])
+    rng = np.random.default_rng(1)
+    pts = points([tuple(p) for p in rng.uniform(0, 2300, size=(120, 2))])
+    minutes = (1.5, 2.5) if name == "car" else (5, 10)
+    iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=minutes, direction=direction, points=pts)
+    node_t, point_t = truth(nodes, edges, name, origin, pts, direction=direction)
+    limit = minutes[-1] * 60
+    want = {n: t for n, t in node_t.items() if t <= limit}
+    got = dict(zip(iso.nodes.node_id, iso.nodes.time_s, strict=True))
+    assert 20 < len(want) < len(nodes) and got.keys() == want.keys()
+    assert max(abs(got[n] - want[n]) for n in want) < 1e-6
+    inside = point_t <= limit
+    assert 0 < inside.sum() < len(pts)
+    assert np.abs(iso.points.time_s.to_numpy()[inside] - point_t[inside]).max() < 1e-6
+    assert iso.points.time_s[~inside].isna().all()
+    # every reachable node lies inside its budget's polygon
+    xy = nodes.set_index("node_id").loc[list(want)]
+    for budget, polygon in zip(iso.polygons.minutes, iso.polygons.geometry, strict=True):
+        within = np.array([want[n] <= budget * 60 for n in xy.index])
+        assert shapely.is_valid(polygon) and polygon.geom_type in ("Polygon", "MultiPolygon")
+        assert shapely.contains_xy(polygon, xy.lon.to_numpy()[within], xy.lat.to_numpy()[within]).all()
+
+
+def test_polygon_follows_streets_not_a_hull(profiles):
+    # river between x=0 and x=100; the only bridge 2 km north; origin on the west street
+    coords = {1: (0, -500), 2: (0, 2000), 3: (100, 2000), 4: (100, -500)}
+    nodes, edges = make_network(coords, [(1, 2, "residential"), (2, 3, "residential"), (3, 4, "residential")])
+    net = build_network(nodes, edges, profiles["walk"])
+    origin = points([(0, 0)])
+    iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=(10,), buffer_m=30)
+    polygon = iso.polygons.geometry[0]
+    across, along = points([(100, 0)]), points([(0, 600)])
+    assert not shapely.contains_xy(polygon, across.lon, across.lat).any()
+    assert shapely.contains_xy(polygon, along.lon, along.lat).all()
+
+
+def test_partial_edge_is_cut_at_the_budget(profiles):
+    nodes, edges = make_network({1: (0, 0), 2: (1000, 0)}, [(1, 2, "residential")])
+    net = build_network(nodes, edges, profiles["walk"])
+    origin = points([(0, 0)])
+    iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=(5,), buffer_m=20)
+    reach_m = 300 * WALK  # 333 m
+    polygon = iso.polygons.geometry[0]
+    near, far = points([(reach_m - 10, 0)]), points([(reach_m + 30, 0)])
+    assert shapely.contains_xy(polygon, near.lon, near.lat).all()
+    assert not shapely.contains_xy(polygon, far.lon, far.lat).any()
+    assert iso.nodes.node_id.tolist() == [1]
+
+
+def test_substrings_match_shapely_ops():
+    from shapely.ops import substring
+
+    lines = np.array([shapely.LineString([(0, 0), (10, 0), (10, 10)]), shapely.LineString([(0, 0), (0, 4)])])
+    got = substrings(lines, np.array([0.25, 0.0]), np.array([0.75, 0.5]))
+    for g, line, a, b in zip(got, lines, [0.25, 0.0], [0.75, 0.5], strict=True):
+        want = substring(line, a, b, normalized=True)
+        assert g.equals(want)
+
+
+def test_unreachable_origin_raises(profiles):
+    nodes, edges = make_network({1: (0, 0), 2: (100, 0)}, [(1, 2, "residential")])
+    net = build_network(nodes, edges, profiles["walk"])
+    far = points([(0, 2000)])
+    with pytest.raises(UnreachablePointError, match="max_distance_m"):
+        isochrones(net, far.lon[0], far.lat[0])
+
+
+def test_repeated_isochrones_identical(profiles, grid):
+    nodes, edges = grid
+    net = build_network(nodes, edges, profiles["walk"])
+    origin = points([(700, 900)])
+    a = isochrones(net, origin.lon[0], origin.lat[0], minutes=(5, 15))
+    b = isochrones(net, origin.lon[0], origin.lat[0], minutes=(5, 15))
+    assert all(x.equals_exact(y, 0) for x, y in zip(a.polygons.geometry, b.polygons.geometry, strict=True))
+    assert a.nodes.equals(b.nodes)
