@@ -1,0 +1,154 @@
+"""The web maps: public map, planner map, place-name map, login page and their static assets.
+
+Pages are built by ``maps`` from data read through ``maps.sources`` and cached per data version
+(``data_versions``): a page is rebuilt only after a layer changed. The signed-in user's name is
+filled in per request. Browser pages that need a role redirect anonymous viewers to
+``/login?next=<path>`` (303) and show a Chinese 403 page to a signed-in user with another role.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session
+
+from api.deps import OptionalUser, SessionDep
+from api.routes.auth import _safe_next
+from layers import store
+from layers.users import Account
+from maps import assets, sources
+from maps.basemap import offline_data
+from maps.cache import VersionCache
+from maps.page import render, with_user
+from maps.placenames import build_placenames_map
+from maps.planner import build_planner_map
+from maps.public import build_public_map
+
+router = APIRouter(tags=["地图 maps"], include_in_schema=False)
+
+PLANNER_ROLES = ("planner", "admin")
+PLACENAME_ROLES = ("placename_officer", "admin")
+ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员"}
+BASEMAP_LAYERS = ("areas", "network_edges", "water")
+NO_STORE = {"Cache-Control": "private, no-cache"}
+
+
+class MapSettings(BaseSettings):
+    """Map settings (environment prefix ``MINQING_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
+
+    tianditu_key: SecretStr | None = None
+    """天地图 developer key ``tk``: when set, 天地图 vector/imagery are offered as optional base maps."""
+
+
+@lru_cache(maxsize=1)
+def map_settings() -> MapSettings:
+    return MapSettings()
+
+
+def _tianditu_key() -> str | None:
+    key = map_settings().tianditu_key
+    return key.get_secret_value() if key and key.get_secret_value() else None
+
+
+_pages: VersionCache[str] = VersionCache(size=12)
+_basemaps: VersionCache[dict] = VersionCache(size=4)
+
+
+def _basemap(s: Session, versions: tuple) -> dict:
+    key = tuple(v for v in versions if v[0] in BASEMAP_LAYERS)
+    return _basemaps.get(key, lambda: offline_data(**sources.basemap_layers(s)))
+
+
+def _placename_categories() -> dict[str, str]:
+    from geo.placenames.tables import default_tables
+
+    return {c: cat.name_zh for c, cat in default_tables().categories.items()}
+
+
+def _public_html(s: Session) -> str:
+    versions = sources.version_key(s)
+    tk = _tianditu_key()
+    return _pages.get(("public", versions, tk), lambda: build_public_map(
+        district=sources.district(s), facilities=sources.public_facilities(s),
+        facility_types=sources.facility_types(s), grids=sources.small_grids(s), basemap=_basemap(s, versions),
+        placename_categories=_placename_categories(), tianditu_key=tk))
+
+
+def _planner_html(s: Session) -> str:
+    versions = sources.version_key(s)
+    run = store.latest_run(s)
+    stale = store.is_stale(s, run) if run else False
+    tk = _tianditu_key()
+    return _pages.get(("planner", versions, run and run["run_id"], stale, tk), lambda: build_planner_map(
+        district=sources.district(s), facility_types=sources.facility_types(s), basemap=_basemap(s, versions),
+        run=run, stale=stale, tianditu_key=tk))
+
+
+def _placenames_html(s: Session) -> str:
+    versions = sources.version_key(s)
+    tk = _tianditu_key()
+
+    def build() -> str:
+        district = sources.district(s)
+        return build_placenames_map(district=district, names=sources.place_names(s),
+                                    town_of=sources.town_of(s), basemap=_basemap(s, versions), tianditu_key=tk)
+
+    return _pages.get(("placenames", versions, tk), build)
+
+
+def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -> Response | None:
+    """None when ``user`` may see the page; else the redirect to login or the 403 page."""
+    if user is None:
+        return RedirectResponse(f"/login?next={quote(path, safe='/')}", status_code=303)
+    if user.role not in roles:
+        html = render("forbidden.html", username=user.username, page=title, next=path,
+                      roles="、".join(ROLE_ZH.get(r, r) for r in roles))
+        return HTMLResponse(html, status_code=403, headers=NO_STORE)
+    return None
+
+
+@router.get("/", response_class=HTMLResponse)
+def public_map(s: SessionDep, user: OptionalUser) -> HTMLResponse:
+    """公众地图: facilities, grids and their workers, 15-minute isochrones, place-name search."""
+    return HTMLResponse(with_user(_public_html(s), user), headers=NO_STORE)
+
+
+@router.get("/planner", response_class=HTMLResponse)
+def planner_map(s: SessionDep, user: OptionalUser) -> Response:
+    """规划分析: coverage by grid tier, gaps, catchments, scenarios, compliance, reports."""
+    denied = _gate(user, PLANNER_ROLES, "/planner", "规划分析地图")
+    return denied or HTMLResponse(with_user(_planner_html(s), user), headers=NO_STORE)
+
+
+@router.get("/placenames", response_class=HTMLResponse)
+def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
+    """地名管理: names coloured by check result, heritage names, sign text, history."""
+    denied = _gate(user, PLACENAME_ROLES, "/placenames", "地名管理地图")
+    return denied or HTMLResponse(with_user(_placenames_html(s), user), headers=NO_STORE)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(next: Annotated[str, Query(max_length=2000)] = "/",  # noqa: A002 — the contract's name
+               error: Annotated[int, Query(ge=0, le=1)] = 0) -> HTMLResponse:
+    """Chinese login form; it POSTs to /auth/login (which sets the cookie and redirects to ``next``)."""
+    target = _safe_next(next)
+    need = {"/planner": "规划分析地图", "/placenames": "地名管理地图"}.get(target.split("?")[0])
+    return HTMLResponse(render("login.html", next=target, error=bool(error), need=need), headers=NO_STORE)
+
+
+@router.get("/assets/{path:path}")
+def asset(path: str) -> Response:
+    """Whitelisted files from maps/assets/node_modules (npm packages) and maps/static (ours)."""
+    file = assets.resolve(path)
+    if file is None:
+        return Response("未找到该文件 asset not found", status_code=404, media_type="text/plain; charset=utf-8")
+    return FileResponse(file, media_type=assets.media_type(file),
+                        headers={"Cache-Control": "public, max-age=3600"})

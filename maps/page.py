@@ -1,0 +1,155 @@
+"""The HTML page around a map: Chinese header, side panel, our scripts, and the hook to run them.
+
+Every map page is a folium ``Map`` inside a ``Page`` figure (``lang="zh-CN"``, a title) with the
+header and panel rendered from ``maps/templates`` and one ``AttachScript`` that hands the map, its
+folium layers and the embedded data to our JavaScript (``maps/static``) once every layer exists.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import folium
+import jinja2
+from branca.element import Element, Figure, MacroElement
+from folium.map import LayerControl
+from folium.template import Template
+
+from maps import assets
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEMO_LABEL = "演示数据(虚构)"
+USER_SLOT = "<!--mq-user-->"
+"""Replaced per request by the signed-in user's name and a logout link (pages are cached)."""
+
+
+@lru_cache(maxsize=1)
+def templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render(name: str, **context: Any) -> str:
+    """Render ``maps/templates/<name>`` (HTML-escaped)."""
+    return templates().get_template(name).render(demo_label=DEMO_LABEL, **context)
+
+
+def js_json(data: Any) -> str:
+    """Compact UTF-8 JSON that is safe inside a <script> element (no ``</script>``, no ``<!--``)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+class Page(Figure):
+    """A figure that renders a full Chinese HTML page (``lang="zh-CN"``)."""
+
+    _template = Template(
+        "<!DOCTYPE html>\n"
+        '<html lang="zh-CN">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        "<title>{{ this.title }}</title>\n"
+        '<link rel="icon" href="/assets/static/favicon.svg" type="image/svg+xml">\n'
+        "    {{ this.header.render(**kwargs) }}\n"
+        "</head>\n"
+        '<body class="{{ this.body_class }}">\n'
+        "    {{ this.html.render(**kwargs) }}\n"
+        "</body>\n"
+        "<script>\n"
+        "    {{ this.script.render(**kwargs) }}\n"
+        "</script>\n"
+        "</html>\n"
+    )
+
+    def __init__(self, title: str, *, body_class: str = "") -> None:
+        super().__init__(title=title)
+        self._name = "Page"
+        self.body_class = body_class
+
+
+class ResponsiveLayerControl(LayerControl):
+    """folium's layer control, expanded on wide screens and collapsed to a button on phones."""
+
+    _template = Template(
+        """
+        {% macro script(this,kwargs) %}
+            var {{ this.get_name() }} = L.control.layers(
+                {
+                {%- for key, val in this.base_layers.items() %}
+                    {{ key|tojson }} : {{val}},
+                {%- endfor %}
+                },
+                {
+                {%- for key, val in this.overlays.items() %}
+                    {{ key|tojson }} : {{val}},
+                {%- endfor %}
+                },
+                Object.assign({{ this.options|tojavascript }},
+                              {collapsed: window.matchMedia("(max-width: 760px)").matches})
+            ).addTo({{this._parent.get_name()}});
+        {% endmacro %}
+        """
+    )
+
+
+class AttachScript(MacroElement):
+    """Calls ``call(map, layers, data)`` once every layer exists (add it to the map last)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this.call }}({{ this._parent.get_name() }}, {
+            {%- for key, layer in this.layers.items() %}
+                {{ key|tojson }}: {{ layer.get_name() }},
+            {%- endfor %}
+            }, {{ this.json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, call: str, *, layers: dict[str, Any], data: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "AttachScript"
+        self.call = call
+        self.layers = layers
+        self.json = js_json(data)
+
+
+def page_map(*, title: str, page: str, center: tuple[float, float], zoom: int,
+             extra_js: tuple[str, ...] = ()) -> folium.Map:
+    """A tile-less folium map in a Chinese ``Page``, loading our common and page scripts.
+
+    Parameters
+    ----------
+    title : the browser tab title.
+    page : ``public``, ``planner`` or ``placenames``: selects ``maps/static/<page>.js`` and the body
+        class used by ``minqing.css``.
+    center : (lat, lon) degrees (EPSG:4326).
+    zoom : initial Web-Mercator zoom level.
+    extra_js : further ``/assets/...`` scripts (plugins) loaded before the page script.
+    """
+    m = assets.offline_map(center, zoom_start=zoom, zoom_control="bottomright")
+    m.options.update(minZoom=9, maxZoom=19)  # folium hands min/max_zoom to tiles only; clustering needs them
+    m.control_scale = False  # drawn by minqing.js at the bottom right, clear of the panel
+    Page(title, body_class=f"mq-page mq-{page}").add_child(m)
+    m.default_js = [*m.default_js, *[(Path(u).stem, u) for u in extra_js],
+                    (page, f"{assets.PREFIX}static/{page}.js")]
+    return m
+
+
+def add_html(m: folium.Map, html: str) -> None:
+    """Add page HTML (header, panel) before the map's own element in the body."""
+    m.get_root().html.add_child(Element(html), index=0)
+
+
+def with_user(html: str, user: Any | None) -> str:
+    """Fill the user slot of a cached page: the signed-in user's name and a logout link."""
+    if user is None:
+        return html.replace(USER_SLOT, '<a class="mq-nav-login" href="/login">登录</a>')
+    name = jinja2.utils.markupsafe.escape(getattr(user, "username", "") or "")
+    return html.replace(USER_SLOT, f'<span class="mq-user">{name}</span>'
+                                   '<a class="mq-nav-login" href="/auth/logout">退出</a>')

@@ -1,0 +1,105 @@
+"""The planner map (``/planner``, planner/admin): coverage, gaps, catchments, scenarios, compliance.
+
+The page embeds the offline base map, the facility-type table and the latest coverage run; the
+numbers themselves come from the planner JSON endpoints of docs/API_CONTRACT.md, fetched by
+``maps/static/planner.js`` when the planner picks a facility type, a life circle and a grid tier:
+``/coverage/runs/{id}/areas``, ``/gaps``, ``/facilities``, ``/scenarios``, ``/compliance``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import folium
+import pandas as pd
+
+from maps.basemap import add_base_layers
+from maps.page import AttachScript, ResponsiveLayerControl, add_html, page_map, render
+from maps.public import _centre
+
+LEVELS = [
+    ("grid_small", "小网格"),
+    ("grid_middle", "中网格"),
+    ("grid_large", "大网格"),
+    ("community", "村(社区)"),
+    ("town", "镇(街道)"),
+]
+CIRCLES = [
+    ("all", "全部生活圈"),
+    ("5min", "城镇 5分钟生活圈"),
+    ("10min", "城镇 10分钟生活圈"),
+    ("15min", "城镇 15分钟生活圈"),
+    ("village", "乡村 村/组层级"),
+    ("township", "乡村 乡集镇层级"),
+]
+DEFAULT_TYPE = "elderly_daycare"
+# Share of residents covered → colour (lower bound inclusive), red to green; the legend reads it too.
+SHARE_CLASSES = [
+    (0.95, "#1a9850", "≥95%"),
+    (0.80, "#91cf60", "80%–95%"),
+    (0.50, "#fee08b", "50%–80%"),
+    (0.20, "#fc8d59", "20%–50%"),
+    (0.0, "#d73027", "<20%"),
+]
+
+
+def _types(facility_types: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for r in facility_types.sort_values(["category", "code"]).itertuples():
+        out.append({"code": r.code, "name": r.name_zh, "category": r.category,
+                    "urban_tier": r.urban_tier or None, "rural_tier": r.rural_tier or None,
+                    "required": bool(r.required)})
+    return out
+
+
+def _run(run: dict[str, Any] | None, *, stale: bool) -> dict[str, Any] | None:
+    if not run:
+        return None
+    finished = run.get("finished_at")
+    return {"run_id": int(run["run_id"]), "stale": bool(stale),
+            "finished_at": finished.strftime("%Y-%m-%d %H:%M") if hasattr(finished, "strftime") else finished}
+
+
+def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame, basemap: dict[str, Any],
+                      run: dict[str, Any] | None, stale: bool = False,
+                      tianditu_key: str | None = None) -> str:
+    """The planner page as one HTML string.
+
+    Parameters
+    ----------
+    district : ``{"name", "bounds", "demo"}`` (``maps.sources.district``).
+    facility_types : the facility type table.
+    basemap : ``maps.basemap.offline_data`` output.
+    run : the latest finished coverage run (``layers.store.latest_run``) or None.
+    stale : True when the data changed since ``run`` was computed.
+    tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
+    """
+    m = page_map(title=f"民情地图 · {district['name']} · 生活圈规划分析", page="planner",
+                 center=_centre(district.get("bounds")), zoom=13)
+    add_base_layers(m, basemap, tianditu_key=tianditu_key)
+    groups = {
+        "coverage": folium.FeatureGroup(name="覆盖率分区", show=True),
+        "gaps": folium.FeatureGroup(name="服务缺口", show=True),
+        "facilities": folium.FeatureGroup(name="设施与服务人口", show=True),
+        "scenario": folium.FeatureGroup(name="情景方案(前后对比)", show=True),
+        "compliance": folium.FeatureGroup(name="社区配置达标", show=False),
+    }
+    for g in groups.values():
+        m.add_child(g)
+    m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
+    types = _types(facility_types)
+    default = DEFAULT_TYPE if any(t["code"] == DEFAULT_TYPE for t in types) else (types[0]["code"] if types else None)
+    data = {
+        "district": district,
+        "types": types,
+        "default_type": default,
+        "levels": [{"code": c, "name": n} for c, n in LEVELS],
+        "circles": [{"code": c, "name": n} for c, n in CIRCLES],
+        "share_classes": [{"min": lo, "color": col, "label": lab} for lo, col, lab in SHARE_CLASSES],
+        "run": _run(run, stale=stale),
+    }
+    m.add_child(AttachScript("minqing.planner", layers=groups, data=data))
+    add_html(m, render("planner_panel.html", page="planner", district=district["name"], subtitle="生活圈规划分析",
+                       demo=district.get("demo", False), search=False, levels=LEVELS, circles=CIRCLES,
+                       share_classes=SHARE_CLASSES, run=data["run"]))
+    return m.get_root().render()

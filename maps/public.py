@@ -1,0 +1,152 @@
+"""The public map (``/``): services near me, who my grid worker is, 15 minutes on foot.
+
+Facilities by category with our own DivIcons in one marker cluster (one sub-group per category in
+the layer control), small grids with the grid worker's public work contact, the offline base map,
+place-name search and the "15分钟内能到哪里" isochrones fetched from ``/isochrones``. Nothing
+personal: no residences, no household counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import folium
+import geopandas as gpd
+import pandas as pd
+
+from maps import assets
+from maps.basemap import add_base_layers, simplify
+from maps.page import AttachScript, ResponsiveLayerControl, add_html, page_map, render
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    color: str
+    glyph: str
+
+
+# Facility category (data/facility_types.csv `category`) → legend name, colour, one-character glyph.
+CATEGORIES: dict[str, Category] = {
+    "education": Category("教育", "#1e6fd9", "教"),
+    "health": Category("医疗卫生", "#d93025", "医"),
+    "elderly": Category("养老服务", "#e8710a", "老"),
+    "admin": Category("社区服务", "#3f51b5", "服"),
+    "culture": Category("文化", "#8e24aa", "文"),
+    "sports": Category("体育健身", "#188038", "体"),
+    "commerce": Category("菜市场", "#c2185b", "市"),
+    "social": Category("儿童与社工", "#00838f", "童"),
+    "municipal": Category("环卫设施", "#6d4c41", "环"),
+    "other": Category("其他", "#5f6b7a", "其"),
+}
+ISOCHRONE_MINUTES = (5, 10, 15)
+FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status"]
+CLUSTER_ICON = """
+function (cluster) {
+    var n = cluster.getChildCount();
+    var size = n < 10 ? 34 : n < 50 ? 40 : 48;
+    var cls = n < 10 ? '' : n < 50 ? ' mq-cluster-m' : ' mq-cluster-l';
+    return L.divIcon({html: '<div class="mq-cluster' + cls + '" style="width:' + size + 'px;height:' + size
+                      + 'px">' + n + '</div>', className: 'mq-cluster-wrap', iconSize: [size, size]});
+}
+"""
+
+
+def _clean(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def facility_rows(facilities: pd.DataFrame) -> list[list[Any]]:
+    """Compact rows in ``FACILITY_COLUMNS`` order (JSON arrays are a third of the size of objects)."""
+    cols = ["facility_id", "lat", "lon", "type_code", "name", "address", "opening_hours", "phone", "status"]
+    return [[_clean(v) for v in row] for row in facilities[cols].itertuples(index=False, name=None)]
+
+
+def grid_features(grids: gpd.GeoDataFrame, *, tolerance_m: float = 3.0) -> dict[str, Any]:
+    """Small grids as GeoJSON with only public properties (name, code, community, town, worker, phone)."""
+    geoms = simplify(grids, tolerance_m=tolerance_m)
+    feats = []
+    for geom, (_, g) in zip(geoms, grids.iterrows(), strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        props = {"id": _clean(g["area_id"]), "n": g["name"], "code": g["code"], "community": _clean(g["community"]),
+                 "town": _clean(g["town"]), "worker": _clean(g["worker_name"]), "phone": _clean(g["worker_phone"])}
+        feats.append({"type": "Feature", "properties": props, "geometry": geom.__geo_interface__})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _categories(facilities: pd.DataFrame, types: pd.DataFrame) -> list[dict[str, Any]]:
+    category_of = types.set_index("code")["category"].to_dict()
+    counts = facilities["type_code"].map(category_of).fillna("other").where(
+        lambda c: c.isin(list(CATEGORIES)), "other").value_counts()
+    return [{"code": code, "name": c.name, "color": c.color, "glyph": c.glyph, "count": int(counts.get(code, 0))}
+            for code, c in CATEGORIES.items() if counts.get(code, 0)]
+
+
+def _centre(bounds: list[list[float]] | None) -> tuple[float, float]:
+    if not bounds:
+        return (23.0, 113.3)
+    (s, w), (n, e) = bounds
+    return ((s + n) / 2, (w + e) / 2)
+
+
+def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, facility_types: pd.DataFrame,
+                     grids: gpd.GeoDataFrame, basemap: dict[str, Any],
+                     placename_categories: dict[str, str] | None = None,
+                     tianditu_key: str | None = None) -> str:
+    """The public map page as one HTML string.
+
+    Parameters
+    ----------
+    district : ``{"name", "bounds": [[south, west], [north, east]], "demo"}`` (degrees, EPSG:4326).
+    facilities : open facilities with public columns (``maps.sources.public_facilities``).
+    facility_types : the facility type table (code, name_zh, category).
+    grids : small grids with public contact columns (``maps.sources.small_grids``).
+    basemap : ``maps.basemap.offline_data`` output.
+    placename_categories : place-name category code → Chinese name (for search results).
+    tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
+    """
+    m = page_map(title=f"民情地图 · {district['name']} · 公共服务地图", page="public",
+                 center=_centre(district.get("bounds")), zoom=13)
+    add_base_layers(m, basemap, tianditu_key=tianditu_key)
+
+    categories = _categories(facilities, facility_types)
+    cluster = assets.LocalMarkerCluster(control=False, icon_create_function=CLUSTER_ICON,
+                                        options={"chunkedLoading": True, "showCoverageOnHover": False,
+                                                 "maxClusterRadius": 50, "disableClusteringAtZoom": 17,
+                                                 "spiderfyOnMaxZoom": True})
+    m.add_child(cluster)
+    subgroups: dict[str, Any] = {}
+    for c in categories:
+        label = (f'<span class="mq-icon" style="background:{c["color"]}">{c["glyph"]}</span>'
+                 f'{c["name"]} <span class="mq-count">{c["count"]}</span>')
+        sub = assets.LocalSubGroup(cluster, name=label)
+        m.add_child(sub)
+        subgroups[f"cat_{c['code']}"] = sub
+    grid_group = folium.FeatureGroup(name='<span class="mq-swatch mq-sw-grid"></span>网格与网格员', show=True)
+    m.add_child(grid_group)
+    iso_group = folium.FeatureGroup(name="步行可达范围", control=False)
+    m.add_child(iso_group)
+    m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
+
+    types = {r.code: {"name": r.name_zh, "category": r.category if r.category in CATEGORIES else "other"}
+             for r in facility_types.itertuples()}
+    data = {
+        "district": district,
+        "categories": categories,
+        "types": types,
+        "facility_columns": FACILITY_COLUMNS,
+        "facilities": facility_rows(facilities),
+        "grids": grid_features(grids),
+        "placename_categories": placename_categories or {},
+        "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk"},
+    }
+    m.add_child(AttachScript("minqing.public", layers={"cluster": cluster, "grids": grid_group,
+                                                        "isochrones": iso_group, **subgroups}, data=data))
+    add_html(m, render("public_panel.html", page="public", district=district["name"], subtitle="公共服务地图",
+                       demo=district.get("demo", False), search=True, categories=categories))
+    return m.get_root().render()

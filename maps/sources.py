@@ -1,0 +1,127 @@
+"""Read what the map pages show, through the ``layers`` package (no SQL here).
+
+Each function takes an open session and returns plain frames/dicts in EPSG:4326 (lon, lat); the
+builders in ``maps.public``/``maps.planner``/``maps.placenames`` never touch the database.
+Only public columns are read for the public page: no residences, no household counts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy.orm import Session
+
+from layers import features, queries
+from layers.features import MAX_LIMIT
+
+DEMO_MARKERS = ("demo", "演示", "虚构")
+
+
+def _items(s: Session, collection: str, **filters: Any) -> list[features.FeatureRow]:
+    lay = features.layer(collection)
+    rows: list[features.FeatureRow] = []
+    while True:
+        page = features.items(s, lay, filters=filters, limit=MAX_LIMIT, offset=len(rows))
+        rows.extend(page.features)
+        if len(page.features) < MAX_LIMIT:
+            return rows
+
+
+def _frame(rows: list[features.FeatureRow], *, geometry: bool) -> pd.DataFrame:
+    props = pd.DataFrame([r.properties for r in rows])
+    if not geometry:
+        return props
+    geoms = [shapely.geometry.shape(json.loads(r.geometry)) if r.geometry else None for r in rows]
+    return gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, index=props.index), crs=4326)
+
+
+def version_key(s: Session) -> tuple[tuple[str, int], ...]:
+    """The data version of every layer: a cached page is valid while this is unchanged."""
+    return tuple(sorted(queries.data_versions(s).items()))
+
+
+def district(s: Session) -> dict[str, Any]:
+    """Name, bounds ``[[south, west], [north, east]]`` and demo flag of the loaded district."""
+    rows = _items(s, "areas", level="district")
+    extent = features.district_extent(s)
+    if not rows or extent is None:
+        return {"name": "未载入辖区", "bounds": None, "demo": False}
+    first = rows[0].properties
+    source = str(first.get("source") or "")
+    minx, miny, maxx, maxy = extent
+    return {"name": first["name"], "bounds": [[miny, minx], [maxy, maxx]],
+            "demo": any(m in source.lower() for m in DEMO_MARKERS)}
+
+
+def basemap_layers(s: Session) -> dict[str, gpd.GeoDataFrame]:
+    """Roads (network edges), water and administrative areas for the offline base map."""
+    return {
+        "edges": queries.edges(s),
+        "water": _frame(_items(s, "water"), geometry=True) if _has(s, "water") else _empty(["kind", "name"]),
+        "areas": queries.areas(s, levels=("district", "town", "community")),
+    }
+
+
+def _has(s: Session, table: str) -> bool:
+    return queries.counts(s).get(table, 0) > 0
+
+
+def _empty(columns: list[str]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+
+
+def facility_types(s: Session) -> pd.DataFrame:
+    return queries.facility_types(s)
+
+
+def public_facilities(s: Session) -> pd.DataFrame:
+    """Open facilities with their public fields: id, type, name, lon, lat, address, hours, phone."""
+    frame = _frame(_items(s, "facilities", status="open"), geometry=True)
+    if frame.empty:
+        return pd.DataFrame(columns=["facility_id", "type_code", "name", "lon", "lat", "address",
+                                     "opening_hours", "phone", "status"])
+    out = pd.DataFrame(frame.drop(columns="geometry"))
+    out["lon"] = frame.geometry.x.round(6)
+    out["lat"] = frame.geometry.y.round(6)
+    return out[["facility_id", "type_code", "name", "lon", "lat", "address", "opening_hours", "phone",
+                "status"]]
+
+
+def small_grids(s: Session) -> gpd.GeoDataFrame:
+    """Small grids with the names of their community and town and the grid worker's WORK contact."""
+    areas = queries.areas(s)
+    names = areas.set_index("area_id")["name"]
+    parents = areas.set_index("area_id")["parent_id"]
+    grids = areas[areas["level"] == "grid_small"].copy()
+    community = grids["parent_id"].map(parents)  # grid_small → grid_middle → community → town
+    grids["community"] = community.map(names)
+    grids["town"] = community.map(parents).map(names)
+    return grids[["area_id", "code", "name", "community", "town", "worker_name", "worker_phone", "geometry"]]
+
+
+def place_names(s: Session) -> gpd.GeoDataFrame:
+    """Every place name with its public fields and geometry (points, lines or polygons)."""
+    if not _has(s, "place_names"):
+        return _empty(["name_id", "name", "category", "area_id", "proper", "generic", "pinyin", "status",
+                       "heritage", "sign_present", "approval", "meaning"])
+    return _frame(_items(s, "place_names"), geometry=True)
+
+
+def town_of(s: Session) -> dict[int, str]:
+    """area_id → name of the town (镇/街道) it lies in, for every area below a town."""
+    areas = queries.areas(s, with_geometry=False)
+    parent = dict(zip(areas["area_id"], areas["parent_id"], strict=True))
+    level = dict(zip(areas["area_id"], areas["level"], strict=True))
+    name = dict(zip(areas["area_id"], areas["name"], strict=True))
+    out: dict[int, str] = {}
+    for area in areas["area_id"]:
+        node, hops = area, 0
+        while node is not None and not pd.isna(node) and level.get(node) != "town" and hops < 8:
+            node, hops = parent.get(node), hops + 1
+        if node is not None and not pd.isna(node) and level.get(node) == "town":
+            out[int(area)] = name[node]
+    return out

@@ -1,0 +1,234 @@
+/* 民情地图 public map: facilities by category, grids with the grid worker's contact,
+ * "15分钟内能到哪里" isochrones (GET /isochrones) and place-name search. No personal data. */
+(function () {
+  "use strict";
+  var mq = window.minqing;
+
+  var ISO_STYLE = {
+    5: { color: "#0b6e69", fillColor: "#14a098", fillOpacity: 0.34 },
+    10: { color: "#2c8c7a", fillColor: "#5cc3a6", fillOpacity: 0.26 },
+    15: { color: "#5b9f6a", fillColor: "#b5e3b0", fillOpacity: 0.24 }
+  };
+
+  function facilityIcon(cat) {
+    return L.divIcon({
+      className: "mq-pin-wrap",
+      html: '<div class="mq-pin" style="background:' + mq.esc(cat.color) + '"><span>' + mq.esc(cat.glyph) + "</span></div>",
+      iconSize: [30, 38], iconAnchor: [15, 37], popupAnchor: [0, -32], tooltipAnchor: [12, -24]
+    });
+  }
+
+  function row(label, value, html) {
+    return "<tr><th>" + label + "</th><td>" + (html || mq.esc(mq.or(value, "暂无"))) + "</td></tr>";
+  }
+
+  function facilityPopup(f, type, cat) {
+    var phone = f.phone ? '<a href="tel:' + mq.esc(String(f.phone).replace(/[^0-9+\-]/g, "")) + '">' + mq.esc(f.phone) + "</a>" : null;
+    return '<div class="mq-pop"><h3>' + mq.esc(f.name) + "</h3>" +
+      '<p class="mq-pop-type">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(type ? type.name : f.type) +
+      (f.status === "planned" ? ' <span class="mq-tag">规划中</span>' : "") + "</p>" +
+      '<table class="mq-pop-table">' +
+      row("开放时间", f.hours) + row("联系电话", f.phone, phone) + row("地址", f.address) +
+      "</table>" +
+      '<button class="mq-btn mq-btn-small" type="button" data-iso-lat="' + f.lat + '" data-iso-lon="' + f.lon +
+      '">从这里出发：步行15分钟能到哪里</button></div>';
+  }
+
+  function gridPopup(p) {
+    return '<div class="mq-pop"><h3>' + mq.esc(p.n) + "</h3>" +
+      '<table class="mq-pop-table">' +
+      row("所属社区", p.community) + row("所属镇街", p.town) + row("网格编码", p.code) +
+      row("网格员", p.worker) +
+      row("工作电话", p.phone, p.phone ? '<a href="tel:' + mq.esc(String(p.phone).replace(/[^0-9+\-]/g, "")) + '">' + mq.esc(p.phone) + "</a>" : null) +
+      "</table><p class=\"mq-pop-note\">有事找网格员：反映问题、咨询办事。</p></div>";
+  }
+
+  mq.public = function (map, layers, data) {
+    mq.chrome(map, data);
+    var state = mq.state;
+    state.map = map;
+    state.layers = layers;
+    var cats = {};
+    data.categories.forEach(function (c) { cats[c.code] = c; });
+    var icons = {};
+    Object.keys(cats).forEach(function (k) { icons[k] = facilityIcon(cats[k]); });
+
+    /* facilities → one marker cluster, one sub-group per category (toggled in the layer control) */
+    var markers = {};
+    var subs = {};
+    data.categories.forEach(function (c) {
+      var sub = layers["cat_" + c.code];
+      if (!sub) return;
+      subs[c.code] = sub;
+      sub._mqWasOn = map.hasLayer(sub);
+      if (sub._mqWasOn) map.removeLayer(sub);  // re-added below: one batch insert into the cluster
+    });
+    var F = data.facility_columns;
+    data.facilities.forEach(function (r) {
+      var f = {};
+      F.forEach(function (k, i) { f[k] = r[i]; });
+      var type = data.types[f.type];
+      var cat = cats[type ? type.category : "other"] || cats.other;
+      if (!cat || !subs[cat.code]) return;
+      var m = L.marker([f.lat, f.lon], { icon: icons[cat.code], title: f.name, keyboard: false });
+      m.bindPopup(function () { return facilityPopup(f, type, cat); }, { maxWidth: 300, minWidth: 220 });
+      m.mqFacility = f;
+      subs[cat.code].addLayer(m);
+      markers[f.id] = m;
+    });
+    Object.keys(subs).forEach(function (k) { if (subs[k]._mqWasOn) map.addLayer(subs[k]); });
+    state.markers = markers;
+
+    /* grids */
+    var grids = L.geoJSON(data.grids, {
+      style: function () { return { color: "#7e57c2", weight: 1.4, dashArray: "5 4", opacity: 0.85, fillColor: "#7e57c2", fillOpacity: 0.02 }; },
+      onEachFeature: function (feature, layer) {
+        layer.bindPopup(function () { return gridPopup(feature.properties); }, { maxWidth: 280 });
+        layer.on("mouseover", function () { layer.setStyle({ weight: 3, fillOpacity: 0.08 }); });
+        layer.on("mouseout", function () { layer.setStyle({ weight: 1.4, fillOpacity: 0.02 }); });
+      }
+    });
+    layers.grids.addLayer(grids);
+    state.grids = grids;
+
+    mq.search(map, { categories: data.placename_categories });
+    isochrones(map, layers.isochrones, data, markers, cats);
+    state.ready = true;
+    document.body.classList.add("mq-ready");
+  };
+
+  /* ---------- 15分钟内能到哪里 ---------- */
+  function isochrones(map, group, data, markers, cats) {
+    var picking = false;
+    var origin = null;
+    var status = mq.$("mq-iso-status"), result = mq.$("mq-iso-result");
+    var pickBtn = mq.$("mq-iso-pick"), clearBtn = mq.$("mq-iso-clear"), locBtn = mq.$("mq-iso-locate");
+    var minutes = data.isochrone.minutes, profile = data.isochrone.profile;
+
+    function setPicking(on) {
+      picking = on;
+      map.getContainer().classList.toggle("mq-picking", on);
+      pickBtn.classList.toggle("mq-active", on);
+      pickBtn.textContent = on ? "请点击地图上的位置…" : "在地图上选点";
+      if (on) mq.status(status, "点击地图选择出发点（也可在地图上长按或右键）。");
+    }
+
+    function clear() {
+      group.clearLayers();
+      result.innerHTML = "";
+      mq.status(status, "");
+      clearBtn.hidden = true;
+      mq.state.isochrone = null;
+    }
+
+    function draw(fc, lat, lon) {
+      group.clearLayers();
+      var feats = (fc.features || []).slice().sort(function (a, b) { return b.properties.minutes - a.properties.minutes; });
+      feats.forEach(function (f) {
+        var s = ISO_STYLE[f.properties.minutes] || ISO_STYLE[15];
+        L.geoJSON(f, { style: Object.assign({ weight: 1.5 }, s), interactive: false }).addTo(group);
+      });
+      origin = L.marker([lat, lon], {
+        icon: L.divIcon({ className: "mq-origin", html: "<span>起点</span>", iconSize: [40, 22], iconAnchor: [20, 11] }),
+        keyboard: false, interactive: false
+      }).addTo(group);
+      if (feats.length) {
+        var b = L.geoJSON({ type: "FeatureCollection", features: feats }).getBounds();
+        if (b.isValid()) map.fitBounds(b, { padding: [30, 30], maxZoom: 17 });
+      }
+    }
+
+    function list(fc) {
+      var facs = fc.facilities || [];
+      var bands = minutes.map(function (m) { return { m: m, items: [] }; });
+      facs.forEach(function (f) {
+        var t = f.time_s / 60;
+        for (var i = 0; i < bands.length; i++) {
+          if (t <= bands[i].m + 1e-9) { bands[i].items.push(f); return; }
+        }
+      });
+      var byCat = {};
+      facs.forEach(function (f) {
+        var type = data.types[f.type_code];
+        var c = type ? type.category : "other";
+        byCat[c] = (byCat[c] || 0) + 1;
+      });
+      var html = '<p class="mq-iso-summary">步行 ' + minutes[minutes.length - 1] + " 分钟内可到达 <b>" + facs.length + "</b> 处服务设施</p>";
+      html += '<div class="mq-chips">' + Object.keys(byCat).map(function (c) {
+        var cat = cats[c] || cats.other || { color: "#777", glyph: "•", name: c };
+        return '<span class="mq-chip">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(cat.name) + " " + byCat[c] + "</span>";
+      }).join("") + "</div>";
+      bands.forEach(function (band, i) {
+        var lo = i ? minutes[i - 1] : 0;
+        html += '<h3 class="mq-band mq-band-' + band.m + '">' + lo + "–" + band.m + " 分钟（" + band.items.length + " 处）</h3>";
+        if (!band.items.length) { html += '<p class="mq-empty">无</p>'; return; }
+        html += '<ol class="mq-fac-list">' + band.items.map(function (f) {
+          var type = data.types[f.type_code];
+          var cat = cats[type ? type.category : "other"] || cats.other || { color: "#777", glyph: "•" };
+          return '<li data-fid="' + mq.esc(f.facility_id) + '">' + mq.iconHtml(cat.color, cat.glyph) +
+            '<span class="mq-fac-name">' + mq.esc(f.name) + '</span><span class="mq-fac-type">' +
+            mq.esc(f.type_name || (type && type.name) || f.type_code) + '</span><span class="mq-fac-time">' +
+            Math.max(1, Math.round(f.time_s / 60)) + " 分钟</span></li>";
+        }).join("") + "</ol>";
+      });
+      if (!facs.length) html += '<p class="mq-empty">附近步行范围内暂无服务设施。</p>';
+      result.innerHTML = html;
+    }
+
+    function compute(lat, lon) {
+      setPicking(false);
+      mq.status(status, "正在计算步行可达范围…", "busy");
+      if (mq.openPanel) mq.openPanel();
+      var url = "/isochrones?lon=" + lon.toFixed(6) + "&lat=" + lat.toFixed(6) + "&minutes=" + minutes.join(",") + "&profile=" + profile;
+      return mq.fetchJSON(url).then(function (fc) {
+        draw(fc, lat, lon);
+        list(fc);
+        clearBtn.hidden = false;
+        mq.status(status, "出发点：" + lat.toFixed(5) + "，" + lon.toFixed(5) + "（沿道路步行计算）", "ok");
+        mq.state.isochrone = { lat: lat, lon: lon, features: (fc.features || []).length, facilities: (fc.facilities || []).length };
+      }, function (err) {
+        mq.status(status, err.message, "error");
+        mq.state.isochrone = { error: err.message };
+      });
+    }
+    mq.state.computeIsochrone = compute;
+
+    pickBtn.addEventListener("click", function () { setPicking(!picking); });
+    clearBtn.addEventListener("click", clear);
+    locBtn.addEventListener("click", function () {
+      if (!navigator.geolocation) { mq.status(status, "此浏览器不支持定位，请在地图上选点。", "error"); return; }
+      mq.status(status, "正在获取您的位置…", "busy");
+      map.locate({ setView: false, enableHighAccuracy: true, timeout: 10000 });
+    });
+    map.on("locationfound", function (e) { compute(e.latlng.lat, e.latlng.lng); });
+    map.on("locationerror", function () { mq.status(status, "无法获取您的位置，请允许定位或在地图上选点。", "error"); });
+
+    map.on("click", function (e) { if (picking) compute(e.latlng.lat, e.latlng.lng); });
+    map.on("contextmenu", function (e) { compute(e.latlng.lat, e.latlng.lng); });
+    // While picking, a click on a grid polygon picks the point instead of opening its popup.
+    mq.state.grids.eachLayer(function (l) {
+      l.on("click", function (e) {
+        if (!picking) return;
+        l.closePopup();
+        L.DomEvent.stop(e);
+        compute(e.latlng.lat, e.latlng.lng);
+      });
+    });
+    map.on("popupopen", function (e) {
+      var btn = e.popup.getElement().querySelector("[data-iso-lat]");
+      if (btn) btn.addEventListener("click", function () {
+        map.closePopup();
+        compute(Number(btn.getAttribute("data-iso-lat")), Number(btn.getAttribute("data-iso-lon")));
+      });
+    });
+    result.addEventListener("click", function (e) {
+      var li = e.target.closest("li[data-fid]");
+      if (!li) return;
+      var m = markers[li.getAttribute("data-fid")];
+      if (!m) return;
+      var cluster = mq.state.layers.cluster;
+      if (cluster && cluster.zoomToShowLayer) cluster.zoomToShowLayer(m, function () { m.openPopup(); });
+      else { map.setView(m.getLatLng(), 17); m.openPopup(); }
+    });
+  }
+})();
