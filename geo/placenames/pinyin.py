@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 from pypinyin import Style, lazy_pinyin
 
@@ -41,12 +42,20 @@ _ORDINAL = re.compile(f"[{NUMERALS}]+$")
 _VOWEL_START = ("a", "o", "e")
 
 
+def _each_char(text: str) -> list[str]:
+    return list(text)
+
+
+# pypinyin accepts a list from its errors callback (one item per character); its stubs say str
+_KEEP_EACH = cast(Any, _each_char)
+
+
 def _base_readings(name: str) -> list[str]:
-    out = lazy_pinyin(name, style=Style.NORMAL, v_to_u=True, errors=lambda s: list(s))
+    out = lazy_pinyin(name, style=Style.NORMAL, v_to_u=True, errors=_KEEP_EACH)
     if len(out) == len(name):
         return out
     # pypinyin grouped something unexpectedly: read character by character instead
-    return [lazy_pinyin(c, style=Style.NORMAL, v_to_u=True, errors=lambda s: list(s))[0] for c in name]
+    return [lazy_pinyin(c, style=Style.NORMAL, v_to_u=True, errors=_KEEP_EACH)[0] for c in name]
 
 
 def syllables(name: str, *, tables: PlaceNameTables | None = None) -> list[str]:

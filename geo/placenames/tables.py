@@ -169,7 +169,7 @@ def read_fixed_spellings(path: str | Path = DATA_DIR / "fixed_spellings.csv") ->
 
 def read_extra_common_chars(path: str | Path = DATA_DIR / "extra_common_chars.txt") -> frozenset[str]:
     """Read the allow list of local characters accepted as common (one per line, ``#`` comments)."""
-    chars = set()
+    chars: set[str] = set()
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if len(text) > 1:

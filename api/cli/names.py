@@ -1,0 +1,145 @@
+"""``minqing names``: place-name tools (pinyin sign text, rule checks, search, division report)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.cli._common import fail, friendly_errors, steps
+
+app = typer.Typer(
+    help="地名工具 place-name tools: pinyin sign text, rule checks (flagged for review), search, reports.",
+    no_args_is_help=True,
+)
+
+DIVISIONS = Path("..") / "shared" / "data" / "guangdong_admin_divisions_nbs2023"  # relative to the project root
+# Chinese headers accepted in input files
+INPUT_HEADERS = {"名称": "name", "地名": "name", "标准名称": "name", "类别": "category", "范围": "scope",
+                 "编号": "id", "代码": "id", "历史名称": "historical", "有无标志": "sign_present"}
+
+
+def _read_names(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        fail(f"file {path} does not exist: give the path of a CSV or XLSX file of names")
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        frame = pd.read_excel(path, dtype=str).fillna("")
+    elif path.suffix.lower() == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    else:
+        fail(f"file {path} is neither .csv nor .xlsx: save it as CSV (UTF-8) or XLSX")
+    return frame.rename(columns=lambda c: INPUT_HEADERS.get(str(c).strip(), str(c).strip()))
+
+
+def _print_frame(frame: pd.DataFrame, *, title: str, headers: dict[str, str] | None = None) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column((headers or {}).get(column, column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+
+
+@app.command()
+def pinyin(
+    name: str = typer.Argument(..., help="standard Chinese place name, e.g. 人民路"),
+    category: str = typer.Option(None, help="feature category of data/placenames/categories.csv (road, village ...)"),
+    sign: bool = typer.Option(False, "--sign", help="print the full sign text: Chinese line, then pinyin"),
+) -> None:
+    """Pinyin sign text per the 1984 place-name romanization rules: 人民路 → Renmin Lu."""
+    from geo.placenames.pinyin import sign_text
+
+    with friendly_errors():
+        text = sign_text(name, category=category)
+    typer.echo(text.sign if sign else text.pinyin)
+
+
+@app.command()
+def check(
+    path: Path = typer.Argument(..., help="CSV or XLSX with a name column (optional: category, scope, size_rank, "
+                                          "province/city/county/town)"),
+    xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
+    name_column: str = typer.Option("name", help="column holding the names"),
+) -> None:
+    """Check a list of names; every finding is flagged for review, never rejected."""
+    from geo.placenames.report import HEADERS_ZH, check_report, summarise, workbook_bytes
+
+    frame = _read_names(path)
+    with friendly_errors():
+        report = check_report(frame, name=name_column)
+    _print_frame(summarise(report), title=f"{len(frame)} 个名称 names: {report['row'].nunique()} 个待审核 to review",
+                 headers=HEADERS_ZH)
+    if xlsx:
+        xlsx.write_bytes(workbook_bytes({"检查结果": report, "汇总": summarise(report)}))
+        typer.echo(f"已写入 written: {xlsx}")
+
+
+def _default_divisions_dir() -> Path:
+    # geo is imported lazily: importing it here would load the whole toolkit with every CLI start
+    from geo.placenames.tables import DATA_DIR
+
+    project_root = DATA_DIR.parents[1]  # the parent of the geo package directory
+    return (project_root / DIVISIONS).resolve()
+
+
+def _read_divisions(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    files = [data_dir / "guangdong_villages_communities.csv", data_dir / "guangdong_towns_streets.csv"]
+    absent = [str(f) for f in files if not f.exists()]
+    if absent:
+        fail(f"missing {absent}: pass --data-dir pointing at guangdong_admin_divisions_nbs2023/")
+    villages, towns = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in files)
+    return villages, towns
+
+
+@app.command("check-divisions")
+def check_divisions(
+    data_dir: Path = typer.Option(None, help="folder with the NBS 2023 Guangdong division CSVs "
+                                             f"[default: <project root>/{DIVISIONS.as_posix()}]"),
+    xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
+    examples: int = typer.Option(5, help="groups to print per check"),
+) -> None:
+    """Duplicate and homophone names among Guangdong's real divisions (village level per county, towns per province)."""
+    from geo.placenames.report import HEADERS_ZH, division_report, workbook_bytes
+
+    t0 = time.perf_counter()
+    with friendly_errors(), steps(3 if xlsx else 2, desc="地名检查 division names") as step:
+        step("读取 reading")
+        villages, towns = _read_divisions(data_dir or _default_divisions_dir())
+        step("检查 checking")
+        report = division_report(villages, towns)
+        if xlsx:
+            step("写出 writing")
+            xlsx.write_bytes(workbook_bytes(report.sheets()))
+    seconds = time.perf_counter() - t0
+    for sheet, frame in list(report.sheets().items())[1:]:
+        shown = ("county", "counties", "normalised", "pinyin", "count", "names" if "pinyin" in frame else "original")
+        columns = [c for c in shown if c in frame.columns]
+        _print_frame(frame[columns].head(examples), title=f"{sheet} (前 {examples} 组 first groups)", headers=HEADERS_ZH)
+    _print_frame(report.summary, title=f"{len(villages)} 村/社区, {len(towns)} 乡/镇/街道: {seconds:.1f} s",
+                 headers=HEADERS_ZH)
+    if xlsx:
+        typer.echo(f"已写入 written: {xlsx}")
+
+
+@app.command()
+def search(
+    path: Path = typer.Argument(..., help="CSV or XLSX with id and name columns (optional historical)"),
+    query: str = typer.Argument(..., help="Chinese text, pinyin (tones/spaces optional) or initials, e.g. rml"),
+    limit: int = typer.Option(20, help="maximum results"),
+    id_column: str = typer.Option("id", help="column holding the feature id"),
+    name_column: str = typer.Option("name", help="column holding the names"),
+) -> None:
+    """Search names by Chinese substring, full pinyin or initials."""
+    from geo.placenames.search import build_index
+
+    frame = _read_names(path)
+    with friendly_errors():
+        found = build_index(frame, id=id_column, name=name_column).query(query, limit=limit)
+    if found.empty:
+        typer.echo(f"没有匹配 no match for {query!r}")
+        return
+    _print_frame(found, title=f"{query}: {len(found)}")

@@ -1,0 +1,78 @@
+"""``minqing names`` through typer's CliRunner on the sub-app."""
+
+from __future__ import annotations
+
+import openpyxl
+import pandas as pd
+from typer.testing import CliRunner
+
+from api.cli.names import app
+
+runner = CliRunner()
+
+
+def test_pinyin():
+    result = runner.invoke(app, ["pinyin", "人民路"])
+    assert result.exit_code == 0
+    assert result.output == "Renmin Lu\n"
+    result = runner.invoke(app, ["pinyin", "人民路", "--sign"])
+    assert result.output == "人民路\nRenmin Lu\n"
+    result = runner.invoke(app, ["pinyin", "白石洲", "--category", "village"])
+    assert result.output == "Baishizhou\n"
+
+
+def test_pinyin_unknown_category_fails_cleanly():
+    result = runner.invoke(app, ["pinyin", "人民路", "--category", "avenue"])
+    assert result.exit_code == 2
+    assert "categories.csv" in result.output
+
+
+def test_check_writes_xlsx(tmp_path):
+    source = tmp_path / "names.csv"
+    pd.DataFrame({"名称": ["幸福大道", "幸福巷", "曼哈顿花园"], "类别": ["lane", "lane", "estate"]}).to_csv(
+        source, index=False)
+    out = tmp_path / "report.xlsx"
+    result = runner.invoke(app, ["check", str(source), "--xlsx", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "generic_oversize" in result.output and "foreign" in result.output
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["检查结果", "汇总"]
+    assert book["检查结果"].max_row == 3
+
+
+def test_check_missing_file_fails_cleanly(tmp_path):
+    result = runner.invoke(app, ["check", str(tmp_path / "absent.csv")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_search(tmp_path):
+    source = tmp_path / "names.csv"
+    pd.DataFrame({"id": [1, 2], "name": ["人民路", "解放路"]}).to_csv(source, index=False)
+    result = runner.invoke(app, ["search", str(source), "rml"])
+    assert result.exit_code == 0
+    assert "人民路" in result.output and "解放路" not in result.output
+    assert "no match" in runner.invoke(app, ["search", str(source), "xyz"]).output
+
+
+def test_check_divisions_on_a_small_copy(tmp_path):
+    pd.DataFrame({
+        "code": ["1", "2", "3", "4"], "name": ["和平村委会", "和平村村民委员会", "鹤平村委会", "石牌村委会"],
+        "town_name": ["甲镇"] * 4, "county_code": ["9"] * 4, "county_name": ["某县"] * 4, "city_name": ["某市"] * 4,
+    }).to_csv(tmp_path / "guangdong_villages_communities.csv", index=False)
+    pd.DataFrame({
+        "code": ["10", "20", "30"], "name": ["三角镇", "三角镇", "三脚镇"],
+        "county_name": ["甲县", "乙县", "丙县"], "city_name": ["某市"] * 3,
+    }).to_csv(tmp_path / "guangdong_towns_streets.csv", index=False)
+    out = tmp_path / "divisions.xlsx"
+    result = runner.invoke(app, ["check-divisions", "--data-dir", str(tmp_path), "--xlsx", str(out)])
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(out)
+    summary = [[c.value for c in row] for row in book["汇总"].iter_rows(min_row=2)]
+    assert [row[2:] for row in summary] == [["重名", 1, 2], ["同音", 1, 3], ["重名", 1, 2], ["同音", 1, 3]]
+
+
+def test_check_divisions_missing_data_fails_cleanly(tmp_path):
+    result = runner.invoke(app, ["check-divisions", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--data-dir" in result.output

@@ -1,0 +1,176 @@
+"""Batch check report, XLSX writer, and the real Guangdong divisions against independent counts."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from pypinyin import lazy_pinyin
+
+from geo.placenames.report import REPORT_COLUMNS, check_report, division_report, summarise, workbook_bytes
+from geo.placenames.search import build_index
+from geo.placenames.tables import load_tables
+
+DIVISIONS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "guangdong_admin_divisions_nbs2023"
+
+
+def test_check_report_combines_all_checks():
+    frame = pd.DataFrame({
+        "name": ["幸福大道", "幸福大道", "幸福大到", "曼哈顿花园", "和平村委会", "和平村村民委员会", "和平村委会"],
+        "category": ["lane", "road", "road", "estate", "village", "village", "village"],
+        "city": ["甲市", "甲市", "甲市", "甲市", "甲市", "甲市", "甲市"],
+        "county": ["一县", "一县", "一县", "一县", "一县", "一县", "二县"],
+    })
+    report = check_report(frame)
+    assert list(report.columns) == REPORT_COLUMNS
+    got = set(map(tuple, report[["row", "code"]].values.tolist()))
+    assert got == {
+        (0, "generic_oversize"), (1, "generic_oversize"),
+        (0, "duplicate"), (1, "duplicate"),  # a lane and a road share the city scope
+        (0, "homophone"), (1, "homophone"), (2, "homophone"),  # 幸福大到 reads like 幸福大道
+        (3, "foreign"),
+        (4, "duplicate"), (5, "duplicate"),  # the second county's 和平村 is out of scope
+    }
+    assert set(report.loc[report["code"] == "duplicate", "scope"]) == {"city_or_town:甲市", "county:一县"}
+    assert report["row"].tolist() == sorted(report["row"])
+    assert (report["severity"] == "review").all()
+    summary = summarise(report).set_index("code")
+    assert summary.loc["duplicate", "findings"] == 4
+    assert summary.loc["homophone", "names"] == 3
+
+
+def test_check_report_with_explicit_scope_and_clean_names():
+    frame = pd.DataFrame({"name": ["人民路", "人民路", "解放路"], "scope": ["x", "y", "x"]})
+    assert check_report(frame).empty
+    assert set(check_report(frame.assign(scope="x"))["code"]) == {"duplicate"}
+
+
+def test_workbook_has_chinese_headers():
+    report = check_report(pd.DataFrame({"name": ["EE新城", "人民路"]}))
+    data = workbook_bytes({"检查结果": report, "汇总": summarise(report)})
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert book.sheetnames == ["检查结果", "汇总"]
+    sheet = book["检查结果"]
+    headers = [c.value for c in sheet[1]]
+    assert headers[:5] == ["行号", "名称", "类别", "范围", "问题代码"]
+    assert "依据" in headers and "原因（英文）" in headers
+    assert sheet.max_row == 1 + len(report)
+    assert sheet.freeze_panes == "A2"
+
+
+# --- the real 2023 Guangdong division names --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def divisions():
+    if not DIVISIONS.exists():
+        pytest.skip(f"real division names not found at {DIVISIONS}")
+    villages = pd.read_csv(DIVISIONS / "guangdong_villages_communities.csv", dtype=str, keep_default_na=False)
+    towns = pd.read_csv(DIVISIONS / "guangdong_towns_streets.csv", dtype=str, keep_default_na=False)
+    assert (len(villages), len(towns)) == (26842, 1757)
+    return villages, towns
+
+
+# Independent normalisation: one regular expression per kind, then undo a doubled 村/社区.
+_COMMUNITY = re.compile(r"(社区居民委员会|社区居委员会|社区居委委员会|社区居委会会|社区居委会|社区居委|居民区社区委员会"
+                        r"|居民委员会社区|居民区社区|居民委员会|居委会)$")
+_VILLAGE = re.compile(r"(村民委员会|村民委会|村委会)$")
+
+
+@pytest.fixture(scope="module")
+def shipped_report(divisions):
+    return division_report(*divisions)
+
+
+def independent_normalise(name: str) -> str:
+    if _COMMUNITY.search(name) and len(_COMMUNITY.sub("", name)):
+        return re.sub(r"社区社区$", "社区", _COMMUNITY.sub("社区", name))
+    if _VILLAGE.search(name) and len(_VILLAGE.sub("", name)):
+        return re.sub(r"村村$", "村", _VILLAGE.sub("村", name))
+    return name
+
+
+def expected_groups(frame: pd.DataFrame, scope: str, key: pd.Series, names: pd.Series) -> tuple[int, int]:
+    """(groups, rows) of the homophone rule computed with plain pandas."""
+    work = pd.DataFrame({"scope": frame[scope], "key": key, "name": names})
+    distinct = work.groupby(["scope", "key"])["name"].nunique()
+    groups = distinct[distinct > 1]
+    rows = work.set_index(["scope", "key"]).index.isin(groups.index).sum()
+    return len(groups), int(rows)
+
+
+def expected_duplicates(frame: pd.DataFrame, scope: str, names: pd.Series) -> tuple[int, int]:
+    sizes = pd.DataFrame({"scope": frame[scope], "name": names}).groupby(["scope", "name"]).size()
+    return int((sizes > 1).sum()), int(sizes[sizes > 1].sum())
+
+
+def plain_key(name: str) -> str:
+    return "".join(lazy_pinyin(name))
+
+
+def override_key(name: str, overrides: dict[str, tuple[str, ...]]) -> str:
+    """pypinyin readings with table words written over them, longest word first, left to right."""
+    readings, i = lazy_pinyin(name, errors=lambda s: list(s)), 0
+    words = sorted(overrides, key=len, reverse=True)
+    while i < len(name):
+        word = next((w for w in words if name.startswith(w, i)), None)
+        if word:
+            readings[i:i + len(word)] = overrides[word]
+        i += len(word) if word else 1
+    return "".join(readings).replace("ü", "v")
+
+
+def summary_of(report) -> dict[tuple[str, str], tuple[int, int]]:
+    s = report.summary
+    return {(o, c): (g, n) for o, c, g, n in zip(s["object"], s["check"], s["groups"], s["count"], strict=True)}
+
+
+def test_real_divisions_match_independent_counts_without_overrides(divisions):
+    villages, towns = divisions
+    plain = dataclasses.replace(load_tables(), polyphones={})
+    got = summary_of(division_report(villages, towns, tables=plain))
+    norm = villages["name"].map(independent_normalise)
+    assert got[("村/社区", "重名")] == expected_duplicates(villages, "county_code", norm)
+    assert got[("村/社区", "同音")] == expected_groups(villages, "county_code", norm.map(plain_key), norm)
+    towns = towns.assign(province="44")
+    assert got[("乡/镇/街道", "重名")] == expected_duplicates(towns, "province", towns["name"])
+    assert got[("乡/镇/街道", "同音")] == expected_groups(towns, "province", towns["name"].map(plain_key), towns["name"])
+
+
+def test_real_divisions_match_independent_counts_with_shipped_overrides(divisions, shipped_report):
+    villages, towns = divisions
+    report = shipped_report
+    got = summary_of(report)
+    overrides = load_tables().polyphones
+    norm = villages["name"].map(independent_normalise)
+    keys = norm.map(lambda n: override_key(n, overrides))
+    assert got[("村/社区", "重名")] == expected_duplicates(villages, "county_code", norm)
+    assert got[("村/社区", "同音")] == expected_groups(villages, "county_code", keys, norm)
+    town_keys = towns["name"].map(lambda n: override_key(n, overrides))
+    assert got[("乡/镇/街道", "同音")] == expected_groups(towns.assign(p="44"), "p", town_keys, towns["name"])
+    # a few groups a place-name officer would recognise
+    homophones = report.village_homophones
+    assert "和平社区、鹤平社区" in homophones.loc[homophones["county"] == "荔湾区", "names"].tolist()
+    dup = report.town_duplicates.set_index("normalised")
+    assert dup.loc["三角镇", "count"] == 3
+    assert set(dup.loc["三角镇", "counties"].split("、")) == {"梅江区", "连平县", "中山市"}
+
+
+def test_real_divisions_workbook_and_search(divisions, shipped_report):
+    villages, towns = divisions
+    report = shipped_report
+    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(report.sheets())), read_only=True)
+    assert book.sheetnames == ["汇总", "村居重名", "村居同音", "乡镇重名", "乡镇同音"]
+    assert book["村居重名"].max_row == 1 + len(report.village_duplicates)
+    names = pd.concat([villages[["code", "name"]], towns[["code", "name"]]]).rename(columns={"code": "id"})
+    index = build_index(names)
+    assert len(index) == 26842 + 1757
+    found = index.query("石牌街道")
+    assert found["name"].iloc[0] == "石牌街道" and found["match"].iloc[0] == "exact"
+    found = index.query("shipaijiedao")
+    assert found["name"].iloc[0] == "石牌街道"
+    assert (index.query("石牌")["name"].str.contains("石牌")).all()

@@ -1,0 +1,65 @@
+"""Sign work list and coverage against hand counts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from geo.placenames.errors import NameColumnError, UnknownCategoryError
+from geo.placenames.signs import has_sign, sign_coverage, sign_worklist
+from geo.placenames.tables import load_tables
+
+
+@pytest.fixture
+def features():
+    return pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6, 7, 8],
+        "name": ["石牌村", "白石洲", "人民路", "解放北路", "幸福花园", "翠洲社区", "幸福巷", "东湖新村"],
+        "category": ["village", "natural_village", "road", "road", "estate", "community", "lane", "estate"],
+        "sign_present": ["否", "", True, 0, "no", "", "是", None],
+    }).set_index("id")
+
+
+def test_has_sign_reads_yes_no_columns():
+    values = pd.Series([True, "是", "有", "1", 1, "yes", "Y", False, "否", "", None, 0, "no"])
+    assert has_sign(values).tolist() == [True] * 7 + [False] * 6
+
+
+def test_worklist_lists_required_categories_without_sign(features):
+    todo = sign_worklist(features)
+    # 翠洲社区 has no sign but GB 17733 requires none for a community; 人民路 and 幸福巷 have one
+    assert todo.index.tolist() == [1, 2, 4, 8, 5]  # category-table order (village, natural village, road, estate)
+    assert todo.loc[1, "sign_pinyin"] == "Shipai Cun"
+    assert todo.loc[2, "sign_pinyin"] == "Baishizhou"
+    assert todo.loc[4, "sign_pinyin"] == "Jiefang Beilu"
+    assert todo.loc[8, "sign_pinyin"] == "Donghu Xincun"
+    assert todo.loc[4, "sign_type"] == "街牌"
+    assert todo.loc[5, "category_zh"].startswith("住宅区")
+    assert (todo["sign_chinese"] == todo["name"]).all()
+
+
+def test_required_categories_are_data(features):
+    tables = load_tables()
+    cats = dict(tables.categories)
+    cats["community"] = dataclasses.replace(cats["community"], sign_required=True)
+    todo = sign_worklist(features, tables=dataclasses.replace(tables, categories=cats))
+    assert 6 in todo.index
+
+
+def test_coverage_per_category(features):
+    cover = sign_coverage(features).set_index("category")
+    assert cover.loc["road", ["features", "signed", "unsigned"]].tolist() == [2, 1, 1]
+    assert cover.loc["road", "coverage"] == pytest.approx(0.5)
+    assert cover.loc["estate", ["features", "signed"]].tolist() == [2, 0]
+    assert cover.loc["lane", "coverage"] == pytest.approx(1.0)
+    assert not cover.loc["community", "sign_required"]
+    assert cover["features"].sum() == len(features)
+
+
+def test_errors_name_the_fix(features):
+    with pytest.raises(UnknownCategoryError, match="categories.csv"):
+        sign_worklist(features.assign(category="street"))
+    with pytest.raises(NameColumnError, match="sign_present"):
+        sign_coverage(features.drop(columns="sign_present"))
