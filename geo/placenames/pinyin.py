@@ -210,7 +210,8 @@ def _word(items: list[str]) -> str:
 class SignText:
     """Sign text of a place name (GB 17733-2008: standard Chinese name plus pinyin).
 
-    ``proper`` is the Chinese proper part written as the first word; ``generic`` the rest.
+    ``proper`` is the Chinese proper part written as the first word; ``generic`` the rest
+    (empty for one-word names and for spellings taken from fixed_spellings.csv).
     """
 
     chinese: str
@@ -244,10 +245,10 @@ def sign_text(name: str, *, category: str | None = None, tables: PlaceNameTables
     """
     t = default_tables(tables)
     name = name.strip()
+    if name in t.fixed:  # an authority spelling: its split is not derived
+        return SignText(name, t.fixed[name], name, "")
     parts = split_name(name, category=category, tables=t)
     generic_zh = name[len(parts.proper):]
-    if name in t.fixed:
-        return SignText(name, t.fixed[name], parts.proper, generic_zh)
     sylls = syllables(name, tables=t)
     if parts.joined:
         return SignText(name, _word(sylls), name, "")

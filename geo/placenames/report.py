@@ -66,8 +66,8 @@ def check_report(frame: pd.DataFrame, *, name: str = "name", category: str = "ca
         duplicates(keyed, name=name, scope="_scope", tables=t),
         homophones(keyed, name=name, scope="_scope", tables=t),
     ]
-    found = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
-        else pd.DataFrame(columns=FINDING_COLUMNS)
+    non_empty = [p for p in parts if len(p)]  # concat of empty frames is deprecated in pandas
+    found = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame(columns=FINDING_COLUMNS)
     rows = found["row"].to_numpy()
     found["category"] = keyed.loc[rows, category].to_numpy() if category in keyed.columns else ""
     found["scope"] = keyed.loc[rows, "_scope"].to_numpy()

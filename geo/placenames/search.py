@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo.placenames._text import HAN_RE
+from geo.placenames._text import HAN_RE, truthy
 from geo.placenames.errors import NameColumnError
 from geo.placenames.pinyin import syllables
 from geo.placenames.tables import PlaceNameTables, default_tables
@@ -110,7 +110,7 @@ def build_index(frame: pd.DataFrame, *, id: str = "id", name: str = "name", hist
     ----------
     frame
         One row per name: ``id`` (the feature; an id may have several rows, e.g. its current and
-        former names), ``name``, and optional ``historical`` (bool, default False).
+        former names), ``name``, and optional ``historical`` (True/1/yes/是 mark a former name).
     id, name, historical
         Column names.
     tables
@@ -126,7 +126,7 @@ def build_index(frame: pd.DataFrame, *, id: str = "id", name: str = "name", hist
     t = default_tables(tables)
     names = frame[name].astype(str).str.strip().reset_index(drop=True)
     readings = {n: syllables(n, tables=t) for n in pd.unique(names)}
-    flags = (frame[historical].fillna(False).astype(bool).to_numpy() if historical in frame.columns
+    flags = (truthy(frame[historical]).to_numpy() if historical in frame.columns
              else np.zeros(len(frame), dtype=bool))
     pinyin = names.map(lambda n: fold_pinyin("".join(readings[n])))
     return NameIndex(

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from geo.placenames._text import truthy
 from geo.placenames.errors import NameColumnError, UnknownCategoryError
 from geo.placenames.pinyin import sign_text
 from geo.placenames.tables import PlaceNameTables, default_tables
-
-_TRUE = {"1", "true", "yes", "y", "是", "有", "t"}
 
 
 def has_sign(values: pd.Series) -> pd.Series:
@@ -22,9 +21,7 @@ def has_sign(values: pd.Series) -> pd.Series:
 
     A blank counts as "no sign" on purpose: the work list should send someone to look.
     """
-    if values.dtype == bool:
-        return values
-    return values.map(lambda v: (not pd.isna(v)) and str(v).strip().lower() in _TRUE | {"1.0"}).astype(bool)
+    return truthy(values)
 
 
 def _validated(frame: pd.DataFrame, columns: list[str], category: str, tables: PlaceNameTables) -> pd.Series:

@@ -100,6 +100,7 @@ def test_numbers_spelled_out_except_street_ordinals(name, expected):
 
 def test_fixed_spellings_win_over_derived_text():
     assert romanize("东四十条") == "Dongsi 10 Tiao"
+    assert romanize("上九路") == "Shangjiu Lu"
     derived = dataclasses.replace(load_tables(), fixed={})
     assert romanize("东四十条", tables=derived) == "Dong 40 Tiao"  # why the rule example is in the table
 
@@ -156,6 +157,7 @@ def test_u_umlaut_is_kept_and_no_english_words():
     ("六都", "Liudu"),
     ("岗厦", "Gangxia"),
     ("国贸大厦", "Guomao Dasha"),
+    ("十三行路", "Shisanhang Lu"),
 ])
 def test_polyphonic_characters_in_place_names(name, expected):
     assert romanize(name) == expected

@@ -77,6 +77,11 @@ def test_historical_names(index):
     assert index.query("jiefang")["historical"].tolist() == [False]
 
 
+def test_historical_flags_read_from_text_columns():
+    frame = pd.DataFrame({"id": [1, 2, 3], "name": ["人民路", "人民路", "人民路"], "historical": ["False", "是", ""]})
+    assert build_index(frame).historical.tolist() == [False, True, False]
+
+
 def test_one_row_per_id_and_limit(index):
     found = index.query("lu")  # every road
     assert found["id"].is_unique
