@@ -42,17 +42,26 @@ class BodySizeLimit:
             await error_response(self._too_large(declared))(scope, receive, send)
             return
         seen = 0
+        answered = False
 
         async def counting_receive():
-            nonlocal seen
+            # Past the limit: answer 413 ourselves and tell the app the client left, because
+            # frameworks turn errors raised while reading a body into a generic 400.
+            nonlocal seen, answered
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not answered:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise self._too_large()
+                    answered = True
+                    await error_response(self._too_large())(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message):
+            if not answered:
+                await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
 
 
 def _content_length(scope) -> int | None:

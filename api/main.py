@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from api import errors
+from api.caches import Engines
 from api.limits import AnonymousRateLimit, BodySizeLimit
 from api.privacy import PrivacyFilter
-from api.routes import audit, auth, collections, health, users
+from api.routes import audit, auth, collections, health, isochrones, placenames, users
 from api.settings import ApiSettings, get_settings
 
 DESCRIPTION = """
@@ -30,11 +31,12 @@ DESCRIPTION = """
 
 TAGS = [
     {"name": "图层 collections", "description": "读取图层 read the layers (OGC API - Features)"},
-    {"name": "设施 facilities", "description": "编辑公共服务设施 edit facilities"},
+    {"name": "公共服务设施 facilities", "description": "编辑公共服务设施 edit facilities"},
     {"name": "住户点 residences", "description": "编辑住户点 (非公开) edit residences (never public)"},
-    {"name": "地名 place_names", "description": "编辑地名 edit place names"},
     {"name": "网格 grids", "description": "编辑网格 edit grids"},
     {"name": "行政区划 areas", "description": "编辑行政区划 edit districts, towns, communities"},
+    {"name": "等时圈 isochrones", "description": "沿街道的可达范围 reachable areas along the streets"},
+    {"name": "地名 place_names", "description": "地名编辑、检索与逆地理编码 place names: edit, search, reverse"},
     {"name": "导入 imports", "description": "导入文件 file imports"},
     {"name": "登录 auth", "description": "登录与退出 log in and out"},
     {"name": "用户 users", "description": "账号与角色 accounts and roles"},
@@ -76,6 +78,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
     app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households)
+    app.state.engines = Engines()
 
     errors.install(app)
     app.add_middleware(AnonymousRateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
@@ -83,8 +86,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(errors.CatchAll)  # added last: the outermost
 
-    for router in [health.router, collections.router, auth.router, users.router, audit.router,
-                   *_optional_routers()]:
+    for router in [health.router, collections.router, isochrones.router, placenames.router, auth.router,
+                   users.router, audit.router, *_optional_routers()]:
         app.include_router(router)
     app.include_router(importlib.import_module("api.routes.maps").router)  # web maps (maps/)
     return app

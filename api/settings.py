@@ -19,8 +19,8 @@ class SettingsError(RuntimeError):
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
 
-    secret_key: SecretStr = Field(min_length=16)
-    """Signs the login tokens (JWT HS256). At least 16 characters; keep it private."""
+    secret_key: SecretStr = Field(min_length=32)
+    """Signs the login tokens (JWT HS256). At least 32 characters (HS256 wants a 256-bit key); keep it private."""
     database_url: str | None = None
     """Overrides DATABASE_URL / the local .pgdata cluster (mostly for tests)."""
     token_minutes: int = Field(default=8 * 60, ge=1)
@@ -55,7 +55,7 @@ def get_settings() -> ApiSettings:
                              for err in e.errors())
         raise SettingsError(
             f"minqing-map cannot start: {problems}. Set MINQING_SECRET_KEY to a random string of at least "
-            "16 characters in the environment or in .env, e.g. "
+            "32 characters in the environment or in .env, e.g. "
             "`echo MINQING_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') >> .env` "
             "(`make demo` does this for you)."
         ) from None

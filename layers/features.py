@@ -448,10 +448,15 @@ def check_geometry(s: Session, lay: Layer, geojson: Mapping[str, Any]) -> shapel
 
 
 def _check_coordinates(geom: shapely.Geometry) -> None:
-    coords = shapely.get_coordinates(geom)
-    if not (abs(coords[:, 0]) <= 180).all() or not (abs(coords[:, 1]) <= 90).all():
-        raise GeometryRejected("coordinates are outside -180..180 / -90..90 degrees",
-                               fix="send WGS84 longitude, latitude (EPSG:4326), longitude first")
+    coords = abs(shapely.get_coordinates(geom))
+    if (coords[:, 0] <= 180).all() and (coords[:, 1] <= 90).all():
+        return
+    if (coords[:, 0] <= 90).all() and (coords[:, 1] <= 180).all():
+        raise GeometryRejected(
+            "a latitude is beyond ±90°, so the coordinates look like [lat, lon] (longitude and latitude swapped)",
+            fix="GeoJSON order is [longitude, latitude]: swap the two numbers")
+    raise GeometryRejected("coordinates are outside -180..180 / -90..90 degrees",
+                           fix="send WGS84 longitude, latitude (EPSG:4326), longitude first")
 
 
 def _check_inside_district(s: Session, geom: shapely.Geometry) -> None:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
-from fastapi.responses import JSONResponse
 
 from api import access
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, PrivacyDep, SessionDep, role_of
@@ -25,12 +24,11 @@ from api.schemas.collections import (
     FeatureIn,
     FeaturePatch,
 )
-from api.schemas.common import errors
+from api.schemas.common import GEOJSON, GeoJSONResponse, errors
 from layers import features
 from layers.features import LAYERS, FeatureRow, Layer
 from layers.users import Account
 
-GEOJSON = "application/geo+json"
 RESERVED_PARAMS = {"bbox", "limit", "offset", "f"}
 CollectionId = Literal[tuple(LAYERS)]  # type: ignore[valid-type]
 Fid = Annotated[str, Path(description="要素编号 feature id", examples=["1"], max_length=80)]
@@ -38,10 +36,6 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
                                        description='读取时的 ETag, e.g. "3" (required: 428 without it)')]
 
 router = APIRouter(prefix="/collections", tags=["图层 collections"])
-
-
-class GeoJSONResponse(JSONResponse):
-    media_type = GEOJSON
 
 
 # -- documents -------------------------------------------------------------------------------------

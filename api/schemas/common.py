@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 NO_NUL = r"^[^\x00]*$"
@@ -100,3 +101,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The documented error responses of a route (always with 400, 429, 500)."""
     return {c: ERRORS[c] for c in sorted({*codes, 400, 429, 500})}
+
+
+GEOJSON = "application/geo+json"
+
+
+class GeoJSONResponse(JSONResponse):
+    """Declares ``application/geo+json`` in the OpenAPI document (routes return prebuilt bytes)."""
+
+    media_type = GEOJSON

@@ -1,0 +1,79 @@
+"""Point lookups for the public map: what lies at or near a point (EPSG:4326 lon/lat, metres).
+
+Nearest features use the GiST index (``<->``) and report distances on the spheroid (geography).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from layers.queries import _frame
+
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+
+
+def point_in_district(s: Session, lon: float, lat: float) -> bool | None:
+    """Whether the point lies in the district area(s); None when no district is loaded."""
+    return s.execute(text(f"SELECT bool_or(ST_Intersects(geom, {POINT})) FROM areas WHERE level = 'district'"),
+                     {"lon": lon, "lat": lat}).scalar()
+
+
+def _nearest(s: Session, sql: str, lon: float, lat: float, max_m: float) -> dict[str, Any] | None:
+    row = s.execute(text(sql), {"lon": lon, "lat": lat, "max_m": max_m}).mappings().first()
+    return dict(row) if row else None
+
+
+def nearest_road(s: Session, lon: float, lat: float, *, max_m: float = 1000.0) -> dict[str, Any] | None:
+    """The nearest named street within ``max_m`` metres: name, highway, distance_m."""
+    return _nearest(s, (
+        "SELECT name, highway, round(ST_Distance(geom::geography, p::geography)::numeric, 1)::float AS distance_m "
+        f"FROM network_edges, (SELECT {POINT} AS p) x WHERE name IS NOT NULL AND name <> '' "
+        "AND ST_DWithin(geom::geography, p::geography, :max_m) ORDER BY geom <-> p LIMIT 1"), lon, lat, max_m)
+
+
+def nearest_place_name(s: Session, lon: float, lat: float, *, max_m: float = 2000.0) -> dict[str, Any] | None:
+    """The nearest current place name within ``max_m`` metres."""
+    return _nearest(s, (
+        "SELECT name_id, name, category, pinyin, status, "
+        "round(ST_Distance(geom::geography, p::geography)::numeric, 1)::float AS distance_m "
+        f"FROM place_names, (SELECT {POINT} AS p) x WHERE status <> 'historical' "
+        "AND ST_DWithin(geom::geography, p::geography, :max_m) ORDER BY geom <-> p LIMIT 1"), lon, lat, max_m)
+
+
+def areas_at(s: Session, lon: float, lat: float) -> list[dict[str, Any]]:
+    """Every area containing the point, from the district down (public columns only)."""
+    order = "CASE level WHEN 'district' THEN 0 WHEN 'town' THEN 1 WHEN 'grid_large' THEN 2 " \
+            "WHEN 'community' THEN 3 WHEN 'grid_middle' THEN 4 ELSE 5 END"
+    rows = s.execute(text(
+        "SELECT area_id, parent_id, level, code, name, worker_name, worker_phone FROM areas "
+        f"WHERE ST_Intersects(geom, {POINT}) ORDER BY {order}, area_id"), {"lon": lon, "lat": lat}).mappings()
+    return [dict(r) for r in rows]
+
+
+def place_name_rows(s: Session) -> pd.DataFrame:
+    """Names to search: every place name, plus former names from its history (``historical``)."""
+    return _frame(s, (
+        "SELECT name_id AS id, name, status = 'historical' AS historical, category, pinyin, status, "
+        "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat FROM place_names "
+        "UNION ALL "
+        "SELECT h.name_id, h.old_name, true, p.category, p.pinyin, p.status, "
+        "ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)) FROM place_name_history h "
+        "JOIN place_names p USING (name_id) WHERE h.old_name IS NOT NULL AND h.old_name <> p.name"))
+
+
+def facility_points(s: Session) -> pd.DataFrame:
+    """Open facilities with their type's Chinese name: facility_id, name, type_code, type_name, lon, lat."""
+    return _frame(s, (
+        "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, ST_X(f.geom) AS lon, "
+        "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
+        "WHERE f.status = 'open' ORDER BY f.facility_id"))
+
+
+def facility_point(s: Session, facility_id: int) -> tuple[float, float] | None:
+    row = s.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM facilities WHERE facility_id = :i"),
+                    {"i": facility_id}).first()
+    return None if row is None else (row[0], row[1])

@@ -1,0 +1,99 @@
+"""Login: OAuth2 password flow, the HTML form with its cookie, logout, token checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from api_fixture import PASSWORD, asgi_client
+
+
+def test_token_for_a_valid_login(client):
+    r = client.post("/auth/token", data={"username": "planner", "password": PASSWORD})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["role"] == "planner" and body["expires_in"] > 0
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == "planner" and "password" not in str(claims)
+
+
+@pytest.mark.parametrize(("username", "password"), [
+    ("planner", "wrong-password"), ("nobody", PASSWORD), ("inactive", PASSWORD), ("planner", "x" * 100),
+])
+def test_bad_logins_are_401_without_saying_which_part_was_wrong(client, username, password):
+    r = client.post("/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["error"]["message"] == "wrong username or password, or the account is deactivated"
+
+
+def test_login_form_sets_an_httponly_cookie_and_redirects(app):
+    with asgi_client(app, follow_redirects=False) as c:
+        r = c.post("/auth/login", data={"username": "planner", "password": PASSWORD, "next": "/planner"})
+        assert r.status_code == 303 and r.headers["location"] == "/planner"
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith("minqing_token=") and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+        # the cookie alone authenticates
+        assert c.get("/users/me").json()["username"] == "planner"
+        assert c.get("/collections/residences/items").status_code == 200
+        out = c.get("/auth/logout")
+        assert out.status_code == 303 and out.headers["location"] == "/"
+        assert c.get("/users/me").status_code == 401
+
+
+def test_failed_form_login_redirects_back_to_the_login_page(app):
+    with asgi_client(app, follow_redirects=False) as c:
+        r = c.post("/auth/login", data={"username": "planner", "password": "nope", "next": "/planner?x=1"})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?error=1&next=%2Fplanner%3Fx%3D1"
+        assert "set-cookie" not in r.headers
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"])
+def test_login_never_redirects_off_site(app, target):
+    with asgi_client(app, follow_redirects=False) as c:
+        r = c.post("/auth/login", data={"username": "planner", "password": PASSWORD, "next": target})
+        assert r.headers["location"] == "/"
+
+
+def test_cookie_writes_from_another_origin_are_refused(app):
+    with asgi_client(app, follow_redirects=False) as c:
+        c.post("/auth/login", data={"username": "planner", "password": PASSWORD})
+        body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
+                "properties": {"type_code": "public_toilet", "name": "跨站"}}
+        r = c.post("/collections/facilities/items", json=body, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403 and "cross-site" in r.json()["error"]["message"]
+        same = c.post("/collections/facilities/items", json=body, headers={"Origin": "http://testserver"})
+        assert same.status_code == 201
+
+
+def _token(secret: str, **claims) -> str:
+    now = datetime.now(UTC)
+    base = {"sub": "planner", "iat": now, "exp": now + timedelta(minutes=5)}
+    return jwt.encode({**base, **claims}, secret, algorithm="HS256")
+
+
+def test_expired_and_forged_tokens(client, app):
+    secret = app.state.settings.secret_key.get_secret_value()
+    expired = _token(secret, exp=datetime.now(UTC) - timedelta(minutes=1))
+    forged = _token("not-the-secret-key-but-long-enough-for-hs256")
+    for token, reason in ((expired, "expired"), (forged, "not valid")):
+        r = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and reason in r.json()["error"]["message"]
+        # public routes treat a stale token as anonymous rather than failing the public map
+        pub = client.get("/collections/coverage/items", headers={"Authorization": f"Bearer {token}"})
+        assert pub.status_code == 200
+
+
+def test_token_of_a_deactivated_user_stops_working(client, auth, app):
+    secret = app.state.settings.secret_key.get_secret_value()
+    token = _token(secret, sub="inactive")
+    r = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and "deactivated" in r.json()["error"]["message"]
+
+
+def test_role_comes_from_the_database_not_the_token(client, app):
+    secret = app.state.settings.secret_key.get_secret_value()
+    token = _token(secret, sub="officer", role="admin")  # a tampered role claim, validly signed
+    assert client.get("/users", headers={"Authorization": f"Bearer {token}"}).status_code == 403

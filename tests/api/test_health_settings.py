@@ -1,0 +1,38 @@
+"""Health check and start-up settings."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok" and r.json()["database"] == "ok" and r.json()["schema_revision"]
+
+
+def test_missing_secret_key_fails_start_up_clearly(monkeypatch, tmp_path):
+    from api.settings import SettingsError, get_settings
+
+    monkeypatch.delenv("MINQING_SECRET_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="MINQING_SECRET_KEY") as info:
+            get_settings()
+        assert ".env" in str(info.value)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_short_secret_key_is_refused(monkeypatch, tmp_path):
+    from api.settings import SettingsError, get_settings
+
+    monkeypatch.setenv("MINQING_SECRET_KEY", "short")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="at least 32"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

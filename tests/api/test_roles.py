@@ -1,0 +1,116 @@
+"""Each role's allowed and denied actions, table-driven (docs/API_CONTRACT.md roles)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from api_fixture import COMMUNITY2, GRID_MIDDLE
+
+WHO = (None, "gridworker", "planner", "officer", "admin")
+_counter = itertools.count(1)
+
+
+def _square(x: float, y: float) -> dict:
+    d = 0.002
+    return {"type": "Polygon", "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}
+
+
+def body_for(collection: str) -> dict:
+    n = next(_counter)
+    geometry = {"type": "Point", "coordinates": [113.35, 22.6]}
+    props = {
+        "facilities": {"type_code": "refuse_station", "name": f"收集站{n}"},
+        "residences": {"area_id": COMMUNITY2, "households": 8},
+        "place_names": {"name": f"测试巷{n}", "category": "lane"},
+        "grids": {"level": "grid_small", "code": f"ROLE-G{n}", "name": f"角色网格{n}", "parent_id": GRID_MIDDLE},
+        "areas": {"level": "community", "code": f"ROLE-A{n}", "name": f"角色社区{n}", "parent_id": 10},
+    }[collection]
+    if collection in ("grids", "areas"):
+        geometry = _square(113.3 + n * 0.003 % 0.09, 22.6)
+    return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+# (collection, roles that may create/replace/delete)
+WRITERS = {
+    "facilities": {"planner", "admin"},
+    "residences": {"planner", "admin"},
+    "place_names": {"officer", "admin"},
+    "grids": {"admin"},
+    "areas": {"admin"},
+}
+
+
+@pytest.mark.parametrize(("collection", "who"), list(itertools.product(WRITERS, WHO)))
+def test_create(client, auth, collection, who):
+    r = client.post(f"/collections/{collection}/items", json=body_for(collection), headers=auth(who))
+    expected = 201 if who in WRITERS[collection] else (401 if who is None else 403)
+    assert r.status_code == expected, r.text
+
+
+@pytest.mark.parametrize(("collection", "who"), list(itertools.product(WRITERS, WHO)))
+def test_replace_and_delete(client, auth, collection, who):
+    created = client.post(f"/collections/{collection}/items", json=body_for(collection), headers=auth("admin"))
+    assert created.status_code == 201, created.text
+    url = f"/collections/{collection}/items/{created.json()['id']}"
+    etag = created.headers["etag"]
+    allowed = who in WRITERS[collection]
+    denied = 401 if who is None else 403
+    put = client.put(url, json=body_for(collection), headers=auth(who, **{"If-Match": etag}))
+    assert put.status_code == (200 if allowed else denied), put.text
+    if allowed:
+        etag = put.headers["etag"]
+    delete = client.delete(url, headers=auth(who, **{"If-Match": etag}))
+    assert delete.status_code == (204 if allowed else denied), delete.text
+
+
+READS = [
+    # (path, who → expected status)
+    ("/collections/facilities/items", dict.fromkeys(WHO, 200)),
+    ("/collections/grids/items", dict.fromkeys(WHO, 200)),
+    ("/collections/place_names/items", dict.fromkeys(WHO, 200)),
+    ("/collections/coverage/items", dict.fromkeys(WHO, 200)),
+    ("/collections/residences/items", {None: 401, "gridworker": 200, "planner": 200, "officer": 403, "admin": 200}),
+    ("/users", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200}),
+    ("/users/me", {None: 401, "gridworker": 200, "planner": 200, "officer": 200, "admin": 200}),
+    ("/audit", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200}),
+]
+
+
+@pytest.mark.parametrize(("path", "who", "expected"),
+                         [(p, w, e) for p, table in READS for w, e in table.items()])
+def test_read(client, auth, path, who, expected):
+    assert client.get(path, headers=auth(who)).status_code == expected
+
+
+GRID_WORKER_FACILITY_EDITS = [
+    # (facility id, body, expected): attributes inside own grid only, never geometry
+    (1, {"properties": {"opening_hours": "09:00-17:00"}}, 200),
+    (1, {"geometry": {"type": "Point", "coordinates": [113.21, 22.52]}}, 403),
+    (2, {"properties": {"opening_hours": "09:00-17:00"}}, 404),
+    (4, {"properties": {"opening_hours": "09:00-17:00"}}, 404),
+]
+
+
+@pytest.mark.parametrize(("fid", "body", "expected"), GRID_WORKER_FACILITY_EDITS)
+def test_grid_worker_facility_edits(client, auth, fid, body, expected):
+    etag = client.get(f"/collections/facilities/items/{fid}").headers["etag"]
+    r = client.patch(f"/collections/facilities/items/{fid}", json=body,
+                     headers=auth("gridworker", **{"If-Match": etag}))
+    assert r.status_code == expected, r.text
+
+
+def test_grid_worker_cannot_create_or_delete_facilities(client, auth):
+    assert client.post("/collections/facilities/items", json=body_for("facilities"),
+                       headers=auth("gridworker")).status_code == 403
+    assert client.delete("/collections/facilities/items/1",
+                         headers=auth("gridworker", **{"If-Match": '"1"'})).status_code == 403
+    put = client.put("/collections/facilities/items/1", json=body_for("facilities"),
+                     headers=auth("gridworker", **{"If-Match": '"1"'}))
+    assert put.status_code == 403
+
+
+def test_grid_worker_without_grid_cannot_edit(client, auth):
+    r = client.patch("/collections/facilities/items/1", json={"properties": {"phone": "1"}},
+                     headers=auth("gridworker_nogrid", **{"If-Match": '"1"'}))
+    assert r.status_code == 403
