@@ -73,7 +73,8 @@ def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: 
         limit=float(limit_s) + TIE_TOLERANCE_S,
     )
     label = np.where(src >= 0, src.astype(np.int64) - n, -1)
-    label = _lowest_id_on_ties(graph, dist, label)
+    tails = np.concatenate([network.reverse_tails, np.repeat(np.arange(n, n + len(ids), dtype=np.int32), np.diff(graph.indptr[n:]))])
+    label = _lowest_id_on_ties(graph, dist, label, tails=tails)
     return Reach(dist[:n], label[:n], ids, snap, float(limit_s))
 
 
@@ -97,16 +98,17 @@ def with_sources(graph: sp.csr_matrix, nodes: np.ndarray, cost: np.ndarray) -> s
     return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
 
 
-def _lowest_id_on_ties(graph: sp.csr_matrix, dist: np.ndarray, label: np.ndarray) -> np.ndarray:
+def _lowest_id_on_ties(graph: sp.csr_matrix, dist: np.ndarray, label: np.ndarray, *, tails: np.ndarray) -> np.ndarray:
     """Relabel nodes reached equally fast from several sources with the lowest source index.
 
     Propagates labels along tight arcs (``dist[a] + w <= dist[b] + tol``): at the fixed point each
-    node carries the least index of all sources that have a shortest path to it.
+    node carries the least index of all sources that have a shortest path to it. ``tails`` is the
+    tail node of every stored arc of ``graph`` (used when the frontier is large).
     """
     label = label.copy()
     frontier = np.flatnonzero(np.isfinite(dist))
     while len(frontier):
-        tail, head, weight = _arcs_of(graph, frontier)
+        tail, head, weight = _arcs_of(graph, frontier, tails=tails)
         better = (label[tail] < label[head]) & (dist[tail] + weight <= dist[head] + TIE_TOLERANCE_S)
         if not better.any():
             break
@@ -115,7 +117,13 @@ def _lowest_id_on_ties(graph: sp.csr_matrix, dist: np.ndarray, label: np.ndarray
     return label
 
 
-def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray, *, tails: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every arc leaving ``rows``: (tail, head, weight); a full scan when ``rows`` is large."""
+    if len(rows) * 8 > graph.shape[0]:
+        use = np.zeros(graph.shape[0], dtype=bool)
+        use[rows] = True
+        arc = np.flatnonzero(use[tails])
+        return tails[arc], graph.indices[arc], graph.data[arc]
     starts = graph.indptr[rows].astype(np.int64)
     counts = graph.indptr[rows + 1] - starts
     ends = np.cumsum(counts)

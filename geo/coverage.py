@@ -29,7 +29,8 @@ import scipy.sparse as sp
 from geo.circles import TIE_TOLERANCE_S, nearest_facility, read_points
 from geo.crs import WGS84
 from geo.errors import AreaTreeError, GeoError, MissingColumnsError, UnknownFacilityTypeError
-from geo.gaps import GAP_COLUMNS, gap_areas
+from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
+from geo.gaps import MEASURES as GAP_MEASURES
 from geo.network import Network, build_network
 from geo.profiles import Profile, get_profile
 from geo.snapping import Snap, snap_points
@@ -62,6 +63,7 @@ class Prepared:
     area_up: sp.csr_matrix
     residence_area: np.ndarray
     max_distance_m: float
+    gap_index: PointIndex
 
     def network(self, profile: str) -> Network:
         """The prepared network of ``profile`` (error names the fix when it was not prepared)."""
@@ -137,10 +139,12 @@ def prepare(
     *,
     facility_types: pd.DataFrame | None = None,
     max_distance_m: float = 500.0,
+    gap_link_m: float = 250.0,
 ) -> Prepared:
     """Build the networks (only of profiles the facility types use, if given) and snap residences.
 
-    ``max_distance_m`` (metres) is the farthest a point may lie from a usable street.
+    ``max_distance_m`` (metres) is the farthest a point may lie from a usable street;
+    ``gap_link_m`` (metres) the single-linkage distance of gap areas (``geo.gaps``).
     """
     _require(residences, RESIDENCE_COLUMNS, "residences")
     names = sorted(profiles) if facility_types is None else sorted(set(service_tiers(facility_types).profile))
@@ -152,7 +156,9 @@ def prepare(
         name: snap_points(net, res.lon.to_numpy(), res.lat.to_numpy(), max_distance_m=max_distance_m)
         for name, net in networks.items()
     }
-    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m))
+    crs = next(iter(networks.values())).crs if networks else None
+    gap_index = point_index(res.lon.to_numpy(), res.lat.to_numpy(), link_m=gap_link_m, crs=crs)
+    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index)
 
 
 def run_coverage(
@@ -180,27 +186,36 @@ def run_coverage(
     types : facility type codes to compute; default all types with a tier.
     prepared : reuse the output of ``prepare`` (then nodes/edges/residences/areas are ignored).
     statuses : facility statuses that count (add ``'planned'`` for what-if scenarios).
-    max_distance_m : snapping distance of points to streets, metres (used when preparing).
-    with_gaps : also build gap polygons (``geo.gaps``; single-linkage distance ``gap_link_m``, m).
+    max_distance_m, gap_link_m : snapping distance of points to streets and single-linkage distance
+        of gap areas, metres (used only when preparing here).
+    with_gaps : also build the gap polygons (``geo.gaps``).
     """
     if prepared is None:
         prepared = prepare(
-            nodes, edges, residences, areas, profiles, facility_types=facility_types, max_distance_m=max_distance_m
+            nodes, edges, residences, areas, profiles, facility_types=facility_types,
+            max_distance_m=max_distance_m, gap_link_m=gap_link_m,
         )
     tiers = _selected_tiers(facility_types, types)
     fac = _facilities(facilities, facility_types, statuses)
+    fac = fac[fac.type_code.isin(set(tiers.type_code))].reset_index(drop=True)
+    fac_snaps = _snap_facilities(prepared, fac, sorted(set(tiers.profile)))
+    of_type = {code: rows for code, rows in fac.groupby("type_code", sort=True).indices.items()}
+    circle_rows = {c: np.flatnonzero(prepared.residences.urban.to_numpy() == (c == "urban")) for c in CIRCLES}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for tier in tiers.to_dict("records"):
+        groups.setdefault((tier["type_code"], tier["profile"]), []).append(tier)
     blocks, snapped = [], []
-    for (code, profile), group in tiers.groupby(["type_code", "profile"], sort=True):
-        of_type = fac[fac.type_code == code]
-        found, ok = _search(prepared, of_type, code, profile, group)
-        blocks += found
-        snapped.append(pd.Series(ok, index=of_type.facility_id.to_numpy()))
+    for (code, profile), group in sorted(groups.items()):
+        rows = of_type.get(code, np.empty(0, np.int64))
+        ids = fac.facility_id.to_numpy()[rows]
+        blocks += _search(prepared, ids, fac_snaps[profile].take(rows), code, profile, group, circle_rows)
+        snapped.append(pd.Series(fac_snaps[profile].reachable[rows], index=ids))
     codes = sorted(set(tiers.type_code))
     return CoverageResult(
         per_residence=_per_residence(prepared, blocks),
         per_area=_per_area(prepared, blocks, codes),
-        per_facility=_per_facility(prepared, blocks, fac[fac.type_code.isin(codes)], facility_types, snapped),
-        gaps=_gaps(prepared, blocks, link_m=gap_link_m) if with_gaps else _no_gaps(),
+        per_facility=_per_facility(prepared, blocks, fac, facility_types, snapped),
+        gaps=_gaps(prepared, blocks) if with_gaps else _no_gaps(),
     )
 
 
@@ -213,7 +228,6 @@ def recompute_types(
     types: list[str],
     statuses: tuple[str, ...] = ("open",),
     with_gaps: bool = True,
-    gap_link_m: float = 250.0,
 ) -> CoverageResult:
     """``previous`` with the rows of ``types`` recomputed from the current ``facilities``.
 
@@ -224,7 +238,7 @@ def recompute_types(
         return previous
     fresh = run_coverage(
         None, None, facilities, None, None, facility_types, {}, types=list(types), prepared=prepared,
-        statuses=statuses, with_gaps=with_gaps, gap_link_m=gap_link_m,
+        statuses=statuses, with_gaps=with_gaps,
     )
     keys = {"per_residence": ["type_code", "residence_id"], "per_area": ["type_code", "area_id"],
             "per_facility": ["facility_id"], "gaps": ["type_code", "gap_rank"]}
@@ -334,20 +348,25 @@ def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
 # --- search -------------------------------------------------------------------------------------
 
 
-def _search(prepared: Prepared, fac: pd.DataFrame, code: str, profile: str, tiers: pd.DataFrame):
+def _snap_facilities(prepared: Prepared, fac: pd.DataFrame, profiles: list[str]) -> dict[str, Snap]:
+    """All facilities snapped once per profile (types then take their rows)."""
+    lon, lat = fac.lon.to_numpy(), fac.lat.to_numpy()
+    return {p: snap_points(prepared.network(p), lon, lat, max_distance_m=prepared.max_distance_m) for p in profiles}
+
+
+def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict],
+            circle_rows: dict[str, np.ndarray]) -> list[_Block]:
     """ONE bounded search for (type, profile); read it for each circle using that profile."""
     net = prepared.network(profile)
-    fsnap = snap_points(net, fac.lon.to_numpy(), fac.lat.to_numpy(), max_distance_m=prepared.max_distance_m)
-    reach = nearest_facility(net, fac.facility_id.to_numpy(), fsnap, limit_s=float(tiers.max_time_s.max()))
-    res_snap = prepared.snaps[profile]
+    reach = nearest_facility(net, ids, fsnap, limit_s=max(t["max_time_s"] for t in tiers))
     blocks = []
-    for tier in tiers.itertuples():
-        rows = np.flatnonzero(prepared.residences.urban.to_numpy() == (tier.circle == "urban"))
-        snap = res_snap.take(rows)
+    for tier in tiers:
+        rows = circle_rows[tier["circle"]]
+        snap = prepared.snaps[profile].take(rows)
         time, fid = read_points(net, reach, snap)
-        covered = time <= tier.max_time_s + TIE_TOLERANCE_S
-        blocks.append(_Block(code, tier.circle, profile, tier.max_time_s, rows, snap.reachable, time, fid, covered))
-    return blocks, fsnap.reachable
+        covered = time <= tier["max_time_s"] + TIE_TOLERANCE_S
+        blocks.append(_Block(code, tier["circle"], profile, tier["max_time_s"], rows, snap.reachable, time, fid, covered))
+    return blocks
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -439,13 +458,13 @@ def _capacity_basis(facility_types: pd.DataFrame) -> dict[str, str]:
     return dict(zip(facility_types.code.astype(str), basis, strict=True))
 
 
-def _gaps(prepared: Prepared, blocks: list[_Block], *, link_m: float) -> gpd.GeoDataFrame:
-    res = prepared.residences
+def _gaps(prepared: Prepared, blocks: list[_Block]) -> gpd.GeoDataFrame:
+    counts = prepared.residences[GAP_MEASURES]
     frames = []
     for code in sorted({b.type_code for b in blocks}):
-        rows = np.concatenate([b.rows[~b.covered] for b in blocks if b.type_code == code])
-        gaps = gap_areas(res.iloc[np.sort(rows)], link_m=link_m, crs=next(iter(prepared.networks.values())).crs)
-        frames.append(gaps.assign(type_code=code))
+        rows = np.sort(np.concatenate([b.rows[~b.covered] for b in blocks if b.type_code == code]))
+        frames.append(gaps_of(prepared.gap_index, rows, counts.iloc[rows]).assign(type_code=code))
+    frames = [f for f in frames if len(f)]
     if not frames:
         return _no_gaps()
     out = pd.concat(frames, ignore_index=True)

@@ -2,11 +2,18 @@
 
 Uncovered residence points are grouped by single linkage: two points within ``link_m`` metres
 belong to the same gap. A gap's polygon is the concave hull of its points buffered by ``link_m/2``
-(so a lone point becomes a disc and every point lies well inside), built in the metric CRS and
-returned in EPSG:4326. Polygons are for display and siting; coverage itself never needs them.
+(a lone point becomes a 16-gon around that disc, so every point lies well inside), built in the
+metric CRS and returned in EPSG:4326. Polygons are for display and siting; coverage itself never
+needs them.
+
+For repeated use on one set of residences (every facility type, every recompute) build a
+``PointIndex`` once: it holds the neighbour pairs and the ready-made lone-point polygons, so a type
+only costs a filtered connected-components pass plus the hulls of its multi-point gaps.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +27,40 @@ from geo.crs import WGS84, geometries_to, to_metric
 
 MEASURES = ["population", "households", "elderly", "children"]
 GAP_COLUMNS = ["gap_rank", "points", *MEASURES, "geometry"]
+
+
+@dataclass(frozen=True, eq=False)
+class PointIndex:
+    """Geometry of a fixed set of points, reused by ``gaps_of``.
+
+    Attributes
+    ----------
+    xy : (n, 2) metric coordinates, metres in ``crs``.
+    crs : metric CRS.
+    pairs : (2, m) point pairs ``a < b`` within ``link_m`` metres.
+    discs : (n,) EPSG:4326 polygons around each point (radius ``link_m / 2``).
+    link_m : single-linkage distance, metres.
+    """
+
+    xy: np.ndarray
+    crs: pyproj.CRS
+    pairs: np.ndarray
+    discs: np.ndarray
+    link_m: float
+
+
+def point_index(lon: np.ndarray, lat: np.ndarray, *, link_m: float = 250.0, crs: pyproj.CRS | None = None) -> PointIndex:
+    """Index points given in degrees (EPSG:4326) for gap searches with ``link_m`` metres."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    if len(lon) == 0:
+        crs = crs or WGS84
+        return PointIndex(np.empty((0, 2)), crs, np.empty((2, 0), np.int64), np.empty(0, object), float(link_m))
+    x, y, crs = to_metric((lon, lat), crs=crs)
+    points = shapely.points(x, y)
+    a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=link_m)
+    keep = a < b
+    discs = geometries_to(_discs(x, y, link_m / 2), crs, WGS84)
+    return PointIndex(np.column_stack([x, y]), crs, np.vstack([a[keep], b[keep]]), discs, float(link_m))
 
 
 def gap_areas(
@@ -40,37 +81,65 @@ def gap_areas(
     GeoDataFrame (EPSG:4326), one valid (Multi)Polygon per gap, with ``gap_rank`` (1 = most
     people), ``points`` and the summed counts; sorted by rank.
     """
-    if len(points) == 0:
+    index = point_index(points.lon.to_numpy(), points.lat.to_numpy(), link_m=link_m, crs=crs)
+    return gaps_of(index, np.arange(len(points)), points[MEASURES], hull_ratio=hull_ratio)
+
+
+def gaps_of(index: PointIndex, selected: np.ndarray, counts: pd.DataFrame, *, hull_ratio: float = 0.3) -> gpd.GeoDataFrame:
+    """Gap areas of the points ``selected`` (ascending positions in ``index``).
+
+    ``counts`` holds the ``MEASURES`` columns aligned with ``selected``. Same output as
+    ``gap_areas``.
+    """
+    if len(selected) == 0:
         return gpd.GeoDataFrame(columns=GAP_COLUMNS, geometry="geometry", crs=WGS84)
-    x, y, crs = to_metric((points.lon.to_numpy(), points.lat.to_numpy()), crs=crs)
-    label = _single_linkage(x, y, link_m)
-    polygons = _cluster_polygons(x, y, label, buffer_m=link_m / 2, hull_ratio=hull_ratio)
-    frame = _cluster_sums(points, label)
-    frame["geometry"] = valid_polygons(geometries_to(polygons, crs, WGS84))
+    label = _single_linkage(index, np.asarray(selected, dtype=np.int64))
+    frame = _cluster_sums(counts, label)
+    frame["geometry"] = _cluster_polygons(index, selected, label, hull_ratio=hull_ratio)
     frame = frame.sort_values(["population", "households", "points", "first"], ascending=[False, False, False, True])
     frame.insert(0, "gap_rank", np.arange(1, len(frame) + 1))
     return gpd.GeoDataFrame(frame[GAP_COLUMNS].reset_index(drop=True), geometry="geometry", crs=WGS84)
 
 
-def _single_linkage(x: np.ndarray, y: np.ndarray, link_m: float) -> np.ndarray:
-    """Cluster label per point; labels numbered by each cluster's first point (deterministic)."""
-    points = shapely.points(x, y)
-    a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=link_m)
-    n = len(points)
-    _, label = connected_components(sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+def _single_linkage(index: PointIndex, selected: np.ndarray) -> np.ndarray:
+    """Cluster label per selected point; labels numbered by each cluster's first point."""
+    local = np.full(len(index.xy), -1, dtype=np.int64)
+    local[selected] = np.arange(len(selected))
+    a, b = local[index.pairs[0]], local[index.pairs[1]]
+    both = (a >= 0) & (b >= 0)
+    n = len(selected)
+    graph = sp.coo_matrix((np.ones(both.sum()), (a[both], b[both])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
     _, first, inverse = np.unique(label, return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first, kind="stable"), kind="stable")[inverse]
 
 
-def _cluster_polygons(x, y, label, *, buffer_m: float, hull_ratio: float) -> np.ndarray:
-    order = np.argsort(label, kind="stable")
-    multi = shapely.multipoints(np.column_stack([x, y])[order], indices=label[order])
-    return shapely.buffer(shapely.concave_hull(multi, ratio=hull_ratio), buffer_m, quad_segs=8)
-
-
-def _cluster_sums(points: pd.DataFrame, label: np.ndarray) -> pd.DataFrame:
+def _cluster_polygons(index: PointIndex, selected: np.ndarray, label: np.ndarray, *, hull_ratio: float) -> np.ndarray:
+    """EPSG:4326 polygon per cluster: the ready-made disc of a lone point, else a buffered hull."""
     n = int(label.max()) + 1
-    sums = {m: np.bincount(label, weights=points[m].to_numpy(float), minlength=n).astype(np.int64) for m in MEASURES}
+    polygons = np.empty(n, dtype=object)
+    lone = np.bincount(label, minlength=n)[label] == 1
+    polygons[label[lone]] = index.discs[selected[lone]]
+    if (~lone).any():
+        order = np.flatnonzero(~lone)[np.argsort(label[~lone], kind="stable")]
+        groups, local = np.unique(label[order], return_inverse=True)
+        multi = shapely.multipoints(index.xy[selected[order]], indices=local)
+        hulls = shapely.buffer(shapely.concave_hull(multi, ratio=hull_ratio), index.link_m / 2, quad_segs=2)
+        polygons[groups] = valid_polygons(geometries_to(hulls, index.crs, WGS84))
+    return polygons
+
+
+def _discs(x: np.ndarray, y: np.ndarray, radius_m: float, *, sides: int = 16) -> np.ndarray:
+    """Regular polygons circumscribing discs of ``radius_m`` around each point (vectorised)."""
+    angle = np.linspace(0.0, 2 * np.pi, sides + 1)
+    ring = np.column_stack([np.cos(angle), np.sin(angle)]) * (radius_m / np.cos(np.pi / sides))
+    ring[-1] = ring[0]
+    return shapely.polygons(np.column_stack([x, y])[:, None, :] + ring[None, :, :])
+
+
+def _cluster_sums(counts: pd.DataFrame, label: np.ndarray) -> pd.DataFrame:
+    n = int(label.max()) + 1
+    sums = {m: np.bincount(label, weights=counts[m].to_numpy(float), minlength=n).astype(np.int64) for m in MEASURES}
     first = np.full(n, len(label))
     np.minimum.at(first, label, np.arange(len(label)))
     return pd.DataFrame({"points": np.bincount(label, minlength=n), **sums, "first": first})

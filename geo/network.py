@@ -84,6 +84,16 @@ class Network:
             trees[private] = (rows, shapely.STRtree(self.edge_geometry[rows]))
         return trees
 
+    @cached_property
+    def hull_tree(self) -> shapely.STRtree:
+        """Spatial index of ``compound_hulls``."""
+        return shapely.STRtree(self.compound_hulls)
+
+    @cached_property
+    def reverse_tails(self) -> np.ndarray:
+        """Row (tail node) of every stored arc of ``reverse``, int32, in storage order."""
+        return np.repeat(np.arange(self.n_total, dtype=np.int32), np.diff(self.reverse.indptr))
+
     def layer_index(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Layer node indices ``(first_u, first_v, s_u, s_v)`` of edge ``rows``.
 

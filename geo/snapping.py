@@ -103,7 +103,7 @@ def _nearest(network: Network, points: np.ndarray, which: np.ndarray, private: b
 
 def _private_candidates(network: Network, points: np.ndarray, max_distance_m: float):
     """Private edges of the compounds that contain each point (never of other compounds)."""
-    inside, comp = shapely.STRtree(network.compound_hulls).query(points, predicate="intersects")
+    inside, comp = network.hull_tree.query(points, predicate="intersects")
     if len(inside) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
     which = np.unique(inside)
