@@ -37,8 +37,6 @@ class ApiSettings(BaseSettings):
     """Anonymous requests a client IP may make at once before the limit applies."""
     privacy_min_households: int = Field(default=5, ge=1)
     """Public aggregates of fewer households than this are suppressed (null + suppressed: true)."""
-    demo_users_file: str = ".pgdata/demo-users.txt"
-    """Where `minqing users demo` writes the generated demo passwords (mode 600)."""
 
     @property
     def max_upload_bytes(self) -> int:

@@ -115,3 +115,8 @@ def by_username_or_fail(s: Session, username: str) -> Account:
     if account is None:
         raise NotFound(f"no user named {username!r}: list them with `minqing users list`")
     return account
+
+
+def first_small_grid(s: Session) -> int | None:
+    """The small grid with the lowest area_id (the demo grid worker's grid), None without grids."""
+    return s.execute(text("SELECT min(area_id) FROM areas WHERE level = 'grid_small'")).scalar()

@@ -26,7 +26,7 @@ from layers.errors import ValidationFailed
 router = APIRouter(prefix="/imports", tags=["导入 imports"])
 
 ImportLayer = Literal["facilities", "residences", "grids", "place_names", "addresses"]
-Crs = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+CRS_PATTERN = r"^(wgs84|cgcs2000|gcj02|bd09|epsg:[0-9]{4,6})$"
 SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
 
 
@@ -77,14 +77,16 @@ def _run(url: str | None, layer: str, path: Path, *, crs: str, dry_run: bool, ac
 def _result(layer: str, dry_run: bool, report: Any) -> dict:
     return {"layer": layer, "dry_run": dry_run, "ok": bool(report.ok), "rows": int(report.rows),
             "written": 0 if dry_run or not report.ok else int(report.written),
-            "problems": [dict(p) for p in report.problems]}
+            "problems": [dict(p) for p in report.problems],
+            "warnings": [dict(w) for w in getattr(report, "warnings", [])],
+            "summary": dict(getattr(report, "summary", {}) or {})}
 
 
 @router.post(
     "/{layer}", response_model=ImportResult, summary="导入文件 import a file into a layer",
     description=(
         "Multipart upload (`file`). `crs` is the coordinate system of the file: wgs84, cgcs2000, gcj02 "
-        "(Amap/Tencent) or bd09 (Baidu); coordinates are converted to WGS84. `dry_run=true` checks and "
+        "(Amap/Tencent), bd09 (Baidu) or epsg:NNNN; coordinates are converted to WGS84. `dry_run=true` checks and "
         "reports without writing. A real import writes every row or none: any problem → 422 listing "
         "every problem with its row, column and fix. Roles: facilities/residences: planner, admin; "
         "place_names: placename_officer, admin; addresses: planner, placename_officer, admin; grids: admin."),
@@ -92,7 +94,8 @@ def _result(layer: str, dry_run: bool, report: Any) -> dict:
 def import_layer(
     request: Request, layer: ImportLayer, user: CurrentUser,
     file: Annotated[UploadFile, File(description="GeoJSON, GPKG, zipped SHP, CSV or XLSX")],
-    crs: Annotated[Crs, Query(description="文件坐标系 coordinate system of the file")] = "wgs84",
+    crs: Annotated[str, Query(description="文件坐标系 wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) or epsg:NNNN",
+                              pattern=CRS_PATTERN, examples=["gcj02"])] = "wgs84",
     dry_run: Annotated[bool, Query(description="只检查不写入 check only")] = False,
     column_map: Annotated[str | None, Form(description='列名映射 JSON, e.g. {"机构名称": "name"}',
                                            max_length=10_000)] = None,

@@ -1,0 +1,187 @@
+"""Every route reachable without a token leaks no residence or personal data.
+
+The walk is driven by ``app.routes``: a new GET route without sample parameters here fails the
+test until someone says how to call it, so no public route escapes the check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from api_fixture import RESIDENCES
+from fastapi.routing import APIRoute
+
+MIN_HOUSEHOLDS = 5
+
+NEVER = {"residence_id", "residences", "elderly", "children", "elderly_covered", "children_covered", "estimated",
+         "footprint", "username", "password", "password_hash", "user_id", "actor", "before", "after",
+         "changed_by", "role"}
+"""Keys that no anonymous response may contain, at any depth."""
+
+AGGREGATES = {"households", "households_covered", "population", "population_covered", "share"}
+"""Area aggregates: allowed only on area features (grids, areas, coverage) and suppressed below 5 households."""
+
+AGGREGATE_COLLECTIONS = {"grids", "areas", "coverage"}
+
+LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gridworker_nogrid", "$2b$"]
+"""Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
+
+QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60", "profile": "walk", "q": "滨河",
+                                 "limit": 1000}
+METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
+"""API description pages: no data, but they name schema fields such as ``residence_id``."""
+
+
+def _flat_routes(routes):
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            yield from _flat_routes(route.effective_candidates())
+        elif hasattr(route, "original_route"):
+            yield route.path, route.original_route
+        else:
+            yield route.path, route
+
+
+def _get_routes(app) -> list[tuple[str, Any]]:
+    return [(path, r) for path, r in _flat_routes(app.routes) if "GET" in (getattr(r, "methods", None) or ())]
+
+
+def _query_params(dependant) -> list:
+    params = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        params += _query_params(sub)
+    return params
+
+
+def _required_query(route) -> list[str]:
+    if not isinstance(route, APIRoute):
+        return []
+    return [p.alias for p in _query_params(route.dependant) if p.field_info.is_required()]
+
+
+def _urls(client, path: str, route) -> list[str]:
+    """Concrete anonymous GET URLs for ``path`` (fails for a route this test cannot call)."""
+    from layers.features import LAYERS
+
+    missing = [q for q in _required_query(route) if q not in QUERY_SAMPLES]
+    assert not missing, f"add sample values for {missing} of GET {path} to QUERY_SAMPLES"
+    query = "&".join(f"{k}={v}" for k, v in QUERY_SAMPLES.items() if k in ("lon", "lat", "minutes", "q")
+                     and k in _all_query(route))
+    suffix = f"?{query}" if query else ""
+    if "{path:path}" in path:
+        return []  # static files (map assets): no data
+    if "{collection_id}" in path:
+        urls = []
+        for cid in LAYERS:
+            base = path.replace("{collection_id}", cid)
+            if "{fid}" in base:
+                urls += [base.replace("{fid}", str(fid)) for fid in _sample_ids(client, cid)]
+            else:
+                urls.append(base + ("?limit=1000" if base.endswith("/items") else ""))
+        return urls
+    samples = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
+               "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten"}
+    for placeholder, value in samples.items():
+        path = path.replace(placeholder, value)
+    assert "{" not in path, f"add a sample value for the path parameter of GET {path}"
+    return [path + suffix]
+
+
+def _all_query(route) -> set[str]:
+    if not isinstance(route, APIRoute):
+        return set()
+    return {p.alias for p in _query_params(route.dependant)}
+
+
+def _sample_ids(client, cid: str) -> list[str]:
+    r = client.get(f"/collections/{cid}/items", params={"limit": 5})
+    ids = [str(f["id"]) for f in r.json()["features"]] if r.status_code == 200 else []
+    return ids or ["1"]
+
+
+def _walk(obj: Any, found: list[tuple[str, Any, Any]], parent: Any = None) -> None:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            found.append((key, value, obj))
+            _walk(value, found, obj)
+    elif isinstance(obj, list):
+        for item in obj:
+            _walk(item, found, parent)
+
+
+def _check_json(url: str, body: Any) -> None:
+    pairs: list[tuple[str, Any, Any]] = []
+    _walk(body, pairs)
+    collection = re.match(r"/collections/([a-z_]+)", url)
+    aggregates_allowed = collection is not None and collection.group(1) in AGGREGATE_COLLECTIONS
+    for key, value, holder in pairs:
+        assert key not in NEVER, f"{url} exposes {key!r}"
+        if key in AGGREGATES:
+            assert aggregates_allowed, f"{url} exposes the count {key!r} outside an area aggregate"
+            households = holder.get("households")
+            if households is None:
+                assert value is None and holder.get("suppressed") is True, f"{url}: {key} not suppressed"
+            else:
+                assert households >= MIN_HOUSEHOLDS, f"{url}: households={households} is below the threshold"
+
+
+@pytest.fixture(scope="module")
+def anonymous_responses(app, client):
+    seen = {}
+    for path, route in _get_routes(app):
+        for url in _urls(client, path, route):
+            seen[url] = (path, route, client.get(url))
+    return seen
+
+
+def test_the_walk_covers_every_anonymous_get_route(app, anonymous_responses):
+    walked = {path for path, _, _ in anonymous_responses.values()}
+    every = {path for path, _ in _get_routes(app) if "{path:path}" not in path}
+    assert every == walked
+
+
+def test_no_anonymous_response_leaks_personal_data(anonymous_responses):
+    for url, (_, _route, r) in anonymous_responses.items():
+        for value in LEAKED_VALUES:
+            assert value not in r.text, f"{url} leaks {value!r}"
+        if url.split("?")[0] in METADATA or "json" not in r.headers.get("content-type", ""):
+            continue
+        _check_json(url, r.json())
+
+
+def test_our_api_routes_answer_without_server_errors(anonymous_responses):
+    for url, (_, route, r) in anonymous_responses.items():
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            assert r.status_code < 500, f"{url} → {r.status_code}: {r.text[:300]}"
+
+
+def test_residences_are_401_for_anonymous(client):
+    for url in ("/collections/residences", "/collections/residences/items", "/collections/residences/items/1"):
+        r = client.get(url)
+        assert r.status_code == 401
+        assert "households" not in r.text and "滨河路1号" not in r.text
+
+
+def test_the_public_walk_really_sees_data(anonymous_responses):
+    """Guard against a vacuous pass: the walk must have read real features and aggregates."""
+    grids = anonymous_responses["/collections/grids/items?limit=1000"][2].json()
+    assert grids["numberReturned"] == 3
+    suppressed = [f for f in grids["features"] if f["properties"]["suppressed"]]
+    assert len(suppressed) == 1 and suppressed[0]["properties"]["households"] is None
+    coverage = anonymous_responses["/collections/coverage/items?limit=1000"][2].json()
+    assert any(f["properties"]["population"] for f in coverage["features"])
+    assert json.dumps(anonymous_responses["/collections/facilities/items?limit=1000"][2].json()).count('"Feature"') >= 5
+
+
+def test_the_checker_catches_leaks():
+    """The JSON check itself fails on the shapes it is meant to catch."""
+    with pytest.raises(AssertionError):
+        _check_json("/collections/facilities/items", {"features": [{"properties": {"population": 3}}]})
+    with pytest.raises(AssertionError):
+        _check_json("/collections/grids/items", {"features": [{"properties": {"households": 3}}]})
+    with pytest.raises(AssertionError):
+        _check_json("/reverse", {"grid": {"username": "x"}})
+    _check_json("/collections/grids/items", {"features": [{"properties": {"households": None, "suppressed": True}}]})
