@@ -172,13 +172,15 @@ def clip(extract: OsmExtract, bbox: tuple[float, float, float, float]) -> OsmExt
     """Keep what lies inside ``bbox`` = (lon_min, lat_min, lon_max, lat_max), degrees.
 
     Ways keep their node lists; nodes outside the box lose their coordinates, which splits the
-    ways there (see ``network``). Features are kept when they intersect the box.
+    ways there (see ``network``). Features are kept when their representative point (the one
+    facilities and residences are placed at) lies in the box.
     """
     c = extract.coords
     inside = c["lon"].between(bbox[0], bbox[2]) & c["lat"].between(bbox[1], bbox[3])
     feats = extract.features
     if len(feats):
-        feats = feats[feats.geometry.intersects(shapely.box(*bbox))]
+        lon, lat = _representative_points(feats.geometry.to_numpy())
+        feats = feats[(lon >= bbox[0]) & (lon <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3])]
     return OsmExtract(coords=c[inside].reset_index(drop=True), ways=extract.ways, features=feats)
 
 

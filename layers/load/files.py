@@ -529,7 +529,8 @@ def assign_place_name_areas(s: Session) -> int:
 def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84", dry_run: bool = False,
                 actor: str = "import", column_map: dict[str, str] | None = None, sliver_m2: float = 0,
                 replace: bool = False, bbox: tuple[float, float, float, float] | None = None,
-                level: str | None = None, make_valid: bool = False, strict_topology: bool = False) -> ImportReport:
+                level: str | None = None, make_valid: bool = False, strict_topology: bool = False,
+                step: Callable[[str], None] | None = None) -> ImportReport:
     """Check a government file and, when it is clean, write it (all or nothing).
 
     Parameters
@@ -549,6 +550,7 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     level : areas only: the level of every row when the file has no level column.
     make_valid : areas only: repair invalid polygons instead of rejecting them.
     strict_topology : areas only: reject the file when topology problems remain.
+    step : called with a label at each stage (reading, checking, topology, writing): progress bars.
 
     Returns
     -------
@@ -558,12 +560,13 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     if layer not in LAYERS:
         raise ValidationFailed(f"unknown layer {layer!r}: use one of {list(LAYERS) + list(LAYER_ALIASES)}")
     check_crs(crs)
+    step = step or (lambda _label: None)
     if layer == "divisions":
-        return import_divisions(s, Path(path), dry_run=dry_run, actor=actor)
+        return import_divisions(s, Path(path), dry_run=dry_run, actor=actor, step=step)
     report = ImportReport(layer=layer, path=str(path), dry_run=dry_run)
     options = {"crs": crs, "dry_run": dry_run, "actor": actor, "column_map": column_map, "replace": replace,
                "bbox": bbox, "sliver_m2": sliver_m2, "level": level, "make_valid": make_valid,
-               "strict_topology": strict_topology}
+               "strict_topology": strict_topology, "step": step}
     try:
         {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas}[layer](
             s, Path(path), report, **options)
@@ -616,16 +619,19 @@ def _statuses(frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.S
 
 
 def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                       replace, bbox, **_ignored) -> None:
+                       replace, bbox, step, **_ignored) -> None:
+    step("读取 reading")
     source = read_source(path, report, crs=crs)
     frame = map_columns(source.frame, "facilities", report, column_map)
     positioned = any(c in frame.columns for c in ("lon", "wkt", "address")) or source.geometry is not None
     require_columns(frame, "facilities", ["name", "type_code"] + ([] if positioned else ["lon", "lat"]), report)
     if not report.ok:
         raise _Rejected
+    step("检查 checking rows")
     rows = _facility_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox))
     if report.ok:
         _warn_duplicates(s, rows, report)
+        step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_facilities(s, rows, replace=replace, actor=actor),
                              actor=actor, dry_run=dry_run)
 
@@ -677,15 +683,18 @@ def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
 
 
 def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                      replace, bbox, **_ignored) -> None:
+                      replace, bbox, step, **_ignored) -> None:
+    step("读取 reading")
     source = read_source(path, report, crs=crs)
     frame = map_columns(source.frame, "addresses", report, column_map)
     positioned = any(c in frame.columns for c in ("lon", "wkt", "address")) or source.geometry is not None
     require_columns(frame, "addresses", ["households"] + ([] if positioned else ["lon", "lat"]), report)
     if not report.ok:
         raise _Rejected
+    step("检查 checking rows")
     rows = _address_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox))
     if report.ok:
+        step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_residences(s, rows, replace=replace, actor=actor, report=report),
                              actor=actor, dry_run=dry_run)
 
@@ -770,7 +779,8 @@ def read_area_levels(path: Path | None = None) -> dict[str, str]:
 
 
 def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map, replace,
-                  bbox, sliver_m2, level, make_valid, strict_topology, **_ignored) -> None:
+                  bbox, sliver_m2, level, make_valid, strict_topology, step, **_ignored) -> None:
+    step("读取 reading")
     source = read_source(path, report, crs=crs)
     frame = map_columns(source.frame, "areas", report, column_map)
     if level is not None:
@@ -779,14 +789,17 @@ def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run,
     require_columns(frame, "areas", needed, report)
     if not report.ok:
         raise _Rejected
+    step("检查 checking rows")
     areas = _area_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox),
                        make_valid=make_valid)
     usable = areas[areas["level"].notna() & areas.geometry.notna() & (areas["code"] != "")]
     merged = _with_stored(s, usable, replace=replace, report=report)  # parents are checked even now
     if not report.ok:
         return
+    step("拓扑 topology")
     merged = _topology(merged, report, sliver_m2=sliver_m2, strict=strict_topology)
     if report.ok:
+        step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_areas(s, merged, replace=replace, actor=actor),
                              actor=actor, dry_run=dry_run)
 
@@ -1101,9 +1114,11 @@ def _check_divisions(frame: pd.DataFrame, report: ImportReport) -> None:
 
 
 def import_divisions(s: Session, data_dir: Path = DEFAULT_DIVISIONS_DIR, *, dry_run: bool = False,
-                     actor: str = "import") -> ImportReport:
+                     actor: str = "import", step: Callable[[str], None] | None = None) -> ImportReport:
     """Replace the ``divisions`` gazetteer with the NBS division names and codes in ``data_dir``."""
+    step = step or (lambda _label: None)
     report = ImportReport(layer="divisions", path=str(data_dir), dry_run=dry_run)
+    step("读取 reading")
     try:
         frame = read_divisions(Path(data_dir), report)
     except _Rejected:
@@ -1113,6 +1128,7 @@ def import_divisions(s: Session, data_dir: Path = DEFAULT_DIVISIONS_DIR, *, dry_
     _check_divisions(frame, report)
     report.summary = frame["level"].value_counts().to_dict()
     if report.ok:
+        step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_divisions(s, frame, actor=actor), actor=actor,
                              dry_run=dry_run)
     return report

@@ -480,3 +480,39 @@ def test_divisions_gazetteer(db, tmp_path):
         assert s.execute(text("SELECT count(*) FROM divisions")).scalar_one() == report.written
     with session(db) as s:
         s.execute(text("DELETE FROM divisions"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI: `minqing import ...`
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from api.cli.imports import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_prints_the_report_and_exits_1_when_rejected(db, tmp_path):
+    rows = facility_rows(*np.array(TRUTH).T)
+    rows[1]["经度"], rows[1]["纬度"] = rows[1]["纬度"], rows[1]["经度"]
+    path = write_csv(tmp_path / "swap.csv", rows)
+    before = snapshot(db)
+    result = cli("facilities", str(path), "--report", str(tmp_path / "report.csv"))
+    assert result.exit_code == 1 and "rejected" in result.output and "look swapped" in result.output
+    saved = pd.read_csv(tmp_path / "report.csv", encoding="utf-8-sig")
+    assert saved["行 row"].tolist() == [3] and snapshot(db) == before
+
+
+def test_cli_dry_run_map_and_errors(db, tmp_path):
+    rows = [{"机构": "阳光幼儿园", "类型": "幼儿园", "经度": TRUTH[0][0], "纬度": TRUTH[0][1]}]
+    path = write_csv(tmp_path / "m.csv", rows)
+    before = snapshot(db)
+    dry = cli("facilities", str(path), "--map", "机构=name", "--dry-run")
+    assert dry.exit_code == 0 and "would write 1" in dry.output and snapshot(db) == before
+    assert "unknown coordinate system 'mars'" in cli("facilities", str(path), "--crs", "mars").output
+    bad_box = cli("facilities", str(path), "--bbox", "1,2,3")
+    assert bad_box.exit_code == 2 and "lon_min,lat_min,lon_max,lat_max" in bad_box.output
+    done = cli("facilities", str(path), "--map", "机构=name")
+    assert done.exit_code == 0 and "written 1" in done.output

