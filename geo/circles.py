@@ -73,8 +73,9 @@ def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: 
         limit=float(limit_s) + TIE_TOLERANCE_S,
     )
     label = np.where(src >= 0, src.astype(np.int64) - n, -1)
-    tails = np.concatenate([network.reverse_tails, np.repeat(np.arange(n, n + len(ids), dtype=np.int32), np.diff(graph.indptr[n:]))])
-    label = _lowest_id_on_ties(graph, dist, label, tails=tails)
+    if len(ids) > 1:  # a single source cannot tie
+        virtual = np.repeat(np.arange(n, n + len(ids), dtype=np.int32), np.diff(graph.indptr[n:]))
+        label = _lowest_id_on_ties(graph, dist, label, tails=np.concatenate([network.reverse_tails, virtual]))
     return Reach(dist[:n], label[:n], ids, snap, float(limit_s))
 
 
@@ -131,14 +132,17 @@ def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray, *, tails: np.ndarray) -> tu
     return np.repeat(rows, counts), graph.indices[arc], graph.data[arc]
 
 
-def read_points(network: Network, reach: Reach, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
+def read_points(
+    network: Network, reach: Reach, snap: Snap, *, starts: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Time (seconds) to, and id of, the nearest facility for each snapped point.
 
     The point leaves its edge by either end (one-way permitting) or travels along it to a facility
     on the same edge; its access leg is added. Returns ``(time_s, facility_id)``; points not
-    within ``reach.limit_s`` (or unreachable) get ``inf`` and -1.
+    within ``reach.limit_s`` (or unreachable) get ``inf`` and -1. ``starts`` may pass
+    ``exits(network, snap)`` computed beforehand (it does not depend on the facilities).
     """
-    nodes, cost = exits(network, snap)
+    nodes, cost = exits(network, snap) if starts is None else starts
     safe = np.maximum(nodes, 0)
     time = np.where(nodes >= 0, reach.time_s[safe] + cost, np.inf)
     label = np.where(nodes >= 0, reach.source[safe], -1)

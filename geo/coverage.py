@@ -33,7 +33,7 @@ from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
 from geo.gaps import MEASURES as GAP_MEASURES
 from geo.network import Network, build_network
 from geo.profiles import Profile, get_profile
-from geo.snapping import Snap, snap_points
+from geo.snapping import Snap, exits, snap_points
 
 CIRCLES = ("urban", "rural")
 MEASURES = ["population", "households", "elderly", "children"]
@@ -64,6 +64,7 @@ class Prepared:
     residence_area: np.ndarray
     max_distance_m: float
     gap_index: PointIndex
+    starts: dict[str, tuple[np.ndarray, np.ndarray]]
 
     def network(self, profile: str) -> Network:
         """The prepared network of ``profile`` (error names the fix when it was not prepared)."""
@@ -158,7 +159,8 @@ def prepare(
     }
     crs = next(iter(networks.values())).crs if networks else None
     gap_index = point_index(res.lon.to_numpy(), res.lat.to_numpy(), link_m=gap_link_m, crs=crs)
-    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index)
+    starts = {name: exits(net, snaps[name]) for name, net in networks.items()}
+    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index, starts)
 
 
 def run_coverage(
@@ -360,10 +362,11 @@ def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile
     net = prepared.network(profile)
     reach = nearest_facility(net, ids, fsnap, limit_s=max(t["max_time_s"] for t in tiers))
     blocks = []
+    nodes, cost = prepared.starts[profile]
     for tier in tiers:
         rows = circle_rows[tier["circle"]]
         snap = prepared.snaps[profile].take(rows)
-        time, fid = read_points(net, reach, snap)
+        time, fid = read_points(net, reach, snap, starts=(nodes[rows], cost[rows]))
         covered = time <= tier["max_time_s"] + TIE_TOLERANCE_S
         blocks.append(_Block(code, tier["circle"], profile, tier["max_time_s"], rows, snap.reachable, time, fid, covered))
     return blocks
@@ -374,19 +377,22 @@ def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile
 
 def _per_residence(prepared: Prepared, blocks: list[_Block]) -> pd.DataFrame:
     ids = prepared.residences.residence_id.to_numpy()
-    frame = pd.DataFrame({
-        "residence_id": np.concatenate([ids[b.rows] for b in blocks]) if blocks else np.empty(0, np.int64),
-        "type_code": _repeat(blocks, "type_code"),
-        "circle": _repeat(blocks, "circle"),
-        "profile": _repeat(blocks, "profile"),
-        "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float),
-        "snapped": _concat(blocks, lambda b: b.snapped, bool),
-        "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float),
-        "facility_id": pd.array(_concat(blocks, lambda b: b.facility_id, np.int64), dtype="Int64"),
-        "covered": _concat(blocks, lambda b: b.covered, bool),
+    rows = _concat(blocks, lambda b: b.rows, np.int64)
+    codes = sorted({b.type_code for b in blocks})
+    rank = _concat(blocks, lambda b: np.full(len(b.rows), codes.index(b.type_code)), np.int64)
+    order = np.lexsort((rows, rank))  # by type code, then residence_id (residences are sorted)
+    fid = _concat(blocks, lambda b: b.facility_id, np.int64)[order]
+    return pd.DataFrame({
+        "residence_id": ids[rows[order]],
+        "type_code": _repeat(blocks, "type_code")[order],
+        "circle": _repeat(blocks, "circle")[order],
+        "profile": _repeat(blocks, "profile")[order],
+        "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float)[order],
+        "snapped": _concat(blocks, lambda b: b.snapped, bool)[order],
+        "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float)[order],
+        "facility_id": pd.arrays.IntegerArray(np.where(fid >= 0, fid, 0), fid < 0),
+        "covered": _concat(blocks, lambda b: b.covered, bool)[order],
     })
-    frame.loc[frame.facility_id < 0, "facility_id"] = pd.NA
-    return frame.sort_values(["type_code", "residence_id"], kind="stable").reset_index(drop=True)
 
 
 def _repeat(blocks: list[_Block], field: str) -> np.ndarray:

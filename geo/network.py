@@ -253,7 +253,7 @@ def _csr(tails: np.ndarray, heads: np.ndarray, weights: np.ndarray, n: int) -> s
     """CSR with the least weight of parallel arcs, no self-loops, explicit zeros kept."""
     keep = tails != heads
     tails, heads, weights = tails[keep], heads[keep], weights[keep]
-    order = np.lexsort((weights, heads, tails))
+    order = np.lexsort((weights, tails.astype(np.int64) * n + heads))
     tails, heads, weights = tails[order], heads[order], weights[order]
     first = np.ones(len(tails), dtype=bool)
     first[1:] = (tails[1:] != tails[:-1]) | (heads[1:] != heads[:-1])
@@ -264,8 +264,11 @@ def _csr(tails: np.ndarray, heads: np.ndarray, weights: np.ndarray, n: int) -> s
 
 
 def _transpose(graph: sp.csr_matrix) -> sp.csr_matrix:
-    coo = graph.tocoo()
-    return _csr(coo.col.astype(np.int64), coo.row.astype(np.int64), coo.data, graph.shape[0])
+    """Transpose as CSR (explicit zero arcs kept: no duplicates exist to be summed)."""
+    out = graph.transpose().tocsr()
+    out.indices = out.indices.astype(np.int32)
+    out.indptr = out.indptr.astype(np.int32)
+    return out
 
 
 def _compound_hulls(geometry: np.ndarray, compound: np.ndarray, margin_m: float) -> np.ndarray:

@@ -146,7 +146,10 @@ def edge_rules(profile: Profile, edges: pd.DataFrame) -> EdgeRules:
 def _tag(edges: pd.DataFrame, column: str | None) -> pd.Series:
     if column is None or column not in edges:
         return pd.Series("", index=edges.index, dtype=object)
-    return edges[column].fillna("").astype(str).str.strip().str.lower()
+    # clean the few distinct values, not every row
+    codes, uniques = pd.factorize(edges[column], use_na_sentinel=True)
+    clean = np.array([str(u).strip().lower() for u in uniques] + [""], dtype=object)
+    return pd.Series(clean[codes], index=edges.index, dtype=object)
 
 
 def _effective_access(profile: Profile, edges: pd.DataFrame) -> pd.Series:
