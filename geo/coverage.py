@@ -141,15 +141,21 @@ def prepare(
     facility_types: pd.DataFrame | None = None,
     max_distance_m: float = 500.0,
     gap_link_m: float = 250.0,
+    compound_margin_m: float = 0.0,
 ) -> Prepared:
     """Build the networks (only of profiles the facility types use, if given) and snap residences.
 
     ``max_distance_m`` (metres) is the farthest a point may lie from a usable street;
-    ``gap_link_m`` (metres) the single-linkage distance of gap areas (``geo.gaps``).
+    ``gap_link_m`` (metres) the single-linkage distance of gap areas (``geo.gaps``);
+    ``compound_margin_m`` (metres) grows each gated compound's extent beyond the hull of its
+    private roads (``geo.network.build_network``).
     """
     _require(residences, RESIDENCE_COLUMNS, "residences")
     names = sorted(profiles) if facility_types is None else sorted(set(service_tiers(facility_types).profile))
-    networks = {name: build_network(nodes, edges, get_profile(profiles, name)) for name in names}
+    networks = {
+        name: build_network(nodes, edges, get_profile(profiles, name), compound_margin_m=compound_margin_m)
+        for name in names
+    }
     res = residences.sort_values("residence_id", kind="stable").reset_index(drop=True)
     sorted_areas, area_up, res_area, urban = _area_tree(areas, res.area_id.to_numpy())
     res = res.assign(urban=urban)

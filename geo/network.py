@@ -133,7 +133,10 @@ def build_network(
     profile : travel profile (``geo.profiles.load_profiles``).
     crs : metric CRS; default the UTM zone of the centre of the nodes.
     compound_margin_m : a compound's extent for snapping is the convex hull of its private edges
-        grown by this margin, metres (homes beside the outermost inner road lie inside it).
+        grown by this margin, metres. 0 (default) is strict: no point beyond the inner roads'
+        hull ever snaps inside. A margin of ~20 m also lets homes between the outermost inner
+        road and the fence snap inside, at the risk of catching points just beyond a fence that
+        has no public street along it.
 
     Returns
     -------

@@ -81,6 +81,9 @@ def test_outside_point_never_snaps_into_compound(profiles):
     assert [int(net.edge_id[r]) for r in snap.edge] == [t[0] for t in truth] == [2, 6]
     assert snap.distance_m[0] == pytest.approx(100, abs=1e-6)
     assert net.edge_compound[snap.edge[1]] == 0
+    # a 30 m margin around the inner roads' hull takes the first point in as well
+    wide = build_network(nodes, edges, profiles["walk"], compound_margin_m=30)
+    assert [int(wide.edge_id[r]) for r in snap_points(wide, pts.lon, pts.lat).edge] == [6, 6]
 
 
 def test_exits_and_entries_respect_oneway(profiles):
