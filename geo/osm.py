@@ -72,8 +72,12 @@ class OsmExtract:
 
     coords: pd.DataFrame
     ways: pd.DataFrame
-    features: gpd.GeoDataFrame = field(default_factory=lambda: gpd.GeoDataFrame(
-        {"osm_type": [], "osm_id": []}, geometry=[], crs=4326))
+    features: gpd.GeoDataFrame = field(default_factory=lambda: empty_features())
+
+
+def empty_features() -> gpd.GeoDataFrame:
+    """A features frame without rows (``OsmExtract.features``)."""
+    return gpd.GeoDataFrame({"osm_type": [], "osm_id": []}, geometry=[], crs=4326)
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,23 @@ def addresses(
                     column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor)
 
 
+@app.command("place-names")
+def place_names(
+    file: Path = typer.Argument(..., help="CSV/XLSX (名称, 类别, 经度, 纬度, 拼音, 批准文号 ...) or GeoJSON/GPKG/SHP "
+                                          "with points, lines or polygons"),
+    crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
+    map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
+    bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    actor: str = typer.Option("import", help="name recorded in the audit log and the names' history"),
+    report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
+) -> None:
+    """地名 Add place names to the registry (categories of data/placenames/categories.csv); names already
+    registered with the same category are skipped."""
+    run_file_import("place_names", file, report_path=report, stages=3, crs=crs, dry_run=dry_run,
+                    column_map=parse_map(map_), bbox=parse_bbox(bbox), actor=actor)
+
+
 @app.command()
 def divisions(
     data_dir: Path = typer.Option(Path("/work/shared/data/guangdong_admin_divisions_nbs2023"), "--data-dir",

@@ -38,7 +38,7 @@ from layers.errors import ValidationFailed
 from layers.load.bulk import copy_frame, record_import
 from layers.load.reference import DATA_DIR, read_facility_types
 
-LAYERS = ("facilities", "areas", "addresses", "divisions")
+LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
 LAYER_ALIASES = {"grids": "areas", "residences": "addresses"}
 SPREADSHEETS = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
 VECTORS = (".geojson", ".json", ".gpkg", ".shp", ".zip")
@@ -537,7 +537,8 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     ----------
     s : an open session (``layers.db.session``): the import is part of its transaction.
     layer : 'facilities', 'areas' (alias 'grids'), 'addresses' (一标三实 → residences; alias
-        'residences') or 'divisions' (``path`` = the gazetteer directory).
+        'residences'), 'place_names' (added to the registry with a 'create' history row) or
+        'divisions' (``path`` = the gazetteer directory).
     path : CSV/XLSX (Chinese headers, see data/import_columns.csv) or GeoJSON/GPKG/zipped SHP.
     crs : coordinate system of lon/lat or geometry without a declared CRS: 'wgs84', 'cgcs2000',
         'gcj02' (高德/腾讯), 'bd09' (百度), or 'epsg:NNNN'.
@@ -568,7 +569,8 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
                "bbox": bbox, "sliver_m2": sliver_m2, "level": level, "make_valid": make_valid,
                "strict_topology": strict_topology, "step": step}
     try:
-        {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas}[layer](
+        {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas,
+         "place_names": _import_place_names}[layer](
             s, Path(path), report, **options)
     except _Rejected:
         report.ok = False
@@ -1046,6 +1048,107 @@ def _delete_areas(s: Session, ids: list[int]) -> None:
         s.execute(text(f"UPDATE {table} SET area_id = NULL WHERE area_id = ANY(:ids)"), params)
     s.execute(text("DELETE FROM coverage_area WHERE area_id = ANY(:ids)"), params)
     s.execute(text("DELETE FROM areas WHERE area_id = ANY(:ids)"), params)
+
+
+# ---------------------------------------------------------------------------------------------
+# place names
+
+
+PLACE_STATUS_WORDS = {"standard": ("standard", "标准", "规范"), "irregular": ("irregular", "不规范"),
+                      "historical": ("historical", "历史", "曾用")}
+PLACE_WIDTHS = {"name": 120, "proper": 120, "generic": 40, "pinyin": 300, "approval": 200}
+PLACE_COLS = ["name_id", "name", "category", "proper", "generic", "pinyin", "status", "approval", "meaning"]
+
+
+def place_categories() -> dict[str, str]:
+    """Category code or Chinese name (data/placenames/categories.csv) → code."""
+    table = pd.read_csv(DATA_DIR / "placenames" / "categories.csv", dtype=str, keep_default_na=False)
+    return {**dict(zip(table["name_zh"], table["category"], strict=True)),
+            **{c: c for c in table["category"]}}
+
+
+def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
+                        bbox, step, **_ignored) -> None:
+    step("读取 reading")
+    source = read_source(path, report, crs=crs)
+    frame = map_columns(source.frame, "place_names", report, column_map)
+    located = source.geometry is not None or "wkt" in frame.columns
+    require_columns(frame, "place_names", ["name", "category"] + ([] if located else ["lon", "lat"]), report)
+    if not report.ok:
+        raise _Rejected
+    step("检查 checking rows")
+    rows = _place_rows(s, frame, source, report, extent=expected_extent(s, bbox))
+    if report.ok:
+        rows = _skip_stored_names(s, rows, report)
+        step("写入 writing")
+        write_all_or_nothing(s, report, lambda: _write_place_names(s, rows, actor=actor), actor=actor,
+                             dry_run=dry_run)
+
+
+def _place_rows(s, frame, source, report, *, extent) -> gpd.GeoDataFrame:
+    names = _required_text(frame, "name", source, report)
+    _check_widths(frame, source, report, PLACE_WIDTHS)
+    known = place_categories()
+    values = _required_text(frame, "category", source, report)
+    category = values.map(lambda v: known.get(v) or known.get(v.lower()))
+    for i in np.flatnonzero((category.isna() & (values != "")).to_numpy()):
+        report.add(int(source.row[i]), "类别 category", f"unknown category {values.iat[i]!r}",
+                   f"use a code or Chinese name of data/placenames/categories.csv: "
+                   f"{'; '.join(f'{v} {k}' for k, v in known.items() if k != v)}")
+    words = {w: st for st, ws in PLACE_STATUS_WORDS.items() for w in ws}
+    status_text = _text_column(frame, "status", nfkc=True)
+    status = status_text.map(lambda v: "standard" if v == "" else words.get(v.lower()))
+    for i in np.flatnonzero(status.isna().to_numpy()):
+        report.add(int(source.row[i]), "状态 status", f"unknown status {status_text.iat[i]!r}",
+                   "write 标准 (standard), 不规范 (irregular) or 历史 (historical)")
+    geoms = _place_geometries(frame, source, report, extent)
+    return gpd.GeoDataFrame({"row": source.row, "name": names, "category": category, "status": status,
+                             **{c: _text_column(frame, c).replace("", None)
+                                for c in ("proper", "generic", "pinyin", "approval", "meaning")}},
+                            geometry=list(geoms), crs=4326)
+
+
+def _place_geometries(frame, source, report, extent) -> list:
+    """Each row's geometry in WGS84: the file's or WKT (any type), else a lon/lat point."""
+    geoms = [None if g is None else geometry_to_wgs84(g, source.crs) for g in _row_geometries(frame, source, report)]
+    x = _numbers(frame, "lon", source, report, minimum=None).to_numpy(dtype=float)
+    y = _numbers(frame, "lat", source, report, minimum=None).to_numpy(dtype=float)
+    points = ~np.isnan(x) & ~np.isnan(y) & np.array([g is None for g in geoms], dtype=bool)
+    if points.any():
+        lon, lat = to_wgs84(x[points], y[points], crs=source.crs)
+        for i, p in zip(np.flatnonzero(points), shapely.points(lon, lat), strict=True):
+            geoms[i] = p
+    for i in np.flatnonzero(np.array([g is None for g in geoms], dtype=bool)):
+        report.add(int(source.row[i]), "经度/纬度", "no location", "fill in 经度/纬度 or a WKT geometry")
+    present = np.array([g is not None for g in geoms], dtype=bool)
+    if present.any():
+        at = shapely.point_on_surface(np.asarray(geoms, dtype=object)[present])
+        check_positions(shapely.get_x(at), shapely.get_y(at), source.row[present], extent, report)
+    return geoms
+
+
+def _skip_stored_names(s: Session, rows: gpd.GeoDataFrame, report: ImportReport) -> gpd.GeoDataFrame:
+    """Rows whose name and category are already registered are skipped (edit those in the registry)."""
+    stored = {(n, c): i for i, n, c in s.execute(text("SELECT name_id, name, category FROM place_names")).all()}
+    repeat = np.array([(n, c) in stored for n, c in zip(rows["name"], rows["category"], strict=True)], dtype=bool)
+    for r in rows[repeat].itertuples():
+        name_id = stored[(r.name, r.category)]
+        report.warn(int(r.row), "名称 name", f"{r.name} ({r.category}) is already registered as name {name_id}: "
+                    "skipped", "edit the registered name instead (its history is kept there)")
+    return rows[~repeat]
+
+
+def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str) -> int:
+    first = _next_id(s, "place_names", "name_id")
+    frame = rows.assign(name_id=np.arange(len(rows), dtype=np.int64) + first)
+    n = copy_frame(s, "place_names", frame, columns=PLACE_COLS, geometry={"geometry": "geom"})
+    s.execute(text(
+        "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
+        "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "
+        "FROM place_names WHERE name_id >= :first"), {"a": actor, "first": first})
+    assign_place_name_areas(s)
+    record_import(s, actor=actor, layer="place_names", summary={"rows": n})
+    return n
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def _read_pbf(path: Path, bbox, tables: MappingTables) -> geo_osm.OsmExtract:
 
 def _pbf_features(feats) -> gpd.GeoDataFrame:
     if feats is None or feats.empty:
-        return geo_osm.OsmExtract(coords=pd.DataFrame(), ways=pd.DataFrame()).features
+        return geo_osm.empty_features()
     feats = feats.rename(columns={"id": "osm_id"}).drop(columns=["nodes"], errors="ignore")
     return gpd.GeoDataFrame(feats, geometry="geometry", crs=4326)
 
@@ -252,13 +252,12 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
     tables = tables or MappingTables.read()
     tags = dict.fromkeys(tables.selecting_keys(), True)
     try:
-        if place is not None:
-            graph, feats = ox.graph_from_place(place, network_type="all", retain_all=True), \
-                ox.features_from_place(place, tags)
-        else:
-            polygon = polygon if polygon is not None else shapely.box(*bbox)
-            graph, feats = ox.graph_from_polygon(polygon, network_type="all", retain_all=True), \
-                ox.features_from_polygon(polygon, tags)
+        if place is not None:  # osmnx geocodes the name with Nominatim
+            polygon = ox.geocode_to_gdf(place).geometry.iloc[0]
+        polygon = polygon if polygon is not None else shapely.box(*bbox)
+        # 'all' keeps private roads (gated compounds); routable() applies our network filter
+        graph = ox.graph_from_polygon(polygon, network_type="all", retain_all=True)
+        feats = ox.features_from_polygon(polygon, tags)
     except Exception as e:  # requests/osmnx errors: say what to do instead of a stack trace
         raise OsmUnavailable(f"OpenStreetMap download failed ({type(e).__name__}: {e}) — check the place name "
                              "or use an offline extract with --file") from e

@@ -516,3 +516,37 @@ def test_cli_dry_run_map_and_errors(db, tmp_path):
     assert bad_box.exit_code == 2 and "lon_min,lat_min,lon_max,lat_max" in bad_box.output
     done = cli("facilities", str(path), "--map", "机构=name")
     assert done.exit_code == 0 and "written 1" in done.output
+
+
+# ---------------------------------------------------------------------------------------------
+# place names
+
+
+def test_place_names_from_geojson_lines_in_gcj02_and_csv_points(db, tmp_path):
+    road = shapely.LineString([(115.33, 22.80), (115.36, 22.80)])
+    shifted = shapely.transform(road, lambda xy: np.column_stack(chinacrs.wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    frame = gpd.GeoDataFrame({"地名": ["海滨大道"], "类别": ["主干道（大道）"], "拼音": ["Haibin Dadao"]},
+                             geometry=[shifted], crs=4326)
+    frame.to_file(tmp_path / "roads.geojson")
+    lines = run(db, "place_names", tmp_path / "roads.geojson", crs="gcj02")
+    assert lines.ok and lines.written == 1, lines.problems
+    points = write_csv(tmp_path / "p.csv", [{"名称": "东坑村", "类别": "village", "经度": 115.34, "纬度": 22.79,
+                                              "状态": "标准", "批准文号": "汕府〔2020〕1号"}])
+    assert run(db, "place_names", points).written == 1
+    with session(db) as s:
+        rows = s.execute(text("SELECT name, category, pinyin, status, approval, area_id, ST_AsText(geom) "
+                              "FROM place_names WHERE name_id > 1 ORDER BY name_id")).all()
+        history = s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one()
+    assert [r[:6] for r in rows] == [("海滨大道", "trunk_road", "Haibin Dadao", "standard", None, 5),
+                                     ("东坑村", "village", None, "standard", "汕府〔2020〕1号", 5)]
+    coords = shapely.get_coordinates(shapely.from_wkt(rows[0][6]))
+    assert metres(coords[:, 0], coords[:, 1], *shapely.get_coordinates(road).T).max() < 0.5
+    assert history == 2
+    again = run(db, "place_names", points)
+    assert again.ok and again.written == 0 and "already registered" in again.warnings[0]["problem"]
+
+
+def test_place_names_unknown_category_changes_nothing(db, tmp_path):
+    path = write_csv(tmp_path / "p.csv", [{"名称": "东坑村", "类别": "小村", "经度": 115.34, "纬度": 22.79}])
+    problem = rejected(db, "place_names", path).problems[0]
+    assert "unknown category '小村'" in problem["problem"] and "village 村（村民委员会驻地）" in problem["fix"]
