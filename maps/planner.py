@@ -43,12 +43,16 @@ SHARE_CLASSES = [
 ]
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) or value == "" else str(value)
+
+
 def _types(facility_types: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for r in facility_types.sort_values(["category", "code"]).itertuples():
         out.append({"code": r.code, "name": r.name_zh, "category": r.category,
-                    "urban_tier": r.urban_tier or None, "rural_tier": r.rural_tier or None,
-                    "required": bool(r.required)})
+                    "urban_tier": _text(r.urban_tier), "rural_tier": _text(r.rural_tier),
+                    "required": bool(r.required) if pd.notna(r.required) else False})
     return out
 
 

@@ -1,0 +1,134 @@
+"""Benchmark of the web maps: page build time, page size and time to interactive in headless Chromium.
+
+Runs the app with uvicorn on a free loopback port against the configured database (DATABASE_URL or
+the local .pgdata/ cluster, demo district loaded: `minqing demo load`), then prints:
+
+* cold build of each page (first request after start: data read + simplification + folium render),
+  and the cached response time (same data version);
+* HTML size (bytes, gzip bytes);
+* time to interactive of the public map in headless Chromium (navigation start → our scripts have
+  drawn every layer: ``minqing.state.ready``), median of several loads, desktop and phone viewports.
+
+Usage: ``.venv/bin/python bench/maps.py [--runs 5]``. A figure, not a test: no assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import socket
+import statistics
+import threading
+import time
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+READY = "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+TARGET_S = 2.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve():
+    import uvicorn
+
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    os.environ.setdefault("MINQING_SECRET_KEY", "bench-secret-key-not-for-production")
+    app = create_app(ApiSettings(rate_limit_per_second=0))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    threading.Thread(target=srv.run, daemon=True).start()
+    while not srv.started:
+        time.sleep(0.05)
+    return srv, f"http://127.0.0.1:{port}"
+
+
+def _admin_cookie(base: str) -> dict[str, str]:
+    """A login cookie of a throw-away admin (created if missing) so the protected pages can be timed."""
+    from api.security import COOKIE, create_token, hash_password
+    from api.settings import get_settings
+    from layers import users
+    from layers.db import session
+
+    with session(actor="bench") as s:
+        if users.by_username(s, "bench_admin") is None:
+            users.create(s, username="bench_admin", password_hash=hash_password(os.urandom(9).hex(), rounds=4),
+                         role="admin")
+    token = create_token("bench_admin", "admin", secret=get_settings().secret_key.get_secret_value(), minutes=30)
+    return {COOKIE: token}
+
+
+def _http_figures(base: str, cookies: dict[str, str]) -> None:
+    import httpx
+
+    print(f"{'page':<12}{'cold build':>12}{'cached':>10}{'HTML':>12}{'gzip':>10}")
+    with httpx.Client(base_url=base, cookies=cookies, timeout=300) as c:
+        for path in ("/", "/planner", "/placenames"):
+            t0 = time.perf_counter()
+            r = c.get(path)
+            cold = time.perf_counter() - t0
+            warm = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                c.get(path)
+                warm.append(time.perf_counter() - t0)
+            size = len(r.content)
+            print(f"{path:<12}{cold:>10.2f} s{statistics.median(warm) * 1000:>8.0f} ms{size / 1e6:>10.2f} MB"
+                  f"{len(gzip.compress(r.content)) / 1e6:>8.2f} MB   (HTTP {r.status_code})")
+
+
+def _browser_figures(base: str, runs: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for label, viewport, mobile in (("desktop 1280×800", {"width": 1280, "height": 800}, False),
+                                        ("phone 390×844", {"width": 390, "height": 844}, True)):
+            times, markers = [], 0
+            for _ in range(runs):
+                ctx = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
+                page = ctx.new_page()
+                page.goto(base + "/", wait_until="commit")
+                page.wait_for_function(READY, timeout=60_000)
+                # performance.now() counts from navigation start: request, parse, scripts, drawing.
+                times.append(page.evaluate("() => performance.now()") / 1000)
+                markers = page.evaluate("() => Object.keys(window.minqing.state.markers).length")
+                ctx.close()
+            med = statistics.median(times)
+            verdict = "within" if med <= TARGET_S else "OVER"
+            print(f"public map, {label}: interactive in {med:.2f} s (median of {runs}; min {min(times):.2f}, "
+                  f"max {max(times):.2f}) — {verdict} the {TARGET_S:.0f} s target; {markers} facility markers")
+        browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="browser loads per viewport (median reported)")
+    args = parser.parse_args()
+
+    from layers import queries
+    from layers.db import session
+
+    with session() as s:
+        counts = queries.counts(s)
+    if not counts["network_edges"]:
+        raise SystemExit("no data: load the demo district first (`minqing demo load`)")
+    print(f"data: {counts}")
+    srv, base = _serve()
+    try:
+        _http_figures(base, _admin_cookie(base))
+        _browser_figures(base, args.runs)
+    finally:
+        srv.should_exit = True
+
+
+if __name__ == "__main__":
+    main()
