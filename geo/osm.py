@@ -432,25 +432,23 @@ def facilities(features: gpd.GeoDataFrame, mapping: pd.DataFrame, *,
         "capacity": np.nan, "floor_area_m2": np.nan,
         "source": ("osm:" + feats["osm_type"].astype(str) + "/" + feats["osm_id"].astype(str)).to_numpy(),
     })
-    frame = _drop_duplicates(frame, duplicate_m)
+    frame = _drop_duplicates(frame, names.notna().to_numpy(), duplicate_m)
     frame.insert(0, "facility_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     return frame
 
 
-def _drop_duplicates(frame: pd.DataFrame, within_m: float) -> pd.DataFrame:
-    """Drop rows whose (type_code, name) repeats an earlier row lying within ``within_m`` metres."""
+def _drop_duplicates(frame: pd.DataFrame, named: np.ndarray, within_m: float) -> pd.DataFrame:
+    """Drop named rows repeating the type and name of an earlier row lying within ``within_m`` metres."""
     drop = np.zeros(len(frame), dtype=bool)
-    repeated = frame.duplicated(["type_code", "name"], keep=False).to_numpy()
-    for _, rows in frame[repeated].groupby(["type_code", "name"]).groups.items():
-        rows = frame.index.get_indexer(rows)
-        for i, j in itertools.combinations(rows, 2):
-            if not drop[i] and not drop[j] and _metres(frame, i, j) < within_m:
-                drop[j] = True
+    positions = np.flatnonzero(named & frame.duplicated(["type_code", "name"], keep=False).to_numpy())
+    for rows in frame.iloc[positions].groupby(["type_code", "name"]).indices.values():
+        at = positions[rows]
+        lon, lat = frame["lon"].to_numpy()[at], frame["lat"].to_numpy()[at]
+        for k in range(1, len(at)):
+            earlier = ~drop[at[:k]]
+            d = GEOD.inv(np.full(k, lon[k]), np.full(k, lat[k]), lon[:k], lat[:k])[2]
+            drop[at[k]] = bool(np.any(earlier & (d < within_m)))
     return frame[~drop].reset_index(drop=True)
-
-
-def _metres(frame: pd.DataFrame, i: int, j: int) -> float:
-    return float(GEOD.inv(frame["lon"].iat[i], frame["lat"].iat[i], frame["lon"].iat[j], frame["lat"].iat[j])[2])
 
 
 def place_names(features: gpd.GeoDataFrame, edges: gpd.GeoDataFrame | None, mapping: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -456,7 +456,9 @@ def _bad_position_rows(report: ImportReport, source: Source) -> np.ndarray:
     return np.isin(source.row, list(rows))
 
 
-def _geocode(frame, source, report, s, todo, lon, lat, ok):
+def _geocode(frame, source, report, s, todo, lon, lat, ok, *, hints: int = 50):
+    """Place rows by their address (exact match after normalisation); the first ``hints``
+    unmatched rows get the closest stored text as a suggestion (fuzzy matching is slow)."""
     addresses = _text_column(frame, "address")
     book = gazetteer(s).set_index("key")
     for i in np.flatnonzero(todo):
@@ -469,7 +471,8 @@ def _geocode(frame, source, report, s, todo, lon, lat, ok):
         if key in book.index:
             lon[i], lat[i], ok[i] = book.at[key, "lon"], book.at[key, "lat"], True
             continue
-        close = difflib.get_close_matches(key, book.index.tolist(), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, book.index.tolist(), n=1, cutoff=0.6) if hints > 0 else []
+        hints -= 1
         hint = f" (closest stored: {book.at[close[0], 'text']})" if close else ""
         report.add(int(source.row[i]), "地址 address", f"address {address!r} matches no standard address or "
                    f"place name{hint}", "add 经度/纬度, or correct the address to the standard address")
