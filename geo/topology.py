@@ -232,8 +232,9 @@ def _longest_shared_boundary(gap, geoms: dict, frame: gpd.GeoDataFrame):
     if gap.area_id is not None and not pd.isna(gap.area_id):
         same = same[same["parent_id"] == gap.area_id]
     boundary = gap.geometry.boundary
-    shared = {a: shapely.length(shapely.intersection(boundary, geoms[a].buffer(1e-9))) for a in same["area_id"]}
-    best = max(shared, key=shared.get, default=None)
+    shared = {a: float(shapely.length(shapely.intersection(boundary, geoms[a].buffer(1e-9))))
+              for a in same["area_id"]}
+    best = max(shared, key=lambda a: shared[a], default=None)
     return best if best is not None and shared[best] > 0 else None
 
 
