@@ -75,7 +75,7 @@ def login(s: SessionDep, settings: SettingsDep,
 
 @router.get("/logout", status_code=303, response_class=RedirectResponse, summary="退出登录 log out",
             description="Clears the login cookie and redirects to `/`.",
-            responses={303: {"description": "重定向 redirect"}})
+            responses={303: {"description": "重定向 redirect"}, **errors()})
 def logout(settings: SettingsDep) -> RedirectResponse:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure)
