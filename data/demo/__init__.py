@@ -1,0 +1,103 @@
+"""Deterministic generator of the fictional demo district 澄湾区 (Chengwan District).
+
+Everything produced here is FICTIONAL demo data (``source`` = ``SOURCE`` on every frame): an
+invented island district placed in open sea in the South China Sea, centred near lon 115.90°,
+lat 21.60°, about 125 km south of the Guangdong coast at Shanwei and about 110 km from Dongsha,
+so it overlaps no real place (see ``geography`` for the reasoning and the safety box).
+
+Use ``generate(scale=..., seed=...)``; it returns a ``DemoDistrict`` of frames in EPSG:4326 whose
+columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km²):
+
+- 3 towns (urban core 澄湾街道, town seat 汐岭镇, rural 鹭田镇), ~40 communities and villages,
+  ~55 middle and ~290 small grids (300-500 households in the city, one natural village each in
+  the countryside), one large grid per town;
+- ~37,000 network nodes: a rotated, gently warped street lattice with primary/secondary/tertiary
+  streets (大道/路/街), one-way streets and a one-way couplet, irregular old-town lanes (巷, some
+  one-way), 9 gated compounds whose private roads meet public streets only at 1-3 gate nodes
+  (one compound has a single gate), a park with footways, a riverside cycleway, village lanes,
+  rural roads and farm tracks, hill paths and steps, and a motorway (no pedestrians) joined to
+  the roads only by two ramps;
+- a river from the north-eastern hills to the sea crossed by five bridges only (two city road
+  bridges, one city footbridge, one rural bridge, one motorway bridge);
+- ~8,000 residence points with ~64,000 households and ~186,000 residents;
+- ~430 facilities of every type of data/facility_types.csv, with planted gaps
+  (``facilities`` docstring);
+- ~2,000 place names with planted irregular, historical and heritage names (``placenames``
+  docstring);
+- water: the river, a reservoir and the sea around the island.
+
+Intended network components: two per copy, the main island and the islet (ferry only).
+``scale`` K > 1 lays out ceil(K) separate island districts (澄湾区, 澜屿区, ...) side by side,
+the last one smaller for a fractional K; everything grows linearly with K. ``scale`` < 1 makes one
+smaller district (handy for fast tests). Ids are unique across copies: copy c, local index i →
+``c * 10_000_000 + i + 1``.
+
+The ``planted`` frame lists every planted case (gaps, gates, bridges, irregular names ...) with
+the layer and id of the object, so tests and planners can find them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import geopandas as gpd
+import pandas as pd
+
+from .frames import SOURCE, copy_frames
+
+__all__ = ["SOURCE", "DemoDistrict", "generate", "summary"]
+
+
+@dataclass
+class DemoDistrict:
+    """Frames of the demo district (EPSG:4326). See the module docstring for contents."""
+
+    areas: gpd.GeoDataFrame
+    nodes: pd.DataFrame
+    edges: gpd.GeoDataFrame
+    residences: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    place_names: gpd.GeoDataFrame
+    water: gpd.GeoDataFrame
+    planted: pd.DataFrame
+
+
+def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
+    """Generate the fictional demo district.
+
+    Parameters
+    ----------
+    scale : size factor; 1.0 is one district of ~200 km², ~37k network nodes and ~186k residents.
+        Time and memory grow linearly with ``scale`` (at most 25).
+    seed : random seed; the same ``seed`` and ``scale`` give identical frames and ids.
+
+    Returns
+    -------
+    DemoDistrict with frames in EPSG:4326.
+    """
+    from .geography import copy_sizes, layout
+
+    sizes = copy_sizes(scale)
+    origins = layout(len(sizes))
+    parts = [copy_frames(c, size, origin, seed) for c, (size, origin) in enumerate(zip(sizes, origins, strict=True))]
+    out = {}
+    for f in fields(DemoDistrict):
+        frames = [p[f.name] for p in parts]
+        cat = pd.concat(frames, ignore_index=True)
+        out[f.name] = gpd.GeoDataFrame(cat, geometry="geometry", crs="EPSG:4326") if "geometry" in cat else cat
+    return DemoDistrict(**out)
+
+
+def summary(d: DemoDistrict) -> dict:
+    """Counts of the main objects (nodes, edges, households, residents, grids, names ...)."""
+    lv = d.areas["level"].value_counts()
+    return {
+        "nodes": len(d.nodes), "edges": len(d.edges), "network_km": round(float(d.edges["length_m"].sum()) / 1000, 1),
+        "residences": len(d.residences), "households": int(d.residences["households"].sum()),
+        "residents": int(d.residences["population"].sum()), "elderly": int(d.residences["elderly"].sum()),
+        "children": int(d.residences["children"].sum()), "facilities": len(d.facilities),
+        "place_names": len(d.place_names), "districts": int(lv.get("district", 0)), "towns": int(lv.get("town", 0)),
+        "communities": int(lv.get("community", 0)), "middle_grids": int(lv.get("grid_middle", 0)),
+        "small_grids": int(lv.get("grid_small", 0)), "bridges": int(d.edges["bridge"].sum()),
+        "planted": len(d.planted),
+    }

@@ -1,0 +1,275 @@
+"""Administrative and grid areas of one copy: district → towns → communities → middle → small grids.
+
+Every level is cut out of its parent, so the children of one parent tile it exactly:
+towns and communities are (gently warped) Voronoi cells clipped to the parent, middle grids and
+city small grids are straight weighted-median cuts (about 300-500 households each), village small
+grids are Voronoi cells of natural villages (one grid per natural village). Large grids copy their
+town. Residences are then assigned to the small grid containing them.
+
+Codes: statistics codes (12 digits) for district (6 + 000000), towns (街道 001-099, 镇 101-199,
++ 000) and communities (居委会 001-199, 村委会 201-399); grid codes are CJ/T 349-style 20 digits:
+a 6-digit service-object code (fictional placeholders 010100 large, 010200 middle, 010300
+small) + 6-digit district + 3-digit town + 3-digit community + 2-digit sequence.
+
+Contacts are public work contacts: a role label (``澄湾街道海景社区第3网格 网格员``), never a
+person's name, and a fictional number whose local part starts with 0 (``0660-0xxxxxx``): Chinese
+local numbers never start with 0, so it cannot ring a real line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from ._geom import Warp, bisect, polygonal, voronoi_cells, weighted_kmeans
+from .geography import Geography, side_regions
+from .names import Namer
+from .residences import Residences
+from .settlement import Settlement
+
+SERVICE_CODE = {"grid_large": "010100", "grid_middle": "010200", "grid_small": "010300"}
+TARGET_COMMUNITY_HH = (2100, 1900, 2300)
+VILLAGES_PER_CUN = 11.5
+GRID_HH = 400
+MIN_COMMUNITY_HH = 300
+
+
+@dataclass
+class Area:
+    level: str
+    parent: int
+    name: str
+    code: str
+    geom: object
+    urban: bool = True
+    urban_rural_code: str | None = None
+    worker: str | None = None
+    town: int = -1
+    kind: str = ""
+    village: int = -1
+    seat: np.ndarray | None = None
+
+
+@dataclass
+class AreaSet:
+    """Areas of one copy (list index = local id) and the small grid of every residence."""
+
+    areas: list[Area] = field(default_factory=list)
+    residence_grid: np.ndarray | None = None
+    households: np.ndarray | None = None
+
+    def add(self, a: Area) -> int:
+        self.areas.append(a)
+        return len(self.areas) - 1
+
+    def of_level(self, level: str) -> list[int]:
+        return [i for i, a in enumerate(self.areas) if a.level == level]
+
+    def ancestor(self, i: int, level: str) -> int:
+        while i >= 0 and self.areas[i].level != level:
+            i = self.areas[i].parent
+        return i
+
+
+def _pieces(town, cut, res: Residences) -> list:
+    """A town split along the river (extended) into bank pieces, unless one bank is empty."""
+    west, east = side_regions(cut, town.bounds)
+    parts = [polygonal(town.intersection(west)), polygonal(town.intersection(east))]
+    if any(p.area < 1.0 or res.households[_inside(p, res.xy)].sum() == 0 for p in parts):
+        return [polygonal(town)]
+    return parts
+
+
+def _inside(poly, xy: np.ndarray) -> np.ndarray:
+    shapely.prepare(poly)
+    return shapely.contains_xy(poly, xy[:, 0], xy[:, 1])
+
+
+def _community_seeds(ti: int, piece, res: Residences, s: Settlement, rng) -> tuple[np.ndarray, list[str]]:
+    """k-means seeds: urban communities over built-up residences, 村 over natural villages."""
+    inside = _inside(piece, res.xy)
+    urb = inside & (res.village < 0)
+    cent = np.array([v.centre for v in s.villages])
+    vin = np.nonzero(_inside(piece, cent))[0]
+    seeds, kinds = [], []
+    uh = res.households[urb].sum()
+    if uh >= 700:
+        k = max(1, int(round(uh / TARGET_COMMUNITY_HH[ti])))
+        seeds.append(weighted_kmeans(res.xy[urb], res.households[urb].astype(float), k, rng))
+        kinds += ["社区"] * len(seeds[-1])
+    if len(vin):
+        k = max(1, int(round(len(vin) / VILLAGES_PER_CUN)))
+        w = np.array([s.villages[i].households for i in vin], dtype=float)
+        seeds.append(weighted_kmeans(cent[vin], w, k, rng))
+        kinds += ["村"] * len(seeds[-1])
+    if not seeds:
+        return np.empty((0, 2)), []
+    return np.vstack(seeds), kinds
+
+
+def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, rng) -> list[tuple]:
+    """(polygon, kind) of the communities of one town; seeds of near-empty cells are dropped."""
+    out = []
+    warp = Warp(rng, amp=90.0 * geo.k, wavelength=1800.0 * geo.k)
+    for piece in _pieces(town, geo.cut_line, res):
+        seeds, kinds = _community_seeds(ti, piece, res, s, rng)
+        if len(seeds) == 0:
+            out.append((piece, "村"))
+            continue
+        for _ in range(8):
+            cells = voronoi_cells(seeds, piece, warp=warp)
+            hh = np.array([res.households[_inside(c, res.xy)].sum() if not c.is_empty else 0 for c in cells])
+            small = hh < min(MIN_COMMUNITY_HH, hh.max())
+            if not small.any() or len(seeds) == 1:
+                break
+            keep = ~small if small.sum() < len(seeds) else hh == hh.max()
+            seeds, kinds = seeds[keep], [k for k, ok in zip(kinds, keep, strict=True) if ok]
+        out += list(zip(cells, kinds, strict=True))
+    return out
+
+
+def _order(polys) -> list[int]:
+    """Reading order (north to south, west to east) of polygons: stable numbering."""
+    pts = np.array([p.representative_point().coords[0] for p in polys])
+    return list(np.lexsort([pts[:, 0], -np.round(pts[:, 1] / 500.0)]))
+
+
+def _urban_rural(kind: str, ti: int, village_share: float) -> str:
+    """NBS urban-rural class of a community from its town type and how rural its people are."""
+    if kind == "社区":
+        return ("111" if village_share < 0.2 else "112") if ti == 0 else "121"
+    if ti == 0:
+        return "112"
+    return "122" if village_share < 0.8 else "220"
+
+
+def _phone(n: int) -> str:
+    """A fictional public work number: local numbers never start with 0, so none is real."""
+    return f"0660-0{n:06d}"
+
+
+class _Builder:
+    """Builds the area tree of one copy; ``ctx`` carries the shared inputs."""
+
+    def __init__(self, geo: Geography, s: Settlement, res: Residences, vnames: list[str], namer: Namer,
+                 district: tuple[str, str], towns: list[str], rng: np.random.Generator):
+        self.geo, self.s, self.res, self.vnames, self.namer = geo, s, res, vnames, namer
+        self.dname, self.dcode = district
+        self.towns, self.rng = towns, rng
+        self.A = AreaSet()
+        self.centres = np.array([v.centre for v in s.villages])
+
+    def run(self) -> AreaSet:
+        geo, A = self.geo, self.A
+        d = A.add(Area("district", -1, self.dname, self.dcode + "000000", polygonal(geo.land),
+                       worker=f"{self.dname}社会治理中心 值班室", kind="区"))
+        warp = Warp(self.rng, amp=250.0 * geo.k, wavelength=4000.0 * geo.k)
+        cells = voronoi_cells(geo.town_seeds, geo.land, warp=warp)
+        for ti, (cell, kind, tcode) in enumerate(zip(cells, ("街道", "镇", "镇"), ("001", "101", "102"),
+                                                     strict=True)):
+            self._town(d, ti, cell, kind, tcode)
+        self._assign()
+        return A
+
+    def _town(self, d: int, ti: int, cell, kind: str, tcode: str) -> None:
+        A, name = self.A, self.towns[ti] + kind
+        t = A.add(Area("town", d, name, self.dcode + tcode + "000", cell, worker=f"{name}综治中心 值班室",
+                       town=ti, kind=kind))
+        A.add(Area("grid_large", t, f"{name}大网格", SERVICE_CODE["grid_large"] + self.dcode + tcode + "00000",
+                   cell, worker=f"{name}大网格 网格长", town=ti))
+        comms = _communities(self.geo, cell, ti, self.res, self.s, self.rng)
+        counters = {"社区": 0, "村": 200}
+        for ci in _order([c for c, _ in comms]):
+            poly, ckind = comms[ci]
+            counters[ckind] += 1
+            self._community(t, ti, tcode, poly, ckind, f"{counters[ckind]:03d}")
+
+    def _community(self, t: int, ti: int, tcode: str, poly, kind: str, ccode: str) -> None:
+        A, res = self.A, self.res
+        inside = _inside(poly, res.xy)
+        vin = np.nonzero(_inside(poly, self.centres))[0]
+        hh = res.households[inside]
+        vshare = hh[res.village[inside] >= 0].sum() / max(1, hh.sum())
+        if kind == "村":
+            main = vin[np.argmax([self.s.villages[i].households for i in vin])] if len(vin) else -1
+            name = (self.vnames[main] if main >= 0 else self.namer.village()) + "村"
+            seat = self.centres[main] if main >= 0 else np.asarray(poly.representative_point().coords[0])
+        else:
+            name = self.namer.community() + "社区"
+            xy = res.xy[inside]
+            seat = xy[np.argmin(np.hypot(*(xy - np.average(xy, axis=0, weights=hh)).T))]
+        code = _urban_rural(kind, ti, vshare)
+        office = "居委会" if kind == "社区" else "村委会"
+        c = A.add(Area("community", t, name, self.dcode + tcode + ccode, poly, urban=code[0] == "1",
+                       urban_rural_code=code, worker=f"{name}{office} 办公室", town=ti, kind=kind, seat=seat))
+        self._grids(c, ti, tcode, ccode, poly, kind, res.xy[inside], hh.astype(float))
+
+    def _grids(self, c: int, ti: int, tcode: str, ccode: str, poly, kind: str, xy, w) -> None:
+        A = self.A
+        com = A.areas[c]
+        vin = np.nonzero(_inside(poly, self.centres))[0]
+        n_mid = 2 if (w.sum() > 2600 or len(vin) >= 10) else 1
+        seq = 0
+        for m, mpoly in enumerate(bisect(poly, xy, w, n_mid), 1):
+            mid = A.add(Area("grid_middle", c, f"{com.name}第{m}中网格",
+                             SERVICE_CODE["grid_middle"] + self.dcode + tcode + ccode + f"{m:02d}", mpoly,
+                             urban=com.urban, urban_rural_code=com.urban_rural_code,
+                             worker=f"{com.name}第{m}中网格 网格指导员", town=ti, kind=kind))
+            inm = _inside(mpoly, xy)
+            for gpoly, vi in self._smalls(mpoly, kind, xy[inm], w[inm]):
+                seq += 1
+                label = f"{com.name}{self.vnames[vi]}网格" if vi >= 0 else f"{com.name}第{seq}网格"
+                A.add(Area("grid_small", mid, label,
+                           SERVICE_CODE["grid_small"] + self.dcode + tcode + ccode + f"{seq:02d}", gpoly,
+                           urban=com.urban, urban_rural_code=com.urban_rural_code, worker=f"{label} 网格员",
+                           town=ti, kind=kind, village=vi))
+
+    def _smalls(self, mpoly, kind: str, xy, w) -> list[tuple]:
+        """City grids of about 400 households; in villages one grid per natural village."""
+        vin = np.nonzero(_inside(mpoly, self.centres))[0]
+        if kind == "社区" or len(vin) == 0:
+            n = max(1, int(round(w.sum() / GRID_HH)))
+            return [(g, -1) for g in bisect(mpoly, xy, w, n)]
+        if len(vin) == 1:
+            return [(polygonal(mpoly), int(vin[0]))]
+        cells = voronoi_cells(self.centres[vin], mpoly)
+        return [(g, int(v)) for g, v in zip(cells, vin, strict=True) if not g.is_empty]
+
+    def _assign(self) -> None:
+        """Small grid of every residence, and households of every area."""
+        A, res = self.A, self.res
+        small = np.array(A.of_level("grid_small"))
+        tree = shapely.STRtree([A.areas[i].geom for i in small])
+        pi, gi = tree.query(shapely.points(res.xy), predicate="intersects")
+        count = np.bincount(pi, minlength=len(res))
+        if (count != 1).any():
+            bad = np.nonzero(count != 1)[0]
+            raise RuntimeError(f"{len(bad)} residences are not in exactly one small grid (first {bad[:5]})")
+        grid = np.empty(len(res), dtype=np.int64)
+        grid[pi] = small[gi]
+        A.residence_grid = grid
+        hh = np.zeros(len(A.areas), dtype=np.int64)
+        np.add.at(hh, grid, res.households)
+        parents = np.array([a.parent for a in A.areas])
+        for i in np.argsort([-_depth(A, i) for i in range(len(A.areas))], kind="stable"):
+            if parents[i] >= 0 and A.areas[i].level != "grid_large":
+                hh[parents[i]] += hh[i]
+        for i, a in enumerate(A.areas):
+            if a.level == "grid_large":
+                hh[i] = hh[a.parent]
+        A.households = hh
+
+
+def _depth(A: AreaSet, i: int) -> int:
+    d = 0
+    while A.areas[i].parent >= 0:
+        i, d = A.areas[i].parent, d + 1
+    return d
+
+
+def build(geo: Geography, s: Settlement, res: Residences, vnames: list[str], namer: Namer,
+          district: tuple[str, str], towns: list[str], rng: np.random.Generator) -> AreaSet:
+    """Area tree of one copy (local metres); see the module docstring for the rules."""
+    return _Builder(geo, s, res, vnames, namer, district, towns, rng).run()

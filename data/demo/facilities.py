@@ -1,0 +1,424 @@
+"""Public service facilities of one copy, with realistic gaps planted on purpose (local metres).
+
+Every type code of data/facility_types.csv appears. Township-level facilities sit on public-use
+blocks of their town's built-up area; community-level ones inside their community; village ones
+at the 村委会 seat. Planted gaps (each also listed in ``DemoDistrict.planted``):
+
+- ``no_daycare``: several urban communities have no elderly day-care centre (老年人日间照料中心):
+  every community east of the river and the old-town community (the oldest population).
+- ``east_bank``: the east bank of the city has no middle school, community health service
+  centre, culture centre, food market, nursing home or police station: its people must cross one
+  of the few bridges; it also has fewer kindergartens.
+- ``remote_village``: the 村 whose main village is farthest from the rural town's health centre
+  (乡镇卫生院); its village clinic (村卫生站) is closed.
+- ``islet``: the islet village has no facility and no road link (own network component).
+- ``planned_daycare``: a planned (status 'planned') day-care centre in one ``no_daycare``
+  community: a what-if scenario that closes the gap.
+- ``closed``: closed facilities: two village kindergartens (falling births), the remote
+  village's clinic, one elderly canteen.
+- ``undersized``: one day-care centre of 200 m² (standard 350-750 m²) and one community service
+  station of 300 m² (standard 600 m²).
+- ``overloaded``: a 90-place kindergarten in the urban community with most children.
+- ``rural_complex_gap``: about a third of the 村 lack a community comprehensive service facility
+  (target: >= 80 % of rural communities).
+- ``gated_daycare``: a day-care centre inside a gated compound with a single gate, so outsiders
+  walk round to the gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from . import settlement as st
+from .areas import AreaSet
+from .geography import Geography
+from .names import Namer
+from .residences import Residences
+
+# type → (floor m² range or None, capacity range or None, opening hours, phone?, operator key)
+SPEC = {
+    "middle_school": ((12000, 25000), (1200, 2400), "Mo-Fr 07:30-17:30", True, "edu"),
+    "primary_school": ((6000, 14000), (900, 1800), "Mo-Fr 07:30-17:00", True, "edu"),
+    "kindergarten": ((1800, 3600), (180, 360), "Mo-Fr 07:30-17:30", True, "edu"),
+    "nursery": ((300, 600), (40, 90), "Mo-Fr 07:30-18:00", True, "private_edu"),
+    "infant_care": ((300, 800), (40, 120), "Mo-Sa 07:30-18:30", True, "private_edu"),
+    "health_center": ((1700, 4000), (20, 60), "24/7", True, "health"),
+    "health_station": ((120, 300), None, "Mo-Su 08:00-20:00", True, "health"),
+    "nursing_home": ((4000, 9000), (100, 300), "24/7", True, "private_care"),
+    "rural_elderly_home": ((1500, 3500), (40, 120), "24/7", True, "civil"),
+    "regional_elderly_center": ((2500, 5000), (80, 150), "24/7", True, "civil"),
+    "elderly_complex": ((1200, 2500), (30, 60), "Mo-Su 08:00-20:00", True, "private_care"),
+    "elderly_daycare": ((350, 750), (20, 40), "Mo-Su 08:00-18:00", True, "civil"),
+    "elderly_canteen": ((100, 300), (60, 200), "Mo-Su 10:30-13:00,17:00-19:00", True, "civil"),
+    "culture_center": ((3000, 6000), None, "Tu-Su 09:00-21:00", True, "culture"),
+    "culture_station": ((250, 600), None, "Mo-Su 09:00-21:00", False, "local"),
+    "street_service_center": ((700, 1500), None, "Mo-Fr 08:30-12:00,14:30-17:30", True, "town"),
+    "community_service_station": ((600, 1000), None, "Mo-Fr 08:30-12:00,14:30-17:30", True, "local"),
+    "party_mass_center": ((300, 800), None, "Mo-Su 08:30-20:00", True, "local"),
+    "community_complex": ((600, 1500), None, "Mo-Su 08:30-20:00", True, "local"),
+    "sports_ground_large": (None, None, "Mo-Su 06:00-22:00", True, "sport"),
+    "sports_ground_medium": (None, None, "Mo-Su 06:00-22:00", False, "sport"),
+    "fitness_small": (None, None, "24/7", False, "local"),
+    "police_station": ((1000, 2000), None, "24/7", True, "police"),
+    "food_market": ((750, 2500), None, "Mo-Su 06:00-19:00", True, "market"),
+    "recycling_point": ((10, 30), None, "Mo-Su 08:00-18:00", False, "city"),
+    "refuse_station": ((80, 150), None, "Mo-Su 05:00-22:00", False, "city"),
+    "public_toilet": ((60, 120), None, "24/7", False, "city"),
+    "childrens_home": ((60, 150), None, "Sa-Su 09:00-17:00", False, "local"),
+    "social_work_station": ((100, 300), None, "Mo-Fr 09:00-17:30", True, "social"),
+    "village_hall": ((60, 150), None, "Mo-Fr 08:30-17:30", False, "local"),
+}
+
+# per community (urban 社区, rural 村): type → expected count (fraction = probability)
+PER_COMMUNITY = {
+    "社区": {"community_service_station": 1, "party_mass_center": 1, "community_complex": 1, "kindergarten": 1.3,
+            "health_station": 0.85, "elderly_daycare": 1, "culture_station": 0.5, "fitness_small": 0.7,
+            "public_toilet": 0.6, "refuse_station": 0.6, "recycling_point": 0.3, "childrens_home": 0.6,
+            "elderly_canteen": 0.45, "nursery": 0.1, "infant_care": 0.15},
+    "村": {"community_service_station": 1, "party_mass_center": 1, "community_complex": 1, "kindergarten": 0.5,
+          "health_station": 0.9, "elderly_daycare": 0.5, "culture_station": 0.5, "fitness_small": 0.6,
+          "public_toilet": 0.6, "refuse_station": 0.6, "childrens_home": 0.5, "elderly_canteen": 0.3,
+          "village_hall": 1},
+}
+# per town (urban core, town seat, rural town): type → count
+PER_TOWN = (
+    {"street_service_center": 1, "health_center": 1, "middle_school": 2, "primary_school": 4, "food_market": 4,
+     "nursing_home": 2, "culture_center": 1, "sports_ground_large": 1, "sports_ground_medium": 2,
+     "police_station": 1, "social_work_station": 1, "elderly_complex": 1, "nursery": 1, "infant_care": 1},
+    {"street_service_center": 1, "health_center": 1, "middle_school": 1, "primary_school": 2, "food_market": 2,
+     "nursing_home": 1, "culture_center": 1, "sports_ground_large": 1, "sports_ground_medium": 1,
+     "police_station": 1, "social_work_station": 1, "elderly_complex": 1, "rural_elderly_home": 1},
+    {"street_service_center": 1, "health_center": 1, "middle_school": 1, "primary_school": 1, "food_market": 1,
+     "culture_center": 1, "police_station": 1, "social_work_station": 1, "rural_elderly_home": 1,
+     "regional_elderly_center": 1},
+)
+EAST_BANK_MISSING = {"middle_school", "health_center", "culture_center", "food_market", "nursing_home",
+                     "police_station", "street_service_center", "sports_ground_large", "social_work_station",
+                     "elderly_complex"}
+
+
+@dataclass
+class Facility:
+    type_code: str
+    name: str
+    xy: np.ndarray
+    community: int
+    status: str = "open"
+    floor_area_m2: float = float("nan")
+    capacity: float = float("nan")
+    opening_hours: str | None = None
+    phone: str | None = None
+    operator: str | None = None
+
+
+@dataclass
+class FacilitySet:
+    items: list[Facility] = field(default_factory=list)
+    planted: list[dict] = field(default_factory=list)
+
+    def plant(self, case: str, layer: str, index: int, note: str) -> None:
+        """Record a planted case; ``index`` is a local facility/area index resolved to an id later."""
+        self.planted.append({"case": case, "layer": layer, "index": index, "note": note})
+
+
+def _has(geom, p) -> bool:
+    return bool(shapely.contains_xy(geom, p[0], p[1]))
+
+
+class _Placer:
+    """Chooses sites and fills in names and attributes."""
+
+    def __init__(self, geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, namer: Namer,
+                 dname: str, rng: np.random.Generator):
+        self.geo, self.s, self.res, self.A, self.namer, self.dname, self.rng = geo, s, res, A, namer, dname, rng
+        self.out = FacilitySet()
+        self.public_sites = self._public_sites()
+        self.res_comm = np.array([A.ancestor(int(g), "community") for g in A.residence_grid])
+
+    def _public_sites(self) -> list[np.ndarray]:
+        """Centres of public-use blocks of each lattice (schools, clinics, markets go there)."""
+        out = []
+        for lat in self.s.lattices:
+            jj, ii = np.nonzero(np.isin(lat.landuse, (st.PUBLIC, st.COMMERCIAL)))
+            pub = lat.landuse[jj, ii] == st.PUBLIC
+            order = np.r_[np.nonzero(pub)[0], np.nonzero(~pub)[0]]
+            out.append(lat.to_xy(lat.cell_uv(ii[order] + 0.5, jj[order] + 0.5)))
+        return out
+
+    def east(self, xy: np.ndarray) -> bool:
+        return bool(xy[0] > self.geo.river_x(xy[1]))
+
+    def community_site(self, c: int) -> np.ndarray:
+        """A site inside community ``c``: beside one of its residences, else its seat."""
+        a = self.A.areas[c]
+        idx = np.nonzero(self.res_comm == c)[0]
+        shapely.prepare(a.geom)
+        for _ in range(20):
+            base = self.res.xy[self.rng.choice(idx)] if len(idx) else a.seat
+            p = base + self.rng.normal(0, 12.0, 2)
+            if _has(a.geom, p):
+                return p
+        return np.asarray(a.seat if a.seat is not None else a.geom.representative_point().coords[0])
+
+    def seat_site(self, c: int) -> np.ndarray:
+        a = self.A.areas[c]
+        for _ in range(20):
+            p = a.seat + self.rng.normal(0, 25.0, 2)
+            if _has(a.geom, p):
+                return p
+        return np.asarray(a.seat)
+
+    def add(self, code: str, name: str, xy: np.ndarray, *, status: str = "open", operator: str | None = None) -> int:
+        floor, cap, hours, phone, op = SPEC[code]
+        f = Facility(code, name, np.asarray(xy, dtype=float), self.community_of(xy), status=status,
+                     opening_hours=hours)
+        if floor:
+            f.floor_area_m2 = float(np.round(self.rng.uniform(*floor), -1))
+        if cap:
+            f.capacity = float(np.round(self.rng.uniform(*cap), -1))
+        f.operator = operator or self.operator(op, f.community)
+        self.out.items.append(f)
+        return len(self.out.items) - 1
+
+    def community_of(self, xy: np.ndarray) -> int:
+        for i in self.A.of_level("community"):
+            if _has(self.A.areas[i].geom, xy):
+                return i
+        return -1
+
+    def operator(self, key: str, c: int) -> str:
+        d = self.dname
+        town = self.A.areas[self.A.areas[c].parent].name if c >= 0 else d
+        com = self.A.areas[c] if c >= 0 else None
+        local = (f"{com.name}{'居民委员会' if com.kind == '社区' else '村民委员会'}" if com else town)
+        return {"edu": f"{d}教育局", "private_edu": f"{d[:2]}启蒙托育服务有限公司",
+                "health": f"{d}卫生健康局", "private_care": f"{d[:2]}康颐养老服务有限公司",
+                "civil": f"{d}民政局", "culture": f"{d}文化广电旅游体育局", "town": f"{town}办事处"
+                if town.endswith("街道") else f"{town}人民政府", "local": local,
+                "sport": f"{d}文化广电旅游体育局", "police": f"{d[:2]}公安分局", "market": f"{town}市场服务中心",
+                "city": f"{d}城市管理和综合执法局", "social": f"{d}民政局"}[key]
+
+
+CN_NUM = "一二三四五六七八九十"
+_USES_PROPER = {"primary_school", "kindergarten", "nursery", "infant_care", "nursing_home", "sports_ground_medium",
+                "food_market"}
+
+
+def _name(code: str, *, town: str, tproper: str, dproper: str, com: str, proper: str, n: int) -> str:
+    """Realistic Chinese facility names from templates (``n`` = running number of the type)."""
+    rural = town.endswith("镇")
+    short = com[:-2] if com.endswith("社区") else com[:-1]
+    t = {
+        "middle_school": f"{dproper}区第{CN_NUM[n % 10]}中学" if not rural else f"{tproper}中学",
+        "primary_school": f"{proper}小学" if not rural or n else f"{tproper}中心小学",
+        "kindergarten": f"{short}幼儿园" if n % 2 == 0 else f"{proper}幼儿园",
+        "nursery": f"{proper}托儿所", "infant_care": f"{proper}托育中心",
+        "health_center": f"{town}卫生院" if rural else f"{town}社区卫生服务中心",
+        "health_station": f"{com}卫生站" if com.endswith("村") else f"{com}卫生服务站",
+        "nursing_home": f"{dproper}区{proper}养老院", "rural_elderly_home": f"{town}敬老院",
+        "regional_elderly_center": f"{town}区域性养老服务中心", "elderly_complex": f"{town}社区养老服务综合体",
+        "elderly_daycare": f"{com}老年人日间照料中心", "elderly_canteen": f"{com}长者饭堂",
+        "culture_center": f"{town}综合文化活动中心", "culture_station": f"{com}文化活动室",
+        "street_service_center": f"{town}社区服务中心" if not rural else f"{town}便民服务中心",
+        "community_service_station": f"{com}服务站", "party_mass_center": f"{com}党群服务中心",
+        "community_complex": f"{com}综合服务中心", "sports_ground_large": f"{tproper}体育公园",
+        "sports_ground_medium": f"{proper}运动场", "fitness_small": f"{com}健身广场",
+        "police_station": f"{dproper}公安分局{tproper}派出所", "food_market": f"{proper}市场",
+        "recycling_point": f"{com}再生资源回收点", "refuse_station": f"{com}垃圾收集站",
+        "public_toilet": f"{short}公厕", "childrens_home": f"{com}儿童之家",
+        "social_work_station": f"{town}社会工作服务站", "village_hall": f"{com}议事厅",
+    }[code]
+    return t
+
+
+def _count(rng: np.random.Generator, x: float) -> int:
+    return int(np.floor(x) + (rng.uniform() < x - np.floor(x)))
+
+
+def _unique(name: str, seen: set[str]) -> str:
+    out, k = name, 1
+    while out in seen:
+        k += 1
+        out = name.replace("市场", f"第{CN_NUM[k - 1]}市场") if "市场" in name else f"{name}（{CN_NUM[k - 1]}）"
+    seen.add(out)
+    return out
+
+
+class _Plan(_Placer):
+    """The facility plan with its gaps."""
+
+    def run(self, towns: list[str], dproper: str) -> FacilitySet:
+        self.seen: set[str] = set()
+        self.nums: dict[str, int] = {}
+        self.towns, self.dproper = towns, dproper
+        self.gaps = self._gap_communities()
+        cun = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "村"]
+        self.no_complex = set(cun[1::3])
+        for ti in range(3):
+            self._town(ti)
+        for c in self.A.of_level("community"):
+            self._community(c)
+        self._plant_special()
+        return self.out
+
+    def _label(self, code: str, c: int, ti: int) -> str:
+        n = self.nums.get(code, 0)
+        self.nums[code] = n + 1
+        tname = self.A.areas[self.A.of_level("town")[ti]].name
+        com = self.A.areas[c].name if c >= 0 else tname
+        name = _name(code, town=tname, tproper=self.towns[ti], dproper=self.dproper, com=com,
+                     proper=self.namer.proper() if code in _USES_PROPER else "", n=n)
+        return _unique(name, self.seen)
+
+    def _gap_communities(self) -> set[int]:
+        """Urban core communities without elderly day care: the east bank and the old town."""
+        gaps = set()
+        old = np.asarray(self.geo.old_town.centroid.coords[0]) if not self.geo.old_town.is_empty else None
+        for c in self.A.of_level("community"):
+            a = self.A.areas[c]
+            if a.kind != "社区" or a.town != 0:
+                continue
+            if self.east(a.seat) or (old is not None and _has(a.geom, old)):
+                gaps.add(c)
+        return gaps
+
+    def _town(self, ti: int) -> None:
+        sites = self.public_sites[ti]
+        town = self.A.areas[self.A.of_level("town")[ti]]
+        shapely.prepare(town.geom)
+        ok = shapely.contains_xy(town.geom, sites[:, 0], sites[:, 1]) if len(sites) else np.zeros(0, bool)
+        sites = sites[ok]
+        used = 0
+        for code, n in PER_TOWN[ti].items():
+            for _ in range(n):
+                cand = sites
+                if ti == 0 and code in EAST_BANK_MISSING:
+                    cand = sites[[not self.east(p) for p in sites]]
+                if len(cand) == 0:
+                    continue
+                p = cand[used % len(cand)] + self.rng.normal(0, 8.0, 2)
+                used += 7
+                self.add(code, self._label(code, self.community_of(p), ti), p)
+
+    def _community(self, c: int) -> None:
+        a = self.A.areas[c]
+        for code, x in PER_COMMUNITY[a.kind].items():
+            if (code == "elderly_daycare" and c in self.gaps) or (code == "community_complex"
+                                                                    and c in self.no_complex):
+                continue
+            if a.town == 0 and self.east(a.seat) and code == "kindergarten":
+                x = 0.6
+            for _ in range(_count(self.rng, x)):
+                p = self.seat_site(c) if a.kind == "村" or code in ("community_service_station",
+                                                                   "party_mass_center",
+                                                                   "community_complex") else self.community_site(c)
+                if self.on_islet(p):
+                    continue
+                self.add(code, self._label(code, c, a.town), p)
+
+    def on_islet(self, p: np.ndarray) -> bool:
+        return _has(self.geo.islet.buffer(50), p)
+
+    def _plant_special(self) -> None:
+        out, A = self.out, self.A
+        for c in sorted(self.gaps):
+            out.plant("no_daycare", "areas", c, "urban community without an elderly day-care centre")
+        for c in A.of_level("community"):
+            a = A.areas[c]
+            if a.town == 0 and a.kind == "社区" and self.east(a.seat):
+                out.plant("east_bank", "areas", c, "east bank of the river: no township-level services, "
+                          "few bridges")
+        for c in sorted(self.no_complex):
+            out.plant("rural_complex_gap", "areas", c, "村 without a community comprehensive service facility")
+        if self.gaps:
+            c = max(self.gaps, key=lambda c: self.res.elderly[self.res_comm == c].sum())
+            i = self.add("elderly_daycare", self._label("elderly_daycare", c, 0), self.community_site(c),
+                         status="planned")
+            out.plant("planned_daycare", "facilities", i, "planned day care closing a no_daycare gap")
+        self._remote_village()
+        self._closed_and_sizes()
+        self._gated_daycare()
+        self._islet()
+
+    def _of(self, code: str, pred=lambda f: True) -> list[int]:
+        return [i for i, f in enumerate(self.out.items) if f.type_code == code and pred(f)]
+
+    def _remote_village(self) -> None:
+        hc = self._of("health_center", lambda f: self.A.areas[f.community].town == 2 if f.community >= 0
+                      else False)
+        cun = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "村" and self.A.areas[c].town == 2]
+        if not hc or not cun:
+            return
+        p = self.out.items[hc[0]].xy
+        c = max(cun, key=lambda c: np.hypot(*(self.A.areas[c].seat - p)))
+        clinics = self._of("health_station", lambda f: f.community == c)
+        if not clinics:
+            clinics = [self.add("health_station", self._label("health_station", c, 2), self.seat_site(c))]
+        for i in clinics:
+            self.out.items[i].status = "closed"
+        self.out.plant("remote_village", "areas", c, "village farthest from the township health centre; "
+                       "its clinic is closed")
+        self.out.plant("closed", "facilities", clinics[0], "closed village clinic (remote_village)")
+
+    def _closed_and_sizes(self) -> None:
+        items, out = self.out.items, self.out
+        kg = self._of("kindergarten", lambda f: f.community >= 0 and self.A.areas[f.community].kind == "村")
+        for i in kg[:2]:
+            items[i].status = "closed"
+            out.plant("closed", "facilities", i, "village kindergarten closed (falling births)")
+        can = self._of("elderly_canteen")
+        if can:
+            items[can[-1]].status = "closed"
+            out.plant("closed", "facilities", can[-1], "closed elderly canteen")
+        dc = self._of("elderly_daycare", lambda f: f.status == "open")
+        if dc:
+            items[dc[0]].floor_area_m2 = 200.0
+            out.plant("undersized", "facilities", dc[0], "day care of 200 m² (standard 350-750 m²)")
+        css = self._of("community_service_station")
+        if css:
+            items[css[0]].floor_area_m2 = 300.0
+            out.plant("undersized", "facilities", css[0], "community service station of 300 m² (standard 600 m²)")
+        urban = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "社区"]
+        if urban:
+            c = max(urban, key=lambda c: self.res.children[self.res_comm == c].sum())
+            k = self._of("kindergarten", lambda f: f.community == c)
+            i = k[0] if k else self.add("kindergarten", self._label("kindergarten", c, self.A.areas[c].town),
+                                        self.community_site(c))
+            items[i].capacity = 90.0
+            out.plant("overloaded", "facilities", i, "90-place kindergarten in the community with most children")
+        # a few ordinary planned/closed ones
+        for i in self.rng.choice(len(items), size=max(1, len(items) // 60), replace=False):
+            if items[i].status == "open" and items[i].type_code in ("fitness_small", "public_toilet",
+                                                                    "recycling_point", "culture_station"):
+                items[i].status = "planned"
+
+    def _gated_daycare(self) -> None:
+        one = [c for c in self.s.compounds if c.gates == 1]
+        if not one:
+            return
+        c = one[0]
+        lat = self.s.lattices[c.lattice]
+        p = np.asarray(c.polygon(lat, inset=40.0).representative_point().coords[0])
+        com = self.community_of(p)
+        if com < 0:
+            return
+        i = self.add("elderly_daycare", self._label("elderly_daycare", com, self.A.areas[com].town), p)
+        self.out.plant("gated_daycare", "facilities", i, "day care inside a gated compound with one gate")
+
+    def _islet(self) -> None:
+        vi = [i for i, v in enumerate(self.s.villages) if v.islet]
+        if not vi:
+            return
+        centre = self.s.villages[vi[0]].centre
+        g = [i for i in self.A.of_level("grid_small") if _has(self.A.areas[i].geom, centre)]
+        if g:
+            self.out.plant("islet", "areas", g[0], "islet village: no facility, no road link (ferry only)")
+
+
+def build(geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, namer: Namer, towns: list[str],
+          district: str, rng: np.random.Generator) -> FacilitySet:
+    """Facilities of one copy with the planted gaps of the module docstring."""
+    return _Plan(geo, s, res, A, namer, district, rng).run(towns, district[:2])
