@@ -33,7 +33,7 @@ from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
 from geo.gaps import MEASURES as GAP_MEASURES
 from geo.network import Network, build_network
 from geo.profiles import Profile, get_profile
-from geo.snapping import Snap, exits, snap_points
+from geo.snapping import Snap, exits, snap_points, with_lonlat
 
 CIRCLES = ("urban", "rural")
 MEASURES = ["population", "households", "elderly", "children"]
@@ -150,6 +150,7 @@ def prepare(
     ``compound_margin_m`` (metres) grows each gated compound's extent beyond the hull of its
     private roads (``geo.network.build_network``).
     """
+    residences = with_lonlat(residences)
     _require(residences, RESIDENCE_COLUMNS, "residences")
     names = sorted(profiles) if facility_types is None else sorted(set(service_tiers(facility_types).profile))
     networks = {
@@ -261,6 +262,7 @@ def affected_types(
 
     A facility added, removed or edited (any of ``columns``) affects its type before and after.
     """
+    before, after = with_lonlat(before), with_lonlat(after)
     cols = ["facility_id", *[c for c in columns if c in before and c in after]]
     old, new = before[cols].set_index("facility_id"), after[cols].set_index("facility_id")
     both = old.index.intersection(new.index)
@@ -290,6 +292,7 @@ def _selected_tiers(facility_types: pd.DataFrame, types: list[str] | None) -> pd
 
 
 def _facilities(facilities: pd.DataFrame, facility_types: pd.DataFrame, statuses: tuple[str, ...]) -> pd.DataFrame:
+    facilities = with_lonlat(facilities)
     _require(facilities, FACILITY_COLUMNS, "facilities")
     unknown = sorted(set(facilities.type_code.astype(str)) - set(facility_types.code.astype(str)))
     if unknown:

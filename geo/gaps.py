@@ -24,6 +24,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84, geometries_to, to_metric
+from geo.snapping import with_lonlat
 
 MEASURES = ["population", "households", "elderly", "children"]
 GAP_COLUMNS = ["gap_rank", "points", *MEASURES, "geometry"]
@@ -59,6 +60,9 @@ def point_index(lon: np.ndarray, lat: np.ndarray, *, link_m: float = 250.0, crs:
     points = shapely.points(x, y)
     a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=link_m)
     keep = a < b
+    order = np.lexsort((b[keep], a[keep]))  # row-major, so filtered pairs stay a sorted CSR
+    a, b = a[keep][order], b[keep][order]
+    keep = slice(None)
     discs = geometries_to(_discs(x, y, link_m / 2), crs, WGS84)
     return PointIndex(np.column_stack([x, y]), crs, np.vstack([a[keep], b[keep]]), discs, float(link_m))
 
@@ -70,7 +74,7 @@ def gap_areas(
 
     Parameters
     ----------
-    points : frame with ``lon``, ``lat`` (degrees, EPSG:4326) and the counts ``population``,
+    points : frame with ``lon``, ``lat`` (degrees, EPSG:4326; or a point geometry) and the counts ``population``,
         ``households``, ``elderly``, ``children``.
     link_m : single-linkage distance, metres.
     hull_ratio : concave-hull ratio (0 = tightest, 1 = convex), see ``shapely.concave_hull``.
@@ -81,6 +85,7 @@ def gap_areas(
     GeoDataFrame (EPSG:4326), one valid (Multi)Polygon per gap, with ``gap_rank`` (1 = most
     people), ``points`` and the summed counts; sorted by rank.
     """
+    points = with_lonlat(points)
     index = point_index(points.lon.to_numpy(), points.lat.to_numpy(), link_m=link_m, crs=crs)
     return gaps_of(index, np.arange(len(points)), points[MEASURES], hull_ratio=hull_ratio)
 
@@ -108,7 +113,9 @@ def _single_linkage(index: PointIndex, selected: np.ndarray) -> np.ndarray:
     a, b = local[index.pairs[0]], local[index.pairs[1]]
     both = (a >= 0) & (b >= 0)
     n = len(selected)
-    graph = sp.coo_matrix((np.ones(both.sum()), (a[both], b[both])), shape=(n, n))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a[both], minlength=n))]).astype(np.int32)
+    graph = sp.csr_matrix((np.ones(both.sum()), b[both].astype(np.int32), indptr), shape=(n, n))
+    graph.has_sorted_indices = True
     _, label = connected_components(graph, directed=False)
     _, first, inverse = np.unique(label, return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first, kind="stable"), kind="stable")[inverse]
@@ -121,12 +128,27 @@ def _cluster_polygons(index: PointIndex, selected: np.ndarray, label: np.ndarray
     lone = np.bincount(label, minlength=n)[label] == 1
     polygons[label[lone]] = index.discs[selected[lone]]
     if (~lone).any():
-        order = np.flatnonzero(~lone)[np.argsort(label[~lone], kind="stable")]
-        groups, local = np.unique(label[order], return_inverse=True)
-        multi = shapely.multipoints(index.xy[selected[order]], indices=local)
-        hulls = shapely.buffer(shapely.concave_hull(multi, ratio=hull_ratio), index.link_m / 2, quad_segs=2)
+        groups, hulls = _hulls(index, selected[~lone], label[~lone], hull_ratio=hull_ratio)
         polygons[groups] = valid_polygons(geometries_to(hulls, index.crs, WGS84))
     return polygons
+
+
+def _hulls(index: PointIndex, points: np.ndarray, label: np.ndarray, *, hull_ratio: float):
+    """(cluster labels, metric polygons): buffered concave hulls of thinned, simplified clusters.
+
+    Dense clusters are thinned to one point per grid cell of ``link/4`` and the hull simplified
+    by ``link/8``; the ``link/2`` buffer still covers every original point (cell diagonal
+    ``0.354 link`` + simplification ``0.125 link`` < ``0.5 link``) at a fraction of the cost.
+    """
+    cell = index.link_m / 4
+    xy = index.xy[points]
+    ij = np.floor((xy - xy.min(axis=0)) / cell).astype(np.int64)
+    span = ij.max(axis=0) + 1
+    _, keep = np.unique((label * span[1] + ij[:, 1]) * span[0] + ij[:, 0], return_index=True)  # label-major
+    groups, local = np.unique(label[keep], return_inverse=True)
+    multi = shapely.multipoints(xy[keep], indices=local)
+    hull = shapely.simplify(shapely.concave_hull(multi, ratio=hull_ratio), index.link_m / 8)
+    return groups, shapely.buffer(hull, index.link_m / 2, quad_segs=2)
 
 
 def _discs(x: np.ndarray, y: np.ndarray, radius_m: float, *, sides: int = 16) -> np.ndarray:

@@ -22,7 +22,7 @@ from geo.crs import WGS84, geometries_to
 from geo.errors import GeoError, UnreachablePointError
 from geo.gaps import valid_polygons
 from geo.network import Network
-from geo.snapping import Snap, along_edge_s, entries, exits, snap_points
+from geo.snapping import Snap, along_edge_s, entries, exits, snap_points, with_lonlat
 
 DIRECTIONS = ("from", "to")
 
@@ -63,7 +63,8 @@ def isochrones(
     minutes : time budgets, minutes.
     direction : ``'from'`` (where one gets from the point) or ``'to'`` (from where one gets to it).
     buffer_m : half-width of the street band, metres.
-    points : optional frame with ``lon``, ``lat``: their exact travel times are returned.
+    points : optional frame with ``lon``, ``lat`` (or point geometry): their exact travel times
+        are returned.
     max_distance_m : snapping distance of the point (and ``points``) to the street, metres.
     """
     if direction not in DIRECTIONS:
@@ -164,6 +165,7 @@ def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
 
 def _point_times(network, origin, direction, dist, points, limit_s, max_distance_m) -> pd.DataFrame:
     """Exact seconds between the origin and each point (NaN beyond ``limit_s``)."""
+    points = with_lonlat(points)
     snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
     nodes, cost = entries(network, snap) if direction == "from" else exits(network, snap)
     time = np.where(nodes >= 0, dist[np.maximum(nodes, 0)] + cost, np.inf).min(axis=1)

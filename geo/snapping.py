@@ -12,11 +12,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
-from geo.crs import to_metric
+from geo.crs import WGS84, to_metric
+from geo.errors import MissingColumnsError
 from geo.network import Network
+
+
+def with_lonlat(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``lon``/``lat`` columns (degrees, EPSG:4326), taken from its point geometry
+    when the columns are missing (CONTRACTS.md frames carry lon/lat; GeoDataFrames may not)."""
+    if {"lon", "lat"} <= set(frame.columns) or len(frame) == 0 and "geometry" not in frame:
+        return frame
+    if "geometry" not in frame:
+        raise MissingColumnsError("points", ["lon", "lat"])
+    geom = gpd.GeoSeries(frame["geometry"], crs=getattr(frame, "crs", None) or WGS84).to_crs(WGS84)
+    return frame.assign(lon=shapely.get_x(geom.to_numpy()), lat=shapely.get_y(geom.to_numpy()))
 
 
 @dataclass(frozen=True, eq=False)
