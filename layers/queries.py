@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 def _frame(s: Session, sql: str, params: dict | None = None) -> pd.DataFrame:
     result = s.execute(text(sql), params or {})
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    columns = list(result.keys())
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    return pd.DataFrame.from_records(rows, columns=columns)
 
 
 def _geo(frame: pd.DataFrame, column: str = "wkb") -> gpd.GeoDataFrame:

@@ -41,20 +41,37 @@ def _with_run(frame: pd.DataFrame, run_id: int) -> pd.DataFrame:
     return out
 
 
-def store_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_residence: pd.DataFrame,
-                  per_facility: pd.DataFrame, gaps: pd.DataFrame, summary: dict[str, Any]) -> None:
-    """Write all result tables for ``run_id`` and mark it done."""
+def add_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_residence: pd.DataFrame,
+                per_facility: pd.DataFrame, gaps: pd.DataFrame) -> None:
+    """Write result rows for ``run_id`` (COPY, same transaction)."""
     copy_frame(s, "coverage_area", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
     copy_frame(s, "coverage_residence", _with_run(per_residence, run_id), columns=RESIDENCE_RESULT_COLS)
     copy_frame(s, "coverage_facility", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
     if len(gaps):
         copy_frame(s, "coverage_gaps", _with_run(gaps, run_id), columns=GAP_COLS,
-                   geometry={"geometry": "geom"})
+                   geometry={"geometry": "geom"}, multi=True)
+
+
+def copy_results(s: Session, source_run: int, target_run: int, *, exclude_types: list[str]) -> None:
+    """Copy the rows of every type not in ``exclude_types`` from one run to another, in SQL."""
+    params = {"src": source_run, "dst": target_run, "ex": list(exclude_types)}
+    for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_residence", RESIDENCE_RESULT_COLS),
+                        ("coverage_facility", FACILITY_RESULT_COLS), ("coverage_gaps", GAP_COLS + ["geom"])):
+        rest = ", ".join(c for c in cols if c != "run_id")
+        s.execute(text(f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
+                       f"WHERE run_id = :src AND NOT (type_code = ANY(:ex))"), params)
+
+
+def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
     s.execute(
         text("UPDATE coverage_runs SET status = 'done', finished_at = now(), summary = CAST(:s AS jsonb) "
              "WHERE run_id = :r"),
         {"s": json.dumps(summary, ensure_ascii=False, default=float), "r": run_id},
     )
+
+
+def gap_count(s: Session, run_id: int) -> int:
+    return s.execute(text("SELECT count(*) FROM coverage_gaps WHERE run_id = :r"), {"r": run_id}).scalar_one()
 
 
 def fail_run(s: Session, run_id: int, error: str) -> None:

@@ -17,9 +17,20 @@ from sqlalchemy.orm import Session
 
 from layers.models import SRID
 
+_MULTI = {"Polygon": shapely.MultiPolygon, "LineString": shapely.MultiLineString, "Point": shapely.MultiPoint}
 
-def _geometry_column(series: pd.Series) -> list[str | None]:
+
+def as_multi(geoms) -> np.ndarray:
+    """Single-part geometries wrapped as their multi-part type (for MULTI* columns)."""
+    arr = np.asarray(geoms, dtype=object)
+    return np.array([_MULTI[g.geom_type]([g]) if g is not None and g.geom_type in _MULTI else g for g in arr],
+                    dtype=object)
+
+
+def _geometry_column(series: pd.Series, *, multi: bool = False) -> list[str | None]:
     geoms = np.asarray(series, dtype=object)
+    if multi:
+        geoms = as_multi(geoms)
     out: list[str | None] = [None] * len(geoms)
     present = np.array([g is not None and not (isinstance(g, float) and math.isnan(g)) for g in geoms])
     if present.any():
@@ -53,15 +64,18 @@ def copy_frame(
     *,
     columns: Sequence[str],
     geometry: dict[str, str] | None = None,
+    multi: bool = False,
 ) -> int:
     """COPY ``frame[columns]`` into ``table``; ``geometry`` maps frame column → table column.
+
+    ``multi`` wraps single-part geometries into multi-part ones (for MULTIPOLYGON columns).
 
     Returns the number of rows written.
     """
     geometry = geometry or {}
     cols = list(columns) + list(geometry.values())
     data: list[Iterable] = [frame[c].tolist() for c in columns]
-    data += [_geometry_column(frame[src]) for src in geometry]
+    data += [_geometry_column(frame[src], multi=multi) for src in geometry]
     raw = s.connection().connection.driver_connection
     n = 0
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:

@@ -51,7 +51,8 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
     counts: dict[str, int] = {}
     step("行政区划与网格 areas")
     areas = district.areas.sort_values(["area_id"])
-    counts["areas"] = copy_frame(s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"})
+    counts["areas"] = copy_frame(s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"},
+                                 multi=True)
     step("路网 network")
     nodes = district.nodes.copy()
     import shapely
@@ -63,7 +64,7 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
                                          geometry={"geometry": "geom"})
     step("水系 water")
     counts["water"] = copy_frame(s, "water", district.water, columns=WATER_COLS,
-                                 geometry={"geometry": "geom"})
+                                 geometry={"geometry": "geom"}, multi=True)
     step("住户点 residences")
     counts["residences"] = copy_frame(s, "residences", district.residences, columns=RESIDENCE_COLS,
                                       geometry={"geometry": "geom"})

@@ -1,0 +1,74 @@
+"""Coverage runs end to end on the demo district: stored, incremental after one edit, targets."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from api.services import coverage as service
+from layers import store
+from layers.db import session
+
+
+def _area_table(s, run_id):
+    cols = ["area_id", "type_code", "population", "population_covered", "households_covered", "elderly_covered"]
+    return store.area_results(s, run_id)[cols].sort_values(["area_id", "type_code"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def base_run(demo_db):
+    with session(demo_db) as s:
+        return service.run_and_store(s, incremental=False)
+
+
+def test_run_is_stored_with_data_version_and_summary(demo_db, base_run):
+    assert base_run["status"] == "done"
+    assert base_run["data_version"]["network_edges"] >= 1
+    summary = base_run["summary"]
+    assert set(summary["types"]) >= {"kindergarten", "elderly_daycare", "health_center"}
+    with session(demo_db) as s:
+        per_res = store.residence_results(s, base_run["run_id"], type_code="kindergarten")
+        limit = s.execute(text("SELECT urban_max_time_min, rural_max_time_min FROM facility_types "
+                               "WHERE code = 'kindergarten'")).one()
+        district = store.area_results(s, base_run["run_id"], level="district", type_code="kindergarten")
+    # covered means the stored time is within the larger of the two circles' limits, never beyond
+    assert (per_res.time_s[per_res.covered] <= max(limit) * 60 + 1e-6).all()
+    assert int(district.population_covered.iloc[0]) == summary["types"]["kindergarten"]["population_covered"]
+
+
+def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
+    with session(demo_db, actor="pytest") as s:
+        fid, code = s.execute(text("SELECT facility_id, type_code FROM facilities WHERE status = 'open' "
+                                   "AND type_code = 'elderly_daycare' ORDER BY facility_id LIMIT 1")).one()
+        s.execute(text("UPDATE facilities SET status = 'closed' WHERE facility_id = :f"), {"f": fid})
+    try:
+        with session(demo_db) as s:
+            inc = service.run_and_store(s, incremental=True)
+        with session(demo_db) as s:
+            full = service.run_and_store(s, incremental=False)
+        assert inc["summary"]["recomputed_types"] == [code]
+        assert len(full["summary"]["recomputed_types"]) > 20
+        with session(demo_db) as s:
+            a, b = _area_table(s, inc["run_id"]), _area_table(s, full["run_id"])
+            before = _area_table(s, base_run["run_id"])
+        pd.testing.assert_frame_equal(a, b)
+        changed = before.merge(a, on=["area_id", "type_code"], suffixes=("_0", "_1"))
+        changed = changed[changed.population_covered_0 != changed.population_covered_1]
+        assert set(changed.type_code) == {code}  # closing a day-care centre changes only day care
+        assert (changed.population_covered_1 <= changed.population_covered_0).all()
+    finally:
+        with session(demo_db, actor="pytest") as s:
+            s.execute(text("UPDATE facilities SET status = 'open' WHERE facility_id = :f"), {"f": fid})
+
+
+def test_targets_are_evaluated_against_hand_counts(demo_db, base_run):
+    with session(demo_db) as s:
+        pa = store.area_results(s, base_run["run_id"], type_code="elderly_daycare")
+        areas = s.execute(text("SELECT area_id, urban FROM areas WHERE level = 'community'")).all()
+    comm = pa[pa.level == "community"]
+    reached = sum(1 for r in comm.itertuples() if r.population_covered >= 0.5 * r.population)
+    expected = reached / len(areas)
+    target = next(t for t in base_run["summary"]["targets"] if t["code"] == "daycare_communities")
+    assert target["value"] == pytest.approx(expected)
+    assert target["pass"] is (expected >= 0.8)
