@@ -38,6 +38,7 @@ db: setup
 data: db
 	$(BIN)/minqing demo load --if-empty
 	$(BIN)/minqing coverage run --if-stale
+	$(BIN)/minqing users demo
 
 demo: data
 	$(BIN)/minqing serve
