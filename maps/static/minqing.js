@@ -75,6 +75,10 @@
         toggle.textContent = open ? "收起面板" : (small ? "展开面板 ▲" : "展开面板");
       };
       setOpen(!small);
+      if (!small) {
+        // Popups pan clear of the side panel and the header.
+        L.Popup.prototype.options.autoPanPaddingTopLeft = L.point(panel.offsetWidth + 30, 20);
+      }
       toggle.addEventListener("click", function () { setOpen(panel.classList.contains("mq-collapsed")); });
       mq.openPanel = function () { setOpen(true); };
       L.DomEvent.disableClickPropagation(panel);
@@ -121,8 +125,6 @@
       renderer: renderer, interactive: false,
       style: function () { return { stroke: true, color: "#8fc3e8", weight: 1, fillColor: "#aad3f0", fillOpacity: 1 }; }
     });
-    group.addLayer(water);
-
     var roadLayers = {};
     ROAD_ORDER.forEach(function (cls) {
       var feats = data.roads.features.filter(function (f) { return f.properties.c === cls; });
@@ -136,17 +138,19 @@
         { renderer: renderer, interactive: false, style: { color: spec.color, dashArray: spec.dash || null, lineCap: "round", lineJoin: "round" } });
       roadLayers[cls] = pair;
     });
-    // Casings of every class first, then fills: crossings look joined, not stacked.
-    ROAD_ORDER.forEach(function (cls) { if (roadLayers[cls].casing) group.addLayer(roadLayers[cls].casing); });
-    ROAD_ORDER.forEach(function (cls) { group.addLayer(roadLayers[cls].fill); });
-
+    // Casings of every class are drawn first, then fills: crossings look joined, not stacked.
     var areaLayers = {};
     ["community", "town", "district"].forEach(function (lvl) {
       var feats = data.areas.features.filter(function (f) { return f.properties.l === lvl; });
       areaLayers[lvl] = L.geoJSON({ type: "FeatureCollection", features: feats },
         { renderer: renderer, interactive: false, style: function () { var s = AREA[lvl]; return { color: s.color, weight: s.weight, dashArray: s.dashArray, opacity: s.opacity, fill: false }; } });
-      group.addLayer(areaLayers[lvl]);
     });
+    // Stamp ids in drawing order: a LayerGroup re-added to the map (after another base map was
+    // picked) adds its layers in id order, so the ids must follow water < casings < fills < outlines.
+    L.stamp(water);
+    ROAD_ORDER.forEach(function (cls) { if (roadLayers[cls].casing) L.stamp(roadLayers[cls].casing); });
+    ROAD_ORDER.forEach(function (cls) { L.stamp(roadLayers[cls].fill); });
+    ["community", "town", "district"].forEach(function (lvl) { L.stamp(areaLayers[lvl]); });
 
     var labels = { town: L.layerGroup(), community: L.layerGroup(), water: L.layerGroup(), road: L.layerGroup() };
     data.areas.features.forEach(function (f) {
@@ -164,19 +168,33 @@
       if (on && !group.hasLayer(layer)) group.addLayer(layer);
       if (!on && group.hasLayer(layer)) group.removeLayer(layer);
     }
+    // Canvas draws in the order layers were added: keep water < casings < fills < outlines.
+    var shown = "";
+    function restack(z) {
+      var stack = [water];
+      ROAD_ORDER.forEach(function (cls) {
+        if ((!ROAD[cls].minZoom || z >= ROAD[cls].minZoom) && roadLayers[cls].casing) stack.push(roadLayers[cls].casing);
+      });
+      ROAD_ORDER.forEach(function (cls) {
+        if (!ROAD[cls].minZoom || z >= ROAD[cls].minZoom) stack.push(roadLayers[cls].fill);
+      });
+      if (z >= AREA.community.minZoom) stack.push(areaLayers.community);
+      stack.push(areaLayers.town, areaLayers.district);
+      var key = stack.map(function (l) { return L.stamp(l); }).join(",");
+      if (key === shown) return;
+      shown = key;
+      [water, areaLayers.community, areaLayers.town, areaLayers.district].forEach(function (l) { toggle(l, false); });
+      ROAD_ORDER.forEach(function (cls) { toggle(roadLayers[cls].fill, false); if (roadLayers[cls].casing) toggle(roadLayers[cls].casing, false); });
+      stack.forEach(function (l) { group.addLayer(l); });
+    }
     function restyle() {
       var z = map.getZoom();
+      restack(z);
       ROAD_ORDER.forEach(function (cls) {
-        var spec = ROAD[cls], visible = !spec.minZoom || z >= spec.minZoom;
-        var w = width(spec.w, z);
-        toggle(roadLayers[cls].fill, visible);
+        var spec = ROAD[cls], w = width(spec.w, z);
         roadLayers[cls].fill.setStyle({ weight: spec.casing ? w : Math.max(1, w / 2) });
-        if (roadLayers[cls].casing) {
-          toggle(roadLayers[cls].casing, visible);
-          roadLayers[cls].casing.setStyle({ weight: w + 2 });
-        }
+        if (roadLayers[cls].casing) roadLayers[cls].casing.setStyle({ weight: w + 2 });
       });
-      toggle(areaLayers.community, z >= AREA.community.minZoom);
       toggle(labels.town, z < 14);
       toggle(labels.community, z >= 14);
       toggle(labels.water, z >= 13);

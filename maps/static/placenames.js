@@ -56,7 +56,7 @@
       renderer: renderer, interactive: false,
       style: function (f) {
         var c = colors[f.properties.r].color;
-        return { color: c, weight: 3, opacity: 0.55, fillColor: c, fillOpacity: 0.08 };
+        return { color: c, weight: 2, opacity: 0.5, fillColor: c, fillOpacity: 0.05 };
       },
       onEachFeature: function (f, layer) { layers["r_" + f.properties.r].addLayer(layer); }
     });
@@ -99,25 +99,35 @@
       map.on("overlayadd overlayremove", function (e) { if (e.layer === layer) box.checked = e.type === "overlayadd"; });
     });
 
-    /* review list */
+    /* review list: one row per flagged name and result ("澄鹭公路 ×5" cycles through its records) */
     var list = mq.$("mq-review"), filter = mq.$("mq-review-filter");
     var order = data.results.map(function (r) { return r.code; });
+    var rows = [];
     function fill() {
-      var want = filter.value;
-      var items = data.names.filter(function (n) { return n.result !== "ok" && (!want || n.result === want); })
-        .sort(function (a, b) { return order.indexOf(a.result) - order.indexOf(b.result) || a.name.localeCompare(b.name, "zh-CN"); });
-      list.innerHTML = items.slice(0, 300).map(function (n) {
-        var why = n.findings.length ? n.findings.map(function (f) { return f.reason; }).filter(function (v, i, a) { return a.indexOf(v) === i; }).join("；") : colors[n.result].name;
-        return '<li data-id="' + mq.esc(n.id) + '"><span class="mq-dot" style="background:' + colors[n.result].color + '"></span>' +
-          '<span class="mq-review-name">' + mq.esc(n.name) + '</span><span class="mq-review-why">' + mq.esc(why) + "</span></li>";
+      var want = filter.value, byKey = {};
+      rows = [];
+      data.names.forEach(function (n) {
+        if (n.result === "ok" || (want && n.result !== want)) return;
+        var key = n.result + "|" + n.name;
+        if (!byKey[key]) { byKey[key] = { name: n.name, result: n.result, ids: [], reasons: [], next: 0 }; rows.push(byKey[key]); }
+        byKey[key].ids.push(n.id);
+        n.findings.forEach(function (f) { if (byKey[key].reasons.indexOf(f.reason) < 0) byKey[key].reasons.push(f.reason); });
+      });
+      rows.sort(function (a, b) { return order.indexOf(a.result) - order.indexOf(b.result) || a.name.localeCompare(b.name, "zh-CN"); });
+      list.innerHTML = rows.slice(0, 300).map(function (r, i) {
+        return '<li data-id="' + mq.esc(r.ids[0]) + '" data-row="' + i + '"><span class="mq-dot" style="background:' + colors[r.result].color + '"></span>' +
+          '<span class="mq-review-name">' + mq.esc(r.name) + "</span>" + (r.ids.length > 1 ? '<span class="mq-count-x">×' + r.ids.length + "</span>" : "") +
+          '<span class="mq-review-why">' + mq.esc(r.reasons.join("；") || colors[r.result].name) + "</span></li>";
       }).join("") || '<li class="mq-empty">没有待审核地名。</li>';
     }
     filter.addEventListener("change", fill);
     fill();
     list.addEventListener("click", function (e) {
-      var li = e.target.closest("li[data-id]");
+      var li = e.target.closest("li[data-row]");
       if (!li) return;
-      var m = byId[li.getAttribute("data-id")];
+      var row = rows[Number(li.getAttribute("data-row"))];
+      var m = byId[row.ids[row.next % row.ids.length]];
+      row.next += 1;
       if (!m) return;
       map.setView(m.getLatLng(), Math.max(map.getZoom(), 16));
       m.openPopup();

@@ -18,6 +18,18 @@
     });
   }
 
+  var DAYS = { Mo: "周一", Tu: "周二", We: "周三", Th: "周四", Fr: "周五", Sa: "周六", Su: "周日", PH: "节假日" };
+  /* OSM-style opening hours ("Mo-Fr 08:30-12:00,14:30-17:30; Sa off") in Chinese. */
+  function hoursZh(text) {
+    if (!text) return text;
+    if (/^\s*24\/7\s*$/.test(text)) return "全天24小时";
+    return String(text)
+      .replace(/\b(Mo|Tu|We|Th|Fr|Sa|Su|PH)-(Mo|Tu|We|Th|Fr|Sa|Su)\b/g, function (m, a, b) { return DAYS[a] + "至" + DAYS[b]; })
+      .replace(/\b(Mo|Tu|We|Th|Fr|Sa|Su|PH)\b/g, function (m) { return DAYS[m]; })
+      .replace(/\boff\b/g, "休息").replace(/;\s*/g, "；").replace(/,\s*/g, "、");
+  }
+  mq.hoursZh = hoursZh;
+
   function row(label, value, html) {
     return "<tr><th>" + label + "</th><td>" + (html || mq.esc(mq.or(value, "暂无"))) + "</td></tr>";
   }
@@ -28,7 +40,7 @@
       '<p class="mq-pop-type">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(type ? type.name : f.type) +
       (f.status === "planned" ? ' <span class="mq-tag">规划中</span>' : "") + "</p>" +
       '<table class="mq-pop-table">' +
-      row("开放时间", f.hours) + row("联系电话", f.phone, phone) + row("地址", f.address) +
+      row("开放时间", hoursZh(f.hours)) + row("联系电话", f.phone, phone) + row("地址", f.address) +
       "</table>" +
       '<button class="mq-btn mq-btn-small" type="button" data-iso-lat="' + f.lat + '" data-iso-lon="' + f.lon +
       '">从这里出发：步行15分钟能到哪里</button></div>';
@@ -80,14 +92,21 @@
     state.markers = markers;
 
     /* grids */
+    // Grid lines stay light when zoomed out (they would hide the streets) and firm up close in.
+    function gridStyle() {
+      var near = map.getZoom() >= 15;
+      return { color: "#7e57c2", weight: near ? 1.6 : 0.9, dashArray: near ? "6 4" : "3 3", opacity: near ? 0.85 : 0.55,
+               fillColor: "#7e57c2", fillOpacity: 0.02 };
+    }
     var grids = L.geoJSON(data.grids, {
-      style: function () { return { color: "#7e57c2", weight: 1.4, dashArray: "5 4", opacity: 0.85, fillColor: "#7e57c2", fillOpacity: 0.02 }; },
+      style: gridStyle,
       onEachFeature: function (feature, layer) {
         layer.bindPopup(function () { return gridPopup(feature.properties); }, { maxWidth: 280 });
         layer.on("mouseover", function () { layer.setStyle({ weight: 3, fillOpacity: 0.08 }); });
-        layer.on("mouseout", function () { layer.setStyle({ weight: 1.4, fillOpacity: 0.02 }); });
+        layer.on("mouseout", function () { layer.setStyle(gridStyle()); });
       }
     });
+    map.on("zoomend", function () { grids.setStyle(gridStyle); });
     layers.grids.addLayer(grids);
     state.grids = grids;
 

@@ -4,7 +4,12 @@ uvicorn server on the demo database plus one headless Chromium for the whole ses
 from __future__ import annotations
 
 import importlib.util
+import os
+import socket
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -34,6 +39,10 @@ def _ensure_real_package(name: str) -> None:
 
 
 _ensure_real_package("geo.placenames")
+os.environ.setdefault("MINQING_SECRET_KEY", "test-secret-key-for-minqing-maps-tests")
+PASSWORD = "maps-test-password"
+USERS = {"maps_planner": "planner", "maps_officer": "placename_officer", "maps_worker": "grid_worker",
+         "maps_admin": "admin"}
 
 LON0, LAT0 = 113.30, 22.60
 D = 0.01  # ≈ 1 km
@@ -90,3 +99,53 @@ def tiny() -> dict:
     return {"areas": areas, "edges": edges, "water": water, "facilities": facilities, "types": types,
             "names": names,
             "district": {"name": "澄湾区", "bounds": [[LAT0, LON0], [LAT0 + D, LON0 + 2 * D]], "demo": True}}
+
+
+# ---------------------------------------------------------------- the app on a loopback port (session)
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app(demo_db):
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    settings = ApiSettings(secret_key=os.environ["MINQING_SECRET_KEY"], bcrypt_rounds=4,
+                           rate_limit_per_second=0, database_url=demo_db)
+    return create_app(settings, database_url=demo_db)
+
+
+@pytest.fixture(scope="session")
+def users(demo_db) -> dict[str, str]:
+    """Test accounts, one per role: username → password."""
+    from api.security import hash_password
+    from layers import users as accounts
+    from layers.db import session
+
+    with session(demo_db, actor="pytest") as s:
+        for name, role in USERS.items():
+            if accounts.by_username(s, name) is None:
+                accounts.create(s, username=name, password_hash=hash_password(PASSWORD, rounds=4), role=role)
+    return dict.fromkeys(USERS, PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def server(app) -> Iterator[str]:
+    import uvicorn
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
