@@ -184,10 +184,11 @@ class _Placer:
         return len(self.out.items) - 1
 
     def community_of(self, xy: np.ndarray) -> int:
-        for i in self.A.of_level("community"):
-            if _has(self.A.areas[i].geom, xy):
-                return i
-        return -1
+        if not hasattr(self, "_ctree"):
+            self._cids = np.array(self.A.of_level("community"))
+            self._ctree = shapely.STRtree([self.A.areas[i].geom for i in self._cids])
+        hit = self._ctree.query(shapely.points(xy), predicate="intersects")
+        return int(self._cids[hit[0]]) if len(hit) else -1
 
     def operator(self, key: str, c: int) -> str:
         d = self.dname
@@ -254,15 +255,28 @@ class _Plan(_Placer):
         self.seen: set[str] = set()
         self.nums: dict[str, int] = {}
         self.towns, self.dproper = towns, dproper
-        self.gaps = self._gap_communities()
+        self.gaps = self._gap_communities() - {self._gated_community()}
         cun = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "村"]
         self.no_complex = set(cun[1::3])
         for ti in range(3):
             self._town(ti)
         for c in self.A.of_level("community"):
             self._community(c)
+        self._ensure_all_types()
         self._plant_special()
         return self.out
+
+    def _ensure_all_types(self) -> None:
+        """Every type appears at least once per copy (small copies may miss a rare one)."""
+        have = {f.type_code for f in self.out.items}
+        comms = self.A.of_level("community")
+        big = max(comms, key=lambda c: self.A.households[c])
+        for code in SPEC:
+            if code not in have:
+                ti = 1 if code in ("rural_elderly_home", "regional_elderly_center") else self.A.areas[big].town
+                c = big if ti == self.A.areas[big].town else next(
+                    (c for c in comms if self.A.areas[c].town == ti), big)
+                self.add(code, self._label(code, c, self.A.areas[c].town), self.community_site(c))
 
     def _label(self, code: str, c: int, ti: int) -> str:
         n = self.nums.get(code, 0)
@@ -394,6 +408,14 @@ class _Plan(_Placer):
             if items[i].status == "open" and items[i].type_code in ("fitness_small", "public_toilet",
                                                                     "recycling_point", "culture_station"):
                 items[i].status = "planned"
+
+    def _gated_community(self) -> int:
+        """Community of the single-gate compound (it gets a day care inside: not a no_daycare gap)."""
+        one = [c for c in self.s.compounds if c.gates == 1]
+        if not one:
+            return -1
+        lat = self.s.lattices[one[0].lattice]
+        return self.community_of(np.asarray(one[0].polygon(lat, inset=40.0).representative_point().coords[0]))
 
     def _gated_daycare(self) -> None:
         one = [c for c in self.s.compounds if c.gates == 1]

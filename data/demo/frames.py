@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry import MultiPolygon
 
 from . import addresses, areas, facilities, geography, network, placenames, residences, settlement
 from ._geom import polygonal
@@ -62,10 +63,17 @@ class _Ctx:
     def ll(self, geoms):
         return geography.to_lonlat(np.asarray(geoms, dtype=object), self.geo.origin)
 
+    def ll_multi(self, geoms, *, step: float = 25.0):
+        """Polygons → densified (see ``areas``) EPSG:4326 MultiPolygons."""
+        dense = shapely.segmentize(np.array([polygonal(g) for g in geoms], dtype=object), step)
+        return [MultiPolygon(list(shapely.get_parts(g))) for g in self.ll(dense)]
+
     def areas(self) -> gpd.GeoDataFrame:
         A, c = self.A, self.copy
         parent = pd.array([self.area_ids[a.parent] if a.parent >= 0 else None for a in A.areas], dtype="Int64")
-        geoms = self.ll([polygonal(a.geom) for a in A.areas])
+        # densify before projecting: a cut point on a long straight metric edge would otherwise sit
+        # off the projected chord of the parent's edge and open slivers between parent and children
+        geoms = self.ll_multi([a.geom for a in A.areas])
         return gpd.GeoDataFrame({
             "area_id": self.area_ids, "parent_id": parent, "level": [a.level for a in A.areas],
             "code": [a.code for a in A.areas], "name": [a.name for a in A.areas],
@@ -81,13 +89,14 @@ class _Ctx:
     def edges(self) -> gpd.GeoDataFrame:
         net = self.net
         r = net.roads
-        col = {k: [getattr(r[i], k) for i in net.road] for k in ("highway", "access", "foot", "bicycle", "name")}
+        col = {k: np.array([getattr(x, k) for x in r] + [None], dtype=object)[:-1][net.road]
+               for k in ("highway", "access", "foot", "bicycle", "name", "oneway")}
         ll = np.column_stack([self.lon, self.lat])
         geoms = shapely.linestrings(np.stack([ll[net.u], ll[net.v]], axis=1))
         return gpd.GeoDataFrame({
             "edge_id": ids(self.copy, len(net.u)), "u": self.node_ids[net.u], "v": self.node_ids[net.v],
             "length_m": net.length(), "highway": col["highway"],
-            "oneway": np.array([r[i].oneway for i in net.road], dtype=bool), "access": col["access"],
+            "oneway": col["oneway"].astype(bool), "access": col["access"],
             "foot": col["foot"], "bicycle": col["bicycle"], "bridge": net.bridge.astype(bool), "name": col["name"]},
             geometry=geoms, crs=CRS)
 
@@ -152,7 +161,8 @@ class _Ctx:
         geoms = [polygonal(geo.river), polygonal(geo.lake), geography.sea(geo)]
         return gpd.GeoDataFrame({
             "water_id": ids(self.copy, 3), "kind": ["river", "lake", "sea"],
-            "name": [names["river"], names["lake"], names["sea"]]}, geometry=self.ll(geoms), crs=CRS)
+            "name": [names["river"], names["lake"], names["sea"]]},
+            geometry=self.ll_multi(geoms), crs=CRS)
 
     def planted(self, rows: list[dict], road_plants: dict) -> pd.DataFrame:
         """Planted cases with the ids of their objects (plus gates, bridges and the islet component)."""

@@ -8,6 +8,8 @@ Names of roads, estates and villages are ordinary and may coincide with real one
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 DISTRICTS = ["澄湾", "澜屿", "汐浦", "镜湾", "银汀", "望潮", "泷湾", "凤湾", "蓝屿", "珠屿", "榕岭", "沙汀", "鹭洲", "鸥屿", "鲸湾", "汀澳", "漪洲", "霞屿", "帆港", "涟浦", "青澳", "苍屿", "云汀", "礁湾", "浣洲"]
@@ -111,9 +113,14 @@ class Namer:
         return self._draw("proper", lambda: self._shuffled(list(ESTATE_PROPERS) + list(ROAD_PROPERS)))
 
 
+@lru_cache(maxsize=16)
+def _by_length(generics: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(generics, key=len, reverse=True))
+
+
 def split_generic(name: str, generics: tuple[str, ...]) -> tuple[str, str | None]:
     """Split ``name`` into (proper, generic) using the longest matching generic suffix."""
-    for g in sorted(generics, key=len, reverse=True):
+    for g in _by_length(tuple(generics)):
         if name.endswith(g) and len(name) > len(g):
             return name[: -len(g)], g
     return name, None

@@ -257,18 +257,15 @@ def _old_town(geo: Geography, lat: Lattice, rng: np.random.Generator):
 
 
 def _houses(centre: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """House cluster positions (n, 2) around a village centre, about 16 m apart."""
-    r = 14.0 * np.sqrt(n) + 20.0
-    ang = rng.uniform(0, 2 * np.pi, 6 * n)
-    rad = r * np.sqrt(rng.uniform(0, 1, 6 * n))
-    cand = centre + np.column_stack([rad * np.cos(ang), rad * np.sin(ang)])
-    out = [centre]
-    for p in cand:
-        if len(out) > n:
-            break
-        if ((np.asarray(out) - p) ** 2).sum(1).min() > 16.0 ** 2:
-            out.append(p)
-    return np.asarray(out[1:])
+    """House cluster positions (n, 2) around a village centre: a jittered 18 m grid, compact."""
+    half = int(np.ceil(np.sqrt(n) * 0.75)) + 2
+    g = np.arange(-half, half + 1) * 18.0
+    pts = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
+    pts = pts[np.hypot(*pts.T) > 10.0]
+    pts = pts + rng.uniform(-4.0, 4.0, pts.shape)
+    # nearest to the centre first, with noise so villages are ragged, not round
+    score = np.hypot(*pts.T) * rng.lognormal(0.0, 0.35, len(pts))
+    return centre + pts[np.argsort(score)[:n]]
 
 
 def _village(centre: np.ndarray, households: int, rng: np.random.Generator, *, islet: bool = False) -> Village:

@@ -1,0 +1,337 @@
+"""Tests of the fictional demo district generator (data.demo): sizes, invariants, determinism."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from data.demo import SOURCE, DemoDistrict, generate, summary
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+PARENT_LEVEL = {"town": "district", "grid_large": "town", "community": "town", "grid_middle": "community",
+                "grid_small": "grid_middle"}
+COLUMNS = {
+    "areas": ["area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code", "worker_name",
+              "worker_phone", "households", "source", "geometry"],
+    "nodes": ["node_id", "lon", "lat"],
+    "edges": ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle", "bridge", "name",
+              "geometry"],
+    "residences": ["residence_id", "address", "area_id", "households", "population", "elderly", "children",
+                   "estimated", "source", "geometry"],
+    "facilities": ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
+                   "phone", "operator", "status", "source", "geometry"],
+    "place_names": ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
+                    "sign_present", "approval", "meaning", "geometry"],
+    "water": ["water_id", "kind", "name", "geometry"],
+}
+ID = {"areas": "area_id", "nodes": "node_id", "edges": "edge_id", "residences": "residence_id",
+      "facilities": "facility_id", "place_names": "name_id", "water": "water_id"}
+
+
+@pytest.fixture(scope="module")
+def d() -> DemoDistrict:
+    return generate(scale=1.0)
+
+
+def _csv_codes(path: Path, col: str) -> set[str]:
+    with path.open(encoding="utf-8") as f:
+        return {row[col] for row in csv.DictReader(f)}
+
+
+def _components(d: DemoDistrict) -> tuple[int, np.ndarray, pd.Index]:
+    idx = pd.Index(d.nodes["node_id"])
+    u, v = idx.get_indexer(d.edges["u"]), idx.get_indexer(d.edges["v"])
+    g = coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx), len(idx)))
+    n, lab = connected_components(g, directed=False)
+    return n, lab, idx
+
+
+def _planted(d: DemoDistrict, case: str) -> pd.DataFrame:
+    return d.planted[d.planted["case"] == case]
+
+
+# --- shape of the output ------------------------------------------------------------------------
+
+def test_columns_ids_crs_and_source(d):
+    for name, cols in COLUMNS.items():
+        frame = getattr(d, name)
+        assert list(frame.columns) == cols, name
+        assert frame[ID[name]].dtype == np.int64 and frame[ID[name]].is_unique, name
+        if "geometry" in cols:
+            assert frame.crs.to_epsg() == 4326, name
+        if "source" in cols:
+            assert (frame["source"] == SOURCE).all(), name
+    assert d.areas["parent_id"].dtype == "Int64"
+    assert d.areas.geom_type.eq("MultiPolygon").all() and d.water.geom_type.eq("MultiPolygon").all()
+    assert d.residences.geom_type.eq("Point").all() and d.facilities.geom_type.eq("Point").all()
+    assert set(d.place_names.geom_type) <= {"Point", "LineString", "Polygon"}
+
+
+def test_sizes_at_scale_one(d):
+    s = summary(d)
+    assert 30_000 <= s["nodes"] <= 50_000
+    assert 0.85 * 60_000 <= s["households"] <= 1.15 * 60_000
+    assert 0.85 * 180_000 <= s["residents"] <= 1.15 * 180_000
+    assert 0.8 * 300 <= s["small_grids"] <= 1.2 * 300
+    assert 32 <= s["communities"] <= 48 and s["towns"] == 3 and s["districts"] == 1
+    assert 340 <= s["facilities"] <= 460
+    assert 1_700 <= s["place_names"] <= 2_300
+
+
+def test_deterministic(d):
+    again = generate(scale=1.0)
+    for name in COLUMNS:
+        a, b = getattr(d, name), getattr(again, name)
+        if isinstance(a, gpd.GeoDataFrame):
+            assert_geodataframe_equal(a, b, check_less_precise=False)
+            assert shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0).all()
+        else:
+            pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(d.planted, again.planted)
+
+
+def test_other_seed_and_small_scale():
+    small = generate(scale=0.2, seed=7)
+    other = generate(scale=0.2, seed=8)
+    assert len(small.nodes) != len(other.nodes) or not small.nodes.equals(other.nodes)
+    assert 0.1 * 30_000 < len(small.nodes) < 0.3 * 50_000
+    assert set(small.facilities["type_code"]) == _csv_codes(DATA / "facility_types.csv", "code")
+
+
+# --- placement ------------------------------------------------------------------------------------
+
+def test_offshore(d):
+    """Open sea only: the Guangdong coast east of the Pearl River lies north of lat 22.5 for lon
+    115-116.5 (Shanwei: 22.65-22.85); 22.2 leaves > 30 km margin. Dongsha (Pratas) sits at
+    lat 20.6-20.8, lon 116.6-116.9; Hainan and Taiwan are far west/east."""
+    for name in ("areas", "edges", "residences", "facilities", "place_names"):
+        minx, miny, maxx, maxy = getattr(d, name).total_bounds
+        assert minx >= 115.5 and maxx <= 117.0 and miny >= 20.9 and maxy < 22.2, name
+    coast = shapely.box(115.0, 22.2, 116.5, 23.5)
+    pratas = shapely.box(116.6, 20.6, 116.9, 20.8)
+    land = d.areas.loc[d.areas["level"] == "district"].union_all()
+    assert not land.intersects(coast) and not land.intersects(pratas)
+    sea = d.water.loc[d.water["kind"] == "sea"].union_all()
+    assert land.intersection(sea).area < 1e-6 * land.area
+
+
+# --- areas ------------------------------------------------------------------------------------------
+
+def test_area_tree_and_codes(d):
+    a = d.areas.set_index("area_id")
+    for level, parent in PARENT_LEVEL.items():
+        rows = a[a["level"] == level]
+        assert (a.loc[rows["parent_id"].astype("int64"), "level"].to_numpy() == parent).all(), level
+    assert a["code"].is_unique
+    lengths = a["code"].str.len()
+    assert (lengths[a["level"].isin(["district", "town", "community"])] == 12).all()
+    assert (lengths[a["level"].str.startswith("grid")] == 20).all()
+    assert a["code"].str.fullmatch(r"\d+").all()
+    com = a[a["level"] == "community"]
+    suffix = com["code"].str[-3:].astype(int)
+    assert ((suffix[com["name"].str.endswith("社区")] >= 1) & (suffix[com["name"].str.endswith("社区")] <= 199)).all()
+    assert ((suffix[com["name"].str.endswith("村")] >= 200) & (suffix[com["name"].str.endswith("村")] <= 399)).all()
+    assert set(com["urban_rural_code"]) <= {"111", "112", "121", "122", "123", "210", "220"}
+    assert (com["urban"] == com["urban_rural_code"].str.startswith("1")).all()
+    grids = a[a["level"].isin(["grid_middle", "grid_small"])]
+    comm_of = grids["parent_id"].astype("int64")
+    comm_of = comm_of.where(grids["level"] == "grid_middle", a.loc[comm_of, "parent_id"].astype("int64").to_numpy())
+    assert (grids["urban_rural_code"].to_numpy() == a.loc[comm_of, "urban_rural_code"].to_numpy()).all()
+    grid_codes = grids["code"].str[12:18].to_numpy()
+    assert (grid_codes == a.loc[comm_of, "code"].str[6:12].to_numpy()).all()
+
+
+def test_workers_are_roles_not_people(d):
+    roles = ("网格员", "网格长", "网格指导员", "办公室", "值班室")
+    assert d.areas["worker_name"].map(lambda s: s.endswith(roles)).all()
+    assert d.areas["worker_phone"].str.fullmatch(r"0660-0\d{6}").all()
+
+
+def test_children_tile_parents(d):
+    """Children of one (parent, level) tile the parent: no gaps, no overlaps, inside it."""
+    a = d.areas.set_index("area_id")
+    geom = a.geometry
+    for (pid, level), kids in a[a["parent_id"].notna()].groupby(["parent_id", "level"]):
+        parent = geom[int(pid)]
+        g = kids.geometry.values
+        union = shapely.union_all(g)
+        total = shapely.area(g).sum()
+        assert abs(union.area - parent.area) <= 1e-6 * parent.area, (pid, level)
+        assert abs(total - union.area) <= 1e-6 * parent.area, (pid, level)  # pairwise overlaps ~ 0
+        outside = shapely.area(shapely.difference(g, parent))
+        assert (outside <= 1e-6 * shapely.area(g)).all(), (pid, level)
+
+
+def test_households_add_up(d):
+    a = d.areas.set_index("area_id")
+    small = d.residences.groupby("area_id")["households"].sum()
+    grids = a[a["level"] == "grid_small"]
+    assert (grids["households"] == small.reindex(grids.index, fill_value=0)).all()
+    assert a.loc[a["level"] == "district", "households"].sum() == d.residences["households"].sum()
+    urban = grids[grids["urban"]]["households"]
+    assert urban.median() > 300 and urban.quantile(0.9) < 550
+
+
+# --- residences ---------------------------------------------------------------------------------
+
+def test_every_residence_in_exactly_one_small_grid(d):
+    small = d.areas[d.areas["level"] == "grid_small"]
+    tree = shapely.STRtree(small.geometry.values)
+    pi, gi = tree.query(d.residences.geometry.values, predicate="intersects")
+    assert (np.bincount(pi, minlength=len(d.residences)) == 1).all()
+    assert (small["area_id"].to_numpy()[gi] == d.residences["area_id"].to_numpy()[pi]).all()
+
+
+def test_residence_people(d):
+    r = d.residences
+    assert (r["households"] >= 1).all() and (r["population"] >= r["households"]).all()
+    assert (r["elderly"] + r["children"] <= r["population"]).all()
+    assert not r["estimated"].any()
+    assert r["address"].str.startswith("澄湾区").all() and r["address"].str.contains(r"\d+号").all()
+    rural = r["area_id"].isin(d.areas.loc[~d.areas["urban"], "area_id"])
+    share = r.groupby(rural)[["elderly", "population"]].sum()
+    assert share.loc[True, "elderly"] / share.loc[True, "population"] > \
+        share.loc[False, "elderly"] / share.loc[False, "population"]
+    assert r["households"].max() >= 100 and (r["households"] <= 5).sum() > 1000
+
+
+# --- network --------------------------------------------------------------------------------------
+
+def test_edges_reference_nodes_and_lengths(d):
+    e, nodes = d.edges, d.nodes.set_index("node_id")
+    assert e["u"].isin(nodes.index).all() and e["v"].isin(nodes.index).all()
+    start = shapely.get_coordinates(shapely.get_point(e.geometry.values, 0))
+    assert np.allclose(start, nodes.loc[e["u"], ["lon", "lat"]].to_numpy())
+    metric = e.to_crs(32650).length.to_numpy()
+    assert np.allclose(e["length_m"], metric, rtol=1e-3)
+    assert (e["length_m"] > 0).all()
+    assert set(e["highway"]) >= {"motorway", "motorway_link", "primary", "secondary", "tertiary", "residential",
+                                 "living_street", "service", "footway", "path", "track", "unclassified"}
+
+
+def test_connected_except_islet(d):
+    n, lab, idx = _components(d)
+    assert n == 2
+    islet = _planted(d, "islet_component")["object_id"]
+    assert len(islet) == 1
+    islet_label = lab[idx.get_indexer(islet)[0]]
+    assert (lab == islet_label).sum() < 0.01 * len(lab)
+
+
+def test_private_roads_touch_public_only_at_gates(d):
+    e = d.edges
+    private = e["access"] == "private"
+    assert private.any()
+    priv_nodes = set(e.loc[private, "u"]) | set(e.loc[private, "v"])
+    pub_nodes = set(e.loc[~private, "u"]) | set(e.loc[~private, "v"])
+    gates = set(_planted(d, "gate")["object_id"])
+    assert priv_nodes & pub_nodes <= gates and gates <= priv_nodes & pub_nodes
+    # per compound (component of private edges): 1-3 gates, one compound with a single gate
+    pe = e[private]
+    idx = pd.Index(sorted(priv_nodes))
+    u, v = idx.get_indexer(pe["u"]), idx.get_indexer(pe["v"])
+    _, lab = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2), directed=False)
+    per = pd.Series(lab[idx.get_indexer(sorted(gates))]).value_counts()
+    assert per.between(1, 3).all() and (per == 1).any() and len(per) == lab.max() + 1
+
+
+def test_oneway_bridges_and_motorway(d):
+    e = d.edges
+    assert e["oneway"].sum() > 50
+    bridges = e[e["bridge"]]
+    idx = pd.Index(pd.unique(bridges[["u", "v"]].to_numpy().ravel()))
+    u, v = idx.get_indexer(bridges["u"]), idx.get_indexer(bridges["v"])
+    n, _ = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2), directed=False)
+    assert 3 <= n <= 6  # few bridges
+    mw = e["highway"] == "motorway"
+    assert (e.loc[mw, "foot"] == "no").all()
+    mw_nodes = set(e.loc[mw, "u"]) | set(e.loc[mw, "v"])
+    other = e[~e["highway"].isin(["motorway", "motorway_link"])]
+    assert not mw_nodes & (set(other["u"]) | set(other["v"]))
+
+
+def test_river_crossed_only_by_bridges(d):
+    river = d.water.loc[d.water["kind"] == "river"].union_all()
+    crossing = shapely.intersects(d.edges.geometry.values, river)
+    assert crossing.any()
+    assert d.edges.loc[crossing, "bridge"].all()
+
+
+# --- facilities -------------------------------------------------------------------------------
+
+def test_facility_types_and_status(d):
+    f = d.facilities
+    assert set(f["type_code"]) == _csv_codes(DATA / "facility_types.csv", "code")
+    assert set(f["status"]) == {"open", "planned", "closed"}
+    assert (f["status"] == "open").mean() > 0.9
+    joined = gpd.sjoin(f[["type_code", "geometry"]], d.areas[d.areas["level"] == "town"][["name", "geometry"]])
+    assert joined.loc[joined["type_code"] == "rural_elderly_home", "name"].str.endswith("镇").all()
+
+
+def _facilities_in(d, area_ids, type_code):
+    f = d.facilities[(d.facilities["type_code"] == type_code) & (d.facilities["status"] == "open")]
+    areas = d.areas[d.areas["area_id"].isin(area_ids)]
+    return gpd.sjoin(f, areas[["area_id", "geometry"]])
+
+
+def test_planted_gaps(d):
+    no_dc = _planted(d, "no_daycare")["object_id"]
+    assert len(no_dc) >= 3 and _facilities_in(d, no_dc, "elderly_daycare").empty
+    east = _planted(d, "east_bank")["object_id"]
+    assert len(east) >= 2
+    for code in ("middle_school", "health_center", "food_market", "culture_center"):
+        assert _facilities_in(d, east, code).empty, code
+    remote = _planted(d, "remote_village")["object_id"]
+    assert _facilities_in(d, remote, "health_station").empty
+    planned = d.facilities.set_index("facility_id").loc[_planted(d, "planned_daycare")["object_id"], "status"]
+    assert (planned == "planned").all()
+
+
+# --- place names --------------------------------------------------------------------------------
+
+def test_place_names(d):
+    p = d.place_names
+    assert set(p["category"]) <= _csv_codes(DATA / "placenames" / "categories.csv", "category")
+    assert set(p["status"]) == {"standard", "irregular", "historical"}
+    assert p["area_id"].isin(d.areas["area_id"]).all()
+    assert p["heritage"].any() and (~p["sign_present"]).any()
+    names = set(p["name"])
+    for planted in ("威尼斯花园", "维也纳小区", "皇庭御府", "EE新城", "東湖路", "新桦路", "康凝街", "㘭背", "世界城",
+                    "中央公馆", "环球中心"):
+        assert planted in names, planted
+    assert (p["name"] == "新华路").sum() == 2 and (p["name"] == "翠苑").sum() == 2
+    irregular = set(p.loc[p["status"] == "irregular", "name"])
+    assert {"威尼斯花园", "皇庭御府", "東湖路"} <= irregular and "湴田" not in irregular
+    roads = set(d.edges["name"].dropna())
+    assert (p.loc[p["category"].isin(["road", "trunk_road", "lane"]), "name"].isin(roads)
+            | p.loc[p["category"].isin(["road", "trunk_road", "lane"]), "status"].eq("historical")).all()
+
+
+def test_planted_ids_resolve(d):
+    layers = {"areas": d.areas["area_id"], "facilities": d.facilities["facility_id"],
+              "place_names": d.place_names["name_id"], "nodes": d.nodes["node_id"], "edges": d.edges["edge_id"]}
+    for layer, rows in d.planted.groupby("layer"):
+        assert rows["object_id"].isin(layers[layer]).all(), layer
+
+
+@pytest.mark.slow
+def test_scale_two_doubles():
+    one = summary(generate(scale=1.0, seed=3))
+    two_d = generate(scale=2.0, seed=3)
+    two = summary(two_d)
+    for name in ID:
+        assert getattr(two_d, name)[ID[name]].is_unique, name
+    for k in ("nodes", "households", "residents", "small_grids", "facilities", "place_names"):
+        assert 1.8 * one[k] <= two[k] <= 2.2 * one[k], k
+    assert two["districts"] == 2
+    n, _, _ = _components(two_d)
+    assert n == 4
