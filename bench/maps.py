@@ -19,8 +19,16 @@ import gzip
 import os
 import socket
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
+
+# Run as a script, bench/ would come first on sys.path and this file would shadow the ``maps``
+# package (and bench/api.py the ``api`` package): put the project root there instead.
+ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
