@@ -34,6 +34,7 @@ TARGET_COMMUNITY_HH = (2100, 1900, 2300)
 VILLAGES_PER_CUN = 11.5
 GRID_HH = 400
 MIN_COMMUNITY_HH = 300
+AVOID_FOR_CUN = ("㘭背", "甽头")
 
 
 @dataclass
@@ -193,7 +194,9 @@ class _Builder:
         hh = res.households[inside]
         vshare = hh[res.village[inside] >= 0].sum() / max(1, hh.sum())
         if kind == "村":
-            main = vin[np.argmax([self.s.villages[i].households for i in vin])] if len(vin) else -1
+            # the 村 takes the name of its largest village, never a planted rare-character one
+            size = [self.s.villages[i].households * (self.vnames[i] not in AVOID_FOR_CUN) for i in vin]
+            main = vin[np.argmax(size)] if len(vin) else -1
             name = (self.vnames[main] if main >= 0 else self.namer.village()) + "村"
             seat = self.centres[main] if main >= 0 else np.asarray(poly.representative_point().coords[0])
         else:
@@ -260,6 +263,13 @@ class _Builder:
             if a.level == "grid_large":
                 hh[i] = hh[a.parent]
         A.households = hh
+        # a town is urban when most of its households live in urban-class communities
+        for t in A.of_level("town"):
+            kids = [i for i in A.of_level("community") if A.areas[i].parent == t]
+            urban = sum(hh[i] for i in kids if A.areas[i].urban)
+            A.areas[t].urban = bool(urban >= 0.5 * max(1, hh[t]))
+        for i in A.of_level("grid_large"):
+            A.areas[i].urban = A.areas[A.areas[i].parent].urban
 
 
 def _depth(A: AreaSet, i: int) -> int:

@@ -45,6 +45,8 @@ from .names import GENERICS, Namer, split_generic
 from .network import Network
 from .residences import Residences
 
+RARE = ("㘭背", "甽头")
+"""Planted rare-character village names; a 村 is never named after them (see ``areas``)."""
 SIGN_RATE = {"county": 1.0, "town": 0.95, "community": 0.0, "village": 0.9, "natural_village": 0.7,
              "trunk_road": 0.95, "road": 0.88, "lane": 0.72, "estate": 0.9, "building": 0.85, "bridge": 0.95,
              "station": 0.98, "park": 0.95, "scenic": 0.9, "zone": 0.8, "mountain": 0.3, "water": 0.6,
@@ -85,7 +87,7 @@ def village_names(s: st.Settlement, namer: Namer, rng: np.random.Generator) -> t
     cand = [i for i, v in enumerate(s.villages) if not v.islet]
     picks = rng.choice(cand, size=min(4, len(cand)), replace=False)
     special = {}
-    for i, nm in zip(picks, ("㘭背", "甽头", "上林", "湴田"), strict=False):
+    for i, nm in zip(picks, RARE + ("上林", "湴田"), strict=False):
         names[i] = nm
         namer.used.add(nm)
         special[nm] = int(i)
@@ -138,12 +140,25 @@ def plant_roads(net: Network, namer: Namer, rng: np.random.Generator, *, copy: i
 
 # --- building the names ------------------------------------------------------------------------
 
+def _road_key(r) -> tuple[str, str]:
+    """Roads of one name in one setting form one place name (rural links, bridge spans)."""
+    return r.name, "lattice:city" if r.kind == "bridge" else r.kind
+
+
 def _road_geoms(net: Network) -> dict[int, LineString]:
-    """One LineString per named road: its merged edges (longest piece if split by the river)."""
-    named = np.array([r.name is not None and r.kind != "motorway" for r in net.roads])
-    sel = np.nonzero(named[net.road])[0]
-    order = sel[np.argsort(net.road[sel], kind="stable")]
-    roads, starts = np.unique(net.road[order], return_index=True)
+    """One LineString per named road: its merged edges (longest piece if split by the river).
+
+    Keyed by the first road index of each (name, setting) group.
+    """
+    named = [i for i, r in enumerate(net.roads) if r.name is not None and r.kind not in ("motorway", "greenway")]
+    first: dict[tuple, int] = {}
+    group = np.full(len(net.roads), -1)
+    for i in named:
+        group[i] = first.setdefault(_road_key(net.roads[i]), i)
+    g = group[net.road]
+    sel = np.nonzero(g >= 0)[0]
+    order = sel[np.argsort(g[sel], kind="stable")]
+    roads, starts = np.unique(g[order], return_index=True)
     out = {}
     for r, part in zip(roads, np.split(order, starts[1:]), strict=True):
         segs = np.stack([net.xy[net.u[part]], net.xy[net.v[part]]], axis=1)
@@ -216,7 +231,7 @@ class _Names:
         remote = [p["index"] for p in self.F.planted if p["case"] == "remote_village"]
         for i, (v, nm) in enumerate(zip(self.s.villages, self.vnames, strict=True)):
             kw: dict = {}
-            if nm in ("㘭背", "甽头") and self.special.get(nm) == i:
+            if nm in RARE and self.special.get(nm) == i:
                 kw = {"status": "irregular", "case": "rare_char", "note": f"{nm}: character outside GB 2312"}
             elif nm == "上林" and self.special.get(nm) == i:
                 kw = {"heritage": True, "meaning": "明代建村，存清代民居群的古村落", "case": "heritage"}
@@ -238,8 +253,7 @@ class _Names:
         seat_dup = set(self.road_plants.get("新华路", [])[1:])
         for rid, g in geoms.items():
             r = self.net.roads[rid]
-            if r.kind == "greenway":
-                self.add(r.name, "park", g)
+            if r.kind == "greenway":  # 绿道 is no place-name generic: the name stays on the edges only
                 continue
             kw: dict = {}
             nm = plants.get(rid)
@@ -251,8 +265,13 @@ class _Names:
                 kw = {"status": "irregular", "case": "duplicate", "note": "新华路 again in the town seat"}
             elif nm == "金龙大道":
                 kw = {"status": "irregular", "case": "generic_oversize", "note": "a short lane called 大道"}
+                self.add(r.name, "lane", g, **kw)
+                continue
             elif nm == "盐埠老街":
-                kw = {"heritage": True, "meaning": "清代盐运埠头老街", "case": "heritage"}
+                self.add(r.name, "road", g, heritage=True, meaning="清代盐运埠头老街", case="heritage")
+                continue
+            elif r.kind == "village" and r.name.startswith(RARE):
+                kw = {"status": "irregular", "case": "rare_char", "note": f"{r.name}: lane named after a rare-character village"}
             elif nm == "兴业路":
                 self.add("打铁街", "road", g, status="historical", meaning="兴业路旧称，旧时打铁铺聚集",
                          case="historical", note="old name of 兴业路")
@@ -383,6 +402,7 @@ class _Names:
         mids = (net.xy[net.u[sel]] + net.xy[net.v[sel]]) / 2
         tree = shapely.STRtree(shapely.points(mids))
         main = {"primary", "secondary", "tertiary"}
+        planted = {r for rids in self.road_plants.values() for r in rids}  # stops keep clear of odd names
         for rid, r in enumerate(net.roads):
             if r.highway not in main or r.name is None:
                 continue
@@ -392,7 +412,8 @@ class _Names:
             pts = net.xy[np.unique(np.r_[net.u[idx], net.v[idx]])]
             for p in self._every(pts, 350.0):
                 near = tree.query(Point(p), predicate="dwithin", distance=150.0)
-                other = [net.roads[net.road[sel[k]]].name for k in near if net.road[sel[k]] != rid]
+                other = [net.roads[net.road[sel[k]]].name for k in near
+                         if net.road[sel[k]] != rid and net.road[sel[k]] not in planted]
                 nm = f"{other[0]}口站" if other else None
                 if nm and nm not in seen:
                     seen.add(nm)
@@ -400,7 +421,8 @@ class _Names:
         for v, nm in zip(self.s.villages, self.vnames, strict=True):
             if not v.islet and f"{nm}站" not in seen:
                 seen.add(f"{nm}站")
-                self.add(f"{nm}站", "station", Point(v.centre + 25.0))
+                kw = {"status": "irregular", "case": "rare_char"} if nm in RARE else {}
+                self.add(f"{nm}站", "station", Point(v.centre + 25.0), **kw)
         self.add(f"{self.dproper}汽车客运站", "station", Point(self.geo.city.centroid.coords[0]))
         self.add(f"{self.dproper}港客运码头", "station", Point(self._coast_point()))
         icx, icy = self.geo.islet.centroid.coords[0]
