@@ -11,8 +11,8 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km�
 - 3 towns (urban core 澄湾街道, town seat 汐岭镇, rural 鹭田镇), ~40 communities and villages,
   ~55 middle and ~290 small grids (300-500 households in the city, one natural village each in
   the countryside), one large grid per town;
-- ~37,000 network nodes: a rotated, gently warped street lattice with primary/secondary/tertiary
-  streets (大道/路/街), one-way streets and a one-way couplet, irregular old-town lanes (巷, some
+- ~35,000 network nodes (~1,000 km of roads and paths): a rotated, gently warped street
+  lattice with primary/secondary/tertiary streets (大道/路/街), one-way streets and a one-way couplet, irregular old-town lanes (巷, some
   one-way), 9 gated compounds whose private roads meet public streets only at 1-3 gate nodes
   (one compound has a single gate), a park with footways, a riverside cycleway, village lanes,
   rural roads and farm tracks, hill paths and steps, and a motorway (no pedestrians) joined to
@@ -20,9 +20,9 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km�
 - a river from the north-eastern hills to the sea crossed by five bridges only (two city road
   bridges, one city footbridge, one rural bridge, one motorway bridge);
 - ~8,000 residence points with ~64,000 households and ~186,000 residents;
-- ~430 facilities of every type of data/facility_types.csv, with planted gaps
+- ~400 facilities of every type of data/facility_types.csv, with planted gaps
   (``facilities`` docstring);
-- ~2,000 place names with planted irregular, historical and heritage names (``placenames``
+- ~1,900-2,000 place names with planted irregular, historical and heritage names (``placenames``
   docstring);
 - water: the river, a reservoir and the sea around the island.
 
@@ -32,8 +32,9 @@ the last one smaller for a fractional K; everything grows linearly with K. ``sca
 smaller district (handy for fast tests). Ids are unique across copies: copy c, local index i →
 ``c * 10_000_000 + i + 1``.
 
-The ``planted`` frame lists every planted case (gaps, gates, bridges, irregular names ...) with
-the layer and id of the object, so tests and planners can find them.
+The ``planted`` frame (case, layer, object_id, name, note) lists every planted case (gaps,
+gates, bridge edges, the islet component, irregular names ...) with the layer and id of the
+object, so tests and planners can find them. It is documentation, not a database table.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
 
     Parameters
     ----------
-    scale : size factor; 1.0 is one district of ~200 km², ~37k network nodes and ~186k residents.
+    scale : size factor; 1.0 is one district of ~200 km², ~35k network nodes and ~186k residents.
         Time and memory grow linearly with ``scale`` (at most 25).
     seed : random seed; the same ``seed`` and ``scale`` give identical frames and ids.
 

@@ -79,11 +79,12 @@ def copy_sizes(scale: float) -> list[float]:
         raise ValueError(f"scale={scale!r} is too small: use a scale of at least 0.05")
     full = int(np.floor(scale + 1e-9))
     rest = scale - full
-    sizes = [1.0] * full + ([rest] if rest > 0.05 else [])
+    # a remainder under 0.05 is dropped (too small to hold three towns), except alone
+    sizes = [1.0] * full + ([rest] if rest > 0.05 or full == 0 else [])
     if len(sizes) > MAX_COPIES:
         raise ValueError(f"scale={scale!r} needs {len(sizes)} copies but at most {MAX_COPIES} fit in "
                          f"open sea offshore; use scale <= {MAX_COPIES}")
-    return sizes or [1.0]
+    return sizes
 
 
 def layout(n_copies: int) -> list[tuple[float, float]]:
@@ -174,7 +175,7 @@ def _motorway(w: float, h: float, rng: np.random.Generator) -> LineString:
 
 def _islet(w: float, h: float, main: Polygon) -> Polygon:
     """A small offshore islet south-east of the main island (its own network component)."""
-    for dy in np.arange(0.0, 0.3 * h, 0.01 * h):
+    for dy in np.arange(0.0, 0.015 * h, 0.0015 * h):  # stays inside the sea slot (GAP / 2)
         isl = ellipse(0.86 * w, -0.07 * h - dy, 0.03 * w, 0.025 * h)
         if isl.distance(main) > 600.0 * np.sqrt(w / FULL_W):
             return isl
@@ -215,10 +216,11 @@ def build(copy: int, size: float, origin: tuple[float, float], rng: np.random.Ge
 
 
 def sea(geo: Geography) -> MultiPolygon:
-    """Sea around the copy: a 4 km wide frame around the land, minus the land."""
-    minx, miny, maxx, maxy = geo.land.bounds
-    pad = 4000.0 * geo.k
-    return polygonal(box(minx - pad, miny - pad, maxx + pad, maxy + pad).difference(geo.land))
+    """Sea around the copy: its layout slot widened by half the gap on every side, minus the land.
+
+    The slots of neighbouring copies meet exactly, so the seas of all copies tile without overlap.
+    """
+    return polygonal(box(-GAP / 2, -GAP / 2, FULL_W + GAP / 2, FULL_H + GAP / 2).difference(geo.land))
 
 
 def side_regions(cut: LineString, bounds: tuple[float, float, float, float]) -> tuple[Polygon, Polygon]:

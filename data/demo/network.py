@@ -105,9 +105,10 @@ class _Soup:
 # --- built-up lattices ---------------------------------------------------------------------
 
 def _line_class(k: int, n: int, period: int, centre: int) -> str:
+    """Street class of lattice line ``k``: the central main line is the 大道 (primary)."""
     if k % period:
         return "residential"
-    if abs(k - centre) < period and k % (2 * period) == 0:
+    if k == round(centre / (2 * period)) * 2 * period:
         return "primary"
     return "secondary" if k % (2 * period) == 0 else "tertiary"
 
