@@ -12,11 +12,11 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km�
   ~55 middle and ~290 small grids (300-500 households in the city, one natural village each in
   the countryside), one large grid per town;
 - ~35,000 network nodes (~1,000 km of roads and paths): a rotated, gently warped street
-  lattice with primary/secondary/tertiary streets (大道/路/街), one-way streets and a one-way couplet, irregular old-town lanes (巷, some
-  one-way), 9 gated compounds whose private roads meet public streets only at 1-3 gate nodes
-  (one compound has a single gate), a park with footways, a riverside cycleway, village lanes,
-  rural roads and farm tracks, hill paths and steps, and a motorway (no pedestrians) joined to
-  the roads only by two ramps;
+  lattice with primary/secondary/tertiary streets (大道/路/街), one-way streets and a one-way
+  couplet, irregular old-town lanes (巷, some one-way), 9 gated compounds whose private roads
+  meet public streets only at 1-3 gate nodes (one compound has a single gate), a park with
+  footways, a riverside cycleway, numbered village lanes (东坑三巷), rural roads and farm tracks,
+  hill paths and steps, and a motorway (no pedestrians) joined to the roads only by ramps;
 - a river from the north-eastern hills to the sea crossed by five bridges only (two city road
   bridges, one city footbridge, one rural bridge, one motorway bridge);
 - ~8,000 residence points with ~64,000 households and ~186,000 residents;
