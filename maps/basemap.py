@@ -114,10 +114,13 @@ def road_labels(edges: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 
 def water_features(water: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[str, Any]:
-    """Water polygons, simplified; properties ``k`` kind, ``n`` name."""
+    """Water polygons, simplified; properties ``k`` kind, ``n`` name, ``p`` label [lat, lon]."""
     if water.empty:
         return _collection([])
     props = water[["kind", "name"]].rename(columns={"kind": "k", "name": "n"})
+    # A label point inside the water (the centre of a sea around an island is on land).
+    labels = shapely.point_on_surface(water.geometry.to_numpy())
+    props["p"] = [[round(p.y, 5), round(p.x, 5)] for p in labels]
     return _collection(_features(simplify(water, tolerance_m=tolerance_m), props))
 
 

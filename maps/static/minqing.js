@@ -31,7 +31,8 @@
           var body = null;
           try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
           if (!res.ok) {
-            var msg = body && (body.message_zh || body.detail || body.message);
+            var e = body && (body.error || body);  // the API's {"error": {code, message, fix}}
+            var msg = e && (e.message_zh || e.message || e.detail);
             if (msg && typeof msg !== "string") msg = msg[0] && msg[0].msg ? msg[0].msg : JSON.stringify(msg);
             var err = new Error(msg || mq.httpMessage(res.status));
             err.status = res.status;
@@ -159,8 +160,8 @@
     });
     data.water.features.forEach(function (f) {
       if (!f.properties.n) return;
-      var c = L.geoJSON(f).getBounds().getCenter();
-      labels.water.addLayer(label(c.lat, c.lng, f.properties.n, "mq-label-water"));
+      var p = f.properties.p || [L.geoJSON(f).getBounds().getCenter().lat, L.geoJSON(f).getBounds().getCenter().lng];
+      labels.water.addLayer(label(p[0], p[1], f.properties.n, "mq-label-water"));
     });
     (data.road_labels || []).forEach(function (r) { labels.road.addLayer(label(r[0], r[1], r[2], "mq-label-road mq-label-" + r[3])); });
 

@@ -42,8 +42,8 @@
       '<table class="mq-pop-table">' +
       row("开放时间", hoursZh(f.hours)) + row("联系电话", f.phone, phone) + row("地址", f.address) +
       "</table>" +
-      '<button class="mq-btn mq-btn-small" type="button" data-iso-lat="' + f.lat + '" data-iso-lon="' + f.lon +
-      '">从这里出发：步行15分钟能到哪里</button></div>';
+      '<button class="mq-btn mq-btn-small" type="button" data-iso-fid="' + mq.esc(f.id) + '" data-iso-lat="' + f.lat +
+      '" data-iso-lon="' + f.lon + '">从这里出发：步行15分钟能到哪里</button></div>';
   }
 
   function gridPopup(p) {
@@ -194,11 +194,13 @@
       result.innerHTML = html;
     }
 
-    function compute(lat, lon) {
+    function compute(lat, lon, facilityId) {
       setPicking(false);
       mq.status(status, "正在计算步行可达范围…", "busy");
       if (mq.openPanel) mq.openPanel();
-      var url = "/isochrones?lon=" + lon.toFixed(6) + "&lat=" + lat.toFixed(6) + "&minutes=" + minutes.join(",") + "&profile=" + profile;
+      var q = "minutes=" + minutes.join(",") + "&profile=" + profile;
+      var url = facilityId ? "/facilities/" + encodeURIComponent(facilityId) + "/isochrone?" + q
+        : "/isochrones?lon=" + lon.toFixed(6) + "&lat=" + lat.toFixed(6) + "&" + q;
       return mq.fetchJSON(url).then(function (fc) {
         draw(fc, lat, lon);
         list(fc);
@@ -237,7 +239,7 @@
       var btn = e.popup.getElement().querySelector("[data-iso-lat]");
       if (btn) btn.addEventListener("click", function () {
         map.closePopup();
-        compute(Number(btn.getAttribute("data-iso-lat")), Number(btn.getAttribute("data-iso-lon")));
+        compute(Number(btn.getAttribute("data-iso-lat")), Number(btn.getAttribute("data-iso-lon")), btn.getAttribute("data-iso-fid"));
       });
     });
     result.addEventListener("click", function (e) {
