@@ -1,0 +1,212 @@
+"""geo.siting: the candidate × residence matrix against networkx, MCLP/LSCP against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from geo_cases import PROFILES_CSV, lonlat, metres, points, random_grid, truth_times
+
+from geo import siting
+from geo.coverage import prepare, run_coverage
+from geo.profiles import load_profiles
+
+# one type, two circles: urban residents walk 3 minutes, rural ones ride e-bikes 1 minute (one-way
+# streets bind: the directed case)
+TYPES = pd.DataFrame([{
+    "code": "daycare", "name_zh": "日间照料", "category": "elderly", "urban_tier": "5min", "urban_profile": "walk",
+    "urban_max_time_min": 3.0, "rural_tier": "village", "rural_profile": "ebike", "rural_max_time_min": 1.0,
+    "required": 1,
+}])
+AREAS = pd.DataFrame([(1, None, "district", None), (10, 1, "town", None), (100, 10, "community", True),
+                      (200, 10, "community", False)], columns=["area_id", "parent_id", "level", "urban"])
+
+
+def _case(seed: int, *, n_res: int = 36, n_cand: int = 9):
+    nodes, edges = random_grid(8, seed=seed, oneway_share=0.3)  # ~560 m square
+    rng = np.random.default_rng(seed + 100)
+    xy = rng.uniform(-20, 580, size=(n_res, 2))
+    res = points([tuple(p) for p in xy], ids=np.arange(1, n_res + 1)).rename(columns={"id": "residence_id"})
+    res["area_id"] = np.where(xy[:, 0] < 280, 100, 200)
+    res["population"] = rng.integers(1, 90, n_res)
+    res["households"] = res.population // 3 + 1
+    res["elderly"] = rng.integers(0, 20, n_res)
+    res["children"] = rng.integers(0, 20, n_res)
+    fac = points([(60.0, 60.0)]).drop(columns="id").assign(facility_id=1, type_code="daycare", status="open",
+                                                           name="existing", capacity=np.nan)
+    cand = points([tuple(p) for p in rng.uniform(0, 560, size=(n_cand, 2))]).drop(columns="id")
+    return nodes, edges, res, fac, siting.point_candidates(cand)
+
+
+def _truth_cover(nodes, edges, res, fac, cand) -> tuple[np.ndarray, np.ndarray]:
+    """(covered by the existing facility, candidate × residence coverage), from networkx times."""
+    urban = res.area_id.to_numpy() == 100
+    limit = np.where(urban, 180.0, 60.0)
+
+    def times(points_frame):
+        walk = truth_times(nodes, edges, "walk", points_frame, res)[0]
+        ebike = truth_times(nodes, edges, "ebike", points_frame, res)[0]
+        return np.where(urban, walk, ebike)
+
+    covered = times(fac) <= limit + 1e-6
+    cover = np.array([times(cand.iloc[[j]].assign(facility_id=j + 1)) <= limit + 1e-6 for j in range(len(cand))])
+    return covered, cover
+
+
+@pytest.fixture(scope="module", params=[3, 11])
+def case(request):
+    nodes, edges, res, fac, cand = _case(request.param)
+    profiles = load_profiles(PROFILES_CSV)
+    prepared = prepare(nodes, edges, res, AREAS, profiles, facility_types=TYPES)
+    base = run_coverage(None, None, fac, None, None, TYPES, profiles, prepared=prepared)
+    matrix = siting.coverage_matrix(prepared, TYPES, "daycare", cand, existing=base.per_residence)
+    covered, cover = _truth_cover(nodes, edges, res, fac, cand)
+    weight = res.population.to_numpy(float)
+    return {"matrix": matrix, "covered": covered, "cover": cover & ~covered, "weight": weight, "res": res,
+            "prepared": prepared, "edges": edges}
+
+
+def _value(case, subset) -> float:
+    hit = case["cover"][list(subset)].any(axis=0) if len(subset) else np.zeros(len(case["weight"]), bool)
+    return float(case["weight"][hit].sum())
+
+
+def _brute_mclp(case, k: int) -> float:
+    return max(_value(case, s) for s in itertools.combinations(range(len(case["cover"])), k))
+
+
+def _brute_lscp(case, share: float) -> int | None:
+    need = share * case["weight"].sum() - case["weight"][case["covered"]].sum()
+    for m in range(len(case["cover"]) + 1):
+        if any(_value(case, s) >= need - 1e-9 for s in itertools.combinations(range(len(case["cover"])), m)):
+            return m
+    return None
+
+
+def test_matrix_equals_networkx_pairs(case):
+    m = case["matrix"]
+    got = {(int(c), int(r)) for c, r in zip(m.pairs.candidate, m.demand.residence_id.to_numpy()[m.pairs.demand],
+                                             strict=True)}
+    ids = case["res"].residence_id.to_numpy()
+    truth = {(j, int(ids[i])) for j, i in zip(*np.nonzero(case["cover"]), strict=True)}
+    assert got == truth
+    assert len(truth) > 10  # the case is not trivial
+    assert m.base_weight == pytest.approx(case["weight"][case["covered"]].sum())
+    assert m.total_weight == pytest.approx(case["weight"].sum())
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_maximal_covering_equals_brute_force(case, k):
+    best = _brute_mclp(case, k)
+    sol = siting.maximal_covering(case["matrix"], k, solver="exact")
+    assert sol.method == "exact"
+    assert sol.value == pytest.approx(best)
+    assert _value(case, sol.chosen) == pytest.approx(best)  # the chosen sites really reach it
+    assert sol.bound == pytest.approx(best) and sol.gap == pytest.approx(0.0)
+    assert len(sol.chosen) <= k
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_greedy_reports_a_valid_upper_bound(case, k):
+    best = _brute_mclp(case, k)
+    sol = siting.maximal_covering(case["matrix"], k, solver="greedy", max_lp=0)  # submodular bound only
+    assert sol.method == "greedy"
+    assert _value(case, sol.chosen) == pytest.approx(sol.value)
+    assert sol.value <= best + 1e-9 <= sol.bound + 1e-9
+    with_lp = siting.maximal_covering(case["matrix"], k, solver="greedy")
+    assert best <= with_lp.bound + 1e-9 <= sol.bound + 1e-9
+
+
+@pytest.mark.parametrize("share", [0.3, 0.5, 0.6, 0.65, 0.7])
+def test_set_covering_equals_brute_force(case, share):
+    best = _brute_lscp(case, share)
+    reachable = case["weight"][case["covered"] | case["cover"].any(axis=0)].sum() / case["weight"].sum()
+    sol = siting.set_covering(case["matrix"], share, solver="exact")
+    if best is None:
+        assert not sol.feasible and share > reachable
+        return
+    assert sol.feasible and len(sol.chosen) == best and sol.bound == best
+    assert _value(case, sol.chosen) >= share * case["weight"].sum() - case["weight"][case["covered"]].sum() - 1e-9
+    greedy = siting.set_covering(case["matrix"], share, solver="greedy", max_lp=0)
+    assert greedy.bound <= best <= len(greedy.chosen)
+
+
+def test_unreachable_target_reports_the_most_the_candidates_reach(case):
+    sol = siting.set_covering(case["matrix"], 1.0, solver="exact")
+    reach = case["weight"][case["cover"].any(axis=0)].sum()
+    assert not sol.feasible or reach + case["weight"][case["covered"]].sum() == case["weight"].sum()
+    assert sol.value == pytest.approx(reach)
+
+
+def test_proposals_count_each_gained_resident_once_at_the_nearest_site(case):
+    m = case["matrix"]
+    sol = siting.maximal_covering(m, 3, solver="exact")
+    sites = siting.proposals(m, sol)
+    assert list(sites["rank"]) == list(range(1, len(sol.chosen) + 1))
+    assert sites.population_gained.sum() == pytest.approx(sol.value)
+    pairs = m.pairs[m.pairs.candidate.isin(sol.chosen)]
+    first = pairs.sort_values("time_s").drop_duplicates("demand")
+    per_site = m.demand.population.to_numpy()[first.demand].astype(float)
+    expected = pd.Series(per_site).groupby(first.candidate.to_numpy()).sum()
+    got = sites.set_index("candidate_row").population_gained
+    assert (got.reindex(expected.index) == expected).all()
+    assert list(sites.population_gained) == sorted(sites.population_gained, reverse=True)
+
+
+def test_service_area_is_the_isochrone_towards_the_site(case):
+    m = case["matrix"]
+    sites = siting.proposals(m, siting.maximal_covering(m, 2, solver="exact"))
+    areas = siting.service_areas(case["prepared"], m, sites)
+    assert (areas.area_kind == "isochrone").all()
+    assert areas.geometry.is_valid.all() and (shapely.area(areas.geometry.to_numpy()) > 0).all()
+    site = shapely.points(areas.lon, areas.lat)
+    assert shapely.intersects(areas.geometry.to_numpy(), site).all()
+
+
+def test_k_and_target_are_checked(case):
+    with pytest.raises(siting.SitingError, match="k=0"):
+        siting.maximal_covering(case["matrix"], 0)
+    with pytest.raises(siting.SitingError, match="target share"):
+        siting.set_covering(case["matrix"], 1.5)
+    with pytest.raises(siting.SitingError, match="solver"):
+        siting.maximal_covering(case["matrix"], 1, solver="magic")
+
+
+def test_gap_candidates_lie_in_gaps_and_keep_the_spacing(case):
+    net = case["prepared"].network("walk")
+    square = shapely.Polygon([(100, 100), (450, 100), (450, 450), (100, 450)])
+    lon, lat = lonlat(*np.asarray(square.exterior.coords).T)
+    gaps = gpd.GeoDataFrame({"gap_rank": [1]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326)
+    cand = siting.gap_candidates(net, gaps, spacing_m=150.0)
+    x, y = metres(cand.lon, cand.lat)
+    assert len(cand) >= 3
+    assert ((x > 100) & (x < 450) & (y > 100) & (y < 450)).all()
+    cells = {(int((xi + 300_000) // 150), int((yi + 2_500_000) // 150)) for xi, yi in zip(x, y, strict=True)}
+    assert len(cells) == len(cand)  # one per cell
+    assert set(cand.node_id) <= set(net.node_ids) and (cand.gap_rank == 1).all()
+
+
+def test_parcel_candidates_sit_on_the_parcel_next_to_its_street(case):
+    net = case["prepared"].network("walk")
+    square = shapely.Polygon([(0, 0), (50, 0), (50, 50), (0, 50)])  # around the corner node at ~(0, 0)
+    far = shapely.box(200, 200, 230, 230)
+    parcels = gpd.GeoDataFrame(
+        {"name": ["角地", "中间地块"]},
+        geometry=[shapely.Polygon(np.column_stack(lonlat(*np.asarray(g.exterior.coords).T))) for g in (square, far)],
+        crs=4326)
+    plain = siting.parcel_candidates(parcels)
+    street = siting.parcel_candidates(parcels, network=net)
+    assert list(street.name) == ["角地", "中间地块"] and (street.source == "parcel").all()
+    for frame in (plain, street):
+        pts = shapely.points(frame.lon, frame.lat)
+        assert shapely.distance(parcels.geometry.to_numpy(), pts).max() < 1e-7
+    # moving to the street access never lengthens the access leg
+    from geo.snapping import snap_points
+
+    d_plain = snap_points(net, plain.lon, plain.lat).distance_m
+    d_street = snap_points(net, street.lon, street.lat).distance_m
+    assert (d_street <= d_plain + 1e-6).all()
