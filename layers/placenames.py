@@ -1,0 +1,516 @@
+"""The place-name registry (地名库) in PostGIS: changes with history, checks, sign work list, lookups.
+
+Every change to a registered name goes through this module and leaves one ``place_name_history``
+row (action ``create``, ``rename``, ``retire`` or ``update``) with the approval record, the actor
+and the row before and after; the audit triggers (migration 0002) record the same actor in
+``audit_log``. Sign text, proper part (专名) and generic part (通名) are computed by
+:mod:`geo.placenames` on every create and rename. A rename keeps the old name in the history,
+where the search index (``layers.lookup.place_name_rows``) finds it as a former name; a retired
+name keeps its row with status ``historical``.
+
+Optimistic locking: writes may name the ``version`` they read; a stale version changes nothing
+and raises ``Conflict`` (HTTP 412). Geometries are EPSG:4326 (lon, lat); distances are metres on
+the WGS84 spheroid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.crs import utm_crs_for
+from geo.placenames.checks import FINDING_COLUMNS, check_names, duplicates, homophones, legal_scope
+from geo.placenames.errors import UnknownCategoryError
+from geo.placenames.pinyin import sign_text
+from geo.placenames.report import HEADERS_ZH, summarise, workbook_bytes
+from geo.placenames.signs import sign_worklist
+from geo.placenames.tables import PlaceNameTables, default_tables
+from layers import features
+from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
+from layers.models import PLACE_NAME_STATUS
+from layers.queries import _frame, _geo
+
+ACTOR = "coalesce(nullif(current_setting('minqing.actor', true), ''), session_user)"
+"""Who writes: the same expression the audit triggers use."""
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+AREA_DEPTH = {"district": 0, "town": 1, "grid_large": 2, "community": 3, "grid_middle": 4, "grid_small": 5}
+UPDATABLE = ("category", "area_id", "status", "heritage", "sign_present", "approval", "meaning")
+"""Columns ``update`` may change; the name changes only through ``rename`` (it needs an approval)."""
+PIECE_GAP_M = 20.0
+"""Features of one name closer than this (metres) are one feature registered in pieces (a road in
+segments), not duplicates."""
+RECORD_SQL = (
+    "SELECT name_id, name, category, area_id, proper, generic, pinyin, status, heritage, sign_present, "
+    "approval, meaning, version, ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat "
+    "FROM place_names WHERE name_id = :id")
+SNAPSHOT_SQL = (
+    "SELECT to_jsonb(p) - 'geom' - 'created_at' - 'updated_at' || jsonb_build_object("
+    "'lon', ST_X(ST_PointOnSurface(p.geom)), 'lat', ST_Y(ST_PointOnSurface(p.geom))) "
+    "FROM place_names p WHERE name_id = :id")
+
+
+class RegistryConflict(LayersError):
+    """The change does not fit the name's state (e.g. renaming or retiring a retired name)."""
+
+    status = 409
+
+    def __init__(self, message: str, *, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class PlaceNameRecord:
+    """One registered name; ``lon``/``lat`` is a point on the feature (EPSG:4326)."""
+
+    name_id: int
+    name: str
+    category: str
+    area_id: int | None
+    proper: str | None
+    generic: str | None
+    pinyin: str | None
+    status: str
+    heritage: bool
+    sign_present: bool
+    approval: str | None
+    meaning: str | None
+    version: int
+    lon: float
+    lat: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- sign text -------------------------------------------------------------------------------------
+
+def sign_parts(name: str, category: str | None, *, tables: PlaceNameTables | None = None) -> dict[str, str | None]:
+    """Proper part, generic part and pinyin of ``name`` (``geo.placenames.pinyin.sign_text``).
+
+    Raises ``UnknownCategoryError`` (422) for a category not in data/placenames/categories.csv.
+    """
+    text_ = sign_text(name, category=category, tables=tables)
+    return {"proper": text_.proper or None, "generic": text_.generic or None, "pinyin": text_.pinyin}
+
+
+def fill_pinyin(s: Session, *, tables: PlaceNameTables | None = None) -> int:
+    """Compute proper part, generic part and pinyin for every name lacking pinyin or proper part.
+
+    An existing pinyin (perhaps an officer's authority spelling) is kept. Names of an unknown
+    category are split without one. Returns the number of rows filled.
+    """
+    t = default_tables(tables)
+    rows = s.execute(text("SELECT name_id, name, category FROM place_names "
+                          "WHERE pinyin IS NULL OR proper IS NULL")).all()
+    params = [{"id": i, **sign_parts(n, c if c in t.categories else None, tables=t)} for i, n, c in rows]
+    if params:
+        s.execute(text("UPDATE place_names SET proper = :proper, generic = :generic, "
+                       "pinyin = coalesce(pinyin, :pinyin) WHERE name_id = :id"), params)
+    return len(params)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def get(s: Session, name_id: int) -> PlaceNameRecord:
+    """The registered name ``name_id`` (``NotFound`` when there is none)."""
+    row = s.execute(text(RECORD_SQL), {"id": name_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"place name {name_id} does not exist: search for it with GET /placenames/search?q=")
+    return PlaceNameRecord(**row)
+
+
+def history(s: Session, name_id: int) -> list[dict[str, Any]]:
+    """The name's history, oldest first: action, old_name, new_name, approval, changed_by, changed_at,
+    before, after."""
+    get(s, name_id)
+    rows = s.execute(text(
+        "SELECT history_id, action, old_name, new_name, approval, changed_by, changed_at, before, after "
+        "FROM place_name_history WHERE name_id = :id ORDER BY changed_at, history_id"), {"id": name_id})
+    return [dict(r) for r in rows.mappings()]
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+def _clean_name(name: str) -> str:
+    cleaned = (name or "").strip()
+    if not cleaned or len(cleaned) > 120 or any(ord(c) < 32 for c in cleaned):
+        raise ValidationFailed(f"place name {name!r} is empty, longer than 120 characters or holds control "
+                               "characters: send the standard Chinese name, e.g. 人民路")
+    return cleaned
+
+
+def _require_approval(approval: str | None, action: str) -> str:
+    cleaned = (approval or "").strip()
+    if not cleaned or len(cleaned) > 200:
+        raise ValidationFailed(f"{action} needs an approval record (document number and date, at most 200 "
+                               f"characters), got {approval!r}: e.g. 澄府地〔2026〕12号 2026-03-15")
+    return cleaned
+
+
+def _check_category(category: str, tables: PlaceNameTables) -> str:
+    if category not in tables.categories:
+        raise UnknownCategoryError([category], list(tables.categories))
+    return category
+
+
+def _snapshot(s: Session, name_id: int, *, lock: bool = False) -> dict[str, Any]:
+    row = s.execute(text(SNAPSHOT_SQL + (" FOR UPDATE" if lock else "")), {"id": name_id}).scalar()
+    if row is None:
+        get(s, name_id)  # raises NotFound with the message
+    return row
+
+
+def _check_version(before: Mapping[str, Any], expected: int | None) -> None:
+    if expected is not None and int(before["version"]) != int(expected):
+        raise Conflict(f"place name {before['name_id']} has changed since you read it (your version {expected}, "
+                       f"current version {before['version']}): nothing was written. Read it again, reapply "
+                       "your change and send the new version (If-Match).")
+
+
+def _record(s: Session, name_id: int, action: str, *, approval: str | None, before: Any, after: Any,
+            old_name: str | None = None, new_name: str | None = None) -> None:
+    s.execute(text(
+        "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, before, after) "
+        f"VALUES (:id, :action, :old, :new, :approval, {ACTOR}, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
+        {"id": name_id, "action": action, "old": old_name, "new": new_name, "approval": approval,
+         "before": None if before is None else json.dumps(before, ensure_ascii=False),
+         "after": json.dumps(after, ensure_ascii=False)})
+
+
+def deepest_area(s: Session, geometry: shapely.Geometry) -> int | None:
+    """The deepest area (small grid first) containing a point on ``geometry`` (EPSG:4326)."""
+    depth = " ".join(f"WHEN '{level}' THEN {d}" for level, d in AREA_DEPTH.items())
+    return s.execute(text(
+        "SELECT area_id FROM areas WHERE ST_Intersects(geom, ST_PointOnSurface(ST_GeomFromWKB(:g, 4326))) "
+        f"ORDER BY CASE level {depth} END DESC, area_id LIMIT 1"), {"g": shapely.to_wkb(geometry)}).scalar()
+
+
+def create(s: Session, *, name: str, category: str, geometry: Mapping[str, Any], approval: str | None = None,
+           area_id: int | None = None, status: str = "standard", heritage: bool = False,
+           sign_present: bool = False, meaning: str | None = None,
+           tables: PlaceNameTables | None = None) -> PlaceNameRecord:
+    """Register a name (history action ``create``); sign text and parts come from ``geo.placenames``.
+
+    Parameters
+    ----------
+    name, category
+        The standard Chinese name and its category (data/placenames/categories.csv).
+    geometry
+        GeoJSON geometry (EPSG:4326, lon/lat) inside the district.
+    approval
+        Approval record (document number and date); optional for names registered as found.
+    area_id
+        Area of the name; default: the deepest area containing a point on the feature.
+    """
+    t = default_tables(tables)
+    name = _clean_name(name)
+    approval = None if not (approval or "").strip() else _require_approval(approval, "registering a name")
+    if status not in PLACE_NAME_STATUS:
+        raise ValidationFailed(f"status {status!r} is unknown: use one of {list(PLACE_NAME_STATUS)}")
+    parts = sign_parts(name, _check_category(category, t), tables=t)
+    lay = features.layer("place_names")
+    geom = features.check_geometry(s, lay, geometry)
+    features._sync_sequence(s, lay)
+    name_id = s.execute(text(
+        "INSERT INTO place_names (name, category, area_id, proper, generic, pinyin, status, heritage, sign_present, "
+        "approval, meaning, geom) VALUES (:name, :category, :area_id, :proper, :generic, :pinyin, :status, "
+        ":heritage, :sign_present, :approval, :meaning, ST_GeomFromWKB(:geom, 4326)) RETURNING name_id"),
+        {"name": name, "category": category, "area_id": deepest_area(s, geom) if area_id is None else area_id,
+         **parts, "status": status, "heritage": heritage,
+         "sign_present": sign_present, "approval": approval, "meaning": meaning,
+         "geom": shapely.to_wkb(geom)}).scalar_one()
+    _record(s, name_id, "create", approval=approval, before=None, after=_snapshot(s, name_id), new_name=name)
+    return get(s, name_id)
+
+
+def _change(s: Session, name_id: int, action: str, sets: Mapping[str, Any], *, expected_version: int | None,
+            approval: str | None, geometry: shapely.Geometry | None = None, check=None) -> PlaceNameRecord:
+    """Apply ``sets`` (trusted column names) to one row, bump its version and record the history."""
+    before = _snapshot(s, name_id, lock=True)
+    _check_version(before, expected_version)
+    if check is not None:
+        check(before)
+    clauses = [f"{column} = :{column}" for column in sets] + ["version = version + 1"]
+    params = {**sets, "id": name_id}
+    if geometry is not None:
+        clauses.append("geom = ST_GeomFromWKB(:geom, 4326)")
+        params["geom"] = shapely.to_wkb(geometry)
+    s.execute(text(f"UPDATE place_names SET {', '.join(clauses)} WHERE name_id = :id"), params)
+    after = _snapshot(s, name_id)
+    old, new = {"rename": (before["name"], after["name"]), "retire": (before["name"], None)}.get(
+        action, (None, after["name"]))
+    _record(s, name_id, action, approval=approval, before=before, after=after, old_name=old, new_name=new)
+    return get(s, name_id)
+
+
+def _not_retired(action: str):
+    def check(before: Mapping[str, Any]) -> None:
+        if before["status"] == "historical":
+            raise RegistryConflict(f"place name {before['name_id']} ({before['name']}) is retired (historical): "
+                                   f"it cannot {action}",
+                                   fix="register the new name with POST /placenames, or reinstate this one with "
+                                       "PATCH status=standard first")
+    return check
+
+
+def rename(s: Session, name_id: int, new_name: str, *, approval: str, expected_version: int | None = None,
+           tables: PlaceNameTables | None = None) -> PlaceNameRecord:
+    """Rename (history action ``rename``: old_name → new_name); the old name stays searchable.
+
+    Sign text and parts are recomputed for the new name; ``approval`` becomes the name's approval.
+    """
+    t = default_tables(tables)
+    new_name = _clean_name(new_name)
+    approval = _require_approval(approval, "renaming")
+    current = get(s, name_id)
+    if current.name == new_name:
+        raise ValidationFailed(f"place name {name_id} is already called {new_name}: send a different new name")
+    sets = {"name": new_name, "approval": approval,
+            **sign_parts(new_name, current.category if current.category in t.categories else None, tables=t)}
+    return _change(s, name_id, "rename", sets, expected_version=expected_version, approval=approval,
+                   check=_not_retired("be renamed"))
+
+
+def retire(s: Session, name_id: int, *, approval: str, expected_version: int | None = None) -> PlaceNameRecord:
+    """Retire a name (status → ``historical``; history action ``retire``); it stays searchable."""
+    approval = _require_approval(approval, "retiring a name")
+    return _change(s, name_id, "retire", {"status": "historical", "approval": approval},
+                   expected_version=expected_version, approval=approval, check=_not_retired("be retired again"))
+
+
+def update(s: Session, name_id: int, changes: Mapping[str, Any], *, expected_version: int,
+           geometry: Mapping[str, Any] | None = None, tables: PlaceNameTables | None = None) -> PlaceNameRecord:
+    """Change attributes (``UPDATABLE``) and/or the geometry (history action ``update``).
+
+    A new category recomputes the sign text (the category decides how the name is split).
+    ``status`` may be ``standard`` or ``irregular`` here (``retire`` makes a name historical).
+    """
+    t = default_tables(tables)
+    bad = sorted(set(changes) - set(UPDATABLE))
+    if bad:
+        fix = "use POST /placenames/{id}/rename for a new name" if "name" in bad else f"change only {UPDATABLE}"
+        raise ValidationFailed(f"place-name field(s) {bad} cannot be changed here: {fix}")
+    if not changes and geometry is None:
+        raise ValidationFailed("nothing to change: send at least one field or a geometry")
+    if changes.get("status", "standard") not in ("standard", "irregular"):
+        raise ValidationFailed(f"status {changes['status']!r} cannot be set here: use standard or irregular "
+                               "(retire a name with POST /placenames/{id}/retire)")
+    sets = dict(changes)
+    if "category" in sets:
+        sets.update(sign_parts(get(s, name_id).name, _check_category(sets["category"], t), tables=t))
+    geom = None if geometry is None else features.check_geometry(s, features.layer("place_names"), geometry)
+    return _change(s, name_id, "update", sets, expected_version=expected_version,
+                   approval=sets.get("approval"), geometry=geom)
+
+
+# -- the registry as a frame -----------------------------------------------------------------------
+
+TREE_SQL = """
+WITH RECURSIVE up(area_id, ancestor) AS (
+    SELECT area_id, area_id FROM areas
+    UNION ALL
+    SELECT up.area_id, a.parent_id FROM up JOIN areas a ON a.area_id = up.ancestor WHERE a.parent_id IS NOT NULL
+), tree AS (
+    SELECT up.area_id, min(a.name) FILTER (WHERE a.level = 'town') AS town,
+           min(a.name) FILTER (WHERE a.level = 'district') AS district
+    FROM up JOIN areas a ON a.area_id = up.ancestor GROUP BY up.area_id
+)"""
+
+
+def metric_srid(s: Session) -> int:
+    """EPSG code of the UTM zone at the centre of the district (or of the names when no district)."""
+    row = s.execute(text(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(coalesce("
+        "(SELECT ST_Extent(geom)::geometry FROM areas WHERE level = 'district'), "
+        "(SELECT ST_Extent(geom)::geometry FROM place_names))) AS c) x")).one()
+    lon, lat = (row[0], row[1]) if row[0] is not None else (113.0, 23.0)
+    return int(utm_crs_for(lon, lat).to_epsg())
+
+
+def registry(s: Session, *, current: bool = True, with_geometry: bool = False) -> pd.DataFrame:
+    """The registered names with their town and district (area-tree ancestors of ``area_id``).
+
+    Columns: name_id (index), name, category, status, heritage, sign_present, approval, area_id,
+    town, district, piece (names of the same text closer than ``PIECE_GAP_M`` share a piece
+    number: one feature registered in segments), lon, lat (a point on the feature), and a
+    ``geometry`` (EPSG:4326 GeoDataFrame) when ``with_geometry``. ``current`` drops historical names.
+    """
+    where = "WHERE p.status <> 'historical'" if current else ""
+    geom = ", ST_AsBinary(p.geom) AS wkb" if with_geometry else ""
+    frame = _frame(s, TREE_SQL + (
+        " SELECT p.name_id, p.name, p.category, p.status, p.heritage, p.sign_present, p.approval, p.area_id, "
+        "t.town, t.district, ST_ClusterDBSCAN(ST_Transform(p.geom, :srid), eps := :gap, minpoints := 1) "
+        "OVER (PARTITION BY p.name) AS piece, ST_X(ST_PointOnSurface(p.geom)) AS lon, "
+        f"ST_Y(ST_PointOnSurface(p.geom)) AS lat{geom} FROM place_names p LEFT JOIN tree t ON t.area_id = p.area_id "
+        f"{where} ORDER BY p.name_id"), {"srid": metric_srid(s), "gap": PIECE_GAP_M})
+    frame["area_id"] = frame["area_id"].astype("Int64")
+    frame = _geo(frame) if with_geometry else frame
+    return frame.set_index("name_id")
+
+
+# -- checks ------------------------------------------------------------------------------------------
+
+def scope_columns(names: pd.DataFrame) -> pd.DataFrame:
+    """Admin columns from which ``geo.placenames.checks.legal_scope`` derives each name's legal scope.
+
+    ``county`` is the district; ``town`` its town (the district for names above town level);
+    ``city`` — the scope of streets, estates and buildings ("within a city or town") — is the
+    district when it is a city district (name ending in 区, which stands for its city), else the town.
+    """
+    district = names["district"].fillna("?").astype(str)
+    town = names["town"].fillna(district).astype(str)
+    city = district.where(district.str.endswith("区"), town)
+    return pd.DataFrame({"county": district, "city": city, "town": town}, index=names.index)
+
+
+def registry_findings(names: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """Rule checks on registered names (see ``registry``), every finding flagged for review.
+
+    Per-name checks (大/洋/怪 words, scripts, rare characters, generic fit) run on each row;
+    duplicates and homophones within the legal scope run on features (pieces of one feature count
+    once) and are reported on every piece. Unknown categories are checked without one.
+
+    Returns
+    -------
+    DataFrame
+        One row per finding: name_id, name, category, status, town, district, scope and the
+        columns of ``geo.placenames.checks.FINDING_COLUMNS`` after ``name``; sorted by name_id, code.
+    """
+    t = default_tables(tables)
+    frame = names.assign(category=names["category"].where(names["category"].isin(list(t.categories)), ""))
+    frame = frame.assign(**scope_columns(frame))
+    frame["scope"] = legal_scope(frame, tables=t)
+    frame["feature"] = frame.groupby(["name", "piece"], sort=False).ngroup()
+    features_ = frame.drop_duplicates("feature")
+    shared = pd.concat([duplicates(features_, tables=t), homophones(features_, tables=t)], ignore_index=True)
+    members = frame.reset_index()[["name_id", "feature"]]
+    shared = (shared.assign(feature=frame.loc[shared["row"].to_numpy(), "feature"].to_numpy())
+              .drop(columns="row").merge(members, on="feature").drop(columns="feature")
+              .rename(columns={"name_id": "row"}))
+    own = check_names(frame, size_rank=None, tables=t)
+    found = pd.concat([p for p in (own, shared) if len(p)] or [pd.DataFrame(columns=FINDING_COLUMNS)],
+                      ignore_index=True).rename(columns={"row": "name_id"})
+    about = names.loc[found["name_id"].to_numpy(), ["category", "status", "town", "district"]]
+    found = found.join(about.reset_index(drop=True)).assign(scope=frame.loc[found["name_id"], "scope"].to_numpy())
+    columns = ["name_id", "name", "category", "status", "town", "district", "scope", *FINDING_COLUMNS[2:]]
+    return found[columns].sort_values(["name_id", "code"], kind="stable").reset_index(drop=True)
+
+
+def check_registry(s: Session, *, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """``registry_findings`` over every current (not historical) registered name."""
+    return registry_findings(registry(s), tables=tables)
+
+
+REPORT_HEADERS = {**HEADERS_ZH, "name_id": "地名编号", "status": "状态", "town": "镇街", "district": "区县",
+                  "category_zh": "类别名称", "sign_type": "标志类型", "sign_chinese": "标志汉字",
+                  "sign_pinyin": "标志拼音", "approval": "批准文号", "lon": "经度", "lat": "纬度",
+                  "area_id": "区域编号", "heritage": "历史文化地名", "sign_present": "有无标志"}
+
+
+def findings_workbook(findings: pd.DataFrame) -> bytes:
+    """The district's check report as XLSX: one sheet of findings, one summary per code."""
+    summary = summarise(findings.rename(columns={"name_id": "row"}))
+    return workbook_bytes({"检查结果": findings, "汇总": summary}, headers=REPORT_HEADERS)
+
+
+# -- signs -------------------------------------------------------------------------------------------
+
+SIGN_COLUMNS = ["name", "category", "category_zh", "sign_type", "sign_chinese", "sign_pinyin", "status",
+                "town", "district", "approval", "lon", "lat"]
+
+
+def missing_signs(s: Session, *, with_geometry: bool = False,
+                  tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """Current names of sign-required categories without a sign (GB 17733-2008), with the sign text.
+
+    Index name_id; columns ``SIGN_COLUMNS`` (plus ``geometry`` when ``with_geometry``), ordered by
+    the category table, then by name (``geo.placenames.signs.sign_worklist``).
+    """
+    t = default_tables(tables)
+    names = registry(s, with_geometry=with_geometry)
+    todo = sign_worklist(names[names["category"].isin(list(t.categories))], tables=t)
+    return todo[SIGN_COLUMNS + (["geometry"] if with_geometry else [])]
+
+
+def signs_workbook(worklist: pd.DataFrame) -> bytes:
+    """The sign work list as XLSX (one sheet)."""
+    return workbook_bytes({"缺少地名标志": worklist.reset_index()}, headers=REPORT_HEADERS)
+
+
+# -- nearest features --------------------------------------------------------------------------------
+
+def _box_degrees(radius_m: float, lat: float) -> tuple[float, float]:
+    """Half-widths (lon, lat degrees) of a box holding every point within ``radius_m`` of latitude ``lat``."""
+    dlat = radius_m / 110_574.0 * 1.01 + 1e-7  # 110,574 m: the shortest degree of latitude
+    widest = min(abs(lat) + dlat, 89.0)
+    return radius_m / (111_320.0 * math.cos(math.radians(widest))) * 1.01 + 1e-7, dlat
+
+
+def _nearest(s: Session, source: str, columns: str, lon: float, lat: float, max_m: float,
+             params: Mapping[str, Any] | None = None, tiebreak: str = "1") -> dict[str, Any] | None:
+    """The feature of ``source`` (a FROM clause aliased ``t``, with filters) nearest in metres.
+
+    The KNN operator orders by planar degrees, which is not metric order; its first hit bounds the
+    true distance, and every feature in a box of that radius is then ranked on the spheroid.
+    """
+    p = {"lon": lon, "lat": lat, **(params or {})}
+    bound = s.execute(text(f"SELECT ST_Distance(t.geom::geography, {POINT}::geography) FROM {source} "
+                           f"ORDER BY t.geom <-> {POINT} LIMIT 1"), p).scalar()
+    if bound is None:
+        return None
+    dlon, dlat = _box_degrees(min(bound, max_m), lat)
+    row = s.execute(text(
+        f"SELECT * FROM (SELECT {columns}, ST_Distance(t.geom::geography, {POINT}::geography) AS distance_m, "
+        f"{tiebreak} AS tiebreak FROM {source} AND t.geom && ST_Expand({POINT}, :dlon, :dlat)) c "
+        "WHERE distance_m <= :max_m ORDER BY distance_m, tiebreak LIMIT 1"),
+        {**p, "dlon": dlon, "dlat": dlat, "max_m": max_m}).mappings().first()
+    if row is None:
+        return None
+    out = {k: v for k, v in row.items() if k != "tiebreak"}
+    out["distance_m"] = round(float(out["distance_m"]), 1)
+    return out
+
+
+def road_categories(tables: PlaceNameTables | None = None) -> list[str]:
+    """Categories of streets, roads and lanes (class ``road`` in data/placenames/categories.csv)."""
+    return [c for c, cat in default_tables(tables).categories.items() if "road" in cat.classes]
+
+
+def nearest_road(s: Session, lon: float, lat: float, *, max_m: float = 1000.0,
+                 tables: PlaceNameTables | None = None) -> dict[str, Any] | None:
+    """The nearest named road within ``max_m`` metres: a named street edge or a registered road name.
+
+    Returns name, source (``network`` or ``registry``), highway (network), name_id and category
+    (registry), distance_m; None when nothing is that close.
+    """
+    edge = _nearest(s, "network_edges t WHERE t.name IS NOT NULL AND t.name <> ''",
+                    "t.name, 'network' AS source, t.highway, NULL::bigint AS name_id, NULL AS category",
+                    lon, lat, max_m, tiebreak="t.edge_id")
+    registered = _nearest(s, "place_names t WHERE t.status <> 'historical' AND t.category = ANY(:cats)",
+                          "t.name, 'registry' AS source, NULL AS highway, t.name_id, t.category",
+                          lon, lat, max_m, {"cats": road_categories(tables)}, tiebreak="t.name_id")
+    found = [r for r in (edge, registered) if r is not None]
+    return min(found, key=lambda r: r["distance_m"]) if found else None
+
+
+def nearest_place_name(s: Session, lon: float, lat: float, *, max_m: float = 2000.0,
+                       max_area_m2: float = 1e6) -> dict[str, Any] | None:
+    """The nearest current place name within ``max_m`` metres.
+
+    Regions larger than ``max_area_m2`` (the island, a bay, a development zone) contain a point
+    rather than name its neighbourhood, so they are left out; among names at the same distance
+    (e.g. inside an estate) the smallest feature wins.
+    """
+    source = ("place_names t WHERE t.status <> 'historical' AND NOT (ST_Dimension(t.geom) = 2 "
+              "AND ST_Area(t.geom::geography) > :max_area)")
+    return _nearest(s, source, "t.name_id, t.name, t.category, t.pinyin, t.status", lon, lat, max_m,
+                    {"max_area": max_area_m2}, tiebreak="ST_Area(t.geom::geography)")

@@ -1,0 +1,313 @@
+"""The place-name registry on the demo district: history, locking, checks, sign work list, lookups.
+
+Runs in its own database (the demo district plus filled pinyin) because it writes names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from geo.crs import WGS84, transformer, utm_crs_for
+from geo.placenames.search import build_index
+from geo.placenames.tables import DATA_DIR
+from layers import lookup, migrate, placenames, queries
+from layers.db import session
+from layers.errors import Conflict, ValidationFailed
+from layers.placenames import RegistryConflict
+
+APPROVAL = "澄府地〔2026〕{}号 2026-03-15"
+CASE_CODES = {"rare_char": "rare_char", "homophone": "homophone", "traditional": "traditional",
+              "duplicate": "duplicate", "generic_oversize": "generic_oversize", "feudal": "odd",
+              "latin_or_digit": "latin_or_digit", "foreign": "foreign", "exaggerated": "exaggerated",
+              "mixed_script": "mixed_script"}
+"""Planted case of data/demo/placenames.py → the finding code that must flag it."""
+
+
+def demo_database(db_url: str, district, suffix: str) -> str:
+    """A fresh, migrated database ``<test db><suffix>`` holding the demo district with pinyin filled."""
+    from layers.load.demo import load_district
+
+    url = make_url(db_url).set(database=make_url(db_url).database + suffix)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        con.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+    rendered = url.render_as_string(hide_password=False)
+    migrate.upgrade(rendered)
+    with session(rendered, actor="pytest") as s:
+        load_district(s, district)
+        placenames.fill_pinyin(s)
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def pn_db(db_url, demo_district) -> str:
+    return demo_database(db_url, demo_district, "_pn_layers")
+
+
+@pytest.fixture(scope="module")
+def findings(pn_db) -> pd.DataFrame:
+    with session(pn_db) as s:
+        return placenames.check_registry(s)
+
+
+def _point(s, name: str) -> dict:
+    """A GeoJSON point on the demo name ``name`` (inside the district)."""
+    lon, lat = s.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                              "FROM place_names WHERE name = :n LIMIT 1"), {"n": name}).one()
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def _create(url: str, name: str, *, actor: str = "officer.li", category: str = "road"):
+    with session(url, actor=actor) as s:
+        return placenames.create(s, name=name, category=category, geometry=_point(s, "永济桥"),
+                                 approval=APPROVAL.format(1))
+
+
+# -- pinyin ------------------------------------------------------------------------------------------
+
+def test_fill_pinyin_gives_every_name_sign_text(pn_db):
+    with session(pn_db) as s:
+        missing = s.execute(text("SELECT count(*) FROM place_names WHERE pinyin IS NULL OR proper IS NULL")).scalar()
+        rows = dict(s.execute(text("SELECT name, pinyin FROM place_names WHERE name IN ('澄湾区', '上林', '永济桥')")).all())
+        assert placenames.fill_pinyin(s) == 0  # nothing left to fill
+    assert missing == 0
+    assert rows == {"澄湾区": "Chengwan Qu", "上林": "Shanglin", "永济桥": "Yongji Qiao"}
+
+
+# -- create, rename, retire ------------------------------------------------------------------------
+
+def test_create_rename_retire_write_history_with_before_and_after(pn_db):
+    created = _create(pn_db, "晨曦路")
+    assert (created.proper, created.generic, created.pinyin, created.version) == ("晨曦", "路", "Chenxi Lu", 1)
+    with session(pn_db, actor="officer.li") as s:
+        renamed = placenames.rename(s, created.name_id, "解放北路", approval=APPROVAL.format(2),
+                                    expected_version=1)
+    with session(pn_db, actor="officer.wang") as s:
+        retired = placenames.retire(s, created.name_id, approval=APPROVAL.format(3))
+        rows = placenames.history(s, created.name_id)
+    assert (renamed.proper, renamed.generic, renamed.pinyin, renamed.version) == ("解放", "北路", "Jiefang Beilu", 2)
+    assert (retired.status, retired.version, retired.approval) == ("historical", 3, APPROVAL.format(3))
+    assert [(r["action"], r["old_name"], r["new_name"], r["approval"], r["changed_by"]) for r in rows] == [
+        ("create", None, "晨曦路", APPROVAL.format(1), "officer.li"),
+        ("rename", "晨曦路", "解放北路", APPROVAL.format(2), "officer.li"),
+        ("retire", "解放北路", None, APPROVAL.format(3), "officer.wang")]
+    create, rename, retire = rows
+    assert create["before"] is None and create["after"]["pinyin"] == "Chenxi Lu"
+    assert (rename["before"]["name"], rename["before"]["pinyin"]) == ("晨曦路", "Chenxi Lu")
+    assert (rename["after"]["name"], rename["after"]["pinyin"]) == ("解放北路", "Jiefang Beilu")
+    assert (retire["before"]["status"], retire["after"]["status"]) == ("standard", "historical")
+
+
+def test_every_registry_write_is_audited_with_the_actor(pn_db):
+    created = _create(pn_db, "朝晖街", actor="officer.zhao")
+    with session(pn_db, actor="officer.zhao") as s:
+        placenames.update(s, created.name_id, {"sign_present": True}, expected_version=1)
+        audit = s.execute(text("SELECT actor, action, before ->> 'sign_present', after ->> 'sign_present' "
+                               "FROM audit_log WHERE layer = 'place_names' AND object_id = :i ORDER BY audit_id"),
+                          {"i": str(created.name_id)}).all()
+    assert [tuple(r) for r in audit] == [("officer.zhao", "insert", None, "false"),
+                                         ("officer.zhao", "update", "false", "true")]
+
+
+def test_new_name_gets_the_small_grid_it_lies_in(pn_db):
+    created = _create(pn_db, "晓光路")
+    with session(pn_db) as s:
+        grids = queries.areas(s, levels=("grid_small",))
+    point = shapely.Point(created.lon, created.lat)
+    assert grids.loc[grids.contains(point), "area_id"].tolist() == [created.area_id]
+
+
+def test_a_renamed_name_is_still_found_by_its_old_name_as_historical(pn_db):
+    created = _create(pn_db, "霞光路")
+    with session(pn_db, actor="officer.li") as s:
+        placenames.rename(s, created.name_id, "晴川路", approval=APPROVAL.format(4))
+        index = build_index(lookup.place_name_rows(s))
+    for query in ("霞光", "xiaguanglu", "xgl"):
+        hit = index.query(query, limit=50)
+        hit = hit[hit["id"] == created.name_id]
+        assert hit["name"].tolist() == ["霞光路"] and hit["historical"].tolist() == [True], query
+    current = index.query("晴川路")
+    assert current.loc[0, ["id", "name", "historical"]].tolist() == [created.name_id, "晴川路", False]
+
+
+def test_stale_version_is_refused_and_writes_nothing(pn_db):
+    created = _create(pn_db, "启明路")
+    with session(pn_db) as s:
+        placenames.rename(s, created.name_id, "启航路", approval=APPROVAL.format(5), expected_version=1)
+    for change in (lambda s: placenames.rename(s, created.name_id, "启程路", approval=APPROVAL.format(6),
+                                               expected_version=1),
+                   lambda s: placenames.update(s, created.name_id, {"meaning": "x"}, expected_version=1),
+                   lambda s: placenames.retire(s, created.name_id, approval=APPROVAL.format(6), expected_version=1)):
+        with pytest.raises(Conflict) as caught, session(pn_db) as s:
+            change(s)
+        assert caught.value.status == 412 and "version 1" in str(caught.value)
+    with session(pn_db) as s:
+        assert placenames.get(s, created.name_id).name == "启航路"
+        assert [r["action"] for r in placenames.history(s, created.name_id)] == ["create", "rename"]
+
+
+def test_retired_names_cannot_be_renamed_or_retired_again(pn_db):
+    created = _create(pn_db, "星河路")
+    with session(pn_db) as s:
+        placenames.retire(s, created.name_id, approval=APPROVAL.format(7))
+    for change in (lambda s: placenames.retire(s, created.name_id, approval=APPROVAL.format(8)),
+                   lambda s: placenames.rename(s, created.name_id, "星海路", approval=APPROVAL.format(8))):
+        with pytest.raises(RegistryConflict) as caught, session(pn_db) as s:
+            change(s)
+        assert caught.value.status == 409 and "historical" in str(caught.value)
+
+
+def test_rename_and_retire_need_an_approval(pn_db):
+    created = _create(pn_db, "望海路")
+    with pytest.raises(ValidationFailed, match="approval"), session(pn_db) as s:
+        placenames.rename(s, created.name_id, "观海路", approval="  ")
+    with pytest.raises(ValidationFailed, match="approval"), session(pn_db) as s:
+        placenames.retire(s, created.name_id, approval="")
+    with pytest.raises(ValidationFailed, match="rename"), session(pn_db) as s:
+        placenames.update(s, created.name_id, {"name": "观海路"}, expected_version=1)
+
+
+def test_a_new_category_recomputes_the_sign_text(pn_db):
+    created = _create(pn_db, "前进村", category="village")
+    assert created.pinyin == "Qianjin Cun"
+    with session(pn_db) as s:
+        changed = placenames.update(s, created.name_id, {"category": "natural_village"}, expected_version=1)
+    assert (changed.pinyin, changed.proper, changed.generic, changed.version) == ("Qianjincun", "前进村", None, 2)
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+def test_checks_flag_every_planted_irregular_name(findings, demo_district):
+    planted = demo_district.planted
+    planted = planted[(planted["layer"] == "place_names") & planted["case"].isin(list(CASE_CODES))]
+    assert len(planted) >= 15
+    flagged = findings.groupby("name_id")["code"].agg(set)
+    for case, name_id, name in planted[["case", "object_id", "name"]].itertuples(index=False):
+        assert CASE_CODES[case] in flagged.get(name_id, set()), (case, name)
+    names = demo_district.place_names.set_index("name_id")
+    irregular = set(names.index[names["status"] == "irregular"])
+    assert irregular <= set(flagged.index)  # every name the demo marks irregular is flagged
+
+
+def test_checks_leave_controls_heritage_and_ordinary_names_alone(findings, demo_district):
+    names = demo_district.place_names.set_index("name_id")
+    flagged = set(findings["name_id"])
+    for name in ("湴田", "上林", "永济桥", "文昌阁", "盐埠老街", "东湖公园", "澄湾区"):
+        ids = set(names.index[names["name"] == name])
+        assert ids and not ids & flagged, name
+    standard = set(names.index[names["status"] == "standard"])
+    assert len(standard & flagged) <= 0.01 * len(standard)
+    historical = set(names.index[names["status"] == "historical"])
+    assert historical and not historical & flagged  # former names are not in use: not checked
+
+
+def test_road_duplicates_are_checked_across_the_city_district(findings, demo_district):
+    # 新华路 in the city (澄湾街道) and again in the town seat (汐岭镇): different towns, one city district
+    names = demo_district.place_names
+    xinhua = set(names.loc[names["name"] == "新华路", "name_id"])
+    dup = findings[findings["code"] == "duplicate"]
+    rows = dup[dup["name_id"].isin(xinhua)]
+    assert set(rows["name_id"]) == xinhua and len(xinhua) == 2
+    assert rows["scope"].unique().tolist() == ["city_or_town:澄湾区"]
+    assert set(rows["town"]) == {"澄湾街道", "汐岭镇"}
+
+
+def test_towns_of_findings_match_the_area_tree(findings, demo_district):
+    areas = demo_district.areas.set_index("area_id")
+
+    def town_of(area_id):
+        while area_id is not None and not pd.isna(area_id):
+            if areas.loc[area_id, "level"] == "town":
+                return areas.loc[area_id, "name"]
+            area_id = areas.loc[area_id, "parent_id"]
+        return None
+
+    area_of = demo_district.place_names.set_index("name_id")["area_id"]
+    demo = findings[findings["name_id"].isin(area_of.index)]  # names other tests register lack an entry
+    expected = demo["name_id"].map(lambda i: town_of(area_of[i]))
+    assert len(demo) > 20 and demo["town"].fillna("-").tolist() == expected.fillna("-").tolist()
+
+
+def test_pieces_of_one_feature_are_not_duplicates():
+    names = pd.DataFrame({
+        "name": ["滨河路", "滨河路", "滨河路", "翠苑", "翠苑"], "category": "road", "status": "standard",
+        "town": "甲镇", "district": "乙区", "piece": [0, 0, 1, 0, 1]}, index=pd.Index([1, 2, 3, 4, 5], name="name_id"))
+    names.loc[[4, 5], "category"] = "estate"
+    found = placenames.registry_findings(names)
+    assert found.loc[found["code"] == "duplicate", "name_id"].tolist() == [1, 2, 3, 4, 5]
+    assert found.loc[found["name_id"] == 1, "detail"].str.contains("2 处同名").all()  # two features, not three
+    single = placenames.registry_findings(names.loc[[1, 2, 4]])
+    assert single.empty
+
+
+def test_findings_workbook_has_one_row_per_finding(findings):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(BytesIO(placenames.findings_workbook(findings)))
+    assert book.sheetnames == ["检查结果", "汇总"]
+    assert book["检查结果"].max_row == len(findings) + 1
+    assert book["检查结果"]["A1"].value == "地名编号"
+
+
+# -- sign work list ----------------------------------------------------------------------------------
+
+def test_missing_signs_equal_an_independent_filter(pn_db):
+    required = pd.read_csv(DATA_DIR / "categories.csv", dtype=str)
+    required = set(required.loc[required["sign_required"] == "1", "category"])
+    with session(pn_db) as s:
+        rows = pd.DataFrame(s.execute(text("SELECT name_id, name, category, sign_present, status FROM place_names"))
+                            .mappings().all())
+        worklist = placenames.missing_signs(s)
+        with_geometry = placenames.missing_signs(s, with_geometry=True)
+    expected = rows[rows["category"].isin(required) & ~rows["sign_present"] & (rows["status"] != "historical")]
+    assert sorted(worklist.index) == sorted(expected["name_id"]) and len(worklist) > 100
+    assert worklist.index.tolist() == with_geometry.index.tolist()
+    village = worklist[worklist["category"] == "natural_village"].iloc[0]
+    assert village["sign_chinese"] == village["name"] and " " not in village["sign_pinyin"]
+    assert set(worklist["sign_type"]) >= {"村牌", "街牌"}
+
+
+# -- nearest features ------------------------------------------------------------------------------
+
+def _sample_points(s, n: int) -> list[tuple[float, float]]:
+    district = queries.areas(s, levels=("district",)).geometry.union_all()
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = district.bounds
+    points = []
+    while len(points) < n:
+        x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        if district.contains(shapely.Point(x, y)):
+            points.append((float(x), float(y)))
+    return points
+
+
+def test_nearest_place_name_equals_brute_force_in_metres(pn_db):
+    with session(pn_db) as s:
+        names = queries._geo(queries._frame(s, "SELECT name_id, name, ST_AsBinary(geom) AS wkb FROM place_names "
+                                               "WHERE status <> 'historical'"))
+        points = _sample_points(s, 30)
+        found = [placenames.nearest_place_name(s, x, y) for x, y in points]
+    utm = utm_crs_for(*points[0])
+    to_utm = transformer(WGS84, utm)
+    metric = names.to_crs(utm)
+    area = np.where(metric.geom_type.str.contains("Polygon"), metric.area, 0.0)
+    candidates = metric[area <= 1e6]
+    for (x, y), hit in zip(points, found, strict=True):
+        p = shapely.Point(*to_utm.transform(x, y))
+        dist = candidates.distance(p)
+        if dist.min() > 2000:
+            assert hit is None
+            continue
+        close = candidates.loc[dist <= dist.min() * 1.005 + 0.5, "name_id"]
+        assert hit["name_id"] in set(close), (x, y, hit, dist.min())
+        assert hit["distance_m"] == pytest.approx(dist.min(), rel=0.005, abs=0.5)
+
