@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from geo.network import Network
-from geo.snapping import Snap, along_edge_s, entries, exits
+from geo.snapping import Snap, along_chain_s, chain_position, entries, exits
 
 TIE_TOLERANCE_S = 1e-7
 _NO_LABEL = np.iinfo(np.int64).max
@@ -46,6 +46,33 @@ class Reach:
     facility_ids: np.ndarray
     facility_snap: Snap
     limit_s: float
+    facility_chain: np.ndarray | None = None
+    facility_pos_s: np.ndarray | None = None
+
+    def facility_position(self, network: Network) -> tuple[np.ndarray, np.ndarray]:
+        """Chain and position (seconds from its end ``a``) of each facility."""
+        if self.facility_chain is None or self.facility_pos_s is None:
+            return chain_position(network, self.facility_snap)
+        return self.facility_chain, self.facility_pos_s
+
+
+@dataclass(frozen=True, eq=False)
+class Starts:
+    """Where trips from snapped points join the graph (independent of the facilities).
+
+    ``nodes``/``cost_s`` are ``geo.snapping.exits``; ``chain``/``pos_s`` the chain positions.
+    """
+
+    snap: Snap
+    nodes: np.ndarray
+    cost_s: np.ndarray
+    chain: np.ndarray
+    pos_s: np.ndarray
+
+
+def starts_of(network: Network, snap: Snap) -> Starts:
+    """Precompute the ``Starts`` of ``snap`` (reuse them across facility types)."""
+    return Starts(snap, *exits(network, snap), *chain_position(network, snap))
 
 
 def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: Snap, *, limit_s: float) -> Reach:
@@ -66,7 +93,7 @@ def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: 
     graph = with_sources(network.reverse, nodes, cost + snap.access_s[:, None])
     n = network.n_total
     if len(ids) == 0:
-        return Reach(np.full(n, np.inf), np.full(n, -1, np.int64), ids, snap, float(limit_s))
+        return Reach(np.full(n, np.inf), np.full(n, -1, np.int64), ids, snap, float(limit_s), *chain_position(network, snap))
     # the bound is widened by a hair so nodes exactly at the limit are kept
     dist, _, src = dijkstra(
         graph, indices=np.arange(n, n + len(ids)), min_only=True, return_predecessors=True,
@@ -76,7 +103,7 @@ def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: 
     if len(ids) > 1:  # a single source cannot tie
         virtual = np.repeat(np.arange(n, n + len(ids), dtype=np.int32), np.diff(graph.indptr[n:]))
         label = _lowest_id_on_ties(graph, dist, label, tails=np.concatenate([network.reverse_tails, virtual]))
-    return Reach(dist[:n], label[:n], ids, snap, float(limit_s))
+    return Reach(dist[:n], label[:n], ids, snap, float(limit_s), *chain_position(network, snap))
 
 
 def with_sources(graph: sp.csr_matrix, nodes: np.ndarray, cost: np.ndarray) -> sp.csr_matrix:
@@ -104,27 +131,29 @@ def _lowest_id_on_ties(graph: sp.csr_matrix, dist: np.ndarray, label: np.ndarray
 
     Propagates labels along tight arcs (``dist[a] + w <= dist[b] + tol``): at the fixed point each
     node carries the least index of all sources that have a shortest path to it. ``tails`` is the
-    tail node of every stored arc of ``graph`` (used when the frontier is large).
+    tail node of every stored arc of ``graph`` (for a full first scan when much is reached).
     """
-    label = label.copy()
-    frontier = np.flatnonzero(np.isfinite(dist))
-    while len(frontier):
-        tail, head, weight = _arcs_of(graph, frontier, tails=tails)
-        better = (label[tail] < label[head]) & (dist[tail] + weight <= dist[head] + TIE_TOLERANCE_S)
+    unreached = np.iinfo(np.int32).max  # larger than any label, so never propagated
+    lab = np.where(label >= 0, label, unreached).astype(np.int32)
+    reached = np.flatnonzero(np.isfinite(dist))
+    if len(reached) * 8 > len(dist):
+        tail, head, weight = tails, graph.indices, graph.data
+    else:
+        tail, head, weight = _arcs_of(graph, reached)
+    while True:
+        # only arcs into a node with a larger label can change anything; few do
+        cand = np.flatnonzero(lab[tail] < lab[head])
+        t, h = tail[cand], head[cand]
+        better = np.isfinite(dist[h]) & (dist[t] + weight[cand] <= dist[h] + TIE_TOLERANCE_S)
         if not better.any():
             break
-        np.minimum.at(label, head[better], label[tail[better]])
-        frontier = np.unique(head[better])
-    return label
+        np.minimum.at(lab, h[better], lab[t[better]])
+        tail, head, weight = _arcs_of(graph, np.unique(h[better]))
+    return np.where(lab == unreached, -1, lab).astype(np.int64)
 
 
-def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray, *, tails: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every arc leaving ``rows``: (tail, head, weight); a full scan when ``rows`` is large."""
-    if len(rows) * 8 > graph.shape[0]:
-        use = np.zeros(graph.shape[0], dtype=bool)
-        use[rows] = True
-        arc = np.flatnonzero(use[tails])
-        return tails[arc], graph.indices[arc], graph.data[arc]
+def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every arc leaving ``rows``: (tail, head, weight)."""
     starts = graph.indptr[rows].astype(np.int64)
     counts = graph.indptr[rows + 1] - starts
     ends = np.cumsum(counts)
@@ -133,26 +162,31 @@ def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray, *, tails: np.ndarray) -> tu
 
 
 def read_points(
-    network: Network, reach: Reach, snap: Snap, *, starts: tuple[np.ndarray, np.ndarray] | None = None
+    network: Network, reach: Reach, points: Snap | Starts, *, starts: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time (seconds) to, and id of, the nearest facility for each snapped point.
 
-    The point leaves its edge by either end (one-way permitting) or travels along it to a facility
-    on the same edge; its access leg is added. Returns ``(time_s, facility_id)``; points not
-    within ``reach.limit_s`` (or unreachable) get ``inf`` and -1. ``starts`` may pass
-    ``exits(network, snap)`` computed beforehand (it does not depend on the facilities).
+    The point leaves its chain by either end (one-way permitting) or travels along it to a
+    facility on the same chain; its access leg is added. Returns ``(time_s, facility_id)``; points
+    not within ``reach.limit_s`` (or unreachable) get ``inf`` and -1. ``points`` may be
+    ``starts_of(network, snap)`` computed beforehand (or pass ``starts=exits(network, snap)``).
     """
-    nodes, cost = exits(network, snap) if starts is None else starts
-    safe = np.maximum(nodes, 0)
-    time = np.where(nodes >= 0, reach.time_s[safe] + cost, np.inf)
-    label = np.where(nodes >= 0, reach.source[safe], -1)
-    point, pair_time, pair_label = _same_edge(network, reach, snap)
+    if isinstance(points, Starts):
+        pts = points
+    elif starts is not None:
+        pts = Starts(points, starts[0], starts[1], *chain_position(network, points))
+    else:
+        pts = starts_of(network, points)
+    safe = np.maximum(pts.nodes, 0)
+    time = reach.time_s[safe] + pts.cost_s  # unused slots carry cost inf
+    label = reach.source[safe]
+    point, pair_time, pair_label = _same_chain(network, reach, pts)
     best_time = time.min(axis=1)
     np.minimum.at(best_time, point, pair_time)
     best_label = np.where(_tied(time, best_time[:, None]), label, _NO_LABEL).min(axis=1)
     tied = _tied(pair_time, best_time[point])
     np.minimum.at(best_label, point[tied], pair_label[tied])
-    best_time = best_time + np.nan_to_num(snap.access_s, nan=np.inf)
+    best_time = best_time + np.nan_to_num(pts.snap.access_s, nan=np.inf)
     within = np.isfinite(best_time) & (best_time <= reach.limit_s + TIE_TOLERANCE_S)
     fid = np.full(len(best_time), -1, dtype=np.int64)
     fid[within] = reach.facility_ids[best_label[within]]
@@ -163,22 +197,28 @@ def _tied(time: np.ndarray, best: np.ndarray) -> np.ndarray:
     return np.isfinite(time) & (time <= best + TIE_TOLERANCE_S)
 
 
-def _same_edge(network: Network, reach: Reach, snap: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(point, time, facility index) for facilities on the point's own edge, straight along it.
+def _same_chain(network: Network, reach: Reach, starts: Starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point, time, facility index) for facilities on the point's own chain, straight along it.
 
-    Times exclude the point's access leg but include the facility's; on a binding one-way edge the
-    facility must lie ahead of the point (larger fraction).
+    Times exclude the point's access leg but include the facility's; one-way chains only allow
+    travel in their direction.
     """
-    fac = reach.facility_snap
-    order = np.argsort(fac.edge, kind="stable")
-    fac_edge = fac.edge[order]
-    start = np.searchsorted(fac_edge, snap.edge, side="left")
-    counts = np.where(snap.reachable, np.searchsorted(fac_edge, snap.edge, side="right") - start, 0)
-    point = np.repeat(np.arange(len(snap.edge)), counts)
+    fac_chain, fac_pos = reach.facility_position(network)
+    point, k = same_chain_pairs(starts.chain, fac_chain)
+    along = along_chain_s(network, starts.chain[point], starts.pos_s[point], fac_pos[k])
+    return point, along + reach.facility_snap.access_s[k], k
+
+
+def same_chain_pairs(chain: np.ndarray, other_chain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs (i, j) with ``chain[i] == other_chain[j] >= 0``."""
+    order = np.argsort(other_chain, kind="stable")
+    sorted_chain = other_chain[order]
+    start = np.searchsorted(sorted_chain, chain, side="left")
+    counts = np.where(chain >= 0, np.searchsorted(sorted_chain, chain, side="right") - start, 0)
+    point = np.repeat(np.arange(len(chain)), counts)
     ends = np.cumsum(counts)
-    k = order[np.repeat(start - (ends - counts), counts) + np.arange(ends[-1] if len(ends) else 0)]
-    along = along_edge_s(network, snap.edge[point], snap.fraction[point], fac.fraction[k])
-    return point, along + fac.access_s[k], k
+    j = order[np.repeat(start - (ends - counts), counts) + np.arange(ends[-1] if len(ends) else 0)]
+    return point, j
 
 
 def facility_times(

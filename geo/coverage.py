@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from geo.circles import TIE_TOLERANCE_S, nearest_facility, read_points
+from geo.circles import TIE_TOLERANCE_S, Starts, nearest_facility, read_points, starts_of
 from geo.crs import WGS84
 from geo.errors import AreaTreeError, GeoError, MissingColumnsError, UnknownFacilityTypeError
 from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
 from geo.gaps import MEASURES as GAP_MEASURES
 from geo.network import Network, build_network
 from geo.profiles import Profile, get_profile
-from geo.snapping import Snap, exits, snap_points, with_lonlat
+from geo.snapping import Snap, snap_points, with_lonlat
 
 CIRCLES = ("urban", "rural")
 MEASURES = ["population", "households", "elderly", "children"]
@@ -53,7 +53,9 @@ class Prepared:
 
     ``residences`` is sorted by ``residence_id`` with an added bool column ``urban``;
     ``area_up`` is a sparse (n_areas, n_areas) 0/1 matrix whose row ``a`` marks ``a`` and all its
-    ancestors; ``residence_area`` indexes ``areas`` rows.
+    ancestors; ``residence_area`` indexes ``areas`` rows; ``readers[(profile, circle)]`` holds the
+    residence rows of that circle, their snaps and their ``geo.snapping.exits``;
+    ``reader_starts`` the same as ``geo.circles.Starts`` (with chain positions).
     """
 
     networks: dict[str, Network]
@@ -64,7 +66,8 @@ class Prepared:
     residence_area: np.ndarray
     max_distance_m: float
     gap_index: PointIndex
-    starts: dict[str, tuple[np.ndarray, np.ndarray]]
+    readers: dict[tuple[str, str], tuple[np.ndarray, Snap, tuple[np.ndarray, np.ndarray]]]
+    reader_starts: dict[tuple[str, str], Starts]
 
     def network(self, profile: str) -> Network:
         """The prepared network of ``profile`` (error names the fix when it was not prepared)."""
@@ -166,8 +169,15 @@ def prepare(
     }
     crs = next(iter(networks.values())).crs if networks else None
     gap_index = point_index(res.lon.to_numpy(), res.lat.to_numpy(), link_m=gap_link_m, crs=crs)
-    starts = {name: exits(net, snaps[name]) for name, net in networks.items()}
-    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index, starts)
+    readers, reader_starts = {}, {}
+    for circle in CIRCLES:
+        rows = np.flatnonzero(res.urban.to_numpy() == (circle == "urban"))
+        for name, net in networks.items():
+            starts = starts_of(net, snaps[name].take(rows))
+            readers[(name, circle)] = (rows, starts.snap, (starts.nodes, starts.cost_s))
+            reader_starts[(name, circle)] = starts
+    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index,
+                    readers, reader_starts)
 
 
 def run_coverage(
@@ -209,7 +219,6 @@ def run_coverage(
     fac = fac[fac.type_code.isin(set(tiers.type_code))].reset_index(drop=True)
     fac_snaps = _snap_facilities(prepared, fac, sorted(set(tiers.profile)))
     of_type = {code: rows for code, rows in fac.groupby("type_code", sort=True).indices.items()}
-    circle_rows = {c: np.flatnonzero(prepared.residences.urban.to_numpy() == (c == "urban")) for c in CIRCLES}
     groups: dict[tuple[str, str], list[dict]] = {}
     for tier in tiers.to_dict("records"):
         groups.setdefault((tier["type_code"], tier["profile"]), []).append(tier)
@@ -217,7 +226,7 @@ def run_coverage(
     for (code, profile), group in sorted(groups.items()):
         rows = of_type.get(code, np.empty(0, np.int64))
         ids = fac.facility_id.to_numpy()[rows]
-        blocks += _search(prepared, ids, fac_snaps[profile].take(rows), code, profile, group, circle_rows)
+        blocks += _search(prepared, ids, fac_snaps[profile].take(rows), code, profile, group)
         snapped.append(pd.Series(fac_snaps[profile].reachable[rows], index=ids))
     codes = sorted(set(tiers.type_code))
     return CoverageResult(
@@ -365,19 +374,18 @@ def _snap_facilities(prepared: Prepared, fac: pd.DataFrame, profiles: list[str])
     return {p: snap_points(prepared.network(p), lon, lat, max_distance_m=prepared.max_distance_m) for p in profiles}
 
 
-def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict],
-            circle_rows: dict[str, np.ndarray]) -> list[_Block]:
+def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict]) -> list[_Block]:
     """ONE bounded search for (type, profile); read it for each circle using that profile."""
     net = prepared.network(profile)
     reach = nearest_facility(net, ids, fsnap, limit_s=max(t["max_time_s"] for t in tiers))
     blocks = []
-    nodes, cost = prepared.starts[profile]
     for tier in tiers:
-        rows = circle_rows[tier["circle"]]
-        snap = prepared.snaps[profile].take(rows)
-        time, fid = read_points(net, reach, snap, starts=(nodes[rows], cost[rows]))
+        rows = prepared.readers[(profile, tier["circle"])][0]
+        starts = prepared.reader_starts[(profile, tier["circle"])]
+        time, fid = read_points(net, reach, starts)
         covered = time <= tier["max_time_s"] + TIE_TOLERANCE_S
-        blocks.append(_Block(code, tier["circle"], profile, tier["max_time_s"], rows, snap.reachable, time, fid, covered))
+        blocks.append(_Block(code, tier["circle"], profile, tier["max_time_s"], rows, starts.snap.reachable, time, fid,
+                             covered))
     return blocks
 
 
@@ -387,9 +395,7 @@ def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile
 def _per_residence(prepared: Prepared, blocks: list[_Block]) -> pd.DataFrame:
     ids = prepared.residences.residence_id.to_numpy()
     rows = _concat(blocks, lambda b: b.rows, np.int64)
-    codes = sorted({b.type_code for b in blocks})
-    rank = _concat(blocks, lambda b: np.full(len(b.rows), codes.index(b.type_code)), np.int64)
-    order = np.lexsort((rows, rank))  # by type code, then residence_id (residences are sorted)
+    order = _type_then_residence_order(blocks)
     fid = _concat(blocks, lambda b: b.facility_id, np.int64)[order]
     return pd.DataFrame({
         "residence_id": ids[rows[order]],
@@ -402,6 +408,25 @@ def _per_residence(prepared: Prepared, blocks: list[_Block]) -> pd.DataFrame:
         "facility_id": pd.arrays.IntegerArray(np.where(fid >= 0, fid, 0), fid < 0),
         "covered": _concat(blocks, lambda b: b.covered, bool)[order],
     })
+
+
+def _type_then_residence_order(blocks: list[_Block]) -> np.ndarray:
+    """Permutation of the concatenated block rows sorting them by type code, then residence.
+
+    Blocks come grouped by (type, profile) with ascending rows, so only the (at most two) blocks
+    of one type need merging; small per-type sorts replace one big one.
+    """
+    offsets = np.concatenate([[0], np.cumsum([len(b.rows) for b in blocks])])
+    by_type: dict[str, list[int]] = {}
+    for i, b in enumerate(blocks):
+        by_type.setdefault(b.type_code, []).append(i)
+    parts = []
+    for code in sorted(by_type):
+        members = by_type[code]
+        rows = np.concatenate([blocks[i].rows for i in members])
+        where = np.concatenate([offsets[i] + np.arange(len(blocks[i].rows)) for i in members])
+        parts.append(where if len(members) == 1 else where[np.argsort(rows, kind="stable")])
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
 def _repeat(blocks: list[_Block], field: str) -> np.ndarray:

@@ -22,7 +22,16 @@ from geo.crs import WGS84, geometries_to
 from geo.errors import GeoError, UnreachablePointError
 from geo.gaps import valid_polygons
 from geo.network import Network
-from geo.snapping import Snap, along_edge_s, entries, exits, snap_points, with_lonlat
+from geo.snapping import (
+    Snap,
+    along_chain_s,
+    chain_position,
+    entries,
+    exits,
+    node_snap,
+    snap_points,
+    with_lonlat,
+)
 
 DIRECTIONS = ("from", "to")
 
@@ -73,16 +82,23 @@ def isochrones(
     if not origin.reachable[0]:
         raise UnreachablePointError(lon, lat, network.profile.name, max_distance_m)
     budgets = sorted(float(m) for m in minutes)
-    dist = _search(network, origin, direction, budgets[-1] * 60.0)
-    node_time = network.best_layer_times(dist)
+    limit = budgets[-1] * 60.0
+    dist = _search(network, origin, direction, limit)
+    node_time = _snap_times(network, origin, direction, dist, node_snap(network), limit)
     polygons = [_polygon(network, origin, direction, dist, node_time, m * 60.0, buffer_m) for m in budgets]
     reached = np.flatnonzero(np.isfinite(node_time))
+    if points is not None:
+        points = with_lonlat(points)
+        snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
+        time = _snap_times(network, origin, direction, dist, snap, limit)
+        points = pd.DataFrame({"time_s": np.where(np.isfinite(time), time, np.nan), "snapped": snap.reachable},
+                              index=points.index)
     return Isochrone(
         polygons=gpd.GeoDataFrame(
             {"minutes": budgets}, geometry=valid_polygons(geometries_to(np.array(polygons), network.crs, WGS84)), crs=WGS84
         ),
         nodes=pd.DataFrame({"node_id": network.node_ids[reached], "time_s": node_time[reached]}),
-        points=None if points is None else _point_times(network, origin, direction, dist, points, budgets[-1] * 60.0, max_distance_m),
+        points=points,
     )
 
 
@@ -95,34 +111,51 @@ def _search(network: Network, origin: Snap, direction: str, limit_s: float) -> n
     return dist[: network.n_total]
 
 
-def _end_times(network: Network, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per edge, the best time at its ``u`` and ``v`` over the layers the edge lives on."""
-    first_u, first_v, s_u, s_v = network.layer_index(np.arange(len(network.edge_id)))
-    t_u = np.minimum(dist[first_u], np.where(s_u >= 0, dist[np.maximum(s_u, 0)], np.inf))
-    t_v = np.minimum(dist[first_v], np.where(s_v >= 0, dist[np.maximum(s_v, 0)], np.inf))
-    return t_u, t_v
+def _chain_end_times(network: Network, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per chain, the best time at its ends ``a`` and ``b`` over the layers the chain lives on."""
+    first_a, first_b, s_a, s_b = network.chain_ends(np.arange(len(network.chain_a)))
+    t_a = np.minimum(dist[first_a], np.where(s_a >= 0, dist[np.maximum(s_a, 0)], np.inf))
+    t_b = np.minimum(dist[first_b], np.where(s_b >= 0, dist[np.maximum(s_b, 0)], np.inf))
+    return t_a, t_b
 
 
 def _pieces(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float):
-    """(edge row, start, end) fractions of every edge part reachable within ``budget_s``."""
-    time = network.edge_time_s
-    oneway = network.edge_oneway
-    t_u, t_v = _end_times(network, dist)
-    from_u_ok = np.ones(len(time), bool) if direction == "from" else ~oneway
-    from_v_ok = ~oneway if direction == "from" else np.ones(len(time), bool)
-    reach_u = np.where(from_u_ok, _fraction(budget_s - t_u, time), 0.0)
-    reach_v = np.where(from_v_ok, _fraction(budget_s - t_v, time), 0.0)
-    rows = np.arange(len(time))
-    e, fo = int(origin.edge[0]), float(origin.fraction[0])
-    left = budget_s - float(origin.access_s[0])
-    ahead_ok = direction == "from" or not oneway[e]
-    behind_ok = direction == "to" or not oneway[e]
-    span = _fraction(np.array([left]), time[[e]])[0]
-    start = np.concatenate([np.zeros(len(time)), 1.0 - reach_v, [fo, max(0.0, fo - span) if behind_ok else fo]])
-    end = np.concatenate([reach_u, np.ones(len(time)), [min(1.0, fo + span) if ahead_ok else fo, fo]])
-    row = np.concatenate([rows, rows, [e, e]])
-    keep = end > start
-    return row[keep], start[keep], end[keep]
+    """(edge row, start, end) fractions of every edge part reachable within ``budget_s``.
+
+    Reachable stretches are intervals of chain positions (seconds from ``a``): from end ``a``,
+    from end ``b`` and, on the origin's own chain, around the origin; each edge keeps its share.
+    """
+    t_a, t_b = _chain_end_times(network, dist)
+    ab, ba, total = network.chain_ab, network.chain_ba, network.chain_time_s
+    up, down = (ab, ba) if direction == "from" else (ba, ab)  # may one cover a→b from a / b→a from b
+    lo = [np.zeros(len(total)), total - np.where(down, budget_s - t_b, -np.inf)]
+    hi = [np.where(up, budget_s - t_a, -np.inf), total.copy()]
+    chain, pos = chain_position(network, origin)
+    c, po, left = int(chain[0]), float(pos[0]), budget_s - float(origin.access_s[0])
+    o_lo, o_hi = np.full(len(total), np.inf), np.full(len(total), -np.inf)
+    o_lo[c] = po - (left if down[c] else 0.0) if left >= 0 else np.inf
+    o_hi[c] = po + (left if up[c] else 0.0) if left >= 0 else -np.inf
+    lo.append(o_lo)
+    hi.append(o_hi)
+    return _edge_shares(network, np.concatenate(lo), np.concatenate(hi), len(total))
+
+
+def _edge_shares(network: Network, lo: np.ndarray, hi: np.ndarray, n_chains: int):
+    """Cut chain intervals ``[lo, hi]`` (stacked per chain, k per chain) to edge fractions."""
+    k = len(lo) // n_chains
+    rows = np.tile(np.arange(len(network.edge_id)), k)
+    which = np.repeat(np.arange(k), len(network.edge_id)) * n_chains + network.edge_chain[rows]
+    start_s, length = network.edge_offset_s[rows], network.edge_time_s[rows]
+    a = np.maximum(lo[which], start_s)
+    b = np.minimum(hi[which], start_s + length)
+    keep = (b > a) | ((b >= a) & (length == 0))
+    rows, a, b, start_s, length = rows[keep], a[keep], b[keep], start_s[keep], length[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fa = np.where(length > 0, (a - start_s) / length, 0.0)
+        fb = np.where(length > 0, (b - start_s) / length, 1.0)
+    aligned = network.edge_aligned[rows]
+    f0, f1 = np.where(aligned, fa, 1.0 - fb), np.where(aligned, fb, 1.0 - fa)
+    return rows, np.clip(f0, 0.0, 1.0), np.clip(f1, 0.0, 1.0)
 
 
 def _fraction(left_s: np.ndarray, time_s: np.ndarray) -> np.ndarray:
@@ -163,17 +196,19 @@ def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
     return shapely.linestrings(coords[order], indices=piece[order])
 
 
-def _point_times(network, origin, direction, dist, points, limit_s, max_distance_m) -> pd.DataFrame:
-    """Exact seconds between the origin and each point (NaN beyond ``limit_s``)."""
-    points = with_lonlat(points)
-    snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
+def _snap_times(network, origin, direction, dist, snap: Snap, limit_s: float) -> np.ndarray:
+    """Exact seconds between the origin and each snapped point (``inf`` beyond ``limit_s``).
+
+    Points are reached through their chain's ends or, on the origin's chain, directly along it.
+    """
     nodes, cost = entries(network, snap) if direction == "from" else exits(network, snap)
-    time = np.where(nodes >= 0, dist[np.maximum(nodes, 0)] + cost, np.inf).min(axis=1)
-    same = snap.edge == origin.edge[0]
-    fo = np.full(same.sum(), origin.fraction[0])
-    fp = snap.fraction[same]
-    along = along_edge_s(network, snap.edge[same], fo, fp) if direction == "from" else along_edge_s(network, snap.edge[same], fp, fo)
-    time[same] = np.minimum(time[same], along + origin.access_s[0])
+    time = (dist[np.maximum(nodes, 0)] + cost).min(axis=1)  # unused slots carry cost inf
+    chain, pos = chain_position(network, snap)
+    o_chain, o_pos = chain_position(network, origin)
+    same = np.flatnonzero(chain == o_chain[0])
+    fo = np.full(len(same), o_pos[0])
+    start, end = (fo, pos[same]) if direction == "from" else (pos[same], fo)
+    along = along_chain_s(network, chain[same], start, end) + origin.access_s[0]
+    time[same] = np.minimum(time[same], along)
     time = time + np.nan_to_num(snap.access_s, nan=np.inf)
-    time = np.where(time <= limit_s + TIE_TOLERANCE_S, time, np.nan)
-    return pd.DataFrame({"time_s": time, "snapped": snap.reachable}, index=points.index)
+    return np.where(time <= limit_s + TIE_TOLERANCE_S, time, np.inf)

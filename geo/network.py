@@ -19,6 +19,14 @@ can never pass *through* a compound between two outside points. A point inside a
 on both its ``P`` copy (to leave) and its ``S`` copy (to reach places in the same compound without
 leaving); a destination inside a compound is entered on its ``S`` copy only. See
 ``geo.snapping.exits`` / ``entries``.
+
+Chains: most street nodes only join two edges (vertices of curved roads). With ``contract=True``
+such a node is routed through: maximal runs of edges through nodes of degree two (same compound,
+both two-way or one-way in the same direction) form one *chain* whose two end nodes are kept; the
+graph holds one arc per chain direction. Every point, facility and contracted node is a position
+(seconds from the chain's end ``a``) on its chain, read exactly from both chain ends
+(``geo.snapping``), and points on one chain also reach each other directly along it. Contracted
+nodes keep their index but have no arcs. A ring with no junction keeps its least node.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import pandas as pd
 import pyproj
 import scipy.sparse as sp
 import shapely
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
 from geo.errors import MissingColumnsError, NetworkError
@@ -49,6 +57,10 @@ class Network:
     ``s_copy[i]`` / ``p_copy[i]`` give the ``S``/``P`` copies of private node ``i`` (or -1).
     Edge arrays (``edge_*``) hold the profile's usable edges, ascending by ``edge_id``;
     ``edge_u``/``edge_v`` are original node indices, ``edge_compound`` is -1 on public edges.
+    Edge ``e`` lies on chain ``edge_chain[e]`` from position ``edge_offset_s[e]`` (seconds from the
+    chain's end ``a``), running u→v towards ``b`` when ``edge_aligned[e]``. Chain arrays
+    (``chain_*``): end nodes ``a``, ``b`` (original node indices), travel time, whether travel
+    a→b / b→a is allowed, compound (-1 public).
     """
 
     profile: Profile
@@ -66,6 +78,15 @@ class Network:
     edge_oneway: np.ndarray
     edge_compound: np.ndarray
     edge_geometry: np.ndarray
+    edge_chain: np.ndarray
+    edge_aligned: np.ndarray
+    edge_offset_s: np.ndarray
+    chain_a: np.ndarray
+    chain_b: np.ndarray
+    chain_time_s: np.ndarray
+    chain_ab: np.ndarray
+    chain_ba: np.ndarray
+    chain_compound: np.ndarray
     compound_hulls: np.ndarray
     forward: sp.csr_matrix
     reverse: sp.csr_matrix
@@ -94,27 +115,19 @@ class Network:
         """Row (tail node) of every stored arc of ``reverse``, int32, in storage order."""
         return np.repeat(np.arange(self.n_total, dtype=np.int32), np.diff(self.reverse.indptr))
 
-    def layer_index(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Layer node indices ``(first_u, first_v, s_u, s_v)`` of edge ``rows``.
+    def chain_ends(self, chains: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Layer node indices ``(first_a, first_b, s_a, s_b)`` of the ends of ``chains``.
 
-        For a public edge ``first_*`` are the ``M`` nodes and ``s_*`` are -1; for a private edge
+        For a public chain ``first_*`` are the ``M`` nodes and ``s_*`` are -1; for a private chain
         ``first_*`` are the ``P`` copies and ``s_*`` the ``S`` copies.
         """
-        u, v = self.edge_u[rows], self.edge_v[rows]
-        private = self.edge_compound[rows] >= 0
-        first_u = np.where(private, self.p_copy[u], u)
-        first_v = np.where(private, self.p_copy[v], v)
-        s_u = np.where(private, self.s_copy[u], -1)
-        s_v = np.where(private, self.s_copy[v], -1)
-        return first_u, first_v, s_u, s_v
-
-    def best_layer_times(self, times: np.ndarray) -> np.ndarray:
-        """Per original node, the least of its ``M``, ``P`` and ``S`` copies' values in ``times``."""
-        best = times[: self.n_nodes].copy()
-        for copy in (self.s_copy, self.p_copy):
-            has = copy >= 0
-            best[has] = np.minimum(best[has], times[copy[has]])
-        return best
+        a, b = self.chain_a[chains], self.chain_b[chains]
+        private = self.chain_compound[chains] >= 0
+        first_a = np.where(private, self.p_copy[a], a)
+        first_b = np.where(private, self.p_copy[b], b)
+        s_a = np.where(private, self.s_copy[a], -1)
+        s_b = np.where(private, self.s_copy[b], -1)
+        return first_a, first_b, s_a, s_b
 
 
 def build_network(
@@ -124,6 +137,7 @@ def build_network(
     *,
     crs: pyproj.CRS | None = None,
     compound_margin_m: float = 0.0,
+    contract: bool = True,
 ) -> Network:
     """Build the routable network of ``profile`` from the nodes/edges frames of CONTRACTS.md.
 
@@ -137,6 +151,8 @@ def build_network(
         hull ever snaps inside. A margin of ~20 m also lets homes between the outermost inner
         road and the fence snap inside, at the risk of catching points just beyond a fence that
         has no public street along it.
+    contract : route through nodes of degree two (chains, see the module docstring); results are
+        identical either way, searches are several times faster.
 
     Returns
     -------
@@ -158,12 +174,15 @@ def build_network(
     s_copy, p_copy, n_total = _layer_copies(len(nodes), u, v, compound)
     oneway = rules.oneway[keep]
     time = length / rules.speed_mps[keep]
-    forward = _layered_graph(u, v, time, oneway, compound, s_copy, p_copy, n_total)
+    chains = _chains(len(nodes), u, v, time, oneway, compound, contract=contract)
+    forward = _layered_graph(chains, s_copy, p_copy, n_total)
     return Network(
         profile=profile, crs=crs, node_ids=nodes.node_id.to_numpy(np.int64), node_xy=xy,
         n_total=n_total, s_copy=s_copy, p_copy=p_copy,
         edge_id=edges.edge_id.to_numpy(np.int64)[keep], edge_u=u, edge_v=v, edge_length_m=length,
         edge_time_s=time, edge_oneway=oneway, edge_compound=compound, edge_geometry=geometry,
+        **{f"edge_{k}": chains[f"edge_{k}"] for k in ("chain", "aligned", "offset_s")},
+        **{f"chain_{k}": chains[k] for k in ("a", "b", "time_s", "ab", "ba", "compound")},
         compound_hulls=_compound_hulls(geometry, compound, compound_margin_m), forward=forward,
         reverse=_transpose(forward),
     )
@@ -229,27 +248,124 @@ def _layer_copies(n_nodes: int, u: np.ndarray, v: np.ndarray, compound: np.ndarr
     return s_copy, p_copy, n_nodes + 2 * k
 
 
-def _layered_graph(u, v, time, oneway, compound, s_copy, p_copy, n_total) -> sp.csr_matrix:
-    """Forward arcs of the three-layer graph described in the module docstring."""
+def _layered_graph(chains: dict, s_copy, p_copy, n_total) -> sp.csr_matrix:
+    """Forward arcs of the three-layer graph described in the module docstring (one per chain way)."""
+    a, b, time, ab, ba, compound = (chains[k] for k in ("a", "b", "time_s", "ab", "ba", "compound"))
     pub, priv = compound < 0, compound >= 0
     tails, heads, weights = [], [], []
 
-    def add(a, b, w):
-        tails.append(a)
-        heads.append(b)
+    def add(x, y, w):
+        tails.append(x)
+        heads.append(y)
         weights.append(w)
 
-    add(u[pub], v[pub], time[pub])
-    back = pub & ~oneway
-    add(v[back], u[back], time[back])
-    pback = priv & ~oneway
-    for copy in (s_copy, p_copy):
-        add(copy[u[priv]], copy[v[priv]], time[priv])
-        add(copy[v[pback]], copy[u[pback]], time[pback])
-    gates = np.intersect1d(np.concatenate([u[pub], v[pub]]), np.flatnonzero(s_copy >= 0))
+    for copy_ in (None, s_copy, p_copy):
+        use = pub if copy_ is None else priv
+        ca, cb = (a, b) if copy_ is None else (copy_[a], copy_[b])
+        add(ca[use & ab], cb[use & ab], time[use & ab])
+        add(cb[use & ba], ca[use & ba], time[use & ba])
+    gates = np.intersect1d(np.concatenate([a[pub], b[pub]]), np.concatenate([a[priv], b[priv]]))
     add(p_copy[gates], gates, np.zeros(len(gates)))
     add(gates, s_copy[gates], np.zeros(len(gates)))
     return _csr(np.concatenate(tails), np.concatenate(heads), np.concatenate(weights), n_total)
+
+
+# --- chains -------------------------------------------------------------------------------------
+
+
+def _chains(n: int, u, v, time, oneway, compound, *, contract: bool) -> dict:
+    """Chains of edges through nodes of degree two (see the module docstring).
+
+    Returns per-edge ``edge_chain``, ``edge_aligned``, ``edge_offset_s`` and per-chain ``a``,
+    ``b``, ``time_s``, ``ab``, ``ba``, ``compound``.
+    """
+    through = _contractible(n, u, v, oneway, compound) if contract else np.zeros(n, dtype=bool)
+    uvert, vvert, label = _split_components(n, u, v, through)
+    loops = _pure_cycles(n, u, uvert, vvert, label, through)
+    if len(loops):  # a ring with no junction keeps its least node as both chain ends
+        through[loops] = False
+        uvert, vvert, label = _split_components(n, u, v, through)
+    chain = _renumber(label[uvert]) if len(u) else np.empty(0, np.int64)
+    return _chain_geometry(n, u, v, time, oneway, compound, uvert, vvert, chain)
+
+
+def _contractible(n: int, u, v, oneway, compound) -> np.ndarray:
+    """Nodes joining exactly two edges of one compound that can be travelled straight through."""
+    m = len(u)
+    node = np.concatenate([u, v])
+    deg = np.bincount(node, minlength=n)
+    order = np.argsort(node, kind="stable")
+    start = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    selfloop = np.zeros(n, dtype=bool)
+    selfloop[u[u == v]] = True
+    cand = np.flatnonzero((deg == 2) & ~selfloop)
+    first, second = order[start[cand]], order[start[cand] + 1]
+    e1, e2 = first % m, second % m
+    enters1, enters2 = first >= m, second >= m  # the node is the edge's v end
+    straight = (~oneway[e1] & ~oneway[e2]) | (oneway[e1] & oneway[e2] & (enters1 != enters2))
+    out = np.zeros(n, dtype=bool)
+    out[cand] = straight & (compound[e1] == compound[e2])
+    return out
+
+
+def _split_components(n: int, u, v, through):
+    """Components of the graph where every kept node is split into one vertex per edge end.
+
+    Vertex ids: a through node keeps its index; the u end of edge e at a kept node is ``n + e``,
+    its v end ``n + m + e``. Each component is one chain (a path between two end vertices).
+    """
+    m = len(u)
+    uvert = np.where(through[u], u, n + np.arange(m))
+    vvert = np.where(through[v], v, n + m + np.arange(m))
+    size = n + 2 * m
+    graph = sp.coo_matrix((np.ones(m), (uvert, vvert)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    return uvert, vvert, label
+
+
+def _pure_cycles(n, u, uvert, vvert, label, through) -> np.ndarray:
+    """Least node of each component made only of through nodes (a ring without junction)."""
+    ends = np.concatenate([uvert[uvert >= n], vvert[vvert >= n]])
+    has_end = np.zeros(label.max() + 1 if len(label) else 0, dtype=bool)
+    has_end[label[ends]] = True
+    ring_nodes = np.flatnonzero(through & ~has_end[label[np.arange(n)]])
+    if len(ring_nodes) == 0:
+        return ring_nodes
+    least = np.full(label.max() + 1, n)
+    np.minimum.at(least, label[ring_nodes], ring_nodes)
+    return np.unique(least[label[ring_nodes]])
+
+
+def _renumber(label: np.ndarray) -> np.ndarray:
+    """Dense ids in order of first appearance (edges are sorted by edge_id): deterministic."""
+    _, first, inverse = np.unique(label, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first, kind="stable"), kind="stable")[inverse]
+
+
+def _chain_geometry(n, u, v, time, oneway, compound, uvert, vvert, chain) -> dict:
+    """Ends, orientation and positions along each chain, from one multi-source Dijkstra."""
+    m = len(u)
+    n_chains = int(chain.max()) + 1 if m else 0
+    end_vert = np.concatenate([uvert, vvert])
+    end_node = np.concatenate([u, v])
+    end_chain = np.concatenate([chain, chain])
+    is_end = end_vert >= n
+    order = np.lexsort((end_vert[is_end], end_node[is_end], end_chain[is_end]))
+    ends = end_vert[is_end][order].reshape(n_chains, 2)  # (a vertex, b vertex), least node first
+    ends_node = end_node[is_end][order].reshape(n_chains, 2)
+    size = n + 2 * m
+    graph = _csr(np.concatenate([uvert, vvert]), np.concatenate([vvert, uvert]), np.concatenate([time, time]), size)
+    pos, pred = dijkstra(graph, indices=ends[:, 0], min_only=True, return_predecessors=True)[:2] if m else (
+        np.zeros(size), np.zeros(size, np.int64))
+    aligned = pred[vvert] == uvert
+    first_edge = np.full(n_chains, m)
+    np.minimum.at(first_edge, chain, np.arange(m))
+    ow, al = oneway[first_edge], aligned[first_edge]
+    return {
+        "edge_chain": chain, "edge_aligned": aligned, "edge_offset_s": np.where(aligned, pos[uvert], pos[vvert]),
+        "a": ends_node[:, 0], "b": ends_node[:, 1], "time_s": pos[ends[:, 1]],
+        "ab": ~ow | al, "ba": ~ow | ~al, "compound": compound[first_edge],
+    }
 
 
 def _csr(tails: np.ndarray, heads: np.ndarray, weights: np.ndarray, n: int) -> sp.csr_matrix:

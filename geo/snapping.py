@@ -3,7 +3,8 @@
 A point joins the nearest *edge* of the profile's network (not the nearest node) at the exact
 position along it; the leg from the point to the street is walked at the profile's access speed.
 Points farther than ``max_distance_m`` from every usable edge are unreachable (edge -1), never
-silently snapped. Gated compounds: a point may snap onto a compound's private edges only when it
+silently snapped. A point exactly at a node (e.g. projected beyond a dead end) is at that node:
+it may leave by it whatever the one-way rules of its edge. Gated compounds: a point may snap onto a compound's private edges only when it
 lies inside that compound (its convex hull, ``Network.compound_hulls``); points outside snap onto
 public edges or the compounds that contain them.
 """
@@ -149,46 +150,61 @@ def _ragged_arange(counts: np.ndarray) -> np.ndarray:
     return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts, counts)
 
 
+def chain_position(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """Chain of each snapped point and its position on it, seconds from the chain's end ``a``.
+
+    Unreachable points get chain -1 and position NaN.
+    """
+    rows = np.where(snap.reachable, snap.edge, 0)
+    if len(network.edge_id) == 0:
+        return np.full(len(rows), -1, np.int64), np.full(len(rows), np.nan)
+    frac = np.nan_to_num(snap.fraction, nan=0.0)
+    along = np.where(network.edge_aligned[rows], frac, 1.0 - frac) * network.edge_time_s[rows]
+    chain = np.where(snap.reachable, network.edge_chain[rows], -1)
+    return chain, np.where(snap.reachable, network.edge_offset_s[rows] + along, np.nan)
+
+
 def exits(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
     """Layer nodes where a trip *starting* at each snapped point joins the graph, and the times.
 
-    Returns ``(nodes, cost_s)``, both shape (n, 4): up to four start nodes per point (``u`` and
-    ``v`` on the ``M`` layer for public edges; ``P`` and ``S`` copies of ``u`` and ``v`` for private
-    edges) and the along-edge time to reach each, seconds (``inf`` where one-way forbids going back
-    to ``u``, or where unused). The access leg ``snap.access_s`` is NOT included.
+    Returns ``(nodes, cost_s)``, both shape (n, 4): the ends ``a`` and ``b`` of the point's chain
+    (``M`` layer for public chains; ``P`` then ``S`` copies for private ones) and the time along the
+    chain to reach each, seconds (``inf`` where one-way forbids, or where unused). The access leg
+    ``snap.access_s`` is NOT included.
     """
+    chain, pos = chain_position(network, snap)
     if len(network.edge_id) == 0:
-        return _masked(np.full((len(snap.edge), 4), -1), np.full((len(snap.edge), 4), np.inf), snap.reachable)
-    rows, to_u, to_v = _partials(network, snap)
-    to_u = np.where(network.edge_oneway[rows], np.inf, to_u)
-    first_u, first_v, s_u, s_v = network.layer_index(rows)
-    nodes = np.column_stack([first_u, first_v, s_u, s_v])
-    cost = np.column_stack([to_u, to_v, to_u, to_v])
-    return _masked(nodes, cost, snap.reachable)
+        return _masked(np.full((len(chain), 4), -1), np.full((len(chain), 4), np.inf), snap.reachable)
+    c = np.maximum(chain, 0)
+    to_a = _if_allowed(network.chain_ba[c], pos)
+    to_b = _if_allowed(network.chain_ab[c], network.chain_time_s[c] - pos)
+    first_a, first_b, s_a, s_b = network.chain_ends(c)
+    nodes = np.column_stack([first_a, first_b, s_a, s_b])
+    return _masked(nodes, np.column_stack([to_a, to_b, to_a, to_b]), snap.reachable)
 
 
 def entries(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray]:
     """Layer nodes from which a trip *ending* at each snapped point arrives, and the times.
 
-    Returns ``(nodes, cost_s)``, shape (n, 2): ``u`` and ``v`` (``M`` layer for public edges, ``S``
-    copies for private ones) and the along-edge time from each to the point, seconds (``inf`` from
-    ``v`` on a binding one-way edge). The access leg is NOT included.
+    Returns ``(nodes, cost_s)``, shape (n, 2): the chain ends ``a`` and ``b`` (``M`` layer for
+    public chains, ``S`` copies for private ones) and the time along the chain from each to the
+    point, seconds (``inf`` where one-way forbids). The access leg is NOT included.
     """
+    chain, pos = chain_position(network, snap)
     if len(network.edge_id) == 0:
-        return _masked(np.full((len(snap.edge), 2), -1), np.full((len(snap.edge), 2), np.inf), snap.reachable)
-    rows, from_u, from_v = _partials(network, snap)
-    from_v = np.where(network.edge_oneway[rows], np.inf, from_v)
-    first_u, first_v, s_u, s_v = network.layer_index(rows)
-    private = network.edge_compound[rows] >= 0
-    nodes = np.column_stack([np.where(private, s_u, first_u), np.where(private, s_v, first_v)])
-    return _masked(nodes, np.column_stack([from_u, from_v]), snap.reachable)
+        return _masked(np.full((len(chain), 2), -1), np.full((len(chain), 2), np.inf), snap.reachable)
+    c = np.maximum(chain, 0)
+    from_a = _if_allowed(network.chain_ab[c], pos)
+    from_b = _if_allowed(network.chain_ba[c], network.chain_time_s[c] - pos)
+    first_a, first_b, s_a, s_b = network.chain_ends(c)
+    private = network.chain_compound[c] >= 0
+    nodes = np.column_stack([np.where(private, s_a, first_a), np.where(private, s_b, first_b)])
+    return _masked(nodes, np.column_stack([from_a, from_b]), snap.reachable)
 
 
-def _partials(network: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = np.where(snap.reachable, snap.edge, 0)
-    frac = np.nan_to_num(snap.fraction, nan=0.0)
-    time = network.edge_time_s[rows]
-    return rows, frac * time, (1.0 - frac) * time
+def _if_allowed(allowed: np.ndarray, time_s: np.ndarray) -> np.ndarray:
+    """``time_s`` where travel that way is allowed, else inf; standing still is always allowed."""
+    return np.where(allowed | (time_s == 0), time_s, np.inf)
 
 
 def _masked(nodes: np.ndarray, cost: np.ndarray, reachable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,12 +212,33 @@ def _masked(nodes: np.ndarray, cost: np.ndarray, reachable: np.ndarray) -> tuple
     return np.where(unused, -1, nodes), np.where(unused, np.inf, cost)
 
 
-def along_edge_s(network: Network, rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Time (seconds) to travel along edge ``rows`` from fraction ``start`` to fraction ``end``.
+def along_chain_s(network: Network, chain: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Time (seconds) to travel along ``chain`` from position ``start`` to ``end`` (seconds from ``a``).
 
-    ``inf`` when that runs against a binding one-way edge (``end < start`` on a one-way edge).
+    ``inf`` when that direction is forbidden by one-way streets.
     """
-    rows = np.asarray(rows, dtype=np.int64)
-    time = np.abs(end - start) * network.edge_time_s[rows]
-    time[network.edge_oneway[rows] & (end < start)] = np.inf
+    chain = np.asarray(chain, dtype=np.int64)
+    time = np.abs(end - start)
+    forbidden = ((end > start) & ~network.chain_ab[chain]) | ((end < start) & ~network.chain_ba[chain])
+    time[forbidden] = np.inf
     return time
+
+
+def node_snap(network: Network) -> Snap:
+    """Every original node as a point lying on one of its usable edges (access leg 0).
+
+    Lets node times be read like any point's, wherever chains contracted the node away; nodes
+    without a usable edge are unreachable.
+    """
+    n, m = network.n_nodes, len(network.edge_id)
+    node = np.concatenate([network.edge_u, network.edge_v])
+    row = np.tile(np.arange(m), 2)
+    at = np.repeat([0.0, 1.0], m)
+    order = np.lexsort((row, at, node))  # per node: u ends first, then the lowest edge
+    first = order[np.r_[True, node[order][1:] != node[order][:-1]]] if len(order) else order
+    edge = np.full(n, -1, dtype=np.int64)
+    fraction = np.full(n, np.nan)
+    edge[node[first]] = row[first]
+    fraction[node[first]] = at[first]
+    zero = np.where(edge >= 0, 0.0, np.nan)
+    return Snap(edge, fraction, zero, zero)

@@ -153,8 +153,9 @@ def attach(g, edges, profile, name, snap, *, as_origin: bool):
     u, v = int(e.u), int(e.v)
     _add(g, u, pos, t * w)
     _add(g, pos, v, (1 - t) * w)
-    if not oneway:
+    if not oneway or t * w == 0:  # a point exactly at a node is at that node
         _add(g, pos, u, t * w)
+    if not oneway or (1 - t) * w == 0:
         _add(g, v, pos, (1 - t) * w)
     leg = d / (ACCESS_KMH[profile] / 3.6)
     if as_origin:
@@ -180,13 +181,31 @@ def same_edge_arcs(g, edges, profile, snaps: dict):
                     _add(g, ("pos", a), ("pos", b), abs(tb - ta) * w)
 
 
+def compound_rule(nodes, edges, pts):
+    """``allowed(i, edge)`` for brute_snap: a private edge only for points inside the convex hull
+    of its compound (a connected group of private edges), computed independently here."""
+    import shapely
+
+    private = edges[edges.access == "private"]
+    g = nx.Graph()
+    g.add_edges_from(zip(private.u, private.v, strict=True))
+    xy = dict(zip(nodes.node_id, zip(*metres(nodes.lon, nodes.lat), strict=True), strict=True))
+    hull_of = {}
+    for comp in nx.connected_components(g):
+        hull = shapely.MultiPoint([xy[n] for n in comp]).convex_hull
+        hull_of.update({n: hull for n in comp})
+    px, py = metres(pts.lon, pts.lat)
+    return lambda i, e: e.access != "private" or hull_of[e.u].intersects(shapely.Point(px[i], py[i]))
+
+
 def truth_times(nodes, edges, profile, facilities, residences, *, fac_snaps=None, res_snaps=None, private_ok=lambda e: True):
     """Time (s) from each residence to its nearest facility and that facility's id (networkx).
 
     ``facilities`` needs ``facility_id``, lon, lat; ``residences`` lon, lat. Returns two lists.
+    Points snap onto private edges only inside their compound (``compound_rule``).
     """
-    fac_snaps = fac_snaps or brute_snap(nodes, edges, profile, facilities)
-    res_snaps = res_snaps or brute_snap(nodes, edges, profile, residences)
+    fac_snaps = fac_snaps or brute_snap(nodes, edges, profile, facilities, allowed=compound_rule(nodes, edges, facilities))
+    res_snaps = res_snaps or brute_snap(nodes, edges, profile, residences, allowed=compound_rule(nodes, edges, residences))
     g = truth_graph(nodes, edges, profile, private_ok=private_ok)
     snaps = {("f", int(f)): s for f, s in zip(facilities.facility_id, fac_snaps, strict=True)}
     snaps.update({("r", i): s for i, s in enumerate(res_snaps)})
@@ -227,4 +246,61 @@ def random_grid(n_side: int, *, seed: int, spacing: float = 80.0, oneway_share: 
                     continue
                 u, v = (a, b) if rng.random() < 0.5 else (b, a)
                 links.append((u, v, str(rng.choice(classes)), bool(rng.random() < oneway_share)))
+    return make_network(coords, links)
+
+
+def curvy_network(n_side: int, *, seed: int, spacing: float = 120.0):
+    """A street grid whose streets are split into 1-4 pieces (many nodes of degree two).
+
+    Also: one-way streets (consistently directed along their pieces), a ring road with no
+    junction, a loop returning to its own junction, a zero-length piece and a gated compound whose
+    private drive is a chain of several pieces.
+    """
+    rng = np.random.default_rng(seed)
+    coords: dict[int, tuple[float, float]] = {}
+    links: list[tuple] = []
+    nid = 1
+
+    def node(x, y):
+        nonlocal nid
+        coords[nid] = (float(x), float(y))
+        nid += 1
+        return nid - 1
+
+    grid = {(i, j): node(i * spacing + rng.uniform(-15, 15), j * spacing + rng.uniform(-15, 15))
+            for i in range(n_side) for j in range(n_side)}
+
+    def street(a, b, hw, oneway=False, access=None, pieces=None):
+        k = pieces or int(rng.integers(1, 5))
+        (xa, ya), (xb, yb) = coords[a], coords[b]
+        chain = [a] + [node(xa + (xb - xa) * t + rng.uniform(-8, 8), ya + (yb - ya) * t + rng.uniform(-8, 8))
+                       for t in np.arange(1, k) / k] + [b]
+        links.extend((p, q, hw, oneway, access) for p, q in zip(chain[:-1], chain[1:], strict=True))
+
+    classes = ["residential", "tertiary", "service", "footway", "secondary"]
+    for (i, j), a in grid.items():
+        for di, dj in ((1, 0), (0, 1)):
+            if (i + di, j + dj) in grid and rng.random() > 0.05:
+                b = grid[(i + di, j + dj)]
+                u, v = (a, b) if rng.random() < 0.5 else (b, a)
+                street(u, v, str(rng.choice(classes)), oneway=bool(rng.random() < 0.2))
+    # a ring road with no junction, away from the grid
+    ring = [node(-400 + 150 * np.cos(t), 300 + 150 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 9)[:-1]]
+    links.extend((p, q, "residential", False, None) for p, q in zip(ring, ring[1:] + ring[:1], strict=True))
+    # a loop back to its own junction, and a zero-length piece
+    corner = grid[(0, 0)]
+    x0, y0 = coords[corner]
+    p1, p2 = node(x0 - 60, y0 - 40), node(x0 - 60, y0 + 40)
+    links += [(corner, p1, "residential", False, None), (p1, p2, "residential", False, None),
+              (p2, corner, "residential", False, None)]
+    twin = node(*coords[p1])
+    links.append((p1, twin, "footway", False, None))
+    # a gated compound hanging off the far corner: private drive of 3 pieces and a private loop
+    gate = grid[(n_side - 1, n_side - 1)]
+    gx, gy = coords[gate]
+    inner = node(gx + 200, gy + 200)
+    street(gate, inner, "service", access="private", pieces=3)
+    c1, c2 = node(gx + 260, gy + 200), node(gx + 260, gy + 260)
+    links += [(inner, c1, "service", False, "private"), (c1, c2, "service", False, "private"),
+              (c2, inner, "service", False, "private")]
     return make_network(coords, links)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from geo_cases import PROFILES_CSV, make_network, points, random_grid, truth_times
+from geo_cases import PROFILES_CSV, curvy_network, make_network, points, random_grid, truth_times
 
 from geo.circles import facility_times, nearest_facility, read_points
 from geo.network import build_network
@@ -21,8 +21,8 @@ def profiles():
     return load_profiles(PROFILES_CSV)
 
 
-def run(profiles, name, nodes, edges, fac: pd.DataFrame, res: pd.DataFrame, *, limit_s=7200.0):
-    net = build_network(nodes, edges, profiles[name])
+def run(profiles, name, nodes, edges, fac: pd.DataFrame, res: pd.DataFrame, *, limit_s=7200.0, contract=True):
+    net = build_network(nodes, edges, profiles[name], contract=contract)
     fsnap = snap_points(net, fac.lon, fac.lat)
     rsnap = snap_points(net, res.lon, res.lat)
     return facility_times(net, fac.facility_id.to_numpy(), fsnap, rsnap, limit_s=limit_s)
@@ -48,6 +48,23 @@ def test_random_grid_equals_networkx(profiles, grid, name):
     want_time, want_id = truth_times(nodes, edges, name, fac, res)
     reached = np.isfinite(want_time)
     assert reached.sum() > 150
+    np.testing.assert_array_equal(np.isfinite(time), reached)
+    assert np.abs(time[reached] - want_time[reached]).max() < 1e-6
+    np.testing.assert_array_equal(fid[reached], want_id[reached])
+
+
+@pytest.mark.parametrize("name", ["walk", "car"])
+@pytest.mark.parametrize("contract", [True, False])
+def test_chains_of_curvy_streets_equal_networkx(profiles, name, contract):
+    # many points share a chain with a facility: direct trips along chains must be exact
+    nodes, edges = curvy_network(8, seed=5)
+    rng = np.random.default_rng(9)
+    fac = facilities([tuple(p) for p in rng.uniform(-100, 1200, size=(40, 2))], np.arange(500, 540))
+    res = points([tuple(p) for p in rng.uniform(-450, 1200, size=(250, 2))])
+    time, fid = run(profiles, name, nodes, edges, fac, res, contract=contract)
+    want_time, want_id = truth_times(nodes, edges, name, fac, res)
+    reached = np.isfinite(want_time)
+    assert reached.sum() > 200
     np.testing.assert_array_equal(np.isfinite(time), reached)
     assert np.abs(time[reached] - want_time[reached]).max() < 1e-6
     np.testing.assert_array_equal(fid[reached], want_id[reached])

@@ -10,6 +10,8 @@ from geo_cases import (
     PROFILES_CSV,
     attach,
     brute_snap,
+    compound_rule,
+    curvy_network,
     make_network,
     points,
     random_grid,
@@ -38,8 +40,9 @@ def grid():
 def truth(nodes, edges, profile, origin, pts, *, direction="from"):
     """networkx times between the origin and every node / point (direction as in isochrones)."""
     g = truth_graph(nodes, edges, profile)
-    snaps = {("o", 0): brute_snap(nodes, edges, profile, origin)[0]}
-    snaps.update({("p", i): s for i, s in enumerate(brute_snap(nodes, edges, profile, pts))})
+    snaps = {("o", 0): brute_snap(nodes, edges, profile, origin, allowed=compound_rule(nodes, edges, origin))[0]}
+    rule = compound_rule(nodes, edges, pts)
+    snaps.update({("p", i): s for i, s in enumerate(brute_snap(nodes, edges, profile, pts, allowed=rule))})
     for name, s in snaps.items():
         if s is not None:
             attach(g, edges, profile, name, s, as_origin=(name[0] == "o") == (direction == "from"))
@@ -77,6 +80,27 @@ def test_reachable_nodes_and_points_equal_networkx(profiles, grid, name, directi
         within = np.array([want[n] <= budget * 60 for n in xy.index])
         assert shapely.is_valid(polygon) and polygon.geom_type in ("Polygon", "MultiPolygon")
         assert shapely.contains_xy(polygon, xy.lon.to_numpy()[within], xy.lat.to_numpy()[within]).all()
+
+
+@pytest.mark.parametrize("direction", ["from", "to"])
+def test_curvy_streets_isochrone_equals_networkx(profiles, direction):
+    nodes, edges = curvy_network(8, seed=5)
+    net = build_network(nodes, edges, profiles["car"])
+    origin = points([(500, 520)])
+    rng = np.random.default_rng(3)
+    pts = points([tuple(p) for p in rng.uniform(-100, 1100, size=(150, 2))])
+    iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=(2.0,), direction=direction, points=pts)
+    node_t, point_t = truth(nodes, edges, "car", origin, pts, direction=direction)
+    want = {n: t for n, t in node_t.items() if t <= 120}
+    got = dict(zip(iso.nodes.node_id, iso.nodes.time_s, strict=True))
+    assert 20 < len(want) < len(nodes) and got.keys() == want.keys()
+    assert max(abs(got[n] - want[n]) for n in want) < 1e-6
+    inside = point_t <= 120
+    assert 0 < inside.sum() < len(pts)
+    assert np.abs(iso.points.time_s.to_numpy()[inside] - point_t[inside]).max() < 1e-6
+    polygon = iso.polygons.geometry[0]
+    xy = nodes.set_index("node_id").loc[list(want)]
+    assert shapely.contains_xy(polygon, xy.lon.to_numpy(), xy.lat.to_numpy()).all()
 
 
 def test_polygon_follows_streets_not_a_hull(profiles):

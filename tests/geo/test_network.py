@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from geo_cases import PROFILES_CSV, make_network, random_grid, truth_graph
+from geo_cases import PROFILES_CSV, curvy_network, make_network, random_grid, truth_graph
 from scipy.sparse.csgraph import dijkstra
 
 from geo.errors import MissingColumnsError, NetworkError, ProfileError, UnknownProfileError
@@ -62,7 +62,7 @@ def test_access_rules(profiles):
 @pytest.mark.parametrize("name", ["walk", "car", "ebike"])
 def test_arcs_equal_networkx_graph(profiles, name):
     nodes, edges = random_grid(20, seed=3)
-    net = build_network(nodes, edges, profiles[name])
+    net = build_network(nodes, edges, profiles[name], contract=False)
     g = truth_graph(nodes, edges, name)
     coo = net.forward.tocoo()
     got = {(int(net.node_ids[a]), int(net.node_ids[b])): w for a, b, w in zip(coo.row, coo.col, coo.data, strict=True)}
@@ -87,7 +87,7 @@ def test_compound_layers_block_through_traffic(profiles):
              (1, 10, "service", False, "private"), (10, 11, "service", False, "private"),
              (11, 4, "service", False, "private")]
     nodes, edges = make_network(coords, links)
-    net = build_network(nodes, edges, profiles["walk"])
+    net = build_network(nodes, edges, profiles["walk"], contract=False)
     assert net.edge_compound.tolist() == [-1, -1, -1, 0, 0, 0]
     m = dict(zip(net.node_ids.tolist(), range(net.n_nodes), strict=True))
     dist = dijkstra(net.forward, indices=m[1])
@@ -107,3 +107,20 @@ def test_bad_frames_raise(profiles):
         build_network(nodes, edges.drop(columns="length_m"), profiles["walk"])
     with pytest.raises(NetworkError, match="duplicate edge_id"):
         build_network(nodes, pd.concat([edges, edges]), profiles["walk"])
+
+
+@pytest.mark.parametrize("name", ["walk", "car"])
+def test_contraction_keeps_every_distance(profiles, name):
+    nodes, edges = curvy_network(8, seed=2)
+    full = build_network(nodes, edges, profiles[name], contract=False)
+    small = build_network(nodes, edges, profiles[name])
+    assert small.forward.nnz < full.forward.nnz / 2  # most nodes were routed through
+    kept = np.flatnonzero(np.diff(small.forward.indptr)[: small.n_nodes] + np.diff(small.reverse.indptr)[: small.n_nodes])
+    d_full = dijkstra(full.forward, indices=kept)[:, kept]
+    d_small = dijkstra(small.forward, indices=kept)[:, kept]
+    np.testing.assert_allclose(d_small, d_full, rtol=0, atol=1e-6)
+    # every edge sits inside its chain, chains tile their edges without overlap
+    ends = small.edge_offset_s + small.edge_time_s
+    assert (ends <= small.chain_time_s[small.edge_chain] + 1e-9).all()
+    per_chain = np.bincount(small.edge_chain, weights=small.edge_time_s)
+    np.testing.assert_allclose(per_chain, small.chain_time_s, atol=1e-9)
