@@ -65,3 +65,23 @@ def url() -> None:
 
     with friendly_errors():
         typer.echo(database_url())
+
+
+@app.command()
+def topology(
+    min_area_m2: float = typer.Option(1.0, help="ignore overlaps/gaps smaller than this (m²)"),
+) -> None:
+    """Check the area tree: sibling overlaps, gaps inside a parent, children outside their parent."""
+    from geo.topology import check_topology
+    from layers import queries
+    from layers.db import session
+
+    with friendly_errors(), session() as s:
+        problems = check_topology(queries.areas(s), min_area_m2=min_area_m2)
+    if problems.empty:
+        typer.echo("拓扑检查通过 topology OK: no overlaps, gaps or children outside their parent")
+        return
+    for r in problems.itertuples():
+        typer.echo(f"{r.kind:16} area {r.area_id} {'' if r.other_id is None else f'vs {r.other_id} '}"
+                   f"({r.level}): {r.area_m2:,.0f} m² {r.detail}")
+    raise typer.Exit(1)

@@ -79,6 +79,9 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
         "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
         "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "
         "FROM place_names"), {"a": actor})
+    from layers.placenames import fill_pinyin
+
+    fill_pinyin(s)  # sign text (proper/generic/pinyin) for every name
     step("统计 analyse")
     record_import(s, actor=actor, layer="demo", summary=counts)
     return counts
