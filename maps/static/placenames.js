@@ -10,10 +10,16 @@
       mq.esc(sign.pinyin || "（拼音待定）") + "</div></div>";
   }
 
+  var SCOPE_ZH = { country: "全国", province: "省内", county: "县(区)内", city_or_town: "市(镇)内", town: "乡镇内", all: "" };
+  /* The rule library writes the legal scope as "scope city_or_town:澄湾区": say it in Chinese. */
+  function detailZh(text) {
+    return String(text || "").replace(/范围\s*scope\s*(\w+):/g, function (m, k) { return "范围：" + (SCOPE_ZH[k] || "") + " "; });
+  }
+
   function popupHtml(n, colors) {
     var res = colors[n.result];
     var findings = n.findings.length ? '<ul class="mq-findings">' + n.findings.map(function (f) {
-      return "<li><b>" + mq.esc(f.reason) + "</b>" + (f.detail ? "：" + mq.esc(f.detail) : "") +
+      return "<li><b>" + mq.esc(f.reason) + "</b>" + (f.detail ? "：" + mq.esc(detailZh(f.detail)) : "") +
         '<span class="mq-rule">依据：' + mq.esc(f.rule) + "</span></li>";
     }).join("") + "</ul>" : "";
     return '<div class="mq-pop mq-pop-name"><h3>' + mq.esc(n.name) +
@@ -28,8 +34,10 @@
       "<tr><th>批准文件</th><td>" + mq.esc(mq.or(n.approval, "暂无")) + "</td></tr>" +
       (n.meaning ? "<tr><th>含义由来</th><td>" + mq.esc(n.meaning) + "</td></tr>" : "") +
       "</table>" +
-      '<div class="mq-history" data-history="' + mq.esc(n.id) + '"><b>沿革</b><p class="mq-empty">正在读取…</p></div></div>';
+      '<div class="mq-history" data-history="' + mq.esc(n.id) + '">' +
+      (histories[n.id] || '<b>沿革</b><p class="mq-empty">正在读取…</p>') + "</div></div>";
   }
+  var histories = {};  // name id → rendered history (popups are rebuilt from popupHtml on update)
 
   function historyHtml(res) {
     var rows = Array.isArray(res) ? res : (res && (res.history || res.items)) || [];
@@ -82,11 +90,13 @@
 
     map.on("popupopen", function (e) {
       var box = e.popup.getElement().querySelector("[data-history]");
-      if (!box || box.getAttribute("data-loaded")) return;
-      box.setAttribute("data-loaded", "1");
-      mq.fetchJSON("/placenames/" + encodeURIComponent(box.getAttribute("data-history")) + "/history")
-        .then(function (res) { box.innerHTML = historyHtml(res); e.popup.update(); },
-              function (err) { box.innerHTML = '<b>沿革</b><p class="mq-empty">' + mq.esc(err.message) + "</p>"; });
+      if (!box) return;
+      var id = box.getAttribute("data-history");
+      if (histories[id]) return;
+      mq.fetchJSON("/placenames/" + encodeURIComponent(id) + "/history").then(
+        function (res) { histories[id] = historyHtml(res); },
+        function (err) { histories[id] = '<b>沿革</b><p class="mq-empty">' + mq.esc(err.message) + "</p>"; }
+      ).then(function () { if (e.popup.isOpen()) e.popup.update(); });
     });
 
     /* result checkboxes ↔ layers */
