@@ -163,10 +163,7 @@ def prepare(
     res = residences.sort_values("residence_id", kind="stable").reset_index(drop=True)
     sorted_areas, area_up, res_area, urban = _area_tree(areas, res.area_id.to_numpy())
     res = res.assign(urban=urban)
-    snaps = {
-        name: snap_points(net, res.lon.to_numpy(), res.lat.to_numpy(), max_distance_m=max_distance_m)
-        for name, net in networks.items()
-    }
+    snaps = _snap_all(networks, res.lon.to_numpy(), res.lat.to_numpy(), max_distance_m)
     crs = next(iter(networks.values())).crs if networks else None
     gap_index = point_index(res.lon.to_numpy(), res.lat.to_numpy(), link_m=gap_link_m, crs=crs)
     readers, reader_starts = {}, {}
@@ -370,8 +367,22 @@ def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
 
 def _snap_facilities(prepared: Prepared, fac: pd.DataFrame, profiles: list[str]) -> dict[str, Snap]:
     """All facilities snapped once per profile (types then take their rows)."""
-    lon, lat = fac.lon.to_numpy(), fac.lat.to_numpy()
-    return {p: snap_points(prepared.network(p), lon, lat, max_distance_m=prepared.max_distance_m) for p in profiles}
+    networks = {p: prepared.network(p) for p in profiles}
+    return _snap_all(networks, fac.lon.to_numpy(), fac.lat.to_numpy(), prepared.max_distance_m)
+
+
+def _snap_all(networks: dict[str, Network], lon, lat, max_distance_m: float) -> dict[str, Snap]:
+    """Snap points on every network; profiles sharing the same usable edges and compounds (walk and
+    walk_elderly) share one snap, only the access-leg time differs."""
+    out: dict[str, Snap] = {}
+    done: dict[tuple, Snap] = {}
+    for name, net in sorted(networks.items()):
+        key = (net.edge_id.tobytes(), net.edge_compound.tobytes(), len(net.compound_hulls))
+        if key not in done:
+            done[key] = snap_points(net, lon, lat, max_distance_m=max_distance_m)
+        snap = done[key]
+        out[name] = Snap(snap.edge, snap.fraction, snap.distance_m, snap.distance_m / net.profile.access_speed_mps)
+    return out
 
 
 def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict]) -> list[_Block]:

@@ -90,8 +90,8 @@ def _speed(profile: str, highway: str) -> float:
 def brute_snap(nodes, edges, profile, pts, *, allowed=None, max_distance_m=500.0):
     """Nearest usable edge of each point by brute force: list of (edge_id, t, distance) or None.
 
-    Every point is projected on every usable straight segment. ``allowed(i, edge)`` may veto an
-    edge for point ``i``. Ties go to the lowest edge id.
+    Every point is projected on every usable straight segment. ``allowed(i, edges)`` (a bool per
+    row of the usable edges frame) may veto edges for point ``i``. Ties go to the lowest edge id.
     """
     xy = dict(zip(nodes.node_id, zip(*metres(nodes.lon, nodes.lat), strict=True), strict=True))
     e = edges.sort_values("edge_id")
@@ -109,7 +109,7 @@ def brute_snap(nodes, edges, profile, pts, *, allowed=None, max_distance_m=500.0
         d = np.hypot(*(a + t[:, None] * ab - p).T)
         ok = d <= max_distance_m
         if allowed is not None:
-            ok &= np.array([allowed(i, row) for row in e.itertuples()], dtype=bool)
+            ok &= np.asarray(allowed(i, e), dtype=bool)
         if not ok.any():
             out.append(None)
             continue
@@ -182,8 +182,8 @@ def same_edge_arcs(g, edges, profile, snaps: dict):
 
 
 def compound_rule(nodes, edges, pts):
-    """``allowed(i, edge)`` for brute_snap: a private edge only for points inside the convex hull
-    of its compound (a connected group of private edges), computed independently here."""
+    """``allowed(i, edges)`` for brute_snap: private edges only for points inside the convex hull
+    of their compound (a connected group of private edges), computed independently here."""
     import shapely
 
     private = edges[edges.access == "private"]
@@ -195,7 +195,18 @@ def compound_rule(nodes, edges, pts):
         hull = shapely.MultiPoint([xy[n] for n in comp]).convex_hull
         hull_of.update({n: hull for n in comp})
     px, py = metres(pts.lon, pts.lat)
-    return lambda i, e: e.access != "private" or hull_of[e.u].intersects(shapely.Point(px[i], py[i]))
+    memo: dict[int, tuple] = {}
+
+    def allowed(i, e):
+        if id(e) not in memo:  # brute_snap passes the same edges frame for every point
+            is_private = (e.access == "private").to_numpy()
+            memo[id(e)] = (is_private, np.array([hull_of.get(u) for u in e.u[is_private]], dtype=object))
+        is_private, hulls = memo[id(e)]
+        inside = np.zeros(len(e), dtype=bool)
+        inside[is_private] = shapely.intersects(hulls, shapely.Point(px[i], py[i]))
+        return ~is_private | inside
+
+    return allowed
 
 
 def truth_times(nodes, edges, profile, facilities, residences, *, fac_snaps=None, res_snaps=None, private_ok=lambda e: True):
