@@ -224,6 +224,7 @@ def test_pinyin_search_finds_a_demo_road(app, visit, truth):
         assert road in v.page.inner_text("#mq-search-results"), query
     v.page.click("#mq-search-results li[data-i]")
     v.page.wait_for_function("() => !!window.minqing.state.searchMarker")
+    v.page.wait_for_timeout(700)  # the zoom animation to the place
     v.shot("public-search")
     v.assert_clean()
 
