@@ -120,11 +120,15 @@ def fill_pinyin(s: Session, *, tables: PlaceNameTables | None = None) -> int:
 
 # -- reading ---------------------------------------------------------------------------------------
 
+def _missing(name_id: int) -> NotFound:
+    return NotFound(f"place name {name_id} does not exist: search for it with GET /placenames/search?q=")
+
+
 def get(s: Session, name_id: int) -> PlaceNameRecord:
     """The registered name ``name_id`` (``NotFound`` when there is none)."""
     row = s.execute(text(RECORD_SQL), {"id": name_id}).mappings().first()
     if row is None:
-        raise NotFound(f"place name {name_id} does not exist: search for it with GET /placenames/search?q=")
+        raise _missing(name_id)
     return PlaceNameRecord(**row)
 
 
@@ -165,7 +169,7 @@ def _check_category(category: str, tables: PlaceNameTables) -> str:
 def _snapshot(s: Session, name_id: int, *, lock: bool = False) -> dict[str, Any]:
     row = s.execute(text(SNAPSHOT_SQL + (" FOR UPDATE" if lock else "")), {"id": name_id}).scalar()
     if row is None:
-        get(s, name_id)  # raises NotFound with the message
+        raise _missing(name_id)
     return row
 
 
@@ -333,7 +337,7 @@ def metric_srid(s: Session) -> int:
         "(SELECT ST_Extent(geom)::geometry FROM areas WHERE level = 'district'), "
         "(SELECT ST_Extent(geom)::geometry FROM place_names))) AS c) x")).one()
     lon, lat = (row[0], row[1]) if row[0] is not None else (113.0, 23.0)
-    return int(utm_crs_for(lon, lat).to_epsg())
+    return int(utm_crs_for(lon, lat).to_epsg() or 32650)  # UTM zones always have an EPSG code
 
 
 def registry(s: Session, *, current: bool = True, with_geometry: bool = False) -> pd.DataFrame:

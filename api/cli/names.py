@@ -1,7 +1,9 @@
-"""``minqing names``: place-name tools (pinyin sign text, rule checks, search, division report)."""
+"""``minqing names``: place-name tools (pinyin sign text, rule checks, search, division report) and the
+registry in the database (add, rename, retire, history, check-registry, signs-missing)."""
 
 from __future__ import annotations
 
+import getpass
 import time
 from pathlib import Path
 
@@ -143,3 +145,115 @@ def search(
         typer.echo(f"没有匹配 no match for {query!r}")
         return
     _print_frame(found, title=f"{query}: {len(found)}")
+
+
+# -- the registry in the database ----------------------------------------------------------------
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _print_record(record, *, title: str) -> None:
+    shown = {k: v for k, v in record.as_dict().items() if v is not None}
+    _print_frame(pd.DataFrame({"field": list(shown), "value": list(shown.values())}), title=title)
+
+
+@app.command()
+def add(
+    name: str = typer.Argument(..., help="standard Chinese name, e.g. 解放北路"),
+    category: str = typer.Option(..., help="category of data/placenames/categories.csv (road, village, estate ...)"),
+    lon: float = typer.Option(..., help="longitude (WGS84) of the point"),
+    lat: float = typer.Option(..., help="latitude (WGS84) of the point"),
+    approval: str = typer.Option(None, help="approval record: document number and date"),
+    meaning: str = typer.Option(None, help="meaning and origin of the name"),
+    sign_present: bool = typer.Option(False, "--sign-present", help="a sign already stands"),
+) -> None:
+    """Register a name (pinyin and proper/generic parts computed; history action create)."""
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        record = placenames.create(s, name=name, category=category, approval=approval, meaning=meaning,
+                                   geometry={"type": "Point", "coordinates": [lon, lat]}, sign_present=sign_present)
+    _print_record(record, title=f"已登记 registered: {record.name} ({record.pinyin})")
+
+
+@app.command()
+def rename(
+    name_id: int = typer.Argument(..., help="name_id of the registered name"),
+    new_name: str = typer.Argument(..., help="the new standard name"),
+    approval: str = typer.Option(..., help="approval record: document number and date"),
+    version: int = typer.Option(None, help="the version you read (refused when the name changed since)"),
+) -> None:
+    """Rename a registered name; the old name stays in the history and in search."""
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        record = placenames.rename(s, name_id, new_name, approval=approval, expected_version=version)
+    _print_record(record, title=f"已更名 renamed: {record.name} ({record.pinyin})")
+
+
+@app.command()
+def retire(
+    name_id: int = typer.Argument(..., help="name_id of the registered name"),
+    approval: str = typer.Option(..., help="approval record: document number and date"),
+    version: int = typer.Option(None, help="the version you read (refused when the name changed since)"),
+) -> None:
+    """Retire a name (status historical); it stays searchable."""
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        record = placenames.retire(s, name_id, approval=approval, expected_version=version)
+    _print_record(record, title=f"已销名 retired: {record.name}")
+
+
+@app.command()
+def history(name_id: int = typer.Argument(..., help="name_id of the registered name")) -> None:
+    """Print the history of a name, oldest first."""
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        rows = pd.DataFrame(placenames.history(s, name_id))
+    rows["changed_at"] = rows["changed_at"].map(lambda t: t.strftime("%Y-%m-%d %H:%M"))
+    columns = ["changed_at", "action", "old_name", "new_name", "approval", "changed_by"]
+    _print_frame(rows[columns].fillna(""), title=f"地名沿革 history of {name_id}",
+                 headers={"changed_at": "时间", "action": "事项", "old_name": "原名", "new_name": "新名",
+                          "approval": "批复", "changed_by": "经办"})
+
+
+@app.command("check-registry")
+def check_registry(xlsx: Path = typer.Option(None, help="write the report to this XLSX file")) -> None:
+    """Check every current name of the registry (duplicates and homophones within the legal scope)."""
+    from geo.placenames.report import summarise
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        findings = placenames.check_registry(s)
+    _print_frame(summarise(findings.rename(columns={"name_id": "row"})),
+                 title=f"{findings['name_id'].nunique()} 个地名待审核 names to review", headers=placenames.REPORT_HEADERS)
+    if xlsx:
+        xlsx.write_bytes(placenames.findings_workbook(findings))
+        typer.echo(f"已写入 written: {xlsx}")
+
+
+@app.command("signs-missing")
+def signs_missing(
+    xlsx: Path = typer.Option(None, help="write the work list to this XLSX file"),
+    limit: int = typer.Option(30, help="rows to print"),
+) -> None:
+    """Names that need a sign (GB 17733-2008) and have none, with the sign text."""
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        worklist = placenames.missing_signs(s)
+    columns = ["name", "category_zh", "sign_chinese", "sign_pinyin", "town"]
+    _print_frame(worklist[columns].head(limit).fillna(""), title=f"{len(worklist)} 处缺少地名标志 signs missing",
+                 headers=placenames.REPORT_HEADERS)
+    if xlsx:
+        xlsx.write_bytes(placenames.signs_workbook(worklist))
+        typer.echo(f"已写入 written: {xlsx}")

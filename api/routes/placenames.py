@@ -1,24 +1,66 @@
-"""Place-name search (Chinese, full pinyin, initials) and reverse lookup of a point."""
+"""Place names: search, reverse lookup and sign text (public); the registry, its checks and the sign
+work list (placename_officer / admin).
+
+Registry writes go through ``layers.placenames`` (history row with approval and actor, audit, version
+bump); responses carry the name's version as ``ETag``. Rule findings are flagged for review, never
+used to refuse a name.
+"""
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+import pandas as pd
+import shapely
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from api.deps import OptionalUser, PrivacyDep, SessionDep, role_of
+from api.deps import OptionalUser, PrivacyDep, SessionDep, require_role, role_of
+from api.errors import ApiError, PreconditionRequired
 from api.routes.isochrones import require_in_district
-from api.schemas.common import Lat, Lon, errors
-from api.schemas.placenames import PlaceNameHit, ReverseResult
-from layers import lookup
+from api.schemas.common import GEOJSON, Lat, Lon, Text, errors
+from api.schemas.placenames import (
+    HistoryEntry,
+    NameCheck,
+    PlaceNameHit,
+    RegistryName,
+    RegistryNameCreate,
+    RegistryNameUpdate,
+    RenameRequest,
+    RetireRequest,
+    ReverseResult,
+    SignText,
+    SignWorkItem,
+)
+from geo.placenames.checks import check_name
+from geo.placenames.pinyin import sign_text
+from geo.placenames.tables import default_tables
+from layers import lookup, placenames, queries
+from layers.placenames import PlaceNameRecord
+from layers.users import Account
+from maps.cache import VersionCache
 
 router = APIRouter(tags=["地名 place_names"])
+Officer = Annotated[Account, Depends(require_role("placename_officer", "admin"))]
+NameId = Annotated[int, Path(ge=1, le=2**63 - 1, description="地名编号 name_id")]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
+                                       description='读取时的 ETag (the version), e.g. "3"')]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _value(value):
     """NaN (pandas' missing value) → None."""
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _known(category) -> str | None:
+    """The category when data/placenames/categories.csv knows it (else the name is split without one)."""
+    return category if isinstance(category, str) and category in default_tables().categories else None
+
+
+def _sign(name: str, category):
+    return sign_text(name, category=_known(category))
 
 
 @router.get("/placenames/search", response_model=list[PlaceNameHit], summary="地名检索 search place names",
@@ -34,16 +76,22 @@ def search(request: Request, s: SessionDep, user: OptionalUser, privacy: Privacy
     hits = []
     for hit in found.itertuples():
         row = rows.loc[hit.id]
-        hits.append({"name_id": int(hit.id), "name": hit.name, "pinyin": _value(row["pinyin"]),
-                     "category": _value(row["category"]), "status": _value(row["status"]),
+        former = hit.name != row["name"]  # a name from the history: its own sign text, status historical
+        hits.append({"name_id": int(hit.id), "name": hit.name,
+                     "pinyin": _sign(hit.name, row["category"]).pinyin if former else _value(row["pinyin"]),
+                     "category": _value(row["category"]),
+                     "status": "historical" if hit.historical else _value(row["status"]),
                      "lon": _value(row["lon"]), "lat": _value(row["lat"]),
-                     "score": int(hit.score), "match": hit.field, "historical": bool(hit.historical)})
+                     "score": int(hit.score), "match": hit.field, "historical": bool(hit.historical),
+                     "current_name": row["name"] if former else None})
     return privacy.payload(hits, role=role_of(user))
 
 
 @router.get("/reverse", response_model=ReverseResult, summary="逆地理编码 what is at this point",
-            description="The nearest named road (≤ 1000 m), the nearest place name (≤ 2000 m), the small grid "
-            "with its grid worker's public work contact, and every area containing the point.",
+            description="The nearest named road (≤ 1000 m; a named street or a registered road name), the "
+            "nearest place name (≤ 2000 m; regions over 1 km² such as the island are left out), the small grid "
+            "with its grid worker's public work contact, and every area containing the point. Distances in metres "
+            "on the WGS84 spheroid.",
             responses=errors(422))
 def reverse(s: SessionDep, user: OptionalUser, privacy: PrivacyDep,
             lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
@@ -51,6 +99,199 @@ def reverse(s: SessionDep, user: OptionalUser, privacy: PrivacyDep,
     require_in_district(s, lon, lat)
     areas = lookup.areas_at(s, lon, lat)
     grid = next((a for a in areas if a["level"] == "grid_small"), None)
-    result = {"lon": lon, "lat": lat, "road": lookup.nearest_road(s, lon, lat),
-              "place_name": lookup.nearest_place_name(s, lon, lat), "grid": grid, "areas": areas}
+    result = {"lon": lon, "lat": lat, "road": placenames.nearest_road(s, lon, lat),
+              "place_name": placenames.nearest_place_name(s, lon, lat), "grid": grid, "areas": areas}
     return privacy.payload(result, role=role_of(user))
+
+
+# -- sign text (public) ------------------------------------------------------------------------------
+
+def _sign_dict(name: str, category: str | None, *, name_id: int | None = None) -> dict:
+    """Sign text of ``name``; an unknown ``category`` raises UnknownCategoryError (422)."""
+    text_ = sign_text(name, category=category)
+    sign_type = default_tables().categories[category].sign_type if category else ""
+    return {"name_id": name_id, "chinese": text_.chinese, "pinyin": text_.pinyin, "proper": text_.proper,
+            "generic": text_.generic, "category": category, "sign_type": sign_type or None}
+
+
+@router.get("/placenames/pinyin", response_model=SignText, summary="地名拼音 sign text of any name",
+            description="Pinyin per the 1984 place-name romanization rules (人民路 → Renmin Lu); the category "
+            "decides one-word names and which generic terms split (data/placenames/categories.csv).",
+            responses=errors())
+def pinyin(name: Annotated[Text(120, min_length=1), Query(description="标准名称", examples=["解放北路"])],
+           category: Annotated[Text(40) | None, Query(description="类别 e.g. road, village")] = None) -> dict:
+    if not name.strip():
+        raise ApiError("name is blank", fix="send a standard Chinese place name, e.g. name=人民路")
+    return _sign_dict(name, category or None)
+
+
+# -- officers: checks and sign work list ------------------------------------------------------------
+
+def _findings(found) -> list[dict]:
+    """``geo.placenames.checks.Finding`` objects as the API's Finding model."""
+    return [{"code": f.code, "reason": f.reason_zh, "reason_en": f.reason_en, "rule": f.rule,
+             "detail": f.detail or None} for f in found]
+
+
+def _registry_checks(request: Request, s: SessionDep) -> pd.DataFrame:
+    """The district's findings, rebuilt only after place names or areas changed."""
+    state = request.app.state
+    cache = getattr(state, "placename_checks", None)
+    if cache is None:
+        cache = state.placename_checks = VersionCache(size=2)
+    versions = queries.data_versions(s)
+    key = (state.database_url, versions.get("place_names", 0), versions.get("areas", 0))
+    return cache.get(key, lambda: placenames.check_registry(s))
+
+
+@router.get("/placenames/checks", response_model=list[NameCheck], summary="地名检查 findings per name",
+            description="Roles: placename_officer / admin. Every current name with at least one finding "
+            "(大/洋/怪 words, scripts, rare characters, generic fit, duplicates and homophones within the legal "
+            "scope of its category). Findings are flagged for review, never rejections.",
+            responses=errors(401, 403))
+def checks(request: Request, s: SessionDep, _: Officer,
+           code: Annotated[Text(40) | None, Query(description="只看某类问题 e.g. foreign, duplicate")] = None
+           ) -> list[dict]:
+    found = _registry_checks(request, s)
+    if code:
+        found = found[found["code"] == code]
+    out = []
+    for name_id, rows in found.groupby("name_id", sort=True):
+        first = rows.iloc[0]
+        findings = [{"code": r.code, "reason": r.reason_zh, "reason_en": r.reason_en, "rule": r.rule,
+                     "detail": r.detail or None} for r in rows.itertuples()]
+        out.append({"name_id": int(name_id), "name": first["name"], "category": first["category"],
+                    "status": first["status"], "town": _value(first["town"]), "district": _value(first["district"]),
+                    "scope": first["scope"], "findings": findings})
+    return out
+
+
+def _download(body: bytes, filename: str) -> Response:
+    return Response(body, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/placenames/checks.xlsx", response_class=Response, summary="地名检查报告 check report (XLSX)",
+            description="Roles: placename_officer / admin. Sheet 检查结果 (one row per finding) and 汇总.",
+            responses={200: {"content": {XLSX: {}}, "description": "XLSX workbook"}, **errors(401, 403)})
+def checks_xlsx(request: Request, s: SessionDep, _: Officer) -> Response:
+    return _download(placenames.findings_workbook(_registry_checks(request, s)), "placename-checks.xlsx")
+
+
+def _sign_geojson(worklist) -> Response:
+    features = [{"type": "Feature", "id": int(name_id), "geometry": shapely.geometry.mapping(row["geometry"]),
+                 "properties": {"name_id": int(name_id), **{k: _value(row[k]) for k in placenames.SIGN_COLUMNS}}}
+                for name_id, row in worklist.iterrows()]
+    return Response(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False).encode(),
+                    media_type=GEOJSON)
+
+
+@router.get("/placenames/signs/missing", response_model=None, summary="缺少地名标志 sign work list",
+            description="Roles: placename_officer / admin. Current names of categories that need a sign "
+            "(GB 17733-2008; data/placenames/categories.csv) whose sign is missing, with the Chinese and pinyin "
+            "text for the sign. `format`: json (default), geojson (the features) or xlsx.",
+            responses={200: {"model": list[SignWorkItem], "description": "work list",
+                             "content": {GEOJSON: {}, XLSX: {}}}, **errors(401, 403)})
+def signs_missing(s: SessionDep, _: Officer,
+                  format: Annotated[Literal["json", "geojson", "xlsx"], Query(description="输出格式")] = "json"):
+    worklist = placenames.missing_signs(s, with_geometry=format == "geojson")
+    if format == "geojson":
+        return _sign_geojson(worklist)
+    if format == "xlsx":
+        return _download(placenames.signs_workbook(worklist), "placename-signs-missing.xlsx")
+    return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in worklist.iterrows()]
+
+
+# -- the registry -------------------------------------------------------------------------------------
+
+def _registered(response: Response, record: PlaceNameRecord) -> dict:
+    """The record with its own findings; its version goes out as the ETag."""
+    response.headers["ETag"] = f'"{record.version}"'
+    found = check_name(record.name, category=_known(record.category))
+    return {**record.as_dict(), "findings": _findings(found)}
+
+
+def _required_version(if_match: str | None, name_id: int) -> int:
+    version = _version(if_match, name_id)
+    if version is None:
+        raise PreconditionRequired(f"changing place name {name_id} needs an If-Match header",
+                                   fix=f"GET /placenames/{name_id}, then send its ETag header value as If-Match")
+    return version
+
+
+def _version(if_match: str | None, name_id: int) -> int | None:
+    """The version named by an If-Match header (None without one)."""
+    if not if_match:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 9:
+        raise ApiError(f"If-Match {if_match!r} is not the version of a place name",
+                       fix=f'send the ETag of GET /placenames/{name_id}, e.g. "3"')
+    return int(value)
+
+
+@router.post("/placenames", response_model=RegistryName, status_code=201, summary="登记地名 register a name",
+             description="Roles: placename_officer / admin. Sign text, proper and generic parts are computed; the "
+             "history records `create` with the approval; `findings` lists rule flags for review.",
+             responses=errors(401, 403, 409, 422))
+def create(body: RegistryNameCreate, response: Response, s: SessionDep, _: Officer) -> dict:
+    record = placenames.create(s, name=body.name, category=body.category, geometry=body.location(),
+                               approval=body.approval, area_id=body.area_id, status=body.status,
+                               heritage=body.heritage, sign_present=body.sign_present, meaning=body.meaning)
+    response.headers["Location"] = f"/placenames/{record.name_id}"
+    return _registered(response, record)
+
+
+@router.get("/placenames/{name_id}", response_model=RegistryName, summary="查看地名 one registered name",
+            description="Public. The `ETag` header is the version to send in `If-Match` when changing it.",
+            responses=errors(404))
+def get_name(name_id: NameId, response: Response, s: SessionDep) -> dict:
+    return _registered(response, placenames.get(s, name_id))
+
+
+@router.get("/placenames/{name_id}/sign", response_model=SignText, summary="地名标志文字 sign text of a name",
+            description="Public. Standard Chinese name and pinyin for the sign (GB 17733-2008).",
+            responses=errors(404))
+def sign(name_id: NameId, s: SessionDep) -> dict:
+    record = placenames.get(s, name_id)
+    return {**_sign_dict(record.name, _known(record.category), name_id=name_id), "category": record.category}
+
+
+@router.post("/placenames/{name_id}/rename", response_model=RegistryName, summary="地名更名 rename (approval)",
+             description="Roles: placename_officer / admin. The old name stays in the history and in search "
+             "(as a former name). `If-Match` (optional) guards against renaming a name changed since read: 412.",
+             responses=errors(401, 403, 404, 409, 412, 422))
+def rename(name_id: NameId, body: RenameRequest, response: Response, s: SessionDep, _: Officer,
+           if_match: IfMatch = None) -> dict:
+    record = placenames.rename(s, name_id, body.new_name, approval=body.approval,
+                               expected_version=_version(if_match, name_id))
+    return _registered(response, record)
+
+
+@router.post("/placenames/{name_id}/retire", response_model=RegistryName, summary="地名销名 retire (approval)",
+             description="Roles: placename_officer / admin. Status becomes historical; the name stays searchable. "
+             "`If-Match` optional (412 when stale).", responses=errors(401, 403, 404, 409, 412, 422))
+def retire(name_id: NameId, body: RetireRequest, response: Response, s: SessionDep, _: Officer,
+           if_match: IfMatch = None) -> dict:
+    record = placenames.retire(s, name_id, approval=body.approval,
+                               expected_version=_version(if_match, name_id))
+    return _registered(response, record)
+
+
+@router.patch("/placenames/{name_id}", response_model=RegistryName, summary="修改地名属性 change attributes",
+              description="Roles: placename_officer / admin. Only the given fields change (the name only through "
+              "rename). `If-Match` required: 428 without it, 412 when someone changed the name since.",
+              responses=errors(401, 403, 404, 409, 412, 422, 428))
+def update(name_id: NameId, body: RegistryNameUpdate, response: Response, s: SessionDep, _: Officer,
+           if_match: IfMatch = None) -> dict:
+    expected = _required_version(if_match, name_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"geometry"})
+    geometry = body.geometry.model_dump() if body.geometry is not None else None
+    record = placenames.update(s, name_id, changes, expected_version=expected, geometry=geometry)
+    return _registered(response, record)
+
+
+@router.get("/placenames/{name_id}/history", response_model=list[HistoryEntry], summary="地名沿革 history",
+            description="Roles: placename_officer / admin. Every change, oldest first, with approval, actor and "
+            "the row before and after.", responses=errors(401, 403, 404))
+def name_history(name_id: NameId, s: SessionDep, _: Officer) -> list[dict]:
+    return placenames.history(s, name_id)

@@ -1,8 +1,13 @@
-"""Place-name search and reverse lookup."""
+"""Place names: search, reverse lookup, the registry (create, rename, retire, history), checks, signs."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.schemas.common import AnyGeometry, Id, Lat, Lon, Text
 
 
 class PlaceNameHit(BaseModel):
@@ -18,11 +23,15 @@ class PlaceNameHit(BaseModel):
     score: int = Field(description="3 完全匹配 exact, 2 前缀 prefix, 1 包含 substring")
     match: str | None = Field(None, description="chinese, pinyin or initials")
     historical: bool = Field(False, description="曾用名 matched a former name")
+    current_name: str | None = Field(None, description="现名 the current name when a former name matched")
 
 
 class NearbyRoad(BaseModel):
     name: str
+    source: str | None = Field(None, description="network (街道路网) or registry (地名库的道路名)")
     highway: str | None = None
+    name_id: int | None = Field(None, description="地名编号 (registry roads)")
+    category: str | None = None
     distance_m: float
 
 
@@ -54,3 +63,157 @@ class ReverseResult(BaseModel):
     place_name: NearbyName | None = Field(None, description="最近的地名 (≤ 2000 m)")
     grid: AreaRef | None = Field(None, description="所在小网格及网格员工作联系方式")
     areas: list[AreaRef] = Field(description="所在区划与网格, 由区到小网格")
+
+
+# -- the registry (地名库) -------------------------------------------------------------------------
+
+class SignText(BaseModel):
+    """地名标志文字 sign text: standard Chinese name and its pinyin (GB 17733-2008, 1984 rules)."""
+
+    name_id: int | None = None
+    chinese: str = Field(examples=["解放北路"])
+    pinyin: str = Field(examples=["Jiefang Beilu"])
+    proper: str = Field(description="专名 (first word of the pinyin)", examples=["解放"])
+    generic: str = Field(description="通名及方位 (rest of the pinyin; empty for one-word names)", examples=["北路"])
+    category: str | None = None
+    sign_type: str | None = Field(None, description="标志类型 e.g. 街牌, 村牌")
+
+
+class Finding(BaseModel):
+    """一条待审核意见 one review flag (never a rejection)."""
+
+    code: str = Field(examples=["foreign"])
+    reason: str = Field(description="原因", examples=["崇洋媚外（“洋”）：外国人名地名、外文或其音译"])
+    reason_en: str | None = None
+    rule: str = Field(description="依据")
+    detail: str | None = None
+
+
+class RegistryName(BaseModel):
+    """登记的地名 a registered place name (the `ETag` header is its version)."""
+
+    name_id: int
+    name: str = Field(examples=["解放北路"])
+    category: str
+    area_id: int | None = None
+    proper: str | None = None
+    generic: str | None = None
+    pinyin: str | None = None
+    status: str
+    heritage: bool
+    sign_present: bool
+    approval: str | None = None
+    meaning: str | None = None
+    version: int
+    lon: float
+    lat: float
+    findings: list[Finding] = Field([], description="名称规则检查 (待审核, 不拒绝)")
+
+
+class RegistryNameCreate(BaseModel):
+    """登记新地名: 位置给 lon/lat (点) 或 geometry (GeoJSON)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "解放北路", "category": "road", "lon": 115.90, "lat": 21.60,
+        "approval": "澄府地〔2026〕12号 2026-03-15"}]})
+    name: Text(120, min_length=1) = Field(description="标准名称")
+    category: Text(40, min_length=1) = Field(description="类别 code of data/placenames/categories.csv")
+    lon: Lon | None = Field(None, description="经度 (WGS84) of a point feature")
+    lat: Lat | None = Field(None, description="纬度 (WGS84) of a point feature")
+    geometry: AnyGeometry | None = Field(None, description="GeoJSON geometry instead of lon/lat")
+    approval: Text(200) | None = Field(None, description="批复文号与日期")
+    area_id: Id | None = Field(None, description="所属区域 (default: the deepest area containing it)")
+    status: Literal["standard", "irregular", "historical"] = "standard"
+    heritage: bool = False
+    sign_present: bool = False
+    meaning: Text(4000) | None = Field(None, description="含义与由来")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> RegistryNameCreate:
+        point = self.lon is not None and self.lat is not None
+        if point == (self.geometry is not None) or (self.lon is None) != (self.lat is None):
+            raise ValueError("give the location either as lon and lat or as a GeoJSON geometry (exactly one)")
+        return self
+
+    def location(self) -> dict:
+        """The location as a GeoJSON geometry."""
+        if self.geometry is not None:
+            return self.geometry.model_dump()
+        return {"type": "Point", "coordinates": [self.lon, self.lat]}
+
+
+class RenameRequest(BaseModel):
+    """更名 (需批复) rename with an approval record."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "new_name": "解放南路", "approval": "澄府地〔2026〕13号 2026-04-01"}]})
+    new_name: Text(120, min_length=1) = Field(description="新名称")
+    approval: Text(200, min_length=1) = Field(description="批复文号与日期")
+
+
+class RetireRequest(BaseModel):
+    """销名 (需批复): 状态改为历史地名, 仍可检索."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "approval": "澄府地〔2026〕14号 2026-05-01"}]})
+    approval: Text(200, min_length=1) = Field(description="批复文号与日期")
+
+
+class RegistryNameUpdate(BaseModel):
+    """修改地名属性 (只改给出的字段; 改名请用 rename)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sign_present": True}]})
+    # null is refused for NOT NULL columns: omit a field to keep it
+    category: Text(40, min_length=1) = None  # type: ignore[assignment]
+    area_id: Id | None = None
+    status: Literal["standard", "irregular"] = None  # type: ignore[assignment]
+    heritage: bool = None  # type: ignore[assignment]
+    sign_present: bool = None  # type: ignore[assignment]
+    approval: Text(200) | None = None
+    meaning: Text(4000) | None = None
+    geometry: AnyGeometry | None = Field(None, description="新位置 GeoJSON geometry")
+
+
+class HistoryEntry(BaseModel):
+    """沿革 one change of a name."""
+
+    history_id: int
+    action: Literal["create", "rename", "retire", "update"]
+    old_name: str | None = None
+    new_name: str | None = None
+    approval: str | None = None
+    changed_by: str | None = None
+    changed_at: datetime
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class NameCheck(BaseModel):
+    """一个地名的检查结果 the findings of one name."""
+
+    name_id: int
+    name: str
+    category: str | None = None
+    status: str | None = None
+    town: str | None = None
+    district: str | None = None
+    scope: str | None = Field(None, description="重名/同音检查的法定范围")
+    findings: list[Finding]
+
+
+class SignWorkItem(BaseModel):
+    """缺少地名标志的地名 a name that needs a sign, with the text to put on it."""
+
+    name_id: int
+    name: str
+    category: str
+    category_zh: str
+    sign_type: str
+    sign_chinese: str
+    sign_pinyin: str
+    status: str
+    town: str | None = None
+    district: str | None = None
+    approval: str | None = None
+    lon: float
+    lat: float

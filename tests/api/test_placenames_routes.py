@@ -1,0 +1,309 @@
+"""Place-name routes on the demo district: registry writes with ETags, roles, search, reverse, checks, signs.
+
+Own database (the demo district, pinyin filled, one account per role): the writes here stay out of
+the other API tests' way.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from api_fixture import PASSWORD, asgi_client, fresh_database, make_settings
+from openpyxl import load_workbook
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from geo.crs import WGS84, transformer, utm_crs_for
+from geo.placenames.tables import DATA_DIR
+from layers import placenames, queries
+from layers.db import session
+
+ACCOUNTS = {"officer": "placename_officer", "planner": "planner", "gridworker": "grid_worker", "admin": "admin"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture(scope="module")
+def pn_db(db_url, demo_district) -> str:
+    from api.security import hash_password
+    from layers import users
+    from layers.load.demo import load_district
+
+    url = fresh_database(db_url, make_url(db_url).database + "_pn_api")
+    with session(url, actor="pytest") as s:
+        load_district(s, demo_district)
+        placenames.fill_pinyin(s)
+        for username, role in ACCOUNTS.items():
+            users.create(s, username=username, password_hash=hash_password(PASSWORD, rounds=4), role=role)
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(pn_db):
+    from api.main import create_app
+
+    with asgi_client(create_app(make_settings(), database_url=pn_db)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def as_(client):
+    """``as_("officer")`` → bearer headers of that account; ``as_(None)`` → anonymous."""
+    tokens = {u: client.post("/auth/token", data={"username": u, "password": PASSWORD}).json()["access_token"]
+              for u in ACCOUNTS}
+
+    def headers(username: str | None, **extra: str) -> dict[str, str]:
+        return {**({"Authorization": f"Bearer {tokens[username]}"} if username else {}), **extra}
+
+    return headers
+
+
+def _id_of(client, name: str) -> int:
+    hits = client.get("/placenames/search", params={"q": name}).json()
+    return next(h["name_id"] for h in hits if h["name"] == name)
+
+
+def _location(client, name: str) -> dict:
+    hit = next(h for h in client.get("/placenames/search", params={"q": name}).json() if h["name"] == name)
+    return {"lon": hit["lon"], "lat": hit["lat"]}
+
+
+# -- roles -------------------------------------------------------------------------------------------
+
+def test_public_reads_search_and_sign_text_but_cannot_write(client, as_):
+    hits = client.get("/placenames/search", params={"q": "永济"}).json()
+    assert hits[0]["name"] == "永济桥" and hits[0]["pinyin"] == "Yongji Qiao" and hits[0]["lon"] is not None
+    sign = client.get(f"/placenames/{hits[0]['name_id']}/sign")
+    assert sign.status_code == 200
+    assert {k: sign.json()[k] for k in ("chinese", "pinyin", "proper", "generic")} == {
+        "chinese": "永济桥", "pinyin": "Yongji Qiao", "proper": "永济", "generic": "桥"}
+    assert client.get("/placenames/pinyin", params={"name": "景山后街", "category": "road"}).json()["pinyin"] == \
+        "Jingshan Houjie"
+    assert client.get("/placenames/pinyin", params={"name": "人民路", "category": "nope"}).status_code == 422
+    assert client.get("/placenames/pinyin", params={"name": "  "}).status_code == 400
+    body = {"name": "晨曦路", "category": "road", **_location(client, "永济桥")}
+    assert client.post("/placenames", json=body).status_code == 401
+    for username in ("planner", "gridworker"):
+        assert client.post("/placenames", json=body, headers=as_(username)).status_code == 403, username
+    name_id = hits[0]["name_id"]
+    for path in (f"/placenames/{name_id}/history", "/placenames/checks", "/placenames/signs/missing"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=as_("planner")).status_code == 403, path
+        assert client.get(path, headers=as_("officer")).status_code == 200, path
+
+
+# -- registry writes -------------------------------------------------------------------------------
+
+def test_officer_registers_renames_changes_and_retires_with_history(client, as_, pn_db):
+    body = {"name": "晨光路", "category": "road", "approval": "澄府地〔2026〕1号", **_location(client, "永济桥")}
+    created = client.post("/placenames", json=body, headers=as_("officer"))
+    assert created.status_code == 201, created.text
+    assert created.headers["ETag"] == '"1"'
+    record = created.json()
+    name_id = record["name_id"]
+    assert created.headers["Location"] == f"/placenames/{name_id}"
+    assert (record["pinyin"], record["proper"], record["generic"], record["findings"]) == ("Chenguang Lu", "晨光", "路", [])
+
+    rename = {"new_name": "曙光路", "approval": "澄府地〔2026〕2号"}
+    r = client.post(f"/placenames/{name_id}/rename", json=rename, headers=as_("officer", **{"If-Match": '"1"'}))
+    assert r.status_code == 200 and r.headers["ETag"] == '"2"' and r.json()["pinyin"] == "Shuguang Lu"
+    again = client.post(f"/placenames/{name_id}/rename", json={**rename, "new_name": "旭光路"},
+                        headers=as_("officer", **{"If-Match": '"1"'}))
+    assert again.status_code == 412 and again.json()["error"]["code"] == "conflict"
+
+    patch = client.patch(f"/placenames/{name_id}", json={"sign_present": True}, headers=as_("officer"))
+    assert patch.status_code == 428
+    patch = client.patch(f"/placenames/{name_id}", json={"sign_present": True},
+                         headers=as_("officer", **{"If-Match": '"2"'}))
+    assert patch.status_code == 200 and patch.json()["sign_present"] is True and patch.headers["ETag"] == '"3"'
+    stale = client.patch(f"/placenames/{name_id}", json={"meaning": "x"}, headers=as_("officer", **{"If-Match": '"2"'}))
+    assert stale.status_code == 412
+
+    retired = client.post(f"/placenames/{name_id}/retire", json={"approval": "澄府地〔2026〕3号"}, headers=as_("admin"))
+    assert retired.status_code == 200 and retired.json()["status"] == "historical"
+
+    history = client.get(f"/placenames/{name_id}/history", headers=as_("officer")).json()
+    assert [(h["action"], h["old_name"], h["new_name"], h["changed_by"]) for h in history] == [
+        ("create", None, "晨光路", "officer"), ("rename", "晨光路", "曙光路", "officer"),
+        ("update", None, "曙光路", "officer"), ("retire", "曙光路", None, "admin")]
+    assert history[2]["before"]["sign_present"] is False and history[2]["after"]["sign_present"] is True
+    with session(pn_db) as s:
+        audit = s.execute(text("SELECT actor, action FROM audit_log WHERE layer = 'place_names' AND object_id = :i "
+                               "ORDER BY audit_id"), {"i": str(name_id)}).all()
+    assert [tuple(a) for a in audit] == [("officer", "insert"), ("officer", "update"), ("officer", "update"),
+                                         ("admin", "update")]
+
+
+def test_the_old_name_is_still_found_as_historical(client, as_):
+    body = {"name": "晚霞路", "category": "road", "approval": "澄府地〔2026〕4号", **_location(client, "文昌阁")}
+    name_id = client.post("/placenames", json=body, headers=as_("officer")).json()["name_id"]
+    rename = {"new_name": "彩霞路", "approval": "澄府地〔2026〕5号"}
+    assert client.post(f"/placenames/{name_id}/rename", json=rename, headers=as_("officer")).status_code == 200
+    for q in ("晚霞", "wanxialu", "wxl"):
+        hit = next(h for h in client.get("/placenames/search", params={"q": q}).json() if h["name_id"] == name_id)
+        assert (hit["name"], hit["status"], hit["historical"], hit["current_name"], hit["pinyin"]) == (
+            "晚霞路", "historical", True, "彩霞路", "Wanxia Lu"), q
+    current = client.get("/placenames/search", params={"q": "彩霞路"}).json()[0]
+    assert (current["name_id"], current["status"], current["historical"]) == (name_id, "standard", False)
+
+
+def test_bad_writes_are_4xx_with_a_fix(client, as_):
+    where = _location(client, "永济桥")
+    unknown = client.post("/placenames", json={"name": "某路", "category": "nope", **where}, headers=as_("officer"))
+    assert unknown.status_code == 422 and "categories.csv" in unknown.json()["error"]["message"]
+    both = client.post("/placenames", json={"name": "某路", "category": "road", **where,
+                                            "geometry": {"type": "Point", "coordinates": [where["lon"], where["lat"]]}},
+                       headers=as_("officer"))
+    assert both.status_code == 422
+    outside = client.post("/placenames", json={"name": "某路", "category": "road", "lon": 100.0, "lat": 30.0},
+                          headers=as_("officer"))
+    assert outside.status_code == 422
+    name_id = _id_of(client, "永济桥")
+    no_approval = client.post(f"/placenames/{name_id}/rename", json={"new_name": "某桥", "approval": ""},
+                              headers=as_("officer"))
+    assert no_approval.status_code == 422
+    bad_tag = client.patch(f"/placenames/{name_id}", json={"meaning": "x"}, headers=as_("officer", **{"If-Match": "x"}))
+    assert bad_tag.status_code == 400 and bad_tag.json()["error"]["fix"]
+    assert client.get("/placenames/987654321/sign").status_code == 404
+
+
+def test_irregular_names_come_back_with_findings(client, as_):
+    body = {"name": "威尼斯新城", "category": "estate", **_location(client, "文昌阁")}
+    r = client.post("/placenames", json=body, headers=as_("officer"))
+    assert r.status_code == 201  # flagged for review, never refused
+    assert {"foreign", "generic_oversize"} <= {f["code"] for f in r.json()["findings"]}
+
+
+# -- search and reverse --------------------------------------------------------------------------
+
+def test_search_demo_by_chinese_substring_full_pinyin_and_initials(client, demo_district):
+    names = demo_district.place_names
+    expected = set(names.loc[names["name"].str.contains("新华"), "name_id"])
+    assert len(expected) >= 2
+    assert {h["name_id"] for h in client.get("/placenames/search", params={"q": "新华", "limit": 100}).json()} == expected
+    substring = client.get("/placenames/search", params={"q": "济桥"}).json()
+    assert (substring[0]["name"], substring[0]["score"]) == ("永济桥", 1)
+    for q, field in (("yongjiqiao", "pinyin"), ("Yǒngjì Qiáo", "pinyin"), ("yjq", "initials")):
+        hits = client.get("/placenames/search", params={"q": q}).json()
+        top = [h for h in hits if h["score"] == 3]
+        assert "永济桥" in {h["name"] for h in top} and {h["match"] for h in top} == {field}, q
+    # 新华路 and its planted homophone 新桦路 read alike: full pinyin finds both
+    homophones = {h["name"] for h in client.get("/placenames/search", params={"q": "xinhualu"}).json()
+                  if h["score"] == 3}
+    assert {"新华路", "新桦路"} <= homophones
+
+
+def _sample_points(district, n: int, seed: int = 11) -> list[tuple[float, float]]:
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = district.bounds
+    out = []
+    while len(out) < n:
+        x, y = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+        if district.contains(shapely.Point(x, y)):
+            out.append((x, y))
+    return out
+
+
+def test_reverse_gives_the_containing_grid_and_the_nearest_road(client, pn_db, demo_district):
+    areas = demo_district.areas
+    grids = areas[areas["level"] == "grid_small"]
+    points = _sample_points(areas[areas["level"] == "district"].geometry.union_all(), 25)
+    with session(pn_db) as s:
+        edges = queries.edges(s)
+        registry = queries._geo(queries._frame(s, "SELECT name, category, ST_AsBinary(geom) AS wkb FROM place_names "
+                                                  "WHERE status <> 'historical'"))
+    roads = pd.concat([edges.loc[edges["name"].fillna("") != "", ["name", "geometry"]],
+                       registry.loc[registry["category"].isin(["trunk_road", "road", "lane"]), ["name", "geometry"]]])
+    utm = utm_crs_for(*points[0])
+    metric_roads = roads.set_crs(4326).to_crs(utm)
+    to_utm = transformer(WGS84, utm)
+    checked = 0
+    for x, y in points:
+        body = client.get("/reverse", params={"lon": x, "lat": y}).json()
+        containing = grids.loc[grids.contains(shapely.Point(x, y)), "area_id"].tolist()
+        assert ([body["grid"]["area_id"]] if body["grid"] else []) == containing, (x, y)
+        dist = metric_roads.distance(shapely.Point(*to_utm.transform(x, y)))
+        if dist.min() > 1000:
+            assert body["road"] is None
+            continue
+        close = set(metric_roads.loc[dist <= dist.min() * 1.005 + 0.5, "name"])
+        assert body["road"]["name"] in close, (x, y, body["road"], dist.min())
+        assert body["road"]["distance_m"] == pytest.approx(dist.min(), rel=0.005, abs=0.5)
+        checked += 1
+    assert checked >= 10
+
+
+# -- checks and signs ------------------------------------------------------------------------------
+
+def test_checks_route_lists_the_planted_names(client, as_):
+    listing = client.get("/placenames/checks", headers=as_("officer")).json()
+    found = {c["name"]: c for c in listing}
+    expected = {"曼哈顿广场": "foreign", "世界城": "exaggerated", "東湖路": "traditional", "皇庭御府": "odd",
+                "EE新城": "latin_or_digit", "澄灣花园": "mixed_script", "金龙大道": "generic_oversize",
+                "康凝街": "homophone", "翠苑": "duplicate", "甽头": "rare_char"}
+    for name, code in expected.items():
+        assert code in {f["code"] for f in found[name]["findings"]}, name
+        assert all(f["reason"] and f["rule"] for f in found[name]["findings"])
+    assert "湴田" not in found and "永济桥" not in found
+    foreign = client.get("/placenames/checks", params={"code": "foreign"}, headers=as_("officer")).json()
+    assert foreign and {f["code"] for c in foreign for f in c["findings"]} == {"foreign"}
+
+    xlsx = client.get("/placenames/checks.xlsx", headers=as_("admin"))
+    assert xlsx.status_code == 200 and xlsx.headers["content-type"] == XLSX
+    sheet = load_workbook(BytesIO(xlsx.content))["检查结果"]
+    assert sheet.max_row - 1 == sum(len(c["findings"]) for c in listing)
+
+
+def test_sign_work_list_equals_an_independent_filter(client, as_, pn_db):
+    categories = pd.read_csv(DATA_DIR / "categories.csv", dtype=str)
+    required = set(categories.loc[categories["sign_required"] == "1", "category"])
+    listed = client.get("/placenames/signs/missing", headers=as_("officer")).json()
+    with session(pn_db) as s:
+        rows = pd.DataFrame(s.execute(text("SELECT name_id, category, sign_present, status FROM place_names"))
+                            .mappings().all())
+    expected = rows[rows["category"].isin(required) & ~rows["sign_present"] & (rows["status"] != "historical")]
+    assert sorted(item["name_id"] for item in listed) == sorted(expected["name_id"])
+    assert all(item["sign_chinese"] == item["name"] and item["sign_pinyin"] for item in listed)
+
+    layer = client.get("/placenames/signs/missing", params={"format": "geojson"}, headers=as_("officer"))
+    assert layer.headers["content-type"] == "application/geo+json"
+    features = layer.json()["features"]
+    assert [f["id"] for f in features] == [item["name_id"] for item in listed]
+    assert {f["geometry"]["type"] for f in features} >= {"Point", "LineString"}
+
+    book = client.get("/placenames/signs/missing", params={"format": "xlsx"}, headers=as_("officer"))
+    assert load_workbook(BytesIO(book.content))["缺少地名标志"].max_row == len(listed) + 1
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+
+def test_cli_registry_commands(pn_db, monkeypatch, tmp_path, client):
+    from typer.testing import CliRunner
+
+    from api.cli.names import app
+
+    monkeypatch.setenv("DATABASE_URL", pn_db)
+    runner = CliRunner()
+    where = _location(client, "文昌阁")
+    added = runner.invoke(app, ["add", "启明路", "--category", "road", "--lon", str(where["lon"]),
+                                "--lat", str(where["lat"]), "--approval", "澄府地〔2026〕9号"])
+    assert added.exit_code == 0, added.output
+    assert "Qiming Lu" in added.output
+    name_id = _id_of(client, "启明路")
+    stale = runner.invoke(app, ["rename", str(name_id), "启航路", "--approval", "澄府地〔2026〕10号", "--version", "7"])
+    assert stale.exit_code == 2 and "changed since you read it" in stale.output and "Traceback" not in stale.output
+    assert runner.invoke(app, ["rename", str(name_id), "启航路", "--approval", "澄府地〔2026〕10号",
+                               "--version", "1"]).exit_code == 0
+    shown = runner.invoke(app, ["history", str(name_id)])
+    assert shown.exit_code == 0 and "启明路" in shown.output and "启航路" in shown.output and "rename" in shown.output
+    report = tmp_path / "checks.xlsx"
+    assert runner.invoke(app, ["check-registry", "--xlsx", str(report)]).exit_code == 0
+    assert load_workbook(report).sheetnames == ["检查结果", "汇总"]
+    signs = tmp_path / "signs.xlsx"
+    assert runner.invoke(app, ["signs-missing", "--xlsx", str(signs)]).exit_code == 0
+    assert load_workbook(signs)["缺少地名标志"].max_row > 100
+    assert runner.invoke(app, ["retire", str(name_id), "--approval", "澄府地〔2026〕11号"]).exit_code == 0
+    assert runner.invoke(app, ["retire", str(name_id), "--approval", "澄府地〔2026〕12号"]).exit_code == 2
