@@ -177,13 +177,16 @@ def read_points(
         pts = Starts(points, starts[0], starts[1], *chain_position(network, points))
     else:
         pts = starts_of(network, points)
-    safe = np.maximum(pts.nodes, 0)
-    time = reach.time_s[safe] + pts.cost_s  # unused slots carry cost inf
-    label = reach.source[safe]
+    # column by column: row-wise min over 4 columns is slow in numpy
+    columns = range(pts.nodes.shape[1])
+    safe = [np.maximum(pts.nodes[:, k], 0) for k in columns]
+    time = [reach.time_s[safe[k]] + pts.cost_s[:, k] for k in columns]  # unused slots carry cost inf
     point, pair_time, pair_label = _same_chain(network, reach, pts)
-    best_time = time.min(axis=1)
+    best_time = np.minimum.reduce(time) if time else np.full(len(pts.nodes), np.inf)
     np.minimum.at(best_time, point, pair_time)
-    best_label = np.where(_tied(time, best_time[:, None]), label, _NO_LABEL).min(axis=1)
+    best_label = np.full(len(best_time), _NO_LABEL)
+    for k in columns:
+        np.copyto(best_label, np.minimum(best_label, reach.source[safe[k]]), where=_tied(time[k], best_time))
     tied = _tied(pair_time, best_time[point])
     np.minimum.at(best_label, point[tied], pair_label[tied])
     best_time = best_time + np.nan_to_num(pts.snap.access_s, nan=np.inf)
