@@ -5,10 +5,13 @@
 
 Builds the demo (``data.demo.generate``) at the given scale, prepares our networks and snaps
 (not timed: done once per data version), times our full recompute (every facility type, both
-circles, aggregation; gap polygons reported apart), then runs the peers on the SAME layered
-graph of each profile with the SAME facilities and residences:
+circles, aggregation; gap polygons reported apart), then runs the peers on the SAME street graph
+of each profile (every node and edge, with the gated-compound layers, i.e.
+``build_network(..., contract=False)``; our own chain contraction is part of our engine, like
+pandana's contraction hierarchies are part of pandana) with the SAME facilities and residences:
 
-* bare scipy ``dijkstra(min_only=True, limit=...)`` per (type, profile), sources at nearest nodes;
+* bare scipy ``dijkstra(min_only=True, limit=..., return_predecessors=True)`` per (type, profile):
+  time and nearest facility of every node, sources at nearest nodes, residences read at theirs;
 * networkx ``multi_source_dijkstra_path_length`` per (type, profile);
 * the osmnx/networkx recipe ``nx.ego_graph(G, facility_node, radius, distance=...)`` per facility;
 * pandana ``nearest_pois`` including its contraction-hierarchy preprocessing;
@@ -43,7 +46,9 @@ sys.path.insert(0, str(ROOT))
 
 from geo.coverage import prepare, run_coverage, service_tiers  # noqa: E402
 from geo.crs import to_metric  # noqa: E402
+from geo.network import build_network  # noqa: E402
 from geo.profiles import load_profiles  # noqa: E402
+from geo.snapping import with_lonlat  # noqa: E402
 
 
 @dataclass
@@ -79,6 +84,8 @@ def load_demo(scale: float) -> tuple[dict, str]:
     missing = [k for k, v in frames.items() if v is None]
     if missing:
         raise SystemExit(f"the demo lacks frames {missing}")
+    for k in ("facilities", "residences"):  # the demo carries point geometry; the peers want lon/lat
+        frames[k] = with_lonlat(frames[k])
     types = get("facility_types")
     frames["facility_types"] = types if types is not None else pd.read_csv(ROOT / "data" / "facility_types.csv")
     return frames, f"data.demo.generate(scale={scale:g})"
@@ -111,21 +118,26 @@ def nearest_nodes(net, lon, lat) -> np.ndarray:
     return nodes[k]
 
 
-def build_jobs(prepared, facilities, facility_types, statuses=("open",)) -> list[Job]:
+def full_networks(frames, profiles, names) -> dict:
+    """The peers' graphs: every street node and edge of each profile (no chain contraction)."""
+    return {p: build_network(frames["nodes"], frames["edges"], profiles[p], contract=False) for p in names}
+
+
+def build_jobs(networks, facilities, facility_types, statuses=("open",)) -> list[Job]:
     tiers = service_tiers(facility_types)
     fac = facilities[facilities.status.isin(statuses)]
     jobs = []
     for (code, profile), group in tiers.groupby(["type_code", "profile"], sort=True):
         of_type = fac[fac.type_code == code]
-        nodes = nearest_nodes(prepared.networks[profile], of_type.lon, of_type.lat) if len(of_type) else np.empty(0, int)
+        nodes = nearest_nodes(networks[profile], of_type.lon, of_type.lat) if len(of_type) else np.empty(0, int)
         jobs.append(Job(code, profile, float(group.max_time_s.max()),
                         list(zip(group.circle, group.max_time_s, strict=True)), np.unique(nodes)))
     return jobs
 
 
-def residence_nodes(prepared) -> dict[str, np.ndarray]:
+def residence_nodes(prepared, networks) -> dict[str, np.ndarray]:
     res = prepared.residences
-    return {p: nearest_nodes(net, res.lon, res.lat) for p, net in prepared.networks.items()}
+    return {p: nearest_nodes(net, res.lon, res.lat) for p, net in networks.items()}
 
 
 def circle_rows(prepared) -> dict[str, np.ndarray]:
@@ -178,33 +190,47 @@ def budgeted(jobs: list[Job], run_one, budget_s: float) -> Timing:
     return Timing(total, note)
 
 
-def peer_scipy(prepared, jobs, res_nodes, rows) -> Timing:
+def peer_scipy(networks, jobs, res_nodes, rows) -> Timing:
     t0 = time.perf_counter()
     for job in jobs:
         if len(job.fac_nodes) == 0:
             continue
-        net = prepared.networks[job.profile]
-        dist = dijkstra(net.reverse, indices=job.fac_nodes, min_only=True, limit=job.limit_s)
+        net = networks[job.profile]
+        # time AND nearest facility per node, as ours (catchments need the facility)
+        dist, _, source = dijkstra(net.reverse, indices=job.fac_nodes, min_only=True, limit=job.limit_s,
+                                   return_predecessors=True)
         for circle, max_s in job.tiers:
-            _ = dist[res_nodes[job.profile][rows[circle]]] <= max_s
+            at = res_nodes[job.profile][rows[circle]]
+            _ = dist[at] <= max_s, source[at]
     return Timing(time.perf_counter() - t0)
 
 
-def nx_graphs(prepared, *, reverse: bool) -> dict:
+def per_profile_nx(networks, jobs, budget_s, run) -> Timing:
+    """Run ``run(graph, jobs_of_profile, budget)`` with one networkx graph in memory at a time
+    (the reverse graph: residents travel to facilities). Graph building is not timed."""
     import networkx as nx
 
-    return {p: nx.from_scipy_sparse_array(net.reverse if reverse else net.forward, create_using=nx.DiGraph)
-            for p, net in prepared.networks.items()}
+    total, notes, built = 0.0, [], 0.0
+    profiles = sorted({j.profile for j in jobs})
+    for p in profiles:
+        t0 = time.perf_counter()
+        graph = nx.from_scipy_sparse_array(networks[p].reverse, create_using=nx.DiGraph)
+        built += time.perf_counter() - t0
+        timing = run(graph, [j for j in jobs if j.profile == p], budget_s / len(profiles))
+        total += timing.seconds
+        notes += [f"{p}: {timing.note}"] if timing.note else []
+        del graph
+    return Timing(total, "; ".join([f"graphs built in {built:.1f} s (not timed)", *notes]))
 
 
-def peer_networkx(prepared, jobs, res_nodes, rows, graphs, budget_s) -> Timing:
+def peer_networkx(graph, jobs, res_nodes, rows, budget_s) -> Timing:
     import networkx as nx
 
     def one(job):
         t0 = time.perf_counter()
         if len(job.fac_nodes):
-            dist = nx.multi_source_dijkstra_path_length(graphs[job.profile], set(job.fac_nodes.tolist()),
-                                                        cutoff=job.limit_s, weight="weight")
+            dist = nx.multi_source_dijkstra_path_length(graph, set(job.fac_nodes.tolist()), cutoff=job.limit_s,
+                                                        weight="weight")
             for circle, max_s in job.tiers:
                 _ = [dist.get(n, np.inf) <= max_s for n in res_nodes[job.profile][rows[circle]]]
         return time.perf_counter() - t0
@@ -212,7 +238,7 @@ def peer_networkx(prepared, jobs, res_nodes, rows, graphs, budget_s) -> Timing:
     return budgeted(jobs, one, budget_s)
 
 
-def peer_ego_graph(prepared, jobs, res_nodes, rows, graphs, budget_s, per_job: int) -> Timing:
+def peer_ego_graph(graph, jobs, res_nodes, rows, budget_s, per_job: int) -> Timing:
     """osmnx recipe: one ego graph per facility, union of reached nodes per type."""
     import networkx as nx
 
@@ -226,7 +252,7 @@ def peer_ego_graph(prepared, jobs, res_nodes, rows, graphs, budget_s, per_job: i
         t0 = time.perf_counter()
         reached = set()
         for node in take:
-            reached |= set(nx.ego_graph(graphs[job.profile], int(node), radius=job.limit_s, distance="weight").nodes)
+            reached |= set(nx.ego_graph(graph, int(node), radius=job.limit_s, distance="weight").nodes)
         for circle, _max_s in job.tiers:
             _ = [n in reached for n in res_nodes[job.profile][rows[circle]]]
         sampled += len(take)
@@ -234,7 +260,7 @@ def peer_ego_graph(prepared, jobs, res_nodes, rows, graphs, budget_s, per_job: i
         return (time.perf_counter() - t0) * len(job.fac_nodes) / len(take)
 
     timing = budgeted(jobs, one, budget_s)
-    note = f"timed {sampled} of {measured_all} per-facility ego graphs and extrapolated per type"
+    note = f"timed {sampled} of {measured_all} per-facility ego graphs, extrapolated per type"
     return Timing(timing.seconds, "; ".join(x for x in (note, timing.note) if x))
 
 
@@ -255,13 +281,13 @@ def quiet_fd():
             os.close(fd)
 
 
-def peer_pandana(prepared, jobs, frames) -> Timing:
+def peer_pandana(networks, jobs, frames) -> Timing:
     import pandana
 
     t0 = time.perf_counter()
     nets = {}
     with quiet_fd(), contextlib.redirect_stdout(io.StringIO()):
-        for p, net in prepared.networks.items():
+        for p, net in networks.items():
             coo = net.forward.tocoo()  # pandana searches from each node towards the POIs
             xy = layer_xy(net)
             nets[p] = pandana.Network(pd.Series(xy[:, 0]), pd.Series(xy[:, 1]), pd.Series(coo.row),
@@ -272,7 +298,7 @@ def peer_pandana(prepared, jobs, frames) -> Timing:
             of_type = fac[fac.type_code == job.type_code]
             if len(of_type) == 0:
                 continue
-            net = prepared.networks[job.profile]
+            net = networks[job.profile]
             x, y, _ = to_metric((of_type.lon.to_numpy(), of_type.lat.to_numpy()), crs=net.crs)
             name = f"{job.type_code}"
             nets[job.profile].set_pois(name, job.limit_s, 1, pd.Series(x), pd.Series(y))
@@ -281,7 +307,7 @@ def peer_pandana(prepared, jobs, frames) -> Timing:
     return Timing(total, f"of which contraction-hierarchy preprocessing {t_pre:.2f} s")
 
 
-def peer_pgrouting(prepared, jobs, budget_s) -> Timing | None:
+def peer_pgrouting(networks, jobs, budget_s) -> Timing | None:
     try:
         from sqlalchemy import text
 
@@ -294,7 +320,7 @@ def peer_pgrouting(prepared, jobs, budget_s) -> Timing | None:
     try:
         with conn.begin() as tx:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
-            for p, net in prepared.networks.items():
+            for p, net in networks.items():
                 _load_arcs(conn, f"bench_arcs_{p}", net.reverse)
 
             def one(job):
@@ -324,10 +350,10 @@ def _load_arcs(conn, table: str, graph: sp.csr_matrix) -> None:
 
     conn.execute(text(f"CREATE TEMP TABLE {table} (id bigint, source bigint, target bigint, cost float8) ON COMMIT DROP"))
     coo = graph.tocoo()
+    rows = pd.DataFrame({"id": np.arange(1, coo.nnz + 1), "source": coo.row + 1, "target": coo.col + 1, "cost": coo.data})
     raw = conn.connection.driver_connection
-    with raw.cursor().copy(f"COPY {table} (id, source, target, cost) FROM STDIN") as copy:
-        for i, (a, b, w) in enumerate(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)):
-            copy.write_row((i + 1, a + 1, b + 1, w))
+    with raw.cursor().copy(f"COPY {table} (id, source, target, cost) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(rows.to_csv(index=False, header=False, float_format="%.17g"))
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -336,7 +362,7 @@ def _load_arcs(conn, table: str, graph: sp.csr_matrix) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, default=1.0, help="demo scale (1 = default district)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs of our recompute (best is reported)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs of our recompute (best is reported)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per slow peer before extrapolating")
     ap.add_argument("--ego-per-type", type=int, default=3, help="facilities timed per type for ego_graph")
     ap.add_argument("--skip", nargs="*", default=[], help="peers to skip: scipy networkx ego_graph pandana pgrouting")
@@ -347,26 +373,30 @@ def main(argv: list[str] | None = None) -> None:
     prepared, ours = time_ours(frames, profiles, repeat=args.repeat)
     our_time = min(ours["runs"])
     _describe(source, frames, prepared, ours, our_time)
+    print(f"  peak memory so far (demo generation + ours) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: figures are noisy)")
 
-    jobs = build_jobs(prepared, frames["facilities"], frames["facility_types"])
-    res_nodes, rows = residence_nodes(prepared), circle_rows(prepared)
+    networks = full_networks(frames, profiles, sorted(prepared.networks))
+    jobs = build_jobs(networks, frames["facilities"], frames["facility_types"])
+    res_nodes, rows = residence_nodes(prepared, networks), circle_rows(prepared)
     peers: dict[str, Timing] = {}
     if "scipy" not in args.skip:
-        peers["scipy_dijkstra"] = min((peer_scipy(prepared, jobs, res_nodes, rows) for _ in range(args.repeat)),
+        peers["scipy_dijkstra"] = min((peer_scipy(networks, jobs, res_nodes, rows) for _ in range(args.repeat)),
                                       key=lambda t: t.seconds)
+        ours_graph = build_jobs(prepared.networks, frames["facilities"], frames["facility_types"])
+        own = min((peer_scipy(prepared.networks, ours_graph, residence_nodes(prepared, prepared.networks), rows)
+                   for _ in range(args.repeat)), key=lambda t: t.seconds)
+        print(f"  (for reference: bare scipy on OUR contracted graph {own.seconds:.3f} s)")
     if "pandana" not in args.skip:
-        peers["pandana"] = peer_pandana(prepared, jobs, frames)
-    if "networkx" not in args.skip or "ego_graph" not in args.skip:
-        t0 = time.perf_counter()
-        graphs = nx_graphs(prepared, reverse=True)
-        print(f"  networkx graphs built in {time.perf_counter() - t0:.2f} s (not timed)")
-        if "networkx" not in args.skip:
-            peers["networkx_multi_source"] = peer_networkx(prepared, jobs, res_nodes, rows, graphs, args.budget)
-        if "ego_graph" not in args.skip:
-            peers["ego_graph"] = peer_ego_graph(prepared, jobs, res_nodes, rows, graphs, args.budget, args.ego_per_type)
-        del graphs
+        peers["pandana"] = peer_pandana(networks, jobs, frames)
+    if "networkx" not in args.skip:
+        peers["networkx_multi_source"] = per_profile_nx(
+            networks, jobs, args.budget, lambda g, js, b: peer_networkx(g, js, res_nodes, rows, b))
+    if "ego_graph" not in args.skip:
+        peers["ego_graph"] = per_profile_nx(
+            networks, jobs, args.budget, lambda g, js, b: peer_ego_graph(g, js, res_nodes, rows, b, args.ego_per_type))
     if "pgrouting" not in args.skip:
-        timing = peer_pgrouting(prepared, jobs, args.budget)
+        timing = peer_pgrouting(networks, jobs, args.budget)
         if timing is not None:
             peers["pgrouting"] = timing
 
@@ -387,7 +417,8 @@ def _describe(source, frames, prepared, ours, our_time) -> None:
           f"households {int(res.households.sum()):,}  residents {int(res.population.sum()):,}  "
           f"facilities {len(frames['facilities']):,}")
     for p, net in nets.items():
-        print(f"  profile {p:13s} layer nodes {net.n_total:,}  arcs {net.forward.nnz:,}  compounds {len(net.compound_hulls)}")
+        print(f"  profile {p:13s} layer nodes {net.n_total:,}  chains {len(net.chain_a):,}  arcs {net.forward.nnz:,}  "
+              f"compounds {len(net.compound_hulls)}")
     runs = ", ".join(f"{t:.3f}" for t in ours["runs"])
     print(f"ours: prepare {ours['prepare']:.2f} s (once per data version, not in the figure)")
     print(f"ours: full recompute, all types, both circles: best {our_time:.3f} s (runs {runs})")
