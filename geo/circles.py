@@ -1,12 +1,13 @@
 """Service circles: one bounded multi-source Dijkstra from all facilities of a type.
 
 Residents travel *to* facilities, so the search runs on ``Network.reverse`` from the facilities.
-Each facility enters the graph as a virtual source node whose arcs reach the ends of its snapped
-edge with the exact partial edge time plus its access leg (``geo.snapping.entries``); scipy's
-``dijkstra(min_only=True, limit=...)`` then gives every layer node the time to, and the source of,
-its nearest facility. Points read their time from the ends of their own edge
-(``geo.snapping.exits``) plus their access leg; a facility on the *same* edge is also reached
-directly along the edge (respecting one-way).
+Each facility enters the graph as a virtual source node whose arcs reach the two ends of its
+chain (``geo.network``) with the exact partial time plus its access leg
+(``geo.snapping.entries``); scipy's ``dijkstra(min_only=True, limit=...)`` then gives every graph
+node the time to, and the source of, its nearest facility. Points read their time from the ends
+of their own chain (``geo.snapping.exits``) plus their access leg; a facility on the *same* chain
+is also reached directly along it (respecting one-way). ``node_times`` reads every street node
+the same way.
 
 Ties: when several facilities are equally near (within ``TIE_TOLERANCE_S``) the one with the lowest
 ``facility_id`` wins, at nodes and at points alike, so results never depend on heap order.
@@ -22,7 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from geo.network import Network
-from geo.snapping import Snap, along_chain_s, chain_position, entries, exits
+from geo.snapping import Snap, along_chain_s, chain_position, entries, exits, node_snap
 
 TIE_TOLERANCE_S = 1e-7
 _NO_LABEL = np.iinfo(np.int64).max
@@ -39,6 +40,7 @@ class Reach:
     facility_ids : (k,) ids of the routable facilities, ascending.
     facility_snap : snaps of those facilities, aligned with ``facility_ids``.
     limit_s : search bound, seconds.
+    facility_chain, facility_pos_s : chain positions of the facilities (computed when omitted).
     """
 
     time_s: np.ndarray
@@ -222,6 +224,15 @@ def same_chain_pairs(chain: np.ndarray, other_chain: np.ndarray) -> tuple[np.nda
     ends = np.cumsum(counts)
     j = order[np.repeat(start - (ends - counts), counts) + np.arange(ends[-1] if len(ends) else 0)]
     return point, j
+
+
+def node_times(network: Network, reach: Reach) -> tuple[np.ndarray, np.ndarray]:
+    """Time (seconds) to, and id of, the nearest facility for every street node (``node_ids``).
+
+    Nodes contracted into chains are read like points at their chain position; a node inside a
+    compound takes its best layer. ``inf`` / -1 beyond the limit or without a usable edge.
+    """
+    return read_points(network, reach, node_snap(network))
 
 
 def facility_times(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from geo_cases import PROFILES_CSV, curvy_network, make_network, points, random_grid, truth_times
+from geo_cases import BANNED, PROFILES_CSV, curvy_network, make_network, points, random_grid, truth_times
 
-from geo.circles import facility_times, nearest_facility, read_points
+from geo.circles import facility_times, nearest_facility, node_times, read_points
 from geo.network import build_network
 from geo.profiles import load_profiles
 from geo.snapping import snap_points
@@ -67,6 +67,26 @@ def test_chains_of_curvy_streets_equal_networkx(profiles, name, contract):
     assert reached.sum() > 200
     np.testing.assert_array_equal(np.isfinite(time), reached)
     assert np.abs(time[reached] - want_time[reached]).max() < 1e-6
+    np.testing.assert_array_equal(fid[reached], want_id[reached])
+
+
+def test_every_node_gets_its_nearest_facility(profiles):
+    nodes, edges = curvy_network(6, seed=4)
+    rng = np.random.default_rng(2)
+    fac = facilities([tuple(p) for p in rng.uniform(0, 700, size=(8, 2))], np.arange(300, 308))
+    net = build_network(nodes, edges, profiles["car"])
+    reach = nearest_facility(net, fac.facility_id.to_numpy(), snap_points(net, fac.lon, fac.lat), limit_s=7200)
+    time, fid = node_times(net, reach)
+    at_nodes = nodes[["lon", "lat"]].reset_index(drop=True)
+    want, want_id = truth_times(nodes, edges, "car", fac, at_nodes)
+    # nodes touching no car road are not on the car network at all
+    drivable = edges[~edges.highway.isin(BANNED["car"])]
+    on_network = nodes.node_id.isin(np.r_[drivable.u, drivable.v]).to_numpy()
+    want[~on_network] = np.inf
+    reached = np.isfinite(want)
+    assert reached.sum() > 0.7 * len(nodes)
+    np.testing.assert_array_equal(np.isfinite(time), reached)
+    assert np.abs(time[reached] - want[reached]).max() < 1e-6
     np.testing.assert_array_equal(fid[reached], want_id[reached])
 
 
