@@ -171,7 +171,7 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
         "seconds": round(seconds, 3), "recomputed_types": recomputed, "types": by_type,
         "residences": int(len(inputs.residences)), "facilities": int((inputs.facilities.status == "open").sum()),
         "gaps": gaps,
-        "targets": [{"code": r["code"], "label_zh": r["label_zh"], "value": r["value"], "threshold": r["threshold"],
+        "targets": [{"code": r["code"], "label_zh": r["label_zh"], "value": None if pd.isna(r["value"]) else float(r["value"]), "threshold": r["threshold"],
                      "pass": bool(r["pass"])} for r in targets.to_dict("records")],
     }
 
