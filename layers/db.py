@@ -35,11 +35,17 @@ def _normalise(url: str) -> str:
     return url
 
 
-@lru_cache(maxsize=8)
 def engine(url: str | None = None) -> Engine:
-    """One pooled engine per URL."""
-    return create_engine(url or database_url(), pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         future=True)
+    """One pooled engine per URL (``url`` defaults to the configured database, read each call)."""
+    return _engine(url or database_url())
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, future=True)
+
+
+engine.cache_clear = _engine.cache_clear  # type: ignore[attr-defined]
 
 
 @contextmanager
