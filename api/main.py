@@ -90,6 +90,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                    users.router, audit.router, *_optional_routers()]:
         app.include_router(router)
     app.include_router(importlib.import_module("api.routes.maps").router)  # web maps (maps/)
+    importlib.import_module("api.routes.planning").register(app)  # planner tools: runs, scenarios, siting, reports
     return app
 
 

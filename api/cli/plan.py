@@ -1,0 +1,324 @@
+"""``minqing plan``: planner tools — scenarios, siting, compliance, reports, exports, gap maps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from api.cli._common import fail, friendly_errors, steps
+
+app = typer.Typer(no_args_is_help=True)
+scenario_app = typer.Typer(no_args_is_help=True, help="情景 what-if scenarios: create, list, show, evaluate")
+app.add_typer(scenario_app, name="scenario")
+
+RUN = typer.Option(None, "--run", help="coverage run id; default the latest (`minqing coverage run` makes one)")
+FORMAT = typer.Option("table", "--format", help="table | json")
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+
+@scenario_app.command("create")
+def scenario_create(
+    name: str = typer.Option(..., "--name", help="scenario name, e.g. 新建两处日间照料中心"),
+    description: str = typer.Option(None, "--description", help="free text"),
+    changes_file: Path = typer.Option(None, "--changes", exists=True, dir_okay=False,
+                                      help='JSON list of changes, e.g. [{"op": "add", "type_code": "elderly_daycare", '
+                                           '"lon": 115.88, "lat": 21.57, "name": "新日照", "capacity": 40}]'),
+    add: list[str] = typer.Option(None, "--add", help="add a facility: TYPE,LON,LAT[,NAME[,CAPACITY]] (repeat)"),
+    close: list[int] = typer.Option(None, "--close", help="close the facility with this id (repeat)"),
+    move: list[str] = typer.Option(None, "--move", help="move a facility: ID,LON,LAT (repeat)"),
+    change: list[str] = typer.Option(None, "--set", help="change a facility: ID,type=CODE and/or ID,capacity=N (repeat)"),
+    evaluate: bool = typer.Option(False, "--evaluate", help="evaluate right away"),
+) -> None:
+    """Save a named scenario: facilities added, closed, moved or changed (base layers untouched)."""
+    from api.services import scenarios
+    from layers.db import session
+
+    changes = _changes(changes_file, add or [], close or [], move or [], change or [])
+    if not changes:
+        fail("no changes given: use --changes FILE.json, --add, --close, --move or --set")
+    with friendly_errors(), session(actor="cli") as s:
+        row = scenarios.create(s, name=name, description=description, changes=changes, actor="cli")
+        if evaluate:
+            row = scenarios.evaluate(s, row["scenario_id"], actor="cli")
+    typer.echo(f"已保存情景 saved scenario {row['scenario_id']}: {row['name']} ({len(changes)} changes)")
+    if evaluate:
+        _print_result(row["result"])
+
+
+def _changes(path: Path | None, add: list[str], close: list[int], move: list[str], change: list[str]) -> list[dict]:
+    out = json.loads(path.read_text(encoding="utf-8")) if path else []
+    if not isinstance(out, list):
+        fail(f"{path} must hold a JSON list of change objects")
+    for text in add:
+        parts = text.split(",")
+        if len(parts) < 3:
+            fail(f"--add {text!r}: write TYPE,LON,LAT[,NAME[,CAPACITY]]")
+        item = {"op": "add", "type_code": parts[0], "lon": parts[1], "lat": parts[2]}
+        item.update({k: v for k, v in zip(("name", "capacity"), parts[3:5], strict=False) if v})
+        out.append(item)
+    out += [{"op": "close", "facility_id": fid} for fid in close]
+    for text in move:
+        parts = text.split(",")
+        if len(parts) != 3:
+            fail(f"--move {text!r}: write ID,LON,LAT")
+        out.append({"op": "move", "facility_id": parts[0], "lon": parts[1], "lat": parts[2]})
+    for text in change:
+        fid, _, rest = text.partition(",")
+        fields = dict(p.split("=", 1) for p in rest.split(",") if "=" in p)
+        if not fields or set(fields) - {"type", "capacity"}:
+            fail(f"--set {text!r}: write ID,type=CODE and/or ID,capacity=N")
+        out.append({"op": "change", "facility_id": fid, "type_code": fields.get("type"),
+                    "capacity": fields.get("capacity")})
+    return out
+
+
+@scenario_app.command("list")
+def scenario_list() -> None:
+    """List saved scenarios, newest first."""
+    from layers import scenarios
+    from layers.db import session
+
+    with friendly_errors(), session() as s:
+        rows = scenarios.listing(s)
+    if not rows:
+        typer.echo("尚无情景 no scenarios yet: `minqing plan scenario create --name ...`")
+        return
+    for r in rows:
+        state = f"evaluated {r['evaluated_at']}" if r["evaluated_at"] else "未评估 not evaluated"
+        typer.echo(f"{r['scenario_id']:>5}  {r['name']}  ({r['n_changes']} changes, {state})")
+
+
+@scenario_app.command("show")
+def scenario_show(
+    scenario_id: int = typer.Argument(..., help="scenario id"),
+    level: str = typer.Option("town", "--level", help="area level listed: district, town, community, grid_small ..."),
+    fmt: str = FORMAT,
+) -> None:
+    """Show a scenario's changes and, when evaluated, coverage before/after."""
+    from layers import scenarios
+    from layers.db import session
+
+    with friendly_errors(), session() as s:
+        row = scenarios.get(s, scenario_id)
+    if fmt == "json":
+        typer.echo(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+        return
+    typer.echo(f"情景 {row['scenario_id']}: {row['name']}  {row['description'] or ''}")
+    for i, c in enumerate(row["changes"]):
+        typer.echo(f"  {i}. {json.dumps(c, ensure_ascii=False)}")
+    if not row["result"]:
+        typer.echo(f"未评估 not evaluated: `minqing plan scenario evaluate {scenario_id}`")
+        return
+    _print_result(row["result"], level=level)
+
+
+@scenario_app.command("evaluate")
+def scenario_evaluate(scenario_id: int = typer.Argument(..., help="scenario id"),
+                      level: str = typer.Option("town", "--level", help="area level listed")) -> None:
+    """Evaluate a scenario: recompute the affected facility types with the changes, store the result."""
+    from api.services import scenarios
+    from layers.db import session
+
+    with friendly_errors(), steps(1, desc="情景评估 scenario") as step, session(actor="cli") as s:
+        row = scenarios.evaluate(s, scenario_id, actor="cli")
+        step("完成 done")
+    _print_result(row["result"], level=level)
+
+
+def _print_result(result: dict, *, level: str = "town") -> None:
+    from api.services.scenarios import area_records
+
+    typer.echo(f"评估 evaluated {result['evaluated_at']} (run {result['run_id']}, {result['seconds']} s)")
+    typer.echo(f"{'设施类型 type':28} {'覆盖率 前→后':>18} {'新增覆盖人口':>10} {'失去覆盖人口':>10}")
+    for r in result["summary"]:
+        typer.echo(f"{r['type_name']:28} {_pct(r['share_before']):>8} → {_pct(r['share_after']):<8} "
+                   f"{r['population_gained']:>10} {r['population_lost']:>10}")
+    rows = [r for r in area_records(result, level=level) if r["population_gained"] or r["population_lost"]]
+    if rows:
+        typer.echo(f"有变化的{level} areas with changes:")
+        for r in rows:
+            typer.echo(f"  {r['name']:16} {r['type_code']:22} {_pct(r['share_before'])} → {_pct(r['share_after'])} "
+                       f"+{r['population_gained']} -{r['population_lost']}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+# --- siting ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def site(
+    type_code: str = typer.Option(..., "--type", "-t", help="facility type code, e.g. elderly_daycare"),
+    k: int = typer.Option(3, "--k", "-k", min=0, max=500, help="number of new sites (maximal covering); 0 skips it"),
+    target: float = typer.Option(None, "--target", min=0.0, max=1.0,
+                                 help="also find the fewest sites reaching this share of residents (0..1, set covering)"),
+    candidates: str = typer.Option("gaps", "--candidates",
+                                   help="'gaps' (street nodes in the gap areas) or a GeoJSON/GPKG of candidate points "
+                                        "or public-land parcels"),
+    spacing: float = typer.Option(150.0, "--spacing", min=10.0, help="spacing of gap candidates, metres"),
+    weight: str = typer.Option("population", "--weight", help="population | households | elderly | children"),
+    solver: str = typer.Option("auto", "--solver", help="auto | exact (HiGHS MILP) | greedy"),
+    max_exact: int = typer.Option(5_000_000, "--max-exact", help="largest candidates × demand groups solved exactly"),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="MILP time limit, seconds"),
+    out: Path = typer.Option(None, "--out", help="write the proposed sites with their service areas (GeoJSON)"),
+    fmt: str = FORMAT,
+) -> None:
+    """Propose sites for new facilities of one type (maximal covering, set covering).
+
+    Existing facilities stay fixed; only residents they do not cover count. With --target also the
+    fewest sites after which that share of the type's residents is covered.
+    """
+    from api.services import siting
+    from layers.db import session
+
+    with friendly_errors():
+        source = candidates if candidates == "gaps" else siting.read_candidates(Path(candidates))
+        with steps(5 if target is not None and k else 4, desc="选址 siting") as step, session() as s:
+            result = siting.site(s, type_code=type_code, k=k or None, target=target, candidates=source,
+                                 spacing_m=spacing, weight=weight, solver=solver, max_exact=max_exact,
+                                 time_limit_s=time_limit, progress=step)
+    summary = siting.nan_to_none(siting.summary(result))
+    if out is not None:
+        plans = [p for p in (result.maximal, result.covering) if p is not None]
+        features = [f for p in plans for f in siting.sites_geojson(p)["features"]]
+        out.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                       encoding="utf-8")
+    if fmt == "json":
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    _print_siting(summary)
+
+
+def _print_siting(r: dict) -> None:
+    cur = r["current"]
+    typer.echo(f"{r['type_name']} ({r['type_code']}), 权重 {r['weight']}: 现状覆盖 {cur['covered']:.0f} / "
+               f"{cur['total']:.0f} ({_pct(cur['share'])}); 候选点 {r['candidates']['count']} "
+               f"({r['candidates']['source']}, {r['candidates']['snapped']} on streets)")
+    for key, label in (("maximal_covering", "最大覆盖 MCLP"), ("set_covering", "最少设施 LSCP")):
+        if key not in r:
+            continue
+        p = r[key]
+        head = f"k={p['k']}" if key == "maximal_covering" else (
+            f"目标 {p['target']:.0%}: 需 {p['sites_needed']} 处" + ("" if p["feasible"] else " (候选点不足, 无法达到)"))
+        bound = "上界 upper bound" if key == "maximal_covering" else "下界 lower bound (sites)"
+        typer.echo(f"{label} {head}: 新增覆盖 {p['gained']:.0f}, 覆盖率 → {_pct(p['share_after'])}; "
+                   f"{p['method']}, {bound} {p['bound']:.0f}, gap {p['gap']:.2%}, size {p['size']}")
+        for site_ in p["sites"]:
+            typer.echo(f"  {site_['rank']:>3}. {site_['name']} ({site_['lon']:.6f}, {site_['lat']:.6f}) "
+                       f"+{site_['population_gained']} 人, {site_['households_gained']} 户, "
+                       f"老人 {site_['elderly_gained']}, 儿童 {site_['children_gained']}")
+
+
+# --- compliance, reports, exports -----------------------------------------------------------------
+
+
+@app.command()
+def compliance(
+    run_id: int = RUN,
+    min_share: float = typer.Option(0.5, "--min-share", min=0.01, max=1.0,
+                                    help="share of a community's residents that must be covered for a type to count "
+                                         "as within its circle"),
+    xlsx: Path = typer.Option(None, "--xlsx", help="also write the full report workbook here"),
+    fmt: str = FORMAT,
+) -> None:
+    """Standard compliance per community and life-circle tier (GB 50180-2018, TD/T 1062-2021).
+
+    Per 5/10/15-minute tier (rural: village/township): required facilities within the circle,
+    pass/fail and what is missing; community service floor area; district targets.
+    """
+    from api.services import compliance as service
+    from api.services import reports
+    from layers.db import session
+
+    with friendly_errors(), session() as s:
+        c = service.compliance(s, run_id=run_id, min_share=min_share)
+        if xlsx is not None:
+            xlsx.write_bytes(reports.workbook(s, c.run["run_id"], min_share=min_share))
+    if fmt == "json":
+        typer.echo(json.dumps(service.as_json(c), ensure_ascii=False, indent=2))
+        return
+    _print_compliance(c)
+
+
+def _print_compliance(c) -> None:
+    floor = c.floor_area.set_index("area_id")
+    typer.echo(f"运行 run {c.run['run_id']}{' (数据已变化 STALE)' if c.run['stale'] else ''}; "
+               f"类型在生活圈内 = 至少 {c.min_share:.0%} 居民可达")
+    for r in c.communities.to_dict("records"):
+        fa = floor.loc[r["area_id"]]
+        area = f"用房 {fa.floor_area_m2:.0f}/{fa.required_m2:.0f} m² {'达标' if fa['pass'] else '不足'}"
+        typer.echo(f"{r['name']:12} {'城市' if r['circle'] == 'urban' else '农村'} "
+                   f"{'达标' if r['pass'] else '未达标':4} {area}  {r['missing']}")
+    passed = int(c.communities["pass"].sum())
+    typer.echo(f"合计 {passed}/{len(c.communities)} 个村居全部达标")
+    for t in c.targets.to_dict("records"):
+        value = "-" if t["value"] is None or t["value"] != t["value"] else f"{t['value']:.1%}"
+        typer.echo(f"目标 {t['label_zh']}: {value} ({'达标' if t['pass'] else '未达标'})")
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(..., "--out", help="XLSX file to write, e.g. report.xlsx"),
+    run_id: int = RUN,
+    scenario_id: int = typer.Option(None, "--scenario", help="add a sheet comparing this evaluated scenario"),
+    min_share: float = typer.Option(0.5, "--min-share", min=0.01, max=1.0, help="see `minqing plan compliance`"),
+) -> None:
+    """Write the XLSX report with Chinese headers.
+
+    Sheets: targets, one per facility type, compliance, floor area, gaps, and a scenario comparison
+    with --scenario.
+    """
+    from api.services import reports
+    from layers.db import session
+
+    with friendly_errors(), steps(1, desc="报告 report") as step, session() as s:
+        out.write_bytes(reports.workbook(s, run_id, scenario_id=scenario_id, min_share=min_share))
+        step("完成 done")
+    typer.echo(f"已写入 wrote {out}")
+
+
+@app.command()
+def export(
+    fmt: str = typer.Option(..., "--format", help="gpkg | geojson | csv"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="directory to write areas.* and gaps.* into"),
+    run_id: int = RUN,
+    level: str = typer.Option(None, "--level", help="only areas of this level (e.g. community, grid_small)"),
+    type_code: str = typer.Option(None, "--type", help="only this facility type"),
+) -> None:
+    """Export areas with coverage attributes and the gap polygons of a run."""
+    from api.services import reports
+    from api.services.runs import resolve_run
+    from layers.db import session
+
+    out.mkdir(parents=True, exist_ok=True)
+    with friendly_errors(), steps(2, desc="导出 export") as step, session() as s:
+        run = resolve_run(s, run_id)["run_id"]
+        for build in (lambda: reports.export_areas(s, run, fmt, level=level, type_code=type_code),
+                      lambda: reports.export_gaps(s, run, fmt, type_code=type_code)):
+            file = build()
+            (out / file.filename).write_bytes(file.content)
+            step(file.filename)
+    typer.echo(f"已导出 exported to {out}")
+
+
+@app.command("gap-map")
+def gap_map(
+    type_code: str = typer.Option(..., "--type", "-t", help="facility type code"),
+    out: Path = typer.Option(..., "--out", help="PNG file to write, e.g. gaps.png"),
+    run_id: int = RUN,
+    dpi: int = typer.Option(150, "--dpi", min=50, max=600, help="resolution"),
+) -> None:
+    """Draw a printable PNG map of one type's coverage gaps (needs fonts-noto-cjk)."""
+    from api.services import reports
+    from layers.db import session
+
+    with friendly_errors(), steps(1, desc="缺口地图 gap map") as step, session() as s:
+        out.write_bytes(reports.gap_map(s, run_id, type_code, dpi=dpi))
+        step("完成 done")
+    typer.echo(f"已写入 wrote {out}")

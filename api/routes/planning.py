@@ -1,0 +1,285 @@
+"""Planner routes (planner/admin): coverage runs, scenarios, siting, compliance, reports, exports.
+
+Thin: parse, call ``api.services`` (shared with ``minqing plan``), shape. Planners see
+unsuppressed aggregates; no residence id or point ever appears in a response.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
+
+from api.deps import SessionDep, require_role
+from api.schemas.common import GeoJSONResponse, errors
+from api.schemas.planning import (
+    ComplianceResponse,
+    RunCreate,
+    RunPublic,
+    ScenarioCreate,
+    ScenarioList,
+    ScenarioPublic,
+    SitingRequest,
+    SitingResponse,
+)
+from api.services import compliance as compliance_service
+from api.services import reports, scenarios, siting
+from api.services.coverage import run_and_store
+from api.services.runs import resolve_run
+from layers import scenarios as scenario_table
+from layers import store
+from layers.errors import NotFound
+from layers.users import Account
+
+TAGS = [
+    {"name": "覆盖分析 coverage", "description": "生活圈覆盖分析运行与结果 coverage runs, areas, gaps, facilities"},
+    {"name": "规划工具 planning", "description": "情景、选址、达标评估 scenarios, siting, compliance"},
+    {"name": "报告导出 reports", "description": "Excel 报告、缺口图、GIS 导出 XLSX, PNG, GeoJSON/GPKG/CSV"},
+]
+COVERAGE, PLANNING, REPORTS = (t["name"] for t in TAGS)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+router = APIRouter()
+Planner = Annotated[Account, Depends(require_role("planner", "admin"))]
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="覆盖分析运行编号 run id")]
+ScenarioId = Annotated[int, Path(ge=1, le=2**63 - 1, description="情景编号 scenario id")]
+Level = Literal["district", "town", "grid_large", "community", "grid_middle", "grid_small"]
+TypeQuery = Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                                        description="设施类型编码 facility type code", examples=["elderly_daycare"])]
+MinShare = Annotated[float, Query(gt=0, le=1, description="社区居民覆盖比例下限 share of a community's residents "
+                                                             "that must be covered for a type to count (0..1]")]
+PROTECTED = errors(401, 403, 404, 422)
+
+
+def register(app: FastAPI) -> None:
+    """Add the planner router and its OpenAPI tags to ``app``."""
+    app.openapi_tags = [*(app.openapi_tags or []), *TAGS]
+    app.include_router(router)
+
+
+# --- coverage runs --------------------------------------------------------------------------------
+
+
+@router.post("/coverage/runs", tags=[COVERAGE], status_code=201, response_model=RunPublic, responses=PROTECTED,
+             summary="开始覆盖分析 start a coverage run",
+             description="Computes coverage (synchronously at district size; only changed types are recomputed "
+                         "unless `full`) and stores the run; returns it.")
+def start_run(s: SessionDep, user: Planner, body: RunCreate | None = None) -> dict[str, Any]:
+    body = body or RunCreate()
+    row = run_and_store(s, types=body.types, incremental=not body.full, actor=user.username)
+    return {**row, "stale": False}
+
+
+@router.get("/coverage/runs/latest", tags=[COVERAGE], response_model=RunPublic, responses=PROTECTED,
+            summary="最新覆盖分析 the latest coverage run")
+def latest_run(s: SessionDep, user: Planner) -> dict[str, Any]:
+    return resolve_run(s, None)
+
+
+@router.get("/coverage/runs/{run_id}", tags=[COVERAGE], response_model=RunPublic, responses=PROTECTED,
+            summary="覆盖分析运行 one coverage run")
+def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
+    row = store.run(s, run_id)
+    if row is None:
+        raise NotFound(f"coverage run {run_id} does not exist: GET /coverage/runs/latest gives the newest")
+    return {**row, "stale": store.is_stale(s, row)}
+
+
+@router.get("/coverage/runs/{run_id}/areas", tags=[COVERAGE], response_class=GeoJSONResponse, responses=PROTECTED,
+            summary="各区域覆盖率 coverage per area (GeoJSON)",
+            description="One feature per area of `level` for facility type `type`: `households, population, "
+                        "population_covered, share, target, pass` and the elderly/children counts (unsuppressed).")
+def run_areas(s: SessionDep, user: Planner, run_id: RunId,
+              type_code: Annotated[str, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                                              description="设施类型编码 facility type code",
+                                              examples=["elderly_daycare"])],
+              level: Annotated[Level | None, Query(description="区域层级 area level")] = None) -> Response:
+    resolve_run(s, run_id)
+    return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code))
+
+
+@router.get("/coverage/runs/{run_id}/gaps", tags=[COVERAGE], response_class=GeoJSONResponse, responses=PROTECTED,
+            summary="覆盖缺口 gap areas (GeoJSON)",
+            description="Gap polygons ranked by population: `rank, households, population, elderly, children`.")
+def run_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
+    resolve_run(s, run_id)
+    return _geojson(reports.gaps_table(s, run_id, type_code=type_code))
+
+
+@router.get("/coverage/runs/{run_id}/facilities", tags=[COVERAGE], response_class=GeoJSONResponse,
+            responses=PROTECTED, summary="设施服务人口与负荷 facilities with catchment and load (GeoJSON)",
+            description="Facility points with `catchment_population, catchment_households, capacity, load`.")
+def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
+    resolve_run(s, run_id)
+    return _geojson(store.facility_results(s, run_id, type_code=type_code))
+
+
+def _geojson(frame: gpd.GeoDataFrame) -> Response:
+    frame = frame.copy()
+    if len(frame):
+        frame["geometry"] = shapely.set_precision(frame.geometry.to_numpy(), 1e-6)
+    text = frame.to_json(na="null", drop_id=True, ensure_ascii=False, default=str) if len(frame) else \
+        '{"type": "FeatureCollection", "features": []}'
+    return Response(text.encode(), media_type="application/geo+json")
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+
+@router.get("/scenarios", tags=[PLANNING], response_model=ScenarioList, responses=PROTECTED,
+            summary="情景列表 saved scenarios")
+def list_scenarios(s: SessionDep, user: Planner,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                   offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> dict[str, Any]:
+    return {"scenarios": scenario_table.listing(s, limit=limit, offset=offset)}
+
+
+@router.post("/scenarios", tags=[PLANNING], status_code=201, response_model=ScenarioPublic, responses=PROTECTED,
+             summary="保存情景 save a scenario",
+             description="Facilities added, closed/opened, moved or changed, evaluated without touching the base "
+                         "layers (`evaluate: true` evaluates right away).")
+def create_scenario(s: SessionDep, user: Planner, body: ScenarioCreate) -> dict[str, Any]:
+    changes = [c.model_dump(exclude_none=True) for c in body.changes]
+    row = scenarios.create(s, name=body.name, description=body.description, changes=changes, actor=user.username)
+    if body.evaluate:
+        row = scenarios.evaluate(s, row["scenario_id"], actor=user.username)
+    return _scenario(row)
+
+
+@router.get("/scenarios/{scenario_id}", tags=[PLANNING], response_model=ScenarioPublic, responses=PROTECTED,
+            summary="情景与前后对比 a scenario with coverage before/after per area")
+def get_scenario(s: SessionDep, user: Planner, scenario_id: ScenarioId,
+                 level: Annotated[Level | None, Query(description="只列此层级 only areas of this level")] = None,
+                 type_code: TypeQuery = None) -> dict[str, Any]:
+    return _scenario(scenario_table.get(s, scenario_id), level=level, type_code=type_code)
+
+
+@router.post("/scenarios/{scenario_id}/evaluate", tags=[PLANNING], response_model=ScenarioPublic,
+             responses=PROTECTED, summary="评估情景 evaluate a scenario",
+             description="Recomputes the affected facility types with the changes and stores the result and a "
+                         "scenario coverage run.")
+def evaluate_scenario(s: SessionDep, user: Planner, scenario_id: ScenarioId) -> dict[str, Any]:
+    return _scenario(scenarios.evaluate(s, scenario_id, actor=user.username))
+
+
+def _scenario(row: dict[str, Any], *, level: str | None = None, type_code: str | None = None) -> dict[str, Any]:
+    """A scenario with its per-area rows as objects (``before_*``/``after_*`` keys)."""
+    result = row.get("result")
+    if result:
+        areas = scenarios.area_records(result, level=level, type_code=type_code)
+        result = {**result, "areas": [_prefixed(r) for r in areas], "summary": [_prefixed(r) for r in result["summary"]]}
+    return {**row, "result": result}
+
+
+def _prefixed(record: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in record.items():
+        for when in ("before", "after"):
+            if key.endswith(f"_{when}"):
+                key = f"{when}_{key[: -len(when) - 1]}"
+        out[key] = value
+    return out
+
+
+# --- siting and compliance ------------------------------------------------------------------------
+
+
+@router.post("/siting", tags=[PLANNING], response_model=SitingResponse, responses=PROTECTED,
+             summary="设施选址 propose sites for new facilities",
+             description="Maximal covering (k sites that newly cover the most residents) and/or set covering (fewest "
+                         "sites reaching `target`), existing facilities fixed. Candidates: street nodes in the gap "
+                         "areas, points, or public-land parcels. Exact (HiGHS) at moderate size, else greedy with a "
+                         "bound; `gap` 0 means proven optimal.")
+def propose_sites(s: SessionDep, user: Planner, body: SitingRequest) -> dict[str, Any]:
+    result = siting.site(s, type_code=body.type_code, k=body.k, target=body.target,
+                         candidates=_candidates(body), spacing_m=getattr(body.candidates, "spacing_m", 150.0),
+                         weight=body.weight, solver=body.solver, max_exact=body.max_exact,
+                         time_limit_s=body.time_limit_s)
+    out = siting.summary(result)
+    for key, plan in (("maximal_covering", result.maximal), ("set_covering", result.covering)):
+        if plan is not None:
+            out[key]["sites"] = siting.sites_geojson(plan)
+    return siting.nan_to_none(out)
+
+
+def _candidates(body: SitingRequest) -> str | pd.DataFrame:
+    c = body.candidates
+    if c.kind == "gaps":
+        return "gaps"
+    if c.kind == "points":
+        return pd.DataFrame(c.points, columns=["lon", "lat"])
+    try:
+        parcels = gpd.GeoDataFrame.from_features(c.parcels, crs=4326)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise siting.SitingError(f"parcels are not a GeoJSON FeatureCollection of polygons ({e})") from None
+    if parcels.empty or not parcels.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        raise siting.SitingError("parcels must be a non-empty GeoJSON FeatureCollection of (Multi)Polygons")
+    return parcels
+
+
+@router.get("/compliance", tags=[PLANNING], response_model=ComplianceResponse, responses=PROTECTED,
+            summary="达标评估 standard compliance per community",
+            description="Per community and 5/10/15-minute (rural: village/township) tier: required facility types "
+                        "within the circle (≥ `min_share` of residents covered), pass/fail and what is missing "
+                        "(Chinese names); community service floor area vs 30 m²/100 households; district targets.")
+def compliance(s: SessionDep, user: Planner,
+               run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="运行编号; default latest")] = None,
+               min_share: MinShare = 0.5) -> dict[str, Any]:
+    return compliance_service.as_json(compliance_service.compliance(s, run_id=run_id, min_share=min_share))
+
+
+# --- reports and exports --------------------------------------------------------------------------
+
+
+def _file(content: bytes, media_type: str, filename: str, *, inline: bool = False) -> Response:
+    disposition = "inline" if inline else "attachment"
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": f'{disposition}; filename="{filename}"'})
+
+
+def _binary(media_type: str, text: str) -> dict:
+    return {200: {"content": {media_type: {}}, "description": text}, **PROTECTED}
+
+
+@router.get("/reports/{run_id}.xlsx", tags=[REPORTS], response_class=Response, responses=_binary(XLSX, "XLSX"),
+            summary="Excel 报告 XLSX report",
+            description="Targets, a sheet per facility type (coverage per area), compliance, floor area, gaps, and a "
+                        "scenario comparison when `scenario_id` is given (Chinese headers).")
+def report_xlsx(s: SessionDep, user: Planner, run_id: RunId,
+                scenario_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="情景编号")] = None,
+                min_share: MinShare = 0.5) -> Response:
+    content = reports.workbook(s, run_id, scenario_id=scenario_id, min_share=min_share)
+    return _file(content, XLSX, f"minqing_report_run{run_id}.xlsx")
+
+
+@router.get("/reports/{run_id}/gaps/{type_code}.png", tags=[REPORTS], response_class=Response,
+            responses=_binary("image/png", "PNG"), summary="缺口地图 gap map (PNG)")
+def report_gap_map(s: SessionDep, user: Planner, run_id: RunId,
+                   type_code: Annotated[str, Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                                                  description="设施类型编码")]) -> Response:
+    return _file(reports.gap_map(s, run_id, type_code), "image/png", f"gaps_run{run_id}_{type_code}.png", inline=True)
+
+
+@router.get("/exports/{run_id}/areas.{fmt}", tags=[REPORTS], response_class=Response,
+            responses=_binary("application/octet-stream", "GeoJSON, GeoPackage or CSV"),
+            summary="导出区域覆盖 export areas with coverage",
+            description="GeoJSON/GeoPackage: one polygon per area with per-type columns (or one type with `type`); "
+                        "CSV: one row per area and type (UTF-8 with BOM).")
+def export_areas(s: SessionDep, user: Planner, run_id: RunId, fmt: Literal["geojson", "gpkg", "csv"],
+                 level: Annotated[Level | None, Query(description="区域层级 area level")] = None,
+                 type_code: TypeQuery = None) -> Response:
+    file = reports.export_areas(s, run_id, fmt, level=level, type_code=type_code)
+    return _file(file.content, file.media_type, file.filename)
+
+
+@router.get("/exports/{run_id}/gaps.{fmt}", tags=[REPORTS], response_class=Response,
+            responses=_binary("application/octet-stream", "GeoJSON or GeoPackage"),
+            summary="导出覆盖缺口 export gap polygons")
+def export_gaps(s: SessionDep, user: Planner, run_id: RunId, fmt: Literal["geojson", "gpkg"],
+                type_code: TypeQuery = None) -> Response:
+    file = reports.export_gaps(s, run_id, fmt, type_code=type_code)
+    return _file(file.content, file.media_type, file.filename)
+

@@ -1,0 +1,227 @@
+"""Planner requests and responses: coverage runs, scenarios, siting, compliance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import Id, Lat, Lon, Text
+
+TypeCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                                description="设施类型编码 facility type code", examples=["elderly_daycare"])]
+Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- coverage runs --------------------------------------------------------------------------------
+
+
+class RunCreate(_Strict):
+    """开始一次覆盖分析 start a coverage run (synchronous at district size)."""
+
+    types: list[TypeCode] | None = Field(None, max_length=60, description="只算这些类型 only these types (default all)")
+    full: bool = Field(False, description="全部重算 recompute every type even if only some facilities changed")
+
+
+class RunPublic(BaseModel):
+    """覆盖分析运行 a coverage run."""
+
+    run_id: int
+    status: str = Field(examples=["done"])
+    scenario_id: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    data_version: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, Any] | None = Field(None, description="区级覆盖率与目标 district shares and targets")
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    stale: bool = Field(description="数据已变化需重算 the layers changed since this run")
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+
+class AddChange(_Strict):
+    """新增拟建设施 add a proposed facility."""
+
+    op: Literal["add"]
+    type_code: TypeCode
+    lon: Lon
+    lat: Lat
+    name: Text(200) | None = None
+    capacity: Amount | None = None
+    floor_area_m2: Amount | None = None
+
+
+class StatusChange(_Strict):
+    """关闭 close / 开放 open a facility."""
+
+    op: Literal["close", "open"]
+    facility_id: Id
+
+
+class MoveChange(_Strict):
+    """迁移设施 move a facility."""
+
+    op: Literal["move"]
+    facility_id: Id
+    lon: Lon
+    lat: Lat
+
+
+class EditChange(_Strict):
+    """改变类型或容量 change a facility's type and/or capacity."""
+
+    op: Literal["change"]
+    facility_id: Id
+    type_code: TypeCode | None = None
+    capacity: Amount | None = None
+
+
+Change = Annotated[AddChange | StatusChange | MoveChange | EditChange, Field(discriminator="op")]
+
+
+class ScenarioCreate(_Strict):
+    """保存情景 save a named set of changes."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "新建日间照料中心", "description": "缺口1内新增一处",
+        "changes": [{"op": "add", "type_code": "elderly_daycare", "lon": 115.8846, "lat": 21.5703, "name": "新日照",
+                     "capacity": 40}, {"op": "close", "facility_id": 78}], "evaluate": True}]})
+
+    name: Text(120, min_length=1)
+    description: Text(2000) | None = None
+    changes: list[Change] = Field(min_length=1, max_length=200)
+    evaluate: bool = Field(False, description="保存后立即评估 evaluate right away")
+
+
+class ScenarioSummary(BaseModel):
+    scenario_id: int
+    name: str
+    description: str | None = None
+    n_changes: int
+    created_by: str | None = None
+    evaluated_at: str | None = None
+    run_id: int | None = Field(None, description="情景覆盖运行 the scenario's coverage run")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ScenarioList(BaseModel):
+    scenarios: list[ScenarioSummary]
+
+
+class ScenarioResult(BaseModel):
+    """评估结果 before/after per area (every level) and residents newly covered or lost."""
+
+    evaluated_at: str
+    seconds: float
+    run_id: int
+    data_version: dict[str, Any]
+    types: list[str] = Field(description="受影响的设施类型 affected facility types")
+    changes: list[dict[str, Any]] = Field(description="已应用的变更 applied changes (ids of proposed facilities)")
+    summary: list[dict[str, Any]] = Field(description="区级 district rows per type")
+    areas: list[dict[str, Any]] = Field(description="各区域 rows per area and type: before_*, after_*, *_gained, *_lost")
+
+
+class ScenarioPublic(BaseModel):
+    scenario_id: int
+    name: str
+    description: str | None = None
+    changes: list[dict[str, Any]]
+    created_by: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    result: ScenarioResult | None = None
+
+
+# --- siting ---------------------------------------------------------------------------------------
+
+
+class GapCandidates(_Strict):
+    kind: Literal["gaps"] = "gaps"
+    spacing_m: float = Field(150.0, ge=20, le=5000, description="候选点间距 spacing of street nodes, metres")
+
+
+class PointCandidates(_Strict):
+    kind: Literal["points"]
+    points: list[Annotated[list[Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]],
+                           Field(min_length=2, max_length=2)]] = Field(
+        min_length=1, max_length=2000, description="候选点 [[lon, lat], ...] (WGS84)")
+
+
+class ParcelCandidates(_Strict):
+    kind: Literal["parcels"]
+    parcels: dict[str, Any] = Field(description="公有用地地块 GeoJSON FeatureCollection of polygons (WGS84)")
+
+
+Candidates = Annotated[GapCandidates | PointCandidates | ParcelCandidates, Field(discriminator="kind")]
+
+
+class SitingRequest(_Strict):
+    """选址 propose sites for one facility type."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"type_code": "elderly_daycare", "k": 3, "target": 0.3, "candidates": {"kind": "gaps", "spacing_m": 150}}]})
+
+    type_code: TypeCode
+    k: int | None = Field(3, ge=1, le=200, description="新增设施数 sites to add (maximal covering); null skips")
+    target: Share | None = Field(None, description="覆盖率目标 fewest sites reaching this share (set covering)")
+    candidates: Candidates = Field(default_factory=GapCandidates)
+    weight: Literal["population", "households", "elderly", "children"] = "population"
+    solver: Literal["auto", "exact", "greedy"] = "auto"
+    max_exact: int = Field(5_000_000, ge=0, le=50_000_000, description="精确求解规模上限 candidates × demand groups")
+    time_limit_s: float = Field(30.0, gt=0, le=120, description="MILP 时间上限 seconds")
+
+
+class SitingPlan(BaseModel):
+    gained: float = Field(description="新增覆盖 weight newly covered")
+    bound: float = Field(description="MCLP: 上界 upper bound on gained; LSCP: 下界 lower bound on sites")
+    gap: float = Field(description="相对最优性差距 relative optimality gap (0 = proven optimal)")
+    method: str = Field(examples=["exact"])
+    size: int = Field(description="候选点 × 需求组 model size")
+    share_after: float
+    sites: dict[str, Any] = Field(description="GeoJSON FeatureCollection: service area polygons, site lon/lat and "
+                                               "residents gained in properties")
+
+
+class MaximalPlan(SitingPlan):
+    k: int
+
+
+class CoveringPlan(SitingPlan):
+    target: float
+    feasible: bool = Field(description="候选点能否达到目标 whether the candidates can reach the target")
+    sites_needed: int
+
+
+class SitingResponse(BaseModel):
+    """选址结果 proposals; residents are counted, never listed."""
+
+    type_code: str
+    type_name: str
+    weight: str
+    candidates: dict[str, Any] = Field(description="候选点 source, count, snapped")
+    current: dict[str, Any] = Field(description="现状 total, covered, share")
+    maximal_covering: MaximalPlan | None = None
+    set_covering: CoveringPlan | None = None
+
+
+# --- compliance -----------------------------------------------------------------------------------
+
+
+class ComplianceResponse(BaseModel):
+    """达标评估 per community and tier; floor area; district targets."""
+
+    run_id: int
+    stale: bool
+    min_share: float
+    definition: str
+    communities: list[dict[str, Any]]
+    targets: list[dict[str, Any]]

@@ -1,0 +1,27 @@
+"""Which coverage run a planner tool reads: the one asked for, else the newest base run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from layers import store
+from layers.errors import NotFound
+
+NO_RUN_FIX = "run `minqing coverage run` or POST /coverage/runs first"
+
+
+def resolve_run(s: Session, run_id: int | None = None) -> dict[str, Any]:
+    """The finished run ``run_id`` (default: the latest base run) with ``stale`` added.
+
+    Raises ``NotFound`` naming the id (or the lack of any run) and the fix.
+    """
+    row = store.latest_run(s) if run_id is None else store.run(s, run_id)
+    if row is None:
+        what = "no coverage run exists yet" if run_id is None else f"coverage run {run_id} does not exist"
+        raise NotFound(f"{what}: {NO_RUN_FIX}")
+    if row["status"] != "done":
+        raise NotFound(f"coverage run {row['run_id']} is {row['status']}, not finished: use a finished run or "
+                       f"{NO_RUN_FIX}")
+    return {**row, "stale": store.is_stale(s, row)}

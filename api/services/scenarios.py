@@ -1,0 +1,138 @@
+"""What-if scenarios: save a list of facility changes, evaluate it without touching the base layers.
+
+Evaluation applies the changes to the facilities frame read from the layers (``geo.scenario``),
+reuses the cached prepared networks and recomputes only the facility types the changes affect
+(``geo.coverage.affected_types``), before and after. The result — coverage before/after per
+area of every level and the residents newly covered or lost, by area and type (never by
+residence) — is stored on the scenario (``scenarios.result``), and the after-state rows as a
+coverage run with the scenario's id (so the planner map can show the scenario's areas and gaps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from api.services import coverage as runs
+from geo.coverage import CoverageResult, affected_types, service_tiers
+from geo.scenario import apply_changes, compare, normalise, summary
+from layers import queries, store
+from layers import scenarios as table
+
+AREA_COLUMNS = ["area_id", "code", "name", "level", "type_code", "population", "population_covered_before",
+                "population_covered_after", "share_before", "share_after", "share_delta", "population_gained",
+                "population_lost", "households", "households_covered_before", "households_covered_after",
+                "households_gained", "households_lost", "elderly", "elderly_covered_before", "elderly_covered_after",
+                "elderly_gained", "elderly_lost", "children", "children_covered_before", "children_covered_after",
+                "children_gained", "children_lost"]
+
+
+@dataclass
+class Evaluation:
+    """A scenario's effect: changed facilities, the change log, affected types, both results."""
+
+    facilities: pd.DataFrame
+    log: pd.DataFrame
+    types: list[str]
+    before: CoverageResult | None
+    after: CoverageResult | None
+    delta: pd.DataFrame
+
+
+def check_changes(s: Session, changes: list[dict[str, Any]]) -> pd.DataFrame:
+    """Apply ``changes`` to the stored facilities in memory (raises ``ScenarioError``); the log."""
+    fac = queries.facilities(s, statuses=("open", "planned", "closed"))
+    return apply_changes(fac, changes, type_codes=queries.facility_types(s).code)[1]
+
+
+def create(s: Session, *, name: str, changes: list[dict[str, Any]], description: str | None = None,
+           actor: str | None = None) -> dict[str, Any]:
+    """Validate and save a scenario (changes stored with typed values); returns its row."""
+    changes = normalise(changes)
+    check_changes(s, changes)
+    return table.create(s, name=name, changes=changes, description=description, created_by=actor)
+
+
+def evaluate_changes(inputs: runs.Inputs, changes: list[dict[str, Any]]) -> Evaluation:
+    """Before/after coverage of the types ``changes`` affect (pure computation on ``inputs``)."""
+    after_fac, log = apply_changes(inputs.facilities, changes, type_codes=inputs.facility_types.code)
+    tiered = set(service_tiers(inputs.facility_types).type_code)
+    types = [t for t in affected_types(inputs.facilities, after_fac) if t in tiered]
+    if not types:
+        return Evaluation(after_fac, log, [], None, None, pd.DataFrame(columns=AREA_COLUMNS))
+    before = runs.compute(inputs, types=types)
+    after = runs.compute(dataclasses.replace(inputs, facilities=after_fac), types=types)
+    delta = compare(runs.prepared_for(inputs), before, after)
+    names = inputs.areas[["area_id", "code", "name"]]
+    return Evaluation(after_fac, log, types, before, after, delta.merge(names, on="area_id", how="left"))
+
+
+def evaluate(s: Session, scenario_id: int, *, actor: str = "system") -> dict[str, Any]:
+    """Evaluate a saved scenario, store its result and a scenario coverage run; the scenario row."""
+    t0 = time.perf_counter()
+    scenario = table.get(s, scenario_id)
+    inputs = runs.read_inputs(s)
+    ev = evaluate_changes(inputs, scenario["changes"])
+    run_id = _store_run(s, scenario_id, ev, actor=actor, seconds=time.perf_counter() - t0)
+    result = _result(ev, inputs, run_id=run_id, seconds=time.perf_counter() - t0)
+    table.set_result(s, scenario_id, result)
+    return table.get(s, scenario_id)
+
+
+def _store_run(s: Session, scenario_id: int, ev: Evaluation, *, actor: str, seconds: float) -> int:
+    run_id = store.start_run(s, params={"scenario_id": scenario_id, "types": ev.types, "actor": actor},
+                             scenario_id=scenario_id)
+    if ev.after is not None:
+        store.add_results(s, run_id, per_area=runs.area_rows(ev.after), per_residence=runs.residence_rows(ev.after),
+                          per_facility=runs.facility_rows(ev.after), gaps=runs.gap_rows(ev.after))
+    store.finish_run(s, run_id, summary={"seconds": round(seconds, 3), "scenario_id": scenario_id,
+                                         "recomputed_types": ev.types, "gaps": store.gap_count(s, run_id)})
+    return run_id
+
+
+def _result(ev: Evaluation, inputs: runs.Inputs, *, run_id: int, seconds: float) -> dict[str, Any]:
+    """The JSON stored in ``scenarios.result``: summary per type, areas as columns + rows."""
+    names = dict(zip(inputs.facility_types.code, inputs.facility_types.name_zh, strict=True))
+    top = summary(ev.delta) if len(ev.delta) else ev.delta
+    return {
+        "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3), "run_id": run_id, "data_version": inputs.versions, "types": ev.types,
+        "changes": _records(ev.log),
+        "summary": [{**r, "type_name": names.get(r["type_code"])} for r in _records(top[AREA_COLUMNS])],
+        "areas": {"columns": AREA_COLUMNS, "rows": _rows(ev.delta[AREA_COLUMNS])},
+    }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [dict(zip(frame.columns, row, strict=True)) for row in _rows(frame)]
+
+
+def _rows(frame: pd.DataFrame) -> list[list[Any]]:
+    """Rows of plain Python values (NaN → None, shares rounded to 4 decimals)."""
+    out = frame.astype(object).where(frame.notna(), None)
+    return [[_plain(v) for v in row] for row in out.itertuples(index=False, name=None)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        return round(float(value), 4)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def area_records(result: dict[str, Any] | None, *, level: str | None = None,
+                 type_code: str | None = None) -> list[dict[str, Any]]:
+    """The stored per-area rows of a result as dicts, optionally filtered by level and type."""
+    if not result:
+        return []
+    cols = result["areas"]["columns"]
+    rows = (dict(zip(cols, r, strict=True)) for r in result["areas"]["rows"])
+    return [r for r in rows if (level is None or r["level"] == level) and (type_code is None or r["type_code"] == type_code)]

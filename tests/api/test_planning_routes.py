@@ -1,0 +1,112 @@
+"""Planner routes on the small fixture district: roles (anonymous 401, grid worker 403, planner 200)
+and the shapes the planner map reads (docs/API_CONTRACT.md)."""
+
+from __future__ import annotations
+
+import io
+
+import pyogrio
+import pytest
+from openpyxl import load_workbook
+
+WHO = {None: 401, "gridworker": 403, "officer": 403}
+
+
+@pytest.fixture(scope="module")
+def run_id(client, auth):
+    r = client.post("/coverage/runs", json={"full": True}, headers=auth("planner"))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "done" and r.json()["stale"] is False
+    return r.json()["run_id"]
+
+
+@pytest.fixture(scope="module")
+def scenario_id(client, auth):
+    body = {"name": "新增日照", "changes": [{"op": "add", "type_code": "elderly_daycare", "lon": 113.21, "lat": 22.55,
+                                            "name": "新日照"}, {"op": "close", "facility_id": 3}], "evaluate": True}
+    r = client.post("/scenarios", json=body, headers=auth("planner"))
+    assert r.status_code == 201, r.text
+    return r.json()["scenario_id"]
+
+
+def _gets(run_id: int, scenario_id: int) -> list[str]:
+    return [
+        "/coverage/runs/latest", f"/coverage/runs/{run_id}",
+        f"/coverage/runs/{run_id}/areas?level=grid_small&type=kindergarten",
+        f"/coverage/runs/{run_id}/gaps?type=kindergarten", f"/coverage/runs/{run_id}/facilities?type=kindergarten",
+        "/scenarios", f"/scenarios/{scenario_id}", f"/compliance?run_id={run_id}", f"/reports/{run_id}.xlsx",
+        f"/reports/{run_id}/gaps/kindergarten.png", f"/exports/{run_id}/areas.geojson",
+        f"/exports/{run_id}/areas.gpkg", f"/exports/{run_id}/areas.csv", f"/exports/{run_id}/gaps.geojson",
+        f"/exports/{run_id}/gaps.gpkg",
+    ]
+
+
+def test_reads_need_a_planner(client, auth, run_id, scenario_id):
+    for url in _gets(run_id, scenario_id):
+        for who, status in WHO.items():
+            assert client.get(url, headers=auth(who)).status_code == status, (url, who)
+        for who in ("planner", "admin"):
+            r = client.get(url, headers=auth(who))
+            assert r.status_code == 200, (url, who, r.text[:300])
+
+
+@pytest.mark.parametrize(("url", "body"), [
+    ("/coverage/runs", {}),
+    ("/scenarios", {"name": "x", "changes": [{"op": "close", "facility_id": 1}]}),
+    ("/siting", {"type_code": "kindergarten", "k": 1, "candidates": {"kind": "points", "points": [[113.22, 22.55]]}}),
+])
+def test_writes_need_a_planner(client, auth, url, body):
+    for who, status in WHO.items():
+        assert client.post(url, json=body, headers=auth(who)).status_code == status, (url, who)
+    assert client.post(url, json=body, headers=auth("planner")).status_code in (200, 201)
+
+
+def test_evaluate_needs_a_planner(client, auth, scenario_id):
+    url = f"/scenarios/{scenario_id}/evaluate"
+    for who, status in WHO.items():
+        assert client.post(url, headers=auth(who)).status_code == status
+    r = client.post(url, headers=auth("planner"))
+    assert r.status_code == 200
+    result = r.json()["result"]
+    assert result["types"] == ["elderly_daycare"]
+    district = next(a for a in result["areas"] if a["level"] == "district")
+    assert {"before_share", "after_share", "before_population_covered", "population_gained"} <= set(district)
+    assert "residence_id" not in r.text
+
+
+def test_areas_geojson_has_the_map_properties(client, auth, run_id):
+    r = client.get(f"/coverage/runs/{run_id}/areas?level=grid_small&type=kindergarten", headers=auth("planner"))
+    assert r.headers["content-type"].startswith("application/geo+json")
+    features = r.json()["features"]
+    assert {f["properties"]["area_id"] for f in features} == {10001, 10002}
+    props = features[0]["properties"]
+    assert {"households", "population", "population_covered", "share", "target", "pass"} <= set(props)
+    assert features[0]["geometry"]["type"] == "MultiPolygon"
+
+
+def test_runs_404_and_bad_parameters(client, auth):
+    planner = auth("planner")
+    assert client.get("/coverage/runs/999999", headers=planner).status_code == 404
+    assert client.get("/scenarios/999999", headers=planner).status_code == 404
+    assert client.get("/compliance?run_id=999999", headers=planner).status_code == 404
+    assert client.get("/exports/1/areas.shp", headers=planner).status_code in (400, 404, 422)
+    r = client.post("/scenarios", json={"name": "坏", "changes": [{"op": "close", "facility_id": 424242}]},
+                    headers=planner)
+    assert r.status_code == 422 and "424242" in r.json()["error"]["message"]
+    r = client.post("/siting", json={"type_code": "no_such_type", "k": 1}, headers=planner)
+    assert r.status_code == 422
+
+
+def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
+    planner = auth("planner")
+    r = client.get(f"/reports/{run_id}.xlsx?scenario_id={scenario_id}", headers=planner)
+    assert "attachment" in r.headers["content-disposition"]
+    wb = load_workbook(io.BytesIO(r.content), read_only=True)
+    assert {"说明", "社区达标", "覆盖缺口", "情景对比"} <= set(wb.sheetnames)
+    path = tmp_path / "areas.gpkg"
+    path.write_bytes(client.get(f"/exports/{run_id}/areas.gpkg", headers=planner).content)
+    frame = pyogrio.read_dataframe(path)
+    assert sorted(frame.area_id) == [1, 10, 100, 200, 1000, 10001, 10002]  # one polygon per area
+    assert "kindergarten__share" in frame.columns
+    png = client.get(f"/reports/{run_id}/gaps/kindergarten.png", headers=planner).content
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
