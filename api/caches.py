@@ -1,13 +1,18 @@
 """Computed structures the API reuses across requests, keyed by the data version they were built on.
 
-Routable networks (one per travel profile) and the place-name search index are rebuilt only after
-their layers changed (``data_versions`` is bumped by every write, see migration 0002).
+Routable networks (one per travel profile), the place-name search index and finished GeoJSON
+responses are rebuilt only after their layers changed (``data_versions`` is bumped by every write,
+see migration 0002), so an edit shows at once and an unchanged layer costs one small query.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from functools import cached_property
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -17,9 +22,70 @@ from geo.network import Network, build_network
 from geo.placenames.search import NameIndex, build_index
 from geo.profiles import Profile, get_profile, load_profiles
 from layers import lookup, queries
-from maps.cache import VersionCache
 
 PROFILES_CSV = Path(data.__file__).parent / "profiles.csv"
+
+
+T = TypeVar("T")
+
+
+class BuiltOnce(Generic[T]):
+    """The ``size`` most recently used values; concurrent requests for a missing key build it ONCE.
+
+    (Without that, 50 clients arriving together would each build the same network.)
+    """
+
+    def __init__(self, size: int):
+        self._size = size
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._building.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            value = build()
+            with self._lock:
+                self._items[key] = value
+                self._building.pop(key, None)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return value
+
+
+class ResponseCache:
+    """Least-recently-used response bodies, bounded by their total size in bytes."""
+
+    def __init__(self, *, max_bytes: int = 64 * 1024 * 1024, max_item_bytes: int = 8 * 1024 * 1024):
+        self.max_bytes, self.max_item_bytes = max_bytes, max_item_bytes
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            body = self._items.get(key)
+            if body is not None:
+                self._items.move_to_end(key)
+            return body
+
+    def put(self, key: Hashable, body: bytes) -> None:
+        if len(body) > self.max_item_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._size += len(body) - (len(old) if old is not None else 0)
+            self._items[key] = body
+            while self._size > self.max_bytes and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
 
 
 class Engines:
@@ -27,8 +93,9 @@ class Engines:
 
     def __init__(self, *, profiles_csv: Path = PROFILES_CSV):
         self.profiles_csv = profiles_csv
-        self._networks: VersionCache[Network] = VersionCache(size=8)
-        self._names: VersionCache[tuple[NameIndex, pd.DataFrame]] = VersionCache(size=2)
+        self._networks: BuiltOnce[Network] = BuiltOnce(size=8)
+        self._names: BuiltOnce[tuple[NameIndex, pd.DataFrame]] = BuiltOnce(size=2)
+        self.responses = ResponseCache()
 
     @cached_property
     def profiles(self) -> dict[str, Profile]:

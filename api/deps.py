@@ -6,16 +6,20 @@ sent, so a client never sees a success that was later rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
 
+from anyio import CancelScope, CapacityLimiter, to_thread
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from api.errors import Forbidden, Unauthorized
+from api.errors import Busy, Forbidden, Unauthorized
 from api.privacy import PrivacyFilter
 from api.security import COOKIE, read_token
 from api.settings import ApiSettings
@@ -33,27 +37,75 @@ cookie_scheme = APIKeyCookie(name=COOKIE, auto_error=False,
                              description="浏览器登录 Cookie set by POST /auth/login (same JWT)")
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def get_privacy(request: Request) -> PrivacyFilter:
+async def get_privacy(request: Request) -> PrivacyFilter:
     return request.app.state.privacy
 
 
 PrivacyDep = Annotated[PrivacyFilter, Depends(get_privacy)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request; writes are attributed to the viewer (see ``optional_user``)."""
-    with session(request.app.state.database_url, actor=ANONYMOUS) as s:
+_SLOTS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _slots(request: Request) -> asyncio.Semaphore:
+    # One semaphore per event loop (test clients each run their own loop).
+    loop = asyncio.get_running_loop()
+    per_app = _SLOTS.setdefault(loop, {})
+    key = id(request.app)
+    if key not in per_app:
+        per_app[key] = asyncio.Semaphore(request.app.state.settings.db_concurrency)
+    return per_app[key]
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request; writes are attributed to the viewer (see ``optional_user``).
+
+    A request first waits, in the event loop, for one of ``db_concurrency`` slots (fewer than the
+    pool's connections): otherwise, under load, every worker thread could sit blocked on the pool
+    while the requests holding connections wait for a thread (a deadlock until the pool times out).
+    Entering and leaving the transaction are shielded from cancellation, so a client hanging up
+    never strands a pooled connection in an open transaction.
+    """
+    settings: ApiSettings = request.app.state.settings
+    slots = _slots(request)
+    try:
+        await asyncio.wait_for(slots.acquire(), timeout=settings.db_wait_seconds)
+    except TimeoutError:
+        raise Busy("the service is busy (too many requests at once)", fix="retry in a few seconds",
+                   headers={"Retry-After": "2"}) from None
+    try:
+        async for s in _transaction(request):
+            yield s
+    finally:
+        slots.release()
+
+
+async def _transaction(request: Request) -> AsyncIterator[Session]:
+    cm = session(request.app.state.database_url, actor=ANONYMOUS)
+    with CancelScope(shield=True):
+        s = await run_in_threadpool(cm.__enter__)
+    try:
         yield s
+    except BaseException as e:
+        with CancelScope(shield=True):
+            # a fresh limiter: leaving must not wait for a busy worker pool (deadlock)
+            await to_thread.run_sync(cm.__exit__, type(e), e, e.__traceback__, limiter=CapacityLimiter(1))
+        raise
+    with CancelScope(shield=True):
+        await to_thread.run_sync(cm.__exit__, None, None, None, limiter=CapacityLimiter(1))
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+# Dependencies that only parse or look at the request are ``async def``: FastAPI runs plain ``def``
+# dependencies in the worker thread pool, a hop that costs more than their work.
 
 
 @dataclass
@@ -91,21 +143,23 @@ def _check_same_origin(request: Request) -> None:
                         fix="send writes from the minqing-map pages, or use an Authorization: Bearer token")
 
 
-def _token_result(request: Request, s: SessionDep,
-                  bearer: Annotated[str | None, Depends(oauth2_scheme)],
-                  cookie: Annotated[str | None, Depends(cookie_scheme)]) -> _TokenResult:
-    return _resolve_token(request, s, bearer, cookie)
+async def _token_result(request: Request, s: SessionDep,
+                        bearer: Annotated[str | None, Depends(oauth2_scheme)],
+                        cookie: Annotated[str | None, Depends(cookie_scheme)]) -> _TokenResult:
+    if not (bearer or cookie):
+        return _TokenResult(None)  # anonymous: no database work, no thread hop
+    return await run_in_threadpool(_resolve_token, request, s, bearer, cookie)
 
 
 TokenDep = Annotated[_TokenResult, Depends(_token_result)]
 
 
-def optional_user(result: TokenDep) -> Account | None:
+async def optional_user(result: TokenDep) -> Account | None:
     """The logged-in account, or None for anonymous viewers (a stale token reads as anonymous)."""
     return result.account
 
 
-def current_user(result: TokenDep) -> Account:
+async def current_user(result: TokenDep) -> Account:
     """The logged-in account, else 401 saying why (no token, expired, deactivated)."""
     if result.account is None:
         raise result.problem or Unauthorized("this needs a login")
@@ -123,7 +177,7 @@ def role_of(user: Account | None) -> str | None:
 def require_role(*roles: str) -> Callable[..., Account]:
     """A dependency that returns the user when their role is one of ``roles`` (401/403 otherwise)."""
 
-    def dependency(user: CurrentUser) -> Account:
+    async def dependency(user: CurrentUser) -> Account:
         if user.role not in roles:
             raise Forbidden(f"role {user.role!r} may not do this: it needs one of {list(roles)}",
                             fix="ask an administrator for a role that may do this")
@@ -139,7 +193,7 @@ class Paging:
     offset: int
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"每页条数 items per page (1..{MAX_LIMIT})",
                                 examples=[100])] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31, description="跳过条数 items to skip", examples=[0])] = 0,
@@ -152,7 +206,7 @@ PagingDep = Annotated[Paging, Depends(paging)]
 Bbox = tuple[float, float, float, float]
 
 
-def bbox_param(
+async def bbox_param(
     bbox: Annotated[str | None, Query(
         description="范围 minLon,minLat,maxLon,maxLat (WGS84 degrees, longitude first)",
         examples=["113.20,22.50,113.40,22.70"])] = None,

@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError
@@ -63,6 +64,10 @@ class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 
 
+class Busy(ApiError):
+    status, code = 503, "busy"
+
+
 STATUS: dict[type[BaseException], int | None] = {
     # None: the exception carries its own status (``status`` / ``status_code``).
     ApiError: None,
@@ -72,6 +77,7 @@ STATUS: dict[type[BaseException], int | None] = {
     RequestValidationError: 422,
     IntegrityError: 409,
     OperationalError: 503,
+    PoolTimeout: 503,  # every database connection busy: overload, not a bug
     DBAPIError: 500,
     Exception: 500,
 }
@@ -138,7 +144,11 @@ def error_response(exc: BaseException, request: Request | None = None) -> JSONRe
 def _server_error(exc: BaseException, status: int, request: Request | None, headers: dict) -> JSONResponse:
     ref = uuid.uuid4().hex[:12]
     where = f"{request.method} {request.url.path}" if request is not None else "?"
-    if status == 503:
+    if isinstance(exc, PoolTimeout):
+        log.warning("overloaded [%s] %s: no free database connection", ref, where)
+        message, code = "the service is busy (too many requests at once)", "busy"
+        headers.setdefault("Retry-After", "2")
+    elif status == 503:
         log.warning("service unavailable [%s] %s: %r", ref, where, exc)
         message = "the database is not available right now"
         code = "service_unavailable"
@@ -146,10 +156,12 @@ def _server_error(exc: BaseException, status: int, request: Request | None, head
         log.error("internal error [%s] %s", ref, where, exc_info=exc)
         message = "internal server error"
         code = "internal_error"
+    fix = GENERIC_FIX.get(status, f"retry later; report reference {ref} to the administrator")
     if isinstance(exc, (ApiError, LayersError, GeoError)) and status == 503:
-        message = str(exc)  # our own 503s (e.g. no database configured) are written for users
-    body = error_body(code, f"{message} (reference {ref})",
-                      fix=GENERIC_FIX.get(status, f"retry later; report reference {ref} to the administrator"))
+        # our own 503s (busy, no database configured) are written for users
+        code = getattr(exc, "code", None) or code
+        message, fix = str(exc), getattr(exc, "fix", None) or fix
+    body = error_body(code, f"{message} (reference {ref})", fix=fix)
     return JSONResponse(body, status_code=status, headers=headers)
 
 

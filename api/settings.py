@@ -35,6 +35,10 @@ class ApiSettings(BaseSettings):
     """Anonymous requests per second refilled per client IP (0 turns the limit off)."""
     rate_limit_burst: int = Field(default=1000, ge=1)
     """Anonymous requests a client IP may make at once before the limit applies."""
+    db_concurrency: int = Field(default=20, ge=1)
+    """Requests using the database at once per process; keep it below the pool size (30)."""
+    db_wait_seconds: float = Field(default=30.0, gt=0)
+    """How long a request may wait for a database slot before 503 busy."""
     privacy_min_households: int = Field(default=5, ge=1)
     """Public aggregates of fewer households than this are suppressed (null + suppressed: true)."""
 

@@ -106,22 +106,41 @@ def _property_filters(request: Request, lay: Layer) -> dict[str, Any]:
         "(default 100, max 10000) and `offset` page through it (`next`/`prev` links); any other "
         "parameter filters a property, e.g. `?type_code=kindergarten&status=open`. Anonymous viewers get "
         "public properties only, with counts of fewer than 5 households suppressed."),
-    responses={200: {"model": FeatureCollection, "description": "GeoJSON FeatureCollection"},
-               **errors(401, 403, 404)})
+    responses={200: {"model": FeatureCollection, "description": "GeoJSON FeatureCollection",
+                     "headers": {"ETag": {"description": "随数据版本变化 changes with the layer's data",
+                                          "schema": {"type": "string"}}}},
+               304: {"description": "未变化 not modified (If-None-Match)"}, **errors(401, 403, 404)})
 def get_items(request: Request, collection_id: CollectionId, s: SessionDep, user: OptionalUser,
               privacy: PrivacyDep, paging: PagingDep, bbox: BboxDep) -> Response:
     lay = features.layer(collection_id)
     scope = access.read_scope(user, lay.id)
-    page = features.items(s, lay, bbox=bbox, filters=_property_filters(request, lay), limit=paging.limit,
-                          offset=paging.offset, within_area=scope)
     role = role_of(user)
+    filters = _property_filters(request, lay)
+    audience = "full" if privacy.unfiltered(role, lay.id) else "public"
+    token = features.version_token(s, lay) if scope is None else None
+    etag = f'W/"{lay.id}-{audience}-{token}"' if token else None
+    headers = {"ETag": etag, "Vary": "Authorization, Cookie"} if etag else {}
+    if etag and request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    key = (str(request.url), audience, token)
+    cache = request.app.state.engines.responses
+    body = cache.get(key) if token else None
+    if body is None:
+        body = _items_body(request, s, lay, privacy, role, bbox=bbox, filters=filters, paging=paging, scope=scope)
+        if token:
+            cache.put(key, body)
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+def _items_body(request: Request, s, lay: Layer, privacy, role, *, bbox, filters, paging, scope) -> bytes:
+    page = features.items(s, lay, bbox=bbox, filters=filters, limit=paging.limit, offset=paging.offset,
+                          within_area=scope)
     body = ",".join(_feature_text(r, privacy.properties(lay.id, r.properties, role=role)) for r in page.features)
     links = _page_links(request, limit=paging.limit, offset=paging.offset, returned=len(page.features),
                         matched=page.number_matched)
     meta = json.dumps({"numberMatched": page.number_matched, "numberReturned": len(page.features),
                        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"), "links": links})
-    text = f'{{"type":"FeatureCollection","features":[{body}],{meta[1:]}'
-    return Response(text.encode(), media_type=GEOJSON)
+    return f'{{"type":"FeatureCollection","features":[{body}],{meta[1:]}'.encode()
 
 
 def _etag(row: FeatureRow) -> dict[str, str]:

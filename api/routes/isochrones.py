@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Annotated
 
 import numpy as np
@@ -23,6 +24,7 @@ from geo.errors import UnreachablePointError
 from geo.isochrone import isochrones
 from layers import lookup
 from layers.errors import NotFound
+from layers.features import data_token
 
 router = APIRouter(tags=["等时圈 isochrones"])
 MAX_MINUTES = 60.0
@@ -58,6 +60,21 @@ def require_in_district(s: Session, lon: float, lat: float) -> None:
         raise Unprocessable(
             f"点位不在本区范围内{hint}: the point ({lon}, {lat}) lies outside the district",
             fix="send lon (longitude) and lat (latitude) in WGS84 degrees of a point inside the district")
+
+
+ISOCHRONE_INPUTS = ("network_nodes", "network_edges", "facilities", "facility_types", "areas")
+"""The layers an isochrone response depends on: it is cached until one of them changes."""
+
+
+def _cached(request: Request, s: Session, make: Callable[[], Response]) -> Response:
+    key = ("isochrone", str(request.url), data_token(s, ISOCHRONE_INPUTS))
+    cache = request.app.state.engines.responses
+    body = cache.get(key)
+    if body is None:
+        response = make()
+        cache.put(key, bytes(response.body))
+        return response
+    return Response(body, media_type=GEOJSON)
 
 
 def _compute(request: Request, s: Session, lon: float, lat: float, minutes: tuple[float, ...], profile: str):
@@ -102,10 +119,14 @@ def point_isochrones(request: Request, s: SessionDep, user: OptionalUser, privac
                      lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])],
                      minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
     budgets = parse_minutes(minutes)
-    require_in_district(s, lon, lat)
-    polygons, reached = _compute(request, s, lon, lat, budgets, profile)
-    return _response(polygons, reached, profile=profile, privacy=privacy, role=role_of(user),
-                     origin={"lon": lon, "lat": lat})
+
+    def make() -> Response:
+        require_in_district(s, lon, lat)
+        polygons, reached = _compute(request, s, lon, lat, budgets, profile)
+        return _response(polygons, reached, profile=profile, privacy=privacy, role=role_of(user),
+                         origin={"lon": lon, "lat": lat})
+
+    return _cached(request, s, make)
 
 
 @router.get("/facilities/{facility_id}/isochrone", response_class=GeoJSONResponse,
@@ -115,11 +136,15 @@ def facility_isochrone(request: Request, s: SessionDep, user: OptionalUser, priv
                        facility_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="设施编号")],
                        minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
     budgets = parse_minutes(minutes)
-    point = lookup.facility_point(s, facility_id)
-    if point is None:
-        raise NotFound(f"facilities has no feature {facility_id}")
-    lon, lat = point
-    polygons, reached = _compute(request, s, lon, lat, budgets, profile)
-    reached = reached[reached["facility_id"].to_numpy() != np.int64(facility_id)]
-    return _response(polygons, reached, profile=profile, privacy=privacy, role=role_of(user),
-                     origin={"lon": lon, "lat": lat, "facility_id": facility_id})
+
+    def make() -> Response:
+        point = lookup.facility_point(s, facility_id)
+        if point is None:
+            raise NotFound(f"facilities has no feature {facility_id}")
+        lon, lat = point
+        polygons, reached = _compute(request, s, lon, lat, budgets, profile)
+        reached = reached[reached["facility_id"].to_numpy() != np.int64(facility_id)]
+        return _response(polygons, reached, profile=profile, privacy=privacy, role=role_of(user),
+                         origin={"lon": lon, "lat": lat, "facility_id": facility_id})
+
+    return _cached(request, s, make)

@@ -27,14 +27,19 @@ def cli_db(db_url):
 @pytest.fixture
 def cli(cli_db, monkeypatch):
     from api.cli.users import app
+    from layers.db import engine
 
     monkeypatch.setenv("DATABASE_URL", cli_db)
     monkeypatch.setenv("MINQING_BCRYPT_ROUNDS", "4")
+    # layers.db.engine caches the engine of ``session()`` (url None) under the key None: forget it
+    # before and after, so neither this test nor the next one talks to the wrong database
+    engine.cache_clear()
 
     def invoke(*args: str, stdin: str | None = None):
         return runner.invoke(app, list(args), input=stdin)
 
-    return invoke
+    yield invoke
+    engine.cache_clear()
 
 
 def _account(url: str, username: str):

@@ -201,3 +201,39 @@ def test_planner_sees_all_residences(client, auth):
 
 def test_officer_cannot_read_residences(client, auth):
     assert client.get("/collections/residences/items", headers=auth("officer")).status_code == 403
+
+
+def test_cached_pages_follow_edits_at_once(client, auth):
+    url = "/collections/facilities/items?type_code=refuse_station&limit=1000"
+    before = client.get(url).json()["numberMatched"]
+    assert client.get(url).json()["numberMatched"] == before  # served from the cache
+    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.37, 22.64]},
+            "properties": {"type_code": "refuse_station", "name": "缓存测试收集站"}}
+    assert client.post("/collections/facilities/items", json=body, headers=auth("planner")).status_code == 201
+    assert client.get(url).json()["numberMatched"] == before + 1
+
+
+def test_conditional_get_returns_304(client):
+    url = "/collections/grids/items"
+    first = client.get(url)
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"grids-public-')
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_cache_keeps_audiences_apart(client, auth):
+    url = "/collections/coverage/items?level=grid_small"
+    public = client.get(url).json()
+    planner = client.get(url, headers=auth("planner")).json()
+    public_again = client.get(url).json()
+    assert any(f["properties"]["households"] is None for f in public["features"])
+    assert all(f["properties"]["households"] is not None for f in planner["features"])
+    assert public_again == public
+    assert client.get(url).headers["etag"] != client.get(url, headers=auth("planner")).headers["etag"]
+
+
+def test_grid_worker_residence_pages_are_never_shared(client, auth):
+    planner = client.get("/collections/residences/items", headers=auth("planner")).json()
+    worker = client.get("/collections/residences/items", headers=auth("gridworker")).json()
+    assert worker["numberMatched"] < planner["numberMatched"]

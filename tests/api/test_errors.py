@@ -45,7 +45,7 @@ def test_internal_errors_hide_sql_and_stack_traces(client, monkeypatch, caplog):
         raise ProgrammingError("SELECT secret_column FROM residences WHERE password_hash = 'x'", {}, Exception("boom"))
 
     monkeypatch.setattr(features, "items", explode)
-    r = client.get("/collections/facilities/items")
+    r = client.get("/collections/facilities/items", params={"limit": 17})  # a URL no test cached
     assert r.status_code == 500
     err = _assert_error_model(r.json())
     assert err["code"] == "internal_error"
@@ -142,3 +142,44 @@ def test_status_table_maps_library_errors():
     assert status_for(MissingColumnsError("edges", ["u"])) == 422
     assert status_for(GeoError("x")) == 400
     assert status_for(RuntimeError("x")) == 500
+
+
+def test_pool_exhaustion_is_503_busy_with_retry_after(client, monkeypatch):
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from layers import features
+
+    def busy(*args, **kwargs):
+        raise PoolTimeout("QueuePool limit of size 10 overflow 20 reached")
+
+    monkeypatch.setattr(features, "items", busy)
+    r = client.get("/collections/water/items", params={"kind": "sea"})  # a URL no test cached
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    assert _assert_error_model(r.json())["code"] == "busy" and "QueuePool" not in r.text
+
+
+def test_waiting_for_a_database_slot_too_long_is_503_busy(api_db):
+    from api.main import create_app
+
+    app = create_app(make_settings(db_concurrency=1, db_wait_seconds=0.05), database_url=api_db)
+    with asgi_client(app) as c:
+        slot = c.portal.call(_take_the_only_slot, app)  # the client's requests run on this same loop
+        r = c.get("/collections/facility_types")
+        assert r.status_code == 503 and r.headers["retry-after"] == "2"
+        assert _assert_error_model(r.json())["code"] == "busy"
+        c.portal.call(_give_back, slot)
+        assert c.get("/collections/facility_types").status_code == 200
+
+
+async def _take_the_only_slot(app):
+    from types import SimpleNamespace
+
+    from api.deps import _slots
+
+    slots = _slots(SimpleNamespace(app=app))
+    await slots.acquire()
+    return slots
+
+
+async def _give_back(slots) -> None:
+    slots.release()

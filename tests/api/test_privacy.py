@@ -30,7 +30,8 @@ LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gri
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
 
 QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60", "profile": "walk", "q": "滨河",
-                                 "limit": 1000}
+                                 "limit": 1000, "name": "滨河路"}
+"""Values for query parameters: every required one must be here; ``minutes`` is also sent when accepted."""
 METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
 """API description pages: no data, but they name schema fields such as ``residence_id``."""
 
@@ -68,8 +69,8 @@ def _urls(client, path: str, route) -> list[str]:
 
     missing = [q for q in _required_query(route) if q not in QUERY_SAMPLES]
     assert not missing, f"add sample values for {missing} of GET {path} to QUERY_SAMPLES"
-    query = "&".join(f"{k}={v}" for k, v in QUERY_SAMPLES.items() if k in ("lon", "lat", "minutes", "q")
-                     and k in _all_query(route))
+    wanted = set(_required_query(route)) | ({"minutes"} & _all_query(route))
+    query = "&".join(f"{k}={v}" for k, v in QUERY_SAMPLES.items() if k in wanted)
     suffix = f"?{query}" if query else ""
     if "{path:path}" in path:
         return []  # static files (map assets): no data
