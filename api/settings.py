@@ -39,6 +39,10 @@ class ApiSettings(BaseSettings):
     """Requests using the database at once per process; keep it below the pool size (30)."""
     db_wait_seconds: float = Field(default=30.0, gt=0)
     """How long a request may wait for a database slot before 503 busy."""
+    login_attempts_per_minute: float = Field(default=10.0, gt=0)
+    """Login attempts (POST /auth/token, /auth/login) refilled per minute per client IP."""
+    login_burst: int = Field(default=20, ge=1)
+    """Login attempts a client IP may make at once (slows password guessing; 429 beyond)."""
     privacy_min_households: int = Field(default=5, ge=1)
     """Public aggregates of fewer households than this are suppressed (null + suppressed: true)."""
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import Unauthorized
+from api.errors import RateLimited, Unauthorized
+from api.limits import TokenBuckets
 from api.schemas.auth import Token
 from api.schemas.common import errors
 from api.security import COOKIE, create_token, verify_password
@@ -20,6 +22,19 @@ from layers import users
 from layers.users import Account
 
 router = APIRouter(prefix="/auth", tags=["登录 auth"])
+
+
+def throttle(request: Request, settings: ApiSettings) -> None:
+    """Few login attempts per client IP: 429 with Retry-After beyond the burst (password guessing)."""
+    buckets = getattr(request.app.state, "login_buckets", None)
+    if buckets is None:
+        buckets = request.app.state.login_buckets = TokenBuckets(
+            rate=settings.login_attempts_per_minute / 60, burst=settings.login_burst)
+    wait = buckets.take(request.client.host if request.client else "unknown")
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise RateLimited("too many login attempts from this address", fix=f"wait {seconds} s and try again",
+                          headers={"Retry-After": str(seconds)})
 
 
 def authenticate(s: Session, settings: ApiSettings, username: str, password: str) -> Account | None:
@@ -37,8 +52,11 @@ def _token(settings: ApiSettings, account: Account) -> str:
 
 @router.post("/token", response_model=Token, summary="获取登录令牌 log in (OAuth2 password flow)",
              description="Form fields `username`, `password` → a bearer token (JWT). Send it as "
-             "`Authorization: Bearer <access_token>`.", responses=errors(401, 422))
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], s: SessionDep, settings: SettingsDep) -> dict:
+             "`Authorization: Bearer <access_token>`. Attempts per address are limited (429).",
+             responses=errors(401, 422))
+def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], s: SessionDep,
+          settings: SettingsDep) -> dict:
+    throttle(request, settings)
     account = authenticate(s, settings, form.username, form.password)
     if account is None:
         raise Unauthorized("wrong username or password, or the account is deactivated",
@@ -60,10 +78,11 @@ def _safe_next(target: str | None) -> str:
              description="Form fields `username`, `password`, `next`. Success: HttpOnly cookie `minqing_token` "
              "and 303 to `next`; failure: 303 to `/login?error=1&next=…`.",
              responses={303: {"description": "重定向 redirect"}, **errors(422)})
-def login(s: SessionDep, settings: SettingsDep,
+def login(request: Request, s: SessionDep, settings: SettingsDep,
           username: Annotated[str, Form(max_length=200)], password: Annotated[str, Form(max_length=200)],
           next: Annotated[str, Form(max_length=2000)] = "/") -> RedirectResponse:  # noqa: A002
     target = _safe_next(next)
+    throttle(request, settings)
     account = authenticate(s, settings, username, password)
     if account is None:
         return RedirectResponse(f"/login?error=1&next={quote(target, safe='')}", status_code=303)

@@ -97,3 +97,19 @@ def test_role_comes_from_the_database_not_the_token(client, app):
     secret = app.state.settings.secret_key.get_secret_value()
     token = _token(secret, sub="officer", role="admin")  # a tampered role claim, validly signed
     assert client.get("/users", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+
+
+def test_login_attempts_are_throttled_per_address(api_db):
+    from api_fixture import make_settings
+
+    from api.main import create_app
+
+    app = create_app(make_settings(login_burst=3, login_attempts_per_minute=1), database_url=api_db)
+    with asgi_client(app, follow_redirects=False) as c:
+        codes = [c.post("/auth/token", data={"username": "planner", "password": "guess"}).status_code
+                 for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        r = c.post("/auth/token", data={"username": "planner", "password": PASSWORD})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1  # even the right password waits
+        form = c.post("/auth/login", data={"username": "planner", "password": PASSWORD})
+        assert form.status_code == 429
