@@ -51,23 +51,47 @@ class BuiltOnce(Generic[T]):
             with self._lock:
                 if key in self._items:
                     return self._items[key]
-            value = build()
+            try:
+                value = build()
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
             with self._lock:
                 self._items[key] = value
-                self._building.pop(key, None)
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
         return value
 
 
 class ResponseCache:
-    """Least-recently-used response bodies, bounded by their total size in bytes."""
+    """Least-recently-used response bodies, bounded by their total size in bytes.
+
+    ``get_or_build`` builds a missing body once however many requests want it at the same time.
+    """
 
     def __init__(self, *, max_bytes: int = 64 * 1024 * 1024, max_item_bytes: int = 8 * 1024 * 1024):
         self.max_bytes, self.max_item_bytes = max_bytes, max_item_bytes
         self._items: OrderedDict[Hashable, bytes] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        body = self.get(key)
+        if body is not None:
+            return body
+        with self._lock:
+            key_lock = self._building.setdefault(key, threading.Lock())
+        with key_lock:
+            body = self.get(key)
+            if body is None:
+                try:
+                    body = build()
+                finally:
+                    with self._lock:
+                        self._building.pop(key, None)
+                self.put(key, body)
+        return body
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:

@@ -122,13 +122,11 @@ def get_items(request: Request, collection_id: CollectionId, s: SessionDep, user
     headers = {"ETag": etag, "Vary": "Authorization, Cookie"} if etag else {}
     if etag and request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    key = (str(request.url), audience, token)
+    def build() -> bytes:
+        return _items_body(request, s, lay, privacy, role, bbox=bbox, filters=filters, paging=paging, scope=scope)
+
     cache = request.app.state.engines.responses
-    body = cache.get(key) if token else None
-    if body is None:
-        body = _items_body(request, s, lay, privacy, role, bbox=bbox, filters=filters, paging=paging, scope=scope)
-        if token:
-            cache.put(key, body)
+    body = cache.get_or_build((str(request.url), audience, token), build) if token else build()
     return Response(body, media_type=GEOJSON, headers=headers)
 
 

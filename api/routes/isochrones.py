@@ -67,13 +67,9 @@ ISOCHRONE_INPUTS = ("network_nodes", "network_edges", "facilities", "facility_ty
 
 
 def _cached(request: Request, s: Session, make: Callable[[], Response]) -> Response:
+    # Many viewers asking for the same isochrone at once compute it once (single flight).
     key = ("isochrone", str(request.url), data_token(s, ISOCHRONE_INPUTS))
-    cache = request.app.state.engines.responses
-    body = cache.get(key)
-    if body is None:
-        response = make()
-        cache.put(key, bytes(response.body))
-        return response
+    body = request.app.state.engines.responses.get_or_build(key, lambda: bytes(make().body))
     return Response(body, media_type=GEOJSON)
 
 
