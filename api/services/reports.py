@@ -69,7 +69,7 @@ def areas_table(s: Session, run_id: int, *, level: str | None = None, type_code:
     frame["level_name"] = frame.level.map(LEVEL_ZH)
     frame["circle"] = frame.urban.map({True: "城市", False: "农村"})
     frame["target"] = standards.area_targets(frame, read_targets(), default=min_share)
-    frame["pass"] = (frame.share >= frame.target - 1e-12).where(frame.share.notna())
+    frame["pass"] = pd.array((frame.share >= frame.target - 1e-12).where(frame.share.notna()), dtype="boolean")
     order = frame.level.map({lvl: i for i, lvl in enumerate(LEVEL_ORDER)})
     frame = frame.assign(_o=order).sort_values(["type_code", "_o", "code"]).drop(columns="_o")
     cols = [*AREA_COLUMNS, *(["geometry"] if with_geometry else [])]
@@ -82,8 +82,12 @@ def areas_wide(s: Session, run_id: int, *, level: str | None = None,
     """One row per area (EPSG:4326): its attributes, then per type ``<code>__covered`` (population
     covered), ``<code>__share`` and ``<code>__pass`` — one polygon each, for GIS."""
     long = areas_table(s, run_id, level=level, min_share=min_share, with_geometry=False)
-    wide = long.pivot(index="area_id", columns="type_code", values=["population_covered", "share", "pass"])
-    wide.columns = [f"{code}__{'covered' if m == 'population_covered' else m}" for m, code in wide.columns]
+    parts = []
+    for value, suffix, dtype in (("population_covered", "covered", "Int64"), ("share", "share", "Float64"),
+                                 ("pass", "pass", "boolean")):
+        part = long.pivot(index="area_id", columns="type_code", values=value).astype(dtype)
+        parts.append(part.rename(columns=lambda code, suffix=suffix: f"{code}__{suffix}"))
+    wide = pd.concat(parts, axis=1)
     wide = wide[sorted(wide.columns)]
     areas = queries.areas(s, levels=(level,) if level else None)
     base = areas[["area_id", "code", "name", "level", "urban", "geometry"]].assign(
