@@ -62,3 +62,29 @@ def demo_db(db_url, demo_district) -> str:
     with session(db_url, actor="pytest") as s:
         load_district(s, demo_district)
     return db_url
+
+
+@pytest.fixture(scope="session")
+def fresh_db(db_url):
+    """Factory: ``fresh_db("suffix")`` → URL of a new, migrated database of its own (dropped at the end)."""
+    from layers import migrate
+
+    made: list[str] = []
+    base = make_url(db_url)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+    def make(suffix: str) -> str:
+        name = f"{base.database}_{suffix}"
+        with admin.connect() as con:
+            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            con.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        url = base.set(database=name).render_as_string(hide_password=False)
+        migrate.upgrade(url)
+        return url
+
+    yield make
+    with admin.connect() as con:
+        for name in made:
+            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

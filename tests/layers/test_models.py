@@ -13,10 +13,15 @@ from layers.db import session
 from layers.models import Area, AuditLog, Facility, FacilityType, NetworkEdge, NetworkNode, PlaceName
 
 
+@pytest.fixture(scope="module")
+def models_db(fresh_db):
+    return fresh_db("models")
+
+
 @pytest.fixture()
-def clean(db_url):
-    yield db_url
-    with session(db_url) as s:
+def clean(models_db):
+    yield models_db
+    with session(models_db) as s:
         s.execute(text("TRUNCATE place_name_history, place_names, facilities, network_edges, network_nodes"))
         s.execute(text("DELETE FROM areas; DELETE FROM facility_types WHERE code LIKE 'test_%'"))
         s.execute(text("TRUNCATE audit_log RESTART IDENTITY"))
