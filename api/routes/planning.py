@@ -90,14 +90,15 @@ def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
 
 @router.get("/coverage/runs/{run_id}/areas", tags=[COVERAGE], response_class=GeoJSONResponse, responses=PROTECTED,
             summary="各区域覆盖率 coverage per area (GeoJSON)",
-            description="One feature per area of `level` for facility type `type`: `households, population, "
-                        "population_covered, share, target, pass` and the elderly/children counts (unsuppressed).")
-def run_areas(s: SessionDep, user: Planner, run_id: RunId,
-              type_code: Annotated[str, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
-                                              description="设施类型编码 facility type code",
-                                              examples=["elderly_daycare"])],
+            description="With `type`: one feature per area of `level` for that facility type with `households, "
+                        "population, population_covered, share, target, pass` and the elderly/children counts "
+                        "(unsuppressed). Without `type`: one feature per area with per-type columns "
+                        "`<type>__covered, <type>__share, <type>__pass`.")
+def run_areas(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None,
               level: Annotated[Level | None, Query(description="区域层级 area level")] = None) -> Response:
     resolve_run(s, run_id)
+    if type_code is None:
+        return _geojson(reports.areas_wide(s, run_id, level=level))
     return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code))
 
 
@@ -255,31 +256,44 @@ def report_xlsx(s: SessionDep, user: Planner, run_id: RunId,
     return _file(content, XLSX, f"minqing_report_run{run_id}.xlsx")
 
 
-@router.get("/reports/{run_id}/gaps/{type_code}.png", tags=[REPORTS], response_class=Response,
+@router.get("/reports/{run_id}/gaps/{type}.png", tags=[REPORTS], response_class=Response,
             responses=_binary("image/png", "PNG"), summary="缺口地图 gap map (PNG)")
 def report_gap_map(s: SessionDep, user: Planner, run_id: RunId,
-                   type_code: Annotated[str, Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                   type_code: Annotated[str, Path(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
                                                   description="设施类型编码")]) -> Response:
     return _file(reports.gap_map(s, run_id, type_code), "image/png", f"gaps_run{run_id}_{type_code}.png", inline=True)
 
 
-@router.get("/exports/{run_id}/areas.{fmt}", tags=[REPORTS], response_class=Response,
-            responses=_binary("application/octet-stream", "GeoJSON, GeoPackage or CSV"),
-            summary="导出区域覆盖 export areas with coverage",
-            description="GeoJSON/GeoPackage: one polygon per area with per-type columns (or one type with `type`); "
-                        "CSV: one row per area and type (UTF-8 with BOM).")
-def export_areas(s: SessionDep, user: Planner, run_id: RunId, fmt: Literal["geojson", "gpkg", "csv"],
-                 level: Annotated[Level | None, Query(description="区域层级 area level")] = None,
-                 type_code: TypeQuery = None) -> Response:
-    file = reports.export_areas(s, run_id, fmt, level=level, type_code=type_code)
-    return _file(file.content, file.media_type, file.filename)
+def _export_areas_route(fmt: str):
+    def export_areas(s: SessionDep, user: Planner, run_id: RunId,
+                     level: Annotated[Level | None, Query(description="区域层级 area level")] = None,
+                     type_code: TypeQuery = None) -> Response:
+        file = reports.export_areas(s, run_id, fmt, level=level, type_code=type_code)
+        return _file(file.content, file.media_type, file.filename)
+
+    export_areas.__name__ = f"export_areas_{fmt}"
+    return export_areas
 
 
-@router.get("/exports/{run_id}/gaps.{fmt}", tags=[REPORTS], response_class=Response,
-            responses=_binary("application/octet-stream", "GeoJSON or GeoPackage"),
-            summary="导出覆盖缺口 export gap polygons")
-def export_gaps(s: SessionDep, user: Planner, run_id: RunId, fmt: Literal["geojson", "gpkg"],
-                type_code: TypeQuery = None) -> Response:
-    file = reports.export_gaps(s, run_id, fmt, type_code=type_code)
-    return _file(file.content, file.media_type, file.filename)
+def _export_gaps_route(fmt: str):
+    def export_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
+        file = reports.export_gaps(s, run_id, fmt, type_code=type_code)
+        return _file(file.content, file.media_type, file.filename)
 
+    export_gaps.__name__ = f"export_gaps_{fmt}"
+    return export_gaps
+
+
+_LABEL = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "csv": "CSV"}
+for _fmt in ("geojson", "gpkg", "csv"):
+    router.add_api_route(
+        f"/exports/{{run_id}}/areas.{_fmt}", _export_areas_route(_fmt), methods=["GET"], tags=[REPORTS],
+        response_class=Response, responses=_binary(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
+        summary=f"导出区域覆盖 export areas with coverage ({_LABEL[_fmt]})",
+        description="GeoJSON/GeoPackage: one polygon per area with per-type columns (or one row per area for "
+                    "`type`); CSV: one row per area and type (UTF-8 with BOM).")
+for _fmt in ("geojson", "gpkg"):
+    router.add_api_route(
+        f"/exports/{{run_id}}/gaps.{_fmt}", _export_gaps_route(_fmt), methods=["GET"], tags=[REPORTS],
+        response_class=Response, responses=_binary(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
+        summary=f"导出覆盖缺口 export gap polygons ({_LABEL[_fmt]})")
