@@ -85,8 +85,9 @@ class CoverageResult:
 
     Attributes
     ----------
-    per_residence : one row per applicable (residence, type): ``residence_id``, ``type_code``,
-        ``circle`` (urban|rural), ``profile``, ``max_time_s``, ``snapped`` (found a street),
+    per_residence : one row per applicable (residence, type), ordered by type, circle, residence:
+        ``residence_id``, ``type_code``, ``circle`` (urban|rural), ``profile`` (these three
+        categorical), ``max_time_s``, ``snapped`` (found a street),
         ``time_s`` (seconds to the nearest facility, NaN when none within the search bound),
         ``facility_id`` (nullable Int64), ``covered`` (time_s <= max_time_s).
     per_area : one row per (area at any level, type) with applicable residents: ``area_id``,
@@ -227,7 +228,7 @@ def run_coverage(
         snapped.append(pd.Series(fac_snaps[profile].reachable[rows], index=ids))
     codes = sorted(set(tiers.type_code))
     return CoverageResult(
-        per_residence=_per_residence(prepared, blocks),
+        per_residence=_per_residence(prepared, blocks, _categories(facility_types)),
         per_area=_per_area(prepared, blocks, codes),
         per_facility=_per_facility(prepared, blocks, fac, facility_types, snapped),
         gaps=_gaps(prepared, blocks) if with_gaps else _no_gaps(),
@@ -255,7 +256,7 @@ def recompute_types(
         None, None, facilities, None, None, facility_types, {}, types=list(types), prepared=prepared,
         statuses=statuses, with_gaps=with_gaps,
     )
-    keys = {"per_residence": ["type_code", "residence_id"], "per_area": ["type_code", "area_id"],
+    keys = {"per_residence": ["type_code", "circle", "residence_id"], "per_area": ["type_code", "area_id"],
             "per_facility": ["facility_id"], "gaps": ["type_code", "gap_rank"]}
     merged = {name: _merge(getattr(previous, name), getattr(fresh, name), set(types), by) for name, by in keys.items()}
     return CoverageResult(**merged)
@@ -403,50 +404,38 @@ def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile
 # --- outputs ------------------------------------------------------------------------------------
 
 
-def _per_residence(prepared: Prepared, blocks: list[_Block]) -> pd.DataFrame:
+def _per_residence(prepared: Prepared, blocks: list[_Block], categories: dict[str, list[str]]) -> pd.DataFrame:
+    """Rows in (type_code, circle, residence_id) order: the blocks' own order, no reshuffle.
+
+    ``type_code``, ``circle`` and ``profile`` are categoricals over ``categories`` (the same for
+    any subset of types, so recomputed frames concatenate with earlier ones).
+    """
+    blocks = sorted(blocks, key=lambda b: (b.type_code, b.circle))
     ids = prepared.residences.residence_id.to_numpy()
-    rows = _concat(blocks, lambda b: b.rows, np.int64)
-    order = _type_then_residence_order(blocks)
-    fid = _concat(blocks, lambda b: b.facility_id, np.int64)[order]
+    fid = _concat(blocks, lambda b: b.facility_id, np.int64)
     return pd.DataFrame({
-        "residence_id": ids[rows[order]],
-        "type_code": _repeat(blocks, "type_code")[order],
-        "circle": _repeat(blocks, "circle")[order],
-        "profile": _repeat(blocks, "profile")[order],
-        "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float)[order],
-        "snapped": _concat(blocks, lambda b: b.snapped, bool)[order],
-        "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float)[order],
+        "residence_id": ids[_concat(blocks, lambda b: b.rows, np.int64)],
+        **{field: _categorical(blocks, field, categories[field]) for field in ("type_code", "circle", "profile")},
+        "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float),
+        "snapped": _concat(blocks, lambda b: b.snapped, bool),
+        "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float),
         "facility_id": pd.arrays.IntegerArray(np.where(fid >= 0, fid, 0), fid < 0),
-        "covered": _concat(blocks, lambda b: b.covered, bool)[order],
+        "covered": _concat(blocks, lambda b: b.covered, bool),
     })
 
 
-def _type_then_residence_order(blocks: list[_Block]) -> np.ndarray:
-    """Permutation of the concatenated block rows sorting them by type code, then residence.
-
-    Blocks come grouped by (type, profile) with ascending rows, so only the (at most two) blocks
-    of one type need merging; small per-type sorts replace one big one.
-    """
-    offsets = np.concatenate([[0], np.cumsum([len(b.rows) for b in blocks])])
-    by_type: dict[str, list[int]] = {}
-    for i, b in enumerate(blocks):
-        by_type.setdefault(b.type_code, []).append(i)
-    parts = []
-    for code in sorted(by_type):
-        members = by_type[code]
-        rows = np.concatenate([blocks[i].rows for i in members])
-        where = np.concatenate([offsets[i] + np.arange(len(blocks[i].rows)) for i in members])
-        parts.append(where if len(members) == 1 else where[np.argsort(rows, kind="stable")])
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
-
-
-def _repeat(blocks: list[_Block], field: str) -> np.ndarray:
-    values = np.asarray([getattr(b, field) for b in blocks], dtype=object)
-    return values[np.repeat(np.arange(len(blocks)), [len(b.rows) for b in blocks])]
+def _categorical(blocks: list[_Block], field: str, categories: list[str]) -> pd.Categorical:
+    code = np.asarray([categories.index(getattr(b, field)) for b in blocks], dtype=np.int64)
+    return pd.Categorical.from_codes(np.repeat(code, [len(b.rows) for b in blocks]), categories=categories)
 
 
 def _concat(blocks: list[_Block], get, dtype) -> np.ndarray:
     return np.concatenate([np.asarray(get(b), dtype=dtype) for b in blocks]) if blocks else np.empty(0, dtype)
+
+
+def _categories(facility_types: pd.DataFrame) -> dict[str, list[str]]:
+    tiers = service_tiers(facility_types)
+    return {"type_code": sorted(set(tiers.type_code)), "circle": sorted(CIRCLES), "profile": sorted(set(tiers.profile))}
 
 
 def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
@@ -527,7 +516,12 @@ def _no_gaps() -> gpd.GeoDataFrame:
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame, types: set[str], by: list[str]) -> pd.DataFrame:
-    kept = old[~old.type_code.astype(str).isin(types)]
+    kept = old[~old.type_code.isin(types)]
     merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new.copy()
-    merged = merged.sort_values(by, kind="stable").reset_index(drop=True)
+    if isinstance(merged.type_code.dtype, pd.CategoricalDtype):
+        # each type's rows come whole and in order from one frame: a stable sort by type suffices
+        merged = merged.iloc[np.argsort(merged.type_code.cat.codes.to_numpy(), kind="stable")]
+    else:
+        merged = merged.sort_values(by, kind="stable")
+    merged = merged.reset_index(drop=True)
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84) if isinstance(new, gpd.GeoDataFrame) else merged
