@@ -61,7 +61,7 @@ def point_index(lon: np.ndarray, lat: np.ndarray, *, link_m: float = 250.0, crs:
     a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=link_m)
     keep = a < b
     order = np.lexsort((b[keep], a[keep]))  # row-major, so filtered pairs stay a sorted CSR
-    a, b = a[keep][order], b[keep][order]
+    a, b = a[keep][order].astype(np.int32), b[keep][order].astype(np.int32)
     keep = slice(None)
     discs = geometries_to(_discs(x, y, link_m / 2), crs, WGS84)
     return PointIndex(np.column_stack([x, y]), crs, np.vstack([a[keep], b[keep]]), discs, float(link_m))
@@ -108,13 +108,14 @@ def gaps_of(index: PointIndex, selected: np.ndarray, counts: pd.DataFrame, *, hu
 
 def _single_linkage(index: PointIndex, selected: np.ndarray) -> np.ndarray:
     """Cluster label per selected point; labels numbered by each cluster's first point."""
-    local = np.full(len(index.xy), -1, dtype=np.int64)
-    local[selected] = np.arange(len(selected))
-    a, b = local[index.pairs[0]], local[index.pairs[1]]
-    both = (a >= 0) & (b >= 0)
+    local = np.full(len(index.xy), -1, dtype=np.int32)
+    local[selected] = np.arange(len(selected), dtype=np.int32)
+    use = np.flatnonzero(local[index.pairs[0]] >= 0)  # cheap first cut, then the other end
+    use = use[local[index.pairs[1][use]] >= 0]
+    a, b = local[index.pairs[0][use]], local[index.pairs[1][use]]
     n = len(selected)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(a[both], minlength=n))]).astype(np.int32)
-    graph = sp.csr_matrix((np.ones(both.sum()), b[both].astype(np.int32), indptr), shape=(n, n))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n))]).astype(np.int32)
+    graph = sp.csr_matrix((np.ones(len(a), dtype=np.float32), b, indptr), shape=(n, n))
     graph.has_sorted_indices = True
     _, label = connected_components(graph, directed=False)
     _, first, inverse = np.unique(label, return_index=True, return_inverse=True)
