@@ -164,6 +164,7 @@ def parcel_candidates(parcels: gpd.GeoDataFrame, *, network: Network | None = No
 
 
 def _street_access(network: Network, geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_distance_m: float):
+    """The parcel points nearest to where their representative points join the street (degrees)."""
     snap = snap_points(network, lon, lat, max_distance_m=max_distance_m)
     ok = np.flatnonzero(snap.reachable)
     street = shapely.line_interpolate_point(network.edge_geometry[snap.edge[ok]], snap.fraction[ok], normalized=True)
@@ -194,7 +195,8 @@ def gap_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float
     keep = _thin(network.node_xy[nodes], network.node_ids[nodes], spacing_m)
     nodes, gap = nodes[keep], gap[keep]
     lon, lat = to_lonlat(network.node_xy[nodes, 0], network.node_xy[nodes, 1], network.crs)
-    ranks = gaps["gap_rank"].to_numpy()[gap] if "gap_rank" in gaps else gap + 1
+    column = next((c for c in ("gap_rank", "rank") if c in gaps), None)  # computed or stored gaps
+    ranks = gaps[column].to_numpy()[gap] if column else gap + 1
     names = [f"缺口{r}-路口{n}" for r, n in zip(ranks, network.node_ids[nodes], strict=True)]
     out = point_candidates(pd.DataFrame({"lon": lon, "lat": lat, "name": names}), source="gap")
     return out.assign(gap_rank=ranks, node_id=network.node_ids[nodes])
@@ -518,7 +520,7 @@ def _by_gain(model: _Model, chosen: np.ndarray) -> tuple[np.ndarray, float]:
     """Chosen sites re-ordered by decreasing marginal gain, dropping sites that add nothing."""
     chosen = np.asarray(chosen, np.int64)
     sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight)
-    order, value = _greedy(sub, k=len(chosen))[0], 0.0
+    order = _greedy(sub, k=len(chosen))[0]
     covered = np.zeros(len(model.weight), bool)
     for j in chosen[order]:
         covered[model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]] = True
