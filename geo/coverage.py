@@ -499,15 +499,19 @@ def _capacity_basis(facility_types: pd.DataFrame) -> dict[str, str]:
 
 
 def _gaps(prepared: Prepared, blocks: list[_Block]) -> gpd.GeoDataFrame:
-    counts = prepared.residences[GAP_MEASURES]
-    frames = []
-    for code in sorted({b.type_code for b in blocks}):
-        rows = np.sort(np.concatenate([b.rows[~b.covered] for b in blocks if b.type_code == code]))
-        frames.append(gaps_of(prepared.gap_index, rows, counts.iloc[rows]).assign(type_code=code))
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    """Gap areas of every type in one batch (types kept apart as groups)."""
+    codes = sorted({b.type_code for b in blocks})
+    rows, group = [], []
+    for k, code in enumerate(codes):
+        uncovered = np.sort(np.concatenate([b.rows[~b.covered] for b in blocks if b.type_code == code]))
+        rows.append(uncovered)
+        group.append(np.full(len(uncovered), k))
+    rows_all = np.concatenate(rows) if rows else np.empty(0, np.int64)
+    counts = prepared.residences[GAP_MEASURES].iloc[rows_all]
+    out = gaps_of(prepared.gap_index, rows_all, counts, group=np.concatenate(group) if group else None)
+    if len(out) == 0:
         return _no_gaps()
-    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "type_code", np.asarray(codes, dtype=object)[out.pop("group").to_numpy()])
     return gpd.GeoDataFrame(out[["type_code", *GAP_COLUMNS]], geometry="geometry", crs=WGS84)
 
 

@@ -87,23 +87,37 @@ def gap_areas(
     """
     points = with_lonlat(points)
     index = point_index(points.lon.to_numpy(), points.lat.to_numpy(), link_m=link_m, crs=crs)
-    return gaps_of(index, np.arange(len(points)), points[MEASURES], hull_ratio=hull_ratio)
+    return gaps_of(index, np.arange(len(points)), points[MEASURES], hull_ratio=hull_ratio).drop(columns="group")
 
 
-def gaps_of(index: PointIndex, selected: np.ndarray, counts: pd.DataFrame, *, hull_ratio: float = 0.3) -> gpd.GeoDataFrame:
-    """Gap areas of the points ``selected`` (ascending positions in ``index``).
+def gaps_of(
+    index: PointIndex, selected: np.ndarray, counts: pd.DataFrame, *, group: np.ndarray | None = None,
+    hull_ratio: float = 0.3,
+) -> gpd.GeoDataFrame:
+    """Gap areas of the points ``selected`` (positions in ``index``, ascending within a group).
 
-    ``counts`` holds the ``MEASURES`` columns aligned with ``selected``. Same output as
-    ``gap_areas``.
+    ``counts`` holds the ``MEASURES`` columns aligned with ``selected``. ``group`` (int per
+    selected point, e.g. a facility type) keeps groups apart: gaps never mix groups and are ranked
+    within their group; the result then has a ``group`` column. Same output as ``gap_areas``.
     """
+    selected = np.asarray(selected, dtype=np.int64)
+    group = np.zeros(len(selected), np.int64) if group is None else np.asarray(group, dtype=np.int64)
     if len(selected) == 0:
-        return gpd.GeoDataFrame(columns=GAP_COLUMNS, geometry="geometry", crs=WGS84)
-    label = _single_linkage(index, np.asarray(selected, dtype=np.int64))
+        return gpd.GeoDataFrame(columns=["group", *GAP_COLUMNS], geometry="geometry", crs=WGS84)
+    label = np.empty(len(selected), dtype=np.int64)
+    offset = 0
+    for g in np.unique(group):  # clusters per group, numbered consecutively across groups
+        at = np.flatnonzero(group == g)
+        label[at] = _single_linkage(index, selected[at]) + offset
+        offset = int(label[at].max()) + 1
     frame = _cluster_sums(counts, label)
+    frame["group"] = np.zeros(len(frame), np.int64)
+    frame.loc[label, "group"] = group
     frame["geometry"] = _cluster_polygons(index, selected, label, hull_ratio=hull_ratio)
-    frame = frame.sort_values(["population", "households", "points", "first"], ascending=[False, False, False, True])
-    frame.insert(0, "gap_rank", np.arange(1, len(frame) + 1))
-    return gpd.GeoDataFrame(frame[GAP_COLUMNS].reset_index(drop=True), geometry="geometry", crs=WGS84)
+    frame = frame.sort_values(["group", "population", "households", "points", "first"],
+                              ascending=[True, False, False, False, True])
+    frame.insert(0, "gap_rank", frame.groupby("group").cumcount().to_numpy() + 1)
+    return gpd.GeoDataFrame(frame[["group", *GAP_COLUMNS]].reset_index(drop=True), geometry="geometry", crs=WGS84)
 
 
 def _single_linkage(index: PointIndex, selected: np.ndarray) -> np.ndarray:
