@@ -4,9 +4,14 @@ A point joins the nearest *edge* of the profile's network (not the nearest node)
 position along it; the leg from the point to the street is walked at the profile's access speed.
 Points farther than ``max_distance_m`` from every usable edge are unreachable (edge -1), never
 silently snapped. A point exactly at a node (e.g. projected beyond a dead end) is at that node:
-it may leave by it whatever the one-way rules of its edge. Gated compounds: a point may snap onto a compound's private edges only when it
-lies inside that compound (its convex hull, ``Network.compound_hulls``); points outside snap onto
-public edges or the compounds that contain them.
+it may leave by it whatever the one-way rules of its edge. Gated compounds: a point may snap onto
+a compound's private edges only when it lies inside that compound (the convex hull of its private
+roads, optionally grown by a margin: ``Network.compound_hulls``); points outside snap onto public
+edges or the compounds that contain them.
+
+Trips start and end through the two ends of the point's chain (``geo.network``): ``exits`` and
+``entries`` give those graph nodes and the exact partial times; ``chain_position`` and
+``along_chain_s`` give direct trips between points of one chain.
 """
 
 from __future__ import annotations
