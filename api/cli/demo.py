@@ -44,6 +44,7 @@ def load(
 @app.command()
 def summary(scale: float = 1.0, seed: int = 20261122) -> None:
     """Print the sizes of the generated district without loading it."""
-    from data.demo import generate, summary as summarise
+    from data.demo import generate
+    from data.demo import summary as summarise
 
     typer.echo(json.dumps(summarise(generate(scale=scale, seed=seed)), ensure_ascii=False, indent=2))

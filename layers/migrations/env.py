@@ -9,9 +9,7 @@ target_metadata = Base.metadata
 
 def include_object(obj, name, type_, reflected, compare_to):
     # PostGIS and tiger tables are not ours.
-    if type_ == "table" and reflected and name not in target_metadata.tables:
-        return False
-    return True
+    return not (type_ == "table" and reflected and name not in target_metadata.tables)
 
 
 def run_migrations_online() -> None:

@@ -1,12 +1,12 @@
 """initial layers
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 03:09:26.856216
 """
-from alembic import op
-import sqlalchemy as sa
 import geoalchemy2
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
