@@ -78,7 +78,7 @@ def isochrones(
     """
     if direction not in DIRECTIONS:
         raise GeoError(f"direction {direction!r} is not one of {DIRECTIONS}: use 'from' or 'to'")
-    origin = snap_points(network, [lon], [lat], max_distance_m=max_distance_m)
+    origin = snap_points(network, np.array([lon]), np.array([lat]), max_distance_m=max_distance_m)
     if not origin.reachable[0]:
         raise UnreachablePointError(lon, lat, network.profile.name, max_distance_m)
     budgets = sorted(float(m) for m in minutes)

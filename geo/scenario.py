@@ -161,8 +161,8 @@ def _type(code: Any, index: int, codes: set[str]) -> str:
 
 def _lonlat(change: dict, index: int) -> tuple[float, float]:
     try:
-        lon, lat = float(change.get("lon")), float(change.get("lat"))
-    except (TypeError, ValueError):
+        lon, lat = float(change["lon"]), float(change["lat"])
+    except (KeyError, TypeError, ValueError):
         raise ScenarioError(f"change {index}: lon/lat {change.get('lon')!r}, {change.get('lat')!r} are not numbers: "
                             "give both in degrees") from None
     if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):

@@ -327,7 +327,7 @@ def _profile_pairs(network: Network, csnap: Snap, cand: pd.DataFrame, readers: l
         local = np.arange(start, min(start + BATCH, len(ok)))
         dist = dijkstra(graph, indices=n + local, min_only=False, limit=limit + TIE_TOLERANCE_S)
         for b, j in enumerate(local):
-            reach = _single_reach(network, dist[b, :n], snap.take([j]), limit)
+            reach = _single_reach(network, dist[b, :n], snap.take(np.array([j])), limit)
             found += [_read(network, reach, reader, near[r][j], ok[j]) for r, reader in enumerate(readers)
                       if len(near[r][j])]
     if not found:
@@ -496,7 +496,7 @@ def _greedy(model: _Model, *, k: int | None = None, need: float | None = None) -
             bound = min(bound, value + top[:k].sum())
         else:
             bound = max(bound, _sites_needed(value, top, need))
-        if (need is None and len(chosen) >= k) or (need is not None and value >= need - 1e-9):
+        if (need is None and k is not None and len(chosen) >= k) or (need is not None and value >= need - 1e-9):
             break
         if len(gains) == 0 or gains.max() <= 0:
             break
@@ -535,7 +535,7 @@ def _lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> hig
     if need is None:  # MCLP: max sum w y, sum x <= k
         last = sp.hstack([sp.csr_matrix(np.ones((1, n_c))), sp.csr_matrix((1, n_g))])
         cost = np.concatenate([np.zeros(n_c), model.weight])
-        row_lo, row_hi = -highspy.kHighsInf, float(k)
+        row_lo, row_hi = -highspy.kHighsInf, float(k if k is not None else 0)
     else:  # LSCP: min sum x, sum w y >= need
         last = sp.hstack([sp.csr_matrix((1, n_c)), sp.csr_matrix(model.weight[None, :])])
         cost = np.concatenate([np.ones(n_c), np.zeros(n_g)])
