@@ -562,6 +562,9 @@ def create(s: Session, lay: Layer, *, properties: Mapping[str, Any], geometry: M
     sql = (f"INSERT INTO {lay.table} ({', '.join([*cols, 'geom'])}) "
            f"VALUES ({', '.join([*(':' + c for c in cols), _geom_sql(lay)])}) RETURNING {lay.key_column}")
     new_id = _execute(s, sql, {**props, "geom": shapely.to_wkb(geom)}).scalar_one()
+    if lay.table == "place_names":  # the registry's rules hold on this path too: sign text, area, history
+        from layers import placenames
+        placenames.after_feature_write(s, new_id, before=None)
     return item(s, lay, new_id)
 
 
@@ -577,6 +580,10 @@ def update(s: Session, lay: Layer, fid: int | str, *, expected_version: str,
     current = item(s, lay, fid, within_area=within_area)
     props = {k: v for k, v in properties.items() if k in lay.writable}
     _check_properties(s, lay, props)
+    before = None
+    if lay.table == "place_names":
+        from layers import placenames
+        before = placenames.before_feature_write(s, int(fid), props)
     sets = [f"{c} = :{c}" for c in props]
     params: dict[str, Any] = {**props, "fid": fid, "expected": expected_version}
     if geometry is not None:
@@ -591,6 +598,8 @@ def update(s: Session, lay: Layer, fid: int | str, *, expected_version: str,
            f"AND {token}::text = :expected RETURNING {lay.key_column}")
     if _execute(s, sql, params).first() is None:
         raise _conflict(lay, fid, expected_version, current.version)
+    if before is not None:
+        placenames.after_feature_write(s, int(fid), before=before)
     return item(s, lay, fid)
 
 

@@ -316,6 +316,53 @@ def update(s: Session, name_id: int, changes: Mapping[str, Any], *, expected_ver
                    approval=sets.get("approval"), geometry=geom)
 
 
+# -- writes through the generic feature API (/collections/place_names/items) ---------------------------
+
+def before_feature_write(s: Session, name_id: int, props: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse a rename on the generic path and return the row before the change (for the history).
+
+    A new name needs an approval record and keeps the old name searchable: that is ``rename``.
+    """
+    before = _snapshot(s, name_id, lock=True)
+    if "name" in props and props["name"] is not None and _clean_name(props["name"]) != before["name"]:
+        raise ValidationFailed(f"place name {name_id} ({before['name']}) cannot be renamed by PUT/PATCH: use "
+                               "POST /placenames/{id}/rename with the new name and an approval record")
+    return before
+
+
+def after_feature_write(s: Session, name_id: int, *, before: Mapping[str, Any] | None,
+                        tables: PlaceNameTables | None = None) -> None:
+    """Apply the registry's rules to a row just written through ``layers.features``.
+
+    Fills the area (deepest containing area) when none was given, computes proper and generic parts
+    and pinyin when missing or when the category changed (a pinyin the writer sent is kept), and
+    records the history entry (``create`` or ``update``) with the actor and the row before and after.
+    """
+    t = default_tables(tables)
+    row = _snapshot(s, name_id)
+    sets: dict[str, Any] = {}
+    if row.get("area_id") is None:
+        geom = s.execute(text("SELECT ST_AsBinary(geom) FROM place_names WHERE name_id = :id"),
+                         {"id": name_id}).scalar_one()
+        area = deepest_area(s, shapely.from_wkb(bytes(geom)))
+        if area is not None:
+            sets["area_id"] = area
+    recategorised = before is not None and before["category"] != row["category"]
+    if recategorised or row.get("pinyin") is None or row.get("proper") is None:
+        parts = sign_parts(row["name"], row["category"] if row["category"] in t.categories else None, tables=t)
+        pinyin_sent = row.get("pinyin") is not None and (before is None or row["pinyin"] != before.get("pinyin"))
+        if pinyin_sent:
+            parts.pop("pinyin")
+        sets.update(parts)
+    if sets:
+        s.execute(text(f"UPDATE place_names SET {', '.join(f'{c} = :{c}' for c in sets)} WHERE name_id = :id"),
+                  {**sets, "id": name_id})
+        row = _snapshot(s, name_id)
+    action = "create" if before is None else "update"
+    _record(s, name_id, action, approval=row.get("approval"), before=before, after=row,
+            new_name=row["name"])
+
+
 # -- the registry as a frame -----------------------------------------------------------------------
 
 TREE_SQL = """

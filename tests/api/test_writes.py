@@ -278,6 +278,38 @@ def test_officer_edits_place_names(client, auth, db):
     assert audit_rows(db, "place_names", fid)[-1]["actor"] == "officer"
 
 
+def history_rows(db, name_id) -> list[dict]:
+    with db.connect() as con:
+        rows = con.execute(text("SELECT action, new_name, changed_by, before, after FROM place_name_history "
+                                "WHERE name_id = :i ORDER BY history_id"), {"i": name_id})
+        return [dict(r._mapping) for r in rows]
+
+
+def test_generic_place_name_writes_keep_the_registry_rules(client, auth, db):
+    # no pinyin, no area: the registry fills them (as POST /placenames would) and records the history
+    body = {"type": "Feature", "geometry": point(113.36, 22.61),
+            "properties": {"name": "新华巷", "category": "lane"}}
+    r = create(client, auth, body, who="officer", collection="place_names")
+    fid, props = r.json()["id"], r.json()["properties"]
+    assert props["pinyin"] == "Xinhua Xiang" and (props["proper"], props["generic"]) == ("新华", "巷")
+    assert props["area_id"] is not None
+    [made] = history_rows(db, fid)
+    assert made["action"] == "create" and made["new_name"] == "新华巷" and made["changed_by"] == "officer"
+    # an attribute change is an "update" entry with the row before and after
+    r2 = client.patch(f"/collections/place_names/items/{fid}", json={"properties": {"heritage": True}},
+                      headers=auth("officer", **{"If-Match": r.headers["etag"]}))
+    assert r2.status_code == 200, r2.text
+    made, changed = history_rows(db, fid)
+    assert changed["action"] == "update"
+    assert changed["before"]["heritage"] is False and changed["after"]["heritage"] is True
+    # a new name needs the rename route (approval, old name kept): refused here, nothing written
+    r3 = client.patch(f"/collections/place_names/items/{fid}", json={"properties": {"name": "旭日巷"}},
+                      headers=auth("officer", **{"If-Match": r2.headers["etag"]}))
+    assert r3.status_code == 422 and "rename" in r3.text
+    assert client.get(f"/collections/place_names/items/{fid}").json()["properties"]["name"] == "新华巷"
+    assert len(history_rows(db, fid)) == 2
+
+
 def test_grid_worker_updates_attributes_of_facilities_in_their_grid(client, auth, db):
     etag = client.get("/collections/facilities/items/3").headers["etag"]
     r = client.patch("/collections/facilities/items/3", json={"properties": {"opening_hours": "08:00-18:00"}},
