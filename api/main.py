@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from api import errors
 from api.caches import Engines
@@ -84,6 +85,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.add_middleware(AnonymousRateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
                        secret=settings.secret_key.get_secret_value())
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)  # map pages and GeoJSON shrink 5-10x
     app.add_middleware(errors.CatchAll)  # added last: the outermost
 
     for router in [health.router, collections.router, isochrones.router, placenames.router, auth.router,

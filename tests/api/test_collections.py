@@ -237,3 +237,15 @@ def test_grid_worker_residence_pages_are_never_shared(client, auth):
     planner = client.get("/collections/residences/items", headers=auth("planner")).json()
     worker = client.get("/collections/residences/items", headers=auth("gridworker")).json()
     assert worker["numberMatched"] < planner["numberMatched"]
+
+
+def test_large_responses_are_gzip_compressed_when_asked(client):
+    # the OpenAPI document is large (tens of kB); small responses stay uncompressed
+    r = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip"
+    assert int(r.headers["content-length"]) < len(r.content) / 3  # compressed on the wire, decoded here
+    assert r.json()["info"]["title"].startswith("民情地图")
+    plain = client.get("/openapi.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and int(plain.headers["content-length"]) == len(plain.content)
+    small = client.get("/collections/roads/items?limit=1", headers={"Accept-Encoding": "gzip"})
+    assert small.status_code == 200 and "content-encoding" not in small.headers
