@@ -63,7 +63,9 @@
     if (b) {
       // Keep the district clear of the side panel on wide screens.
       var wide = side && !window.matchMedia("(max-width: 760px)").matches;
-      map.fitBounds(b, { paddingTopLeft: [wide ? side.offsetWidth + 24 : 10, 10], paddingBottomRight: [10, 10] });
+      // No animation: the first view is simply there (and a view set right after is not swallowed by it).
+      map.fitBounds(b, { paddingTopLeft: [wide ? side.offsetWidth + 24 : 10, 10], paddingBottomRight: [10, 10],
+                         animate: false });
     }
     L.control.scale({ position: "bottomright", imperial: false }).addTo(map);
     map.attributionControl.setPrefix('<a href="/" title="民情地图">民情地图</a> · Leaflet');

@@ -38,10 +38,17 @@ def snapshot(url: str) -> dict[str, str]:
                                   f"FROM {t} x")).scalar_one() for t, pk in TABLES.items()}
 
 
+@pytest.fixture(scope="module")
+def own_db(fresh_db):
+    """A database of this module's own: imports replace whole layers (the shared demo DB stays intact)."""
+    return fresh_db("import_files")
+
+
 @pytest.fixture()
-def db(db_url):
+def db(own_db, monkeypatch):
     """Facility types, a one-branch area tree over DISTRICT, one place name and one address."""
-    with session(db_url) as s:
+    monkeypatch.setenv("DATABASE_URL", own_db)  # for the CLI
+    with session(own_db) as s:
         s.execute(text("TRUNCATE coverage_area, place_name_history, place_names, facilities, residences, audit_log"))
         s.execute(text("UPDATE users SET area_id = NULL"))
         s.execute(text("DELETE FROM areas"))
@@ -57,7 +64,7 @@ def db(db_url):
                        "(1, '东风大厦', 'building', ST_SetSRID(ST_MakePoint(115.351, 22.801), 4326))"))
         s.execute(text("INSERT INTO residences (residence_id, address, households, population, geom) VALUES "
                        "(1, '城东街道人民路8号', 10, 26, ST_SetSRID(ST_MakePoint(115.352, 22.802), 4326))"))
-    return db_url
+    return own_db
 
 
 def run(url: str, layer: str, path: Path, **options):

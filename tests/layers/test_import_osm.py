@@ -36,15 +36,22 @@ def snapshot(url: str) -> dict[str, str]:
                                   f"FROM {t} x")).scalar_one() for t, pk in TABLES.items()}
 
 
+@pytest.fixture(scope="module")
+def own_db(fresh_db):
+    """A database of this module's own: imports replace whole layers (the shared demo DB stays intact)."""
+    return fresh_db("import_osm")
+
+
 @pytest.fixture()
-def db(db_url):
-    with session(db_url) as s:
+def db(own_db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", own_db)  # for the CLI
+    with session(own_db) as s:
         s.execute(text("TRUNCATE coverage_area, place_name_history, place_names, facilities, residences, "
                        "network_edges, network_nodes, audit_log"))
         s.execute(text("UPDATE users SET area_id = NULL"))
         s.execute(text("DELETE FROM areas"))
         upsert_facility_types(s, read_facility_types())
-    return db_url
+    return own_db
 
 
 # ---------------------------------------------------------------------------------------------
