@@ -181,13 +181,17 @@ def place_names(
 
 @app.command()
 def divisions(
-    data_dir: Path = typer.Option(Path("/work/shared/data/guangdong_admin_divisions_nbs2023"), "--data-dir",
-                                  help="folder with guangdong_towns_streets.csv and guangdong_villages_communities.csv"),
+    data_dir: Path = typer.Option(None, "--data-dir",
+                                  help="folder with guangdong_towns_streets.csv and guangdong_villages_communities.csv "
+                                       "(default: $MINQING_DIVISIONS_DIR, else ../shared/data/"
+                                       "guangdong_admin_divisions_nbs2023 beside the project)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     actor: str = typer.Option("import", help="name recorded in the audit log"),
 ) -> None:
     """区划 Load the NBS statistical division names and codes (city → county → town → village) as a gazetteer."""
-    run_file_import("divisions", data_dir, report_path=None, stages=2, dry_run=dry_run, actor=actor)
+    from data import divisions_dir
+
+    run_file_import("divisions", data_dir or divisions_dir(), report_path=None, stages=2, dry_run=dry_run, actor=actor)
 
 
 @app.command()

@@ -19,7 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DIVISIONS = Path("..") / "shared" / "data" / "guangdong_admin_divisions_nbs2023"  # relative to the project root
 # Chinese headers accepted in input files
 INPUT_HEADERS = {"名称": "name", "地名": "name", "标准名称": "name", "类别": "category", "范围": "scope",
                  "编号": "id", "代码": "id", "历史名称": "historical", "有无标志": "sign_present"}
@@ -81,11 +80,9 @@ def check(
 
 
 def _default_divisions_dir() -> Path:
-    # geo is imported lazily: importing it here would load the whole toolkit with every CLI start
-    from geo.placenames.tables import DATA_DIR
+    from data import divisions_dir
 
-    project_root = DATA_DIR.parents[1]  # the parent of the geo package directory
-    return (project_root / DIVISIONS).resolve()
+    return divisions_dir()
 
 
 def _read_divisions(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -100,7 +97,8 @@ def _read_divisions(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 @app.command("check-divisions")
 def check_divisions(
     data_dir: Path = typer.Option(None, help="folder with the NBS 2023 Guangdong division CSVs "
-                                             f"[default: <project root>/{DIVISIONS.as_posix()}]"),
+                                             "(default: $MINQING_DIVISIONS_DIR, else ../shared/data/guangdong_admin_divisions_nbs2023 "
+                                             "beside the project)"),
     xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
     examples: int = typer.Option(5, help="groups to print per check"),
 ) -> None:

@@ -1161,7 +1161,6 @@ def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str) -> int
 DIVISION_FILES = {"towns": "guangdong_towns_streets.csv", "villages": "guangdong_villages_communities.csv"}
 DIVISION_COLS = ["code", "name", "level", "parent_code", "city_code", "city_name", "county_code", "county_name",
                  "town_code", "town_name", "class_hint", "urban_rural_code", "source"]
-DEFAULT_DIVISIONS_DIR = Path("/work/shared/data/guangdong_admin_divisions_nbs2023")
 
 
 def pad12(code) -> str:
@@ -1219,10 +1218,14 @@ def _check_divisions(frame: pd.DataFrame, report: ImportReport) -> None:
                    "add the town to the towns file or correct the village's town_code")
 
 
-def import_divisions(s: Session, data_dir: Path = DEFAULT_DIVISIONS_DIR, *, dry_run: bool = False,
+def import_divisions(s: Session, data_dir: Path | None = None, *, dry_run: bool = False,
                      actor: str = "import", step: Callable[[str], None] | None = None) -> ImportReport:
     """Replace the ``divisions`` gazetteer with the NBS division names and codes in ``data_dir``."""
     step = step or (lambda _label: None)
+    if data_dir is None:
+        from data import divisions_dir
+
+        data_dir = divisions_dir()
     report = ImportReport(layer="divisions", path=str(data_dir), dry_run=dry_run)
     step("读取 reading")
     try:

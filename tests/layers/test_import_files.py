@@ -15,10 +15,11 @@ import pytest
 import shapely
 from sqlalchemy import text
 
+from data import divisions_dir
 from geo import chinacrs
 from geo.chinacrs import UnknownCRSError
 from layers.db import session
-from layers.load.files import DEFAULT_DIVISIONS_DIR, import_divisions, import_file
+from layers.load.files import import_divisions, import_file
 from layers.load.reference import read_facility_types, upsert_facility_types
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -464,14 +465,14 @@ def test_addresses_population_estimated_when_missing_and_counts_checked(db, tmp_
 # division gazetteer
 
 
-@pytest.mark.skipif(not DEFAULT_DIVISIONS_DIR.is_dir(), reason="shared division data not present")
+@pytest.mark.skipif(not divisions_dir().is_dir(), reason="shared division data not present")
 def test_divisions_gazetteer(db, tmp_path):
     with session(db) as s:
-        dry = import_divisions(s, DEFAULT_DIVISIONS_DIR, dry_run=True)
+        dry = import_divisions(s, divisions_dir(), dry_run=True)
         assert dry.ok and dry.written == 0
         assert s.execute(text("SELECT count(*) FROM divisions")).scalar_one() == 0
     with session(db) as s:
-        report = import_divisions(s, DEFAULT_DIVISIONS_DIR)
+        report = import_divisions(s, divisions_dir())
     assert report.ok and report.summary["town"] == 1757 and report.summary["village"] == 26842
     with session(db) as s:
         shanwei = s.execute(text("SELECT count(*) FROM divisions WHERE city_name = '汕尾市' AND level = 'village'"))

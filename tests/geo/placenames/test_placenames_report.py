@@ -5,18 +5,18 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
 from pypinyin import lazy_pinyin
 
+from data import divisions_dir
 from geo.placenames.report import REPORT_COLUMNS, check_report, division_report, summarise, workbook_bytes
 from geo.placenames.search import build_index
 from geo.placenames.tables import load_tables
 
-DIVISIONS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "guangdong_admin_divisions_nbs2023"
+DIVISIONS = divisions_dir()
 
 
 def test_check_report_combines_all_checks():
