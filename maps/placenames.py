@@ -1,7 +1,8 @@
 """The place-name map (``/placenames``, placename_officer/admin): every name coloured by its check.
 
-Check results come from the rule library ``geo.placenames`` (大/洋/怪 lexicons, script and generic
-checks, duplicates and homophones within the legal scope, sign work list); sign text (Chinese +
+Check results are the registry's findings (``layers.placenames.registry_findings``: 大/洋/怪 lexicons,
+script and generic checks, duplicates and homophones within the legal scope; the same as the
+officer's XLSX report) and the sign work list of ``geo.placenames.signs``; sign text (Chinese +
 pinyin) from ``geo.placenames.pinyin.sign_text``. Popups fetch the name's history from
 ``/placenames/{id}/history``.
 """
@@ -18,7 +19,6 @@ import shapely
 
 from geo.errors import GeoError
 from geo.placenames.pinyin import sign_text
-from geo.placenames.report import check_report
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import default_tables
 from maps.basemap import add_base_layers, simplify
@@ -38,39 +38,28 @@ DAYANGGUAI_CODES = {"exaggerated", "foreign", "odd"}
 STATUS_ZH = {"standard": "标准地名", "irregular": "不规范地名", "historical": "历史地名"}
 
 
-def _scoped(names: pd.DataFrame, *, district: str, town_of: dict[int, str]) -> pd.DataFrame:
-    """Names with the columns the legal-scope rule reads: one district is one city and one county."""
-    known = set(default_tables().categories)
-    return pd.DataFrame({
-        "name": names["name"].astype(str),
-        "category": names["category"].where(names["category"].isin(known), ""),
-        "county": district,
-        "city": district,
-        "town": names["area_id"].map(lambda a: town_of.get(int(a), "") if pd.notna(a) else ""),
-    }, index=names.index)
-
-
-def check_results(names: pd.DataFrame, *, district: str, town_of: dict[int, str]) -> pd.DataFrame:
+def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     """Per name: ``result`` (a key of RESULTS), ``findings`` (list of dicts) and ``sign_missing``.
 
     Parameters
     ----------
-    names : place names (name, category, area_id, sign_present), any index.
-    district : the district's name (the scope of county- and city-wide uniqueness).
-    town_of : area_id → name of the town (镇/街道) the area lies in.
+    names : place names (name_id, name, category, sign_present), any index.
+    findings : the registry's rule findings, one row per finding (``layers.placenames.registry_findings``:
+        name_id, code, reason_zh, rule, detail, group) — the same findings as the officer's report,
+        with the legal scope of each category and a road registered in pieces counted once.
     """
-    frame = _scoped(names, district=district, town_of=town_of)
-    found = check_report(frame, name="name", category="category", tables=default_tables())
-    findings: dict[Any, list[dict[str, str]]] = {i: [] for i in names.index}
-    for r in found.itertuples():
-        findings[r.row].append({"code": r.code, "reason": r.reason_zh, "rule": r.rule, "detail": r.detail or "",
-                                "group": getattr(r, "group", "") or ""})
-    known = frame[frame["category"] != ""]
-    signs = known.assign(sign_present=names.loc[known.index, "sign_present"].fillna(False).astype(bool))
+    listed: dict[Any, list[dict[str, str]]] = {}
+    for r in findings.itertuples():
+        listed.setdefault(r.name_id, []).append({
+            "code": r.code, "reason": r.reason_zh, "rule": r.rule, "detail": _text(r.detail),
+            "group": _text(getattr(r, "group", ""))})
+    per_name = [listed.get(n, []) for n in names["name_id"]]
+    known = names[names["category"].isin(list(default_tables().categories))]
+    signs = known.assign(sign_present=known["sign_present"].fillna(False).astype(bool))
     missing = set(sign_worklist(signs, tables=default_tables()).index)
 
-    def result(i: Any) -> str:
-        codes = {f["code"] for f in findings[i]}
+    def result(found: list[dict[str, str]], i: Any) -> str:
+        codes = {f["code"] for f in found}
         if codes & DUPLICATE_CODES:
             return "duplicate"
         if codes & DAYANGGUAI_CODES:
@@ -79,9 +68,13 @@ def check_results(names: pd.DataFrame, *, district: str, town_of: dict[int, str]
             return "other"
         return "missing_sign" if i in missing else "ok"
 
-    return pd.DataFrame({"result": [result(i) for i in names.index],
-                         "findings": [findings[i] for i in names.index],
+    return pd.DataFrame({"result": [result(f, i) for f, i in zip(per_name, names.index, strict=True)],
+                         "findings": per_name,
                          "sign_missing": [i in missing for i in names.index]}, index=names.index)
+
+
+def _text(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
 def _sign(name: str, category: str | None) -> dict[str, str]:
@@ -132,7 +125,7 @@ def shapes(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, town_of: dict[int, str],
+def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, findings: pd.DataFrame,
                          basemap: dict[str, Any], tianditu_key: str | None = None) -> str:
     """The place-name officer's page as one HTML string.
 
@@ -140,12 +133,12 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, t
     ----------
     district : ``{"name", "bounds", "demo"}`` (``maps.sources.district``).
     names : every place name (``maps.sources.place_names``), EPSG:4326.
-    town_of : area_id → town name, for the legal scope of town-wide uniqueness.
+    findings : the registry's rule findings (``maps.sources.place_name_findings``).
     basemap : ``maps.basemap.offline_data`` output.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     """
     names = names.reset_index(drop=True)
-    checks = check_results(names, district=district["name"], town_of=town_of)
+    checks = check_results(names, findings)
     m = page_map(title=f"民情地图 · {district['name']} · 地名管理", page="placenames",
                  center=_centre(district.get("bounds")), zoom=13)
     add_base_layers(m, basemap, tianditu_key=tianditu_key)

@@ -111,17 +111,10 @@ def place_names(s: Session) -> gpd.GeoDataFrame:
     return _frame(_items(s, "place_names"), geometry=True)
 
 
-def town_of(s: Session) -> dict[int, str]:
-    """area_id → name of the town (镇/街道) it lies in, for every area below a town."""
-    areas = queries.areas(s, with_geometry=False)
-    parent = dict(zip(areas["area_id"], areas["parent_id"], strict=True))
-    level = dict(zip(areas["area_id"], areas["level"], strict=True))
-    name = dict(zip(areas["area_id"], areas["name"], strict=True))
-    out: dict[int, str] = {}
-    for area in areas["area_id"]:
-        node, hops = area, 0
-        while node is not None and not pd.isna(node) and level.get(node) != "town" and hops < 8:
-            node, hops = parent.get(node), hops + 1
-        if node is not None and not pd.isna(node) and level.get(node) == "town":
-            out[int(area)] = name[node]
-    return out
+def place_name_findings(s: Session) -> pd.DataFrame:
+    """The registry's rule findings on every current name (``layers.placenames.check_registry``)."""
+    if not _has(s, "place_names"):
+        return pd.DataFrame(columns=["name_id", "code", "reason_zh", "rule", "detail", "group"])
+    from layers import placenames
+
+    return placenames.check_registry(s)

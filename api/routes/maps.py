@@ -99,7 +99,7 @@ def _placenames_html(s: Session) -> str:
     def build() -> str:
         district = sources.district(s)
         return build_placenames_map(district=district, names=sources.place_names(s),
-                                    town_of=sources.town_of(s), basemap=_basemap(s, versions), tianditu_key=tk)
+                                    findings=sources.place_name_findings(s), basemap=_basemap(s, versions), tianditu_key=tk)
 
     return _pages.get(("placenames", versions, tk), build)
 

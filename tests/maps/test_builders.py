@@ -10,6 +10,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from layers.placenames import registry_findings
 from maps import assets
 from maps.basemap import OSM_NAME, TIANDITU_VEC_NAME, offline_data, road_features, road_labels, simplify
 from maps.page import DEMO_LABEL, USER_SLOT, with_user
@@ -39,6 +40,14 @@ def loaded_urls(html: str) -> list[str]:
     return p.urls
 
 
+def tiny_findings(names):
+    """The registry's findings on the tiny names, as ``layers.placenames.check_registry`` makes them."""
+    town = {4: "东涌街道", 5: "西岭镇", 9: "西岭镇"}
+    frame = names.set_index("name_id").assign(town=names["area_id"].map(town).to_numpy(), district="澄湾区",
+                                              piece=range(len(names)))  # every row is a feature of its own
+    return registry_findings(frame)
+
+
 @pytest.fixture(scope="module")
 def basemap(tiny):
     return offline_data(edges=tiny["edges"], water=tiny["water"], areas=tiny["areas"])
@@ -59,7 +68,7 @@ def pages(tiny, basemap, grids):
     planner = build_planner_map(district=tiny["district"], facility_types=tiny["types"], basemap=basemap,
                                 run={"run_id": 7, "finished_at": None})
     names = build_placenames_map(district=tiny["district"], names=tiny["names"],
-                                 town_of={4: "东涌街道", 5: "西岭镇", 9: "西岭镇"}, basemap=basemap)
+                                 findings=tiny_findings(tiny["names"]), basemap=basemap)
     return {"public": public, "planner": planner, "placenames": names}
 
 
@@ -143,7 +152,7 @@ def test_simplify_tolerance_is_metric(tiny):
 
 def test_placename_check_results(tiny):
     names = tiny["names"]
-    res = check_results(names, district="澄湾区", town_of={4: "东涌街道", 5: "西岭镇", 9: "西岭镇"})
+    res = check_results(names, tiny_findings(names))
     by_name = dict(zip(names["name"] + names["name_id"].astype(str), res["result"], strict=True))
     assert by_name["东涌路21"] == by_name["东涌路24"] == "duplicate"  # same road name twice in one city
     assert by_name["曼哈顿花园23"] == "dayangguai"                      # 洋: a foreign place name
@@ -157,3 +166,15 @@ def test_placename_page_has_sign_text(pages):
     signs = {n["name"]: n["sign"]["pinyin"] for n in data["names"]}
     assert signs["东涌路"].endswith(" Lu")  # proper and generic written apart (人民路 → Renmin Lu)
     assert signs["古榕村"] == "Gurongcun"  # a natural village is one word
+
+
+def test_a_road_registered_in_pieces_is_one_feature_on_the_map(tiny):
+    # the registry counts the pieces of one road once (same piece): no duplicate, as in the XLSX report
+    names = tiny["names"]
+    town = {4: "东涌街道", 5: "西岭镇", 9: "西岭镇"}
+    frame = names.set_index("name_id").assign(town=names["area_id"].map(town).to_numpy(), district="澄湾区",
+                                              piece=0)
+    res = check_results(names, registry_findings(frame))
+    by_name = dict(zip(names["name"] + names["name_id"].astype(str), res["result"], strict=True))
+    assert by_name["东涌路21"] != "duplicate" and by_name["东涌路24"] != "duplicate"
+    assert by_name["曼哈顿花园23"] == "dayangguai"
