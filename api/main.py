@@ -78,7 +78,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
                   openapi_tags=TAGS, lifespan=lifespan)
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
-    app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households)
+    app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households,
+                                      round_to=settings.privacy_round_to)
     app.state.engines = Engines()
 
     errors.install(app)

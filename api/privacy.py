@@ -3,7 +3,10 @@
 Rules (domain.md §6, PIPL): the public sees facilities, grid boundaries with the grid worker's work
 contact, place names, roads, water and aggregate statistics only. Properties are WHITELISTED per
 collection (a new column stays private until someone adds it here); aggregate counts of fewer than
-``min_households`` households become ``null`` with ``suppressed: true``; residences, personal
+``min_households`` households become ``null`` with ``suppressed: true``, and the others are rounded
+to the nearest ``round_to`` (5) so that a suppressed count cannot be worked out exactly as a parent's
+total minus its other children (the difference of rounded counts is off by up to a few times
+``round_to``); shares stay exact. Residences, personal
 fields and accounts never appear. Planners and admins see unfiltered data; a grid worker sees the
 residences of their own grid (the route restricts the rows) and public data elsewhere.
 """
@@ -53,8 +56,9 @@ PERSONAL_KEYS = frozenset({
 class PrivacyFilter:
     """Decides what a viewer with ``role`` (None: anonymous) may see."""
 
-    def __init__(self, *, min_households: int = 5):
+    def __init__(self, *, min_households: int = 5, round_to: int = 5):
         self.min_households = min_households
+        self.round_to = round_to
 
     @staticmethod
     def unfiltered(role: str | None, collection: str) -> bool:
@@ -77,15 +81,18 @@ class PrivacyFilter:
         return self.suppress(out, AGGREGATE_COUNTS.get(collection, ()))
 
     def suppress(self, props: dict[str, Any], counts: tuple[str, ...]) -> dict[str, Any]:
-        """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold."""
+        """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold; else
+        round the integer counts to the nearest ``round_to`` (half up)."""
         if not counts:
             return props
         households = props.get("households")
         small = households is not None and households < self.min_households
-        if small:
-            for key in counts:
-                if key in props:
-                    props[key] = None
+        for key in counts:
+            value = props.get(key)
+            if small and key in props:
+                props[key] = None
+            elif isinstance(value, int) and not isinstance(value, bool) and self.round_to > 1:
+                props[key] = (value + self.round_to // 2) // self.round_to * self.round_to
         props["suppressed"] = small
         return props
 

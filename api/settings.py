@@ -45,6 +45,9 @@ class ApiSettings(BaseSettings):
     """Login attempts a client IP may make at once (slows password guessing; 429 beyond)."""
     privacy_min_households: int = Field(default=5, ge=1)
     """Public aggregates of fewer households than this are suppressed (null + suppressed: true)."""
+    privacy_round_to: int = Field(default=5, ge=1)
+    """Other public counts are rounded to the nearest multiple of this (1: exact), so that a suppressed
+    count cannot be recovered as a parent's total minus its other children."""
 
     @property
     def max_upload_bytes(self) -> int:

@@ -150,10 +150,12 @@ def test_coverage_suppresses_small_counts_for_the_public(client, auth):
     assert public[GRID_B]["suppressed"] is True
     assert public[GRID_B]["households"] is None and public[GRID_B]["population_covered"] is None
     assert public[GRID_A]["suppressed"] is False and public[GRID_A]["population"] == 1620
+    assert public[GRID_A]["households"] == 595  # 597 rounded to the nearest 5 for the public
     assert "elderly" not in public[GRID_A]
     planner = {f["properties"]["area_id"]: f["properties"]
                for f in client.get("/collections/coverage/items", headers=auth("planner")).json()["features"]}
     assert planner[GRID_B]["households"] == 3 and "suppressed" not in planner[GRID_B]
+    assert planner[GRID_A]["households"] == 597  # planners see exact counts
 
 
 def test_coverage_item_id_is_area_and_type(client):

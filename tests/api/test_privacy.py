@@ -186,3 +186,37 @@ def test_the_checker_catches_leaks():
     with pytest.raises(AssertionError):
         _check_json("/reverse", {"grid": {"username": "x"}})
     _check_json("/collections/grids/items", {"features": [{"properties": {"households": None, "suppressed": True}}]})
+
+
+def test_public_counts_are_rounded_and_small_ones_suppressed():
+    from api.privacy import PrivacyFilter
+
+    f = PrivacyFilter(min_households=5, round_to=5)
+    shown = f.properties("coverage", {"households": 597, "households_covered": 12, "population": 1622,
+                                      "population_covered": 3, "share": 0.0018, "elderly": 40}, role=None)
+    assert shown == {"households": 595, "households_covered": 10, "population": 1620, "population_covered": 5,
+                     "share": 0.0018, "suppressed": False}  # half up: 12 → 10, 3 → 5; elderly never public
+    small = f.properties("coverage", {"households": 4, "population": 9, "share": 0.5}, role=None)
+    assert small == {"households": None, "population": None, "share": None, "suppressed": True}
+    assert f.properties("coverage", {"households": 597}, role="planner") == {"households": 597}
+    exact = PrivacyFilter(min_households=5, round_to=1)
+    assert exact.properties("grids", {"households": 597}, role=None)["households"] == 597
+
+
+def test_a_suppressed_count_cannot_be_recovered_by_differencing():
+    """A parent with two children: one suppressed (1-4 households), one shown. Whatever the public sees
+    (the parent's and the shown child's rounded counts), at least two values of the suppressed count
+    fit it: parent minus child never pins it down."""
+    from api.privacy import PrivacyFilter
+
+    f = PrivacyFilter(min_households=5, round_to=5)
+
+    def seen(n: int) -> int:
+        return f.properties("grids", {"households": n}, role=None)["households"]
+
+    fits: dict[tuple[int, int], set[int]] = {}
+    for shown_child in range(5, 420):
+        for hidden in range(1, 5):
+            fits.setdefault((seen(hidden + shown_child), seen(shown_child)), set()).add(hidden)
+    judged = {k: v for k, v in fits.items() if k[1] <= 400}  # away from the loop's upper edge
+    assert len(judged) > 100 and min(len(v) for v in judged.values()) >= 2
