@@ -105,7 +105,8 @@ def _property_filters(request: Request, lay: Layer) -> dict[str, Any]:
         "GeoJSON FeatureCollection, ordered by id. `bbox=minLon,minLat,maxLon,maxLat` (WGS84); `limit` "
         "(default 100, max 10000) and `offset` page through it (`next`/`prev` links); any other "
         "parameter filters a property, e.g. `?type_code=kindergarten&status=open`. Anonymous viewers get "
-        "public properties only, with counts of fewer than 5 households suppressed."),
+        "public properties only: counts of areas with fewer than 5 households suppressed, other counts "
+        "rounded to the nearest 5."),
     responses={200: {"model": FeatureCollection, "description": "GeoJSON FeatureCollection",
                      "headers": {"ETag": {"description": "随数据版本变化 changes with the layer's data",
                                           "schema": {"type": "string"}}}},
