@@ -388,7 +388,12 @@ def main(argv: list[str] | None = None) -> None:
                    for _ in range(args.repeat)), key=lambda t: t.seconds)
         print(f"  (for reference: bare scipy on OUR contracted graph {own.seconds:.3f} s)")
     if "pandana" not in args.skip:
-        peers["pandana"] = peer_pandana(networks, jobs, frames)
+        try:
+            import pandana  # noqa: F401
+        except ImportError:
+            print("  pandana skipped: not installed (make bench installs it: pip install -e '.[bench]')")
+        else:
+            peers["pandana"] = peer_pandana(networks, jobs, frames)
     if "networkx" not in args.skip:
         peers["networkx_multi_source"] = per_profile_nx(
             networks, jobs, args.budget, lambda g, js, b: peer_networkx(g, js, res_nodes, rows, b))
