@@ -213,8 +213,7 @@ def osm(
     from layers.db import session
     from layers.load import osm as osm_load
 
-    if (file is None) == (place is None and bbox is None) or (file is not None and place is not None):
-        fail("give --file PATH (offline, optionally with --bbox) or one of --place NAME / --bbox BOX (online)")
+    _check_osm_source(file=file, place=place, bbox=bbox)
     box = parse_bbox(bbox)
     include = [x.strip() for x in layers.split(",") if x.strip()]
     with friendly_errors(), steps(9, desc="OpenStreetMap") as step:
@@ -227,6 +226,17 @@ def osm(
             counts = osm_load.import_osm(s, path=file, place=place, bbox=box, network=network, include=include,
                                          replace_all=replace_all, actor=actor, step=step)
     typer.echo(f"已导入 imported: {json.dumps(counts, ensure_ascii=False)}")
+
+
+def _check_osm_source(*, file: Path | None, place: str | None, bbox: str | None) -> None:
+    """Offline: ``--file`` (``--bbox`` clips it). Online: exactly one of ``--place`` / ``--bbox``."""
+    if file is not None and place is not None:
+        fail("--file and --place exclude each other: --file reads an extract offline, --place downloads; "
+             "to cut the file to an area use --bbox")
+    if file is None and place is not None and bbox is not None:
+        fail("give one of --place NAME or --bbox BOX for a download, not both")
+    if file is None and place is None and bbox is None:
+        fail("give --file PATH (offline, optionally with --bbox) or one of --place NAME / --bbox BOX (online)")
 
 
 def _build_only(osm_load, *, file, place, bbox, network, step):

@@ -307,3 +307,60 @@ def run_helsinki_coverage(nodes, edges, facilities, residences, areas, types) ->
     assert (chosen["facility_id"].map(of_type) == chosen["type_code"]).all()
     shares = result.per_area["population_share"].dropna()
     assert ((shares >= 0) & (shares <= 1)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI: `minqing import osm`
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from api.cli.imports import app
+
+    return CliRunner().invoke(app, ["osm", *args])
+
+
+def test_cli_osm_file_only(db, osm_file):
+    result = cli("--file", str(osm_file), "--actor", "pytest")
+    assert result.exit_code == 0, result.output
+    assert "已导入 imported" in result.output
+    assert len(stored_edges(db)) == 5
+
+
+def test_cli_osm_file_with_bbox_on_helsinki(db):
+    box = ",".join(map(str, HELSINKI_BBOX))
+    result = cli("--file", str(HELSINKI), "--bbox", box, "--network", "walk")
+    assert result.exit_code == 0, result.output
+    with session(db) as s:
+        n = s.execute(text("SELECT count(*) FROM network_edges")).scalar_one()
+        outside = s.execute(text(
+            "SELECT count(*) FROM network_nodes WHERE NOT ST_Intersects(geom, ST_Expand("
+            "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), 1e-9))"),
+            dict(zip(["x0", "y0", "x1", "y1"], HELSINKI_BBOX, strict=True))).scalar_one()
+    assert n > 1000 and outside == 0
+
+
+def test_cli_osm_dry_run_writes_nothing(db, osm_file):
+    before = snapshot(db)
+    result = cli("--file", str(osm_file), "--dry-run")
+    assert result.exit_code == 0 and "dry run" in result.output
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "give --file PATH"),
+    (("--file", "x.osm", "--place", "汕尾市城区"), "--file and --place exclude each other"),
+    (("--place", "汕尾市城区", "--bbox", "115.3,22.7,115.4,22.8"), "not both"),
+    (("--file", "x.osm", "--bbox", "1,2,3"), "lon_min,lat_min,lon_max,lat_max"),
+])
+def test_cli_osm_bad_combinations_are_refused(db, args, message):
+    before = snapshot(db)
+    result = cli(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert snapshot(db) == before
+
+
+def test_cli_osm_missing_file_is_a_clear_error(db, tmp_path):
+    result = cli("--file", str(tmp_path / "missing.osm.pbf"))
+    assert result.exit_code == 2 and "no such file" in result.output
