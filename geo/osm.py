@@ -32,8 +32,9 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.crs import to_metric
 from geo.errors import GeoError
+from geo.profiles import Profile, edge_rules
 
-NETWORK_TYPES = ("walk", "drive", "all")
+NETWORK_TYPES = ("walk", "bike", "drive", "all")
 NOT_ROUTABLE = frozenset({
     "proposed", "construction", "planned", "abandoned", "disused", "razed", "raceway", "bus_guideway",
     "platform", "elevator", "escalator", "no", "rest_area", "services", "bus_stop", "emergency_bay",
@@ -42,7 +43,9 @@ NOT_FOR_FOOT = frozenset({"motorway", "motorway_link"})
 NOT_FOR_CARS = frozenset({"footway", "pedestrian", "path", "steps", "cycleway", "bridleway", "corridor"})
 ONEWAY_FORWARD = frozenset({"yes", "true", "1"})
 ONEWAY_REVERSE = frozenset({"-1", "reverse"})
-WAY_KEYS = ("highway", "oneway", "junction", "access", "foot", "bicycle", "bridge", "name", "name:zh", "area")
+CONTRAFLOW_CYCLEWAY = frozenset({"opposite", "opposite_lane", "opposite_track", "opposite_share_busway"})
+WAY_KEYS = ("highway", "oneway", "oneway:bicycle", "cycleway", "junction", "access", "foot", "bicycle", "bridge",
+            "name", "name:zh", "area")
 FEATURE_KEYS = ("name", "name:zh", "building", "building:levels", "height", "addr:full", "addr:street",
                 "addr:housenumber", "phone", "contact:phone", "opening_hours", "operator")
 EDGE_COLUMNS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle",
@@ -192,13 +195,19 @@ def clip(extract: OsmExtract, bbox: tuple[float, float, float, float]) -> OsmExt
 # street network
 
 
-def routable(ways: pd.DataFrame, *, network: str = "all") -> np.ndarray:
-    """Boolean mask of ways usable by ``network`` ('walk', 'drive' or 'all').
+def routable(ways: pd.DataFrame, *, network: str = "all", bike: Profile | None = None) -> np.ndarray:
+    """Boolean mask of ways usable by ``network`` ('walk', 'bike', 'drive' or 'all').
 
     Every existing highway is kept (the travel profiles of data/profiles.csv decide speeds and
     usability later), except classes that do not exist yet or are not ways at all; 'walk' drops
     motorways and ``foot=no``; 'drive' drops foot/cycle-only classes. ``access=private`` ways are
     kept: gated compounds are routed through their gates.
+
+    'bike' keeps exactly the ways the bicycle profile ``bike`` (the ``ebike`` rows of
+    data/profiles.csv) may use, so that a bike import and an 'all' import give that profile the
+    same streets: classes the profile excludes (motorways) unless ``bicycle=yes/designated/
+    permissive``, never ``bicycle=no`` (or ``access=no`` without a bicycle tag); footways, steps
+    and pedestrian streets stay where the profile walks or carries the bike along them.
     """
     if network not in NETWORK_TYPES:
         raise OsmDataError(f"unknown network type {network!r}: use one of {list(NETWORK_TYPES)}")
@@ -208,19 +217,40 @@ def routable(ways: pd.DataFrame, *, network: str = "all") -> np.ndarray:
         keep &= ~highway.isin(NOT_FOR_FOOT) & (tag(ways, "foot") != "no")
     elif network == "drive":
         keep &= ~highway.isin(NOT_FOR_CARS)
+    elif network == "bike":
+        keep &= _bike_usable(ways, bike)
     return keep.to_numpy(dtype=bool)
 
 
-def oneway_direction(ways: pd.DataFrame) -> np.ndarray:
-    """Per way: 1 one-way along the node order, -1 one-way against it, 0 two-way (for vehicles)."""
+def _bike_usable(ways: pd.DataFrame, bike: Profile | None) -> np.ndarray:
+    if bike is None or bike.mode != "bicycle":
+        raise OsmDataError("the 'bike' network follows a bicycle profile: pass bike=load_profiles(...)['ebike'] "
+                           "(a profile of mode 'bicycle' in data/profiles.csv)")
+    frame = pd.DataFrame({"highway": tag(ways, "highway"), "access": tag(ways, "access"),
+                          "bicycle": tag(ways, "bicycle"), "oneway": False}, index=ways.index)
+    return edge_rules(bike, frame).usable
+
+
+def oneway_direction(ways: pd.DataFrame, *, network: str = "all") -> np.ndarray:
+    """Per way: 1 one-way along the node order, -1 one-way against it, 0 two-way (for vehicles).
+
+    For the 'bike' network ``oneway:bicycle`` decides where it is tagged, and ``oneway:bicycle=no``
+    or a contraflow ``cycleway=opposite*`` makes a one-way street two-way for bicycles.
+    """
     oneway = tag(ways, "oneway").str.lower()
     junction = tag(ways, "junction")
     forward = oneway.isin(ONEWAY_FORWARD) | (junction.isin({"roundabout", "circular"}) & (oneway != "no"))
     reverse = oneway.isin(ONEWAY_REVERSE)
-    return np.where(reverse, -1, np.where(forward, 1, 0))
+    direction = np.where(reverse, -1, np.where(forward, 1, 0))
+    if network != "bike":
+        return direction
+    own = tag(ways, "oneway:bicycle").str.lower()
+    two_way = ((own == "no") | tag(ways, "cycleway").str.lower().isin(CONTRAFLOW_CYCLEWAY)).to_numpy(bool)
+    direction = np.where(two_way, 0, direction)
+    return np.where(own.isin(ONEWAY_FORWARD), 1, np.where(own.isin(ONEWAY_REVERSE), -1, direction))
 
 
-def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all",
+def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all", bike: Profile | None = None,
             min_component_m: float = 300.0) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Street network frames (docs/CONTRACTS.md) from OSM ways.
 
@@ -228,7 +258,8 @@ def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all",
     ----------
     ways : ``OsmExtract.ways``.
     coords : ``OsmExtract.coords`` (EPSG:4326 degrees).
-    network : 'walk', 'drive' or 'all' (see ``routable``).
+    network : 'walk', 'bike', 'drive' or 'all' (see ``routable``).
+    bike : the bicycle profile whose rules define the 'bike' network.
     min_component_m : connected pieces whose streets add up to less than this (metres) are
         dropped — fragments left at the edge of a clipped extract would strand the residents
         snapped to them; the longest piece is always kept.
@@ -238,10 +269,10 @@ def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all",
     nodes : DataFrame ``node_id`` (OSM id), ``lon``, ``lat``.
     edges : GeoDataFrame of EDGE_COLUMNS, EPSG:4326; ``length_m`` in metres on the WGS84 ellipsoid.
     """
-    ways = ways[routable(ways, network=network)].reset_index(drop=True)
+    ways = ways[routable(ways, network=network, bike=bike)].reset_index(drop=True)
     if ways.empty:
         raise OsmDataError(f"no {network!r} street ways in the data: check the file or the bounding box")
-    direction = oneway_direction(ways)
+    direction = oneway_direction(ways, network=network)
     lists = [list(n)[::-1] if d == -1 else list(n) for n, d in zip(ways["nodes"], direction, strict=True)]
     way_of, node, lon, lat = _flatten(lists, coords)
     pieces = _pieces(way_of, node, lon, lat)
@@ -573,16 +604,20 @@ def _first(value):
     return str(value)
 
 
-def frames_from_graph(graph) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+def frames_from_graph(graph, *, network: str = "all") -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Network frames from an osmnx MultiDiGraph (node attributes ``x``/``y``, EPSG:4326).
 
     osmnx stores a two-way street as two opposite edges; one of each pair is kept (``oneway``
-    False). Lengths are recomputed in metres along the geometry on the WGS84 ellipsoid.
+    False). Lengths are recomputed in metres along the geometry on the WGS84 ellipsoid. For the
+    'bike' network a one-way street open to bicycles both ways (``oneway:bicycle=no``, contraflow
+    ``cycleway=opposite*``) is two-way, as in ``oneway_direction``.
     """
     xy = {n: (d["x"], d["y"]) for n, d in graph.nodes(data=True)}
     rows, seen = [], set()
     for u, v, key, data in graph.edges(keys=True, data=True):
         oneway = bool(data.get("oneway", False))
+        if network == "bike" and oneway and _bike_contraflow(data):
+            oneway = False
         pair = (min(u, v), max(u, v), key)
         if not oneway and pair in seen:
             continue
@@ -597,6 +632,11 @@ def frames_from_graph(graph) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     nodes = pd.DataFrame({"node_id": used.astype(np.int64), "lon": [xy[n][0] for n in used],
                           "lat": [xy[n][1] for n in used]})
     return nodes, edges[EDGE_COLUMNS]
+
+
+def _bike_contraflow(data: dict) -> bool:
+    own = (_first(data.get("oneway:bicycle")) or "").lower()
+    return own == "no" or (_first(data.get("cycleway")) or "").lower() in CONTRAFLOW_CYCLEWAY
 
 
 def _graph_edge(u, v, data: dict, oneway: bool, xy: dict) -> dict:

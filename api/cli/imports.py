@@ -200,7 +200,9 @@ def osm(
     place: str = typer.Option(None, "--place", help="download by place name, e.g. 汕尾市城区 (needs the internet)"),
     bbox: str = typer.Option(None, "--bbox", help="lon_min,lat_min,lon_max,lat_max: clip --file, or download "
                                                   "this box when no --file is given"),
-    network: str = typer.Option("all", "--network", help="walk | drive | all (profiles pick usable roads later)"),
+    network: str = typer.Option("all", "--network", help="walk | bike | drive | all (bike: the roads the e-bike "
+                                                         "profile of data/profiles.csv may use; profiles pick "
+                                                         "speeds later)"),
     layers: str = typer.Option("network,facilities,place_names,residences", "--layers",
                                help="what to load; the network is always replaced"),
     replace_all: bool = typer.Option(False, "--replace-all", help="also remove facilities and residences that did "

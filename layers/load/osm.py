@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import osm as geo_osm
+from geo.profiles import Profile, load_profiles
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
 from layers.load.bulk import copy_frame, record_import
@@ -60,12 +61,15 @@ class MappingTables:
     facilities: pd.DataFrame
     place_names: pd.DataFrame
     households: geo_osm.HouseholdParameters
+    bike: Profile | None = None
+    """The bicycle profile of data/profiles.csv whose rules define the 'bike' network."""
 
     @classmethod
     def read(cls, data_dir: Path = DATA_DIR) -> MappingTables:
         return cls(geo_osm.read_facility_mapping(data_dir / "osm_facility_mapping.csv"),
                    geo_osm.read_placename_mapping(data_dir / "osm_placename_mapping.csv"),
-                   geo_osm.read_household_parameters(data_dir / "household_estimate.csv"))
+                   geo_osm.read_household_parameters(data_dir / "household_estimate.csv"),
+                   bike_profile(data_dir / "profiles.csv"))
 
     def keys(self) -> list[str]:
         """Tag keys to keep as columns."""
@@ -91,6 +95,12 @@ class OsmLayers:
         return {"network_nodes": len(self.nodes), "network_edges": len(self.edges),
                 "facilities": len(self.facilities), "place_names": len(self.place_names),
                 "residences": len(self.residences)}
+
+
+def bike_profile(path: Path) -> Profile | None:
+    """The bicycle profile of the profiles table (``ebike`` when there are several; None: none)."""
+    bikes = {name: p for name, p in load_profiles(path).items() if p.mode == "bicycle"}
+    return bikes.get("ebike") or next(iter(sorted(bikes.items())), (None, None))[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +140,8 @@ def _read_pbf(path: Path, bbox, tables: MappingTables) -> geo_osm.OsmExtract:
             warnings.simplefilter("ignore")  # pyrosm warns about empty layers; emptiness is checked below
             osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None, keep_node_info=True)
             nodes, _ = osm.get_network(network_type="all", nodes=True)
-            ways = osm.get_network(network_type="all", extra_attributes=["junction", "area", "name:zh"])
+            ways = osm.get_network(network_type="all", extra_attributes=["junction", "area", "name:zh",
+                                                                         "oneway:bicycle", "cycleway"])
             feats = osm.get_data_by_custom_criteria(
                 custom_filter=None, osm_keys_to_keep=tables.selecting_keys(), tags_as_columns=tables.keys(),
                 keep_other_tags=False)
@@ -256,13 +267,18 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
             polygon = ox.geocode_to_gdf(place).geometry.iloc[0]
         polygon = polygon if polygon is not None else shapely.box(*bbox)
         # 'all' keeps private roads (gated compounds); routable() applies our network filter
-        graph = ox.graph_from_polygon(polygon, network_type="all", retain_all=True)
+        kept = ox.settings.useful_tags_way
+        ox.settings.useful_tags_way = list(dict.fromkeys([*kept, *geo_osm.WAY_KEYS]))
+        try:
+            graph = ox.graph_from_polygon(polygon, network_type="all", retain_all=True)
+        finally:
+            ox.settings.useful_tags_way = kept
         feats = ox.features_from_polygon(polygon, tags)
     except Exception as e:  # requests/osmnx errors: say what to do instead of a stack trace
         raise OsmUnavailable(f"OpenStreetMap download failed ({type(e).__name__}: {e}) — check the place name "
                              "or use an offline extract with --file") from e
-    nodes, edges = geo_osm.frames_from_graph(graph)
-    edges = edges[geo_osm.routable(edges, network=network)].reset_index(drop=True)
+    nodes, edges = geo_osm.frames_from_graph(graph, network=network)
+    edges = edges[geo_osm.routable(edges, network=network, bike=tables.bike)].reset_index(drop=True)
     nodes = nodes[nodes["node_id"].isin(np.concatenate([edges["u"], edges["v"]]))]
     return nodes.reset_index(drop=True), edges, geo_osm.features_from_osmnx(feats)
 
@@ -277,7 +293,7 @@ def build_layers(extract: geo_osm.OsmExtract, *, network: str = "all", tables: M
     step = step or (lambda _label: None)
     tables = tables or MappingTables.read()
     step("路网 network")
-    nodes, edges = geo_osm.network(extract.ways, extract.coords, network=network)
+    nodes, edges = geo_osm.network(extract.ways, extract.coords, network=network, bike=tables.bike)
     return layers_from(nodes, edges, extract.features, tables=tables, type_names=type_names, step=step)
 
 

@@ -105,21 +105,86 @@ def test_access_foot_bicycle_bridge_kept_as_tagged():
     assert pd.isna(other.access) and not other.bridge
 
 
-def test_network_types_filter_ways():
+def test_network_types_filter_ways(ebike):
     w = pd.concat([plus_ways(), ways([
         {"way_id": 13, "nodes": [5, 6], "highway": "motorway"},
         {"way_id": 14, "nodes": [1, 4], "highway": "construction"},
         {"way_id": 15, "nodes": [1, 5], "highway": "residential", "foot": "no"},
     ])], ignore_index=True)
     c = coords(PLUS)
-    highways = {n: set(osm.network(w, c, network=n, min_component_m=0)[1]["highway"]) for n in osm.NETWORK_TYPES}
+    highways = {n: set(osm.network(w, c, network=n, bike=ebike, min_component_m=0)[1]["highway"])
+                for n in osm.NETWORK_TYPES}
     assert highways["all"] == {"residential", "footway", "service", "motorway"}
     assert highways["walk"] == {"residential", "footway", "service"}
+    assert highways["bike"] == {"residential", "footway", "service"}
     assert highways["drive"] == {"residential", "service", "motorway"}
     walk = osm.network(w, c, network="walk", min_component_m=0)[1]
     assert (1, 5) not in set(zip(walk["u"], walk["v"], strict=True))  # foot=no
-    with pytest.raises(GeoError, match="unknown network type 'bike'"):
-        osm.network(w, c, network="bike")
+    with pytest.raises(GeoError, match="unknown network type 'boat'"):
+        osm.network(w, c, network="boat")
+    with pytest.raises(GeoError, match="follows a bicycle profile"):
+        osm.network(w, c, network="bike")  # the rules come from data/profiles.csv, not from a copy here
+
+
+@pytest.fixture(scope="module")
+def ebike():
+    from geo.profiles import load_profiles
+
+    return load_profiles(DATA / "profiles.csv")["ebike"]
+
+
+BIKE_CASES = [  # (tags of the way from node 3 to 6, kept in the bike network, expected oneway for bikes)
+    ({"highway": "motorway"}, False, None),
+    ({"highway": "motorway", "bicycle": "yes"}, True, False),
+    ({"highway": "motorway_link", "bicycle": "designated"}, True, False),
+    ({"highway": "residential", "bicycle": "no"}, False, None),
+    ({"highway": "service", "access": "no"}, False, None),
+    ({"highway": "service", "access": "no", "bicycle": "permissive"}, True, False),
+    ({"highway": "trunk"}, True, False),  # the e-bike profile rides trunk roads (20 km/h)
+    ({"highway": "footway"}, True, False),  # ... and walks the bike along footways (6 km/h)
+    ({"highway": "steps"}, True, False),  # ... and carries it up steps (2 km/h)
+    ({"highway": "pedestrian"}, True, False),
+    ({"highway": "cycleway"}, True, False),
+    ({"highway": "residential", "oneway": "yes"}, True, True),
+    ({"highway": "residential", "oneway": "yes", "oneway:bicycle": "no"}, True, False),
+    ({"highway": "residential", "oneway": "yes", "cycleway": "opposite_lane"}, True, False),
+    ({"highway": "residential", "oneway:bicycle": "yes"}, True, True),
+    ({"highway": "construction"}, False, None),
+]
+
+
+@pytest.mark.parametrize(("tags", "kept", "oneway"), BIKE_CASES)
+def test_bike_network_follows_the_ebike_profile(ebike, tags, kept, oneway):
+    from geo.profiles import edge_rules
+
+    w = ways([{"way_id": 10, "nodes": [1, 2, 3], "highway": "residential"},
+              {"way_id": 12, "nodes": [3, 7, 6], **tags}])
+    _, edges = osm.network(w, coords(PLUS), network="bike", bike=ebike, min_component_m=0)
+    piece = edges[(edges["u"].isin([3, 6])) & (edges["v"].isin([3, 6]))]
+    assert len(piece) == (1 if kept else 0)
+    if kept:
+        assert bool(piece["oneway"].iloc[0]) is oneway
+    # the same way in an 'all' import: the e-bike profile may use it exactly when the bike import keeps it
+    _, every = osm.network(w, coords(PLUS), network="all", min_component_m=0)
+    same = ((every["u"].isin([3, 6])) & (every["v"].isin([3, 6]))).to_numpy()
+    assert bool(edge_rules(ebike, every).usable[same].any()) is kept
+
+
+def test_bike_oneway_bicycle_against_the_way():
+    w = ways([{"way_id": 1, "nodes": [1, 2], "highway": "residential", "oneway:bicycle": "-1"},
+              {"way_id": 2, "nodes": [2, 3], "highway": "residential", "oneway": "-1", "oneway:bicycle": "no"}])
+    assert osm.oneway_direction(w, network="bike").tolist() == [-1, 0]
+    assert osm.oneway_direction(w).tolist() == [0, -1]  # cars: oneway:bicycle does not apply
+
+
+def test_osmnx_graph_bike_contraflow_is_two_way():
+    graph = nx.MultiDiGraph()
+    for n, (x, y) in {1: (0, 0), 2: (100, 0)}.items():
+        lon, lat = at(x, y)
+        graph.add_node(n, x=lon, y=lat)
+    graph.add_edge(1, 2, 0, highway="residential", oneway=True, **{"oneway:bicycle": "no"})
+    assert osm.frames_from_graph(graph, network="bike")[1]["oneway"].tolist() == [False]
+    assert osm.frames_from_graph(graph)[1]["oneway"].tolist() == [True]
 
 
 def test_missing_nodes_split_a_way_and_small_fragments_are_dropped():

