@@ -26,7 +26,10 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km�
   docstring);
 - water: the river, a reservoir and the sea around the island.
 
-Intended network components: two per copy, the main island and the islet (ferry only).
+Intended network components: two per copy, the main island and the islet (ferry only). Within
+each, the network of every travel profile of data/profiles.csv is strongly connected: one-way
+streets form loops and couplets and never lead into a dead end (``circulation``); gated
+compounds are entered and left only through their gates.
 ``scale`` K > 1 lays out ceil(K) separate island districts (澄湾区, 澜屿区, ...) side by side,
 the last one smaller for a fractional K; everything grows linearly with K. ``scale`` < 1 makes one
 smaller district (handy for fast tests). Ids are unique across copies: copy c, local index i →

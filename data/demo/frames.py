@@ -90,13 +90,13 @@ class _Ctx:
         net = self.net
         r = net.roads
         col = {k: np.array([getattr(x, k) for x in r] + [None], dtype=object)[:-1][net.road]
-               for k in ("highway", "access", "foot", "bicycle", "name", "oneway")}
+               for k in ("highway", "access", "foot", "bicycle", "name")}
         ll = np.column_stack([self.lon, self.lat])
         geoms = shapely.linestrings(np.stack([ll[net.u], ll[net.v]], axis=1))
         return gpd.GeoDataFrame({
             "edge_id": ids(self.copy, len(net.u)), "u": self.node_ids[net.u], "v": self.node_ids[net.v],
             "length_m": net.length(), "highway": col["highway"],
-            "oneway": col["oneway"].astype(bool), "access": col["access"],
+            "oneway": net.oneway.astype(bool), "access": col["access"],
             "foot": col["foot"], "bicycle": col["bicycle"], "bridge": net.bridge.astype(bool), "name": col["name"]},
             geometry=geoms, crs=CRS)
 

@@ -4,7 +4,9 @@ farm tracks, hill paths and a motorway, noded into one graph (local metres).
 Intended network components: per copy exactly two, the main island and the islet (reachable
 only by ferry, so its village is unreachable from every facility by road). Pieces cut off by the
 river, the lake or the coast are dropped. The motorway crosses other roads without junctions and
-meets them only through ``motorway_link`` ramps at two interchanges.
+meets them only through ``motorway_link`` ramps at two interchanges. After noding,
+``circulation`` makes every drivable street reachable and leavable by car and e-bike (one-way
+edges that would trap become two-way; see there).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from shapely.geometry import LineString
 
+from . import circulation
 from . import settlement as st
 from ._geom import poisson_points
 from ._noding import node
@@ -53,6 +56,8 @@ class Network:
     bridge: np.ndarray
     roads: list[Road]
     gates: np.ndarray
+    oneway: np.ndarray
+    """Per edge: one-way in the u→v direction (the road's plan, relaxed where it would trap)."""
     bridges: list[dict] = field(default_factory=list)
 
     def length(self) -> np.ndarray:
@@ -542,8 +547,13 @@ def build(geo: Geography, s: st.Settlement, namer: Namer, vnames: list[str], tow
     u, v, parent = u[keep], v[keep], parent[keep]
     used, inv = np.unique(np.r_[u, v], return_inverse=True)
     gate_idx = np.searchsorted(used, _find_nodes(xy, np.array(gates)))
-    return Network(xy=xy[used], u=inv[: len(u)], v=inv[len(u):], road=rid[parent], bridge=wet[parent],
-                   roads=soup.roads, gates=gate_idx, bridges=bridges)
+    road = rid[parent]
+    net = Network(xy=xy[used], u=inv[: len(u)], v=inv[len(u):], road=road, bridge=wet[parent],
+                  roads=soup.roads, gates=gate_idx, oneway=np.array([r.oneway for r in soup.roads])[road],
+                  bridges=bridges)
+    circulation.connect_drivable(net)
+    circulation.untrap_oneways(net)
+    return net
 
 
 def _find_nodes(xy: np.ndarray, pts: np.ndarray) -> np.ndarray:

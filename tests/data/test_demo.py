@@ -12,9 +12,12 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from data.demo import SOURCE, DemoDistrict, generate, summary
+from geo.network import build_network
+from geo.profiles import edge_rules, load_profiles
+from geo.snapping import entries, exits, snap_points
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 PARENT_LEVEL = {"town": "district", "grid_large": "town", "community": "town", "grid_middle": "community",
@@ -225,6 +228,100 @@ def test_connected_except_islet(d):
     assert len(islet) == 1
     islet_label = lab[idx.get_indexer(islet)[0]]
     assert (lab == islet_label).sum() < 0.01 * len(lab)
+
+
+# Directed connectivity per travel profile, with the profile's own rules (geo.profiles.edge_rules:
+# usable classes, access/foot/bicycle tags, one-way for vehicles). Intended exceptions, exactly:
+# (1) the islet is its own component (ferry only, ``islet_component``); (2) the private roads of
+# gated compounds are not part of the public graph: a trip enters a compound through a gate and
+# leaves it through a gate (geo.network's P/S layers), checked in the layered graph below.
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return load_profiles(DATA / "profiles.csv")
+
+
+def _public_digraph(d: DemoDistrict, profile) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Strong component label per node of the public graph of ``profile``, and which nodes it uses."""
+    rules = edge_rules(profile, d.edges)
+    public = rules.usable & ~rules.private
+    idx = pd.Index(d.nodes["node_id"])
+    u, v = idx.get_indexer(d.edges["u"])[public], idx.get_indexer(d.edges["v"])[public]
+    one = rules.oneway[public]
+    tails, heads = np.r_[u, v[~one]], np.r_[v, u[~one]]
+    g = coo_matrix((np.ones(len(tails)), (tails, heads)), shape=(len(idx),) * 2)
+    _, lab = connected_components(g, directed=True, connection="strong")
+    used = np.zeros(len(idx), dtype=bool)
+    used[u] = used[v] = True
+    return lab, used, idx
+
+
+@pytest.mark.parametrize("name", ["car", "ebike", "walk", "walk_elderly"])
+def test_public_network_is_strongly_connected_except_the_islet(d, profiles, name):
+    lab, used, idx = _public_digraph(d, profiles[name])
+    islet = lab[idx.get_indexer(_planted(d, "islet_component")["object_id"])[0]]
+    labels = pd.Series(lab[used]).value_counts()
+    assert set(labels.index) == {labels.index[0], islet} and labels.index[0] != islet, labels.head()
+    assert labels[islet] < 0.01 * used.sum()
+
+
+def test_no_oneway_dead_end_for_cars(d, profiles):
+    """A car can leave every node it can drive into, and the reverse (no pure sinks or sources)."""
+    rules = edge_rules(profiles["car"], d.edges)
+    e = d.edges[rules.usable & ~rules.private]
+    one = rules.oneway[rules.usable & ~rules.private]
+    tails = np.r_[e["u"].to_numpy(), e["v"].to_numpy()[~one]]
+    heads = np.r_[e["v"].to_numpy(), e["u"].to_numpy()[~one]]
+    assert set(heads) == set(tails)
+    assert one.sum() > 50  # one-way streets remain: in loops and couplets, not into dead ends
+
+
+def _reached(graph, start: int) -> np.ndarray:
+    out = np.zeros(graph.shape[0], dtype=bool)
+    out[breadth_first_order(graph, start, directed=True, return_predecessors=False)] = True
+    return out
+
+
+@pytest.mark.parametrize("name", ["car", "walk"])
+def test_layered_network_every_place_can_be_left_and_reached(d, profiles, name):
+    """In geo.network's routing graph (compounds through their gates) every node on the main island
+    is reachable from every other, except by design: a compound's P copies can only be left (they
+    reach the streets) and its S copies only entered; every open facility can be left and reached."""
+    net = build_network(d.nodes, d.edges, profiles[name], contract=False)
+    islet_node = int(np.searchsorted(net.node_ids, _planted(d, "islet_component")["object_id"].iloc[0]))
+    start = int(net.edge_u[np.argmax(net.edge_compound < 0)])
+    forward, backward = _reached(net.forward, start), _reached(net.reverse, start)
+    m_nodes = np.unique(np.r_[net.edge_u[net.edge_compound < 0], net.edge_v[net.edge_compound < 0]])
+    _, islet_lab = connected_components(net.forward, directed=False)
+    on_islet = islet_lab == islet_lab[islet_node]
+    main = m_nodes[~on_islet[m_nodes]]
+    assert forward[main].all() and backward[main].all()
+    private = np.flatnonzero(net.s_copy >= 0)
+    assert len(private) and forward[net.s_copy[private]].all() and backward[net.p_copy[private]].all()
+    open_ = d.facilities[d.facilities["status"] == "open"]
+    snap = snap_points(net, open_.geometry.x.to_numpy(), open_.geometry.y.to_numpy())
+    assert snap.reachable.all()
+    out_nodes, out_cost = exits(net, snap)
+    in_nodes, in_cost = entries(net, snap)
+    leaves = (np.isfinite(out_cost) & backward[np.maximum(out_nodes, 0)] & (out_nodes >= 0)).any(axis=1)
+    arrives = (np.isfinite(in_cost) & forward[np.maximum(in_nodes, 0)] & (in_nodes >= 0)).any(axis=1)
+    assert leaves.all() and arrives.all(), open_.loc[~(leaves & arrives), "facility_id"].tolist()
+
+
+def test_compounds_are_connected_inside(d, profiles):
+    """Each compound's private roads are connected for cars and on foot and include its gates."""
+    gates = set(_planted(d, "gate")["object_id"])
+    for name in ("car", "walk"):
+        rules = edge_rules(profiles[name], d.edges)
+        pe = d.edges[rules.usable & rules.private]
+        idx = pd.Index(pd.unique(pe[["u", "v"]].to_numpy().ravel()))
+        u, v = idx.get_indexer(pe["u"]), idx.get_indexer(pe["v"])
+        n, lab = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2),
+                                      directed=False)
+        assert n == 9 * (d.areas["level"] == "district").sum(), name
+        with_gate = set(lab[idx.get_indexer([g for g in gates if g in idx])])
+        assert with_gate == set(range(n)), name
 
 
 def test_private_roads_touch_public_only_at_gates(d):
