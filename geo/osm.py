@@ -19,6 +19,7 @@ All coordinates are EPSG:4326 (lon, lat); areas are measured in the UTM zone of 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,10 @@ class OsmExtract:
     coords: pd.DataFrame
     ways: pd.DataFrame
     features: gpd.GeoDataFrame = field(default_factory=lambda: empty_features())
+    notes: dict = field(default_factory=dict)
+    """What the reader could not use, for the import report: ``relations_incomplete`` (ids of
+    multipolygons whose rings do not close), ``relations_other`` (ids of tagged relations of other
+    types, e.g. boundaries and routes, which are not areas of ours)."""
 
 
 def empty_features() -> gpd.GeoDataFrame:
@@ -188,7 +193,8 @@ def clip(extract: OsmExtract, bbox: tuple[float, float, float, float]) -> OsmExt
     if len(feats):
         lon, lat = _representative_points(feats.geometry.to_numpy())
         feats = feats[(lon >= bbox[0]) & (lon <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3])]
-    return OsmExtract(coords=c[inside].reset_index(drop=True), ways=extract.ways, features=feats)
+    return OsmExtract(coords=c[inside].reset_index(drop=True), ways=extract.ways, features=feats,
+                      notes=extract.notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,6 +397,68 @@ def way_geometries(ways: pd.DataFrame, coords: pd.DataFrame, *, polygon: np.ndar
             compact = np.unique(way_of[rows], return_inverse=True)[1]
             out[wanted] = build(xy[rows], indices=compact)
     return out
+
+
+def multipolygons(relations: pd.DataFrame, way_nodes: Mapping[int, Sequence[int]],
+                  coords: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[int]]:
+    """Polygons of ``type=multipolygon`` relations from their member ways (EPSG:4326).
+
+    Parameters
+    ----------
+    relations : ``relation_id``, ``members`` (sequence of ``(way id, role)``) and one column per
+        tag kept.
+    way_nodes : node list of every way that may be a member.
+    coords : ``OsmExtract.coords``.
+
+    Returns
+    -------
+    features : GeoDataFrame ``osm_type`` 'relation', ``osm_id``, the tag columns and a
+        (Multi)Polygon: the rings of the outer members (role 'outer' or empty; a ring may be made
+        of several ways) minus those of the inner members.
+    incomplete : ids of relations whose outer rings do not close (member ways or nodes missing,
+        e.g. cut off by the edge of an extract); they are left out, as pyrosm does.
+    """
+    rows, geoms, incomplete = [], [], []
+    for rel in relations.itertuples(index=False):
+        geom = _assemble(rel.members, way_nodes, coords)
+        if geom is None:
+            incomplete.append(int(rel.relation_id))
+            continue
+        rows.append(rel)
+        geoms.append(geom)
+    frame = pd.DataFrame(rows, columns=relations.columns).drop(columns="members")
+    frame = frame.rename(columns={"relation_id": "osm_id"}).assign(osm_type="relation")
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=4326), incomplete
+
+
+def _assemble(members: Sequence[tuple[int, str]], way_nodes: Mapping[int, Sequence[int]], coords: pd.DataFrame):
+    """Outer rings minus inner rings of one relation; None when no outer ring closes."""
+    rings = {}
+    for part in ("outer", "inner"):
+        refs = [ref for ref, role in members if (role or "outer") == part and ref in way_nodes]
+        lists = [list(way_nodes[ref]) for ref in refs]
+        lines = _member_lines(lists, coords) if lists else []
+        rings[part] = shapely.union_all(shapely.get_parts(shapely.polygonize(lines))) if lines else None
+    outer = rings["outer"]
+    if outer is None or outer.is_empty:
+        return None
+    inner = rings["inner"]
+    geom = outer if inner is None or inner.is_empty else shapely.difference(outer, inner)
+    return None if geom.is_empty else geom
+
+
+def _member_lines(lists: list[list[int]], coords: pd.DataFrame) -> list:
+    """LineStrings of member ways all of whose nodes have coordinates (others cannot close a ring)."""
+    way_of, _, lon, lat = _flatten(lists, coords)
+    known = ~np.isnan(lon)
+    complete = np.bincount(way_of[~known], minlength=len(lists)) == 0
+    counts = np.bincount(way_of, minlength=len(lists))
+    usable = complete & (counts >= 2)
+    rows = usable[way_of]
+    if not rows.any():
+        return []
+    compact = np.unique(way_of[rows], return_inverse=True)[1]
+    return list(shapely.linestrings(np.column_stack([lon[rows], lat[rows]]), indices=compact))
 
 
 def _polygons(xy: np.ndarray, *, indices: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -167,51 +167,96 @@ def _read_xml(path: Path, tables: MappingTables) -> geo_osm.OsmExtract:
     keys = set(tables.keys()) | set(geo_osm.WAY_KEYS)
     selecting = set(tables.selecting_keys())
     opener = bz2.open if path.name.lower().endswith(".bz2") else open
-    coords, points, ways = [], [], []
+    parts = _XmlParts()
     try:
         with opener(path, "rb") as fh:
             for _, el in ET.iterparse(fh, events=("end",)):
-                _collect(el, keys, selecting, coords, points, ways)
+                _collect(el, keys, selecting, parts)
     except (ET.ParseError, OSError, EOFError) as e:
         raise ValidationFailed(f"{path}: not a readable OSM XML file ({e}) — download or export it again "
                                "(.osm from JOSM/Overpass, .osm.bz2 from Geofabrik)") from e
-    return _xml_extract(coords, points, ways, selecting)
+    return _xml_extract(parts, selecting)
 
 
-def _collect(el, keys: set, selecting: set, coords: list, points: list, ways: list) -> None:
-    """Keep what one parsed <node> or <way> element holds; free it (the files are large)."""
+@dataclass
+class _XmlParts:
+    """What the XML reader keeps: node coordinates, tagged nodes, tagged ways, the node lists of
+    untagged ways (members of multipolygons), multipolygon relations and other tagged relations."""
+
+    coords: list = field(default_factory=list)
+    points: list = field(default_factory=list)
+    ways: list = field(default_factory=list)
+    spare: dict = field(default_factory=dict)
+    relations: list = field(default_factory=list)
+    other_relations: list = field(default_factory=list)
+
+
+def _collect(el, keys: set, selecting: set, parts: _XmlParts) -> None:
+    """Keep what one parsed <node>, <way> or <relation> element holds; free it (the files are large)."""
     if el.tag == "node":
         node = (int(el.get("id")), float(el.get("lon")), float(el.get("lat")))
-        coords.append(node)
+        parts.coords.append(node)
         tags = _tags(el, keys)
         if selecting.intersection(tags):
-            points.append((*node, tags))
+            parts.points.append((*node, tags))
         el.clear()
     elif el.tag == "way":
         tags = _tags(el, keys)
+        nodes = [int(nd.get("ref")) for nd in el.iter("nd")]
         if tags:
-            ways.append((int(el.get("id")), [int(nd.get("ref")) for nd in el.iter("nd")], tags))
+            parts.ways.append((int(el.get("id")), nodes, tags))
+        else:  # may be part of a multipolygon relation, which comes later in the file
+            parts.spare[int(el.get("id"))] = np.asarray(nodes, dtype=np.int64)
         el.clear()
     elif el.tag == "relation":
-        el.clear()  # multipolygon relations are not assembled from XML (pbf files do assemble them)
+        _collect_relation(el, keys, selecting, parts)
+        el.clear()
+
+
+def _collect_relation(el, keys: set, selecting: set, parts: _XmlParts) -> None:
+    tags = _tags(el, keys | {"type"})
+    if not selecting.intersection(tags):
+        return
+    if tags.get("type") != "multipolygon":
+        parts.other_relations.append(int(el.get("id")))
+        return
+    members = [(int(m.get("ref")), m.get("role") or "") for m in el.iter("member") if m.get("type") == "way"]
+    parts.relations.append((int(el.get("id")), members, tags))
 
 
 def _tags(el, keys: set) -> dict[str, str]:
     return {t.get("k"): t.get("v") for t in el.iter("tag") if t.get("k") in keys}
 
 
-def _xml_extract(coords: list, points: list, ways: list, selecting: set) -> geo_osm.OsmExtract:
-    coord_frame = pd.DataFrame(coords, columns=["node_id", "lon", "lat"])
+def _xml_extract(parts: _XmlParts, selecting: set) -> geo_osm.OsmExtract:
+    ways = parts.ways
+    coord_frame = pd.DataFrame(parts.coords, columns=["node_id", "lon", "lat"])
     way_frame = pd.DataFrame({"way_id": [w[0] for w in ways], "nodes": [w[1] for w in ways]})
     way_frame = pd.concat([way_frame, pd.DataFrame([w[2] for w in ways], index=way_frame.index)], axis=1)
+    points = parts.points
     point_frame = pd.DataFrame([p[3] for p in points])
     point_frame = gpd.GeoDataFrame(
         point_frame.assign(osm_type="node", osm_id=[p[0] for p in points]),
         geometry=shapely.points([p[1] for p in points], [p[2] for p in points]), crs=4326)
     is_feature = np.array([bool(selecting.intersection(w[2])) for w in ways], dtype=bool)
     features = _way_features(way_frame[is_feature] if len(ways) else way_frame, coord_frame)
-    return geo_osm.OsmExtract(coords=coord_frame, ways=way_frame,
-                              features=pd.concat([point_frame, features], ignore_index=True))
+    areas, incomplete = _relation_features(parts, coord_frame)
+    every = pd.concat([point_frame, features, areas], ignore_index=True)
+    every["osm_id"] = every["osm_id"].astype(np.int64)
+    return geo_osm.OsmExtract(coords=coord_frame, ways=way_frame, features=every,
+                              notes={"relations_incomplete": incomplete, "relations_other": parts.other_relations})
+
+
+def _relation_features(parts: _XmlParts, coords: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[int]]:
+    """Multipolygon relations assembled from their member ways (``geo.osm.multipolygons``)."""
+    if not parts.relations:
+        return geo_osm.empty_features(), []
+    relations = pd.DataFrame({"relation_id": [r[0] for r in parts.relations],
+                              "members": [r[1] for r in parts.relations]})
+    tags = pd.DataFrame([{k: v for k, v in r[2].items() if k != "type"} for r in parts.relations])
+    relations = pd.concat([relations, tags], axis=1)
+    way_nodes = {**parts.spare, **{w[0]: w[1] for w in parts.ways}}
+    return geo_osm.multipolygons(relations, way_nodes, coords)
 
 
 def _way_features(ways: pd.DataFrame, coords: pd.DataFrame) -> gpd.GeoDataFrame:

