@@ -16,8 +16,14 @@ help:
 	@echo "make stop   — stop the local PostGIS"
 	@echo "make bench  — benchmarks (coverage engine vs peers, API latency)"
 
+# Debian packages: `make demo` needs the database, Python venv, npm and CJK fonts; `make test` adds
+# Chromium; `make bench` adds pgRouting and wrk (scripts/system-deps.sh says what each mode installs).
+DEPS_MODE ?= demo
+test: DEPS_MODE = test
+bench: DEPS_MODE = bench
+
 system:
-	@scripts/system-deps.sh
+	@scripts/system-deps.sh $(DEPS_MODE)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,7 +57,6 @@ test: db lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup
-	@scripts/system-deps.sh --bench
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/coverage.py --scale 1
 	$(PY) bench/coverage.py --scale 10

@@ -1,32 +1,84 @@
 #!/usr/bin/env bash
-# Install the Debian packages minqing-map needs, only those that are missing.
-# As root: apt-get update + apt-get install. Otherwise: print exactly what to install and fail.
-# Usage: scripts/system-deps.sh [--bench]
+# Install the Debian 12 packages minqing-map needs, only those that are missing.
+#
+# Usage: scripts/system-deps.sh [demo|test|bench] [--print]
+#   demo  (default) python3 python3-venv npm fonts-noto-cjk, and postgresql-15
+#         postgresql-15-postgis-3 for the local database; not when DATABASE_URL is set (in the
+#         environment or in .env), because then an existing server is used.
+#         (fonts-noto-cjk: the PNG gap maps and reports; python3-venv: Debian's python3 cannot
+#         `python3 -m venv` without it; pip comes into the venv through it, python3-pip is not needed.)
+#   test  demo + chromium chromium-driver (the browser tests of the maps).
+#   bench test + postgresql-15-pgrouting (local database only) and wrk.
+#   --print  print the missing packages on one line (empty when none) and exit 0; install nothing.
+#
+# As root: apt-get update + apt-get install of what is missing. Otherwise: print exactly the
+# apt-get command to run and exit 1. A package counts as present when dpkg-query reports it
+# installed; npm also when an `npm` command exists (NodeSource's nodejs ships its own npm, which
+# conflicts with Debian's). Only bash builtins besides dpkg-query and apt-get, so that the tests
+# can run this script with a PATH of stubs.
 set -euo pipefail
 
-need=()
-have_file() { [ -e "$1" ]; }
-have_file /usr/lib/postgresql/15/bin/postgres                    || need+=(postgresql-15)
-have_file /usr/share/postgresql/15/extension/postgis.control     || need+=(postgresql-15-postgis-3)
-have_file /usr/bin/chromium                                      || need+=(chromium)
-have_file /usr/bin/chromedriver                                  || need+=(chromium-driver)
-ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || need+=(fonts-noto-cjk)
-command -v npm >/dev/null 2>&1                                   || need+=(npm)
-if [ "${1:-}" = "--bench" ]; then
-  have_file /usr/share/postgresql/15/extension/pgrouting.control || need+=(postgresql-15-pgrouting)
-  command -v wrk >/dev/null 2>&1                                 || need+=(wrk)
-fi
+mode=demo
+print_only=0
+for arg in "$@"; do
+  case "$arg" in
+    demo|test|bench) mode=$arg ;;
+    --bench) mode=bench ;;  # the old spelling
+    --print) print_only=1 ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "minqing: unknown argument '$arg'; use: system-deps.sh [demo|test|bench] [--print]" >&2; exit 2 ;;
+  esac
+done
 
+root_dir=${BASH_SOURCE[0]%/*}/..
+
+external_database() {
+  [ -n "${DATABASE_URL:-}" ] && return 0
+  [ -r "$root_dir/.env" ] || return 1
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ $line == DATABASE_URL=?* ]] && return 0
+  done < "$root_dir/.env"
+  return 1
+}
+
+installed() {
+  local status
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) || return 1
+  [ "$status" = installed ]
+}
+
+wanted=(python3 python3-venv npm fonts-noto-cjk)
+external_database || wanted+=(postgresql-15 postgresql-15-postgis-3)
+case "$mode" in
+  test)  wanted+=(chromium chromium-driver) ;;
+  bench) wanted+=(chromium chromium-driver wrk)
+         external_database || wanted+=(postgresql-15-pgrouting) ;;
+esac
+
+need=()
+for pkg in "${wanted[@]}"; do
+  installed "$pkg" && continue
+  [ "$pkg" = npm ] && command -v npm >/dev/null 2>&1 && continue
+  need+=("$pkg")
+done
+
+if [ "$print_only" -eq 1 ]; then
+  echo "${need[*]}"
+  exit 0
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
+if [ "$EUID" -eq 0 ]; then
   echo "minqing: installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 else
   echo "minqing: these Debian packages are missing. Ask an administrator to run:" >&2
-  echo "    sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
-  echo "or set DATABASE_URL to an existing PostgreSQL 15 + PostGIS 3 server." >&2
+  echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
+  if [[ " ${need[*]} " == *" postgresql-15"* ]]; then
+    echo "or set DATABASE_URL to an existing PostgreSQL 15 + PostGIS 3 server (then no postgresql packages are needed)." >&2
+  fi
   exit 1
 fi
