@@ -41,9 +41,11 @@ RESIDENCE_COLUMNS = ["residence_id", "lon", "lat", "households", "population", "
 FACILITY_COLUMNS = ["facility_id", "type_code", "lon", "lat", "status"]
 AREA_COLUMNS = ["area_id", "parent_id", "level", "urban"]
 TYPE_COLUMNS = ["code", "category", *(f"{c}_{f}" for c in CIRCLES for f in ("profile", "max_time_min"))]
-# which catchment count a facility's capacity is measured against, unless the facility-types
-# table carries a ``capacity_basis`` column (population|households|elderly|children)
-CAPACITY_BASIS_BY_CATEGORY = {"elderly": "elderly", "education": "children"}
+# optional facility-type columns saying what one unit of a facility's ``capacity`` serves:
+# ``capacity_basis`` (one of MEASURES, empty: the capacity has no meaningful load) and
+# ``basis_per_unit`` (how many people of that measure one unit serves), e.g. kindergarten places
+# → children, 5 per place (data/facility_types.csv)
+CAPACITY_COLUMNS = ["capacity_basis", "basis_per_unit"]
 _MAX_TREE_DEPTH = 32
 
 
@@ -94,8 +96,9 @@ class CoverageResult:
         ``level``, ``type_code``, ``points``, and for each of population, households, elderly,
         children: the total, ``*_covered`` and ``*_share`` (0..1).
     per_facility : one row per considered facility: catchment (covered residents whose nearest
-        facility it is) per measure, ``capacity``, ``capacity_basis``, ``load`` (basis / capacity)
-        and ``snapped``.
+        facility it is) per measure, ``capacity``, ``capacity_basis`` and ``basis_per_unit`` of its
+        type, ``load`` = catchment of the basis / (capacity × basis_per_unit) (1.0: exactly full;
+        NaN when the type has no capacity basis or the facility no capacity) and ``snapped``.
     gaps : GeoDataFrame (EPSG:4326) of gap areas per type (``geo.gaps``), ranked by population.
     """
 
@@ -483,19 +486,37 @@ def _per_facility(prepared, blocks, fac, facility_types, snapped) -> pd.DataFram
     flags = pd.concat(snapped) if snapped else pd.Series(dtype=bool)
     out["snapped"] = flags.groupby(level=0).all().reindex(ids).fillna(False).to_numpy(bool)
     out["capacity"] = pd.to_numeric(fac["capacity"], errors="coerce").to_numpy() if "capacity" in fac else np.nan
-    out["capacity_basis"] = out.type_code.map(_capacity_basis(facility_types))
-    basis = np.select([out.capacity_basis == m for m in MEASURES], [out[f"catchment_{m}"] for m in MEASURES], 0)
+    basis_of = capacity_basis(facility_types)
+    out["capacity_basis"] = out.type_code.map(basis_of.capacity_basis).astype(object)
+    out["basis_per_unit"] = out.type_code.map(basis_of.basis_per_unit).astype(float)
+    demand = np.select([out.capacity_basis == m for m in MEASURES], [out[f"catchment_{m}"] for m in MEASURES], np.nan)
+    units = out.capacity.to_numpy(float) * out.basis_per_unit.to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["load"] = np.where(out.capacity > 0, basis / out.capacity, np.nan)
+        out["load"] = np.where(units > 0, demand / units, np.nan)
     return out
 
 
-def _capacity_basis(facility_types: pd.DataFrame) -> dict[str, str]:
-    if "capacity_basis" in facility_types:
-        basis = facility_types.capacity_basis.fillna("population").replace("", "population")
-    else:
-        basis = facility_types.category.map(CAPACITY_BASIS_BY_CATEGORY).fillna("population")
-    return dict(zip(facility_types.code.astype(str), basis, strict=True))
+def capacity_basis(facility_types: pd.DataFrame) -> pd.DataFrame:
+    """Per type code: ``capacity_basis`` (a measure, or None) and ``basis_per_unit`` (> 0, or NaN).
+
+    Types without both (or without the columns at all) get None/NaN: their load is not computed.
+    Raises ``GeoError`` for a basis that is not one of ``MEASURES`` or a non-positive per-unit figure.
+    """
+    codes = facility_types.code.astype(str).to_numpy()
+    if not set(CAPACITY_COLUMNS) <= set(facility_types.columns):
+        return pd.DataFrame({"capacity_basis": None, "basis_per_unit": np.nan}, index=codes)
+    basis = facility_types.capacity_basis.where(facility_types.capacity_basis.notna(), "").astype(str).str.strip()
+    per_unit = pd.to_numeric(facility_types.basis_per_unit, errors="coerce").to_numpy(float)
+    bad = sorted(set(basis[(basis != "") & ~basis.isin(MEASURES)]))
+    if bad:
+        raise GeoError(f"capacity_basis values {bad} are not one of {MEASURES}: fix data/facility_types.csv")
+    given = (basis != "").to_numpy()
+    if (given & ~(per_unit > 0)).any():
+        wrong = sorted(codes[given & ~(per_unit > 0)])
+        raise GeoError(f"facility types {wrong} have a capacity_basis but no basis_per_unit > 0: give how many "
+                       "people of the basis one unit of capacity serves (data/facility_types.csv)")
+    return pd.DataFrame({"capacity_basis": np.where(given, basis, None),
+                         "basis_per_unit": np.where(given, per_unit, np.nan)}, index=codes)
 
 
 def _gaps(prepared: Prepared, blocks: list[_Block]) -> gpd.GeoDataFrame:

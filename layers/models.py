@@ -286,7 +286,8 @@ class CoverageFacility(Base):
     covered_population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     capacity: Mapped[float | None] = mapped_column(Float)
     load: Mapped[float | None] = mapped_column(Float)
-    """Catchment population covered / capacity (None when capacity is unknown)."""
+    """Catchment of the type's capacity basis / (capacity × basis per unit), data/facility_types.csv
+    (1.0 = full; None when the capacity is unknown or the type has no capacity basis)."""
 
 
 class CoverageGap(Base):

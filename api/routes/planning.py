@@ -112,7 +112,9 @@ def run_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery =
 
 @router.get("/coverage/runs/{run_id}/facilities", tags=[COVERAGE], response_class=GeoJSONResponse,
             responses=PROTECTED, summary="设施服务人口与负荷 facilities with catchment and load (GeoJSON)",
-            description="Facility points with `catchment_population, catchment_households, capacity, load`.")
+            description="Facility points with `catchment_population, catchment_households, capacity, load`; "
+                        "`load` = the catchment of the type's capacity basis / (capacity × people per unit) from "
+                        "data/facility_types.csv (1.0 = full), null when the type's capacity has no basis.")
 def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
     resolve_run(s, run_id)
     return _geojson(store.facility_results(s, run_id, type_code=type_code))

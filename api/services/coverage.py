@@ -19,13 +19,14 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 import data
-from geo.coverage import CoverageResult, Prepared, prepare, run_coverage, service_tiers
+from geo.coverage import CAPACITY_COLUMNS, CoverageResult, Prepared, prepare, run_coverage, service_tiers
 from geo.profiles import Profile, load_profiles
 from layers import queries, store
 
 DATA_DIR = Path(data.__file__).parent
 PROFILES_CSV = DATA_DIR / "profiles.csv"
 TARGETS_CSV = DATA_DIR / "targets.csv"
+FACILITY_TYPES_CSV = DATA_DIR / "facility_types.csv"
 BASE_LAYERS = ("areas", "residences", "network_nodes", "network_edges", "facility_types")
 
 
@@ -50,9 +51,19 @@ def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "
     return Inputs(
         nodes=queries.nodes(s), edges=queries.edges(s), facilities=queries.facilities(s, statuses=statuses),
         residences=queries.residences(s), areas=queries.areas(s, with_geometry=False),
-        facility_types=queries.facility_types(s), profiles=load_profiles(PROFILES_CSV),
+        facility_types=with_capacity_basis(queries.facility_types(s)), profiles=load_profiles(PROFILES_CSV),
         versions=queries.data_versions(s),
     )
+
+
+def with_capacity_basis(facility_types: pd.DataFrame, path: Path = FACILITY_TYPES_CSV) -> pd.DataFrame:
+    """The stored facility types with what a unit of capacity serves, from the editable table
+    (``capacity_unit``, ``capacity_basis``, ``basis_per_unit`` of data/facility_types.csv)."""
+    cols = ["capacity_unit", *CAPACITY_COLUMNS]
+    table = pd.read_csv(path, dtype={"code": str})
+    table = table[["code", *[c for c in cols if c in table.columns]]]
+    out = facility_types.drop(columns=[c for c in cols if c in facility_types.columns])
+    return out.merge(table, on="code", how="left")
 
 
 _PREPARED: dict[tuple, Prepared] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
@@ -72,3 +73,24 @@ def test_targets_are_evaluated_against_hand_counts(demo_db, base_run):
     target = next(t for t in base_run["summary"]["targets"] if t["code"] == "daycare_communities")
     assert target["value"] == pytest.approx(expected)
     assert target["pass"] is (expected >= 0.8)
+
+
+def test_loads_follow_the_capacity_basis_of_the_type(demo_db, base_run):
+    with session(demo_db) as s:
+        fac = store.facility_results(s, base_run["run_id"])
+        capacity = dict(s.execute(text("SELECT facility_id, capacity FROM facilities")).all())
+    # beds of a health centre mean nothing for its out-patient catchment: no load at all
+    assert fac[fac.type_code == "health_center"].load.isna().all()
+    assert fac[fac.type_code == "police_station"].load.isna().all()
+    kg = fac[(fac.type_code == "kindergarten") & fac.facility_id.map(capacity).gt(0)].set_index("facility_id")
+    with session(demo_db) as s:
+        res = store.residence_results(s, base_run["run_id"], type_code="kindergarten")
+        children = dict(s.execute(text("SELECT residence_id, children FROM residences")).all())
+    res = res[res.covered]
+    demand = res.residence_id.map(children).groupby(res.facility_id.astype("int64")).sum()
+    # data/facility_types.csv: one kindergarten place per 5 children aged 0-14
+    want = [demand.get(f, 0) / (capacity[f] * 5) for f in kg.index]
+    np.testing.assert_allclose(kg.load.to_numpy(float), want)
+    assert kg.load.notna().all() and 0 < kg.load.median() < 20
+    homes = fac[fac.type_code == "nursing_home"]
+    assert homes.load.notna().any()

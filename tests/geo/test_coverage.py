@@ -147,9 +147,31 @@ def test_per_facility_catchment_and_load(district, result):
     assert set(pf.index) == set(fac.facility_id[fac.status == "open"])
     for fid, row in pf.iterrows():
         assert row.catchment_population == want.get(fid, 0)
+    # kindergarten places are measured against children 0-14, five per place (data/facility_types.csv)
     kg = pf[pf.type_code == "kindergarten"]
-    assert (kg.capacity_basis == "children").all()
-    np.testing.assert_allclose(kg.load, kg.catchment_children / 50.0)
+    assert (kg.capacity_basis == "children").all() and (kg.basis_per_unit == 5).all()
+    kg_children = covered[covered.type_code == "kindergarten"].groupby("facility_id").children.sum()
+    want_load = np.array([kg_children.get(f, 0) / (50.0 * 5) for f in kg.index])
+    np.testing.assert_allclose(kg.load.to_numpy(), want_load)
+    assert (kg.load > 0).any()
+    # a police station's capacity means nothing for its catchment: no load, not a made-up number
+    police = pf[pf.type_code == "police_station"]
+    assert len(police) and police.capacity_basis.isna().all() and police.load.isna().all()
+
+
+def test_capacity_basis_table_is_checked(facility_types):
+    from geo.coverage import capacity_basis
+    from geo.errors import GeoError
+
+    table = capacity_basis(facility_types)
+    assert table.loc["middle_school", "capacity_basis"] == "children"
+    assert table.loc["middle_school", "basis_per_unit"] == 5
+    assert table.loc["police_station"].isna().all()
+    assert capacity_basis(facility_types.drop(columns=["capacity_basis"])).capacity_basis.isna().all()
+    with pytest.raises(GeoError, match="beds"):
+        capacity_basis(facility_types.assign(capacity_basis="beds"))
+    with pytest.raises(GeoError, match="basis_per_unit"):
+        capacity_basis(facility_types.assign(basis_per_unit=np.where(facility_types.code == "kindergarten", 0, 5)))
 
 
 def test_gaps_hold_every_uncovered_resident(district, result):
