@@ -6,7 +6,9 @@ collection (a new column stays private until someone adds it here); aggregate co
 ``min_households`` households become ``null`` with ``suppressed: true``, and the others are rounded
 to the nearest ``round_to`` (5) so that a suppressed count cannot be worked out exactly as a parent's
 total minus its other children (the difference of rounded counts is off by up to a few times
-``round_to``); shares stay exact. Residences, personal
+``round_to``). Derived values (``share``) are recomputed from the rounded counts and rounded to two
+decimals (null when suppressed): an exact share times a rounded count would give the exact count
+back. Residences, personal
 fields and accounts never appear. Planners and admins see unfiltered data; a grid worker sees the
 residences of their own grid (the route restricts the rows) and public data elsewhere.
 """
@@ -45,6 +47,11 @@ AGGREGATE_COUNTS: dict[str, tuple[str, ...]] = {
 }
 """Counts that describe people in an area: suppressed when the area holds too few households."""
 
+DERIVED: dict[str, tuple[str, str]] = {"share": ("population_covered", "population")}
+"""Public ratios → (numerator, denominator): recomputed from the rounded counts, never the exact ones."""
+
+SHARE_DECIMALS = 2
+
 PERSONAL_KEYS = frozenset({
     "residence_id", "residences", "elderly", "children", "elderly_covered", "children_covered",
     "estimated", "footprint", "user_id", "username", "password", "password_hash", "actor",
@@ -82,7 +89,8 @@ class PrivacyFilter:
 
     def suppress(self, props: dict[str, Any], counts: tuple[str, ...]) -> dict[str, Any]:
         """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold; else
-        round the integer counts to the nearest ``round_to`` (half up)."""
+        round the integer counts to the nearest ``round_to`` (half up) and derive the ratios
+        (``DERIVED``) from the rounded counts."""
         if not counts:
             return props
         households = props.get("households")
@@ -93,6 +101,9 @@ class PrivacyFilter:
                 props[key] = None
             elif isinstance(value, int) and not isinstance(value, bool) and self.round_to > 1:
                 props[key] = (value + self.round_to // 2) // self.round_to * self.round_to
+        for key, (numerator, denominator) in DERIVED.items():
+            if key in props:
+                props[key] = None if small else _ratio(props.get(numerator), props.get(denominator))
         props["suppressed"] = small
         return props
 
@@ -105,3 +116,10 @@ class PrivacyFilter:
         if isinstance(obj, list):
             return [self.payload(v, role=role) for v in obj]
         return obj
+
+
+def _ratio(numerator: Any, denominator: Any) -> float | None:
+    """``numerator / denominator`` to ``SHARE_DECIMALS`` decimals (None when either is unknown or 0)."""
+    if not isinstance(numerator, int | float) or not isinstance(denominator, int | float) or not denominator:
+        return None
+    return round(numerator / denominator, SHARE_DECIMALS)

@@ -26,6 +26,9 @@ AGGREGATES = {"households", "households_covered", "population", "population_cove
 
 AGGREGATE_COLLECTIONS = {"grids", "areas", "coverage"}
 
+DERIVED = {"share": ("population_covered", "population")}
+"""Public ratios: each must be a function of the shown (rounded) counts only, to 2 decimals."""
+
 LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gridworker_nogrid", "$2b$"]
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
 
@@ -127,6 +130,18 @@ def _check_json(url: str, body: Any) -> None:
                 assert value is None and holder.get("suppressed") is True, f"{url}: {key} not suppressed"
             else:
                 assert households >= MIN_HOUSEHOLDS, f"{url}: households={households} is below the threshold"
+        if "households" in holder and isinstance(value, float):
+            _check_derived(url, key, value, holder)
+
+
+def _check_derived(url: str, key: str, value: float, holder: dict) -> None:
+    """A fractional number next to area counts must be a known ratio of the SHOWN counts (to 2 decimals):
+    an exact ratio times a rounded count gives the exact count back."""
+    assert key in DERIVED, f"{url}: {key}={value} is a derived value the privacy filter does not know"
+    numerator, denominator = (holder.get(k) for k in DERIVED[key])
+    assert numerator is not None and denominator, f"{url}: {key} shown without its counts"
+    assert value == round(numerator / denominator, 2), \
+        f"{url}: {key}={value} is not {numerator}/{denominator} of the shown counts: it leaks the exact counts"
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +201,13 @@ def test_the_checker_catches_leaks():
     with pytest.raises(AssertionError):
         _check_json("/reverse", {"grid": {"username": "x"}})
     _check_json("/collections/grids/items", {"features": [{"properties": {"households": None, "suppressed": True}}]})
+    exact_share = {"households": 725, "population": 725, "population_covered": 680, "share": 0.9406896551724138,
+                   "suppressed": False}
+    with pytest.raises(AssertionError, match="leaks the exact counts"):
+        _check_json("/collections/coverage/items", {"features": [{"properties": exact_share}]})
+    with pytest.raises(AssertionError, match="does not know"):
+        _check_json("/collections/coverage/items", {"features": [{"properties": {"households": 725, "density": 1.5}}]})
+    _check_json("/collections/coverage/items", {"features": [{"properties": {**exact_share, "share": 0.94}}]})
 
 
 def test_public_counts_are_rounded_and_small_ones_suppressed():
@@ -195,7 +217,7 @@ def test_public_counts_are_rounded_and_small_ones_suppressed():
     shown = f.properties("coverage", {"households": 597, "households_covered": 12, "population": 1622,
                                       "population_covered": 3, "share": 0.0018, "elderly": 40}, role=None)
     assert shown == {"households": 595, "households_covered": 10, "population": 1620, "population_covered": 5,
-                     "share": 0.0018, "suppressed": False}  # half up: 12 → 10, 3 → 5; elderly never public
+                     "share": 0.0, "suppressed": False}  # half up: 12 → 10, 3 → 5; elderly never public
     small = f.properties("coverage", {"households": 4, "population": 9, "share": 0.5}, role=None)
     assert small == {"households": None, "population": None, "share": None, "suppressed": True}
     assert f.properties("coverage", {"households": 597}, role="planner") == {"households": 597}
@@ -220,3 +242,62 @@ def test_a_suppressed_count_cannot_be_recovered_by_differencing():
             fits.setdefault((seen(hidden + shown_child), seen(shown_child)), set()).add(hidden)
     judged = {k: v for k, v in fits.items() if k[1] <= 400}  # away from the loop's upper edge
     assert len(judged) > 100 and min(len(v) for v in judged.values()) >= 2
+
+
+def _hidden_fits(view) -> tuple[dict[tuple, set[tuple[int, int, int]]], list[tuple[tuple, tuple[int, int, int]]]]:
+    """(parent's public view, shown child's public view) → every hidden child (households, population,
+    covered) that produces them, for a parent = one shown child + one suppressed child; and the
+    (key, hidden child) pairs away from the enumeration's edges, to be judged."""
+    fits: dict[tuple, set[tuple[int, int, int]]] = {}
+    judged = []
+    hidden = [(h, p, c) for h in range(1, 5) for p in range(1, 11) for c in range(p + 1)]
+    for pop in range(20, 51):
+        for covered in range(0, pop + 1, 2):
+            child = (pop // 3, pop, covered)
+            child_view = view(*child)
+            for h, p, c in hidden:
+                key = (view(child[0] + h, pop + p, covered + c), child_view)
+                fits.setdefault(key, set()).add((h, p, c))
+                if 25 <= pop <= 45 and 2 <= p <= 8 and 2 <= covered <= pop - 2:
+                    judged.append((key, (h, p, c)))
+    return fits, judged
+
+
+def _public_coverage_view(f):
+    def view(households: int, population: int, covered: int) -> tuple:
+        shown = f.properties("coverage", {"households": households, "population": population,
+                                          "population_covered": covered,
+                                          "share": covered / population if population else None}, role=None)
+        return tuple(sorted(shown.items()))
+
+    return view
+
+
+def test_no_exact_small_count_is_recoverable_from_any_public_value():
+    """The same differencing with every public value of a coverage row, the share included: for every
+    suppressed child (1-4 households, 2-8 people) the public views of its parent and its shown sibling fit
+    at least two different head counts and two different covered counts."""
+    from api.privacy import PrivacyFilter
+
+    fits, judged = _hidden_fits(_public_coverage_view(PrivacyFilter(min_households=5, round_to=5)))
+    assert len(judged) > 10_000
+    for key, (_h, p, c) in judged:
+        assert len({cand[1] for cand in fits[key]}) >= 2, f"population {p} of a hidden child is recoverable"
+        assert len({cand[2] for cand in fits[key]}) >= 2, f"covered {c} of a hidden child is recoverable"
+
+
+def test_the_enumeration_catches_an_exact_share():
+    """Guard for the test above: with the share left exact (the old filter) the counts come back out."""
+    from api.privacy import PrivacyFilter
+
+    class ExactShare(PrivacyFilter):
+        def suppress(self, props, counts):
+            share = props.get("share")
+            out = super().suppress(props, counts)
+            if not out["suppressed"]:
+                out["share"] = share
+            return out
+
+    fits, judged = _hidden_fits(_public_coverage_view(ExactShare(min_households=5, round_to=5)))
+    pinned = sum(len({cand[1] for cand in fits[key]}) == 1 for key, _ in judged)
+    assert pinned > len(judged) // 2
