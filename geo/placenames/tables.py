@@ -4,9 +4,20 @@ Each ``read_*`` function takes a path (default: the shipped file), validates the
 it as a DataFrame, so an API or a user can show and edit it. :func:`load_tables` turns a directory
 of these tables into the lookup structures the rules use; the shipped set is cached.
 
+Local edits need not touch the shipped files: ``load_tables(overrides=folder)`` reads the CSVs of
+``folder`` over the shipped ones — a row replaces the shipped row with the same key (``word``,
+``term``, ``category``, ``suffix``, ``code`` or ``name``), other rows are added, and the characters of
+an ``extra_common_chars.txt`` there are added to the shipped list. The application chooses that
+folder once (``MINQING_PLACENAME_TABLES``, read by :mod:`layers.placenames`) through
+:func:`use_overrides`; this package reads no settings itself.
+
 Tables
 ------
-polyphones.csv        word or character → toneless reading (one syllable per character)
+polyphones.csv        word or character → toneless reading (one syllable per character); a
+                      one-character row yields to pypinyin's reading of the character inside a
+                      dictionary word (音乐 yinyue despite 乐 le); ``position`` = start limits a
+                      row to the start of a name (surnames: 区庄 Ouzhuang, not 郊区村)
+descriptors.csv       multi-syllable modifiers written as words of their own (瑶族, 湿地)
 generics.csv          generic terms (通名): feature classes, size rank, written apart or joined
 categories.csv        feature categories: allowed generic classes, duplicate scope, sign rules
 lexicons.csv          大/洋/怪 words flagged for review (民发〔2018〕146号)
@@ -19,18 +30,26 @@ extra_common_chars.txt  local characters accepted as common besides GB 2312
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from geo.placenames.errors import PlaceNameTableError
+from geo.placenames.errors import PlaceNameTableError, UnknownCategoryError
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "placenames"
 
 SCOPES = ("country", "province", "county", "city_or_town", "town")
 LEXICON_KINDS = ("大", "洋", "怪")
 WRITTEN = ("apart", "joined")
+POSITIONS = ("", "start")
+DESCRIPTOR_KINDS = ("ethnic", "descriptor")
+KEYS = {"polyphones.csv": "word", "generics.csv": "term", "categories.csv": "category", "lexicons.csv": "term",
+        "admin_suffixes.csv": "suffix", "rules.csv": "code", "fixed_spellings.csv": "name",
+        "descriptors.csv": "word"}
+"""Each CSV table and its key column: an override row replaces the shipped row with the same key."""
+CHARS_FILE = "extra_common_chars.txt"
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,10 @@ class PlaceNameTables:
     rules: dict[str, Rule]
     extra_chars: frozenset[str]
     fixed: dict[str, str]
+    start_only: frozenset[str] = frozenset()
+    """Polyphone words that apply only at the start of a name (``position`` start)."""
+    descriptors: dict[str, str] = field(default_factory=dict)
+    """Multi-syllable modifier → kind (ethnic, descriptor): written as a word of its own."""
 
 
 def _read(path: str | Path, columns: list[str]) -> pd.DataFrame:
@@ -109,14 +132,34 @@ def _check(path: str | Path, bad: pd.DataFrame, problem: str, fix: str) -> None:
 
 
 def read_polyphones(path: str | Path = DATA_DIR / "polyphones.csv") -> pd.DataFrame:
-    """Read the reading-override table (columns word, reading, note).
+    """Read the reading-override table (columns word, reading, note; optional position).
 
-    ``reading`` holds one toneless syllable per character of ``word``, separated by spaces.
+    ``reading`` holds one toneless syllable per character of ``word``, separated by spaces;
+    ``position`` is empty (anywhere) or ``start`` (only where the word begins the name).
     """
     frame = _read(path, ["word", "reading", "note"])
+    frame["position"] = frame.get("position", "")
     counts = frame["reading"].str.split().str.len()
     _check(path, frame[counts != frame["word"].str.len()], "reading does not have one syllable per character",
            "write one space-separated syllable per character, e.g. 重庆,chong qing")
+    _check(path, frame[~frame["position"].isin(POSITIONS)], "position is not empty or start",
+           "leave position empty (anywhere) or write start (only at the start of a name)")
+    _check(path, frame[frame["word"].duplicated()], "word repeated", "keep one row per word")
+    return frame
+
+
+def read_descriptors(path: str | Path = DATA_DIR / "descriptors.csv") -> pd.DataFrame:
+    """Read the multi-syllable modifiers written apart (columns word, kind, note).
+
+    ``kind`` is ``ethnic`` (瑶族: 连南瑶族自治县 → Liannan Yaozu Zizhixian) or ``descriptor``
+    (湿地: 海珠湿地公园 → Haizhu Shidi Gongyuan); rule 2 of the 1984 rules writes multi-syllable
+    modifiers apart from the word they qualify.
+    """
+    frame = _read(path, ["word", "kind", "note"])
+    _check(path, frame[~frame["kind"].isin(DESCRIPTOR_KINDS)], "kind is not ethnic/descriptor",
+           "use ethnic or descriptor")
+    _check(path, frame[frame["word"].str.len() < 2], "word shorter than two characters",
+           "one-syllable modifiers join their word: list only words of two or more characters")
     return frame
 
 
@@ -192,8 +235,10 @@ def tables_from_frames(
     rules: pd.DataFrame,
     fixed_spellings: pd.DataFrame,
     extra_chars: frozenset[str],
+    descriptors: pd.DataFrame | None = None,
 ) -> PlaceNameTables:
     """Build the lookup structures from validated table frames."""
+    positions = polyphones["position"] if "position" in polyphones else pd.Series("", polyphones.index)
     return PlaceNameTables(
         polyphones={w: tuple(r.lower().replace("v", "ü").split()) for w, r in zip(polyphones["word"], polyphones["reading"], strict=True)},
         generics={
@@ -212,35 +257,106 @@ def tables_from_frames(
         rules={r.code: Rule(r.code, r.reason_zh, r.reason_en, r.rule) for r in rules.itertuples()},
         extra_chars=extra_chars,
         fixed=dict(zip(fixed_spellings["name"], fixed_spellings["pinyin"], strict=True)),
+        start_only=frozenset(polyphones.loc[positions == "start", "word"]),
+        descriptors={} if descriptors is None else dict(zip(descriptors["word"], descriptors["kind"], strict=True)),
     )
 
 
+def _override_dir(overrides: str | Path) -> Path:
+    folder = Path(overrides)
+    if not folder.is_dir():
+        raise PlaceNameTableError(folder, "is not a folder", "point MINQING_PLACENAME_TABLES at a folder holding "
+                                  "edited copies of (some of) data/placenames/*.csv")
+    known = {*KEYS, CHARS_FILE}
+    unknown = sorted(f.name for f in folder.iterdir() if f.suffix in {".csv", ".txt"} and f.name not in known)
+    if unknown:
+        raise PlaceNameTableError(folder, f"holds {unknown}, which are no place-name tables",
+                                  f"name the files like the shipped ones: {sorted(known)}")
+    return folder
+
+
+def _merged(read: Callable[[Path], pd.DataFrame], file: str, data_dir: Path, overrides: Path | None) -> pd.DataFrame:
+    frame = read(data_dir / file)
+    if overrides is None or not (overrides / file).exists():
+        return frame
+    extra = read(overrides / file)
+    kept = frame[~frame[KEYS[file]].isin(extra[KEYS[file]])]
+    return pd.concat([kept, extra], ignore_index=True).fillna("")
+
+
 @functools.lru_cache(maxsize=8)
-def load_tables(data_dir: str | Path = DATA_DIR) -> PlaceNameTables:
+def load_tables(data_dir: str | Path = DATA_DIR, *, overrides: str | Path | None = None) -> PlaceNameTables:
     """Load every table from ``data_dir`` (default: the shipped data/placenames/; cached).
 
     Parameters
     ----------
     data_dir
         A directory holding the files listed in this module's docstring.
+    overrides
+        A folder of edited tables read over those of ``data_dir`` (see the module docstring);
+        only the files it holds count. None: ``data_dir`` alone.
 
     Returns
     -------
     PlaceNameTables
     """
     d = Path(data_dir)
+    o = None if overrides is None else _override_dir(overrides)
+    chars = read_extra_common_chars(d / CHARS_FILE)
+    if o is not None and (o / CHARS_FILE).exists():
+        chars |= read_extra_common_chars(o / CHARS_FILE)
     return tables_from_frames(
-        polyphones=read_polyphones(d / "polyphones.csv"),
-        generics=read_generics(d / "generics.csv"),
-        categories=read_categories(d / "categories.csv"),
-        lexicons=read_lexicons(d / "lexicons.csv"),
-        admin_suffixes=read_admin_suffixes(d / "admin_suffixes.csv"),
-        rules=read_rules(d / "rules.csv"),
-        fixed_spellings=read_fixed_spellings(d / "fixed_spellings.csv"),
-        extra_chars=read_extra_common_chars(d / "extra_common_chars.txt"),
+        polyphones=_merged(read_polyphones, "polyphones.csv", d, o),
+        generics=_merged(read_generics, "generics.csv", d, o),
+        categories=_merged(read_categories, "categories.csv", d, o),
+        lexicons=_merged(read_lexicons, "lexicons.csv", d, o),
+        admin_suffixes=_merged(read_admin_suffixes, "admin_suffixes.csv", d, o),
+        rules=_merged(read_rules, "rules.csv", d, o),
+        fixed_spellings=_merged(read_fixed_spellings, "fixed_spellings.csv", d, o),
+        extra_chars=chars,
+        descriptors=_merged(read_descriptors, "descriptors.csv", d, o),
     )
 
 
+_OVERRIDES: list[Path | None] = [None]
+"""The folder chosen by :func:`use_overrides` (a one-item list: module state without ``global``)."""
+
+
+def use_overrides(folder: str | Path | None) -> PlaceNameTables:
+    """Make :func:`default_tables` read ``folder``'s tables over the shipped ones (None: shipped only).
+
+    Called once by the application (API start-up, CLI) with the ``MINQING_PLACENAME_TABLES``
+    setting; the folder is checked and loaded at once, so a bad table fails at start, not later.
+    Returns the tables now in use. Edits to the folder are read again after
+    ``load_tables.cache_clear()`` or a restart.
+    """
+    tables = load_tables(DATA_DIR, overrides=None if folder is None else Path(folder))
+    _OVERRIDES[0] = None if folder is None else Path(folder)
+    return tables
+
+
 def default_tables(tables: PlaceNameTables | None = None) -> PlaceNameTables:
-    """Return ``tables`` or, when None, the shipped tables."""
-    return tables if tables is not None else load_tables()
+    """Return ``tables`` or, when None, the tables in use: the shipped ones, read under the folder
+    chosen with :func:`use_overrides` if any."""
+    if tables is not None:
+        return tables
+    return load_tables() if _OVERRIDES[0] is None else load_tables(DATA_DIR, overrides=_OVERRIDES[0])
+
+
+def category_code(value: object, *, tables: PlaceNameTables | None = None) -> str:
+    """The category code of ``value``: a code (any case), the Chinese name of categories.csv
+    (``道路（路、街）``) or its part before the bracket (``道路``, ``自然村``); blank stays ``""``.
+
+    Raises ``UnknownCategoryError`` naming the accepted values for anything else.
+    """
+    t = default_tables(tables)
+    text = "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+    if not text or text in t.categories:
+        return text
+    lookup = {c.lower(): c for c in t.categories}
+    for code, cat in t.categories.items():
+        lookup.setdefault(cat.name_zh, code)
+        lookup.setdefault(cat.name_zh.split("（")[0], code)
+    if text.lower() not in lookup:
+        raise UnknownCategoryError([text], [f"{c} {cat.name_zh}" for c, cat in t.categories.items()])
+    return lookup[text.lower()]

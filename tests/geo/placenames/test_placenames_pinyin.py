@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
+from data import divisions_dir
 from geo.placenames.errors import UnknownCategoryError
 from geo.placenames.pinyin import chinese_number, initials, romanize, sign_text, split_name, syllables
 from geo.placenames.tables import load_tables
@@ -87,7 +89,7 @@ def test_person_names_are_joined(name, expected):
     ("五一路", "Wuyi Lu"),
     ("八一大道", "Bayi Dadao"),
     ("五指山", "Wuzhi Shan"),
-    ("二十一巷", "Ershiyi Xiang"),  # no proper part left: the number is the name
+    ("二十一巷", "21 Xiang"),  # a bare counted numeral before a street generic is its ordinal: rule 7's 二马路 2 Malu
     ("经五路", "Jing 5 Lu"),
     ("中山二路", "Zhongshan 2 Lu"),
     ("建设六马路", "Jianshe 6 Malu"),
@@ -99,10 +101,14 @@ def test_numbers_spelled_out_except_street_ordinals(name, expected):
 
 
 def test_fixed_spellings_win_over_derived_text():
-    assert romanize("东四十条") == "Dongsi 10 Tiao"
-    assert romanize("上九路") == "Shangjiu Lu"
+    assert romanize("东四十二条") == "Dongsi 12 Tiao"  # rule 7's own example
+    assert romanize("东四十条") == "Dongsi 10 Tiao"  # the same rule: the tenth 条 of 东四
+    assert romanize("一五一医院") == "151 Yiyuan"  # rule 7: a code, which only the table can tell from a date
     derived = dataclasses.replace(load_tables(), fixed={})
-    assert romanize("东四十条", tables=derived) == "Dong 40 Tiao"  # why the rule example is in the table
+    # why the rows are in the table: derived text takes 东 for an ordinal stem and 四十 for the ordinal,
+    # and spells out 一五一 (a digit run without 〇 may be a date such as 一二九)
+    assert romanize("东四十条", tables=derived) == "Dong 40 Tiao"
+    assert romanize("一五一医院", tables=derived) == "Yiwuyiyiyuan"
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -186,3 +192,167 @@ def test_sign_text_fields():
 def test_unknown_category_names_the_fix():
     with pytest.raises(UnknownCategoryError, match="categories.csv"):
         sign_text("人民路", category="street_thing")
+
+
+# -- readings: one-character table entries yield to pypinyin's dictionary words ----------------------
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("音乐路", "Yinyue Lu"),  # 音乐 music: not the 乐 le of 乐昌
+    ("乐府路", "Yuefu Lu"),
+    ("广厦路", "Guangsha Lu"),  # 广厦 mansion: not the 厦 xia of 岗厦
+    ("汹涌路", "Xiongyong Lu"),  # 汹涌 surging: not the river branch 涌 chong
+    ("成长路", "Chengzhang Lu"),  # 成长 growth: not the 长 chang of 长岗
+])
+def test_a_character_entry_yields_to_a_dictionary_word(name, expected):
+    assert romanize(name) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("长安街", "Chang'an Jie"),
+    ("重庆路", "Chongqing Lu"),
+    ("厦门路", "Xiamen Lu"),
+    ("堡子村", "Buzi Cun"),
+    ("会同村", "Huitong Cun"),
+    ("银行街", "Yinhang Jie"),
+    ("乐昌", "Lechang"),
+    ("番禺", "Panyu"),
+    ("东涌", "Dongchong"),
+    ("涌口村", "Chongkou Cun"),
+    ("民乐村", "Minle Cun"),  # a two-character entry beats pypinyin's word 民乐 (folk music, minyue)
+    ("礼乐街道", "Lile Jiedao"),
+    ("马尾", "Mawei"),
+    ("万重山", "Wanchong Shan"),  # layered 重 chong, not only in 重庆
+    ("重工路", "Zhonggong Lu"),  # ...but heavy industry 重工 stays zhong
+    ("第九弄", "Di-9 Long"),  # rule 7's example: lane 弄 long, ordinal after 第
+])
+def test_place_name_readings_still_hold(name, expected):
+    assert romanize(name) == expected
+
+
+def test_a_prefix_does_not_make_a_word_across_the_boundary():
+    # 县长 (county head) and 镇长 are pypinyin words; in 东源县长坑村 the 长 begins the village name
+    assert syllables("东源县长坑村")[3] == "chang"
+    assert syllables("白土镇长坑社区")[3] == "chang"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("曾边村", "Zengbian Cun"),
+    ("曾屋村", "Zengwu Cun"),
+    ("四家曾村", "Sijiazeng Cun"),
+    ("单家村", "Shanjia Cun"),
+    ("单屋村", "Shanwu Cun"),
+    ("解家村", "Xiejia Cun"),
+    ("区庄", "Ouzhuang"),
+    ("区屋社区", "Ouwu Shequ"),
+])
+def test_surnames_read_as_surnames(name, expected):
+    assert romanize(name) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("解放路", "Jiefang Lu"),  # 解 only before a clan word at the start
+    ("单竹坑", "Danzhukeng"),
+    ("郊区村", "Jiaoqu Cun"),  # 区 before 村 is a district, not the surname Ou
+    ("社区家园", "Shequ Jiayuan"),  # a start-only entry (区家) does not apply mid-name
+])
+def test_surname_readings_stay_where_they_belong(name, expected):
+    assert romanize(name) == expected
+
+
+def test_every_real_guangdong_name_with_zeng_reads_zeng(divisions_names):
+    with_zeng = divisions_names[divisions_names.str.contains("曾")]
+    assert len(with_zeng) == 21  # 20 villages/communities and the town 曾田镇
+    readings = {n: [r for c, r in zip(n, syllables(n), strict=True) if c == "曾"] for n in with_zeng}
+    assert all(set(r) == {"zeng"} for r in readings.values()), readings
+
+
+@pytest.fixture(scope="module")
+def divisions_names():
+    folder = divisions_dir()
+    if not folder.exists():
+        pytest.skip(f"real division names not found at {folder}")
+    return pd.concat([pd.read_csv(folder / f, dtype=str, keep_default_na=False)["name"]
+                      for f in ("guangdong_villages_communities.csv", "guangdong_towns_streets.csv")])
+
+
+# -- multi-syllable modifiers and ethnic words are words of their own (rule 2) ---------------------------
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("连南瑶族自治县", "Liannan Yaozu Zizhixian"),
+    ("下帅壮族瑶族乡", "Xiashuai Zhuangzu Yaozu Xiang"),
+    ("三都水族自治县", "Sandu Shuizu Zizhixian"),
+    ("漳溪畲族乡", "Zhangxi Shezu Xiang"),
+    ("海珠湿地公园", "Haizhu Shidi Gongyuan"),
+    ("海珠国家湿地公园", "Haizhu Guojia Shidi Gongyuan"),
+    ("白云山森林公园", "Baiyunshan Senlin Gongyuan"),  # the generic 森林公园 splits the same way
+    ("西藏自治区", "Xizang Zizhiqu"),  # rule 1's example: a multi-syllable generic is one word
+    ("北京路步行街", "Beijinglu Buxingjie"),  # rule 4: 解放路南小街 Jiefanglu Nanxiaojie
+])
+def test_multi_syllable_modifiers_are_written_apart(name, expected):
+    assert romanize(name) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("文化路", "Wenhua Lu"),  # the descriptor is the whole proper name
+    ("瑶族村", "Yaozu Cun"),
+    ("东乡族自治县", "Dongxiangzu Zizhixian"),  # the county is named after the people: nothing else is left
+    ("西族村", "Xizu Cun"),  # 西族 is no ethnic group
+])
+def test_descriptors_that_are_the_name_stay_in_it(name, expected):
+    assert romanize(name) == expected
+
+
+def test_split_name_lists_descriptors():
+    parts = split_name("下帅壮族瑶族乡")
+    assert (parts.proper, parts.descriptors, parts.generic) == ("下帅", ("壮族", "瑶族"), "乡")
+    text = sign_text("连南瑶族自治县")
+    assert (text.proper, text.generic) == ("连南", "瑶族自治县")
+
+
+# -- codes and street ordinals (rule 7) -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("三〇一医院", "301 Yiyuan"),  # a run holding 〇 is a code
+    ("解放军三〇一医院", "Jiefangjun 301 Yiyuan"),
+    ("1203高地", "1203 Gaodi"),  # rule 7's example
+    ("九二一社区", "Jiu'eryi Shequ"),  # a date-like run without 〇 is spelled out (real Guangdong name)
+])
+def test_codes_are_arabic_numerals(name, expected):
+    assert romanize(name) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("经五路", "Jing 5 Lu"),  # rule 7's example: an ordinal stem
+    ("东二巷", "Dong 2 Xiang"),
+    ("横一路", "Heng 1 Lu"),
+    ("大川淀一巷", "Dachuandian 1 Xiang"),  # rule 7's example: a proper name of two or more characters
+    ("二马路", "2 Malu"),  # rule 7's example: nothing before the numeral
+    ("建设六马路", "Jianshe 6 Malu"),
+])
+def test_street_ordinals_are_arabic_numerals(name, expected):
+    assert romanize(name) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("上下九路", "Shangxiajiu Lu"),  # 上下 is two modifiers, no proper name: 上下九 is the name
+    ("天一路", "Tianyi Lu"),  # one character that is no ordinal stem
+    ("上九路", "Shangjiu Lu"),
+    ("下九路", "Xiajiu Lu"),
+    ("统一路", "Tongyi Lu"),
+    ("八一路", "Bayi Lu"),  # a digit-by-digit pair is a date (rule 6: 三八路 Sanba Lu)
+    ("十三行路", "Shisanhang Lu"),  # the numeral does not end the proper part
+])
+def test_numerals_inside_the_name_are_spelled_out(name, expected):
+    assert romanize(name) == expected
+
+
+@pytest.mark.parametrize(("name", "category", "expected"), [
+    ("九江", None, "Jiujiang"),  # a numeral alone is no proper name: one word
+    ("三河", None, "Sanhe"),
+    ("九江市", None, "Jiujiang Shi"),
+    ("珠江", None, "Zhu Jiang"),  # rule 10's example: a one-character proper name keeps its generic apart
+    ("汾河", None, "Fen He"),  # rule 1's example
+    ("五一广场", None, "Wuyi Guangchang"),  # rule 6's example: two numerals are a name
+])
+def test_a_single_numeral_is_not_a_proper_part(name, category, expected):
+    assert romanize(name, category=category) == expected

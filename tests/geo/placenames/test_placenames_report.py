@@ -10,6 +10,8 @@ import openpyxl
 import pandas as pd
 import pytest
 from pypinyin import lazy_pinyin
+from pypinyin.constants import PHRASES_DICT
+from pypinyin.seg import mmseg
 
 from data import divisions_dir
 from geo.placenames.report import REPORT_COLUMNS, check_report, division_report, summarise, workbook_bytes
@@ -112,14 +114,25 @@ def plain_key(name: str) -> str:
     return "".join(lazy_pinyin(name))
 
 
-def override_key(name: str, overrides: dict[str, tuple[str, ...]]) -> str:
-    """pypinyin readings with table words written over them, longest word first, left to right."""
+def override_key(name: str, tables) -> str:
+    """pypinyin readings with table words written over them, longest word first, left to right; a
+    one-character word not inside a pypinyin dictionary word, a ``start`` word only at the start."""
     readings, i = lazy_pinyin(name, errors=lambda s: list(s)), 0
-    words = sorted(overrides, key=len, reverse=True)
+    in_word, pos = set(), 0
+    for piece in mmseg.seg.cut(name):
+        if len(piece) > 1 and piece in PHRASES_DICT:
+            in_word.update(range(pos, pos + len(piece)))
+        pos += len(piece)
+    words = sorted(tables.polyphones, key=len, reverse=True)
+
+    def applies(word: str, at: int) -> bool:
+        return (name.startswith(word, at) and not (len(word) == 1 and at in in_word)
+                and not (at > 0 and word in tables.start_only))
+
     while i < len(name):
-        word = next((w for w in words if name.startswith(w, i)), None)
+        word = next((w for w in words if applies(w, i)), None)
         if word:
-            readings[i:i + len(word)] = overrides[word]
+            readings[i:i + len(word)] = tables.polyphones[word]
         i += len(word) if word else 1
     return "".join(readings).replace("ü", "v")
 
@@ -145,7 +158,7 @@ def test_real_divisions_match_independent_counts_with_shipped_overrides(division
     villages, towns = divisions
     report = shipped_report
     got = summary_of(report)
-    overrides = load_tables().polyphones
+    overrides = load_tables()
     norm = villages["name"].map(independent_normalise)
     keys = norm.map(lambda n: override_key(n, overrides))
     assert got[("村/社区", "重名")] == expected_duplicates(villages, "county_code", norm)
