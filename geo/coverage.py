@@ -25,9 +25,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import shapely
 
 from geo.circles import TIE_TOLERANCE_S, Starts, nearest_facility, read_points, starts_of
-from geo.crs import WGS84
+from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
 from geo.errors import AreaTreeError, GeoError, MissingColumnsError, UnknownFacilityTypeError
 from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
 from geo.gaps import MEASURES as GAP_MEASURES
@@ -57,7 +58,10 @@ class Prepared:
     ``area_up`` is a sparse (n_areas, n_areas) 0/1 matrix whose row ``a`` marks ``a`` and all its
     ancestors; ``residence_area`` indexes ``areas`` rows; ``readers[(profile, circle)]`` holds the
     residence rows of that circle, their snaps and their ``geo.snapping.exits``;
-    ``reader_starts`` the same as ``geo.circles.Starts`` (with chain positions).
+    ``reader_starts`` the same as ``geo.circles.Starts`` (with chain positions);
+    ``residence_large`` the row in ``areas`` of the large grid holding each residence (-1: none).
+    Large grids hang under their town beside the communities, so they are nobody's ancestor:
+    they collect the residences inside their polygon instead (``large_grid_of``).
     """
 
     networks: dict[str, Network]
@@ -70,6 +74,7 @@ class Prepared:
     gap_index: PointIndex
     readers: dict[tuple[str, str], tuple[np.ndarray, Snap, tuple[np.ndarray, np.ndarray]]]
     reader_starts: dict[tuple[str, str], Starts]
+    residence_large: np.ndarray
 
     def network(self, profile: str) -> Network:
         """The prepared network of ``profile`` (error names the fix when it was not prepared)."""
@@ -169,6 +174,7 @@ def prepare(
     res = res.assign(urban=urban)
     snaps = _snap_all(networks, res.lon.to_numpy(), res.lat.to_numpy(), max_distance_m)
     crs = next(iter(networks.values())).crs if networks else None
+    large = large_grid_of(sorted_areas, area_up, res_area, res.lon.to_numpy(), res.lat.to_numpy(), crs=crs)
     gap_index = point_index(res.lon.to_numpy(), res.lat.to_numpy(), link_m=gap_link_m, crs=crs)
     readers, reader_starts = {}, {}
     for circle in CIRCLES:
@@ -178,7 +184,7 @@ def prepare(
             readers[(name, circle)] = (rows, starts.snap, (starts.nodes, starts.cost_s))
             reader_starts[(name, circle)] = starts
     return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index,
-                    readers, reader_starts)
+                    readers, reader_starts, large)
 
 
 def run_coverage(
@@ -366,6 +372,44 @@ def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
     return chain[np.arange(len(chain)), first]
 
 
+def large_grid_of(areas: pd.DataFrame, area_up: sp.csr_matrix, residence_area: np.ndarray, lon: np.ndarray,
+                  lat: np.ndarray, *, crs=None) -> np.ndarray:
+    """Row in ``areas`` of the large grid (``grid_large``) holding each residence, -1 for none.
+
+    ``areas`` are sorted by ``area_id`` with a positional index and ``area_up`` their ancestor matrix
+    (see ``Prepared``). A residence belongs to a large grid of its own town (the large grid's parent)
+    whose polygon contains it; one that lies in none of its town's large grids (slivers along a
+    coast or border) goes to the nearest of them (metres in ``crs``), so a town's large grids add up
+    to the town whenever it has any. Needs the areas' ``geometry`` (EPSG:4326); without it no
+    residence has a large grid.
+    """
+    out = np.full(len(residence_area), -1, dtype=np.int64)
+    if "geometry" not in areas:
+        return out
+    large = np.flatnonzero((areas.level.to_numpy() == "grid_large") & areas.geometry.notna().to_numpy())
+    if len(large) == 0 or len(residence_area) == 0:
+        return out
+    parent = _index_of(areas.area_id.to_numpy(np.int64), areas.parent_id.iloc[large], what="parent_id")
+    crs = crs or utm_crs_for(float(np.median(lon)), float(np.median(lat)))
+    x, y, _ = to_metric((lon, lat), crs=crs)
+    shapes = geometries_to(np.asarray(areas.geometry.to_numpy()[large], dtype=object), WGS84, crs)
+    below = area_up.tocsc()  # column t marks t and every area below it
+    best = np.full(len(out), np.inf)
+    for grid, town, shape in zip(large, parent, shapes, strict=True):
+        if town < 0:
+            continue
+        # residences of the town, except any filed under a large grid itself (the tree counts those)
+        mine = np.flatnonzero(np.isin(residence_area, below[:, town].nonzero()[0]) & ~np.isin(residence_area, large))
+        shapely.prepare(shape)
+        gap = np.zeros(len(mine))
+        outside = ~shapely.contains_xy(shape, x[mine], y[mine])
+        gap[outside] = shapely.distance(shape, shapely.points(x[mine[outside]], y[mine[outside]]))
+        closer = gap < best[mine]  # ties keep the earlier (lower area_id) grid
+        out[mine[closer]] = grid
+        best[mine[closer]] = gap[closer]
+    return out
+
+
 # --- search -------------------------------------------------------------------------------------
 
 
@@ -444,15 +488,15 @@ def _categories(facility_types: pd.DataFrame) -> dict[str, list[str]]:
 def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
     n_areas, n_types = len(prepared.areas), len(codes)
     type_index = {c: i for i, c in enumerate(codes)}
-    key = _concat(blocks, lambda b: type_index[b.type_code] * n_areas + prepared.residence_area[b.rows], np.int64)
+    types = _concat(blocks, lambda b: np.full(len(b.rows), type_index[b.type_code]), np.int64)
     covered = _concat(blocks, lambda b: b.covered, float)
     rows = _concat(blocks, lambda b: b.rows, np.int64)
     res = prepared.residences
-    columns = {"points": _rollup(prepared, key, np.ones(len(key)), n_types)}
+    columns = {"points": rollup(prepared, types, rows, np.ones(len(rows)), n_types)}
     for m in MEASURES:
         weight = res[m].to_numpy(float)[rows]
-        columns[m] = _rollup(prepared, key, weight, n_types)
-        columns[f"{m}_covered"] = _rollup(prepared, key, weight * covered, n_types)
+        columns[m] = rollup(prepared, types, rows, weight, n_types)
+        columns[f"{m}_covered"] = rollup(prepared, types, rows, weight * covered, n_types)
     frame = pd.DataFrame({
         "area_id": np.tile(prepared.areas.area_id.to_numpy(), n_types),
         "level": np.tile(prepared.areas.level.to_numpy(), n_types),
@@ -465,11 +509,18 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
     return frame[frame.points > 0].sort_values(["type_code", "area_id"]).reset_index(drop=True)
 
 
-def _rollup(prepared: Prepared, key: np.ndarray, weight: np.ndarray, n_types: int) -> np.ndarray:
-    """Sum ``weight`` per (type, own area) then up the tree to every ancestor; flat (type, area)."""
+def rollup(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, weight: np.ndarray, n_types: int) -> np.ndarray:
+    """Sum ``weight`` (of residence ``rows``, facility type ``type_index``) per (type, area) for every
+    area holding the residence: its own area, every ancestor, and its large grid. Flat (type, area),
+    rounded."""
     n_areas = len(prepared.areas)
+    key = type_index * n_areas + prepared.residence_area[rows]
     own = np.bincount(key, weights=weight, minlength=n_types * n_areas).reshape(n_types, n_areas)
-    return np.rint(np.asarray(prepared.area_up.T @ own.T).T).ravel()
+    total = np.asarray(prepared.area_up.T @ own.T).T.ravel()
+    large = prepared.residence_large[rows]
+    held = large >= 0
+    total += np.bincount(type_index[held] * n_areas + large[held], weights=weight[held], minlength=n_types * n_areas)
+    return np.rint(total)
 
 
 def _per_facility(prepared, blocks, fac, facility_types, snapped) -> pd.DataFrame:

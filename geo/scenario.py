@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.coverage import MEASURES, CoverageResult, Prepared
+from geo.coverage import MEASURES, CoverageResult, Prepared, rollup
 from geo.errors import GeoError
 from geo.snapping import with_lonlat
 
@@ -223,21 +223,13 @@ def _flips(prepared: Prepared, before: pd.DataFrame, after: pd.DataFrame) -> pd.
     codes = sorted(set(both.type_code))
     type_index = both.type_code.map({c: i for i, c in enumerate(codes)}).to_numpy(np.int64)
     n_areas = len(prepared.areas)
-    key = type_index * n_areas + prepared.residence_area[row]
     frame = pd.DataFrame({"area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
                           "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas)})
     for m in MEASURES:
         weight = prepared.residences[m].to_numpy(float)[row]
-        frame[f"{m}_gained"] = _rollup(prepared, key, weight * gained, len(codes))
-        frame[f"{m}_lost"] = _rollup(prepared, key, weight * lost, len(codes))
+        frame[f"{m}_gained"] = rollup(prepared, type_index, row, weight * gained, len(codes)).astype(np.int64)
+        frame[f"{m}_lost"] = rollup(prepared, type_index, row, weight * lost, len(codes)).astype(np.int64)
     return frame
-
-
-def _rollup(prepared: Prepared, key: np.ndarray, weight: np.ndarray, n_types: int) -> np.ndarray:
-    """Sum ``weight`` per (type, own area), then add it to every ancestor; flat (type, area)."""
-    n_areas = len(prepared.areas)
-    own = np.bincount(key, weights=weight, minlength=n_types * n_areas).reshape(n_types, n_areas)
-    return np.rint(np.asarray(prepared.area_up.T @ own.T).T).ravel().astype(np.int64)
 
 
 def summary(delta: pd.DataFrame) -> pd.DataFrame:

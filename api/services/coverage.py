@@ -50,10 +50,17 @@ class Inputs:
 def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed")) -> Inputs:
     return Inputs(
         nodes=queries.nodes(s), edges=queries.edges(s), facilities=queries.facilities(s, statuses=statuses),
-        residences=queries.residences(s), areas=queries.areas(s, with_geometry=False),
+        residences=queries.residences(s), areas=_areas(s),
         facility_types=with_capacity_basis(queries.facility_types(s)), profiles=load_profiles(PROFILES_CSV),
         versions=queries.data_versions(s),
     )
+
+
+def _areas(s: Session) -> pd.DataFrame:
+    """The area tree; large grids with their polygons (they collect the residences inside them)."""
+    areas = queries.areas(s, with_geometry=False)
+    large = queries.areas(s, levels=("grid_large",))
+    return areas.assign(geometry=areas.area_id.map(dict(zip(large.area_id, large.geometry, strict=True))))
 
 
 def with_capacity_basis(facility_types: pd.DataFrame, path: Path = FACILITY_TYPES_CSV) -> pd.DataFrame:

@@ -94,3 +94,17 @@ def test_loads_follow_the_capacity_basis_of_the_type(demo_db, base_run):
     assert kg.load.notna().all() and 0 < kg.load.median() < 20
     homes = fac[fac.type_code == "nursing_home"]
     assert homes.load.notna().any()
+
+
+def test_large_grids_are_aggregated_and_add_up_to_their_town(demo_db, base_run):
+    with session(demo_db) as s:
+        pa = store.area_results(s, base_run["run_id"])
+    large, towns = pa[pa.level == "grid_large"], pa[pa.level == "town"]
+    assert large.area_id.nunique() == towns.area_id.nunique() >= 3  # the demo: one large grid per town
+    cols = ["population", "population_covered", "households", "households_covered", "elderly_covered",
+            "children_covered"]
+    summed = large.assign(parent_id=large.parent_id.astype("int64")).groupby(["parent_id", "type_code"])[cols].sum()
+    summed = summed.sort_index()
+    town = towns.set_index(["area_id", "type_code"])[cols].sort_index()
+    town.index.names = summed.index.names
+    pd.testing.assert_frame_equal(summed.astype("int64"), town.astype("int64"))

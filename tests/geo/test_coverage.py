@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from geo_cases import PROFILES_CSV, ROOT, points, random_grid, truth_times
+from geo_cases import PROFILES_CSV, ROOT, lonlat, metres, points, random_grid, truth_times
 
 from geo.coverage import affected_types, prepare, recompute_types, run_coverage
 from geo.errors import AreaTreeError, UnknownFacilityTypeError
@@ -26,15 +26,26 @@ def facility_types():
     return table[table.code.isin(TYPES)].reset_index(drop=True)
 
 
+def box(x0, y0, x1, y1):
+    lon, lat = lonlat([x0, x1, x1, x0], [y0, y0, y1, y1])
+    return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+# two large grids split the town at y = 700 m, leaving an 80 m sliver that neither polygon covers
+LARGE_SPLIT_M = 700.0
+
+
 def area_tree() -> pd.DataFrame:
     rows = [
         (1, None, "district", None), (10, 1, "town", None), (11, 10, "grid_large", None),
+        (12, 10, "grid_large", None),
         (100, 10, "community", True), (200, 10, "community", False),
         (101, 100, "grid_middle", True), (201, 200, "grid_middle", False),
         (1011, 101, "grid_small", True), (1012, 101, "grid_small", True), (2011, 201, "grid_small", False),
     ]
-    return pd.DataFrame(rows, columns=["area_id", "parent_id", "level", "urban"]).assign(
-        code="x", name="n", urban_rural_code=None)
+    geometry = {11: box(-100, -100, 1300, LARGE_SPLIT_M - 40), 12: box(-100, LARGE_SPLIT_M + 40, 1300, 1300)}
+    frame = pd.DataFrame(rows, columns=["area_id", "parent_id", "level", "urban"])
+    return frame.assign(code="x", name="n", urban_rural_code=None, geometry=frame.area_id.map(geometry))
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +132,11 @@ def test_per_area_sums_every_level(district, result):
             yield int(a)
             a = parent[a]
 
-    chains = [list(ancestors(a)) for a in pr.area_id]
-    expanded = pd.concat([pr.assign(area_id=[c[k] if k < len(c) else -1 for c in chains]) for k in range(5)])
+    # large grids hold the residences inside them (the sliver between them: the nearest one)
+    _, y = metres(pr.lon, pr.lat)
+    large = np.where(y < LARGE_SPLIT_M, 11, 12)
+    chains = [[*ancestors(a), g] for a, g in zip(pr.area_id, large, strict=True)]
+    expanded = pd.concat([pr.assign(area_id=[c[k] if k < len(c) else -1 for c in chains]) for k in range(6)])
     expanded = expanded[expanded.area_id >= 0]
     for m in ("population", "households", "elderly", "children"):
         expanded[f"{m}_covered"] = expanded[m] * expanded.covered
@@ -135,7 +149,19 @@ def test_per_area_sums_every_level(district, result):
         np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy())
     np.testing.assert_allclose(got.population_share, want.population_covered / want.population)
     assert len(result.per_area) == len(want)
-    assert set(result.per_area.level) == {"district", "town", "community", "grid_middle", "grid_small"}
+    assert set(result.per_area.level) == {"district", "town", "grid_large", "community", "grid_middle", "grid_small"}
+
+
+def test_large_grids_of_a_town_add_up_to_the_town(district, result):
+    _, _, _, res, _ = district
+    pa = result.per_area
+    _, y = metres(res.lon, res.lat)
+    assert ((y > LARGE_SPLIT_M - 40) & (y < LARGE_SPLIT_M + 40)).any()  # the sliver holds residences
+    cols = ["points", "population", "population_covered", "households_covered", "elderly", "children_covered"]
+    town = pa[pa.area_id == 10].set_index("type_code")[cols]
+    large = pa[pa.level == "grid_large"].groupby("type_code")[cols].sum()
+    pd.testing.assert_frame_equal(large.loc[town.index], town)
+    assert set(pa[pa.level == "grid_large"].area_id) == {11, 12}
 
 
 def test_per_facility_catchment_and_load(district, result):
