@@ -10,6 +10,10 @@ import importlib
 
 import typer
 
+from api.cli import _help
+
+_help.install()
+
 GROUPS = {
     "db": "数据库 local PostGIS: up, down, status, migrate",
     "demo": "演示数据 the fictional demo district 澄湾区",

@@ -1,0 +1,54 @@
+"""Clean ``--help``: conventional metavars instead of typer's ``<bool>``/``<int>``/``<list[str]>`` tags.
+
+Typer (0.2x) writes a Python type tag after every parameter in its help panels, flags included
+(``--if-empty <bool>``, ``--map <list[str]>``). ``minqing`` shows what Click and most Unix tools
+show instead: nothing after a flag, ``INTEGER``, ``FLOAT``, ``TEXT``, ``PATH``, ``TEXT...`` for a
+repeatable option and ``[a|b]`` for choices (ranges keep typer's ``[0<=x<=500]`` note), and
+``FILE`` / ``[FILE]`` for arguments in the usage line. Installed once by ``api.cli``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typer import core
+
+_WORDS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "bool": "BOOLEAN", "int range": "INTEGER",
+          "float range": "FLOAT", "datetime": "DATETIME", "uuid": "UUID"}
+
+
+def plain(label: str) -> str:
+    """Typer's type label (``int``, ``list[str]``, ``a|b``, ``path`` ...) as a conventional metavar."""
+    if label.startswith("list[") and label.endswith("]"):
+        return plain(label[5:-1]) + "..."
+    if label in _WORDS:
+        return _WORDS[label]
+    if "|" in label:
+        return f"[{label}]"
+    return ",".join(_WORDS.get(part, part.upper()) for part in label.split(","))
+
+
+def metavar(param: Any, ctx: Any) -> str | None:
+    """What help shows after ``param``: nothing for flags and counters, else a conventional metavar."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    if param.metavar is not None:
+        return str(param.metavar)
+    shown = plain(param.display_type(ctx).removeprefix("<").removesuffix(">"))
+    many = isinstance(param, core.TyperOption) and param.nargs != 1 and not shown.endswith("...")
+    return shown + "..." if many else shown
+
+
+def usage_name(param: Any) -> str:
+    """An argument in the usage line: ``FILE`` when required, ``[FILE]`` when not (not ``{file}``)."""
+    name = param.metavar or param.name.upper()
+    name = name if param.required else f"[{name}]"
+    return name + "..." if param.nargs != 1 else name
+
+
+def install() -> None:
+    """Make every typer option and argument of this process use ``metavar`` in help output."""
+    core.TyperOption.display_type_rich = metavar  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = metavar  # type: ignore[method-assign]
+    if hasattr(core.TyperArgument, "_usage_display_name"):  # typer >= 0.2x spells required ones {name}
+        core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
