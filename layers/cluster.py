@@ -90,7 +90,7 @@ class LocalCluster:
             self._chown(self.base)
             self._pg(
                 "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
-                "-o", f"-p {port} -k {self.sockdir} -c listen_addresses=127.0.0.1",
+                "-o", f"-p {port} -k {self.sockdir} -c listen_addresses=127.0.0.1 {durability_options()}",
                 "start",
             )
         self._ensure_database()
@@ -125,7 +125,9 @@ class LocalCluster:
         finally:
             pwfile.unlink(missing_ok=True)
         with open(self.datadir / "postgresql.conf", "a") as f:
-            # Tuned for a 2-core / 24 GB machine running the analysis next to the server.
+            # Tuned for a 2-core / 24 GB machine running the analysis next to the server. Not crash-safe
+            # by default (a demo/test cluster whose data the demo loader recreates): see
+            # durability_options, which the start command applies over these lines.
             f.write("\nshared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
                     "max_connections = 100\nfsync = off\nsynchronous_commit = off\n"
                     "full_page_writes = off\n")
@@ -161,9 +163,19 @@ class LocalCluster:
         if os.geteuid() != 0:
             return
         subprocess.run(["chown", "-R", "postgres:postgres", str(path)], check=True)
-        # conn.json must stay readable for the (root) application.
+        # conn.json holds the password: owner only (root reads it anyway; the server never does)
         if self.conn_file.exists():
-            os.chmod(self.conn_file, 0o644 if os.geteuid() == 0 else 0o600)
+            os.chmod(self.conn_file, 0o600)
+
+
+def durability_options() -> str:
+    """Server options for crash safety: ``MINQING_PG_DURABLE`` true turns fsync, full-page writes and
+    synchronous commit on (the local cluster's default is off: fast, but a power cut or OS crash can
+    corrupt it); false states the fast default explicitly. Applied at every start."""
+    from layers.settings import database_settings
+
+    value = "on" if database_settings().pg_durable else "off"
+    return " ".join(f"-c {name}={value}" for name in ("fsync", "full_page_writes", "synchronous_commit"))
 
 
 def _check_binaries() -> None:

@@ -6,6 +6,7 @@ unset, the local cluster under ``.pgdata/`` (started by ``minqing db up``) is us
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +15,9 @@ class DatabaseSettings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pw@host:5432/minqing``."""
+    pg_durable: bool = Field(False, validation_alias="MINQING_PG_DURABLE")
+    """Local ``.pgdata/`` cluster only: run with fsync, full-page writes and synchronous commit on
+    (crash-safe, slower loads). Off by default: the local cluster is a demo/test cluster."""
 
 
 def database_settings() -> DatabaseSettings:
