@@ -101,6 +101,8 @@ class HouseholdParameters:
     max_levels: float
     residential_share: dict[str, float]
     default_levels: dict[str, float]
+    real_data_radius_m: float = 30.0
+    """No estimate for a building within this distance (metres) of a real (一标三实) address."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +141,8 @@ def read_household_parameters(path: str | Path) -> HouseholdParameters:
     missing = [n for n in names if n not in scalars]
     if missing:
         raise OsmDataError(f"{path}: parameters {missing} missing; add a row 'NAME,,VALUE' for each")
-    return HouseholdParameters(**{n: float(scalars[n]) for n in names},
+    optional = {n: float(scalars[n]) for n in ("real_data_radius_m",) if n in scalars}
+    return HouseholdParameters(**{n: float(scalars[n]) for n in names}, **optional,
                                residential_share=per_type.get("residential_share", {}),
                                default_levels=per_type.get("default_levels", {}))
 
@@ -256,6 +259,21 @@ def oneway_direction(ways: pd.DataFrame, *, network: str = "all") -> np.ndarray:
     return np.where(own.isin(ONEWAY_FORWARD), 1, np.where(own.isin(ONEWAY_REVERSE), -1, direction))
 
 
+@dataclass(frozen=True)
+class StreetNetwork:
+    """A street network and what building it dropped (for the import report).
+
+    ``nodes``/``edges`` as returned by ``network``; ``dropped_pieces`` connected pieces of
+    ``dropped_edges`` edges, ``dropped_m`` metres of street in all, were too small to keep.
+    """
+
+    nodes: pd.DataFrame
+    edges: gpd.GeoDataFrame
+    dropped_pieces: int = 0
+    dropped_edges: int = 0
+    dropped_m: float = 0.0
+
+
 def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all", bike: Profile | None = None,
             min_component_m: float = 300.0) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Street network frames (docs/CONTRACTS.md) from OSM ways.
@@ -275,6 +293,13 @@ def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all", b
     nodes : DataFrame ``node_id`` (OSM id), ``lon``, ``lat``.
     edges : GeoDataFrame of EDGE_COLUMNS, EPSG:4326; ``length_m`` in metres on the WGS84 ellipsoid.
     """
+    built = street_network(ways, coords, network=network, bike=bike, min_component_m=min_component_m)
+    return built.nodes, built.edges
+
+
+def street_network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all",
+                   bike: Profile | None = None, min_component_m: float = 300.0) -> StreetNetwork:
+    """``network`` with the count of what was dropped as fragments (same parameters)."""
     ways = ways[routable(ways, network=network, bike=bike)].reset_index(drop=True)
     if ways.empty:
         raise OsmDataError(f"no {network!r} street ways in the data: check the file or the bounding box")
@@ -283,7 +308,12 @@ def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all", b
     way_of, node, lon, lat = _flatten(lists, coords)
     pieces = _pieces(way_of, node, lon, lat)
     edges = _edge_frame(ways, direction, pieces)
-    edges = _drop_fragments(edges, min_component_m)
+    kept = drop_fragments(edges, min_component_m)
+    return StreetNetwork(*kept_nodes(kept.edges, coords), kept.dropped_pieces, kept.dropped_edges, kept.dropped_m)
+
+
+def kept_nodes(edges: gpd.GeoDataFrame, coords: pd.DataFrame) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """The nodes that ``edges`` use (``node_id``, ``lon``, ``lat``), and the edges."""
     used = np.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]))
     nodes = coords.drop_duplicates("node_id").set_index("node_id").loc[used, ["lon", "lat"]]
     return nodes.reset_index(), edges
@@ -359,8 +389,9 @@ def _edge_frame(ways: pd.DataFrame, direction: np.ndarray, p: _Pieces) -> gpd.Ge
     return gpd.GeoDataFrame(frame, geometry=p.geometry, crs=4326)[EDGE_COLUMNS]
 
 
-def _drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> gpd.GeoDataFrame:
-    """Keep edges of connected components (ignoring direction) at least ``min_m`` long, and the longest."""
+def drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> StreetNetwork:
+    """Keep edges of connected components (ignoring direction) at least ``min_m`` metres long, and
+    the longest; edge ids are renumbered. ``nodes`` of the result is left empty."""
     ids, inverse = np.unique(np.concatenate([edges["u"], edges["v"]]), return_inverse=True)
     m = len(edges)
     graph = coo_matrix((np.ones(m), (inverse[:m], inverse[m:])), shape=(len(ids), len(ids)))
@@ -368,9 +399,12 @@ def _drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> gpd.GeoDataFrame:
     edge_label = label[inverse[:m]]
     total = np.bincount(edge_label, weights=edges["length_m"].to_numpy())
     keep_label = (total >= min_m) | (total == total.max())
+    present = np.bincount(edge_label, minlength=len(total)) > 0
     kept = edges[keep_label[edge_label]].copy()
     kept["edge_id"] = np.arange(1, len(kept) + 1, dtype=np.int64)
-    return kept.reset_index(drop=True)
+    return StreetNetwork(nodes=pd.DataFrame(columns=["node_id", "lon", "lat"]), edges=kept.reset_index(drop=True),
+                         dropped_pieces=int((present & ~keep_label).sum()), dropped_edges=m - len(kept),
+                         dropped_m=float(total[present & ~keep_label].sum()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,6 +522,11 @@ def classify(features: pd.DataFrame, mapping: pd.DataFrame, *, target: str) -> p
 
     Rows with an empty target still claim the feature (it stays None).
     """
+    return _classify(features, mapping, target)[0]
+
+
+def _classify(features: pd.DataFrame, mapping: pd.DataFrame, target: str) -> tuple[pd.Series, pd.Series]:
+    """``classify`` and whether any mapping row claimed each feature."""
     names = display_name(features)
     result = pd.Series([None] * len(features), index=features.index, dtype=object)
     claimed = pd.Series(False, index=features.index)
@@ -496,7 +535,7 @@ def classify(features: pd.DataFrame, mapping: pd.DataFrame, *, target: str) -> p
         hit = _matches(features, row.key, row.value, names, pattern) & ~claimed
         result[hit] = getattr(row, target) or None
         claimed |= hit
-    return result
+    return result, claimed
 
 
 def _address(features: pd.DataFrame) -> pd.Series:
@@ -602,6 +641,75 @@ def storeys(features: pd.DataFrame, params: HouseholdParameters) -> np.ndarray:
     return levels.where(plausible, default).to_numpy(dtype=float)
 
 
+# ---------------------------------------------------------------------------------------------
+# findings for the import report
+
+
+def feature_findings(features: gpd.GeoDataFrame, facility_mapping: pd.DataFrame, placename_mapping: pd.DataFrame,
+                     params: HouseholdParameters, *, examples: int = 5) -> list[dict]:
+    """What an import should tell its user about the features, as dicts ``column``, ``problem``, ``fix``:
+
+    * per tag key of the facility mapping: features that no row of either mapping claims (the
+      most frequent values listed), so a city can extend data/osm_facility_mapping.csv;
+    * facilities without a name (stored as '幼儿园（未命名）'), per type;
+    * features of a place-name category (streets aside) without a name, which give no place name;
+    * buildings whose ``building:levels`` / ``height`` is implausible (replaced by the default).
+    """
+    if features.empty:
+        return []
+    codes, fac_claimed = _classify(features, facility_mapping, "type_code")
+    category, place_claimed = _classify(features, placename_mapping.assign(name_contains=""), "category")
+    names = display_name(features)
+    ids = ("osm:" + features["osm_type"].astype(str) + "/" + features["osm_id"].astype(str)).to_numpy()
+    found = _unmapped(features, facility_mapping, ~(fac_claimed | place_claimed))
+    for code, rows in pd.Series(np.flatnonzero((codes.notna() & names.isna()).to_numpy())).groupby(
+            codes[codes.notna() & names.isna()].to_numpy(), sort=True):
+        found.append({"column": f"name ({code})", "problem": f"{len(rows)} {code} facilities have no name: stored as "
+                      f"'…（未命名）', e.g. {', '.join(ids[rows.to_numpy()[:examples]])}",
+                      "fix": "add name=* in OpenStreetMap, or rename them in the facilities layer"})
+    streets = placename_mapping.loc[placename_mapping["key"] == "highway", "category"]
+    nameless = category.notna() & names.isna() & ~category.isin(set(streets))
+    for cat, rows in pd.Series(np.flatnonzero(nameless.to_numpy())).groupby(category[nameless].to_numpy()):
+        found.append({"column": f"name ({cat})", "problem": f"{len(rows)} unnamed {cat} features give no place "
+                      f"name, e.g. {', '.join(ids[rows.to_numpy()[:examples]])}",
+                      "fix": "add name=* in OpenStreetMap, or register the names with `minqing import place-names`"})
+    return found + _storey_findings(features, params, ids, examples)
+
+
+def _unmapped(features: pd.DataFrame, mapping: pd.DataFrame, unclaimed: pd.Series) -> list[dict]:
+    found = []
+    for key in dict.fromkeys(k for k in mapping["key"] if k not in ("building", "highway")):
+        values = tag(features, key)[unclaimed & tag(features, key).notna()]
+        if values.empty:
+            continue
+        top = values.value_counts()
+        listed = ", ".join(f"{v} {n}" for v, n in top.head(8).items()) + (", …" if len(top) > 8 else "")
+        found.append({"column": key, "problem": f"{len(values)} features tagged {key}=* of {len(top)} values match "
+                      f"no facility type: {listed}",
+                      "fix": f"if one is a facility type of ours, add a row '{key},VALUE,,TYPE_CODE' to "
+                             "data/osm_facility_mapping.csv and import again"})
+    return found
+
+
+def _storey_findings(features: pd.DataFrame, params: HouseholdParameters, ids: np.ndarray, examples: int) -> list:
+    kind = tag(features, "building").str.lower()
+    homes = (kind.map(params.residential_share).fillna(0.0) > 0).to_numpy()
+    found = []
+    for key, scale in (("building:levels", 1.0), ("height", params.storey_height_m)):
+        raw = tag(features, key)
+        number = _first_number(raw) / scale
+        number = number.round() if key == "height" else number  # as ``storeys`` reads it
+        bad = homes & raw.notna().to_numpy() & ~number.between(1, params.max_levels).to_numpy()
+        if key == "height":  # height counts only where no building:levels is given
+            bad &= tag(features, "building:levels").isna().to_numpy()
+        if bad.any():
+            shown = ", ".join(f"{i} ({v})" for i, v in zip(ids[bad][:examples], raw[bad][:examples], strict=True))
+            found.append({"column": key, "problem": f"{int(bad.sum())} buildings have an implausible {key} (storeys "
+                          f"outside 1..{params.max_levels:g}): their type's default storeys are used, e.g. {shown}",
+                          "fix": "correct the tag in OpenStreetMap, or the defaults in data/household_estimate.csv"})
+    return found
+
+
 def _first_number(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.fillna("").str.extract(r"(\d+(?:\.\d+)?)", expand=False), errors="coerce")
 
@@ -616,8 +724,8 @@ def residences(features: gpd.GeoDataFrame, params: HouseholdParameters) -> gpd.G
     Returns
     -------
     GeoDataFrame ``residence_id``, ``lon``, ``lat``, ``address``, ``households``, ``population``,
-    ``elderly``, ``children``, ``estimated``, ``source``, ``footprint`` (Polygon), geometry (points),
-    EPSG:4326.
+    ``elderly``, ``children``, ``estimated`` and ``households_estimated`` (both True), ``source``,
+    ``footprint`` (Polygon), geometry (points), EPSG:4326.
     """
     kind = tag(features, "building").str.lower()
     is_polygon = features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
@@ -639,7 +747,7 @@ def _residence_frame(b: gpd.GeoDataFrame, households: np.ndarray, params: Househ
         "address": _address(b).to_numpy(), "households": households, "population": population,
         "elderly": np.round(population * params.elderly_share).astype(np.int64),
         "children": np.round(population * params.children_share).astype(np.int64),
-        "estimated": True,
+        "estimated": True, "households_estimated": True,
         "source": ("osm:" + b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str)).to_numpy(),
         "footprint": [_largest_polygon(g) for g in b.geometry.to_numpy()],
     })
@@ -654,7 +762,7 @@ def _largest_polygon(geom):
 
 def _empty_residences() -> gpd.GeoDataFrame:
     columns = ["residence_id", "lon", "lat", "address", "households", "population", "elderly",
-               "children", "estimated", "source", "footprint"]
+               "children", "estimated", "households_estimated", "source", "footprint"]
     return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in columns}), geometry=[], crs=4326)
 
 

@@ -129,6 +129,9 @@ class Residence(Timestamped, Base):
     elderly: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     children: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """Some count of the row is an estimate (households from a footprint, or people from 户数)."""
+    households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """The households are an estimate (OSM building footprint), not counted (一标三实)."""
     source: Mapped[str | None] = mapped_column(String(200))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
     footprint: Mapped[Any | None] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
@@ -258,6 +261,10 @@ class CoverageArea(Base):
     children_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     share: Mapped[float | None] = mapped_column(Float)
     """Share of residents covered (0..1)."""
+    households_estimated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Of ``households``: how many are estimates (residences.households_estimated)."""
+    population_estimated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Of ``population``: how many residents come from rows with estimated counts."""
 
 
 class CoverageResidence(Base):

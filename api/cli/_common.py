@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -31,11 +32,24 @@ def friendly_errors() -> Iterator[None]:
 
 
 @contextmanager
-def steps(total: int, *, desc: str) -> Iterator[Callable[[str], None]]:
-    """A progress bar advanced by calling ``step(label)``."""
+def steps(total: int, *, desc: str, log: bool = False) -> Iterator[Callable[[str], None]]:
+    """A progress bar advanced by calling ``step(label)``.
+
+    The bar shows only on a terminal; with ``log``, each step is printed as a time-stamped line on
+    stderr instead when it is hidden (cron jobs, CI, output piped to a file), so that a long import
+    still tells where it is.
+    """
     bar = tqdm(total=total, desc=desc, unit="步", file=sys.stderr, dynamic_ncols=True,
                disable=None)
+    start = time.perf_counter()
+
+    def line(label: str) -> None:
+        print(f"[{desc} {time.perf_counter() - start:6.1f} s] {label}", file=sys.stderr, flush=True)
+
     try:
-        yield lambda label: (bar.set_postfix_str(label), bar.update(1))
+        if bar.disable and log:
+            yield line
+        else:
+            yield lambda label: (bar.set_postfix_str(label), bar.update(1))
     finally:
         bar.close()

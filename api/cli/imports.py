@@ -96,7 +96,8 @@ def run_file_import(layer: str, path: Path, *, report_path: Path | None, stages:
     from layers.db import session
     from layers.load.files import import_file
 
-    with friendly_errors(), steps(stages, desc=f"导入 {layer}") as step, session(actor=options["actor"]) as s:
+    with friendly_errors(), steps(stages, desc=f"导入 {layer}", log=True) as step, \
+            session(actor=options["actor"]) as s:
         report = import_file(s, layer, path, step=step, **options)
     print_report(report, save=report_path)
     if not report.ok:
@@ -198,6 +199,8 @@ def divisions(
 def osm(
     file: Path = typer.Option(None, "--file", help=".osm, .osm.bz2 or .osm.pbf extract (offline)"),
     place: str = typer.Option(None, "--place", help="download by place name, e.g. 汕尾市城区 (needs the internet)"),
+    polygon: Path = typer.Option(None, "--polygon", help="download the area of this GeoJSON/GPKG polygon "
+                                                         "(e.g. the district boundary; needs the internet)"),
     bbox: str = typer.Option(None, "--bbox", help="lon_min,lat_min,lon_max,lat_max: clip --file, or download "
                                                   "this box when no --file is given"),
     network: str = typer.Option("all", "--network", help="walk | bike | drive | all (bike: the roads the e-bike "
@@ -207,47 +210,42 @@ def osm(
                                help="what to load; the network is always replaced"),
     replace_all: bool = typer.Option(False, "--replace-all", help="also remove facilities and residences that did "
                                                                   "not come from OSM (e.g. the demo district)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="read and build, print the counts, write nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="read, build and check everything, write nothing"),
     actor: str = typer.Option("osm-import", help="name recorded in the audit log"),
+    report: Path = typer.Option(None, "--report", help="save every warning to this CSV"),
 ) -> None:
     """OpenStreetMap: street network (split at intersections), facilities (data/osm_facility_mapping.csv),
-    place names and estimated residences from building footprints (data/household_estimate.csv)."""
+    place names and estimated residences from building footprints (data/household_estimate.csv; none
+    where 一标三实 addresses exist). Prints a report: what was dropped, unmapped or skipped."""
+    from geo.osm import NETWORK_TYPES
     from layers.db import session
     from layers.load import osm as osm_load
 
-    _check_osm_source(file=file, place=place, bbox=bbox)
+    _check_osm_source(file=file, place=place, polygon=polygon, bbox=bbox)
+    if network not in NETWORK_TYPES:
+        fail(f"--network {network!r}: use one of {', '.join(NETWORK_TYPES)}")
     box = parse_bbox(bbox)
     include = [x.strip() for x in layers.split(",") if x.strip()]
-    with friendly_errors(), steps(9, desc="OpenStreetMap") as step:
-        if dry_run:
-            step("读取 reading OSM")
-            built = _build_only(osm_load, file=file, place=place, bbox=box, network=network, step=step)
-            typer.echo(f"试运行 dry run, nothing written: {json.dumps(built.counts(), ensure_ascii=False)}")
-            return
-        with session(actor=actor) as s:
-            counts = osm_load.import_osm(s, path=file, place=place, bbox=box, network=network, include=include,
-                                         replace_all=replace_all, actor=actor, step=step)
-    typer.echo(f"已导入 imported: {json.dumps(counts, ensure_ascii=False)}")
+    with friendly_errors():
+        area = osm_load.read_polygon(polygon) if polygon is not None else None
+        with steps(12, desc="OpenStreetMap", log=True) as step, session(actor=actor) as s:
+            result = osm_load.import_osm(s, path=file, place=place, polygon=area, bbox=box, network=network,
+                                         include=include, replace_all=replace_all, actor=actor, dry_run=dry_run,
+                                         step=step)
+    print_report(result, save=report)
 
 
-def _check_osm_source(*, file: Path | None, place: str | None, bbox: str | None) -> None:
-    """Offline: ``--file`` (``--bbox`` clips it). Online: exactly one of ``--place`` / ``--bbox``."""
-    if file is not None and place is not None:
-        fail("--file and --place exclude each other: --file reads an extract offline, --place downloads; "
-             "to cut the file to an area use --bbox")
-    if file is None and place is not None and bbox is not None:
-        fail("give one of --place NAME or --bbox BOX for a download, not both")
-    if file is None and place is None and bbox is None:
-        fail("give --file PATH (offline, optionally with --bbox) or one of --place NAME / --bbox BOX (online)")
-
-
-def _build_only(osm_load, *, file, place, bbox, network, step):
-    tables = osm_load.MappingTables.read()
-    if file is not None:
-        return osm_load.build_layers(osm_load.read_osm(file, bbox=bbox, tables=tables), network=network,
-                                     tables=tables, step=step)
-    nodes, edges, feats = osm_load.download_osm(place=place, bbox=bbox, network=network, tables=tables)
-    return osm_load.layers_from(nodes, edges, feats, tables=tables, step=step)
+def _check_osm_source(*, file: Path | None, place: str | None, polygon: Path | None, bbox: str | None) -> None:
+    """Offline: ``--file`` (``--bbox`` clips it). Online: exactly one of ``--place``/``--polygon``/``--bbox``."""
+    if file is not None and (place is not None or polygon is not None):
+        fail("--file reads an extract offline; --place and --polygon download: give one or the other "
+             "(to cut the file to an area use --bbox)")
+    online = [name for name, v in (("--place", place), ("--polygon", polygon), ("--bbox", bbox)) if v is not None]
+    if file is None and len(online) > 1:
+        fail(f"give one of --place NAME, --polygon FILE or --bbox BOX for a download, not {' and '.join(online)}")
+    if file is None and not online:
+        fail("give --file PATH (offline, optionally with --bbox) or one of --place NAME / --polygon FILE / "
+             "--bbox BOX (online)")
 
 
 if __name__ == "__main__":  # pragma: no cover

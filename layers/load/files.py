@@ -36,6 +36,7 @@ from geo.topology import PARENT_LEVEL, absorb_slivers, check_topology
 from layers.db import set_actor
 from layers.errors import ValidationFailed
 from layers.load.bulk import copy_frame, record_import
+from layers.load.estimates import drop_superseded_estimates
 from layers.load.reference import DATA_DIR, read_facility_types
 
 LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
@@ -757,17 +758,31 @@ def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
         s.execute(text("DELETE FROM residences"))
     frame = rows.assign(
         residence_id=np.arange(len(rows), dtype=np.int64) + _next_id(s, "residences", "residence_id"),
-        geometry=shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy()))
+        geometry=shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy()), households_estimated=False)
     for column in ("households", "population", "elderly", "children"):
         frame[column] = frame[column].astype(np.int64)
     n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS + ["area_id"], geometry={"geometry": "geom"})
     assign_residence_areas(s)
+    _drop_superseded(s, report)
     outside = s.execute(text("SELECT count(*) FROM residences WHERE area_id IS NULL")).scalar_one()
     if outside:
         report.warn(None, None, f"{outside} residences lie in no small grid (area_id empty)",
                     "import the small grids (minqing import grids) — residences are then assigned automatically")
     record_import(s, actor=actor, layer="residences", summary={"rows": n, "replace": replace})
     return n
+
+
+def _drop_superseded(s: Session, report: ImportReport) -> None:
+    """Remove the OSM footprint estimates that the real addresses supersede (layers.load.estimates)."""
+    dropped = drop_superseded_estimates(s)
+    report.summary["estimates_removed"] = int(dropped["removed"])
+    if dropped["removed"]:
+        report.warn(None, None, f"{dropped['removed']:.0f} estimated residences from building footprints "
+                    f"({dropped['households']:.0f} estimated households) removed: real addresses supersede them "
+                    f"({dropped['near_real']:.0f} within {dropped['radius_m']:g} m of an address, "
+                    f"{dropped['in_real_grid']:.0f} elsewhere in a small grid with addresses)",
+                    "nothing to do: real counts replace estimates (the distance is real_data_radius_m of "
+                    "data/household_estimate.csv)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,6 +34,8 @@ from geo.profiles import Profile, load_profiles
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
 from layers.load.bulk import copy_frame, record_import
+from layers.load.estimates import drop_superseded_estimates
+from layers.load.files import ImportReport
 from layers.load.reference import DATA_DIR, read_facility_types
 
 LAYERS = ("network", "facilities", "place_names", "residences")
@@ -42,7 +44,7 @@ EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "fo
 FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
                  "phone", "operator", "status", "source"]
 RESIDENCE_COLS = ["residence_id", "address", "households", "population", "elderly", "children", "estimated",
-                  "source"]
+                  "households_estimated", "source"]
 WIDTHS = {"highway": 30, "access": 20, "foot": 20, "bicycle": 20, "name": 120, "address": 300,
           "opening_hours": 120, "phone": 40, "operator": 200, "source": 200}
 Step = Callable[[str], None]
@@ -90,6 +92,10 @@ class OsmLayers:
     facilities: pd.DataFrame
     place_names: gpd.GeoDataFrame
     residences: gpd.GeoDataFrame
+    findings: list[dict] = field(default_factory=list)
+    """Warnings found while building (``column``, ``problem``, ``fix``): see ``import_osm``."""
+    elements: int = 0
+    """OSM elements read (street ways and features)."""
 
     def counts(self) -> dict[str, int]:
         return {"network_nodes": len(self.nodes), "network_edges": len(self.edges),
@@ -108,7 +114,7 @@ def bike_profile(path: Path) -> Profile | None:
 
 
 def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None = None,
-             tables: MappingTables | None = None) -> geo_osm.OsmExtract:
+             tables: MappingTables | None = None, step: Step | None = None) -> geo_osm.OsmExtract:
     """Read an OSM file (.osm / .osm.bz2 XML or .osm.pbf) offline into an ``OsmExtract``.
 
     Parameters
@@ -116,6 +122,8 @@ def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None
     path : the file.
     bbox : (lon_min, lat_min, lon_max, lat_max) degrees WGS84 to keep (default: everything).
     tables : mapping tables (default: the shipped data/*.csv).
+    step : called with a label at each phase of a .osm.pbf read (nodes, streets, features), the
+        slow part of an import: progress bars and log lines.
     """
     path = Path(path)
     tables = tables or MappingTables.read()
@@ -123,7 +131,7 @@ def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None
         raise ValidationFailed(f"{path}: no such file — give the path of a .osm, .osm.bz2 or .osm.pbf file")
     name = path.name.lower()
     if name.endswith(".pbf"):
-        extract = _read_pbf(path, bbox, tables)
+        extract = _read_pbf(path, bbox, tables, step or (lambda _label: None))
     elif name.endswith((".osm", ".osm.bz2", ".xml", ".xml.bz2")):
         extract = _read_xml(path, tables)
     else:
@@ -132,16 +140,19 @@ def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None
     return geo_osm.clip(extract, bbox) if bbox else extract
 
 
-def _read_pbf(path: Path, bbox, tables: MappingTables) -> geo_osm.OsmExtract:
+def _read_pbf(path: Path, bbox, tables: MappingTables, step: Step) -> geo_osm.OsmExtract:
     import pyrosm
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyrosm warns about empty layers; emptiness is checked below
             osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None, keep_node_info=True)
+            step("读取节点 .pbf nodes")
             nodes, _ = osm.get_network(network_type="all", nodes=True)
+            step("读取街道 .pbf streets")
             ways = osm.get_network(network_type="all", extra_attributes=["junction", "area", "name:zh",
                                                                          "oneway:bicycle", "cycleway"])
+            step("读取要素 .pbf features")
             feats = osm.get_data_by_custom_criteria(
                 custom_filter=None, osm_keys_to_keep=tables.selecting_keys(), tags_as_columns=tables.keys(),
                 keep_other_tags=False)
@@ -289,8 +300,32 @@ def check_reachable(url: str, *, timeout_s: float = 5.0) -> None:
         ) from e
 
 
+def read_polygon(path: str | Path) -> shapely.Geometry:
+    """The area of a GeoJSON/GPKG/SHP file as one (Multi)Polygon in EPSG:4326 (all features joined;
+    a file without a CRS is taken as WGS84)."""
+    path = Path(path)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as e:  # pyogrio raises DataSourceError and friends
+        raise ValidationFailed(f"{path}: cannot read the polygon file ({type(e).__name__}: {e}) — give a GeoJSON, "
+                               "GeoPackage or zipped Shapefile with the area's polygon") from e
+    if frame.crs is not None:
+        frame = frame.to_crs(4326)
+    polygons = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polygons.empty:
+        raise ValidationFailed(f"{path}: no polygon in the file — draw the area as a polygon (e.g. in QGIS or "
+                               "geojson.io) and save it as GeoJSON")
+    area = shapely.make_valid(shapely.union_all(polygons.to_numpy()))
+    lon0, lat0, lon1, lat1 = area.bounds
+    if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
+        raise ValidationFailed(f"{path}: the polygon's coordinates are not longitude/latitude — save it in "
+                               "WGS84 (EPSG:4326) or with its coordinate system declared")
+    return area
+
+
 def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: str = "all",
-                 tables: MappingTables | None = None) -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+                 tables: MappingTables | None = None,
+                 min_component_m: float = 300.0) -> tuple[geo_osm.StreetNetwork, gpd.GeoDataFrame]:
     """Download the street network and features online with osmnx (needs the internet).
 
     Give exactly one of ``place`` (a name geocoded by Nominatim, e.g. '汕尾市城区'), ``polygon``
@@ -298,7 +333,8 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
 
     Returns
     -------
-    nodes, edges (network frames filtered for ``network``), features.
+    The street network (filtered for ``network``, fragments below ``min_component_m`` metres
+    dropped, as offline) and the features (``OsmExtract.features``).
     """
     import osmnx as ox
 
@@ -311,10 +347,9 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
         if place is not None:  # osmnx geocodes the name with Nominatim
             polygon = ox.geocode_to_gdf(place).geometry.iloc[0]
         polygon = polygon if polygon is not None else shapely.box(*bbox)
-        # 'all' keeps private roads (gated compounds); routable() applies our network filter
         kept = ox.settings.useful_tags_way
         ox.settings.useful_tags_way = list(dict.fromkeys([*kept, *geo_osm.WAY_KEYS]))
-        try:
+        try:  # 'all' keeps private roads (gated compounds); routable() applies our network filter
             graph = ox.graph_from_polygon(polygon, network_type="all", retain_all=True)
         finally:
             ox.settings.useful_tags_way = kept
@@ -324,8 +359,12 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
                              "or use an offline extract with --file") from e
     nodes, edges = geo_osm.frames_from_graph(graph, network=network)
     edges = edges[geo_osm.routable(edges, network=network, bike=tables.bike)].reset_index(drop=True)
-    nodes = nodes[nodes["node_id"].isin(np.concatenate([edges["u"], edges["v"]]))]
-    return nodes.reset_index(drop=True), edges, geo_osm.features_from_osmnx(feats)
+    if edges.empty:
+        raise geo_osm.OsmDataError(f"no {network!r} streets in the downloaded area: widen the area")
+    kept_edges = geo_osm.drop_fragments(edges, min_component_m)
+    net = geo_osm.StreetNetwork(*geo_osm.kept_nodes(kept_edges.edges, nodes), kept_edges.dropped_pieces,
+                                kept_edges.dropped_edges, kept_edges.dropped_m)
+    return net, geo_osm.features_from_osmnx(feats)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,14 +377,15 @@ def build_layers(extract: geo_osm.OsmExtract, *, network: str = "all", tables: M
     step = step or (lambda _label: None)
     tables = tables or MappingTables.read()
     step("路网 network")
-    nodes, edges = geo_osm.network(extract.ways, extract.coords, network=network, bike=tables.bike)
-    return layers_from(nodes, edges, extract.features, tables=tables, type_names=type_names, step=step)
+    net = geo_osm.street_network(extract.ways, extract.coords, network=network, bike=tables.bike)
+    layers = layers_from(net, extract.features, tables=tables, type_names=type_names, step=step)
+    findings = _relation_findings(extract.notes) + layers.findings
+    return replace(layers, findings=findings, elements=len(extract.ways) + len(extract.features))
 
 
-def layers_from(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, features: gpd.GeoDataFrame, *,
-                tables: MappingTables, type_names: dict[str, str] | None = None,
-                step: Step | None = None) -> OsmLayers:
-    """Layer frames from network frames and features (also used for online downloads)."""
+def layers_from(net: geo_osm.StreetNetwork, features: gpd.GeoDataFrame, *, tables: MappingTables,
+                type_names: dict[str, str] | None = None, step: Step | None = None) -> OsmLayers:
+    """Layer frames from a street network and features (offline files and online downloads alike)."""
     step = step or (lambda _label: None)
     if type_names is None:
         types = read_facility_types()
@@ -353,26 +393,58 @@ def layers_from(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, features: gpd.GeoD
     step("设施 facilities")
     facilities = geo_osm.facilities(features, tables.facilities, type_names=type_names)
     step("地名 place names")
-    names = geo_osm.place_names(features, edges, tables.place_names)
+    names = geo_osm.place_names(features, net.edges, tables.place_names)
     step("住户估算 residences")
     homes = geo_osm.residences(features, tables.households)
-    return OsmLayers(nodes=nodes, edges=edges, facilities=facilities, place_names=names, residences=homes)
+    findings = _fragment_findings(net) + geo_osm.feature_findings(features, tables.facilities, tables.place_names,
+                                                                  tables.households)
+    return OsmLayers(nodes=net.nodes, edges=net.edges, facilities=facilities, place_names=names, residences=homes,
+                     findings=findings, elements=len(net.edges) + len(features))
+
+
+def _fragment_findings(net: geo_osm.StreetNetwork) -> list[dict]:
+    if not net.dropped_edges:
+        return []
+    return [{"column": "highway", "problem": f"{net.dropped_pieces} street pieces unconnected to the rest "
+             f"({net.dropped_edges} edges, {net.dropped_m:.0f} m in all) were dropped: residents snapped to them "
+             "would be stranded", "fix": "usually cut off by the edge of the extract or the bounding box: widen "
+                                         "--bbox, or connect them in OpenStreetMap"}]
+
+
+def _relation_findings(notes: dict) -> list[dict]:
+    found = []
+    incomplete, other = notes.get("relations_incomplete", []), notes.get("relations_other", [])
+    if incomplete:
+        found.append({"column": "relation", "problem": f"{len(incomplete)} multipolygon relations have member ways "
+                      f"or nodes missing and were left out, e.g. {', '.join(map(str, incomplete[:5]))}",
+                      "fix": "export the area with complete relations (JOSM: download the relation's members; "
+                             "osmium extract --strategy complete_ways) or use a .osm.pbf extract"})
+    if other:
+        found.append({"column": "relation", "problem": f"{len(other)} tagged relations of other types (boundaries, "
+                      f"routes, sites) are not areas of ours: ignored, e.g. {', '.join(map(str, other[:5]))}",
+                      "fix": "nothing to do, unless one should be a facility or place: map it as a node or a "
+                             "multipolygon"})
+    return found
 
 
 def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYERS, replace_all: bool = False,
-                 actor: str = "osm-import", step: Step | None = None) -> dict[str, int]:
+                 actor: str = "osm-import", step: Step | None = None,
+                 report: ImportReport | None = None) -> dict[str, int]:
     """Write ``layers`` in the caller's transaction; returns the rows written per table.
 
     Parameters
     ----------
     include : which of ``LAYERS`` to write; the network is always replaced.
     replace_all : also remove facilities and residences that did not come from OSM.
+    report : receives warnings about what was not written (estimates superseded by real
+        residences, names already registered).
     """
     include = set(include) | {"network"}
     unknown = include - set(LAYERS)
     if unknown:
         raise ValidationFailed(f"unknown layers {sorted(unknown)}: choose from {list(LAYERS)}")
     step = step or (lambda _label: None)
+    report = report if report is not None else ImportReport(layer="osm", path="")
     set_actor(s, actor, bulk=True)
     counts: dict[str, int] = {}
     step("写入路网 writing network")
@@ -382,10 +454,10 @@ def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYE
         counts["facilities"] = _write_facilities(s, layers.facilities, replace_all=replace_all)
     if "residences" in include:
         step("写入住户 writing residences")
-        counts["residences"] = _write_residences(s, layers.residences, replace_all=replace_all)
+        counts["residences"] = _write_residences(s, layers.residences, replace_all=replace_all, report=report)
     if "place_names" in include:
         step("写入地名 writing place names")
-        counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor)
+        counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor, report=report)
     record_import(s, actor=actor, layer="osm", summary={**counts, "replace_all": replace_all})
     return counts
 
@@ -438,7 +510,8 @@ def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
               rows)
 
 
-def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool) -> int:
+def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool, report: ImportReport) -> int:
+    """Replace the OSM estimates; those that real residences supersede are dropped (and reported)."""
     from layers.load.files import assign_residence_areas
 
     s.execute(text("DELETE FROM residences" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
@@ -447,17 +520,37 @@ def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool)
     n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS,
                    geometry={"geometry": "geom", "footprint": "footprint"})
     assign_residence_areas(s)
-    return n
+    dropped = drop_superseded_estimates(s)
+    report.summary["estimates_skipped"] = int(dropped["removed"])
+    if dropped["removed"]:
+        report.warn(None, "building", f"{dropped['removed']:.0f} building estimates ({dropped['households']:.0f} "
+                    f"households) skipped because real residences (一标三实) exist there: {dropped['near_real']:.0f} "
+                    f"within {dropped['radius_m']:g} m of a real address, {dropped['in_real_grid']:.0f} elsewhere in "
+                    "a small grid with real addresses",
+                    "nothing to do: real counts replace estimates (the distance is real_data_radius_m of "
+                    "data/household_estimate.csv)")
+    return n - int(dropped["removed"])
 
 
-def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str) -> int:
+def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport) -> int:
+    """Add names not yet registered (same name and category): officers' names are never touched."""
     from layers.load.files import assign_place_name_areas
 
     stored = pd.DataFrame(s.execute(text("SELECT name, category FROM place_names")).all(),
                           columns=["name", "category"])
-    names = names[names["name"].str.len() <= WIDTHS["name"]]
+    too_long = names["name"].str.len() > WIDTHS["name"]
+    if too_long.any():
+        report.warn(None, "name", f"{int(too_long.sum())} names longer than {WIDTHS['name']} characters skipped, "
+                    f"e.g. {names.loc[too_long, 'source'].iloc[0]}", "shorten the name in OpenStreetMap")
+    names = names[~too_long]
     new = names.merge(stored.assign(_stored=True), on=["name", "category"], how="left")
-    new = new[new["_stored"].isna()].drop(columns="_stored")
+    repeat = new["_stored"].notna()
+    if repeat.any():
+        shown = "、".join(new.loc[repeat, "name"].head(8)) + ("…" if repeat.sum() > 8 else "")
+        report.warn(None, "name", f"{int(repeat.sum())} names already registered with the same category were "
+                    f"skipped: {shown}", "edit registered names in the registry (their history is kept there)")
+    report.summary["names_already_registered"] = int(repeat.sum())
+    new = new[~repeat].drop(columns="_stored")
     first = _next_id(s, "place_names", "name_id")
     new = new.assign(name_id=np.arange(len(new), dtype=np.int64) + first)
     n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
@@ -469,23 +562,54 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str) -> in
     return n
 
 
+def source_label(*, path=None, place=None, polygon=None, bbox=None) -> str:
+    """What was imported, for the report: the file, else the online area."""
+    if path is not None:
+        return str(path)
+    if place is not None:
+        return f"OpenStreetMap online: {place}"
+    return "OpenStreetMap online: " + ("polygon" if polygon is not None else f"bbox {','.join(map(str, bbox or ()))}")
+
+
 def import_osm(s: Session, *, path: str | Path | None = None, place: str | None = None, polygon=None,
                bbox: tuple[float, float, float, float] | None = None, network: str = "all",
                include: Iterable[str] = LAYERS, replace_all: bool = False, actor: str = "osm-import",
-               step: Step | None = None) -> dict:
+               dry_run: bool = False, step: Step | None = None) -> ImportReport:
     """Read (offline ``path``, else online by ``place``/``polygon``/``bbox``), build and write.
 
-    Returns the counts written and ``seconds`` taken. One transaction: the caller's session.
+    One transaction: the caller's session (``dry_run``: written in a savepoint that is rolled back,
+    so the report still counts what would be written and skipped).
+
+    Returns
+    -------
+    ImportReport: ``summary`` holds the rows written per table (``would_write`` on a dry run),
+    ``estimates_skipped``, ``names_already_registered``, ``network`` and ``seconds``; ``warnings``
+    say what was dropped or not mapped: street fragments, multipolygons that could not be
+    assembled, tags matching no facility type, unnamed facilities and places, implausible
+    ``building:levels``, names already registered, estimates superseded by real residences.
     """
     t0 = time.perf_counter()
     step = step or (lambda _label: None)
+    report = ImportReport(layer="osm", path=source_label(path=path, place=place, polygon=polygon, bbox=bbox),
+                          dry_run=dry_run)
     tables = MappingTables.read()
     step("读取 reading OSM")
     if path is not None:
-        layers = build_layers(read_osm(path, bbox=bbox, tables=tables), network=network, tables=tables, step=step)
+        layers = build_layers(read_osm(path, bbox=bbox, tables=tables, step=step), network=network, tables=tables,
+                              step=step)
     else:
-        nodes, edges, feats = download_osm(place=place, polygon=polygon, bbox=bbox, network=network, tables=tables)
+        net, feats = download_osm(place=place, polygon=polygon, bbox=bbox, network=network, tables=tables)
         step("路网 network")
-        layers = layers_from(nodes, edges, feats, tables=tables, step=step)
-    counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step)
-    return {**counts, "seconds": round(time.perf_counter() - t0, 1)}
+        layers = layers_from(net, feats, tables=tables, step=step)
+    report.rows = layers.elements
+    for f in layers.findings:
+        report.warn(None, f["column"], f["problem"], f["fix"])
+    savepoint = s.begin_nested() if dry_run else None
+    counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step, report=report)
+    if savepoint is not None:
+        savepoint.rollback()
+        report.summary["would_write"] = sum(counts.values())
+    else:
+        report.written = sum(counts.values())
+    report.summary = {**counts, **report.summary, "network": network, "seconds": round(time.perf_counter() - t0, 1)}
+    return report

