@@ -10,6 +10,13 @@ from alembic.config import Config
 from layers.db import database_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+NOT_OURS = frozenset({"spatial_ref_sys"})
+"""Tables of the PostGIS extension: never compared with the models, never audited."""
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic filter: compare everything but PostGIS's own tables (a table without a model shows)."""
+    return not (type_ == "table" and name in NOT_OURS)
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -36,3 +43,24 @@ def current(url: str | None = None) -> str | None:
         rev = MigrationContext.configure(con).get_current_revision()
     eng.dispose()
     return rev
+
+
+def drift(url: str | None = None) -> list:
+    """Differences between the models (layers.models) and the migrated schema; ``[]`` when none.
+
+    Alembic's autogenerate comparison (tables, columns and their types, indexes, foreign keys);
+    PostGIS's own tables are left out.
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from layers.models import Base
+
+    eng = create_engine(url or database_url())
+    try:
+        with eng.connect() as con:
+            ctx = MigrationContext.configure(con, opts={"compare_type": True, "include_object": include_object})
+            return list(compare_metadata(ctx, Base.metadata))
+    finally:
+        eng.dispose()

@@ -1,7 +1,9 @@
 """SQLAlchemy 2 + GeoAlchemy2 models of every PostGIS layer (SRID 4326).
 
 Columns follow docs/CONTRACTS.md so that ``layers.queries`` can hand frames straight to ``geo``.
-Every table has ``created_at``/``updated_at``; every write is also recorded in ``audit_log``.
+Every table has ``created_at``/``updated_at``; every write is also recorded in ``audit_log``
+(row by row with before/after, or one row per statement for bulk loads and coverage results:
+migration 0006 and its ``minqing_audit_table`` function, which every new table must call).
 ``version`` columns give optimistic locking (ETag / If-Match in the API).
 """
 
@@ -32,6 +34,7 @@ SRID = 4326
 AREA_LEVELS = ("district", "town", "grid_large", "community", "grid_middle", "grid_small")
 FACILITY_STATUS = ("open", "planned", "closed")
 PLACE_NAME_STATUS = ("standard", "irregular", "historical")
+DIVISION_LEVELS = ("province", "city", "county", "town", "village")
 
 
 class Base(DeclarativeBase):
@@ -162,7 +165,7 @@ class PlaceName(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
 
 
-class PlaceNameHistory(Base):
+class PlaceNameHistory(Timestamped, Base):
     __tablename__ = "place_name_history"
 
     history_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -177,16 +180,15 @@ class PlaceNameHistory(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
-class NetworkNode(Base):
+class NetworkNode(Timestamped, Base):
     __tablename__ = "network_nodes"
     __table_args__ = (Index("ix_network_nodes_geom", "geom", postgresql_using="gist"),)
 
     node_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class NetworkEdge(Base):
+class NetworkEdge(Timestamped, Base):
     __tablename__ = "network_edges"
     __table_args__ = (Index("ix_network_edges_geom", "geom", postgresql_using="gist"),)
 
@@ -202,10 +204,9 @@ class NetworkEdge(Base):
     bridge: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     name: Mapped[str | None] = mapped_column(String(120))
     geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=SRID, spatial_index=False))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class Water(Base):
+class Water(Timestamped, Base):
     """Rivers, sea and lakes: drawn in the offline base map (public)."""
 
     __tablename__ = "water"
@@ -217,17 +218,43 @@ class Water(Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
-class DataVersion(Base):
+class Division(Timestamped, Base):
+    """Official statistical division names and codes (NBS 统计用区划代码): a gazetteer, no geometry.
+
+    ``code`` is the 12-digit statistics code padded right with zeros, as in ``areas.code``.
+    Loaded by ``minqing import divisions`` (migration 0004).
+    """
+
+    __tablename__ = "divisions"
+    __table_args__ = (
+        CheckConstraint(_in("level", DIVISION_LEVELS), name="division_level_known"),
+    )
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    level: Mapped[str] = mapped_column(String(10))
+    parent_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    city_code: Mapped[str | None] = mapped_column(String(12))
+    city_name: Mapped[str | None] = mapped_column(String(60))
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    county_name: Mapped[str | None] = mapped_column(String(60))
+    town_code: Mapped[str | None] = mapped_column(String(12))
+    town_name: Mapped[str | None] = mapped_column(String(120))
+    class_hint: Mapped[str | None] = mapped_column(String(40))
+    urban_rural_code: Mapped[str | None] = mapped_column(String(3))
+    source: Mapped[str | None] = mapped_column(String(200))
+
+
+class DataVersion(Timestamped, Base):
     """A counter bumped by every write to a layer: coverage runs record what they were computed on."""
 
     __tablename__ = "data_versions"
 
     layer: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class CoverageRun(Base):
+class CoverageRun(Timestamped, Base):
     __tablename__ = "coverage_runs"
 
     run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -241,7 +268,7 @@ class CoverageRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class CoverageArea(Base):
+class CoverageArea(Timestamped, Base):
     """Aggregated coverage of one facility type in one area (public after suppression)."""
 
     __tablename__ = "coverage_area"
@@ -267,7 +294,7 @@ class CoverageArea(Base):
     """Of ``population``: how many residents come from rows with estimated counts."""
 
 
-class CoverageResidence(Base):
+class CoverageResidence(Timestamped, Base):
     """Per residence and type: time to the nearest facility. Never public."""
 
     __tablename__ = "coverage_residence"
@@ -281,7 +308,7 @@ class CoverageResidence(Base):
     covered: Mapped[bool] = mapped_column(Boolean)
 
 
-class CoverageFacility(Base):
+class CoverageFacility(Timestamped, Base):
     __tablename__ = "coverage_facility"
 
     run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
@@ -297,7 +324,7 @@ class CoverageFacility(Base):
     (1.0 = full; None when the capacity is unknown or the type has no capacity basis)."""
 
 
-class CoverageGap(Base):
+class CoverageGap(Timestamped, Base):
     __tablename__ = "coverage_gaps"
     __table_args__ = (Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),)
 

@@ -1,15 +1,11 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from layers.migrate import include_object
 from layers.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # PostGIS and tiger tables are not ours.
-    return not (type_ == "table" and reflected and name not in target_metadata.tables)
 
 
 def run_migrations_online() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
@@ -9,8 +10,29 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from layers import migrate
-from layers.db import session
-from layers.models import Area, AuditLog, Facility, FacilityType, NetworkEdge, NetworkNode, PlaceName
+from layers.db import session, set_actor
+from layers.load.bulk import copy_frame
+from layers.models import (
+    Area,
+    AuditLog,
+    Division,
+    Facility,
+    FacilityType,
+    NetworkEdge,
+    NetworkNode,
+    PlaceName,
+    PlaceNameHistory,
+    Residence,
+    Water,
+)
+
+# Tables that are not ours or are the log itself: no timestamps and no audit trigger expected.
+UNAUDITED = {"audit_log", "alembic_version", "spatial_ref_sys"}
+# Tables people edit or load: a row trigger records every row with before/after. Other tables may
+# instead be audited per statement (recomputable results such as coverage_residence, 10^5 rows
+# per run: migration 0006).
+ROW_AUDITED = {"areas", "facility_types", "facilities", "residences", "place_names", "place_name_history",
+               "network_nodes", "network_edges", "water", "divisions", "scenarios", "users", "coverage_runs"}
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +44,15 @@ def models_db(fresh_db):
 def clean(models_db):
     yield models_db
     with session(models_db) as s:
-        s.execute(text("TRUNCATE place_name_history, place_names, facilities, network_edges, network_nodes"))
+        s.execute(text("TRUNCATE place_name_history, place_names, facilities, residences, network_edges, "
+                       "network_nodes, water, divisions, coverage_area, coverage_runs CASCADE"))
         s.execute(text("DELETE FROM areas; DELETE FROM facility_types WHERE code LIKE 'test_%'"))
         s.execute(text("TRUNCATE audit_log RESTART IDENTITY"))
+
+
+def _audit(url, layer: str) -> list[AuditLog]:
+    with session(url) as s:
+        return list(s.scalars(select(AuditLog).where(AuditLog.layer == layer).order_by(AuditLog.audit_id)))
 
 
 def test_area_facility_place_name_round_trip(clean):
@@ -81,6 +109,170 @@ def test_network_round_trip_and_updated_at_trigger(clean):
     assert versions["network_edges"] >= 1 and versions["network_nodes"] >= 1
 
 
+def test_residence_with_footprint_round_trip(clean):
+    home = shapely.Point(115.905, 21.605)
+    footprint = shapely.box(115.9049, 21.6049, 115.9051, 21.6051)
+    with session(clean) as s:
+        s.add(Residence(residence_id=11, address="澄湾区测试路1号", households=12, population=31, elderly=6,
+                        children=4, estimated=True, source="test", geom=from_shape(home, srid=4326),
+                        footprint=from_shape(footprint, srid=4326)))
+    with session(clean) as s:
+        r = s.get(Residence, 11)
+        assert (r.address, r.households, r.population, r.elderly, r.children, r.estimated) == (
+            "澄湾区测试路1号", 12, 31, 6, 4, True)
+        assert to_shape(r.geom).equals(home) and to_shape(r.footprint).equals(footprint)
+        assert r.area_id is None and r.created_at is not None
+
+
+def test_place_name_history_round_trip(clean):
+    with session(clean, actor="officer") as s:
+        s.add(PlaceName(name_id=5, name="旧街", category="road", geom=from_shape(shapely.Point(115.9, 21.6), srid=4326)))
+        s.flush()
+        s.add(PlaceNameHistory(name_id=5, action="rename", old_name="旧街", new_name="新街", approval="澄府〔2026〕1号",
+                               changed_by="officer", before={"name": "旧街"}, after={"name": "新街", "status": "standard"}))
+    with session(clean) as s:
+        [h] = s.scalars(select(PlaceNameHistory).where(PlaceNameHistory.name_id == 5)).all()
+        assert (h.action, h.old_name, h.new_name, h.approval, h.changed_by) == (
+            "rename", "旧街", "新街", "澄府〔2026〕1号", "officer")
+        assert h.before == {"name": "旧街"} and h.after == {"name": "新街", "status": "standard"}
+        assert h.history_id >= 1 and h.changed_at is not None and h.created_at is not None
+
+
+def test_water_round_trip_and_updated_at(clean):
+    lake = shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61), shapely.box(115.92, 21.6, 115.93, 21.61)])
+    with session(clean) as s:
+        s.add(Water(water_id=2, kind="lake", name="澄湖", geom=from_shape(lake, srid=4326)))
+    with session(clean) as s:
+        w = s.get(Water, 2)
+        assert (w.kind, w.name) == ("lake", "澄湖") and to_shape(w.geom).equals(lake)
+        created = w.created_at
+        assert w.updated_at == created
+        w.name = "澄湖水库"
+    with session(clean) as s:
+        w = s.get(Water, 2)
+        assert w.name == "澄湖水库" and w.created_at == created and w.updated_at > created
+
+
+def test_division_round_trip_and_audit(clean):
+    with session(clean, actor="importer") as s:
+        s.add(Division(code="441502000000", name="城区", level="county", parent_code="441500000000",
+                       city_code="441500000000", city_name="汕尾市", source="test"))
+    with session(clean) as s:
+        d = s.get(Division, "441502000000")
+        assert (d.name, d.level, d.city_name, d.town_code) == ("城区", "county", "汕尾市", None)
+    [row] = _audit(clean, "divisions")
+    assert (row.actor, row.action, row.object_id, row.before) == ("importer", "insert", "441502000000", None)
+    assert row.after["name"] == "城区"
+
+
+def test_network_edits_are_audited_with_before_and_after(clean):
+    with session(clean, actor="editor") as s:
+        s.add_all([NetworkNode(node_id=i, geom=from_shape(shapely.Point(115.9 + i / 1000, 21.6), srid=4326))
+                   for i in (1, 2)])
+        s.flush()
+        s.add(NetworkEdge(edge_id=9, u=1, v=2, length_m=103.6, highway="residential",
+                          geom=from_shape(shapely.LineString([(115.901, 21.6), (115.902, 21.6)]), srid=4326)))
+    with session(clean, actor="editor") as s:
+        s.get(NetworkEdge, 9).oneway = True
+    nodes, edges = _audit(clean, "network_nodes"), _audit(clean, "network_edges")
+    assert [(r.action, r.object_id) for r in nodes] == [("insert", "1"), ("insert", "2")]
+    assert [(r.actor, r.action, r.object_id) for r in edges] == [("editor", "insert", "9"), ("editor", "update", "9")]
+    assert edges[1].before["oneway"] is False and edges[1].after["oneway"] is True
+    assert edges[1].after["updated_at"] >= edges[1].before["updated_at"]
+
+
+def test_bulk_writes_record_one_row_per_statement(clean):
+    nodes = pd.DataFrame({"node_id": range(100, 400)})
+    nodes["geometry"] = shapely.points(115.9 + nodes["node_id"] / 1e5, 21.6)
+    with session(clean, actor="loader") as s:
+        set_actor(s, "loader", bulk=True)
+        assert copy_frame(s, "network_nodes", nodes, columns=["node_id"], geometry={"geometry": "geom"}) == 300
+        s.execute(text("UPDATE network_nodes SET geom = geom WHERE node_id < 200"))
+    rows = _audit(clean, "network_nodes")
+    assert [(r.actor, r.action, r.object_id, r.after) for r in rows] == [
+        ("loader", "insert", None, {"statement": True, "bulk": True}),
+        ("loader", "update", None, {"statement": True, "bulk": True})]
+
+
+def test_derived_results_are_audited_per_statement_and_truncate_is_recorded(clean):
+    with session(clean, actor="engine") as s:
+        s.add(Area(area_id=1, level="district", code="441599000000", name="测试区",
+                   geom=from_shape(shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61)]), srid=4326)))
+        run = s.execute(text("INSERT INTO coverage_runs DEFAULT VALUES RETURNING run_id")).scalar_one()
+        s.execute(text("INSERT INTO coverage_area (run_id, area_id, type_code) VALUES (:r, 1, 'a'), (:r, 1, 'b')"),
+                  {"r": run})
+    with session(clean, actor="cleaner") as s:
+        s.execute(text("TRUNCATE coverage_area"))
+    runs, results = _audit(clean, "coverage_runs"), _audit(clean, "coverage_area")
+    assert [(r.action, r.object_id) for r in runs] == [("insert", str(run))]
+    assert [(r.actor, r.action, r.object_id, r.after) for r in results] == [
+        ("engine", "insert", None, {"statement": True, "bulk": False}),
+        ("cleaner", "truncate", None, {"statement": True, "bulk": False})]
+    assert _audit(clean, "data_versions") == []  # counters bumped by triggers are not logged again
+
+
+def _tables(con) -> list[str]:
+    return list(con.execute(text(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+        "AND table_type = 'BASE TABLE' ORDER BY 1")).scalars())
+
+
+def _audit_coverage(con) -> dict[str, set[tuple[str, str]]]:
+    """Per table: the (event, level) pairs covered by an audit trigger (function minqing_audit*)."""
+    rows = con.execute(text(
+        "SELECT c.relname, t.tgtype::int, p.proname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND NOT t.tgisinternal"))
+    out: dict[str, set[tuple[str, str]]] = {}
+    bits = {"insert": 4, "delete": 8, "update": 16, "truncate": 32}
+    for table, tgtype, fn in rows:
+        if fn not in ("minqing_audit", "minqing_audit_statement"):
+            continue
+        level = "row" if tgtype & 1 else "statement"
+        out.setdefault(table, set()).update((ev, level) for ev, bit in bits.items() if tgtype & bit)
+    return out
+
+
+def _check_every_table_timestamped_and_audited(url) -> list[str]:
+    eng = create_engine(url)
+    try:
+        with eng.connect() as con:
+            tables = _tables(con)
+            cols = con.execute(text(
+                "SELECT table_name, column_name, data_type, is_nullable, column_default "
+                "FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND column_name IN ('created_at', 'updated_at')")).all()
+            touch = set(con.execute(text(
+                "SELECT event_object_table FROM information_schema.triggers WHERE trigger_schema = 'public' "
+                "AND action_timing = 'BEFORE' AND event_manipulation = 'UPDATE' "
+                "AND action_statement LIKE '%minqing_touch()%'")).scalars())
+            audited = _audit_coverage(con)
+    finally:
+        eng.dispose()
+    stamps = {(t, c) for t, c, typ, null, default in cols
+              if typ == "timestamp with time zone" and null == "NO" and "now()" in (default or "")}
+    ours = [t for t in tables if t not in UNAUDITED]
+    for table in ours:
+        assert {(table, "created_at"), (table, "updated_at")} <= stamps, table
+        assert table in touch, f"{table}: no BEFORE UPDATE trigger keeping updated_at"
+        have = audited.get(table, set())
+        levels = ("row",) if table in ROW_AUDITED else ("row", "statement")
+        for event in ("insert", "update", "delete"):
+            assert any((event, level) in have for level in levels), f"{table}: no {event} audit ({have})"
+        assert ("truncate", "statement") in have, f"{table}: TRUNCATE not audited"
+    return ours
+
+
+def test_every_table_has_timestamps_and_an_audit_trigger(db_url):
+    ours = _check_every_table_timestamped_and_audited(db_url)
+    assert {"areas", "water", "network_nodes", "network_edges", "divisions", "coverage_residence",
+            "data_versions", "users"} <= set(ours)
+
+
+def test_models_match_the_migrations(db_url):
+    assert migrate.drift(db_url) == []
+
+
 def test_migrations_downgrade_and_upgrade(db_url):
     url = make_url(db_url)
     scratch = url.set(database=f"{url.database}_mig").render_as_string(hide_password=False)
@@ -98,9 +290,20 @@ def test_migrations_downgrade_and_upgrade(db_url):
         migrate.downgrade(scratch, "base")
         eng = create_engine(scratch)
         assert set(inspect(eng).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
+        with eng.connect() as con:
+            functions = con.execute(text(
+                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e' "
+                "WHERE n.nspname = 'public' AND d.objid IS NULL")).scalars().all()
+            triggers = con.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars().all()
+            sequences = con.execute(text("SELECT sequence_name FROM information_schema.sequences "
+                                         "WHERE sequence_schema = 'public'")).scalars().all()
+        assert (functions, triggers, sequences) == ([], [], [])  # nothing of ours left (PostGIS's are)
         eng.dispose()
         migrate.upgrade(scratch)
         assert migrate.current(scratch) is not None
+        _check_every_table_timestamped_and_audited(scratch)
+        assert migrate.drift(scratch) == []
     finally:
         with admin.connect() as con:
             con.execute(text(f'DROP DATABASE IF EXISTS "{url.database}_mig" WITH (FORCE)'))
