@@ -26,7 +26,7 @@ _TO_XY = pyproj.Transformer.from_crs(4326, UTM, always_xy=True)
 SPEED_KMH = {
     "walk": {"*": 4.0},
     "walk_elderly": {"*": 3.0, "steps": 2.0},
-    "ebike": {"*": 18.0, "trunk": 20.0, "footway": 6.0, "pedestrian": 6.0, "steps": 2.0, "path": 10.0},
+    "ebike": {"*": 18.0, "trunk": 20.0, "footway": 4.0, "pedestrian": 4.0, "steps": 2.0, "path": 10.0},
     "car": {"*": 30.0, "primary": 50.0, "secondary": 40.0, "tertiary": 35.0, "residential": 25.0, "service": 15.0},
 }
 BANNED = {

@@ -28,6 +28,16 @@ def test_profile_speeds_follow_the_table(profiles):
     assert not profiles["walk"].respect_oneway and profiles["car"].respect_oneway
 
 
+def test_bikes_pushed_on_footways_are_no_faster_than_walking(profiles):
+    """Where an e-bike is walked or carried (footway, pedestrian, steps) it moves at most at the
+    speed of its access (walking) profile on that class."""
+    walk = profiles["walk"]
+    for hw in ("footway", "pedestrian", "steps"):
+        pushed = profiles["ebike"].speeds_kmh.get(hw, profiles["ebike"].speeds_kmh["*"])
+        assert pushed <= walk.speeds_kmh.get(hw, walk.speeds_kmh["*"]), hw
+    assert profiles["ebike"].speeds_kmh["footway"] == 4
+
+
 def test_profile_table_errors(tmp_path, profiles):
     bad = tmp_path / "p.csv"
     bad.write_text(
