@@ -1,8 +1,8 @@
 """Public service facilities of one copy, with realistic gaps planted on purpose (local metres).
 
 Every type code of data/facility_types.csv appears. Township-level facilities sit on public-use
-blocks of their town's built-up area; community-level ones inside their community; village ones
-at the 村委会 seat. Planted gaps (each also listed in ``DemoDistrict.planted``):
+blocks of their town's built-up area (the 街道办事处 / 乡镇人民政府 beside its town's community
+service centre); community-level ones inside their community; village ones at the 村委会 seat. Planted gaps (each also listed in ``DemoDistrict.planted``):
 
 - ``no_daycare``: several urban communities have no elderly day-care centre (老年人日间照料中心):
   every community east of the river and the old-town community (the oldest population).
@@ -56,6 +56,7 @@ SPEC = {
     "culture_center": ((3000, 6000), None, "Tu-Su 09:00-21:00", True, "culture"),
     "culture_station": ((250, 600), None, "Mo-Su 09:00-21:00", False, "local"),
     "street_service_center": ((700, 1500), None, "Mo-Fr 08:30-12:00,14:30-17:30", True, "town"),
+    "subdistrict_office": (None, None, "Mo-Fr 08:30-12:00,14:30-17:30", True, "town"),
     "community_service_station": ((600, 1000), None, "Mo-Fr 08:30-12:00,14:30-17:30", True, "local"),
     "party_mass_center": ((300, 800), None, "Mo-Su 08:30-20:00", True, "local"),
     "community_complex": ((600, 1500), None, "Mo-Su 08:30-20:00", True, "local"),
@@ -95,6 +96,7 @@ PER_TOWN = (
      "culture_center": 1, "police_station": 1, "social_work_station": 1, "rural_elderly_home": 1,
      "regional_elderly_center": 1},
 )
+AT_TOWN_SEAT = {"subdistrict_office"}  # one per town, placed by _Plan._offices
 EAST_BANK_MISSING = {"middle_school", "health_center", "culture_center", "food_market", "nursing_home",
                      "police_station", "street_service_center", "sports_ground_large", "social_work_station",
                      "elderly_complex"}
@@ -224,6 +226,7 @@ def _name(code: str, *, town: str, tproper: str, dproper: str, com: str, proper:
         "elderly_daycare": f"{com}老年人日间照料中心", "elderly_canteen": f"{com}长者饭堂",
         "culture_center": f"{town}综合文化活动中心", "culture_station": f"{com}文化活动室",
         "street_service_center": f"{town}社区服务中心" if not rural else f"{town}便民服务中心",
+        "subdistrict_office": f"{town}办事处" if not rural else f"{town}人民政府",
         "community_service_station": f"{com}服务站", "party_mass_center": f"{com}党群服务中心",
         "community_complex": f"{com}综合服务中心", "sports_ground_large": f"{tproper}体育公园",
         "sports_ground_medium": f"{proper}运动场", "fitness_small": f"{com}健身广场",
@@ -264,6 +267,7 @@ class _Plan(_Placer):
             self._community(c)
         self._ensure_all_types()
         self._plant_special()
+        self._offices()
         return self.out
 
     def _ensure_all_types(self) -> None:
@@ -272,7 +276,7 @@ class _Plan(_Placer):
         comms = self.A.of_level("community")
         big = max(comms, key=lambda c: self.A.households[c])
         for code in SPEC:
-            if code not in have:
+            if code not in have and code not in AT_TOWN_SEAT:
                 ti = 1 if code in ("rural_elderly_home", "regional_elderly_center") else self.A.areas[big].town
                 c = big if ti == self.A.areas[big].town else next(
                     (c for c in comms if self.A.areas[c].town == ti), big)
@@ -408,6 +412,21 @@ class _Plan(_Placer):
             if items[i].status == "open" and items[i].type_code in ("fitness_small", "public_toilet",
                                                                     "recycling_point", "culture_station"):
                 items[i].status = "planned"
+
+    def _offices(self) -> None:
+        """One 街道办事处 / 乡镇人民政府 per town, beside its community service centre (else at the
+        seat of its largest community)."""
+        for ti in range(len(self.A.of_level("town"))):
+            centre = self._of("street_service_center",
+                              lambda f, ti=ti: f.community >= 0 and self.A.areas[f.community].town == ti)
+            comms = [c for c in self.A.of_level("community") if self.A.areas[c].town == ti]
+            if centre:
+                p = self.out.items[centre[0]].xy + np.array([25.0, 0.0])
+            elif comms:
+                p = np.asarray(self.A.areas[max(comms, key=lambda c: self.A.households[c])].seat, dtype=float)
+            else:
+                continue
+            self.add("subdistrict_office", self._label("subdistrict_office", self.community_of(p), ti), p)
 
     def _gated_community(self) -> int:
         """Community of the single-gate compound (it gets a day care inside: not a no_daycare gap)."""

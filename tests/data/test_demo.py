@@ -375,6 +375,15 @@ def test_facility_types_and_status(d):
     assert joined.loc[joined["type_code"] == "rural_elderly_home", "name"].str.endswith("镇").all()
 
 
+def test_one_office_per_town(d):
+    towns = d.areas[d.areas["level"] == "town"][["area_id", "name", "geometry"]]
+    office = d.facilities[d.facilities["type_code"] == "subdistrict_office"]
+    joined = gpd.sjoin(office[["name", "geometry"]], towns, rsuffix="town")
+    assert sorted(joined["area_id"]) == sorted(towns["area_id"])
+    expected = joined["name_town"].map(lambda t: f"{t}办事处" if t.endswith("街道") else f"{t}人民政府")
+    assert (joined["name_left"] == expected).all()
+
+
 def _facilities_in(d, area_ids, type_code):
     f = d.facilities[(d.facilities["type_code"] == type_code) & (d.facilities["status"] == "open")]
     areas = d.areas[d.areas["area_id"].isin(area_ids)]
