@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 import data
 from geo.network import Network, build_network
-from geo.placenames.search import NameIndex, build_index
+from geo.placenames.search import NameIndex
 from geo.profiles import Profile, get_profile, load_profiles
-from layers import lookup, queries
+from layers import placenames, queries
 
 PROFILES_CSV = Path(data.__file__).parent / "profiles.csv"
 
@@ -135,9 +135,4 @@ class Engines:
     def name_index(self, s: Session) -> tuple[NameIndex, pd.DataFrame]:
         """The place-name search index and its rows (one per name, former names flagged)."""
         key = queries.data_versions(s).get("place_names", 0)
-
-        def build() -> tuple[NameIndex, pd.DataFrame]:
-            rows = lookup.place_name_rows(s)
-            return build_index(rows), rows.drop_duplicates("id").set_index("id")
-
-        return self._names.get(key, build)
+        return self._names.get(key, lambda: placenames.name_index(s))

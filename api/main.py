@@ -19,6 +19,7 @@ from api.limits import AnonymousRateLimit, BodySizeLimit
 from api.privacy import PrivacyFilter
 from api.routes import audit, auth, collections, health, isochrones, placenames, users
 from api.settings import ApiSettings, get_settings
+from layers.placenames import configured_tables
 
 DESCRIPTION = """
 民情地图 minqing-map: 社区生活圈 (15分钟 / 半小时) 覆盖、网格与地名服务.
@@ -68,6 +69,7 @@ def _dispose(url: str | None) -> None:
 def create_app(settings: ApiSettings | None = None, *, database_url: str | None = None) -> FastAPI:
     """Build the service; ``settings`` default to the environment (fails clearly without a secret)."""
     settings = settings or get_settings()
+    configured_tables()  # MINQING_PLACENAME_TABLES: edited place-name tables in use; a bad one fails at start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -99,7 +99,9 @@ class CoverageResult:
         ``facility_id`` (nullable Int64), ``covered`` (time_s <= max_time_s).
     per_area : one row per (area at any level, type) with applicable residents: ``area_id``,
         ``level``, ``type_code``, ``points``, and for each of population, households, elderly,
-        children: the total, ``*_covered`` and ``*_share`` (0..1).
+        children: the total, ``*_covered`` and ``*_share`` (0..1); ``households_estimated`` and
+        ``population_estimated``: how many of the households and residents come from estimates
+        (residence columns ``households_estimated`` / ``estimated``, see ``estimate_flags``).
     per_facility : one row per considered facility: catchment (covered residents whose nearest
         facility it is) per measure, ``capacity``, ``capacity_basis`` and ``basis_per_unit`` of its
         type, ``load`` = catchment of the basis / (capacity × basis_per_unit) (1.0: exactly full;
@@ -497,6 +499,9 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
         weight = res[m].to_numpy(float)[rows]
         columns[m] = rollup(prepared, types, rows, weight, n_types)
         columns[f"{m}_covered"] = rollup(prepared, types, rows, weight * covered, n_types)
+    households_estimated, people_estimated = estimate_flags(res)
+    for m, flag in (("households", households_estimated), ("population", people_estimated)):
+        columns[f"{m}_estimated"] = rollup(prepared, types, rows, res[m].to_numpy(float)[rows] * flag[rows], n_types)
     frame = pd.DataFrame({
         "area_id": np.tile(prepared.areas.area_id.to_numpy(), n_types),
         "level": np.tile(prepared.areas.level.to_numpy(), n_types),
@@ -507,6 +512,19 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
         with np.errstate(invalid="ignore", divide="ignore"):
             frame[f"{m}_share"] = frame[f"{m}_covered"] / frame[m].where(frame[m] > 0)
     return frame[frame.points > 0].sort_values(["type_code", "area_id"]).reset_index(drop=True)
+
+
+def estimate_flags(residences: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per residence: are its households estimated (``households_estimated``: from a building
+    footprint), are its people (``estimated``: any count estimated, or the households)? Residences
+    without these optional columns count as real."""
+    def flag(column: str) -> np.ndarray:
+        if column not in residences:
+            return np.zeros(len(residences), dtype=bool)
+        return residences[column].fillna(False).to_numpy(bool)
+
+    households = flag("households_estimated")
+    return households, households | flag("estimated")
 
 
 def rollup(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, weight: np.ndarray, n_types: int) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Point lookups for the public map: what lies at or near a point (EPSG:4326 lon/lat, metres).
 
-Nearest features use the GiST index (``<->``) and report distances on the spheroid (geography).
+The nearest named road and place name are ``layers.placenames.nearest_road`` and
+``nearest_place_name`` (metric order on the spheroid); ``layers.placenames.reverse`` combines them
+with :func:`areas_at`.
 """
 
 from __future__ import annotations
@@ -20,28 +22,6 @@ def point_in_district(s: Session, lon: float, lat: float) -> bool | None:
     """Whether the point lies in the district area(s); None when no district is loaded."""
     return s.execute(text(f"SELECT bool_or(ST_Intersects(geom, {POINT})) FROM areas WHERE level = 'district'"),
                      {"lon": lon, "lat": lat}).scalar()
-
-
-def _nearest(s: Session, sql: str, lon: float, lat: float, max_m: float) -> dict[str, Any] | None:
-    row = s.execute(text(sql), {"lon": lon, "lat": lat, "max_m": max_m}).mappings().first()
-    return dict(row) if row else None
-
-
-def nearest_road(s: Session, lon: float, lat: float, *, max_m: float = 1000.0) -> dict[str, Any] | None:
-    """The nearest named street within ``max_m`` metres: name, highway, distance_m."""
-    return _nearest(s, (
-        "SELECT name, highway, round(ST_Distance(geom::geography, p::geography)::numeric, 1)::float AS distance_m "
-        f"FROM network_edges, (SELECT {POINT} AS p) x WHERE name IS NOT NULL AND name <> '' "
-        "AND ST_DWithin(geom::geography, p::geography, :max_m) ORDER BY geom <-> p LIMIT 1"), lon, lat, max_m)
-
-
-def nearest_place_name(s: Session, lon: float, lat: float, *, max_m: float = 2000.0) -> dict[str, Any] | None:
-    """The nearest current place name within ``max_m`` metres."""
-    return _nearest(s, (
-        "SELECT name_id, name, category, pinyin, status, "
-        "round(ST_Distance(geom::geography, p::geography)::numeric, 1)::float AS distance_m "
-        f"FROM place_names, (SELECT {POINT} AS p) x WHERE status <> 'historical' "
-        "AND ST_DWithin(geom::geography, p::geography, :max_m) ORDER BY geom <-> p LIMIT 1"), lon, lat, max_m)
 
 
 def areas_at(s: Session, lon: float, lat: float) -> list[dict[str, Any]]:

@@ -8,6 +8,15 @@ and the row before and after; the audit triggers (migration 0002) record the sam
 where the search index (``layers.lookup.place_name_rows``) finds it as a former name; a retired
 name keeps its row with status ``historical``.
 
+A name registered without an approval record is recorded as ``待审批`` (pending approval) in
+its approval column and history, never as silently approved; ``update`` with an ``approval``
+records the approval later.
+
+The editable tables are the shipped ``data/placenames/`` read under the folder of the
+``MINQING_PLACENAME_TABLES`` setting (:func:`configured_tables`); after editing them,
+:func:`recompute_sign_text` (``minqing names recompute-pinyin``) brings the stored sign text up to
+date.
+
 Optimistic locking: writes may name the ``version`` they read; a stale version changes nothing
 and raises ``Conflict`` (HTTP 412). Geometries are EPSG:4326 (lon, lat); distances are metres on
 the WGS84 spheroid.
@@ -17,12 +26,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import shapely
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -31,9 +42,10 @@ from geo.placenames.checks import FINDING_COLUMNS, check_names, duplicates, homo
 from geo.placenames.errors import UnknownCategoryError
 from geo.placenames.pinyin import sign_text
 from geo.placenames.report import HEADERS_ZH, summarise, workbook_bytes
+from geo.placenames.search import NameIndex, build_index
 from geo.placenames.signs import sign_worklist
-from geo.placenames.tables import PlaceNameTables, default_tables
-from layers import features
+from geo.placenames.tables import PlaceNameTables, use_overrides
+from layers import features, lookup
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
 from layers.models import PLACE_NAME_STATUS
 from layers.queries import _frame, _geo
@@ -42,6 +54,8 @@ ACTOR = "coalesce(nullif(current_setting('minqing.actor', true), ''), session_us
 """Who writes: the same expression the audit triggers use."""
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 AREA_DEPTH = {"district": 0, "town": 1, "grid_large": 2, "community": 3, "grid_middle": 4, "grid_small": 5}
+PENDING_APPROVAL = "待审批"
+"""Approval column and history value of a name registered without an approval record."""
 UPDATABLE = ("category", "area_id", "status", "heritage", "sign_present", "approval", "meaning")
 """Columns ``update`` may change; the name changes only through ``rename`` (it needs an approval)."""
 PIECE_GAP_M = 20.0
@@ -91,6 +105,34 @@ class PlaceNameRecord:
         return asdict(self)
 
 
+# -- tables ----------------------------------------------------------------------------------------
+
+class PlaceNameSettings(BaseSettings):
+    """Place-name settings (environment prefix ``MINQING_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
+
+    placename_tables: str | None = None
+    """A folder of edited place-name tables (polyphones.csv, fixed_spellings.csv ... named like the
+    shipped ones) read over data/placenames/: its rows replace shipped rows with the same key and add
+    the others. Unset or empty: the shipped tables alone."""
+
+
+def configured_tables() -> PlaceNameTables:
+    """The tables in use: data/placenames/ read under ``MINQING_PLACENAME_TABLES`` (when set).
+
+    Also makes them the default of every ``geo.placenames`` function (``use_overrides``), so the
+    API and the CLI call this once at start; a missing folder or a malformed table raises
+    ``PlaceNameTableError`` naming the file and the fix.
+    """
+    folder = PlaceNameSettings().placename_tables
+    return use_overrides(Path(folder) if folder else None)
+
+
+def _tables(tables: PlaceNameTables | None) -> PlaceNameTables:
+    return tables if tables is not None else configured_tables()
+
+
 # -- sign text -------------------------------------------------------------------------------------
 
 def sign_parts(name: str, category: str | None, *, tables: PlaceNameTables | None = None) -> dict[str, str | None]:
@@ -102,20 +144,77 @@ def sign_parts(name: str, category: str | None, *, tables: PlaceNameTables | Non
     return {"proper": text_.proper or None, "generic": text_.generic or None, "pinyin": text_.pinyin}
 
 
-def fill_pinyin(s: Session, *, tables: PlaceNameTables | None = None) -> int:
-    """Compute proper part, generic part and pinyin for every name lacking pinyin or proper part.
+def fill_pinyin(s: Session, *, name_ids: Sequence[int] | None = None,
+                tables: PlaceNameTables | None = None) -> int:
+    """Fill proper part, generic part and pinyin (the sign text) of names that lack them.
 
-    An existing pinyin (perhaps an officer's authority spelling) is kept. Names of an unknown
-    category are split without one. Returns the number of rows filled.
+    The one function for loaders: insert the rows (with any pinyin the file supplies), then call
+    this on the same session. A row is filled when its pinyin or proper part is missing (NULL or
+    blank); a pinyin already there — the file's, or an officer's authority spelling — is kept, and
+    proper and generic parts are computed for it. Names of a category not in categories.csv are
+    split without one.
+
+    Parameters
+    ----------
+    s
+        The session that inserted the rows (same transaction).
+    name_ids
+        Only these names (e.g. the ids a loader just inserted); None: every name.
+    tables
+        Editable tables (default: :func:`configured_tables`).
+
+    Returns
+    -------
+    int
+        The number of rows filled.
     """
-    t = default_tables(tables)
-    rows = s.execute(text("SELECT name_id, name, category FROM place_names "
-                          "WHERE pinyin IS NULL OR proper IS NULL")).all()
-    params = [{"id": i, **sign_parts(n, c if c in t.categories else None, tables=t)} for i, n, c in rows]
-    if params:
+    t = _tables(tables)
+    where = "(nullif(btrim(pinyin), '') IS NULL OR nullif(btrim(proper), '') IS NULL)"
+    params: dict[str, Any] = {}
+    if name_ids is not None:
+        where += " AND name_id = ANY(:ids)"
+        params["ids"] = [int(i) for i in name_ids]
+    rows = s.execute(text(f"SELECT name_id, name, category FROM place_names WHERE {where}"), params).all()
+    filled = [{"id": i, **sign_parts(n, c if c in t.categories else None, tables=t)} for i, n, c in rows]
+    if filled:
         s.execute(text("UPDATE place_names SET proper = :proper, generic = :generic, "
-                       "pinyin = coalesce(pinyin, :pinyin) WHERE name_id = :id"), params)
-    return len(params)
+                       "pinyin = coalesce(nullif(btrim(pinyin), ''), :pinyin) WHERE name_id = :id"), filled)
+    return len(filled)
+
+
+def recompute_sign_text(s: Session, *, dry_run: bool = False, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """Recompute the stored sign text of every registered name after a table edit.
+
+    Proper part, generic part and pinyin are derived again with the tables in use; names with an
+    authority spelling in fixed_spellings.csv keep that spelling (the table is the authority: a
+    spelling is protected from recomputation by listing it there). Unless ``dry_run``, each changed
+    name is written with a version bump and a history entry (action ``update``, before and after).
+
+    Returns
+    -------
+    DataFrame
+        One row per name whose stored text changes (would change): name_id, name, category,
+        status, fixed (authority spelling), old_pinyin, new_pinyin, old_proper, new_proper,
+        old_generic, new_generic; ordered by name_id.
+    """
+    t = _tables(tables)
+    rows = s.execute(text("SELECT name_id, name, category, status, proper, generic, pinyin FROM place_names "
+                          "ORDER BY name_id")).mappings().all()
+    changes = []
+    for row in rows:
+        new = sign_parts(row["name"], row["category"] if row["category"] in t.categories else None, tables=t)
+        if any(new[k] != row[k] for k in ("proper", "generic", "pinyin")):
+            changes.append({"name_id": row["name_id"], "name": row["name"], "category": row["category"],
+                            "status": row["status"], "fixed": row["name"] in t.fixed,
+                            **{f"{age}_{k}": (new if age == "new" else row)[k]
+                               for k in ("pinyin", "proper", "generic") for age in ("old", "new")}})
+    if not dry_run:
+        for change in changes:
+            sets = {k: change[f"new_{k}"] for k in ("proper", "generic", "pinyin")}
+            _change(s, int(change["name_id"]), "update", sets, expected_version=None, approval=None)
+    columns = ["name_id", "name", "category", "status", "fixed", "old_pinyin", "new_pinyin", "old_proper",
+               "new_proper", "old_generic", "new_generic"]
+    return pd.DataFrame(changes, columns=columns)
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -211,13 +310,14 @@ def create(s: Session, *, name: str, category: str, geometry: Mapping[str, Any],
     geometry
         GeoJSON geometry (EPSG:4326, lon/lat) inside the district.
     approval
-        Approval record (document number and date); optional for names registered as found.
+        Approval record (document number and date); without one the name is recorded as
+        ``PENDING_APPROVAL`` (待审批) until an ``update`` records the approval.
     area_id
         Area of the name; default: the deepest area containing a point on the feature.
     """
-    t = default_tables(tables)
+    t = _tables(tables)
     name = _clean_name(name)
-    approval = None if not (approval or "").strip() else _require_approval(approval, "registering a name")
+    approval = PENDING_APPROVAL if not (approval or "").strip() else _require_approval(approval, "registering a name")
     if status not in PLACE_NAME_STATUS:
         raise ValidationFailed(f"status {status!r} is unknown: use one of {list(PLACE_NAME_STATUS)}")
     parts = sign_parts(name, _check_category(category, t), tables=t)
@@ -272,7 +372,7 @@ def rename(s: Session, name_id: int, new_name: str, *, approval: str, expected_v
 
     Sign text and parts are recomputed for the new name; ``approval`` becomes the name's approval.
     """
-    t = default_tables(tables)
+    t = _tables(tables)
     new_name = _clean_name(new_name)
     approval = _require_approval(approval, "renaming")
     current = get(s, name_id)
@@ -298,7 +398,7 @@ def update(s: Session, name_id: int, changes: Mapping[str, Any], *, expected_ver
     A new category recomputes the sign text (the category decides how the name is split).
     ``status`` may be ``standard`` or ``irregular`` here (``retire`` makes a name historical).
     """
-    t = default_tables(tables)
+    t = _tables(tables)
     bad = sorted(set(changes) - set(UPDATABLE))
     if bad:
         fix = "use POST /placenames/{id}/rename for a new name" if "name" in bad else f"change only {UPDATABLE}"
@@ -334,13 +434,19 @@ def after_feature_write(s: Session, name_id: int, *, before: Mapping[str, Any] |
                         tables: PlaceNameTables | None = None) -> None:
     """Apply the registry's rules to a row just written through ``layers.features``.
 
-    Fills the area (deepest containing area) when none was given, computes proper and generic parts
-    and pinyin when missing or when the category changed (a pinyin the writer sent is kept), and
+    Refuses a new or changed category not in categories.csv (``UnknownCategoryError``, 422: the
+    transaction is rolled back, as on POST /placenames), fills the area (deepest containing area) when none was
+    given, computes proper and generic parts and pinyin when missing or when the category changed (a
+    pinyin the writer sent is kept), records a new name without approval as ``PENDING_APPROVAL`` and
     records the history entry (``create`` or ``update``) with the actor and the row before and after.
     """
-    t = default_tables(tables)
+    t = _tables(tables)
     row = _snapshot(s, name_id)
+    if before is None or before["category"] != row["category"]:
+        _check_category(row["category"], t)
     sets: dict[str, Any] = {}
+    if before is None and not (row.get("approval") or "").strip():
+        sets["approval"] = PENDING_APPROVAL
     if row.get("area_id") is None:
         geom = s.execute(text("SELECT ST_AsBinary(geom) FROM place_names WHERE name_id = :id"),
                          {"id": name_id}).scalar_one()
@@ -436,7 +542,7 @@ def registry_findings(names: pd.DataFrame, *, tables: PlaceNameTables | None = N
         One row per finding: name_id, name, category, status, town, district, scope and the
         columns of ``geo.placenames.checks.FINDING_COLUMNS`` after ``name``; sorted by name_id, code.
     """
-    t = default_tables(tables)
+    t = _tables(tables)
     frame = names.assign(category=names["category"].where(names["category"].isin(list(t.categories)), ""))
     frame = frame.assign(**scope_columns(frame))
     frame["scope"] = legal_scope(frame, tables=t)
@@ -486,7 +592,7 @@ def missing_signs(s: Session, *, with_geometry: bool = False,
     Index name_id; columns ``SIGN_COLUMNS`` (plus ``geometry`` when ``with_geometry``), ordered by
     the category table, then by name (``geo.placenames.signs.sign_worklist``).
     """
-    t = default_tables(tables)
+    t = _tables(tables)
     names = registry(s, with_geometry=with_geometry)
     todo = sign_worklist(names[names["category"].isin(list(t.categories))], tables=t)
     return todo[SIGN_COLUMNS + (["geometry"] if with_geometry else [])]
@@ -533,7 +639,7 @@ def _nearest(s: Session, source: str, columns: str, lon: float, lat: float, max_
 
 def road_categories(tables: PlaceNameTables | None = None) -> list[str]:
     """Categories of streets, roads and lanes (class ``road`` in data/placenames/categories.csv)."""
-    return [c for c, cat in default_tables(tables).categories.items() if "road" in cat.classes]
+    return [c for c, cat in _tables(tables).categories.items() if "road" in cat.classes]
 
 
 def nearest_road(s: Session, lon: float, lat: float, *, max_m: float = 1000.0,
@@ -565,3 +671,55 @@ def nearest_place_name(s: Session, lon: float, lat: float, *, max_m: float = 200
               "AND ST_Area(t.geom::geography) > :max_area)")
     return _nearest(s, source, "t.name_id, t.name, t.category, t.pinyin, t.status", lon, lat, max_m,
                     {"max_area": max_area_m2}, tiebreak="ST_Area(t.geom::geography)")
+
+
+def reverse(s: Session, lon: float, lat: float, *, tables: PlaceNameTables | None = None) -> dict[str, Any]:
+    """What lies at a point (EPSG:4326 lon/lat): the nearest named road (≤ 1000 m), the nearest
+    place name (≤ 2000 m), the small grid and every area containing the point (district first).
+
+    The one reverse lookup of the API (GET /reverse) and the CLI (``minqing names reverse``);
+    distances in metres on the WGS84 spheroid.
+    """
+    areas = lookup.areas_at(s, lon, lat)
+    return {"lon": lon, "lat": lat, "road": nearest_road(s, lon, lat, tables=tables),
+            "place_name": nearest_place_name(s, lon, lat),
+            "grid": next((a for a in areas if a["level"] == "grid_small"), None), "areas": areas}
+
+
+# -- search --------------------------------------------------------------------------------------------
+
+def name_index(s: Session, *, tables: PlaceNameTables | None = None) -> tuple[NameIndex, pd.DataFrame]:
+    """The search index over every registered name and its former names, and the names by id
+    (``lookup.place_name_rows``: current row per id, with category, pinyin, status, lon, lat)."""
+    rows = lookup.place_name_rows(s)
+    return build_index(rows, tables=_tables(tables)), rows.drop_duplicates("id").set_index("id")
+
+
+def _value(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def search(index: NameIndex, names: pd.DataFrame, query: str, *, limit: int = 10,
+           tables: PlaceNameTables | None = None) -> list[dict[str, Any]]:
+    """Registry search hits of ``query`` (Chinese substring, full pinyin or initials), best first.
+
+    ``index`` and ``names`` come from :func:`name_index` (the API keeps them cached). A former
+    name (from the history) comes back with its own sign text, status ``historical`` and the
+    ``current_name``. The one search of the API (GET /placenames/search) and the CLI
+    (``minqing names find``).
+    """
+    t = _tables(tables)
+    hits = []
+    for hit in index.query(query, limit=limit).itertuples():
+        row = names.loc[hit.id]
+        former = hit.name != row["name"]
+        category = row["category"] if row["category"] in t.categories else None
+        hits.append({"name_id": int(hit.id), "name": hit.name,
+                     "pinyin": sign_text(hit.name, category=category, tables=t).pinyin if former
+                     else _value(row["pinyin"]),
+                     "category": _value(row["category"]),
+                     "status": "historical" if hit.historical else _value(row["status"]),
+                     "lon": _value(row["lon"]), "lat": _value(row["lat"]),
+                     "score": int(hit.score), "match": hit.field, "historical": bool(hit.historical),
+                     "current_name": row["name"] if former else None})
+    return hits

@@ -1,5 +1,10 @@
 """``minqing names``: place-name tools (pinyin sign text, rule checks, search, division report) and the
-registry in the database (add, rename, retire, history, check-registry, signs-missing)."""
+registry in the database (add, rename, retire, history, find, reverse, check-registry, signs-missing,
+recompute-pinyin).
+
+Every command reads the place-name tables in use: data/placenames/ under the folder of
+``MINQING_PLACENAME_TABLES`` when it is set (``layers.placenames.configured_tables``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,17 @@ app = typer.Typer(
     help="地名工具 place-name tools: pinyin sign text, rule checks (flagged for review), search, reports.",
     no_args_is_help=True,
 )
+
+
+
+@app.callback()
+def _tables_in_use() -> None:
+    # MINQING_PLACENAME_TABLES: every command below reads the edited tables; a bad one fails here
+    from layers.placenames import configured_tables
+
+    with friendly_errors():
+        configured_tables()
+
 
 # Chinese headers accepted in input files
 INPUT_HEADERS = {"名称": "name", "地名": "name", "标准名称": "name", "类别": "category", "范围": "scope",
@@ -61,8 +77,8 @@ def pinyin(
 
 @app.command()
 def check(
-    path: Path = typer.Argument(..., help="CSV or XLSX with a name column (optional: category, scope, size_rank, "
-                                          "province/city/county/town)"),
+    path: Path = typer.Argument(..., help="CSV or XLSX with a name column (optional: category as a code or the "
+                                          "Chinese name of categories.csv, scope, size_rank, province/city/county/town)"),
     xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
@@ -133,7 +149,7 @@ def search(
     id_column: str = typer.Option("id", help="column holding the feature id"),
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
-    """Search names by Chinese substring, full pinyin or initials."""
+    """Search the names of a file by Chinese substring, full pinyin or initials (the registry: `find`)."""
     from geo.placenames.search import build_index
 
     frame = _read_names(path)
@@ -205,6 +221,81 @@ def retire(
     with friendly_errors(), session(actor=_actor()) as s:
         record = placenames.retire(s, name_id, approval=approval, expected_version=version)
     _print_record(record, title=f"已销名 retired: {record.name}")
+
+
+@app.command()
+def find(
+    query: str = typer.Argument(..., help="Chinese text, pinyin (tones/spaces optional) or initials, e.g. rml"),
+    limit: int = typer.Option(20, min=1, max=1000, help="maximum results"),
+) -> None:
+    """Search the registry, former names included: Chinese substring, full pinyin or initials (as GET /placenames/search)."""
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        hits = placenames.search(*placenames.name_index(s), query, limit=limit)
+    if not hits:
+        typer.echo(f"没有匹配 no match for {query!r}")
+        return
+    columns = ["name_id", "name", "pinyin", "category", "status", "match", "current_name"]
+    found = pd.DataFrame(hits)[columns].fillna("")
+    _print_frame(found, title=f"{query}: {len(found)}",
+                 headers={"name_id": "编号", "name": "名称", "pinyin": "拼音", "category": "类别", "status": "状态",
+                          "match": "匹配", "current_name": "现名 (曾用名匹配)"})
+
+
+@app.command()
+def reverse(
+    lon: float = typer.Argument(..., help="longitude (WGS84), e.g. 113.25"),
+    lat: float = typer.Argument(..., help="latitude (WGS84), e.g. 22.55"),
+) -> None:
+    """What is at a point: the nearest named road and place name and the grid (as GET /reverse)."""
+    from api.errors import ApiError
+    from api.routes.isochrones import require_in_district
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        try:
+            require_in_district(s, lon, lat)
+        except ApiError as e:
+            fail(f"{e}: {e.fix}")
+        found = placenames.reverse(s, lon, lat)
+    road, place, grid = found["road"], found["place_name"], found["grid"]
+    rows = [("道路 road", f"{road['name']} ({road['distance_m']:g} m)" if road else "—"),
+            ("地名 place name", f"{place['name']} {place['pinyin'] or ''} ({place['distance_m']:g} m)" if place else "—"),
+            ("网格 grid", f"{grid['name']} ({grid['code']})" if grid else "—"),
+            ("网格员 grid worker", f"{grid['worker_name'] or ''} {grid['worker_phone'] or ''}".strip() or "—"
+             if grid else "—"),
+            ("区划 areas", " / ".join(a["name"] for a in found["areas"]) or "—")]
+    _print_frame(pd.DataFrame(rows, columns=["field", "value"]), title=f"({lon}, {lat})")
+
+
+@app.command("recompute-pinyin")
+def recompute_pinyin(
+    dry_run: bool = typer.Option(False, "--dry-run", help="only report what would change; write nothing"),
+    limit: int = typer.Option(50, help="changes to print"),
+) -> None:
+    """Recompute the stored pinyin and proper/generic parts of every registered name after a table edit.
+
+    Prints each change (old → new). Names of fixed_spellings.csv keep that authority spelling;
+    each change is written with a history entry.
+    """
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        changes = placenames.recompute_sign_text(s, dry_run=dry_run)
+    verb = "将改 would change" if dry_run else "已改 changed"
+    if changes.empty:
+        typer.echo("拼音均为最新 every stored sign text is up to date")
+        return
+    shown = changes.assign(change=changes["old_pinyin"].fillna("∅") + " → " + changes["new_pinyin"],
+                           fixed=changes["fixed"].map({True: "是 yes", False: ""}))
+    _print_frame(shown[["name_id", "name", "category", "change", "fixed"]].head(limit),
+                 title=f"{len(changes)} 个地名{verb}" + ("" if dry_run else " (history: update)"),
+                 headers={"name_id": "编号", "name": "名称", "category": "类别", "change": "拼音 old → new",
+                          "fixed": "规定拼写 fixed"})
 
 
 @app.command()

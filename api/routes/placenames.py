@@ -36,7 +36,7 @@ from api.schemas.placenames import (
 from geo.placenames.checks import check_name
 from geo.placenames.pinyin import sign_text
 from geo.placenames.tables import default_tables
-from layers import lookup, placenames, queries
+from layers import placenames, queries
 from layers.placenames import PlaceNameRecord
 from layers.users import Account
 from maps.cache import VersionCache
@@ -59,10 +59,6 @@ def _known(category) -> str | None:
     return category if isinstance(category, str) and category in default_tables().categories else None
 
 
-def _sign(name: str, category):
-    return sign_text(name, category=_known(category))
-
-
 @router.get("/placenames/search", response_model=list[PlaceNameHit], summary="地名检索 search place names",
             description="Chinese substring (`q=滨河`), full pinyin with or without tones (`q=binhelu`) or "
             "initials (`q=bhl`). Exact matches first, then prefixes, then substrings; current names before "
@@ -71,20 +67,8 @@ def search(request: Request, s: SessionDep, user: OptionalUser, privacy: Privacy
            q: Annotated[str, Query(min_length=1, max_length=50, pattern=r"^[^\x00]*$",
                                    description="检索词 Chinese, pinyin or initials", examples=["滨河"])],
            limit: Annotated[int, Query(ge=1, le=100, description="最多条数")] = 10) -> list[dict]:
-    index, rows = request.app.state.engines.name_index(s)
-    found = index.query(q, limit=limit)
-    hits = []
-    for hit in found.itertuples():
-        row = rows.loc[hit.id]
-        former = hit.name != row["name"]  # a name from the history: its own sign text, status historical
-        hits.append({"name_id": int(hit.id), "name": hit.name,
-                     "pinyin": _sign(hit.name, row["category"]).pinyin if former else _value(row["pinyin"]),
-                     "category": _value(row["category"]),
-                     "status": "historical" if hit.historical else _value(row["status"]),
-                     "lon": _value(row["lon"]), "lat": _value(row["lat"]),
-                     "score": int(hit.score), "match": hit.field, "historical": bool(hit.historical),
-                     "current_name": row["name"] if former else None})
-    return privacy.payload(hits, role=role_of(user))
+    index, names = request.app.state.engines.name_index(s)
+    return privacy.payload(placenames.search(index, names, q, limit=limit), role=role_of(user))
 
 
 @router.get("/reverse", response_model=ReverseResult, summary="逆地理编码 what is at this point",
@@ -97,11 +81,7 @@ def reverse(s: SessionDep, user: OptionalUser, privacy: PrivacyDep,
             lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
             lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])]) -> dict:
     require_in_district(s, lon, lat)
-    areas = lookup.areas_at(s, lon, lat)
-    grid = next((a for a in areas if a["level"] == "grid_small"), None)
-    result = {"lon": lon, "lat": lat, "road": placenames.nearest_road(s, lon, lat),
-              "place_name": placenames.nearest_place_name(s, lon, lat), "grid": grid, "areas": areas}
-    return privacy.payload(result, role=role_of(user))
+    return privacy.payload(placenames.reverse(s, lon, lat), role=role_of(user))
 
 
 # -- sign text (public) ------------------------------------------------------------------------------

@@ -111,6 +111,8 @@ def area_rows(result: CoverageResult) -> pd.DataFrame:
         out[m] = pa[m]
         out[f"{m}_covered"] = pa[f"{m}_covered"]
     out["share"] = pa["population_share"]
+    for m in ("households", "population"):  # results built from estimates say so (issue #8.1)
+        out[f"{m}_estimated"] = pa[f"{m}_estimated"] if f"{m}_estimated" in pa else 0
     return out
 
 

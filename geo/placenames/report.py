@@ -22,7 +22,7 @@ from geo.placenames.checks import (
     homophones,
     legal_scope,
 )
-from geo.placenames.tables import PlaceNameTables, default_tables
+from geo.placenames.tables import PlaceNameTables, category_code, default_tables
 
 HEADERS_ZH = {
     "row": "行号", "name": "名称", "category": "类别", "scope": "范围", "code": "问题代码",
@@ -44,7 +44,8 @@ def check_report(frame: pd.DataFrame, *, name: str = "name", category: str = "ca
     Parameters
     ----------
     frame
-        Names, optionally with ``category`` (data/placenames/categories.csv), ``size_rank``,
+        Names, optionally with ``category`` (a code or Chinese name of data/placenames/categories.csv,
+        see :func:`~geo.placenames.tables.category_code`; reported as the code), ``size_rank``,
         a ``scope`` key, or the admin columns ``province``/``city``/``county``/``town`` from
         which :func:`~geo.placenames.checks.legal_scope` derives the legal scope.
     name, category, scope, size_rank
@@ -58,6 +59,8 @@ def check_report(frame: pd.DataFrame, *, name: str = "name", category: str = "ca
         Columns REPORT_COLUMNS, sorted by input row then code; ``row`` is the index label.
     """
     t = default_tables(tables)
+    if category in frame.columns:  # codes or the Chinese names of categories.csv, as imports accept
+        frame = frame.assign(**{category: frame[category].map(lambda v: category_code(v, tables=t))})
     keyed = frame.copy()
     keyed["_scope"] = (frame[scope].astype(str) if scope in frame.columns
                        else legal_scope(frame, category=category, tables=t))

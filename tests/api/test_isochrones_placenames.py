@@ -83,6 +83,11 @@ def test_reverse_lookup(client):
 def test_search_index_follows_edits(client, auth):
     body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.36, 22.66]},
             "properties": {"name": "晨曦广场", "category": "square"}}
+    # "square" is no category of data/placenames/categories.csv: refused as by POST /placenames
+    refused = client.post("/collections/place_names/items", json=body, headers=auth("officer"))
+    assert refused.status_code == 422 and "categories.csv" in refused.text
+    assert client.get("/placenames/search", params={"q": "chenxi"}).json() == []
+    body["properties"]["category"] = "park"  # 公园、广场
     assert client.post("/collections/place_names/items", json=body, headers=auth("officer")).status_code == 201
     hits = client.get("/placenames/search", params={"q": "chenxi"}).json()
     assert hits and hits[0]["name"] == "晨曦广场"

@@ -307,3 +307,100 @@ def test_cli_registry_commands(pn_db, monkeypatch, tmp_path, client):
     assert load_workbook(signs)["缺少地名标志"].max_row > 100
     assert runner.invoke(app, ["retire", str(name_id), "--approval", "澄府地〔2026〕11号"]).exit_code == 0
     assert runner.invoke(app, ["retire", str(name_id), "--approval", "澄府地〔2026〕12号"]).exit_code == 2
+
+
+def test_cli_find_gives_what_the_search_route_gives(pn_db, monkeypatch, client, as_):
+    from typer.testing import CliRunner
+
+    from api.cli.names import app
+
+    monkeypatch.setenv("DATABASE_URL", pn_db)
+    runner = CliRunner()
+    body = {"name": "朝霞路", "category": "road", "approval": "澄府地〔2026〕30号", **_location(client, "文昌阁")}
+    name_id = client.post("/placenames", json=body, headers=as_("officer")).json()["name_id"]
+    renamed = client.post(f"/placenames/{name_id}/rename", json={"new_name": "丹霞路", "approval": "澄府地〔2026〕31号"},
+                          headers=as_("officer"))
+    assert renamed.status_code == 200
+    for query in ("永济", "yongjiqiao", "yjq", "朝霞", "zhaoxialu", "zxl", "丹霞"):
+        route = client.get("/placenames/search", params={"q": query, "limit": 5}).json()
+        assert route, query
+        found = runner.invoke(app, ["find", query, "--limit", "5"], terminal_width=200)
+        assert found.exit_code == 0, found.output
+        # the same hits in the same order: each line of the table holds one name_id
+        listed = [int(line.split("│")[1]) for line in found.output.splitlines()
+                  if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+        assert listed == [h["name_id"] for h in route], query
+    former = runner.invoke(app, ["find", "朝霞路"], terminal_width=200)
+    assert "丹霞路" in former.output and "historical" in former.output  # the former name, with the current one
+    assert "no match" in runner.invoke(app, ["find", "不存在的名字"]).output
+
+
+def test_cli_reverse_gives_what_the_reverse_route_gives(pn_db, monkeypatch, client):
+    from typer.testing import CliRunner
+
+    from api.cli.names import app
+
+    monkeypatch.setenv("DATABASE_URL", pn_db)
+    runner = CliRunner()
+    where = _location(client, "永济桥")
+    route = client.get("/reverse", params=where).json()
+    shown = runner.invoke(app, ["reverse", str(where["lon"]), str(where["lat"])], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert route["road"]["name"] in shown.output and route["place_name"]["name"] in shown.output
+    assert route["grid"]["name"] in shown.output and route["grid"]["worker_phone"] in shown.output
+    outside = runner.invoke(app, ["reverse", "100.0", "30.0"])
+    assert outside.exit_code == 2 and "outside the district" in outside.output and "Traceback" not in outside.output
+
+
+def test_cli_recompute_pinyin_after_a_table_edit(pn_db, monkeypatch, tmp_path, client, as_):
+    from typer.testing import CliRunner
+
+    from api.cli.names import app
+    from geo.placenames.tables import use_overrides
+
+    monkeypatch.setenv("DATABASE_URL", pn_db)
+    runner = CliRunner()
+    body = {"name": "石牌街", "category": "road", "approval": "澄府地〔2026〕32号", **_location(client, "文昌阁")}
+    created = client.post("/placenames", json=body, headers=as_("officer")).json()
+    assert created["pinyin"] == "Shipai Jie"
+    assert "up to date" in runner.invoke(app, ["recompute-pinyin", "--dry-run"]).output
+    (tmp_path / "polyphones.csv").write_text("word,reading,note\n石牌,shi bai,local\n", encoding="utf-8")
+    monkeypatch.setenv("MINQING_PLACENAME_TABLES", str(tmp_path))
+    try:
+        planned = runner.invoke(app, ["recompute-pinyin", "--dry-run"], terminal_width=200)
+        assert planned.exit_code == 0, planned.output
+        assert "Shipai Jie → Shibai Jie" in planned.output and "would change" in planned.output
+        assert client.get(f"/placenames/{created['name_id']}").json()["pinyin"] == "Shipai Jie"
+        done = runner.invoke(app, ["recompute-pinyin"], terminal_width=200)
+        assert done.exit_code == 0 and "Shipai Jie → Shibai Jie" in done.output
+    finally:
+        monkeypatch.delenv("MINQING_PLACENAME_TABLES")
+        use_overrides(None)
+    record = client.get(f"/placenames/{created['name_id']}")
+    assert (record.json()["pinyin"], record.headers["ETag"]) == ("Shibai Jie", '"2"')
+    last = client.get(f"/placenames/{created['name_id']}/history", headers=as_("officer")).json()[-1]
+    assert (last["action"], last["before"]["pinyin"], last["after"]["pinyin"]) == ("update", "Shipai Jie", "Shibai Jie")
+    assert last["changed_by"].startswith("cli:")
+
+
+def test_generic_feature_writes_keep_the_registry_rules(client, as_):
+    where = _location(client, "文昌阁")
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [where["lon"], where["lat"]]},
+               "properties": {"name": "晨钟路", "category": "square"}}
+    refused = client.post("/collections/place_names/items", json=feature, headers=as_("officer"))
+    assert refused.status_code == 422 and "categories.csv" in refused.json()["error"]["message"]
+    assert not [h for h in client.get("/placenames/search", params={"q": "晨钟路"}).json() if h["name"] == "晨钟路"]
+    feature["properties"]["category"] = "road"
+    created = client.post("/collections/place_names/items", json=feature, headers=as_("officer"))
+    assert created.status_code == 201, created.text
+    name_id = created.json()["id"]
+    record = client.get(f"/placenames/{name_id}")
+    assert (record.json()["approval"], record.json()["pinyin"]) == ("待审批", "Chenzhong Lu")  # pending, not approved
+    tag = client.get(f"/collections/place_names/items/{name_id}").headers["ETag"]
+    bad = client.patch(f"/collections/place_names/items/{name_id}", json={"properties": {"category": "square"}},
+                       headers=as_("officer", **{"If-Match": tag}))
+    assert bad.status_code == 422 and "categories.csv" in bad.text
+    assert client.get(f"/placenames/{name_id}").json()["category"] == "road"
+    good = client.patch(f"/collections/place_names/items/{name_id}", json={"properties": {"category": "lane"}},
+                        headers=as_("officer", **{"If-Match": tag}))
+    assert good.status_code == 200, good.text

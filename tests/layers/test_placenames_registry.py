@@ -311,3 +311,92 @@ def test_nearest_place_name_equals_brute_force_in_metres(pn_db):
         assert hit["name_id"] in set(close), (x, y, hit, dist.min())
         assert hit["distance_m"] == pytest.approx(dist.min(), rel=0.005, abs=0.5)
 
+
+
+# -- approval, fill for loaders, recomputation after a table edit -------------------------------------
+
+def test_a_name_registered_without_approval_is_pending_until_approved(pn_db):
+    with session(pn_db, actor="officer.li") as s:
+        created = placenames.create(s, name="晨星路", category="road", geometry=_point(s, "永济桥"))
+    assert created.approval == placenames.PENDING_APPROVAL == "待审批"
+    with session(pn_db, actor="officer.li") as s:
+        approved = placenames.update(s, created.name_id, {"approval": APPROVAL.format(20)}, expected_version=1)
+        rows = placenames.history(s, created.name_id)
+    assert approved.approval == APPROVAL.format(20)
+    assert [(r["action"], r["approval"]) for r in rows] == [("create", "待审批"), ("update", APPROVAL.format(20))]
+
+
+def _insert_raw(s, name: str, category: str, pinyin: str | None) -> int:
+    """A row as a bulk loader writes it: no proper/generic, perhaps a pinyin from the file."""
+    return s.execute(text(
+        "INSERT INTO place_names (name, category, pinyin, geom) VALUES (:n, :c, :p, "
+        "ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) RETURNING name_id"), {"n": name, "c": category, "p": pinyin}
+    ).scalar_one()
+
+
+def test_fill_pinyin_fills_the_given_rows_and_keeps_a_supplied_pinyin(pn_db):
+    with session(pn_db) as s:
+        plain = _insert_raw(s, "海珠湿地公园", "park", None)
+        blank = _insert_raw(s, "连南瑶族自治县", "county", "  ")
+        supplied = _insert_raw(s, "北京路步行街", "road", "Beijinglu Buxing Jie")  # the file's own spelling
+        untouched = _insert_raw(s, "音乐路", "road", None)
+        assert placenames.fill_pinyin(s, name_ids=[plain, blank, supplied]) == 3
+        assert placenames.fill_pinyin(s, name_ids=[plain, blank, supplied]) == 0
+        rows = {r.name_id: (r.proper, r.generic, r.pinyin) for r in s.execute(text(
+            "SELECT name_id, proper, generic, pinyin FROM place_names WHERE name_id = ANY(:i)"),
+            {"i": [plain, blank, supplied, untouched]})}
+        s.rollback()
+    assert rows[plain] == ("海珠", "湿地公园", "Haizhu Shidi Gongyuan")
+    assert rows[blank] == ("连南", "瑶族自治县", "Liannan Yaozu Zizhixian")
+    assert rows[supplied] == ("北京路", "步行街", "Beijinglu Buxing Jie")
+    assert rows[untouched] == (None, None, None)  # not among the ids
+
+
+@pytest.fixture
+def edited_tables(tmp_path, monkeypatch):
+    """MINQING_PLACENAME_TABLES pointing at a folder with one edited table; restored afterwards."""
+    from geo.placenames.tables import use_overrides
+
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "polyphones.csv").write_text(
+        "word,reading,note\n石牌,shi bai,local reading (test)\n四,shi,absurd on purpose: touches 东四十条\n",
+        encoding="utf-8")
+    monkeypatch.setenv("MINQING_PLACENAME_TABLES", str(folder))
+    yield folder
+    monkeypatch.delenv("MINQING_PLACENAME_TABLES", raising=False)
+    use_overrides(None)
+
+
+def test_recompute_after_a_table_edit_reports_then_writes_with_history(pn_db, edited_tables, monkeypatch):
+    monkeypatch.delenv("MINQING_PLACENAME_TABLES")
+    with session(pn_db, actor="officer.li") as s:
+        road = placenames.create(s, name="石牌路", category="road", geometry=_point(s, "永济桥"),
+                                 approval=APPROVAL.format(21))
+        fixed = placenames.create(s, name="东四十条", category="lane", geometry=_point(s, "永济桥"),
+                                  approval=APPROVAL.format(22))
+        before = placenames.recompute_sign_text(s, dry_run=True)
+    assert (road.pinyin, fixed.pinyin) == ("Shipai Lu", "Dongsi 10 Tiao")
+    assert road.name_id not in set(before["name_id"])  # with the shipped tables it is up to date
+
+    monkeypatch.setenv("MINQING_PLACENAME_TABLES", str(edited_tables))
+    with session(pn_db, actor="officer.li") as s:
+        planned = placenames.recompute_sign_text(s, dry_run=True)
+        assert placenames.get(s, road.name_id).pinyin == "Shipai Lu"  # a dry run writes nothing
+    ours = planned[~planned["name_id"].isin(before["name_id"])]
+    assert ours.loc[ours["name_id"] == road.name_id, ["old_pinyin", "new_pinyin"]].values.tolist() == [
+        ["Shipai Lu", "Shibai Lu"]]
+    assert fixed.name_id not in set(ours["name_id"])  # an authority spelling (fixed_spellings.csv) stays
+    assert ours["name"].str.contains("石牌|四").all()  # nothing else moved
+
+    with session(pn_db, actor="officer.li") as s:
+        done = placenames.recompute_sign_text(s)
+        after = placenames.get(s, road.name_id)
+        rows = placenames.history(s, road.name_id)
+        again = placenames.recompute_sign_text(s, dry_run=True)
+    assert done["name_id"].tolist() == planned["name_id"].tolist()
+    assert (after.pinyin, after.version) == ("Shibai Lu", 2)
+    last = rows[-1]
+    assert (last["action"], last["changed_by"]) == ("update", "officer.li")
+    assert (last["before"]["pinyin"], last["after"]["pinyin"]) == ("Shipai Lu", "Shibai Lu")
+    assert again.empty

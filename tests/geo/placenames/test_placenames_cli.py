@@ -7,6 +7,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from api.cli.names import app
+from geo.placenames.tables import load_tables, use_overrides
 
 runner = CliRunner()
 
@@ -76,3 +77,37 @@ def test_check_divisions_missing_data_fails_cleanly(tmp_path):
     result = runner.invoke(app, ["check-divisions", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "--data-dir" in result.output
+
+
+def test_check_accepts_chinese_category_names(tmp_path):
+    source = tmp_path / "names.csv"
+    pd.DataFrame({"名称": ["幸福大道", "幸福路", "曼哈顿花园"],
+                  "类别": ["巷、弄、胡同", "道路（路、街）", "住宅区"]}).to_csv(source, index=False)
+    out = tmp_path / "report.xlsx"
+    result = runner.invoke(app, ["check", str(source), "--xlsx", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [[c.value for c in row] for row in openpyxl.load_workbook(out)["检查结果"].iter_rows(min_row=2)]
+    assert {(r[1], r[2], r[4]) for r in rows} == {("幸福大道", "lane", "generic_oversize"),
+                                                  ("曼哈顿花园", "estate", "foreign")}
+
+
+def test_check_unknown_category_names_the_choices(tmp_path):
+    source = tmp_path / "names.csv"
+    pd.DataFrame({"名称": ["幸福路"], "类别": ["大马路"]}).to_csv(source, index=False)
+    result = runner.invoke(app, ["check", str(source)])
+    assert result.exit_code == 2 and "道路（路、街）" in result.output and "Traceback" not in result.output
+
+
+def test_edited_tables_setting_reaches_every_command(tmp_path, monkeypatch):
+    (tmp_path / "polyphones.csv").write_text("word,reading,note\n石牌,shi bai,local\n", encoding="utf-8")
+    monkeypatch.setenv("MINQING_PLACENAME_TABLES", str(tmp_path))
+    try:
+        assert runner.invoke(app, ["pinyin", "石牌村", "--category", "village"]).output == "Shibai Cun\n"
+        (tmp_path / "polyphone.csv").write_text("word,reading,note\n", encoding="utf-8")  # a typo in a name
+        load_tables.cache_clear()  # a running process reads an edited folder again after this (or a restart)
+        bad = runner.invoke(app, ["pinyin", "人民路"])
+        assert bad.exit_code == 2 and "polyphone.csv" in bad.output and "Traceback" not in bad.output
+    finally:
+        monkeypatch.delenv("MINQING_PLACENAME_TABLES")
+        use_overrides(None)
+    assert runner.invoke(app, ["pinyin", "石牌村", "--category", "village"]).output == "Shipai Cun\n"

@@ -7,10 +7,18 @@ import shutil
 import pytest
 
 from geo.placenames.checks import check_name
-from geo.placenames.errors import PlaceNameTableError
+from geo.placenames.errors import PlaceNameTableError, UnknownCategoryError
 from geo.placenames.lexicons import common_chars, gb2312_chars
 from geo.placenames.pinyin import romanize
-from geo.placenames.tables import DATA_DIR, load_tables, read_generics, read_polyphones
+from geo.placenames.tables import (
+    DATA_DIR,
+    category_code,
+    load_tables,
+    read_descriptors,
+    read_generics,
+    read_polyphones,
+    use_overrides,
+)
 
 
 def test_shipped_tables_load():
@@ -59,3 +67,76 @@ def test_edited_table_directory_changes_results(tmp_path):
     assert romanize("石牌村", category="village") == "Shipai Cun"
     assert {f.code for f in check_name("金字塔小区", tables=edited)} == {"foreign"}
     assert check_name("金字塔小区") == []
+
+
+# -- an override folder read over the shipped tables ------------------------------------------------------
+
+@pytest.fixture
+def override_folder(tmp_path):
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "polyphones.csv").write_text(
+        "word,reading,note\n石牌,shi bai,local reading\n长,zhang,replaces the shipped row for 长\n", encoding="utf-8")
+    (folder / "fixed_spellings.csv").write_text("name,pinyin,source\n人民路,Renmin Road,bad on purpose\n",
+                                                encoding="utf-8")
+    (folder / "extra_common_chars.txt").write_text("䶮  # yan, test\n", encoding="utf-8")
+    return folder
+
+
+def test_override_rows_replace_and_extend_the_shipped_ones(override_folder):
+    tables = load_tables(overrides=override_folder)
+    assert romanize("石牌村", category="village", tables=tables) == "Shibai Cun"  # added
+    assert romanize("长岗村", category="village", tables=tables) == "Zhanggang Cun"  # replaced
+    assert romanize("重庆", tables=tables) == "Chongqing"  # untouched shipped rows still apply
+    assert romanize("东四十条", tables=tables) == "Dongsi 10 Tiao"  # a shipped fixed spelling stays
+    assert romanize("人民路", tables=tables) == "Renmin Road"
+    assert {"䶮", "圳"} <= tables.extra_chars
+    shipped = load_tables()
+    assert romanize("长岗村", category="village", tables=shipped) == "Changgang Cun"
+    assert "石牌" not in shipped.polyphones
+
+
+def test_use_overrides_changes_the_default_tables_until_reset(override_folder):
+    try:
+        use_overrides(override_folder)
+        assert romanize("石牌村", category="village") == "Shibai Cun"
+    finally:
+        use_overrides(None)
+    assert romanize("石牌村", category="village") == "Shipai Cun"
+
+
+def test_a_bad_override_folder_names_the_fix(tmp_path):
+    with pytest.raises(PlaceNameTableError, match="is not a folder"):
+        load_tables(overrides=tmp_path / "absent")
+    (tmp_path / "polyphone.csv").write_text("word,reading,note\n", encoding="utf-8")  # a typo in the name
+    with pytest.raises(PlaceNameTableError, match="polyphones.csv"):
+        load_tables(overrides=tmp_path)
+    (tmp_path / "polyphone.csv").unlink()
+    (tmp_path / "polyphones.csv").write_text("word,reading,note\n重庆,chongqing,one syllable\n", encoding="utf-8")
+    with pytest.raises(PlaceNameTableError, match="one syllable per character"):
+        load_tables(overrides=tmp_path)
+
+
+def test_polyphone_position_and_descriptor_tables_are_validated(tmp_path):
+    path = tmp_path / "polyphones.csv"
+    path.write_text("word,reading,note,position\n区庄,ou zhuang,,begin\n", encoding="utf-8")
+    with pytest.raises(PlaceNameTableError, match="position"):
+        read_polyphones(path)
+    path = tmp_path / "descriptors.csv"
+    path.write_text("word,kind,note\n族,ethnic,\n", encoding="utf-8")
+    with pytest.raises(PlaceNameTableError, match="two or more characters"):
+        read_descriptors(path)
+    assert {"瑶族", "湿地"} <= set(load_tables().descriptors)
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("road", "road"), ("Road", "road"), (" lane ", "lane"), ("道路（路、街）", "road"), ("道路", "road"),
+    ("巷、弄、胡同", "lane"), ("自然村", "natural_village"), ("村", "village"), ("", ""), (None, ""),
+])
+def test_category_code_accepts_codes_and_chinese_names(value, code):
+    assert category_code(value) == code
+
+
+def test_category_code_refuses_unknown_values_with_the_choices():
+    with pytest.raises(UnknownCategoryError, match="道路"):
+        category_code("大街道")
