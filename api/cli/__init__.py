@@ -17,6 +17,7 @@ _help.install()
 GROUPS = {
     "db": "数据库 local PostGIS: up, down, status, migrate",
     "demo": "演示数据 the fictional demo district 澄湾区",
+    "data": "参考表 editable reference tables of data/ (facility types)",
     "coverage": "生活圈覆盖 service-circle coverage runs",
     "plan": "规划工具 scenarios, siting, compliance, reports",
     "names": "地名 place-name tools",
