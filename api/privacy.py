@@ -36,14 +36,16 @@ PUBLIC_PROPERTIES: dict[str, tuple[str, ...]] = {
     "roads": ("edge_id", "highway", "name", "oneway", "bridge", "length_m"),
     "water": ("water_id", "kind", "name"),
     "coverage": ("run_id", "area_id", "code", "name", "level", "type_code", "applicable", "households",
-                 "households_covered", "population", "population_covered", "share"),
+                 "households_covered", "population", "population_covered", "share", "estimated",
+                 "estimated_share"),
 }
 """collection → the properties anyone may see. Collections not listed (residences) are never public."""
 
 AGGREGATE_COUNTS: dict[str, tuple[str, ...]] = {
     "grids": ("households",),
     "areas": ("households",),
-    "coverage": ("households", "households_covered", "population", "population_covered", "share"),
+    "coverage": ("households", "households_covered", "population", "population_covered", "share",
+                 "estimated_share"),
 }
 """Counts that describe people in an area: suppressed when the area holds too few households."""
 
@@ -57,7 +59,12 @@ PERSONAL_KEYS = frozenset({
     "estimated", "footprint", "user_id", "username", "password", "password_hash", "actor",
     "before", "after", "changed_by",
 })
-"""Keys that never appear in a public payload at any depth (besides the whitelist above)."""
+"""Keys that never appear in a public payload at any depth (besides the whitelist above).
+
+``estimated`` is personal on a residence (it tells how a household was counted) and stays out of
+every non-feature payload; the coverage collection's ``estimated`` is whitelisted above: an
+area-level flag that some of its counts come from estimates, true or false for every area, so it
+says nothing about any household (``estimated_share`` is suppressed with the other counts)."""
 
 
 class PrivacyFilter:

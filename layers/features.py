@@ -225,7 +225,11 @@ LAYERS: dict[str, Layer] = {layer.id: layer for layer in [
                  "households": "t.households", "households_covered": "t.households_covered",
                  "population": "t.population", "population_covered": "t.population_covered",
                  "elderly": "t.elderly", "elderly_covered": "t.elderly_covered",
-                 "children": "t.children", "children_covered": "t.children_covered", "share": "t.share"},
+                 "children": "t.children", "children_covered": "t.children_covered", "share": "t.share",
+                 "households_estimated": "t.households_estimated", "population_estimated": "t.population_estimated",
+                 # some counts of the area are estimates (OSM building footprints, census shares)
+                 "estimated": "(t.households_estimated > 0 OR t.population_estimated > 0)",
+                 "estimated_share": "t.population_estimated::float8 / NULLIF(t.population, 0)"},
         filters={"type_code": ("t.type_code", "str"), "level": ("a.level", "str"),
                  "area_id": ("t.area_id", "int")},
         versioned_by=("areas",),  # plus the latest run id, see version_token

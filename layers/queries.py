@@ -58,7 +58,7 @@ def residences(s: Session) -> pd.DataFrame:
     return _frame(
         s,
         "SELECT residence_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, households, population, elderly, "
-        "children, area_id, estimated FROM residences ORDER BY residence_id",
+        "children, area_id, estimated, households_estimated FROM residences ORDER BY residence_id",
     )
 
 

@@ -39,11 +39,16 @@ AREA_FORMATS = {"geojson": ("application/geo+json", "GeoJSON"), "gpkg": ("applic
                 "csv": ("text/csv; charset=utf-8", None)}
 AREA_COLUMNS = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", "circle", "type_code",
                 "type_name", "households", "households_covered", "population", "population_covered", "elderly",
-                "elderly_covered", "children", "children_covered", "share", "target", "pass"]
+                "elderly_covered", "children", "children_covered", "households_estimated", "population_estimated",
+                "share", "target", "pass"]
 AREA_ZH = {"code": "区域编码", "name": "区域名称", "level_name": "层级", "circle": "城乡", "households": "户数",
            "households_covered": "覆盖户数", "population": "人口", "population_covered": "覆盖人口", "share": "覆盖率",
            "elderly": "老年人(60+)", "elderly_covered": "覆盖老年人", "children": "儿童(0-14)",
-           "children_covered": "覆盖儿童", "target": "目标覆盖率", "pass": "是否达标"}
+           "children_covered": "覆盖儿童", "households_estimated": "其中估算户数",
+           "population_estimated": "其中估算人口", "target": "目标覆盖率", "pass": "是否达标"}
+ESTIMATE_NOTE = ("估算户数: 由 OpenStreetMap 建筑轮廓按占地面积×层数估算 (参数见 data/household_estimate.csv); "
+                 "估算人口: 估算户数的人口, 以及一标三实中缺人口列、按普查比例由户数推算的人口。估算数字仅供参考, "
+                 "导入一标三实实有人口数据后自动替换。")
 
 
 class FontMissing(ApiError):
@@ -92,9 +97,10 @@ def areas_wide(s: Session, run_id: int, *, level: str | None = None,
     areas = queries.areas(s, levels=(level,) if level else None)
     base = areas[["area_id", "code", "name", "level", "urban", "geometry"]].assign(
         level_name=areas.level.map(LEVEL_ZH), run_id=run_id)
-    people = long.groupby("area_id")[["households", "population"]].max()
+    counts = ["households", "population", "households_estimated", "population_estimated"]
+    people = long.groupby("area_id")[counts].max()
     out = base.merge(people, on="area_id").merge(wide, left_on="area_id", right_index=True)
-    order = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", "households", "population"]
+    order = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", *counts]
     return gpd.GeoDataFrame(out[[*order, *wide.columns, "geometry"]], geometry="geometry", crs=4326)
 
 
@@ -195,7 +201,8 @@ def _about(ws, s: Session, run: dict, c: comp.Compliance, scenario_id: int | Non
     rows = [("民情地图 社区生活圈覆盖报告", ""), ("区域", planning.district_name(s) or ""),
             ("覆盖分析运行编号", run["run_id"]), ("完成时间", _text(run.get("finished_at"))),
             ("数据是否已变化(需重算)", "是" if run["stale"] else "否"),
-            ("必配设施在生活圈内的判定", f"社区至少 {c.min_share:.0%} 的居民可达"), ("判定说明", comp.DEFINITION)]
+            ("必配设施在生活圈内的判定", f"社区至少 {c.min_share:.0%} 的居民可达"), ("判定说明", comp.DEFINITION),
+            ("估算数据", _estimate_summary(s, run["run_id"]))]
     if scenario_id is not None:
         rows.append(("情景", f"{scenario_id} {scenario_table.get(s, scenario_id)['name']}"))
     if planning.is_demo(s):
@@ -203,6 +210,17 @@ def _about(ws, s: Session, run: dict, c: comp.Compliance, scenario_id: int | Non
     for row in rows:
         ws.append(list(row))
     ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 28, 80
+
+
+def _estimate_summary(s: Session, run_id: int) -> str:
+    """How much of the run's households and residents are estimates (district totals), and what that means."""
+    top = store.area_results(s, run_id, level="district")
+    if top.empty or not (top.households_estimated.max() or top.population_estimated.max()):
+        return "无: 户数和人口均为实际数据 (一标三实)"
+    households, estimated, people = (int(top[c].max()) for c in
+                                     ("households", "households_estimated", "population_estimated"))
+    share = f" ({estimated / households:.0%})" if households else ""
+    return f"其中估算户数 {estimated}{share}, 估算人口 {people}; 各区域见“其中估算户数/其中估算人口”列。{ESTIMATE_NOTE}"
 
 
 def _text(value: Any) -> str:

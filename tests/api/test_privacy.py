@@ -21,10 +21,13 @@ NEVER = {"residence_id", "residences", "elderly", "children", "elderly_covered",
          "changed_by", "role"}
 """Keys that no anonymous response may contain, at any depth."""
 
-AGGREGATES = {"households", "households_covered", "population", "population_covered", "share"}
+AGGREGATES = {"households", "households_covered", "population", "population_covered", "share", "estimated_share"}
 """Area aggregates: allowed only on area features (grids, areas, coverage) and suppressed below 5 households."""
 
 AGGREGATE_COLLECTIONS = {"grids", "areas", "coverage"}
+
+AREA_FLAGS = {"coverage": {"estimated"}}
+"""Area-level flags (true/false for every area, never a count) allowed on these collections only."""
 
 DERIVED = {"share": ("population_covered", "population")}
 """Public ratios: each must be a function of the shown (rounded) counts only, to 2 decimals."""
@@ -121,7 +124,11 @@ def _check_json(url: str, body: Any) -> None:
     _walk(body, pairs)
     collection = re.match(r"/collections/([a-z_]+)", url)
     aggregates_allowed = collection is not None and collection.group(1) in AGGREGATE_COLLECTIONS
+    flags = AREA_FLAGS.get(collection.group(1), set()) if collection else set()
     for key, value, holder in pairs:
+        if key in flags and "households" in holder:  # on an area feature's properties
+            assert isinstance(value, bool), f"{url}: {key} must be a flag, is {value!r}"
+            continue
         assert key not in NEVER, f"{url} exposes {key!r}"
         if key in AGGREGATES:
             assert aggregates_allowed, f"{url} exposes the count {key!r} outside an area aggregate"
