@@ -1157,9 +1157,12 @@ def _skip_stored_names(s: Session, rows: gpd.GeoDataFrame, report: ImportReport)
 
 
 def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str) -> int:
+    from layers.placenames import fill_pinyin
+
     first = _next_id(s, "place_names", "name_id")
     frame = rows.assign(name_id=np.arange(len(rows), dtype=np.int64) + first)
     n = copy_frame(s, "place_names", frame, columns=PLACE_COLS, geometry={"geometry": "geom"})
+    fill_pinyin(s, name_ids=frame["name_id"].tolist())  # sign text where the file gives none (its pinyin is kept)
     s.execute(text(
         "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
         "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "

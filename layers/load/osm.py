@@ -533,8 +533,10 @@ def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool,
 
 
 def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport) -> int:
-    """Add names not yet registered (same name and category): officers' names are never touched."""
+    """Add names not yet registered (same name and category) with their sign text; officers' names
+    are never touched."""
     from layers.load.files import assign_place_name_areas
+    from layers.placenames import fill_pinyin
 
     stored = pd.DataFrame(s.execute(text("SELECT name, category FROM place_names")).all(),
                           columns=["name", "category"])
@@ -554,10 +556,11 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
     first = _next_id(s, "place_names", "name_id")
     new = new.assign(name_id=np.arange(len(new), dtype=np.int64) + first)
     n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
+    fill_pinyin(s, name_ids=new["name_id"].tolist())  # sign text: proper part, generic part, pinyin
     s.execute(text(
         "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
-        "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'source', 'OpenStreetMap') "
-        "FROM place_names WHERE name_id >= :first"), {"a": actor, "first": first})
+        "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'pinyin', pinyin, "
+        "'source', 'OpenStreetMap') FROM place_names WHERE name_id >= :first"), {"a": actor, "first": first})
     assign_place_name_areas(s)
     return n
 

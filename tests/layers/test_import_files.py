@@ -542,11 +542,13 @@ def test_place_names_from_geojson_lines_in_gcj02_and_csv_points(db, tmp_path):
                                               "状态": "标准", "批准文号": "汕府〔2020〕1号"}])
     assert run(db, "place_names", points).written == 1
     with session(db) as s:
-        rows = s.execute(text("SELECT name, category, pinyin, status, approval, area_id, ST_AsText(geom) "
-                              "FROM place_names WHERE name_id > 1 ORDER BY name_id")).all()
+        rows = s.execute(text("SELECT name, category, pinyin, status, approval, area_id, ST_AsText(geom), "
+                              "proper, generic FROM place_names WHERE name_id > 1 ORDER BY name_id")).all()
         history = s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one()
+    # sign text: the file's pinyin kept (海滨大道), computed where the file gives none (东坑村)
     assert [r[:6] for r in rows] == [("海滨大道", "trunk_road", "Haibin Dadao", "standard", None, 5),
-                                     ("东坑村", "village", None, "standard", "汕府〔2020〕1号", 5)]
+                                     ("东坑村", "village", "Dongkeng Cun", "standard", "汕府〔2020〕1号", 5)]
+    assert [r[7:] for r in rows] == [("海滨", "大道"), ("东坑", "村")]
     coords = shapely.get_coordinates(shapely.from_wkt(rows[0][6]))
     assert metres(coords[:, 0], coords[:, 1], *shapely.get_coordinates(road).T).max() < 0.5
     assert history == 2

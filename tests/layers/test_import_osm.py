@@ -117,8 +117,9 @@ def test_small_osm_xml_imports_every_layer(db, osm_file):
     with session(db) as s:
         fac = s.execute(text("SELECT type_code, name, source FROM facilities")).all()
         assert [tuple(r) for r in fac] == [("kindergarten", "东山幼儿园", "osm:node/50")]
-        names = dict(s.execute(text("SELECT name, category FROM place_names")).all())
-        assert names == {"东山村": "village", "东山路": "road"}
+        names = {r[0]: tuple(r[1:]) for r in s.execute(text(
+            "SELECT name, category, proper, generic, pinyin FROM place_names")).all()}
+        assert names == {"东山村": ("village", "东山", "村", "Dongshan Cun"), "东山路": ("road", "东山", "路", "Dongshan Lu")}
         assert s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one() == 2
         homes = s.execute(text("SELECT households, estimated, GeometryType(footprint) FROM residences")).all()
         assert len(homes) == 1 and homes[0][0] > 0 and homes[0][1] is True and homes[0][2] == "POLYGON"
