@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-pytest.importorskip("layers.load.files", reason="the import library layers/load/files.py is not there yet")
-
 GOOD = "名称,类型,经度,纬度,状态\n导入幼儿园甲,kindergarten,113.331,22.611,开放\n导入幼儿园乙,kindergarten,113.341,22.621,开放\n"
 BAD = GOOD + "坏行,no_such_type,113.351,22.631,开放\n"
 
