@@ -101,13 +101,12 @@ def _default_divisions_dir() -> Path:
     return divisions_dir()
 
 
-def _read_divisions(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _division_files(data_dir: Path) -> list[Path]:
     files = [data_dir / "guangdong_villages_communities.csv", data_dir / "guangdong_towns_streets.csv"]
     absent = [str(f) for f in files if not f.exists()]
     if absent:
         fail(f"missing {absent}: pass --data-dir pointing at guangdong_admin_divisions_nbs2023/")
-    villages, towns = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in files)
-    return villages, towns
+    return files
 
 
 @app.command("check-divisions")
@@ -122,9 +121,10 @@ def check_divisions(
     from geo.placenames.report import HEADERS_ZH, division_report, workbook_bytes
 
     t0 = time.perf_counter()
+    files = _division_files(data_dir or _default_divisions_dir())
     with friendly_errors(), steps(3 if xlsx else 2, desc="地名检查 division names") as step:
         step("读取 reading")
-        villages, towns = _read_divisions(data_dir or _default_divisions_dir())
+        villages, towns = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in files)
         step("检查 checking")
         report = division_report(villages, towns)
         if xlsx:
@@ -178,7 +178,8 @@ def add(
     category: str = typer.Option(..., help="category of data/placenames/categories.csv (road, village, estate ...)"),
     lon: float = typer.Option(..., help="longitude (WGS84) of the point"),
     lat: float = typer.Option(..., help="latitude (WGS84) of the point"),
-    approval: str = typer.Option(None, help="approval record: document number and date"),
+    approval: str = typer.Option(None, help="approval record: document number and date (without one the name "
+                                            "is recorded as 待审批 pending approval)"),
     meaning: str = typer.Option(None, help="meaning and origin of the name"),
     sign_present: bool = typer.Option(False, "--sign-present", help="a sign already stands"),
 ) -> None:
@@ -241,7 +242,7 @@ def find(
     found = pd.DataFrame(hits)[columns].fillna("")
     _print_frame(found, title=f"{query}: {len(found)}",
                  headers={"name_id": "编号", "name": "名称", "pinyin": "拼音", "category": "类别", "status": "状态",
-                          "match": "匹配", "current_name": "现名 (曾用名匹配)"})
+                          "match": "匹配", "current_name": "现名 current"})
 
 
 @app.command()
@@ -250,16 +251,12 @@ def reverse(
     lat: float = typer.Argument(..., help="latitude (WGS84), e.g. 22.55"),
 ) -> None:
     """What is at a point: the nearest named road and place name and the grid (as GET /reverse)."""
-    from api.errors import ApiError
     from api.routes.isochrones import require_in_district
     from layers import placenames
     from layers.db import session
 
     with friendly_errors(), session(actor=_actor()) as s:
-        try:
-            require_in_district(s, lon, lat)
-        except ApiError as e:
-            fail(f"{e}: {e.fix}")
+        require_in_district(s, lon, lat)  # the API's check: outside the district (or lon/lat swapped) fails
         found = placenames.reverse(s, lon, lat)
     road, place, grid = found["road"], found["place_name"], found["grid"]
     rows = [("道路 road", f"{road['name']} ({road['distance_m']:g} m)" if road else "—"),
