@@ -34,11 +34,21 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def head() -> str | None:
+    """The newest revision of the migrations shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def current(url: str | None = None) -> str | None:
+    """The revision the database is at (None before the first migration); gives up after 5 s."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    eng = create_engine(url or database_url())
+    eng = create_engine(url or database_url(), connect_args={"connect_timeout": 5})
     with eng.connect() as con:
         rev = MigrationContext.configure(con).get_current_revision()
     eng.dispose()

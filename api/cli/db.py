@@ -37,15 +37,31 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Say where the database is and whether it answers."""
+    """Say where the database is, whether it answers and whether its schema is up to date.
+
+    Exits with 1 when the database does not answer (or the local one is not initialised).
+    """
+    from layers import migrate as m
     from layers.cluster import local_cluster
     from layers.settings import database_settings
 
     url = database_settings().database_url
     if url:
-        typer.echo(f"DATABASE_URL server: {url.split('@')[-1]}")
+        typer.echo(f"DATABASE_URL server: {url.split('@')[-1]}")  # never the password
     else:
-        typer.echo(f"local PostGIS: {local_cluster().status()}")
+        cluster = local_cluster()
+        typer.echo(f"local PostGIS: {cluster.status()}")
+        if not cluster.running():
+            raise typer.Exit(1)
+    try:
+        revision = m.current()
+    except Exception as e:  # any driver error: the server is down, refuses us, or the name is wrong
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        typer.echo(f"数据库无响应 the database does not answer: {reason}")
+        raise typer.Exit(1) from None
+    latest = m.head()
+    state = "up to date" if revision == latest else f"the code's latest is {latest}: run `minqing db migrate`"
+    typer.echo(f"answers; schema at revision {revision} ({state})")
 
 
 @app.command()
