@@ -49,8 +49,10 @@ AGGREGATE_COUNTS: dict[str, tuple[str, ...]] = {
 }
 """Counts that describe people in an area: suppressed when the area holds too few households."""
 
-DERIVED: dict[str, tuple[str, str]] = {"share": ("population_covered", "population")}
-"""Public ratios → (numerator, denominator): recomputed from the rounded counts, never the exact ones."""
+DERIVED: dict[str, tuple[str, str]] = {"share": ("population_covered", "population"),
+                                       "estimated_share": ("population_estimated", "population")}
+"""Public ratios → (numerator, denominator): recomputed from the rounded counts, never the exact ones (a
+numerator that is not public itself, such as ``population_estimated``, is rounded the same way first)."""
 
 SHARE_DECIMALS = 2
 
@@ -92,12 +94,14 @@ class PrivacyFilter:
         if allowed is None:  # the route must have refused already; never leak on a mistake
             raise PermissionError(f"{collection} is not public")
         out = {k: props[k] for k in allowed if k in props}
-        return self.suppress(out, AGGREGATE_COUNTS.get(collection, ()))
+        return self.suppress(out, AGGREGATE_COUNTS.get(collection, ()), source=props)
 
-    def suppress(self, props: dict[str, Any], counts: tuple[str, ...]) -> dict[str, Any]:
+    def suppress(self, props: dict[str, Any], counts: tuple[str, ...], *,
+                 source: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold; else
         round the integer counts to the nearest ``round_to`` (half up) and derive the ratios
-        (``DERIVED``) from the rounded counts."""
+        (``DERIVED``) from the rounded counts (a numerator missing from ``props`` is taken from
+        ``source``, the unfiltered properties, and rounded the same way)."""
         if not counts:
             return props
         households = props.get("households")
@@ -106,13 +110,20 @@ class PrivacyFilter:
             value = props.get(key)
             if small and key in props:
                 props[key] = None
-            elif isinstance(value, int) and not isinstance(value, bool) and self.round_to > 1:
-                props[key] = (value + self.round_to // 2) // self.round_to * self.round_to
+            elif isinstance(value, int) and not isinstance(value, bool):
+                props[key] = self._rounded(value)
         for key, (numerator, denominator) in DERIVED.items():
             if key in props:
-                props[key] = None if small else _ratio(props.get(numerator), props.get(denominator))
+                top = props[numerator] if numerator in props else self._rounded((source or {}).get(numerator))
+                props[key] = None if small else _ratio(top, props.get(denominator))
         props["suppressed"] = small
         return props
+
+    def _rounded(self, value: Any) -> Any:
+        """An integer count to the nearest ``round_to`` (half up); anything else unchanged."""
+        if not isinstance(value, int) or isinstance(value, bool) or self.round_to <= 1:
+            return value
+        return (value + self.round_to // 2) // self.round_to * self.round_to
 
     def payload(self, obj: Any, *, role: str | None) -> Any:
         """Drop personal keys at any depth of a non-feature payload (search results, lookups)."""

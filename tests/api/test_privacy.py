@@ -15,6 +15,7 @@ from api_fixture import RESIDENCES
 from fastapi.routing import APIRoute
 
 MIN_HOUSEHOLDS = 5
+ROUND_TO = 5
 
 NEVER = {"residence_id", "residences", "elderly", "children", "elderly_covered", "children_covered", "estimated",
          "footprint", "username", "password", "password_hash", "user_id", "actor", "before", "after",
@@ -29,8 +30,10 @@ AGGREGATE_COLLECTIONS = {"grids", "areas", "coverage"}
 AREA_FLAGS = {"coverage": {"estimated"}}
 """Area-level flags (true/false for every area, never a count) allowed on these collections only."""
 
-DERIVED = {"share": ("population_covered", "population")}
-"""Public ratios: each must be a function of the shown (rounded) counts only, to 2 decimals."""
+DERIVED = {"share": ("population_covered", "population"), "estimated_share": (None, "population")}
+"""Public ratios: each must be a function of the shown (rounded) counts only, to 2 decimals (None: a
+numerator that is not public; the ratio must still be a whole number of rounding steps over the
+shown denominator)."""
 
 LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gridworker_nogrid", "$2b$"]
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
@@ -90,7 +93,7 @@ def _urls(client, path: str, route) -> list[str]:
                 urls.append(base + ("?limit=1000" if base.endswith("/items") else ""))
         return urls
     samples = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
-               "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten"}
+               "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten", "{job_id}": "1"}
     for placeholder, value in samples.items():
         path = path.replace(placeholder, value)
     assert "{" not in path, f"add a sample value for the path parameter of GET {path}"
@@ -145,8 +148,15 @@ def _check_derived(url: str, key: str, value: float, holder: dict) -> None:
     """A fractional number next to area counts must be a known ratio of the SHOWN counts (to 2 decimals):
     an exact ratio times a rounded count gives the exact count back."""
     assert key in DERIVED, f"{url}: {key}={value} is a derived value the privacy filter does not know"
-    numerator, denominator = (holder.get(k) for k in DERIVED[key])
-    assert numerator is not None and denominator, f"{url}: {key} shown without its counts"
+    top, bottom = DERIVED[key]
+    denominator = holder.get(bottom)
+    assert denominator, f"{url}: {key} shown without its counts"
+    if top is None:  # any multiple of the rounding step, as a ratio of the shown denominator
+        steps = {round(n / denominator, 2) for n in range(0, denominator + 1, ROUND_TO)}
+        assert value in steps, f"{url}: {key}={value} is no rounded count over {denominator}: it leaks exact counts"
+        return
+    numerator = holder.get(top)
+    assert numerator is not None, f"{url}: {key} shown without its counts"
     assert value == round(numerator / denominator, 2), \
         f"{url}: {key}={value} is not {numerator}/{denominator} of the shown counts: it leaks the exact counts"
 
@@ -215,6 +225,11 @@ def test_the_checker_catches_leaks():
     with pytest.raises(AssertionError, match="does not know"):
         _check_json("/collections/coverage/items", {"features": [{"properties": {"households": 725, "density": 1.5}}]})
     _check_json("/collections/coverage/items", {"features": [{"properties": {**exact_share, "share": 0.94}}]})
+    with pytest.raises(AssertionError, match="leaks exact counts"):  # 17 of 725 estimated, exactly
+        _check_json("/collections/coverage/items",
+                    {"features": [{"properties": {**exact_share, "share": 0.94, "estimated_share": 17 / 725}}]})
+    _check_json("/collections/coverage/items",
+                {"features": [{"properties": {**exact_share, "share": 0.94, "estimated_share": 0.03}}]})  # 20/725
 
 
 def test_public_counts_are_rounded_and_small_ones_suppressed():
@@ -225,6 +240,11 @@ def test_public_counts_are_rounded_and_small_ones_suppressed():
                                       "population_covered": 3, "share": 0.0018, "elderly": 40}, role=None)
     assert shown == {"households": 595, "households_covered": 10, "population": 1620, "population_covered": 5,
                      "share": 0.0, "suppressed": False}  # half up: 12 → 10, 3 → 5; elderly never public
+    estimated = f.properties("coverage", {"households": 300, "population": 725, "population_covered": 682,
+                                          "population_estimated": 17, "share": 682 / 725,
+                                          "estimated_share": 17 / 725}, role=None)
+    assert estimated["share"] == round(680 / 725, 2) and estimated["estimated_share"] == round(15 / 725, 2)
+    assert "population_estimated" not in estimated
     small = f.properties("coverage", {"households": 4, "population": 9, "share": 0.5}, role=None)
     assert small == {"households": None, "population": None, "share": None, "suppressed": True}
     assert f.properties("coverage", {"households": 597}, role="planner") == {"households": 597}
@@ -272,9 +292,12 @@ def _hidden_fits(view) -> tuple[dict[tuple, set[tuple[int, int, int]]], list[tup
 
 def _public_coverage_view(f):
     def view(households: int, population: int, covered: int) -> tuple:
+        # the covered count doubles as the (private) estimated count: both ratios are public
         shown = f.properties("coverage", {"households": households, "population": population,
-                                          "population_covered": covered,
-                                          "share": covered / population if population else None}, role=None)
+                                          "population_covered": covered, "population_estimated": covered,
+                                          "share": covered / population if population else None,
+                                          "estimated_share": covered / population if population else None},
+                             role=None)
         return tuple(sorted(shown.items()))
 
     return view
@@ -298,9 +321,9 @@ def test_the_enumeration_catches_an_exact_share():
     from api.privacy import PrivacyFilter
 
     class ExactShare(PrivacyFilter):
-        def suppress(self, props, counts):
+        def suppress(self, props, counts, **kwargs):
             share = props.get("share")
-            out = super().suppress(props, counts)
+            out = super().suppress(props, counts, **kwargs)
             if not out["suppressed"]:
                 out["share"] = share
             return out
