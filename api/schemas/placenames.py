@@ -121,7 +121,8 @@ class RegistryNameCreate(BaseModel):
     lon: Lon | None = Field(None, description="经度 (WGS84) of a point feature")
     lat: Lat | None = Field(None, description="纬度 (WGS84) of a point feature")
     geometry: AnyGeometry | None = Field(None, description="GeoJSON geometry instead of lon/lat")
-    approval: Text(200) | None = Field(None, description="批复文号与日期")
+    approval: Text(200) | None = Field(None, description="批复文号与日期; 不填则记为 待审批 (pending approval) until "
+                                       "PATCH /placenames/{id} records one")
     area_id: Id | None = Field(None, description="所属区域 (default: the deepest area containing it)")
     status: Literal["standard", "irregular", "historical"] = "standard"
     heritage: bool = False

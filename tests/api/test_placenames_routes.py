@@ -174,6 +174,7 @@ def test_irregular_names_come_back_with_findings(client, as_):
     body = {"name": "威尼斯新城", "category": "estate", **_location(client, "文昌阁")}
     r = client.post("/placenames", json=body, headers=as_("officer"))
     assert r.status_code == 201  # flagged for review, never refused
+    assert r.json()["approval"] == "待审批"  # registered without an approval record: pending, not approved
     assert {"foreign", "generic_oversize"} <= {f["code"] for f in r.json()["findings"]}
 
 
