@@ -35,8 +35,9 @@ IMPORT: dict[str, tuple[str, ...]] = {
     "residences": ("planner", "admin"),
     "grids": ("admin",),
     "place_names": ("placename_officer", "admin"),
-    "addresses": ("planner", "placename_officer", "admin"),
+    "addresses": ("planner", "admin"),  # 一标三实 addresses are residences (households, population): never public
 }
+"""Import layer → roles that may import it (``addresses`` is the residences import under another name)."""
 
 
 def _deny(user: Account | None, roles: tuple[str, ...], what: str) -> Exception:

@@ -60,7 +60,13 @@ def session(url: str | None = None, *, actor: str = "system") -> Iterator[Sessio
         yield s
 
 
-def set_actor(s: Session, actor: str, *, bulk: bool = False) -> None:
-    """Tell the audit triggers who writes (transaction-local)."""
-    s.execute(text("SELECT set_config('minqing.actor', :a, true)"), {"a": actor})
-    s.execute(text("SELECT set_config('minqing.bulk', :b, true)"), {"b": "on" if bulk else "off"})
+def set_actor(s: Session, actor: str, *, bulk: bool = False, audit_rows: bool = True) -> None:
+    """Tell the audit triggers who writes (transaction-local).
+
+    ``bulk``: set-based loading (COPY); the row triggers stand aside and the imported tables'
+    statement triggers record every changed row in one INSERT per statement (migration 0007).
+    ``audit_rows=False`` (the demo loader only) leaves just the summary rows.
+    """
+    s.execute(text("SELECT set_config('minqing.actor', :a, true), set_config('minqing.bulk', :b, true), "
+                   "set_config('minqing.audit_rows', :r, true)"),
+              {"a": actor, "b": "on" if bulk else "off", "r": "on" if audit_rows else "off"})

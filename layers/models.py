@@ -35,6 +35,7 @@ AREA_LEVELS = ("district", "town", "grid_large", "community", "grid_middle", "gr
 FACILITY_STATUS = ("open", "planned", "closed")
 PLACE_NAME_STATUS = ("standard", "irregular", "historical")
 DIVISION_LEVELS = ("province", "city", "county", "town", "village")
+JOB_STATUS = ("queued", "running", "done", "failed")
 
 
 class Base(DeclarativeBase):
@@ -258,13 +259,30 @@ class CoverageRun(Timestamped, Base):
     __tablename__ = "coverage_runs"
 
     run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    status: Mapped[str] = mapped_column(String(12), server_default="running")  # running, done, failed
+    status: Mapped[str] = mapped_column(String(12), server_default="running")  # queued, running, done, failed
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     data_version: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     scenario_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("scenarios.scenario_id"))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Timestamped, Base):
+    """A long planner computation run in the background (siting): request, status, result or error."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(_in("status", JOB_STATUS), name="job_status_known"),)
+
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), server_default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(60))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -20,3 +20,12 @@ def district_name(s: Session) -> str | None:
     names = s.execute(text("SELECT string_agg(name, '、' ORDER BY area_id) FROM areas WHERE level = 'district'"))
     return names.scalar()
 
+
+def outside_district(s: Session, lon: list[float], lat: list[float]) -> list[int]:
+    """Positions (0-based) of the points (WGS84) that lie in no district area (all, when none is loaded)."""
+    rows = s.execute(text(
+        "SELECT p.i - 1 FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY AS p(x, y, i) "
+        "WHERE NOT EXISTS (SELECT 1 FROM areas a WHERE a.level = 'district' "
+        "AND ST_Intersects(a.geom, ST_SetSRID(ST_Point(p.x, p.y), 4326))) ORDER BY p.i"),
+        {"x": [float(v) for v in lon], "y": [float(v) for v in lat]})
+    return [int(i) for i in rows.scalars()]

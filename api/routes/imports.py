@@ -89,7 +89,7 @@ def _result(layer: str, dry_run: bool, report: Any) -> dict:
         "(Amap/Tencent), bd09 (Baidu) or epsg:NNNN; coordinates are converted to WGS84. `dry_run=true` checks and "
         "reports without writing. A real import writes every row or none: any problem → 422 listing "
         "every problem with its row, column and fix. Roles: facilities/residences: planner, admin; "
-        "place_names: placename_officer, admin; addresses: planner, placename_officer, admin; grids: admin."),
+        "place_names: placename_officer, admin; addresses (= residences): planner, admin; grids: admin."),
     responses=errors(401, 403, 413, 422))
 def import_layer(
     request: Request, layer: ImportLayer, user: CurrentUser,

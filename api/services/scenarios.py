@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from api.services import coverage as runs
 from geo.coverage import CoverageResult, affected_types, service_tiers
-from geo.scenario import apply_changes, compare, normalise, summary
-from layers import queries, store
+from geo.scenario import ScenarioError, apply_changes, compare, normalise, summary
+from layers import audit, planning, queries, store
 from layers import scenarios as table
 
 AREA_COLUMNS = ["area_id", "code", "name", "level", "type_code", "population", "population_covered_before",
@@ -57,7 +57,21 @@ def create(s: Session, *, name: str, changes: list[dict[str, Any]], description:
     """Validate and save a scenario (changes stored with typed values); returns its row."""
     changes = normalise(changes)
     check_changes(s, changes)
+    _check_inside_district(s, changes)
     return table.create(s, name=name, changes=changes, description=description, created_by=actor)
+
+
+def _check_inside_district(s: Session, changes: list[dict[str, Any]]) -> None:
+    """Facilities added or moved must land inside the district (``ScenarioError``, 422, naming them)."""
+    placed = [(i, c) for i, c in enumerate(changes, start=1) if c.get("op") in ("add", "move")]
+    if not placed:
+        return
+    outside = planning.outside_district(s, [c["lon"] for _, c in placed], [c["lat"] for _, c in placed])
+    if outside:
+        named = "; ".join(f"change {placed[k][0]} ({placed[k][1]['op']} at {placed[k][1]['lon']}, "
+                          f"{placed[k][1]['lat']})" for k in outside)
+        raise ScenarioError(f"outside the district: {named}; give WGS84 longitude, latitude (lon first) of a place "
+                            "inside the district")
 
 
 def evaluate_changes(inputs: runs.Inputs, changes: list[dict[str, Any]]) -> Evaluation:
@@ -83,6 +97,9 @@ def evaluate(s: Session, scenario_id: int, *, actor: str = "system") -> dict[str
     run_id = _store_run(s, scenario_id, ev, actor=actor, seconds=time.perf_counter() - t0)
     result = _result(ev, inputs, run_id=run_id, seconds=time.perf_counter() - t0)
     table.set_result(s, scenario_id, result)
+    # the result itself is derived data (not audited row by row): record who evaluated what
+    audit.record(s, actor=actor, action="evaluate", layer="scenarios", object_id=scenario_id,
+                 after={"run_id": run_id, "types": ev.types, "seconds": result["seconds"]})
     return table.get(s, scenario_id)
 
 
