@@ -313,17 +313,24 @@ def _clean_text(value: str, name: str) -> str:
 
 
 def parse_bbox(raw: str) -> tuple[float, float, float, float]:
-    """``minLon,minLat,maxLon,maxLat`` (EPSG:4326) → a tuple; says when lat/lon look swapped."""
+    """``minLon,minLat,maxLon,maxLat`` (EPSG:4326) → a tuple; says when lat/lon look swapped.
+
+    The six-number form of OGC API - Features (``minLon,minLat,minZ,maxLon,maxLat,maxZ``) is
+    accepted too; the heights are ignored (the layers are 2D).
+    """
     parts = [p.strip() for p in _clean_text(raw, "bbox").split(",")]
     example = "bbox=113.20,22.50,113.40,22.70"
-    if len(parts) != 4:
-        raise BadParameter(f"bbox={raw!r} has {len(parts)} numbers, not 4",
+    if len(parts) not in (4, 6):
+        raise BadParameter(f"bbox={raw!r} has {len(parts)} numbers, not 4 (or 6 with heights)",
                            fix=f"give minLon,minLat,maxLon,maxLat in degrees, e.g. {example}")
     try:
-        minx, miny, maxx, maxy = (float(p) for p in parts)
+        numbers = [float(p) for p in parts]
     except ValueError:
         raise BadParameter(f"bbox={raw!r} contains a value that is not a number",
                            fix=f"give four decimal degrees, e.g. {example}") from None
+    minx, miny, maxx, maxy = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
+    if not all(math.isfinite(v) for v in numbers[2::3] if len(numbers) == 6):
+        raise BadParameter(f"bbox={raw!r} contains a non-finite height", fix=f"e.g. {example}")
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
         raise BadParameter(f"bbox={raw!r} contains a non-finite number", fix=f"e.g. {example}")
     lons_ok = all(-180 <= v <= 180 for v in (minx, maxx))

@@ -95,6 +95,12 @@ def test_bbox_selects_features_inside(client):
     assert {f["id"] for f in body["features"]} == {1, 3}
 
 
+def test_bbox_of_six_numbers_ignores_the_heights(client):
+    """OGC API - Features: minLon,minLat,minZ,maxLon,maxLat,maxZ."""
+    body = client.get("/collections/facilities/items", params={"bbox": "113.2,22.5,-10,113.25,22.7,500"}).json()
+    assert {f["id"] for f in body["features"]} == {1, 3}
+
+
 def test_bbox_with_swapped_lat_lon_is_400_naming_it(client):
     r = client.get("/collections/facilities/items", params={"bbox": "22.5,113.2,22.7,113.25"})
     assert r.status_code == 400
@@ -103,7 +109,8 @@ def test_bbox_with_swapped_lat_lon_is_400_naming_it(client):
     assert "113.2,22.5,113.25,22.7" in err["fix"]
 
 
-@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "113.3,22.5,113.2,22.7", "200,10,210,20", "1,2,3,4,5,6"])
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "113.3,22.5,113.2,22.7", "200,10,210,20", "1,2,3,4,5",
+                                  "113.2,22.5,0,113.25,22.7,nan", "113.2,22.5,0,113.1,22.7,9"])
 def test_bad_bbox_is_400(client, bbox):
     r = client.get("/collections/facilities/items", params={"bbox": bbox})
     assert r.status_code == 400
