@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -18,6 +17,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 import data
+from api.settings import coverage_settings
 from geo.network import Network, build_network
 from geo.placenames.search import NameIndex
 from geo.profiles import Profile, get_profile, load_profiles
@@ -113,23 +113,33 @@ class ResponseCache:
 
 
 class Engines:
-    """Per-process caches; one instance lives in ``app.state.engines``."""
+    """Per-process caches; one instance lives in ``app.state.engines``.
 
-    def __init__(self, *, profiles_csv: Path = PROFILES_CSV):
-        self.profiles_csv = profiles_csv
+    The travel profiles are re-read when their table changes (``MINQING_PROFILES_CSV``, default
+    data/profiles.csv), so an edited speed shows in the next isochrone without a restart.
+    """
+
+    def __init__(self, *, profiles_csv: Path | None = None):
+        self.profiles_csv = profiles_csv or coverage_settings().profiles_csv
         self._networks: BuiltOnce[Network] = BuiltOnce(size=8)
         self._names: BuiltOnce[tuple[NameIndex, pd.DataFrame]] = BuiltOnce(size=2)
+        self._profiles: BuiltOnce[dict[str, Profile]] = BuiltOnce(size=1)
         self.responses = ResponseCache()
 
-    @cached_property
+    @property
     def profiles(self) -> dict[str, Profile]:
-        return load_profiles(self.profiles_csv)
+        return self._profiles.get(self._profiles_stamp(), lambda: load_profiles(self.profiles_csv))
+
+    def _profiles_stamp(self) -> tuple:
+        stat = self.profiles_csv.stat()
+        return (str(self.profiles_csv), stat.st_mtime_ns, stat.st_size)
 
     def network(self, s: Session, profile: str) -> Network:
         """The routable network of ``profile`` (``UnknownProfileError`` for unknown names)."""
+        stamp = self._profiles_stamp()
         chosen = get_profile(self.profiles, profile)
         versions = queries.data_versions(s)
-        key = (profile, versions.get("network_nodes", 0), versions.get("network_edges", 0))
+        key = (profile, stamp, versions.get("network_nodes", 0), versions.get("network_edges", 0))
         return self._networks.get(key, lambda: build_network(queries.nodes(s), queries.edges(s), chosen))
 
     def name_index(self, s: Session) -> tuple[NameIndex, pd.DataFrame]:

@@ -7,6 +7,7 @@ writes a random one into ``.env``). Everything else has a safe default for a loc
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,3 +69,40 @@ def get_settings() -> ApiSettings:
             "`echo MINQING_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') >> .env` "
             "(`make demo` does this for you)."
         ) from None
+
+
+def _data_file(name: str) -> Path:
+    import data
+
+    return Path(data.__file__).parent / name
+
+
+class CoverageSettings(BaseSettings):
+    """Coverage settings (environment prefix ``MINQING_``): no secret needed, so the CLI reads them too.
+
+    Every value is recorded in the parameters of each coverage run; changing one makes the latest
+    run stale and the next run recompute what it affects.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
+
+    snap_max_m: float = Field(default=500.0, gt=0, le=5000)
+    """A home, facility or map point farther than this from every usable street is unreachable (metres)."""
+    gap_link_m: float = Field(default=250.0, gt=0, le=5000)
+    """Uncovered homes closer than this join one gap area (single linkage, metres)."""
+    profiles_csv: Path = Field(default_factory=lambda: _data_file("profiles.csv"))
+    """Travel profiles: speed and access rules per road class (an edited copy of data/profiles.csv)."""
+    targets_csv: Path = Field(default_factory=lambda: _data_file("targets.csv"))
+    """Coverage targets reported with each run (an edited copy of data/targets.csv)."""
+    facility_types_csv: Path = Field(default_factory=lambda: _data_file("facility_types.csv"))
+    """Where the capacity basis of each facility type is read (``capacity_basis``, ``basis_per_unit``)."""
+
+
+@lru_cache(maxsize=1)
+def coverage_settings() -> CoverageSettings:
+    """The coverage settings from the environment and ``.env`` (``SettingsError`` naming a bad value)."""
+    try:
+        return CoverageSettings()
+    except ValidationError as e:
+        problems = "; ".join(f"MINQING_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        raise SettingsError(f"coverage settings are invalid: {problems}") from None

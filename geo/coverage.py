@@ -18,6 +18,7 @@ After facilities change, only the types returned by ``affected_types(before, aft
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -204,6 +205,7 @@ def run_coverage(
     max_distance_m: float = 500.0,
     with_gaps: bool = True,
     gap_link_m: float = 250.0,
+    progress: Callable[[str, int], None] | None = None,
 ) -> CoverageResult:
     """Coverage of every (or the listed) facility type, both circles, all area levels.
 
@@ -217,6 +219,8 @@ def run_coverage(
     max_distance_m, gap_link_m : snapping distance of points to streets and single-linkage distance
         of gap areas, metres (used only when preparing here).
     with_gaps : also build the gap polygons (``geo.gaps``).
+    progress : called once per step done as ``progress(label, total_steps)``: one step per search
+        (facility type × profile, label ``'type/profile'``), then ``'areas'`` and ``'gaps'``.
     """
     if prepared is None:
         prepared = prepare(
@@ -231,19 +235,30 @@ def run_coverage(
     groups: dict[tuple[str, str], list[dict]] = {}
     for tier in tiers.to_dict("records"):
         groups.setdefault((tier["type_code"], tier["profile"]), []).append(tier)
+    total = len(groups) + 1 + int(with_gaps)
+    step = (lambda label: progress(label, total)) if progress is not None else (lambda label: None)
     blocks, snapped = [], []
     for (code, profile), group in sorted(groups.items()):
         rows = of_type.get(code, np.empty(0, np.int64))
         ids = fac.facility_id.to_numpy()[rows]
         blocks += _search(prepared, ids, fac_snaps[profile].take(rows), code, profile, group)
         snapped.append(pd.Series(fac_snaps[profile].reachable[rows], index=ids))
+        step(f"{code}/{profile}")
     codes = sorted(set(tiers.type_code))
-    return CoverageResult(
-        per_residence=_per_residence(prepared, blocks, _categories(facility_types)),
-        per_area=_per_area(prepared, blocks, codes),
-        per_facility=_per_facility(prepared, blocks, fac, facility_types, snapped),
-        gaps=_gaps(prepared, blocks) if with_gaps else _no_gaps(),
-    )
+    per_residence = _per_residence(prepared, blocks, _categories(facility_types))
+    per_area = _per_area(prepared, blocks, codes)
+    per_facility = _per_facility(prepared, blocks, fac, facility_types, snapped)
+    step("areas")
+    gaps = _gaps(prepared, blocks) if with_gaps else _no_gaps()
+    if with_gaps:
+        step("gaps")
+    return CoverageResult(per_residence=per_residence, per_area=per_area, per_facility=per_facility, gaps=gaps)
+
+
+def search_count(facility_types: pd.DataFrame, types: list[str] | None = None) -> int:
+    """Number of bounded searches (facility type × profile) ``run_coverage`` makes for ``types``."""
+    tiers = _selected_tiers(facility_types, types)
+    return len(set(zip(tiers.type_code, tiers.profile, strict=True)))
 
 
 def recompute_types(

@@ -8,6 +8,7 @@ as the run's status change: a failed run leaves no partial results.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -26,12 +27,23 @@ FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_populat
 GAP_COLS = ["run_id", "type_code", "rank", "households", "population", "elderly", "children", "residences"]
 
 
-def start_run(s: Session, *, params: dict[str, Any], scenario_id: int | None = None) -> int:
-    """Create a run row (status 'running') and return its id."""
+def clock(s: Session) -> datetime:
+    """The database's wall clock now (``clock_timestamp()``, not the transaction's start)."""
+    return s.execute(text("SELECT clock_timestamp()")).scalar_one()
+
+
+def start_run(s: Session, *, params: dict[str, Any], scenario_id: int | None = None,
+              started_at: datetime | None = None) -> int:
+    """Create a run row (status 'running') and return its id.
+
+    ``started_at`` is when the work began (``clock`` read before the inputs); default: now.
+    """
     return s.execute(
-        text("INSERT INTO coverage_runs (status, params, data_version, scenario_id) "
-             "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc) RETURNING run_id"),
-        {"p": json.dumps(params, ensure_ascii=False), "v": json.dumps(data_versions(s)), "sc": scenario_id},
+        text("INSERT INTO coverage_runs (status, params, data_version, scenario_id, started_at) "
+             "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc, COALESCE(CAST(:st AS timestamptz), clock_timestamp())) "
+             "RETURNING run_id"),
+        {"p": json.dumps(params, ensure_ascii=False), "v": json.dumps(data_versions(s)), "sc": scenario_id,
+         "st": started_at},
     ).scalar_one()
 
 
@@ -52,19 +64,19 @@ def add_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_residenc
                    geometry={"geometry": "geom"}, multi=True)
 
 
-def copy_results(s: Session, source_run: int, target_run: int, *, exclude_types: list[str]) -> None:
-    """Copy the rows of every type not in ``exclude_types`` from one run to another, in SQL."""
-    params = {"src": source_run, "dst": target_run, "ex": list(exclude_types)}
+def copy_results(s: Session, source_run: int, target_run: int, *, types: list[str]) -> None:
+    """Copy the rows of the facility types ``types`` from one run to another, in SQL."""
+    params = {"src": source_run, "dst": target_run, "types": list(types)}
     for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_residence", RESIDENCE_RESULT_COLS),
                         ("coverage_facility", FACILITY_RESULT_COLS), ("coverage_gaps", GAP_COLS + ["geom"])):
         rest = ", ".join(c for c in cols if c != "run_id")
         s.execute(text(f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
-                       f"WHERE run_id = :src AND NOT (type_code = ANY(:ex))"), params)
+                       f"WHERE run_id = :src AND type_code = ANY(:types)"), params)
 
 
 def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
     s.execute(
-        text("UPDATE coverage_runs SET status = 'done', finished_at = now(), summary = CAST(:s AS jsonb) "
+        text("UPDATE coverage_runs SET status = 'done', finished_at = clock_timestamp(), summary = CAST(:s AS jsonb) "
              "WHERE run_id = :r"),
         {"s": json.dumps(summary, ensure_ascii=False, default=float), "r": run_id},
     )
@@ -75,7 +87,7 @@ def gap_count(s: Session, run_id: int) -> int:
 
 
 def fail_run(s: Session, run_id: int, error: str) -> None:
-    s.execute(text("UPDATE coverage_runs SET status = 'failed', finished_at = now(), error = :e "
+    s.execute(text("UPDATE coverage_runs SET status = 'failed', finished_at = clock_timestamp(), error = :e "
                    "WHERE run_id = :r"), {"e": error[:2000], "r": run_id})
 
 
@@ -98,12 +110,15 @@ def run(s: Session, run_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def is_stale(s: Session, run_row: dict[str, Any]) -> bool:
-    """True when any layer changed since the run was computed."""
+def is_stale(s: Session, run_row: dict[str, Any], *, config: dict[str, Any] | None = None) -> bool:
+    """True when any layer changed since the run was computed, or (given the current ``config``)
+    when the run's ``params['config']`` differs from it (profiles, targets, distances)."""
     now = data_versions(s)
     then = run_row.get("data_version") or {}
     layers = ("areas", "facilities", "facility_types", "residences", "network_edges", "network_nodes")
-    return any(now.get(k, 0) != then.get(k, 0) for k in layers)
+    if any(now.get(k, 0) != then.get(k, 0) for k in layers):
+        return True
+    return config is not None and (run_row.get("params") or {}).get("config") != config
 
 
 def area_results(s: Session, run_id: int, *, level: str | None = None, type_code: str | None = None,

@@ -3,37 +3,72 @@
 from __future__ import annotations
 
 import json
+import sys
+from types import TracebackType
 
 import typer
+from tqdm import tqdm
 
-from api.cli._common import friendly_errors, steps
+from api.cli._common import friendly_errors
 
 app = typer.Typer(no_args_is_help=True)
 
 
+class _ProgressBar:
+    """A progress bar for ``run_and_store(progress=...)``: one step per facility type × profile
+    search (plus reading, aggregation, gaps, storing); the total is known at the first step."""
+
+    def __init__(self, desc: str):
+        self.desc = desc
+        self.bar: tqdm | None = None
+
+    def __call__(self, label: str, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="步", file=sys.stderr, dynamic_ncols=True, disable=None)
+        self.bar.set_postfix_str(label)
+        self.bar.update(1)
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 @app.command()
 def run(
-    types: list[str] = typer.Option(None, "--type", "-t", help="facility type code (repeat); default all"),
+    types: list[str] = typer.Option(None, "--type", "-t",
+                                    help="facility type code (repeat); default all. The run then holds only these types"),
     full: bool = typer.Option(False, "--full", help="recompute every type even if only some facilities changed"),
-    if_stale: bool = typer.Option(False, "--if-stale", help="do nothing when the latest run is up to date"),
+    if_stale: bool = typer.Option(False, "--if-stale",
+                                  help="do nothing when the latest run is up to date and holds every type"),
+    snap_max_m: float | None = typer.Option(None, "--snap-max-m", min=1, max=5000,
+                                     help="homes and facilities farther than this from every usable street are "
+                                          "reported unreachable (metres; default MINQING_SNAP_MAX_M, else 500)"),
     fmt: str = typer.Option("table", "--format", help="table | json (a summary for scripts)"),
 ) -> None:
     """Compute coverage of every facility type (urban 5/10/15-minute and rural half-hour circles)
     for every residence, aggregate it to grids, communities, towns and the district, and store the run."""
-    from api.services.coverage import run_and_store
+    from api.services import coverage as service
     from layers import store
     from layers.db import session
 
     with friendly_errors():
+        config = service.RunConfig.from_settings(snap_max_m=snap_max_m)
         if if_stale:
             with session() as s:
                 last = store.latest_run(s)
-                if last and not store.is_stale(s, last):
+                current = last is not None and not service.is_stale(s, last, config=config) \
+                    and not service.missing_types(s, last)
+            if current:
+                if fmt == "json":
+                    typer.echo(json.dumps({"run_id": last["run_id"], "up_to_date": True}))
+                else:
                     typer.echo(f"覆盖分析已是最新 run {last['run_id']} is up to date")
-                    return
-        with steps(1, desc="生活圈覆盖分析 coverage") as step, session(actor="cli") as s:
-            row = run_and_store(s, types=types or None, incremental=not full)
-            step("完成 done")
+                return
+        with _ProgressBar("生活圈覆盖分析 coverage") as bar, session(actor="cli") as s:
+            row = service.run_and_store(s, types=types or None, incremental=not full, config=config, progress=bar)
     summary = row["summary"]
     if fmt == "json":
         typer.echo(json.dumps({"run_id": row["run_id"], **summary}, ensure_ascii=False, indent=2, default=str))
@@ -43,7 +78,10 @@ def run(
 
 def _print_summary(run_id: int, summary: dict) -> None:
     typer.echo(f"运行 run {run_id}: {summary['seconds']} s, recomputed {len(summary['recomputed_types'])} types, "
-               f"{summary['gaps']} gap areas")
+               f"reused {len(summary.get('reused_types', []))}, {summary['gaps']} gap areas")
+    if summary.get("missing_types"):
+        typer.echo(f"只含部分类型 partial run: {len(summary['missing_types'])} types not computed "
+                   f"({', '.join(summary['missing_types'][:5])}{' ...' if len(summary['missing_types']) > 5 else ''})")
     typer.echo(f"{'设施类型 type':32} {'居民覆盖率 share':>16} {'老人覆盖率 elderly':>18}")
     for code, t in sorted(summary["types"].items()):
         share = "-" if t["share"] is None else f"{t['share']:.1%}"
@@ -58,7 +96,8 @@ def _print_summary(run_id: int, summary: dict) -> None:
 
 @app.command()
 def status() -> None:
-    """Show the latest run and whether the data changed since."""
+    """Show the latest run, whether the data or settings changed since, and whether it holds every type."""
+    from api.services import coverage as service
     from layers import store
     from layers.db import session
 
@@ -67,6 +106,8 @@ def status() -> None:
         if not last:
             typer.echo("尚无覆盖分析 no coverage run yet: run `minqing coverage run`")
             raise typer.Exit(1)
-        stale = store.is_stale(s, last)
+        stale = service.is_stale(s, last)
+        missing = service.missing_types(s, last)
     typer.echo(f"run {last['run_id']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S}; "
-               f"{'数据已变化, 需重新计算 STALE' if stale else '最新 up to date'}")
+               f"{'数据已变化, 需重新计算 STALE' if stale else '最新 up to date'}"
+               + (f"; 只含部分类型 PARTIAL ({len(missing)} types missing)" if missing else ""))

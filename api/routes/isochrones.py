@@ -20,6 +20,7 @@ from api.deps import OptionalUser, PrivacyDep, SessionDep, role_of
 from api.errors import ApiError
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
 from api.schemas.isochrones import IsochroneCollection
+from api.settings import coverage_settings
 from geo.errors import UnreachablePointError
 from geo.isochrone import isochrones
 from layers import lookup
@@ -28,7 +29,6 @@ from layers.features import data_token
 
 router = APIRouter(tags=["等时圈 isochrones"])
 MAX_MINUTES = 60.0
-MAX_SNAP_M = 500.0
 
 Minutes = Annotated[str, Query(description="分钟 minutes, one value or a comma list (≤ 6, each 1..60)",
                                examples=["15", "5,10,15"], max_length=60, pattern=r"^[0-9., ]+$")]
@@ -76,11 +76,12 @@ def _cached(request: Request, s: Session, make: Callable[[], Response]) -> Respo
 def _compute(request: Request, s: Session, lon: float, lat: float, minutes: tuple[float, ...], profile: str):
     network = request.app.state.engines.network(s, profile)
     facilities = lookup.facility_points(s)
+    snap_max_m = coverage_settings().snap_max_m
     try:
         result = isochrones(network, lon, lat, minutes=minutes, points=facilities[["lon", "lat"]],
-                            max_distance_m=MAX_SNAP_M)
+                            max_distance_m=snap_max_m)
     except UnreachablePointError as e:
-        raise Unprocessable(f"点位距离可通行道路超过 {MAX_SNAP_M:g} 米: {e}",
+        raise Unprocessable(f"点位距离可通行道路超过 {snap_max_m:g} 米: {e}",
                             fix="choose a point on or next to a street") from None
     reached = facilities.assign(time_s=result.points["time_s"]).dropna(subset=["time_s"])
     reached = reached.sort_values(["time_s", "facility_id"])
@@ -104,7 +105,8 @@ DESCRIPTION = (
     "One polygon per minutes value (along the streets, not a circle), properties "
     "`{minutes, profile, kind: \"isochrone\"}`, and the member `facilities`: the open facilities reachable "
     "in the largest budget with their travel time `time_s` (seconds), nearest first. A point outside the "
-    "district or farther than 500 m from any street → 422 (message in Chinese and English).")
+    "district or farther than 500 m (setting MINQING_SNAP_MAX_M) from any street → 422 (message in Chinese and "
+    "English).")
 
 
 @router.get("/isochrones", response_class=GeoJSONResponse, summary="等时圈 reachable area from a point",

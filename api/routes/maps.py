@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import OptionalUser, SessionDep
 from api.routes.auth import _safe_next
+from api.services.coverage import is_stale as coverage_is_stale
 from layers import store
 from layers.users import Account
 from maps import assets, sources
@@ -85,7 +86,7 @@ def _public_html(s: Session) -> str:
 def _planner_html(s: Session) -> str:
     versions = sources.version_key(s)
     run = store.latest_run(s)
-    stale = store.is_stale(s, run) if run else False
+    stale = coverage_is_stale(s, run) if run else False
     tk = _tianditu_key()
     return _pages.get(("planner", versions, run and run["run_id"], stale, tk), lambda: build_planner_map(
         district=sources.district(s), facility_types=sources.facility_types(s), basemap=_basemap(s, versions),

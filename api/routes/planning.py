@@ -27,7 +27,7 @@ from api.schemas.planning import (
 )
 from api.services import compliance as compliance_service
 from api.services import reports, scenarios, siting
-from api.services.coverage import run_and_store
+from api.services.coverage import RunConfig, is_stale, run_and_store
 from api.services.runs import resolve_run
 from layers import scenarios as scenario_table
 from layers import store
@@ -69,7 +69,8 @@ def register(app: FastAPI) -> None:
                          "unless `full`) and stores the run; returns it.")
 def start_run(s: SessionDep, user: Planner, body: RunCreate | None = None) -> dict[str, Any]:
     body = body or RunCreate()
-    row = run_and_store(s, types=body.types, incremental=not body.full, actor=user.username)
+    config = RunConfig.from_settings(snap_max_m=body.snap_max_m)
+    row = run_and_store(s, types=body.types, incremental=not body.full, actor=user.username, config=config)
     return {**row, "stale": False}
 
 
@@ -85,7 +86,7 @@ def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
     row = store.run(s, run_id)
     if row is None:
         raise NotFound(f"coverage run {run_id} does not exist: GET /coverage/runs/latest gives the newest")
-    return {**row, "stale": store.is_stale(s, row)}
+    return {**row, "stale": is_stale(s, row)}
 
 
 @router.get("/coverage/runs/{run_id}/areas", tags=[COVERAGE], response_class=GeoJSONResponse, responses=PROTECTED,

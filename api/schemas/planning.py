@@ -27,6 +27,9 @@ class RunCreate(_Strict):
 
     types: list[TypeCode] | None = Field(None, max_length=60, description="只算这些类型 only these types (default all)")
     full: bool = Field(False, description="全部重算 recompute every type even if only some facilities changed")
+    snap_max_m: float | None = Field(None, gt=0, le=5000, description="住宅/设施距可通行道路超过此距离(米)即为不可达 "
+                                     "homes and facilities farther than this from every usable street are "
+                                     "unreachable (metres; default the MINQING_SNAP_MAX_M setting, 500)")
 
 
 class RunPublic(BaseModel):
@@ -41,7 +44,7 @@ class RunPublic(BaseModel):
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    stale: bool = Field(description="数据已变化需重算 the layers changed since this run")
+    stale: bool = Field(description="数据或设置已变化需重算 the layers, profiles, targets or distances changed since this run")
 
 
 # --- scenarios ------------------------------------------------------------------------------------

@@ -1,16 +1,27 @@
 """Coverage runs: read the layers, compute with ``geo.coverage``, store the results.
 
 One function serves the CLI (``minqing coverage run``), the API (``POST /coverage/runs``) and the
-planner tools (scenarios). A run after an edit of a few facilities recomputes only the facility
-types those edits touch: every run stores a fingerprint of the facilities of each type, and the
-rows of unchanged types are copied from the previous run inside the database.
+planner tools (scenarios). A run records in its parameters everything its results depend on
+besides the layers: the travel profiles as read (speeds, access rules), a hash of the facility-type
+thresholds, the capacity basis and targets tables, the snapping distance and the gap linkage
+distance (``RunConfig``; ``config`` holds their hashes, compared by ``is_stale``).
+
+Incremental runs: every run stores a fingerprint of each facility type it HOLDS (its open
+facilities, its tiers, the profiles those tiers use and its capacity basis). The next run on the same
+base layers, snapping and gap distances copies, inside the database, the rows of the types whose
+fingerprint is unchanged and computes the rest — types the previous run did not hold (a run limited
+with ``types``) are computed, never assumed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +30,18 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 import data
-from geo.coverage import CAPACITY_COLUMNS, CoverageResult, Prepared, prepare, run_coverage, service_tiers
+from api.settings import coverage_settings
+from geo.coverage import (
+    CAPACITY_COLUMNS,
+    CoverageResult,
+    Prepared,
+    capacity_basis,
+    prepare,
+    run_coverage,
+    search_count,
+    service_tiers,
+)
+from geo.errors import UnknownFacilityTypeError
 from geo.profiles import Profile, load_profiles
 from layers import queries, store
 
@@ -28,6 +50,32 @@ PROFILES_CSV = DATA_DIR / "profiles.csv"
 TARGETS_CSV = DATA_DIR / "targets.csv"
 FACILITY_TYPES_CSV = DATA_DIR / "facility_types.csv"
 BASE_LAYERS = ("areas", "residences", "network_nodes", "network_edges", "facility_types")
+
+Progress = Callable[[str, int], None]
+"""``progress(label, total)``: one step done out of ``total``."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What coverage depends on besides the layers (``api.settings.CoverageSettings``).
+
+    ``snap_max_m``: farthest a home or facility may lie from a usable street (metres);
+    ``gap_link_m``: single-linkage distance of gap areas (metres); the three editable tables.
+    """
+
+    profiles_csv: Path = PROFILES_CSV
+    targets_csv: Path = TARGETS_CSV
+    facility_types_csv: Path = FACILITY_TYPES_CSV
+    snap_max_m: float = 500.0
+    gap_link_m: float = 250.0
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> RunConfig:
+        """The configured values (``MINQING_*``), with non-None ``overrides``."""
+        st = coverage_settings()
+        values = {f.name: getattr(st, f.name) for f in dataclasses.fields(cls)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 @dataclass
@@ -42,17 +90,25 @@ class Inputs:
     facility_types: pd.DataFrame
     profiles: dict[str, Profile]
     versions: dict[str, int] = field(default_factory=dict)
+    config: RunConfig = field(default_factory=RunConfig)
 
     def base_key(self) -> tuple:
         return tuple(self.versions.get(k, 0) for k in BASE_LAYERS)
 
+    def prepared_key(self) -> tuple:
+        """What the prepared networks and snaps depend on."""
+        return (self.base_key(), _digest(json.dumps(profile_digests(self.profiles), sort_keys=True)),
+                self.config.snap_max_m, self.config.gap_link_m)
 
-def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed")) -> Inputs:
+
+def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed"),
+                config: RunConfig | None = None) -> Inputs:
+    config = config or RunConfig.from_settings()
     return Inputs(
         nodes=queries.nodes(s), edges=queries.edges(s), facilities=queries.facilities(s, statuses=statuses),
         residences=queries.residences(s), areas=_areas(s),
-        facility_types=with_capacity_basis(queries.facility_types(s)), profiles=load_profiles(PROFILES_CSV),
-        versions=queries.data_versions(s),
+        facility_types=with_capacity_basis(queries.facility_types(s), config.facility_types_csv),
+        profiles=load_profiles(config.profiles_csv), versions=queries.data_versions(s), config=config,
     )
 
 
@@ -77,27 +133,94 @@ _PREPARED: dict[tuple, Prepared] = {}
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
-    """Networks and residence snaps, cached in this process per version of the base layers."""
-    key = inputs.base_key()
+    """Networks and residence snaps, cached in this process per version of the base layers, of the
+    travel profiles and of the snapping and gap distances."""
+    key = inputs.prepared_key()
     if key not in _PREPARED:
         _PREPARED.clear()
         _PREPARED[key] = prepare(inputs.nodes, inputs.edges, inputs.residences, inputs.areas, inputs.profiles,
-                                 facility_types=inputs.facility_types)
+                                 facility_types=inputs.facility_types, max_distance_m=inputs.config.snap_max_m,
+                                 gap_link_m=inputs.config.gap_link_m)
     return _PREPARED[key]
 
 
-def fingerprints(facilities: pd.DataFrame, *, statuses: tuple[str, ...] = ("open",)) -> dict[str, str]:
-    """A hash of each type's counted facilities (id, position, status, capacity)."""
-    fac = facilities[facilities.status.isin(statuses)].sort_values("facility_id")
+# --- what a run depends on ----------------------------------------------------------------------
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def profile_table(profiles: dict[str, Profile]) -> dict[str, dict[str, Any]]:
+    """The profiles as read (JSON-ready): speeds km/h and usability per road class, one-way, access speed."""
+    return {name: json.loads(json.dumps(dataclasses.asdict(p), default=str)) for name, p in sorted(profiles.items())}
+
+
+def profile_digests(profiles: dict[str, Profile]) -> dict[str, str]:
+    """A short hash of each travel profile as read (any speed or access rule changes it)."""
+    return {name: _digest(json.dumps(p, sort_keys=True)) for name, p in profile_table(profiles).items()}
+
+
+def thresholds_digest(facility_types: pd.DataFrame) -> str:
+    """A hash of the service tiers (type, circle, profile, seconds) of the facility-type table."""
+    return _digest(service_tiers(facility_types).to_csv(index=False))
+
+
+def config_key(inputs: Inputs) -> dict[str, Any]:
+    """Hashes of what results depend on besides the layers (stored as ``params['config']``)."""
+    return _config_key(inputs.config, profile_digests(inputs.profiles), capacity_basis(inputs.facility_types))
+
+
+def _config_key(config: RunConfig, profiles: dict[str, str], basis: pd.DataFrame) -> dict[str, Any]:
+    targets = config.targets_csv.read_bytes() if config.targets_csv.exists() else b""
+    return {"profiles": _digest(json.dumps(profiles, sort_keys=True)), "targets": hashlib.sha1(targets).hexdigest()[:16],
+            "capacity_basis": _digest(basis.sort_index().to_csv()), "snap_max_m": float(config.snap_max_m),
+            "gap_link_m": float(config.gap_link_m)}
+
+
+def current_config_key(s: Session, config: RunConfig | None = None) -> dict[str, Any]:
+    """``config_key`` of the current tables and settings (cached per file version)."""
+    config = config or RunConfig.from_settings()
+    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+                  for p in (config.profiles_csv, config.targets_csv, config.facility_types_csv))
+    return dict(_cached_config_key(config, stamp))
+
+
+@lru_cache(maxsize=8)
+def _cached_config_key(config: RunConfig, stamp: tuple) -> tuple:
+    types = pd.read_csv(config.facility_types_csv, dtype={"code": str})
+    key = _config_key(config, profile_digests(load_profiles(config.profiles_csv)), capacity_basis(types))
+    return tuple(key.items())
+
+
+def is_stale(s: Session, run_row: dict[str, Any], *, config: RunConfig | None = None) -> bool:
+    """True when the layers changed since the run, or the profiles, targets, capacity basis or the
+    snapping/gap distances differ from the run's."""
+    return store.is_stale(s, run_row, config=current_config_key(s, config))
+
+
+def missing_types(s: Session, run_row: dict[str, Any]) -> list[str]:
+    """Facility types with a service tier that the run does not hold (a run limited to some types)."""
+    held = set((run_row.get("params") or {}).get("fingerprints", {}))
+    return sorted(set(service_tiers(queries.facility_types(s)).type_code) - held)
+
+
+def fingerprints(inputs: Inputs, types: list[str], *, statuses: tuple[str, ...] = ("open",)) -> dict[str, str]:
+    """A hash per type of all its results depend on besides the base layers: its counted facilities
+    (id, position, capacity), its tiers, the profiles they use and its capacity basis."""
+    tiers = service_tiers(inputs.facility_types)
+    digests = profile_digests(inputs.profiles)
+    basis = capacity_basis(inputs.facility_types)
+    fac = inputs.facilities[inputs.facilities.status.isin(statuses)].sort_values("facility_id")
+    groups = {str(code): group for code, group in fac.groupby("type_code", sort=True)}
     out = {}
-    for code, group in fac.groupby("type_code", sort=True):
-        rows = group[["facility_id", "lon", "lat", "capacity"]].to_csv(index=False, float_format="%.9f")
-        out[str(code)] = hashlib.sha1(rows.encode()).hexdigest()[:16]
+    for code in types:
+        rows = groups.get(code, fac.iloc[:0])[["facility_id", "lon", "lat", "capacity"]]
+        tier = tiers[tiers.type_code == code][["circle", "profile", "max_time_s"]]
+        parts = [rows.to_csv(index=False, float_format="%.9f"), tier.to_csv(index=False),
+                 *(digests.get(p, "?") for p in sorted(set(tier.profile))), basis.loc[[code]].to_csv()]
+        out[code] = _digest("|".join(parts))
     return out
-
-
-def changed_types(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
 # --- result shaping ------------------------------------------------------------------------
@@ -112,7 +235,7 @@ def area_rows(result: CoverageResult) -> pd.DataFrame:
         out[f"{m}_covered"] = pa[f"{m}_covered"]
     out["share"] = pa["population_share"]
     for m in ("households", "population"):  # results built from estimates say so (issue #8.1)
-        out[f"{m}_estimated"] = pa[f"{m}_estimated"] if f"{m}_estimated" in pa else 0
+        out[f"{m}_estimated"] = pa.get(f"{m}_estimated", 0)
     return out
 
 
@@ -142,8 +265,9 @@ def gap_rows(result: CoverageResult) -> pd.DataFrame:
 # --- targets -------------------------------------------------------------------------------
 
 
-def read_targets(path: Path = TARGETS_CSV) -> pd.DataFrame:
-    return pd.read_csv(path)
+def read_targets(path: Path | None = None) -> pd.DataFrame:
+    """The targets table (``MINQING_TARGETS_CSV``, default data/targets.csv)."""
+    return pd.read_csv(path or coverage_settings().targets_csv)
 
 
 def evaluate_targets(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +310,7 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
                       "elderly_share": None if pd.isna(r.elderly_share) else round(float(r.elderly_share), 4)}
         for r in top.itertuples()
     }
-    targets = evaluate_targets(pa, inputs.areas, read_targets())
+    targets = evaluate_targets(pa, inputs.areas, read_targets(inputs.config.targets_csv))
     return {
         "seconds": round(seconds, 3), "recomputed_types": recomputed, "types": by_type,
         "residences": int(len(inputs.residences)), "facilities": int((inputs.facilities.status == "open").sum()),
@@ -200,50 +324,89 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
 
 
 def compute(inputs: Inputs, *, types: list[str] | None = None, statuses: tuple[str, ...] = ("open",),
-            with_gaps: bool = True) -> CoverageResult:
+            with_gaps: bool = True, progress: Progress | None = None) -> CoverageResult:
     """Coverage of ``types`` (default all) on the cached prepared networks."""
     return run_coverage(None, None, inputs.facilities, None, None, inputs.facility_types, inputs.profiles,
-                        types=types, prepared=prepared_for(inputs), statuses=statuses, with_gaps=with_gaps)
+                        types=types, prepared=prepared_for(inputs), statuses=statuses, with_gaps=with_gaps,
+                        progress=progress)
 
 
 def _previous(s: Session, inputs: Inputs) -> dict[str, Any] | None:
+    """The latest run if its rows may be reused: same base layers, snapping and gap distances."""
     last = store.latest_run(s)
     if not last:
         return None
     then = last["data_version"] or {}
     if any(then.get(k, 0) != inputs.versions.get(k, 0) for k in BASE_LAYERS):
         return None
+    config = (last["params"] or {}).get("config") or {}
+    now = config_key(inputs)
+    if any(config.get(k) != now[k] for k in ("snap_max_m", "gap_link_m")):
+        return None
     return last
 
 
+def _wanted(inputs: Inputs, types: list[str] | None) -> list[str]:
+    tiered = sorted(set(service_tiers(inputs.facility_types).type_code))
+    if not types:
+        return tiered
+    unknown = sorted(set(types) - set(inputs.facility_types.code.astype(str)))
+    if unknown:
+        raise UnknownFacilityTypeError(unknown)
+    return sorted(set(types) & set(tiered))
+
+
+def run_params(inputs: Inputs, prints: dict[str, str], *, actor: str, previous: dict[str, Any] | None,
+               reused: list[str]) -> dict[str, Any]:
+    """The parameters stored with a run: types held and their fingerprints, the profiles as read,
+    the threshold table's hash, the distances, and ``config`` (hashes compared by ``is_stale``)."""
+    return {
+        "types": sorted(prints), "fingerprints": prints, "actor": actor,
+        "incremental_from": previous["run_id"] if previous else None, "reused_types": reused,
+        "snap_max_m": float(inputs.config.snap_max_m), "gap_link_m": float(inputs.config.gap_link_m),
+        "thresholds": thresholds_digest(inputs.facility_types),
+        "profiles": profile_table(inputs.profiles), "config": config_key(inputs),
+        "tables": {"profiles": str(inputs.config.profiles_csv), "targets": str(inputs.config.targets_csv),
+                   "facility_types": str(inputs.config.facility_types_csv)},
+    }
+
+
 def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bool = True,
-                  actor: str = "system") -> dict[str, Any]:
+                  actor: str = "system", config: RunConfig | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
     """Compute and store a run in the session's transaction; returns the run row with its summary.
 
-    With ``incremental`` and a previous run on the same base layers, only types whose facilities
-    changed are computed; the others' rows are copied from that run.
+    ``types`` limits the run to those facility types (it then holds only them). With
+    ``incremental``, the types whose fingerprint equals the one the latest run (on the same base
+    layers and distances) holds are copied from it; every other type is computed. ``progress`` is
+    called per step (reading, each facility type × profile search, aggregation, gaps, storing).
     """
+    started = store.clock(s)
     t0 = time.perf_counter()
-    inputs = read_inputs(s)
-    prints = fingerprints(inputs.facilities)
-    all_types = sorted(set(service_tiers(inputs.facility_types).type_code))
-    wanted = sorted(types) if types else all_types
-    previous = _previous(s, inputs) if incremental and types is None else None
-    if previous is not None:
-        compute_types = changed_types(previous["params"].get("fingerprints", {}), prints)
-    else:
-        compute_types = wanted
-    run_id = store.start_run(s, params={"types": wanted, "fingerprints": prints, "actor": actor,
-                                        "incremental_from": previous["run_id"] if previous else None})
-    result = compute(inputs, types=compute_types) if compute_types else None
-    if previous is not None:
-        store.copy_results(s, previous["run_id"], run_id, exclude_types=compute_types)
+    inputs = read_inputs(s, config=config)
+    wanted = _wanted(inputs, types)
+    prints = fingerprints(inputs, wanted)
+    previous = _previous(s, inputs) if incremental else None
+    held = (previous["params"] or {}).get("fingerprints", {}) if previous else {}
+    reused = [t for t in wanted if held.get(t) == prints[t]]
+    todo = [t for t in wanted if t not in set(reused)]
+    total = 2 + (search_count(inputs.facility_types, todo) + 2 if todo else 0)
+    step = (lambda label: progress(label, total)) if progress is not None else (lambda label: None)
+    step("read")
+    run_id = store.start_run(s, params=run_params(inputs, prints, actor=actor, previous=previous, reused=reused),
+                             started_at=started)
+    result = compute(inputs, types=todo, progress=lambda label, _: step(label)) if todo else None
+    if reused:
+        store.copy_results(s, previous["run_id"], run_id, types=reused)
     if result is not None:
         store.add_results(s, run_id, per_area=area_rows(result), per_residence=residence_rows(result),
                           per_facility=facility_rows(result), gaps=gap_rows(result))
     summary = summarise(_stored_per_area(s, run_id), inputs, seconds=time.perf_counter() - t0,
-                        recomputed=compute_types, gaps=store.gap_count(s, run_id))
-    store.finish_run(s, run_id, summary=summary)
+                        recomputed=todo, gaps=store.gap_count(s, run_id))
+    summary.update(held_types=wanted, reused_types=reused,
+                   missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)))
+    store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
+    step("stored")
     return store.run(s, run_id)
 
 

@@ -108,3 +108,69 @@ def test_large_grids_are_aggregated_and_add_up_to_their_town(demo_db, base_run):
     town = towns.set_index(["area_id", "type_code"])[cols].sort_index()
     town.index.names = summed.index.names
     pd.testing.assert_frame_equal(summed.astype("int64"), town.astype("int64"))
+
+
+def test_editing_a_speed_makes_runs_stale_and_recomputes_the_types_using_that_profile(demo_db, tmp_path):
+    edited = tmp_path / "profiles.csv"
+    table = pd.read_csv(service.PROFILES_CSV, dtype=str, keep_default_na=False)
+    primary = (table.profile == "car") & (table.highway == "primary")
+    assert table.loc[primary, "speed_kmh"].tolist() == ["50"]
+    table.loc[primary, "speed_kmh"] = "35"
+    table.to_csv(edited, index=False)
+    config = service.RunConfig(profiles_csv=edited)
+    with session(demo_db) as s:
+        before = service.run_and_store(s, incremental=True)  # a whole run with the shipped profiles
+    with session(demo_db) as s:
+        assert not service.is_stale(s, before, config=service.RunConfig())
+        assert service.is_stale(s, before, config=config)
+    with session(demo_db) as s:
+        inc = service.run_and_store(s, incremental=True, config=config)
+    with session(demo_db) as s:
+        full = service.run_and_store(s, incremental=False, config=config)
+        assert not service.is_stale(s, inc, config=config) and service.is_stale(s, inc, config=service.RunConfig())
+    uses_car = sorted(inputs_types_using("car"))
+    assert uses_car and inc["summary"]["recomputed_types"] == uses_car
+    assert inc["params"]["profiles"]["car"]["speeds_kmh"]["primary"] == 35
+    with session(demo_db) as s:
+        for table_of in (store.area_results, store.residence_results):
+            a = table_of(s, inc["run_id"]).drop(columns=["run_id", "created_at", "updated_at"], errors="ignore")
+            b = table_of(s, full["run_id"]).drop(columns=["run_id", "created_at", "updated_at"], errors="ignore")
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+        changed = store.residence_results(s, inc["run_id"], type_code=uses_car[0]).time_s.to_numpy()
+        was = store.residence_results(s, before["run_id"], type_code=uses_car[0]).time_s.to_numpy()
+    assert (np.nan_to_num(changed, nan=1e9) >= np.nan_to_num(was, nan=1e9) - 1e-9).all()  # slower roads
+    assert (np.nan_to_num(changed, nan=1e9) > np.nan_to_num(was, nan=1e9) + 1e-6).any()
+    with session(demo_db) as s:
+        service.run_and_store(s, incremental=False)  # the shipped profiles again for later tests
+
+
+def inputs_types_using(profile: str) -> set[str]:
+    types = pd.read_csv(service.FACILITY_TYPES_CSV)
+    return set(types.code[(types.urban_profile == profile) | (types.rural_profile == profile)])
+
+
+def test_run_records_its_parameters_and_real_start(demo_db):
+    with session(demo_db) as s:
+        row = service.run_and_store(s, incremental=False, types=["kindergarten"])
+        service.run_and_store(s, incremental=False)
+    params = row["params"]
+    assert params["snap_max_m"] == 500.0 and params["gap_link_m"] == 250.0
+    assert params["profiles"]["walk"]["speeds_kmh"]["*"] == 4.0 and params["profiles"]["car"]["respect_oneway"]
+    assert len(params["thresholds"]) == 16 and set(params["config"]) >= {"profiles", "targets", "snap_max_m"}
+    assert row["finished_at"] > row["started_at"]  # the real start, not the transaction's now()
+    took = (row["finished_at"] - row["started_at"]).total_seconds()
+    assert took >= row["summary"]["seconds"] > 0
+
+
+def test_progress_is_reported_per_type_and_profile(demo_db):
+    seen: list[tuple[str, int]] = []
+    with session(demo_db) as s:
+        service.run_and_store(s, incremental=False, types=["nursing_home", "police_station"],
+                              progress=lambda label, total: seen.append((label, total)))
+    labels = [label for label, _ in seen]
+    # nursing home: walk_elderly (urban) and ebike (rural); police: walk and car
+    searches = ["nursing_home/ebike", "nursing_home/walk_elderly", "police_station/car", "police_station/walk"]
+    assert labels == ["read", *searches, "areas", "gaps", "stored"]
+    assert {total for _, total in seen} == {len(labels)}
+    with session(demo_db) as s:
+        service.run_and_store(s, incremental=False)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import text
@@ -107,7 +108,7 @@ def test_scenario_delta_equals_two_full_runs(demo_db, evaluated, two_full_runs):
     flips["gained"] = flips.covered_1 & ~flips.covered_0
     flips["lost"] = flips.covered_0 & ~flips.covered_1
     with session(demo_db) as s:
-        hand = _rolled_up(flips, queries.residences(s), queries.areas(s, with_geometry=False))
+        hand = _rolled_up(flips, queries.residences(s), queries.areas(s))
     check = rows.merge(hand, on=keys, how="left").fillna({"gained_hand": 0, "lost_hand": 0})
     assert (check.population_gained == check.gained_hand).all()
     assert (check.population_lost == check.lost_hand).all()
@@ -117,15 +118,21 @@ def test_scenario_delta_equals_two_full_runs(demo_db, evaluated, two_full_runs):
 
 
 def _rolled_up(flips: pd.DataFrame, res: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
-    """Population gained/lost per (area, type), summed into each residence's area and its ancestors."""
+    """Population gained/lost per (area, type), summed into each residence's area and its ancestors,
+    and into the large grid of its town that contains it (large grids are nobody's parent)."""
     parent = {int(a): (None if pd.isna(p) else int(p)) for a, p in zip(areas.area_id, areas.parent_id, strict=True)}
-    flips = flips.merge(res[["residence_id", "area_id", "population"]], on="residence_id")
+    large = areas[areas.level == "grid_large"]
+    flips = flips.merge(res[["residence_id", "area_id", "population", "lon", "lat"]], on="residence_id")
     rows = []
     for r in flips[flips.gained | flips.lost].itertuples():
-        area = int(r.area_id)
+        area, chain = int(r.area_id), []
         while area is not None:
-            rows.append((area, r.type_code, r.population * r.gained, r.population * r.lost))
+            chain.append(area)
             area = parent[area]
+        mine = large[large.parent_id.isin(chain)]
+        inside = mine[mine.contains(shapely.Point(r.lon, r.lat))]
+        chain += [int(inside.area_id.min())] if len(inside) else []
+        rows += [(a, r.type_code, r.population * r.gained, r.population * r.lost) for a in chain]
     frame = pd.DataFrame(rows, columns=["area_id", "type_code", "gained_hand", "lost_hand"])
     return frame.groupby(["area_id", "type_code"], as_index=False).sum()
 

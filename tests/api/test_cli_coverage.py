@@ -1,0 +1,97 @@
+"""``minqing coverage`` on the demo district: runs limited with --type, incremental runs, --if-stale."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from layers import store
+from layers.db import session
+
+
+@pytest.fixture(scope="module")
+def cli(demo_db):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", demo_db)
+        runner = CliRunner()
+
+        def invoke(*args: str) -> str:
+            result = runner.invoke(app, ["coverage", *args])
+            assert result.exit_code == 0, result.output
+            return result.stdout
+
+        yield invoke
+
+
+def run_json(cli, *args: str) -> dict:
+    return json.loads(cli("run", "--format", "json", *args))
+
+
+def stored(s, run_id: int) -> dict[str, pd.DataFrame]:
+    """Every result row of a run, sorted (ids of gaps and runs left out)."""
+    area = store.area_results(s, run_id).drop(columns=["run_id"]).sort_values(["area_id", "type_code"])
+    res = store.residence_results(s, run_id).sort_values(["residence_id", "type_code"])
+    fac = store.facility_results(s, run_id).drop(columns=["run_id"]).sort_values("facility_id")
+    gaps = store.gap_results(s, run_id).drop(columns=["gap_id"]).sort_values(["type_code", "rank"])
+    fac = pd.DataFrame(fac.assign(wkt=fac.geometry.to_wkt()).drop(columns="geometry"))
+    gaps = pd.DataFrame(gaps.assign(wkt=gaps.geometry.normalize().to_wkt()).drop(columns="geometry"))
+    stamps = ["created_at", "updated_at"]  # when the row was written, not what it says
+    return {name: f.drop(columns=[c for c in stamps if c in f]).reset_index(drop=True) for name, f in
+            {"area": area, "residence": res, "facility": fac, "gaps": gaps}.items()}
+
+
+def assert_same_results(demo_db, run_a: int, run_b: int) -> None:
+    with session(demo_db) as s:
+        a, b = stored(s, run_a), stored(s, run_b)
+    for name in a:
+        assert len(a[name]) > 0, name
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+def test_a_run_limited_to_one_type_is_never_taken_for_a_whole_run(cli, demo_db):
+    full = run_json(cli, "--full")
+    every = sorted(full["types"])
+    assert len(every) >= 25 and full["missing_types"] == []
+    # a --type run from scratch holds only that type ...
+    partial = run_json(cli, "--type", "kindergarten", "--full")
+    assert partial["held_types"] == ["kindergarten"] and sorted(partial["types"]) == ["kindergarten"]
+    assert set(partial["missing_types"]) == set(every) - {"kindergarten"}
+    with session(demo_db) as s:
+        row = store.run(s, partial["run_id"])
+    assert set(row["params"]["fingerprints"]) == {"kindergarten"}  # fingerprints only of what it holds
+    # ... so neither --if-stale nor a plain run takes it for a whole run
+    assert "up to date" not in cli("run", "--if-stale")
+    assert "PARTIAL" not in cli("status")
+    with session(demo_db) as s:
+        after = store.latest_run(s)
+    summary = after["summary"]
+    assert sorted(summary["types"]) == every and summary["missing_types"] == []
+    assert summary["reused_types"] == ["kindergarten"]  # from the partial run; the others computed
+    assert sorted(summary["recomputed_types"]) == sorted(set(every) - {"kindergarten"})
+    assert all(t["value"] is not None for t in summary["targets"])
+    assert_same_results(demo_db, after["run_id"], full["run_id"])
+    assert json.loads(cli("run", "--if-stale", "--format", "json")) == {"run_id": after["run_id"], "up_to_date": True}
+
+
+def test_a_type_run_after_a_whole_run_reuses_and_a_plain_run_completes_again(cli, demo_db):
+    full = run_json(cli)
+    partial = run_json(cli, "--type", "elderly_daycare", "--type", "kindergarten")
+    assert partial["held_types"] == ["elderly_daycare", "kindergarten"]
+    assert partial["recomputed_types"] == [] and partial["reused_types"] == ["elderly_daycare", "kindergarten"]
+    assert "PARTIAL" in cli("status")
+    again = run_json(cli)
+    assert sorted(again["types"]) == sorted(full["types"]) and again["missing_types"] == []
+    assert again["reused_types"] == ["elderly_daycare", "kindergarten"]
+    assert_same_results(demo_db, again["run_id"], full["run_id"])
+
+
+def test_table_output_and_errors(cli, demo_db):
+    out = cli("run", "--type", "kindergarten")
+    assert "partial run" in out and "kindergarten" in out
+    bad = CliRunner().invoke(app, ["coverage", "run", "--type", "spaceport"])
+    assert bad.exit_code == 2 and "spaceport" in bad.output
+    run_json(cli)  # leave a whole run as the latest for later tests
