@@ -16,7 +16,10 @@ from starlette.requests import Request
 from api.errors import PayloadTooLarge, RateLimited, error_response
 from api.security import COOKIE
 
-EXEMPT_PATHS = ("/healthz",)
+EXEMPT_PATHS = ("/healthz", "/favicon.ico")
+EXEMPT_PREFIXES = ("/assets/",)
+"""Not rate-limited: health checks and the maps' static files (Leaflet, CSS, icons), which a browser
+fetches a dozen at a time on every page load and which read no data."""
 
 
 class BodySizeLimit:
@@ -74,6 +77,10 @@ def _content_length(scope) -> int | None:
     return None
 
 
+def _exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -118,7 +125,7 @@ class AnonymousRateLimit:
         self.buckets = TokenBuckets(rate=rate, burst=burst) if rate > 0 else None
 
     async def __call__(self, scope, receive, send):
-        if self.buckets is None or scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if self.buckets is None or scope["type"] != "http" or _exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

@@ -32,9 +32,10 @@ class ApiSettings(BaseSettings):
     """Send the login cookie only over HTTPS (turn on behind TLS)."""
     max_upload_mb: float = Field(default=50.0, gt=0)
     """Largest accepted request body (megabytes); larger requests get 413."""
-    rate_limit_per_second: float = Field(default=100.0, ge=0)
-    """Anonymous requests per second refilled per client IP (0 turns the limit off)."""
-    rate_limit_burst: int = Field(default=1000, ge=1)
+    rate_limit_per_second: float = Field(default=20.0, ge=0)
+    """Anonymous requests per second refilled per client IP (0 turns the limit off). The map's static
+    assets (``/assets/``) are not counted, so a page load costs only its few data requests."""
+    rate_limit_burst: int = Field(default=60, ge=1)
     """Anonymous requests a client IP may make at once before the limit applies."""
     db_concurrency: int = Field(default=20, ge=1)
     """Requests using the database at once per process; keep it below the pool size (30)."""

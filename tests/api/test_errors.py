@@ -114,6 +114,9 @@ def test_anonymous_clients_are_rate_limited_with_retry_after(api_db, auth):
         # logged-in users and the health check are not limited
         assert c.get("/collections/facility_types", headers=auth("planner")).status_code == 200
         assert c.get("/healthz").status_code == 200
+        # nor the maps' static files (a page load fetches a dozen at once)
+        assert c.get("/assets/static/minqing.css").status_code == 200
+        assert c.get("/collections/facility_types").status_code == 429
         # a forged token does not lift the limit
         assert c.get("/collections/facility_types",
                      headers={"Authorization": "Bearer forged.token.here"}).status_code == 429
@@ -183,3 +186,11 @@ async def _take_the_only_slot(app):
 
 async def _give_back(slots) -> None:
     slots.release()
+
+
+def test_the_default_anonymous_limit_is_sane():
+    """Defaults: 20 requests/s and a burst of 60 per IP (was 100/s and 1,000: hardly a limit)."""
+    from api.settings import ApiSettings
+
+    settings = ApiSettings(secret_key="x" * 40)
+    assert settings.rate_limit_per_second == 20 and settings.rate_limit_burst == 60
