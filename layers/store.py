@@ -33,11 +33,20 @@ def clock(s: Session) -> datetime:
 
 
 def start_run(s: Session, *, params: dict[str, Any], scenario_id: int | None = None,
-              started_at: datetime | None = None) -> int:
+              started_at: datetime | None = None, run_id: int | None = None) -> int:
     """Create a run row (status 'running') and return its id.
 
     ``started_at`` is when the work began (``clock`` read before the inputs); default: now.
+    ``run_id``: fill that queued run (a background job, ``layers.jobs``) instead of a new row.
     """
+    if run_id is not None:
+        return s.execute(
+            text("UPDATE coverage_runs SET status = 'running', params = CAST(:p AS jsonb), "
+                 "data_version = CAST(:v AS jsonb), started_at = COALESCE(CAST(:st AS timestamptz), clock_timestamp()) "
+                 "WHERE run_id = :r AND scenario_id IS NULL RETURNING run_id"),
+            {"p": json.dumps(params, ensure_ascii=False), "v": json.dumps(data_versions(s)), "st": started_at,
+             "r": run_id},
+        ).scalar_one()
     return s.execute(
         text("INSERT INTO coverage_runs (status, params, data_version, scenario_id, started_at) "
              "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc, COALESCE(CAST(:st AS timestamptz), clock_timestamp())) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,11 +25,20 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except LayersError as e:
-        fail(str(e))
+        fail(_with_fix(e))
     except Exception as e:  # geo errors share the same contract: a message with the fix
         if type(e).__module__.startswith(("geo", "layers", "api", "data")):
-            fail(str(e))
-        raise
+            fail(_with_fix(e))
+        if os.environ.get("MINQING_DEBUG"):
+            raise
+        # a bug, not a mistake of the user: one clear line; the traceback only on request
+        fail(f"internal error ({type(e).__name__}: {str(e)[:300]}). This is a bug: run again with MINQING_DEBUG=1 "
+             "for the traceback and report it", code=3)
+
+
+def _with_fix(e: Exception) -> str:
+    fix = getattr(e, "fix", None)
+    return f"{e} — {fix}" if fix else str(e)
 
 
 @contextmanager

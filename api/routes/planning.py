@@ -11,24 +11,26 @@ from typing import Annotated, Any, Literal
 import geopandas as gpd
 import pandas as pd
 import shapely
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Query, Request, Response
 
 from api.deps import SessionDep, require_role
 from api.schemas.common import GeoJSONResponse, errors
 from api.schemas.planning import (
     ComplianceResponse,
+    PlannerFeatureCollection,
     RunCreate,
     RunPublic,
     ScenarioCreate,
     ScenarioList,
     ScenarioPublic,
+    SitingJob,
     SitingRequest,
-    SitingResponse,
 )
 from api.services import compliance as compliance_service
-from api.services import reports, scenarios, siting
-from api.services.coverage import RunConfig, is_stale, run_and_store
-from api.services.runs import resolve_run
+from api.services import jobs, reports, scenarios, siting
+from api.services.coverage import is_stale
+from api.services.runs import known_types, resolve_run
+from layers import jobs as job_table
 from layers import scenarios as scenario_table
 from layers import store
 from layers.errors import NotFound
@@ -52,6 +54,9 @@ TypeQuery = Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^
 MinShare = Annotated[float, Query(gt=0, le=1, description="社区居民覆盖比例下限 share of a community's residents "
                                                              "that must be covered for a type to count (0..1]")]
 PROTECTED = errors(401, 403, 404, 422)
+GEOJSON_200 = {200: {"model": PlannerFeatureCollection, "description": "GeoJSON FeatureCollection (WGS84)"},
+               **PROTECTED}
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id")]
 
 
 def register(app: FastAPI) -> None:
@@ -63,33 +68,42 @@ def register(app: FastAPI) -> None:
 # --- coverage runs --------------------------------------------------------------------------------
 
 
-@router.post("/coverage/runs", tags=[COVERAGE], status_code=201, response_model=RunPublic, responses=PROTECTED,
-             summary="开始覆盖分析 start a coverage run",
-             description="Computes coverage (synchronously at district size; only changed types are recomputed "
-                         "unless `full`) and stores the run; returns it.")
-def start_run(s: SessionDep, user: Planner, body: RunCreate | None = None) -> dict[str, Any]:
+@router.post("/coverage/runs", tags=[COVERAGE], status_code=202, response_model=RunPublic,
+             responses={**PROTECTED, **errors(409)}, summary="开始覆盖分析 start a coverage run",
+             description="Queues a run and answers 202 at once with the run (status `queued`) and its URL in "
+                         "`Location`; poll `GET /coverage/runs/{run_id}`: queued → running → done, or failed with "
+                         "`error`. One run at a time for the whole service: while one is queued or running, 409 "
+                         "names it. Only the facility types whose data changed are recomputed unless `full`.")
+def start_run(request: Request, response: Response, background: BackgroundTasks, s: SessionDep, user: Planner,
+              body: RunCreate | None = None) -> dict[str, Any]:
     body = body or RunCreate()
-    config = RunConfig.from_settings(snap_max_m=body.snap_max_m)
-    row = run_and_store(s, types=body.types, incremental=not body.full, actor=user.username, config=config)
+    if body.types:
+        for code in body.types:
+            known_types(s, code, tiered=True)
+    row = jobs.queue_coverage_run(s, types=body.types, full=body.full, actor=user.username,
+                                  snap_max_m=body.snap_max_m)
+    background.add_task(jobs.run_coverage_job, request.app.state.database_url, row["run_id"])
+    response.headers["Location"] = f"/coverage/runs/{row['run_id']}"
     return {**row, "stale": False}
 
 
 @router.get("/coverage/runs/latest", tags=[COVERAGE], response_model=RunPublic, responses=PROTECTED,
-            summary="最新覆盖分析 the latest coverage run")
+            summary="最新覆盖分析 the latest coverage run", description="The newest finished base run.")
 def latest_run(s: SessionDep, user: Planner) -> dict[str, Any]:
     return resolve_run(s, None)
 
 
 @router.get("/coverage/runs/{run_id}", tags=[COVERAGE], response_model=RunPublic, responses=PROTECTED,
-            summary="覆盖分析运行 one coverage run")
+            summary="覆盖分析运行 one coverage run",
+            description="Any run, whatever its status: `queued`, `running`, `done` or `failed` (with `error`).")
 def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
     row = store.run(s, run_id)
     if row is None:
         raise NotFound(f"coverage run {run_id} does not exist: GET /coverage/runs/latest gives the newest")
-    return {**row, "stale": is_stale(s, row)}
+    return {**row, "stale": row["status"] == "done" and is_stale(s, row)}
 
 
-@router.get("/coverage/runs/{run_id}/areas", tags=[COVERAGE], response_class=GeoJSONResponse, responses=PROTECTED,
+@router.get("/coverage/runs/{run_id}/areas", tags=[COVERAGE], response_class=GeoJSONResponse, responses=GEOJSON_200,
             summary="各区域覆盖率 coverage per area (GeoJSON)",
             description="With `type`: one feature per area of `level` for that facility type with `households, "
                         "population, population_covered, share, target, pass` and the elderly/children counts "
@@ -100,24 +114,27 @@ def run_areas(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery 
     resolve_run(s, run_id)
     if type_code is None:
         return _geojson(reports.areas_wide(s, run_id, level=level))
+    known_types(s, type_code)
     return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code))
 
 
-@router.get("/coverage/runs/{run_id}/gaps", tags=[COVERAGE], response_class=GeoJSONResponse, responses=PROTECTED,
+@router.get("/coverage/runs/{run_id}/gaps", tags=[COVERAGE], response_class=GeoJSONResponse, responses=GEOJSON_200,
             summary="覆盖缺口 gap areas (GeoJSON)",
             description="Gap polygons ranked by population: `rank, households, population, elderly, children`.")
 def run_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
     resolve_run(s, run_id)
+    known_types(s, type_code)
     return _geojson(reports.gaps_table(s, run_id, type_code=type_code))
 
 
 @router.get("/coverage/runs/{run_id}/facilities", tags=[COVERAGE], response_class=GeoJSONResponse,
-            responses=PROTECTED, summary="设施服务人口与负荷 facilities with catchment and load (GeoJSON)",
+            responses=GEOJSON_200, summary="设施服务人口与负荷 facilities with catchment and load (GeoJSON)",
             description="Facility points with `catchment_population, catchment_households, capacity, load`; "
                         "`load` = the catchment of the type's capacity basis / (capacity × people per unit) from "
                         "data/facility_types.csv (1.0 = full), null when the type's capacity has no basis.")
 def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
     resolve_run(s, run_id)
+    known_types(s, type_code)
     return _geojson(store.facility_results(s, run_id, type_code=type_code))
 
 
@@ -191,15 +208,41 @@ def _prefixed(record: dict[str, Any]) -> dict[str, Any]:
 # --- siting and compliance ------------------------------------------------------------------------
 
 
-@router.post("/siting", tags=[PLANNING], response_model=SitingResponse, responses=PROTECTED,
-             summary="设施选址 propose sites for new facilities",
+@router.post("/siting", tags=[PLANNING], status_code=202, response_model=SitingJob,
+             responses={**PROTECTED, **errors(503)}, summary="设施选址 propose sites for new facilities",
              description="Maximal covering (k sites that newly cover the most residents) and/or set covering (fewest "
                          "sites reaching `target`), existing facilities fixed. Candidates: street nodes in the gap "
                          "areas, points, or public-land parcels. Exact (HiGHS) at moderate size, else greedy with a "
-                         "bound; `gap` 0 means proven optimal.")
-def propose_sites(s: SessionDep, user: Planner, body: SitingRequest) -> dict[str, Any]:
+                         "bound; `gap` 0 means proven optimal. Takes seconds to tens of seconds on a district, so it "
+                         "is a background job: 202 with the job (`queued`) and `Location`; poll "
+                         "`GET /siting/jobs/{job_id}` until `done` (the result) or `failed` (`error`). The request "
+                         "is checked first (type, candidate points inside the district, parcels): 422 at once.")
+def propose_sites(request: Request, response: Response, background: BackgroundTasks, s: SessionDep, user: Planner,
+                  body: SitingRequest) -> dict[str, Any]:
+    known_types(s, body.type_code, tiered=True)
+    _candidates(s, body)  # bad candidates: 422 now, not a failed job later
+    row = jobs.queue_siting(s, params=body.model_dump(mode="json"), actor=user.username)
+    background.add_task(jobs.run_job, request.app.state.database_url, row["job_id"], "siting", _site,
+                        actor=user.username)
+    response.headers["Location"] = f"/siting/jobs/{row['job_id']}"
+    return row
+
+
+@router.get("/siting/jobs/{job_id}", tags=[PLANNING], response_model=SitingJob, responses=PROTECTED,
+            summary="选址任务 a siting job and its result",
+            description="`status` queued → running → done (`result` holds the proposals) or failed (`error`).")
+def siting_job(s: SessionDep, user: Planner, job_id: JobId) -> dict[str, Any]:
+    row = job_table.job(s, job_id, kind="siting")
+    if row is None:
+        raise NotFound(f"siting job {job_id} does not exist: POST /siting starts one")
+    return row
+
+
+def _site(s, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one siting job (``params``: a ``SitingRequest`` as JSON); the response JSON."""
+    body = SitingRequest.model_validate(params)
     result = siting.site(s, type_code=body.type_code, k=body.k, target=body.target,
-                         candidates=_candidates(body), spacing_m=getattr(body.candidates, "spacing_m", 150.0),
+                         candidates=_candidates(s, body), spacing_m=getattr(body.candidates, "spacing_m", 150.0),
                          weight=body.weight, solver=body.solver, max_exact=body.max_exact,
                          time_limit_s=body.time_limit_s)
     out = siting.summary(result)
@@ -209,12 +252,14 @@ def propose_sites(s: SessionDep, user: Planner, body: SitingRequest) -> dict[str
     return siting.nan_to_none(out)
 
 
-def _candidates(body: SitingRequest) -> str | pd.DataFrame:
+def _candidates(s, body: SitingRequest) -> str | pd.DataFrame:
     c = body.candidates
     if c.kind == "gaps":
         return "gaps"
     if c.kind == "points":
-        return pd.DataFrame(c.points, columns=["lon", "lat"])
+        points = pd.DataFrame(c.points, columns=["lon", "lat"])
+        siting.check_inside_district(s, points, what="candidate point")
+        return points
     try:
         parcels = gpd.GeoDataFrame.from_features(c.parcels, crs=4326)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -244,11 +289,25 @@ def _file(content: bytes, media_type: str, filename: str, *, inline: bool = Fals
                     headers={"Content-Disposition": f'{disposition}; filename="{filename}"'})
 
 
-def _binary(media_type: str, text: str) -> dict:
-    return {200: {"content": {media_type: {}}, "description": text}, **PROTECTED}
+BINARY = {"type": "string", "format": "binary"}
+CSV_EXAMPLE = ("run_id,area_id,code,name,level,level_name,urban,circle,type_code,type_name,households,population,"
+               "population_covered,share,target,pass\n12,10001,4400000010010010001,第一网格,grid_small,小网格,True,城市,"
+               "kindergarten,幼儿园,597,1620,1500,0.926,0.8,True\n")
 
 
-@router.get("/reports/{run_id}.xlsx", tags=[REPORTS], response_class=Response, responses=_binary(XLSX, "XLSX"),
+def _file_responses(media_type: str, text: str) -> dict:
+    """The 200 response of a file download: binary, text (CSV, with an example) or GeoJSON (FeatureCollection)."""
+    if media_type.startswith("text/csv"):
+        content = {"schema": {"type": "string", "format": "csv"}, "example": CSV_EXAMPLE}
+    elif media_type == "application/geo+json":
+        content = {"schema": {"$ref": "#/components/schemas/PlannerFeatureCollection"},
+                   "example": PlannerFeatureCollection.model_json_schema()["examples"][0]}
+    else:
+        content = {"schema": BINARY}
+    return {200: {"content": {media_type: content}, "description": text}, **PROTECTED}
+
+
+@router.get("/reports/{run_id}.xlsx", tags=[REPORTS], response_class=Response, responses=_file_responses(XLSX, "XLSX"),
             summary="Excel 报告 XLSX report",
             description="Targets, a sheet per facility type (coverage per area), compliance, floor area, gaps, and a "
                         "scenario comparison when `scenario_id` is given (Chinese headers).")
@@ -260,10 +319,11 @@ def report_xlsx(s: SessionDep, user: Planner, run_id: RunId,
 
 
 @router.get("/reports/{run_id}/gaps/{type}.png", tags=[REPORTS], response_class=Response,
-            responses=_binary("image/png", "PNG"), summary="缺口地图 gap map (PNG)")
+            responses=_file_responses("image/png", "PNG"), summary="缺口地图 gap map (PNG)")
 def report_gap_map(s: SessionDep, user: Planner, run_id: RunId,
                    type_code: Annotated[str, Path(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
                                                   description="设施类型编码")]) -> Response:
+    known_types(s, type_code)
     return _file(reports.gap_map(s, run_id, type_code), "image/png", f"gaps_run{run_id}_{type_code}.png", inline=True)
 
 
@@ -271,6 +331,7 @@ def _export_areas_route(fmt: str):
     def export_areas(s: SessionDep, user: Planner, run_id: RunId,
                      level: Annotated[Level | None, Query(description="区域层级 area level")] = None,
                      type_code: TypeQuery = None) -> Response:
+        known_types(s, type_code)
         file = reports.export_areas(s, run_id, fmt, level=level, type_code=type_code)
         return _file(file.content, file.media_type, file.filename)
 
@@ -280,6 +341,7 @@ def _export_areas_route(fmt: str):
 
 def _export_gaps_route(fmt: str):
     def export_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
+        known_types(s, type_code)
         file = reports.export_gaps(s, run_id, fmt, type_code=type_code)
         return _file(file.content, file.media_type, file.filename)
 
@@ -291,12 +353,14 @@ _LABEL = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "csv": "CSV"}
 for _fmt in ("geojson", "gpkg", "csv"):
     router.add_api_route(
         f"/exports/{{run_id}}/areas.{_fmt}", _export_areas_route(_fmt), methods=["GET"], tags=[REPORTS],
-        response_class=Response, responses=_binary(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
+        response_class=Response, responses=_file_responses(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
         summary=f"导出区域覆盖 export areas with coverage ({_LABEL[_fmt]})",
         description="GeoJSON/GeoPackage: one polygon per area with per-type columns (or one row per area for "
                     "`type`); CSV: one row per area and type (UTF-8 with BOM).")
-for _fmt in ("geojson", "gpkg"):
+for _fmt in ("geojson", "gpkg", "csv"):
     router.add_api_route(
         f"/exports/{{run_id}}/gaps.{_fmt}", _export_gaps_route(_fmt), methods=["GET"], tags=[REPORTS],
-        response_class=Response, responses=_binary(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
-        summary=f"导出覆盖缺口 export gap polygons ({_LABEL[_fmt]})")
+        response_class=Response, responses=_file_responses(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
+        summary=f"导出覆盖缺口 export gap polygons ({_LABEL[_fmt]})",
+        description="One row per gap polygon: `type_code, type_name, rank, households, population, elderly, "
+                    "children, residences`; CSV (UTF-8 with BOM) carries the polygon as WKT (`wkt`).")

@@ -23,7 +23,10 @@ class _Strict(BaseModel):
 
 
 class RunCreate(_Strict):
-    """开始一次覆盖分析 start a coverage run (synchronous at district size)."""
+    """开始一次覆盖分析 start a coverage run (a background job: 202, then poll the run)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"types": ["elderly_daycare"],
+                                                                               "full": False}]})
 
     types: list[TypeCode] | None = Field(None, max_length=60, description="只算这些类型 only these types (default all)")
     full: bool = Field(False, description="全部重算 recompute every type even if only some facilities changed")
@@ -32,11 +35,22 @@ class RunCreate(_Strict):
                                      "unreachable (metres; default the MINQING_SNAP_MAX_M setting, 500)")
 
 
+RUN_EXAMPLE = {
+    "run_id": 12, "status": "done", "scenario_id": None,
+    "params": {"types": ["elderly_daycare", "kindergarten"], "actor": "planner"},
+    "data_version": {"facilities": 7, "residences": 1}, "error": None,
+    "summary": {"seconds": 7.9, "types": {"elderly_daycare": {"population": 186000, "population_covered": 17500,
+                                                             "share": 0.094}}},
+    "started_at": "2026-12-04T09:30:00+08:00", "finished_at": "2026-12-04T09:30:08+08:00", "stale": False}
+
+
 class RunPublic(BaseModel):
-    """覆盖分析运行 a coverage run."""
+    """覆盖分析运行 a coverage run: queued → running → done | failed (``error`` says why)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [RUN_EXAMPLE]})
 
     run_id: int
-    status: str = Field(examples=["done"])
+    status: Literal["queued", "running", "done", "failed"] = Field(examples=["done"])
     scenario_id: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     data_version: dict[str, Any] = Field(default_factory=dict)
@@ -45,6 +59,29 @@ class RunPublic(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     stale: bool = Field(description="数据或设置已变化需重算 the layers, profiles, targets or distances changed since this run")
+
+
+class PlannerFeature(BaseModel):
+    """GeoJSON Feature (WGS84) with the attributes listed in the operation's description."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: dict[str, Any] | None = Field(description="GeoJSON geometry (WGS84, lon/lat)")
+    properties: dict[str, Any]
+
+
+class PlannerFeatureCollection(BaseModel):
+    """GeoJSON FeatureCollection (RFC 7946, WGS84)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "FeatureCollection", "features": [{
+            "type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": [[[[113.2, 22.5], [113.25, 22.5],
+                                                                                      [113.25, 22.7], [113.2, 22.5]]]]},
+            "properties": {"run_id": 12, "area_id": 10001, "code": "4400000010010010001", "name": "第一网格",
+                           "level": "grid_small", "type_code": "kindergarten", "households": 597, "population": 1620,
+                           "population_covered": 1500, "share": 0.926, "target": 0.8, "pass": True}}]}]})
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[PlannerFeature]
 
 
 # --- scenarios ------------------------------------------------------------------------------------
@@ -214,6 +251,33 @@ class SitingResponse(BaseModel):
     current: dict[str, Any] = Field(description="现状 total, covered, share")
     maximal_covering: MaximalPlan | None = None
     set_covering: CoveringPlan | None = None
+
+
+class SitingJob(BaseModel):
+    """选址任务 a siting job: queued → running → done (``result``) | failed (``error``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": 3, "kind": "siting", "status": "done", "actor": "planner",
+        "params": {"type_code": "elderly_daycare", "k": 3, "candidates": {"kind": "gaps", "spacing_m": 150}},
+        "result": {"type_code": "elderly_daycare", "type_name": "日间照料中心", "weight": "population",
+                   "candidates": {"source": "gaps", "count": 420, "snapped": 420},
+                   "current": {"total": 101000, "covered": 9500, "share": 0.094},
+                   "maximal_covering": {"k": 3, "gained": 9557, "bound": 9557, "gap": 0, "method": "exact",
+                                        "size": 52000, "share_after": 0.145,
+                                        "sites": {"type": "FeatureCollection", "features": []}}},
+        "error": None, "created_at": "2026-12-04T09:30:00+08:00", "started_at": "2026-12-04T09:30:00+08:00",
+        "finished_at": "2026-12-04T09:30:12+08:00"}]})
+
+    job_id: int
+    kind: Literal["siting"] = "siting"
+    status: Literal["queued", "running", "done", "failed"]
+    actor: str | None = None
+    params: dict[str, Any] = Field(description="请求 the request (SitingRequest)")
+    result: SitingResponse | None = Field(None, description="选址结果 when done")
+    error: str | None = Field(None, description="失败原因 why it failed")
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 # --- compliance -----------------------------------------------------------------------------------

@@ -373,13 +373,14 @@ def run_params(inputs: Inputs, prints: dict[str, str], *, actor: str, previous: 
 
 def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bool = True,
                   actor: str = "system", config: RunConfig | None = None,
-                  progress: Progress | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None, run_id: int | None = None) -> dict[str, Any]:
     """Compute and store a run in the session's transaction; returns the run row with its summary.
 
     ``types`` limits the run to those facility types (it then holds only them). With
     ``incremental``, the types whose fingerprint equals the one the latest run (on the same base
     layers and distances) holds are copied from it; every other type is computed. ``progress`` is
     called per step (reading, each facility type × profile search, aggregation, gaps, storing).
+    ``run_id``: a run already queued (``POST /coverage/runs``) to compute into, instead of a new one.
     """
     started = store.clock(s)
     t0 = time.perf_counter()
@@ -394,7 +395,7 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     step = (lambda label: progress(label, total)) if progress is not None else (lambda label: None)
     step("read")
     run_id = store.start_run(s, params=run_params(inputs, prints, actor=actor, previous=previous, reused=reused),
-                             started_at=started)
+                             started_at=started, run_id=run_id)
     result = compute(inputs, types=todo, progress=lambda label, _: step(label)) if todo else None
     if reused:
         store.copy_results(s, previous["run_id"], run_id, types=reused)

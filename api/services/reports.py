@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from api.services import compliance as comp
 from api.services.coverage import read_targets
-from api.services.runs import resolve_run
+from api.services.runs import known_types, resolve_run
 from api.services.scenarios import area_records
 from geo import standards
 from geo.crs import to_metric
@@ -99,9 +99,19 @@ def areas_wide(s: Session, run_id: int, *, level: str | None = None,
         level_name=areas.level.map(LEVEL_ZH), run_id=run_id)
     counts = ["households", "population", "households_estimated", "population_estimated"]
     people = long.groupby("area_id")[counts].max()
-    out = base.merge(people, on="area_id").merge(wide, left_on="area_id", right_index=True)
+    # merge on plain columns: a level without results (no large grids) pivots to an empty frame whose
+    # index and columns both answer to 'area_id' (pandas: ambiguous → it was a 500)
+    out = base.merge(_keyed(people), on="area_id").merge(_keyed(wide), on="area_id")
     order = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", *counts]
-    return gpd.GeoDataFrame(out[[*order, *wide.columns, "geometry"]], geometry="geometry", crs=4326)
+    out = out[[*order, *wide.columns, "geometry"]].reset_index(drop=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
+
+
+def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` indexed by area id → the same with a plain ``area_id`` column (no index or column names)."""
+    out = frame.rename_axis(index=None, columns=None)
+    out.insert(0, "area_id", out.index.to_numpy(dtype=np.int64))
+    return out.reset_index(drop=True)
 
 
 def gaps_table(s: Session, run_id: int, *, type_code: str | None = None) -> gpd.GeoDataFrame:
@@ -135,6 +145,7 @@ def export_areas(s: Session, run_id: int, fmt: str, *, level: str | None = None,
     """
     run = resolve_run(s, run_id)["run_id"]
     _check_format(fmt)
+    known_types(s, type_code)
     if fmt == "csv" or type_code is not None:
         frame = areas_table(s, run, level=level, type_code=type_code, with_geometry=fmt != "csv")
     else:
@@ -145,7 +156,10 @@ def export_areas(s: Session, run_id: int, fmt: str, *, level: str | None = None,
 
 def export_gaps(s: Session, run_id: int, fmt: str, *, type_code: str | None = None) -> Export:
     """Gap polygons as ``geojson``, ``gpkg`` or ``csv`` (with WKT geometry)."""
-    frame = gaps_table(s, resolve_run(s, run_id)["run_id"], type_code=type_code)
+    run = resolve_run(s, run_id)["run_id"]
+    _check_format(fmt)
+    known_types(s, type_code)
+    frame = gaps_table(s, run, type_code=type_code)
     return _export(frame, fmt, f"gaps_run{run_id}", layer="gaps")
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from layers import store
-from layers.errors import NotFound
+from layers import queries, store
+from layers.errors import NotFound, ValidationFailed
 
 NO_RUN_FIX = "run `minqing coverage run` or POST /coverage/runs first"
 
@@ -27,3 +27,18 @@ def resolve_run(s: Session, run_id: int | None = None) -> dict[str, Any]:
     from api.services.coverage import is_stale  # late: coverage imports the settings and geo
 
     return {**row, "stale": is_stale(s, row)}
+
+
+def known_types(s: Session, type_code: str | None, *, tiered: bool = False) -> str | None:
+    """``type_code`` when it is a stored facility type (``tiered``: one with a service circle); None
+    passes. Raises ``ValidationFailed`` (422) naming the known codes."""
+    if type_code is None:
+        return None
+    from geo.coverage import service_tiers
+
+    types = queries.facility_types(s)
+    codes = sorted(set(service_tiers(types).type_code) if tiered else set(types.code))
+    if type_code not in codes:
+        what = "facility type with a service circle" if tiered else "facility type"
+        raise ValidationFailed(f"unknown {what} {type_code!r}: known types are {', '.join(codes)}")
+    return type_code

@@ -23,6 +23,7 @@ from api.services import coverage as runs
 from geo import siting
 from geo.coverage import Prepared, service_tiers
 from geo.siting import SitingError
+from layers import planning
 
 MAX_CANDIDATES = 5000
 SITE_COLUMNS = ["rank", "candidate_id", "name", "source", "lon", "lat", "population_gained", "households_gained",
@@ -100,6 +101,16 @@ def site(
         out.covering = _plan(prepared, matrix, siting.set_covering(matrix, float(target), **options))
         step("集合覆盖 set covering")
     return out
+
+
+def check_inside_district(s: Session, points: pd.DataFrame, *, what: str) -> None:
+    """Raise ``SitingError`` (422) naming the points (``lon``/``lat``, WGS84) outside the district."""
+    outside = planning.outside_district(s, points["lon"].tolist(), points["lat"].tolist())
+    if outside:
+        shown = "; ".join(f"#{i + 1} ({points.lon.iat[i]:.6f}, {points.lat.iat[i]:.6f})" for i in outside[:5])
+        more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        raise SitingError(f"{len(outside)} {what}(s) lie outside the district: {shown}{more}; give WGS84 "
+                          "longitude, latitude (lon first) of places inside the district")
 
 
 def _known_type(inputs: runs.Inputs, type_code: str) -> str:

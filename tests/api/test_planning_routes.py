@@ -14,10 +14,14 @@ WHO = {None: 401, "gridworker": 403, "officer": 403}
 
 @pytest.fixture(scope="module")
 def run_id(client, auth):
+    """A full run through the job: 202 queued; the test client returns after the background task, so the
+    run is finished by the time the next request reads it."""
     r = client.post("/coverage/runs", json={"full": True}, headers=auth("planner"))
-    assert r.status_code == 201, r.text
-    assert r.json()["status"] == "done" and r.json()["stale"] is False
-    return r.json()["run_id"]
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "queued" and r.headers["location"] == f"/coverage/runs/{r.json()['run_id']}"
+    done = client.get(r.headers["location"], headers=auth("planner")).json()
+    assert done["status"] == "done" and done["stale"] is False, done
+    return done["run_id"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def _gets(run_id: int, scenario_id: int) -> list[str]:
         "/scenarios", f"/scenarios/{scenario_id}", f"/compliance?run_id={run_id}", f"/reports/{run_id}.xlsx",
         f"/reports/{run_id}/gaps/kindergarten.png", f"/exports/{run_id}/areas.geojson",
         f"/exports/{run_id}/areas.gpkg", f"/exports/{run_id}/areas.csv", f"/exports/{run_id}/gaps.geojson",
-        f"/exports/{run_id}/gaps.gpkg",
+        f"/exports/{run_id}/gaps.gpkg", f"/exports/{run_id}/gaps.csv",
     ]
 
 
@@ -58,7 +62,7 @@ def test_reads_need_a_planner(client, auth, run_id, scenario_id):
 def test_writes_need_a_planner(client, auth, url, body):
     for who, status in WHO.items():
         assert client.post(url, json=body, headers=auth(who)).status_code == status, (url, who)
-    assert client.post(url, json=body, headers=auth("planner")).status_code in (200, 201)
+    assert client.post(url, json=body, headers=auth("planner")).status_code == (201 if url == "/scenarios" else 202)
 
 
 def test_evaluate_needs_a_planner(client, auth, scenario_id):
@@ -94,7 +98,7 @@ def test_runs_404_and_bad_parameters(client, auth):
                     headers=planner)
     assert r.status_code == 422 and "424242" in r.json()["error"]["message"]
     r = client.post("/siting", json={"type_code": "no_such_type", "k": 1}, headers=planner)
-    assert r.status_code == 422
+    assert r.status_code == 422 and "kindergarten" in r.json()["error"]["message"]
 
 
 def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
@@ -110,3 +114,55 @@ def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
     assert "kindergarten__share" in frame.columns
     png = client.get(f"/reports/{run_id}/gaps/kindergarten.png", headers=planner).content
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- exports of every level and format -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "csv"])
+def test_area_exports_of_a_level_without_rows(client, auth, run_id, tmp_path, fmt):
+    """The fixture district has no large grids: the export is empty, not a 500."""
+    r = client.get(f"/exports/{run_id}/areas.{fmt}", params={"level": "grid_large"}, headers=auth("planner"))
+    assert r.status_code == 200, r.text[:300]
+    if fmt == "geojson":
+        assert r.json()["features"] == []
+    elif fmt == "gpkg":
+        path = tmp_path / "empty.gpkg"
+        path.write_bytes(r.content)
+        assert len(pyogrio.read_dataframe(path)) == 0
+    else:
+        assert r.content.decode("utf-8-sig").splitlines()[0].startswith("run_id,area_id")
+        assert len(r.content.decode("utf-8-sig").splitlines()) == 1
+
+
+def test_area_export_of_one_level_holds_its_areas(client, auth, run_id):
+    r = client.get(f"/exports/{run_id}/areas.geojson", params={"level": "grid_small"}, headers=auth("planner"))
+    assert sorted(f["properties"]["area_id"] for f in r.json()["features"]) == [10001, 10002]
+
+
+def test_gap_csv(client, auth, run_id):
+    r = client.get(f"/exports/{run_id}/gaps.csv", headers=auth("planner"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="gaps_run' in r.headers["content-disposition"]
+    lines = r.content.decode("utf-8-sig").splitlines()
+    header = lines[0].split(",")
+    assert {"type_code", "type_name", "rank", "households", "population", "wkt"} <= set(header)
+    geojson = client.get(f"/exports/{run_id}/gaps.geojson", headers=auth("planner")).json()
+    assert len(lines) - 1 == len(geojson["features"]) > 0
+    first = dict(zip(header, lines[1].split(",", len(header) - 1), strict=True))
+    assert first["wkt"].strip('"').startswith(("POLYGON", "MULTIPOLYGON"))
+
+
+@pytest.mark.parametrize("url", ["/coverage/runs/{run}/areas?type=nope", "/coverage/runs/{run}/gaps?type=nope",
+                                 "/coverage/runs/{run}/facilities?type=nope", "/exports/{run}/areas.csv?type=nope",
+                                 "/exports/{run}/gaps.geojson?type=nope", "/reports/{run}/gaps/nope.png"])
+def test_unknown_facility_type_is_422_naming_the_known_ones(client, auth, run_id, url):
+    r = client.get(url.format(run=run_id), headers=auth("planner"))
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "'nope'" in message and "kindergarten" in message and "elderly_daycare" in message
+
+
+def test_unknown_type_in_a_run_request_is_422(client, auth):
+    r = client.post("/coverage/runs", json={"types": ["nope"]}, headers=auth("planner"))
+    assert r.status_code == 422 and "kindergarten" in r.json()["error"]["message"]
