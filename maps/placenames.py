@@ -10,6 +10,7 @@ pinyin) from ``geo.placenames.pinyin.sign_text``. Popups fetch the name's histor
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import folium
@@ -31,11 +32,14 @@ RESULTS: dict[str, tuple[str, str]] = {
     "dayangguai": ("大/洋/怪", "#d32f2f"),
     "other": ("其他待审核", "#ef6c00"),
     "missing_sign": ("缺少地名标志", "#1565c0"),
+    "historical": ("历史地名(已销名)", "#8d8d8d"),
     "ok": ("规范", "#2e7d32"),
 }
-DUPLICATE_CODES = {"duplicate", "homophone"}
-DAYANGGUAI_CODES = {"exaggerated", "foreign", "odd"}
+# The review flag of each finding code comes from data/placenames/rules.csv (column ``flag``).
+FLAG_RESULT = {"重": "duplicate", "大": "dayangguai", "洋": "dayangguai", "怪": "dayangguai"}
 STATUS_ZH = {"standard": "标准地名", "irregular": "不规范地名", "historical": "历史地名"}
+SCOPE_ZH = {"country": "全国", "province": "省内", "county": "县(区)内", "city_or_town": "市(镇)内", "town": "乡镇内"}
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
@@ -43,34 +47,63 @@ def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    names : place names (name_id, name, category, sign_present), any index.
+    names : place names (name_id, name, category, status, sign_present), any index.
     findings : the registry's rule findings, one row per finding (``layers.placenames.registry_findings``:
         name_id, code, reason_zh, rule, detail, group) — the same findings as the officer's report,
         with the legal scope of each category and a road registered in pieces counted once.
+
+    A finding's ``flag`` (大/洋/怪/重/other) is read from the rules table; the result is the most
+    serious flag (重 before 大/洋/怪 before other); a name without findings is ``missing_sign``
+    when its category needs a sign it lacks, ``historical`` when retired, else ``ok``. Findings
+    carry Chinese text only (``reason``, ``detail``, ``rule``).
     """
+    tables = default_tables()
     listed: dict[Any, list[dict[str, str]]] = {}
     for r in findings.itertuples():
+        rule = tables.rules.get(r.code)
         listed.setdefault(r.name_id, []).append({
-            "code": r.code, "reason": r.reason_zh, "rule": r.rule, "detail": _text(r.detail),
-            "group": _text(getattr(r, "group", ""))})
+            "code": r.code, "flag": rule.flag if rule else "other", "reason": r.reason_zh, "rule": r.rule,
+            "detail": detail_zh(r.code, _text(r.detail))})
     per_name = [listed.get(n, []) for n in names["name_id"]]
-    known = names[names["category"].isin(list(default_tables().categories))]
-    signs = known.assign(sign_present=known["sign_present"].fillna(False).astype(bool))
-    missing = set(sign_worklist(signs, tables=default_tables()).index)
+    status = names["status"] if "status" in names else pd.Series("standard", index=names.index)
+    current = names[names["category"].isin(list(tables.categories)) & (status != "historical")]
+    signs = current.assign(sign_present=current["sign_present"].fillna(False).astype(bool))
+    missing = set(sign_worklist(signs, tables=tables).index)
 
     def result(found: list[dict[str, str]], i: Any) -> str:
-        codes = {f["code"] for f in found}
-        if codes & DUPLICATE_CODES:
-            return "duplicate"
-        if codes & DAYANGGUAI_CODES:
-            return "dayangguai"
-        if codes:
-            return "other"
-        return "missing_sign" if i in missing else "ok"
+        flagged = [FLAG_RESULT.get(f["flag"], "other") for f in found]
+        for key in ("duplicate", "dayangguai", "other"):
+            if key in flagged:
+                return key
+        if i in missing:
+            return "missing_sign"
+        return "historical" if status[i] == "historical" else "ok"
 
     return pd.DataFrame({"result": [result(f, i) for f, i in zip(per_name, names.index, strict=True)],
                          "findings": per_name,
                          "sign_missing": [i in missing for i in names.index]}, index=names.index)
+
+
+def detail_zh(code: str, detail: str) -> str:
+    """The finding's detail in Chinese for the map (the rule library writes some of it in English).
+
+    Known shapes are rewritten (the offending word or character, the legal scope, the generic term
+    and its rank); anything else that still holds an English word is left out rather than shown.
+    """
+    text = re.sub(r"范围\s*scope\s*(\w+):", lambda m: f"范围：{SCOPE_ZH.get(m[1], '')} ", detail.strip())
+    text = re.sub(r"同音\s+[a-z]+：", "同音：", text).replace(": ", "：")
+    if code in ("exaggerated", "foreign", "odd"):
+        word, _, note = text.partition("：")
+        note = "；".join(p.strip() for p in re.split(r"[;；]", note) if p.strip() and not _LATIN_WORD.search(p))
+        text = f"含“{word}”" + (f"（{note}）" if note else "")
+    elif code in ("latin_or_digit", "mixed_script", "traditional", "rare_char") and text:
+        kind = {"latin_or_digit": "字母或数字", "rare_char": "生僻字"}.get(code, "繁体字")
+        text = f"含{kind}“{text}”"
+    elif code == "generic_mismatch" and (m := re.search(r"“(.+?)”.*?∉\s*([^\s(（]+)", text)):
+        text = f"“{m[2]}”类地名不宜使用通名“{m[1]}”"
+    elif code == "generic_oversize" and (m := re.search(r"“(.+?)”\s*rank\s*(\d+)\s*>\s*(\d+)\s*[(（](.*)[)）]\s*$", text)):
+        text = f"通名“{m[1]}”规模等级 {m[2]}，超过该类地名上限 {m[3]}（{m[4]}）"
+    return "" if _LATIN_WORD.search(text) and code != "latin_or_digit" else text
 
 
 def _text(v: Any) -> str:

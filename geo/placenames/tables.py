@@ -22,7 +22,8 @@ generics.csv          generic terms (通名): feature classes, size rank, writte
 categories.csv        feature categories: allowed generic classes, duplicate scope, sign rules
 lexicons.csv          大/洋/怪 words flagged for review (民发〔2018〕146号)
 admin_suffixes.csv    committee suffixes stripped before duplicate checks (村委会 → 村)
-rules.csv             finding codes with reasons (Chinese and English) and the rule cited
+rules.csv             finding codes with reasons (Chinese and English), the rule cited and the review
+                      flag (大/洋/怪/重 of 民发〔2018〕146号, or other)
 fixed_spellings.csv   authority sign spellings the rules cannot derive (东四十条 Dongsi 10 Tiao)
 extra_common_chars.txt  local characters accepted as common besides GB 2312
 """
@@ -42,6 +43,7 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "placenames"
 
 SCOPES = ("country", "province", "county", "city_or_town", "town")
 LEXICON_KINDS = ("大", "洋", "怪")
+FLAGS = ("大", "洋", "怪", "重", "other")
 WRITTEN = ("apart", "joined")
 POSITIONS = ("", "start")
 DESCRIPTOR_KINDS = ("ethnic", "descriptor")
@@ -89,12 +91,13 @@ class LexiconTerm:
 
 @dataclass(frozen=True)
 class Rule:
-    """Reason texts and the cited rule of one finding code."""
+    """Reason texts, the cited rule and the review flag (one of ``FLAGS``) of one finding code."""
 
     code: str
     reason_zh: str
     reason_en: str
     rule: str
+    flag: str = "other"
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,12 @@ def read_admin_suffixes(path: str | Path = DATA_DIR / "admin_suffixes.csv") -> p
 
 
 def read_rules(path: str | Path = DATA_DIR / "rules.csv") -> pd.DataFrame:
-    """Read the finding codes with their reasons and cited rules."""
-    return _read(path, ["code", "reason_zh", "reason_en", "rule"])
+    """Read the finding codes with their reasons, cited rules and ``flag`` (大/洋/怪/重/other; empty or
+    absent → other)."""
+    frame = _read(path, ["code", "reason_zh", "reason_en", "rule"])
+    frame["flag"] = frame["flag"].replace("", "other") if "flag" in frame else "other"
+    _check(path, frame[~frame["flag"].isin(FLAGS)], "flag is not 大/洋/怪/重/other", "use 大, 洋, 怪, 重 or other")
+    return frame
 
 
 def read_fixed_spellings(path: str | Path = DATA_DIR / "fixed_spellings.csv") -> pd.DataFrame:
@@ -254,7 +261,8 @@ def tables_from_frames(
         lexicon=tuple(LexiconTerm(r.term, r.kind, r.note, r.term.lower()) for r in lexicons.itertuples()),
         suffixes=tuple(sorted(zip(admin_suffixes["suffix"], admin_suffixes["replacement"], strict=True),
                               key=lambda p: -len(p[0]))),
-        rules={r.code: Rule(r.code, r.reason_zh, r.reason_en, r.rule) for r in rules.itertuples()},
+        rules={r.code: Rule(r.code, r.reason_zh, r.reason_en, r.rule, getattr(r, "flag", "other") or "other")
+               for r in rules.itertuples()},
         extra_chars=extra_chars,
         fixed=dict(zip(fixed_spellings["name"], fixed_spellings["pinyin"], strict=True)),
         start_only=frozenset(polyphones.loc[positions == "start", "word"]),

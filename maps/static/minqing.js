@@ -33,14 +33,25 @@
           if (!res.ok) {
             var e = body && (body.error || body);  // the API's {"error": {code, message, fix}}
             var msg = e && (e.message_zh || e.message || e.detail);
-            if (msg && typeof msg !== "string") msg = msg[0] && msg[0].msg ? msg[0].msg : JSON.stringify(msg);
-            var err = new Error(msg || mq.httpMessage(res.status));
+            if (msg && typeof msg !== "string") msg = null;  // FastAPI's validation list: English only
+            var err = new Error(mq.zhMessage(msg, res.status));
             err.status = res.status;
+            err.code = e && e.code;
+            err.detail = msg || "";
             throw err;
           }
           return body;
         });
       }, function () { throw new Error("网络连接失败，请稍后重试"); });
+  };
+  /* The API writes "中文: English" messages; the maps show only the Chinese part (never English). */
+  var CJK = /[\u3400-\u9fff]/;
+  mq.zhMessage = function (msg, status) {
+    var text = String(msg || "");
+    var cut = text.search(/:\s|：\s?[A-Za-z]/);
+    if (cut > 0) text = text.slice(0, cut);
+    text = text.replace(/\s*[(（][^)）]*[A-Za-z]{2,}[^)）]*[)）]/g, "").replace(/\s*\b[A-Za-z][A-Za-z ,.'-]*$/, "").trim();
+    return CJK.test(text) && !/[A-Za-z]{3,}/.test(text) ? text : mq.httpMessage(status);
   };
   mq.httpMessage = function (status) {
     if (status === 401) return "登录已过期，请重新登录";
@@ -75,21 +86,63 @@
       var setOpen = function (open) {
         panel.classList.toggle("mq-collapsed", !open);
         toggle.setAttribute("aria-expanded", open ? "true" : "false");
-        toggle.textContent = open ? "收起面板" : (small ? "展开面板 ▲" : "展开面板");
+        toggle.textContent = open ? (small ? "收起面板 ▼" : "收起面板") : (small ? "展开面板 ▲" : "展开面板");
+        mq.padPopups(map);
+        if (mq.onPanel) mq.onPanel(open);
       };
       setOpen(!small);
-      if (!small) {
-        // Popups pan clear of the side panel and the header.
-        L.Popup.prototype.options.autoPanPaddingTopLeft = L.point(panel.offsetWidth + 30, 20);
-      }
       toggle.addEventListener("click", function () { setOpen(panel.classList.contains("mq-collapsed")); });
       mq.openPanel = function () { setOpen(true); };
+      mq.closePanel = function () { setOpen(false); };
+      mq.panelOpen = function () { return !panel.classList.contains("mq-collapsed"); };
       L.DomEvent.disableClickPropagation(panel);
       L.DomEvent.disableScrollPropagation(panel);
     }
+    mq.padPopups(map);
+    map.on("resize", function () { mq.padPopups(map); });
+    // Whether the view is changing (tests and screenshots wait for the map to stand still).
+    map.on("movestart zoomstart", function () { mq.state.moving = true; });
+    map.on("moveend zoomend", function () { mq.state.moving = false; });
     map.on("baselayerchange", function (e) {
       map.getContainer().classList.toggle("mq-offline", e.layer === mq.state.offlineBase);
     });
+  };
+
+  /* The part of the map no panel covers, in map container pixels: {top, left, right, bottom}. */
+  mq.visibleArea = function (map) {
+    var size = map.getSize(), box = map.getContainer().getBoundingClientRect();
+    var area = { top: 0, left: 0, right: size.x, bottom: size.y };
+    var panel = mq.$("mq-panel");
+    if (panel && panel.offsetParent !== null) {
+      var p = panel.getBoundingClientRect();
+      if (window.matchMedia("(max-width: 760px)").matches) area.bottom = Math.min(area.bottom, p.top - box.top);
+      else area.left = Math.max(area.left, p.right - box.left);
+    }
+    return area;
+  };
+
+  /* Popups pan clear of the header, the side panel (wide screens) and the bottom sheet (phones). */
+  mq.padPopups = function (map) {
+    var header = document.querySelector(".mq-header");
+    var area = mq.visibleArea(map), size = map.getSize();
+    var top = Math.max(header ? header.offsetHeight + 10 : 20, 20);
+    L.Popup.prototype.options.autoPanPaddingTopLeft = L.point(area.left + 20, top);
+    L.Popup.prototype.options.autoPanPaddingBottomRight = L.point(30, Math.max(20, size.y - area.bottom + 20));
+  };
+
+  /* Show ``latlng`` at ``zoom`` (at least), then run ``then`` once the map has stopped moving: a popup
+   * opened mid-animation is placed and auto-panned against a view that is about to change. */
+  mq.viewThen = function (map, latlng, zoom, then) {
+    var target = Math.max(map.getZoom(), zoom);
+    var here = map.latLngToContainerPoint(latlng), area = mq.visibleArea(map);
+    var inside = here.x > area.left + 40 && here.x < area.right - 40 && here.y > 60 && here.y < area.bottom - 40;
+    if (target === map.getZoom() && inside) { then(); return; }
+    map.once("moveend", function () { then(); });
+    // Centre it in the part of the map no panel covers.
+    var size = map.getSize();
+    var dx = (area.left + area.right - size.x) / 2, dy = (area.top + area.bottom - size.y) / 2;
+    var centre = map.unproject(map.project(latlng, target).subtract([dx, dy]), target);
+    map.setView(centre, target);
   };
 
   /* ---------- offline base map ---------- */
@@ -210,6 +263,15 @@
   };
 
   /* ---------- place-name search (GET /placenames/search) ---------- */
+  /* How a hit reads: standard names plainly; a former name as "原名 → 现名"; names not (or no longer)
+   * standard are marked, since only standard names may be used as such on a public map. */
+  mq.hitStatus = function (r) {
+    if (r.historical && r.current_name) return { cls: "former", tag: "原名", note: "“" + r.name + "”为原名，现名“" + r.current_name + "”。" };
+    if (r.status === "historical") return { cls: "historical", tag: "历史地名", note: "“" + r.name + "”为历史地名，已不再使用。" };
+    if (r.status === "irregular") return { cls: "irregular", tag: "非标准名称", note: "该名称未经标准化审批，不是标准地名，仅供查找位置。" };
+    return { cls: "standard", tag: "", note: "" };
+  };
+
   mq.search = function (map, options) {
     var input = mq.$("mq-search-input"), list = mq.$("mq-search-results");
     if (!input || !list) return;
@@ -217,35 +279,61 @@
     var timer = null, seq = 0, items = [], active = -1, marker = null;
 
     function hide() { list.hidden = true; active = -1; }
+    function title(r) {
+      var st = mq.hitStatus(r);
+      if (st.cls === "former") {
+        return '<span class="mq-search-former">原名 ' + mq.esc(r.name) + "</span> → <b>" + mq.esc(r.current_name) + "</b>";
+      }
+      return "<b>" + mq.esc(r.name) + "</b>" + (st.tag ? '<span class="mq-tag mq-tag-' + st.cls + '">' + st.tag + "</span>" : "");
+    }
     function show(results, q) {
-      items = results;
-      if (!results.length) {
+      // Standard current names first (the API's own order otherwise).
+      items = results.map(function (r, i) { return { r: r, i: i }; }).sort(function (a, b) {
+        return (mq.hitStatus(a.r).cls !== "standard") - (mq.hitStatus(b.r).cls !== "standard") || a.i - b.i;
+      }).map(function (x) { return x.r; });
+      if (!items.length) {
         list.innerHTML = '<li class="mq-search-empty">没有找到“' + mq.esc(q) + '”</li>';
       } else {
-        list.innerHTML = results.map(function (r, i) {
-          return '<li role="option" data-i="' + i + '"><b>' + mq.esc(r.name) + "</b>" +
-            '<span class="mq-search-py">' + mq.esc(r.pinyin || "") + "</span>" +
+        list.innerHTML = items.map(function (r, i) {
+          return '<li role="option" class="mq-hit-' + mq.hitStatus(r).cls + '" data-i="' + i + '">' + title(r) +
+            '<span class="mq-search-py">' + mq.esc(r.historical ? "" : r.pinyin || "") + "</span>" +
             '<span class="mq-search-cat">' + mq.esc(categoryNames[r.category] || r.category || "") + "</span></li>";
         }).join("");
       }
       list.hidden = false;
     }
+    function popupHtml(r) {
+      var st = mq.hitStatus(r), name = st.cls === "former" ? r.current_name : r.name;
+      return '<div class="mq-pop mq-pop-hit"><h3>' + mq.esc(name) + (st.tag && st.cls !== "former" ? ' <span class="mq-tag mq-tag-' + st.cls + '">' + st.tag + "</span>" : "") +
+        "</h3>" + (st.cls === "former" || !r.pinyin ? "" : '<p class="mq-pop-py">' + mq.esc(r.pinyin) + "</p>") +
+        "<p>" + mq.esc(categoryNames[r.category] || r.category || "") + "</p>" +
+        (st.note ? '<p class="mq-pop-note">' + mq.esc(st.note) + "</p>" : "") + "</div>";
+    }
     function choose(i) {
       var r = items[i];
       if (!r) return;
+      clearTimeout(timer);
+      seq++;  // a search still under way must not reopen the list over the chosen place
       hide();
-      input.value = r.name;
+      input.value = mq.hitStatus(r).cls === "former" ? r.current_name : r.name;
       if (marker) map.removeLayer(marker);
+      marker = null;
+      mq.state.searchMarker = null;
+      if (typeof r.lat !== "number" || typeof r.lon !== "number") return;
+      mq.state.searchChosen = r;
+      // The page may show the place itself (the place-name map opens the name's own popup).
+      var handled = options && options.onChoose && options.onChoose(r);
+      if (handled) { mq.state.searchMarker = handled; return; }
       marker = L.marker([r.lat, r.lon], {
         icon: L.divIcon({ className: "mq-found", html: '<span class="mq-found-dot"></span>', iconSize: [22, 22] }),
-        title: r.name
+        title: input.value
       }).addTo(map);
-      marker.bindPopup('<div class="mq-pop"><h3>' + mq.esc(r.name) + '</h3><p class="mq-pop-py">' + mq.esc(r.pinyin || "") +
-        "</p><p>" + mq.esc(categoryNames[r.category] || r.category || "") + "</p></div>");
-      map.setView([r.lat, r.lon], Math.max(map.getZoom(), 16));
-      marker.openPopup();
-      mq.state.searchMarker = marker;
-      if (options && options.onChoose) options.onChoose(r);
+      marker.bindPopup(popupHtml(r));
+      var found = marker;
+      mq.viewThen(map, L.latLng(r.lat, r.lon), 16, function () {
+        found.openPopup();
+        mq.state.searchMarker = found;
+      });
     }
     function run() {
       var q = input.value.trim();

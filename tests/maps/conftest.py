@@ -114,8 +114,9 @@ def app(demo_db):
     from api.main import create_app
     from api.settings import ApiSettings
 
+    # Many sign-ins from one address in one session: the login throttle would refuse them.
     settings = ApiSettings(secret_key=os.environ["MINQING_SECRET_KEY"], bcrypt_rounds=4,
-                           rate_limit_per_second=0, database_url=demo_db)
+                           rate_limit_per_second=0, login_burst=10_000, database_url=demo_db)
     return create_app(settings, database_url=demo_db)
 
 
@@ -149,3 +150,158 @@ def server(app) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------- headless Chromium (session)
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts" / "maps"
+READY = "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+# The map has stopped: no pan or zoom under way, no marker-cluster animation, two frames drawn since.
+IDLE = """() => new Promise(done => {
+    const s = window.minqing && window.minqing.state, m = s && s.map;
+    const cluster = s && s.layers && s.layers.cluster;
+    const busy = !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
+        || (cluster && cluster._inZoomAnimation > 0);
+    if (busy) { done(false); return; }
+    requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
+})"""
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium missing: `apt-get install -y chromium chromium-driver` (or `make setup`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Visit:
+    """A browser context that records console errors and every request, and blocks other hosts."""
+
+    READY = READY
+
+    def __init__(self, browser, base: str, *, width: int = 1280, height: int = 800, mobile: bool = False):
+        from urllib.parse import urlsplit
+
+        self.base = base
+        self.host = urlsplit(base).netloc
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.foreign: list[str] = []
+        self.context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
+                                           is_mobile=mobile, has_touch=mobile, device_scale_factor=1)
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}")
+                     if urlsplit(r.url).netloc == self.host else None)
+
+    def _route(self, route):
+        from urllib.parse import urlsplit
+
+        url = route.request.url
+        self.requests.append(url)
+        if urlsplit(url).netloc == self.host or url.startswith("data:"):
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort()
+
+    def open(self, path: str, *, ready: bool = True):
+        response = self.page.goto(self.base + path, wait_until="load")
+        if ready:
+            self.page.wait_for_function(READY, timeout=30_000)
+        return response
+
+    def js(self, expression: str, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def idle(self) -> None:
+        """Wait until the map has finished moving and drawn (never a fixed sleep)."""
+        self.page.wait_for_function(IDLE, timeout=15_000, polling=50)
+
+    def shot(self, name: str) -> Path:
+        """Screenshot for a person to look at, taken once the map is still."""
+        self.idle()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def login(self, username: str, password: str):
+        """Log in through the Chinese form, like a person would."""
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        with self.page.expect_navigation():
+            self.page.click("button[type=submit]")
+
+    def signed_in(self, path: str, username: str, password: str) -> None:
+        """Open ``path`` through the login form and wait for the map."""
+        self.open(f"/login?next={path}", ready=False)
+        self.login(username, password)
+        self.page.wait_for_function(READY, timeout=60_000)
+
+    def assert_clean(self):
+        assert self.foreign == [], f"requests to other hosts: {self.foreign}"
+        assert self.errors == [], "\n".join(self.errors)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    opened: list[Visit] = []
+
+    def make(**kwargs) -> Visit:
+        v = Visit(browser, server, **kwargs)
+        opened.append(v)
+        return v
+
+    yield make
+    for v in opened:
+        v.close()
+
+
+@pytest.fixture
+def api_as(server, users):
+    """``api_as(username)`` → an httpx client signed in through POST /auth/login (closed after the test)."""
+    import httpx
+
+    opened: list[httpx.Client] = []
+
+    def make(username: str) -> httpx.Client:
+        c = httpx.Client(base_url=server, timeout=180)
+        r = c.post("/auth/login", data={"username": username, "password": users[username], "next": "/"})
+        assert r.status_code in (200, 303), r.text
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture(scope="session")
+def truth(demo_db) -> dict:
+    """What the maps should show, read from the database without the maps' code paths."""
+    from layers import queries
+    from layers.db import session
+    from maps import sources
+
+    with session(demo_db) as s:
+        facilities = sources.public_facilities(s)
+        grids = sources.small_grids(s)
+        names = sources.place_names(s)
+        nodes = queries.nodes(s)
+        edges = queries.edges(s, with_geometry=False)
+    return {"facilities": facilities, "grids": grids, "names": names, "nodes": nodes, "edges": edges}

@@ -178,3 +178,33 @@ def test_a_road_registered_in_pieces_is_one_feature_on_the_map(tiny):
     by_name = dict(zip(names["name"] + names["name_id"].astype(str), res["result"], strict=True))
     assert by_name["东涌路21"] != "duplicate" and by_name["东涌路24"] != "duplicate"
     assert by_name["曼哈顿花园23"] == "dayangguai"
+
+
+def test_rules_table_flags_every_code_cited_as_da_yang_guai():
+    # A code whose cited rule is 民发〔2018〕146号 “大”/“洋”/“怪”/“重” carries that flag (rules.csv column flag).
+    from geo.placenames.tables import default_tables
+
+    for code, rule in default_tables().rules.items():
+        cited = re.findall(r"146号（“(.)”", rule.rule)
+        assert rule.flag == (cited[0] if cited else "other"), (code, rule.rule, rule.flag)
+
+
+@pytest.mark.parametrize(("code", "detail", "shown"), [
+    ("foreign", "曼哈顿：foreign place name (Manhattan)", "含“曼哈顿”"),
+    ("exaggerated", "中央：民发〔2018〕146号 列举; 田中央 (a village in the middle of fields) is a known harmless hit",
+     "含“中央”（民发〔2018〕146号 列举）"),
+    ("generic_mismatch", "“广场”(square) ∉ 建筑物(building|estate)", "“建筑物”类地名不宜使用通名“广场”"),
+    ("generic_oversize", "“城” rank 5 > 3 (住宅区（小区）)", "通名“城”规模等级 5，超过该类地名上限 3（住宅区（小区））"),
+    ("homophone", "范围 scope city_or_town:澄湾区：同音 xinhualu：新华路、新桦路", "范围：市(镇)内 澄湾区：同音：新华路、新桦路"),
+    ("latin_or_digit", "EE", "含字母或数字“EE”"),
+    ("rare_char", "甽", "含生僻字“甽”"),
+    ("odd", "something new in English only", "含“something new in English only”"),
+])
+def test_finding_details_are_shown_in_chinese_only(code, detail, shown):
+    from maps.placenames import detail_zh
+
+    got = detail_zh(code, detail)
+    if code == "odd":  # an unknown English text is left out, never shown
+        assert got == ""
+    else:
+        assert got == shown
