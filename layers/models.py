@@ -324,6 +324,8 @@ class CoverageResidence(Timestamped, Base):
     time_s: Mapped[float | None] = mapped_column(Float)
     facility_id: Mapped[int | None] = mapped_column(BigInteger)
     covered: Mapped[bool] = mapped_column(Boolean)
+    unreachable: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """Farther than the run's snapping distance from every street of the type's profile (never covered)."""
 
 
 class CoverageFacility(Timestamped, Base):
@@ -340,6 +342,8 @@ class CoverageFacility(Timestamped, Base):
     load: Mapped[float | None] = mapped_column(Float)
     """Catchment of the type's capacity basis / (capacity × basis per unit), data/facility_types.csv
     (1.0 = full; None when the capacity is unknown or the type has no capacity basis)."""
+    unreachable: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """Farther than the run's snapping distance from every street of a profile of its type: serves nobody."""
 
 
 class CoverageGap(Timestamped, Base):

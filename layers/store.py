@@ -21,9 +21,9 @@ from layers.queries import _frame, _geo, data_versions
 AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households", "households_covered",
                     "population", "population_covered", "elderly", "elderly_covered", "children",
                     "children_covered", "share", "households_estimated", "population_estimated"]
-RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered"]
+RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered", "unreachable"]
 FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_population", "catchment_households",
-                        "covered_population", "capacity", "load"]
+                        "covered_population", "capacity", "load", "unreachable"]
 GAP_COLS = ["run_id", "type_code", "rank", "households", "population", "elderly", "children", "residences"]
 
 
@@ -148,10 +148,37 @@ def area_results(s: Session, run_id: int, *, level: str | None = None, type_code
 def residence_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
     return _frame(
         s,
-        "SELECT residence_id, type_code, time_s, facility_id, covered FROM coverage_residence "
+        "SELECT residence_id, type_code, time_s, facility_id, covered, unreachable FROM coverage_residence "
         "WHERE run_id = :r AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY residence_id, type_code",
         {"r": run_id, "t": type_code},
     )
+
+
+def unreachable_counts(s: Session, run_id: int) -> pd.DataFrame:
+    """Per facility type of a run: homes (and their residents) farther than the snapping distance
+    from every street of the type's profile, and the unreachable facilities' ids."""
+    return _frame(
+        s,
+        "SELECT t.type_code, coalesce(r.residences, 0) AS residences, coalesce(r.population, 0) AS population, "
+        "coalesce(f.facility_ids, '{}') AS facility_ids FROM "
+        "(SELECT DISTINCT type_code FROM coverage_residence WHERE run_id = :r "
+        " UNION SELECT DISTINCT type_code FROM coverage_facility WHERE run_id = :r) t "
+        "LEFT JOIN (SELECT c.type_code, count(*) AS residences, sum(h.population) AS population "
+        "  FROM coverage_residence c JOIN residences h USING (residence_id) "
+        "  WHERE c.run_id = :r AND c.unreachable GROUP BY c.type_code) r USING (type_code) "
+        "LEFT JOIN (SELECT type_code, array_agg(facility_id ORDER BY facility_id) AS facility_ids "
+        "  FROM coverage_facility WHERE run_id = :r AND unreachable GROUP BY type_code) f USING (type_code) "
+        "ORDER BY t.type_code",
+        {"r": run_id},
+    )
+
+
+def unreachable_residences(s: Session, run_id: int) -> tuple[int, int]:
+    """Distinct homes of a run unreachable for at least one facility type, and their residents."""
+    row = s.execute(text(
+        "SELECT count(*), coalesce(sum(population), 0) FROM residences WHERE residence_id IN "
+        "(SELECT residence_id FROM coverage_residence WHERE run_id = :r AND unreachable)"), {"r": run_id}).one()
+    return int(row[0]), int(row[1])
 
 
 def facility_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:

@@ -82,6 +82,12 @@ def _print_summary(run_id: int, summary: dict) -> None:
     if summary.get("missing_types"):
         typer.echo(f"只含部分类型 partial run: {len(summary['missing_types'])} types not computed "
                    f"({', '.join(summary['missing_types'][:5])}{' ...' if len(summary['missing_types']) > 5 else ''})")
+    far = summary.get("unreachable")
+    if far:
+        ids = ", ".join(map(str, far["facilities"][:10])) + (" ..." if len(far["facilities"]) > 10 else "")
+        typer.echo(f"不可达 unreachable (> {far['snap_max_m']:g} m from every usable street, counted as not covered): "
+                   f"{far['residences']} homes ({far['population']} residents), {len(far['facilities'])} facilities"
+                   + (f" ({ids})" if ids else ""))
     typer.echo(f"{'设施类型 type':32} {'居民覆盖率 share':>16} {'老人覆盖率 elderly':>18}")
     for code, t in sorted(summary["types"].items()):
         share = "-" if t["share"] is None else f"{t['share']:.1%}"

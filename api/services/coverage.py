@@ -244,7 +244,7 @@ def residence_rows(result: CoverageResult) -> pd.DataFrame:
     return pd.DataFrame({
         "residence_id": pr.residence_id, "type_code": pr.type_code,
         "time_s": pr.time_s.where(np.isfinite(pr.time_s)), "facility_id": pr.facility_id,
-        "covered": pr.covered.astype(bool),
+        "covered": pr.covered.astype(bool), "unreachable": ~pr.snapped.astype(bool),
     })
 
 
@@ -254,6 +254,7 @@ def facility_rows(result: CoverageResult) -> pd.DataFrame:
         "facility_id": pf.facility_id, "type_code": pf.type_code,
         "catchment_population": pf.catchment_population, "catchment_households": pf.catchment_households,
         "covered_population": pf.catchment_population, "capacity": pf.capacity, "load": pf.load,
+        "unreachable": ~pf.snapped.astype(bool),
     })
 
 
@@ -317,6 +318,20 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
         "gaps": gaps,
         "targets": [{"code": r["code"], "label_zh": r["label_zh"], "value": None if pd.isna(r["value"]) else float(r["value"]), "threshold": r["threshold"],
                      "pass": bool(r["pass"])} for r in targets.to_dict("records")],
+    }
+
+
+def unreachable_summary(s: Session, run_id: int, *, snap_max_m: float) -> dict[str, Any]:
+    """Homes and facilities of a stored run farther than ``snap_max_m`` from every usable street:
+    distinct homes (for at least one type) and their residents, facility ids, counts per type."""
+    per_type = store.unreachable_counts(s, run_id)
+    homes, residents = store.unreachable_residences(s, run_id)
+    facilities = sorted({int(f) for ids in per_type.facility_ids for f in ids})
+    return {
+        "snap_max_m": float(snap_max_m), "residences": homes, "population": residents, "facilities": facilities,
+        "by_type": {r.type_code: {"residences": int(r.residences), "population": int(r.population),
+                                  "facilities": [int(f) for f in r.facility_ids]}
+                    for r in per_type.itertuples() if r.residences or len(r.facility_ids)},
     }
 
 
@@ -405,7 +420,8 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     summary = summarise(_stored_per_area(s, run_id), inputs, seconds=time.perf_counter() - t0,
                         recomputed=todo, gaps=store.gap_count(s, run_id))
     summary.update(held_types=wanted, reused_types=reused,
-                   missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)))
+                   missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)),
+                   unreachable=unreachable_summary(s, run_id, snap_max_m=inputs.config.snap_max_m))
     store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
     step("stored")
     return store.run(s, run_id)

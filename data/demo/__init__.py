@@ -19,7 +19,8 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 kmÂ
   hill paths and steps, and a motorway (no pedestrians) joined to the roads only by ramps;
 - a river from the north-eastern hills to the sea crossed by five bridges only (two city road
   bridges, one city footbridge, one rural bridge, one motorway bridge);
-- ~8,000 residence points with ~64,000 households and ~186,000 residents;
+- ~8,000 residence points with ~64,000 households and ~186,000 residents, two of them watch
+  houses farther than 500 m from every road (planted ``far_from_road``: reported unreachable);
 - ~400 facilities of every type of data/facility_types.csv, with planted gaps
   (``facilities`` docstring);
 - ~1,900-2,000 place names with planted irregular, historical and heritage names (``placenames``

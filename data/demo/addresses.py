@@ -49,6 +49,22 @@ def numbers(net: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return road, num
 
 
+def numbers_appended(net: Network, xy: np.ndarray, late: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numbers`` where the points ``late`` (indices) were added after the others were numbered:
+    the others keep their numbers, each late point takes the next free number on its road side."""
+    keep = np.setdiff1d(np.arange(len(xy)), late)
+    road, num = np.empty(len(xy), dtype=np.int64), np.empty(len(xy), dtype=np.int64)
+    road[keep], num[keep] = numbers(net, xy[keep])
+    if len(late):
+        road[late], num[late] = numbers(net, xy[late])
+    for i in late:
+        same = np.setdiff1d(np.flatnonzero((road == road[i]) & (num % 2 == num[i] % 2)), [i])
+        same = same[np.isin(same, keep) | (same < i)]
+        if len(same):
+            num[i] = num[same].max() + 2
+    return road, num
+
+
 def building_numbers(estate: np.ndarray) -> np.ndarray:
     """Building (栋) number of each residence within its estate (1, 2, ...; 0 outside estates)."""
     order = np.lexsort([np.arange(len(estate)), estate])

@@ -272,6 +272,27 @@ class _Builder:
             A.areas[i].urban = A.areas[A.areas[i].parent].urban
 
 
+def file_residences(A: AreaSet, xy: np.ndarray, households: np.ndarray) -> None:
+    """Add residences after ``build``: their small grid joins ``A.residence_grid`` and their
+    households every area holding them (the grid, its ancestors and the town's large grid)."""
+    if len(xy) == 0:
+        return
+    small = np.array(A.of_level("grid_small"))
+    pi, gi = shapely.STRtree([A.areas[i].geom for i in small]).query(shapely.points(xy), predicate="intersects")
+    if np.bincount(pi, minlength=len(xy)).max(initial=1) != 1 or len(np.unique(pi)) != len(xy):
+        raise RuntimeError("residences added after the grids must lie in exactly one small grid")
+    grid = np.empty(len(xy), dtype=np.int64)
+    grid[pi] = small[gi]
+    A.residence_grid = np.r_[A.residence_grid, grid]
+    for g, hh in zip(grid, households, strict=True):
+        i = int(g)
+        while i >= 0:
+            A.households[i] += hh
+            i = A.areas[i].parent
+    for i in A.of_level("grid_large"):
+        A.households[i] = A.households[A.areas[i].parent]
+
+
 def _depth(A: AreaSet, i: int) -> int:
     d = 0
     while A.areas[i].parent >= 0:

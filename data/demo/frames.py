@@ -42,12 +42,18 @@ def copy_frames(copy: int, size: float, origin: tuple[float, float], seed: int) 
     F = facilities.build(geo, s, res, A, namer, towns, dname, rng(7))
     N, estate_names, water_names = placenames.build(geo, s, res, A, net, F, namer, vnames, special, road_plants,
                                                     copy, dname[:2], rng(9))
+    # planted last, so that the rest of the district is the same with or without them
+    res, remote = residences.with_remote_homes(res, geo, net.xy, net.u, net.v)
+    areas.file_residences(A, res.xy[remote], res.households[remote])
     ctx = _Ctx(copy, geo, A, net, res, F, N, dname)
     out = {"areas": ctx.areas(), "nodes": ctx.nodes(), "edges": ctx.edges()}
     out["residences"], out["facilities"] = ctx.addressed(estate_names)
     out["place_names"] = ctx.place_names()
     out["water"] = ctx.water(water_names)
-    out["planted"] = ctx.planted(F.planted + N.planted, road_plants)
+    far = [{"case": "far_from_road", "layer": "residences", "index": i,
+            "note": "fish-pond watch house (塘寮) farther than 500 m from every road: reported unreachable"}
+           for i in remote]
+    out["planted"] = ctx.planted(F.planted + N.planted + far, road_plants)
     return out
 
 
@@ -114,7 +120,8 @@ class _Ctx:
         """Residence and facility frames with standard addresses (numbered together)."""
         res, F, A = self.res, self.F, self.A
         fxy = np.array([f.xy for f in F.items]).reshape(-1, 2)
-        road, num = addresses.numbers(self.net, np.vstack([res.xy, fxy]))
+        road, num = addresses.numbers_appended(self.net, np.vstack([res.xy, fxy]),
+                                               np.flatnonzero(res.kind == residences.REMOTE_KIND))
         rname = np.array([r.name for r in self.net.roads], dtype=object)[road]
         street = [f"{n}{k}号" for n, k in zip(rname, num, strict=True)]
         rcomm = np.array([A.ancestor(int(g), "community") for g in A.residence_grid])
@@ -167,9 +174,9 @@ class _Ctx:
     def planted(self, rows: list[dict], road_plants: dict) -> pd.DataFrame:
         """Planted cases with the ids of their objects (plus gates, bridges and the islet component)."""
         layer_ids = {"areas": self.area_ids, "facilities": ids(self.copy, len(self.F.items)),
-                     "place_names": ids(self.copy, len(self.N.items))}
+                     "place_names": ids(self.copy, len(self.N.items)), "residences": ids(self.copy, len(self.res))}
         names = {"areas": [a.name for a in self.A.areas], "facilities": [f.name for f in self.F.items],
-                 "place_names": [p.name for p in self.N.items]}
+                 "place_names": [p.name for p in self.N.items], "residences": [None] * len(self.res)}
         out = [{"case": r["case"], "layer": r["layer"], "object_id": int(layer_ids[r["layer"]][r["index"]]),
                 "name": names[r["layer"]][r["index"]], "note": r["note"]} for r in rows]
         for g in self.net.gates:

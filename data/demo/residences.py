@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from . import settlement as st
 from .geography import Geography
@@ -122,3 +123,46 @@ def build(geo: Geography, s: st.Settlement, rng: np.random.Generator) -> Residen
     pop, eld, chi = _people(hh, kind, boost, rng)
     return Residences(xy=xy, households=hh, population=pop, elderly=eld, children=chi, kind=kind,
                       village=village, estate=estate, estates=estates)
+
+
+# watch houses of fish ponds and orchards far from every road: the planted "unreachable" homes
+REMOTE_MIN_M = 600.0  # farther than the default snapping distance (500 m) from any road or path
+REMOTE_SPACING_M = 2000.0
+REMOTE_COUNT = 2
+REMOTE_KIND = "remote"
+
+
+def with_remote_homes(res: Residences, geo: Geography, xy: np.ndarray, u: np.ndarray, v: np.ndarray,
+                      *, step: float = 50.0) -> tuple[Residences, list[int]]:
+    """``res`` plus up to ``REMOTE_COUNT`` one-household watch houses (塘寮) at the dry land points
+    of the main island farthest from every road segment (``xy[u]``-``xy[v]``), each farther than
+    ``REMOTE_MIN_M`` and ``REMOTE_SPACING_M`` apart; returns the new residences' indices.
+
+    Deterministic (no random draw): the rest of the district is the same with or without them.
+    """
+    land = geo.main.difference(geo.river).difference(geo.lake)
+    minx, miny, maxx, maxy = land.bounds
+    gx, gy = np.meshgrid(np.arange(minx, maxx, step), np.arange(miny, maxy, step))
+    grid = shapely.points(gx.ravel(), gy.ravel())
+    grid = grid[shapely.contains(land.buffer(-step), grid)]  # keep off the coast and river banks
+    roads = shapely.STRtree(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)))
+    (which, _), nearest = roads.query_nearest(grid, return_distance=True, all_matches=False)
+    dist = np.zeros(len(grid))
+    dist[which] = nearest
+    chosen: list[np.ndarray] = []
+    for k in np.argsort(-dist, kind="stable"):
+        if dist[k] <= REMOTE_MIN_M or len(chosen) == REMOTE_COUNT:
+            break
+        p = shapely.get_coordinates(grid[k])[0]
+        if all(np.hypot(*(p - q)) >= REMOTE_SPACING_M for q in chosen):
+            chosen.append(p)
+    if not chosen:
+        return res, []
+    n, first = len(chosen), len(res)
+    one = np.ones(n, dtype=int)
+    out = Residences(
+        xy=np.vstack([res.xy, np.array(chosen)]), households=np.r_[res.households, one],
+        population=np.r_[res.population, 2 * one], elderly=np.r_[res.elderly, 2 * one],
+        children=np.r_[res.children, 0 * one], kind=np.r_[res.kind, np.full(n, REMOTE_KIND)],
+        village=np.r_[res.village, np.full(n, -1)], estate=np.r_[res.estate, np.full(n, -1)], estates=res.estates)
+    return out, list(range(first, first + n))

@@ -95,3 +95,14 @@ def test_table_output_and_errors(cli, demo_db):
     bad = CliRunner().invoke(app, ["coverage", "run", "--type", "spaceport"])
     assert bad.exit_code == 2 and "spaceport" in bad.output
     run_json(cli)  # leave a whole run as the latest for later tests
+
+
+def test_snap_distance_option_is_recorded_and_unreachable_homes_are_reported(cli, demo_db):
+    out = cli("run", "--type", "kindergarten", "--full")
+    assert "不可达 unreachable (> 500 m" in out and "2 homes (4 residents)" in out
+    near = run_json(cli, "--type", "kindergarten", "--snap-max-m", "1000")
+    assert near["unreachable"]["residences"] == 0 and near["unreachable"]["snap_max_m"] == 1000.0
+    with session(demo_db) as s:
+        assert store.run(s, near["run_id"])["params"]["snap_max_m"] == 1000.0
+    assert "up to date" not in cli("run", "--if-stale")  # the configured 500 m differs: stale
+    assert "up to date" in cli("run", "--if-stale")

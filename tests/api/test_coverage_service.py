@@ -174,3 +174,47 @@ def test_progress_is_reported_per_type_and_profile(demo_db):
     assert {total for _, total in seen} == {len(labels)}
     with session(demo_db) as s:
         service.run_and_store(s, incremental=False)
+
+
+def test_homes_far_from_every_street_are_reported_unreachable(demo_db, demo_district):
+    far = set(demo_district.planted.object_id[demo_district.planted.case == "far_from_road"])
+    assert len(far) == 2
+    with session(demo_db) as s:
+        row = service.run_and_store(s, incremental=False)
+        res = store.residence_results(s, row["run_id"])
+    unreachable = row["summary"]["unreachable"]
+    assert unreachable["snap_max_m"] == 500.0 and row["params"]["snap_max_m"] == 500.0
+    flagged = res[res.unreachable]
+    assert set(flagged.residence_id) == far == {int(r) for r in far}  # only the planted watch houses
+    assert unreachable["residences"] == 2 and unreachable["population"] == 4
+    assert flagged.time_s.isna().all() and not flagged.covered.any()
+    # every applicable type reports them (each is a home of its circle for every type)
+    some_type = unreachable["by_type"]["kindergarten"]
+    assert some_type["residences"] == 2 and some_type["population"] == 4
+    # a longer snapping distance (setting or option) reaches them, and is recorded
+    with session(demo_db) as s:
+        longer = service.run_and_store(s, incremental=True, config=service.RunConfig(snap_max_m=1000.0))
+        res = store.residence_results(s, longer["run_id"])
+    assert longer["params"]["snap_max_m"] == 1000.0 and longer["summary"]["unreachable"]["residences"] == 0
+    assert longer["params"]["reused_types"] == []  # another snapping distance: nothing is reused
+    assert not res.unreachable.any() and res[res.residence_id.isin(far)].time_s.notna().any()
+    with session(demo_db) as s:
+        assert service.is_stale(s, longer)  # the configured distance is still 500 m
+        service.run_and_store(s, incremental=False)
+
+
+def test_snap_setting_comes_from_the_environment(monkeypatch):
+    from api.settings import SettingsError, coverage_settings
+
+    monkeypatch.setenv("MINQING_SNAP_MAX_M", "750")
+    coverage_settings.cache_clear()
+    try:
+        assert service.RunConfig.from_settings().snap_max_m == 750.0
+        assert service.RunConfig.from_settings(snap_max_m=90.0).snap_max_m == 90.0
+        monkeypatch.setenv("MINQING_SNAP_MAX_M", "-1")
+        coverage_settings.cache_clear()
+        with pytest.raises(SettingsError, match="MINQING_SNAP_MAX_M"):
+            service.RunConfig.from_settings()
+    finally:
+        monkeypatch.delenv("MINQING_SNAP_MAX_M")
+        coverage_settings.cache_clear()

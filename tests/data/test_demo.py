@@ -425,9 +425,24 @@ def test_place_names(d):
 
 def test_planted_ids_resolve(d):
     layers = {"areas": d.areas["area_id"], "facilities": d.facilities["facility_id"],
-              "place_names": d.place_names["name_id"], "nodes": d.nodes["node_id"], "edges": d.edges["edge_id"]}
+              "place_names": d.place_names["name_id"], "nodes": d.nodes["node_id"], "edges": d.edges["edge_id"],
+              "residences": d.residences["residence_id"]}
     for layer, rows in d.planted.groupby("layer"):
         assert rows["object_id"].isin(layers[layer]).all(), layer
+
+
+def test_homes_far_from_every_road(d):
+    """The planted watch houses lie farther than the default snapping distance (500 m) from every
+    road or path: coverage must report them unreachable. Every other home is near a road."""
+    far = _planted(d, "far_from_road")["object_id"]
+    assert len(far) == 2
+    homes = d.residences.to_crs(32650)
+    tree = shapely.STRtree(d.edges.to_crs(32650).geometry.values)
+    (which, _), dist = tree.query_nearest(homes.geometry.values, return_distance=True, all_matches=False)
+    gap = pd.Series(dist, index=homes["residence_id"].to_numpy()[which])
+    assert (gap.loc[far] > 600).all()
+    assert (gap.drop(far) < 100).all()
+    assert (d.residences.set_index("residence_id").loc[far, "households"] == 1).all()
 
 
 @pytest.mark.slow
