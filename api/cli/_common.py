@@ -24,6 +24,8 @@ def friendly_errors() -> Iterator[None]:
     """Turn our own errors into one red line and a non-zero exit (no stack trace)."""
     try:
         yield
+    except (typer.Exit, typer.Abort):  # fail() inside the block: already one clear line
+        raise
     except LayersError as e:
         fail(_with_fix(e))
     except Exception as e:  # geo errors share the same contract: a message with the fix

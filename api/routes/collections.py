@@ -16,13 +16,16 @@ from api import access
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, PrivacyDep, SessionDep, role_of
 from api.errors import ApiError, PreconditionRequired
 from api.schemas.collections import (
+    FEATURE_EXAMPLES,
     WRITE_MODELS,
+    AnyFeature,
     CollectionInfo,
     CollectionList,
     Feature,
     FeatureCollection,
     FeatureIn,
     FeaturePatch,
+    named_feature,
 )
 from api.schemas.common import GEOJSON, GeoJSONResponse, errors
 from layers import features
@@ -160,7 +163,8 @@ def _single(request: Request, lay: Layer, row: FeatureRow, props: dict, *, statu
 @router.get(
     "/{collection_id}/items/{fid}", response_class=GeoJSONResponse, summary="单个要素 one feature",
     description="GeoJSON Feature; the `ETag` header is the row version to send back in `If-Match` when editing.",
-    responses={200: {"model": Feature[dict[str, Any]], "description": "GeoJSON Feature",
+    responses={200: {"model": AnyFeature, "description": "GeoJSON Feature",
+                     "content": {GEOJSON: {"example": FEATURE_EXAMPLES["facilities"]}},
                      "headers": {"ETag": {"description": "行版本 row version", "schema": {"type": "string"}}}},
                **errors(401, 403, 404)})
 def get_item(request: Request, collection_id: CollectionId, fid: Fid, s: SessionDep, user: OptionalUser,
@@ -195,17 +199,20 @@ def _register_writes(cid: str) -> None:
     who = " / ".join(roles) + (" (grid_worker: attributes in own grid)" if cid in access.GRID_WORKER_ATTRIBUTES
                                else "")
     tags = [f"{lay.title.split()[0]} {cid}"]
-    out = {"model": Feature[public_model], "description": "GeoJSON Feature (ETag header: new version)"}
+    create_body = named_feature(FeatureIn, geometry, create_model)
+    update_body = named_feature(FeaturePatch, geometry, update_model)
+    out = {"model": named_feature(Feature, public_model), "description": "GeoJSON Feature (ETag header: new version)",
+           "content": {GEOJSON: {"example": FEATURE_EXAMPLES[cid]}}}
 
     def create(request: Request, s: SessionDep, user: CurrentUser, privacy: PrivacyDep,
-               body: Annotated[FeatureIn[geometry, create_model], Body()]) -> Response:
+               body: Annotated[create_body, Body()]) -> Response:
         access.write_scope(user, cid, action="create", moves_geometry=True)
         row = features.create(s, lay, properties=body.properties.model_dump(),
                               geometry=body.geometry.model_dump())
         return _single(request, lay, row, privacy.properties(cid, row.properties, role=user.role), status=201)
 
     def replace(request: Request, fid: Fid, s: SessionDep, user: CurrentUser, privacy: PrivacyDep,
-                body: Annotated[FeatureIn[geometry, create_model], Body()], if_match: IfMatch = None) -> Response:
+                body: Annotated[create_body, Body()], if_match: IfMatch = None) -> Response:
         scope = access.write_scope(user, cid, action="update", moves_geometry=True)
         expected = _expected_version(if_match, lay, fid)
         row = features.update(s, lay, features.parse_key(lay, fid), expected_version=expected,
@@ -214,7 +221,7 @@ def _register_writes(cid: str) -> None:
         return _single(request, lay, row, privacy.properties(cid, row.properties, role=user.role))
 
     def patch(request: Request, fid: Fid, s: SessionDep, user: CurrentUser, privacy: PrivacyDep,
-              body: Annotated[FeaturePatch[geometry, update_model], Body()], if_match: IfMatch = None) -> Response:
+              body: Annotated[update_body, Body()], if_match: IfMatch = None) -> Response:
         scope = access.write_scope(user, cid, action="update", moves_geometry=body.geometry is not None)
         expected = _expected_version(if_match, lay, fid)
         props = body.properties.model_dump(exclude_unset=True) if body.properties else {}

@@ -90,7 +90,8 @@ def _result(layer: str, dry_run: bool, report: Any) -> dict:
         "reports without writing. A real import writes every row or none: any problem → 422 listing "
         "every problem with its row, column and fix. Roles: facilities/residences: planner, admin; "
         "place_names: placename_officer, admin; addresses (= residences): planner, admin; grids: admin."),
-    responses=errors(401, 403, 413, 422))
+    responses=errors(401, 403, 413, 422),
+    generate_unique_id_function=lambda route: "import_file")  # the upload body's schema: Body_import_file
 def import_layer(
     request: Request, layer: ImportLayer, user: CurrentUser,
     file: Annotated[UploadFile, File(description="GeoJSON, GPKG, zipped SHP, CSV or XLSX")],

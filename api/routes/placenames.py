@@ -47,6 +47,10 @@ NameId = Annotated[int, Path(ge=1, le=2**63 - 1, description="地名编号 name_
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
                                        description='读取时的 ETag (the version), e.g. "3"')]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SIGNS_GEOJSON_EXAMPLE = {"type": "FeatureCollection", "features": [{
+    "type": "Feature", "id": 2, "geometry": {"type": "Point", "coordinates": [113.26, 22.58]},
+    "properties": {"name_id": 2, "name": "山边村", "category": "village", "sign_type": "村牌", "sign_chinese": "山边村",
+                   "sign_pinyin": "Shanbiancun"}}]}
 
 
 def _value(value):
@@ -152,7 +156,8 @@ def _download(body: bytes, filename: str) -> Response:
 
 @router.get("/placenames/checks.xlsx", response_class=Response, summary="地名检查报告 check report (XLSX)",
             description="Roles: placename_officer / admin. Sheet 检查结果 (one row per finding) and 汇总.",
-            responses={200: {"content": {XLSX: {}}, "description": "XLSX workbook"}, **errors(401, 403)})
+            responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "XLSX workbook"}, **errors(401, 403)})
 def checks_xlsx(request: Request, s: SessionDep, _: Officer) -> Response:
     return _download(placenames.findings_workbook(_registry_checks(request, s)), "placename-checks.xlsx")
 
@@ -170,7 +175,10 @@ def _sign_geojson(worklist) -> Response:
             "(GB 17733-2008; data/placenames/categories.csv) whose sign is missing, with the Chinese and pinyin "
             "text for the sign. `format`: json (default), geojson (the features) or xlsx.",
             responses={200: {"model": list[SignWorkItem], "description": "work list",
-                             "content": {GEOJSON: {}, XLSX: {}}}, **errors(401, 403)})
+                             "content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/GeoJSONFeatureCollection"},
+                                                   "example": SIGNS_GEOJSON_EXAMPLE},
+                                         XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+                       **errors(401, 403)})
 def signs_missing(s: SessionDep, _: Officer,
                   format: Annotated[Literal["json", "geojson", "xlsx"], Query(description="输出格式")] = "json"):
     worklist = placenames.missing_signs(s, with_geometry=format == "geojson")

@@ -17,7 +17,7 @@ from api.deps import SessionDep, require_role
 from api.schemas.common import GeoJSONResponse, errors
 from api.schemas.planning import (
     ComplianceResponse,
-    PlannerFeatureCollection,
+    GeoJSONFeatureCollection,
     RunCreate,
     RunPublic,
     ScenarioCreate,
@@ -46,17 +46,17 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter()
 Planner = Annotated[Account, Depends(require_role("planner", "admin"))]
-RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="覆盖分析运行编号 run id")]
-ScenarioId = Annotated[int, Path(ge=1, le=2**63 - 1, description="情景编号 scenario id")]
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="覆盖分析运行编号 run id", examples=[1])]
+ScenarioId = Annotated[int, Path(ge=1, le=2**63 - 1, description="情景编号 scenario id", examples=[1])]
 Level = Literal["district", "town", "grid_large", "community", "grid_middle", "grid_small"]
 TypeQuery = Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
                                         description="设施类型编码 facility type code", examples=["elderly_daycare"])]
 MinShare = Annotated[float, Query(gt=0, le=1, description="社区居民覆盖比例下限 share of a community's residents "
                                                              "that must be covered for a type to count (0..1]")]
 PROTECTED = errors(401, 403, 404, 422)
-GEOJSON_200 = {200: {"model": PlannerFeatureCollection, "description": "GeoJSON FeatureCollection (WGS84)"},
+GEOJSON_200 = {200: {"model": GeoJSONFeatureCollection, "description": "GeoJSON FeatureCollection (WGS84)"},
                **PROTECTED}
-JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id")]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id", examples=[1])]
 
 
 def register(app: FastAPI) -> None:
@@ -300,8 +300,8 @@ def _file_responses(media_type: str, text: str) -> dict:
     if media_type.startswith("text/csv"):
         content = {"schema": {"type": "string", "format": "csv"}, "example": CSV_EXAMPLE}
     elif media_type == "application/geo+json":
-        content = {"schema": {"$ref": "#/components/schemas/PlannerFeatureCollection"},
-                   "example": PlannerFeatureCollection.model_json_schema()["examples"][0]}
+        content = {"schema": {"$ref": "#/components/schemas/GeoJSONFeatureCollection"},
+                   "example": GeoJSONFeatureCollection.model_json_schema()["examples"][0]}
     else:
         content = {"schema": BINARY}
     return {200: {"content": {media_type: content}, "description": text}, **PROTECTED}

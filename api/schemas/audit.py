@@ -5,9 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Link
+
+# --- response examples (OpenAPI) ---
+
+_AUDIT_PAGE_EXAMPLE = {
+    "items": [
+        {
+            "audit_id": 912,
+            "at": "2026-12-04T09:31:02+08:00",
+            "actor": "admin",
+            "action": "update",
+            "layer": "areas",
+            "object_id": "10001",
+            "before": {"area_id": 10001, "name": "第一网格"},
+            "after": {"area_id": 10001, "name": "滨河第一网格"},
+        }
+    ],
+    "numberMatched": 1,
+    "numberReturned": 1,
+    "links": [{"href": "/audit?layer=areas", "rel": "self"}],
+}
 
 
 class AuditEntry(BaseModel):
@@ -24,6 +44,8 @@ class AuditEntry(BaseModel):
 
 
 class AuditPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_AUDIT_PAGE_EXAMPLE]})
+
     items: list[AuditEntry]
     numberMatched: int  # noqa: N815
     numberReturned: int  # noqa: N815

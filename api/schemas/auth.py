@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- response examples (OpenAPI) ---
+
+_TOKEN_EXAMPLE = {
+    "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFubmVyIn0.c2lnbmF0dXJl",
+    "token_type": "bearer",
+    "role": "planner",
+    "expires_in": 28800,
+}
 
 
 class Token(BaseModel):
     """登录令牌 an OAuth2 bearer token."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TOKEN_EXAMPLE]})
 
     access_token: str = Field(description="JWT; send as `Authorization: Bearer <access_token>`")
     token_type: str = Field("bearer", examples=["bearer"])

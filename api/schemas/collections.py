@@ -14,6 +14,59 @@ GridLevel = Literal["grid_large", "grid_middle", "grid_small"]
 AdminLevel = Literal["district", "town", "community"]
 
 
+# --- response examples (OpenAPI) ---
+
+_COLLECTION_INFO_EXAMPLE = {
+    "id": "facilities",
+    "title": "公共服务设施 Facilities",
+    "description": "社区生活圈公共服务设施",
+    "itemType": "feature",
+    "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+    "extent": {"spatial": {"bbox": [[113.2, 22.5, 113.4, 22.7]]}},
+    "writable": False,
+    "links": [{"href": "/collections/facilities/items", "rel": "items", "type": "application/geo+json"}],
+}
+
+_COLLECTION_LIST_EXAMPLE = {
+    "collections": [
+        {
+            "id": "facilities",
+            "title": "公共服务设施 Facilities",
+            "description": "社区生活圈公共服务设施",
+            "itemType": "feature",
+            "writable": False,
+            "links": [{"href": "/collections/facilities", "rel": "self"}],
+        }
+    ],
+    "links": [{"href": "/collections", "rel": "self"}],
+}
+
+_FEATURE_COLLECTION_EXAMPLE = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "id": 1,
+            "geometry": {"type": "Point", "coordinates": [113.22, 22.55]},
+            "properties": {
+                "facility_id": 1,
+                "type_code": "kindergarten",
+                "type_name": "幼儿园",
+                "name": "一号幼儿园",
+                "status": "open",
+            },
+            "links": [],
+        }
+    ],
+    "numberMatched": 1,
+    "numberReturned": 1,
+    "timeStamp": "2026-12-04T01:30:00Z",
+    "links": [
+        {"href": "/collections/facilities/items?limit=100", "rel": "self", "type": "application/geo+json"}
+    ],
+}
+
+
 class _Props(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -276,6 +329,8 @@ class FeaturePatch(BaseModel, Generic[G, P]):
 
 
 class Feature(BaseModel, Generic[P]):
+    """GeoJSON Feature as read (id, geometry, properties, links)."""
+
     type: Literal["Feature"] = "Feature"
     id: int | str
     geometry: dict[str, Any] | None
@@ -283,11 +338,27 @@ class Feature(BaseModel, Generic[P]):
     links: list[Link] = []
 
 
+def named_feature(generic: Any, *params: Any) -> type[BaseModel]:
+    """``generic[*params]`` as a class named after its properties model (``FacilityCreate`` →
+    ``FacilityCreateFeature``): the OpenAPI schema name pydantic derives from a parametrised generic
+    spells out every type argument, Annotated metadata included, which no reader can use."""
+    props = params[-1]
+    base = generic[params if len(params) > 1 else params[0]]
+    stem = props.__name__ if isinstance(props, type) and issubclass(props, BaseModel) else "Any"
+    suffix = "FeaturePatch" if generic is FeaturePatch else "Feature"
+    return type(f"{stem}{suffix}", (base,), {"__module__": __name__, "__doc__": generic.__doc__})
+
+
+AnyFeature = named_feature(Feature, dict[str, Any])
+
+
 class FeatureCollection(BaseModel):
     """GeoJSON FeatureCollection with OGC paging members."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_FEATURE_COLLECTION_EXAMPLE]})
+
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[Feature[dict[str, Any]]]
+    features: list[AnyFeature]  # type: ignore[valid-type]
     numberMatched: int = Field(description="符合条件的总数 features matching the query")  # noqa: N815
     numberReturned: int = Field(description="本页条数 features in this page")  # noqa: N815
     timeStamp: str  # noqa: N815
@@ -299,6 +370,8 @@ class Extent(BaseModel):
 
 
 class CollectionInfo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_COLLECTION_INFO_EXAMPLE]})
+
     id: str = Field(examples=["facilities"])
     title: str
     description: str
@@ -310,6 +383,8 @@ class CollectionInfo(BaseModel):
 
 
 class CollectionList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_COLLECTION_LIST_EXAMPLE]})
+
     collections: list[CollectionInfo]
     links: list[Link]
 
@@ -323,3 +398,32 @@ WRITE_MODELS: dict[str, tuple[Any, type[BaseModel], type[BaseModel], type[BaseMo
     "areas": (AreaGeometry, AreaCreate, AreaUpdate, AreaPublic),
 }
 """collection → (geometry type, Create, Update, Public) models."""
+
+FEATURE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "facilities": {
+        "type": "Feature", "id": 1, "geometry": {"type": "Point", "coordinates": [113.22, 22.55]},
+        "properties": {"facility_id": 1, "type_code": "kindergarten", "type_name": "幼儿园", "name": "一号幼儿园",
+                       "status": "open", "capacity": 100, "version": 2},
+        "links": [{"href": "/collections/facilities/items/1", "rel": "self", "type": "application/geo+json"}]},
+    "residences": {
+        "type": "Feature", "id": 4, "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
+        "properties": {"residence_id": 4, "address": "二社区4号", "area_id": 200, "households": 400,
+                       "population": 1100, "version": 1},
+        "links": [{"href": "/collections/residences/items/4", "rel": "self", "type": "application/geo+json"}]},
+    "place_names": {
+        "type": "Feature", "id": 3, "geometry": {"type": "Point", "coordinates": [113.33, 22.61]},
+        "properties": {"name_id": 3, "name": "测试公园", "category": "park", "pinyin": "Ceshi Gongyuan",
+                       "status": "standard", "version": 1},
+        "links": [{"href": "/collections/place_names/items/3", "rel": "self", "type": "application/geo+json"}]},
+    "grids": {
+        "type": "Feature", "id": 10001, "geometry": {"type": "MultiPolygon", "coordinates": [[[
+            [113.2, 22.5], [113.25, 22.5], [113.25, 22.7], [113.2, 22.7], [113.2, 22.5]]]]},
+        "properties": {"area_id": 10001, "parent_id": 1000, "level": "grid_small", "code": "4400000010010010001",
+                       "name": "第一网格", "worker_name": "网格员(第一网格)", "worker_phone": "0755-0000001",
+                       "households": 595, "version": 1},
+        "links": [{"href": "/collections/grids/items/10001", "rel": "self", "type": "application/geo+json"}]},
+}
+FEATURE_EXAMPLES["areas"] = {**FEATURE_EXAMPLES["grids"], "id": 100, "properties": {
+    "area_id": 100, "parent_id": 10, "level": "community", "code": "440000001001", "name": "一社区",
+    "households": 600, "version": 1}, "links": [{"href": "/collections/areas/items/100", "rel": "self"}]}
+"""collection → an example of one feature as the API returns it (OpenAPI)."""

@@ -4,7 +4,34 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- response examples (OpenAPI) ---
+
+_ISOCHRONE_COLLECTION_EXAMPLE = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "id": "15",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[113.21, 22.54], [113.23, 22.54], [113.23, 22.56], [113.21, 22.54]]],
+            },
+            "properties": {"minutes": 15, "profile": "walk", "kind": "isochrone"},
+        }
+    ],
+    "facilities": [
+        {
+            "facility_id": 1,
+            "name": "一号幼儿园",
+            "type_code": "kindergarten",
+            "type_name": "幼儿园",
+            "time_s": 312.0,
+        }
+    ],
+    "origin": {"lon": 113.22, "lat": 22.5502, "snapped_m": 12.0},
+}
 
 
 class IsochroneProperties(BaseModel):
@@ -30,6 +57,8 @@ class ReachableFacility(BaseModel):
 
 class IsochroneCollection(BaseModel):
     """等时圈 one polygon per minutes value, and the facilities reachable in the largest one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ISOCHRONE_COLLECTION_EXAMPLE]})
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[IsochroneFeature]

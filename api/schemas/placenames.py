@@ -9,9 +9,125 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.common import AnyGeometry, Id, Lat, Lon, Text
 
+# --- response examples (OpenAPI) ---
+
+_PLACE_NAME_HIT_EXAMPLE = {
+    "name_id": 1,
+    "name": "滨河路",
+    "pinyin": "Binhe Lu",
+    "category": "road",
+    "status": "standard",
+    "lon": 113.25,
+    "lat": 22.55,
+    "score": 3,
+    "match": "chinese",
+    "historical": False,
+    "current_name": None,
+}
+
+_REVERSE_RESULT_EXAMPLE = {
+    "lon": 113.22,
+    "lat": 22.551,
+    "road": {"name": "滨河路", "source": "network", "highway": "residential", "distance_m": 8.5},
+    "place_name": {
+        "name_id": 1,
+        "name": "滨河路",
+        "category": "road",
+        "pinyin": "Binhe Lu",
+        "status": "standard",
+        "distance_m": 8.5,
+    },
+    "grid": {
+        "area_id": 10001,
+        "parent_id": 1000,
+        "level": "grid_small",
+        "code": "4400000010010010001",
+        "name": "第一网格",
+        "worker_name": "网格员(第一网格)",
+        "worker_phone": "0755-0000001",
+    },
+    "areas": [{"area_id": 1, "level": "district", "code": "440000000000", "name": "测试区"}],
+}
+
+_SIGN_TEXT_EXAMPLE = {
+    "name_id": 12,
+    "chinese": "解放北路",
+    "pinyin": "Jiefang Beilu",
+    "proper": "解放",
+    "generic": "北路",
+    "category": "road",
+    "sign_type": "街牌",
+}
+
+_REGISTRY_NAME_EXAMPLE = {
+    "name_id": 12,
+    "name": "解放北路",
+    "category": "road",
+    "area_id": 100,
+    "proper": "解放",
+    "generic": "北路",
+    "pinyin": "Jiefang Beilu",
+    "status": "standard",
+    "heritage": False,
+    "sign_present": True,
+    "approval": "X民〔2020〕12号",
+    "meaning": None,
+    "version": 3,
+    "lon": 113.25,
+    "lat": 22.55,
+    "findings": [],
+}
+
+_HISTORY_ENTRY_EXAMPLE = {
+    "history_id": 40,
+    "action": "rename",
+    "old_name": "解放路",
+    "new_name": "解放北路",
+    "approval": "X民〔2020〕12号",
+    "changed_by": "officer",
+    "changed_at": "2026-12-04T09:30:00+08:00",
+    "before": {"name": "解放路"},
+    "after": {"name": "解放北路"},
+}
+
+_NAME_CHECK_EXAMPLE = {
+    "name_id": 12,
+    "name": "维多利亚花园",
+    "category": "residential",
+    "status": "standard",
+    "town": "测试街道",
+    "district": "测试区",
+    "scope": "同一县级行政区",
+    "findings": [
+        {
+            "code": "foreign",
+            "reason": "崇洋媚外（“洋”）：外国人名地名、外文或其音译",
+            "rule": "《地名管理条例》第九条",
+        }
+    ],
+}
+
+_SIGN_WORK_ITEM_EXAMPLE = {
+    "name_id": 2,
+    "name": "山边村",
+    "category": "village",
+    "category_zh": "村",
+    "sign_type": "村牌",
+    "sign_chinese": "山边村",
+    "sign_pinyin": "Shanbiancun",
+    "status": "standard",
+    "town": "测试街道",
+    "district": "测试区",
+    "approval": None,
+    "lon": 113.26,
+    "lat": 22.58,
+}
+
 
 class PlaceNameHit(BaseModel):
     """地名检索结果 one search hit."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PLACE_NAME_HIT_EXAMPLE]})
 
     name_id: int
     name: str = Field(examples=["滨河路"])
@@ -57,6 +173,8 @@ class AreaRef(BaseModel):
 class ReverseResult(BaseModel):
     """逆地理编码 what lies at a point."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_REVERSE_RESULT_EXAMPLE]})
+
     lon: float
     lat: float
     road: NearbyRoad | None = Field(None, description="最近的有名道路 (≤ 1000 m)")
@@ -69,6 +187,8 @@ class ReverseResult(BaseModel):
 
 class SignText(BaseModel):
     """地名标志文字 sign text: standard Chinese name and its pinyin (GB 17733-2008, 1984 rules)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SIGN_TEXT_EXAMPLE]})
 
     name_id: int | None = None
     chinese: str = Field(examples=["解放北路"])
@@ -91,6 +211,8 @@ class Finding(BaseModel):
 
 class RegistryName(BaseModel):
     """登记的地名 a registered place name (the `ETag` header is its version)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_REGISTRY_NAME_EXAMPLE]})
 
     name_id: int
     name: str = Field(examples=["解放北路"])
@@ -178,6 +300,8 @@ class RegistryNameUpdate(BaseModel):
 class HistoryEntry(BaseModel):
     """沿革 one change of a name."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_HISTORY_ENTRY_EXAMPLE]})
+
     history_id: int
     action: Literal["create", "rename", "retire", "update"]
     old_name: str | None = None
@@ -192,6 +316,8 @@ class HistoryEntry(BaseModel):
 class NameCheck(BaseModel):
     """一个地名的检查结果 the findings of one name."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_NAME_CHECK_EXAMPLE]})
+
     name_id: int
     name: str
     category: str | None = None
@@ -204,6 +330,8 @@ class NameCheck(BaseModel):
 
 class SignWorkItem(BaseModel):
     """缺少地名标志的地名 a name that needs a sign, with the text to put on it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SIGN_WORK_ITEM_EXAMPLE]})
 
     name_id: int
     name: str

@@ -15,6 +15,103 @@ Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
+# --- response examples (OpenAPI) ---
+
+_SCENARIO_LIST_EXAMPLE = {
+    "scenarios": [
+        {
+            "scenario_id": 4,
+            "name": "新建日间照料中心",
+            "description": "缺口1内新增一处",
+            "n_changes": 2,
+            "created_by": "planner",
+            "evaluated_at": "2026-12-04T09:40:00+08:00",
+            "run_id": 15,
+            "created_at": "2026-12-04T09:39:00+08:00",
+            "updated_at": "2026-12-04T09:40:00+08:00",
+        }
+    ]
+}
+
+_SCENARIO_PUBLIC_EXAMPLE = {
+    "scenario_id": 4,
+    "name": "新建日间照料中心",
+    "description": "缺口1内新增一处",
+    "changes": [
+        {
+            "op": "add",
+            "type_code": "elderly_daycare",
+            "lon": 115.8846,
+            "lat": 21.5703,
+            "name": "新日照",
+            "capacity": 40,
+        }
+    ],
+    "created_by": "planner",
+    "created_at": "2026-12-04T09:39:00+08:00",
+    "updated_at": "2026-12-04T09:40:00+08:00",
+    "result": {
+        "evaluated_at": "2026-12-04T09:40:00+08:00",
+        "seconds": 2.1,
+        "run_id": 15,
+        "data_version": {"facilities": 7},
+        "types": ["elderly_daycare"],
+        "changes": [{"op": "add", "facility_id": -1, "type_code": "elderly_daycare"}],
+        "summary": [
+            {
+                "type_code": "elderly_daycare",
+                "type_name": "日间照料中心",
+                "level": "district",
+                "before_share": 0.094,
+                "after_share": 0.121,
+                "population_gained": 5010,
+                "population_lost": 0,
+            }
+        ],
+        "areas": [
+            {
+                "area_id": 1,
+                "level": "district",
+                "type_code": "elderly_daycare",
+                "before_population_covered": 17500,
+                "after_population_covered": 22510,
+                "population_gained": 5010,
+                "population_lost": 0,
+            }
+        ],
+        "facility_load": [],
+    },
+}
+
+_COMPLIANCE_RESPONSE_EXAMPLE = {
+    "run_id": 12,
+    "stale": False,
+    "min_share": 0.5,
+    "definition": "社区至少 50% 的居民可达即视为该类设施在生活圈内",
+    "communities": [
+        {
+            "area_id": 100,
+            "name": "一社区",
+            "circle": "urban",
+            "tier": "15min",
+            "required": 6,
+            "within": 5,
+            "pass": False,
+            "missing": ["中学"],
+        }
+    ],
+    "targets": [
+        {
+            "code": "daycare_communities",
+            "label_zh": "日间照料覆盖社区比例",
+            "value": 0.62,
+            "threshold": 0.8,
+            "pass": False,
+        }
+    ],
+}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,7 +158,7 @@ class RunPublic(BaseModel):
     stale: bool = Field(description="数据或设置已变化需重算 the layers, profiles, targets or distances changed since this run")
 
 
-class PlannerFeature(BaseModel):
+class GeoJSONFeature(BaseModel):
     """GeoJSON Feature (WGS84) with the attributes listed in the operation's description."""
 
     type: Literal["Feature"] = "Feature"
@@ -69,7 +166,7 @@ class PlannerFeature(BaseModel):
     properties: dict[str, Any]
 
 
-class PlannerFeatureCollection(BaseModel):
+class GeoJSONFeatureCollection(BaseModel):
     """GeoJSON FeatureCollection (RFC 7946, WGS84)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -81,7 +178,7 @@ class PlannerFeatureCollection(BaseModel):
                            "population_covered": 1500, "share": 0.926, "target": 0.8, "pass": True}}]}]})
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[PlannerFeature]
+    features: list[GeoJSONFeature]
 
 
 # --- scenarios ------------------------------------------------------------------------------------
@@ -154,6 +251,8 @@ class ScenarioSummary(BaseModel):
 
 
 class ScenarioList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SCENARIO_LIST_EXAMPLE]})
+
     scenarios: list[ScenarioSummary]
 
 
@@ -171,6 +270,8 @@ class ScenarioResult(BaseModel):
 
 
 class ScenarioPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SCENARIO_PUBLIC_EXAMPLE]})
+
     scenario_id: int
     name: str
     description: str | None = None
@@ -285,6 +386,8 @@ class SitingJob(BaseModel):
 
 class ComplianceResponse(BaseModel):
     """达标评估 per community and tier; floor area; district targets."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_COMPLIANCE_RESPONSE_EXAMPLE]})
 
     run_id: int
     stale: bool

@@ -13,6 +13,24 @@ Username = Text(60, min_length=2)
 Password = Text(72, min_length=8)
 
 
+# --- response examples (OpenAPI) ---
+
+_USER_PUBLIC_EXAMPLE = {
+    "user_id": 7,
+    "username": "wang.planner",
+    "role": "planner",
+    "area_id": None,
+    "active": True,
+}
+
+_USER_LIST_EXAMPLE = {
+    "items": [{"user_id": 7, "username": "wang.planner", "role": "planner", "area_id": None, "active": True}],
+    "numberMatched": 1,
+    "numberReturned": 1,
+    "links": [{"href": "/users?limit=100&offset=0", "rel": "self"}],
+}
+
+
 class UserCreate(BaseModel):
     """新建账号 a new account."""
 
@@ -38,6 +56,8 @@ class UserUpdate(BaseModel):
 class UserPublic(BaseModel):
     """账号 (无密码) an account as shown to administrators."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_USER_PUBLIC_EXAMPLE]})
+
     user_id: int
     username: str
     role: str
@@ -46,6 +66,8 @@ class UserPublic(BaseModel):
 
 
 class UserList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_USER_LIST_EXAMPLE]})
+
     items: list[UserPublic]
     numberMatched: int  # noqa: N815
     numberReturned: int  # noqa: N815
