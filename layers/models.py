@@ -363,6 +363,26 @@ class CoverageGap(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
+
+class CoverageTarget(Timestamped, Base):
+    """A target of data/targets.csv judged in one area (district, town, community) of a run."""
+
+    __tablename__ = "coverage_target"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    target_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40))
+    measure: Mapped[str] = mapped_column(String(20))
+    threshold: Mapped[float] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    """Share (0..1) of communities reached or of residents covered; None without any in the circle."""
+    pass_: Mapped[bool | None] = mapped_column("pass", Boolean)
+    communities: Mapped[int | None] = mapped_column(Integer)
+    communities_reached: Mapped[int | None] = mapped_column(Integer)
+
+
 class Scenario(Timestamped, Base):
     """A named, saved set of what-if changes; evaluated without touching the base layers."""
 

@@ -25,6 +25,8 @@ RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facil
 FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_population", "catchment_households",
                         "covered_population", "capacity", "load", "unreachable"]
 GAP_COLS = ["run_id", "type_code", "rank", "households", "population", "elderly", "children", "residences"]
+TARGET_COLS = ["run_id", "target_code", "area_id", "type_code", "measure", "threshold", "value", "pass",
+               "communities", "communities_reached"]
 
 
 def clock(s: Session) -> datetime:
@@ -81,6 +83,24 @@ def copy_results(s: Session, source_run: int, target_run: int, *, types: list[st
         rest = ", ".join(c for c in cols if c != "run_id")
         s.execute(text(f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
                        f"WHERE run_id = :src AND type_code = ANY(:types)"), params)
+
+
+def add_targets(s: Session, run_id: int, targets: pd.DataFrame) -> None:
+    """Write the per-area target verdicts of ``run_id`` (``TARGET_COLS`` but run_id; COPY)."""
+    if len(targets):
+        copy_frame(s, "coverage_target", _with_run(targets, run_id), columns=TARGET_COLS)
+
+
+def target_results(s: Session, run_id: int, *, level: str | None = None, code: str | None = None) -> pd.DataFrame:
+    """Per-area target verdicts of a run with the area's name, level, code and parent."""
+    return _frame(
+        s,
+        "SELECT t.target_code, t.type_code, t.measure, t.threshold, t.area_id, a.name, a.level, a.code, "
+        "a.parent_id, t.value, t.pass, t.communities, t.communities_reached FROM coverage_target t "
+        "JOIN areas a USING (area_id) WHERE t.run_id = :r AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) "
+        "AND (CAST(:c AS text) IS NULL OR t.target_code = :c) ORDER BY t.target_code, a.level, a.code",
+        {"r": run_id, "lvl": level, "c": code},
+    )
 
 
 def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:

@@ -98,6 +98,39 @@ def _print_summary(run_id: int, summary: dict) -> None:
         value = "-" if t["value"] is None else f"{t['value']:.1%}"
         mark = "达标 pass" if t["pass"] else "未达标 FAIL"
         typer.echo(f"  {t['label_zh']}: {value} (目标 {float(t['threshold']):.0%}) {mark}")
+        towns = [f"{w['name']} {'-' if w['value'] is None else format(w['value'], '.0%')} "
+                 f"{'-' if w['pass'] is None else ('达标' if w['pass'] else '未达标')}" for w in t.get("towns", [])]
+        if towns:
+            typer.echo(f"    镇街 towns: {'; '.join(towns)}")
+
+
+@app.command()
+def targets(
+    run_id: int = typer.Option(None, "--run", help="run id (default: the latest run)"),
+    level: str = typer.Option("town", "--level", help="district | town | community"),
+    code: str = typer.Option(None, "--code", help="one target code of data/targets.csv"),
+    fmt: str = typer.Option("table", "--format", help="table | json"),
+) -> None:
+    """Targets of data/targets.csv judged per district, town or community (pass/fail per area)."""
+    from api.cli._common import fail
+    from api.services import coverage as service
+    from api.services.runs import resolve_run
+    from layers.db import session
+
+    if level not in ("district", "town", "community"):
+        fail(f"--level {level!r} is not one of district, town, community")
+    with friendly_errors(), session() as s:
+        run = resolve_run(s, run_id)
+        rows = service.target_table(s, run["run_id"], level=level, code=code)
+    if fmt == "json":
+        typer.echo(json.dumps({"run_id": run["run_id"], "targets": rows}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"运行 run {run['run_id']}: {len(rows)} verdicts at level {level}")
+    for r in rows:
+        value = "-" if r["value"] is None else f"{r['value']:.1%}"
+        mark = "-" if r["pass"] is None else ("达标 pass" if r["pass"] else "未达标 FAIL")
+        extra = f" ({r['communities_reached']}/{r['communities']} communities)" if r["communities"] else ""
+        typer.echo(f"  {r['target_code']:24} {r['name']:16} {value:>7} / {r['threshold']:.0%}  {mark}{extra}")
 
 
 @app.command()

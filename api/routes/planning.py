@@ -25,10 +25,11 @@ from api.schemas.planning import (
     ScenarioPublic,
     SitingJob,
     SitingRequest,
+    TargetList,
 )
 from api.services import compliance as compliance_service
 from api.services import jobs, reports, scenarios, siting
-from api.services.coverage import is_stale
+from api.services.coverage import is_stale, target_table
 from api.services.runs import known_types, resolve_run
 from layers import jobs as job_table
 from layers import scenarios as scenario_table
@@ -136,6 +137,21 @@ def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQ
     resolve_run(s, run_id)
     known_types(s, type_code)
     return _geojson(store.facility_results(s, run_id, type_code=type_code))
+
+
+@router.get("/coverage/runs/{run_id}/targets", tags=[COVERAGE], response_model=TargetList, responses=PROTECTED,
+            summary="各区域目标达标 targets per district, town and community",
+            description="Each target of data/targets.csv judged in the district, every town and — for per-resident "
+                        "targets (`population_share`) — every community of its circle: `value`, `threshold`, "
+                        "`pass`. A share-of-communities target (e.g. day care reaching >= 80% of communities) is "
+                        "judged per town over the town's communities, with `communities` / `communities_reached`.")
+def run_targets(s: SessionDep, user: Planner, run_id: RunId,
+                level: Annotated[Literal["district", "town", "community"] | None,
+                                 Query(description="区域层级 area level")] = None,
+                code: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                                                  description="目标编码 target code")] = None) -> dict[str, Any]:
+    resolve_run(s, run_id)
+    return {"run_id": run_id, "targets": target_table(s, run_id, level=level, code=code)}
 
 
 def _geojson(frame: gpd.GeoDataFrame) -> Response:

@@ -395,3 +395,31 @@ class ComplianceResponse(BaseModel):
     definition: str
     communities: list[dict[str, Any]]
     targets: list[dict[str, Any]]
+
+
+class TargetVerdict(BaseModel):
+    """目标评估 one target of data/targets.csv judged in one area."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    target_code: str = Field(examples=["daycare_communities"])
+    label_zh: str | None = None
+    type_code: str = Field(description="设施类型 facility type ('*': every type, the worst decides)")
+    measure: Literal["community_share", "population_share"]
+    threshold: float = Field(description="目标值 the share to reach (0..1)")
+    area_id: int
+    name: str
+    level: Literal["district", "town", "community"]
+    area_code: str
+    value: float | None = Field(description="达到的比例 share of communities reached / of residents covered (0..1); "
+                                            "null: no community or resident of the target's circle here")
+    pass_: bool | None = Field(alias="pass", description="是否达标 value >= threshold (null without a value)")
+    communities: int | None = Field(None, description="社区数 communities judged (share-of-communities targets)")
+    communities_reached: int | None = Field(None, description="达到要求的社区数 communities reached")
+
+
+class TargetList(BaseModel):
+    """各区域目标达标 targets judged for the district, every town and (per-resident targets) every community."""
+
+    run_id: int
+    targets: list[TargetVerdict]

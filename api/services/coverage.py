@@ -43,6 +43,8 @@ from geo.coverage import (
 )
 from geo.errors import UnknownFacilityTypeError
 from geo.profiles import Profile, load_profiles
+from geo.targets import overall as targets_overall
+from geo.targets import targets_by_area
 from layers import queries, store
 
 DATA_DIR = Path(data.__file__).parent
@@ -272,32 +274,53 @@ def read_targets(path: Path | None = None) -> pd.DataFrame:
 
 
 def evaluate_targets(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-    """Pass/fail of each target row at district level.
+    """Pass/fail of each target row over all communities (the district's verdict; ``geo.targets``).
 
     ``community_share``: the share of communities (of the target's circle) where at least
     ``community_min_share`` of residents are covered. ``population_share``: the share of residents
     of that circle covered (for ``type_code`` '*': every type with a tier in that circle, the
     worst type decides).
     """
-    comm = areas[areas.level == "community"][["area_id", "urban"]]
+    judged = targets_overall(per_area, areas, targets).set_index("code")
     rows = []
     for t in targets.to_dict("records"):
-        circles = {"urban": [True], "rural": [False], "both": [True, False]}[t["circle"]]
-        in_circle = comm[comm.urban.isin(circles)].area_id
-        types = sorted(per_area.type_code.unique()) if t["type_code"] == "*" else [t["type_code"]]
-        values = []
-        for code in types:
-            pa = per_area[(per_area.type_code == code) & per_area.area_id.isin(in_circle)]
-            if pa.empty:
-                continue
-            if t["measure"] == "community_share":
-                reached = (pa.population_covered >= float(t["community_min_share"]) * pa.population).sum()
-                values.append(reached / len(in_circle))
-            else:
-                values.append(pa.population_covered.sum() / max(pa.population.sum(), 1))
-        value = min(values) if values else None
-        rows.append({**t, "value": value, "pass": value is not None and value >= float(t["threshold"])})
+        value = judged.value.get(t["code"], np.nan)
+        value = None if pd.isna(value) else float(value)
+        rows.append({**t, "value": value, "pass": value is not None and value >= float(t["threshold"]) - 1e-12})
     return pd.DataFrame(rows)
+
+
+def target_rows(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """``coverage_target`` rows: each target judged in the district, every town and (per-resident
+    targets) every community of its circle."""
+    judged = targets_by_area(per_area, areas, targets)
+    out = judged.rename(columns={"code": "target_code"})
+    out["pass"] = out["pass"].astype("boolean")
+    for col in ("communities", "communities_reached"):
+        out[col] = out[col].astype("Int64")
+    return out[["target_code", "area_id", "type_code", "measure", "threshold", "value", "pass", "communities",
+                "communities_reached"]]
+
+
+def target_table(s: Session, run_id: int, *, level: str | None = None, code: str | None = None) -> list[dict[str, Any]]:
+    """The stored per-area verdicts of a run as JSON-ready records (with the target's label)."""
+    rows = store.target_results(s, run_id, level=level, code=code)
+    labels = dict(zip(*(read_targets()[c] for c in ("code", "label_zh")), strict=True))
+    return [{"target_code": r.target_code, "label_zh": labels.get(r.target_code), "type_code": r.type_code,
+             "measure": r.measure, "threshold": float(r.threshold), "area_id": int(r.area_id), "name": r["name"],
+             "level": r.level, "area_code": r.code, "value": None if pd.isna(r.value) else float(r.value),
+             "pass": None if pd.isna(r["pass"]) else bool(r["pass"]),
+             "communities": None if pd.isna(r.communities) else int(r.communities),
+             "communities_reached": None if pd.isna(r.communities_reached) else int(r.communities_reached)}
+            for _, r in rows.iterrows()]
+
+
+def town_verdicts(s: Session, run_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Per target code: the stored verdict of every town (``area_id``, ``name``, ``value``, ``pass``)."""
+    rows = store.target_results(s, run_id, level="town")
+    return {code: [{"area_id": int(r.area_id), "name": r["name"], "value": None if pd.isna(r.value) else float(r.value),
+                    "pass": None if pd.isna(r["pass"]) else bool(r["pass"])} for _, r in part.iterrows()]
+            for code, part in rows.groupby("target_code", sort=True)}
 
 
 def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: list[str],
@@ -417,8 +440,13 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     if result is not None:
         store.add_results(s, run_id, per_area=area_rows(result), per_residence=residence_rows(result),
                           per_facility=facility_rows(result), gaps=gap_rows(result))
-    summary = summarise(_stored_per_area(s, run_id), inputs, seconds=time.perf_counter() - t0,
-                        recomputed=todo, gaps=store.gap_count(s, run_id))
+    per_area = _stored_per_area(s, run_id)
+    store.add_targets(s, run_id, target_rows(per_area, inputs.areas, read_targets(inputs.config.targets_csv)))
+    summary = summarise(per_area, inputs, seconds=time.perf_counter() - t0, recomputed=todo,
+                        gaps=store.gap_count(s, run_id))
+    towns = town_verdicts(s, run_id)
+    for t in summary["targets"]:
+        t["towns"] = towns.get(t["code"], [])
     summary.update(held_types=wanted, reused_types=reused,
                    missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)),
                    unreachable=unreachable_summary(s, run_id, snap_max_m=inputs.config.snap_max_m))

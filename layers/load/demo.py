@@ -31,7 +31,7 @@ WATER_COLS = ["water_id", "kind", "name"]
 def clear_layers(s: Session) -> None:
     """Empty every data layer (not users, not facility types)."""
     s.execute(text(
-        "TRUNCATE coverage_runs, coverage_area, coverage_residence, coverage_facility, coverage_gaps, "
+        "TRUNCATE coverage_runs, coverage_area, coverage_residence, coverage_facility, coverage_gaps, coverage_target, "
         "scenarios, place_name_history, place_names, facilities, residences, network_edges, "
         "network_nodes, water"
     ))

@@ -106,3 +106,18 @@ def test_snap_distance_option_is_recorded_and_unreachable_homes_are_reported(cli
         assert store.run(s, near["run_id"])["params"]["snap_max_m"] == 1000.0
     assert "up to date" not in cli("run", "--if-stale")  # the configured 500 m differs: stale
     assert "up to date" in cli("run", "--if-stale")
+
+
+def test_targets_per_town_in_the_run_output_and_the_targets_command(cli, demo_db):
+    out = cli("run")
+    assert "镇街 towns:" in out
+    listed = json.loads(cli("targets", "--level", "town", "--format", "json"))
+    with session(demo_db) as s:
+        latest = store.latest_run(s)
+        stored = store.target_results(s, latest["run_id"], level="town")
+    assert listed["run_id"] == latest["run_id"] and len(listed["targets"]) == len(stored) > 0
+    assert {t["level"] for t in listed["targets"]} == {"town"}
+    day = [t for t in listed["targets"] if t["target_code"] == "daycare_communities"]
+    assert day and all(t["communities"] > 0 and 0 <= t["communities_reached"] <= t["communities"] for t in day)
+    table = cli("targets", "--level", "community", "--code", "kindergarten_residents")
+    assert "kindergarten_residents" in table and "communities)" not in table

@@ -218,3 +218,41 @@ def test_snap_setting_comes_from_the_environment(monkeypatch):
     finally:
         monkeypatch.delenv("MINQING_SNAP_MAX_M")
         coverage_settings.cache_clear()
+
+
+def test_targets_are_judged_per_town_and_community_and_stored(demo_db):
+    with session(demo_db) as s:
+        row = service.run_and_store(s, incremental=True)
+        pa = store.area_results(s, row["run_id"])
+        areas = pd.DataFrame(s.execute(text("SELECT area_id, parent_id, level, urban FROM areas")).mappings().all())
+        stored = store.target_results(s, row["run_id"])
+    targets = pd.read_csv(service.TARGETS_CSV).set_index("code")
+    comm = areas[areas.level == "community"]
+    towns = areas[areas.level == "town"].area_id
+    # day care >= 80% of communities reached (>= 50% of residents covered): hand count per town
+    dc = targets.loc["daycare_communities"]
+    day = pa[(pa.type_code == "elderly_daycare") & (pa.level == "community")].set_index("area_id")
+    judged = stored[stored.target_code == "daycare_communities"].set_index("area_id")
+    assert set(judged.level) == {"district", "town"}  # a share of communities: not per community
+    for town in towns:
+        mine = comm[comm.parent_id == town].area_id
+        reached = sum(1 for c in mine if c in day.index
+                      and day.population_covered[c] >= dc.community_min_share * day.population[c])
+        assert judged.communities[town] == len(mine) and judged.communities_reached[town] == reached
+        assert judged.value[town] == pytest.approx(reached / len(mine))
+        assert judged["pass"][town] == (reached / len(mine) >= dc.threshold)
+    district = judged[judged.level == "district"].iloc[0]
+    summary = next(t for t in row["summary"]["targets"] if t["code"] == "daycare_communities")
+    assert district.value == pytest.approx(summary["value"])
+    assert {w["area_id"] for w in summary["towns"]} == set(towns)
+    # kindergarten residents (urban): per urban community its own share
+    kg = stored[stored.target_code == "kindergarten_residents"].set_index("area_id")
+    kpa = pa[(pa.type_code == "kindergarten") & (pa.level == "community")].set_index("area_id")
+    urban = comm[comm.urban].area_id
+    assert set(kg[kg.level == "community"].index) == set(urban)
+    for c in urban:
+        assert kg.value[c] == pytest.approx(kpa.population_covered[c] / kpa.population[c])
+    per_town = kpa.loc[urban].groupby(comm.set_index("area_id").parent_id.loc[urban].to_numpy())[
+        ["population", "population_covered"]].sum()
+    for town, r in per_town.iterrows():
+        assert kg.value[town] == pytest.approx(r.population_covered / r.population)

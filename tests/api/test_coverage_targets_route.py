@@ -1,0 +1,49 @@
+"""GET /coverage/runs/{run_id}/targets: targets judged per district, town and community."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def run_id(client, auth):
+    r = client.post("/coverage/runs", json={"full": True}, headers=auth("planner"))
+    assert r.status_code in (201, 202), r.text
+    done = client.get(f"/coverage/runs/{r.json()['run_id']}", headers=auth("planner")).json()
+    assert done["status"] == "done", done
+    return done["run_id"]
+
+
+def test_targets_per_area_match_the_area_shares(client, auth, run_id):
+    r = client.get(f"/coverage/runs/{run_id}/targets", headers=auth("planner"))
+    assert r.status_code == 200, r.text
+    rows = r.json()["targets"]
+    assert {t["level"] for t in rows} >= {"district", "town"}
+    assert all(set(t) >= {"target_code", "label_zh", "area_id", "name", "value", "threshold", "pass"} for t in rows)
+    for t in rows:
+        if t["value"] is not None:
+            assert t["pass"] == (t["value"] >= t["threshold"] - 1e-12)
+    # a per-resident target in a community is that community's covered share of the type
+    kg = [t for t in rows if t["target_code"] == "kindergarten_residents" and t["level"] == "community"]
+    assert kg
+    areas = client.get(f"/coverage/runs/{run_id}/areas?level=community&type=kindergarten",
+                       headers=auth("planner")).json()["features"]
+    share = {f["properties"]["area_id"]: f["properties"]["share"] for f in areas}
+    for t in kg:
+        assert t["value"] == pytest.approx(share[t["area_id"]])
+    # share-of-communities targets are never judged for a single community
+    assert not [t for t in rows if t["measure"] == "community_share" and t["level"] == "community"]
+    towns = client.get(f"/coverage/runs/{run_id}/targets?level=town&code=daycare_communities",
+                       headers=auth("planner")).json()["targets"]
+    assert towns and {t["level"] for t in towns} == {"town"} and {t["target_code"] for t in towns} == {
+        "daycare_communities"}
+    assert all(t["communities"] >= t["communities_reached"] >= 0 for t in towns)
+
+
+@pytest.mark.parametrize(("who", "status"), [(None, 401), ("gridworker", 403)])
+def test_targets_need_a_planner(client, auth, run_id, who, status):
+    assert client.get(f"/coverage/runs/{run_id}/targets", headers=auth(who)).status_code == status
+
+
+def test_bad_level_is_refused(client, auth, run_id):
+    assert client.get(f"/coverage/runs/{run_id}/targets?level=grid_small", headers=auth("planner")).status_code == 400
