@@ -6,7 +6,6 @@ app with ``create_app(settings, database_url=...)``.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -17,7 +16,18 @@ from api import errors
 from api.caches import Engines
 from api.limits import AnonymousRateLimit, BodySizeLimit
 from api.privacy import PrivacyFilter
-from api.routes import audit, auth, collections, health, isochrones, placenames, users
+from api.routes import (
+    audit,
+    auth,
+    collections,
+    health,
+    imports,
+    isochrones,
+    maps,
+    placenames,
+    planning,
+    users,
+)
 from api.settings import ApiSettings, get_settings
 from layers.placenames import configured_tables
 
@@ -45,16 +55,6 @@ TAGS = [
     {"name": "审计 audit", "description": "审计日志 who changed what"},
     {"name": "状态 health", "description": "服务状态 health"},
 ]
-
-
-def _optional_routers() -> list:
-    """Routers whose backing modules (written by others) may not exist yet."""
-    routers = []
-    if importlib.util.find_spec("layers.load.files") is not None:
-        from api.routes import imports
-
-        routers.append(imports.router)
-    return routers
 
 
 def _dispose(url: str | None) -> None:
@@ -91,11 +91,12 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.add_middleware(GZipMiddleware, minimum_size=2048)  # map pages and GeoJSON shrink 5-10x
     app.add_middleware(errors.CatchAll)  # added last: the outermost
 
+    # every router is imported plainly at the top: a module that fails to import stops the service at
+    # start instead of leaving its routes silently missing
     for router in [health.router, collections.router, isochrones.router, placenames.router, auth.router,
-                   users.router, audit.router, *_optional_routers()]:
+                   users.router, audit.router, imports.router, maps.router]:
         app.include_router(router)
-    app.include_router(importlib.import_module("api.routes.maps").router)  # web maps (maps/)
-    importlib.import_module("api.routes.planning").register(app)  # planner tools: runs, scenarios, siting, reports
+    planning.register(app)  # planner tools: runs, scenarios, siting, reports
     return app
 
 
