@@ -209,3 +209,76 @@ def test_parcel_candidates_sit_on_the_parcel_next_to_its_street(case):
     d_plain = snap_points(net, plain.lon, plain.lat).distance_m
     d_street = snap_points(net, street.lon, street.lat).distance_m
     assert (d_street <= d_plain + 1e-6).all()
+
+
+# --- the fallbacks: greedy above max_exact, and a MILP stopped before it proved optimality ---------
+
+
+def _reached(matrix, chosen) -> float:
+    """Weight the chosen candidates newly cover, read straight from the covering pairs."""
+    rows = matrix.pairs.demand[matrix.pairs.candidate.isin(np.asarray(chosen))].unique()
+    return float(matrix.demand.weight.to_numpy()[rows].sum())
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_auto_switches_to_greedy_above_max_exact(case, k):
+    best = _brute_mclp(case, k)
+    size = siting.maximal_covering(case["matrix"], k).size
+    exact = siting.maximal_covering(case["matrix"], k, solver="auto", max_exact=size)
+    assert exact.method == "exact" and exact.value == pytest.approx(best)
+    sol = siting.maximal_covering(case["matrix"], k, solver="auto", max_exact=size - 1)
+    assert sol.method == "greedy"
+    assert _reached(case["matrix"], sol.chosen) == pytest.approx(sol.value)
+    assert sol.value <= best + 1e-9 <= sol.bound + 1e-9  # an honest bound around the true optimum
+    assert sol.gap == pytest.approx((sol.bound - sol.value) / sol.bound)
+
+
+def test_set_covering_auto_switches_to_greedy_with_a_lower_bound(case):
+    share = next(s for s in (0.6, 0.5, 0.4) if _brute_lscp(case, s))  # reachable and needing sites
+    fewest = _brute_lscp(case, share)
+    sol = siting.set_covering(case["matrix"], share, solver="auto", max_exact=0)
+    assert sol.method == "greedy" and sol.feasible
+    assert sol.bound <= fewest <= len(sol.chosen)
+    assert sol.gap == pytest.approx((len(sol.chosen) - sol.bound) / len(sol.chosen))
+
+
+@pytest.fixture(scope="module")
+def large():
+    """400 homes, 60 candidates: large enough that HiGHS does not prove optimality at once."""
+    nodes, edges, res, fac, cand = _case(5, n_res=400, n_cand=60)
+    profiles = load_profiles(PROFILES_CSV)
+    prepared = prepare(nodes, edges, res, AREAS, profiles, facility_types=TYPES)
+    base = run_coverage(None, None, fac, None, None, TYPES, profiles, prepared=prepared)
+    return siting.coverage_matrix(prepared, TYPES, "daycare", cand, existing=base.per_residence)
+
+
+def test_a_milp_stopped_early_reports_its_incumbent_and_dual_bound(large, monkeypatch):
+    """The time-limit path, made deterministic: HiGHS stops at its first improving solution (a limit of
+    the same kind as the time limit) — the result says it is not proven, with a bound that holds."""
+    optimum = siting.maximal_covering(large, 5, solver="exact")
+    assert optimum.method == "exact" and optimum.gap == 0
+    run = siting._run
+
+    def first_solution_only(lp, time_limit_s):
+        h = run(lp, time_limit_s)
+        h.setOptionValue("mip_max_improving_sols", 1)
+        h.clearSolver()
+        h.run()
+        return h
+
+    monkeypatch.setattr(siting, "_run", first_solution_only)
+    sol = siting.maximal_covering(large, 5, solver="exact")
+    assert sol.method == "exact_time_limit"
+    assert _reached(large, sol.chosen) == pytest.approx(sol.value)
+    assert sol.value < optimum.value <= sol.bound + 1e-9
+    assert sol.gap == pytest.approx((sol.bound - sol.value) / sol.bound) and sol.gap > 0
+
+
+def test_a_tiny_time_limit_falls_back_to_greedy_with_an_honest_bound(large):
+    """No MILP solution within the limit: the greedy answer, its own (submodular) bound and a gap > 0."""
+    optimum = siting.maximal_covering(large, 5, solver="exact").value
+    sol = siting.maximal_covering(large, 5, solver="exact", time_limit_s=1e-9)
+    assert sol.method == "greedy"
+    assert _reached(large, sol.chosen) == pytest.approx(sol.value)
+    assert sol.value <= optimum <= sol.bound + 1e-9
+    assert sol.gap == pytest.approx((sol.bound - sol.value) / sol.bound) and sol.gap > 0
