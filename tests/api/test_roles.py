@@ -119,3 +119,55 @@ def test_grid_worker_without_grid_cannot_edit(client, auth):
     r = client.patch("/collections/facilities/items/1", json={"properties": {"phone": "1"}},
                      headers=auth("gridworker_nogrid", **{"If-Match": '"1"'}))
     assert r.status_code == 403
+
+
+# --- accounts and the place-name registry: who may write -----------------------------------------------
+
+ADMIN_ONLY = [
+    # (method, path, body): allowed for admin only
+    ("post", "/users", {"username": "role.test.{n}", "password": "long-enough-pw", "role": "planner"}),
+    ("patch", "/users/{planner_id}", {"active": True}),
+    ("get", "/users/{planner_id}", None),
+]
+
+
+@pytest.fixture(scope="module")
+def planner_id(client, auth) -> int:
+    return client.get("/users/me", headers=auth("planner")).json()["user_id"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY)
+@pytest.mark.parametrize("who", WHO)
+def test_accounts_are_admin_only(client, auth, planner_id, method, path, body, who):
+    url = path.format(planner_id=planner_id)
+    payload = None if body is None else {k: v.format(n=next(_counter)) if isinstance(v, str) else v
+                                         for k, v in body.items()}
+    r = client.request(method.upper(), url, json=payload, headers=auth(who))
+    expected = {None: 401, "admin": 201 if method == "post" else 200}.get(who, 403)
+    assert r.status_code == expected, (who, r.text)
+    if expected == 403:
+        assert "admin" in r.json()["error"]["message"]
+
+
+REGISTRY_WRITES = [
+    # (method, path suffix, body)
+    ("patch", "", {"sign_present": True}),
+    ("post", "/rename", {"new_name": "滨河大道", "approval": "测试批复〔2026〕1号"}),
+    ("post", "/retire", {"approval": "测试批复〔2026〕2号"}),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), REGISTRY_WRITES)
+@pytest.mark.parametrize("who", [None, "planner", "gridworker"])
+def test_registry_writes_are_refused_to_other_roles(client, auth, api_db, method, suffix, body, who):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(api_db)
+    with engine.connect() as con:
+        before = con.execute(text("SELECT name, status, sign_present, version FROM place_names WHERE name_id = 1")).one()
+    r = client.request(method.upper(), f"/placenames/1{suffix}", json=body, headers=auth(who))
+    assert r.status_code == (401 if who is None else 403), r.text
+    with engine.connect() as con:
+        assert con.execute(text("SELECT name, status, sign_present, version FROM place_names "
+                                "WHERE name_id = 1")).one() == before
+    engine.dispose()
