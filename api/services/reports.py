@@ -196,7 +196,7 @@ def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None =
     c = comp.compliance(s, run_id=run["run_id"], min_share=min_share)
     wb = Workbook()
     _about(wb.active, s, run, c, scenario_id)
-    _sheet(wb, "达标目标", _targets_frame(c.targets), percent=("目标值", "实际值"))
+    _sheet(wb, "达标目标", _targets_frame(c.targets, _type_names(s)), percent=("目标值", "实际值"))
     areas = areas_table(s, run["run_id"], min_share=min_share, with_geometry=False)
     for (_, name), part in areas.groupby(["type_code", "type_name"], sort=True):
         _sheet(wb, _sheet_title(wb, str(name)), _area_frame(part), percent=("覆盖率", "目标覆盖率"))
@@ -283,10 +283,18 @@ def _area_frame(part: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(part[list(AREA_ZH)]).rename(columns=AREA_ZH)
 
 
-def _targets_frame(targets: pd.DataFrame) -> pd.DataFrame:
+def _type_names(s: Session) -> dict[str, str]:
+    """Facility type code → Chinese name; ``*`` (every type with a service circle) → 全部设施类型."""
+    types = queries.facility_types(s)
+    return {"*": "全部设施类型", **dict(zip(types.code, types.name_zh, strict=True))}
+
+
+def _targets_frame(targets: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     circle = {"urban": "城市", "rural": "农村", "both": "城乡"}
-    return pd.DataFrame({"目标": targets.label_zh, "设施类型": targets.type_code, "范围": targets.circle.map(circle),
-                         "指标": targets.measure, "目标值": targets.threshold.astype(float),
+    measure = {"community_share": "达标社区比例", "population_share": "覆盖居民比例"}
+    return pd.DataFrame({"目标": targets.label_zh, "设施类型": targets.type_code.map(lambda c: names.get(c, c)),
+                         "范围": targets.circle.map(circle),
+                         "指标": targets.measure.map(lambda m: measure.get(m, m)), "目标值": targets.threshold.astype(float),
                          "实际值": pd.to_numeric(targets["value"], errors="coerce"), "是否达标": targets["pass"],
                          "依据": targets.source})
 

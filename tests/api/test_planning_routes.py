@@ -107,6 +107,11 @@ def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
     assert "attachment" in r.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(r.content), read_only=True)
     assert {"说明", "社区达标", "覆盖缺口", "情景对比"} <= set(wb.sheetnames)
+    rows = list(wb["达标目标"].iter_rows(values_only=True))
+    types = {r[rows[0].index("设施类型")] for r in rows[1:]}
+    assert "老年人日间照料中心" in types and "全部设施类型" in types  # Chinese names, not codes
+    assert not any(t and t.isascii() for t in types), types
+    assert {r[rows[0].index("指标")] for r in rows[1:]} <= {"达标社区比例", "覆盖居民比例"}
     path = tmp_path / "areas.gpkg"
     path.write_bytes(client.get(f"/exports/{run_id}/areas.gpkg", headers=planner).content)
     frame = pyogrio.read_dataframe(path)
