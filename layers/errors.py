@@ -31,3 +31,53 @@ class ValidationFailed(LayersError):
     def __init__(self, message: str, problems: list[dict] | None = None):
         super().__init__(message)
         self.problems = problems or []
+
+
+_SQLSTATE = {
+    "23505": ("a value that must be unique is already stored or repeats in the file{where}",
+              "remove the repeated rows, or change their code/id so that each is unique"),
+    "23503": ("a row refers to something that does not exist{where}",
+              "import the referenced areas/types first, or correct the reference"),
+    "23502": ("a required value is empty{where}", "fill it in every row"),
+    "23514": ("a value is not one of those allowed{where}", "use one of the values the column allows (see the docs)"),
+    "22001": ("a text is longer than the column allows{where}", "shorten it"),
+    "22003": ("a number is out of range{where}", "correct the number"),
+    "22P02": ("a value has the wrong type{where}", "write numbers as numbers and dates as dates"),
+    "42P01": ("a table is missing", "run `minqing db migrate`"),
+    "42703": ("a column is missing", "run `minqing db migrate`"),
+}
+
+
+def describe_database_error(exc: BaseException) -> tuple[str, str]:
+    """(problem, fix) for a database error met while writing user data, in words a user can act on:
+    never the raw server text (constraint names, SQL), which goes to the log instead."""
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None) or ""
+    diag = getattr(orig, "diag", None)
+    column = getattr(diag, "column_name", None)
+    table = getattr(diag, "table_name", None)
+    if column is None:
+        column = _key_columns(getattr(diag, "message_detail", None)) or (
+            _constraint_column(diag.constraint_name, table) if getattr(diag, "constraint_name", None) else None)
+    where = (f" (column {column}" + (f" of {table})" if table else ")")) if column else (
+        f" ({table})" if table else "")
+    problem, fix = _SQLSTATE.get(state, ("the database refused the data{where}",
+                                         f"check the rows; error code {state or 'unknown'} is in the server log"))
+    return f"the database refused the data: {problem.format(where=where)}", fix
+
+
+def _key_columns(detail: str | None) -> str | None:
+    """The column names of PostgreSQL's 'Key (a, b)=(…) …' detail (the values are left out: they may be
+    personal data)."""
+    import re
+
+    found = re.match(r"Key \(([^)]*)\)=", detail or "")
+    return found.group(1) if found else None
+
+
+def _constraint_column(constraint: str, table: str | None) -> str:
+    """The column a constraint name points at (``areas_code_key`` → code, ``user_role_known`` → role)."""
+    name = constraint.removeprefix(f"{table}_") if table else constraint
+    for suffix in ("_key", "_fkey", "_check", "_known", "_pkey"):
+        name = name.removesuffix(suffix)
+    return name

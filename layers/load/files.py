@@ -14,6 +14,7 @@ GCJ-02 (高德/腾讯), BD-09 (百度) or any EPSG code; they are always stored 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -34,11 +35,12 @@ from geo import chinacrs
 from geo.osm import read_household_parameters
 from geo.topology import PARENT_LEVEL, absorb_slivers, check_topology
 from layers.db import set_actor
-from layers.errors import ValidationFailed
+from layers.errors import ValidationFailed, describe_database_error
 from layers.load.bulk import copy_frame, record_import
 from layers.load.estimates import drop_superseded_estimates
 from layers.load.reference import DATA_DIR, read_facility_types
 
+log = logging.getLogger("minqing.imports")
 LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
 LAYER_ALIASES = {"grids": "areas", "residences": "addresses"}
 SPREADSHEETS = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
@@ -493,9 +495,8 @@ def write_all_or_nothing(s: Session, report: ImportReport, write: Callable[[], i
         n = write()
     except (DBAPIError, psycopg.Error) as e:  # COPY runs on the driver connection: psycopg errors
         savepoint.rollback()
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        report.add(None, None, f"the database refused the data: {reason}",
-                   "fix the rows concerned (or run `minqing db migrate` when a table is missing)")
+        log.warning("import of %s refused by the database: %s", report.layer, str(getattr(e, "orig", None) or e))
+        report.add(None, None, *describe_database_error(e))  # never the raw server text
         return
     if dry_run:
         savepoint.rollback()

@@ -325,3 +325,49 @@ def test_the_shifted_systems_really_move_points(tmp_path):
         assert metres(lon, lat, TRUE_LON, TRUE_LAT) > 200
     back = _point(chinacrs.gcj02_to_wgs84, *_point(chinacrs.wgs84_to_gcj02, TRUE_LON, TRUE_LAT))
     assert metres(*back, TRUE_LON, TRUE_LAT) < 0.01
+
+
+# --- database refusals: a clear message, never the server's text ---------------------------------------
+
+
+@pytest.mark.parametrize(("sql", "says"), [
+    ("INSERT INTO areas (area_id, level, code, name, urban, geom) SELECT 999001, 'town', code, 'x', true, geom "
+     "FROM areas WHERE area_id = 1", "must be unique"),
+    ("INSERT INTO users (username, password_hash, role) VALUES ('x', 'y', 'mayor')", "not one of those allowed"),
+    ("INSERT INTO facilities (facility_id, type_code, name, geom) VALUES (999001, 'no_such_type', 'x', "
+     "ST_Point(113.3, 22.6, 4326))", "refers to something that does not exist"),
+    ("INSERT INTO facilities (facility_id, type_code) VALUES (999002, 'kindergarten')", "required value is empty"),
+])
+def test_database_refusals_are_described_not_quoted(import_db, sql, says):
+    from sqlalchemy.exc import DBAPIError
+
+    from layers.db import session
+    from layers.errors import describe_database_error
+
+    with pytest.raises(DBAPIError) as caught, session(import_db) as s:
+        s.execute(text(sql))
+    problem, fix = describe_database_error(caught.value)
+    assert says in problem and fix
+    raw = str(caught.value.orig)
+    assert "violates" in raw  # the server's own words …
+    assert "violates" not in problem and "constraint" not in problem and '"' not in problem  # … are not shown
+
+
+def test_an_import_refused_by_the_database_reports_it_in_words(client, auth, monkeypatch):
+    """A refusal the row checks did not foresee (here: a duplicate key forced into the write)."""
+    import layers.load.files as files
+
+    write = files._write_facilities
+
+    def clashing(s, rows, **kwargs):
+        n = write(s, rows, **kwargs)
+        s.execute(text("INSERT INTO facilities (facility_id, type_code, name, geom) SELECT facility_id, type_code, "
+                       "name, geom FROM facilities ORDER BY facility_id DESC LIMIT 1"))
+        return n
+
+    monkeypatch.setattr(files, "_write_facilities", clashing)
+    r = upload(client, auth, GOOD)
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["error"]["details"]
+    assert "must be unique" in problem["problem"] and "facility_id" in problem["problem"]
+    assert "violates" not in r.text and "pkey" not in r.text
