@@ -267,6 +267,8 @@ class ScenarioResult(BaseModel):
     changes: list[dict[str, Any]] = Field(description="已应用的变更 applied changes (ids of proposed facilities)")
     summary: list[dict[str, Any]] = Field(description="区级 district rows per type")
     areas: list[dict[str, Any]] = Field(description="各区域 rows per area and type: before_*, after_*, *_gained, *_lost")
+    facility_load: list[dict[str, Any]] = Field([], description="设施负荷 the changed facilities' capacity, catchment "
+                                                                 "and load (1.0 = full) before and after")
 
 
 class ScenarioPublic(BaseModel):

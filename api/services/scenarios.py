@@ -121,10 +121,57 @@ def _result(ev: Evaluation, inputs: runs.Inputs, *, run_id: int, seconds: float)
     return {
         "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3), "run_id": run_id, "data_version": inputs.versions, "types": ev.types,
-        "changes": _records(ev.log),
+        "changes": change_places(_records(ev.log), inputs.facilities, ev.facilities),
         "summary": [{**r, "type_name": names.get(r["type_code"])} for r in _records(top[AREA_COLUMNS])],
         "areas": {"columns": AREA_COLUMNS, "rows": _rows(ev.delta[AREA_COLUMNS])},
+        "facility_load": facility_load(ev),
     }
+
+
+LOAD_COLUMNS = ["facility_id", "name", "type_code", "capacity_before", "capacity_after", "catchment_population_before",
+                "catchment_population_after", "load_before", "load_after"]
+
+
+def facility_load(ev: Evaluation) -> list[dict[str, Any]]:
+    """Catchment and load (catchment of the capacity basis / capacity × per-unit basis; 1.0 = full)
+    before and after, of every facility the changes touch — so that a capacity-only scenario, whose
+    coverage does not move, still shows its effect."""
+    if ev.before is None or ev.after is None or ev.log.empty:
+        return []
+    cols = ["facility_id", "type_code", "catchment_population", "capacity", "load"]
+    both = ev.before.per_facility[cols].merge(ev.after.per_facility[cols], on="facility_id", how="outer",
+                                              suffixes=("_before", "_after"))
+    both = both[both.facility_id.isin(ev.log.facility_id.dropna())]
+    names = ev.facilities.set_index("facility_id").name
+    both["name"] = both.facility_id.map(names)
+    both["type_code"] = both.type_code_after.fillna(both.type_code_before)
+    return _records(both[LOAD_COLUMNS].sort_values("facility_id"))
+
+
+def change_places(log: list[dict[str, Any]], before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any]]:
+    """The change log with what a map needs to mark each change: the facility's ``name``, ``lon``/``lat``
+    after the change (degrees), ``from_lon``/``from_lat`` before a move and the capacity before/after."""
+    old = before.set_index("facility_id")
+    new = after.set_index("facility_id")
+    out = []
+    for change in log:
+        fid = change["facility_id"]
+        row = dict(change)
+        if fid in new.index:
+            now = new.loc[fid]
+            row.update(name=now["name"], lon=_degrees(now["lon"]), lat=_degrees(now["lat"]),
+                       capacity_after=_plain(now["capacity"]) if pd.notna(now["capacity"]) else None)
+        if fid in old.index:
+            was = old.loc[fid]
+            row["capacity_before"] = _plain(was["capacity"]) if pd.notna(was["capacity"]) else None
+            if change["op"] == "move":
+                row.update(from_lon=_degrees(was["lon"]), from_lat=_degrees(was["lat"]))
+        out.append(row)
+    return out
+
+
+def _degrees(value: Any) -> float:
+    return round(float(value), 6)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
