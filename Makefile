@@ -44,6 +44,7 @@ db: setup
 data: db
 	$(BIN)/minqing demo load --if-empty
 	$(BIN)/minqing coverage run --if-stale
+	$(BIN)/minqing demo scenarios --if-missing
 	$(BIN)/minqing users demo
 
 demo: data

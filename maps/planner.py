@@ -3,7 +3,9 @@
 The page embeds the offline base map, the facility-type table and the latest coverage run; the
 numbers themselves come from the planner JSON endpoints of docs/API_CONTRACT.md, fetched by
 ``maps/static/planner.js`` when the planner picks a facility type, a life circle and a grid tier:
-``/coverage/runs/{id}/areas``, ``/gaps``, ``/facilities``, ``/scenarios``, ``/compliance``.
+``/coverage/runs/{id}/areas`` (with ``circle`` for one life circle's residents), ``/gaps``,
+``/facilities``, ``/catchments``, ``/scenarios``, ``/compliance``. Community polygons are embedded for
+the compliance layer (joined to ``/compliance`` by ``area_id``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import folium
+import geopandas as gpd
 import pandas as pd
 
-from maps.basemap import add_base_layers
+from maps.basemap import add_base_layers, simplify
 from maps.page import AttachScript, ResponsiveLayerControl, add_html, page_map, render
 from maps.public import _centre
 
@@ -32,6 +35,10 @@ CIRCLES = [
     ("village", "乡村 村/组层级"),
     ("township", "乡村 乡集镇层级"),
 ]
+# Which residents a circle applies to: coverage measures a residence with the urban tier when its
+# community is urban, else the rural tier (geo.coverage); the map then greys the other class.
+CIRCLE_CLASS = {"5min": "urban", "10min": "urban", "15min": "urban", "village": "rural", "township": "rural"}
+BASIS_ZH = {"population": "常住人口", "households": "户", "elderly": "60岁以上老人", "children": "0-14岁儿童"}
 DEFAULT_TYPE = "elderly_daycare"
 # Share of residents covered → colour (lower bound inclusive), red to green; the legend reads it too.
 SHARE_CLASSES = [
@@ -47,13 +54,33 @@ def _text(value: Any) -> str | None:
     return None if value is None or pd.isna(value) or value == "" else str(value)
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) or value == "" else float(value)
+
+
 def _types(facility_types: pd.DataFrame) -> list[dict[str, Any]]:
+    """Types with their tiers and what their capacity is counted in (unit, basis, people per unit)."""
     out = []
-    for r in facility_types.sort_values(["category", "code"]).itertuples():
-        out.append({"code": r.code, "name": r.name_zh, "category": r.category,
-                    "urban_tier": _text(r.urban_tier), "rural_tier": _text(r.rural_tier),
-                    "required": bool(r.required) if pd.notna(r.required) else False})
+    for r in facility_types.sort_values(["category", "code"]).to_dict("records"):
+        unit = _text(r.get("capacity_unit"))
+        out.append({"code": r["code"], "name": r["name_zh"], "category": r["category"],
+                    "urban_tier": _text(r["urban_tier"]), "rural_tier": _text(r["rural_tier"]),
+                    "required": bool(r["required"]) if pd.notna(r["required"]) else False,
+                    "unit": unit.split()[0] if unit else None, "basis": _text(r.get("capacity_basis")),
+                    "per_unit": _number(r.get("basis_per_unit"))})
     return out
+
+
+def community_features(communities: gpd.GeoDataFrame | None, *, tolerance_m: float = 4.0) -> dict[str, Any]:
+    """Community polygons (simplified) with ``id``, ``n`` name and ``u`` urban flag, for the compliance layer."""
+    if communities is None or communities.empty:
+        return {"type": "FeatureCollection", "features": []}
+    geoms = simplify(communities, tolerance_m=tolerance_m)
+    feats = [{"type": "Feature", "properties": {"id": int(r["area_id"]), "n": r["name"],
+                                                "u": None if pd.isna(r["urban"]) else bool(r["urban"])},
+              "geometry": g.__geo_interface__}
+             for (_, r), g in zip(communities.iterrows(), geoms, strict=True) if g is not None and not g.is_empty]
+    return {"type": "FeatureCollection", "features": feats}
 
 
 def _run(run: dict[str, Any] | None, *, stale: bool) -> dict[str, Any] | None:
@@ -66,7 +93,7 @@ def _run(run: dict[str, Any] | None, *, stale: bool) -> dict[str, Any] | None:
 
 def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame, basemap: dict[str, Any],
                       run: dict[str, Any] | None, stale: bool = False,
-                      tianditu_key: str | None = None) -> str:
+                      communities: gpd.GeoDataFrame | None = None, tianditu_key: str | None = None) -> str:
     """The planner page as one HTML string.
 
     Parameters
@@ -76,6 +103,7 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
     basemap : ``maps.basemap.offline_data`` output.
     run : the latest finished coverage run (``layers.store.latest_run``) or None.
     stale : True when the data changed since ``run`` was computed.
+    communities : community polygons (area_id, name, urban, geometry; EPSG:4326) for the compliance layer.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     """
     m = page_map(title=f"民情地图 · {district['name']} · 生活圈规划分析", page="planner",
@@ -84,7 +112,8 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
     groups = {
         "coverage": folium.FeatureGroup(name="覆盖率分区", show=True),
         "gaps": folium.FeatureGroup(name="服务缺口", show=True),
-        "facilities": folium.FeatureGroup(name="设施与服务人口", show=True),
+        "catchments": folium.FeatureGroup(name="设施服务范围", show=True),
+        "facilities": folium.FeatureGroup(name="设施与负荷", show=True),
         "scenario": folium.FeatureGroup(name="情景方案(前后对比)", show=True),
         "compliance": folium.FeatureGroup(name="社区配置达标", show=False),
     }
@@ -98,7 +127,9 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
         "types": types,
         "default_type": default,
         "levels": [{"code": c, "name": n} for c, n in LEVELS],
-        "circles": [{"code": c, "name": n} for c, n in CIRCLES],
+        "circles": [{"code": c, "name": n, "class": CIRCLE_CLASS.get(c)} for c, n in CIRCLES],
+        "basis_zh": BASIS_ZH,
+        "communities": community_features(communities),
         "share_classes": [{"min": lo, "color": col, "label": lab} for lo, col, lab in SHARE_CLASSES],
         "run": _run(run, stale=stale),
     }

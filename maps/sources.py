@@ -74,6 +74,11 @@ def _empty(columns: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
 
 
+def communities(s: Session) -> gpd.GeoDataFrame:
+    """Community polygons with their name and urban flag (the planner's compliance layer)."""
+    return queries.areas(s, levels=("community",))[["area_id", "name", "urban", "geometry"]]
+
+
 def facility_types(s: Session) -> pd.DataFrame:
     return queries.facility_types(s)
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from api.cli._common import friendly_errors, steps
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from data.demo import DemoDistrict
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -38,7 +44,60 @@ def load(
         with session(actor="demo-loader") as s:
             counts = load_district(s, district, progress=step)
     typer.echo(f"已载入 loaded in {time.perf_counter() - t0:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
+    _scenarios(district)
     typer.echo("注意: 澄湾区为虚构演示数据 (fictional demo data).")
+
+
+@app.command()
+def scenarios(
+    scale: float = typer.Option(1.0, help="the scale the demo was loaded with"),
+    seed: int = typer.Option(20261122, help="the seed the demo was loaded with"),
+    if_missing: bool = typer.Option(False, "--if-missing", help="only save those not saved yet (no re-evaluation)"),
+) -> None:
+    """Save and evaluate the demo's what-if scenarios (规划新增日间照料中心 …); existing ones are re-evaluated."""
+    from data.demo import generate
+
+    with friendly_errors():
+        _scenarios(generate(scale=scale, seed=seed), only_missing=if_missing)
+
+
+def _scenarios(district: DemoDistrict, *, only_missing: bool = False) -> None:
+    from layers.db import session
+
+    t0 = time.perf_counter()
+    with friendly_errors(), session(actor="demo-loader") as s:
+        rows = save_demo_scenarios(s, district, only_missing=only_missing)
+    names = "、".join(r["name"] for r in rows)
+    typer.echo(f"演示情景 demo scenarios ({time.perf_counter() - t0:.1f} s): {names or '无 none'}")
+
+
+def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "demo-loader",
+                        only_missing: bool = False) -> list[dict]:
+    """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
+    its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows."""
+    from api.services import scenarios as service
+    from data.demo.scenarios import demo_scenarios
+    from layers import queries
+    from layers import scenarios as table
+
+    existing = {r["name"]: r["scenario_id"] for r in table.listing(s, limit=1000)}
+    # Only for the district the layers hold: the facilities the changes name must be the stored ones.
+    stored = queries.facilities(s, statuses=("open", "planned", "closed"))
+    stored_names = dict(zip(stored.facility_id.astype(int), stored.name, strict=True))
+    demo_names = dict(zip(district.facilities.facility_id.astype(int), district.facilities.name, strict=True))
+    rows = []
+    for sc in demo_scenarios(district):
+        ids = [int(c["facility_id"]) for c in sc["changes"] if "facility_id" in c]
+        if any(stored_names.get(i) != demo_names.get(i) for i in ids):
+            continue
+        scenario_id = existing.get(sc["name"])
+        if scenario_id is not None and only_missing:
+            continue
+        if scenario_id is None:
+            scenario_id = service.create(s, name=sc["name"], description=sc["description"], changes=sc["changes"],
+                                         actor=actor)["scenario_id"]
+        rows.append(service.evaluate(s, scenario_id, actor=actor))
+    return rows
 
 
 @app.command()

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from api.deps import OptionalUser, SessionDep
 from api.routes.auth import _safe_next
 from api.services.coverage import is_stale as coverage_is_stale
+from api.services.coverage import with_capacity_basis
+from api.settings import coverage_settings
 from layers import store
 from layers.users import Account
 from maps import assets, sources
@@ -89,8 +91,9 @@ def _planner_html(s: Session) -> str:
     stale = coverage_is_stale(s, run) if run else False
     tk = _tianditu_key()
     return _pages.get(("planner", versions, run and run["run_id"], stale, tk), lambda: build_planner_map(
-        district=sources.district(s), facility_types=sources.facility_types(s), basemap=_basemap(s, versions),
-        run=run, stale=stale, tianditu_key=tk))
+        district=sources.district(s), basemap=_basemap(s, versions), run=run, stale=stale,
+        facility_types=with_capacity_basis(sources.facility_types(s), coverage_settings().facility_types_csv),
+        communities=sources.communities(s), tianditu_key=tk))
 
 
 def _placenames_html(s: Session) -> str:

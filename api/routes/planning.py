@@ -14,6 +14,7 @@ import shapely
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Query, Request, Response
 
 from api.deps import SessionDep, require_role
+from api.errors import ApiError
 from api.schemas.common import GeoJSONResponse, errors
 from api.schemas.planning import (
     ComplianceResponse,
@@ -29,6 +30,8 @@ from api.schemas.planning import (
 )
 from api.services import compliance as compliance_service
 from api.services import jobs, reports, scenarios, siting
+from api.services.catchments import catchments_table
+from api.services.circles import Circle, areas_in_circle
 from api.services.coverage import is_stale, target_table
 from api.services.runs import known_types, resolve_run
 from layers import jobs as job_table
@@ -111,11 +114,19 @@ def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
                         "(unsuppressed). Without `type`: one feature per area with per-type columns "
                         "`<type>__covered, <type>__share, <type>__pass`.")
 def run_areas(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None,
-              level: Annotated[Level | None, Query(description="区域层级 area level")] = None) -> Response:
+              level: Annotated[Level | None, Query(description="区域层级 area level")] = None,
+              circle: Annotated[Circle | None, Query(
+                  description="生活圈 only the residents of the urban or rural circle (their community's class); "
+                              "needs `type`; areas without such residents get `in_circle: false`")] = None,
+              ) -> Response:
     resolve_run(s, run_id)
     if type_code is None:
+        if circle is not None:
+            raise ApiError(f"circle={circle} needs a facility type", fix="add type=<facility type code>")
         return _geojson(reports.areas_wide(s, run_id, level=level))
     known_types(s, type_code)
+    if circle is not None:
+        return _geojson(areas_in_circle(s, run_id, level=level, type_code=type_code, circle=circle))
     return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code))
 
 
@@ -137,6 +148,21 @@ def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQ
     resolve_run(s, run_id)
     known_types(s, type_code)
     return _geojson(store.facility_results(s, run_id, type_code=type_code))
+
+
+@router.get("/coverage/runs/{run_id}/catchments", tags=[COVERAGE], response_class=GeoJSONResponse,
+            responses=GEOJSON_200, summary="设施服务范围 catchment areas of one facility type (GeoJSON)",
+            description="One polygon per facility of `type` around the homes it serves (covered residents whose "
+                        "nearest facility of the type it is): homes closer than the run's gap link distance (default "
+                        "250 m) form groups, each group's concave hull buffered by half that, as for gap areas, "
+                        "clipped to the district; with `points, "
+                        "population, households, elderly, children, capacity, load`.")
+def run_catchments(s: SessionDep, user: Planner, run_id: RunId,
+                   type_code: Annotated[str, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
+                                                   description="设施类型编码 facility type code")]) -> Response:
+    resolve_run(s, run_id)
+    known_types(s, type_code)
+    return _geojson(catchments_table(s, run_id, type_code))
 
 
 @router.get("/coverage/runs/{run_id}/targets", tags=[COVERAGE], response_model=TargetList, responses=PROTECTED,

@@ -159,13 +159,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts" / "maps"
 READY = "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
-# The map has stopped: no pan or zoom under way, no marker-cluster animation, two frames drawn since.
+# The map has stopped: no pan or zoom under way, no marker-cluster animation, no popup fading in,
+# two frames drawn since.
 IDLE = """() => new Promise(done => {
     const s = window.minqing && window.minqing.state, m = s && s.map;
     const cluster = s && s.layers && s.layers.cluster;
     const busy = !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
         || (cluster && cluster._inZoomAnimation > 0);
-    if (busy) { done(false); return; }
+    // popups and tooltips fade in: wait until they are fully there
+    const fading = [...document.querySelectorAll('.leaflet-popup, .leaflet-tooltip')]
+        .some(e => getComputedStyle(e).opacity !== '1' && getComputedStyle(e).opacity !== '0.9');
+    if (busy || fading) { done(false); return; }
     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
 })"""
 
@@ -305,3 +309,31 @@ def truth(demo_db) -> dict:
         nodes = queries.nodes(s)
         edges = queries.edges(s, with_geometry=False)
     return {"facilities": facilities, "grids": grids, "names": names, "nodes": nodes, "edges": edges}
+
+
+# ---------------------------------------------------------------- planner data (session)
+
+@pytest.fixture(scope="session")
+def coverage_run(demo_db) -> int:
+    """The demo district's coverage, computed once for the planner tests (the run the page shows)."""
+    from api.services import coverage as service
+    from layers import store
+    from layers.db import session
+
+    with session(demo_db, actor="pytest") as s:
+        run = store.latest_run(s)
+        if run is None or service.is_stale(s, run):
+            service.run_and_store(s, incremental=False)
+            run = store.latest_run(s)
+        return int(run["run_id"])
+
+
+@pytest.fixture(scope="session")
+def demo_scenarios(demo_db, demo_district, coverage_run) -> dict[str, int]:
+    """The demo's what-if scenarios, saved and evaluated as `minqing demo load` does: name → id."""
+    from api.cli.demo import save_demo_scenarios
+    from layers.db import session
+
+    with session(demo_db, actor="pytest") as s:
+        rows = save_demo_scenarios(s, demo_district)
+    return {r["name"]: int(r["scenario_id"]) for r in rows}

@@ -106,3 +106,23 @@ def test_every_page_asset_is_served(client, server, demo_db):
     html += client.get("/").text
     for url in set(re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)):
         assert client.get(url).status_code == 200, url
+
+
+def test_planner_map_data_routes(server, demo_db, coverage_run, demo_scenarios):
+    with httpx.Client(base_url=server, timeout=120) as anonymous:
+        assert anonymous.get(f"/coverage/runs/{coverage_run}/catchments", params={"type": "kindergarten"}) \
+            .status_code == 401
+    with _as(server, _cookie("routes_planner", "planner", demo_db)) as c:
+        r = c.get(f"/coverage/runs/{coverage_run}/areas", params={"circle": "urban"})
+        assert r.status_code == 400 and "type" in r.json()["error"]["fix"]
+        assert c.get(f"/coverage/runs/{coverage_run}/areas", params={"type": "kindergarten", "circle": "x"}) \
+            .status_code == 400  # a request the API cannot parse
+        r = c.get(f"/coverage/runs/{coverage_run}/catchments", params={"type": "kindergarten"})
+        assert r.status_code == 200 and r.json()["features"]
+        assert c.get(f"/coverage/runs/{coverage_run}/catchments", params={"type": "nope"}).status_code == 422
+        # every evaluated change of the demo scenarios says where to mark it
+        for sid in demo_scenarios.values():
+            changes = c.get(f"/scenarios/{sid}").json()["result"]["changes"]
+            assert changes and all(isinstance(ch["lon"], float) and isinstance(ch["lat"], float) and ch["name"]
+                                   for ch in changes)
+            assert all("from_lon" in ch for ch in changes if ch["op"] == "move")
