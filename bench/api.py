@@ -9,10 +9,12 @@ connection comes from 127.0.0.1 and would otherwise be throttled), then:
 
 1. map view: facilities + grids inside the district bbox (what the public map loads first),
    sequential and concurrent, median and p95 over ``--repeat`` rounds (target < 200 ms);
-2. load: each public endpoint for ``--duration`` seconds with ``--connections`` clients using
+2. load: every public endpoint for ``--duration`` seconds with ``--connections`` clients using
    ``wrk`` (Debian package wrk; ``scripts/system-deps.sh --bench``), or a bounded asyncio httpx
-   loop when wrk is missing. Prints requests/s, p50, p95, p99 and non-2xx counts, and writes
-   bench/_results/api.json.
+   loop when wrk is missing. Each request takes the next of ``--variants`` different URLs of its
+   endpoint (other map views, search words, isochrone origins, grids …), so the response cache
+   does not answer them all. Prints requests/s, p50, p95, p99 and non-2xx counts (with the load
+   average of the machine, which other people share), and writes bench/_results/api.json.
 """
 
 from __future__ import annotations
@@ -39,9 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+setup = function(thread) thread:set("offset", math.random(#paths)) end
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[((i + (offset or 0)) %% #paths) + 1])
+end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", latency:percentile(50), latency:percentile(95),
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", latency:percentile(50), latency:percentile(95),
     latency:percentile(99), summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
@@ -77,6 +86,14 @@ def bench_database(scale: float, *, reload: bool) -> str:
         with session(bench_url, actor="bench") as s:
             load_district(s, generate(scale=scale))
         _analyze(bench_url)
+    with session(bench_url, actor="bench") as s:
+        from layers import store
+
+        if store.latest_run(s) is None:  # the public coverage layer shows the latest run
+            from api.services.coverage import run_and_store
+
+            print("computing coverage for the public coverage layer …", flush=True)
+            run_and_store(s, incremental=False, actor="bench")
     return bench_url
 
 
@@ -173,79 +190,132 @@ def _p95(values: list[float]) -> float:
 
 # -- load ------------------------------------------------------------------------------------------
 
-def endpoints(base: str, bbox: str) -> dict[str, str]:
+def endpoints(base: str, bbox: str, *, variants: int, seed: int = 1) -> dict[str, list[str]]:
+    """Every public GET endpoint → ``variants`` different URLs of it (deterministic for ``seed``)."""
+    import random
+
+    rng = random.Random(seed)
     with httpx.Client(base_url=base, timeout=60) as client:
-        grid = client.get("/collections/grids/items?level=grid_small&limit=1").json()["features"][0]
-        facility = client.get("/collections/facilities/items?status=open&limit=1").json()["features"][0]
-        name = client.get("/collections/place_names/items?limit=1").json()["features"][0]["properties"]["name"]
-    lon, lat = facility["geometry"]["coordinates"]
+        def ids(collection: str, query: str = "") -> list[dict]:
+            return client.get(f"/collections/{collection}/items?limit=2000{query}").json()["features"]
+
+        grids = ids("grids", "&level=grid_small")
+        facilities = ids("facilities", "&status=open")
+        names = [f["properties"]["name"] for f in ids("place_names")]
+        areas = ids("areas")
     minx, miny, maxx, maxy = (float(v) for v in bbox.split(","))
-    view = f"{minx},{miny},{minx + (maxx - minx) / 4},{miny + (maxy - miny) / 4}"
+
+    def view(fraction: float) -> str:
+        """A map view covering ``fraction`` of the district's width, somewhere inside it."""
+        w, h = (maxx - minx) * fraction, (maxy - miny) * fraction
+        x, y = minx + rng.random() * (maxx - minx - w), miny + rng.random() * (maxy - miny - h)
+        return f"{x:.5f},{y:.5f},{x + w:.5f},{y + h:.5f}"
+
+    def point() -> tuple[float, float]:
+        lon, lat = rng.choice(facilities)["geometry"]["coordinates"]
+        return lon + rng.uniform(-0.003, 0.003), lat + rng.uniform(-0.003, 0.003)
+
+    def many(make) -> list[str]:
+        return [make() for _ in range(variants)]
+
     return {
-        "facilities (district bbox)": f"/collections/facilities/items?bbox={bbox}&limit=10000",
-        "grids (district bbox)": f"/collections/grids/items?bbox={bbox}&limit=10000",
-        "roads (1/16 of the district)": f"/collections/roads/items?bbox={view}&limit=10000",
-        "one grid": f"/collections/grids/items/{grid['id']}",
-        "collections": "/collections",
-        "place-name search": f"/placenames/search?q={quote(name[:2])}",
-        "reverse": f"/reverse?lon={lon}&lat={lat}",
-        "isochrone 15 min walk": f"/isochrones?lon={lon}&lat={lat}&minutes=15&profile=walk",
-        "healthz": "/healthz",
+        "facilities in a map view": many(lambda: f"/collections/facilities/items?bbox={view(0.3)}&limit=10000"),
+        "grids in a map view": many(lambda: f"/collections/grids/items?bbox={view(0.3)}&limit=10000"),
+        "areas in a map view": many(lambda: f"/collections/areas/items?bbox={view(0.5)}&limit=1000"),
+        "place names in a map view": many(lambda: f"/collections/place_names/items?bbox={view(0.3)}&limit=1000"),
+        "roads in a map view": many(lambda: f"/collections/roads/items?bbox={view(0.15)}&limit=10000"),
+        "water in a map view": many(lambda: f"/collections/water/items?bbox={view(0.5)}&limit=1000"),
+        "public coverage layer": many(lambda: "/collections/coverage/items?limit=1000&type_code="
+                                      f"{rng.choice(['elderly_daycare', 'kindergarten', 'primary_school', 'health_center'])}"
+                                      f"&level={rng.choice(['community', 'grid_small', 'town'])}"),
+        "facility types": ["/collections/facility_types/items?limit=100"],
+        "one grid": many(lambda: f"/collections/grids/items/{rng.choice(grids)['id']}"),
+        "one area": many(lambda: f"/collections/areas/items/{rng.choice(areas)['id']}"),
+        "collections": ["/collections", *(f"/collections/{c}" for c in ("facilities", "grids", "coverage", "roads"))],
+        "place-name search": many(lambda: f"/placenames/search?q={quote(rng.choice(names)[:rng.randint(1, 3)])}"),
+        "pinyin of a name": many(lambda: f"/placenames/pinyin?name={quote(rng.choice(names))}"),
+        "reverse": many(lambda: "/reverse?lon={:.6f}&lat={:.6f}".format(*point())),
+        "public map page": ["/"],
+        "healthz": ["/healthz"],
+        # last: each one computes (200 origins), and the backlog they leave is drained before the next
+        "facility isochrone": many(lambda: f"/facilities/{rng.choice(facilities)['id']}/isochrone?minutes=15"),
+        "isochrone 15 min walk (any point)": many(
+            lambda: "/isochrones?lon={:.6f}&lat={:.6f}&minutes=15&profile=walk".format(*point())),
     }
 
 
-def run_wrk(url: str, *, duration: int, connections: int, threads: int) -> dict:
+def run_wrk(base: str, paths: list[str], *, duration: int, connections: int, threads: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT)
+        f.write(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
         script = f.name
     try:
         out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
-                              "-s", script, url], capture_output=True, text=True, check=True).stdout
+                              "-s", script, base + paths[0]], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script)
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     p50, p95, p99, requests, duration_us, errors, non2xx = (int(v) for v in line.split()[1:])
     return {"rps": requests / (duration_us / 1e6), "p50_ms": p50 / 1000, "p95_ms": p95 / 1000,
-            "p99_ms": p99 / 1000, "requests": requests, "errors": errors, "non_2xx": non2xx, "tool": "wrk"}
+            "p99_ms": p99 / 1000, "requests": requests, "errors": errors, "non_2xx": non2xx, "tool": "wrk",
+            "urls": len(paths)}
 
 
-async def _httpx_load(url: str, *, duration: int, connections: int) -> dict:
+async def _httpx_load(base: str, paths: list[str], *, duration: int, connections: int) -> dict:
     latencies: list[float] = []
     non2xx = 0
     deadline = time.perf_counter() + duration
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        async def worker() -> None:
+        async def worker(n: int) -> None:
             nonlocal non2xx
             while time.perf_counter() < deadline:
+                n += 1
                 t0 = time.perf_counter()
-                r = await client.get(url)
+                r = await client.get(base + paths[n % len(paths)])
                 latencies.append((time.perf_counter() - t0) * 1000)
                 non2xx += not 200 <= r.status_code < 300
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        await asyncio.gather(*(worker(k) for k in range(connections)))
         elapsed = time.perf_counter() - start
     q = statistics.quantiles(latencies, n=100)
     return {"rps": len(latencies) / elapsed, "p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98],
-            "requests": len(latencies), "errors": 0, "non_2xx": non2xx, "tool": "httpx"}
+            "requests": len(latencies), "errors": 0, "non_2xx": non2xx, "tool": "httpx", "urls": len(paths)}
 
 
-def load(base: str, paths: dict[str, str], *, duration: int, connections: int) -> dict:
+def load(base: str, paths: dict[str, list[str]], *, duration: int, connections: int) -> dict:
     wrk = shutil.which("wrk")
     if not wrk:
         print("wrk not found (scripts/system-deps.sh --bench installs it): using an asyncio httpx loop", flush=True)
     results = {}
-    for label, path in paths.items():
-        url = base + path
+    for label, urls in paths.items():
+        _drain(base)
+        httpx.get(base + urls[0], timeout=120)  # warm: a served map page is built once, then cached
         if wrk:
-            results[label] = run_wrk(url, duration=duration, connections=connections, threads=2)
+            results[label] = run_wrk(base, urls, duration=duration, connections=connections, threads=2)
         else:
-            results[label] = asyncio.run(_httpx_load(url, duration=duration, connections=connections))
+            results[label] = asyncio.run(_httpx_load(base, urls, duration=duration, connections=connections))
         r = results[label]
-        print(f"  {label:<30} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  "
-              f"p99 {r['p99_ms']:8.1f} ms  non-2xx {r['non_2xx']}", flush=True)
+        r["load_average"] = os.getloadavg()[0]
+        print(f"  {label:<34} {len(urls):4d} URLs {r['rps']:8.1f} req/s  p50 {r['p50_ms']:8.1f} ms  "
+              f"p95 {r['p95_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms  non-2xx {r['non_2xx']}  "
+              f"errors {r['errors']}  load avg {r['load_average']:.1f}", flush=True)
     return results
+
+
+def _drain(base: str, *, limit_s: float = 120.0) -> None:
+    """Wait until the server answers /healthz promptly again: requests a load tool gave up on at the end
+    of the previous endpoint's run are still being computed, and would be charged to the next one."""
+    deadline = time.perf_counter() + limit_s
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        try:
+            httpx.get(f"{base}/healthz", timeout=30)
+        except httpx.HTTPError:
+            continue
+        if time.perf_counter() - t0 < 0.05:
+            return
+        time.sleep(0.5)
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -259,6 +329,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="rounds of the map-view timing")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint")
     parser.add_argument("--connections", type=int, default=50, help="concurrent clients")
+    parser.add_argument("--variants", type=int, default=200, help="different URLs per endpoint")
+    parser.add_argument("--only", help="endpoints whose label contains this text (e.g. isochrone)")
     args = parser.parse_args()
 
     url = args.url or bench_database(args.scale, reload=args.reload)
@@ -284,17 +356,20 @@ def main() -> None:
         print(f"isochrone 5/10/15 min walk, computed (not cached), {cold['n']} points: median "
               f"{cold['median_ms']:.1f} ms  p95 {cold['p95_ms']:.1f} ms")
         view["isochrone_cold"] = cold
-        print(f"load: {args.connections} concurrent clients, {args.duration} s per endpoint "
-              "(the same URL again and again: layer pages and isochrones come from the response cache)")
-        results = load(base, endpoints(base, bbox), duration=args.duration, connections=args.connections)
+        print(f"load: {args.connections} concurrent clients, {args.duration} s per endpoint, up to {args.variants} "
+              f"different URLs each (machine load average before: {os.getloadavg()[0]:.1f})")
+        paths = {k: v for k, v in endpoints(base, bbox, variants=args.variants).items()
+                 if not args.only or args.only in k}
+        results = load(base, paths, duration=args.duration, connections=args.connections)
     finally:
         server.terminate()
         server.wait(timeout=30)
     out = ROOT / "bench" / "_results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "api.json").write_text(json.dumps({"map_view": view, "load": results, "workers": args.workers,
-                                               "connections": args.connections, "duration_s": args.duration},
-                                              indent=2, ensure_ascii=False))
+    (out / "api.json").write_text(json.dumps({
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "map_view": view,
+        "load": results, "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
+        "variants": args.variants}, indent=2, ensure_ascii=False))
     print(f"written {out / 'api.json'}")
 
 
