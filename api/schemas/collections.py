@@ -407,7 +407,7 @@ FEATURE_EXAMPLES: dict[str, dict[str, Any]] = {
         "links": [{"href": "/collections/facilities/items/1", "rel": "self", "type": "application/geo+json"}]},
     "residences": {
         "type": "Feature", "id": 4, "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
-        "properties": {"residence_id": 4, "address": "二社区4号", "area_id": 200, "households": 400,
+        "properties": {"residence_id": 4, "address": "示例路8号", "area_id": 200, "households": 400,
                        "population": 1100, "version": 1},
         "links": [{"href": "/collections/residences/items/4", "rel": "self", "type": "application/geo+json"}]},
     "place_names": {

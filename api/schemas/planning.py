@@ -423,5 +423,11 @@ class TargetVerdict(BaseModel):
 class TargetList(BaseModel):
     """各区域目标达标 targets judged for the district, every town and (per-resident targets) every community."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"run_id": 12, "targets": [{
+        "target_code": "daycare_communities", "label_zh": "老年人日间照料中心覆盖社区比例不低于80%",
+        "type_code": "elderly_daycare", "measure": "community_share", "threshold": 0.8, "area_id": 1,
+        "name": "澄湾区", "level": "district", "area_code": "440000000000", "value": 0.62, "pass": False,
+        "communities": 42, "communities_reached": 26}]}]})
+
     run_id: int
     targets: list[TargetVerdict]

@@ -32,7 +32,8 @@ def areas_in_circle(s: Session, run_id: int, *, level: str | None, type_code: st
     """
     frame = areas_table(s, run_id, level=level, type_code=type_code, min_share=min_share)
     totals = pd.concat([circle_totals(s, run_id, level=lvl, type_code=type_code, urban=circle == "urban")
-                        for lvl in sorted(set(frame.level))] or [pd.DataFrame(columns=["area_id"])])
+                        for lvl in sorted(set(frame.level))]
+                       or [pd.DataFrame(columns=["area_id", *MEASURES, *(f"{m}_covered" for m in MEASURES)])])
     totals = totals.set_index("area_id")
     inside = frame.area_id.isin(totals.index).to_numpy()
     for m in MEASURES:

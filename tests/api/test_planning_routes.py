@@ -171,3 +171,11 @@ def test_unknown_facility_type_is_422_naming_the_known_ones(client, auth, run_id
 def test_unknown_type_in_a_run_request_is_422(client, auth):
     r = client.post("/coverage/runs", json={"types": ["nope"]}, headers=auth("planner"))
     assert r.status_code == 422 and "kindergarten" in r.json()["error"]["message"]
+
+
+def test_a_circle_view_of_a_level_without_rows_is_empty_not_500(client, auth):
+    """Found by the fuzzer: the fixture's run 1 holds no elderly_daycare rows."""
+    r = client.get("/coverage/runs/1/areas", params={"type": "elderly_daycare", "level": "district",
+                                                      "circle": "rural"}, headers=auth("planner"))
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["features"] == []

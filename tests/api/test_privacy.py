@@ -39,7 +39,7 @@ LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gri
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
 
 QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60", "profile": "walk", "q": "滨河",
-                                 "limit": 1000, "name": "滨河路"}
+                                 "limit": 1000, "name": "滨河路", "type": "kindergarten"}
 """Values for query parameters: every required one must be here; ``minutes`` is also sent when accepted."""
 METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
 """API description pages: no data, but they name schema fields such as ``residence_id``."""
