@@ -255,3 +255,49 @@ def test_input_errors(district, facility_types, profiles):
         run_coverage(nodes, edges, fac.assign(type_code="spaceport"), res, areas, facility_types, profiles)
     with pytest.raises(AreaTreeError, match="999"):
         prepare(nodes, edges, res.assign(area_id=999), areas, profiles, facility_types=facility_types)
+
+
+@pytest.mark.slow
+def test_times_on_the_demo_equal_networkx(demo_district):
+    """Sampled homes of each circle: time to and id of the nearest facility of every type equal an
+    independent networkx Dijkstra on the demo graph (speeds read from data/profiles.csv by the csv
+    module, compounds and access tags re-implemented), to 1e-6 s; ties to the lowest id."""
+    from demo_truth import DemoTruth, nearest, read_profiles
+
+    d = demo_district
+    res = d.residences.assign(lon=d.residences.geometry.x, lat=d.residences.geometry.y)
+    fac = d.facilities.assign(lon=d.facilities.geometry.x, lat=d.facilities.geometry.y)
+    types = pd.read_csv(ROOT / "data" / "facility_types.csv")
+    result = run_coverage(d.nodes, d.edges, fac, res, d.areas, types, load_profiles(PROFILES_CSV), with_gaps=False)
+    pr = result.per_residence.assign(profile=lambda f: f.profile.astype(str), circle=lambda f: f.circle.astype(str),
+                                     type_code=lambda f: f.type_code.astype(str))
+    rng = np.random.default_rng(11)
+    far = set(d.planted.object_id[d.planted.case == "far_from_road"])
+    sample = set(far)
+    for circle, n in (("urban", 30), ("rural", 20)):
+        ids = np.unique(pr.residence_id[pr.circle == circle])
+        sample |= set(rng.choice(ids, size=n, replace=False).tolist())
+    rows = pr[pr.residence_id.isin(sample)]
+    open_fac = fac[fac.status == "open"]
+    where = {int(r.residence_id): (r.lon, r.lat) for r in res.itertuples()}
+    compared = covered = 0
+    for profile, part in rows.groupby("profile"):
+        codes = set(part.type_code)
+        dest = open_fac[open_fac.type_code.isin(codes)]
+        truth = DemoTruth(d.nodes, d.edges, read_profiles()[profile], origins={r: where[r] for r in set(part.residence_id)},
+                          destinations={int(f.facility_id): (f.lon, f.lat) for f in dest.itertuples()})
+        of_type = {c: sorted(dest.facility_id[dest.type_code == c].astype(int)) for c in codes}
+        cutoff = part.max_time_s.max() + 1.0
+        for rid, mine in part.groupby("residence_id"):
+            assert mine.snapped.iloc[0] == (truth.snaps[("o", rid)] is not None)
+            times = truth.times_from(rid, cutoff)
+            for r in mine.itertuples():
+                t, f = nearest(times, of_type[r.type_code])
+                assert r.covered == (t <= r.max_time_s + 1e-9), (profile, rid, r.type_code, t, r.time_s)
+                if np.isfinite(r.time_s) or r.covered:
+                    assert abs(r.time_s - t) < 1e-6, (profile, rid, r.type_code, t, r.time_s)
+                    assert r.facility_id == f, (profile, rid, r.type_code, f, r.facility_id)
+                    compared += 1
+                covered += int(r.covered)
+    assert set(rows.circle) == {"urban", "rural"} and rows.type_code.nunique() == types.code.nunique()
+    assert compared > 500 and covered > 200 and (rows.residence_id.isin(far) & ~rows.snapped).any()
