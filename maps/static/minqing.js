@@ -98,6 +98,19 @@
       L.DomEvent.disableClickPropagation(panel);
       L.DomEvent.disableScrollPropagation(panel);
     }
+    // Phones: the page links fold into a menu button (staff pages need them to move between maps).
+    var menu = document.querySelector(".mq-menu-btn"), header = document.querySelector(".mq-header");
+    if (menu && header) {
+      menu.addEventListener("click", function (e) {
+        e.stopPropagation();
+        var open = !header.classList.contains("mq-menu-open");
+        header.classList.toggle("mq-menu-open", open);
+        menu.setAttribute("aria-expanded", open ? "true" : "false");
+      });
+      document.addEventListener("click", function (e) {
+        if (!e.target.closest(".mq-nav")) { header.classList.remove("mq-menu-open"); menu.setAttribute("aria-expanded", "false"); }
+      });
+    }
     mq.padPopups(map);
     map.on("resize", function () { mq.padPopups(map); });
     // Whether the view is changing (tests and screenshots wait for the map to stand still).
@@ -300,6 +313,7 @@
             '<span class="mq-search-cat">' + mq.esc(categoryNames[r.category] || r.category || "") + "</span></li>";
         }).join("");
       }
+      list.setAttribute("data-q", q);  // which query the list answers (tests wait for theirs)
       list.hidden = false;
     }
     function popupHtml(r) {

@@ -42,8 +42,8 @@
       '<table class="mq-pop-table">' +
       row("开放时间", hoursZh(f.hours)) + row("联系电话", f.phone, phone) + row("地址", f.address) +
       "</table>" +
-      '<button class="mq-btn mq-btn-small" type="button" data-iso-fid="' + mq.esc(f.id) + '" data-iso-lat="' + f.lat +
-      '" data-iso-lon="' + f.lon + '">从这里出发：步行15分钟能到哪里</button></div>';
+      '<button class="mq-btn mq-btn-small" type="button" data-iso-fid="' + mq.esc(f.id) + '" data-iso-name="' + mq.esc(f.name) +
+      '" data-iso-lat="' + f.lat + '" data-iso-lon="' + f.lon + '">从这里出发：步行15分钟能到哪里</button></div>';
   }
 
   function gridPopup(p) {
@@ -119,17 +119,25 @@
   /* ---------- 15分钟内能到哪里 ---------- */
   function isochrones(map, group, data, markers, cats) {
     var picking = false;
-    var origin = null;
     var status = mq.$("mq-iso-status"), result = mq.$("mq-iso-result");
     var pickBtn = mq.$("mq-iso-pick"), clearBtn = mq.$("mq-iso-clear"), locBtn = mq.$("mq-iso-locate");
+    var fab = mq.$("mq-iso-fab"), hint = mq.$("mq-pick-hint");
     var minutes = data.isochrone.minutes, profile = data.isochrone.profile;
+    var phone = window.matchMedia("(max-width: 760px)").matches;
 
     function setPicking(on) {
       picking = on;
       map.getContainer().classList.toggle("mq-picking", on);
       pickBtn.classList.toggle("mq-active", on);
       pickBtn.textContent = on ? "请点击地图上的位置…" : "在地图上选点";
-      if (on) mq.status(status, "点击地图选择出发点（也可在地图上长按或右键）。");
+      if (fab) fab.hidden = on;
+      if (hint) hint.hidden = !on;
+      if (on) {
+        mq.status(status, "点击地图选择出发点（也可在地图上长按或右键）。");
+        // On a phone the sheet would cover half the map: fold it away while the user picks.
+        if (phone && mq.closePanel) mq.closePanel();
+      }
+      mq.state.picking = on;
     }
 
     function clear() {
@@ -140,31 +148,46 @@
       mq.state.isochrone = null;
     }
 
-    function draw(fc, lat, lon) {
+    /* Fit the isochrone into the part of the map no panel or bottom sheet covers. */
+    function fit(bounds) {
+      var area = mq.visibleArea(map), size = map.getSize();
+      map.fitBounds(bounds, { paddingTopLeft: [area.left + 24, area.top + 24],
+                              paddingBottomRight: [size.x - area.right + 24, size.y - area.bottom + 24], maxZoom: 17 });
+    }
+
+    function draw(fc, lat, lon, label) {
       group.clearLayers();
       var feats = (fc.features || []).slice().sort(function (a, b) { return b.properties.minutes - a.properties.minutes; });
       feats.forEach(function (f) {
         var s = ISO_STYLE[f.properties.minutes] || ISO_STYLE[15];
         L.geoJSON(f, { style: Object.assign({ weight: 1.5 }, s), interactive: false }).addTo(group);
       });
-      origin = L.marker([lat, lon], {
-        icon: L.divIcon({ className: "mq-origin", html: "<span>起点</span>", iconSize: [40, 22], iconAnchor: [20, 11] }),
-        keyboard: false, interactive: false
+      L.marker([lat, lon], {
+        icon: L.divIcon({ className: "mq-origin", html: "<span>" + mq.esc(label || "起点") + "</span>", iconSize: null }),
+        keyboard: false, interactive: false, zIndexOffset: 1000  // above the facility pins
       }).addTo(group);
       if (feats.length) {
         var b = L.geoJSON({ type: "FeatureCollection", features: feats }).getBounds();
-        if (b.isValid()) map.fitBounds(b, { padding: [30, 30], maxZoom: 17 });
+        if (b.isValid()) fit(b);
       }
+    }
+
+    /* Bands (lo, hi]: a facility 10.0 minutes away is in 5–10, one at 10.2 in 10–15, never in both;
+     * times shown rounded up, so each band lists only its own whole minutes. */
+    function bandOf(t) {
+      for (var i = 0; i < minutes.length; i++) if (t <= minutes[i] + 1e-9) return i;
+      return -1;
+    }
+    function bandLabel(i) {
+      return i === 0 ? minutes[0] + " 分钟以内" : (minutes[i - 1] + 1) + "–" + minutes[i] + " 分钟";
     }
 
     function list(fc) {
       var facs = fc.facilities || [];
       var bands = minutes.map(function (m) { return { m: m, items: [] }; });
       facs.forEach(function (f) {
-        var t = f.time_s / 60;
-        for (var i = 0; i < bands.length; i++) {
-          if (t <= bands[i].m + 1e-9) { bands[i].items.push(f); return; }
-        }
+        var i = bandOf(f.time_s / 60);
+        if (i >= 0) bands[i].items.push(f);
       });
       var byCat = {};
       facs.forEach(function (f) {
@@ -178,23 +201,29 @@
         return '<span class="mq-chip">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(cat.name) + " " + byCat[c] + "</span>";
       }).join("") + "</div>";
       bands.forEach(function (band, i) {
-        var lo = i ? minutes[i - 1] : 0;
-        html += '<h3 class="mq-band mq-band-' + band.m + '">' + lo + "–" + band.m + " 分钟（" + band.items.length + " 处）</h3>";
+        html += '<h3 class="mq-band mq-band-' + band.m + '" data-band="' + i + '">' + bandLabel(i) + "（" + band.items.length + " 处）</h3>";
         if (!band.items.length) { html += '<p class="mq-empty">无</p>'; return; }
-        html += '<ol class="mq-fac-list">' + band.items.map(function (f) {
+        html += '<ol class="mq-fac-list" data-band="' + i + '">' + band.items.map(function (f) {
           var type = data.types[f.type_code];
           var cat = cats[type ? type.category : "other"] || cats.other || { color: "#777", glyph: "•" };
-          return '<li data-fid="' + mq.esc(f.facility_id) + '">' + mq.iconHtml(cat.color, cat.glyph) +
+          return '<li data-fid="' + mq.esc(f.facility_id) + '" data-time="' + f.time_s + '">' + mq.iconHtml(cat.color, cat.glyph) +
             '<span class="mq-fac-name">' + mq.esc(f.name) + '</span><span class="mq-fac-type">' +
             mq.esc(f.type_name || (type && type.name) || f.type_code) + '</span><span class="mq-fac-time">' +
-            Math.max(1, Math.round(f.time_s / 60)) + " 分钟</span></li>";
+            Math.max(1, Math.ceil(f.time_s / 60 - 1e-9)) + " 分钟</span></li>";
         }).join("") + "</ol>";
       });
       if (!facs.length) html += '<p class="mq-empty">附近步行范围内暂无服务设施。</p>';
       result.innerHTML = html;
     }
 
-    function compute(lat, lon, facilityId) {
+    function errorText(err) {
+      if (err.code === "unprocessable_point" || err.status === 422) {
+        return (err.message || "所选位置无法计算") + "。请在辖区内、靠近道路的地方重新选点。";
+      }
+      return err.message;
+    }
+
+    function compute(lat, lon, facilityId, facilityName) {
       setPicking(false);
       mq.status(status, "正在计算步行可达范围…", "busy");
       if (mq.openPanel) mq.openPanel();
@@ -202,27 +231,40 @@
       var url = facilityId ? "/facilities/" + encodeURIComponent(facilityId) + "/isochrone?" + q
         : "/isochrones?lon=" + lon.toFixed(6) + "&lat=" + lat.toFixed(6) + "&" + q;
       return mq.fetchJSON(url).then(function (fc) {
-        draw(fc, lat, lon);
+        draw(fc, lat, lon, facilityName ? facilityName : "起点");
         list(fc);
         clearBtn.hidden = false;
-        mq.status(status, "出发点：" + lat.toFixed(5) + "，" + lon.toFixed(5) + "（沿道路步行计算）", "ok");
-        mq.state.isochrone = { lat: lat, lon: lon, features: (fc.features || []).length, facilities: (fc.facilities || []).length };
+        mq.status(status, facilityName ? "出发点：" + facilityName + "（沿道路步行计算）"
+                                       : "出发点：地图上所选位置（沿道路步行计算）", "ok");
+        mq.state.isochrone = { lat: lat, lon: lon, from: facilityName || null, features: (fc.features || []).length,
+                               facilities: (fc.facilities || []).length };
       }, function (err) {
-        mq.status(status, err.message, "error");
-        mq.state.isochrone = { error: err.message };
+        group.clearLayers();
+        result.innerHTML = "";
+        mq.status(status, errorText(err), "error");
+        mq.state.isochrone = { error: errorText(err) };
       });
     }
     mq.state.computeIsochrone = compute;
 
     pickBtn.addEventListener("click", function () { setPicking(!picking); });
+    if (fab) fab.addEventListener("click", function () { setPicking(true); });
+    var cancel = mq.$("mq-pick-cancel");
+    if (cancel) cancel.addEventListener("click", function () { setPicking(false); mq.status(status, ""); });
+    var hintLocate = mq.$("mq-pick-locate");
+    if (hintLocate) hintLocate.addEventListener("click", function () { setPicking(false); locate(); });
     clearBtn.addEventListener("click", clear);
-    locBtn.addEventListener("click", function () {
+    function locate() {
       if (!navigator.geolocation) { mq.status(status, "此浏览器不支持定位，请在地图上选点。", "error"); return; }
       mq.status(status, "正在获取您的位置…", "busy");
       map.locate({ setView: false, enableHighAccuracy: true, timeout: 10000 });
-    });
+    }
+    locBtn.addEventListener("click", locate);
     map.on("locationfound", function (e) { compute(e.latlng.lat, e.latlng.lng); });
-    map.on("locationerror", function () { mq.status(status, "无法获取您的位置，请允许定位或在地图上选点。", "error"); });
+    map.on("locationerror", function () {
+      if (mq.openPanel) mq.openPanel();
+      mq.status(status, "无法获取您的位置，请允许定位或在地图上选点。", "error");
+    });
 
     map.on("click", function (e) { if (picking) compute(e.latlng.lat, e.latlng.lng); });
     map.on("contextmenu", function (e) { compute(e.latlng.lat, e.latlng.lng); });
@@ -239,7 +281,8 @@
       var btn = e.popup.getElement().querySelector("[data-iso-lat]");
       if (btn) btn.addEventListener("click", function () {
         map.closePopup();
-        compute(Number(btn.getAttribute("data-iso-lat")), Number(btn.getAttribute("data-iso-lon")), btn.getAttribute("data-iso-fid"));
+        compute(Number(btn.getAttribute("data-iso-lat")), Number(btn.getAttribute("data-iso-lon")),
+                btn.getAttribute("data-iso-fid"), btn.getAttribute("data-iso-name"));
       });
     });
     result.addEventListener("click", function (e) {
@@ -247,6 +290,7 @@
       if (!li) return;
       var m = markers[li.getAttribute("data-fid")];
       if (!m) return;
+      if (phone && mq.closePanel) mq.closePanel();
       var cluster = mq.state.layers.cluster;
       if (cluster && cluster.zoomToShowLayer) cluster.zoomToShowLayer(m, function () { m.openPopup(); });
       else { map.setView(m.getLatLng(), 17); m.openPopup(); }

@@ -162,15 +162,20 @@ READY = "() => window.minqing && window.minqing.state && window.minqing.state.re
 # The map has stopped: no pan or zoom under way, no marker-cluster animation, no popup fading in,
 # two frames drawn since.
 IDLE = """() => new Promise(done => {
-    const s = window.minqing && window.minqing.state, m = s && s.map;
-    const cluster = s && s.layers && s.layers.cluster;
-    const busy = !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
-        || (cluster && cluster._inZoomAnimation > 0);
-    // popups and tooltips fade in: wait until they are fully there
-    const fading = [...document.querySelectorAll('.leaflet-popup, .leaflet-tooltip')]
-        .some(e => getComputedStyle(e).opacity !== '1' && getComputedStyle(e).opacity !== '0.9');
-    if (busy || fading) { done(false); return; }
-    requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
+    const busy = () => {
+        const s = window.minqing && window.minqing.state, m = s && s.map;
+        const cluster = s && s.layers && s.layers.cluster;
+        // popups and tooltips fade in: wait until they are fully there
+        const fading = [...document.querySelectorAll('.leaflet-popup, .leaflet-tooltip')]
+            .some(e => getComputedStyle(e).opacity !== '1' && getComputedStyle(e).opacity !== '0.9');
+        return !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
+            || (cluster && cluster._inZoomAnimation > 0) || fading;
+    };
+    // Leaflet starts a zoom or pan animation in the next frame: still for three frames in a row.
+    if (busy()) { done(false); return; }
+    requestAnimationFrame(() => { if (busy()) { done(false); return; }
+        requestAnimationFrame(() => { if (busy()) { done(false); return; }
+            requestAnimationFrame(() => done(!busy())); }); });
 })"""
 
 
