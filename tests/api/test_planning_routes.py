@@ -179,3 +179,13 @@ def test_a_circle_view_of_a_level_without_rows_is_empty_not_500(client, auth):
                                                       "circle": "rural"}, headers=auth("planner"))
     assert r.status_code == 200, r.text[:300]
     assert r.json()["features"] == []
+
+
+@pytest.mark.parametrize("change", [
+    {"op": "add", "type_code": "kindergarten", "lon": 120.0, "lat": 30.0},
+    {"op": "move", "facility_id": 1, "lon": 113.5, "lat": 22.6},
+])
+def test_a_scenario_placing_a_facility_outside_the_district_is_422(client, auth, change):
+    r = client.post("/scenarios", json={"name": "界外", "changes": [change]}, headers=auth("planner"))
+    assert r.status_code == 422, r.text
+    assert "outside the district" in r.json()["error"]["message"] and "change 1" in r.json()["error"]["message"]
