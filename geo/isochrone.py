@@ -1,14 +1,32 @@
 """Isochrones: the street area reachable from (or able to reach) a point within a time budget.
 
 One bounded Dijkstra from the snapped point (on ``Network.forward`` for ``direction='from'``, on
-``Network.reverse`` for ``'to'``, i.e. the places whose residents reach the point). The polygon
-follows the streets: every reachable edge piece — whole edges, plus the reachable part of an edge
-whose far end is out of reach, plus the point's own edge — is buffered by ``buffer_m`` metres in
-the metric CRS and unioned (never a convex hull), then returned in EPSG:4326.
+``Network.reverse`` for ``'to'``, i.e. the places whose residents reach the point). Times of
+nodes and of given points are exact (partial edges, access legs, one-way streets, compounds),
+the same as ``geo.circles`` computes for coverage.
+
+The polygon of a budget follows the streets (never a convex hull):
+
+1. the *street band*: every reachable stretch of street — whole chains, and the part of a chain
+   whose far end is out of reach, cut at the remaining time — widened by ``buffer_m`` metres on
+   either side (simplified by at most ``buffer_m / 20``, at most 2 m), plus the origin's access leg;
+2. for the ``points`` passed in, the polygon is made exact: a point lies inside the polygon of a
+   budget **if and only if** its travel time (``points.time_s``: along the streets plus its access
+   leg at walking speed) is within the budget. An unreachable point that falls in the band gets a
+   small hole around it (radius at most ``buffer_m / 4`` or 10 m, and under half its distance to
+   any reachable point, leg or street node); a reachable point outside the band is joined by its
+   access leg (a strip up to 2 m wide from the point to its snapped position on the street) and a
+   small disc, both kept under half their distance to any unreachable point.
+
+Anywhere else the band is an approximation: a place next to a reachable street may itself be out
+of reach (its nearest street is another, or its walk to the street is long), and a reachable
+place far from its street lies outside the band. Pass the places that matter as ``points``.
+Polygons are built in the network's metric CRS and returned in EPSG:4326.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -18,7 +36,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from geo.circles import TIE_TOLERANCE_S, with_sources
-from geo.crs import WGS84, geometries_to
+from geo.crs import WGS84, geometries_to, to_metric
 from geo.errors import GeoError, UnreachablePointError
 from geo.gaps import valid_polygons
 from geo.network import Network
@@ -34,6 +52,8 @@ from geo.snapping import (
 )
 
 DIRECTIONS = ("from", "to")
+LEG_WIDTH_M = 2.0  # full width of an access-leg strip
+DISC_M = 4.0  # radius of the disc around a reachable point off the band
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +63,7 @@ class Isochrone:
     Attributes
     ----------
     polygons : GeoDataFrame (EPSG:4326): ``minutes``, ``geometry`` (valid (Multi)Polygon), one row
-        per budget, ascending.
+        per budget, ascending. Each holds exactly the given ``points`` reachable within its budget.
     nodes : ``node_id``, ``time_s`` of the street nodes reachable within the largest budget.
     points : for the ``points`` passed in (same index): ``time_s`` (NaN when not reachable within
         the largest budget) and ``snapped``; None when no points were given.
@@ -52,6 +72,15 @@ class Isochrone:
     polygons: gpd.GeoDataFrame
     nodes: pd.DataFrame
     points: pd.DataFrame | None
+
+
+@dataclass(frozen=True, eq=False)
+class _Places:
+    """Metric positions of points, where they join the street, and their travel times."""
+
+    xy: np.ndarray  # (n, 2)
+    street_xy: np.ndarray  # (n, 2), NaN when not snapped
+    time_s: np.ndarray  # (n,), inf beyond the largest budget or not snapped
 
 
 def isochrones(
@@ -73,7 +102,7 @@ def isochrones(
     direction : ``'from'`` (where one gets from the point) or ``'to'`` (from where one gets to it).
     buffer_m : half-width of the street band, metres.
     points : optional frame with ``lon``, ``lat`` (or point geometry): their exact travel times
-        are returned.
+        are returned, and each polygon contains exactly those reachable within its budget.
     max_distance_m : snapping distance of the point (and ``points``) to the street, metres.
     """
     if direction not in DIRECTIONS:
@@ -85,14 +114,18 @@ def isochrones(
     limit = budgets[-1] * 60.0
     dist = _search(network, origin, direction, limit)
     node_time = _snap_times(network, origin, direction, dist, node_snap(network), limit)
-    polygons = [_polygon(network, origin, direction, dist, node_time, m * 60.0, buffer_m) for m in budgets]
     reached = np.flatnonzero(np.isfinite(node_time))
+    nodes = _Places(network.node_xy[reached], network.node_xy[reached], node_time[reached])
+    start = _places(network, np.array([lon]), np.array([lat]), origin, np.zeros(1))
+    given = None
     if points is not None:
         points = with_lonlat(points)
         snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
         time = _snap_times(network, origin, direction, dist, snap, limit)
+        given = _places(network, points.lon.to_numpy(), points.lat.to_numpy(), snap, time)
         points = pd.DataFrame({"time_s": np.where(np.isfinite(time), time, np.nan), "snapped": snap.reachable},
                               index=points.index)
+    polygons = [_polygon(network, origin, direction, dist, m * 60.0, buffer_m, start, given, nodes) for m in budgets]
     return Isochrone(
         polygons=gpd.GeoDataFrame(
             {"minutes": budgets}, geometry=valid_polygons(geometries_to(np.array(polygons), network.crs, WGS84)), crs=WGS84
@@ -100,6 +133,14 @@ def isochrones(
         nodes=pd.DataFrame({"node_id": network.node_ids[reached], "time_s": node_time[reached]}),
         points=points,
     )
+
+
+def _places(network: Network, lon: np.ndarray, lat: np.ndarray, snap: Snap, time: np.ndarray) -> _Places:
+    x, y, _ = to_metric((lon, lat), crs=network.crs)
+    rows = np.where(snap.reachable, snap.edge, 0)
+    on_street = shapely.line_interpolate_point(network.edge_geometry[rows], np.nan_to_num(snap.fraction), normalized=True)
+    street = np.where(snap.reachable[:, None], shapely.get_coordinates(on_street), np.nan)
+    return _Places(np.column_stack([x, y]), street, np.asarray(time, dtype=float))
 
 
 def _search(network: Network, origin: Snap, direction: str, limit_s: float) -> np.ndarray:
@@ -119,59 +160,147 @@ def _chain_end_times(network: Network, dist: np.ndarray) -> tuple[np.ndarray, np
     return t_a, t_b
 
 
-def _pieces(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float):
-    """(edge row, start, end) fractions of every edge part reachable within ``budget_s``.
-
-    Reachable stretches are intervals of chain positions (seconds from ``a``): from end ``a``,
-    from end ``b`` and, on the origin's own chain, around the origin; each edge keeps its share.
-    """
+def _intervals(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float):
+    """(chain, from, to) in seconds from the chain's end ``a`` of every stretch reachable within
+    ``budget_s``: from end ``a``, from end ``b`` (one piece when they meet) and around the origin."""
     t_a, t_b = _chain_end_times(network, dist)
     ab, ba, total = network.chain_ab, network.chain_ba, network.chain_time_s
     up, down = (ab, ba) if direction == "from" else (ba, ab)  # may one cover a→b from a / b→a from b
-    lo = [np.zeros(len(total)), total - np.where(down, budget_s - t_b, -np.inf)]
-    hi = [np.where(up, budget_s - t_a, -np.inf), total.copy()]
+    hi_a = np.minimum(np.where(up, budget_s - t_a, -np.inf), total)
+    lo_b = np.maximum(total - np.where(down, budget_s - t_b, -np.inf), 0.0)
+    meet = (hi_a >= lo_b) & (hi_a >= 0) & (lo_b <= total)
+    hi_a = np.where(meet, total, hi_a)
+    lo_b = np.where(meet, np.inf, lo_b)
     chain, pos = chain_position(network, origin)
     c, po, left = int(chain[0]), float(pos[0]), budget_s - float(origin.access_s[0])
-    o_lo, o_hi = np.full(len(total), np.inf), np.full(len(total), -np.inf)
-    o_lo[c] = po - (left if down[c] else 0.0) if left >= 0 else np.inf
-    o_hi[c] = po + (left if up[c] else 0.0) if left >= 0 else -np.inf
-    lo.append(o_lo)
-    hi.append(o_hi)
-    return _edge_shares(network, np.concatenate(lo), np.concatenate(hi), len(total))
+    n = len(total)
+    chains = np.concatenate([np.arange(n), np.arange(n), [c]])
+    lo = np.concatenate([np.zeros(n), lo_b, [po - (left if down[c] else 0.0)]])
+    hi = np.concatenate([hi_a, total, [po + (left if up[c] else 0.0)]])
+    lo, hi = np.maximum(lo, 0.0), np.minimum(hi, total[chains])
+    keep = hi > lo
+    keep[-1] &= left >= 0  # the origin's walk to its street may already exceed the budget
+    return chains[keep], lo[keep], hi[keep]
 
 
-def _edge_shares(network: Network, lo: np.ndarray, hi: np.ndarray, n_chains: int):
-    """Cut chain intervals ``[lo, hi]`` (stacked per chain, k per chain) to edge fractions."""
-    k = len(lo) // n_chains
-    rows = np.tile(np.arange(len(network.edge_id)), k)
-    which = np.repeat(np.arange(k), len(network.edge_id)) * n_chains + network.edge_chain[rows]
-    start_s, length = network.edge_offset_s[rows], network.edge_time_s[rows]
-    a = np.maximum(lo[which], start_s)
-    b = np.minimum(hi[which], start_s + length)
-    keep = (b > a) | ((b >= a) & (length == 0))
-    rows, a, b, start_s, length = rows[keep], a[keep], b[keep], start_s[keep], length[keep]
+@dataclass(frozen=True, eq=False)
+class _ChainLines:
+    """Each chain as one metric LineString from end ``a`` to ``b``, and its edges in order (start
+    and length in seconds and metres) to turn chain positions (seconds) into distances along it."""
+
+    lines: np.ndarray
+    length_m: np.ndarray
+    key: np.ndarray
+    first: np.ndarray
+    start_s: np.ndarray
+    time_s: np.ndarray
+    start_m: np.ndarray
+    edge_m: np.ndarray
+
+
+_CHAIN_LINES: weakref.WeakKeyDictionary[Network, _ChainLines] = weakref.WeakKeyDictionary()
+
+
+def _chain_lines(network: Network) -> _ChainLines:
+    """The chains of ``network`` as lines (built once per network)."""
+    if network in _CHAIN_LINES:
+        return _CHAIN_LINES[network]
+    order = np.lexsort((network.edge_offset_s, network.edge_chain))
+    chain = network.edge_chain[order]
+    geom = network.edge_geometry[order]
+    geom = np.where(network.edge_aligned[order], geom, shapely.reverse(geom))
+    coords, idx = shapely.get_coordinates(geom, return_index=True)
+    first_edge = np.r_[True, chain[1:] != chain[:-1]] if len(chain) else np.empty(0, bool)
+    first_coord = np.r_[True, idx[1:] != idx[:-1]] if len(idx) else np.empty(0, bool)
+    keep = ~(first_coord & ~first_edge[idx])  # a joint is stored once
+    lines = shapely.linestrings(coords[keep], indices=chain[idx][keep]) if len(coords) else np.empty(0, object)
+    edge_m = shapely.length(geom)
+    start_m = np.cumsum(edge_m) - edge_m
+    chain_start = np.flatnonzero(first_edge)
+    start_m -= np.repeat(start_m[chain_start], np.diff(np.r_[chain_start, len(chain)]))
+    times = network.chain_time_s
+    out = _ChainLines(lines=lines, length_m=shapely.length(lines), key=chain + network.edge_offset_s[order] / (times[chain] + 1.0),
+                      first=chain_start, start_s=network.edge_offset_s[order], time_s=network.edge_time_s[order],
+                      start_m=start_m, edge_m=edge_m)
+    _CHAIN_LINES[network] = out
+    return out
+
+
+def _metres(network: Network, lines: _ChainLines, chain: np.ndarray, at_s: np.ndarray) -> np.ndarray:
+    """Distance (metres along the chain line) of the chain position ``at_s`` (seconds from ``a``)."""
+    total = network.chain_time_s[chain]
+    at_s = np.clip(at_s, 0.0, total)
+    i = np.searchsorted(lines.key, chain + at_s / (total + 1.0), side="right") - 1
+    last = np.r_[lines.first[1:], len(lines.key)][chain] - 1
+    i = np.clip(i, lines.first[chain], last)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fa = np.where(length > 0, (a - start_s) / length, 0.0)
-        fb = np.where(length > 0, (b - start_s) / length, 1.0)
-    aligned = network.edge_aligned[rows]
-    f0, f1 = np.where(aligned, fa, 1.0 - fb), np.where(aligned, fb, 1.0 - fa)
-    return rows, np.clip(f0, 0.0, 1.0), np.clip(f1, 0.0, 1.0)
+        share = np.where(lines.time_s[i] > 0, (at_s - lines.start_s[i]) / lines.time_s[i], 0.0)
+    return lines.start_m[i] + np.clip(share, 0.0, 1.0) * lines.edge_m[i]
 
 
-def _fraction(left_s: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-    """Share (0..1) of an edge of ``time_s`` seconds covered with ``left_s`` seconds to spare."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(time_s > 0, left_s / time_s, np.where(left_s >= 0, 1.0, 0.0))
-    return np.clip(np.nan_to_num(share, nan=0.0, neginf=0.0), 0.0, 1.0)
+def _street_band(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float,
+                 buffer_m: float):
+    """Union of the reachable stretches of street widened by ``buffer_m`` (metric polygon)."""
+    lines = _chain_lines(network)
+    chain, lo, hi = _intervals(network, origin, direction, dist, budget_s)
+    if len(chain) == 0:
+        return shapely.Polygon()
+    length = np.where(lines.length_m[chain] > 0, lines.length_m[chain], 1.0)
+    start = _metres(network, lines, chain, lo) / length
+    end = _metres(network, lines, chain, hi) / length
+    pieces = substrings(lines.lines[chain], np.clip(start, 0, 1), np.clip(end, 0, 1))
+    pieces = shapely.simplify(pieces, min(2.0, buffer_m / 20.0))
+    return shapely.union_all(shapely.buffer(pieces, buffer_m, quad_segs=2))
 
 
-def _polygon(network, origin, direction, dist, node_time, budget_s, buffer_m):
-    """Street-band polygon (metric) of everything reachable within ``budget_s``."""
-    row, start, end = _pieces(network, origin, direction, dist, budget_s)
-    lines = substrings(network.edge_geometry[row], start, end)
-    nodes = shapely.points(network.node_xy[node_time <= budget_s + TIE_TOLERANCE_S])
-    parts = np.concatenate([shapely.buffer(lines, buffer_m, quad_segs=4), shapely.buffer(nodes, buffer_m, quad_segs=4)])
-    return shapely.union_all(parts) if len(parts) else shapely.Polygon()
+def _polygon(network, origin, direction, dist, budget_s, buffer_m, start: _Places, given: _Places | None,
+             nodes: _Places):
+    """Polygon (metric) of a budget: the street band made exact for ``given`` (module docstring)."""
+    band = _street_band(network, origin, direction, dist, budget_s, buffer_m)
+    places = start if given is None else _Places(np.r_[start.xy, given.xy], np.r_[start.street_xy, given.street_xy],
+                                                 np.r_[start.time_s, given.time_s])
+    inside = places.time_s <= budget_s + TIE_TOLERANCE_S
+    near, far = places.xy[inside], shapely.points(places.xy[~inside])
+    legs = shapely.linestrings(np.stack([near, places.street_xy[inside]], axis=1))
+    street = shapely.points(nodes.xy[nodes.time_s <= budget_s + TIE_TOLERANCE_S])
+    band = _holes(band, far, np.concatenate([legs, street]), radius_m=min(buffer_m / 4.0, 10.0))
+    return _joined(band, near, legs, far)
+
+
+def _holes(band, far: np.ndarray, keep: np.ndarray, *, radius_m: float):
+    """``band`` minus a disc around each point of ``far`` inside it, kept clear of ``keep`` (the
+    reachable points' legs and the reachable street nodes)."""
+    if band.is_empty or len(far) == 0:
+        return band
+    shapely.prepare(band)
+    hit = far[shapely.contains(band, far)]
+    if len(hit) == 0:
+        return band
+    radius = np.minimum(radius_m, 0.45 * _nearest_distance(hit, keep))
+    return shapely.difference(band, shapely.union_all(shapely.buffer(hit, radius, quad_segs=4)))
+
+
+def _joined(band, near: np.ndarray, legs: np.ndarray, far: np.ndarray):
+    """``band`` plus the access leg and a disc of each reachable point of ``near`` outside it, kept
+    clear of every point of ``far``."""
+    out = ~shapely.contains_xy(band, near[:, 0], near[:, 1]) if not band.is_empty else np.ones(len(near), bool)
+    if not out.any():
+        return band
+    width = np.minimum(LEG_WIDTH_M / 2.0, 0.45 * _nearest_distance(legs[out], far))
+    points = shapely.points(near[out])
+    disc = np.minimum(DISC_M, 0.45 * _nearest_distance(points, far))
+    extra = np.concatenate([shapely.buffer(legs[out], width, quad_segs=2), shapely.buffer(points, disc, quad_segs=4)])
+    return shapely.union_all(np.append(extra, band))
+
+
+def _nearest_distance(geoms: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Distance from each of ``geoms`` to the nearest of ``others`` (inf when there are none)."""
+    out = np.full(len(geoms), np.inf)
+    if len(geoms) == 0 or len(others) == 0:
+        return out
+    (which, _), d = shapely.STRtree(others).query_nearest(geoms, return_distance=True, all_matches=False)
+    out[which] = d
+    return out
 
 
 def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from geo_cases import (
@@ -155,3 +156,91 @@ def test_repeated_isochrones_identical(profiles, grid):
     b = isochrones(net, origin.lon[0], origin.lat[0], minutes=(5, 15))
     assert all(x.equals_exact(y, 0) for x, y in zip(a.polygons.geometry, b.polygons.geometry, strict=True))
     assert a.nodes.equals(b.nodes)
+
+
+def inside(polygon, pts) -> np.ndarray:
+    return shapely.contains_xy(polygon, pts.lon.to_numpy(), pts.lat.to_numpy())
+
+
+def river_case():
+    """West street x=0 and east street x=100 along a river, one bridge at y=2000 (1 → 2 → 3 → 4)."""
+    coords = {1: (0, -500), 2: (0, 2000), 3: (100, 2000), 4: (100, -500)}
+    nodes, edges = make_network(coords, [(1, 2, "residential"), (2, 3, "residential"), (3, 4, "residential")])
+    edges.loc[edges.edge_id == 2, "bridge"] = True
+    return nodes, edges
+
+
+def test_polygon_holds_exactly_the_reachable_points_by_a_river(profiles):
+    nodes, edges = river_case()
+    net = build_network(nodes, edges, profiles["walk"])
+    origin = points([(0, 0)])
+    pts = points([
+        (55, 0),    # nearer the east street (45 m) than the west one (55 m): only via the far bridge
+        (30, 100),  # west bank, 30 m from the street: reachable
+        (-250, 0),  # 250 m walk to the west street: reachable, far outside the street band
+        (0, 700),   # on the west street beyond the 10-minute reach (667 m): inside the band, not reachable
+        (10, 640),  # 640 m along and 10 m off: 585 s, reachable
+        (-30, 1000),
+    ])
+    iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=(10,), points=pts)
+    _, want = truth(nodes, edges, "walk", origin, pts)
+    got = iso.points.time_s.fillna(np.inf).to_numpy()
+    np.testing.assert_allclose(got, np.where(want <= 600, want, np.inf), atol=1e-6)
+    polygon = iso.polygons.geometry[0]
+    assert shapely.is_valid(polygon)
+    np.testing.assert_array_equal(inside(polygon, pts), want <= 600)
+    assert inside(polygon, pts).tolist() == [False, True, True, False, True, False]
+    # the plain street band (no points given) gets three of them wrong
+    band = isochrones(net, origin.lon[0], origin.lat[0], minutes=(10,)).polygons.geometry[0]
+    assert (inside(band, pts) != (want <= 600)).sum() == 3
+
+
+@pytest.mark.parametrize(("name", "direction", "minutes"),
+                         [("walk", "from", (3, 6)), ("car", "from", (1.0, 2.0)), ("car", "to", (1.0, 2.0))])
+def test_polygons_hold_exactly_the_points_reachable_by_networkx(profiles, grid, name, direction, minutes):
+    nodes, edges = grid
+    net = build_network(nodes, edges, profiles[name])
+    origin = points([(1100, 1250)])
+    rng = np.random.default_rng(6)
+    pts = points([tuple(p) for p in rng.uniform(500, 1700, size=(400, 2))])
+    iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=minutes, direction=direction, points=pts)
+    band = isochrones(net, origin.lon[0], origin.lat[0], minutes=minutes, direction=direction)
+    _, want = truth(nodes, edges, name, origin, pts, direction=direction)
+    wrong_band = 0
+    for budget, polygon, plain in zip(minutes, iso.polygons.geometry, band.polygons.geometry, strict=True):
+        reach = want <= budget * 60
+        assert shapely.is_valid(polygon) and 0 < reach.sum() < len(pts)
+        np.testing.assert_array_equal(inside(polygon, pts), reach)  # both ways: inside iff reachable
+        wrong_band += (inside(plain, pts) != reach).sum()
+    assert wrong_band > 0  # the street band alone is not exact for these points
+
+
+@pytest.mark.slow
+def test_demo_isochrones_hold_exactly_the_reachable_homes(demo_district):
+    """Every home of the demo is inside the isochrone iff its time is within the budget (walk and car,
+    from sampled facilities); sampled times equal the independent networkx truth."""
+    from demo_truth import DemoTruth, read_profiles
+
+    d = demo_district
+    homes = pd.DataFrame({"lon": d.residences.geometry.x, "lat": d.residences.geometry.y})
+    fac = d.facilities[d.facilities.status == "open"]
+    origins = fac.iloc[[40, 160, 300]]
+    profiles = load_profiles(PROFILES_CSV)
+    sample = np.random.default_rng(2).choice(len(homes), size=150, replace=False)
+    for name, minutes in (("walk", (5, 15)), ("car", (4, 10))):
+        net = build_network(d.nodes, d.edges, profiles[name])
+        for k, o in enumerate(origins.geometry):
+            iso = isochrones(net, o.x, o.y, minutes=minutes, points=homes)
+            time = iso.points.time_s.fillna(np.inf).to_numpy()
+            for budget, polygon in zip(minutes, iso.polygons.geometry, strict=True):
+                assert shapely.is_valid(polygon)
+                reach = time <= budget * 60 + 1e-7
+                assert 0 < reach.sum() < len(homes)
+                np.testing.assert_array_equal(inside(polygon, homes), reach)
+            if k == 0:
+                truth_of = DemoTruth(d.nodes, d.edges, read_profiles()[name], origins={"o": (o.x, o.y)},
+                                     destinations={int(i): tuple(homes.iloc[i]) for i in sample})
+                want = truth_of.times_from("o", minutes[-1] * 60 + 1)
+                got = {int(i): time[i] for i in sample if np.isfinite(time[i])}
+                assert got.keys() == {i for i, t in want.items() if t <= minutes[-1] * 60}
+                assert max(abs(got[i] - want[i]) for i in got) < 1e-6
