@@ -159,24 +159,19 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts" / "maps"
 READY = "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
-# The map has stopped: no pan or zoom under way, no marker-cluster animation, no popup fading in,
-# two frames drawn since.
-IDLE = """() => new Promise(done => {
-    const busy = () => {
-        const s = window.minqing && window.minqing.state, m = s && s.map;
-        const cluster = s && s.layers && s.layers.cluster;
-        // popups and tooltips fade in: wait until they are fully there
-        const fading = [...document.querySelectorAll('.leaflet-popup, .leaflet-tooltip')]
-            .some(e => getComputedStyle(e).opacity !== '1' && getComputedStyle(e).opacity !== '0.9');
-        return !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
-            || (cluster && cluster._inZoomAnimation > 0) || fading;
-    };
-    // Leaflet starts a zoom or pan animation in the next frame: still for three frames in a row.
-    if (busy()) { done(false); return; }
-    requestAnimationFrame(() => { if (busy()) { done(false); return; }
-        requestAnimationFrame(() => { if (busy()) { done(false); return; }
-            requestAnimationFrame(() => done(!busy())); }); });
-})"""
+# The map has stopped: no pan or zoom under way, no marker-cluster animation, no popup fading in —
+# seen still at three polls in a row (Leaflet starts its animations a frame after the call). A plain
+# function: wait_for_function takes a returned Promise itself for a truthy answer.
+IDLE = """() => {
+    const s = window.minqing && window.minqing.state, m = s && s.map;
+    const cluster = s && s.layers && s.layers.cluster;
+    const fading = [...document.querySelectorAll('.leaflet-popup, .leaflet-tooltip')]
+        .some(e => getComputedStyle(e).opacity !== '1' && getComputedStyle(e).opacity !== '0.9');
+    const busy = !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
+        || (cluster && cluster._inZoomAnimation > 0) || fading;
+    window.__mqStill = busy ? 0 : (window.__mqStill || 0) + 1;
+    return window.__mqStill >= 3;
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -236,11 +231,13 @@ class Visit:
 
     def idle(self) -> None:
         """Wait until the map has finished moving and drawn (never a fixed sleep)."""
+        self.page.evaluate("() => { window.__mqStill = 0; }")
         self.page.wait_for_function(IDLE, timeout=15_000, polling=50)
 
     def shot(self, name: str) -> Path:
-        """Screenshot for a person to look at, taken once the map is still."""
-        self.idle()
+        """Screenshot for a person to look at, taken once the map is still (pages without a map at once)."""
+        if self.page.query_selector(".leaflet-container"):
+            self.idle()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=str(path))
