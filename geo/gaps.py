@@ -157,7 +157,9 @@ def _hulls(index: PointIndex, points: np.ndarray, label: np.ndarray, *, hull_rat
     """
     cell = index.link_m / 4
     xy = index.xy[points]
-    ij = np.floor((xy - xy.min(axis=0)) / cell).astype(np.int64)
+    # cells on a grid fixed by the whole index, not by this batch: a type's gaps must not depend
+    # on which other types are computed with it (an incremental run equals a full one)
+    ij = np.floor((xy - index.xy.min(axis=0)) / cell).astype(np.int64)
     span = ij.max(axis=0) + 1
     _, keep = np.unique((label * span[1] + ij[:, 1]) * span[0] + ij[:, 0], return_index=True)  # label-major
     groups, local = np.unique(label[keep], return_inverse=True)

@@ -121,3 +121,31 @@ def test_targets_per_town_in_the_run_output_and_the_targets_command(cli, demo_db
     assert day and all(t["communities"] > 0 and 0 <= t["communities_reached"] <= t["communities"] for t in day)
     table = cli("targets", "--level", "community", "--code", "kindergarten_residents")
     assert "kindergarten_residents" in table and "communities)" not in table
+
+
+def test_progress_bar_advances_per_type_and_profile(cli, monkeypatch):
+    import api.cli.coverage as command
+
+    bars = []
+
+    class Bar:  # stands in for tqdm (which draws nothing without a terminal)
+        def __init__(self, *, total, **_):
+            self.total, self.labels = total, []
+            bars.append(self)
+
+        def set_postfix_str(self, label):
+            self.labels.append(label)
+
+        def update(self, n):
+            assert n == 1
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(command, "tqdm", Bar)
+    cli("run", "--type", "nursing_home", "--type", "police_station", "--full")
+    (bar,) = bars
+    assert bar.labels == ["read", "nursing_home/ebike", "nursing_home/walk_elderly", "police_station/car",
+                          "police_station/walk", "areas", "gaps", "stored"]
+    assert bar.total == len(bar.labels)
+    run_json(cli)  # a whole run again as the latest

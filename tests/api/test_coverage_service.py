@@ -17,6 +17,24 @@ def _area_table(s, run_id):
     return store.area_results(s, run_id)[cols].sort_values(["area_id", "type_code"]).reset_index(drop=True)
 
 
+def _all_rows(s, run_id: int) -> dict[str, pd.DataFrame]:
+    """Every stored result row of a run, sorted, without run ids, gap ids and write times."""
+    frames = {
+        "area": store.area_results(s, run_id).sort_values(["area_id", "type_code"]),
+        "residence": store.residence_results(s, run_id).sort_values(["residence_id", "type_code"]),
+        "facility": store.facility_results(s, run_id).sort_values("facility_id"),
+        "gaps": store.gap_results(s, run_id).sort_values(["type_code", "rank"]),
+        "targets": store.target_results(s, run_id).sort_values(["target_code", "area_id"]),
+    }
+    out = {}
+    for name, f in frames.items():
+        if "geometry" in f:
+            f = pd.DataFrame(f.assign(wkt=f.geometry.normalize().to_wkt()).drop(columns="geometry"))
+        drop = [c for c in ("run_id", "gap_id", "created_at", "updated_at") if c in f]
+        out[name] = f.drop(columns=drop).reset_index(drop=True)
+    return out
+
+
 @pytest.fixture(scope="module")
 def base_run(demo_db):
     with session(demo_db) as s:
@@ -51,9 +69,19 @@ def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
         assert inc["summary"]["recomputed_types"] == [code]
         assert len(full["summary"]["recomputed_types"]) > 20
         with session(demo_db) as s:
-            a, b = _area_table(s, inc["run_id"]), _area_table(s, full["run_id"])
+            a = _area_table(s, inc["run_id"])
             before = _area_table(s, base_run["run_id"])
-        pd.testing.assert_frame_equal(a, b)
+            every_inc, every_full = _all_rows(s, inc["run_id"]), _all_rows(s, full["run_id"])
+            homes_before = _all_rows(s, base_run["run_id"])["residence"]
+        # every stored row of the incremental run equals the full run's: areas, homes, facilities,
+        # gap polygons and per-area targets (copied types and the recomputed one alike)
+        for name, rows in every_inc.items():
+            assert len(rows) > 0, name
+            pd.testing.assert_frame_equal(rows, every_full[name], obj=name)
+        assert fid not in set(every_inc["facility"].facility_id)  # the closed centre serves nobody
+        lost = homes_before.merge(every_inc["residence"], on=["residence_id", "type_code"], suffixes=("_0", "_1"))
+        lost = lost[lost.covered_0 & ~lost.covered_1]
+        assert len(lost) and set(lost.type_code) == {code} and set(lost.facility_id_0.astype(int)) == {fid}
         changed = before.merge(a, on=["area_id", "type_code"], suffixes=("_0", "_1"))
         changed = changed[changed.population_covered_0 != changed.population_covered_1]
         assert set(changed.type_code) == {code}  # closing a day-care centre changes only day care

@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from geo_cases import BANNED, PROFILES_CSV, curvy_network, make_network, points, random_grid, truth_times
+import shapely
+from geo_cases import (
+    BANNED,
+    PROFILES_CSV,
+    SPEED_KMH,
+    curvy_network,
+    make_network,
+    metres,
+    points,
+    random_grid,
+    truth_times,
+)
 
 from geo.circles import facility_times, nearest_facility, node_times, read_points
 from geo.network import build_network
@@ -109,16 +120,53 @@ def test_repeated_runs_are_identical(profiles, grid):
     np.testing.assert_array_equal(a[1], b[1])
 
 
-def test_river_with_one_bridge(profiles):
-    # west street x=0, east street x=100, the only bridge at y=500
-    coords = {1: (0, 0), 2: (0, 500), 3: (100, 500), 4: (100, 0)}
-    nodes, edges = make_network(coords, [(1, 2, "residential"), (2, 3, "residential"), (3, 4, "residential")])
-    edges.loc[edges.edge_id == 2, "bridge"] = True
-    fac = facilities([(-10, 0)], [1])
-    res = points([(110, 0)])
-    time, fid = run(profiles, "walk", nodes, edges, fac, res)
-    assert time[0] == pytest.approx((10 + 500 + 100 + 500 + 10) / WALK, abs=1e-6)
-    assert fid.tolist() == [1]
+def river_district():
+    """Two street grids on either bank of a 120 m wide river (x = -60..60), one bridge at y = 800.
+
+    West bank: streets x = -400..-100 and y = 0..800 every 100 m; east bank the same for x = 100..400;
+    the bridge joins (-100, 800) and (100, 800). Returns nodes, edges, the river polygon (metres).
+    """
+    coords, links, nid = {}, [], {}
+    for xs in ((-400, -300, -200, -100), (100, 200, 300, 400)):
+        for x in xs:
+            for y in range(0, 801, 100):
+                nid[(x, y)] = len(coords) + 1
+                coords[nid[(x, y)]] = (x, y)
+        for x in xs:
+            links += [(nid[(x, y)], nid[(x, y + 100)], "residential") for y in range(0, 800, 100)]
+        for a, b in zip(xs[:-1], xs[1:], strict=True):
+            links += [(nid[(a, y)], nid[(b, y)], "tertiary") for y in range(0, 801, 100)]
+    links.append((nid[(-100, 800)], nid[(100, 800)], "tertiary"))
+    nodes, edges = make_network(coords, links)
+    edges["bridge"] = edges.edge_id == len(links)
+    return nodes, edges, shapely.box(-60, -200, 60, 1000)
+
+
+@pytest.mark.parametrize("name", ["walk", "car"])
+def test_river_with_one_bridge_equals_networkx(profiles, name):
+    nodes, edges, river = river_district()
+    xy = dict(zip(nodes.node_id, zip(*metres(nodes.lon, nodes.lat), strict=True), strict=True))
+    lines = shapely.linestrings([[xy[u], xy[v]] for u, v in zip(edges.u, edges.v, strict=True)])
+    assert (shapely.intersects(lines, river) == edges.bridge.to_numpy()).all()  # only the bridge crosses
+    fac = facilities([(-110, 10), (-390, 790)], [7, 3])  # west bank: by the river (south), far north-west
+    homes = [(110, 10), (130, 420), (390, 50), (250, 795), (-130, 60), (-250, 430), (-70, 500), (70, 300)]
+    res = points(homes)
+    time, fid = run(profiles, name, nodes, edges, fac, res)
+    want, want_id = truth_times(nodes, edges, name, fac, res)
+    assert np.abs(time - want).max() < 1e-6
+    np.testing.assert_array_equal(fid, want_id)
+    # east-bank homes can only cross by the bridge: never faster than walking/driving the straight
+    # legs to and from its ends at the profile's best speed
+    east = np.array([x > 0 for x, _ in homes])
+    fast = max(SPEED_KMH[name].values()) / 3.6
+    ends = np.array([[100.0, 800.0], [-100.0, 800.0]])
+    fxy = np.array([(-110, 10), (-390, 790)], dtype=float)
+    for k in np.flatnonzero(east):
+        to_bridge = np.hypot(*(np.array(homes[k]) - ends[0])) + 200.0
+        bound = min(to_bridge + np.hypot(*(ends[1] - f)) for f in fxy) / fast
+        assert time[k] >= bound - 1e-6
+    # right across the river from facility 7, yet the far facility 3 is nearer through the bridge
+    assert fid[0] == 3 and time[0] > 3 * time[4]
 
 
 def test_one_way_street_binds_car_not_walker(profiles):

@@ -301,3 +301,21 @@ def test_times_on_the_demo_equal_networkx(demo_district):
                 covered += int(r.covered)
     assert set(rows.circle) == {"urban", "rural"} and rows.type_code.nunique() == types.code.nunique()
     assert compared > 500 and covered > 200 and (rows.residence_id.isin(far) & ~rows.snapped).any()
+
+
+@pytest.mark.slow
+def test_gaps_of_a_type_do_not_depend_on_the_types_computed_with_it(demo_district):
+    # recomputing one type (an incremental run) must give the polygons a full run gives it
+    d = demo_district
+    res = d.residences.assign(lon=d.residences.geometry.x, lat=d.residences.geometry.y)
+    fac = d.facilities.assign(lon=d.facilities.geometry.x, lat=d.facilities.geometry.y)
+    types = pd.read_csv(ROOT / "data" / "facility_types.csv")
+    profiles = load_profiles(PROFILES_CSV)
+    prepared = prepare(d.nodes, d.edges, res, d.areas, profiles, facility_types=types)
+    full = run_coverage(None, None, fac, None, None, types, profiles, prepared=prepared).gaps
+    for code in ("elderly_daycare", "kindergarten", "health_station"):
+        alone = run_coverage(None, None, fac, None, None, types, profiles, prepared=prepared, types=[code]).gaps
+        mine = full[full.type_code == code].reset_index(drop=True)
+        assert len(mine) > 10
+        pd.testing.assert_frame_equal(alone.drop(columns="geometry"), mine.drop(columns="geometry"))
+        assert mine.geometry.geom_equals_exact(alone.geometry, 0).all(), code
