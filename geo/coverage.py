@@ -509,14 +509,15 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
     covered = _concat(blocks, lambda b: b.covered, float)
     rows = _concat(blocks, lambda b: b.rows, np.int64)
     res = prepared.residences
-    columns = {"points": rollup(prepared, types, rows, np.ones(len(rows)), n_types)}
+    keys = rollup_keys(prepared, types, rows, n_types)
+    columns = {"points": rollup(prepared, keys, np.ones(len(rows)))}
     for m in MEASURES:
         weight = res[m].to_numpy(float)[rows]
-        columns[m] = rollup(prepared, types, rows, weight, n_types)
-        columns[f"{m}_covered"] = rollup(prepared, types, rows, weight * covered, n_types)
+        columns[m] = rollup(prepared, keys, weight)
+        columns[f"{m}_covered"] = rollup(prepared, keys, weight * covered)
     households_estimated, people_estimated = estimate_flags(res)
     for m, flag in (("households", households_estimated), ("population", people_estimated)):
-        columns[f"{m}_estimated"] = rollup(prepared, types, rows, res[m].to_numpy(float)[rows] * flag[rows], n_types)
+        columns[f"{m}_estimated"] = rollup(prepared, keys, res[m].to_numpy(float)[rows] * flag[rows])
     frame = pd.DataFrame({
         "area_id": np.tile(prepared.areas.area_id.to_numpy(), n_types),
         "level": np.tile(prepared.areas.level.to_numpy(), n_types),
@@ -542,17 +543,31 @@ def estimate_flags(residences: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return households, households | flag("estimated")
 
 
-def rollup(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, weight: np.ndarray, n_types: int) -> np.ndarray:
-    """Sum ``weight`` (of residence ``rows``, facility type ``type_index``) per (type, area) for every
-    area holding the residence: its own area, every ancestor, and its large grid. Flat (type, area),
-    rounded."""
+class RollupKeys(NamedTuple):
+    """Where residence rows are summed: (type, own area) and (type, large grid) flat indices."""
+
+    own: np.ndarray
+    large: np.ndarray
+    held: np.ndarray  # rows that lie in a large grid
+    n_types: int
+
+
+def rollup_keys(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, n_types: int) -> RollupKeys:
+    """Keys of ``rollup`` for residence ``rows`` of facility types ``type_index`` (compute once)."""
     n_areas = len(prepared.areas)
-    key = type_index * n_areas + prepared.residence_area[rows]
-    own = np.bincount(key, weights=weight, minlength=n_types * n_areas).reshape(n_types, n_areas)
-    total = np.asarray(prepared.area_up.T @ own.T).T.ravel()
     large = prepared.residence_large[rows]
-    held = large >= 0
-    total += np.bincount(type_index[held] * n_areas + large[held], weights=weight[held], minlength=n_types * n_areas)
+    held = np.flatnonzero(large >= 0)
+    return RollupKeys(type_index * n_areas + prepared.residence_area[rows], type_index[held] * n_areas + large[held],
+                      held, n_types)
+
+
+def rollup(prepared: Prepared, keys: RollupKeys, weight: np.ndarray) -> np.ndarray:
+    """Sum ``weight`` (one per row of ``keys``) per (type, area) for every area holding the
+    residence: its own area, every ancestor, and its large grid. Flat (type, area), rounded."""
+    n = keys.n_types * len(prepared.areas)
+    own = np.bincount(keys.own, weights=weight, minlength=n).reshape(keys.n_types, -1)
+    total = np.asarray(prepared.area_up.T @ own.T).T.ravel()
+    total += np.bincount(keys.large, weights=weight[keys.held], minlength=n)
     return np.rint(total)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.coverage import MEASURES, CoverageResult, Prepared, rollup
+from geo.coverage import MEASURES, CoverageResult, Prepared, rollup, rollup_keys
 from geo.errors import GeoError
 from geo.snapping import with_lonlat
 
@@ -225,10 +225,11 @@ def _flips(prepared: Prepared, before: pd.DataFrame, after: pd.DataFrame) -> pd.
     n_areas = len(prepared.areas)
     frame = pd.DataFrame({"area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
                           "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas)})
+    keys = rollup_keys(prepared, type_index, row, len(codes))
     for m in MEASURES:
         weight = prepared.residences[m].to_numpy(float)[row]
-        frame[f"{m}_gained"] = rollup(prepared, type_index, row, weight * gained, len(codes)).astype(np.int64)
-        frame[f"{m}_lost"] = rollup(prepared, type_index, row, weight * lost, len(codes)).astype(np.int64)
+        frame[f"{m}_gained"] = rollup(prepared, keys, weight * gained).astype(np.int64)
+        frame[f"{m}_lost"] = rollup(prepared, keys, weight * lost).astype(np.int64)
     return frame
 
 
