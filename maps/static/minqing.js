@@ -18,6 +18,8 @@
     return x === null || x === undefined || isNaN(x) ? "—" : (100 * x).toFixed(1) + "%";
   };
   mq.$ = function (id) { return document.getElementById(id); };
+  /* Popup width: at most ``max`` px, and never wider than a phone screen allows with its margins. */
+  mq.popupWidth = function (max) { return Math.max(200, Math.min(max, window.innerWidth - 90)); };
   mq.or = function (v, dflt) { return v === null || v === undefined || v === "" ? dflt : v; };
 
   /* fetch JSON from OUR app only; errors become Chinese messages (the API's own text when it has one). */
@@ -137,10 +139,16 @@
   /* Popups pan clear of the header, the side panel (wide screens) and the bottom sheet (phones). */
   mq.padPopups = function (map) {
     var header = document.querySelector(".mq-header");
-    var area = mq.visibleArea(map), size = map.getSize();
-    var top = Math.max(header ? header.offsetHeight + 10 : 20, 20);
+    var area = mq.visibleArea(map), size = map.getSize(), box = map.getContainer().getBoundingClientRect();
+    // Wide screens: a header's height of room at the top (popups grow upwards when their history
+    // arrives) and clear of the expanded layer list on the right. Phones: the map starts below the
+    // header; keep clear of the layer button (top right) and of the sheet.
+    var phone = window.matchMedia("(max-width: 760px)").matches;
+    var top = phone ? 60 : Math.max(header ? header.offsetHeight + 10 : 20, 20);
+    var right = 30, layers = map.getContainer().querySelector(".leaflet-control-layers-expanded");
+    if (layers && !phone) right = Math.max(right, box.right - layers.getBoundingClientRect().left + 12);
     L.Popup.prototype.options.autoPanPaddingTopLeft = L.point(area.left + 20, top);
-    L.Popup.prototype.options.autoPanPaddingBottomRight = L.point(30, Math.max(20, size.y - area.bottom + 20));
+    L.Popup.prototype.options.autoPanPaddingBottomRight = L.point(right, Math.max(20, size.y - area.bottom + 20));
   };
 
   /* Show ``latlng`` at ``zoom`` (at least), then run ``then`` once the map has stopped moving: a popup

@@ -99,7 +99,7 @@
         fillColor: c, fillOpacity: 0.95, pane: "mq-pn-" + n.result
       });
       m.bindTooltip(mq.esc(n.name), { direction: "top", offset: [0, -6] });
-      m.bindPopup(function () { return popupHtml(n, colors); }, { maxWidth: 340, minWidth: 260 });
+      m.bindPopup(function () { return popupHtml(n, colors); }, { maxWidth: mq.popupWidth(340), minWidth: mq.popupWidth(260) });
       m.mqName = n;
       layers["r_" + n.result].addLayer(m);
       byId[n.id] = m;

@@ -318,7 +318,7 @@
           markers[p.facility_id] = layer;
           layer.mqOverloaded = p.load !== null && p.load !== undefined && p.load > 1;
           layer.bindTooltip(mq.esc(p.name || ""), { direction: "top", offset: [0, -6] });
-          layer.bindPopup(function () { return facilityPopup(p, catchments[p.facility_id]); }, { maxWidth: 320 });
+          layer.bindPopup(function () { return facilityPopup(p, catchments[p.facility_id]); }, { maxWidth: mq.popupWidth(320) });
         }
       });
       layers.facilities.addLayer(geo);
@@ -495,7 +495,7 @@
           layer.mqPass = r.pass;
           byArea[r.area_id] = layer;
           layer.bindTooltip(mq.esc(r.name) + (r.pass ? " · 达标" : " · 未达标"), { sticky: true });
-          layer.bindPopup(function () { return compliancePopup(r); }, { maxWidth: 380, minWidth: 300 });
+          layer.bindPopup(function () { return compliancePopup(r); }, { maxWidth: mq.popupWidth(380), minWidth: mq.popupWidth(300) });
         }
       });
       layers.compliance.addLayer(geo);

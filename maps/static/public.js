@@ -83,7 +83,7 @@
       var cat = cats[type ? type.category : "other"] || cats.other;
       if (!cat || !subs[cat.code]) return;
       var m = L.marker([f.lat, f.lon], { icon: icons[cat.code], title: f.name, keyboard: false });
-      m.bindPopup(function () { return facilityPopup(f, type, cat); }, { maxWidth: 300, minWidth: 220 });
+      m.bindPopup(function () { return facilityPopup(f, type, cat); }, { maxWidth: mq.popupWidth(300), minWidth: mq.popupWidth(220) });
       m.mqFacility = f;
       subs[cat.code].addLayer(m);
       markers[f.id] = m;

@@ -167,6 +167,14 @@ def _popup_in_view(v) -> None:
     assert box["top"] >= max(box["header"], box["mapTop"]), box  # not cut off under the header
     assert box["bottom"] <= box["mapBottom"] and box["right"] <= box["mapRight"], box
     assert box["left"] >= box["panel"], box  # not behind the side panel
+    _clear_of_the_layer_control(v)
+
+
+def _clear_of_the_layer_control(v) -> None:
+    """The popup (and its close button) is not under the layer control, which is drawn above popups."""
+    a, b = v.js("""() => [document.querySelector('.leaflet-popup'), document.querySelector('.leaflet-control-layers')]
+        .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
 def test_popup_reads_chinese_once_and_stays_in_view(officer, api_as, truth):
@@ -226,4 +234,25 @@ def test_search_opens_the_names_own_popup(officer):
     assert v.js("() => window.minqing.state.map.getZoom()") >= 16
     _popup_in_view(v)
     v.shot("placenames-search")
+    v.assert_clean()
+
+
+def test_popup_in_view_on_a_phone(visit, users):
+    v = visit(width=390, height=844, mobile=True)
+    v.signed_in("/placenames", OFFICER, users[OFFICER])
+    v.page.type("#mq-search-input", "曼哈顿", delay=15)
+    v.page.wait_for_selector("#mq-search-results li[data-i]")
+    v.page.click("#mq-search-results li[data-i]")
+    v.page.wait_for_function("() => window.minqing.state.opened")
+    v.page.wait_for_function("() => !/正在读取/.test(document.querySelector('.leaflet-popup [data-history]').innerText)")
+    v.idle()
+    box = v.js("""() => { const pop = document.querySelector('.leaflet-popup').getBoundingClientRect(),
+        map = document.querySelector('.folium-map').getBoundingClientRect(),
+        sheet = document.getElementById('mq-panel').getBoundingClientRect();
+        return {top: pop.top, bottom: pop.bottom, left: pop.left, right: pop.right, mapTop: map.top,
+                sheetTop: sheet.top, width: window.innerWidth}; }""")
+    assert box["top"] >= box["mapTop"] and box["bottom"] <= box["sheetTop"], box
+    assert box["left"] >= 0 and box["right"] <= box["width"], box
+    _clear_of_the_layer_control(v)
+    v.shot("placenames-phone-popup")
     v.assert_clean()
