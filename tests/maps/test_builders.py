@@ -208,3 +208,22 @@ def test_finding_details_are_shown_in_chinese_only(code, detail, shown):
         assert got == ""
     else:
         assert got == shown
+
+
+def test_planner_page_carries_communities_circles_and_capacity_units(tiny, basemap):
+    types = tiny["types"].assign(capacity_unit=["学位 seats", "床位 beds", "名额 places"],
+                                 capacity_basis=["children", None, "elderly"], basis_per_unit=[5, None, 1])
+    communities = tiny["areas"][tiny["areas"]["level"] == "community"].assign(urban=[True, False])
+    html = build_planner_map(district=tiny["district"], facility_types=types, basemap=basemap,
+                             run={"run_id": 7, "finished_at": None}, communities=communities)
+    data = json.loads(re.search(r'minqing\.planner\(\w+, \{.*?\}, (\{.*\})\);', html, re.S).group(1))
+    feats = data["communities"]["features"]
+    assert sorted((f["properties"]["id"], f["properties"]["n"], f["properties"]["u"]) for f in feats) == \
+        [(4, "东涌社区", True), (5, "西岭村", False)]
+    classes = {c["code"]: c["class"] for c in data["circles"]}
+    assert classes == {"all": None, "5min": "urban", "10min": "urban", "15min": "urban", "village": "rural",
+                       "township": "rural"}
+    units = {t["code"]: (t["unit"], t["basis"], t["per_unit"]) for t in data["types"]}
+    assert units == {"kindergarten": ("学位", "children", 5.0), "health_center": ("床位", None, None),
+                     "elderly_daycare": ("名额", "elderly", 1.0)}
+    assert 'id="mq-hatch-gap"' in html  # the gap hatching pattern the SVG gap layer fills with
