@@ -104,7 +104,8 @@ def _response(polygons, reached, *, profile: str, privacy, role, origin: dict) -
 DESCRIPTION = (
     "One polygon per minutes value (along the streets, not a circle), properties "
     "`{minutes, profile, kind: \"isochrone\"}`, and the member `facilities`: the open facilities reachable "
-    "in the largest budget with their travel time `time_s` (seconds), nearest first. A point outside the "
+    "in the largest budget with their travel time `time_s` (seconds), nearest first. Each polygon contains "
+    "exactly the open facilities reachable within its minutes (elsewhere it is the street band). A point outside the "
     "district or farther than 500 m (setting MINQING_SNAP_MAX_M) from any street → 422 (message in Chinese and "
     "English).")
 

@@ -1,4 +1,5 @@
-"""GET /coverage/runs/{run_id}/targets: targets judged per district, town and community."""
+"""Coverage runs through the API: targets judged per district, town and community; runs posted for
+some types."""
 
 from __future__ import annotations
 
@@ -47,3 +48,18 @@ def test_targets_need_a_planner(client, auth, run_id, who, status):
 
 def test_bad_level_is_refused(client, auth, run_id):
     assert client.get(f"/coverage/runs/{run_id}/targets?level=grid_small", headers=auth("planner")).status_code == 400
+
+
+def test_a_run_posted_for_some_types_is_completed_by_the_next_plain_run(client, auth, run_id):
+    planner = auth("planner")
+    first = client.get(f"/coverage/runs/{run_id}", headers=planner).json()["summary"]
+    every, held = set(first["types"]), set(first["held_types"])
+    r = client.post("/coverage/runs", json={"types": ["kindergarten"], "full": True}, headers=planner)
+    partial = client.get(f"/coverage/runs/{r.json()['run_id']}", headers=planner).json()
+    assert partial["status"] == "done" and set(partial["summary"]["types"]) == {"kindergarten"}
+    assert set(partial["params"]["fingerprints"]) == {"kindergarten"}
+    r = client.post("/coverage/runs", json={}, headers=planner)
+    plain = client.get(f"/coverage/runs/{r.json()['run_id']}", headers=planner).json()
+    assert set(plain["summary"]["types"]) == every and plain["summary"]["missing_types"] == []
+    assert plain["summary"]["reused_types"] == ["kindergarten"]
+    assert sorted(plain["summary"]["recomputed_types"]) == sorted(held - {"kindergarten"})
