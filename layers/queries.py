@@ -70,6 +70,14 @@ def data_versions(s: Session) -> dict[str, int]:
     return {r[0]: r[1] for r in s.execute(text("SELECT layer, version FROM data_versions"))}
 
 
+def database_identity(s: Session) -> tuple:
+    """Server address, port and the database's oid: tells apart two databases whose per-database
+    version counters happen to be equal (a recreated database gets a new oid)."""
+    row = s.execute(text("SELECT coalesce(inet_server_addr()::text, ''), coalesce(inet_server_port(), 0), oid "
+                         "FROM pg_database WHERE datname = current_database()")).one()
+    return (row[0], int(row[1]), int(row[2]))
+
+
 def counts(s: Session) -> dict[str, int]:
     tables = ["areas", "facilities", "residences", "place_names", "network_nodes", "network_edges", "water"]
     return {t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}

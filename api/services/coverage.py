@@ -93,13 +93,14 @@ class Inputs:
     profiles: dict[str, Profile]
     versions: dict[str, int] = field(default_factory=dict)
     config: RunConfig = field(default_factory=RunConfig)
+    database: tuple = ()  # which database the layers came from (version counters are per database)
 
     def base_key(self) -> tuple:
         return tuple(self.versions.get(k, 0) for k in BASE_LAYERS)
 
     def prepared_key(self) -> tuple:
         """What the prepared networks and snaps depend on."""
-        return (self.base_key(), _digest(json.dumps(profile_digests(self.profiles), sort_keys=True)),
+        return (self.database, self.base_key(), _digest(json.dumps(profile_digests(self.profiles), sort_keys=True)),
                 self.config.snap_max_m, self.config.gap_link_m)
 
 
@@ -111,6 +112,7 @@ def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "
         residences=queries.residences(s), areas=_areas(s),
         facility_types=with_capacity_basis(queries.facility_types(s), config.facility_types_csv),
         profiles=load_profiles(config.profiles_csv), versions=queries.data_versions(s), config=config,
+        database=queries.database_identity(s),
     )
 
 
