@@ -1,9 +1,9 @@
 """Coverage of one life circle's residents per area (SQL only): the planner map's 生活圈 choice.
 
-Coverage measures each residence with the circle of its community: its nearest ``community``
-ancestor's ``urban`` flag (else its own area's), urban → the type's urban tier, rural → the rural
-tier (``geo.coverage``). An area of a higher level (town, district) can hold both kinds; these sums
-keep only the residents of one circle, so such an area shows how that circle's residents fare.
+Coverage measures each residence with the circle of its community (``geo.coverage``), and the run
+stores that circle per home (``coverage_residence.circle``). An area of a higher level (town,
+district) can hold both kinds; these sums keep only the residents of one circle, so such an area
+shows how that circle's residents fare.
 """
 
 from __future__ import annotations
@@ -21,19 +21,13 @@ WITH RECURSIVE up(area_id, anc, depth) AS (
     UNION ALL
     SELECT up.area_id, a.parent_id, up.depth + 1 FROM up JOIN areas a ON a.area_id = up.anc
     WHERE a.parent_id IS NOT NULL AND up.depth < 32
-), circle AS (
-    SELECT own.area_id, coalesce(
-        (SELECT c.urban FROM up JOIN areas c ON c.area_id = up.anc AND c.level = 'community'
-         WHERE up.area_id = own.area_id ORDER BY up.depth LIMIT 1), own.urban) AS urban
-    FROM areas own
 )
 SELECT up.anc AS area_id, {sums}
 FROM coverage_residence r
 JOIN residences h USING (residence_id)
-JOIN circle ON circle.area_id = h.area_id
 JOIN up ON up.area_id = h.area_id
 JOIN areas t ON t.area_id = up.anc AND t.level = :level
-WHERE r.run_id = :run AND r.type_code = :type AND circle.urban = :urban
+WHERE r.run_id = :run AND r.type_code = :type AND r.circle = :circle
 GROUP BY up.anc ORDER BY up.anc
 """
 
@@ -46,7 +40,8 @@ def circle_totals(s: Session, run_id: int, *, level: str, type_code: str, urban:
     """
     sums = ", ".join(f"sum(h.{m})::bigint AS {m}, (sum(h.{m}) FILTER (WHERE r.covered))::bigint AS {m}_covered"
                      for m in MEASURES)
-    frame = _frame(s, _SQL.format(sums=sums), {"run": run_id, "type": type_code, "level": level, "urban": urban})
+    frame = _frame(s, _SQL.format(sums=sums), {"run": run_id, "type": type_code, "level": level,
+                                                  "circle": "urban" if urban else "rural"})
     covered = [f"{m}_covered" for m in MEASURES]
     frame[covered] = frame[covered].fillna(0).astype("int64")
     return frame

@@ -326,6 +326,8 @@ class CoverageResidence(Timestamped, Base):
     covered: Mapped[bool] = mapped_column(Boolean)
     unreachable: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     """Farther than the run's snapping distance from every street of the type's profile (never covered)."""
+    circle: Mapped[str | None] = mapped_column(String(5))
+    """The life circle the home was measured with (urban | rural); NULL in runs before revision 0010."""
 
 
 class CoverageFacility(Timestamped, Base):

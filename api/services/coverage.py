@@ -249,6 +249,7 @@ def residence_rows(result: CoverageResult) -> pd.DataFrame:
         "residence_id": pr.residence_id, "type_code": pr.type_code,
         "time_s": pr.time_s.where(np.isfinite(pr.time_s)), "facility_id": pr.facility_id,
         "covered": pr.covered.astype(bool), "unreachable": ~pr.snapped.astype(bool),
+        "circle": pr.circle.astype(str),
     })
 
 
