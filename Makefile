@@ -65,5 +65,8 @@ bench: setup
 stop:
 	-$(BIN)/minqing db down
 
-clean: stop
+# The local cluster's data may live outside the checkout (as root: /var/lib/postgresql/minqing/…):
+# `db down --remove` deletes it wherever the connection file says it is.
+clean:
+	-@test -x $(BIN)/minqing && $(BIN)/minqing db down --remove
 	rm -rf .pgdata $(VENV)

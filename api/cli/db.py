@@ -11,7 +11,11 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command()
 def up() -> None:
-    """Start the local PostGIS under .pgdata/ (initialised on first use) and migrate it."""
+    """Start the local PostGIS (made on first use) and migrate it.
+
+    As root the server runs as the postgres user and keeps its data under
+    /var/lib/postgresql/minqing/ (one folder per checkout); otherwise in .pgdata/.
+    `minqing db status` says where."""
     from layers import migrate
     from layers.cluster import local_cluster
     from layers.settings import database_settings
@@ -27,12 +31,18 @@ def up() -> None:
 
 
 @app.command()
-def down() -> None:
-    """Stop the local PostGIS (data stays in .pgdata/)."""
+def down(
+    remove: bool = typer.Option(False, "--remove", help="also delete the local database and its data, wherever "
+                                "it lives (every stored row is lost; `minqing db up` makes a new empty one)"),
+) -> None:
+    """Stop the local PostGIS (its data stays, unless --remove)."""
     from layers.cluster import local_cluster
 
-    local_cluster().down()
+    with friendly_errors():
+        removed = local_cluster().down(remove=remove)
     typer.echo("本地数据库已停止 local PostGIS stopped")
+    for folder in removed:
+        typer.echo(f"已删除 removed {folder}")
 
 
 @app.command()
