@@ -7,7 +7,10 @@ SQL, the stack trace and the exception text go to the server log, never to the c
 
 from __future__ import annotations
 
+import email.message
+import json
 import logging
+import math
 import re
 import uuid
 from typing import Any
@@ -66,6 +69,10 @@ class RateLimited(ApiError):
 
 class Busy(ApiError):
     status, code = 503, "busy"
+
+
+class UnsafeJson(ApiError):
+    status, code = 422, "invalid_json_value"
 
 
 STATUS: dict[type[BaseException], int | None] = {
@@ -173,7 +180,7 @@ def _validation_error(exc: RequestValidationError) -> JSONResponse:
         body = error_body("not_found", f"collection {bad!r} does not exist",
                           fix="GET /collections lists the collection ids")
         return JSONResponse(body, status_code=404)
-    details = [{"location": list(e.get("loc", ())), "problem": e.get("msg"),
+    details = [{"location": [_printable(p) for p in e.get("loc", ())], "problem": _printable(e.get("msg")),
                 "input": _short(e.get("input"))} for e in errors]
     in_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
     status = 422 if in_body else 400
@@ -185,9 +192,131 @@ def _validation_error(exc: RequestValidationError) -> JSONResponse:
 
 
 def _short(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "…"
+    """The input echoed in a 422: short scalars only, and only what JSON can carry (no NaN/Infinity,
+    no lone surrogates; those would make the error itself a 500)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        value = _printable(value)
+        return value if len(value) <= 200 else value[:200] + "…"
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
     return None  # do not echo whole bodies back
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with any character UTF-8 cannot encode (a lone surrogate) written as an escape."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+class _Bad:
+    """Stands in for a value JSON bodies may not hold, so the check can say where it was."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+def _strict_float(text: str) -> float | _Bad:
+    value = float(text)
+    return value if math.isfinite(value) else _Bad(f"the number {text[:20]} is too large for a float")
+
+
+def _first_bad(value: Any, where: tuple) -> tuple[tuple, str] | None:
+    """Path and reason of the first value a JSON body may not hold (None when all are fine)."""
+    if isinstance(value, _Bad):
+        return where, value.what
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where, "a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _first_bad(key, where) or _first_bad(item, (*where, _printable(key)))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _first_bad(item, (*where, i))
+            if found:
+                return found
+    return None
+
+
+def json_body_problem(body: bytes) -> str | None:
+    """Why a JSON request body cannot be accepted, or None (also when it is not JSON at all: the
+    route's own parser reports that). Refused: NaN, Infinity, numbers beyond a float (``1e400``),
+    lone surrogates and bytes that are not UTF-8 — standard JSON has none of them, and they cannot
+    be stored or written back in a response."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"the body is not valid UTF-8 (at byte {e.start})"
+    try:
+        parsed = json.loads(text, parse_float=_strict_float,
+                            parse_constant=lambda name: _Bad(f"{name} is not a JSON number"))
+    except (ValueError, RecursionError):
+        return None
+    found = _first_bad(parsed, ("body",))
+    if found is None:
+        return None
+    where, what = found
+    return f"{what} at {'.'.join(map(str, where))}"
+
+
+def _is_json(scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            message = email.message.Message()
+            message["content-type"] = value.decode("latin-1")
+            subtype = message.get_content_subtype()
+            return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+    return False
+
+
+class StrictJsonBodies:
+    """Refuse JSON bodies holding NaN, Infinity, 1e400 or a lone surrogate with a 422 (issue 14.7).
+
+    Python's JSON parser accepts them, and then neither PostgreSQL nor the error response can carry
+    them. The body (already capped by ``BodySizeLimit``) is read once here and replayed to the route.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left (or the body was over the size limit, already answered 413)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = json_body_problem(body)
+        if problem:
+            exc = UnsafeJson(f"请求中的 JSON 含有无法处理的值 the JSON body holds {problem}",
+                             fix="send finite numbers (no NaN, Infinity or numbers beyond ±1.8e308) and "
+                                 "text in valid Unicode")
+            await error_response(exc)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
@@ -226,3 +355,4 @@ def install(app: FastAPI) -> None:
     for cls in STATUS:
         if cls is not Exception:  # plain Exception is the CatchAll middleware's job (no re-raise)
             app.add_exception_handler(cls, _handle)
+    app.add_middleware(StrictJsonBodies)  # innermost of the middlewares: after the size and rate limits
