@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from scipy.spatial import cKDTree
 
 from geo.circles import TIE_TOLERANCE_S, Starts, nearest_facility, read_points, starts_of
 from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
@@ -43,6 +44,9 @@ RESIDENCE_COLUMNS = ["residence_id", "lon", "lat", "households", "population", "
 FACILITY_COLUMNS = ["facility_id", "type_code", "lon", "lat", "status"]
 AREA_COLUMNS = ["area_id", "parent_id", "level", "urban"]
 TYPE_COLUMNS = ["code", "category", *(f"{c}_{f}" for c in CIRCLES for f in ("profile", "max_time_min"))]
+# optional: the service radius of each circle's tier in metres (``urban_max_distance_m``,
+# ``rural_max_distance_m``), for the radius measure (服务半径覆盖率); missing or empty: no radius
+RADIUS_COLUMNS = [f"{c}_max_distance_m" for c in CIRCLES]
 # optional facility-type columns saying what one unit of a facility's ``capacity`` serves:
 # ``capacity_basis`` (one of MEASURES, empty: the capacity has no meaningful load) and
 # ``basis_per_unit`` (how many people of that measure one unit serves), e.g. kindergarten places
@@ -60,7 +64,8 @@ class Prepared:
     ancestors; ``residence_area`` indexes ``areas`` rows; ``readers[(profile, circle)]`` holds the
     residence rows of that circle, their snaps and their ``geo.snapping.exits``;
     ``reader_starts`` the same as ``geo.circles.Starts`` (with chain positions);
-    ``residence_large`` the row in ``areas`` of the large grid holding each residence (-1: none).
+    ``residence_large`` the row in ``areas`` of the large grid holding each residence (-1: none);
+    ``xy`` the residences' coordinates in metres (``crs``), for straight-line distances.
     Large grids hang under their town beside the communities, so they are nobody's ancestor:
     they collect the residences inside their polygon instead (``large_grid_of``).
     """
@@ -76,6 +81,8 @@ class Prepared:
     readers: dict[tuple[str, str], tuple[np.ndarray, Snap, tuple[np.ndarray, np.ndarray]]]
     reader_starts: dict[tuple[str, str], Starts]
     residence_large: np.ndarray
+    xy: np.ndarray
+    crs: object
 
     def network(self, profile: str) -> Network:
         """The prepared network of ``profile`` (error names the fix when it was not prepared)."""
@@ -97,12 +104,16 @@ class CoverageResult:
         ``residence_id``, ``type_code``, ``circle`` (urban|rural), ``profile`` (these three
         categorical), ``max_time_s``, ``snapped`` (found a street),
         ``time_s`` (seconds to the nearest facility, NaN when none within the search bound),
-        ``facility_id`` (nullable Int64), ``covered`` (time_s <= max_time_s).
+        ``facility_id`` (nullable Int64), ``covered`` (time_s <= max_time_s), ``distance_m``
+        (straight line to the nearest facility of the type, metres; inf without one),
+        ``radius_m`` (the tier's service radius, NaN without one) and ``in_radius``.
     per_area : one row per (area at any level, type) with applicable residents: ``area_id``,
         ``level``, ``type_code``, ``points``, and for each of population, households, elderly,
         children: the total, ``*_covered`` and ``*_share`` (0..1); ``households_estimated`` and
         ``population_estimated``: how many of the households and residents come from estimates
-        (residence columns ``households_estimated`` / ``estimated``, see ``estimate_flags``).
+        (residence columns ``households_estimated`` / ``estimated``, see ``estimate_flags``);
+        the radius measure: ``*_in_radius`` per measure (homes within the tier's service radius in
+        a straight line) and ``radius_share`` (residents, 0..1).
     per_facility : one row per considered facility: catchment (covered residents whose nearest
         facility it is) per measure, ``capacity``, ``capacity_basis`` and ``basis_per_unit`` of its
         type, ``load`` = catchment of the basis / (capacity × basis_per_unit) (1.0: exactly full;
@@ -128,10 +139,13 @@ class _Block(NamedTuple):
     time_s: np.ndarray
     facility_id: np.ndarray
     covered: np.ndarray
+    distance_m: np.ndarray
+    radius_m: float
 
 
 def service_tiers(facility_types: pd.DataFrame) -> pd.DataFrame:
-    """Applicable (type, circle) tiers: ``type_code, circle, profile, max_time_s``, one per row."""
+    """Applicable (type, circle) tiers: ``type_code, circle, profile, max_time_s, radius_m`` (metres,
+    NaN without a service radius), one per row."""
     _require(facility_types, TYPE_COLUMNS, "facility_types")
     frames = []
     for circle in CIRCLES:
@@ -140,6 +154,7 @@ def service_tiers(facility_types: pd.DataFrame) -> pd.DataFrame:
             "circle": circle,
             "profile": facility_types[f"{circle}_profile"],
             "max_time_s": pd.to_numeric(facility_types[f"{circle}_max_time_min"], errors="coerce") * 60.0,
+            "radius_m": pd.to_numeric(facility_types.get(f"{circle}_max_distance_m", np.nan), errors="coerce"),
         })
         usable = part.profile.notna() & (part.profile.astype(str).str.strip() != "") & (part.max_time_s > 0)
         frames.append(part[usable])
@@ -177,6 +192,9 @@ def prepare(
     res = res.assign(urban=urban)
     snaps = _snap_all(networks, res.lon.to_numpy(), res.lat.to_numpy(), max_distance_m)
     crs = next(iter(networks.values())).crs if networks else None
+    if crs is None and len(res):
+        crs = utm_crs_for(float(res.lon.median()), float(res.lat.median()))
+    x, y, _ = to_metric((res.lon.to_numpy(), res.lat.to_numpy()), crs=crs) if len(res) else (np.empty(0),) * 3
     large = large_grid_of(sorted_areas, area_up, res_area, res.lon.to_numpy(), res.lat.to_numpy(), crs=crs)
     gap_index = point_index(res.lon.to_numpy(), res.lat.to_numpy(), link_m=gap_link_m, crs=crs)
     readers, reader_starts = {}, {}
@@ -187,7 +205,7 @@ def prepare(
             readers[(name, circle)] = (rows, starts.snap, (starts.nodes, starts.cost_s))
             reader_starts[(name, circle)] = starts
     return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index,
-                    readers, reader_starts, large)
+                    readers, reader_starts, large, np.column_stack([x, y]), crs)
 
 
 def run_coverage(
@@ -231,6 +249,7 @@ def run_coverage(
     fac = _facilities(facilities, facility_types, statuses)
     fac = fac[fac.type_code.isin(set(tiers.type_code))].reset_index(drop=True)
     fac_snaps = _snap_facilities(prepared, fac, sorted(set(tiers.profile)))
+    fac_xy = _metric_xy(prepared, fac)
     of_type = {code: rows for code, rows in fac.groupby("type_code", sort=True).indices.items()}
     groups: dict[tuple[str, str], list[dict]] = {}
     for tier in tiers.to_dict("records"):
@@ -241,7 +260,7 @@ def run_coverage(
     for (code, profile), group in sorted(groups.items()):
         rows = of_type.get(code, np.empty(0, np.int64))
         ids = fac.facility_id.to_numpy()[rows]
-        blocks += _search(prepared, ids, fac_snaps[profile].take(rows), code, profile, group)
+        blocks += _search(prepared, ids, fac_snaps[profile].take(rows), code, profile, group, fac_xy[rows])
         snapped.append(pd.Series(fac_snaps[profile].reachable[rows], index=ids))
         step(f"{code}/{profile}")
     codes = sorted(set(tiers.type_code))
@@ -450,8 +469,26 @@ def _snap_all(networks: dict[str, Network], lon, lat, max_distance_m: float) -> 
     return out
 
 
-def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict]) -> list[_Block]:
-    """ONE bounded search for (type, profile); read it for each circle using that profile."""
+def _metric_xy(prepared: Prepared, fac: pd.DataFrame) -> np.ndarray:
+    """Facilities' coordinates in metres, in the residences' CRS (``Prepared.xy``)."""
+    if len(fac) == 0 or prepared.crs is None:
+        return np.empty((len(fac), 2))
+    x, y, _ = to_metric((fac.lon.to_numpy(), fac.lat.to_numpy()), crs=prepared.crs)
+    return np.column_stack([x, y])
+
+
+def straight_line(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
+    """Straight-line distance (metres) from each ``from_xy`` row to the nearest ``to_xy`` row; inf when
+    ``to_xy`` is empty. Both in the same metric CRS."""
+    if len(to_xy) == 0:
+        return np.full(len(from_xy), np.inf)
+    return cKDTree(to_xy).query(from_xy, k=1)[0] if len(from_xy) else np.empty(0)
+
+
+def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict],
+            fac_xy: np.ndarray) -> list[_Block]:
+    """ONE bounded search for (type, profile); read it for each circle using that profile. Also the
+    straight-line distance of the circle's homes to the type's nearest facility (radius measure)."""
     net = prepared.network(profile)
     reach = nearest_facility(net, ids, fsnap, limit_s=max(t["max_time_s"] for t in tiers))
     blocks = []
@@ -460,8 +497,9 @@ def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile
         starts = prepared.reader_starts[(profile, tier["circle"])]
         time, fid = read_points(net, reach, starts)
         covered = time <= tier["max_time_s"] + TIE_TOLERANCE_S
+        distance = straight_line(prepared.xy[rows], fac_xy)
         blocks.append(_Block(code, tier["circle"], profile, tier["max_time_s"], rows, starts.snap.reachable, time, fid,
-                             covered))
+                             covered, distance, float(tier["radius_m"])))
     return blocks
 
 
@@ -485,7 +523,15 @@ def _per_residence(prepared: Prepared, blocks: list[_Block], categories: dict[st
         "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float),
         "facility_id": pd.arrays.IntegerArray(np.where(fid >= 0, fid, 0), fid < 0),
         "covered": _concat(blocks, lambda b: b.covered, bool),
+        "distance_m": _concat(blocks, lambda b: b.distance_m, float),
+        "radius_m": _concat(blocks, lambda b: np.full(len(b.rows), b.radius_m), float),
+        "in_radius": _concat(blocks, _in_radius, bool),
     })
+
+
+def _in_radius(b: _Block) -> np.ndarray:
+    """Homes of a block within its tier's service radius (none when the tier has no radius)."""
+    return b.distance_m <= b.radius_m if np.isfinite(b.radius_m) else np.zeros(len(b.rows), bool)
 
 
 def _categorical(blocks: list[_Block], field: str, categories: list[str]) -> pd.Categorical:
@@ -507,6 +553,7 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
     type_index = {c: i for i, c in enumerate(codes)}
     types = _concat(blocks, lambda b: np.full(len(b.rows), type_index[b.type_code]), np.int64)
     covered = _concat(blocks, lambda b: b.covered, float)
+    in_radius = _concat(blocks, _in_radius, float)
     rows = _concat(blocks, lambda b: b.rows, np.int64)
     res = prepared.residences
     keys = rollup_keys(prepared, types, rows, n_types)
@@ -515,6 +562,7 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
         weight = res[m].to_numpy(float)[rows]
         columns[m] = rollup(prepared, keys, weight)
         columns[f"{m}_covered"] = rollup(prepared, keys, weight * covered)
+        columns[f"{m}_in_radius"] = rollup(prepared, keys, weight * in_radius)
     households_estimated, people_estimated = estimate_flags(res)
     for m, flag in (("households", households_estimated), ("population", people_estimated)):
         columns[f"{m}_estimated"] = rollup(prepared, keys, res[m].to_numpy(float)[rows] * flag[rows])
@@ -527,6 +575,8 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
     for m in MEASURES:
         with np.errstate(invalid="ignore", divide="ignore"):
             frame[f"{m}_share"] = frame[f"{m}_covered"] / frame[m].where(frame[m] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["radius_share"] = frame["population_in_radius"] / frame["population"].where(frame["population"] > 0)
     return frame[frame.points > 0].sort_values(["type_code", "area_id"]).reset_index(drop=True)
 
 

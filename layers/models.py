@@ -92,6 +92,7 @@ class FacilityType(Timestamped, Base):
     rural_tier: Mapped[str | None] = mapped_column(String(10))
     rural_profile: Mapped[str | None] = mapped_column(String(20))
     rural_max_time_min: Mapped[float | None] = mapped_column(Float)
+    rural_max_distance_m: Mapped[float | None] = mapped_column(Float)
     min_floor_area_m2: Mapped[float | None] = mapped_column(Float)
     required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source: Mapped[str | None] = mapped_column(Text)
@@ -310,6 +311,13 @@ class CoverageArea(Timestamped, Base):
     """Of ``households``: how many are estimates (residences.households_estimated)."""
     population_estimated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     """Of ``population``: how many residents come from rows with estimated counts."""
+    households_in_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population_in_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    elderly_in_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    children_in_radius: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Radius measure (服务半径覆盖率): homes within the type's service radius in a straight line."""
+    radius_share: Mapped[float | None] = mapped_column(Float)
+    """Share of residents within the service radius (0..1)."""
 
 
 class CoverageResidence(Timestamped, Base):
@@ -383,6 +391,39 @@ class CoverageTarget(Timestamped, Base):
     pass_: Mapped[bool | None] = mapped_column("pass", Boolean)
     communities: Mapped[int | None] = mapped_column(Integer)
     communities_reached: Mapped[int | None] = mapped_column(Integer)
+
+
+class CoveragePresence(Timestamped, Base):
+    """Presence measure (设施覆盖社区比例): does a community have an open facility of the type?"""
+
+    __tablename__ = "coverage_presence"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    present: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str | None] = mapped_column(String(12))
+    """inside (a facility inside the boundary), town or assigned (a service-area rule); None: absent."""
+    facilities: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Open facilities of the type inside the community's boundary."""
+
+
+class CoverageComposite(Timestamped, Base):
+    """The life circle as a whole: residents reaching every required type of their circle."""
+
+    __tablename__ = "coverage_composite"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
+    circle: Mapped[str] = mapped_column(String(5), primary_key=True)
+    required_types: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    households_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    share: Mapped[float | None] = mapped_column(Float)
 
 
 class Scenario(Timestamped, Base):

@@ -20,7 +20,9 @@ from layers.queries import _frame, _geo, data_versions
 
 AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households", "households_covered",
                     "population", "population_covered", "elderly", "elderly_covered", "children",
-                    "children_covered", "share", "households_estimated", "population_estimated"]
+                    "children_covered", "share", "households_estimated", "population_estimated",
+                    "households_in_radius", "population_in_radius", "elderly_in_radius", "children_in_radius",
+                    "radius_share"]
 RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered", "unreachable",
                          "circle"]
 FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_population", "catchment_households",

@@ -240,6 +240,9 @@ def area_rows(result: CoverageResult) -> pd.DataFrame:
     out["share"] = pa["population_share"]
     for m in ("households", "population"):  # results built from estimates say so (issue #8.1)
         out[f"{m}_estimated"] = pa.get(f"{m}_estimated", 0)
+    for m in ("households", "population", "elderly", "children"):  # the radius measure
+        out[f"{m}_in_radius"] = pa[f"{m}_in_radius"]
+    out["radius_share"] = pa["radius_share"]
     return out
 
 

@@ -32,6 +32,7 @@ def clear_layers(s: Session) -> None:
     """Empty every data layer (not users, not facility types)."""
     s.execute(text(
         "TRUNCATE coverage_runs, coverage_area, coverage_residence, coverage_facility, coverage_gaps, coverage_target, "
+        "coverage_presence, coverage_composite, "
         "scenarios, place_name_history, place_names, facilities, residences, network_edges, "
         "network_nodes, water"
     ))

@@ -18,7 +18,7 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 FACILITY_TYPE_COLUMNS = [
     "code", "name_zh", "category", "urban_tier", "urban_profile", "urban_max_time_min",
     "urban_max_distance_m", "rural_tier", "rural_profile", "rural_max_time_min", "min_floor_area_m2",
-    "required", "source",
+    "required", "source", "rural_max_distance_m",
 ]
 
 
@@ -58,7 +58,8 @@ def upsert_facility_types(s: Session, frame: pd.DataFrame) -> int:
 # --- checking and loading the facility-type table as a whole (``minqing data facility-types load``)
 
 CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
-NUMERIC = ("urban_max_time_min", "urban_max_distance_m", "rural_max_time_min", "min_floor_area_m2")
+NUMERIC = ("urban_max_time_min", "urban_max_distance_m", "rural_max_time_min", "rural_max_distance_m",
+           "min_floor_area_m2")
 TEXT_LIMITS = {"name_zh": 80, "category": 20, "urban_profile": 20, "rural_profile": 20}
 
 
