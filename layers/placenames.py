@@ -45,7 +45,7 @@ from geo.placenames.report import HEADERS_ZH, summarise, workbook_bytes
 from geo.placenames.search import NameIndex, build_index
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import PlaceNameTables, use_overrides
-from layers import features, lookup
+from layers import features, labels, lookup
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
 from layers.models import PLACE_NAME_STATUS
 from layers.queries import _frame, _geo
@@ -647,16 +647,15 @@ def nearest_road(s: Session, lon: float, lat: float, *, max_m: float = 1000.0,
     """The nearest named road within ``max_m`` metres: a named street edge or a registered road name.
 
     Returns name, source (``network`` or ``registry``), highway (network), name_id and category
-    (registry), distance_m; None when nothing is that close.
+    (registry), distance_m; None when nothing is that close. The one nearest-road lookup: place
+    labels of gaps and proposed sites use the same query (``layers.labels.nearest_roads``).
     """
-    edge = _nearest(s, "network_edges t WHERE t.name IS NOT NULL AND t.name <> ''",
-                    "t.name, 'network' AS source, t.highway, NULL::bigint AS name_id, NULL AS category",
-                    lon, lat, max_m, tiebreak="t.edge_id")
-    registered = _nearest(s, "place_names t WHERE t.status <> 'historical' AND t.category = ANY(:cats)",
-                          "t.name, 'registry' AS source, NULL AS highway, t.name_id, t.category",
-                          lon, lat, max_m, {"cats": road_categories(tables)}, tiebreak="t.name_id")
-    found = [r for r in (edge, registered) if r is not None]
-    return min(found, key=lambda r: r["distance_m"]) if found else None
+    row = labels.nearest_roads(s, [lon], [lat], categories=road_categories(tables), max_m=max_m).iloc[0]
+    if not isinstance(row["road"], str):
+        return None
+    return {"name": row["road"], "source": row["road_source"], "highway": _value(row["highway"]),
+            "name_id": None if pd.isna(row["road_name_id"]) else int(row["road_name_id"]),
+            "category": _value(row["road_category"]), "distance_m": float(row["road_distance_m"])}
 
 
 def nearest_place_name(s: Session, lon: float, lat: float, *, max_m: float = 2000.0,

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers import labels
 from layers.load.bulk import copy_frame
 from layers.queries import _frame, _geo, data_versions
 
@@ -213,11 +214,20 @@ def facility_results(s: Session, run_id: int, *, type_code: str | None = None) -
     ))
 
 
-def gap_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
-    return _geo(_frame(
+def gap_results(s: Session, run_id: int, *, type_code: str | None = None, labelled: bool = True) -> pd.DataFrame:
+    """Gap polygons of a run ranked per type; ``labelled``: with ``town``, ``community``, ``road`` and
+    ``place`` ("鹭田镇 西关社区 兴业路以南", ``layers.labels``) computed now from the current areas,
+    streets and road names — the same lookup as ``GET /reverse``, so a renamed road shows at once."""
+    gaps = _geo(_frame(
         s,
         "SELECT gap_id, type_code, rank, households, population, elderly, children, residences, "
         "ST_AsBinary(geom) AS wkb FROM coverage_gaps WHERE run_id = :r "
         "AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY type_code, rank",
         {"r": run_id, "t": type_code},
     ))
+    if labelled:
+        names = labels.polygon_labels(s, gaps.geometry.to_numpy())
+        at = gaps.columns.get_loc("rank") + 1
+        for i, column in enumerate(("town", "community", "road", "place")):
+            gaps.insert(at + i, column, (names["label" if column == "place" else column]).to_numpy(object))
+    return gaps

@@ -132,7 +132,10 @@ def run_areas(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery 
 
 @router.get("/coverage/runs/{run_id}/gaps", tags=[COVERAGE], response_class=GeoJSONResponse, responses=GEOJSON_200,
             summary="覆盖缺口 gap areas (GeoJSON)",
-            description="Gap polygons ranked by population: `rank, households, population, elderly, children`.")
+            description="Gap polygons ranked by population: `rank, households, population, elderly, children`, "
+                        "and where each lies: `town`, `community`, `road` and `place` (e.g. \"鹭田镇 西关社区 "
+                        "兴业路以南\": the nearest named road as `GET /reverse` finds it, and the side of it — "
+                        "以东/以西/以南/以北, 沿线 on it, 甲路与乙路路口 at a crossing), labelled when read.")
 def run_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
     resolve_run(s, run_id)
     known_types(s, type_code)
@@ -404,5 +407,6 @@ for _fmt in ("geojson", "gpkg", "csv"):
         f"/exports/{{run_id}}/gaps.{_fmt}", _export_gaps_route(_fmt), methods=["GET"], tags=[REPORTS],
         response_class=Response, responses=_file_responses(reports.AREA_FORMATS[_fmt][0], _LABEL[_fmt]),
         summary=f"导出覆盖缺口 export gap polygons ({_LABEL[_fmt]})",
-        description="One row per gap polygon: `type_code, type_name, rank, households, population, elderly, "
-                    "children, residences`; CSV (UTF-8 with BOM) carries the polygon as WKT (`wkt`).")
+        description="One row per gap polygon: `type_code, type_name, rank, town, community, road, place, "
+                    "households, population, elderly, children, residences` (`place`: \"鹭田镇 西关社区 兴业路以南\", "
+                    "see the gaps route); CSV (UTF-8 with BOM) carries the polygon as WKT (`wkt`).")

@@ -189,3 +189,25 @@ def test_a_scenario_placing_a_facility_outside_the_district_is_422(client, auth,
     r = client.post("/scenarios", json={"name": "界外", "changes": [change]}, headers=auth("planner"))
     assert r.status_code == 422, r.text
     assert "outside the district" in r.json()["error"]["message"] and "change 1" in r.json()["error"]["message"]
+
+
+def test_gaps_carry_the_place_where_they_lie(client, auth, run_id):
+    """Each gap names its town, community and nearest road as /reverse does at the gap's label point."""
+    import shapely
+
+    from layers.labels import label_points, label_text
+
+    feats = client.get(f"/coverage/runs/{run_id}/gaps", headers=auth("planner")).json()["features"]
+    assert feats
+    for f in feats:
+        p = f["properties"]
+        lon, lat = label_points([shapely.geometry.shape(f["geometry"])])
+        reverse = client.get("/reverse", params={"lon": lon[0], "lat": lat[0]}).json()
+        areas = {a["level"]: a["name"] for a in reverse["areas"]}
+        assert (p["town"], p["community"]) == (areas.get("town"), areas.get("community"))
+        assert p["road"] == (reverse["road"] or {}).get("name")
+        assert p["place"].startswith(label_text(p["town"], p["community"], None, None))
+        assert p["road"] is None or p["road"] in p["place"]
+    assert {f["properties"]["town"] for f in feats} == {"测试街道"}
+    csv_header = client.get(f"/exports/{run_id}/gaps.csv", headers=auth("planner")).content.decode("utf-8-sig")
+    assert {"town", "community", "road", "place"} <= set(csv_header.splitlines()[0].split(","))
