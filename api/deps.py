@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import Busy, Forbidden, Unauthorized
 from api.privacy import PrivacyFilter
-from api.security import COOKIE, read_token
+from api.security import COOKIE, RELOGIN, TokenClaims, read_token
 from api.settings import ApiSettings
 from layers import users
 from layers.db import session, set_actor
@@ -109,28 +109,32 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass
-class _TokenResult:
+class TokenResult:
     account: Account | None
     problem: Unauthorized | None = None
+    claims: TokenClaims | None = None
 
 
-def _resolve_token(request: Request, s: Session, bearer: str | None, cookie: str | None) -> _TokenResult:
+def _resolve_token(request: Request, s: Session, bearer: str | None, cookie: str | None) -> TokenResult:
     token = bearer or cookie
     if not token:
-        return _TokenResult(None)
+        return TokenResult(None)
     settings: ApiSettings = request.app.state.settings
     try:
-        username = read_token(token, secret=settings.secret_key.get_secret_value())
+        claims = read_token(token, secret=settings.secret_key.get_secret_value())
     except Unauthorized as e:
-        return _TokenResult(None, e)
-    account = users.by_username(s, username)
+        return TokenResult(None, e)
+    account, revoked = users.for_token(s, claims.user_id, claims.jti)
     if account is None or not account.active:
-        return _TokenResult(None, Unauthorized(f"the account {username!r} does not exist or is deactivated",
+        return TokenResult(None, Unauthorized("the account of this login token does not exist or is deactivated",
                                                fix="ask an administrator to (re)activate it"))
+    if revoked or claims.version != account.token_version:
+        return TokenResult(None, Unauthorized(
+            "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN))
     if not bearer:
         _check_same_origin(request)
     set_actor(s, account.username)
-    return _TokenResult(account)
+    return TokenResult(account, claims=claims)
 
 
 def _check_same_origin(request: Request) -> None:
@@ -145,13 +149,13 @@ def _check_same_origin(request: Request) -> None:
 
 async def _token_result(request: Request, s: SessionDep,
                         bearer: Annotated[str | None, Depends(oauth2_scheme)],
-                        cookie: Annotated[str | None, Depends(cookie_scheme)]) -> _TokenResult:
+                        cookie: Annotated[str | None, Depends(cookie_scheme)]) -> TokenResult:
     if not (bearer or cookie):
-        return _TokenResult(None)  # anonymous: no database work, no thread hop
+        return TokenResult(None)  # anonymous: no database work, no thread hop
     return await run_in_threadpool(_resolve_token, request, s, bearer, cookie)
 
 
-TokenDep = Annotated[_TokenResult, Depends(_token_result)]
+TokenDep = Annotated[TokenResult, Depends(_token_result)]
 
 
 async def optional_user(result: TokenDep) -> Account | None:

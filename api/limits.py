@@ -1,10 +1,12 @@
-"""Request limits: body size (413) and a per-IP token bucket for anonymous clients (429).
+"""Request limits: body size (413), a per-IP token bucket for anonymous clients (429), anonymous
+uploads (401 before the body is read), and which client address to believe (proxy headers).
 
-Both are plain ASGI middlewares so they run before any body is parsed.
+All are plain ASGI middlewares so they run before any body is parsed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -13,8 +15,9 @@ from dataclasses import dataclass
 import jwt
 from starlette.requests import Request
 
-from api.errors import PayloadTooLarge, RateLimited, error_response
+from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
 from api.security import COOKIE
+from api.settings import IPNetwork
 
 EXEMPT_PATHS = ("/healthz", "/favicon.ico")
 EXEMPT_PREFIXES = ("/assets/",)
@@ -143,12 +146,99 @@ class AnonymousRateLimit:
         await self.app(scope, receive, send)
 
     def _authenticated(self, request: Request) -> bool:
-        auth = request.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
-        if not token:
-            return False
-        try:
-            jwt.decode(token, self.secret, algorithms=["HS256"])
-        except jwt.PyJWTError:
-            return False
-        return True
+        return signed_in(request, self.secret)
+
+
+def signed_in(request: Request, secret: str) -> bool:
+    """The request carries a login token (bearer or cookie) signed by us and not expired.
+
+    Only the signature and expiry: whether the account is active and the token not revoked is
+    checked by the routes (a database read).
+    """
+    auth = request.headers.get("authorization", "")
+    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+    if not token:
+        return False
+    try:
+        jwt.decode(token, secret, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+class AnonymousUploadGuard:
+    """Refuse file uploads (multipart bodies) without a login token before reading their body.
+
+    Every route taking a multipart body needs a login (imports); without this guard the framework
+    would parse the whole upload into a temporary file before the route could answer 401. The
+    login forms (``/auth/``) are exempt: they are how one logs in.
+    """
+
+    def __init__(self, app, *, secret: str):
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not scope["path"].startswith("/auth/"):
+            request = Request(scope)
+            multipart = request.headers.get("content-type", "").lower().startswith("multipart/")
+            if multipart and not signed_in(request, self.secret):
+                exc = Unauthorized("uploading a file needs a login: nothing was read",
+                                   fix="log in (POST /auth/token) and send the upload with "
+                                       "`Authorization: Bearer <access_token>`")
+                await error_response(exc, request)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class ProxyHeaders:
+    """Take the client address from X-Forwarded-For only when the request comes from a trusted proxy.
+
+    ``trusted`` are the reverse proxies' networks (setting ``MINQING_TRUSTED_PROXIES``, default
+    none: the header is ignored and the peer is the client). From a trusted peer the client is the
+    right-most address of X-Forwarded-For that is not itself a trusted proxy (the left part of the
+    header is written by the client and proves nothing). Everything that limits per client (rate
+    limits, the login throttle) and the audit log then see that address. ``minqing serve`` turns off
+    uvicorn's own proxy handling, which believes any loopback peer.
+    """
+
+    def __init__(self, app, *, trusted: tuple[IPNetwork, ...]):
+        self.app = app
+        self.trusted = trusted
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
+            client = forwarded_client(scope["client"][0], _forwarded_for(scope), self.trusted)
+            if client != scope["client"][0]:
+                scope = {**scope, "client": (client, 0)}
+        await self.app(scope, receive, send)
+
+
+def _forwarded_for(scope) -> list[str]:
+    hops: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            hops += [h.strip() for h in value.decode("latin-1").split(",")]
+    return hops
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def forwarded_client(peer: str, hops: list[str], trusted: tuple[IPNetwork, ...]) -> str:
+    """The client address of a request from ``peer`` carrying X-Forwarded-For ``hops`` (left to right)."""
+
+    def is_trusted(address: str) -> bool:
+        ip = _ip(address)
+        return ip is not None and any(ip in net for net in trusted)
+
+    client = peer
+    for hop in reversed(hops):
+        if not is_trusted(client) or _ip(hop) is None:
+            break
+        client = hop
+    return client

@@ -14,7 +14,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api import errors
 from api.caches import Engines
-from api.limits import AnonymousRateLimit, BodySizeLimit
+from api.limits import AnonymousRateLimit, AnonymousUploadGuard, BodySizeLimit, ProxyHeaders
 from api.privacy import PrivacyFilter
 from api.routes import (
     audit,
@@ -85,8 +85,10 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.state.engines = Engines()
 
     errors.install(app)
+    app.add_middleware(AnonymousUploadGuard, secret=settings.secret_key.get_secret_value())
     app.add_middleware(AnonymousRateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
                        secret=settings.secret_key.get_secret_value())
+    app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxy_networks)  # before anything per client
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=2048)  # map pages and GeoJSON shrink 5-10x
     app.add_middleware(errors.CatchAll)  # added last: the outermost

@@ -1,12 +1,17 @@
-"""Passwords (bcrypt) and login tokens (JWT, HS256).
+"""Passwords (bcrypt), login tokens (JWT, HS256) and the login back-off schedule.
 
-A token names the user (``sub``) and carries its role for clients; on every request the account is
-read again, so a deactivated user or a changed role takes effect at once.
+A token names the account by its user id (``sub``), the account's token version (``ver``) and a
+token id (``jti``); it carries the username and role for clients only. On every request the account
+is read again: a deactivated user, a changed role, a bumped token version (logout everywhere,
+password change or reset, role change) or a revoked token id (logout) take effect at once, and a
+username deleted and created again does not inherit the old account's tokens (another user id).
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -14,14 +19,14 @@ import bcrypt
 import jwt
 
 from api.errors import Unauthorized
+from layers.users import Account
 
 COOKIE = "minqing_token"
 ALGORITHM = "HS256"
 MAX_PASSWORD_BYTES = 72
 """bcrypt only reads the first 72 bytes; longer passwords are refused rather than cut."""
 MIN_PASSWORD_CHARS = 8
-
-
+RELOGIN = "log in again (POST /auth/token)"
 
 class PasswordRejected(ValueError):
     """A new password breaks the rules; the message says which."""
@@ -69,21 +74,47 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def create_token(username: str, role: str, *, secret: str, minutes: int) -> str:
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a valid token says: whose it is, which token version of theirs, its id and expiry."""
+
+    user_id: int
+    version: int
+    jti: str
+    expires_at: datetime
+
+
+def create_token(account: Account, *, secret: str, minutes: int) -> str:
+    """A signed token for ``account`` (its user id, current token version, a fresh token id)."""
     now = datetime.now(UTC)
-    claims = {"sub": username, "role": role, "iat": now, "exp": now + timedelta(minutes=minutes)}
+    claims = {"sub": str(account.user_id), "ver": account.token_version, "jti": uuid.uuid4().hex,
+              "name": account.username, "role": account.role, "iat": now, "exp": now + timedelta(minutes=minutes)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def read_token(token: str, *, secret: str) -> str:
-    """The username in a valid token, else ``Unauthorized`` saying why."""
+def read_token(token: str, *, secret: str) -> TokenClaims:
+    """The claims of a valid token, else ``Unauthorized`` saying why."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["sub", "exp", "ver", "jti"]})
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("the login token has expired", fix="log in again (POST /auth/token)") from None
+        raise Unauthorized("the login token has expired", fix=RELOGIN) from None
     except jwt.PyJWTError:
-        raise Unauthorized("the login token is not valid", fix="log in again (POST /auth/token)") from None
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise Unauthorized("the login token names no user", fix="log in again (POST /auth/token)")
-    return sub
+        raise Unauthorized("the login token is not valid", fix=RELOGIN) from None
+    sub, ver, jti = claims["sub"], claims["ver"], claims["jti"]
+    if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and 0 < int(sub) < 2**63):
+        raise Unauthorized("the login token names no user", fix=RELOGIN)
+    if not (isinstance(ver, int) and 0 < ver < 2**31 and isinstance(jti, str) and 0 < len(jti) <= 64):
+        raise Unauthorized("the login token is not valid", fix=RELOGIN)
+    return TokenClaims(int(sub), ver, jti, datetime.fromtimestamp(claims["exp"], UTC))
+
+
+def backoff_seconds(failures: int, *, free: int, base: float, cap: float) -> float:
+    """How long an account waits after ``failures`` failed logins in a row (0: it may try now).
+
+    The first ``free - 1`` failures cost nothing; the ``free``-th blocks the account for ``base``
+    seconds, and each further failure doubles the wait, up to ``cap``.
+    """
+    if failures < free:
+        return 0.0
+    return float(min(cap, base * 2.0 ** min(failures - free, 60)))

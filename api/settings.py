@@ -6,10 +6,11 @@ writes a random one into ``.env``). Everything else has a safe default for a loc
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,15 +46,51 @@ class ApiSettings(BaseSettings):
     """Login attempts (POST /auth/token, /auth/login) refilled per minute per client IP."""
     login_burst: int = Field(default=20, ge=1)
     """Login attempts a client IP may make at once (slows password guessing; 429 beyond)."""
+    login_free_failures: int = Field(default=5, ge=1)
+    """Failed logins in a row an account is allowed before its back-off starts (counted per username,
+    whatever the address, since its last successful login within 24 h)."""
+    login_backoff_seconds: float = Field(default=30.0, gt=0)
+    """The account's wait after its ``login_free_failures``-th failed login; each further failure doubles it."""
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    """The longest wait of the per-account back-off (seconds)."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks (CIDR) of the reverse proxies in front of the service, e.g.
+    ``127.0.0.1`` or ``10.0.0.0/8``. Only requests coming from them may name the client in
+    X-Forwarded-For; by default (none) the peer address is the client and the header is ignored."""
     privacy_min_households: int = Field(default=5, ge=1)
     """Public aggregates of fewer households than this are suppressed (null + suppressed: true)."""
     privacy_round_to: int = Field(default=5, ge=1)
     """Other public counts are rounded to the nearest multiple of this (1: exact), so that a suppressed
     count cannot be recovered as a parent's total minus its other children."""
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"`` → networks; ``ValueError`` naming an entry that is neither."""
+    networks = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network (CIDR): write e.g. 127.0.0.1 or "
+                             "10.0.0.0/8, separated by commas") from None
+    return tuple(networks)
 
 
 @lru_cache(maxsize=1)

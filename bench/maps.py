@@ -67,10 +67,9 @@ def _admin_cookie(base: str) -> dict[str, str]:
     from layers.db import session
 
     with session(actor="bench") as s:
-        if users.by_username(s, "bench_admin") is None:
-            users.create(s, username="bench_admin", password_hash=hash_password(os.urandom(9).hex(), rounds=4),
-                         role="admin")
-    token = create_token("bench_admin", "admin", secret=get_settings().secret_key.get_secret_value(), minutes=30)
+        account = users.by_username(s, "bench_admin") or users.create(
+            s, username="bench_admin", password_hash=hash_password(os.urandom(9).hex(), rounds=4), role="admin")
+    token = create_token(account, secret=get_settings().secret_key.get_secret_value(), minutes=30)
     return {COOKIE: token}
 
 

@@ -48,9 +48,32 @@ _SQLSTATE = {
 }
 
 
+CHECK_RULES = {
+    "residence_people_consistent": (
+        "a residence cannot count more elderly (60岁以上) and children (0-14岁) together than people (人口)",
+        "correct population, elderly and children so that elderly + children is at most population"),
+    "area_worker_phone_work": (
+        "the grid worker's public phone (worker_phone) must be a work number",
+        "give an office landline with its area code (0755-12345678, an extension as 0755-12345678转123), "
+        "a service hotline (12345, 95xxx, 96xxx, 400-xxx-xxxx, 800-xxx-xxxx) or a work mobile marked as such "
+        "(工作手机 13912345678); personal numbers are never published"),
+}
+"""Check constraints that encode a rule people must know (name → problem, fix); migration 0012."""
+
+
+def check_rule(exc: BaseException) -> tuple[str, str] | None:
+    """(problem, fix) when ``exc`` is the violation of one of ``CHECK_RULES``, else None."""
+    orig = getattr(exc, "orig", None) or exc
+    diag = getattr(orig, "diag", None)
+    return CHECK_RULES.get(getattr(diag, "constraint_name", None) or "")
+
+
 def describe_database_error(exc: BaseException) -> tuple[str, str]:
     """(problem, fix) for a database error met while writing user data, in words a user can act on:
     never the raw server text (constraint names, SQL), which goes to the log instead."""
+    rule = check_rule(exc)
+    if rule is not None:
+        return rule
     orig = getattr(exc, "orig", None) or exc
     state = getattr(orig, "sqlstate", None) or ""
     diag = getattr(orig, "diag", None)

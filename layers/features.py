@@ -20,10 +20,10 @@ from typing import Any, Literal
 import shapely
 from shapely.geometry import shape
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
+from layers.errors import Conflict, LayersError, NotFound, ValidationFailed, check_rule
 
 MAX_LIMIT = 10_000
 METRES_PER_DEGREE = 111_320.0
@@ -653,6 +653,11 @@ def _execute(s: Session, sql: str, params: dict[str, Any]):
         return s.execute(text(sql), params)
     except DataError as e:  # e.g. a value out of the column's range: say so, never show the SQL
         raise ValidationFailed(f"a value does not fit its column: {_first_line(e)}") from None
+    except IntegrityError as e:  # a rule of the data (check constraint): name it and its fix
+        rule = check_rule(e)
+        if rule is None:
+            raise
+        raise ValidationFailed(f"{rule[0]}: {rule[1]}") from None
 
 
 def _first_line(e: DataError) -> str:

@@ -9,6 +9,7 @@ migration 0006 and its ``minqing_audit_table`` function, which every new table m
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,16 @@ FACILITY_STATUS = ("open", "planned", "closed")
 PLACE_NAME_STATUS = ("standard", "irregular", "historical")
 DIVISION_LEVELS = ("province", "city", "county", "town", "village")
 JOB_STATUS = ("queued", "running", "done", "failed")
+WORK_PHONE_PATTERN = ("^(0[1-9][0-9]{1,2}-?[0-9]{7,8}((-|转)[0-9]{1,6})?|1[0-9]{4}|9[56][0-9]{3,6}"
+                      "|[48]00-?[0-9]{3}-?[0-9]{4}|工作(电话|手机)[:：]? ?1[3-9][0-9]{9})$")
+"""What ``areas.worker_phone`` (public) accepts: an office landline with its area code and an optional
+extension, a service hotline (12xxx, 95xxx/96xxx, 400/800), or a mobile explicitly marked as the work
+phone (工作手机/工作电话). A bare mobile number is refused: it may be personal. (README, migration 0012.)"""
+
+
+def is_work_phone(value: str) -> bool:
+    """``value`` is acceptable as a grid worker's public phone (``WORK_PHONE_PATTERN``)."""
+    return re.match(WORK_PHONE_PATTERN, value) is not None
 
 
 class Base(DeclarativeBase):
@@ -59,6 +70,7 @@ class Area(Timestamped, Base):
     __tablename__ = "areas"
     __table_args__ = (
         CheckConstraint(_in("level", AREA_LEVELS), name="area_level_known"),
+        CheckConstraint(f"worker_phone ~ '{WORK_PHONE_PATTERN}'", name="area_worker_phone_work"),
         Index("ix_areas_geom", "geom", postgresql_using="gist"),
     )
 
@@ -124,7 +136,11 @@ class Residence(Timestamped, Base):
     """Aggregated 一标三实 points: the weights of coverage. Never public."""
 
     __tablename__ = "residences"
-    __table_args__ = (Index("ix_residences_geom", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        Index("ix_residences_geom", "geom", postgresql_using="gist"),
+        CheckConstraint("elderly >= 0 AND children >= 0 AND elderly + children <= population",
+                        name="residence_people_consistent"),
+    )
 
     residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     address: Mapped[str | None] = mapped_column(String(300))
@@ -454,12 +470,27 @@ class User(Timestamped, Base):
     area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
     """A grid worker's own grid (limits what they see)."""
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    """Tokens carrying an older version are refused (logout everywhere, password/role change)."""
+
+
+class RevokedToken(Timestamped, Base):
+    """Tokens logged out before they expire (token id ``jti``); rows past ``expires_at`` are pruned."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditLog(Base):
     """Every write: who, when, what, before/after."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_login", "object_id", "at", postgresql_where=text("layer = 'login'")),
+    )
 
     audit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import typer
 
+UVICORN_OPTIONS = {"proxy_headers": False}
+"""uvicorn's own X-Forwarded-For handling believes any loopback peer by default; the service decides
+itself whom to believe (MINQING_TRUSTED_PROXIES, ``api.limits.ProxyHeaders``)."""
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
@@ -14,4 +18,4 @@ def serve(
     import uvicorn
 
     typer.echo(f"民情地图 minqing-map on http://{host}:{port}  (API docs: /docs, layers: /collections)")
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", **UVICORN_OPTIONS)

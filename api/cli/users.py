@@ -51,7 +51,7 @@ def _read_password(password: str | None, password_stdin: bool) -> str:
 
 @app.command()
 def create(
-    username: str = typer.Argument(..., help="登录名 login name"),
+    username: str = typer.Argument(..., help="登录名 login name: a-z, 0-9, . _ - and 汉字 (stored in lower case)"),
     role: str = typer.Option(..., "--role", "-r", help=f"one of {', '.join(ROLES)}"),
     password: str | None = typer.Option(None, "--password", help="the password (visible in shell history!)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
@@ -101,6 +101,33 @@ def set_role(
     with friendly_errors(), session(actor=_actor()) as s:
         account = users.update(s, users.by_username_or_fail(s, username).user_id, **changes)
     typer.echo(f"{account.username}: role {account.role}, area_id {account.area_id}")
+
+
+@app.command("reset-password")
+def reset_password(
+    username: str = typer.Argument(...),
+    password: str | None = typer.Option(None, "--password", help="the new password (visible in shell history!)"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the new password from stdin"),
+) -> None:
+    """Give an account a new password (asks for it); every login token of the account stops working."""
+    from layers import users
+    from layers.db import session
+
+    secret = _read_password(password, password_stdin)
+    with friendly_errors(), session(actor=_actor()) as s:
+        users.update(s, users.by_username_or_fail(s, username).user_id, password_hash=_hash(secret))
+    typer.echo(f"已重置密码 new password set for {username}; its old login tokens no longer work")
+
+
+@app.command("logout-everywhere")
+def logout_everywhere(username: str = typer.Argument(...)) -> None:
+    """Log an account out everywhere: every login token it holds stops working at once."""
+    from layers import users
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        users.revoke_all(s, users.by_username_or_fail(s, username).user_id)
+    typer.echo(f"已全部退出 every login token of {username} revoked")
 
 
 @app.command()

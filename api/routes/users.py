@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.deps import CurrentUser, PagingDep, SessionDep, SettingsDep, require_role
 from api.errors import ApiError
+from api.routes.auth import check_password_of
 from api.schemas.common import errors
-from api.schemas.users import Role, UserCreate, UserList, UserPublic, UserUpdate
+from api.schemas.users import PasswordChange, Role, UserCreate, UserList, UserPublic, UserUpdate
 from api.security import PasswordRejected, hash_password
-from layers import users
+from layers import audit, users
 from layers.users import Account
 
 router = APIRouter(prefix="/users", tags=["用户 users"])
@@ -29,6 +30,19 @@ def _hash(password: str, rounds: int) -> str:
 @router.get("/me", response_model=UserPublic, summary="当前用户 my account", responses=errors(401))
 def me(user: CurrentUser) -> dict:
     return user.public()
+
+
+@router.post("/me/password", status_code=204, summary="修改我的密码 change my password",
+             description="Needs the current password. Every login token of the account stops working (this "
+                         "one too): log in again with the new password. Failures count toward the login back-off.",
+             responses={204: {"description": "已修改 changed"}, **errors(401, 403, 422, 429)})
+def change_my_password(request: Request, body: PasswordChange, user: CurrentUser, s: SessionDep,
+                       settings: SettingsDep) -> Response:
+    refused = check_password_of(request, s, settings, user, body.current_password)
+    if refused is not None:
+        return refused
+    users.update(s, user.user_id, password_hash=_hash(body.new_password, settings.bcrypt_rounds))
+    return Response(status_code=204)
 
 
 @router.get("", response_model=UserList, summary="用户列表 list accounts (admin)", responses=errors(401, 403))
@@ -68,3 +82,14 @@ def update_user(user_id: UserId, body: UserUpdate, s: SessionDep, admin: Admin, 
         raise ApiError("administrators cannot deactivate or demote themselves",
                        fix="ask another administrator to do it")
     return users.update(s, user_id, **changes).public()
+
+
+@router.post("/{user_id}/logout-everywhere", response_model=UserPublic,
+             summary="强制退出 revoke every login token of an account (admin)",
+             description="Every token the account holds stops working at once (e.g. a lost phone).",
+             responses=errors(401, 403, 404))
+def revoke_user_tokens(user_id: UserId, s: SessionDep, admin: Admin) -> dict:
+    account = users.revoke_all(s, user_id)
+    audit.record(s, actor=admin.username, action="logout_all", layer=users.LOGIN_LAYER,
+                 object_id=account.username[:40])
+    return account.public()

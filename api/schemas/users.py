@@ -53,6 +53,15 @@ class UserUpdate(BaseModel):
     password: Password = None  # type: ignore[assignment]
 
 
+class PasswordChange(BaseModel):
+    """修改自己的密码 change one's own password."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "current_password": "the-old-password", "new_password": "a-new-long-password"}]})
+    current_password: Text(200) = Field(description="当前密码")
+    new_password: Password = Field(description="新密码, 至少8个字符 at least 8 characters")
+
+
 class UserPublic(BaseModel):
     """账号 (无密码) an account as shown to administrators."""
 

@@ -35,10 +35,11 @@ from geo import chinacrs
 from geo.osm import read_household_parameters
 from geo.topology import PARENT_LEVEL, absorb_slivers, check_topology
 from layers.db import set_actor
-from layers.errors import ValidationFailed, describe_database_error
+from layers.errors import CHECK_RULES, ValidationFailed, describe_database_error
 from layers.load.bulk import copy_frame, record_import
 from layers.load.estimates import drop_superseded_estimates
 from layers.load.reference import DATA_DIR, read_facility_types
+from layers.models import is_work_phone
 
 log = logging.getLogger("minqing.imports")
 LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
@@ -842,6 +843,7 @@ def _area_rows(s, frame, source, report, *, crs, extent, make_valid) -> gpd.GeoD
     for i in np.flatnonzero(((urc != "") & ~urc.isin(URBAN_RURAL_CODES)).to_numpy()):
         report.add(int(source.row[i]), "城乡分类代码", f"{urc.iat[i]!r} is not an NBS urban-rural code",
                    f"use one of {', '.join(URBAN_RURAL_CODES)} or leave it empty")
+    _check_work_phones(_text_column(frame, "worker_phone"), source, report)
     return gpd.GeoDataFrame({
         "row": source.row, "code": codes, "name": _text_column(frame, "name"), "level": levels,
         "parent_code": _text_column(frame, "parent_code", nfkc=True), "urban_rural_code": urc.replace("", None),
@@ -849,6 +851,13 @@ def _area_rows(s, frame, source, report, *, crs, extent, make_valid) -> gpd.GeoD
         "worker_phone": _text_column(frame, "worker_phone").replace("", None),
         "households": households.round().astype("Int64"), "source": f"file:{Path(report.path).name}"[:200]},
         geometry=list(geoms), crs=4326)
+
+
+def _check_work_phones(phones: pd.Series, source: Source, report: ImportReport) -> None:
+    """The grid worker's phone is public: a work number only (the rule of migration 0012, per row)."""
+    problem, fix = CHECK_RULES["area_worker_phone_work"]
+    for i in np.flatnonzero(((phones != "") & ~phones.map(is_work_phone)).to_numpy()):
+        report.add(int(source.row[i]), "网格员电话 worker_phone", problem, fix)
 
 
 def _levels(frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.Series:

@@ -133,7 +133,8 @@ def make_settings(**overrides):
     from api.settings import ApiSettings
 
     values = {"secret_key": os.environ["MINQING_SECRET_KEY"], "bcrypt_rounds": 4, "rate_limit_per_second": 1000.0,
-              "rate_limit_burst": 100_000, "login_burst": 10_000}
+              "rate_limit_burst": 100_000, "login_burst": 10_000,
+              "login_free_failures": 10_000}  # the back-off has its own tests (test_auth_hardening.py)
     return ApiSettings(**{**values, **overrides})
 
 

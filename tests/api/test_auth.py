@@ -15,7 +15,9 @@ def test_token_for_a_valid_login(client):
     body = r.json()
     assert body["token_type"] == "bearer" and body["role"] == "planner" and body["expires_in"] > 0
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-    assert claims["sub"] == "planner" and "password" not in str(claims)
+    me = client.get("/users/me", headers={"Authorization": f"Bearer {body['access_token']}"}).json()
+    assert claims["sub"] == str(me["user_id"]) and claims["name"] == "planner" and "password" not in str(claims)
+    assert claims["ver"] >= 1 and len(claims["jti"]) >= 16
 
 
 @pytest.mark.parametrize(("username", "password"), [
@@ -68,16 +70,18 @@ def test_cookie_writes_from_another_origin_are_refused(app):
         assert same.status_code == 201
 
 
-def _token(secret: str, **claims) -> str:
-    now = datetime.now(UTC)
-    base = {"sub": "planner", "iat": now, "exp": now + timedelta(minutes=5)}
-    return jwt.encode({**base, **claims}, secret, algorithm="HS256")
+def _token(client, auth, secret: str, username: str = "planner", **claims) -> str:
+    """A token like the service's for ``username`` (read from their own valid token), with ``claims`` changed."""
+    real = jwt.decode(auth(username)["Authorization"][7:], options={"verify_signature": False})
+    return jwt.encode({**real, **claims}, secret, algorithm="HS256")
 
 
-def test_expired_and_forged_tokens(client, app):
+def test_expired_and_forged_tokens(client, auth, app):
     secret = app.state.settings.secret_key.get_secret_value()
-    expired = _token(secret, exp=datetime.now(UTC) - timedelta(minutes=1))
-    forged = _token("not-the-secret-key-but-long-enough-for-hs256")
+    expired = _token(client, auth, secret, exp=datetime.now(UTC) - timedelta(minutes=1))
+    forged = _token(client, auth, "not-the-secret-key-but-long-enough-for-hs256")
+    assert client.get("/users/me", headers={"Authorization": f"Bearer {_token(client, auth, secret)}"}).status_code \
+        == 200  # the same claims, properly signed, are accepted
     for token, reason in ((expired, "expired"), (forged, "not valid")):
         r = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401 and reason in r.json()["error"]["message"]
@@ -86,16 +90,22 @@ def test_expired_and_forged_tokens(client, app):
         assert pub.status_code == 200
 
 
-def test_token_of_a_deactivated_user_stops_working(client, auth, app):
+def test_token_of_a_deactivated_user_stops_working(client, auth, app, api_db):
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    with session(api_db, actor="pytest") as s:
+        inactive = s.execute(text("SELECT user_id, token_version FROM users WHERE username = 'inactive'")).one()
     secret = app.state.settings.secret_key.get_secret_value()
-    token = _token(secret, sub="inactive")
+    token = _token(client, auth, secret, sub=str(inactive.user_id), ver=inactive.token_version, name="inactive")
     r = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and "deactivated" in r.json()["error"]["message"]
 
 
-def test_role_comes_from_the_database_not_the_token(client, app):
+def test_role_comes_from_the_database_not_the_token(client, auth, app):
     secret = app.state.settings.secret_key.get_secret_value()
-    token = _token(secret, sub="officer", role="admin")  # a tampered role claim, validly signed
+    token = _token(client, auth, secret, "officer", role="admin")  # a tampered role claim, validly signed
     assert client.get("/users", headers={"Authorization": f"Bearer {token}"}).status_code == 403
 
 

@@ -21,7 +21,12 @@ def test_admin_creates_lists_and_changes_accounts(client, auth):
     changed = client.patch(f"/users/{user['user_id']}", json={"role": "grid_worker", "area_id": GRID_A},
                            headers=auth("admin"))
     assert changed.status_code == 200 and changed.json()["area_id"] == GRID_A
-    # the role change applies at once to the existing token
+    # the role change revokes the existing token at once; a new login sees the new role's view
+    assert client.get("/collections/residences/items", headers=bearer).status_code == 401
+    revoked = client.get("/users/me", headers=bearer)
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
+    token = client.post("/auth/token", data={"username": "new.planner", "password": "long-enough-pw"}).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
     grid_view = client.get("/collections/residences/items", headers=bearer).json()
     assert {f["id"] for f in grid_view["features"]} == {1, 2}
 

@@ -26,9 +26,9 @@ def _cookie(username: str, role: str, demo_db: str) -> dict[str, str]:
     from layers.db import session
 
     with session(demo_db, actor="pytest") as s:
-        if users.by_username(s, username) is None:
-            users.create(s, username=username, password_hash=hash_password("routes-password", rounds=4), role=role)
-    return {COOKIE: create_token(username, role, secret=os.environ["MINQING_SECRET_KEY"], minutes=5)}
+        account = users.by_username(s, username) or users.create(
+            s, username=username, password_hash=hash_password("routes-password", rounds=4), role=role)
+    return {COOKIE: create_token(account, secret=os.environ["MINQING_SECRET_KEY"], minutes=5)}
 
 
 def test_public_map_is_html_and_cached(client):
