@@ -216,6 +216,12 @@ def _login_object(key: str) -> str:
     return key[:40]  # audit_log.object_id
 
 
+def claim_login(s: Session, key: str) -> bool:
+    """Take the account's login lock until the transaction ends; False when another attempt holds it."""
+    return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended('minqing.login:' || :k, 0))"),
+                          {"k": _login_object(key)}).scalar_one())
+
+
 def recent_login_failures(s: Session, key: str) -> tuple[int, float]:
     """Failed logins of ``key`` (a ``login_key``) since its last success within the window, and the
     seconds since the latest of them (0 when none)."""

@@ -46,7 +46,15 @@ def throttle(request: Request, settings: ApiSettings) -> None:
 
 def account_backoff(request: Request, s: Session, settings: ApiSettings, key: str) -> None:
     """Per account, whatever the address: after repeated failed logins the account waits (429 with
-    Retry-After, even with the right password), the wait doubling with each failure. Audited."""
+    Retry-After, even with the right password), the wait doubling with each failure. Audited.
+
+    One attempt per account at a time: a parallel attempt is refused at once (429, 1 s) rather than
+    evaluated before the others' failures are counted, and nothing waits holding a connection.
+    """
+    if not users.claim_login(s, key):
+        users.record_login(s, key, action="login_wait", ip=_client(request), reason="attempt in progress")
+        raise _Refused(RateLimited("another login attempt for this account is in progress",
+                                   fix="wait a second and try again", headers={"Retry-After": "1"}))
     failures, since_last = users.recent_login_failures(s, key)
     wait = backoff_seconds(failures, free=settings.login_free_failures, base=settings.login_backoff_seconds,
                            cap=settings.login_backoff_max_seconds) - since_last

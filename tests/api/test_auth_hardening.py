@@ -199,6 +199,20 @@ def _age_login_audit(api_db, username: str, *, seconds: int) -> None:
                        "AND object_id = :u"), {"s": seconds, "u": username[:40]})
 
 
+def test_parallel_guesses_do_not_slip_past_the_backoff(api_db):
+    """Attempts evaluated side by side would each see the failures before theirs: at most
+    ``login_free_failures`` answers may be 401 however many arrive at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = f"nobody.parallel{next(_n)}"
+    app = _app(api_db, login_free_failures=3, bcrypt_rounds=10)  # slow checks: the attempts overlap
+    with served(app) as base, httpx.Client(base_url=base, limits=httpx.Limits(max_connections=20)) as http, \
+            ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda i: _login(http, name, f"guess-{i}").status_code, range(12)))
+    assert codes.count(401) <= 3 and codes.count(429) >= 9, codes
+    assert sum(e["action"] == "login_fail" for e in _login_audit(api_db, name)) == codes.count(401)
+
+
 def test_unknown_usernames_back_off_like_real_ones(api_db):
     """Otherwise the back-off would tell which usernames exist."""
     app = _app(api_db, login_free_failures=2)
