@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from layers import ids
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed, check_rule
 
 MAX_LIMIT = 10_000
@@ -549,26 +550,13 @@ def _writable(lay: Layer) -> Layer:
     return lay
 
 
-def _sync_sequence(s: Session, lay: Layer) -> None:
-    # Bulk loads COPY explicit ids without advancing the serial sequence: catch it up first.
-    s.execute(text(
-        f"SELECT setval(pg_get_serial_sequence('{lay.table}', '{lay.key_column}'), m) FROM "
-        f"(SELECT max({lay.key_column}) AS m FROM {lay.table}) x "
-        f"WHERE m IS NOT NULL AND m >= (SELECT last_value FROM "
-        f"{_sequence_name(lay)})"))
-
-
-def _sequence_name(lay: Layer) -> str:
-    return f"{lay.table}_{lay.key_column}_seq"
-
-
 def create(s: Session, lay: Layer, *, properties: Mapping[str, Any], geometry: Mapping[str, Any]) -> FeatureRow:
     """Insert one feature; returns it as read back (with its version token)."""
     _writable(lay)
     props = {k: v for k, v in properties.items() if k in lay.writable}
     _check_properties(s, lay, props)
     geom = check_geometry(s, lay, geometry)
-    _sync_sequence(s, lay)
+    ids.advance(s, lay.table)  # rows written with explicit keys (fixtures, psql) must not collide
     cols = list(props)
     sql = (f"INSERT INTO {lay.table} ({', '.join([*cols, 'geom'])}) "
            f"VALUES ({', '.join([*(':' + c for c in cols), _geom_sql(lay)])}) RETURNING {lay.key_column}")

@@ -45,7 +45,7 @@ from geo.placenames.report import HEADERS_ZH, summarise, workbook_bytes
 from geo.placenames.search import NameIndex, build_index
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import PlaceNameTables, use_overrides
-from layers import features, labels, lookup
+from layers import features, ids, labels, lookup
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
 from layers.models import PLACE_NAME_STATUS
 from layers.queries import _frame, _geo
@@ -323,7 +323,7 @@ def create(s: Session, *, name: str, category: str, geometry: Mapping[str, Any],
     parts = sign_parts(name, _check_category(category, t), tables=t)
     lay = features.layer("place_names")
     geom = features.check_geometry(s, lay, geometry)
-    features._sync_sequence(s, lay)
+    ids.advance(s, "place_names")
     name_id = s.execute(text(
         "INSERT INTO place_names (name, category, area_id, proper, generic, pinyin, status, heritage, sign_present, "
         "approval, meaning, geom) VALUES (:name, :category, :area_id, :proper, :generic, :pinyin, :status, "

@@ -1,4 +1,4 @@
-"""Database settings: one pydantic-settings object.
+"""Database and import settings (pydantic-settings objects).
 
 ``DATABASE_URL`` points minqing-map at an existing PostgreSQL 15 + PostGIS 3 server. When it is
 unset, the local cluster under ``.pgdata/`` (started by ``minqing db up``) is used.
@@ -22,3 +22,15 @@ class DatabaseSettings(BaseSettings):
 
 def database_settings() -> DatabaseSettings:
     return DatabaseSettings()
+
+
+class ImportSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    import_max_rows: int = Field(200_000, ge=1, validation_alias="MINQING_IMPORT_MAX_ROWS")
+    """The most data rows one imported file may hold (larger files are refused before they are
+    read whole): bounds the memory and time of an import and of its dry run."""
+
+
+def import_settings() -> ImportSettings:
+    return ImportSettings()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers import ids
 from layers.db import set_actor
 from layers.load.bulk import copy_frame, record_import
 from layers.load.reference import read_facility_types, upsert_facility_types
@@ -83,6 +84,7 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
     from layers.placenames import fill_pinyin
 
     fill_pinyin(s)  # sign text (proper/generic/pinyin) for every name
+    ids.advance(s, *ids.KEYS)  # the district's own keys: later creates and imports take keys after them
     step("统计 analyse")
     record_import(s, actor=actor, layer="demo", summary=counts)
     return counts

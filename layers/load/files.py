@@ -3,8 +3,13 @@
 Every import reads the whole file, checks every row and reports each problem with its row and a
 fix. Nothing is written unless the file is clean; then everything is written in the caller's
 transaction (``layers.db.session``), so a failure anywhere leaves the stored data as it was.
-``dry_run`` checks everything, the database constraints included (the rows are written inside a
-savepoint that is rolled back), and changes nothing.
+``dry_run`` runs the same checks in a read-only transaction and writes nothing at all: what only
+the database knows (codes already stored, grid codes, parents, stored names, the estimates real
+addresses supersede) is checked with read queries, and the report is the one the import would give.
+
+A file may hold at most ``MINQING_IMPORT_MAX_ROWS`` data rows (``layers.settings``): larger files
+are refused before they are read whole. New rows take their keys from the tables' sequences
+(``layers.ids``), never ``max(id) + 1``, so imports and API edits can run at the same time.
 
 Row numbers are those a user sees: the spreadsheet line (header = line 1, first data row = 2), or
 the feature number (from 1) of a GeoJSON/GPKG/Shapefile. Coordinates may come in WGS84, CGCS2000,
@@ -17,7 +22,8 @@ import difflib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +40,14 @@ from sqlalchemy.orm import Session
 from geo import chinacrs
 from geo.osm import read_household_parameters
 from geo.topology import PARENT_LEVEL, absorb_slivers, check_topology
+from layers import ids
 from layers.db import set_actor
 from layers.errors import CHECK_RULES, ValidationFailed, describe_database_error
 from layers.load.bulk import copy_frame, record_import
-from layers.load.estimates import drop_superseded_estimates
+from layers.load.estimates import drop_superseded_estimates, superseded_by_new
 from layers.load.reference import DATA_DIR, read_facility_types
 from layers.models import is_work_phone
+from layers.settings import import_settings
 
 log = logging.getLogger("minqing.imports")
 LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
@@ -55,6 +63,7 @@ WIDTHS = {"name": 200, "address": 300, "phone": 40, "opening_hours": 120, "opera
 AREA_NAME_WIDTH = 120
 SLIVER_HINT_M2 = 50_000  # larger overlaps/gaps are not suggested for absorption
 GRID_DEPTH = {"district": 0, "town": 1, "grid_large": 2, "community": 2, "grid_middle": 3, "grid_small": 4}
+INT4_MAX = 2_147_483_647  # counts are PostgreSQL integers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,8 +135,13 @@ class Source:
     crs: str = "wgs84"
 
 
-def read_source(path: Path, report: ImportReport, *, crs: str = "wgs84") -> Source:
-    """Read a spreadsheet (CSV/XLSX) or a vector file (GeoJSON/GPKG/zipped SHP); problems → report."""
+def read_source(path: Path, report: ImportReport, *, crs: str = "wgs84", max_rows: int | None = None) -> Source:
+    """Read a spreadsheet (CSV/XLSX) or a vector file (GeoJSON/GPKG/zipped SHP); problems → report.
+
+    At most ``max_rows`` data rows (default: ``MINQING_IMPORT_MAX_ROWS``): one more is read to
+    tell that a file is larger, and such a file is refused without reading the rest.
+    """
+    limit = import_settings().import_max_rows if max_rows is None else max_rows
     suffix = path.suffix.lower()
     if not path.is_file():
         report.add(None, None, f"no such file {path}", "check the path")
@@ -136,8 +150,14 @@ def read_source(path: Path, report: ImportReport, *, crs: str = "wgs84") -> Sour
         report.add(None, None, f"unknown file type {suffix!r}",
                    f"use a spreadsheet ({', '.join(SPREADSHEETS)}) or a GIS file ({', '.join(VECTORS)})")
         raise _Rejected
-    source = _read_vector(path, report, crs) if suffix in VECTORS else _read_table(path, report)
+    source = _read_vector(path, report, crs, limit) if suffix in VECTORS else _read_table(path, report, limit)
     source.crs = source.crs if suffix in VECTORS else crs
+    if len(source.frame) > limit:
+        report.add(None, None, f"the file has more than {limit:,} data rows, the most one import takes "
+                   "(MINQING_IMPORT_MAX_ROWS)",
+                   f"split the file into parts of at most {limit:,} rows and import them one after the other, "
+                   "or raise MINQING_IMPORT_MAX_ROWS in the environment (or .env) of the server and the CLI")
+        raise _Rejected
     if source.frame.empty:
         report.add(None, None, "the file has no data rows", "fill in the rows under the header line (or "
                    "choose the right sheet/file)")
@@ -146,12 +166,12 @@ def read_source(path: Path, report: ImportReport, *, crs: str = "wgs84") -> Sour
     return source
 
 
-def _read_table(path: Path, report: ImportReport) -> Source:
+def _read_table(path: Path, report: ImportReport, limit: int) -> Source:
     try:
         if path.suffix.lower() in (".csv", ".txt"):
-            frame = _read_csv(path)
+            frame = _read_csv(path, limit + 1)
         else:
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, nrows=limit + 1)
     except Exception as e:  # pandas/openpyxl raise many kinds; all mean "not a readable table"
         report.add(None, None, f"cannot read {path.name} as a spreadsheet ({type(e).__name__}: {e})",
                    "open it in Excel/WPS and save it as .xlsx, or as CSV (UTF-8)")
@@ -161,17 +181,18 @@ def _read_table(path: Path, report: ImportReport) -> Source:
     return Source(frame.reset_index(drop=True), None, _row_numbers(len(frame), spreadsheet=True))
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """CSV as text; UTF-8 (with or without BOM), else GB18030 (what Chinese Excel writes)."""
+def _read_csv(path: Path, nrows: int) -> pd.DataFrame:
+    """CSV as text (at most ``nrows`` rows); UTF-8 (with or without BOM), else GB18030 (what
+    Chinese Excel writes)."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=nrows)
     except UnicodeDecodeError:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030", nrows=nrows)
 
 
-def _read_vector(path: Path, report: ImportReport, crs: str) -> Source:
+def _read_vector(path: Path, report: ImportReport, crs: str, limit: int) -> Source:
     try:
-        gdf = _read_gis(path)
+        gdf = _read_gis(path, limit + 1)
     except Exception as e:  # pyogrio raises DataSourceError and friends
         report.add(None, None, f"cannot read {path.name} as a GIS file ({type(e).__name__}: {e})",
                    "export it again as GeoPackage (.gpkg), GeoJSON or a zipped Shapefile (.shp+.shx+.dbf+.prj)")
@@ -184,12 +205,13 @@ def _read_vector(path: Path, report: ImportReport, crs: str) -> Source:
     return Source(frame, gdf.geometry.to_crs(4326), _row_numbers(len(gdf), spreadsheet=False), shifted or "wgs84")
 
 
-def _read_gis(path: Path) -> gpd.GeoDataFrame:
-    """Read a GIS file; Shapefiles without a .cpg are often GBK (Chinese desktop GIS): retry so."""
+def _read_gis(path: Path, rows: int) -> gpd.GeoDataFrame:
+    """Read (at most ``rows`` features of) a GIS file; Shapefiles without a .cpg are often GBK
+    (Chinese desktop GIS): retry so."""
     try:
-        return gpd.read_file(path)
+        return gpd.read_file(path, rows=rows)
     except UnicodeDecodeError:
-        return gpd.read_file(path, encoding="gb18030")
+        return gpd.read_file(path, encoding="gb18030", rows=rows)
 
 
 def _shift_system(crs: str) -> str | None:
@@ -277,6 +299,10 @@ def _numbers(frame: pd.DataFrame, column: str, source: Source, report: ImportRep
         kind = "a whole number" if integer else "a number"
         report.add(int(source.row[i]), column, f"{values.iat[i]!r} is not {kind} ≥ {minimum:g}",
                    f"write {kind} of at least {minimum:g}")
+    huge = ((parsed.abs() > INT4_MAX) if integer else ~np.isfinite(parsed.fillna(0))) & ~bad
+    for i in np.flatnonzero(huge.to_numpy()):
+        report.add(int(source.row[i]), column, f"{values.iat[i]!r} is too large",
+                   f"write a number below {INT4_MAX:,}" if integer else "write a plain number")
     return parsed
 
 
@@ -484,12 +510,19 @@ def _geocode(frame, source, report, s, todo, lon, lat, ok, *, hints: int = 50):
 
 
 # ---------------------------------------------------------------------------------------------
-# writing: one savepoint, rolled back on dry runs and database errors
+# writing: one savepoint, rolled back on database errors; dry runs only preview
 
 
 def write_all_or_nothing(s: Session, report: ImportReport, write: Callable[[], int], *, actor: str,
-                         dry_run: bool) -> None:
-    """Run ``write`` in a savepoint; keep it only when it succeeds and this is not a dry run."""
+                         dry_run: bool, preview: Callable[[], int]) -> None:
+    """Run ``write`` in a savepoint and keep it when it succeeds; on a dry run call ``preview``.
+
+    ``preview`` writes nothing: with read queries it adds to the report what ``write`` would
+    add (warnings, summary counts) and returns the rows ``write`` would write.
+    """
+    if dry_run:
+        report.summary["would_write"] = preview()
+        return
     savepoint = s.begin_nested()
     try:
         set_actor(s, actor, bulk=True)
@@ -499,17 +532,26 @@ def write_all_or_nothing(s: Session, report: ImportReport, write: Callable[[], i
         log.warning("import of %s refused by the database: %s", report.layer, str(getattr(e, "orig", None) or e))
         report.add(None, None, *describe_database_error(e))  # never the raw server text
         return
-    if dry_run:
+    s.execute(text("SELECT set_config('minqing.bulk', 'off', true)"))
+    savepoint.commit()
+    report.written = n
+
+
+@contextmanager
+def read_only(s: Session, *, enabled: bool = True) -> Iterator[None]:
+    """A savepoint in which the database refuses every write (dry runs), rolled back at the end.
+
+    The caller's transaction is read-write again afterwards.
+    """
+    if not enabled:
+        yield
+        return
+    savepoint = s.begin_nested()
+    try:
+        s.execute(text("SET TRANSACTION READ ONLY"))
+        yield
+    finally:
         savepoint.rollback()
-        report.summary["would_write"] = n
-    else:
-        s.execute(text("SELECT set_config('minqing.bulk', 'off', true)"))
-        savepoint.commit()
-        report.written = n
-
-
-def _next_id(s: Session, table: str, column: str) -> int:
-    return int(s.execute(text(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}")).scalar_one())
 
 
 def assign_residence_areas(s: Session) -> int:
@@ -536,7 +578,7 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
                 actor: str = "import", column_map: dict[str, str] | None = None, sliver_m2: float = 0,
                 replace: bool = False, bbox: tuple[float, float, float, float] | None = None,
                 level: str | None = None, make_valid: bool = False, strict_topology: bool = False,
-                step: Callable[[str], None] | None = None) -> ImportReport:
+                step: Callable[[str], None] | None = None, max_rows: int | None = None) -> ImportReport:
     """Check a government file and, when it is clean, write it (all or nothing).
 
     Parameters
@@ -548,7 +590,8 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     path : CSV/XLSX (Chinese headers, see data/import_columns.csv) or GeoJSON/GPKG/zipped SHP.
     crs : coordinate system of lon/lat or geometry without a declared CRS: 'wgs84', 'cgcs2000',
         'gcj02' (高德/腾讯), 'bd09' (百度), or 'epsg:NNNN'.
-    dry_run : check everything (database constraints included) and write nothing.
+    dry_run : check everything (what only the database knows included, by read queries) in a
+        read-only transaction: nothing is written; the report is the one the import would give.
     column_map : extra header → column mapping, e.g. ``{'机构': 'name'}``.
     sliver_m2 : areas only: absorb overlaps/gaps/overhangs up to this size (m²).
     replace : remove the layer's stored rows first (areas: those whose code is not in the file).
@@ -558,6 +601,7 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     make_valid : areas only: repair invalid polygons instead of rejecting them.
     strict_topology : areas only: reject the file when topology problems remain.
     step : called with a label at each stage (reading, checking, topology, writing): progress bars.
+    max_rows : the most data rows a file may hold (default: ``MINQING_IMPORT_MAX_ROWS``).
 
     Returns
     -------
@@ -573,11 +617,12 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     report = ImportReport(layer=layer, path=str(path), dry_run=dry_run)
     options = {"crs": crs, "dry_run": dry_run, "actor": actor, "column_map": column_map, "replace": replace,
                "bbox": bbox, "sliver_m2": sliver_m2, "level": level, "make_valid": make_valid,
-               "strict_topology": strict_topology, "step": step}
+               "strict_topology": strict_topology, "step": step, "max_rows": max_rows}
     try:
-        {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas,
-         "place_names": _import_place_names}[layer](
-            s, Path(path), report, **options)
+        with read_only(s, enabled=dry_run):
+            {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas,
+             "place_names": _import_place_names}[layer](
+                s, Path(path), report, **options)
     except _Rejected:
         report.ok = False
     return report
@@ -627,9 +672,9 @@ def _statuses(frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.S
 
 
 def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                       replace, bbox, step, **_ignored) -> None:
+                       replace, bbox, step, max_rows, **_ignored) -> None:
     step("读取 reading")
-    source = read_source(path, report, crs=crs)
+    source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "facilities", report, column_map)
     positioned = any(c in frame.columns for c in ("lon", "wkt", "address")) or source.geometry is not None
     require_columns(frame, "facilities", ["name", "type_code"] + ([] if positioned else ["lon", "lat"]), report)
@@ -641,7 +686,7 @@ def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry
         _warn_duplicates(s, rows, report)
         step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_facilities(s, rows, replace=replace, actor=actor),
-                             actor=actor, dry_run=dry_run)
+                             actor=actor, dry_run=dry_run, preview=lambda: len(rows))
 
 
 def _facility_rows(s, frame, source, report, *, crs, extent) -> pd.DataFrame:
@@ -679,7 +724,7 @@ def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
     if replace:
         s.execute(text("DELETE FROM facilities"))
     ensure_facility_types(s, rows["type_code"].unique())
-    frame = rows.assign(facility_id=np.arange(len(rows), dtype=np.int64) + _next_id(s, "facilities", "facility_id"),
+    frame = rows.assign(facility_id=ids.allocate(s, "facilities", len(rows)),
                         geometry=shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy()))
     n = copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"})
     record_import(s, actor=actor, layer="facilities", summary={"rows": n, "replace": replace})
@@ -691,9 +736,9 @@ def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
 
 
 def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                      replace, bbox, step, **_ignored) -> None:
+                      replace, bbox, step, max_rows, **_ignored) -> None:
     step("读取 reading")
-    source = read_source(path, report, crs=crs)
+    source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "addresses", report, column_map)
     positioned = any(c in frame.columns for c in ("lon", "wkt", "address")) or source.geometry is not None
     require_columns(frame, "addresses", ["households"] + ([] if positioned else ["lon", "lat"]), report)
@@ -704,7 +749,8 @@ def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_
     if report.ok:
         step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_residences(s, rows, replace=replace, actor=actor, report=report),
-                             actor=actor, dry_run=dry_run)
+                             actor=actor, dry_run=dry_run,
+                             preview=lambda: _preview_residences(s, rows, replace=replace, report=report))
 
 
 def _address_rows(s, frame, source, report, *, crs, extent) -> pd.DataFrame:
@@ -746,11 +792,11 @@ def _grid_ids(s: Session, frame: pd.DataFrame, source: Source, report: ImportRep
     """area_id of each row's grid code (None: found by location after writing)."""
     codes = _text_column(frame, "grid_code", nfkc=True)
     stored = dict(s.execute(text("SELECT code, area_id FROM areas")).all()) if (codes != "").any() else {}
-    ids = pd.Series([stored.get(c) for c in codes], index=frame.index, dtype="Int64")
-    for i in np.flatnonzero(((codes != "") & ids.isna()).to_numpy()):
+    area_ids = pd.Series([stored.get(c) for c in codes], index=frame.index, dtype="Int64")
+    for i in np.flatnonzero(((codes != "") & area_ids.isna()).to_numpy()):
         report.add(int(source.row[i]), "网格编码 grid_code", f"grid code {codes.iat[i]!r} is not a stored area",
                    "import the grids first (minqing import grids) or correct the code")
-    return ids
+    return area_ids
 
 
 def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: str, report: ImportReport) -> int:
@@ -759,24 +805,35 @@ def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
     if replace:
         s.execute(text("DELETE FROM residences"))
     frame = rows.assign(
-        residence_id=np.arange(len(rows), dtype=np.int64) + _next_id(s, "residences", "residence_id"),
+        residence_id=ids.allocate(s, "residences", len(rows)),
         geometry=shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy()), households_estimated=False)
     for column in ("households", "population", "elderly", "children"):
         frame[column] = frame[column].astype(np.int64)
     n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS + ["area_id"], geometry={"geometry": "geom"})
     assign_residence_areas(s)
-    _drop_superseded(s, report)
-    outside = s.execute(text("SELECT count(*) FROM residences WHERE area_id IS NULL")).scalar_one()
-    if outside:
-        report.warn(None, None, f"{outside} residences lie in no small grid (area_id empty)",
-                    "import the small grids (minqing import grids) — residences are then assigned automatically")
+    _report_superseded(drop_superseded_estimates(s), report)
+    _report_outside(s.execute(text("SELECT count(*) FROM residences WHERE area_id IS NULL")).scalar_one(), report)
     record_import(s, actor=actor, layer="residences", summary={"rows": n, "replace": replace})
     return n
 
 
-def _drop_superseded(s: Session, report: ImportReport) -> None:
-    """Remove the OSM footprint estimates that the real addresses supersede (layers.load.estimates)."""
-    dropped = drop_superseded_estimates(s)
+def _preview_residences(s: Session, rows: pd.DataFrame, *, replace: bool, report: ImportReport) -> int:
+    """What ``_write_residences`` would report, by read queries only (dry runs)."""
+    outcome = superseded_by_new(s, rows["lon"].to_numpy(), rows["lat"].to_numpy(), rows["area_id"],
+                                replace=replace)
+    _report_superseded(outcome, report)
+    _report_outside(outcome["outside"], report)
+    return len(rows)
+
+
+def _report_outside(outside: int, report: ImportReport) -> None:
+    if outside:
+        report.warn(None, None, f"{outside} residences lie in no small grid (area_id empty)",
+                    "import the small grids (minqing import grids) — residences are then assigned automatically")
+
+
+def _report_superseded(dropped: dict, report: ImportReport) -> None:
+    """Report the OSM footprint estimates that the real addresses supersede (layers.load.estimates)."""
     report.summary["estimates_removed"] = int(dropped["removed"])
     if dropped["removed"]:
         report.warn(None, None, f"{dropped['removed']:.0f} estimated residences from building footprints "
@@ -801,9 +858,9 @@ def read_area_levels(path: Path | None = None) -> dict[str, str]:
 
 
 def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map, replace,
-                  bbox, sliver_m2, level, make_valid, strict_topology, step, **_ignored) -> None:
+                  bbox, sliver_m2, level, make_valid, strict_topology, step, max_rows, **_ignored) -> None:
     step("读取 reading")
-    source = read_source(path, report, crs=crs)
+    source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "areas", report, column_map)
     if level is not None:
         frame["level"] = level
@@ -823,7 +880,7 @@ def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run,
     if report.ok:
         step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_areas(s, merged, replace=replace, actor=actor),
-                             actor=actor, dry_run=dry_run)
+                             actor=actor, dry_run=dry_run, preview=lambda: int(merged["changed"].sum()))
 
 
 def _area_rows(s, frame, source, report, *, crs, extent, make_valid) -> gpd.GeoDataFrame:
@@ -927,15 +984,17 @@ def _with_stored(s: Session, areas: gpd.GeoDataFrame, *, replace: bool, report: 
     """The file's areas with ids and parents resolved, plus the stored areas they sit among.
 
     Returns every area after the import (``in_file`` flags the file's rows, ``changed`` those to write).
+    New areas have provisional ids (above every stored one) until they are written: then they take
+    keys from the sequence (``_with_real_ids``).
     """
     stored = _stored_areas(s)
+    first = 1 + int(stored["area_id"].max() if len(stored) else 0)
     if replace:
         stored = stored[stored["code"].isin(areas["code"])]
-    ids = dict(zip(stored["code"], stored["area_id"], strict=True))
-    first = _next_id(s, "areas", "area_id")
-    new = ~areas["code"].isin(list(ids))
-    areas = areas.assign(area_id=[ids.get(c) for c in areas["code"]], in_file=True, changed=True, stored=~new)
-    areas.loc[new, "area_id"] = np.arange(int(new.sum())) + first
+    by_code = dict(zip(stored["code"], stored["area_id"], strict=True))
+    new = ~areas["code"].isin(list(by_code))
+    areas = areas.assign(area_id=[by_code.get(c) for c in areas["code"]], in_file=True, changed=True, stored=~new)
+    areas.loc[new, "area_id"] = first + np.arange(int(new.sum()))
     others = stored[~stored["code"].isin(areas["code"])].assign(row=None, in_file=False, changed=False,
                                                                  stored=True)
     merged = pd.concat([areas, others], ignore_index=True)
@@ -1042,7 +1101,7 @@ def _topology_message(p, label: dict, sliver_m2: float) -> tuple[str, str]:
 def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: str) -> int:
     from layers.load.demo import AREA_COLS
 
-    rows = merged[merged["changed"]].copy()
+    rows = _with_real_ids(s, merged[merged["changed"]].copy())
     rows["depth"] = rows["level"].map(GRID_DEPTH)
     rows = rows.sort_values("depth")
     stale = _stale_area_ids(s, merged) if replace else []
@@ -1064,14 +1123,24 @@ def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: 
     return len(rows)
 
 
+def _with_real_ids(s: Session, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """New areas get keys from the sequence in place of their provisional ids, which their
+    children's ``parent_id`` may hold too."""
+    provisional = rows.loc[~rows["stored"].astype(bool), "area_id"].tolist()
+    real = dict(zip(provisional, ids.allocate(s, "areas", len(provisional)).tolist(), strict=True))
+    return rows.assign(area_id=rows["area_id"].map(lambda a: int(real.get(a, a))),
+                       parent_id=pd.Series([None if p is None or pd.isna(p) else int(real.get(p, p))
+                                            for p in rows["parent_id"]], index=rows.index, dtype=object))
+
+
 def _stale_area_ids(s: Session, merged: gpd.GeoDataFrame) -> list[int]:
     keep = set(merged["area_id"])
     return [a for a in s.execute(text("SELECT area_id FROM areas")).scalars() if a not in keep]
 
 
-def _delete_areas(s: Session, ids: list[int]) -> None:
+def _delete_areas(s: Session, area_ids: list[int]) -> None:
     """Remove areas and the references to them (residents and names lose their area, results go)."""
-    params = {"ids": ids}
+    params = {"ids": area_ids}
     for table in ("residences", "place_names", "users"):
         s.execute(text(f"UPDATE {table} SET area_id = NULL WHERE area_id = ANY(:ids)"), params)
     s.execute(text("DELETE FROM coverage_area WHERE area_id = ANY(:ids)"), params)
@@ -1096,9 +1165,9 @@ def place_categories() -> dict[str, str]:
 
 
 def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                        bbox, step, **_ignored) -> None:
+                        bbox, step, max_rows, **_ignored) -> None:
     step("读取 reading")
-    source = read_source(path, report, crs=crs)
+    source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "place_names", report, column_map)
     located = source.geometry is not None or "wkt" in frame.columns
     require_columns(frame, "place_names", ["name", "category"] + ([] if located else ["lon", "lat"]), report)
@@ -1110,7 +1179,7 @@ def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dr
         rows = _skip_stored_names(s, rows, report)
         step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_place_names(s, rows, actor=actor), actor=actor,
-                             dry_run=dry_run)
+                             dry_run=dry_run, preview=lambda: len(rows))
 
 
 def _place_rows(s, frame, source, report, *, extent) -> gpd.GeoDataFrame:
@@ -1169,14 +1238,13 @@ def _skip_stored_names(s: Session, rows: gpd.GeoDataFrame, report: ImportReport)
 def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str) -> int:
     from layers.placenames import fill_pinyin
 
-    first = _next_id(s, "place_names", "name_id")
-    frame = rows.assign(name_id=np.arange(len(rows), dtype=np.int64) + first)
+    frame = rows.assign(name_id=ids.allocate(s, "place_names", len(rows)))
     n = copy_frame(s, "place_names", frame, columns=PLACE_COLS, geometry={"geometry": "geom"})
     fill_pinyin(s, name_ids=frame["name_id"].tolist())  # sign text where the file gives none (its pinyin is kept)
     s.execute(text(
         "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
         "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "
-        "FROM place_names WHERE name_id >= :first"), {"a": actor, "first": first})
+        "FROM place_names WHERE name_id = ANY(:ids)"), {"a": actor, "ids": frame["name_id"].tolist()})
     assign_place_name_areas(s)
     record_import(s, actor=actor, layer="place_names", summary={"rows": n})
     return n
@@ -1266,8 +1334,9 @@ def import_divisions(s: Session, data_dir: Path | None = None, *, dry_run: bool 
     report.summary = frame["level"].value_counts().to_dict()
     if report.ok:
         step("写入 writing")
-        write_all_or_nothing(s, report, lambda: _write_divisions(s, frame, actor=actor), actor=actor,
-                             dry_run=dry_run)
+        with read_only(s, enabled=dry_run):
+            write_all_or_nothing(s, report, lambda: _write_divisions(s, frame, actor=actor), actor=actor,
+                                 dry_run=dry_run, preview=lambda: len(frame))
     return report
 
 

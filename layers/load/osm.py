@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from geo import osm as geo_osm
 from geo.profiles import Profile, load_profiles
+from layers import ids
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
 from layers.load.bulk import copy_frame, record_import
@@ -471,25 +472,23 @@ def _fit(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _next_id(s: Session, table: str, column: str) -> int:
-    return int(s.execute(text(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}")).scalar_one())
-
-
 def _write_network(s: Session, nodes: pd.DataFrame, edges: gpd.GeoDataFrame) -> dict[str, int]:
     s.execute(text("TRUNCATE network_edges, network_nodes"))
     points = nodes.assign(geometry=shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy()))
-    return {
+    counts = {
         "network_nodes": copy_frame(s, "network_nodes", points, columns=["node_id"], geometry={"geometry": "geom"}),
         "network_edges": copy_frame(s, "network_edges", _fit(edges), columns=EDGE_COLS,
                                     geometry={"geometry": "geom"}),
     }
+    ids.advance(s, "network_nodes", "network_edges")  # OSM node ids and the edges' own ids
+    return counts
 
 
 def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool) -> int:
     s.execute(text("DELETE FROM facilities" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
     ensure_facility_types(s, facilities["type_code"].unique())
     frame = _fit(facilities).assign(
-        facility_id=np.arange(len(facilities), dtype=np.int64) + _next_id(s, "facilities", "facility_id"),
+        facility_id=ids.allocate(s, "facilities", len(facilities)),
         geometry=shapely.points(facilities["lon"].to_numpy(), facilities["lat"].to_numpy()))
     return copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"})
 
@@ -516,7 +515,7 @@ def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool,
 
     s.execute(text("DELETE FROM residences" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
     frame = _fit(homes).assign(
-        residence_id=np.arange(len(homes), dtype=np.int64) + _next_id(s, "residences", "residence_id"))
+        residence_id=ids.allocate(s, "residences", len(homes)))
     n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS,
                    geometry={"geometry": "geom", "footprint": "footprint"})
     assign_residence_areas(s)
@@ -553,14 +552,14 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
                     f"skipped: {shown}", "edit registered names in the registry (their history is kept there)")
     report.summary["names_already_registered"] = int(repeat.sum())
     new = new[~repeat].drop(columns="_stored")
-    first = _next_id(s, "place_names", "name_id")
-    new = new.assign(name_id=np.arange(len(new), dtype=np.int64) + first)
+    new = new.assign(name_id=ids.allocate(s, "place_names", len(new)))
     n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
     fill_pinyin(s, name_ids=new["name_id"].tolist())  # sign text: proper part, generic part, pinyin
     s.execute(text(
         "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
         "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'pinyin', pinyin, "
-        "'source', 'OpenStreetMap') FROM place_names WHERE name_id >= :first"), {"a": actor, "first": first})
+        "'source', 'OpenStreetMap') FROM place_names WHERE name_id = ANY(:ids)"),
+        {"a": actor, "ids": new["name_id"].tolist()})
     assign_place_name_areas(s)
     return n
 

@@ -169,6 +169,49 @@ def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(clien
         assert entry["before"]["area_id"] == entry["after"]["area_id"] == area_id
 
 
+def test_a_create_while_an_import_is_open_gets_its_own_key(client, auth, import_db, tmp_path):
+    """The attack of issue 14: a create during an import waited for the import, then got 409 (both
+    had taken max(id)+1). Now the import holds its rows uncommitted while the create runs: the
+    create must not wait for it, and both rows keep distinct keys."""
+    import threading
+
+    from layers.db import session
+    from layers.load.files import import_file
+
+    path = tmp_path / "设施.csv"
+    path.write_text("名称,类型,经度,纬度\n" + "".join(f"并发幼儿园{i},kindergarten,113.33{i},22.61\n" for i in range(5)),
+                    encoding="utf-8")
+    written, go, imported = threading.Event(), threading.Event(), {}
+
+    def importer():
+        with session(import_db, actor="planner") as s:
+            report = import_file(s, "facilities", path, actor="planner")
+            imported["ok"] = report.ok
+            imported["ids"] = set(s.execute(text("SELECT facility_id FROM facilities WHERE name LIKE '并发幼儿园%'"))
+                                  .scalars())
+            written.set()
+            go.wait(timeout=30)  # the import's transaction stays open until the create has answered
+
+    thread = threading.Thread(target=importer)
+    thread.start()
+    try:
+        assert written.wait(timeout=60)
+        body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.335, 22.615]},
+                "properties": {"type_code": "public_toilet", "name": "并发公厕"}}
+        r = client.post("/collections/facilities/items", json=body, headers=auth("planner"))
+        answered_while_open = thread.is_alive()  # a create that waited for the import would see it committed
+    finally:
+        go.set()
+        thread.join(timeout=60)
+    assert r.status_code == 201, r.text
+    assert answered_while_open and imported["ok"] and len(imported["ids"]) == 5
+    created = r.json()["id"]
+    assert created not in imported["ids"]
+    with session(import_db) as s:
+        stored = set(s.execute(text("SELECT facility_id FROM facilities WHERE name LIKE '并发%'")).scalars())
+    assert stored == imported["ids"] | {created}
+
+
 # --- roles ------------------------------------------------------------------------------------------
 
 
