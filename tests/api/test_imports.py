@@ -170,10 +170,12 @@ def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(clien
 
 
 def test_a_create_while_an_import_is_open_gets_its_own_key(client, auth, import_db, tmp_path):
-    """The attack of issue 14: a create during an import waited for the import, then got 409 (both
-    had taken max(id)+1). Now the import holds its rows uncommitted while the create runs: the
-    create must not wait for it, and both rows keep distinct keys."""
+    """The attack of issue 14: a create during an import got 409 (both had taken max(id)+1). Now the
+    import holds its rows uncommitted while the create is sent; the create may wait for the import
+    to commit (both bump the layer's data version), then both rows are stored under distinct keys."""
     import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from layers.db import session
     from layers.load.files import import_file
@@ -190,21 +192,30 @@ def test_a_create_while_an_import_is_open_gets_its_own_key(client, auth, import_
             imported["ids"] = set(s.execute(text("SELECT facility_id FROM facilities WHERE name LIKE '并发幼儿园%'"))
                                   .scalars())
             written.set()
-            go.wait(timeout=30)  # the import's transaction stays open until the create has answered
+            go.wait(timeout=30)  # commit only once the create is under way
 
+    def waiting_on_a_lock() -> int:
+        with session(import_db) as s:
+            return s.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND wait_event_type = 'Lock'")).scalar_one()
+
+    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.335, 22.615]},
+            "properties": {"type_code": "public_toilet", "name": "并发公厕"}}
     thread = threading.Thread(target=importer)
     thread.start()
-    try:
-        assert written.wait(timeout=60)
-        body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.335, 22.615]},
-                "properties": {"type_code": "public_toilet", "name": "并发公厕"}}
-        r = client.post("/collections/facilities/items", json=body, headers=auth("planner"))
-        answered_while_open = thread.is_alive()  # a create that waited for the import would see it committed
-    finally:
-        go.set()
-        thread.join(timeout=60)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            assert written.wait(timeout=60)
+            create = pool.submit(client.post, "/collections/facilities/items", json=body, headers=auth("planner"))
+            deadline = time.monotonic() + 10
+            while not create.done() and not waiting_on_a_lock() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            go.set()
+            thread.join(timeout=60)
+        r = create.result(timeout=60)
     assert r.status_code == 201, r.text
-    assert answered_while_open and imported["ok"] and len(imported["ids"]) == 5
+    assert imported["ok"] and len(imported["ids"]) == 5
     created = r.json()["id"]
     assert created not in imported["ids"]
     with session(import_db) as s:
