@@ -20,6 +20,7 @@ from api.routes import (
     audit,
     auth,
     collections,
+    docs,
     health,
     imports,
     isochrones,
@@ -28,6 +29,7 @@ from api.routes import (
     planning,
     users,
 )
+from api.security_headers import SecurityHeaders
 from api.settings import ApiSettings, get_settings
 from layers.placenames import configured_tables
 
@@ -76,8 +78,9 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
         yield
         _dispose(app.state.database_url)
 
+    # /docs and /redoc are our own pages (api.routes.docs): FastAPI's load their scripts from a CDN.
     app = FastAPI(title="民情地图 minqing-map API", version="0.1.0", description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan)
+                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
     app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households,
@@ -91,12 +94,13 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxy_networks)  # before anything per client
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=2048)  # map pages and GeoJSON shrink 5-10x
-    app.add_middleware(errors.CatchAll)  # added last: the outermost
+    app.add_middleware(errors.CatchAll)
+    app.add_middleware(SecurityHeaders)  # added last: the outermost, so even a 500 carries the CSP
 
     # every router is imported plainly at the top: a module that fails to import stops the service at
     # start instead of leaving its routes silently missing
     for router in [health.router, collections.router, isochrones.router, placenames.router, auth.router,
-                   users.router, audit.router, imports.router, maps.router]:
+                   users.router, audit.router, imports.router, maps.router, docs.router]:
         app.include_router(router)
     planning.register(app)  # planner tools: runs, scenarios, siting, reports
     return app

@@ -1,8 +1,8 @@
 """The JavaScript/CSS the maps load, served by our own app under ``/assets/`` (no CDN, ever).
 
-Third-party libraries come from the npm packages in ``maps/assets/node_modules`` (installed by
-``npm ci`` from ``maps/assets/package-lock.json``); our own small scripts and styles live in
-``maps/static``. Only the files listed here are served: ``resolve`` maps a URL path to a file and
+Third-party libraries (Leaflet and its plugins; Swagger UI and ReDoc for the API docs) come from the
+npm packages in ``maps/assets/node_modules`` (installed by ``npm ci`` from
+``maps/assets/package-lock.json``); our own small scripts and styles live in ``maps/static``. Only the files listed here are served: ``resolve`` maps a URL path to a file and
 refuses everything else, so the asset route cannot be used to read arbitrary files.
 
 folium's elements reference CDNs by default; ``offline_map`` and the plugin subclasses below replace
@@ -11,6 +11,7 @@ every ``default_js``/``default_css`` with these local URLs.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,20 @@ _NPM_FILES: dict[str, str] = {
     "markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
     "subgroup/leaflet.featuregroup.subgroup.js":
         "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js",
+    # The API docs (/docs, /redoc).
+    "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui/swagger-ui-bundle.js.map": "swagger-ui-dist/swagger-ui-bundle.js.map",
+    "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "swagger-ui/swagger-ui.css.map": "swagger-ui-dist/swagger-ui.css.map",
+    "redoc/redoc.standalone.js": "redoc/bundles/redoc.standalone.js",
+    "redoc/redoc.standalone.js.map": "redoc/bundles/redoc.standalone.js.map",
+}
+# Served with these byte replacements: ReDoc's menu shows a logo image from its CDN (no option turns it
+# off); an empty image instead keeps the docs free of outside requests. The files on disk stay as npm
+# installed them.
+_REWRITES: dict[str, list[tuple[bytes, bytes]]] = {
+    "redoc/redoc.standalone.js": [(b"https://cdn.redoc.ly/redoc/logo-mini.svg",
+                                   b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E")],
 }
 # Our own files in maps/static (served as they are).
 _STATIC_SUFFIXES = {".js", ".css", ".svg", ".png"}
@@ -58,6 +73,10 @@ CLUSTER_JS = PREFIX + "markercluster/leaflet.markercluster.js"
 CLUSTER_CSS = PREFIX + "markercluster/MarkerCluster.css"
 CLUSTER_DEFAULT_CSS = PREFIX + "markercluster/MarkerCluster.Default.css"
 SUBGROUP_JS = PREFIX + "subgroup/leaflet.featuregroup.subgroup.js"
+SWAGGER_JS = PREFIX + "swagger-ui/swagger-ui-bundle.js"
+SWAGGER_CSS = PREFIX + "swagger-ui/swagger-ui.css"
+REDOC_JS = PREFIX + "redoc/redoc.standalone.js"
+DOCS_JS = PREFIX + "static/docs.js"
 OUR_JS = PREFIX + "static/minqing.js"
 OUR_CSS = PREFIX + "static/minqing.css"
 
@@ -75,6 +94,17 @@ def resolve(path: str) -> Path | None:
     else:
         return None
     return file if file.is_file() else None
+
+
+@lru_cache(maxsize=4)
+def rewritten(path: str) -> bytes | None:
+    """The bytes served at ``/assets/<path>`` when the file is served changed (``_REWRITES``), else None."""
+    if path not in _REWRITES or (file := resolve(path)) is None:
+        return None
+    data = file.read_bytes()
+    for old, new in _REWRITES[path]:
+        data = data.replace(old, new)
+    return data
 
 
 def media_type(path: Path) -> str:

@@ -46,6 +46,8 @@ _TIANDITU = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=G
 _TIANDITU_ATTR = "© 天地图 国家地理信息公共服务平台"
 _OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 _OSM_ATTR = "© OpenStreetMap contributors"
+TILE_HOSTS = ("https://tile.openstreetmap.org", "https://*.tianditu.gov.cn")
+"""Where the optional online base maps load their tiles from (the pages' CSP allows these images)."""
 
 
 def _round(geom: Any, digits: int = 5) -> Any:

@@ -3,11 +3,20 @@
 Every map page is a folium ``Map`` inside a ``Page`` figure (``lang="zh-CN"``, a title) with the
 header and panel rendered from ``maps/templates`` and one ``AttachScript`` that hands the map, its
 folium layers and the embedded data to our JavaScript (``maps/static``) once every layer exists.
+
+``finish`` renders a page into ``PageHtml``: the HTML and the sha256 of each inline script folium
+wrote, which the route sends in the page's Content-Security-Policy (``script-src 'self'`` plus those
+hashes: an injected script cannot run). User text reaches a page only as autoescaped template text or
+as JSON data (``js_json``), never as markup or code.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +26,7 @@ import jinja2
 from branca.element import Element, Figure, MacroElement
 from folium.map import LayerControl
 from folium.template import Template
+from markupsafe import Markup, escape
 
 from maps import assets
 
@@ -44,31 +54,56 @@ def js_json(data: Any) -> str:
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-class Page(Figure):
-    """A figure that renders a full Chinese HTML page (``lang="zh-CN"``)."""
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+"""An inline script (no attributes) in the header that folium's templates render (the map's switches)."""
 
-    _template = Template(
-        "<!DOCTYPE html>\n"
-        '<html lang="zh-CN">\n'
-        "<head>\n"
-        '<meta charset="utf-8">\n'
-        "<title>{{ this.title }}</title>\n"
-        '<link rel="icon" href="/assets/static/favicon.svg" type="image/svg+xml">\n'
-        "    {{ this.header.render(**kwargs) }}\n"
-        "</head>\n"
-        '<body class="{{ this.body_class }}">\n'
-        "    {{ this.html.render(**kwargs) }}\n"
-        "</body>\n"
-        "<script>\n"
-        "    {{ this.script.render(**kwargs) }}\n"
-        "</script>\n"
-        "</html>\n"
-    )
+
+def script_hash(source: str) -> str:
+    """The CSP source (``'sha256-…'`` without quotes) that allows exactly this inline script text."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class PageHtml:
+    """A built page and the hashes of the inline scripts it runs (its Content-Security-Policy allows
+    those and nothing else inline)."""
+
+    html: str
+    script_hashes: tuple[str, ...]
+
+
+class Page(Figure):
+    """A figure that renders a full Chinese HTML page (``lang="zh-CN"``) from ``templates/page.html``.
+
+    The page is assembled by an autoescaping template: the title and body class are text; the header
+    (library tags), the body (our autoescaped panel templates) and the script (folium's generated
+    JavaScript, whose data goes through ``js_json``/``tojson``) are inserted as they are. Rendering
+    records the sha256 of every inline script it wrote (``script_hashes``): the trusted header and the
+    map script, never anything found in the body.
+    """
 
     def __init__(self, title: str, *, body_class: str = "") -> None:
         super().__init__(title=title)
         self._name = "Page"
         self.body_class = body_class
+        self.script_hashes: tuple[str, ...] = ()
+
+    def render(self, **kwargs: Any) -> str:
+        for child in self._children.values():
+            child.render(**kwargs)
+        header = self.header.render(**kwargs)
+        script = "\n" + self.script.render(**kwargs) + "\n"
+        self.script_hashes = tuple(script_hash(s) for s in [*INLINE_SCRIPT.findall(header), script])
+        return templates().get_template("page.html").render(
+            title=self.title, body_class=self.body_class, header=Markup(header),
+            body=Markup(self.html.render(**kwargs)), script=Markup(script))
+
+
+def finish(m: folium.Map) -> PageHtml:
+    """Render the page holding ``m``: its HTML and the hashes its CSP must allow."""
+    page = m.get_root()
+    html = page.render()
+    return PageHtml(html, page.script_hashes)
 
 
 class ResponsiveLayerControl(LayerControl):
@@ -150,6 +185,6 @@ def with_user(html: str, user: Any | None) -> str:
     """Fill the user slot of a cached page: the signed-in user's name and a logout link."""
     if user is None:
         return html.replace(USER_SLOT, '<a class="mq-nav-login" href="/login">登录</a>')
-    name = jinja2.utils.markupsafe.escape(getattr(user, "username", "") or "")
+    name = escape(getattr(user, "username", "") or "")
     return html.replace(USER_SLOT, f'<span class="mq-user">{name}</span>'
                                    '<a class="mq-nav-login" href="/auth/logout">退出</a>')

@@ -23,7 +23,7 @@ from geo.placenames.pinyin import sign_text
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import default_tables
 from maps.basemap import add_base_layers, simplify
-from maps.page import AttachScript, ResponsiveLayerControl, add_html, page_map, render
+from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
 from maps.public import _centre
 
 # Check result → legend label and colour, in priority order: a name shows its most serious result.
@@ -159,8 +159,8 @@ def shapes(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
 
 
 def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, findings: pd.DataFrame,
-                         basemap: dict[str, Any], tianditu_key: str | None = None) -> str:
-    """The place-name officer's page as one HTML string.
+                         basemap: dict[str, Any], tianditu_key: str | None = None) -> PageHtml:
+    """The place-name officer's page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
     ----------
@@ -195,4 +195,4 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
     add_html(m, render("placenames_panel.html", page="placenames", district=district["name"], subtitle="地名管理",
                        demo=district.get("demo", False), search=True, results=results,
                        heritage=int(names["heritage"].fillna(False).astype(bool).sum()), total=len(names)))
-    return m.get_root().render()
+    return finish(m)

@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from maps.basemap import add_base_layers, simplify
-from maps.page import AttachScript, ResponsiveLayerControl, add_html, page_map, render
+from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
 from maps.public import _centre
 
 LEVELS = [
@@ -93,8 +93,8 @@ def _run(run: dict[str, Any] | None, *, stale: bool) -> dict[str, Any] | None:
 
 def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame, basemap: dict[str, Any],
                       run: dict[str, Any] | None, stale: bool = False,
-                      communities: gpd.GeoDataFrame | None = None, tianditu_key: str | None = None) -> str:
-    """The planner page as one HTML string.
+                      communities: gpd.GeoDataFrame | None = None, tianditu_key: str | None = None) -> PageHtml:
+    """The planner page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
     ----------
@@ -137,4 +137,4 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
     add_html(m, render("planner_panel.html", page="planner", district=district["name"], subtitle="生活圈规划分析",
                        demo=district.get("demo", False), search=False, levels=LEVELS, circles=CIRCLES,
                        share_classes=SHARE_CLASSES, run=data["run"]))
-    return m.get_root().render()
+    return finish(m)

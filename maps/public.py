@@ -18,7 +18,7 @@ import pandas as pd
 
 from maps import assets
 from maps.basemap import add_base_layers, simplify
-from maps.page import AttachScript, ResponsiveLayerControl, add_html, page_map, render
+from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ def _centre(bounds: list[list[float]] | None) -> tuple[float, float]:
 def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, facility_types: pd.DataFrame,
                      grids: gpd.GeoDataFrame, basemap: dict[str, Any],
                      placename_categories: dict[str, str] | None = None,
-                     tianditu_key: str | None = None) -> str:
-    """The public map page as one HTML string.
+                     tianditu_key: str | None = None) -> PageHtml:
+    """The public map page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
     ----------
@@ -149,4 +149,4 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
                                                         "isochrones": iso_group, **subgroups}, data=data))
     add_html(m, render("public_panel.html", page="public", district=district["name"], subtitle="公共服务地图",
                        demo=district.get("demo", False), search=True, categories=categories))
-    return m.get_root().render()
+    return finish(m)

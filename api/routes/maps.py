@@ -20,15 +20,16 @@ from sqlalchemy.orm import Session
 
 from api.deps import OptionalUser, SessionDep
 from api.routes.auth import _safe_next
+from api.security_headers import CSP, content_security_policy
 from api.services.coverage import is_stale as coverage_is_stale
 from api.services.coverage import with_capacity_basis
 from api.settings import coverage_settings
-from layers import store
+from layers import queries, store
 from layers.users import Account
 from maps import assets, sources
-from maps.basemap import offline_data
+from maps.basemap import TILE_HOSTS, offline_data
 from maps.cache import VersionCache
-from maps.page import render, with_user
+from maps.page import PageHtml, render, with_user
 from maps.placenames import build_placenames_map
 from maps.planner import build_planner_map
 from maps.public import build_public_map
@@ -61,12 +62,19 @@ def _tianditu_key() -> str | None:
     return key.get_secret_value() if key and key.get_secret_value() else None
 
 
-_pages: VersionCache[str] = VersionCache(size=12)
+_pages: VersionCache[PageHtml] = VersionCache(size=12)
 _basemaps: VersionCache[dict] = VersionCache(size=4)
 
 
+def _versions(s: Session) -> tuple:
+    """The data version of every layer and the database they belong to: two databases (tests, a
+    recreated one) may count their versions alike."""
+    return (queries.database_identity(s), sources.version_key(s))
+
+
 def _basemap(s: Session, versions: tuple) -> dict:
-    key = tuple(v for v in versions if v[0] in BASEMAP_LAYERS)
+    database, layers = versions
+    key = (database, tuple(v for v in layers if v[0] in BASEMAP_LAYERS))
     return _basemaps.get(key, lambda: offline_data(**sources.basemap_layers(s)))
 
 
@@ -76,8 +84,8 @@ def _placename_categories() -> dict[str, str]:
     return {c: cat.name_zh for c, cat in default_tables().categories.items()}
 
 
-def _public_html(s: Session) -> str:
-    versions = sources.version_key(s)
+def _public_html(s: Session) -> PageHtml:
+    versions = _versions(s)
     tk = _tianditu_key()
     return _pages.get(("public", versions, tk), lambda: build_public_map(
         district=sources.district(s), facilities=sources.public_facilities(s),
@@ -85,8 +93,8 @@ def _public_html(s: Session) -> str:
         placename_categories=_placename_categories(), tianditu_key=tk))
 
 
-def _planner_html(s: Session) -> str:
-    versions = sources.version_key(s)
+def _planner_html(s: Session) -> PageHtml:
+    versions = _versions(s)
     run = store.latest_run(s)
     stale = coverage_is_stale(s, run) if run else False
     tk = _tianditu_key()
@@ -96,16 +104,22 @@ def _planner_html(s: Session) -> str:
         communities=sources.communities(s), tianditu_key=tk))
 
 
-def _placenames_html(s: Session) -> str:
-    versions = sources.version_key(s)
+def _placenames_html(s: Session) -> PageHtml:
+    versions = _versions(s)
     tk = _tianditu_key()
 
-    def build() -> str:
+    def build() -> PageHtml:
         district = sources.district(s)
         return build_placenames_map(district=district, names=sources.place_names(s),
                                     findings=sources.place_name_findings(s), basemap=_basemap(s, versions), tianditu_key=tk)
 
     return _pages.get(("placenames", versions, tk), build)
+
+
+def _page(page: PageHtml, user: Account | None) -> HTMLResponse:
+    """The cached page with the user's name filled in, and the CSP allowing its own inline scripts."""
+    policy = content_security_policy(script_hashes=page.script_hashes, img_hosts=TILE_HOSTS)
+    return HTMLResponse(with_user(page.html, user), headers={**NO_STORE, CSP: policy})
 
 
 def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -> Response | None:
@@ -122,21 +136,21 @@ def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -
 @router.get("/", response_class=HTMLResponse)
 def public_map(s: SessionDep, user: OptionalUser) -> HTMLResponse:
     """公众地图: facilities, grids and their workers, 15-minute isochrones, place-name search."""
-    return HTMLResponse(with_user(_public_html(s), user), headers=NO_STORE)
+    return _page(_public_html(s), user)
 
 
 @router.get("/planner", response_class=HTMLResponse)
 def planner_map(s: SessionDep, user: OptionalUser) -> Response:
     """规划分析: coverage by grid tier, gaps, catchments, scenarios, compliance, reports."""
     denied = _gate(user, PLANNER_ROLES, "/planner", "规划分析地图")
-    return denied or HTMLResponse(with_user(_planner_html(s), user), headers=NO_STORE)
+    return denied or _page(_planner_html(s), user)
 
 
 @router.get("/placenames", response_class=HTMLResponse)
 def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
     """地名管理: names coloured by check result, heritage names, sign text, history."""
     denied = _gate(user, PLACENAME_ROLES, "/placenames", "地名管理地图")
-    return denied or HTMLResponse(with_user(_placenames_html(s), user), headers=NO_STORE)
+    return denied or _page(_placenames_html(s), user)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -154,5 +168,8 @@ def asset(path: str) -> Response:
     file = assets.resolve(path)
     if file is None:
         return Response("未找到该文件 asset not found", status_code=404, media_type="text/plain; charset=utf-8")
-    return FileResponse(file, media_type=assets.media_type(file),
-                        headers={"Cache-Control": "public, max-age=3600"})
+    cache = {"Cache-Control": "public, max-age=3600"}
+    changed = assets.rewritten(path)
+    if changed is not None:
+        return Response(changed, media_type=assets.media_type(file), headers=cache)
+    return FileResponse(file, media_type=assets.media_type(file), headers=cache)

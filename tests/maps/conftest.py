@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -109,15 +110,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app(demo_db):
+def app_on(database_url: str):
+    """The service on ``database_url``, as the browser tests use it."""
     from api.main import create_app
     from api.settings import ApiSettings
 
     # Many sign-ins from one address in one session: the login throttle would refuse them.
     settings = ApiSettings(secret_key=os.environ["MINQING_SECRET_KEY"], bcrypt_rounds=4,
-                           rate_limit_per_second=0, login_burst=10_000, database_url=demo_db)
-    return create_app(settings, database_url=demo_db)
+                           rate_limit_per_second=0, login_burst=10_000, database_url=database_url)
+    return create_app(settings, database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def app(demo_db):
+    return app_on(demo_db)
 
 
 @pytest.fixture(scope="session")
@@ -134,8 +140,9 @@ def users(demo_db) -> dict[str, str]:
     return dict.fromkeys(USERS, PASSWORD)
 
 
-@pytest.fixture(scope="session")
-def server(app) -> Iterator[str]:
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port (in a thread); yields its base URL."""
     import uvicorn
 
     port = _free_port()
@@ -147,9 +154,17 @@ def server(app) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(app) -> Iterator[str]:
+    with serving(app) as base:
+        yield base
 
 
 # ---------------------------------------------------------------- headless Chromium (session)
@@ -265,17 +280,29 @@ class Visit:
 
 
 @pytest.fixture
-def visit(browser, server):
+def visit_at(browser):
+    """``visit_at(base_url, **kwargs)`` → a ``Visit`` of the server at ``base_url`` (closed after the test)."""
     opened: list[Visit] = []
 
-    def make(**kwargs) -> Visit:
-        v = Visit(browser, server, **kwargs)
+    def make(base: str, **kwargs) -> Visit:
+        v = Visit(browser, base, **kwargs)
         opened.append(v)
         return v
 
     yield make
     for v in opened:
         v.close()
+
+
+@pytest.fixture
+def visit(visit_at, server):
+    return lambda **kwargs: visit_at(server, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def serve_database():
+    """``with serve_database(url) as base:`` runs the service on the database ``url`` (another server)."""
+    return lambda url: serving(app_on(url))
 
 
 @pytest.fixture

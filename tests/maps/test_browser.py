@@ -335,3 +335,46 @@ def test_isochrone_outside_the_district_says_so_in_chinese(visit, truth):
     # The browser logs the refused request itself; that one is expected, nothing else.
     v.errors = [e for e in v.errors if "status of 422" not in e]
     v.assert_clean()
+
+
+# ---------------------------------------------------------------- API docs and the CSP
+
+@pytest.mark.parametrize(("path", "operation", "shown"), [
+    ("/docs", "#swagger-ui .opblock", "#swagger-ui .opblock .opblock-summary-path"),
+    ("/redoc", "li[data-item-id*='/operation/']", "[data-section-id*='/operation/'] h2"),  # menu, then the text
+])
+def test_api_docs_render_offline(visit, server, path, operation, shown):
+    import httpx
+
+    spec = httpx.get(server + "/openapi.json", timeout=60).json()
+    # Both list an operation under each of its tags.
+    count = sum(len(op.get("tags") or [None]) for ops in spec["paths"].values() for op in ops.values())
+    v = visit()
+    assert v.open(path, ready=False).status == 200
+    v.page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[operation, count],
+                             timeout=60_000)
+    assert v.js("(sel) => document.querySelectorAll(sel).length", operation) == count
+    first = v.page.locator(shown).first
+    first.scroll_into_view_if_needed()
+    assert first.is_visible() and first.inner_text().strip()
+    if path == "/redoc":  # the search index runs in a web worker
+        v.page.fill("input[role=search], input[placeholder^='Search']", "collections")
+        v.page.wait_for_selector("[data-role='search:results'], [role='search'] ~ div li", timeout=15_000)
+    v.shot(path.strip("/"))
+    assert {urlsplit(u).netloc for u in v.requests} == {v.host}
+    v.assert_clean()
+
+
+def test_csp_blocks_injected_inline_script(visit):
+    """The policy is in force: markup injected into a map page cannot run script (and is reported)."""
+    v = visit()
+    v.open("/")
+    v.js("""() => { window.__mqViolations = [];
+        document.addEventListener('securitypolicyviolation', e => window.__mqViolations.push(e.effectiveDirective));
+        const d = document.createElement('div');
+        d.innerHTML = '<img src="/assets/static/none.png" onerror="window.__xss = 1">';
+        document.body.appendChild(d);
+        const s = document.createElement('script'); s.textContent = 'window.__xss = 2'; document.body.appendChild(s); }""")
+    v.page.wait_for_function("() => window.__mqViolations.length >= 2", timeout=10_000)
+    assert v.js("() => window.__xss") is None
+    assert set(v.js("() => window.__mqViolations")) == {"script-src-attr", "script-src-elem"}

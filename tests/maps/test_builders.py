@@ -13,7 +13,7 @@ import shapely
 from layers.placenames import registry_findings
 from maps import assets
 from maps.basemap import OSM_NAME, TIANDITU_VEC_NAME, offline_data, road_features, road_labels, simplify
-from maps.page import DEMO_LABEL, USER_SLOT, with_user
+from maps.page import DEMO_LABEL, USER_SLOT, js_json, with_user
 from maps.placenames import build_placenames_map, check_results
 from maps.planner import build_planner_map
 from maps.public import build_public_map
@@ -62,7 +62,7 @@ def grids(tiny):
 
 
 @pytest.fixture(scope="module")
-def pages(tiny, basemap, grids):
+def built(tiny, basemap, grids):
     public = build_public_map(district=tiny["district"], facilities=tiny["facilities"],
                               facility_types=tiny["types"], grids=grids, basemap=basemap)
     planner = build_planner_map(district=tiny["district"], facility_types=tiny["types"], basemap=basemap,
@@ -70,6 +70,11 @@ def pages(tiny, basemap, grids):
     names = build_placenames_map(district=tiny["district"], names=tiny["names"],
                                  findings=tiny_findings(tiny["names"]), basemap=basemap)
     return {"public": public, "planner": planner, "placenames": names}
+
+
+@pytest.fixture(scope="module")
+def pages(built):
+    return {k: v.html for k, v in built.items()}
 
 
 @pytest.mark.parametrize("page", ["public", "planner", "placenames"])
@@ -97,10 +102,10 @@ def test_chinese_page_with_demo_label_and_viewport(pages, page):
 
 def test_tiles_are_optional_and_tianditu_needs_a_key(tiny, basemap, grids):
     html = build_public_map(district=tiny["district"], facilities=tiny["facilities"], facility_types=tiny["types"],
-                            grids=grids, basemap=basemap)
+                            grids=grids, basemap=basemap).html
     assert "tile.openstreetmap.org" in html and "tianditu" not in html
     keyed = build_public_map(district=tiny["district"], facilities=tiny["facilities"],
-                             facility_types=tiny["types"], grids=grids, basemap=basemap, tianditu_key="k3y")
+                             facility_types=tiny["types"], grids=grids, basemap=basemap, tianditu_key="k3y").html
     assert json.dumps(TIANDITU_VEC_NAME) in keyed and json.dumps(OSM_NAME) in keyed and "tk=k3y" in keyed
     # The tile layers are created but never added to the map: no `.addTo(` on their variables.
     for var in re.findall(r"var (tile_group_\w+) = L\.layerGroup", keyed):
@@ -215,7 +220,7 @@ def test_planner_page_carries_communities_circles_and_capacity_units(tiny, basem
                                  capacity_basis=["children", None, "elderly"], basis_per_unit=[5, None, 1])
     communities = tiny["areas"][tiny["areas"]["level"] == "community"].assign(urban=[True, False])
     html = build_planner_map(district=tiny["district"], facility_types=types, basemap=basemap,
-                             run={"run_id": 7, "finished_at": None}, communities=communities)
+                             run={"run_id": 7, "finished_at": None}, communities=communities).html
     data = json.loads(re.search(r'minqing\.planner\(\w+, \{.*?\}, (\{.*\})\);', html, re.S).group(1))
     feats = data["communities"]["features"]
     assert sorted((f["properties"]["id"], f["properties"]["n"], f["properties"]["u"]) for f in feats) == \
@@ -227,3 +232,74 @@ def test_planner_page_carries_communities_circles_and_capacity_units(tiny, basem
     assert units == {"kindergarten": ("学位", "children", 5.0), "health_center": ("床位", None, None),
                      "elderly_daycare": ("名额", "elderly", 1.0)}
     assert 'id="mq-hatch-gap"' in html  # the gap hatching pattern the SVG gap layer fills with
+
+
+# ---------------------------------------------------------------- markup in the data stays text
+
+PAYLOAD = '</title><script>window.__xss=1</script>"><img src=x onerror=window.__xss=2>'
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, the <title> text and the text of each inline <script>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.title = ""
+        self.scripts: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        self._in = "title" if tag == "title" else "script" if tag == "script" and not a.get("src") else None
+        if self._in == "script":
+            self.scripts.append("")
+
+    def handle_data(self, data):
+        if self._in == "title":
+            self.title += data
+        elif self._in == "script":
+            self.scripts[-1] += data
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+
+@pytest.fixture(scope="module")
+def hostile_pages(tiny, basemap, grids):
+    district = {**tiny["district"], "name": "澄湾区" + PAYLOAD}
+    facilities = tiny["facilities"].assign(name=lambda f: f["name"] + PAYLOAD, address=PAYLOAD, phone=PAYLOAD,
+                                           opening_hours=PAYLOAD)
+    hostile_grids = grids.assign(name=lambda g: g["name"] + PAYLOAD, worker_name=PAYLOAD, worker_phone=PAYLOAD)
+    names = tiny["names"].assign(name=lambda n: n["name"] + PAYLOAD, meaning=PAYLOAD, approval=PAYLOAD,
+                                 pinyin=PAYLOAD)
+    types = tiny["types"].assign(name_zh=lambda t: t["name_zh"] + PAYLOAD)
+    return {
+        "public": build_public_map(district=district, facilities=facilities, facility_types=types,
+                                   grids=hostile_grids, basemap=basemap),
+        "planner": build_planner_map(district=district, facility_types=types, basemap=basemap,
+                                     run={"run_id": 7, "finished_at": None},
+                                     communities=tiny["areas"][tiny["areas"]["level"] == "community"]
+                                     .assign(urban=[True, False], name=lambda a: a["name"] + PAYLOAD)),
+        "placenames": build_placenames_map(district=district, names=names, findings=tiny_findings(tiny["names"]),
+                                           basemap=basemap),
+    }
+
+
+@pytest.mark.parametrize("page", ["public", "planner", "placenames"])
+def test_markup_in_the_data_stays_text(hostile_pages, page):
+    from maps.page import script_hash
+
+    built = hostile_pages[page]
+    parsed = _Elements()
+    parsed.feed(built.html)
+    assert parsed.title.startswith("民情地图 · 澄湾区" + PAYLOAD)  # the whole payload is the title's text
+    assert [t for t, _ in parsed.tags].count("title") == 1
+    assert not [(t, a) for t, a in parsed.tags if t == "img" or any(k.startswith("on") for k in a)]
+    # The inline scripts are exactly the ones the page allows (the payload added none) ...
+    assert len(parsed.scripts) == len(built.script_hashes) == 2
+    assert [script_hash(s) for s in parsed.scripts] == list(built.script_hashes)
+    # ... and the payload sits in the data as an escaped JSON string, never as markup.
+    assert not any(PAYLOAD in s or "</script" in s.lower() or "<!--" in s for s in parsed.scripts)
+    assert js_json(PAYLOAD).strip('"') in parsed.scripts[1]

@@ -126,3 +126,84 @@ def test_planner_map_data_routes(server, demo_db, coverage_run, demo_scenarios):
             assert changes and all(isinstance(ch["lon"], float) and isinstance(ch["lat"], float) and ch["name"]
                                    for ch in changes)
             assert all("from_lon" in ch for ch in changes if ch["op"] == "move")
+
+
+# ---------------------------------------------------------------- security headers and the CSP
+
+def _script_sources(policy: str) -> list[str]:
+    directive = next(d.strip() for d in policy.split(";") if d.strip().startswith("script-src "))
+    return directive.split()[1:]
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/docs", "/redoc", "/openapi.json", "/healthz", "/collections",
+                                  "/assets/static/minqing.js", "/no-such-page"])
+def test_every_response_carries_the_security_headers(client, path):
+    r = client.get(path)
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert r.headers["x-frame-options"] == "DENY"
+    policy = r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy and "base-uri 'none'" in policy
+    sources = _script_sources(policy)
+    assert sources[0] == "'self'" and "'unsafe-inline'" not in sources and "'unsafe-eval'" not in sources
+    assert all(s.startswith("'sha256-") for s in sources[1:]), sources
+
+
+def _inline_scripts(html: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    class Scripts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found: list[str] = []
+            self._inline = False
+
+        def handle_starttag(self, tag, attrs):
+            self._inline = tag == "script" and not dict(attrs).get("src")
+            if self._inline:
+                self.found.append("")
+
+        def handle_data(self, data):
+            if self._inline:
+                self.found[-1] += data
+
+        def handle_endtag(self, tag):
+            self._inline = False
+
+    p = Scripts()
+    p.feed(html)
+    return p.found
+
+
+@pytest.mark.parametrize("path", ["/", "/planner", "/placenames"])
+def test_map_page_policy_allows_exactly_its_own_inline_scripts(server, demo_db, path):
+    from maps.page import script_hash
+
+    with _as(server, _cookie("routes_admin", "admin", demo_db)) as c:
+        r = c.get(path)
+    assert r.status_code == 200
+    scripts = _inline_scripts(r.text)
+    assert scripts, "the map page has no inline script: the test would prove nothing"
+    allowed = {s.strip("'") for s in _script_sources(r.headers["content-security-policy"])[1:]}
+    assert allowed == {script_hash(s) for s in scripts}
+    assert "https://tile.openstreetmap.org" in r.headers["content-security-policy"]  # the optional OSM base map
+
+
+def test_login_and_forbidden_pages_run_no_inline_script(client, server, demo_db):
+    assert _inline_scripts(client.get("/login").text) == []
+    with _as(server, _cookie("routes_grid_worker", "grid_worker", demo_db)) as c:
+        forbidden = c.get("/planner")
+    assert forbidden.status_code == 403 and _inline_scripts(forbidden.text) == []
+    assert _script_sources(forbidden.headers["content-security-policy"]) == ["'self'"]
+
+
+def test_api_docs_load_our_own_assets_only(client):
+    for path, needs in (("/docs", "/assets/swagger-ui/swagger-ui-bundle.js"),
+                        ("/redoc", "/assets/redoc/redoc.standalone.js")):
+        html = client.get(path).text
+        assert needs in html and _inline_scripts(html) == []
+        for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+            assert url.startswith("/assets/"), url
+            assert client.get(url).status_code == 200, url
+    served = client.get("/assets/redoc/redoc.standalone.js").content
+    assert b"cdn.redoc.ly" not in served and len(served) > 100_000  # the CDN logo is rewritten away
