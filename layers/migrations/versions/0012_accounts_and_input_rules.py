@@ -19,6 +19,8 @@ Revises: 0011
 import sqlalchemy as sa
 from alembic import op
 
+from layers.errors import ValidationFailed
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
@@ -33,7 +35,7 @@ NORMAL = "lower(btrim(normalize(username, NFKC)))"
 def _refuse_if_any(sql: str, problem: str, fix: str) -> None:
     ids = [str(r[0]) for r in op.get_bind().execute(sa.text(sql)).fetchmany(20)]
     if ids:
-        raise RuntimeError(f"migration 0012 cannot start: {problem}: {', '.join(ids)}. {fix}, then run "
+        raise ValidationFailed(f"migration 0012 cannot start: {problem}: {', '.join(ids)}. {fix}, then run "
                            "`minqing db migrate` again")
 
 
