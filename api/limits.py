@@ -134,7 +134,7 @@ class AnonymousRateLimit:
         request = Request(scope)
         if not self._authenticated(request):
             client = request.client.host if request.client else "unknown"
-            wait = self.buckets.take(client)
+            wait = self.buckets.take(client_key(client))
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 exc = RateLimited(
@@ -227,6 +227,15 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
+
+
+def client_key(host: str) -> str:
+    """What per-client limits count by: an IPv4 address, or the /64 network of an IPv6 address (one
+    subscriber's network: rotating the low 64 bits must not make a new client)."""
+    ip = _ip(host)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return host if ip is None or not isinstance(ip, ipaddress.IPv6Address) else str(ip.ipv4_mapped)
 
 
 def forwarded_client(peer: str, hops: list[str], trusted: tuple[IPNetwork, ...]) -> str:

@@ -154,6 +154,33 @@ def test_forwarded_client_by_hand(peer, header, expected):
     assert forwarded_client(peer, header, parse_networks("127.0.0.1,10.0.0.0/8")) == expected
 
 
+@pytest.mark.parametrize(("host", "key"), [
+    ("203.0.113.5", "203.0.113.5"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:203.0.113.5", "203.0.113.5"),
+    ("testclient", "testclient"),
+])
+def test_per_client_limits_count_ipv6_by_its_64_network(host, key):
+    from api.limits import client_key
+
+    assert client_key(host) == key
+
+
+def test_rotating_ipv6_addresses_of_one_network_share_the_limits(api_db):
+    login_app = _app(api_db, login_burst=3, login_attempts_per_minute=1)
+    anon_app = _app(api_db, rate_limit_burst=3, rate_limit_per_second=0.1)
+    logins, reads = [], []
+    for i in range(5):
+        address = (f"2001:db8:7:7::{i + 1:x}", 50000)
+        with asgi_client(login_app, client=address) as c:
+            logins.append(_login(c, f"nobody.v6.{i}", "guess").status_code)
+        with asgi_client(anon_app, client=address) as c:
+            reads.append(c.get("/collections").status_code)
+    assert (logins, reads) == ([401] * 3 + [429] * 2, [200] * 3 + [429] * 2)
+
+
 def test_an_untrusted_proxy_list_is_refused_at_start():
     with pytest.raises(ValueError, match="not an IP address"):
         make_settings(trusted_proxies="127.0.0.1, proxy.local")
