@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import shapely
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers import audit
@@ -94,3 +96,20 @@ def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:
     """
     audit.record(s, actor=actor, action="import", layer=layer,
                  after=json.loads(pd.Series(summary, dtype=object).to_json(force_ascii=False)))
+
+
+@contextmanager
+def read_only(s: Session, *, enabled: bool = True) -> Iterator[None]:
+    """A savepoint in which the database refuses every write (dry runs), rolled back at the end.
+
+    The caller's transaction is read-write again afterwards.
+    """
+    if not enabled:
+        yield
+        return
+    savepoint = s.begin_nested()
+    try:
+        s.execute(text("SET TRANSACTION READ ONLY"))
+        yield
+    finally:
+        savepoint.rollback()

@@ -22,8 +22,7 @@ import difflib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from geo.topology import PARENT_LEVEL, absorb_slivers, check_topology
 from layers import ids
 from layers.db import set_actor
 from layers.errors import CHECK_RULES, ValidationFailed, describe_database_error
-from layers.load.bulk import copy_frame, record_import
+from layers.load.bulk import copy_frame, read_only, record_import
 from layers.load.estimates import drop_superseded_estimates, superseded_by_new
 from layers.load.reference import DATA_DIR, read_facility_types
 from layers.models import is_work_phone
@@ -537,23 +536,6 @@ def write_all_or_nothing(s: Session, report: ImportReport, write: Callable[[], i
     report.written = n
 
 
-@contextmanager
-def read_only(s: Session, *, enabled: bool = True) -> Iterator[None]:
-    """A savepoint in which the database refuses every write (dry runs), rolled back at the end.
-
-    The caller's transaction is read-write again afterwards.
-    """
-    if not enabled:
-        yield
-        return
-    savepoint = s.begin_nested()
-    try:
-        s.execute(text("SET TRANSACTION READ ONLY"))
-        yield
-    finally:
-        savepoint.rollback()
-
-
 def assign_residence_areas(s: Session) -> int:
     """Give residences without an area the small grid that contains them; returns how many got one."""
     return s.execute(text(
@@ -819,8 +801,9 @@ def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
 
 def _preview_residences(s: Session, rows: pd.DataFrame, *, replace: bool, report: ImportReport) -> int:
     """What ``_write_residences`` would report, by read queries only (dry runs)."""
-    outcome = superseded_by_new(s, rows["lon"].to_numpy(), rows["lat"].to_numpy(), rows["area_id"],
-                                replace=replace)
+    new = rows[["lon", "lat", "households", "area_id"]].assign(households_estimated=False,
+                                                              households=rows["households"].astype("int64"))
+    outcome = superseded_by_new(s, new, keep="none" if replace else "all")
     _report_superseded(outcome, report)
     _report_outside(outcome["outside"], report)
     return len(rows)

@@ -34,8 +34,8 @@ from geo.profiles import Profile, load_profiles
 from layers import ids
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
-from layers.load.bulk import copy_frame, record_import
-from layers.load.estimates import drop_superseded_estimates
+from layers.load.bulk import copy_frame, read_only, record_import
+from layers.load.estimates import drop_superseded_estimates, superseded_by_new
 from layers.load.files import ImportReport
 from layers.load.reference import DATA_DIR, read_facility_types
 
@@ -440,10 +440,7 @@ def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYE
     report : receives warnings about what was not written (estimates superseded by real
         residences, names already registered).
     """
-    include = set(include) | {"network"}
-    unknown = include - set(LAYERS)
-    if unknown:
-        raise ValidationFailed(f"unknown layers {sorted(unknown)}: choose from {list(LAYERS)}")
+    include = _included(include)
     step = step or (lambda _label: None)
     report = report if report is not None else ImportReport(layer="osm", path="")
     set_actor(s, actor, bulk=True)
@@ -460,6 +457,35 @@ def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYE
         step("写入地名 writing place names")
         counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor, report=report)
     record_import(s, actor=actor, layer="osm", summary={**counts, "replace_all": replace_all})
+    return counts
+
+
+def _included(include: Iterable[str]) -> set[str]:
+    """The layers to write: ``include`` and the network (always); unknown names refused."""
+    chosen = set(include) | {"network"}
+    unknown = chosen - set(LAYERS)
+    if unknown:
+        raise ValidationFailed(f"unknown layers {sorted(unknown)}: choose from {list(LAYERS)}")
+    return chosen
+
+
+def preview_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYERS, replace_all: bool = False,
+                   report: ImportReport) -> dict[str, int]:
+    """What ``write_layers`` would write and report, by read queries only (dry runs)."""
+    include = _included(include)
+    counts = {"network_nodes": len(layers.nodes), "network_edges": len(layers.edges)}
+    if "facilities" in include:
+        counts["facilities"] = len(layers.facilities)
+    if "residences" in include:
+        homes = layers.residences
+        new = pd.DataFrame({"lon": shapely.get_x(homes.geometry.to_numpy()),
+                            "lat": shapely.get_y(homes.geometry.to_numpy()),
+                            "households": homes["households"].to_numpy(), "households_estimated": True,
+                            "footprint": list(homes["footprint"])})
+        dropped = superseded_by_new(s, new, keep="none" if replace_all else "not_osm")
+        counts["residences"] = len(homes) - _report_skipped_estimates(dropped, report)
+    if "place_names" in include:
+        counts["place_names"] = len(_new_place_names(s, layers.place_names, report))
     return counts
 
 
@@ -519,7 +545,11 @@ def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool,
     n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS,
                    geometry={"geometry": "geom", "footprint": "footprint"})
     assign_residence_areas(s)
-    dropped = drop_superseded_estimates(s)
+    return n - _report_skipped_estimates(drop_superseded_estimates(s), report)
+
+
+def _report_skipped_estimates(dropped: dict, report: ImportReport) -> int:
+    """Report the estimates real residences supersede; returns how many."""
     report.summary["estimates_skipped"] = int(dropped["removed"])
     if dropped["removed"]:
         report.warn(None, "building", f"{dropped['removed']:.0f} building estimates ({dropped['households']:.0f} "
@@ -528,7 +558,7 @@ def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool,
                     "a small grid with real addresses",
                     "nothing to do: real counts replace estimates (the distance is real_data_radius_m of "
                     "data/household_estimate.csv)")
-    return n - int(dropped["removed"])
+    return int(dropped["removed"])
 
 
 def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport) -> int:
@@ -537,6 +567,22 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
     from layers.load.files import assign_place_name_areas
     from layers.placenames import fill_pinyin
 
+    new = _new_place_names(s, names, report)
+    new = new.assign(name_id=ids.allocate(s, "place_names", len(new)))
+    n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
+    fill_pinyin(s, name_ids=new["name_id"].tolist())  # sign text: proper part, generic part, pinyin
+    s.execute(text(
+        "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
+        "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'pinyin', pinyin, "
+        "'source', 'OpenStreetMap') FROM place_names WHERE name_id = ANY(:ids)"),
+        {"a": actor, "ids": new["name_id"].tolist()})
+    assign_place_name_areas(s)
+    return n
+
+
+def _new_place_names(s: Session, names: gpd.GeoDataFrame, report: ImportReport) -> gpd.GeoDataFrame:
+    """The names to add: too long ones and those registered with the same category are left out
+    (and reported)."""
     stored = pd.DataFrame(s.execute(text("SELECT name, category FROM place_names")).all(),
                           columns=["name", "category"])
     too_long = names["name"].str.len() > WIDTHS["name"]
@@ -551,17 +597,7 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
         report.warn(None, "name", f"{int(repeat.sum())} names already registered with the same category were "
                     f"skipped: {shown}", "edit registered names in the registry (their history is kept there)")
     report.summary["names_already_registered"] = int(repeat.sum())
-    new = new[~repeat].drop(columns="_stored")
-    new = new.assign(name_id=ids.allocate(s, "place_names", len(new)))
-    n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
-    fill_pinyin(s, name_ids=new["name_id"].tolist())  # sign text: proper part, generic part, pinyin
-    s.execute(text(
-        "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
-        "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'pinyin', pinyin, "
-        "'source', 'OpenStreetMap') FROM place_names WHERE name_id = ANY(:ids)"),
-        {"a": actor, "ids": new["name_id"].tolist()})
-    assign_place_name_areas(s)
-    return n
+    return new[~repeat].drop(columns="_stored")
 
 
 def source_label(*, path=None, place=None, polygon=None, bbox=None) -> str:
@@ -579,8 +615,8 @@ def import_osm(s: Session, *, path: str | Path | None = None, place: str | None 
                dry_run: bool = False, step: Step | None = None) -> ImportReport:
     """Read (offline ``path``, else online by ``place``/``polygon``/``bbox``), build and write.
 
-    One transaction: the caller's session (``dry_run``: written in a savepoint that is rolled back,
-    so the report still counts what would be written and skipped).
+    One transaction: the caller's session. ``dry_run`` writes nothing (a read-only savepoint):
+    ``preview_layers`` counts what would be written and skipped with read queries.
 
     Returns
     -------
@@ -606,12 +642,13 @@ def import_osm(s: Session, *, path: str | Path | None = None, place: str | None 
     report.rows = layers.elements
     for f in layers.findings:
         report.warn(None, f["column"], f["problem"], f["fix"])
-    savepoint = s.begin_nested() if dry_run else None
-    counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step, report=report)
-    if savepoint is not None:
-        savepoint.rollback()
+    if dry_run:
+        with read_only(s):
+            counts = preview_layers(s, layers, include=include, replace_all=replace_all, report=report)
         report.summary["would_write"] = sum(counts.values())
     else:
+        counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step,
+                              report=report)
         report.written = sum(counts.values())
     report.summary = {**counts, **report.summary, "network": network, "seconds": round(time.perf_counter() - t0, 1)}
     return report

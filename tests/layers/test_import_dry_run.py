@@ -111,21 +111,26 @@ def writes_in(s) -> int:
 
 def outcome(report) -> tuple:
     """What a report says, except the dry-run flag and where the written count sits."""
-    summary = {k: v for k, v in report.summary.items() if k != "would_write"}
+    summary = {k: v for k, v in report.summary.items() if k not in ("would_write", "seconds")}
     return report.ok, report.rows, report.problems, report.warnings, json.dumps(summary, sort_keys=True)
 
 
 def dry_then_real(url: str, layer: str, path: Path, **options):
+    return compare(url, lambda s, dry_run: import_file(s, layer, path, dry_run=dry_run, **options))
+
+
+def compare(url: str, run):
+    """``run(session, dry_run)`` twice: the dry run writes nothing and reports what the import does."""
     before = digest(url)
     with session(url, actor="pytest") as s:
         start = writes_in(s)
-        dry = import_file(s, layer, path, dry_run=True, **options)
+        dry = run(s, True)
         dry_writes = writes_in(s) - start
     assert dry_writes == 0
     assert digest(url) == before
     with session(url, actor="pytest") as s:
         start = writes_in(s)
-        done = import_file(s, layer, path, **options)
+        done = run(s, False)
         real_writes = writes_in(s) - start
     assert real_writes >= done.written > 0  # the measure sees writes when there are some
     assert outcome(dry) == outcome(done)
@@ -187,6 +192,31 @@ def test_facilities_and_place_names_dry_runs_with_stored_repeats(db, tmp_path):
     names.append({"名称": "西街巷", "类别": "lane", "经度": 113.3030, "纬度": 23.1010})
     report = dry_then_real(url, "place_names", write_csv(tmp_path / "p2.csv", names))
     assert report.written == 1 and "already registered" in report.warnings[0]["problem"]
+
+
+@pytest.mark.parametrize("grids", [True, False])
+def test_osm_dry_run_reports_the_estimates_it_would_skip_without_writing(db, tmp_path, grids):
+    url = db(grids=grids)
+    real(url, "addresses", write_csv(tmp_path / "a.csv", [{"户数": 40, "经度": 113.3001, "纬度": 23.1007}]))
+    with session(url) as s:  # the estimates go: the next OSM import brings them back, then skips some
+        s.execute(text("DELETE FROM residences WHERE households_estimated"))
+    report = compare(url, lambda s, dry_run: osm_load.import_osm(s, path=FIXTURES / "homes.osm", actor="pytest",
+                                                                 dry_run=dry_run))
+    # by hand: building 20 stands 20 m from the address; with grids building 21 shares its grid
+    assert report.summary["estimates_skipped"] == (2 if grids else 1)
+    assert report.summary["residences"] == (1 if grids else 2)
+
+
+def test_osm_dry_run_with_replace_all_and_names_already_registered(db, tmp_path):
+    url = db()
+    real(url, "addresses", write_csv(tmp_path / "a.csv", [{"户数": 40, "经度": 113.3001, "纬度": 23.1007}]))
+    with session(url, actor="pytest") as s:
+        s.execute(text("INSERT INTO place_names (name, category, geom) VALUES ('西街', 'street', "
+                       "ST_SetSRID(ST_MakePoint(113.304, 23.1), 4326))"))
+    report = compare(url, lambda s, dry_run: osm_load.import_osm(s, path=FIXTURES / "homes.osm", actor="pytest",
+                                                                 dry_run=dry_run, replace_all=True))
+    assert report.summary["estimates_skipped"] == 0 and report.summary["residences"] == 3
+    assert report.summary["names_already_registered"] == 1
 
 
 def test_a_rejected_file_gives_the_same_report_dry_or_not(db, tmp_path):
