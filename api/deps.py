@@ -120,20 +120,29 @@ def _resolve_token(request: Request, s: Session, bearer: str | None, cookie: str
     if not token:
         return TokenResult(None)
     settings: ApiSettings = request.app.state.settings
+    result = check_token(s, token, secret=settings.secret_key.get_secret_value())
+    if result.account is None:
+        return result
+    if not bearer:
+        _check_same_origin(request)
+    set_actor(s, result.account.username)
+    return result
+
+
+def check_token(s: Session, token: str, *, secret: str) -> TokenResult:
+    """The account of a login token if the token is valid now: signed, not expired, its account
+    active, its version current and the token itself not logged out; else the reason."""
     try:
-        claims = read_token(token, secret=settings.secret_key.get_secret_value())
+        claims = read_token(token, secret=secret)
     except Unauthorized as e:
         return TokenResult(None, e)
     account, revoked = users.for_token(s, claims.user_id, claims.jti)
     if account is None or not account.active:
         return TokenResult(None, Unauthorized("the account of this login token does not exist or is deactivated",
-                                               fix="ask an administrator to (re)activate it"))
+                                              fix="ask an administrator to (re)activate it"))
     if revoked or claims.version != account.token_version:
         return TokenResult(None, Unauthorized(
             "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN))
-    if not bearer:
-        _check_same_origin(request)
-    set_actor(s, account.username)
     return TokenResult(account, claims=claims)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
@@ -149,14 +150,19 @@ class AnonymousRateLimit:
         return signed_in(request, self.secret)
 
 
+def login_token(request: Request) -> str | None:
+    """The bearer token, else the login cookie, of a request (None without either)."""
+    auth = request.headers.get("authorization", "")
+    return auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+
+
 def signed_in(request: Request, secret: str) -> bool:
     """The request carries a login token (bearer or cookie) signed by us and not expired.
 
     Only the signature and expiry: whether the account is active and the token not revoked is
     checked by the routes (a database read).
     """
-    auth = request.headers.get("authorization", "")
-    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+    token = login_token(request)
     if not token:
         return False
     try:
@@ -167,11 +173,12 @@ def signed_in(request: Request, secret: str) -> bool:
 
 
 class AnonymousUploadGuard:
-    """Refuse file uploads (multipart bodies) without a login token before reading their body.
+    """Refuse file uploads (multipart bodies) without a valid login before reading their body.
 
     Every route taking a multipart body needs a login (imports); without this guard the framework
-    would parse the whole upload into a temporary file before the route could answer 401. The
-    login forms (``/auth/``) are exempt: they are how one logs in.
+    would parse the whole upload into a temporary file before the route could answer 401. The token
+    is checked in full (signature, expiry, account active, not revoked: one small query). The login
+    forms (``/auth/``) are exempt: they are how one logs in.
     """
 
     def __init__(self, app, *, secret: str):
@@ -182,13 +189,27 @@ class AnonymousUploadGuard:
         if scope["type"] == "http" and not scope["path"].startswith("/auth/"):
             request = Request(scope)
             multipart = request.headers.get("content-type", "").lower().startswith("multipart/")
-            if multipart and not signed_in(request, self.secret):
-                exc = Unauthorized("uploading a file needs a login: nothing was read",
-                                   fix="log in (POST /auth/token) and send the upload with "
-                                       "`Authorization: Bearer <access_token>`")
-                await error_response(exc, request)(scope, receive, send)
-                return
+            if multipart:
+                problem = await run_in_threadpool(self._problem, request)
+                if problem is not None:
+                    await error_response(problem, request)(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+    def _problem(self, request: Request) -> Unauthorized | None:
+        from api.deps import check_token
+        from layers.db import session
+
+        fix = "log in (POST /auth/token) and send the upload with `Authorization: Bearer <access_token>`"
+        token = login_token(request)
+        if not token:
+            return Unauthorized("uploading a file needs a login: nothing was read", fix=fix)
+        with session(request.app.state.database_url, actor="anonymous") as s:
+            result = check_token(s, token, secret=self.secret)
+        if result.account is None:
+            reason = result.problem or Unauthorized("the login is not valid")
+            return Unauthorized(f"uploading a file needs a valid login ({reason}): nothing was read", fix=fix)
+        return None
 
 
 class ProxyHeaders:

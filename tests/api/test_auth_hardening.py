@@ -449,6 +449,19 @@ def test_anonymous_uploads_are_refused_before_the_body_is_read(api_db):
     assert b"nothing was read" in answer
 
 
+def test_uploads_with_a_logged_out_token_are_refused_before_the_body_is_read(api_db, client, auth):
+    name, _ = _account(client, auth)
+    token = _bearer(_login(client, name))
+    client.post("/auth/logout", headers=token)
+    with served(_app(api_db)) as base:
+        answer = _raw_http(base, (b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
+                                  b"Authorization: " + token["Authorization"].encode() + b"\r\n"
+                                  b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+                                  b"Content-Length: 41943040\r\n\r\n"))
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"revoked" in answer and b"nothing was read" in answer
+
+
 def test_a_declared_oversize_upload_is_refused_before_the_body_is_read(api_db, tokens):
     with served(_app(api_db, max_upload_mb=1)) as base:
         answer = _raw_http(base, (b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
