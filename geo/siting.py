@@ -2,11 +2,22 @@
 
 Existing facilities stay fixed: residents they already cover do not count. The *demand* of a
 facility type is every applicable residence (its circle has a tier for the type) that is snapped
-and not yet covered; its weight is one of population, households, elderly or children.
+and not yet covered; its weight is, by default, the type's *users* (``Users``: elderly for elderly
+services, the age band of children for schools and kindergartens, everyone else's residents; from
+``capacity_basis`` and ``basis_per_unit`` of data/facility_types.csv), or one of population,
+households, elderly or children.
 
-Candidate sites come from user points (``point_candidates``), public-land parcels
-(``parcel_candidates``: the parcel point nearest the street its representative point snaps to) or
-street nodes inside gap polygons, thinned to a spacing (``gap_candidates``).
+Capacities: with ``capacity`` (users one new site can serve) a site serves at most that many users
+(capacitated maximal covering: every demand group may be split between the sites that reach it;
+HiGHS solves the MILP with assignment variables exactly; the greedy fallback fills sites in turn
+and re-optimises the assignment of its sites by LP). ``min_spacing_m`` keeps chosen sites at least
+that far apart (straight line).
+
+Candidate sites come from user points (``point_candidates``, e.g. a planner's parcel list or the
+open facilities of other types for co-location), public-land parcels (``parcel_candidates``: the
+parcel point nearest the street its representative point snaps to), street nodes inside gap
+polygons thinned to a spacing (``gap_candidates``), or the street intersections (nodes of degree
+>= 3) inside them (``intersection_candidates``).
 
 ``coverage_matrix`` runs one bounded Dijkstra *per candidate* (scipy ``dijkstra(indices=...,
 limit=...)``) on ``Network.reverse`` — residents travel to the site, so the search runs backwards
@@ -52,6 +63,42 @@ DEFAULT_TIME_LIMIT_S = 60.0
 BATCH = 64
 """Candidates searched per scipy call (memory: BATCH × network nodes floats)."""
 CANDIDATE_COLUMNS = ["candidate_id", "lon", "lat", "source", "name"]
+WEIGHTS = ("users", *MEASURES)
+USER_LABELS = {"elderly": "老年人", "children": "适龄儿童", "population": "居民"}
+
+
+@dataclass(frozen=True)
+class Users:
+    """Whom a facility type serves and how many of them one unit of capacity serves.
+
+    Attributes
+    ----------
+    measure : residents' count the users come from: ``population``, ``elderly`` or ``children``.
+    band : users per person of ``measure``: 1, or for children the type's age band (a
+        kindergarten's 3 of the 15 one-year cohorts 0-14: ``1 / basis_per_unit``, since each child
+        of the band takes one place).
+    per_unit : users one unit of capacity (place, seat, bed) serves; None: the type's capacity has
+        no basis, so sites are never capacity-bound.
+    label : Chinese name of the users (老年人, 适龄儿童, 居民).
+    """
+
+    measure: str = "population"
+    band: float = 1.0
+    per_unit: float | None = None
+    label: str = USER_LABELS["population"]
+
+
+def users_of(capacity_basis: str | None, basis_per_unit: float | None) -> Users:
+    """The ``Users`` of a type from its ``capacity_basis`` and ``basis_per_unit`` (facility_types.csv):
+    elderly → the elderly, ``basis_per_unit`` of them per unit; children → the age band
+    (children / ``basis_per_unit``), one per unit; population → residents, ``basis_per_unit`` per
+    unit; no basis → residents, no capacity limit."""
+    per = float(basis_per_unit) if basis_per_unit is not None and np.isfinite(float(basis_per_unit)) else None
+    if capacity_basis == "children" and per:
+        return Users("children", 1.0 / per, 1.0, USER_LABELS["children"])
+    if capacity_basis in ("elderly", "population") and per:
+        return Users(str(capacity_basis), 1.0, per, USER_LABELS[str(capacity_basis)])
+    return Users()
 
 
 class SitingError(GeoError):
@@ -67,14 +114,17 @@ class CoverageMatrix:
     Attributes
     ----------
     type_code : facility type sited.
-    weight : demand measure maximised (population|households|elderly|children).
+    weight : demand measure maximised (users|population|households|elderly|children).
+    users : the type's users (``Users``).
     candidates : one row per candidate (``CANDIDATE_COLUMNS`` + ``snapped``), row ``j`` = index j.
     demand : uncovered applicable residences (private: never return them to the public):
         ``residence_id``, ``lon``, ``lat``, ``circle``, ``profile``, ``max_time_s``, the four
-        measures and ``weight``; row ``i`` = index i.
+        measures, ``users`` and ``weight``; row ``i`` = index i.
     pairs : covering pairs ``candidate`` (row), ``demand`` (row), ``time_s`` (seconds).
     total_weight : weight of every applicable residence of the type (covered or not).
     base_weight : weight already covered by the existing facilities.
+    totals : per measure (the four and ``users``) the applicable total and the part already
+        covered: ``{measure: (total, covered)}``.
     """
 
     type_code: str
@@ -84,6 +134,8 @@ class CoverageMatrix:
     pairs: pd.DataFrame
     total_weight: float
     base_weight: float
+    users: Users = Users()
+    totals: dict | None = None
 
     @property
     def cover(self) -> sp.csr_matrix:
@@ -112,6 +164,9 @@ class Solution:
     feasible : LSCP only: False when the candidates cannot reach the target (then ``chosen``
         reaches the most they can).
     needed : LSCP: weight that had to be added to reach the target.
+    served : weight each chosen site serves (same order as ``chosen``): with capacities its share
+        of the best assignment, else the demand it reaches first (nearest chosen site).
+    capacity : capacity (in weight) of each chosen site; None when uncapacitated.
     """
 
     problem: str
@@ -123,6 +178,8 @@ class Solution:
     size: int
     feasible: bool = True
     needed: float = 0.0
+    served: np.ndarray | None = None
+    capacity: np.ndarray | None = None
 
 
 # --- candidates ---------------------------------------------------------------------------------
@@ -186,19 +243,40 @@ def gap_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float
         raise SitingError(f"spacing_m={spacing_m} must be > 0: give the candidate spacing in metres, e.g. 150")
     public = network.edge_compound < 0
     nodes = np.unique(np.concatenate([network.edge_u[public], network.edge_v[public]]))
+    return _nodes_in_gaps(network, gaps, nodes, spacing_m, source="gap")
+
+
+def intersection_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float | None = None,
+                            min_degree: int = 3) -> pd.DataFrame:
+    """Street intersections inside the gap polygons (EPSG:4326): nodes where at least ``min_degree``
+    public usable streets of ``network`` meet (distinct neighbours), optionally thinned to one per
+    ``spacing_m`` cell as ``gap_candidates`` does. ``gap_rank`` tells which gap each lies in."""
+    if spacing_m is not None and spacing_m <= 0:
+        raise SitingError(f"spacing_m={spacing_m} must be > 0 (metres), or none for every intersection")
+    public = (network.edge_compound < 0) & (network.edge_u != network.edge_v)
+    ends = np.sort(np.column_stack([network.edge_u[public], network.edge_v[public]]), axis=1)
+    ends = np.unique(ends, axis=0)
+    degree = np.bincount(ends.ravel(), minlength=len(network.node_ids))
+    return _nodes_in_gaps(network, gaps, np.flatnonzero(degree >= min_degree), spacing_m, source="intersection")
+
+
+def _nodes_in_gaps(network: Network, gaps: gpd.GeoDataFrame, nodes: np.ndarray, spacing_m: float | None, *,
+                   source: str) -> pd.DataFrame:
+    """Candidates at the ``nodes`` (network rows) lying inside the gap polygons, thinned per cell."""
     if len(gaps) == 0 or len(nodes) == 0:
-        return point_candidates(pd.DataFrame({"lon": [], "lat": []}), source="gap").assign(gap_rank=[])
+        return point_candidates(pd.DataFrame({"lon": [], "lat": []}), source=source).assign(gap_rank=[], node_id=[])
     polys = geometries_to(gaps.to_crs(WGS84).geometry.to_numpy(), WGS84, network.crs)
     inside, gap = shapely.STRtree(polys).query(shapely.points(network.node_xy[nodes]), predicate="within")
     first = np.unique(inside, return_index=True)[1]
     nodes, gap = nodes[inside[first]], gap[first]
-    keep = _thin(network.node_xy[nodes], network.node_ids[nodes], spacing_m)
-    nodes, gap = nodes[keep], gap[keep]
+    if spacing_m:
+        keep = _thin(network.node_xy[nodes], network.node_ids[nodes], spacing_m)
+        nodes, gap = nodes[keep], gap[keep]
     lon, lat = to_lonlat(network.node_xy[nodes, 0], network.node_xy[nodes, 1], network.crs)
     column = next((c for c in ("gap_rank", "rank") if c in gaps), None)  # computed or stored gaps
     ranks = gaps[column].to_numpy()[gap] if column else gap + 1
     names = [f"缺口{r}-路口{n}" for r, n in zip(ranks, network.node_ids[nodes], strict=True)]
-    out = point_candidates(pd.DataFrame({"lon": lon, "lat": lat, "name": names}), source="gap")
+    out = point_candidates(pd.DataFrame({"lon": lon, "lat": lat, "name": names}), source=source)
     return out.assign(gap_rank=ranks, node_id=network.node_ids[nodes])
 
 
@@ -225,7 +303,8 @@ def coverage_matrix(
     candidates: pd.DataFrame,
     *,
     existing: pd.DataFrame,
-    weight: str = "population",
+    weight: str = "users",
+    users: Users | None = None,
 ) -> CoverageMatrix:
     """Candidate × demand coverage of ``type_code`` on the prepared networks.
 
@@ -237,10 +316,12 @@ def coverage_matrix(
     candidates : ``CANDIDATE_COLUMNS`` frame (``point_candidates`` & co.), lon/lat EPSG:4326.
     existing : ``CoverageResult.per_residence`` of the current facilities (``residence_id``,
         ``type_code``, ``covered``): covered residences are not demand.
-    weight : measure to maximise.
+    weight : measure to maximise: ``users`` (the type's users) or one of the four counts.
+    users : the type's users (``users_of``); default: every resident, no capacity basis.
     """
-    if weight not in MEASURES:
-        raise SitingError(f"weight {weight!r} is not one of {MEASURES}: choose one of them")
+    if weight not in WEIGHTS:
+        raise SitingError(f"weight {weight!r} is not one of {WEIGHTS}: choose one of them")
+    users = users or Users()
     tiers = service_tiers(facility_types)
     tiers = tiers[tiers.type_code == type_code]
     if tiers.empty:
@@ -248,7 +329,7 @@ def coverage_matrix(
             raise UnknownFacilityTypeError([type_code])
         raise SitingError(f"facility type {type_code!r} has no service circle: give it a tier in data/facility_types.csv")
     covered = _covered_rows(prepared, existing, type_code)
-    demand, readers, total, base = _demand(prepared, tiers, covered, weight)
+    demand, readers, totals = _demand(prepared, tiers, covered, weight, users)
     cand = _candidate_frame(candidates)
     parts, snapped = [], np.zeros(len(cand), bool)
     for profile, group in tiers.groupby("profile", sort=True):
@@ -257,7 +338,8 @@ def coverage_matrix(
         snapped |= csnap.reachable
         parts.append(_profile_pairs(prepared.network(profile), csnap, cand, [readers[c] for c in group.circle]))
     pairs = pd.concat(parts, ignore_index=True).sort_values(["candidate", "demand"], ignore_index=True)
-    return CoverageMatrix(type_code, weight, cand.assign(snapped=snapped), demand, pairs, total, base)
+    total, base = totals[weight]
+    return CoverageMatrix(type_code, weight, cand.assign(snapped=snapped), demand, pairs, total, base, users, totals)
 
 
 def _candidate_frame(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -286,25 +368,30 @@ class _Reader:
     lat: np.ndarray
 
 
-def _demand(prepared: Prepared, tiers: pd.DataFrame, covered: np.ndarray, weight: str):
-    """Demand frame, one ``_Reader`` per circle, total and already covered weights."""
+def _demand(prepared: Prepared, tiers: pd.DataFrame, covered: np.ndarray, weight: str, users: Users):
+    """Demand frame, one ``_Reader`` per circle, and per measure (the four, ``users``) the total and
+    the already covered count."""
     res = prepared.residences
-    frames, readers, total, base, offset = [], {}, 0.0, 0.0, 0
+    user_count = res[users.measure].to_numpy(float) * users.band
+    frames, readers, offset = [], {}, 0
+    sums = {m: [0.0, 0.0] for m in WEIGHTS}
     for tier in tiers.itertuples():
         rows, snap, _ = prepared.readers[(tier.profile, tier.circle)]
-        w = res[weight].to_numpy(float)[rows]
-        total += float(w.sum())
-        base += float(w[covered[rows]].sum())
+        for m in WEIGHTS:
+            w = user_count[rows] if m == "users" else res[m].to_numpy(float)[rows]
+            sums[m][0] += float(w.sum())
+            sums[m][1] += float(w[covered[rows]].sum())
         pick = np.flatnonzero(~covered[rows] & snap.reachable)
         part = res.iloc[rows[pick]][["residence_id", "lon", "lat", *MEASURES]].reset_index(drop=True)
+        part["users"] = user_count[rows[pick]]
         frames.append(part.assign(circle=tier.circle, profile=tier.profile, max_time_s=tier.max_time_s,
                                   weight=part[weight].astype(float)))
         readers[tier.circle] = _Reader(float(tier.max_time_s), offset + np.arange(len(pick)), snap.take(pick),
                                        part.lon.to_numpy(), part.lat.to_numpy())
         offset += len(pick)
-    cols = ["residence_id", "lon", "lat", "circle", "profile", "max_time_s", *MEASURES, "weight"]
+    cols = ["residence_id", "lon", "lat", "circle", "profile", "max_time_s", *MEASURES, "users", "weight"]
     demand = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
-    return demand, readers, total, base
+    return demand, readers, {m: (t, c) for m, (t, c) in sums.items()}
 
 
 def _profile_pairs(network: Network, csnap: Snap, cand: pd.DataFrame, readers: list[_Reader]) -> pd.DataFrame:
@@ -371,19 +458,31 @@ def _read(network: Network, reach: Reach, reader: _Reader, idx: np.ndarray, cand
 
 @dataclass(frozen=True, eq=False)
 class _Model:
-    """Merged model: useful candidates × demand groups (identical demand columns merged)."""
+    """Merged model: useful candidates × demand groups (identical demand columns merged).
+
+    ``capacity``: per useful candidate the weight it can serve (inf: uncapacitated); ``conflicts``:
+    pairs of model rows closer than the minimum spacing (2, n).
+    """
 
     candidates: np.ndarray
     cover: sp.csr_matrix
     weight: np.ndarray
+    capacity: np.ndarray
+    conflicts: np.ndarray
 
     @property
     def size(self) -> int:
         return len(self.candidates) * len(self.weight)
 
+    @property
+    def capacitated(self) -> bool:
+        return bool(np.isfinite(self.capacity).any())
 
-def _model(matrix: CoverageMatrix) -> _Model:
-    """Drop candidates that cover nobody and merge demand columns covered by the same candidates."""
+
+def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = None) -> _Model:
+    """Drop candidates that cover nobody, merge demand columns covered by the same candidates, and
+    attach capacities (weight per candidate row: a number, an array over ``matrix.candidates`` or
+    None) and the spacing conflicts."""
     cover = matrix.cover
     useful = np.flatnonzero(np.diff(cover.indptr) > 0)
     sub = cover[useful].tocsc()
@@ -396,20 +495,49 @@ def _model(matrix: CoverageMatrix) -> _Model:
     weights = np.bincount(group[has], weights=matrix.demand.weight.to_numpy(float)[has], minlength=len(keys))
     first = np.unique(group[has], return_index=True)[1]
     representative = np.flatnonzero(has)[first]
-    return _Model(useful, sub[:, representative].tocsr(), weights)
+    caps = _capacities(matrix, capacity)[useful]
+    conflicts = _conflicts(matrix.candidates.iloc[useful], min_spacing_m)
+    return _Model(useful, sub[:, representative].tocsr(), weights, caps, conflicts)
+
+
+def _capacities(matrix: CoverageMatrix, capacity) -> np.ndarray:
+    n = len(matrix.candidates)
+    if capacity is None:
+        return np.full(n, np.inf)
+    caps = np.broadcast_to(np.asarray(capacity, float), (n,)).astype(float)
+    if np.isnan(caps).any() or (caps <= 0).any():
+        raise SitingError("capacity must be a number > 0 for every candidate: give the users one new site serves")
+    if matrix.weight != "users":
+        raise SitingError(f"capacities are counted in users: use weight 'users', not {matrix.weight!r}")
+    return caps
+
+
+def _conflicts(candidates: pd.DataFrame, min_spacing_m: float | None) -> np.ndarray:
+    """Pairs (rows of ``candidates``) closer than ``min_spacing_m`` metres (straight line)."""
+    if not min_spacing_m or len(candidates) < 2:
+        return np.empty((2, 0), np.int64)
+    if min_spacing_m < 0:
+        raise SitingError(f"min_spacing_m={min_spacing_m} must be >= 0 (metres between chosen sites)")
+    x, y, _ = to_metric((candidates.lon.to_numpy(float), candidates.lat.to_numpy(float)))
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(float(min_spacing_m) * (1 - 1e-9), output_type="ndarray")
+    return np.asarray(pairs, np.int64).reshape(-1, 2).T
 
 
 def maximal_covering(
     matrix: CoverageMatrix,
     k: int,
     *,
+    capacity=None,
+    min_spacing_m: float | None = None,
     solver: str = "auto",
     max_exact: int = DEFAULT_MAX_EXACT,
     max_lp: int = DEFAULT_MAX_LP,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> Solution:
-    """Up to ``k`` sites that newly cover the most demand weight (MCLP).
+    """Up to ``k`` sites that newly cover (with ``capacity``: serve) the most demand weight (MCLP).
 
+    ``capacity``: users one new site serves (a number, or one per row of ``matrix.candidates``);
+    None: uncapacitated. ``min_spacing_m``: chosen sites at least this far apart (metres).
     ``solver``: ``'exact'`` (HiGHS MILP), ``'greedy'`` or ``'auto'`` (exact when the merged model
     has at most ``max_exact`` candidate × demand-group cells). The greedy's upper bound also uses
     the LP relaxation when the model has at most ``max_lp`` cells. ``time_limit_s`` (seconds)
@@ -417,7 +545,7 @@ def maximal_covering(
     """
     if not 1 <= int(k) <= 10_000:
         raise SitingError(f"k={k} must be between 1 and 10000: give the number of new sites")
-    model = _model(matrix)
+    model = _model(matrix, capacity, min_spacing_m)
     method, chosen, bound = "greedy", None, np.inf
     if _use_exact(solver, model, max_exact):
         chosen, bound, method = _milp(model, k=int(k), time_limit_s=time_limit_s)
@@ -426,38 +554,43 @@ def maximal_covering(
         method = "greedy"
         if model.size <= max_lp:
             bound = min(bound, _lp_bound(model, k=int(k), time_limit_s=time_limit_s))
-    chosen, value = _by_gain(model, chosen)
-    if np.isfinite(bound) and np.all(model.weight == np.round(model.weight)):
+    chosen, value, served = _by_gain(model, chosen, time_limit_s)
+    if np.isfinite(bound) and not model.capacitated and np.all(model.weight == np.round(model.weight)):
         bound = np.floor(bound + 1e-6)  # integer weights: the optimum is an integer
     bound = max(bound, value)
     gap = (bound - value) / bound if bound > 0 else 0.0
-    return Solution("mclp", model.candidates[chosen], value, float(bound), float(gap), method, model.size)
+    return Solution("mclp", model.candidates[chosen], value, float(bound), float(gap), method, model.size,
+                    served=served, capacity=model.capacity[chosen] if model.capacitated else None)
 
 
 def set_covering(
     matrix: CoverageMatrix,
     target_share: float,
     *,
+    capacity=None,
+    min_spacing_m: float | None = None,
     solver: str = "auto",
     max_exact: int = DEFAULT_MAX_EXACT,
     max_lp: int = DEFAULT_MAX_LP,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> Solution:
     """The fewest sites after which ``target_share`` (0..1) of the type's applicable demand weight
-    is covered, existing facilities included (a partial set-covering problem; 1.0 is LSCP).
+    is covered (with ``capacity``: served), existing facilities included (a partial set-covering
+    problem; 1.0 is LSCP).
 
     When even every candidate cannot reach the target, ``feasible`` is False and the sites cover
     all the candidates can. Options as in ``maximal_covering``.
     """
     if not 0 < float(target_share) <= 1:
         raise SitingError(f"target share {target_share} must be in (0, 1]: e.g. 0.8 for 80%")
-    model = _model(matrix)
+    model = _model(matrix, capacity, min_spacing_m)
     needed = float(target_share) * matrix.total_weight - matrix.base_weight
-    reachable = float(model.weight.sum())
+    reachable = _reachable(model, time_limit_s)
     feasible = needed <= reachable + 1e-9
-    need = min(needed, reachable)
+    need = min(needed, reachable) * (1 - 1e-12)
     if need <= 1e-9:
-        return Solution("lscp", np.empty(0, np.int64), 0.0, 0.0, 0.0, "exact", model.size, feasible, max(needed, 0.0))
+        return Solution("lscp", np.empty(0, np.int64), 0.0, 0.0, 0.0, "exact", model.size, feasible, max(needed, 0.0),
+                        served=np.empty(0), capacity=np.empty(0) if model.capacitated else None)
     method, chosen, bound = "greedy", None, 0.0
     if _use_exact(solver, model, max_exact):
         chosen, bound, method = _milp(model, need=need, time_limit_s=time_limit_s)
@@ -466,10 +599,20 @@ def set_covering(
         method = "greedy"
         if model.size <= max_lp:
             bound = max(bound, _lp_bound(model, need=need, time_limit_s=time_limit_s))
-    chosen, value = _by_gain(model, chosen)
+    chosen, value, served = _by_gain(model, chosen, time_limit_s)
     bound = min(float(bound), len(chosen))
     gap = (len(chosen) - bound) / len(chosen) if len(chosen) else 0.0
-    return Solution("lscp", model.candidates[chosen], value, bound, float(gap), method, model.size, feasible, needed)
+    return Solution("lscp", model.candidates[chosen], value, bound, float(gap), method, model.size, feasible, needed,
+                    served=served, capacity=model.capacity[chosen] if model.capacitated else None)
+
+
+def _reachable(model: _Model, time_limit_s: float) -> float:
+    """The most weight every candidate together can cover or serve (spacing ignored: an upper bound
+    when sites conflict, and then LSCP's feasibility is judged on it)."""
+    if not model.capacitated:
+        return float(model.weight.sum())
+    every = _Model(model.candidates, model.cover, model.weight, model.capacity, np.empty((2, 0), np.int64))
+    return _assign(every, np.arange(len(model.candidates)), time_limit_s)[0]
 
 
 def _use_exact(solver: str, model: _Model, max_exact: int) -> bool:
@@ -478,14 +621,28 @@ def _use_exact(solver: str, model: _Model, max_exact: int) -> bool:
     return solver == "exact" or (solver == "auto" and model.size <= max_exact)
 
 
+def _singletons(model: _Model) -> np.ndarray:
+    """What each candidate alone covers or serves: an upper bound on its gain to any set of sites
+    (coverage, capacitated or not, is submodular)."""
+    return np.minimum(model.cover @ model.weight, model.capacity)
+
+
 def _greedy(model: _Model, *, k: int | None = None, need: float | None = None) -> tuple[np.ndarray, float]:
     """Greedy picks and their bound (MCLP: upper bound on value; LSCP: lower bound on sites).
 
-    At every step ``t`` with value ``f_t`` and marginal gains ``g_t``, any ``m`` sites reach at
-    most ``f_t + (sum of the m largest g_t)`` (submodularity): the least such figure with
-    ``m = k`` bounds MCLP; the least ``m`` reaching ``need`` bounds LSCP (max over steps).
+    Uncapacitated: at every step ``t`` with value ``f_t`` and marginal gains ``g_t``, any ``m``
+    sites reach at most ``f_t + (sum of the m largest g_t)`` (submodularity): the least such
+    figure with ``m = k`` bounds MCLP; the least ``m`` reaching ``need`` bounds LSCP (max over
+    steps). Capacitated: each pick serves up to its capacity from the demand still unserved (the
+    groups with the fewest other sites first); the bound is the sum of the ``k`` largest
+    single-site values (also submodular), and for LSCP the least ``m`` whose largest single-site
+    values reach ``need``. Sites closer than the spacing to a pick are skipped, never left out of
+    the bound (the optimum may hold them).
     """
+    if model.capacitated:
+        return _greedy_capacitated(model, k=k, need=need)
     uncovered = model.weight.copy()
+    blocked = np.zeros(len(model.candidates), bool)
     chosen: list[int] = []
     value, bound = 0.0, (np.inf if need is None else 0.0)
     while True:
@@ -498,13 +655,56 @@ def _greedy(model: _Model, *, k: int | None = None, need: float | None = None) -
             bound = max(bound, _sites_needed(value, top, need))
         if (need is None and k is not None and len(chosen) >= k) or (need is not None and value >= need - 1e-9):
             break
-        if len(gains) == 0 or gains.max() <= 0:
+        allowed = np.where(blocked, 0.0, gains)
+        if len(allowed) == 0 or allowed.max() <= 0:
             break
-        j = int(np.argmax(gains))  # the first maximum: lowest candidate row on ties
+        j = int(np.argmax(allowed))  # the first maximum: lowest candidate row on ties
         chosen.append(j)
+        blocked |= _neighbours(model, j)
         value += gains[j]
         uncovered[model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]] = 0.0
     return np.asarray(chosen, np.int64), float(bound)
+
+
+def _neighbours(model: _Model, j: int) -> np.ndarray:
+    """Bool per model row: ``j`` itself and the rows closer to it than the spacing."""
+    out = np.zeros(len(model.candidates), bool)
+    a, b = model.conflicts
+    out[b[a == j]] = True
+    out[a[b == j]] = True
+    out[j] = True
+    return out
+
+
+def _greedy_capacitated(model: _Model, *, k: int | None, need: float | None) -> tuple[np.ndarray, float]:
+    single = np.sort(_singletons(model))[::-1]
+    if need is None:
+        bound = min(float(single[:k].sum()), float(model.weight.sum()))
+    else:
+        bound = float(_sites_needed(0.0, single, need))
+    left = model.weight.copy()
+    degree = np.diff(model.cover.tocsc().indptr)  # sites reaching each group
+    k = len(model.candidates) if k is None else k
+    blocked = np.zeros(len(model.candidates), bool)
+    chosen: list[int] = []
+    value = 0.0
+    while (need is None and len(chosen) < k) or (need is not None and value < need - 1e-9):
+        gains = np.where(blocked, 0.0, np.minimum(model.cover @ left, model.capacity))
+        if len(gains) == 0 or gains.max() <= 1e-12:
+            break
+        j = int(np.argmax(gains))
+        chosen.append(j)
+        blocked |= _neighbours(model, j)
+        room = model.capacity[j]
+        groups = model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]
+        for g in groups[np.argsort(degree[groups], kind="stable")]:
+            take = min(left[g], room)
+            left[g] -= take
+            room -= take
+            if room <= 0:
+                break
+        value += gains[j]
+    return np.asarray(chosen, np.int64), bound
 
 
 def _sites_needed(value: float, top: np.ndarray, need: float) -> int:
@@ -516,20 +716,49 @@ def _sites_needed(value: float, top: np.ndarray, need: float) -> int:
     return int(hit[0]) + 1 if len(hit) else len(top) + 1
 
 
-def _by_gain(model: _Model, chosen: np.ndarray) -> tuple[np.ndarray, float]:
-    """Chosen sites re-ordered by decreasing marginal gain, dropping sites that add nothing."""
+def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Chosen sites re-ordered by decreasing marginal gain, dropping sites that add nothing; the
+    value they reach (capacitated: the best assignment, by LP) and what each serves."""
     chosen = np.asarray(chosen, np.int64)
-    sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight)
+    sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight, model.capacity[chosen],
+                 np.empty((2, 0), np.int64))
     order = _greedy(sub, k=len(chosen))[0]
+    chosen = chosen[order]
+    if model.capacitated:
+        value, served = _assign(model, chosen, time_limit_s)
+        keep = served > 1e-9
+        return chosen[keep], value, served[keep]
     covered = np.zeros(len(model.weight), bool)
-    for j in chosen[order]:
-        covered[model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]] = True
-    value = float(model.weight[covered].sum())
-    return chosen[order], value
+    served = np.zeros(len(chosen))
+    for i, j in enumerate(chosen):
+        groups = model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]
+        served[i] = model.weight[groups[~covered[groups]]].sum()
+        covered[groups] = True
+    return chosen, float(model.weight[covered].sum()), served
+
+
+def _assign(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[float, np.ndarray]:
+    """The most the ``chosen`` sites serve together within their capacities, and what each serves
+    (an LP over the assignment, HiGHS)."""
+    if len(chosen) == 0:
+        return 0.0, np.empty(0)
+    sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight, model.capacity[chosen],
+                 np.empty((2, 0), np.int64))
+    h = _run(_capacitated_lp(sub, k=len(chosen), need=None, relax=True), time_limit_s)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise SitingError("the assignment of users to the chosen sites could not be solved: try again or use fewer "
+                          "candidates")
+    x = np.asarray(h.getSolution().col_value)[len(chosen):]
+    pairs = sub.cover.tocoo()
+    served = np.bincount(pairs.row, weights=x * sub.weight[pairs.col], minlength=len(chosen))
+    return float(served.sum()), served
 
 
 def _lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
-    """The MILP (or its relaxation) over ``x`` (candidates, 0/1) then ``y`` (groups, 0..1)."""
+    """The MILP (or its relaxation) of ``model``: uncapacitated over ``x`` (candidates, 0/1) then
+    ``y`` (groups, 0..1); capacitated: ``_capacitated_lp``."""
+    if model.capacitated:
+        return _capacitated_lp(model, k=k, need=need, relax=relax)
     n_c, n_g = model.cover.shape
     link = sp.hstack([-model.cover.T, sp.identity(n_g)])  # y_g - sum_j x_j <= 0
     if need is None:  # MCLP: max sum w y, sum x <= k
@@ -540,17 +769,73 @@ def _lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> hig
         last = sp.hstack([sp.csr_matrix((1, n_c)), sp.csr_matrix(model.weight[None, :])])
         cost = np.concatenate([np.ones(n_c), np.zeros(n_g)])
         row_lo, row_hi = float(need) - 1e-9, highspy.kHighsInf
-    a = sp.vstack([link, last]).tocsc()
+    spacing = _spacing_rows(model, n_g)
+    a = sp.vstack([link, spacing, last]).tocsc()
+    n_s = spacing.shape[0]
+    lower = np.concatenate([np.full(n_g + n_s, -highspy.kHighsInf), [row_lo]])
+    upper = np.concatenate([np.zeros(n_g), np.ones(n_s), [row_hi]])
+    return _highs_lp(a, cost, lower, upper, n_int=n_c if not relax else 0, maximise=need is None)
+
+
+def _spacing_rows(model: _Model, n_other: int) -> sp.csr_matrix:
+    """x_a + x_b <= 1 for every conflicting pair (site columns first, ``n_other`` columns after)."""
+    a, b = model.conflicts
+    n_c = len(model.candidates)
+    rows = np.repeat(np.arange(len(a)), 2)
+    cols = np.column_stack([a, b]).ravel()
+    return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(a), n_c + n_other))
+
+
+def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
+    """Capacitated covering over ``y`` (sites, 0/1) then ``x`` (one per covering pair: the share of
+    the group the site serves, 0..1):
+
+    ``sum_j x_jg <= 1`` (a group is served at most once), ``x_jg <= y_j`` (only open sites serve),
+    ``sum_g w_g x_jg <= c_j y_j`` (capacity), spacing ``y_a + y_b <= 1``; MCLP: ``sum y <= k``,
+    maximise ``sum w_g x_jg``; LSCP: ``sum w_g x_jg >= need``, minimise ``sum y``.
+    """
+    pairs = model.cover.tocoo()
+    site, group = pairs.row, pairs.col
+    n_c, n_g, n_p = len(model.candidates), len(model.weight), len(site)
+    w = model.weight[group]
+    idx = np.arange(n_p)
+    once = sp.csr_matrix((np.ones(n_p), (group, n_c + idx)), shape=(n_g, n_c + n_p))
+    open_ = sp.csr_matrix((np.concatenate([np.ones(n_p), -np.ones(n_p)]),
+                           (np.concatenate([idx, idx]), np.concatenate([n_c + idx, site]))), shape=(n_p, n_c + n_p))
+    cap = np.where(np.isfinite(model.capacity), model.capacity, w.sum() if n_p else 0.0)
+    capacity = sp.csr_matrix((np.concatenate([w, -cap]), (np.concatenate([site, np.arange(n_c)]),
+                                                         np.concatenate([n_c + idx, np.arange(n_c)]))),
+                             shape=(n_c, n_c + n_p))
+    spacing = _spacing_rows(model, n_p)
+    if need is None:
+        last = sp.csr_matrix((np.ones(n_c), (np.zeros(n_c, int), np.arange(n_c))), shape=(1, n_c + n_p))
+        cost = np.concatenate([np.zeros(n_c), w])
+        row_lo, row_hi = -highspy.kHighsInf, float(k if k is not None else 0)
+    else:
+        last = sp.csr_matrix((w, (np.zeros(n_p, int), n_c + idx)), shape=(1, n_c + n_p))
+        cost = np.concatenate([np.ones(n_c), np.zeros(n_p)])
+        row_lo, row_hi = float(need) - 1e-9, highspy.kHighsInf
+    a = sp.vstack([once, open_, capacity, spacing, last]).tocsc()
+    n_s = spacing.shape[0]
+    lower = np.full(n_g + n_p + n_c + n_s + 1, -highspy.kHighsInf)
+    lower[-1] = row_lo
+    upper = np.concatenate([np.ones(n_g), np.zeros(n_p + n_c), np.ones(n_s), [row_hi]])
+    return _highs_lp(a, cost, lower, upper, n_int=0 if relax else n_c, maximise=need is None)
+
+
+def _highs_lp(a: sp.csc_matrix, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, n_int: int,
+              maximise: bool) -> highspy.HighsLp:
+    """A HiGHS model over columns in [0, 1], the first ``n_int`` integer."""
+    n = a.shape[1]
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_c + n_g, n_g + 1
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, np.zeros(n_c + n_g), np.ones(n_c + n_g)
-    lp.row_lower_ = np.concatenate([np.full(n_g, -highspy.kHighsInf), [row_lo]])
-    lp.row_upper_ = np.concatenate([np.zeros(n_g), [row_hi]])
+    lp.num_col_, lp.num_row_ = n, a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, np.zeros(n), np.ones(n)
+    lp.row_lower_, lp.row_upper_ = lower, upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
-    lp.sense_ = highspy.ObjSense.kMaximize if need is None else highspy.ObjSense.kMinimize
-    if not relax:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_c + [highspy.HighsVarType.kContinuous] * n_g
+    lp.sense_ = highspy.ObjSense.kMaximize if maximise else highspy.ObjSense.kMinimize
+    if n_int:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_int + [highspy.HighsVarType.kContinuous] * (n - n_int)
     return lp
 
 
@@ -602,8 +887,11 @@ def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
     """One row per chosen site (in ``solution`` order): the candidate's columns, ``rank`` (1..),
     the residents it gains (``population_gained``, ``households_gained``, ``elderly_gained``,
     ``children_gained``: newly covered residents, each counted once at its nearest chosen site),
-    ``circle``/``profile``/``max_time_s`` of the residents it mostly serves, and ``candidate_row``
-    (its row in ``matrix.candidates``)."""
+    ``users_reached`` (the type's users newly within reach, counted the same way),
+    ``users_served`` (what the site serves: with capacities its share of the best assignment, at
+    most ``capacity_users``; uncapacitated: ``users_reached``), ``capacity_users`` (NaN when
+    uncapacitated), ``circle``/``profile``/``max_time_s`` of the residents it mostly serves, and
+    ``candidate_row`` (its row in ``matrix.candidates``)."""
     chosen = np.asarray(solution.chosen, np.int64)
     rank = pd.Series(np.arange(len(chosen)), index=chosen)
     pairs = matrix.pairs[matrix.pairs.candidate.isin(chosen)]
@@ -613,9 +901,13 @@ def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
     out = matrix.candidates.iloc[chosen].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(chosen) + 1))
     out["candidate_row"] = chosen
-    sums = served.groupby("rank")[MEASURES].sum().reindex(range(len(chosen)), fill_value=0)
+    sums = served.groupby("rank")[[*MEASURES, "users"]].sum().reindex(range(len(chosen)), fill_value=0)
     for m in MEASURES:
         out[f"{m}_gained"] = sums[m].to_numpy(np.int64)
+    out["users_reached"] = sums["users"].to_numpy(float)
+    given = solution.capacity is not None and solution.served is not None and len(solution.served) == len(chosen)
+    out["users_served"] = np.asarray(solution.served, float) if given else out["users_reached"].to_numpy()
+    out["capacity_users"] = np.asarray(solution.capacity, float) if solution.capacity is not None else np.nan
     main = served.sort_values(["rank", "weight"], ascending=[True, False]).groupby("rank").first()
     tier = matrix.demand.iloc[0] if len(matrix.demand) else None
     for col in ("circle", "profile", "max_time_s"):

@@ -282,3 +282,161 @@ def test_a_tiny_time_limit_falls_back_to_greedy_with_an_honest_bound(large):
     assert _reached(large, sol.chosen) == pytest.approx(sol.value)
     assert sol.value <= optimum <= sol.bound + 1e-9
     assert sol.gap == pytest.approx((sol.bound - sol.value) / sol.bound) and sol.gap > 0
+
+
+# --- the type's users, capacities and spacing ------------------------------------------------------
+
+
+def test_demand_is_the_types_users(case):
+    """Elderly services weigh the elderly, schools the children of their age band, the rest everyone."""
+    prepared, res = case["prepared"], case["res"]
+    m = case["matrix"]
+    existing = pd.DataFrame({"residence_id": m.demand.residence_id[:0], "type_code": "daycare", "covered": True})
+    elderly = siting.users_of("elderly", 25)
+    kids = siting.users_of("children", 5)
+    assert (elderly.measure, elderly.band, elderly.per_unit) == ("elderly", 1.0, 25.0)
+    assert (kids.measure, kids.band, kids.per_unit) == ("children", 0.2, 1.0)
+    assert siting.users_of(None, None) == siting.Users() and siting.users_of("population", 222).per_unit == 222
+    cand = case["matrix"].candidates[siting.CANDIDATE_COLUMNS]
+    for users, expected in ((elderly, res.elderly), (kids, res.children / 5), (siting.Users(), res.population)):
+        mat = siting.coverage_matrix(prepared, TYPES, "daycare", cand, existing=existing, users=users)
+        got = mat.demand.set_index("residence_id").weight
+        truth = pd.Series(expected.to_numpy(float), index=res.residence_id)
+        assert np.allclose(got.to_numpy(), truth.reindex(got.index).to_numpy())
+        assert mat.total_weight == pytest.approx(expected.sum()) and mat.base_weight == 0
+        assert mat.totals["population"] == (pytest.approx(res.population.sum()), 0.0)
+    with pytest.raises(siting.SitingError, match="weight"):
+        siting.coverage_matrix(prepared, TYPES, "daycare", cand, existing=existing, weight="income")
+
+
+def _flow(case, subset, capacity: float) -> float:
+    """Most weight the sites ``subset`` serve, each at most ``capacity`` (networkx maximum flow)."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    cover, weight = case["cover"], case["weight"]
+    for j in subset:
+        g.add_edge(("site", j), "t", capacity=capacity)
+        for i in np.flatnonzero(cover[j]):
+            g.add_edge("s", ("home", i), capacity=float(weight[i]))
+            g.add_edge(("home", i), ("site", j))
+    return nx.maximum_flow_value(g, "s", "t") if len(subset) and g.has_node("s") else 0.0
+
+
+def _spaced(case, subset, spacing: float | None) -> bool:
+    if not spacing:
+        return True
+    x, y = metres(case["matrix"].candidates.lon, case["matrix"].candidates.lat)
+    return all(np.hypot(x[a] - x[b], y[a] - y[b]) >= spacing for a, b in itertools.combinations(subset, 2))
+
+
+def _brute_capacitated(case, k: int, capacity: float, spacing: float | None = None) -> float:
+    n = len(case["cover"])
+    return max(_flow(case, s, capacity) for m in range(1, k + 1) for s in itertools.combinations(range(n), m)
+               if _spaced(case, s, spacing))
+
+
+@pytest.mark.parametrize(("k", "capacity"), [(1, 60.0), (2, 60.0), (2, 150.0), (3, 100.0), (4, 150.0)])
+def test_capacitated_maximal_covering_equals_brute_force(case, k, capacity):
+    best = _brute_capacitated(case, k, capacity)
+    uncapacitated = _brute_mclp(case, k)
+    assert best < uncapacitated  # the capacity binds in this case
+    sol = siting.maximal_covering(case["matrix"], k, capacity=capacity, solver="exact")
+    assert sol.method == "exact" and sol.gap == pytest.approx(0.0, abs=1e-9)
+    assert sol.value == pytest.approx(best) and sol.bound == pytest.approx(best)
+    assert _flow(case, sol.chosen, capacity) == pytest.approx(best)  # the chosen sites really serve it
+    assert (sol.served <= capacity + 1e-6).all() and sol.served.sum() == pytest.approx(sol.value)
+    assert (sol.capacity == capacity).all() and len(sol.chosen) <= k
+
+
+@pytest.mark.parametrize(("k", "capacity"), [(2, 60.0), (3, 100.0), (4, 150.0)])
+def test_capacitated_greedy_reports_what_its_sites_serve_and_an_honest_bound(case, k, capacity):
+    best = _brute_capacitated(case, k, capacity)
+    sol = siting.maximal_covering(case["matrix"], k, capacity=capacity, solver="greedy", max_lp=0)
+    assert sol.method == "greedy"
+    assert _flow(case, sol.chosen, capacity) == pytest.approx(sol.value)
+    assert sol.value <= best + 1e-6 <= sol.bound + 1e-6
+    with_lp = siting.maximal_covering(case["matrix"], k, capacity=capacity, solver="greedy")
+    assert best <= with_lp.bound + 1e-6 <= sol.bound + 1e-6
+    assert with_lp.gap == pytest.approx((with_lp.bound - with_lp.value) / with_lp.bound)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.45, 0.6])
+def test_capacitated_set_covering_equals_brute_force(case, share):
+    capacity = 100.0
+    need = share * case["weight"].sum() - case["weight"][case["covered"]].sum()
+    n = len(case["cover"])
+    fewest = next((m for m in range(n + 1) if any(_flow(case, s, capacity) >= need - 1e-6
+                                                  for s in itertools.combinations(range(n), m))), None)
+    sol = siting.set_covering(case["matrix"], share, capacity=capacity, solver="exact")
+    if fewest is None:
+        assert not sol.feasible
+        assert sol.value == pytest.approx(_flow(case, range(n), capacity))
+        return
+    assert sol.feasible and len(sol.chosen) == fewest and sol.bound == fewest
+    assert _flow(case, sol.chosen, capacity) >= need - 1e-6
+    greedy = siting.set_covering(case["matrix"], share, capacity=capacity, solver="greedy", max_lp=0)
+    assert greedy.bound <= fewest <= len(greedy.chosen) and _flow(case, greedy.chosen, capacity) >= need - 1e-6
+
+
+@pytest.mark.parametrize(("k", "capacity"), [(2, None), (3, None), (3, 100.0), (2, 150.0)])
+def test_spacing_keeps_sites_apart_and_stays_optimal(case, k, capacity):
+    m = case["matrix"]
+    free = siting.maximal_covering(m, k, capacity=capacity, solver="exact")
+    x, y = metres(m.candidates.lon, m.candidates.lat)
+    spacing = max(np.hypot(x[a] - x[b], y[a] - y[b]) for a, b in itertools.combinations(free.chosen, 2)) + 1.0
+    assert not _spaced(case, free.chosen, spacing)  # the free optimum breaks this spacing
+    n = len(case["cover"])
+    subsets = [s for r in range(1, k + 1) for s in itertools.combinations(range(n), r) if _spaced(case, s, spacing)]
+    value = (lambda s: _flow(case, s, capacity)) if capacity else (lambda s: _value(case, s))
+    best = max(value(s) for s in subsets)
+    sol = siting.maximal_covering(m, k, capacity=capacity, min_spacing_m=spacing, solver="exact")
+    assert _spaced(case, sol.chosen, spacing) and sol.value == pytest.approx(best) and sol.gap == pytest.approx(0)
+    assert best <= free.value + 1e-6
+    greedy = siting.maximal_covering(m, k, capacity=capacity, min_spacing_m=spacing, solver="greedy")
+    assert _spaced(case, greedy.chosen, spacing)
+    assert value(greedy.chosen) == pytest.approx(greedy.value) and greedy.value <= best + 1e-6 <= greedy.bound + 1e-6
+
+
+def test_proposals_say_users_served_against_capacity(case):
+    m = case["matrix"]
+    sol = siting.maximal_covering(m, 3, capacity=80.0, solver="exact")
+    sites = siting.proposals(m, sol)
+    assert (sites.users_served <= sites.capacity_users + 1e-6).all() and (sites.capacity_users == 80).all()
+    assert sites.users_served.sum() == pytest.approx(sol.value)
+    assert sites.users_reached.sum() == pytest.approx(_value(case, sol.chosen))  # weight: population
+    plain = siting.proposals(m, siting.maximal_covering(m, 3, solver="exact"))
+    assert plain.capacity_users.isna().all() and (plain.users_served == plain.users_reached).all()
+
+
+def test_capacities_are_checked(case):
+    with pytest.raises(siting.SitingError, match="capacity"):
+        siting.maximal_covering(case["matrix"], 2, capacity=0)
+    existing = pd.DataFrame({"residence_id": [], "type_code": [], "covered": []})
+    mat = siting.coverage_matrix(case["prepared"], TYPES, "daycare", case["matrix"].candidates[siting.CANDIDATE_COLUMNS],
+                                 existing=existing, weight="households")
+    with pytest.raises(siting.SitingError, match="users"):
+        siting.maximal_covering(mat, 2, capacity=100)
+
+
+def test_intersection_candidates_are_the_junctions_inside_the_gaps(case):
+    import networkx as nx
+
+    net = case["prepared"].network("walk")
+    edges = case["edges"]
+    graph = nx.Graph()
+    graph.add_edges_from(zip(edges.u, edges.v, strict=True))
+    square = shapely.Polygon([(100, 100), (450, 100), (450, 450), (100, 450)])
+    lon, lat = lonlat(*np.asarray(square.exterior.coords).T)
+    gaps = gpd.GeoDataFrame({"gap_rank": [4]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326)
+    every = siting.intersection_candidates(net, gaps)
+    nodes = case["prepared"].network("walk").node_ids
+    x, y = metres(*siting.to_lonlat(net.node_xy[:, 0], net.node_xy[:, 1], net.crs))
+    inside = {int(n) for n, xi, yi in zip(nodes, x, y, strict=True) if 100 < xi < 450 and 100 < yi < 450}
+    truth = {n for n in inside if graph.degree(n) >= 3}
+    assert set(every.node_id) == truth and len(truth) >= 5
+    assert (every.source == "intersection").all() and (every.gap_rank == 4).all()
+    thinned = siting.intersection_candidates(net, gaps, spacing_m=200.0)
+    assert set(thinned.node_id) < truth
+    with pytest.raises(siting.SitingError, match="spacing_m"):
+        siting.intersection_candidates(net, gaps, spacing_m=-1)
