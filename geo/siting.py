@@ -36,6 +36,9 @@ enough to solve); for LSCP a *lower* bound on the number of sites derived the sa
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -839,8 +842,30 @@ def _highs_lp(a: sp.csc_matrix, cost: np.ndarray, lower: np.ndarray, upper: np.n
     return lp
 
 
+_BANNER = {"shown": False}
+
+
+def _highs() -> highspy.Highs:
+    """A HiGHS instance. The first of a process prints HiGHS's banner on standard output whatever
+    the options; it is sent to standard error instead, so JSON written to standard output
+    (``minqing plan site --format json``) stays readable."""
+    if _BANNER["shown"]:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        h = highspy.Highs()
+        ctypes.CDLL(None).fflush(None)  # the banner is in C's stdio buffer: out before fd 1 is restored
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        _BANNER["shown"] = True
+    return h
+
+
 def _run(lp: highspy.HighsLp, time_limit_s: float) -> highspy.Highs:
-    h = highspy.Highs()
+    h = _highs()
     for name, value in (("output_flag", False), ("time_limit", float(time_limit_s)), ("mip_rel_gap", 0.0),
                         ("mip_abs_gap", 1e-6)):
         h.setOptionValue(name, value)

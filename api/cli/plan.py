@@ -157,62 +157,115 @@ def site(
     type_code: str = typer.Option(..., "--type", "-t", help="facility type code, e.g. elderly_daycare"),
     k: int = typer.Option(3, "--k", "-k", min=0, max=500, help="number of new sites (maximal covering); 0 skips it"),
     target: float = typer.Option(None, "--target", min=0.0, max=1.0,
-                                 help="also find the fewest sites reaching this share of residents (0..1, set covering)"),
-    candidates: str = typer.Option("gaps", "--candidates",
-                                   help="'gaps' (street nodes in the gap areas) or a GeoJSON/GPKG of candidate points "
-                                        "or public-land parcels"),
-    spacing: float = typer.Option(150.0, "--spacing", min=10.0, help="spacing of gap candidates, metres"),
-    weight: str = typer.Option("population", "--weight", help="population | households | elderly | children"),
+                                 help="also find the fewest sites after which this share of the type's users is "
+                                      "served (0..1, set covering), e.g. 0.8"),
+    candidates: str = typer.Option("intersections", "--candidates",
+                                   help="'intersections' (street junctions in the gap areas), 'gaps' (street nodes "
+                                        "there), 'facilities' (open facilities of other types: co-location), or a "
+                                        "CSV/XLSX (经度/纬度 or lon/lat; optional 名称, 容量) or GeoJSON/GPKG file of "
+                                        "candidate points or public-land parcels"),
+    crs: str = typer.Option("wgs84", "--crs", help="coordinate system of a candidate file: wgs84, cgcs2000, gcj02 "
+                                                   "(高德/腾讯), bd09 (百度) or epsg:NNNN"),
+    spacing: float = typer.Option(None, "--spacing", min=0.0,
+                                  help="thin street candidates to one per square of this many metres (default: "
+                                       "intersections 100, gaps 150; 0: every intersection)"),
+    candidate_types: str = typer.Option(None, "--candidate-types",
+                                        help="with --candidates facilities: only these types, comma-separated"),
+    weight: str = typer.Option("users", "--weight",
+                               help="users (the type's users: elderly, children of the age band, or residents) | "
+                                    "population | households | elderly | children (no capacities)"),
+    capacity: float = typer.Option(None, "--capacity", min=0.001,
+                                   help="capacity of each new site in the type's unit (places, seats, beds); default: "
+                                        "new_site_capacity of data/facility_types.csv"),
+    min_spacing: float = typer.Option(None, "--min-spacing", min=0.0, help="least distance between new sites, metres"),
     solver: str = typer.Option("auto", "--solver", help="auto | exact (HiGHS MILP) | greedy"),
     max_exact: int = typer.Option(5_000_000, "--max-exact", help="largest candidates × demand groups solved exactly"),
     time_limit: float = typer.Option(60.0, "--time-limit", help="MILP time limit, seconds"),
     out: Path = typer.Option(None, "--out", help="write the proposed sites with their service areas (GeoJSON)"),
+    save_scenario: str = typer.Option(None, "--save-scenario",
+                                      help="save the proposals as a what-if scenario of this name (the k sites; "
+                                           "with --k 0 the fewest reaching --target)"),
+    evaluate: bool = typer.Option(False, "--evaluate", help="with --save-scenario: evaluate the scenario right away"),
     fmt: str = FORMAT,
 ) -> None:
     """Propose sites for new facilities of one type (maximal covering, set covering).
 
-    Existing facilities stay fixed; only residents they do not cover count. With --target also the
-    fewest sites after which that share of the type's residents is covered.
+    Demand is the type's users and each new site serves at most its capacity (data/facility_types.csv).
+    Existing facilities stay fixed; only users they do not reach count. With --target also the
+    fewest sites after which that share of the type's users is served. Every site is named by where
+    it lies (town, community, nearest road).
     """
     from api.services import siting
     from layers.db import session
 
     with friendly_errors():
-        source = candidates if candidates == "gaps" else siting.read_candidates(Path(candidates))
-        with steps(5 if target is not None and k else 4, desc="选址 siting") as step, session() as s:
+        kinds = siting.CANDIDATE_KINDS
+        source = candidates if candidates in kinds else siting.read_candidates(Path(candidates), crs=crs)
+        if not isinstance(source, str):
+            points = source.geometry.representative_point()
+        types = [t.strip() for t in candidate_types.split(",") if t.strip()] if candidate_types else None
+        n_steps = 4 + (1 if target is not None and k else 0) + (1 if save_scenario else 0)
+        with steps(n_steps, desc="选址 siting") as step, session(actor="cli") as s:
+            if not isinstance(source, str):
+                import pandas as pd
+
+                siting.check_inside_district(s, pd.DataFrame({"lon": points.x, "lat": points.y}),
+                                             what="candidate")
             result = siting.site(s, type_code=type_code, k=k or None, target=target, candidates=source,
-                                 spacing_m=spacing, weight=weight, solver=solver, max_exact=max_exact,
-                                 time_limit_s=time_limit, progress=step)
-    summary = siting.nan_to_none(siting.summary(result))
+                                 spacing_m=spacing, weight=weight, capacity=capacity, min_spacing_m=min_spacing,
+                                 candidate_types=types, solver=solver, max_exact=max_exact, time_limit_s=time_limit,
+                                 progress=step)
+            summary = siting.nan_to_none(siting.summary(result))
+            saved = None
+            if save_scenario:
+                plan = "maximal_covering" if "maximal_covering" in summary else "set_covering"
+                saved = siting.save_scenario(s, summary, plan=plan, name=save_scenario, evaluate=evaluate, actor="cli")
+                step("情景 scenario")
     if out is not None:
         plans = [p for p in (result.maximal, result.covering) if p is not None]
         features = [f for p in plans for f in siting.sites_geojson(p)["features"]]
         out.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
                        encoding="utf-8")
     if fmt == "json":
+        if saved is not None:
+            summary["scenario_id"] = saved["scenario_id"]
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         return
     _print_siting(summary)
+    if saved is not None:
+        typer.echo(f"已保存情景 saved scenario {saved['scenario_id']}: {saved['name']} "
+                   f"({len(saved['changes'])} 处新增设施)")
+        if saved.get("result"):
+            _print_result(saved["result"])
 
 
 def _print_siting(r: dict) -> None:
-    cur = r["current"]
-    typer.echo(f"{r['type_name']} ({r['type_code']}), 权重 {r['weight']}: 现状覆盖 {cur['covered']:.0f} / "
-               f"{cur['total']:.0f} ({_pct(cur['share'])}); 候选点 {r['candidates']['count']} "
-               f"({r['candidates']['source']}, {r['candidates']['snapped']} on streets)")
-    for key, label in (("maximal_covering", "最大覆盖 MCLP"), ("set_covering", "最少设施 LSCP")):
+    cur, users, cap = r["current"], r["users"], r["capacity"]
+    label = users["label"] if r["weight"] == "users" else r["weight"]
+    typer.echo(f"{r['type_name']} ({r['type_code']}), 服务对象 {label}: 现状可达 {cur['covered']:.0f} / "
+               f"{cur['total']:.0f} ({_pct(cur['share'])}, 步行可达覆盖率); 候选点 {r['candidates']['count']} "
+               f"({r['candidates']['source']}, {r['candidates']['snapped']} 个在街道旁)")
+    if cap["per_site"]:
+        typer.echo(f"新设施容量 {cap['per_site']:g} {cap['unit'] or ''} = 可服务{label} {cap['users_per_site']:.0f} 人"
+                   + (f"; 最小间距 {cap['min_spacing_m']:g} m" if cap["min_spacing_m"] else ""))
+    for key, title in (("maximal_covering", "最大覆盖 MCLP"), ("set_covering", "最少设施 LSCP")):
         if key not in r:
             continue
         p = r[key]
         head = f"k={p['k']}" if key == "maximal_covering" else (
             f"目标 {p['target']:.0%}: 需 {p['sites_needed']} 处" + ("" if p["feasible"] else " (候选点不足, 无法达到)"))
         bound = "上界 upper bound" if key == "maximal_covering" else "下界 lower bound (sites)"
-        typer.echo(f"{label} {head}: 新增覆盖 {p['gained']:.0f}, 覆盖率 → {_pct(p['share_after'])}; "
-                   f"{p['method']}, {bound} {p['bound']:.0f}, gap {p['gap']:.2%}, size {p['size']}")
+        u, res = p["users"], p["residents"]
+        typer.echo(f"{title} {head}: 新增服务 {p['gained']:.0f}; {label} {u['before']:.0f} → {u['after']:.0f} "
+                   f"({_pct(u['share_before'])} → {_pct(u['share_after'])}), 居民可达 {_pct(res['share_before'])} → "
+                   f"{_pct(res['share_after'])}; {p['method']}, {bound} {p['bound']:.0f}, gap {p['gap']:.2%}, "
+                   f"size {p['size']}")
         for site_ in p["sites"]:
-            typer.echo(f"  {site_['rank']:>3}. {site_['name']} ({site_['lon']:.6f}, {site_['lat']:.6f}) "
-                       f"+{site_['population_gained']} 人, {site_['households_gained']} 户, "
-                       f"老人 {site_['elderly_gained']}, 儿童 {site_['children_gained']}")
+            served = f"服务 {site_['users_served']:.0f}"
+            if site_.get("capacity_users") is not None:
+                served += f" / 容量 {site_['capacity_users']:.0f}"
+            typer.echo(f"  {site_['rank']:>3}. {site_['name']} ({site_['lon']:.6f}, {site_['lat']:.6f}) {served} "
+                       f"{label}, 可达 {site_['users_reached']:.0f}; 新增可达居民 {site_['population_gained']} 人")
 
 
 # --- compliance, reports, exports -----------------------------------------------------------------

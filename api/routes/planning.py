@@ -26,6 +26,7 @@ from api.schemas.planning import (
     ScenarioPublic,
     SitingJob,
     SitingRequest,
+    SitingScenarioCreate,
     TargetList,
 )
 from api.services import compliance as compliance_service
@@ -255,16 +256,26 @@ def _prefixed(record: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/siting", tags=[PLANNING], status_code=202, response_model=SitingJob,
              responses={**PROTECTED, **errors(503)}, summary="设施选址 propose sites for new facilities",
-             description="Maximal covering (k sites that newly cover the most residents) and/or set covering (fewest "
-                         "sites reaching `target`), existing facilities fixed. Candidates: street nodes in the gap "
-                         "areas, points, or public-land parcels. Exact (HiGHS) at moderate size, else greedy with a "
-                         "bound; `gap` 0 means proven optimal. Takes seconds to tens of seconds on a district, so it "
-                         "is a background job: 202 with the job (`queued`) and `Location`; poll "
-                         "`GET /siting/jobs/{job_id}` until `done` (the result) or `failed` (`error`). The request "
-                         "is checked first (type, candidate points inside the district, parcels): 422 at once.")
+             description="Maximal covering (`k` sites serving the most of the type's users) and/or set covering (the "
+                         "fewest sites after which `target` of its users are served), existing facilities fixed. "
+                         "Demand is the type's users (`weight: users`: the elderly for elderly services, children of "
+                         "the age band for schools and kindergartens, residents otherwise; data/facility_types.csv). "
+                         "Each new site serves at most its capacity (`capacity` in the type's unit, default "
+                         "`new_site_capacity` of the table, × the users one unit serves); `min_spacing_m` keeps new "
+                         "sites apart. Candidates: `intersections` (street junctions in the type's gap areas, the "
+                         "default), `gaps` (street nodes there), `facilities` (open facilities of other types: "
+                         "co-location), `points`, `parcels` (polygons) or `upload` (a CSV/GeoJSON parcel list in any "
+                         "of wgs84, cgcs2000, gcj02, bd09, epsg:NNNN). Exact (HiGHS) at moderate size, else greedy "
+                         "with a bound; `gap` 0 means proven optimal. Each site names where it lies (`place`: "
+                         "\"鹭田镇 西关社区 兴业路以南\") and says `users_served` against `capacity_users`; each plan "
+                         "gives the type's users and residents before → after. A background job: 202 with the job "
+                         "(`queued`) and `Location`; poll `GET /siting/jobs/{job_id}` until `done` (the result) or "
+                         "`failed` (`error`); `POST /siting/jobs/{job_id}/scenario` saves it as a scenario. The "
+                         "request is checked first (type, capacity, candidates inside the district): 422 at once.")
 def propose_sites(request: Request, response: Response, background: BackgroundTasks, s: SessionDep, user: Planner,
                   body: SitingRequest) -> dict[str, Any]:
     known_types(s, body.type_code, tiered=True)
+    _check_capacity(s, body)
     _candidates(s, body)  # bad candidates: 422 now, not a failed job later
     row = jobs.queue_siting(s, params=body.model_dump(mode="json"), actor=user.username)
     background.add_task(jobs.run_job, request.app.state.database_url, row["job_id"], "siting", _site,
@@ -277,6 +288,28 @@ def propose_sites(request: Request, response: Response, background: BackgroundTa
             summary="选址任务 a siting job and its result",
             description="`status` queued → running → done (`result` holds the proposals) or failed (`error`).")
 def siting_job(s: SessionDep, user: Planner, job_id: JobId) -> dict[str, Any]:
+    return _siting_job(s, job_id)
+
+
+@router.post("/siting/jobs/{job_id}/scenario", tags=[PLANNING], status_code=201, response_model=ScenarioPublic,
+             responses=PROTECTED, summary="选址结果存为情景 save a siting result as a scenario",
+             description="Saves the proposed sites of a finished siting job (`plan`: `maximal_covering` or "
+                         "`set_covering`) as a what-if scenario: one `add` change per site, named by where it lies "
+                         "and with its capacity. `evaluate: true` evaluates it at once (coverage before/after per "
+                         "area). 422 when the job is not done or has no such plan.")
+def save_siting_scenario(s: SessionDep, user: Planner, job_id: JobId, body: SitingScenarioCreate) -> dict[str, Any]:
+    job = _siting_job(s, job_id)
+    if job["status"] != "done" or not job.get("result"):
+        fix = (f"wait until GET /siting/jobs/{job_id} says done" if job["status"] in ("queued", "running")
+               else "start a new siting job (POST /siting)")
+        raise siting.SitingError(f"siting job {job_id} is {job['status']}: only a finished job's sites can be "
+                                 f"saved; {fix}")
+    row = siting.save_scenario(s, job["result"], plan=body.plan, name=body.name, description=body.description,
+                               evaluate=body.evaluate, actor=user.username)
+    return _scenario(row)
+
+
+def _siting_job(s, job_id: int) -> dict[str, Any]:
     row = job_table.job(s, job_id, kind="siting")
     if row is None:
         raise NotFound(f"siting job {job_id} does not exist: POST /siting starts one")
@@ -286,10 +319,11 @@ def siting_job(s: SessionDep, user: Planner, job_id: JobId) -> dict[str, Any]:
 def _site(s, params: dict[str, Any]) -> dict[str, Any]:
     """Run one siting job (``params``: a ``SitingRequest`` as JSON); the response JSON."""
     body = SitingRequest.model_validate(params)
-    result = siting.site(s, type_code=body.type_code, k=body.k, target=body.target,
-                         candidates=_candidates(s, body), spacing_m=getattr(body.candidates, "spacing_m", 150.0),
-                         weight=body.weight, solver=body.solver, max_exact=body.max_exact,
-                         time_limit_s=body.time_limit_s)
+    c = body.candidates
+    result = siting.site(s, type_code=body.type_code, k=body.k, target=body.target, candidates=_candidates(s, body),
+                         spacing_m=getattr(c, "spacing_m", None), weight=body.weight, capacity=body.capacity,
+                         min_spacing_m=body.min_spacing_m, candidate_types=getattr(c, "types", None),
+                         solver=body.solver, max_exact=body.max_exact, time_limit_s=body.time_limit_s)
     out = siting.summary(result)
     for key, plan in (("maximal_covering", result.maximal), ("set_covering", result.covering)):
         if plan is not None:
@@ -297,14 +331,34 @@ def _site(s, params: dict[str, Any]) -> dict[str, Any]:
     return siting.nan_to_none(out)
 
 
+def _check_capacity(s, body: SitingRequest) -> None:
+    """A capacity for a type (or weight) without a capacity basis: 422 now."""
+    from api.services.coverage import read_inputs
+
+    if body.capacity is not None:
+        siting.type_capacity(read_inputs(s), body.type_code, body.capacity, body.weight)
+
+
 def _candidates(s, body: SitingRequest) -> str | pd.DataFrame:
     c = body.candidates
-    if c.kind == "gaps":
-        return "gaps"
+    for code in getattr(c, "types", None) or []:
+        known_types(s, code)
+    if c.kind in siting.CANDIDATE_KINDS:
+        return c.kind
     if c.kind == "points":
-        points = pd.DataFrame(c.points, columns=["lon", "lat"])
+        lon, lat = zip(*c.points, strict=True)
+        points = pd.DataFrame({"lon": lon, "lat": lat})
+        if c.crs != "wgs84":
+            from layers.load.files import to_wgs84
+
+            points["lon"], points["lat"] = to_wgs84(points.lon.to_numpy(), points.lat.to_numpy(), crs=c.crs)
         siting.check_inside_district(s, points, what="candidate point")
         return points
+    if c.kind == "upload":
+        frame = siting.read_candidate_text(c.content, fmt=c.format, crs=c.crs)
+        points = frame.geometry.representative_point()
+        siting.check_inside_district(s, pd.DataFrame({"lon": points.x, "lat": points.y}), what="uploaded candidate")
+        return frame
     try:
         parcels = gpd.GeoDataFrame.from_features(c.parcels, crs=4326)
     except (KeyError, TypeError, ValueError, AttributeError) as e:

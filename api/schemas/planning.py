@@ -286,52 +286,115 @@ class ScenarioPublic(BaseModel):
 
 # --- siting ---------------------------------------------------------------------------------------
 
+CRS = Annotated[str, Field(pattern=r"^(wgs84|cgcs2000|gcj02|bd09|epsg:[0-9]{4,6})$",
+                           description="坐标系 wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) or epsg:NNNN")]
+
+
+class IntersectionCandidates(_Strict):
+    """路口 street intersections (3 or more streets meet) inside the type's gap areas."""
+
+    kind: Literal["intersections"] = "intersections"
+    spacing_m: float = Field(100.0, ge=0, le=5000,
+                             description="抽稀间距 keep one per square of this size (metres); 0: every junction")
+
 
 class GapCandidates(_Strict):
-    kind: Literal["gaps"] = "gaps"
+    """缺口内街道节点 street nodes inside the type's gap areas, one per square of ``spacing_m``."""
+
+    kind: Literal["gaps"]
     spacing_m: float = Field(150.0, ge=20, le=5000, description="候选点间距 spacing of street nodes, metres")
 
 
+class FacilityCandidates(_Strict):
+    """现有公共建筑 open facilities of other types (co-location in existing public buildings)."""
+
+    kind: Literal["facilities"]
+    types: list[TypeCode] | None = Field(None, max_length=40, description="只用这些类型的设施 only these types")
+
+
 class PointCandidates(_Strict):
+    """候选点 points (WGS84 unless ``crs``)."""
+
     kind: Literal["points"]
     points: list[Annotated[list[Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]],
                            Field(min_length=2, max_length=2)]] = Field(
-        min_length=1, max_length=2000, description="候选点 [[lon, lat], ...] (WGS84)")
+        min_length=1, max_length=2000, description="候选点 [[lon, lat], ...]")
+    crs: CRS = "wgs84"
 
 
 class ParcelCandidates(_Strict):
+    """公有用地地块 parcels: a GeoJSON FeatureCollection of polygons (WGS84)."""
+
     kind: Literal["parcels"]
     parcels: dict[str, Any] = Field(description="公有用地地块 GeoJSON FeatureCollection of polygons (WGS84)")
 
 
-Candidates = Annotated[GapCandidates | PointCandidates | ParcelCandidates, Field(discriminator="kind")]
+class UploadCandidates(_Strict):
+    """上传候选地块清单 the text of a planner's CSV (经度/纬度 or lon/lat columns; optional 名称, 容量)
+    or GeoJSON (points or polygons) file, in ``crs``."""
+
+    kind: Literal["upload"]
+    format: Literal["csv", "geojson"]
+    content: str = Field(min_length=1, max_length=2_000_000, description="文件内容 the file's text (UTF-8)")
+    crs: CRS = "wgs84"
+
+
+Candidates = Annotated[IntersectionCandidates | GapCandidates | FacilityCandidates | PointCandidates
+                       | ParcelCandidates | UploadCandidates, Field(discriminator="kind")]
 
 
 class SitingRequest(_Strict):
     """选址 propose sites for one facility type."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"type_code": "elderly_daycare", "k": 3, "target": 0.3, "candidates": {"kind": "gaps", "spacing_m": 150}}]})
+        {"type_code": "elderly_daycare", "k": 5, "target": 0.8, "candidates": {"kind": "intersections"},
+         "capacity": 30, "min_spacing_m": 300},
+        {"type_code": "kindergarten", "k": 2, "candidates": {"kind": "facilities", "types": ["community_complex"]}},
+        {"type_code": "elderly_daycare", "k": 3, "candidates": {
+            "kind": "upload", "format": "csv", "crs": "gcj02",
+            "content": "名称,经度,纬度,容量\n西关旧粮站,115.8846,21.5703,40\n"}}]})
 
     type_code: TypeCode
     k: int | None = Field(3, ge=1, le=200, description="新增设施数 sites to add (maximal covering); null skips")
-    target: Share | None = Field(None, description="覆盖率目标 fewest sites reaching this share (set covering)")
-    candidates: Candidates = Field(default_factory=GapCandidates)
-    weight: Literal["population", "households", "elderly", "children"] = "population"
+    target: Share | None = Field(None, description="覆盖率目标 fewest sites after which this share of the type's "
+                                                   "users is served (set covering)")
+    candidates: Candidates = Field(default_factory=IntersectionCandidates)
+    weight: Literal["users", "population", "households", "elderly", "children"] = Field(
+        "users", description="需求权重 users: the type's users (elderly for elderly services, children of the age "
+                             "band for schools and kindergartens, residents otherwise); another count sites without "
+                             "capacities")
+    capacity: float | None = Field(None, gt=0, le=100_000, allow_inf_nan=False,
+                                   description="新设施容量 capacity of each new site in the type's unit (places, "
+                                               "seats, beds); default: new_site_capacity of data/facility_types.csv")
+    min_spacing_m: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False,
+                                        description="最小间距 least distance between new sites, metres")
     solver: Literal["auto", "exact", "greedy"] = "auto"
     max_exact: int = Field(5_000_000, ge=0, le=50_000_000, description="精确求解规模上限 candidates × demand groups")
     time_limit_s: float = Field(30.0, gt=0, le=120, description="MILP 时间上限 seconds")
 
 
+class BeforeAfter(BaseModel):
+    total: float = Field(description="该类设施适用的总数 applicable total")
+    before: float = Field(description="现状 now (reached by the existing facilities)")
+    after: float = Field(description="新增设施后 with the new sites")
+    share_before: float | None = None
+    share_after: float | None = None
+
+
 class SitingPlan(BaseModel):
-    gained: float = Field(description="新增覆盖 weight newly covered")
+    gained: float = Field(description="新增服务 weight newly served (with capacities) or covered")
     bound: float = Field(description="MCLP: 上界 upper bound on gained; LSCP: 下界 lower bound on sites")
     gap: float = Field(description="相对最优性差距 relative optimality gap (0 = proven optimal)")
-    method: str = Field(examples=["exact"])
+    method: str = Field(examples=["exact"], description="exact (HiGHS, proven), exact_time_limit or greedy")
     size: int = Field(description="候选点 × 需求组 model size")
     share_after: float
-    sites: dict[str, Any] = Field(description="GeoJSON FeatureCollection: service area polygons, site lon/lat and "
-                                               "residents gained in properties")
+    users: BeforeAfter = Field(description="服务对象 the type's users served: now → with the new sites (步行可达覆盖率, "
+                                           "network time; new sites count at most their capacity)")
+    residents: BeforeAfter = Field(description="居民 residents within reach: now → with the new sites (network time)")
+    sites: dict[str, Any] = Field(description="GeoJSON FeatureCollection of service areas; properties per site: "
+                                               "rank, name, place (\"鹭田镇 西关社区 兴业路以南\"), town, community, "
+                                               "road, lon, lat, capacity (unit), capacity_users, users_served, "
+                                               "users_reached, population_gained …")
 
 
 class MaximalPlan(SitingPlan):
@@ -350,10 +413,21 @@ class SitingResponse(BaseModel):
     type_code: str
     type_name: str
     weight: str
+    users: dict[str, Any] = Field(description="服务对象 measure (population|elderly|children), label (老年人, 适龄儿童, "
+                                               "居民), band (users per person of the measure), per_unit (users one "
+                                               "unit of capacity serves)")
+    capacity: dict[str, Any] = Field(description="新设施容量 per_site (unit), unit, users_per_site, min_spacing_m")
     candidates: dict[str, Any] = Field(description="候选点 source, count, snapped")
-    current: dict[str, Any] = Field(description="现状 total, covered, share")
+    current: dict[str, Any] = Field(description="现状 total, covered, share (of the weight)")
     maximal_covering: MaximalPlan | None = None
     set_covering: CoveringPlan | None = None
+
+
+_SITE_EXAMPLE = {"rank": 1, "candidate_id": 1, "name": "鹭田镇 西关社区 兴业路以南", "place": "鹭田镇 西关社区 兴业路以南",
+                 "town": "鹭田镇", "community": "西关社区", "road": "兴业路", "source": "intersection", "lon": 115.8846,
+                 "lat": 21.5703, "capacity": 30, "capacity_users": 750, "users_served": 750, "users_reached": 912,
+                 "population_gained": 4210, "households_gained": 1400, "elderly_gained": 912,
+                 "children_gained": 610, "circle": "urban", "max_time_min": 5, "area_kind": "isochrone"}
 
 
 class SitingJob(BaseModel):
@@ -361,13 +435,23 @@ class SitingJob(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "job_id": 3, "kind": "siting", "status": "done", "actor": "planner",
-        "params": {"type_code": "elderly_daycare", "k": 3, "candidates": {"kind": "gaps", "spacing_m": 150}},
-        "result": {"type_code": "elderly_daycare", "type_name": "日间照料中心", "weight": "population",
-                   "candidates": {"source": "gaps", "count": 420, "snapped": 420},
-                   "current": {"total": 101000, "covered": 9500, "share": 0.094},
-                   "maximal_covering": {"k": 3, "gained": 9557, "bound": 9557, "gap": 0, "method": "exact",
-                                        "size": 52000, "share_after": 0.145,
-                                        "sites": {"type": "FeatureCollection", "features": []}}},
+        "params": {"type_code": "elderly_daycare", "k": 3, "candidates": {"kind": "intersections"}},
+        "result": {"type_code": "elderly_daycare", "type_name": "老年人日间照料中心", "weight": "users",
+                   "users": {"measure": "elderly", "label": "老年人", "band": 1.0, "per_unit": 25.0},
+                   "capacity": {"per_site": 30, "unit": "托位 places", "users_per_site": 750, "min_spacing_m": None},
+                   "candidates": {"source": "intersections", "count": 420, "snapped": 420},
+                   "current": {"total": 30100, "covered": 9500, "share": 0.316},
+                   "maximal_covering": {
+                       "k": 3, "gained": 2250, "bound": 2250, "gap": 0, "method": "exact", "size": 52000,
+                       "share_after": 0.39,
+                       "users": {"total": 30100, "before": 9500, "after": 11750, "share_before": 0.316,
+                                 "share_after": 0.39},
+                       "residents": {"total": 186000, "before": 61000, "after": 73500, "share_before": 0.328,
+                                     "share_after": 0.395},
+                       "sites": {"type": "FeatureCollection", "features": [{
+                           "type": "Feature", "properties": _SITE_EXAMPLE,
+                           "geometry": {"type": "Polygon", "coordinates": [[[115.884, 21.570], [115.886, 21.570],
+                                                                            [115.886, 21.572], [115.884, 21.570]]]}}]}}},
         "error": None, "created_at": "2026-12-04T09:30:00+08:00", "started_at": "2026-12-04T09:30:00+08:00",
         "finished_at": "2026-12-04T09:30:12+08:00"}]})
 
@@ -381,6 +465,19 @@ class SitingJob(BaseModel):
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class SitingScenarioCreate(_Strict):
+    """把选址结果保存为情景 save a finished siting job's proposals as a what-if scenario."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"plan": "maximal_covering", "name": "新增3处日间照料中心", "evaluate": True}]})
+
+    plan: Literal["maximal_covering", "set_covering"] = Field(
+        "maximal_covering", description="保存哪个方案 which plan of the result: k sites or the fewest reaching target")
+    name: Text(120, min_length=1) | None = Field(None, description="情景名称; default: 选址：新增N处<类型>")
+    description: Text(2000) | None = None
+    evaluate: bool = Field(False, description="保存后立即评估 evaluate right away")
 
 
 # --- compliance -----------------------------------------------------------------------------------

@@ -1,13 +1,21 @@
 """Siting new facilities of one type: read the layers, build candidates, solve with ``geo.siting``.
 
 Shared by ``minqing plan site`` and ``POST /siting``. Existing open facilities stay fixed; the
-residents they cover do not count. Candidates: ``"gaps"`` (street nodes in the type's current gap
-areas, thinned to ``spacing_m``), user points, or public-land parcels (polygons).
+residents they cover do not count. Demand is the type's users (``geo.siting.users_of`` from the
+capacity basis of data/facility_types.csv: the elderly for elderly services, the age band of
+children for schools and kindergartens, residents otherwise) and each new site serves at most its
+capacity (the type's ``new_site_capacity`` of data/facility_types.csv, or the request's) times the
+users one unit serves. Candidates: ``"intersections"`` (street junctions in the type's current
+gap areas), ``"gaps"`` (street nodes there, thinned to ``spacing_m``), ``"facilities"`` (open
+facilities of other types: co-location in existing public buildings), user points (a planner's
+parcel list: ``read_candidates``) or public-land parcels (polygons). Every proposed site carries
+its place label (``layers.labels``), and a result can be saved as a what-if scenario.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +29,18 @@ from sqlalchemy.orm import Session
 
 from api.services import coverage as runs
 from geo import siting
-from geo.coverage import Prepared, service_tiers
+from geo.coverage import Prepared, capacity_basis, service_tiers
 from geo.siting import SitingError
-from layers import planning
+from layers import labels, planning
 
 MAX_CANDIDATES = 5000
-SITE_COLUMNS = ["rank", "candidate_id", "name", "source", "lon", "lat", "population_gained", "households_gained",
-                "elderly_gained", "children_gained", "circle", "max_time_min", "area_kind"]
+DEFAULT_SPACING_M = {"intersections": 100.0, "gaps": 150.0}
+"""Thinning of street candidates when none is given (metres): one per square of this size."""
+CANDIDATE_KINDS = ("intersections", "gaps", "facilities")
+SITE_COLUMNS = ["rank", "candidate_id", "name", "place", "town", "community", "road", "source", "lon", "lat",
+                "capacity", "capacity_users", "users_served", "users_reached", "population_gained",
+                "households_gained", "elderly_gained", "children_gained", "circle", "max_time_min", "area_kind"]
+PLANS = {"maximal_covering": "maximal", "set_covering": "covering"}
 
 
 @dataclass
@@ -37,6 +50,7 @@ class Plan:
     solution: siting.Solution
     sites: gpd.GeoDataFrame
     share_after: float
+    after: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,6 +65,12 @@ class SitingResult:
     snapped: int
     total_weight: float
     base_weight: float
+    users: siting.Users = field(default_factory=siting.Users)
+    capacity: float | None = None
+    capacity_unit: str | None = None
+    capacity_users: float | None = None
+    min_spacing_m: float | None = None
+    totals: dict[str, tuple[float, float]] = field(default_factory=dict)
     maximal: Plan | None = None
     covering: Plan | None = None
     target: float | None = None
@@ -64,43 +84,93 @@ def site(
     type_code: str,
     k: int | None = 3,
     target: float | None = None,
-    candidates: str | pd.DataFrame = "gaps",
-    spacing_m: float = 150.0,
-    weight: str = "population",
+    candidates: str | pd.DataFrame = "intersections",
+    spacing_m: float | None = None,
+    weight: str = "users",
+    capacity: float | None = None,
+    min_spacing_m: float | None = None,
+    candidate_types: list[str] | None = None,
     solver: str = "auto",
     max_exact: int = siting.DEFAULT_MAX_EXACT,
     time_limit_s: float = siting.DEFAULT_TIME_LIMIT_S,
     progress: Callable[[str], None] | None = None,
 ) -> SitingResult:
     """Propose up to ``k`` sites (MCLP) and/or the fewest sites reaching ``target`` (share 0..1 of
-    the type's applicable residents, existing coverage included; LSCP) for ``type_code``.
+    the type's users, existing coverage included; LSCP) for ``type_code``.
 
-    ``candidates``: ``"gaps"``, or a frame of points (``lon``/``lat`` or point geometry) or of
-    parcel polygons (GeoDataFrame). ``progress(label)`` is called after each step (CLI bars).
+    ``candidates``: one of ``CANDIDATE_KINDS``, or a frame of points (``lon``/``lat`` WGS84 or
+    point geometry; optional ``name``, ``capacity``) or of parcel polygons (GeoDataFrame).
+    ``spacing_m``: thinning of street candidates (metres; default ``DEFAULT_SPACING_M``; 0 keeps
+    every intersection).
+    ``capacity``: capacity of each new site in the type's unit (default: the type's
+    ``new_site_capacity``; a candidate's own ``capacity`` column wins); types without a capacity
+    basis are never capacity-bound. ``min_spacing_m``: least distance between new sites (metres).
+    ``candidate_types``: with ``"facilities"``, only open facilities of these types.
+    ``progress(label)`` is called after each step (CLI bars).
     """
     step = progress or (lambda label: None)
     if k is None and target is None:
         raise SitingError("give k (number of new sites) and/or target (coverage share 0..1 to reach)")
     inputs = runs.read_inputs(s)
     prepared = runs.prepared_for(inputs)
-    base = runs.compute(inputs, types=[_known_type(inputs, type_code)], with_gaps=isinstance(candidates, str))
+    base = runs.compute(inputs, types=[_known_type(inputs, type_code)],
+                        with_gaps=candidates in ("gaps", "intersections") if isinstance(candidates, str) else False)
     step("现状覆盖 current coverage")
-    cand, source = _candidates(prepared, inputs, type_code, candidates, base.gaps, spacing_m)
+    users, unit, per_site = type_capacity(inputs, type_code, capacity, weight)
+    cand, source = _candidates(prepared, inputs, type_code, candidates, base.gaps, spacing_m, candidate_types)
     step("候选点 candidates")
     matrix = siting.coverage_matrix(prepared, inputs.facility_types, type_code, cand, existing=base.per_residence,
-                                    weight=weight)
+                                    weight=weight, users=users)
     step("覆盖矩阵 coverage matrix")
     names = dict(zip(inputs.facility_types.code, inputs.facility_types.name_zh, strict=True))
     out = SitingResult(type_code, names[type_code], weight, source, len(cand), int(matrix.candidates.snapped.sum()),
-                       matrix.total_weight, matrix.base_weight, target=target, k=k)
-    options = {"solver": solver, "max_exact": max_exact, "time_limit_s": time_limit_s}
+                       matrix.total_weight, matrix.base_weight, users=users, capacity=per_site, capacity_unit=unit,
+                       capacity_users=None if per_site is None else per_site * float(users.per_unit or 1.0),
+                       min_spacing_m=min_spacing_m, totals=matrix.totals or {}, target=target, k=k)
+    caps = _site_capacities(matrix, per_site, users)
+    options = {"capacity": caps, "min_spacing_m": min_spacing_m, "solver": solver, "max_exact": max_exact,
+               "time_limit_s": time_limit_s}
     if k is not None:
-        out.maximal = _plan(prepared, matrix, siting.maximal_covering(matrix, int(k), **options))
+        out.maximal = _plan(s, prepared, matrix, siting.maximal_covering(matrix, int(k), **options), source, users)
         step("最大覆盖 maximal covering")
     if target is not None:
-        out.covering = _plan(prepared, matrix, siting.set_covering(matrix, float(target), **options))
+        out.covering = _plan(s, prepared, matrix, siting.set_covering(matrix, float(target), **options), source, users)
         step("集合覆盖 set covering")
     return out
+
+
+def type_capacity(inputs: runs.Inputs, type_code: str, capacity: float | None,
+                  weight: str) -> tuple[siting.Users, str | None, float | None]:
+    """The type's users, its capacity unit and the capacity of a new site (units; None: uncapacitated).
+
+    The default capacity is ``new_site_capacity`` of data/facility_types.csv; a type without a
+    capacity basis, or siting for a weight other than its users, has none.
+    """
+    basis = capacity_basis(inputs.facility_types)
+    users = siting.users_of(basis.capacity_basis.get(type_code), basis.basis_per_unit.get(type_code))
+    table = pd.read_csv(inputs.config.facility_types_csv, dtype={"code": str}).set_index("code")
+    unit = _text(table.capacity_unit.get(type_code)) if "capacity_unit" in table else None
+    if users.per_unit is None or weight != "users":
+        if capacity is not None:
+            raise SitingError(f"facility type {type_code!r} has no capacity basis for weight {weight!r}: leave out "
+                              "the capacity, or site for its users (weight 'users') when data/facility_types.csv "
+                              "gives capacity_basis and basis_per_unit")
+        return users, unit, None
+    if capacity is None and "new_site_capacity" in table:
+        default = pd.to_numeric(pd.Series([table.new_site_capacity.get(type_code)]), errors="coerce").iloc[0]
+        capacity = float(default) if np.isfinite(default) and default > 0 else None
+    return users, unit, capacity
+
+
+def _site_capacities(matrix: siting.CoverageMatrix, per_site: float | None, users: siting.Users):
+    """Users each candidate could serve: its own ``capacity`` column, else ``per_site`` (units × users
+    per unit); None: uncapacitated."""
+    if per_site is None:
+        return None
+    per_unit = float(users.per_unit or 1.0)
+    own = pd.to_numeric(matrix.candidates.get("capacity", pd.Series(np.nan, index=matrix.candidates.index)),
+                        errors="coerce").to_numpy(float)
+    return np.where(np.isfinite(own) & (own > 0), own, per_site) * per_unit
 
 
 def check_inside_district(s: Session, points: pd.DataFrame, *, what: str) -> None:
@@ -110,7 +180,8 @@ def check_inside_district(s: Session, points: pd.DataFrame, *, what: str) -> Non
         shown = "; ".join(f"#{i + 1} ({points.lon.iat[i]:.6f}, {points.lat.iat[i]:.6f})" for i in outside[:5])
         more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
         raise SitingError(f"{len(outside)} {what}(s) lie outside the district: {shown}{more}; give WGS84 "
-                          "longitude, latitude (lon first) of places inside the district")
+                          "longitude, latitude (lon first) of places inside the district, or name the file's "
+                          "coordinate system (crs: gcj02, bd09, cgcs2000, epsg:NNNN)")
 
 
 def _known_type(inputs: runs.Inputs, type_code: str) -> str:
@@ -121,23 +192,52 @@ def _known_type(inputs: runs.Inputs, type_code: str) -> str:
 
 
 def _candidates(prepared: Prepared, inputs: runs.Inputs, type_code: str, candidates: str | pd.DataFrame,
-                gaps: gpd.GeoDataFrame, spacing_m: float) -> tuple[pd.DataFrame, str]:
+                gaps: gpd.GeoDataFrame, spacing_m: float | None,
+                candidate_types: list[str] | None) -> tuple[pd.DataFrame, str]:
     """The candidate frame and its source label."""
     network = prepared.network(_main_profile(inputs, type_code))
     if isinstance(candidates, str):
-        if candidates != "gaps":
-            raise SitingError(f"candidates {candidates!r} unknown: use 'gaps', points or parcels")
-        frame, source = siting.gap_candidates(network, gaps[gaps.type_code == type_code], spacing_m=spacing_m), "gaps"
+        own = gaps[gaps.type_code == type_code] if len(gaps) else gaps
+        spacing = DEFAULT_SPACING_M.get(candidates) if spacing_m is None else spacing_m
+        if candidates == "intersections":
+            frame = siting.intersection_candidates(network, own, spacing_m=spacing or None)
+        elif candidates == "gaps":
+            frame = siting.gap_candidates(network, own, spacing_m=spacing or DEFAULT_SPACING_M["gaps"])
+        elif candidates == "facilities":
+            frame = colocation_candidates(inputs, type_code, candidate_types)
+        else:
+            raise SitingError(f"candidates {candidates!r} unknown: use one of {CANDIDATE_KINDS}, points or parcels")
+        source = candidates
     elif _polygonal(candidates):
         frame, source = siting.parcel_candidates(candidates, network=network,
                                                  max_distance_m=prepared.max_distance_m), "parcels"
     else:
         frame, source = siting.point_candidates(candidates), "points"
+        if "capacity" in candidates:
+            frame["capacity"] = pd.to_numeric(candidates["capacity"], errors="coerce").to_numpy(float)
     if len(frame) > MAX_CANDIDATES:
         raise SitingError(f"{len(frame)} candidates are more than {MAX_CANDIDATES}: raise spacing_m or send fewer")
     if len(frame) == 0:
-        raise SitingError(f"no candidate sites ({source}): send points or parcels, or lower spacing_m")
+        raise SitingError(f"no candidate sites ({source}): choose other candidates (intersections, gaps, "
+                          "facilities, points or parcels), or lower spacing_m")
     return frame, source
+
+
+def colocation_candidates(inputs: runs.Inputs, type_code: str, types: list[str] | None = None) -> pd.DataFrame:
+    """Open facilities of other types (optionally only ``types``) as candidate sites, one per place
+    (co-location in an existing public building): ``candidate_id`` = the facility id, ``name`` =
+    "与<facility>同址"."""
+    fac = inputs.facilities
+    fac = fac[(fac.status == "open") & (fac.type_code != type_code)]
+    if types:
+        unknown = sorted(set(types) - set(inputs.facility_types.code))
+        if unknown:
+            raise SitingError(f"facility types {unknown} unknown: candidate_types must be facility type codes")
+        fac = fac[fac.type_code.isin(types)]
+    fac = fac.sort_values("facility_id").drop_duplicates(["lon", "lat"])
+    frame = pd.DataFrame({"candidate_id": fac.facility_id.to_numpy(np.int64), "lon": fac.lon.to_numpy(float),
+                          "lat": fac.lat.to_numpy(float), "name": [f"与{n}同址" for n in fac.name]})
+    return siting.point_candidates(frame, source="facility")
 
 
 def _main_profile(inputs: runs.Inputs, type_code: str) -> str:
@@ -152,22 +252,100 @@ def _polygonal(frame: pd.DataFrame) -> bool:
     return bool(shapely.get_dimensions(frame.geometry.to_numpy()).max() == 2)
 
 
-def _plan(prepared: Prepared, matrix: siting.CoverageMatrix, solution: siting.Solution) -> Plan:
+def _plan(s: Session, prepared: Prepared, matrix: siting.CoverageMatrix, solution: siting.Solution, source: str,
+          users: siting.Users) -> Plan:
     sites = siting.service_areas(prepared, matrix, siting.proposals(matrix, solution))
     sites["max_time_min"] = sites.max_time_s.astype(float) / 60.0
+    names = labels.place_labels(s, sites.lon.to_numpy(float), sites.lat.to_numpy(float))
+    for column in ("town", "community", "road"):
+        sites[column] = names[column].to_numpy(object)
+    sites["place"] = names.label.to_numpy(object)
+    if source in ("intersections", "gaps"):  # generated candidates are named by where they lie
+        sites["name"] = [p or n for p, n in zip(sites.place, sites.name, strict=True)]
+    per_unit = float(users.per_unit or 1.0)
+    sites["capacity"] = sites.capacity_users / per_unit
     share = (matrix.base_weight + solution.value) / matrix.total_weight if matrix.total_weight else float("nan")
-    return Plan(solution, sites[[*SITE_COLUMNS, "geometry"]], float(share))
+    return Plan(solution, sites[[*SITE_COLUMNS, "geometry"]], float(share), _after(matrix, solution, sites))
 
 
-def read_candidates(path: Path) -> gpd.GeoDataFrame:
-    """Candidate points or parcel polygons from a GeoJSON/GeoPackage/shapefile (any CRS)."""
-    frame = gpd.read_file(path)
-    if frame.crs is None:
-        frame = frame.set_crs(4326)
-    frame = frame.explode(index_parts=False).reset_index(drop=True).to_crs(4326)
-    if len(frame) and shapely.get_dimensions(frame.geometry.to_numpy()).max() == 1:
-        raise SitingError(f"{path} holds lines: give candidate points or parcel polygons")
-    return frame
+def _after(matrix: siting.CoverageMatrix, solution: siting.Solution, sites: pd.DataFrame) -> dict[str, Any]:
+    """Before → after for the type: its users served and residents within reach (network time)."""
+    totals = matrix.totals or {}
+    users_total, users_before = totals.get("users", (matrix.total_weight, matrix.base_weight))
+    pop_total, pop_before = totals.get("population", (float("nan"), float("nan")))
+    users_after = users_before + float(sites.users_served.sum())
+    pop_after = pop_before + float(sites.population_gained.sum())
+    return {"users": _before_after(users_total, users_before, users_after),
+            "residents": _before_after(pop_total, pop_before, pop_after)}
+
+
+def _before_after(total: float, before: float, after: float) -> dict[str, Any]:
+    return {"total": round(total, 1), "before": round(before, 1), "after": round(after, 1),
+            "share_before": _share(before, total), "share_after": _share(after, total)}
+
+
+CSV_CRS_HINT = "wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) or epsg:NNNN"
+
+
+def read_candidates(path: Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
+    """Candidate points or parcel polygons from a planner's file: CSV/XLSX with longitude and latitude
+    columns (经度/纬度, lon/lat, x/y as for facility imports; optional 名称/name and 容量/capacity)
+    or a GeoJSON/GeoPackage/zipped shapefile of points or polygons, in ``crs`` (a file's declared
+    CRS wins, except GCJ-02/BD-09 data, which such files declare as WGS84); returned in WGS84."""
+    from layers.load.files import ImportReport, map_columns, read_source, to_wgs84
+
+    report = ImportReport(layer="siting candidates", path=Path(path).name)
+    try:
+        source = read_source(Path(path), report, crs=crs)
+    except Exception as e:  # the reader stops on a file it cannot read, with the problem in the report
+        if not report.problems:
+            raise
+        raise SitingError(_problem(path, report)) from e
+    table = map_columns(source.frame, "facilities", report, None)
+    rows = pd.DataFrame(index=range(len(table)))
+    rows["name"] = table["name"].astype(str).str.strip().replace("", np.nan) if "name" in table else np.nan
+    if "capacity" in table:
+        rows["capacity"] = pd.to_numeric(table["capacity"].astype(str).str.replace(",", ""), errors="coerce")
+    if source.geometry is not None:
+        geoms = source.geometry.to_numpy()
+        if len(geoms) and shapely.get_dimensions(geoms).max() == 1:
+            raise SitingError(f"{Path(path).name} holds lines: give candidate points or parcel polygons")
+        frame = gpd.GeoDataFrame(rows, geometry=list(geoms), crs=4326)
+        if source.crs != "wgs84":
+            frame["geometry"] = [shapely.transform(g, lambda xy: np.column_stack(
+                to_wgs84(xy[:, 0], xy[:, 1], crs=source.crs))) for g in frame.geometry]
+        frame = frame.explode(index_parts=False).reset_index(drop=True)
+        if frame.empty:
+            raise SitingError(f"{Path(path).name} holds no geometry: give candidate points or parcel polygons")
+        if "name" in frame and frame["name"].isna().all():
+            frame = frame.drop(columns="name")
+        return frame
+    if "lon" not in table or "lat" not in table:
+        raise SitingError(f"{Path(path).name} has no longitude/latitude columns: name them 经度 and 纬度 (or lon, lat)")
+    x = pd.to_numeric(table["lon"].astype(str).str.strip(), errors="coerce").to_numpy(float)
+    y = pd.to_numeric(table["lat"].astype(str).str.strip(), errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(x) | ~np.isfinite(y))
+    if len(bad):
+        raise SitingError(f"{Path(path).name}: row(s) {', '.join(str(int(r)) for r in source.row[bad][:5])} have no "
+                          "readable longitude/latitude: write plain numbers, e.g. 113.26, 23.13")
+    lon, lat = to_wgs84(x, y, crs=source.crs)
+    out = gpd.GeoDataFrame(rows, geometry=shapely.points(lon, lat), crs=4326)
+    return out.drop(columns="name") if out["name"].isna().all() else out
+
+
+def _problem(path: Path, report) -> str:
+    first = report.problems[0]
+    return f"{Path(path).name}: {first['problem']} — {first['fix']}"
+
+
+def read_candidate_text(content: str, *, fmt: str, crs: str = "wgs84") -> gpd.GeoDataFrame:
+    """``read_candidates`` of a file's text (an upload in a JSON request): ``fmt`` csv or geojson."""
+    if fmt not in ("csv", "geojson"):
+        raise SitingError(f"format {fmt!r} unknown: upload a csv or geojson file")
+    with tempfile.TemporaryDirectory(prefix="minqing-siting-") as tmp:
+        path = Path(tmp) / f"candidates.{fmt}"
+        path.write_text(content, encoding="utf-8")
+        return read_candidates(path, crs=crs)
 
 
 # --- shaping ------------------------------------------------------------------------------------
@@ -175,8 +353,13 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
 
 def summary(result: SitingResult) -> dict[str, Any]:
     """JSON-ready figures of a result (sites without geometry)."""
+    users = result.users
     out = {
         "type_code": result.type_code, "type_name": result.type_name, "weight": result.weight,
+        "users": {"measure": users.measure, "label": users.label, "band": round(users.band, 6),
+                  "per_unit": users.per_unit},
+        "capacity": {"per_site": result.capacity, "unit": result.capacity_unit, "users_per_site": result.capacity_users,
+                     "min_spacing_m": result.min_spacing_m},
         "candidates": {"source": result.candidate_source, "count": result.candidates, "snapped": result.snapped},
         "current": {"total": result.total_weight, "covered": result.base_weight,
                     "share": _share(result.base_weight, result.total_weight)},
@@ -193,12 +376,16 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
     sol = plan.solution
     sites = plan.sites.drop(columns="geometry")
     return {"gained": sol.value, "bound": sol.bound, "gap": round(sol.gap, 6), "method": sol.method,
-            "size": sol.size, "share_after": round(plan.share_after, 6),
+            "size": sol.size, "share_after": round(plan.share_after, 6), **plan.after,
             "sites": json.loads(sites.to_json(orient="records", force_ascii=False))}
 
 
 def _share(part: float, whole: float) -> float | None:
-    return round(part / whole, 6) if whole else None
+    return round(part / whole, 6) if whole and np.isfinite(whole) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def sites_geojson(plan: Plan) -> dict[str, Any]:
@@ -217,3 +404,49 @@ def nan_to_none(value: Any) -> Any:
     if isinstance(value, float | np.floating) and not np.isfinite(value):
         return None
     return value
+
+
+# --- saving a result as a scenario ----------------------------------------------------------------
+
+
+def scenario_changes(result: dict[str, Any], plan: str = "maximal_covering") -> list[dict[str, Any]]:
+    """The ``add`` changes of a result's plan (a ``summary`` or a siting job's result): one new
+    facility of the type per proposed site, named by the site and with its capacity."""
+    if plan not in PLANS:
+        raise SitingError(f"plan {plan!r} unknown: use one of {sorted(PLANS)}")
+    found = result.get(plan)
+    if not found:
+        raise SitingError(f"this siting result has no {plan}: ask for it (k for maximal_covering, target for "
+                          "set_covering) or save the other plan")
+    sites = found["sites"]
+    rows = [f["properties"] for f in sites["features"]] if isinstance(sites, dict) else list(sites)
+    if not rows:
+        raise SitingError(f"the {plan} of this result proposes no site: nothing to save")
+    changes = []
+    for r in rows:
+        change = {"op": "add", "type_code": result["type_code"], "lon": round(float(r["lon"]), 7),
+                  "lat": round(float(r["lat"]), 7), "name": _site_name(result, r)}
+        if r.get("capacity") is not None and np.isfinite(float(r["capacity"])):
+            change["capacity"] = round(float(r["capacity"]), 2)
+        changes.append(change)
+    return changes
+
+
+def _site_name(result: dict[str, Any], site_row: dict[str, Any]) -> str:
+    """"拟建日间照料中心（鹭田镇 西关社区 兴业路以南）" — the type and where the site lies."""
+    where = site_row.get("place") or site_row.get("name") or f"{site_row['lon']:.5f}, {site_row['lat']:.5f}"
+    return f"拟建{result['type_name']}（{where}）"[:200]
+
+
+def save_scenario(s: Session, result: dict[str, Any], *, plan: str = "maximal_covering", name: str | None = None,
+                  description: str | None = None, evaluate: bool = False, actor: str | None = None) -> dict[str, Any]:
+    """Save a siting result's plan as a what-if scenario (``api.services.scenarios``); its row."""
+    from api.services import scenarios
+
+    changes = scenario_changes(result, plan)
+    label = "最大覆盖" if plan == "maximal_covering" else "达标最少设施"
+    name = name or f"选址：新增{len(changes)}处{result['type_name']}（{label}）"
+    row = scenarios.create(s, name=name[:120], description=description, changes=changes, actor=actor)
+    if evaluate:
+        row = scenarios.evaluate(s, row["scenario_id"], actor=actor)
+    return row

@@ -96,3 +96,20 @@ def test_compliance_report_export_and_map(cli, tmp_path):
     assert len(areas) > 10 and "elderly_daycare__share" in areas.columns
     cli("gap-map", "--type", "kindergarten", "--out", str(tmp_path / "g.png"), "--dpi", "60")
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_site_in_existing_buildings_and_save_the_result_as_a_scenario(cli):
+    summary = json.loads(cli("site", "--type", "kindergarten", "--k", "2", "--candidates", "facilities",
+                             "--save-scenario", "两所新幼儿园", "--format", "json"))
+    assert summary["candidates"]["source"] == "facilities" and summary["users"]["label"] == "适龄儿童"
+    sites = summary["maximal_covering"]["sites"]
+    assert sites and all(s["name"].startswith("与") and s["name"].endswith("同址") for s in sites)
+    assert all(s["users_served"] <= s["capacity_users"] + 1e-6 and s["place"] for s in sites)
+    shown = json.loads(cli("scenario", "show", str(summary["scenario_id"]), "--format", "json"))
+    assert shown["name"] == "两所新幼儿园"
+    assert [(c["op"], c["type_code"], c["lon"], c["lat"]) for c in shown["changes"]] == [
+        ("add", "kindergarten", pytest.approx(s["lon"]), pytest.approx(s["lat"])) for s in sites]
+    assert all(c["name"] == f"拟建幼儿园（{s['place']}）" and c["capacity"] == s["capacity"]
+               for c, s in zip(shown["changes"], sites, strict=True))
+    text_out = cli("site", "--type", "kindergarten", "--k", "1", "--candidates", "facilities")
+    assert "适龄儿童" in text_out and "容量" in text_out and "同址" in text_out

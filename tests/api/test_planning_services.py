@@ -274,17 +274,23 @@ def test_gap_map_is_a_sensible_png(demo_db, base_run):
 
 
 def test_three_day_care_sites_gain_what_the_coverage_engine_confirms(demo_db, base_run):
+    """Demand is the elderly; each centre serves at most its places × 25 elderly; the residents and
+    elderly the sites newly reach are what evaluating them as a scenario finds."""
     with session(demo_db) as s:
         result = siting.site(s, type_code="elderly_daycare", k=3)
         inputs = coverage_service.read_inputs(s)
     plan = result.maximal
+    assert result.users.measure == "elderly" and result.capacity_users == result.capacity * 25
     assert plan.solution.method == "exact" and plan.solution.gap == 0.0
     assert len(plan.sites) == 3 and (plan.sites.area_kind == "isochrone").all()
-    assert plan.sites.population_gained.sum() == plan.solution.value > 0
+    assert (plan.sites.users_served <= plan.sites.capacity_users + 1e-6).all()
+    assert plan.sites.users_served.sum() == pytest.approx(plan.solution.value) and plan.solution.value > 0
+    assert plan.sites.place.str.len().min() > 0 and plan.sites.town.notna().all()
     adds = [{"op": "add", "type_code": "elderly_daycare", "lon": r.lon, "lat": r.lat} for r in plan.sites.itertuples()]
     delta = scenarios.evaluate_changes(inputs, adds).delta
     district = delta[delta.level == "district"].iloc[0]
     assert district.population_lost == 0
-    assert district.population_gained == plan.solution.value
+    assert district.population_gained == plan.sites.population_gained.sum()
+    assert district.elderly_gained == pytest.approx(plan.sites.users_reached.sum())
     summary = siting.summary(result)
     assert "residence_id" not in str(summary)
