@@ -225,12 +225,14 @@ def claim_login(s: Session, key: str) -> bool:
 def recent_login_failures(s: Session, key: str) -> tuple[int, float]:
     """Failed logins of ``key`` (a ``login_key``) since its last success within the window, and the
     seconds since the latest of them (0 when none)."""
+    # the layer is written out, not bound: the partial index ix_audit_log_login (layer = 'login') then
+    # serves generic plans too
     row = s.execute(text(
         "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - max(at)), 0) FROM audit_log "
-        "WHERE layer = :l AND object_id = :k AND action = 'login_fail' "
+        f"WHERE layer = '{LOGIN_LAYER}' AND object_id = :k AND action = 'login_fail' "
         "AND at > now() - make_interval(hours => :w) AND at > coalesce((SELECT max(at) FROM audit_log "
-        "WHERE layer = :l AND object_id = :k AND action = 'login'), '-infinity')"),
-        {"l": LOGIN_LAYER, "k": _login_object(key), "w": LOGIN_WINDOW_HOURS}).one()
+        f"WHERE layer = '{LOGIN_LAYER}' AND object_id = :k AND action = 'login'), '-infinity')"),
+        {"k": _login_object(key), "w": LOGIN_WINDOW_HOURS}).one()
     return int(row[0]), float(row[1])
 
 
