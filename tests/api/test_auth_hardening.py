@@ -536,6 +536,22 @@ def test_the_work_phone_rule_is_the_same_in_python_and_in_the_database(api_db, p
     assert (is_work_phone(phone), in_db) == (ok, ok)
 
 
+@pytest.mark.parametrize(("sql", "says"), [
+    ("UPDATE residences SET elderly = population + 1 WHERE residence_id = 1", "elderly (60岁以上)"),
+    ("UPDATE areas SET worker_phone = '13912345678' WHERE area_id = 10001", "work number"),
+])
+def test_loaders_meeting_a_rule_of_the_database_name_it(api_db, sql, says):
+    """Any loader writing past its own checks (bulk COPY) gets the rule in words from the database error."""
+    from sqlalchemy.exc import IntegrityError
+
+    from layers.errors import describe_database_error
+
+    with pytest.raises(IntegrityError) as caught, session(api_db) as s:
+        s.execute(text(sql))
+    problem, fix = describe_database_error(caught.value)
+    assert says in problem and fix and "constraint" not in problem + fix
+
+
 def _grid(client) -> tuple[str, str]:
     r = client.get(f"/collections/grids/items/{GRID_A}")
     return f"/collections/grids/items/{GRID_A}", r.headers["etag"]
