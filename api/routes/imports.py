@@ -87,8 +87,11 @@ def _result(layer: str, dry_run: bool, report: Any) -> dict:
     description=(
         "Multipart upload (`file`). `crs` is the coordinate system of the file: wgs84, cgcs2000, gcj02 "
         "(Amap/Tencent), bd09 (Baidu) or epsg:NNNN; coordinates are converted to WGS84. `dry_run=true` checks and "
-        "reports without writing. A real import writes every row or none: any problem → 422 listing "
-        "every problem with its row, column and fix. Roles: facilities/residences: planner, admin; "
+        "reports without writing (a read-only transaction; the report is the one the import would give). A real "
+        "import writes every row or none: any problem → 422 listing every problem with its row, column and fix. "
+        "A file may hold at most MINQING_IMPORT_MAX_ROWS data rows (default 200,000; a larger one is refused with "
+        "the limit and the fix). The import runs within the request, not as a background job: progress bars are "
+        "shown by the command line (`minqing import`) only. Roles: facilities/residences: planner, admin; "
         "place_names: placename_officer, admin; addresses (= residences): planner, admin; grids: admin."),
     responses=errors(401, 403, 413, 422),
     generate_unique_id_function=lambda route: "import_file")  # the upload body's schema: Body_import_file

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,6 +19,10 @@ from sqlalchemy.orm import Session
 
 from layers import audit
 from layers.models import SRID
+
+Progress = Callable[[int, int], None]
+"""Called with (rows done, rows in all) while rows are written: progress bars."""
+PROGRESS_EVERY = 5_000
 
 _MULTI = {"Polygon": shapely.MultiPolygon, "LineString": shapely.MultiLineString, "Point": shapely.MultiPoint}
 
@@ -68,10 +72,12 @@ def copy_frame(
     columns: Sequence[str],
     geometry: dict[str, str] | None = None,
     multi: bool = False,
+    progress: Progress | None = None,
 ) -> int:
     """COPY ``frame[columns]`` into ``table``; ``geometry`` maps frame column → table column.
 
     ``multi`` wraps single-part geometries into multi-part ones (for MULTIPOLYGON columns).
+    ``progress`` is called every ``PROGRESS_EVERY`` rows and at the end with (rows sent, rows).
 
     Returns the number of rows written.
     """
@@ -85,6 +91,10 @@ def copy_frame(
         for row in zip(*data, strict=True):
             cp.write_row([_cell(v) for v in row])
             n += 1
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(n, len(frame))
+    if progress is not None:
+        progress(n, len(frame))
     return n
 
 

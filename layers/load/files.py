@@ -42,7 +42,7 @@ from geo.topology import PARENT_LEVEL, absorb_slivers, check_topology
 from layers import ids
 from layers.db import set_actor
 from layers.errors import CHECK_RULES, ValidationFailed, describe_database_error
-from layers.load.bulk import copy_frame, read_only, record_import
+from layers.load.bulk import Progress, copy_frame, read_only, record_import
 from layers.load.estimates import drop_superseded_estimates, superseded_by_new
 from layers.load.reference import DATA_DIR, read_facility_types
 from layers.models import is_work_phone
@@ -560,7 +560,8 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
                 actor: str = "import", column_map: dict[str, str] | None = None, sliver_m2: float = 0,
                 replace: bool = False, bbox: tuple[float, float, float, float] | None = None,
                 level: str | None = None, make_valid: bool = False, strict_topology: bool = False,
-                step: Callable[[str], None] | None = None, max_rows: int | None = None) -> ImportReport:
+                step: Callable[[str], None] | None = None, max_rows: int | None = None,
+                progress: Progress | None = None) -> ImportReport:
     """Check a government file and, when it is clean, write it (all or nothing).
 
     Parameters
@@ -584,6 +585,7 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     strict_topology : areas only: reject the file when topology problems remain.
     step : called with a label at each stage (reading, checking, topology, writing): progress bars.
     max_rows : the most data rows a file may hold (default: ``MINQING_IMPORT_MAX_ROWS``).
+    progress : called with (rows written, rows to write) while the rows are written: progress bars.
 
     Returns
     -------
@@ -595,11 +597,11 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     check_crs(crs)
     step = step or (lambda _label: None)
     if layer == "divisions":
-        return import_divisions(s, Path(path), dry_run=dry_run, actor=actor, step=step)
+        return import_divisions(s, Path(path), dry_run=dry_run, actor=actor, step=step, progress=progress)
     report = ImportReport(layer=layer, path=str(path), dry_run=dry_run)
     options = {"crs": crs, "dry_run": dry_run, "actor": actor, "column_map": column_map, "replace": replace,
                "bbox": bbox, "sliver_m2": sliver_m2, "level": level, "make_valid": make_valid,
-               "strict_topology": strict_topology, "step": step, "max_rows": max_rows}
+               "strict_topology": strict_topology, "step": step, "max_rows": max_rows, "progress": progress}
     try:
         with read_only(s, enabled=dry_run):
             {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas,
@@ -654,7 +656,7 @@ def _statuses(frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.S
 
 
 def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                       replace, bbox, step, max_rows, **_ignored) -> None:
+                       replace, bbox, step, max_rows, progress, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "facilities", report, column_map)
@@ -667,7 +669,7 @@ def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry
     if report.ok:
         _warn_duplicates(s, rows, report)
         step("写入 writing")
-        write_all_or_nothing(s, report, lambda: _write_facilities(s, rows, replace=replace, actor=actor),
+        write_all_or_nothing(s, report, lambda: _write_facilities(s, rows, replace=replace, actor=actor, progress=progress),
                              actor=actor, dry_run=dry_run, preview=lambda: len(rows))
 
 
@@ -700,7 +702,8 @@ def _warn_duplicates(s: Session, rows: pd.DataFrame, report: ImportReport) -> No
                         f"{r.facility_id}", "remove the row, or the stored facility, unless both exist")
 
 
-def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: str) -> int:
+def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: str,
+                      progress: Progress | None = None) -> int:
     from layers.load.osm import FACILITY_COLS, ensure_facility_types
 
     if replace:
@@ -708,7 +711,7 @@ def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
     ensure_facility_types(s, rows["type_code"].unique())
     frame = rows.assign(facility_id=ids.allocate(s, "facilities", len(rows)),
                         geometry=shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy()))
-    n = copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"})
+    n = copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"}, progress=progress)
     record_import(s, actor=actor, layer="facilities", summary={"rows": n, "replace": replace})
     return n
 
@@ -718,7 +721,7 @@ def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
 
 
 def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                      replace, bbox, step, max_rows, **_ignored) -> None:
+                      replace, bbox, step, max_rows, progress, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "addresses", report, column_map)
@@ -730,7 +733,8 @@ def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_
     rows = _address_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox))
     if report.ok:
         step("写入 writing")
-        write_all_or_nothing(s, report, lambda: _write_residences(s, rows, replace=replace, actor=actor, report=report),
+        write_all_or_nothing(s, report, lambda: _write_residences(s, rows, replace=replace, actor=actor, report=report,
+                                                              progress=progress),
                              actor=actor, dry_run=dry_run,
                              preview=lambda: _preview_residences(s, rows, replace=replace, report=report))
 
@@ -781,7 +785,8 @@ def _grid_ids(s: Session, frame: pd.DataFrame, source: Source, report: ImportRep
     return area_ids
 
 
-def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: str, report: ImportReport) -> int:
+def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: str, report: ImportReport,
+                      progress: Progress | None = None) -> int:
     from layers.load.osm import RESIDENCE_COLS
 
     if replace:
@@ -791,7 +796,8 @@ def _write_residences(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
         geometry=shapely.points(rows["lon"].to_numpy(), rows["lat"].to_numpy()), households_estimated=False)
     for column in ("households", "population", "elderly", "children"):
         frame[column] = frame[column].astype(np.int64)
-    n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS + ["area_id"], geometry={"geometry": "geom"})
+    n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS + ["area_id"], geometry={"geometry": "geom"},
+                   progress=progress)
     assign_residence_areas(s)
     _report_superseded(drop_superseded_estimates(s), report)
     _report_outside(s.execute(text("SELECT count(*) FROM residences WHERE area_id IS NULL")).scalar_one(), report)
@@ -841,7 +847,7 @@ def read_area_levels(path: Path | None = None) -> dict[str, str]:
 
 
 def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map, replace,
-                  bbox, sliver_m2, level, make_valid, strict_topology, step, max_rows, **_ignored) -> None:
+                  bbox, sliver_m2, level, make_valid, strict_topology, step, max_rows, progress, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "areas", report, column_map)
@@ -862,7 +868,7 @@ def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run,
     merged = _topology(merged, report, sliver_m2=sliver_m2, strict=strict_topology)
     if report.ok:
         step("写入 writing")
-        write_all_or_nothing(s, report, lambda: _write_areas(s, merged, replace=replace, actor=actor),
+        write_all_or_nothing(s, report, lambda: _write_areas(s, merged, replace=replace, actor=actor, progress=progress),
                              actor=actor, dry_run=dry_run, preview=lambda: int(merged["changed"].sum()))
 
 
@@ -1081,7 +1087,8 @@ def _topology_message(p, label: dict, sliver_m2: float) -> tuple[str, str]:
     return f"{label.get(p.area_id)}: {p.detail}", "correct the level or the parent"
 
 
-def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: str) -> int:
+def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: str,
+                 progress: Progress | None = None) -> int:
     from layers.load.demo import AREA_COLS
 
     rows = _with_real_ids(s, merged[merged["changed"]].copy())
@@ -1090,7 +1097,7 @@ def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: 
     stale = _stale_area_ids(s, merged) if replace else []
     s.execute(text("DROP TABLE IF EXISTS import_areas"))
     s.execute(text("CREATE TEMP TABLE import_areas (LIKE areas INCLUDING DEFAULTS) ON COMMIT DROP"))
-    copy_frame(s, "import_areas", rows, columns=AREA_COLS, geometry={"geometry": "geom"})
+    copy_frame(s, "import_areas", rows, columns=AREA_COLS, geometry={"geometry": "geom"}, progress=progress)
     cols = ", ".join(AREA_COLS + ["geom"])
     sets = ", ".join(f"{c} = i.{c}" for c in AREA_COLS + ["geom"] if c != "area_id")
     new = {"new": [int(a) for a in rows.loc[~rows["stored"], "area_id"]]}
@@ -1148,7 +1155,7 @@ def place_categories() -> dict[str, str]:
 
 
 def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                        bbox, step, max_rows, **_ignored) -> None:
+                        bbox, step, max_rows, progress, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "place_names", report, column_map)
@@ -1161,7 +1168,7 @@ def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dr
     if report.ok:
         rows = _skip_stored_names(s, rows, report)
         step("写入 writing")
-        write_all_or_nothing(s, report, lambda: _write_place_names(s, rows, actor=actor), actor=actor,
+        write_all_or_nothing(s, report, lambda: _write_place_names(s, rows, actor=actor, progress=progress), actor=actor,
                              dry_run=dry_run, preview=lambda: len(rows))
 
 
@@ -1218,11 +1225,11 @@ def _skip_stored_names(s: Session, rows: gpd.GeoDataFrame, report: ImportReport)
     return rows[~repeat]
 
 
-def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str) -> int:
+def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str, progress: Progress | None = None) -> int:
     from layers.placenames import fill_pinyin
 
     frame = rows.assign(name_id=ids.allocate(s, "place_names", len(rows)))
-    n = copy_frame(s, "place_names", frame, columns=PLACE_COLS, geometry={"geometry": "geom"})
+    n = copy_frame(s, "place_names", frame, columns=PLACE_COLS, geometry={"geometry": "geom"}, progress=progress)
     fill_pinyin(s, name_ids=frame["name_id"].tolist())  # sign text where the file gives none (its pinyin is kept)
     s.execute(text(
         "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
@@ -1298,7 +1305,8 @@ def _check_divisions(frame: pd.DataFrame, report: ImportReport) -> None:
 
 
 def import_divisions(s: Session, data_dir: Path | None = None, *, dry_run: bool = False,
-                     actor: str = "import", step: Callable[[str], None] | None = None) -> ImportReport:
+                     actor: str = "import", step: Callable[[str], None] | None = None,
+                     progress: Progress | None = None) -> ImportReport:
     """Replace the ``divisions`` gazetteer with the NBS division names and codes in ``data_dir``."""
     step = step or (lambda _label: None)
     if data_dir is None:
@@ -1318,13 +1326,13 @@ def import_divisions(s: Session, data_dir: Path | None = None, *, dry_run: bool 
     if report.ok:
         step("写入 writing")
         with read_only(s, enabled=dry_run):
-            write_all_or_nothing(s, report, lambda: _write_divisions(s, frame, actor=actor), actor=actor,
+            write_all_or_nothing(s, report, lambda: _write_divisions(s, frame, actor=actor, progress=progress), actor=actor,
                                  dry_run=dry_run, preview=lambda: len(frame))
     return report
 
 
-def _write_divisions(s: Session, frame: pd.DataFrame, *, actor: str) -> int:
+def _write_divisions(s: Session, frame: pd.DataFrame, *, actor: str, progress: Progress | None = None) -> int:
     s.execute(text("DELETE FROM divisions"))
-    n = copy_frame(s, "divisions", frame, columns=DIVISION_COLS)
+    n = copy_frame(s, "divisions", frame, columns=DIVISION_COLS, progress=progress)
     record_import(s, actor=actor, layer="divisions", summary={"rows": n})
     return n

@@ -169,6 +169,19 @@ def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(clien
         assert entry["before"]["area_id"] == entry["after"]["area_id"] == area_id
 
 
+def test_a_file_over_the_row_limit_is_refused_with_the_limit_and_the_fix(client, auth, db, monkeypatch):
+    monkeypatch.setenv("MINQING_IMPORT_MAX_ROWS", "1")
+    before = db("SELECT count(*) FROM facilities")
+    dry = upload(client, auth, GOOD, dry_run="true")
+    assert dry.status_code == 200 and dry.json()["ok"] is False
+    [problem] = dry.json()["problems"]
+    assert "more than 1 data rows" in problem["problem"] and "MINQING_IMPORT_MAX_ROWS" in problem["fix"]
+    r = upload(client, auth, GOOD)
+    assert r.status_code == 422
+    assert "more than 1 data rows" in r.json()["error"]["details"][0]["problem"]
+    assert db("SELECT count(*) FROM facilities") == before
+
+
 def test_a_create_while_an_import_is_open_gets_its_own_key(client, auth, import_db, tmp_path):
     """The attack of issue 14: a create during an import got 409 (both had taken max(id)+1). Now the
     import holds its rows uncommitted while the create is sent; the create may wait for the import

@@ -370,3 +370,26 @@ def test_the_migration_moves_sequences_past_keys_stored_before_it(fresh_db):
     with session(url) as s:
         assert int(s.execute(text("SELECT nextval('facilities_facility_id_seq')")).scalar_one()) == 42
         assert int(s.execute(text("SELECT nextval('areas_area_id_seq')")).scalar_one()) == 1  # empty: untouched
+
+
+# ---------------------------------------------------------------------------------------------
+# progress
+
+
+def test_the_cli_shows_each_phase_and_the_rows_written(db, tmp_path, monkeypatch):
+    """Without a terminal (here) the phases and the rows written are time-stamped lines."""
+    from typer.testing import CliRunner
+
+    from api.cli.imports import app
+    from layers.load import bulk
+
+    url = db()
+    monkeypatch.setattr(bulk, "PROGRESS_EVERY", 4)
+    result = CliRunner().invoke(app, ["facilities", str(facility_csv(tmp_path / "f.csv", 10)), "--bbox",
+                                      ",".join(map(str, BBOX))])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("] ", 1)[1] for line in result.output.splitlines() if line.startswith("[导入 facilities")]
+    assert lines == ["读取 reading", "检查 checking rows", "写入 writing", "4 / 10 行 rows", "8 / 10 行 rows",
+                     "10 / 10 行 rows"]
+    with session(url) as s:
+        assert s.execute(text("SELECT count(*) FROM facilities WHERE name LIKE '幼儿园%'")).scalar_one() == 10
