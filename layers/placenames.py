@@ -41,7 +41,6 @@ from geo.crs import utm_crs_for
 from geo.placenames.checks import FINDING_COLUMNS, check_names, duplicates, homophones, legal_scope
 from geo.placenames.errors import UnknownCategoryError
 from geo.placenames.pinyin import sign_text
-from geo.placenames.report import HEADERS_ZH, summarise, workbook_bytes
 from geo.placenames.search import NameIndex, build_index
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import PlaceNameTables, use_overrides
@@ -567,18 +566,6 @@ def check_registry(s: Session, *, tables: PlaceNameTables | None = None) -> pd.D
     return registry_findings(registry(s), tables=tables)
 
 
-REPORT_HEADERS = {**HEADERS_ZH, "name_id": "地名编号", "status": "状态", "town": "镇街", "district": "区县",
-                  "category_zh": "类别名称", "sign_type": "标志类型", "sign_chinese": "标志汉字",
-                  "sign_pinyin": "标志拼音", "approval": "批准文号", "lon": "经度", "lat": "纬度",
-                  "area_id": "区域编号", "heritage": "历史文化地名", "sign_present": "有无标志"}
-
-
-def findings_workbook(findings: pd.DataFrame) -> bytes:
-    """The district's check report as XLSX: one sheet of findings, one summary per code."""
-    summary = summarise(findings.rename(columns={"name_id": "row"}))
-    return workbook_bytes({"检查结果": findings, "汇总": summary}, headers=REPORT_HEADERS)
-
-
 # -- signs -------------------------------------------------------------------------------------------
 
 SIGN_COLUMNS = ["name", "category", "category_zh", "sign_type", "sign_chinese", "sign_pinyin", "status",
@@ -596,11 +583,6 @@ def missing_signs(s: Session, *, with_geometry: bool = False,
     names = registry(s, with_geometry=with_geometry)
     todo = sign_worklist(names[names["category"].isin(list(t.categories))], tables=t)
     return todo[SIGN_COLUMNS + (["geometry"] if with_geometry else [])]
-
-
-def signs_workbook(worklist: pd.DataFrame) -> bytes:
-    """The sign work list as XLSX (one sheet)."""
-    return workbook_bytes({"缺少地名标志": worklist.reset_index()}, headers=REPORT_HEADERS)
 
 
 # -- nearest features --------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ pinyin) from ``geo.placenames.pinyin.sign_text``. Popups fetch the name's histor
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import folium
@@ -20,6 +19,7 @@ import shapely
 
 from geo.errors import GeoError
 from geo.placenames.pinyin import sign_text
+from geo.placenames.report import STATUS_ZH, detail_zh
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import default_tables
 from maps.basemap import add_base_layers, simplify
@@ -37,9 +37,6 @@ RESULTS: dict[str, tuple[str, str]] = {
 }
 # The review flag of each finding code comes from data/placenames/rules.csv (column ``flag``).
 FLAG_RESULT = {"重": "duplicate", "大": "dayangguai", "洋": "dayangguai", "怪": "dayangguai"}
-STATUS_ZH = {"standard": "标准地名", "irregular": "不规范地名", "historical": "历史地名"}
-SCOPE_ZH = {"country": "全国", "province": "省内", "county": "县(区)内", "city_or_town": "市(镇)内", "town": "乡镇内"}
-_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
@@ -82,28 +79,6 @@ def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"result": [result(f, i) for f, i in zip(per_name, names.index, strict=True)],
                          "findings": per_name,
                          "sign_missing": [i in missing for i in names.index]}, index=names.index)
-
-
-def detail_zh(code: str, detail: str) -> str:
-    """The finding's detail in Chinese for the map (the rule library writes some of it in English).
-
-    Known shapes are rewritten (the offending word or character, the legal scope, the generic term
-    and its rank); anything else that still holds an English word is left out rather than shown.
-    """
-    text = re.sub(r"范围\s*scope\s*(\w+):", lambda m: f"范围：{SCOPE_ZH.get(m[1], '')} ", detail.strip())
-    text = re.sub(r"同音\s+[a-z]+：", "同音：", text).replace(": ", "：")
-    if code in ("exaggerated", "foreign", "odd"):
-        word, _, note = text.partition("：")
-        note = "；".join(p.strip() for p in re.split(r"[;；]", note) if p.strip() and not _LATIN_WORD.search(p))
-        text = f"含“{word}”" + (f"（{note}）" if note else "")
-    elif code in ("latin_or_digit", "mixed_script", "traditional", "rare_char") and text:
-        kind = {"latin_or_digit": "字母或数字", "rare_char": "生僻字"}.get(code, "繁体字")
-        text = f"含{kind}“{text}”"
-    elif code == "generic_mismatch" and (m := re.search(r"“(.+?)”.*?∉\s*([^\s(（]+)", text)):
-        text = f"“{m[2]}”类地名不宜使用通名“{m[1]}”"
-    elif code == "generic_oversize" and (m := re.search(r"“(.+?)”\s*rank\s*(\d+)\s*>\s*(\d+)\s*[(（](.*)[)）]\s*$", text)):
-        text = f"通名“{m[1]}”规模等级 {m[2]}，超过该类地名上限 {m[3]}（{m[4]}）"
-    return "" if _LATIN_WORD.search(text) and code != "latin_or_digit" else text
 
 
 def _text(v: Any) -> str:

@@ -83,7 +83,8 @@ def check(
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
     """Check a list of names; every finding is flagged for review, never rejected."""
-    from geo.placenames.report import HEADERS_ZH, check_report, summarise, workbook_bytes
+    from api.spreadsheets import workbook_bytes
+    from geo.placenames.report import HEADERS_ZH, check_report, findings_sheets, summarise
 
     frame = _read_names(path)
     with friendly_errors():
@@ -91,7 +92,7 @@ def check(
     _print_frame(summarise(report), title=f"{len(frame)} 个名称 names: {report['row'].nunique()} 个待审核 to review",
                  headers=HEADERS_ZH)
     if xlsx:
-        xlsx.write_bytes(workbook_bytes({"检查结果": report, "汇总": summarise(report)}))
+        xlsx.write_bytes(workbook_bytes(findings_sheets(report)))
         typer.echo(f"已写入 written: {xlsx}")
 
 
@@ -118,7 +119,8 @@ def check_divisions(
     examples: int = typer.Option(5, help="groups to print per check"),
 ) -> None:
     """Duplicate and homophone names among Guangdong's real divisions (village level per county, towns per province)."""
-    from geo.placenames.report import HEADERS_ZH, division_report, workbook_bytes
+    from api.spreadsheets import workbook_bytes
+    from geo.placenames.report import HEADERS_ZH, division_report
 
     t0 = time.perf_counter()
     files = _division_files(data_dir or _default_divisions_dir())
@@ -129,7 +131,7 @@ def check_divisions(
         report = division_report(villages, towns)
         if xlsx:
             step("写出 writing")
-            xlsx.write_bytes(workbook_bytes(report.sheets()))
+            xlsx.write_bytes(workbook_bytes(report.sheets(), headers=HEADERS_ZH))
     seconds = time.perf_counter() - t0
     for sheet, frame in list(report.sheets().items())[1:]:
         shown = ("county", "counties", "normalised", "pinyin", "count", "names" if "pinyin" in frame else "original")
@@ -313,16 +315,17 @@ def history(name_id: int = typer.Argument(..., help="name_id of the registered n
 @app.command("check-registry")
 def check_registry(xlsx: Path = typer.Option(None, help="write the report to this XLSX file")) -> None:
     """Check every current name of the registry (duplicates and homophones within the legal scope)."""
-    from geo.placenames.report import summarise
+    from api.spreadsheets import workbook_bytes
+    from geo.placenames.report import HEADERS_ZH, findings_sheets, summarise
     from layers import placenames
     from layers.db import session
 
     with friendly_errors(), session(actor=_actor()) as s:
         findings = placenames.check_registry(s)
     _print_frame(summarise(findings.rename(columns={"name_id": "row"})),
-                 title=f"{findings['name_id'].nunique()} 个地名待审核 names to review", headers=placenames.REPORT_HEADERS)
+                 title=f"{findings['name_id'].nunique()} 个地名待审核 names to review", headers=HEADERS_ZH)
     if xlsx:
-        xlsx.write_bytes(placenames.findings_workbook(findings))
+        xlsx.write_bytes(workbook_bytes(findings_sheets(findings)))
         typer.echo(f"已写入 written: {xlsx}")
 
 
@@ -332,6 +335,8 @@ def signs_missing(
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Names that need a sign (GB 17733-2008) and have none, with the sign text."""
+    from api.spreadsheets import workbook_bytes
+    from geo.placenames.report import HEADERS_ZH, signs_sheets
     from layers import placenames
     from layers.db import session
 
@@ -339,7 +344,7 @@ def signs_missing(
         worklist = placenames.missing_signs(s)
     columns = ["name", "category_zh", "sign_chinese", "sign_pinyin", "town"]
     _print_frame(worklist[columns].head(limit).fillna(""), title=f"{len(worklist)} 处缺少地名标志 signs missing",
-                 headers=placenames.REPORT_HEADERS)
+                 headers=HEADERS_ZH)
     if xlsx:
-        xlsx.write_bytes(placenames.signs_workbook(worklist))
+        xlsx.write_bytes(workbook_bytes(signs_sheets(worklist)))
         typer.echo(f"已写入 written: {xlsx}")

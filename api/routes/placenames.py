@@ -33,8 +33,10 @@ from api.schemas.placenames import (
     SignText,
     SignWorkItem,
 )
+from api.spreadsheets import workbook_bytes
 from geo.placenames.checks import check_name
 from geo.placenames.pinyin import sign_text
+from geo.placenames.report import findings_sheets, signs_sheets
 from geo.placenames.tables import default_tables
 from layers import placenames, queries
 from layers.placenames import PlaceNameRecord
@@ -155,11 +157,13 @@ def _download(body: bytes, filename: str) -> Response:
 
 
 @router.get("/placenames/checks.xlsx", response_class=Response, summary="地名检查报告 check report (XLSX)",
-            description="Roles: placename_officer / admin. Sheet 检查结果 (one row per finding) and 汇总.",
+            description="Roles: placename_officer / admin. Sheet 检查结果 (one row per finding: name, category, "
+                        "scope and problem in Chinese) and 汇总 (per problem); text that a spreadsheet would "
+                        "evaluate is kept as text.",
             responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
                              "description": "XLSX workbook"}, **errors(401, 403)})
 def checks_xlsx(request: Request, s: SessionDep, _: Officer) -> Response:
-    return _download(placenames.findings_workbook(_registry_checks(request, s)), "placename-checks.xlsx")
+    return _download(workbook_bytes(findings_sheets(_registry_checks(request, s))), "placename-checks.xlsx")
 
 
 def _sign_geojson(worklist) -> Response:
@@ -185,7 +189,7 @@ def signs_missing(s: SessionDep, _: Officer,
     if format == "geojson":
         return _sign_geojson(worklist)
     if format == "xlsx":
-        return _download(placenames.signs_workbook(worklist), "placename-signs-missing.xlsx")
+        return _download(workbook_bytes(signs_sheets(worklist)), "placename-signs-missing.xlsx")
     return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in worklist.iterrows()]
 
 

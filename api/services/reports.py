@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
+from api import spreadsheets
 from api.errors import ApiError
 from api.services import compliance as comp
 from api.services.coverage import read_targets
@@ -175,7 +176,7 @@ def _export(frame: pd.DataFrame, fmt: str, stem: str, *, layer: str) -> Export:
         table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
         if layer == "gaps":
             table["wkt"] = shapely.to_wkt(frame.geometry.to_numpy(), rounding_precision=6)
-        return Export(table.to_csv(index=False).encode("utf-8-sig"), media, f"{stem}.csv")
+        return Export(spreadsheets.csv_bytes(table), media, f"{stem}.csv")
     with tempfile.TemporaryDirectory(prefix="minqing-export-") as tmp:
         path = Path(tmp) / f"{stem}.{fmt}"
         options = {"layer": layer} if driver == "GPKG" else {"COORDINATE_PRECISION": 6, "RFC7946": "YES"}

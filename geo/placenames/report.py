@@ -1,17 +1,16 @@
-"""Check reports: a batch report for any list of names and the real-divisions report.
+"""Check reports: a batch report for any list of names, the registry's report, the real-divisions report.
 
-Both return DataFrames; :func:`workbook_bytes` turns named frames into an XLSX file (bytes, so
-the CLI writes it to disk and the API streams it) with Chinese headers.
+All return DataFrames. :func:`findings_sheets` and :func:`signs_sheets` put findings and the sign
+work list into the words officials read (Chinese headings, category names, problems and scopes; no
+rule codes or English); ``api.spreadsheets`` writes the sheets (safely) as XLSX.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 
 import pandas as pd
-from openpyxl.styles import Font
 
 from geo.placenames.checks import (
     FINDING_COLUMNS,
@@ -25,14 +24,28 @@ from geo.placenames.checks import (
 from geo.placenames.tables import PlaceNameTables, category_code, default_tables
 
 HEADERS_ZH = {
-    "row": "行号", "name": "名称", "category": "类别", "scope": "范围", "code": "问题代码",
-    "severity": "处理方式", "reason_zh": "原因", "reason_en": "原因（英文）", "rule": "依据",
+    "row": "行号", "name": "名称", "category": "类别", "scope": "法定范围", "code": "问题代码",
+    "severity": "处理方式", "reason_zh": "问题", "rule": "依据",
     "detail": "说明", "group": "分组", "normalised": "规范化名称", "pinyin": "拼音（无调）",
     "count": "单位数", "distinct": "不同名称数", "names": "名称", "original": "原名称",
     "codes": "统计代码", "city": "地市", "county": "县区", "towns": "所属乡镇",
     "counties": "所属县区", "object": "对象", "check": "检查", "groups": "组数",
-    "findings": "发现数", "scope_rule": "法定范围",
+    "findings": "发现数", "scope_rule": "法定范围", "name_id": "地名编号", "status": "状态", "town": "镇街",
+    "district": "区县", "category_zh": "类别", "sign_type": "标志类型", "sign_chinese": "标志汉字",
+    "sign_pinyin": "标志拼音", "approval": "批准文号", "lon": "经度", "lat": "纬度",
+    "area_id": "区域编号", "heritage": "历史文化地名", "sign_present": "有无标志", "name_count": "地名数",
 }
+"""Column → Chinese heading of every place-name report."""
+STATUS_ZH = {"standard": "标准地名", "irregular": "不规范地名", "historical": "历史地名"}
+SCOPE_ZH = {"country": "全国", "province": "省内", "county": "县(区)内", "city_or_town": "市(镇)内", "town": "乡镇内"}
+"""Legal-scope level of a ``legal_scope`` key → Chinese."""
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+SEVERITY_ZH = {"review": "待审核"}
+FINDING_SHOWN = ["name_id", "row", "name", "category", "status", "town", "district", "scope", "reason_zh", "rule",
+                 "detail", "severity"]
+"""Columns of a findings sheet, in order (those present); codes, English reasons and group keys stay out."""
+SIGN_SHOWN = ["name_id", "name", "category_zh", "sign_type", "sign_chinese", "sign_pinyin", "status", "town",
+              "district", "approval", "lon", "lat"]
 REPORT_COLUMNS = ["row", "name", "category", "scope", *FINDING_COLUMNS[2:]]
 
 
@@ -158,29 +171,75 @@ def division_report(villages: pd.DataFrame, towns: pd.DataFrame, *,
     return DivisionReport(summary=summary, **frames)
 
 
-def workbook_bytes(sheets: Mapping[str, pd.DataFrame], *, headers: Mapping[str, str] = HEADERS_ZH) -> bytes:
-    """An XLSX workbook (bytes) with one sheet per frame, Chinese headers, frozen header row.
+def scope_zh(key: str) -> str:
+    """A ``legal_scope`` key in Chinese: ``city_or_town:澄湾区`` → ``市(镇)内 澄湾区``; ``county:*`` → ``县(区)内``."""
+    level, _, value = str(key).partition(":")
+    if level not in SCOPE_ZH:
+        return ""
+    return SCOPE_ZH[level] if value in ("", "*") else f"{SCOPE_ZH[level]} {value}"
 
-    Parameters
-    ----------
-    sheets
-        Sheet name (at most 31 characters) → frame; list-valued cells are joined with 、.
-    headers
-        Column name → header text; other columns keep their names.
+
+def detail_zh(code: str, detail: str) -> str:
+    """The finding's detail in Chinese for people: map popups and reports (the rule library writes some
+    of it in English).
+
+    Known shapes are rewritten (the offending word or character, the legal scope, the generic term
+    and its rank); anything else that still holds an English word is left out rather than shown.
     """
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for sheet, frame in sheets.items():
-            shown = frame.map(lambda v: "、".join(map(str, v)) if isinstance(v, list) else v)
-            shown.rename(columns=dict(headers)).to_excel(writer, sheet_name=sheet[:31], index=False)
-            _style(writer.sheets[sheet[:31]], shown)
-    return buffer.getvalue()
+    text = re.sub(r"范围\s*scope\s*(\w+):", lambda m: f"范围：{SCOPE_ZH.get(m[1], '')} ", detail.strip())
+    text = re.sub(r"同音\s+[a-z]+：", "同音：", text).replace(": ", "：")
+    if code in ("exaggerated", "foreign", "odd"):
+        word, _, note = text.partition("：")
+        note = "；".join(p.strip() for p in re.split(r"[;；]", note) if p.strip() and not _LATIN_WORD.search(p))
+        text = f"含“{word}”" + (f"（{note}）" if note else "")
+    elif code in ("latin_or_digit", "mixed_script", "traditional", "rare_char") and text:
+        kind = {"latin_or_digit": "字母或数字", "rare_char": "生僻字"}.get(code, "繁体字")
+        text = f"含{kind}“{text}”"
+    elif code == "generic_mismatch" and (m := re.search(r"“(.+?)”.*?∉\s*([^\s(（]+)", text)):
+        text = f"“{m[2]}”类地名不宜使用通名“{m[1]}”"
+    elif code == "generic_oversize" and (m := re.search(r"“(.+?)”\s*rank\s*(\d+)\s*>\s*(\d+)\s*[(（](.*)[)）]\s*$", text)):
+        text = f"通名“{m[1]}”规模等级 {m[2]}，超过该类地名上限 {m[3]}（{m[4]}）"
+    return "" if _LATIN_WORD.search(text) and code != "latin_or_digit" else text
 
 
-def _style(ws, frame: pd.DataFrame) -> None:
-    ws.freeze_panes = "A2"
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for i, column in enumerate(frame.columns, start=1):
-        longest = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, 4 + 1.6 * longest)
+def readable_findings(findings: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """Findings (``check_report`` or the registry's) in officials' words, Chinese headings.
+
+    Category codes become category names, statuses and scopes Chinese words; the rule code, the
+    English reason and the group key are left out (the problem is named by ``reason_zh``).
+    """
+    t = default_tables(tables)
+    out = findings[[c for c in FINDING_SHOWN if c in findings.columns]].copy()
+    if "category" in out.columns:
+        out["category"] = out["category"].map(lambda c: t.categories[c].name_zh if c in t.categories else c)
+    if "status" in out.columns:
+        out["status"] = out["status"].map(lambda s: STATUS_ZH.get(s, s))
+    if "scope" in out.columns:
+        out["scope"] = out["scope"].map(scope_zh)
+    if "detail" in out.columns:
+        out["detail"] = [detail_zh(c, "" if d is None or d != d else str(d))
+                         for c, d in zip(findings["code"], out["detail"], strict=True)]
+    out["severity"] = out["severity"].map(lambda s: SEVERITY_ZH.get(s, s))
+    return out.rename(columns=HEADERS_ZH)
+
+
+def readable_summary(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings and distinct names per problem (问题, 发现数, 地名数), most frequent first."""
+    key = "name_id" if "name_id" in findings.columns else "row"
+    counts = (findings.groupby("reason_zh", sort=False).agg(findings=(key, "size"), name_count=(key, "nunique"))
+              .reset_index().sort_values(["findings", "reason_zh"], ascending=[False, True]))
+    return counts.rename(columns=HEADERS_ZH).reset_index(drop=True)
+
+
+def findings_sheets(findings: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> dict[str, pd.DataFrame]:
+    """Sheet title → frame of a check report: 检查结果 (one row per finding) and 汇总 (per problem)."""
+    return {"检查结果": readable_findings(findings, tables=tables), "汇总": readable_summary(findings)}
+
+
+def signs_sheets(worklist: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Sheet title → frame of the sign work list (``layers.placenames.missing_signs``, index name_id)."""
+    frame = worklist.reset_index()
+    frame = frame[[c for c in SIGN_SHOWN if c in frame.columns]].copy()
+    if "status" in frame.columns:
+        frame["status"] = frame["status"].map(lambda s: STATUS_ZH.get(s, s))
+    return {"缺少地名标志": frame.rename(columns=HEADERS_ZH)}

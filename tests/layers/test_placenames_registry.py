@@ -247,12 +247,15 @@ def test_pieces_of_one_feature_are_not_duplicates():
     assert single.empty
 
 
-def test_findings_workbook_has_one_row_per_finding(findings):
+def test_findings_report_has_one_row_per_finding(findings):
     from io import BytesIO
 
     from openpyxl import load_workbook
 
-    book = load_workbook(BytesIO(placenames.findings_workbook(findings)))
+    from api.spreadsheets import workbook_bytes
+    from geo.placenames.report import findings_sheets
+
+    book = load_workbook(BytesIO(workbook_bytes(findings_sheets(findings))))
     assert book.sheetnames == ["检查结果", "汇总"]
     assert book["检查结果"].max_row == len(findings) + 1
     assert book["检查结果"]["A1"].value == "地名编号"

@@ -7,7 +7,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from api.cli.names import app
-from geo.placenames.tables import load_tables, use_overrides
+from geo.placenames.tables import DATA_DIR, load_tables, use_overrides
 
 runner = CliRunner()
 
@@ -87,8 +87,10 @@ def test_check_accepts_chinese_category_names(tmp_path):
     result = runner.invoke(app, ["check", str(source), "--xlsx", str(out)])
     assert result.exit_code == 0, result.output
     rows = [[c.value for c in row] for row in openpyxl.load_workbook(out)["检查结果"].iter_rows(min_row=2)]
-    assert {(r[1], r[2], r[4]) for r in rows} == {("幸福大道", "lane", "generic_oversize"),
-                                                  ("曼哈顿花园", "estate", "foreign")}
+    reasons = pd.read_csv(DATA_DIR / "rules.csv").set_index("code")["reason_zh"]
+    # Chinese category names and problems in the report, not codes
+    assert {(r[1], r[2], r[4]) for r in rows} == {("幸福大道", "巷、弄、胡同", reasons["generic_oversize"]),
+                                                  ("曼哈顿花园", "住宅区（小区）", reasons["foreign"])}
 
 
 def test_check_unknown_category_names_the_choices(tmp_path):

@@ -13,8 +13,16 @@ from pypinyin import lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
 from pypinyin.seg import mmseg
 
+from api.spreadsheets import workbook_bytes
 from data import divisions_dir
-from geo.placenames.report import REPORT_COLUMNS, check_report, division_report, summarise, workbook_bytes
+from geo.placenames.report import (
+    HEADERS_ZH,
+    REPORT_COLUMNS,
+    check_report,
+    division_report,
+    findings_sheets,
+    summarise,
+)
 from geo.placenames.search import build_index
 from geo.placenames.tables import load_tables
 
@@ -52,17 +60,29 @@ def test_check_report_with_explicit_scope_and_clean_names():
     assert set(check_report(frame.assign(scope="x"))["code"]) == {"duplicate"}
 
 
-def test_workbook_has_chinese_headers():
-    report = check_report(pd.DataFrame({"name": ["EE新城", "人民路"]}))
-    data = workbook_bytes({"检查结果": report, "汇总": summarise(report)})
-    book = openpyxl.load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["检查结果", "汇总"]
-    sheet = book["检查结果"]
-    headers = [c.value for c in sheet[1]]
-    assert headers[:5] == ["行号", "名称", "类别", "范围", "问题代码"]
-    assert "依据" in headers and "原因（英文）" in headers
-    assert sheet.max_row == 1 + len(report)
-    assert sheet.freeze_panes == "A2"
+def test_findings_sheets_speak_chinese():
+    frame = pd.DataFrame({"name": ["EE新城", "人民路", "曼哈顿花园", "幸福大道", "幸福大道"],
+                          "category": ["estate", "road", "estate", "road", "road"], "city": "甲市"})
+    report = check_report(frame)
+    sheets = findings_sheets(report)
+    assert list(sheets) == ["检查结果", "汇总"]
+    found = sheets["检查结果"]
+    assert list(found.columns) == ["行号", "名称", "类别", "法定范围", "问题", "依据", "说明", "处理方式"]
+    assert len(found) == len(report)
+    assert set(found["类别"]) == {"住宅区（小区）", "道路（路、街）"}
+    assert set(found["处理方式"]) == {"待审核"}
+    # no rule code, English reason or scope key reaches a cell
+    shown = " ".join(found.astype(str).to_numpy().ravel())
+    assert not set(report["code"]) & set(re.findall(r"[a-z_]+", shown))
+    assert "scope" not in shown and "city_or_town" not in shown and "rank" not in shown
+    assert not re.search(r"[A-Za-z]{3,}", shown.replace("EE新城", ""))
+    duplicate = found.loc[found["问题"] == "同一法定范围内重名", "说明"]
+    assert len(duplicate) == 2 and (duplicate == "范围：市(镇)内 甲市：2 处同名 幸福大道、幸福大道").all()
+    assert set(found["法定范围"]) == {"市(镇)内 甲市"}
+    summary = sheets["汇总"].set_index("问题")
+    assert list(summary.columns) == ["发现数", "地名数"]
+    assert summary["发现数"].sum() == len(report)
+    assert summary.loc["同一法定范围内重名", "地名数"] == 2
 
 
 # --- the real 2023 Guangdong division names --------------------------------------------------
@@ -176,7 +196,7 @@ def test_real_divisions_match_independent_counts_with_shipped_overrides(division
 def test_real_divisions_workbook_and_search(divisions, shipped_report):
     villages, towns = divisions
     report = shipped_report
-    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(report.sheets())), read_only=True)
+    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(report.sheets(), headers=HEADERS_ZH)), read_only=True)
     assert book.sheetnames == ["汇总", "村居重名", "村居同音", "乡镇重名", "乡镇同音"]
     assert book["村居重名"].max_row == 1 + len(report.village_duplicates)
     names = pd.concat([villages[["code", "name"]], towns[["code", "name"]]]).rename(columns={"code": "id"})
