@@ -125,18 +125,21 @@ class Engines:
         self._names: BuiltOnce[tuple[NameIndex, pd.DataFrame]] = BuiltOnce(size=2)
         self._profiles: BuiltOnce[dict[str, Profile]] = BuiltOnce(size=1)
         self.responses = ResponseCache()
+        self.isochrones = ResponseCache(max_bytes=32 * 1024 * 1024)
+        """Isochrone bodies by (origin, profile, budgets, data versions, profile table): see api.routes.isochrones."""
 
     @property
     def profiles(self) -> dict[str, Profile]:
-        return self._profiles.get(self._profiles_stamp(), lambda: load_profiles(self.profiles_csv))
+        return self._profiles.get(self.profiles_stamp(), lambda: load_profiles(self.profiles_csv))
 
-    def _profiles_stamp(self) -> tuple:
+    def profiles_stamp(self) -> tuple:
+        """Changes when the travel-profile table is edited (path, modification time, size)."""
         stat = self.profiles_csv.stat()
         return (str(self.profiles_csv), stat.st_mtime_ns, stat.st_size)
 
     def network(self, s: Session, profile: str) -> Network:
         """The routable network of ``profile`` (``UnknownProfileError`` for unknown names)."""
-        stamp = self._profiles_stamp()
+        stamp = self.profiles_stamp()
         chosen = get_profile(self.profiles, profile)
         versions = queries.data_versions(s)
         key = (profile, stamp, versions.get("network_nodes", 0), versions.get("network_edges", 0))

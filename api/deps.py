@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from api.errors import Busy, Forbidden, Unauthorized
+from api.limits import signed_in
 from api.privacy import PrivacyFilter
 from api.security import COOKIE, RELOGIN, TokenClaims, read_token
 from api.settings import ApiSettings
@@ -54,14 +56,73 @@ PrivacyDep = Annotated[PrivacyFilter, Depends(get_privacy)]
 _SLOTS: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def _slots(request: Request) -> asyncio.Semaphore:
-    # One semaphore per event loop (test clients each run their own loop).
+class DbSlots:
+    """``db_concurrency`` database slots, of which anonymous requests may hold all but ``reserved``.
+
+    An anonymous request takes a public slot and then a shared one; a logged-in request only a
+    shared one, so at least ``reserved`` are always left to staff (issue 14.1).
+    """
+
+    def __init__(self, total: int, reserved: int):
+        self.shared = asyncio.Semaphore(total)
+        self.public = asyncio.Semaphore(max(1, total - reserved))
+
+    async def acquire(self, *, staff: bool = False, timeout: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        if not staff:
+            await asyncio.wait_for(self.public.acquire(), timeout=timeout)
+        try:
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            await asyncio.wait_for(self.shared.acquire(), timeout=left)
+        except BaseException:
+            if not staff:
+                self.public.release()
+            raise
+
+    def release(self, *, staff: bool = False) -> None:
+        self.shared.release()
+        if not staff:
+            self.public.release()
+
+
+def _slots(request: Request) -> DbSlots:
+    # One set of semaphores per event loop (test clients each run their own loop).
     loop = asyncio.get_running_loop()
     per_app = _SLOTS.setdefault(loop, {})
     key = id(request.app)
     if key not in per_app:
-        per_app[key] = asyncio.Semaphore(request.app.state.settings.db_concurrency)
+        settings: ApiSettings = request.app.state.settings
+        per_app[key] = DbSlots(settings.db_concurrency, settings.db_staff_reserved)
     return per_app[key]
+
+
+@asynccontextmanager
+async def db_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction, holding one database slot only while inside (see ``get_session``)."""
+    settings: ApiSettings = request.app.state.settings
+    slots = _slots(request)
+    staff = signed_in(request, settings.secret_key.get_secret_value())
+    try:
+        await slots.acquire(staff=staff, timeout=settings.db_wait_seconds)
+    except TimeoutError:
+        raise Busy("the service is busy (too many requests at once)", fix="retry in a few seconds",
+                   headers={"Retry-After": "2"}) from None
+    try:
+        cm = session(request.app.state.database_url, actor=ANONYMOUS)
+        with CancelScope(shield=True):
+            s = await run_in_threadpool(cm.__enter__)
+        try:
+            yield s
+        except BaseException as e:
+            with CancelScope(shield=True):
+                # a fresh limiter: leaving must not wait for a busy worker pool (deadlock)
+                await to_thread.run_sync(cm.__exit__, type(e), e, e.__traceback__, limiter=CapacityLimiter(1))
+            raise
+        with CancelScope(shield=True):
+            await to_thread.run_sync(cm.__exit__, None, None, None, limiter=CapacityLimiter(1))
+    finally:
+        slots.release(staff=staff)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -70,36 +131,12 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     A request first waits, in the event loop, for one of ``db_concurrency`` slots (fewer than the
     pool's connections): otherwise, under load, every worker thread could sit blocked on the pool
     while the requests holding connections wait for a thread (a deadlock until the pool times out).
+    Anonymous requests may not take the ``db_staff_reserved`` last slots (``DbSlots``).
     Entering and leaving the transaction are shielded from cancellation, so a client hanging up
     never strands a pooled connection in an open transaction.
     """
-    settings: ApiSettings = request.app.state.settings
-    slots = _slots(request)
-    try:
-        await asyncio.wait_for(slots.acquire(), timeout=settings.db_wait_seconds)
-    except TimeoutError:
-        raise Busy("the service is busy (too many requests at once)", fix="retry in a few seconds",
-                   headers={"Retry-After": "2"}) from None
-    try:
-        async for s in _transaction(request):
-            yield s
-    finally:
-        slots.release()
-
-
-async def _transaction(request: Request) -> AsyncIterator[Session]:
-    cm = session(request.app.state.database_url, actor=ANONYMOUS)
-    with CancelScope(shield=True):
-        s = await run_in_threadpool(cm.__enter__)
-    try:
+    async with db_session(request) as s:
         yield s
-    except BaseException as e:
-        with CancelScope(shield=True):
-            # a fresh limiter: leaving must not wait for a busy worker pool (deadlock)
-            await to_thread.run_sync(cm.__exit__, type(e), e, e.__traceback__, limiter=CapacityLimiter(1))
-        raise
-    with CancelScope(shield=True):
-        await to_thread.run_sync(cm.__exit__, None, None, None, limiter=CapacityLimiter(1))
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

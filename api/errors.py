@@ -156,7 +156,9 @@ def _server_error(exc: BaseException, status: int, request: Request | None, head
         message, code = "the service is busy (too many requests at once)", "busy"
         headers.setdefault("Retry-After", "2")
     elif status == 503:
-        log.warning("service unavailable [%s] %s: %r", ref, where, exc)
+        # refusals expected under load (``quiet``) are not logged one by one: a flood would fill the log
+        log.log(logging.DEBUG if getattr(exc, "quiet", False) else logging.WARNING,
+                "service unavailable [%s] %s: %r", ref, where, exc)
         message = "the database is not available right now"
         code = "service_unavailable"
     else:

@@ -6,6 +6,7 @@ app with ``create_app(settings, database_url=...)``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -15,6 +16,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from api import errors
 from api.caches import Engines
 from api.limits import AnonymousRateLimit, AnonymousUploadGuard, BodySizeLimit, ProxyHeaders
+from api.pools import IsochronePools
 from api.privacy import PrivacyFilter
 from api.routes import (
     audit,
@@ -30,6 +32,7 @@ from api.routes import (
     users,
 )
 from api.security_headers import SecurityHeaders
+from api.services.jobs import reap_at_startup
 from api.settings import ApiSettings, get_settings
 from layers.placenames import configured_tables
 
@@ -75,6 +78,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # jobs left "running" by a server process that died are marked failed (issue 14.10)
+        await asyncio.to_thread(reap_at_startup, app.state.database_url)
         yield
         _dispose(app.state.database_url)
 
@@ -86,6 +91,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households,
                                       round_to=settings.privacy_round_to)
     app.state.engines = Engines()
+    app.state.isochrone_pools = IsochronePools(settings)  # idle threads; they end with the process
 
     errors.install(app)
     app.add_middleware(AnonymousUploadGuard, secret=settings.secret_key.get_secret_value())

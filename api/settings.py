@@ -42,6 +42,21 @@ class ApiSettings(BaseSettings):
     """Requests using the database at once per process; keep it below the pool size (30)."""
     db_wait_seconds: float = Field(default=30.0, gt=0)
     """How long a request may wait for a database slot before 503 busy."""
+    db_staff_reserved: int = Field(default=5, ge=0)
+    """Of the ``db_concurrency`` slots, this many are left to logged-in users: anonymous requests
+    never hold more than the rest, so a public flood cannot keep staff from the database."""
+    isochrone_public_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"walk": 30.0, "ebike": 30.0, "car": 30.0, "*": 30.0})
+    """Longest isochrone budget (minutes) per travel profile for anonymous viewers (``*``: profiles
+    not listed); logged-in users may ask up to 60. Longer → 422 naming the cap."""
+    isochrone_workers: int = Field(default=2, ge=1)
+    """Anonymous isochrones computed at once (one thread each); logged-in users have their own."""
+    isochrone_queue: int = Field(default=8, ge=0)
+    """Anonymous isochrones that may wait for a worker; beyond it 503 with Retry-After."""
+    isochrone_per_client: int = Field(default=2, ge=1)
+    """Anonymous isochrones one client IP may have running or waiting; beyond it 429 with Retry-After."""
+    isochrone_staff_workers: int = Field(default=2, ge=1)
+    """Isochrones of logged-in users computed at once (their own threads: never behind the public)."""
     login_attempts_per_minute: float = Field(default=10.0, gt=0)
     """Login attempts (POST /auth/token, /auth/login) refilled per minute per client IP."""
     login_burst: int = Field(default=20, ge=1)
@@ -134,6 +149,26 @@ class CoverageSettings(BaseSettings):
     """Coverage targets reported with each run (an edited copy of data/targets.csv)."""
     facility_types_csv: Path = Field(default_factory=lambda: _data_file("facility_types.csv"))
     """Where the capacity basis of each facility type is read (``capacity_basis``, ``basis_per_unit``)."""
+
+
+class JobSettings(BaseSettings):
+    """Background-job settings (environment prefix ``MINQING_``; no secret needed)."""
+
+    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
+
+    job_stale_seconds: float = Field(default=120.0, ge=5, le=86_400)
+    """A running job (coverage run, siting) whose worker has not written a heartbeat for this long was
+    left behind by a stopped server process: it is marked failed. Workers beat every quarter of it."""
+
+
+@lru_cache(maxsize=1)
+def job_settings() -> JobSettings:
+    """The job settings from the environment and ``.env`` (``SettingsError`` naming a bad value)."""
+    try:
+        return JobSettings()
+    except ValidationError as e:
+        problems = "; ".join(f"MINQING_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        raise SettingsError(f"job settings are invalid: {problems}") from None
 
 
 @lru_cache(maxsize=1)

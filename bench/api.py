@@ -114,10 +114,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
+def start_server(url: str, port: int, workers: int, *, limits: bool = False) -> subprocess.Popen:
+    """uvicorn on ``port``; ``limits=False`` turns the per-IP limits off (anonymous rate limit, anonymous
+    isochrones per IP and their queue), since every load-tool connection comes from 127.0.0.1."""
     env = {**os.environ, "MINQING_SECRET_KEY": secrets.token_urlsafe(32), "MINQING_DATABASE_URL": url,
-           "DATABASE_URL": url,
-           "MINQING_RATE_LIMIT_PER_SECOND": "0"}
+           "DATABASE_URL": url}
+    if not limits:
+        env.update({"MINQING_RATE_LIMIT_PER_SECOND": "0", "MINQING_ISOCHRONE_PER_CLIENT": "100000",
+                    "MINQING_ISOCHRONE_QUEUE": "100000"})
     cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -341,7 +345,7 @@ def main() -> None:
         extent = httpx.get(f"{base}/collections/facilities").json()["extent"]["spatial"]["bbox"][0]
         bbox = ",".join(f"{v:.6f}" for v in extent)
         print(f"minqing-map API on {base} ({args.workers} worker(s), {os.cpu_count()} CPUs), district bbox {bbox}")
-        print("anonymous rate limit OFF for the benchmark (all clients share 127.0.0.1)")
+        print("anonymous rate limit and isochrone per-IP limits OFF for the benchmark (all clients share 127.0.0.1)")
         view = map_view(base, bbox, args.repeat)
         print("map view (GeoJSON, district bbox):")
         for layer in ("facilities", "grids"):

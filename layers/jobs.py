@@ -6,6 +6,12 @@ worker thread of whichever server process took the request. A worker holds the k
 lock in a transaction of its own for as long as it computes: a second worker (another process)
 waits for it, and a job whose status says running while nobody holds the lock was left behind by
 a process that stopped (``stale``).
+
+While a job runs, its worker writes a heartbeat (``job_heartbeats``, migration 0014: one row per
+running job, written in transactions of its own, not audited: a liveness signal, not data). A
+running job whose last heartbeat is older than a limit was left behind by a process that died;
+``reap`` marks it failed. Rows locked by a live transaction (the job's own computation) are never
+touched.
 """
 
 from __future__ import annotations
@@ -70,9 +76,12 @@ def active_runs(s: Session) -> list[dict[str, Any]]:
 
 def claim_run(s: Session, run_id: int) -> dict[str, Any] | None:
     """Mark a queued run running (now); its params, or None when it is not queued any more."""
-    return s.execute(text("UPDATE coverage_runs SET status = 'running', started_at = now() "
-                          "WHERE run_id = :r AND status = 'queued' RETURNING params"),
-                     {"r": run_id}).scalar_one_or_none()
+    params = s.execute(text("UPDATE coverage_runs SET status = 'running', started_at = now() "
+                            "WHERE run_id = :r AND status = 'queued' RETURNING params"),
+                       {"r": run_id}).scalar_one_or_none()
+    if params is not None:
+        beat(s, "coverage_runs", run_id)  # the first heartbeat
+    return params
 
 
 def fail_runs(s: Session, run_ids: list[int], error: str) -> None:
@@ -108,9 +117,12 @@ def active_jobs(s: Session, kind: str) -> list[dict[str, Any]]:
 
 def claim_job(s: Session, job_id: int) -> dict[str, Any] | None:
     """Mark a queued job running; its params, or None when it is not queued any more."""
-    return s.execute(text("UPDATE jobs SET status = 'running', started_at = now() "
-                          "WHERE job_id = :j AND status = 'queued' RETURNING params"),
-                     {"j": job_id}).scalar_one_or_none()
+    params = s.execute(text("UPDATE jobs SET status = 'running', started_at = now() "
+                            "WHERE job_id = :j AND status = 'queued' RETURNING params"),
+                       {"j": job_id}).scalar_one_or_none()
+    if params is not None:
+        beat(s, "jobs", job_id)  # the first heartbeat
+    return params
 
 
 def finish_job(s: Session, job_id: int, result: dict[str, Any]) -> None:
@@ -122,3 +134,49 @@ def fail_jobs(s: Session, job_ids: list[int], error: str) -> None:
     s.execute(text("UPDATE jobs SET status = 'failed', finished_at = now(), error = :e "
                    "WHERE job_id = ANY(:ids) AND status IN ('queued', 'running')"),
               {"e": error[:2000], "ids": job_ids})
+
+
+# --- heartbeats -----------------------------------------------------------------------------------
+
+JOB_TABLES = {"coverage_runs": "run_id", "jobs": "job_id"}
+"""The tables holding jobs (and their key) whose running rows have heartbeats."""
+
+
+def beat(s: Session, table: str, job_id: int) -> None:
+    """Record that the job ``job_id`` of ``table`` is alive now."""
+    s.execute(text("INSERT INTO job_heartbeats (job_table, job_id, beat_at) VALUES (:t, :j, clock_timestamp()) "
+                   "ON CONFLICT (job_table, job_id) DO UPDATE SET beat_at = EXCLUDED.beat_at"),
+              {"t": table, "j": job_id})
+
+
+def last_beat(s: Session, table: str, job_id: int):
+    """When the job last beat (None: never, or finished)."""
+    return s.execute(text("SELECT beat_at FROM job_heartbeats WHERE job_table = :t AND job_id = :j"),
+                     {"t": table, "j": job_id}).scalar_one_or_none()
+
+
+def forget_beat(s: Session, table: str, job_id: int) -> None:
+    """The job is over: drop its heartbeat row."""
+    s.execute(text("DELETE FROM job_heartbeats WHERE job_table = :t AND job_id = :j"), {"t": table, "j": job_id})
+
+
+def reap(s: Session, *, stale_after_s: float, reason: str) -> dict[str, list[int]]:
+    """Mark failed (with ``reason``) every running job whose last heartbeat (or start, when it never
+    beat) is older than ``stale_after_s`` seconds; per table, the ids marked. Rows locked by a live
+    transaction are skipped, never waited for."""
+    out: dict[str, list[int]] = {}
+    for table, key in JOB_TABLES.items():
+        only_base = "AND r.scenario_id IS NULL " if table == "coverage_runs" else ""
+        ids = s.execute(text(
+            f"WITH stale AS (SELECT r.{key} FROM {table} r LEFT JOIN job_heartbeats h "
+            f"ON h.job_table = :t AND h.job_id = r.{key} WHERE r.status = 'running' {only_base}"
+            "AND coalesce(h.beat_at, r.started_at, r.created_at) < now() - make_interval(secs => :limit) "
+            "FOR UPDATE OF r SKIP LOCKED) "
+            f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
+            f"WHERE {key} IN (SELECT {key} FROM stale) RETURNING {key}"),
+            {"t": table, "limit": float(stale_after_s), "e": reason[:2000]}).scalars().all()
+        if ids:
+            s.execute(text("DELETE FROM job_heartbeats WHERE job_table = :t AND job_id = ANY(:ids)"),
+                      {"t": table, "ids": list(ids)})
+        out[table] = sorted(ids)
+    return out

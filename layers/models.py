@@ -303,6 +303,17 @@ class Job(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class JobHeartbeat(Base):
+    """The last sign of life of a running job (``coverage_runs`` or ``jobs``), written by its worker
+    every few seconds in a transaction of its own. Not audited: a liveness signal, not data."""
+
+    __tablename__ = "job_heartbeats"
+
+    job_table: Mapped[str] = mapped_column(String(20), primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class CoverageArea(Timestamped, Base):
     """Aggregated coverage of one facility type in one area (public after suppression)."""
 

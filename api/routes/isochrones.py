@@ -2,33 +2,52 @@
 
 The computation is ``geo.isochrone.isochrones`` on the cached network of the chosen travel
 profile; this module parses, checks the point lies in the district, and shapes GeoJSON.
+
+An isochrone costs up to a second or more of CPU, so (issue 14.1) a request reads what it needs
+from the database in one short transaction and gives the connection back BEFORE computing; the
+computation runs in a bounded pool (``api.pools``): anonymous viewers share
+``MINQING_ISOCHRONE_WORKERS`` threads with a queue and a per-IP allowance (503 / 429 with
+Retry-After beyond) and a capped budget per profile (``MINQING_ISOCHRONE_PUBLIC_MINUTES``; longer:
+422 naming the cap); logged-in users have threads of their own and the full 60 minutes. Answers are
+cached by (origin rounded to ``ORIGIN_GRID_DEG``, profile, budgets, data versions, profile table).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
+import pandas as pd
 import shapely
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.deps import OptionalUser, PrivacyDep, SessionDep, role_of
+from api.deps import _resolve_token, cookie_scheme, db_session, oauth2_scheme
 from api.errors import ApiError
+from api.limits import client_key, signed_in
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
 from api.schemas.isochrones import IsochroneCollection
 from api.settings import coverage_settings
 from geo.errors import UnreachablePointError
 from geo.isochrone import isochrones
+from geo.network import Network
 from layers import lookup
 from layers.errors import NotFound
 from layers.features import data_token
+from layers.users import Account
 
 router = APIRouter(tags=["等时圈 isochrones"])
 MAX_MINUTES = 60.0
+"""The longest budget anyone may ask (logged-in users); anonymous viewers: ``isochrone_public_minutes``."""
+ORIGIN_GRID_DEG = 1e-4
+"""A clicked origin is rounded to this grid (about 10 m) before computing, so that nearby clicks share
+one cached answer; the response's ``origin`` is the point used."""
 
 Minutes = Annotated[str, Query(description="分钟 minutes, one value or a comma list (≤ 6, each 1..60)",
                                examples=["15", "5,10,15"], max_length=60, pattern=r"^[0-9., ]+$")]
@@ -52,6 +71,21 @@ def parse_minutes(raw: str) -> tuple[float, ...]:
     return tuple(values)
 
 
+def public_cap(caps: dict[str, float], profile: str) -> float:
+    """The longest budget (minutes) anonymous viewers may ask for ``profile``."""
+    return float(caps.get(profile, caps.get("*", MAX_MINUTES)))
+
+
+def check_public_budget(caps: dict[str, float], profile: str, budgets: tuple[float, ...]) -> None:
+    """422 naming the cap when an anonymous viewer asks for more than ``public_cap``."""
+    cap = public_cap(caps, profile)
+    if budgets[-1] > cap:
+        raise Unprocessable(
+            f"未登录时等时圈最长 {cap:g} 分钟: anonymous isochrones of profile {profile!r} are limited to "
+            f"{cap:g} minutes (asked {budgets[-1]:g})",
+            fix=f"ask for at most {cap:g} minutes, or log in (up to {MAX_MINUTES:g} minutes)")
+
+
 def require_in_district(s: Session, lon: float, lat: float) -> None:
     inside = lookup.point_in_district(s, lon, lat)
     if inside is False:
@@ -66,29 +100,43 @@ ISOCHRONE_INPUTS = ("network_nodes", "network_edges", "facilities", "facility_ty
 """The layers an isochrone response depends on: it is cached until one of them changes."""
 
 
-def _cached(request: Request, s: Session, make: Callable[[], Response]) -> Response:
-    # Many viewers asking for the same isochrone at once compute it once (single flight).
-    key = ("isochrone", str(request.url), data_token(s, ISOCHRONE_INPUTS))
-    body = request.app.state.engines.responses.get_or_build(key, lambda: bytes(make().body))
-    return Response(body, media_type=GEOJSON)
+@dataclass(frozen=True)
+class _Origin:
+    lon: float
+    lat: float
+    shown: dict  # the response's ``origin`` member
+    exclude: int | None = None  # the facility the isochrone starts from (not listed as reached)
 
 
-def _compute(request: Request, s: Session, lon: float, lat: float, minutes: tuple[float, ...], profile: str):
-    network = request.app.state.engines.network(s, profile)
-    facilities = lookup.facility_points(s)
-    snap_max_m = coverage_settings().snap_max_m
+@dataclass(frozen=True)
+class _Job:
+    """Everything the computation needs, read from the database before it starts."""
+
+    network: Network
+    facilities: pd.DataFrame
+    origin: _Origin
+    budgets: tuple[float, ...]
+    profile: str
+    snap_max_m: float
+
+
+def _compute(job: _Job) -> bytes:
+    """The response body (runs in a pool thread, holding no database connection)."""
     try:
-        result = isochrones(network, lon, lat, minutes=minutes, points=facilities[["lon", "lat"]],
-                            max_distance_m=snap_max_m)
+        result = isochrones(job.network, job.origin.lon, job.origin.lat, minutes=job.budgets,
+                            points=job.facilities[["lon", "lat"]], max_distance_m=job.snap_max_m)
     except UnreachablePointError as e:
-        raise Unprocessable(f"点位距离可通行道路超过 {snap_max_m:g} 米: {e}",
+        raise Unprocessable(f"点位距离可通行道路超过 {job.snap_max_m:g} 米: {e}",
                             fix="choose a point on or next to a street") from None
-    reached = facilities.assign(time_s=result.points["time_s"]).dropna(subset=["time_s"])
+    reached = job.facilities.assign(time_s=result.points["time_s"]).dropna(subset=["time_s"])
+    if job.origin.exclude is not None:
+        reached = reached[reached["facility_id"].to_numpy() != np.int64(job.origin.exclude)]
     reached = reached.sort_values(["time_s", "facility_id"])
-    return result.polygons, reached
+    return _body(result.polygons, reached, profile=job.profile, origin=job.origin.shown)
 
 
-def _response(polygons, reached, *, profile: str, privacy, role, origin: dict) -> Response:
+def _body(polygons, reached, *, profile: str, origin: dict) -> bytes:
+    # One answer for every viewer (so it is cached once): the listing holds public fields only.
     features = []
     for minutes, geom in zip(polygons["minutes"], polygons.geometry, strict=True):
         geometry = shapely.to_geojson(shapely.set_precision(geom, 1e-6)) if geom is not None else "null"
@@ -96,9 +144,61 @@ def _response(polygons, reached, *, profile: str, privacy, role, origin: dict) -
         features.append(f'{{"type":"Feature","id":"{minutes:g}","geometry":{geometry},"properties":{props}}}')
     listing = [{"facility_id": int(r.facility_id), "name": r.name, "type_code": r.type_code,
                 "type_name": r.type_name, "time_s": round(float(r.time_s), 1)} for r in reached.itertuples()]
-    extra = json.dumps({"facilities": privacy.payload(listing, role=role), "origin": origin}, ensure_ascii=False)
-    text = f'{{"type":"FeatureCollection","features":[{",".join(features)}],{extra[1:]}'
-    return Response(text.encode(), media_type=GEOJSON)
+    extra = json.dumps({"facilities": listing, "origin": origin}, ensure_ascii=False)
+    return f'{{"type":"FeatureCollection","features":[{",".join(features)}],{extra[1:]}'.encode()
+
+
+def _client(request: Request) -> str:
+    """The client an anonymous allowance counts by (behind a trusted proxy: the forwarded address)."""
+    return client_key(request.client.host) if request.client else "unknown"
+
+
+async def _serve(request: Request, bearer: str | None, cookie: str | None, place: tuple,
+                 locate: Callable[[Session], _Origin], minutes: str, profile: str) -> Response:
+    """Admit (pool place first: a refusal costs no database work), read in one short transaction,
+    then answer from the cache or compute in the viewer's pool."""
+    budgets = parse_minutes(minutes)
+    settings = request.app.state.settings
+    engines = request.app.state.engines
+    pools = request.app.state.isochrone_pools
+    staff = signed_in(request, settings.secret_key.get_secret_value())
+    if not staff:
+        check_public_budget(settings.isochrone_public_minutes, profile, budgets)
+    ticket = (pools.staff if staff else pools.public).admit(_client(request))
+    try:
+        def read(s: Session) -> tuple[Account | None, tuple, bytes | None, _Job | None]:
+            account = _resolve_token(request, s, bearer, cookie).account
+            if account is None:  # a deactivated account's token: the public rules
+                check_public_budget(settings.isochrone_public_minutes, profile, budgets)
+            key = ("isochrone", place, profile, budgets, data_token(s, ISOCHRONE_INPUTS), engines.profiles_stamp())
+            cached = engines.isochrones.get(key)
+            if cached is not None:
+                return account, key, cached, None
+            job = _Job(network=engines.network(s, profile), facilities=lookup.facility_points(s), origin=locate(s),
+                       budgets=budgets, profile=profile, snap_max_m=coverage_settings().snap_max_m)
+            return account, key, None, job
+
+        async with db_session(request) as s:
+            account, key, body, job = await run_in_threadpool(read, s)
+        # the database connection is back in the pool from here on
+        if body is not None:
+            ticket.release()
+            return Response(body, media_type=GEOJSON)
+        pool = pools.staff if account is not None else pools.public
+        if staff and account is None:
+            ticket.release()
+            ticket = pools.public.admit(_client(request))
+
+        def compute() -> bytes:
+            out = _compute(job)
+            engines.isochrones.put(key, out)
+            return out
+
+        future = pool.run(ticket, key, compute)
+    except BaseException:
+        ticket.release()
+        raise
+    return Response(await asyncio.wrap_future(future), media_type=GEOJSON)
 
 
 DESCRIPTION = (
@@ -107,43 +207,50 @@ DESCRIPTION = (
     "in the largest budget with their travel time `time_s` (seconds), nearest first. Each polygon contains "
     "exactly the open facilities reachable within its minutes (elsewhere it is the street band). A point outside the "
     "district or farther than 500 m (setting MINQING_SNAP_MAX_M) from any street → 422 (message in Chinese and "
-    "English).")
+    "English).\n\n"
+    "Without login the budget is capped per profile (default 30 minutes for walk, ebike and car; setting "
+    "MINQING_ISOCHRONE_PUBLIC_MINUTES; more → 422 naming the cap; logged-in users up to 60), and the service "
+    "computes only a few anonymous isochrones at once: one IP with too many being computed gets 429, a full "
+    "queue 503, both with `Retry-After` (seconds). Answers are cached until the network, facilities or areas "
+    "change.")
+BudgetErrors = errors(422, 503)
 
 
 @router.get("/isochrones", response_class=GeoJSONResponse, summary="等时圈 reachable area from a point",
-            description=DESCRIPTION,
-            responses={200: {"model": IsochroneCollection}, **errors(422)})
-def point_isochrones(request: Request, s: SessionDep, user: OptionalUser, privacy: PrivacyDep,
-                     lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
-                     lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])],
-                     minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
-    budgets = parse_minutes(minutes)
+            description=DESCRIPTION + " The point is rounded to 0.0001° (about 10 m); `origin` is the point used.",
+            responses={200: {"model": IsochroneCollection}, **BudgetErrors})
+async def point_isochrones(request: Request,
+                           lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
+                           lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])],
+                           bearer: Annotated[str | None, Depends(oauth2_scheme)],
+                           cookie: Annotated[str | None, Depends(cookie_scheme)],
+                           minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
+    lon, lat = _on_grid(lon), _on_grid(lat)
 
-    def make() -> Response:
+    def locate(s: Session) -> _Origin:
         require_in_district(s, lon, lat)
-        polygons, reached = _compute(request, s, lon, lat, budgets, profile)
-        return _response(polygons, reached, profile=profile, privacy=privacy, role=role_of(user),
-                         origin={"lon": lon, "lat": lat})
+        return _Origin(lon, lat, {"lon": lon, "lat": lat})
 
-    return _cached(request, s, make)
+    return await _serve(request, bearer, cookie, ("point", lon, lat), locate, minutes, profile)
+
+
+def _on_grid(degrees: float) -> float:
+    return round(round(degrees / ORIGIN_GRID_DEG) * ORIGIN_GRID_DEG, 6)
 
 
 @router.get("/facilities/{facility_id}/isochrone", response_class=GeoJSONResponse,
             summary="设施等时圈 reachable area from a facility", description=DESCRIPTION,
-            responses={200: {"model": IsochroneCollection}, **errors(404, 422)})
-def facility_isochrone(request: Request, s: SessionDep, user: OptionalUser, privacy: PrivacyDep,
-                       facility_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="设施编号")],
-                       minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
-    budgets = parse_minutes(minutes)
-
-    def make() -> Response:
+            responses={200: {"model": IsochroneCollection}, **errors(404, 422, 503)})
+async def facility_isochrone(request: Request,
+                             facility_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="设施编号")],
+                             bearer: Annotated[str | None, Depends(oauth2_scheme)],
+                             cookie: Annotated[str | None, Depends(cookie_scheme)],
+                             minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
+    def locate(s: Session) -> _Origin:
         point = lookup.facility_point(s, facility_id)
         if point is None:
             raise NotFound(f"facilities has no feature {facility_id}")
         lon, lat = point
-        polygons, reached = _compute(request, s, lon, lat, budgets, profile)
-        reached = reached[reached["facility_id"].to_numpy() != np.int64(facility_id)]
-        return _response(polygons, reached, profile=profile, privacy=privacy, role=role_of(user),
-                         origin={"lon": lon, "lat": lat, "facility_id": facility_id})
+        return _Origin(lon, lat, {"lon": lon, "lat": lat, "facility_id": facility_id}, exclude=facility_id)
 
-    return _cached(request, s, make)
+    return await _serve(request, bearer, cookie, ("facility", facility_id), locate, minutes, profile)

@@ -102,6 +102,7 @@ def latest_run(s: SessionDep, user: Planner) -> dict[str, Any]:
             summary="覆盖分析运行 one coverage run",
             description="Any run, whatever its status: `queued`, `running`, `done` or `failed` (with `error`).")
 def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
+    jobs.reap(s)  # a run whose server process died shows failed, not running forever
     row = store.run(s, run_id)
     if row is None:
         raise NotFound(f"coverage run {run_id} does not exist: GET /coverage/runs/latest gives the newest")
@@ -310,6 +311,7 @@ def save_siting_scenario(s: SessionDep, user: Planner, job_id: JobId, body: Siti
 
 
 def _siting_job(s, job_id: int) -> dict[str, Any]:
+    jobs.reap(s)  # a job whose server process died shows failed, not running forever
     row = job_table.job(s, job_id, kind="siting")
     if row is None:
         raise NotFound(f"siting job {job_id} does not exist: POST /siting starts one")

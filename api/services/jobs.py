@@ -5,19 +5,27 @@
 (FastAPI background task) and records running → done / failed (with the error text). Each kind
 runs one at a time across every server process (``layers.jobs.exclusive``: an advisory lock
 held while computing); a coverage run asked for while one is queued or running is refused (409
-naming it), siting jobs queue up to ``MAX_SITING_QUEUE``. Jobs left behind by a stopped process
-are marked failed when the next one is asked for.
+naming it), siting jobs queue up to ``MAX_SITING_QUEUE``.
+
+A running job's worker writes a heartbeat every quarter of ``MINQING_JOB_STALE_SECONDS`` (a thread
+of its own, ``heartbeat``). ``reap`` marks failed, with a reason in Chinese, every running job whose
+heartbeat is older than that: a job left behind by a server process that died. It runs at start-up,
+when a run or siting job is started and whenever one is looked at. Queued jobs nobody claimed are
+failed when the next one is asked for (``lock_free``: no worker holds the kind's lock).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, Busy
+from api.settings import job_settings
 from layers import audit, jobs, store
 from layers.db import session
 
@@ -26,6 +34,62 @@ log = logging.getLogger("minqing.jobs")
 MAX_SITING_QUEUE = 4
 LOST = ("the server process running this job stopped before it finished: start it again "
         "(POST /coverage/runs, POST /siting)")
+
+
+def reaped_reason(stale_after_s: float) -> str:
+    """What a planner reads on a job whose worker died."""
+    return (f"任务已中断: 运行它的服务进程已停止 (超过 {stale_after_s:g} 秒没有心跳), 请重新发起 — the server "
+            f"process running this job stopped (no heartbeat for over {stale_after_s:g} s): start it again "
+            "(POST /coverage/runs, POST /siting)")
+
+
+def reap(s: Session, *, stale_after_s: float | None = None) -> dict[str, list[int]]:
+    """Mark failed every running job without a heartbeat for ``stale_after_s`` (default: the setting
+    MINQING_JOB_STALE_SECONDS); per table, the ids marked."""
+    limit = job_settings().job_stale_seconds if stale_after_s is None else stale_after_s
+    reaped = jobs.reap(s, stale_after_s=limit, reason=reaped_reason(limit))
+    if any(reaped.values()):
+        log.warning("jobs left behind by a stopped process marked failed: %s", reaped)
+    return reaped
+
+
+def reap_at_startup(url: str | None) -> None:
+    """``reap`` once when the service starts (a database not reachable yet is only logged)."""
+    try:
+        with session(url, actor="job-reaper") as s:
+            reap(s)
+    except Exception as e:  # the service must start even when the database is not up yet
+        log.warning("could not check for jobs left behind at start-up: %r", e)
+
+
+@contextmanager
+def heartbeat(url: str | None, table: str, job_id: int, *, every_s: float | None = None) -> Iterator[None]:
+    """While the block runs, write the job's heartbeat every ``every_s`` seconds (default: a quarter
+    of MINQING_JOB_STALE_SECONDS) from a thread of its own, each in a transaction of its own; the
+    heartbeat row is dropped when the block ends."""
+    every = every_s if every_s is not None else job_settings().job_stale_seconds / 4
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                with session(url, actor="job-heartbeat") as s:
+                    jobs.beat(s, table, job_id)
+            except Exception as e:  # a missed beat is retried at the next one
+                log.warning("heartbeat of %s %s not written: %r", table, job_id, e)
+
+    thread = threading.Thread(target=loop, name=f"minqing-heartbeat-{table}-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        try:
+            with session(url, actor="job-heartbeat") as s:
+                jobs.forget_beat(s, table, job_id)
+        except Exception as e:
+            log.warning("heartbeat of %s %s not dropped: %r", table, job_id, e)
 
 
 class RunInProgress(ApiError):
@@ -44,6 +108,7 @@ def queue_coverage_run(s: Session, *, types: list[str] | None, full: bool, actor
     Raises ``RunInProgress`` naming the run already queued or running.
     """
     jobs.serialise_queue(s)
+    reap(s)
     active = _live_runs(s)
     if active:
         run_id = active[0]["run_id"]
@@ -81,13 +146,14 @@ def run_coverage_job(url: str | None, run_id: int, *,
             params = jobs.claim_run(s, run_id)
         if params is None:
             return  # not queued any more (failed as lost, or taken)
-        try:
-            with session(url, actor=params.get("actor") or "coverage-job") as s:
-                compute(s, run_id, params)
-        except Exception as e:  # the job's failure is data for the planner, not a crash of the server
-            log.exception("coverage run %s failed", run_id)
-            with session(url, actor="coverage-job") as s:
-                jobs.fail_runs(s, [run_id], error_text(e))
+        with heartbeat(url, "coverage_runs", run_id):
+            try:
+                with session(url, actor=params.get("actor") or "coverage-job") as s:
+                    compute(s, run_id, params)
+            except Exception as e:  # the job's failure is data for the planner, not a crash of the server
+                log.exception("coverage run %s failed", run_id)
+                with session(url, actor="coverage-job") as s:
+                    jobs.fail_runs(s, [run_id], error_text(e))
 
 
 def _compute_run(s: Session, run_id: int, params: dict[str, Any]) -> None:
@@ -108,6 +174,7 @@ def _run_url(run_id: int) -> str:
 def queue_siting(s: Session, *, params: dict[str, Any], actor: str) -> dict[str, Any]:
     """Queue a siting job (audited as ``start``); its row. ``Busy`` when too many are waiting."""
     jobs.serialise_queue(s)
+    reap(s)
     active = jobs.active_jobs(s, "siting")
     if active and jobs.lock_free(s, "siting"):
         lost = [j["job_id"] for j in active if j["status"] == "running" or j["waited"]]
@@ -131,14 +198,15 @@ def run_job(url: str | None, job_id: int, kind: str, compute: Callable[[Session,
             params = jobs.claim_job(s, job_id)
         if params is None:
             return
-        try:
-            with session(url, actor=actor) as s:
-                result = compute(s, params)
-                jobs.finish_job(s, job_id, result)
-        except Exception as e:
-            log.exception("%s job %s failed", kind, job_id)
-            with session(url, actor=actor) as s:
-                jobs.fail_jobs(s, [job_id], error_text(e))
+        with heartbeat(url, "jobs", job_id):
+            try:
+                with session(url, actor=actor) as s:
+                    result = compute(s, params)
+                    jobs.finish_job(s, job_id, result)
+            except Exception as e:
+                log.exception("%s job %s failed", kind, job_id)
+                with session(url, actor=actor) as s:
+                    jobs.fail_jobs(s, [job_id], error_text(e))
 
 
 def error_text(exc: BaseException) -> str:

@@ -7,8 +7,10 @@ from api_fixture import GRID_A
 from shapely.geometry import Point, shape
 
 
-def test_isochrones_one_polygon_per_budget_and_reachable_facilities(client):
-    r = client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "minutes": "5,60", "profile": "walk"})
+def test_isochrones_one_polygon_per_budget_and_reachable_facilities(client, auth):
+    # 60 minutes: logged-in users only (anonymous walk isochrones are capped at 30)
+    r = client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "minutes": "5,60", "profile": "walk"},
+                   headers=auth("planner"))
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/geo+json"
     body = r.json()
@@ -26,8 +28,8 @@ def test_isochrones_one_polygon_per_budget_and_reachable_facilities(client):
     assert body["facilities"][0]["type_name"] == "幼儿园"
 
 
-def test_isochrone_of_a_facility(client):
-    r = client.get("/facilities/1/isochrone", params={"minutes": 60})
+def test_isochrone_of_a_facility(client, auth):
+    r = client.get("/facilities/1/isochrone", params={"minutes": 60}, headers=auth("officer"))
     assert r.status_code == 200
     body = r.json()
     assert body["origin"]["facility_id"] == 1
