@@ -1188,11 +1188,34 @@ def _place_rows(s, frame, source, report, *, extent) -> gpd.GeoDataFrame:
     for i in np.flatnonzero(status.isna().to_numpy()):
         report.add(int(source.row[i]), "状态 status", f"unknown status {status_text.iat[i]!r}",
                    "write 标准 (standard), 不规范 (irregular) or 历史 (historical)")
+    _check_sign_text(names, category, _text_column(frame, "pinyin"), source, report)
     geoms = _place_geometries(frame, source, report, extent)
     return gpd.GeoDataFrame({"row": source.row, "name": names, "category": category, "status": status,
                              **{c: _text_column(frame, c).replace("", None)
                                 for c in ("proper", "generic", "pinyin", "approval", "meaning")}},
                             geometry=list(geoms), crs=4326)
+
+
+def _check_sign_text(names: pd.Series, category: pd.Series, pinyin: pd.Series, source: Source,
+                     report: ImportReport) -> None:
+    """The sign text computed after writing (``layers.placenames.fill_pinyin``) must fit its columns:
+    checked now, so that a dry run finds it too. Only long names can overflow (≤ 7 letters a syllable)."""
+    from layers.placenames import sign_parts
+
+    widths = {"pinyin": PLACE_WIDTHS["pinyin"], "generic": PLACE_WIDTHS["generic"]}
+    long = (names.str.len() > min(widths["generic"], widths["pinyin"] // 7)).to_numpy()
+    for i in np.flatnonzero(long):
+        if not isinstance(category.iat[i], str):
+            continue  # the unknown category is reported already
+        parts = sign_parts(names.iat[i], category.iat[i])
+        for column, width in widths.items():
+            if column == "pinyin" and pinyin.iat[i]:
+                continue  # the file's own pinyin is kept (its width is checked with the others)
+            if len(parts[column] or "") > width:
+                report.add(int(source.row[i]), "名称 name", f"the sign text ({column}) of this name would be "
+                           f"{len(parts[column])} characters, more than {width}",
+                           "shorten the name" + (", or give its pinyin (拼音) of at most 300 characters"
+                                                 if column == "pinyin" else ""))
 
 
 def _place_geometries(frame, source, report, extent) -> list:

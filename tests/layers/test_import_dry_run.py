@@ -232,6 +232,23 @@ def test_a_rejected_file_gives_the_same_report_dry_or_not(db, tmp_path):
     assert digest(url) == before
 
 
+def test_a_name_whose_sign_text_would_not_fit_is_a_row_problem_dry_or_not(db, tmp_path):
+    """The pinyin is computed after the rows are written: 50 × 庄 (zhuang) + 村 gives 304 letters, more
+    than the column holds. Found by the row checks, so the dry run and the import say the same."""
+    url = db()
+    path = write_csv(tmp_path / "p.csv", [{"名称": "庄" * 50 + "村", "类别": "village", "经度": 113.301, "纬度": 23.10},
+                                          {"名称": "东山村", "类别": "village", "经度": 113.302, "纬度": 23.10}])
+    before = digest(url)
+    reports = []
+    for dry_run in (True, False):
+        with session(url, actor="pytest") as s:
+            reports.append(import_file(s, "place_names", path, dry_run=dry_run))
+    assert outcome(reports[0]) == outcome(reports[1])
+    [problem] = reports[0].problems
+    assert problem["row"] == 2 and "would be 304 characters, more than 300" in problem["problem"]
+    assert digest(url) == before
+
+
 def test_the_caller_can_write_after_a_dry_run_in_the_same_transaction(db, tmp_path):
     url = db()
     path = write_csv(tmp_path / "f.csv", [{"名称": "丙", "类型": "幼儿园", "经度": 113.30, "纬度": 23.10}])
