@@ -6,14 +6,17 @@ around PostGIS' ``ST_AsGeoJSON`` output (geometries are never parsed on the way 
 """
 # No ``from __future__ import annotations``: the route factory builds typed bodies at run time.
 
+import functools
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api import access
-from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, PrivacyDep, SessionDep, role_of
+from api.deps import BboxDep, CurrentUser, OptionalUser, Paging, PagingDep, PrivacyDep, SessionDep, role_of
 from api.errors import ApiError, PreconditionRequired
 from api.schemas.collections import (
     FEATURE_EXAMPLES,
@@ -102,14 +105,34 @@ def _property_filters(request: Request, lay: Layer) -> dict[str, Any]:
     return features.parse_filters(lay, raw)
 
 
+PAGE_MAX = {"facilities": 1000, "facility_types": 1000, "grids": 500, "areas": 200, "place_names": 2000,
+            "roads": 5000, "water": 100, "coverage": 500, "residences": 5000}
+"""Most features one page of each collection holds (a larger ``limit`` is lowered to it, as OGC API -
+Features requires; ``next`` links page on). Chosen so a page stays near 3 MB or less on the demo
+(coverage and areas carry polygons: 3.5-12.5 kB per feature; roads and homes 0.2 kB)."""
+DEFAULT_PAGE_MAX = 1000
+STREAM_CHUNK = 200
+"""Features per chunk of a streamed (not cached) page."""
+
+
+def page_max(collection_id: str) -> int:
+    return PAGE_MAX.get(collection_id, DEFAULT_PAGE_MAX)
+
+
+def _caps_table() -> str:
+    return ", ".join(f"`{cid}` {page_max(cid)}" for cid in LAYERS)
+
+
 @router.get(
     "/{collection_id}/items", response_class=GeoJSONResponse, summary="图层要素 features of a layer",
     description=(
         "GeoJSON FeatureCollection, ordered by id. `bbox=minLon,minLat,maxLon,maxLat` (WGS84); `limit` "
-        "(default 100, max 10000) and `offset` page through it (`next`/`prev` links); any other "
+        "(default 100) and `offset` page through it (`next`/`prev` links); any other "
         "parameter filters a property, e.g. `?type_code=kindergarten&status=open`. Anonymous viewers get "
         "public properties only: counts of areas with fewer than 5 households suppressed, other counts "
-        "rounded to the nearest 5."),
+        "rounded to the nearest 5.\n\n"
+        "每页上限 Most features per page, by collection (a larger `limit` is lowered to it; follow the `next` "
+        f"link for the rest): {_caps_table()}."),
     responses={200: {"model": FeatureCollection, "description": "GeoJSON FeatureCollection",
                      "headers": {"ETag": {"description": "随数据版本变化 changes with the layer's data",
                                           "schema": {"type": "string"}}}},
@@ -120,29 +143,41 @@ def get_items(request: Request, collection_id: CollectionId, s: SessionDep, user
     scope = access.read_scope(user, lay.id)
     role = role_of(user)
     filters = _property_filters(request, lay)
+    paging = Paging(min(paging.limit, page_max(lay.id)), paging.offset)
     audience = "full" if privacy.unfiltered(role, lay.id) else "public"
     token = features.version_token(s, lay) if scope is None else None
     etag = f'W/"{lay.id}-{audience}-{token}"' if token else None
     headers = {"ETag": etag, "Vary": "Authorization, Cookie"} if etag else {}
     if etag and request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    def build() -> bytes:
-        return _items_body(request, s, lay, privacy, role, bbox=bbox, filters=filters, paging=paging, scope=scope)
-
+    page = functools.partial(_items_page, request, s, lay, privacy, role, bbox=bbox, filters=filters,
+                             paging=paging, scope=scope)
+    if not token:  # not cacheable: sent in chunks as it is written, never as one large string
+        return StreamingResponse(page(), media_type=GEOJSON, headers=headers)
     cache = request.app.state.engines.responses
-    body = cache.get_or_build((str(request.url), audience, token), build) if token else build()
+    body = cache.get_or_build((str(request.url), audience, token, paging.limit), lambda: b"".join(page()))
     return Response(body, media_type=GEOJSON, headers=headers)
 
 
-def _items_body(request: Request, s, lay: Layer, privacy, role, *, bbox, filters, paging, scope) -> bytes:
+def _items_page(request: Request, s, lay: Layer, privacy, role, *, bbox, filters, paging, scope) -> Iterator[bytes]:
+    """The page as chunks of GeoJSON text: features are encoded lazily, ``STREAM_CHUNK`` at a time."""
     page = features.items(s, lay, bbox=bbox, filters=filters, limit=paging.limit, offset=paging.offset,
                           within_area=scope)
-    body = ",".join(_feature_text(r, privacy.properties(lay.id, r.properties, role=role)) for r in page.features)
     links = _page_links(request, limit=paging.limit, offset=paging.offset, returned=len(page.features),
                         matched=page.number_matched)
     meta = json.dumps({"numberMatched": page.number_matched, "numberReturned": len(page.features),
                        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"), "links": links})
-    return f'{{"type":"FeatureCollection","features":[{body}],{meta[1:]}'.encode()
+    rows = page.features
+
+    def chunks():
+        yield b'{"type":"FeatureCollection","features":['
+        for start in range(0, len(rows), STREAM_CHUNK):
+            part = ",".join(_feature_text(r, privacy.properties(lay.id, r.properties, role=role))
+                            for r in rows[start:start + STREAM_CHUNK])
+            yield ((',' if start else '') + part).encode()
+        yield f'],{meta[1:]}'.encode()
+
+    return chunks()
 
 
 def _etag(row: FeatureRow) -> dict[str, str]:
