@@ -149,6 +149,8 @@ class CoverageSettings(BaseSettings):
     """Coverage targets reported with each run (an edited copy of data/targets.csv)."""
     facility_types_csv: Path = Field(default_factory=lambda: _data_file("facility_types.csv"))
     """Where the capacity basis of each facility type is read (``capacity_basis``, ``basis_per_unit``)."""
+    service_areas_csv: Path = Field(default_factory=lambda: _data_file("service_areas.csv"))
+    """Service-area rules of the presence measure (an edited copy of data/service_areas.csv)."""
 
 
 class JobSettings(BaseSettings):

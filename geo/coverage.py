@@ -25,6 +25,7 @@ from typing import NamedTuple
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
@@ -82,7 +83,7 @@ class Prepared:
     reader_starts: dict[tuple[str, str], Starts]
     residence_large: np.ndarray
     xy: np.ndarray
-    crs: object
+    crs: pyproj.CRS | None
 
     def network(self, profile: str) -> Network:
         """The prepared network of ``profile`` (error names the fix when it was not prepared)."""

@@ -11,6 +11,10 @@ Definitions (editable through the keyword options and data/facility_types.csv):
   (the coverage run's ``population_covered`` / ``population`` of the community).
 * A tier passes when every required type of it is within the circle; a community passes overall
   only when all its tiers pass (GB 50180: a higher level does not replace a lower one).
+* What is wrong with a type is said in the officials' words (``geo.measures.status_word``):
+  未设置 (the community has no facility of the type: presence), 步行可达不足 / 可达不足 (it has one,
+  but fewer than ``min_share`` of residents reach one in time), 容量不足 (reached, but a facility
+  of the type in the community is over capacity).
 * Floor area: the community service facilities (``COMMUNITY_SERVICE_TYPES``, open) located inside
   the community polygon together need ``m2_per_100_households`` (30) m² per 100 households of the
   community's residences; a missing ``floor_area_m2`` counts as 0 and is reported.
@@ -25,6 +29,7 @@ import pandas as pd
 import shapely
 
 from geo.errors import GeoError, MissingColumnsError
+from geo.measures import MET, status_word
 
 DEFAULT_MIN_SHARE = 0.5
 COMMUNITY_SERVICE_TYPES = ("community_service_station", "community_complex", "party_mass_center")
@@ -67,12 +72,17 @@ def required_types(facility_types: pd.DataFrame) -> pd.DataFrame:
 
 
 def type_compliance(per_area: pd.DataFrame, communities: pd.DataFrame, facility_types: pd.DataFrame, *,
-                    min_share: float = DEFAULT_MIN_SHARE) -> pd.DataFrame:
-    """Per community and required type of its class: ``share`` of residents covered and ``within``.
+                    min_share: float = DEFAULT_MIN_SHARE, presence: pd.DataFrame | None = None,
+                    loads: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per community and required type of its class: ``share`` of residents covered, ``within``,
+    ``present`` and ``status`` (the word for what is wrong, 达标 when nothing is).
 
     ``per_area``: coverage rows (``area_id``, ``type_code``, ``population``,
-    ``population_covered``) of a run; ``communities``: ``area_id``, ``name``, ``urban``.
-    ``share`` is NaN (and ``within`` False) when the community has no residents.
+    ``population_covered``) of a run; ``communities``: ``area_id``, ``name``, ``urban``;
+    ``presence``: ``area_id``, ``type_code``, ``present`` (``geo.measures.presence``; without it
+    presence is unknown); ``loads``: ``area_id``, ``type_code``, ``load`` (the highest load of the
+    type's facilities in the community). ``share`` is NaN (and ``within`` False) when the community
+    has no residents.
     """
     _require(per_area, ["area_id", "type_code", "population", "population_covered"], "per_area")
     _require(communities, ["area_id", "name", "urban"], "communities")
@@ -85,17 +95,31 @@ def type_compliance(per_area: pd.DataFrame, communities: pd.DataFrame, facility_
     rows = rows.merge(cov, on=["area_id", "type_code"], how="left")
     rows["share"] = rows.population_covered / rows.population.where(rows.population > 0)
     rows["within"] = rows.share >= float(min_share)
+    rows = _joined(rows, presence, "present")
+    rows = _joined(rows, loads, "load")
+    rows["status"] = [status_word(present=None if pd.isna(p) else bool(p), share=None if pd.isna(sh) else float(sh),
+                                  target=float(min_share), load=None if pd.isna(ld) else float(ld), circle=c)
+                      for p, sh, ld, c in zip(rows.present, rows.share, rows.load, rows.circle, strict=True)]
     return rows.sort_values(["area_id", "type_code"], ignore_index=True)
+
+
+def _joined(rows: pd.DataFrame, extra: pd.DataFrame | None, column: str) -> pd.DataFrame:
+    if extra is None or column not in extra:
+        return rows.assign(**{column: np.nan})
+    return rows.merge(extra[["area_id", "type_code", column]], on=["area_id", "type_code"], how="left")
 
 
 def tier_compliance(types: pd.DataFrame) -> pd.DataFrame:
     """Per community and tier (from ``type_compliance``): ``required``, ``within`` counts, ``pass``,
-    ``missing`` (Chinese names of the required types not within the circle, 、-joined) and
-    ``missing_codes``; ``tier_label`` in Chinese."""
+    ``missing`` (the required types that fall short, grouped by what is wrong: "未设置: 幼儿园、…;
+    步行可达不足: …") and ``missing_codes``; ``tier_label`` in Chinese."""
     def one(group: pd.DataFrame) -> pd.Series:
-        absent = group[~group.within]
+        short = group[~group.within]
+        words = short.status.where(short.status != MET, "可达不足") if "status" in short else pd.Series(
+            "可达不足", index=short.index)
+        parts = [f"{word}: {'、'.join(short.name_zh[words == word])}" for word in dict.fromkeys(words)]
         return pd.Series({"required": len(group), "within": int(group.within.sum()), "pass": bool(group.within.all()),
-                          "missing": "、".join(absent.name_zh), "missing_codes": list(absent.type_code)})
+                          "missing": "; ".join(parts), "missing_codes": list(short.type_code)})
 
     keys = ["area_id", "name", "circle", "tier"]
     if types.empty:
@@ -111,7 +135,7 @@ def community_compliance(tiers: pd.DataFrame) -> pd.DataFrame:
     """Per community: ``pass`` when every tier passes, ``missing`` as ``tier: names`` lines."""
     def one(group: pd.DataFrame) -> pd.Series:
         failed = group[~group["pass"]]
-        lines = [f"{r.tier_label}: {r.missing}" for r in failed.itertuples()]
+        lines = [f"{r.tier_label}（{r.missing}）" for r in failed.itertuples()]
         return pd.Series({"tiers": len(group), "tiers_passed": int(group["pass"].sum()), "pass": failed.empty,
                           "missing": "; ".join(lines)})
 
@@ -136,6 +160,19 @@ def community_of(areas: pd.DataFrame, area_ids: Sequence[int]) -> np.ndarray:
                 node, hops = (-1 if p is None or pd.isna(p) else int(p)), hops + 1
             found[start] = node if level.get(node) == "community" else -1
         out[i] = found[start]
+    return out
+
+
+def community_at(communities: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The ``area_id`` of the community polygon holding each point (degrees, EPSG:4326); a point on a
+    shared border goes to the first community in ``communities``' order; -1 outside every one."""
+    polys = np.asarray(communities.geometry.to_numpy(), dtype=object)
+    inside, comm = shapely.STRtree(polys).query(shapely.points(lon, lat), predicate="covered_by")
+    order = np.lexsort((comm, inside))
+    inside, comm = inside[order], comm[order]
+    first = np.unique(inside, return_index=True)[1]
+    out = np.full(len(lon), -1, np.int64)
+    out[inside[first]] = communities.area_id.to_numpy(np.int64)[comm[first]]
     return out
 
 
@@ -183,19 +220,16 @@ def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
 
 
 def area_targets(rows: pd.DataFrame, targets: pd.DataFrame, *, default: float = DEFAULT_MIN_SHARE) -> np.ndarray:
-    """Target share (0..1) of each coverage row (``type_code``, ``urban`` True/False/None).
+    """Target share (0..1) of residents for each coverage row (``type_code``, ``urban`` True/False/None).
 
-    From the targets table (data/targets.csv): a ``community_share`` target of the type gives its
-    ``community_min_share`` (what an area must reach to count as served), else a
-    ``population_share`` target its ``threshold``; district-wide ``'*'`` rows are ignored. An area
-    of unknown class (town, district) takes the type's first target of any circle; rows without a
-    target get ``default``.
+    From the targets table (data/targets.csv): the threshold of a resident target of the type
+    (measure ``network``, else ``radius``) for the row's circle; an area of unknown class (town,
+    district) takes the type's first such target of any circle; rows without one get ``default``
+    (the share a community must reach to count as served).
     """
-    usable = targets[targets.type_code != "*"].copy()
-    usable["value"] = np.where(usable.measure == "community_share", pd.to_numeric(usable.community_min_share,
-                                                                                   errors="coerce"),
-                               pd.to_numeric(usable.threshold, errors="coerce"))
-    usable = usable.sort_values("measure", key=lambda m: m != "community_share", kind="stable")
+    usable = targets[targets.measure.isin(["network", "radius"]) & (targets.type_code != "*")].copy()
+    usable["value"] = pd.to_numeric(usable.threshold, errors="coerce")
+    usable = usable.sort_values("measure", key=lambda m: m != "network", kind="stable")
     table: dict[tuple[str, str | None], float] = {}
     for t in usable.itertuples():
         for circle in (["urban", "rural"] if t.circle == "both" else [t.circle]):

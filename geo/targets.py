@@ -1,17 +1,18 @@
 """Coverage targets (data/targets.csv) judged for the whole data, each district, town and community.
 
-Two kinds of target row (``measure``):
+Every target names its measure (``geo.measures``; measures.md):
 
-* ``community_share`` — the share of communities of the target's circle (``urban``, ``rural`` or
-  ``both``) that are *reached*: at least ``community_min_share`` of their residents covered. It is a
-  statement about a set of communities, so it is judged for the district and for each town (the
-  communities under it), never for one community.
-* ``population_share`` — the share of the circle's residents covered; judged for the district,
-  each town and each community of the circle.
+* ``presence`` — the share of communities of the target's circle (``urban``, ``rural`` or
+  ``both``) that have an open facility of the type (inside, or by a service-area rule). A share of
+  communities: judged for the district and each town, never for one community.
+* ``radius`` — the share of the circle's residents within the type's service radius (straight line).
+* ``network`` — the share of the circle's residents reaching the type within the circle's time.
+* ``composite`` — the share of the circle's residents reaching every required type of their circle
+  (``type_code`` '*').
 
-For ``type_code`` '*' every facility type with results is judged and the worst one decides. A type
-with no results in the target's circle is skipped; an area with no community (or no resident) of
-the circle gets no value and no verdict.
+Resident measures are judged for the district, each town and each community of the circle. A type
+with no results in the target's circle, or an area with no community (or resident) of the circle,
+gets no value and no verdict.
 """
 
 from __future__ import annotations
@@ -20,98 +21,133 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import MissingColumnsError
+from geo.measures import MEASURE_CODES, MeasureError, community_holders
 
-CIRCLE_FLAGS = {"urban": (True,), "rural": (False,), "both": (True, False)}
-TARGET_COLUMNS = ["code", "type_code", "circle", "measure", "threshold", "community_min_share"]
+CIRCLE_NAMES = {"urban": ("urban",), "rural": ("rural",), "both": ("urban", "rural")}
+TARGET_COLUMNS = ["code", "type_code", "circle", "measure", "threshold"]
 RESULT_COLUMNS = ["code", "type_code", "circle", "measure", "threshold", "area_id", "level", "value", "pass",
                   "communities", "communities_reached"]
+_RESIDENT_COLUMN = {"radius": "population_in_radius", "network": "population_covered"}
+
+
+def check_targets(targets: pd.DataFrame) -> pd.DataFrame:
+    """The targets table checked: known measures and circles, thresholds in (0, 1], '*' only for the
+    composite. Raises ``MeasureError`` naming the rows and the fix."""
+    missing = [c for c in TARGET_COLUMNS if c not in targets]
+    if missing:
+        raise MissingColumnsError("targets", missing)
+    problems = []
+    for i, t in enumerate(targets.to_dict("records"), start=2):
+        if t["measure"] not in MEASURE_CODES:
+            problems.append(f"row {i} ({t['code']}): measure {t['measure']!r} is not one of {list(MEASURE_CODES)}")
+        if t["circle"] not in CIRCLE_NAMES:
+            problems.append(f"row {i} ({t['code']}): circle {t['circle']!r} is not urban, rural or both")
+        threshold = pd.to_numeric(pd.Series([t["threshold"]]), errors="coerce").iloc[0]
+        if not 0 < threshold <= 1:
+            problems.append(f"row {i} ({t['code']}): threshold {t['threshold']!r} must be a share in (0, 1]")
+        if (t["type_code"] == "*") != (t["measure"] == "composite"):
+            problems.append(f"row {i} ({t['code']}): type_code '*' goes with measure composite only")
+    if problems:
+        raise MeasureError("the targets table (data/targets.csv) has bad rows: " + "; ".join(problems[:10]))
+    return targets
 
 
 def targets_by_area(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
+                    presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None,
                     levels: tuple[str, ...] = ("district", "town", "community")) -> pd.DataFrame:
     """One row per (target, area) of ``levels`` where the target applies (see the module docstring).
 
     Parameters
     ----------
-    per_area : coverage per (area_id, type_code) with ``population`` and ``population_covered``.
+    per_area : coverage per (area_id, type_code) with ``population``, ``population_covered`` and
+        ``population_in_radius``.
     areas : the area tree: ``area_id``, ``parent_id``, ``level``, ``urban``.
     targets : the targets table (``TARGET_COLUMNS``).
+    presence : per community and type (``geo.measures.presence``): ``area_id``, ``type_code``,
+        ``present``; needed by presence targets.
+    composite : per area and circle (``geo.measures.composite``); needed by composite targets.
 
     Returns
     -------
     ``RESULT_COLUMNS``: ``value`` (0..1, NaN without one), ``pass`` (bool, None without a value),
-    ``communities``/``communities_reached`` (community_share targets: the communities judged and
-    reached, counted for the worst type).
+    ``communities``/``communities_reached`` (presence targets: the communities judged and those with
+    the facility).
     """
     for name, frame, cols in (("per_area", per_area, ["area_id", "type_code", "population", "population_covered"]),
-                              ("areas", areas, ["area_id", "parent_id", "level", "urban"]),
-                              ("targets", targets, TARGET_COLUMNS)):
+                              ("areas", areas, ["area_id", "parent_id", "level", "urban"])):
         missing = [c for c in cols if c not in frame]
         if missing:
             raise MissingColumnsError(name, missing)
-    holders = _holders(areas, levels)
-    rows = [row for t in targets.to_dict("records") for row in _judge(t, per_area, holders)]
+    check_targets(targets)
+    holders = community_holders(areas, levels)
+    return _judged(targets, holders, per_area, presence, composite)
+
+
+def overall(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
+            presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each target judged once over every community of the data (one district: the district's verdict)."""
+    check_targets(targets)
+    comm = areas[areas.level == "community"]
+    holders = pd.DataFrame({"holder": -1, "level": "all", "community": comm.area_id.to_numpy(np.int64),
+                            "circle": np.where(comm.urban.astype(bool), "urban", "rural")})
+    return _judged(targets, holders, per_area, presence, composite)
+
+
+def _judged(targets, holders, per_area, presence, composite) -> pd.DataFrame:
+    rows = [row for t in targets.to_dict("records")
+            for row in _judge(t, holders, per_area, presence, composite)]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def overall(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-    """Each target judged once over every community of the data (one district: the district's verdict)."""
-    comm = areas[areas.level == "community"]
-    holders = pd.DataFrame({"holder": -1, "level": "all", "community": comm.area_id.to_numpy(),
-                            "urban": comm.urban.to_numpy(bool)})
-    return pd.DataFrame([row for t in targets.to_dict("records") for row in _judge(t, per_area, holders)],
-                        columns=RESULT_COLUMNS)
-
-
-def _holders(areas: pd.DataFrame, levels: tuple[str, ...]) -> pd.DataFrame:
-    """(holder area, its level, community below or equal to it, the community's urban flag)."""
-    parent = dict(zip(areas.area_id.astype(np.int64), areas.parent_id, strict=True))
-    level = dict(zip(areas.area_id.astype(np.int64), areas.level, strict=True))
-    comm = areas[areas.level == "community"]
-    rows = []
-    for c, urban in zip(comm.area_id.astype(np.int64), comm.urban.astype(bool), strict=True):
-        a: int | None = int(c)
-        while a is not None:
-            if level[a] in levels:
-                rows.append((a, level[a], int(c), bool(urban)))
-            up = parent.get(a)
-            a = None if up is None or pd.isna(up) else int(up)
-    return pd.DataFrame(rows, columns=["holder", "level", "community", "urban"])
-
-
-def _judge(t: dict, per_area: pd.DataFrame, holders: pd.DataFrame) -> list[dict]:
-    in_circle = holders[holders.urban.isin(CIRCLE_FLAGS[t["circle"]])]
-    if t["measure"] == "community_share":
+def _judge(t: dict, holders: pd.DataFrame, per_area: pd.DataFrame, presence: pd.DataFrame | None,
+           composite: pd.DataFrame | None) -> list[dict]:
+    circles = CIRCLE_NAMES[t["circle"]]
+    in_circle = holders[holders.circle.isin(circles)]
+    if t["measure"] == "presence":
         in_circle = in_circle[in_circle.level != "community"]  # a share of communities needs several
-    codes = sorted(per_area.type_code.unique()) if t["type_code"] == "*" else [t["type_code"]]
-    scores = [s for s in (_score(t, per_area[per_area.type_code == code], in_circle) for code in codes)
-              if s is not None]
+    score = _score(t, in_circle, per_area, presence, composite)
     out = []
     for (holder, level), _ in in_circle.groupby(["holder", "level"], sort=True):
-        mine = [s.loc[holder] for s in scores if holder in s.index and np.isfinite(s.loc[holder, "value"])]
-        worst = min(mine, key=lambda r: r["value"]) if mine else None
-        value = float(worst["value"]) if worst is not None else np.nan
-        out.append({key: t[key] for key in ("code", "type_code", "circle", "measure", "threshold")} | {
-            "area_id": None if holder < 0 else int(holder), "level": level, "value": value,
-            "pass": None if worst is None else bool(value >= float(t["threshold"]) - 1e-12),
-            "communities": None if worst is None or pd.isna(worst["n"]) else int(worst["n"]),
-            "communities_reached": None if worst is None or pd.isna(worst["reached"]) else int(worst["reached"]),
+        row = score.loc[holder] if score is not None and holder in score.index else None
+        value = np.nan if row is None else float(row["value"])
+        known = row is not None and np.isfinite(value)
+        n = None if row is None or not known or pd.isna(row["n"]) else int(row["n"])
+        reached = None if row is None or n is None else int(row["reached"])
+        out.append({key: t[key] for key in ("code", "type_code", "circle", "measure")} | {
+            "threshold": float(t["threshold"]), "area_id": None if holder < 0 else int(holder), "level": level,
+            "value": value, "pass": bool(value >= float(t["threshold"]) - 1e-12) if known else None,
+            "communities": n, "communities_reached": reached,
         })
     return out
 
 
-def _score(t: dict, pa: pd.DataFrame, in_circle: pd.DataFrame) -> pd.DataFrame | None:
-    """Per holder: ``value`` (and ``n``/``reached`` communities) for one type; None if the type has
-    no results in the circle at all."""
-    joined = in_circle.merge(pa[["area_id", "population", "population_covered"]], left_on="community",
-                             right_on="area_id", how="left")
+def _score(t: dict, in_circle: pd.DataFrame, per_area: pd.DataFrame, presence: pd.DataFrame | None,
+           composite: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Per holder: ``value`` (and ``n``/``reached`` communities for presence); None without data."""
+    if t["measure"] == "presence":
+        if presence is None:
+            raise MeasureError(f"target {t['code']}: presence results are needed to judge a presence target")
+        mine = presence[presence.type_code == t["type_code"]][["area_id", "present"]]
+        joined = in_circle.merge(mine, left_on="community", right_on="area_id", how="inner")
+        if joined.empty:
+            return None
+        g = joined.groupby("holder")
+        return pd.DataFrame({"value": g.present.mean().astype(float), "n": g.size(), "reached": g.present.sum()})
+    if t["measure"] == "composite":
+        if composite is None:
+            raise MeasureError(f"target {t['code']}: composite results are needed to judge a composite target")
+        comp = composite[["area_id", "circle", "population", "population_covered"]]
+        joined = in_circle.merge(comp, left_on=["community", "circle"], right_on=["area_id", "circle"], how="left")
+        covered_col = "population_covered"
+    else:
+        column = _RESIDENT_COLUMN[t["measure"]]
+        if column not in per_area:
+            raise MissingColumnsError("per_area", [column])
+        pa = per_area[per_area.type_code == t["type_code"]][["area_id", "population", column]]
+        joined = in_circle.merge(pa, left_on="community", right_on="area_id", how="left")
+        covered_col = column
     if joined.population.isna().all():
         return None
-    if t["measure"] == "community_share":
-        reached = joined.population.notna() & (
-            joined.population_covered >= float(t["community_min_share"]) * joined.population)
-        g = joined.assign(reached=reached).groupby("holder")
-        return pd.DataFrame({"value": g.reached.mean(), "n": g.size(), "reached": g.reached.sum()})
-    g = joined.fillna({"population": 0, "population_covered": 0}).groupby("holder")
-    total, covered = g.population.sum(), g.population_covered.sum()
+    g = joined.fillna({"population": 0, covered_col: 0}).groupby("holder")
+    total, covered = g.population.sum(), g[covered_col].sum()
     return pd.DataFrame({"value": (covered / total.where(total > 0)).astype(float), "n": np.nan, "reached": np.nan})

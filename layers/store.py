@@ -115,6 +115,53 @@ def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
     )
 
 
+PRESENCE_COLS = ["run_id", "area_id", "type_code", "present", "source", "facilities"]
+COMPOSITE_COLS = ["run_id", "area_id", "circle", "required_types", "households", "households_covered", "population",
+                  "population_covered", "share"]
+
+
+def add_measures(s: Session, run_id: int, *, presence: pd.DataFrame, composite: pd.DataFrame) -> None:
+    """Write the presence rows (per community and type) and the composite rows (per area and circle)
+    of ``run_id`` (COPY; computed for every type at each run, never copied from an earlier run)."""
+    if len(presence):
+        copy_frame(s, "coverage_presence", _with_run(presence, run_id), columns=PRESENCE_COLS)
+    if len(composite):
+        copy_frame(s, "coverage_composite", _with_run(composite, run_id), columns=COMPOSITE_COLS)
+
+
+def presence_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
+    """Presence rows of a run with the community's name, code, town and class."""
+    return _frame(
+        s,
+        "SELECT p.area_id, p.type_code, p.present, p.source, p.facilities, a.name, a.code, a.parent_id, a.urban "
+        "FROM coverage_presence p JOIN areas a USING (area_id) WHERE p.run_id = :r "
+        "AND (CAST(:t AS text) IS NULL OR p.type_code = :t) ORDER BY p.type_code, p.area_id",
+        {"r": run_id, "t": type_code},
+    )
+
+
+def composite_results(s: Session, run_id: int, *, level: str | None = None) -> pd.DataFrame:
+    """Composite rows of a run with the area's name, level, code and parent."""
+    return _frame(
+        s,
+        "SELECT c.area_id, c.circle, c.required_types, c.households, c.households_covered, c.population, "
+        "c.population_covered, c.share, a.name, a.level, a.code, a.parent_id FROM coverage_composite c "
+        "JOIN areas a USING (area_id) WHERE c.run_id = :r AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) "
+        "ORDER BY c.circle, c.area_id",
+        {"r": run_id, "lvl": level},
+    )
+
+
+def residence_coverage(s: Session, run_id: int, *, types: list[str]) -> pd.DataFrame:
+    """Per home and type of ``types``: ``residence_id``, ``type_code``, ``circle``, ``covered``."""
+    return _frame(
+        s,
+        "SELECT residence_id, type_code, circle, covered FROM coverage_residence "
+        "WHERE run_id = :r AND type_code = ANY(:t)",
+        {"r": run_id, "t": list(types)},
+    )
+
+
 def gap_count(s: Session, run_id: int) -> int:
     return s.execute(text("SELECT count(*) FROM coverage_gaps WHERE run_id = :r"), {"r": run_id}).scalar_one()
 

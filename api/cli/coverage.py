@@ -88,16 +88,17 @@ def _print_summary(run_id: int, summary: dict) -> None:
         typer.echo(f"不可达 unreachable (> {far['snap_max_m']:g} m from every usable street, counted as not covered): "
                    f"{far['residences']} homes ({far['population']} residents), {len(far['facilities'])} facilities"
                    + (f" ({ids})" if ids else ""))
-    typer.echo(f"{'设施类型 type':32} {'居民覆盖率 share':>16} {'老人覆盖率 elderly':>18}")
+    typer.echo(f"{'设施类型 type':32} {'服务半径覆盖率':>14} {'步行/半小时可达覆盖率 share':>26} {'老人可达 elderly':>16}")
     for code, t in sorted(summary["types"].items()):
         share = "-" if t["share"] is None else f"{t['share']:.1%}"
+        radius = "-" if t.get("radius_share") is None else f"{t['radius_share']:.1%}"
         eld = "-" if t["elderly_share"] is None else f"{t['elderly_share']:.1%}"
-        typer.echo(f"{code:32} {share:>16} {eld:>18}")
-    typer.echo("目标 targets:")
+        typer.echo(f"{code:32} {radius:>14} {share:>26} {eld:>16}")
+    typer.echo("目标 targets (口径 measure in brackets):")
     for t in summary["targets"]:
         value = "-" if t["value"] is None else f"{t['value']:.1%}"
         mark = "达标 pass" if t["pass"] else "未达标 FAIL"
-        typer.echo(f"  {t['label_zh']}: {value} (目标 {float(t['threshold']):.0%}) {mark}")
+        typer.echo(f"  {t['label_zh']} [{t.get('measure_zh', '')}]: {value} (目标 {float(t['threshold']):.0%}) {mark}")
         towns = [f"{w['name']} {'-' if w['value'] is None else format(w['value'], '.0%')} "
                  f"{'-' if w['pass'] is None else ('达标' if w['pass'] else '未达标')}" for w in t.get("towns", [])]
         if towns:
@@ -130,7 +131,10 @@ def targets(
         value = "-" if r["value"] is None else f"{r['value']:.1%}"
         mark = "-" if r["pass"] is None else ("达标 pass" if r["pass"] else "未达标 FAIL")
         extra = f" ({r['communities_reached']}/{r['communities']} communities)" if r["communities"] else ""
-        typer.echo(f"  {r['target_code']:24} {r['name']:16} {value:>7} / {r['threshold']:.0%}  {mark}{extra}")
+        typer.echo(f"  {r['target_code']:24} {r['name']:16} {r['measure_zh']:10} {value:>7} / {r['threshold']:.0%}  "
+                   f"{mark}{extra}")
+    for code, m in sorted({(r["measure"], r["measure_zh"]) for r in rows}):
+        typer.echo(f"口径 {m}: {service.measure_table()[code]['definition_zh']}")
 
 
 @app.command()

@@ -501,10 +501,14 @@ class TargetVerdict(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    target_code: str = Field(examples=["daycare_communities"])
+    target_code: str = Field(examples=["daycare_presence_urban"])
     label_zh: str | None = None
-    type_code: str = Field(description="设施类型 facility type ('*': every type, the worst decides)")
-    measure: Literal["community_share", "population_share"]
+    type_code: str = Field(description="设施类型 facility type ('*': the composite of every required type)")
+    measure: Literal["presence", "radius", "network", "composite"] = Field(
+        description="口径 which measure: presence 设施覆盖社区比例 (share of communities), radius 服务半径覆盖率, "
+                    "network 步行可达覆盖率 / 半小时可达覆盖率, composite 全部应配建设施可达 (shares of residents)")
+    measure_zh: str = Field(description="口径名称 the measure as officials name it")
+    definition_zh: str = Field(description="口径说明 a one-line definition of the measure")
     threshold: float = Field(description="目标值 the share to reach (0..1)")
     area_id: int
     name: str
@@ -513,16 +517,17 @@ class TargetVerdict(BaseModel):
     value: float | None = Field(description="达到的比例 share of communities reached / of residents covered (0..1); "
                                             "null: no community or resident of the target's circle here")
     pass_: bool | None = Field(alias="pass", description="是否达标 value >= threshold (null without a value)")
-    communities: int | None = Field(None, description="社区数 communities judged (share-of-communities targets)")
-    communities_reached: int | None = Field(None, description="达到要求的社区数 communities reached")
+    communities: int | None = Field(None, description="社区数 communities judged (presence targets)")
+    communities_reached: int | None = Field(None, description="设有设施的社区数 communities that have the facility")
 
 
 class TargetList(BaseModel):
     """各区域目标达标 targets judged for the district, every town and (per-resident targets) every community."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"run_id": 12, "targets": [{
-        "target_code": "daycare_communities", "label_zh": "老年人日间照料中心覆盖社区比例不低于80%",
-        "type_code": "elderly_daycare", "measure": "community_share", "threshold": 0.8, "area_id": 1,
+        "target_code": "daycare_presence_urban", "label_zh": "城市社区日间照料机构覆盖率不低于80%",
+        "type_code": "elderly_daycare", "measure": "presence", "measure_zh": "设施覆盖社区比例",
+        "definition_zh": "设有该类开放设施的社区占社区总数的比例", "threshold": 0.8, "area_id": 1,
         "name": "澄湾区", "level": "district", "area_code": "440000000000", "value": 0.62, "pass": False,
         "communities": 42, "communities_reached": 26}]}]})
 

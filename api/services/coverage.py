@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 import data
 from api.settings import coverage_settings
+from geo import measures
 from geo.coverage import (
     CAPACITY_COLUMNS,
     CoverageResult,
@@ -43,14 +44,16 @@ from geo.coverage import (
 )
 from geo.errors import UnknownFacilityTypeError
 from geo.profiles import Profile, load_profiles
+from geo.targets import check_targets, targets_by_area
 from geo.targets import overall as targets_overall
-from geo.targets import targets_by_area
 from layers import queries, store
 
 DATA_DIR = Path(data.__file__).parent
 PROFILES_CSV = DATA_DIR / "profiles.csv"
 TARGETS_CSV = DATA_DIR / "targets.csv"
 FACILITY_TYPES_CSV = DATA_DIR / "facility_types.csv"
+SERVICE_AREAS_CSV = DATA_DIR / "service_areas.csv"
+MEASURES_CSV = DATA_DIR / "measures.csv"
 BASE_LAYERS = ("areas", "residences", "network_nodes", "network_edges", "facility_types")
 
 Progress = Callable[[str, int], None]
@@ -62,12 +65,13 @@ class RunConfig:
     """What coverage depends on besides the layers (``api.settings.CoverageSettings``).
 
     ``snap_max_m``: farthest a home or facility may lie from a usable street (metres);
-    ``gap_link_m``: single-linkage distance of gap areas (metres); the three editable tables.
+    ``gap_link_m``: single-linkage distance of gap areas (metres); the four editable tables.
     """
 
     profiles_csv: Path = PROFILES_CSV
     targets_csv: Path = TARGETS_CSV
     facility_types_csv: Path = FACILITY_TYPES_CSV
+    service_areas_csv: Path = SERVICE_AREAS_CSV
     snap_max_m: float = 500.0
     gap_link_m: float = 250.0
 
@@ -177,7 +181,9 @@ def config_key(inputs: Inputs) -> dict[str, Any]:
 
 def _config_key(config: RunConfig, profiles: dict[str, str], basis: pd.DataFrame) -> dict[str, Any]:
     targets = config.targets_csv.read_bytes() if config.targets_csv.exists() else b""
+    rules = config.service_areas_csv.read_bytes() if config.service_areas_csv.exists() else b""
     return {"profiles": _digest(json.dumps(profiles, sort_keys=True)), "targets": hashlib.sha1(targets).hexdigest()[:16],
+            "service_areas": hashlib.sha1(rules).hexdigest()[:16],
             "capacity_basis": _digest(basis.sort_index().to_csv()), "snap_max_m": float(config.snap_max_m),
             "gap_link_m": float(config.gap_link_m)}
 
@@ -186,7 +192,8 @@ def current_config_key(s: Session, config: RunConfig | None = None) -> dict[str,
     """``config_key`` of the current tables and settings (cached per file version)."""
     config = config or RunConfig.from_settings()
     stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
-                  for p in (config.profiles_csv, config.targets_csv, config.facility_types_csv))
+                  for p in (config.profiles_csv, config.targets_csv, config.facility_types_csv,
+                            config.service_areas_csv))
     return dict(_cached_config_key(config, stamp))
 
 
@@ -275,31 +282,74 @@ def gap_rows(result: CoverageResult) -> pd.DataFrame:
 
 
 def read_targets(path: Path | None = None) -> pd.DataFrame:
-    """The targets table (``MINQING_TARGETS_CSV``, default data/targets.csv)."""
-    return pd.read_csv(path or coverage_settings().targets_csv)
+    """The targets table (``MINQING_TARGETS_CSV``, default data/targets.csv), checked."""
+    return check_targets(pd.read_csv(path or coverage_settings().targets_csv, dtype={"code": str}))
 
 
-def evaluate_targets(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-    """Pass/fail of each target row over all communities (the district's verdict; ``geo.targets``).
+def read_service_areas(path: Path | None = None) -> pd.DataFrame:
+    """The presence measure's service-area rules (``MINQING_SERVICE_AREAS_CSV``)."""
+    path = path or coverage_settings().service_areas_csv
+    if not Path(path).exists():
+        return pd.DataFrame(columns=measures.RULE_COLUMNS)
+    return pd.read_csv(path, dtype={"community_code": str, "served_by_code": str})
 
-    ``community_share``: the share of communities (of the target's circle) where at least
-    ``community_min_share`` of residents are covered. ``population_share``: the share of residents
-    of that circle covered (for ``type_code`` '*': every type with a tier in that circle, the
-    worst type decides).
-    """
-    judged = targets_overall(per_area, areas, targets).set_index("code")
+
+@lru_cache(maxsize=1)
+def measure_table() -> dict[str, dict[str, str]]:
+    """The measures as officials name them (data/measures.csv): code → name_zh, name_rural_zh,
+    unit_zh, definition_zh (one line of Chinese for tooltips, the CLI, the API and reports)."""
+    table = pd.read_csv(MEASURES_CSV, dtype=str).fillna("")
+    return {r["code"]: {k: r[k] for k in ("name_zh", "name_rural_zh", "unit_zh", "definition_zh")}
+            for r in table.to_dict("records")}
+
+
+def measure_name(code: str, circle: str = "urban") -> str:
+    """The Chinese name of a measure for a circle (both: the urban name)."""
+    m = measure_table()[code]
+    return m["name_rural_zh"] if circle == "rural" else m["name_zh"]
+
+
+def presence_rows(s: Session, inputs: Inputs) -> pd.DataFrame:
+    """The presence measure of every community and applicable type, from the open facilities."""
+    comm = queries.areas(s, levels=("community",))
+    fac = inputs.facilities[inputs.facilities.status == "open"]
+    return measures.presence(comm, fac, inputs.facility_types, read_service_areas(inputs.config.service_areas_csv))
+
+
+def composite_rows(s: Session, run_id: int, inputs: Inputs) -> pd.DataFrame:
+    """The composite measure of a stored run: residents reaching every required type of their circle."""
+    required = measures.required_types(inputs.facility_types)
+    codes = sorted({c for v in required.values() for c in v})
+    per_residence = store.residence_coverage(s, run_id, types=codes)
+    return measures.composite(prepared_for(inputs), per_residence, required)
+
+
+def evaluate_targets(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
+                     presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pass/fail of each target row over all communities (the district's verdict; ``geo.targets``),
+    with the measure's Chinese name and definition."""
+    judged = targets_overall(per_area, areas, targets, presence=presence, composite=composite).set_index("code")
     rows = []
     for t in targets.to_dict("records"):
         value = judged.value.get(t["code"], np.nan)
         value = None if pd.isna(value) else float(value)
-        rows.append({**t, "value": value, "pass": value is not None and value >= float(t["threshold"]) - 1e-12})
+        rows.append({**t, "value": value, "pass": value is not None and value >= float(t["threshold"]) - 1e-12,
+                     "communities": _int(judged.communities.get(t["code"])),
+                     "communities_reached": _int(judged.communities_reached.get(t["code"])),
+                     "measure_zh": measure_name(t["measure"], t["circle"]),
+                     "definition_zh": measure_table()[t["measure"]]["definition_zh"]})
     return pd.DataFrame(rows)
 
 
-def target_rows(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-    """``coverage_target`` rows: each target judged in the district, every town and (per-resident
-    targets) every community of its circle."""
-    judged = targets_by_area(per_area, areas, targets)
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def target_rows(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
+                presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``coverage_target`` rows: each target judged in the district, every town and (resident
+    measures) every community of its circle."""
+    judged = targets_by_area(per_area, areas, targets, presence=presence, composite=composite)
     out = judged.rename(columns={"code": "target_code"})
     out["pass"] = out["pass"].astype("boolean")
     for col in ("communities", "communities_reached"):
@@ -311,9 +361,11 @@ def target_rows(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFra
 def target_table(s: Session, run_id: int, *, level: str | None = None, code: str | None = None) -> list[dict[str, Any]]:
     """The stored per-area verdicts of a run as JSON-ready records (with the target's label)."""
     rows = store.target_results(s, run_id, level=level, code=code)
-    labels = dict(zip(*(read_targets()[c] for c in ("code", "label_zh")), strict=True))
+    table = read_targets().set_index("code")
+    labels, circles = table.label_zh.to_dict(), table.circle.to_dict()
     return [{"target_code": r.target_code, "label_zh": labels.get(r.target_code), "type_code": r.type_code,
-             "measure": r.measure, "threshold": float(r.threshold), "area_id": int(r.area_id), "name": r["name"],
+             "measure": r.measure, "measure_zh": measure_name(r.measure, circles.get(r.target_code, "urban")),
+             "definition_zh": measure_table()[r.measure]["definition_zh"], "threshold": float(r.threshold), "area_id": int(r.area_id), "name": r["name"],
              "level": r.level, "area_code": r.code, "value": None if pd.isna(r.value) else float(r.value),
              "pass": None if pd.isna(r["pass"]) else bool(r["pass"]),
              "communities": None if pd.isna(r.communities) else int(r.communities),
@@ -329,23 +381,27 @@ def town_verdicts(s: Session, run_id: int) -> dict[str, list[dict[str, Any]]]:
             for code, part in rows.groupby("target_code", sort=True)}
 
 
-def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: list[str],
-              gaps: int) -> dict[str, Any]:
+def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: list[str], gaps: int,
+              presence: pd.DataFrame, composite: pd.DataFrame) -> dict[str, Any]:
     """A run's headline figures: district share per type, targets pass/fail."""
     district = inputs.areas[inputs.areas.level == "district"].area_id
     top = pa[pa.area_id.isin(district)]
     by_type = {
         r.type_code: {"population": int(r.population), "population_covered": int(r.population_covered),
                       "share": None if pd.isna(r.population_share) else round(float(r.population_share), 4),
+                      "radius_share": None if pd.isna(r.radius_share) else round(float(r.radius_share), 4),
                       "elderly_share": None if pd.isna(r.elderly_share) else round(float(r.elderly_share), 4)}
         for r in top.itertuples()
     }
-    targets = evaluate_targets(pa, inputs.areas, read_targets(inputs.config.targets_csv))
+    targets = evaluate_targets(pa, inputs.areas, read_targets(inputs.config.targets_csv), presence=presence,
+                               composite=composite)
     return {
         "seconds": round(seconds, 3), "recomputed_types": recomputed, "types": by_type,
         "residences": int(len(inputs.residences)), "facilities": int((inputs.facilities.status == "open").sum()),
         "gaps": gaps,
-        "targets": [{"code": r["code"], "label_zh": r["label_zh"], "value": None if pd.isna(r["value"]) else float(r["value"]), "threshold": r["threshold"],
+        "targets": [{"code": r["code"], "label_zh": r["label_zh"], "measure": r["measure"],
+                     "measure_zh": r["measure_zh"], "definition_zh": r["definition_zh"],
+                     "value": None if pd.isna(r["value"]) else float(r["value"]), "threshold": r["threshold"],
                      "pass": bool(r["pass"])} for r in targets.to_dict("records")],
     }
 
@@ -410,9 +466,19 @@ def run_params(inputs: Inputs, prints: dict[str, str], *, actor: str, previous: 
         "snap_max_m": float(inputs.config.snap_max_m), "gap_link_m": float(inputs.config.gap_link_m),
         "thresholds": thresholds_digest(inputs.facility_types),
         "profiles": profile_table(inputs.profiles), "config": config_key(inputs),
-        "tables": {"profiles": str(inputs.config.profiles_csv), "targets": str(inputs.config.targets_csv),
-                   "facility_types": str(inputs.config.facility_types_csv)},
+        "tables": _table_names(inputs.config),
     }
+
+
+def _table_names(config: RunConfig) -> dict[str, str]:
+    """Which editable tables a run used: the shipped one (内置) or an edited copy, by file name only —
+    never the server's path (run parameters reach planners)."""
+    shipped = {"profiles": PROFILES_CSV, "targets": TARGETS_CSV, "facility_types": FACILITY_TYPES_CSV,
+               "service_areas": SERVICE_AREAS_CSV}
+    used = {"profiles": config.profiles_csv, "targets": config.targets_csv,
+            "facility_types": config.facility_types_csv, "service_areas": config.service_areas_csv}
+    return {k: f"{p.name}（内置）" if Path(p).resolve() == shipped[k].resolve() else f"{p.name}（本地修改）"
+            for k, p in used.items()}
 
 
 def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bool = True,
@@ -447,9 +513,13 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
         store.add_results(s, run_id, per_area=area_rows(result), per_residence=residence_rows(result),
                           per_facility=facility_rows(result), gaps=gap_rows(result))
     per_area = _stored_per_area(s, run_id)
-    store.add_targets(s, run_id, target_rows(per_area, inputs.areas, read_targets(inputs.config.targets_csv)))
+    presence = presence_rows(s, inputs)
+    composite = composite_rows(s, run_id, inputs)
+    store.add_measures(s, run_id, presence=presence, composite=composite)
+    targets = read_targets(inputs.config.targets_csv)
+    store.add_targets(s, run_id, target_rows(per_area, inputs.areas, targets, presence=presence, composite=composite))
     summary = summarise(per_area, inputs, seconds=time.perf_counter() - t0, recomputed=todo,
-                        gaps=store.gap_count(s, run_id))
+                        gaps=store.gap_count(s, run_id), presence=presence, composite=composite)
     towns = town_verdicts(s, run_id)
     for t in summary["targets"]:
         t["towns"] = towns.get(t["code"], [])

@@ -26,7 +26,7 @@ from api.services import compliance as comp
 from api.services.coverage import read_targets
 from api.services.runs import known_types, resolve_run
 from api.services.scenarios import area_records
-from geo import standards
+from geo import measures, standards
 from geo.crs import to_metric
 from layers import planning, queries, store
 from layers import scenarios as scenario_table
@@ -41,7 +41,8 @@ AREA_FORMATS = {"geojson": ("application/geo+json", "GeoJSON"), "gpkg": ("applic
 AREA_COLUMNS = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", "circle", "type_code",
                 "type_name", "households", "households_covered", "population", "population_covered", "elderly",
                 "elderly_covered", "children", "children_covered", "households_estimated", "population_estimated",
-                "share", "target", "pass"]
+                "share", "target", "pass", "population_in_radius", "radius_share", "present", "presence_source",
+                "communities", "communities_present", "presence_share", "status"]
 AREA_ZH = {"code": "区域编码", "name": "区域名称", "level_name": "层级", "circle": "城乡", "households": "户数",
            "households_covered": "覆盖户数", "population": "人口", "population_covered": "覆盖人口", "share": "覆盖率",
            "elderly": "老年人(60+)", "elderly_covered": "覆盖老年人", "children": "儿童(0-14)",
@@ -76,11 +77,39 @@ def areas_table(s: Session, run_id: int, *, level: str | None = None, type_code:
     frame["circle"] = frame.urban.map({True: "城市", False: "农村"})
     frame["target"] = standards.area_targets(frame, read_targets(), default=min_share)
     frame["pass"] = pd.array((frame.share >= frame.target - 1e-12).where(frame.share.notna()), dtype="boolean")
+    frame = with_presence(s, run_id, frame)
     order = frame.level.map({lvl: i for i, lvl in enumerate(LEVEL_ORDER)})
     frame = frame.assign(_o=order).sort_values(["type_code", "_o", "code"]).drop(columns="_o")
     cols = [*AREA_COLUMNS, *(["geometry"] if with_geometry else [])]
     out = frame[cols].reset_index(drop=True)
     return gpd.GeoDataFrame(out, geometry="geometry", crs=4326) if with_geometry else pd.DataFrame(out)
+
+
+def with_presence(s: Session, run_id: int, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the presence measure to per-area rows (``area_id``, ``level``, ``type_code``, ``share``,
+    ``target``, ``urban``): for a community ``present`` and ``presence_source`` (inside | town |
+    assigned); for larger areas ``communities``, ``communities_present`` and ``presence_share`` (all
+    communities below, both classes); for a community the ``status`` word (未设置 / 步行可达不足 /
+    可达不足 / 达标)."""
+    rows = store.presence_results(s, run_id)
+    shares = measures.presence_shares(rows, queries.areas(s, with_geometry=False),
+                                      levels=("district", "town", "grid_large"))
+    total = shares.groupby(["area_id", "type_code"], as_index=False)[["communities", "present"]].sum()
+    total = total.rename(columns={"present": "communities_present"})
+    own = rows[["area_id", "type_code", "present", "source"]].rename(columns={"source": "presence_source"})
+    out = frame.merge(own, on=["area_id", "type_code"], how="left").merge(total, on=["area_id", "type_code"],
+                                                                          how="left")
+    is_comm = out.level == "community"
+    out["communities"] = out.communities.where(~is_comm, 1).astype("Int64")
+    out["communities_present"] = out.communities_present.where(~is_comm, out.present.astype(float)).astype("Int64")
+    out["presence_share"] = (out.communities_present / out.communities).astype("Float64")
+    out["present"] = out.present.astype("boolean")
+    out["status"] = [measures.status_word(present=None if pd.isna(p) else bool(p),
+                                          share=None if pd.isna(sh) else float(sh), target=float(t),
+                                          circle="rural" if u is False else "urban") if lvl == "community" else None
+                     for p, sh, t, u, lvl in zip(out.present, out.share, out.target, out.urban.astype(object), out.level,
+                                                 strict=True)]
+    return out
 
 
 def areas_wide(s: Session, run_id: int, *, level: str | None = None,

@@ -117,7 +117,7 @@ def test_targets_per_town_in_the_run_output_and_the_targets_command(cli, demo_db
         stored = store.target_results(s, latest["run_id"], level="town")
     assert listed["run_id"] == latest["run_id"] and len(listed["targets"]) == len(stored) > 0
     assert {t["level"] for t in listed["targets"]} == {"town"}
-    day = [t for t in listed["targets"] if t["target_code"] == "daycare_communities"]
+    day = [t for t in listed["targets"] if t["target_code"] == "complex_presence_rural"]
     assert day and all(t["communities"] > 0 and 0 <= t["communities_reached"] <= t["communities"] for t in day)
     table = cli("targets", "--level", "community", "--code", "kindergarten_residents")
     assert "kindergarten_residents" in table and "communities)" not in table

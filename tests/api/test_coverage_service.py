@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,16 +93,40 @@ def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
             s.execute(text("UPDATE facilities SET status = 'open' WHERE facility_id = :f"), {"f": fid})
 
 
-def test_targets_are_evaluated_against_hand_counts(demo_db, base_run):
+def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_db, base_run):
+    run_id = base_run["run_id"]
     with session(demo_db) as s:
-        pa = store.area_results(s, base_run["run_id"], type_code="elderly_daycare")
-        areas = s.execute(text("SELECT area_id, urban FROM areas WHERE level = 'community'")).all()
-    comm = pa[pa.level == "community"]
-    reached = sum(1 for r in comm.itertuples() if r.population_covered >= 0.5 * r.population)
-    expected = reached / len(areas)
-    target = next(t for t in base_run["summary"]["targets"] if t["code"] == "daycare_communities")
-    assert target["value"] == pytest.approx(expected)
-    assert target["pass"] is (expected >= 0.8)
+        # presence, counted by PostGIS itself: urban communities covering an open day-care centre
+        # (no service-area rule names day care in the urban circle)
+        urban, having = s.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM facilities f WHERE f.status = 'open' "
+            "AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))) FROM areas a "
+            "WHERE a.level = 'community' AND a.urban")).one()
+        # network and radius: the circle's residents from the stored per-home rows
+        network, radius, people = s.execute(text(
+            "SELECT sum(r.population) FILTER (WHERE c.covered), sum(r.population) FILTER (WHERE c.circle IS NOT NULL), "
+            "sum(r.population) FROM coverage_residence c JOIN residences r USING (residence_id) "
+            "WHERE c.run_id = :r AND c.type_code = 'health_center'"), {"r": run_id}).one()
+        composite = s.execute(text(
+            "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
+            "FROM coverage_residence c JOIN facility_types t ON t.code = c.type_code WHERE c.run_id = :r "
+            "AND c.circle = 'urban' AND t.required AND t.urban_tier IS NOT NULL "
+            "GROUP BY residence_id HAVING bool_and(c.covered) AND count(*) = (SELECT count(*) FROM facility_types "
+            "WHERE required AND urban_tier IS NOT NULL AND urban_profile IS NOT NULL))"), {"r": run_id}).scalar()
+        urban_people = s.execute(text(
+            "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
+            "FROM coverage_residence WHERE run_id = :r AND circle = 'urban')"), {"r": run_id}).scalar()
+    targets = {t["code"]: t for t in base_run["summary"]["targets"]}
+    daycare = targets["daycare_presence_urban"]
+    assert daycare["measure"] == "presence" and daycare["measure_zh"] == "设施覆盖社区比例"
+    assert daycare["value"] == pytest.approx(having / urban)
+    assert daycare["pass"] is (having / urban >= 0.8)
+    assert targets["health_network"]["value"] == pytest.approx(network / people)
+    assert targets["health_network"]["measure_zh"] == "步行可达覆盖率" and targets["health_network"]["definition_zh"]
+    assert people == radius  # every home has a health-centre row (both circles have a tier)
+    assert targets["composite_urban"]["value"] == pytest.approx((composite or 0) / urban_people)
+    # no server path in what planners are sent
+    assert "/" not in json.dumps(base_run["params"]["tables"])
 
 
 def test_loads_follow_the_capacity_basis_of_the_type(demo_db, base_run):
@@ -257,30 +283,35 @@ def test_targets_are_judged_per_town_and_community_and_stored(demo_db):
     targets = pd.read_csv(service.TARGETS_CSV).set_index("code")
     comm = areas[areas.level == "community"]
     towns = areas[areas.level == "town"].area_id
-    # day care >= 80% of communities reached (>= 50% of residents covered): hand count per town
-    dc = targets.loc["daycare_communities"]
-    day = pa[(pa.type_code == "elderly_daycare") & (pa.level == "community")].set_index("area_id")
-    judged = stored[stored.target_code == "daycare_communities"].set_index("area_id")
+    with session(demo_db) as s:  # urban communities with an open day-care centre, counted by PostGIS
+        having = {r[0] for r in s.execute(text(
+            "SELECT a.area_id FROM areas a WHERE a.level = 'community' AND EXISTS (SELECT 1 FROM facilities f "
+            "WHERE f.status = 'open' AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))"))}
+    dc = targets.loc["daycare_presence_urban"]
+    judged = stored[stored.target_code == "daycare_presence_urban"].set_index("area_id")
     assert set(judged.level) == {"district", "town"}  # a share of communities: not per community
+    urban_comm = comm[comm.urban.astype(bool)]
     for town in towns:
-        mine = comm[comm.parent_id == town].area_id
-        reached = sum(1 for c in mine if c in day.index
-                      and day.population_covered[c] >= dc.community_min_share * day.population[c])
+        mine = urban_comm[urban_comm.parent_id == town].area_id
+        if not len(mine):
+            assert town not in judged.index or pd.isna(judged.value.get(town))
+            continue
+        reached = sum(1 for c in mine if c in having)
         assert judged.communities[town] == len(mine) and judged.communities_reached[town] == reached
         assert judged.value[town] == pytest.approx(reached / len(mine))
         assert judged["pass"][town] == (reached / len(mine) >= dc.threshold)
     district = judged[judged.level == "district"].iloc[0]
-    summary = next(t for t in row["summary"]["targets"] if t["code"] == "daycare_communities")
+    summary = next(t for t in row["summary"]["targets"] if t["code"] == "daycare_presence_urban")
     assert district.value == pytest.approx(summary["value"])
-    assert {w["area_id"] for w in summary["towns"]} == set(towns)
-    # kindergarten residents (urban): per urban community its own share
-    kg = stored[stored.target_code == "kindergarten_residents"].set_index("area_id")
+    assert {w["area_id"] for w in summary["towns"]} <= set(towns)
+    # kindergarten radius (urban): per urban community its share of residents within 300 m
+    kg = stored[stored.target_code == "kindergarten_radius"].set_index("area_id")
     kpa = pa[(pa.type_code == "kindergarten") & (pa.level == "community")].set_index("area_id")
-    urban = comm[comm.urban].area_id
+    urban = urban_comm.area_id
     assert set(kg[kg.level == "community"].index) == set(urban)
     for c in urban:
-        assert kg.value[c] == pytest.approx(kpa.population_covered[c] / kpa.population[c])
+        assert kg.value[c] == pytest.approx(kpa.population_in_radius[c] / kpa.population[c])
     per_town = kpa.loc[urban].groupby(comm.set_index("area_id").parent_id.loc[urban].to_numpy())[
-        ["population", "population_covered"]].sum()
+        ["population", "population_in_radius"]].sum()
     for town, r in per_town.iterrows():
-        assert kg.value[town] == pytest.approx(r.population_covered / r.population)
+        assert kg.value[town] == pytest.approx(r.population_in_radius / r.population)

@@ -20,24 +20,26 @@ def test_targets_per_area_match_the_area_shares(client, auth, run_id):
     assert r.status_code == 200, r.text
     rows = r.json()["targets"]
     assert {t["level"] for t in rows} >= {"district", "town"}
-    assert all(set(t) >= {"target_code", "label_zh", "area_id", "name", "value", "threshold", "pass"} for t in rows)
+    assert all(set(t) >= {"target_code", "label_zh", "area_id", "name", "value", "threshold", "pass", "measure_zh",
+                          "definition_zh"} for t in rows)
     for t in rows:
         if t["value"] is not None:
             assert t["pass"] == (t["value"] >= t["threshold"] - 1e-12)
-    # a per-resident target in a community is that community's covered share of the type
-    kg = [t for t in rows if t["target_code"] == "kindergarten_residents" and t["level"] == "community"]
+    # a network target in a community is that community's covered share of the type
+    kg = [t for t in rows if t["target_code"] == "health_network" and t["level"] == "community"]
     assert kg
-    areas = client.get(f"/coverage/runs/{run_id}/areas?level=community&type=kindergarten",
+    areas = client.get(f"/coverage/runs/{run_id}/areas?level=community&type=health_center",
                        headers=auth("planner")).json()["features"]
     share = {f["properties"]["area_id"]: f["properties"]["share"] for f in areas}
     for t in kg:
         assert t["value"] == pytest.approx(share[t["area_id"]])
     # share-of-communities targets are never judged for a single community
-    assert not [t for t in rows if t["measure"] == "community_share" and t["level"] == "community"]
-    towns = client.get(f"/coverage/runs/{run_id}/targets?level=town&code=daycare_communities",
+    assert not [t for t in rows if t["measure"] == "presence" and t["level"] == "community"]
+    assert {t["measure_zh"] for t in rows if t["measure"] == "presence"} <= {"设施覆盖社区比例", "设施覆盖行政村比例"}
+    towns = client.get(f"/coverage/runs/{run_id}/targets?level=town&code=complex_presence_rural",
                        headers=auth("planner")).json()["targets"]
     assert towns and {t["level"] for t in towns} == {"town"} and {t["target_code"] for t in towns} == {
-        "daycare_communities"}
+        "complex_presence_rural"}
     assert all(t["communities"] >= t["communities_reached"] >= 0 for t in towns)
 
 

@@ -52,15 +52,41 @@ def test_required_types_follow_the_class():
 def test_tiers_pass_only_when_every_required_type_is_within():
     types = standards.type_compliance(COVERAGE, COMMUNITIES, TYPES)
     tiers = standards.tier_compliance(types).set_index(["area_id", "tier"])
-    assert not tiers.loc[(100, "5min"), "pass"] and tiers.loc[(100, "5min"), "missing"] == "日照中心"
+    assert not tiers.loc[(100, "5min"), "pass"] and tiers.loc[(100, "5min"), "missing"] == "步行可达不足: 日照中心"
     assert tiers.loc[(100, "10min"), "pass"] and tiers.loc[(100, "15min"), "pass"]
     assert tiers.loc[(200, "village"), "pass"]
-    assert tiers.loc[(200, "township"), "missing"] == "初中、小学"  # by type code; 敬老院 151/300 >= 50%
+    assert tiers.loc[(200, "township"), "missing"] == "可达不足: 初中、小学"  # by type code; 敬老院 151/300 >= 50%
     assert tiers.loc[(200, "township"), "missing_codes"] == ["middle_school", "primary_school"]
     assert tiers.loc[(100, "5min"), "tier_label"] == "5分钟生活圈"
     comm = standards.community_compliance(standards.tier_compliance(types)).set_index("area_id")
     assert not comm.loc[100, "pass"] and comm.loc[100, "tiers_passed"] == 2
-    assert comm.loc[200, "missing"] == "乡集镇级生活圈: 初中、小学"
+    assert comm.loc[200, "missing"] == "乡集镇级生活圈（可达不足: 初中、小学）"
+
+
+def test_words_tell_a_missing_facility_from_one_too_far_and_one_over_capacity():
+    # 城中社区 has a day-care centre that too few reach, has no kindergarten at all, and its primary
+    # school is reached but over capacity; 山边村 has no school nor middle school
+    presence = pd.DataFrame([(100, "elderly_daycare", True), (100, "kindergarten", False),
+                             (100, "primary_school", True), (100, "middle_school", True),
+                             (200, "primary_school", False), (200, "middle_school", False)],
+                            columns=["area_id", "type_code", "present"])
+    loads = pd.DataFrame([(100, "primary_school", 1.3), (100, "middle_school", 0.8)],
+                         columns=["area_id", "type_code", "load"])
+    types = standards.type_compliance(COVERAGE, COMMUNITIES, TYPES, presence=presence, loads=loads)
+    words = types.set_index(["area_id", "type_code"]).status
+    assert words[(100, "elderly_daycare")] == "步行可达不足"
+    assert words[(100, "kindergarten")] == "未设置"  # half of the residents walk to the next one: still unset here
+    assert words[(100, "primary_school")] == "容量不足" and words[(100, "middle_school")] == "达标"
+    assert words[(200, "primary_school")] == "未设置" and words[(200, "rural_elderly_home")] == "达标"
+    tiers = standards.tier_compliance(types).set_index(["area_id", "tier"])
+    assert tiers.loc[(100, "5min"), "missing"] == "步行可达不足: 日照中心"  # kindergarten is within (50%)
+    assert tiers.loc[(200, "township"), "missing"] == "未设置: 初中、小学"
+
+
+def test_community_at_gives_one_community_per_point():
+    comm = pd.DataFrame({"area_id": [7, 3], "geometry": [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]})
+    got = standards.community_at(comm, np.array([0.5, 1.0, 1.5, 5.0]), np.array([0.5, 0.5, 0.5, 0.5]))
+    assert list(got) == [7, 7, 3, -1]  # the border point goes to the first community listed
 
 
 def test_min_share_is_editable_and_checked():
@@ -104,16 +130,17 @@ def test_community_of_walks_up_the_tree():
     assert list(standards.community_of(areas, [1011, 101, 100, 11, 1, 999])) == [100, 100, 100, -1, -1, -1]
 
 
-def test_area_targets_take_the_type_and_class_target():
+def test_area_targets_take_the_type_and_class_resident_target():
     targets = pd.DataFrame([
-        ("elderly_daycare", "both", "community_share", 0.8, 0.6),
-        ("community_complex", "urban", "community_share", 1.0, 0.5),
-        ("community_complex", "rural", "community_share", 0.8, 0.4),
-        ("kindergarten", "urban", "population_share", 0.9, None),
-        ("*", "urban", "population_share", 0.99, None),
-    ], columns=["type_code", "circle", "measure", "threshold", "community_min_share"])
+        ("elderly_daycare", "both", "presence", 0.8),  # a share of communities: not a per-area target
+        ("community_complex", "urban", "network", 0.7),
+        ("community_complex", "rural", "radius", 0.6),
+        ("community_complex", "rural", "network", 0.4),  # network wins over radius
+        ("kindergarten", "urban", "radius", 0.9),
+        ("*", "urban", "composite", 0.99),
+    ], columns=["type_code", "circle", "measure", "threshold"])
     rows = pd.DataFrame({"type_code": ["elderly_daycare", "community_complex", "community_complex", "kindergarten",
-                                       "kindergarten", "health_center"],
-                         "urban": [False, True, False, True, False, True]})
+                                       "kindergarten", "health_center", "community_complex"],
+                         "urban": [False, True, False, True, False, True, None]})
     got = standards.area_targets(rows, targets, default=0.5)
-    assert list(got) == [0.6, 0.5, 0.4, 0.9, 0.5, 0.5]
+    assert list(got) == [0.5, 0.7, 0.4, 0.9, 0.5, 0.5, 0.7]
