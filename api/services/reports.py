@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from api import spreadsheets
 from api.errors import ApiError
 from api.services import compliance as comp
-from api.services.coverage import read_targets
+from api.services.coverage import measure_name, read_targets
 from api.services.runs import known_types, resolve_run
 from api.services.scenarios import area_records
 from geo import measures, standards
@@ -321,10 +321,9 @@ def _type_names(s: Session) -> dict[str, str]:
 
 def _targets_frame(targets: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     circle = {"urban": "城市", "rural": "农村", "both": "城乡"}
-    measure = {"community_share": "达标社区比例", "population_share": "覆盖居民比例"}
     return pd.DataFrame({"目标": targets.label_zh, "设施类型": targets.type_code.map(lambda c: names.get(c, c)),
                          "范围": targets.circle.map(circle),
-                         "指标": targets.measure.map(lambda m: measure.get(m, m)), "目标值": targets.threshold.astype(float),
+                         "指标": [measure_name(m, c) for m, c in zip(targets.measure, targets.circle, strict=True)], "目标值": targets.threshold.astype(float),
                          "实际值": pd.to_numeric(targets["value"], errors="coerce"), "是否达标": targets["pass"],
                          "依据": targets.source})
 

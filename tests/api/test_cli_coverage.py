@@ -119,8 +119,8 @@ def test_targets_per_town_in_the_run_output_and_the_targets_command(cli, demo_db
     assert {t["level"] for t in listed["targets"]} == {"town"}
     day = [t for t in listed["targets"] if t["target_code"] == "complex_presence_rural"]
     assert day and all(t["communities"] > 0 and 0 <= t["communities_reached"] <= t["communities"] for t in day)
-    table = cli("targets", "--level", "community", "--code", "kindergarten_residents")
-    assert "kindergarten_residents" in table and "communities)" not in table
+    table = cli("targets", "--level", "community", "--code", "kindergarten_radius")
+    assert "kindergarten_radius" in table and "communities)" not in table and "服务半径覆盖率" in table
 
 
 def test_progress_bar_advances_per_type_and_profile(cli, monkeypatch):

@@ -10,8 +10,10 @@ facilities for the floor-area check.
     health_center         15min   900/1000 = 0.900 ✓      township  100/200 = 0.50 ✓
     (park: not required)
 
-With min_share 0.5: 城东 fails only its 10-minute tier (小学); 山下村 fails its village tier (社区服务站).
-With min_share 0.4: 城东's 0.499 is enough, so it passes every tier; 山下村 still lacks 社区服务站.
+With min_share 0.5: 城东 fails only its 10-minute tier (小学: it has no school of its own, 未设置);
+山下村 fails its village tier: it HAS a 社区服务站 (facility 4), but nobody reaches it in time
+(可达不足 — not "missing").
+With min_share 0.4: 城东's 0.499 is enough, so it passes every tier; 山下村 still fails 社区服务站.
 Floor area: 城东 needs 400 × 30 / 100 = 120 m² and has 100 + 30 = 130 (the closed 500 m² station does
 not count): pass. 山下村 needs 15 m², its one station has no recorded area (counted 0, reported): fail.
 """
@@ -73,6 +75,11 @@ def _load(url: str) -> None:
                        "x": 113.03 + fid * 0.01 if area == URBAN else 113.15})
         run = s.execute(text("INSERT INTO coverage_runs (status, finished_at) VALUES ('done', now()) "
                              "RETURNING run_id")).scalar_one()
+        for (area, code), _ in COVERED.items():  # presence: every type but 城东's school
+            present = (area, code) != (URBAN, "primary_school")
+            s.execute(text("INSERT INTO coverage_presence (run_id, area_id, type_code, present, source, facilities) "
+                           "VALUES (:r, :a, :t, :p, CASE WHEN :p THEN 'inside' END, CAST(:p AS int))"),
+                      {"r": run, "a": area, "t": code, "p": present})
         for (area, code), (population, covered) in COVERED.items():
             s.execute(text("INSERT INTO coverage_area (run_id, area_id, type_code, households, population, "
                            "population_covered, share) VALUES (:r, :a, :t, 0, :p, :c, :sh)"),
@@ -105,11 +112,14 @@ def _tiers(community: dict) -> dict[str, tuple[int, int, bool, str]]:
 def test_hand_counted_tiers_at_half_the_residents(client):
     c = _communities(client)
     assert set(c) == {"城东社区", "山下村"}
-    assert _tiers(c["城东社区"]) == {"5min": (2, 2, True, ""), "10min": (1, 0, False, "小学"),
+    assert _tiers(c["城东社区"]) == {"5min": (2, 2, True, ""), "10min": (1, 0, False, "未设置: 小学"),
                                   "15min": (1, 1, True, "")}
-    assert c["城东社区"]["pass"] is False and c["城东社区"]["missing"] == "10分钟生活圈: 小学"
-    assert _tiers(c["山下村"]) == {"village": (2, 1, False, "社区服务站"), "township": (2, 2, True, "")}
-    assert c["山下村"]["pass"] is False and c["山下村"]["missing"] == "村/组级生活圈: 社区服务站"
+    assert c["城东社区"]["pass"] is False and c["城东社区"]["missing"] == "10分钟生活圈（未设置: 小学）"
+    assert _tiers(c["山下村"]) == {"village": (2, 1, False, "可达不足: 社区服务站"), "township": (2, 2, True, "")}
+    assert c["山下村"]["pass"] is False and c["山下村"]["missing"] == "村/组级生活圈（可达不足: 社区服务站）"
+    assert c["山下村"]["status"]["community_service_station"] == "可达不足"
+    assert c["城东社区"]["status"] == {"kindergarten": "达标", "community_service_station": "达标",
+                                    "primary_school": "未设置", "health_center": "达标"}
     assert c["城东社区"]["circle"] == "urban" and c["山下村"]["circle"] == "rural"
 
 
@@ -117,7 +127,7 @@ def test_a_lower_share_lets_the_urban_community_pass(client):
     c = _communities(client, min_share=0.4)
     assert c["城东社区"]["pass"] is True and c["城东社区"]["missing"] == ""
     assert _tiers(c["城东社区"])["10min"] == (1, 1, True, "")
-    assert c["山下村"]["pass"] is False and _tiers(c["山下村"])["village"] == (2, 1, False, "社区服务站")
+    assert c["山下村"]["pass"] is False and _tiers(c["山下村"])["village"] == (2, 1, False, "可达不足: 社区服务站")
 
 
 def test_hand_counted_floor_area(client):

@@ -111,7 +111,9 @@ def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
     types = {r[rows[0].index("设施类型")] for r in rows[1:]}
     assert "老年人日间照料中心" in types and "全部设施类型" in types  # Chinese names, not codes
     assert not any(t and t.isascii() for t in types), types
-    assert {r[rows[0].index("指标")] for r in rows[1:]} <= {"达标社区比例", "覆盖居民比例"}
+    assert {r[rows[0].index("指标")] for r in rows[1:]} <= {"设施覆盖社区比例", "设施覆盖行政村比例", "服务半径覆盖率",
+                                                           "步行可达覆盖率", "半小时可达覆盖率", "生活圈基本公共服务全覆盖率",
+                                                           "半小时生活圈基本公共服务全覆盖率"}
     path = tmp_path / "areas.gpkg"
     path.write_bytes(client.get(f"/exports/{run_id}/areas.gpkg", headers=planner).content)
     frame = pyogrio.read_dataframe(path)

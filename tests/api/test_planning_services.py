@@ -190,7 +190,8 @@ def test_compliance_matches_hand_counts(demo_db, base_run):
         for tier, group in req.groupby(f"{circle}_tier"):
             missing = sorted(group.name_zh[[share.get((community, code), 0) < 0.5 for code in group.code]])
             got = tiers.loc[(community, tier)]
-            assert sorted(filter(None, got.missing.split("、"))) == missing, (community, tier)
+            named = [n for part in filter(None, got.missing.split("; ")) for n in part.split(": ", 1)[1].split("、")]
+            assert sorted(named) == missing, (community, tier)
             assert bool(got["pass"]) is (not missing)
         hh = res[res.community == community].households.sum()
         fa = c.floor_area.set_index("area_id").loc[community]
