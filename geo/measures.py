@@ -230,13 +230,15 @@ def composite(prepared: Prepared, per_residence: pd.DataFrame, required: dict[st
     return out.sort_values(["circle", "area_id"], ignore_index=True)
 
 
-def limiting_types(per_area: pd.DataFrame, area_id: int, codes: list[str]) -> pd.DataFrame:
-    """The required ``codes`` ranked by residents of ``area_id`` who do NOT reach them (network),
-    most first: ``type_code``, ``population_missing``, ``share`` (reached)."""
-    pa = per_area[(per_area.area_id == area_id) & per_area.type_code.isin(codes)]
-    out = pd.DataFrame({"type_code": pa.type_code.to_numpy(),
-                        "population_missing": (pa.population - pa.population_covered).to_numpy(np.int64),
-                        "share": (pa.population_covered / pa.population.where(pa.population > 0)).to_numpy()})
+def limiting_types(per_area: pd.DataFrame, area_ids, codes: list[str]) -> pd.DataFrame:
+    """The required ``codes`` ranked by residents of the areas ``area_ids`` (summed; e.g. the
+    communities of one circle) who do NOT reach them over the network, most first: ``type_code``,
+    ``population_missing``, ``share`` (reached)."""
+    pa = per_area[per_area.area_id.isin(list(np.atleast_1d(area_ids))) & per_area.type_code.isin(codes)]
+    g = pa.groupby("type_code")[["population", "population_covered"]].sum()
+    out = pd.DataFrame({"type_code": g.index.to_numpy(),
+                        "population_missing": (g.population - g.population_covered).to_numpy(np.int64),
+                        "share": (g.population_covered / g.population.where(g.population > 0)).to_numpy()})
     return out.sort_values(["population_missing", "type_code"], ascending=[False, True], ignore_index=True)
 
 

@@ -94,6 +94,11 @@ def _print_summary(run_id: int, summary: dict) -> None:
         radius = "-" if t.get("radius_share") is None else f"{t['radius_share']:.1%}"
         eld = "-" if t["elderly_share"] is None else f"{t['elderly_share']:.1%}"
         typer.echo(f"{code:32} {radius:>14} {share:>26} {eld:>16}")
+    for circle, c in summary.get("composite", {}).items():
+        lacking = "、".join(f"{t['name_zh']}（{t['population_missing']:,} 人不可达）" for t in c["limiting"][:3])
+        share = "-" if c["share"] is None else f"{c['share']:.1%}"
+        typer.echo(f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{c['required_types']} 类应配建设施全部可达）: "
+                   f"{share}" + (f"；最常缺的是 {lacking}" if lacking else ""))
     typer.echo("目标 targets (口径 measure in brackets):")
     for t in summary["targets"]:
         value = "-" if t["value"] is None else f"{t['value']:.1%}"

@@ -172,10 +172,12 @@ def run_catchments(s: SessionDep, user: Planner, run_id: RunId,
 
 @router.get("/coverage/runs/{run_id}/targets", tags=[COVERAGE], response_model=TargetList, responses=PROTECTED,
             summary="各区域目标达标 targets per district, town and community",
-            description="Each target of data/targets.csv judged in the district, every town and — for per-resident "
-                        "targets (`population_share`) — every community of its circle: `value`, `threshold`, "
-                        "`pass`. A share-of-communities target (e.g. day care reaching >= 80% of communities) is "
-                        "judged per town over the town's communities, with `communities` / `communities_reached`.")
+            description="Each target of data/targets.csv judged in the district, every town and — for resident "
+                        "measures (`radius`, `network`, `composite`) — every community of its circle: `value`, "
+                        "`threshold`, `pass`, the measure's Chinese name `measure_zh` and one-line definition "
+                        "`definition_zh`. A presence target (设施覆盖社区比例, e.g. day care in >= 80% of urban "
+                        "communities) is judged per town over the town's communities, with `communities` / "
+                        "`communities_reached` (those that have the facility).")
 def run_targets(s: SessionDep, user: Planner, run_id: RunId,
                 level: Annotated[Literal["district", "town", "community"] | None,
                                  Query(description="区域层级 area level")] = None,

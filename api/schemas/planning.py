@@ -97,13 +97,16 @@ _COMPLIANCE_RESPONSE_EXAMPLE = {
             "required": 6,
             "within": 5,
             "pass": False,
-            "missing": ["中学"],
+            "missing": "未设置: 初中",
         }
     ],
     "targets": [
         {
-            "code": "daycare_communities",
-            "label_zh": "日间照料覆盖社区比例",
+            "code": "daycare_presence_urban",
+            "label_zh": "城市社区日间照料机构覆盖率不低于80%",
+            "measure": "presence",
+            "measure_zh": "设施覆盖社区比例",
+            "definition_zh": "设有该类开放设施的社区占社区总数的比例",
             "value": 0.62,
             "threshold": 0.8,
             "pass": False,

@@ -396,6 +396,7 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
     targets = evaluate_targets(pa, inputs.areas, read_targets(inputs.config.targets_csv), presence=presence,
                                composite=composite)
     return {
+        "composite": composite_summary(pa, inputs, composite),
         "seconds": round(seconds, 3), "recomputed_types": recomputed, "types": by_type,
         "residences": int(len(inputs.residences)), "facilities": int((inputs.facilities.status == "open").sum()),
         "gaps": gaps,
@@ -404,6 +405,31 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
                      "value": None if pd.isna(r["value"]) else float(r["value"]), "threshold": r["threshold"],
                      "pass": bool(r["pass"])} for r in targets.to_dict("records")],
     }
+
+
+def composite_summary(pa: pd.DataFrame, inputs: Inputs, composite: pd.DataFrame) -> dict[str, Any]:
+    """Per circle: the residents of the district who reach every required type of their circle, and
+    the required types ranked by the residents who do not reach them (最常缺的是…)."""
+    names = dict(zip(inputs.facility_types.code, inputs.facility_types.name_zh, strict=True))
+    required = measures.required_types(inputs.facility_types)
+    comm = inputs.areas[inputs.areas.level == "community"]
+    out = {}
+    for circle in ("urban", "rural"):
+        rows = composite[(composite.circle == circle) & composite.area_id.isin(comm.area_id)]
+        if rows.empty:
+            continue
+        people, covered = int(rows.population.sum()), int(rows.population_covered.sum())
+        mine = comm[comm.urban.astype(bool) == (circle == "urban")].area_id
+        ranked = measures.limiting_types(pa, mine, required[circle])
+        out[circle] = {
+            "measure_zh": measure_name("composite", circle), "required_types": len(required[circle]),
+            "population": people, "population_covered": covered,
+            "share": round(covered / people, 4) if people else None,
+            "limiting": [{"type_code": r.type_code, "name_zh": names.get(r.type_code, r.type_code),
+                          "population_missing": int(r.population_missing)}
+                         for r in ranked.itertuples() if r.population_missing > 0][:5],
+        }
+    return out
 
 
 def unreachable_summary(s: Session, run_id: int, *, snap_max_m: float) -> dict[str, Any]:

@@ -199,9 +199,10 @@ def test_compliance_matches_hand_counts(demo_db, base_run):
         assert fa.households == hh and fa.facilities == want.n
         assert fa.floor_area_m2 == pytest.approx(float(want.m2))
         assert bool(fa["pass"]) is bool(float(want.m2) >= 0.3 * hh)
-    target = c.targets.set_index("code").loc["daycare_communities"]
-    comm_share = [share.get((a, "elderly_daycare"), 0) for a in c.communities.area_id]
-    assert target["value"] == pytest.approx(np.mean([v >= 0.5 for v in comm_share]))
+    target = c.targets.set_index("code").loc["health_network"]  # network measure, both circles
+    health = rows[rows.type_code == "health_center"]
+    assert target["value"] == pytest.approx(health.covered_pop.sum() / health.population.sum())
+    assert target["measure_zh"] == "步行可达覆盖率" and target["definition_zh"]
 
 
 # --- reports ---------------------------------------------------------------------------------------

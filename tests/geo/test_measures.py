@@ -188,12 +188,15 @@ def test_composite_counts_homes_reaching_every_required_type(run, facility_types
     # the limiting types of the urban town, most residents missing first, ties by code: day care
     # misses homes 1, 4, 7 (60); the health centre homes 3 and 7 (60; home 4 walks 550 m to the
     # rural town's centre 6); the school homes 1, 4, 7 (60)
-    ranked = limiting_types(result.per_area, 10, required["urban"])
+    ranked = limiting_types(result.per_area, [10], required["urban"])
     assert list(ranked.type_code) == ["elderly_daycare", "health_center", "primary_school"]
     assert list(ranked.population_missing) == [60, 60, 60]
     without_rural_centre = limiting_types(result.per_area.assign(
         population_covered=lambda f: f.population_covered - np.where(
-            (f.area_id == 10) & (f.type_code == "health_center"), 20, 0)), 10, required["urban"])
+            (f.area_id == 10) & (f.type_code == "health_center"), 20, 0)), [10], required["urban"])
+    # summed over communities: 101 misses day care for home 1 (30), 102 for homes 4 and 7 (30)
+    both = limiting_types(result.per_area, [101, 102], required["urban"]).set_index("type_code")
+    assert both.population_missing.to_dict() == {"elderly_daycare": 60, "health_center": 60, "primary_school": 60}
     assert list(without_rural_centre.type_code)[0] == "health_center"
 
 
