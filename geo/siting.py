@@ -464,7 +464,8 @@ class _Model:
     """Merged model: useful candidates × demand groups (identical demand columns merged).
 
     ``capacity``: per useful candidate the weight it can serve (inf: uncapacitated); ``conflicts``:
-    pairs of model rows closer than the minimum spacing (2, n).
+    pairs of model rows closer than the minimum spacing (2, n); ``groups``: per model row a group
+    of which at most one site may be chosen (-1: none), e.g. its community.
     """
 
     candidates: np.ndarray
@@ -472,6 +473,7 @@ class _Model:
     weight: np.ndarray
     capacity: np.ndarray
     conflicts: np.ndarray
+    groups: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -482,10 +484,10 @@ class _Model:
         return bool(np.isfinite(self.capacity).any())
 
 
-def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = None) -> _Model:
+def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = None, one_per=None) -> _Model:
     """Drop candidates that cover nobody, merge demand columns covered by the same candidates, and
     attach capacities (weight per candidate row: a number, an array over ``matrix.candidates`` or
-    None) and the spacing conflicts."""
+    None), the spacing conflicts and the groups (``one_per``: an id per candidate row, -1 none)."""
     cover = matrix.cover
     useful = np.flatnonzero(np.diff(cover.indptr) > 0)
     sub = cover[useful].tocsc()
@@ -500,7 +502,8 @@ def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = 
     representative = np.flatnonzero(has)[first]
     caps = _capacities(matrix, capacity)[useful]
     conflicts = _conflicts(matrix.candidates.iloc[useful], min_spacing_m)
-    return _Model(useful, sub[:, representative].tocsr(), weights, caps, conflicts)
+    groups = None if one_per is None else np.asarray(one_per, np.int64)[useful]
+    return _Model(useful, sub[:, representative].tocsr(), weights, caps, conflicts, groups)
 
 
 def _capacities(matrix: CoverageMatrix, capacity) -> np.ndarray:
@@ -532,6 +535,7 @@ def maximal_covering(
     *,
     capacity=None,
     min_spacing_m: float | None = None,
+    one_per=None,
     solver: str = "auto",
     max_exact: int = DEFAULT_MAX_EXACT,
     max_lp: int = DEFAULT_MAX_LP,
@@ -541,6 +545,8 @@ def maximal_covering(
 
     ``capacity``: users one new site serves (a number, or one per row of ``matrix.candidates``);
     None: uncapacitated. ``min_spacing_m``: chosen sites at least this far apart (metres).
+    ``one_per``: per row of ``matrix.candidates`` a group id (e.g. the community it lies in; -1:
+    none): at most one site per group.
     ``solver``: ``'exact'`` (HiGHS MILP), ``'greedy'`` or ``'auto'`` (exact when the merged model
     has at most ``max_exact`` candidate × demand-group cells). The greedy's upper bound also uses
     the LP relaxation when the model has at most ``max_lp`` cells. ``time_limit_s`` (seconds)
@@ -548,7 +554,7 @@ def maximal_covering(
     """
     if not 1 <= int(k) <= 10_000:
         raise SitingError(f"k={k} must be between 1 and 10000: give the number of new sites")
-    model = _model(matrix, capacity, min_spacing_m)
+    model = _model(matrix, capacity, min_spacing_m, one_per)
     method, chosen, bound = "greedy", None, np.inf
     if _use_exact(solver, model, max_exact):
         chosen, bound, method = _milp(model, k=int(k), time_limit_s=time_limit_s)
@@ -572,6 +578,7 @@ def set_covering(
     *,
     capacity=None,
     min_spacing_m: float | None = None,
+    one_per=None,
     solver: str = "auto",
     max_exact: int = DEFAULT_MAX_EXACT,
     max_lp: int = DEFAULT_MAX_LP,
@@ -586,7 +593,7 @@ def set_covering(
     """
     if not 0 < float(target_share) <= 1:
         raise SitingError(f"target share {target_share} must be in (0, 1]: e.g. 0.8 for 80%")
-    model = _model(matrix, capacity, min_spacing_m)
+    model = _model(matrix, capacity, min_spacing_m, one_per)
     needed = float(target_share) * matrix.total_weight - matrix.base_weight
     reachable = _reachable(model, time_limit_s)
     feasible = needed <= reachable + 1e-9
@@ -615,6 +622,7 @@ def _reachable(model: _Model, time_limit_s: float) -> float:
     if not model.capacitated:
         return float(model.weight.sum())
     every = _Model(model.candidates, model.cover, model.weight, model.capacity, np.empty((2, 0), np.int64))
+    # (one site per group is ignored too: an upper bound, as for the spacing)
     return _assign(every, np.arange(len(model.candidates)), time_limit_s)[0]
 
 
@@ -651,7 +659,7 @@ def _greedy(model: _Model, *, k: int | None = None, need: float | None = None) -
     while True:
         gains = model.cover @ uncovered
         gains[chosen] = 0.0
-        top = np.sort(gains)[::-1]
+        top = np.sort(_per_group_best(gains, model.groups))[::-1]
         if need is None:
             bound = min(bound, value + top[:k].sum())
         else:
@@ -676,11 +684,23 @@ def _neighbours(model: _Model, j: int) -> np.ndarray:
     out[b[a == j]] = True
     out[a[b == j]] = True
     out[j] = True
+    if model.groups is not None and model.groups[j] >= 0:
+        out |= model.groups == model.groups[j]
     return out
 
 
+def _per_group_best(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """``values`` with each group (id >= 0) reduced to its largest: what at most one site per group
+    can add (for the bounds)."""
+    if groups is None or not (groups >= 0).any():
+        return values
+    alone = values[groups < 0]
+    grouped = pd.Series(values[groups >= 0]).groupby(groups[groups >= 0]).max().to_numpy()
+    return np.concatenate([alone, grouped])
+
+
 def _greedy_capacitated(model: _Model, *, k: int | None, need: float | None) -> tuple[np.ndarray, float]:
-    single = np.sort(_singletons(model))[::-1]
+    single = np.sort(_per_group_best(_singletons(model), model.groups))[::-1]
     if need is None:
         bound = min(float(single[:k].sum()), float(model.weight.sum()))
     else:
@@ -772,7 +792,7 @@ def _lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> hig
         last = sp.hstack([sp.csr_matrix((1, n_c)), sp.csr_matrix(model.weight[None, :])])
         cost = np.concatenate([np.ones(n_c), np.zeros(n_g)])
         row_lo, row_hi = float(need) - 1e-9, highspy.kHighsInf
-    spacing = _spacing_rows(model, n_g)
+    spacing = sp.vstack([_spacing_rows(model, n_g), _group_rows(model, n_g)])
     a = sp.vstack([link, spacing, last]).tocsc()
     n_s = spacing.shape[0]
     lower = np.concatenate([np.full(n_g + n_s, -highspy.kHighsInf), [row_lo]])
@@ -787,6 +807,16 @@ def _spacing_rows(model: _Model, n_other: int) -> sp.csr_matrix:
     rows = np.repeat(np.arange(len(a)), 2)
     cols = np.column_stack([a, b]).ravel()
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(a), n_c + n_other))
+
+
+def _group_rows(model: _Model, n_other: int) -> sp.csr_matrix:
+    """sum of x_j over each group <= 1 (site columns first, ``n_other`` columns after)."""
+    n_c = len(model.candidates)
+    if model.groups is None:
+        return sp.csr_matrix((0, n_c + n_other))
+    members = np.flatnonzero(model.groups >= 0)
+    ids, row = np.unique(model.groups[members], return_inverse=True)
+    return sp.csr_matrix((np.ones(len(members)), (row, members)), shape=(len(ids), n_c + n_other))
 
 
 def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
@@ -809,7 +839,7 @@ def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: 
     capacity = sp.csr_matrix((np.concatenate([w, -cap]), (np.concatenate([site, np.arange(n_c)]),
                                                          np.concatenate([n_c + idx, np.arange(n_c)]))),
                              shape=(n_c, n_c + n_p))
-    spacing = _spacing_rows(model, n_p)
+    spacing = sp.vstack([_spacing_rows(model, n_p), _group_rows(model, n_p)])
     if need is None:
         last = sp.csr_matrix((np.ones(n_c), (np.zeros(n_c, int), np.arange(n_c))), shape=(1, n_c + n_p))
         cost = np.concatenate([np.zeros(n_c), w])

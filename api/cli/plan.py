@@ -178,6 +178,9 @@ def site(
                                    help="capacity of each new site in the type's unit (places, seats, beds); default: "
                                         "new_site_capacity of data/facility_types.csv"),
     min_spacing: float = typer.Option(None, "--min-spacing", min=0.0, help="least distance between new sites, metres"),
+    one_per_community: bool = typer.Option(False, "--one-per-community",
+                                           help="new sites only in communities without one of the type inside their "
+                                                "boundary, at most one each (设施覆盖社区比例)"),
     solver: str = typer.Option("auto", "--solver", help="auto | exact (HiGHS MILP) | greedy"),
     max_exact: int = typer.Option(5_000_000, "--max-exact", help="largest candidates × demand groups solved exactly"),
     time_limit: float = typer.Option(60.0, "--time-limit", help="MILP time limit, seconds"),
@@ -213,7 +216,8 @@ def site(
                                              what="candidate")
             result = siting.site(s, type_code=type_code, k=k or None, target=target, candidates=source,
                                  spacing_m=spacing, weight=weight, capacity=capacity, min_spacing_m=min_spacing,
-                                 candidate_types=types, solver=solver, max_exact=max_exact, time_limit_s=time_limit,
+                                 candidate_types=types, one_per_community=one_per_community, solver=solver,
+                                 max_exact=max_exact, time_limit_s=time_limit,
                                  progress=step)
             summary = siting.nan_to_none(siting.summary(result))
             saved = None
@@ -260,6 +264,11 @@ def _print_siting(r: dict) -> None:
                    f"({_pct(u['share_before'])} → {_pct(u['share_after'])}), 居民可达 {_pct(res['share_before'])} → "
                    f"{_pct(res['share_after'])}; {p['method']}, {bound} {p['bound']:.0f}, gap {p['gap']:.2%}, "
                    f"size {p['size']}")
+        for key_, name in (("urban", "城市社区"), ("rural", "农村社区")):
+            c = (p.get("communities") or {}).get(key_)
+            if c and c["total"]:
+                typer.echo(f"  有此设施的{name} {c['before']:.0f} → {c['after']:.0f} / {c['total']:.0f} "
+                           f"({_pct(c['share_before'])} → {_pct(c['share_after'])}, 设施覆盖社区比例)")
         for site_ in p["sites"]:
             served = f"服务 {site_['users_served']:.0f}"
             if site_.get("capacity_users") is not None:

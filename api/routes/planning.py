@@ -265,7 +265,9 @@ def _prefixed(record: dict[str, Any]) -> dict[str, Any]:
                          "the age band for schools and kindergartens, residents otherwise; data/facility_types.csv). "
                          "Each new site serves at most its capacity (`capacity` in the type's unit, default "
                          "`new_site_capacity` of the table, × the users one unit serves); `min_spacing_m` keeps new "
-                         "sites apart. Candidates: `intersections` (street junctions in the type's gap areas, the "
+                         "sites apart; `one_per_community` places them only in communities without one, one each "
+                         "(设施覆盖社区比例). "
+                         "Candidates: `intersections` (street junctions in the type's gap areas, the "
                          "default), `gaps` (street nodes there), `facilities` (open facilities of other types: "
                          "co-location), `points`, `parcels` (polygons) or `upload` (a CSV/GeoJSON parcel list in any "
                          "of wgs84, cgcs2000, gcj02, bd09, epsg:NNNN). Exact (HiGHS) at moderate size, else greedy "
@@ -327,6 +329,7 @@ def _site(s, params: dict[str, Any]) -> dict[str, Any]:
     result = siting.site(s, type_code=body.type_code, k=body.k, target=body.target, candidates=_candidates(s, body),
                          spacing_m=getattr(c, "spacing_m", None), weight=body.weight, capacity=body.capacity,
                          min_spacing_m=body.min_spacing_m, candidate_types=getattr(c, "types", None),
+                         one_per_community=body.one_per_community,
                          solver=body.solver, max_exact=body.max_exact, time_limit_s=body.time_limit_s)
     out = siting.summary(result)
     for key, plan in (("maximal_covering", result.maximal), ("set_covering", result.covering)):

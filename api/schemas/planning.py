@@ -353,6 +353,7 @@ class SitingRequest(_Strict):
         {"type_code": "elderly_daycare", "k": 5, "target": 0.8, "candidates": {"kind": "intersections"},
          "capacity": 30, "min_spacing_m": 300},
         {"type_code": "kindergarten", "k": 2, "candidates": {"kind": "facilities", "types": ["community_complex"]}},
+        {"type_code": "elderly_daycare", "k": 10, "one_per_community": True},
         {"type_code": "elderly_daycare", "k": 3, "candidates": {
             "kind": "upload", "format": "csv", "crs": "gcj02",
             "content": "名称,经度,纬度,容量\n西关旧粮站,115.8846,21.5703,40\n"}}]})
@@ -371,6 +372,10 @@ class SitingRequest(_Strict):
                                                "seats, beds); default: new_site_capacity of data/facility_types.csv")
     min_spacing_m: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False,
                                         description="最小间距 least distance between new sites, metres")
+    one_per_community: bool = Field(
+        False, description="每个缺设施社区一处 new sites only in communities without an open facility of the type inside "
+                           "their boundary, at most one in each (设施覆盖社区比例); plans then count those communities "
+                           "before → after")
     solver: Literal["auto", "exact", "greedy"] = "auto"
     max_exact: int = Field(5_000_000, ge=0, le=50_000_000, description="精确求解规模上限 candidates × demand groups")
     time_limit_s: float = Field(30.0, gt=0, le=120, description="MILP 时间上限 seconds")
@@ -394,6 +399,9 @@ class SitingPlan(BaseModel):
     users: BeforeAfter = Field(description="服务对象 the type's users served: now → with the new sites (步行可达覆盖率, "
                                            "network time; new sites count at most their capacity)")
     residents: BeforeAfter = Field(description="居民 residents within reach: now → with the new sites (network time)")
+    communities: dict[str, BeforeAfter] | None = Field(
+        None, description="with one_per_community: 设施覆盖社区比例 communities (urban, rural) with an open facility of the "
+                          "type inside their boundary, now → with the new sites")
     sites: dict[str, Any] = Field(description="GeoJSON FeatureCollection of service areas; properties per site: "
                                                "rank, name, place (\"鹭田镇 西关社区 兴业路以南\"), town, community, "
                                                "road, lon, lat, capacity (unit), capacity_users, users_served, "

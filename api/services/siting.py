@@ -90,6 +90,7 @@ def site(
     capacity: float | None = None,
     min_spacing_m: float | None = None,
     candidate_types: list[str] | None = None,
+    one_per_community: bool = False,
     solver: str = "auto",
     max_exact: int = siting.DEFAULT_MAX_EXACT,
     time_limit_s: float = siting.DEFAULT_TIME_LIMIT_S,
@@ -106,6 +107,9 @@ def site(
     ``new_site_capacity``; a candidate's own ``capacity`` column wins); types without a capacity
     basis are never capacity-bound. ``min_spacing_m``: least distance between new sites (metres).
     ``candidate_types``: with ``"facilities"``, only open facilities of these types.
+    ``one_per_community``: new sites only in communities without an open facility of the type
+    inside their boundary, at most one in each (the presence measure, 设施覆盖社区比例); the plans
+    then also count such communities before → after.
     ``progress(label)`` is called after each step (CLI bars).
     """
     step = progress or (lambda label: None)
@@ -118,6 +122,9 @@ def site(
     step("现状覆盖 current coverage")
     users, unit, per_site = type_capacity(inputs, type_code, capacity, weight)
     cand, source = _candidates(prepared, inputs, type_code, candidates, base.gaps, spacing_m, candidate_types)
+    communities = planning.communities_with_facilities(s, type_code) if one_per_community else None
+    if communities is not None:
+        cand = _in_communities_without(cand, communities)
     step("候选点 candidates")
     matrix = siting.coverage_matrix(prepared, inputs.facility_types, type_code, cand, existing=base.per_residence,
                                     weight=weight, users=users)
@@ -129,13 +136,46 @@ def site(
                        min_spacing_m=min_spacing_m, totals=matrix.totals or {}, target=target, k=k)
     caps = _site_capacities(matrix, per_site, users)
     options = {"capacity": caps, "min_spacing_m": min_spacing_m, "solver": solver, "max_exact": max_exact,
-               "time_limit_s": time_limit_s}
+               "time_limit_s": time_limit_s,
+               "one_per": None if communities is None else matrix.candidates.community_id.to_numpy(np.int64)}
     if k is not None:
         out.maximal = _plan(s, prepared, matrix, siting.maximal_covering(matrix, int(k), **options), source, users)
         step("最大覆盖 maximal covering")
     if target is not None:
         out.covering = _plan(s, prepared, matrix, siting.set_covering(matrix, float(target), **options), source, users)
         step("集合覆盖 set covering")
+    if communities is not None:
+        for plan in (out.maximal, out.covering):
+            if plan is not None:
+                plan.after["communities"] = presence_before_after(communities, plan.sites.community_id)
+    return out
+
+
+def _in_communities_without(cand: pd.DataFrame, communities: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The candidates inside a community without an open facility of the type, with its
+    ``community_id`` (the lowest area id when on a shared boundary)."""
+    lacking = communities[communities.facilities == 0].reset_index(drop=True)
+    points = shapely.points(cand.lon.to_numpy(float), cand.lat.to_numpy(float))
+    point, area = shapely.STRtree(lacking.geometry.to_numpy()).query(points, predicate="intersects")
+    hits = pd.DataFrame({"point": point, "area_id": lacking.area_id.to_numpy()[area]})
+    first = hits.sort_values(["point", "area_id"]).drop_duplicates("point")
+    out = cand.iloc[first.point.to_numpy()].assign(community_id=first.area_id.to_numpy()).reset_index(drop=True)
+    if out.empty:
+        raise SitingError("no candidate lies in a community without this type of facility: every community has one, "
+                          "or choose other candidates")
+    return out
+
+
+def presence_before_after(communities: pd.DataFrame, new_in: pd.Series) -> dict[str, Any]:
+    """Communities with an open facility of the type inside their boundary, urban and rural apart:
+    now → with one new site in each community of ``new_in`` (community ids)."""
+    has = communities.facilities > 0
+    gains = communities.area_id.isin(set(pd.Series(new_in).dropna().astype(int)))
+    out = {}
+    for key, mask in (("urban", communities.urban.astype(bool)), ("rural", ~communities.urban.astype(bool))):
+        total = int(mask.sum())
+        before, after = int((has & mask).sum()), int(((has | gains) & mask).sum())
+        out[key] = _before_after(total, before, after)
     return out
 
 
@@ -265,7 +305,8 @@ def _plan(s: Session, prepared: Prepared, matrix: siting.CoverageMatrix, solutio
     per_unit = float(users.per_unit or 1.0)
     sites["capacity"] = sites.capacity_users / per_unit
     share = (matrix.base_weight + solution.value) / matrix.total_weight if matrix.total_weight else float("nan")
-    return Plan(solution, sites[[*SITE_COLUMNS, "geometry"]], float(share), _after(matrix, solution, sites))
+    extra = ["community_id"] if "community_id" in sites else []
+    return Plan(solution, sites[[*SITE_COLUMNS, *extra, "geometry"]], float(share), _after(matrix, solution, sites))
 
 
 def _after(matrix: siting.CoverageMatrix, solution: siting.Solution, sites: pd.DataFrame) -> dict[str, Any]:

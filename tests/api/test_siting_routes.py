@@ -176,3 +176,19 @@ def test_saving_needs_a_finished_job_with_that_plan(client, auth, daycare_job):
     assert r.status_code == 422 and "queued" in r.json()["error"]["message"]
     with session(client.app.state.database_url) as s:
         s.execute(text("UPDATE jobs SET status = 'failed', error = 'test' WHERE job_id = :j"), {"j": queued})
+
+
+def test_one_new_site_per_community_without_one(client, auth):
+    """No community has an open food market (the fixture's is closed): with one_per_community the two
+    candidates, both in 一社区, give one site, and the plan counts the communities that have one."""
+    points = {"kind": "points", "points": [[113.2505, 22.5501], [113.2698, 22.5501]]}
+    free = _run(client, auth, {"type_code": "food_market", "k": 2, "candidates": points})
+    assert len(free["result"]["maximal_covering"]["sites"]["features"]) == 2
+    assert free["result"]["maximal_covering"].get("communities") is None
+    job = _run(client, auth, {"type_code": "food_market", "k": 2, "candidates": points, "one_per_community": True})
+    plan = job["result"]["maximal_covering"]
+    (site,) = [f["properties"] for f in plan["sites"]["features"]]
+    assert (site["lon"], site["lat"]) == pytest.approx((113.2505, 22.5501))  # the one reaching four homes
+    assert plan["communities"]["urban"] == {"total": 2, "before": 0, "after": 1, "share_before": 0.0,
+                                            "share_after": 0.5}
+    assert plan["communities"]["rural"]["total"] == 0

@@ -440,3 +440,25 @@ def test_intersection_candidates_are_the_junctions_inside_the_gaps(case):
     assert set(thinned.node_id) < truth
     with pytest.raises(siting.SitingError, match="spacing_m"):
         siting.intersection_candidates(net, gaps, spacing_m=-1)
+
+
+@pytest.mark.parametrize(("k", "capacity"), [(2, None), (3, None), (2, 100.0), (3, 150.0)])
+def test_one_site_per_group_stays_optimal(case, k, capacity):
+    """E.g. one new centre per community: at most one chosen site in each group."""
+    m = case["matrix"]
+    x, _ = metres(m.candidates.lon, m.candidates.lat)
+    groups = np.where(x < 200, 0, np.where(x < 400, 1, -1))  # two groups, the east side free
+    n = len(case["cover"])
+
+    def allowed(s):
+        g = groups[list(s)]
+        g = g[g >= 0]
+        return len(g) == len(set(g))
+
+    value = (lambda s: _flow(case, s, capacity)) if capacity else (lambda s: _value(case, s))
+    best = max(value(s) for r in range(1, k + 1) for s in itertools.combinations(range(n), r) if allowed(s))
+    sol = siting.maximal_covering(m, k, capacity=capacity, one_per=groups, solver="exact")
+    assert allowed(sol.chosen) and sol.value == pytest.approx(best) and sol.gap == pytest.approx(0)
+    greedy = siting.maximal_covering(m, k, capacity=capacity, one_per=groups, solver="greedy", max_lp=0)
+    assert allowed(greedy.chosen)
+    assert value(greedy.chosen) == pytest.approx(greedy.value) and greedy.value <= best + 1e-6 <= greedy.bound + 1e-6
