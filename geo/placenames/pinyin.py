@@ -31,7 +31,10 @@ Readings come from pypinyin (``Style.NORMAL``, ü kept) over the whole name, so 
 dictionary sees the context; entries of ``data/placenames/polyphones.csv`` then overwrite the
 characters they cover, longest entry first, scanning left to right. A one-character entry (长
 chang) yields where pypinyin read the character inside a word of its dictionary (成长 chengzhang);
-a longer entry always wins (民乐 minle); a ``start`` entry applies only at the start of the name.
+a longer entry always wins (民乐 minle); a ``start`` entry applies only at the start of the name. Places with a special official reading
+(place_readings.csv: 大埔 Dabu, 纸行路 Zhihang Lu) are polyphone entries too, winning over
+polyphones.csv. Last, a polyphonic surname of surnames.csv opening a 家/屋/厝/寨/庄/村/巷 name takes
+its surname reading (翟家庄 Zhaijiazhuang, 单家村 Shanjiacun, 区家巷 Oujia Xiang).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ MODIFIERS = frozenset("东西南北中前后上下左右大小新老旧横直正
 TRAILING = frozenset("东西南北中")
 ORDINAL_STEMS = frozenset("经纬东西南北横纵")
 """One-character stems of numbered streets: 经五路 Jing 5 Lu, 东二巷 Dong 2 Xiang, 横一路 Heng 1 Lu."""
+BUILDING_CLASSES = frozenset({"building", "estate", "square", "park"})
+"""Generic classes that split a building's or an estate's name on its sign even when they misfit."""
 NUMERALS = "零〇一二三四五六七八九十百"
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
 _ORDINAL = re.compile(f"[{NUMERALS}]+$")
@@ -80,6 +85,21 @@ def _base_readings(name: str) -> tuple[list[str], list[bool]]:
             in_word[i:i + len(word)] = [True] * len(word)
         i += len(word)
     return out, in_word
+
+
+SURNAME_PLACES = frozenset("家屋厝寨庄村巷")
+"""Characters after which an opening surname takes its surname reading (翟家庄 Zhaijiazhuang)."""
+
+
+def surname_reading(name: str, *, tables: PlaceNameTables | None = None) -> tuple[str, tuple[str, ...]] | None:
+    """(surname, reading) when a polyphonic surname of surnames.csv opens ``name`` before one of
+    家/屋/厝/寨/庄/村/巷 (翟家庄 → (翟, (zhai,))), else None; the longest surname wins (尉迟 over 尉)."""
+    surnames = default_tables(tables).surnames
+    for size in (2, 1):
+        head = name[:size]
+        if len(name) > size and head in surnames and name[size] in SURNAME_PLACES:
+            return head, surnames[head]
+    return None
 
 
 def syllables(name: str, *, tables: PlaceNameTables | None = None) -> list[str]:
@@ -114,6 +134,9 @@ def syllables(name: str, *, tables: PlaceNameTables | None = None) -> list[str]:
             break
         else:
             i += 1
+    surname = surname_reading(name, tables=t)
+    if surname is not None:
+        out[:len(surname[0])] = surname[1]
     return out
 
 
@@ -174,19 +197,30 @@ def _category(category: str | None, tables: PlaceNameTables) -> Category | None:
 
 
 def generic_of(body: str, *, category: Category | None = None,
-               tables: PlaceNameTables | None = None) -> Generic | None:
-    """The generic term ending ``body`` (longest first), or None.
+               tables: PlaceNameTables | None = None, classes: frozenset[str] | None = None) -> Generic | None:
+    """The generic term ending ``body`` (longest first, so 雅居 wins over 居), or None.
 
-    With a ``category`` only generics of its allowed classes count; the generic must leave at
-    least one character of proper name.
+    With a ``category`` only generics of its allowed classes count (``classes``: those classes
+    instead); the generic must leave at least one character of proper name.
     """
     generics = default_tables(tables).generics
+    allowed = classes if classes is not None else (None if category is None else category.classes)
     longest = max((len(t) for t in generics), default=0)
     for size in range(min(longest, len(body) - 1), 0, -1):
         found = generics.get(body[-size:])
-        if found and (category is None or found.classes & category.classes):
+        if found and (allowed is None or found.classes & allowed):
             return found
     return None
+
+
+def _sign_generic(body: str, category: Category | None, tables: PlaceNameTables) -> Generic | None:
+    """The generic that splits ``body`` on a sign: one of the category's classes, else, for buildings
+    and estates, any building-like generic (时代广场 as a building → Shidai Guangchang: the 大 check
+    flags the misfit, the sign still writes the generic apart)."""
+    found = generic_of(body, category=category, tables=tables)
+    if found is None and category is not None and category.classes & BUILDING_CLASSES:
+        found = generic_of(body, tables=tables, classes=BUILDING_CLASSES)
+    return found
 
 
 def _peel_modifiers(rest: str) -> tuple[str, str]:
@@ -245,9 +279,9 @@ def split_name(name: str, *, category: str | None = None,
     if cat is not None and cat.joined:
         return NameParts(name, joined=True)
     body, tail = name, ""
-    if len(name) > 2 and name[-1] in TRAILING and generic_of(name[:-1], category=cat, tables=t):
+    if len(name) > 2 and name[-1] in TRAILING and _sign_generic(name[:-1], cat, t):
         body, tail = name[:-1], name[-1]
-    generic = generic_of(body, category=cat, tables=t)
+    generic = _sign_generic(body, cat, t)
     if generic is None or generic.joined:
         return NameParts(name, joined=True)
     rest = body[: -len(generic.term)]

@@ -25,6 +25,11 @@ admin_suffixes.csv    committee suffixes stripped before duplicate checks (村�
 rules.csv             finding codes with reasons (Chinese and English), the rule cited and the review
                       flag (大/洋/怪/重 of 民发〔2018〕146号, or other)
 fixed_spellings.csv   authority sign spellings the rules cannot derive (东四十条 Dongsi 10 Tiao)
+surnames.csv          polyphonic surnames of the 百家姓 with their surname reading, applied where the
+                      surname opens a 家/屋/厝/寨/庄/村/巷 name (翟家庄 Zhaijiazhuang, not Di-)
+place_readings.csv    places whose official spelling has a special reading (大埔 Dabu, 麻涌 Machong,
+                      纸行路 Zhihang Lu): counties and towns of the division list, old streets; read
+                      as polyphone entries that win over polyphones.csv
 extra_common_chars.txt  local characters accepted as common besides GB 2312
 """
 
@@ -49,7 +54,7 @@ POSITIONS = ("", "start")
 DESCRIPTOR_KINDS = ("ethnic", "descriptor")
 KEYS = {"polyphones.csv": "word", "generics.csv": "term", "categories.csv": "category", "lexicons.csv": "term",
         "admin_suffixes.csv": "suffix", "rules.csv": "code", "fixed_spellings.csv": "name",
-        "descriptors.csv": "word"}
+        "descriptors.csv": "word", "surnames.csv": "surname", "place_readings.csv": "name"}
 """Each CSV table and its key column: an override row replaces the shipped row with the same key."""
 CHARS_FILE = "extra_common_chars.txt"
 
@@ -116,6 +121,10 @@ class PlaceNameTables:
     """Polyphone words that apply only at the start of a name (``position`` start)."""
     descriptors: dict[str, str] = field(default_factory=dict)
     """Multi-syllable modifier → kind (ethnic, descriptor): written as a word of its own."""
+    surnames: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Polyphonic surname → its surname reading (翟 → zhai), used before 家/屋/厝/寨/庄/村/巷."""
+    place_readings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Place with a special official reading → its syllables (also merged into ``polyphones``)."""
 
 
 def _read(path: str | Path, columns: list[str]) -> pd.DataFrame:
@@ -212,6 +221,24 @@ def read_rules(path: str | Path = DATA_DIR / "rules.csv") -> pd.DataFrame:
     return frame
 
 
+def _check_readings(path: str | Path, frame: pd.DataFrame, key: str, example: str) -> pd.DataFrame:
+    counts = frame["reading"].str.split().str.len()
+    _check(path, frame[counts != frame[key].str.len()], "reading does not have one syllable per character",
+           f"write one space-separated syllable per character, e.g. {example}")
+    _check(path, frame[frame[key].duplicated()], f"{key} repeated", f"keep one row per {key}")
+    return frame
+
+
+def read_surnames(path: str | Path = DATA_DIR / "surnames.csv") -> pd.DataFrame:
+    """Read the surname readings (columns surname, reading, note): 翟,zhai."""
+    return _check_readings(path, _read(path, ["surname", "reading", "note"]), "surname", "翟,zhai")
+
+
+def read_place_readings(path: str | Path = DATA_DIR / "place_readings.csv") -> pd.DataFrame:
+    """Read the places with a special official reading (columns name, reading, kind, source)."""
+    return _check_readings(path, _read(path, ["name", "reading", "kind", "source"]), "name", "大埔,da bu")
+
+
 def read_fixed_spellings(path: str | Path = DATA_DIR / "fixed_spellings.csv") -> pd.DataFrame:
     """Read authority sign spellings (name, pinyin, source) that override the derived text."""
     return _read(path, ["name", "pinyin", "source"])
@@ -226,6 +253,10 @@ def read_extra_common_chars(path: str | Path = DATA_DIR / "extra_common_chars.tx
             raise PlaceNameTableError(path, f"line {number} holds {text!r}", "put one character per line")
         chars.update(text)
     return frozenset(chars)
+
+
+def _readings(words: pd.Series, readings: pd.Series) -> dict[str, tuple[str, ...]]:
+    return {w: tuple(r.lower().replace("v", "ü").split()) for w, r in zip(words, readings, strict=True)}
 
 
 def _split(text: str) -> frozenset[str]:
@@ -243,11 +274,16 @@ def tables_from_frames(
     fixed_spellings: pd.DataFrame,
     extra_chars: frozenset[str],
     descriptors: pd.DataFrame | None = None,
+    surnames: pd.DataFrame | None = None,
+    place_readings: pd.DataFrame | None = None,
 ) -> PlaceNameTables:
     """Build the lookup structures from validated table frames."""
     positions = polyphones["position"] if "position" in polyphones else pd.Series("", polyphones.index)
+    places = {} if place_readings is None else _readings(place_readings["name"], place_readings["reading"])
     return PlaceNameTables(
-        polyphones={w: tuple(r.lower().replace("v", "ü").split()) for w, r in zip(polyphones["word"], polyphones["reading"], strict=True)},
+        polyphones=_readings(polyphones["word"], polyphones["reading"]) | places,
+        place_readings=places,
+        surnames={} if surnames is None else _readings(surnames["surname"], surnames["reading"]),
         generics={
             r.term: Generic(r.term, _split(r.classes), int(r.rank), r.written == "joined")
             for r in generics.itertuples()
@@ -323,6 +359,8 @@ def load_tables(data_dir: str | Path = DATA_DIR, *, overrides: str | Path | None
         fixed_spellings=_merged(read_fixed_spellings, "fixed_spellings.csv", d, o),
         extra_chars=chars,
         descriptors=_merged(read_descriptors, "descriptors.csv", d, o),
+        surnames=_merged(read_surnames, "surnames.csv", d, o),
+        place_readings=_merged(read_place_readings, "place_readings.csv", d, o),
     )
 
 

@@ -75,7 +75,7 @@ def test_homophones_need_different_characters_in_the_same_scope():
 def test_homophones_use_the_polyphone_table():
     frame = pd.DataFrame({"name": ["长岗村", "常岗村"], "scope": ["A", "A"]})
     assert len(homophones(frame)) == 2  # 长 read chang in place names
-    plain = dataclasses.replace(load_tables(), polyphones={})
+    plain = dataclasses.replace(load_tables(), polyphones={}, surnames={})
     assert homophones(frame, tables=plain).empty  # pypinyin alone reads zhang
 
 

@@ -9,8 +9,16 @@ import pytest
 
 from data import divisions_dir
 from geo.placenames.errors import UnknownCategoryError
-from geo.placenames.pinyin import chinese_number, initials, romanize, sign_text, split_name, syllables
-from geo.placenames.tables import load_tables
+from geo.placenames.pinyin import (
+    chinese_number,
+    initials,
+    romanize,
+    sign_text,
+    split_name,
+    surname_reading,
+    syllables,
+)
+from geo.placenames.tables import DATA_DIR, load_tables
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -108,7 +116,7 @@ def test_fixed_spellings_win_over_derived_text():
     # why the rows are in the table: derived text takes 东 for an ordinal stem and 四十 for the ordinal,
     # and spells out 一五一 (a digit run without 〇 may be a date such as 一二九)
     assert romanize("东四十条", tables=derived) == "Dong 40 Tiao"
-    assert romanize("一五一医院", tables=derived) == "Yiwuyiyiyuan"
+    assert romanize("一五一医院", tables=derived) == "Yiwuyi Yiyuan"
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -170,7 +178,7 @@ def test_polyphonic_characters_in_place_names(name, expected):
 
 
 def test_override_table_is_applied_first():
-    plain = dataclasses.replace(load_tables(), polyphones={})
+    plain = dataclasses.replace(load_tables(), polyphones={}, surnames={})
     assert romanize("会稽山", tables=plain) == "Huiji Shan"  # pypinyin alone gets it wrong
     custom = dataclasses.replace(load_tables(), polyphones={"石牌": ("shi", "bai")})
     assert romanize("石牌村", tables=custom) == "Shibai Cun"
@@ -356,3 +364,93 @@ def test_numerals_inside_the_name_are_spelled_out(name, expected):
 ])
 def test_a_single_numeral_is_not_a_proper_part(name, category, expected):
     assert romanize(name, category=category) == expected
+
+
+# --- generic-name lexicon of buildings, estates and streets (longest match of 专名 + 通名) ----------
+@pytest.mark.parametrize(("name", "category", "expected"), [
+    ("东湖雅居", "estate", "Donghu Yaju"),  # 雅居 is one generic word, not 雅 + 居
+    ("皇庭御府", "estate", "Huangting Yufu"),
+    ("中央公馆", "estate", "Zhongyang Gongguan"),
+    ("8号公馆", "building", "8 Hao Gongguan"),  # a code in Arabic numerals is a word of its own (rule 7)
+    ("凤鸣商厦", "building", "Fengming Shangsha"),
+    ("凤鸣大厦", "building", "Fengming Dasha"),
+    ("锦绣华庭", "estate", "Jinxiu Huating"),
+    ("星河湾", "estate", "Xinghe Wan"),  # 湾 as an estate generic
+    ("时代广场", "building", "Shidai Guangchang"),  # a misfit generic is flagged (大) yet written apart
+    ("人民医院", "building", "Renmin Yiyuan"),
+])
+def test_building_and_estate_generics_split_longest_first(name, category, expected):
+    assert romanize(name, category=category) == expected
+
+
+def test_a_longer_generic_wins_over_its_last_character():
+    t = load_tables()
+    assert {"雅居", "居", "御府", "府", "商厦", "公馆"} <= set(t.generics)
+    without = dataclasses.replace(t, generics={k: v for k, v in t.generics.items() if k != "雅居"})
+    assert romanize("东湖雅居", category="estate", tables=without) == "Donghuya Ju"  # what the short match gives
+
+
+# --- surnames: 百家姓 readings where a surname opens a 家/屋/厝/寨/庄/村/巷 name ----------------------
+@pytest.mark.parametrize(("name", "category", "expected"), [
+    ("翟家庄", "natural_village", "Zhaijiazhuang"),
+    ("单家村", "natural_village", "Shanjiacun"),
+    ("单家村", "village", "Shanjia Cun"),
+    ("区家巷", "lane", "Oujia Xiang"),
+    ("曾屋", "natural_village", "Zengwu"),
+    ("解家寨", "natural_village", "Xiejiazhai"),
+    ("仇庄", "natural_village", "Qiuzhuang"),
+    ("尉迟庄", "natural_village", "Yuchizhuang"),  # a compound surname wins over 尉
+    ("覃家村", "natural_village", "Qinjiacun"),
+])
+def test_surname_readings_before_family_place_words(name, category, expected):
+    assert romanize(name, category=category) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [("翟山", "Di Shan"), ("单元路", "Danyuan Lu"), ("查家", None)])
+def test_surname_reading_applies_only_before_family_place_words(name, expected):
+    if expected is None:  # 查家 opens with a surname before 家: it applies
+        assert surname_reading(name) == ("查", ("zha",))
+    else:
+        assert surname_reading(name) is None and romanize(name) == expected
+
+
+def test_surname_table_rows_have_one_syllable_each_and_differ_from_the_plain_reading():
+    t = load_tables()
+    assert {"翟", "单", "区", "仇", "解", "查", "曾", "覃"} <= set(t.surnames)
+    # without the table the plain reading is the wrong one: the rows are needed
+    plain = dataclasses.replace(t, surnames={})
+    assert romanize("翟家庄", category="natural_village", tables=plain) == "Dijiazhuang"
+
+
+# --- places whose official spelling has a special reading ------------------------------------------
+@pytest.mark.parametrize(("name", "category", "expected"), [
+    ("大埔县", None, "Dabu Xian"),
+    ("黄埔区", None, "Huangpu Qu"),
+    ("番禺区", None, "Panyu Qu"),
+    ("麻涌镇", "town", "Machong Zhen"),
+    ("塘厦镇", "town", "Tangxia Zhen"),
+    ("石咀镇", "town", "Shizui Zhen"),
+    ("纸行路", None, "Zhihang Lu"),
+    ("米行街", None, "Mihang Jie"),
+    ("长堤大马路", None, "Changdi Damalu"),
+    ("浚县", None, "Xun Xian"),
+    ("六安市", None, "Lu'an Shi"),
+    ("乐亭县", None, "Laoting Xian"),
+])
+def test_special_official_readings(name, category, expected):
+    assert romanize(name, category=category) == expected
+
+
+def test_place_readings_come_from_their_table():
+    t = load_tables()
+    assert t.place_readings["纸行"] == ("zhi", "hang") and t.polyphones["纸行"] == ("zhi", "hang")
+    assert romanize("纸行路", tables=dataclasses.replace(t, polyphones={})) == "Zhixing Lu"
+
+
+def test_place_reading_towns_are_in_the_division_list():
+    towns = pd.read_csv(divisions_dir() / "guangdong_towns_streets.csv", dtype=str)
+    names = set(towns["name"]) | set(towns["county_name"])
+    rows = pd.read_csv(DATA_DIR / "place_readings.csv", dtype=str)
+    guangdong = rows[rows["source"].str.contains("广州|深圳|东莞|佛山|中山|惠州|江门|肇庆|梅州|韶关")]
+    for name in guangdong[guangdong["kind"].isin(["county", "town"])]["name"]:
+        assert any(name in n for n in names), name

@@ -164,7 +164,7 @@ def summary_of(report) -> dict[tuple[str, str], tuple[int, int]]:
 
 def test_real_divisions_match_independent_counts_without_overrides(divisions):
     villages, towns = divisions
-    plain = dataclasses.replace(load_tables(), polyphones={})
+    plain = dataclasses.replace(load_tables(), polyphones={}, surnames={})
     got = summary_of(division_report(villages, towns, tables=plain))
     norm = villages["name"].map(independent_normalise)
     assert got[("村/社区", "重名")] == expected_duplicates(villages, "county_code", norm)
