@@ -30,13 +30,3 @@ def outside_district(s: Session, lon: list[float], lat: list[float]) -> list[int
         {"x": [float(v) for v in lon], "y": [float(v) for v in lat]})
     return [int(i) for i in rows.scalars()]
 
-
-def communities_with_facilities(s: Session, type_code: str):
-    """Every community (``area_id``, ``name``, ``urban``, polygon ``wkb`` as EPSG:4326) and how many
-    open facilities of ``type_code`` lie inside its boundary (``facilities``; ST_Covers)."""
-    from layers.queries import _frame, _geo
-
-    return _geo(_frame(s, (
-        "SELECT a.area_id, a.name, a.urban, (SELECT count(*) FROM facilities f WHERE f.type_code = :t "
-        "AND f.status = 'open' AND ST_Covers(a.geom, f.geom)) AS facilities, ST_AsBinary(a.geom) AS wkb "
-        "FROM areas a WHERE a.level = 'community' ORDER BY a.area_id"), {"t": type_code}))

@@ -14,6 +14,7 @@ its place label (``layers.labels``), and a result can be saved as a what-if scen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from api.services import coverage as runs
 from geo import siting
 from geo.coverage import Prepared, capacity_basis, service_tiers
 from geo.siting import SitingError
-from layers import labels, planning
+from layers import labels, planning, queries
 
 MAX_CANDIDATES = 5000
 DEFAULT_SPACING_M = {"intersections": 100.0, "gaps": 150.0}
@@ -122,7 +123,7 @@ def site(
     step("现状覆盖 current coverage")
     users, unit, per_site = type_capacity(inputs, type_code, capacity, weight)
     cand, source = _candidates(prepared, inputs, type_code, candidates, base.gaps, spacing_m, candidate_types)
-    communities = planning.communities_with_facilities(s, type_code) if one_per_community else None
+    communities = _presence(s, inputs, type_code) if one_per_community else None
     if communities is not None:
         cand = _in_communities_without(cand, communities)
     step("候选点 candidates")
@@ -147,14 +148,30 @@ def site(
     if communities is not None:
         for plan in (out.maximal, out.covering):
             if plan is not None:
-                plan.after["communities"] = presence_before_after(communities, plan.sites.community_id)
+                after = _presence(s, inputs, type_code, new_sites=plan.sites)
+                plan.after["communities"] = presence_before_after(communities, after)
     return out
 
 
+def _presence(s: Session, inputs: runs.Inputs, type_code: str, new_sites: pd.DataFrame | None = None):
+    """The communities where ``type_code`` applies, with their polygon, ``urban`` and ``present``: the
+    presence measure (``api.services.coverage.presence_rows``: a facility inside, or a service-area
+    rule), now or with ``new_sites`` (``lon``, ``lat``) opened."""
+    if new_sites is not None and len(new_sites):
+        extra = pd.DataFrame({"facility_id": -1 - np.arange(len(new_sites)), "type_code": type_code,
+                              "name": "拟建", "lon": new_sites.lon.to_numpy(float),
+                              "lat": new_sites.lat.to_numpy(float), "status": "open"})
+        inputs = dataclasses.replace(inputs, facilities=pd.concat([inputs.facilities, extra], ignore_index=True))
+    rows = runs.presence_rows(s, inputs)
+    rows = rows[rows.type_code == type_code][["area_id", "present"]]
+    comm = queries.areas(s, levels=("community",))[["area_id", "urban", "geometry"]]
+    return comm.merge(rows, on="area_id", how="inner")
+
+
 def _in_communities_without(cand: pd.DataFrame, communities: gpd.GeoDataFrame) -> pd.DataFrame:
-    """The candidates inside a community without an open facility of the type, with its
+    """The candidates inside a community without the type (``_presence``), with its
     ``community_id`` (the lowest area id when on a shared boundary)."""
-    lacking = communities[communities.facilities == 0].reset_index(drop=True)
+    lacking = communities[~communities.present.astype(bool)].reset_index(drop=True)
     points = shapely.points(cand.lon.to_numpy(float), cand.lat.to_numpy(float))
     point, area = shapely.STRtree(lacking.geometry.to_numpy()).query(points, predicate="intersects")
     hits = pd.DataFrame({"point": point, "area_id": lacking.area_id.to_numpy()[area]})
@@ -166,16 +183,14 @@ def _in_communities_without(cand: pd.DataFrame, communities: gpd.GeoDataFrame) -
     return out
 
 
-def presence_before_after(communities: pd.DataFrame, new_in: pd.Series) -> dict[str, Any]:
-    """Communities with an open facility of the type inside their boundary, urban and rural apart:
-    now → with one new site in each community of ``new_in`` (community ids)."""
-    has = communities.facilities > 0
-    gains = communities.area_id.isin(set(pd.Series(new_in).dropna().astype(int)))
+def presence_before_after(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, Any]:
+    """Communities that have the type (``_presence`` frames now and with the new sites), urban and
+    rural apart: ``{urban: {total, before, after, share_before, share_after}, rural: …}``."""
+    now = before.set_index("area_id")
+    then = after.set_index("area_id").present.reindex(now.index, fill_value=False).astype(bool)
     out = {}
-    for key, mask in (("urban", communities.urban.astype(bool)), ("rural", ~communities.urban.astype(bool))):
-        total = int(mask.sum())
-        before, after = int((has & mask).sum()), int(((has | gains) & mask).sum())
-        out[key] = _before_after(total, before, after)
+    for key, mask in (("urban", now.urban.astype(bool)), ("rural", ~now.urban.astype(bool))):
+        out[key] = _before_after(int(mask.sum()), int((now.present.astype(bool) & mask).sum()), int((then & mask).sum()))
     return out
 
 
