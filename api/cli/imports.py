@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from api.cli._common import fail, friendly_errors, steps
+from api.cli._common import fail, friendly_errors
 
 app = typer.Typer(no_args_is_help=True)
 SHOWN = 40  # report rows printed; --report writes them all
@@ -286,10 +286,12 @@ def osm(
     include = [x.strip() for x in layers.split(",") if x.strip()]
     with friendly_errors():
         area = osm_load.read_polygon(polygon) if polygon is not None else None
-        with steps(12, desc="OpenStreetMap", log=True) as step, session(actor=actor) as s:
+        reading = 1 + (3 if file is not None and file.name.lower().endswith(".pbf") else 0) + 4
+        writing = 0 if dry_run else 2 + len(set(include) - {"network"})
+        with phase_bars(reading + writing, desc="OpenStreetMap") as (step, progress), session(actor=actor) as s:
             result = osm_load.import_osm(s, path=file, place=place, polygon=area, bbox=box, network=network,
                                          include=include, replace_all=replace_all, actor=actor, dry_run=dry_run,
-                                         step=step)
+                                         step=step, progress=progress)
     print_report(result, save=report)
 
 

@@ -34,7 +34,7 @@ from geo.profiles import Profile, load_profiles
 from layers import ids
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
-from layers.load.bulk import copy_frame, read_only, record_import
+from layers.load.bulk import Progress, copy_frame, read_only, record_import
 from layers.load.estimates import drop_superseded_estimates, superseded_by_new
 from layers.load.files import ImportReport
 from layers.load.reference import DATA_DIR, read_facility_types
@@ -430,7 +430,7 @@ def _relation_findings(notes: dict) -> list[dict]:
 
 def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYERS, replace_all: bool = False,
                  actor: str = "osm-import", step: Step | None = None,
-                 report: ImportReport | None = None) -> dict[str, int]:
+                 report: ImportReport | None = None, progress: Progress | None = None) -> dict[str, int]:
     """Write ``layers`` in the caller's transaction; returns the rows written per table.
 
     Parameters
@@ -439,23 +439,25 @@ def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYE
     replace_all : also remove facilities and residences that did not come from OSM.
     report : receives warnings about what was not written (estimates superseded by real
         residences, names already registered).
+    progress : called with (rows written, rows) while each table's rows are written.
     """
     include = _included(include)
     step = step or (lambda _label: None)
     report = report if report is not None else ImportReport(layer="osm", path="")
     set_actor(s, actor, bulk=True)
     counts: dict[str, int] = {}
-    step("写入路网 writing network")
-    counts.update(_write_network(s, layers.nodes, layers.edges))
+    counts.update(_write_network(s, layers.nodes, layers.edges, step=step, progress=progress))
     if "facilities" in include:
         step("写入设施 writing facilities")
-        counts["facilities"] = _write_facilities(s, layers.facilities, replace_all=replace_all)
+        counts["facilities"] = _write_facilities(s, layers.facilities, replace_all=replace_all, progress=progress)
     if "residences" in include:
         step("写入住户 writing residences")
-        counts["residences"] = _write_residences(s, layers.residences, replace_all=replace_all, report=report)
+        counts["residences"] = _write_residences(s, layers.residences, replace_all=replace_all, report=report,
+                                                 progress=progress)
     if "place_names" in include:
         step("写入地名 writing place names")
-        counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor, report=report)
+        counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor, report=report,
+                                                   progress=progress)
     record_import(s, actor=actor, layer="osm", summary={**counts, "replace_all": replace_all})
     return counts
 
@@ -498,25 +500,28 @@ def _fit(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _write_network(s: Session, nodes: pd.DataFrame, edges: gpd.GeoDataFrame) -> dict[str, int]:
+def _write_network(s: Session, nodes: pd.DataFrame, edges: gpd.GeoDataFrame, *, step: Step,
+                   progress: Progress | None = None) -> dict[str, int]:
+    step("写入路网节点 writing network nodes")
     s.execute(text("TRUNCATE network_edges, network_nodes"))
     points = nodes.assign(geometry=shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy()))
-    counts = {
-        "network_nodes": copy_frame(s, "network_nodes", points, columns=["node_id"], geometry={"geometry": "geom"}),
-        "network_edges": copy_frame(s, "network_edges", _fit(edges), columns=EDGE_COLS,
-                                    geometry={"geometry": "geom"}),
-    }
+    counts = {"network_nodes": copy_frame(s, "network_nodes", points, columns=["node_id"],
+                                          geometry={"geometry": "geom"}, progress=progress)}
+    step("写入路段 writing network edges")
+    counts["network_edges"] = copy_frame(s, "network_edges", _fit(edges), columns=EDGE_COLS,
+                                         geometry={"geometry": "geom"}, progress=progress)
     ids.advance(s, "network_nodes", "network_edges")  # OSM node ids and the edges' own ids
     return counts
 
 
-def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool) -> int:
+def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool,
+                      progress: Progress | None = None) -> int:
     s.execute(text("DELETE FROM facilities" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
     ensure_facility_types(s, facilities["type_code"].unique())
     frame = _fit(facilities).assign(
         facility_id=ids.allocate(s, "facilities", len(facilities)),
         geometry=shapely.points(facilities["lon"].to_numpy(), facilities["lat"].to_numpy()))
-    return copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"})
+    return copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"}, progress=progress)
 
 
 def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
@@ -535,7 +540,8 @@ def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
               rows)
 
 
-def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool, report: ImportReport) -> int:
+def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool, report: ImportReport,
+                      progress: Progress | None = None) -> int:
     """Replace the OSM estimates; those that real residences supersede are dropped (and reported)."""
     from layers.load.files import assign_residence_areas
 
@@ -543,7 +549,7 @@ def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool,
     frame = _fit(homes).assign(
         residence_id=ids.allocate(s, "residences", len(homes)))
     n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS,
-                   geometry={"geometry": "geom", "footprint": "footprint"})
+                   geometry={"geometry": "geom", "footprint": "footprint"}, progress=progress)
     assign_residence_areas(s)
     return n - _report_skipped_estimates(drop_superseded_estimates(s), report)
 
@@ -561,7 +567,8 @@ def _report_skipped_estimates(dropped: dict, report: ImportReport) -> int:
     return int(dropped["removed"])
 
 
-def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport) -> int:
+def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport,
+                       progress: Progress | None = None) -> int:
     """Add names not yet registered (same name and category) with their sign text; officers' names
     are never touched."""
     from layers.load.files import assign_place_name_areas
@@ -569,7 +576,8 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
 
     new = _new_place_names(s, names, report)
     new = new.assign(name_id=ids.allocate(s, "place_names", len(new)))
-    n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"})
+    n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"},
+                   progress=progress)
     fill_pinyin(s, name_ids=new["name_id"].tolist())  # sign text: proper part, generic part, pinyin
     s.execute(text(
         "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
@@ -612,7 +620,7 @@ def source_label(*, path=None, place=None, polygon=None, bbox=None) -> str:
 def import_osm(s: Session, *, path: str | Path | None = None, place: str | None = None, polygon=None,
                bbox: tuple[float, float, float, float] | None = None, network: str = "all",
                include: Iterable[str] = LAYERS, replace_all: bool = False, actor: str = "osm-import",
-               dry_run: bool = False, step: Step | None = None) -> ImportReport:
+               dry_run: bool = False, step: Step | None = None, progress: Progress | None = None) -> ImportReport:
     """Read (offline ``path``, else online by ``place``/``polygon``/``bbox``), build and write.
 
     One transaction: the caller's session. ``dry_run`` writes nothing (a read-only savepoint):
@@ -648,7 +656,7 @@ def import_osm(s: Session, *, path: str | Path | None = None, place: str | None 
         report.summary["would_write"] = sum(counts.values())
     else:
         counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step,
-                              report=report)
+                              report=report, progress=progress)
         report.written = sum(counts.values())
     report.summary = {**counts, **report.summary, "network": network, "seconds": round(time.perf_counter() - t0, 1)}
     return report

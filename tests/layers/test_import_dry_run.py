@@ -352,6 +352,16 @@ def test_an_import_with_given_ids_advances_the_sequences(db):
                                   ).scalar_one()) > max_key(s, table)
 
 
+def test_the_demo_load_advances_every_sequence_past_its_keys(demo_db):
+    """The demo district comes with its own keys (data.demo): the next key of each table follows them."""
+    with session(demo_db) as s:
+        for table in ids.KEYS:
+            top = max_key(s, table)
+            state = s.execute(text(f"SELECT last_value, is_called FROM {ids.sequence(table)}")).one()
+            upcoming = state.last_value + 1 if state.is_called else state.last_value
+            assert upcoming > top, table
+
+
 def test_rows_written_with_explicit_keys_do_not_collide_with_later_allocations(db):
     url = db()
     with session(url) as s:
@@ -378,7 +388,11 @@ def test_the_migration_moves_sequences_past_keys_stored_before_it(fresh_db):
     from layers import migrate
 
     url = fresh_db("import_ids_migration")
-    migrate.downgrade(url, "-1")  # to the revision before the sequences were set
+    from alembic.script import ScriptDirectory
+
+    revisions = ScriptDirectory.from_config(migrate.alembic_config(url)).walk_revisions()
+    ours = next(r for r in revisions if r.path.endswith("_keys_from_sequences.py"))
+    migrate.downgrade(url, ours.down_revision)  # to the revision before the sequences were set
     with session(url) as s:
         upsert_facility_types(s, read_facility_types())
         s.execute(text("INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
