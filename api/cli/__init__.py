@@ -1,7 +1,7 @@
 """The ``minqing`` command line: one typer app with a sub-app per concern.
 
-Each concern lives in its own module exposing ``app``; modules not yet present are skipped so a
-partial checkout still runs.
+Each concern lives in its own module exposing ``app``. Every module of ``GROUPS`` must be there: a
+missing one is an installation error and fails loudly at start, never a silently absent command.
 """
 
 from __future__ import annotations
@@ -35,13 +35,7 @@ app = typer.Typer(
 
 def _register() -> None:
     for name, help_text in GROUPS.items():
-        module_name = f"api.cli.{name if name != 'import' else 'imports'}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue
-            raise
+        module = importlib.import_module(f"api.cli.{name if name != 'import' else 'imports'}")
         app.add_typer(module.app, name=name, help=help_text)
     from api.cli.serve import serve
 

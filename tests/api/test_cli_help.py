@@ -44,3 +44,19 @@ def test_flags_show_nothing_and_values_show_a_metavar():
                                               ("path", "PATH"), ("int,str", "INTEGER,TEXT")])
 def test_plain_metavars(label, shown):
     assert _help.plain(label) == shown
+
+
+def test_a_missing_command_module_fails_loudly():
+    """A checkout that lost a command module must not start with that command silently absent."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib.abc\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'api.cli.names':\n"
+            "            raise ModuleNotFoundError(\"No module named 'api.cli.names'\", name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import api.cli\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "api.cli.names" in r.stderr
