@@ -341,3 +341,40 @@ def _snap_times(network, origin, direction, dist, snap: Snap, limit_s: float) ->
     time[same] = np.minimum(time[same], along)
     time = time + np.nan_to_num(snap.access_s, nan=np.inf)
     return np.where(time <= limit_s + TIE_TOLERANCE_S, time, np.inf)
+
+
+def travel_times(network: Network, lon: float, lat: float, points: pd.DataFrame, *, direction: str = "from",
+                 max_distance_m: float = 500.0, limit_s: float = np.inf) -> np.ndarray:
+    """Seconds between the point ``lon, lat`` and each of ``points``, with no cut-off by default.
+
+    One Dijkstra from the snapped point reaches every target at once (the "nearest services" list
+    of the public map); times are exact as in :func:`isochrones`.
+
+    Parameters
+    ----------
+    points : frame with ``lon``, ``lat`` (or point geometry), degrees EPSG:4326.
+    direction : ``'from'`` (from the point to ``points``) or ``'to'``.
+    max_distance_m : snapping distance of the point and of ``points`` to the street, metres.
+    limit_s : search bound, seconds (``inf``: the whole network).
+
+    Returns
+    -------
+    ndarray
+        (len(points),) seconds; ``inf`` for a point not reachable (or not snapped, or beyond ``limit_s``).
+
+    Raises
+    ------
+    UnreachablePointError
+        When ``lon, lat`` lies farther than ``max_distance_m`` from any usable street.
+    """
+    if direction not in DIRECTIONS:
+        raise GeoError(f"direction {direction!r} is not one of {DIRECTIONS}: use 'from' or 'to'")
+    origin = snap_points(network, np.array([lon]), np.array([lat]), max_distance_m=max_distance_m)
+    if not origin.reachable[0]:
+        raise UnreachablePointError(lon, lat, network.profile.name, max_distance_m)
+    if len(points) == 0:
+        return np.empty(0)
+    points = with_lonlat(points)
+    dist = _search(network, origin, direction, limit_s)
+    snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
+    return _snap_times(network, origin, direction, dist, snap, limit_s)

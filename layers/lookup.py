@@ -46,9 +46,10 @@ def place_name_rows(s: Session) -> pd.DataFrame:
 
 
 def facility_points(s: Session) -> pd.DataFrame:
-    """Open facilities with their type's Chinese name: facility_id, name, type_code, type_name, lon, lat."""
+    """Open facilities with their type's Chinese name and category: facility_id, name, type_code,
+    type_name, category, lon, lat."""
     return _frame(s, (
-        "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, ST_X(f.geom) AS lon, "
+        "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, t.category, ST_X(f.geom) AS lon, "
         "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
         "WHERE f.status = 'open' ORDER BY f.facility_id"))
 
@@ -57,3 +58,11 @@ def facility_point(s: Session, facility_id: int) -> tuple[float, float] | None:
     row = s.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM facilities WHERE facility_id = :i"),
                     {"i": facility_id}).first()
     return None if row is None else (row[0], row[1])
+
+
+def facility_search_rows(s: Session) -> pd.DataFrame:
+    """Open facilities to search (public columns): facility_id, name, type_code, type_name, address, lon, lat."""
+    return _frame(s, (
+        "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, ST_X(f.geom) AS lon, "
+        "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
+        "WHERE f.status = 'open' ORDER BY f.facility_id"))

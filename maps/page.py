@@ -181,8 +181,18 @@ def add_html(m: folium.Map, html: str) -> None:
     m.get_root().html.add_child(Element(html), index=0)
 
 
+_STAFF_LINK = re.compile(r"<!--mq-staff:([a-z_,]+)-->(.*?)<!--/mq-staff-->", re.S)
+
+
+def _staff_links(html: str, role: str | None) -> str:
+    """Keep a staff page's link (``<!--mq-staff:roles-->…<!--/mq-staff-->``) only for its roles."""
+    return _STAFF_LINK.sub(lambda m: m.group(2) if role in m.group(1).split(",") else "", html)
+
+
 def with_user(html: str, user: Any | None) -> str:
-    """Fill the user slot of a cached page: the signed-in user's name and a logout link."""
+    """Fill the user slot of a cached page: the signed-in user's name and a logout link; links to staff
+    pages only for the roles that may open them (none for anonymous visitors)."""
+    html = _staff_links(html, getattr(user, "role", None))
     if user is None:
         return html.replace(USER_SLOT, '<a class="mq-nav-login" href="/login">登录</a>')
     name = escape(getattr(user, "username", "") or "")

@@ -42,6 +42,8 @@ CATEGORIES: dict[str, Category] = {
     "other": Category("其他", "#5f6b7a", "其"),
 }
 ISOCHRONE_MINUTES = (5, 10, 15)
+ISOCHRONE_PROFILES = {"walk": "步行", "walk_elderly": "老年人步行"}
+"""Travel profiles offered for "15分钟内能到哪里" (data/profiles.csv) and how the panel names them."""
 FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status"]
 CLUSTER_ICON = """
 function (cluster) {
@@ -143,7 +145,7 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
         "facilities": facility_rows(facilities),
         "grids": grid_features(grids),
         "placename_categories": placename_categories or {},
-        "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk"},
+        "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},
     }
     m.add_child(AttachScript("minqing.public", layers={"cluster": cluster, "grids": grid_group,
                                                         "isochrones": iso_group, **subgroups}, data=data))

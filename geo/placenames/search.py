@@ -137,3 +137,90 @@ def build_index(frame: pd.DataFrame, *, id: str = "id", name: str = "name", hist
         pinyin_u=pinyin.str.replace("v", "u", regex=False),
         initials=names.map(lambda n: fold_pinyin("".join(s[:1] for s in readings[n]))),
     )
+
+
+SEARCH_TIERS = ("facility_exact", "place_exact", "type", "facility", "address", "place")
+"""The order of :func:`combined_search` results: a facility's exact name, a place's exact name, the
+facilities of a matching type (near the centre), other facility names, addresses, other place names."""
+
+
+def _metres(lon: np.ndarray, lat: np.ndarray, centre: tuple[float, float] | None) -> np.ndarray:
+    """Approximate distance (metres, equirectangular) to ``centre``; 0 without a centre."""
+    if centre is None:
+        return np.zeros(len(lon))
+    k = 111_320.0
+    dx = (np.asarray(lon, float) - centre[0]) * k * np.cos(np.radians(centre[1]))
+    dy = (np.asarray(lat, float) - centre[1]) * k
+    return np.hypot(dx, dy)
+
+
+def combined_search(text: str, *, facility_index: NameIndex, type_index: NameIndex, facilities: pd.DataFrame,
+                    places: pd.DataFrame, centre: tuple[float, float] | None = None, limit: int = 10,
+                    per_type: int = 5) -> pd.DataFrame:
+    """One search box over facilities (by name, type and address) and place names, ranked.
+
+    Parameters
+    ----------
+    text
+        The query: Chinese, full pinyin (with or without tones) or initials.
+    facility_index
+        :func:`build_index` over facility names (``id``: facility id).
+    type_index
+        :func:`build_index` over facility type names (``id``: type code).
+    facilities
+        Indexed by facility id: ``type_code``, ``lon``, ``lat`` and optional ``address``.
+    places
+        Place-name hits already matched (best first): ``id``, ``score`` (3 exact, 2 prefix, 1
+        substring), ``lon``, ``lat``.
+    centre
+        ``(lon, lat)`` of the map centre: facilities of a matching type, and equally good names,
+        come nearest first.
+    limit, per_type
+        Rows returned; facilities listed for a matching type (all types together).
+
+    Returns
+    -------
+    DataFrame
+        ``kind`` (facility / place), ``id``, ``tier`` (a name of ``SEARCH_TIERS``), ``score``,
+        ``distance_m`` (to ``centre``, 0 without one), best first, each (kind, id) once.
+    """
+    tier_of = {t: i for i, t in enumerate(SEARCH_TIERS)}
+    parts = []
+    names = facility_index.query(text, limit=len(facility_index) or 1)
+    if len(names):
+        at = facilities.loc[names["id"]]
+        parts.append(pd.DataFrame({
+            "kind": "facility", "id": names["id"].to_numpy(), "score": names["score"].to_numpy(),
+            "tier": np.where(names["score"].to_numpy() == EXACT, tier_of["facility_exact"], tier_of["facility"]),
+            "distance_m": _metres(at["lon"].to_numpy(), at["lat"].to_numpy(), centre)}))
+    types = type_index.query(text, limit=len(type_index) or 1)
+    if len(types):
+        score_of = dict(zip(types["id"], types["score"], strict=True))
+        of_type = facilities[facilities["type_code"].isin(list(score_of))]
+        near = pd.DataFrame({"kind": "facility", "id": of_type.index.to_numpy(),
+                             "score": of_type["type_code"].map(score_of).to_numpy(), "tier": tier_of["type"],
+                             "distance_m": _metres(of_type["lon"].to_numpy(), of_type["lat"].to_numpy(), centre)})
+        parts.append(near.sort_values(["distance_m", "id"]).head(per_type))
+    if HAN_RE.search(text) and "address" in facilities.columns:
+        query = "".join(text.split())
+        found = facilities[facilities["address"].fillna("").str.contains(query, regex=False)]
+        parts.append(pd.DataFrame({"kind": "facility", "id": found.index.to_numpy(), "score": SUBSTRING,
+                                   "tier": tier_of["address"],
+                                   "distance_m": _metres(found["lon"].to_numpy(), found["lat"].to_numpy(), centre)}))
+    if len(places):
+        score = places["score"].to_numpy()
+        parts.append(pd.DataFrame({
+            "kind": "place", "id": places["id"].to_numpy(), "score": score,
+            "tier": np.where(score == EXACT, tier_of["place_exact"], tier_of["place"]),
+            "distance_m": _metres(places["lon"].to_numpy(), places["lat"].to_numpy(), centre),
+            "_order": np.arange(len(places))}))
+    parts = [p for p in parts if len(p)]
+    columns = ["kind", "id", "tier", "score", "distance_m"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat([p.assign(_order=p["_order"] if "_order" in p.columns else 0) for p in parts], ignore_index=True)
+    out = out.sort_values(
+        ["tier", "score", "_order", "distance_m", "id"], ascending=[True, False, True, True, True], kind="stable")
+    out = out.drop_duplicates(["kind", "id"]).head(limit)
+    out["tier"] = [SEARCH_TIERS[t] for t in out["tier"]]
+    return out[columns].reset_index(drop=True)

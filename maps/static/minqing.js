@@ -283,7 +283,7 @@
     return group;
   };
 
-  /* ---------- place-name search (GET /placenames/search) ---------- */
+  /* ---------- search (GET /placenames/search; the public map: GET /search, facilities too) ---------- */
   /* How a hit reads: standard names plainly; a former name as "原名 → 现名"; names not (or no longer)
    * standard are marked, since only standard names may be used as such on a public map. */
   mq.hitStatus = function (r) {
@@ -301,6 +301,7 @@
 
     function hide() { list.hidden = true; active = -1; }
     function title(r) {
+      if (r.kind === "facility") return "<b>" + mq.esc(r.name) + "</b>";
       var st = mq.hitStatus(r);
       if (st.cls === "former") {
         return '<span class="mq-search-former">原名 ' + mq.esc(r.name) + "</span> → <b>" + mq.esc(r.current_name) + "</b>";
@@ -317,8 +318,9 @@
       } else {
         list.innerHTML = items.map(function (r, i) {
           return '<li role="option" class="mq-hit-' + mq.hitStatus(r).cls + '" data-i="' + i + '">' + title(r) +
-            '<span class="mq-search-py">' + mq.esc(r.historical ? "" : r.pinyin || "") + "</span>" +
-            '<span class="mq-search-cat">' + mq.esc(categoryNames[r.category] || r.category || "") + "</span></li>";
+            '<span class="mq-search-py">' + mq.esc(r.kind === "facility" ? r.address || "" : r.historical ? "" : r.pinyin || "") + "</span>" +
+            '<span class="mq-search-cat">' + mq.esc(r.kind === "facility" ? r.type_name || "" : categoryNames[r.category] || r.category || "") +
+            "</span></li>";
         }).join("");
       }
       list.setAttribute("data-q", q);  // which query the list answers (tests wait for theirs)
@@ -329,7 +331,8 @@
       return '<div class="mq-pop mq-pop-hit"><h3>' + mq.esc(name) + (st.tag && st.cls !== "former" ? ' <span class="mq-tag mq-tag-' + st.cls + '">' + st.tag + "</span>" : "") +
         "</h3>" + (st.cls === "former" || !r.pinyin ? "" : '<p class="mq-pop-py">' + mq.esc(r.pinyin) + "</p>") +
         "<p>" + mq.esc(categoryNames[r.category] || r.category || "") + "</p>" +
-        (st.note ? '<p class="mq-pop-note">' + mq.esc(st.note) + "</p>" : "") + "</div>";
+        (st.note ? '<p class="mq-pop-note">' + mq.esc(st.note) + "</p>" : "") +
+        (options && options.placeExtra ? options.placeExtra(r) : "") + "</div>";
     }
     function choose(i) {
       var r = items[i];
@@ -361,7 +364,8 @@
       var q = input.value.trim();
       if (!q) { hide(); return; }
       var mine = ++seq;
-      mq.fetchJSON("/placenames/search?q=" + encodeURIComponent(q) + "&limit=8").then(function (res) {
+      var url = options && options.url ? options.url(q) : "/placenames/search?q=" + encodeURIComponent(q) + "&limit=8";
+      mq.fetchJSON(url).then(function (res) {
         if (mine !== seq) return;
         show(Array.isArray(res) ? res : (res && res.results) || [], q);
       }, function (err) {

@@ -46,6 +46,33 @@
       '" data-iso-lat="' + f.lat + '" data-iso-lon="' + f.lon + '">从这里出发：步行15分钟能到哪里</button></div>';
   }
 
+  function telLink(phone) {
+    return phone ? '<a href="tel:' + mq.esc(String(phone).replace(/[^0-9+\-]/g, "")) + '">' + mq.esc(phone) + "</a>" : null;
+  }
+
+  /* The small grid containing a point (its public properties), from the grids already on the page. */
+  function inRing(ring, x, y) {
+    var inside = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+  function gridAt(grids, lat, lon) {
+    var found = null;
+    grids.eachLayer(function (l) {
+      if (found || !l.getBounds().contains([lat, lon])) return;
+      var g = l.feature.geometry, polys = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+      polys.forEach(function (rings) {
+        if (!found && inRing(rings[0], lon, lat) && !rings.slice(1).some(function (h) { return inRing(h, lon, lat); })) {
+          found = l.feature.properties;
+        }
+      });
+    });
+    return found;
+  }
+
   function gridPopup(p) {
     return '<div class="mq-pop"><h3>' + mq.esc(p.n) + "</h3>" +
       '<table class="mq-pop-table">' +
@@ -110,7 +137,19 @@
     layers.grids.addLayer(grids);
     state.grids = grids;
 
-    mq.search(map, { categories: data.placename_categories });
+    mq.search(map, {
+      categories: data.placename_categories,
+      url: function (q) {
+        var c = map.getCenter();
+        return "/search?q=" + encodeURIComponent(q) + "&limit=10&lon=" + c.lng.toFixed(5) + "&lat=" + c.lat.toFixed(5);
+      },
+      onChoose: function (r) { return r.kind === "facility" ? state.openFacility(String(r.facility_id)) : null; },
+      placeExtra: function (r) {
+        var g = gridAt(grids, r.lat, r.lon);
+        return g ? '<table class="mq-pop-table mq-pop-grid">' + row("所属网格", g.n) + row("网格员", g.worker) +
+          row("工作电话", g.phone, telLink(g.phone)) + "</table>" : "";
+      }
+    });
     isochrones(map, layers.isochrones, data, markers, cats);
     state.ready = true;
     document.body.classList.add("mq-ready");
@@ -123,6 +162,15 @@
     var pickBtn = mq.$("mq-iso-pick"), clearBtn = mq.$("mq-iso-clear"), locBtn = mq.$("mq-iso-locate");
     var fab = mq.$("mq-iso-fab"), hint = mq.$("mq-pick-hint");
     var minutes = data.isochrone.minutes, profile = data.isochrone.profile;
+    var profileNames = data.isochrone.profiles || { walk: "步行" };
+    var last = null;  // the last origin: changing the travel mode recomputes from it
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="mq-iso-profile"]'), function (el) {
+      el.addEventListener("change", function () {
+        if (!el.checked) return;
+        profile = el.value;
+        if (last) compute(last.lat, last.lon, last.id, last.name);
+      });
+    });
     var phone = window.matchMedia("(max-width: 760px)").matches;
 
     function setPicking(on) {
@@ -143,6 +191,10 @@
     function clear() {
       group.clearLayers();
       result.innerHTML = "";
+      last = null;
+      nearSection.hidden = true;
+      nearResult.innerHTML = "";
+      mq.state.nearest = null;
       mq.status(status, "");
       clearBtn.hidden = true;
       mq.state.isochrone = null;
@@ -195,7 +247,7 @@
         var c = type ? type.category : "other";
         byCat[c] = (byCat[c] || 0) + 1;
       });
-      var html = '<p class="mq-iso-summary">步行 ' + minutes[minutes.length - 1] + " 分钟内可到达 <b>" + facs.length + "</b> 处服务设施</p>";
+      var html = '<p class="mq-iso-summary">' + mq.esc(profileNames[profile] || "步行") + " " + minutes[minutes.length - 1] + " 分钟内可到达 <b>" + facs.length + "</b> 处服务设施</p>";
       html += '<div class="mq-chips">' + Object.keys(byCat).map(function (c) {
         var cat = cats[c] || cats.other || { color: "#777", glyph: "•", name: c };
         return '<span class="mq-chip">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(cat.name) + " " + byCat[c] + "</span>";
@@ -225,7 +277,9 @@
 
     function compute(lat, lon, facilityId, facilityName) {
       setPicking(false);
-      mq.status(status, "正在计算步行可达范围…", "busy");
+      last = { lat: lat, lon: lon, id: facilityId, name: facilityName };
+      var mode = profileNames[profile] || "步行";
+      mq.status(status, "正在计算" + mode + "可达范围…", "busy");
       if (mq.openPanel) mq.openPanel();
       var q = "minutes=" + minutes.join(",") + "&profile=" + profile;
       var url = facilityId ? "/facilities/" + encodeURIComponent(facilityId) + "/isochrone?" + q
@@ -234,18 +288,57 @@
         draw(fc, lat, lon, facilityName ? facilityName : "起点");
         list(fc);
         clearBtn.hidden = false;
-        mq.status(status, facilityName ? "出发点：" + facilityName + "（沿道路步行计算）"
-                                       : "出发点：地图上所选位置（沿道路步行计算）", "ok");
+        mq.status(status, facilityName ? "出发点：" + facilityName + "（沿道路" + mode + "计算）"
+                                       : "出发点：地图上所选位置（沿道路" + mode + "计算）", "ok");
         mq.state.isochrone = { lat: lat, lon: lon, from: facilityName || null, features: (fc.features || []).length,
-                               facilities: (fc.facilities || []).length };
+                               facilities: (fc.facilities || []).length, profile: profile };
       }, function (err) {
         group.clearLayers();
         result.innerHTML = "";
         mq.status(status, errorText(err), "error");
         mq.state.isochrone = { error: errorText(err) };
-      });
+      }).then(function () { if (!facilityId) return nearest(lat, lon); });
     }
     mq.state.computeIsochrone = compute;
+
+    /* 离我最近的…: per facility type the nearest by travel time, on foot and by e-bike (GET /nearest). */
+    var nearSection = mq.$("mq-nearest"), nearStatus = mq.$("mq-nearest-status"), nearResult = mq.$("mq-nearest-result");
+    function minutesText(s) { return s === null || s === undefined ? "无法到达" : Math.max(1, Math.ceil(s / 60 - 1e-9)) + " 分钟"; }
+    function nearest(lat, lon) {
+      nearSection.hidden = false;
+      nearResult.innerHTML = "";
+      mq.status(nearStatus, "正在查找离您最近的服务设施…", "busy");
+      return mq.fetchJSON("/nearest?lon=" + lon.toFixed(6) + "&lat=" + lat.toFixed(6)).then(function (res) {
+        var byCat = {};
+        (res.types || []).forEach(function (t) { (byCat[t.category] = byCat[t.category] || []).push(t); });
+        var html = "";
+        var order = data.categories.map(function (c) { return c.code; });
+        Object.keys(byCat).forEach(function (c) { if (order.indexOf(c) < 0) order.push(c); });
+        order.forEach(function (c) {
+          if (!byCat[c]) return;
+          var cat = cats[c] || cats.other || { color: "#777", glyph: "•", name: c };
+          html += '<h3 class="mq-near-cat">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(cat.name) + "</h3><ol class=\"mq-fac-list mq-near-list\">";
+          byCat[c].forEach(function (t) {
+            t.facilities.forEach(function (f) {
+              html += '<li data-fid="' + mq.esc(f.facility_id) + '" data-type="' + mq.esc(t.type_code) + '" data-walk="' + mq.esc(f.walk_s) +
+                '" data-ebike="' + mq.esc(f.ebike_s) + '"><span class="mq-fac-type">' + mq.esc(t.type_name) + '</span><span class="mq-fac-name">' +
+                mq.esc(f.name) + '</span><span class="mq-fac-time">步行 ' + minutesText(f.walk_s) + " · 电动自行车 " + minutesText(f.ebike_s) + "</span></li>";
+            });
+          });
+          html += "</ol>";
+        });
+        nearResult.innerHTML = html || '<p class="mq-empty">从此处沿道路无法到达任何服务设施。</p>';
+        mq.status(nearStatus, "");
+        mq.state.nearest = { lat: lat, lon: lon, types: (res.types || []).length, origin: res.origin };
+      }, function (err) {
+        mq.status(nearStatus, errorText(err), "error");
+        mq.state.nearest = { error: errorText(err) };
+      });
+    }
+    nearResult.addEventListener("click", function (e) {
+      var li = e.target.closest("li[data-fid]");
+      if (li) openFacility(li.getAttribute("data-fid"));
+    });
 
     pickBtn.addEventListener("click", function () { setPicking(!picking); });
     if (fab) fab.addEventListener("click", function () { setPicking(true); });
@@ -287,13 +380,17 @@
     });
     result.addEventListener("click", function (e) {
       var li = e.target.closest("li[data-fid]");
-      if (!li) return;
-      var m = markers[li.getAttribute("data-fid")];
-      if (!m) return;
+      if (li) openFacility(li.getAttribute("data-fid"));
+    });
+    function openFacility(id) {
+      var m = markers[id];
+      if (!m) return false;
       if (phone && mq.closePanel) mq.closePanel();
       var cluster = mq.state.layers.cluster;
       if (cluster && cluster.zoomToShowLayer) cluster.zoomToShowLayer(m, function () { m.openPopup(); });
       else { map.setView(m.getLatLng(), 17); m.openPopup(); }
-    });
+      return m;
+    }
+    mq.state.openFacility = openFacility;
   }
 })();
