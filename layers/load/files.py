@@ -696,10 +696,13 @@ def _warn_duplicates(s: Session, rows: pd.DataFrame, report: ImportReport) -> No
         return
     frame = pd.DataFrame(stored, columns=["facility_id", "type_code", "name", "x", "y"])
     pairs = rows.merge(frame, on=["type_code", "name"])
-    for r in pairs.itertuples():
-        if pyproj.Geod(ellps="WGS84").inv(r.lon, r.lat, r.x, r.y)[2] < 100:
-            report.warn(int(r.row), "名称 name", f"{r.name} ({r.type_code}) is already stored as facility "
-                        f"{r.facility_id}", "remove the row, or the stored facility, unless both exist")
+    if pairs.empty:
+        return
+    metres = pyproj.Geod(ellps="WGS84").inv(pairs["lon"].to_numpy(float), pairs["lat"].to_numpy(float),
+                                            pairs["x"].to_numpy(float), pairs["y"].to_numpy(float))[2]
+    for r in pairs[metres < 100].itertuples():
+        report.warn(int(r.row), "名称 name", f"{r.name} ({r.type_code}) is already stored as facility "
+                    f"{r.facility_id}", "remove the row, or the stored facility, unless both exist")
 
 
 def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: str,

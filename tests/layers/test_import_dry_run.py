@@ -184,9 +184,11 @@ def test_facilities_and_place_names_dry_runs_with_stored_repeats(db, tmp_path):
     url = db()
     first = [{"名称": "东山幼儿园", "类型": "幼儿园", "经度": 113.3012, "纬度": 23.1003}]
     real(url, "facilities", write_csv(tmp_path / "f1.csv", first))
-    again = first + [{"名称": "西山小学", "类型": "primary_school", "经度": 113.3050, "纬度": 23.1020}]
+    again = first + [{"名称": "西山小学", "类型": "primary_school", "经度": 113.3050, "纬度": 23.1020},
+                     {"名称": "东山幼儿园", "类型": "幼儿园", "经度": 113.3060, "纬度": 23.1003}]  # 490 m east
     report = dry_then_real(url, "facilities", write_csv(tmp_path / "f2.csv", again))
-    assert report.written == 2 and "already stored" in report.warnings[0]["problem"]
+    repeats = [w for w in report.warnings if "already stored" in w["problem"]]
+    assert report.written == 3 and [w["row"] for w in repeats] == [2]  # within 100 m: the first row only
     names = [{"名称": "东山村", "类别": "village", "经度": 113.3015, "纬度": 23.0995}]
     real(url, "place_names", write_csv(tmp_path / "p1.csv", names))
     names.append({"名称": "西街巷", "类别": "lane", "经度": 113.3030, "纬度": 23.1010})
