@@ -110,6 +110,9 @@ def _division_files(data_dir: Path) -> list[Path]:
     return files
 
 
+USAGE_HEADERS = {"item": "项目", "names": "名称数", "examples": "示例"}
+
+
 @app.command("check-divisions")
 def check_divisions(
     data_dir: Path = typer.Option(None, help="folder with the NBS 2023 Guangdong division CSVs "
@@ -118,8 +121,11 @@ def check_divisions(
     xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
     examples: int = typer.Option(5, help="groups to print per check"),
 ) -> None:
-    """Duplicate and homophone names among Guangdong's real divisions (village level per county, towns per province)."""
+    """Duplicate and homophone names among Guangdong's real divisions (village level per county, towns per
+    province); then how many names use regional characters, take a surname reading or a special official
+    reading, and what stays flagged, by rule."""
     from api.spreadsheets import workbook_bytes
+    from geo.placenames.checks import local_usage
     from geo.placenames.report import HEADERS_ZH, division_report
 
     t0 = time.perf_counter()
@@ -129,6 +135,7 @@ def check_divisions(
         villages, towns = (pd.read_csv(f, dtype=str, keep_default_na=False) for f in files)
         step("检查 checking")
         report = division_report(villages, towns)
+        usage = local_usage(pd.concat([villages["name"], towns["name"]], ignore_index=True))
         if xlsx:
             step("写出 writing")
             xlsx.write_bytes(workbook_bytes(report.sheets(), headers=HEADERS_ZH))
@@ -139,6 +146,8 @@ def check_divisions(
         _print_frame(frame[columns].head(examples), title=f"{sheet} (前 {examples} 组 first groups)", headers=HEADERS_ZH)
     _print_frame(report.summary, title=f"{len(villages)} 村/社区, {len(towns)} 乡/镇/街道: {seconds:.1f} s",
                  headers=HEADERS_ZH)
+    _print_frame(usage, title="地名用字与读音（按不重复名称计） local characters, readings and what stays flagged",
+                 headers=USAGE_HEADERS)
     if xlsx:
         typer.echo(f"已写入 written: {xlsx}")
 

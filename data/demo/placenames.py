@@ -11,12 +11,14 @@ Planted cases (status ``irregular`` unless noted; each also listed in ``DemoDist
 - 洋 foreign: estates ``威尼斯花园``, ``维也纳小区``, ``香榭丽舍``; building ``曼哈顿广场``.
 - 怪 odd: estate ``皇庭御府`` (feudal), ``EE新城`` (Latin letters), ``8号公馆`` (digit),
   ``澄灣花园`` (traditional 灣 mixed with simplified 园), road ``東湖路`` (traditional form) next
-  to ``东湖公园``; rare characters (outside GB 2312): natural villages ``㘭背`` and ``甽头``.
+  to ``东湖公园``; a rare character (outside GB 2312 and the regional table): natural village ``𣒍坑``
+  and the lanes named after it.
 - 重 duplicate/homophone: ``新华路`` in the city and again in the town seat (duplicate in the
   district); ``新华路`` and ``新桦路`` in the same town and ``康宁街`` / ``康凝街`` (homophones);
   estate ``翠苑`` twice in the city.
 - control (must NOT be flagged as rare): natural village ``湴田`` uses 湴, a local character
-  accepted in data/placenames/extra_common_chars.txt.
+  accepted in data/placenames/extra_common_chars.txt, and ``㘭背`` uses 㘭, a Lingnan place-name
+  character of data/placenames/regional_chars.csv.
 - historical (status ``historical``): ``打铁街`` (old name of a renamed city street), ``上林堡``
   (old name of the heritage village), ``鹭田墟`` (old market name of the rural town seat).
 - heritage: natural village ``上林`` (古村), old-town lane ``盐埠老街``, pavilion ``文昌阁``, the
@@ -45,8 +47,10 @@ from .names import GENERICS, Namer, split_generic
 from .network import Network
 from .residences import Residences
 
-RARE = ("㘭背", "甽头")
+RARE = ("𣒍坑",)
 """Planted rare-character village names; a 村 is never named after them (see ``areas``)."""
+REGIONAL = ("㘭背",)
+"""Planted village names with a regional character (regional_chars.csv): local, not flagged."""
 SIGN_RATE = {"county": 1.0, "town": 0.95, "community": 0.0, "village": 0.9, "natural_village": 0.7,
              "trunk_road": 0.95, "road": 0.88, "lane": 0.72, "estate": 0.9, "building": 0.85, "bridge": 0.95,
              "station": 0.98, "park": 0.95, "scenic": 0.9, "zone": 0.8, "mountain": 0.3, "water": 0.6,
@@ -87,7 +91,7 @@ def village_names(s: st.Settlement, namer: Namer, rng: np.random.Generator) -> t
     cand = [i for i, v in enumerate(s.villages) if not v.islet]
     picks = rng.choice(cand, size=min(4, len(cand)), replace=False)
     special = {}
-    for i, nm in zip(picks, RARE + ("上林", "湴田"), strict=False):
+    for i, nm in zip(picks, RARE + REGIONAL + ("上林", "湴田"), strict=False):
         names[i] = nm
         namer.used.add(nm)
         special[nm] = int(i)
@@ -239,6 +243,8 @@ class _Names:
                          meaning="上林旧称", case="historical", note="old name of the heritage village 上林")
             elif nm == "湴田" and self.special.get(nm) == i:
                 kw = {"case": "control_local_char", "note": "湴 is an accepted local character: not irregular"}
+            elif nm in REGIONAL and self.special.get(nm) == i:
+                kw = {"case": "control_regional_char", "note": f"{nm}: a Lingnan place-name character, not irregular"}
             if remote and shapely.contains_xy(self.A.areas[remote[0]].geom, *v.centre):
                 kw.update(sign=False)
                 kw.setdefault("case", "no_sign")

@@ -21,6 +21,7 @@ keeps the seat's kind: ``…社区居民委员会/居委会 → …社区``, ``�
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -32,8 +33,14 @@ from geo.placenames.errors import (
     PlaceNameTableError,
     UnknownCategoryError,
 )
-from geo.placenames.lexicons import lexicon_hits, rare_chars, simplified_chars, traditional_chars
-from geo.placenames.pinyin import TRAILING, generic_of, toneless_key
+from geo.placenames.lexicons import (
+    lexicon_hits,
+    rare_chars,
+    regional_chars,
+    simplified_chars,
+    traditional_chars,
+)
+from geo.placenames.pinyin import TRAILING, generic_of, surname_reading, syllables, toneless_key
 from geo.placenames.tables import PlaceNameTables, default_tables
 
 SEVERITY = "review"
@@ -329,3 +336,44 @@ def check_names(frame: pd.DataFrame, *, name: str = "name", category: str | None
         records += [(row, text, f.code, f.severity, f.reason_zh, f.reason_en, f.rule, f.detail, "")
                     for f in cache[key]]
     return pd.DataFrame.from_records(records, columns=FINDING_COLUMNS)
+
+
+LOCAL_USAGE_COLUMNS = ["item", "names", "examples"]
+
+
+def _examples(names: list[str], limit: int = 5) -> str:
+    return "、".join(names[:limit])
+
+
+def local_usage(names: pd.Series, *, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """How the local tables apply to a list of names, and what stays flagged.
+
+    Counts distinct names (after :func:`normalise_name`): those using a regional character
+    (regional_chars.csv), those whose opening surname takes a surname reading other than the plain one
+    (surnames.csv: 翟家庄 zhai, not di), those
+    holding a place with a special official reading (place_readings.csv), then the per-name findings
+    of :func:`check_name` (no category) grouped by rule, largest first.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``item`` (Chinese), ``names`` (count) and ``examples`` (up to five names).
+    """
+    t = default_tables(tables)
+    distinct = list(dict.fromkeys(normalise_names(names, tables=t)))
+    places = sorted(t.place_readings, key=len, reverse=True)
+    regional = [n for n in distinct if regional_chars(n, tables=t)]
+    plain = dataclasses.replace(t, surnames={})
+    surnamed = [n for n in distinct if (sr := surname_reading(n, tables=t))
+                and tuple(syllables(n, tables=plain)[:len(sr[0])]) != sr[1]]
+    special = [n for n in distinct if any(p in n for p in places)]
+    rows = [("使用岭南地名用字（不再标记为生僻字）", len(regional), _examples(regional)),
+            ("适用姓氏读音", len(surnamed), _examples(surnamed)),
+            ("含特殊读音地名", len(special), _examples(special))]
+    by_rule: dict[str, list[str]] = {}
+    for n in distinct:
+        for code in dict.fromkeys(f.code for f in check_name(n, tables=t)):
+            by_rule.setdefault(code, []).append(n)
+    for code, hit in sorted(by_rule.items(), key=lambda kv: -len(kv[1])):
+        rows.append((f"仍标记：{t.rules[code].reason_zh}", len(hit), _examples(hit)))
+    return pd.DataFrame(rows, columns=LOCAL_USAGE_COLUMNS)

@@ -4,7 +4,8 @@ Common characters
 -----------------
 The default common-character list is GB 2312 levels 1 and 2 (6,763 characters), derived from
 Python's ``gb2312`` codec so no licensed list is shipped, plus the editable allow list
-``data/placenames/extra_common_chars.txt`` for legitimate local place-name characters outside
+``data/placenames/extra_common_chars.txt`` and the regional characters of
+``data/placenames/regional_chars.csv`` (甽 㘭 滘: see :func:`regional_chars`) for legitimate local place-name characters outside
 GB 2312 (塱 氹 滘 埇 輋 ...). A Chinese character outside this set is *rare*.
 
 Traditional characters
@@ -67,6 +68,12 @@ def traditional_chars(name: str, *, tables: PlaceNameTables | None = None) -> st
     """Traditional or variant characters of ``name``, in order (裡 並 後-forms outside GB 2312)."""
     common = common_chars(tables=tables)
     return "".join(c for c in name if is_han(c) and c not in common and _t2s(c) != c)
+
+
+def regional_chars(name: str, *, tables: PlaceNameTables | None = None) -> str:
+    """Characters of ``name`` in the regional place-name table (甽头 → 甽), in order: local, not odd."""
+    regional = default_tables(tables).regional
+    return "".join(c for c in name if c in regional)
 
 
 def simplified_chars(name: str) -> str:

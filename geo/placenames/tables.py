@@ -31,6 +31,9 @@ place_readings.csv    places whose official spelling has a special reading (大�
                       纸行路 Zhihang Lu): counties and towns of the division list, old streets; read
                       as polyphone entries that win over polyphones.csv
 extra_common_chars.txt  local characters accepted as common besides GB 2312
+regional_chars.csv    regional (Lingnan, Hakka, Chaoshan) place-name characters with reading, meaning
+                      and an example (甽 zhen, 㘭 ao, 滘 jiao): genuine local characters, never 怪 or
+                      rare; added to the common set
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ POSITIONS = ("", "start")
 DESCRIPTOR_KINDS = ("ethnic", "descriptor")
 KEYS = {"polyphones.csv": "word", "generics.csv": "term", "categories.csv": "category", "lexicons.csv": "term",
         "admin_suffixes.csv": "suffix", "rules.csv": "code", "fixed_spellings.csv": "name",
-        "descriptors.csv": "word", "surnames.csv": "surname", "place_readings.csv": "name"}
+        "descriptors.csv": "word", "surnames.csv": "surname", "place_readings.csv": "name",
+        "regional_chars.csv": "char"}
 """Each CSV table and its key column: an override row replaces the shipped row with the same key."""
 CHARS_FILE = "extra_common_chars.txt"
 
@@ -106,6 +110,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class RegionalChar:
+    """A regional place-name character (甽 zhen: 田边水沟) — local, not odd."""
+
+    char: str
+    reading: str
+    meaning: str
+    example: str
+
+
+@dataclass(frozen=True)
 class PlaceNameTables:
     """Lookup structures built from the editable tables (treat the mappings as read-only)."""
 
@@ -123,6 +137,8 @@ class PlaceNameTables:
     """Multi-syllable modifier → kind (ethnic, descriptor): written as a word of its own."""
     surnames: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Polyphonic surname → its surname reading (翟 → zhai), used before 家/屋/厝/寨/庄/村/巷."""
+    regional: dict[str, RegionalChar] = field(default_factory=dict)
+    """Regional place-name character → its reading, meaning and example (also in ``extra_chars``)."""
     place_readings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Place with a special official reading → its syllables (also merged into ``polyphones``)."""
 
@@ -239,6 +255,16 @@ def read_place_readings(path: str | Path = DATA_DIR / "place_readings.csv") -> p
     return _check_readings(path, _read(path, ["name", "reading", "kind", "source"]), "name", "大埔,da bu")
 
 
+def read_regional_chars(path: str | Path = DATA_DIR / "regional_chars.csv") -> pd.DataFrame:
+    """Read the regional place-name characters (columns char, reading, meaning, example, note)."""
+    frame = _read(path, ["char", "reading", "meaning", "example", "note"])
+    _check(path, frame[frame["char"].str.len() != 1], "char is not one character", "put one character per row")
+    _check(path, frame[~frame["reading"].str.fullmatch(r"[a-zü]+")], "reading is not one toneless syllable",
+           "write the reading in toneless pinyin, e.g. zhen")
+    _check(path, frame[frame["char"].duplicated()], "char repeated", "keep one row per character")
+    return frame
+
+
 def read_fixed_spellings(path: str | Path = DATA_DIR / "fixed_spellings.csv") -> pd.DataFrame:
     """Read authority sign spellings (name, pinyin, source) that override the derived text."""
     return _read(path, ["name", "pinyin", "source"])
@@ -276,13 +302,17 @@ def tables_from_frames(
     descriptors: pd.DataFrame | None = None,
     surnames: pd.DataFrame | None = None,
     place_readings: pd.DataFrame | None = None,
+    regional_chars: pd.DataFrame | None = None,
 ) -> PlaceNameTables:
     """Build the lookup structures from validated table frames."""
     positions = polyphones["position"] if "position" in polyphones else pd.Series("", polyphones.index)
     places = {} if place_readings is None else _readings(place_readings["name"], place_readings["reading"])
+    regional = {} if regional_chars is None else {
+        r.char: RegionalChar(r.char, r.reading, r.meaning, r.example) for r in regional_chars.itertuples()}
     return PlaceNameTables(
         polyphones=_readings(polyphones["word"], polyphones["reading"]) | places,
         place_readings=places,
+        regional=regional,
         surnames={} if surnames is None else _readings(surnames["surname"], surnames["reading"]),
         generics={
             r.term: Generic(r.term, _split(r.classes), int(r.rank), r.written == "joined")
@@ -299,7 +329,7 @@ def tables_from_frames(
                               key=lambda p: -len(p[0]))),
         rules={r.code: Rule(r.code, r.reason_zh, r.reason_en, r.rule, getattr(r, "flag", "other") or "other")
                for r in rules.itertuples()},
-        extra_chars=extra_chars,
+        extra_chars=extra_chars | frozenset(regional),
         fixed=dict(zip(fixed_spellings["name"], fixed_spellings["pinyin"], strict=True)),
         start_only=frozenset(polyphones.loc[positions == "start", "word"]),
         descriptors={} if descriptors is None else dict(zip(descriptors["word"], descriptors["kind"], strict=True)),
@@ -361,6 +391,7 @@ def load_tables(data_dir: str | Path = DATA_DIR, *, overrides: str | Path | None
         descriptors=_merged(read_descriptors, "descriptors.csv", d, o),
         surnames=_merged(read_surnames, "surnames.csv", d, o),
         place_readings=_merged(read_place_readings, "place_readings.csv", d, o),
+        regional_chars=_merged(read_regional_chars, "regional_chars.csv", d, o),
     )
 
 

@@ -244,11 +244,11 @@ def test_checks_route_lists_the_planted_names(client, as_):
     found = {c["name"]: c for c in listing}
     expected = {"曼哈顿广场": "foreign", "世界城": "exaggerated", "東湖路": "traditional", "皇庭御府": "odd",
                 "EE新城": "latin_or_digit", "澄灣花园": "mixed_script", "金龙大道": "generic_oversize",
-                "康凝街": "homophone", "翠苑": "duplicate", "甽头": "rare_char"}
+                "康凝街": "homophone", "翠苑": "duplicate", "𣒍坑": "rare_char"}
     for name, code in expected.items():
         assert code in {f["code"] for f in found[name]["findings"]}, name
         assert all(f["reason"] and f["rule"] for f in found[name]["findings"])
-    assert "湴田" not in found and "永济桥" not in found
+    assert "湴田" not in found and "㘭背" not in found and "永济桥" not in found
     foreign = client.get("/placenames/checks", params={"code": "foreign"}, headers=as_("officer")).json()
     assert foreign and {f["code"] for c in foreign for f in c["findings"]} == {"foreign"}
 

@@ -21,7 +21,7 @@ OFFICER = "maps_officer"
 COLOURS = {"duplicate": "#7b1fa2", "dayangguai": "#d32f2f", "other": "#ef6c00", "missing_sign": "#1565c0",
            "historical": "#8d8d8d", "ok": "#2e7d32"}
 # Names the audit found filed under 其他待审核 although 民发〔2018〕146号 calls them 大 or 怪.
-DAYANGGUAI_DEMO = ["EE新城", "8号公馆", "澄灣花园", "金龙大道", "甽头", "㘭背", "世界城", "曼哈顿广场", "皇庭御府"]
+DAYANGGUAI_DEMO = ["EE新城", "8号公馆", "澄灣花园", "金龙大道", "𣒍坑", "世界城", "曼哈顿广场", "皇庭御府"]
 
 
 def _flags() -> dict[str, str]:

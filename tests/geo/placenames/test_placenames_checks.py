@@ -19,6 +19,7 @@ from geo.placenames.checks import (
     normalise_name,
 )
 from geo.placenames.errors import IndexNotUniqueError, NameColumnError, UnknownCategoryError
+from geo.placenames.lexicons import regional_chars
 from geo.placenames.tables import load_tables
 
 
@@ -149,8 +150,8 @@ def test_traditional_and_mixed_characters(name, expected):
 
 
 def test_rare_characters_and_the_allow_list():
-    assert "rare_char" in codes("㙟头村")
-    assert [f.detail for f in check_name("㙟头村") if f.code == "rare_char"] == ["㙟"]
+    assert "rare_char" in codes("𣒍坑村")
+    assert [f.detail for f in check_name("𣒍坑村") if f.code == "rare_char"] == ["𣒍"]
     assert "rare_char" not in codes("东塱村")  # 塱 is on the allow list
     assert "rare_char" not in codes("深圳")
     no_extra = dataclasses.replace(load_tables(), extra_chars=frozenset())
@@ -197,3 +198,18 @@ def test_check_names_over_a_frame():
     assert list(found.columns) == FINDING_COLUMNS
     assert found[["row", "code"]].values.tolist() == [["a", "generic_oversize"], ["c", "foreign"]]
     assert check_names(frame[["name"]]).shape[0] == 1  # without categories only the lexicon hit remains
+
+
+@pytest.mark.parametrize("name", ["甽头", "㘭背", "河㙟村", "北滘", "东涌", "氹仔", "畬江", "冚口", "坜下", "浛洸镇"])
+def test_regional_place_name_characters_are_not_odd(name):
+    assert codes(name, category="natural_village") & {"rare_char", "odd", "traditional", "mixed_script"} == set()
+    assert regional_chars(name)
+
+
+def test_regional_table_is_what_keeps_them_unflagged():
+    t = load_tables()
+    assert {"甽", "㘭", "圳", "涌", "滘", "塱", "坜", "氹", "畬", "冚"} <= set(t.regional)
+    assert t.regional["甽"].reading == "zhen" and t.regional["㘭"].example == "㘭背"
+    bare = dataclasses.replace(t, regional={}, extra_chars=t.extra_chars - {"甽", "㘭"})
+    assert "rare_char" in codes("甽头", tables=bare) and "rare_char" in codes("㘭背", tables=bare)
+    assert regional_chars("甽头", tables=bare) == ""

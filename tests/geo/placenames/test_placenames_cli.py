@@ -113,3 +113,24 @@ def test_edited_tables_setting_reaches_every_command(tmp_path, monkeypatch):
         monkeypatch.delenv("MINQING_PLACENAME_TABLES")
         use_overrides(None)
     assert runner.invoke(app, ["pinyin", "石牌村", "--category", "village"]).output == "Shipai Cun\n"
+
+
+def test_check_divisions_counts_local_characters_and_surname_readings(tmp_path):
+    names = ["甽头村委会", "北滘社区居委会", "翟家村委会", "仇家村委会", "石屋村委会", "𣒍坑村委会", "濛浬村委会", "和平村委会"]
+    pd.DataFrame({
+        "code": [str(i) for i in range(len(names))], "name": names, "town_name": ["甲镇"] * len(names),
+        "county_code": ["9"] * len(names), "county_name": ["某县"] * len(names), "city_name": ["某市"] * len(names),
+    }).to_csv(tmp_path / "guangdong_villages_communities.csv", index=False)
+    pd.DataFrame({"code": ["10"], "name": ["麻涌镇"], "county_name": ["甲县"], "city_name": ["某市"]}).to_csv(
+        tmp_path / "guangdong_towns_streets.csv", index=False)
+    result = runner.invoke(app, ["check-divisions", "--data-dir", str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in result.output.splitlines()
+             if line.count("│") >= 4}
+    # by hand: 甽 (甽头), 滘 (北滘), 涌 (麻涌) are regional; 翟 zhai and 仇 qiu change, 石 shi does not;
+    # 麻涌 is a special reading; 𣒍 and 濛浬 (浬) stay rare, 濛 is a traditional form
+    assert lines["使用岭南地名用字（不再标记为生僻字）"] == "3"
+    assert lines["适用姓氏读音"] == "2"
+    assert lines["含特殊读音地名"] == "2"  # 北滘, 麻涌
+    assert lines["仍标记：使用生僻字"] == "2"
+    assert lines["仍标记：使用繁体字或异体字"] == "1"
