@@ -6,10 +6,17 @@ numbers themselves come from the planner JSON endpoints of docs/API_CONTRACT.md,
 ``/coverage/runs/{id}/areas`` (with ``circle`` for one life circle's residents), ``/gaps``,
 ``/facilities``, ``/catchments``, ``/scenarios``, ``/compliance``. Community polygons are embedded for
 the compliance layer (joined to ``/compliance`` by ``area_id``).
+
+The choropleth shows the measure the planner picks, named as officials name them (data/measures.csv,
+embedded with their one-line definitions for tooltips): 设施覆盖社区比例 (presence), 服务半径覆盖率
+(radius), 步行可达覆盖率 / 半小时可达覆盖率 (network), or the words that say what is wrong per
+community (未设置 / 步行可达不足 / 容量不足 / 达标). Siting (``POST /siting``, a polled job) and
+scenarios edited by clicking (``POST /scenarios``) run from the panel.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -40,6 +47,26 @@ CIRCLES = [
 CIRCLE_CLASS = {"5min": "urban", "10min": "urban", "15min": "urban", "village": "rural", "township": "rural"}
 BASIS_ZH = {"population": "常住人口", "households": "户", "elderly": "60岁以上老人", "children": "0-14岁儿童"}
 DEFAULT_TYPE = "elderly_daycare"
+# The first view: communities coloured by presence (设施覆盖社区比例, how 民政 reports day-care coverage),
+# with the network gaps hatched on top and named; the other measures are one click away.
+DEFAULT_LEVEL = "community"
+DEFAULT_MEASURE = "presence"
+MEASURES_CSV = Path(__file__).resolve().parents[1] / "data" / "measures.csv"
+# Before data/measures.csv ships: the same names and definitions (measures.md).
+FALLBACK_MEASURES = {
+    "presence": ("设施覆盖社区比例", "设施覆盖行政村比例", "设有该类开放设施的社区占社区总数的比例；城市社区与农村社区分别统计"),
+    "radius": ("服务半径覆盖率", "服务半径覆盖率", "住所与最近的该类设施直线距离不超过标准服务半径的居民占居民总数的比例"),
+    "network": ("步行可达覆盖率", "半小时可达覆盖率", "沿实际道路网络在生活圈时限内可到达该类设施的居民占居民总数的比例"),
+    "composite": ("生活圈基本公共服务全覆盖率", "半小时生活圈基本公共服务全覆盖率",
+                  "沿道路网络在各自时限内可到达本级全部应配建设施的居民占居民总数的比例"),
+}
+# Words for what is wrong (measures.md "Words"), with their colours on the map and in the legend.
+STATUS_CLASSES = [
+    ("达标", "#1a9850", "达标：设有设施，目标比例的居民可达，未超负荷"),
+    ("容量不足", "#7b1fa2", "容量不足：可达，但设施服务人数超过设计容量"),
+    ("步行可达不足", "#fc8d59", "步行可达不足（农村：可达不足）：有设施，但可达居民不足目标比例"),
+    ("未设置", "#d73027", "未设置：社区内没有该类设施，也没有按服务范围规则指定的设施"),
+]
 # Share of residents covered → colour (lower bound inclusive), red to green; the legend reads it too.
 SHARE_CLASSES = [
     (0.95, "#1a9850", "≥95%"),
@@ -48,6 +75,15 @@ SHARE_CLASSES = [
     (0.20, "#fc8d59", "20%–50%"),
     (0.0, "#d73027", "<20%"),
 ]
+
+
+def measure_names(path: Path = MEASURES_CSV) -> dict[str, dict[str, str]]:
+    """The measures as officials name them: code → ``name``, ``name_rural``, ``definition`` (one line)."""
+    if path.exists():
+        table = pd.read_csv(path, dtype=str).fillna("")
+        return {r["code"]: {"name": r["name_zh"], "name_rural": r["name_rural_zh"] or r["name_zh"],
+                            "definition": r["definition_zh"]} for r in table.to_dict("records")}
+    return {code: {"name": n, "name_rural": r, "definition": d} for code, (n, r, d) in FALLBACK_MEASURES.items()}
 
 
 def _text(value: Any) -> str | None:
@@ -116,6 +152,8 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
         "facilities": folium.FeatureGroup(name="设施与负荷", show=True),
         "scenario": folium.FeatureGroup(name="情景方案(前后对比)", show=True),
         "compliance": folium.FeatureGroup(name="社区配置达标", show=False),
+        "siting": folium.FeatureGroup(name="选址结果", show=True),
+        "draft": folium.FeatureGroup(name="方案编辑", show=True),
     }
     for g in groups.values():
         m.add_child(g)
@@ -131,10 +169,14 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
         "basis_zh": BASIS_ZH,
         "communities": community_features(communities),
         "share_classes": [{"min": lo, "color": col, "label": lab} for lo, col, lab in SHARE_CLASSES],
+        "status_classes": [{"word": w, "color": col, "label": lab} for w, col, lab in STATUS_CLASSES],
+        "measures": measure_names(),
+        "default_level": DEFAULT_LEVEL,
+        "default_measure": DEFAULT_MEASURE,
         "run": _run(run, stale=stale),
     }
     m.add_child(AttachScript("minqing.planner", layers=groups, data=data))
     add_html(m, render("planner_panel.html", page="planner", district=district["name"], subtitle="生活圈规划分析",
                        demo=district.get("demo", False), search=False, levels=LEVELS, circles=CIRCLES,
-                       share_classes=SHARE_CLASSES, run=data["run"]))
+                       default_level=DEFAULT_LEVEL, run=data["run"]))
     return finish(m)

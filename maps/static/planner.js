@@ -114,13 +114,16 @@
         mq.fetchJSON(base + "/catchments?" + q)
       ]).then(function (res) {
         if (mine !== seq) return;
+        if (mine === 1 && measureSel.value === "presence" && !featuresOf(res[0]).some(function (f) {
+          return f.properties.present !== undefined || f.properties.presence_share !== undefined;
+        })) measureSel.value = "network";  // a run computed before the presence measure existed
         var areas = drawAreas(res[0], circle);
         drawGaps(res[1]);
         var catchments = drawCatchments(res[3]);
         var fac = drawFacilities(res[2], catchments);
         downloads(type);
         mq.status(status, areas.total ? "" : "该层级暂无统计结果（没有居民落在此层级的区域内）。", areas.total ? "" : "error");
-        state.loaded = { type: type, level: level, circle: circle, areas: areas.total, inCircle: areas.inCircle,
+        state.loaded = { type: type, level: level, circle: circle, measure: measureSel.value, areas: areas.total, inCircle: areas.inCircle,
                          greyed: areas.greyed, gaps: featuresOf(res[1]).length, facilities: fac.total,
                          overloaded: fac.overloaded, catchments: featuresOf(res[3]).length };
         if (state.scenarioId) return loadScenario(state.scenarioId);
@@ -131,11 +134,94 @@
       });
     }
 
+    /* ----- measures: presence, radius, network (named as officials name them), and the words ----- */
+    var measureSel = mq.$("mq-measure");
+    var SHARE_MEASURES = ["presence", "radius", "network"];
+    var STATUS_COLOR = {}, STATUS_ALIAS = { "可达不足": "步行可达不足" };
+    data.status_classes.forEach(function (c) { STATUS_COLOR[c.word] = c.color; });
+    var SOURCE_ZH = { inside: "社区内设有", town: "由所在镇(街道)的设施服务", assigned: "按服务范围规则指定" };
+    function measureName(code, circle) {
+      var m = data.measures[code] || {};
+      if (code === "status") return "问题类型";
+      if (circle === "rural") return m.name_rural || m.name || code;
+      if (circle === "urban" || !m.name_rural || m.name_rural === m.name) return m.name || code;
+      return m.name + " / " + m.name_rural;
+    }
+    function measureDef(code) {
+      if (code === "status") return "按社区判断该类设施的问题：未设置、步行可达不足（农村：可达不足）、容量不足或达标";
+      return (data.measures[code] || {}).definition || "";
+    }
+    /* A measure's name with its definition as a tooltip: every figure says which measure it is. */
+    function named(code, circle) {
+      return '<span class="mq-measure" title="' + mq.esc(measureDef(code)) + '">' + mq.esc(measureName(code, circle)) + "</span>";
+    }
+    function fillMeasures() {
+      var circle = circleClass[circleSel.value], keep = measureSel.value || data.default_measure;
+      measureSel.innerHTML = SHARE_MEASURES.concat(["status"]).map(function (code) {
+        return '<option value="' + mq.esc(code) + '" title="' + mq.esc(measureDef(code)) + '">' +
+          mq.esc(code === "status" ? "问题类型（未设置 / 步行可达不足 / 容量不足）" : measureName(code, circle)) + "</option>";
+      }).join("");
+      measureSel.value = keep;
+    }
+    fillMeasures();
+    function canonical(w) { return STATUS_ALIAS[w] || w; }
+    function statusColor(w) { return STATUS_COLOR[w] || STATUS_COLOR[STATUS_ALIAS[w]] || null; }
+    function statusHtml(w) {
+      if (!w) return "—";
+      return '<span class="mq-word" style="background:' + mq.esc(statusColor(w) || "#9e9e9e") + '">' + mq.esc(w) + "</span>";
+    }
+    /* The community's word for the type: /compliance knows capacity (容量不足), the areas route the rest. */
+    function communityStatus(p, type) {
+      var c = state.complianceById && state.complianceById[p.area_id];
+      return (c && c.status && c.status[type]) || p.status || null;
+    }
+    function presenceValue(p, level) {
+      if (level === "community") return p.present === true ? 1 : p.present === false ? 0 : null;
+      return typeof p.presence_share === "number" ? p.presence_share : null;
+    }
+    function measureValue(p, measure, level) {
+      if (measure === "network") return p.share;
+      if (measure === "radius") return typeof p.radius_share === "number" ? p.radius_share : null;
+      if (measure === "presence") return presenceValue(p, level);
+      return null;
+    }
+    function fillFor(p, measure, level, type) {
+      if (measure === "status") {
+        return level === "community" ? (statusColor(communityStatus(p, type)) || "#d9d9d9") : "#d9d9d9";
+      }
+      if (measure === "presence" && level === "community") {
+        var v = presenceValue(p, level);
+        return v === 1 ? STATUS_COLOR["达标"] : v === 0 ? STATUS_COLOR["未设置"] : "#d9d9d9";
+      }
+      return shareColor(data.share_classes, measureValue(p, measure, level));
+    }
+    function legend(measure, level, circle) {
+      var title = mq.$("mq-legend-title"), list = mq.$("mq-legend-measure"), items;
+      title.innerHTML = "图例：" + named(measure, circle);
+      mq.$("mq-measure-def").textContent = measureDef(measure);
+      if (measure === "status") {
+        items = data.status_classes.map(function (c) { return [c.color, c.label]; });
+      } else if (measure === "presence" && level === "community") {
+        items = [[STATUS_COLOR["达标"], "设有设施（社区内，或按服务范围规则由镇(街道)设施服务）"], [STATUS_COLOR["未设置"], "未设置：没有该类设施"]];
+      } else {
+        var unit = measure === "presence" ? "的社区设有设施" : "的居民";
+        items = data.share_classes.map(function (c) { return [c.color, c.label + unit]; });
+      }
+      list.innerHTML = items.map(function (it) {
+        return '<li><span class="mq-swatch" style="background:' + mq.esc(it[0]) + '"></span>' + mq.esc(it[1]) + "</li>";
+      }).join("");
+      state.legend = { measure: measure, title: title.textContent, definition: measureDef(measure) };
+    }
+    var PER_COMMUNITY = { grid_small: true, grid_middle: true };
+
     /* ----- coverage choropleth; with a life circle only its residents count, other areas grey ----- */
+    var lastAreas = null;
     function drawAreas(res, circle) {
+      lastAreas = { res: res, circle: circle };
       layers.coverage.clearLayers();
-      var feats = featuresOf(res);
-      var pop = 0, covered = 0, pass = 0, judged = 0, inCircle = 0, greyed = 0;
+      var feats = featuresOf(res), measure = measureSel.value, level = levelSel.value, type = typeSel.value;
+      var pop = 0, covered = 0, inRadius = 0, radiusPop = 0, comms = 0, present = 0, pass = 0, judged = 0, inCircle = 0, greyed = 0;
+      var words = {};
       var geo = L.geoJSON({ type: "FeatureCollection", features: feats }, {
         renderer: R.coverage, pane: P.coverage,
         style: function (f) {
@@ -143,8 +229,8 @@
           if (circle && p.in_circle === false) {
             return { color: "#9e9e9e", weight: 0.6, opacity: 0.8, dashArray: "2 3", fillColor: "#e0e0e0", fillOpacity: 0.55 };
           }
-          return { color: p.pass === false ? "#7f0000" : "#555", weight: p.pass === false ? 1.6 : 0.8, opacity: 0.8,
-                   dashArray: null, fillColor: shareColor(data.share_classes, p.share), fillOpacity: 0.62 };
+          return { color: p.pass === false && measure === "network" ? "#7f0000" : "#555", weight: p.pass === false && measure === "network" ? 1.6 : 0.8,
+                   opacity: 0.8, dashArray: null, fillColor: fillFor(p, measure, level, type), fillOpacity: 0.62 };
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
@@ -152,40 +238,77 @@
           if (layer.mqGreyed) greyed++; else inCircle++;
           pop += p.population || 0;
           covered += p.population_covered || 0;
+          if (typeof p.radius_share === "number") { inRadius += p.radius_share * (p.population || 0); radiusPop += p.population || 0; }
+          if (level === "community") {
+            if (p.present === true || p.present === false) { comms++; if (p.present) present++; }
+          } else if (typeof p.communities === "number") { comms += p.communities; present += p.communities_present || 0; }
+          if (level === "community" && !layer.mqGreyed) {
+            var w = communityStatus(p, type);
+            if (w) words[canonical(w)] = (words[canonical(w)] || 0) + 1;
+          }
           if (p.pass === true || p.pass === false) { judged++; if (p.pass) pass++; }
-          layer.bindPopup(function () {
-            if (layer.mqGreyed) {
-              return '<div class="mq-pop"><h3>' + mq.esc(p.name || p.code || "") + '</h3><p class="mq-pop-note">此区域没有' +
-                CIRCLE_ZH[circle] + "社区的居民，所选生活圈不适用（" + (circle === "urban" ? "农村社区按乡村生活圈计算" : "城市社区按城镇生活圈计算") + "）。</p></div>";
-            }
-            return '<div class="mq-pop"><h3>' + mq.esc(p.name || p.code || "") + "</h3>" +
-              (circle ? '<p class="mq-pop-note">仅统计' + CIRCLE_ZH[circle] + "社区居民</p>" : "") + '<table class="mq-pop-table">' +
-              "<tr><th>户数</th><td>" + mq.num(p.households) + "</td></tr>" +
-              "<tr><th>常住人口</th><td>" + mq.num(p.population) + "</td></tr>" +
-              "<tr><th>覆盖人口</th><td>" + mq.num(p.population_covered) + "</td></tr>" +
-              "<tr><th>覆盖率</th><td><b>" + mq.pct(p.share) + "</b></td></tr>" +
-              "<tr><th>目标</th><td>" + mq.pct(p.target) + "</td></tr>" +
-              "<tr><th>是否达标</th><td>" + (p.pass === true ? '<span class="mq-ok">达标</span>' : p.pass === false ? '<span class="mq-bad">未达标</span>' : "—") + "</td></tr>" +
-              "</table></div>";
-          });
+          layer.bindPopup(function () { return areaPopup(p, layer, circle, level, type); }, { maxWidth: mq.popupWidth(360) });
         }
       });
       layers.coverage.addLayer(geo);
       state.coverage = geo;
-      var type = typeSel.value;
-      mq.$("mq-summary").innerHTML =
-        '<div class="mq-kpis"><div><b>' + mq.pct(pop ? covered / pop : null) + "</b><span>人口覆盖率</span></div>" +
-        "<div><b>" + mq.num(pop - covered) + "</b><span>未覆盖人口</span></div>" +
-        "<div><b>" + (judged ? pass + "/" + judged : "—") + "</b><span>达标单元</span></div></div>" +
+      legend(measure, level, circle);
+      var kpi;
+      if (measure === "presence") {
+        kpi = "<div><b>" + mq.pct(comms ? present / comms : null) + "</b><span>" + named("presence", circle) + "</span></div>" +
+          "<div><b>" + (comms ? present + "/" + comms : "—") + "</b><span>设有设施的社区</span></div>";
+      } else if (measure === "radius") {
+        kpi = "<div><b>" + mq.pct(radiusPop ? inRadius / radiusPop : null) + "</b><span>" + named("radius", circle) + "</span></div>" +
+          "<div><b>" + mq.num(radiusPop ? radiusPop - inRadius : null) + "</b><span>服务半径外居民</span></div>";
+      } else if (measure === "status") {
+        kpi = data.status_classes.map(function (c) {
+          return '<div><b style="color:' + mq.esc(c.color) + '">' + (words[c.word] || 0) + "</b><span>" + mq.esc(c.word) + "</span></div>";
+        }).join("");
+      } else {
+        kpi = "<div><b>" + mq.pct(pop ? covered / pop : null) + "</b><span>" + named("network", circle) + "</span></div>" +
+          "<div><b>" + mq.num(pop - covered) + "</b><span>" + mq.esc(measureName("network", circle)) + "：未覆盖居民</span></div>";
+      }
+      if (measure !== "status") kpi += "<div><b>" + (judged ? pass + "/" + judged : "—") + "</b><span>" + mq.esc(measureName("network", circle)) + "达标单元</span></div>";
+      mq.$("mq-summary").innerHTML = '<div class="mq-kpis' + (measure === "status" ? " mq-kpis-4" : "") + '">' + kpi + "</div>" +
         '<p class="mq-hint">' + mq.esc(types[type] ? types[type].name : type) + " · " + mq.esc(levelSel.options[levelSel.selectedIndex].text) +
-        " · 共 " + feats.length + " 个统计单元" + (circle ? "，其中 " + inCircle + " 个有" + CIRCLE_ZH[circle] + "社区居民" : "") + "</p>";
+        " · 共 " + feats.length + " 个统计单元" + (circle ? "，其中 " + inCircle + " 个有" + CIRCLE_ZH[circle] + "社区居民" : "") + "</p>" +
+        ((measure === "status" && level !== "community") || (measure === "presence" && PER_COMMUNITY[level]) ?
+          '<p class="mq-hint mq-warn">“' + mq.esc(measureName(measure, circle)) + "”按村(社区)统计：请把统计单元选为“村(社区)”" +
+          (measure === "presence" ? "或更大的区域" : "") + "。</p>" : "");
       var note = mq.$("mq-circle-note");
       note.hidden = !circle;
       if (circle) {
         note.textContent = "“" + circleSel.options[circleSel.selectedIndex].text + "”只适用于" + CIRCLE_ZH[circle] +
           "社区：只统计" + CIRCLE_ZH[circle] + "社区的居民，" + (circle === "urban" ? "农村" : "城市") + "区域显示为灰色。";
       }
+      state.words = words;
       return { total: feats.length, inCircle: inCircle, greyed: greyed };
+    }
+
+    function areaPopup(p, layer, circle, level, type) {
+      if (layer.mqGreyed) {
+        return '<div class="mq-pop"><h3>' + mq.esc(p.name || p.code || "") + '</h3><p class="mq-pop-note">此区域没有' +
+          CIRCLE_ZH[circle] + "社区的居民，所选生活圈不适用（" + (circle === "urban" ? "农村社区按乡村生活圈计算" : "城市社区按城镇生活圈计算") + "）。</p></div>";
+      }
+      var own = level === "community" ? (p.urban === false ? "rural" : "urban") : circle;
+      var rows = "<tr><th>户数</th><td>" + mq.num(p.households) + "</td></tr>" +
+        "<tr><th>常住人口</th><td>" + mq.num(p.population) + "</td></tr>";
+      if (level === "community" && (p.present === true || p.present === false)) {
+        rows += "<tr><th>" + named("presence", own) + "</th><td>" + (p.present ? '<span class="mq-ok">' + mq.esc(SOURCE_ZH[p.presence_source] || "设有") + "</span>" :
+          statusHtml("未设置")) + "</td></tr>";
+      } else if (typeof p.presence_share === "number") {
+        rows += "<tr><th>" + named("presence", own) + "</th><td><b>" + mq.pct(p.presence_share) + "</b>（" + mq.num(p.communities_present) + "/" +
+          mq.num(p.communities) + " 个社区设有）</td></tr>";
+      }
+      if (typeof p.radius_share === "number") rows += "<tr><th>" + named("radius", own) + "</th><td><b>" + mq.pct(p.radius_share) + "</b></td></tr>";
+      rows += "<tr><th>" + named("network", own) + "</th><td><b>" + mq.pct(p.share) + "</b>（" + mq.num(p.population_covered) + " 人可达）</td></tr>" +
+        "<tr><th>目标（" + mq.esc(measureName("network", own)) + "）</th><td>" + mq.pct(p.target) + " " +
+        (p.pass === true ? '<span class="mq-ok">达标</span>' : p.pass === false ? '<span class="mq-bad">未达标</span>' : "") + "</td></tr>";
+      var w = level === "community" ? communityStatus(p, type) : null;
+      if (w) rows += '<tr><th><span class="mq-measure" title="' + mq.esc(measureDef("status")) + '">问题</span></th><td>' + statusHtml(w) + "</td></tr>";
+      return '<div class="mq-pop"><h3>' + mq.esc(p.name || p.code || "") + "</h3>" +
+        (circle ? '<p class="mq-pop-note">仅统计' + CIRCLE_ZH[circle] + "社区居民</p>" : "") +
+        '<table class="mq-pop-table">' + rows + "</table></div>";
     }
 
     /* ----- gaps: hatched purple, labels only where they do not collide ----- */
@@ -204,8 +327,10 @@
           byRank[p.rank] = layer;
           layer.mqRank = p.rank;
           gapLayers.push(layer);
-          layer.bindTooltip("缺口" + p.rank + " · " + mq.num(p.population) + " 人", { sticky: true, className: "mq-gap-tip" });
-          layer.bindPopup('<div class="mq-pop"><h3>服务缺口 第' + mq.esc(p.rank) + "位</h3><table class=\"mq-pop-table\">" +
+          layer.mqPlace = gapPlace(p);
+          layer.bindTooltip(mq.esc(layer.mqPlace) + " · " + mq.num(p.population) + " 人", { sticky: true, className: "mq-gap-tip" });
+          layer.bindPopup('<div class="mq-pop"><h3>' + mq.esc(layer.mqPlace) + '</h3><p class="mq-pop-note">服务缺口 第' + mq.esc(p.rank) +
+            "位：" + mq.esc(measureName("network", null)) + "不可达的居民聚集处</p><table class=\"mq-pop-table\">" +
             "<tr><th>户数</th><td>" + mq.num(p.households) + "</td></tr><tr><th>人口</th><td>" + mq.num(p.population) +
             "</td></tr><tr><th>60岁以上</th><td>" + mq.num(p.elderly) + "</td></tr><tr><th>0-14岁</th><td>" + mq.num(p.children) +
             "</td></tr></table></div>");
@@ -216,9 +341,9 @@
       layoutGapLabels();
       var box = mq.$("mq-gaps");
       if (!feats.length) { box.innerHTML = '<p class="mq-empty">该类设施没有服务缺口。</p>'; return; }
-      box.innerHTML = table(["排名", "户数", "人口", "老人", "儿童"], feats.slice(0, 10).map(function (f) {
+      box.innerHTML = table(["位置", "户数", "人口", "老人", "儿童"], feats.slice(0, 10).map(function (f) {
         var p = f.properties;
-        return '<tr data-rank="' + mq.esc(p.rank) + '"><td><a href="#">缺口' + mq.esc(p.rank) + "</a></td><td>" + mq.num(p.households) +
+        return '<tr data-rank="' + mq.esc(p.rank) + '"><td><a href="#">' + mq.esc(gapPlace(p)) + "</a></td><td>" + mq.num(p.households) +
           "</td><td>" + mq.num(p.population) + "</td><td>" + mq.num(p.elderly) + "</td><td>" + mq.num(p.children) + "</td></tr>";
       })) + (feats.length > 10 ? '<p class="mq-hint">另有 ' + (feats.length - 10) + " 处较小缺口，见下载报告。</p>" : "");
       box.onclick = function (e) {
@@ -231,6 +356,8 @@
         map.fitBounds(layer.getBounds(), { maxZoom: 16, paddingTopLeft: [mq.visibleArea(map).left + 40, 40], paddingBottomRight: [40, 40] });
       };
     }
+    /* Where a gap lies, as the API names it ("鹭田镇 西关社区 兴业路以南"); its rank when unnamed. */
+    function gapPlace(p) { return p.place || p.label || [p.town, p.community, p.road].filter(Boolean).join(" ") || "缺口" + p.rank; }
     /* The ten largest gaps get a label from zoom 14, largest first, never over another label. */
     function layoutGapLabels() {
       gapLabels.clearLayers();
@@ -240,13 +367,13 @@
         gapLayers.slice(0, 10).forEach(function (layer) {
           var c = layer.getBounds().getCenter();
           if (!view.contains(c)) return;
-          var p = map.latLngToContainerPoint(c), text = "缺口" + layer.mqRank;
+          var p = map.latLngToContainerPoint(c), text = layer.mqPlace || "缺口" + layer.mqRank;
           var w = 14 * text.length + 10, box = [p.x - w / 2, p.y - 12, p.x + w / 2, p.y + 12];
           var hit = placed.some(function (b) { return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3]; });
           if (hit) return;
           placed.push(box);
           gapLabels.addLayer(L.marker(c, { pane: P.labels, interactive: false, keyboard: false,
-            icon: L.divIcon({ className: "mq-gap-label", html: "<span>" + text + "</span>", iconSize: null }) }));
+            icon: L.divIcon({ className: "mq-gap-label", html: "<span>" + mq.esc(text) + "</span>", iconSize: null }) }));
         });
       }
       state.gapLabels = placed.length;
@@ -297,7 +424,7 @@
         "<tr><th>服务范围内户数</th><td>" + mq.num(c ? c.households : p.catchment_households) + " 户</td></tr>" +
         "<tr><th>设计容量</th><td>" + (p.capacity ? mq.num(p.capacity) + " " + mq.esc(unit) : "未登记") + "</td></tr>" +
         "<tr><th>负荷率</th><td>" + (over ? '<b class="mq-bad">' + loadText(p.load) + "（超负荷）</b>" : loadText(p.load)) + "</td></tr>" +
-        "</table>" + explain + '<p class="mq-pop-note">服务范围：以此设施为最近、且在生活圈时间内能走到的居民。</p></div>';
+        "</table>" + explain + '<p class="mq-pop-note">服务范围：以此设施为最近、且在生活圈时间内能走到的居民。</p>' + facilityActions(p) + "</div>";
     }
     function drawFacilities(res, catchments) {
       layers.facilities.clearLayers();
@@ -310,7 +437,7 @@
           var over = p.load !== null && p.load !== undefined && p.load > 1;
           if (over) overloaded++;
           return L.circleMarker(latlng, { renderer: R.facilities, pane: P.facilities,
-            radius: Math.max(5, Math.min(22, 4 + Math.sqrt(pop) / 6)), color: "#fff", weight: 1.5,
+            radius: Math.max(5, Math.min(22, 4 + Math.sqrt(pop) / 6)), color: "#fff", weight: 1.5, bubblingMouseEvents: false,
             fillColor: over ? "#c62828" : "#1e6fd9", fillOpacity: 0.9 });
         },
         onEachFeature: function (f, layer) {
@@ -439,8 +566,8 @@
         if (sum) {
           var before = sum.before_population_covered, after = sum.after_population_covered, total = sum.population;
           html += '<div class="mq-kpis mq-kpis-2"><div><b>' + mq.num(before) + " → " + mq.num(after) + "</b><span>" +
-            mq.esc(types[type] ? types[type].name : type) + " 覆盖人口（前→后）</span></div>" +
-            "<div><b>" + mq.pct(total ? before / total : null) + " → " + mq.pct(total ? after / total : null) + "</b><span>覆盖率（前→后）</span></div>" +
+            mq.esc(types[type] ? types[type].name : type) + " 可达居民（前→后）</span></div>" +
+            "<div><b>" + mq.pct(total ? before / total : null) + " → " + mq.pct(total ? after / total : null) + "</b><span>" + named("network", null) + "（前→后）</span></div>" +
             '<div><b class="mq-gain">' + signed(sum.population_gained) + "</b><span>新增覆盖人口</span></div>" +
             '<div><b class="mq-loss">' + (sum.population_lost ? "−" + mq.num(sum.population_lost) : "0") + "</b><span>失去覆盖人口</span></div></div>" +
             '<p class="mq-hint">' + gains + " 个统计单元覆盖率提高（蓝框），" + losses + " 个下降（橙色虚框）。</p>";
@@ -481,6 +608,8 @@
       drawTargets(res && res.targets || []);
       var byId = {};
       rows.forEach(function (r) { byId[r.area_id] = r; });
+      state.complianceById = byId;
+      if (lastAreas && measureSel.value === "status") drawAreas(lastAreas.res, lastAreas.circle);
       var drawn = 0, byArea = {};
       var geo = L.geoJSON(data.communities, {
         renderer: R.compliance, pane: P.compliance,
@@ -494,7 +623,7 @@
           drawn++;
           layer.mqPass = r.pass;
           byArea[r.area_id] = layer;
-          layer.bindTooltip(mq.esc(r.name) + (r.pass ? " · 达标" : " · 未达标"), { sticky: true });
+          layer.bindTooltip(mq.esc(r.name) + (r.pass ? " · 达标" : " · " + mq.esc(wordSummary(r) || "未达标")), { sticky: true });
           layer.bindPopup(function () { return compliancePopup(r); }, { maxWidth: mq.popupWidth(380), minWidth: mq.popupWidth(300) });
         }
       });
@@ -504,10 +633,13 @@
       if (!rows.length) { mq.$("mq-compliance").innerHTML = '<p class="mq-empty">暂无达标数据。</p>'; return; }
       var passed = rows.filter(function (r) { return r.pass; }).length;
       mq.$("mq-compliance").innerHTML = '<p class="mq-hint">' + passed + " / " + rows.length + " 个村(社区)全部层级达标。</p>" +
-        table(["村(社区)", "达标层级", "缺项"], rows.map(function (r) {
+        table(["村(社区)", "达标层级", "问题"], rows.map(function (r) {
           var tiers = r.tiers || [], ok = tiers.filter(function (t) { return t.pass; }).length;
+          var problems = wordGroups(r, null);
           return '<tr data-area="' + mq.esc(r.area_id) + '"><td><a href="#">' + mq.esc(r.name) + "</a></td><td class=\"" + (r.pass ? "mq-ok" : "mq-bad") + "\">" +
-            ok + "/" + tiers.length + "</td><td>" + mq.esc(tiers.filter(function (t) { return !t.pass; }).map(function (t) { return t.tier_label; }).join("、") || "—") + "</td></tr>";
+            ok + "/" + tiers.length + "</td><td>" + (problems.length ? problems.map(function (g) {
+              return statusHtml(g.word) + " " + mq.esc(g.names.join("、"));
+            }).join("<br>") : mq.esc(tiers.filter(function (t) { return !t.pass; }).map(function (t) { return t.tier_label; }).join("、") || "—")) + "</td></tr>";
         }));
       mq.$("mq-compliance").onclick = function (e) {
         var tr = e.target.closest("tr[data-area]");
@@ -524,18 +656,40 @@
       state.compliance = { error: err.message };
     });
 
+    /* A community's failing types grouped by the word that says what is wrong (未设置, 步行可达不足, 容量不足),
+     * within one tier's types (``codes``) or all of them. */
+    function wordGroups(r, codes) {
+      var byWord = {}, order = [];
+      Object.keys(r.status || {}).forEach(function (code) {
+        var w = r.status[code];
+        if (!w || w === "达标" || (codes && codes.indexOf(code) < 0)) return;
+        if (!byWord[w]) { byWord[w] = []; order.push(w); }
+        byWord[w].push(types[code] ? types[code].name : code);
+      });
+      var rank = {};
+      data.status_classes.forEach(function (c, i) { rank[c.word] = -i; });
+      order.sort(function (a, b) { return (rank[canonical(a)] || 0) - (rank[canonical(b)] || 0); });
+      return order.map(function (w) { return { word: w, names: byWord[w] }; });
+    }
+    function wordSummary(r) {
+      return wordGroups(r, null).map(function (g) { return g.word + " " + g.names.length + " 类"; }).join("，");
+    }
     function compliancePopup(r) {
       var circle = r.circle === "rural" ? "rural" : "urban";
       var rows = (r.tiers || []).map(function (t) {
         var missing = t.missing_codes || [];
-        var present = data.types.filter(function (ty) {
-          return ty.required && (circle === "urban" ? ty.urban_tier : ty.rural_tier) === t.tier && missing.indexOf(ty.code) < 0;
-        }).map(function (ty) { return ty.name; });
+        var tierCodes = data.types.filter(function (ty) {
+          return ty.required && (circle === "urban" ? ty.urban_tier : ty.rural_tier) === t.tier;
+        }).map(function (ty) { return ty.code; });
+        var present = tierCodes.filter(function (code) {
+          return missing.indexOf(code) < 0 && !(r.status && r.status[code] && r.status[code] !== "达标");
+        }).map(function (code) { return types[code].name; });
+        var groups = wordGroups(r, tierCodes.concat(missing));
+        var problems = groups.length ? groups.map(function (g) { return statusHtml(g.word) + " " + mq.esc(g.names.join("、")); }).join("<br>") :
+          (missing.length ? '<span class="mq-bad">缺少：</span>' + mq.esc(t.missing || missing.map(function (m) { return types[m] ? types[m].name : m; }).join("、")) : "");
         return "<tr><th>" + mq.esc(t.tier_label) + '</th><td><span class="' + (t.pass ? "mq-ok" : "mq-bad") + '">' + (t.pass ? "达标" : "未达标") +
           "</span> " + t.within + "/" + t.required + "<br>" +
-          (present.length ? '<span class="mq-ok">已有：</span>' + mq.esc(present.join("、")) + "<br>" : "") +
-          (missing.length ? '<span class="mq-bad">缺少：</span>' + mq.esc(t.missing || missing.map(function (m) { return types[m] ? types[m].name : m; }).join("、")) : "") +
-          "</td></tr>";
+          (present.length ? statusHtml("达标") + " " + mq.esc(present.join("、")) + "<br>" : "") + problems + "</td></tr>";
       }).join("");
       var fa = r.floor_area || {};
       var per100 = fa.households ? fa.floor_area_m2 / fa.households * 100 : null;
@@ -551,17 +705,385 @@
     function drawTargets(targets) {
       var box = mq.$("mq-targets");
       if (!targets.length) { box.innerHTML = ""; return; }
-      box.innerHTML = '<h3 class="mq-sub">区级目标</h3><ul class="mq-targets">' + targets.map(function (t) {
+      box.innerHTML = '<h3 class="mq-sub">区级目标</h3><ul class="mq-targets">' + targets.map(function (t, i) {
+        var circle = t.circle === "rural" ? "rural" : t.circle === "urban" ? "urban" : null;
+        var measure = t.measure_zh ? '<span class="mq-measure" title="' + mq.esc(t.definition_zh || measureDef(t.measure)) + '">' + mq.esc(t.measure_zh) + "</span>" :
+          (data.measures[t.measure] ? named(t.measure, circle) : "");
         return '<li class="' + (t.pass ? "mq-target-pass" : "mq-target-fail") + '"><span class="mq-target-mark">' + (t.pass ? "✔" : "✘") + "</span>" +
-          '<span class="mq-target-label">' + mq.esc(t.label_zh) + '</span><span class="mq-target-value">' + mq.pct(t.value) +
-          " / " + mq.pct(t.threshold) + "</span></li>";
+          '<span class="mq-target-label">' + mq.esc(t.label_zh) + (measure ? '<br><span class="mq-muted">口径：' + measure +
+          (t.measure === "composite" ? "（全部应配建设施均可达的居民比例）" : "") + "</span>" : "") +
+          (t.measure === "composite" ? '<br><span class="mq-limiting" data-target="' + i + '"></span>' : "") +
+          '</span><span class="mq-target-value">' + mq.pct(t.value) + " / " + mq.pct(t.threshold) + "</span></li>";
       }).join("") + "</ul>";
       state.targets = targets.length;
+      if (targets.some(function (t) { return t.measure === "composite"; })) limitingTypes(targets);
     }
+
+    /* The 15-minute composite's limiting types: required types ranked by the district's residents who do not
+     * reach them (per-type covered residents of the areas route, network measure). */
+    function limitingTypes(targets) {
+      return mq.fetchJSON("/coverage/runs/" + run.run_id + "/areas?level=district").then(function (res) {
+        var p = (featuresOf(res)[0] || {}).properties || {};
+        var out = {};
+        targets.forEach(function (t, i) {
+          if (t.measure !== "composite") return;
+          var rural = t.circle === "rural";
+          var ranked = data.types.filter(function (ty) {
+            return ty.required && (t.circle === "both" ? (ty.urban_tier || ty.rural_tier) : rural ? ty.rural_tier : ty.urban_tier) &&
+              typeof p[ty.code + "__covered"] === "number";
+          }).map(function (ty) { return { code: ty.code, name: ty.name, uncovered: (p.population || 0) - p[ty.code + "__covered"] }; })
+            .filter(function (x) { return x.uncovered > 0; })
+            .sort(function (a, b) { return b.uncovered - a.uncovered; }).slice(0, 3);
+          out[i] = ranked;
+          var el = document.querySelector('.mq-limiting[data-target="' + i + '"]');
+          if (el) {
+            el.textContent = ranked.length ? "最常缺的是：" + ranked.map(function (x) {
+              return x.name + "（" + mq.num(x.uncovered) + " 人不可达）";
+            }).join("、") : "各应配建设施均无不可达居民。";
+          }
+        });
+        state.limiting = out;
+      }, function () { state.limiting = {}; });
+    }
+
+    /* ----- siting from the map: type, number of sites or a target share, candidates → named sites ----- */
+    var siteType = mq.$("mq-site-type"), siteMode = mq.$("mq-site-mode"), siteCand = mq.$("mq-site-cand");
+    var siteFile = mq.$("mq-site-file"), siteStatus = mq.$("mq-site-status"), siteBox = mq.$("mq-site-result");
+    var siteRun = mq.$("mq-site-run");
+    var tiered = data.types.filter(function (t) { return t.urban_tier || t.rural_tier; });
+    function typeOptions(list, selected) {
+      return list.map(function (t) {
+        return '<option value="' + mq.esc(t.code) + '"' + (t.code === selected ? " selected" : "") + ">" + mq.esc(t.name) + "</option>";
+      }).join("");
+    }
+    siteType.innerHTML = typeOptions(tiered, typeSel.value);
+    typeSel.addEventListener("change", function () { if (types[typeSel.value]) siteType.value = typeSel.value; });
+    function siteForm() {
+      var byK = siteMode.value === "k", upload = siteCand.value === "upload";
+      mq.$("mq-site-k").hidden = mq.$("mq-site-k-label").hidden = !byK;
+      mq.$("mq-site-target").hidden = mq.$("mq-site-target-label").hidden = byK;
+      siteFile.hidden = mq.$("mq-site-file-label").hidden = !upload;
+    }
+    siteMode.addEventListener("change", siteForm);
+    siteCand.addEventListener("change", siteForm);
+    siteForm();
+
+    function sitingBody() {
+      var body = { type_code: siteType.value, k: null, target: null, candidates: { kind: siteCand.value } };
+      if (siteMode.value === "k") {
+        var k = parseInt(mq.$("mq-site-k").value, 10);
+        if (!(k >= 1 && k <= 200)) return Promise.reject(new Error("新增处数应为 1 至 200 的整数"));
+        body.k = k;
+      } else {
+        var t = Number(mq.$("mq-site-target").value);
+        if (!(t > 0 && t <= 100)) return Promise.reject(new Error("目标覆盖率应在 1% 至 100% 之间"));
+        body.target = t / 100;
+      }
+      var cap = mq.$("mq-site-cap").value;
+      if (cap !== "") {
+        if (!(Number(cap) > 0)) return Promise.reject(new Error("每处容量应为正数，或留空按标准默认"));
+        body.capacity = Number(cap);
+      }
+      if (siteCand.value !== "upload") return Promise.resolve(body);
+      var file = siteFile.files && siteFile.files[0];
+      if (!file) return Promise.reject(new Error("请选择要上传的地块清单文件（CSV 或 GeoJSON）"));
+      return file.text().then(function (text) {
+        body.candidates = { kind: "upload", format: /\.csv$/i.test(file.name) ? "csv" : "geojson", content: text, crs: "wgs84" };
+        return body;
+      });
+    }
+
+    var siteSeq = 0;
+    siteRun.addEventListener("click", function () {
+      var mine = ++siteSeq;
+      sitingBody().then(function (body) {
+        siteRun.disabled = true;
+        layers.siting.clearLayers();
+        siteBox.innerHTML = "";
+        siteProgress("已提交", 0);
+        state.siting = { running: true };
+        return mq.fetchJSON("/siting", { method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" },
+                                         body: JSON.stringify(body) }).then(function (job) { pollSiting(job.job_id, mine, Date.now()); });
+      }).catch(function (err) {
+        siteRun.disabled = false;
+        mq.status(siteStatus, err.message, "error");
+        state.siting = { error: err.message };
+      });
+    });
+    function siteProgress(what, seconds) {
+      siteStatus.className = "mq-status mq-status-busy";
+      siteStatus.innerHTML = '<progress class="mq-progress"></progress> 正在选址：' + mq.esc(what) + (seconds ? "，已用 " + seconds + " 秒" : "") + "…";
+    }
+    function pollSiting(id, mine, started) {
+      mq.fetchJSON("/siting/jobs/" + encodeURIComponent(id)).then(function (job) {
+        if (mine !== siteSeq) return;
+        if (job.status === "done") { siteRun.disabled = false; mq.status(siteStatus, ""); drawSites(job); return; }
+        if (job.status === "failed") {
+          siteRun.disabled = false;
+          var msg = mq.zhMessage(job.error, 422);
+          mq.status(siteStatus, "选址失败：" + msg, "error");
+          state.siting = { error: msg, job: id };
+          return;
+        }
+        siteProgress(job.status === "queued" ? "排队中" : "求解中", Math.round((Date.now() - started) / 1000));
+        setTimeout(function () { pollSiting(id, mine, started); }, 1000);
+      }, function (err) {
+        siteRun.disabled = false;
+        mq.status(siteStatus, err.message, "error");
+        state.siting = { error: err.message, job: id };
+      });
+    }
+
+    function sitePlace(p) { return p.place || p.name || "拟建设施 " + p.rank; }
+    function drawSites(job) {
+      var res = job.result || {}, key = job.params && job.params.target !== null && job.params.target !== undefined && res.set_covering ?
+        "set_covering" : "maximal_covering";
+      var plan = res[key];
+      layers.siting.clearLayers();
+      if (!plan) { siteBox.innerHTML = '<p class="mq-empty">没有可用的选址结果。</p>'; state.siting = { job: job.job_id, sites: 0 }; return; }
+      var feats = featuresOf(plan.sites), who = (res.users && res.users.label) || "居民", unit = (res.capacity && res.capacity.unit) || "";
+      unit = unit.split(" ")[0];
+      function sitePopup(p) {
+        return '<div class="mq-pop"><h3>' + mq.esc(sitePlace(p)) + '</h3><p class="mq-pop-note">拟建' + mq.esc(res.type_name || "") + " 第 " +
+          mq.esc(p.rank) + ' 处</p><table class="mq-pop-table">' +
+          "<tr><th>设计容量</th><td>" + mq.num(p.capacity) + " " + mq.esc(unit) + "（可服务 " + mq.num(p.capacity_users) + " 名" + mq.esc(who) + "）</td></tr>" +
+          "<tr><th>新增服务" + mq.esc(who) + "</th><td><b>" + mq.num(p.users_served) + "</b> / 容量 " + mq.num(p.capacity_users) + "</td></tr>" +
+          "<tr><th>可达" + mq.esc(who) + "</th><td>" + mq.num(p.users_reached) + "（" + named("network", p.circle === "rural" ? "rural" : "urban") + "）</td></tr>" +
+          "<tr><th>新增可达居民</th><td>" + mq.num(p.population_gained) + " 人</td></tr></table></div>";
+      }
+      L.geoJSON(plan.sites, {
+        renderer: R.scenario, pane: P.scenario,
+        style: { color: "#00695c", weight: 2, opacity: 0.9, dashArray: "5 4", fillColor: "#4db6ac", fillOpacity: 0.18 },
+        onEachFeature: function (f, layer) { layer.bindPopup(sitePopup(f.properties)); }
+      }).addTo(layers.siting);
+      var marks = {};
+      feats.forEach(function (f) {
+        var p = f.properties;
+        if (typeof p.lat !== "number" || typeof p.lon !== "number") return;
+        var m = L.marker([p.lat, p.lon], {
+          icon: L.divIcon({ className: "mq-change-wrap", html: '<span class="mq-change mq-change-site">' + mq.esc(p.rank) + "</span>", iconSize: [26, 26] }),
+          title: sitePlace(p), zIndexOffset: 600
+        }).bindPopup(sitePopup(p));
+        if (feats.length <= 12) m.bindTooltip(mq.esc(sitePlace(p)), { permanent: true, direction: "right", offset: [12, 0], className: "mq-site-label" });
+        m.addTo(layers.siting);
+        marks[p.rank] = m;
+      });
+      var u = plan.users || {}, r = plan.residents || {};
+      var exact = plan.method === "exact" && !plan.gap;
+      siteBox.innerHTML = '<div class="mq-kpis mq-kpis-2">' +
+        "<div><b>" + mq.num(u.before) + " → " + mq.num(u.after) + "</b><span>服务" + mq.esc(who) + "（计容量，现状→新增后）</span></div>" +
+        "<div><b>" + mq.pct(u.share_before) + " → " + mq.pct(u.share_after) + "</b><span>" + named("network", null) + "（" + mq.esc(who) + "）</span></div>" +
+        "<div><b>" + mq.num(r.before) + " → " + mq.num(r.after) + "</b><span>可达居民（现状→新增后）</span></div>" +
+        "<div><b>" + feats.length + "</b><span>" + (key === "set_covering" ? "达到目标所需处数" + (plan.feasible === false ? "（候选点不足以达到目标）" : "") : "新增处数") + "</span></div></div>" +
+        '<p class="mq-hint">' + (exact ? "已求得最优解。" : "近似解（" + mq.esc(plan.method === "greedy" ? "贪心算法" : "限时求解") + "），与最优相差不超过 " + mq.pct(plan.gap) + "。") +
+        "候选位置 " + mq.num(res.candidates && res.candidates.count) + " 处；每处容量 " + mq.num(res.capacity && res.capacity.per_site) + " " + mq.esc(unit) + "。</p>" +
+        table(["序号", "位置", "服务/容量"], feats.map(function (f) {
+          var p = f.properties;
+          return '<tr data-site="' + mq.esc(p.rank) + '"><td>' + mq.esc(p.rank) + '</td><td><a href="#">' + mq.esc(sitePlace(p)) + "</a></td><td>" +
+            mq.num(p.users_served) + " / " + mq.num(p.capacity_users) + "</td></tr>";
+        })) + '<button id="mq-site-save" class="mq-btn mq-btn-small" type="button">保存为方案</button>';
+      siteBox.onclick = function (e) {
+        var tr = e.target.closest("tr[data-site]"), m = tr && marks[tr.getAttribute("data-site")];
+        if (!m) return;
+        e.preventDefault();
+        mq.viewThen(map, m.getLatLng(), Math.max(map.getZoom(), 15), function () { m.openPopup(); });
+      };
+      mq.$("mq-site-save").onclick = function () { saveSites(job.job_id, key, res.type_code); };
+      if (layers.siting.getBounds().isValid()) {
+        map.fitBounds(layers.siting.getBounds(), { maxZoom: 15, paddingTopLeft: [mq.visibleArea(map).left + 40, 60], paddingBottomRight: [60, 60] });
+      }
+      state.siting = { job: job.job_id, plan: key, sites: feats.length, names: feats.map(function (f) { return sitePlace(f.properties); }),
+                       markers: Object.keys(marks).length, before: u.before, after: u.after };
+    }
+    function saveSites(jobId, key, type) {
+      var button = mq.$("mq-site-save");
+      button.disabled = true;
+      mq.status(siteStatus, "正在保存并评估方案…", "busy");
+      mq.fetchJSON("/siting/jobs/" + encodeURIComponent(jobId) + "/scenario", {
+        method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify({ plan: key, evaluate: true })
+      }).then(function (sc) {
+        mq.status(siteStatus, "已保存为方案“" + sc.name + "”。");
+        state.siting = Object.assign({}, state.siting, { saved: sc.scenario_id });
+        showScenario(sc, type);
+      }, function (err) { button.disabled = false; mq.status(siteStatus, err.message, "error"); });
+    }
+    /* A new scenario joins the list, is selected and drawn with the overlay, for its facility type. */
+    function showScenario(sc, type) {
+      var o = document.createElement("option");
+      o.value = sc.scenario_id;
+      o.textContent = sc.name + (sc.evaluated_at || sc.result ? "" : "（未评估）");
+      scenarioSel.appendChild(o);
+      scenarioSel.value = String(sc.scenario_id);
+      state.scenarioId = String(sc.scenario_id);
+      if (type && typeSel.value !== type) {
+        if (![].some.call(typeSel.options, function (opt) { return opt.value === type; })) { circleSel.value = "all"; fillTypes(); fillMeasures(); }
+        typeSel.value = type;
+        load();
+      } else {
+        loadScenario(state.scenarioId);
+      }
+    }
+
+    /* ----- scenarios edited on the map: click to add; click a facility to close, move, retype or resize ----- */
+    var editBox = mq.$("mq-edit-box"), editStart = mq.$("mq-edit-start"), editList = mq.$("mq-edit-list");
+    var editStatus = mq.$("mq-edit-status"), editSave = mq.$("mq-edit-save");
+    var draft = [], pendingMove = null;
+    state.editing = false;
+    function setEditing(on) {
+      state.editing = on;
+      editBox.hidden = !on;
+      editStart.hidden = on;
+      map.getContainer().classList.toggle("mq-editing", on);
+      if (!on) { draft = []; pendingMove = null; drawDraft(); map.closePopup(); }
+      else mq.status(editStatus, "点击地图空白处新增设施，或点击现有设施修改。");
+    }
+    editStart.addEventListener("click", function () { setEditing(true); });
+    mq.$("mq-edit-cancel").addEventListener("click", function () { setEditing(false); });
+    function facilityOf(id) {
+      var m = state.facilityMarkers && state.facilityMarkers[id];
+      return m ? { props: m.feature.properties, latlng: m.getLatLng() } : null;
+    }
+    function describe(c) {
+      var f = c.facility_id ? facilityOf(c.facility_id) : null, fname = c.facility_name || (f && f.props.name) || "设施";
+      if (c.op === "add") return "新增" + (types[c.type_code] ? types[c.type_code].name : c.type_code) + "：" + (c.name || "") +
+        (c.capacity ? "（容量 " + mq.num(c.capacity) + "）" : "");
+      if (c.op === "close") return "关闭：" + fname;
+      if (c.op === "move") return "迁址：" + fname;
+      var parts = [];
+      if (c.type_code) parts.push("改为" + (types[c.type_code] ? types[c.type_code].name : c.type_code));
+      if (c.capacity) parts.push("容量改为 " + mq.num(c.capacity));
+      return fname + "：" + parts.join("，");
+    }
+    function drawDraft() {
+      layers.draft.clearLayers();
+      draft.forEach(function (c, i) {
+        var kind = CHANGE[c.op] || CHANGE.change, at = c.lat !== undefined ? L.latLng(c.lat, c.lon) : c.at;
+        if (c.op === "move" && c.from) {
+          L.polyline([c.from, at], { color: "#37474f", weight: 2, dashArray: "4 4", interactive: false }).addTo(layers.draft);
+        }
+        L.marker(at, { icon: L.divIcon({ className: "mq-change-wrap", html: '<span class="mq-change mq-change-' + mq.esc(c.op) + ' mq-draft">' + kind.glyph + "</span>",
+                                          iconSize: [26, 26] }), title: describe(c), zIndexOffset: 700 })
+          .bindTooltip(mq.esc(describe(c))).addTo(layers.draft).mqDraft = i;
+      });
+      editList.innerHTML = draft.map(function (c, i) {
+        var kind = CHANGE[c.op] || CHANGE.change;
+        return '<li><span class="mq-change mq-change-' + mq.esc(c.op) + '">' + kind.glyph + "</span>" + mq.esc(describe(c)) +
+          ' <button class="mq-btn mq-btn-ghost mq-btn-small" type="button" data-remove="' + i + '">删除</button></li>';
+      }).join("");
+      editSave.disabled = !draft.length;
+      state.draft = draft.map(function (c) { return payload(c); });
+    }
+    editList.addEventListener("click", function (e) {
+      var b = e.target.closest("button[data-remove]");
+      if (!b) return;
+      draft.splice(Number(b.getAttribute("data-remove")), 1);
+      drawDraft();
+    });
+    function payload(c) {
+      var out = {};
+      ["op", "facility_id", "type_code", "lon", "lat", "name", "capacity"].forEach(function (k) {
+        if (c[k] !== undefined && c[k] !== null && c[k] !== "") out[k] = c[k];
+      });
+      return out;
+    }
+    function round6(x) { return Math.round(x * 1e6) / 1e6; }
+    function positive(value) { var n = Number(value); return value !== "" && n > 0 ? n : null; }
+
+    map.on("click", function (e) {
+      if (!state.editing) return;
+      if (pendingMove) {
+        var f = pendingMove;
+        pendingMove = null;
+        draft.push({ op: "move", facility_id: f.id, facility_name: f.name, from: f.latlng, lon: round6(e.latlng.lng), lat: round6(e.latlng.lat) });
+        drawDraft();
+        mq.status(editStatus, "已记录迁址。");
+        return;
+      }
+      addForm(e.latlng);
+    });
+    function addForm(latlng) {
+      var type = typeSel.value;
+      var html = '<div class="mq-pop mq-edit-form"><h3>在此新增设施</h3><div class="mq-form">' +
+        '<label for="mq-add-type">类型</label><select id="mq-add-type">' + typeOptions(tiered, type) + "</select>" +
+        '<label for="mq-add-name">名称</label><input id="mq-add-name" type="text" maxlength="200" value="' + mq.esc("拟建" + (types[type] ? types[type].name : "")) + '">' +
+        '<label for="mq-add-cap">容量</label><input id="mq-add-cap" type="number" min="1" step="1" placeholder="按标准默认">' +
+        '</div><button id="mq-add-ok" class="mq-btn mq-btn-primary mq-btn-small" type="button">添加</button></div>';
+      var popup = L.popup({ maxWidth: mq.popupWidth(300) }).setLatLng(latlng).setContent(html).openOn(map);
+      var el = popup.getElement();
+      el.querySelector("#mq-add-ok").onclick = function () {
+        var t = el.querySelector("#mq-add-type").value;
+        draft.push({ op: "add", type_code: t, lon: round6(latlng.lng), lat: round6(latlng.lat),
+                     name: el.querySelector("#mq-add-name").value.trim() || "拟建" + (types[t] ? types[t].name : ""),
+                     capacity: positive(el.querySelector("#mq-add-cap").value) });
+        map.closePopup(popup);
+        drawDraft();
+        mq.status(editStatus, "已添加；可继续点击地图，或保存并评估。");
+      };
+    }
+    /* In editing, a facility's popup offers the changes; the buttons are bound when it opens. */
+    function facilityActions(p) {
+      if (!state.editing) return "";
+      var t = types[p.type_code || typeSel.value] || {};
+      return '<div class="mq-edit-actions" data-fid="' + mq.esc(p.facility_id) + '"><p class="mq-pop-note">修改此设施（加入方案）：</p>' +
+        '<button class="mq-btn mq-btn-small" type="button" data-edit="close">关闭</button> ' +
+        '<button class="mq-btn mq-btn-small" type="button" data-edit="move">迁址（再点击新位置）</button>' +
+        '<div class="mq-form"><label for="mq-chg-type">改类型</label><select id="mq-chg-type">' + typeOptions(tiered, t.code) + "</select>" +
+        '<label for="mq-chg-cap">改容量</label><input id="mq-chg-cap" type="number" min="1" step="1" value="' + mq.esc(p.capacity || "") + '"></div>' +
+        '<button class="mq-btn mq-btn-small" type="button" data-edit="change">改类型或容量</button></div>';
+    }
+    map.on("popupopen", function (e) {
+      var box = e.popup.getElement().querySelector(".mq-edit-actions");
+      if (!box) return;
+      var id = Number(box.getAttribute("data-fid")), f = facilityOf(id);
+      if (!f) return;
+      var base = { facility_id: id, facility_name: f.props.name, at: f.latlng };
+      [].forEach.call(box.querySelectorAll("button[data-edit]"), function (b) {
+        b.onclick = function () {
+          var op = b.getAttribute("data-edit");
+          map.closePopup();
+          if (op === "move") {
+            pendingMove = { id: id, name: f.props.name, latlng: f.latlng };
+            mq.status(editStatus, "请在地图上点击“" + (f.props.name || "") + "”的新位置。", "busy");
+            return;
+          }
+          if (op === "close") { draft.push(Object.assign({ op: "close" }, base)); drawDraft(); return; }
+          var t = box.querySelector("#mq-chg-type").value, cap = positive(box.querySelector("#mq-chg-cap").value);
+          var c = Object.assign({ op: "change" }, base);
+          if (t !== (f.props.type_code || typeSel.value)) c.type_code = t;
+          if (cap !== null && cap !== f.props.capacity) c.capacity = cap;
+          if (!c.type_code && !c.capacity) { mq.status(editStatus, "类型和容量都没有改变。", "error"); return; }
+          draft.push(c);
+          drawDraft();
+        };
+      });
+    });
+    editSave.addEventListener("click", function () {
+      var name = mq.$("mq-edit-name").value.trim();
+      if (!name) { mq.status(editStatus, "请填写方案名称。", "error"); return; }
+      var changes = draft.map(payload), counts = {};
+      draft.forEach(function (c) { counts[c.op] = (counts[c.op] || 0) + 1; });
+      var description = "在地图上编辑：" + Object.keys(counts).map(function (op) { return (CHANGE[op] || CHANGE.change).label + " " + counts[op] + " 处"; }).join("，");
+      editSave.disabled = true;
+      mq.status(editStatus, "正在保存并评估方案…", "busy");
+      var type = typeSel.value;
+      mq.fetchJSON("/scenarios", { method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" },
+                                   body: JSON.stringify({ name: name, description: description, changes: changes, evaluate: true }) })
+        .then(function (sc) {
+          setEditing(false);
+          state.edited = { scenario: sc.scenario_id, changes: changes };
+          showScenario(sc, type);
+        }, function (err) { editSave.disabled = false; mq.status(editStatus, err.message, "error"); });
+    });
 
     typeSel.addEventListener("change", load);
     levelSel.addEventListener("change", load);
-    circleSel.addEventListener("change", function () { fillTypes(); load(); });
+    circleSel.addEventListener("change", function () { fillTypes(); fillMeasures(); load(); });
+    measureSel.addEventListener("change", function () {
+      if (!lastAreas) return;
+      drawAreas(lastAreas.res, lastAreas.circle);
+      if (state.loaded) state.loaded = Object.assign({}, state.loaded, { measure: measureSel.value });
+    });
     state.reload = load;
     Promise.all([load(), scenarioList, compliance]).then(function () { state.ready = true; document.body.classList.add("mq-ready"); });
   };

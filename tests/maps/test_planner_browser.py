@@ -67,7 +67,7 @@ def test_planner_login_then_map(visit, users, coverage_run, demo_scenarios):
     assert state["types"] > 5 and state["levels"] == len(LEVELS) and state["user"] == PLANNER
     loaded = state["loaded"]
     assert loaded and "error" not in loaded, loaded
-    assert loaded["type"] == "elderly_daycare" and loaded["level"] == "grid_small"
+    assert loaded["type"] == "elderly_daycare" and loaded["level"] == "community" and loaded["measure"] == "presence"
     assert loaded["areas"] > 0 and loaded["facilities"] > 0 and loaded["gaps"] > 0
     v.shot("planner")
     v.assert_clean()
@@ -273,3 +273,195 @@ def test_gaps_are_hatched_and_their_labels_never_overlap(planner):
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     v.shot("planner-gaps")
     v.assert_clean()
+
+
+# ---------------------------------------------------------------- measures, words, siting, editing
+
+def _measure_table() -> dict[str, dict[str, str]]:
+    """data/measures.csv read with the csv module (not the page builder's reader)."""
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "data" / "measures.csv"
+    with path.open(encoding="utf-8") as f:
+        return {r["code"]: r for r in csv.DictReader(f)}
+
+
+def test_measure_switch_names_the_legend_and_popups(planner):
+    v = planner
+    measures = _measure_table()
+    _wait_loaded(v, level="community")
+    for code in ("presence", "radius", "network"):
+        m = measures[code]
+        v.page.select_option("#mq-measure", code)
+        v.page.wait_for_function(f"() => window.minqing.state.loaded.measure === {json.dumps(code)}")
+        title = v.page.inner_text("#mq-legend-title")
+        names = [m["name_zh"]] + ([m["name_rural_zh"]] if m["name_rural_zh"] != m["name_zh"] else [])
+        assert title == "图例：" + " / ".join(names), title
+        assert v.page.get_attribute("#mq-legend-title .mq-measure", "title") == m["definition_zh"]
+        assert v.page.inner_text("#mq-measure-def") == m["definition_zh"]
+        assert names[0] in v.page.inner_text("#mq-summary .mq-kpis")
+    # The rural circle names the network measure by its rural name (半小时可达覆盖率).
+    v.page.select_option("#mq-circle", "village")
+    _wait_loaded(v, circle="rural", level="community")
+    assert v.page.inner_text("#mq-legend-title") == "图例：" + measures["network"]["name_rural_zh"]
+    # A community's popup names every measure it shows, each with its definition as a tooltip.
+    v.page.select_option("#mq-circle", "all")
+    _wait_loaded(v, circle=None, level="community")
+    v.js("""() => { const s = window.minqing.state, l = s.coverage.getLayers().find(l => !l.mqGreyed);
+        s.map.setView(l.getBounds().getCenter(), 14, {animate: false}); l.openPopup(); }""")
+    heads = v.js("""() => [...document.querySelectorAll('.leaflet-popup .mq-measure')]
+        .map(e => [e.textContent, e.getAttribute('title')])""")
+    by_name = {m["name_zh"]: m["definition_zh"] for m in measures.values()}
+    by_name.update({m["name_rural_zh"]: m["definition_zh"] for m in measures.values()})
+    shown = {name for name, _ in heads}
+    assert shown >= {measures[c][k] for c in ("presence", "radius", "network") for k in ("name_zh",)} or \
+        shown >= {measures[c][k] for c in ("presence", "radius", "network") for k in ("name_rural_zh",)}, shown
+    for name, tip in heads:
+        if name in by_name:
+            assert tip == by_name[name]
+    v.assert_clean()
+
+
+def test_words_say_what_is_wrong_in_popups_and_compliance(planner, api, coverage_run):
+    v = planner
+    t = "elderly_daycare"
+    _wait_loaded(v, level="community", type=t)
+    v.page.wait_for_function("() => window.minqing.state.complianceById")
+    areas = {f["properties"]["area_id"]: f["properties"]
+             for f in _features(api, f"/coverage/runs/{coverage_run}/areas", type=t, level="community")}
+    rows = {r["area_id"]: r for r in api.get("/compliance", params={"run_id": coverage_run}).json()["communities"]}
+    canonical = {"可达不足": "步行可达不足"}
+    expected: dict[str, int] = {}
+    word_of = {}
+    for area_id, p in areas.items():
+        w = (rows.get(area_id, {}).get("status") or {}).get(t) or p.get("status")
+        assert w in {"达标", "未设置", "步行可达不足", "可达不足", "容量不足"}, (area_id, w)
+        word_of[area_id] = w
+        expected[canonical.get(w, w)] = expected.get(canonical.get(w, w), 0) + 1
+    v.page.select_option("#mq-measure", "status")
+    v.page.wait_for_function("() => window.minqing.state.loaded.measure === 'status'")
+    assert v.js("() => window.minqing.state.words") == expected
+    assert set(expected) - {"达标"}, "the demo keeps deliberate gaps: some community must show a problem"
+    legend = v.page.inner_text("#mq-legend-measure")
+    for w in ("未设置", "步行可达不足", "容量不足", "达标"):
+        assert w in legend
+    bad = next(a for a, w in word_of.items() if w != "达标")
+    v.js("""(id) => { const s = window.minqing.state;
+        const l = s.coverage.getLayers().find(l => l.feature.properties.area_id === id);
+        s.map.setView(l.getBounds().getCenter(), 14, {animate: false}); l.openPopup(); }""", bad)
+    text = v.page.inner_text(".leaflet-popup")
+    assert areas[bad]["name"] in text and word_of[bad] in text
+    # The compliance table groups each community's failing types by their word.
+    failing = next(r for r in rows.values() if any(w != "达标" for w in (r.get("status") or {}).values()))
+    row = v.page.inner_text(f"#mq-compliance tr[data-area='{failing['area_id']}']")
+    for w in failing["status"].values():
+        if w != "达标":
+            assert w in row
+    v.assert_clean()
+
+
+def test_siting_from_the_map_draws_named_sites_and_saves_a_scenario(planner, api):
+    v = planner
+    t = "elderly_daycare"
+    _wait_loaded(v, type=t)
+    v.page.select_option("#mq-site-type", t)
+    v.page.select_option("#mq-site-mode", "k")
+    v.page.fill("#mq-site-k", "2")
+    v.page.select_option("#mq-site-cand", "intersections")
+    v.page.click("#mq-site-run")
+    v.page.wait_for_function("() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
+                             timeout=180_000)
+    state = v.js("() => window.minqing.state.siting")
+    assert "error" not in state, state
+    job = api.get(f"/siting/jobs/{state['job']}").json()
+    assert job["status"] == "done" and job["params"]["k"] == 2 and job["params"]["type_code"] == t
+    plan = job["result"]["maximal_covering"]
+    places = [f["properties"]["place"] for f in plan["sites"]["features"]]
+    assert places and all(places)
+    assert state["sites"] == state["markers"] == len(places) and state["names"] == places
+    labels = v.page.locator(".leaflet-tooltip.mq-site-label").all_inner_texts()
+    assert sorted(labels) == sorted(places)
+    panel = v.page.inner_text("#mq-site-result")
+    for place in places:
+        assert place in panel
+    assert f"{plan['users']['before']:,.0f} → {plan['users']['after']:,.0f}" in panel
+    v.shot("planner-siting")
+    v.page.click("#mq-site-save")
+    v.page.wait_for_function("() => { const s = window.minqing.state; return s.siting.saved && s.scenario"
+                             " && s.scenario.id == s.siting.saved && s.scenario.evaluated; }", timeout=180_000)
+    sid = v.js("() => window.minqing.state.siting.saved")
+    detail = api.get(f"/scenarios/{sid}", params={"type": t, "level": "community"}).json()
+    assert [c["op"] for c in detail["changes"]] == ["add"] * len(places)
+    assert v.js("() => window.minqing.state.scenario.changes") == len(places)
+    assert v.page.input_value("#mq-scenario") == str(sid)
+    v.assert_clean()
+
+
+def _click_at(v, x_share: float, y_share: float) -> dict:
+    """Click the map at a share of its width/height; the point's latitude/longitude."""
+    box = v.page.locator(".leaflet-container").first.bounding_box()
+    x, y = box["width"] * x_share, box["height"] * y_share
+    at = v.js("([x, y]) => { const ll = window.minqing.state.map.containerPointToLatLng([x, y]);"
+              " return {lat: ll.lat, lon: ll.lng}; }", [x, y])
+    v.page.mouse.click(box["x"] + x, box["y"] + y)
+    return at
+
+
+def test_scenario_created_by_clicking_and_evaluated(planner, api, coverage_run):
+    v = planner
+    t = "elderly_daycare"
+    _wait_loaded(v, type=t)
+    gaps = _features(api, f"/coverage/runs/{coverage_run}/gaps", type=t)
+    facilities = _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)
+    v.page.click("#mq-edit-start")
+    # Add: a click in the largest gap, to the right of the panel.
+    v.js("""(c) => { const m = window.minqing.state.map, W = m.getSize().x;
+        m.setView([c[1], c[0]], 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
+         _centre(gaps[0]["geometry"]))
+    v.idle()
+    at = _click_at(v, 0.75, 0.5)
+    v.page.wait_for_selector(".leaflet-popup #mq-add-ok")
+    v.page.fill(".leaflet-popup #mq-add-name", "拟建日间照料中心（测试）")
+    v.page.fill(".leaflet-popup #mq-add-cap", "40")
+    v.page.click(".leaflet-popup #mq-add-ok")
+    # Close: click an existing facility, then 关闭 in its popup.
+    fac = facilities[0]["properties"]
+    v.js("""(id) => { const s = window.minqing.state, m = s.map, W = m.getSize().x;
+        m.setView(s.facilityMarkers[id].getLatLng(), 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
+         fac["facility_id"])
+    v.idle()
+    point = v.js("""(id) => { const s = window.minqing.state; const p = s.map.latLngToContainerPoint(
+        s.facilityMarkers[id].getLatLng()); return [p.x, p.y]; }""", fac["facility_id"])
+    box = v.page.locator(".leaflet-container").first.bounding_box()
+    v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    v.page.wait_for_selector(".leaflet-popup button[data-edit=close]")
+    v.page.click(".leaflet-popup button[data-edit=close]")
+    draft = v.js("() => window.minqing.state.draft")
+    assert [c["op"] for c in draft] == ["add", "close"]
+    assert abs(draft[0]["lat"] - at["lat"]) < 1e-5 and abs(draft[0]["lon"] - at["lon"]) < 1e-5
+    assert draft[1]["facility_id"] == fac["facility_id"]
+    assert len(v.page.locator("#mq-edit-list li").all()) == 2
+    v.page.fill("#mq-edit-name", "地图上编辑的方案（测试）")
+    v.page.click("#mq-edit-save")
+    v.page.wait_for_function("() => { const s = window.minqing.state; return s.edited && s.scenario"
+                             " && s.scenario.id == s.edited.scenario && s.scenario.evaluated; }", timeout=180_000)
+    sid = v.js("() => window.minqing.state.edited.scenario")
+    detail = api.get(f"/scenarios/{sid}", params={"type": t, "level": "community"}).json()
+    assert detail["name"] == "地图上编辑的方案（测试）"
+    ops = {c["op"]: c for c in detail["changes"]}
+    assert set(ops) == {"add", "close"} and ops["close"]["facility_id"] == fac["facility_id"]
+    assert ops["add"]["capacity"] == 40 and ops["add"]["type_code"] == t
+    summary = next(r for r in detail["result"]["summary"] if r["type_code"] == t)
+    state = v.js("() => window.minqing.state.scenario")
+    assert state["before"] == summary["before_population_covered"] and state["after"] == summary["after_population_covered"]
+    assert sorted(v.page.locator(".leaflet-marker-pane .mq-change").all_inner_texts()) == ["关", "新"]
+    v.shot("planner-edited-scenario")
+    v.assert_clean()
+
+
+def _centre(geometry: dict) -> list[float]:
+    from shapely.geometry import shape
+
+    p = shape(geometry).representative_point()
+    return [p.x, p.y]
