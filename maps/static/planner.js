@@ -719,31 +719,40 @@
       if (targets.some(function (t) { return t.measure === "composite"; })) limitingTypes(targets);
     }
 
-    /* The 15-minute composite's limiting types: required types ranked by the district's residents who do not
-     * reach them (per-type covered residents of the areas route, network measure). */
+    /* The composite's limiting types: the run's own ranking per circle (required types by the residents of
+     * the circle who do not reach them); a run without it: the district's residents per required type from
+     * the areas route (network measure). */
     function limitingTypes(targets) {
-      return mq.fetchJSON("/coverage/runs/" + run.run_id + "/areas?level=district").then(function (res) {
-        var p = (featuresOf(res)[0] || {}).properties || {};
-        var out = {};
-        targets.forEach(function (t, i) {
-          if (t.measure !== "composite") return;
-          var rural = t.circle === "rural";
-          var ranked = data.types.filter(function (ty) {
-            return ty.required && (t.circle === "both" ? (ty.urban_tier || ty.rural_tier) : rural ? ty.rural_tier : ty.urban_tier) &&
-              typeof p[ty.code + "__covered"] === "number";
-          }).map(function (ty) { return { code: ty.code, name: ty.name, uncovered: (p.population || 0) - p[ty.code + "__covered"] }; })
-            .filter(function (x) { return x.uncovered > 0; })
-            .sort(function (a, b) { return b.uncovered - a.uncovered; }).slice(0, 3);
-          out[i] = ranked;
-          var el = document.querySelector('.mq-limiting[data-target="' + i + '"]');
-          if (el) {
-            el.textContent = ranked.length ? "最常缺的是：" + ranked.map(function (x) {
-              return x.name + "（" + mq.num(x.uncovered) + " 人不可达）";
-            }).join("、") : "各应配建设施均无不可达居民。";
-          }
-        });
-        state.limiting = out;
-      }, function () { state.limiting = {}; });
+      return Promise.all([mq.fetchJSON("/coverage/runs/" + run.run_id), mq.fetchJSON("/coverage/runs/" + run.run_id + "/areas?level=district")])
+        .then(function (res) {
+          var summary = (res[0] && res[0].summary && res[0].summary.composite) || {};
+          var p = (featuresOf(res[1])[0] || {}).properties || {};
+          var out = {};
+          targets.forEach(function (t, i) {
+            if (t.measure !== "composite") return;
+            var circle = t.circle === "rural" ? "rural" : "urban", ranked;
+            if (summary[circle] && Array.isArray(summary[circle].limiting)) {
+              ranked = summary[circle].limiting.map(function (x) {
+                return { code: x.type_code, name: x.name_zh || (types[x.type_code] || {}).name || x.type_code, uncovered: x.population_missing };
+              });
+            } else {
+              ranked = data.types.filter(function (ty) {
+                return ty.required && (circle === "rural" ? ty.rural_tier : ty.urban_tier) && typeof p[ty.code + "__covered"] === "number";
+              }).map(function (ty) { return { code: ty.code, name: ty.name, uncovered: (p.population || 0) - p[ty.code + "__covered"] }; })
+                .filter(function (x) { return x.uncovered > 0; })
+                .sort(function (a, b) { return b.uncovered - a.uncovered; });
+            }
+            ranked = ranked.slice(0, 3);
+            out[i] = ranked;
+            var el = document.querySelector('.mq-limiting[data-target="' + i + '"]');
+            if (el) {
+              el.textContent = ranked.length ? "最常缺的是：" + ranked.map(function (x) {
+                return x.name + "（" + mq.num(x.uncovered) + " 人不可达）";
+              }).join("、") : "各应配建设施均无不可达居民。";
+            }
+          });
+          state.limiting = out;
+        }, function () { state.limiting = {}; });
     }
 
     /* ----- siting from the map: type, number of sites or a target share, candidates → named sites ----- */
@@ -779,6 +788,7 @@
         if (!(t > 0 && t <= 100)) return Promise.reject(new Error("目标覆盖率应在 1% 至 100% 之间"));
         body.target = t / 100;
       }
+      if (mq.$("mq-site-one").checked) body.one_per_community = true;
       var cap = mq.$("mq-site-cap").value;
       if (cap !== "") {
         if (!(Number(cap) > 0)) return Promise.reject(new Error("每处容量应为正数，或留空按标准默认"));
@@ -868,13 +878,17 @@
         m.addTo(layers.siting);
         marks[p.rank] = m;
       });
-      var u = plan.users || {}, r = plan.residents || {};
+      var u = plan.users || {}, r = plan.residents || {}, cm = plan.communities || null;
+      var presence = cm ? ["urban", "rural"].filter(function (c) { return cm[c] && cm[c].total; }).map(function (c) {
+        return "<div><b>" + mq.num(cm[c].before) + " → " + mq.num(cm[c].after) + " / " + mq.num(cm[c].total) + "</b><span>" +
+          named("presence", c) + "（" + CIRCLE_ZH[c] + "社区，" + mq.pct(cm[c].share_before) + " → " + mq.pct(cm[c].share_after) + "）</span></div>";
+      }).join("") : "";
       var exact = plan.method === "exact" && !plan.gap;
       siteBox.innerHTML = '<div class="mq-kpis mq-kpis-2">' +
         "<div><b>" + mq.num(u.before) + " → " + mq.num(u.after) + "</b><span>服务" + mq.esc(who) + "（计容量，现状→新增后）</span></div>" +
         "<div><b>" + mq.pct(u.share_before) + " → " + mq.pct(u.share_after) + "</b><span>" + named("network", null) + "（" + mq.esc(who) + "）</span></div>" +
         "<div><b>" + mq.num(r.before) + " → " + mq.num(r.after) + "</b><span>可达居民（现状→新增后）</span></div>" +
-        "<div><b>" + feats.length + "</b><span>" + (key === "set_covering" ? "达到目标所需处数" + (plan.feasible === false ? "（候选点不足以达到目标）" : "") : "新增处数") + "</span></div></div>" +
+        presence + "<div><b>" + feats.length + "</b><span>" + (key === "set_covering" ? "达到目标所需处数" + (plan.feasible === false ? "（候选点不足以达到目标）" : "") : "新增处数") + "</span></div></div>" +
         '<p class="mq-hint">' + (exact ? "已求得最优解。" : "近似解（" + mq.esc(plan.method === "greedy" ? "贪心算法" : "限时求解") + "），与最优相差不超过 " + mq.pct(plan.gap) + "。") +
         "候选位置 " + mq.num(res.candidates && res.candidates.count) + " 处；每处容量 " + mq.num(res.capacity && res.capacity.per_site) + " " + mq.esc(unit) + "。</p>" +
         table(["序号", "位置", "服务/容量"], feats.map(function (f) {

@@ -213,6 +213,9 @@ def test_planner_map(open_as, hostile):
     v = open_as("/planner", HOSTILE["admin"])
     assert v.js("() => document.title") == f"民情地图 · {HOSTILE['district']} · 生活圈规划分析"
     assert v.js("() => document.querySelector('.mq-user').textContent") == HOSTILE["admin"]
+    v.page.select_option("#mq-level", "grid_small")  # the grids' names (the map opens on communities)
+    v.page.wait_for_function("() => { const l = window.minqing.state.loaded; return l && l.level === 'grid_small'; }",
+                             timeout=60_000)
     v.page.select_option("#mq-scenario", str(ids["scenario"]))
     v.page.wait_for_function("(id) => { const s = window.minqing.state.scenario; return s && s.id == id && s.evaluated; }",
                              arg=ids["scenario"], timeout=60_000)
@@ -221,6 +224,35 @@ def test_planner_map(open_as, hostile):
                   HOSTILE["grid"], HOSTILE["community"])
     options = v.js("() => [...document.querySelectorAll('#mq-scenario option')].map(o => o.textContent)")
     assert any(o.startswith(HOSTILE["scenario"]) for o in options), options
+
+
+def test_planner_siting_and_scenario_editor(open_as, hostile):
+    """A facility named and a scenario named on the map, and siting's place labels, stay text."""
+    v = open_as("/planner", HOSTILE["admin"])
+    v.page.click("#mq-edit-start")
+    box = v.page.locator(".leaflet-container").first.bounding_box()
+    v.js("""() => { const s = window.minqing.state, g = s.gaps.getLayers()[0], m = s.map;
+        m.setView(g.getBounds().getCenter(), 16, {animate: false}); m.panBy([-m.getSize().x * 0.25, 0], {animate: false}); }""")
+    v.idle()
+    v.page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.5)
+    v.page.wait_for_selector(".leaflet-popup #mq-add-ok")
+    typed = "新" + SVG + IMG
+    v.page.fill(".leaflet-popup #mq-add-name", typed)
+    v.page.click(".leaflet-popup #mq-add-ok")
+    v.page.fill("#mq-edit-name", HOSTILE["scenario"] + "2")
+    v.page.click("#mq-edit-save")
+    v.page.wait_for_function("() => { const s = window.minqing.state; return s.edited && s.scenario"
+                             " && s.scenario.id == s.edited.scenario && s.scenario.evaluated; }", timeout=180_000)
+    v.page.fill("#mq-site-k", "2")
+    v.page.click("#mq-site-run")
+    v.page.wait_for_function("() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
+                             timeout=180_000)
+    names = v.js("() => window.minqing.state.siting.names")
+    assert names, v.js("() => window.minqing.state.siting")
+    _render_all(v)
+    _assert_inert(v, typed, *names)
+    options = v.js("() => [...document.querySelectorAll('#mq-scenario option')].map(o => o.textContent)")
+    assert HOSTILE["scenario"] + "2" in options, options
 
 
 def test_placenames_map(open_as, hostile):
