@@ -544,7 +544,7 @@
             renderer: R.scenario, pane: P.scenario,
             style: { color: up ? GAIN : LOSS, weight: 3.2, opacity: 1, dashArray: up ? null : "6 4",
                      fillColor: shareColor(data.share_classes, r.after_share), fillOpacity: 0.7 }
-          }).bindPopup('<div class="mq-pop"><h3>' + mq.esc(p.name || "") + "</h3><p>覆盖率 " + mq.pct(r.before_share) + " → <b>" +
+          }).bindPopup('<div class="mq-pop"><h3>' + mq.esc(p.name || "") + "</h3><p>" + named("network", null) + " " + mq.pct(r.before_share) + " → <b>" +
             mq.pct(r.after_share) + "</b></p><p>新增覆盖 " + mq.num(r.population_gained) + " 人，失去覆盖 " + mq.num(r.population_lost) + " 人</p></div>")
             .eachLayer(function (l) { l.mqScenario = up ? "gain" : "loss"; })
             .addTo(layers.scenario);

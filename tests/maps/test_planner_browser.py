@@ -203,7 +203,10 @@ def test_compliance_per_community_and_district_targets(planner, api, coverage_ru
     for tier in failing["tiers"]:
         assert tier["tier_label"] in text
         assert f"{tier['within']}/{tier['required']}" in text
-    assert "缺少" in text and "每百户" in text and "30 m²" in text
+        for code in tier["missing_codes"]:  # each missing type under the word that says what is wrong
+            assert failing["status"][code] in {"未设置", "步行可达不足", "可达不足", "容量不足"}
+            assert failing["status"][code] in text
+    assert "每百户" in text and "30 m²" in text
     fa = failing["floor_area"]
     assert f"{fa['households']:,} 户" in text
     targets = v.page.locator("#mq-targets li").all_inner_texts()
