@@ -66,3 +66,10 @@ def facility_search_rows(s: Session) -> pd.DataFrame:
         "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, ST_X(f.geom) AS lon, "
         "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
         "WHERE f.status = 'open' ORDER BY f.facility_id"))
+
+
+def facility_loads(s: Session, run_id: int) -> pd.DataFrame:
+    """Per facility of coverage run ``run_id``: facility_id, load (demand of its catchment over its
+    capacity; NULL when the type's capacity has no basis or the facility has no capacity)."""
+    return _frame(s, "SELECT facility_id, load FROM coverage_facility WHERE run_id = :r ORDER BY facility_id",
+                  {"r": run_id})

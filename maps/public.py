@@ -14,8 +14,10 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
+from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
 from maps import assets
 from maps.basemap import add_base_layers, simplify
 from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
@@ -44,7 +46,11 @@ CATEGORIES: dict[str, Category] = {
 ISOCHRONE_MINUTES = (5, 10, 15)
 ISOCHRONE_PROFILES = {"walk": "步行", "walk_elderly": "老年人步行"}
 """Travel profiles offered for "15分钟内能到哪里" (data/profiles.csv) and how the panel names them."""
-FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status"]
+FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status", "capacity", "intake",
+                    "gcj", "bd"]
+FULL_LOAD = 1.0
+"""A facility whose load (its catchment's demand over its capacity, latest coverage run) reaches this is
+shown as 已满 (full); below it 可接收; without a load (no run, a stale run, no capacity) 不详."""
 CLUSTER_ICON = """
 function (cluster) {
     var n = cluster.getChildCount();
@@ -62,10 +68,26 @@ def _clean(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def facility_rows(facilities: pd.DataFrame) -> list[list[Any]]:
-    """Compact rows in ``FACILITY_COLUMNS`` order (JSON arrays are a third of the size of objects)."""
-    cols = ["facility_id", "lat", "lon", "type_code", "name", "address", "opening_hours", "phone", "status"]
-    return [[_clean(v) for v in row] for row in facilities[cols].itertuples(index=False, name=None)]
+def intake(facilities: pd.DataFrame, loads: pd.DataFrame | None) -> pd.Series:
+    """Per facility ``"open"`` (takes new users), ``"full"`` or None (unknown), from ``loads``
+    (facility_id, load of the latest coverage run; None when there is no current run)."""
+    if loads is None or loads.empty:
+        return pd.Series([None] * len(facilities), index=facilities.index, dtype=object)
+    load = facilities["facility_id"].map(dict(zip(loads["facility_id"], loads["load"], strict=True))).astype(float)
+    return pd.Series(np.where(load.isna(), None, np.where(load >= FULL_LOAD, "full", "open")), index=facilities.index,
+                     dtype=object)
+
+
+def facility_rows(facilities: pd.DataFrame, loads: pd.DataFrame | None = None) -> list[list[Any]]:
+    """Compact rows in ``FACILITY_COLUMNS`` order (JSON arrays are a third of the size of objects);
+    ``gcj`` / ``bd``: the position in GCJ-02 / BD-09 for the navigation apps (``geo.chinacrs``)."""
+    cols = ["facility_id", "lat", "lon", "type_code", "name", "address", "opening_hours", "phone", "status",
+            "capacity"]
+    gcj = np.column_stack(wgs84_to_gcj02(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float)))
+    bd = np.column_stack(wgs84_to_bd09(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float)))
+    taking = intake(facilities, loads).tolist()
+    return [[_clean(v) for v in row] + [taking[i], [round(float(c), 6) for c in gcj[i]], [round(float(c), 6) for c in bd[i]]]
+            for i, row in enumerate(facilities.reindex(columns=cols).itertuples(index=False, name=None))]
 
 
 def grid_features(grids: gpd.GeoDataFrame, *, tolerance_m: float = 3.0) -> dict[str, Any]:
@@ -89,6 +111,11 @@ def _categories(facilities: pd.DataFrame, types: pd.DataFrame) -> list[dict[str,
             for code, c in CATEGORIES.items() if counts.get(code, 0)]
 
 
+def _unit(capacity_unit: Any) -> str | None:
+    """The Chinese unit of a type's capacity: ``"床位 beds"`` → ``"床位"``."""
+    return capacity_unit.split()[0] if isinstance(capacity_unit, str) and capacity_unit.strip() else None
+
+
 def _centre(bounds: list[list[float]] | None) -> tuple[float, float]:
     if not bounds:
         return (23.0, 113.3)
@@ -99,7 +126,7 @@ def _centre(bounds: list[list[float]] | None) -> tuple[float, float]:
 def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, facility_types: pd.DataFrame,
                      grids: gpd.GeoDataFrame, basemap: dict[str, Any],
                      placename_categories: dict[str, str] | None = None,
-                     tianditu_key: str | None = None) -> PageHtml:
+                     tianditu_key: str | None = None, loads: pd.DataFrame | None = None) -> PageHtml:
     """The public map page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
@@ -111,6 +138,8 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
     basemap : ``maps.basemap.offline_data`` output.
     placename_categories : place-name category code → Chinese name (for search results).
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
+    loads : facility_id, load of the latest current coverage run (None: whether a facility takes new
+        users is shown as unknown).
     """
     m = page_map(title=f"民情地图 · {district['name']} · 公共服务地图", page="public",
                  center=_centre(district.get("bounds")), zoom=13)
@@ -135,14 +164,15 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
     m.add_child(iso_group)
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
 
-    types = {r.code: {"name": r.name_zh, "category": r.category if r.category in CATEGORIES else "other"}
+    types = {r.code: {"name": r.name_zh, "category": r.category if r.category in CATEGORIES else "other",
+                      "unit": _unit(getattr(r, "capacity_unit", None))}
              for r in facility_types.itertuples()}
     data = {
         "district": district,
         "categories": categories,
         "types": types,
         "facility_columns": FACILITY_COLUMNS,
-        "facilities": facility_rows(facilities),
+        "facilities": facility_rows(facilities, loads),
         "grids": grid_features(grids),
         "placename_categories": placename_categories or {},
         "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
@@ -84,16 +85,19 @@ def facility_types(s: Session) -> pd.DataFrame:
 
 
 def public_facilities(s: Session) -> pd.DataFrame:
-    """Open facilities with their public fields: id, type, name, lon, lat, address, hours, phone."""
+    """Open facilities with their public fields: id, type, name, lon, lat, address, hours, phone,
+    capacity (places or beds, in the unit of the type)."""
+    columns = ["facility_id", "type_code", "name", "lon", "lat", "address", "opening_hours", "phone", "status",
+               "capacity"]
     frame = _frame(_items(s, "facilities", status="open"), geometry=True)
     if frame.empty:
-        return pd.DataFrame(columns=["facility_id", "type_code", "name", "lon", "lat", "address",
-                                     "opening_hours", "phone", "status"])
+        return pd.DataFrame(columns=columns)
     out = pd.DataFrame(frame.drop(columns="geometry"))
     out["lon"] = frame.geometry.x.round(6)
     out["lat"] = frame.geometry.y.round(6)
-    return out[["facility_id", "type_code", "name", "lon", "lat", "address", "opening_hours", "phone",
-                "status"]]
+    if "capacity" not in out.columns:
+        out["capacity"] = np.nan
+    return out[columns]
 
 
 def small_grids(s: Session) -> gpd.GeoDataFrame:

@@ -24,7 +24,7 @@ from api.security_headers import CSP, content_security_policy
 from api.services.coverage import is_stale as coverage_is_stale
 from api.services.coverage import with_capacity_basis
 from api.settings import coverage_settings
-from layers import queries, store
+from layers import lookup, queries, store
 from layers.users import Account
 from maps import assets, sources
 from maps.basemap import TILE_HOSTS, offline_data
@@ -87,10 +87,13 @@ def _placename_categories() -> dict[str, str]:
 def _public_html(s: Session) -> PageHtml:
     versions = _versions(s)
     tk = _tianditu_key()
-    return _pages.get(("public", versions, tk), lambda: build_public_map(
+    run = store.latest_run(s)
+    current = run if run and not coverage_is_stale(s, run) else None  # a stale run says nothing of today
+    return _pages.get(("public", versions, current and current["run_id"], tk), lambda: build_public_map(
         district=sources.district(s), facilities=sources.public_facilities(s),
-        facility_types=sources.facility_types(s), grids=sources.small_grids(s), basemap=_basemap(s, versions),
-        placename_categories=_placename_categories(), tianditu_key=tk))
+        facility_types=with_capacity_basis(sources.facility_types(s), coverage_settings().facility_types_csv),
+        grids=sources.small_grids(s), basemap=_basemap(s, versions), placename_categories=_placename_categories(),
+        tianditu_key=tk, loads=lookup.facility_loads(s, current["run_id"]) if current else None))
 
 
 def _planner_html(s: Session) -> PageHtml:

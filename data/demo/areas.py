@@ -25,7 +25,7 @@ import shapely
 
 from ._geom import Warp, bisect, polygonal, voronoi_cells, weighted_kmeans
 from .geography import Geography, side_regions
-from .names import Namer
+from .names import Namer, worker_name
 from .residences import Residences
 from .settlement import Settlement
 
@@ -224,9 +224,9 @@ class _Builder:
             for gpoly, vi in self._smalls(mpoly, kind, xy[inm], w[inm]):
                 seq += 1
                 label = f"{com.name}{self.vnames[vi]}网格" if vi >= 0 else f"{com.name}第{seq}网格"
-                A.add(Area("grid_small", mid, label,
-                           SERVICE_CODE["grid_small"] + self.dcode + tcode + ccode + f"{seq:02d}", gpoly,
-                           urban=com.urban, urban_rural_code=com.urban_rural_code, worker=f"{label} 网格员",
+                code = SERVICE_CODE["grid_small"] + self.dcode + tcode + ccode + f"{seq:02d}"
+                A.add(Area("grid_small", mid, label, code, gpoly,
+                           urban=com.urban, urban_rural_code=com.urban_rural_code, worker=worker_name(code),
                            town=ti, kind=kind, village=vi))
 
     def _smalls(self, mpoly, kind: str, xy, w) -> list[tuple]:

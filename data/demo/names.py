@@ -8,6 +8,7 @@ Names of roads, estates and villages are ordinary and may coincide with real one
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +32,26 @@ ESTATE_PROPERS = ["翠湖", "金茂", "碧海", "锦绣", "丽景", "嘉园", "�
 ESTATE_GENERICS = ["花园", "小区", "苑", "家园", "新村", "雅居", "名苑", "公寓", "华庭", "山庄"]
 BUILDING_GENERICS = ["大厦", "大楼", "商厦", "中心"]
 MOUNTAIN_PROPERS = ["澄岭", "鹰嘴", "石笋", "莲花", "狮头", "观音", "笔架", "大帽", "乌石", "白云", "双髻", "牛背", "虎头", "仙人", "旗岭", "将军", "马鞍", "鸡笼"]
+WORKER_SURNAMES = "陈林黄张李王吴刘蔡杨郑许谢洪郭邱曾廖赖周徐苏叶庄吕江何萧罗高"
+WORKER_GIVEN = "晓丽秀春美建国志伟海燕玉芳慧敏文华明辉雪梅嘉欣俊杰少玲佩珊家宝婉婷振宇"
+"""Characters of the grid workers' fictional names (common ones: the demo's people are made up)."""
+
+
+def worker_name(code: str) -> str:
+    """A fictional grid worker's name for the grid ``code``: the same code always gives the same name,
+    without drawing from the district's random stream (no other demo name changes)."""
+    h = int.from_bytes(hashlib.blake2s(code.encode(), digest_size=8).digest(), "big")
+    surname = WORKER_SURNAMES[h % len(WORKER_SURNAMES)]
+    h //= len(WORKER_SURNAMES)
+    n = 1 + h % 2  # one or two given characters
+    h //= 2
+    given = ""
+    for _ in range(n):
+        given += WORKER_GIVEN[h % len(WORKER_GIVEN)]
+        h //= len(WORKER_GIVEN)
+    return surname + given
+
+
 CHINESE_DIGITS = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"]
 
 

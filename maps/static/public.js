@@ -34,16 +34,45 @@
     return "<tr><th>" + label + "</th><td>" + (html || mq.esc(mq.or(value, "暂无"))) + "</td></tr>";
   }
 
+  var INTAKE = { open: "可接收", full: "已满" };
+
+  /* Links handing the route over to 高德 / 百度 navigation (their URI APIs), with the position already
+   * in their coordinate systems (GCJ-02 / BD-09, converted by geo.chinacrs on the server). Only when
+   * the device is online: offline nothing outside is linked (nor ever requested by the page itself). */
+  function navLinks(f) {
+    if (!navigator.onLine || !f.gcj || !f.bd) return "";
+    var name = encodeURIComponent(f.name || "");
+    var amap = "https://uri.amap.com/navigation?to=" + f.gcj[0] + "," + f.gcj[1] + "," + name +
+      "&mode=walk&coordinate=gaode&callnative=1&src=minqing";
+    var baidu = "baidumap://map/direction?destination=" + encodeURIComponent("latlng:" + f.bd[1] + "," + f.bd[0] + "|name:" + (f.name || "")) +
+      "&coord_type=bd09ll&mode=walking&src=minqing";
+    return '<p class="mq-nav-out">导航前往：<a class="mq-nav-amap" target="_blank" rel="noopener noreferrer" href="' + mq.esc(amap) +
+      '">高德地图</a><a class="mq-nav-baidu" rel="noopener noreferrer" href="' + mq.esc(baidu) + '">百度地图</a></p>';
+  }
+
   function facilityPopup(f, type, cat) {
-    var phone = f.phone ? '<a href="tel:' + mq.esc(String(f.phone).replace(/[^0-9+\-]/g, "")) + '">' + mq.esc(f.phone) + "</a>" : null;
-    return '<div class="mq-pop"><h3>' + mq.esc(f.name) + "</h3>" +
+    var unit = type && type.unit;
+    var places = unit && f.capacity ? mq.esc(Math.round(f.capacity)) + " 个" + mq.esc(unit) : null;
+    var taking = unit ? '<span class="mq-intake mq-intake-' + mq.esc(f.intake || "unknown") + '">' + (INTAKE[f.intake] || "不详") + "</span>" : null;
+    return '<div class="mq-pop" data-fid="' + mq.esc(f.id) + '"><h3>' + mq.esc(f.name) + "</h3>" +
       '<p class="mq-pop-type">' + mq.iconHtml(cat.color, cat.glyph) + mq.esc(type ? type.name : f.type) +
       (f.status === "planned" ? ' <span class="mq-tag">规划中</span>' : "") + "</p>" +
       '<table class="mq-pop-table">' +
-      row("开放时间", hoursZh(f.hours)) + row("联系电话", f.phone, phone) + row("地址", f.address) +
+      row("地址", f.address) + row("开放时间", hoursZh(f.hours)) + row("联系电话", f.phone, telLink(f.phone)) +
+      (unit ? row(mq.esc(unit), null, places || "暂无") + row("接收新用户", null, taking) : "") +
       "</table>" +
+      (unit ? '<p class="mq-pop-note">是否可接收按最近一次生活圈分析的服务人口与' + mq.esc(unit) + "数估算，以设施答复为准。</p>" : "") +
+      navLinks(f) +
       '<button class="mq-btn mq-btn-small" type="button" data-iso-fid="' + mq.esc(f.id) + '" data-iso-name="' + mq.esc(f.name) +
-      '" data-iso-lat="' + f.lat + '" data-iso-lon="' + f.lon + '">从这里出发：步行15分钟能到哪里</button></div>';
+      '" data-iso-lat="' + mq.esc(f.lat) + '" data-iso-lon="' + mq.esc(f.lon) + '">从这里出发：步行15分钟能到哪里</button></div>';
+  }
+
+  function gridPopup(p) {
+    return '<div class="mq-pop"><h3>' + mq.esc(p.n) + "</h3>" +
+      '<table class="mq-pop-table">' +
+      row("网格员", p.worker) + row("工作电话", p.phone, telLink(p.phone)) +
+      row("所属社区", p.community) + row("所属镇街", p.town) +
+      "</table><p class=\"mq-pop-note\">有事找网格员：反映问题、咨询办事。</p></div>";
   }
 
   function telLink(phone) {
@@ -71,15 +100,6 @@
       });
     });
     return found;
-  }
-
-  function gridPopup(p) {
-    return '<div class="mq-pop"><h3>' + mq.esc(p.n) + "</h3>" +
-      '<table class="mq-pop-table">' +
-      row("所属社区", p.community) + row("所属镇街", p.town) + row("网格编码", p.code) +
-      row("网格员", p.worker) +
-      row("工作电话", p.phone, p.phone ? '<a href="tel:' + mq.esc(String(p.phone).replace(/[^0-9+\-]/g, "")) + '">' + mq.esc(p.phone) + "</a>" : null) +
-      "</table><p class=\"mq-pop-note\">有事找网格员：反映问题、咨询办事。</p></div>";
   }
 
   mq.public = function (map, layers, data) {

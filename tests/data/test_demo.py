@@ -153,9 +153,16 @@ def test_area_tree_and_codes(d):
     assert (grid_codes == a.loc[comm_of, "code"].str[6:12].to_numpy()).all()
 
 
-def test_workers_are_roles_not_people(d):
-    roles = ("网格员", "网格长", "网格指导员", "办公室", "值班室")
-    assert d.areas["worker_name"].map(lambda s: s.endswith(roles)).all()
+def test_small_grids_have_fictional_workers_and_others_roles(d):
+    """A small grid's worker is a (made-up) person with a work phone; larger areas name an office or role."""
+    from data.demo.names import WORKER_GIVEN, WORKER_SURNAMES
+
+    small = d.areas["level"] == "grid_small"
+    person = f"[{WORKER_SURNAMES}][{WORKER_GIVEN}]{{1,2}}"
+    assert d.areas.loc[small, "worker_name"].str.fullmatch(person).all()
+    assert d.areas.loc[small, "worker_name"].nunique() > small.sum() / 3  # not one name for everyone
+    roles = ("网格长", "网格指导员", "办公室", "值班室")
+    assert d.areas.loc[~small, "worker_name"].map(lambda s: s.endswith(roles)).all()
     assert d.areas["worker_phone"].str.fullmatch(r"0660-0\d{6}").all()
 
 

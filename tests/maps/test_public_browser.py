@@ -4,6 +4,7 @@ for anonymous visitors. Server, browser and ``Visit`` are in conftest.py."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -144,4 +145,95 @@ def test_no_staff_links_for_anonymous_visitors(visit, size):
     assert "/" in links and "/login" in links
     assert not {"/planner", "/placenames"} & set(links), links
     assert "规划分析" not in v.page.inner_text("header") and "地名管理" not in v.page.inner_text("header")
+    v.assert_clean()
+
+
+def _open_popup(v, fid: int) -> str:
+    return v.js("""(id) => { const m = window.minqing.state.markers[id];
+        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false});
+        m.openPopup(); return m.getPopup().getElement().innerText; }""", fid)
+
+
+def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo_db, coverage_run):
+    """Address, hours, phone, places with whether the facility takes new users (from the latest run's
+    load), a one-tap 15-minute reach, and 高德 / 百度 links with GCJ-02 / BD-09 positions."""
+    from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
+    from layers import lookup
+    from layers.db import session
+
+    with session(demo_db) as s:
+        fac = lookup.facility_points(s)
+        loads = lookup.facility_loads(s, coverage_run)
+    kg = fac[fac["type_code"] == "kindergarten"].merge(loads, on="facility_id")
+    v = visit()
+    v.open("/")
+    seen = set()
+    for r in kg.itertuples():
+        want = "不详" if r.load != r.load else ("已满" if r.load >= 1.0 else "可接收")
+        if want in seen:
+            continue
+        seen.add(want)
+        text = _open_popup(v, int(r.facility_id))
+        assert "地址" in text and "开放时间" in text and "联系电话" in text and "学位" in text
+        assert f"接收新用户\t{want}" in text, text
+        assert "步行15分钟能到哪里" in text
+        links = v.js("""() => [...document.querySelectorAll('.leaflet-popup .mq-nav-out a')].map(a => a.href)""")
+        assert len(links) == 2, links
+        (glon,), (glat,) = wgs84_to_gcj02([r.lon], [r.lat])
+        (blon,), (blat,) = wgs84_to_bd09([r.lon], [r.lat])
+        amap = re.search(r"to=([0-9.]+),([0-9.]+),", links[0])
+        baidu = re.search(r"latlng%3A([0-9.]+)%2C([0-9.]+)", links[1])
+        assert links[0].startswith("https://uri.amap.com/navigation?") and links[1].startswith("baidumap://map/direction?")
+        assert float(amap[1]) == pytest.approx(glon, abs=1e-6) and float(amap[2]) == pytest.approx(glat, abs=1e-6)
+        assert float(baidu[2]) == pytest.approx(blon, abs=1e-6) and float(baidu[1]) == pytest.approx(blat, abs=1e-6)
+        assert abs(glon - r.lon) > 1e-4  # the shift is real: not the WGS84 position passed through
+    assert {"可接收", "已满"} & seen, seen
+    v.shot("public-facility-popup")
+    v.page.click(".leaflet-popup button[data-iso-fid]")
+    v.page.wait_for_function("() => window.minqing.state.isochrone")
+    assert "error" not in v.js("() => window.minqing.state.isochrone")
+    v.assert_clean()
+
+
+def test_offline_hides_navigation_and_requests_nothing_outside(visit, truth):
+    fac = truth["facilities"].iloc[7]
+    v = visit()
+    v.open("/")
+    v.context.set_offline(True)
+    assert v.js("() => navigator.onLine") is False
+    text = _open_popup(v, int(fac["facility_id"]))
+    assert fac["name"] in text and "高德" not in text and "百度" not in text
+    assert v.page.locator(".leaflet-popup .mq-nav-out").count() == 0
+    v.idle()
+    assert v.foreign == []
+    v.context.set_offline(False)
+    v.assert_clean()
+
+
+def test_grid_popup_and_found_place_name_the_grid_worker(visit, truth):
+    import shapely
+
+    grids = truth["grids"]
+    v = visit()
+    v.open("/")
+    g = v.js("""() => { const g = window.minqing.state.grids.getLayers()[3];
+        g.openPopup(g.getBounds().getCenter()); return [g.feature.properties.id, g.getPopup().getElement().innerText]; }""")
+    row = grids[grids["area_id"] == g[0]].iloc[0]
+    assert f"网格员\t{row['worker_name']}" in g[1] and str(row["worker_phone"]) in g[1]
+    assert not re.search(r"\d{12,}", g[1]), g[1]  # no long area code beside the worker
+    names = truth["names"]
+    spots = names[names.geometry.geom_type.eq("Point") & names["status"].eq("standard")]
+    spots = spots[~spots["name"].duplicated(keep=False)]
+    for place in spots.itertuples():
+        inside = grids[grids.geometry.contains(place.geometry.buffer(0.0003))]  # clear of simplified edges
+        if len(inside) == 1:
+            break
+    shown = _search(v, place.name)
+    i = next(k for k, s in enumerate(shown) if s.startswith(place.name))
+    v.page.click(f"#mq-search-results li[data-i='{i}']")
+    v.page.wait_for_selector(".leaflet-popup .mq-pop-grid")
+    popup = v.page.inner_text(".leaflet-popup")
+    grid = inside.iloc[0]
+    assert f"所属网格\t{grid['name']}" in popup and grid["worker_name"] in popup, popup
+    assert shapely.Point(place.geometry).within(grid.geometry)
     v.assert_clean()
