@@ -623,7 +623,8 @@ REFERENCES = {
     "areas": [("areas", "parent_id", "child areas"), ("residences", "area_id", "residences"),
               ("place_names", "area_id", "place names"), ("users", "area_id", "user accounts"),
               ("coverage_area", "area_id", "coverage results")],
-    "place_names": [("place_name_history", "name_id", "history entries")],
+    "place_names": [("place_name_history", "name_id", "history entries"),
+                    ("place_name_reviews", "name_id", "review decisions")],
 }
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -196,6 +196,29 @@ class PlaceNameHistory(Timestamped, Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+REVIEW_DECISIONS = ("保留", "豁免", "整改")
+"""An officer's decision on a flagged name: keep it (保留), exempt it from the rule (豁免), or have it
+corrected (整改). 保留 and 豁免 stop the reviewed findings from being flagged; 整改 keeps them."""
+
+
+class PlaceNameReview(Timestamped, Base):
+    """The officer's decision on the findings of one name (one row per name; audited)."""
+
+    __tablename__ = "place_name_reviews"
+    __table_args__ = (CheckConstraint(_in("decision", REVIEW_DECISIONS), name="place_name_review_decision_known"),)
+
+    name_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """A place_names.name_id (no foreign key: see migration 0015)."""
+    decision: Mapped[str] = mapped_column(String(4))
+    codes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    """The finding codes reviewed; a finding of another code stays flagged."""
+    reviewed_name: Mapped[str] = mapped_column(String(120))
+    """The name as reviewed: a rename makes the review lapse."""
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(60))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class NetworkNode(Timestamped, Base):

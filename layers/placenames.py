@@ -46,7 +46,7 @@ from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import PlaceNameTables, use_overrides
 from layers import features, ids, labels, lookup
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
-from layers.models import PLACE_NAME_STATUS
+from layers.models import PLACE_NAME_STATUS, REVIEW_DECISIONS
 from layers.queries import _frame, _geo
 
 ACTOR = "coalesce(nullif(current_setting('minqing.actor', true), ''), session_user)"
@@ -57,6 +57,8 @@ PENDING_APPROVAL = "待审批"
 """Approval column and history value of a name registered without an approval record."""
 UPDATABLE = ("category", "area_id", "status", "heritage", "sign_present", "approval", "meaning")
 """Columns ``update`` may change; the name changes only through ``rename`` (it needs an approval)."""
+CLEARING = ("保留", "豁免")
+"""Review decisions that stop the reviewed findings from being flagged (整改 keeps them)."""
 PIECE_GAP_M = 20.0
 """Features of one name closer than this (metres) are one feature registered in pieces (a road in
 segments), not duplicates."""
@@ -561,9 +563,58 @@ def registry_findings(names: pd.DataFrame, *, tables: PlaceNameTables | None = N
     return found[columns].sort_values(["name_id", "code"], kind="stable").reset_index(drop=True)
 
 
-def check_registry(s: Session, *, tables: PlaceNameTables | None = None) -> pd.DataFrame:
-    """``registry_findings`` over every current (not historical) registered name."""
-    return registry_findings(registry(s), tables=tables)
+def reviews(s: Session) -> pd.DataFrame:
+    """The officers' review decisions (index name_id): decision, codes, reviewed_name, note, decided_by,
+    decided_at."""
+    frame = _frame(s, "SELECT name_id, decision, codes, reviewed_name, note, decided_by, decided_at "
+                      "FROM place_name_reviews ORDER BY name_id")
+    return frame.set_index("name_id")
+
+
+def apply_reviews(found: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Findings after the officers' decisions: a finding reviewed 保留 or 豁免 (same code, name unchanged
+    since) is dropped; the others gain a ``review`` column (整改, or empty when not reviewed)."""
+    d = decisions.reindex(found["name_id"])
+    same = d["reviewed_name"].to_numpy() == found["name"].to_numpy()
+    covered = [isinstance(codes, list) and code in codes for codes, code in zip(d["codes"], found["code"], strict=True)]
+    reviewed = same & pd.Series(covered, dtype=bool).to_numpy()
+    cleared = reviewed & d["decision"].isin(CLEARING).to_numpy()
+    out = found.assign(review=pd.Series(d["decision"].to_numpy(), index=found.index).where(reviewed, "").fillna(""))
+    return out[~cleared].reset_index(drop=True)
+
+
+def check_registry(s: Session, *, tables: PlaceNameTables | None = None, reviewed: bool = True) -> pd.DataFrame:
+    """``registry_findings`` over every current (not historical) registered name; with ``reviewed``
+    the officers' decisions apply (``apply_reviews``)."""
+    found = registry_findings(registry(s), tables=tables)
+    return apply_reviews(found, reviews(s)) if reviewed else found.assign(review="")
+
+
+def review(s: Session, name_id: int, *, decision: str, note: str | None = None,
+           tables: PlaceNameTables | None = None) -> dict[str, Any]:
+    """Record an officer's decision (保留 / 豁免 / 整改) on the current findings of one name.
+
+    The decision covers the finding codes the name has now; a later finding of another code, or a
+    rename, flags the name again. Replaces an earlier decision (both are kept in the audit log).
+    Raises ``ValidationFailed`` for an unknown decision or a name with nothing flagged.
+    """
+    if decision not in REVIEW_DECISIONS:
+        raise ValidationFailed(f"decision {decision!r} is unknown: use one of {'、'.join(REVIEW_DECISIONS)}")
+    record = get(s, name_id)
+    if record.status == "historical":
+        raise RegistryConflict(f"place name {name_id} ({record.name}) is retired: it is no longer checked",
+                               fix="review a current name")
+    found = check_registry(s, tables=tables, reviewed=False)
+    codes = sorted(set(found.loc[found["name_id"] == name_id, "code"]))
+    if not codes:
+        raise ValidationFailed(f"place name {name_id} ({record.name}) has no finding to review")
+    s.execute(text(
+        "INSERT INTO place_name_reviews (name_id, decision, codes, reviewed_name, note, decided_by, decided_at) "
+        f"VALUES (:id, :decision, :codes, :name, :note, {ACTOR}, now()) ON CONFLICT (name_id) DO UPDATE SET "
+        "decision = EXCLUDED.decision, codes = EXCLUDED.codes, reviewed_name = EXCLUDED.reviewed_name, "
+        "note = EXCLUDED.note, decided_by = EXCLUDED.decided_by, decided_at = now()"),
+        {"id": name_id, "decision": decision, "codes": codes, "name": record.name, "note": note})
+    return reviews(s).loc[name_id].to_dict() | {"name_id": name_id, "name": record.name}
 
 
 # -- signs -------------------------------------------------------------------------------------------

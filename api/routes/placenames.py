@@ -30,6 +30,9 @@ from api.schemas.placenames import (
     RenameRequest,
     RetireRequest,
     ReverseResult,
+    ReviewRecord,
+    ReviewRequest,
+    RuleGroup,
     SignText,
     SignWorkItem,
 )
@@ -126,7 +129,8 @@ def _registry_checks(request: Request, s: SessionDep) -> pd.DataFrame:
     if cache is None:
         cache = state.placename_checks = VersionCache(size=2)
     versions = queries.data_versions(s)
-    key = (state.database_url, versions.get("place_names", 0), versions.get("areas", 0))
+    key = (state.database_url, versions.get("place_names", 0), versions.get("areas", 0),
+           versions.get("place_name_reviews", 0))
     return cache.get(key, lambda: placenames.check_registry(s))
 
 
@@ -148,8 +152,26 @@ def checks(request: Request, s: SessionDep, _: Officer,
                      "detail": r.detail or None} for r in rows.itertuples()]
         out.append({"name_id": int(name_id), "name": first["name"], "category": first["category"],
                     "status": first["status"], "town": _value(first["town"]), "district": _value(first["district"]),
-                    "scope": first["scope"], "findings": findings})
+                    "scope": first["scope"], "review": first["review"] or None, "findings": findings})
     return out
+
+
+@router.get("/placenames/checks/rules", response_model=list[RuleGroup], summary="按规则归类 findings by rule",
+            description="Roles: placename_officer / admin. The current findings grouped by rule (most names "
+            "first), each with its 大/洋/怪/重 flag and the names it flags; reviewed findings (保留/豁免) are left out.",
+            responses=errors(401, 403))
+def checks_by_rule(request: Request, s: SessionDep, _: Officer) -> list[dict]:
+    found = _registry_checks(request, s)
+    rules = default_tables().rules
+    out = []
+    for code, rows in found.groupby("code", sort=False):
+        rows = rows.drop_duplicates("name_id")
+        rule = rules.get(str(code))
+        out.append({"code": code, "reason": rows["reason_zh"].iloc[0], "rule": rows["rule"].iloc[0],
+                    "flag": rule.flag if rule else "other", "count": len(rows),
+                    "names": [{"name_id": int(r.name_id), "name": r.name, "town": _value(r.town),
+                               "review": r.review or None} for r in rows.itertuples()]})
+    return sorted(out, key=lambda g: (-g["count"], g["code"]))
 
 
 def _download(body: bytes, filename: str) -> Response:
@@ -280,6 +302,14 @@ def update(name_id: NameId, body: RegistryNameUpdate, response: Response, s: Ses
     geometry = body.geometry.model_dump() if body.geometry is not None else None
     record = placenames.update(s, name_id, changes, expected_version=expected, geometry=geometry)
     return _registered(response, record)
+
+
+@router.post("/placenames/{name_id}/review", response_model=ReviewRecord, summary="审核决定 record a review",
+             description="Roles: placename_officer / admin. Records 保留 / 豁免 / 整改 on the name's current "
+             "findings; 保留 and 豁免 stop them from being flagged, until the name is renamed or a new kind of "
+             "finding appears. Audited; a later decision replaces it.", responses=errors(401, 403, 404, 409, 422))
+def review(name_id: NameId, body: ReviewRequest, s: SessionDep, _: Officer) -> dict:
+    return placenames.review(s, name_id, decision=body.decision, note=body.note)
 
 
 @router.get("/placenames/{name_id}/history", response_model=list[HistoryEntry], summary="地名沿革 history",

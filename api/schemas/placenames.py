@@ -325,7 +325,41 @@ class NameCheck(BaseModel):
     town: str | None = None
     district: str | None = None
     scope: str | None = Field(None, description="重名/同音检查的法定范围")
+    review: str | None = Field(None, description="审核决定：整改（仍需处理）；保留、豁免的意见不再列出")
     findings: list[Finding]
+
+
+class ReviewRequest(BaseModel):
+    """审核决定：保留（名称不改）、豁免（该规则不适用）或整改（需要更正）."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "decision": "豁免", "note": "甽为岭南地名用字，经核实为传统地名"}]})
+    decision: Literal["保留", "豁免", "整改"] = Field(description="保留 / 豁免 / 整改")
+    note: Text(500) | None = Field(None, description="说明")
+
+
+class ReviewRecord(BaseModel):
+    """一个地名的审核决定."""
+
+    name_id: int
+    name: str
+    decision: str
+    codes: list[str] = Field(description="决定所涵盖的检查项（之后新出现的其他问题仍会标出）")
+    reviewed_name: str
+    note: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime
+
+
+class RuleGroup(BaseModel):
+    """按规则归类的检查结果."""
+
+    code: str
+    reason: str
+    flag: str = Field(description="大 / 洋 / 怪 / 重 / other")
+    rule: str
+    count: int = Field(description="地名数")
+    names: list[dict] = Field(description="name_id, name, town, review")
 
 
 class SignWorkItem(BaseModel):

@@ -34,7 +34,7 @@ def clear_layers(s: Session) -> None:
     s.execute(text(
         "TRUNCATE coverage_runs, coverage_area, coverage_residence, coverage_facility, coverage_gaps, coverage_target, "
         "coverage_presence, coverage_composite, "
-        "scenarios, place_name_history, place_names, facilities, residences, network_edges, "
+        "scenarios, place_name_reviews, place_name_history, place_names, facilities, residences, network_edges, "
         "network_nodes, water"
     ))
     s.execute(text("UPDATE users SET area_id = NULL WHERE area_id IS NOT NULL"))

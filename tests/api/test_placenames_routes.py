@@ -437,3 +437,39 @@ def test_generic_feature_writes_keep_the_registry_rules(client, as_):
     good = client.patch(f"/collections/place_names/items/{name_id}", json={"properties": {"category": "lane"}},
                         headers=as_("officer", **{"If-Match": tag}))
     assert good.status_code == 200, good.text
+
+
+# -- review decisions and findings by rule ------------------------------------------------------------
+
+def test_review_decision_route_roles_and_effect(client, as_):
+    name_id = _id_of(client, "香榭丽舍")
+    body = {"decision": "保留", "note": "经专家论证保留"}
+    assert client.post(f"/placenames/{name_id}/review", json=body).status_code == 401
+    for username in ("planner", "gridworker"):
+        assert client.post(f"/placenames/{name_id}/review", json=body, headers=as_(username)).status_code == 403
+    assert client.post(f"/placenames/{name_id}/review", json={"decision": "通过"},
+                       headers=as_("officer")).status_code == 422
+    before = {c["name_id"] for c in client.get("/placenames/checks", headers=as_("officer")).json()}
+    assert name_id in before
+    done = client.post(f"/placenames/{name_id}/review", json=body, headers=as_("officer"))
+    assert done.status_code == 200, done.text
+    assert done.json()["decision"] == "保留" and "foreign" in done.json()["codes"]
+    after = {c["name_id"] for c in client.get("/placenames/checks", headers=as_("officer")).json()}
+    assert after == before - {name_id}
+    clean = _id_of(client, "永济桥")
+    assert client.post(f"/placenames/{clean}/review", json=body, headers=as_("officer")).status_code == 422
+
+
+def test_findings_grouped_by_rule_match_the_per_name_list(client, as_):
+    assert client.get("/placenames/checks/rules").status_code == 401
+    assert client.get("/placenames/checks/rules", headers=as_("planner")).status_code == 403
+    groups = client.get("/placenames/checks/rules", headers=as_("officer")).json()
+    per_name = client.get("/placenames/checks", headers=as_("officer")).json()
+    expected: dict[str, set[int]] = {}
+    for c in per_name:
+        for f in c["findings"]:
+            expected.setdefault(f["code"], set()).add(c["name_id"])
+    assert {g["code"]: {n["name_id"] for n in g["names"]} for g in groups} == expected
+    assert all(g["count"] == len(g["names"]) for g in groups)
+    assert [g["count"] for g in groups] == sorted((g["count"] for g in groups), reverse=True)
+    assert {g["flag"] for g in groups} <= {"大", "洋", "怪", "重", "other"}

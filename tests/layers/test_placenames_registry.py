@@ -403,3 +403,44 @@ def test_recompute_after_a_table_edit_reports_then_writes_with_history(pn_db, ed
     assert (last["action"], last["changed_by"]) == ("update", "officer.li")
     assert (last["before"]["pinyin"], last["after"]["pinyin"]) == ("Shipai Lu", "Shibai Lu")
     assert again.empty
+
+
+# -- review decisions --------------------------------------------------------------------------------
+
+def _name_id(s, name: str) -> int:
+    return s.execute(text("SELECT name_id FROM place_names WHERE name = :n AND status <> 'historical' "
+                          "ORDER BY name_id LIMIT 1"), {"n": name}).scalar_one()
+
+
+def test_a_review_decision_stops_the_reviewed_findings_until_a_rename(pn_db):
+    with session(pn_db, actor="officer.wang") as s:
+        keep, fix = _name_id(s, "威尼斯花园"), _name_id(s, "世界城")
+        before = placenames.check_registry(s)
+        assert keep in set(before["name_id"]) and fix in set(before["name_id"])
+        placenames.review(s, keep, decision="豁免", note="开发商已注册商标，经会议研究豁免")
+        placenames.review(s, fix, decision="整改")
+    with session(pn_db) as s:
+        after = placenames.check_registry(s)
+        assert keep not in set(after["name_id"])  # 豁免: no longer flagged
+        assert set(after.loc[after["name_id"] == fix, "review"]) == {"整改"}  # 整改: still flagged, marked
+        assert len(before) - len(after) == (before["name_id"] == keep).sum()  # nothing else dropped
+        stored = placenames.reviews(s).loc[keep]
+        assert stored["decision"] == "豁免" and stored["decided_by"] == "officer.wang"
+        assert "foreign" in stored["codes"]
+        audited = s.execute(text("SELECT count(*) FROM audit_log WHERE layer = 'place_name_reviews' "
+                                 "AND actor = 'officer.wang'")).scalar()
+        assert audited == 2
+    with session(pn_db, actor="officer.wang") as s:  # a rename makes the review lapse
+        placenames.rename(s, keep, "罗马花园", approval=APPROVAL.format(77))
+    with session(pn_db) as s:
+        again = placenames.check_registry(s)
+        assert keep in set(again["name_id"]) and set(again.loc[again["name_id"] == keep, "review"]) == {""}
+
+
+def test_a_review_needs_a_known_decision_and_a_flagged_name(pn_db):
+    with session(pn_db) as s:
+        flagged, clean = _name_id(s, "维也纳小区"), _name_id(s, "永济桥")
+        with pytest.raises(ValidationFailed, match="保留"):
+            placenames.review(s, flagged, decision="通过")
+        with pytest.raises(ValidationFailed, match="no finding"):
+            placenames.review(s, clean, decision="保留")
