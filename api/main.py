@@ -82,6 +82,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
         # jobs left "running" by a server process that died are marked failed (issue 14.10)
         await asyncio.to_thread(reap_at_startup, app.state.database_url)
         yield
+        app.state.isochrone_pools.close()  # worker processes must not keep the server from exiting
         _dispose(app.state.database_url)
 
     # /docs and /redoc are our own pages (api.routes.docs): FastAPI's load their scripts from a CDN.
@@ -92,7 +93,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households,
                                       round_to=settings.privacy_round_to)
     app.state.engines = Engines()
-    app.state.isochrone_pools = IsochronePools(settings)  # idle threads; they end with the process
+    app.state.isochrone_pools = IsochronePools(settings)  # workers start on first use
 
     errors.install(app)
     app.add_middleware(AnonymousUploadGuard, secret=settings.secret_key.get_secret_value())

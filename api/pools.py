@@ -12,11 +12,12 @@ The route awaits the computation without holding a database connection or an eve
 from __future__ import annotations
 
 import math
+import multiprocessing
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from api.errors import Busy, RateLimited
@@ -48,11 +49,15 @@ class Ticket:
 
 
 class ComputePool:
-    """``workers`` threads, a queue of ``queue`` (None: unbounded), ``per_client`` (None: no limit)."""
+    """``workers`` threads (or processes: ``processes``), a queue of ``queue`` (None: unbounded),
+    ``per_client`` (None: no limit). Processes start on first use; a task given to a process pool
+    must be picklable (a module-level function and plain data)."""
 
-    def __init__(self, name: str, *, workers: int, queue: int | None, per_client: int | None):
+    def __init__(self, name: str, *, workers: int, queue: int | None, per_client: int | None,
+                 processes: bool = False, initializer: Callable[[], None] | None = None):
         self.name, self.workers, self.queue, self.per_client = name, workers, queue, per_client
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"minqing-{name}")
+        self.processes, self._initializer = processes, initializer
+        self._executor: Executor | None = None  # made on first use, and again after ``close``
         self._lock = threading.Lock()
         self._pending = 0  # running + waiting
         self._by_client: Counter[str] = Counter()
@@ -104,13 +109,17 @@ class ComputePool:
         with self._lock:
             running = self._flight.get(key)
             if running is None:
-                future = self._executor.submit(self._timed, fn)
+                started = time.perf_counter()
+                if self._executor is None:
+                    self._executor = self._make_executor()
+                future = self._executor.submit(fn)
                 self._flight[key] = future
         if running is not None:
             ticket.release()
             return running
 
         def done(_: Future) -> None:
+            self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - started)
             ticket.release()
             with self._lock:
                 if self._flight.get(key) is future:
@@ -123,20 +132,41 @@ class ComputePool:
         """``admit`` then ``run``."""
         return self.run(self.admit(client), key, fn)
 
-    def _timed(self, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - start)
 
+    def _make_executor(self) -> Executor:
+        if self.processes:
+            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=self._initializer)
+        return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"minqing-{self.name}")
+
+    def close(self) -> None:
+        """Drop waiting computations and stop the workers (processes at once; threads after their
+        current task). The pool makes new workers if it is used again."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        workers = list((getattr(executor, "_processes", None) or {}).values())  # processes only
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in workers:  # a computation nobody will wait for any more
+            process.terminate()
 
 
 class IsochronePools:
-    """The two isochrone pools of one app: anonymous viewers (bounded, per-IP) and logged-in users."""
+    """The two isochrone pools of one app: anonymous viewers (bounded, per-IP; worker processes at a
+    lower CPU priority unless ``isochrone_processes`` is off) and logged-in users (threads)."""
 
     def __init__(self, settings) -> None:
+        from api.services.isochrones import start_worker
+
+        self.processes = settings.isochrone_processes
         self.public = ComputePool("isochrone-public", workers=settings.isochrone_workers,
-                                  queue=settings.isochrone_queue, per_client=settings.isochrone_per_client)
+                                  queue=settings.isochrone_queue, per_client=settings.isochrone_per_client,
+                                  processes=self.processes, initializer=start_worker)
         self.staff = ComputePool("isochrone-staff", workers=settings.isochrone_staff_workers, queue=None,
                                  per_client=None)
+
+    def close(self) -> None:
+        """At shut-down: pending isochrones are dropped and worker processes stopped."""
+        self.public.close()
+        self.staff.close()

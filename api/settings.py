@@ -50,7 +50,10 @@ class ApiSettings(BaseSettings):
     """Longest isochrone budget (minutes) per travel profile for anonymous viewers (``*``: profiles
     not listed); logged-in users may ask up to 60. Longer → 422 naming the cap."""
     isochrone_workers: int = Field(default=2, ge=1)
-    """Anonymous isochrones computed at once (one thread each); logged-in users have their own."""
+    """Anonymous isochrones computed at once (one worker process each); logged-in users have their own."""
+    isochrone_processes: bool = True
+    """Compute anonymous isochrones in worker processes at a lower CPU priority (off: threads of the
+    server process, which then share its interpreter lock with staff requests)."""
     isochrone_queue: int = Field(default=8, ge=0)
     """Anonymous isochrones that may wait for a worker; beyond it 503 with Retry-After."""
     isochrone_per_client: int = Field(default=2, ge=1)

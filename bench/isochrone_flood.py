@@ -30,6 +30,7 @@ import os
 import random
 import secrets
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -194,7 +195,10 @@ def main() -> None:
             load = os.getloadavg()[0]
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
     print(f"flood: {args.clients} anonymous clients, car {args.minutes} min from fresh origins, "
           f"{sum(v for k, v in counts.items())} requests in {max(flooded_s, args.duration):.0f} s: "
           + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))

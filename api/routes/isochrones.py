@@ -1,29 +1,26 @@
 """Isochrones: the street area reachable within some minutes, and the facilities inside it.
 
 The computation is ``geo.isochrone.isochrones`` on the cached network of the chosen travel
-profile; this module parses, checks the point lies in the district, and shapes GeoJSON.
+profile (``api.services.isochrones`` shapes the GeoJSON); this module parses, admits, checks the
+point lies in the district and answers.
 
 An isochrone costs up to a second or more of CPU, so (issue 14.1) a request reads what it needs
 from the database in one short transaction and gives the connection back BEFORE computing; the
-computation runs in a bounded pool (``api.pools``): anonymous viewers share
-``MINQING_ISOCHRONE_WORKERS`` threads with a queue and a per-IP allowance (503 / 429 with
-Retry-After beyond) and a capped budget per profile (``MINQING_ISOCHRONE_PUBLIC_MINUTES``; longer:
-422 naming the cap); logged-in users have threads of their own and the full 60 minutes. Answers are
-cached by (origin rounded to ``ORIGIN_GRID_DEG``, profile, budgets, data versions, profile table).
-"""
+computation runs in a bounded pool (``api.pools``). Anonymous viewers share
+``MINQING_ISOCHRONE_WORKERS`` worker processes (lower CPU priority, their own networks) with a
+queue and a per-IP allowance (503 / 429 with Retry-After beyond) and a capped budget per profile
+(``MINQING_ISOCHRONE_PUBLIC_MINUTES``; longer: 422 naming the cap); logged-in users have threads of
+their own and the full 60 minutes. Answers are cached by (origin rounded to ``ORIGIN_GRID_DEG``,
+profile, budgets, data versions, profile table)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
-import shapely
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -33,10 +30,9 @@ from api.errors import ApiError
 from api.limits import client_key, signed_in
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
 from api.schemas.isochrones import IsochroneCollection
+from api.services.isochrones import NetworkSource, Origin, Task, in_worker, run
 from api.settings import coverage_settings
-from geo.errors import UnreachablePointError
-from geo.isochrone import isochrones
-from geo.network import Network
+from geo.profiles import get_profile
 from layers import lookup
 from layers.errors import NotFound
 from layers.features import data_token
@@ -100,61 +96,13 @@ ISOCHRONE_INPUTS = ("network_nodes", "network_edges", "facilities", "facility_ty
 """The layers an isochrone response depends on: it is cached until one of them changes."""
 
 
-@dataclass(frozen=True)
-class _Origin:
-    lon: float
-    lat: float
-    shown: dict  # the response's ``origin`` member
-    exclude: int | None = None  # the facility the isochrone starts from (not listed as reached)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """Everything the computation needs, read from the database before it starts."""
-
-    network: Network
-    facilities: pd.DataFrame
-    origin: _Origin
-    budgets: tuple[float, ...]
-    profile: str
-    snap_max_m: float
-
-
-def _compute(job: _Job) -> bytes:
-    """The response body (runs in a pool thread, holding no database connection)."""
-    try:
-        result = isochrones(job.network, job.origin.lon, job.origin.lat, minutes=job.budgets,
-                            points=job.facilities[["lon", "lat"]], max_distance_m=job.snap_max_m)
-    except UnreachablePointError as e:
-        raise Unprocessable(f"点位距离可通行道路超过 {job.snap_max_m:g} 米: {e}",
-                            fix="choose a point on or next to a street") from None
-    reached = job.facilities.assign(time_s=result.points["time_s"]).dropna(subset=["time_s"])
-    if job.origin.exclude is not None:
-        reached = reached[reached["facility_id"].to_numpy() != np.int64(job.origin.exclude)]
-    reached = reached.sort_values(["time_s", "facility_id"])
-    return _body(result.polygons, reached, profile=job.profile, origin=job.origin.shown)
-
-
-def _body(polygons, reached, *, profile: str, origin: dict) -> bytes:
-    # One answer for every viewer (so it is cached once): the listing holds public fields only.
-    features = []
-    for minutes, geom in zip(polygons["minutes"], polygons.geometry, strict=True):
-        geometry = shapely.to_geojson(shapely.set_precision(geom, 1e-6)) if geom is not None else "null"
-        props = json.dumps({"minutes": float(minutes), "profile": profile, "kind": "isochrone"})
-        features.append(f'{{"type":"Feature","id":"{minutes:g}","geometry":{geometry},"properties":{props}}}')
-    listing = [{"facility_id": int(r.facility_id), "name": r.name, "type_code": r.type_code,
-                "type_name": r.type_name, "time_s": round(float(r.time_s), 1)} for r in reached.itertuples()]
-    extra = json.dumps({"facilities": listing, "origin": origin}, ensure_ascii=False)
-    return f'{{"type":"FeatureCollection","features":[{",".join(features)}],{extra[1:]}'.encode()
-
-
 def _client(request: Request) -> str:
     """The client an anonymous allowance counts by (behind a trusted proxy: the forwarded address)."""
     return client_key(request.client.host) if request.client else "unknown"
 
 
 async def _serve(request: Request, bearer: str | None, cookie: str | None, place: tuple,
-                 locate: Callable[[Session], _Origin], minutes: str, profile: str) -> Response:
+                 locate: Callable[[Session], Origin], minutes: str, profile: str) -> Response:
     """Admit (pool place first: a refusal costs no database work), read in one short transaction,
     then answer from the cache or compute in the viewer's pool."""
     budgets = parse_minutes(minutes)
@@ -166,17 +114,23 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
         check_public_budget(settings.isochrone_public_minutes, profile, budgets)
     ticket = (pools.staff if staff else pools.public).admit(_client(request))
     try:
-        def read(s: Session) -> tuple[Account | None, tuple, bytes | None, _Job | None]:
+        def read(s: Session) -> tuple[Account | None, tuple, bytes | None, Callable[[], Any] | None]:
             account = _resolve_token(request, s, bearer, cookie).account
             if account is None:  # a deactivated account's token: the public rules
                 check_public_budget(settings.isochrone_public_minutes, profile, budgets)
-            key = ("isochrone", place, profile, budgets, data_token(s, ISOCHRONE_INPUTS), engines.profiles_stamp())
+            versions = data_token(s, ISOCHRONE_INPUTS)
+            key = ("isochrone", place, profile, budgets, versions, engines.profiles_stamp())
             cached = engines.isochrones.get(key)
             if cached is not None:
                 return account, key, cached, None
-            job = _Job(network=engines.network(s, profile), facilities=lookup.facility_points(s), origin=locate(s),
-                       budgets=budgets, profile=profile, snap_max_m=coverage_settings().snap_max_m)
-            return account, key, None, job
+            get_profile(engines.profiles, profile)  # an unknown profile: 400 here, not in a worker
+            task = Task(facilities=lookup.facility_points(s), origin=locate(s), budgets=budgets, profile=profile,
+                        snap_max_m=coverage_settings().snap_max_m)
+            if account is None and pools.processes:  # a worker process reads its own network
+                source = NetworkSource(request.app.state.database_url, str(engines.profiles_csv), profile,
+                                       (versions, engines.profiles_stamp()))
+                return account, key, None, functools.partial(in_worker, source, task)
+            return account, key, None, functools.partial(run, engines.network(s, profile), task)
 
         async with db_session(request) as s:
             account, key, body, job = await run_in_threadpool(read, s)
@@ -188,17 +142,16 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
         if staff and account is None:
             ticket.release()
             ticket = pools.public.admit(_client(request))
-
-        def compute() -> bytes:
-            out = _compute(job)
-            engines.isochrones.put(key, out)
-            return out
-
-        future = pool.run(ticket, key, compute)
+        future = pool.run(ticket, key, job)
     except BaseException:
         ticket.release()
         raise
-    return Response(await asyncio.wrap_future(future), media_type=GEOJSON)
+    status, out = await asyncio.wrap_future(future)
+    if status == "unreachable":
+        snap = coverage_settings().snap_max_m
+        raise Unprocessable(f"点位距离可通行道路超过 {snap:g} 米: {out}", fix="choose a point on or next to a street")
+    engines.isochrones.put(key, out)
+    return Response(out, media_type=GEOJSON)
 
 
 DESCRIPTION = (
@@ -227,9 +180,9 @@ async def point_isochrones(request: Request,
                            minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
     lon, lat = _on_grid(lon), _on_grid(lat)
 
-    def locate(s: Session) -> _Origin:
+    def locate(s: Session) -> Origin:
         require_in_district(s, lon, lat)
-        return _Origin(lon, lat, {"lon": lon, "lat": lat})
+        return Origin(lon, lat, {"lon": lon, "lat": lat})
 
     return await _serve(request, bearer, cookie, ("point", lon, lat), locate, minutes, profile)
 
@@ -246,11 +199,11 @@ async def facility_isochrone(request: Request,
                              bearer: Annotated[str | None, Depends(oauth2_scheme)],
                              cookie: Annotated[str | None, Depends(cookie_scheme)],
                              minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
-    def locate(s: Session) -> _Origin:
+    def locate(s: Session) -> Origin:
         point = lookup.facility_point(s, facility_id)
         if point is None:
             raise NotFound(f"facilities has no feature {facility_id}")
         lon, lat = point
-        return _Origin(lon, lat, {"lon": lon, "lat": lat, "facility_id": facility_id}, exclude=facility_id)
+        return Origin(lon, lat, {"lon": lon, "lat": lat, "facility_id": facility_id}, exclude=facility_id)
 
     return await _serve(request, bearer, cookie, ("facility", facility_id), locate, minutes, profile)

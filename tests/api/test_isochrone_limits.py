@@ -6,7 +6,9 @@ database slots); one IP beyond its allowance gets 429 and a full queue 503, both
 an anonymous budget over the cap is a 422 naming it; the database connection is given back before
 computing; a cached answer equals a freshly computed one. No timing is asserted anywhere.
 
-"Long computations" are jobs holding the real pool's workers until the test lets them go.
+"Long computations" are jobs holding the real pool's workers until the test lets them go; those
+tests run the public pool on threads (``isochrone_processes=False``: a held job must share an event
+with the test), the last ones check that worker processes give the same answers.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def limited(api_db):
     from api.main import create_app
 
     app = create_app(make_settings(isochrone_workers=1, isochrone_queue=2, isochrone_per_client=1,
-                                   db_concurrency=3, db_staff_reserved=1, db_wait_seconds=0.2),
+                                   db_concurrency=3, db_staff_reserved=1, db_wait_seconds=0.2,
+                                   isochrone_processes=False),
                      database_url=api_db)
     release = threading.Event()
     with asgi_client(app) as c:
@@ -79,8 +82,8 @@ def test_public_flood_leaves_staff_answered_and_refuses_beyond_the_limits(limite
 
         # the queue full: another IP → 503 with Retry-After
         _hold(pools.public, "queue", "198.51.100.2", release)
-        with asgi_client(app, client=("203.0.113.7", 50000)) as other:
-            r = other.get("/isochrones", params={**_point(3), "minutes": 15})
+        other = asgi_client(app, client=("203.0.113.7", 50000))  # (no `with`: the app is started already)
+        r = other.get("/isochrones", params={**_point(3), "minutes": 15})
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "busy" and int(r.headers["Retry-After"]) >= 1
         assert "Retry-After" in r.headers
@@ -93,7 +96,7 @@ def test_public_flood_leaves_staff_answered_and_refuses_beyond_the_limits(limite
         assert [f["properties"]["minutes"] for f in r.json()["features"]] == [45.0]
         r = c.get("/facilities/1/isochrone", params={"minutes": 60}, headers=staff)
         assert r.status_code == 200, r.text
-        assert not queued.done()  # the anonymous one still waits
+        assert not queued.done(), queued.result().text  # the anonymous one still waits
 
         release.set()
         answered = queued.result(timeout=60)
@@ -106,7 +109,8 @@ def test_only_the_public_route_is_limited(api_db):
     """A logged-in user asking many isochrones at once is never refused (no 429/503 for staff)."""
     from api.main import create_app
 
-    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=1, isochrone_per_client=1),
+    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=1, isochrone_per_client=1,
+                                   isochrone_processes=False),
                      database_url=api_db)
     release = threading.Event()
     with asgi_client(app) as c:
@@ -128,7 +132,7 @@ def test_the_database_connection_is_given_back_before_computing(api_db):
     from api.main import create_app
 
     app = create_app(make_settings(isochrone_workers=1, isochrone_queue=2, db_concurrency=1, db_staff_reserved=0,
-                                   db_wait_seconds=0.5), database_url=api_db)
+                                   db_wait_seconds=0.5, isochrone_processes=False), database_url=api_db)
     release = threading.Event()
     with asgi_client(app) as c, ThreadPoolExecutor(1) as background:
         pool = app.state.isochrone_pools.public
@@ -243,3 +247,23 @@ def test_the_cache_follows_the_data(client, auth):
                              headers=auth("planner", **{"If-Match": r.headers["ETag"]}))
         assert gone.status_code == 204
     assert client.get("/isochrones", params=params).json() == before
+
+
+def test_worker_processes_answer_exactly_as_the_server_itself(api_db, auth):
+    """Anonymous isochrones are computed in worker processes (their own network, lower priority):
+    the same bytes as a logged-in user's, computed in the server process."""
+    from api.main import create_app
+
+    app = create_app(make_settings(isochrone_workers=1), database_url=api_db)
+    assert app.state.isochrone_pools.processes
+    with asgi_client(app) as c:
+        for params in ({**_point(40), "minutes": "5,10,30"}, {**_point(41), "minutes": "20", "profile": "car"}):
+            public = c.get("/isochrones", params=params)
+            app.state.engines.isochrones = ResponseCache()
+            staff = c.get("/isochrones", params=params, headers=auth("planner"))
+            assert public.status_code == staff.status_code == 200, (public.text, staff.text)
+            assert public.content == staff.content
+        r = c.get("/facilities/1/isochrone", params={"minutes": 30})
+        assert r.status_code == 200 and r.json()["origin"]["facility_id"] == 1
+        far = c.get("/isochrones", params={"lon": 113.38, "lat": 22.68})  # 500 m from any street
+        assert far.status_code == 422 and "米" in far.json()["error"]["message"]
