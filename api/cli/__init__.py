@@ -38,8 +38,11 @@ def _register() -> None:
         module = importlib.import_module(f"api.cli.{name if name != 'import' else 'imports'}")
         app.add_typer(module.app, name=name, help=help_text)
     from api.cli.serve import serve
+    from api.cli.start import init, status
 
     app.command("serve", help="启动服务 serve the maps and API on http://127.0.0.1:8000")(serve)
+    app.command("init", help="从零开始 start empty for a city's own data (--empty --yes)")(init)
+    app.command("status", help="数据状态 what is loaded and what is missing before coverage can run")(status)
 
 
 _register()

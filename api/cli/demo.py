@@ -31,10 +31,17 @@ def load(
     from layers.queries import counts as layer_counts
 
     if if_empty:
+        from layers.load.clean import emptied_on_purpose
+
         with friendly_errors(), session() as s:
             present = layer_counts(s)
+            chosen = emptied_on_purpose(s)
         if present["network_nodes"] and present["areas"]:
             typer.echo(f"数据已存在, 跳过 layers already loaded: {present}")
+            return
+        if chosen:
+            typer.echo("数据库已按要求清空/移除演示数据, 不再载入演示 the demo was removed on purpose: not loaded "
+                       "(run `minqing demo load` to bring it back)")
             return
 
     t0 = time.perf_counter()
@@ -98,6 +105,20 @@ def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "dem
                                          actor=actor)["scenario_id"]
         rows.append(service.evaluate(s, scenario_id, actor=actor))
     return rows
+
+
+@app.command()
+def remove(yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation")) -> None:
+    """Remove only what the demo loaded (its areas, network, water, homes, facilities and place
+    names, all inside its open-sea box), with coverage results and scenarios. Audited."""
+    from layers.db import session
+    from layers.load import clean
+
+    if not yes and not typer.confirm("移除演示数据澄湾区及全部覆盖分析结果和方案? remove the demo district?"):
+        raise typer.Exit(1)
+    with friendly_errors(), session(actor="cli") as s:
+        removed = clean.remove_demo(s, actor="cli")
+    typer.echo("已移除演示数据 demo removed: " + "，".join(f"{k} {v}" for k, v in removed.items()))
 
 
 @app.command()

@@ -32,6 +32,8 @@ SHOWN = 40  # report rows printed; --report writes them all
 CRS_HELP = ("coordinate system of the coordinates: wgs84 / cgcs2000 (GPS, 天地图, OSM), gcj02 (高德, 腾讯), "
             "bd09 (百度), or epsg:NNNN (e.g. epsg:4547 for CGCS2000 / 3-degree Gauss-Kruger metres)")
 MAP_HELP = "map a header to a column, e.g. --map 机构名称=name (repeatable; columns: see data/import_columns.csv)"
+OUTSIDE_HELP = ("accept data outside China when no areas are stored yet (test or foreign data, e.g. an OSM "
+                "extract of Helsinki); without it such rows are refused, which catches swapped or foreign coordinates")
 BBOX_HELP = "lon_min,lat_min,lon_max,lat_max (degrees WGS84): rows must lie inside"
 
 
@@ -149,14 +151,31 @@ def phase_bars(stages: int, *, desc: str) -> Iterator[tuple[Callable[[str], None
         close()
 
 
-def run_file_import(layer: str, path: Path, *, report_path: Path | None, stages: int, **options) -> None:
-    """Check and write one file in one transaction; print the report; exit 1 when rejected."""
+class _RolledBack(Exception):
+    """A rejected import after another change of the same transaction: undo that change too."""
+
+
+def run_file_import(layer: str, path: Path, *, report_path: Path | None, stages: int, replace_demo: bool = False,
+                    **options) -> None:
+    """Check and write one file in one transaction; print the report; exit 1 when rejected.
+    ``replace_demo``: remove the demo district first, in the same transaction (kept only if the
+    file is imported)."""
     from layers.db import session
+    from layers.load.clean import remove_demo
     from layers.load.files import import_file
 
-    with friendly_errors(), phase_bars(stages, desc=f"导入 {layer}") as (step, progress), \
-            session(actor=options["actor"]) as s:
-        report = import_file(s, layer, path, step=step, progress=progress, **options)
+    try:
+        with friendly_errors(), phase_bars(stages, desc=f"导入 {layer}") as (step, progress), \
+                session(actor=options["actor"]) as s:
+            if replace_demo:
+                removed = remove_demo(s, actor=options["actor"])
+                typer.echo("替换演示数据 replacing the demo district: " + "，".join(
+                    f"{k} {v}" for k, v in removed.items() if v), err=True)
+            report = import_file(s, layer, path, step=step, progress=progress, **options)
+            if replace_demo and not report.ok:
+                raise _RolledBack
+    except _RolledBack:
+        typer.echo("文件未通过检查, 演示数据保持不变 the file was rejected: the demo district is kept", err=True)
     print_report(report, save=report_path)
     if not report.ok:
         raise typer.Exit(1)
@@ -171,13 +190,15 @@ def facilities(
     map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     replace: bool = typer.Option(False, "--replace", help="remove every stored facility first"),
     bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    outside_china: bool = typer.Option(False, "--outside-china", help=OUTSIDE_HELP),
     actor: str = typer.Option("import", help="name recorded in the audit log"),
     report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
 ) -> None:
     """设施 Import facilities. Types by code or Chinese name (data/facility_types.csv); rows without
     coordinates are placed by matching 地址 to the standard addresses and place names."""
     run_file_import("facilities", file, report_path=report, stages=3, crs=crs, dry_run=dry_run,
-                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor)
+                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor,
+                    outside_china=outside_china)
 
 
 @app.command()
@@ -191,9 +212,12 @@ def grids(
     make_valid: bool = typer.Option(False, "--make-valid", help="repair invalid polygons instead of rejecting"),
     strict: bool = typer.Option(False, "--strict", help="reject the file when topology problems remain"),
     replace: bool = typer.Option(False, "--replace", help="remove stored areas whose code is not in the file"),
+    replace_demo: bool = typer.Option(False, "--replace-demo", help="remove the demo district first (its areas, "
+                                      "network, homes, facilities and place names), in the same transaction"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    outside_china: bool = typer.Option(False, "--outside-china", help=OUTSIDE_HELP),
     actor: str = typer.Option("import", help="name recorded in the audit log"),
     report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
 ) -> None:
@@ -201,7 +225,8 @@ def grids(
     children outside their parent, with sizes in m². Areas with a stored code are updated in place."""
     run_file_import("areas", file, report_path=report, stages=4, crs=crs, dry_run=dry_run,
                     column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), sliver_m2=absorb_slivers,
-                    level=level, make_valid=make_valid, strict_topology=strict, actor=actor)
+                    level=level, make_valid=make_valid, strict_topology=strict, actor=actor,
+                    outside_china=outside_china, replace_demo=replace_demo)
 
 
 @app.command()
@@ -213,12 +238,14 @@ def addresses(
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    outside_china: bool = typer.Option(False, "--outside-china", help=OUTSIDE_HELP),
     actor: str = typer.Option("import", help="name recorded in the audit log"),
     report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
 ) -> None:
     """一标三实 Import standard addresses with household and population counts (→ residences, never public)."""
     run_file_import("addresses", file, report_path=report, stages=3, crs=crs, dry_run=dry_run,
-                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor)
+                    column_map=parse_map(map_), replace=replace, bbox=parse_bbox(bbox), actor=actor,
+                    outside_china=outside_china)
 
 
 @app.command("place-names")
@@ -229,13 +256,14 @@ def place_names(
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     map_: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     bbox: str = typer.Option(None, "--bbox", help=BBOX_HELP),
+    outside_china: bool = typer.Option(False, "--outside-china", help=OUTSIDE_HELP),
     actor: str = typer.Option("import", help="name recorded in the audit log and the names' history"),
     report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
 ) -> None:
     """地名 Add place names to the registry (categories of data/placenames/categories.csv); names already
     registered with the same category are skipped."""
     run_file_import("place_names", file, report_path=report, stages=3, crs=crs, dry_run=dry_run,
-                    column_map=parse_map(map_), bbox=parse_bbox(bbox), actor=actor)
+                    column_map=parse_map(map_), bbox=parse_bbox(bbox), actor=actor, outside_china=outside_china)
 
 
 @app.command()

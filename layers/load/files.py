@@ -358,6 +358,12 @@ def stored_extent(s: Session) -> tuple[float, float, float, float] | None:
     return None if box[0] is None else tuple(float(v) for v in box)
 
 
+def _demo_stored(s: Session) -> bool:
+    from layers.planning import is_demo
+
+    return is_demo(s)
+
+
 @dataclass
 class Extent:
     """Where the data is expected: for swap detection and the outside-of-area checks."""
@@ -367,11 +373,23 @@ class Extent:
     label: str
 
 
-def expected_extent(s: Session, bbox) -> Extent:
-    """An explicit ``bbox`` (strict), else the stored areas (buffered, warnings), else China (strict)."""
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+
+
+def expected_extent(s: Session, bbox, *, outside_china: bool = False) -> Extent:
+    """An explicit ``bbox`` (strict), else the stored areas (buffered, warnings), else China (strict)
+    — or anywhere with ``outside_china`` (test or foreign data, e.g. an OSM extract of Helsinki):
+    the China guard catches swapped or foreign coordinates in Chinese data, so leaving it is asked
+    for explicitly."""
     if bbox is not None:
         return Extent(tuple(bbox), True, f"the given bbox {tuple(bbox)}")
+    if outside_china and stored_extent(s) is None:
+        return Extent(WORLD, True, "anywhere (--outside-china)")
     stored = stored_extent(s)
+    if stored is not None and _demo_stored(s):
+        # the demo lies in open sea: a city's real data never belongs beside it
+        return Extent(stored, True, "the fictional demo district still stored (remove it first: "
+                                    "`minqing demo remove`, or import the grids with --replace-demo)")
     if stored is not None:
         pad = 0.05  # ~5 km: facilities just across a boundary still serve residents
         return Extent((stored[0] - pad, stored[1] - pad, stored[2] + pad, stored[3] + pad), False,
@@ -561,7 +579,7 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
                 replace: bool = False, bbox: tuple[float, float, float, float] | None = None,
                 level: str | None = None, make_valid: bool = False, strict_topology: bool = False,
                 step: Callable[[str], None] | None = None, max_rows: int | None = None,
-                progress: Progress | None = None) -> ImportReport:
+                progress: Progress | None = None, outside_china: bool = False) -> ImportReport:
     """Check a government file and, when it is clean, write it (all or nothing).
 
     Parameters
@@ -580,6 +598,8 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     replace : remove the layer's stored rows first (areas: those whose code is not in the file).
     bbox : (lon_min, lat_min, lon_max, lat_max) the rows must lie in; default: the stored areas
         (warnings only), or China.
+    outside_china : with no stored areas and no ``bbox``, accept rows anywhere instead of only in
+        China (documented option for test or foreign data).
     level : areas only: the level of every row when the file has no level column.
     make_valid : areas only: repair invalid polygons instead of rejecting them.
     strict_topology : areas only: reject the file when topology problems remain.
@@ -601,7 +621,8 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     report = ImportReport(layer=layer, path=str(path), dry_run=dry_run)
     options = {"crs": crs, "dry_run": dry_run, "actor": actor, "column_map": column_map, "replace": replace,
                "bbox": bbox, "sliver_m2": sliver_m2, "level": level, "make_valid": make_valid,
-               "strict_topology": strict_topology, "step": step, "max_rows": max_rows, "progress": progress}
+               "strict_topology": strict_topology, "step": step, "max_rows": max_rows, "progress": progress,
+               "outside_china": outside_china}
     try:
         with read_only(s, enabled=dry_run):
             {"facilities": _import_facilities, "addresses": _import_addresses, "areas": _import_areas,
@@ -656,7 +677,7 @@ def _statuses(frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.S
 
 
 def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                       replace, bbox, step, max_rows, progress, **_ignored) -> None:
+                       replace, bbox, step, max_rows, progress, outside_china=False, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "facilities", report, column_map)
@@ -665,7 +686,8 @@ def _import_facilities(s: Session, path: Path, report: ImportReport, *, crs, dry
     if not report.ok:
         raise _Rejected
     step("检查 checking rows")
-    rows = _facility_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox))
+    extent = expected_extent(s, bbox, outside_china=outside_china)
+    rows = _facility_rows(s, frame, source, report, crs=source.crs, extent=extent)
     if report.ok:
         _warn_duplicates(s, rows, report)
         step("写入 writing")
@@ -724,7 +746,7 @@ def _write_facilities(s: Session, rows: pd.DataFrame, *, replace: bool, actor: s
 
 
 def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                      replace, bbox, step, max_rows, progress, **_ignored) -> None:
+                      replace, bbox, step, max_rows, progress, outside_china=False, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "addresses", report, column_map)
@@ -733,7 +755,8 @@ def _import_addresses(s: Session, path: Path, report: ImportReport, *, crs, dry_
     if not report.ok:
         raise _Rejected
     step("检查 checking rows")
-    rows = _address_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox))
+    extent = expected_extent(s, bbox, outside_china=outside_china)
+    rows = _address_rows(s, frame, source, report, crs=source.crs, extent=extent)
     if report.ok:
         step("写入 writing")
         write_all_or_nothing(s, report, lambda: _write_residences(s, rows, replace=replace, actor=actor, report=report,
@@ -850,7 +873,8 @@ def read_area_levels(path: Path | None = None) -> dict[str, str]:
 
 
 def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map, replace,
-                  bbox, sliver_m2, level, make_valid, strict_topology, step, max_rows, progress, **_ignored) -> None:
+                  bbox, sliver_m2, level, make_valid, strict_topology, step, max_rows, progress, outside_china=False,
+                  **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "areas", report, column_map)
@@ -861,7 +885,8 @@ def _import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run,
     if not report.ok:
         raise _Rejected
     step("检查 checking rows")
-    areas = _area_rows(s, frame, source, report, crs=source.crs, extent=expected_extent(s, bbox),
+    extent = expected_extent(s, bbox, outside_china=outside_china)
+    areas = _area_rows(s, frame, source, report, crs=source.crs, extent=extent,
                        make_valid=make_valid)
     usable = areas[areas["level"].notna() & areas.geometry.notna() & (areas["code"] != "")]
     merged = _with_stored(s, usable, replace=replace, report=report)  # parents are checked even now
@@ -1158,7 +1183,7 @@ def place_categories() -> dict[str, str]:
 
 
 def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
-                        bbox, step, max_rows, progress, **_ignored) -> None:
+                        bbox, step, max_rows, progress, outside_china=False, **_ignored) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "place_names", report, column_map)
@@ -1167,7 +1192,7 @@ def _import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dr
     if not report.ok:
         raise _Rejected
     step("检查 checking rows")
-    rows = _place_rows(s, frame, source, report, extent=expected_extent(s, bbox))
+    rows = _place_rows(s, frame, source, report, extent=expected_extent(s, bbox, outside_china=outside_china))
     if report.ok:
         rows = _skip_stored_names(s, rows, report)
         step("写入 writing")
