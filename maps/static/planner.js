@@ -976,9 +976,12 @@
         if (c.op === "move" && c.from) {
           L.polyline([c.from, at], { color: "#37474f", weight: 2, dashArray: "4 4", interactive: false }).addTo(layers.draft);
         }
-        L.marker(at, { icon: L.divIcon({ className: "mq-change-wrap", html: '<span class="mq-change mq-change-' + mq.esc(c.op) + ' mq-draft">' + kind.glyph + "</span>",
-                                          iconSize: [26, 26] }), title: describe(c), zIndexOffset: 700 })
-          .bindTooltip(mq.esc(describe(c))).addTo(layers.draft).mqDraft = i;
+        var movable = c.op === "add" || c.op === "move";  // a new or moved facility can be dragged to its place
+        var mark = L.marker(at, { icon: L.divIcon({ className: "mq-change-wrap", html: '<span class="mq-change mq-change-' + mq.esc(c.op) + ' mq-draft">' + kind.glyph + "</span>",
+                                                    iconSize: [26, 26] }), title: describe(c), zIndexOffset: 700, draggable: movable })
+          .bindTooltip(mq.esc(describe(c) + (movable ? "（可拖动调整位置）" : "")));
+        if (movable) mark.on("dragend", function () { var ll = mark.getLatLng(); c.lon = round6(ll.lng); c.lat = round6(ll.lat); drawDraft(); });
+        mark.addTo(layers.draft).mqDraft = i;
       });
       editList.innerHTML = draft.map(function (c, i) {
         var kind = CHANGE[c.op] || CHANGE.change;

@@ -402,13 +402,27 @@ def test_siting_from_the_map_draws_named_sites_and_saves_a_scenario(planner, api
 
 
 def _click_at(v, x_share: float, y_share: float) -> dict:
-    """Click the map at a share of its width/height; the point's latitude/longitude."""
+    """Click the map at a share of its width/height, once it stands still; the point's latitude/longitude."""
+    v.idle()
     box = v.page.locator(".leaflet-container").first.bounding_box()
-    x, y = box["width"] * x_share, box["height"] * y_share
+    x, y = round(box["width"] * x_share), round(box["height"] * y_share)  # mouse events land on whole pixels
     at = v.js("([x, y]) => { const ll = window.minqing.state.map.containerPointToLatLng([x, y]);"
               " return {lat: ll.lat, lon: ll.lng}; }", [x, y])
     v.page.mouse.click(box["x"] + x, box["y"] + y)
     return at
+
+
+def _click_facility(v, facility_id: int, action: str) -> None:
+    """Centre a facility right of the panel, click its dot, then the popup's button ``action``."""
+    v.js("""(id) => { const s = window.minqing.state, m = s.map, W = m.getSize().x;
+        m.setView(s.facilityMarkers[id].getLatLng(), 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
+         facility_id)
+    v.idle()
+    point = v.js("""(id) => { const s = window.minqing.state; const p = s.map.latLngToContainerPoint(
+        s.facilityMarkers[id].getLatLng()); return [p.x, p.y]; }""", facility_id)
+    box = v.page.locator(".leaflet-container").first.bounding_box()
+    v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    v.page.wait_for_selector(f".leaflet-popup button[data-edit={action}]")
 
 
 def test_scenario_created_by_clicking_and_evaluated(planner, api, coverage_run):
@@ -416,35 +430,48 @@ def test_scenario_created_by_clicking_and_evaluated(planner, api, coverage_run):
     t = "elderly_daycare"
     _wait_loaded(v, type=t)
     gaps = _features(api, f"/coverage/runs/{coverage_run}/gaps", type=t)
-    facilities = _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)
+    facilities = [f["properties"] for f in _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)]
+    assert len(facilities) >= 3
     v.page.click("#mq-edit-start")
-    # Add: a click in the largest gap, to the right of the panel.
+    # Add: a click in the largest gap, to the right of the panel; then dragged 40 px east.
     v.js("""(c) => { const m = window.minqing.state.map, W = m.getSize().x;
         m.setView([c[1], c[0]], 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
          _centre(gaps[0]["geometry"]))
     v.idle()
-    at = _click_at(v, 0.75, 0.5)
+    _click_at(v, 0.75, 0.5)
     v.page.wait_for_selector(".leaflet-popup #mq-add-ok")
     v.page.fill(".leaflet-popup #mq-add-name", "拟建日间照料中心（测试）")
     v.page.fill(".leaflet-popup #mq-add-cap", "40")
     v.page.click(".leaflet-popup #mq-add-ok")
-    # Close: click an existing facility, then 关闭 in its popup.
-    fac = facilities[0]["properties"]
-    v.js("""(id) => { const s = window.minqing.state, m = s.map, W = m.getSize().x;
-        m.setView(s.facilityMarkers[id].getLatLng(), 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
-         fac["facility_id"])
     v.idle()
-    point = v.js("""(id) => { const s = window.minqing.state; const p = s.map.latLngToContainerPoint(
-        s.facilityMarkers[id].getLatLng()); return [p.x, p.y]; }""", fac["facility_id"])
-    box = v.page.locator(".leaflet-container").first.bounding_box()
-    v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
-    v.page.wait_for_selector(".leaflet-popup button[data-edit=close]")
+    dropped = v.js("""() => { const s = window.minqing.state, c = s.draft[0];
+        const ll = s.map.containerPointToLatLng(s.map.latLngToContainerPoint([c.lat, c.lon]).add([40, 0]));
+        return {lat: ll.lat, lon: ll.lng}; }""")  # where the marker lands when dragged 40 px east
+    mark = v.page.locator(".leaflet-marker-pane .mq-draft").first.bounding_box()
+    x, y = mark["x"] + mark["width"] / 2, mark["y"] + mark["height"] / 2
+    v.page.mouse.move(x, y)
+    v.page.mouse.down()
+    v.page.mouse.move(x + 20, y, steps=4)
+    v.page.mouse.move(x + 40, y, steps=4)
+    v.page.mouse.up()
+    # Close one facility, change another's capacity, move a third by clicking its new place.
+    closed, resized, moved = facilities[0], facilities[1], facilities[2]
+    _click_facility(v, closed["facility_id"], "close")
     v.page.click(".leaflet-popup button[data-edit=close]")
+    _click_facility(v, resized["facility_id"], "change")
+    v.page.fill(".leaflet-popup #mq-chg-cap", "55")
+    v.page.click(".leaflet-popup button[data-edit=change]")
+    _click_facility(v, moved["facility_id"], "move")
+    v.page.click(".leaflet-popup button[data-edit=move]")
+    to = _click_at(v, 0.75, 0.3)
     draft = v.js("() => window.minqing.state.draft")
-    assert [c["op"] for c in draft] == ["add", "close"]
-    assert abs(draft[0]["lat"] - at["lat"]) < 1e-5 and abs(draft[0]["lon"] - at["lon"]) < 1e-5
-    assert draft[1]["facility_id"] == fac["facility_id"]
-    assert len(v.page.locator("#mq-edit-list li").all()) == 2
+    assert [c["op"] for c in draft] == ["add", "close", "change", "move"]
+    assert abs(draft[0]["lat"] - dropped["lat"]) < 2e-5 and abs(draft[0]["lon"] - dropped["lon"]) < 2e-5
+    assert draft[1] == {"op": "close", "facility_id": closed["facility_id"]}
+    assert draft[2] == {"op": "change", "facility_id": resized["facility_id"], "capacity": 55}
+    assert draft[3]["facility_id"] == moved["facility_id"]
+    assert abs(draft[3]["lat"] - to["lat"]) < 1e-5 and abs(draft[3]["lon"] - to["lon"]) < 1e-5
+    assert len(v.page.locator("#mq-edit-list li").all()) == 4
     v.page.fill("#mq-edit-name", "地图上编辑的方案（测试）")
     v.page.click("#mq-edit-save")
     v.page.wait_for_function("() => { const s = window.minqing.state; return s.edited && s.scenario"
@@ -453,12 +480,13 @@ def test_scenario_created_by_clicking_and_evaluated(planner, api, coverage_run):
     detail = api.get(f"/scenarios/{sid}", params={"type": t, "level": "community"}).json()
     assert detail["name"] == "地图上编辑的方案（测试）"
     ops = {c["op"]: c for c in detail["changes"]}
-    assert set(ops) == {"add", "close"} and ops["close"]["facility_id"] == fac["facility_id"]
-    assert ops["add"]["capacity"] == 40 and ops["add"]["type_code"] == t
+    assert set(ops) == {"add", "close", "change", "move"}
+    assert ops["close"]["facility_id"] == closed["facility_id"] and ops["move"]["facility_id"] == moved["facility_id"]
+    assert ops["add"]["capacity"] == 40 and ops["add"]["type_code"] == t and ops["change"]["capacity"] == 55
     summary = next(r for r in detail["result"]["summary"] if r["type_code"] == t)
     state = v.js("() => window.minqing.state.scenario")
     assert state["before"] == summary["before_population_covered"] and state["after"] == summary["after_population_covered"]
-    assert sorted(v.page.locator(".leaflet-marker-pane .mq-change").all_inner_texts()) == ["关", "新"]
+    assert sorted(v.page.locator(".leaflet-marker-pane .mq-change").all_inner_texts()) == ["关", "改", "新", "迁"]
     v.shot("planner-edited-scenario")
     v.assert_clean()
 
