@@ -10,8 +10,8 @@ naming it), siting jobs queue up to ``MAX_SITING_QUEUE``.
 A running job's worker writes a heartbeat every quarter of ``MINQING_JOB_STALE_SECONDS`` (a thread
 of its own, ``heartbeat``). ``reap`` marks failed, with a reason in Chinese, every running job whose
 heartbeat is older than that: a job left behind by a server process that died. It runs at start-up,
-when a run or siting job is started and whenever one is looked at. Queued jobs nobody claimed are
-failed when the next one is asked for (``lock_free``: no worker holds the kind's lock).
+when a run or siting job is started and whenever one is looked at; it also fails jobs running, or
+queued past a grace, while no worker holds their kind's lock (``lock_free``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from layers.db import session
 log = logging.getLogger("minqing.jobs")
 
 MAX_SITING_QUEUE = 4
-LOST = ("the server process running this job stopped before it finished: start it again "
+LOST = ("任务已中断: 运行它的服务进程已停止 — the server process running this job stopped before it finished: "
+        "start it again "
         "(POST /coverage/runs, POST /siting)")
 
 
@@ -48,6 +49,10 @@ def reap(s: Session, *, stale_after_s: float | None = None) -> dict[str, list[in
     MINQING_JOB_STALE_SECONDS); per table, the ids marked."""
     limit = job_settings().job_stale_seconds if stale_after_s is None else stale_after_s
     reaped = jobs.reap(s, stale_after_s=limit, reason=reaped_reason(limit))
+    # and, whatever the heartbeats say, jobs running (or queued past the grace) while no worker
+    # holds their kind's lock: their process is gone
+    _live_runs(s)
+    _live_jobs(s, "siting")
     if any(reaped.values()):
         log.warning("jobs left behind by a stopped process marked failed: %s", reaped)
     return reaped
@@ -123,6 +128,16 @@ def queue_coverage_run(s: Session, *, types: list[str] | None, full: bool, actor
     return row
 
 
+def _live_jobs(s: Session, kind: str) -> list[dict[str, Any]]:
+    """Queued/running jobs of ``kind``, after failing those whose worker is gone (lock free)."""
+    active = jobs.active_jobs(s, kind)
+    if active and jobs.lock_free(s, kind):
+        lost = [j["job_id"] for j in active if j["status"] == "running" or j["waited"]]
+        jobs.fail_jobs(s, lost, LOST)
+        active = [j for j in active if j["job_id"] not in lost]
+    return active
+
+
 def _live_runs(s: Session) -> list[dict[str, Any]]:
     """Queued/running base runs, after failing those whose worker is gone."""
     active = jobs.active_runs(s)
@@ -175,11 +190,7 @@ def queue_siting(s: Session, *, params: dict[str, Any], actor: str) -> dict[str,
     """Queue a siting job (audited as ``start``); its row. ``Busy`` when too many are waiting."""
     jobs.serialise_queue(s)
     reap(s)
-    active = jobs.active_jobs(s, "siting")
-    if active and jobs.lock_free(s, "siting"):
-        lost = [j["job_id"] for j in active if j["status"] == "running" or j["waited"]]
-        jobs.fail_jobs(s, lost, LOST)
-        active = [j for j in active if j["job_id"] not in lost]
+    active = _live_jobs(s, "siting")
     if len(active) >= MAX_SITING_QUEUE:
         raise Busy(f"{len(active)} siting jobs are queued or running", fix="retry when one has finished "
                    f"(GET /siting/jobs/{active[0]['job_id']})", headers={"Retry-After": "10"})

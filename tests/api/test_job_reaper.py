@@ -131,8 +131,10 @@ def test_a_siting_job_whose_runner_died_is_failed_when_looked_at(reaper_db, clie
 def test_the_service_reaps_at_start_up(reaper_db):
     from api.main import create_app
 
-    dead_run = _running_run(reaper_db, beat_seconds_ago=None)
-    dead_job = _running_siting(reaper_db, beat_seconds_ago=None)  # (queueing reaps: age them afterwards)
+    with job_table.exclusive(reaper_db, "coverage"), job_table.exclusive(reaper_db, "siting"):
+        # (queueing reaps: their workers hold the locks while both are made, then they die)
+        dead_run = _running_run(reaper_db, beat_seconds_ago=None)
+        dead_job = _running_siting(reaper_db, beat_seconds_ago=None)
     with session(reaper_db) as s:
         _age(s, "coverage_runs", dead_run, LIMIT + 5)
         _age(s, "jobs", dead_job, LIMIT + 5)
@@ -148,7 +150,7 @@ def test_a_row_locked_by_its_computing_transaction_is_never_reaped_nor_waited_fo
     run_id = _running_run(reaper_db, beat_seconds_ago=LIMIT + 60)
     engine = create_engine(reaper_db)
     try:
-        with engine.connect() as computing:
+        with job_table.exclusive(reaper_db, "coverage"), engine.connect() as computing:  # its worker: alive
             computing.execute(text("SELECT 1 FROM coverage_runs WHERE run_id = :r FOR UPDATE"), {"r": run_id})
             with session(reaper_db) as s:
                 s.execute(text("SET LOCAL lock_timeout = '5s'"))  # a wait would fail the test, not hang it
@@ -162,7 +164,7 @@ def test_a_row_locked_by_its_computing_transaction_is_never_reaped_nor_waited_fo
 
 def test_the_reaper_uses_the_configured_limit(reaper_db):
     run_id = _running_run(reaper_db, beat_seconds_ago=100)
-    with session(reaper_db) as s:
+    with job_table.exclusive(reaper_db, "coverage"), session(reaper_db) as s:  # (a worker holds the lock)
         assert jobs.reap(s, stale_after_s=200)["coverage_runs"] == []
         assert jobs.reap(s, stale_after_s=50)["coverage_runs"] == [run_id]
     status, error = _status(reaper_db, "coverage_runs", run_id)
@@ -212,3 +214,10 @@ def test_the_job_runner_beats_while_it_computes(reaper_db):
     assert _status(reaper_db, "coverage_runs", run_id)[0] == "done"
     with session(reaper_db) as s:
         assert job_table.last_beat(s, "coverage_runs", run_id) is None
+
+
+def test_a_run_left_queued_or_running_without_a_worker_is_failed_when_looked_at(reaper_db, client, planner):
+    """No heartbeat needed when nobody holds the kind's lock: the run's process is gone."""
+    run_id = _running_run(reaper_db, beat_seconds_ago=None)  # a fresh heartbeat, but no worker
+    row = client.get(f"/coverage/runs/{run_id}", headers=planner).json()
+    assert row["status"] == "failed" and "任务已中断" in row["error"] and "stopped before it finished" in row["error"]
