@@ -362,13 +362,15 @@
     function layoutGapLabels() {
       gapLabels.clearLayers();
       var placed = [];
-      if (map.getZoom() >= 14) {
+      // The first (district) view names the five largest gaps; from zoom 14 the ten largest.
+      var limit = map.getZoom() >= 14 ? 10 : map.getZoom() >= 12 ? 5 : 0;
+      if (limit) {
         var view = map.getBounds();
-        gapLayers.slice(0, 10).forEach(function (layer) {
+        gapLayers.slice(0, limit).forEach(function (layer) {
           var c = layer.getBounds().getCenter();
           if (!view.contains(c)) return;
           var p = map.latLngToContainerPoint(c), text = layer.mqPlace || "缺口" + layer.mqRank;
-          var w = 14 * text.length + 10, box = [p.x - w / 2, p.y - 12, p.x + w / 2, p.y + 12];
+          var w = 13 * text.length + 14, box = [p.x - w / 2, p.y - 12, p.x + w / 2, p.y + 12];
           var hit = placed.some(function (b) { return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3]; });
           if (hit) return;
           placed.push(box);
