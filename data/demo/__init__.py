@@ -65,6 +65,7 @@ class DemoDistrict:
     place_names: gpd.GeoDataFrame
     water: gpd.GeoDataFrame
     planted: pd.DataFrame
+    plan: pd.DataFrame
 
 
 def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 
 from . import settlement as st
+from ._geom import weighted_kmeans
 from .areas import AreaSet
 from .geography import Geography
 from .names import Namer
@@ -47,8 +49,8 @@ SPEC = {
     "infant_care": ((300, 800), (40, 120), "Mo-Sa 07:30-18:30", True, "private_edu"),
     "health_center": ((1700, 4000), (20, 60), "24/7", True, "health"),
     "health_station": ((120, 300), None, "Mo-Su 08:00-20:00", True, "health"),
-    "nursing_home": ((4000, 9000), (100, 300), "24/7", True, "private_care"),
-    "rural_elderly_home": ((1500, 3500), (40, 120), "24/7", True, "civil"),
+    "nursing_home": ((2500, 7000), (120, 260), "24/7", True, "private_care"),
+    "rural_elderly_home": ((2500, 5000), (150, 220), "24/7", True, "civil"),
     "regional_elderly_center": ((2500, 5000), (80, 150), "24/7", True, "civil"),
     "elderly_complex": ((1200, 2500), (30, 60), "Mo-Su 08:00-20:00", True, "private_care"),
     "elderly_daycare": ((350, 750), (20, 40), "Mo-Su 08:00-18:00", True, "civil"),
@@ -73,33 +75,49 @@ SPEC = {
     "village_hall": ((60, 150), None, "Mo-Fr 08:30-17:30", False, "local"),
 }
 
-# per community (urban 社区, rural 村): type → expected count (fraction = probability)
+# Required types (data/facility_types.csv, ``required`` = 1) are planned by the people they serve,
+# so that most district figures land where a Guangdong district's would (60-95 % on presence and on
+# reach); optional types keep the rougher per-community probabilities below.
+# community level, by the community's class: type → (user basis, people per facility, at least);
+# ``None`` per facility: exactly one, at the 居委会/村委会 seat
+URBAN_COMMUNITY = {
+    "community_service_station": ("population", None, 1), "party_mass_center": ("population", None, 1),
+    "community_complex": ("population", None, 1), "kindergarten": ("children", 600, 1),
+    "elderly_daycare": ("elderly", 600, 1), "primary_school": ("population", 8000, 0),
+    "food_market": ("population", 5500, 0),
+}
+# straight-line reach a planner assumes when spreading several sites over a community (metres):
+# about 0.7 of the walking distance of the type's urban life circle
+SPREAD_RADIUS = {"kindergarten": 230.0, "elderly_daycare": 175.0, "primary_school": 470.0, "food_market": 470.0}
+RURAL_COMMUNITY = {
+    "community_service_station": ("population", None, 1), "party_mass_center": ("population", None, 1),
+    "community_complex": ("population", None, 1), "kindergarten": ("population", None, 1),
+    "elderly_daycare": ("population", None, 1),
+}
+# town level (urban 15-minute circle, rural township tier): urban residents of the town per facility
+# (at least one per town); sited on public-use blocks near the centres of the town's urban homes
+TOWN_LEVEL = {"middle_school": 18000, "health_center": 20000, "nursing_home": 11000, "culture_center": 20000,
+              "street_service_center": 20000}
+# optional types per community (urban 社区, rural 村): type → expected count (fraction = probability)
 PER_COMMUNITY = {
-    "社区": {"community_service_station": 1, "party_mass_center": 1, "community_complex": 1, "kindergarten": 1.3,
-            "health_station": 0.85, "elderly_daycare": 1, "culture_station": 0.5, "fitness_small": 0.7,
+    "社区": {"health_station": 0.85, "culture_station": 0.5, "fitness_small": 0.7,
             "public_toilet": 0.6, "refuse_station": 0.6, "recycling_point": 0.3, "childrens_home": 0.6,
             "elderly_canteen": 0.45, "nursery": 0.1, "infant_care": 0.15},
-    "村": {"community_service_station": 1, "party_mass_center": 1, "community_complex": 1, "kindergarten": 0.5,
-          "health_station": 0.9, "elderly_daycare": 0.5, "culture_station": 0.5, "fitness_small": 0.6,
+    "村": {"health_station": 0.9, "culture_station": 0.5, "fitness_small": 0.6,
           "public_toilet": 0.6, "refuse_station": 0.6, "childrens_home": 0.5, "elderly_canteen": 0.3,
           "village_hall": 1},
 }
-# per town (urban core, town seat, rural town): type → count
+# optional types per town (urban core, town seat, rural town): type → count
 PER_TOWN = (
-    {"street_service_center": 1, "health_center": 1, "middle_school": 2, "primary_school": 4, "food_market": 4,
-     "nursing_home": 2, "culture_center": 1, "sports_ground_large": 1, "sports_ground_medium": 2,
-     "police_station": 1, "social_work_station": 1, "elderly_complex": 1, "nursery": 1, "infant_care": 1},
-    {"street_service_center": 1, "health_center": 1, "middle_school": 1, "primary_school": 2, "food_market": 2,
-     "nursing_home": 1, "culture_center": 1, "sports_ground_large": 1, "sports_ground_medium": 1,
-     "police_station": 1, "social_work_station": 1, "elderly_complex": 1, "rural_elderly_home": 1},
-    {"street_service_center": 1, "health_center": 1, "middle_school": 1, "primary_school": 1, "food_market": 1,
-     "culture_center": 1, "police_station": 1, "social_work_station": 1, "rural_elderly_home": 1,
-     "regional_elderly_center": 1},
+    {"sports_ground_large": 1, "sports_ground_medium": 2, "police_station": 1, "social_work_station": 1,
+     "elderly_complex": 1, "nursery": 1, "infant_care": 1},
+    {"sports_ground_large": 1, "sports_ground_medium": 1, "police_station": 1, "social_work_station": 1,
+     "elderly_complex": 1},
+    {"police_station": 1, "social_work_station": 1, "regional_elderly_center": 1},
 )
 AT_TOWN_SEAT = {"subdistrict_office"}  # one per town, placed by _Plan._offices
-EAST_BANK_MISSING = {"middle_school", "health_center", "culture_center", "food_market", "nursing_home",
-                     "police_station", "street_service_center", "sports_ground_large", "social_work_station",
-                     "elderly_complex"}
+# the east bank of the city has none of these (its people cross one of the few bridges)
+EAST_BANK_MISSING = {"middle_school", "health_center", "police_station", "sports_ground_large"}
 
 
 @dataclass
@@ -120,6 +138,7 @@ class Facility:
 class FacilitySet:
     items: list[Facility] = field(default_factory=list)
     planted: list[dict] = field(default_factory=list)
+    plan: list[dict] = field(default_factory=list)
 
     def plant(self, case: str, layer: str, index: int, note: str) -> None:
         """Record a planted case; ``index`` is a local facility/area index resolved to an id later."""
@@ -252,23 +271,98 @@ def _unique(name: str, seen: set[str]) -> str:
 
 
 class _Plan(_Placer):
-    """The facility plan with its gaps."""
+    """The facility plan with its named gaps.
+
+    ``FacilitySet.plan`` records, per community and required type, how many open facilities of the
+    type the plan put inside the community (and inside its town) and which named gap, if any,
+    leaves it out on purpose.
+    """
 
     def run(self, towns: list[str], dproper: str) -> FacilitySet:
         self.seen: set[str] = set()
         self.nums: dict[str, int] = {}
         self.towns, self.dproper = towns, dproper
-        self.gaps = self._gap_communities() - {self._gated_community()}
-        cun = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "村"]
-        self.no_complex = set(cun[1::3])
+        self.left_out: dict[tuple[int, str], str] = {}
+        comms = self.A.of_level("community")
+        self.people = {c: {m: float(getattr(self.res, m)[self.res_comm == c].sum())
+                           for m in ("population", "elderly", "children")} for c in comms}
+        self._choose_gaps()
+        self._choose_far_home()
         for ti in range(3):
             self._town(ti)
-        for c in self.A.of_level("community"):
+        self._choose_remote_village()
+        for c in comms:
             self._community(c)
         self._ensure_all_types()
         self._plant_special()
         self._offices()
+        self.out.plan = self._plan_rows()
         return self.out
+
+    # --- the named gaps ------------------------------------------------------------------------
+
+    def _urban(self) -> list[int]:
+        return [c for c in self.A.of_level("community") if self.A.areas[c].urban]
+
+    def _rural(self) -> list[int]:
+        return [c for c in self.A.of_level("community") if not self.A.areas[c].urban]
+
+    def _choose_gaps(self) -> None:
+        """The old-town community and the two largest new estates of the east bank have no day care
+        (the estates no kindergarten either: their premises were never handed over); the east bank
+        has no township-level health centre, middle school or nursing home; the two smallest 村 have
+        no comprehensive service facility; two small 村 closed their kindergartens."""
+        A, pop = self.A, self.people
+        gated = self._gated_community()
+        old = -1
+        if not self.geo.old_town.is_empty:
+            centre = np.asarray(self.geo.old_town.centroid.coords[0])
+            old = next((c for c in self._urban() if A.areas[c].town == 0 and _has(A.areas[c].geom, centre)), -1)
+        self.east_bank = [c for c in self._urban() if A.areas[c].town == 0 and A.areas[c].kind == "社区"
+                          and self.east(A.areas[c].seat)]
+        estates = sorted((c for c in self.east_bank if c not in (gated, old)), key=lambda c: -pop[c]["population"])
+        self.new_estates = estates[:2]
+        self.no_daycare = sorted(({old} if old >= 0 else set()) | set(self.new_estates))
+        for c in self.no_daycare:
+            self.left_out[(c, "elderly_daycare")] = "no_daycare"
+        for c in self.new_estates:
+            self.left_out[(c, "kindergarten")] = "new_estate"
+        for c in self.east_bank:
+            for code in sorted(EAST_BANK_MISSING & set(TOWN_LEVEL)):
+                self.left_out[(c, code)] = "east_bank"
+        rural = sorted(self._rural(), key=lambda c: pop[c]["population"])
+        self.no_complex = rural[:2] if len(rural) >= 6 else []
+        for c in self.no_complex:
+            self.left_out[(c, "community_complex")] = "rural_complex_gap"
+        small = sorted(rural, key=lambda c: pop[c]["children"])
+        self.kg_closed = [c for c in small if c not in self.no_complex][:2] if len(rural) >= 6 else []
+        for c in self.kg_closed:
+            self.left_out[(c, "kindergarten")] = "closed"
+        for c in A.of_level("community"):
+            if A.areas[c].town == 2:  # the rural town has its regional elderly-care centre instead
+                self.left_out[(c, "nursing_home")] = "regional_centre"
+
+    def _choose_far_home(self) -> None:
+        """The rural town's 敬老院 stands on a former commune farm in the 村 second farthest from the
+        town seat: beyond the half-hour circle of the villages on the far side."""
+        cun = [c for c in self._rural() if self.A.areas[c].town == 2]
+        seat = [c for c in self._urban() if self.A.areas[c].town == 2]
+        self.far_home = -1
+        if len(cun) >= 3 and seat:
+            p = self.A.areas[seat[0]].seat
+            self.far_home = sorted(cun, key=lambda c: -np.hypot(*(self.A.areas[c].seat - p)))[1]
+
+    def _choose_remote_village(self) -> None:
+        """The 村 of the rural town farthest from its health centre: no day care, clinic closed."""
+        hc = self._of("health_center", lambda f: f.community >= 0 and self.A.areas[f.community].town == 2)
+        cun = [c for c in self._rural() if self.A.areas[c].town == 2]
+        self.remote = -1
+        if hc and cun:
+            p = self.out.items[hc[0]].xy
+            self.remote = max(cun, key=lambda c: np.hypot(*(self.A.areas[c].seat - p)))
+            self.left_out[(self.remote, "elderly_daycare")] = "remote_village"
+
+    # --- placing -------------------------------------------------------------------------------
 
     def _ensure_all_types(self) -> None:
         """Every type appears at least once per copy (small copies may miss a rare one)."""
@@ -291,48 +385,104 @@ class _Plan(_Placer):
                      proper=self.namer.proper() if code in _USES_PROPER else "", n=n)
         return _unique(name, self.seen)
 
-    def _gap_communities(self) -> set[int]:
-        """Urban core communities without elderly day care: the east bank and the old town."""
-        gaps = set()
-        old = np.asarray(self.geo.old_town.centroid.coords[0]) if not self.geo.old_town.is_empty else None
-        for c in self.A.of_level("community"):
-            a = self.A.areas[c]
-            if a.kind != "社区" or a.town != 0:
-                continue
-            if self.east(a.seat) or (old is not None and _has(a.geom, old)):
-                gaps.add(c)
-        return gaps
-
-    def _town(self, ti: int) -> None:
+    def _town_sites(self, ti: int) -> np.ndarray:
         sites = self.public_sites[ti]
         town = self.A.areas[self.A.of_level("town")[ti]]
         shapely.prepare(town.geom)
         ok = shapely.contains_xy(town.geom, sites[:, 0], sites[:, 1]) if len(sites) else np.zeros(0, bool)
-        sites = sites[ok]
+        return sites[ok]
+
+    def _town(self, ti: int) -> None:
+        """Township-level facilities on public-use blocks near the centres of the town's urban homes
+        (count from its urban residents), then the optional ones."""
+        sites = self._town_sites(ti)
+        if len(sites) == 0:
+            return
+        A = self.A
+        urban = [c for c in self._urban() if A.areas[c].town == ti]
+        homes = np.isin(self.res_comm, urban) if urban else np.isin(
+            self.res_comm, [c for c in A.of_level("community") if A.areas[c].town == ti])
+        west = np.array([not self.east(p) for p in sites]) if ti == 0 else np.ones(len(sites), bool)
+        upop = sum(self.people[c]["population"] for c in urban)
+        for code, per in TOWN_LEVEL.items():
+            if code == "nursing_home" and ti == 2:
+                continue  # the rural town's villages are served by its regional elderly-care centre
+            cand = sites[west] if code in EAST_BANK_MISSING else sites
+            n = max(1, int(round(upop / per)))
+            for p in self._near_centres(cand, self.res.xy[homes], self.res.population[homes], n):
+                self.add(code, self._label(code, self.community_of(p), ti), p)
+        rural = [c for c in self._rural() if A.areas[c].town == ti]
+        if rural:  # the 敬老院 of a town with villages: at its seat, the rural town's on an old farm
+            far = ti == 2 and self.far_home >= 0
+            p = (self.seat_site(self.far_home) if far
+                 else self._near_centres(sites, self.res.xy[homes], self.res.population[homes], 1)[0])
+            i = self.add("rural_elderly_home", self._label("rural_elderly_home", self.community_of(p), ti), p)
+            if far:
+                self.out.plant("far_elderly_home", "facilities", i, "the rural town's elderly home on a former "
+                               "commune farm: beyond the half-hour circle of the villages on the far side")
         used = 0
         for code, n in PER_TOWN[ti].items():
             for _ in range(n):
-                cand = sites
-                if ti == 0 and code in EAST_BANK_MISSING:
-                    cand = sites[[not self.east(p) for p in sites]]
-                if len(cand) == 0:
-                    continue
+                cand = sites[west] if code in EAST_BANK_MISSING else sites
                 p = cand[used % len(cand)] + self.rng.normal(0, 8.0, 2)
                 used += 7
                 self.add(code, self._label(code, self.community_of(p), ti), p)
 
+    def _near_centres(self, sites: np.ndarray, xy: np.ndarray, w: np.ndarray, n: int) -> list[np.ndarray]:
+        """``n`` different sites, each the one nearest a centre of the weighted homes ``xy``."""
+        centres = weighted_kmeans(xy, w.astype(float) + 1e-9, n, self.rng) if len(xy) else sites[:1]
+        out, taken = [], set()
+        for ctr in centres:
+            order = np.argsort(((sites - ctr) ** 2).sum(1))
+            j = next((int(j) for j in order if int(j) not in taken), int(order[0]))
+            taken.add(j)
+            out.append(sites[j] + self.rng.normal(0, 8.0, 2))
+        return out
+
+    def _spread(self, c: int, n: int, basis: str, radius: float) -> list[np.ndarray]:
+        """``n`` sites inside community ``c`` as a planner picks them: one after another, each beside
+        the home with the most not yet served people (``basis``) within ``radius`` metres."""
+        a = self.A.areas[c]
+        idx = np.nonzero(self.res_comm == c)[0]
+        inner = a.geom.buffer(-5.0)
+        shapely.prepare(inner)
+        xy = self.res.xy[idx]
+        ok = shapely.contains_xy(inner, xy[:, 0], xy[:, 1]) if len(idx) else np.zeros(0, bool)
+        if not ok.any():
+            return [self.seat_site(c) for _ in range(n)]
+        w = getattr(self.res, basis)[idx].astype(float) + 1e-6
+        near = cKDTree(xy).query_ball_point(xy[ok], radius)
+        cand = xy[ok]
+        out = []
+        for _ in range(n):
+            j = int(np.argmax([w[k].sum() for k in near]))
+            w[near[j]] = 0.0
+            for _ in range(20):
+                p = cand[j] + self.rng.normal(0, 10.0, 2)
+                if _has(inner, p):
+                    break
+            else:
+                p = cand[j]
+            out.append(p)
+        return out
+
     def _community(self, c: int) -> None:
         a = self.A.areas[c]
-        for code, x in PER_COMMUNITY[a.kind].items():
-            if (code == "elderly_daycare" and c in self.gaps) or (code == "community_complex"
-                                                                    and c in self.no_complex):
+        spec = URBAN_COMMUNITY if a.urban else RURAL_COMMUNITY
+        for code, (basis, per, least) in spec.items():
+            if self.left_out.get((c, code), "closed") != "closed":
                 continue
-            if a.town == 0 and self.east(a.seat) and code == "kindergarten":
-                x = 0.6
+            n = 1 if per is None else max(least, int(round(self.people[c][basis] / per)))
+            if n == 0:
+                continue
+            sites = ([self.seat_site(c) for _ in range(n)] if per is None or not a.urban
+                     else self._spread(c, n, basis, SPREAD_RADIUS[code]))
+            for p in sites:
+                if not self.on_islet(p):
+                    self.add(code, self._label(code, c, a.town), p)
+        for code, x in PER_COMMUNITY[a.kind].items():
             for _ in range(_count(self.rng, x)):
-                p = self.seat_site(c) if a.kind == "村" or code in ("community_service_station",
-                                                                   "party_mass_center",
-                                                                   "community_complex") else self.community_site(c)
+                p = self.seat_site(c) if a.kind == "村" else self.community_site(c)
                 if self.on_islet(p):
                     continue
                 self.add(code, self._label(code, c, a.town), p)
@@ -342,19 +492,27 @@ class _Plan(_Placer):
 
     def _plant_special(self) -> None:
         out, A = self.out, self.A
-        for c in sorted(self.gaps):
-            out.plant("no_daycare", "areas", c, "urban community without an elderly day-care centre")
-        for c in A.of_level("community"):
-            a = A.areas[c]
-            if a.town == 0 and a.kind == "社区" and self.east(a.seat):
-                out.plant("east_bank", "areas", c, "east bank of the river: no township-level services, "
-                          "few bridges")
-        for c in sorted(self.no_complex):
-            out.plant("rural_complex_gap", "areas", c, "村 without a community comprehensive service facility")
-        if self.gaps:
-            c = max(self.gaps, key=lambda c: self.res.elderly[self.res_comm == c].sum())
-            i = self.add("elderly_daycare", self._label("elderly_daycare", c, 0), self.community_site(c),
-                         status="planned")
+        for c in self.no_daycare:
+            why = ("new estate on the east bank: day-care premises not yet handed over" if c in self.new_estates
+                   else "old town: no premises for a day-care centre in the old lanes")
+            out.plant("no_daycare", "areas", c, f"urban community without an elderly day-care centre ({why})")
+        for c in self.new_estates:
+            out.plant("new_estate", "areas", c, "new estate on the east bank: its kindergarten premises were "
+                      "never handed over (no kindergarten, no day care)")
+        for c in self.east_bank:
+            out.plant("east_bank", "areas", c, "east bank of the river: no community health centre, middle "
+                      "school or nursing home on this side; few bridges")
+        for c in self.no_complex:
+            out.plant("rural_complex_gap", "areas", c, "small 村 without a community comprehensive service "
+                      "facility (its committee rents a room)")
+        towns = A.of_level("town")
+        if len(towns) > 2 and any(A.areas[c].town == 2 for c in self._rural()):
+            out.plant("regional_centre", "areas", towns[2], "rural town without a nursing home: its villages "
+                      "rely on the regional rural elderly-care centre")
+        if self.no_daycare:
+            c = max(self.no_daycare, key=lambda c: self.people[c]["elderly"])
+            i = self.add("elderly_daycare", self._label("elderly_daycare", c, A.areas[c].town),
+                         self._spread(c, 1, "elderly", SPREAD_RADIUS["elderly_daycare"])[0], status="planned")
             out.plant("planned_daycare", "facilities", i, "planned day care closing a no_daycare gap")
         self._remote_village()
         self._closed_and_sizes()
@@ -365,28 +523,24 @@ class _Plan(_Placer):
         return [i for i, f in enumerate(self.out.items) if f.type_code == code and pred(f)]
 
     def _remote_village(self) -> None:
-        hc = self._of("health_center", lambda f: self.A.areas[f.community].town == 2 if f.community >= 0
-                      else False)
-        cun = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "村" and self.A.areas[c].town == 2]
-        if not hc or not cun:
+        c = self.remote
+        if c < 0:
             return
-        p = self.out.items[hc[0]].xy
-        c = max(cun, key=lambda c: np.hypot(*(self.A.areas[c].seat - p)))
         clinics = self._of("health_station", lambda f: f.community == c)
         if not clinics:
             clinics = [self.add("health_station", self._label("health_station", c, 2), self.seat_site(c))]
         for i in clinics:
             self.out.items[i].status = "closed"
         self.out.plant("remote_village", "areas", c, "village farthest from the township health centre; "
-                       "its clinic is closed")
+                       "its clinic is closed and it has no day care")
         self.out.plant("closed", "facilities", clinics[0], "closed village clinic (remote_village)")
 
     def _closed_and_sizes(self) -> None:
         items, out = self.out.items, self.out
-        kg = self._of("kindergarten", lambda f: f.community >= 0 and self.A.areas[f.community].kind == "村")
-        for i in kg[:2]:
-            items[i].status = "closed"
-            out.plant("closed", "facilities", i, "village kindergarten closed (falling births)")
+        for c in self.kg_closed:
+            for i in self._of("kindergarten", lambda f, c=c: f.community == c):
+                items[i].status = "closed"
+                out.plant("closed", "facilities", i, "village kindergarten closed (falling births)")
         can = self._of("elderly_canteen")
         if can:
             items[can[-1]].status = "closed"
@@ -399,9 +553,9 @@ class _Plan(_Placer):
         if css:
             items[css[0]].floor_area_m2 = 300.0
             out.plant("undersized", "facilities", css[0], "community service station of 300 m² (standard 600 m²)")
-        urban = [c for c in self.A.of_level("community") if self.A.areas[c].kind == "社区"]
+        urban = self._urban()
         if urban:
-            c = max(urban, key=lambda c: self.res.children[self.res_comm == c].sum())
+            c = max(urban, key=lambda c: self.people[c]["children"])
             k = self._of("kindergarten", lambda f: f.community == c)
             i = k[0] if k else self.add("kindergarten", self._label("kindergarten", c, self.A.areas[c].town),
                                         self.community_site(c))
@@ -457,6 +611,29 @@ class _Plan(_Placer):
         g = [i for i in self.A.of_level("grid_small") if _has(self.A.areas[i].geom, centre)]
         if g:
             self.out.plant("islet", "areas", g[0], "islet village: no facility, no road link (ferry only)")
+
+    def _plan_rows(self) -> list[dict]:
+        """Per community and required type of its class: open facilities inside it and inside its
+        town, the level the plan provides the type at, and the named gap leaving it out."""
+        A = self.A
+        open_in: dict[tuple[int, str], int] = {}
+        for f in self.out.items:
+            if f.status == "open" and f.community >= 0:
+                open_in[(f.community, f.type_code)] = open_in.get((f.community, f.type_code), 0) + 1
+        rows = []
+        for c in A.of_level("community"):
+            a = A.areas[c]
+            local = URBAN_COMMUNITY if a.urban else RURAL_COMMUNITY
+            town_level = list(TOWN_LEVEL) + ([] if a.urban else ["primary_school", "food_market",
+                                                                 "rural_elderly_home"])
+            peers = [k for k in A.of_level("community") if A.areas[k].town == a.town]
+            for code in [*local, *town_level]:
+                rows.append({"index": c, "circle": "urban" if a.urban else "rural", "type_code": code,
+                             "level": "community" if code in local else "town",
+                             "placed": open_in.get((c, code), 0),
+                             "town_placed": sum(open_in.get((k, code), 0) for k in peers),
+                             "gap": self.left_out.get((c, code), "")})
+        return rows
 
 
 def build(geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, namer: Namer, towns: list[str],

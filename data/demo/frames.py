@@ -54,6 +54,7 @@ def copy_frames(copy: int, size: float, origin: tuple[float, float], seed: int) 
             "note": "fish-pond watch house (塘寮) farther than 500 m from every road: reported unreachable"}
            for i in remote]
     out["planted"] = ctx.planted(F.planted + N.planted + far, road_plants)
+    out["plan"] = ctx.plan(F.plan)
     return out
 
 
@@ -170,6 +171,12 @@ class _Ctx:
             "water_id": ids(self.copy, 3), "kind": ["river", "lake", "sea"],
             "name": [names["river"], names["lake"], names["sea"]]},
             geometry=self.ll_multi(geoms), crs=CRS)
+
+    def plan(self, rows: list[dict]) -> pd.DataFrame:
+        """The facility plan of the required types (``facilities.FacilitySet.plan``) by area id."""
+        out = pd.DataFrame(rows, columns=["index", "circle", "type_code", "level", "placed", "town_placed", "gap"])
+        out.insert(0, "area_id", self.area_ids[out.pop("index").to_numpy(dtype=np.int64)])
+        return out.astype({"area_id": np.int64, "placed": np.int64, "town_placed": np.int64})
 
     def planted(self, rows: list[dict], road_plants: dict) -> pd.DataFrame:
         """Planted cases with the ids of their objects (plus gates, bridges and the islet component)."""

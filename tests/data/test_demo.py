@@ -86,7 +86,7 @@ def test_sizes_at_scale_one(d):
     assert 0.85 * 180_000 <= s["residents"] <= 1.15 * 180_000
     assert 0.8 * 300 <= s["small_grids"] <= 1.2 * 300
     assert 32 <= s["communities"] <= 48 and s["towns"] == 3 and s["districts"] == 1
-    assert 340 <= s["facilities"] <= 460
+    assert 450 <= s["facilities"] <= 620
     assert 1_700 <= s["place_names"] <= 2_300
 
 
@@ -399,15 +399,26 @@ def _facilities_in(d, area_ids, type_code):
 
 def test_planted_gaps(d):
     no_dc = _planted(d, "no_daycare")["object_id"]
-    assert len(no_dc) >= 3 and _facilities_in(d, no_dc, "elderly_daycare").empty
+    assert len(no_dc) == 3 and _facilities_in(d, no_dc, "elderly_daycare").empty
+    estates = _planted(d, "new_estate")["object_id"]
+    assert len(estates) == 2 and set(estates) <= set(no_dc) and _facilities_in(d, estates, "kindergarten").empty
     east = _planted(d, "east_bank")["object_id"]
-    assert len(east) >= 2
-    for code in ("middle_school", "health_center", "food_market", "culture_center"):
+    assert len(east) >= 2 and set(estates) <= set(east)
+    for code in ("middle_school", "health_center"):
         assert _facilities_in(d, east, code).empty, code
+    for code in ("food_market", "primary_school", "culture_center"):  # the east bank has the other services
+        assert not _facilities_in(d, east, code).empty, code
     remote = _planted(d, "remote_village")["object_id"]
-    assert _facilities_in(d, remote, "health_station").empty
-    planned = d.facilities.set_index("facility_id").loc[_planted(d, "planned_daycare")["object_id"], "status"]
-    assert (planned == "planned").all()
+    assert len(remote) == 1
+    for code in ("health_station", "elderly_daycare"):
+        assert _facilities_in(d, remote, code).empty, code
+    planned = d.facilities.set_index("facility_id").loc[_planted(d, "planned_daycare")["object_id"]]
+    assert (planned["status"] == "planned").all()
+    gap_polys = d.areas[d.areas["area_id"].isin(no_dc)].geometry
+    assert all(gap_polys.contains(p).any() for p in d.facilities.set_index("facility_id").geometry[planned.index])
+    rural_town = _planted(d, "regional_centre")["object_id"]
+    assert _facilities_in(d, rural_town, "nursing_home").empty
+    assert not _facilities_in(d, rural_town, "regional_elderly_center").empty
 
 
 # --- place names --------------------------------------------------------------------------------
