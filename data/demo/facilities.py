@@ -27,7 +27,10 @@ service centre); community-level ones inside their community; village ones at th
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -91,8 +94,8 @@ URBAN_COMMUNITY = {
 SPREAD_RADIUS = {"kindergarten": 230.0, "elderly_daycare": 175.0, "primary_school": 470.0, "food_market": 470.0}
 RURAL_COMMUNITY = {
     "community_service_station": ("population", None, 1), "party_mass_center": ("population", None, 1),
-    "community_complex": ("population", None, 1), "kindergarten": ("population", None, 1),
-    "elderly_daycare": ("population", None, 1),
+    "community_complex": ("population", None, 1), "kindergarten": ("children", None, 1),
+    "elderly_daycare": ("elderly", None, 1),
 }
 # town level (urban 15-minute circle, rural township tier): urban residents of the town per facility
 # (at least one per town); sited on public-use blocks near the centres of the town's urban homes
@@ -118,6 +121,15 @@ PER_TOWN = (
 AT_TOWN_SEAT = {"subdistrict_office"}  # one per town, placed by _Plan._offices
 # the east bank of the city has none of these (its people cross one of the few bridges)
 EAST_BANK_MISSING = {"middle_school", "health_center", "police_station", "sports_ground_large"}
+
+
+@cache
+def users_per_place() -> dict[str, tuple[str, float]]:
+    """``capacity_basis`` and ``basis_per_unit`` of data/facility_types.csv: who uses a type's places
+    and how many of them one place serves."""
+    with (Path(__file__).resolve().parents[1] / "facility_types.csv").open(encoding="utf-8") as f:
+        return {r["code"]: (r["capacity_basis"], float(r["basis_per_unit"])) for r in csv.DictReader(f)
+                if r["basis_per_unit"]}
 
 
 @dataclass
@@ -479,13 +491,22 @@ class _Plan(_Placer):
                      else self._spread(c, n, basis, SPREAD_RADIUS[code]))
             for p in sites:
                 if not self.on_islet(p):
-                    self.add(code, self._label(code, c, a.town), p)
+                    self._sized(self.add(code, self._label(code, c, a.town), p), c, n)
         for code, x in PER_COMMUNITY[a.kind].items():
             for _ in range(_count(self.rng, x)):
                 p = self.seat_site(c) if a.kind == "村" else self.community_site(c)
                 if self.on_islet(p):
                     continue
                 self.add(code, self._label(code, c, a.town), p)
+
+    def _sized(self, i: int, c: int, n: int) -> None:
+        """Places for twice the users of its 1/``n`` share of community ``c`` (within the type's
+        range, up to twice its top): neighbours without one of their own come too."""
+        f = self.out.items[i]
+        cap = SPEC[f.type_code][1]
+        if f.type_code in users_per_place() and cap:
+            basis, per = users_per_place()[f.type_code]
+            f.capacity = float(np.round(np.clip(2.0 * self.people[c][basis] / n / per, cap[0], 2 * cap[1]), -1))
 
     def on_islet(self, p: np.ndarray) -> bool:
         return _has(self.geo.islet.buffer(50), p)
