@@ -21,8 +21,8 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km�
   bridges, one city footbridge, one rural bridge, one motorway bridge);
 - ~8,000 residence points with ~64,000 households and ~186,000 residents, two of them watch
   houses farther than 500 m from every road (planted ``far_from_road``: reported unreachable);
-- ~400 facilities of every type of data/facility_types.csv, with planted gaps
-  (``facilities`` docstring);
+- ~530 facilities of every type of data/facility_types.csv, the required ones planned by the people
+  they serve, with a handful of named gaps (``facilities`` docstring; README "演示数据导览");
 - ~1,900-2,000 place names with planted irregular, historical and heritage names (``placenames``
   docstring);
 - water: the river, a reservoir and the sea around the island.
@@ -38,7 +38,11 @@ smaller district (handy for fast tests). Ids are unique across copies: copy c, l
 
 The ``planted`` frame (case, layer, object_id, name, note) lists every planted case (gaps,
 gates, bridge edges, the islet component, irregular names ...) with the layer and id of the
-object, so tests and planners can find them. It is documentation, not a database table.
+object, so tests and planners can find them. The ``plan`` frame (area_id, circle, type_code, level,
+placed, town_placed, gap) says per community and required type of its class how many open
+facilities the generator put inside the community and inside its town, at which level it provides
+the type (``community`` or ``town``) and which named gap leaves it out. Both are documentation, not
+database tables.
 """
 
 from __future__ import annotations

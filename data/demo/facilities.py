@@ -1,28 +1,39 @@
-"""Public service facilities of one copy, with realistic gaps planted on purpose (local metres).
+"""Public service facilities of one copy, planned as a Guangdong district would have them, with a
+handful of named gaps (local metres).
 
-Every type code of data/facility_types.csv appears. Township-level facilities sit on public-use
-blocks of their town's built-up area (the 街道办事处 / 乡镇人民政府 beside its town's community
-service centre); community-level ones inside their community; village ones at the 村委会 seat. Planted gaps (each also listed in ``DemoDistrict.planted``):
+Every type code of data/facility_types.csv appears. The required types (``required`` = 1) are
+planned by the people they serve (``URBAN_COMMUNITY``, ``RURAL_COMMUNITY``, ``TOWN_LEVEL``): one
+社区服务站, 党群服务中心 and 社区综合服务设施 per community at its seat; kindergartens and day care
+counted from each urban community's children and elderly and spread over its homes; primary
+schools and markets in the larger urban communities; each town's township-level facilities on
+public-use blocks near the centres of its urban homes; a 敬老院 per town with villages. Optional
+types keep rough per-community probabilities. ``FacilitySet.plan`` records per community and
+required type what was placed and which named gap leaves it out (``DemoDistrict.plan``).
 
-- ``no_daycare``: several urban communities have no elderly day-care centre (老年人日间照料中心):
-  every community east of the river and the old-town community (the oldest population).
-- ``east_bank``: the east bank of the city has no middle school, community health service
-  centre, culture centre, food market, nursing home or police station: its people must cross one
-  of the few bridges; it also has fewer kindergartens.
-- ``remote_village``: the 村 whose main village is farthest from the rural town's health centre
-  (乡镇卫生院); its village clinic (村卫生站) is closed.
-- ``islet``: the islet village has no facility and no road link (own network component).
-- ``planned_daycare``: a planned (status 'planned') day-care centre in one ``no_daycare``
-  community: a what-if scenario that closes the gap.
-- ``closed``: closed facilities: two village kindergartens (falling births), the remote
-  village's clinic, one elderly canteen.
+Named gaps (each also listed in ``DemoDistrict.planted``; README "演示数据导览" tells the story):
+
+- ``east_bank``: the city's communities east of the river have no community health centre, middle
+  school, police station or large sports ground: their people cross one of the few bridges.
+- ``new_estate``: the two largest east-bank new estates (not the gated one) have no kindergarten
+  and no day care (their premises were never handed over).
+- ``no_daycare``: those two estates and the old-town community have no elderly day-care centre;
+  ``planned_daycare``: a planned centre in the one with the most elderly (a what-if scenario).
+- ``rural_complex_gap``: the two smallest 村 lack a community comprehensive service facility
+  (rural presence stays just above the 80 % target).
+- ``remote_village``: the 村 of the rural town farthest from its health centre: clinic closed, no
+  day care.
+- ``closed``: two small 村's kindergartens (falling births), the remote village's clinic, one
+  elderly canteen.
+- ``regional_centre``: the rural town has no nursing home (its regional elderly-care centre
+  serves its villages).
+- ``far_elderly_home``: the rural town's 敬老院 stands on a former commune farm in its second
+  most remote 村: beyond the half-hour circle of the villages on the far side.
 - ``undersized``: one day-care centre of 200 m² (standard 350-750 m²) and one community service
   station of 300 m² (standard 600 m²).
-- ``overloaded``: a 90-place kindergarten in the urban community with most children.
-- ``rural_complex_gap``: about a third of the 村 lack a community comprehensive service facility
-  (target: >= 80 % of rural communities).
-- ``gated_daycare``: a day-care centre inside a gated compound with a single gate, so outsiders
-  walk round to the gate.
+- ``overloaded``: a 90-place kindergarten in the urban community with most children (every other
+  kindergarten, day care and primary school has places for all who could reach it in time).
+- ``gated_daycare``: a day-care centre inside a gated compound with a single gate.
+- ``islet``: the islet village has no facility and no road link (own network component).
 """
 
 from __future__ import annotations
@@ -123,13 +134,30 @@ AT_TOWN_SEAT = {"subdistrict_office"}  # one per town, placed by _Plan._offices
 EAST_BANK_MISSING = {"middle_school", "health_center", "police_station", "sports_ground_large"}
 
 
+def _rows(name: str) -> list[dict]:
+    with (Path(__file__).resolve().parents[1] / name).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 @cache
 def users_per_place() -> dict[str, tuple[str, float]]:
     """``capacity_basis`` and ``basis_per_unit`` of data/facility_types.csv: who uses a type's places
     and how many of them one place serves."""
-    with (Path(__file__).resolve().parents[1] / "facility_types.csv").open(encoding="utf-8") as f:
-        return {r["code"]: (r["capacity_basis"], float(r["basis_per_unit"])) for r in csv.DictReader(f)
-                if r["basis_per_unit"]}
+    return {r["code"]: (r["capacity_basis"], float(r["basis_per_unit"])) for r in _rows("facility_types.csv")
+            if r["basis_per_unit"]}
+
+
+@cache
+def reach_m(code: str, circle: str) -> float:
+    """The farthest (straight-line metres) anyone of the ``circle`` class can live from a facility of
+    ``code`` and still reach it within the life-circle time: the profile's top speed times the time
+    (0: the type has no tier for the class)."""
+    row = next(r for r in _rows("facility_types.csv") if r["code"] == code)
+    profile, minutes = row[f"{circle}_profile"], row[f"{circle}_max_time_min"]
+    if not profile or not minutes:
+        return 0.0
+    top = max(float(r["speed_kmh"]) for r in _rows("profiles.csv") if r["profile"] == profile and r["usable"] == "1")
+    return top * float(minutes) / 60 * 1000
 
 
 @dataclass
@@ -170,6 +198,8 @@ class _Placer:
         self.out = FacilitySet()
         self.public_sites = self._public_sites()
         self.res_comm = np.array([A.ancestor(int(g), "community") for g in A.residence_grid])
+        self.res_tree = cKDTree(res.xy)
+        self.res_urban = np.array([A.areas[c].urban if c >= 0 else False for c in self.res_comm])
 
     def _public_sites(self) -> list[np.ndarray]:
         """Centres of public-use blocks of each lattice (schools, clinics, markets go there)."""
@@ -295,6 +325,7 @@ class _Plan(_Placer):
         self.nums: dict[str, int] = {}
         self.towns, self.dproper = towns, dproper
         self.left_out: dict[tuple[int, str], str] = {}
+        self.fixed_capacity: set[int] = set()  # planted capacities the sizing leaves alone
         comms = self.A.of_level("community")
         self.people = {c: {m: float(getattr(self.res, m)[self.res_comm == c].sum())
                            for m in ("population", "elderly", "children")} for c in comms}
@@ -307,6 +338,7 @@ class _Plan(_Placer):
             self._community(c)
         self._ensure_all_types()
         self._plant_special()
+        self._size({"kindergarten", "elderly_daycare", "primary_school"}, self.fixed_capacity)
         self._offices()
         self.out.plan = self._plan_rows()
         return self.out
@@ -491,7 +523,7 @@ class _Plan(_Placer):
                      else self._spread(c, n, basis, SPREAD_RADIUS[code]))
             for p in sites:
                 if not self.on_islet(p):
-                    self._sized(self.add(code, self._label(code, c, a.town), p), c, n)
+                    self.add(code, self._label(code, c, a.town), p)
         for code, x in PER_COMMUNITY[a.kind].items():
             for _ in range(_count(self.rng, x)):
                 p = self.seat_site(c) if a.kind == "村" else self.community_site(c)
@@ -499,14 +531,28 @@ class _Plan(_Placer):
                     continue
                 self.add(code, self._label(code, c, a.town), p)
 
-    def _sized(self, i: int, c: int, n: int) -> None:
-        """Places for twice the users of its 1/``n`` share of community ``c`` (within the type's
-        range, up to twice its top): neighbours without one of their own come too."""
-        f = self.out.items[i]
-        cap = SPEC[f.type_code][1]
-        if f.type_code in users_per_place() and cap:
-            basis, per = users_per_place()[f.type_code]
-            f.capacity = float(np.round(np.clip(2.0 * self.people[c][basis] / n / per, cap[0], 2 * cap[1]), -1))
+    def _size(self, codes: set[str], fixed: set[int]) -> None:
+        """Places of the open facilities of ``codes`` (but ``fixed``) for everyone who may use them:
+        every urban user living within ``reach_m`` in a straight line (no catchment over the streets
+        is larger) and, with half again as many to spare, the rural users whose straight-line
+        nearest it is within their ``reach_m``; at least the bottom of the type's range."""
+        for code in sorted(codes & set(users_per_place())):
+            idx = [i for i in self._of(code, lambda f: f.status == "open") if i not in fixed]
+            if not idx or not SPEC[code][1]:
+                continue
+            basis, per = users_per_place()[code]
+            users = getattr(self.res, basis).astype(float)
+            xy = np.array([self.out.items[i].xy for i in self._of(code, lambda f: f.status == "open")])
+            rural = np.flatnonzero(~self.res_urban)
+            dist, near = cKDTree(xy).query(self.res.xy[rural])
+            ok = dist <= reach_m(code, "rural")
+            by_nearest = np.bincount(near[ok], weights=users[rural][ok], minlength=len(xy))
+            all_open = self._of(code, lambda f: f.status == "open")
+            for i in idx:
+                f = self.out.items[i]
+                homes = np.asarray(self.res_tree.query_ball_point(f.xy, reach_m(code, "urban")), dtype=np.int64)
+                need = users[homes[self.res_urban[homes]]].sum() + 1.5 * by_nearest[all_open.index(i)]
+                f.capacity = float(max(SPEC[code][1][0], 10 * np.ceil(need / per / 10)))
 
     def on_islet(self, p: np.ndarray) -> bool:
         return _has(self.geo.islet.buffer(50), p)
@@ -521,8 +567,8 @@ class _Plan(_Placer):
             out.plant("new_estate", "areas", c, "new estate on the east bank: its kindergarten premises were "
                       "never handed over (no kindergarten, no day care)")
         for c in self.east_bank:
-            out.plant("east_bank", "areas", c, "east bank of the river: no community health centre, middle "
-                      "school or nursing home on this side; few bridges")
+            out.plant("east_bank", "areas", c, "east bank of the river: no community health centre or middle "
+                      "school on this side; few bridges")
         for c in self.no_complex:
             out.plant("rural_complex_gap", "areas", c, "small 村 without a community comprehensive service "
                       "facility (its committee rents a room)")
@@ -568,7 +614,8 @@ class _Plan(_Placer):
             out.plant("closed", "facilities", can[-1], "closed elderly canteen")
         dc = self._of("elderly_daycare", lambda f: f.status == "open")
         if dc:
-            items[dc[0]].floor_area_m2 = 200.0
+            items[dc[0]].floor_area_m2, items[dc[0]].capacity = 200.0, 20.0
+            self.fixed_capacity.add(dc[0])
             out.plant("undersized", "facilities", dc[0], "day care of 200 m² (standard 350-750 m²)")
         css = self._of("community_service_station")
         if css:
@@ -580,7 +627,8 @@ class _Plan(_Placer):
             k = self._of("kindergarten", lambda f: f.community == c)
             i = k[0] if k else self.add("kindergarten", self._label("kindergarten", c, self.A.areas[c].town),
                                         self.community_site(c))
-            items[i].capacity = 90.0
+            items[i].capacity, items[i].floor_area_m2 = 90.0, 900.0  # a converted shop floor
+            self.fixed_capacity.add(i)
             out.plant("overloaded", "facilities", i, "90-place kindergarten in the community with most children")
         # a few ordinary planned/closed ones
         for i in self.rng.choice(len(items), size=max(1, len(items) // 60), replace=False):

@@ -80,12 +80,21 @@ def test_plan_lists_every_required_type_of_each_class(d, required):
     assert (d.plan["circle"] == d.plan["area_id"].map(circle)).all()
 
 
-def test_presence_counted_on_the_map_equals_the_plan(d):
+@pytest.fixture(scope="module")
+def small() -> DemoDistrict:
+    from data.demo import generate
+
+    return generate(scale=0.3, seed=8)
+
+
+@pytest.mark.parametrize("which", ["d", "small"])
+def test_presence_counted_on_the_map_equals_the_plan(request, which):
+    d = request.getfixturevalue(which)
     inside = _open_inside(d, "community").set_index(["area_id", "type_code"])["n"]
     plan = d.plan.set_index(["area_id", "type_code"])
     counted = inside.reindex(plan.index, fill_value=0)
     assert (counted == plan["placed"]).all(), plan[counted != plan["placed"]]
-    assert plan["placed"].sum() > 200
+    assert plan["placed"].sum() > 100 * (d.residences["population"].sum() / 186_000)
     # town totals: facilities inside the town polygon
     town_of = _town_of(d)
     in_town = _open_inside(d, "town").set_index(["area_id", "type_code"])["n"]
@@ -219,3 +228,5 @@ def test_planted_gaps_show_in_the_reach(d, coverage):
     over = _cases(d, "overloaded", "facilities")
     kg = per_facility[per_facility["type_code"].astype(str) == "kindergarten"].set_index("facility_id")
     assert (kg.loc[over, "load"] > 1).all() and kg["load"].idxmax() in over
+    # ... and the only facility of a required type over capacity (the others are sized for their users)
+    assert set(per_facility.loc[per_facility["load"] > 1, "facility_id"]) == set(over)
