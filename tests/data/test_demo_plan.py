@@ -6,8 +6,8 @@ inside its town, and which named gap leaves the type out. Here:
 
 - presence is recomputed independently (shapely point-in-polygon of the generated open facilities
   against the community and town polygons) and must equal the plan;
-- the district figures derived from the plan (presence: share of communities, urban and rural apart;
-  villages served by their town for town-level types) and from a coverage run (reach: share of
+- the district figures derived from the plan (presence: share of communities, urban and rural apart,
+  served by their town for the types of data/service_areas.csv) and from a coverage run (reach: share of
   residents within the life-circle time over the streets) fall mostly in the 60-95 % band;
 - every planted gap shows where the plan puts it.
 """
@@ -63,11 +63,27 @@ def _town_of(d: DemoDistrict) -> pd.Series:
     return pd.Series(com["parent_id"].astype("int64").to_numpy(), index=com["area_id"].to_numpy())
 
 
-def _presence(plan: pd.DataFrame) -> pd.Series:
-    """Share of communities with the type, per (type, circle): inside the community, or for a
-    village and a town-level type, inside its town."""
-    has = (plan["placed"] > 0) | ((plan["circle"] == "rural") & (plan["level"] == "town") & (plan["town_placed"] > 0))
-    return has.groupby([plan["type_code"], plan["circle"]]).mean()
+def _served(d: DemoDistrict, plan: pd.DataFrame) -> pd.Series:
+    """Does the community have the type: one inside it, or one its service-area rule assigns
+    (data/service_areas.csv: ``town`` — any in its town; ``assigned`` — any in the named community)."""
+    rules = pd.read_csv(DATA / "service_areas.csv", dtype=str)
+    has = plan["placed"] > 0
+    code = d.areas.set_index("area_id")["code"]
+    placed = plan.set_index(["area_id", "type_code"])["placed"]
+    for r in rules.itertuples():
+        circles = ("urban", "rural") if r.circle == "both" else (r.circle,)
+        rows = (plan["type_code"] == r.type_code) & plan["circle"].isin(circles)
+        if r.rule == "town":
+            has |= rows & (plan["town_placed"] > 0)
+        else:
+            donor = int(code[code == r.served_by_code].index[0])
+            has |= rows & (plan["area_id"].map(code) == r.community_code) & (placed.get((donor, r.type_code), 0) > 0)
+    return has
+
+
+def _presence(d: DemoDistrict, plan: pd.DataFrame) -> pd.Series:
+    """Share of communities with the type, per (type, circle)."""
+    return _served(d, plan).groupby([plan["type_code"], plan["circle"]]).mean()
 
 
 def test_plan_lists_every_required_type_of_each_class(d, required):
@@ -128,7 +144,7 @@ def test_presence_mostly_in_the_band(d):
     community of the class has one (the 居委会/村委会's own station and 党群服务中心)."""
     plan = d.plan
     local = plan[plan["level"] == "community"]
-    share = _presence(local)
+    share = _presence(d, local)
     inside = share.between(*BAND)
     assert inside.sum() > len(share) / 2, share
     assert (share[~inside] == 1.0).all(), share[~inside]
@@ -138,12 +154,13 @@ def test_presence_mostly_in_the_band(d):
     assert 0.8 <= (dc["placed"] > 0).mean() <= 0.95
     rural_complex = share[("community_complex", "rural")]
     assert 0.8 <= rural_complex < 0.9
-    # town-level types: a village is served when its town has one, except the planted gap of the
-    # rural town without a nursing home
-    town = plan[(plan["level"] == "town") & (plan["circle"] == "rural")]
-    served = town["town_placed"] > 0
+    # town-level types: a community is served when its town has one (the service-area rules), except
+    # the planted gap of the rural town without a nursing home
+    town = plan[plan["level"] == "town"]
+    served = _served(d, plan)[town.index]
     assert (served | (town["gap"] == "regional_centre")).all()
     assert not served[town["gap"] == "regional_centre"].any()
+    assert (served == (town["town_placed"] > 0)).all()
 
 
 @pytest.fixture(scope="module")
