@@ -104,14 +104,6 @@ def put(ws: Worksheet, row: int, column: int, value: Any) -> Cell:
     return cell
 
 
-def append(ws: Worksheet, values: Iterable[Any]) -> int:
-    """Append a row safely (see ``put``); returns its row number."""
-    row = _next_row(ws)
-    for j, value in enumerate(values, start=1):
-        put(ws, row, j, value)
-    return row
-
-
 def sheet_title(wb: Workbook, name: str) -> str:
     """A valid sheet title not yet in ``wb`` (≤ 31 characters, none of ``[]:*?/\\``)."""
     clean = "".join("_" if ch in SHEET_FORBIDDEN else ch for ch in str(name))[:31] or "表"
@@ -138,14 +130,16 @@ def table_sheet(wb: Workbook, title: str, frame: pd.DataFrame, *, headers: Mappi
         Lines written above the table (e.g. what each measure means), one per row.
     """
     ws = wb.create_sheet(sheet_title(wb, title))
-    for line in notes:
-        put(ws, _next_row(ws), 1, line)
+    row = 0
+    for row, line in enumerate(notes, start=1):
+        put(ws, row, 1, line)
+    header_row = row + 1
     shown = frame.rename(columns=dict(headers or {}))
-    header_row = append(ws, list(shown.columns))
-    for cell in ws[header_row]:
-        cell.font = Font(bold=True)
-    for row in shown.itertuples(index=False, name=None):
-        append(ws, row)
+    for j, name in enumerate(shown.columns, start=1):
+        put(ws, header_row, j, name).font = Font(bold=True)
+    for i, values in enumerate(shown.itertuples(index=False, name=None), start=header_row + 1):
+        for j, value in enumerate(values, start=1):
+            put(ws, i, j, value)
     wanted = set(percent)
     for j, name in enumerate(shown.columns, start=1):
         if name in wanted:
@@ -201,11 +195,6 @@ def workbook_bytes(sheets: Mapping[str, pd.DataFrame], *, headers: Mapping[str, 
     for title, frame in sheets.items():
         table_sheet(wb, title, frame, headers=headers)
     return xlsx_bytes(wb)
-
-
-def _next_row(ws: Worksheet) -> int:
-    empty = ws.max_row == 1 and all(cell.value is None for cell in ws[1])
-    return 1 if empty else ws.max_row + 1
 
 
 def _as_text(cell: Cell) -> None:

@@ -180,3 +180,15 @@ def reap(s: Session, *, stale_after_s: float, reason: str) -> dict[str, list[int
                       {"t": table, "ids": list(ids)})
         out[table] = sorted(ids)
     return out
+
+
+def siting_after_run(s: Session, run_id: int) -> list[dict[str, Any]]:
+    """Finished siting jobs computed on the data of base run ``run_id``: created after it finished
+    and before the next base run started (job_id, params, result, finished_at), newest first."""
+    rows = s.execute(text(
+        "SELECT j.job_id, j.params, j.result, j.finished_at FROM jobs j JOIN coverage_runs r ON r.run_id = :r "
+        "WHERE j.kind = 'siting' AND j.status = 'done' AND j.result IS NOT NULL "
+        "AND r.finished_at IS NOT NULL AND j.created_at >= r.finished_at "
+        "AND NOT EXISTS (SELECT 1 FROM coverage_runs n WHERE n.run_id > r.run_id AND n.scenario_id IS NULL "
+        "AND n.started_at <= j.created_at) ORDER BY j.job_id DESC"), {"r": run_id})
+    return [dict(r) for r in rows.mappings()]

@@ -2,12 +2,14 @@
 # Install the Debian 12 packages minqing-map needs, only those that are missing.
 #
 # Usage: scripts/system-deps.sh [demo|test|bench] [--print]
-#   demo  (default) python3 python3-venv npm fonts-noto-cjk, and postgresql-15
+#   demo  (default) python3 python3-venv npm fonts-noto-cjk fonts-wqy-zenhei, and postgresql-15
 #         postgresql-15-postgis-3 for the local database; not when DATABASE_URL is set (in the
 #         environment or in .env), because then an existing server is used.
-#         (fonts-noto-cjk: the PNG gap maps and reports; python3-venv: Debian's python3 cannot
+#         (fonts-noto-cjk: Chinese in the browser pages; fonts-wqy-zenhei: the PNG maps and the PDF
+#         report, which embeds its TrueType outlines; python3-venv: Debian's python3 cannot
 #         `python3 -m venv` without it; pip comes into the venv through it, python3-pip is not needed.)
-#   test  demo + chromium chromium-driver (the browser tests of the maps).
+#   test  demo + chromium chromium-driver (the browser tests of the maps) and poppler-utils (the
+#         PDF report's tests render it with pdftoppm and read it with pdftotext and pdffonts).
 #   bench test + postgresql-15-pgrouting (local database only) and wrk.
 #   --print  print the missing packages on one line (empty when none) and exit 0; install nothing.
 #
@@ -25,7 +27,7 @@ for arg in "$@"; do
     demo|test|bench) mode=$arg ;;
     --bench) mode=bench ;;  # the old spelling
     --print) print_only=1 ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "minqing: unknown argument '$arg'; use: system-deps.sh [demo|test|bench] [--print]" >&2; exit 2 ;;
   esac
 done
@@ -48,11 +50,11 @@ installed() {
   [ "$status" = installed ]
 }
 
-wanted=(python3 python3-venv npm fonts-noto-cjk)
+wanted=(python3 python3-venv npm fonts-noto-cjk fonts-wqy-zenhei)
 external_database || wanted+=(postgresql-15 postgresql-15-postgis-3)
 case "$mode" in
-  test)  wanted+=(chromium chromium-driver) ;;
-  bench) wanted+=(chromium chromium-driver wrk)
+  test)  wanted+=(chromium chromium-driver poppler-utils) ;;
+  bench) wanted+=(chromium chromium-driver poppler-utils wrk)
          external_database || wanted+=(postgresql-15-pgrouting) ;;
 esac
 

@@ -326,21 +326,29 @@ def _print_compliance(c) -> None:
 
 @app.command()
 def report(
-    out: Path = typer.Option(..., "--out", help="XLSX file to write, e.g. report.xlsx"),
+    out: Path = typer.Option(..., "--out", help="file to write: report.xlsx (or summary.pdf with --pdf)"),
     run_id: int = RUN,
-    scenario_id: int = typer.Option(None, "--scenario", help="add a sheet comparing this evaluated scenario"),
+    pdf: bool = typer.Option(False, "--pdf", help="write the one-page A4 PDF 摘要 with its map instead of the XLSX"),
+    scenario_id: int = typer.Option(None, "--scenario", help="add a sheet comparing this evaluated scenario (XLSX)"),
     min_share: float = typer.Option(0.5, "--min-share", min=0.01, max=1.0, help="see `minqing plan compliance`"),
 ) -> None:
-    """Write the XLSX report with Chinese headers.
+    """Write the report of a coverage run, in Chinese, for officials.
 
-    Sheets: targets, one per facility type, compliance, floor area, gaps, and a scenario comparison
-    with --scenario.
+    XLSX: 摘要 (the district against each target, the communities most in need and why, recommended
+    sites, the largest gaps), one ranked table per level (区县, 镇街, 村居) with the three measures
+    side by side, targets, tiers, floor area, gaps by place name, the gap map, and a scenario
+    comparison with --scenario. --pdf: the 摘要 and the gap map on one A4 landscape page (needs
+    fonts-wqy-zenhei).
     """
     from api.services import reports
     from layers.db import session
 
+    if pdf and scenario_id is not None:
+        fail("--scenario adds a sheet to the XLSX report; leave it out with --pdf")
     with friendly_errors(), steps(1, desc="报告 report") as step, session() as s:
-        out.write_bytes(reports.workbook(s, run_id, scenario_id=scenario_id, min_share=min_share))
+        content = (reports.pdf(s, run_id, min_share=min_share) if pdf
+                   else reports.workbook(s, run_id, scenario_id=scenario_id, min_share=min_share))
+        out.write_bytes(content)
         step("完成 done")
     typer.echo(f"已写入 wrote {out}")
 
@@ -376,7 +384,7 @@ def gap_map(
     run_id: int = RUN,
     dpi: int = typer.Option(150, "--dpi", min=50, max=600, help="resolution"),
 ) -> None:
-    """Draw a printable PNG map of one type's coverage gaps (needs fonts-noto-cjk)."""
+    """Draw a printable PNG map of one type's coverage gaps (needs fonts-wqy-zenhei)."""
     from api.services import reports
     from layers.db import session
 

@@ -415,13 +415,26 @@ def _file_responses(media_type: str, text: str) -> dict:
 
 @router.get("/reports/{run_id}.xlsx", tags=[REPORTS], response_class=Response, responses=_file_responses(XLSX, "XLSX"),
             summary="Excel 报告 XLSX report",
-            description="Targets, a sheet per facility type (coverage per area), compliance, floor area, gaps, and a "
-                        "scenario comparison when `scenario_id` is given (Chinese headers).")
+            description="Sheets: 摘要 (sentences: the district against each target with its measure named, the five "
+                        "communities most in need and why, recommended sites of siting done on the run's data, the "
+                        "largest gaps), one ranked table per level (区县, 镇街, 村居) with the presence, radius and "
+                        "network measures side by side, 达标目标, 生活圈分级达标, 社区用房, 覆盖缺口 (the largest gaps "
+                        "per type by place name), 缺口地图 (picture), and 情景对比 when `scenario_id` is given. Chinese "
+                        "only; Beijing time to the minute.")
 def report_xlsx(s: SessionDep, user: Planner, run_id: RunId,
                 scenario_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="情景编号")] = None,
                 min_share: MinShare = 0.5) -> Response:
     content = reports.workbook(s, run_id, scenario_id=scenario_id, min_share=min_share)
     return _file(content, XLSX, f"minqing_report_run{run_id}.xlsx")
+
+
+@router.get("/reports/{run_id}.pdf", tags=[REPORTS], response_class=Response,
+            responses=_file_responses("application/pdf", "PDF"), summary="一页摘要 one-page PDF summary",
+            description="The 摘要 of the XLSX report on one A4 landscape page with the gap map of the required types "
+                        "(north arrow, scale bar, legend), the data date and 演示数据(虚构) for the demo district; "
+                        "the Chinese font is embedded. 503 `font_missing` when fonts-wqy-zenhei is not installed.")
+def report_pdf(s: SessionDep, user: Planner, run_id: RunId, min_share: MinShare = 0.5) -> Response:
+    return _file(reports.pdf(s, run_id, min_share=min_share), "application/pdf", f"minqing_summary_run{run_id}.pdf")
 
 
 @router.get("/reports/{run_id}/gaps/{type}.png", tags=[REPORTS], response_class=Response,

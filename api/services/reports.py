@@ -1,14 +1,18 @@
-"""Planner reports of a coverage run: XLSX workbook, CSV/GeoJSON/GeoPackage exports, gap map PNG.
+"""Planner reports of a coverage run: the XLSX report and the one-page PDF 摘要, CSV/GeoJSON/GeoPackage
+exports, gap map PNGs.
 
-File writing lives here (never in ``geo``). Everything is built in memory and returned as bytes
-(the API streams them, the CLI writes them). The map is drawn offline with matplotlib (Agg, no
-pyplot) in the run district's UTM zone with the Noto CJK font of Debian's ``fonts-noto-cjk``;
-maps and the workbook of the demo district say that its data are fictional.
+File writing lives here (never in ``geo``); every spreadsheet cell goes through ``api.spreadsheets``
+(formula-safe, Chinese widths, Beijing time). Everything is built in memory and returned as bytes
+(the API streams them, the CLI writes them). Maps are drawn offline with matplotlib (Agg/PDF, no
+pyplot) in the district's UTM zone with 文泉驿正黑 (Debian ``fonts-wqy-zenhei``), whose TrueType
+outlines the PDF embeds as a subset. Reports and maps of the demo district say its data are
+fictional (演示数据(虚构)). The 摘要's sentences come from ``api.services.summary``.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +27,16 @@ from sqlalchemy.orm import Session
 from api import spreadsheets
 from api.errors import ApiError
 from api.services import compliance as comp
-from api.services.coverage import measure_name, read_targets
+from api.services import summary
+from api.services.coverage import measure_name, measure_table, read_targets, target_table
 from api.services.runs import known_types, resolve_run
 from api.services.scenarios import area_records
 from geo import measures, standards
 from geo.crs import to_metric
 from layers import planning, queries, store
 from layers import scenarios as scenario_table
+from maps.page import DEMO_LABEL
 
-NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-DEMO_LABEL = "虚构演示数据 fictional demo data"
 LEVEL_ZH = {"district": "区县", "town": "镇街", "grid_large": "大网格", "community": "村居", "grid_middle": "中网格",
             "grid_small": "小网格"}
 LEVEL_ORDER = list(LEVEL_ZH)
@@ -43,18 +47,8 @@ AREA_COLUMNS = ["run_id", "area_id", "code", "name", "level", "level_name", "urb
                 "elderly_covered", "children", "children_covered", "households_estimated", "population_estimated",
                 "share", "target", "pass", "population_in_radius", "radius_share", "present", "presence_source",
                 "communities", "communities_present", "presence_share", "status"]
-AREA_ZH = {"code": "区域编码", "name": "区域名称", "level_name": "层级", "circle": "城乡", "households": "户数",
-           "households_covered": "覆盖户数", "population": "人口", "population_covered": "覆盖人口", "share": "覆盖率",
-           "elderly": "老年人(60+)", "elderly_covered": "覆盖老年人", "children": "儿童(0-14)",
-           "children_covered": "覆盖儿童", "households_estimated": "其中估算户数",
-           "population_estimated": "其中估算人口", "target": "目标覆盖率", "pass": "是否达标"}
-ESTIMATE_NOTE = ("估算户数: 由 OpenStreetMap 建筑轮廓按占地面积×层数估算 (参数见 data/household_estimate.csv); "
-                 "估算人口: 估算户数的人口, 以及一标三实中缺人口列、按普查比例由户数推算的人口。估算数字仅供参考, "
-                 "导入一标三实实有人口数据后自动替换。")
-
-
 class FontMissing(ApiError):
-    """The CJK font for Chinese map labels is not installed."""
+    """The CJK font for Chinese maps and PDF reports is not installed."""
 
     status, code = 503, "font_missing"
 
@@ -215,142 +209,201 @@ def _export(frame: pd.DataFrame, fmt: str, stem: str, *, layer: str) -> Export:
 
 # --- workbook -------------------------------------------------------------------------------------
 
+REPORT_LEVELS = (("district", "区县"), ("town", "镇街"), ("community", "村居"))
+"""The ranked tables of the report, one sheet per level."""
+GAPS_LISTED = summary.GAPS_LISTED
+PRESENCE_SOURCE_ZH = {"inside": "有", "town": "有（由镇街设施服务）", "assigned": "有（由邻近社区设施服务）"}
+
 
 def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None = None,
              min_share: float = standards.DEFAULT_MIN_SHARE) -> bytes:
-    """XLSX (Chinese headers): 说明, 达标目标, one sheet per facility type, 社区达标, 社区用房, 覆盖缺口,
-    and 情景对比 when ``scenario_id`` is given."""
-    from openpyxl import Workbook
-
+    """The XLSX report of a run, for people: 摘要 (sentences), one ranked table per level (区县,
+    镇街, 村居) with the three measures side by side, 达标目标, 生活圈分级达标, 社区用房, 覆盖缺口 (the
+    largest gaps by place name), 缺口地图 (the map as a picture), and 情景对比 with ``scenario_id``.
+    Chinese only; Beijing time to the minute; cells written by ``api.spreadsheets``."""
     run = resolve_run(s, run_id)
     c = comp.compliance(s, run_id=run["run_id"], min_share=min_share)
-    wb = Workbook()
-    _about(wb.active, s, run, c, scenario_id)
-    _sheet(wb, "达标目标", _targets_frame(c.targets, _type_names(s)), percent=("目标值", "实际值"))
-    areas = areas_table(s, run["run_id"], min_share=min_share, with_geometry=False)
-    for (_, name), part in areas.groupby(["type_code", "type_name"], sort=True):
-        _sheet(wb, _sheet_title(wb, str(name)), _area_frame(part), percent=("覆盖率", "目标覆盖率"))
-    _sheet(wb, "社区达标", _tiers_frame(c.tiers), percent=())
-    _sheet(wb, "社区用房", _floor_frame(c.floor_area), percent=())
-    _sheet(wb, "覆盖缺口", _gaps_frame(gaps_table(s, run["run_id"])), percent=())
+    brief = summary.build(s, run, c)
+    names = summary.type_names(s)
+    wb = spreadsheets.new_workbook()
+    spreadsheets.text_sheet(wb, "摘要", [*brief.lines(), (f"报告生成于 {spreadsheets.now_beijing()}（北京时间）。", False)])
+    notes = measure_notes()
+    for level, title in REPORT_LEVELS:
+        frame = level_table(s, run["run_id"], level, min_share=min_share)
+        if len(frame):
+            _table(wb, title, frame, notes=notes)
+    _table(wb, "达标目标", targets_frame(c.targets, names))
+    _table(wb, "生活圈分级达标", _tiers_frame(c.tiers, summary.town_names(s)))
+    _table(wb, "社区用房", _floor_frame(c.floor_area))
+    _table(wb, "覆盖缺口", gaps_frame(brief.gap_rows, brief.largest, names),
+           notes=[f"每类设施列出居民最多的 {GAPS_LISTED} 处缺口；其余缺口只计数，完整清单可导出覆盖缺口表。"])
+    _map_sheet(wb, s, run, brief)
     if scenario_id is not None:
-        _sheet(wb, "情景对比", _scenario_frame(s, scenario_id), percent=("覆盖率(前)", "覆盖率(后)", "覆盖率变化"))
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+        _table(wb, "情景对比", _scenario_frame(s, scenario_id, names))
+    return spreadsheets.xlsx_bytes(wb)
 
 
-def _about(ws, s: Session, run: dict, c: comp.Compliance, scenario_id: int | None) -> None:
-    ws.title = "说明"
-    rows = [("民情地图 社区生活圈覆盖报告", ""), ("区域", planning.district_name(s) or ""),
-            ("覆盖分析运行编号", run["run_id"]), ("完成时间", _text(run.get("finished_at"))),
-            ("数据是否已变化(需重算)", "是" if run["stale"] else "否"),
-            ("必配设施在生活圈内的判定", f"社区至少 {c.min_share:.0%} 的居民可达"), ("判定说明", comp.DEFINITION),
-            ("估算数据", _estimate_summary(s, run["run_id"]))]
-    if scenario_id is not None:
-        rows.append(("情景", f"{scenario_id} {scenario_table.get(s, scenario_id)['name']}"))
-    if planning.is_demo(s):
-        rows.append(("注意", DEMO_LABEL))
-    for row in rows:
-        ws.append(list(row))
-    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 28, 80
+def _table(wb, title: str, frame: pd.DataFrame, *, notes: list[str] | None = None) -> None:
+    percent = [c for c in frame.columns if c in share_headers()]
+    ws = spreadsheets.table_sheet(wb, title, frame, percent=percent, notes=notes or ())
+    ws.auto_filter.ref = f"A{len(notes or []) + 1}:{ws.cell(row=1, column=max(1, frame.shape[1])).column_letter}" \
+                         f"{ws.max_row}"
 
 
-def _estimate_summary(s: Session, run_id: int) -> str:
-    """How much of the run's households and residents are estimates (district totals), and what that means."""
-    top = store.area_results(s, run_id, level="district")
-    if top.empty or not (top.households_estimated.max() or top.population_estimated.max()):
-        return "无: 户数和人口均为实际数据 (一标三实)"
-    households, estimated, people = (int(top[c].max()) for c in
-                                     ("households", "households_estimated", "population_estimated"))
-    share = f" ({estimated / households:.0%})" if households else ""
-    return f"其中估算户数 {estimated}{share}, 估算人口 {people}; 各区域见“其中估算户数/其中估算人口”列。{ESTIMATE_NOTE}"
+PERCENT_COLUMNS = {"目标值", "实际值", "覆盖率(前)", "覆盖率(后)", "覆盖率变化"}
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def share_headers() -> set[str]:
+    """Columns shown as percentages: every measure's column and ``PERCENT_COLUMNS``."""
+    return {*(measure_name(code) for code in measure_table()), network_header(), *PERCENT_COLUMNS}
 
 
-def _sheet_title(wb, name: str) -> str:
-    """A valid, unique sheet title (≤ 31 characters, none of []:*?/\\)."""
-    clean = "".join("_" if ch in "[]:*?/\\" else ch for ch in name)[:31]
-    title, n = clean, 2
-    while title in wb.sheetnames:
-        title = f"{clean[:28]}_{n}"
-        n += 1
-    return title
+def measure_notes() -> list[str]:
+    """One note line per measure (its Chinese name and definition) above each level table."""
+    return [f"{m['name_zh']}：{m['definition_zh']}" for m in measure_table().values()]
 
 
-def _sheet(wb, title: str, frame: pd.DataFrame, *, percent: tuple[str, ...]) -> None:
-    from openpyxl.styles import Font
-
-    ws = wb.create_sheet(title)
-    ws.append(list(frame.columns))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None):
-        ws.append([_cell(v) for v in row])
-    for j, name in enumerate(frame.columns, start=1):
-        letter = ws.cell(row=1, column=j).column_letter
-        ws.column_dimensions[letter].width = min(40, max(10, 2 * len(str(name)) + 2))
-        if name in percent:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
-                cell.number_format = "0.0%"
-    ws.freeze_panes = "A2"
+def network_header() -> str:
+    """The network measure's column heading: the urban name, the rural one in brackets."""
+    return f"{measure_name('network')}（农村：{measure_name('network', 'rural')}）"
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, list | tuple):
-        return "、".join(map(str, value))
-    return value
-
-
-def _area_frame(part: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(part[list(AREA_ZH)]).rename(columns=AREA_ZH)
-
-
-def _type_names(s: Session) -> dict[str, str]:
-    """Facility type code → Chinese name; ``*`` (every type with a service circle) → 全部设施类型."""
+def level_table(s: Session, run_id: int, level: str, *, min_share: float = standards.DEFAULT_MIN_SHARE) -> pd.DataFrame:
+    """The ranked table of one level: one row per area and facility type, areas ranked by the share of
+    residents reaching every required type (composite, best first), the three measures side by
+    side, the community's status word, and the verdicts of the targets judged in the area."""
+    long = areas_table(s, run_id, level=level, min_share=min_share, with_geometry=False)
+    if long.empty:
+        return pd.DataFrame()
+    whole = _composite_share(store.composite_results(s, run_id, level=level))
+    people = long.groupby("area_id").population.max()
+    ranking = pd.DataFrame({"whole": whole.reindex(people.index), "population": people,
+                            "name": long.groupby("area_id").name.first()})
+    ranking = ranking.sort_values(["whole", "name"], ascending=[False, True], na_position="last")
+    rank = {a: i for i, a in enumerate(ranking.index, start=1)}
+    verdicts = _verdicts(s, run_id, level)
     types = queries.facility_types(s)
-    return {"*": "全部设施类型", **dict(zip(types.code, types.name_zh, strict=True))}
+    required = set(types.code[types.required.astype(str).isin(["1", "1.0", "True", "true"])])
+    long = long.assign(_rank=long.area_id.map(rank), _req=~long.type_code.isin(required))
+    long = long.sort_values(["_rank", "_req", "type_name"], kind="stable")
+    out = pd.DataFrame({"排名": long._rank.to_numpy()})
+    if level == "community":
+        towns = summary.town_names(s)
+        out["镇街"] = long.area_id.map(towns).to_numpy()
+    out["区域"] = long.name.to_numpy()
+    if level == "community":
+        out["城乡"] = long.urban.map({True: "城市社区", False: "农村社区"}).to_numpy()
+    out["人口"] = long.area_id.map(people).to_numpy()
+    out["其中估算人口"] = long.area_id.map(long.groupby("area_id").population_estimated.max()).to_numpy()
+    out[measure_name("composite")] = long.area_id.map(whole).to_numpy(float)
+    out["设施类型"] = long.type_name.to_numpy()
+    out["是否应配建"] = np.where(long._req.to_numpy(), "宜配建", "应配建")
+    presence = measure_name("presence")
+    if level == "community":
+        out[f"{presence}（本社区是否设有）"] = [PRESENCE_SOURCE_ZH.get(src, "有") if p is True else
+                                         ("无" if p is False else "") for p, src in
+                                         zip(long.present.astype(object), long.presence_source, strict=True)]
+    else:
+        out[presence] = long.presence_share.astype(float).to_numpy()
+        out["设有该类设施的社区"] = [f"{int(p)}/{int(n)}" if pd.notna(n) and n else "" for p, n in
+                            zip(long.communities_present.fillna(0), long.communities, strict=True)]
+    out[measure_name("radius")] = long.radius_share.astype(float).to_numpy()
+    out[network_header()] = long.share.astype(float).to_numpy()
+    if level == "community":
+        out["状态"] = long.status.to_numpy()
+    keys = list(zip(long.area_id, long.type_code, strict=True))
+    out["目标"] = [verdicts.get(k, ("", ""))[0] for k in keys]
+    out["目标判定"] = [verdicts.get(k, ("", ""))[1] for k in keys]
+    return out.reset_index(drop=True)
 
 
-def _targets_frame(targets: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
-    circle = {"urban": "城市", "rural": "农村", "both": "城乡"}
-    return pd.DataFrame({"目标": targets.label_zh, "设施类型": targets.type_code.map(lambda c: names.get(c, c)),
-                         "范围": targets.circle.map(circle),
-                         "指标": [measure_name(m, c) for m, c in zip(targets.measure, targets.circle, strict=True)], "目标值": targets.threshold.astype(float),
-                         "实际值": pd.to_numeric(targets["value"], errors="coerce"), "是否达标": targets["pass"],
-                         "依据": targets.source})
+def _composite_share(rows: pd.DataFrame) -> pd.Series:
+    """Per area: residents reaching every required type / residents (both circles together)."""
+    if rows.empty:
+        return pd.Series(dtype=float)
+    sums = rows.groupby("area_id")[["population", "population_covered"]].sum()
+    return sums.population_covered / sums.population.where(sums.population > 0)
 
 
-def _tiers_frame(tiers: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"社区编号": tiers.area_id, "社区": tiers.name, "城乡": tiers.circle.map({"urban": "城市", "rural": "农村"}),
-                         "生活圈层级": tiers.tier_label, "必配设施类型数": tiers.required, "在生活圈内": tiers.within,
-                         "是否达标": tiers["pass"], "缺少的设施": tiers.missing})
+def _verdicts(s: Session, run_id: int, level: str) -> dict[tuple[int, str], tuple[str, str]]:
+    """(area, type) → (the targets judged there, their verdicts), each naming its measure and value."""
+    out: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
+    for r in target_table(s, run_id, level=level):
+        if r["type_code"] == "*":
+            continue
+        labels, words = out.setdefault((r["area_id"], r["type_code"]), ([], []))
+        labels.append(r["label_zh"] or "")
+        value = "无数据" if r["value"] is None else f"{r['value']:.1%}"
+        verdict = "" if r["pass"] is None else ("达标" if r["pass"] else "未达标")
+        words.append(f"{r['measure_zh']} {value} {verdict}".strip())
+    return {k: ("；".join(a), "；".join(b)) for k, (a, b) in out.items()}
+
+
+CIRCLE_ZH = {"urban": "城市", "rural": "农村", "both": "城乡"}
+
+
+def targets_frame(targets: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """The district against each target (``evaluate_targets`` rows), in Chinese: the target, its
+    measure and definition, threshold, value, communities counted, verdict and source."""
+    counted = [f"{int(r)}/{int(n)}" if m == "presence" and pd.notna(n) and n else "" for m, r, n in
+               zip(targets.measure, targets.communities_reached.fillna(0), targets.communities, strict=True)]
+    return pd.DataFrame({
+        "目标": targets.label_zh, "设施类型": targets.type_code.map(lambda c: names.get(c, c)),
+        "范围": targets.circle.map(CIRCLE_ZH), "指标": targets.measure_zh, "指标定义": targets.definition_zh,
+        "目标值": targets.threshold.astype(float), "实际值": pd.to_numeric(targets["value"], errors="coerce"),
+        "设有该类设施的社区": counted,
+        "是否达标": ["达标" if p else ("未达标" if pd.notna(v) else "无数据")
+                 for p, v in zip(targets["pass"], pd.to_numeric(targets["value"], errors="coerce"), strict=True)],
+        "依据": targets.source.map(_source_text)})
+
+
+def _source_text(value: Any) -> str:
+    """A target's source without the editors' marks ("(check)")."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return re.sub(r"\s*[(（]check[)）]", "", text, flags=re.IGNORECASE).strip()
+
+
+def _tiers_frame(tiers: pd.DataFrame, towns: dict[int, str]) -> pd.DataFrame:
+    return pd.DataFrame({"镇街": tiers.area_id.map(towns), "社区": tiers.name,
+                         "城乡": tiers.circle.map({"urban": "城市", "rural": "农村"}),
+                         "生活圈层级": tiers.tier_label, "应配设施类型数": tiers.required, "在生活圈内": tiers.within,
+                         "是否达标": tiers["pass"].map({True: "达标", False: "未达标"}),
+                         "未达标的设施": tiers.missing})
 
 
 def _floor_frame(floor: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"社区编号": floor.area_id, "社区": floor.name, "户数": floor.households,
+    return pd.DataFrame({"社区": floor.name, "户数": floor.households,
                          "社区服务设施数": floor.facilities, "建筑面积(m²)": floor.floor_area_m2.round(1),
                          "应配面积(m²,每百户30m²)": floor.required_m2.round(1),
-                         "每百户面积(m²)": floor.m2_per_100_households.round(1), "是否达标": floor["pass"],
+                         "每百户面积(m²)": floor.m2_per_100_households.round(1),
+                         "是否达标": floor["pass"].map({True: "达标", False: "未达标"}),
                          "面积未知的设施数": floor.unknown_area})
 
 
-def _gaps_frame(gaps: gpd.GeoDataFrame) -> pd.DataFrame:
-    centre = shapely.centroid(gaps.geometry.to_numpy()) if len(gaps) else np.empty(0, object)
-    return pd.DataFrame({"设施类型": gaps.type_name, "排名": gaps["rank"], "户数": gaps.households,
-                         "人口": gaps.population, "老年人": gaps.elderly, "儿童": gaps.children,
-                         "住户点数": gaps.residences, "中心经度": np.round(shapely.get_x(centre), 6),
-                         "中心纬度": np.round(shapely.get_y(centre), 6)})
+GAP_ZH = {"type_name": "设施类型", "rank": "排名", "place": "位置", "town": "镇街", "community": "村居",
+          "road": "最近道路", "households": "户数", "population": "人口", "elderly": "老年人(60+)",
+          "children": "儿童(0-14)", "residences": "住户点数"}
 
 
-SCENARIO_ZH = {"name": "区域名称", "code": "区域编码", "level": "层级", "type_code": "设施类型", "population": "人口",
+def gaps_frame(gaps: pd.DataFrame, largest: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """The largest gaps of each type by residents (``largest``: ``summary.largest_gaps``) with their
+    place names; after each type's list a line counting the other ``gaps`` and their residents."""
+    if gaps.empty:
+        return pd.DataFrame(columns=list(GAP_ZH.values()))
+    parts = []
+    counts = ("households", "population", "elderly", "children", "residences")
+    for code, part in largest.groupby("type_code", sort=True):
+        top = part.assign(rank=range(1, len(part) + 1), type_name=names.get(code, code))
+        parts.append(pd.DataFrame(top[list(GAP_ZH)]))
+        rest = gaps[(gaps.type_code == code) & ~gaps.gap_id.isin(part.gap_id)]
+        if len(rest):
+            parts.append(pd.DataFrame([{"type_name": names.get(code, code), "rank": None,
+                                        "place": f"其余 {len(rest):,} 处较小的缺口（合计）", "town": None,
+                                        "community": None, "road": None, **{c: int(rest[c].sum()) for c in counts}}]))
+    return pd.concat(parts, ignore_index=True).rename(columns=GAP_ZH)
+
+
+SCENARIO_ZH = {"name": "区域名称", "level": "层级", "type_code": "设施类型", "population": "人口",
                "population_covered_before": "覆盖人口(前)", "population_covered_after": "覆盖人口(后)",
                "share_before": "覆盖率(前)", "share_after": "覆盖率(后)", "share_delta": "覆盖率变化",
                "population_gained": "新增覆盖人口", "population_lost": "失去覆盖人口",
@@ -359,76 +412,114 @@ SCENARIO_ZH = {"name": "区域名称", "code": "区域编码", "level": "层级"
                "children_gained": "新增覆盖儿童", "children_lost": "失去覆盖儿童"}
 
 
-def _scenario_frame(s: Session, scenario_id: int) -> pd.DataFrame:
+def _scenario_frame(s: Session, scenario_id: int, names: dict[str, str]) -> pd.DataFrame:
     scenario = scenario_table.get(s, scenario_id)
     if not scenario["result"]:
         raise ApiError(f"scenario {scenario_id} has not been evaluated yet",
                        fix=f"POST /scenarios/{scenario_id}/evaluate (or `minqing plan scenario evaluate {scenario_id}`)")
     rows = pd.DataFrame(area_records(scenario["result"]), columns=scenario["result"]["areas"]["columns"])
     rows["level"] = rows.level.map(LEVEL_ZH)
+    rows["type_code"] = rows.type_code.map(lambda c: names.get(c, c))
     return rows[list(SCENARIO_ZH)].rename(columns=SCENARIO_ZH)
 
 
-# --- gap map --------------------------------------------------------------------------------------
+def _map_sheet(wb, s: Session, run: dict[str, Any], brief: summary.Summary) -> None:
+    """The overview gap map as a picture, with a caption."""
+    from openpyxl.drawing.image import Image
+
+    png = overview_map(s, run, brief, dpi=110)
+    ws = wb.create_sheet("缺口地图")
+    spreadsheets.put(ws, 1, 1, f"{brief.district} 应配建设施覆盖缺口（第 {brief.run_id} 次运行，数据日期 {brief.data_date}）")
+    picture = Image(io.BytesIO(png))
+    picture.anchor = "A3"
+    ws.add_image(picture)
+
+
+# --- maps -----------------------------------------------------------------------------------------
+
+REPORT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+"""文泉驿正黑 (Debian fonts-wqy-zenhei): TrueType outlines, so PDFs embed it as a CID TrueType subset."""
 
 
 def gap_map(s: Session, run_id: int, type_code: str, *, dpi: int = 150) -> bytes:
     """PNG map of the gaps of ``type_code``: community outlines, streets, gap polygons shaded by
-    population, the type's open facilities, Chinese title and legend (demo data labelled)."""
+    population, the type's open facilities, Chinese title, legend, scale bar and north arrow (demo
+    data labelled)."""
     font = _font()
     run = resolve_run(s, run_id)
-    types = queries.facility_types(s)
-    names = dict(zip(types.code, types.name_zh, strict=True))
-    if type_code not in names:
+    names = summary.type_names(s)
+    if type_code not in names or type_code == "*":
         raise ApiError(f"unknown facility type {type_code!r}", fix="use a code of GET /collections/facility_types/items")
-    layers = _map_layers(s, run["run_id"], type_code)
-    title = f"{planning.district_name(s) or ''} {names[type_code]} 生活圈覆盖缺口 (运行 {run['run_id']})"
-    return _draw(layers, title=title, font=font, demo=planning.is_demo(s), dpi=dpi)
+    layers = _map_layers(s, run["run_id"], [type_code])
+    title = f"{planning.district_name(s) or ''} {names[type_code]} 生活圈覆盖缺口（第 {run['run_id']} 次运行）"
+    return _png(layers, title=title, font=font, demo=planning.is_demo(s), dpi=dpi)
 
 
-def _font():
+def overview_map(s: Session, run: dict[str, Any], brief: summary.Summary, *, dpi: int = 150) -> bytes:
+    """PNG map of the gaps of every required (应配建) type, for the report."""
+    layers = _map_layers(s, brief.run_id, summary.required_codes(s))
+    title = f"{brief.district} 应配建设施覆盖缺口（第 {brief.run_id} 次运行）"
+    return _png(layers, title=title, font=_font(), demo=brief.demo, dpi=dpi)
+
+
+def _font(size: float | None = None):
     from matplotlib.font_manager import FontProperties
 
-    if not NOTO_CJK.exists():
-        raise FontMissing(f"the Chinese font {NOTO_CJK} is missing",
-                          fix="install it: sudo apt-get install fonts-noto-cjk")
-    return FontProperties(fname=str(NOTO_CJK))
+    if not REPORT_FONT.exists():
+        raise FontMissing("the Chinese font 文泉驿正黑 (WenQuanYi Zen Hei) for maps and PDF reports is not installed",
+                          fix="install it: sudo apt-get install fonts-wqy-zenhei (or run scripts/system-deps.sh)")
+    return FontProperties(fname=str(REPORT_FONT), size=size)
 
 
-def _map_layers(s: Session, run_id: int, type_code: str) -> dict[str, gpd.GeoSeries | gpd.GeoDataFrame]:
+def _map_layers(s: Session, run_id: int, type_codes: list[str]) -> dict[str, gpd.GeoSeries | gpd.GeoDataFrame]:
     """The map's layers projected to the district's UTM zone (metres)."""
     areas = queries.areas(s, levels=("district", "community"))
     district = to_metric(areas[areas.level == "district"])
     crs = district.crs
     edges = queries.edges(s)
     fac = queries.facilities(s)
-    fac = fac[fac.type_code == type_code]
+    fac = fac[fac.type_code.isin(type_codes)]  # open ones (the default)
+    gaps = store.gap_results(s, run_id, labelled=False)
     return {
         "district": district, "communities": areas[areas.level == "community"].to_crs(crs),
-        "roads": edges[["highway", "geometry"]].to_crs(crs), "gaps": store.gap_results(s, run_id, type_code=type_code).to_crs(crs),
+        "roads": edges[["highway", "geometry"]].to_crs(crs),
+        "gaps": gaps[gaps.type_code.isin(type_codes)].to_crs(crs),
         "facilities": gpd.GeoDataFrame(fac, geometry=gpd.points_from_xy(fac.lon, fac.lat), crs=4326).to_crs(crs),
     }
 
 
-def _draw(layers: dict, *, title: str, font, demo: bool, dpi: int) -> bytes:
+def _png(layers: dict, *, title: str, font, demo: bool, dpi: int) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 10.5), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.03, 0.08, 0.94, 0.84))
+    mappable = draw_map(ax, layers, font=font)
+    fig.suptitle(title, fontproperties=font, fontsize=15, y=0.975)
+    cax = fig.add_axes((0.25, 0.045, 0.5, 0.015))
+    bar = fig.colorbar(mappable, cax=cax, orientation="horizontal")
+    bar.set_label("缺口人口（人）", fontproperties=font)
+    if demo:
+        fig.text(0.98, 0.012, DEMO_LABEL, ha="right", va="bottom", color="#c00000", fontproperties=font, fontsize=12)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=dpi)
+    return out.getvalue()
+
+
+def draw_map(ax, layers: dict, *, font):
+    """Draw the gap map into ``ax``: streets, community and district outlines, gaps shaded by
+    residents, facilities, legend, scale bar and north arrow; the gaps' colour scale."""
     _roads(ax, layers["roads"])
     _outlines(ax, layers["communities"].geometry, color="#8a8a8a", width=0.6)
     _outlines(ax, layers["district"].geometry, color="#333333", width=1.4)
     gaps = layers["gaps"]
     mappable = _gap_patches(ax, gaps)
     fac = layers["facilities"]
-    ax.scatter(shapely.get_x(fac.geometry.to_numpy()), shapely.get_y(fac.geometry.to_numpy()), s=28, marker="^",
-               color="#1f5fbf", edgecolor="white", linewidth=0.6, zorder=5)
-    _finish(fig, ax, layers, mappable, title=title, font=font, demo=demo, n_gaps=len(gaps), n_fac=len(fac))
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=dpi)
-    return out.getvalue()
+    ax.scatter(shapely.get_x(fac.geometry.to_numpy()), shapely.get_y(fac.geometry.to_numpy()), s=18, marker="^",
+               color="#1f5fbf", edgecolor="white", linewidth=0.5, zorder=5)
+    _frame(ax, layers, font=font, n_gaps=len(gaps), n_fac=len(fac))
+    return mappable
 
 
 def _roads(ax, roads: gpd.GeoDataFrame) -> None:
@@ -478,31 +569,132 @@ def _gap_patches(ax, gaps: gpd.GeoDataFrame):
     return mappable
 
 
-def _finish(fig, ax, layers, mappable, *, title: str, font, demo: bool, n_gaps: int, n_fac: int) -> None:
+def _frame(ax, layers, *, font, n_gaps: int, n_fac: int) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     minx, miny, maxx, maxy = layers["district"].total_bounds
-    pad = 0.03 * max(maxx - minx, maxy - miny)
+    pad = 0.04 * max(maxx - minx, maxy - miny)
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    fig.suptitle(title, fontproperties=font, fontsize=15, y=0.975)
-    handles = [Patch(facecolor="#fc8d59", edgecolor="#b30000", label=f"覆盖缺口 ({n_gaps} 处, 颜色深浅=人口)"),
-               Line2D([], [], marker="^", color="#1f5fbf", linestyle="", label=f"现有设施 ({n_fac} 处)"),
+    handles = [Patch(facecolor="#fc8d59", edgecolor="#b30000", label=f"覆盖缺口（{n_gaps} 处，颜色越深人口越多）"),
+               Line2D([], [], marker="^", color="#1f5fbf", linestyle="", label=f"现有设施（{n_fac} 处）"),
                Line2D([], [], color="#8a8a8a", label="村居边界"), Line2D([], [], color="#c8c8c8", label="道路")]
-    ax.legend(handles=handles, loc="upper left", prop=font, framealpha=0.9)
-    cax = fig.add_axes((0.25, 0.045, 0.5, 0.015))
-    bar = fig.colorbar(mappable, cax=cax, orientation="horizontal")
-    bar.set_label("缺口人口 (人)", fontproperties=font)
-    _scale_bar(ax, minx, miny, maxx - minx, font)
-    if demo:
-        fig.text(0.98, 0.012, DEMO_LABEL, ha="right", va="bottom", color="#c00000", fontproperties=font, fontsize=11)
+    ax.legend(handles=handles, loc="upper left", prop=_sized(font, 8), framealpha=0.9)
+    _scale_bar(ax, minx, miny - pad / 2, maxx - minx, font)
+    _north_arrow(ax, font)
+
+
+def _sized(font, size: float):
+    copy = font.copy()
+    copy.set_size(size)
+    return copy
 
 
 def _scale_bar(ax, x0: float, y0: float, width: float, font) -> None:
-    length = 10 ** np.floor(np.log10(max(width, 1.0) / 4))
-    ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=2.5, zorder=6)
+    """A bar of a round length (1, 2 or 5 × 10ⁿ metres, about a fifth of the map) with its length."""
+    raw = max(width, 1.0) / 5
+    base = 10 ** np.floor(np.log10(raw))
+    length = max(m * base for m in (1, 2, 5) if m * base <= raw)
+    ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=2.5, zorder=6, solid_capstyle="butt")
     label = f"{length / 1000:g} 公里" if length >= 1000 else f"{length:g} 米"
-    ax.text(x0 + length / 2, y0 + 0.01 * width, label, ha="center", va="bottom", fontproperties=font, fontsize=9)
+    ax.text(x0 + length / 2, y0 + 0.01 * width, label, ha="center", va="bottom", fontproperties=_sized(font, 8))
+
+
+def _north_arrow(ax, font) -> None:
+    """An arrow pointing up with 北 (the map is in the district's UTM zone: up is north)."""
+    ax.annotate("北", xy=(0.95, 0.97), xytext=(0.95, 0.87), xycoords="axes fraction", textcoords="axes fraction",
+                ha="center", va="top", fontproperties=_sized(font, 11), zorder=7,
+                arrowprops={"facecolor": "black", "edgecolor": "black", "width": 3, "headwidth": 10, "headlength": 10})
+
+
+# --- one-page PDF ---------------------------------------------------------------------------------
+
+A4_LANDSCAPE = (11.69, 8.27)
+"""Inches."""
+
+
+def pdf(s: Session, run_id: int | None = None, *, min_share: float = standards.DEFAULT_MIN_SHARE) -> bytes:
+    """The 摘要 of a run on one A4 landscape page with its gap map (north arrow, scale bar, legend),
+    the data date and 演示数据（虚构） for the demo district; the Chinese font embedded (subset)."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+    from matplotlib.figure import Figure
+
+    font = _font()
+    run = resolve_run(s, run_id)
+    c = comp.compliance(s, run_id=run["run_id"], min_share=min_share)
+    brief = summary.build(s, run, c)
+    layers = _map_layers(s, brief.run_id, summary.required_codes(s))
+    fig = Figure(figsize=A4_LANDSCAPE)
+    FigureCanvasPdf(fig)
+    fig.text(0.03, 0.955, brief.title.replace("报告", "摘要"), fontproperties=_sized(font, 16), va="center")
+    fig.text(0.03, 0.918, brief.facts(), fontproperties=_sized(font, 8.5), va="center", color="#333333")
+    if brief.demo:
+        fig.text(0.97, 0.955, DEMO_LABEL, fontproperties=_sized(font, 14), color="#c00000", ha="right", va="center")
+    ax = fig.add_axes((0.02, 0.06, 0.5, 0.82))
+    draw_map(ax, layers, font=font)
+    for artist in ax.collections:  # tens of thousands of street segments: an image, the words stay text
+        artist.set_rasterized(True)
+    ax.set_title("应配建设施覆盖缺口", fontproperties=_sized(font, 10))
+    _page_text(fig, brief, font)
+    fig.text(0.03, 0.022, f"民情地图 · 第 {brief.run_id} 次覆盖分析 · 数据日期 {brief.data_date} · "
+             f"生成于 {spreadsheets.now_beijing()}（北京时间）", fontproperties=_sized(font, 7.5), color="#555555")
+    out = io.BytesIO()
+    with matplotlib.rc_context({"pdf.fonttype": 42}):  # TrueType, embedded as a subset (not Type 3 outlines)
+        fig.savefig(out, format="pdf", dpi=200, metadata={"Title": brief.title, "Creator": "民情地图"})
+    return out.getvalue()
+
+
+PAGE_TEXT_X, PAGE_TEXT_TOP, PAGE_TEXT_BOTTOM = 0.545, 0.885, 0.05
+PAGE_TEXT_UNITS = 84
+"""Width of the page's text column in ``spreadsheets.text_width`` units (a CJK character is 2) at 8 pt."""
+
+
+def _page_text(fig, brief: summary.Summary, font) -> None:
+    """The 摘要's sections in the right column, wrapped, each item cut to a few lines ("…"); what does
+    not fit ends in a pointer to the XLSX report."""
+    line_h = 0.0205
+    y = PAGE_TEXT_TOP
+    dark, grey = "#222222", "#555555"
+    blocks: list[tuple[str, list[tuple[str, str]], int]] = [
+        ("一、全区对照目标", [(t, "#1b7f3b" if ok else ("#c00000" if ok is False else dark))
+                       for t, ok in brief.targets] or [("目标表中没有目标。", dark)], 2),
+        ("二、最需关注的社区", [(t, dark) for t in brief.worst] or [("所有社区的应配设施均已达标。", dark)], 2),
+        ("三、建议新增设施选址", [(t, dark) for t in brief.sites], 3),
+        ("四、覆盖缺口", [(t, dark) for t in brief.gaps[:3]], 2),
+        ("指标说明", [(t, grey) for t in brief.measures], 2),
+    ]
+    for heading, lines, most in blocks:
+        if y - 2 * line_h < PAGE_TEXT_BOTTOM:
+            break
+        fig.text(PAGE_TEXT_X, y, heading, fontproperties=_sized(font, 10), color="#0b3d91", va="top")
+        y -= line_h * 1.25
+        for text, color in lines:
+            wrapped = wrap(text, PAGE_TEXT_UNITS)
+            if len(wrapped) > most:
+                wrapped = [*wrapped[:most - 1], wrapped[most - 1][:-1] + "…"]
+            if y - line_h * len(wrapped) < PAGE_TEXT_BOTTOM:
+                fig.text(PAGE_TEXT_X, y, "……（完整内容见 XLSX 报告）", fontproperties=_sized(font, 8), va="top")
+                return
+            for part in wrapped:
+                fig.text(PAGE_TEXT_X, y, part, fontproperties=_sized(font, 8), color=color, va="top")
+                y -= line_h
+        y -= line_h * 0.4
+
+
+def wrap(text: str, units: float) -> list[str]:
+    """``text`` cut into lines of at most ``units`` display units (CJK characters count two)."""
+    lines, current, width = [], "", 0.0
+    for ch in text:
+        w = spreadsheets.text_width(ch)
+        if width + w > units and current:
+            lines.append(current)
+            current, width = "", 0.0
+        current += ch
+        width += w
+    if current:
+        lines.append(current)
+    return lines

@@ -106,10 +106,10 @@ def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
     r = client.get(f"/reports/{run_id}.xlsx?scenario_id={scenario_id}", headers=planner)
     assert "attachment" in r.headers["content-disposition"]
     wb = load_workbook(io.BytesIO(r.content), read_only=True)
-    assert {"说明", "社区达标", "覆盖缺口", "情景对比"} <= set(wb.sheetnames)
+    assert wb.sheetnames[0] == "摘要" and {"达标目标", "覆盖缺口", "情景对比"} <= set(wb.sheetnames)
     rows = list(wb["达标目标"].iter_rows(values_only=True))
     types = {r[rows[0].index("设施类型")] for r in rows[1:]}
-    assert "老年人日间照料中心" in types and "全部设施类型" in types  # Chinese names, not codes
+    assert "老年人日间照料中心" in types and "全部应配建设施" in types  # Chinese names, not codes
     assert not any(t and t.isascii() for t in types), types
     assert {r[rows[0].index("指标")] for r in rows[1:]} <= {"设施覆盖社区比例", "设施覆盖行政村比例", "服务半径覆盖率",
                                                            "步行可达覆盖率", "半小时可达覆盖率", "生活圈基本公共服务全覆盖率",

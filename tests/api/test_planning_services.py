@@ -10,7 +10,6 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -206,31 +205,6 @@ def test_compliance_matches_hand_counts(demo_db, base_run):
 
 
 # --- reports ---------------------------------------------------------------------------------------
-
-
-def test_workbook_holds_every_sheet_and_row(demo_db, base_run, evaluated):
-    run_id = base_run["run_id"]
-    with session(demo_db) as s:
-        content = reports.workbook(s, run_id, scenario_id=evaluated["scenario_id"])
-        per_area = store.area_results(s, run_id)
-        gaps = store.gap_results(s, run_id)
-        names = queries.facility_types(s).set_index("code").name_zh
-        c = compliance_service.compliance(s, run_id=run_id)
-    wb = load_workbook(io.BytesIO(content), read_only=True)
-    assert {"说明", "达标目标", "社区达标", "社区用房", "覆盖缺口", "情景对比"} <= set(wb.sheetnames)
-    daycare = list(wb[names["elderly_daycare"]].iter_rows(values_only=True))
-    assert daycare[0][:3] == ("区域编码", "区域名称", "层级")
-    assert len(daycare) - 1 == (per_area.type_code == "elderly_daycare").sum()
-    district = next(r for r in daycare if r[2] == "区县")
-    expected = per_area[(per_area.type_code == "elderly_daycare") & (per_area.level == "district")].iloc[0]
-    assert district[7] == expected.population_covered
-    assert len(list(wb["覆盖缺口"].iter_rows())) - 1 == len(gaps)
-    assert len(list(wb["社区达标"].iter_rows())) - 1 == len(c.tiers)
-    assert len(list(wb["情景对比"].iter_rows())) - 1 == len(evaluated["result"]["areas"]["rows"])
-    about = dict(r[:2] for r in wb["说明"].iter_rows(values_only=True))
-    assert about["注意"] == reports.DEMO_LABEL
-    type_sheets = set(wb.sheetnames) - {"说明", "达标目标", "社区达标", "社区用房", "覆盖缺口", "情景对比"}
-    assert len(type_sheets) == per_area.type_code.nunique()
 
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "csv"])

@@ -79,6 +79,9 @@ READS = [
     ("/users", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200}),
     ("/users/me", {None: 401, "gridworker": 200, "planner": 200, "officer": 200, "admin": 200}),
     ("/audit", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200}),
+    # the fixture district's run 1: the report and its one-page PDF are for planners and admins
+    ("/reports/1.xlsx", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200}),
+    ("/reports/1.pdf", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200}),
 ]
 
 

@@ -602,11 +602,10 @@ def check_estimates_are_marked(db: str, run_id: int, areas: pd.DataFrame, reside
     from openpyxl import load_workbook
 
     wb = load_workbook(io.BytesIO(book))
-    about = {row[0].value: row[1].value for row in wb["说明"].iter_rows()}
-    assert about["估算数据"].startswith("其中估算户数 ") and "(100%)" in about["估算数据"]
-    sheet = next(ws for ws in wb.worksheets if ws.title not in ("说明", "达标目标", "社区达标", "社区用房", "覆盖缺口"))
-    header = [c.value for c in sheet[1]]
-    assert "其中估算户数" in header and "其中估算人口" in header
+    brief = [row[0].value for row in wb["摘要"].iter_rows() if row[0].value]
+    assert any("户（100%）" in line and "估算" in line for line in brief)
+    header = next([c.value for c in row] for row in wb["村居"].iter_rows() if row[0].font.b)
+    assert "其中估算人口" in header
     from api.privacy import PrivacyFilter
     from layers import features
 

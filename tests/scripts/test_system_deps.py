@@ -18,9 +18,10 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
 BASH = shutil.which("bash") or "/bin/bash"
-DEMO_LOCAL = ["python3", "python3-venv", "npm", "fonts-noto-cjk", "postgresql-15", "postgresql-15-postgis-3"]
-BROWSER = ["chromium", "chromium-driver"]
-ALL = DEMO_LOCAL + BROWSER + ["wrk", "postgresql-15-pgrouting"]
+DEMO_LOCAL = ["python3", "python3-venv", "npm", "fonts-noto-cjk", "fonts-wqy-zenhei", "postgresql-15",
+              "postgresql-15-postgis-3"]
+TEST_EXTRA = ["chromium", "chromium-driver", "poppler-utils"]
+ALL = DEMO_LOCAL + TEST_EXTRA + ["wrk", "postgresql-15-pgrouting"]
 
 DPKG_QUERY = f"""#!{BASH}
 pkg="${{@: -1}}"
@@ -74,13 +75,13 @@ def test_fresh_machine_demo_needs_python_venv_database_npm_fonts(project):
     assert missing(project, "demo") == DEMO_LOCAL
 
 
-def test_test_mode_adds_only_the_browser(project):
-    assert missing(project, "test") == DEMO_LOCAL + BROWSER
-    assert missing(project, "test", installed=DEMO_LOCAL) == BROWSER
+def test_test_mode_adds_the_browser_and_the_pdf_tools(project):
+    assert missing(project, "test") == DEMO_LOCAL + TEST_EXTRA
+    assert missing(project, "test", installed=DEMO_LOCAL) == TEST_EXTRA
 
 
 def test_bench_mode_adds_wrk_and_pgrouting(project):
-    assert missing(project, "bench", installed=DEMO_LOCAL + BROWSER) == ["wrk", "postgresql-15-pgrouting"]
+    assert missing(project, "bench", installed=DEMO_LOCAL + TEST_EXTRA) == ["wrk", "postgresql-15-pgrouting"]
 
 
 def test_debian_python_without_venv(project):
@@ -90,8 +91,8 @@ def test_debian_python_without_venv(project):
 
 def test_database_url_means_no_postgresql_packages(project):
     env = {"DATABASE_URL": "postgresql://u:p@db.example.gov/minqing"}
-    assert missing(project, env=env) == ["python3", "python3-venv", "npm", "fonts-noto-cjk"]
-    assert missing(project, "bench", env=env, installed=DEMO_LOCAL + BROWSER) == ["wrk"]
+    assert missing(project, env=env) == ["python3", "python3-venv", "npm", "fonts-noto-cjk", "fonts-wqy-zenhei"]
+    assert missing(project, "bench", env=env, installed=DEMO_LOCAL + TEST_EXTRA) == ["wrk"]
 
 
 def test_database_url_in_dot_env_counts_too(project):
@@ -109,7 +110,7 @@ def test_npm_outside_dpkg_counts_as_present(project):
 
 
 def test_nothing_missing_installs_nothing(project):
-    r = run(project, "test", installed=DEMO_LOCAL + BROWSER)
+    r = run(project, "test", installed=DEMO_LOCAL + TEST_EXTRA)
     assert r.returncode == 0 and r.stdout == "" and (project / "apt.log").read_text() == ""
 
 
@@ -123,7 +124,8 @@ def test_root_installs_exactly_what_is_missing(project):
     r = run(project, "test", installed=["python3", "postgresql-15", "postgresql-15-postgis-3", "npm"])
     assert r.returncode == 0, r.stderr
     assert (project / "apt.log").read_text().splitlines() == [
-        "update -qq", "install -y -qq --no-install-recommends python3-venv fonts-noto-cjk chromium chromium-driver"]
+        "update -qq", "install -y -qq --no-install-recommends python3-venv fonts-noto-cjk fonts-wqy-zenhei chromium "
+        "chromium-driver poppler-utils"]
 
 
 def test_non_root_prints_the_apt_get_command_and_fails(project):
@@ -131,9 +133,9 @@ def test_non_root_prints_the_apt_get_command_and_fails(project):
     r = run(project, "test", installed=["python3", "npm", "fonts-noto-cjk"], as_user=as_user)
     assert r.returncode == 1
     assert ("    sudo apt-get update && sudo apt-get install -y --no-install-recommends python3-venv "
-            "postgresql-15 postgresql-15-postgis-3 chromium chromium-driver\n") in r.stderr
+            "fonts-wqy-zenhei postgresql-15 postgresql-15-postgis-3 chromium chromium-driver poppler-utils\n") in r.stderr
     assert "DATABASE_URL" in r.stderr and (project / "apt.log").read_text() == ""
     r = run(project, installed=["python3", "python3-venv", "npm"], as_user=as_user,
             env={"DATABASE_URL": "postgresql://u:p@db/minqing"})
-    assert r.returncode == 1 and "install -y --no-install-recommends fonts-noto-cjk\n" in r.stderr
+    assert r.returncode == 1 and "install -y --no-install-recommends fonts-noto-cjk fonts-wqy-zenhei\n" in r.stderr
     assert "DATABASE_URL" not in r.stderr
