@@ -58,6 +58,7 @@ class ComputePool:
         self.name, self.workers, self.queue, self.per_client = name, workers, queue, per_client
         self.processes, self._initializer = processes, initializer
         self._executor: Executor | None = None  # made on first use, and again after ``close``
+        self._threads: Executor | None = None  # a process pool's threads, for tasks that cannot be pickled
         self._lock = threading.Lock()
         self._pending = 0  # running + waiting
         self._by_client: Counter[str] = Counter()
@@ -103,16 +104,19 @@ class ComputePool:
             if self._by_client[client] <= 0:
                 del self._by_client[client]
 
-    def run(self, ticket: Ticket, key: Hashable, fn: Callable[[], Any]) -> Future:
+    def run(self, ticket: Ticket, key: Hashable, fn: Callable[[], Any], *, picklable: bool = False) -> Future:
         """Compute ``fn()`` in the pool on ``ticket``'s place, or join the running computation of
-        ``key`` (the place is then given back at once); the place is given back when it is done."""
+        ``key`` (the place is then given back at once); the place is given back when it is done.
+
+        A process pool runs ``fn`` in a worker process only when the caller says it is ``picklable``
+        (a module-level function with plain data); anything else (a closure) runs in ``workers``
+        threads of the server process, under the same limits.
+        """
         with self._lock:
             running = self._flight.get(key)
             if running is None:
                 started = time.perf_counter()
-                if self._executor is None:
-                    self._executor = self._make_executor()
-                future = self._executor.submit(fn)
+                future = self._executor_for(picklable).submit(fn)
                 self._flight[key] = future
         if running is not None:
             ticket.release()
@@ -133,23 +137,28 @@ class ComputePool:
         return self.run(self.admit(client), key, fn)
 
 
-    def _make_executor(self) -> Executor:
-        if self.processes:
-            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=self._initializer)
-        return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"minqing-{self.name}")
+    def _executor_for(self, picklable: bool) -> Executor:
+        # called with self._lock held
+        if self.processes and picklable:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(max_workers=self.workers, initializer=self._initializer,
+                                                     mp_context=multiprocessing.get_context("spawn"))
+            return self._executor
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"minqing-{self.name}")
+        return self._threads
 
     def close(self) -> None:
         """Drop waiting computations and stop the workers (processes at once; threads after their
         current task). The pool makes new workers if it is used again."""
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        workers = list((getattr(executor, "_processes", None) or {}).values())  # processes only
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in workers:  # a computation nobody will wait for any more
-            process.terminate()
+            executors = [e for e in (self._executor, self._threads) if e is not None]
+            self._executor = self._threads = None
+        for executor in executors:
+            workers = list((getattr(executor, "_processes", None) or {}).values())  # processes only
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in workers:  # a computation nobody will wait for any more
+                process.terminate()
 
 
 class IsochronePools:

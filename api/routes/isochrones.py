@@ -142,7 +142,7 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
         if staff and account is None:
             ticket.release()
             ticket = pools.public.admit(_client(request))
-        future = pool.run(ticket, key, job)
+        future = pool.run(ticket, key, job, picklable=job.func is in_worker)  # the worker-process path
     except BaseException:
         ticket.release()
         raise

@@ -267,3 +267,24 @@ def test_worker_processes_answer_exactly_as_the_server_itself(api_db, auth):
         assert r.status_code == 200 and r.json()["origin"]["facility_id"] == 1
         far = c.get("/isochrones", params={"lon": 113.38, "lat": 22.68})  # 500 m from any street
         assert far.status_code == 422 and "米" in far.json()["error"]["message"]
+
+
+def test_work_that_cannot_go_to_a_process_runs_in_threads_under_the_same_limits(api_db):
+    """/nearest hands the public pool a closure: it runs in the pool's threads (processes on)."""
+    from api.main import create_app
+
+    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=0, isochrone_per_client=1),
+                     database_url=api_db)
+    assert app.state.isochrone_pools.processes
+    release = threading.Event()
+    with asgi_client(app) as c:
+        r = c.get("/nearest", params=STREET)
+        assert r.status_code == 200, r.text
+        assert r.json()["types"]
+        pool = app.state.isochrone_pools.public
+        pool.run(pool.admit("198.51.100.3"), ("held", "thread"), lambda: release.wait(60))
+        try:
+            r = c.get("/nearest", params=_point(50))
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
+        finally:
+            release.set()
