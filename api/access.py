@@ -3,7 +3,9 @@
 public (no token): facilities, grids, areas, place names, roads, water, facility types, coverage
 aggregates (suppressed). grid_worker: residences of their own grid; attributes (not geometry) of
 facilities inside their grid. planner: reads everything, writes and imports facilities and
-residences. placename_officer: writes and imports place names. admin: everything.
+residences. placename_officer: writes and imports place names. dispatcher (镇街联勤指挥中心): every
+event of their town (all towns without an area_id), assigns escalated events to departments.
+department (职能部门): the events assigned to their department only. admin: everything.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from api.errors import Forbidden, Unauthorized
 from layers.users import Account
 
-ALL_ROLES = ("grid_worker", "planner", "placename_officer", "admin")
+ALL_ROLES = ("grid_worker", "planner", "placename_officer", "admin", "dispatcher", "department")
 
 PROTECTED_READ: dict[str, tuple[str, ...]] = {
     "residences": ("planner", "admin", "grid_worker"),

@@ -23,6 +23,7 @@ from api.routes import (
     auth,
     collections,
     docs,
+    events,
     health,
     imports,
     isochrones,
@@ -108,7 +109,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     # every router is imported plainly at the top: a module that fails to import stops the service at
     # start instead of leaving its routes silently missing
     for router in [health.router, collections.router, isochrones.router, public.router, placenames.router, auth.router,
-                   users.router, audit.router, imports.router, maps.router, docs.router]:
+                   users.router, audit.router, imports.router, maps.router, docs.router, events.router]:
         app.include_router(router)
     planning.register(app)  # planner tools: runs, scenarios, siting, reports
     return app

@@ -37,6 +37,10 @@ FACILITY_STATUS = ("open", "planned", "closed")
 PLACE_NAME_STATUS = ("standard", "irregular", "historical")
 DIVISION_LEVELS = ("province", "city", "county", "town", "village")
 JOB_STATUS = ("queued", "running", "done", "failed")
+ROLES = ("grid_worker", "planner", "placename_officer", "admin", "dispatcher", "department")
+EVENT_STATUS = ("reported", "accepted", "escalated", "assigned", "handling", "resolved", "reviewed", "archived")
+EVENT_LEVELS = ("网格", "村社区", "镇街", "职能部门")
+EVENT_SOURCES = ("public", "staff", "12345")
 WORK_PHONE_PATTERN = ("^(0[1-9][0-9]{1,2}-?[0-9]{7,8}((-|转)[0-9]{1,6})?|1[0-9]{4}|9[56][0-9]{3,6}"
                       "|[48]00-?[0-9]{3}-?[0-9]{4}|工作(电话|手机)[:：]? ?1[3-9][0-9]{9})$")
 """What ``areas.worker_phone`` (public) accepts: an office landline with its area code and an optional
@@ -492,9 +496,8 @@ class Scenario(Timestamped, Base):
 class User(Timestamped, Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(
-            _in("role", ("grid_worker", "planner", "placename_officer", "admin")), name="user_role_known"
-        ),
+        CheckConstraint(_in("role", ROLES), name="user_role_known"),
+        CheckConstraint("role <> 'department' OR department IS NOT NULL", name="user_department_named"),
     )
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -506,6 +509,8 @@ class User(Timestamped, Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     """Tokens carrying an older version are refused (logout everywhere, password/role change)."""
+    department: Mapped[str | None] = mapped_column(String(60))
+    """A department user's 职能部门 (as named in data/event_categories.csv): the events they see."""
 
 
 class RevokedToken(Timestamped, Base):
@@ -516,6 +521,63 @@ class RevokedToken(Timestamped, Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Timestamped, Base):
+    """A resident's report (民情事件), routed to a grid and handled through the flow of geo.events."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint(_in("status", EVENT_STATUS), name="event_status_known"),
+        CheckConstraint(_in("level", EVENT_LEVELS), name="event_level_known"),
+        CheckConstraint(_in("source", EVENT_SOURCES), name="event_source_known"),
+        CheckConstraint("satisfaction BETWEEN 1 AND 5", name="event_satisfaction_range"),
+        Index("ix_events_geom", "geom", postgresql_using="gist"),
+    )
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
+    """Given to the reporter to follow the status on the public tracking page."""
+    category: Mapped[str] = mapped_column(String(30), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(8))
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
+    town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
+    worker_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.user_id"))
+    department: Mapped[str | None] = mapped_column(String(60), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    reporter_phone: Mapped[str | None] = mapped_column(String(20))
+    """Personal data: staff only, never in a public response."""
+    reported_by: Mapped[str] = mapped_column(String(60))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    overdue: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    escalations: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result_note: Mapped[str | None] = mapped_column(Text)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+
+
+class EventHistory(Timestamped, Base):
+    """Every step of an event: who, when, from and to which status, with the note."""
+
+    __tablename__ = "event_history"
+
+    history_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(12))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(String(60))
 
 
 class AuditLog(Base):

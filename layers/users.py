@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from layers import audit
 from layers.errors import NotFound, ValidationFailed
-
-ROLES = ("grid_worker", "planner", "placename_officer", "admin")
+from layers.models import ROLES  # one list: the users role check constraint uses it too
 
 
 class UsernameTaken(ValidationFailed):
@@ -92,14 +91,17 @@ class Account:
     token_version: int
     """Bumped by logout everywhere, a password change or reset, a role change and deactivation:
     tokens carrying an older version stop working."""
+    department: str | None = None
+    """A ``department`` account's 职能部门: it sees and handles only that department's events."""
 
     def public(self) -> dict:
         """Every field except the password hash."""
         return {"user_id": self.user_id, "username": self.username, "role": self.role,
-                "area_id": self.area_id, "active": self.active}
+                "area_id": self.area_id, "active": self.active,
+                "department": self.department}
 
 
-COLUMNS = "user_id, username, role, area_id, active, password_hash, token_version"
+COLUMNS = "user_id, username, role, area_id, active, password_hash, token_version, department"
 
 
 def _one(s: Session, where: str, params: dict) -> Account | None:
@@ -140,27 +142,31 @@ def _filters(*, role: str | None, active: bool | None) -> tuple[str, dict]:
     return " AND ".join(clauses), params
 
 
-def _check(s: Session, *, role: str | None, area_id: int | None) -> None:
+def _check(s: Session, *, role: str | None, area_id: int | None, department: str | None = None) -> None:
     if role is not None and role not in ROLES:
         raise ValidationFailed(f"unknown role {role!r}: use one of {list(ROLES)}")
+    if role == "department" and not (department or "").strip():
+        raise ValidationFailed("a department account needs its department (职能部门, e.g. 民政局): give department")
     if area_id is not None and not s.execute(text("SELECT 1 FROM areas WHERE area_id = :a"),
                                              {"a": area_id}).first():
         raise ValidationFailed(f"area_id={area_id} names no area: give a grid's area_id "
                                "(GET /collections/grids/items)")
 
 
-def create(s: Session, *, username: str, password_hash: str, role: str, area_id: int | None = None) -> Account:
+def create(s: Session, *, username: str, password_hash: str, role: str, area_id: int | None = None,
+           department: str | None = None) -> Account:
     """Insert an active account under the normal form of ``username`` (``normalise_username``);
     ``UsernameRejected`` for a name breaking the rules, ``UsernameTaken`` when the name exists."""
     username = normalise_username(username)
-    _check(s, role=role, area_id=area_id)
+    _check(s, role=role, area_id=area_id, department=department)
     if by_username(s, username) is not None:
         raise UsernameTaken(f"username {username!r} is taken: choose another name")
     try:
         with s.begin_nested():
-            row = s.execute(text("INSERT INTO users (username, password_hash, role, area_id) "
-                                 f"VALUES (:u, :h, :r, :a) RETURNING {COLUMNS}"),
-                            {"u": username, "h": password_hash, "r": role, "a": area_id}).one()
+            row = s.execute(text("INSERT INTO users (username, password_hash, role, area_id, department) "
+                                 f"VALUES (:u, :h, :r, :a, :d) RETURNING {COLUMNS}"),
+                            {"u": username, "h": password_hash, "r": role, "a": area_id,
+                             "d": (department or "").strip() or None}).one()
     except IntegrityError:  # a concurrent insert of the same name
         raise UsernameTaken(f"username {username!r} is taken: choose another name") from None
     return Account(*row)
@@ -172,13 +178,15 @@ def update(s: Session, user_id: int, **changes) -> Account:
     A new password, another role or deactivation also bumps the token version: every token issued
     before stops working.
     """
-    allowed = {"role", "area_id", "active", "password_hash"}
+    allowed = {"role", "area_id", "active", "password_hash", "department"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"cannot change {sorted(unknown)}: only {sorted(allowed)} can change")
     current = by_id(s, user_id)
-    _check(s, role=changes.get("role"), area_id=changes.get("area_id"))
+    _check(s, role=changes.get("role"), area_id=changes.get("area_id"),
+           department=changes.get("department", current.department))
     revoke = ("password_hash" in changes or changes.get("role", current.role) != current.role
+              or changes.get("department", current.department) != current.department
               or changes.get("active") is False)
     sets = [f"{k} = :{k}" for k in changes] + (["token_version = token_version + 1"] if revoke else [])
     if sets:

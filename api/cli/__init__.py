@@ -23,6 +23,7 @@ GROUPS = {
     "names": "地名 place-name tools",
     "import": "导入 OpenStreetMap and government files",
     "users": "用户 accounts and roles",
+    "events": "民情事件 residents' reports: 超时升级 and lists",
 }
 
 app = typer.Typer(

@@ -12,11 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli._common import fail, friendly_errors
+from layers.models import ROLES
 
-app = typer.Typer(no_args_is_help=True, help="用户 accounts and roles: grid_worker, planner, placename_officer, admin")
+app = typer.Typer(no_args_is_help=True, help="用户 accounts and roles: " + ", ".join(ROLES))
 
-ROLES = ("grid_worker", "planner", "placename_officer", "admin")
-DEMO_ACCOUNTS = {"planner": "planner", "officer": "placename_officer", "gridworker": "grid_worker", "admin": "admin"}
+DEMO_ACCOUNTS = {"planner": "planner", "officer": "placename_officer", "gridworker": "grid_worker", "admin": "admin",
+                 "dispatcher": "dispatcher", "department": "department"}
+DEMO_DEPARTMENT = "民政局"
+"""The demo department account's 职能部门 (养老帮扶 and 困难救助 in data/event_categories.csv)."""
 """Demo username → role."""
 
 
@@ -56,6 +59,7 @@ def create(
     password: str | None = typer.Option(None, "--password", help="the password (visible in shell history!)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
     area_id: int | None = typer.Option(None, "--area-id", help="a grid worker's own grid (area_id)"),
+    department: str | None = typer.Option(None, "--department", help="a department account's 职能部门, e.g. 民政局"),
 ) -> None:
     """Create an account (asks for the password unless --password or --password-stdin)."""
     from layers import users
@@ -64,7 +68,8 @@ def create(
     _role(role)
     secret = _read_password(password, password_stdin)
     with friendly_errors(), session(actor=_actor()) as s:
-        account = users.create(s, username=username, password_hash=_hash(secret), role=role, area_id=area_id)
+        account = users.create(s, username=username, password_hash=_hash(secret), role=role, area_id=area_id,
+                               department=department)
     typer.echo(f"已创建 created {account.username} ({account.role}, user_id {account.user_id})")
 
 
@@ -90,6 +95,7 @@ def set_role(
     username: str = typer.Argument(...),
     role: str = typer.Argument(..., help=f"one of {', '.join(ROLES)}"),
     area_id: int | None = typer.Option(None, "--area-id", help="a grid worker's own grid (area_id)"),
+    department: str | None = typer.Option(None, "--department", help="a department account's 职能部门, e.g. 民政局"),
 ) -> None:
     """Change an account's role (and, for grid workers, their grid)."""
     from layers import users
@@ -98,6 +104,8 @@ def set_role(
     changes: dict = {"role": _role(role)}
     if area_id is not None:
         changes["area_id"] = area_id
+    if department is not None:
+        changes["department"] = department
     with friendly_errors(), session(actor=_actor()) as s:
         account = users.update(s, users.by_username_or_fail(s, username).user_id, **changes)
     typer.echo(f"{account.username}: role {account.role}, area_id {account.area_id}")
@@ -167,14 +175,17 @@ def demo(
         grid = users.first_small_grid(s)
         for username, role in DEMO_ACCOUNTS.items():
             area = grid if role == "grid_worker" else None
+            dept = DEMO_DEPARTMENT if role == "department" else None
             existing = users.by_username(s, username)
             if existing is not None and not reset:
                 continue
             password = generate_password()
             if existing is None:
-                users.create(s, username=username, password_hash=_hash(password), role=role, area_id=area)
+                users.create(s, username=username, password_hash=_hash(password), role=role, area_id=area,
+                             department=dept)
             else:
-                users.update(s, existing.user_id, password_hash=_hash(password), role=role, area_id=area, active=True)
+                users.update(s, existing.user_id, password_hash=_hash(password), role=role, area_id=area,
+                             department=dept, active=True)
             created[username] = (role, password)
     _write_passwords(path, created)
     for username in DEMO_ACCOUNTS:

@@ -62,7 +62,7 @@ def list_users(request: Request, s: SessionDep, _: Admin, paging: PagingDep,
              responses=errors(401, 403, 409, 422))
 def create_user(body: UserCreate, s: SessionDep, _: Admin, settings: SettingsDep) -> dict:
     account = users.create(s, username=body.username, password_hash=_hash(body.password, settings.bcrypt_rounds),
-                           role=body.role, area_id=body.area_id)
+                           role=body.role, area_id=body.area_id, department=body.department)
     return account.public()
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Id, Link, Text
 
-Role = Literal["grid_worker", "planner", "placename_officer", "admin"]
+Role = Literal["grid_worker", "planner", "placename_officer", "admin", "dispatcher", "department"]
 Username = Text(60, min_length=2)
 Password = Text(72, min_length=8)
 
@@ -39,7 +39,8 @@ class UserCreate(BaseModel):
     username: Username = Field(description="登录名")
     password: Password = Field(description="至少8个字符 at least 8 characters")
     role: Role
-    area_id: Id | None = Field(None, description="网格员的网格 a grid worker's own grid")
+    area_id: Id | None = Field(None, description="网格员的网格 a grid worker's own grid; 指挥中心的镇街 a dispatcher's town")
+    department: Text(60) | None = Field(None, description="职能部门 a department account's department")
 
 
 class UserUpdate(BaseModel):
@@ -49,6 +50,7 @@ class UserUpdate(BaseModel):
                                                                            {"active": False}]})
     role: Role = None  # type: ignore[assignment]
     area_id: Id | None = None
+    department: Text(60) | None = None
     active: bool = None  # type: ignore[assignment]
     password: Password = None  # type: ignore[assignment]
 
@@ -72,6 +74,7 @@ class UserPublic(BaseModel):
     role: str
     area_id: int | None = None
     active: bool
+    department: str | None = None
 
 
 class UserList(BaseModel):

@@ -14,9 +14,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 PASSWORD = "correct-horse-battery"
-ROLES = ("admin", "planner", "officer", "gridworker", "gridworker_nogrid")
+ROLES = ("admin", "planner", "officer", "gridworker", "gridworker_nogrid", "dispatcher", "department")
 USERS = {"admin": "admin", "planner": "planner", "officer": "placename_officer", "gridworker": "grid_worker",
-         "gridworker_nogrid": "grid_worker", "inactive": "planner"}
+         "gridworker_nogrid": "grid_worker", "inactive": "planner", "dispatcher": "dispatcher",
+         "department": "department"}
+DEPARTMENT = "民政局"
+"""The fixture department account's 职能部门."""
 
 DISTRICT, TOWN, COMMUNITY1, COMMUNITY2, GRID_MIDDLE, GRID_A, GRID_B = 1, 10, 100, 200, 1000, 10001, 10002
 
@@ -122,9 +125,9 @@ def load_fixture_district(url: str) -> None:
                 "(:r, :a, 'kindergarten', :h, :h, :p, :c, 1, 1, 1, 1, :sh)"),
                 {"r": run, "a": area, "h": households, "p": pop, "c": covered, "sh": covered / pop})
         for username, role in USERS.items():
-            area = GRID_A if username == "gridworker" else None
+            area = {"gridworker": GRID_A, "dispatcher": TOWN}.get(username)
             account = users.create(s, username=username, password_hash=hash_password(PASSWORD, rounds=4),
-                                   role=role, area_id=area)
+                                   role=role, area_id=area, department=DEPARTMENT if role == "department" else None)
             if username == "inactive":
                 users.update(s, account.user_id, active=False)
 

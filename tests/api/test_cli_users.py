@@ -89,12 +89,13 @@ def test_demo_accounts(cli, cli_db, tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     rows = {line.split("\t")[0]: line.split("\t") for line in target.read_text().splitlines()
             if not line.startswith("#")}
-    assert set(rows) == {"planner", "officer", "gridworker", "admin"}
+    assert set(rows) == {"planner", "officer", "gridworker", "admin", "dispatcher", "department"}
     for username, role, password in rows.values():
         account = _account(cli_db, username)
         assert account.role == role and verify_password(password, account.password_hash)
         assert password in r.output  # printed once
     assert _account(cli_db, "gridworker").area_id == 7
+    assert _account(cli_db, "department").department == "民政局"
 
     again = cli("demo", "--file", str(target))
     assert "password unchanged" in again.output and rows["admin"][2] not in again.output

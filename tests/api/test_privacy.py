@@ -35,12 +35,17 @@ DERIVED = {"share": ("population_covered", "population"), "estimated_share": (No
 numerator that is not public; the ratio must still be a whole number of rounding steps over the
 shown denominator)."""
 
-LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gridworker_nogrid", "$2b$"]
+LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gridworker_nogrid", "$2b$",
+                                                               "13800138000", "夜里装修"]
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
 
 QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60", "profile": "walk", "q": "滨河",
                                  "limit": 1000, "name": "滨河路", "type": "kindergarten"}
 """Values for query parameters: every required one must be here; ``minutes`` is also sent when accepted."""
+PATH_SAMPLES = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
+                "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten", "{job_id}": "1", "{event_id}": "1",
+                "{code}": "MQ2345678923"}
+"""Values for path parameters (``{code}``: replaced by the tracking code of a real public report)."""
 METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
 """API description pages: no data, but they name schema fields such as ``residence_id``."""
 
@@ -92,9 +97,7 @@ def _urls(client, path: str, route) -> list[str]:
             else:
                 urls.append(base + ("?limit=1000" if base.endswith("/items") else ""))
         return urls
-    samples = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
-               "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten", "{job_id}": "1"}
-    for placeholder, value in samples.items():
+    for placeholder, value in PATH_SAMPLES.items():
         path = path.replace(placeholder, value)
     assert "{" not in path, f"add a sample value for the path parameter of GET {path}"
     return [path + suffix]
@@ -163,6 +166,11 @@ def _check_derived(url: str, key: str, value: float, holder: dict) -> None:
 
 @pytest.fixture(scope="module")
 def anonymous_responses(app, client):
+    # a resident's report with a phone and a description: its tracking page must show neither
+    report = client.post("/public/events", json={"category": "noise", "description": "夜里装修", "lon": 113.22,
+                                                 "lat": 22.56, "phone": "13800138000"})
+    assert report.status_code == 201, report.text
+    PATH_SAMPLES["{code}"] = report.json()["tracking_code"]
     seen = {}
     for path, route in _get_routes(app):
         for url in _urls(client, path, route):

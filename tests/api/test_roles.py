@@ -7,7 +7,7 @@ import itertools
 import pytest
 from api_fixture import COMMUNITY2, GRID_MIDDLE
 
-WHO = (None, "gridworker", "planner", "officer", "admin")
+WHO = (None, "gridworker", "planner", "officer", "admin", "dispatcher", "department")
 _counter = itertools.count(1)
 
 
@@ -75,13 +75,22 @@ READS = [
     ("/collections/grids/items", dict.fromkeys(WHO, 200)),
     ("/collections/place_names/items", dict.fromkeys(WHO, 200)),
     ("/collections/coverage/items", dict.fromkeys(WHO, 200)),
-    ("/collections/residences/items", {None: 401, "gridworker": 200, "planner": 200, "officer": 403, "admin": 200}),
-    ("/users", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200}),
-    ("/users/me", {None: 401, "gridworker": 200, "planner": 200, "officer": 200, "admin": 200}),
-    ("/audit", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200}),
+    ("/collections/residences/items", {None: 401, "gridworker": 200, "planner": 200, "officer": 403, "admin": 200,
+                                       "dispatcher": 403, "department": 403}),
+    ("/users", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200, "dispatcher": 403,
+                "department": 403}),
+    ("/users/me", {None: 401, "gridworker": 200, "planner": 200, "officer": 200, "admin": 200, "dispatcher": 200,
+                   "department": 200}),
+    ("/audit", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200, "dispatcher": 403,
+                "department": 403}),
+    ("/events", {None: 401, "gridworker": 200, "planner": 403, "officer": 403, "admin": 200, "dispatcher": 200,
+                 "department": 200}),
+    ("/events/categories", dict.fromkeys(WHO, 200)),
     # the fixture district's run 1: the report and its one-page PDF are for planners and admins
-    ("/reports/1.xlsx", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200}),
-    ("/reports/1.pdf", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200}),
+    ("/reports/1.xlsx", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200,
+                         "dispatcher": 403, "department": 403}),
+    ("/reports/1.pdf", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200,
+                        "dispatcher": 403, "department": 403}),
 ]
 
 
@@ -174,3 +183,62 @@ def test_registry_writes_are_refused_to_other_roles(client, auth, api_db, method
         assert con.execute(text("SELECT name, status, sign_present, version FROM place_names "
                                 "WHERE name_id = 1")).one() == before
     engine.dispose()
+
+
+# --- 民情事件: who may report, see and move events ---------------------------------------------------------
+
+EVENT_BODY = {"category": "sanitation", "description": "角色测试", "lon": 113.22, "lat": 22.6}
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_event_create(client, auth, who):
+    r = client.post("/events", json=EVENT_BODY, headers=auth(who))
+    expected = {None: 401, "gridworker": 201, "dispatcher": 201, "admin": 201}.get(who, 403)
+    assert r.status_code == expected, r.text
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_event_escalate_run_is_admin_only(client, auth, who):
+    r = client.post("/events/escalate", headers=auth(who))
+    assert r.status_code == {None: 401, "admin": 200}.get(who, 403), r.text
+
+
+@pytest.fixture()
+def reported_event(client, auth) -> tuple[int, str]:
+    """A new event in GRID_A, status reported: (event_id, ETag)."""
+    r = client.post("/events", json=EVENT_BODY, headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    return r.json()["event_id"], r.headers["etag"]
+
+
+EVENT_READ = {None: 401, "gridworker": 200, "dispatcher": 200, "admin": 200, "department": 404}
+"""Reading an event in GRID_A, reported and not assigned (department: not theirs → 404)."""
+EVENT_ACCEPT = {None: 401, "gridworker": 200, "admin": 200, "dispatcher": 403, "department": 404}
+"""受理 an event in GRID_A: its grid worker or an admin; a dispatcher sees it but may not accept."""
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_event_read(client, auth, reported_event, who):
+    event_id, _ = reported_event
+    r = client.get(f"/events/{event_id}", headers=auth(who))
+    assert r.status_code == EVENT_READ.get(who, 403), r.text
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_event_accept(client, auth, reported_event, who):
+    event_id, etag = reported_event
+    r = client.post(f"/events/{event_id}/transitions", json={"action": "accept"},
+                    headers=auth(who, **{"If-Match": etag}))
+    assert r.status_code == EVENT_ACCEPT.get(who, 403), r.text
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_event_assign(client, auth, reported_event, who):
+    event_id, etag = reported_event
+    up = client.post(f"/events/{event_id}/transitions", json={"action": "escalate"},
+                     headers=auth("admin", **{"If-Match": etag}))
+    assert up.status_code == 200, up.text
+    r = client.post(f"/events/{event_id}/transitions", json={"action": "assign", "department": "民政局"},
+                    headers=auth(who, **{"If-Match": up.headers["etag"]}))
+    expected = {None: 401, "dispatcher": 200, "admin": 200, "gridworker": 403, "department": 404}.get(who, 403)
+    assert r.status_code == expected, r.text

@@ -1,0 +1,177 @@
+"""民情事件: events as resources (staff, by role and scope), their transitions, the public report
+and tracking routes. Thin: the work is in ``api.services.events``."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, SessionDep, require_role
+from api.errors import ApiError, PreconditionRequired, RateLimited
+from api.limits import TokenBuckets, client_key
+from api.schemas.common import Text, errors
+from api.schemas.events import (
+    Category,
+    Escalated,
+    Event,
+    EventCreate,
+    EventList,
+    PublicReceipt,
+    PublicReport,
+    PublicStatus,
+    Transition,
+)
+from api.services import events as service
+from geo.events import STATUS_ZH, STATUSES
+from layers import events as store
+from layers.users import Account
+
+router = APIRouter(tags=["民情事件 events"])
+EventId = Annotated[int, Path(ge=1, le=2**63 - 1, description="事件编号", examples=[1])]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
+                                       description='读取时的 ETag, e.g. "3" (required: 428 without it)')]
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+Creator = Annotated[Account, Depends(require_role(*service.CREATE_ROLES))]
+Admin = Annotated[Account, Depends(require_role("admin"))]
+
+
+def _settings(request: Request) -> service.EventSettings:
+    state = request.app.state
+    if not hasattr(state, "event_settings"):
+        state.event_settings = service.EventSettings()
+    return state.event_settings
+
+
+def _etag(response: Response, event: dict) -> None:
+    response.headers["ETag"] = f'"{event["version"]}"'
+
+
+def _version(if_match: str | None, event_id: int) -> int:
+    if not if_match:
+        raise PreconditionRequired(f"changing event {event_id} needs an If-Match header",
+                                   fix=f"GET /events/{event_id}, then send its ETag header value as If-Match")
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ApiError(f"If-Match {if_match!r} is not one ETag of an event",
+                       fix=f"send exactly the ETag of GET /events/{event_id}, e.g. \"3\"")
+    return int(value)
+
+
+@router.get("/events/categories", response_model=list[Category], summary="事项清单 event categories",
+            description="Category, first handling level, responsible department and time limit (public).")
+def list_categories(request: Request) -> list[dict]:
+    categories, _ = service.tables(_settings(request))
+    return [c.__dict__ for c in categories.values()]
+
+
+@router.get("/events", response_model=EventList, summary="民情事件列表 events you may see",
+            description="Filters combine. Grid workers see their grid, departments their department, "
+                        "dispatchers their town, admins all; other roles 403.",
+            responses=errors(401, 403))
+def list_events(request: Request, s: SessionDep, user: CurrentUser, paging: PagingDep, bbox: BboxDep,
+                status: Annotated[list[Status] | None, Query(description="状态, 可多选")] = None,
+                grid_id: Annotated[int | None, Query(ge=1, description="网格 area_id")] = None,
+                category: Annotated[Text(30) | None, Query(description="事项类别 code")] = None,
+                since: Annotated[datetime | None, Query(description="上报时间起 ISO 8601")] = None,
+                until: Annotated[datetime | None, Query(description="上报时间止 (不含) ISO 8601")] = None,
+                overdue: Annotated[bool | None, Query(description="只看超时 true")] = None) -> dict:
+    settings = _settings(request)
+    filters = {"grid_id": grid_id, **service.scope(user)}
+    if grid_id is not None and filters["grid_id"] != grid_id:
+        filters["grid_id"] = -1  # another grid than the worker's own: nothing
+    rows, total = store.listing(s, status=status, category=category, since=since, until=until, bbox=bbox,
+                                overdue=overdue, limit=paging.limit, offset=paging.offset, **filters)
+    links = [{"href": str(request.url), "rel": "self"}]
+    if paging.offset + len(rows) < total:
+        links.append({"href": str(request.url.include_query_params(offset=paging.offset + paging.limit)),
+                      "rel": "next"})
+    return {"items": [service.present(r, user, settings) for r in rows], "numberMatched": total,
+            "numberReturned": len(rows), "links": links}
+
+
+@router.post("/events", response_model=Event, status_code=201, summary="上报民情事件 report an event (staff)",
+             description="Routed to the finest grid covering the point (or the address's point) and its grid "
+                         "worker; `possible_duplicates` lists open events of the same category nearby.",
+             responses=errors(401, 403, 422))
+def create_event(request: Request, body: EventCreate, s: SessionDep, user: Creator, response: Response) -> dict:
+    settings = _settings(request)
+    event, duplicates = service.create(s, settings, category=body.category, description=body.description,
+                                       lon=body.lon, lat=body.lat, address=body.address, phone=body.phone,
+                                       source="staff", reported_by=user.username)
+    _etag(response, event)
+    return {**service.present(event, user, settings), "possible_duplicates": duplicates}
+
+
+@router.get("/events/{event_id}", response_model=Event, summary="民情事件详情 one event with its history",
+            responses=errors(401, 403, 404))
+def get_event(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser, response: Response) -> dict:
+    event = service.get_for(s, user, event_id)
+    _etag(response, event)
+    return {**service.present(event, user, _settings(request)), "history": store.history(s, event_id)}
+
+
+@router.post("/events/{event_id}/transitions", response_model=Event, summary="流转 take one step of the flow",
+             description="Needs the event's ETag as If-Match: of two concurrent steps one wins, the other gets "
+                         "412. 409 when the status does not allow the step, 403 when the role may not take it.",
+             responses=errors(401, 403, 404, 409, 412, 422, 428))
+def transition(request: Request, event_id: EventId, body: Transition, s: SessionDep, user: CurrentUser,
+               response: Response, if_match: IfMatch = None) -> dict:
+    settings = _settings(request)
+    event = service.transition(s, settings, user, event_id, body.action, expected_version=_version(if_match, event_id),
+                               note=body.note, department=body.department, satisfaction=body.satisfaction)
+    _etag(response, event)
+    return {**service.present(event, user, settings), "history": store.history(s, event_id)}
+
+
+@router.post("/events/escalate", response_model=list[Escalated], summary="超时升级 escalate overdue events (admin)",
+             description="What `minqing events escalate` and the scheduler run: every open event past its "
+                         "deadline is flagged 超时 and moved one level up.", responses=errors(401, 403))
+def escalate(request: Request, s: SessionDep, _: Admin) -> list[dict]:
+    return service.escalate_overdue(s, _settings(request))
+
+
+# --- the public channel ----------------------------------------------------------------------------
+
+def _ip_allowance(request: Request, settings: service.EventSettings) -> None:
+    state = request.app.state
+    if not hasattr(state, "event_report_buckets"):
+        per_hour = settings.public_per_ip_per_hour
+        state.event_report_buckets = TokenBuckets(rate=per_hour / 3600, burst=max(1, math.floor(per_hour)))
+    client = client_key(request.client.host) if request.client else "unknown"
+    wait = state.event_report_buckets.take(client)
+    if wait > 0:
+        minutes = max(1, math.ceil(wait / 60))
+        raise RateLimited("反映太频繁: 这个网络近一小时内已提交多件", fix=f"请 {minutes} 分钟后再试, 或拨打 12345 热线",
+                          headers={"Retry-After": str(minutes * 60)})
+
+
+@router.post("/public/events", response_model=PublicReceipt, status_code=201,
+             summary="我要反映 report an issue (no login)",
+             description="Category, description, map point and an optional phone (staff only). The answer is a "
+                         "tracking code for GET /public/events/{code}. Limited per IP and per phone.",
+             responses=errors(422))
+def public_report(request: Request, body: PublicReport, s: SessionDep, user: OptionalUser) -> dict:
+    settings = _settings(request)
+    if body.website:  # the honeypot: people never see this field, form-filling robots do
+        raise ApiError("表单无效: 请通过地图页面的“我要反映”提交", fix="请刷新页面后重新填写")
+    phone = service.normalise_phone(body.phone)
+    if user is None:
+        _ip_allowance(request, settings)
+        service.check_phone_allowance(s, settings, phone)
+    event, _ = service.create(s, settings, category=body.category, description=body.description, lon=body.lon,
+                              lat=body.lat, address=None, phone=phone, source="public",
+                              reported_by=user.username if user else "public")
+    return {"tracking_code": event["tracking_code"], "status_zh": STATUS_ZH[event["status"]],
+            "message": "已收到您的反映, 请保存查询码, 可随时查询办理进度"}
+
+
+@router.get("/public/events/{code}", response_model=PublicStatus, summary="办理进度 follow a report by its code",
+            description="Status and dates only: never the description, the place or who reported it.",
+            responses=errors(404))
+def public_track(request: Request, s: SessionDep,
+                 code: Annotated[str, Path(min_length=4, max_length=20, pattern="^[A-Za-z0-9]+$",
+                                           description="查询码", examples=["MQ7KD2PX9QAB"])]) -> dict:
+    return service.public_status(s, _settings(request), code)

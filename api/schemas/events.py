@@ -1,0 +1,161 @@
+"""民情事件: new reports (staff and public), transitions, events as staff see them, public tracking."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import Lat, Link, Lon, Text
+
+Action = Literal["accept", "escalate", "resolve", "assign", "handle", "return", "review", "archive"]
+
+_EVENT_EXAMPLE = {
+    "event_id": 12, "tracking_code": "MQ7KD2PX9QAB", "category": "sanitation", "category_zh": "环境卫生",
+    "description": "滨河路垃圾桶满溢", "status": "accepted", "status_zh": "已受理", "level": "网格", "source": "public",
+    "grid_id": 10001, "community_id": 100, "town_id": 10, "worker_id": 4, "department": None,
+    "address": "滨河路与江边路交叉口", "reporter_phone": "13800000000", "reported_by": "anonymous",
+    "reported_at": "2026-03-10T09:00:00+08:00", "due_at": "2026-03-11T09:00:00+08:00", "overdue": False,
+    "escalations": 0, "resolved_at": None, "result_note": None, "satisfaction": None, "duplicate_of": None,
+    "version": 2, "lon": 113.22, "lat": 22.55, "actions": ["resolve"],
+}
+
+
+class EventCreate(BaseModel):
+    """工作人员上报 a report entered by staff (grid worker, dispatcher): a map point or an address."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"category": "sanitation", "description": "滨河路垃圾桶满溢", "lon": 113.22, "lat": 22.55},
+        {"category": "road", "description": "路面坑洼", "address": "滨河路"}]})
+    category: Text(30, min_length=1) = Field(description="事项类别 code (GET /events/categories)")
+    description: Text(2000, min_length=2) = Field(description="情况描述")
+    lon: Lon | None = Field(None, description="经度 WGS84")
+    lat: Lat | None = Field(None, description="纬度 WGS84")
+    address: Text(300) | None = Field(None, description="地址 (没有点位时按地址和地名定位)")
+    phone: Text(20) | None = Field(None, description="反映人电话 (仅工作人员可见)")
+
+
+class PublicReport(BaseModel):
+    """我要反映: a resident's report from the public map (no login)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"category": "noise", "description": "夜间施工噪音", "lon": 113.22, "lat": 22.55, "phone": "13800000000"}]})
+    category: Text(30, min_length=1) = Field(description="事项类别 code")
+    description: Text(1000, min_length=2) = Field(description="情况描述")
+    lon: Lon = Field(description="经度 WGS84")
+    lat: Lat = Field(description="纬度 WGS84")
+    phone: Text(20) | None = Field(None, description="联系电话 (可选, 仅工作人员可见)")
+    website: Text(200) | None = Field(None, description="请留空 (leave empty)")
+
+
+class Transition(BaseModel):
+    """流转 one step of the flow (send the event's ETag as If-Match)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"action": "accept"}, {"action": "resolve", "note": "已清运"},
+        {"action": "assign", "department": "民政局"}, {"action": "review", "satisfaction": 5, "note": "电话回访满意"}]})
+    action: Action = Field(description="受理 accept, 上报指挥中心 escalate, 办结 resolve, 分拨 assign, 签收处置 handle, "
+                                       "退回 return, 回访评价 review, 归档 archive")
+    note: Text(2000) | None = Field(None, description="办结结果 / 退回原因 / 回访记录")
+    department: Text(60) | None = Field(None, description="分拨的职能部门")
+    satisfaction: int | None = Field(None, ge=1, le=5, description="群众满意度 1-5 (5 最满意)")
+
+
+class HistoryItem(BaseModel):
+    action: str
+    from_status: str | None = None
+    to_status: str
+    actor: str
+    at: datetime
+    note: str | None = None
+    department: str | None = None
+
+
+class Event(BaseModel):
+    """民情事件 as staff see it (ETag header: its version)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EVENT_EXAMPLE]})
+    event_id: int
+    tracking_code: str
+    category: str
+    category_zh: str
+    description: str
+    status: str
+    status_zh: str
+    level: str
+    source: str
+    grid_id: int | None = None
+    community_id: int | None = None
+    town_id: int | None = None
+    worker_id: int | None = None
+    department: str | None = None
+    address: str | None = None
+    reporter_phone: str | None = None
+    reported_by: str
+    reported_at: datetime
+    due_at: datetime
+    overdue: bool
+    escalations: int
+    resolved_at: datetime | None = None
+    result_note: str | None = None
+    satisfaction: int | None = None
+    duplicate_of: int | None = None
+    version: int
+    lon: float
+    lat: float
+    actions: list[str] = Field(description="此时你可以执行的操作")
+    history: list[HistoryItem] | None = None
+    possible_duplicates: list[int] | None = Field(None, description="附近同类未办结事件 (可合并)")
+
+
+class EventList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_EVENT_EXAMPLE], "numberMatched": 1,
+                                                               "numberReturned": 1, "links": []}]})
+    items: list[Event]
+    numberMatched: int  # noqa: N815 - OGC API field names
+    numberReturned: int  # noqa: N815
+    links: list[Link]
+
+
+class Category(BaseModel):
+    code: str
+    name_zh: str
+    first_level: str
+    department: str
+    limit_value: float
+    limit_unit: str
+
+
+class PublicReceipt(BaseModel):
+    """反映已收到: the tracking code to follow it (keep it)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "tracking_code": "MQ7KD2PX9QAB", "status_zh": "已上报", "message": "已收到您的反映, 请保存查询码"}]})
+    tracking_code: str
+    status_zh: str
+    message: str
+
+
+class PublicStatus(BaseModel):
+    """办理进度: status and dates only."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "resolved", "status_zh": "已办结", "category_zh": "环境卫生",
+        "reported_at": "2026-03-10T09:00:00+08:00", "due_at": "2026-03-11T09:00:00+08:00",
+        "resolved_at": "2026-03-10T12:00:00+08:00", "updated_at": "2026-03-10T12:00:00+08:00"}]})
+    status: str
+    status_zh: str
+    category_zh: str
+    reported_at: datetime
+    due_at: datetime
+    resolved_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Escalated(BaseModel):
+    event_id: int
+    from_level: str
+    to_level: str
+    status: str
+    due_at: datetime

@@ -1,0 +1,233 @@
+"""民情事件: creating, routing, showing and moving events through their flow, by role.
+
+Who sees which events (``scope``): admin all; dispatcher (镇街联勤指挥中心) the events of their town
+(all towns without an ``area_id``); department (职能部门) the events assigned to their department;
+grid_worker those of their own grid. Other roles none (403). An event outside a viewer's scope is
+404 for them, as for features outside a grid worker's grid.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session
+
+from api.errors import Forbidden, RateLimited
+from geo import events as flow
+from geo.deadlines import Category, WorkCalendar, load_calendar, load_categories
+from layers import events as store
+from layers import lookup
+from layers.errors import Conflict, NotFound, ValidationFailed
+from layers.users import Account
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+READ_ROLES = ("admin", "dispatcher", "department", "grid_worker")
+CREATE_ROLES = ("admin", "dispatcher", "grid_worker")
+PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[0-9]{7,8})$")
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+"""Tracking codes: no 0/O or 1/I to misread; 10 random characters (50 bits) so codes cannot be guessed."""
+
+
+class EventSettings(BaseSettings):
+    """Settings of the event loop (environment prefix ``MINQING_EVENTS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MINQING_EVENTS_", env_file=".env", extra="ignore")
+
+    categories_path: Path = DATA / "event_categories.csv"
+    """The 事项清单 (categories, first level, department, time limit)."""
+    holidays_path: Path = DATA / "holidays.csv"
+    """Holidays and 调休 working weekends."""
+    duplicate_distance_m: float = Field(default=100.0, gt=0)
+    """A new report this close (metres) to an open one of the same category is offered for merging."""
+    duplicate_hours: float = Field(default=72.0, gt=0)
+    """... if that one was reported at most this many hours before."""
+    public_per_ip_per_hour: float = Field(default=5.0, gt=0)
+    """Public reports one client IP may send per hour (burst of as many at once)."""
+    public_per_phone_per_day: int = Field(default=3, ge=1)
+    """Public reports one phone number may send per 24 hours."""
+
+
+@lru_cache(maxsize=4)
+def _tables(categories: Path, holidays: Path) -> tuple[dict[str, Category], WorkCalendar]:
+    return load_categories(categories), load_calendar(holidays)
+
+
+def tables(settings: EventSettings) -> tuple[dict[str, Category], WorkCalendar]:
+    """The category table and the work calendar (read once per path)."""
+    return _tables(Path(settings.categories_path), Path(settings.holidays_path))
+
+
+def departments(settings: EventSettings) -> list[str]:
+    return sorted({c.department for c in tables(settings)[0].values()})
+
+
+# --- who sees what ---------------------------------------------------------------------------------
+
+def scope(user: Account) -> dict[str, Any]:
+    """Listing filters that restrict ``user`` to their events; 403 for roles that see none."""
+    if user.role not in READ_ROLES:
+        raise Forbidden(f"role {user.role!r} may not see 民情事件: it needs one of {list(READ_ROLES)}",
+                        fix="ask an administrator for a role that may do this")
+    if user.role == "grid_worker":
+        if user.area_id is None:
+            raise Forbidden(f"grid worker {user.username!r} has no grid assigned",
+                            fix="ask an administrator to set your area_id (PATCH /users/{id})")
+        return {"grid_id": user.area_id}
+    if user.role == "department":
+        return {"department": user.department or ""}
+    if user.role == "dispatcher" and user.area_id is not None:
+        return {"town_id": user.area_id}
+    return {}
+
+
+def visible(user: Account, event: dict[str, Any]) -> bool:
+    return all(event.get(k) == v for k, v in scope(user).items())
+
+
+def get_for(s: Session, user: Account, event_id: int, *, lock: bool = False) -> dict[str, Any]:
+    event = store.get(s, event_id, lock=lock)
+    if not visible(user, event):
+        raise NotFound(f"no event with event_id {event_id} among yours: list yours with GET /events")
+    return event
+
+
+# --- creating --------------------------------------------------------------------------------------
+
+def _tracking_code() -> str:
+    return "MQ" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+
+
+def normalise_phone(raw: str | None) -> str | None:
+    """Digits of a phone number (mobile or landline), None when empty; 422 when it is not one."""
+    if raw is None or not raw.strip():
+        return None
+    phone = re.sub(r"[\s()（）+]", "", raw.strip()).removeprefix("86")
+    if not PHONE.match(phone):
+        raise ValidationFailed(f"电话号码 {raw!r} 无法识别: 请填写11位手机号或带区号的座机号 (如 0755-12345678)")
+    return phone
+
+
+def locate(s: Session, *, lon: float | None, lat: float | None, address: str | None) -> tuple[float, float]:
+    """The event's point: the map point, else the address matched through the address and place-name
+    layers; 422 when neither gives a point inside the district."""
+    if lon is None or lat is None:
+        found = store.locate_address(s, address) if address and address.strip() else None
+        if found is None:
+            raise ValidationFailed(f"地址 {address!r} 未能定位: 请在地图上点选位置, 或写明路名、村名或门牌"
+                                   if address else "请在地图上点选位置 (lon, lat) 或填写地址 (address)")
+        lon, lat = found["lon"], found["lat"]
+    if lookup.point_in_district(s, lon, lat) is False:
+        raise ValidationFailed(f"位置 ({lon}, {lat}) 不在本区范围内: 请在区内地图上点选")
+    return lon, lat
+
+
+def create(s: Session, settings: EventSettings, *, category: str, description: str, lon: float | None,
+           lat: float | None, address: str | None, phone: str | None, source: str, reported_by: str,
+           now: datetime | None = None) -> tuple[dict[str, Any], list[int]]:
+    """Store a new report routed to its grid and worker; returns it and the open events it may repeat."""
+    categories, calendar = tables(settings)
+    if category not in categories:
+        raise ValidationFailed(f"事项类别 {category!r} 不在事项清单中: 请选择 {sorted(categories)} 之一 "
+                               "(GET /events/categories)")
+    now = now or datetime.now(UTC)
+    lon, lat = locate(s, lon=lon, lat=lat, address=address)
+    state, history = flow.new_event(categories[category], reported_at=now, actor=reported_by, calendar=calendar)
+    values = {"tracking_code": _tracking_code(), "category": category, "description": description.strip(),
+              "source": source, "address": (address or "").strip() or None, "reporter_phone": normalise_phone(phone),
+              "reported_by": reported_by, "reported_at": now, "lon": lon, "lat": lat,
+              **store.route(s, lon, lat), **_state_dict(state)}
+    event = store.insert(s, values, [_entry(h) for h in history])
+    duplicates = store.possible_duplicates(s, category=category, lon=lon, lat=lat, at=now,
+                                           distance_m=settings.duplicate_distance_m, hours=settings.duplicate_hours,
+                                           exclude=event["event_id"])
+    return event, duplicates
+
+
+def check_phone_allowance(s: Session, settings: EventSettings, phone: str | None) -> None:
+    """429 when this phone number already sent its public reports of the last 24 hours."""
+    if phone is None:
+        return
+    since = datetime.now(UTC) - timedelta(days=1)
+    if store.reports_by_phone(s, phone, since=since) >= settings.public_per_phone_per_day:
+        raise RateLimited(f"这个电话号码24小时内已反映 {settings.public_per_phone_per_day} 件",
+                          fix="请明天再反映, 或拨打 12345 热线", headers={"Retry-After": "3600"})
+
+
+# --- the flow --------------------------------------------------------------------------------------
+
+def _state_dict(state: flow.EventState) -> dict[str, Any]:
+    return {f.name: getattr(state, f.name) for f in fields(state) if f.name != "category"}
+
+
+def _entry(entry: flow.HistoryEntry) -> dict[str, Any]:
+    return {f.name: getattr(entry, f.name) for f in fields(entry)}
+
+
+def _state(event: dict[str, Any]) -> flow.EventState:
+    return flow.EventState(category=event["category"], **{c: event[c] for c in store.STATE_COLUMNS})
+
+
+def transition(s: Session, settings: EventSettings, user: Account, event_id: int, action: str, *,
+               expected_version: int, note: str | None = None, department: str | None = None,
+               satisfaction: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Take ``action`` on an event the user sees, if it is still ``expected_version`` (else 412)."""
+    event = get_for(s, user, event_id, lock=True)
+    if event["version"] != expected_version:
+        raise Conflict(f"event {event_id} is now version {event['version']}, not {expected_version}: "
+                       f"someone changed it; GET /events/{event_id} again and retry with its new ETag")
+    if action == "assign" and department is not None and department.strip() not in departments(settings):
+        raise ValidationFailed(f"职能部门 {department!r} 不在事项清单中: 请选择 {departments(settings)} 之一")
+    state, entry = flow.apply(_state(event), action, role=user.role, actor=user.username,
+                              at=now or datetime.now(UTC), note=note, department=department,
+                              satisfaction=satisfaction)
+    return store.save_state(s, event_id, _state_dict(state), expected_version=expected_version, entry=_entry(entry))
+
+
+def escalate_overdue(s: Session, settings: EventSettings, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """超时升级 of every open event past its deadline (for the scheduler and `minqing events escalate`):
+    each is flagged 超时 and moved one level up; returns event id, old and new level."""
+    categories, calendar = tables(settings)
+    now = now or datetime.now(UTC)
+    done = []
+    for event in store.overdue_candidates(s, now):
+        category = categories.get(event["category"]) or categories["other"]
+        result = flow.escalate_overdue(_state(event), category, now=now, calendar=calendar)
+        if result is None:
+            continue
+        state, entry = result
+        store.save_state(s, event["event_id"], _state_dict(state), expected_version=None, entry=_entry(entry))
+        done.append({"event_id": event["event_id"], "from_level": event["level"], "to_level": state.level,
+                     "status": state.status, "due_at": state.due_at})
+    return done
+
+
+# --- showing ---------------------------------------------------------------------------------------
+
+def present(event: dict[str, Any], user: Account, settings: EventSettings) -> dict[str, Any]:
+    """An event as staff see it: names in Chinese and the actions this viewer may take now."""
+    categories, _ = tables(settings)
+    category = categories.get(event["category"])
+    return {**event, "status_zh": flow.STATUS_ZH[event["status"]],
+            "category_zh": category.name_zh if category else event["category"],
+            "actions": flow.actions_for(event["status"], user.role)}
+
+
+def public_status(s: Session, settings: EventSettings, code: str) -> dict[str, Any]:
+    """What a tracking code shows: status and dates only (never the report, place or reporter)."""
+    row = store.by_tracking_code(s, code.strip().upper()) if code else None
+    if row is None:
+        raise NotFound("没有这个查询码的反映: 请核对查询码 (以 MQ 开头的12位)")
+    categories, _ = tables(settings)
+    category = categories.get(row["category"])
+    return {"status": row["status"], "status_zh": flow.STATUS_ZH[row["status"]],
+            "category_zh": category.name_zh if category else "其他",
+            "reported_at": row["reported_at"], "due_at": row["due_at"], "resolved_at": row["resolved_at"],
+            "updated_at": row["updated_at"]}

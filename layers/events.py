@@ -1,0 +1,196 @@
+"""民情事件 in PostGIS: routing a point to its grid, storing events and their history, the lists
+and filters of the API, optimistic locking (``version``), possible duplicates and 超时 candidates.
+
+Points are EPSG:4326 (lon, lat); distances in metres on the spheroid (geography).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from layers.errors import Conflict, NotFound
+
+POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+GRID_LEVELS = ("grid_small", "grid_middle", "grid_large")
+"""Finest first: an event goes to the finest grid level covering its point."""
+
+FIELDS = ("event_id, tracking_code, category, description, status, level, source, grid_id, community_id, town_id, "
+          "worker_id, department, address, reporter_phone, reported_by, reported_at, due_at, overdue, escalations, "
+          "resolved_at, result_note, satisfaction, duplicate_of, version, ST_X(geom) AS lon, ST_Y(geom) AS lat")
+STATE_COLUMNS = ("status", "level", "department", "due_at", "overdue", "escalations", "resolved_at",
+                 "result_note", "satisfaction")
+
+
+def route(s: Session, lon: float, lat: float) -> dict[str, int | None]:
+    """The grid of a point and its community, town and grid worker (all None outside every grid).
+
+    The finest grid level covering the point wins (小网格 before 中网格 before 大网格); a point on
+    the boundary of two grids of that level goes to the lower ``area_id`` (deterministic). The
+    worker is the active grid_worker account of that grid with the lowest ``user_id``.
+    """
+    row = s.execute(text(f"""
+        WITH RECURSIVE grid AS (
+            SELECT area_id FROM areas
+            WHERE level IN ('grid_small', 'grid_middle', 'grid_large') AND ST_Covers(geom, {POINT})
+            ORDER BY array_position(ARRAY['grid_small', 'grid_middle', 'grid_large']::varchar[], level), area_id
+            LIMIT 1),
+        up AS (
+            SELECT a.area_id, a.parent_id, a.level FROM areas a JOIN grid g ON a.area_id = g.area_id
+            UNION ALL
+            SELECT a.area_id, a.parent_id, a.level FROM areas a JOIN up ON a.area_id = up.parent_id)
+        SELECT (SELECT area_id FROM grid),
+               (SELECT area_id FROM up WHERE level = 'community' LIMIT 1),
+               (SELECT area_id FROM up WHERE level = 'town' LIMIT 1),
+               (SELECT min(user_id) FROM users WHERE role = 'grid_worker' AND active
+                  AND area_id = (SELECT area_id FROM grid))"""), {"lon": lon, "lat": lat}).one()
+    grid, community, town, worker = row
+    if grid is None:  # outside every grid: still give the community and town of the point
+        community, town = s.execute(text(f"""
+            SELECT max(area_id) FILTER (WHERE level = 'community'), max(area_id) FILTER (WHERE level = 'town')
+            FROM (SELECT area_id, level FROM areas WHERE level IN ('community', 'town') AND ST_Covers(geom, {POINT})
+                  ORDER BY area_id DESC) a"""), {"lon": lon, "lat": lat}).one()
+    return {"grid_id": grid, "community_id": community, "town_id": town, "worker_id": worker}
+
+
+def locate_address(s: Session, address: str) -> dict[str, Any] | None:
+    """A point for a written address: a household address (一标三实) contained in it, else the
+    longest current place name it contains (road, village, residential area ...); None if neither.
+    Returns lon, lat and what matched (``matched``, ``layer``)."""
+    row = s.execute(text("""
+        SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), address, 'residences'
+        FROM residences WHERE address IS NOT NULL AND length(address) >= 3 AND strpos(:a, address) > 0
+        ORDER BY length(address) DESC, residence_id LIMIT 1"""), {"a": address}).first()
+    if row is None:
+        row = s.execute(text("""
+            SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), name, 'place_names'
+            FROM place_names WHERE status <> 'historical' AND length(name) >= 2 AND strpos(:a, name) > 0
+            ORDER BY length(name) DESC, name_id LIMIT 1"""), {"a": address}).first()
+    if row is None:
+        return None
+    return {"lon": row[0], "lat": row[1], "matched": row[2], "layer": row[3]}
+
+
+def insert(s: Session, values: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Store a new event (``values``: the columns, with ``lon``/``lat``) and its first history rows."""
+    cols = [c for c in values if c not in ("lon", "lat")]
+    event_id = s.execute(text(
+        f"INSERT INTO events ({', '.join(cols)}, geom) VALUES ({', '.join(':' + c for c in cols)}, {POINT}) "
+        "RETURNING event_id"), dict(values)).scalar_one()
+    for entry in history:
+        add_history(s, event_id, entry)
+    return get(s, event_id)
+
+
+def add_history(s: Session, event_id: int, entry: Mapping[str, Any]) -> None:
+    s.execute(text("INSERT INTO event_history (event_id, action, from_status, to_status, actor, at, note, department) "
+                   "VALUES (:e, :action, :from_status, :to_status, :actor, :at, :note, :department)"),
+              {"e": event_id, **{k: entry.get(k) for k in ("action", "from_status", "to_status", "actor", "at",
+                                                           "note", "department")}})
+
+
+def get(s: Session, event_id: int, *, lock: bool = False) -> dict[str, Any]:
+    row = s.execute(text(f"SELECT {FIELDS} FROM events WHERE event_id = :i{' FOR UPDATE' if lock else ''}"),
+                    {"i": event_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no event with event_id {event_id}: list events with GET /events")
+    return dict(row)
+
+
+def history(s: Session, event_id: int) -> list[dict[str, Any]]:
+    rows = s.execute(text("SELECT action, from_status, to_status, actor, at, note, department FROM event_history "
+                          "WHERE event_id = :i ORDER BY at, history_id"), {"i": event_id}).mappings()
+    return [dict(r) for r in rows]
+
+
+def save_state(s: Session, event_id: int, state: Mapping[str, Any], *, expected_version: int | None,
+               entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Write the new flow state of an event and its history row, if its version is still
+    ``expected_version`` (None: any); else ``Conflict`` (412): someone changed it meanwhile."""
+    sets = ", ".join(f"{c} = :{c}" for c in STATE_COLUMNS)
+    guard = "" if expected_version is None else " AND version = :v"
+    done = s.execute(text(f"UPDATE events SET {sets}, version = version + 1, updated_at = now() "
+                          f"WHERE event_id = :i{guard} RETURNING event_id"),
+                     {**{c: state[c] for c in STATE_COLUMNS}, "i": event_id, "v": expected_version}).first()
+    if done is None:
+        get(s, event_id)  # 404 when it does not exist
+        raise Conflict(f"event {event_id} was changed by someone else (it is no longer version {expected_version}): "
+                       f"GET /events/{event_id} again and retry with its new ETag")
+    add_history(s, event_id, entry)
+    return get(s, event_id)
+
+
+def mark_duplicate(s: Session, event_id: int, of: int) -> None:
+    s.execute(text("UPDATE events SET duplicate_of = :o WHERE event_id = :i"), {"i": event_id, "o": of})
+
+
+def listing(s: Session, *, status: Sequence[str] | None = None, grid_id: int | None = None,
+            category: str | None = None, since: datetime | None = None, until: datetime | None = None,
+            bbox: tuple[float, float, float, float] | None = None, town_id: int | None = None,
+            department: str | None = None, overdue: bool | None = None,
+            limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """A page of events, newest first, and the number matching the filters."""
+    clauses, params = ["TRUE"], {"limit": limit, "offset": offset}
+    for column, value in (("grid_id", grid_id), ("category", category), ("town_id", town_id),
+                          ("department", department), ("overdue", overdue)):
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
+    if status:
+        clauses.append("status = ANY(:status)")
+        params["status"] = list(status)
+    if since is not None:
+        clauses.append("reported_at >= :since")
+        params["since"] = since
+    if until is not None:
+        clauses.append("reported_at < :until")
+        params["until"] = until
+    if bbox is not None:
+        clauses.append("geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+        params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
+    where = " AND ".join(clauses)
+    rows = s.execute(text(f"SELECT {FIELDS} FROM events WHERE {where} ORDER BY reported_at DESC, event_id DESC "
+                          "LIMIT :limit OFFSET :offset"), params).mappings()
+    total = s.execute(text(f"SELECT count(*) FROM events WHERE {where}"), params).scalar_one()
+    return [dict(r) for r in rows], total
+
+
+def possible_duplicates(s: Session, *, category: str, lon: float, lat: float, at: datetime,
+                        distance_m: float, hours: float, exclude: int | None = None) -> list[int]:
+    """Open events of the same category within ``distance_m`` metres and ``hours`` hours before
+    ``at``, nearest first (candidates to merge a new report into)."""
+    rows = s.execute(text(f"""
+        SELECT event_id FROM events
+        WHERE category = :c AND status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
+          AND reported_at BETWEEN :at - make_interval(secs => :h * 3600) AND :at
+          AND ST_DWithin(geom::geography, {POINT}::geography, :d)
+          AND event_id IS DISTINCT FROM :x
+        ORDER BY ST_Distance(geom::geography, {POINT}::geography), event_id LIMIT 10"""),
+        {"c": category, "lon": lon, "lat": lat, "at": at, "h": hours, "d": distance_m, "x": exclude})
+    return [r[0] for r in rows]
+
+
+def overdue_candidates(s: Session, now: datetime) -> list[dict[str, Any]]:
+    """Open events past their deadline, locked for escalation (rows another run holds are skipped)."""
+    rows = s.execute(text(f"SELECT {FIELDS} FROM events WHERE status IN ('reported', 'accepted', 'escalated', "
+                          "'assigned', 'handling') AND due_at < :now ORDER BY due_at, event_id "
+                          "FOR UPDATE SKIP LOCKED"), {"now": now}).mappings()
+    return [dict(r) for r in rows]
+
+
+def by_tracking_code(s: Session, code: str) -> dict[str, Any] | None:
+    """Status and dates of the event with this tracking code (nothing else)."""
+    row = s.execute(text("SELECT e.status, e.category, e.reported_at, e.due_at, e.resolved_at, "
+                         "(SELECT max(at) FROM event_history h WHERE h.event_id = e.event_id) AS updated_at "
+                         "FROM events e WHERE tracking_code = :c"), {"c": code}).mappings().first()
+    return dict(row) if row else None
+
+
+def reports_by_phone(s: Session, phone: str, *, since: datetime) -> int:
+    """How many public reports this phone number made since ``since`` (the per-phone spam limit)."""
+    return s.execute(text("SELECT count(*) FROM events WHERE source = 'public' AND reporter_phone = :p "
+                          "AND reported_at >= :since"), {"p": phone, "since": since}).scalar_one()
