@@ -19,8 +19,12 @@ Planted cases (status ``irregular`` unless noted; each also listed in ``DemoDist
 - control (must NOT be flagged as rare): natural village ``湴田`` uses 湴, a local character
   accepted in data/placenames/extra_common_chars.txt, and ``㘭背`` uses 㘭, a Lingnan place-name
   character of data/placenames/regional_chars.csv.
-- historical (status ``historical``): ``打铁街`` (old name of a renamed city street), ``上林堡``
-  (old name of the heritage village), ``鹭田墟`` (old market name of the rural town seat).
+- history (``HISTORIES``, written by the loader as place_name_history rows with their dates and
+  approval numbers 文号): ``打铁街`` was renamed ``兴业路`` in 1993, ``上林堡`` became ``上林`` in 2004,
+  the market ``鹭田墟`` became the town ``鹭田镇`` in 1987; Qing-era names (``永济桥``, ``盐埠老街``,
+  ``文昌阁``) were registered by the 1984 place-name census. Other names are dated by their approval.
+- retired (status ``historical``): lane ``鹭田墟巷``, demolished in 2021, whose sign is still up
+  (sign status 待拆除).
 - heritage: natural village ``上林`` (古村), old-town lane ``盐埠老街``, pavilion ``文昌阁``, the
   Qing-dynasty stone bridge on the rural crossing (``永济桥``).
 - no sign (``sign_present`` False): about a fifth of names at random, plus every natural village
@@ -32,9 +36,11 @@ heritage and no-sign villages.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
@@ -46,6 +52,46 @@ from .geography import Geography
 from .names import GENERICS, Namer, split_generic
 from .network import Network
 from .residences import Residences
+
+CENSUS = "澄湾县地名普查登记（1984）"
+"""Approval of the names registered by the 1984 place-name census (第一次全国地名普查)."""
+CENSUS_DATE = "1984-06-30"
+HISTORIES: dict[str, tuple[tuple[str, str | None, str, str, str], ...]] = {
+    "兴业路": (("create", None, "打铁街", CENSUS, CENSUS_DATE),
+              ("rename", "打铁街", "兴业路", "澄府〔1993〕27号 1993-03-18", "1993-03-18")),
+    "上林": (("create", None, "上林堡", CENSUS, CENSUS_DATE),
+             ("rename", "上林堡", "上林", "澄府地〔2004〕8号 2004-11-02", "2004-11-02")),
+    "鹭田镇": (("create", None, "鹭田墟", CENSUS, CENSUS_DATE),
+              ("rename", "鹭田墟", "鹭田镇", "粤府函〔1987〕112号 1987-09-01", "1987-09-01")),
+    "永济桥": (("create", None, "永济桥", CENSUS, CENSUS_DATE),),
+    "盐埠老街": (("create", None, "盐埠老街", CENSUS, CENSUS_DATE),),
+    "文昌阁": (("create", None, "文昌阁", CENSUS, CENSUS_DATE),),
+    "鹭田墟巷": (("create", None, "鹭田墟巷", CENSUS, CENSUS_DATE),
+                ("retire", None, "鹭田墟巷", "澄府地〔2021〕9号 2021-06-30", "2021-06-30")),
+}
+"""History of the copy-0 names (current name → rows action, old_name, new_name, approval, date; oldest
+first): the loader writes them as place_name_history instead of a registration on the load date."""
+HISTORY_COLUMNS = ["name_id", "action", "old_name", "new_name", "approval", "changed_at"]
+
+
+def history_rows(names: pd.DataFrame) -> pd.DataFrame:
+    """place_name_history rows of the demo: ``HISTORIES`` for the copy-0 names they name, else one
+    ``create`` row dated by the name's approval (``YYYY-MM-DD`` in it) or, without one, None (the
+    load date). Columns ``HISTORY_COLUMNS``.
+
+    ``names`` is the place_names frame (name_id, name, approval).
+    """
+    rows = []
+    for r in names.itertuples():
+        known = HISTORIES.get(r.name)
+        if known:
+            rows += [(int(r.name_id), *entry) for entry in known]
+            continue
+        approval = r.approval if isinstance(r.approval, str) else None
+        found = re.search(r"\d{4}-\d{2}-\d{2}", approval or "")
+        rows.append((int(r.name_id), "create", None, r.name, approval, found.group() if found else None))
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
 
 RARE = ("𣒍坑",)
 """Planted rare-character village names; a 村 is never named after them (see ``areas``)."""
@@ -196,12 +242,18 @@ class _Names:
         year = int(self.rng.integers(2008, 2024))
         return f"{self.dproper}府地〔{year}〕{int(self.rng.integers(1, 60))}号 {year}-{int(self.rng.integers(1, 13)):02d}-15"
 
+    def _approval(self, name: str, status: str) -> str | None:
+        """The latest approval of a name with a known history (``HISTORIES``), else a random one for
+        standard names (the random stream is drawn either way, so the rest of the district is unchanged)."""
+        drawn = self.approval() if status == "standard" else None
+        return HISTORIES[name][-1][3] if name in HISTORIES else drawn
+
     def add(self, name: str, cat: str, geom, *, area: int = -1, status: str = "standard", heritage: bool = False,
             meaning: str | None = None, case: str | None = None, note: str = "", sign: bool | None = None) -> int:
         proper, generic = split_generic(name, GENERICS)
         p = PlaceName(name=name, category=cat, geom=geom, area=area, proper=proper, generic=generic,
                       status=status, heritage=heritage, sign_present=self.sign(cat) if sign is None else sign,
-                      approval=self.approval() if status == "standard" else None, meaning=meaning)
+                      approval=self._approval(name, status), meaning=meaning)
         return self.N.add(p, case=case, note=note)
 
     def run(self) -> NameSet:
@@ -224,9 +276,12 @@ class _Names:
                  meaning=f"以{self.dproper}海湾得名（虚构演示）")
         for ti, t in enumerate(A.of_level("town")):
             self.add(A.areas[t].name, "town", Point(zones[ti].centroid), area=t)
-        if self.copy == 0:
-            self.add("鹭田墟", "natural_village", Point(zones[2].centroid), status="historical",
-                     meaning="鹭田镇驻地旧称，清代为墟市", case="historical", note="old market name of 鹭田镇")
+        if self.copy == 0:  # a lane of the old 鹭田墟 market, demolished in 2021; its sign is still up
+            c = zones[2].centroid
+            self.sign("lane")  # the draw of the former 鹭田墟 record: the rest of the district stays the same
+            self.add("鹭田墟巷", "lane", LineString([(c.x - 40, c.y + 30), (c.x + 40, c.y + 30)]), status="historical",
+                     meaning="鹭田墟旧街巷，2021年旧墟改造时灭失", case="historical", sign=True,
+                     note="retired lane whose sign is still up (待拆除)")
         for c in A.of_level("community"):
             a = A.areas[c]
             self.add(a.name, "community" if a.kind == "社区" else "village", Point(a.seat), area=c)
@@ -238,9 +293,8 @@ class _Names:
             if nm in RARE and self.special.get(nm) == i:
                 kw = {"status": "irregular", "case": "rare_char", "note": f"{nm}: character outside GB 2312"}
             elif nm == "上林" and self.special.get(nm) == i:
-                kw = {"heritage": True, "meaning": "明代建村，存清代民居群的古村落", "case": "heritage"}
-                self.add("上林堡", "natural_village", Point(v.centre), status="historical",
-                         meaning="上林旧称", case="historical", note="old name of the heritage village 上林")
+                kw = {"heritage": True, "meaning": "明代建村，原名上林堡，存清代民居群的古村落", "case": "heritage"}
+                self.sign("natural_village")  # the draw of the former separate 上林堡 record: the district stays the same
             elif nm == "湴田" and self.special.get(nm) == i:
                 kw = {"case": "control_local_char", "note": "湴 is an accepted local character: not irregular"}
             elif nm in REGIONAL and self.special.get(nm) == i:
@@ -279,8 +333,9 @@ class _Names:
             elif r.kind == "village" and r.name.startswith(RARE):
                 kw = {"status": "irregular", "case": "rare_char", "note": f"{r.name}: lane named after a rare-character village"}
             elif nm == "兴业路":
-                self.add("打铁街", "road", g, status="historical", meaning="兴业路旧称，旧时打铁铺聚集",
-                         case="historical", note="old name of 兴业路")
+                self.sign("road")  # the draw of the former separate 打铁街 record
+                kw = {"meaning": "原名打铁街（旧时打铁铺聚集），1993年更名兴业路", "case": "renamed",
+                      "note": "renamed from 打铁街 in 1993 (HISTORIES)"}
             self.add(r.name, _category(r.name, r.highway), g, **kw)
 
     def _estate_geom(self, e: dict):

@@ -77,10 +77,17 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
     names = district.place_names
     counts["place_names"] = copy_frame(s, "place_names", names, columns=PLACE_NAME_COLS,
                                        geometry={"geometry": "geom"})
+    from data.demo.placenames import history_rows
+
+    history = history_rows(names)
     s.execute(text(
-        "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
-        "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "
-        "FROM place_names"), {"a": actor})
+        "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, changed_at, after) "
+        "SELECT h.name_id, h.action, h.old_name, h.new_name, h.approval, :a, coalesce(h.changed_at::timestamptz, now()), "
+        "jsonb_build_object('name', h.new_name, 'status', CASE WHEN h.action = 'retire' THEN 'historical' "
+        "WHEN p.status = 'historical' THEN 'standard' ELSE p.status END) "
+        "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS h(name_id bigint, action text, old_name text, new_name text, "
+        "approval text, changed_at text) JOIN place_names p USING (name_id)"),
+        {"a": actor, "rows": history.to_json(orient="records", force_ascii=False)})
     from layers.placenames import fill_pinyin
 
     fill_pinyin(s)  # sign text (proper/generic/pinyin) for every name

@@ -444,3 +444,47 @@ def test_a_review_needs_a_known_decision_and_a_flagged_name(pn_db):
             placenames.review(s, flagged, decision="通过")
         with pytest.raises(ValidationFailed, match="no finding"):
             placenames.review(s, clean, decision="保留")
+
+
+# -- demo history --------------------------------------------------------------------------------------
+
+def test_demo_renamed_names_are_linked_with_dates_and_approval_numbers(pn_db, demo_district):
+    from data.demo.placenames import HISTORIES
+
+    with session(pn_db) as s:
+        street = _name_id(s, "兴业路")
+        rows = placenames.history(s, street)
+        assert [(r["action"], r["old_name"], r["new_name"]) for r in rows[:2]] == [
+            ("create", None, "打铁街"), ("rename", "打铁街", "兴业路")]
+        assert str(rows[0]["changed_at"])[:10] == "1984-06-30" and str(rows[1]["changed_at"])[:10] == "1993-03-18"
+        assert rows[1]["approval"] == HISTORIES["兴业路"][1][3] and "〔1993〕27号" in rows[1]["approval"]
+        assert s.execute(text("SELECT count(*) FROM place_names WHERE name IN ('打铁街', '上林堡', '鹭田墟')")).scalar() == 0
+        index, names = placenames.name_index(s)
+        hit = placenames.search(index, names, "打铁街")
+        assert hit[0]["name"] == "打铁街" and hit[0]["historical"] and hit[0]["current_name"] == "兴业路"
+        # no old name shows 命名 on the load date: heritage names were registered by the 1984 census
+        heritage = s.execute(text(
+            "SELECT p.name, min(h.changed_at)::date FROM place_names p JOIN place_name_history h USING (name_id) "
+            "WHERE p.heritage GROUP BY p.name")).all()
+        assert heritage and all(str(day) <= "2004-11-02" for _, day in heritage), heritage
+        # ordinary names are dated by their approval (the demo's own rows: later tests add names of their own)
+        demo = demo_district.place_names
+        dated = demo[demo["approval"].fillna("").str.contains(r"\d{4}-\d{2}-\d{2}") & ~demo["name"].isin(HISTORIES)]
+        first = dict(s.execute(text(
+            "SELECT DISTINCT ON (name_id) name_id, changed_at::date::text FROM place_name_history "
+            "WHERE name_id = ANY(:ids) ORDER BY name_id, history_id"), {"ids": dated["name_id"].tolist()}).all())
+        expected = dated.set_index("name_id")["approval"].str.extract(r"(\d{4}-\d{2}-\d{2})")[0].to_dict()
+        assert len(dated) > 100 and first == expected
+
+
+def test_sign_plan_lists_the_retired_name_to_take_down_and_matches_missing_signs(pn_db):
+    with session(pn_db) as s:
+        plan = placenames.sign_plan(s)
+        missing = placenames.missing_signs(s)
+        retired = plan[plan["name"] == "鹭田墟巷"]
+        assert retired["sign_status"].tolist() == ["待拆除"] and retired["status"].tolist() == ["historical"]
+        assert set(plan.index[plan["sign_status"] == "待设置"]) == set(missing.index)
+        town = retired["town"].iloc[0]
+        one_town = placenames.sign_plan(s, town=town)
+        assert len(one_town) and set(one_town["town"]) == {town} and set(one_town.index) <= set(plan.index)
+        assert set(placenames.sign_plan(s, sign_status="待拆除")["sign_status"]) == {"待拆除"}
