@@ -42,6 +42,7 @@ from geo.placenames.checks import FINDING_COLUMNS, check_names, duplicates, homo
 from geo.placenames.errors import UnknownCategoryError
 from geo.placenames.pinyin import sign_text
 from geo.placenames.search import NameIndex, build_index
+from geo.placenames.signs import sign_plan as geo_sign_plan
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import PlaceNameTables, use_overrides
 from layers import features, ids, labels, lookup
@@ -634,6 +635,28 @@ def missing_signs(s: Session, *, with_geometry: bool = False,
     names = registry(s, with_geometry=with_geometry)
     todo = sign_worklist(names[names["category"].isin(list(t.categories))], tables=t)
     return todo[SIGN_COLUMNS + (["geometry"] if with_geometry else [])]
+
+
+SIGN_PLAN_COLUMNS = ["name", "sign_status", "category", "category_zh", "sign_type", "size_class", "sign_chinese",
+                     "sign_pinyin", "status", "town", "district", "approval", "lon", "lat"]
+
+
+def sign_plan(s: Session, *, town: str | None = None, sign_status: str | None = None,
+              tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """The sign work list per 镇街 (``geo.placenames.signs.sign_plan``): every name of a sign-required
+    category, current or retired, with its sign status (待设置 / 已设置 / 待更换 / 待拆除), sign text, size
+    class and location. Index name_id; columns ``SIGN_PLAN_COLUMNS``; ``town`` / ``sign_status`` filter."""
+    t = _tables(tables)
+    names = registry(s, current=False)
+    last = _frame(s, "SELECT DISTINCT ON (name_id) name_id, action FROM place_name_history "
+                     "ORDER BY name_id, history_id DESC").set_index("name_id")["action"]
+    names = names[names["category"].isin(list(t.categories))].assign(last_action=lambda f: last.reindex(f.index))
+    if town:
+        names = names[names["town"] == town]
+    plan = geo_sign_plan(names.assign(last_action=names["last_action"].fillna("")), tables=t)
+    if sign_status:
+        plan = plan[plan["sign_status"] == sign_status]
+    return plan[SIGN_PLAN_COLUMNS]
 
 
 # -- nearest features --------------------------------------------------------------------------------

@@ -215,6 +215,34 @@ def signs_missing(s: SessionDep, _: Officer,
     return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in worklist.iterrows()]
 
 
+SIGN_PLAN_HEADERS = {"name_id": "编号", "name": "标准名称", "sign_status": "标志状态", "category_zh": "类别",
+                     "sign_type": "标志类型", "size_class": "规格", "sign_chinese": "标志汉字", "sign_pinyin": "标志拼音",
+                     "town": "镇街", "district": "区县", "approval": "批复文号", "lon": "经度", "lat": "纬度"}
+
+
+@router.get("/placenames/signs", response_model=None, summary="地名标志工作单 sign work list per town",
+            description="Roles: placename_officer / admin. Every name of a category that needs a sign (GB 17733-2008), "
+            "current or retired, with its sign status — 待设置 (none yet), 已设置, 待更换 (the sign shows a former "
+            "name), 待拆除 (retired name, sign still up) — the Chinese and pinyin text, size class and location. "
+            "`town` and `status` filter; `format=xlsx`: one sheet per 镇街 for contractors.",
+            responses={200: {"model": list[SignWorkItem], "description": "work list",
+                             "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+                       **errors(401, 403)})
+def signs(s: SessionDep, _: Officer,
+          town: Annotated[Text(60) | None, Query(description="镇街名称")] = None,
+          status: Annotated[Literal["待设置", "已设置", "待更换", "待拆除"] | None, Query(description="标志状态")] = None,
+          format: Annotated[Literal["json", "xlsx"], Query(description="输出格式")] = "json"):
+    plan = placenames.sign_plan(s, town=town, sign_status=status)
+    if format == "xlsx":
+        columns = [c for c in SIGN_PLAN_HEADERS if c != "town"]
+        frame = plan.reset_index()
+        sheets = {str(t or "未定镇街")[:31]: rows[columns].rename(columns=SIGN_PLAN_HEADERS)
+                  for t, rows in frame.groupby(frame["town"].fillna("未定镇街"), sort=True)}
+        return _download(workbook_bytes(sheets or {"标志工作单": frame[columns].rename(columns=SIGN_PLAN_HEADERS)}),
+                         "placename-signs.xlsx")
+    return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in plan.iterrows()]
+
+
 # -- the registry -------------------------------------------------------------------------------------
 
 def _registered(response: Response, record: PlaceNameRecord) -> dict:

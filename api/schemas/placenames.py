@@ -375,6 +375,8 @@ class SignWorkItem(BaseModel):
     sign_chinese: str
     sign_pinyin: str
     status: str
+    sign_status: str | None = Field(None, description="待设置 / 已设置 / 待更换 / 待拆除 (GET /placenames/signs)")
+    size_class: str | None = Field(None, description="规格：小 / 中 / 大 / 特大")
     town: str | None = None
     district: str | None = None
     approval: str | None = None

@@ -90,3 +90,70 @@ def sign_coverage(frame: pd.DataFrame, *, category: str = "category", sign_prese
     out["unsigned"] = out["features"] - out["signed"]
     out["coverage"] = out["signed"] / out["features"]
     return out
+
+
+SIGN_STATUSES = ("待设置", "已设置", "待更换", "待拆除")
+"""Sign work statuses: to put up (no sign yet), in place, to replace (the sign shows a former name),
+to take down (the name was retired, its sign is still up)."""
+SIGN_SIZES = {"行政区域界位标志": "特大", "街牌": "中", "巷牌": "小", "楼牌": "小", "村牌": "中",
+              "居民区标志": "中", "桥牌": "中", "台站港口标志": "大", "纪念地和旅游地标志": "大",
+              "自然地理实体标志": "大"}
+"""Size class of each sign type (GB 17733-2008 names the types; the class groups the plate sizes a
+contractor orders: 小 lane/building plates, 中 street/village/estate/bridge signs, 大 stations, scenic
+sites and natural features, 特大 boundary signs). A trunk road's street sign is 大."""
+
+
+def sign_status(status: pd.Series, sign_present: pd.Series, last_action: pd.Series) -> pd.Series:
+    """Sign work status of each name (``SIGN_STATUSES``), or None when nothing is to be done.
+
+    A retired name (status ``historical``) whose sign is up → 待拆除 (none → nothing to do); a current
+    name without a sign → 待设置; with a sign, renamed as its last change (the sign shows the former
+    name) → 待更换, else 已设置. Any later change recorded on the name (e.g. the officer confirming the
+    new sign) makes it 已设置 again.
+    """
+    up = has_sign(sign_present)
+    retired = status.astype(str).eq("historical")
+    renamed = last_action.astype(str).eq("rename")
+    out = pd.Series("已设置", index=status.index, dtype=object)
+    out[~up] = "待设置"
+    out[up & renamed] = "待更换"
+    out[retired] = None
+    out[retired & up] = "待拆除"
+    return out
+
+
+def sign_plan(frame: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+    """The sign work list of every name of a sign-required category, current or retired.
+
+    Parameters
+    ----------
+    frame
+        Names with ``name``, ``category``, ``status``, ``sign_present`` and ``last_action`` (the
+        latest history action); other columns (town, lon, lat ...) are kept.
+    tables
+        Editable tables (default: shipped).
+
+    Returns
+    -------
+    DataFrame
+        Rows with something to do or in place (index kept): ``sign_status``, ``category_zh``,
+        ``sign_type``, ``size_class``, ``sign_chinese``, ``sign_pinyin``; ordered by status, then
+        the category table, then name.
+    """
+    t = default_tables(tables)
+    cats = _validated(frame, ["name", "category", "status", "sign_present", "last_action"], "category", t)
+    required = cats.map(lambda c: t.categories[c].sign_required).astype(bool)
+    plan = frame[required].copy()
+    plan["sign_status"] = sign_status(plan["status"], plan["sign_present"], plan["last_action"])
+    plan = plan[plan["sign_status"].notna()]
+    texts = [sign_text(n, category=c, tables=t) for n, c in zip(plan["name"].astype(str), plan["category"], strict=True)]
+    plan["category_zh"] = plan["category"].map(lambda c: t.categories[c].name_zh)
+    plan["sign_type"] = plan["category"].map(lambda c: t.categories[c].sign_type)
+    plan["size_class"] = [("大" if c == "trunk_road" else SIGN_SIZES.get(st, "中"))
+                          for c, st in zip(plan["category"], plan["sign_type"], strict=True)]
+    plan["sign_chinese"] = [s.chinese for s in texts]
+    plan["sign_pinyin"] = [s.pinyin for s in texts]
+    order = {c: i for i, c in enumerate(t.categories)}
+    rank = {s: i for i, s in enumerate(SIGN_STATUSES)}
+    plan = plan.assign(_s=plan["sign_status"].map(rank), _o=plan["category"].map(order))
+    return plan.sort_values(["_s", "_o", "name"], kind="stable").drop(columns=["_s", "_o"])

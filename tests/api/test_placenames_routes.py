@@ -473,3 +473,19 @@ def test_findings_grouped_by_rule_match_the_per_name_list(client, as_):
     assert all(g["count"] == len(g["names"]) for g in groups)
     assert [g["count"] for g in groups] == sorted((g["count"] for g in groups), reverse=True)
     assert {g["flag"] for g in groups} <= {"大", "洋", "怪", "重", "other"}
+
+
+def test_sign_work_list_per_town_roles_and_xlsx(client, as_):
+    assert client.get("/placenames/signs").status_code == 401
+    assert client.get("/placenames/signs", headers=as_("planner")).status_code == 403
+    rows = client.get("/placenames/signs", headers=as_("officer")).json()
+    assert {r["sign_status"] for r in rows} <= {"待设置", "已设置", "待更换", "待拆除"}
+    down = [r for r in rows if r["sign_status"] == "待拆除"]
+    assert "鹭田墟巷" in {r["name"] for r in down}
+    assert client.get("/placenames/signs", params={"status": "拆"}, headers=as_("officer")).status_code == 400
+    book = load_workbook(BytesIO(client.get("/placenames/signs", params={"format": "xlsx"},
+                                            headers=as_("admin")).content))
+    towns = {r["town"] or "未定镇街" for r in rows}
+    assert set(book.sheetnames) == towns
+    assert sum(ws.max_row - 1 for ws in book.worksheets) == len(rows)
+    assert [c.value for c in book.worksheets[0][1]][:3] == ["编号", "标准名称", "标志状态"]

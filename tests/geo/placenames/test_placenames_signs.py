@@ -63,3 +63,34 @@ def test_errors_name_the_fix(features):
         sign_worklist(features.assign(category="street"))
     with pytest.raises(NameColumnError, match="sign_present"):
         sign_coverage(features.drop(columns="sign_present"))
+
+
+def test_sign_status_by_hand():
+    from geo.placenames.signs import sign_status
+
+    frame = pd.DataFrame({
+        "status": ["standard", "standard", "standard", "historical", "historical", "irregular"],
+        "sign_present": [False, True, True, True, False, "是"],
+        "last_action": ["create", "create", "rename", "retire", "retire", "update"],
+    })
+    got = sign_status(frame["status"], frame["sign_present"], frame["last_action"]).tolist()
+    assert got == ["待设置", "已设置", "待更换", "待拆除", None, "已设置"]
+
+
+def test_sign_plan_keeps_sign_categories_with_text_size_and_status():
+    from geo.placenames.signs import sign_plan
+
+    frame = pd.DataFrame({
+        "name": ["打铁街", "兴业路", "深南大道", "翠洲社区", "翟家庄", "凤鸣商厦"],
+        "category": ["road", "road", "trunk_road", "community", "natural_village", "building"],
+        "status": ["historical", "standard", "standard", "standard", "standard", "standard"],
+        "sign_present": [True, True, False, False, False, True],
+        "last_action": ["retire", "rename", "create", "create", "create", "create"],
+    }, index=[11, 12, 13, 14, 15, 16])
+    plan = sign_plan(frame)
+    assert 14 not in plan.index  # GB 17733-2008 names no community sign
+    rows = plan[["name", "sign_status", "size_class", "sign_pinyin"]].values.tolist()
+    assert rows == [
+        ["翟家庄", "待设置", "中", "Zhaijiazhuang"], ["深南大道", "待设置", "大", "Shennan Dadao"],
+        ["凤鸣商厦", "已设置", "小", "Fengming Shangsha"], ["兴业路", "待更换", "中", "Xingye Lu"],
+        ["打铁街", "待拆除", "中", "Datie Jie"]]
