@@ -100,7 +100,9 @@ def road_features(edges: gpd.GeoDataFrame, *, tolerance_m: float = 3.0) -> dict[
 
 
 def road_labels(edges: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    """One label point per named public road: the middle of its longest piece, ``[lat, lon, name, class]``."""
+    """One label per named public road at the middle of its longest piece, written along the street:
+    ``[lat, lon, name, class, angle]`` (degrees clockwise from east on screen, within ±90 so it reads
+    left to right)."""
     if edges.empty:
         return []
     named = edges[edges["name"].notna() & (edges["name"] != "")].copy()
@@ -110,20 +112,83 @@ def road_labels(edges: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     named["metric_len"] = to_metric(named.geometry).length
     longest = named.sort_values("metric_len").groupby("name").tail(1)
     points = shapely.line_interpolate_point(longest.geometry.to_numpy(), 0.5, normalized=True)
+    metric = to_metric(longest.geometry).to_numpy()
+    ahead = shapely.line_interpolate_point(metric, 0.55, normalized=True)
+    behind = shapely.line_interpolate_point(metric, 0.45, normalized=True)
+    dx, dy = shapely.get_x(ahead) - shapely.get_x(behind), shapely.get_y(ahead) - shapely.get_y(behind)
+    angle = -np.degrees(np.arctan2(dy, dx))  # screen y points down
+    angle = np.where(angle > 90, angle - 180, np.where(angle <= -90, angle + 180, angle))
     classes = longest["highway"].map(ROAD_CLASS)
-    return [[round(p.y, 5), round(p.x, 5), n, c] for p, n, c in zip(points, longest["name"], classes,
-                                                                    strict=True)]
+    return [[round(p.y, 5), round(p.x, 5), n, c, round(float(a), 1)]
+            for p, n, c, a in zip(points, longest["name"], classes, angle, strict=True)]
+
+
+SEA_BANDS = ((600.0, 1.0), (1200.0, 0.75), (2000.0, 0.5), (3000.0, 0.25))
+"""The sea is drawn as bands following the coast: (distance from the land, metres; opacity). Beyond the
+last band the map's paper shows, so the sea fades out instead of ending in its data's rectangle."""
+
+
+def sea_features(water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, tolerance_m: float = 8.0) -> dict[str, Any]:
+    """The sea as bands along the coast (properties ``o`` opacity, ``b`` band) and the coastline
+    (``b`` = ``"coast"``): the land is the district's area(s) plus the islands (holes) of the sea."""
+    sea = water[water["kind"] == "sea"] if "kind" in water.columns else water.iloc[:0]
+    district = areas[areas["level"] == "district"] if "level" in areas.columns else areas.iloc[:0]
+    if sea.empty:
+        return _collection([])
+    metric = to_metric(sea.geometry)
+    sea_m, crs = shapely.union_all(metric.to_numpy()), metric.crs
+    parts = shapely.get_parts(sea_m)
+    holes = [shapely.Polygon(shapely.get_interior_ring(p, i)) for p in parts
+             for i in range(shapely.get_num_interior_rings(p))]  # islands inside the sea
+    land = [*to_metric(district.geometry).to_numpy(), *holes] if not district.empty else holes
+    land_m = shapely.union_all(land) if land else shapely.Polygon()
+    if land_m.is_empty:  # no land to follow: the sea as it is
+        simple = metric.simplify(tolerance_m, preserve_topology=True).to_crs(4326).map(_round)
+        return _collection(_features(simple, pd.DataFrame({"b": 0, "o": 1.0}, index=sea.index)))
+    geoms, props, inner = [], [], shapely.Polygon()
+    for i, (dist, opacity) in enumerate(SEA_BANDS):
+        reach = shapely.buffer(land_m, dist, quad_segs=4)
+        band = shapely.difference(shapely.intersection(sea_m, reach), inner)
+        inner = reach
+        geoms.append(band)
+        props.append({"b": i, "o": opacity})
+    coast = shapely.intersection(shapely.boundary(land_m), shapely.buffer(sea_m, 2.0))
+    geoms.append(coast)
+    props.append({"b": "coast", "o": 1.0})
+    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=crs))
+    simple = frame.geometry.simplify(tolerance_m, preserve_topology=True).to_crs(4326).map(_round)
+    return _collection(_features(simple, pd.DataFrame(props)))
+
+
+def block_features(place_names: gpd.GeoDataFrame | None, *, tolerance_m: float = 3.0) -> dict[str, Any]:
+    """Built-up blocks and parks where the data has them (the polygons of estates, zones and parks in
+    the place-name registry); property ``k``: ``built`` or ``park``."""
+    if place_names is None or place_names.empty:
+        return _collection([])
+    kinds = {"estate": "built", "zone": "built", "park": "park"}
+    polys = place_names[place_names["category"].isin(list(kinds))
+                        & place_names.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polys.empty:
+        return _collection([])
+    props = pd.DataFrame({"k": polys["category"].map(kinds)}, index=polys.index)
+    return _collection(_features(simplify(polys, tolerance_m=tolerance_m), props))
 
 
 def water_features(water: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[str, Any]:
-    """Water polygons, simplified; properties ``k`` kind, ``n`` name, ``p`` label [lat, lon]."""
+    """Inland water polygons (the sea: ``sea_features``), simplified; properties ``k`` kind, ``n``
+    name, ``p`` label [lat, lon] (the sea's label too, with no geometry drawn)."""
     if water.empty:
         return _collection([])
     props = water[["kind", "name"]].rename(columns={"kind": "k", "name": "n"})
     # A label point inside the water (the centre of a sea around an island is on land).
     labels = shapely.point_on_surface(water.geometry.to_numpy())
     props["p"] = [[round(p.y, 5), round(p.x, 5)] for p in labels]
-    return _collection(_features(simplify(water, tolerance_m=tolerance_m), props))
+    geoms = simplify(water, tolerance_m=tolerance_m)
+    sea = (water["kind"] == "sea").to_numpy()
+    # the sea keeps only its label (a point near the coast, in the first band), drawn by sea_features
+    geoms = gpd.GeoSeries([shapely.Point(p[1], p[0]) if s else g for g, p, s in zip(geoms, props["p"], sea, strict=True)],
+                          crs=4326)
+    return _collection(_features(geoms, props))
 
 
 def area_features(areas: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[str, Any]:
@@ -138,13 +203,15 @@ def area_features(areas: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[
     return _collection(_features(simplify(frame, tolerance_m=tolerance_m), props))
 
 
-def offline_data(*, edges: gpd.GeoDataFrame, water: gpd.GeoDataFrame,
-                 areas: gpd.GeoDataFrame) -> dict[str, Any]:
+def offline_data(*, edges: gpd.GeoDataFrame, water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame,
+                 place_names: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
     """Everything the offline base map draws, as plain JSON-ready data (EPSG:4326, lon/lat)."""
     return {
         "roads": road_features(edges),
         "road_labels": road_labels(edges),
         "water": water_features(water),
+        "sea": sea_features(water, areas),
+        "blocks": block_features(place_names),
         "areas": area_features(areas),
     }
 

@@ -59,11 +59,13 @@ def district(s: Session) -> dict[str, Any]:
 
 
 def basemap_layers(s: Session) -> dict[str, gpd.GeoDataFrame]:
-    """Roads (network edges), water and administrative areas for the offline base map."""
+    """Roads (network edges), water, administrative areas and the registry's estate, zone and park
+    polygons (built-up blocks) for the offline base map."""
     return {
         "edges": queries.edges(s),
         "water": _frame(_items(s, "water"), geometry=True) if _has(s, "water") else _empty(["kind", "name"]),
         "areas": queries.areas(s, levels=("district", "town", "community")),
+        "place_names": place_names(s) if _has(s, "place_names") else None,
     }
 
 

@@ -39,7 +39,7 @@ router = APIRouter(tags=["地图 maps"], include_in_schema=False)
 PLANNER_ROLES = ("planner", "admin")
 PLACENAME_ROLES = ("placename_officer", "admin")
 ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员"}
-BASEMAP_LAYERS = ("areas", "network_edges", "water")
+BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names")
 NO_STORE = {"Cache-Control": "private, no-cache"}
 
 

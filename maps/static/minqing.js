@@ -185,10 +185,30 @@
     return Math.max(0.6, base * Math.pow(1.55, z - 15));
   }
 
-  function label(lat, lon, text, cls) {
+  function label(lat, lon, text, cls, angle) {
+    var turn = angle ? ' style="transform: translate(-50%, -50%) rotate(' + mq.esc(Number(angle)) + 'deg)"' : "";
     return L.marker([lat, lon], {
-      icon: L.divIcon({ className: "mq-label " + cls, html: "<span>" + mq.esc(text) + "</span>", iconSize: null }),
+      icon: L.divIcon({ className: "mq-label " + cls, html: "<span" + turn + ">" + mq.esc(text) + "</span>", iconSize: null }),
       interactive: false, keyboard: false
+    });
+  }
+
+  /* Labels never overlap: in priority order (towns, communities, water, streets) a label whose box
+   * meets one already shown is hidden until the view changes. */
+  function declutter(map, groups) {
+    var box = map.getContainer().getBoundingClientRect(), placed = [];
+    groups.forEach(function (g) {
+      if (!map.hasLayer(g)) return;
+      g.eachLayer(function (m) {
+        var el = m.getElement && m.getElement();
+        if (!el) return;
+        el.classList.remove("mq-label-hidden");
+        var r = (el.firstChild || el).getBoundingClientRect();
+        if (r.right < box.left || r.left > box.right || r.bottom < box.top || r.top > box.bottom) return;
+        var hit = placed.some(function (p) { return r.left < p.right + 2 && r.right + 2 > p.left && r.top < p.bottom + 1 && r.bottom + 1 > p.top; });
+        if (hit) el.classList.add("mq-label-hidden");
+        else placed.push(r);
+      });
     });
   }
 
@@ -200,7 +220,24 @@
 
     var water = L.geoJSON(data.water, {
       renderer: renderer, interactive: false,
+      filter: function (f) { return f.geometry.type !== "Point"; },  // the sea's label point
       style: function () { return { stroke: true, color: "#8fc3e8", weight: 1, fillColor: "#aad3f0", fillOpacity: 1 }; }
+    });
+    // The sea in bands along the coast, fading out (no hard edge where its data ends), and the coastline.
+    var sea = L.geoJSON(data.sea || { type: "FeatureCollection", features: [] }, {
+      renderer: renderer, interactive: false,
+      style: function (f) {
+        return f.properties.b === "coast" ? { color: "#7fb2d9", weight: 1.4, fill: false }
+          : { stroke: false, fillColor: "#aad3f0", fillOpacity: f.properties.o };
+      }
+    });
+    // Built-up blocks and parks where the registry has their polygons.
+    var blocks = L.geoJSON(data.blocks || { type: "FeatureCollection", features: [] }, {
+      renderer: renderer, interactive: false,
+      style: function (f) {
+        return f.properties.k === "park" ? { color: "#b8dba8", weight: 0.8, fillColor: "#d4ebc8", fillOpacity: 1 }
+          : { color: "#d6cfc2", weight: 0.8, fillColor: "#e7e2d9", fillOpacity: 1 };
+      }
     });
     var roadLayers = {};
     ROAD_ORDER.forEach(function (cls) {
@@ -224,6 +261,8 @@
     });
     // Stamp ids in drawing order: a LayerGroup re-added to the map (after another base map was
     // picked) adds its layers in id order, so the ids must follow water < casings < fills < outlines.
+    L.stamp(sea);
+    L.stamp(blocks);
     L.stamp(water);
     ROAD_ORDER.forEach(function (cls) { if (roadLayers[cls].casing) L.stamp(roadLayers[cls].casing); });
     ROAD_ORDER.forEach(function (cls) { L.stamp(roadLayers[cls].fill); });
@@ -239,7 +278,10 @@
       var p = f.properties.p || [L.geoJSON(f).getBounds().getCenter().lat, L.geoJSON(f).getBounds().getCenter().lng];
       labels.water.addLayer(label(p[0], p[1], f.properties.n, "mq-label-water"));
     });
-    (data.road_labels || []).forEach(function (r) { labels.road.addLayer(label(r[0], r[1], r[2], "mq-label-road mq-label-" + r[3])); });
+    labels.street = L.layerGroup();  // named side streets: only close in
+    (data.road_labels || []).forEach(function (r) {
+      labels[r[3] === "minor" ? "street" : "road"].addLayer(label(r[0], r[1], r[2], "mq-label-road mq-label-" + r[3], r[4]));
+    });
 
     function toggle(layer, on) {
       if (on && !group.hasLayer(layer)) group.addLayer(layer);
@@ -248,7 +290,9 @@
     // Canvas draws in the order layers were added: keep water < casings < fills < outlines.
     var shown = "";
     function restack(z) {
-      var stack = [water];
+      var stack = [sea];
+      if (z >= 14) stack.push(blocks);
+      stack.push(water);
       ROAD_ORDER.forEach(function (cls) {
         if ((!ROAD[cls].minZoom || z >= ROAD[cls].minZoom) && roadLayers[cls].casing) stack.push(roadLayers[cls].casing);
       });
@@ -260,7 +304,7 @@
       var key = stack.map(function (l) { return L.stamp(l); }).join(",");
       if (key === shown) return;
       shown = key;
-      [water, areaLayers.community, areaLayers.town, areaLayers.district].forEach(function (l) { toggle(l, false); });
+      [sea, blocks, water, areaLayers.community, areaLayers.town, areaLayers.district].forEach(function (l) { toggle(l, false); });
       ROAD_ORDER.forEach(function (cls) { toggle(roadLayers[cls].fill, false); if (roadLayers[cls].casing) toggle(roadLayers[cls].casing, false); });
       stack.forEach(function (l) { group.addLayer(l); });
     }
@@ -275,11 +319,17 @@
       toggle(labels.town, z < 14);
       toggle(labels.community, z >= 14);
       toggle(labels.water, z >= 13);
-      toggle(labels.road, z >= 16);
+      toggle(labels.road, z >= 15);
+      toggle(labels.street, z >= 16);
     }
+    var order = [labels.town, labels.community, labels.water, labels.road, labels.street];
+    function tidy() { if (map.hasLayer(group)) declutter(map, order); }
     map.on("zoomend", restyle);
+    map.on("moveend", tidy);
+    group.on("add", function () { setTimeout(tidy, 0); });
     restyle();
-    mq.state.basemap = { water: water, roads: roadLayers, areas: areaLayers, labels: labels };
+    setTimeout(tidy, 0);
+    mq.state.basemap = { water: water, sea: sea, blocks: blocks, roads: roadLayers, areas: areaLayers, labels: labels };
     return group;
   };
 

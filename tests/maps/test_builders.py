@@ -143,6 +143,31 @@ def test_roads_merge_by_class_and_name(tiny):
     assert fc["features"][0]["properties"] == {"c": "major", "n": "滨海大道"}
     labels = road_labels(tiny["edges"])
     assert sorted(label[2] for label in labels) == ["东涌路", "滨海大道"]
+    # Written along the street: the east-west road level, the north-south one upright (±90).
+    angle = {label[2]: label[4] for label in labels}
+    assert abs(angle["滨海大道"]) < 1 and abs(abs(angle["东涌路"]) - 90) < 1
+
+
+def test_sea_follows_the_coast_and_fades_out():
+    """An island in a square sea: the bands hug the island (none reaches the square's corners), the
+    first is opaque and the next fainter, and the coastline runs round the island."""
+    from maps.basemap import SEA_BANDS, sea_features
+
+    lon0, lat0, d = 113.3, 22.6, 0.1  # a sea of about 10 km
+    square = shapely.box(lon0, lat0, lon0 + d, lat0 + d)
+    island = shapely.box(lon0 + 0.04, lat0 + 0.04, lon0 + 0.06, lat0 + 0.06)
+    water = gpd.GeoDataFrame({"kind": ["sea"], "name": ["海"]}, geometry=[square.difference(island)], crs=4326)
+    areas = gpd.GeoDataFrame({"level": ["district"], "name": ["岛"]}, geometry=[island], crs=4326)
+    fc = sea_features(water, areas)
+    bands = [f for f in fc["features"] if f["properties"]["b"] != "coast"]
+    coast = [f for f in fc["features"] if f["properties"]["b"] == "coast"]
+    assert [f["properties"]["o"] for f in bands] == [o for _, o in SEA_BANDS]
+    drawn = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in bands])
+    corner = shapely.Point(lon0 + 0.001, lat0 + 0.001)
+    assert not drawn.contains(corner) and drawn.contains(shapely.Point(lon0 + 0.061, lat0 + 0.05))
+    assert not drawn.intersects(island.buffer(-1e-4))
+    line = shapely.geometry.shape(coast[0]["geometry"])
+    assert abs(line.length - island.length) < 1e-3
 
 
 def test_simplify_tolerance_is_metric(tiny):

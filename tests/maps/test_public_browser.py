@@ -237,3 +237,50 @@ def test_grid_popup_and_found_place_name_the_grid_worker(visit, truth):
     assert f"所属网格\t{grid['name']}" in popup and grid["worker_name"] in popup, popup
     assert shapely.Point(place.geometry).within(grid.geometry)
     v.assert_clean()
+
+
+def _label_boxes(v) -> list[dict]:
+    return v.js("""() => { const c = window.minqing.state.map.getContainer().getBoundingClientRect();
+        return [...document.querySelectorAll('.mq-label:not(.mq-label-hidden) span')].map(s => {
+            const r = s.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom, text: s.textContent,
+            turn: s.style.transform}; }).filter(r => r.r > c.left && r.l < c.right && r.b > c.top && r.t < c.bottom); }""")
+
+
+def test_base_map_reads_as_a_map(visit, truth, demo_db):
+    """The sea follows the coast (nothing drawn farther than the last band from the land), built-up
+    blocks close in, street names along the streets, and no two visible labels overlap at any zoom."""
+    import geopandas as gpd
+    import shapely
+
+    from geo.crs import to_metric
+    from layers import queries
+    from layers.db import session
+    from maps.basemap import SEA_BANDS
+
+    with session(demo_db) as s:
+        district = queries.areas(s, levels=("district",))
+    v = visit()
+    v.open("/")
+    sea = v.js("() => window.minqing.state.basemap.sea.toGeoJSON()")
+    bands = [shapely.geometry.shape(f["geometry"]) for f in sea["features"] if f["properties"]["b"] != "coast"]
+    assert bands and any(f["properties"]["b"] == "coast" for f in sea["features"])
+    drawn = to_metric(gpd.GeoSeries([shapely.union_all(bands)], crs=4326))
+    land = to_metric(district.geometry).union_all()
+    assert drawn.iloc[0].difference(land.buffer(SEA_BANDS[-1][0] + 50)).area < 1.0  # follows the coast
+    assert drawn.iloc[0].area > 1e6
+    lat, lon = _sample_street_points(truth, 1, seed=3)[0]
+    for zoom in (12, 14, 16, 17):
+        v.js("([a, b, z]) => { window.minqing.state.map.setView([a, b], z, {animate: false}); }", [lat, lon, zoom])
+        v.idle()
+        boxes = _label_boxes(v)
+        assert boxes, zoom
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a["r"] <= b["l"] or b["r"] <= a["l"] or a["b"] <= b["t"] or b["b"] <= a["t"], (zoom, a, b)
+        if zoom == 12:
+            v.shot("public-basemap-z12")
+        if zoom >= 16:
+            assert any("rotate" in b["turn"] and "rotate(0deg)" not in b["turn"] for b in boxes), zoom
+            assert v.js("() => window.minqing.state.map.hasLayer(window.minqing.state.basemap.blocks)")
+    v.shot("public-basemap-z17")
+    v.assert_clean()
