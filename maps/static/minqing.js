@@ -367,7 +367,8 @@
         list.innerHTML = '<li class="mq-search-empty">没有找到“' + mq.esc(q) + '”</li>';
       } else {
         list.innerHTML = items.map(function (r, i) {
-          return '<li role="option" class="mq-hit-' + mq.hitStatus(r).cls + '" data-i="' + i + '">' + title(r) +
+          return '<li role="option" class="mq-hit-' + mq.hitStatus(r).cls + (r.kind === "facility" ? " mq-hit-facility" : "") +
+            '" data-i="' + i + '">' + title(r) +
             '<span class="mq-search-py">' + mq.esc(r.kind === "facility" ? r.address || "" : r.historical ? "" : r.pinyin || "") + "</span>" +
             '<span class="mq-search-cat">' + mq.esc(r.kind === "facility" ? r.type_name || "" : categoryNames[r.category] || r.category || "") +
             "</span></li>";

@@ -241,7 +241,7 @@ def test_search_marks_names_that_are_not_standard(visit, truth, api_as):
         row = next(h for h in hits if h["name"] == query)
         assert row["status"] in ("irregular", "historical")
         shown = _search(v, query)
-        mine = [h for h in shown if h["text"].startswith(query)]
+        mine = [h for h in shown if h["text"].split("\n")[0] == query and "mq-hit-facility" not in h["cls"]]
         assert mine and all(cls in h["cls"] and tag in h["text"] for h in mine), shown
         standard = [h for h in shown if "mq-hit-standard" in h["cls"]]
         assert shown[: len(standard)] == standard  # standard names first
