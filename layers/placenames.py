@@ -369,10 +369,12 @@ def _not_retired(action: str):
 
 
 def rename(s: Session, name_id: int, new_name: str, *, approval: str, expected_version: int | None = None,
-           tables: PlaceNameTables | None = None) -> PlaceNameRecord:
+           heritage_review: str | None = None, tables: PlaceNameTables | None = None) -> PlaceNameRecord:
     """Rename (history action ``rename``: old_name → new_name); the old name stays searchable.
 
-    Sign text and parts are recomputed for the new name; ``approval`` becomes the name's approval.
+    Sign text and parts are recomputed for the new name; ``approval`` becomes the name's approval. A
+    heritage name (地名文化遗产) is flagged: renaming it needs ``heritage_review``, the record of the
+    expert assessment (论证意见), which is kept with the approval in its history.
     """
     t = _tables(tables)
     new_name = _clean_name(new_name)
@@ -380,6 +382,13 @@ def rename(s: Session, name_id: int, new_name: str, *, approval: str, expected_v
     current = get(s, name_id)
     if current.name == new_name:
         raise ValidationFailed(f"place name {name_id} is already called {new_name}: send a different new name")
+    if current.heritage:
+        if not (heritage_review or "").strip():
+            raise RegistryConflict(
+                f"place name {name_id} ({current.name}) is on the heritage register (地名文化遗产): a rename needs "
+                "an expert assessment", fix="send heritage_review with the assessment's number and date "
+                "(论证意见文号与日期), or keep the name")
+        approval = f"{approval}；地名文化遗产论证：{heritage_review.strip()}"[:200]
     sets = {"name": new_name, "approval": approval,
             **sign_parts(new_name, current.category if current.category in t.categories else None, tables=t)}
     return _change(s, name_id, "rename", sets, expected_version=expected_version, approval=approval,
@@ -616,6 +625,29 @@ def review(s: Session, name_id: int, *, decision: str, note: str | None = None,
         "note = EXCLUDED.note, decided_by = EXCLUDED.decided_by, decided_at = now()"),
         {"id": name_id, "decision": decision, "codes": codes, "name": record.name, "note": note})
     return reviews(s).loc[name_id].to_dict() | {"name_id": name_id, "name": record.name}
+
+
+HERITAGE_COLUMNS = ["name", "category", "town", "first_recorded", "former_names", "renamed", "meaning",
+                    "approval", "lon", "lat"]
+
+
+def heritage_register(s: Session) -> pd.DataFrame:
+    """The heritage register (地名文化遗产保护名录): current names marked heritage, with the criteria shown
+    — age (``first_recorded``, the earliest date in their history), continuity (``former_names`` and
+    ``renamed``, how often the name changed) and cultural value (``meaning``). Index name_id; columns
+    ``HERITAGE_COLUMNS``; oldest first."""
+    names = registry(s)
+    names = names[names["heritage"].astype(bool)]
+    if names.empty:
+        return pd.DataFrame(columns=HERITAGE_COLUMNS, index=pd.Index([], name="name_id"))
+    hist = _frame(s, "SELECT h.name_id, min(h.changed_at)::date::text AS first_recorded, "
+                     "string_agg(DISTINCT h.old_name, '、') FILTER (WHERE h.old_name IS NOT NULL) AS former_names, "
+                     "count(*) FILTER (WHERE h.action = 'rename') AS renamed, max(p.meaning) AS meaning "
+                     "FROM place_name_history h JOIN place_names p USING (name_id) WHERE h.name_id = ANY(:ids) "
+                     "GROUP BY h.name_id", {"ids": [int(i) for i in names.index]}).set_index("name_id")
+    out = names.join(hist)
+    out["renamed"] = out["renamed"].fillna(0).astype(int)
+    return out.sort_values(["first_recorded", "name"], kind="stable")[HERITAGE_COLUMNS]
 
 
 # -- signs -------------------------------------------------------------------------------------------

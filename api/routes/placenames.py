@@ -12,6 +12,7 @@ import json
 import math
 from typing import Annotated, Literal
 
+import numpy as np
 import pandas as pd
 import shapely
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -59,7 +60,9 @@ SIGNS_GEOJSON_EXAMPLE = {"type": "FeatureCollection", "features": [{
 
 
 def _value(value):
-    """NaN (pandas' missing value) → None."""
+    """NaN (pandas' missing value) → None; numpy scalars → Python values."""
+    if isinstance(value, np.generic):
+        value = value.item()
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
@@ -243,6 +246,25 @@ def signs(s: SessionDep, _: Officer,
     return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in plan.iterrows()]
 
 
+HERITAGE_HEADERS = {"name_id": "编号", "name": "名称", "category": "类别", "town": "镇街", "first_recorded": "始见记载",
+                    "former_names": "曾用名", "renamed": "更名次数", "meaning": "含义与历史文化价值",
+                    "approval": "批复文号", "lon": "经度", "lat": "纬度"}
+
+
+@router.get("/placenames/heritage", response_model=None, summary="地名文化遗产保护名录 heritage register",
+            description="Roles: placename_officer / admin. Current names on the heritage register (古镇, 古村落, "
+            "老街, 老地名…) with the criteria: age (始见记载, the earliest date of their history), continuity "
+            "(曾用名, 更名次数) and cultural value (含义). A rename of one of them needs an expert assessment "
+            "(heritage_review). `format=xlsx` exports the protection list.", responses=errors(401, 403))
+def heritage(s: SessionDep, _: Officer,
+             format: Annotated[Literal["json", "xlsx"], Query(description="输出格式")] = "json"):
+    register = placenames.heritage_register(s)
+    if format == "xlsx":
+        frame = register.reset_index().rename(columns=HERITAGE_HEADERS)
+        return _download(workbook_bytes({"地名文化遗产保护名录": frame}), "placename-heritage.xlsx")
+    return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in register.iterrows()]
+
+
 # -- the registry -------------------------------------------------------------------------------------
 
 def _registered(response: Response, record: PlaceNameRecord) -> dict:
@@ -305,7 +327,7 @@ def sign(name_id: NameId, s: SessionDep) -> dict:
 def rename(name_id: NameId, body: RenameRequest, response: Response, s: SessionDep, _: Officer,
            if_match: IfMatch = None) -> dict:
     record = placenames.rename(s, name_id, body.new_name, approval=body.approval,
-                               expected_version=_version(if_match, name_id))
+                               expected_version=_version(if_match, name_id), heritage_review=body.heritage_review)
     return _registered(response, record)
 
 

@@ -272,6 +272,7 @@ class RenameRequest(BaseModel):
         "new_name": "解放南路", "approval": "澄府地〔2026〕13号 2026-04-01"}]})
     new_name: Text(120, min_length=1) = Field(description="新名称")
     approval: Text(200, min_length=1) = Field(description="批复文号与日期")
+    heritage_review: Text(120) | None = Field(None, description="地名文化遗产更名的专家论证意见文号与日期（文化遗产地名必填）")
 
 
 class RetireRequest(BaseModel):

@@ -489,3 +489,19 @@ def test_sign_work_list_per_town_roles_and_xlsx(client, as_):
     assert set(book.sheetnames) == towns
     assert sum(ws.max_row - 1 for ws in book.worksheets) == len(rows)
     assert [c.value for c in book.worksheets[0][1]][:3] == ["编号", "标准名称", "标志状态"]
+
+
+def test_heritage_register_roles_export_and_rename_flag(client, as_):
+    assert client.get("/placenames/heritage").status_code == 401
+    assert client.get("/placenames/heritage", headers=as_("planner")).status_code == 403
+    rows = client.get("/placenames/heritage", headers=as_("officer")).json()
+    names = {r["name"] for r in rows}
+    assert {"上林", "盐埠老街", "文昌阁"} <= names
+    book = load_workbook(BytesIO(client.get("/placenames/heritage", params={"format": "xlsx"},
+                                            headers=as_("officer")).content))
+    sheet = book["地名文化遗产保护名录"]
+    assert sheet.max_row - 1 == len(rows) and [c.value for c in sheet[1]][:2] == ["编号", "名称"]
+    lane = next(r for r in rows if r["name"] == "盐埠老街")
+    refused = client.post(f"/placenames/{lane['name_id']}/rename", headers=as_("officer"),
+                          json={"new_name": "盐埠新街", "approval": "澄府地〔2026〕40号"})
+    assert refused.status_code == 409 and "heritage_review" in refused.text

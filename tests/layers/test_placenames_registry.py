@@ -488,3 +488,23 @@ def test_sign_plan_lists_the_retired_name_to_take_down_and_matches_missing_signs
         one_town = placenames.sign_plan(s, town=town)
         assert len(one_town) and set(one_town["town"]) == {town} and set(one_town.index) <= set(plan.index)
         assert set(placenames.sign_plan(s, sign_status="待拆除")["sign_status"]) == {"待拆除"}
+
+
+def test_heritage_register_shows_the_criteria_and_a_rename_needs_an_assessment(pn_db):
+    with session(pn_db) as s:
+        register = placenames.heritage_register(s)
+        heritage = set(s.execute(text("SELECT name FROM place_names WHERE heritage AND status <> 'historical'")).scalars())
+        assert set(register["name"]) == heritage and {"上林", "永济桥", "盐埠老街", "文昌阁"} <= heritage
+        village = register[register["name"] == "上林"].iloc[0]
+        assert (village["first_recorded"], village["former_names"], village["renamed"]) == ("1984-06-30", "上林堡", 1)
+        bridge = register[register["name"] == "永济桥"].iloc[0]
+        assert bridge["renamed"] == 0 and "清代" in bridge["meaning"]
+        bridge_id = int(register.index[register["name"] == "永济桥"][0])
+    with session(pn_db, actor="officer.li") as s, pytest.raises(RegistryConflict, match="heritage") as caught:
+        placenames.rename(s, bridge_id, "永安桥", approval=APPROVAL.format(90))
+    assert caught.value.status == 409 and "heritage_review" in caught.value.fix
+    with session(pn_db, actor="officer.li") as s:
+        assert placenames.get(s, bridge_id).name == "永济桥"  # nothing written
+        done = placenames.rename(s, bridge_id, "永安桥", approval=APPROVAL.format(90),
+                                 heritage_review="澄地名论〔2026〕2号 2026-03-01")
+        assert done.name == "永安桥" and "地名文化遗产论证：澄地名论〔2026〕2号" in placenames.history(s, bridge_id)[-1]["approval"]
