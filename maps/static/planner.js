@@ -846,7 +846,12 @@
       });
     }
 
-    function sitePlace(p) { return p.place || p.name || "拟建设施 " + p.rank; }
+    /* A site's name: where it lies ("鹭田镇 西关社区 兴业路以南"), after the parcel's or building's own name. */
+    function sitePlace(p) {
+      var place = p.place || "";
+      if (p.name && p.name !== place) return place ? p.name + "（" + place + "）" : p.name;
+      return place || "拟建设施 " + p.rank;
+    }
     function drawSites(job) {
       var res = job.result || {}, key = job.params && job.params.target !== null && job.params.target !== undefined && res.set_covering ?
         "set_covering" : "maximal_covering";

@@ -411,6 +411,32 @@ def test_siting_from_the_map_draws_named_sites_and_saves_a_scenario(planner, api
     v.assert_clean()
 
 
+def test_siting_on_an_uploaded_parcel_list(planner, api, coverage_run):
+    v = planner
+    _wait_loaded(v, type="elderly_daycare")
+    # Two candidate places: where two community service centres stand (inside the district).
+    spots = [f["geometry"]["coordinates"] for f in
+             _features(api, f"/coverage/runs/{coverage_run}/facilities", type="community_complex")[:2]]
+    assert len(spots) == 2
+    csv = "名称,经度,纬度\n" + "".join(f"候选地块{i},{lon},{lat}\n" for i, (lon, lat) in enumerate(spots, 1))
+    v.page.select_option("#mq-site-type", "elderly_daycare")
+    v.page.fill("#mq-site-k", "1")
+    v.page.select_option("#mq-site-cand", "upload")
+    v.page.set_input_files("#mq-site-file", files=[{"name": "地块.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+    v.page.click("#mq-site-run")
+    v.page.wait_for_function("() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
+                             timeout=180_000)
+    state = v.js("() => window.minqing.state.siting")
+    assert "error" not in state, state
+    job = api.get(f"/siting/jobs/{state['job']}").json()
+    assert job["params"]["candidates"]["kind"] == "upload" and job["result"]["candidates"]["count"] == 2
+    site = job["result"]["maximal_covering"]["sites"]["features"][0]["properties"]
+    assert site["name"] in ("候选地块1", "候选地块2") and site["place"]
+    assert state["names"] == [f"{site['name']}（{site['place']}）"]
+    assert v.page.locator(".leaflet-tooltip.mq-site-label").all_inner_texts() == state["names"]
+    v.assert_clean()
+
+
 def _click_at(v, x_share: float, y_share: float) -> dict:
     """Click the map at a share of its width/height, once it stands still; the point's latitude/longitude."""
     v.idle()
