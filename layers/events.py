@@ -194,3 +194,16 @@ def reports_by_phone(s: Session, phone: str, *, since: datetime) -> int:
     """How many public reports this phone number made since ``since`` (the per-phone spam limit)."""
     return s.execute(text("SELECT count(*) FROM events WHERE source = 'public' AND reporter_phone = :p "
                           "AND reported_at >= :since"), {"p": phone, "since": since}).scalar_one()
+
+
+def add_photo(s: Session, event_id: int, photo: Mapping[str, Any]) -> None:
+    """Record a stored photo of an event (the same bytes twice: one row)."""
+    s.execute(text("INSERT INTO event_photos (event_id, sha256, content_type, width, height, size_bytes, uploaded_by) "
+                   "VALUES (:e, :sha256, :content_type, :width, :height, :size_bytes, :uploaded_by) "
+                   "ON CONFLICT (event_id, sha256) DO NOTHING"), {"e": event_id, **photo})
+
+
+def photos(s: Session, event_id: int) -> list[dict[str, Any]]:
+    rows = s.execute(text("SELECT sha256, content_type, width, height, size_bytes, uploaded_by, created_at "
+                          "FROM event_photos WHERE event_id = :e ORDER BY created_at, sha256"), {"e": event_id})
+    return [dict(r) for r in rows.mappings()]

@@ -580,6 +580,21 @@ class EventHistory(Timestamped, Base):
     department: Mapped[str | None] = mapped_column(String(60))
 
 
+class EventPhoto(Timestamped, Base):
+    """A photo of an event: re-encoded without metadata (no EXIF GPS), stored by the SHA-256 of its bytes."""
+
+    __tablename__ = "event_photos"
+
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(20))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(60))
+
+
 class AuditLog(Base):
     """Every write: who, when, what, before/after."""
 

@@ -7,7 +7,8 @@ import math
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, SessionDep, require_role
 from api.errors import ApiError, PreconditionRequired, RateLimited
@@ -19,6 +20,7 @@ from api.schemas.events import (
     Event,
     EventCreate,
     EventList,
+    Photo,
     PublicReceipt,
     PublicReport,
     PublicStatus,
@@ -131,6 +133,34 @@ def transition(request: Request, event_id: EventId, body: Transition, s: Session
                          "deadline is flagged 超时 and moved one level up.", responses=errors(401, 403))
 def escalate(request: Request, s: SessionDep, _: Admin) -> list[dict]:
     return service.escalate_overdue(s, _settings(request))
+
+
+@router.post("/events/{event_id}/photos", response_model=Photo, status_code=201,
+             summary="上传照片 add a photo (JPEG/PNG/WebP)",
+             description="Checked by content, re-encoded without metadata (no EXIF GPS), stored by content hash.",
+             responses=errors(401, 403, 404, 413, 422))
+def upload_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser,
+                 file: Annotated[UploadFile, File(description="照片 JPEG, PNG or WebP")]) -> dict:
+    settings = _settings(request)
+    data = file.file.read(int(settings.photo_max_mb * 1024 * 1024) + 1)
+    return service.add_photo(s, settings, user, event_id, data)
+
+
+@router.get("/events/{event_id}/photos", response_model=list[Photo], summary="事件照片 photos of an event",
+            responses=errors(401, 403, 404))
+def list_photos(event_id: EventId, s: SessionDep, user: CurrentUser) -> list[dict]:
+    service.get_for(s, user, event_id)
+    return store.photos(s, event_id)
+
+
+@router.get("/events/{event_id}/photos/{sha256}", response_class=FileResponse, summary="照片文件 one photo",
+            description="Only to those who may see the event; `thumb=true` gives a 320 px JPEG thumbnail.",
+            responses=errors(401, 403, 404))
+def get_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser,
+              sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="照片的 SHA-256")],
+              thumb: Annotated[bool, Query(description="缩略图")] = False) -> FileResponse:
+    path, content_type = service.photo_file(s, _settings(request), user, event_id, sha256, thumb=thumb)
+    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 # --- the public channel ----------------------------------------------------------------------------

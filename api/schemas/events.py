@@ -159,3 +159,15 @@ class Escalated(BaseModel):
     to_level: str
     status: str
     due_at: datetime
+
+
+class Photo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "content_type": "image/jpeg",
+        "width": 1600, "height": 1200, "size_bytes": 254000, "uploaded_by": "wang.wangge"}]})
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    uploaded_by: str

@@ -53,6 +53,12 @@ class EventSettings(BaseSettings):
     """Public reports one client IP may send per hour (burst of as many at once)."""
     public_per_phone_per_day: int = Field(default=3, ge=1)
     """Public reports one phone number may send per 24 hours."""
+    photo_dir: Path = DATA.parent / ".photos"
+    """Where event photos are stored (by content hash); never served as static files."""
+    photo_max_mb: float = Field(default=8.0, gt=0)
+    """Largest photo accepted (megabytes)."""
+    photos_per_event: int = Field(default=9, ge=1)
+    """Most photos one event may have."""
 
 
 @lru_cache(maxsize=4)
@@ -231,3 +237,29 @@ def public_status(s: Session, settings: EventSettings, code: str) -> dict[str, A
             "category_zh": category.name_zh if category else "其他",
             "reported_at": row["reported_at"], "due_at": row["due_at"], "resolved_at": row["resolved_at"],
             "updated_at": row["updated_at"]}
+
+
+def add_photo(s: Session, settings: EventSettings, user: Account, event_id: int, data: bytes) -> dict[str, Any]:
+    """Attach a photo to an event the user sees (checked, cleaned of metadata and stored by hash)."""
+    from api.services import photos
+
+    get_for(s, user, event_id)
+    if len(store.photos(s, event_id)) >= settings.photos_per_event:
+        raise ValidationFailed(f"事件 {event_id} 已有 {settings.photos_per_event} 张照片: 请删减后再上传")
+    stored = photos.store(settings.photo_dir, data, max_bytes=int(settings.photo_max_mb * 1024 * 1024))
+    store.add_photo(s, event_id, {**stored.__dict__, "uploaded_by": user.username})
+    return {**stored.__dict__, "uploaded_by": user.username}
+
+
+def photo_file(s: Session, settings: EventSettings, user: Account, event_id: int, sha256: str, *,
+               thumb: bool) -> tuple[Path, str]:
+    """The file of one photo of an event the user sees, and its content type (404 otherwise)."""
+    from api.services import photos
+
+    get_for(s, user, event_id)
+    found = next((p for p in store.photos(s, event_id) if p["sha256"] == sha256), None)
+    if found is None:
+        raise NotFound(f"事件 {event_id} 没有这张照片: 列表见 GET /events/{event_id}/photos")
+    if thumb:
+        return photos.thumb_of(settings.photo_dir, sha256), "image/jpeg"
+    return photos.path_of(settings.photo_dir, sha256, found["content_type"]), found["content_type"]

@@ -32,7 +32,7 @@ UNAUDITED = {"audit_log", "alembic_version", "spatial_ref_sys", "job_heartbeats"
 # instead be audited per statement (recomputable results such as coverage_residence, 10^5 rows
 # per run: migration 0006).
 ROW_AUDITED = {"areas", "facility_types", "facilities", "residences", "place_names", "place_name_history",
-               "events", "event_history",
+               "events", "event_history", "event_photos",
                "network_nodes", "network_edges", "water", "divisions", "scenarios", "users", "coverage_runs"}
 
 
