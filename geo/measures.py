@@ -92,8 +92,12 @@ def presence(communities: pd.DataFrame, facilities: pd.DataFrame, facility_types
     rows = rows.merge(pairs, on="circle")
     rows["facilities"] = [inside.get((a, t), 0) for a, t in zip(rows.area_id, rows.type_code, strict=True)]
     rows["source"] = pd.Series("inside", index=rows.index, dtype=object).where(rows.facilities > 0, None)
+    town_of = dict(zip(comm.area_id.to_numpy(np.int64), comm.parent_id.to_numpy(), strict=True))
+    # a town "has" a type when any of its communities holds one, of either class (a 敬老院 in the
+    # urban seat community serves the town's villages)
+    towns_with = {(town_of[a], t) for (a, t) in inside}
     for rule in _checked_rules(rules, comm, facility_types).to_dict("records"):
-        _apply_rule(rows, rule)
+        _apply_rule(rows, rule, towns_with)
     rows["present"] = rows.source.notna()
     return rows[PRESENCE_COLUMNS].sort_values(["type_code", "area_id"], ignore_index=True)
 
@@ -135,13 +139,12 @@ def _checked_rules(rules: pd.DataFrame | None, comm: pd.DataFrame, facility_type
     return rules
 
 
-def _apply_rule(rows: pd.DataFrame, rule: dict) -> None:
+def _apply_rule(rows: pd.DataFrame, rule: dict, towns_with: set[tuple]) -> None:
     """Mark the communities a rule serves (in place); a facility inside always wins as the source."""
     of_type = (rows.type_code == rule["type_code"]) & rows.circle.isin(
         CIRCLES if rule["circle"] == "both" else (rule["circle"],))
     if rule["rule"] == "town":
-        towns_with = set(rows[(rows.type_code == rule["type_code"]) & (rows.facilities > 0)].town)
-        served = of_type & rows.town.isin(towns_with)
+        served = of_type & pd.Series([(t, rule["type_code"]) in towns_with for t in rows.town], index=rows.index)
     else:
         donor = rows[(rows.type_code == rule["type_code"]) & (rows.code == str(rule["served_by_code"]))]
         served = of_type & (rows.code == str(rule["community_code"])) & bool((donor.facilities > 0).any())

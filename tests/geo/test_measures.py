@@ -147,6 +147,16 @@ def test_presence_inside_on_the_border_and_by_rule(areas, facilities, facility_t
     assert got.loc["primary_school"].source.isna().to_dict() == {101: True, 102: False, 201: True, 202: True}
     # health centre: the town rule (both circles) covers 102 from 101's and 202 from 201's
     assert got.loc["health_center"].source.to_dict() == {101: "inside", 102: "town", 201: "inside", 202: "town"}
+    # a rural-only type standing in the town's urban seat community serves its villages (town rule):
+    # make 101 a village of town 10 and drop the school's urban tier; school 4 stands in urban 102
+    mixed = comm.assign(urban=comm.area_id == 102)
+    rural_only = facility_types.assign(urban_profile=facility_types.urban_profile.where(
+        facility_types.code != "primary_school", None))
+    town_rule = pd.DataFrame([("primary_school", "rural", "town", None, None)], columns=RULES.columns)
+    seat = presence(mixed, facilities, rural_only, town_rule).set_index(["type_code", "area_id"])
+    assert ("primary_school", 102) not in seat.index  # not applicable to the urban seat itself
+    assert seat.loc[("primary_school", 101), "source"] == "town"
+    assert not seat.loc[("primary_school", 201), "present"]  # town 20 has no school at all
     # closed or planned facilities never count
     shut = facilities.assign(status=np.where(facilities.facility_id == 4, "closed", "open"))
     again = presence(comm, shut[shut.status == "open"], facility_types, RULES).set_index(["type_code", "area_id"])
