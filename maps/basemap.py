@@ -145,10 +145,14 @@ def sea_features(water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, tolerance_
     if land_m.is_empty:  # no land to follow: the sea as it is
         simple = metric.simplify(tolerance_m, preserve_topology=True).to_crs(4326).map(_round)
         return _collection(_features(simple, pd.DataFrame({"b": 0, "o": 1.0}, index=sea.index)))
+    # Beyond the sea data's extent the sea is taken to go on, so no band is cut straight by its edge.
+    extent = to_metric(gpd.GeoSeries([shapely.box(*sea.total_bounds)], crs=4326)).iloc[0]
+    far = shapely.buffer(land_m, SEA_BANDS[-1][0], quad_segs=4)
+    water_m = shapely.difference(shapely.union_all([sea_m, shapely.difference(far, shapely.buffer(extent, -5.0))]), land_m)
     geoms, props, inner = [], [], shapely.Polygon()
     for i, (dist, opacity) in enumerate(SEA_BANDS):
         reach = shapely.buffer(land_m, dist, quad_segs=4)
-        band = shapely.difference(shapely.intersection(sea_m, reach), inner)
+        band = shapely.difference(shapely.intersection(water_m, reach), inner)
         inner = reach
         geoms.append(band)
         props.append({"b": i, "o": opacity})
