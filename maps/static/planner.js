@@ -341,7 +341,8 @@
       layoutGapLabels();
       var box = mq.$("mq-gaps");
       if (!feats.length) { box.innerHTML = '<p class="mq-empty">该类设施没有服务缺口。</p>'; return; }
-      box.innerHTML = table(["位置", "户数", "人口", "老人", "儿童"], feats.slice(0, 10).map(function (f) {
+      box.innerHTML = '<p class="mq-hint">缺口：按' + named("network", null) + "计，生活圈时间内到不了该类设施的居民聚集处。</p>" +
+        table(["位置", "户数", "人口", "老人", "儿童"], feats.slice(0, 10).map(function (f) {
         var p = f.properties;
         return '<tr data-rank="' + mq.esc(p.rank) + '"><td><a href="#">' + mq.esc(gapPlace(p)) + "</a></td><td>" + mq.num(p.households) +
           "</td><td>" + mq.num(p.population) + "</td><td>" + mq.num(p.elderly) + "</td><td>" + mq.num(p.children) + "</td></tr>";
