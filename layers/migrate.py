@@ -12,11 +12,13 @@ from layers.db import database_url
 MIGRATIONS = Path(__file__).parent / "migrations"
 NOT_OURS = frozenset({"spatial_ref_sys"})
 """Tables of the PostGIS extension: never compared with the models, never audited."""
+PARTITION_PREFIX = "province_residence_c"
+"""Per-county partitions of ``province_residence`` (created at run time; the parent is the model)."""
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic filter: compare everything but PostGIS's own tables (a table without a model shows)."""
-    return not (type_ == "table" and name in NOT_OURS)
+    return not (type_ == "table" and (name in NOT_OURS or name.startswith(PARTITION_PREFIX)))
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -611,3 +611,54 @@ class AuditLog(Base):
     object_id: Mapped[str | None] = mapped_column(String(40))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class ProvinceRun(Timestamped, Base):
+    """One partitioned (per-county) coverage run on Dask (``province.run``); ``status`` running, done
+    or failed; ``failed`` lists the counties that failed after their retries (none stored then)."""
+
+    __tablename__ = "province_runs"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(10), server_default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    counties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    failed: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class ProvinceResidence(Timestamped, Base):
+    """Per-home result of a province run: LIST-partitioned by ``county_code`` (6-digit NBS code), one
+    native partition per county (``layers.province.ensure_partition``), written in one transaction
+    per county."""
+
+    __tablename__ = "province_residence"
+    __table_args__ = {"postgresql_partition_by": "LIST (county_code)"}
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    circle: Mapped[str] = mapped_column(String(5), primary_key=True)
+    residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    time_s: Mapped[float | None] = mapped_column(Float)
+    facility_id: Mapped[int | None] = mapped_column(BigInteger)
+    covered: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class ProvinceRollup(Timestamped, Base):
+    """Roll-up of a finished province run to county, city (first 4 NBS digits) and province (2)."""
+
+    __tablename__ = "province_rollup"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("province_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    level: Mapped[str] = mapped_column(String(8), primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    circle: Mapped[str] = mapped_column(String(5), primary_key=True)
+    homes: Mapped[int] = mapped_column(Integer)
+    population: Mapped[int] = mapped_column(BigInteger)
+    population_covered: Mapped[int] = mapped_column(BigInteger)
+    share: Mapped[float | None] = mapped_column(Float)
