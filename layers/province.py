@@ -133,8 +133,8 @@ def finish_run(s: Session, run_id: int, failed: list[dict[str, Any]]) -> None:
         SELECT :r, CASE WHEN GROUPING(county_code) = 0 THEN 'county'
                         WHEN GROUPING(left(county_code, 4)) = 0 THEN 'city' ELSE 'province' END,
                coalesce(county_code, left(county_code, 4), left(county_code, 2)),
-               type_code, circle, count(*), sum(population), sum(population) FILTER (WHERE covered),
-               sum(population) FILTER (WHERE covered)::float8 / nullif(sum(population), 0)
+               type_code, circle, count(*), sum(population), coalesce(sum(population) FILTER (WHERE covered), 0),
+               coalesce(sum(population) FILTER (WHERE covered), 0)::float8 / nullif(sum(population), 0)
         FROM province_residence WHERE run_id = :r
         GROUP BY type_code, circle, GROUPING SETS ((county_code), (left(county_code, 4)), (left(county_code, 2)))"""),
               {"r": run_id})

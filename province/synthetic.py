@@ -116,3 +116,63 @@ def join_counties(district, codes: list[str], names: list[str] | None = None, *,
     edges = pd.concat([out["edges"], *joins], ignore_index=True)
     out["edges"] = gpd.GeoDataFrame(edges, geometry="geometry", crs="EPSG:4326")
     return replace(district, **out)
+
+
+def real_counties(directory, n: int) -> pd.DataFrame:
+    """``n`` real Guangdong counties of the NBS 2023 list (``data.divisions_dir()``), taken in turn
+    from each city so the roll-up has several cities: ``county_code, county_name, city_code,
+    city_name, towns, villages`` (the real counts)."""
+    from pathlib import Path
+
+    folder = Path(directory)
+    towns = pd.read_csv(folder / "guangdong_towns_streets.csv", dtype=str)
+    villages = pd.read_csv(folder / "guangdong_villages_communities.csv", dtype=str)
+    table = towns.groupby(["county_code", "county_name", "city_code", "city_name"]).size().rename("towns").reset_index()
+    table["villages"] = table.county_code.map(villages.groupby("county_code").size()).fillna(0).astype(int)
+    table["turn"] = table.groupby("city_code").cumcount()
+    picked = table.sort_values(["turn", "city_code", "county_code"]).head(n).drop(columns="turn")
+    if len(picked) < n:
+        raise ValueError(f"the division list has only {len(picked)} counties; ask for at most that many")
+    return picked.sort_values("county_code").reset_index(drop=True)
+
+
+def _rename_areas(areas: pd.DataFrame, k: int, towns: pd.DataFrame, villages: pd.DataFrame) -> pd.DataFrame:
+    """Copy ``k``'s towns and communities take the county's real town and village names and codes."""
+    mine = areas.area_id // ID_STEP == k
+    out = areas
+    t_rows = areas.index[mine & (areas.level == "town")]
+    for row, town in zip(t_rows, towns.itertuples(), strict=False):
+        out.loc[row, ["name", "code"]] = [town.name, f"{town.code}000"]
+        kids = areas.index[mine & (areas.level == "community") & (areas.parent_id == areas.at[row, "area_id"])]
+        vs = villages[villages.town_code == town.code]
+        for row_c, v in zip(kids, vs.itertuples(), strict=False):
+            out.loc[row_c, ["name", "code"]] = [v.name, v.code]
+    return out
+
+
+def synthetic_province(n_counties: int, scale: float, *, seed: int = 20261122, directory=None):
+    """A FICTIONAL province of ``n_counties`` counties in the demo's open-sea box, each a demo district
+    at ``scale`` (≤ 1) named after a real Guangdong county (real county, town and village names and
+    NBS codes); neighbours in a row are joined by roads. Only the demo's towns and communities exist
+    in each county (scale 0.3: 3 towns, ~12 communities): ``counties`` gives the real counts.
+
+    Returns ``(DemoDistrict, counties)``.
+    """
+    from data import divisions_dir
+    from data.demo import generate
+
+    folder = directory or divisions_dir()
+    counties = real_counties(folder, n_counties)
+    towns = pd.read_csv(f"{folder}/guangdong_towns_streets.csv", dtype=str)
+    villages = pd.read_csv(f"{folder}/guangdong_villages_communities.csv", dtype=str)
+    base = generate(scale=scale, seed=seed)
+    from data.demo.geography import SAFE_BOX
+
+    minx, _, maxx, _ = base.areas.total_bounds
+    per_row = max(1, int((SAFE_BOX[2] - minx) // (maxx - minx + 0.002)))
+    district = join_counties(base, counties.county_code.tolist(), counties.county_name.tolist(), per_row=per_row)
+    areas = district.areas.copy()
+    for k, code in enumerate(counties.county_code):
+        areas = _rename_areas(areas, k, towns[towns.county_code == code].sort_values("code"),
+                              villages[villages.county_code == code].sort_values("code"))
+    return replace(district, areas=areas), counties
