@@ -357,3 +357,49 @@ def signs_missing(
     if xlsx:
         xlsx.write_bytes(workbook_bytes(signs_sheets(worklist)))
         typer.echo(f"已写入 written: {xlsx}")
+
+
+@app.command()
+def review(
+    name_id: int = typer.Argument(..., help="name_id of the flagged name"),
+    decision: str = typer.Option(..., help="审核决定: 保留 (keep), 豁免 (exempt from the rule) or 整改 (correct it)"),
+    note: str = typer.Option(None, help="说明, e.g. the meeting or expert opinion"),
+) -> None:
+    """Record an officer's decision on a flagged name; 保留 and 豁免 stop its current findings from being flagged."""
+    from geo.placenames.tables import default_tables
+    from layers import placenames
+    from layers.db import session
+
+    with friendly_errors(), session(actor=_actor()) as s:
+        done = placenames.review(s, name_id, decision=decision, note=note)
+    rules = default_tables().rules
+    reasons = "；".join(rules[c].reason_zh if c in rules else c for c in done["codes"])
+    typer.echo(f"{done['name']}：{done['decision']}（{reasons}）")
+
+
+@app.command()
+def signs(
+    town: str = typer.Option(None, help="only this 镇街"),
+    status: str = typer.Option(None, help="only this sign status: 待设置, 已设置, 待更换 or 待拆除"),
+    xlsx: Path = typer.Option(None, help="write the work list to this XLSX file, one sheet per 镇街"),
+    limit: int = typer.Option(30, help="rows to print"),
+) -> None:
+    """Sign work list per 镇街: sign status (待设置/已设置/待更换/待拆除), sign text, size class, location."""
+    from api.spreadsheets import workbook_bytes
+    from geo.placenames.signs import SIGN_STATUSES
+    from layers import placenames
+    from layers.db import session
+
+    if status and status not in SIGN_STATUSES:
+        fail(f"status {status!r} is unknown: use one of {'、'.join(SIGN_STATUSES)}")
+    with friendly_errors(), session(actor=_actor()) as s:
+        plan = placenames.sign_plan(s, town=town, sign_status=status)
+    headers = {"name": "标准名称", "sign_status": "标志状态", "size_class": "规格", "sign_pinyin": "标志拼音", "town": "镇街"}
+    counts = "，".join(f"{k} {v}" for k, v in plan["sign_status"].value_counts().items())
+    _print_frame(plan[list(headers)].head(limit).fillna(""), title=f"{len(plan)} 处地名标志 signs：{counts}",
+                 headers=headers)
+    if xlsx:
+        frame = plan.reset_index()
+        sheets = {str(t)[:31]: rows.drop(columns="town") for t, rows in frame.groupby(frame["town"].fillna("未定镇街"))}
+        xlsx.write_bytes(workbook_bytes(sheets or {"标志工作单": frame}))
+        typer.echo(f"已写入 written: {xlsx}")

@@ -505,3 +505,28 @@ def test_heritage_register_roles_export_and_rename_flag(client, as_):
     refused = client.post(f"/placenames/{lane['name_id']}/rename", headers=as_("officer"),
                           json={"new_name": "盐埠新街", "approval": "澄府地〔2026〕40号"})
     assert refused.status_code == 409 and "heritage_review" in refused.text
+
+
+def test_cli_review_and_sign_work_list(pn_db, monkeypatch, tmp_path, client, as_):
+    from typer.testing import CliRunner
+
+    from api.cli.names import app
+
+    monkeypatch.setenv("DATABASE_URL", pn_db)
+    runner = CliRunner()
+    name_id = _id_of(client, "维也纳小区")
+    bad = runner.invoke(app, ["review", str(name_id), "--decision", "通过"])
+    assert bad.exit_code != 0 and "保留" in bad.output
+    done = runner.invoke(app, ["review", str(name_id), "--decision", "整改", "--note", "限期更名"])
+    assert done.exit_code == 0, done.output
+    assert "整改" in done.output and "崇洋媚外" in done.output and "foreign" not in done.output
+    flagged = {c["name_id"]: c for c in client.get("/placenames/checks", headers=as_("officer")).json()}
+    assert flagged[name_id]["review"] == "整改"  # still flagged, marked
+    out = tmp_path / "signs.xlsx"
+    shown = runner.invoke(app, ["signs", "--status", "待拆除", "--xlsx", str(out)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "鹭田墟巷" in shown.output and "待拆除" in shown.output
+    route = client.get("/placenames/signs", params={"status": "待拆除"}, headers=as_("officer")).json()
+    book = load_workbook(out)
+    assert sum(ws.max_row - 1 for ws in book.worksheets) == len(route)
+    assert runner.invoke(app, ["signs", "--status", "拆"]).exit_code != 0
