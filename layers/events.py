@@ -207,3 +207,46 @@ def photos(s: Session, event_id: int) -> list[dict[str, Any]]:
     rows = s.execute(text("SELECT sha256, content_type, width, height, size_bytes, uploaded_by, created_at "
                           "FROM event_photos WHERE event_id = :e ORDER BY created_at, sha256"), {"e": event_id})
     return [dict(r) for r in rows.mappings()]
+
+
+KPI_LEVELS = {"grid": "grid_id", "community": "community_id", "town": "town_id"}
+CLOSED = ("resolved", "reviewed", "archived")
+
+
+def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime) -> list[dict[str, Any]]:
+    """KPIs of the events reported in [since, until) per grid, community or town, best first.
+
+    * 按期处置率 ``on_time_rate``: resolved by the deadline and never 超时, over the events that are
+      due (resolved, or open and past their deadline at ``now``);
+    * 结案率 ``closed_rate``: resolved, reviewed or archived over all events reported;
+    * 平均办结时长 ``mean_hours_to_resolve``: hours from report to 办结, over resolved events;
+    * 群众满意率 ``satisfied_rate``: satisfaction 4 or 5 over the events rated.
+    A rate whose denominator is 0 is None (no data, not 0 %).
+    """
+    column = KPI_LEVELS.get(by)
+    if column is None:
+        raise ValueError(f"unknown KPI level {by!r}: use one of {list(KPI_LEVELS)}")
+    rows = s.execute(text(f"""
+        WITH e AS (SELECT * FROM events WHERE reported_at >= :since AND reported_at < :until
+                   AND {column} IS NOT NULL),
+        k AS (
+          SELECT {column} AS area_id,
+                 count(*) AS events,
+                 count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at) AS on_time,
+                 count(*) FILTER (WHERE resolved_at IS NOT NULL OR due_at < :now) AS due,
+                 count(*) FILTER (WHERE status IN ('resolved', 'reviewed', 'archived')) AS closed,
+                 avg(extract(epoch FROM resolved_at - reported_at) / 3600.0)
+                   FILTER (WHERE resolved_at IS NOT NULL) AS mean_hours,
+                 count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
+                 count(satisfaction) AS rated
+          FROM e GROUP BY {column})
+        SELECT k.area_id, a.name, k.events, k.due, k.on_time, k.closed, k.rated, k.satisfied,
+               k.on_time::float / NULLIF(k.due, 0) AS on_time_rate,
+               k.closed::float / NULLIF(k.events, 0) AS closed_rate,
+               k.mean_hours AS mean_hours_to_resolve,
+               k.satisfied::float / NULLIF(k.rated, 0) AS satisfied_rate
+        FROM k JOIN areas a ON a.area_id = k.area_id
+        ORDER BY on_time_rate DESC NULLS LAST, closed_rate DESC NULLS LAST, k.area_id"""),
+        {"since": since, "until": until, "now": now}).mappings()
+    return [{**dict(r), "mean_hours_to_resolve": None if r["mean_hours_to_resolve"] is None
+             else float(r["mean_hours_to_resolve"])} for r in rows]

@@ -4,7 +4,7 @@ and tracking routes. Thin: the work is in ``api.services.events``."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
@@ -20,6 +20,7 @@ from api.schemas.events import (
     Event,
     EventCreate,
     EventList,
+    Kpi,
     Photo,
     PublicReceipt,
     PublicReport,
@@ -67,6 +68,18 @@ def _version(if_match: str | None, event_id: int) -> int:
 def list_categories(request: Request) -> list[dict]:
     categories, _ = service.tables(_settings(request))
     return [c.__dict__ for c in categories.values()]
+
+
+@router.get("/events/kpis", response_model=list[Kpi], summary="考核指标 KPIs per grid, community or town",
+            description="Of the events reported in [since, until): 按期处置率 (resolved by the deadline and never "
+                        "超时, over those due), 结案率, 平均办结时长 (hours), 群众满意率 (4-5 of 5, over those rated); "
+                        "best first. Aggregates only (dispatchers and admins).",
+            responses=errors(401, 403))
+def kpis(s: SessionDep, _: Annotated[Account, Depends(require_role("admin", "dispatcher"))],
+         since: Annotated[datetime, Query(description="上报时间起 ISO 8601", examples=["2026-03-01T00:00:00+08:00"])],
+         until: Annotated[datetime, Query(description="上报时间止 (不含)", examples=["2026-04-01T00:00:00+08:00"])],
+         by: Annotated[Literal["grid", "community", "town"], Query(description="按网格/村社区/镇街")] = "grid") -> list:
+    return store.kpis(s, by=by, since=since, until=until, now=datetime.now(UTC))
 
 
 @router.get("/events", response_model=EventList, summary="民情事件列表 events you may see",

@@ -171,3 +171,24 @@ class Photo(BaseModel):
     height: int
     size_bytes: int
     uploaded_by: str
+
+
+class Kpi(BaseModel):
+    """考核指标 of one grid, community or town (rates 0-1; None: nothing to measure yet)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "area_id": 10001, "name": "第一网格", "events": 40, "due": 38, "on_time": 36, "closed": 37, "rated": 20,
+        "satisfied": 19, "on_time_rate": 0.947, "closed_rate": 0.925, "mean_hours_to_resolve": 18.5,
+        "satisfied_rate": 0.95}]})
+    area_id: int
+    name: str
+    events: int = Field(description="上报件数")
+    due: int = Field(description="应办结件数 (已办结或已过期限)")
+    on_time: int = Field(description="按期办结件数")
+    closed: int = Field(description="结案件数")
+    rated: int = Field(description="评价件数")
+    satisfied: int = Field(description="满意件数 (4-5分)")
+    on_time_rate: float | None = Field(description="按期处置率 on_time / due")
+    closed_rate: float | None = Field(description="结案率 closed / events")
+    mean_hours_to_resolve: float | None = Field(description="平均办结时长 (小时)")
+    satisfied_rate: float | None = Field(description="群众满意率 satisfied / rated")

@@ -40,7 +40,8 @@ LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gri
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
 
 QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60", "profile": "walk", "q": "滨河",
-                                 "limit": 1000, "name": "滨河路", "type": "kindergarten"}
+                                 "limit": 1000, "name": "滨河路", "type": "kindergarten",
+                                 "since": "2026-01-01T00:00:00", "until": "2027-01-01T00:00:00"}
 """Values for query parameters: every required one must be here; ``minutes`` is also sent when accepted."""
 PATH_SAMPLES = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
                 "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten", "{job_id}": "1", "{event_id}": "1",
