@@ -28,6 +28,10 @@ from geo.coverage import CIRCLES, Prepared, rollup, rollup_keys, service_tiers
 from geo.errors import GeoError, MissingColumnsError
 
 MEASURE_CODES = ("presence", "radius", "network", "composite")
+TIERS = {"urban": ("5min", "10min", "15min"), "rural": ("village", "township")}
+HEADLINE_TIERS = {"urban": "15min", "rural": "township"}
+"""Each circle's headline composite: the 15-minute life circle's own bundle (GB 50180-2018 表B.0.1)
+and the rural half-hour circle's township-level bundle (TD/T 1062-2021 乡集镇)."""
 RULES = ("town", "assigned")
 RULE_COLUMNS = ["type_code", "circle", "rule", "community_code", "served_by_code"]
 PRESENCE_COLUMNS = ["area_id", "type_code", "present", "source", "facilities"]
@@ -55,6 +59,20 @@ def required_types(facility_types: pd.DataFrame) -> dict[str, list[str]]:
     req = facility_types[_flag(facility_types["required"])].code.astype(str)
     tiers = applicable_types(facility_types)
     return {c: sorted(set(tiers[(tiers.circle == c) & tiers.type_code.isin(req)].type_code)) for c in CIRCLES}
+
+
+def required_bundles(facility_types: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """The required types per (circle, tier) — each level's own bundle — and per (circle, 'all')."""
+    all_required = required_types(facility_types)
+    out: dict[tuple[str, str], list[str]] = {}
+    for circle, tiers in TIERS.items():
+        tier_of = dict(zip(facility_types.code.astype(str), facility_types[f"{circle}_tier"], strict=True))
+        for tier in tiers:
+            codes = [c for c in all_required[circle] if tier_of.get(c) == tier]
+            if codes:
+                out[(circle, tier)] = codes
+        out[(circle, "all")] = all_required[circle]
+    return out
 
 
 def _flag(values: pd.Series) -> np.ndarray:
@@ -187,28 +205,29 @@ def community_holders(areas: pd.DataFrame, levels: tuple[str, ...]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["holder", "level", "community", "circle"])
 
 
-def composite(prepared: Prepared, per_residence: pd.DataFrame, required: dict[str, list[str]]) -> pd.DataFrame:
-    """Residents who reach every required type of their circle, per area and circle.
+def composite(prepared: Prepared, per_residence: pd.DataFrame,
+              bundles: dict[tuple[str, str], list[str]]) -> pd.DataFrame:
+    """Residents who reach every type of a bundle of required types, per area, circle and tier.
 
     Parameters
     ----------
     prepared : the run's prepared data (residences, area tree, large grids).
     per_residence : ``residence_id``, ``type_code``, ``circle``, ``covered`` (network measure) — all
         rows of the run.
-    required : per circle, the required type codes (``required_types``).
+    bundles : per (circle, tier) the required type codes (``required_bundles``: each level's own
+        bundle, and 'all').
 
     Returns
     -------
-    ``area_id``, ``circle``, ``required_types``, ``households``/``population`` and their
-    ``*_covered`` (reaching every required type), ``share`` (residents, 0..1); areas of every level
-    with residents of the circle.
+    ``area_id``, ``circle``, ``tier``, ``required_types``, ``households``/``population`` and their
+    ``*_covered`` (reaching every type of the bundle), ``share`` (residents, 0..1); areas of every
+    level with residents of the circle.
     """
     _require(per_residence, ["residence_id", "type_code", "circle", "covered"], "per_residence")
     res = prepared.residences
     ids = res.residence_id.to_numpy(np.int64)
     frames = []
-    for circle in CIRCLES:
-        codes = required.get(circle, [])
+    for (circle, tier), codes in sorted(bundles.items()):
         rows = np.flatnonzero(res.urban.to_numpy() == (circle == "urban"))
         if not codes or len(rows) == 0:
             continue
@@ -218,7 +237,8 @@ def composite(prepared: Prepared, per_residence: pd.DataFrame, required: dict[st
         full = reached.index[(reached["sum"] == len(codes)) & (reached["size"] == len(codes))].to_numpy(np.int64)
         all_ok = np.isin(ids[rows], full)
         keys = rollup_keys(prepared, np.zeros(len(rows), np.int64), rows, 1)
-        part = {"area_id": prepared.areas.area_id.to_numpy(), "circle": circle, "required_types": len(codes)}
+        part = {"area_id": prepared.areas.area_id.to_numpy(), "circle": circle, "tier": tier,
+                "required_types": len(codes)}
         for m in ("households", "population"):
             weight = res[m].to_numpy(float)[rows]
             part[m] = rollup(prepared, keys, weight).astype(np.int64)
@@ -226,11 +246,11 @@ def composite(prepared: Prepared, per_residence: pd.DataFrame, required: dict[st
         frame = pd.DataFrame(part)
         frames.append(frame[rollup(prepared, keys, np.ones(len(rows))) > 0])
     if not frames:
-        return pd.DataFrame(columns=["area_id", "circle", "required_types", "households", "households_covered",
-                                     "population", "population_covered", "share"])
+        return pd.DataFrame(columns=["area_id", "circle", "tier", "required_types", "households",
+                                     "households_covered", "population", "population_covered", "share"])
     out = pd.concat(frames, ignore_index=True)
     out["share"] = out.population_covered / out.population.where(out.population > 0)
-    return out.sort_values(["circle", "area_id"], ignore_index=True)
+    return out.sort_values(["circle", "tier", "area_id"], ignore_index=True)
 
 
 def limiting_types(per_area: pd.DataFrame, area_ids, codes: list[str]) -> pd.DataFrame:

@@ -29,12 +29,11 @@ import pandas as pd
 import shapely
 
 from geo.errors import GeoError, MissingColumnsError
-from geo.measures import MET, status_word
+from geo.measures import MET, TIERS, status_word
 
 DEFAULT_MIN_SHARE = 0.5
 COMMUNITY_SERVICE_TYPES = ("community_service_station", "community_complex", "party_mass_center")
 M2_PER_100_HOUSEHOLDS = 30.0
-TIERS = {"urban": ("5min", "10min", "15min"), "rural": ("village", "township")}
 TIER_LABELS = {"5min": "5分钟生活圈", "10min": "10分钟生活圈", "15min": "15分钟生活圈",
                "village": "村/组级生活圈", "township": "乡集镇级生活圈"}
 

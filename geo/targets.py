@@ -7,8 +7,9 @@ Every target names its measure (``geo.measures``; measures.md):
   communities: judged for the district and each town, never for one community.
 * ``radius`` — the share of the circle's residents within the type's service radius (straight line).
 * ``network`` — the share of the circle's residents reaching the type within the circle's time.
-* ``composite`` — the share of the circle's residents reaching every required type of their circle
-  (``type_code`` '*').
+* ``composite`` — the share of the circle's residents reaching every required type of one level's
+  bundle (``type_code`` '*'; optional column ``tier``: 5min, 10min, 15min, village, township or all;
+  default the circle's headline level, ``geo.measures.HEADLINE_TIERS``).
 
 Resident measures are judged for the district, each town and each community of the circle. A type
 with no results in the target's circle, or an area with no community (or resident) of the circle,
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import MissingColumnsError
-from geo.measures import MEASURE_CODES, MeasureError, community_holders
+from geo.measures import HEADLINE_TIERS, MEASURE_CODES, TIERS, MeasureError, community_holders
 
 CIRCLE_NAMES = {"urban": ("urban",), "rural": ("rural",), "both": ("urban", "rural")}
 TARGET_COLUMNS = ["code", "type_code", "circle", "measure", "threshold"]
@@ -47,9 +48,19 @@ def check_targets(targets: pd.DataFrame) -> pd.DataFrame:
             problems.append(f"row {i} ({t['code']}): threshold {t['threshold']!r} must be a share in (0, 1]")
         if (t["type_code"] == "*") != (t["measure"] == "composite"):
             problems.append(f"row {i} ({t['code']}): type_code '*' goes with measure composite only")
+        tier = _tier(t)
+        allowed = {"all", *(x for c in CIRCLE_NAMES.get(t["circle"], ()) for x in TIERS[c])}
+        if tier is not None and tier not in allowed:
+            problems.append(f"row {i} ({t['code']}): tier {tier!r} is not one of {sorted(allowed)}")
     if problems:
         raise MeasureError("the targets table (data/targets.csv) has bad rows: " + "; ".join(problems[:10]))
     return targets
+
+
+def _tier(t: dict) -> str | None:
+    tier = t.get("tier")
+    return None if tier is None or (isinstance(tier, float) and np.isnan(tier)) or str(tier).strip() == "" \
+        else str(tier).strip()
 
 
 def targets_by_area(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
@@ -136,7 +147,10 @@ def _score(t: dict, in_circle: pd.DataFrame, per_area: pd.DataFrame, presence: p
     if t["measure"] == "composite":
         if composite is None:
             raise MeasureError(f"target {t['code']}: composite results are needed to judge a composite target")
-        comp = composite[["area_id", "circle", "population", "population_covered"]]
+        tier = _tier(t)
+        wanted = composite.circle.map(HEADLINE_TIERS) if tier is None else tier
+        comp = composite[composite.tier == wanted] if "tier" in composite else composite
+        comp = comp[["area_id", "circle", "population", "population_covered"]]
         joined = in_circle.merge(comp, left_on=["community", "circle"], right_on=["area_id", "circle"], how="left")
         covered_col = "population_covered"
     else:

@@ -472,6 +472,8 @@ class CoverageComposite(Timestamped, Base):
                                         primary_key=True)
     area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
     circle: Mapped[str] = mapped_column(String(5), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(10), primary_key=True, server_default="all")
+    """The bundle counted: one level of the circle (5min, 10min, 15min, village, township) or all."""
     required_types: Mapped[int] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     households_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))

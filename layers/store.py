@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.measures import HEADLINE_TIERS
 from layers import labels
 from layers.load.bulk import copy_frame
 from layers.queries import _frame, _geo, data_versions
@@ -116,7 +117,7 @@ def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
 
 
 PRESENCE_COLS = ["run_id", "area_id", "type_code", "present", "source", "facilities"]
-COMPOSITE_COLS = ["run_id", "area_id", "circle", "required_types", "households", "households_covered", "population",
+COMPOSITE_COLS = ["run_id", "area_id", "circle", "tier", "required_types", "households", "households_covered", "population",
                   "population_covered", "share"]
 
 
@@ -140,15 +141,17 @@ def presence_results(s: Session, run_id: int, *, type_code: str | None = None) -
     )
 
 
-def composite_results(s: Session, run_id: int, *, level: str | None = None) -> pd.DataFrame:
-    """Composite rows of a run with the area's name, level, code and parent."""
+def composite_results(s: Session, run_id: int, *, level: str | None = None, tier: str | None = None) -> pd.DataFrame:
+    """Composite rows of a run with the area's name, level, code and parent: one row per area and
+    circle — the circle's headline tier (``geo.measures.HEADLINE_TIERS``), or ``tier`` ('all', '5min' …)."""
     return _frame(
         s,
-        "SELECT c.area_id, c.circle, c.required_types, c.households, c.households_covered, c.population, "
+        "SELECT c.area_id, c.circle, c.tier, c.required_types, c.households, c.households_covered, c.population, "
         "c.population_covered, c.share, a.name, a.level, a.code, a.parent_id FROM coverage_composite c "
         "JOIN areas a USING (area_id) WHERE c.run_id = :r AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) "
-        "ORDER BY c.circle, c.area_id",
-        {"r": run_id, "lvl": level},
+        "AND (c.tier = CAST(:t AS text) OR (CAST(:t AS text) IS NULL AND ((c.circle = 'urban' AND c.tier = :u) "
+        "OR (c.circle = 'rural' AND c.tier = :ru)))) ORDER BY c.circle, c.area_id",
+        {"r": run_id, "lvl": level, "t": tier, "u": HEADLINE_TIERS["urban"], "ru": HEADLINE_TIERS["rural"]},
     )
 
 

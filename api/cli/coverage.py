@@ -10,6 +10,7 @@ import typer
 from tqdm import tqdm
 
 from api.cli._common import friendly_errors
+from geo.standards import TIER_LABELS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -145,7 +146,8 @@ def _print_summary(run_id: int, summary: dict) -> None:
     for circle, c in summary.get("composite", {}).items():
         lacking = "、".join(f"{t['name_zh']}（{t['population_missing']:,} 人不可达）" for t in c["limiting"][:3])
         share = "-" if c["share"] is None else f"{c['share']:.1%}"
-        typer.echo(f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{c['required_types']} 类应配建设施全部可达）: "
+        level = TIER_LABELS.get(c.get("tier"), "")
+        typer.echo(f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{level}{c['required_types']} 类应配建设施全部可达）: "
                    f"{share}" + (f"；最常缺的是 {lacking}" if lacking else ""))
     typer.echo("目标 targets (口径 measure in brackets):")
     for t in summary["targets"]:

@@ -318,10 +318,10 @@ def presence_rows(s: Session, inputs: Inputs) -> pd.DataFrame:
 
 def composite_rows(s: Session, run_id: int, inputs: Inputs) -> pd.DataFrame:
     """The composite measure of a stored run: residents reaching every required type of their circle."""
-    required = measures.required_types(inputs.facility_types)
-    codes = sorted({c for v in required.values() for c in v})
+    bundles = measures.required_bundles(inputs.facility_types)
+    codes = sorted({c for v in bundles.values() for c in v})
     per_residence = store.residence_coverage(s, run_id, types=codes)
-    return measures.composite(prepared_for(inputs), per_residence, required)
+    return measures.composite(prepared_for(inputs), per_residence, bundles)
 
 
 def evaluate_targets(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
@@ -408,21 +408,24 @@ def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: l
 
 
 def composite_summary(pa: pd.DataFrame, inputs: Inputs, composite: pd.DataFrame) -> dict[str, Any]:
-    """Per circle: the residents of the district who reach every required type of their circle, and
-    the required types ranked by the residents who do not reach them (最常缺的是…)."""
+    """Per circle: the residents of the district who reach every required type of the circle's
+    headline level (the 15-minute / half-hour life circle), and those types ranked by the residents
+    who do not reach them (最常缺的是…)."""
     names = dict(zip(inputs.facility_types.code, inputs.facility_types.name_zh, strict=True))
-    required = measures.required_types(inputs.facility_types)
+    bundles = measures.required_bundles(inputs.facility_types)
     comm = inputs.areas[inputs.areas.level == "community"]
     out = {}
     for circle in ("urban", "rural"):
-        rows = composite[(composite.circle == circle) & composite.area_id.isin(comm.area_id)]
+        tier = measures.HEADLINE_TIERS[circle]
+        rows = composite[(composite.circle == circle) & (composite.tier == tier) & composite.area_id.isin(comm.area_id)]
         if rows.empty:
             continue
         people, covered = int(rows.population.sum()), int(rows.population_covered.sum())
         mine = comm[comm.urban.astype(bool) == (circle == "urban")].area_id
-        ranked = measures.limiting_types(pa, mine, required[circle])
+        codes = bundles.get((circle, tier), [])
+        ranked = measures.limiting_types(pa, mine, codes)
         out[circle] = {
-            "measure_zh": measure_name("composite", circle), "required_types": len(required[circle]),
+            "measure_zh": measure_name("composite", circle), "tier": tier, "required_types": len(codes),
             "population": people, "population_covered": covered,
             "share": round(covered / people, 4) if people else None,
             "limiting": [{"type_code": r.type_code, "name_zh": names.get(r.type_code, r.type_code),

@@ -110,9 +110,9 @@ def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_d
         composite = s.execute(text(
             "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
             "FROM coverage_residence c JOIN facility_types t ON t.code = c.type_code WHERE c.run_id = :r "
-            "AND c.circle = 'urban' AND t.required AND t.urban_tier IS NOT NULL "
+            "AND c.circle = 'urban' AND t.required AND t.urban_tier = '15min' "
             "GROUP BY residence_id HAVING bool_and(c.covered) AND count(*) = (SELECT count(*) FROM facility_types "
-            "WHERE required AND urban_tier IS NOT NULL AND urban_profile IS NOT NULL))"), {"r": run_id}).scalar()
+            "WHERE required AND urban_tier = '15min' AND urban_profile IS NOT NULL))"), {"r": run_id}).scalar()
         urban_people = s.execute(text(
             "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
             "FROM coverage_residence WHERE run_id = :r AND circle = 'urban')"), {"r": run_id}).scalar()
@@ -124,7 +124,9 @@ def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_d
     assert targets["health_network"]["value"] == pytest.approx(network / people)
     assert targets["health_network"]["measure_zh"] == "步行可达覆盖率" and targets["health_network"]["definition_zh"]
     assert people == radius  # every home has a health-centre row (both circles have a tier)
+    # the 15-minute life circle's own bundle (GB 50180 表B.0.1 level), as the target names it
     assert targets["composite_urban"]["value"] == pytest.approx((composite or 0) / urban_people)
+    assert base_run["summary"]["composite"]["urban"]["tier"] == "15min"
     # no server path in what planners are sent
     assert "/" not in json.dumps(base_run["params"]["tables"])
 

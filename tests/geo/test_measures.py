@@ -27,6 +27,7 @@ from geo.measures import (
     limiting_types,
     presence,
     presence_shares,
+    required_bundles,
     required_types,
     status_word,
 )
@@ -185,7 +186,14 @@ def test_composite_counts_homes_reaching_every_required_type(run, facility_types
     prepared, result = run
     required = required_types(facility_types)
     assert required == {"urban": sorted(TYPES), "rural": sorted(TYPES)}
-    got = composite(prepared, result.per_residence, required).set_index(["circle", "area_id"])
+    bundles = required_bundles(facility_types)
+    assert bundles[("urban", "5min")] == ["elderly_daycare"] and bundles[("urban", "15min")] == ["health_center"]
+    assert bundles[("rural", "township")] == ["health_center", "primary_school"]
+    by_tier = composite(prepared, result.per_residence, bundles).set_index(["circle", "tier", "area_id"])
+    # one level's bundle: the 15-minute level is the health centre alone (homes 1, 2, 4 reach one)
+    assert by_tier.loc[("urban", "15min", 10), "population_covered"] == 30 + 40 + 20
+    assert by_tier.loc[("urban", "5min", 10), "population_covered"] == 40 + 50
+    got = by_tier.xs("all", level="tier")
     # urban: only home 2 (40) reaches day care (144 s), the school (420 m) and the health centre
     # (860 m); home 3 misses the health centre (1170 m > 1000 m), home 4 day care
     assert tuple(got.loc[("urban", 10), ["population", "population_covered"]]) == (150, 40)

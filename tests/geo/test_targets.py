@@ -53,7 +53,10 @@ def composite() -> pd.DataFrame:
     rows = [(c, k, p, n) for (c, k), (p, n) in COMPOSITE.items()]
     frame = pd.DataFrame(rows, columns=["area_id", "circle", "population", "population_covered"])
     up = frame.assign(area_id=frame.area_id.map({101: 10, 102: 10, 103: 10, 104: 10, 201: 20, 202: 20}))
-    return pd.concat([frame, up.groupby(["area_id", "circle"], as_index=False).sum()], ignore_index=True)
+    headline = pd.concat([frame, up.groupby(["area_id", "circle"], as_index=False).sum()], ignore_index=True)
+    headline["tier"] = headline.circle.map({"urban": "15min", "rural": "township"})
+    # the 'all' bundle reaches fewer: a composite target without a tier judges the headline level
+    return pd.concat([headline, headline.assign(tier="all", population_covered=0)], ignore_index=True)
 
 
 def judged(**kw):
@@ -102,6 +105,13 @@ def test_composite_counts_residents_reaching_every_required_type():
     assert set(got[got.code == "all_urban"].area_id) == {1, 10, 101, 102, 103}
 
 
+def test_a_composite_target_may_name_its_level():
+    every = TARGETS.assign(tier=None)
+    every.loc[every.code == "all_urban", "tier"] = "all"
+    got = targets_by_area(per_area(), AREAS, every, presence=PRESENCE, composite=composite())
+    assert verdict(got, "all_urban", 101).value == 0.0  # the 'all' rows of composite() reach nobody
+
+
 def test_overall_equals_the_district_verdict_and_levels_can_be_chosen():
     whole = overall(per_area(), AREAS, TARGETS, presence=PRESENCE, composite=composite()).set_index("code")
     by_area = judged()
@@ -127,9 +137,10 @@ def test_no_value_without_data_of_the_circle_and_missing_inputs():
     (("x", "school", "town", "radius", 0.8), "circle 'town'"),
     (("x", "school", "urban", "radius", 80), "threshold 80 must be a share"),
     (("x", "*", "urban", "network", 0.8), "'*' goes with measure composite only"),
+    (("x", "*", "urban", "composite", 0.8, "township"), "tier 'township' is not one of"),
 ])
 def test_a_bad_target_row_is_refused_naming_the_row(row, words):
-    bad = pd.DataFrame([row], columns=["code", "type_code", "circle", "measure", "threshold"])
+    bad = pd.DataFrame([row], columns=["code", "type_code", "circle", "measure", "threshold", "tier"][:len(row)])
     with pytest.raises(MeasureError, match="row 2 \\(x\\)") as e:
         check_targets(bad)
     assert words in str(e.value)
