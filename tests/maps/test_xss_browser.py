@@ -199,8 +199,19 @@ def test_public_map_for_anonymous_visitors(open_as, hostile):
     v.js("""(id) => { const m = window.minqing.state.markers[id];
         window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""", ids["facility"])
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
+    # The one search box lists facilities (name, address, type) as well as place names.
+    v.page.fill("#mq-search-input", "日照")
+    v.page.wait_for_selector("#mq-search-results li.mq-hit-facility")
+    assert HOSTILE["facility"] in v.page.inner_text("#mq-search-results")
+    # 离我最近的… from the facility itself: its name is listed, as text.
+    v.js("""(id) => { const p = window.minqing.state.markers[id].getLatLng();
+        window.minqing.state.computeIsochrone(p.lat, p.lng); }""", ids["facility"])
+    v.page.wait_for_function("() => window.minqing.state.nearest")
+    assert "error" not in v.js("() => window.minqing.state.nearest")
+    assert HOSTILE["facility"] in v.page.inner_text("#mq-nearest-result")
     v.page.fill("#mq-search-input", "地名")
-    v.page.wait_for_selector("#mq-search-results li")
+    v.page.wait_for_function("() => { const l = document.getElementById('mq-search-results');"
+                             " return !l.hidden && l.dataset.q === '地名'; }")
     _render_all(v)
     _assert_inert(v, HOSTILE["district"], HOSTILE["place_name"], HOSTILE["pinyin"], HOSTILE["facility"], HOSTILE["address"],
                   HOSTILE["hours"], HOSTILE["phone"], HOSTILE["grid"], HOSTILE["worker_name"],
