@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, SessionDep, require_role
 from api.errors import ApiError, PreconditionRequired, RateLimited
@@ -218,3 +218,17 @@ def public_track(request: Request, s: SessionDep,
                  code: Annotated[str, Path(min_length=4, max_length=20, pattern="^[A-Za-z0-9]+$",
                                            description="查询码", examples=["MQ7KD2PX9QAB"])]) -> dict:
     return service.public_status(s, _settings(request), code)
+
+
+@router.get("/report", response_class=HTMLResponse, include_in_schema=False)
+def report_page(request: Request,
+                lon: Annotated[float | None, Query(ge=-180, le=180, description="经度 (地图点选)")] = None,
+                lat: Annotated[float | None, Query(ge=-90, le=90, description="纬度 (地图点选)")] = None) -> HTMLResponse:
+    """我要反映 (phone-first): category, description, the map point or the browser's, an optional phone;
+    and the tracking form. Its script is maps/static/report.js (no inline script: strict CSP)."""
+    from maps.page import render
+
+    categories, _ = service.tables(_settings(request))
+    html = render("report.html", categories=list(categories.values()),
+                  lon="" if lon is None else lon, lat="" if lat is None else lat)
+    return HTMLResponse(html, headers={"Cache-Control": "private, no-cache"})
