@@ -7,15 +7,15 @@ on first use by ``layers.province.ensure_partition``); each county's rows are wr
 transaction. ``province_rollup``: the roll-up of a finished run to county, city and province.
 Results are derived data: one audit row per statement; the run is audited row by row.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
