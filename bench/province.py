@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+# bench/api.py would shadow the api package: drop this script's folder from the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 GUANGDONG_RESIDENTS = 127_000_000
 MACHINE_GB = 24

@@ -1,8 +1,8 @@
 """SQL of province runs: read one county's partition, store its per-home rows, roll up.
 
 A partition (``province.partition``) is one county's homes with the streets and facilities within
-a buffer of the county polygon (metres in the county's UTM zone; a bounding-box prefilter uses
-the GiST indexes). ``province_residence`` is LIST-partitioned by county code, one native partition per
+a buffer of the county (its bounding box grown by the buffer: a superset of the polygon's
+buffer, selected through the GiST indexes). ``province_residence`` is LIST-partitioned by county code, one native partition per
 county (``ensure_partition``); ``store_county`` writes a county's rows in the caller's transaction.
 """
 
@@ -37,11 +37,10 @@ def counties(s: Session) -> pd.DataFrame:
         WHERE d.level = 'district' GROUP BY d.area_id, d.code, d.name ORDER BY d.code""")
 
 
-def _near(table: str, metres: float) -> str:
-    """WHERE clause: ``table.geom`` within ``metres`` of the county polygon ``c.geom`` (spheroid),
-    prefiltered by the polygon's bounding box grown by ``metres`` (index-assisted)."""
-    return (f"{table}.geom && ST_Expand(c.geom, :{table}_dx, :{table}_dy) "
-            f"AND ST_DWithin(ST_Transform({table}.geom, c.srid), c.metric, {float(metres)!r})")
+def _near(table: str) -> str:
+    """WHERE clause: ``table.geom`` inside the county's bounding box grown by the buffer on every side
+    (a superset of the points within the buffer of the polygon; served by the GiST index)."""
+    return f"{table}.geom && ST_Expand(c.geom, :{table}_dx, :{table}_dy)"
 
 
 def _expand_params(s: Session, county: int, metres: float, table: str) -> dict[str, float]:
@@ -56,26 +55,25 @@ def partition_inputs(s: Session, county: int, *, network_m: float, facility_m: f
                      statuses: tuple[str, ...] = ("open",)) -> dict[str, pd.DataFrame]:
     """Frames (docs/CONTRACTS.md) of one county's partition: its homes and area subtree (with the
     county's ancestors), the edges within ``network_m`` and their nodes, the facilities within
-    ``facility_m`` of the county polygon (metres in the county's UTM zone, as ``geo.crs``; a
-    bounding box grown by the same distance first selects through the GiST indexes)."""
+    ``facility_m`` of the county: inside the county's bounding box grown by that many metres on
+    every side (degrees of longitude at the box's highest latitude, +1 %), a superset of the
+    polygon's buffer, so the partition is exact a fortiori and the GiST indexes serve it."""
     has_geom = s.execute(text("SELECT geom IS NOT NULL FROM areas WHERE area_id = :c AND level = 'district'"),
                          {"c": county}).scalar()
     if not has_geom:
         raise ValueError(f"area {county} is not a county (district) with a polygon: load the district boundary")
-    county_cte = ("c AS (SELECT geom, ST_Transform(geom, z.srid) AS metric, z.srid FROM areas, (SELECT 32600 + "
-                  "least(60, floor((ST_X(ST_Centroid(geom)) + 180) / 6)::int + 1) AS srid FROM areas "
-                  "WHERE area_id = :county) z WHERE area_id = :county) ")
+    county_cte = "c AS (SELECT geom FROM areas WHERE area_id = :county) "
     p = {"county": county, **_expand_params(s, county, network_m, "e"), **_expand_params(s, county, facility_m, "f")}
     edges = queries._frame(s, f"WITH {county_cte} SELECT e.edge_id, e.u, e.v, e.length_m, e.highway, e.oneway, "
                               "e.access, e.foot, e.bicycle, e.bridge, e.name, ST_AsBinary(e.geom) AS wkb "
-                              f"FROM network_edges e, c WHERE {_near('e', network_m)} ORDER BY e.edge_id", p)
+                              f"FROM network_edges e, c WHERE {_near('e')} ORDER BY e.edge_id", p)
     edges = queries._geo(edges)
     nodes = queries._frame(s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes "
                               "WHERE node_id = ANY(:ids) ORDER BY node_id",
                            {"ids": sorted(set(edges.u.tolist()) | set(edges.v.tolist()))})
     facilities = queries._frame(s, f"WITH {county_cte} SELECT f.facility_id, f.type_code, f.name, ST_X(f.geom) AS lon, "
                                    "ST_Y(f.geom) AS lat, f.status, f.capacity, f.floor_area_m2 FROM facilities f, c "
-                                   f"WHERE f.status = ANY(:st) AND {_near('f', facility_m)} ORDER BY f.facility_id",
+                                   f"WHERE f.status = ANY(:st) AND {_near('f')} ORDER BY f.facility_id",
                                 {**p, "st": list(statuses)})
     residences = queries._frame(s, _SUBTREE + "SELECT residence_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, households, "
                                 "population, elderly, children, area_id, estimated, households_estimated "

@@ -32,10 +32,10 @@ travelled at a speed of at most ``v``, and the access legs only add time.
   exact (a nearer-in-a-straight-line facility farther than the buffer may be missing): the
   province run does not store it.
 
-Distances: the SQL side measures in the UTM zone of the county's centroid, ``geo`` in the UTM
-zone of the data's median; ``MARGIN_SHARE`` and ``MARGIN_M`` (1 % and 50 m) cover the scale
-difference between zones and the spheroid (UTM scale error < 0.1 % within a zone, < 1 % one zone
-away). Gated compounds
+Distances: the SQL side keeps everything inside the county's bounding box grown by the buffer
+(a superset of the polygon's buffer); ``geo`` measures in the UTM zone of the data's median;
+``MARGIN_SHARE`` and ``MARGIN_M`` (1 % and 50 m) cover the scale difference between a UTM zone
+and the spheroid (< 0.1 % within a zone, < 1 % one zone away). Gated compounds
 whose private roads are cut by the buffer's edge lie farther than ``s`` beyond any path and any
 snapping candidate, provided a compound spans less than the margin (demo compounds: < 500 m).
 """

@@ -52,7 +52,7 @@ def client_for(spec: str, *, processes: bool = True):
             yield client
         return
     n = n or max(1, (os.cpu_count() or 1))
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
                       silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 
