@@ -98,14 +98,15 @@ class PrivacyFilter:
 
     def suppress(self, props: dict[str, Any], counts: tuple[str, ...], *,
                  source: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold; else
+        """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold or
+        unknown (an area whose household count nobody entered cannot be shown to be safe); else
         round the integer counts to the nearest ``round_to`` (half up) and derive the ratios
         (``DERIVED``) from the rounded counts (a numerator missing from ``props`` is taken from
         ``source``, the unfiltered properties, and rounded the same way)."""
         if not counts:
             return props
         households = props.get("households")
-        small = households is not None and households < self.min_households
+        small = households is None or households < self.min_households
         for key in counts:
             value = props.get(key)
             if small and key in props:

@@ -256,6 +256,9 @@ def test_public_counts_are_rounded_and_small_ones_suppressed():
     assert "population_estimated" not in estimated
     small = f.properties("coverage", {"households": 4, "population": 9, "share": 0.5}, role=None)
     assert small == {"households": None, "population": None, "share": None, "suppressed": True}
+    # a grid whose household count nobody entered cannot be shown to be safe: suppressed too
+    unknown = f.properties("coverage", {"households": None, "population": 40, "share": 0.5}, role=None)
+    assert unknown == {"households": None, "population": None, "share": None, "suppressed": True}
     assert f.properties("coverage", {"households": 597}, role="planner") == {"households": 597}
     exact = PrivacyFilter(min_households=5, round_to=1)
     assert exact.properties("grids", {"households": 597}, role=None)["households"] == 597
