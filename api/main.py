@@ -55,6 +55,7 @@ TAGS = [
     {"name": "网格 grids", "description": "编辑网格 edit grids"},
     {"name": "行政区划 areas", "description": "编辑行政区划 edit districts, towns, communities"},
     {"name": "等时圈 isochrones", "description": "沿街道的可达范围 reachable areas along the streets"},
+    {"name": "民情事件 events", "description": "民情事件: 上报、受理、分拨、处置、办结、回访 residents' reports through the grids"},
     {"name": "公众地图 public map", "description": "离我最近的服务设施与统一搜索 nearest services and one search box"},
     {"name": "地名 place_names", "description": "地名编辑、检索与逆地理编码 place names: edit, search, reverse"},
     {"name": "导入 imports", "description": "导入文件 file imports"},

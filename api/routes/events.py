@@ -64,7 +64,8 @@ def _version(if_match: str | None, event_id: int) -> int:
 
 
 @router.get("/events/categories", response_model=list[Category], summary="事项清单 event categories",
-            description="Category, first handling level, responsible department and time limit (public).")
+            description="Category, first handling level, responsible department and time limit (public).",
+            responses=errors())
 def list_categories(request: Request) -> list[dict]:
     categories, _ = service.tables(_settings(request))
     return [c.__dict__ for c in categories.values()]
@@ -151,7 +152,8 @@ def escalate(request: Request, s: SessionDep, _: Admin) -> list[dict]:
 @router.post("/events/{event_id}/photos", response_model=Photo, status_code=201,
              summary="上传照片 add a photo (JPEG/PNG/WebP)",
              description="Checked by content, re-encoded without metadata (no EXIF GPS), stored by content hash.",
-             responses=errors(401, 403, 404, 413, 422))
+             responses=errors(401, 403, 404, 413, 422),
+             generate_unique_id_function=lambda route: "upload_photo")  # the body's schema: Body_upload_photo
 def upload_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser,
                  file: Annotated[UploadFile, File(description="照片 JPEG, PNG or WebP")]) -> dict:
     settings = _settings(request)
