@@ -170,7 +170,9 @@ def list_photos(event_id: EventId, s: SessionDep, user: CurrentUser) -> list[dic
 
 @router.get("/events/{event_id}/photos/{sha256}", response_class=FileResponse, summary="照片文件 one photo",
             description="Only to those who may see the event; `thumb=true` gives a 320 px JPEG thumbnail.",
-            responses=errors(401, 403, 404))
+            responses={200: {"description": "the photo (JPEG, PNG or WebP)", "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("image/jpeg", "image/png", "image/webp")}}, **errors(401, 403, 404)})
 def get_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser,
               sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="照片的 SHA-256")],
               thumb: Annotated[bool, Query(description="缩略图")] = False) -> FileResponse:

@@ -255,7 +255,14 @@ HERITAGE_HEADERS = {"name_id": "编号", "name": "名称", "category": "类别",
             description="Roles: placename_officer / admin. Current names on the heritage register (古镇, 古村落, "
             "老街, 老地名…) with the criteria: age (始见记载, the earliest date of their history), continuity "
             "(曾用名, 更名次数) and cultural value (含义). A rename of one of them needs an expert assessment "
-            "(heritage_review). `format=xlsx` exports the protection list.", responses=errors(401, 403))
+            "(heritage_review). `format=xlsx` exports the protection list.",
+            responses={200: {"description": "the register (JSON) or its XLSX export", "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
+                                     "example": [{"name_id": 41, "name": "兴业路", "category": "road",
+                                                  "first_recorded": "1993-05-12", "former_names": "打铁街",
+                                                  "renames": 1, "meaning": "清代打铁作坊集中之街"}]},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}}}}, **errors(401, 403)})
 def heritage(s: SessionDep, _: Officer,
              format: Annotated[Literal["json", "xlsx"], Query(description="输出格式")] = "json"):
     register = placenames.heritage_register(s)

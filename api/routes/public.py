@@ -77,7 +77,17 @@ def _seconds(value: float) -> float | None:
             "(`ebike_s`; null when not reachable that way), nearest on foot first. The point is rounded to "
             "0.0001°. Computed in the isochrone pools: without login a few at once per IP (429 / 503 with "
             "Retry-After). A point outside the district or far from any street → 422.",
-            responses=errors(422, 429, 503))
+            responses={200: {"description": "nearest facilities per type", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {
+                    "origin": {"type": "array", "items": {"type": "number"}}, "measure": {"type": "string"},
+                    "profiles": {"type": "array", "items": {"type": "string"}},
+                    "types": {"type": "array", "items": {"type": "object"}}}},
+                "example": {"origin": [113.25, 22.55], "measure": "network_time", "profiles": ["walk", "ebike"],
+                            "types": [{"type_code": "health_station", "type_name": "社区卫生服务站",
+                                       "category": "health", "facilities": [{
+                                           "facility_id": 12, "name": "西关社区卫生服务站", "lon": 113.2512,
+                                           "lat": 22.5507, "walk_s": 1008.4, "ebike_s": 301.2}]}]}}}},
+                       **errors(422, 429, 503)})
 async def nearest(request: Request,
                   lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
                   lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])],
@@ -151,7 +161,11 @@ def _facility_indexes(s: Session) -> tuple[NameIndex, NameIndex, pd.DataFrame]:
             description="One search box: facilities by name, by type (`q=幼儿园`, `q=youeryuan`, `q=yey`) and by "
             "address, and registered place names. Ranked: an exact facility name, an exact place name, the "
             "facilities of a matching type nearest the map centre (`lon`, `lat`), other facility names, "
-            "addresses, other place names.", responses=errors())
+            "addresses, other place names.",
+            responses={200: {"description": "hits, ranked", "content": {"application/json": {
+                "schema": {"type": "array", "items": {"type": "object"}},
+                "example": [{"kind": "facility", "id": 12, "name": "西关幼儿园", "type_name": "幼儿园",
+                             "lon": 113.2512, "lat": 22.5507}]}}}, **errors()})
 def search(request: Request, s: SessionDep, user: OptionalUser, privacy: PrivacyDep,
            q: Annotated[str, Query(min_length=1, max_length=50, pattern=r"^[^\x00]*$",
                                    description="检索词 Chinese, pinyin or initials", examples=["幼儿园"])],

@@ -119,6 +119,9 @@ class EventList(BaseModel):
 
 
 class Category(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "environment", "name_zh": "环境卫生", "first_level": "网格", "department": "城市管理和综合执法局",
+        "limit_value": 24, "limit_unit": "hours"}]})
     code: str
     name_zh: str
     first_level: str
@@ -154,6 +157,9 @@ class PublicStatus(BaseModel):
 
 
 class Escalated(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "event_id": 1042, "from_level": "网格", "to_level": "镇街", "status": "escalated",
+        "due_at": "2026-03-12T09:00:00+08:00"}]})
     event_id: int
     from_level: str
     to_level: str

@@ -342,6 +342,10 @@ class ReviewRequest(BaseModel):
 class ReviewRecord(BaseModel):
     """一个地名的审核决定."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name_id": 233, "name": "㘭背村", "decision": "保留", "codes": ["rare_char"], "reviewed_name": "㘭背村",
+        "note": "岭南方言地名用字，保留", "decided_by": "officer", "decided_at": "2026-12-01T10:00:00+08:00"}]})
+
     name_id: int
     name: str
     decision: str
@@ -354,6 +358,10 @@ class ReviewRecord(BaseModel):
 
 class RuleGroup(BaseModel):
     """按规则归类的检查结果."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "exaggerated", "reason": "含夸大用词", "flag": "大", "rule": "民发〔2018〕146号",
+        "count": 12, "names": [{"name_id": 88, "name": "环球中心", "town": "澄湾街道", "review": None}]}]})
 
     code: str
     reason: str

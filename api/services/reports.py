@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import re
 import tempfile
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -503,8 +505,18 @@ def _png(layers: dict, *, title: str, font, demo: bool, dpi: int) -> bytes:
     if demo:
         fig.text(0.98, 0.012, DEMO_LABEL, ha="right", va="bottom", color="#c00000", fontproperties=font, fontsize=12)
     out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=dpi)
+    with _rare_glyphs_as_boxes():
+        fig.savefig(out, format="png", dpi=dpi)
     return out.getvalue()
+
+
+@contextmanager
+def _rare_glyphs_as_boxes():
+    """A rare character outside the CJK font (e.g. 𣒍 of CJK Extension B, kept in place names on
+    purpose) is drawn as a box instead of failing the whole map or PDF."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        yield
 
 
 def draw_map(ax, layers: dict, *, font):
@@ -643,7 +655,7 @@ def pdf(s: Session, run_id: int | None = None, *, min_share: float = standards.D
     fig.text(0.03, 0.022, f"民情地图 · 第 {brief.run_id} 次覆盖分析 · 数据日期 {brief.data_date} · "
              f"生成于 {spreadsheets.now_beijing()}（北京时间）", fontproperties=_sized(font, 7.5), color="#555555")
     out = io.BytesIO()
-    with matplotlib.rc_context({"pdf.fonttype": 42}):  # TrueType, embedded as a subset (not Type 3 outlines)
+    with matplotlib.rc_context({"pdf.fonttype": 42}), _rare_glyphs_as_boxes():  # TrueType subset, embedded
         fig.savefig(out, format="pdf", dpi=200, metadata={"Title": brief.title, "Creator": "民情地图"})
     return out.getvalue()
 
