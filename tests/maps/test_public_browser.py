@@ -149,9 +149,14 @@ def test_no_staff_links_for_anonymous_visitors(visit, size):
 
 
 def _open_popup(v, fid: int) -> str:
-    return v.js("""(id) => { const m = window.minqing.state.markers[id];
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false});
-        m.openPopup(); return m.getPopup().getElement().innerText; }""", fid)
+    """Open a facility's popup as a person would: zoom in, or spiderfy a cluster of facilities that
+    share a building (markercluster's zoomToShowLayer), then click."""
+    return v.js("""(id) => new Promise((resolve) => { const m = window.minqing.state.markers[id];
+        window.minqing.state.map.closePopup();
+        const open = () => { m.openPopup(); resolve(m.getPopup().getElement().innerText); };
+        const group = m.__parent && m.__parent._group;
+        if (group) { group.zoomToShowLayer(m, open); return; }
+        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); open(); })""", fid)
 
 
 def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo_db, coverage_run):
@@ -177,7 +182,8 @@ def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo
         assert "地址" in text and "开放时间" in text and "联系电话" in text and "学位" in text
         assert f"接收新用户\t{want}" in text, text
         assert "步行15分钟能到哪里" in text
-        links = v.js("""() => [...document.querySelectorAll('.leaflet-popup .mq-nav-out a')].map(a => a.href)""")
+        links = v.js("""(id) => [...window.minqing.state.markers[id].getPopup().getElement()
+            .querySelectorAll('.mq-nav-out a')].map(a => a.href)""", int(r.facility_id))
         assert len(links) == 2, links
         (glon,), (glat,) = wgs84_to_gcj02([r.lon], [r.lat])
         (blon,), (blat,) = wgs84_to_bd09([r.lon], [r.lat])
