@@ -11,17 +11,17 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from data.demo.geography import SAFE_BOX as DEMO_BOX
 from layers import audit
 from layers.load.demo import clear_layers
 from layers.load.reference import read_facility_types, upsert_facility_types
+from layers.planning import DEMO_MARK
 
 # Every layer holding a city's data, counted before and after (results and scenarios included).
 LAYERS = ("areas", "network_nodes", "network_edges", "water", "residences", "facilities", "place_names",
           "coverage_runs", "scenarios")
-# The fictional demo lies in open sea only (data/demo/geography.SAFE_BOX): nothing real is there, so
-# whatever lies inside it, or is marked as demo data, is the demo's.
-DEMO_BOX = (115.5, 20.9, 117.0, 22.2)
-DEMO_MARK = "%fictional demo data%"
+# The fictional demo lies in open sea only (DEMO_BOX): nothing real is there, so whatever lies inside
+# it, or is marked as demo data (DEMO_MARK), is the demo's.
 
 
 def counts(s: Session) -> dict[str, int]:
