@@ -34,9 +34,9 @@ from api.routes import (
     users,
 )
 from api.security_headers import SecurityHeaders
-from api.services.jobs import reap_at_startup
 from api.settings import ApiSettings, get_settings
 from layers.placenames import configured_tables
+from pipeline.jobs import reap_at_startup
 
 DESCRIPTION = """
 民情地图 minqing-map: 社区生活圈 (15分钟 / 半小时) 覆盖、网格与地名服务.

@@ -166,7 +166,7 @@ class IsochronePools:
     lower CPU priority unless ``isochrone_processes`` is off) and logged-in users (threads)."""
 
     def __init__(self, settings) -> None:
-        from api.services.isochrones import start_worker
+        from pipeline.isochrones import start_worker
 
         self.processes = settings.isochrone_processes
         self.public = ComputePool("isochrone-public", workers=settings.isochrone_workers,

@@ -90,7 +90,7 @@ def bench_database(scale: float, *, reload: bool) -> str:
         from layers import store
 
         if store.latest_run(s) is None:  # the public coverage layer shows the latest run
-            from api.services.coverage import run_and_store
+            from pipeline.coverage import run_and_store
 
             print("computing coverage for the public coverage layer …", flush=True)
             run_and_store(s, incremental=False, actor="bench")

@@ -33,12 +33,12 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args()
 
-    from api.services.coverage import RunConfig, read_inputs
     from data.demo import generate
     from geo.coverage import run_coverage
     from layers import province as store
     from layers.db import database_url, session
     from layers.load.demo import load_district
+    from pipeline.coverage import RunConfig, read_inputs
     from province.run import run_province
     from province.synthetic import join_counties
 

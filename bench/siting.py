@@ -42,9 +42,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     args = parser.parse_args()
 
-    from api.services import siting
     from layers import labels, store
     from layers.db import session
+    from pipeline import siting
 
     with session() as s:
         run = store.latest_run(s)

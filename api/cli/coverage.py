@@ -58,9 +58,9 @@ def run(
 ) -> None:
     """Compute coverage of every facility type (urban 5/10/15-minute and rural half-hour circles)
     for every residence, aggregate it to grids, communities, towns and the district, and store the run."""
-    from api.services import coverage as service
     from layers import store
     from layers.db import session
+    from pipeline import coverage as service
 
     with friendly_errors():
         config = service.RunConfig.from_settings(snap_max_m=snap_max_m)
@@ -169,9 +169,9 @@ def targets(
 ) -> None:
     """Targets of data/targets.csv judged per district, town or community (pass/fail per area)."""
     from api.cli._common import fail
-    from api.services import coverage as service
-    from api.services.runs import resolve_run
     from layers.db import session
+    from pipeline import coverage as service
+    from pipeline.runs import resolve_run
 
     if level not in ("district", "town", "community"):
         fail(f"--level {level!r} is not one of district, town, community")
@@ -195,9 +195,9 @@ def targets(
 @app.command()
 def status() -> None:
     """Show the latest run, whether the data or settings changed since, and whether it holds every type."""
-    from api.services import coverage as service
     from layers import store
     from layers.db import session
+    from pipeline import coverage as service
 
     with friendly_errors(), session() as s:
         last = store.latest_run(s)

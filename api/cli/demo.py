@@ -108,10 +108,10 @@ def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "dem
                         only_missing: bool = False) -> list[dict]:
     """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
     its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows."""
-    from api.services import scenarios as service
     from data.demo.scenarios import demo_scenarios
     from layers import queries
     from layers import scenarios as table
+    from pipeline import scenarios as service
 
     existing = {r["name"]: r["scenario_id"] for r in table.listing(s, limit=1000)}
     # Only for the district the layers hold: the facilities the changes name must be the stored ones.

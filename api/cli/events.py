@@ -13,8 +13,8 @@ app = typer.Typer(no_args_is_help=True, help="民情事件 residents' reports")
 def escalate() -> None:
     """超时升级: flag every open event past its deadline as 超时 and move it one level up
     (网格 → 村社区 → 镇街 → 职能部门) with a fresh deadline. Safe to run every few minutes."""
-    from api.services import events as service
     from layers.db import session
+    from pipeline import events as service
 
     with friendly_errors(), session(actor="system:escalate") as s:
         done = service.escalate_overdue(s, service.EventSettings())
@@ -27,7 +27,7 @@ def escalate() -> None:
 @app.command()
 def categories() -> None:
     """List the 事项清单: category, first handling level, department and time limit."""
-    from api.services import events as service
+    from pipeline import events as service
 
     with friendly_errors():
         table, _ = service.tables(service.EventSettings())

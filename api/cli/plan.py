@@ -34,8 +34,8 @@ def scenario_create(
     evaluate: bool = typer.Option(False, "--evaluate", help="evaluate right away"),
 ) -> None:
     """Save a named scenario: facilities added, closed, moved or changed (base layers untouched)."""
-    from api.services import scenarios
     from layers.db import session
+    from pipeline import scenarios
 
     changes = _changes(changes_file, add or [], close or [], move or [], change or [])
     if not changes:
@@ -120,8 +120,8 @@ def scenario_show(
 def scenario_evaluate(scenario_id: int = typer.Argument(..., help="scenario id"),
                       level: str = typer.Option("town", "--level", help="area level listed")) -> None:
     """Evaluate a scenario: recompute the affected facility types with the changes, store the result."""
-    from api.services import scenarios
     from layers.db import session
+    from pipeline import scenarios
 
     with friendly_errors(), steps(1, desc="情景评估 scenario") as step, session(actor="cli") as s:
         row = scenarios.evaluate(s, scenario_id, actor="cli")
@@ -130,7 +130,7 @@ def scenario_evaluate(scenario_id: int = typer.Argument(..., help="scenario id")
 
 
 def _print_result(result: dict, *, level: str = "town") -> None:
-    from api.services.scenarios import area_records
+    from pipeline.scenarios import area_records
 
     typer.echo(f"评估 evaluated {result['evaluated_at']} (run {result['run_id']}, {result['seconds']} s)")
     typer.echo(f"{'设施类型 type':28} {'覆盖率 前→后':>18} {'新增覆盖人口':>10} {'失去覆盖人口':>10}")
@@ -198,8 +198,8 @@ def site(
     fewest sites after which that share of the type's users is served. Every site is named by where
     it lies (town, community, nearest road).
     """
-    from api.services import siting
     from layers.db import session
+    from pipeline import siting
 
     with friendly_errors():
         kinds = siting.CANDIDATE_KINDS
@@ -294,9 +294,9 @@ def compliance(
     Per 5/10/15-minute tier (rural: village/township): required facilities within the circle,
     pass/fail and what is missing; community service floor area; district targets.
     """
-    from api.services import compliance as service
-    from api.services import reports
     from layers.db import session
+    from pipeline import compliance as service
+    from pipeline import reports
 
     with friendly_errors(), session() as s:
         c = service.compliance(s, run_id=run_id, min_share=min_share)
@@ -340,8 +340,8 @@ def report(
     comparison with --scenario. --pdf: the 摘要 and the gap map on one A4 landscape page (needs
     fonts-wqy-zenhei).
     """
-    from api.services import reports
     from layers.db import session
+    from pipeline import reports
 
     if pdf and scenario_id is not None:
         fail("--scenario adds a sheet to the XLSX report; leave it out with --pdf")
@@ -362,9 +362,9 @@ def export(
     type_code: str = typer.Option(None, "--type", help="only this facility type"),
 ) -> None:
     """Export areas with coverage attributes and the gap polygons of a run."""
-    from api.services import reports
-    from api.services.runs import resolve_run
     from layers.db import session
+    from pipeline import reports
+    from pipeline.runs import resolve_run
 
     out.mkdir(parents=True, exist_ok=True)
     with friendly_errors(), steps(2, desc="导出 export") as step, session() as s:
@@ -385,8 +385,8 @@ def gap_map(
     dpi: int = typer.Option(150, "--dpi", min=50, max=600, help="resolution"),
 ) -> None:
     """Draw a printable PNG map of one type's coverage gaps (needs fonts-wqy-zenhei)."""
-    from api.services import reports
     from layers.db import session
+    from pipeline import reports
 
     with friendly_errors(), steps(1, desc="缺口地图 gap map") as step, session() as s:
         out.write_bytes(reports.gap_map(s, run_id, type_code, dpi=dpi))

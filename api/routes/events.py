@@ -1,5 +1,5 @@
 """民情事件: events as resources (staff, by role and scope), their transitions, the public report
-and tracking routes. Thin: the work is in ``api.services.events``."""
+and tracking routes. Thin: the work is in ``pipeline.events``."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from api.schemas.events import (
     PublicStatus,
     Transition,
 )
-from api.services import events as service
 from geo.events import STATUS_ZH, STATUSES
 from layers import events as store
 from layers.users import Account
+from pipeline import events as service
 
 router = APIRouter(tags=["民情事件 events"])
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1, description="事件编号", examples=[1])]

@@ -1,7 +1,7 @@
 """Isochrones: the street area reachable within some minutes, and the facilities inside it.
 
 The computation is ``geo.isochrone.isochrones`` on the cached network of the chosen travel
-profile (``api.services.isochrones`` shapes the GeoJSON); this module parses, admits, checks the
+profile (``pipeline.isochrones`` shapes the GeoJSON); this module parses, admits, checks the
 point lies in the district and answers.
 
 An isochrone costs up to a second or more of CPU, so (issue 14.1) a request reads what it needs
@@ -30,13 +30,13 @@ from api.errors import ApiError
 from api.limits import client_key, signed_in
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
 from api.schemas.isochrones import IsochroneCollection
-from api.services.isochrones import NetworkSource, Origin, Task, in_worker, run
 from api.settings import coverage_settings
 from geo.profiles import get_profile
 from layers import lookup
 from layers.errors import NotFound
 from layers.features import data_token
 from layers.users import Account
+from pipeline.isochrones import NetworkSource, Origin, Task, in_worker, run
 
 router = APIRouter(tags=["等时圈 isochrones"])
 MAX_MINUTES = 60.0

@@ -21,8 +21,6 @@ from sqlalchemy.orm import Session
 from api.deps import OptionalUser, SessionDep
 from api.routes.auth import _safe_next
 from api.security_headers import CSP, content_security_policy
-from api.services.coverage import is_stale as coverage_is_stale
-from api.services.coverage import with_capacity_basis
 from api.settings import coverage_settings
 from layers import lookup, queries, store
 from layers.users import Account
@@ -33,6 +31,8 @@ from maps.page import PageHtml, render, with_user
 from maps.placenames import build_placenames_map
 from maps.planner import build_planner_map
 from maps.public import build_public_map
+from pipeline.coverage import is_stale as coverage_is_stale
+from pipeline.coverage import with_capacity_basis
 
 router = APIRouter(tags=["地图 maps"], include_in_schema=False)
 

@@ -1,6 +1,6 @@
 """Planner routes (planner/admin): coverage runs, scenarios, siting, compliance, reports, exports.
 
-Thin: parse, call ``api.services`` (shared with ``minqing plan``), shape. Planners see
+Thin: parse, call ``pipeline`` (shared with ``minqing plan``), shape. Planners see
 unsuppressed aggregates; no residence id or point ever appears in a response.
 """
 
@@ -29,17 +29,17 @@ from api.schemas.planning import (
     SitingScenarioCreate,
     TargetList,
 )
-from api.services import compliance as compliance_service
-from api.services import jobs, reports, scenarios, siting
-from api.services.catchments import catchments_table
-from api.services.circles import Circle, areas_in_circle
-from api.services.coverage import is_stale, target_table
-from api.services.runs import known_types, resolve_run
 from layers import jobs as job_table
 from layers import scenarios as scenario_table
 from layers import store
 from layers.errors import NotFound
 from layers.users import Account
+from pipeline import compliance as compliance_service
+from pipeline import jobs, reports, scenarios, siting
+from pipeline.catchments import catchments_table
+from pipeline.circles import Circle, areas_in_circle
+from pipeline.coverage import is_stale, target_table
+from pipeline.runs import known_types, resolve_run
 
 TAGS = [
     {"name": "覆盖分析 coverage", "description": "生活圈覆盖分析运行与结果 coverage runs, areas, gaps, facilities"},
@@ -340,7 +340,7 @@ def _site(s, params: dict[str, Any]) -> dict[str, Any]:
 
 def _check_capacity(s, body: SitingRequest) -> None:
     """A capacity for a type (or weight) without a capacity basis: 422 now."""
-    from api.services.coverage import read_inputs
+    from pipeline.coverage import read_inputs
 
     if body.capacity is not None:
         siting.type_capacity(read_inputs(s), body.type_code, body.capacity, body.weight)

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.services import coverage as coverage_service
 from layers.db import session
+from pipeline import coverage as coverage_service
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from api.services import events as service
+from pipeline import events as service
 
 GPS_IFD = 0x8825
 

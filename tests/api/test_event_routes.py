@@ -13,10 +13,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from api.services import events as service
 from layers import events as store
 from layers.db import session
 from layers.errors import Conflict
+from pipeline import events as service
 
 _phone = iter(range(13900000000, 13999999999))
 

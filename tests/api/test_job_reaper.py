@@ -15,10 +15,10 @@ from api_fixture import PASSWORD, asgi_client, fresh_database, load_fixture_dist
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from api.services import jobs
 from api.settings import job_settings
 from layers import jobs as job_table
 from layers.db import session
+from pipeline import jobs
 
 LIMIT = job_settings().job_stale_seconds
 

@@ -13,10 +13,10 @@ from api_fixture import PASSWORD, asgi_client, fresh_database, load_fixture_dist
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from api.services import jobs
 from geo.siting import SitingError
 from layers import jobs as job_table
 from layers.db import session
+from pipeline import jobs
 
 POINTS = {"kind": "points", "points": [[113.22, 22.55], [113.27, 22.55]]}
 

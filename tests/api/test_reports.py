@@ -20,11 +20,11 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import text
 
-from api.services import compliance as compliance_service
-from api.services import coverage as coverage_service
-from api.services import reports, scenarios, siting, summary
 from layers import jobs, queries, store
 from layers.db import session
+from pipeline import compliance as compliance_service
+from pipeline import coverage as coverage_service
+from pipeline import reports, scenarios, siting, summary
 
 POPPLER = all(shutil.which(t) for t in ("pdftoppm", "pdftotext", "pdffonts", "pdfinfo"))
 needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils missing: scripts/system-deps.sh test")
@@ -154,7 +154,7 @@ def test_summary_states_time_targets_worst_communities_and_sites(book, truth, si
 
 
 def test_level_tables_rank_areas_and_show_the_measures(book, truth):
-    from api.services.coverage import measure_name
+    from pipeline.coverage import measure_name
 
     table = _table(book["村居"])
     areas = truth["areas"]

@@ -168,7 +168,7 @@ def test_saving_needs_a_finished_job_with_that_plan(client, auth, daycare_job):
     r = client.post(f"/siting/jobs/{daycare_job['job_id']}/scenario", json={"plan": "set_covering"}, headers=planner)
     assert r.status_code == 422 and "set_covering" in r.json()["error"]["message"]
     assert client.post("/siting/jobs/999999/scenario", json={}, headers=planner).status_code == 404
-    from api.services import jobs
+    from pipeline import jobs
 
     with session(client.app.state.database_url) as s:
         queued = jobs.queue_siting(s, params={"type_code": "elderly_daycare"}, actor="planner")["job_id"]

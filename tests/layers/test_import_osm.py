@@ -555,7 +555,7 @@ def grids_over(bbox: tuple[float, float, float, float], tmp_path: Path) -> Path:
 
 
 def test_helsinki_pbf_end_to_end_with_coverage(db, tmp_path):
-    from api.services.coverage import run_and_store  # what `minqing coverage run` runs
+    from pipeline.coverage import run_and_store  # what `minqing coverage run` runs
 
     with session(db, actor="pytest") as s:
         grids = import_file(s, "grids", helsinki_grids(tmp_path), bbox=HELSINKI_BBOX)
@@ -588,7 +588,7 @@ def test_helsinki_pbf_end_to_end_with_coverage(db, tmp_path):
 
 def check_estimates_are_marked(db: str, run_id: int, areas: pd.DataFrame, residences: pd.DataFrame) -> None:
     """#8.1: aggregates, exports and the public coverage collection say the counts are estimates."""
-    from api.services import reports
+    from pipeline import reports
 
     district = areas[areas["level"] == "district"]
     assert len(district) and (district["households_estimated"] == district["households"]).all()

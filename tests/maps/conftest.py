@@ -345,9 +345,9 @@ def truth(demo_db) -> dict:
 @pytest.fixture(scope="session")
 def coverage_run(demo_db) -> int:
     """The demo district's coverage, computed once for the planner tests (the run the page shows)."""
-    from api.services import coverage as service
     from layers import store
     from layers.db import session
+    from pipeline import coverage as service
 
     with session(demo_db, actor="pytest") as s:
         run = store.latest_run(s)

@@ -97,12 +97,12 @@ def _plant(url: str, demo_district) -> dict[str, int]:
     from sqlalchemy import select
 
     from api.security import hash_password
-    from api.services import coverage
-    from api.services import scenarios as scenario_service
     from layers import placenames
     from layers.db import session
     from layers.load.demo import load_district
     from layers.models import Area, Facility, NetworkEdge, PlaceName, User, Water
+    from pipeline import coverage
+    from pipeline import scenarios as scenario_service
 
     with session(url, actor="pytest") as s:
         load_district(s, demo_district)

@@ -36,9 +36,9 @@ def region_db(fresh_db):
 
 @pytest.fixture(scope="module")
 def single(region_db):
-    from api.services.coverage import RunConfig, read_inputs
     from geo.coverage import run_coverage
     from layers.db import session
+    from pipeline.coverage import RunConfig, read_inputs
 
     config = RunConfig()
     with session(region_db) as s:
@@ -50,7 +50,7 @@ def single(region_db):
 
 @pytest.fixture(scope="module")
 def partitioned(region_db):
-    from api.services.coverage import RunConfig
+    from pipeline.coverage import RunConfig
     from province.run import run_province
 
     seen = []
@@ -136,9 +136,9 @@ def _flaky_task(database_url, county, code, *args):
 
 def test_a_failed_county_is_retried_reported_and_never_half_stored(region_db, partitioned):
     """One type only (a 1 km walking buffer) keeps this run short."""
-    from api.services.coverage import RunConfig
     from layers import province as store
     from layers.db import session
+    from pipeline.coverage import RunConfig
     from province.run import run_province
 
     _CALLS.clear()

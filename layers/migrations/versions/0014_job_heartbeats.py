@@ -3,7 +3,7 @@
 ``job_heartbeats``: one row per running job (``job_table`` 'coverage_runs' or 'jobs', ``job_id``),
 whose ``beat_at`` the job's worker refreshes every few seconds in a transaction of its own. A
 running job whose heartbeat is older than MINQING_JOB_STALE_SECONDS was left behind by a server
-process that died and is marked failed (api.services.jobs.reap). Not audited: a liveness signal
+process that died and is marked failed (pipeline.jobs.reap). Not audited: a liveness signal
 rewritten every few seconds, not data (the job's start, end and failure are audited in its table).
 
 Revision ID: 0014

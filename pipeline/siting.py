@@ -28,11 +28,11 @@ import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
-from api.services import coverage as runs
 from geo import siting
 from geo.coverage import Prepared, capacity_basis, service_tiers
 from geo.siting import SitingError
 from layers import labels, planning, queries
+from pipeline import coverage as runs
 
 MAX_CANDIDATES = 5000
 DEFAULT_SPACING_M = {"intersections": 100.0, "gaps": 150.0}
@@ -155,7 +155,7 @@ def site(
 
 def _presence(s: Session, inputs: runs.Inputs, type_code: str, new_sites: pd.DataFrame | None = None):
     """The communities where ``type_code`` applies, with their polygon, ``urban`` and ``present``: the
-    presence measure (``api.services.coverage.presence_rows``: a facility inside, or a service-area
+    presence measure (``pipeline.coverage.presence_rows``: a facility inside, or a service-area
     rule), now or with ``new_sites`` (``lon``, ``lat``) opened."""
     if new_sites is not None and len(new_sites):
         extra = pd.DataFrame({"facility_id": -1 - np.arange(len(new_sites)), "type_code": type_code,
@@ -496,8 +496,8 @@ def _site_name(result: dict[str, Any], site_row: dict[str, Any]) -> str:
 
 def save_scenario(s: Session, result: dict[str, Any], *, plan: str = "maximal_covering", name: str | None = None,
                   description: str | None = None, evaluate: bool = False, actor: str | None = None) -> dict[str, Any]:
-    """Save a siting result's plan as a what-if scenario (``api.services.scenarios``); its row."""
-    from api.services import scenarios
+    """Save a siting result's plan as a what-if scenario (``pipeline.scenarios``); its row."""
+    from pipeline import scenarios
 
     changes = scenario_changes(result, plan)
     label = "最大覆盖" if plan == "maximal_covering" else "达标最少设施"

@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from api.services.coverage import evaluate_targets, read_targets
-from api.services.runs import resolve_run
 from geo import standards
 from layers import queries, store
+from pipeline.coverage import evaluate_targets, read_targets
+from pipeline.runs import resolve_run
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api.services.coverage import read_inputs
 from layers.db import session
+from pipeline.coverage import read_inputs
 
 
 def test_equal_version_counters_in_two_databases_give_different_prepared_keys(fresh_db):

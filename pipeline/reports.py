@@ -6,7 +6,7 @@ File writing lives here (never in ``geo``); every spreadsheet cell goes through 
 (the API streams them, the CLI writes them). Maps are drawn offline with matplotlib (Agg/PDF, no
 pyplot) in the district's UTM zone with 文泉驿正黑 (Debian ``fonts-wqy-zenhei``), whose TrueType
 outlines the PDF embeds as a subset. Reports and maps of the demo district say its data are
-fictional (演示数据(虚构)). The 摘要's sentences come from ``api.services.summary``.
+fictional (演示数据(虚构)). The 摘要's sentences come from ``pipeline.summary``.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ from sqlalchemy.orm import Session
 
 from api import spreadsheets
 from api.errors import ApiError
-from api.services import compliance as comp
-from api.services import summary
-from api.services.coverage import measure_name, measure_table, read_targets, target_table
-from api.services.runs import known_types, resolve_run
-from api.services.scenarios import area_records
 from geo import measures, standards
 from geo.crs import to_metric
 from layers import planning, queries, store
 from layers import scenarios as scenario_table
 from maps.page import DEMO_LABEL
+from pipeline import compliance as comp
+from pipeline import summary
+from pipeline.coverage import measure_name, measure_table, read_targets, target_table
+from pipeline.runs import known_types, resolve_run
+from pipeline.scenarios import area_records
 
 LEVEL_ZH = {"district": "区县", "town": "镇街", "grid_large": "大网格", "community": "村居", "grid_middle": "中网格",
             "grid_small": "小网格"}

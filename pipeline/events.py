@@ -241,7 +241,7 @@ def public_status(s: Session, settings: EventSettings, code: str) -> dict[str, A
 
 def add_photo(s: Session, settings: EventSettings, user: Account, event_id: int, data: bytes) -> dict[str, Any]:
     """Attach a photo to an event the user sees (checked, cleaned of metadata and stored by hash)."""
-    from api.services import photos
+    from pipeline import photos
 
     get_for(s, user, event_id)
     if len(store.photos(s, event_id)) >= settings.photos_per_event:
@@ -254,7 +254,7 @@ def add_photo(s: Session, settings: EventSettings, user: Account, event_id: int,
 def photo_file(s: Session, settings: EventSettings, user: Account, event_id: int, sha256: str, *,
                thumb: bool) -> tuple[Path, str]:
     """The file of one photo of an event the user sees, and its content type (404 otherwise)."""
-    from api.services import photos
+    from pipeline import photos
 
     get_for(s, user, event_id)
     found = next((p for p in store.photos(s, event_id) if p["sha256"] == sha256), None)

@@ -24,7 +24,7 @@ def resolve_run(s: Session, run_id: int | None = None) -> dict[str, Any]:
     if row["status"] != "done":
         raise NotFound(f"coverage run {row['run_id']} is {row['status']}, not finished: use a finished run or "
                        f"{NO_RUN_FIX}")
-    from api.services.coverage import is_stale  # late: coverage imports the settings and geo
+    from pipeline.coverage import is_stale  # late: coverage imports the settings and geo
 
     return {**row, "stale": is_stale(s, row)}
 

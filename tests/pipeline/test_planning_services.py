@@ -14,11 +14,11 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.services import compliance as compliance_service
-from api.services import coverage as coverage_service
-from api.services import reports, scenarios, siting
 from layers import queries, store
 from layers.db import engine, session
+from pipeline import compliance as compliance_service
+from pipeline import coverage as coverage_service
+from pipeline import reports, scenarios, siting
 
 MEASURES = ["population", "households", "elderly", "children"]
 

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from api.services import coverage as runs
 from geo.coverage import CoverageResult, affected_types, service_tiers
 from geo.scenario import ScenarioError, apply_changes, compare, normalise, summary
 from layers import audit, planning, queries, store
 from layers import scenarios as table
+from pipeline import coverage as runs
 
 AREA_COLUMNS = ["area_id", "code", "name", "level", "type_code", "population", "population_covered_before",
                 "population_covered_after", "share_before", "share_after", "share_delta", "population_gained",

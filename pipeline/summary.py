@@ -17,11 +17,11 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from api import spreadsheets
-from api.services import compliance as comp
-from api.services.coverage import measure_table
 from geo import measures
 from layers import jobs, labels, planning, queries, store
 from maps.page import DEMO_LABEL
+from pipeline import compliance as comp
+from pipeline.coverage import measure_table
 
 WORST = 5
 """Communities named in the 摘要."""
@@ -109,7 +109,7 @@ def town_names(s: Session) -> dict[int, str]:
 
 
 def build(s: Session, run: dict[str, Any], c: comp.Compliance) -> Summary:
-    """The 摘要 of ``run`` (``api.services.runs.resolve_run``) with its compliance ``c``."""
+    """The 摘要 of ``run`` (``pipeline.runs.resolve_run``) with its compliance ``c``."""
     district = planning.district_name(s) or "本区"
     names = type_names(s)
     out = Summary(title=f"{district}社区生活圈公共服务设施覆盖情况报告", district=district, run_id=int(run["run_id"]),
@@ -142,7 +142,7 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 
 def target_sentences(targets: pd.DataFrame) -> list[tuple[str, bool | None]]:
-    """One sentence per target row (``api.services.coverage.evaluate_targets``): the target, the
+    """One sentence per target row (``pipeline.coverage.evaluate_targets``): the target, the
     value of its measure (communities counted for presence), and 达标/未达标."""
     out = []
     for t in targets.to_dict("records"):
@@ -184,7 +184,7 @@ def worst_communities(types: pd.DataFrame, composite: pd.DataFrame, names: dict[
     """The ``n`` communities with most required types short of standard (then the fewest residents
     reaching every required type), each with what is wrong per type.
 
-    ``types``: ``api.services.compliance`` type rows (area_id, name, circle, type_code, share,
+    ``types``: ``pipeline.compliance`` type rows (area_id, name, circle, type_code, share,
     status, load); ``composite``: composite rows of the communities (area_id, share).
     """
     if types.empty:

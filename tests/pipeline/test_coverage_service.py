@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from api.services import coverage as service
 from layers import store
 from layers.db import session
+from pipeline import coverage as service
 
 
 def _area_table(s, run_id):

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from api.services.coverage import read_targets
-from api.services.reports import areas_table
 from geo import standards
 from layers.circles import MEASURES, circle_totals
+from pipeline.coverage import read_targets
+from pipeline.reports import areas_table
 
 Circle = Literal["urban", "rural"]
 

@@ -172,7 +172,7 @@ def run_coverage_job(url: str | None, run_id: int, *,
 
 
 def _compute_run(s: Session, run_id: int, params: dict[str, Any]) -> None:
-    from api.services.coverage import RunConfig, run_and_store
+    from pipeline.coverage import RunConfig, run_and_store
 
     config = RunConfig.from_settings(snap_max_m=params.get("snap_max_m"))
     run_and_store(s, types=params.get("types"), incremental=not params.get("full"),
