@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError
 from layers.errors import LayersError
+from pipeline import errors as pipeline_errors
 
 log = logging.getLogger("minqing.api")
 
@@ -78,6 +79,13 @@ class UnsafeJson(ApiError):
 STATUS: dict[type[BaseException], int | None] = {
     # None: the exception carries its own status (``status`` / ``status_code``).
     ApiError: None,
+    pipeline_errors.PipelineError: 400,
+    pipeline_errors.NotAllowed: 403,
+    pipeline_errors.AlreadyRunning: 409,
+    pipeline_errors.TooLarge: 413,
+    pipeline_errors.TooOften: 429,
+    pipeline_errors.Busy: 503,
+    pipeline_errors.Unavailable: 503,
     LayersError: None,
     GeoError: None,
     StarletteHTTPException: None,
@@ -133,6 +141,11 @@ def error_response(exc: BaseException, request: Request | None = None) -> JSONRe
     """The client-facing response for any exception (used by every handler and middleware)."""
     status = status_for(exc)
     headers = dict(getattr(exc, "headers", None) or {})
+    if isinstance(exc, pipeline_errors.PipelineError):
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+        if exc.see is not None:
+            headers["Location"] = exc.see
     if status >= 500:
         return _server_error(exc, status, request, headers)
     if isinstance(exc, RequestValidationError):
@@ -166,7 +179,7 @@ def _server_error(exc: BaseException, status: int, request: Request | None, head
         message = "internal server error"
         code = "internal_error"
     fix = GENERIC_FIX.get(status, f"retry later; report reference {ref} to the administrator")
-    if isinstance(exc, (ApiError, LayersError, GeoError)) and status == 503:
+    if isinstance(exc, (ApiError, pipeline_errors.PipelineError, LayersError, GeoError)) and status == 503:
         # our own 503s (busy, no database configured) are written for users
         code = getattr(exc, "code", None) or code
         message, fix = str(exc), getattr(exc, "fix", None) or fix

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+DEMO_LABEL = "演示数据(虚构)"
+"""Printed on every map, page and report drawn from the fictional demo district."""
+
 DIVISIONS_ENV = "MINQING_DIVISIONS_DIR"
 DIVISIONS_NAME = "guangdong_admin_divisions_nbs2023"
 

@@ -28,10 +28,10 @@ from folium.map import LayerControl
 from folium.template import Template
 from markupsafe import Markup, escape
 
+from data import DEMO_LABEL
 from maps import assets
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEMO_LABEL = "演示数据(虚构)"
 USER_SLOT = "<!--mq-user-->"
 """Replaced per request by the signed-in user's name and a logout link (pages are cached)."""
 

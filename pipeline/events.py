@@ -20,13 +20,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
-from api.errors import Forbidden, RateLimited
 from geo import events as flow
 from geo.deadlines import Category, WorkCalendar, load_calendar, load_categories
 from layers import events as store
 from layers import lookup
 from layers.errors import Conflict, NotFound, ValidationFailed
 from layers.users import Account
+from pipeline.errors import NotAllowed, TooOften
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 READ_ROLES = ("admin", "dispatcher", "department", "grid_worker")
@@ -80,11 +80,11 @@ def departments(settings: EventSettings) -> list[str]:
 def scope(user: Account) -> dict[str, Any]:
     """Listing filters that restrict ``user`` to their events; 403 for roles that see none."""
     if user.role not in READ_ROLES:
-        raise Forbidden(f"role {user.role!r} may not see 民情事件: it needs one of {list(READ_ROLES)}",
+        raise NotAllowed(f"role {user.role!r} may not see 民情事件: it needs one of {list(READ_ROLES)}",
                         fix="ask an administrator for a role that may do this")
     if user.role == "grid_worker":
         if user.area_id is None:
-            raise Forbidden(f"grid worker {user.username!r} has no grid assigned",
+            raise NotAllowed(f"grid worker {user.username!r} has no grid assigned",
                             fix="ask an administrator to set your area_id (PATCH /users/{id})")
         return {"grid_id": user.area_id}
     if user.role == "department":
@@ -163,8 +163,8 @@ def check_phone_allowance(s: Session, settings: EventSettings, phone: str | None
         return
     since = datetime.now(UTC) - timedelta(days=1)
     if store.reports_by_phone(s, phone, since=since) >= settings.public_per_phone_per_day:
-        raise RateLimited(f"这个电话号码24小时内已反映 {settings.public_per_phone_per_day} 件",
-                          fix="请明天再反映, 或拨打 12345 热线", headers={"Retry-After": "3600"})
+        raise TooOften(f"这个电话号码24小时内已反映 {settings.public_per_phone_per_day} 件",
+                          fix="请明天再反映, 或拨打 12345 热线", retry_after_s=3600)
 
 
 # --- the flow --------------------------------------------------------------------------------------

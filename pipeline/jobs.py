@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError, Busy
 from api.settings import job_settings
 from layers import audit, jobs, store
 from layers.db import session
+from pipeline.errors import AlreadyRunning, Busy, PipelineError
 
 log = logging.getLogger("minqing.jobs")
 
@@ -97,10 +97,8 @@ def heartbeat(url: str | None, table: str, job_id: int, *, every_s: float | None
             log.warning("heartbeat of %s %s not dropped: %r", table, job_id, e)
 
 
-class RunInProgress(ApiError):
-    """A coverage run is already queued or running (409)."""
-
-    status, code = 409, "run_in_progress"
+class RunInProgress(AlreadyRunning):
+    """A coverage run is already queued or running."""
 
 
 # --- coverage runs --------------------------------------------------------------------------------
@@ -119,7 +117,7 @@ def queue_coverage_run(s: Session, *, types: list[str] | None, full: bool, actor
         run_id = active[0]["run_id"]
         raise RunInProgress(f"coverage run {run_id} is {active[0]['status']}: one run at a time",
                             fix=f"wait for it (GET /coverage/runs/{run_id}) and start another if the data "
-                                "changed since", details={"run_id": run_id}, headers={"Location": _run_url(run_id)})
+                                "changed since", details={"run_id": run_id}, see=_run_url(run_id))
     params = {"types": types, "full": full, "actor": actor, "snap_max_m": snap_max_m}
     run_id = jobs.queue_run(s, params=params)
     audit.record(s, actor=actor, action="start", layer="coverage_runs", object_id=run_id, after=params)
@@ -193,7 +191,7 @@ def queue_siting(s: Session, *, params: dict[str, Any], actor: str) -> dict[str,
     active = _live_jobs(s, "siting")
     if len(active) >= MAX_SITING_QUEUE:
         raise Busy(f"{len(active)} siting jobs are queued or running", fix="retry when one has finished "
-                   f"(GET /siting/jobs/{active[0]['job_id']})", headers={"Retry-After": "10"})
+                   f"(GET /siting/jobs/{active[0]['job_id']})", retry_after_s=10)
     job_id = jobs.create_job(s, kind="siting", params=params, actor=actor)
     audit.record(s, actor=actor, action="start", layer="jobs", object_id=job_id, after={"kind": "siting", **params})
     row = jobs.job(s, job_id, kind="siting")
@@ -226,7 +224,7 @@ def error_text(exc: BaseException) -> str:
     from geo.errors import GeoError
     from layers.errors import LayersError
 
-    if isinstance(exc, ApiError | GeoError | LayersError):
+    if isinstance(exc, PipelineError | GeoError | LayersError):
         fix = getattr(exc, "fix", None)
         return f"{exc}" + (f" — {fix}" if fix else "")
     return f"internal error ({type(exc).__name__}); the server log has the details"

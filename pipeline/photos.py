@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from api.errors import PayloadTooLarge
 from layers.errors import ValidationFailed
+from pipeline.errors import TooLarge
 
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
 MAX_PIXELS = 40_000_000
@@ -51,7 +51,7 @@ def clean(data: bytes, *, max_bytes: int) -> tuple[bytes, str, Image.Image]:
     """The image re-encoded in its own format without metadata (EXIF, XMP, text chunks, ICC), turned
     upright by its EXIF orientation first; returns bytes, format and the decoded image."""
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"照片 {len(data) / 1024 / 1024:.1f} MB 超过上限 {max_bytes / 1024 / 1024:g} MB",
+        raise TooLarge(f"照片 {len(data) / 1024 / 1024:.1f} MB 超过上限 {max_bytes / 1024 / 1024:g} MB",
                               fix="请压缩或缩小照片后再上传")
     image = _open(data)
     fmt = image.format or "JPEG"

@@ -1,7 +1,7 @@
 """Planner reports of a coverage run: the XLSX report and the one-page PDF 摘要, CSV/GeoJSON/GeoPackage
 exports, gap map PNGs.
 
-File writing lives here (never in ``geo``); every spreadsheet cell goes through ``api.spreadsheets``
+File writing lives here (never in ``geo``); every spreadsheet cell goes through ``pipeline.spreadsheets``
 (formula-safe, Chinese widths, Beijing time). Everything is built in memory and returned as bytes
 (the API streams them, the CLI writes them). Maps are drawn offline with matplotlib (Agg/PDF, no
 pyplot) in the district's UTM zone with 文泉驿正黑 (Debian ``fonts-wqy-zenhei``), whose TrueType
@@ -26,16 +26,15 @@ import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
-from api import spreadsheets
-from api.errors import ApiError
+from data import DEMO_LABEL
 from geo import measures, standards
 from geo.crs import to_metric
 from layers import planning, queries, store
 from layers import scenarios as scenario_table
-from maps.page import DEMO_LABEL
 from pipeline import compliance as comp
-from pipeline import summary
+from pipeline import spreadsheets, summary
 from pipeline.coverage import measure_name, measure_table, read_targets, target_table
+from pipeline.errors import Invalid, Unavailable
 from pipeline.runs import known_types, resolve_run
 from pipeline.scenarios import area_records
 
@@ -49,10 +48,10 @@ AREA_COLUMNS = ["run_id", "area_id", "code", "name", "level", "level_name", "urb
                 "elderly_covered", "children", "children_covered", "households_estimated", "population_estimated",
                 "share", "target", "pass", "population_in_radius", "radius_share", "present", "presence_source",
                 "communities", "communities_present", "presence_share", "status"]
-class FontMissing(ApiError):
+class FontMissing(Unavailable):
     """The CJK font for Chinese maps and PDF reports is not installed."""
 
-    status, code = 503, "font_missing"
+    code = "font_missing"
 
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def export_gaps(s: Session, run_id: int, fmt: str, *, type_code: str | None = No
 
 def _check_format(fmt: str) -> None:
     if fmt not in AREA_FORMATS:
-        raise ApiError(f"format {fmt!r} is not one of {sorted(AREA_FORMATS)}", fix="use geojson, gpkg or csv")
+        raise Invalid(f"format {fmt!r} is not one of {sorted(AREA_FORMATS)}", fix="use geojson, gpkg or csv")
 
 
 def _export(frame: pd.DataFrame, fmt: str, stem: str, *, layer: str) -> Export:
@@ -222,7 +221,7 @@ def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None =
     """The XLSX report of a run, for people: 摘要 (sentences), one ranked table per level (区县,
     镇街, 村居) with the three measures side by side, 达标目标, 生活圈分级达标, 社区用房, 覆盖缺口 (the
     largest gaps by place name), 缺口地图 (the map as a picture), and 情景对比 with ``scenario_id``.
-    Chinese only; Beijing time to the minute; cells written by ``api.spreadsheets``."""
+    Chinese only; Beijing time to the minute; cells written by ``pipeline.spreadsheets``."""
     run = resolve_run(s, run_id)
     c = comp.compliance(s, run_id=run["run_id"], min_share=min_share)
     brief = summary.build(s, run, c)
@@ -417,7 +416,7 @@ SCENARIO_ZH = {"name": "区域名称", "level": "层级", "type_code": "设施�
 def _scenario_frame(s: Session, scenario_id: int, names: dict[str, str]) -> pd.DataFrame:
     scenario = scenario_table.get(s, scenario_id)
     if not scenario["result"]:
-        raise ApiError(f"scenario {scenario_id} has not been evaluated yet",
+        raise Invalid(f"scenario {scenario_id} has not been evaluated yet",
                        fix=f"POST /scenarios/{scenario_id}/evaluate (or `minqing plan scenario evaluate {scenario_id}`)")
     rows = pd.DataFrame(area_records(scenario["result"]), columns=scenario["result"]["areas"]["columns"])
     rows["level"] = rows.level.map(LEVEL_ZH)
@@ -451,7 +450,7 @@ def gap_map(s: Session, run_id: int, type_code: str, *, dpi: int = 150) -> bytes
     run = resolve_run(s, run_id)
     names = summary.type_names(s)
     if type_code not in names or type_code == "*":
-        raise ApiError(f"unknown facility type {type_code!r}", fix="use a code of GET /collections/facility_types/items")
+        raise Invalid(f"unknown facility type {type_code!r}", fix="use a code of GET /collections/facility_types/items")
     layers = _map_layers(s, run["run_id"], [type_code])
     title = f"{planning.district_name(s) or ''} {names[type_code]} 生活圈覆盖缺口（第 {run['run_id']} 次运行）"
     return _png(layers, title=title, font=font, demo=planning.is_demo(s), dpi=dpi)

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from api import spreadsheets
+from data import DEMO_LABEL
 from geo import measures
 from layers import jobs, labels, planning, queries, store
-from maps.page import DEMO_LABEL
 from pipeline import compliance as comp
+from pipeline import spreadsheets
 from pipeline.coverage import measure_table
 
 WORST = 5

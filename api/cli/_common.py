@@ -29,7 +29,7 @@ def friendly_errors() -> Iterator[None]:
     except LayersError as e:
         fail(_with_fix(e))
     except Exception as e:  # geo errors share the same contract: a message with the fix
-        if type(e).__module__.startswith(("geo", "layers", "api", "data")):
+        if type(e).__module__.startswith(("geo", "layers", "pipeline", "api", "data", "province")):
             fail(_with_fix(e))
         if os.environ.get("MINQING_DEBUG"):
             raise

@@ -81,7 +81,7 @@ def print_report(report, *, save: Path | None) -> None:
         both = [report.table().assign(级别="problem"), report.table(warnings=True).assign(级别="warning")]
         import pandas as pd
 
-        from api.spreadsheets import csv_bytes
+        from pipeline.spreadsheets import csv_bytes
 
         save.write_bytes(csv_bytes(pd.concat(both)))
         console.print(f"report saved to {save}")

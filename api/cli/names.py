@@ -83,8 +83,8 @@ def check(
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
     """Check a list of names; every finding is flagged for review, never rejected."""
-    from api.spreadsheets import workbook_bytes
     from geo.placenames.report import HEADERS_ZH, check_report, findings_sheets, summarise
+    from pipeline.spreadsheets import workbook_bytes
 
     frame = _read_names(path)
     with friendly_errors():
@@ -124,9 +124,9 @@ def check_divisions(
     """Duplicate and homophone names among Guangdong's real divisions (village level per county, towns per
     province); then how many names use regional characters, take a surname reading or a special official
     reading, and what stays flagged, by rule."""
-    from api.spreadsheets import workbook_bytes
     from geo.placenames.checks import local_usage
     from geo.placenames.report import HEADERS_ZH, division_report
+    from pipeline.spreadsheets import workbook_bytes
 
     t0 = time.perf_counter()
     files = _division_files(data_dir or _default_divisions_dir())
@@ -324,10 +324,10 @@ def history(name_id: int = typer.Argument(..., help="name_id of the registered n
 @app.command("check-registry")
 def check_registry(xlsx: Path = typer.Option(None, help="write the report to this XLSX file")) -> None:
     """Check every current name of the registry (duplicates and homophones within the legal scope)."""
-    from api.spreadsheets import workbook_bytes
     from geo.placenames.report import HEADERS_ZH, findings_sheets, summarise
     from layers import placenames
     from layers.db import session
+    from pipeline.spreadsheets import workbook_bytes
 
     with friendly_errors(), session(actor=_actor()) as s:
         findings = placenames.check_registry(s)
@@ -344,10 +344,10 @@ def signs_missing(
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Names that need a sign (GB 17733-2008) and have none, with the sign text."""
-    from api.spreadsheets import workbook_bytes
     from geo.placenames.report import HEADERS_ZH, signs_sheets
     from layers import placenames
     from layers.db import session
+    from pipeline.spreadsheets import workbook_bytes
 
     with friendly_errors(), session(actor=_actor()) as s:
         worklist = placenames.missing_signs(s)
@@ -385,10 +385,10 @@ def signs(
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Sign work list per 镇街: sign status (待设置/已设置/待更换/待拆除), sign text, size class, location."""
-    from api.spreadsheets import workbook_bytes
     from geo.placenames.signs import SIGN_STATUSES
     from layers import placenames
     from layers.db import session
+    from pipeline.spreadsheets import workbook_bytes
 
     if status and status not in SIGN_STATUSES:
         fail(f"status {status!r} is unknown: use one of {'、'.join(SIGN_STATUSES)}")

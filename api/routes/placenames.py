@@ -37,7 +37,6 @@ from api.schemas.placenames import (
     SignText,
     SignWorkItem,
 )
-from api.spreadsheets import workbook_bytes
 from geo.placenames.checks import check_name
 from geo.placenames.pinyin import sign_text
 from geo.placenames.report import findings_sheets, signs_sheets
@@ -46,6 +45,7 @@ from layers import placenames, queries
 from layers.placenames import PlaceNameRecord
 from layers.users import Account
 from maps.cache import VersionCache
+from pipeline.spreadsheets import workbook_bytes
 
 router = APIRouter(tags=["地名 place_names"])
 Officer = Annotated[Account, Depends(require_role("placename_officer", "admin"))]

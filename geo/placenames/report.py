@@ -2,7 +2,7 @@
 
 All return DataFrames. :func:`findings_sheets` and :func:`signs_sheets` put findings and the sign
 work list into the words officials read (Chinese headings, category names, problems and scopes; no
-rule codes or English); ``api.spreadsheets`` writes the sheets (safely) as XLSX.
+rule codes or English); ``pipeline.spreadsheets`` writes the sheets (safely) as XLSX.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def test_no_codes_notes_or_paths_in_any_cell(book, truth):
 
 
 def test_widths_fit_the_chinese_headers_and_the_map_is_a_picture(book):
-    from api.spreadsheets import text_width
+    from pipeline.spreadsheets import text_width
 
     for title in [*LEVEL_SHEETS, "达标目标", "覆盖缺口"]:
         ws = book[title]

@@ -252,8 +252,8 @@ def test_findings_report_has_one_row_per_finding(findings):
 
     from openpyxl import load_workbook
 
-    from api.spreadsheets import workbook_bytes
     from geo.placenames.report import findings_sheets
+    from pipeline.spreadsheets import workbook_bytes
 
     book = load_workbook(BytesIO(workbook_bytes(findings_sheets(findings))))
     assert book.sheetnames == ["检查结果", "汇总"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from api import spreadsheets as sheets
+from pipeline import spreadsheets as sheets
 
 ATTACKS = ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 HARMLESS = ["澄湾区", "a=b", "1-2", "", "人民路 -", " =1"]
