@@ -28,7 +28,7 @@ from layers.errors import Conflict, NotFound, ValidationFailed
 from layers.users import Account
 from pipeline.errors import NotAllowed, TooOften
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 READ_ROLES = ("admin", "dispatcher", "department", "grid_worker")
 CREATE_ROLES = ("admin", "dispatcher", "grid_worker")
 PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[0-9]{7,8})$")
