@@ -61,10 +61,12 @@ def province(
                                                             "each city of the NBS 2023 list)"),
     scale: float = typer.Option(0.3, "--scale", min=0.05, max=1.0, help="size of each county (1.0: one demo district)"),
     seed: int = typer.Option(20261122, help="random seed"),
+    cities: list[str] = typer.Option(None, "--city", help="4-digit city code (repeat), e.g. 4415: every county of "
+                                                          "these cities instead of --counties"),
 ) -> None:
     """虚构省 Generate and load a FICTIONAL province: each county a demo district named after a real
-    Guangdong county (real county, town and village names and codes), offshore in the demo's open-sea
-    box, neighbours joined by roads; replaces every layer (users are kept)."""
+    Guangdong county, cut into the county's real towns and villages (real names, codes and counts),
+    offshore in the demo's open-sea box, neighbours joined by roads; replaces every layer (users are kept)."""
     from layers.db import session
     from layers.load.demo import load_district
     from province.synthetic import synthetic_province
@@ -72,7 +74,7 @@ def province(
     t0 = time.perf_counter()
     with friendly_errors(), steps(10, desc="虚构省演示数据") as step:
         step("生成 generating")
-        district, table = synthetic_province(counties, scale, seed=seed)
+        district, table = synthetic_province(None if cities else counties, scale, seed=seed, cities=cities or None)
         with session(actor="demo-loader") as s:
             counts = load_district(s, district, progress=step)
     typer.echo(f"已载入 loaded in {time.perf_counter() - t0:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
