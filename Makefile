@@ -13,7 +13,7 @@ PYTHON ?= python3
 help:
 	@echo "make demo   — set up, load the demo district, compute coverage, serve http://127.0.0.1:8000"
 	@echo "make test   — set up, then run the whole test suite against a real PostGIS"
-	@echo "make stop   — stop the local PostGIS"
+	@echo "make stop   — stop the task-queue worker and the local PostGIS"
 	@echo "make bench  — benchmarks (coverage engine vs peers, API latency)"
 
 # Debian packages: `make demo` needs the database, Python venv, npm and CJK fonts; `make test` adds
@@ -47,7 +47,11 @@ data: db
 	$(BIN)/minqing demo scenarios --if-missing
 	$(BIN)/minqing users demo
 
+# The task queue's worker runs beside the server (coverage runs, siting, 超时升级 every 5 minutes); its
+# pid is in .worker.pid and its log in .worker.log; `make stop` stops it (jobs wait in the database).
 demo: data
+	@if [ -f .worker.pid ] && kill -0 $$(cat .worker.pid) 2>/dev/null; then echo "worker already running"; \
+	else nohup $(BIN)/minqing worker >> .worker.log 2>&1 & echo $$! > .worker.pid; echo "worker started (.worker.log)"; fi
 	$(BIN)/minqing serve
 
 lint: setup
@@ -63,6 +67,7 @@ bench: setup
 	$(PY) bench/coverage.py --scale 10
 
 stop:
+	-@if [ -f .worker.pid ]; then kill $$(cat .worker.pid) 2>/dev/null && echo "worker stopped"; rm -f .worker.pid; fi
 	-$(BIN)/minqing db down
 
 # The local cluster's data may live outside the checkout (as root: /var/lib/postgresql/minqing/…):

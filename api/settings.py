@@ -162,8 +162,8 @@ class JobSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
 
     job_stale_seconds: float = Field(default=120.0, ge=5, le=86_400)
-    """A running job (coverage run, siting) whose worker has not written a heartbeat for this long was
-    left behind by a stopped server process: it is marked failed. Workers beat every quarter of it."""
+    """A task-queue worker that has not written its heartbeat for this long has stopped: the jobs it was
+    computing go back to the queue (``pipeline.queue.recover``). Workers beat every quarter of it."""
 
 
 @lru_cache(maxsize=1)

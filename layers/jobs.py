@@ -1,59 +1,46 @@
-"""Background jobs in the database (SQL only): queued coverage runs, the ``jobs`` table, and the
-advisory locks that keep two server processes from computing the same kind of job at once.
+"""Background jobs in the database (SQL only): queued coverage runs and the ``jobs`` table, each
+tied to the task-queue job that computes it (``queue_job_id``, the queue's table
+``procrastinate.procrastinate_jobs``: migration 0020).
 
-A job is queued by a request (its row committed with the request), then claimed and run by a
-worker thread of whichever server process took the request. A worker holds the kind's advisory
-lock in a transaction of its own for as long as it computes: a second worker (another process)
-waits for it, and a job whose status says running while nobody holds the lock was left behind by
-a process that stopped (``stale``).
-
-While a job runs, its worker writes a heartbeat (``job_heartbeats``, migration 0014: one row per
-running job, written in transactions of its own, not audited: a liveness signal, not data). A
-running job whose last heartbeat is older than a limit was left behind by a process that died;
-``reap`` marks it failed. Rows locked by a live transaction (the job's own computation) are never
-touched.
+A job is queued by a request: its row and its queue job are committed with the request, together.
+A worker of the task queue (``minqing worker``) claims it (running), computes, and marks it done or
+failed. A row whose queue job has ended without finishing it, or has none, is marked failed by
+``reap``. Rows locked by a live transaction (a computation) are never touched nor waited for.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import engine
-
 LOCK_CLASS = 0x6D71  # 'mq': the first key of every advisory lock of this project
-LOCKS = {"coverage": 1, "siting": 2, "queue": 3}
+LOCKS = {"queue": 3}
 ACTIVE = ("queued", "running")
-QUEUED_GRACE = "2 minutes"
-"""A queued job that no worker has claimed for this long, with nobody computing, was lost."""
-
-
-@contextmanager
-def exclusive(url: str | None, kind: str) -> Iterator[None]:
-    """Hold the advisory lock of ``kind`` (waiting for it) on a connection of its own until the block
-    ends; the lock goes with that connection's transaction, so it is released even on a crash."""
-    with engine(url).connect() as con:
-        con.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": LOCK_CLASS, "k": LOCKS[kind]})
-        try:
-            yield
-        finally:
-            con.rollback()
-
-
-def lock_free(s: Session, kind: str) -> bool:
-    """True when no worker holds the lock of ``kind`` (tried within the session's transaction)."""
-    return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(:c, :k)"),
-                          {"c": LOCK_CLASS, "k": LOCKS[kind]}).scalar_one())
+JOB_TABLES = {"coverage_runs": "run_id", "jobs": "job_id"}
+"""The tables holding jobs (and their key)."""
+QUEUE_JOBS = "procrastinate.procrastinate_jobs"
+LIVE_QUEUE_STATES = ("todo", "doing")
+"""A queue job in one of these states will still run (or is running) its row's computation."""
 
 
 def serialise_queue(s: Session) -> None:
     """Take the queue lock for the rest of the transaction: one request queues at a time."""
     s.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": LOCK_CLASS, "k": LOCKS["queue"]})
+
+
+def set_queue_job(s: Session, table: str, key: int, queue_job_id: int) -> None:
+    """Record which queue job computes row ``key`` of ``table``."""
+    s.execute(text(f"UPDATE {table} SET queue_job_id = :q WHERE {JOB_TABLES[table]} = :k"),
+              {"q": queue_job_id, "k": key})
+
+
+def requeue(s: Session, table: str, key: int) -> None:
+    """Row ``key`` of ``table`` waits again (its queue job will be retried)."""
+    s.execute(text(f"UPDATE {table} SET status = 'queued' WHERE {JOB_TABLES[table]} = :k AND status = 'running'"),
+              {"k": key})
 
 
 # --- coverage runs --------------------------------------------------------------------------------
@@ -66,22 +53,19 @@ def queue_run(s: Session, *, params: dict[str, Any]) -> int:
 
 
 def active_runs(s: Session) -> list[dict[str, Any]]:
-    """Base runs queued or running, oldest first, with ``waited`` true when queued past the grace."""
+    """Base runs queued or running, oldest first."""
     rows = s.execute(text(
-        "SELECT run_id, status, started_at, started_at < now() - CAST(:g AS interval) AS waited "
-        "FROM coverage_runs WHERE status IN ('queued', 'running') AND scenario_id IS NULL ORDER BY run_id"),
-        {"g": QUEUED_GRACE}).mappings()
+        "SELECT run_id, status, started_at FROM coverage_runs WHERE status IN ('queued', 'running') "
+        "AND scenario_id IS NULL ORDER BY run_id")).mappings()
     return [dict(r) for r in rows]
 
 
 def claim_run(s: Session, run_id: int) -> dict[str, Any] | None:
-    """Mark a queued run running (now); its params, or None when it is not queued any more."""
-    params = s.execute(text("UPDATE coverage_runs SET status = 'running', started_at = now() "
-                            "WHERE run_id = :r AND status = 'queued' RETURNING params"),
-                       {"r": run_id}).scalar_one_or_none()
-    if params is not None:
-        beat(s, "coverage_runs", run_id)  # the first heartbeat
-    return params
+    """Mark a queued run running (now); its params, or None when it is not queued any more. A run
+    still marked running is taken again: its worker stopped and the queue retries its job."""
+    return s.execute(text("UPDATE coverage_runs SET status = 'running', started_at = now(), error = NULL "
+                          "WHERE run_id = :r AND status IN ('queued', 'running') RETURNING params"),
+                     {"r": run_id}).scalar_one_or_none()
 
 
 def fail_runs(s: Session, run_ids: list[int], error: str) -> None:
@@ -109,20 +93,17 @@ def job(s: Session, job_id: int, *, kind: str) -> dict[str, Any] | None:
 
 
 def active_jobs(s: Session, kind: str) -> list[dict[str, Any]]:
-    rows = s.execute(text(
-        "SELECT job_id, status, created_at < now() - CAST(:g AS interval) AS waited FROM jobs "
-        "WHERE kind = :k AND status IN ('queued', 'running') ORDER BY job_id"), {"k": kind, "g": QUEUED_GRACE})
+    rows = s.execute(text("SELECT job_id, status FROM jobs WHERE kind = :k AND status IN ('queued', 'running') "
+                          "ORDER BY job_id"), {"k": kind})
     return [dict(r) for r in rows.mappings()]
 
 
 def claim_job(s: Session, job_id: int) -> dict[str, Any] | None:
-    """Mark a queued job running; its params, or None when it is not queued any more."""
-    params = s.execute(text("UPDATE jobs SET status = 'running', started_at = now() "
-                            "WHERE job_id = :j AND status = 'queued' RETURNING params"),
-                       {"j": job_id}).scalar_one_or_none()
-    if params is not None:
-        beat(s, "jobs", job_id)  # the first heartbeat
-    return params
+    """Mark a queued job running; its params, or None when it is not queued any more (a job still
+    marked running is taken again, as ``claim_run``)."""
+    return s.execute(text("UPDATE jobs SET status = 'running', started_at = now(), error = NULL "
+                          "WHERE job_id = :j AND status IN ('queued', 'running') RETURNING params"),
+                     {"j": job_id}).scalar_one_or_none()
 
 
 def finish_job(s: Session, job_id: int, result: dict[str, Any]) -> None:
@@ -136,48 +117,23 @@ def fail_jobs(s: Session, job_ids: list[int], error: str) -> None:
               {"e": error[:2000], "ids": job_ids})
 
 
-# --- heartbeats -----------------------------------------------------------------------------------
-
-JOB_TABLES = {"coverage_runs": "run_id", "jobs": "job_id"}
-"""The tables holding jobs (and their key) whose running rows have heartbeats."""
+# --- rows left behind ------------------------------------------------------------------------------
 
 
-def beat(s: Session, table: str, job_id: int) -> None:
-    """Record that the job ``job_id`` of ``table`` is alive now."""
-    s.execute(text("INSERT INTO job_heartbeats (job_table, job_id, beat_at) VALUES (:t, :j, clock_timestamp()) "
-                   "ON CONFLICT (job_table, job_id) DO UPDATE SET beat_at = EXCLUDED.beat_at"),
-              {"t": table, "j": job_id})
-
-
-def last_beat(s: Session, table: str, job_id: int):
-    """When the job last beat (None: never, or finished)."""
-    return s.execute(text("SELECT beat_at FROM job_heartbeats WHERE job_table = :t AND job_id = :j"),
-                     {"t": table, "j": job_id}).scalar_one_or_none()
-
-
-def forget_beat(s: Session, table: str, job_id: int) -> None:
-    """The job is over: drop its heartbeat row."""
-    s.execute(text("DELETE FROM job_heartbeats WHERE job_table = :t AND job_id = :j"), {"t": table, "j": job_id})
-
-
-def reap(s: Session, *, stale_after_s: float, reason: str) -> dict[str, list[int]]:
-    """Mark failed (with ``reason``) every running job whose last heartbeat (or start, when it never
-    beat) is older than ``stale_after_s`` seconds; per table, the ids marked. Rows locked by a live
-    transaction are skipped, never waited for."""
+def reap(s: Session, *, reason: str) -> dict[str, list[int]]:
+    """Mark failed (with ``reason``) every queued or running row whose queue job will not compute it
+    (none, or one that ended: failed, cancelled, aborted, or finished without marking it); per table,
+    the ids marked. Rows locked by a live transaction are skipped, never waited for."""
     out: dict[str, list[int]] = {}
     for table, key in JOB_TABLES.items():
         only_base = "AND r.scenario_id IS NULL " if table == "coverage_runs" else ""
         ids = s.execute(text(
-            f"WITH stale AS (SELECT r.{key} FROM {table} r LEFT JOIN job_heartbeats h "
-            f"ON h.job_table = :t AND h.job_id = r.{key} WHERE r.status = 'running' {only_base}"
-            "AND coalesce(h.beat_at, r.started_at, r.created_at) < now() - make_interval(secs => :limit) "
-            "FOR UPDATE OF r SKIP LOCKED) "
+            f"WITH lost AS (SELECT r.{key} FROM {table} r WHERE r.status IN ('queued', 'running') {only_base}"
+            f"AND NOT EXISTS (SELECT 1 FROM {QUEUE_JOBS} q WHERE q.id = r.queue_job_id "
+            "AND q.status::text = ANY(:live)) FOR UPDATE OF r SKIP LOCKED) "
             f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
-            f"WHERE {key} IN (SELECT {key} FROM stale) RETURNING {key}"),
-            {"t": table, "limit": float(stale_after_s), "e": reason[:2000]}).scalars().all()
-        if ids:
-            s.execute(text("DELETE FROM job_heartbeats WHERE job_table = :t AND job_id = ANY(:ids)"),
-                      {"t": table, "ids": list(ids)})
+            f"WHERE {key} IN (SELECT {key} FROM lost) RETURNING {key}"),
+            {"live": list(LIVE_QUEUE_STATES), "e": reason[:2000]}).scalars().all()
         out[table] = sorted(ids)
     return out
 

@@ -311,6 +311,8 @@ class CoverageRun(Timestamped, Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The task-queue job computing this run (procrastinate; a base run queued over the API)."""
 
 
 class Job(Timestamped, Base):
@@ -328,17 +330,8 @@ class Job(Timestamped, Base):
     actor: Mapped[str | None] = mapped_column(String(60))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class JobHeartbeat(Base):
-    """The last sign of life of a running job (``coverage_runs`` or ``jobs``), written by its worker
-    every few seconds in a transaction of its own. Not audited: a liveness signal, not data."""
-
-    __tablename__ = "job_heartbeats"
-
-    job_table: Mapped[str] = mapped_column(String(20), primary_key=True)
-    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The task-queue job computing it (procrastinate)."""
 
 
 class CoverageArea(Timestamped, Base):

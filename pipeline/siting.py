@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import geopandas as gpd
@@ -506,3 +507,55 @@ def save_scenario(s: Session, result: dict[str, Any], *, plan: str = "maximal_co
     if evaluate:
         row = scenarios.evaluate(s, row["scenario_id"], actor=actor)
     return row
+
+
+# --- a siting request, as the API takes it and the task queue runs it -----------------------------
+
+
+def request_candidates(s: Session, c: Any) -> str | pd.DataFrame:
+    """The candidate sites a siting request names: ``c`` is its ``candidates`` (``kind`` and that kind's
+    fields: ``points`` + ``crs``, ``content`` + ``format`` + ``crs``, ``parcels``, ``types``), checked
+    against the district. Raises ``SitingError`` (or the unknown-type error) naming the problem."""
+    from pipeline.runs import known_types
+
+    for code in getattr(c, "types", None) or []:
+        known_types(s, code)
+    if c.kind in CANDIDATE_KINDS:
+        return c.kind
+    if c.kind == "points":
+        lon, lat = zip(*c.points, strict=True)
+        points = pd.DataFrame({"lon": lon, "lat": lat})
+        if c.crs != "wgs84":
+            from layers.load.files import to_wgs84
+
+            points["lon"], points["lat"] = to_wgs84(points.lon.to_numpy(), points.lat.to_numpy(), crs=c.crs)
+        check_inside_district(s, points, what="candidate point")
+        return points
+    if c.kind == "upload":
+        frame = read_candidate_text(c.content, fmt=c.format, crs=c.crs)
+        points = frame.geometry.representative_point()
+        check_inside_district(s, pd.DataFrame({"lon": points.x, "lat": points.y}), what="uploaded candidate")
+        return frame
+    try:
+        parcels = gpd.GeoDataFrame.from_features(c.parcels, crs=4326)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise SitingError(f"parcels are not a GeoJSON FeatureCollection of polygons ({e})") from None
+    if parcels.empty or not parcels.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+        raise SitingError("parcels must be a non-empty GeoJSON FeatureCollection of (Multi)Polygons")
+    return parcels
+
+
+def run_request(s: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one siting request (``params``: a validated ``POST /siting`` body as JSON, every field
+    present); the result JSON a siting job stores."""
+    c = SimpleNamespace(**params["candidates"])
+    result = site(s, type_code=params["type_code"], k=params["k"], target=params["target"],
+                  candidates=request_candidates(s, c), spacing_m=getattr(c, "spacing_m", None),
+                  weight=params["weight"], capacity=params["capacity"], min_spacing_m=params["min_spacing_m"],
+                  candidate_types=getattr(c, "types", None), one_per_community=params["one_per_community"],
+                  solver=params["solver"], max_exact=params["max_exact"], time_limit_s=params["time_limit_s"])
+    out = summary(result)
+    for key, plan in (("maximal_covering", result.maximal), ("set_covering", result.covering)):
+        if plan is not None:
+            out[key]["sites"] = sites_geojson(plan)
+    return nan_to_none(out)

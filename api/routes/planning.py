@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
-import pandas as pd
 import shapely
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from api.deps import SessionDep, require_role
 from api.errors import ApiError
@@ -79,7 +78,7 @@ def register(app: FastAPI) -> None:
                          "`Location`; poll `GET /coverage/runs/{run_id}`: queued → running → done, or failed with "
                          "`error`. One run at a time for the whole service: while one is queued or running, 409 "
                          "names it. Only the facility types whose data changed are recomputed unless `full`.")
-def start_run(request: Request, response: Response, background: BackgroundTasks, s: SessionDep, user: Planner,
+def start_run(response: Response, s: SessionDep, user: Planner,
               body: RunCreate | None = None) -> dict[str, Any]:
     body = body or RunCreate()
     if body.types:
@@ -87,7 +86,6 @@ def start_run(request: Request, response: Response, background: BackgroundTasks,
             known_types(s, code, tiered=True)
     row = jobs.queue_coverage_run(s, types=body.types, full=body.full, actor=user.username,
                                   snap_max_m=body.snap_max_m)
-    background.add_task(jobs.run_coverage_job, request.app.state.database_url, row["run_id"])
     response.headers["Location"] = f"/coverage/runs/{row['run_id']}"
     return {**row, "stale": False}
 
@@ -102,7 +100,7 @@ def latest_run(s: SessionDep, user: Planner) -> dict[str, Any]:
             summary="覆盖分析运行 one coverage run",
             description="Any run, whatever its status: `queued`, `running`, `done` or `failed` (with `error`).")
 def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
-    jobs.reap(s)  # a run whose server process died shows failed, not running forever
+    jobs.reap(s)  # a run the task queue gave up on shows failed, not running forever
     row = store.run(s, run_id)
     if row is None:
         raise NotFound(f"coverage run {run_id} does not exist: GET /coverage/runs/latest gives the newest")
@@ -277,14 +275,12 @@ def _prefixed(record: dict[str, Any]) -> dict[str, Any]:
                          "(`queued`) and `Location`; poll `GET /siting/jobs/{job_id}` until `done` (the result) or "
                          "`failed` (`error`); `POST /siting/jobs/{job_id}/scenario` saves it as a scenario. The "
                          "request is checked first (type, capacity, candidates inside the district): 422 at once.")
-def propose_sites(request: Request, response: Response, background: BackgroundTasks, s: SessionDep, user: Planner,
+def propose_sites(response: Response, s: SessionDep, user: Planner,
                   body: SitingRequest) -> dict[str, Any]:
     known_types(s, body.type_code, tiered=True)
     _check_capacity(s, body)
-    _candidates(s, body)  # bad candidates: 422 now, not a failed job later
+    siting.request_candidates(s, body.candidates)  # bad candidates: 422 now, not a failed job later
     row = jobs.queue_siting(s, params=body.model_dump(mode="json"), actor=user.username)
-    background.add_task(jobs.run_job, request.app.state.database_url, row["job_id"], "siting", _site,
-                        actor=user.username)
     response.headers["Location"] = f"/siting/jobs/{row['job_id']}"
     return row
 
@@ -315,27 +311,11 @@ def save_siting_scenario(s: SessionDep, user: Planner, job_id: JobId, body: Siti
 
 
 def _siting_job(s, job_id: int) -> dict[str, Any]:
-    jobs.reap(s)  # a job whose server process died shows failed, not running forever
+    jobs.reap(s)  # a job the task queue gave up on shows failed, not running forever
     row = job_table.job(s, job_id, kind="siting")
     if row is None:
         raise NotFound(f"siting job {job_id} does not exist: POST /siting starts one")
     return row
-
-
-def _site(s, params: dict[str, Any]) -> dict[str, Any]:
-    """Run one siting job (``params``: a ``SitingRequest`` as JSON); the response JSON."""
-    body = SitingRequest.model_validate(params)
-    c = body.candidates
-    result = siting.site(s, type_code=body.type_code, k=body.k, target=body.target, candidates=_candidates(s, body),
-                         spacing_m=getattr(c, "spacing_m", None), weight=body.weight, capacity=body.capacity,
-                         min_spacing_m=body.min_spacing_m, candidate_types=getattr(c, "types", None),
-                         one_per_community=body.one_per_community,
-                         solver=body.solver, max_exact=body.max_exact, time_limit_s=body.time_limit_s)
-    out = siting.summary(result)
-    for key, plan in (("maximal_covering", result.maximal), ("set_covering", result.covering)):
-        if plan is not None:
-            out[key]["sites"] = siting.sites_geojson(plan)
-    return siting.nan_to_none(out)
 
 
 def _check_capacity(s, body: SitingRequest) -> None:
@@ -344,35 +324,6 @@ def _check_capacity(s, body: SitingRequest) -> None:
 
     if body.capacity is not None:
         siting.type_capacity(read_inputs(s), body.type_code, body.capacity, body.weight)
-
-
-def _candidates(s, body: SitingRequest) -> str | pd.DataFrame:
-    c = body.candidates
-    for code in getattr(c, "types", None) or []:
-        known_types(s, code)
-    if c.kind in siting.CANDIDATE_KINDS:
-        return c.kind
-    if c.kind == "points":
-        lon, lat = zip(*c.points, strict=True)
-        points = pd.DataFrame({"lon": lon, "lat": lat})
-        if c.crs != "wgs84":
-            from layers.load.files import to_wgs84
-
-            points["lon"], points["lat"] = to_wgs84(points.lon.to_numpy(), points.lat.to_numpy(), crs=c.crs)
-        siting.check_inside_district(s, points, what="candidate point")
-        return points
-    if c.kind == "upload":
-        frame = siting.read_candidate_text(c.content, fmt=c.format, crs=c.crs)
-        points = frame.geometry.representative_point()
-        siting.check_inside_district(s, pd.DataFrame({"lon": points.x, "lat": points.y}), what="uploaded candidate")
-        return frame
-    try:
-        parcels = gpd.GeoDataFrame.from_features(c.parcels, crs=4326)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise siting.SitingError(f"parcels are not a GeoJSON FeatureCollection of polygons ({e})") from None
-    if parcels.empty or not parcels.geom_type.isin(["Polygon", "MultiPolygon"]).all():
-        raise siting.SitingError("parcels must be a non-empty GeoJSON FeatureCollection of (Multi)Polygons")
-    return parcels
 
 
 @router.get("/compliance", tags=[PLANNING], response_model=ComplianceResponse, responses=PROTECTED,

@@ -150,3 +150,6 @@ def asgi_client(app, **kwargs):
         from starlette.testclient import TestClient
 
     return TestClient(app, raise_server_exceptions=False, **kwargs)
+
+
+from worker_fixture import drain, worker_process  # noqa: E402,F401  (the API tests' helpers, in one place)

@@ -1,15 +1,15 @@
-"""Coverage runs and siting as background jobs: 202 + Location, queued → running → done | failed,
-one coverage run at a time (409), the advisory lock across processes, lost jobs, and their audit.
+"""Coverage runs and siting as background jobs on the task queue: 202 + Location, queued → running →
+done | failed, one coverage run at a time (409), lost jobs, and their audit.
 
-The test client runs a request's background task before it returns, so a job started over HTTP
-is finished when the next request looks; the in-between states are observed by calling the job
-runner with a spy as its computation, from a second connection.
+A job started over HTTP waits in the queue until a real worker (``drain``: procrastinate's worker in
+this process, on the test database) has done it; the in-between states are observed by calling the
+job runner with a spy as its computation, from a second connection.
 """
 
 from __future__ import annotations
 
 import pytest
-from api_fixture import PASSWORD, asgi_client, fresh_database, load_fixture_district, make_settings
+from api_fixture import PASSWORD, asgi_client, drain, fresh_database, load_fixture_district, make_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -73,11 +73,13 @@ def _queue(url: str, **params) -> int:
 # --- coverage runs -----------------------------------------------------------------------------------
 
 
-def test_post_answers_202_and_the_run_finishes_in_the_background(client, planner):
+def test_post_answers_202_and_the_run_finishes_in_the_background(jobs_db, client, planner):
     r = client.post("/coverage/runs", json={"types": ["kindergarten"]}, headers=planner)
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
     assert r.json()["status"] == "queued" and r.headers["location"] == f"/coverage/runs/{run_id}"
+    assert client.get(r.headers["location"], headers=planner).json()["status"] == "queued"  # no worker yet
+    drain(jobs_db)
     done = client.get(r.headers["location"], headers=planner).json()
     assert done["status"] == "done" and done["error"] is None and done["finished_at"]
     assert done["summary"]["types"]["kindergarten"]["population"] == 1100 + 820 + 800 + 7
@@ -90,13 +92,11 @@ def test_states_queued_running_done(jobs_db, other):
 
     def spy(s, rid, params):
         seen.append(other("SELECT status FROM coverage_runs WHERE run_id = :r", r=rid))
-        seen.append(other("SELECT NOT pg_try_advisory_xact_lock(:c, :k)", c=job_table.LOCK_CLASS, k=1))
         jobs._compute_run(s, rid, params)
 
     jobs.run_coverage_job(jobs_db, run_id, compute=spy)
-    assert seen == ["running", True]  # running, and the compute lock held while it computes
+    assert seen == ["running"]
     assert other("SELECT status FROM coverage_runs WHERE run_id = :r", r=run_id) == "done"
-    assert other("SELECT pg_try_advisory_xact_lock(:c, :k)", c=job_table.LOCK_CLASS, k=1)  # released after
 
 
 @pytest.mark.parametrize(("error", "shown"), [
@@ -123,39 +123,41 @@ def test_a_second_start_while_one_is_queued_is_409_naming_it(jobs_db, client, pl
     err = r.json()["error"]
     assert err["details"] == {"run_id": run_id} and f"coverage run {run_id} is queued" in err["message"]
     assert r.headers["location"] == f"/coverage/runs/{run_id}"
-    jobs.run_coverage_job(jobs_db, run_id)
+    drain(jobs_db)
+    assert client.get(f"/coverage/runs/{run_id}", headers=planner).json()["status"] == "done"
     assert client.post("/coverage/runs", json={}, headers=planner).status_code == 202
 
 
-def test_a_run_computing_in_another_process_is_409(jobs_db, client, planner):
-    """Another server process computes: its run says running and it holds the lock."""
+def test_a_run_computing_in_a_worker_is_409(jobs_db, client, planner):
+    """A worker computes: its run says running."""
     run_id = _queue(jobs_db)
     with session(jobs_db) as s:
         assert job_table.claim_run(s, run_id) is not None
-    with job_table.exclusive(jobs_db, "coverage"):
-        r = client.post("/coverage/runs", json={}, headers=planner)
-        assert r.status_code == 409 and r.json()["error"]["details"] == {"run_id": run_id}
-        with session(jobs_db) as s:
-            assert not job_table.lock_free(s, "coverage")
+    r = client.post("/coverage/runs", json={}, headers=planner)
+    assert r.status_code == 409 and r.json()["error"]["details"] == {"run_id": run_id}
 
 
-def test_a_run_left_running_by_a_stopped_process_is_failed_and_replaced(jobs_db, client, planner):
+def test_a_run_the_queue_gave_up_on_is_failed_and_replaced(jobs_db, client, planner, other):
     run_id = _queue(jobs_db)
     with session(jobs_db) as s:
-        job_table.claim_run(s, run_id)  # running, but nobody holds the lock: its process is gone
+        job_table.claim_run(s, run_id)
+    queue_job = other("SELECT queue_job_id FROM coverage_runs WHERE run_id = :r", r=run_id)
+    with session(jobs_db) as s:  # the queue's worker failed it for good (its retries used up)
+        s.execute(text("UPDATE procrastinate.procrastinate_jobs SET status = 'failed' WHERE id = :q"), {"q": queue_job})
     r = client.post("/coverage/runs", json={}, headers=planner)
     assert r.status_code == 202, r.text
     lost = client.get(f"/coverage/runs/{run_id}", headers=planner).json()
-    assert lost["status"] == "failed" and "stopped before it finished" in lost["error"]
+    assert lost["status"] == "failed" and "任务已中断" in lost["error"] and "gave up" in lost["error"]
 
 
-def test_starting_a_run_is_audited(client, planner):
+def test_starting_a_run_is_audited(jobs_db, client, planner):
     run_id = client.post("/coverage/runs", json={"full": True}, headers=planner).json()["run_id"]
     token = client.post("/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
     audit = client.get("/audit", params={"layer": "coverage_runs", "action": "start", "object_id": str(run_id)},
                        headers={"Authorization": f"Bearer {token}"}).json()
     [entry] = audit["items"]
     assert entry["actor"] == "planner" and entry["after"]["full"] is True
+    drain(jobs_db)
 
 
 def test_scenario_creation_and_evaluation_are_audited(client, planner):
@@ -175,10 +177,11 @@ def test_scenario_creation_and_evaluation_are_audited(client, planner):
 # --- siting ------------------------------------------------------------------------------------------
 
 
-def test_siting_is_a_job(client, planner):
+def test_siting_is_a_job(jobs_db, client, planner):
     r = client.post("/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "queued" and r.headers["location"] == f"/siting/jobs/{r.json()['job_id']}"
+    drain(jobs_db)
     job = client.get(r.headers["location"], headers=planner).json()
     assert job["status"] == "done", job
     plan = job["result"]["maximal_covering"]
@@ -214,6 +217,5 @@ def test_too_many_waiting_siting_jobs_is_503(jobs_db, client, planner):
     with session(jobs_db) as s:
         for _ in range(jobs.MAX_SITING_QUEUE):
             jobs.queue_siting(s, params={}, actor="planner")
-    with job_table.exclusive(jobs_db, "siting"):  # one of them computing: none is lost
-        r = client.post("/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner)
+    r = client.post("/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner)
     assert r.status_code == 503 and r.headers["retry-after"] == "10"

@@ -7,18 +7,19 @@ import io
 
 import pyogrio
 import pytest
+from api_fixture import drain
 from openpyxl import load_workbook
 
 WHO = {None: 401, "gridworker": 403, "officer": 403}
 
 
 @pytest.fixture(scope="module")
-def run_id(client, auth):
-    """A full run through the job: 202 queued; the test client returns after the background task, so the
-    run is finished by the time the next request reads it."""
+def run_id(client, auth, api_db):
+    """A full run through the job: 202 queued, then computed by a real worker of the task queue."""
     r = client.post("/coverage/runs", json={"full": True}, headers=auth("planner"))
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "queued" and r.headers["location"] == f"/coverage/runs/{r.json()['run_id']}"
+    drain(api_db)
     done = client.get(r.headers["location"], headers=auth("planner")).json()
     assert done["status"] == "done" and done["stale"] is False, done
     return done["run_id"]

@@ -27,7 +27,7 @@ from layers.models import (
 )
 
 # Tables that are not ours or are the log itself: no timestamps and no audit trigger expected.
-UNAUDITED = {"audit_log", "alembic_version", "spatial_ref_sys", "job_heartbeats"}  # heartbeats: liveness, not data
+UNAUDITED = {"audit_log", "alembic_version", "spatial_ref_sys"}
 # Tables people edit or load: a row trigger records every row with before/after. Other tables may
 # instead be audited per statement (recomputable results such as coverage_residence, 10^5 rows
 # per run: migration 0006).

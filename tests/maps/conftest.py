@@ -162,8 +162,11 @@ def serving(app) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server(app) -> Iterator[str]:
-    with serving(app) as base:
+def server(app, demo_db) -> Iterator[str]:
+    """The app, and a real worker of the task queue beside it (siting and coverage runs are jobs)."""
+    from worker_fixture import worker_process
+
+    with worker_process(demo_db), serving(app) as base:
         yield base
 
 

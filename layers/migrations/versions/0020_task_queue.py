@@ -1,0 +1,58 @@
+"""background jobs on the procrastinate task queue
+
+The queue's own tables and functions (procrastinate 3.10, ``layers/migrations/sql``) go into the
+schema ``procrastinate``, beside ours and out of the models' comparison; its functions get that
+schema as their search path, so they work from any connection. ``coverage_runs`` and ``jobs`` name
+the queue job that computes them (``queue_job_id``): a run or siting job whose queue job has ended
+without finishing it is marked failed. ``job_heartbeats`` (0014) goes: the queue's workers beat
+themselves, and a job whose worker stopped is taken up again (``pipeline.queue.recover``).
+
+Revision ID: 0020
+Revises: 0019
+"""
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0020"
+down_revision = "0019"
+branch_labels = None
+depends_on = None
+
+SCHEMA_SQL = Path(__file__).parent.parent / "sql" / "procrastinate-3.10.0.sql"
+LEFT_BEHIND = ("任务已中断: 升级到任务队列前未完成, 请重新发起 — left unfinished before the task queue was "
+               "installed: start it again")
+
+
+def upgrade() -> None:
+    con = op.get_bind().connection.driver_connection  # raw psycopg: the SQL has $$ bodies and % signs
+    con.execute("CREATE SCHEMA procrastinate")
+    con.execute("SELECT set_config('search_path', 'procrastinate, public', true)")
+    con.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
+    con.execute("""
+        DO $$ DECLARE f regprocedure; BEGIN
+          FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                   WHERE n.nspname = 'procrastinate' LOOP
+            EXECUTE format('ALTER FUNCTION %s SET search_path = procrastinate, pg_catalog', f);
+          END LOOP;
+        END $$""")
+    con.execute("SELECT set_config('search_path', 'public', true)")
+    for table in ("coverage_runs", "jobs"):
+        op.add_column(table, sa.Column("queue_job_id", sa.BigInteger(), nullable=True))
+        op.execute(sa.text(f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
+                           "WHERE status IN ('queued', 'running')").bindparams(e=LEFT_BEHIND))
+    op.drop_table("job_heartbeats")
+
+
+def downgrade() -> None:
+    op.create_table(
+        "job_heartbeats",
+        sa.Column("job_table", sa.String(length=20), nullable=False),
+        sa.Column("job_id", sa.BigInteger(), nullable=False),
+        sa.Column("beat_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("job_table", "job_id"),
+    )
+    for table in ("coverage_runs", "jobs"):
+        op.drop_column(table, "queue_job_id")
+    op.execute("DROP SCHEMA procrastinate CASCADE")

@@ -1,0 +1,59 @@
+"""The task queue's tasks (``pipeline.queue``): what a worker runs.
+
+Coverage runs and siting jobs compute their row (``pipeline.jobs``); two periodic tasks escalate
+overdue 民情事件 every five minutes and send the jobs of stopped workers back to the queue every
+minute.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from procrastinate import JobContext
+
+from layers.db import session
+from pipeline import events, jobs, siting
+from pipeline.queue import RETRY, TASKS, app, recover
+
+log = logging.getLogger("minqing.tasks")
+
+ESCALATE_CRON = "*/5 * * * *"
+RECOVER_CRON = "* * * * *"
+
+
+def _url(context: JobContext) -> str:
+    return context.additional_context["database_url"]
+
+
+def _may_retry(context: JobContext) -> bool:
+    """Whether the queue will try this job again after a transient error."""
+    return context.job.attempts + 1 < (RETRY.max_attempts or 0)
+
+
+@app.task(name="coverage_run", retry=RETRY, pass_context=True, **TASKS["coverage_run"])
+def coverage_run(context: JobContext, run_id: int) -> None:
+    """Compute queued base run ``run_id`` (``POST /coverage/runs``)."""
+    jobs.run_coverage_job(_url(context), run_id, may_retry=_may_retry(context))
+
+
+@app.task(name="siting", retry=RETRY, pass_context=True, **TASKS["siting"])
+def siting_job(context: JobContext, job_id: int, actor: str) -> None:
+    """Compute queued siting job ``job_id`` (``POST /siting``)."""
+    jobs.run_job(_url(context), job_id, "siting", siting.run_request, actor=actor, may_retry=_may_retry(context))
+
+
+@app.periodic(cron=ESCALATE_CRON, periodic_id="escalate_overdue")
+@app.task(name="escalate_overdue", pass_context=True, **TASKS["escalate_overdue"])
+def escalate_overdue(context: JobContext, timestamp: int) -> None:
+    """超时升级 of every open event past its deadline (as ``minqing events escalate``)."""
+    with session(_url(context), actor="system:escalate") as s:
+        done = events.escalate_overdue(s, events.EventSettings())
+    if done:
+        log.info("超时升级 %d 件: %s", len(done), [d["event_id"] for d in done])
+
+
+@app.periodic(cron=RECOVER_CRON, periodic_id="recover_stalled")
+@app.task(name="recover_stalled", pass_context=True, **TASKS["recover_stalled"])
+async def recover_stalled(context: JobContext, timestamp: int) -> list[int]:
+    """Jobs of workers that stopped beating go back to the queue."""
+    return await recover(context.app.job_manager)
