@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.errors import Conflict, NotFound
+from layers.live import notify
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 GRID_LEVELS = ("grid_small", "grid_middle", "grid_large")
@@ -83,7 +84,9 @@ def insert(s: Session, values: Mapping[str, Any], history: Sequence[Mapping[str,
         "RETURNING event_id"), dict(values)).scalar_one()
     for entry in history:
         add_history(s, event_id, entry)
-    return get(s, event_id)
+    event = get(s, event_id)
+    notify(s, event, "report")  # a new event (its status says whether it went straight to the centre)
+    return event
 
 
 def add_history(s: Session, event_id: int, entry: Mapping[str, Any]) -> None:
@@ -121,7 +124,9 @@ def save_state(s: Session, event_id: int, state: Mapping[str, Any], *, expected_
         raise Conflict(f"event {event_id} was changed by someone else (it is no longer version {expected_version}): "
                        f"GET /events/{event_id} again and retry with its new ETag")
     add_history(s, event_id, entry)
-    return get(s, event_id)
+    event = get(s, event_id)
+    notify(s, event, entry["action"])
+    return event
 
 
 def mark_duplicate(s: Session, event_id: int, of: int) -> None:
@@ -250,3 +255,50 @@ def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime
         {"since": since, "until": until, "now": now}).mappings()
     return [{**dict(r), "mean_hours_to_resolve": None if r["mean_hours_to_resolve"] is None
              else float(r["mean_hours_to_resolve"])} for r in rows]
+
+
+def _scope_sql(filters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``AND ...`` clauses restricting to a viewer's scope (``grid_id``, ``town_id``, ``department``)."""
+    clauses, params = [], {}
+    for column in ("grid_id", "town_id", "department"):
+        if filters.get(column) is not None:
+            clauses.append(f" AND {column} = :{column}")
+            params[column] = filters[column]
+    return "".join(clauses), params
+
+
+POINT_COLUMNS = ("event_id", "lon", "lat", "status", "category", "overdue", "level", "department", "grid_id",
+                 "reported_at", "due_at")
+
+
+def points(s: Session, *, since: datetime, limit: int, **scope: Any) -> tuple[list[tuple], bool]:
+    """Every open event and those reported since ``since``, as rows of ``POINT_COLUMNS`` for a map
+    (open ones first, then newest); and whether ``limit`` cut the list."""
+    where, params = _scope_sql(scope)
+    rows = s.execute(text(f"""
+        SELECT event_id, round(ST_X(geom)::numeric, 6)::float, round(ST_Y(geom)::numeric, 6)::float, status,
+               category, overdue, level, department, grid_id, reported_at, due_at
+        FROM events
+        WHERE (status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling') OR reported_at >= :since){where}
+        ORDER BY status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling') DESC, reported_at DESC,
+                 event_id DESC
+        LIMIT :limit"""), {**params, "since": since, "limit": limit + 1}).all()
+    return [tuple(r) for r in rows[:limit]], len(rows) > limit
+
+
+def counts(s: Session, *, since: datetime, now: datetime, **scope: Any) -> dict[str, int]:
+    """Counts since ``since`` (in a viewer's scope): reported, resolved (办结 in the period), and
+    right now open, open past their deadline (超时 now) and waiting for 分拨 (待分拨)."""
+    where, params = _scope_sql(scope)
+    row = s.execute(text(f"""
+        SELECT count(*) FILTER (WHERE reported_at >= :since) AS reported,
+               count(*) FILTER (WHERE resolved_at >= :since) AS resolved,
+               count(*) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling'))
+                 AS open,
+               count(*) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
+                                AND (due_at < :now OR overdue)) AS overdue,
+               count(*) FILTER (WHERE status = 'escalated') AS waiting
+        FROM events WHERE (reported_at >= :since OR resolved_at >= :since
+                           OR status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')){where}"""),
+        {**params, "since": since, "now": now}).mappings().one()
+    return {k: int(v) for k, v in row.items()}

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -263,3 +264,27 @@ def photo_file(s: Session, settings: EventSettings, user: Account, event_id: int
     if thumb:
         return photos.thumb_of(settings.photo_dir, sha256), "image/jpeg"
     return photos.path_of(settings.photo_dir, sha256, found["content_type"]), found["content_type"]
+
+
+# --- the pages: map points and counts --------------------------------------------------------------
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+POINTS_LIMIT = 20_000
+
+
+def map_points(s: Session, user: Account, *, days: int, now: datetime | None = None) -> dict[str, Any]:
+    """The events ``user`` sees for a map: every open one and those reported in the last ``days``
+    days (at most ``POINTS_LIMIT``), as columns and rows."""
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    rows, cut = store.points(s, since=since, limit=POINTS_LIMIT, **scope(user))
+    return {"columns": list(store.POINT_COLUMNS), "rows": rows, "truncated": cut}
+
+
+def today_and_month(s: Session, user: Account, *, now: datetime | None = None) -> dict[str, Any]:
+    """Counts for today and this month (China Standard Time days) among the events ``user`` sees."""
+    now = now or datetime.now(UTC)
+    local = now.astimezone(LOCAL)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    return {"today": store.counts(s, since=day, now=now, **scope(user)),
+            "month": store.counts(s, since=month, now=now, **scope(user)), "at": now}

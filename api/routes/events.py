@@ -3,12 +3,14 @@ and tracking routes. Thin: the work is in ``pipeline.events``."""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, SessionDep, require_role
 from api.errors import ApiError, PreconditionRequired, RateLimited
@@ -18,8 +20,10 @@ from api.schemas.events import (
     Category,
     Escalated,
     Event,
+    EventCounts,
     EventCreate,
     EventList,
+    EventPoints,
     Kpi,
     Photo,
     PublicReceipt,
@@ -31,6 +35,7 @@ from geo.events import STATUS_ZH, STATUSES
 from layers import events as store
 from layers.users import Account
 from pipeline import events as service
+from pipeline import live
 
 router = APIRouter(tags=["民情事件 events"])
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1, description="事件编号", examples=[1])]
@@ -81,6 +86,59 @@ def kpis(s: SessionDep, _: Annotated[Account, Depends(require_role("admin", "dis
          until: Annotated[datetime, Query(description="上报时间止 (不含)", examples=["2026-04-01T00:00:00+08:00"])],
          by: Annotated[Literal["grid", "community", "town"], Query(description="按网格/村社区/镇街")] = "grid") -> list:
     return store.kpis(s, by=by, since=since, until=until, now=datetime.now(UTC))
+
+
+@router.get("/events/points", response_model=EventPoints, summary="事件点位 events for a map",
+            description="Every open event you may see and those reported in the last `days` days, as compact "
+                        "rows (at most 20000; `truncated` says when more matched). Same scopes as GET /events.",
+            responses=errors(401, 403))
+def event_points(s: SessionDep, user: CurrentUser,
+                 days: Annotated[int, Query(ge=1, le=366, description="近多少天上报的 (未办结的总在内)")] = 31) -> dict:
+    return service.map_points(s, user, days=days)
+
+
+@router.get("/events/counts", response_model=EventCounts, summary="今日与本月 counts for today and this month",
+            description="Among the events you may see: reported and resolved today and this month (China "
+                        "Standard Time), open now, past their deadline now (超时) and waiting for 分拨.",
+            responses=errors(401, 403))
+def event_counts(s: SessionDep, user: CurrentUser) -> dict:
+    return service.today_and_month(s, user)
+
+
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+def _sse(name: str, data: dict | None) -> bytes:
+    if data is None:
+        return b": keep-alive\n\n"
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode()
+
+
+@router.get("/events/stream", response_class=EventStreamResponse, summary="实时更新 live changes (server-sent events)",
+            description="A `text/event-stream` of the changes to the events you may see (a department only its "
+                        "department's, a grid worker their grid's, a dispatcher their town's), from every server "
+                        "process (PostgreSQL LISTEN/NOTIFY). First `event: ready` (from then on nothing is missed: "
+                        "reload your lists), then one `event: change` per step with the event's id, status, "
+                        "category, level, grid, town, department and point; never its description or reporter. "
+                        "The stream ends after 30 minutes: EventSource reconnects by itself.",
+            responses={200: {"description": "server-sent events", "content": {"text/event-stream": {
+                "schema": {"type": "string"}, "example": 'event: change\ndata: {"event_id": 12, "status": '
+                                                         '"escalated", "action": "escalate"}\n\n'}}},
+                       **errors(401, 403)})
+async def event_stream(request: Request, user: CurrentUser) -> EventStreamResponse:
+    service.scope(user)  # 403 for roles that see no events, before the stream starts
+    hub = live.hub_for(request.app.state.database_url)
+    stream = hub.open(user)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"retry: 3000\n\n"
+        async for change in live.changes(hub, stream):
+            if await request.is_disconnected():
+                break
+            yield _sse("ready" if change and change.get("ready") else "change", change)
+
+    return EventStreamResponse(body(), headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"})
 
 
 @router.get("/events", response_model=EventList, summary="民情事件列表 events you may see",

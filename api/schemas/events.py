@@ -198,3 +198,36 @@ class Kpi(BaseModel):
     closed_rate: float | None = Field(description="结案率 closed / events")
     mean_hours_to_resolve: float | None = Field(description="平均办结时长 (小时)")
     satisfied_rate: float | None = Field(description="群众满意率 satisfied / rated")
+
+
+class EventPoints(BaseModel):
+    """Events for a map as compact rows (one per event, in ``columns`` order)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "columns": ["event_id", "lon", "lat", "status", "category", "overdue", "level", "department", "grid_id",
+                    "reported_at", "due_at"],
+        "rows": [[12, 113.22, 22.55, "escalated", "road", False, "镇街", None, 10001,
+                  "2026-03-10T09:00:00+08:00", "2026-03-13T18:00:00+08:00"]], "truncated": False}]})
+    columns: list[str]
+    rows: list[list[int | float | str | bool | datetime | None]]
+    truncated: bool = Field(description="更多事件未列出 (请缩短天数)")
+
+
+class PeriodCounts(BaseModel):
+    reported: int = Field(description="期间上报")
+    resolved: int = Field(description="期间办结")
+    open: int = Field(description="当前未办结")
+    overdue: int = Field(description="当前超时未办结")
+    waiting: int = Field(description="当前待分拨")
+
+
+class EventCounts(BaseModel):
+    """今日与本月 (China Standard Time days)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "today": {"reported": 12, "resolved": 9, "open": 40, "overdue": 3, "waiting": 2},
+        "month": {"reported": 310, "resolved": 280, "open": 40, "overdue": 3, "waiting": 2},
+        "at": "2026-03-10T09:00:00+08:00"}]})
+    today: PeriodCounts
+    month: PeriodCounts
+    at: datetime
