@@ -25,7 +25,7 @@ AREA_PUBLIC = ("area_id", "parent_id", "level", "code", "name", "urban", "urban_
 
 PUBLIC_PROPERTIES: dict[str, tuple[str, ...]] = {
     "facilities": ("facility_id", "type_code", "type_name", "category", "name", "address", "floor_area_m2",
-                   "capacity", "opening_hours", "phone", "operator", "status"),
+                   "capacity", "opening_hours", "fees", "phone", "operator", "status"),
     "facility_types": ("code", "name_zh", "category", "urban_tier", "urban_profile", "urban_max_time_min",
                        "urban_max_distance_m", "rural_tier", "rural_profile", "rural_max_time_min",
                        "min_floor_area_m2", "required", "source"),

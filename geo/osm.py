@@ -48,7 +48,7 @@ CONTRAFLOW_CYCLEWAY = frozenset({"opposite", "opposite_lane", "opposite_track", 
 WAY_KEYS = ("highway", "oneway", "oneway:bicycle", "cycleway", "junction", "access", "foot", "bicycle", "bridge",
             "name", "name:zh", "area")
 FEATURE_KEYS = ("name", "name:zh", "building", "building:levels", "height", "addr:full", "addr:street",
-                "addr:housenumber", "phone", "contact:phone", "opening_hours", "operator")
+                "addr:housenumber", "phone", "contact:phone", "opening_hours", "operator", "fee", "charge")
 EDGE_COLUMNS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle",
                 "bridge", "name", "geometry"]
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -545,7 +545,9 @@ def _address(features: pd.DataFrame) -> pd.Series:
 
 def facilities(features: gpd.GeoDataFrame, mapping: pd.DataFrame, *,
                type_names: dict[str, str] | None = None, duplicate_m: float = 150.0) -> pd.DataFrame:
-    """Facilities (docs/CONTRACTS.md columns plus address, phone, opening_hours, operator, source).
+    """Facilities (docs/CONTRACTS.md columns plus address, phone, opening_hours, fees, operator, source).
+
+    ``fees``: the ``charge`` tag as written, else 免费 where ``fee=no``.
 
     Parameters
     ----------
@@ -565,7 +567,7 @@ def facilities(features: gpd.GeoDataFrame, mapping: pd.DataFrame, *,
         "type_code": codes.to_numpy(), "name": names.fillna(fallback).to_numpy(),
         "lon": lon, "lat": lat, "address": _address(feats).to_numpy(),
         "phone": tag(feats, "phone").fillna(tag(feats, "contact:phone")).to_numpy(),
-        "opening_hours": tag(feats, "opening_hours").to_numpy(),
+        "opening_hours": tag(feats, "opening_hours").to_numpy(), "fees": _fees(feats).to_numpy(),
         "operator": tag(feats, "operator").to_numpy(), "status": "open",
         "capacity": np.nan, "floor_area_m2": np.nan,
         "source": ("osm:" + feats["osm_type"].astype(str) + "/" + feats["osm_id"].astype(str)).to_numpy(),
@@ -573,6 +575,13 @@ def facilities(features: gpd.GeoDataFrame, mapping: pd.DataFrame, *,
     frame = _drop_duplicates(frame, names.notna().to_numpy(), duplicate_m)
     frame.insert(0, "facility_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     return frame
+
+
+def _fees(features: pd.DataFrame) -> pd.Series:
+    """Published fees: the ``charge`` tag, else 免费 where ``fee=no`` (None when unknown)."""
+    free = tag(features, "fee").isin(["no", "free"])
+    charge = tag(features, "charge")
+    return charge.mask(charge.isna() & free, "免费")
 
 
 def _drop_duplicates(frame: pd.DataFrame, named: np.ndarray, within_m: float) -> pd.DataFrame:

@@ -128,6 +128,8 @@ class Facility(Timestamped, Base):
     floor_area_m2: Mapped[float | None] = mapped_column(Float)
     capacity: Mapped[float | None] = mapped_column(Float)
     opening_hours: Mapped[str | None] = mapped_column(String(120))
+    fees: Mapped[str | None] = mapped_column(String(200))
+    """收费标准 as published by the facility (free text, e.g. ``床位费 1800元/月起``); null when unknown."""
     phone: Mapped[str | None] = mapped_column(String(40))
     operator: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(10), server_default="open")

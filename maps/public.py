@@ -46,8 +46,8 @@ CATEGORIES: dict[str, Category] = {
 ISOCHRONE_MINUTES = (5, 10, 15)
 ISOCHRONE_PROFILES = {"walk": "步行", "walk_elderly": "老年人步行"}
 """Travel profiles offered for "15分钟内能到哪里" (data/profiles.csv) and how the panel names them."""
-FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status", "capacity", "intake",
-                    "gcj", "bd"]
+FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status", "capacity", "fees",
+                    "intake", "gcj", "bd"]
 FULL_LOAD = 1.0
 """A facility whose load (its catchment's demand over its capacity, latest coverage run) reaches this is
 shown as 已满 (full); below it 可接收; without a load (no run, a stale run, no capacity) 不详."""
@@ -82,7 +82,7 @@ def facility_rows(facilities: pd.DataFrame, loads: pd.DataFrame | None = None) -
     """Compact rows in ``FACILITY_COLUMNS`` order (JSON arrays are a third of the size of objects);
     ``gcj`` / ``bd``: the position in GCJ-02 / BD-09 for the navigation apps (``geo.chinacrs``)."""
     cols = ["facility_id", "lat", "lon", "type_code", "name", "address", "opening_hours", "phone", "status",
-            "capacity"]
+            "capacity", "fees"]
     gcj = np.column_stack(wgs84_to_gcj02(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float)))
     bd = np.column_stack(wgs84_to_bd09(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float)))
     taking = intake(facilities, loads).tolist()

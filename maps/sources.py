@@ -88,17 +88,18 @@ def facility_types(s: Session) -> pd.DataFrame:
 
 def public_facilities(s: Session) -> pd.DataFrame:
     """Open facilities with their public fields: id, type, name, lon, lat, address, hours, phone,
-    capacity (places or beds, in the unit of the type)."""
+    capacity (places or beds, in the unit of the type), fees (收费标准, None when unknown)."""
     columns = ["facility_id", "type_code", "name", "lon", "lat", "address", "opening_hours", "phone", "status",
-               "capacity"]
+               "capacity", "fees"]
     frame = _frame(_items(s, "facilities", status="open"), geometry=True)
     if frame.empty:
         return pd.DataFrame(columns=columns)
     out = pd.DataFrame(frame.drop(columns="geometry"))
     out["lon"] = frame.geometry.x.round(6)
     out["lat"] = frame.geometry.y.round(6)
-    if "capacity" not in out.columns:
-        out["capacity"] = np.nan
+    for column, missing in (("capacity", np.nan), ("fees", None)):
+        if column not in out.columns:
+            out[column] = missing
     return out[columns]
 
 

@@ -85,6 +85,7 @@ class FacilityCreate(_Props):
     floor_area_m2: Measure | None = Field(None, description="建筑面积 (m²)")
     capacity: Measure | None = Field(None, description="容量 (places, beds, pupils)")
     opening_hours: Text(120) | None = None
+    fees: Text(200) | None = Field(None, description="收费标准 fees as published, e.g. 床位费 1800元/月起")
     phone: Text(40) | None = Field(None, description="机构电话 the facility's public phone")
     operator: Text(200) | None = None
     status: FacilityStatus = "open"
@@ -101,6 +102,7 @@ class FacilityUpdate(_Props):
     floor_area_m2: Measure | None = None
     capacity: Measure | None = None
     opening_hours: Text(120) | None = None
+    fees: Text(200) | None = None
     phone: Text(40) | None = None
     operator: Text(200) | None = None
     status: FacilityStatus = None  # type: ignore[assignment]
@@ -119,6 +121,7 @@ class FacilityPublic(BaseModel):
     floor_area_m2: float | None = None
     capacity: float | None = None
     opening_hours: str | None = None
+    fees: str | None = None
     phone: str | None = None
     operator: str | None = None
     status: str

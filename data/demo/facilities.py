@@ -39,6 +39,7 @@ Named gaps (each also listed in ``DemoDistrict.planted``; README "演示数据�
 from __future__ import annotations
 
 import csv
+import zlib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -88,6 +89,43 @@ SPEC = {
     "social_work_station": ((100, 300), None, "Mo-Fr 09:00-17:30", True, "social"),
     "village_hall": ((60, 150), None, "Mo-Fr 08:30-17:30", False, "local"),
 }
+
+# type → published fees (收费标准, fictional): a template whose {a}, {b} are filled from (low, high, step)
+# ranges; types not listed publish none (the popup then shows no fee row)
+FEES = {
+    "nursery": ("保育费 {a}元/月（含午餐、午点）", (2200, 3600, 100), None),
+    "infant_care": ("全日托 {a}元/月，半日托 {b}元/月", (2600, 4200, 100), (1400, 2200, 100)),
+    "kindergarten": ("保教费 {a}元/月，伙食费 {b}元/天", (600, 1100, 50), (12, 16, 1)),
+    "nursing_home": ("床位费 {a}元/月起，护理费按照护等级另计", (1500, 2600, 100), None),
+    "rural_elderly_home": ("特困供养人员免费；社会老人 {a}元/月起", (900, 1400, 100), None),
+    "regional_elderly_center": ("床位费 {a}元/月起，护理费另计", (1200, 2000, 100), None),
+    "elderly_complex": ("日托 {a}元/天，助餐 {b}元/餐", (30, 60, 5), (10, 15, 1)),
+    "elderly_daycare": ("日间照料 {a}元/天；午餐 {b}元/餐，80岁以上半价", (15, 30, 5), (8, 12, 1)),
+    "elderly_canteen": ("午餐 {a}元/餐，60岁以上本区老人每餐补贴 {b}元", (10, 15, 1), (2, 4, 1)),
+    "culture_center": ("免费开放", None, None),
+    "culture_station": ("免费开放", None, None),
+    "childrens_home": ("免费", None, None),
+    "fitness_small": ("免费", None, None),
+    "public_toilet": ("免费", None, None),
+}
+
+
+def fees(code: str, name: str) -> str | None:
+    """Published fees of a facility (fictional): ``FEES[code]`` filled from the name's checksum, so
+    the demo's random draws (and every figure built on them) stay as they were."""
+    if code not in FEES:
+        return None
+    text, a, b = FEES[code]
+    h = zlib.crc32(name.encode())
+
+    def pick(spec, salt: int) -> int | None:
+        if spec is None:
+            return None
+        lo, hi, step = spec
+        return lo + ((h >> salt) % ((hi - lo) // step + 1)) * step
+
+    return text.format(a=pick(a, 0), b=pick(b, 11))
+
 
 # Required types (data/facility_types.csv, ``required`` = 1) are planned by the people they serve,
 # so that most district figures land where a Guangdong district's would (60-95 % on presence and on

@@ -149,7 +149,8 @@ class _Ctx:
             "address": [p + s for p, s in zip(self._prefix(fcomm), street, strict=True)],
             "floor_area_m2": np.array([f.floor_area_m2 for f in F.items], dtype=float),
             "capacity": np.array([f.capacity for f in F.items], dtype=float),
-            "opening_hours": [f.opening_hours for f in F.items], "phone": phone,
+            "opening_hours": [f.opening_hours for f in F.items],
+            "fees": [facilities.fees(f.type_code, f.name) for f in F.items], "phone": phone,
             "operator": [f.operator for f in F.items], "status": [f.status for f in F.items], "source": SOURCE},
             geometry=self.ll(shapely.points(np.array([f.xy for f in F.items]).reshape(-1, 2))), crs=CRS)
 

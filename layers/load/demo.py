@@ -23,7 +23,7 @@ EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "fo
 RESIDENCE_COLS = ["residence_id", "address", "area_id", "households", "population", "elderly",
                   "children", "estimated", "source"]
 FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity",
-                 "opening_hours", "phone", "operator", "status", "source"]
+                 "opening_hours", "fees", "phone", "operator", "status", "source"]
 PLACE_NAME_COLS = ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
                    "sign_present", "approval", "meaning"]
 WATER_COLS = ["water_id", "kind", "name"]

@@ -57,7 +57,7 @@ URBAN_RURAL_CODES = ("111", "112", "121", "122", "123", "210", "220")
 STATUS_WORDS = {"open": ("open", "开放", "运营", "在用", "正常", "使用", "已建", "现状"),
                 "planned": ("planned", "规划", "拟建", "在建", "筹建", "新建"),
                 "closed": ("closed", "关闭", "停用", "撤销", "废弃")}
-WIDTHS = {"name": 200, "address": 300, "phone": 40, "opening_hours": 120, "operator": 200, "code": 24,
+WIDTHS = {"name": 200, "address": 300, "phone": 40, "opening_hours": 120, "fees": 200, "operator": 200, "code": 24,
           "worker_name": 60, "worker_phone": 40}
 AREA_NAME_WIDTH = 120
 SLIVER_HINT_M2 = 50_000  # larger overlaps/gaps are not suggested for absorption
@@ -699,13 +699,13 @@ def _facility_rows(s, frame, source, report, *, crs, extent) -> pd.DataFrame:
     names = _required_text(frame, "name", source, report)
     codes = resolve_types(_required_text(frame, "type_code", source, report), facility_type_lookup(s), source, report)
     _check_widths(frame, source, report, {k: WIDTHS[k] for k in ("name", "address", "phone", "opening_hours",
-                                                                  "operator")})
+                                                                  "fees", "operator")})
     extra = {c: _numbers(frame, c, source, report) for c in ("floor_area_m2", "capacity")}
     status = _statuses(frame, source, report)
     lon, lat, _ = locate(frame, source, report, s=s, crs=crs, extent=extent)
     return pd.DataFrame({
         "row": source.row, "type_code": codes, "name": names, "lon": lon, "lat": lat, "status": status,
-        **{c: _text_column(frame, c).replace("", None) for c in ("address", "phone", "opening_hours", "operator")},
+        **{c: _text_column(frame, c).replace("", None) for c in ("address", "phone", "opening_hours", "fees", "operator")},
         **extra, "source": f"file:{Path(report.path).name}"[:200],
     })
 

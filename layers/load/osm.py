@@ -43,11 +43,11 @@ LAYERS = ("network", "facilities", "place_names", "residences")
 LINE_KEYS = ("highway", "waterway", "railway", "barrier")
 EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle", "bridge", "name"]
 FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
-                 "phone", "operator", "status", "source"]
+                 "fees", "phone", "operator", "status", "source"]
 RESIDENCE_COLS = ["residence_id", "address", "households", "population", "elderly", "children", "estimated",
                   "households_estimated", "source"]
 WIDTHS = {"highway": 30, "access": 20, "foot": 20, "bicycle": 20, "name": 120, "address": 300,
-          "opening_hours": 120, "phone": 40, "operator": 200, "source": 200}
+          "opening_hours": 120, "fees": 200, "phone": 40, "operator": 200, "source": 200}
 Step = Callable[[str], None]
 
 

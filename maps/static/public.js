@@ -60,6 +60,7 @@
       '<table class="mq-pop-table">' +
       row("地址", f.address) + row("开放时间", hoursZh(f.hours)) + row("联系电话", f.phone, telLink(f.phone)) +
       (unit ? row(mq.esc(unit), null, places || "暂无") + row("接收新用户", null, taking) : "") +
+      (f.fees ? '<tr class="mq-pop-fees"><th>收费标准</th><td>' + mq.esc(f.fees) + "</td></tr>" : "") +
       "</table>" +
       (unit ? '<p class="mq-pop-note">是否可接收按最近一次生活圈分析的服务人口与' + mq.esc(unit) + "数估算，以设施答复为准。</p>" : "") +
       navLinks(f) +

@@ -31,7 +31,7 @@ COLUMNS = {
     "residences": ["residence_id", "address", "area_id", "households", "population", "elderly", "children",
                    "estimated", "source", "geometry"],
     "facilities": ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
-                   "phone", "operator", "status", "source", "geometry"],
+                   "fees", "phone", "operator", "status", "source", "geometry"],
     "place_names": ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
                     "sign_present", "approval", "meaning", "geometry"],
     "water": ["water_id", "kind", "name", "geometry"],
@@ -380,6 +380,21 @@ def test_facility_types_and_status(d):
     assert (f["status"] == "open").mean() > 0.9
     joined = gpd.sjoin(f[["type_code", "geometry"]], d.areas[d.areas["level"] == "town"][["name", "geometry"]])
     assert joined.loc[joined["type_code"] == "rural_elderly_home", "name"].str.endswith("镇").all()
+
+
+def test_fees_where_the_type_charges(d):
+    """Types that charge publish a fee in yuan (养老院 beds, 托育 places, 日间照料 and canteen meals); free
+    public ones say 免费; the rest publish none. The same name always gets the same fee."""
+    f = d.facilities.set_index("facility_id")
+    charging = {"nursing_home", "nursery", "infant_care", "kindergarten", "elderly_daycare", "elderly_canteen"}
+    for code in charging:
+        fees = f.loc[f["type_code"] == code, "fees"]
+        assert len(fees) and fees.str.contains(r"\d+元/(?:月|天|餐)").all(), (code, fees.head())
+    assert (f.loc[f["type_code"] == "public_toilet", "fees"] == "免费").all()
+    assert f.loc[f["type_code"].isin(["police_station", "primary_school", "food_market"]), "fees"].isna().all()
+    assert f["fees"].dropna().str.len().max() <= 200
+    daycare = f[f["type_code"] == "elderly_daycare"]
+    assert daycare["fees"].nunique() > 3  # drawn per facility, not one text for all
 
 
 def test_one_office_per_town(d):

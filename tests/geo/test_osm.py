@@ -232,12 +232,12 @@ def test_facilities_are_mapped_through_the_editable_table(facility_mapping):
         {"osm_type": "node", "osm_id": 3, "amenity": "school", "name": "城关第一中学", "geometry": point(0, 500)},
         {"osm_type": "node", "osm_id": 4, "amenity": "school", "name": "城关高级中学", "geometry": point(0, 900)},
         {"osm_type": "node", "osm_id": 5, "amenity": "school", "name": "人民路小学", "geometry": point(900, 0)},
-        {"osm_type": "node", "osm_id": 6, "amenity": "toilets", "geometry": point(900, 900)},
+        {"osm_type": "node", "osm_id": 6, "amenity": "toilets", "fee": "no", "geometry": point(900, 900)},
         {"osm_type": "node", "osm_id": 7, "amenity": "restaurant", "name": "饭店", "geometry": point(50, 50)},
         {"osm_type": "way", "osm_id": 8, "amenity": "kindergarten", "name": "阳光幼儿园", "geometry": square(10, 10, 40)},
         {"osm_type": "node", "osm_id": 9, "social_facility": "nursing_home", "amenity": "social_facility",
          "name": "颐年养老院", "phone": "0660-1234567", "addr:street": "人民路", "addr:housenumber": "8号",
-         "geometry": point(1500, 0)},
+         "charge": "床位费 1800元/月起", "geometry": point(1500, 0)},
     ])
     result = osm.facilities(feats, facility_mapping, type_names={"public_toilet": "公共厕所"})
     got = dict(zip(result["source"], result["type_code"], strict=True))
@@ -247,6 +247,8 @@ def test_facilities_are_mapped_through_the_editable_table(facility_mapping):
     named = result.set_index("source")
     assert named.loc["osm:node/6", "name"] == "公共厕所（未命名）"
     assert named.loc["osm:node/9", "address"] == "人民路8号" and named.loc["osm:node/9", "phone"] == "0660-1234567"
+    assert named.loc["osm:node/9", "fees"] == "床位费 1800元/月起" and pd.isna(named.loc["osm:node/1", "fees"])
+    assert named.loc["osm:node/6", "fees"] == "免费"
     assert (result["status"] == "open").all() and result["facility_id"].tolist() == list(range(1, 7))
 
 

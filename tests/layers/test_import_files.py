@@ -95,15 +95,16 @@ def facility_rows(lon, lat) -> list[dict]:
     names = ["阳光幼儿园", "人民路小学", "城东社区卫生服务站"]
     types = ["幼儿园", "primary_school", "社区卫生服务站"]
     return [{"名称": n, "类型": t, "地址": f"人民路{i}号", "经度": x, "纬度": y, "电话": "0660-3300000",
-             "开放时间": "08:00-17:30", "建筑面积（㎡）": "1,200", "状态": "开放"}
+             "开放时间": "08:00-17:30", "建筑面积（㎡）": "1,200", "状态": "开放",
+             "收费标准": f"保教费 {800 + i}元/月" if i == 0 else ""}
             for i, (n, t, x, y) in enumerate(zip(names, types, lon, lat, strict=True))]
 
 
 def stored_facilities(url: str) -> pd.DataFrame:
     with session(url) as s:
-        rows = s.execute(text("SELECT name, type_code, address, phone, opening_hours, floor_area_m2, status, "
+        rows = s.execute(text("SELECT name, type_code, address, phone, opening_hours, fees, floor_area_m2, status, "
                               "ST_X(geom), ST_Y(geom) FROM facilities ORDER BY facility_id")).all()
-    return pd.DataFrame(rows, columns=["name", "type_code", "address", "phone", "opening_hours", "floor_area_m2",
+    return pd.DataFrame(rows, columns=["name", "type_code", "address", "phone", "opening_hours", "fees", "floor_area_m2",
                                        "status", "lon", "lat"])
 
 
@@ -125,6 +126,7 @@ def test_facilities_csv_wgs84_with_chinese_headers(db, tmp_path):
     assert stored["type_code"].tolist() == ["kindergarten", "primary_school", "health_station"]
     assert stored["floor_area_m2"].tolist() == [1200.0] * 3 and set(stored["status"]) == {"open"}
     assert stored["phone"].iat[0] == "0660-3300000" and stored["opening_hours"].iat[0] == "08:00-17:30"
+    assert stored["fees"].iat[0] == "保教费 800元/月" and stored["fees"].iloc[1:].isna().all()
     assert_at_truth(stored)
 
 

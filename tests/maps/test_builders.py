@@ -295,7 +295,7 @@ class _Elements(HTMLParser):
 def hostile_pages(tiny, basemap, grids):
     district = {**tiny["district"], "name": "澄湾区" + PAYLOAD}
     facilities = tiny["facilities"].assign(name=lambda f: f["name"] + PAYLOAD, address=PAYLOAD, phone=PAYLOAD,
-                                           opening_hours=PAYLOAD)
+                                           opening_hours=PAYLOAD, fees=PAYLOAD)
     hostile_grids = grids.assign(name=lambda g: g["name"] + PAYLOAD, worker_name=PAYLOAD, worker_phone=PAYLOAD)
     names = tiny["names"].assign(name=lambda n: n["name"] + PAYLOAD, meaning=PAYLOAD, approval=PAYLOAD,
                                  pinyin=PAYLOAD)

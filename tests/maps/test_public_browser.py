@@ -161,7 +161,10 @@ def _open_popup(v, fid: int) -> str:
 
 def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo_db, coverage_run):
     """Address, hours, phone, places with whether the facility takes new users (from the latest run's
-    load), a one-tap 15-minute reach, and 高德 / 百度 links with GCJ-02 / BD-09 positions."""
+    load), the published fees where known, a one-tap 15-minute reach, and 高德 / 百度 links with
+    GCJ-02 / BD-09 positions."""
+    from sqlalchemy import text
+
     from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
     from layers import lookup
     from layers.db import session
@@ -169,6 +172,7 @@ def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo
     with session(demo_db) as s:
         fac = lookup.facility_points(s)
         loads = lookup.facility_loads(s, coverage_run)
+        fees = dict(s.execute(text("SELECT facility_id, fees FROM facilities WHERE status = 'open'")).all())
     kg = fac[fac["type_code"] == "kindergarten"].merge(loads, on="facility_id")
     v = visit()
     v.open("/")
@@ -182,6 +186,7 @@ def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo
         assert "地址" in text and "开放时间" in text and "联系电话" in text and "学位" in text
         assert f"接收新用户\t{want}" in text, text
         assert "步行15分钟能到哪里" in text
+        assert fees[r.facility_id] and f"收费标准\t{fees[r.facility_id]}" in text, text
         links = v.js("""(id) => [...window.minqing.state.markers[id].getPopup().getElement()
             .querySelectorAll('.mq-nav-out a')].map(a => a.href)""", int(r.facility_id))
         assert len(links) == 2, links
@@ -194,6 +199,9 @@ def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo
         assert float(baidu[2]) == pytest.approx(blon, abs=1e-6) and float(baidu[1]) == pytest.approx(blat, abs=1e-6)
         assert abs(glon - r.lon) > 1e-4  # the shift is real: not the WGS84 position passed through
     assert {"可接收", "已满"} & seen, seen
+    unpriced = next(int(i) for i in fac.loc[fac["type_code"] == "police_station", "facility_id"] if fees[i] is None)
+    assert "收费标准" not in _open_popup(v, unpriced)
+    _open_popup(v, int(kg["facility_id"].iloc[0]))
     v.shot("public-facility-popup")
     v.page.click(".leaflet-popup button[data-iso-fid]")
     v.page.wait_for_function("() => window.minqing.state.isochrone")

@@ -35,6 +35,7 @@ HOSTILE = {
     "facility": "日照" + IMG + SCRIPT,
     "address": SCRIPT + SVG,
     "hours": SVG,
+    "fees": IMG + "元/月",
     "phone": JS_URL,
     "road": "路" + IMG,
     "water": SCRIPT + "江",
@@ -120,6 +121,7 @@ def _plant(url: str, demo_district) -> dict[str, int]:
         facility = first(Facility, Facility.type_code == "elderly_daycare", Facility.status == "open")
         facility.name, facility.address = HOSTILE["facility"], HOSTILE["address"]
         facility.opening_hours, facility.phone = HOSTILE["hours"], HOSTILE["phone"]
+        facility.fees = HOSTILE["fees"]
         road = first(NetworkEdge, NetworkEdge.name.is_not(None), NetworkEdge.highway.in_(["primary", "secondary"]))
         for edge in s.scalars(select(NetworkEdge).where(NetworkEdge.name == road.name)):
             edge.name = HOSTILE["road"]
