@@ -17,8 +17,11 @@ ALL_ROLES = ("grid_worker", "planner", "placename_officer", "admin", "dispatcher
 
 PROTECTED_READ: dict[str, tuple[str, ...]] = {
     "residences": ("planner", "admin", "grid_worker"),
+    "gaps": ("planner", "admin"),
+    "province": ("planner", "admin"),
 }
-"""Collections that are not public → roles that may read them (grid workers: own grid only)."""
+"""Collections (and the tile layers of results, gaps and province) that are not public → roles that may
+read them (grid workers: own grid only)."""
 
 WRITE: dict[str, tuple[str, ...]] = {
     "facilities": ("planner", "admin"),

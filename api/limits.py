@@ -24,6 +24,10 @@ EXEMPT_PATHS = ("/healthz", "/favicon.ico")
 EXEMPT_PREFIXES = ("/assets/",)
 """Not rate-limited: health checks and the maps' static files (Leaflet, CSS, icons), which a browser
 fetches a dozen at a time on every page load and which read no data."""
+TILE_PREFIX = "/tiles/"
+TILE_COST = 0.1
+"""A vector tile takes a tenth of a token: a map view fetches tens of tiles at once (each layer, every
+tile in sight), and each is cached per data version."""
 
 
 class BodySizeLimit:
@@ -99,8 +103,8 @@ class TokenBuckets:
         self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
         self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, key: str) -> float:
-        """Take one token; returns 0 when allowed, else the seconds until a token is back."""
+    def take(self, key: str, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens (one request: 1); returns 0 when allowed, else the seconds until they are back."""
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -108,10 +112,10 @@ class TokenBuckets:
             bucket = self._buckets[key] = _Bucket(float(self.burst), now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
         bucket.stamp = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return 0.0
-        return (1 - bucket.tokens) / self.rate
+        return (cost - bucket.tokens) / self.rate
 
     def _prune(self, now: float) -> None:
         if len(self._buckets) < self.max_keys:
@@ -135,7 +139,8 @@ class AnonymousRateLimit:
         request = Request(scope)
         if not self._authenticated(request):
             client = request.client.host if request.client else "unknown"
-            wait = self.buckets.take(client_key(client))
+            cost = TILE_COST if scope["path"].startswith(TILE_PREFIX) else 1.0
+            wait = self.buckets.take(client_key(client), cost)
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 exc = RateLimited(

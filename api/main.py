@@ -31,6 +31,7 @@ from api.routes import (
     placenames,
     planning,
     public,
+    tiles,
     users,
 )
 from api.security_headers import SecurityHeaders
@@ -111,7 +112,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     # every router is imported plainly at the top: a module that fails to import stops the service at
     # start instead of leaving its routes silently missing
     for router in [health.router, collections.router, isochrones.router, public.router, placenames.router, auth.router,
-                   users.router, audit.router, imports.router, maps.router, docs.router, events.router]:
+                   users.router, audit.router, imports.router, maps.router, docs.router, events.router, tiles.router]:
         app.include_router(router)
     planning.register(app)  # planner tools: runs, scenarios, siting, reports
     return app

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
 from api_fixture import RESIDENCES
 from fastapi.routing import APIRoute
@@ -89,6 +90,8 @@ def _urls(client, path: str, route) -> list[str]:
     suffix = f"?{query}" if query else ""
     if "{path:path}" in path:
         return []  # static files (map assets): no data
+    if "{z}" in path:
+        return _tile_urls(path)
     if "{collection_id}" in path:
         urls = []
         for cid in LAYERS:
@@ -102,6 +105,20 @@ def _urls(client, path: str, route) -> list[str]:
         path = path.replace(placeholder, value)
     assert "{" not in path, f"add a sample value for the path parameter of GET {path}"
     return [path + suffix]
+
+
+TILE_FILTERS = {"coverage": "?type_code=kindergarten", "gaps": "?type_code=kindergarten",
+                "province": "?type_code=kindergarten&circle=15min"}
+
+
+def _tile_urls(path: str) -> list[str]:
+    """Every tile layer over the fixture district at zoom 12 (the fixture's features are all in view)."""
+    from test_tiles import BBOX, tiles_over
+
+    from layers.tiles import TILE_LAYERS
+
+    return [path.replace("{layer}", name).replace("{z}", "12").replace("{x}", str(x)).replace("{y}", str(y))
+            + TILE_FILTERS.get(name, "") for name in TILE_LAYERS for x, y in tiles_over(BBOX, 12)]
 
 
 def _all_query(route) -> set[str]:
@@ -129,7 +146,7 @@ def _walk(obj: Any, found: list[tuple[str, Any, Any]], parent: Any = None) -> No
 def _check_json(url: str, body: Any) -> None:
     pairs: list[tuple[str, Any, Any]] = []
     _walk(body, pairs)
-    collection = re.match(r"/collections/([a-z_]+)", url)
+    collection = re.match(r"/(?:collections|tiles)/([a-z_]+)", url)
     aggregates_allowed = collection is not None and collection.group(1) in AGGREGATE_COLLECTIONS
     flags = AREA_FLAGS.get(collection.group(1), set()) if collection else set()
     for key, value, holder in pairs:
@@ -189,6 +206,10 @@ def test_no_anonymous_response_leaks_personal_data(anonymous_responses):
     for url, (_, _route, r) in anonymous_responses.items():
         for value in LEAKED_VALUES:
             assert value not in r.text, f"{url} leaks {value!r}"
+        if r.headers.get("content-type") == "application/vnd.mapbox-vector-tile":
+            layers = mapbox_vector_tile.decode(r.content)
+            _check_json(url, [f["properties"] for layer in layers.values() for f in layer["features"]])
+            continue
         if url.split("?")[0] in METADATA or "json" not in r.headers.get("content-type", ""):
             continue
         _check_json(url, r.json())

@@ -1,0 +1,252 @@
+"""Mapbox Vector Tiles made in PostGIS: ``ST_AsMVTGeom`` clips and quantises, ``ST_AsMVT`` encodes.
+
+As tipg and pg_tileserv do, a tile is the features whose geometry meets the tile's Web-Mercator
+envelope (``ST_TileEnvelope``, plus a margin of ``BUFFER`` tile units so lines and outlines do not
+stop short at tile edges), transformed to EPSG:3857, simplified for the zoom (tolerance: half a
+screen pixel of a 256 px tile, ``tolerance_m``) and clipped to the tile's 4096-unit grid.
+
+One ``TileLayer`` per tile layer: most serve a collection of ``layers.features`` (the same source,
+filters and data version as its GeoJSON), with only the properties the map popups need. Reading
+is in two steps so that the properties go through the same privacy filter as the GeoJSON does (the
+caller's, applied between the steps): ``tile_features`` reads the clipped geometries and the raw
+properties, ``encode`` turns the rows the caller kept into one MVT layer with ``ST_AsMVT``
+(properties as ``jsonb``: a ``null`` property is left out of the tile, as MVT has no null).
+
+Roads thin out with the zoom (the base map's classes: main roads from the lowest zoom, residential
+streets from ``ROAD_MINOR_ZOOM``, service roads and paths from ``ROAD_ALL_ZOOM``). The province
+layer draws cities (the 4-digit code prefix of their counties, polygons merged) below
+``PROVINCE_COUNTY_ZOOM`` and counties from it, with the roll-up of the latest finished province run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from layers.errors import NotFound
+from layers.features import LATEST_RUN, LAYERS, BadParameter, Layer, data_token, parse_filters
+
+EXTENT = 4096
+"""Tile units along one side (the MVT default)."""
+BUFFER = 64
+"""Tile units drawn beyond each edge, so strokes join across tiles."""
+WORLD_M = 40075016.68557849
+"""Width of the Web-Mercator world, metres."""
+MAX_ZOOM = 22
+ROAD_MAJOR = ("motorway", "trunk", "primary", "motorway_link", "trunk_link", "primary_link", "secondary",
+              "tertiary", "secondary_link", "tertiary_link")
+ROAD_MINOR = ("residential", "unclassified", "living_street", "road")
+ROAD_MINOR_ZOOM = 13
+ROAD_ALL_ZOOM = 15
+PROVINCE_COUNTY_ZOOM = 8
+"""From this zoom the province layer shows counties; below it cities."""
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One tile layer: which rows, which properties, from which zoom."""
+
+    id: str
+    layer: Layer
+    """Source, key, columns, filters and data version (a collection of ``layers.features`` or its own)."""
+    properties: tuple[str, ...]
+    """The properties the popups need (names of ``layer.columns`` or of ``extra``)."""
+    collection: str | None = None
+    """The GeoJSON collection whose access and privacy rules this layer shares (None: staff results, whose
+    readers ``api.access`` lists under the tile layer's id)."""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    """Further property → SQL expression (joins in ``joins``), e.g. a grid's community name."""
+    joins: str = ""
+    key: str | None = None
+    """SQL of the integer MVT feature id (default: the layer's key)."""
+    min_zoom: int = 0
+    points: bool = False
+    """Point layers are not simplified."""
+    required: tuple[str, ...] = ()
+    """Filters a request must give (one tile holds one facility type's shares, say)."""
+    zoom_where: tuple[tuple[int, str], ...] = ()
+    """(zoom below which, clause): more rows from higher zooms (roads by class)."""
+
+    def where(self, z: int) -> str:
+        clauses = [self.layer.where, *(c for below, c in self.zoom_where if z < below)]
+        return " AND ".join(f"({c})" for c in clauses)
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+_GRID_PARENTS = ("LEFT JOIN areas p1 ON p1.area_id = t.parent_id LEFT JOIN areas p2 ON p2.area_id = p1.parent_id "
+                 "LEFT JOIN areas p3 ON p3.area_id = p2.parent_id LEFT JOIN areas p4 ON p4.area_id = p3.parent_id")
+
+
+def _ancestor(level: str) -> str:
+    """SQL: the name of the nearest ancestor at ``level`` (joins ``_GRID_PARENTS``)."""
+    return "CASE " + " ".join(f"WHEN p{i}.level = '{level}' THEN p{i}.name" for i in range(1, 5)) + " END"
+
+
+_GAPS = Layer(
+    id="gaps", title="服务缺口 Gaps", description="最近一次覆盖计算的缺口范围 (staff only).",
+    source="coverage_gaps t", key="t.gap_id",
+    columns={"gap_id": "t.gap_id", "type_code": "t.type_code", "rank": "t.rank", "households": "t.households",
+             "population": "t.population", "elderly": "t.elderly", "children": "t.children",
+             "residences": "t.residences"},
+    where=f"t.run_id = {LATEST_RUN}", filters={"type_code": ("t.type_code", "str")},
+    versioned_by=("areas",),  # plus the latest run id, see version_token
+)
+_PROVINCE_RUN = "(SELECT run_id FROM province_runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1)"
+_CITY_NAME = ("coalesce((SELECT d.name FROM divisions d WHERE d.code = left(c.code, 4) || '00000000' LIMIT 1), "
+              "left(c.code, 4))")
+"""The city's official name (``divisions``), else its 4-digit code (``c.code`` grouped by city)."""
+_PROVINCE = Layer(
+    id="province", title="全省覆盖 Province", description="最近一次分县计算的县、市汇总 (staff only).",
+    # One row per county, or per city (its counties merged) below PROVINCE_COUNTY_ZOOM: see _province_source.
+    source="", key="t.code::bigint",
+    columns={"level": "t.level", "code": "t.code", "name": "t.name", "type_code": "r.type_code",
+             "circle": "r.circle", "homes": "r.homes", "population": "r.population",
+             "population_covered": "r.population_covered", "share": "r.share"},
+    geometry="t.geom", filters={"type_code": ("r.type_code", "str"), "circle": ("r.circle", "str")},
+    versioned_by=("areas",),  # plus the latest province run id, see version_token
+)
+
+
+def _province_source(z: int) -> str:
+    if z >= PROVINCE_COUNTY_ZOOM:
+        counties = ("SELECT 'county'::text AS level, left(a.code, 6) AS code, a.name, a.geom FROM areas a "
+                    "WHERE a.level = 'district'")
+    else:
+        counties = (f"SELECT 'city'::text AS level, c.code, {_CITY_NAME} AS name, c.geom FROM "
+                    "(SELECT left(a.code, 4) AS code, ST_Multi(ST_Union(a.geom)) AS geom FROM areas a "
+                    "WHERE a.level = 'district' GROUP BY left(a.code, 4)) c")
+    return (f"({counties}) t JOIN province_rollup r ON r.run_id = {_PROVINCE_RUN} "
+            "AND r.level = t.level AND r.code = t.code")
+
+
+TILE_LAYERS: dict[str, TileLayer] = {t.id: t for t in [
+    TileLayer("grids", LAYERS["grids"], collection="grids",
+              properties=("area_id", "parent_id", "level", "code", "name", "worker_name", "worker_phone",
+                          "households", "community", "town"),
+              extra={"community": _ancestor("community"), "town": _ancestor("town")}, joins=_GRID_PARENTS),
+    TileLayer("areas", LAYERS["areas"], collection="areas",
+              properties=("area_id", "parent_id", "level", "code", "name", "urban", "households")),
+    TileLayer("facilities", LAYERS["facilities"], collection="facilities", points=True,
+              properties=("facility_id", "type_code", "type_name", "category", "name", "address", "capacity",
+                          "opening_hours", "phone", "status")),
+    TileLayer("place_names", LAYERS["place_names"], collection="place_names",
+              properties=("name_id", "name", "category", "area_id", "pinyin", "status", "heritage",
+                          "sign_present")),
+    TileLayer("roads", LAYERS["roads"], collection="roads", properties=("edge_id", "highway", "name"),
+              zoom_where=((ROAD_MINOR_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR)})"),
+                          (ROAD_ALL_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR + ROAD_MINOR)})")),
+              min_zoom=9),
+    TileLayer("water", LAYERS["water"], collection="water", properties=("water_id", "kind", "name")),
+    TileLayer("coverage", LAYERS["coverage"], collection="coverage", key="t.area_id", required=("type_code",),
+              properties=("area_id", "code", "name", "level", "type_code", "applicable", "households",
+                          "households_covered", "population", "population_covered", "share")),
+    TileLayer("gaps", _GAPS, required=("type_code",),
+              properties=("gap_id", "type_code", "rank", "households", "population", "elderly", "children",
+                          "residences")),
+    TileLayer("province", _PROVINCE, required=("type_code", "circle"),
+              properties=("level", "code", "name", "type_code", "circle", "homes", "population",
+                          "population_covered", "share")),
+]}
+"""Every tile layer by URL name. Residences have none: they are never drawn from tiles."""
+
+
+def tile_layer(name: str) -> TileLayer:
+    """The tile layer ``name`` or ``NotFound`` naming the known ones."""
+    try:
+        return TILE_LAYERS[name]
+    except KeyError:
+        raise NotFound(f"there is no tile layer {name!r}: use one of {sorted(TILE_LAYERS)}") from None
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """``BadParameter`` unless z/x/y name a tile of the Web-Mercator pyramid."""
+    if not 0 <= z <= MAX_ZOOM:
+        raise BadParameter(f"zoom {z} is outside 0..{MAX_ZOOM}", fix=f"use a zoom from 0 to {MAX_ZOOM}")
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise BadParameter(f"tile {z}/{x}/{y} does not exist: at zoom {z} x and y run from 0 to {2**z - 1}",
+                           fix="use the z/x/y of an XYZ (Google/OSM) tile")
+
+
+def parse_tile_filters(tl: TileLayer, raw: Mapping[str, str]) -> dict[str, Any]:
+    """Typed filters of a tile request (the layer's filters); the ``required`` ones must be there."""
+    filters = parse_filters(tl.layer, raw)
+    missing = [f for f in tl.required if f not in filters]
+    if missing:
+        example = "&".join(f"{f}=..." for f in missing)
+        raise BadParameter(f"the {tl.id} tiles need {', '.join(missing)}",
+                           fix=f"add ?{example} (one tile holds one {' and one '.join(missing)})")
+    return filters
+
+
+def tolerance_m(z: int) -> float:
+    """Simplification tolerance at zoom ``z``: half a pixel of a 256 px tile, in Web-Mercator metres."""
+    return WORLD_M / (256 * 2**z) / 2
+
+
+def version_token(s: Session, tl: TileLayer) -> str:
+    """Changes whenever what ``tl`` serves may change: its layers' ``data_versions`` and, for results,
+    the latest finished run."""
+    token = data_token(s, tl.layer.versioned_by)
+    if tl.id in ("coverage", "gaps"):
+        token += f",run={s.execute(text(f'SELECT {LATEST_RUN}')).scalar()}"
+    if tl.id == "province":
+        token += f",province={s.execute(text(f'SELECT {_PROVINCE_RUN}')).scalar()}"
+    return token
+
+
+def _source(tl: TileLayer, z: int) -> str:
+    if tl.id == "province":
+        return _province_source(z)
+    return f"{tl.layer.source} {tl.joins}"
+
+
+def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
+                  filters: Mapping[str, Any] | None = None) -> list[tuple[int, bytes, dict[str, Any]]]:
+    """The features of tile z/x/y: ``(id, clipped geometry as WKB in tile units, raw properties)``.
+
+    The properties are ``tl.properties`` as stored (no privacy applied: the caller filters them).
+    Features that vanish at this zoom (smaller than a tile unit) are left out.
+    """
+    check_tile(z, x, y)
+    if z < tl.min_zoom:
+        return []
+    lay = tl.layer
+    exprs = {**lay.columns, **tl.extra}
+    cols = ", ".join(f'{exprs[p]} AS "{p}"' for p in tl.properties)
+    geom = f"ST_Transform({lay.geometry}, 3857)"
+    if not tl.points:
+        geom = f"ST_Simplify({geom}, :tol, true)"
+    params: dict[str, Any] = {"z": z, "x": x, "y": y, "tol": tolerance_m(z), "margin": BUFFER / EXTENT}
+    clauses = [tl.where(z), f"{lay.geometry} && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326)"]
+    for i, (name, value) in enumerate((filters or {}).items()):
+        clauses.append(f"{lay.filters[name][0]} = :f{i}")
+        params[f"f{i}"] = value
+    sql = (f"SELECT * FROM (SELECT {tl.key or lay.key} AS __id, ST_AsBinary(ST_AsMVTGeom({geom}, "
+           f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true)) AS __geom, {cols} "
+           f"FROM {_source(tl, z)} WHERE {' AND '.join(clauses)}) q WHERE __geom IS NOT NULL ORDER BY __id")
+    result = s.execute(text(sql), params)
+    names = list(result.keys())[2:]
+    return [(int(r[0]), bytes(r[1]), dict(zip(names, r[2:], strict=True))) for r in result.fetchall()]
+
+
+def encode(s: Session, name: str, rows: list[tuple[int, bytes, dict[str, Any]]]) -> bytes:
+    """One MVT layer ``name`` from ``(id, WKB in tile units, properties)`` rows, encoded by ``ST_AsMVT``
+    (empty bytes when there are no rows)."""
+    if not rows:
+        return b""
+    ids = [r[0] for r in rows]
+    geoms = [r[1] for r in rows]
+    props = [json.dumps(r[2], ensure_ascii=False, default=str) for r in rows]
+    tile = s.execute(text(
+        f"SELECT ST_AsMVT(q, :name, {EXTENT}, 'geom', 'fid') FROM (SELECT u.fid, ST_GeomFromWKB(u.g) AS geom, "
+        "u.p::jsonb AS p FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:props AS text[])) "
+        "AS u(fid, g, p)) q"), {"name": name, "ids": ids, "geoms": geoms, "props": props}).scalar()
+    return bytes(tile or b"")

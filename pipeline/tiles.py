@@ -1,0 +1,25 @@
+"""One vector tile: read its features, keep what the viewer may see, encode it (``layers.tiles``).
+
+The viewer's filter (``visible``: raw properties → the properties this viewer may see, e.g. the API's
+privacy filter for the layer's collection) runs on every feature between reading and encoding, so a
+tile shows exactly what the GeoJSON of the same layer shows that viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from layers import tiles
+from layers.tiles import TileLayer
+
+
+def render(s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any],
+           visible: Callable[[dict[str, Any]], dict[str, Any]]) -> bytes:
+    """The MVT bytes of tile z/x/y of ``tl`` (empty when no feature lies in it)."""
+    rows = tiles.tile_features(s, tl, z, x, y, filters=filters)
+    wanted = set(tl.properties) | {"suppressed"}
+    kept = [(fid, geom, {k: v for k, v in visible(props).items() if k in wanted}) for fid, geom, props in rows]
+    return tiles.encode(s, tl.id, kept)

@@ -1,0 +1,280 @@
+"""Vector tiles (/tiles/{layer}/{z}/{x}/{y}.mvt) decoded against the GeoJSON of the same layer.
+
+Ground truth is the collection's GeoJSON for the same viewer: every feature of the layer inside the
+tiles is in them once, with exactly the GeoJSON's properties (those the tile layer carries; a null
+property is absent from an MVT feature), positions within a tile unit. Anonymous viewers get the
+privacy-filtered values, staff the stored ones; staff layers need the role; residences have no tiles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mapbox_vector_tile
+import pytest
+from api_fixture import DISTRICT, GRID_A, GRID_B, load_fixture_district  # noqa: F401
+from sqlalchemy import create_engine, text
+
+from layers.tiles import ROAD_ALL_ZOOM, ROAD_MAJOR, TILE_LAYERS, tolerance_m
+
+BBOX = (113.2, 22.5, 113.4, 22.7)
+"""The fixture district (api_fixture.py)."""
+COLLECTION_FILTERS = {"coverage": {"type_code": "kindergarten"}}
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """XYZ tile holding a point (the slippy-map formula, written out independently of PostGIS)."""
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    lat_r = math.radians(lat)
+    y = int((1 - math.asinh(math.tan(lat_r)) / math.pi) / 2 * n)
+    return x, y
+
+
+def tiles_over(bbox, z: int) -> list[tuple[int, int]]:
+    x0, y1 = tile_of(bbox[0], bbox[1], z)
+    x1, y0 = tile_of(bbox[2], bbox[3], z)
+    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+def lonlat(z: int, x: int, y: int, px: float, py: float, extent: int = 4096) -> tuple[float, float]:
+    """A tile coordinate (y up, as mapbox_vector_tile decodes it) back to lon/lat."""
+    n = 2**z
+    fx = (x + px / extent) / n
+    fy = (y + 1 - py / extent) / n
+    return fx * 360 - 180, math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * fy))))
+
+
+def decoded(client, auth, who, layer: str, z: int, params=None) -> dict[int, list[tuple[int, int, dict]]]:
+    """Feature id → [(x, y, feature)] over the tiles covering the fixture district."""
+    out: dict[int, list] = {}
+    for x, y in tiles_over(BBOX, z):
+        r = client.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt", params=params or {}, headers=auth(who))
+        assert r.status_code in (200, 204), r.text
+        if r.status_code == 204:
+            assert r.content == b""
+            continue
+        assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+        tile = mapbox_vector_tile.decode(r.content)
+        assert set(tile) == {layer}
+        for f in tile[layer]["features"]:
+            out.setdefault(f["id"], []).append((x, y, f))
+    return out
+
+
+def geojson(client, auth, who, collection: str, params=None) -> dict[int, dict]:
+    r = client.get(f"/collections/{collection}/items", params={"limit": 5000, **(params or {})}, headers=auth(who))
+    assert r.status_code == 200, r.text
+    return {f["id"]: f for f in r.json()["features"]}
+
+
+def expected_properties(feature: dict, layer: str) -> dict:
+    """The GeoJSON properties a tile carries (the ``extra`` ones, not in the GeoJSON, are tested apart)."""
+    wanted = set(TILE_LAYERS[layer].properties) | {"suppressed"}
+    return {k: v for k, v in feature["properties"].items() if k in wanted and v is not None}
+
+
+def _mvt_id(layer: str, fid) -> int:
+    return int(str(fid).split(":")[0]) if layer == "coverage" else int(fid)
+
+
+PUBLIC_LAYERS = ["grids", "areas", "facilities", "place_names", "water", "coverage"]
+
+
+@pytest.mark.parametrize("who", [None, "planner", "officer"])
+@pytest.mark.parametrize("layer", PUBLIC_LAYERS)
+def test_tiles_hold_the_features_and_properties_of_the_geojson(client, auth, layer, who):
+    params = COLLECTION_FILTERS.get(layer, {})
+    truth = geojson(client, auth, who, layer, params)
+    assert truth, f"the fixture has no {layer}"
+    got = decoded(client, auth, who, layer, 12, params)
+    assert set(got) == {_mvt_id(layer, fid) for fid in truth}
+    for fid, feature in truth.items():
+        for _x, _y, f in got[_mvt_id(layer, fid)]:  # the same properties in every tile it crosses
+            own = {k: v for k, v in f["properties"].items() if k not in TILE_LAYERS[layer].extra}
+            assert own == pytest.approx(expected_properties(feature, layer))
+
+
+def test_grid_tiles_name_the_grid_community_and_town(client, auth):
+    got = decoded(client, auth, None, "grids", 12)
+    props = got[GRID_A][0][2]["properties"]
+    assert (props["community"], props["town"]) == ("一社区", "测试街道")  # api_fixture: grid_small → middle → 一社区
+
+
+def test_anonymous_grid_tiles_suppress_small_counts_and_round_the_rest(client, auth):
+    public = decoded(client, auth, None, "grids", 12)
+    staff = decoded(client, auth, "planner", "grids", 12)
+    small = public[GRID_B][0][2]["properties"]
+    assert small["suppressed"] is True and "households" not in small  # 3 households: suppressed (null)
+    assert staff[GRID_B][0][2]["properties"]["households"] == 3
+    assert public[GRID_A][0][2]["properties"]["households"] == 595  # 597 to the nearest 5
+    assert staff[GRID_A][0][2]["properties"]["households"] == 597
+
+
+def test_anonymous_coverage_tiles_share_is_that_of_the_rounded_counts(client, auth):
+    got = decoded(client, auth, None, "coverage", 12, {"type_code": "kindergarten"})
+    a = got[GRID_A][0][2]["properties"]
+    assert (a["population"], a["population_covered"]) == (1620, 1500)
+    assert a["share"] == round(1500 / 1620, 2)
+    assert "share" not in got[GRID_B][0][2]["properties"]  # suppressed
+
+
+def test_points_land_where_the_geojson_puts_them(client, auth):
+    z = 14
+    truth = geojson(client, auth, None, "facilities")
+    got = decoded(client, auth, None, "facilities", z)
+    unit = 360 / 2**z / 4096
+    for fid, feature in truth.items():
+        x, y, f = got[fid][0]
+        lon, lat = lonlat(z, x, y, *f["geometry"]["coordinates"])
+        want_lon, want_lat = feature["geometry"]["coordinates"]
+        assert abs(lon - want_lon) <= unit and abs(lat - want_lat) <= unit
+
+
+def test_roads_thin_out_below_the_street_zoom(client, auth):
+    truth = geojson(client, auth, None, "roads")
+    everything = decoded(client, auth, None, "roads", ROAD_ALL_ZOOM - 1 + 1)
+    assert set(everything) == set(truth)
+    main = decoded(client, auth, None, "roads", 12)
+    assert set(main) == {fid for fid, f in truth.items() if f["properties"]["highway"] in ROAD_MAJOR}
+    assert set(main) and set(main) != set(truth)  # the fixture has a main road and a street
+
+
+def test_polygons_are_simplified_for_the_zoom():
+    assert tolerance_m(10) == pytest.approx(4 * tolerance_m(12))
+    assert tolerance_m(0) == pytest.approx(40075016.68557849 / 512)
+
+
+def test_there_are_no_residence_tiles(client, auth):
+    for who in (None, "planner", "admin"):
+        r = client.get("/tiles/residences/12/3336/1785.mvt", headers=auth(who))
+        assert r.status_code == 404
+        assert "residences" not in r.json()["error"]["message"].split("use one of")[1]
+
+
+def test_etag_and_cache_headers_and_304(client, auth):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    r = client.get(url)
+    assert r.status_code == 200
+    etag = r.headers["etag"]
+    assert "facilities" in etag and f"12-{x}-{y}" in etag and "public" in etag
+    assert r.headers["cache-control"].startswith("public, max-age=")
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    staff = client.get(url, headers=auth("planner"))
+    assert staff.headers["etag"] != etag and staff.headers["cache-control"].startswith("private")
+    assert client.get(url, headers=auth("planner", **{"If-None-Match": etag})).status_code == 200
+    other = client.get(f"/tiles/facilities/12/{x + 1}/{y}.mvt")
+    assert other.headers["etag"] != etag
+
+
+def test_etag_changes_when_the_layer_changes(client, auth, api_db):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    before = client.get(url)
+    r = client.get("/collections/facilities/items/1", headers=auth("planner"))
+    patched = client.patch("/collections/facilities/items/1", json={"properties": {"phone": "0755-7654321"}},
+                           headers=auth("planner", **{"If-Match": r.headers["etag"]}))
+    assert patched.status_code == 200, patched.text
+    after = client.get(url, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    props = {f["id"]: f["properties"] for f in mapbox_vector_tile.decode(after.content)["facilities"]["features"]}
+    assert props[1]["phone"] == "0755-7654321"
+
+
+def test_versioned_urls_may_be_kept_longer(client):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    plain = client.get(url)
+    version = plain.headers["etag"].strip('"').split("-")[2]
+    kept = client.get(url, params={"v": version})
+    stale = client.get(url, params={"v": "0" * 16})
+    assert int(kept.headers["cache-control"].split("=")[1]) > int(plain.headers["cache-control"].split("=")[1])
+    assert stale.headers["cache-control"] == plain.headers["cache-control"]
+
+
+def test_a_tile_outside_the_data_is_204(client):
+    for url in ("/tiles/grids/12/0/0.mvt", "/tiles/roads/5/26/14.mvt"):  # far away; below the roads' first zoom
+        r = client.get(url)
+        assert r.status_code == 204 and r.content == b"" and r.headers["etag"]
+
+
+@pytest.mark.parametrize("url, status, words", [
+    ("/tiles/nope/1/0/0.mvt", 404, "use one of"),
+    ("/tiles/grids/3/8/0.mvt", 400, "x and y run from 0 to 7"),
+    ("/tiles/grids/23/0/0.mvt", 400, "path.z"),
+    ("/tiles/grids/3/a/0.mvt", 400, "path.x"),
+    ("/tiles/coverage/12/0/0.mvt", 400, "type_code"),
+    ("/tiles/grids/12/0/0.mvt?colour=red", 400, "cannot be filtered by 'colour'"),
+])
+def test_bad_requests_say_what_is_wrong(client, url, status, words):
+    r = client.get(url)
+    assert r.status_code == status, r.text
+    assert words in r.text
+
+
+def test_filters_select_rows(client, auth):
+    got = decoded(client, auth, None, "grids", 12, {"level": "grid_small"})
+    assert set(got) == {GRID_A, GRID_B}
+
+
+@pytest.mark.parametrize("layer, params", [("gaps", {"type_code": "kindergarten"}),
+                                           ("province", {"type_code": "kindergarten", "circle": "15min"})])
+def test_staff_layers_need_a_planner(client, auth, layer, params):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/{layer}/12/{x}/{y}.mvt"
+    assert client.get(url, params=params).status_code == 401
+    for who in ("gridworker", "officer", "dispatcher"):
+        assert client.get(url, params=params, headers=auth(who)).status_code == 403
+    for who in ("planner", "admin"):
+        assert client.get(url, params=params, headers=auth(who)).status_code in (200, 204)
+
+
+@pytest.fixture
+def results(api_db):
+    """A new coverage run with one gap and a finished province run rolled up to the fixture county and
+    city (removed afterwards)."""
+    engine = create_engine(api_db)
+    with engine.begin() as c:
+        run = c.execute(text("INSERT INTO coverage_runs (status, finished_at) VALUES ('done', now()) "
+                             "RETURNING run_id")).scalar_one()
+        gap = c.execute(text(
+            "INSERT INTO coverage_gaps (run_id, type_code, rank, households, population, elderly, children, "
+            "residences, geom) VALUES (:r, 'kindergarten', 1, 3, 7, 2, 1, 1, "
+            "ST_Multi(ST_Buffer(ST_Point(113.26, 22.58, 4326), 0.005))) RETURNING gap_id"), {"r": run}).scalar_one()
+        prun = c.execute(text("INSERT INTO province_runs (status, finished_at) VALUES ('done', now()) "
+                              "RETURNING run_id")).scalar_one()
+        c.execute(text(
+            "INSERT INTO province_rollup (run_id, level, code, type_code, circle, homes, population, "
+            "population_covered, share) VALUES (:r, 'county', '440000', 'kindergarten', '15min', 4, 2727, 1500, "
+            "1500.0 / 2727), (:r, 'city', '4400', 'kindergarten', '15min', 4, 2727, 1500, 1500.0 / 2727)"),
+            {"r": prun})
+    yield {"gap": gap, "run": run}
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM coverage_runs WHERE run_id = :r"), {"r": run})
+        c.execute(text("DELETE FROM province_runs WHERE run_id = :r"), {"r": prun})
+    engine.dispose()
+
+
+def test_gap_tiles_hold_the_stored_gaps(client, auth, results):
+    got = decoded(client, auth, "planner", "gaps", 12, {"type_code": "kindergarten"})
+    r = client.get(f"/coverage/runs/{results['run']}/gaps", params={"type": "kindergarten"}, headers=auth("planner"))
+    assert r.status_code == 200, r.text
+    truth = {f["properties"]["gap_id"]: f["properties"] for f in r.json()["features"]}
+    assert set(got) == set(truth) == {results["gap"]}
+    props = got[results["gap"]][0][2]["properties"]
+    assert props == {"gap_id": results["gap"], "type_code": "kindergarten", "rank": 1, "households": 3,
+                     "population": 7, "elderly": 2, "children": 1, "residences": 1}
+    assert {k: truth[results["gap"]][k] for k in props} == props  # the planner's GeoJSON of the same run
+
+
+def test_province_tiles_show_cities_low_and_counties_high(client, auth, results):
+    params = {"type_code": "kindergarten", "circle": "15min"}
+    low = decoded(client, auth, "planner", "province", 6, params)
+    high = decoded(client, auth, "planner", "province", 9, params)
+    (city,) = [f["properties"] for parts in low.values() for _x, _y, f in parts][:1]
+    assert city["level"] == "city" and city["code"] == "4400" and city["share"] == pytest.approx(1500 / 2727)
+    county = [f["properties"] for parts in high.values() for _x, _y, f in parts]
+    assert {c["level"] for c in county} == {"county"} and county[0]["name"] == "测试区"
+    assert county[0]["population"] == 2727 and county[0]["homes"] == 4
