@@ -64,6 +64,7 @@ TAGS = [
     {"name": "用户 users", "description": "账号与角色 accounts and roles"},
     {"name": "审计 audit", "description": "审计日志 who changed what"},
     {"name": "状态 health", "description": "服务状态 health"},
+    {"name": "矢量瓦片 tiles", "description": "地图矢量瓦片 (MVT) vector tiles of the layers for the maps"},
 ]
 
 

@@ -54,7 +54,7 @@ def data_version(token: str) -> str:
         "Filters as for the collection, e.g. `?level=grid_small`; `coverage` and `gaps` need `type_code`, "
         "`province` `type_code` and `circle`. Geometries are simplified for the zoom; roads thin out below "
         f"zoom {tiles.ROAD_ALL_ZOOM}; the province layer shows cities below zoom {tiles.PROVINCE_COUNTY_ZOOM}."),
-    responses={200: {"content": {MVT: {}}, "description": "MVT tile",
+    responses={200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}, "description": "MVT tile",
                      "headers": {"ETag": {"description": "图层+数据版本+瓦片 layer, data version and tile",
                                           "schema": {"type": "string"}}}},
                204: {"description": "空瓦片 no feature in this tile"},
