@@ -3,7 +3,7 @@
 Each county is one task (``county_task``): the worker opens its own connection from the database
 URL it is given, reads the county's partition (``layers.province.partition_inputs``, buffers of
 ``province.partition.buffers``), runs ``geo.coverage.run_coverage`` on it and returns the
-county's per-home rows. The client stores each county's rows in one transaction as its task
+county's per-home rows with its figures (time, CPU time, peak memory of the task). The client stores each county's rows in one transaction as its task
 finishes (so a county is stored whole or not at all), retries a failed task (Dask ``retries``),
 reports the counties that still failed, and rolls up to county, city and province only when every
 county succeeded.
@@ -12,7 +12,7 @@ county succeeded.
 from __future__ import annotations
 
 import os
-import resource
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -57,8 +57,33 @@ def client_for(spec: str, *, processes: bool = True):
         yield client
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+class PeakMemory:
+    """Peak resident memory of this process while the ``with`` block runs (MB), sampled every
+    ``interval`` seconds by a thread: per task, unlike the process's lifetime high-water mark."""
+
+    def __init__(self, interval: float = 0.05):
+        import psutil
+
+        self.interval, self._proc, self.peak_mb = interval, psutil.Process(), 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._sample()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
 
 
 def county_task(database_url: str, county: int, code: str, config: Any, types: list[str] | None,
@@ -72,14 +97,15 @@ def county_task(database_url: str, county: int, code: str, config: Any, types: l
     from layers.db import session
     from pipeline.coverage import with_capacity_basis
 
-    t0 = time.perf_counter()
-    with session(database_url, actor="province") as s:
-        frames = store.partition_inputs(s, county, network_m=bufs.network_m, facility_m=bufs.facility_m)
-        facility_types = with_capacity_basis(queries.facility_types(s), config.facility_types_csv)
-    read_s = time.perf_counter() - t0
-    result = run_coverage(frames["nodes"], frames["edges"], frames["facilities"], frames["residences"],
-                          frames["areas"], facility_types, load_profiles(config.profiles_csv), types=types,
-                          max_distance_m=config.snap_max_m, gap_link_m=config.gap_link_m, with_gaps=False)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    with PeakMemory() as memory:
+        with session(database_url, actor="province") as s:
+            frames = store.partition_inputs(s, county, network_m=bufs.network_m, facility_m=bufs.facility_m)
+            facility_types = with_capacity_basis(queries.facility_types(s), config.facility_types_csv)
+        read_s = time.perf_counter() - t0
+        result = run_coverage(frames["nodes"], frames["edges"], frames["facilities"], frames["residences"],
+                              frames["areas"], facility_types, load_profiles(config.profiles_csv), types=types,
+                              max_distance_m=config.snap_max_m, gap_link_m=config.gap_link_m, with_gaps=False)
     pr = result.per_residence
     population = frames["residences"].set_index("residence_id").population
     rows = pd.DataFrame({  # Int64 kept as a Series: to_numpy() would turn ids with gaps into floats
@@ -89,8 +115,9 @@ def county_task(database_url: str, county: int, code: str, config: Any, types: l
         "covered": pr.covered.to_numpy(bool),
     })
     figures = {"seconds": round(time.perf_counter() - t0, 3), "read_seconds": round(read_s, 3),
+               "cpu_seconds": round(time.process_time() - cpu0, 3),
                "homes": len(frames["residences"]), "edges": len(frames["edges"]),
-               "facilities": len(frames["facilities"]), "peak_rss_mb": round(_peak_rss_mb(), 1)}
+               "facilities": len(frames["facilities"]), "peak_rss_mb": round(memory.peak_mb, 1)}
     return {"county": county, "code": code, "rows": rows, "figures": figures}
 
 
@@ -100,7 +127,8 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
     """Run every county of the database at ``database_url`` as a Dask task and store the results.
 
     Returns ``{"run_id", "status", "counties": {code: figures}, "failed": [{code, name, error}],
-    "seconds", "buffers"}``. ``task`` replaces ``county_task`` (tests of failure handling).
+    "seconds", "buffers", "phases"}`` (``phases``: seconds before the cluster, to start it, storing
+    the counties' rows, rolling up). ``task`` replaces ``county_task`` (tests of failure handling).
     """
     from distributed import as_completed
 
@@ -125,7 +153,10 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
                                      "buffers": asdict(bufs), "snap_max_m": config.snap_max_m})
     done: dict[str, dict] = {}
     failed: list[dict[str, str]] = []
+    phases = {"prepare_s": time.perf_counter() - t0, "cluster_start_s": 0.0, "store_s": 0.0}
+    t_cluster = time.perf_counter()
     with client_for(scheduler, processes=processes) as client:
+        phases["cluster_start_s"] = time.perf_counter() - t_cluster
         futures = {client.submit(task or county_task, database_url, area, codes[area], config, types, bufs,
                                  key=f"county-{codes[area]}-run{run_id}", retries=retries, pure=False): area
                    for area in codes}
@@ -134,15 +165,21 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
             label = f"{names[area]} {codes[area]}"
             if future.status == "error":
                 failed.append({"code": codes[area], "name": names[area], "error": repr(future.exception())[:300]})
+                label += " 失败 failed"
             else:
                 out = future.result()
+                t_store = time.perf_counter()
                 with session(database_url, actor="province") as s:
                     store.store_county(s, run_id, codes[area], out["rows"], out["figures"])
+                phases["store_s"] += time.perf_counter() - t_store
                 done[codes[area]] = out["figures"]
             future.release()
             if progress is not None:
                 progress(label, len(done) + len(failed), len(futures))
+    t_finish = time.perf_counter()
     with session(database_url, actor="province") as s:
         store.finish_run(s, run_id, failed)
+    phases["rollup_s"] = time.perf_counter() - t_finish
     return {"run_id": run_id, "status": "failed" if failed else "done", "counties": done, "failed": failed,
-            "seconds": round(time.perf_counter() - t0, 3), "buffers": asdict(bufs)}
+            "seconds": round(time.perf_counter() - t0, 3), "buffers": asdict(bufs),
+            "phases": {k: round(v, 3) for k, v in phases.items()}}

@@ -108,6 +108,8 @@ def _run_partitioned(partition: str, scheduler: str, config, types: list[str] | 
                        disable=None)
         bar.set_postfix_str(label)
         bar.update(1)
+        if bar.disable:  # not a terminal (a log, a pipe): one line per county instead of the bar
+            typer.echo(f"分县覆盖分析 counties {done}/{total}: {label}", err=True)
 
     try:
         out = run_province(database_url(), scheduler=scheduler, config=config, types=types, progress=progress)

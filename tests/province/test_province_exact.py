@@ -1,7 +1,8 @@
 """Partitioned (per-county, Dask) coverage equals the single-machine run, home by home.
 
-Three fictional counties (copies of a small demo district) joined by roads across their borders,
-loaded into a real PostGIS; a real Dask LocalCluster (threads) runs the counties.
+Three fictional counties (``conftest.region_db``) joined by roads across their borders, loaded
+into a real PostGIS; a real Dask LocalCluster (threads) runs the counties. The CLI test runs the
+same region on worker processes, with failures.
 """
 
 from __future__ import annotations
@@ -9,29 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import text
-
-CODES = ["441597", "441598", "441599"]
-NAMES = ["甲县", "乙县", "丙县"]
-
-
-@pytest.fixture(scope="module")
-def region_db(fresh_db):
-    from data.demo import generate
-    from layers.db import session
-    from layers.load.demo import load_district
-    from province.synthetic import join_counties
-
-    url = fresh_db("province")
-    region = join_counties(generate(scale=0.3), CODES, NAMES)
-    with session(url, actor="pytest") as s:
-        load_district(s, region)
-        # the car tiers' half-hour circle (45 km) would make every partition the whole region;
-        # without them the buffer is the e-bike half hour, and partitions are genuinely partial
-        for circle in ("urban", "rural"):
-            s.execute(text(f"UPDATE facility_types SET {circle}_profile = NULL, {circle}_max_time_min = NULL "
-                           f"WHERE {circle}_profile = 'car'"))
-    return url
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +42,8 @@ def _key(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index(["type_code", "circle", "residence_id"]).sort_index()
 
 
-def test_partitioned_run_equals_single_machine_home_by_home(region_db, single, partitioned):
+def test_partitioned_run_equals_single_machine_home_by_home(region_db, region_codes, single, partitioned):
+    codes = region_codes
     from layers import province as store
     from layers.db import session
     from province.synthetic import ID_STEP
@@ -92,10 +71,11 @@ def test_partitioned_run_equals_single_machine_home_by_home(region_db, single, p
     assert across.sum() > 0
     # partitions are genuinely partial: the outer counties do not read the whole region's network
     total_edges = int(single[1].edges.shape[0])
-    assert out["counties"][CODES[0]]["edges"] < total_edges and out["counties"][CODES[-1]]["edges"] < total_edges
+    assert out["counties"][codes[0]]["edges"] < total_edges and out["counties"][codes[-1]]["edges"] < total_edges
 
 
-def test_rollup_matches_the_per_home_rows(region_db, single, partitioned):
+def test_rollup_matches_the_per_home_rows(region_db, region_codes, single, partitioned):
+    codes = region_codes
     from layers import province as store
     from layers.db import session
 
@@ -108,7 +88,7 @@ def test_rollup_matches_the_per_home_rows(region_db, single, partitioned):
     with session(region_db) as s:
         roll = store.rollup(s, out["run_id"])
     counties = roll[roll.level == "county"]
-    assert sorted(counties.code.unique()) == CODES
+    assert sorted(counties.code.unique()) == codes
     for (code, circle), g in frame.groupby(["type_code", "circle"]):
         prov = roll[(roll.level == "province") & (roll.type_code == code) & (roll.circle == circle)]
         city = roll[(roll.level == "city") & (roll.type_code == code) & (roll.circle == circle)]
@@ -116,44 +96,6 @@ def test_rollup_matches_the_per_home_rows(region_db, single, partitioned):
         assert int(prov.population.iloc[0]) == int(g.population.sum())
         assert int(prov.population_covered.iloc[0]) == int(g.population[g.covered].sum())
         for k, cg in g.groupby("county"):
-            row = counties[(counties.code == CODES[k]) & (counties.type_code == code) & (counties.circle == circle)]
+            row = counties[(counties.code == codes[k]) & (counties.type_code == code) & (counties.circle == circle)]
             assert int(row.homes.iloc[0]) == len(cg)
             assert int(row.population_covered.iloc[0]) == int(cg.population[cg.covered].sum())
-
-
-_CALLS: dict[str, int] = {}
-
-
-def _flaky_task(database_url, county, code, *args):
-    """Fails on the first attempt of every county, and always for the last county."""
-    from province.run import county_task
-
-    _CALLS[code] = _CALLS.get(code, 0) + 1
-    if code == CODES[-1] or _CALLS[code] == 1:
-        raise RuntimeError(f"planted failure of county {code}")
-    return county_task(database_url, county, code, *args)
-
-
-def test_a_failed_county_is_retried_reported_and_never_half_stored(region_db, partitioned):
-    """One type only (a 1 km walking buffer) keeps this run short."""
-    from layers import province as store
-    from layers.db import session
-    from pipeline.coverage import RunConfig
-    from province.run import run_province
-
-    _CALLS.clear()
-    out = run_province(region_db, scheduler="local:2", processes=False, config=RunConfig(), task=_flaky_task,
-                       retries=1, types=["kindergarten"])
-    assert out["status"] == "failed"
-    assert [f["code"] for f in out["failed"]] == [CODES[-1]] and "planted failure" in out["failed"][0]["error"]
-    assert {CODES[0]: 2, CODES[1]: 2, CODES[2]: 2} == _CALLS  # every county retried once
-    with session(region_db) as s:
-        rows = store.residence_rows(s, out["run_id"])
-        run = store.run_row(s, out["run_id"])
-        roll = store.rollup(s, out["run_id"])
-        good = store.residence_rows(s, partitioned[0]["run_id"])
-    good = good[good.type_code == "kindergarten"]
-    assert run["status"] == "failed" and roll.empty
-    assert CODES[-1] not in set(rows.county_code)
-    for code in CODES[:-1]:  # the counties that succeeded are stored whole
-        assert (rows.county_code == code).sum() == (good.county_code == code).sum() > 0
