@@ -1,4 +1,5 @@
-"""Request limits: body size (413), a per-IP token bucket for anonymous clients (429), anonymous
+"""Request limits: body size (413), a per-IP allowance for anonymous clients (429, shared by every
+server process: ``SharedLimit``), anonymous
 uploads (401 before the body is read), and which client address to believe (proxy headers).
 
 All are plain ASGI middlewares so they run before any body is parsed.
@@ -9,16 +10,18 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import jwt
+from limits import RateLimitItemPerSecond
+from limits.storage import Storage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
 from api.security import COOKIE
 from api.settings import IPNetwork
+from layers.ratelimits import PostgresStorage
 
 EXEMPT_PATHS = ("/healthz", "/favicon.ico")
 EXEMPT_PREFIXES = ("/assets/",)
@@ -89,48 +92,39 @@ def _exempt(path: str) -> bool:
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
+SCALE = 10
+"""Requests are counted in tenths (``limits`` counts whole hits): a tile weighs 1, a request 10."""
 
 
-class TokenBuckets:
-    """In-memory token buckets keyed by client (one process; good enough for one server)."""
+class SharedLimit:
+    """A per-client allowance (the ``limits`` library, moving window): ``burst`` requests in any
+    ``burst / rate`` seconds, so ``rate`` per second on average. Counted in the database
+    (``layers.ratelimits``), so every server process shares one count per client and a restart
+    forgets nothing. ``name`` keeps the counts of different limits apart."""
 
-    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 50_000):
-        self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
-        self._buckets: dict[str, _Bucket] = {}
+    def __init__(self, name: str, *, rate: float, burst: int, url: str | None = None,
+                 storage: Storage | None = None):
+        self.name = name
+        self.item = RateLimitItemPerSecond(max(1, burst) * SCALE, max(1, round(burst / rate)))
+        self.limiter = MovingWindowRateLimiter(storage or PostgresStorage(url=url))
 
     def take(self, key: str, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens (one request: 1); returns 0 when allowed, else the seconds until they are back."""
-        now = self.clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            self._prune(now)
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
-        bucket.stamp = now
-        if bucket.tokens >= cost:
-            bucket.tokens -= cost
+        """Count a request of ``key`` weighing ``cost`` (one request: 1, in tenths); 0 when allowed, else
+        the seconds until it would be."""
+        weight = max(1, round(cost * SCALE))
+        if self.limiter.hit(self.item, self.name, key, cost=weight):
             return 0.0
-        return (cost - bucket.tokens) / self.rate
-
-    def _prune(self, now: float) -> None:
-        if len(self._buckets) < self.max_keys:
-            return
-        full_after = self.burst / self.rate
-        self._buckets = {k: b for k, b in self._buckets.items() if now - b.stamp < full_after}
+        stats = self.limiter.get_window_stats(self.item, self.name, key)
+        return max(1.0, stats.reset_time - time.time())
 
 
 class AnonymousRateLimit:
     """Rate-limit requests that carry no valid login token, per client IP."""
 
-    def __init__(self, app, *, rate: float, burst: int, secret: str):
+    def __init__(self, app, *, rate: float, burst: int, secret: str, url: str | None = None):
         self.app = app
         self.secret = secret
-        self.buckets = TokenBuckets(rate=rate, burst=burst) if rate > 0 else None
+        self.buckets = SharedLimit("anonymous", rate=rate, burst=burst, url=url) if rate > 0 else None
 
     async def __call__(self, scope, receive, send):
         if self.buckets is None or scope["type"] != "http" or _exempt(scope["path"]):
@@ -140,7 +134,7 @@ class AnonymousRateLimit:
         if not self._authenticated(request):
             client = request.client.host if request.client else "unknown"
             cost = TILE_COST if scope["path"].startswith(TILE_PREFIX) else 1.0
-            wait = self.buckets.take(client_key(client), cost)
+            wait = await run_in_threadpool(self.buckets.take, client_key(client), cost)  # a database round trip
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 exc = RateLimited(

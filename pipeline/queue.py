@@ -36,6 +36,7 @@ TASKS: dict[str, dict[str, Any]] = {
     "siting": {"queue": "siting", "lock": "siting"},
     "escalate_overdue": {"queue": "events", "lock": "escalate"},
     "recover_stalled": {"queue": "maintenance", "lock": "recover"},
+    "purge_rate_limits": {"queue": "maintenance", "lock": "purge"},
 }
 """Each task's queue and lock (one job of a lock runs at a time across every worker)."""
 RETRY = procrastinate.RetryStrategy(max_attempts=3, exponential_wait=5)

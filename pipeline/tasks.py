@@ -11,6 +11,7 @@ import logging
 
 from procrastinate import JobContext
 
+from layers import ratelimits
 from layers.db import session
 from pipeline import events, jobs, siting
 from pipeline.queue import RETRY, TASKS, app, recover
@@ -19,6 +20,7 @@ log = logging.getLogger("minqing.tasks")
 
 ESCALATE_CRON = "*/5 * * * *"
 RECOVER_CRON = "* * * * *"
+PURGE_CRON = "17 * * * *"
 
 
 def _url(context: JobContext) -> str:
@@ -50,6 +52,13 @@ def escalate_overdue(context: JobContext, timestamp: int) -> None:
         done = events.escalate_overdue(s, events.EventSettings())
     if done:
         log.info("超时升级 %d 件: %s", len(done), [d["event_id"] for d in done])
+
+
+@app.periodic(cron=PURGE_CRON, periodic_id="purge_rate_limits")
+@app.task(name="purge_rate_limits", pass_context=True, **TASKS["purge_rate_limits"])
+def purge_rate_limits(context: JobContext, timestamp: int) -> None:
+    """Expired rate-limit counters go (``layers.ratelimits``)."""
+    ratelimits.purge(_url(context))
 
 
 @app.periodic(cron=RECOVER_CRON, periodic_id="recover_stalled")

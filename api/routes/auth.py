@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, TokenDep, TokenResult
 from api.errors import Forbidden, RateLimited, Unauthorized, error_response
-from api.limits import TokenBuckets, client_key
+from api.limits import SharedLimit, client_key
 from api.schemas.auth import Token
 from api.schemas.common import errors
 from api.security import COOKIE, backoff_seconds, create_token, verify_password
@@ -35,8 +35,9 @@ def throttle(request: Request, settings: ApiSettings) -> None:
     """
     buckets = getattr(request.app.state, "login_buckets", None)
     if buckets is None:
-        buckets = request.app.state.login_buckets = TokenBuckets(
-            rate=settings.login_attempts_per_minute / 60, burst=settings.login_burst)
+        buckets = request.app.state.login_buckets = SharedLimit(
+            "login", rate=settings.login_attempts_per_minute / 60, burst=settings.login_burst,
+            url=request.app.state.database_url)
     wait = buckets.take(client_key(_client(request)))
     if wait > 0:
         seconds = max(1, math.ceil(wait))

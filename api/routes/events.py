@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, SessionDep, require_role
 from api.errors import ApiError, PreconditionRequired, RateLimited
-from api.limits import TokenBuckets, client_key
+from api.limits import SharedLimit, client_key
 from api.schemas.common import Text, errors
 from api.schemas.events import (
     Category,
@@ -244,7 +244,8 @@ def _ip_allowance(request: Request, settings: service.EventSettings) -> None:
     state = request.app.state
     if not hasattr(state, "event_report_buckets"):
         per_hour = settings.public_per_ip_per_hour
-        state.event_report_buckets = TokenBuckets(rate=per_hour / 3600, burst=max(1, math.floor(per_hour)))
+        state.event_report_buckets = SharedLimit("public-report", rate=per_hour / 3600, burst=max(1, math.floor(per_hour)),
+                                                 url=state.database_url)
     client = client_key(request.client.host) if request.client else "unknown"
     wait = state.event_report_buckets.take(client)
     if wait > 0:

@@ -122,16 +122,16 @@ def test_anonymous_clients_are_rate_limited_with_retry_after(api_db, auth):
                      headers={"Authorization": "Bearer forged.token.here"}).status_code == 429
 
 
-def test_token_bucket_refills_over_time():
-    from api.limits import TokenBuckets
+def test_the_allowance_is_one_count_for_every_process_and_survives_a_restart(api_db):
+    """Two ``SharedLimit`` objects are what two server processes hold: one count in the database."""
+    from api.limits import SharedLimit
 
-    now = [0.0]
-    buckets = TokenBuckets(rate=2.0, burst=2, clock=lambda: now[0])
-    assert [buckets.take("ip") for _ in range(2)] == [0.0, 0.0]
-    assert buckets.take("ip") == pytest.approx(0.5)
-    now[0] = 0.5
-    assert buckets.take("ip") == 0.0
-    assert buckets.take("other") == 0.0  # per client
+    first, second = (SharedLimit("test-shared", rate=0.01, burst=3, url=api_db) for _ in range(2))
+    assert [first.take("198.51.100.1"), second.take("198.51.100.1"), first.take("198.51.100.1")] == [0.0] * 3
+    wait = second.take("198.51.100.1")
+    assert 1 <= wait <= 300 + 1  # the window is burst / rate = 300 s
+    restarted = SharedLimit("test-shared", rate=0.01, burst=3, url=api_db)
+    assert restarted.take("198.51.100.1") > 0 and restarted.take("198.51.100.2") == 0.0  # per client
 
 
 def test_status_table_maps_library_errors():
