@@ -33,6 +33,7 @@ from api.routes import (
     public,
     tiles,
     users,
+    visits,
 )
 from api.security_headers import SecurityHeaders
 from api.settings import ApiSettings, get_settings
@@ -57,6 +58,7 @@ TAGS = [
     {"name": "行政区划 areas", "description": "编辑行政区划 edit districts, towns, communities"},
     {"name": "等时圈 isochrones", "description": "沿街道的可达范围 reachable areas along the streets"},
     {"name": "民情事件 events", "description": "民情事件: 上报、受理、分拨、处置、办结、回访 residents' reports through the grids"},
+    {"name": "走访 visits", "description": "重点人群户与走访 (仅网格员与管理员) key households and visits, staff only"},
     {"name": "公众地图 public map", "description": "离我最近的服务设施与统一搜索 nearest services and one search box"},
     {"name": "地名 place_names", "description": "地名编辑、检索与逆地理编码 place names: edit, search, reverse"},
     {"name": "导入 imports", "description": "导入文件 file imports"},
@@ -113,7 +115,8 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     # every router is imported plainly at the top: a module that fails to import stops the service at
     # start instead of leaving its routes silently missing
     for router in [health.router, collections.router, isochrones.router, public.router, placenames.router, auth.router,
-                   users.router, audit.router, imports.router, maps.router, docs.router, events.router, tiles.router]:
+                   users.router, audit.router, imports.router, maps.router, docs.router, events.router, tiles.router,
+                   visits.router]:
         app.include_router(router)
     planning.register(app)  # planner tools: runs, scenarios, siting, reports
     return app

@@ -24,6 +24,7 @@ GROUPS = {
     "import": "导入 OpenStreetMap and government files",
     "users": "用户 accounts and roles",
     "events": "民情事件 residents' reports: 超时升级 and lists",
+    "visits": "走访 key households (重点人群) and visits",
 }
 
 app = typer.Typer(

@@ -36,6 +36,7 @@ from layers import events as store
 from layers.users import Account
 from pipeline import events as service
 from pipeline import live
+from pipeline import visits as visits_service
 
 router = APIRouter(tags=["民情事件 events"])
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1, description="事件编号", examples=[1])]
@@ -51,6 +52,13 @@ def _settings(request: Request) -> service.EventSettings:
     if not hasattr(state, "event_settings"):
         state.event_settings = service.EventSettings()
     return state.event_settings
+
+
+def visit_settings(request: Request) -> visits_service.VisitSettings:
+    state = request.app.state
+    if not hasattr(state, "visit_settings"):
+        state.visit_settings = visits_service.VisitSettings()
+    return state.visit_settings
 
 
 def _etag(response: Response, event: dict) -> None:
@@ -78,14 +86,15 @@ def list_categories(request: Request) -> list[dict]:
 
 @router.get("/events/kpis", response_model=list[Kpi], summary="考核指标 KPIs per grid, community or town",
             description="Of the events reported in [since, until): 按期处置率 (resolved by the deadline and never "
-                        "超时, over those due), 结案率, 平均办结时长 (hours), 群众满意率 (4-5 of 5, over those rated); "
-                        "best first. Aggregates only (dispatchers and admins).",
+                        "超时, over those due), 结案率, 平均办结时长 (hours), 群众满意率 (4-5 of 5, over those rated), "
+                        "走访完成率 (visits made, at most those owed per key household, over visits owed); best first. "
+                        "Aggregates only (dispatchers and admins).",
             responses=errors(401, 403))
-def kpis(s: SessionDep, _: Annotated[Account, Depends(require_role("admin", "dispatcher"))],
+def kpis(request: Request, s: SessionDep, _: Annotated[Account, Depends(require_role("admin", "dispatcher"))],
          since: Annotated[datetime, Query(description="上报时间起 ISO 8601", examples=["2026-03-01T00:00:00+08:00"])],
          until: Annotated[datetime, Query(description="上报时间止 (不含)", examples=["2026-04-01T00:00:00+08:00"])],
          by: Annotated[Literal["grid", "community", "town"], Query(description="按网格/村社区/镇街")] = "grid") -> list:
-    return store.kpis(s, by=by, since=since, until=until, now=datetime.now(UTC))
+    return visits_service.kpis(s, visit_settings(request), by=by, since=since, until=until, now=datetime.now(UTC))
 
 
 @router.get("/events/points", response_model=EventPoints, summary="事件点位 events for a map",

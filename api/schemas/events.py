@@ -185,7 +185,7 @@ class Kpi(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "area_id": 10001, "name": "第一网格", "events": 40, "due": 38, "on_time": 36, "closed": 37, "rated": 20,
         "satisfied": 19, "on_time_rate": 0.947, "closed_rate": 0.925, "mean_hours_to_resolve": 18.5,
-        "satisfied_rate": 0.95}]})
+        "satisfied_rate": 0.95, "households_owing": 12, "visits_owed": 60, "visits_done": 54, "visit_rate": 0.9}]})
     area_id: int
     name: str
     events: int = Field(description="上报件数")
@@ -198,6 +198,10 @@ class Kpi(BaseModel):
     closed_rate: float | None = Field(description="结案率 closed / events")
     mean_hours_to_resolve: float | None = Field(description="平均办结时长 (小时)")
     satisfied_rate: float | None = Field(description="群众满意率 satisfied / rated")
+    households_owing: int = Field(0, description="期内应走访的重点人群户数")
+    visits_owed: int = Field(0, description="应走访次数 (各户在期内的整走访周期数)")
+    visits_done: int = Field(0, description="已走访次数 (每户至多计应走访次数)")
+    visit_rate: float | None = Field(None, description="走访完成率 visits_done / visits_owed")
 
 
 class EventPoints(BaseModel):

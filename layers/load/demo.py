@@ -30,12 +30,13 @@ WATER_COLS = ["water_id", "kind", "name"]
 
 
 def clear_layers(s: Session) -> None:
-    """Empty every data layer (not users, not facility types)."""
+    """Empty every data layer (not users, not facility types), with the events, key households and
+    visits that refer to its areas and homes."""
     s.execute(text(
         "TRUNCATE coverage_runs, coverage_area, coverage_residence, coverage_facility, coverage_gaps, coverage_target, "
         "coverage_presence, coverage_composite, "
-        "scenarios, place_name_reviews, place_name_history, place_names, facilities, residences, network_edges, "
-        "network_nodes, water"
+        "scenarios, place_name_reviews, place_name_history, place_names, facilities, visits, key_households, "
+        "event_photos, event_history, events, residences, network_edges, network_nodes, water"
     ))
     s.execute(text("UPDATE users SET area_id = NULL WHERE area_id IS NOT NULL"))
     s.execute(text("DELETE FROM areas"))
