@@ -17,9 +17,11 @@ from datetime import datetime
 from geo.deadlines import LEVELS, Category, WorkCalendar, deadline
 from geo.errors import GeoError
 
-STATUSES = ("reported", "accepted", "escalated", "assigned", "handling", "resolved", "reviewed", "archived")
+STATUSES = ("reported", "accepted", "escalated", "assigned", "handling", "resolved", "reviewed", "archived",
+            "merged")
 STATUS_ZH = {"reported": "已上报", "accepted": "已受理", "escalated": "待分拨", "assigned": "已分拨",
-             "handling": "处置中", "resolved": "已办结", "reviewed": "已回访", "archived": "已归档"}
+             "handling": "处置中", "resolved": "已办结", "reviewed": "已回访", "archived": "已归档",
+             "merged": "已合并"}
 OPEN = ("reported", "accepted", "escalated", "assigned", "handling")
 """Statuses still waiting for handling (deadlines and 超时 apply)."""
 CENTRE_LEVEL = "镇街"
@@ -45,9 +47,11 @@ ACTIONS: dict[str, Step] = {
     "return": Step("退回指挥中心", ("assigned", "handling"), "escalated", ("department", "admin")),
     "review": Step("回访评价", ("resolved",), "reviewed", ("grid_worker", "dispatcher", "admin")),
     "archive": Step("归档", ("reviewed",), "archived", ("dispatcher", "admin")),
+    "merge": Step("合并", ("reported", "accepted", "escalated"), "merged", ("grid_worker", "dispatcher", "admin")),
 }
 """Action → step. A grid worker resolves only what they accepted (就地处置); a department only
-what it is handling."""
+what it is handling. 合并: a repeated report joins an open event of the same category (``merge_into``)
+and is handled there; a merged event counts in no KPI."""
 RESOLVER = {"accepted": ("grid_worker", "admin"), "handling": ("department", "admin")}
 
 
@@ -148,6 +152,19 @@ def apply(state: EventState, action: str, *, role: str, actor: str, at: datetime
     entry = HistoryEntry(action, state.status, step.target, actor, at, note=note,
                          department=changes.get("department"))
     return replace(state, **changes), entry
+
+
+def merge_into(state: EventState, target: EventState, *, same_event: bool) -> None:
+    """Check that an event may be merged into ``target``: another event, of the same category, still
+    open and not merged itself; raises ``TransitionInvalid`` (422) or ``TransitionError`` (409)."""
+    if same_event:
+        raise TransitionInvalid("合并 (merge) needs another event: name it in `into`")
+    if target.category != state.category:
+        raise TransitionInvalid(f"合并 (merge) needs an event of the same category ({state.category}), "
+                                f"not {target.category}: choose one of the event's possible_duplicates")
+    if target.status not in OPEN:
+        raise TransitionError(f"the event to merge into is {STATUS_ZH[target.status]} ({target.status}): merge only "
+                              "into an open event; handle this report on its own instead")
 
 
 def next_level(level: str) -> str:

@@ -195,6 +195,21 @@ def by_tracking_code(s: Session, code: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def merged_progress(s: Session, code: str) -> dict[str, Any]:
+    """Status and dates of the open or closed event that the merged report ``code`` joined (following a
+    chain of merges, at most 20 long)."""
+    row = s.execute(text("""
+        WITH RECURSIVE up AS (
+            SELECT event_id, duplicate_of, status, 0 AS depth FROM events WHERE tracking_code = :c
+            UNION ALL
+            SELECT e.event_id, e.duplicate_of, e.status, up.depth + 1 FROM events e JOIN up ON e.event_id = up.duplicate_of
+            WHERE up.status = 'merged' AND up.depth < 20)
+        SELECT e.status, e.category, e.reported_at, e.due_at, e.resolved_at,
+               (SELECT max(at) FROM event_history h WHERE h.event_id = e.event_id) AS updated_at
+        FROM up JOIN events e USING (event_id) ORDER BY up.depth DESC LIMIT 1"""), {"c": code}).mappings().one()
+    return dict(row)
+
+
 def reports_by_phone(s: Session, phone: str, *, since: datetime) -> int:
     """How many public reports this phone number made since ``since`` (the per-phone spam limit)."""
     return s.execute(text("SELECT count(*) FROM events WHERE source = 'public' AND reporter_phone = :p "
@@ -226,14 +241,15 @@ def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime
     * 结案率 ``closed_rate``: resolved, reviewed or archived over all events reported;
     * 平均办结时长 ``mean_hours_to_resolve``: hours from report to 办结, over resolved events;
     * 群众满意率 ``satisfied_rate``: satisfaction 4 or 5 over the events rated.
-    A rate whose denominator is 0 is None (no data, not 0 %).
+    A rate whose denominator is 0 is None (no data, not 0 %). Merged reports (``merged``) count nowhere:
+    the event they joined counts once.
     """
     column = KPI_LEVELS.get(by)
     if column is None:
         raise ValueError(f"unknown KPI level {by!r}: use one of {list(KPI_LEVELS)}")
     rows = s.execute(text(f"""
         WITH e AS (SELECT * FROM events WHERE reported_at >= :since AND reported_at < :until
-                   AND {column} IS NOT NULL),
+                   AND {column} IS NOT NULL AND status <> 'merged'),
         k AS (
           SELECT {column} AS area_id,
                  count(*) AS events,

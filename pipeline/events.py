@@ -184,18 +184,36 @@ def _state(event: dict[str, Any]) -> flow.EventState:
 
 def transition(s: Session, settings: EventSettings, user: Account, event_id: int, action: str, *,
                expected_version: int, note: str | None = None, department: str | None = None,
-               satisfaction: int | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Take ``action`` on an event the user sees, if it is still ``expected_version`` (else 412)."""
+               satisfaction: int | None = None, into: int | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """Take ``action`` on an event the user sees, if it is still ``expected_version`` (else 412).
+    合并 (``merge``) joins it to the open event ``into`` of the same category (the user must see
+    both); both events' histories record the step."""
     event = get_for(s, user, event_id, lock=True)
     if event["version"] != expected_version:
         raise Conflict(f"event {event_id} is now version {event['version']}, not {expected_version}: "
                        f"someone changed it; GET /events/{event_id} again and retry with its new ETag")
     if action == "assign" and department is not None and department.strip() not in departments(settings):
         raise ValidationFailed(f"职能部门 {department!r} 不在事项清单中: 请选择 {departments(settings)} 之一")
-    state, entry = flow.apply(_state(event), action, role=user.role, actor=user.username,
-                              at=now or datetime.now(UTC), note=note, department=department,
-                              satisfaction=satisfaction)
-    return store.save_state(s, event_id, _state_dict(state), expected_version=expected_version, entry=_entry(entry))
+    at = now or datetime.now(UTC)
+    target = None
+    if action == "merge":
+        if into is None:
+            raise ValidationFailed("合并 (merge) needs `into`: the event_id of the open event to merge into "
+                                   "(one of possible_duplicates)")
+        target = get_for(s, user, into, lock=True)
+        flow.merge_into(_state(event), _state(target), same_event=into == event_id)
+        note = (note or "").strip() or f"并入事件 {into}"
+    state, entry = flow.apply(_state(event), action, role=user.role, actor=user.username, at=at, note=note,
+                              department=department, satisfaction=satisfaction)
+    saved = store.save_state(s, event_id, _state_dict(state), expected_version=expected_version, entry=_entry(entry))
+    if target is not None:
+        store.mark_duplicate(s, event_id, target["event_id"])
+        store.add_history(s, target["event_id"], {"action": "merged_in", "from_status": target["status"],
+                                                  "to_status": target["status"], "actor": user.username, "at": at,
+                                                  "note": f"事件 {event_id} 并入本事件"})
+        saved = store.get(s, event_id)
+    return saved
 
 
 def escalate_overdue(s: Session, settings: EventSettings, *, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -232,6 +250,8 @@ def public_status(s: Session, settings: EventSettings, code: str) -> dict[str, A
     row = store.by_tracking_code(s, code.strip().upper()) if code else None
     if row is None:
         raise NotFound("没有这个查询码的反映: 请核对查询码 (以 MQ 开头的12位)")
+    if row["status"] == "merged":  # a repeated report follows the event it joined (its progress, not its text)
+        row = {**store.merged_progress(s, code.strip().upper()), "reported_at": row["reported_at"]}
     categories, _ = tables(settings)
     category = categories.get(row["category"])
     return {"status": row["status"], "status_zh": flow.STATUS_ZH[row["status"]],

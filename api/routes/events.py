@@ -198,13 +198,16 @@ def get_event(request: Request, event_id: EventId, s: SessionDep, user: CurrentU
 
 @router.post("/events/{event_id}/transitions", response_model=Event, summary="流转 take one step of the flow",
              description="Needs the event's ETag as If-Match: of two concurrent steps one wins, the other gets "
-                         "412. 409 when the status does not allow the step, 403 when the role may not take it.",
+                         "412. 409 when the status does not allow the step, 403 when the role may not take it. "
+                         "合并 merge `{action: merge, into: N}` joins a repeated report to the open event N of the "
+                         "same category (one of `possible_duplicates`); its tracking code then follows N.",
              responses=errors(401, 403, 404, 409, 412, 422, 428))
 def transition(request: Request, event_id: EventId, body: Transition, s: SessionDep, user: CurrentUser,
                response: Response, if_match: IfMatch = None) -> dict:
     settings = _settings(request)
     event = service.transition(s, settings, user, event_id, body.action, expected_version=_version(if_match, event_id),
-                               note=body.note, department=body.department, satisfaction=body.satisfaction)
+                               note=body.note, department=body.department, satisfaction=body.satisfaction,
+                               into=body.into)
     _etag(response, event)
     return {**service.present(event, user, settings), "history": store.history(s, event_id)}
 

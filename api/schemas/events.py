@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Lat, Link, Lon, Text
 
-Action = Literal["accept", "escalate", "resolve", "assign", "handle", "return", "review", "archive"]
+Action = Literal["accept", "escalate", "resolve", "assign", "handle", "return", "review", "archive", "merge"]
 
 _EVENT_EXAMPLE = {
     "event_id": 12, "tracking_code": "MQ7KD2PX9QAB", "category": "sanitation", "category_zh": "环境卫生",
@@ -54,12 +54,14 @@ class Transition(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"action": "accept"}, {"action": "resolve", "note": "已清运"},
-        {"action": "assign", "department": "民政局"}, {"action": "review", "satisfaction": 5, "note": "电话回访满意"}]})
+        {"action": "assign", "department": "民政局"}, {"action": "review", "satisfaction": 5, "note": "电话回访满意"},
+        {"action": "merge", "into": 12}]})
     action: Action = Field(description="受理 accept, 上报指挥中心 escalate, 办结 resolve, 分拨 assign, 签收处置 handle, "
-                                       "退回 return, 回访评价 review, 归档 archive")
+                                       "退回 return, 回访评价 review, 归档 archive, 合并 merge (with into)")
     note: Text(2000) | None = Field(None, description="办结结果 / 退回原因 / 回访记录")
     department: Text(60) | None = Field(None, description="分拨的职能部门")
     satisfaction: int | None = Field(None, ge=1, le=5, description="群众满意度 1-5 (5 最满意)")
+    into: int | None = Field(None, ge=1, le=2**63 - 1, description="合并 merge: 并入的未办结同类事件 event_id")
 
 
 class HistoryItem(BaseModel):

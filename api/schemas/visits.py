@@ -10,13 +10,13 @@ from api.schemas.common import Id, Lat, Link, Lon, Text
 from api.schemas.events import Event
 
 _HOUSEHOLD_EXAMPLE = {
-    "household_id": 7, "residence_id": 2, "head_name": "陈某某", "address": "滨河路2号", "groups": ["elderly_alone"],
+    "household_id": 7, "residence_id": 2, "head_name": "陈某某", "address": "示例路8号", "groups": ["elderly_alone"],
     "groups_zh": ["独居/空巢老人"], "note": "腿脚不便", "grid_id": 10001, "community_id": 100, "town_id": 10,
     "registered_at": "2026-01-05T09:00:00+08:00", "active": True, "version": 1, "lon": 113.24, "lat": 22.66,
     "last_visit_at": "2026-03-01T10:00:00+08:00", "every_days": 7, "next_due_at": "2026-03-08T10:00:00+08:00",
     "overdue": True}
 _VISIT_EXAMPLE = {
-    "visit_id": 31, "household_id": 7, "worker": "gridworker", "visited_at": "2026-03-09T10:00:00+08:00",
+    "visit_id": 31, "household_id": 7, "worker": "wang.wangge", "visited_at": "2026-03-09T10:00:00+08:00",
     "distance_m": 18.5, "notes": "身体状况良好", "needs": "需要助餐服务", "event_id": None, "lon": 113.2401,
     "lat": 22.6601, "created_at": "2026-03-09T10:01:00+08:00"}
 

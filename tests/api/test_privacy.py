@@ -46,7 +46,7 @@ QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60
 """Values for query parameters: every required one must be here; ``minutes`` is also sent when accepted."""
 PATH_SAMPLES = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
                 "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten", "{job_id}": "1", "{event_id}": "1",
-                "{code}": "MQ2345678923", "{sha256}": "0" * 64}
+                "{code}": "MQ2345678923", "{sha256}": "0" * 64, "{household_id}": "1", "{visit_id}": "1"}
 """Values for path parameters (``{code}``: replaced by the tracking code of a real public report)."""
 METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
 """API description pages: no data, but they name schema fields such as ``residence_id``."""

@@ -74,7 +74,7 @@ def test_wrong_status_and_missing_fields():
     with pytest.raises(TransitionForbidden):
         apply(escalated, "assign", role="grid_worker", actor="gw", at=T0, department="民政局")
     with pytest.raises(TransitionInvalid):
-        apply(state, "merge", role="admin", actor="a", at=T0)
+        apply(state, "teleport", role="admin", actor="a", at=T0)
 
 
 def test_every_action_role_pair_matches_actions_for():
