@@ -121,6 +121,14 @@ class PrivacyFilter:
         props["suppressed"] = small
         return props
 
+    def small_count(self, count: int, *, households: int | None) -> dict[str, Any]:
+        """A public count of things that happened to people in an area (events handled ...):
+        ``{"count": rounded, "suppressed": false}``, or ``{"count": None, "suppressed": true}`` when
+        the count is below ``min_households`` or the area holds too few households (or an unknown number)."""
+        if households is None or households < self.min_households or count < self.min_households:
+            return {"count": None, "suppressed": True}
+        return {"count": self._rounded(count), "suppressed": False}
+
     def _rounded(self, value: Any) -> Any:
         """An integer count to the nearest ``round_to`` (half up); anything else unchanged."""
         if not isinstance(value, int) or isinstance(value, bool) or self.round_to <= 1:

@@ -318,3 +318,14 @@ def counts(s: Session, *, since: datetime, now: datetime, **scope: Any) -> dict[
                            OR status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')){where}"""),
         {**params, "since": since, "now": now}).mappings().one()
     return {k: int(v) for k, v in row.items()}
+
+
+def resolved_per_community(s: Session, *, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Every community with its households and the events resolved (办结) in [since, until), by the time
+    of 办结 (a merged report is never resolved itself: the event it joined counts once)."""
+    rows = s.execute(text("""
+        SELECT a.area_id, a.name, a.households, count(e.event_id) AS resolved
+        FROM areas a LEFT JOIN events e ON e.community_id = a.area_id AND e.resolved_at >= :since
+             AND e.resolved_at < :until AND e.status IN ('resolved', 'reviewed', 'archived')
+        WHERE a.level = 'community' GROUP BY a.area_id ORDER BY a.area_id"""), {"since": since, "until": until})
+    return [dict(r) for r in rows.mappings()]

@@ -260,6 +260,26 @@ def public_status(s: Session, settings: EventSettings, code: str) -> dict[str, A
             "updated_at": row["updated_at"]}
 
 
+def resolved_this_month(s: Session, month: str | None = None, *, now: datetime | None = None
+                        ) -> tuple[str, list[dict[str, Any]]]:
+    """本月已办结: events resolved per community in a calendar month of Beijing time (``YYYY-MM``,
+    default the current one); the month and rows with exact counts and households (the API
+    suppresses and rounds them before anyone sees them)."""
+    from geo.deadlines import BEIJING
+
+    today = (now or datetime.now(UTC)).astimezone(BEIJING)
+    if month is None:
+        year, number = today.year, today.month
+    else:
+        match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise ValidationFailed(f"月份 {month!r} 无法识别: 请写成 YYYY-MM, 如 2026-03")
+        year, number = int(match.group(1)), int(match.group(2))
+    since = datetime(year, number, 1, tzinfo=BEIJING)
+    until = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=BEIJING)
+    return f"{year:04d}-{number:02d}", store.resolved_per_community(s, since=since, until=until)
+
+
 def add_photo(s: Session, settings: EventSettings, user: Account, event_id: int, data: bytes) -> dict[str, Any]:
     """Attach a photo to an event the user sees (checked, cleaned of metadata and stored by hash)."""
     from pipeline import photos

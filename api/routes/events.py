@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
-from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, SessionDep, require_role
+from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, PrivacyDep, SessionDep, require_role
 from api.errors import ApiError, PreconditionRequired, RateLimited
 from api.limits import SharedLimit, client_key
 from api.schemas.common import Text, errors
@@ -29,6 +29,7 @@ from api.schemas.events import (
     PublicReceipt,
     PublicReport,
     PublicStatus,
+    ResolvedCounts,
     Transition,
 )
 from geo.events import STATUS_ZH, STATUSES
@@ -284,6 +285,24 @@ def public_report(request: Request, body: PublicReport, s: SessionDep, user: Opt
                               reported_by=user.username if user else "public")
     return {"tracking_code": event["tracking_code"], "status_zh": STATUS_ZH[event["status"]],
             "message": "已收到您的反映, 请保存查询码, 可随时查询办理进度"}
+
+
+@router.get("/public/resolved-counts", response_model=ResolvedCounts, summary="本月已办结 per community (public)",
+            description="Events resolved in a month (Beijing time) per community: counts under the privacy "
+                        "threshold (or in a community with too few households) are null with `suppressed: true`, "
+                        "the others rounded like every public count. Never an event, a place or a reporter.",
+            responses=errors(422))
+def resolved_counts(s: SessionDep, privacy: PrivacyDep,
+                    month: Annotated[str | None, Query(max_length=7, description="月份 YYYY-MM (默认本月)",
+                                                       examples=["2026-03"])] = None) -> dict:
+    month, rows = service.resolved_this_month(s, month)
+    communities = []
+    for r in rows:
+        shown = privacy.small_count(r["resolved"], households=r["households"])
+        communities.append({"area_id": r["area_id"], "name": r["name"], "resolved": shown["count"],
+                            "suppressed": shown["suppressed"]})
+    return {"month": month, "measure": "本月已办结件数: 办结时间在该月 (北京时间) 的民情事件, 合并件不计",
+            "communities": communities}
 
 
 @router.get("/public/events/{code}", response_model=PublicStatus, summary="办理进度 follow a report by its code",

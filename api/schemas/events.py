@@ -237,3 +237,22 @@ class EventCounts(BaseModel):
     today: PeriodCounts
     month: PeriodCounts
     at: datetime
+
+
+class CommunityResolved(BaseModel):
+    area_id: int
+    name: str
+    resolved: int | None = Field(description="本月已办结件数 (四舍五入到5; 过小时为 null)")
+    suppressed: bool = Field(description="件数或户数过小, 不公开")
+
+
+class ResolvedCounts(BaseModel):
+    """本月已办结 N 件 per community (public; small counts suppressed, the others rounded)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "month": "2026-03", "measure": "本月已办结件数: 办结时间在该月 (北京时间) 的民情事件, 合并件不计",
+        "communities": [{"area_id": 100, "name": "一社区", "resolved": 25, "suppressed": False},
+                        {"area_id": 200, "name": "二社区", "resolved": None, "suppressed": True}]}]})
+    month: str
+    measure: str
+    communities: list[CommunityResolved]
