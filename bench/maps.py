@@ -7,9 +7,13 @@ the local .pgdata/ cluster, demo district loaded: `minqing demo load`), then pri
   and the cached response time (same data version);
 * HTML size (bytes, gzip bytes);
 * time to interactive of the public map in headless Chromium (navigation start → our scripts have
-  drawn every layer: ``minqing.state.ready``), median of several loads, desktop and phone viewports.
+  drawn every layer: ``minqing.state.ready``), median of several loads, desktop and phone viewports;
+* time to interactive of the place-name officer's map (/placenames, about 1,940 names on the demo) on a
+  phone viewport with the CPU slowed four times (CDP ``Emulation.setCPUThrottlingRate`` 4, a mid-range
+  phone), and how many markers and clusters its first view draws.
 
-Usage: ``.venv/bin/python bench/maps.py [--runs 5]``. A figure, not a test: no assertion.
+Usage: ``.venv/bin/python bench/maps.py [--runs 5] [--only placenames]``. A figure, not a test: no
+assertion.
 """
 
 from __future__ import annotations
@@ -116,9 +120,56 @@ def _browser_figures(base: str, runs: int) -> None:
         browser.close()
 
 
+PHONE = {"width": 390, "height": 844}
+THROTTLE = 4
+FIRST_VIEW = """() => { const s = window.minqing.state, m = s.map, names = Object.values(s.names || {});
+    const clusters = document.querySelectorAll('.mq-pn-cluster').length;
+    const b = m.getBounds(), inView = names.filter(n => b.contains(n.getLatLng()));
+    const drawn = inView.filter(n => n._map).length;
+    return {names: names.length, inView: inView.length, drawn: drawn, clusters: clusters}; }"""
+
+
+def _placenames_figures(base: str, cookies: dict[str, str], runs: int) -> None:
+    """/placenames on a phone, CPU throttled: navigation start → ``minqing.state.ready``."""
+    from urllib.parse import urlsplit
+
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    host = urlsplit(base).hostname
+    httpx.get(base + "/placenames", cookies=cookies, timeout=600)  # built and cached: time the browser only
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        times, cpu, first = [], [], {}
+        for _ in range(runs):
+            ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3)
+            ctx.add_cookies([{"name": k, "value": v, "domain": host, "path": "/"} for k, v in cookies.items()])
+            page = ctx.new_page()
+            cdp = ctx.new_cdp_session(page)
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": THROTTLE})
+            cdp.send("Performance.enable")
+            page.goto(base + "/placenames", wait_until="commit")
+            page.wait_for_function(READY, timeout=120_000)
+            times.append(page.evaluate("() => performance.now()") / 1000)
+            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            cpu.append(metrics.get("ScriptDuration", 0.0) + metrics.get("LayoutDuration", 0.0)
+                       + metrics.get("RecalcStyleDuration", 0.0))
+            first = page.evaluate(FIRST_VIEW)
+            ctx.close()
+        browser.close()
+    med = statistics.median(times)
+    verdict = "within" if med <= TARGET_S else "OVER"
+    print(f"place-name map, phone 390×844, CPU ×{THROTTLE} slower: interactive in {med:.2f} s (median of {runs}; "
+          f"min {min(times):.2f}, max {max(times):.2f}) — {verdict} the {TARGET_S:.0f} s target; script + layout "
+          f"{statistics.median(cpu):.2f} s; "
+          f"{first.get('names')} names, {first.get('inView')} in the first view drawn as "
+          f"{first.get('drawn')} single markers and {first.get('clusters')} clusters")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="browser loads per viewport (median reported)")
+    parser.add_argument("--only", choices=["placenames"], help="time only the place-name map")
     args = parser.parse_args()
 
     from layers import queries
@@ -131,8 +182,11 @@ def main() -> None:
     print(f"data: {counts}")
     srv, base = _serve()
     try:
-        _http_figures(base, _admin_cookie(base))
-        _browser_figures(base, args.runs)
+        cookies = _admin_cookie(base)
+        if args.only != "placenames":
+            _http_figures(base, cookies)
+            _browser_figures(base, args.runs)
+        _placenames_figures(base, cookies, args.runs)
     finally:
         srv.should_exit = True
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import folium
 import geopandas as gpd
 import pandas as pd
 import shapely
@@ -22,6 +21,8 @@ from geo.placenames.pinyin import sign_text
 from geo.placenames.report import STATUS_ZH, detail_zh
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import default_tables
+from layers.placenames import PENDING_APPROVAL
+from maps import assets
 from maps.basemap import add_base_layers, simplify
 from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
 from maps.public import _centre
@@ -35,6 +36,12 @@ RESULTS: dict[str, tuple[str, str]] = {
     "historical": ("历史地名(已销名)", "#8d8d8d"),
     "ok": ("规范", "#2e7d32"),
 }
+CLUSTER_OPTIONS = {"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 45,
+                   "disableClusteringAtZoom": 16, "spiderfyOnMaxZoom": False, "animate": False,
+                   "removeOutsideVisibleBounds": True}
+"""Names are clustered below zoom 16 (no animation: phones redraw once per zoom)."""
+SHAPES_ZOOM = 15
+"""Lines and outlines of named roads, rivers and estates are drawn from this zoom on."""
 # The review flag of each finding code comes from data/placenames/rules.csv (column ``flag``).
 FLAG_RESULT = {"重": "duplicate", "大": "dayangguai", "洋": "dayangguai", "怪": "dayangguai"}
 
@@ -99,26 +106,36 @@ def _clean(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def name_records(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> list[dict[str, Any]]:
-    """One JSON-ready record per name: label point, attributes, sign text, check result."""
+NAME_COLUMNS = ["id", "name", "lat", "lon", "category", "status", "heritage", "sign_present", "pending", "town",
+                "pinyin", "result", "findings", "sign_missing"]
+"""Columns of each embedded name row (rows are lists: the page data stays small on phones). ``findings``
+is a list of ``[kinds index, detail]``; ``pinyin`` the sign's pinyin line (its Chinese line is the name);
+``pending`` a name registered without approval (待审批)."""
+
+
+def name_records(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
+    """The names as compact rows (``NAME_COLUMNS``) with the finding kinds they point to.
+
+    Returns ``{"columns", "rows", "kinds"}``: ``kinds`` lists ``[code, flag, reason, rule]`` once per
+    distinct finding kind; a row's findings are ``[kind index, detail]``. The label point is a point on
+    each feature; the meaning and the current version are read from the registry when a popup opens.
+    """
     known = default_tables().categories
     points = shapely.point_on_surface(names.geometry.to_numpy())
-    out = []
+    kinds: dict[tuple[str, str, str, str], int] = {}
+    rows = []
+    towns = names["town"] if "town" in names else pd.Series(None, index=names.index)
     for (i, n), p in zip(names.iterrows(), points, strict=True):
         if p is None or p.is_empty:
             continue
         cat = n["category"] if n["category"] in known else None
-        out.append({
-            "id": _clean(n["name_id"]), "name": n["name"], "lat": round(p.y, 6), "lon": round(p.x, 6),
-            "category": n["category"], "category_zh": known[cat].name_zh if cat else n["category"],
-            "status": n["status"], "status_zh": STATUS_ZH.get(n["status"], n["status"]),
-            "heritage": bool(n["heritage"]), "sign_present": bool(n["sign_present"]) if pd.notna(n["sign_present"])
-            else False, "approval": _clean(n["approval"]), "meaning": _clean(n["meaning"]),
-            "pinyin": _clean(n["pinyin"]), "sign": _sign(n["name"], cat),
-            "result": checks.at[i, "result"], "findings": checks.at[i, "findings"],
-            "sign_missing": bool(checks.at[i, "sign_missing"]),
-        })
-    return out
+        found = [[kinds.setdefault((f["code"], f["flag"], f["reason"], f["rule"]), len(kinds)), f["detail"]]
+                 for f in checks.at[i, "findings"]]
+        rows.append([_clean(n["name_id"]), n["name"], round(p.y, 6), round(p.x, 6), n["category"], n["status"],
+                     bool(n["heritage"]), bool(n["sign_present"]) if pd.notna(n["sign_present"]) else False,
+                     _clean(n["approval"]) == PENDING_APPROVAL, _clean(towns[i]), _sign(n["name"], cat)["pinyin"],
+                     checks.at[i, "result"], found, bool(checks.at[i, "sign_missing"])])
+    return {"columns": NAME_COLUMNS, "rows": rows, "kinds": [list(k) for k in kinds]}
 
 
 def shapes(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
@@ -134,7 +151,8 @@ def shapes(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
 
 
 def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, findings: pd.DataFrame,
-                         basemap: dict[str, Any], tianditu_key: str | None = None) -> PageHtml:
+                         basemap: dict[str, Any], tianditu_key: str | None = None,
+                         towns: pd.Series | None = None) -> PageHtml:
     """The place-name officer's page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
@@ -144,27 +162,29 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
     findings : the registry's rule findings (``maps.sources.place_name_findings``).
     basemap : ``maps.basemap.offline_data`` output.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
+    towns : name_id → 镇街 (``maps.sources.place_name_towns``), for the work list's town filter.
     """
     names = names.reset_index(drop=True)
+    if towns is not None:
+        names = names.assign(town=names["name_id"].map(towns))
     checks = check_results(names, findings)
     m = page_map(title=f"民情地图 · {district['name']} · 地名管理", page="placenames",
                  center=_centre(district.get("bounds")), zoom=13)
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
     counts = checks["result"].value_counts()
-    groups: dict[str, Any] = {}
-    for key, (label, color) in RESULTS.items():
-        g = folium.FeatureGroup(name=f'<span class="mq-dot" style="background:{color}"></span>{label} '
-                                     f'<span class="mq-count">{int(counts.get(key, 0))}</span>', show=True,
-                              control=False)  # toggled by the panel's checkboxes
+    # One marker cluster (about 1,940 names on the demo draw as a few dozen clusters on a phone), one
+    # sub-group per result, toggled by the panel's checkboxes.
+    cluster = assets.LocalMarkerCluster(control=False, options=CLUSTER_OPTIONS)
+    m.add_child(cluster)
+    groups: dict[str, Any] = {"cluster": cluster}
+    for key, (label, _color) in RESULTS.items():
+        g = assets.LocalSubGroup(cluster, name=label, control=False)
         m.add_child(g)
         groups[f"r_{key}"] = g
-    heritage = folium.FeatureGroup(name="历史文化地名", show=True, control=False)
-    m.add_child(heritage)
-    groups["heritage"] = heritage
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
     results = [{"code": k, "name": lab, "color": col, "count": int(counts.get(k, 0))} for k, (lab, col) in RESULTS.items()]
     data = {"district": district, "results": results, "names": name_records(names, checks),
-            "shapes": shapes(names, checks),
+            "shapes": shapes(names, checks), "statuses": STATUS_ZH, "shapes_zoom": SHAPES_ZOOM,
             "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()}}
     m.add_child(AttachScript("minqing.placenames", layers=groups, data=data))
     add_html(m, render("placenames_panel.html", page="placenames", district=district["name"], subtitle="地名管理",

@@ -123,6 +123,15 @@ def place_names(s: Session) -> gpd.GeoDataFrame:
     return _frame(_items(s, "place_names"), geometry=True)
 
 
+def place_name_towns(s: Session) -> pd.Series:
+    """The 镇街 of every place name (name_id → town name; None outside every town)."""
+    if not _has(s, "place_names"):
+        return pd.Series(dtype=object)
+    from layers import placenames
+
+    return placenames.registry(s, current=False)["town"]
+
+
 def place_name_findings(s: Session) -> pd.DataFrame:
     """The registry's rule findings on every current name (``layers.placenames.check_registry``)."""
     if not _has(s, "place_names"):

@@ -114,7 +114,7 @@ def _placenames_html(s: Session) -> PageHtml:
     def build() -> PageHtml:
         district = sources.district(s)
         return build_placenames_map(district=district, names=sources.place_names(s),
-                                    findings=sources.place_name_findings(s), basemap=_basemap(s, versions), tianditu_key=tk)
+                                    towns=sources.place_name_towns(s), findings=sources.place_name_findings(s), basemap=_basemap(s, versions), tianditu_key=tk)
 
     return _pages.get(("placenames", versions, tk), build)
 

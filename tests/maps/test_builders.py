@@ -193,7 +193,8 @@ def test_placename_check_results(tiny):
 def test_placename_page_has_sign_text(pages):
     data = json.loads(re.search(r'minqing\.placenames\(\w+, \{.*?\}, (\{.*\})\);', pages["placenames"],
                                 re.S).group(1))
-    signs = {n["name"]: n["sign"]["pinyin"] for n in data["names"]}
+    cols = data["names"]["columns"]
+    signs = {r[cols.index("name")]: r[cols.index("pinyin")] for r in data["names"]["rows"]}
     assert signs["东涌路"].endswith(" Lu")  # proper and generic written apart (人民路 → Renmin Lu)
     assert signs["古榕村"] == "Gurongcun"  # a natural village is one word
 

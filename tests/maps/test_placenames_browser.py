@@ -93,16 +93,29 @@ def test_every_name_has_the_class_of_its_findings(officer, expected, truth):
     v.assert_clean()
 
 
-def test_flagged_names_are_drawn_above_the_standard_ones(officer):
+def test_flagged_names_are_drawn_above_the_standard_ones(officer, expected):
     v = officer
     order = v.js("""() => { const m = window.minqing.state.map;
         return window.minqing.state.panes.map(code => [code, Number(m.getPane('mq-pn-' + code).style.zIndex)]); }""")
     z = dict(order)
     assert z["duplicate"] > z["dayangguai"] > z["other"] > z["missing_sign"] > z["historical"] > z["ok"]
-    # At the first view each flagged dot shows its own colour: no green 规范 dot is painted over it.
+    # Clustered, a cluster shows the most serious result of the names inside it (results from the API).
+    v.idle()
+    clusters = v.js("""() => { const s = window.minqing.state, out = [];
+        s.layers.cluster._featureGroup.eachLayer(l => { if (l.getAllChildMarkers && l._icon)
+            out.push([l._icon.querySelector('.mq-pn-cluster').dataset.result, l.getAllChildMarkers().map(m => m.mqName.id)]); });
+        return out; }""")
+    assert clusters, "the first view draws no cluster"
+    rank = list(COLOURS)
+    for shown, ids in clusters:
+        assert shown == min((expected[i] for i in ids), key=rank.index), (shown, ids)
+    # Close up (no clustering from zoom 16) each flagged dot shows its own colour: no green 规范 dot over it.
+    name_id = v.js("""() => Object.values(window.minqing.state.names).filter(m => m.mqName.result === 'dayangguai')
+        .map(m => m.mqName.id).sort((a, b) => a - b)[0]""")
+    v.js("""(i) => { const s = window.minqing.state; s.map.setView(s.names[i].getLatLng(), 16, {animate: false}); }""", name_id)
     v.idle()
     points = v.js("""() => { const s = window.minqing.state, box = s.map.getContainer().getBoundingClientRect();
-        return Object.values(s.names).filter(m => m.mqName.result === 'dayangguai').map(m => {
+        return Object.values(s.names).filter(m => m.mqName.result === 'dayangguai' && m._map).map(m => {
             const p = s.map.latLngToContainerPoint(m.getLatLng());
             return [m.mqName.name, Math.round(box.left + p.x), Math.round(box.top + p.y)]; }); }""")
     from io import BytesIO
@@ -111,12 +124,43 @@ def test_flagged_names_are_drawn_above_the_standard_ones(officer):
 
     image = Image.open(BytesIO(v.page.screenshot())).convert("RGB")
     panel = v.js("() => document.getElementById('mq-panel').getBoundingClientRect().right")
-    visible = [(n, x, y) for n, x, y in points if x > panel + 8 and 0 < y < image.height]
+    visible = [(n, x, y) for n, x, y in points if panel + 8 < x < image.width and 0 < y < image.height]
     assert visible, "no 大/洋/怪 dot in view"
     for name, x, y in visible:
         r, g, b = image.getpixel((x, y))
         # its own red, a purple 重 dot or a gold heritage ring over it — never a green 规范 or blue dot
         assert r > 110 and not (g > r or b > r + 40), (name, (r, g, b))
+
+
+def test_clusters_render_and_a_clustered_names_popup_opens(officer):
+    v = officer
+    v.idle()
+    n_clusters = v.js("() => document.querySelectorAll('.leaflet-marker-icon .mq-pn-cluster').length")
+    assert n_clusters > 0
+    # The first view draws clusters, not every name one by one.
+    singles = v.js("() => Object.values(window.minqing.state.names).filter(m => m._map).length")
+    total = v.js("() => Object.keys(window.minqing.state.names).length")
+    assert singles < total
+    # A name hidden in a cluster: clicking its cluster zooms in until the name is drawn, then it opens.
+    name_id, name = v.js("""() => { const m = Object.values(window.minqing.state.names)
+        .find(m => !m._map && m.__parent && m.__parent._icon); return [m.mqName.id, m.mqName.name]; }""")
+    for _ in range(8):
+        if v.js("(i) => !!window.minqing.state.names[i]._map", name_id):
+            break
+        box = v.js("""(i) => { const c = window.minqing.state.layers.cluster.getVisibleParent(window.minqing.state.names[i]);
+            const r = c._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }""", name_id)
+        v.page.mouse.click(*box)
+        v.idle()
+    assert v.js("(i) => !!window.minqing.state.names[i]._map", name_id), "the cluster never let the name go"
+    v.js("(i) => { window.minqing.state.map.panTo(window.minqing.state.names[i].getLatLng(), {animate: false}); }", name_id)
+    v.idle()
+    x, y = v.js("""(i) => { const s = window.minqing.state, b = s.map.getContainer().getBoundingClientRect(),
+        p = s.map.latLngToContainerPoint(s.names[i].getLatLng()); return [b.left + p.x, b.top + p.y]; }""", name_id)
+    v.page.mouse.click(x, y)
+    v.page.wait_for_selector(".leaflet-popup h3")
+    v.idle()
+    assert v.page.inner_text(".leaflet-popup h3").startswith(name), name
+    v.assert_clean()
 
 
 def test_review_list_shows_every_flagged_name(officer, expected, truth):
