@@ -47,6 +47,7 @@ from geo.profiles import Profile, load_profiles
 from geo.targets import check_targets, targets_by_area
 from geo.targets import overall as targets_overall
 from layers import queries, store
+from layers.cache import Cache
 
 DATA_DIR = Path(data.__file__).parent
 PROFILES_CSV = DATA_DIR / "profiles.csv"
@@ -137,19 +138,17 @@ def with_capacity_basis(facility_types: pd.DataFrame, path: Path = FACILITY_TYPE
     return out.merge(table, on="code", how="left")
 
 
-_PREPARED: dict[tuple, Prepared] = {}
+_PREPARED: Cache[Prepared] = Cache(1)
+"""The latest prepared networks (a city's take hundreds of MB: one at a time)."""
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
-    """Networks and residence snaps, cached in this process per version of the base layers, of the
-    travel profiles and of the snapping and gap distances."""
-    key = inputs.prepared_key()
-    if key not in _PREPARED:
-        _PREPARED.clear()
-        _PREPARED[key] = prepare(inputs.nodes, inputs.edges, inputs.residences, inputs.areas, inputs.profiles,
-                                 facility_types=inputs.facility_types, max_distance_m=inputs.config.snap_max_m,
-                                 gap_link_m=inputs.config.gap_link_m)
-    return _PREPARED[key]
+    """Networks and residence snaps, cached in this process per database and version of the base
+    layers, of the travel profiles and of the snapping and gap distances."""
+    return _PREPARED.get(inputs.prepared_key(), lambda: prepare(
+        inputs.nodes, inputs.edges, inputs.residences, inputs.areas, inputs.profiles,
+        facility_types=inputs.facility_types, max_distance_m=inputs.config.snap_max_m,
+        gap_link_m=inputs.config.gap_link_m))
 
 
 # --- what a run depends on ----------------------------------------------------------------------

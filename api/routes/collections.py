@@ -32,6 +32,7 @@ from api.schemas.collections import (
 )
 from api.schemas.common import GEOJSON, GeoJSONResponse, errors
 from layers import features
+from layers.cache import database_key
 from layers.features import LAYERS, FeatureRow, Layer
 from layers.users import Account
 
@@ -155,7 +156,7 @@ def get_items(request: Request, collection_id: CollectionId, s: SessionDep, user
     if not token:  # not cacheable: sent in chunks as it is written, never as one large string
         return StreamingResponse(page(), media_type=GEOJSON, headers=headers)
     cache = request.app.state.engines.responses
-    body = cache.get_or_build((str(request.url), audience, token, paging.limit), lambda: b"".join(page()))
+    body = cache.get(database_key(s, str(request.url), audience, token, paging.limit), lambda: b"".join(page()))
     return Response(body, media_type=GEOJSON, headers=headers)
 
 

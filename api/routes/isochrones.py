@@ -33,6 +33,7 @@ from api.schemas.isochrones import IsochroneCollection
 from api.settings import coverage_settings
 from geo.profiles import get_profile
 from layers import lookup
+from layers.cache import database_key
 from layers.errors import NotFound
 from layers.features import data_token
 from layers.users import Account
@@ -119,8 +120,8 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
             if account is None:  # a deactivated account's token: the public rules
                 check_public_budget(settings.isochrone_public_minutes, profile, budgets)
             versions = data_token(s, ISOCHRONE_INPUTS)
-            key = ("isochrone", place, profile, budgets, versions, engines.profiles_stamp())
-            cached = engines.isochrones.get(key)
+            key = database_key(s, "isochrone", place, profile, budgets, versions, engines.profiles_stamp())
+            cached = engines.isochrones.peek(key)
             if cached is not None:
                 return account, key, cached, None
             get_profile(engines.profiles, profile)  # an unknown profile: 400 here, not in a worker

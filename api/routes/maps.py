@@ -23,10 +23,10 @@ from api.routes.auth import _safe_next
 from api.security_headers import CSP, content_security_policy
 from api.settings import coverage_settings
 from layers import lookup, queries, store
+from layers.cache import Cache
 from layers.users import Account
 from maps import assets, sources
 from maps.basemap import TILE_HOSTS, offline_data
-from maps.cache import VersionCache
 from maps.page import PageHtml, render, with_user
 from maps.placenames import build_placenames_map
 from maps.planner import build_planner_map
@@ -62,8 +62,8 @@ def _tianditu_key() -> str | None:
     return key.get_secret_value() if key and key.get_secret_value() else None
 
 
-_pages: VersionCache[PageHtml] = VersionCache(size=12)
-_basemaps: VersionCache[dict] = VersionCache(size=4)
+_pages: Cache[PageHtml] = Cache(12)
+_basemaps: Cache[dict] = Cache(4)
 
 
 def _versions(s: Session) -> tuple:

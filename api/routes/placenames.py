@@ -41,10 +41,10 @@ from geo.placenames.checks import check_name
 from geo.placenames.pinyin import sign_text
 from geo.placenames.report import findings_sheets, signs_sheets
 from geo.placenames.tables import default_tables
-from layers import placenames, queries
+from layers import placenames
+from layers.cache import Cache, versioned_key
 from layers.placenames import PlaceNameRecord
 from layers.users import Account
-from maps.cache import VersionCache
 from pipeline.spreadsheets import workbook_bytes
 
 router = APIRouter(tags=["地名 place_names"])
@@ -130,10 +130,8 @@ def _registry_checks(request: Request, s: SessionDep) -> pd.DataFrame:
     state = request.app.state
     cache = getattr(state, "placename_checks", None)
     if cache is None:
-        cache = state.placename_checks = VersionCache(size=2)
-    versions = queries.data_versions(s)
-    key = (state.database_url, versions.get("place_names", 0), versions.get("areas", 0),
-           versions.get("place_name_reviews", 0))
+        cache = state.placename_checks = Cache(2)
+    key = versioned_key(s, ("place_names", "areas", "place_name_reviews"))
     return cache.get(key, lambda: placenames.check_registry(s))
 
 

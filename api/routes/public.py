@@ -21,7 +21,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.caches import BuiltOnce
 from api.deps import (
     OptionalUser,
     PrivacyDep,
@@ -40,6 +39,7 @@ from geo.errors import UnreachablePointError
 from geo.isochrone import travel_times
 from geo.placenames.search import NameIndex, build_index, combined_search
 from layers import lookup, placenames, queries
+from layers.cache import Cache, database_key
 from layers.features import data_token
 
 router = APIRouter(tags=["公众地图 public map"])
@@ -103,8 +103,9 @@ async def nearest(request: Request,
     try:
         def read(s: Session):
             account = _resolve_token(request, s, bearer, cookie).account
-            key = ("nearest", lon, lat, per_type, data_token(s, ISOCHRONE_INPUTS), engines.profiles_stamp())
-            cached = engines.isochrones.get(key)
+            key = database_key(s, "nearest", lon, lat, per_type, data_token(s, ISOCHRONE_INPUTS),
+                               engines.profiles_stamp())
+            cached = engines.isochrones.peek(key)
             if cached is not None:
                 return account, key, cached, None
             require_in_district(s, lon, lat)
@@ -141,7 +142,7 @@ async def nearest(request: Request,
     return Response(await asyncio.wrap_future(future), media_type=JSON)
 
 
-_indexes: BuiltOnce[tuple[NameIndex, NameIndex, pd.DataFrame]] = BuiltOnce(size=2)
+_indexes: Cache[tuple[NameIndex, NameIndex, pd.DataFrame]] = Cache(2)
 
 
 def _facility_indexes(s: Session) -> tuple[NameIndex, NameIndex, pd.DataFrame]:

@@ -23,6 +23,7 @@ from api import access
 from api.deps import OptionalUser, PrivacyDep, SessionDep, role_of
 from api.schemas.common import errors
 from layers import tiles
+from layers.cache import database_key
 from pipeline import tiles as tile_pipeline
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -82,8 +83,8 @@ def get_tile(request: Request, layer: LayerName, z: Zoom, x: Col, y: Row, s: Ses
     def build() -> bytes:
         return tile_pipeline.render(s, tl, z, x, y, filters=filters, visible=visible)
 
-    body = request.app.state.engines.responses.get_or_build(
-        ("tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y), build)
+    body = request.app.state.engines.responses.get(
+        database_key(s, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y), build)
     if not body:
         return Response(status_code=204, headers=headers)
     return Response(body, media_type=MVT, headers=headers)

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from api_fixture import asgi_client, make_settings
 
-from api.caches import ResponseCache
+from layers.cache import byte_cache
 
 STREET = {"lon": 113.25, "lat": 22.55}  # on the fixture street (node 2)
 
@@ -218,12 +218,12 @@ def test_a_cached_answer_equals_a_fresh_one(api_db):
         first = c.get("/isochrones", params=params)
         assert first.status_code == 200, first.text
         assert first.json()["origin"] == {"lon": 113.23, "lat": 22.55}
-        assert len(app.state.engines.isochrones._items) == 1
+        assert len(app.state.engines.isochrones) == 1
         again, near = c.get("/isochrones", params=params), c.get("/isochrones", params=nearby)
-        assert len(app.state.engines.isochrones._items) == 1  # both answered from the cache
-        app.state.engines.isochrones = ResponseCache()  # forget it: the next answer is computed afresh
+        assert len(app.state.engines.isochrones) == 1  # both answered from the cache
+        app.state.engines.isochrones = byte_cache(32 * 1024 * 1024)  # forget it: the next answer is computed afresh
         fresh = c.get("/isochrones", params={**params, "lon": 113.23, "lat": 22.55})
-        assert len(app.state.engines.isochrones._items) == 1
+        assert len(app.state.engines.isochrones) == 1
     assert fresh.status_code == 200
     assert first.content == again.content == near.content == fresh.content
     assert first.json()["features"] and first.json()["facilities"][0]["facility_id"] == 1
@@ -259,7 +259,7 @@ def test_worker_processes_answer_exactly_as_the_server_itself(api_db, auth):
     with asgi_client(app) as c:
         for params in ({**_point(40), "minutes": "5,10,30"}, {**_point(41), "minutes": "20", "profile": "car"}):
             public = c.get("/isochrones", params=params)
-            app.state.engines.isochrones = ResponseCache()
+            app.state.engines.isochrones = byte_cache(32 * 1024 * 1024)
             staff = c.get("/isochrones", params=params, headers=auth("planner"))
             assert public.status_code == staff.status_code == 200, (public.text, staff.text)
             assert public.content == staff.content
