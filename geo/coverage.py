@@ -35,7 +35,7 @@ from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
 from geo.errors import AreaTreeError, GeoError, MissingColumnsError, UnknownFacilityTypeError
 from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
 from geo.gaps import MEASURES as GAP_MEASURES
-from geo.network import Network, build_network
+from geo.network import Network, build_network, with_metric_geometry
 from geo.profiles import Profile, get_profile
 from geo.snapping import Snap, snap_points, with_lonlat
 
@@ -184,8 +184,10 @@ def prepare(
     residences = with_lonlat(residences)
     _require(residences, RESIDENCE_COLUMNS, "residences")
     names = sorted(profiles) if facility_types is None else sorted(set(service_tiers(facility_types).profile))
+    metric = utm_crs_for(float(nodes.lon.median()), float(nodes.lat.median())) if len(nodes) and names else None
+    shared = with_metric_geometry(edges, metric) if metric is not None else edges  # projected once, not per profile
     networks = {
-        name: build_network(nodes, edges, get_profile(profiles, name), compound_margin_m=compound_margin_m)
+        name: build_network(nodes, shared, get_profile(profiles, name), crs=metric, compound_margin_m=compound_margin_m)
         for name in names
     }
     res = residences.sort_values("residence_id", kind="stable").reset_index(drop=True)

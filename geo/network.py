@@ -225,17 +225,42 @@ def _compounds(n_nodes: int, u: np.ndarray, v: np.ndarray, private: np.ndarray) 
     return compound
 
 
-def _edge_geometry(edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
-    """Metric LineStrings running u→v: the frame's geometry when given, else straight segments."""
-    straight = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
+def metric_geometry_column(crs: pyproj.CRS) -> str:
+    """Name of the edges column holding their geometry already projected to ``crs`` (``with_metric_geometry``)."""
+    return f"metric_geometry_{crs.to_epsg() or abs(hash(crs.to_wkt()))}"
+
+
+def with_metric_geometry(edges: pd.DataFrame, crs: pyproj.CRS) -> pd.DataFrame:
+    """``edges`` plus their geometry projected to the metric ``crs`` (None where missing), so that the
+    networks of several profiles built with ``build_network(crs=crs)`` project it once, not once each."""
     if "geometry" not in edges:
-        return straight
+        return edges
     given = np.asarray(edges["geometry"].to_numpy(), dtype=object)
     present = ~shapely.is_missing(given) & ~shapely.is_empty(given)
-    if not present.any():
-        return straight
-    straight[present] = geometries_to(given[present], WGS84, crs)
-    return straight
+    metric = np.full(len(given), None, dtype=object)
+    if present.any():
+        metric[present] = geometries_to(given[present], WGS84, crs)
+    return edges.assign(**{metric_geometry_column(crs): metric})
+
+
+def _edge_geometry(edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """Metric LineStrings running u→v: the frame's geometry when given (projected already when
+    ``with_metric_geometry`` added it for ``crs``), else straight segments."""
+    column = metric_geometry_column(crs)
+    if column in edges:
+        out = np.asarray(edges[column].to_numpy(), dtype=object).copy()
+        present = ~shapely.is_missing(out)
+    elif "geometry" in edges:
+        given = np.asarray(edges["geometry"].to_numpy(), dtype=object)
+        present = ~shapely.is_missing(given) & ~shapely.is_empty(given)
+        out = np.full(len(given), None, dtype=object)
+        if present.any():
+            out[present] = geometries_to(given[present], WGS84, crs)
+    else:
+        present, out = np.zeros(len(u), dtype=bool), np.full(len(u), None, dtype=object)
+    if not present.all():
+        out[~present] = shapely.linestrings(np.stack([xy[u[~present]], xy[v[~present]]], axis=1))
+    return out
 
 
 def _layer_copies(n_nodes: int, u: np.ndarray, v: np.ndarray, compound: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers import queries
-from layers.load.bulk import copy_frame
+from layers.load.bulk import copy_plain
 
 RESIDENCE_COLS = ["county_code", "run_id", "type_code", "circle", "residence_id", "population", "time_s",
                   "facility_id", "covered"]
@@ -68,9 +68,11 @@ def partition_inputs(s: Session, county: int, *, network_m: float, facility_m: f
                               "e.access, e.foot, e.bicycle, e.bridge, e.name, ST_AsBinary(e.geom) AS wkb "
                               f"FROM network_edges e, c WHERE {_near('e')} ORDER BY e.edge_id", p)
     edges = queries._geo(edges)
-    nodes = queries._frame(s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes "
-                              "WHERE node_id = ANY(:ids) ORDER BY node_id",
-                           {"ids": sorted(set(edges.u.tolist()) | set(edges.v.tolist()))})
+    # the edges' end nodes, selected by the same box in SQL (no id list sent back and forth)
+    nodes = queries._frame(s, f"WITH {county_cte}, ends AS (SELECT e.u AS node_id FROM network_edges e, c "
+                              f"WHERE {_near('e')} UNION SELECT e.v FROM network_edges e, c WHERE {_near('e')}) "
+                              "SELECT n.node_id, ST_X(n.geom) AS lon, ST_Y(n.geom) AS lat FROM network_nodes n "
+                              "JOIN ends USING (node_id) ORDER BY n.node_id", p)
     facilities = queries._frame(s, f"WITH {county_cte} SELECT f.facility_id, f.type_code, f.name, ST_X(f.geom) AS lon, "
                                    "ST_Y(f.geom) AS lat, f.status, f.capacity, f.floor_area_m2 FROM facilities f, c "
                                    f"WHERE f.status = ANY(:st) AND {_near('f')} ORDER BY f.facility_id",
@@ -112,7 +114,7 @@ def store_county(s: Session, run_id: int, county_code: str, rows: pd.DataFrame, 
     s.execute(text("DELETE FROM province_residence WHERE county_code = :c AND run_id = :r"),
               {"c": county_code, "r": run_id})
     frame = rows.assign(county_code=county_code, run_id=run_id)
-    n = copy_frame(s, "province_residence", frame, columns=RESIDENCE_COLS)
+    n = copy_plain(s, "province_residence", frame, columns=RESIDENCE_COLS)
     s.execute(text("UPDATE province_runs SET counties = counties || jsonb_build_object(CAST(:c AS text), CAST(:f AS jsonb)) "
                    "WHERE run_id = :r"), {"c": county_code, "f": json.dumps(figures), "r": run_id})
     return n

@@ -58,8 +58,9 @@ def client_for(spec: str, *, processes: bool = True):
 
 
 class PeakMemory:
-    """Peak resident memory of this process while the ``with`` block runs (MB), sampled every
-    ``interval`` seconds by a thread: per task, unlike the process's lifetime high-water mark."""
+    """Peak resident memory of this process while the ``with`` block runs (``peak_mb``; ``start_mb``
+    when it began), sampled every ``interval`` seconds by a thread: per task, unlike the process's
+    lifetime high-water mark."""
 
     def __init__(self, interval: float = 0.05):
         import psutil
@@ -76,6 +77,7 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         self._sample()
+        self.start_mb = self.peak_mb
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self
@@ -117,7 +119,8 @@ def county_task(database_url: str, county: int, code: str, config: Any, types: l
     figures = {"seconds": round(time.perf_counter() - t0, 3), "read_seconds": round(read_s, 3),
                "cpu_seconds": round(time.process_time() - cpu0, 3),
                "homes": len(frames["residences"]), "edges": len(frames["edges"]),
-               "facilities": len(frames["facilities"]), "peak_rss_mb": round(memory.peak_mb, 1)}
+               "facilities": len(frames["facilities"]), "peak_rss_mb": round(memory.peak_mb, 1),
+               "start_rss_mb": round(memory.start_mb, 1)}
     return {"county": county, "code": code, "rows": rows, "figures": figures}
 
 

@@ -98,6 +98,20 @@ def copy_frame(
     return n
 
 
+def copy_plain(s: Session, table: str, frame: pd.DataFrame, *, columns: Sequence[str]) -> int:
+    """COPY ``frame[columns]`` (no geometry: numbers, booleans, short text without line breaks) into
+    ``table`` as CSV written by pandas in one go, not cell by cell: for large result tables.
+    Floats keep every digit (shortest round-trip form); NaN and NA become NULL. Returns the rows."""
+    import io
+
+    buffer = io.StringIO()
+    frame[list(columns)].to_csv(buffer, header=False, index=False, na_rep="")
+    raw = s.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
+        cp.write(buffer.getvalue())
+    return len(frame)
+
+
 def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:
     """The summary audit row of a bulk load (action ``import``: what was loaded, counts).
 
