@@ -260,5 +260,15 @@ def by_username_or_fail(s: Session, username: str) -> Account:
 
 
 def first_small_grid(s: Session) -> int | None:
-    """The small grid with the lowest area_id (the demo grid worker's grid), None without grids."""
-    return s.execute(text("SELECT min(area_id) FROM areas WHERE level = 'grid_small'")).scalar()
+    """The demo grid worker's grid: the old-town grid around 文昌阁 (the demo's heritage pavilion in
+    the old town, where most 民情 happens) when that place name is loaded, else the small grid with
+    the lowest area_id; None without grids."""
+    return s.execute(text("""
+        SELECT coalesce(
+            (SELECT min(g.area_id) FROM areas g JOIN place_names p ON ST_Covers(g.geom, p.geom)
+             WHERE g.level = 'grid_small' AND p.name = '文昌阁'),
+            (SELECT min(area_id) FROM areas WHERE level = 'grid_small'))""")).scalar()
+
+
+def area_name(s: Session, area_id: int) -> str | None:
+    return s.execute(text("SELECT name FROM areas WHERE area_id = :a"), {"a": area_id}).scalar()

@@ -52,6 +52,7 @@ def load(
             counts = load_district(s, district, progress=step)
     typer.echo(f"已载入 loaded in {time.perf_counter() - t0:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
     _scenarios(district)
+    _minqing(scale, seed)
     typer.echo("注意: 澄湾区为虚构演示数据 (fictional demo data).")
 
 
@@ -81,6 +82,28 @@ def province(
     for r in table.itertuples():
         typer.echo(f"  {r.city_name}{r.county_name} {r.county_code}: 真实 {r.towns} 个镇街、{r.villages} 个村居")
     typer.echo("注意: 以上为虚构演示数据 (fictional demo data): 仅名称与代码取自国家统计局区划, 位置、道路、人口均为虚构。")
+
+
+@app.command()
+def events(
+    scale: float = typer.Option(1.0, help="the scale the demo was loaded with (places its old town)"),
+    seed: int = typer.Option(20261122, help="the seed the demo was loaded with"),
+    months: int = typer.Option(6, min=1, max=24, help="how many months of 民情 up to today"),
+) -> None:
+    """民情演示: six months of fictional reports, key households (重点人群) and visits for the loaded
+    demo district, ending today; REPLACES every event, key household and visit."""
+    _minqing(scale, seed, months=months)
+
+
+def _minqing(scale: float, seed: int, *, months: int = 6) -> None:
+    from layers.db import session
+    from pipeline import minqing_demo
+
+    t0 = time.perf_counter()
+    with friendly_errors(), session(actor="demo-loader") as s:
+        counts = minqing_demo.load(s, scale=scale, seed=seed, months=months)
+    typer.echo(f"民情演示 ({time.perf_counter() - t0:.1f} s): 事件 {counts['events']} 件, 流转记录 {counts['event_history']} 条, "
+               f"重点人群 {counts['key_households']} 户, 走访 {counts['visits']} 次")
 
 
 @app.command()

@@ -160,7 +160,8 @@ def demo(
     reset: bool = typer.Option(False, "--reset", help="give existing demo accounts new passwords too"),
     file: Path | None = typer.Option(None, "--file", help="where to write the passwords (default .pgdata/demo-users.txt)"),
 ) -> None:
-    """Create the demo accounts planner, officer, gridworker and admin with generated passwords.
+    """Create the demo accounts planner, officer, gridworker (the old-town grid around 文昌阁), admin,
+    dispatcher and department (民政局) with generated passwords.
 
     The passwords are printed once and kept in .pgdata/demo-users.txt (readable by you only).
     Existing demo accounts keep their passwords unless --reset.
@@ -196,6 +197,10 @@ def demo(
             typer.echo(f"{username:<11} exists: password unchanged (see {path}, or --reset)")
     if created:
         typer.echo(f"密码只显示这一次 passwords shown once; also written to {path} (mode 600)")
+    if grid is not None:
+        with friendly_errors(), session() as s:
+            name = users.area_name(s, grid)
+        typer.echo(f"gridworker 的网格 grid: {name} (area_id {grid})")
     if grid is None:
         typer.echo("注意: no small grid loaded yet, so gridworker has no grid (run `minqing demo load`, then "
                    "`minqing users set-role gridworker grid_worker --area-id N`)")
