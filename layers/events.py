@@ -210,6 +210,13 @@ def merged_progress(s: Session, code: str) -> dict[str, Any]:
     return dict(row)
 
 
+def public_report_for_photos(s: Session, code: str) -> dict[str, Any] | None:
+    """Id, source and report time of the event with this tracking code, locked (photo uploads)."""
+    row = s.execute(text("SELECT event_id, source, reported_at FROM events WHERE tracking_code = :c FOR UPDATE"),
+                    {"c": code}).mappings().first()
+    return dict(row) if row else None
+
+
 def reports_by_phone(s: Session, phone: str, *, since: datetime) -> int:
     """How many public reports this phone number made since ``since`` (the per-phone spam limit)."""
     return s.execute(text("SELECT count(*) FROM events WHERE source = 'public' AND reporter_phone = :p "

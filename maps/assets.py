@@ -39,6 +39,7 @@ _NPM_FILES: dict[str, str] = {
     "markercluster/leaflet.markercluster.js.map": "leaflet.markercluster/dist/leaflet.markercluster.js.map",
     "markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
     "markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
+    "heat/leaflet-heat.js": "leaflet.heat/dist/leaflet-heat-global.js",
     "subgroup/leaflet.featuregroup.subgroup.js":
         "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js",
     # The API docs (/docs, /redoc).

@@ -54,6 +54,10 @@ class EventSettings(BaseSettings):
     """Public reports one client IP may send per hour (burst of as many at once)."""
     public_per_phone_per_day: int = Field(default=3, ge=1)
     """Public reports one phone number may send per 24 hours."""
+    public_photos: int = Field(default=3, ge=0, le=9)
+    """Photos a resident may add to their report (with its tracking code)."""
+    public_photo_minutes: float = Field(default=30.0, gt=0)
+    """... within this many minutes of reporting."""
     photo_dir: Path = DATA.parent / ".photos"
     """Where event photos are stored (by content hash); never served as static files."""
     photo_max_mb: float = Field(default=8.0, gt=0)
@@ -290,6 +294,28 @@ def add_photo(s: Session, settings: EventSettings, user: Account, event_id: int,
     stored = photos.store(settings.photo_dir, data, max_bytes=int(settings.photo_max_mb * 1024 * 1024))
     store.add_photo(s, event_id, {**stored.__dict__, "uploaded_by": user.username})
     return {**stored.__dict__, "uploaded_by": user.username}
+
+
+def add_public_photo(s: Session, settings: EventSettings, code: str, data: bytes, *,
+                     now: datetime | None = None) -> dict[str, Any]:
+    """A resident's photo of their own report, by its tracking code: at most ``public_photos`` photos,
+    within ``public_photo_minutes`` of reporting; cleaned like every photo. Returns count only (the
+    stored photo is shown to staff, never back to the public)."""
+    from pipeline import photos
+
+    found = store.public_report_for_photos(s, code.strip().upper()) if code else None
+    if found is None or found["source"] != "public":
+        raise NotFound("没有这个查询码的反映: 请核对查询码 (以 MQ 开头的12位)")
+    now = now or datetime.now(UTC)
+    if now - found["reported_at"] > timedelta(minutes=settings.public_photo_minutes):
+        raise NotAllowed(f"反映提交 {settings.public_photo_minutes:g} 分钟后不能再补充照片",
+                         fix="如需补充, 请联系网格员或拨打 12345 热线")
+    have = len(store.photos(s, found["event_id"]))
+    if have >= settings.public_photos:
+        raise ValidationFailed(f"每件反映最多 {settings.public_photos} 张照片, 已上传 {have} 张")
+    stored = photos.store(settings.photo_dir, data, max_bytes=int(settings.photo_max_mb * 1024 * 1024))
+    store.add_photo(s, found["event_id"], {**stored.__dict__, "uploaded_by": "public"})
+    return {"photos": len(store.photos(s, found["event_id"])), "limit": settings.public_photos}
 
 
 def photo_file(s: Session, settings: EventSettings, user: Account, event_id: int, sha256: str, *,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from api.deps import BboxDep, CurrentUser, OptionalUser, PagingDep, PrivacyDep, SessionDep, require_role
@@ -26,6 +27,7 @@ from api.schemas.events import (
     EventPoints,
     Kpi,
     Photo,
+    PublicPhotos,
     PublicReceipt,
     PublicReport,
     PublicStatus,
@@ -46,6 +48,8 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 Creator = Annotated[Account, Depends(require_role(*service.CREATE_ROLES))]
 Admin = Annotated[Account, Depends(require_role("admin"))]
+TrackingCode = Annotated[str, Path(min_length=4, max_length=20, pattern="^[A-Za-z0-9]+$", description="查询码",
+                                   examples=["MQ7KD2PX9QAB"])]
 
 
 def _settings(request: Request) -> service.EventSettings:
@@ -308,10 +312,28 @@ def resolved_counts(s: SessionDep, privacy: PrivacyDep,
 @router.get("/public/events/{code}", response_model=PublicStatus, summary="办理进度 follow a report by its code",
             description="Status and dates only: never the description, the place or who reported it.",
             responses=errors(404))
-def public_track(request: Request, s: SessionDep,
-                 code: Annotated[str, Path(min_length=4, max_length=20, pattern="^[A-Za-z0-9]+$",
-                                           description="查询码", examples=["MQ7KD2PX9QAB"])]) -> dict:
+def public_track(request: Request, s: SessionDep, code: TrackingCode) -> dict:
     return service.public_status(s, _settings(request), code)
+
+
+@router.post("/public/events/{code}/photos", response_model=PublicPhotos, status_code=201,
+             summary="补充照片 add a photo to your report (no login)",
+             description="The photo itself as the request body (Content-Type image/jpeg, image/png or image/webp), "
+                         "at most 3 per report, within 30 minutes of reporting. Checked by content and stored "
+                         "without EXIF (no GPS); only staff who handle the report see it.",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 media: {"schema": {"type": "string", "format": "binary"}}
+                 for media in ("image/jpeg", "image/png", "image/webp")}}},
+             responses=errors(403, 404, 413, 422))
+async def public_photo(request: Request, s: SessionDep, code: TrackingCode) -> dict:
+    settings = _settings(request)
+    limit = int(settings.photo_max_mb * 1024 * 1024)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            break
+    return await run_in_threadpool(service.add_public_photo, s, settings, code, bytes(data))
 
 
 @router.get("/report", response_class=HTMLResponse, include_in_schema=False)

@@ -27,7 +27,7 @@ from layers.cache import Cache
 from layers.users import Account
 from maps import assets, sources
 from maps.basemap import TILE_HOSTS, offline_data
-from maps.page import PageHtml, render, with_user
+from maps.page import PageHtml, js_json, render, with_user
 from maps.placenames import build_placenames_map
 from maps.planner import build_planner_map
 from maps.public import build_public_map
@@ -38,7 +38,10 @@ router = APIRouter(tags=["地图 maps"], include_in_schema=False)
 
 PLANNER_ROLES = ("planner", "admin")
 PLACENAME_ROLES = ("placename_officer", "admin")
-ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员"}
+GRID_ROLES = ("grid_worker", "admin")
+COMMAND_ROLES = ("dispatcher", "department", "admin")
+ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员",
+           "dispatcher": "联勤指挥中心", "department": "职能部门"}
 BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names")
 NO_STORE = {"Cache-Control": "private, no-cache"}
 
@@ -156,12 +159,46 @@ def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
     return denied or _page(_placenames_html(s), user)
 
 
+def _events_page(s: Session, user: Account, page: str) -> HTMLResponse:
+    """The grid worker's page or the command centre: a template and maps/static/events.js (no inline
+    script); the events, counts and live changes come from the events API, by the viewer's role."""
+    district = sources.district(s)
+    html = render("events_page.html", page=page, district=district["name"], demo=district["demo"], search=False,
+                  subtitle={"grid": "网格员工作台", "command": "联勤指挥中心"}[page],
+                  bounds=js_json(district["bounds"]), role=user.role, area_id=user.area_id or "",
+                  department=user.department or "")
+    return HTMLResponse(with_user(html, user), headers=NO_STORE)
+
+
+@router.get("/grid", response_class=HTMLResponse)
+def grid_page(s: SessionDep, user: OptionalUser) -> Response:
+    """网格员工作台 (phone-first): my grid, my open events by deadline, accept / handle / escalate."""
+    denied = _gate(user, GRID_ROLES, "/grid", "网格员工作台")
+    return denied or _events_page(s, user, "grid")
+
+
+@router.get("/command", response_class=HTMLResponse)
+def command_page(s: SessionDep, user: OptionalUser) -> Response:
+    """联勤指挥中心 (1920×1080 and desktops): live map, counts, KPIs, 分拨; departments their events."""
+    denied = _gate(user, COMMAND_ROLES, "/command", "联勤指挥中心")
+    return denied or _events_page(s, user, "command")
+
+
+@router.get("/basemap.json")
+def basemap_json(s: SessionDep) -> Response:
+    """The offline base map's data (roads, water, area outlines: the public map's own) for the pages
+    built without folium."""
+    data = _basemap(s, _versions(s))
+    return Response(js_json(data), media_type="application/json", headers=NO_STORE)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(next: Annotated[str, Query(max_length=2000)] = "/",  # noqa: A002 — the contract's name
                error: Annotated[int, Query(ge=0, le=1)] = 0) -> HTMLResponse:
     """Chinese login form; it POSTs to /auth/login (which sets the cookie and redirects to ``next``)."""
     target = _safe_next(next)
-    need = {"/planner": "规划分析地图", "/placenames": "地名管理地图"}.get(target.split("?")[0])
+    need = {"/planner": "规划分析地图", "/placenames": "地名管理地图", "/grid": "网格员工作台",
+            "/command": "联勤指挥中心"}.get(target.split("?")[0])
     return HTMLResponse(render("login.html", next=target, error=bool(error), need=need), headers=NO_STORE)
 
 

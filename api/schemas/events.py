@@ -256,3 +256,11 @@ class ResolvedCounts(BaseModel):
     month: str
     measure: str
     communities: list[CommunityResolved]
+
+
+class PublicPhotos(BaseModel):
+    """照片已收到: how many photos the report has now, of how many allowed."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"photos": 1, "limit": 3}]})
+    photos: int
+    limit: int

@@ -73,7 +73,19 @@
       '<table class="mq-pop-table">' +
       row("网格员", p.worker) + row("工作电话", p.phone, telLink(p.phone)) +
       row("所属社区", p.community) + row("所属镇街", p.town) +
-      "</table><p class=\"mq-pop-note\">有事找网格员：反映问题、咨询办事。</p></div>";
+      "</table><p class=\"mq-pop-note\">有事找网格员：反映问题、咨询办事。</p>" +
+      '<a class="mq-btn mq-btn-small mq-btn-primary mq-report-link" href="/report">我要反映</a></div>';
+  }
+
+  /* 我要反映 at a map point: the link opens the report page with that point chosen. */
+  function reportHref(latlng) {
+    return "/report?lon=" + latlng.lng.toFixed(6) + "&lat=" + latlng.lat.toFixed(6);
+  }
+  function reportHere(map, latlng) {
+    L.popup({ maxWidth: 240 }).setLatLng(latlng).setContent(
+      '<div class="mq-pop"><p class="mq-pop-note">在这里反映问题（环境卫生、道路设施、噪音扰民等）</p>' +
+      '<a class="mq-btn mq-btn-small mq-btn-primary mq-report-link" href="' + mq.esc(reportHref(latlng)) + '">我要反映</a></div>'
+    ).openOn(map);
   }
 
   function telLink(phone) {
@@ -150,11 +162,18 @@
       style: gridStyle,
       onEachFeature: function (feature, layer) {
         layer.bindPopup(function () { return gridPopup(feature.properties); }, { maxWidth: 280 });
+        layer.on("popupopen", function (e) {  // the report link takes the point where the grid was clicked
+          var link = e.popup.getElement() && e.popup.getElement().querySelector(".mq-report-link");
+          if (link) link.setAttribute("href", reportHref(e.popup.getLatLng()));
+        });
         layer.on("mouseover", function () { layer.setStyle({ weight: 3, fillOpacity: 0.08 }); });
         layer.on("mouseout", function () { layer.setStyle(gridStyle()); });
       }
     });
     map.on("zoomend", function () { grids.setStyle(gridStyle); });
+    // a long press (phones) or right click anywhere: report a problem at that point
+    map.on("contextmenu", function (e) { reportHere(map, e.latlng); });
+    state.reportHere = function (lat, lon) { reportHere(map, L.latLng(lat, lon)); };
     layers.grids.addLayer(grids);
     state.grids = grids;
 

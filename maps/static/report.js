@@ -25,6 +25,7 @@
     event.preventDefault();
     if (!isFinite(point.lon) || !isFinite(point.lat)) { result.textContent = "请先选定位置。"; return; }
     var form = event.target;
+    if (form.photos.files.length > 3) { result.textContent = "最多上传 3 张照片，请重新选择。"; return; }
     var body = { category: form.category.value, description: form.description.value,
                  lon: point.lon, lat: point.lat };
     if (form.phone.value.trim()) { body.phone = form.phone.value.trim(); }
@@ -33,9 +34,27 @@
                               body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, status: r.status, body: b }; }); })
       .then(function (r) {
-        result.textContent = r.ok ? "已收到您的反映，查询码：" + r.body.tracking_code + "（请保存）"
-                                  : problem(r.body, r.status);
-        if (r.ok) { document.getElementById("code").value = r.body.tracking_code; form.reset(); }
+        if (!r.ok) { result.textContent = problem(r.body, r.status); return; }
+        var code = r.body.tracking_code;
+        var files = Array.prototype.slice.call(form.photos.files, 0, 3);
+        var done = "已收到您的反映，查询码：" + code + "（请保存）";
+        document.getElementById("code").value = code;
+        result.textContent = files.length ? done + "，正在上传照片…" : done;
+        // each photo as the request body itself, one after another (at most 3, within 30 minutes)
+        var chain = Promise.resolve(0);
+        files.forEach(function (file) {
+          chain = chain.then(function (sent) {
+            return fetch("/public/events/" + encodeURIComponent(code) + "/photos", {
+              method: "POST", headers: { "Content-Type": file.type || "image/jpeg" }, body: file
+            }).then(function (p) { return p.ok ? sent + 1 : sent; }, function () { return sent; });
+          });
+        });
+        chain.then(function (sent) {
+          result.textContent = done + (files.length ? (sent === files.length ? "，照片 " + sent + " 张已上传"
+            : "，有 " + (files.length - sent) + " 张照片未能上传（仅支持 JPEG、PNG、WebP，每张不超过 8MB）") : "");
+          result.dataset.code = code;
+          form.reset();
+        });
       })
       .catch(function () { result.textContent = "网络错误，请稍后再试。"; });
   });

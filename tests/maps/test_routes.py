@@ -27,7 +27,8 @@ def _cookie(username: str, role: str, demo_db: str) -> dict[str, str]:
 
     with session(demo_db, actor="pytest") as s:
         account = users.by_username(s, username) or users.create(
-            s, username=username, password_hash=hash_password("routes-password", rounds=4), role=role)
+            s, username=username, password_hash=hash_password("routes-password", rounds=4), role=role,
+            department="民政局" if role == "department" else None)
     return {COOKIE: create_token(account, secret=os.environ["MINQING_SECRET_KEY"], minutes=5)}
 
 
@@ -53,7 +54,7 @@ def test_public_map_holds_no_personal_data(client, demo_db):
         assert key not in html  # no count of people, not even aggregated ones, on the public page
 
 
-@pytest.mark.parametrize("path", ["/planner", "/placenames"])
+@pytest.mark.parametrize("path", ["/planner", "/placenames", "/grid", "/command"])
 def test_protected_pages_redirect_anonymous_users(client, path):
     r = client.get(path, follow_redirects=False)
     assert r.status_code == 303
@@ -64,6 +65,10 @@ def test_protected_pages_redirect_anonymous_users(client, path):
     ("/planner", "planner", 200), ("/planner", "admin", 200), ("/planner", "placename_officer", 403),
     ("/planner", "grid_worker", 403), ("/placenames", "placename_officer", 200),
     ("/placenames", "admin", 200), ("/placenames", "planner", 403),
+    ("/grid", "grid_worker", 200), ("/grid", "admin", 200), ("/grid", "dispatcher", 403), ("/grid", "department", 403),
+    ("/grid", "planner", 403), ("/grid", "placename_officer", 403),
+    ("/command", "dispatcher", 200), ("/command", "department", 200), ("/command", "admin", 200),
+    ("/command", "grid_worker", 403), ("/command", "planner", 403), ("/command", "placename_officer", 403),
 ])
 def test_pages_by_role(server, demo_db, path, role, status):
     with _as(server, _cookie(f"routes_{role}", role, demo_db)) as c:
@@ -102,8 +107,8 @@ def test_assets_are_served_and_whitelisted(client):
 
 def test_every_page_asset_is_served(client, server, demo_db):
     with _as(server, _cookie("routes_admin", "admin", demo_db)) as c:
-        html = c.get("/planner").text + c.get("/placenames").text
-    html += client.get("/").text
+        html = c.get("/planner").text + c.get("/placenames").text + c.get("/grid").text + c.get("/command").text
+    html += client.get("/").text + client.get("/report").text
     for url in set(re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)):
         assert client.get(url).status_code == 200, url
 

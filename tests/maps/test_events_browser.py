@@ -1,0 +1,150 @@
+"""The whole 民情 loop in headless Chromium, each person on their own page as they would use it:
+
+a resident reports from a grid popup of the public map on a phone (with a photo) → the grid worker
+sees it on /grid (phone) → escalates → the dispatcher, whose /command page is already open, sees it
+arrive without reloading and assigns it → the department, its /command page open too, takes and
+closes it → the resident sees 已办结 with the tracking code. No console error, no CSP violation, no
+request to another host on any page."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 360, "height": 740, "mobile": True}
+SCREEN = {"width": 1920, "height": 1080}
+PASSWORD = "events-browser-password"
+DEPARTMENT = "城管执法局(环卫)"  # the 事项清单's department for 环境卫生
+
+
+def _account(demo_db: str, username: str, role: str, *, area_id: int | None = None,
+             department: str | None = None) -> str:
+    from api.security import hash_password
+    from layers import users
+    from layers.db import session
+
+    with session(demo_db, actor="pytest") as s:
+        found = users.by_username(s, username)
+        if found is None:
+            users.create(s, username=username, password_hash=hash_password(PASSWORD, rounds=4), role=role,
+                         area_id=area_id, department=department)
+        else:
+            users.update(s, found.user_id, area_id=area_id, department=department)
+    return username
+
+
+def _event(demo_db: str, code: str) -> dict:
+    engine = create_engine(demo_db)
+    with engine.connect() as con:
+        row = con.execute(text("SELECT event_id, grid_id, town_id, status, description FROM events "
+                               "WHERE tracking_code = :c"), {"c": code}).mappings().one()
+    engine.dispose()
+    return dict(row)
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _signed_in(v, path: str, username: str) -> None:
+    v.open(f"/login?next={path}", ready=False)
+    v.login(username, PASSWORD)
+    try:
+        v.page.wait_for_function("() => window.minqing && minqing.state.ready === true && minqing.state.live === true",
+                                 timeout=60_000)
+    except Exception:
+        raise AssertionError(f"{path} not ready: {v.errors} {v.page.text_content('#mq-ev-live')}") from None
+
+
+def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path):
+    # --- the resident, on a phone: a grid popup on the public map → 我要反映 there -------------------
+    resident = visit(**PHONE)
+    resident.open("/")
+    href = resident.js("""() => {
+        const s = minqing.state; let layer = null;
+        s.grids.eachLayer(l => { if (!layer && l.feature.properties.worker) layer = l; });
+        const c = layer.getBounds().getCenter();
+        layer.openPopup(c);
+        return document.querySelector('.leaflet-popup .mq-report-link').getAttribute('href');
+    }""")
+    assert href.startswith("/report?lon=")
+    with resident.page.expect_navigation():
+        resident.page.click(".leaflet-popup .mq-report-link")
+    resident.page.select_option("#category", "sanitation")
+    resident.page.fill("#description", "巷口垃圾三天没人清运")
+    resident.page.fill("#phone", "13912345678")
+    photo = tmp_path / "现场.png"
+    photo.write_bytes(_png())
+    resident.page.set_input_files("#photos", str(photo))
+    resident.page.click("#mq-report-form button[type=submit]")
+    resident.page.wait_for_function("() => document.getElementById('mq-report-result').dataset.code")
+    code = resident.js("() => document.getElementById('mq-report-result').dataset.code")
+    assert "照片 1 张已上传" in resident.page.text_content("#mq-report-result")
+    event = _event(demo_db, code)
+    assert event["grid_id"] is not None and event["status"] == "reported"
+
+    worker = _account(demo_db, "loop_worker", "grid_worker", area_id=event["grid_id"])
+    dispatcher = _account(demo_db, "loop_dispatcher", "dispatcher", area_id=event["town_id"])
+    department = _account(demo_db, "loop_department", "department", department=DEPARTMENT)
+    item = f'li[data-event-id="{event["event_id"]}"]'
+
+    # --- the command centre and the department already watch their screens ---------------------------
+    centre = visit(**SCREEN)
+    _signed_in(centre, "/command", dispatcher)
+    assert centre.page.query_selector(f"#mq-ev-waiting {item}") is None
+    office = visit(width=1440, height=900)
+    _signed_in(office, "/command", department)
+    assert office.page.query_selector(f"#mq-ev-mine {item}") is None
+    assert office.page.query_selector("#mq-ev-kpi") is None  # the KPI ranking is the centre's
+
+    # --- the grid worker, on a phone: sees it among their open events, with the photo; escalates --------
+    grid = visit(**PHONE)
+    _signed_in(grid, "/grid", worker)
+    grid.page.click(f"#mq-ev-mine {item} button")
+    grid.page.wait_for_function(f"() => document.getElementById('mq-ev-detail').dataset.eventId === '{event['event_id']}'")
+    grid.page.wait_for_selector("#mq-ev-detail .mq-ev-photos img")
+    assert "巷口垃圾三天没人清运" in grid.page.text_content("#mq-ev-detail")
+    assert "13912345678" in grid.page.text_content("#mq-ev-detail")  # staff see the reporter's phone
+    grid.page.click('#mq-ev-detail button[data-action="escalate"]')
+    grid.page.wait_for_function("() => document.getElementById('mq-ev-detail').dataset.status === 'escalated'")
+
+    # --- the dispatcher: the event arrives without reloading; 分拨 to the department -------------------
+    centre.page.wait_for_selector(f"#mq-ev-waiting {item}", timeout=10_000)
+    assert centre.js("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
+    centre.page.click(f"#mq-ev-waiting {item} button")
+    centre.page.wait_for_selector('#mq-ev-detail button[data-action="assign"]')
+    centre.page.select_option('#mq-ev-detail select[name="department"]', DEPARTMENT)
+    centre.page.click('#mq-ev-detail button[data-action="assign"]')
+    centre.page.wait_for_function("() => document.getElementById('mq-ev-detail').dataset.status === 'assigned'")
+    centre.page.wait_for_selector(f"#mq-ev-waiting {item}", state="detached", timeout=10_000)
+
+    # --- the department: it arrives live; 签收处置, then 办结 with the result --------------------------
+    office.page.wait_for_selector(f"#mq-ev-mine {item}", timeout=10_000)
+    office.page.click(f"#mq-ev-mine {item} button")
+    office.page.wait_for_selector('#mq-ev-detail button[data-action="handle"]')
+    office.page.click('#mq-ev-detail button[data-action="handle"]')
+    office.page.wait_for_selector('#mq-ev-detail button[data-action="resolve"]')
+    office.page.fill('#mq-ev-detail textarea[name="note"]', "已清运并加密清扫频次")
+    office.page.click('#mq-ev-detail button[data-action="resolve"]')
+    office.page.wait_for_function("() => document.getElementById('mq-ev-detail').dataset.status === 'resolved'")
+    assert _event(demo_db, code)["status"] == "resolved"
+
+    # --- the resident follows the code: 已办结, and nothing of the report itself ------------------------
+    resident.page.fill("#code", code)
+    resident.page.click("#mq-track-form button[type=submit]")
+    resident.page.wait_for_function("() => document.getElementById('mq-track-result').textContent.includes('已办结')")
+    shown = resident.page.text_content("#mq-track-result")
+    assert "巷口垃圾" not in shown and "13912345678" not in shown and "已清运" not in shown
+    for v in (resident, grid, centre, office):
+        v.assert_clean()
+    if os.environ.get("MQ_SHOTS"):
+        centre.shot("command_centre")
+        grid.shot("grid_worker")
