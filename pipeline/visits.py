@@ -246,3 +246,56 @@ def kpis(s: Session, settings: VisitSettings, *, by: str, since: datetime, until
             + (r["area_id"],)
 
     return sorted(rows.values(), key=rank)
+
+
+# --- the weekly meeting's table ----------------------------------------------------------------------
+
+KPI_HEADERS = {"rank": "排名", "name": "名称", "events": "上报件数", "due": "应办结件数", "on_time": "按期办结件数",
+               "on_time_rate": "按期处置率", "closed": "结案件数", "closed_rate": "结案率",
+               "mean_hours_to_resolve": "平均办结时长(小时)", "rated": "评价件数", "satisfied_rate": "群众满意率",
+               "visits_owed": "应走访次数", "visits_done": "已走访次数", "visit_rate": "走访完成率"}
+LEVELS_ZH = {"grid": "网格", "community": "村社区", "town": "镇街"}
+DEFINITIONS = (
+    "按期处置率 = 期限内办结且从未超时的件数 ÷ 应办结件数 (已办结, 或已过办理期限);",
+    "结案率 = 已办结、已回访、已归档的件数 ÷ 上报件数;",
+    "平均办结时长 = 从上报到办结的平均小时数 (仅已办结件);",
+    "群众满意率 = 评价为 4-5 分的件数 ÷ 评价件数;",
+    "走访完成率 = 已走访次数 (每户至多计其应走访次数) ÷ 应走访次数 (各重点人群户在期内的整走访周期数);",
+    "件数按上报时间计入统计期; 合并件不计; 无数据的比率留空。",
+)
+
+
+def weekly_period(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The last seven whole days (Beijing time) before today."""
+    from geo.deadlines import BEIJING
+
+    today = (now or datetime.now(UTC)).astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=7), today
+
+
+def weekly_xlsx(s: Session, settings: VisitSettings, *, since: datetime | None = None, until: datetime | None = None,
+                now: datetime | None = None) -> tuple[bytes, datetime, datetime]:
+    """周例会 KPI workbook: a sheet per level (网格, 村社区, 镇街) ranked best first, Chinese headers, the
+    definitions above each table; written by the one formula-safe writer (``pipeline.spreadsheets``)."""
+    import pandas as pd
+
+    from pipeline import spreadsheets
+
+    now = now or datetime.now(UTC)
+    if since is None or until is None:
+        default_since, default_until = weekly_period(now)
+        since, until = since or default_since, until or default_until
+    if until <= since:
+        raise ValidationFailed(f"统计期止 {until.isoformat()} 不晚于起 {since.isoformat()}: 请交换或更正")
+    wb = spreadsheets.new_workbook()
+    period = f"统计期: {spreadsheets.beijing_minute(since)} 至 {spreadsheets.beijing_minute(until)} (北京时间, 不含止时)"
+    for by, zh in LEVELS_ZH.items():
+        rows = kpis(s, settings, by=by, since=since, until=until, now=now)
+        frame = pd.DataFrame([{**r, "rank": i} for i, r in enumerate(rows, start=1)], columns=list(KPI_HEADERS))
+        frame["mean_hours_to_resolve"] = frame["mean_hours_to_resolve"].astype(float).round(1)
+        spreadsheets.table_sheet(wb, zh, frame, headers=KPI_HEADERS,
+                                 percent=[KPI_HEADERS[k] for k in ("on_time_rate", "closed_rate", "satisfied_rate",
+                                                                    "visit_rate")],
+                                 notes=[f"{zh}考核指标 (按按期处置率、结案率、走访完成率排名)", period, *DEFINITIONS,
+                                        f"生成于 {spreadsheets.now_beijing()} (北京时间)"])
+    return spreadsheets.xlsx_bytes(wb), since, until

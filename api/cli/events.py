@@ -34,3 +34,36 @@ def categories() -> None:
     for c in table.values():
         unit = "小时" if c.limit_unit == "hours" else "个工作日"
         typer.echo(f"{c.code:<18} {c.name_zh:<8} 首办 {c.first_level:<5} {c.department:<14} 时限 {c.limit_value:g}{unit}")
+
+
+@app.command()
+def weekly(
+    out: str = typer.Option(..., "--out", help="where to write the XLSX workbook"),
+    since: str = typer.Option(None, help="统计期起 ISO 8601 (default: seven days before today, Beijing time)"),
+    until: str = typer.Option(None, help="统计期止, not included (default: today 00:00 Beijing time)"),
+) -> None:
+    """周例会考核表: the KPI table per grid, community and town (按期处置率, 结案率, 平均办结时长,
+    群众满意率, 走访完成率), ranked, as XLSX."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from api.cli._common import fail
+    from layers.db import session
+    from pipeline import visits as service
+
+    def moment(raw: str | None, name: str):
+        if raw is None:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            fail(f"--{name} {raw!r} is not an ISO 8601 time: write e.g. 2026-03-01T00:00:00+08:00")
+        if value.tzinfo is None:
+            fail(f"--{name} {raw!r} needs a time zone: add +08:00 for Beijing time")
+        return value
+
+    with friendly_errors(), session() as s:
+        content, start, end = service.weekly_xlsx(s, service.VisitSettings(), since=moment(since, "since"),
+                                                  until=moment(until, "until"))
+    Path(out).write_bytes(content)
+    typer.echo(f"已写出 {out}: {start:%Y-%m-%d %H:%M} 至 {end:%Y-%m-%d %H:%M} (UTC{start:%z})")

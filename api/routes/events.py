@@ -34,6 +34,7 @@ from api.schemas.events import (
     ResolvedCounts,
     Transition,
 )
+from geo.deadlines import BEIJING
 from geo.events import STATUS_ZH, STATUSES
 from layers import events as store
 from layers.users import Account
@@ -42,6 +43,7 @@ from pipeline import live
 from pipeline import visits as visits_service
 
 router = APIRouter(tags=["民情事件 events"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1, description="事件编号", examples=[1])]
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
                                        description='读取时的 ETag, e.g. "3" (required: 428 without it)')]
@@ -100,6 +102,21 @@ def kpis(request: Request, s: SessionDep, _: Annotated[Account, Depends(require_
          until: Annotated[datetime, Query(description="上报时间止 (不含)", examples=["2026-04-01T00:00:00+08:00"])],
          by: Annotated[Literal["grid", "community", "town"], Query(description="按网格/村社区/镇街")] = "grid") -> list:
     return visits_service.kpis(s, visit_settings(request), by=by, since=since, until=until, now=datetime.now(UTC))
+
+
+@router.get("/events/weekly.xlsx", response_class=Response, summary="周例会考核表 weekly-meeting KPI workbook",
+            description="XLSX with a sheet per level (网格, 村社区, 镇街), ranked: 按期处置率, 结案率, 平均办结时长, "
+                        "群众满意率, 走访完成率 and their counts, Chinese headers, definitions above each table. "
+                        "Default period: the last seven whole days (Beijing time). Dispatchers and admins.",
+            responses={200: {"description": "the workbook", "content": {XLSX: {"schema": {
+                "type": "string", "format": "binary"}}}}, **errors(401, 403, 422)})
+def weekly_xlsx(request: Request, s: SessionDep, _: Annotated[Account, Depends(require_role("admin", "dispatcher"))],
+                since: Annotated[datetime | None, Query(description="上报时间起 (默认上周)")] = None,
+                until: Annotated[datetime | None, Query(description="上报时间止 (不含)")] = None) -> Response:
+    content, since, until = visits_service.weekly_xlsx(s, visit_settings(request), since=since, until=until)
+    name = f"minqing_weekly_{since.astimezone(BEIJING):%Y%m%d}-{until.astimezone(BEIJING):%Y%m%d}.xlsx"
+    return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                       "Cache-Control": "private, no-store"})
 
 
 @router.get("/events/points", response_model=EventPoints, summary="事件点位 events for a map",
