@@ -12,12 +12,13 @@
   state.refreshes = 0;
 
   var STATUS_ZH = { reported: "已上报", accepted: "已受理", escalated: "待分拨", assigned: "已分拨", handling: "处置中",
-                    resolved: "已办结", reviewed: "已回访", archived: "已归档" };
+                    resolved: "已办结", reviewed: "已回访", archived: "已归档", merged: "已合并" };
   var STATUS_COLOR = { reported: "#e53935", accepted: "#fb8c00", escalated: "#8e24aa", assigned: "#3949ab",
-                       handling: "#1e88e5", resolved: "#43a047", reviewed: "#00897b", archived: "#757575" };
+                       handling: "#1e88e5", resolved: "#43a047", reviewed: "#00897b", archived: "#757575",
+                       merged: "#9e9e9e" };
   var OPEN = ["reported", "accepted", "escalated", "assigned", "handling"];
   var ACTION_ZH = { accept: "受理", escalate: "上报指挥中心", resolve: "办结", assign: "分拨", handle: "签收处置",
-                    "return": "退回指挥中心", review: "回访评价", archive: "归档" };
+                    "return": "退回指挥中心", review: "回访评价", archive: "归档", merge: "合并" };
   var NOTE_NEEDED = { resolve: "办结结果（必填）", "return": "退回原因（必填）", review: "回访记录" };
   var categories = {}, departments = [];
 
@@ -71,13 +72,16 @@
         return '<option value="' + mq.esc(d) + '"' + (suggested ? " selected" : "") + ">" + mq.esc(d) + (suggested ? "（事项清单）" : "") + "</option>";
       }).join("") + "</select></label>";
     }
+    if (e.actions.indexOf("merge") >= 0) {
+      html += '<label>重复反映：并入事件编号（仅“合并”时填写）<input name="into" type="number" min="1" inputmode="numeric"></label>';
+    }
     if (e.actions.indexOf("review") >= 0) {
       html += '<label>群众满意度<select name="satisfaction"><option value="">请选择</option><option value="5">5 非常满意</option>' +
         '<option value="4">4 满意</option><option value="3">3 基本满意</option><option value="2">2 不满意</option><option value="1">1 很不满意</option></select></label>';
     }
     html += '<div class="mq-ev-buttons">' + e.actions.map(function (a) {
       var label = a === "resolve" && e.status === "accepted" ? "就地办结" : ACTION_ZH[a];
-      return '<button type="submit" class="mq-btn' + (a === "escalate" || a === "return" ? "" : " mq-btn-primary") +
+      return '<button type="submit" class="mq-btn' + (a === "escalate" || a === "return" || a === "merge" ? "" : " mq-btn-primary") +
         '" data-action="' + mq.esc(a) + '">' + mq.esc(label) + "</button>";
     }).join("") + "</div>" + '<p class="mq-status" role="status"></p>';
     form.innerHTML = html;
@@ -91,6 +95,10 @@
       if (action === "review" && form.satisfaction.value) body.satisfaction = parseInt(form.satisfaction.value, 10);
       if ((action === "resolve" || action === "return") && !body.note) { say(out, "请先填写" + NOTE_NEEDED[action].replace("（必填）", ""), "error"); return; }
       if (action === "assign" && !body.department) { say(out, "请选择分拨的职能部门", "error"); return; }
+      if (action === "merge") {
+        body.into = parseInt(form.into.value, 10);
+        if (!body.into) { say(out, "请填写要并入的事件编号", "error"); return; }
+      }
       if (action === "review" && !body.satisfaction) { say(out, "请选择群众满意度", "error"); return; }
       say(out, "正在提交…");
       mq.fetchJSON("/events/" + e.event_id + "/transitions", {
@@ -229,6 +237,87 @@
     }).catch(function () { /* an admin without a grid: the whole district */ });
   }
 
+  /* ---------- 我的重点户 and 走访 (grid page; GET /households, POST /visits) ---------- */
+  var homes = mq.$("mq-ev-visits"), homeLayer = L.featureGroup();
+  function homeItem(h) {
+    var li = document.createElement("li");
+    li.className = "mq-ev-item" + (h.overdue ? " mq-ev-late" : "");
+    li.dataset.householdId = String(h.household_id);
+    li.innerHTML = '<button type="button" class="mq-ev-open">' + (h.overdue ? '<span class="mq-ev-tag mq-ev-tag-late">走访逾期</span>' : "") +
+      "<b>" + mq.esc(h.head_name) + "</b> " + mq.esc((h.groups_zh || []).join("、")) +
+      "<small>" + mq.esc(h.address || "") + " · 每 " + mq.esc(h.every_days) + " 天走访 · 下次 " + mq.esc(fmt(h.next_due_at)) +
+      (h.last_visit_at ? " · 上次 " + mq.esc(fmt(h.last_visit_at)) : " · 尚未走访") + "</small></button>";
+    li.querySelector("button").addEventListener("click", function () { visitForm(h); });
+    return li;
+  }
+  function visitForm(h) {
+    detailTitle.textContent = "走访：" + h.head_name;
+    detailBody.innerHTML = '<p class="mq-ev-note">' + mq.esc((h.groups_zh || []).join("、")) + " · " + mq.esc(h.address || "") + "</p>" +
+      '<form class="mq-ev-actions" id="mq-ev-visit-form"><label>走访记录<textarea name="notes" rows="2" maxlength="2000"></textarea></label>' +
+      '<label>发现的需求<textarea name="needs" rows="2" maxlength="2000" placeholder="如：需要助餐服务"></textarea></label>' +
+      '<label>需求转事件的类别<select name="category">' + Object.keys(categories).map(function (k) {
+        return '<option value="' + mq.esc(k) + '"' + (k === "elderly_care" ? " selected" : "") + ">" + mq.esc(categories[k].name_zh) + "</option>";
+      }).join("") + "</select></label>" +
+      '<div class="mq-ev-buttons"><button type="submit" class="mq-btn mq-btn-primary" data-kind="visit">定位并登记走访</button>' +
+      '<button type="submit" class="mq-btn" data-kind="event">发现需求 → 生成事件</button></div>' +
+      '<p class="mq-status" role="status"></p><p class="mq-ev-note">登记时使用本机定位，须在该户附近。</p></form>';
+    detail.hidden = false;
+    detail.dataset.householdId = String(h.household_id);
+    delete detail.dataset.eventId;
+    state.openEvent = null;
+    var form = mq.$("mq-ev-visit-form"), out = form.querySelector(".mq-status");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var kind = ev.submitter ? ev.submitter.dataset.kind : "visit";
+      var body = { household_id: h.household_id };
+      if (form.notes.value.trim()) body.notes = form.notes.value.trim();
+      if (form.needs.value.trim()) body.needs = form.needs.value.trim();
+      if (kind === "event") {
+        if (!body.needs) { say(out, "请先填写发现的需求", "error"); return; }
+        body.event_category = form.category.value;
+      }
+      if (!navigator.geolocation) { say(out, "此设备不能定位，无法登记走访", "error"); return; }
+      say(out, "正在定位…");
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        body.lon = pos.coords.longitude;
+        body.lat = pos.coords.latitude;
+        say(out, "正在登记…");
+        mq.fetchJSON("/visits", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+                                  body: JSON.stringify(body) })
+          .then(function (v) {
+            state.lastVisit = v;
+            say(out, "走访已登记（距该户 " + mq.num(v.distance_m) + " 米）" + (v.event ? "，已生成事件：" + v.event.category_zh : ""), "ok");
+            form.reset();
+            refresh();
+          })
+          .catch(function (err) {
+            say(out, err.status === 422 && /米|距离|附近/.test(err.detail || "") ? mq.zhMessage(err.detail, 422) || "定位离该户太远，请到户后再登记"
+              : err.status === 422 ? "定位离该户太远或信息不全，请到户后再登记" : problem(err), "error");
+          });
+      }, function () { say(out, "定位失败：请允许本页使用位置信息后重试", "error"); },
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+    });
+  }
+  function refreshHomes() {
+    if (!homes) return Promise.resolve();
+    return mq.fetchJSON("/households?limit=500").then(function (b) {
+      state.households = b.items;
+      homes.hidden = false;
+      homes.innerHTML = "<h2>我的重点户 <span>（" + b.numberMatched + " 户" +
+        (b.items.filter(function (h) { return h.overdue; }).length ? "，逾期 " + b.items.filter(function (h) { return h.overdue; }).length + " 户" : "") +
+        '）</span></h2><p class="mq-ev-note">走访逾期的排在最前。仅工作人员可见。</p><ul class="mq-ev-list" id="mq-ev-homes"></ul>';
+      var ul = mq.$("mq-ev-homes");
+      if (!b.items.length) ul.innerHTML = '<li class="mq-ev-empty">暂无重点户</li>';
+      b.items.forEach(function (h) { ul.appendChild(homeItem(h)); });
+      homeLayer.clearLayers();
+      b.items.forEach(function (h) {
+        L.circleMarker([h.lat, h.lon], { radius: 6, color: "#fff", weight: 1.5, fillColor: h.overdue ? "#b71c1c" : "#6d4c41", fillOpacity: 0.9 })
+          .bindTooltip("重点户：" + h.head_name + (h.overdue ? "（走访逾期）" : "")).on("click", function () { visitForm(h); }).addTo(homeLayer);
+      });
+      if (!map.hasLayer(homeLayer)) homeLayer.addTo(map);
+    }).catch(function () { homes.hidden = true; });  // no households for this account: the section stays away
+  }
+
   /* ---------- 联勤指挥中心 ---------- */
   var cluster = page === "command" ? L.markerClusterGroup({ chunkedLoading: true, maxClusterRadius: 50, showCoverageOnHover: false }) : null;
   var heat = page === "command" ? L.heatLayer([], { radius: 22, blur: 18, minOpacity: 0.25 }) : null;
@@ -319,7 +408,7 @@
   var live = mq.$("mq-ev-live");
   var pending = null;
   function refresh() {
-    return (page === "grid" ? refreshGrid() : refreshCommand()).then(function () {
+    return (page === "grid" ? Promise.all([refreshGrid(), refreshHomes()]) : refreshCommand()).then(function () {
       state.refreshes += 1;
       state.ready = true;
       document.body.classList.add("mq-ready");

@@ -148,3 +148,41 @@ def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path):
     if os.environ.get("MQ_SHOTS"):
         centre.shot("command_centre")
         grid.shot("grid_worker")
+
+
+def test_grid_worker_visits_a_key_household_and_turns_a_need_into_an_event(visit, api_as, demo_db):
+    """我的重点户 on the grid worker's phone: overdue first; a visit logged with the phone's location
+    (granted to the page) and, in the same tap, the need found becomes an event in their list."""
+    engine = create_engine(demo_db)
+    with engine.connect() as con:
+        home = con.execute(text("""
+            SELECT r.residence_id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, g.area_id AS grid_id
+            FROM residences r JOIN areas g ON g.level = 'grid_small' AND ST_Covers(g.geom, r.geom)
+            ORDER BY r.residence_id LIMIT 1""")).mappings().one()
+    engine.dispose()
+    admin = api_as("maps_admin")
+    made = admin.post("/households", json={"residence_id": home["residence_id"], "groups": ["elderly_alone"],
+                                           "head_name": "走访测试户", "note": "独居"})
+    assert made.status_code == 201, made.text
+    household = made.json()["household_id"]
+    worker = _account(demo_db, "visit_worker", "grid_worker", area_id=home["grid_id"])
+
+    v = visit(**PHONE)
+    v.context.grant_permissions(["geolocation"])
+    v.context.set_geolocation({"longitude": home["lon"] + 0.0001, "latitude": home["lat"]})  # ≈ 10 m away
+    _signed_in(v, "/grid", worker)
+    row = f'#mq-ev-homes li[data-household-id="{household}"]'
+    v.page.wait_for_selector(row)
+    flags = v.js("() => minqing.state.households.map(h => h.overdue)")
+    assert flags == sorted(flags, reverse=True)  # 走访逾期 first
+    v.page.click(f"{row} button")
+    v.page.fill('#mq-ev-visit-form textarea[name="needs"]', "老人需要助餐服务")
+    v.page.select_option('#mq-ev-visit-form select[name="category"]', "elderly_care")
+    v.page.click('#mq-ev-visit-form button[data-kind="event"]')
+    v.page.wait_for_function("() => minqing.state.lastVisit && minqing.state.lastVisit.event")
+    visit_made = v.js("() => minqing.state.lastVisit")
+    assert visit_made["household_id"] == household and visit_made["distance_m"] < 50
+    event_id = visit_made["event"]["event_id"]
+    v.page.wait_for_selector(f'#mq-ev-mine li[data-event-id="{event_id}"]', timeout=10_000)
+    assert "已生成事件" in v.page.text_content("#mq-ev-visit-form .mq-status")
+    v.assert_clean()
