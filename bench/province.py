@@ -222,11 +222,13 @@ def main() -> None:
     read = sum(f["read_seconds"] for f in figs)
     compute = sum(f["seconds"] - f["read_seconds"] for f in figs)
     other = first["seconds"] - sum(ph.values()) - read - compute
+    rest = f", other (worker start-up, transfer, waiting) {other:.1f} s" if min(runs) == 1 else \
+        f" (partition sums over {min(runs)} workers in parallel)"
     dup = sum(f["edges"] for f in figs) / len(region.edges)
     print(f"where the time goes (workers {min(runs)}, {first['seconds']:.1f} s): setup {ph['prepare_s']:.1f} s, "
           f"cluster start {ph['cluster_start_s']:.1f} s, partition reads {read:.1f} s, compute {compute:.1f} s, "
-          f"storing rows {ph['store_s']:.1f} s, roll-up {ph['rollup_s']:.1f} s, other (worker start-up, "
-          f"transfer, waiting) {other:.1f} s; the partitions read {dup:.1f}× the province's edges "
+          f"storing rows {ph['store_s']:.1f} s, roll-up {ph['rollup_s']:.1f} s{rest}; "
+          f"the partitions read {dup:.1f}× the province's edges "
           f"(buffer {first['buffers']['network_m'] / 1000:.1f} km around counties ~{math.sqrt(land / len(table)):.0f} km wide)")
     most = runs[max(runs)]
     print(f"largest province run here: {len(table)} counties ({', '.join(sorted(set(table.city_name)))}), "
@@ -240,10 +242,12 @@ def main() -> None:
                             & (facility_types.rural_profile.fillna("") != "car")]
     edges = np.array([f["edges"] for f in figs], float)
     start = np.array([f["start_rss_mb"] for f in figs], float)
-    growth = np.array([f["peak_rss_mb"] for f in figs], float) - start
-    fits = (_fit(edges, np.array([f["cpu_seconds"] for f in figs], float)),
-            (float(start.mean()), float(growth.sum() / edges.sum()),
-             "worker at rest + growth per edge over the partitions"))
+    peak = np.array([f["peak_rss_mb"] for f in figs], float)
+    memory = _fit(edges, peak)
+    if memory[0] == 0.0:  # partitions of one size: the worker at rest + the growth per edge
+        memory = (float(start.mean()), float((peak - start).sum() / edges.sum()),
+                  "worker at rest + growth per edge (partitions of one size)")
+    fits = (_fit(edges, np.array([f["cpu_seconds"] for f in figs], float)), memory)
     density = len(region.edges) / land
     print(f"extrapolation to {GUANGDONG_RESIDENTS:,} residents ({GUANGDONG_PARTITIONS} county partitions of "
           f"{GUANGDONG_KM2 / GUANGDONG_PARTITIONS:,.0f} km²; synthetic {density:,.0f} edges and "
