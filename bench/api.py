@@ -1,6 +1,7 @@
 """API latency on loopback: a map view's GeoJSON and public endpoints under 50 concurrent clients.
 
     .venv/bin/python bench/api.py [--url DATABASE_URL] [--scale 1] [--duration 10] [--connections 50]
+    .venv/bin/python bench/api.py --workers-sweep 1,2,4     # the public map's throughput per worker count
 
 Without ``--url`` it uses its own database ``<db>_bench`` next to the app's (created, migrated and
 loaded with the demo district when empty), so the numbers never disturb the app's data. It starts
@@ -322,6 +323,43 @@ def _drain(base: str, *, limit_s: float = 120.0) -> None:
         time.sleep(0.5)
 
 
+# -- workers ---------------------------------------------------------------------------------------
+
+PUBLIC_MAP = ("public map page", "facilities in a map view", "grids in a map view", "areas in a map view",
+              "place names in a map view", "public coverage layer", "place-name search", "reverse")
+"""What the public map asks for: its page, the layers of a map view, search and 点击查询."""
+
+
+def sweep(url: str, counts: list[int], *, duration: int, connections: int, variants: int) -> None:
+    """The public map's requests, mixed, against ``minqing serve``'s app with each worker count."""
+    rows = {}
+    for n in counts:
+        port = free_port()
+        server = start_server(url, port, n)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            extent = httpx.get(f"{base}/collections/facilities").json()["extent"]["spatial"]["bbox"][0]
+            bbox = ",".join(f"{v:.6f}" for v in extent)
+            paths = endpoints(base, bbox, variants=variants)
+            mix = [u for label in PUBLIC_MAP for u in paths[label]]
+            mix = [mix[(i * 7919) % len(mix)] for i in range(len(mix))]  # interleaved, deterministic
+            rows[n] = load(base, {f"public map, {n} worker(s)": mix}, duration=duration,
+                           connections=connections)[f"public map, {n} worker(s)"]
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    print(f"public map throughput ({connections} clients, {duration} s, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}):")
+    for n, r in rows.items():
+        print(f"  workers {n}: {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  "
+              f"non-2xx {r['non_2xx']}")
+    out = ROOT / "bench" / "_results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "api_workers.json").write_text(json.dumps({
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "connections": connections,
+        "duration_s": duration, "workers": {str(n): r for n, r in rows.items()}}, indent=2, ensure_ascii=False))
+
+
 # -- main ------------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -335,9 +373,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50, help="concurrent clients")
     parser.add_argument("--variants", type=int, default=200, help="different URLs per endpoint")
     parser.add_argument("--only", help="endpoints whose label contains this text (e.g. isochrone)")
+    parser.add_argument("--workers-sweep", default="",
+                        help="e.g. 1,2,4: the public map's throughput with each number of server processes, only")
     args = parser.parse_args()
 
     url = args.url or bench_database(args.scale, reload=args.reload)
+    if args.workers_sweep:
+        sweep(url, [int(n) for n in args.workers_sweep.split(",")], duration=args.duration,
+              connections=args.connections, variants=args.variants)
+        return
     port = free_port()
     server = start_server(url, port, args.workers)
     base = f"http://127.0.0.1:{port}"

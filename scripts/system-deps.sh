@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages minqing-map needs, only those that are missing.
 #
-# Usage: scripts/system-deps.sh [demo|test|bench] [--print]
+# Usage: scripts/system-deps.sh [demo|test|bench|deploy] [--print]
 #   demo  (default) python3 python3-venv npm fonts-noto-cjk fonts-wqy-zenhei, and postgresql-15
 #         postgresql-15-postgis-3 for the local database; not when DATABASE_URL is set (in the
 #         environment or in .env), because then an existing server is used.
@@ -11,6 +11,7 @@
 #   test  demo + chromium chromium-driver (the browser tests of the maps) and poppler-utils (the
 #         PDF report's tests render it with pdftoppm and read it with pdftotext and pdffonts).
 #   bench test + postgresql-15-pgrouting (local database only) and wrk.
+#   deploy demo + nginx (the reverse proxy of docs/DEPLOY.md, config in scripts/nginx-minqing.conf).
 #   --print  print the missing packages on one line (empty when none) and exit 0; install nothing.
 #
 # As root: apt-get update + apt-get install of what is missing. Otherwise: print exactly the
@@ -24,11 +25,11 @@ mode=demo
 print_only=0
 for arg in "$@"; do
   case "$arg" in
-    demo|test|bench) mode=$arg ;;
+    demo|test|bench|deploy) mode=$arg ;;
     --bench) mode=bench ;;  # the old spelling
     --print) print_only=1 ;;
     -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "minqing: unknown argument '$arg'; use: system-deps.sh [demo|test|bench] [--print]" >&2; exit 2 ;;
+    *) echo "minqing: unknown argument '$arg'; use: system-deps.sh [demo|test|bench|deploy] [--print]" >&2; exit 2 ;;
   esac
 done
 
@@ -54,6 +55,7 @@ wanted=(python3 python3-venv npm fonts-noto-cjk fonts-wqy-zenhei)
 external_database || wanted+=(postgresql-15 postgresql-15-postgis-3)
 case "$mode" in
   test)  wanted+=(chromium chromium-driver poppler-utils) ;;
+  deploy) wanted+=(nginx) ;;
   bench) wanted+=(chromium chromium-driver poppler-utils wrk)
          external_database || wanted+=(postgresql-15-pgrouting) ;;
 esac

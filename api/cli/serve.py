@@ -12,7 +12,8 @@ itself whom to believe (MINQING_TRUSTED_PROXIES, ``api.limits.ProxyHeaders``).""
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
     port: int = typer.Option(8000, help="port"),
-    workers: int = typer.Option(1, help="worker processes"),
+    workers: int = typer.Option(1, min=1, max=64, help="server processes (uvicorn workers; e.g. one per CPU "
+                                "core): rate limits, login throttles and jobs are shared through the database"),
 ) -> None:
     """Serve the maps and the API."""
     import uvicorn
