@@ -150,10 +150,13 @@ def _seeds(xy: np.ndarray, w: np.ndarray, k: int, cell, rng: np.random.Generator
     with random points of ``cell`` when there are fewer homes than ``k``."""
     from data.demo._geom import points_in, weighted_kmeans
 
-    xy = np.unique(xy, axis=0) if len(xy) else xy.reshape(0, 2)
+    if len(xy):  # homes at the same spot count once (a seed each would be the same point)
+        first = np.unique(xy, axis=0, return_index=True)[1]
+        xy, weights = xy[first], np.maximum(np.asarray(w, float)[first], 1e-9)
+    else:
+        xy, weights = xy.reshape(0, 2), np.empty(0)
     picked: list[int] = []
     if len(xy):
-        weights = np.ones(len(xy)) if w is None or len(w) != len(xy) else np.maximum(w, 1e-9)
         centres = weighted_kmeans(xy, weights, min(k, len(xy)), rng)
         picked = list(dict.fromkeys(((xy[:, None, :] - centres[None]) ** 2).sum(-1).argmin(axis=0).tolist()))
         spare = np.setdiff1d(np.arange(len(xy)), picked)
