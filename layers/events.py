@@ -22,7 +22,8 @@ GRID_LEVELS = ("grid_small", "grid_middle", "grid_large")
 
 FIELDS = ("event_id, tracking_code, category, description, status, level, source, grid_id, community_id, town_id, "
           "worker_id, department, address, reporter_phone, reported_by, reported_at, due_at, overdue, escalations, "
-          "resolved_at, result_note, satisfaction, duplicate_of, version, ST_X(geom) AS lon, ST_Y(geom) AS lat")
+          "resolved_at, result_note, satisfaction, duplicate_of, version, external_ref, ST_X(geom) AS lon, "
+          "ST_Y(geom) AS lat")
 STATE_COLUMNS = ("status", "level", "department", "due_at", "overdue", "escalations", "resolved_at",
                  "result_note", "satisfaction")
 
@@ -193,6 +194,13 @@ def by_tracking_code(s: Session, code: str) -> dict[str, Any] | None:
                          "(SELECT max(at) FROM event_history h WHERE h.event_id = e.event_id) AS updated_at "
                          "FROM events e WHERE tracking_code = :c"), {"c": code}).mappings().first()
     return dict(row) if row else None
+
+
+def by_external_refs(s: Session, source: str, refs: Sequence[str]) -> dict[str, int]:
+    """Events already imported from ``source`` under these work-order numbers: number → event_id."""
+    rows = s.execute(text("SELECT external_ref, event_id FROM events WHERE source = :s AND external_ref = ANY(:r)"),
+                     {"s": source, "r": list(refs)})
+    return dict(rows.all())
 
 
 def merged_progress(s: Session, code: str) -> dict[str, Any]:

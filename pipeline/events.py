@@ -142,7 +142,7 @@ def locate(s: Session, *, lon: float | None, lat: float | None, address: str | N
 
 def create(s: Session, settings: EventSettings, *, category: str, description: str, lon: float | None,
            lat: float | None, address: str | None, phone: str | None, source: str, reported_by: str,
-           now: datetime | None = None) -> tuple[dict[str, Any], list[int]]:
+           now: datetime | None = None, external_ref: str | None = None) -> tuple[dict[str, Any], list[int]]:
     """Store a new report routed to its grid and worker; returns it and the open events it may repeat."""
     categories, calendar = tables(settings)
     if category not in categories:
@@ -155,6 +155,8 @@ def create(s: Session, settings: EventSettings, *, category: str, description: s
               "source": source, "address": (address or "").strip() or None, "reporter_phone": normalise_phone(phone),
               "reported_by": reported_by, "reported_at": now, "lon": lon, "lat": lat,
               **store.route(s, lon, lat), **_state_dict(state)}
+    if external_ref is not None:
+        values["external_ref"] = external_ref
     event = store.insert(s, values, [_entry(h) for h in history])
     duplicates = store.possible_duplicates(s, category=category, lon=lon, lat=lat, at=now,
                                            distance_m=settings.duplicate_distance_m, hours=settings.duplicate_hours,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
@@ -25,6 +25,7 @@ from api.schemas.events import (
     EventCreate,
     EventList,
     EventPoints,
+    ImportedOrders,
     Kpi,
     Photo,
     PublicPhotos,
@@ -102,6 +103,27 @@ def kpis(request: Request, s: SessionDep, _: Annotated[Account, Depends(require_
          until: Annotated[datetime, Query(description="上报时间止 (不含)", examples=["2026-04-01T00:00:00+08:00"])],
          by: Annotated[Literal["grid", "community", "town"], Query(description="按网格/村社区/镇街")] = "grid") -> list:
     return visits_service.kpis(s, visit_settings(request), by=by, since=since, until=until, now=datetime.now(UTC))
+
+
+@router.post("/events/import", response_model=ImportedOrders, status_code=201,
+             summary="导入12345工单 import 12345 work orders (CSV)",
+             description="Multipart `file` (CSV, UTF-8 or GBK, at most 5000 rows) and optional `mapping`: a JSON object "
+                         "file column → field (external_ref, reported_at, category, description, address, lon, lat, "
+                         "phone; default the headers of data/templates/12345工单.csv). All or nothing: any problem → "
+                         "422 listing each with its row, column and fix. Dispatchers and admins.",
+             responses=errors(401, 403, 413, 422),
+             generate_unique_id_function=lambda route: "import_work_orders")
+def import_work_orders(request: Request, s: SessionDep,
+                       user: Annotated[Account, Depends(require_role("admin", "dispatcher"))],
+                       file: Annotated[UploadFile, File(description="12345 工单 CSV")],
+                       mapping: Annotated[str | None, Form(max_length=10_000, description='字段映射 JSON, e.g. '
+                                                           '{"工单号": "external_ref", "来电时间": "reported_at"}')] = None
+                       ) -> dict:
+    from pipeline import event_import
+
+    data = file.file.read(event_import.MAX_BYTES + 1)
+    return event_import.import_orders(s, _settings(request), data, event_import.parse_mapping(mapping),
+                                      actor=user.username)
 
 
 @router.get("/events/weekly.xlsx", response_class=Response, summary="周例会考核表 weekly-meeting KPI workbook",

@@ -103,6 +103,7 @@ class Event(BaseModel):
     result_note: str | None = None
     satisfaction: int | None = None
     duplicate_of: int | None = None
+    external_ref: str | None = Field(None, description="12345 工单编号 (导入的事件)")
     version: int
     lon: float
     lat: float
@@ -264,3 +265,11 @@ class PublicPhotos(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"photos": 1, "limit": 3}]})
     photos: int
     limit: int
+
+
+class ImportedOrders(BaseModel):
+    """12345 工单导入结果 (all rows imported)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"imported": 2, "event_ids": [101, 102]}]})
+    imported: int
+    event_ids: list[int]
