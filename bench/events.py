@@ -1,19 +1,24 @@
-"""KPI query speed with many events: 按期处置率, 结案率, 平均办结时长 and 群众满意率 per grid, community and town.
+"""KPI query speed with many events: 按期处置率, 结案率, 平均办结时长, 群众满意率 and 走访完成率 per grid,
+community and town.
 
     .venv/bin/python bench/events.py [--url DATABASE_URL] [--events 100000] [--repeat 5]
 
 Uses its own database ``<db>_bench_events`` next to the app's (created and migrated; a synthetic
 district of 4 towns × 5 communities × 5 grids is written when empty), inserts ``--events`` synthetic
-events over six months, then times ``layers.events.kpis`` for each level over the whole period and over
-one month (median of ``--repeat`` runs; target < 200 ms). Prints the figures; asserts nothing.
+events over six months (and ``--households`` key households with weekly to monthly visits), then times
+``layers.events.kpis`` (events only) and ``pipeline.visits.kpis`` (the KPI table of the API and the weekly
+workbook: events and 走访完成率) for each level over the whole period and over one month (median of
+``--repeat`` runs; target < 200 ms). Prints the figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -76,32 +81,74 @@ def _fill(url: str, n: int) -> None:
         s.execute(text("ANALYZE events"))
 
 
+def _fill_visits(url: str, households: int) -> None:
+    """``households`` key households on residence points of the grids, visited about every 7-30 days."""
+    from layers.db import session
+
+    with session(url, actor="bench") as s:
+        s.execute(text("SET LOCAL minqing.bulk = 'on'"))
+        have = s.execute(text("SELECT count(*) FROM key_households")).scalar_one()
+        if have >= households:
+            return
+        s.execute(text("""
+            INSERT INTO residences (residence_id, area_id, households, population, geom)
+            SELECT g.area_id, g.area_id, 400, 1100, ST_PointOnSurface(g.geom) FROM areas g
+            WHERE g.level = 'grid_small' ON CONFLICT DO NOTHING"""))
+        s.execute(text("""
+            INSERT INTO key_households (residence_id, groups, head_name, grid_id, community_id, town_id, registered_at)
+            SELECT g, ARRAY[(ARRAY['dibao', 'tekun', 'elderly_alone', 'disabled', 'left_behind_child'])
+                            [1 + floor(random() * 5)::int]]::varchar[], '基准户', g, g / 100, g / 10000,
+                   timestamptz '2025-06-01'
+            FROM (SELECT (1 + floor(random() * 4)) * 10000 + (1 + floor(random() * 5)) * 100
+                         + (1 + floor(random() * 5)) AS g FROM generate_series(1, :n) i) x"""),
+                  {"n": households - have})
+        s.execute(text("""
+            INSERT INTO visits (household_id, worker, visited_at, geom)
+            SELECT h.household_id, 'bench', timestamptz '2026-01-01' + d * interval '1 day' + random() * interval '3 days',
+                   ST_SetSRID(ST_MakePoint(113.2, 22.55), 4326)
+            FROM key_households h, generate_series(0, 180, 10) d WHERE random() < 0.9"""))
+        s.execute(text("ANALYZE key_households; ANALYZE visits"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--households", type=int, default=3000, help="key households (重点人群) with visits")
     args = parser.parse_args()
     from layers import events
     from layers.db import session
+    from pipeline import visits
 
     url = _database(args.url)
     started = time.perf_counter()
     _fill(url, args.events)
-    print(f"events ready: {args.events} in {time.perf_counter() - started:.1f} s (database {make_url(url).database})")
+    _fill_visits(url, args.households)
+    with session(url) as s:
+        held = s.execute(text("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM key_households), "
+                              "(SELECT count(*) FROM visits)")).one()
+    print(f"ready in {time.perf_counter() - started:.1f} s: {held[0]} events, {held[1]} key households, {held[2]} visits "
+          f"(database {make_url(url).database})")
+    settings = visits.VisitSettings()
+    load = os.getloadavg()
+    print(f"machine load average {load[0]:.1f} on {os.cpu_count()} cores (figures are wall-clock times under that load)")
     now = datetime(2026, 7, 1, tzinfo=UTC)
     periods = {"six months": (datetime(2026, 1, 1, tzinfo=UTC), now),
                "one month": (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))}
     with session(url) as s:
         for label, (since, until) in periods.items():
             for by in ("grid", "community", "town"):
-                times = []
-                for _ in range(args.repeat):
-                    t0 = time.perf_counter()
-                    rows = events.kpis(s, by=by, since=since, until=until, now=now)
-                    times.append((time.perf_counter() - t0) * 1000)
-                print(f"KPIs per {by:<9} over {label:<10}: {len(rows):3d} rows, median {statistics.median(times):6.1f} ms "
-                      f"(max {max(times):.1f} ms; target < 200 ms)")
+                query = {"by": by, "since": since, "until": until, "now": now}
+                for what, run in (("events", partial(events.kpis, s, **query)),
+                                  ("events+走访", partial(visits.kpis, s, settings, **query))):
+                    times = []
+                    for _ in range(args.repeat):
+                        t0 = time.perf_counter()
+                        rows = run()
+                        times.append((time.perf_counter() - t0) * 1000)
+                    print(f"KPIs ({what:<9}) per {by:<9} over {label:<10}: {len(rows):3d} rows, median "
+                          f"{statistics.median(times):6.1f} ms (max {max(times):.1f} ms; target < 200 ms)")
 
 
 if __name__ == "__main__":

@@ -156,19 +156,20 @@ def visit_kpis(s: Session, plan: Mapping[str, int], *, by: str, since: datetime,
     if column is None:
         raise ValueError(f"unknown KPI level {by!r}: use one of {list(KPI_LEVELS)}")
     rows = s.execute(text(f"""
-        WITH h AS (
-          SELECT h.household_id, h.{column} AS area_id,
-                 floor(extract(epoch FROM least(:until, :now) - greatest(:since, h.registered_at))
-                       / (86400.0 * {INTERVAL}))::int AS owed
-          FROM key_households h
-          WHERE h.active AND h.{column} IS NOT NULL AND h.registered_at < least(:until, :now)),
+        WITH p AS (SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:days AS int[])) AS p(c, d)),
+        iv AS (SELECT g.groups, min(p.d) AS every FROM (SELECT DISTINCT groups FROM key_households) g
+               JOIN p ON p.c = ANY(g.groups) GROUP BY g.groups),
+        m AS (SELECT household_id, count(*) AS made FROM visits
+              WHERE visited_at >= :since AND visited_at < least(:until, :now) GROUP BY household_id),
         d AS (
-          SELECT h.area_id, h.owed,
-                 (SELECT count(*) FROM visits v WHERE v.household_id = h.household_id
-                    AND v.visited_at >= :since AND v.visited_at < least(:until, :now)) AS made
-          FROM h WHERE h.owed > 0)
+          SELECT h.{column} AS area_id, coalesce(m.made, 0) AS made,
+                 floor(extract(epoch FROM least(:until, :now) - greatest(:since, h.registered_at))
+                       / (86400.0 * iv.every))::int AS owed
+          FROM key_households h JOIN iv ON iv.groups = h.groups LEFT JOIN m ON m.household_id = h.household_id
+          WHERE h.active AND h.{column} IS NOT NULL AND h.registered_at < least(:until, :now))
         SELECT d.area_id, a.name, count(*) AS households_owing, sum(d.owed)::int AS visits_owed,
                sum(least(d.made, d.owed))::int AS visits_done,
                sum(least(d.made, d.owed))::float / NULLIF(sum(d.owed), 0) AS visit_rate
-        FROM d JOIN areas a ON a.area_id = d.area_id GROUP BY d.area_id, a.name"""), {"since": since, "until": until, "now": now, **_plan(plan)}).mappings()
+        FROM d JOIN areas a ON a.area_id = d.area_id WHERE d.owed > 0 GROUP BY d.area_id, a.name"""),
+        {"since": since, "until": until, "now": now, **_plan(plan)}).mappings()
     return [dict(r) for r in rows]
