@@ -185,6 +185,7 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
     results = [{"code": k, "name": lab, "color": col, "count": int(counts.get(k, 0))} for k, (lab, col) in RESULTS.items()]
     data = {"district": district, "results": results, "names": name_records(names, checks),
             "shapes": shapes(names, checks), "statuses": STATUS_ZH, "shapes_zoom": SHAPES_ZOOM,
+            "sign_categories": [c for c, cat in default_tables().categories.items() if cat.sign_required],
             "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()}}
     m.add_child(AttachScript("minqing.placenames", layers=groups, data=data))
     add_html(m, render("placenames_panel.html", page="placenames", district=district["name"], subtitle="地名管理",

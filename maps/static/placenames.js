@@ -36,13 +36,76 @@
       '<table class="mq-pop-table">' +
       "<tr><th>类别</th><td>" + mq.esc(n.category_zh) + "</td></tr>" +
       "<tr><th>状态</th><td>" + mq.esc(n.status_zh) + "</td></tr>" +
-      "<tr><th>地名标志</th><td>" + (n.sign_present ? "已设置" : "未设置") + "</td></tr>" +
+      "<tr><th>地名标志</th><td>" + signStatus(n) + "</td></tr>" +
       "<tr><th>批准文件</th><td>" + (n.etag ? mq.esc(mq.or(n.approval, "暂无")) : n.pending ? "待审批" : "正在读取…") + "</td></tr>" +
       (n.meaning ? "<tr><th>含义由来</th><td>" + mq.esc(n.meaning) + "</td></tr>" : "") +
       "</table>" +
+      actionsHtml(n) +
       '<div class="mq-history" data-history="' + mq.esc(n.id) + '">' +
       (histories[n.id] || '<b>沿革</b><p class="mq-empty">正在读取…</p>') + "</div></div>";
   }
+
+  /* ---------- the officer's workbench: approve, rename, retire, review decision, sign status ---------- */
+  var canEdit = false;  // the panel's workbench exists only for the roles that may change names
+  var messages = {};    // name id → [text, kind] of the last action, shown in its popup and in the panel
+
+  function signStatus(n) {
+    if (n.status === "historical") return n.sign_present ? "待拆除" : "无（已销名）";
+    return n.sign_present ? "已设置" : "待设置";
+  }
+
+  function field(name, label, required) {
+    return '<label class="mq-wb-field"><span>' + label + '</span><input name="' + name + '" type="text" maxlength="' +
+      (name === "note" ? 500 : 200) + '"' + (required ? " required" : "") + "></label>";
+  }
+  function choice(name, label, options, current) {
+    return '<label class="mq-wb-field"><span>' + label + '</span><select name="' + name + '">' + options.map(function (o) {
+      return '<option value="' + o[0] + '"' + (String(o[0]) === String(current) ? " selected" : "") + ">" + o[1] + "</option>";
+    }).join("") + "</select></label>";
+  }
+  function form(act, title, body, submit) {
+    return '<details class="mq-wb-act"><summary>' + title + '</summary><form data-act="' + act + '">' + body +
+      '<button class="mq-btn mq-btn-small mq-btn-primary" type="submit">' + submit + "</button></form></details>";
+  }
+
+  function actionsHtml(n) {
+    if (!canEdit) return "";
+    var msg = messages[n.id];
+    var h = '<div class="mq-wb" data-wb="' + mq.esc(n.id) + '"><b>办理</b>' +
+      '<p class="mq-wb-msg' + (msg ? " mq-wb-" + msg[1] : "") + '" role="status" aria-live="polite">' + mq.esc(msg ? msg[0] : "") + "</p>";
+    if (!n.etag) return h + '<p class="mq-empty">正在读取最新版本…</p></div>';
+    var retired = n.status === "historical";
+    if (n.heritage && !retired) {
+      h += '<p class="mq-wb-heritage">地名文化遗产：更名须附专家论证意见，并慎重论证。</p>';
+    }
+    if (!retired && (n.pending || n.status === "irregular")) {
+      h += form("approve", n.pending ? "批准（待审批 → 标准地名）" : "批准为标准地名", field("approval", "批复文号与日期", true), "批准");
+    }
+    if (!retired) {
+      h += form("rename", n.heritage ? "更名（历史文化地名）" : "更名", field("new_name", "新名称", true) +
+        field("approval", "批复文号与日期", true) +
+        (n.heritage ? field("heritage_review", "专家论证意见文号与日期", true) : ""), "提交更名");
+      h += form("retire", "销名", field("approval", "批复文号与日期", true), "销名");
+    }
+    if (!retired && n.findings.length) {
+      h += form("review", "审核决定", choice("decision", "决定", [["保留", "保留（名称不改）"], ["豁免", "豁免（该规则不适用）"],
+        ["整改", "整改（需要更正）"]], "保留") + field("note", "说明（可选）"), "记录决定");
+    }
+    h += form("sign", "标志状态（当前：" + signStatus(n) + "）", choice("sign_present", "地名标志", [["true", retired ? "仍在原处（待拆除）" : "已设置"],
+      ["false", retired ? "已拆除" : "未设置（待设置）"]], n.sign_present), "保存");
+    return h + "</div>";
+  }
+
+  var CONFLICT = "该地名已被他人修改，页面已重新读取最新内容，请核对后重新提交。";
+  var REFUSED = {
+    401: "登录已过期，请重新登录后再办理",
+    403: "当前账号无权修改地名",
+    404: "该地名已不存在",
+    409: "该地名当前状态不允许此操作（已销名，或历史文化地名更名缺少专家论证意见）",
+    422: "填写内容不符合要求，请检查批复文号、新名称等是否填写完整"
+  };
+  var DONE = { approve: "已批准为标准地名", rename: "已更名", retire: "已销名", review: "已记录审核决定", sign: "已保存标志状态" };
+
   var histories = {};  // name id → rendered history (popups are rebuilt from popupHtml on update)
 
   function historyHtml(res) {
@@ -84,6 +147,7 @@
     n.status_zh = mq.state.statuses[n.status] || n.status;
     n.category_zh = mq.state.categories[n.category] || n.category;
     n.sign = { chinese: r.name, pinyin: r.pinyin || n.sign.pinyin };
+    n.pending = r.approval === "待审批";
   }
 
   /* The embedded rows (columns + finding kinds, see maps/placenames.py) as name objects. */
@@ -131,6 +195,10 @@
     var byId = {};
     var names = decode(data);
     state.data = names;
+    canEdit = !!mq.$("mq-workbench");
+    state.canEdit = canEdit;
+    var signRequired = {};
+    data.sign_categories.forEach(function (c) { signRequired[c] = true; });
 
     /* A cluster shows its count in the colour of the most serious result inside it. */
     cluster.options.iconCreateFunction = function (c) {
@@ -176,15 +244,16 @@
 
     // The sub-groups are filled off the map and added back at once: one batch insert into the cluster.
     order.forEach(function (code) { if (map.hasLayer(layers["r_" + code])) map.removeLayer(layers["r_" + code]); });
-    names.forEach(function (n) {
+    function makeMarker(n) {
       var m = L.circleMarker([n.lat, n.lon], Object.assign(markerStyle(n), {
         renderer: renderers[n.result], pane: "mq-pn-" + n.result
       }));
       m.mqName = n;
       m.mqRank = order.indexOf(n.result);
-      layers["r_" + n.result].addLayer(m);
       byId[n.id] = m;
-    });
+      return m;
+    }
+    names.forEach(function (n) { layers["r_" + n.result].addLayer(makeMarker(n)); });
     order.forEach(function (code) { map.addLayer(layers["r_" + code]); });
     state.names = byId;
     // Popups and tooltips are bound when first wanted (the cluster hands on its names' events).
@@ -249,6 +318,159 @@
       });
     }
     state.openName = openName;
+
+    /* after a change: the name's result and marker follow its new state (a retired name is historical;
+     * 保留/豁免 clear its findings; the sign decides whether it still lacks one) */
+    function refresh(n) {
+      n.sign_missing = n.status !== "historical" && !!signRequired[n.category] && !n.sign_present;
+      var result = n.status === "historical" ? "historical" : (function () {
+        var flagged = n.findings.map(function (f) { return f.flag === "重" ? "duplicate" : f.flag === "other" ? "other" : "dayangguai"; });
+        for (var i = 0; i < 3; i++) if (flagged.indexOf(order[i]) >= 0) return order[i];
+        return n.sign_missing ? "missing_sign" : "ok";
+      })();
+      var old = byId[n.id];
+      if (result !== n.result) {
+        var open = old.isPopupOpen();
+        layers["r_" + n.result].removeLayer(old);
+        n.result = result;
+        var m = makeMarker(n);
+        layers["r_" + result].addLayer(m);
+        if (open) { map.closePopup(); openName(m); }
+      } else {
+        old.setStyle(markerStyle(n));
+        if (old.isPopupOpen()) old.getPopup().update();
+      }
+    }
+
+    function reread(n) {
+      return call("/placenames/" + encodeURIComponent(n.id)).then(function (res) { take(n, res); });
+    }
+
+    function send(n, act, values) {
+      var url = "/placenames/" + encodeURIComponent(n.id), method = "POST", body;
+      if (act === "approve") { method = "PATCH"; body = { approval: values.approval, status: "standard" }; }
+      if (act === "sign") { method = "PATCH"; body = { sign_present: values.sign_present === "true" }; }
+      if (act === "rename") {
+        url += "/rename";
+        body = { new_name: values.new_name, approval: values.approval };
+        if (values.heritage_review) body.heritage_review = values.heritage_review;
+      }
+      if (act === "retire") { url += "/retire"; body = { approval: values.approval }; }
+      if (act === "review") { url += "/review"; body = { decision: values.decision, note: values.note || null }; }
+      return call(url, { method: method, body: JSON.stringify(body),
+                         headers: { "Content-Type": "application/json", "If-Match": n.etag } });
+    }
+
+    function act(n, kind, values) {
+      messages[n.id] = ["正在提交…", "busy"];
+      show(n);
+      return send(n, kind, values).then(function (res) {
+        if (kind === "review") {
+          if (values.decision !== "整改") n.findings = [];
+          return reread(n);
+        }
+        take(n, res);
+      }).then(function () {
+        delete histories[n.id];
+        messages[n.id] = [DONE[kind] + "（已记入沿革与审计日志）", "ok"];
+        state.done = (state.done || 0) + 1;
+      }, function (err) {
+        if (err.status === 412) {
+          messages[n.id] = [CONFLICT, "error"];
+          state.conflicts = (state.conflicts || 0) + 1;
+          return reread(n).catch(function () {});
+        }
+        messages[n.id] = [REFUSED[err.status] || err.message, "error"];
+      }).then(function () { refresh(n); show(n); fillWork(); });
+    }
+
+    /* every form of the workbench (popup or panel) submits here */
+    document.addEventListener("submit", function (e) {
+      var f = e.target.closest && e.target.closest("form[data-act]");
+      if (!f) return;
+      e.preventDefault();
+      var box = f.closest("[data-wb]"), m = box && byId[box.getAttribute("data-wb")];
+      if (!m) return;
+      var values = {};
+      Array.prototype.forEach.call(f.elements, function (el) { if (el.name) values[el.name] = el.value.trim(); });
+      act(m.mqName, f.getAttribute("data-act"), values);
+    });
+
+    /* the list view: names filtered by status, town and flag; the chosen one is handled in the panel */
+    var work = mq.$("mq-work"), chosen = null, workShown = 0, workRows = [];
+    function show(n) {
+      var m = byId[n.id];
+      if (m && m.isPopupOpen()) m.getPopup().update();
+      if (!work || !chosen || chosen.id !== n.id) return;
+      mq.$("mq-work-detail").innerHTML = '<div class="mq-pop mq-pop-name"><h3>' + mq.esc(n.name) +
+        (n.heritage ? ' <span class="mq-tag mq-tag-heritage">历史文化地名</span>' : "") + "</h3>" + signHtml(n.sign) +
+        '<p class="mq-hint">' + mq.esc(n.status_zh) + (n.pending ? " · 待审批" : "") + " · " + mq.esc(n.category_zh) +
+        (n.town ? " · " + mq.esc(n.town) : "") + " · 标志" + signStatus(n) + "</p>" + actionsHtml(n) +
+        '<button class="mq-btn mq-btn-small" type="button" id="mq-work-locate">在地图上查看</button></div>';
+      mq.$("mq-work-detail").hidden = false;
+    }
+    function wanted(n) {
+      var st = mq.$("mq-work-status").value, town = mq.$("mq-work-town").value, flag = mq.$("mq-work-flag").value;
+      if (st === "pending" ? !(n.pending && n.status !== "historical") : st && n.status !== st) return false;
+      if (town && n.town !== town) return false;
+      if (flag === "heritage") return n.heritage;
+      if (flag === "sign") return n.sign_missing || (n.status === "historical" && n.sign_present);
+      if (flag === "any") return n.findings.length > 0;
+      if (flag) return n.findings.some(function (f) { return f.flag === flag; });
+      return true;
+    }
+    function workRow(n) {
+      return '<li data-id="' + mq.esc(n.id) + '"' + (chosen && chosen.id === n.id ? ' class="mq-chosen"' : "") + ">" +
+        '<span class="mq-dot" style="background:' + colors[n.result].color + '"></span>' +
+        '<span class="mq-review-name">' + mq.esc(n.name) + "</span>" + flagTags(n) +
+        (n.heritage ? '<span class="mq-tag mq-tag-heritage">遗产</span>' : "") +
+        '<span class="mq-review-why">' + mq.esc(n.status_zh) + (n.pending && n.status !== "historical" ? " · 待审批" : "") +
+        (n.town ? " · " + mq.esc(n.town) : "") + "</span></li>";
+    }
+    function renderWork(count) {
+      workShown = Math.min(workRows.length, count);
+      work.innerHTML = workRows.slice(0, workShown).map(workRow).join("") || '<li class="mq-empty">没有符合条件的地名。</li>';
+      mq.$("mq-work-count").textContent = workRows.length ?
+        (workShown < workRows.length ? "显示前 " + workShown + " 条，共 " + workRows.length + " 条" : "共 " + workRows.length + " 条") : "";
+      mq.$("mq-work-more").hidden = workShown >= workRows.length;
+    }
+    function fillWork() {
+      if (!work) return;
+      workRows = names.filter(wanted).sort(function (a, b) { return a.name.localeCompare(b.name, "zh-CN") || a.id - b.id; });
+      renderWork(Math.max(PAGE, workShown));
+      state.work = { shown: workShown, total: workRows.length };
+    }
+    if (work) {
+      var townBox = mq.$("mq-work-town"), towns = {};
+      names.forEach(function (n) { if (n.town) towns[n.town] = true; });
+      Object.keys(towns).sort(function (a, b) { return a.localeCompare(b, "zh-CN"); }).forEach(function (t) {
+        var o = document.createElement("option");
+        o.value = t;
+        o.textContent = t;
+        townBox.appendChild(o);
+      });
+      ["mq-work-status", "mq-work-town", "mq-work-flag"].forEach(function (id) {
+        mq.$(id).addEventListener("change", function () { workShown = 0; fillWork(); work.scrollTop = 0; });
+      });
+      mq.$("mq-work-more").addEventListener("click", function () { renderWork(workShown + PAGE); });
+      work.addEventListener("click", function (e) {
+        var li = e.target.closest("li[data-id]");
+        if (!li) return;
+        chosen = byId[li.getAttribute("data-id")].mqName;
+        Array.prototype.forEach.call(work.querySelectorAll(".mq-chosen"), function (x) { x.classList.remove("mq-chosen"); });
+        li.classList.add("mq-chosen");
+        state.chosen = chosen.id;
+        show(chosen);
+        if (!chosen.etag) {
+          var n = chosen;
+          reread(n).then(function () { show(n); }, function (err) { messages[n.id] = [err.message, "error"]; show(n); });
+        }
+      });
+      mq.$("mq-work-detail").addEventListener("click", function (e) {
+        if (e.target.id === "mq-work-locate" && chosen) openName(byId[chosen.id]);
+      });
+      fillWork();
+    }
 
     /* review list: one row per flagged name and result ("澄鹭公路 ×5" cycles through its records),
      * shown PAGE rows at a time with the total */
