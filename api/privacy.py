@@ -87,6 +87,14 @@ class PrivacyFilter:
     def is_public(collection: str) -> bool:
         return collection in PUBLIC_PROPERTIES
 
+    @staticmethod
+    def selected_keys(collection: str) -> frozenset[str] | None:
+        """For a viewer ``properties`` filters: the keys it keeps when it changes no value (the collection
+        has no counts to suppress or round, so it only selects keys); None when it may change values."""
+        if AGGREGATE_COUNTS.get(collection):
+            return None
+        return frozenset(PUBLIC_PROPERTIES.get(collection, ()))
+
     def properties(self, collection: str, props: Mapping[str, Any], *, role: str | None) -> dict[str, Any]:
         """The properties of one feature of ``collection`` that ``role`` may see."""
         if self.unfiltered(role, collection):

@@ -6,11 +6,17 @@ the local .pgdata/ cluster, demo district loaded: `minqing demo load`), then pri
 * cold build of each page (first request after start: data read + simplification + folium render),
   and the cached response time (same data version);
 * HTML size (bytes, gzip bytes);
-* time to interactive of the public map in headless Chromium (navigation start → our scripts have
-  drawn every layer: ``minqing.state.ready``), median of several loads, desktop and phone viewports;
 * time to interactive of the place-name officer's map (/placenames, about 1,940 names on the demo) on a
   phone viewport with the CPU slowed four times (CDP ``Emulation.setCPUThrottlingRate`` 4, a mid-range
-  phone), and how many markers and clusters its first view draws.
+  phone), and how many markers and clusters its first view draws;
+* time to interactive of each map page in headless Chromium (navigation start → our scripts have
+  drawn every layer, ``minqing.state.ready``, and every vector tile in view has been drawn,
+  ``minqing.state.tilesPending`` 0), median of several loads, desktop and phone viewports (signed in as
+  an admin, so the staff pages open), with the bytes of every request and the largest one (the
+  target: no single layer request over 200 KB on the wire).
+
+At scale 10: ``minqing demo load --scale 10`` and ``minqing coverage run`` into a bench database,
+then ``DATABASE_URL=<that database> python bench/maps.py``.
 
 Usage: ``.venv/bin/python bench/maps.py [--runs 5] [--only placenames]``. A figure, not a test: no
 assertion.
@@ -37,7 +43,8 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
-READY = "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+READY = ("() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+         " && !window.minqing.state.tilesPending")
 TARGET_S = 2.0
 
 
@@ -96,27 +103,59 @@ def _http_figures(base: str, cookies: dict[str, str]) -> None:
                   f"{len(gzip.compress(r.content)) / 1e6:>8.2f} MB   (HTTP {r.status_code})")
 
 
-def _browser_figures(base: str, runs: int) -> None:
+PAGES = ("/", "/planner", "/placenames")
+VIEWPORTS = (("desktop 1280×800", {"width": 1280, "height": 800}, False),
+             ("phone 390×844", {"width": 390, "height": 844}, True))
+LAYER_LIMIT = 200_000
+"""Most bytes one layer request may take on the wire (issue 19: no single layer request over 200 KB)."""
+
+
+def _load(browser, base: str, path: str, viewport: dict, mobile: bool, cookies: dict[str, str]) -> dict:
+    """One load of ``path``: seconds to interactive (our scripts drew every layer and every vector tile in
+    view arrived) and every response's size on the wire (Content-Length, else the body)."""
+    ctx = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
+    ctx.add_cookies([{"name": k, "value": v, "url": base} for k, v in cookies.items()])
+    page = ctx.new_page()
+    sizes: list[tuple[int, str]] = []
+
+    def record(response) -> None:
+        try:
+            length = response.headers.get("content-length")
+            n = int(length) if length is not None else len(response.body())
+        except Exception:  # redirects and aborted tile requests have no body
+            n = 0
+        sizes.append((n, response.url.replace(base, "")))
+
+    page.on("response", record)
+    page.goto(base + path, wait_until="commit")
+    page.wait_for_function(READY, timeout=180_000, polling=50)
+    # performance.now() counts from navigation start: request, parse, scripts, drawing, tiles.
+    seconds = page.evaluate("() => performance.now()") / 1000
+    page.wait_for_timeout(300)  # late responses of the same view
+    ctx.close()
+    return {"seconds": seconds, "sizes": sizes}
+
+
+def _browser_figures(base: str, runs: int, cookies: dict[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        for label, viewport, mobile in (("desktop 1280×800", {"width": 1280, "height": 800}, False),
-                                        ("phone 390×844", {"width": 390, "height": 844}, True)):
-            times, markers = [], 0
-            for _ in range(runs):
-                ctx = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
-                page = ctx.new_page()
-                page.goto(base + "/", wait_until="commit")
-                page.wait_for_function(READY, timeout=60_000)
-                # performance.now() counts from navigation start: request, parse, scripts, drawing.
-                times.append(page.evaluate("() => performance.now()") / 1000)
-                markers = page.evaluate("() => Object.keys(window.minqing.state.markers).length")
-                ctx.close()
-            med = statistics.median(times)
-            verdict = "within" if med <= TARGET_S else "OVER"
-            print(f"public map, {label}: interactive in {med:.2f} s (median of {runs}; min {min(times):.2f}, "
-                  f"max {max(times):.2f}) — {verdict} the {TARGET_S:.0f} s target; {markers} facility markers")
+        for path in PAGES:
+            for label, viewport, mobile in VIEWPORTS:
+                loads = [_load(browser, base, path, viewport, mobile, cookies) for _ in range(runs)]
+                times = [x["seconds"] for x in loads]
+                med = statistics.median(times)
+                sizes = loads[-1]["sizes"]
+                biggest, url = max(sizes) if sizes else (0, "")
+                tiles = [n for n, u in sizes if u.startswith("/tiles/")]
+                verdict = "within" if med <= TARGET_S else "OVER"
+                print(f"{path:<12}{label:<18} interactive {med:6.2f} s (median of {runs}; min {min(times):.2f}, "
+                      f"max {max(times):.2f}) {verdict} the {TARGET_S:.0f} s target")
+                print(f"{'':<30} {len(sizes)} requests, {sum(n for n, _ in sizes) / 1e6:.2f} MB on the wire; "
+                      f"largest {biggest / 1e3:.0f} KB {'over' if biggest > LAYER_LIMIT else 'within'} "
+                      f"{LAYER_LIMIT // 1000} KB: {url[:80]}; {len(tiles)} tiles, largest "
+                      f"{max(tiles, default=0) / 1e3:.0f} KB")
         browser.close()
 
 
@@ -185,7 +224,7 @@ def main() -> None:
         cookies = _admin_cookie(base)
         if args.only != "placenames":
             _http_figures(base, cookies)
-            _browser_figures(base, args.runs)
+            _browser_figures(base, args.runs, cookies)
         _placenames_figures(base, cookies, args.runs)
     finally:
         srv.should_exit = True

@@ -43,6 +43,8 @@ ROAD_MAJOR = ("motorway", "trunk", "primary", "motorway_link", "trunk_link", "pr
 ROAD_MINOR = ("residential", "unclassified", "living_street", "road")
 ROAD_MINOR_ZOOM = 13
 ROAD_ALL_ZOOM = 15
+BLOCK_CATEGORIES = ("estate", "zone", "park")
+"""Place-name polygons the base map draws as built-up blocks and parks (``maps.basemap.block_features``)."""
 PROVINCE_COUNTY_ZOOM = 8
 """From this zoom the province layer shows counties; below it cities."""
 
@@ -71,9 +73,11 @@ class TileLayer:
     """Filters a request must give (one tile holds one facility type's shares, say)."""
     zoom_where: tuple[tuple[int, str], ...] = ()
     """(zoom below which, clause): more rows from higher zooms (roads by class)."""
+    rows: str = "TRUE"
+    """Which rows of the layer this tile layer holds (the base map's blocks: estate and park polygons)."""
 
     def where(self, z: int) -> str:
-        clauses = [self.layer.where, *(c for below, c in self.zoom_where if z < below)]
+        clauses = [self.layer.where, self.rows, *(c for below, c in self.zoom_where if z < below)]
         return " AND ".join(f"({c})" for c in clauses)
 
 
@@ -140,6 +144,8 @@ TILE_LAYERS: dict[str, TileLayer] = {t.id: t for t in [
     TileLayer("place_names", LAYERS["place_names"], collection="place_names",
               properties=("name_id", "name", "category", "area_id", "pinyin", "status", "heritage",
                           "sign_present")),
+    TileLayer("blocks", LAYERS["place_names"], collection="place_names", properties=("name_id", "category"),
+              rows=f"t.category IN ({_in(BLOCK_CATEGORIES)}) AND ST_Dimension(t.geom) = 2", min_zoom=13),
     TileLayer("roads", LAYERS["roads"], collection="roads", properties=("edge_id", "highway", "name"),
               zoom_where=((ROAD_MINOR_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR)})"),
                           (ROAD_ALL_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR + ROAD_MINOR)})")),
@@ -208,19 +214,13 @@ def _source(tl: TileLayer, z: int) -> str:
     return f"{tl.layer.source} {tl.joins}"
 
 
-def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
-                  filters: Mapping[str, Any] | None = None) -> list[tuple[int, bytes, dict[str, Any]]]:
-    """The features of tile z/x/y: ``(id, clipped geometry as WKB in tile units, raw properties)``.
-
-    The properties are ``tl.properties`` as stored (no privacy applied: the caller filters them).
-    Features that vanish at this zoom (smaller than a tile unit) are left out.
-    """
-    check_tile(z, x, y)
-    if z < tl.min_zoom:
-        return []
+def _features_sql(tl: TileLayer, z: int, x: int, y: int, filters: Mapping[str, Any] | None,
+                  properties: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """SELECT of the features of tile z/x/y: ``__id``, ``__geom`` (clipped, in tile units) and
+    ``properties``, ordered by id (features smaller than a tile unit at this zoom are left out)."""
     lay = tl.layer
     exprs = {**lay.columns, **tl.extra}
-    cols = ", ".join(f'{exprs[p]} AS "{p}"' for p in tl.properties)
+    cols = "".join(f', {exprs[p]} AS "{p}"' for p in properties)
     geom = f"ST_Transform({lay.geometry}, 3857)"
     if not tl.points:
         geom = f"ST_Simplify({geom}, :tol, true)"
@@ -229,12 +229,43 @@ def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
     for i, (name, value) in enumerate((filters or {}).items()):
         clauses.append(f"{lay.filters[name][0]} = :f{i}")
         params[f"f{i}"] = value
-    sql = (f"SELECT * FROM (SELECT {tl.key or lay.key} AS __id, ST_AsBinary(ST_AsMVTGeom({geom}, "
-           f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true)) AS __geom, {cols} "
+    sql = (f"SELECT * FROM (SELECT {tl.key or lay.key} AS __id, ST_AsMVTGeom({geom}, "
+           f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS __geom{cols} "
            f"FROM {_source(tl, z)} WHERE {' AND '.join(clauses)}) q WHERE __geom IS NOT NULL ORDER BY __id")
-    result = s.execute(text(sql), params)
-    names = list(result.keys())[2:]
-    return [(int(r[0]), bytes(r[1]), dict(zip(names, r[2:], strict=True))) for r in result.fetchall()]
+    return sql, params
+
+
+def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
+                  filters: Mapping[str, Any] | None = None) -> list[tuple[int, bytes, dict[str, Any]]]:
+    """The features of tile z/x/y: ``(id, clipped geometry as WKB in tile units, raw properties)``.
+
+    The properties are ``tl.properties`` as stored (no privacy applied: the caller filters them and
+    hands the rows to ``encode``).
+    """
+    check_tile(z, x, y)
+    if z < tl.min_zoom:
+        return []
+    sql, params = _features_sql(tl, z, x, y, filters, tl.properties)
+    result = s.execute(text(f"SELECT __id, ST_AsBinary(__geom), {', '.join(f'q.{_q(p)}' for p in tl.properties)} "
+                            f"FROM ({sql}) q"), params)
+    return [(int(r[0]), bytes(r[1]), dict(zip(tl.properties, r[2:], strict=True))) for r in result.fetchall()]
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def tile(s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any] | None = None,
+         properties: tuple[str, ...]) -> bytes:
+    """Tile z/x/y of ``tl`` with ``properties`` (a subset of ``tl.properties``) as stored, in one query
+    (``ST_AsMVT`` over the features): for viewers whose filter only selects properties."""
+    check_tile(z, x, y)
+    if z < tl.min_zoom:
+        return b""
+    sql, params = _features_sql(tl, z, x, y, filters, properties)
+    body = s.execute(text(f"SELECT ST_AsMVT(q, :name, {EXTENT}, '__geom', '__id') FROM ({sql}) q"),
+                     {**params, "name": tl.id}).scalar()
+    return bytes(body or b"")
 
 
 def encode(s: Session, name: str, rows: list[tuple[int, bytes, dict[str, Any]]]) -> bytes:

@@ -42,6 +42,9 @@ _NPM_FILES: dict[str, str] = {
     "heat/leaflet-heat.js": "leaflet.heat/dist/leaflet-heat-global.js",
     "subgroup/leaflet.featuregroup.subgroup.js":
         "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js",
+    # Vector tiles (/tiles/...: Mapbox Vector Tiles) drawn on canvas; the bundle holds pbf and vector-tile.
+    "vectorgrid/Leaflet.VectorGrid.bundled.js": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js",
+    "vectorgrid/Leaflet.VectorGrid.bundled.js.map": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js.map",
     # The API docs (/docs, /redoc).
     "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
     "swagger-ui/swagger-ui-bundle.js.map": "swagger-ui-dist/swagger-ui-bundle.js.map",
@@ -74,6 +77,7 @@ CLUSTER_JS = PREFIX + "markercluster/leaflet.markercluster.js"
 CLUSTER_CSS = PREFIX + "markercluster/MarkerCluster.css"
 CLUSTER_DEFAULT_CSS = PREFIX + "markercluster/MarkerCluster.Default.css"
 SUBGROUP_JS = PREFIX + "subgroup/leaflet.featuregroup.subgroup.js"
+VECTORGRID_JS = PREFIX + "vectorgrid/Leaflet.VectorGrid.bundled.js"
 SWAGGER_JS = PREFIX + "swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = PREFIX + "swagger-ui/swagger-ui.css"
 REDOC_JS = PREFIX + "redoc/redoc.standalone.js"
@@ -152,6 +156,6 @@ def offline_map(location: tuple[float, float], *, zoom_start: int, **kwargs: Any
     m = folium.Map(location=list(location), zoom_start=zoom_start, tiles=None, prefer_canvas=True,
                    **kwargs)
     # Instance attributes: folium's class-level lists are shared and must stay untouched.
-    m.default_js = [("leaflet", LEAFLET_JS), ("minqing", OUR_JS)]
+    m.default_js = [("leaflet", LEAFLET_JS), ("vectorgrid", VECTORGRID_JS), ("minqing", OUR_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS), ("minqing_css", OUR_CSS)]
     return m

@@ -207,9 +207,24 @@ def area_features(areas: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[
     return _collection(_features(simplify(frame, tolerance_m=tolerance_m), props))
 
 
+def area_labels(areas: gpd.GeoDataFrame) -> list[list[Any]]:
+    """One label per town and community inside its polygon: ``[lat, lon, name, level]``."""
+    frame = areas[areas["level"].isin(("town", "community"))]
+    points = shapely.point_on_surface(frame.geometry.to_numpy())
+    return [[round(p.y, 5), round(p.x, 5), n, lv] for p, n, lv in zip(points, frame["name"], frame["level"], strict=True)]
+
+
 def offline_data(*, edges: gpd.GeoDataFrame, water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame,
-                 place_names: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
-    """Everything the offline base map draws, as plain JSON-ready data (EPSG:4326, lon/lat)."""
+                 place_names: gpd.GeoDataFrame | None = None, tiles: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything the offline base map draws, as plain JSON-ready data (EPSG:4326, lon/lat).
+
+    With ``tiles`` (tile layer → URL template, ``/tiles/roads/{z}/{x}/{y}.mvt?v=…``) roads, area
+    outlines and blocks are drawn from vector tiles (``layers.tiles``) and only the labels, water and
+    sea are embedded: the page stays small whatever the size of the city.
+    """
+    if tiles:
+        return {"tiles": tiles, "road_class": ROAD_CLASS, "road_labels": road_labels(edges),
+                "water": water_features(water), "sea": sea_features(water, areas), "area_labels": area_labels(areas)}
     return {
         "roads": road_features(edges),
         "road_labels": road_labels(edges),

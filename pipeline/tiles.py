@@ -7,7 +7,7 @@ tile shows exactly what the GeoJSON of the same layer shows that viewer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,9 +17,18 @@ from layers.tiles import TileLayer
 
 
 def render(s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any],
-           visible: Callable[[dict[str, Any]], dict[str, Any]]) -> bytes:
-    """The MVT bytes of tile z/x/y of ``tl`` (empty when no feature lies in it)."""
+           visible: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+           keys: Collection[str] | None = None) -> bytes:
+    """The MVT bytes of tile z/x/y of ``tl`` (empty when no feature lies in it).
+
+    ``keys``: the viewer sees these properties unchanged (staff, or a layer without counts): the tile
+    is made in one query. Else ``visible`` turns each feature's raw properties into what the viewer
+    may see (suppressed and rounded counts), between reading and encoding.
+    """
+    if visible is None:
+        wanted = tl.properties if keys is None else tuple(p for p in tl.properties if p in keys)
+        return tiles.tile(s, tl, z, x, y, filters=filters, properties=wanted)
     rows = tiles.tile_features(s, tl, z, x, y, filters=filters)
-    wanted = set(tl.properties) | {"suppressed"}
-    kept = [(fid, geom, {k: v for k, v in visible(props).items() if k in wanted}) for fid, geom, props in rows]
+    shown = set(tl.properties) | {"suppressed"}
+    kept = [(fid, geom, {k: v for k, v in visible(props).items() if k in shown}) for fid, geom, props in rows]
     return tiles.encode(s, tl.id, kept)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import OptionalUser, SessionDep
 from api.routes.auth import _safe_next
+from api.routes.tiles import versions as tile_versions
 from api.security_headers import CSP, content_security_policy
 from api.settings import coverage_settings
 from layers import lookup, queries, store
@@ -43,6 +44,8 @@ COMMAND_ROLES = ("dispatcher", "department", "admin")
 ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员",
            "dispatcher": "联勤指挥中心", "department": "职能部门"}
 BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names")
+BASE_TILES = ("roads", "areas", "blocks")
+"""Tile layers of the offline base map (their data versions are among ``BASEMAP_LAYERS``)."""
 NO_STORE = {"Cache-Control": "private, no-cache"}
 
 
@@ -76,9 +79,16 @@ def _versions(s: Session) -> tuple:
 
 
 def _basemap(s: Session, versions: tuple) -> dict:
+    """The offline base map; roads, area outlines and blocks come from the vector tiles (``/tiles``), whose
+    URLs carry their data version (so a browser may keep them: see api.routes.tiles)."""
     database, layers = versions
     key = (database, tuple(v for v in layers if v[0] in BASEMAP_LAYERS))
-    return _basemaps.get(key, lambda: offline_data(**sources.basemap_layers(s)))
+    return _basemaps.get(key, lambda: offline_data(**sources.basemap_layers(s), tiles=tile_urls(s, BASE_TILES)))
+
+
+def tile_urls(s: Session, names: tuple[str, ...]) -> dict[str, str]:
+    """Tile layer → its URL template with the current data version (``v``)."""
+    return {name: f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt?v={v}" for name, v in tile_versions(s, names).items()}
 
 
 def _placename_categories() -> dict[str, str]:

@@ -77,10 +77,14 @@ def get_tile(request: Request, layer: LayerName, z: Zoom, x: Col, y: Row, s: Ses
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
 
+    keys = None if full else privacy.selected_keys(tl.collection)
+
     def visible(props: dict) -> dict:
-        return props if tl.collection is None else privacy.properties(tl.collection, props, role=role)
+        return privacy.properties(tl.collection, props, role=role)
 
     def build() -> bytes:
+        if full or keys is not None:  # the viewer's filter changes no value: one query
+            return tile_pipeline.render(s, tl, z, x, y, filters=filters, keys=keys)
         return tile_pipeline.render(s, tl, z, x, y, filters=filters, visible=visible)
 
     body = request.app.state.engines.responses.get(

@@ -212,7 +212,93 @@
     });
   }
 
+  /* Tile requests in flight (vector tiles of the base map and the pages' tiled layers): 0 once every
+   * tile in view has been drawn (benchmarks and tests wait for it). */
+  var tracked = [];
+  Object.defineProperty(mq.state, "tilesPending", { enumerable: true, get: function () {
+    return tracked.filter(function (l) { return l._map && l._loading; }).length;
+  } });
+  mq.trackTiles = function (layer) { tracked.push(layer); return layer; };
+  /* A layer of our vector tiles (GET /tiles/{name}/{z}/{x}/{y}.mvt, drawn by leaflet.vectorgrid on canvas):
+   * ``style(properties, zoom)`` returns the path style of a feature, or [] to leave it out. */
+  mq.vectorTiles = function (url, name, style, options) {
+    var styles = {};
+    styles[name] = style;
+    return mq.trackTiles(L.vectorGrid.protobuf(url, Object.assign({
+      rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: false, maxNativeZoom: 18,
+      fetchOptions: { credentials: "same-origin" }
+    }, options || {})));
+  };
+  mq.state.drawn = {};
+  function counted(name, style) {
+    mq.state.drawn[name] = 0;
+    return function (p, z) {
+      var out = style(p, z);
+      if (!(out instanceof Array) || out.length) mq.state.drawn[name] += 1;
+      return out;
+    };
+  }
+  function pane(map, name, z) {
+    var el = map.getPane(name) || map.createPane(name);
+    el.style.zIndex = z;
+    el.style.pointerEvents = "none";
+    return name;
+  }
+
+  /* The base map with roads, area outlines and blocks from vector tiles (``data.tiles``): only the
+   * labels, water and the sea are in the page. */
+  function tiledBasemap(map, group, data) {
+    var under = pane(map, "mq-base-under", 250);
+    var renderer = L.canvas({ padding: 0.4, tolerance: 3, pane: under });
+    var roadClass = data.road_class || {};
+    var water = L.geoJSON(data.water, {
+      renderer: renderer, interactive: false,
+      filter: function (f) { return f.geometry.type !== "Point"; },
+      style: function () { return { stroke: true, color: "#8fc3e8", weight: 1, fillColor: "#aad3f0", fillOpacity: 1 }; }
+    });
+    var sea = L.geoJSON(data.sea || { type: "FeatureCollection", features: [] }, {
+      renderer: renderer, interactive: false,
+      style: function (f) {
+        return f.properties.b === "coast" ? { color: "#7fb2d9", weight: 1.4, fill: false }
+          : { stroke: false, fillColor: "#aad3f0", fillOpacity: f.properties.o };
+      }
+    });
+    var blocks = mq.vectorTiles(data.tiles.blocks, "blocks", counted("blocks", function (p, z) {
+      if (z < 14) return [];
+      return p.category === "park" ? { color: "#b8dba8", weight: 0.8, fill: true, fillColor: "#d4ebc8", fillOpacity: 1 }
+        : { color: "#d6cfc2", weight: 0.8, fill: true, fillColor: "#e7e2d9", fillOpacity: 1 };
+    }), { pane: pane(map, "mq-base-blocks", 255) });
+    // One tile layer, each road drawn as its casing then its fill (one request per tile, not two).
+    var roads = mq.vectorTiles(data.tiles.roads, "roads", counted("roads", function (p, z) {
+      var spec = ROAD[roadClass[p.highway] || "path"];
+      if (spec.minZoom && z < spec.minZoom) return [];
+      var w = width(spec.w, z);
+      var fill = { color: spec.color, weight: spec.casing ? w : Math.max(1, w / 2), dashArray: spec.dash || null,
+                   lineCap: "round", lineJoin: "round" };
+      return spec.casing ? [{ color: spec.casing, weight: w + 2, lineCap: "round", lineJoin: "round" }, fill] : [fill];
+    }), { pane: pane(map, "mq-base-roads", 260) });
+    var areas = mq.vectorTiles(data.tiles.areas, "areas", counted("areas", function (p, z) {
+      var s = AREA[p.level];
+      if (!s || (s.minZoom && z < s.minZoom)) return [];
+      return { color: s.color, weight: s.weight, dashArray: s.dashArray, opacity: s.opacity, fill: false };
+    }), { pane: pane(map, "mq-base-areas", 270) });
+    [sea, water, blocks, roads, areas].forEach(function (l) { group.addLayer(l); });
+
+    var labels = { town: L.layerGroup(), community: L.layerGroup(), water: L.layerGroup(), road: L.layerGroup(),
+                   street: L.layerGroup() };
+    (data.area_labels || []).forEach(function (a) { labels[a[3]].addLayer(label(a[0], a[1], a[2], "mq-label-" + a[3])); });
+    data.water.features.forEach(function (f) {
+      if (!f.properties.n || !f.properties.p) return;
+      labels.water.addLayer(label(f.properties.p[0], f.properties.p[1], f.properties.n, "mq-label-water"));
+    });
+    (data.road_labels || []).forEach(function (r) {
+      labels[r[3] === "minor" ? "street" : "road"].addLayer(label(r[0], r[1], r[2], "mq-label-road mq-label-" + r[3], r[4]));
+    });
+    return { water: water, sea: sea, blocks: blocks, roads: roads, areas: areas, labels: labels, tiled: true };
+  }
+
   mq.basemap = function (map, group, data) {
+    if (data.tiles) return labelled(map, group, tiledBasemap(map, group, data));
     var renderer = L.canvas({ padding: 0.4, tolerance: 3 });
     mq.state.offlineBase = group;
     mq.state.baseRenderer = renderer;
@@ -332,6 +418,34 @@
     mq.state.basemap = { water: water, sea: sea, blocks: blocks, roads: roadLayers, areas: areaLayers, labels: labels };
     return group;
   };
+
+  /* Labels of a tiled base map: shown by zoom, never overlapping (the tiles restyle themselves). */
+  function labelled(map, group, base) {
+    mq.state.offlineBase = group;
+    map.getContainer().classList.add("mq-offline");
+    var labels = base.labels;
+    function toggle(layer, on) {
+      if (on && !group.hasLayer(layer)) group.addLayer(layer);
+      if (!on && group.hasLayer(layer)) group.removeLayer(layer);
+    }
+    function restyle() {
+      var z = map.getZoom();
+      toggle(labels.town, z < 14);
+      toggle(labels.community, z >= 14);
+      toggle(labels.water, z >= 13);
+      toggle(labels.road, z >= 15);
+      toggle(labels.street, z >= 16);
+    }
+    var order = [labels.town, labels.community, labels.water, labels.road, labels.street];
+    function tidy() { if (map.hasLayer(group)) declutter(map, order); }
+    map.on("zoomend", restyle);
+    map.on("moveend", tidy);
+    group.on("add", function () { setTimeout(tidy, 0); });
+    restyle();
+    setTimeout(tidy, 0);
+    mq.state.basemap = base;
+    return group;
+  }
 
   /* ---------- search (GET /placenames/search; the public map: GET /search, facilities too) ---------- */
   /* How a hit reads: standard names plainly; a former name as "原名 → 现名"; names not (or no longer)

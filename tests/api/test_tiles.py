@@ -15,7 +15,7 @@ import pytest
 from api_fixture import DISTRICT, GRID_A, GRID_B, load_fixture_district  # noqa: F401
 from sqlalchemy import create_engine, text
 
-from layers.tiles import ROAD_ALL_ZOOM, ROAD_MAJOR, TILE_LAYERS, tolerance_m
+from layers.tiles import BLOCK_CATEGORIES, ROAD_ALL_ZOOM, ROAD_MAJOR, TILE_LAYERS, tolerance_m
 
 BBOX = (113.2, 22.5, 113.4, 22.7)
 """The fixture district (api_fixture.py)."""
@@ -278,3 +278,29 @@ def test_province_tiles_show_cities_low_and_counties_high(client, auth, results)
     county = [f["properties"] for parts in high.values() for _x, _y, f in parts]
     assert {c["level"] for c in county} == {"county"} and county[0]["name"] == "测试区"
     assert county[0]["population"] == 2727 and county[0]["homes"] == 4
+
+
+@pytest.fixture
+def estate(api_db):
+    """An estate polygon in the place-name registry (removed afterwards)."""
+    engine = create_engine(api_db)
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO place_names (name_id, name, category, area_id, geom) VALUES (900, '滨河小区', "
+                       "'estate', 100, ST_GeomFromText('POLYGON((113.21 22.56,113.22 22.56,113.22 22.57,"
+                       "113.21 22.57,113.21 22.56))', 4326))"))
+    yield 900
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM place_names WHERE name_id = 900"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("who", [None, "officer"])
+def test_block_tiles_hold_the_estate_zone_and_park_polygons_of_the_place_names(client, auth, who, estate):
+    truth = {fid: f for fid, f in geojson(client, auth, who, "place_names").items()
+             if f["properties"]["category"] in BLOCK_CATEGORIES and f["geometry"]["type"] in ("Polygon", "MultiPolygon")}
+    assert set(truth) == {estate}  # the park of the fixture is a point: not a block
+    got = decoded(client, auth, who, "blocks", 13)
+    assert set(got) == set(truth)
+    for fid, feature in truth.items():
+        assert got[fid][0][2]["properties"] == expected_properties(feature, "blocks")
+    assert decoded(client, auth, who, "blocks", 12) == {}  # below the blocks' first zoom

@@ -176,7 +176,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts" / "maps"
-READY = "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+READY = ("() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+         " && !window.minqing.state.tilesPending")
+"""Our scripts have drawn every layer, and every vector tile in view has arrived and been drawn."""
 # The map has stopped: no pan or zoom under way, no marker-cluster animation, no popup fading in —
 # seen still at three polls in a row (Leaflet starts its animations a frame after the call). A plain
 # function: wait_for_function takes a returned Promise itself for a truthy answer.
@@ -186,7 +188,7 @@ IDLE = """() => {
     const fading = [...document.querySelectorAll('.leaflet-popup, .leaflet-tooltip')]
         .some(e => getComputedStyle(e).opacity !== '1' && getComputedStyle(e).opacity !== '0.9');
     const busy = !m || s.moving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)
-        || (cluster && cluster._inZoomAnimation > 0) || fading;
+        || (cluster && cluster._inZoomAnimation > 0) || fading || s.tilesPending > 0;
     window.__mqStill = busy ? 0 : (window.__mqStill || 0) + 1;
     return window.__mqStill >= 3;
 }"""

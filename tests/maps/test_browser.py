@@ -61,7 +61,7 @@ def test_public_map_offline_with_all_layers(visit, truth):
     assert response.status == 200
     state = v.js("""() => {
         const s = window.minqing.state, b = s.basemap;
-        let roads = 0; Object.values(b.roads).forEach(p => roads += p.fill.getLayers().length);
+        const roads = s.drawn.roads;  // road features drawn from the vector tiles in view
         const cluster = document.querySelector('.mq-cluster');
         return {markers: Object.keys(s.markers).length, grids: s.grids.getLayers().length,
                 water: b.water.getLayers().length, roads: roads,
@@ -79,8 +79,10 @@ def test_public_map_offline_with_all_layers(visit, truth):
     assert max(r, g, b) - min(r, g, b) < 60 and r < 120, state["clusterColour"]
     assert state["demo"] == "演示数据(虚构)"
     assert state["lang"] == "zh-CN" and "民情地图" in state["title"]
-    # Only our own app was asked for anything: the page, its assets, nothing else.
-    assert all(urlsplit(u).path == "/" or urlsplit(u).path.startswith("/assets/") for u in v.requests), v.requests
+    # Only our own app was asked for anything: the page, its assets, the base map's vector tiles.
+    assert all(urlsplit(u).path == "/" or urlsplit(u).path.startswith(("/assets/", "/tiles/")) for u in v.requests), \
+        v.requests
+    assert any(urlsplit(u).path.startswith("/tiles/roads/") for u in v.requests)
     v.shot("public")
     v.assert_clean()
 
