@@ -1,7 +1,9 @@
 """KPI query speed with many events: 按期处置率, 结案率, 平均办结时长, 群众满意率 and 走访完成率 per grid,
-community and town.
+community and town; and how fast a new event reaches an open command-centre stream while many clients
+listen or poll.
 
     .venv/bin/python bench/events.py [--url DATABASE_URL] [--events 100000] [--repeat 5]
+                                     [--clients 50] [--new 20] [--skip-kpis]
 
 Uses its own database ``<db>_bench_events`` next to the app's (created and migrated; a synthetic
 district of 4 towns × 5 communities × 5 grids is written when empty), inserts ``--events`` synthetic
@@ -9,6 +11,13 @@ events over six months (and ``--households`` key households with weekly to month
 ``layers.events.kpis`` (events only) and ``pipeline.visits.kpis`` (the KPI table of the API and the weekly
 workbook: events and 走访完成率) for each level over the whole period and over one month (median of
 ``--repeat`` runs; target < 200 ms). Prints the figures; asserts nothing.
+
+Live part (``--clients``): two server processes (``uvicorn api.main:app``) on that database; half the
+clients hold the command-centre stream (GET /events/stream, as a dispatcher; spread over both
+processes), the other half poll GET /events/counts every second. ``--new`` events are then reported
+through the first process, one every half second, and the time from sending each report to its
+`change` message arriving is measured on every listening client (target < 1 s): the message crosses
+from one process to the other through PostgreSQL LISTEN/NOTIFY.
 """
 
 from __future__ import annotations
@@ -16,12 +25,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+# run as a script, bench/ comes first on sys.path and bench/api.py would hide the api package
+sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != ROOT / "bench"] + [str(ROOT)]
 
 
 def _database(url: str | None) -> str:
@@ -110,12 +125,175 @@ def _fill_visits(url: str, households: int) -> None:
         s.execute(text("ANALYZE key_households; ANALYZE visits"))
 
 
+def _serve(url: str, port: int, secret: str):
+    import os
+    import subprocess
+
+    env = {**os.environ, "DATABASE_URL": url, "MINQING_DATABASE_URL": url, "MINQING_SECRET_KEY": secret,
+           "MINQING_BCRYPT_ROUNDS": "4"}
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port",
+                             str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _token(url: str, secret: str, username: str, role: str) -> str:
+    from api.security import create_token, hash_password
+    from layers import users
+    from layers.db import session
+
+    with session(url, actor="bench") as s:
+        account = users.by_username(s, username) or users.create(
+            s, username=username, password_hash=hash_password("bench-password", rounds=4), role=role)
+    return create_token(account, secret=secret, minutes=60)
+
+
+async def _live(bases: list[str], token: str, listeners: int, pollers: int, new: int) -> dict:
+    import asyncio
+    import json
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    sent: dict[int, float] = {}
+    answered: dict[int, float] = {}
+    arrivals: list[dict[int, float]] = []
+    ready = 0
+    stop = asyncio.Event()
+    polls = {"done": 0, "failed": 0, "ms": []}
+
+    async def listen(base: str, got: dict[int, float]) -> None:
+        nonlocal ready
+        async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=None)) as c, \
+                c.stream("GET", "/events/stream", headers=headers) as r:
+            name = None
+            async for line in r.aiter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    if name == "ready":
+                        ready += 1
+                    elif name == "change":
+                        change = json.loads(line[6:])
+                        if change["action"] == "report":
+                            got.setdefault(change["event_id"], time.perf_counter())
+                if stop.is_set():
+                    return
+
+    async def poll(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    r = await c.get("/events/counts", headers=headers)
+                    polls["done" if r.status_code == 200 else "failed"] += 1
+                    polls["ms"].append((time.perf_counter() - t0) * 1000)
+                except httpx.HTTPError:
+                    polls["failed"] += 1
+                await asyncio.sleep(1.0)
+
+    tasks = []
+    for i in range(listeners):
+        arrivals.append({})
+        tasks.append(asyncio.create_task(listen(bases[(i + 1) % len(bases)], arrivals[-1])))
+    tasks += [asyncio.create_task(poll(bases[i % len(bases)])) for i in range(pollers)]
+    deadline = time.perf_counter() + 60
+    while ready < listeners and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=bases[0], timeout=30) as c:
+        for i in range(new):
+            t0 = time.perf_counter()
+            r = await c.post("/events", headers=headers, json={
+                "category": "sanitation", "description": f"实时基准 {i}", "lon": 113.15 + (i % 5) * 0.01,
+                "lat": 22.51 + (i % 4) * 0.02})
+            r.raise_for_status()
+            sent[r.json()["event_id"]] = t0
+            answered[r.json()["event_id"]] = time.perf_counter()
+            await asyncio.sleep(0.5)
+    await asyncio.sleep(2.0)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    latencies = [(got[e] - t0) * 1000 for got in arrivals for e, t0 in sent.items() if e in got]
+    after_answer = [max(0.0, got[e] - answered[e]) * 1000 for got in arrivals for e in sent if e in got]
+    posts = [(answered[e] - sent[e]) * 1000 for e in sent]
+    missing = sum(1 for got in arrivals for e in sent if e not in got)
+    return {"ready": ready, "listeners": listeners, "pollers": pollers, "latencies": latencies,
+            "after_answer": after_answer, "posts": posts, "missing": missing, "polls": polls}
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def _report(out: dict, new: int) -> None:
+    lat, polls = out["latencies"], out["polls"]
+    print(f"  {out['listeners']} clients on the command-centre stream ({out['ready']} ready), {out['pollers']} "
+          f"polling GET /events/counts every 1 s")
+    if lat:
+        print(f"  new event → open stream, from sending the report: {len(lat)} deliveries ({new} events × "
+              f"listeners), median {statistics.median(lat):.0f} ms, p95 {_p95(lat):.0f} ms, max {max(lat):.0f} ms "
+              f"(target < 1000 ms); missed {out['missing']}")
+        after = out["after_answer"]
+        print(f"  of which after the report was answered (committed): median {statistics.median(after):.0f} ms, "
+              f"p95 {_p95(after):.0f} ms, max {max(after):.0f} ms; the report itself (POST /events) median "
+              f"{statistics.median(out['posts']):.0f} ms")
+    if polls["ms"]:
+        print(f"  polls meanwhile: {polls['done']} answered, {polls['failed']} failed, median "
+              f"{statistics.median(polls['ms']):.0f} ms")
+
+
+def live_bench(url: str, clients: int, new: int) -> None:
+    import asyncio
+    import secrets
+
+    import httpx
+
+    secret = secrets.token_urlsafe(32)
+    token = _token(url, secret, "bench_dispatcher", "dispatcher")
+    ports = [_free_port(), _free_port()]
+    servers = [_serve(url, p, secret) for p in ports]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        for base, server in zip(bases, servers, strict=True):
+            deadline = time.perf_counter() + 180
+            while True:
+                if server.poll() is not None:
+                    raise SystemExit(f"the server at {base} stopped (exit {server.returncode})")
+                try:
+                    if httpx.get(base + "/healthz", timeout=2).status_code < 500:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"the server at {base} did not start")
+                time.sleep(0.2)
+        print("live: 2 server processes (uvicorn), the reports sent to the first")
+        for listeners, pollers in ((clients, 0), (clients - clients // 2, clients // 2)):
+            _report(asyncio.run(_live(bases, token, listeners, pollers, new)), new)
+    finally:
+        for p in servers:
+            p.terminate()
+            p.wait(timeout=20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--households", type=int, default=3000, help="key households (重点人群) with visits")
+    parser.add_argument("--clients", type=int, default=50, help="clients listening or polling meanwhile (0: none)")
+    parser.add_argument("--new", type=int, default=20, help="new events reported during the live part")
+    parser.add_argument("--skip-kpis", action="store_true", help="only the live part")
     args = parser.parse_args()
     from layers import events
     from layers.db import session
@@ -137,7 +315,7 @@ def main() -> None:
     periods = {"six months": (datetime(2026, 1, 1, tzinfo=UTC), now),
                "one month": (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))}
     with session(url) as s:
-        for label, (since, until) in periods.items():
+        for label, (since, until) in ({} if args.skip_kpis else periods).items():
             for by in ("grid", "community", "town"):
                 query = {"by": by, "since": since, "until": until, "now": now}
                 for what, run in (("events", partial(events.kpis, s, **query)),
@@ -149,6 +327,8 @@ def main() -> None:
                         times.append((time.perf_counter() - t0) * 1000)
                     print(f"KPIs ({what:<9}) per {by:<9} over {label:<10}: {len(rows):3d} rows, median "
                           f"{statistics.median(times):6.1f} ms (max {max(times):.1f} ms; target < 200 ms)")
+    if args.clients > 0:
+        live_bench(url, args.clients, args.new)
 
 
 if __name__ == "__main__":

@@ -354,5 +354,4 @@ def today_and_month(s: Session, user: Account, *, now: datetime | None = None) -
     local = now.astimezone(LOCAL)
     day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
-    return {"today": store.counts(s, since=day, now=now, **scope(user)),
-            "month": store.counts(s, since=month, now=now, **scope(user)), "at": now}
+    return {**store.counts(s, day=day, month=month, now=now, **scope(user)), "at": now}

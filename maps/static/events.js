@@ -367,9 +367,19 @@
       }).join("") : '<tr><td colspan="7">本月暂无事件</td></tr>') + "</tbody>";
     });
   }
-  function refreshCommand() {
+  /* A change from the stream moves its point at once (no reload of every point). */
+  function applyChange(c) {
+    var i = -1;
+    points.some(function (e, k) { if (e.event_id === c.event_id) { i = k; return true; } return false; });
+    var e = { event_id: c.event_id, lon: c.lon, lat: c.lat, status: c.status, category: c.category, overdue: c.overdue,
+              level: c.level, department: c.department, grid_id: c.grid_id, due_at: c.due_at,
+              reported_at: i >= 0 ? points[i].reported_at : new Date().toISOString() };
+    if (i >= 0) points[i] = e; else points.unshift(e);
+    drawPoints();
+  }
+  function refreshCommand(withPoints) {
     var jobs = [
-      mq.fetchJSON("/events/points?days=31").then(function (b) {
+      withPoints === false ? Promise.resolve() : mq.fetchJSON("/events/points?days=31").then(function (b) {
         var C = b.columns;
         points = b.rows.map(function (r) { var e = {}; C.forEach(function (k, i) { e[k] = r[i]; }); return e; });
         state.events = points;
@@ -407,17 +417,25 @@
   /* ---------- refresh and live updates ---------- */
   var live = mq.$("mq-ev-live");
   var pending = null;
-  function refresh() {
-    return (page === "grid" ? Promise.all([refreshGrid(), refreshHomes()]) : refreshCommand()).then(function () {
+  function refresh(withPoints) {
+    return (page === "grid" ? Promise.all([refreshGrid(), refreshHomes()]) : refreshCommand(withPoints)).then(function () {
       state.refreshes += 1;
       state.ready = true;
       document.body.classList.add("mq-ready");
       if (state.openEvent && !detail.hidden && !detail.contains(document.activeElement)) openEvent(state.openEvent);
     }).catch(function (err) { say(live, err.message, "error"); });
   }
+  // lists and counts after changes: at most one reload in flight, the next one after it (a burst of
+  // changes costs two reloads, not one per change); the map's points follow each change directly
+  var loading = false, again = false;
   function soon() {
     if (pending) return;
-    pending = setTimeout(function () { pending = null; refresh(); }, 300);
+    pending = setTimeout(function () {
+      pending = null;
+      if (loading) { again = true; return; }
+      loading = true;
+      refresh(false).then(function () { loading = false; if (again) { again = false; soon(); } });
+    }, 300);
   }
   var toast = mq.$("mq-ev-toast");
   function connect() {
@@ -434,6 +452,7 @@
         toast.classList.add("mq-ev-toast-on");
         setTimeout(function () { toast.classList.remove("mq-ev-toast-on"); }, 6000);
       }
+      if (page === "command") applyChange(c);
       soon();
     });
     source.onerror = function () { state.live = false; say(live, "实时更新中断，正在重新连接…", "error"); };
