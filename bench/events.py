@@ -126,7 +126,6 @@ def _fill_visits(url: str, households: int) -> None:
 
 
 def _serve(url: str, port: int, secret: str):
-    import os
     import subprocess
 
     env = {**os.environ, "DATABASE_URL": url, "MINQING_DATABASE_URL": url, "MINQING_SECRET_KEY": secret,
