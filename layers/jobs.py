@@ -138,6 +138,13 @@ def reap(s: Session, *, reason: str) -> dict[str, list[int]]:
     return out
 
 
+def live_workers(s: Session, *, stale_after_s: float) -> int:
+    """Task-queue workers that wrote their heartbeat within ``stale_after_s`` seconds."""
+    return s.execute(text("SELECT count(*) FROM procrastinate.procrastinate_workers "
+                          "WHERE last_heartbeat > now() - make_interval(secs => :s)"),
+                     {"s": float(stale_after_s)}).scalar_one()
+
+
 def siting_after_run(s: Session, run_id: int) -> list[dict[str, Any]]:
     """Finished siting jobs computed on the data of base run ``run_id``: created after it finished
     and before the next base run started (job_id, params, result, finished_at), newest first."""

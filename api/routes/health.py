@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from api.deps import SessionDep
 from api.schemas.common import errors
 from api.schemas.health import Health
-from layers import health
+from api.settings import job_settings
+from layers import health, jobs
 
 router = APIRouter(tags=["状态 health"])
 
@@ -16,4 +17,5 @@ router = APIRouter(tags=["状态 health"])
             responses=errors(503))
 def healthz(s: SessionDep) -> dict:
     state = health.status(s)
-    return {"status": "ok", "database": state["database"], "schema_revision": state["schema"]}
+    workers = jobs.live_workers(s, stale_after_s=job_settings().job_stale_seconds)
+    return {"status": "ok", "database": state["database"], "schema_revision": state["schema"], "workers": workers}

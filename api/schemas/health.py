@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # --- response examples (OpenAPI) ---
 
-_HEALTH_EXAMPLE = {"status": "ok", "database": "ok", "schema_revision": "0007"}
+_HEALTH_EXAMPLE = {"status": "ok", "database": "ok", "schema_revision": "0022", "workers": 1}
 
 
 class Health(BaseModel):
@@ -15,3 +15,5 @@ class Health(BaseModel):
     status: str = "ok"
     database: str = "ok"
     schema_revision: str | None = None
+    workers: int = Field(0, ge=0, description="后台任务进程 task-queue workers alive (`minqing worker`, heartbeat "
+                                              "within MINQING_JOB_STALE_SECONDS); 0: queued runs and siting jobs wait")

@@ -86,12 +86,16 @@ def test_a_job_queued_while_no_worker_runs_survives_a_restart_and_is_done_by_a_w
         r = c.post("/coverage/runs", json={"types": ["kindergarten"]}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]  # the server has stopped; no worker has run
-    with asgi_client(create_app(make_settings(), database_url=queue_db)):
-        pass  # a new server process starts (and checks for lost jobs): the run still waits
-    assert _one(queue_db, "SELECT status FROM coverage_runs WHERE run_id = :r", r=run_id).status == "queued"
-    with worker_process(queue_db) as proc:
-        status = _poll(queue_db, run_id, until="done")
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+    with asgi_client(create_app(make_settings(), database_url=queue_db)) as c:
+        # a new server process starts (and checks for lost jobs): the run still waits, and the
+        # health check says no worker is there to take it
+        assert c.get("/healthz").json()["workers"] == 0
+        assert _one(queue_db, "SELECT status FROM coverage_runs WHERE run_id = :r", r=run_id).status == "queued"
+        with worker_process(queue_db) as proc:
+            status = _poll(queue_db, run_id, until="done")
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert c.get("/healthz").json()["workers"] == 1
+        assert c.get("/healthz").json()["workers"] == 0  # stopped with SIGTERM: it signed off
     assert status == "done"
     assert _one(queue_db, "SELECT q.status FROM coverage_runs r JOIN procrastinate.procrastinate_jobs q "
                           "ON q.id = r.queue_job_id WHERE r.run_id = :r", r=run_id).status == "succeeded"
