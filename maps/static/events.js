@@ -46,7 +46,8 @@
   state.map = map;
   if (bounds) map.fitBounds(bounds); else map.setView([22.6, 113.3], 12);
   var base = L.featureGroup().addTo(map);
-  mq.fetchJSON("/basemap.json").then(function (data) { mq.basemap(map, base, data); }).catch(function () { /* no base map: events still show */ });
+  mq.fetchJSON("/basemap.json").then(function (data) { mq.basemap(map, base, data); state.basemap = true; })
+    .catch(function () { state.basemap = false; /* no base map: the events still show */ });
 
   function dot(e) {
     return L.circleMarker([e.lat, e.lon], {

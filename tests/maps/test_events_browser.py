@@ -104,6 +104,7 @@ def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path):
     _signed_in(office, "/command", department)
     assert office.page.query_selector(f"#mq-ev-mine {item}") is None
     assert office.page.query_selector("#mq-ev-kpi") is None  # the KPI ranking is the centre's
+    centre.page.wait_for_function("() => minqing.state.basemap === true")  # the offline base map is drawn
 
     # --- the grid worker, on a phone: sees it among their open events, with the photo; escalates --------
     grid = visit(**PHONE)
