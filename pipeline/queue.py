@@ -37,6 +37,7 @@ TASKS: dict[str, dict[str, Any]] = {
     "escalate_overdue": {"queue": "events", "lock": "escalate"},
     "recover_stalled": {"queue": "maintenance", "lock": "recover"},
     "purge_rate_limits": {"queue": "maintenance", "lock": "purge"},
+    "remove_old_jobs": {"queue": "maintenance", "lock": "remove_old_jobs"},
 }
 """Each task's queue and lock (one job of a lock runs at a time across every worker)."""
 RETRY = procrastinate.RetryStrategy(max_attempts=3, exponential_wait=5)

@@ -1,15 +1,15 @@
 """The task queue's tasks (``pipeline.queue``): what a worker runs.
 
-Coverage runs and siting jobs compute their row (``pipeline.jobs``); two periodic tasks escalate
-overdue 民情事件 every five minutes and send the jobs of stopped workers back to the queue every
-minute.
+Coverage runs and siting jobs compute their row (``pipeline.jobs``); periodic tasks escalate overdue
+民情事件 every five minutes, send the jobs of stopped workers back to the queue every minute, purge
+expired rate-limit counts hourly and the queue's week-old finished jobs nightly.
 """
 
 from __future__ import annotations
 
 import logging
 
-from procrastinate import JobContext
+from procrastinate import JobContext, builtin_tasks
 
 from layers import ratelimits
 from layers.db import session
@@ -21,6 +21,8 @@ log = logging.getLogger("minqing.tasks")
 ESCALATE_CRON = "*/5 * * * *"
 RECOVER_CRON = "* * * * *"
 PURGE_CRON = "17 * * * *"
+CLEAN_CRON = "42 3 * * *"
+KEEP_HOURS = 7 * 24
 
 
 def _url(context: JobContext) -> str:
@@ -59,6 +61,14 @@ def escalate_overdue(context: JobContext, timestamp: int) -> None:
 def purge_rate_limits(context: JobContext, timestamp: int) -> None:
     """Expired rate-limit counters go (``layers.ratelimits``)."""
     ratelimits.purge(_url(context))
+
+
+@app.periodic(cron=CLEAN_CRON, periodic_id="remove_old_jobs")
+@app.task(name="remove_old_jobs", pass_context=True, **TASKS["remove_old_jobs"])
+async def remove_old_jobs(context: JobContext, timestamp: int) -> None:
+    """The queue's finished jobs older than a week go (their runs and siting jobs stay in our tables)."""
+    await builtin_tasks.remove_old_jobs(context, max_hours=KEEP_HOURS, remove_failed=True, remove_cancelled=True,
+                                        remove_aborted=True)
 
 
 @app.periodic(cron=RECOVER_CRON, periodic_id="recover_stalled")

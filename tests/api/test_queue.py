@@ -160,3 +160,26 @@ def test_overdue_events_are_escalated_by_the_periodic_task(queue_db):
     drain(queue_db)
     after = _one(queue_db, "SELECT level, overdue, escalations FROM events WHERE event_id = :e", e=event["event_id"])
     assert after.overdue is True and after.escalations == 1 and after.level != before.level
+
+
+def test_maintenance_tasks_drop_week_old_queue_jobs_and_expired_rate_limit_counts(queue_db):
+    old = _queue_run(queue_db)
+    drain(queue_db)
+    recent = _queue_run(queue_db)
+    drain(queue_db)
+    jobs_of = {r: _one(queue_db, "SELECT queue_job_id FROM coverage_runs WHERE run_id = :r", r=r).queue_job_id
+               for r in (old, recent)}
+    with session(queue_db) as s:
+        s.execute(text("UPDATE procrastinate.procrastinate_events SET at = now() - interval '8 days' "
+                       "WHERE job_id = :q"), {"q": jobs_of[old]})
+        s.execute(text("INSERT INTO ratelimit.counters (key, hits, expires_at) VALUES "
+                       "('gone', 3, now() - interval '1 second'), ('kept', 3, now() + interval '1 hour')"))
+        now = int(datetime.now(UTC).timestamp())
+        queue.defer(s, "remove_old_jobs", timestamp=now)  # what the worker's periodic deferrer queues
+        queue.defer(s, "purge_rate_limits", timestamp=now)
+    drain(queue_db)
+    left = _one(queue_db, "SELECT array_agg(id) AS ids FROM procrastinate.procrastinate_jobs "
+                          "WHERE id = ANY(:q)", q=list(jobs_of.values())).ids
+    assert left == [jobs_of[recent]]
+    assert _one(queue_db, "SELECT status FROM coverage_runs WHERE run_id = :r", r=old).status == "done"  # ours stay
+    assert _one(queue_db, "SELECT array_agg(key) AS k FROM ratelimit.counters WHERE key IN ('gone', 'kept')").k == ["kept"]
