@@ -42,7 +42,8 @@ def start_empty(s: Session, *, actor: str) -> dict[str, int]:
 
 def remove_demo(s: Session, *, actor: str) -> dict[str, int]:
     """Remove only what the demo loader loaded: rows marked as fictional demo data and everything
-    inside the demo's open-sea box, with the coverage runs and scenarios computed on them.
+    inside the demo's open-sea box (its events, key households and visits too), with the coverage
+    runs and scenarios computed on them.
     Returns the rows removed per layer."""
     params = {"m": DEMO_MARK, "x0": DEMO_BOX[0], "y0": DEMO_BOX[1], "x1": DEMO_BOX[2], "y1": DEMO_BOX[3]}
     inside = "ST_CoveredBy(geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))"
@@ -55,6 +56,11 @@ def remove_demo(s: Session, *, actor: str) -> dict[str, int]:
                    f"WHERE {inside} OR area_id IN ({demo_areas}))"), params)
     removed["place_names"] = s.execute(text(
         f"DELETE FROM place_names WHERE {inside} OR area_id IN ({demo_areas})"), params).rowcount
+    # the demo's 民情 (its events lie in its box and name its areas; key households go with their homes)
+    demo_events = (f"SELECT event_id FROM events WHERE {inside} OR grid_id IN ({demo_areas}) "
+                   f"OR community_id IN ({demo_areas}) OR town_id IN ({demo_areas})")
+    s.execute(text(f"UPDATE events SET duplicate_of = NULL WHERE duplicate_of IN ({demo_events})"), params)
+    removed["events"] = s.execute(text(f"DELETE FROM events WHERE event_id IN ({demo_events})"), params).rowcount
     for table in ("facilities", "residences"):
         removed[table] = s.execute(text(f"DELETE FROM {table} WHERE source LIKE :m OR {inside}"), params).rowcount
     removed["network_edges"] = s.execute(text(f"DELETE FROM network_edges WHERE {inside}"), params).rowcount

@@ -129,3 +129,19 @@ def test_deterministic(minqing_db):
     pd.testing.assert_frame_equal(one.events, two.events)
     pd.testing.assert_frame_equal(one.visits, two.visits)
     assert not one.events[["reported_at", "category"]].equals(other.events[["reported_at", "category"]])
+
+
+def test_removing_the_demo_takes_its_minqing_along(minqing_db):
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from layers.load import clean
+
+    engine = create_engine(minqing_db)
+    with Session(engine) as s:   # rolled back: the other tests keep the demo
+        removed = clean.remove_demo(s, actor="pytest")
+        left = s.execute(text("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM key_households), "
+                              "(SELECT count(*) FROM visits)")).one()
+        s.rollback()
+    engine.dispose()
+    assert removed["events"] > 1000 and tuple(left) == (0, 0, 0)
