@@ -382,6 +382,8 @@ def signs(
     town: str = typer.Option(None, help="only this 镇街"),
     status: str = typer.Option(None, help="only this sign status: 待设置, 已设置, 待更换 or 待拆除"),
     xlsx: Path = typer.Option(None, help="write the work list to this XLSX file, one sheet per 镇街"),
+    pdf: Path = typer.Option(None, help="write printable A4 sign sheets to this PDF file: per 镇街, a small map "
+                                        "and 18 signs a page (sign text 汉字 + pinyin, size class, location, status)"),
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Sign work list per 镇街: sign status (待设置/已设置/待更换/待拆除), sign text, size class, location."""
@@ -403,3 +405,11 @@ def signs(
         sheets = {str(t)[:31]: rows.drop(columns="town") for t, rows in frame.groupby(frame["town"].fillna("未定镇街"))}
         xlsx.write_bytes(workbook_bytes(sheets or {"标志工作单": frame}))
         typer.echo(f"已写入 written: {xlsx}")
+    if pdf:
+        from pipeline.signsheets import sign_sheets
+
+        typer.echo("正在绘制标志工作单 drawing the sign sheets (a minute for a whole district) …")
+        with friendly_errors(), session(actor=_actor()) as s:
+            body = sign_sheets(s, town=town, sign_status=status)
+        pdf.write_bytes(body)
+        typer.echo(f"已写入 written: {pdf}")

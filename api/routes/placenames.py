@@ -45,6 +45,7 @@ from layers import placenames
 from layers.cache import Cache, versioned_key
 from layers.placenames import PlaceNameRecord
 from layers.users import Account
+from pipeline.signsheets import sign_sheets
 from pipeline.spreadsheets import workbook_bytes
 
 router = APIRouter(tags=["地名 place_names"])
@@ -53,6 +54,7 @@ NameId = Annotated[int, Path(ge=1, le=2**63 - 1, description="地名编号 name_
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=80,
                                        description='读取时的 ETag (the version), e.g. "3"')]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF = "application/pdf"
 SIGNS_GEOJSON_EXAMPLE = {"type": "FeatureCollection", "features": [{
     "type": "Feature", "id": 2, "geometry": {"type": "Point", "coordinates": [113.26, 22.58]},
     "properties": {"name_id": 2, "name": "山边村", "category": "village", "sign_type": "村牌", "sign_chinese": "山边村",
@@ -225,14 +227,19 @@ SIGN_PLAN_HEADERS = {"name_id": "编号", "name": "标准名称", "sign_status":
             description="Roles: placename_officer / admin. Every name of a category that needs a sign (GB 17733-2008), "
             "current or retired, with its sign status — 待设置 (none yet), 已设置, 待更换 (the sign shows a former "
             "name), 待拆除 (retired name, sign still up) — the Chinese and pinyin text, size class and location. "
-            "`town` and `status` filter; `format=xlsx`: one sheet per 镇街 for contractors.",
+            "`town` and `status` filter; `format=xlsx`: one sheet per 镇街 for contractors; `format=pdf`: printable "
+            "A4 sheets per 镇街, each with a small map of the town and its signs numbered.",
             responses={200: {"model": list[SignWorkItem], "description": "work list",
-                             "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}},
-                       **errors(401, 403)})
+                             "content": {XLSX: {"schema": {"type": "string", "format": "binary"}},
+                                         PDF: {"schema": {"type": "string", "format": "binary"}}}},
+                       **errors(401, 403, 503)})
 def signs(s: SessionDep, _: Officer,
           town: Annotated[Text(60) | None, Query(description="镇街名称")] = None,
           status: Annotated[Literal["待设置", "已设置", "待更换", "待拆除"] | None, Query(description="标志状态")] = None,
-          format: Annotated[Literal["json", "xlsx"], Query(description="输出格式")] = "json"):
+          format: Annotated[Literal["json", "xlsx", "pdf"], Query(description="输出格式")] = "json"):
+    if format == "pdf":
+        return Response(sign_sheets(s, town=town, sign_status=status), media_type=PDF,
+                        headers={"Content-Disposition": 'attachment; filename="placename-signs.pdf"'})
     plan = placenames.sign_plan(s, town=town, sign_status=status)
     if format == "xlsx":
         columns = [c for c in SIGN_PLAN_HEADERS if c != "town"]

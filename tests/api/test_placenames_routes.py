@@ -6,6 +6,7 @@ the other API tests' way.
 
 from __future__ import annotations
 
+from collections import Counter
 from io import BytesIO
 
 import numpy as np
@@ -530,3 +531,67 @@ def test_cli_review_and_sign_work_list(pn_db, monkeypatch, tmp_path, client, as_
     book = load_workbook(out)
     assert sum(ws.max_row - 1 for ws in book.worksheets) == len(route)
     assert runner.invoke(app, ["signs", "--status", "拆"]).exit_code != 0
+
+
+# -- printable sign sheets (PDF) -------------------------------------------------------------------------
+
+def _pdf_text(body: bytes, tmp_path) -> str:
+    """The PDF's text as poppler's pdftotext reads it (pages separated by form feeds)."""
+    import subprocess
+
+    path = tmp_path / "sheets.pdf"
+    path.write_bytes(body)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _printable(text: str) -> str:
+    """``text`` without spaces and without the characters the PDF font cannot draw (shown as boxes)."""
+    from matplotlib.ft2font import FT2Font
+
+    from pipeline.reports import REPORT_FONT
+
+    drawn = set(FT2Font(str(REPORT_FONT)).get_charmap())
+    return "".join(c for c in text if not c.isspace() and (ord(c) in drawn or ord(c) < 128))
+
+
+def test_sign_sheets_pdf_list_every_sign_of_the_town(client, as_, tmp_path):
+    params = {"status": "待设置", "format": "pdf"}
+    assert client.get("/placenames/signs", params=params).status_code == 401
+    assert client.get("/placenames/signs", params=params, headers=as_("planner")).status_code == 403
+    assert client.get("/placenames/signs", params=params, headers=as_("gridworker")).status_code == 403
+    todo = client.get("/placenames/signs", params={"status": "待设置"}, headers=as_("officer")).json()
+    towns = Counter(r["town"] for r in todo if r["town"])
+    town, count = min(towns.items(), key=lambda kv: kv[1])
+    r = client.get("/placenames/signs", params={**params, "town": town}, headers=as_("officer"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content[:5] == b"%PDF-"
+    text = _pdf_text(r.content, tmp_path)
+    pages = text.rstrip("\f").split("\f")
+    assert len(pages) == -(-count // 18)  # 18 signs a page
+    assert all(f"{town} 地名标志工作单（待设置）" in p for p in pages)
+    flat = _printable(text)
+    mine = [row for row in todo if row["town"] == town]
+    missing = [row["sign_chinese"] for row in mine
+               if _printable(row["sign_chinese"]) not in flat or _printable(row["sign_pinyin"] or "") not in flat]
+    assert not missing, missing
+    assert flat.count("待设置") >= count  # every row's status (plus the headings)
+    # No sign of another town is on its sheets.
+    others = {row["name"] for row in todo if row["town"] != town} - {row["name"] for row in mine}
+    assert not [n for n in others if len(n) > 2 and f"·{n}" in flat]
+
+
+def test_cli_sign_sheets_pdf(pn_db, monkeypatch, tmp_path, client, as_):
+    from typer.testing import CliRunner
+
+    from api.cli.names import app
+
+    monkeypatch.setenv("DATABASE_URL", pn_db)
+    out = tmp_path / "signs.pdf"
+    done = CliRunner().invoke(app, ["signs", "--status", "待拆除", "--pdf", str(out)], terminal_width=200)
+    assert done.exit_code == 0, done.output
+    assert str(out) in done.output
+    route = client.get("/placenames/signs", params={"status": "待拆除"}, headers=as_("officer")).json()
+    flat = _printable(_pdf_text(out.read_bytes(), tmp_path))
+    assert route and all(_printable(r["sign_chinese"]) in flat for r in route)
+    for town in {r["town"] or "未定镇街" for r in route}:
+        assert f"{town}地名标志工作单（待拆除）" in flat
