@@ -456,7 +456,12 @@
       if (page === "command") applyChange(c);
       soon();
     });
-    source.onerror = function () { state.live = false; say(live, "实时更新中断，正在重新连接…", "error"); };
+    source.onerror = function () {
+      state.live = false;
+      // CLOSED: the server refused the stream (login expired or role changed): EventSource will not retry
+      say(live, source.readyState === 2 ? "实时更新已停止：登录可能已过期，请刷新页面或重新登录"
+        : "实时更新中断，正在重新连接…", "error");
+    };
   }
 
   mq.fetchJSON("/events/categories").then(function (cats) {
