@@ -449,6 +449,13 @@
         o.textContent = t;
         townBox.appendChild(o);
       });
+      // The sign sheets follow the chosen 镇街 (the whole district when none is chosen).
+      townBox.addEventListener("change", function () {
+        var q = townBox.value ? "&town=" + encodeURIComponent(townBox.value) : "";
+        mq.$("mq-work-pdf").href = "/placenames/signs?format=pdf" + q;
+        mq.$("mq-work-xlsx").href = "/placenames/signs?format=xlsx" + q;
+        mq.$("mq-work-scope").textContent = townBox.value || "全区";
+      });
       ["mq-work-status", "mq-work-town", "mq-work-flag"].forEach(function (id) {
         mq.$(id).addEventListener("change", function () { workShown = 0; fillWork(); work.scrollTop = 0; });
       });

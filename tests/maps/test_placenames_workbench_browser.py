@@ -116,6 +116,7 @@ def test_controls_only_for_roles_that_may_change_names(visit_at, wb_base):
             assert v.page.is_visible("#mq-workbench"), role
             assert v.js("() => window.minqing.state.canEdit") is True
             assert v.js("() => window.minqing.state.work.total") > 0
+            _sign_sheet_links(v)
         else:
             assert "无权访问" in v.page.inner_text("h1"), role
             assert v.page.locator("#mq-workbench, form[data-act]").count() == 0, role
@@ -123,6 +124,23 @@ def test_controls_only_for_roles_that_may_change_names(visit_at, wb_base):
         v.assert_clean()
     anonymous = httpx.get(wb_base + "/placenames", follow_redirects=False)
     assert anonymous.status_code == 303 and "mq-workbench" not in anonymous.text
+
+
+def _sign_sheet_links(v) -> None:
+    """The sign sheets of the chosen 镇街 download from the workbench (XLSX fetched; the PDF's own test reads
+    the PDF back)."""
+    towns = v.js("() => [...document.querySelectorAll('#mq-work-town option')].map(o => o.value).filter(Boolean)")
+    v.page.select_option("#mq-work-town", towns[0])
+    href = v.page.get_attribute("#mq-work-pdf", "href")
+    assert href.startswith("/placenames/signs?format=pdf&town=") and "全区" not in v.page.inner_text("#mq-work-scope")
+    xlsx = v.page.request.get(v.base + v.page.get_attribute("#mq-work-xlsx", "href"))
+    assert xlsx.ok and xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    assert load_workbook(BytesIO(xlsx.body())).sheetnames == [towns[0]]
+    v.page.select_option("#mq-work-town", "")
 
 
 def test_approve_a_pending_name_from_the_list(officer, api):
