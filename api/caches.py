@@ -15,12 +15,12 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 import data
-from api.settings import coverage_settings
 from geo.network import Network, build_network
 from geo.placenames.search import NameIndex
 from geo.profiles import Profile, get_profile, load_profiles
 from layers import placenames, queries
 from layers.cache import Cache, byte_cache, versioned_key
+from settings import coverage_settings
 
 PROFILES_CSV = Path(data.__file__).parent / "profiles.csv"
 

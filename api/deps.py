@@ -24,11 +24,11 @@ from api.errors import Busy, Forbidden, Unauthorized
 from api.limits import signed_in
 from api.privacy import PrivacyFilter
 from api.security import COOKIE, RELOGIN, TokenClaims, read_token
-from api.settings import ApiSettings
 from layers import users
 from layers.db import session, set_actor
 from layers.features import MAX_LIMIT, parse_bbox
 from layers.users import Account
+from settings import ApiSettings
 
 ANONYMOUS = "anonymous"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

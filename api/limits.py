@@ -20,8 +20,8 @@ from starlette.requests import Request
 
 from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
 from api.security import COOKIE
-from api.settings import IPNetwork
 from layers.ratelimits import PostgresStorage
+from settings import IPNetwork
 
 EXEMPT_PATHS = ("/healthz", "/favicon.ico")
 EXEMPT_PREFIXES = ("/assets/",)

@@ -36,9 +36,9 @@ from api.routes import (
     visits,
 )
 from api.security_headers import SecurityHeaders
-from api.settings import ApiSettings, get_settings
 from layers.placenames import configured_tables
 from pipeline.jobs import reap_at_startup
+from settings import ApiSettings, api_settings
 
 DESCRIPTION = """
 民情地图 minqing-map: 社区生活圈 (15分钟 / 半小时) 覆盖、网格与地名服务.
@@ -81,7 +81,7 @@ def _dispose(url: str | None) -> None:
 
 def create_app(settings: ApiSettings | None = None, *, database_url: str | None = None) -> FastAPI:
     """Build the service; ``settings`` default to the environment (fails clearly without a secret)."""
-    settings = settings or get_settings()
+    settings = settings or api_settings()
     configured_tables()  # MINQING_PLACENAME_TABLES: edited place-name tables in use; a bad one fails at start
 
     @asynccontextmanager

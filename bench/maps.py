@@ -58,7 +58,7 @@ def _serve():
     import uvicorn
 
     from api.main import create_app
-    from api.settings import ApiSettings
+    from settings import ApiSettings
 
     os.environ.setdefault("MINQING_SECRET_KEY", "bench-secret-key-not-for-production")
     app = create_app(ApiSettings(rate_limit_per_second=0))
@@ -73,14 +73,14 @@ def _serve():
 def _admin_cookie(base: str) -> dict[str, str]:
     """A login cookie of a throw-away admin (created if missing) so the protected pages can be timed."""
     from api.security import COOKIE, create_token, hash_password
-    from api.settings import get_settings
     from layers import users
     from layers.db import session
+    from settings import api_settings
 
     with session(actor="bench") as s:
         account = users.by_username(s, "bench_admin") or users.create(
             s, username="bench_admin", password_hash=hash_password(os.urandom(9).hex(), rounds=4), role="admin")
-    token = create_token(account, secret=get_settings().secret_key.get_secret_value(), minutes=30)
+    token = create_token(account, secret=api_settings().secret_key.get_secret_value(), minutes=30)
     return {COOKIE: token}
 
 

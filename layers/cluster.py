@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layers.errors import DatabaseUnavailable
+from settings import database_settings
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
@@ -39,9 +40,9 @@ DB_NAME = "minqing"
 
 def project_root() -> Path:
     """The checkout that holds ``pyproject.toml`` (``MINQING_HOME`` overrides)."""
-    env = os.environ.get("MINQING_HOME")
-    if env:
-        return Path(env).resolve()
+    home = database_settings().home
+    if home:
+        return home.resolve()
     here = Path(__file__).resolve().parents[1]
     if (here / "pyproject.toml").exists():
         return here
@@ -260,8 +261,6 @@ def durability_options() -> str:
     """Server options for crash safety: ``MINQING_PG_DURABLE`` true turns fsync, full-page writes and
     synchronous commit on (the local cluster's default is off: fast, but a power cut or OS crash can
     corrupt it); false states the fast default explicitly. Applied at every start."""
-    from layers.settings import database_settings
-
     value = "on" if database_settings().pg_durable else "off"
     return " ".join(f"-c {name}={value}" for name in ("fsync", "full_page_writes", "synchronous_commit"))
 

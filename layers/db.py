@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from layers.cluster import local_cluster
 from layers.errors import DatabaseUnavailable
-from layers.settings import database_settings
+from settings import database_settings
 
 
 def database_url() -> str:

@@ -33,7 +33,6 @@ from typing import Any
 
 import pandas as pd
 import shapely
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -49,6 +48,7 @@ from layers import features, ids, labels, lookup
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
 from layers.models import PLACE_NAME_STATUS, REVIEW_DECISIONS
 from layers.queries import _frame, _geo
+from settings import placename_settings
 
 ACTOR = "coalesce(nullif(current_setting('minqing.actor', true), ''), session_user)"
 """Who writes: the same expression the audit triggers use."""
@@ -109,15 +109,7 @@ class PlaceNameRecord:
 
 # -- tables ----------------------------------------------------------------------------------------
 
-class PlaceNameSettings(BaseSettings):
-    """Place-name settings (environment prefix ``MINQING_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
-
-    placename_tables: str | None = None
-    """A folder of edited place-name tables (polyphones.csv, fixed_spellings.csv ... named like the
-    shipped ones) read over data/placenames/: its rows replace shipped rows with the same key and add
-    the others. Unset or empty: the shipped tables alone."""
 
 
 def configured_tables() -> PlaceNameTables:
@@ -127,7 +119,7 @@ def configured_tables() -> PlaceNameTables:
     API and the CLI call this once at start; a missing folder or a malformed table raises
     ``PlaceNameTableError`` naming the file and the fix.
     """
-    folder = PlaceNameSettings().placename_tables
+    folder = placename_settings().placename_tables
     return use_overrides(Path(folder) if folder else None)
 
 

@@ -30,7 +30,6 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 import data
-from api.settings import coverage_settings
 from geo import measures
 from geo.coverage import (
     CAPACITY_COLUMNS,
@@ -48,6 +47,7 @@ from geo.targets import check_targets, targets_by_area
 from geo.targets import overall as targets_overall
 from layers import queries, store
 from layers.cache import Cache
+from settings import coverage_settings
 
 DATA_DIR = Path(data.__file__).parent
 PROFILES_CSV = DATA_DIR / "profiles.csv"
@@ -63,7 +63,7 @@ Progress = Callable[[str, int], None]
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What coverage depends on besides the layers (``api.settings.CoverageSettings``).
+    """What coverage depends on besides the layers (``settings.CoverageSettings``).
 
     ``snap_max_m``: farthest a home or facility may lie from a usable street (metres);
     ``gap_link_m``: single-linkage distance of gap areas (metres); the four editable tables.

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
 from geo import events as flow
@@ -28,42 +26,13 @@ from layers import lookup
 from layers.errors import Conflict, NotFound, ValidationFailed
 from layers.users import Account
 from pipeline.errors import NotAllowed, TooOften
+from settings import EventSettings
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 READ_ROLES = ("admin", "dispatcher", "department", "grid_worker")
 CREATE_ROLES = ("admin", "dispatcher", "grid_worker")
 PHONE = re.compile(r"^(1[3-9][0-9]{9}|0[1-9][0-9]{1,2}-?[0-9]{7,8})$")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """Tracking codes: no 0/O or 1/I to misread; 10 random characters (50 bits) so codes cannot be guessed."""
-
-
-class EventSettings(BaseSettings):
-    """Settings of the event loop (environment prefix ``MINQING_EVENTS_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="MINQING_EVENTS_", env_file=".env", extra="ignore")
-
-    categories_path: Path = DATA / "event_categories.csv"
-    """The 事项清单 (categories, first level, department, time limit)."""
-    holidays_path: Path = DATA / "holidays.csv"
-    """Holidays and 调休 working weekends."""
-    duplicate_distance_m: float = Field(default=100.0, gt=0)
-    """A new report this close (metres) to an open one of the same category is offered for merging."""
-    duplicate_hours: float = Field(default=72.0, gt=0)
-    """... if that one was reported at most this many hours before."""
-    public_per_ip_per_hour: float = Field(default=5.0, gt=0)
-    """Public reports one client IP may send per hour (burst of as many at once)."""
-    public_per_phone_per_day: int = Field(default=3, ge=1)
-    """Public reports one phone number may send per 24 hours."""
-    public_photos: int = Field(default=3, ge=0, le=9)
-    """Photos a resident may add to their report (with its tracking code)."""
-    public_photo_minutes: float = Field(default=30.0, gt=0)
-    """... within this many minutes of reporting."""
-    photo_dir: Path = DATA.parent / ".photos"
-    """Where event photos are stored (by content hash); never served as static files."""
-    photo_max_mb: float = Field(default=8.0, gt=0)
-    """Largest photo accepted (megabytes)."""
-    photos_per_event: int = Field(default=9, ge=1)
-    """Most photos one event may have."""
 
 
 @lru_cache(maxsize=4)

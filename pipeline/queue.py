@@ -25,8 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from api.settings import job_settings
 from layers.db import database_url
+from settings import job_settings
 
 log = logging.getLogger("minqing.queue")
 

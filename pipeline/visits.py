@@ -19,8 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
 from geo import visits as plan_rules
@@ -30,23 +28,12 @@ from layers.errors import NotFound, ValidationFailed
 from layers.users import Account
 from pipeline import events as events_service
 from pipeline.errors import Invalid, NotAllowed
+from settings import EventSettings, VisitSettings
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 ROLES = ("admin", "grid_worker")
 """Roles that see key households and visits (grid workers: their grid only)."""
 FUTURE_SLACK = timedelta(minutes=10)
 """A visit may be logged with a time at most this far ahead of the server clock (phone clocks drift)."""
-
-
-class VisitSettings(BaseSettings):
-    """Settings of 走访 (environment prefix ``MINQING_VISITS_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="MINQING_VISITS_", env_file=".env", extra="ignore")
-
-    plan_path: Path = DATA / "visit_plan.csv"
-    """The visit plan: key groups and how often each is visited."""
-    max_distance_m: float = Field(default=300.0, gt=0)
-    """A visit is refused when the browser's location is farther than this from the household (metres)."""
 
 
 @lru_cache(maxsize=4)
@@ -158,7 +145,7 @@ def update_household(s: Session, settings: VisitSettings, user: Account, househo
 
 # --- visits ----------------------------------------------------------------------------------------
 
-def log_visit(s: Session, settings: VisitSettings, event_settings: events_service.EventSettings, user: Account, *,
+def log_visit(s: Session, settings: VisitSettings, event_settings: EventSettings, user: Account, *,
               household_id: int, lon: float, lat: float, visited_at: datetime | None = None,
               notes: str | None = None, needs: str | None = None, event_category: str | None = None,
               now: datetime | None = None) -> dict[str, Any]:
@@ -191,7 +178,7 @@ def log_visit(s: Session, settings: VisitSettings, event_settings: events_servic
     return {**store.get_visit(s, visit["visit_id"]), "event": event}
 
 
-def need_to_event(s: Session, settings: VisitSettings, event_settings: events_service.EventSettings,
+def need_to_event(s: Session, settings: VisitSettings, event_settings: EventSettings,
                   user: Account, visit_id: int, *, category: str, description: str | None = None) -> dict[str, Any]:
     """Turn the need found on a visit into a 民情事件 at the household, routed to its grid (one call);
     409 when that visit already became one."""
@@ -205,7 +192,7 @@ def need_to_event(s: Session, settings: VisitSettings, event_settings: events_se
     return _event_from(s, event_settings, user, visit, household, category, description)
 
 
-def _event_from(s: Session, event_settings: events_service.EventSettings, user: Account, visit: dict,
+def _event_from(s: Session, event_settings: EventSettings, user: Account, visit: dict,
                 household: dict, category: str, description: str | None) -> dict[str, Any]:
     text = (description or "").strip() or f"走访发现需求: {visit['needs']}"
     event, duplicates = events_service.create(

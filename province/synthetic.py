@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from settings import divisions_dir
+
 ID_STEP = 10_000_000
 CONNECTOR_ID = 9_000_000
 JOIN_CLASSES = ("primary", "secondary", "tertiary", "residential", "unclassified")
@@ -119,7 +121,7 @@ def join_counties(district, codes: list[str], names: list[str] | None = None, *,
 
 
 def real_counties(directory, n: int | None = None, *, cities: list[str] | None = None) -> pd.DataFrame:
-    """Real Guangdong counties of the NBS 2023 list (``data.divisions_dir()``): every county of the
+    """Real Guangdong counties of the NBS 2023 list (``settings.divisions_dir()``): every county of the
     4-digit ``cities``, or ``n`` taken in turn from each city so the roll-up has several cities.
     Columns ``county_code, county_name, city_code, city_name, towns, villages`` (the real counts)."""
     from pathlib import Path
@@ -319,7 +321,6 @@ def synthetic_province(n_counties: int | None, scale: float, *, seed: int = 2026
 
     Returns ``(DemoDistrict, counties)`` (``counties``: ``real_counties``).
     """
-    from data import divisions_dir
     from data.demo import generate
     from data.demo.geography import SAFE_BOX
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ import typer
 from tqdm import tqdm
 
 from layers.errors import LayersError
+from settings import cli_settings
 
 
 def fail(message: str, *, code: int = 2) -> None:
@@ -31,7 +31,7 @@ def friendly_errors() -> Iterator[None]:
     except Exception as e:  # geo errors share the same contract: a message with the fix
         if type(e).__module__.startswith(("geo", "layers", "pipeline", "api", "data", "province")):
             fail(_with_fix(e))
-        if os.environ.get("MINQING_DEBUG"):
+        if cli_settings().debug:
             raise
         # a bug, not a mistake of the user: one clear line; the traceback only on request
         fail(f"internal error ({type(e).__name__}: {str(e)[:300]}). This is a bug: run again with MINQING_DEBUG=1 "

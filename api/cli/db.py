@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli._common import friendly_errors
+from settings import database_settings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -18,8 +19,6 @@ def up() -> None:
     `minqing db status` says where."""
     from layers import migrate
     from layers.cluster import local_cluster
-    from layers.settings import database_settings
-
     with friendly_errors():
         if database_settings().database_url:
             typer.echo("DATABASE_URL is set: using that server, no local cluster started.")
@@ -53,8 +52,6 @@ def status() -> None:
     """
     from layers import migrate as m
     from layers.cluster import local_cluster
-    from layers.settings import database_settings
-
     url = database_settings().database_url
     if url:
         typer.echo(f"DATABASE_URL server: {url.split('@')[-1]}")  # never the password

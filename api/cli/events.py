@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli._common import friendly_errors
+from settings import event_settings
 
 app = typer.Typer(no_args_is_help=True, help="民情事件 residents' reports")
 
@@ -17,7 +18,7 @@ def escalate() -> None:
     from pipeline import events as service
 
     with friendly_errors(), session(actor="system:escalate") as s:
-        done = service.escalate_overdue(s, service.EventSettings())
+        done = service.escalate_overdue(s, event_settings())
     for row in done:
         typer.echo(f"事件 {row['event_id']}: 超时, {row['from_level']} → {row['to_level']}, "
                    f"新期限 {row['due_at']:%Y-%m-%d %H:%M}")
@@ -30,7 +31,7 @@ def categories() -> None:
     from pipeline import events as service
 
     with friendly_errors():
-        table, _ = service.tables(service.EventSettings())
+        table, _ = service.tables(event_settings())
     for c in table.values():
         unit = "小时" if c.limit_unit == "hours" else "个工作日"
         typer.echo(f"{c.code:<18} {c.name_zh:<8} 首办 {c.first_level:<5} {c.department:<14} 时限 {c.limit_value:g}{unit}")

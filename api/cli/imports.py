@@ -25,6 +25,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli._common import fail, friendly_errors
+from settings import divisions_dir
 
 app = typer.Typer(no_args_is_help=True)
 SHOWN = 40  # report rows printed; --report writes them all
@@ -276,8 +277,6 @@ def divisions(
     actor: str = typer.Option("import", help="name recorded in the audit log"),
 ) -> None:
     """区划 Load the NBS statistical division names and codes (city → county → town → village) as a gazetteer."""
-    from data import divisions_dir
-
     run_file_import("divisions", data_dir or divisions_dir(), report_path=None, stages=2, dry_run=dry_run, actor=actor)
 
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli._common import fail, friendly_errors, steps
+from settings import divisions_dir
 
 app = typer.Typer(
     help="地名工具 place-name tools: pinyin sign text, rule checks (flagged for review), search, reports.",
@@ -97,8 +98,6 @@ def check(
 
 
 def _default_divisions_dir() -> Path:
-    from data import divisions_dir
-
     return divisions_dir()
 
 

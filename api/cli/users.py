@@ -13,6 +13,7 @@ from rich.table import Table
 
 from api.cli._common import fail, friendly_errors
 from layers.models import ROLES
+from settings import account_settings
 
 app = typer.Typer(no_args_is_help=True, help="用户 accounts and roles: " + ", ".join(ROLES))
 
@@ -36,7 +37,7 @@ def _role(role: str) -> str:
 def _hash(password: str) -> str:
     from api.security import PasswordRejected, hash_password
 
-    rounds = int(os.environ.get("MINQING_BCRYPT_ROUNDS", "12"))  # the service's setting, without its secret
+    rounds = account_settings().bcrypt_rounds
     try:
         return hash_password(password, rounds=rounds)
     except PasswordRejected as e:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import typer
 
 from api.cli._common import fail, friendly_errors
+from settings import event_settings, visit_settings
 
 app = typer.Typer(no_args_is_help=True, help="走访 key households and visits")
 
@@ -17,7 +18,7 @@ def plan() -> None:
     from pipeline import visits as service
 
     with friendly_errors():
-        groups = service.plan(service.VisitSettings())
+        groups = service.plan(visit_settings())
     for g in groups.values():
         typer.echo(f"{g.code:<18} {g.name_zh:<10} 每 {g.every_days} 天走访一次")
 
@@ -35,7 +36,7 @@ def due(
 
     with friendly_errors(), session(actor="cli") as s:
         user = users.by_username_or_fail(s, worker)
-        rows, total = service.list_households(s, service.VisitSettings(), user, overdue=overdue or None, limit=limit)
+        rows, total = service.list_households(s, visit_settings(), user, overdue=overdue or None, limit=limit)
     for h in rows:
         flag = "逾期" if h["overdue"] else "    "
         last = f"{h['last_visit_at']:%Y-%m-%d}" if h["last_visit_at"] else "未走访"
@@ -58,7 +59,6 @@ def log(
     """Log a visit (refused farther than MINQING_VISITS_MAX_DISTANCE_M from the household)."""
     from layers import users
     from layers.db import session
-    from pipeline import events as events_service
     from pipeline import visits as service
 
     visited_at = None
@@ -69,7 +69,7 @@ def log(
             fail(f"--at {at!r} is not an ISO 8601 time: write e.g. 2026-03-01T10:00:00+08:00")
     with friendly_errors(), session(actor=f"cli:{worker}") as s:
         user = users.by_username_or_fail(s, worker)
-        visit = service.log_visit(s, service.VisitSettings(), events_service.EventSettings(), user,
+        visit = service.log_visit(s, visit_settings(), event_settings(), user,
                                   household_id=household, lon=lon, lat=lat, visited_at=visited_at, notes=notes,
                                   needs=needs, event_category=event_category, now=datetime.now(UTC))
     typer.echo(f"已登记走访 {visit['visit_id']} (距该户 {visit['distance_m']:.0f} 米)")

@@ -17,9 +17,9 @@ from api.limits import SharedLimit, client_key
 from api.schemas.auth import Token
 from api.schemas.common import errors
 from api.security import COOKIE, backoff_seconds, create_token, verify_password
-from api.settings import ApiSettings
 from layers import audit, users
 from layers.users import Account
+from settings import ApiSettings
 
 router = APIRouter(prefix="/auth", tags=["登录 auth"])
 

@@ -42,6 +42,7 @@ from layers.users import Account
 from pipeline import events as service
 from pipeline import live
 from pipeline import visits as visits_service
+from settings import EventSettings, VisitSettings
 
 router = APIRouter(tags=["民情事件 events"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -55,17 +56,17 @@ TrackingCode = Annotated[str, Path(min_length=4, max_length=20, pattern="^[A-Za-
                                    examples=["MQ7KD2PX9QAB"])]
 
 
-def _settings(request: Request) -> service.EventSettings:
+def _settings(request: Request) -> EventSettings:
     state = request.app.state
     if not hasattr(state, "event_settings"):
-        state.event_settings = service.EventSettings()
+        state.event_settings = EventSettings()
     return state.event_settings
 
 
-def visit_settings(request: Request) -> visits_service.VisitSettings:
+def visit_settings(request: Request) -> VisitSettings:
     state = request.app.state
     if not hasattr(state, "visit_settings"):
-        state.visit_settings = visits_service.VisitSettings()
+        state.visit_settings = VisitSettings()
     return state.visit_settings
 
 
@@ -296,7 +297,7 @@ def get_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentU
 
 # --- the public channel ----------------------------------------------------------------------------
 
-def _ip_allowance(request: Request, settings: service.EventSettings) -> None:
+def _ip_allowance(request: Request, settings: EventSettings) -> None:
     state = request.app.state
     if not hasattr(state, "event_report_buckets"):
         per_hour = settings.public_per_ip_per_hour

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from api.deps import SessionDep
 from api.schemas.common import errors
 from api.schemas.health import Health
-from api.settings import job_settings
 from layers import health, jobs
+from settings import job_settings
 
 router = APIRouter(tags=["状态 health"])
 

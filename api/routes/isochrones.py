@@ -30,7 +30,6 @@ from api.errors import ApiError
 from api.limits import client_key, signed_in
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
 from api.schemas.isochrones import IsochroneCollection
-from api.settings import coverage_settings
 from geo.profiles import get_profile
 from layers import lookup
 from layers.cache import database_key
@@ -38,6 +37,7 @@ from layers.errors import NotFound
 from layers.features import data_token
 from layers.users import Account
 from pipeline.isochrones import NetworkSource, Origin, Task, in_worker, run
+from settings import coverage_settings
 
 router = APIRouter(tags=["等时圈 isochrones"])
 MAX_MINUTES = 60.0

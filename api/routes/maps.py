@@ -8,21 +8,17 @@ filled in per request. Browser pages that need a role redirect anonymous viewers
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
 from api.deps import OptionalUser, SessionDep
 from api.routes.auth import _safe_next
 from api.routes.tiles import versions as tile_versions
 from api.security_headers import CSP, content_security_policy
-from api.settings import coverage_settings
 from layers import lookup, queries, store
 from layers.cache import Cache
 from layers.users import Account
@@ -34,6 +30,7 @@ from maps.planner import build_planner_map
 from maps.public import build_public_map
 from pipeline.coverage import is_stale as coverage_is_stale
 from pipeline.coverage import with_capacity_basis
+from settings import coverage_settings, map_settings
 
 router = APIRouter(tags=["地图 maps"], include_in_schema=False)
 
@@ -49,18 +46,6 @@ BASE_TILES = ("roads", "areas", "blocks")
 NO_STORE = {"Cache-Control": "private, no-cache"}
 
 
-class MapSettings(BaseSettings):
-    """Map settings (environment prefix ``MINQING_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore")
-
-    tianditu_key: SecretStr | None = None
-    """天地图 developer key ``tk``: when set, 天地图 vector/imagery are offered as optional base maps."""
-
-
-@lru_cache(maxsize=1)
-def map_settings() -> MapSettings:
-    return MapSettings()
 
 
 def _tianditu_key() -> str | None:

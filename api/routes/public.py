@@ -34,13 +34,13 @@ from api.deps import (
 from api.limits import signed_in
 from api.routes.isochrones import ISOCHRONE_INPUTS, Unprocessable, _client, _on_grid, require_in_district
 from api.schemas.common import Lat, Lon, errors
-from api.settings import coverage_settings
 from geo.errors import UnreachablePointError
 from geo.isochrone import travel_times
 from geo.placenames.search import NameIndex, build_index, combined_search
 from layers import lookup, placenames, queries
 from layers.cache import Cache, database_key
 from layers.features import data_token
+from settings import coverage_settings
 
 router = APIRouter(tags=["公众地图 public map"])
 

@@ -7,7 +7,7 @@ transaction (``layers.db.session``), so a failure anywhere leaves the stored dat
 the database knows (codes already stored, grid codes, parents, stored names, the estimates real
 addresses supersede) is checked with read queries, and the report is the one the import would give.
 
-A file may hold at most ``MINQING_IMPORT_MAX_ROWS`` data rows (``layers.settings``): larger files
+A file may hold at most ``MINQING_IMPORT_MAX_ROWS`` data rows (``settings``): larger files
 are refused before they are read whole. New rows take their keys from the tables' sequences
 (``layers.ids``), never ``max(id) + 1``, so imports and API edits can run at the same time.
 
@@ -46,7 +46,7 @@ from layers.load.bulk import Progress, copy_frame, read_only, record_import
 from layers.load.estimates import drop_superseded_estimates, superseded_by_new
 from layers.load.reference import DATA_DIR, read_facility_types
 from layers.models import is_work_phone
-from layers.settings import import_settings
+from settings import divisions_dir, import_settings
 
 log = logging.getLogger("minqing.imports")
 LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
@@ -1361,8 +1361,6 @@ def import_divisions(s: Session, data_dir: Path | None = None, *, dry_run: bool 
     """Replace the ``divisions`` gazetteer with the NBS division names and codes in ``data_dir``."""
     step = step or (lambda _label: None)
     if data_dir is None:
-        from data import divisions_dir
-
         data_dir = divisions_dir()
     report = ImportReport(layer="divisions", path=str(data_dir), dry_run=dry_run)
     step("读取 reading")

@@ -133,7 +133,7 @@ def load_fixture_district(url: str) -> None:
 
 
 def make_settings(**overrides):
-    from api.settings import ApiSettings
+    from settings import ApiSettings
 
     values = {"secret_key": os.environ["MINQING_SECRET_KEY"], "bcrypt_rounds": 4, "rate_limit_per_second": 1000.0,
               "rate_limit_burst": 100_000, "login_burst": 10_000,

@@ -150,7 +150,7 @@ def test_a_trusted_proxy_names_the_client(api_db, client, auth):
 ])
 def test_forwarded_client_by_hand(peer, header, expected):
     from api.limits import forwarded_client
-    from api.settings import parse_networks
+    from settings import parse_networks
 
     assert forwarded_client(peer, header, parse_networks("127.0.0.1,10.0.0.0/8")) == expected
 

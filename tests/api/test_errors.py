@@ -190,7 +190,7 @@ async def _give_back(slots) -> None:
 
 def test_the_default_anonymous_limit_is_sane():
     """Defaults: 20 requests/s and a burst of 60 per IP (was 100/s and 1,000: hardly a limit)."""
-    from api.settings import ApiSettings
+    from settings import ApiSettings
 
     settings = ApiSettings(secret_key="x" * 40)
     assert settings.rate_limit_per_second == 20 and settings.rate_limit_burst == 60

@@ -12,27 +12,27 @@ def test_healthz(client):
 
 
 def test_missing_secret_key_fails_start_up_clearly(monkeypatch, tmp_path):
-    from api.settings import SettingsError, get_settings
+    from settings import SettingsError, api_settings
 
     monkeypatch.delenv("MINQING_SECRET_KEY", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
-    get_settings.cache_clear()
+    api_settings.cache_clear()
     try:
         with pytest.raises(SettingsError, match="MINQING_SECRET_KEY") as info:
-            get_settings()
+            api_settings()
         assert ".env" in str(info.value)
     finally:
-        get_settings.cache_clear()
+        api_settings.cache_clear()
 
 
 def test_short_secret_key_is_refused(monkeypatch, tmp_path):
-    from api.settings import SettingsError, get_settings
+    from settings import SettingsError, api_settings
 
     monkeypatch.setenv("MINQING_SECRET_KEY", "short")
     monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
+    api_settings.cache_clear()
     try:
         with pytest.raises(SettingsError, match="at least 32"):
-            get_settings()
+            api_settings()
     finally:
-        get_settings.cache_clear()
+        api_settings.cache_clear()

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from geo import visits as rules
 from pipeline import visits as service
+from settings import VisitSettings
 
 WHO = (None, "gridworker", "gridworker_nogrid", "planner", "officer", "admin", "dispatcher", "department")
 HOME_A = (1, 113.21, 22.54)   # residence 1, in GRID_A
@@ -152,7 +153,7 @@ def test_households_listed_overdue_first_by_next_due(client, auth, api_db):
     assert visited.status_code == 201
     items = client.get("/households", params={"limit": 1000}, headers=auth("gridworker")).json()["items"]
     # ground truth: each household's next due moment from its own rows and the plan, by geo.visits
-    plan = service.plan(service.VisitSettings())
+    plan = service.plan(VisitSettings())
     engine = create_engine(api_db)
     with engine.connect() as con:
         rows = con.execute(text("SELECT h.household_id, h.groups, h.registered_at, max(v.visited_at) FROM key_households h "
@@ -223,7 +224,7 @@ def test_visit_rate_in_kpis_matches_a_brute_force_count(client, auth, api_db):
                                       "WHERE grid_id = :g AND active"), {"g": GRID_A}).all()
         visits = con.execute(text("SELECT household_id, visited_at FROM visits")).all()
     engine.dispose()
-    plan = service.plan(service.VisitSettings())
+    plan = service.plan(VisitSettings())
     pairs = []
     for hid, groups, registered in households:
         owed = rules.owed(registered, since, until, rules.interval_days(groups, plan))

@@ -15,12 +15,12 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from data import divisions_dir
 from geo import chinacrs
 from geo.chinacrs import UnknownCRSError
 from layers.db import session
 from layers.load.files import import_divisions, import_file
 from layers.load.reference import read_facility_types, upsert_facility_types
+from settings import divisions_dir
 
 GEOD = pyproj.Geod(ellps="WGS84")
 DISTRICT = shapely.box(115.30, 22.75, 115.40, 22.85)  # a square "district" near 汕尾

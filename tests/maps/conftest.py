@@ -113,7 +113,7 @@ def _free_port() -> int:
 def app_on(database_url: str):
     """The service on ``database_url``, as the browser tests use it."""
     from api.main import create_app
-    from api.settings import ApiSettings
+    from settings import ApiSettings
 
     # Many sign-ins from one address in one session: the login throttle would refuse them.
     settings = ApiSettings(secret_key=os.environ["MINQING_SECRET_KEY"], bcrypt_rounds=4,

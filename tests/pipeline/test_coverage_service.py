@@ -260,7 +260,7 @@ def test_homes_far_from_every_street_are_reported_unreachable(demo_db, demo_dist
 
 
 def test_snap_setting_comes_from_the_environment(monkeypatch):
-    from api.settings import SettingsError, coverage_settings
+    from settings import SettingsError, coverage_settings
 
     monkeypatch.setenv("MINQING_SNAP_MAX_M", "750")
     coverage_settings.cache_clear()

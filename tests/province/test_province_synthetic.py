@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import shapely
 
-from data import divisions_dir
+from settings import divisions_dir
 
 
 def _rows(name: str) -> list[dict[str, str]]:

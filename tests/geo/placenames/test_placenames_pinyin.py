@@ -7,7 +7,6 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from data import divisions_dir
 from geo.placenames.errors import UnknownCategoryError
 from geo.placenames.pinyin import (
     chinese_number,
@@ -19,6 +18,7 @@ from geo.placenames.pinyin import (
     syllables,
 )
 from geo.placenames.tables import DATA_DIR, load_tables
+from settings import divisions_dir
 
 
 @pytest.mark.parametrize(("name", "expected"), [

@@ -13,7 +13,6 @@ from pypinyin import lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
 from pypinyin.seg import mmseg
 
-from data import divisions_dir
 from geo.placenames.report import (
     HEADERS_ZH,
     REPORT_COLUMNS,
@@ -25,6 +24,7 @@ from geo.placenames.report import (
 from geo.placenames.search import build_index
 from geo.placenames.tables import load_tables
 from pipeline.spreadsheets import workbook_bytes
+from settings import divisions_dir
 
 DIVISIONS = divisions_dir()
 

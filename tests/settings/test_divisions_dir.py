@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from data import DIVISIONS_ENV, DIVISIONS_NAME, divisions_dir
+from settings import DIVISIONS_NAME, divisions_dir
 
 
 def test_environment_variable_wins(monkeypatch, tmp_path):
-    monkeypatch.setenv(DIVISIONS_ENV, str(tmp_path))
+    monkeypatch.setenv("MINQING_DIVISIONS_DIR", str(tmp_path))
     assert divisions_dir() == tmp_path
 
 
 def test_default_is_the_shared_folder_beside_the_project(monkeypatch):
-    monkeypatch.delenv(DIVISIONS_ENV, raising=False)
+    monkeypatch.delenv("MINQING_DIVISIONS_DIR", raising=False)
     found = divisions_dir()
     assert found.name == DIVISIONS_NAME and found.parent.name == "data" and found.parent.parent.name == "shared"
