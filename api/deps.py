@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 from api.errors import Busy, Forbidden, Unauthorized
 from api.limits import signed_in
 from api.privacy import PrivacyFilter
-from api.security import COOKIE, RELOGIN, TokenClaims, read_token
-from layers import users
+from api.security import COOKIE, TokenResult, check_token
 from layers.db import session, set_actor
 from layers.features import MAX_LIMIT, parse_bbox
 from layers.users import Account
@@ -145,13 +144,6 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 # dependencies in the worker thread pool, a hop that costs more than their work.
 
 
-@dataclass
-class TokenResult:
-    account: Account | None
-    problem: Unauthorized | None = None
-    claims: TokenClaims | None = None
-
-
 def _resolve_token(request: Request, s: Session, bearer: str | None, cookie: str | None) -> TokenResult:
     token = bearer or cookie
     if not token:
@@ -164,23 +156,6 @@ def _resolve_token(request: Request, s: Session, bearer: str | None, cookie: str
         _check_same_origin(request)
     set_actor(s, result.account.username)
     return result
-
-
-def check_token(s: Session, token: str, *, secret: str) -> TokenResult:
-    """The account of a login token if the token is valid now: signed, not expired, its account
-    active, its version current and the token itself not logged out; else the reason."""
-    try:
-        claims = read_token(token, secret=secret)
-    except Unauthorized as e:
-        return TokenResult(None, e)
-    account, revoked = users.for_token(s, claims.user_id, claims.jti)
-    if account is None or not account.active:
-        return TokenResult(None, Unauthorized("the account of this login token does not exist or is deactivated",
-                                              fix="ask an administrator to (re)activate it"))
-    if revoked or claims.version != account.token_version:
-        return TokenResult(None, Unauthorized(
-            "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN))
-    return TokenResult(account, claims=claims)
 
 
 def _check_same_origin(request: Request) -> None:

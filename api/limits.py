@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
-from api.security import COOKIE
+from api.security import COOKIE, check_token
 from layers.ratelimits import PostgresStorage
 from settings import IPNetwork
 
@@ -196,7 +196,6 @@ class AnonymousUploadGuard:
         await self.app(scope, receive, send)
 
     def _problem(self, request: Request) -> Unauthorized | None:
-        from api.deps import check_token
         from layers.db import session
 
         fix = "log in (POST /auth/token) and send the upload with `Authorization: Bearer <access_token>`"

@@ -17,8 +17,10 @@ from functools import lru_cache
 
 import bcrypt
 import jwt
+from sqlalchemy.orm import Session
 
 from api.errors import Unauthorized
+from layers import users
 from layers.users import Account
 
 COOKIE = "minqing_token"
@@ -118,3 +120,27 @@ def backoff_seconds(failures: int, *, free: int, base: float, cap: float) -> flo
     if failures < free:
         return 0.0
     return float(min(cap, base * 2.0 ** min(failures - free, 60)))
+
+
+@dataclass
+class TokenResult:
+    account: Account | None
+    problem: Unauthorized | None = None
+    claims: TokenClaims | None = None
+
+
+def check_token(s: Session, token: str, *, secret: str) -> TokenResult:
+    """The account of a login token if the token is valid now: signed, not expired, its account
+    active, its version current and the token itself not logged out; else the reason."""
+    try:
+        claims = read_token(token, secret=secret)
+    except Unauthorized as e:
+        return TokenResult(None, e)
+    account, revoked = users.for_token(s, claims.user_id, claims.jti)
+    if account is None or not account.active:
+        return TokenResult(None, Unauthorized("the account of this login token does not exist or is deactivated",
+                                              fix="ask an administrator to (re)activate it"))
+    if revoked or claims.version != account.token_version:
+        return TokenResult(None, Unauthorized(
+            "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN))
+    return TokenResult(account, claims=claims)

@@ -11,12 +11,12 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, SessionDep, SettingsDep, TokenDep, TokenResult
+from api.deps import CurrentUser, SessionDep, SettingsDep, TokenDep
 from api.errors import Forbidden, RateLimited, Unauthorized, error_response
 from api.limits import SharedLimit, client_key
 from api.schemas.auth import Token
 from api.schemas.common import errors
-from api.security import COOKIE, backoff_seconds, create_token, verify_password
+from api.security import COOKIE, TokenResult, backoff_seconds, create_token, verify_password
 from layers import audit, users
 from layers.users import Account
 from settings import ApiSettings
