@@ -14,6 +14,7 @@ help:
 	@echo "make demo   — set up, load the demo district, compute coverage, serve http://127.0.0.1:8000"
 	@echo "make test   — set up, then run the whole test suite against a real PostGIS"
 	@echo "make stop   — stop the task-queue worker and the local PostGIS"
+	@echo "make lint   — style, types and the architecture's import contracts"
 	@echo "make bench  — benchmarks (coverage engine vs peers, API latency)"
 
 # Debian packages: `make demo` needs the database, Python venv, npm and CJK fonts; `make test` adds
@@ -54,9 +55,11 @@ demo: data
 	else nohup $(BIN)/minqing worker >> .worker.log 2>&1 & echo $$! > .worker.pid; echo "worker started (.worker.log)"; fi
 	$(BIN)/minqing serve
 
+# the style (ruff), the types (mypy) and the architecture (import-linter contracts in .importlinter)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: db lint
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -36,7 +36,7 @@ from api.routes import (
     visits,
 )
 from api.security_headers import SecurityHeaders
-from layers.placenames import configured_tables
+from layers.nametables import configured_tables
 from pipeline.jobs import reap_at_startup
 from settings import ApiSettings, api_settings
 

@@ -14,7 +14,6 @@ All functions are vectorised over numpy arrays of longitude/latitude in degrees 
 from __future__ import annotations
 
 import numpy as np
-import shapely
 
 from geo.errors import GeoError
 
@@ -177,8 +176,9 @@ _TO_WGS84 = {"wgs84": lambda lon, lat: _arrays(lon, lat), "gcj02": gcj02_to_wgs8
 _FROM_WGS84 = {"wgs84": lambda lon, lat: _arrays(lon, lat), "gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
 
 
-def to_wgs84(lon, lat, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """Convert ``lon, lat`` (degrees) given in ``crs`` to WGS84.
+def china_to_wgs84(lon, lat, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Convert ``lon, lat`` (degrees) given in a Chinese system ``crs`` to WGS84 (``geo.crs.to_wgs84``
+    adds EPSG codes and metric systems).
 
     Parameters
     ----------
@@ -195,19 +195,6 @@ def to_wgs84(lon, lat, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
 def from_wgs84(lon, lat, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Convert WGS84 ``lon, lat`` (degrees) to ``crs`` (e.g. to overlay points on an Amap base map)."""
     return _FROM_WGS84[normalise_crs(crs)](lon, lat)
-
-
-def geometries_to_wgs84(geoms, *, crs: str) -> np.ndarray:
-    """Shapely geometries (lon/lat degrees in ``crs``) with every vertex converted to WGS84."""
-    system = normalise_crs(crs)
-    geoms = np.asarray(geoms, dtype=object)
-    if system == "wgs84":
-        return geoms
-
-    def convert(coords: np.ndarray) -> np.ndarray:
-        return np.column_stack(_TO_WGS84[system](coords[:, 0], coords[:, 1]))
-
-    return shapely.transform(geoms, convert)
 
 
 def looks_swapped(lon, lat, *, bbox: tuple[float, float, float, float] = CHINA_BBOX) -> np.ndarray:

@@ -10,7 +10,7 @@ Work is split in two so an edit costs little:
 * ``prepare`` builds the networks of the profiles in use and snaps the residences (once per data
   version);
 * ``run_coverage`` / ``recompute_types`` snap the facilities and run ONE bounded multi-source
-  search per (facility type, profile) (``geo.circles``), then aggregate.
+  search per (facility type, profile) (``geo.reach``), then aggregate.
 
 After facilities change, only the types returned by ``affected_types(before, after)`` need
 ``recompute_types``: a facility affects exactly the type it has before and after the edit.
@@ -30,13 +30,13 @@ import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
 
-from geo.circles import TIE_TOLERANCE_S, Starts, nearest_facility, read_points, starts_of
 from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
 from geo.errors import AreaTreeError, GeoError, MissingColumnsError, UnknownFacilityTypeError
 from geo.gaps import GAP_COLUMNS, PointIndex, gaps_of, point_index
 from geo.gaps import MEASURES as GAP_MEASURES
 from geo.network import Network, build_network, with_metric_geometry
 from geo.profiles import Profile, get_profile
+from geo.reach import TIE_TOLERANCE_S, Starts, nearest_facility, read_points, starts_of
 from geo.snapping import Snap, snap_points, with_lonlat
 
 CIRCLES = ("urban", "rural")
@@ -64,7 +64,7 @@ class Prepared:
     ``area_up`` is a sparse (n_areas, n_areas) 0/1 matrix whose row ``a`` marks ``a`` and all its
     ancestors; ``residence_area`` indexes ``areas`` rows; ``readers[(profile, circle)]`` holds the
     residence rows of that circle, their snaps and their ``geo.snapping.exits``;
-    ``reader_starts`` the same as ``geo.circles.Starts`` (with chain positions);
+    ``reader_starts`` the same as ``geo.reach.Starts`` (with chain positions);
     ``residence_large`` the row in ``areas`` of the large grid holding each residence (-1: none);
     ``xy`` the residences' coordinates in metres (``crs``), for straight-line distances.
     Large grids hang under their town beside the communities, so they are nobody's ancestor:

@@ -13,6 +13,8 @@ import numpy as np
 import pyproj
 import shapely
 
+from geo import chinacrs
+
 WGS84 = pyproj.CRS.from_epsg(4326)
 
 
@@ -59,7 +61,48 @@ def geometries_to(geoms, src: pyproj.CRS, dst: pyproj.CRS):
     return shapely.transform(geoms, lambda c: np.column_stack(project.transform(c[:, 0], c[:, 1])))
 
 
-def to_lonlat(x: np.ndarray, y: np.ndarray, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of ``to_metric`` for coordinate arrays: metres in ``crs`` → lon, lat degrees."""
-    lon, lat = transformer(crs, WGS84).transform(np.asarray(x, float), np.asarray(y, float))
-    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+def to_wgs84(x, y, *, crs: str | pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
+    """Convert coordinates to WGS84 degrees: the one conversion every import and query uses.
+
+    Parameters
+    ----------
+    x, y : array-like
+        Coordinates in ``crs`` (degrees or metres).
+    crs : str or pyproj.CRS
+        A Chinese web-map system or datum name ('wgs84', 'cgcs2000', 'gcj02', 'bd09'; see
+        ``geo.chinacrs.normalise_crs``), any ``EPSG:`` code, or a pyproj CRS (e.g. the metric CRS
+        of ``to_metric``, making this its inverse).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lon, lat)`` float arrays in degrees, EPSG:4326.
+
+    Raises
+    ------
+    UnknownCRSError
+        When ``crs`` is a name that is neither a known system nor a valid EPSG code.
+    """
+    if isinstance(crs, pyproj.CRS):
+        lon, lat = transformer(crs, WGS84).transform(np.asarray(x, float), np.asarray(y, float))
+        return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    try:
+        return chinacrs.china_to_wgs84(x, y, crs=crs)
+    except chinacrs.UnknownCRSError:
+        if not str(crs).lower().startswith("epsg:"):
+            raise
+        try:
+            source = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            raise chinacrs.UnknownCRSError(crs) from None
+        return to_wgs84(x, y, crs=source)
+
+
+def geometries_to_wgs84(geoms, *, crs: str | pyproj.CRS) -> np.ndarray:
+    """Shapely geometries (one or an array) with every vertex converted from ``crs`` by ``to_wgs84``."""
+    return shapely.transform(geoms, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], crs=crs)))
+
+
+def check_crs(crs: str) -> None:
+    """Raise ``UnknownCRSError`` now (before any data is read) for a name ``to_wgs84`` cannot convert from."""
+    to_wgs84([0.0], [0.0], crs=crs)

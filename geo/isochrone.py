@@ -3,7 +3,7 @@
 One bounded Dijkstra from the snapped point (on ``Network.forward`` for ``direction='from'``, on
 ``Network.reverse`` for ``'to'``, i.e. the places whose residents reach the point). Times of
 nodes and of given points are exact (partial edges, access legs, one-way streets, compounds),
-the same as ``geo.circles`` computes for coverage.
+the same as ``geo.reach`` computes for coverage.
 
 The polygon of a budget follows the streets (never a convex hull):
 
@@ -35,11 +35,11 @@ import pandas as pd
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from geo.circles import TIE_TOLERANCE_S, with_sources
 from geo.crs import WGS84, geometries_to, to_metric
 from geo.errors import GeoError, UnreachablePointError
 from geo.gaps import valid_polygons
 from geo.network import Network
+from geo.reach import TIE_TOLERANCE_S, with_sources
 from geo.snapping import (
     Snap,
     along_chain_s,

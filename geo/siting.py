@@ -22,8 +22,8 @@ polygons thinned to a spacing (``gap_candidates``), or the street intersections 
 ``coverage_matrix`` runs one bounded Dijkstra *per candidate* (scipy ``dijkstra(indices=...,
 limit=...)``) on ``Network.reverse`` — residents travel to the site, so the search runs backwards
 from it — with the candidate joined as a virtual source exactly like an existing facility
-(``geo.circles.with_sources`` + ``geo.snapping.entries``); residences read their times with
-``geo.circles.read_points`` (both edge ends, one-way rules, same-edge trips, access legs). A pair
+(``geo.reach.with_sources`` + ``geo.snapping.entries``); residences read their times with
+``geo.reach.read_points`` (both edge ends, one-way rules, same-edge trips, access legs). A pair
 (candidate, residence) covers when that time is within the residence's circle limit.
 
 Solving: identical demand columns are merged, then HiGHS solves the MILP exactly when
@@ -50,11 +50,11 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from geo.circles import TIE_TOLERANCE_S, Reach, read_points, with_sources
 from geo.coverage import MEASURES, Prepared, service_tiers
-from geo.crs import WGS84, geometries_to, to_lonlat, to_metric
+from geo.crs import WGS84, geometries_to, to_metric, to_wgs84
 from geo.errors import GeoError, UnknownFacilityTypeError, UnreachablePointError
 from geo.network import Network
+from geo.reach import TIE_TOLERANCE_S, Reach, read_points, with_sources
 from geo.snapping import Snap, entries, snap_points, with_lonlat
 
 SOLVERS = ("auto", "exact", "greedy")
@@ -231,7 +231,7 @@ def _street_access(network: Network, geoms: np.ndarray, lon: np.ndarray, lat: np
     parcel = geometries_to(geoms[ok], WGS84, network.crs)
     access = shapely.get_point(shapely.shortest_line(parcel, street), 0)
     lon, lat = lon.copy(), lat.copy()
-    lon[ok], lat[ok] = to_lonlat(shapely.get_x(access), shapely.get_y(access), network.crs)
+    lon[ok], lat[ok] = to_wgs84(shapely.get_x(access), shapely.get_y(access), crs=network.crs)
     return lon, lat
 
 
@@ -275,7 +275,7 @@ def _nodes_in_gaps(network: Network, gaps: gpd.GeoDataFrame, nodes: np.ndarray, 
     if spacing_m:
         keep = _thin(network.node_xy[nodes], network.node_ids[nodes], spacing_m)
         nodes, gap = nodes[keep], gap[keep]
-    lon, lat = to_lonlat(network.node_xy[nodes, 0], network.node_xy[nodes, 1], network.crs)
+    lon, lat = to_wgs84(network.node_xy[nodes, 0], network.node_xy[nodes, 1], crs=network.crs)
     column = next((c for c in ("gap_rank", "rank") if c in gaps), None)  # computed or stored gaps
     ranks = gaps[column].to_numpy()[gap] if column else gap + 1
     names = [f"缺口{r}-路口{n}" for r, n in zip(ranks, network.node_ids[nodes], strict=True)]
@@ -401,7 +401,7 @@ def _profile_pairs(network: Network, csnap: Snap, cand: pd.DataFrame, readers: l
     """Covering (candidate, demand, time) pairs of the circles that use ``network``'s profile.
 
     One bounded search per candidate, ``BATCH`` candidates per scipy call, from the candidate
-    joined to the reversed graph like an existing facility (``geo.circles.nearest_facility``).
+    joined to the reversed graph like an existing facility (``geo.reach.nearest_facility``).
     """
     ok = np.flatnonzero(csnap.reachable)
     empty = pd.DataFrame({"candidate": np.empty(0, np.int64), "demand": np.empty(0, np.int64), "time_s": []})

@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.areas import PARENT_LEVEL
 from geo.crs import to_metric, utm_crs_for
 
-PARENT_LEVEL = {"town": "district", "community": "town", "grid_large": "town",
-                "grid_middle": "community", "grid_small": "grid_middle"}
 """The level a parent must have (docs/CONTRACTS.md tree)."""
 KINDS = ("invalid", "wrong_parent_level", "overlap", "outside_parent", "gap")
 COLUMNS = ["kind", "area_id", "other_id", "level", "area_m2", "detail", "geometry"]

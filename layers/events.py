@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.areas import SMALLEST_GRID_FIRST
 from layers.errors import Conflict, NotFound
 from layers.live import notify
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
-GRID_LEVELS = ("grid_small", "grid_middle", "grid_large")
+GRID_LEVELS = SMALLEST_GRID_FIRST
 """Finest first: an event goes to the finest grid level covering its point."""
 
 FIELDS = ("event_id, tracking_code, category, description, status, level, source, grid_id, community_id, town_id, "

@@ -12,8 +12,9 @@ All geometries are EPSG:4326 (lon, lat).
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from geo.areas import GRID_LEVELS
 from layers import ids
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed, check_rule
 
@@ -94,6 +96,12 @@ class Layer:
     scope: Literal["tree", "spatial"] | None = None
     """How 'inside area X' is decided: by the area tree (``t.area_id``) or by geometry."""
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    hooks: str | None = None
+    """Module that registers this layer's write hooks (``register_hooks``); imported on first write."""
+    unique: tuple[str, ...] = ()
+    """Properties whose values are unique in the table (checked before the write, with a clear message)."""
+    delete_fix: str | None = None
+    """What to do instead when a referenced row cannot be deleted (default: reassign or delete the referrers)."""
     """Constraints every written row must satisfy, e.g. allowed levels: {"level": (...)}."""
     versioned_by: tuple[str, ...] = ()
     """``data_versions`` layers whose counters change whenever this collection's content changes."""
@@ -127,7 +135,6 @@ AREA_COLUMNS = {
 }
 AREA_WRITABLE = ("parent_id", "level", "code", "name", "urban", "urban_rural_code", "worker_name",
                  "worker_phone", "households", "source")
-GRID_LEVELS = ("grid_large", "grid_middle", "grid_small")
 ADMIN_LEVELS = ("district", "town", "community")
 LATEST_RUN = ("(SELECT run_id FROM coverage_runs WHERE status = 'done' AND scenario_id IS NULL "
               "ORDER BY run_id DESC LIMIT 1)")
@@ -142,7 +149,7 @@ def _area_layer(id_: str, title: str, description: str, levels: tuple[str, ...])
         filters={"level": ("t.level", "str"), "parent_id": ("t.parent_id", "int"),
                  "code": ("t.code", "str"), "urban": ("t.urban", "bool")},
         table="areas", key_column="area_id", writable=AREA_WRITABLE, version="t.version",
-        fixed={"level": levels}, versioned_by=("areas",),
+        fixed={"level": levels}, versioned_by=("areas",), unique=("code",),
     )
 
 
@@ -199,6 +206,8 @@ LAYERS: dict[str, Layer] = {layer.id: layer for layer in [
         writable=("name", "category", "area_id", "proper", "generic", "pinyin", "status", "heritage",
                   "sign_present", "approval", "meaning"),
         version="t.version", scope="tree", versioned_by=("place_names",),
+        hooks="layers.placenames",  # the registry's rules hold on this path too: sign text, area, history
+        delete_fix="set status='historical' instead: place names keep their history",
     ),
     Layer(
         id="roads", title="道路 Roads",
@@ -519,6 +528,35 @@ def _check_inside_district(s: Session, geom: shapely.Geometry) -> None:
             "Amap/Tencent (GCJ-02) or Baidu (BD-09) maps must be converted first (imports accept crs=gcj02|bd09)")
 
 
+@dataclass(frozen=True)
+class WriteHooks:
+    """What a layer does around a generic write (create/update through ``/collections``).
+
+    ``before(s, fid, props)`` runs before an update, may refuse it, and returns a value handed to
+    ``after(s, fid, before=...)``, which runs after a create (``before=None``) or an update.
+    """
+
+    before: Callable[[Session, int, Mapping[str, Any]], Any] | None = None
+    after: Callable[..., None] | None = None
+
+
+_HOOKS: dict[str, WriteHooks] = {}
+
+
+def register_hooks(table: str, hooks: WriteHooks) -> None:
+    """Declare the write hooks of ``table`` (called by the layer's own module when it is imported)."""
+    _HOOKS[table] = hooks
+
+
+def hooks_of(lay: Layer) -> WriteHooks:
+    """The write hooks of ``lay`` (none unless it names a ``hooks`` module, which registers them)."""
+    if lay.hooks is None or lay.table is None:
+        return WriteHooks()
+    if lay.table not in _HOOKS:
+        importlib.import_module(lay.hooks)  # deliberate late import: the hook module imports this one
+    return _HOOKS.get(lay.table, WriteHooks())
+
+
 def _check_properties(s: Session, lay: Layer, props: Mapping[str, Any]) -> None:
     for column, allowed in lay.fixed.items():
         if column in props and props[column] not in allowed:
@@ -533,10 +571,14 @@ def _check_properties(s: Session, lay: Layer, props: Mapping[str, Any]) -> None:
                 text("SELECT 1 FROM areas WHERE area_id = :a"), {"a": props[ref]}).first():
             raise ValidationFailed(f"{ref}={props[ref]} names no area: use the area_id of an existing area "
                                    "(see /collections/areas/items and /collections/grids/items)")
-    if lay.table == "areas" and props.get("code") is not None:
-        clash = s.execute(text("SELECT area_id FROM areas WHERE code = :c"), {"c": props["code"]}).first()
+    for column in lay.unique:
+        if props.get(column) is None:
+            continue
+        clash = s.execute(text(f"SELECT {lay.key_column} FROM {lay.table} WHERE {column} = :v"),
+                          {"v": props[column]}).first()
         if clash:
-            raise ValidationFailed(f"code {props['code']!r} is already used by area {clash[0]}: codes are unique")
+            raise ValidationFailed(f"{column} {props[column]!r} is already used by {lay.id}/{clash[0]}: "
+                                   f"{column} values are unique")
 
 
 def _geom_sql(lay: Layer) -> str:
@@ -561,9 +603,9 @@ def create(s: Session, lay: Layer, *, properties: Mapping[str, Any], geometry: M
     sql = (f"INSERT INTO {lay.table} ({', '.join([*cols, 'geom'])}) "
            f"VALUES ({', '.join([*(':' + c for c in cols), _geom_sql(lay)])}) RETURNING {lay.key_column}")
     new_id = _execute(s, sql, {**props, "geom": shapely.to_wkb(geom)}).scalar_one()
-    if lay.table == "place_names":  # the registry's rules hold on this path too: sign text, area, history
-        from layers import placenames
-        placenames.after_feature_write(s, new_id, before=None)
+    hooks = hooks_of(lay)
+    if hooks.after is not None:
+        hooks.after(s, new_id, before=None)
     return item(s, lay, new_id)
 
 
@@ -579,10 +621,8 @@ def update(s: Session, lay: Layer, fid: int | str, *, expected_version: str,
     current = item(s, lay, fid, within_area=within_area)
     props = {k: v for k, v in properties.items() if k in lay.writable}
     _check_properties(s, lay, props)
-    before = None
-    if lay.table == "place_names":
-        from layers import placenames
-        before = placenames.before_feature_write(s, int(fid), props)
+    hooks = hooks_of(lay)
+    before = None if hooks.before is None else hooks.before(s, int(fid), props)
     sets = [f"{c} = :{c}" for c in props]
     params: dict[str, Any] = {**props, "fid": fid, "expected": expected_version}
     if geometry is not None:
@@ -597,8 +637,8 @@ def update(s: Session, lay: Layer, fid: int | str, *, expected_version: str,
            f"AND {token}::text = :expected RETURNING {lay.key_column}")
     if _execute(s, sql, params).first() is None:
         raise _conflict(lay, fid, expected_version, current.version)
-    if before is not None:
-        placenames.after_feature_write(s, int(fid), before=before)
+    if hooks.after is not None:
+        hooks.after(s, int(fid), before=before)
     return item(s, lay, fid)
 
 
@@ -632,8 +672,7 @@ def _check_unreferenced(s: Session, lay: Layer, fid) -> None:
     for table, column, label in REFERENCES.get(lay.table or "", []):
         n = s.execute(text(f"SELECT count(*) FROM {table} WHERE {column} = :fid"), {"fid": fid}).scalar_one()
         if n:
-            fix = ("set status='historical' instead: place names keep their history"
-                   if lay.table == "place_names" else f"reassign or delete the {label} first")
+            fix = lay.delete_fix or f"reassign or delete the {label} first"
             raise ReferenceInUse(f"{lay.id}/{fid} is still referenced by {n} {label}", fix=fix)
 
 

@@ -21,6 +21,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.nametables import road_categories
 from layers.queries import _frame, _geo
 
 ON_ROAD_M = 15.0
@@ -139,8 +140,6 @@ def place_labels(s: Session, lon: Sequence[float], lat: Sequence[float], *, max_
     without a road), ``cross_road`` (the other road at a 路口) and ``label``
     ("鹭田镇 西关社区 兴业路以南"; the parts that exist, joined by spaces)."""
     if categories is None:
-        from layers.placenames import road_categories
-
         categories = road_categories()
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     if len(lon) == 0:

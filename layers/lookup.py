@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.areas import ORDER
 from layers.queries import _frame
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
@@ -26,8 +27,7 @@ def point_in_district(s: Session, lon: float, lat: float) -> bool | None:
 
 def areas_at(s: Session, lon: float, lat: float) -> list[dict[str, Any]]:
     """Every area containing the point, from the district down (public columns only)."""
-    order = "CASE level WHEN 'district' THEN 0 WHEN 'town' THEN 1 WHEN 'grid_large' THEN 2 " \
-            "WHEN 'community' THEN 3 WHEN 'grid_middle' THEN 4 ELSE 5 END"
+    order = "CASE level " + " ".join(f"WHEN '{level}' THEN {i}" for level, i in ORDER.items()) + " END"
     rows = s.execute(text(
         "SELECT area_id, parent_id, level, code, name, worker_name, worker_phone FROM areas "
         f"WHERE ST_Intersects(geom, {POINT}) ORDER BY {order}, area_id"), {"lon": lon, "lat": lat}).mappings()

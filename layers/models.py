@@ -31,8 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from geo.areas import LEVELS
+
 SRID = 4326
-AREA_LEVELS = ("district", "town", "grid_large", "community", "grid_middle", "grid_small")
+AREA_LEVELS = LEVELS
 FACILITY_STATUS = ("open", "planned", "closed")
 PLACE_NAME_STATUS = ("standard", "irregular", "historical")
 DIVISION_LEVELS = ("province", "city", "county", "town", "village")

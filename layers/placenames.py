@@ -28,7 +28,6 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,6 +35,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.areas import ORDER
 from geo.crs import utm_crs_for
 from geo.placenames.checks import FINDING_COLUMNS, check_names, duplicates, homophones, legal_scope
 from geo.placenames.errors import UnknownCategoryError
@@ -43,17 +43,17 @@ from geo.placenames.pinyin import sign_text
 from geo.placenames.search import NameIndex, build_index
 from geo.placenames.signs import sign_plan as geo_sign_plan
 from geo.placenames.signs import sign_worklist
-from geo.placenames.tables import PlaceNameTables, use_overrides
+from geo.placenames.tables import PlaceNameTables
 from layers import features, ids, labels, lookup
 from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
 from layers.models import PLACE_NAME_STATUS, REVIEW_DECISIONS
+from layers.nametables import road_categories
+from layers.nametables import tables_in_use as _tables
 from layers.queries import _frame, _geo
-from settings import placename_settings
 
 ACTOR = "coalesce(nullif(current_setting('minqing.actor', true), ''), session_user)"
 """Who writes: the same expression the audit triggers use."""
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
-AREA_DEPTH = {"district": 0, "town": 1, "grid_large": 2, "community": 3, "grid_middle": 4, "grid_small": 5}
 PENDING_APPROVAL = "待审批"
 """Approval column and history value of a name registered without an approval record."""
 UPDATABLE = ("category", "area_id", "status", "heritage", "sign_present", "approval", "meaning")
@@ -112,19 +112,6 @@ class PlaceNameRecord:
 
 
 
-def configured_tables() -> PlaceNameTables:
-    """The tables in use: data/placenames/ read under ``MINQING_PLACENAME_TABLES`` (when set).
-
-    Also makes them the default of every ``geo.placenames`` function (``use_overrides``), so the
-    API and the CLI call this once at start; a missing folder or a malformed table raises
-    ``PlaceNameTableError`` naming the file and the fix.
-    """
-    folder = placename_settings().placename_tables
-    return use_overrides(Path(folder) if folder else None)
-
-
-def _tables(tables: PlaceNameTables | None) -> PlaceNameTables:
-    return tables if tables is not None else configured_tables()
 
 
 # -- sign text -------------------------------------------------------------------------------------
@@ -285,7 +272,7 @@ def _record(s: Session, name_id: int, action: str, *, approval: str | None, befo
 
 def deepest_area(s: Session, geometry: shapely.Geometry) -> int | None:
     """The deepest area (small grid first) containing a point on ``geometry`` (EPSG:4326)."""
-    depth = " ".join(f"WHEN '{level}' THEN {d}" for level, d in AREA_DEPTH.items())
+    depth = " ".join(f"WHEN '{level}' THEN {d}" for level, d in ORDER.items())
     return s.execute(text(
         "SELECT area_id FROM areas WHERE ST_Intersects(geom, ST_PointOnSurface(ST_GeomFromWKB(:g, 4326))) "
         f"ORDER BY CASE level {depth} END DESC, area_id LIMIT 1"), {"g": shapely.to_wkb(geometry)}).scalar()
@@ -717,11 +704,6 @@ def _nearest(s: Session, source: str, columns: str, lon: float, lat: float, max_
     return out
 
 
-def road_categories(tables: PlaceNameTables | None = None) -> list[str]:
-    """Categories of streets, roads and lanes (class ``road`` in data/placenames/categories.csv)."""
-    return [c for c, cat in _tables(tables).categories.items() if "road" in cat.classes]
-
-
 def nearest_road(s: Session, lon: float, lat: float, *, max_m: float = 1000.0,
                  tables: PlaceNameTables | None = None) -> dict[str, Any] | None:
     """The nearest named road within ``max_m`` metres: a named street edge or a registered road name.
@@ -802,3 +784,6 @@ def search(index: NameIndex, names: pd.DataFrame, query: str, *, limit: int = 10
                      "score": int(hit.score), "match": hit.field, "historical": bool(hit.historical),
                      "current_name": row["name"] if former else None})
     return hits
+
+
+features.register_hooks("place_names", features.WriteHooks(before=before_feature_write, after=after_feature_write))

@@ -81,3 +81,8 @@ def database_identity(s: Session) -> tuple:
 def counts(s: Session) -> dict[str, int]:
     tables = ["areas", "facilities", "residences", "place_names", "network_nodes", "network_edges", "water"]
     return {t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+def district_outline(s: Session) -> pd.DataFrame:
+    """The district polygon(s) as WKB (``wkb``), to clip drawn areas to the land of the district."""
+    return _frame(s, "SELECT ST_AsBinary(ST_Union(geom)) AS wkb FROM areas WHERE level = 'district'")

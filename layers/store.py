@@ -281,3 +281,16 @@ def gap_results(s: Session, run_id: int, *, type_code: str | None = None, labell
         for i, column in enumerate(("town", "community", "road", "place")):
             gaps.insert(at + i, column, (names["label" if column == "place" else column]).to_numpy(object))
     return gaps
+
+
+def catchment_homes(s: Session, run_id: int, type_code: str) -> pd.DataFrame:
+    """Per covered residence of ``type_code`` in run ``run_id``: ``facility_id``, ``lon``, ``lat``
+    (degrees, EPSG:4326) and ``population``, ``households``, ``elderly``, ``children``."""
+    return _frame(
+        s,
+        "SELECT c.facility_id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, h.population, h.households, "
+        "h.elderly, h.children FROM coverage_residence c JOIN residences h USING (residence_id) "
+        "WHERE c.run_id = :r AND c.type_code = :t AND c.covered AND c.facility_id IS NOT NULL "
+        "ORDER BY c.facility_id, c.residence_id",
+        {"r": run_id, "t": type_code},
+    )

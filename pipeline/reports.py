@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from data import DEMO_LABEL
 from geo import measures, standards
+from geo.areas import LEVEL_ZH, LEVELS
 from geo.crs import to_metric
 from layers import planning, queries, store
 from layers import scenarios as scenario_table
@@ -38,9 +39,7 @@ from pipeline.errors import Invalid, Unavailable
 from pipeline.runs import known_types, resolve_run
 from pipeline.scenarios import area_records
 
-LEVEL_ZH = {"district": "区县", "town": "镇街", "grid_large": "大网格", "community": "村居", "grid_middle": "中网格",
-            "grid_small": "小网格"}
-LEVEL_ORDER = list(LEVEL_ZH)
+LEVEL_ORDER = list(LEVELS)
 AREA_FORMATS = {"geojson": ("application/geo+json", "GeoJSON"), "gpkg": ("application/geopackage+sqlite3", "GPKG"),
                 "csv": ("text/csv; charset=utf-8", None)}
 AREA_COLUMNS = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", "circle", "type_code",

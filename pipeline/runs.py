@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
+import shapely
 from sqlalchemy.orm import Session
 
+from geo.gaps import catchment_areas
 from layers import queries, store
 from layers.errors import NotFound, ValidationFailed
 
@@ -42,3 +45,21 @@ def known_types(s: Session, type_code: str | None, *, tiered: bool = False) -> s
         what = "facility type with a service circle" if tiered else "facility type"
         raise ValidationFailed(f"unknown {what} {type_code!r}: known types are {', '.join(codes)}")
     return type_code
+
+
+CATCHMENT_LINK_M = 250.0
+"""Linking distance of catchment areas when the run did not record ``gap_link_m``."""
+
+
+def catchments_table(s: Session, run_id: int, type_code: str) -> gpd.GeoDataFrame:
+    """One polygon per facility of ``type_code`` that serves anyone, with its name and load (EPSG:4326):
+    ``facility_id, name, points, population, households, elderly, children, capacity, load``."""
+    outline = queries.district_outline(s)
+    clip = shapely.from_wkb(bytes(outline.wkb.iloc[0])) if len(outline) and outline.wkb.iloc[0] is not None else None
+    params = (store.run(s, run_id) or {}).get("params") or {}
+    link_m = float(params.get("gap_link_m") or CATCHMENT_LINK_M)
+    areas = catchment_areas(store.catchment_homes(s, run_id, type_code), link_m=link_m, clip=clip)
+    facilities = store.facility_results(s, run_id, type_code=type_code)[["facility_id", "name", "capacity", "load"]]
+    out = areas.merge(facilities, on="facility_id", how="left")
+    columns = ["facility_id", "name", "points", "population", "households", "elderly", "children", "capacity", "load"]
+    return gpd.GeoDataFrame(out[columns], geometry=out.geometry.to_numpy(), crs=4326)

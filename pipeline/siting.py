@@ -349,7 +349,9 @@ def read_candidates(path: Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
     columns (经度/纬度, lon/lat, x/y as for facility imports; optional 名称/name and 容量/capacity)
     or a GeoJSON/GeoPackage/zipped shapefile of points or polygons, in ``crs`` (a file's declared
     CRS wins, except GCJ-02/BD-09 data, which such files declare as WGS84); returned in WGS84."""
-    from layers.load.files import ImportReport, map_columns, read_source, to_wgs84
+    from geo.crs import to_wgs84
+    from layers.load.report import ImportReport
+    from layers.load.source import map_columns, read_source
 
     report = ImportReport(layer="siting candidates", path=Path(path).name)
     try:
@@ -526,7 +528,7 @@ def request_candidates(s: Session, c: Any) -> str | pd.DataFrame:
         lon, lat = zip(*c.points, strict=True)
         points = pd.DataFrame({"lon": lon, "lat": lat})
         if c.crs != "wgs84":
-            from layers.load.files import to_wgs84
+            from geo.crs import to_wgs84
 
             points["lon"], points["lat"] = to_wgs84(points.lon.to_numpy(), points.lat.to_numpy(), crs=c.crs)
         check_inside_district(s, points, what="candidate point")

@@ -25,7 +25,7 @@ travelled at a speed of at most ``v``, and the access legs only add time.
 * The partition's network is a subgraph of the full one and every kept facility and home snaps
   identically, so no partition time is shorter than the full time, and the optimal path with its
   time is present: the times are equal. Every facility tied with the nearest (within
-  ``geo.circles.TIE_TOLERANCE_S``) is at most as far, so present too, and the tie rule picks the
+  ``geo.reach.TIE_TOLERANCE_S``) is at most as far, so present too, and the tie rule picks the
   same one. Homes with no facility within ``T`` stay without one.
 * The straight-line radius measure (``in_radius``) needs facilities within the tier radius: the
   facility buffer is at least the largest ``radius_m``. ``distance_m`` beyond the buffer is not

@@ -25,6 +25,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from api.cli._common import fail, friendly_errors
+from geo.areas import LEVELS
 from settings import divisions_dir
 
 app = typer.Typer(no_args_is_help=True)
@@ -208,7 +209,7 @@ def grids(
     absorb_slivers: float = typer.Option(0, "--absorb-slivers", help="absorb overlaps/gaps/overhangs up to this "
                                                                       "size (m²), e.g. 50"),
     level: str = typer.Option(None, "--level", help="level of every row when the file has no 层级 column: "
-                                                    "district town grid_large community grid_middle grid_small"),
+                                                    + " ".join(LEVELS)),
     crs: str = typer.Option("wgs84", "--crs", help=CRS_HELP + " (a file's own .prj/CRS is used when present)"),
     make_valid: bool = typer.Option(False, "--make-valid", help="repair invalid polygons instead of rejecting"),
     strict: bool = typer.Option(False, "--strict", help="reject the file when topology problems remain"),

@@ -3,7 +3,7 @@ registry in the database (add, rename, retire, history, find, reverse, check-reg
 recompute-pinyin).
 
 Every command reads the place-name tables in use: data/placenames/ under the folder of
-``MINQING_PLACENAME_TABLES`` when it is set (``layers.placenames.configured_tables``).
+``MINQING_PLACENAME_TABLES`` when it is set (``layers.nametables.configured_tables``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ app = typer.Typer(
 @app.callback()
 def _tables_in_use() -> None:
     # MINQING_PLACENAME_TABLES: every command below reads the edited tables; a bad one fails here
-    from layers.placenames import configured_tables
+    from layers.nametables import configured_tables
 
     with friendly_errors():
         configured_tables()

@@ -28,6 +28,7 @@ from api.schemas.planning import (
     SitingScenarioCreate,
     TargetList,
 )
+from geo.areas import Level
 from layers import jobs as job_table
 from layers import scenarios as scenario_table
 from layers import store
@@ -35,10 +36,9 @@ from layers.errors import NotFound
 from layers.users import Account
 from pipeline import compliance as compliance_service
 from pipeline import jobs, reports, scenarios, siting
-from pipeline.catchments import catchments_table
 from pipeline.circles import Circle, areas_in_circle
 from pipeline.coverage import is_stale, target_table
-from pipeline.runs import known_types, resolve_run
+from pipeline.runs import catchments_table, known_types, resolve_run
 
 TAGS = [
     {"name": "覆盖分析 coverage", "description": "生活圈覆盖分析运行与结果 coverage runs, areas, gaps, facilities"},
@@ -52,7 +52,7 @@ router = APIRouter()
 Planner = Annotated[Account, Depends(require_role("planner", "admin"))]
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="覆盖分析运行编号 run id", examples=[1])]
 ScenarioId = Annotated[int, Path(ge=1, le=2**63 - 1, description="情景编号 scenario id", examples=[1])]
-Level = Literal["district", "town", "grid_large", "community", "grid_middle", "grid_small"]
+
 TypeQuery = Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$",
                                         description="设施类型编码 facility type code", examples=["elderly_daycare"])]
 MinShare = Annotated[float, Query(gt=0, le=1, description="社区居民覆盖比例下限 share of a community's residents "

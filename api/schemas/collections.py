@@ -7,10 +7,11 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import AnyGeometry, AreaGeometry, Count, Id, Link, Measure, PointOnly, Text
+from geo.areas import GridLevel
 
 FacilityStatus = Literal["open", "planned", "closed"]
 PlaceNameStatus = Literal["standard", "irregular", "historical"]
-GridLevel = Literal["grid_large", "grid_middle", "grid_small"]
+
 AdminLevel = Literal["district", "town", "community"]
 
 

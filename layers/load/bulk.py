@@ -20,6 +20,13 @@ from sqlalchemy.orm import Session
 from layers import audit
 from layers.models import SRID
 
+FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
+                 "fees", "phone", "operator", "status", "source"]
+"""Columns an import writes to ``facilities`` (OSM and government files alike)."""
+RESIDENCE_COLS = ["residence_id", "address", "households", "population", "elderly", "children", "estimated",
+                  "households_estimated", "source"]
+"""Columns an import writes to ``residences`` (the area is added where it is known)."""
+
 Progress = Callable[[int, int], None]
 """Called with (rows done, rows in all) while rows are written: progress bars."""
 PROGRESS_EVERY = 5_000

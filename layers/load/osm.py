@@ -34,18 +34,14 @@ from geo.profiles import Profile, load_profiles
 from layers import ids
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
-from layers.load.bulk import Progress, copy_frame, read_only, record_import
+from layers.load.bulk import FACILITY_COLS, RESIDENCE_COLS, Progress, copy_frame, read_only, record_import
 from layers.load.estimates import drop_superseded_estimates, superseded_by_new
-from layers.load.files import ImportReport
-from layers.load.reference import DATA_DIR, read_facility_types
+from layers.load.reference import DATA_DIR, ensure_facility_types, read_facility_types
+from layers.load.report import ImportReport
 
 LAYERS = ("network", "facilities", "place_names", "residences")
 LINE_KEYS = ("highway", "waterway", "railway", "barrier")
 EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle", "bridge", "name"]
-FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
-                 "fees", "phone", "operator", "status", "source"]
-RESIDENCE_COLS = ["residence_id", "address", "households", "population", "elderly", "children", "estimated",
-                  "households_estimated", "source"]
 WIDTHS = {"highway": 30, "access": 20, "foot": 20, "bicycle": 20, "name": 120, "address": 300,
           "opening_hours": 120, "fees": 200, "phone": 40, "operator": 200, "source": 200}
 Step = Callable[[str], None]
@@ -524,26 +520,10 @@ def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool
     return copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"}, progress=progress)
 
 
-def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
-    """Insert the shipped definition of facility types that are used but not yet stored.
-
-    Stored types are left as they are (a planner may have edited their thresholds).
-    """
-    stored = set(s.execute(text("SELECT code FROM facility_types")).scalars())
-    missing = [c for c in codes if c not in stored]
-    if not missing:
-        return
-    types = read_facility_types()
-    rows = types[types["code"].isin(missing)].to_dict("records")
-    cols = list(types.columns)
-    s.execute(text(f"INSERT INTO facility_types ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"),
-              rows)
-
-
 def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool, report: ImportReport,
                       progress: Progress | None = None) -> int:
     """Replace the OSM estimates; those that real residences supersede are dropped (and reported)."""
-    from layers.load.files import assign_residence_areas
+    from layers.load.residences import assign_residence_areas
 
     s.execute(text("DELETE FROM residences" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
     frame = _fit(homes).assign(
@@ -571,7 +551,7 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
                        progress: Progress | None = None) -> int:
     """Add names not yet registered (same name and category) with their sign text; officers' names
     are never touched."""
-    from layers.load.files import assign_place_name_areas
+    from layers.load.names import assign_place_name_areas
     from layers.placenames import fill_pinyin
 
     new = _new_place_names(s, names, report)

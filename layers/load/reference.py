@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,19 @@ def _refuse_removing_used(s: Session, removed: list[str]) -> None:
             "Keep those rows in the file, or first move the facilities to another type or delete them "
             "(minqing import facilities --replace, or the /collections/facilities API)",
             problems=[{"code": code, "facilities": n} for code, n in used])
+
+
+def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
+    """Insert the shipped definition of facility types that are used but not yet stored.
+
+    Stored types are left as they are (a planner may have edited their thresholds).
+    """
+    stored = set(s.execute(text("SELECT code FROM facility_types")).scalars())
+    missing = [c for c in codes if c not in stored]
+    if not missing:
+        return
+    types = read_facility_types()
+    rows = types[types["code"].isin(missing)].to_dict("records")
+    cols = list(types.columns)
+    s.execute(text(f"INSERT INTO facility_types ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"),
+              rows)

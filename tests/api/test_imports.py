@@ -422,7 +422,7 @@ def test_database_refusals_are_described_not_quoted(import_db, sql, says):
 
 def test_an_import_refused_by_the_database_reports_it_in_words(client, auth, monkeypatch):
     """A refusal the row checks did not foresee (here: a duplicate key forced into the write)."""
-    import layers.load.files as files
+    import layers.load.facilities as files
 
     write = files._write_facilities
 

