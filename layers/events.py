@@ -20,6 +20,7 @@ from layers.live import notify
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 GRID_LEVELS = SMALLEST_GRID_FIRST
 """Finest first: an event goes to the finest grid level covering its point."""
+GRID_LIST = ", ".join(f"'{level}'" for level in GRID_LEVELS)
 
 FIELDS = ("event_id, tracking_code, category, description, status, level, source, grid_id, community_id, town_id, "
           "worker_id, department, address, reporter_phone, reported_by, reported_at, due_at, overdue, escalations, "
@@ -39,8 +40,8 @@ def route(s: Session, lon: float, lat: float) -> dict[str, int | None]:
     row = s.execute(text(f"""
         WITH RECURSIVE grid AS (
             SELECT area_id FROM areas
-            WHERE level IN ('grid_small', 'grid_middle', 'grid_large') AND ST_Covers(geom, {POINT})
-            ORDER BY array_position(ARRAY['grid_small', 'grid_middle', 'grid_large']::varchar[], level), area_id
+            WHERE level IN ({GRID_LIST}) AND ST_Covers(geom, {POINT})
+            ORDER BY array_position(ARRAY[{GRID_LIST}]::varchar[], level), area_id
             LIMIT 1),
         up AS (
             SELECT a.area_id, a.parent_id, a.level FROM areas a JOIN grid g ON a.area_id = g.area_id
