@@ -277,6 +277,31 @@ def run_coverage(
     return CoverageResult(per_residence=per_residence, per_area=per_area, per_facility=per_facility, gaps=gaps)
 
 
+def unsnapped(prepared: Prepared, facility_types: pd.DataFrame, types: list[str] | None = None) -> pd.DataFrame:
+    """Homes farther than the snapping distance from every street of their tier's profile (never covered).
+
+    Parameters
+    ----------
+    prepared : output of ``prepare``.
+    facility_types : the facility-type table (its tiers say which circle uses which profile).
+    types : type codes; default all types with a tier.
+
+    Returns
+    -------
+    DataFrame with one row per (type, home): ``type_code``, ``residence_id``, ``population``; the
+    same homes a run marks ``snapped`` False, read from the prepared snaps without searching.
+    """
+    tiers = _selected_tiers(facility_types, types)
+    res = prepared.residences
+    parts = [pd.DataFrame(columns=["type_code", "residence_id", "population"])]
+    for tier in tiers.itertuples():
+        rows, snap, _ = prepared.readers[(tier.profile, tier.circle)]
+        bad = rows[~snap.reachable]
+        parts.append(pd.DataFrame({"type_code": tier.type_code, "residence_id": res.residence_id.to_numpy()[bad],
+                                   "population": res.population.to_numpy()[bad]}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def search_count(facility_types: pd.DataFrame, types: list[str] | None = None) -> int:
     """Number of bounded searches (facility type × profile) ``run_coverage`` makes for ``types``."""
     tiers = _selected_tiers(facility_types, types)

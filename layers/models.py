@@ -371,22 +371,30 @@ class CoverageArea(Timestamped, Base):
     """Share of residents within the service radius (0..1)."""
 
 
-class CoverageResidence(Timestamped, Base):
-    """Per residence and type: time to the nearest facility. Never public."""
+class CoverageResidencePacked(Timestamped, Base):
+    """Per residence and type: time to the nearest facility, one row per (run, type, circle) holding
+    aligned arrays (one element per home of the circle, ascending ``residence_id``). Never public.
 
-    __tablename__ = "coverage_residence"
+    Packed because a city's run has 10^6-10^7 (home, type) pairs: arrays write and copy (an
+    incremental run reuses whole rows) at a fraction of the cost of one row per pair. The view
+    ``coverage_residence`` unnests them into the per-home rows readers query (migration 0025).
+    ``circle`` is '' for runs made before the circle was stored (revision 0010).
+    """
+
+    __tablename__ = "coverage_residence_packed"
 
     run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
                                         primary_key=True)
-    residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    time_s: Mapped[float | None] = mapped_column(Float)
-    facility_id: Mapped[int | None] = mapped_column(BigInteger)
-    covered: Mapped[bool] = mapped_column(Boolean)
-    unreachable: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    circle: Mapped[str] = mapped_column(String(5), primary_key=True)
+    residence_id: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    time_s: Mapped[list[float]] = mapped_column(ARRAY(Float))
+    """Seconds to the nearest facility; NaN when none lies within the search bound (NULL in the view)."""
+    facility_id: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    """The nearest facility; -1 when none lies within the search bound (NULL in the view)."""
+    covered: Mapped[list[bool]] = mapped_column(ARRAY(Boolean))
+    unreachable: Mapped[list[bool]] = mapped_column(ARRAY(Boolean))
     """Farther than the run's snapping distance from every street of the type's profile (never covered)."""
-    circle: Mapped[str | None] = mapped_column(String(5))
-    """The life circle the home was measured with (urban | rural); NULL in runs before revision 0010."""
 
 
 class CoverageFacility(Timestamped, Base):

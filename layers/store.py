@@ -8,9 +8,11 @@ as the run's status change: a failed run leaves no partial results.
 from __future__ import annotations
 
 import json
+import struct
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -27,6 +29,9 @@ AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households"
                     "radius_share"]
 RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered", "unreachable",
                          "circle"]
+"""Columns of the per-home rows (the view ``coverage_residence``)."""
+PACKED_COLS = ["run_id", "type_code", "circle", "residence_id", "time_s", "facility_id", "covered", "unreachable"]
+"""Columns of ``coverage_residence_packed``: one row per (run, type, circle), arrays per home."""
 FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_population", "catchment_households",
                         "covered_population", "capacity", "load", "unreachable"]
 GAP_COLS = ["run_id", "type_code", "rank", "households", "population", "elderly", "children", "residences"]
@@ -73,17 +78,59 @@ def add_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_residenc
                 per_facility: pd.DataFrame, gaps: pd.DataFrame) -> None:
     """Write result rows for ``run_id`` (COPY, same transaction)."""
     copy_frame(s, "coverage_area", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
-    copy_frame(s, "coverage_residence", _with_run(per_residence, run_id), columns=RESIDENCE_RESULT_COLS)
+    add_packed(s, run_id, per_residence)
     copy_frame(s, "coverage_facility", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
     if len(gaps):
         copy_frame(s, "coverage_gaps", _with_run(gaps, run_id), columns=GAP_COLS,
                    geometry={"geometry": "geom"}, multi=True)
 
 
+def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
+    """Write per-home rows (``RESIDENCE_RESULT_COLS`` but run_id) of ``run_id`` as ``coverage_residence_packed``
+    rows, one per (type_code, circle) with the homes by ``residence_id``, in COPY's binary format (arrays
+    written straight from memory: nothing is formatted as text). Returns the rows written."""
+    pr = per_residence
+    type_code, circle = pr.type_code.astype(str).to_numpy(), pr.circle.astype(str).to_numpy()
+    order = np.lexsort((pr.residence_id.to_numpy(), circle, type_code))
+    time_s = pr.time_s.to_numpy(float, na_value=np.nan)[order]
+    facility = pd.array(pr.facility_id, dtype="Int64")[order]
+    columns = [(pr.residence_id.to_numpy(np.int64)[order], _INT8),
+               (np.where(np.isnan(time_s), np.nan, time_s), _FLOAT8),  # none within the bound: NaN
+               (facility.fillna(NO_FACILITY).to_numpy(np.int64), _INT8),
+               (pr.covered.to_numpy(bool)[order], _BOOL), (pr.unreachable.to_numpy(bool)[order], _BOOL)]
+    keys = pd.DataFrame({"type_code": type_code[order], "circle": circle[order]})
+    raw = s.connection().connection.driver_connection
+    groups = keys.groupby(["type_code", "circle"], sort=True).indices
+    with raw.cursor() as cur, cur.copy(f"COPY coverage_residence_packed ({', '.join(PACKED_COLS)}) "
+                                       "FROM STDIN (FORMAT BINARY)") as cp:
+        cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
+        for (code, circ), idx in groups.items():
+            lo, hi = idx[0], idx[-1] + 1  # a group's rows are contiguous after the sort
+            fields = [struct.pack("!q", run_id), code.encode(), circ.encode(),
+                      *(_binary_array(values[lo:hi], kind) for values, kind in columns)]
+            cp.write(struct.pack("!h", len(fields)) + b"".join(struct.pack("!i", len(f)) + f for f in fields))
+        cp.write(struct.pack("!h", -1))
+    return len(groups)
+
+
+NO_FACILITY = -1
+"""``facility_id`` element of a home with no facility within the bound (NULL in the view)."""
+_INT8, _FLOAT8, _BOOL = (20, ">i8"), (701, ">f8"), (16, "u1")  # element type oid, binary layout
+
+
+def _binary_array(values: np.ndarray, kind: tuple[int, str]) -> bytes:
+    """A one-dimensional array without NULL elements in PostgreSQL's binary format."""
+    oid, layout = kind
+    item = np.empty(len(values), dtype=[("size", ">i4"), ("value", layout)])
+    item["size"] = np.dtype(layout).itemsize
+    item["value"] = values
+    return struct.pack("!iiiii", 1, 0, oid, len(values), 1) + item.tobytes()
+
+
 def copy_results(s: Session, source_run: int, target_run: int, *, types: list[str]) -> None:
     """Copy the rows of the facility types ``types`` from one run to another, in SQL."""
     params = {"src": source_run, "dst": target_run, "types": list(types)}
-    for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_residence", RESIDENCE_RESULT_COLS),
+    for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_residence_packed", PACKED_COLS),
                         ("coverage_facility", FACILITY_RESULT_COLS), ("coverage_gaps", GAP_COLS + ["geom"])):
         rest = ", ".join(c for c in cols if c != "run_id")
         s.execute(text(f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
@@ -156,13 +203,18 @@ def composite_results(s: Session, run_id: int, *, level: str | None = None, tier
 
 
 def residence_coverage(s: Session, run_id: int, *, types: list[str]) -> pd.DataFrame:
-    """Per home and type of ``types``: ``residence_id``, ``type_code``, ``circle``, ``covered``."""
-    return _frame(
-        s,
-        "SELECT residence_id, type_code, circle, covered FROM coverage_residence "
-        "WHERE run_id = :r AND type_code = ANY(:t)",
-        {"r": run_id, "t": list(types)},
-    )
+    """Per home and type of ``types``: ``residence_id``, ``type_code``, ``circle``, ``covered`` (the packed
+    arrays read as text and split, much faster than one row per home)."""
+    rows = s.execute(text(
+        "SELECT type_code, nullif(circle, ''), array_to_string(residence_id, ','), array_to_string(covered, ',') "
+        "FROM coverage_residence_packed WHERE run_id = :r AND type_code = ANY(:t) ORDER BY type_code, circle"),
+        {"r": run_id, "t": list(types)}).all()
+    parts = [pd.DataFrame({"residence_id": np.array(ids.split(","), dtype=np.int64), "type_code": code,
+                           "circle": circle, "covered": np.array(covered.split(",")) == "t"})
+             for code, circle, ids, covered in rows if ids]
+    if not parts:
+        return pd.DataFrame({"residence_id": np.empty(0, np.int64), "type_code": [], "circle": [], "covered": []})
+    return pd.concat(parts, ignore_index=True)
 
 
 def gap_count(s: Session, run_id: int) -> int:
@@ -228,31 +280,15 @@ def residence_results(s: Session, run_id: int, *, type_code: str | None = None) 
     )
 
 
-def unreachable_counts(s: Session, run_id: int) -> pd.DataFrame:
-    """Per facility type of a run: homes (and their residents) farther than the snapping distance
-    from every street of the type's profile, and the unreachable facilities' ids."""
+def unreachable_facilities(s: Session, run_id: int) -> pd.DataFrame:
+    """Per facility type of a run: ``facility_ids`` farther than the snapping distance from every street
+    of a profile of the type (types with none are absent)."""
     return _frame(
         s,
-        "SELECT t.type_code, coalesce(r.residences, 0) AS residences, coalesce(r.population, 0) AS population, "
-        "coalesce(f.facility_ids, '{}') AS facility_ids FROM "
-        "(SELECT DISTINCT type_code FROM coverage_residence WHERE run_id = :r "
-        " UNION SELECT DISTINCT type_code FROM coverage_facility WHERE run_id = :r) t "
-        "LEFT JOIN (SELECT c.type_code, count(*) AS residences, sum(h.population) AS population "
-        "  FROM coverage_residence c JOIN residences h USING (residence_id) "
-        "  WHERE c.run_id = :r AND c.unreachable GROUP BY c.type_code) r USING (type_code) "
-        "LEFT JOIN (SELECT type_code, array_agg(facility_id ORDER BY facility_id) AS facility_ids "
-        "  FROM coverage_facility WHERE run_id = :r AND unreachable GROUP BY type_code) f USING (type_code) "
-        "ORDER BY t.type_code",
+        "SELECT type_code, array_agg(facility_id ORDER BY facility_id) AS facility_ids FROM coverage_facility "
+        "WHERE run_id = :r AND unreachable GROUP BY type_code ORDER BY type_code",
         {"r": run_id},
     )
-
-
-def unreachable_residences(s: Session, run_id: int) -> tuple[int, int]:
-    """Distinct homes of a run unreachable for at least one facility type, and their residents."""
-    row = s.execute(text(
-        "SELECT count(*), coalesce(sum(population), 0) FROM residences WHERE residence_id IN "
-        "(SELECT residence_id FROM coverage_residence WHERE run_id = :r AND unreachable)"), {"r": run_id}).one()
-    return int(row[0]), int(row[1])
 
 
 def facility_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:

@@ -40,6 +40,7 @@ from geo.coverage import (
     run_coverage,
     search_count,
     service_tiers,
+    unsnapped,
 )
 from geo.errors import UnknownFacilityTypeError
 from geo.profiles import Profile, load_profiles
@@ -109,16 +110,28 @@ class Inputs:
                 self.config.snap_max_m, self.config.gap_link_m)
 
 
+BASE_FRAMES = ("areas", "residences", "network_nodes", "network_edges")
+_BASE: Cache[dict[str, pd.DataFrame]] = Cache(1)
+"""The latest street network, homes and areas read (one version at a time)."""
+
+
 def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed"),
                 config: RunConfig | None = None) -> Inputs:
+    """The layers a run reads. The street network, homes and areas are read once per version of those
+    layers in this process (their version counters change with every write) and reused after."""
     config = config or RunConfig.from_settings()
+    versions, database = queries.data_versions(s), queries.database_identity(s)
+    base = _base_frames(s, (database, *(versions.get(k, 0) for k in BASE_FRAMES)))
     return Inputs(
-        nodes=queries.nodes(s), edges=queries.edges(s), facilities=queries.facilities(s, statuses=statuses),
-        residences=queries.residences(s), areas=_areas(s),
+        **base, facilities=queries.facilities(s, statuses=statuses),
         facility_types=with_capacity_basis(queries.facility_types(s), config.facility_types_csv),
-        profiles=load_profiles(config.profiles_csv), versions=queries.data_versions(s), config=config,
-        database=queries.database_identity(s),
+        profiles=load_profiles(config.profiles_csv), versions=versions, config=config, database=database,
     )
+
+
+def _base_frames(s: Session, key: tuple) -> dict[str, pd.DataFrame]:
+    return dict(_BASE.get(key, lambda: {"nodes": queries.nodes(s), "edges": queries.edges(s),
+                                        "residences": queries.residences(s), "areas": _areas(s)}))
 
 
 def _areas(s: Session) -> pd.DataFrame:
@@ -140,6 +153,12 @@ def with_capacity_basis(facility_types: pd.DataFrame, path: Path = FACILITY_TYPE
 
 _PREPARED: Cache[Prepared] = Cache(1)
 """The latest prepared networks (a city's take hundreds of MB: one at a time)."""
+
+
+def clear_cache() -> None:
+    """Forget the layers read and the prepared networks of this process (the next run reads and prepares again)."""
+    _PREPARED.clear()
+    _BASE.clear()
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
@@ -315,11 +334,23 @@ def presence_rows(s: Session, inputs: Inputs) -> pd.DataFrame:
     return measures.presence(comm, fac, inputs.facility_types, read_service_areas(inputs.config.service_areas_csv))
 
 
-def composite_rows(s: Session, run_id: int, inputs: Inputs) -> pd.DataFrame:
-    """The composite measure of a stored run: residents reaching every required type of their circle."""
+def composite_rows(s: Session, run_id: int, inputs: Inputs, *, fresh: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The composite measure of a stored run: residents reaching every required type of their circle.
+
+    ``fresh``: the per-home rows (``residence_rows``) of the types the run computed, taken from memory;
+    the other types' rows are read from the store."""
     bundles = measures.required_bundles(inputs.facility_types)
     codes = sorted({c for v in bundles.values() for c in v})
-    per_residence = store.residence_coverage(s, run_id, types=codes)
+    cols = ["residence_id", "type_code", "circle", "covered"]
+    parts = []
+    if fresh is not None and len(fresh):
+        mine = fresh[fresh.type_code.astype(str).isin(codes)]
+        parts.append(mine[cols].astype({"type_code": str, "circle": str}))
+    done = set(parts[0].type_code) if parts else set()
+    rest = [c for c in codes if c not in done]
+    if rest or not parts:
+        parts.append(store.residence_coverage(s, run_id, types=rest))
+    per_residence = pd.concat(parts, ignore_index=True)
     return measures.composite(prepared_for(inputs), per_residence, bundles)
 
 
@@ -434,17 +465,25 @@ def composite_summary(pa: pd.DataFrame, inputs: Inputs, composite: pd.DataFrame)
     return out
 
 
-def unreachable_summary(s: Session, run_id: int, *, snap_max_m: float) -> dict[str, Any]:
-    """Homes and facilities of a stored run farther than ``snap_max_m`` from every usable street:
-    distinct homes (for at least one type) and their residents, facility ids, counts per type."""
-    per_type = store.unreachable_counts(s, run_id)
-    homes, residents = store.unreachable_residences(s, run_id)
-    facilities = sorted({int(f) for ids in per_type.facility_ids for f in ids})
+def unreachable_summary(s: Session, run_id: int, inputs: Inputs, types: list[str]) -> dict[str, Any]:
+    """Homes and facilities of a stored run farther than the snapping distance from every usable street:
+    distinct homes (for at least one of ``types``) and their residents, facility ids, counts per type.
+    Homes come from the prepared snaps (the same for every run on these base layers and distances),
+    facilities from the run's stored rows."""
+    homes = unsnapped(prepared_for(inputs), inputs.facility_types, types)
+    facilities = store.unreachable_facilities(s, run_id)
+    fac_of = {r.type_code: [int(f) for f in r.facility_ids] for r in facilities.itertuples()}
+    per_type = homes.groupby("type_code").agg(residences=("residence_id", "size"), population=("population", "sum"))
+    distinct = homes.drop_duplicates("residence_id")
+    by_type = {}
+    for code in sorted(set(per_type.index) | set(fac_of)):
+        counts = per_type.loc[code] if code in per_type.index else {"residences": 0, "population": 0}
+        by_type[code] = {"residences": int(counts["residences"]), "population": int(counts["population"]),
+                         "facilities": fac_of.get(code, [])}
     return {
-        "snap_max_m": float(snap_max_m), "residences": homes, "population": residents, "facilities": facilities,
-        "by_type": {r.type_code: {"residences": int(r.residences), "population": int(r.population),
-                                  "facilities": [int(f) for f in r.facility_ids]}
-                    for r in per_type.itertuples() if r.residences or len(r.facility_ids)},
+        "snap_max_m": float(inputs.config.snap_max_m), "residences": int(len(distinct)),
+        "population": int(distinct.population.sum()), "facilities": sorted({f for ids in fac_of.values() for f in ids}),
+        "by_type": by_type,
     }
 
 
@@ -522,7 +561,9 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     """
     started = store.clock(s)
     t0 = time.perf_counter()
+    phases: dict[str, float] = {}
     inputs = read_inputs(s, config=config)
+    phases["read"] = time.perf_counter() - t0
     wanted = _wanted(inputs, types)
     prints = fingerprints(inputs, wanted)
     previous = _previous(s, inputs) if incremental else None
@@ -534,15 +575,23 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     step("read")
     run_id = store.start_run(s, params=run_params(inputs, prints, actor=actor, previous=previous, reused=reused),
                              started_at=started, run_id=run_id)
+    mark = time.perf_counter()
+    if todo:
+        prepared_for(inputs)
+    phases["prepare"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     result = compute(inputs, types=todo, progress=lambda label, _: step(label)) if todo else None
+    phases["compute"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     if reused:
         store.copy_results(s, previous["run_id"], run_id, types=reused)
+    fresh = residence_rows(result) if result is not None else None
     if result is not None:
-        store.add_results(s, run_id, per_area=area_rows(result), per_residence=residence_rows(result),
+        store.add_results(s, run_id, per_area=area_rows(result), per_residence=fresh,
                           per_facility=facility_rows(result), gaps=gap_rows(result))
     per_area = _stored_per_area(s, run_id)
     presence = presence_rows(s, inputs)
-    composite = composite_rows(s, run_id, inputs)
+    composite = composite_rows(s, run_id, inputs, fresh=fresh)
     store.add_measures(s, run_id, presence=presence, composite=composite)
     targets = read_targets(inputs.config.targets_csv)
     store.add_targets(s, run_id, target_rows(per_area, inputs.areas, targets, presence=presence, composite=composite))
@@ -553,7 +602,9 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
         t["towns"] = towns.get(t["code"], [])
     summary.update(held_types=wanted, reused_types=reused,
                    missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)),
-                   unreachable=unreachable_summary(s, run_id, snap_max_m=inputs.config.snap_max_m))
+                   unreachable=unreachable_summary(s, run_id, inputs, wanted))
+    phases["store"] = time.perf_counter() - mark
+    summary["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
     step("stored")
     return store.run(s, run_id)

@@ -47,6 +47,7 @@ database tables.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 import geopandas as gpd
@@ -89,13 +90,27 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
 
     sizes = copy_sizes(scale)
     origins = layout(len(sizes))
-    parts = [copy_frames(c, size, origin, seed) for c, (size, origin) in enumerate(zip(sizes, origins, strict=True))]
+    parts = _all_copies(sizes, origins, seed)
     out = {}
     for f in fields(DemoDistrict):
         frames = [p[f.name] for p in parts]
         cat = pd.concat(frames, ignore_index=True)
         out[f.name] = gpd.GeoDataFrame(cat, geometry="geometry", crs="EPSG:4326") if "geometry" in cat else cat
     return DemoDistrict(**out)
+
+
+def _all_copies(sizes: list[float], origins: list, seed: int) -> list[dict]:
+    """The frames of every copy; several copies are built in worker processes, one per core (each
+    copy draws from its own seeded streams, so the result is the same either way)."""
+    jobs = [(c, size, origin, seed) for c, (size, origin) in enumerate(zip(sizes, origins, strict=True))]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        return [copy_frames(*job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        return list(pool.map(copy_frames, *zip(*jobs, strict=True)))
 
 
 def summary(d: DemoDistrict) -> dict:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 
 from . import settlement as st
 from .geography import Geography
@@ -132,6 +133,33 @@ REMOTE_COUNT = 2
 REMOTE_KIND = "remote"
 
 
+def _road_distance(x: np.ndarray, y: np.ndarray, xy: np.ndarray, u: np.ndarray, v: np.ndarray, *, beyond: float,
+                   spacing: float = 25.0) -> np.ndarray:
+    """Distance of each point ``x, y`` to the nearest road segment ``xy[u]``-``xy[v]``, exact (GEOS)
+    for every point farther than ``beyond``; nearer points get 0. Points along the roads every
+    ``spacing`` metres bound each distance from above, so only the points whose bound exceeds
+    ``beyond`` are measured exactly, and only against the segments that can be nearest."""
+    a, b = xy[u], xy[v]
+    dist = np.zeros(len(x))
+    if len(a) == 0 or len(x) == 0:
+        dist[:] = np.inf
+        return dist
+    steps = np.maximum(np.ceil(np.hypot(*(b - a).T) / spacing).astype(int), 1)
+    seg = np.repeat(np.arange(len(a)), steps + 1)
+    first = np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
+    t = (np.arange(len(seg)) - first) / steps[seg]
+    tree = cKDTree(a[seg] + (b[seg] - a[seg]) * t[:, None])
+    points = np.column_stack([x, y])
+    far = np.flatnonzero(tree.query(points, k=1, distance_upper_bound=beyond)[0] > beyond)
+    bound = tree.query(points[far], k=1)[0]
+    for i, reach in zip(far, bound, strict=True):
+        # the nearest segment has a sample within its distance + spacing / 2 <= bound + spacing / 2
+        near = np.unique(seg[tree.query_ball_point(points[i], reach + spacing / 2 + 1e-6)])
+        lines = shapely.linestrings(np.stack([a[near], b[near]], axis=1))
+        dist[i] = shapely.distance(shapely.Point(points[i]), lines).min()
+    return dist
+
+
 def with_remote_homes(res: Residences, geo: Geography, xy: np.ndarray, u: np.ndarray, v: np.ndarray,
                       *, step: float = 50.0) -> tuple[Residences, list[int]]:
     """``res`` plus up to ``REMOTE_COUNT`` one-household watch houses (塘寮) at the dry land points
@@ -143,12 +171,12 @@ def with_remote_homes(res: Residences, geo: Geography, xy: np.ndarray, u: np.nda
     land = geo.main.difference(geo.river).difference(geo.lake)
     minx, miny, maxx, maxy = land.bounds
     gx, gy = np.meshgrid(np.arange(minx, maxx, step), np.arange(miny, maxy, step))
-    grid = shapely.points(gx.ravel(), gy.ravel())
-    grid = grid[shapely.contains(land.buffer(-step), grid)]  # keep off the coast and river banks
-    roads = shapely.STRtree(shapely.linestrings(np.stack([xy[u], xy[v]], axis=1)))
-    (which, _), nearest = roads.query_nearest(grid, return_distance=True, all_matches=False)
-    dist = np.zeros(len(grid))
-    dist[which] = nearest
+    gx, gy = gx.ravel(), gy.ravel()
+    inland = land.buffer(-step)
+    shapely.prepare(inland)
+    keep = shapely.contains_xy(inland, gx, gy)  # keep off the coast and river banks
+    grid = shapely.points(gx[keep], gy[keep])
+    dist = _road_distance(gx[keep], gy[keep], xy, u, v, beyond=REMOTE_MIN_M)
     chosen: list[np.ndarray] = []
     for k in np.argsort(-dist, kind="stable"):
         if dist[k] <= REMOTE_MIN_M or len(chosen) == REMOTE_COUNT:

@@ -90,9 +90,13 @@ def copy_frame(
     """
     geometry = geometry or {}
     cols = list(columns) + list(geometry.values())
+    raw = s.connection().connection.driver_connection
+    cells = [_text_cells(frame[c]) for c in columns]
+    if all(c is not None for c in cells):
+        cells += [_text_cells(pd.Series(_geometry_column(frame[src], multi=multi), dtype=object)) for src in geometry]
+        return _copy_text(raw, table, cols, cells, progress)
     data: list[Iterable] = [frame[c].tolist() for c in columns]
     data += [_geometry_column(frame[src], multi=multi) for src in geometry]
-    raw = s.connection().connection.driver_connection
     n = 0
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
         for row in zip(*data, strict=True):
@@ -117,6 +121,61 @@ def copy_plain(s: Session, table: str, frame: pd.DataFrame, *, columns: Sequence
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
         cp.write(buffer.getvalue())
     return len(frame)
+
+
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+NULL = "\\N"
+
+
+def _text_cells(series: pd.Series) -> np.ndarray | None:
+    """The column as cells of COPY's text format (an object array of str, ``\\N`` for null), built
+    column-wise; None for values rendered only row by row (dates, JSON, arrays ...)."""
+    null = series.isna().to_numpy(bool)
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        series, dtype = series.astype(object), np.dtype(object)
+    if pd.api.types.is_bool_dtype(dtype):
+        out = np.where(series.fillna(False).to_numpy(bool), "t", "f").astype(object)
+    elif pd.api.types.is_integer_dtype(dtype):
+        out = series.fillna(0).to_numpy(np.int64).astype(str).astype(object)
+    elif pd.api.types.is_float_dtype(dtype):
+        values = series.to_numpy(float, na_value=np.nan)
+        out = np.where(np.isposinf(values), "Infinity", np.where(np.isneginf(values), "-Infinity",
+                                                                   values.astype(str))).astype(object)
+    elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        kind = pd.api.types.infer_dtype(series, skipna=True)
+        if kind == "boolean":
+            out = np.where(series.to_numpy(object) == True, "t", "f").astype(object)  # noqa: E712
+        elif kind in ("string", "empty"):
+            text_ = series.astype(object).where(~null, "").astype(str)
+            for old, new in _ESCAPES:
+                if text_.str.contains(old, regex=False).any():
+                    text_ = text_.str.replace(old, new, regex=False)
+            out = text_.to_numpy(object)
+        else:
+            return None
+    else:
+        return None
+    out[null] = NULL
+    return out
+
+
+def _copy_text(raw, table: str, cols: list[str], cells: list[np.ndarray], progress: Progress | None,
+               chunk: int = 100_000) -> int:
+    """COPY whole chunks of rows at once from column-wise text cells (``_text_cells``)."""
+    n = len(cells[0]) if cells else 0
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+        for start in range(0, n, chunk):
+            part = [c[start:start + chunk] for c in cells]
+            line = part[0]
+            for c in part[1:]:
+                line = line + "\t" + c
+            cp.write(("\n".join(line) + "\n").encode())
+            if progress is not None:
+                progress(min(start + chunk, n), n)
+    if progress is not None and n == 0:
+        progress(0, 0)
+    return n
 
 
 def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:

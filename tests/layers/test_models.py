@@ -266,7 +266,7 @@ def _check_every_table_timestamped_and_audited(url) -> list[str]:
 
 def test_every_table_has_timestamps_and_an_audit_trigger(db_url):
     ours = _check_every_table_timestamped_and_audited(db_url)
-    assert {"areas", "water", "network_nodes", "network_edges", "divisions", "coverage_residence",
+    assert {"areas", "water", "network_nodes", "network_edges", "divisions", "coverage_residence_packed",
             "data_versions", "users"} <= set(ours)
 
 

@@ -1,0 +1,125 @@
+"""The whole coverage pipeline at city scale: PostGIS → read → prepare → compute → store.
+
+    .venv/bin/python bench/pipeline.py --scale 10            # loads the demo ×10 first
+    .venv/bin/python bench/pipeline.py --scale 10 --no-load  # the layers are loaded already
+
+Uses ``DATABASE_URL`` (give it a database of its own: it replaces every layer). Steps, one run:
+
+1. ``minqing demo load --scale S`` as a subprocess, timed as a user runs it (generate, load, and the
+   demo's what-if scenarios, which the command evaluates at the end);
+2. one full coverage run in a fresh state of this process (nothing cached), timed per phase:
+   read (layers from PostGIS), prepare (networks and residence snaps), compute (every facility
+   type), store (results, measures, targets, summary; one transaction);
+3. the engine alone: ``geo.coverage.run_coverage`` on the prepared networks, best of 3 — the
+   denominator of ``ratio pipeline_vs_engine``;
+4. one facility moved 200 m, then an incremental run (the other types' rows reused);
+5. one scenario evaluation (the demo's first scenario) in this process.
+
+Prints one figure per line; the last lines are ``ratio pipeline_vs_engine <x>``, ``incremental_s``,
+``scenario_s`` and ``demo_load_s``. Targets (issue 19): ratio ≤ 8, incremental < 2 s,
+scenario < 2 s, demo load < 30 s. The machine is shared: the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _load(scale: float) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "demo", "load", "--scale",
+                           str(scale)], cwd=ROOT, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t0, done.stdout
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=10.0)
+    parser.add_argument("--no-load", action="store_true", help="use the layers already loaded")
+    args = parser.parse_args()
+
+    from sqlalchemy import text
+
+    from layers.db import session
+    from pipeline import coverage as runs
+    from pipeline import scenarios
+
+    print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)", flush=True)
+    demo_s = None
+    if not args.no_load:
+        demo_s, out = _load(args.scale)
+        for line in out.splitlines():
+            if re.search(r"loaded in|demo scenarios", line):
+                print("  " + line.strip()[:160])
+        print(f"demo_load_s {demo_s:.2f}", flush=True)
+
+
+    runs.clear_cache()
+    t0, c0 = time.perf_counter(), _cpu()
+    with session(actor="bench") as s:
+        row = runs.run_and_store(s, incremental=False)
+    full_s, full_cpu = time.perf_counter() - t0, _cpu() - c0
+    phases = row["summary"]["phases_s"]
+    for name, seconds in phases.items():
+        print(f"  {name:<8} {seconds:7.2f} s")
+    print(f"full_run_s {full_s:.2f} (this process's CPU {full_cpu:.2f} s; residences "
+          f"{row['summary']['residences']}, facilities {row['summary']['facilities']})", flush=True)
+
+    with session(actor="bench") as s:
+        inputs = runs.read_inputs(s)
+    runs.prepared_for(inputs)
+    engine = []
+    for _ in range(3):
+        t = time.perf_counter()
+        runs.compute(inputs, with_gaps=False)
+        engine.append(time.perf_counter() - t)
+    engine_s = min(engine)
+    t = time.perf_counter()
+    runs.compute(inputs, with_gaps=True)
+    print(f"engine_s {engine_s:.3f} (with gap polygons {time.perf_counter() - t:.2f} s)", flush=True)
+
+    with session(actor="bench") as s:
+        fid = s.execute(text("SELECT facility_id FROM facilities WHERE status = 'open' ORDER BY facility_id "
+                             "LIMIT 1")).scalar_one()
+        s.execute(text("UPDATE facilities SET geom = ST_SetSRID(ST_Project(geom::geography, 200, radians(45))::geometry, "
+                       "4326) WHERE facility_id = :f"), {"f": fid})
+    t0, c0 = time.perf_counter(), _cpu()
+    with session(actor="bench") as s:
+        inc = runs.run_and_store(s, incremental=True)
+    incremental_s = time.perf_counter() - t0
+    print(f"  incremental: recomputed {inc['summary']['recomputed_types']}, phases {inc['summary']['phases_s']}, "
+          f"CPU {_cpu() - c0:.2f} s")
+
+    scenario_s = None
+    with session(actor="bench") as s:
+        sid = s.execute(text("SELECT scenario_id FROM scenarios ORDER BY scenario_id LIMIT 1")).scalar()
+    if sid is not None:
+        t0, c0 = time.perf_counter(), _cpu()
+        with session(actor="bench") as s:
+            scenarios.evaluate(s, sid, actor="bench")
+        scenario_s = time.perf_counter() - t0
+        print(f"  scenario {sid}: CPU {_cpu() - c0:.2f} s")
+
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    print(f"ratio pipeline_vs_engine {full_s / engine_s:.1f}")
+    print(f"incremental_s {incremental_s:.2f}")
+    print(f"scenario_s {scenario_s:.2f}" if scenario_s is not None else "scenario_s none (no saved scenario)")
+    print(f"demo_load_s {demo_s:.2f}" if demo_s is not None else "demo_load_s not measured (--no-load)")
+
+
+if __name__ == "__main__":
+    main()
