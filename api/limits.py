@@ -8,6 +8,7 @@ All are plain ASGI middlewares so they run before any body is parsed.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import time
 
@@ -15,13 +16,17 @@ import jwt
 from limits import RateLimitItemPerSecond
 from limits.storage import Storage
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
 from api.security import COOKIE, check_token
+from layers.errors import LayersError
 from layers.ratelimits import PostgresStorage
 from settings import IPNetwork
+
+log = logging.getLogger("minqing.limits")
 
 EXEMPT_PATHS = ("/healthz", "/favicon.ico")
 EXEMPT_PREFIXES = ("/assets/",)
@@ -100,7 +105,8 @@ class SharedLimit:
     """A per-client allowance (the ``limits`` library, moving window): ``burst`` requests in any
     ``burst / rate`` seconds, so ``rate`` per second on average. Counted in the database
     (``layers.ratelimits``), so every server process shares one count per client and a restart
-    forgets nothing. ``name`` keeps the counts of different limits apart."""
+    forgets nothing. ``name`` keeps the counts of different limits apart. Without a reachable database
+    nothing is counted and every request passes (the routes that need the database answer 503)."""
 
     def __init__(self, name: str, *, rate: float, burst: int, url: str | None = None,
                  storage: Storage | None = None):
@@ -112,7 +118,11 @@ class SharedLimit:
         """Count a request of ``key`` weighing ``cost`` (one request: 1, in tenths); 0 when allowed, else
         the seconds until it would be."""
         weight = max(1, round(cost * SCALE))
-        if self.limiter.hit(self.item, self.name, key, cost=weight):
+        try:
+            if self.limiter.hit(self.item, self.name, key, cost=weight):
+                return 0.0
+        except (SQLAlchemyError, LayersError) as e:  # no database: the request fails or succeeds on its own
+            log.warning("rate limit %s not counted, its database is unavailable: %r", self.name, e)
             return 0.0
         stats = self.limiter.get_window_stats(self.item, self.name, key)
         return max(1.0, stats.reset_time - time.time())
@@ -121,20 +131,29 @@ class SharedLimit:
 class AnonymousRateLimit:
     """Rate-limit requests that carry no valid login token, per client IP."""
 
-    def __init__(self, app, *, rate: float, burst: int, secret: str, url: str | None = None):
+    def __init__(self, app, *, rate: float, burst: int, secret: str):
         self.app = app
         self.secret = secret
-        self.buckets = SharedLimit("anonymous", rate=rate, burst=burst, url=url) if rate > 0 else None
+        self.rate, self.burst = rate, burst
+        self._limits: dict[str | None, SharedLimit] = {}
+
+    def limit(self, scope) -> SharedLimit:
+        """The shared limit on the app's database (``app.state.database_url``, read per request: tests
+        attach a database after building the app)."""
+        url = getattr(scope["app"].state, "database_url", None) if "app" in scope else None
+        if url not in self._limits:
+            self._limits[url] = SharedLimit("anonymous", rate=self.rate, burst=self.burst, url=url)
+        return self._limits[url]
 
     async def __call__(self, scope, receive, send):
-        if self.buckets is None or scope["type"] != "http" or _exempt(scope["path"]):
+        if self.rate <= 0 or scope["type"] != "http" or _exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
         if not self._authenticated(request):
             client = request.client.host if request.client else "unknown"
             cost = TILE_COST if scope["path"].startswith(TILE_PREFIX) else 1.0
-            wait = await run_in_threadpool(self.buckets.take, client_key(client), cost)  # a database round trip
+            wait = await run_in_threadpool(self.limit(scope).take, client_key(client), cost)  # a database round trip
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 exc = RateLimited(

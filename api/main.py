@@ -105,7 +105,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     errors.install(app)
     app.add_middleware(AnonymousUploadGuard, secret=settings.secret_key.get_secret_value())
     app.add_middleware(AnonymousRateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
-                       secret=settings.secret_key.get_secret_value(), url=app.state.database_url)
+                       secret=settings.secret_key.get_secret_value())
     app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxy_networks)  # before anything per client
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=2048)  # map pages and GeoJSON shrink 5-10x

@@ -134,6 +134,13 @@ def test_the_allowance_is_one_count_for_every_process_and_survives_a_restart(api
     assert restarted.take("198.51.100.1") > 0 and restarted.take("198.51.100.2") == 0.0  # per client
 
 
+def test_without_its_database_the_allowance_counts_nothing_and_lets_requests_pass():
+    from api.limits import SharedLimit
+
+    gone = SharedLimit("test-gone", rate=0.01, burst=1, url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert [gone.take("198.51.100.3"), gone.take("198.51.100.3")] == [0.0, 0.0]
+
+
 def test_status_table_maps_library_errors():
     from api.errors import status_for
     from geo.errors import GeoError, MissingColumnsError
