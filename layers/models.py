@@ -540,6 +540,8 @@ class Event(Timestamped, Base):
         CheckConstraint(_in("source", EVENT_SOURCES), name="event_source_known"),
         CheckConstraint("satisfaction BETWEEN 1 AND 5", name="event_satisfaction_range"),
         Index("ix_events_geom", "geom", postgresql_using="gist"),
+        Index("ux_events_source_external_ref", "source", "external_ref", unique=True,
+              postgresql_where=text("external_ref IS NOT NULL")),
     )
 
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -566,9 +568,11 @@ class Event(Timestamped, Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     result_note: Mapped[str | None] = mapped_column(Text)
     satisfaction: Mapped[int | None] = mapped_column(Integer)
-    duplicate_of: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id"))
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id"), index=True)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    external_ref: Mapped[str | None] = mapped_column(String(40))
+    """The 12345 work-order number (工单编号) an imported event came from; unique per source."""
 
 
 class EventHistory(Timestamped, Base):
@@ -669,3 +673,46 @@ class ProvinceRollup(Timestamped, Base):
     population: Mapped[int] = mapped_column(BigInteger)
     population_covered: Mapped[int] = mapped_column(BigInteger)
     share: Mapped[float | None] = mapped_column(Float)
+
+
+class KeyHousehold(Timestamped, Base):
+    """A key household (重点人群: 低保户, 特困供养, 独居/空巢老人 …) of a home: staff only, never public."""
+
+    __tablename__ = "key_households"
+    __table_args__ = (CheckConstraint("cardinality(groups) >= 1", name="key_household_has_group"),)
+
+    household_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    residence_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("residences.residence_id", ondelete="CASCADE"), index=True)
+    groups: Mapped[list[str]] = mapped_column(ARRAY(String(30)))
+    head_name: Mapped[str] = mapped_column(String(40))
+    """Personal data: the grid worker of the household's grid and admins only."""
+    address: Mapped[str | None] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(Text)
+    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"),
+                                                index=True)
+    community_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"),
+                                                     index=True)
+    town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"),
+                                                index=True)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class Visit(Timestamped, Base):
+    """One visit (走访) of a key household: when, by whom, how far from the home it was logged."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_household_at", "household_id", "visited_at"),)
+
+    visit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    household_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("key_households.household_id", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(60))
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    notes: Mapped[str | None] = mapped_column(Text)
+    needs: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="SET NULL"))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
