@@ -60,8 +60,9 @@ def clean(data: bytes, *, max_bytes: int) -> tuple[bytes, str, Image.Image]:
         upright = upright.convert("RGB")
     bare = Image.new(upright.mode, upright.size)  # a new image: no info dict, no EXIF carried over
     bare.paste(upright)
-    if upright.mode == "P" and upright.getpalette():
-        bare.putpalette(upright.getpalette())
+    palette = upright.getpalette() if upright.mode == "P" else None
+    if palette:
+        bare.putpalette(palette)
     out = io.BytesIO()
     bare.save(out, format=fmt, **({"quality": 90} if fmt in ("JPEG", "WEBP") else {}))
     return out.getvalue(), fmt, bare

@@ -144,7 +144,7 @@ def percent(value: float | None, digits: int = 1) -> str:
 def target_sentences(targets: pd.DataFrame) -> list[tuple[str, bool | None]]:
     """One sentence per target row (``pipeline.coverage.evaluate_targets``): the target, the
     value of its measure (communities counted for presence), and 达标/未达标."""
-    out = []
+    out: list[tuple[str, bool | None]] = []
     for t in targets.to_dict("records"):
         value = t.get("value")
         value = None if value is None or pd.isna(value) else float(value)

@@ -97,7 +97,7 @@ class FacilityUpdate(_Props):
     """修改设施 (只改给出的字段) changes to a facility; omitted fields stay."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "closed"}]})
-    type_code: Text(40, min_length=1) = None  # type: ignore[assignment]  (null is refused: NOT NULL)
+    type_code: Text(40, min_length=1) = None  # type: ignore[assignment]  # null is refused: NOT NULL
     name: Text(200, min_length=1) = None  # type: ignore[assignment]
     address: Text(300) | None = None
     floor_area_m2: Measure | None = None
