@@ -1,0 +1,1 @@
+"""Pure computation: coverage over the street network, siting, place-name rules (no database, no HTTP)."""

@@ -146,7 +146,8 @@ class _Block(NamedTuple):
 
 def service_tiers(facility_types: pd.DataFrame) -> pd.DataFrame:
     """Applicable (type, circle) tiers: ``type_code, circle, profile, max_time_s, radius_m`` (metres,
-    NaN without a service radius), one per row."""
+    NaN without a service radius), one per row.
+    """
     _require(facility_types, TYPE_COLUMNS, "facility_types")
     frames = []
     for circle in CIRCLES:
@@ -430,7 +431,8 @@ def _ancestor_chain(parent: np.ndarray) -> np.ndarray:
 
 def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
     """Per area: the row whose ``urban`` flag decides its circle — its nearest community
-    ancestor (itself included), else the area itself."""
+    ancestor (itself included), else the area itself.
+    """
     is_community = (areas.level.to_numpy() == "community")[np.maximum(chain, 0)] & (chain >= 0)
     first = np.where(is_community.any(axis=1), is_community.argmax(axis=1), 0)
     return chain[np.arange(len(chain)), first]
@@ -485,7 +487,8 @@ def _snap_facilities(prepared: Prepared, fac: pd.DataFrame, profiles: list[str])
 
 def _snap_all(networks: dict[str, Network], lon, lat, max_distance_m: float) -> dict[str, Snap]:
     """Snap points on every network; profiles sharing the same usable edges and compounds (walk and
-    walk_elderly) share one snap, only the access-leg time differs."""
+    walk_elderly) share one snap, only the access-leg time differs.
+    """
     out: dict[str, Snap] = {}
     done: dict[tuple, Snap] = {}
     for name, net in sorted(networks.items()):
@@ -507,7 +510,8 @@ def _metric_xy(prepared: Prepared, fac: pd.DataFrame) -> np.ndarray:
 
 def straight_line(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
     """Straight-line distance (metres) from each ``from_xy`` row to the nearest ``to_xy`` row; inf when
-    ``to_xy`` is empty. Both in the same metric CRS."""
+    ``to_xy`` is empty. Both in the same metric CRS.
+    """
     if len(to_xy) == 0:
         return np.full(len(from_xy), np.inf)
     return cKDTree(to_xy).query(from_xy, k=1)[0] if len(from_xy) else np.empty(0)
@@ -516,7 +520,8 @@ def straight_line(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
 def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict],
             fac_xy: np.ndarray) -> list[_Block]:
     """ONE bounded search for (type, profile); read it for each circle using that profile. Also the
-    straight-line distance of the circle's homes to the type's nearest facility (radius measure)."""
+    straight-line distance of the circle's homes to the type's nearest facility (radius measure).
+    """
     net = prepared.network(profile)
     reach = nearest_facility(net, ids, fsnap, limit_s=max(t["max_time_s"] for t in tiers))
     blocks = []
@@ -611,7 +616,8 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
 def estimate_flags(residences: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per residence: are its households estimated (``households_estimated``: from a building
     footprint), are its people (``estimated``: any count estimated, or the households)? Residences
-    without these optional columns count as real."""
+    without these optional columns count as real.
+    """
     def flag(column: str) -> np.ndarray:
         if column not in residences:
             return np.zeros(len(residences), dtype=bool)
@@ -641,7 +647,8 @@ def rollup_keys(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, n_
 
 def rollup(prepared: Prepared, keys: RollupKeys, weight: np.ndarray) -> np.ndarray:
     """Sum ``weight`` (one per row of ``keys``) per (type, area) for every area holding the
-    residence: its own area, every ancestor, and its large grid. Flat (type, area), rounded."""
+    residence: its own area, every ancestor, and its large grid. Flat (type, area), rounded.
+    """
     n = keys.n_types * len(prepared.areas)
     own = np.bincount(keys.own, weights=weight, minlength=n).reshape(keys.n_types, -1)
     total = np.asarray(prepared.area_up.T @ own.T).T.ravel()

@@ -162,7 +162,8 @@ def _chain_end_times(network: Network, dist: np.ndarray) -> tuple[np.ndarray, np
 
 def _intervals(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float):
     """(chain, from, to) in seconds from the chain's end ``a`` of every stretch reachable within
-    ``budget_s``: from end ``a``, from end ``b`` (one piece when they meet) and around the origin."""
+    ``budget_s``: from end ``a``, from end ``b`` (one piece when they meet) and around the origin.
+    """
     t_a, t_b = _chain_end_times(network, dist)
     ab, ba, total = network.chain_ab, network.chain_ba, network.chain_time_s
     up, down = (ab, ba) if direction == "from" else (ba, ab)  # may one cover a→b from a / b→a from b
@@ -186,7 +187,8 @@ def _intervals(network: Network, origin: Snap, direction: str, dist: np.ndarray,
 @dataclass(frozen=True, eq=False)
 class _ChainLines:
     """Each chain as one metric LineString from end ``a`` to ``b``, and its edges in order (start
-    and length in seconds and metres) to turn chain positions (seconds) into distances along it."""
+    and length in seconds and metres) to turn chain positions (seconds) into distances along it.
+    """
 
     lines: np.ndarray
     length_m: np.ndarray
@@ -269,7 +271,8 @@ def _polygon(network, origin, direction, dist, budget_s, buffer_m, start: _Place
 
 def _holes(band, far: np.ndarray, keep: np.ndarray, *, radius_m: float):
     """``band`` minus a disc around each point of ``far`` inside it, kept clear of ``keep`` (the
-    reachable points' legs and the reachable street nodes)."""
+    reachable points' legs and the reachable street nodes).
+    """
     if band.is_empty or len(far) == 0:
         return band
     shapely.prepare(band)
@@ -282,7 +285,8 @@ def _holes(band, far: np.ndarray, keep: np.ndarray, *, radius_m: float):
 
 def _joined(band, near: np.ndarray, legs: np.ndarray, far: np.ndarray):
     """``band`` plus the access leg and a disc of each reachable point of ``near`` outside it, kept
-    clear of every point of ``far``."""
+    clear of every point of ``far``.
+    """
     out = ~shapely.contains_xy(band, near[:, 0], near[:, 1]) if not band.is_empty else np.ones(len(near), bool)
     if not out.any():
         return band

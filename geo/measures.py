@@ -82,7 +82,7 @@ def _flag(values: pd.Series) -> np.ndarray:
 
 def presence(communities: pd.DataFrame, facilities: pd.DataFrame, facility_types: pd.DataFrame,
              rules: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per community and applicable type: does it have an open facility of the type?
+    """Per community and applicable type: whether it has an open facility of the type.
 
     Parameters
     ----------
@@ -256,7 +256,8 @@ def composite(prepared: Prepared, per_residence: pd.DataFrame,
 def limiting_types(per_area: pd.DataFrame, area_ids, codes: list[str]) -> pd.DataFrame:
     """The required ``codes`` ranked by residents of the areas ``area_ids`` (summed; e.g. the
     communities of one circle) who do NOT reach them over the network, most first: ``type_code``,
-    ``population_missing``, ``share`` (reached)."""
+    ``population_missing``, ``share`` (reached).
+    """
     pa = per_area[per_area.area_id.isin(list(np.atleast_1d(area_ids))) & per_area.type_code.isin(codes)]
     g = pa.groupby("type_code")[["population", "population_covered"]].sum()
     out = pd.DataFrame({"type_code": g.index.to_numpy(),

@@ -232,7 +232,8 @@ def metric_geometry_column(crs: pyproj.CRS) -> str:
 
 def with_metric_geometry(edges: pd.DataFrame, crs: pyproj.CRS) -> pd.DataFrame:
     """``edges`` plus their geometry projected to the metric ``crs`` (None where missing), so that the
-    networks of several profiles built with ``build_network(crs=crs)`` project it once, not once each."""
+    networks of several profiles built with ``build_network(crs=crs)`` project it once, not once each.
+    """
     if "geometry" not in edges:
         return edges
     given = np.asarray(edges["geometry"].to_numpy(), dtype=object)
@@ -245,7 +246,8 @@ def with_metric_geometry(edges: pd.DataFrame, crs: pyproj.CRS) -> pd.DataFrame:
 
 def _edge_geometry(edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
     """Metric LineStrings running u→v: the frame's geometry when given (projected already when
-    ``with_metric_geometry`` added it for ``crs``), else straight segments."""
+    ``with_metric_geometry`` added it for ``crs``), else straight segments.
+    """
     column = metric_geometry_column(crs)
     if column in edges:
         out = np.asarray(edges[column].to_numpy(), dtype=object).copy()

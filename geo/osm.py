@@ -391,7 +391,8 @@ def _edge_frame(ways: pd.DataFrame, direction: np.ndarray, p: _Pieces) -> gpd.Ge
 
 def drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> StreetNetwork:
     """Keep edges of connected components (ignoring direction) at least ``min_m`` metres long, and
-    the longest; edge ids are renumbered. ``nodes`` of the result is left empty."""
+    the longest; edge ids are renumbered. ``nodes`` of the result is left empty.
+    """
     ids, inverse = np.unique(np.concatenate([edges["u"], edges["v"]]), return_inverse=True)
     m = len(edges)
     graph = coo_matrix((np.ones(m), (inverse[:m], inverse[m:])), shape=(len(ids), len(ids)))
@@ -413,7 +414,8 @@ def drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> StreetNetwork:
 
 def way_geometries(ways: pd.DataFrame, coords: pd.DataFrame, *, polygon: np.ndarray) -> np.ndarray:
     """Shapely geometry per way (EPSG:4326): a Polygon where ``polygon`` is True and the way is
-    closed, else a LineString; None when fewer than two of its nodes have coordinates."""
+    closed, else a LineString; None when fewer than two of its nodes have coordinates.
+    """
     way_of, _, lon, lat = _flatten([list(n) for n in ways["nodes"]], coords)
     known = ~np.isnan(lon)
     way_of, xy = way_of[known], np.column_stack([lon[known], lat[known]])
@@ -640,7 +642,8 @@ def _named_streets(edges: gpd.GeoDataFrame, mapping: pd.DataFrame) -> pd.DataFra
 
 def storeys(features: pd.DataFrame, params: HouseholdParameters) -> np.ndarray:
     """Storeys per building: ``building:levels``, else ``height`` / storey height, else the default
-    of its building type; implausible values (< 1 or > ``max_levels``) fall back to the default."""
+    of its building type; implausible values (< 1 or > ``max_levels``) fall back to the default.
+    """
     kind = tag(features, "building").str.lower().fillna("yes")
     default = kind.map(params.default_levels).fillna(params.default_levels.get("yes", 1.0))
     levels = _first_number(tag(features, "building:levels"))
@@ -656,7 +659,9 @@ def storeys(features: pd.DataFrame, params: HouseholdParameters) -> np.ndarray:
 
 def feature_findings(features: gpd.GeoDataFrame, facility_mapping: pd.DataFrame, placename_mapping: pd.DataFrame,
                      params: HouseholdParameters, *, examples: int = 5) -> list[dict]:
-    """What an import should tell its user about the features, as dicts ``column``, ``problem``, ``fix``:
+    """What an import should tell its user about the features, as dicts ``column``, ``problem``, ``fix``.
+
+    The findings:
 
     * per tag key of the facility mapping: features that no row of either mapping claims (the
       most frequent values listed), so a city can extend data/osm_facility_mapping.csv;

@@ -95,7 +95,8 @@ def users_of(capacity_basis: str | None, basis_per_unit: float | None) -> Users:
     """The ``Users`` of a type from its ``capacity_basis`` and ``basis_per_unit`` (facility_types.csv):
     elderly → the elderly, ``basis_per_unit`` of them per unit; children → the age band
     (children / ``basis_per_unit``), one per unit; population → residents, ``basis_per_unit`` per
-    unit; no basis → residents, no capacity limit."""
+    unit; no basis → residents, no capacity limit.
+    """
     per = float(basis_per_unit) if basis_per_unit is not None and np.isfinite(float(basis_per_unit)) else None
     if capacity_basis == "children" and per:
         return Users("children", 1.0 / per, 1.0, USER_LABELS["children"])
@@ -253,7 +254,8 @@ def intersection_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing
                             min_degree: int = 3) -> pd.DataFrame:
     """Street intersections inside the gap polygons (EPSG:4326): nodes where at least ``min_degree``
     public usable streets of ``network`` meet (distinct neighbours), optionally thinned to one per
-    ``spacing_m`` cell as ``gap_candidates`` does. ``gap_rank`` tells which gap each lies in."""
+    ``spacing_m`` cell as ``gap_candidates`` does. ``gap_rank`` tells which gap each lies in.
+    """
     if spacing_m is not None and spacing_m <= 0:
         raise SitingError(f"spacing_m={spacing_m} must be > 0 (metres), or none for every intersection")
     public = (network.edge_compound < 0) & (network.edge_u != network.edge_v)
@@ -373,7 +375,8 @@ class _Reader:
 
 def _demand(prepared: Prepared, tiers: pd.DataFrame, covered: np.ndarray, weight: str, users: Users):
     """Demand frame, one ``_Reader`` per circle, and per measure (the four, ``users``) the total and
-    the already covered count."""
+    the already covered count.
+    """
     res = prepared.residences
     user_count = res[users.measure].to_numpy(float) * users.band
     frames, readers, offset = [], {}, 0
@@ -428,7 +431,8 @@ def _profile_pairs(network: Network, csnap: Snap, cand: pd.DataFrame, readers: l
 
 def _near(network: Network, cand: pd.DataFrame, readers: list[_Reader], limit_s: float) -> list[list]:
     """Per reader and candidate, the reader's points within the farthest distance reachable in
-    ``limit_s`` (top speed × time: nothing farther can be in reach, whatever the streets)."""
+    ``limit_s`` (top speed × time: nothing farther can be in reach, whatever the streets).
+    """
     speed = max(np.max(network.edge_length_m / np.maximum(network.edge_time_s, 1e-9), initial=0.0),
                 network.profile.access_speed_mps)
     cx, cy, _ = to_metric((cand.lon.to_numpy(), cand.lat.to_numpy()), crs=network.crs)
@@ -487,7 +491,8 @@ class _Model:
 def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = None, one_per=None) -> _Model:
     """Drop candidates that cover nobody, merge demand columns covered by the same candidates, and
     attach capacities (weight per candidate row: a number, an array over ``matrix.candidates`` or
-    None), the spacing conflicts and the groups (``one_per``: an id per candidate row, -1 none)."""
+    None), the spacing conflicts and the groups (``one_per``: an id per candidate row, -1 none).
+    """
     cover = matrix.cover
     useful = np.flatnonzero(np.diff(cover.indptr) > 0)
     sub = cover[useful].tocsc()
@@ -618,7 +623,8 @@ def set_covering(
 
 def _reachable(model: _Model, time_limit_s: float) -> float:
     """The most weight every candidate together can cover or serve (spacing ignored: an upper bound
-    when sites conflict, and then LSCP's feasibility is judged on it)."""
+    when sites conflict, and then LSCP's feasibility is judged on it).
+    """
     if not model.capacitated:
         return float(model.weight.sum())
     every = _Model(model.candidates, model.cover, model.weight, model.capacity, np.empty((2, 0), np.int64))
@@ -634,7 +640,8 @@ def _use_exact(solver: str, model: _Model, max_exact: int) -> bool:
 
 def _singletons(model: _Model) -> np.ndarray:
     """What each candidate alone covers or serves: an upper bound on its gain to any set of sites
-    (coverage, capacitated or not, is submodular)."""
+    (coverage, capacitated or not, is submodular).
+    """
     return np.minimum(model.cover @ model.weight, model.capacity)
 
 
@@ -691,7 +698,8 @@ def _neighbours(model: _Model, j: int) -> np.ndarray:
 
 def _per_group_best(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     """``values`` with each group (id >= 0) reduced to its largest: what at most one site per group
-    can add (for the bounds)."""
+    can add (for the bounds).
+    """
     if groups is None or not (groups >= 0).any():
         return values
     alone = values[groups < 0]
@@ -741,7 +749,8 @@ def _sites_needed(value: float, top: np.ndarray, need: float) -> int:
 
 def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np.ndarray, float, np.ndarray]:
     """Chosen sites re-ordered by decreasing marginal gain, dropping sites that add nothing; the
-    value they reach (capacitated: the best assignment, by LP) and what each serves."""
+    value they reach (capacitated: the best assignment, by LP) and what each serves.
+    """
     chosen = np.asarray(chosen, np.int64)
     sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight, model.capacity[chosen],
                  np.empty((2, 0), np.int64))
@@ -762,7 +771,8 @@ def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np
 
 def _assign(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[float, np.ndarray]:
     """The most the ``chosen`` sites serve together within their capacities, and what each serves
-    (an LP over the assignment, HiGHS)."""
+    (an LP over the assignment, HiGHS).
+    """
     if len(chosen) == 0:
         return 0.0, np.empty(0)
     sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight, model.capacity[chosen],
@@ -779,7 +789,8 @@ def _assign(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[flo
 
 def _lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
     """The MILP (or its relaxation) of ``model``: uncapacitated over ``x`` (candidates, 0/1) then
-    ``y`` (groups, 0..1); capacitated: ``_capacitated_lp``."""
+    ``y`` (groups, 0..1); capacitated: ``_capacitated_lp``.
+    """
     if model.capacitated:
         return _capacitated_lp(model, k=k, need=need, relax=relax)
     n_c, n_g = model.cover.shape
@@ -810,7 +821,7 @@ def _spacing_rows(model: _Model, n_other: int) -> sp.csr_matrix:
 
 
 def _group_rows(model: _Model, n_other: int) -> sp.csr_matrix:
-    """sum of x_j over each group <= 1 (site columns first, ``n_other`` columns after)."""
+    """Sum of x_j over each group <= 1 (site columns first, ``n_other`` columns after)."""
     n_c = len(model.candidates)
     if model.groups is None:
         return sp.csr_matrix((0, n_c + n_other))
@@ -821,7 +832,7 @@ def _group_rows(model: _Model, n_other: int) -> sp.csr_matrix:
 
 def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
     """Capacitated covering over ``y`` (sites, 0/1) then ``x`` (one per covering pair: the share of
-    the group the site serves, 0..1):
+    the group the site serves, 0..1), subject to the constraints below.
 
     ``sum_j x_jg <= 1`` (a group is served at most once), ``x_jg <= y_j`` (only open sites serve),
     ``sum_g w_g x_jg <= c_j y_j`` (capacity), spacing ``y_a + y_b <= 1``; MCLP: ``sum y <= k``,
@@ -878,7 +889,8 @@ _BANNER = {"shown": False}
 def _highs() -> highspy.Highs:
     """A HiGHS instance. The first of a process prints HiGHS's banner on standard output whatever
     the options; it is sent to standard error instead, so JSON written to standard output
-    (``minqing plan site --format json``) stays readable."""
+    (``minqing plan site --format json``) stays readable.
+    """
     if _BANNER["shown"]:
         return highspy.Highs()
     sys.stdout.flush()
@@ -946,7 +958,8 @@ def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
     ``users_served`` (what the site serves: with capacities its share of the best assignment, at
     most ``capacity_users``; uncapacitated: ``users_reached``), ``capacity_users`` (NaN when
     uncapacitated), ``circle``/``profile``/``max_time_s`` of the residents it mostly serves, and
-    ``candidate_row`` (its row in ``matrix.candidates``)."""
+    ``candidate_row`` (its row in ``matrix.candidates``).
+    """
     chosen = np.asarray(solution.chosen, np.int64)
     rank = pd.Series(np.arange(len(chosen)), index=chosen)
     pairs = matrix.pairs[matrix.pairs.candidate.isin(chosen)]
@@ -976,7 +989,8 @@ def service_areas(prepared: Prepared, matrix: CoverageMatrix, sites: pd.DataFram
     """``sites`` (``proposals`` output) with the area each would serve (EPSG:4326): the isochrone
     of its circle's limit towards the site along the streets (``geo.isochrone``, direction
     ``'to'``); a site whose isochrone cannot be built gets the buffered hull of the residents it
-    gains instead. ``area_kind`` says which."""
+    gains instead. ``area_kind`` says which.
+    """
     from geo.isochrone import isochrones
 
     geoms, kinds = [], []

@@ -111,7 +111,8 @@ def _joined(rows: pd.DataFrame, extra: pd.DataFrame | None, column: str) -> pd.D
 def tier_compliance(types: pd.DataFrame) -> pd.DataFrame:
     """Per community and tier (from ``type_compliance``): ``required``, ``within`` counts, ``pass``,
     ``missing`` (the required types that fall short, grouped by what is wrong: "未设置: 幼儿园、…;
-    步行可达不足: …") and ``missing_codes``; ``tier_label`` in Chinese."""
+    步行可达不足: …") and ``missing_codes``; ``tier_label`` in Chinese.
+    """
     def one(group: pd.DataFrame) -> pd.Series:
         short = group[~group.within]
         words = short.status.where(short.status != MET, "可达不足") if "status" in short else pd.Series(
@@ -164,7 +165,8 @@ def community_of(areas: pd.DataFrame, area_ids: Sequence[int]) -> np.ndarray:
 
 def community_at(communities: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """The ``area_id`` of the community polygon holding each point (degrees, EPSG:4326); a point on a
-    shared border goes to the first community in ``communities``' order; -1 outside every one."""
+    shared border goes to the first community in ``communities``' order; -1 outside every one.
+    """
     polys = np.asarray(communities.geometry.to_numpy(), dtype=object)
     inside, comm = shapely.STRtree(polys).query(shapely.points(lon, lat), predicate="covered_by")
     order = np.lexsort((comm, inside))

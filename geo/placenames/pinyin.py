@@ -74,7 +74,7 @@ _KEEP_EACH = cast(Any, _each_char)
 
 
 def _base_readings(name: str) -> tuple[list[str], list[bool]]:
-    """pypinyin's reading of each character and whether it read it inside a dictionary word."""
+    """Pypinyin's reading of each character and whether it read it inside a dictionary word."""
     out = lazy_pinyin(name, style=Style.NORMAL, v_to_u=True, errors=_KEEP_EACH)
     in_word = [False] * len(name)
     if len(out) != len(name):  # pypinyin grouped something unexpectedly: read character by character
@@ -93,7 +93,8 @@ SURNAME_PLACES = frozenset("家屋厝寨庄村巷")
 
 def surname_reading(name: str, *, tables: PlaceNameTables | None = None) -> tuple[str, tuple[str, ...]] | None:
     """(surname, reading) when a polyphonic surname of surnames.csv opens ``name`` before one of
-    家/屋/厝/寨/庄/村/巷 (翟家庄 → (翟, (zhai,))), else None; the longest surname wins (尉迟 over 尉)."""
+    家/屋/厝/寨/庄/村/巷 (翟家庄 → (翟, (zhai,))), else None; the longest surname wins (尉迟 over 尉).
+    """
     surnames = default_tables(tables).surnames
     for size in (2, 1):
         head = name[:size]
@@ -167,7 +168,8 @@ def chinese_number(text: str) -> int:
 
 def is_code(run: str) -> bool:
     """Whether a run of digits is a code written in Arabic numerals (三〇一, 1203): it holds 〇 or an
-    Arabic digit. Counts (十二) and date-like pairs (八一, 三八) are not codes."""
+    Arabic digit. Counts (十二) and date-like pairs (八一, 三八) are not codes.
+    """
     return bool(run) and any(c == "〇" or c.isascii() for c in run) and _DIGIT_RUN.fullmatch(run) is not None
 
 
@@ -216,7 +218,8 @@ def generic_of(body: str, *, category: Category | None = None,
 def _sign_generic(body: str, category: Category | None, tables: PlaceNameTables) -> Generic | None:
     """The generic that splits ``body`` on a sign: one of the category's classes, else, for buildings
     and estates, any building-like generic (时代广场 as a building → Shidai Guangchang: the 大 check
-    flags the misfit, the sign still writes the generic apart)."""
+    flags the misfit, the sign still writes the generic apart).
+    """
     found = generic_of(body, category=category, tables=tables)
     if found is None and category is not None and category.classes & BUILDING_CLASSES:
         found = generic_of(body, tables=tables, classes=BUILDING_CLASSES)

@@ -47,6 +47,7 @@ class NameIndex:
     initials: pd.Series
 
     def __len__(self) -> int:
+        """Number of names in the index."""
         return len(self.ids)
 
     def query(self, text: str, *, limit: int = 20, historical: bool = True) -> pd.DataFrame:

@@ -230,7 +230,8 @@ def read_admin_suffixes(path: str | Path = DATA_DIR / "admin_suffixes.csv") -> p
 
 def read_rules(path: str | Path = DATA_DIR / "rules.csv") -> pd.DataFrame:
     """Read the finding codes with their reasons, cited rules and ``flag`` (大/洋/怪/重/other; empty or
-    absent → other)."""
+    absent → other).
+    """
     frame = _read(path, ["code", "reason_zh", "reason_en", "rule"])
     frame["flag"] = frame["flag"].replace("", "other") if "flag" in frame else "other"
     _check(path, frame[~frame["flag"].isin(FLAGS)], "flag is not 大/洋/怪/重/other", "use 大, 洋, 怪, 重 or other")
@@ -414,7 +415,8 @@ def use_overrides(folder: str | Path | None) -> PlaceNameTables:
 
 def default_tables(tables: PlaceNameTables | None = None) -> PlaceNameTables:
     """Return ``tables`` or, when None, the tables in use: the shipped ones, read under the folder
-    chosen with :func:`use_overrides` if any."""
+    chosen with :func:`use_overrides` if any.
+    """
     if tables is not None:
         return tables
     return load_tables() if _OVERRIDES[0] is None else load_tables(DATA_DIR, overrides=_OVERRIDES[0])
