@@ -109,6 +109,7 @@ def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path):
     # --- the grid worker, on a phone: sees it among their open events, with the photo; escalates --------
     grid = visit(**PHONE)
     _signed_in(grid, "/grid", worker)
+    assert grid.js("() => document.documentElement.scrollWidth") <= PHONE["width"]  # nothing wider than the phone
     grid.page.click(f"#mq-ev-mine {item} button")
     grid.page.wait_for_function(f"() => document.getElementById('mq-ev-detail').dataset.eventId === '{event['event_id']}'")
     grid.page.wait_for_selector("#mq-ev-detail .mq-ev-photos img")
@@ -120,6 +121,18 @@ def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path):
     # --- the dispatcher: the event arrives without reloading; 分拨 to the department -------------------
     centre.page.wait_for_selector(f"#mq-ev-waiting {item}", timeout=10_000)
     assert centre.js("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
+    # on the map: its point among the clustered events; as heat; filtered by category
+    centre.page.wait_for_function(f"() => minqing.state.events.some(e => e.event_id === {event['event_id']} && "
+                                  "e.status === 'escalated')", timeout=10_000)
+    centre.page.check('input[name="mq-ev-view"][value="heat"]')
+    centre.page.wait_for_selector(".leaflet-heatmap-layer")
+    assert not centre.js("() => minqing.state.map.hasLayer(minqing.state.layers.cluster)")
+    centre.page.check('input[name="mq-ev-view"][value="points"]')
+    centre.page.select_option("#mq-ev-filter-category", "sanitation")
+    shown, matching, everything = centre.js("() => [minqing.state.shown, minqing.state.events.filter("
+                                            "e => e.category === 'sanitation').length, minqing.state.events.length]")
+    assert shown == matching >= 1 and everything >= shown
+    centre.page.select_option("#mq-ev-filter-category", "")
     centre.page.click(f"#mq-ev-waiting {item} button")
     centre.page.wait_for_selector('#mq-ev-detail button[data-action="assign"]')
     centre.page.select_option('#mq-ev-detail select[name="department"]', DEPARTMENT)
