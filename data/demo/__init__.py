@@ -9,8 +9,8 @@ Use ``generate(scale=..., seed=...)``; it returns a ``DemoDistrict`` of frames i
 columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km²):
 
 - 3 towns (urban core 澄湾街道, town seat 汐岭镇, rural 鹭田镇), ~40 communities and villages,
-  ~55 middle and ~290 small grids (300-500 households in the city, one natural village each in
-  the countryside), one large grid per town;
+  ~55 middle and ~280 small grids made of street blocks (300-500 households in the city, one
+  natural village each in the countryside), one large grid per town;
 - ~35,000 network nodes (~1,000 km of roads and paths): a rotated, gently warped street
   lattice with primary/secondary/tertiary streets (大道/路/街), one-way streets and a one-way
   couplet, irregular old-town lanes (巷, some one-way), 9 gated compounds whose private roads

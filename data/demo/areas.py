@@ -1,10 +1,16 @@
 """Administrative and grid areas of one copy: district → towns → communities → middle → small grids.
 
 Every level is cut out of its parent, so the children of one parent tile it exactly:
-towns and communities are (gently warped) Voronoi cells clipped to the parent, middle grids and
-city small grids are straight weighted-median cuts (about 300-500 households each), village small
-grids are Voronoi cells of natural villages (one grid per natural village). Large grids copy their
-town. Residences are then assigned to the small grid containing them.
+towns and communities are (gently warped) Voronoi cells clipped to the parent. Grids follow the
+streets and the river, as real grids do: each community is cut into blocks by its public streets
+and the river (``Network.streets``, polygonized with the community's outline), and a grid is a
+union of whole blocks. Which blocks go together is drawn from a balanced plan: middle grids and
+city small grids from weighted-median cuts (about 300-500 households each), village small grids
+from the Voronoi cells of natural villages (one grid per natural village); every block joins the
+planned part holding most of its households (else most of its area). Only a block larger than
+``SPLIT_BLOCK_M2`` or holding more than ``SPLIT_BLOCK_HH`` households and shared by several parts
+(open fields where the roads enclose nothing, large gated compounds) is cut along the plan. Large grids copy their town. Residences are then assigned to the small grid
+containing them.
 
 Codes: statistics codes (12 digits) for district (6 + 000000), towns (街道 001-099, 镇 101-199,
 + 000) and communities (居委会 001-199, 村委会 201-399); grid codes are CJ/T 349-style 20 digits:
@@ -35,6 +41,10 @@ VILLAGES_PER_CUN = 11.5
 GRID_HH = 400
 MIN_COMMUNITY_HH = 300
 AVOID_FOR_CUN = ("㘭背", "甽头")
+SPLIT_BLOCK_M2 = 600_000.0
+SPLIT_BLOCK_HH = 0.75 * GRID_HH
+"""A block larger than SPLIT_BLOCK_M2 (m²), or holding more than SPLIT_BLOCK_HH households, that several
+planned grids share is cut between them, not given whole (open fields, large gated compounds)."""
 
 
 @dataclass
@@ -155,8 +165,10 @@ class _Builder:
     """Builds the area tree of one copy; ``ctx`` carries the shared inputs."""
 
     def __init__(self, geo: Geography, s: Settlement, res: Residences, vnames: list[str], namer: Namer,
-                 district: tuple[str, str], towns: list[str], rng: np.random.Generator):
+                 district: tuple[str, str], towns: list[str], rng: np.random.Generator, streets: np.ndarray):
         self.geo, self.s, self.res, self.vnames, self.namer = geo, s, res, vnames, namer
+        self.streets = np.r_[streets, [geo.river_line]]
+        self.street_tree = shapely.STRtree(self.streets)
         self.dname, self.dcode = district
         self.towns, self.rng = towns, rng
         self.A = AreaSet()
@@ -215,13 +227,13 @@ class _Builder:
         vin = np.nonzero(_inside(poly, self.centres))[0]
         n_mid = 2 if (w.sum() > 2600 or len(vin) >= 10) else 1
         seq = 0
-        for m, mpoly in enumerate(bisect(poly, xy, w, n_mid), 1):
+        for m, (mpoly, mblocks) in enumerate(follow_blocks(bisect(poly, xy, w, n_mid), self._blocks(poly), xy, w), 1):
             mid = A.add(Area("grid_middle", c, f"{com.name}第{m}中网格",
                              SERVICE_CODE["grid_middle"] + self.dcode + tcode + ccode + f"{m:02d}", mpoly,
                              urban=com.urban, urban_rural_code=com.urban_rural_code,
                              worker=f"{com.name}第{m}中网格 网格指导员", town=ti, kind=kind))
             inm = _inside(mpoly, xy)
-            for gpoly, vi in self._smalls(mpoly, kind, xy[inm], w[inm]):
+            for gpoly, vi in self._smalls(mpoly, mblocks, kind, xy[inm], w[inm]):
                 seq += 1
                 label = f"{com.name}{self.vnames[vi]}网格" if vi >= 0 else f"{com.name}第{seq}网格"
                 code = SERVICE_CODE["grid_small"] + self.dcode + tcode + ccode + f"{seq:02d}"
@@ -229,16 +241,28 @@ class _Builder:
                            urban=com.urban, urban_rural_code=com.urban_rural_code, worker=worker_name(code),
                            town=ti, kind=kind, village=vi))
 
-    def _smalls(self, mpoly, kind: str, xy, w) -> list[tuple]:
-        """City grids of about 400 households; in villages one grid per natural village."""
+    def _smalls(self, mpoly, blocks: list, kind: str, xy, w) -> list[tuple]:
+        """City grids of about 400 households; in villages one grid per natural village; both made
+        of the middle grid's blocks."""
         vin = np.nonzero(_inside(mpoly, self.centres))[0]
         if kind == "社区" or len(vin) == 0:
             n = max(1, int(round(w.sum() / GRID_HH)))
-            return [(g, -1) for g in bisect(mpoly, xy, w, n)]
+            return [(g, -1) for g, _ in follow_blocks(bisect(mpoly, xy, w, n), blocks, xy, w)]
         if len(vin) == 1:
             return [(polygonal(mpoly), int(vin[0]))]
         cells = voronoi_cells(self.centres[vin], mpoly)
-        return [(g, int(v)) for g, v in zip(cells, vin, strict=True) if not g.is_empty]
+        plan = [(g, int(v)) for g, v in zip(cells, vin, strict=True) if not g.is_empty]
+        kept = follow_blocks([g for g, _ in plan], blocks, xy, w, keep_empty=True)
+        return [(g, v) for (g, _), (_, v) in zip(kept, plan, strict=True) if not g.is_empty]
+
+    def _blocks(self, poly) -> list:
+        """Blocks of ``poly``: the faces its public streets and the river cut it into."""
+        near = self.streets[self.street_tree.query(poly, predicate="intersects")]
+        if len(near) == 0:
+            return list(shapely.get_parts(polygonal(poly)))
+        noded = shapely.union_all(np.r_[shapely.get_parts(shapely.boundary(poly)), near])
+        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+        return list(faces[_inside(poly, shapely.get_coordinates(shapely.point_on_surface(faces)))])
 
     def _assign(self) -> None:
         """Small grid of every residence, and households of every area."""
@@ -272,6 +296,40 @@ class _Builder:
             A.areas[i].urban = A.areas[A.areas[i].parent].urban
 
 
+def follow_blocks(parts: list, blocks: list, xy: np.ndarray, w: np.ndarray, *,
+                  keep_empty: bool = False) -> list[tuple]:
+    """``parts`` (a planned partition of the blocks' parent) redrawn along the blocks.
+
+    Every block joins the part holding most of its weight ``w`` (points ``xy``), else most of its
+    area; a block larger than ``SPLIT_BLOCK_M2`` or heavier than ``SPLIT_BLOCK_HH`` shared by several
+    parts is cut between them.
+    Returns (polygon, its blocks) per part that kept anything, in plan order; with ``keep_empty``
+    a part left with nothing stays as an empty polygon.
+    """
+    if len(parts) <= 1:
+        return [(polygonal(p), list(blocks)) for p in parts]
+    arr = np.array(parts, dtype=object)
+    for p in arr:
+        shapely.prepare(p)
+    label = np.full(len(xy), -1)
+    for k, p in enumerate(arr):
+        label[(label < 0) & shapely.contains_xy(p, xy[:, 0], xy[:, 1])] = k
+    pieces: list[list] = [[] for _ in parts]
+    for b in blocks:
+        shares = shapely.area(shapely.intersection(b, arr))
+        shapely.prepare(b)
+        sel = shapely.contains_xy(b, xy[:, 0], xy[:, 1]) & (label >= 0)
+        weight = np.bincount(label[sel], weights=w[sel], minlength=len(parts))
+        big = b.area > SPLIT_BLOCK_M2 or weight.sum() > SPLIT_BLOCK_HH
+        if big and ((shares > 0.1 * b.area) | (weight > 0.1 * weight.sum())).sum() > 1:
+            for k in np.nonzero(shares > 0)[0]:
+                pieces[k] += [g for g in shapely.get_parts(polygonal(shapely.intersection(b, arr[k])))]
+            continue
+        pieces[int(np.argmax(weight) if weight.sum() > 0 else np.argmax(shares))].append(b)
+    out = [(polygonal(shapely.union_all(p)) if p else polygonal(shapely.Polygon()), p) for p in pieces]
+    return out if keep_empty else [o for o in out if o[1]]
+
+
 def file_residences(A: AreaSet, xy: np.ndarray, households: np.ndarray) -> None:
     """Add residences after ``build``: their small grid joins ``A.residence_grid`` and their
     households every area holding them (the grid, its ancestors and the town's large grid)."""
@@ -301,6 +359,7 @@ def _depth(A: AreaSet, i: int) -> int:
 
 
 def build(geo: Geography, s: Settlement, res: Residences, vnames: list[str], namer: Namer,
-          district: tuple[str, str], towns: list[str], rng: np.random.Generator) -> AreaSet:
-    """Area tree of one copy (local metres); see the module docstring for the rules."""
-    return _Builder(geo, s, res, vnames, namer, district, towns, rng).run()
+          district: tuple[str, str], towns: list[str], rng: np.random.Generator, *, streets: np.ndarray) -> AreaSet:
+    """Area tree of one copy (local metres); ``streets``: the segments grids may follow
+    (``Network.streets``). See the module docstring for the rules."""
+    return _Builder(geo, s, res, vnames, namer, district, towns, rng, streets).run()

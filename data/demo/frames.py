@@ -38,7 +38,7 @@ def copy_frames(copy: int, size: float, origin: tuple[float, float], seed: int) 
     net = network.build(geo, s, namer, vnames, towns, f"{towns[0][0]}{towns[2][0]}高速", rng(4))
     road_plants = placenames.plant_roads(net, namer, rng(8), copy=copy)
     res = residences.build(geo, s, rng(5))
-    A = areas.build(geo, s, res, vnames, namer, (dname, dcode), towns, rng(6))
+    A = areas.build(geo, s, res, vnames, namer, (dname, dcode), towns, rng(6), streets=net.streets())
     F = facilities.build(geo, s, res, A, namer, towns, dname, rng(7))
     N, estate_names, water_names = placenames.build(geo, s, res, A, net, F, namer, vnames, special, road_plants,
                                                     copy, dname[:2], rng(9))
@@ -73,7 +73,12 @@ class _Ctx:
     def ll_multi(self, geoms, *, step: float = 25.0):
         """Polygons → densified (see ``areas``) EPSG:4326 MultiPolygons."""
         dense = shapely.segmentize(np.array([polygonal(g) for g in geoms], dtype=object), step)
-        return [MultiPolygon(list(shapely.get_parts(g))) for g in self.ll(dense)]
+        ll = self.ll(dense)
+        # grids made of street blocks may touch themselves at a block corner; projected, such a
+        # point can open into a nanometre crossing: repair those (a change far below a square metre)
+        bad = ~shapely.is_valid(ll)
+        ll[bad] = [polygonal(g) for g in shapely.make_valid(ll[bad])]
+        return [MultiPolygon(list(shapely.get_parts(g))) for g in ll]
 
     def areas(self) -> gpd.GeoDataFrame:
         A, c = self.A, self.copy

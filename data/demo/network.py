@@ -27,6 +27,8 @@ from .geography import Geography
 from .names import CHINESE_DIGITS, Namer
 
 CN_NUM = CHINESE_DIGITS
+BOUNDARY_CLASSES = frozenset({"motorway", "primary", "secondary", "tertiary", "residential", "unclassified", "track"})
+"""Road classes that bound blocks (and so grids); lanes, tracks, paths and service roads do not."""
 
 
 @dataclass
@@ -62,6 +64,13 @@ class Network:
 
     def length(self) -> np.ndarray:
         return np.hypot(*(self.xy[self.u] - self.xy[self.v]).T)
+
+    def streets(self) -> np.ndarray:
+        """Segments (LineStrings) of the public streets and roads a grid boundary may follow: the
+        classes of ``BOUNDARY_CLASSES``, not private compound roads, lanes, tracks or paths."""
+        cls = np.array([r.highway in BOUNDARY_CLASSES and r.access is None for r in self.roads] + [False])[:-1]
+        sel = cls[self.road]
+        return shapely.linestrings(np.stack([self.xy[self.u[sel]], self.xy[self.v[sel]]], axis=1))
 
 
 class _Soup:

@@ -181,6 +181,26 @@ def test_children_tile_parents(d):
         assert (outside <= 1e-6 * shapely.area(g)).all(), (pid, level)
 
 
+def test_grids_follow_streets_and_the_river(d):
+    """Grid lines inside a community run along the public streets, roads and the river (straight
+    cuts through blocks would put about 5 % of them there)."""
+    from data.demo.network import BOUNDARY_CLASSES
+    from geo.crs import to_metric
+
+    a = d.areas.set_index("area_id")
+    metric = to_metric(a.geometry)
+    streets = d.edges[d.edges["highway"].isin(list(BOUNDARY_CLASSES)) & d.edges["access"].isna()]
+    near = shapely.union_all(to_metric(streets.geometry).buffer(8.0).to_numpy())
+    river = to_metric(d.water[d.water["kind"] == "river"].geometry).buffer(8.0).union_all()
+    outlines = shapely.union_all(shapely.boundary(metric[a["level"] == "community"].to_numpy())).buffer(1.0)
+    shares = {}
+    for urban in (True, False):
+        grids = metric[(a["level"] == "grid_small") & (a["urban"] == urban)]
+        inner = shapely.difference(shapely.union_all(shapely.boundary(grids.to_numpy())), outlines)
+        shares[urban] = shapely.intersection(inner, shapely.union(near, river)).length / inner.length
+    assert shares[True] >= 0.5 and shares[False] >= 0.3, shares
+
+
 def test_households_add_up(d):
     a = d.areas.set_index("area_id")
     small = d.residences.groupby("area_id")["households"].sum()
