@@ -36,6 +36,7 @@ PUBLIC_PROPERTIES: dict[str, tuple[str, ...]] = {
                     "heritage", "sign_present", "approval", "meaning"),
     "roads": ("edge_id", "highway", "name", "oneway", "bridge", "length_m"),
     "water": ("water_id", "kind", "name"),
+    "buildings": ("building_id", "kind", "levels"),
     "coverage": ("run_id", "area_id", "code", "name", "level", "type_code", "applicable", "households",
                  "households_covered", "population", "population_covered", "share", "estimated",
                  "estimated_share"),

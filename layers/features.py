@@ -225,6 +225,12 @@ LAYERS: dict[str, Layer] = {layer.id: layer for layer in [
         filters={"kind": ("t.kind", "str")}, simplify_m=2.0, versioned_by=("water",),
     ),
     Layer(
+        id="buildings", title="建筑 Buildings", description="建筑轮廓 (形态与层数, 不含住户信息). Public.",
+        source="buildings t", key="t.building_id",
+        columns={"building_id": "t.building_id", "kind": "t.kind", "levels": "t.levels"},
+        filters={"kind": ("t.kind", "str")}, versioned_by=("buildings",),
+    ),
+    Layer(
         id="coverage", title="生活圈覆盖 Coverage",
         description="最近一次覆盖计算的分区汇总 (小于阈值户数的计数不公开).",
         source="coverage_area t JOIN areas a ON a.area_id = t.area_id", key_type=str,

@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 KEYS = {"areas": "area_id", "facilities": "facility_id", "residences": "residence_id", "place_names": "name_id",
-        "network_nodes": "node_id", "network_edges": "edge_id", "water": "water_id"}
+        "network_nodes": "node_id", "network_edges": "edge_id", "water": "water_id",
+        "buildings": "building_id"}
 """The layer tables whose keys loaders write, and their key column."""
 
 

@@ -267,6 +267,20 @@ class Water(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
+class Building(Timestamped, Base):
+    """Building footprints (or built-up blocks) where the data has them: drawn by the base map close in
+    (public: form and height only, never who lives there)."""
+
+    __tablename__ = "buildings"
+    __table_args__ = (Index("ix_buildings_geom", "geom", postgresql_using="gist"),)
+
+    building_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str | None] = mapped_column(String(20))  # residential, commercial, public ...
+    levels: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(200))
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
+
+
 class Division(Timestamped, Base):
     """Official statistical division names and codes (NBS 统计用区划代码): a gazetteer, no geometry.
 

@@ -43,6 +43,8 @@ ROAD_MAJOR = ("motorway", "trunk", "primary", "motorway_link", "trunk_link", "pr
 ROAD_MINOR = ("residential", "unclassified", "living_street", "road")
 ROAD_MINOR_ZOOM = 13
 ROAD_ALL_ZOOM = 15
+BUILDINGS_MIN_ZOOM = 16
+"""Building footprints only close in (the base map draws them from this zoom on; a few hundred per tile)."""
 BLOCK_CATEGORIES = ("estate", "zone", "park")
 """Place-name polygons the base map draws as built-up blocks and parks (``maps.basemap.block_features``)."""
 PROVINCE_COUNTY_ZOOM = 8
@@ -140,7 +142,7 @@ TILE_LAYERS: dict[str, TileLayer] = {t.id: t for t in [
               properties=("area_id", "parent_id", "level", "code", "name", "urban", "households")),
     TileLayer("facilities", LAYERS["facilities"], collection="facilities", points=True,
               properties=("facility_id", "type_code", "type_name", "category", "name", "address", "capacity",
-                          "opening_hours", "phone", "status")),
+                          "opening_hours", "fees", "phone", "status")),
     TileLayer("place_names", LAYERS["place_names"], collection="place_names",
               properties=("name_id", "name", "category", "area_id", "pinyin", "status", "heritage",
                           "sign_present")),
@@ -151,6 +153,8 @@ TILE_LAYERS: dict[str, TileLayer] = {t.id: t for t in [
                           (ROAD_ALL_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR + ROAD_MINOR)})")),
               min_zoom=9),
     TileLayer("water", LAYERS["water"], collection="water", properties=("water_id", "kind", "name")),
+    TileLayer("buildings", LAYERS["buildings"], collection="buildings", properties=("building_id", "kind", "levels"),
+              min_zoom=BUILDINGS_MIN_ZOOM),
     TileLayer("coverage", LAYERS["coverage"], collection="coverage", key="t.area_id", required=("type_code",),
               properties=("area_id", "code", "name", "level", "type_code", "applicable", "households",
                           "households_covered", "population", "population_covered", "share")),

@@ -107,7 +107,7 @@ def _property_filters(request: Request, lay: Layer) -> dict[str, Any]:
 
 
 PAGE_MAX = {"facilities": 1000, "facility_types": 1000, "grids": 500, "areas": 200, "place_names": 2000,
-            "roads": 5000, "water": 100, "coverage": 500, "residences": 5000}
+            "roads": 5000, "water": 100, "buildings": 5000, "coverage": 500, "residences": 5000}
 """Most features one page of each collection holds (a larger ``limit`` is lowered to it, as OGC API -
 Features requires; ``next`` links page on). Chosen so a page stays near 3 MB or less on the demo
 (coverage and areas carry polygons: 3.5-12.5 kB per feature; roads and homes 0.2 kB)."""

@@ -40,8 +40,8 @@ GRID_ROLES = ("grid_worker", "admin")
 COMMAND_ROLES = ("dispatcher", "department", "admin")
 ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员",
            "dispatcher": "联勤指挥中心", "department": "职能部门"}
-BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names")
-BASE_TILES = ("roads", "areas", "blocks")
+BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names", "buildings")
+BASE_TILES = ("roads", "areas", "blocks", "buildings")
 """Tile layers of the offline base map (their data versions are among ``BASEMAP_LAYERS``)."""
 NO_STORE = {"Cache-Control": "private, no-cache"}
 

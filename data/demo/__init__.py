@@ -25,7 +25,8 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 km�
   they serve, with a handful of named gaps (``facilities`` docstring; README "演示数据导览");
 - ~1,900-2,000 place names with planted irregular, historical and heritage names (``placenames``
   docstring);
-- water: the river, a reservoir and the sea around the island.
+- water: the river, a reservoir and the sea around the island;
+- ~6,000 building footprints, one per residence point where it fits beside its street (``buildings``).
 
 Intended network components: two per copy, the main island and the islet (ferry only). Within
 each, the network of every travel profile of data/profiles.csv is strongly connected: one-way
@@ -69,6 +70,7 @@ class DemoDistrict:
     facilities: gpd.GeoDataFrame
     place_names: gpd.GeoDataFrame
     water: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
     planted: pd.DataFrame
     plan: pd.DataFrame
 

@@ -8,7 +8,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon
 
-from . import addresses, areas, facilities, geography, network, placenames, residences, settlement
+from . import addresses, areas, buildings, facilities, geography, network, placenames, residences, settlement
 from ._geom import polygonal
 from .names import Namer, district, town_propers
 
@@ -50,6 +50,7 @@ def copy_frames(copy: int, size: float, origin: tuple[float, float], seed: int) 
     out["residences"], out["facilities"] = ctx.addressed(estate_names)
     out["place_names"] = ctx.place_names()
     out["water"] = ctx.water(water_names)
+    out["buildings"] = ctx.buildings(rng(10))
     far = [{"case": "far_from_road", "layer": "residences", "index": i,
             "note": "fish-pond watch house (塘寮) farther than 500 m from every road: reported unreachable"}
            for i in remote]
@@ -177,6 +178,15 @@ class _Ctx:
             "water_id": ids(self.copy, 3), "kind": ["river", "lake", "sea"],
             "name": [names["river"], names["lake"], names["sea"]]},
             geometry=self.ll_multi(geoms), crs=CRS)
+
+    def buildings(self, rng: np.random.Generator) -> gpd.GeoDataFrame:
+        """Footprints beside the streets (``buildings``), one per residence point that has room."""
+        net = self.net
+        segments = shapely.linestrings(np.stack([net.xy[net.u], net.xy[net.v]], axis=1))
+        b = buildings.build(self.res.xy, self.res.kind, segments, rng)
+        return gpd.GeoDataFrame({
+            "building_id": ids(self.copy, len(b.geoms)), "kind": b.kind, "levels": b.levels.astype(np.int64),
+            "source": SOURCE}, geometry=self.ll(b.geoms), crs=CRS)
 
     def plan(self, rows: list[dict]) -> pd.DataFrame:
         """The facility plan of the required types (``facilities.FacilitySet.plan``) by area id."""

@@ -18,8 +18,8 @@ from layers.load.reference import read_facility_types, upsert_facility_types
 from layers.planning import DEMO_MARK
 
 # Every layer holding a city's data, counted before and after (results and scenarios included).
-LAYERS = ("areas", "network_nodes", "network_edges", "water", "residences", "facilities", "place_names",
-          "coverage_runs", "scenarios")
+LAYERS = ("areas", "network_nodes", "network_edges", "water", "buildings", "residences", "facilities",
+          "place_names", "coverage_runs", "scenarios")
 # The fictional demo lies in open sea only (DEMO_BOX): nothing real is there, so whatever lies inside
 # it, or is marked as demo data (DEMO_MARK), is the demo's.
 
@@ -68,6 +68,8 @@ def remove_demo(s: Session, *, actor: str) -> dict[str, int]:
         f"DELETE FROM network_nodes n WHERE {inside} AND NOT EXISTS (SELECT 1 FROM network_edges e "
         "WHERE e.u = n.node_id OR e.v = n.node_id)"), params).rowcount
     removed["water"] = s.execute(text(f"DELETE FROM water WHERE {inside}"), params).rowcount
+    removed["buildings"] = s.execute(text(f"DELETE FROM buildings WHERE source LIKE :m OR {inside}"),
+                                     params).rowcount
     s.execute(text(f"UPDATE users SET area_id = NULL WHERE area_id IN ({demo_areas})"), params)
     removed["areas"] = s.execute(text(f"DELETE FROM areas WHERE area_id IN ({demo_areas})"), params).rowcount
     audit.record(s, actor=actor, action="demo_remove", layer="database", after={"removed": removed})

@@ -27,6 +27,7 @@ FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2",
 PLACE_NAME_COLS = ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
                    "sign_present", "approval", "meaning"]
 WATER_COLS = ["water_id", "kind", "name"]
+BUILDING_COLS = ["building_id", "kind", "levels", "source"]
 
 
 def clear_layers(s: Session) -> None:
@@ -36,7 +37,7 @@ def clear_layers(s: Session) -> None:
         "TRUNCATE coverage_runs, coverage_area, coverage_residence_packed, coverage_facility, coverage_gaps, coverage_target, "
         "coverage_presence, coverage_composite, "
         "scenarios, place_name_reviews, place_name_history, place_names, facilities, visits, key_households, "
-        "event_photos, event_history, events, residences, network_edges, network_nodes, water"
+        "event_photos, event_history, events, residences, network_edges, network_nodes, water, buildings"
     ))
     s.execute(text("UPDATE users SET area_id = NULL WHERE area_id IS NOT NULL"))
     s.execute(text("DELETE FROM areas"))
@@ -68,6 +69,9 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
     step("水系 water")
     counts["water"] = copy_frame(s, "water", district.water, columns=WATER_COLS,
                                  geometry={"geometry": "geom"}, multi=True)
+    step("建筑 buildings")
+    counts["buildings"] = copy_frame(s, "buildings", district.buildings, columns=BUILDING_COLS,
+                                     geometry={"geometry": "geom"})
     step("住户点 residences")
     counts["residences"] = copy_frame(s, "residences", district.residences, columns=RESIDENCE_COLS,
                                       geometry={"geometry": "geom"})

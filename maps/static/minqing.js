@@ -175,6 +175,7 @@
     path: { color: "#b9ad98", w: 1.2, dash: "3 3", minZoom: 15 }
   };
   var ROAD_ORDER = ["path", "service", "minor", "secondary", "major"];
+  var BUILDINGS_ZOOM = 16;  // footprints only close in: a few hundred per view
   var AREA = {
     district: { color: "#6d5a8f", weight: 3, dashArray: null, opacity: 0.8 },
     town: { color: "#8a77ad", weight: 2, dashArray: "8 5", opacity: 0.8 },
@@ -268,6 +269,12 @@
       return p.category === "park" ? { color: "#b8dba8", weight: 0.8, fill: true, fillColor: "#d4ebc8", fillOpacity: 1 }
         : { color: "#d6cfc2", weight: 0.8, fill: true, fillColor: "#e7e2d9", fillOpacity: 1 };
     }), { pane: pane(map, "mq-base-blocks", 255) });
+    // Building footprints close in (the tiles hold them from BUILDINGS_ZOOM on).
+    var buildings = data.tiles.buildings ? mq.vectorTiles(data.tiles.buildings, "buildings", counted("buildings", function (p, z) {
+      if (z < BUILDINGS_ZOOM) return [];
+      return p.kind === "commercial" ? { color: "#b9a58f", weight: 0.7, fill: true, fillColor: "#d6c6b4", fillOpacity: 1 }
+        : { color: "#b3a797", weight: 0.7, fill: true, fillColor: "#d2c8bb", fillOpacity: 1 };
+    }), { pane: pane(map, "mq-base-buildings", 257), minZoom: BUILDINGS_ZOOM }) : null;
     // One tile layer, each road drawn as its casing then its fill (one request per tile, not two).
     var roads = mq.vectorTiles(data.tiles.roads, "roads", counted("roads", function (p, z) {
       var spec = ROAD[roadClass[p.highway] || "path"];
@@ -282,7 +289,7 @@
       if (!s || (s.minZoom && z < s.minZoom)) return [];
       return { color: s.color, weight: s.weight, dashArray: s.dashArray, opacity: s.opacity, fill: false };
     }), { pane: pane(map, "mq-base-areas", 270) });
-    [sea, water, blocks, roads, areas].forEach(function (l) { group.addLayer(l); });
+    [sea, water, blocks, buildings, roads, areas].forEach(function (l) { if (l) group.addLayer(l); });
 
     var labels = { town: L.layerGroup(), community: L.layerGroup(), water: L.layerGroup(), road: L.layerGroup(),
                    street: L.layerGroup() };
@@ -294,7 +301,8 @@
     (data.road_labels || []).forEach(function (r) {
       labels[r[3] === "minor" ? "street" : "road"].addLayer(label(r[0], r[1], r[2], "mq-label-road mq-label-" + r[3], r[4]));
     });
-    return { water: water, sea: sea, blocks: blocks, roads: roads, areas: areas, labels: labels, tiled: true };
+    return { water: water, sea: sea, blocks: blocks, buildings: buildings, roads: roads, areas: areas, labels: labels,
+             tiled: true };
   }
 
   mq.basemap = function (map, group, data) {

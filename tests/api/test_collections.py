@@ -10,7 +10,7 @@ def test_collections_list_hides_protected_layers_from_anonymous(client, auth):
     anonymous = {c["id"] for c in client.get("/collections").json()["collections"]}
     planner = {c["id"] for c in client.get("/collections", headers=auth("planner")).json()["collections"]}
     assert "residences" not in anonymous
-    assert {"facilities", "facility_types", "grids", "areas", "place_names", "roads", "water",
+    assert {"facilities", "facility_types", "grids", "areas", "place_names", "roads", "water", "buildings",
             "coverage"} <= anonymous
     assert planner == anonymous | {"residences"}
 

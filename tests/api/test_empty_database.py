@@ -17,7 +17,7 @@ def empty_client(db_url):
 
 
 @pytest.mark.parametrize("cid", ["facilities", "facility_types", "grids", "areas", "place_names", "roads", "water",
-                                 "coverage"])
+                                 "buildings", "coverage"])
 def test_empty_layers_are_empty_collections(empty_client, cid):
     r = empty_client.get(f"/collections/{cid}/items")
     assert r.status_code == 200

@@ -35,9 +35,11 @@ COLUMNS = {
     "place_names": ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
                     "sign_present", "approval", "meaning", "geometry"],
     "water": ["water_id", "kind", "name", "geometry"],
+    "buildings": ["building_id", "kind", "levels", "source", "geometry"],
 }
 ID = {"areas": "area_id", "nodes": "node_id", "edges": "edge_id", "residences": "residence_id",
-      "facilities": "facility_id", "place_names": "name_id", "water": "water_id"}
+      "facilities": "facility_id", "place_names": "name_id", "water": "water_id",
+      "buildings": "building_id"}
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +201,26 @@ def test_grids_follow_streets_and_the_river(d):
         inner = shapely.difference(shapely.union_all(shapely.boundary(grids.to_numpy())), outlines)
         shares[urban] = shapely.intersection(inner, shapely.union(near, river)).length / inner.length
     assert shares[True] >= 0.5 and shares[False] >= 0.3, shares
+
+
+def test_buildings_stand_beside_the_streets_apart(d):
+    """Footprints: most residence points have one; none overlaps another or comes within 3 m of a street
+    centreline (brute force over the metric geometry); form and height only."""
+    from data.demo.buildings import STREET_CLEARANCE_M
+    from geo.crs import to_metric
+
+    b = d.buildings
+    assert set(b.columns) == {"building_id", "kind", "levels", "source", "geometry"}  # no household figure
+    assert b.geom_type.eq("Polygon").all() and set(b["kind"]) == {"residential", "commercial"}
+    assert 0.7 * len(d.residences) <= len(b) <= len(d.residences)
+    assert b["levels"].between(1, 32).all() and b["levels"].max() >= 18
+    crs = to_metric(b.geometry.iloc[:1]).crs
+    feet = to_metric(b.geometry, crs=crs).to_numpy()
+    a, c = shapely.STRtree(feet).query(feet, predicate="intersects")
+    assert (a == c).all()  # each footprint meets itself only
+    streets = to_metric(d.edges.geometry, crs=crs).to_numpy()
+    near = shapely.STRtree(streets).query(feet, predicate="dwithin", distance=STREET_CLEARANCE_M - 0.01)
+    assert near.shape[1] == 0
 
 
 def test_households_add_up(d):

@@ -298,3 +298,33 @@ def test_base_map_reads_as_a_map(visit, truth, demo_db):
             assert v.js("() => window.minqing.state.map.hasLayer(window.minqing.state.basemap.blocks)")
     v.shot("public-basemap-z17")
     v.assert_clean()
+
+
+def test_buildings_are_drawn_close_in_from_our_own_tiles(visit, truth, demo_db):
+    """Close in (z ≥ 16) the base map draws building footprints from our own vector tiles, at least as
+    many as the buildings layer holds in view; farther out not one buildings tile is asked for."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    lat, lon = _sample_street_points(truth, 1, seed=5)[0]
+    v = visit()
+    v.open("/")
+    v.js("([a, b]) => { window.minqing.state.map.setView([a, b], 14, {animate: false}); }", [lat, lon])
+    v.idle()
+    assert not any(urlsplit(u).path.startswith("/tiles/buildings/") for u in v.requests)
+    assert v.js("() => window.minqing.state.drawn.buildings") == 0
+    v.js("([a, b]) => { window.minqing.state.map.setView([a, b], 17, {animate: false}); }", [lat, lon])
+    v.idle()
+    bounds = v.js("""() => { const b = window.minqing.state.map.getBounds();
+        return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }""")
+    with session(demo_db) as s:
+        inside = s.execute(text("SELECT count(*) FROM buildings WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"),
+                           dict(zip("wsen", bounds, strict=True))).scalar_one()
+    drawn = v.js("() => window.minqing.state.drawn.buildings")
+    assert inside > 0 and drawn >= inside, (inside, drawn)
+    assert any(urlsplit(u).path.startswith("/tiles/buildings/17/") for u in v.requests)
+    v.shot("public-buildings-z17")
+    v.assert_clean()
