@@ -14,15 +14,22 @@ from sqlalchemy.engine import make_url
 
 
 def _test_url() -> str:
+    """``TEST_DATABASE_URL``, else ``<db>_test``; under pytest-xdist each worker gets its own
+    (``…_gw0``, ``…_gw1``), and every database a fixture derives from it follows."""
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
         from layers.db import _normalise
 
-        return _normalise(explicit)
-    from layers.db import database_url
+        url = make_url(_normalise(explicit))
+    else:
+        from layers.db import database_url
 
-    url = make_url(database_url())
-    return url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
+        base = make_url(database_url())
+        url = base.set(database=f"{base.database}_test")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = url.set(database=f"{url.database}_{worker}")
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
