@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from api.errors import Busy, Forbidden, Unauthorized
 from api.limits import signed_in
+from api.params import parse_bbox
 from api.privacy import PrivacyFilter
 from api.security import COOKIE, TokenResult, check_token
 from layers.db import session, set_actor
-from layers.features import MAX_LIMIT, parse_bbox
+from layers.features import MAX_LIMIT
 from layers.users import Account
 from settings import ApiSettings
 
@@ -144,7 +145,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 # dependencies in the worker thread pool, a hop that costs more than their work.
 
 
-def _resolve_token(request: Request, s: Session, bearer: str | None, cookie: str | None) -> TokenResult:
+def resolve_token(request: Request, s: Session, bearer: str | None, cookie: str | None) -> TokenResult:
     token = bearer or cookie
     if not token:
         return TokenResult(None)
@@ -173,7 +174,7 @@ async def _token_result(request: Request, s: SessionDep,
                         cookie: Annotated[str | None, Depends(cookie_scheme)]) -> TokenResult:
     if not (bearer or cookie):
         return TokenResult(None)  # anonymous: no database work, no thread hop
-    return await run_in_threadpool(_resolve_token, request, s, bearer, cookie)
+    return await run_in_threadpool(resolve_token, request, s, bearer, cookie)
 
 
 TokenDep = Annotated[TokenResult, Depends(_token_result)]

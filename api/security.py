@@ -144,3 +144,10 @@ def check_token(s: Session, token: str, *, secret: str) -> TokenResult:
         return TokenResult(None, Unauthorized(
             "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN))
     return TokenResult(account, claims=claims)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: an app-relative path only, never another site (open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

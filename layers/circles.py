@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from layers.queries import _frame
+from layers.queries import read_frame
 
 MEASURES = ("households", "population", "elderly", "children")
 
@@ -40,7 +40,7 @@ def circle_totals(s: Session, run_id: int, *, level: str, type_code: str, urban:
     """
     sums = ", ".join(f"sum(h.{m})::bigint AS {m}, (sum(h.{m}) FILTER (WHERE r.covered))::bigint AS {m}_covered"
                      for m in MEASURES)
-    frame = _frame(s, _SQL.format(sums=sums), {"run": run_id, "type": type_code, "level": level,
+    frame = read_frame(s, _SQL.format(sums=sums), {"run": run_id, "type": type_code, "level": level,
                                                   "circle": "urban" if urban else "rural"})
     covered = [f"{m}_covered" for m in MEASURES]
     frame[covered] = frame[covered].fillna(0).astype("int64")

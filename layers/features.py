@@ -13,7 +13,6 @@ All geometries are EPSG:4326 (lon, lat).
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -276,95 +275,6 @@ def layer(collection_id: str) -> Layer:
 
 
 # -- reading -------------------------------------------------------------------------------------
-
-def parse_key(lay: Layer, fid: str) -> int | str:
-    """The feature id of ``fid`` in the layer's key type (``NotFound`` when it cannot exist)."""
-    if lay.key_type is int:
-        try:
-            value = int(fid)
-        except ValueError:
-            raise NotFound(f"{lay.id} has no feature {fid!r}: feature ids of {lay.id} are integers") from None
-        if not -(2**63) <= value < 2**63:
-            raise NotFound(f"{lay.id} has no feature {fid!r}: the id is out of range")
-        return value
-    return _clean_text(fid, "feature id")
-
-
-def parse_filters(lay: Layer, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Typed property filters from query parameters (``BadParameter`` for unknown or bad values)."""
-    out: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in lay.filters:
-            raise BadParameter(
-                f"{lay.id} cannot be filtered by {name!r}",
-                fix=f"filter {lay.id} by one of {sorted(lay.filters)} (or use bbox, limit, offset)")
-        out[name] = _typed(name, value, lay.filters[name][1])
-    return out
-
-
-def _typed(name: str, value: str, kind: FilterType) -> Any:
-    value = _clean_text(value, name)
-    if kind == "int":
-        try:
-            number = int(value)
-        except ValueError:
-            raise BadParameter(f"filter {name}={value!r} is not an integer", fix=f"give {name} as digits") from None
-        if not -(2**63) <= number < 2**63:
-            raise BadParameter(f"filter {name}={value!r} is out of range", fix="use a real id")
-        return number
-    if kind == "bool":
-        lowered = value.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise BadParameter(f"filter {name}={value!r} is not a boolean", fix=f"use {name}=true or {name}=false")
-    return value
-
-
-def _clean_text(value: str, name: str) -> str:
-    if "\x00" in value:
-        raise BadParameter(f"{name} contains a NUL character", fix="remove the \\0 character")
-    return value
-
-
-def parse_bbox(raw: str) -> tuple[float, float, float, float]:
-    """``minLon,minLat,maxLon,maxLat`` (EPSG:4326) → a tuple; says when lat/lon look swapped.
-
-    The six-number form of OGC API - Features (``minLon,minLat,minZ,maxLon,maxLat,maxZ``) is
-    accepted too; the heights are ignored (the layers are 2D).
-    """
-    parts = [p.strip() for p in _clean_text(raw, "bbox").split(",")]
-    example = "bbox=113.20,22.50,113.40,22.70"
-    if len(parts) not in (4, 6):
-        raise BadParameter(f"bbox={raw!r} has {len(parts)} numbers, not 4 (or 6 with heights)",
-                           fix=f"give minLon,minLat,maxLon,maxLat in degrees, e.g. {example}")
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        raise BadParameter(f"bbox={raw!r} contains a value that is not a number",
-                           fix=f"give four decimal degrees, e.g. {example}") from None
-    minx, miny, maxx, maxy = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
-    if not all(math.isfinite(v) for v in numbers[2::3] if len(numbers) == 6):
-        raise BadParameter(f"bbox={raw!r} contains a non-finite height", fix=f"e.g. {example}")
-    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
-        raise BadParameter(f"bbox={raw!r} contains a non-finite number", fix=f"e.g. {example}")
-    lons_ok = all(-180 <= v <= 180 for v in (minx, maxx))
-    lats_ok = all(-90 <= v <= 90 for v in (miny, maxy))
-    if lons_ok and not lats_ok and all(-90 <= v <= 90 for v in (minx, maxx)):
-        raise BadParameter(
-            f"bbox={raw!r}: latitude {max(abs(miny), abs(maxy))} is beyond ±90, so longitude and latitude "
-            "look swapped (lat,lon order)",
-            fix=f"send lon/lat order: bbox={miny},{minx},{maxy},{maxx}")
-    if not (lons_ok and lats_ok):
-        raise BadParameter(f"bbox={raw!r} is outside -180..180 / -90..90",
-                           fix=f"give minLon,minLat,maxLon,maxLat in degrees (EPSG:4326), e.g. {example}")
-    if minx > maxx or miny > maxy:
-        raise BadParameter(f"bbox={raw!r}: the minimum is larger than the maximum",
-                           fix=f"order it minLon,minLat,maxLon,maxLat: "
-                               f"bbox={min(minx, maxx)},{min(miny, maxy)},{max(minx, maxx)},{max(miny, maxy)}")
-    return minx, miny, maxx, maxy
-
 
 def _scope_clause(lay: Layer, params: dict[str, Any], within_area: int | None) -> str:
     if within_area is None:

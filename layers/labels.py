@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.nametables import road_categories
-from layers.queries import _frame, _geo
+from layers.queries import read_frame, to_geoframe
 
 ON_ROAD_M = 15.0
 """A point this close to a road (metres) lies on it: 沿线, or 路口 with a second road as close."""
@@ -107,7 +107,7 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
     params = {"lon": lon.tolist(), "lat": lat.tolist(), "cats": list(categories), "max_m": float(max_m),
               "cross_m": float(cross_m or 0.0)}
     s.execute(text("SET LOCAL jit = off"))  # compiling costs more than these short per-point plans
-    out = _frame(s, sql, params)
+    out = read_frame(s, sql, params)
     if out.empty:
         out = pd.DataFrame(columns=["i", *ROAD_COLUMNS, "road_lon", "road_lat", "cross_road"])
     return out.drop(columns="i").reset_index(drop=True)
@@ -117,7 +117,7 @@ def areas_of(s: Session, lon: Sequence[float], lat: Sequence[float], *, levels: 
     """Per point (in order) the name of the area of each level containing it (``ST_Intersects``, as
     ``layers.lookup.areas_at``; the lowest ``area_id`` when several do, None when none does): one
     column per level. The few town and community polygons are tested in memory (an STRtree)."""
-    areas = _geo(_frame(s, "SELECT area_id, level, name, ST_AsBinary(geom) AS wkb FROM areas "
+    areas = to_geoframe(read_frame(s, "SELECT area_id, level, name, ST_AsBinary(geom) AS wkb FROM areas "
                            "WHERE level = ANY(:levels) ORDER BY area_id", {"levels": list(levels)}))
     pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
     out = pd.DataFrame({lvl: pd.Series([None] * len(pts), dtype=object) for lvl in levels})

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.areas import ORDER
-from layers.queries import _frame
+from layers.queries import read_frame
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 
@@ -36,7 +36,7 @@ def areas_at(s: Session, lon: float, lat: float) -> list[dict[str, Any]]:
 
 def place_name_rows(s: Session) -> pd.DataFrame:
     """Names to search: every place name, plus former names from its history (``historical``)."""
-    return _frame(s, (
+    return read_frame(s, (
         "SELECT name_id AS id, name, status = 'historical' AS historical, category, pinyin, status, "
         "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat FROM place_names "
         "UNION ALL "
@@ -48,7 +48,7 @@ def place_name_rows(s: Session) -> pd.DataFrame:
 def facility_points(s: Session) -> pd.DataFrame:
     """Open facilities with their type's Chinese name and category: facility_id, name, type_code,
     type_name, category, lon, lat."""
-    return _frame(s, (
+    return read_frame(s, (
         "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, t.category, ST_X(f.geom) AS lon, "
         "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
         "WHERE f.status = 'open' ORDER BY f.facility_id"))
@@ -62,7 +62,7 @@ def facility_point(s: Session, facility_id: int) -> tuple[float, float] | None:
 
 def facility_search_rows(s: Session) -> pd.DataFrame:
     """Open facilities to search (public columns): facility_id, name, type_code, type_name, address, lon, lat."""
-    return _frame(s, (
+    return read_frame(s, (
         "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, ST_X(f.geom) AS lon, "
         "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
         "WHERE f.status = 'open' ORDER BY f.facility_id"))
@@ -71,5 +71,5 @@ def facility_search_rows(s: Session) -> pd.DataFrame:
 def facility_loads(s: Session, run_id: int) -> pd.DataFrame:
     """Per facility of coverage run ``run_id``: facility_id, load (demand of its catchment over its
     capacity; NULL when the type's capacity has no basis or the facility has no capacity)."""
-    return _frame(s, "SELECT facility_id, load FROM coverage_facility WHERE run_id = :r ORDER BY facility_id",
+    return read_frame(s, "SELECT facility_id, load FROM coverage_facility WHERE run_id = :r ORDER BY facility_id",
                   {"r": run_id})

@@ -49,7 +49,7 @@ from layers.errors import Conflict, LayersError, NotFound, ValidationFailed
 from layers.models import PLACE_NAME_STATUS, REVIEW_DECISIONS
 from layers.nametables import road_categories
 from layers.nametables import tables_in_use as _tables
-from layers.queries import _frame, _geo
+from layers.queries import read_frame, to_geoframe
 
 ACTOR = "coalesce(nullif(current_setting('minqing.actor', true), ''), session_user)"
 """Who writes: the same expression the audit triggers use."""
@@ -493,14 +493,14 @@ def registry(s: Session, *, current: bool = True, with_geometry: bool = False) -
     """
     where = "WHERE p.status <> 'historical'" if current else ""
     geom = ", ST_AsBinary(p.geom) AS wkb" if with_geometry else ""
-    frame = _frame(s, TREE_SQL + (
+    frame = read_frame(s, TREE_SQL + (
         " SELECT p.name_id, p.name, p.category, p.status, p.heritage, p.sign_present, p.approval, p.area_id, "
         "t.town, t.district, ST_ClusterDBSCAN(ST_Transform(p.geom, :srid), eps := :gap, minpoints := 1) "
         "OVER (PARTITION BY p.name) AS piece, ST_X(ST_PointOnSurface(p.geom)) AS lon, "
         f"ST_Y(ST_PointOnSurface(p.geom)) AS lat{geom} FROM place_names p LEFT JOIN tree t ON t.area_id = p.area_id "
         f"{where} ORDER BY p.name_id"), {"srid": metric_srid(s), "gap": PIECE_GAP_M})
     frame["area_id"] = frame["area_id"].astype("Int64")
-    frame = _geo(frame) if with_geometry else frame
+    frame = to_geoframe(frame) if with_geometry else frame
     return frame.set_index("name_id")
 
 
@@ -555,7 +555,7 @@ def registry_findings(names: pd.DataFrame, *, tables: PlaceNameTables | None = N
 def reviews(s: Session) -> pd.DataFrame:
     """The officers' review decisions (index name_id): decision, codes, reviewed_name, note, decided_by,
     decided_at."""
-    frame = _frame(s, "SELECT name_id, decision, codes, reviewed_name, note, decided_by, decided_at "
+    frame = read_frame(s, "SELECT name_id, decision, codes, reviewed_name, note, decided_by, decided_at "
                       "FROM place_name_reviews ORDER BY name_id")
     return frame.set_index("name_id")
 
@@ -619,7 +619,7 @@ def heritage_register(s: Session) -> pd.DataFrame:
     names = names[names["heritage"].astype(bool)]
     if names.empty:
         return pd.DataFrame(columns=HERITAGE_COLUMNS, index=pd.Index([], name="name_id"))
-    hist = _frame(s, "SELECT h.name_id, min(h.changed_at)::date::text AS first_recorded, "
+    hist = read_frame(s, "SELECT h.name_id, min(h.changed_at)::date::text AS first_recorded, "
                      "string_agg(DISTINCT h.old_name, '、') FILTER (WHERE h.old_name IS NOT NULL) AS former_names, "
                      "count(*) FILTER (WHERE h.action = 'rename') AS renamed, max(p.meaning) AS meaning "
                      "FROM place_name_history h JOIN place_names p USING (name_id) WHERE h.name_id = ANY(:ids) "
@@ -659,7 +659,7 @@ def sign_plan(s: Session, *, town: str | None = None, sign_status: str | None = 
     class and location. Index name_id; columns ``SIGN_PLAN_COLUMNS``; ``town`` / ``sign_status`` filter."""
     t = _tables(tables)
     names = registry(s, current=False)
-    last = _frame(s, "SELECT DISTINCT ON (name_id) name_id, action FROM place_name_history "
+    last = read_frame(s, "SELECT DISTINCT ON (name_id) name_id, action FROM place_name_history "
                      "ORDER BY name_id, history_id DESC").set_index("name_id")["action"]
     names = names[names["category"].isin(list(t.categories))].assign(last_action=lambda f: last.reindex(f.index))
     if town:

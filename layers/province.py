@@ -29,7 +29,7 @@ _METRES_PER_DEGREE = 110_574.0
 
 def counties(s: Session) -> pd.DataFrame:
     """The counties (``district`` areas): ``area_id, code, name, homes`` (homes in their subtree)."""
-    return queries._frame(s, """
+    return queries.read_frame(s, """
         WITH RECURSIVE sub AS (SELECT area_id, area_id AS county FROM areas WHERE level = 'district'
             UNION ALL SELECT a.area_id, sub.county FROM areas a JOIN sub ON a.parent_id = sub.area_id)
         SELECT d.area_id, d.code, d.name, count(r.residence_id) AS homes
@@ -64,23 +64,23 @@ def partition_inputs(s: Session, county: int, *, network_m: float, facility_m: f
         raise ValueError(f"area {county} is not a county (district) with a polygon: load the district boundary")
     county_cte = "c AS (SELECT geom FROM areas WHERE area_id = :county) "
     p = {"county": county, **_expand_params(s, county, network_m, "e"), **_expand_params(s, county, facility_m, "f")}
-    edges = queries._frame(s, f"WITH {county_cte} SELECT e.edge_id, e.u, e.v, e.length_m, e.highway, e.oneway, "
+    edges = queries.read_frame(s, f"WITH {county_cte} SELECT e.edge_id, e.u, e.v, e.length_m, e.highway, e.oneway, "
                               "e.access, e.foot, e.bicycle, e.bridge, e.name, ST_AsBinary(e.geom) AS wkb "
                               f"FROM network_edges e, c WHERE {_near('e')} ORDER BY e.edge_id", p)
-    edges = queries._geo(edges)
+    edges = queries.to_geoframe(edges)
     # the edges' end nodes, selected by the same box in SQL (no id list sent back and forth)
-    nodes = queries._frame(s, f"WITH {county_cte}, ends AS (SELECT e.u AS node_id FROM network_edges e, c "
+    nodes = queries.read_frame(s, f"WITH {county_cte}, ends AS (SELECT e.u AS node_id FROM network_edges e, c "
                               f"WHERE {_near('e')} UNION SELECT e.v FROM network_edges e, c WHERE {_near('e')}) "
                               "SELECT n.node_id, ST_X(n.geom) AS lon, ST_Y(n.geom) AS lat FROM network_nodes n "
                               "JOIN ends USING (node_id) ORDER BY n.node_id", p)
-    facilities = queries._frame(s, f"WITH {county_cte} SELECT f.facility_id, f.type_code, f.name, ST_X(f.geom) AS lon, "
+    facilities = queries.read_frame(s, f"WITH {county_cte} SELECT f.facility_id, f.type_code, f.name, ST_X(f.geom) AS lon, "
                                    "ST_Y(f.geom) AS lat, f.status, f.capacity, f.floor_area_m2 FROM facilities f, c "
                                    f"WHERE f.status = ANY(:st) AND {_near('f')} ORDER BY f.facility_id",
                                 {**p, "st": list(statuses)})
-    residences = queries._frame(s, _SUBTREE + "SELECT residence_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, households, "
+    residences = queries.read_frame(s, _SUBTREE + "SELECT residence_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, households, "
                                 "population, elderly, children, area_id, estimated, households_estimated "
                                 "FROM residences WHERE area_id IN (SELECT area_id FROM sub) ORDER BY residence_id", p)
-    areas = queries._frame(s, _SUBTREE + """, up AS (SELECT area_id, parent_id FROM areas WHERE area_id = :county
+    areas = queries.read_frame(s, _SUBTREE + """, up AS (SELECT area_id, parent_id FROM areas WHERE area_id = :county
             UNION ALL SELECT a.area_id, a.parent_id FROM areas a JOIN up ON a.area_id = up.parent_id)
         SELECT area_id, parent_id, level, code, name, urban,
                CASE WHEN level = 'grid_large' THEN ST_AsBinary(geom) END AS wkb FROM areas
@@ -143,13 +143,13 @@ def finish_run(s: Session, run_id: int, failed: list[dict[str, Any]]) -> None:
 
 def residence_rows(s: Session, run_id: int) -> pd.DataFrame:
     """Stored per-home rows of a run."""
-    return queries._frame(s, "SELECT county_code, residence_id, type_code, circle, time_s, facility_id, covered, "
+    return queries.read_frame(s, "SELECT county_code, residence_id, type_code, circle, time_s, facility_id, covered, "
                              "population FROM province_residence WHERE run_id = :r", {"r": run_id})
 
 
 def rollup(s: Session, run_id: int) -> pd.DataFrame:
     """Roll-up rows of a run (county, city, province)."""
-    return queries._frame(s, "SELECT level, code, type_code, circle, homes, population, population_covered, share "
+    return queries.read_frame(s, "SELECT level, code, type_code, circle, homes, population, population_covered, share "
                              "FROM province_rollup WHERE run_id = :r ORDER BY level, code, type_code, circle",
                           {"r": run_id})
 

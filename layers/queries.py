@@ -9,44 +9,44 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 
-def _frame(s: Session, sql: str, params: dict | None = None) -> pd.DataFrame:
+def read_frame(s: Session, sql: str, params: dict | None = None) -> pd.DataFrame:
     result = s.execute(text(sql), params or {})
     columns = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
-def _geo(frame: pd.DataFrame, column: str = "wkb") -> gpd.GeoDataFrame:
+def to_geoframe(frame: pd.DataFrame, column: str = "wkb") -> gpd.GeoDataFrame:
     geoms = shapely.from_wkb(frame.pop(column).map(bytes).to_numpy()) if len(frame) else []
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs="EPSG:4326")
 
 
 def nodes(s: Session) -> pd.DataFrame:
-    return _frame(s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes ORDER BY node_id")
+    return read_frame(s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes ORDER BY node_id")
 
 
 def edges(s: Session, *, with_geometry: bool = True) -> pd.DataFrame:
     geom = ", ST_AsBinary(geom) AS wkb" if with_geometry else ""
-    frame = _frame(s, "SELECT edge_id, u, v, length_m, highway, oneway, access, foot, bicycle, bridge, name"
+    frame = read_frame(s, "SELECT edge_id, u, v, length_m, highway, oneway, access, foot, bicycle, bridge, name"
                       f"{geom} FROM network_edges ORDER BY edge_id")
-    return _geo(frame) if with_geometry else frame
+    return to_geoframe(frame) if with_geometry else frame
 
 
 def areas(s: Session, *, levels: tuple[str, ...] | None = None, with_geometry: bool = True) -> pd.DataFrame:
     where = "WHERE level = ANY(:levels)" if levels else ""
     geom = ", ST_AsBinary(geom) AS wkb" if with_geometry else ""
-    frame = _frame(
+    frame = read_frame(
         s,
         "SELECT area_id, parent_id, level, code, name, urban, urban_rural_code, worker_name, worker_phone, "
         f"households{geom} FROM areas {where} ORDER BY area_id",
         {"levels": list(levels)} if levels else None,
     )
     frame["parent_id"] = frame["parent_id"].astype("Int64")
-    return _geo(frame) if with_geometry else frame
+    return to_geoframe(frame) if with_geometry else frame
 
 
 def facilities(s: Session, *, statuses: tuple[str, ...] = ("open",)) -> pd.DataFrame:
-    return _frame(
+    return read_frame(
         s,
         "SELECT facility_id, type_code, name, ST_X(geom) AS lon, ST_Y(geom) AS lat, status, capacity, "
         "floor_area_m2 FROM facilities WHERE status = ANY(:st) ORDER BY facility_id",
@@ -55,7 +55,7 @@ def facilities(s: Session, *, statuses: tuple[str, ...] = ("open",)) -> pd.DataF
 
 
 def residences(s: Session) -> pd.DataFrame:
-    return _frame(
+    return read_frame(
         s,
         "SELECT residence_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, households, population, elderly, "
         "children, area_id, estimated, households_estimated FROM residences ORDER BY residence_id",
@@ -63,7 +63,7 @@ def residences(s: Session) -> pd.DataFrame:
 
 
 def facility_types(s: Session) -> pd.DataFrame:
-    return _frame(s, "SELECT * FROM facility_types ORDER BY code").drop(columns=["created_at", "updated_at"])
+    return read_frame(s, "SELECT * FROM facility_types ORDER BY code").drop(columns=["created_at", "updated_at"])
 
 
 def data_versions(s: Session) -> dict[str, int]:
@@ -85,4 +85,4 @@ def counts(s: Session) -> dict[str, int]:
 
 def district_outline(s: Session) -> pd.DataFrame:
     """The district polygon(s) as WKB (``wkb``), to clip drawn areas to the land of the district."""
-    return _frame(s, "SELECT ST_AsBinary(ST_Union(geom)) AS wkb FROM areas WHERE level = 'district'")
+    return read_frame(s, "SELECT ST_AsBinary(ST_Union(geom)) AS wkb FROM areas WHERE level = 'district'")

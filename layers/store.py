@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from geo.measures import HEADLINE_TIERS
 from layers import labels
 from layers.load.bulk import copy_frame
-from layers.queries import _frame, _geo, data_versions
+from layers.queries import data_versions, read_frame, to_geoframe
 
 AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households", "households_covered",
                     "population", "population_covered", "elderly", "elderly_covered", "children",
@@ -145,7 +145,7 @@ def add_targets(s: Session, run_id: int, targets: pd.DataFrame) -> None:
 
 def target_results(s: Session, run_id: int, *, level: str | None = None, code: str | None = None) -> pd.DataFrame:
     """Per-area target verdicts of a run with the area's name, level, code and parent."""
-    return _frame(
+    return read_frame(
         s,
         "SELECT t.target_code, t.type_code, t.measure, t.threshold, t.area_id, a.name, a.level, a.code, "
         "a.parent_id, t.value, t.pass, t.communities, t.communities_reached FROM coverage_target t "
@@ -179,7 +179,7 @@ def add_measures(s: Session, run_id: int, *, presence: pd.DataFrame, composite: 
 
 def presence_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
     """Presence rows of a run with the community's name, code, town and class."""
-    return _frame(
+    return read_frame(
         s,
         "SELECT p.area_id, p.type_code, p.present, p.source, p.facilities, a.name, a.code, a.parent_id, a.urban "
         "FROM coverage_presence p JOIN areas a USING (area_id) WHERE p.run_id = :r "
@@ -191,7 +191,7 @@ def presence_results(s: Session, run_id: int, *, type_code: str | None = None) -
 def composite_results(s: Session, run_id: int, *, level: str | None = None, tier: str | None = None) -> pd.DataFrame:
     """Composite rows of a run with the area's name, level, code and parent: one row per area and
     circle — the circle's headline tier (``geo.measures.HEADLINE_TIERS``), or ``tier`` ('all', '5min' …)."""
-    return _frame(
+    return read_frame(
         s,
         "SELECT c.area_id, c.circle, c.tier, c.required_types, c.households, c.households_covered, c.population, "
         "c.population_covered, c.share, a.name, a.level, a.code, a.parent_id FROM coverage_composite c "
@@ -260,7 +260,7 @@ def area_results(s: Session, run_id: int, *, level: str | None = None, type_code
                  with_geometry: bool = False) -> pd.DataFrame:
     """Per-area aggregates of a run, joined with the area's name, level and class."""
     geom = ", ST_AsBinary(a.geom) AS wkb" if with_geometry else ""
-    frame = _frame(
+    frame = read_frame(
         s,
         "SELECT c.*, a.name, a.level, a.code, a.urban, a.parent_id" + geom + " FROM coverage_area c "
         "JOIN areas a USING (area_id) WHERE c.run_id = :r "
@@ -268,11 +268,11 @@ def area_results(s: Session, run_id: int, *, level: str | None = None, type_code
         "ORDER BY c.area_id, c.type_code",
         {"r": run_id, "lvl": level, "t": type_code},
     )
-    return _geo(frame) if with_geometry else frame
+    return to_geoframe(frame) if with_geometry else frame
 
 
 def residence_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
-    return _frame(
+    return read_frame(
         s,
         "SELECT residence_id, type_code, time_s, facility_id, covered, unreachable FROM coverage_residence "
         "WHERE run_id = :r AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY residence_id, type_code",
@@ -283,7 +283,7 @@ def residence_results(s: Session, run_id: int, *, type_code: str | None = None) 
 def unreachable_facilities(s: Session, run_id: int) -> pd.DataFrame:
     """Per facility type of a run: ``facility_ids`` farther than the snapping distance from every street
     of a profile of the type (types with none are absent)."""
-    return _frame(
+    return read_frame(
         s,
         "SELECT type_code, array_agg(facility_id ORDER BY facility_id) AS facility_ids FROM coverage_facility "
         "WHERE run_id = :r AND unreachable GROUP BY type_code ORDER BY type_code",
@@ -292,7 +292,7 @@ def unreachable_facilities(s: Session, run_id: int) -> pd.DataFrame:
 
 
 def facility_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
-    return _geo(_frame(
+    return to_geoframe(read_frame(
         s,
         "SELECT c.*, f.name, ST_AsBinary(f.geom) AS wkb FROM coverage_facility c JOIN facilities f "
         "USING (facility_id) WHERE c.run_id = :r AND (CAST(:t AS text) IS NULL OR c.type_code = :t) "
@@ -304,7 +304,7 @@ def gap_results(s: Session, run_id: int, *, type_code: str | None = None, labell
     """Gap polygons of a run ranked per type; ``labelled``: with ``town``, ``community``, ``road`` and
     ``place`` ("鹭田镇 西关社区 兴业路以南", ``layers.labels``) computed now from the current areas,
     streets and road names — the same lookup as ``GET /reverse``, so a renamed road shows at once."""
-    gaps = _geo(_frame(
+    gaps = to_geoframe(read_frame(
         s,
         "SELECT gap_id, type_code, rank, households, population, elderly, children, residences, "
         "ST_AsBinary(geom) AS wkb FROM coverage_gaps WHERE run_id = :r "
@@ -322,7 +322,7 @@ def gap_results(s: Session, run_id: int, *, type_code: str | None = None, labell
 def catchment_homes(s: Session, run_id: int, type_code: str) -> pd.DataFrame:
     """Per covered residence of ``type_code`` in run ``run_id``: ``facility_id``, ``lon``, ``lat``
     (degrees, EPSG:4326) and ``population``, ``households``, ``elderly``, ``children``."""
-    return _frame(
+    return read_frame(
         s,
         "SELECT c.facility_id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, h.population, h.households, "
         "h.elderly, h.children FROM coverage_residence c JOIN residences h USING (residence_id) "

@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.errors import NotFound
-from layers.features import LATEST_RUN, LAYERS, BadParameter, Layer, data_token, parse_filters
+from layers.features import LATEST_RUN, LAYERS, Layer, data_token
 
 EXTENT = 4096
 """Tile units along one side (the MVT default)."""
@@ -176,26 +176,6 @@ def tile_layer(name: str) -> TileLayer:
         raise NotFound(f"there is no tile layer {name!r}: use one of {sorted(TILE_LAYERS)}") from None
 
 
-def check_tile(z: int, x: int, y: int) -> None:
-    """``BadParameter`` unless z/x/y name a tile of the Web-Mercator pyramid."""
-    if not 0 <= z <= MAX_ZOOM:
-        raise BadParameter(f"zoom {z} is outside 0..{MAX_ZOOM}", fix=f"use a zoom from 0 to {MAX_ZOOM}")
-    if not (0 <= x < 2**z and 0 <= y < 2**z):
-        raise BadParameter(f"tile {z}/{x}/{y} does not exist: at zoom {z} x and y run from 0 to {2**z - 1}",
-                           fix="use the z/x/y of an XYZ (Google/OSM) tile")
-
-
-def parse_tile_filters(tl: TileLayer, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Typed filters of a tile request (the layer's filters); the ``required`` ones must be there."""
-    filters = parse_filters(tl.layer, raw)
-    missing = [f for f in tl.required if f not in filters]
-    if missing:
-        example = "&".join(f"{f}=..." for f in missing)
-        raise BadParameter(f"the {tl.id} tiles need {', '.join(missing)}",
-                           fix=f"add ?{example} (one tile holds one {' and one '.join(missing)})")
-    return filters
-
-
 def tolerance_m(z: int) -> float:
     """Simplification tolerance at zoom ``z``: half a pixel of a 256 px tile, in Web-Mercator metres."""
     return WORLD_M / (256 * 2**z) / 2
@@ -244,9 +224,8 @@ def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
     """The features of tile z/x/y: ``(id, clipped geometry as WKB in tile units, raw properties)``.
 
     The properties are ``tl.properties`` as stored (no privacy applied: the caller filters them and
-    hands the rows to ``encode``).
+    hands the rows to ``encode``). ``z/x/y`` name a tile of the pyramid (``api.params.check_tile``).
     """
-    check_tile(z, x, y)
     if z < tl.min_zoom:
         return []
     sql, params = _features_sql(tl, z, x, y, filters, tl.properties)
@@ -263,7 +242,6 @@ def tile(s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[
          properties: tuple[str, ...]) -> bytes:
     """Tile z/x/y of ``tl`` with ``properties`` (a subset of ``tl.properties``) as stored, in one query
     (``ST_AsMVT`` over the features): for viewers whose filter only selects properties."""
-    check_tile(z, x, y)
     if z < tl.min_zoom:
         return b""
     sql, params = _features_sql(tl, z, x, y, filters, properties)

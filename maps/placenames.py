@@ -25,7 +25,7 @@ from layers.placenames import PENDING_APPROVAL
 from maps import assets
 from maps.basemap import add_base_layers, simplify
 from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
-from maps.public import _centre
+from maps.public import map_centre
 
 # Check result → legend label and colour, in priority order: a name shows its most serious result.
 RESULTS: dict[str, tuple[str, str]] = {
@@ -169,7 +169,7 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
         names = names.assign(town=names["name_id"].map(towns))
     checks = check_results(names, findings)
     m = page_map(title=f"民情地图 · {district['name']} · 地名管理", page="placenames",
-                 center=_centre(district.get("bounds")), zoom=13)
+                 center=map_centre(district.get("bounds")), zoom=13)
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
     counts = checks["result"].value_counts()
     # One marker cluster (about 1,940 names on the demo draw as a few dozen clusters on a phone), one

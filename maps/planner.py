@@ -25,7 +25,7 @@ import pandas as pd
 
 from maps.basemap import add_base_layers, simplify
 from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
-from maps.public import _centre
+from maps.public import map_centre
 
 LEVELS = [
     ("grid_small", "小网格"),
@@ -143,7 +143,7 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     """
     m = page_map(title=f"民情地图 · {district['name']} · 生活圈规划分析", page="planner",
-                 center=_centre(district.get("bounds")), zoom=13)
+                 center=map_centre(district.get("bounds")), zoom=13)
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
     groups = {
         "coverage": folium.FeatureGroup(name="覆盖率分区", show=True),

@@ -116,7 +116,7 @@ def _unit(capacity_unit: Any) -> str | None:
     return capacity_unit.split()[0] if isinstance(capacity_unit, str) and capacity_unit.strip() else None
 
 
-def _centre(bounds: list[list[float]] | None) -> tuple[float, float]:
+def map_centre(bounds: list[list[float]] | None) -> tuple[float, float]:
     if not bounds:
         return (23.0, 113.3)
     (s, w), (n, e) = bounds
@@ -142,7 +142,7 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
         users is shown as unknown).
     """
     m = page_map(title=f"民情地图 · {district['name']} · 公共服务地图", page="public",
-                 center=_centre(district.get("bounds")), zoom=13)
+                 center=map_centre(district.get("bounds")), zoom=13)
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
 
     categories = _categories(facilities, facility_types)

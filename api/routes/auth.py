@@ -16,7 +16,7 @@ from api.errors import Forbidden, RateLimited, Unauthorized, error_response
 from api.limits import SharedLimit, client_key
 from api.schemas.auth import Token
 from api.schemas.common import errors
-from api.security import COOKIE, TokenResult, backoff_seconds, create_token, verify_password
+from api.security import COOKIE, TokenResult, backoff_seconds, create_token, safe_next, verify_password
 from layers import audit, users
 from layers.users import Account
 from settings import ApiSettings
@@ -140,13 +140,6 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
             "expires_in": settings.token_minutes * 60}
 
 
-def _safe_next(target: str | None) -> str:
-    # Only app-relative paths: never redirect to another site (open redirect).
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 @router.post("/login", status_code=303, response_class=RedirectResponse,
              summary="网页登录 log in from the HTML form (sets a cookie)",
              description="Form fields `username`, `password`, `next`. Success: HttpOnly cookie `minqing_token` "
@@ -155,7 +148,7 @@ def _safe_next(target: str | None) -> str:
 def login(request: Request, s: SessionDep, settings: SettingsDep,
           username: Annotated[str, Form(max_length=200)], password: Annotated[str, Form(max_length=200)],
           next: Annotated[str, Form(max_length=2000)] = "/") -> RedirectResponse:  # noqa: A002
-    target = _safe_next(next)
+    target = safe_next(next)
     try:
         account = _login(request, s, settings, username, password)
     except _Refused as refused:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api import access
+from api import access, params
 from api.deps import BboxDep, CurrentUser, OptionalUser, Paging, PagingDep, PrivacyDep, SessionDep, role_of
 from api.errors import ApiError, PreconditionRequired
 from api.schemas.collections import (
@@ -103,7 +103,7 @@ def _page_links(request: Request, *, limit: int, offset: int, returned: int, mat
 
 def _property_filters(request: Request, lay: Layer) -> dict[str, Any]:
     raw = {k: v for k, v in request.query_params.items() if k not in RESERVED_PARAMS}
-    return features.parse_filters(lay, raw)
+    return params.parse_filters(lay, raw)
 
 
 PAGE_MAX = {"facilities": 1000, "facility_types": 1000, "grids": 500, "areas": 200, "place_names": 2000,
@@ -207,7 +207,7 @@ def get_item(request: Request, collection_id: CollectionId, fid: Fid, s: Session
              privacy: PrivacyDep) -> Response:
     lay = features.layer(collection_id)
     scope = access.read_scope(user, lay.id)
-    row = features.item(s, lay, features.parse_key(lay, fid), within_area=scope)
+    row = features.item(s, lay, params.parse_key(lay, fid), within_area=scope)
     return _single(request, lay, row, privacy.properties(lay.id, row.properties, role=role_of(user)))
 
 
@@ -251,7 +251,7 @@ def _register_writes(cid: str) -> None:
                 body: Annotated[create_body, Body()], if_match: IfMatch = None) -> Response:
         scope = access.write_scope(user, cid, action="update", moves_geometry=True)
         expected = _expected_version(if_match, lay, fid)
-        row = features.update(s, lay, features.parse_key(lay, fid), expected_version=expected,
+        row = features.update(s, lay, params.parse_key(lay, fid), expected_version=expected,
                                properties=body.properties.model_dump(), geometry=body.geometry.model_dump(),
                                within_area=scope)
         return _single(request, lay, row, privacy.properties(cid, row.properties, role=user.role))
@@ -262,14 +262,14 @@ def _register_writes(cid: str) -> None:
         expected = _expected_version(if_match, lay, fid)
         props = body.properties.model_dump(exclude_unset=True) if body.properties else {}
         geom = body.geometry.model_dump() if body.geometry else None
-        row = features.update(s, lay, features.parse_key(lay, fid), expected_version=expected,
+        row = features.update(s, lay, params.parse_key(lay, fid), expected_version=expected,
                               properties=props, geometry=geom, within_area=scope)
         return _single(request, lay, row, privacy.properties(cid, row.properties, role=user.role))
 
     def delete(fid: Fid, s: SessionDep, user: CurrentUser, if_match: IfMatch = None) -> Response:
         access.write_scope(user, cid, action="delete", moves_geometry=True)
         expected = _expected_version(if_match, lay, fid)
-        features.delete(s, lay, features.parse_key(lay, fid), expected_version=expected)
+        features.delete(s, lay, params.parse_key(lay, fid), expected_version=expected)
         return Response(status_code=204)
 
     name = lay.title.split()[0]

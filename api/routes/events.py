@@ -56,7 +56,7 @@ TrackingCode = Annotated[str, Path(min_length=4, max_length=20, pattern="^[A-Za-
                                    examples=["MQ7KD2PX9QAB"])]
 
 
-def _settings(request: Request) -> EventSettings:
+def event_settings(request: Request) -> EventSettings:
     state = request.app.state
     if not hasattr(state, "event_settings"):
         state.event_settings = EventSettings()
@@ -89,7 +89,7 @@ def _version(if_match: str | None, event_id: int) -> int:
             description="Category, first handling level, responsible department and time limit (public).",
             responses=errors())
 def list_categories(request: Request) -> list[dict]:
-    categories, _ = service.tables(_settings(request))
+    categories, _ = service.tables(event_settings(request))
     return [c.__dict__ for c in categories.values()]
 
 
@@ -123,7 +123,7 @@ def import_work_orders(request: Request, s: SessionDep,
     from pipeline import event_import
 
     data = file.file.read(event_import.MAX_BYTES + 1)
-    return event_import.import_orders(s, _settings(request), data, event_import.parse_mapping(mapping),
+    return event_import.import_orders(s, event_settings(request), data, event_import.parse_mapping(mapping),
                                       actor=user.username)
 
 
@@ -206,7 +206,7 @@ def list_events(request: Request, s: SessionDep, user: CurrentUser, paging: Pagi
                 since: Annotated[datetime | None, Query(description="上报时间起 ISO 8601")] = None,
                 until: Annotated[datetime | None, Query(description="上报时间止 (不含) ISO 8601")] = None,
                 overdue: Annotated[bool | None, Query(description="只看超时 true")] = None) -> dict:
-    settings = _settings(request)
+    settings = event_settings(request)
     filters = {"grid_id": grid_id, **service.scope(user)}
     if grid_id is not None and filters["grid_id"] != grid_id:
         filters["grid_id"] = -1  # another grid than the worker's own: nothing
@@ -225,7 +225,7 @@ def list_events(request: Request, s: SessionDep, user: CurrentUser, paging: Pagi
                          "worker; `possible_duplicates` lists open events of the same category nearby.",
              responses=errors(401, 403, 422))
 def create_event(request: Request, body: EventCreate, s: SessionDep, user: Creator, response: Response) -> dict:
-    settings = _settings(request)
+    settings = event_settings(request)
     event, duplicates = service.create(s, settings, category=body.category, description=body.description,
                                        lon=body.lon, lat=body.lat, address=body.address, phone=body.phone,
                                        source="staff", reported_by=user.username)
@@ -238,7 +238,7 @@ def create_event(request: Request, body: EventCreate, s: SessionDep, user: Creat
 def get_event(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser, response: Response) -> dict:
     event = service.get_for(s, user, event_id)
     _etag(response, event)
-    return {**service.present(event, user, _settings(request)), "history": store.history(s, event_id)}
+    return {**service.present(event, user, event_settings(request)), "history": store.history(s, event_id)}
 
 
 @router.post("/events/{event_id}/transitions", response_model=Event, summary="流转 take one step of the flow",
@@ -249,7 +249,7 @@ def get_event(request: Request, event_id: EventId, s: SessionDep, user: CurrentU
              responses=errors(401, 403, 404, 409, 412, 422, 428))
 def transition(request: Request, event_id: EventId, body: Transition, s: SessionDep, user: CurrentUser,
                response: Response, if_match: IfMatch = None) -> dict:
-    settings = _settings(request)
+    settings = event_settings(request)
     event = service.transition(s, settings, user, event_id, body.action, expected_version=_version(if_match, event_id),
                                note=body.note, department=body.department, satisfaction=body.satisfaction,
                                into=body.into)
@@ -261,7 +261,7 @@ def transition(request: Request, event_id: EventId, body: Transition, s: Session
              description="What `minqing events escalate` and the scheduler run: every open event past its "
                          "deadline is flagged 超时 and moved one level up.", responses=errors(401, 403))
 def escalate(request: Request, s: SessionDep, _: Admin) -> list[dict]:
-    return service.escalate_overdue(s, _settings(request))
+    return service.escalate_overdue(s, event_settings(request))
 
 
 @router.post("/events/{event_id}/photos", response_model=Photo, status_code=201,
@@ -271,7 +271,7 @@ def escalate(request: Request, s: SessionDep, _: Admin) -> list[dict]:
              generate_unique_id_function=lambda route: "upload_photo")  # the body's schema: Body_upload_photo
 def upload_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser,
                  file: Annotated[UploadFile, File(description="照片 JPEG, PNG or WebP")]) -> dict:
-    settings = _settings(request)
+    settings = event_settings(request)
     data = file.file.read(int(settings.photo_max_mb * 1024 * 1024) + 1)
     return service.add_photo(s, settings, user, event_id, data)
 
@@ -291,7 +291,7 @@ def list_photos(event_id: EventId, s: SessionDep, user: CurrentUser) -> list[dic
 def get_photo(request: Request, event_id: EventId, s: SessionDep, user: CurrentUser,
               sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="照片的 SHA-256")],
               thumb: Annotated[bool, Query(description="缩略图")] = False) -> FileResponse:
-    path, content_type = service.photo_file(s, _settings(request), user, event_id, sha256, thumb=thumb)
+    path, content_type = service.photo_file(s, event_settings(request), user, event_id, sha256, thumb=thumb)
     return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -317,7 +317,7 @@ def _ip_allowance(request: Request, settings: EventSettings) -> None:
                          "tracking code for GET /public/events/{code}. Limited per IP and per phone.",
              responses=errors(422))
 def public_report(request: Request, body: PublicReport, s: SessionDep, user: OptionalUser) -> dict:
-    settings = _settings(request)
+    settings = event_settings(request)
     if body.website:  # the honeypot: people never see this field, form-filling robots do
         raise ApiError("表单无效: 请通过地图页面的“我要反映”提交", fix="请刷新页面后重新填写")
     phone = service.normalise_phone(body.phone)
@@ -353,7 +353,7 @@ def resolved_counts(s: SessionDep, privacy: PrivacyDep,
             description="Status and dates only: never the description, the place or who reported it.",
             responses=errors(404))
 def public_track(request: Request, s: SessionDep, code: TrackingCode) -> dict:
-    return service.public_status(s, _settings(request), code)
+    return service.public_status(s, event_settings(request), code)
 
 
 @router.post("/public/events/{code}/photos", response_model=PublicPhotos, status_code=201,
@@ -366,7 +366,7 @@ def public_track(request: Request, s: SessionDep, code: TrackingCode) -> dict:
                  for media in ("image/jpeg", "image/png", "image/webp")}}},
              responses=errors(403, 404, 413, 422))
 async def public_photo(request: Request, s: SessionDep, code: TrackingCode) -> dict:
-    settings = _settings(request)
+    settings = event_settings(request)
     limit = int(settings.photo_max_mb * 1024 * 1024)
     data = bytearray()
     async for chunk in request.stream():
@@ -384,7 +384,7 @@ def report_page(request: Request,
     and the tracking form. Its script is maps/static/report.js (no inline script: strict CSP)."""
     from maps.page import render
 
-    categories, _ = service.tables(_settings(request))
+    categories, _ = service.tables(event_settings(request))
     html = render("report.html", categories=list(categories.values()),
                   lon="" if lon is None else lon, lat="" if lat is None else lat)
     return HTMLResponse(html, headers={"Cache-Control": "private, no-cache"})

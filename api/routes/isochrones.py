@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.deps import _resolve_token, cookie_scheme, db_session, oauth2_scheme
+from api.deps import cookie_scheme, db_session, oauth2_scheme, resolve_token
 from api.errors import ApiError
 from api.limits import client_key, signed_in
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
@@ -97,7 +97,7 @@ ISOCHRONE_INPUTS = ("network_nodes", "network_edges", "facilities", "facility_ty
 """The layers an isochrone response depends on: it is cached until one of them changes."""
 
 
-def _client(request: Request) -> str:
+def client_of(request: Request) -> str:
     """The client an anonymous allowance counts by (behind a trusted proxy: the forwarded address)."""
     return client_key(request.client.host) if request.client else "unknown"
 
@@ -113,10 +113,10 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
     staff = signed_in(request, settings.secret_key.get_secret_value())
     if not staff:
         check_public_budget(settings.isochrone_public_minutes, profile, budgets)
-    ticket = (pools.staff if staff else pools.public).admit(_client(request))
+    ticket = (pools.staff if staff else pools.public).admit(client_of(request))
     try:
         def read(s: Session) -> tuple[Account | None, tuple, bytes | None, Callable[[], Any] | None]:
-            account = _resolve_token(request, s, bearer, cookie).account
+            account = resolve_token(request, s, bearer, cookie).account
             if account is None:  # a deactivated account's token: the public rules
                 check_public_budget(settings.isochrone_public_minutes, profile, budgets)
             versions = data_token(s, ISOCHRONE_INPUTS)
@@ -142,7 +142,7 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
         pool = pools.staff if account is not None else pools.public
         if staff and account is None:
             ticket.release()
-            ticket = pools.public.admit(_client(request))
+            ticket = pools.public.admit(client_of(request))
         future = pool.run(ticket, key, job, picklable=job.func is in_worker)  # the worker-process path
     except BaseException:
         ticket.release()
@@ -179,7 +179,7 @@ async def point_isochrones(request: Request,
                            bearer: Annotated[str | None, Depends(oauth2_scheme)],
                            cookie: Annotated[str | None, Depends(cookie_scheme)],
                            minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
-    lon, lat = _on_grid(lon), _on_grid(lat)
+    lon, lat = on_origin_grid(lon), on_origin_grid(lat)
 
     def locate(s: Session) -> Origin:
         require_in_district(s, lon, lat)
@@ -188,7 +188,7 @@ async def point_isochrones(request: Request,
     return await _serve(request, bearer, cookie, ("point", lon, lat), locate, minutes, profile)
 
 
-def _on_grid(degrees: float) -> float:
+def on_origin_grid(degrees: float) -> float:
     return round(round(degrees / ORIGIN_GRID_DEG) * ORIGIN_GRID_DEG, 6)
 
 

@@ -16,8 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 from api.deps import OptionalUser, SessionDep
-from api.routes.auth import _safe_next
 from api.routes.tiles import versions as tile_versions
+from api.security import safe_next
 from api.security_headers import CSP, content_security_policy
 from layers import lookup, queries, store
 from layers.cache import Cache
@@ -191,7 +191,7 @@ def basemap_json(s: SessionDep) -> Response:
 def login_page(next: Annotated[str, Query(max_length=2000)] = "/",  # noqa: A002 — the contract's name
                error: Annotated[int, Query(ge=0, le=1)] = 0) -> HTMLResponse:
     """Chinese login form; it POSTs to /auth/login (which sets the cookie and redirects to ``next``)."""
-    target = _safe_next(next)
+    target = safe_next(next)
     need = {"/planner": "规划分析地图", "/placenames": "地名管理地图", "/grid": "网格员工作台",
             "/command": "联勤指挥中心"}.get(target.split("?")[0])
     return HTMLResponse(render("login.html", next=target, error=bool(error), need=need), headers=NO_STORE)

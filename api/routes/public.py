@@ -25,14 +25,20 @@ from api.deps import (
     OptionalUser,
     PrivacyDep,
     SessionDep,
-    _resolve_token,
     cookie_scheme,
     db_session,
     oauth2_scheme,
+    resolve_token,
     role_of,
 )
 from api.limits import signed_in
-from api.routes.isochrones import ISOCHRONE_INPUTS, Unprocessable, _client, _on_grid, require_in_district
+from api.routes.isochrones import (
+    ISOCHRONE_INPUTS,
+    Unprocessable,
+    client_of,
+    on_origin_grid,
+    require_in_district,
+)
 from api.schemas.common import Lat, Lon, errors
 from geo.errors import UnreachablePointError
 from geo.isochrone import travel_times
@@ -94,15 +100,15 @@ async def nearest(request: Request,
                   bearer: Annotated[str | None, Depends(oauth2_scheme)],
                   cookie: Annotated[str | None, Depends(cookie_scheme)],
                   per_type: Annotated[int, Query(ge=1, le=3, description="每类设施最多几处")] = 1) -> Response:
-    lon, lat = _on_grid(lon), _on_grid(lat)
+    lon, lat = on_origin_grid(lon), on_origin_grid(lat)
     settings = request.app.state.settings
     engines = request.app.state.engines
     pools = request.app.state.isochrone_pools
     staff = signed_in(request, settings.secret_key.get_secret_value())
-    ticket = (pools.staff if staff else pools.public).admit(_client(request))
+    ticket = (pools.staff if staff else pools.public).admit(client_of(request))
     try:
         def read(s: Session):
-            account = _resolve_token(request, s, bearer, cookie).account
+            account = resolve_token(request, s, bearer, cookie).account
             key = database_key(s, "nearest", lon, lat, per_type, data_token(s, ISOCHRONE_INPUTS),
                                engines.profiles_stamp())
             cached = engines.isochrones.peek(key)
@@ -119,7 +125,7 @@ async def nearest(request: Request,
             return Response(body, media_type=JSON)
         if staff and account is None:  # a deactivated account's token: the public pool
             ticket.release()
-            ticket = pools.public.admit(_client(request))
+            ticket = pools.public.admit(client_of(request))
         pool = pools.staff if account is not None else pools.public
         snap_m = coverage_settings().snap_max_m
 

@@ -19,7 +19,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from api import access
+from api import access, params
 from api.deps import OptionalUser, PrivacyDep, SessionDep, role_of
 from api.schemas.common import errors
 from layers import tiles
@@ -65,8 +65,8 @@ def get_tile(request: Request, layer: LayerName, z: Zoom, x: Col, y: Row, s: Ses
     tl = tiles.tile_layer(layer)
     role = role_of(user)
     access.read_scope(user, tl.collection or tl.id)  # 401/403 for staff layers; public layers: None
-    tiles.check_tile(z, x, y)
-    filters = tiles.parse_tile_filters(tl, {k: v for k, v in request.query_params.items() if k not in RESERVED})
+    params.check_tile(z, x, y)
+    filters = params.parse_tile_filters(tl, {k: v for k, v in request.query_params.items() if k not in RESERVED})
     full = tl.collection is None or privacy.unfiltered(role, tl.collection)
     audience = "full" if full else "public"
     version = data_version(tiles.version_token(s, tl))

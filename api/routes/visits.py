@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import CurrentUser, PagingDep, SessionDep
-from api.routes.events import _settings as event_settings
-from api.routes.events import visit_settings
+from api.routes.events import event_settings, visit_settings
 from api.schemas.common import Text, errors
 from api.schemas.events import Event
 from api.schemas.visits import (

@@ -215,7 +215,7 @@ def test_reverse_gives_the_containing_grid_and_the_nearest_road(client, pn_db, d
     points = _sample_points(areas[areas["level"] == "district"].geometry.union_all(), 25)
     with session(pn_db) as s:
         edges = queries.edges(s)
-        registry = queries._geo(queries._frame(s, "SELECT name, category, ST_AsBinary(geom) AS wkb FROM place_names "
+        registry = queries.to_geoframe(queries.read_frame(s, "SELECT name, category, ST_AsBinary(geom) AS wkb FROM place_names "
                                                   "WHERE status <> 'historical'"))
     roads = pd.concat([edges.loc[edges["name"].fillna("") != "", ["name", "geometry"]],
                        registry.loc[registry["category"].isin(["trunk_road", "road", "lane"]), ["name", "geometry"]]])

@@ -295,7 +295,7 @@ def _sample_points(s, n: int) -> list[tuple[float, float]]:
 
 def test_nearest_place_name_equals_brute_force_in_metres(pn_db):
     with session(pn_db) as s:
-        names = queries._geo(queries._frame(s, "SELECT name_id, name, ST_AsBinary(geom) AS wkb FROM place_names "
+        names = queries.to_geoframe(queries.read_frame(s, "SELECT name_id, name, ST_AsBinary(geom) AS wkb FROM place_names "
                                                "WHERE status <> 'historical'"))
         points = _sample_points(s, 30)
         found = [placenames.nearest_place_name(s, x, y) for x, y in points]
