@@ -7,6 +7,8 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml maps/assets/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
 PYTHON ?= python3
+# test processes (pytest-xdist; each has its own test databases): one per core, at most 4
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 .PHONY: demo test setup system db data lint bench stop clean help
 
@@ -62,7 +64,7 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 test: db lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(PY) -m pip install -q -e '.[dev,bench]'
