@@ -33,7 +33,8 @@ def parse_key(lay: Layer, fid: str) -> int | str:
         try:
             value = int(fid)
         except ValueError:
-            raise UnknownFeature(f"{lay.id} has no feature {fid!r}: feature ids of {lay.id} are integers") from None
+            raise UnknownFeature(
+                f"{lay.id} has no feature {fid!r}: feature ids of {lay.id} are integers") from None
         if not -(2**63) <= value < 2**63:
             raise UnknownFeature(f"{lay.id} has no feature {fid!r}: the id is out of range")
         return value
@@ -58,7 +59,8 @@ def _typed(name: str, value: str, kind: FilterType) -> Any:
         try:
             number = int(value)
         except ValueError:
-            raise BadParameter(f"filter {name}={value!r} is not an integer", fix=f"give {name} as digits") from None
+            raise BadParameter(f"filter {name}={value!r} is not an integer",
+                               fix=f"give {name} as digits") from None
         if not -(2**63) <= number < 2**63:
             raise BadParameter(f"filter {name}={value!r} is out of range", fix="use a real id")
         return number
@@ -68,7 +70,8 @@ def _typed(name: str, value: str, kind: FilterType) -> Any:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        raise BadParameter(f"filter {name}={value!r} is not a boolean", fix=f"use {name}=true or {name}=false")
+        raise BadParameter(f"filter {name}={value!r} is not a boolean",
+                           fix=f"use {name}=true or {name}=false")
     return value
 
 
@@ -94,7 +97,10 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
     except ValueError:
         raise BadParameter(f"bbox={raw!r} contains a value that is not a number",
                            fix=f"give four decimal degrees, e.g. {example}") from None
-    minx, miny, maxx, maxy = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
+    if len(numbers) == 4:
+        minx, miny, maxx, maxy = numbers
+    else:
+        minx, miny, maxx, maxy = numbers[0], numbers[1], numbers[3], numbers[4]
     if not all(math.isfinite(v) for v in numbers[2::3] if len(numbers) == 6):
         raise BadParameter(f"bbox={raw!r} contains a non-finite height", fix=f"e.g. {example}")
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
@@ -111,15 +117,16 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
                            fix=f"give minLon,minLat,maxLon,maxLat in degrees (EPSG:4326), e.g. {example}")
     if minx > maxx or miny > maxy:
         raise BadParameter(f"bbox={raw!r}: the minimum is larger than the maximum",
-                           fix=f"order it minLon,minLat,maxLon,maxLat: "
-                               f"bbox={min(minx, maxx)},{min(miny, maxy)},{max(minx, maxx)},{max(miny, maxy)}")
+                           fix="order it minLon,minLat,maxLon,maxLat: bbox="
+                               f"{min(minx, maxx)},{min(miny, maxy)},{max(minx, maxx)},{max(miny, maxy)}")
     return minx, miny, maxx, maxy
 
 
 def check_tile(z: int, x: int, y: int) -> None:
     """``BadParameter`` unless z/x/y name a tile of the Web-Mercator pyramid."""
     if not 0 <= z <= tiles.MAX_ZOOM:
-        raise BadParameter(f"zoom {z} is outside 0..{tiles.MAX_ZOOM}", fix=f"use a zoom from 0 to {tiles.MAX_ZOOM}")
+        raise BadParameter(f"zoom {z} is outside 0..{tiles.MAX_ZOOM}",
+                           fix=f"use a zoom from 0 to {tiles.MAX_ZOOM}")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
         raise BadParameter(f"tile {z}/{x}/{y} does not exist: at zoom {z} x and y run from 0 to {2**z - 1}",
                            fix="use the z/x/y of an XYZ (Google/OSM) tile")
