@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from api.errors import PayloadTooLarge, RateLimited, Unauthorized, error_response
 from api.security import COOKIE, check_token
+from layers.db import session
 from layers.errors import LayersError
 from layers.ratelimits import PostgresStorage
 from settings import IPNetwork
@@ -215,7 +216,6 @@ class AnonymousUploadGuard:
         await self.app(scope, receive, send)
 
     def _problem(self, request: Request) -> Unauthorized | None:
-        from layers.db import session
 
         fix = "log in (POST /auth/token) and send the upload with `Authorization: Bearer <access_token>`"
         token = login_token(request)

@@ -36,6 +36,8 @@ from api.routes import (
     visits,
 )
 from api.security_headers import SecurityHeaders
+from layers.db import engine
+from layers.errors import LayersError
 from layers.nametables import configured_tables
 from pipeline.jobs import reap_at_startup
 from settings import ApiSettings, api_settings
@@ -72,8 +74,6 @@ TAGS = [
 
 def _dispose(url: str | None) -> None:
     """Close the pooled connections on shutdown (nothing to do if no database was configured)."""
-    from layers.db import engine
-    from layers.errors import LayersError
 
     with suppress(LayersError):
         engine(url).dispose()

@@ -53,6 +53,7 @@ from scipy.spatial import cKDTree
 from geo.coverage import MEASURES, Prepared, service_tiers
 from geo.crs import WGS84, geometries_to, to_metric, to_wgs84
 from geo.errors import GeoError, UnknownFacilityTypeError, UnreachablePointError
+from geo.isochrone import isochrones
 from geo.network import Network
 from geo.reach import TIE_TOLERANCE_S, Reach, read_points, with_sources
 from geo.snapping import Snap, entries, snap_points, with_lonlat
@@ -991,8 +992,6 @@ def service_areas(prepared: Prepared, matrix: CoverageMatrix, sites: pd.DataFram
     ``'to'``); a site whose isochrone cannot be built gets the buffered hull of the residents it
     gains instead. ``area_kind`` says which.
     """
-    from geo.isochrone import isochrones
-
     geoms, kinds = [], []
     for site in sites.itertuples():
         try:

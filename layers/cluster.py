@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 from layers.errors import DatabaseUnavailable
 from settings import database_settings
 
@@ -224,7 +226,6 @@ class LocalCluster:
         os.chmod(self.conn_file, 0o600)
 
     def _ensure_database(self) -> None:
-        import psycopg
 
         c = self.conn()
         dsn = f"host=127.0.0.1 port={c['port']} user={DB_USER} password={c['password']} dbname=postgres"
@@ -323,7 +324,6 @@ def local_cluster() -> LocalCluster:
 
 def wait_for(url: str, *, seconds: float = 30) -> None:
     """Block until a server answers ``SELECT 1``."""
-    import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     deadline = time.monotonic() + seconds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class LayersError(Exception):
     """Base class; ``status`` is the HTTP status the API maps it to."""
@@ -92,7 +94,6 @@ def describe_database_error(exc: BaseException) -> tuple[str, str]:
 def _key_columns(detail: str | None) -> str | None:
     """The column names of PostgreSQL's 'Key (a, b)=(…) …' detail (the values are left out: they may be
     personal data)."""
-    import re
 
     found = re.match(r"Key \(([^)]*)\)=", detail or "")
     return found.group(1) if found else None

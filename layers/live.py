@@ -15,6 +15,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -47,7 +48,6 @@ async def listen(url: str, *, on_listening: Callable[[], object] | None = None) 
     """Listen on ``CHANNEL`` over one new connection to ``url``; yields each message (a dict) until
     the caller stops iterating or the connection fails (then the error propagates).
     ``on_listening`` is called once LISTEN is in force (every commit from then on is heard)."""
-    import psycopg
 
     conn = await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True,
                                                  application_name="minqing-live")

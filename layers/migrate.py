@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 from layers.db import database_url
+from layers.models import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 NOT_OURS = frozenset({"spatial_ref_sys"})
@@ -38,7 +43,6 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
 
 def head() -> str | None:
     """The newest revision of the migrations shipped with this code."""
-    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -47,8 +51,6 @@ def head() -> str | None:
 
 def current(url: str | None = None) -> str | None:
     """The revision the database is at (None before the first migration); gives up after 5 s."""
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
 
     eng = create_engine(url or database_url(), connect_args={"connect_timeout": 5})
     with eng.connect() as con:
@@ -63,11 +65,7 @@ def drift(url: str | None = None) -> list:
     Alembic's autogenerate comparison (tables, columns and their types, indexes, foreign keys);
     PostGIS's own tables are left out.
     """
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
 
-    from layers.models import Base
 
     eng = create_engine(url or database_url())
     try:

@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
-from layers import features, queries
+from layers import features, placenames, queries
 from layers.features import MAX_LIMIT
 
 DEMO_MARKERS = ("demo", "演示", "虚构")
@@ -127,7 +127,6 @@ def place_name_towns(s: Session) -> pd.Series:
     """The 镇街 of every place name (name_id → town name; None outside every town)."""
     if not _has(s, "place_names"):
         return pd.Series(dtype=object)
-    from layers import placenames
 
     return placenames.registry(s, current=False)["town"]
 
@@ -136,6 +135,5 @@ def place_name_findings(s: Session) -> pd.DataFrame:
     """The registry's rule findings on every current name (``layers.placenames.check_registry``)."""
     if not _has(s, "place_names"):
         return pd.DataFrame(columns=["name_id", "code", "reason_zh", "rule", "detail", "group"])
-    from layers import placenames
 
     return placenames.check_registry(s)

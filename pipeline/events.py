@@ -20,11 +20,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from geo import events as flow
-from geo.deadlines import Category, WorkCalendar, load_calendar, load_categories
+from geo.deadlines import BEIJING, Category, WorkCalendar, load_calendar, load_categories
 from layers import events as store
 from layers import lookup
 from layers.errors import Conflict, NotFound, ValidationFailed
 from layers.users import Account
+from pipeline import photos
 from pipeline.errors import NotAllowed, TooOften
 from settings import EventSettings
 
@@ -240,7 +241,6 @@ def resolved_this_month(s: Session, month: str | None = None, *, now: datetime |
     """本月已办结: events resolved per community in a calendar month of Beijing time (``YYYY-MM``,
     default the current one); the month and rows with exact counts and households (the API
     suppresses and rounds them before anyone sees them)."""
-    from geo.deadlines import BEIJING
 
     today = (now or datetime.now(UTC)).astimezone(BEIJING)
     if month is None:
@@ -257,7 +257,6 @@ def resolved_this_month(s: Session, month: str | None = None, *, now: datetime |
 
 def add_photo(s: Session, settings: EventSettings, user: Account, event_id: int, data: bytes) -> dict[str, Any]:
     """Attach a photo to an event the user sees (checked, cleaned of metadata and stored by hash)."""
-    from pipeline import photos
 
     get_for(s, user, event_id)
     if len(store.photos(s, event_id)) >= settings.photos_per_event:
@@ -272,7 +271,6 @@ def add_public_photo(s: Session, settings: EventSettings, code: str, data: bytes
     """A resident's photo of their own report, by its tracking code: at most ``public_photos`` photos,
     within ``public_photo_minutes`` of reporting; cleaned like every photo. Returns count only (the
     stored photo is shown to staff, never back to the public)."""
-    from pipeline import photos
 
     found = store.public_report_for_photos(s, code.strip().upper()) if code else None
     if found is None or found["source"] != "public":
@@ -292,7 +290,6 @@ def add_public_photo(s: Session, settings: EventSettings, code: str, data: bytes
 def photo_file(s: Session, settings: EventSettings, user: Account, event_id: int, sha256: str, *,
                thumb: bool) -> tuple[Path, str]:
     """The file of one photo of an event the user sees, and its content type (404 otherwise)."""
-    from pipeline import photos
 
     get_for(s, user, event_id)
     found = next((p for p in store.photos(s, event_id) if p["sha256"] == sha256), None)

@@ -23,9 +23,12 @@ import psycopg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
+from geo.errors import GeoError
 from layers import audit, jobs, store
 from layers.db import session
+from layers.errors import LayersError
 from pipeline import queue
+from pipeline.coverage import RunConfig, run_and_store
 from pipeline.errors import AlreadyRunning, Busy, PipelineError
 
 log = logging.getLogger("minqing.jobs")
@@ -107,7 +110,6 @@ def run_coverage_job(url: str | None, run_id: int, *,
 
 
 def _compute_run(s: Session, run_id: int, params: dict[str, Any]) -> None:
-    from pipeline.coverage import RunConfig, run_and_store
 
     config = RunConfig.from_settings(snap_max_m=params.get("snap_max_m"))
     run_and_store(s, types=params.get("types"), incremental=not params.get("full"),
@@ -171,8 +173,6 @@ def _failed(url: str | None, table: str, key: int, e: Exception, *, may_retry: b
 def error_text(exc: BaseException) -> str:
     """What a planner reads about a failed job: our own errors say what to fix; others only their kind
     (the details go to the server log, never SQL or a stack trace to the client)."""
-    from geo.errors import GeoError
-    from layers.errors import LayersError
 
     if isinstance(exc, PipelineError | GeoError | LayersError):
         fix = getattr(exc, "fix", None)

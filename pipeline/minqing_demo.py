@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from data.demo.minqing import generate, old_town_lonlat
 from geo.deadlines import BEIJING
 from layers.load import minqing_demo as store
 from pipeline import events as events_service
@@ -34,7 +35,6 @@ def load(s: Session, *, scale: float = 1.0, seed: int = 20261122, end: datetime 
          months: int = 6) -> dict[str, int]:
     """Generate and store the demo's 民情 for the loaded district (``scale`` and ``seed`` of the
     district: they place its old town); replaces every event, key household and visit."""
-    from data.demo.minqing import generate, old_town_lonlat
 
     event_settings, visit_settings = events_service.EventSettings(), visits_service.VisitSettings()
     categories, calendar = events_service.tables(event_settings)

@@ -8,6 +8,7 @@ import geopandas as gpd
 import shapely
 from sqlalchemy.orm import Session
 
+from geo.coverage import service_tiers
 from geo.gaps import catchment_areas
 from layers import queries, store
 from layers.errors import NotFound, ValidationFailed
@@ -37,7 +38,6 @@ def known_types(s: Session, type_code: str | None, *, tiered: bool = False) -> s
     passes. Raises ``ValidationFailed`` (422) naming the known codes."""
     if type_code is None:
         return None
-    from geo.coverage import service_tiers
 
     types = queries.facility_types(s)
     codes = sorted(set(service_tiers(types).type_code) if tiered else set(types.code))

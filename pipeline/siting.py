@@ -31,9 +31,14 @@ from sqlalchemy.orm import Session
 
 from geo import siting
 from geo.coverage import Prepared, capacity_basis, service_tiers
+from geo.crs import to_wgs84
 from geo.siting import SitingError
 from layers import labels, planning, queries
+from layers.load.report import ImportReport
+from layers.load.source import map_columns, read_source
 from pipeline import coverage as runs
+from pipeline import scenarios
+from pipeline.runs import known_types
 
 MAX_CANDIDATES = 5000
 DEFAULT_SPACING_M = {"intersections": 100.0, "gaps": 150.0}
@@ -349,9 +354,6 @@ def read_candidates(path: Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
     columns (经度/纬度, lon/lat, x/y as for facility imports; optional 名称/name and 容量/capacity)
     or a GeoJSON/GeoPackage/zipped shapefile of points or polygons, in ``crs`` (a file's declared
     CRS wins, except GCJ-02/BD-09 data, which such files declare as WGS84); returned in WGS84."""
-    from geo.crs import to_wgs84
-    from layers.load.report import ImportReport
-    from layers.load.source import map_columns, read_source
 
     report = ImportReport(layer="siting candidates", path=Path(path).name)
     try:
@@ -500,7 +502,6 @@ def _site_name(result: dict[str, Any], site_row: dict[str, Any]) -> str:
 def save_scenario(s: Session, result: dict[str, Any], *, plan: str = "maximal_covering", name: str | None = None,
                   description: str | None = None, evaluate: bool = False, actor: str | None = None) -> dict[str, Any]:
     """Save a siting result's plan as a what-if scenario (``pipeline.scenarios``); its row."""
-    from pipeline import scenarios
 
     changes = scenario_changes(result, plan)
     label = "最大覆盖" if plan == "maximal_covering" else "达标最少设施"
@@ -518,7 +519,6 @@ def request_candidates(s: Session, c: Any) -> str | pd.DataFrame:
     """The candidate sites a siting request names: ``c`` is its ``candidates`` (``kind`` and that kind's
     fields: ``points`` + ``crs``, ``content`` + ``format`` + ``crs``, ``parcels``, ``types``), checked
     against the district. Raises ``SitingError`` (or the unknown-type error) naming the problem."""
-    from pipeline.runs import known_types
 
     for code in getattr(c, "types", None) or []:
         known_types(s, code)
@@ -528,7 +528,6 @@ def request_candidates(s: Session, c: Any) -> str | pd.DataFrame:
         lon, lat = zip(*c.points, strict=True)
         points = pd.DataFrame({"lon": lon, "lat": lat})
         if c.crs != "wgs84":
-            from geo.crs import to_wgs84
 
             points["lon"], points["lat"] = to_wgs84(points.lon.to_numpy(), points.lat.to_numpy(), crs=c.crs)
         check_inside_district(s, points, what="candidate point")

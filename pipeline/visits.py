@@ -19,14 +19,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from geo import visits as plan_rules
+from geo.deadlines import BEIJING
 from layers import events as event_store
 from layers import visits as store
 from layers.errors import NotFound, ValidationFailed
 from layers.users import Account
 from pipeline import events as events_service
+from pipeline import spreadsheets
 from pipeline.errors import Invalid, NotAllowed
 from settings import EventSettings, VisitSettings
 
@@ -254,7 +257,6 @@ DEFINITIONS = (
 
 def weekly_period(now: datetime | None = None) -> tuple[datetime, datetime]:
     """The last seven whole days (Beijing time) before today."""
-    from geo.deadlines import BEIJING
 
     today = (now or datetime.now(UTC)).astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
     return today - timedelta(days=7), today
@@ -264,9 +266,7 @@ def weekly_xlsx(s: Session, settings: VisitSettings, *, since: datetime | None =
                 now: datetime | None = None) -> tuple[bytes, datetime, datetime]:
     """周例会 KPI workbook: a sheet per level (网格, 村社区, 镇街) ranked best first, Chinese headers, the
     definitions above each table; written by the one formula-safe writer (``pipeline.spreadsheets``)."""
-    import pandas as pd
 
-    from pipeline import spreadsheets
 
     now = now or datetime.now(UTC)
     if since is None or until is None:

@@ -21,6 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from geo.coverage import run_coverage
+from geo.profiles import load_profiles
+from layers import province as store
+from layers import queries
+from layers.db import session
+from pipeline.coverage import RunConfig, with_capacity_basis
 from province.partition import Buffers, buffers, county_code
 
 Progress = Callable[[str, int, int], None]
@@ -92,12 +98,6 @@ def county_task(database_url: str, county: int, code: str, config: Any, types: l
                 bufs: Buffers) -> dict[str, Any]:
     """Worker side: read county ``county``'s partition from PostGIS, compute, return its per-home rows
     (``rows``) and figures (seconds, homes, partition sizes, peak memory of the worker process)."""
-    from geo.coverage import run_coverage
-    from geo.profiles import load_profiles
-    from layers import province as store
-    from layers import queries
-    from layers.db import session
-    from pipeline.coverage import with_capacity_basis
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     with PeakMemory() as memory:
@@ -135,11 +135,6 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
     """
     from distributed import as_completed
 
-    from geo.profiles import load_profiles
-    from layers import province as store
-    from layers import queries
-    from layers.db import session
-    from pipeline.coverage import RunConfig, with_capacity_basis
 
     config = config or RunConfig.from_settings()
     t0 = time.perf_counter()

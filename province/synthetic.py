@@ -9,12 +9,18 @@ facility of some homes lies in the next county. Used by the exactness test and t
 from __future__ import annotations
 
 from dataclasses import fields, replace
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
+from data.demo import generate
+from data.demo._geom import points_in, polygonal, voronoi_cells, weighted_kmeans
+from data.demo.areas import SERVICE_CODE
+from data.demo.geography import SAFE_BOX
 from settings import divisions_dir
 
 ID_STEP = 10_000_000
@@ -89,7 +95,6 @@ def join_counties(district, codes: list[str], names: list[str] | None = None, *,
 
     Returns a ``data.demo.DemoDistrict`` of the same frames (``planted`` is that of the first copy).
     """
-    from data.demo.geography import SAFE_BOX
 
     base_code = str(district.areas.loc[district.areas.level == "district", "code"].iloc[0])[:6]
     base_name = str(district.areas.loc[district.areas.level == "district", "name"].iloc[0])
@@ -124,7 +129,6 @@ def real_counties(directory, n: int | None = None, *, cities: list[str] | None =
     """Real Guangdong counties of the NBS 2023 list (``settings.divisions_dir()``): every county of the
     4-digit ``cities``, or ``n`` taken in turn from each city so the roll-up has several cities.
     Columns ``county_code, county_name, city_code, city_name, towns, villages`` (the real counts)."""
-    from pathlib import Path
 
     folder = Path(directory)
     towns = pd.read_csv(folder / "guangdong_towns_streets.csv", dtype=str)
@@ -150,7 +154,6 @@ def _seeds(xy: np.ndarray, w: np.ndarray, k: int, cell, rng: np.random.Generator
     """``k`` distinct points inside ``cell``: the homes nearest to the centres of a weighted k-means
     of the homes ``xy`` (so every cell around them holds people), topped up with other homes, then
     with random points of ``cell`` when there are fewer homes than ``k``."""
-    from data.demo._geom import points_in, weighted_kmeans
 
     if len(xy):  # homes at the same spot count once (a seed each would be the same point)
         first = np.unique(xy, axis=0, return_index=True)[1]
@@ -171,7 +174,6 @@ def _seeds(xy: np.ndarray, w: np.ndarray, k: int, cell, rng: np.random.Generator
 
 def _nearest(xy: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """Index of the nearest seed of every point (its Voronoi cell)."""
-    from scipy.spatial import cKDTree
 
     return cKDTree(seeds).query(xy)[1] if len(xy) else np.empty(0, dtype=np.int64)
 
@@ -203,8 +205,6 @@ def real_tree(county: pd.Series, polygon, homes: pd.DataFrame, towns: pd.DataFra
     Returns ``(areas, home_area)``: the new area rows (without the district) and the new area id of
     every home, in ``homes`` order.
     """
-    from data.demo._geom import polygonal, voronoi_cells
-    from data.demo.areas import SERVICE_CODE
 
     squash = float(np.cos(np.radians(polygon.centroid.y)))
     to_plane = lambda xy: xy * [squash, 1.0]  # noqa: E731
@@ -321,8 +321,6 @@ def synthetic_province(n_counties: int | None, scale: float, *, seed: int = 2026
 
     Returns ``(DemoDistrict, counties)`` (``counties``: ``real_counties``).
     """
-    from data.demo import generate
-    from data.demo.geography import SAFE_BOX
 
     folder = directory or divisions_dir()
     counties = real_counties(folder, n_counties, cities=cities)

@@ -39,8 +39,9 @@ from geo.deadlines import BEIJING
 from geo.events import STATUS_ZH, STATUSES
 from layers import events as store
 from layers.users import Account
+from maps.page import render
+from pipeline import event_import, live
 from pipeline import events as service
-from pipeline import live
 from pipeline import visits as visits_service
 from settings import EventSettings, VisitSettings
 
@@ -120,7 +121,6 @@ def import_work_orders(request: Request, s: SessionDep,
                        mapping: Annotated[str | None, Form(max_length=10_000, description='字段映射 JSON, e.g. '
                                                            '{"工单号": "external_ref", "来电时间": "reported_at"}')] = None
                        ) -> dict:
-    from pipeline import event_import
 
     data = file.file.read(event_import.MAX_BYTES + 1)
     return event_import.import_orders(s, event_settings(request), data, event_import.parse_mapping(mapping),
@@ -382,7 +382,6 @@ def report_page(request: Request,
                 lat: Annotated[float | None, Query(ge=-90, le=90, description="纬度 (地图点选)")] = None) -> HTMLResponse:
     """我要反映 (phone-first): category, description, the map point or the browser's, an optional phone;
     and the tracking form. Its script is maps/static/report.js (no inline script: strict CSP)."""
-    from maps.page import render
 
     categories, _ = service.tables(event_settings(request))
     html = render("report.html", categories=list(categories.values()),

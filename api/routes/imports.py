@@ -22,6 +22,7 @@ from api.schemas.common import errors
 from api.schemas.imports import ImportResult
 from layers.db import session
 from layers.errors import ValidationFailed
+from layers.load.files import import_file
 
 router = APIRouter(prefix="/imports", tags=["导入 imports"])
 
@@ -62,7 +63,6 @@ def _column_map(raw: str | None) -> dict[str, str] | None:
 
 def _run(url: str | None, layer: str, path: Path, *, crs: str, dry_run: bool, actor: str,
          column_map: dict[str, str] | None):
-    from layers.load.files import import_file
 
     try:
         with session(url, actor=actor) as s:

@@ -19,6 +19,7 @@ from api.deps import OptionalUser, SessionDep
 from api.routes.tiles import versions as tile_versions
 from api.security import safe_next
 from api.security_headers import CSP, content_security_policy
+from geo.placenames.tables import default_tables
 from layers import lookup, queries, store
 from layers.cache import Cache
 from layers.users import Account
@@ -77,7 +78,6 @@ def tile_urls(s: Session, names: tuple[str, ...]) -> dict[str, str]:
 
 
 def _placename_categories() -> dict[str, str]:
-    from geo.placenames.tables import default_tables
 
     return {c: cat.name_zh for c, cat in default_tables().categories.items()}
 

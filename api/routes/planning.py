@@ -37,7 +37,7 @@ from layers.users import Account
 from pipeline import compliance as compliance_service
 from pipeline import jobs, reports, scenarios, siting
 from pipeline.circles import Circle, areas_in_circle
-from pipeline.coverage import is_stale, target_table
+from pipeline.coverage import is_stale, read_inputs, target_table
 from pipeline.runs import catchments_table, known_types, resolve_run
 
 TAGS = [
@@ -320,7 +320,6 @@ def _siting_job(s, job_id: int) -> dict[str, Any]:
 
 def _check_capacity(s, body: SitingRequest) -> None:
     """A capacity for a type (or weight) without a capacity basis: 422 now."""
-    from pipeline.coverage import read_inputs
 
     if body.capacity is not None:
         siting.type_capacity(read_inputs(s), body.type_code, body.capacity, body.weight)

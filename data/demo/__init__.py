@@ -48,13 +48,16 @@ database tables.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 
 import geopandas as gpd
 import pandas as pd
 
 from .frames import SOURCE, copy_frames
+from .geography import copy_sizes, layout
 
 __all__ = ["SOURCE", "DemoDistrict", "generate", "summary"]
 
@@ -88,7 +91,6 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
     -------
     DemoDistrict with frames in EPSG:4326.
     """
-    from .geography import copy_sizes, layout
 
     sizes = copy_sizes(scale)
     origins = layout(len(sizes))
@@ -108,8 +110,6 @@ def _all_copies(sizes: list[float], origins: list, seed: int) -> list[dict]:
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers < 2:
         return [copy_frames(*job) for job in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
         return list(pool.map(copy_frames, *zip(*jobs, strict=True)))

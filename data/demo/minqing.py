@@ -28,11 +28,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from shapely.geometry import MultiPolygon
+from shapely.ops import unary_union
 
 from geo import events as flow
 from geo.deadlines import Category, WorkCalendar
 from geo.visits import KeyGroup
 
+from . import geography
 from .names import WORKER_GIVEN, WORKER_SURNAMES
 
 KINDS = ("old_town", "village", "urban")
@@ -289,10 +292,7 @@ def generate(homes: pd.DataFrame, categories: Mapping[str, Category], calendar: 
 def old_town_lonlat(*, scale: float = 1.0, seed: int = 20261122):
     """The old-town polygons (EPSG:4326) of the demo district's copies for ``scale`` and ``seed``:
     where the generator puts 老城区 (``data.demo.geography``)."""
-    from shapely.geometry import MultiPolygon
-    from shapely.ops import unary_union
 
-    from . import geography
 
     sizes = geography.copy_sizes(scale)
     parts = []

@@ -18,6 +18,7 @@ from geo.topology import absorb_slivers, check_topology
 from layers import ids
 from layers.errors import CHECK_RULES
 from layers.load.bulk import Progress, copy_frame, record_import
+from layers.load.demo import AREA_COLS
 from layers.load.names import assign_place_name_areas
 from layers.load.position import Extent, check_positions, expected_extent, row_geometries
 from layers.load.reference import DATA_DIR
@@ -291,7 +292,6 @@ def _topology_message(p, label: dict, sliver_m2: float) -> tuple[str, str]:
 
 def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: str,
                  progress: Progress | None = None) -> int:
-    from layers.load.demo import AREA_COLS
 
     rows = _with_real_ids(s, merged[merged["changed"]].copy())
     rows["depth"] = rows["level"].map(DEPTH)

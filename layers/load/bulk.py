@@ -6,6 +6,7 @@ session so that a whole import is one transaction: any error rolls everything ba
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -113,7 +114,6 @@ def copy_plain(s: Session, table: str, frame: pd.DataFrame, *, columns: Sequence
     """COPY ``frame[columns]`` (no geometry: numbers, booleans, short text without line breaks) into
     ``table`` as CSV written by pandas in one go, not cell by cell: for large result tables.
     Floats keep every digit (shortest round-trip form); NaN and NA become NULL. Returns the rows."""
-    import io
 
     buffer = io.StringIO()
     frame[list(columns)].to_csv(buffer, header=False, index=False, na_rep="")

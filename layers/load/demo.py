@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from data.demo.placenames import history_rows
 from layers import ids
 from layers.db import set_actor
 from layers.load.bulk import copy_frame, record_import
 from layers.load.reference import read_facility_types, upsert_facility_types
+from layers.placenames import fill_pinyin
 
 AREA_COLS = ["area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code",
              "worker_name", "worker_phone", "households", "source"]
@@ -59,7 +62,6 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
                                  multi=True)
     step("路网 network")
     nodes = district.nodes.copy()
-    import shapely
 
     nodes["geometry"] = shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy())
     counts["network_nodes"] = copy_frame(s, "network_nodes", nodes, columns=["node_id"],
@@ -82,7 +84,6 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
     names = district.place_names
     counts["place_names"] = copy_frame(s, "place_names", names, columns=PLACE_NAME_COLS,
                                        geometry={"geometry": "geom"})
-    from data.demo.placenames import history_rows
 
     history = history_rows(names)
     s.execute(text(
@@ -93,7 +94,6 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
         "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS h(name_id bigint, action text, old_name text, new_name text, "
         "approval text, changed_at text) JOIN place_names p USING (name_id)"),
         {"a": actor, "rows": history.to_json(orient="records", force_ascii=False)})
-    from layers.placenames import fill_pinyin
 
     fill_pinyin(s)  # sign text (proper/generic/pinyin) for every name
     ids.advance(s, *ids.KEYS)  # the district's own keys: later creates and imports take keys after them

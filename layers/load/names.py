@@ -28,6 +28,7 @@ from layers.load.source import (
     required_text,
     text_column,
 )
+from layers.placenames import fill_pinyin, sign_parts
 
 
 def assign_place_name_areas(s: Session) -> int:
@@ -102,7 +103,6 @@ def _check_sign_text(names: pd.Series, category: pd.Series, pinyin: pd.Series, s
                      report: ImportReport) -> None:
     """The sign text computed after writing (``layers.placenames.fill_pinyin``) must fit its columns:
     checked now, so that a dry run finds it too. Only long names can overflow (≤ 7 letters a syllable)."""
-    from layers.placenames import sign_parts
 
     widths = {"pinyin": PLACE_WIDTHS["pinyin"], "generic": PLACE_WIDTHS["generic"]}
     long = (names.str.len() > min(widths["generic"], widths["pinyin"] // 7)).to_numpy()
@@ -151,7 +151,6 @@ def _skip_stored_names(s: Session, rows: gpd.GeoDataFrame, report: ImportReport)
 
 
 def _write_place_names(s: Session, rows: gpd.GeoDataFrame, *, actor: str, progress: Progress | None = None) -> int:
-    from layers.placenames import fill_pinyin
 
     frame = rows.assign(name_id=ids.allocate(s, "place_names", len(rows)))
     n = copy_frame(s, "place_names", frame, columns=PLACE_COLS, geometry={"geometry": "geom"}, progress=progress)

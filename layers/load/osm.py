@@ -36,8 +36,11 @@ from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
 from layers.load.bulk import FACILITY_COLS, RESIDENCE_COLS, Progress, copy_frame, read_only, record_import
 from layers.load.estimates import drop_superseded_estimates, superseded_by_new
+from layers.load.names import assign_place_name_areas
 from layers.load.reference import DATA_DIR, ensure_facility_types, read_facility_types
 from layers.load.report import ImportReport
+from layers.load.residences import assign_residence_areas
+from layers.placenames import fill_pinyin
 
 LAYERS = ("network", "facilities", "place_names", "residences")
 LINE_KEYS = ("highway", "waterway", "railway", "barrier")
@@ -523,7 +526,6 @@ def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool
 def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool, report: ImportReport,
                       progress: Progress | None = None) -> int:
     """Replace the OSM estimates; those that real residences supersede are dropped (and reported)."""
-    from layers.load.residences import assign_residence_areas
 
     s.execute(text("DELETE FROM residences" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
     frame = _fit(homes).assign(
@@ -551,8 +553,6 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
                        progress: Progress | None = None) -> int:
     """Add names not yet registered (same name and category) with their sign text; officers' names
     are never touched."""
-    from layers.load.names import assign_place_name_areas
-    from layers.placenames import fill_pinyin
 
     new = _new_place_names(s, names, report)
     new = new.assign(name_id=ids.allocate(s, "place_names", len(new)))

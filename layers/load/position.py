@@ -17,6 +17,7 @@ from geo import chinacrs
 from geo.crs import to_wgs84
 from layers.load.report import ImportReport
 from layers.load.source import Source, number_column, text_column
+from layers.planning import is_demo
 
 
 def stored_extent(s: Session) -> tuple[float, float, float, float] | None:
@@ -27,7 +28,6 @@ def stored_extent(s: Session) -> tuple[float, float, float, float] | None:
 
 
 def _demo_stored(s: Session) -> bool:
-    from layers.planning import is_demo
 
     return is_demo(s)
 
