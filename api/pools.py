@@ -166,6 +166,7 @@ class IsochronePools:
     lower CPU priority unless ``isochrone_processes`` is off) and logged-in users (threads)."""
 
     def __init__(self, settings) -> None:
+        # late: the isochrone worker module loads only when the pools start
         from pipeline.isochrones import start_worker
 
         self.processes = settings.isochrone_processes

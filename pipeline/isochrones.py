@@ -110,6 +110,7 @@ def _worker_network(source: NetworkSource) -> Network:
         if key in _networks:
             _networks.move_to_end(key)
             return _networks[key]
+    # late: only an isochrone worker builds its network
     from pathlib import Path
 
     from geo.network import build_network

@@ -425,6 +425,7 @@ def _scenario_frame(s: Session, scenario_id: int, names: dict[str, str]) -> pd.D
 
 def _map_sheet(wb, s: Session, run: dict[str, Any], brief: summary.Summary) -> None:
     """The overview gap map as a picture, with a caption."""
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from openpyxl.drawing.image import Image
 
     png = overview_map(s, run, brief, dpi=110)
@@ -463,6 +464,7 @@ def overview_map(s: Session, run: dict[str, Any], brief: summary.Summary, *, dpi
 
 
 def _font(size: float | None = None):
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.font_manager import FontProperties
 
     if not REPORT_FONT.exists():
@@ -489,6 +491,7 @@ def _map_layers(s: Session, run_id: int, type_codes: list[str]) -> dict[str, gpd
 
 
 def _png(layers: dict, *, title: str, font, demo: bool, dpi: int) -> bytes:
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -533,6 +536,7 @@ def draw_map(ax, layers: dict, *, font):
 
 
 def _roads(ax, roads: gpd.GeoDataFrame) -> None:
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.collections import LineCollection
 
     major = roads.highway.isin(["motorway", "trunk", "primary", "secondary"]).to_numpy()
@@ -542,6 +546,7 @@ def _roads(ax, roads: gpd.GeoDataFrame) -> None:
 
 
 def _outlines(ax, geoms: gpd.GeoSeries, *, color: str, width: float) -> None:
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.collections import LineCollection
 
     ax.add_collection(LineCollection(_coords(shapely.boundary(geoms.to_numpy())), linewidths=width, colors=color,
@@ -556,6 +561,7 @@ def _coords(lines: np.ndarray) -> list[np.ndarray]:
 
 
 def _gap_patches(ax, gaps: gpd.GeoDataFrame):
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.cm import ScalarMappable
     from matplotlib.collections import PatchCollection
     from matplotlib.colors import Normalize
@@ -580,6 +586,7 @@ def _gap_patches(ax, gaps: gpd.GeoDataFrame):
 
 
 def _frame(ax, layers, *, font, n_gaps: int, n_fac: int) -> None:
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -629,6 +636,7 @@ A4_LANDSCAPE = (11.69, 8.27)
 def pdf(s: Session, run_id: int | None = None, *, min_share: float = standards.DEFAULT_MIN_SHARE) -> bytes:
     """The 摘要 of a run on one A4 landscape page with its gap map (north arrow, scale bar, legend),
     the data date and 演示数据（虚构） for the demo district; the Chinese font embedded (subset)."""
+    # late: matplotlib/openpyxl drawing loads only when a report is drawn
     import matplotlib
     from matplotlib.backends.backend_pdf import FigureCanvasPdf
     from matplotlib.figure import Figure

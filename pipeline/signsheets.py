@@ -49,6 +49,7 @@ def sign_sheets(s: Session, *, town: str | None = None, sign_status: str | None 
 
     A town with no sign to list gets one page saying so, so an empty filter still prints.
     """
+    # late: matplotlib loads only when sheets are drawn
     import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -93,6 +94,7 @@ def _points(rows: pd.DataFrame, crs) -> np.ndarray:
 
 def _sheet(chunk: pd.DataFrame, town_rows: pd.DataFrame, view: dict, *, town: str, district: str, page: int,
            pages: int, first: int, font, demo: bool, sign_status: str | None):
+    # late: matplotlib loads only when sheets are drawn
     from matplotlib.backends.backend_pdf import FigureCanvasPdf
     from matplotlib.figure import Figure
 
@@ -188,6 +190,7 @@ def _table(fig, chunk: pd.DataFrame, *, first: int, font) -> None:
 
 
 def _rule(fig, y: float, *, colour: str = "#0b3d91"):
+    # late: matplotlib loads only when sheets are drawn
     from matplotlib.lines import Line2D
 
     return Line2D([0.04, 0.96], [y, y], transform=fig.transFigure, color=colour, linewidth=0.5)

@@ -50,6 +50,7 @@ def scheduler_spec(spec: str) -> tuple[str | None, int | None]:
 def client_for(spec: str, *, processes: bool = True):
     """A Dask ``Client``: a LocalCluster for ``local[:N]`` (one thread per worker), else connected to
     the scheduler at the address ``spec``."""
+    # late: dask and psutil load only for a province run
     from distributed import Client, LocalCluster
 
     address, n = scheduler_spec(spec)
@@ -69,6 +70,7 @@ class PeakMemory:
     lifetime high-water mark."""
 
     def __init__(self, interval: float = 0.05):
+        # late: dask and psutil load only for a province run
         import psutil
 
         self.interval, self._proc, self.peak_mb = interval, psutil.Process(), 0.0
@@ -133,6 +135,7 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
     "seconds", "buffers", "phases"}`` (``phases``: seconds before the cluster, to start it, storing
     the counties' rows, rolling up). ``task`` replaces ``county_task`` (tests of failure handling).
     """
+    # late: dask and psutil load only for a province run
     from distributed import as_completed
 
 

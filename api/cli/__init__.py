@@ -39,6 +39,7 @@ def _register() -> None:
     for name, help_text in GROUPS.items():
         module = importlib.import_module(f"api.cli.{name if name != 'import' else 'imports'}")
         app.add_typer(module.app, name=name, help=help_text)
+    # late: loaded with the command groups above, when the CLI is built
     from api.cli.serve import serve
     from api.cli.start import init, status
     from api.cli.worker import worker

@@ -58,6 +58,7 @@ def run(
 ) -> None:
     """Compute coverage of every facility type (urban 5/10/15-minute and rural half-hour circles)
     for every residence, aggregate it to grids, communities, towns and the district, and store the run."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import store
     from layers.db import session
     from pipeline import coverage as service
@@ -89,6 +90,7 @@ def run(
 
 def _run_partitioned(partition: str, scheduler: str, config, types: list[str] | None, fmt: str) -> None:
     """``--partition county``: one Dask task per county, a progress bar advancing per county."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from api.cli._common import fail
     from layers.db import database_url
     from province.run import run_province, scheduler_spec
@@ -170,6 +172,7 @@ def targets(
     fmt: str = typer.Option("table", "--format", help="table | json"),
 ) -> None:
     """Targets of data/targets.csv judged per district, town or community (pass/fail per area)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from api.cli._common import fail
     from layers.db import session
     from pipeline import coverage as service
@@ -197,6 +200,7 @@ def targets(
 @app.command()
 def status() -> None:
     """Show the latest run, whether the data or settings changed since, and whether it holds every type."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import store
     from layers.db import session
     from pipeline import coverage as service

@@ -32,6 +32,7 @@ def load_facility_types(
     A type still used by facilities is never removed: the load stops and says which.
     Coverage results become stale when a type changes: minqing coverage run recomputes them.
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.profiles import load_profiles
     from geo.standards import TIERS
     from layers.db import session

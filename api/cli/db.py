@@ -17,6 +17,7 @@ def up() -> None:
     As root the server runs as the postgres user and keeps its data under
     /var/lib/postgresql/minqing/ (one folder per checkout); otherwise in .pgdata/.
     `minqing db status` says where."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import migrate
     from layers.cluster import local_cluster
     with friendly_errors():
@@ -35,6 +36,7 @@ def down(
                                 "it lives (every stored row is lost; `minqing db up` makes a new empty one)"),
 ) -> None:
     """Stop the local PostGIS (its data stays, unless --remove)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.cluster import local_cluster
 
     with friendly_errors():
@@ -50,6 +52,7 @@ def status() -> None:
 
     Exits with 1 when the database does not answer (or the local one is not initialised).
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import migrate as m
     from layers.cluster import local_cluster
     url = database_settings().database_url
@@ -74,6 +77,7 @@ def status() -> None:
 @app.command()
 def migrate(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Upgrade the schema (Alembic) to REVISION."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import migrate as m
 
     with friendly_errors():
@@ -84,6 +88,7 @@ def migrate(revision: str = typer.Argument("head", help="target revision")) -> N
 @app.command()
 def url() -> None:
     """Print the database URL in use (contains the password: keep it private)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import database_url
 
     with friendly_errors():
@@ -95,6 +100,7 @@ def topology(
     min_area_m2: float = typer.Option(1.0, help="ignore overlaps/gaps smaller than this (m²)"),
 ) -> None:
     """Check the area tree: sibling overlaps, gaps inside a parent, children outside their parent."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.topology import check_topology
     from layers import queries
     from layers.db import session

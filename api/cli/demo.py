@@ -25,12 +25,14 @@ def load(
     if_empty: bool = typer.Option(False, "--if-empty", help="do nothing when layers already hold data"),
 ) -> None:
     """Generate the demo district and load it, replacing every layer (users are kept)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
     from layers.db import session
     from layers.load.demo import load_district
     from layers.queries import counts as layer_counts
 
     if if_empty:
+        # late: keeps `minqing` start-up fast (loaded when the command runs)
         from layers.load.clean import emptied_on_purpose
 
         with friendly_errors(), session() as s:
@@ -68,6 +70,7 @@ def province(
     """虚构省 Generate and load a FICTIONAL province: each county a demo district named after a real
     Guangdong county, cut into the county's real towns and villages (real names, codes and counts),
     offshore in the demo's open-sea box, neighbours joined by roads; replaces every layer (users are kept)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from layers.load.demo import load_district
     from province.synthetic import synthetic_province
@@ -96,6 +99,7 @@ def events(
 
 
 def _minqing(scale: float, seed: int, *, months: int = 6) -> None:
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import minqing_demo
 
@@ -113,6 +117,7 @@ def scenarios(
     if_missing: bool = typer.Option(False, "--if-missing", help="only save those not saved yet (no re-evaluation)"),
 ) -> None:
     """Save and evaluate the demo's what-if scenarios (规划新增日间照料中心 …); existing ones are re-evaluated."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
 
     with friendly_errors():
@@ -120,6 +125,7 @@ def scenarios(
 
 
 def _scenarios(district: DemoDistrict, *, only_missing: bool = False) -> None:
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
 
     t0 = time.perf_counter()
@@ -133,6 +139,7 @@ def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "dem
                         only_missing: bool = False) -> list[dict]:
     """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
     its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo.scenarios import demo_scenarios
     from layers import queries
     from layers import scenarios as table
@@ -162,6 +169,7 @@ def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "dem
 def remove(yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation")) -> None:
     """Remove only what the demo loaded (its areas, network, water, homes, facilities and place
     names, all inside its open-sea box), with coverage results and scenarios. Audited."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from layers.load import clean
 
@@ -175,6 +183,7 @@ def remove(yes: bool = typer.Option(False, "--yes", help="do not ask for confirm
 @app.command()
 def summary(scale: float = 1.0, seed: int = 20261122) -> None:
     """Print the sizes of the generated district without loading it."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
     from data.demo import summary as summarise
 

@@ -14,6 +14,7 @@ app = typer.Typer(no_args_is_help=True, help="民情事件 residents' reports")
 def escalate() -> None:
     """超时升级: flag every open event past its deadline as 超时 and move it one level up
     (网格 → 村社区 → 镇街 → 职能部门) with a fresh deadline. Safe to run every few minutes."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import events as service
 
@@ -28,6 +29,7 @@ def escalate() -> None:
 @app.command()
 def categories() -> None:
     """List the 事项清单: category, first handling level, department and time limit."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from pipeline import events as service
 
     with friendly_errors():
@@ -45,6 +47,7 @@ def weekly(
 ) -> None:
     """周例会考核表: the KPI table per grid, community and town (按期处置率, 结案率, 平均办结时长,
     群众满意率, 走访完成率), ranked, as XLSX."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from datetime import datetime
     from pathlib import Path
 
@@ -79,6 +82,7 @@ def import_orders(
 ) -> None:
     """导入12345工单: every row checked first; any problem (listed with its row, column and fix) and
     nothing is imported."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from pathlib import Path
 
     from api.cli._common import fail

@@ -81,6 +81,7 @@ def print_report(report, *, save: Path | None) -> None:
         console.print("summary: " + json.dumps(report.summary, ensure_ascii=False, default=str))
     if save is not None:
         both = [report.table().assign(级别="problem"), report.table(warnings=True).assign(级别="warning")]
+        # late: keeps `minqing` start-up fast (loaded when the command runs)
         import pandas as pd
 
         from pipeline.spreadsheets import csv_bytes
@@ -162,6 +163,7 @@ def run_file_import(layer: str, path: Path, *, report_path: Path | None, stages:
     """Check and write one file in one transaction; print the report; exit 1 when rejected.
     ``replace_demo``: remove the demo district first, in the same transaction (kept only if the
     file is imported)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from layers.load.clean import remove_demo
     from layers.load.files import import_file
@@ -303,6 +305,7 @@ def osm(
     """OpenStreetMap: street network (split at intersections), facilities (data/osm_facility_mapping.csv),
     place names and estimated residences from building footprints (data/household_estimate.csv; none
     where 一标三实 addresses exist). Prints a report: what was dropped, unmapped or skipped."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.osm import NETWORK_TYPES
     from layers.db import session
     from layers.load import osm as osm_load

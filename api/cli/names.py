@@ -30,6 +30,7 @@ app = typer.Typer(
 @app.callback()
 def _tables_in_use() -> None:
     # MINQING_PLACENAME_TABLES: every command below reads the edited tables; a bad one fails here
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.nametables import configured_tables
 
     with friendly_errors():
@@ -69,6 +70,7 @@ def pinyin(
     sign: bool = typer.Option(False, "--sign", help="print the full sign text: Chinese line, then pinyin"),
 ) -> None:
     """Pinyin sign text per the 1984 place-name romanization rules: 人民路 → Renmin Lu."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.pinyin import sign_text
 
     with friendly_errors():
@@ -84,6 +86,7 @@ def check(
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
     """Check a list of names; every finding is flagged for review, never rejected."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.report import HEADERS_ZH, check_report, findings_sheets, summarise
     from pipeline.spreadsheets import workbook_bytes
 
@@ -123,6 +126,7 @@ def check_divisions(
     """Duplicate and homophone names among Guangdong's real divisions (village level per county, towns per
     province); then how many names use regional characters, take a surname reading or a special official
     reading, and what stays flagged, by rule."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.checks import local_usage
     from geo.placenames.report import HEADERS_ZH, division_report
     from pipeline.spreadsheets import workbook_bytes
@@ -160,6 +164,7 @@ def search(
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
     """Search the names of a file by Chinese substring, full pinyin or initials (the registry: `find`)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.search import build_index
 
     frame = _read_names(path)
@@ -194,6 +199,7 @@ def add(
     sign_present: bool = typer.Option(False, "--sign-present", help="a sign already stands"),
 ) -> None:
     """Register a name (pinyin and proper/generic parts computed; history action create)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
 
@@ -211,6 +217,7 @@ def rename(
     version: int = typer.Option(None, help="the version you read (refused when the name changed since)"),
 ) -> None:
     """Rename a registered name; the old name stays in the history and in search."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
 
@@ -226,6 +233,7 @@ def retire(
     version: int = typer.Option(None, help="the version you read (refused when the name changed since)"),
 ) -> None:
     """Retire a name (status historical); it stays searchable."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
 
@@ -240,6 +248,7 @@ def find(
     limit: int = typer.Option(20, min=1, max=1000, help="maximum results"),
 ) -> None:
     """Search the registry, former names included: Chinese substring, full pinyin or initials (as GET /placenames/search)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
 
@@ -261,6 +270,7 @@ def reverse(
     lat: float = typer.Argument(..., help="latitude (WGS84), e.g. 22.55"),
 ) -> None:
     """What is at a point: the nearest named road and place name and the grid (as GET /reverse)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from api.routes.isochrones import require_in_district
     from layers import placenames
     from layers.db import session
@@ -288,6 +298,7 @@ def recompute_pinyin(
     Prints each change (old → new). Names of fixed_spellings.csv keep that authority spelling;
     each change is written with a history entry.
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
 
@@ -308,6 +319,7 @@ def recompute_pinyin(
 @app.command()
 def history(name_id: int = typer.Argument(..., help="name_id of the registered name")) -> None:
     """Print the history of a name, oldest first."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
 
@@ -323,6 +335,7 @@ def history(name_id: int = typer.Argument(..., help="name_id of the registered n
 @app.command("check-registry")
 def check_registry(xlsx: Path = typer.Option(None, help="write the report to this XLSX file")) -> None:
     """Check every current name of the registry (duplicates and homophones within the legal scope)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.report import HEADERS_ZH, findings_sheets, summarise
     from layers import placenames
     from layers.db import session
@@ -343,6 +356,7 @@ def signs_missing(
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Names that need a sign (GB 17733-2008) and have none, with the sign text."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.report import HEADERS_ZH, signs_sheets
     from layers import placenames
     from layers.db import session
@@ -365,6 +379,7 @@ def review(
     note: str = typer.Option(None, help="说明, e.g. the meeting or expert opinion"),
 ) -> None:
     """Record an officer's decision on a flagged name; 保留 and 豁免 stop its current findings from being flagged."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.tables import default_tables
     from layers import placenames
     from layers.db import session
@@ -386,6 +401,7 @@ def signs(
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Sign work list per 镇街: sign status (待设置/已设置/待更换/待拆除), sign text, size class, location."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.signs import SIGN_STATUSES
     from layers import placenames
     from layers.db import session
@@ -405,6 +421,7 @@ def signs(
         xlsx.write_bytes(workbook_bytes(sheets or {"标志工作单": frame}))
         typer.echo(f"已写入 written: {xlsx}")
     if pdf:
+        # late: keeps `minqing` start-up fast (loaded when the command runs)
         from pipeline.signsheets import sign_sheets
 
         typer.echo("正在绘制标志工作单 drawing the sign sheets (a minute for a whole district) …")

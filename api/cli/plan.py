@@ -34,6 +34,7 @@ def scenario_create(
     evaluate: bool = typer.Option(False, "--evaluate", help="evaluate right away"),
 ) -> None:
     """Save a named scenario: facilities added, closed, moved or changed (base layers untouched)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import scenarios
 
@@ -79,6 +80,7 @@ def _changes(path: Path | None, add: list[str], close: list[int], move: list[str
 @scenario_app.command("list")
 def scenario_list() -> None:
     """List saved scenarios, newest first."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import scenarios
     from layers.db import session
 
@@ -99,6 +101,7 @@ def scenario_show(
     fmt: str = FORMAT,
 ) -> None:
     """Show a scenario's changes and, when evaluated, coverage before/after."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import scenarios
     from layers.db import session
 
@@ -120,6 +123,7 @@ def scenario_show(
 def scenario_evaluate(scenario_id: int = typer.Argument(..., help="scenario id"),
                       level: str = typer.Option("town", "--level", help="area level listed")) -> None:
     """Evaluate a scenario: recompute the affected facility types with the changes, store the result."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import scenarios
 
@@ -130,6 +134,7 @@ def scenario_evaluate(scenario_id: int = typer.Argument(..., help="scenario id")
 
 
 def _print_result(result: dict, *, level: str = "town") -> None:
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from pipeline.scenarios import area_records
 
     typer.echo(f"评估 evaluated {result['evaluated_at']} (run {result['run_id']}, {result['seconds']} s)")
@@ -198,6 +203,7 @@ def site(
     fewest sites after which that share of the type's users is served. Every site is named by where
     it lies (town, community, nearest road).
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import siting
 
@@ -210,6 +216,7 @@ def site(
         n_steps = 4 + (1 if target is not None and k else 0) + (1 if save_scenario else 0)
         with steps(n_steps, desc="选址 siting") as step, session(actor="cli") as s:
             if not isinstance(source, str):
+                # late: keeps `minqing` start-up fast (loaded when the command runs)
                 import pandas as pd
 
                 siting.check_inside_district(s, pd.DataFrame({"lon": points.x, "lat": points.y}),
@@ -294,6 +301,7 @@ def compliance(
     Per 5/10/15-minute tier (rural: village/township): required facilities within the circle,
     pass/fail and what is missing; community service floor area; district targets.
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import compliance as service
     from pipeline import reports
@@ -340,6 +348,7 @@ def report(
     comparison with --scenario. --pdf: the 摘要 and the gap map on one A4 landscape page (needs
     fonts-wqy-zenhei).
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import reports
 
@@ -362,6 +371,7 @@ def export(
     type_code: str = typer.Option(None, "--type", help="only this facility type"),
 ) -> None:
     """Export areas with coverage attributes and the gap polygons of a run."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import reports
     from pipeline.runs import resolve_run
@@ -385,6 +395,7 @@ def gap_map(
     dpi: int = typer.Option(150, "--dpi", min=50, max=600, help="resolution"),
 ) -> None:
     """Draw a printable PNG map of one type's coverage gaps (needs fonts-wqy-zenhei)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import reports
 

@@ -16,6 +16,7 @@ def serve(
                                 "core): rate limits, login throttles and jobs are shared through the database"),
 ) -> None:
     """Serve the maps and the API."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     import uvicorn
 
     typer.echo(f"民情地图 minqing-map on http://{host}:{port}  (API docs: /docs, layers: /collections)")

@@ -18,6 +18,7 @@ def init(
     Use it before importing a city's own data (see the README: 从零开始导入本市数据). Audited.
     `make demo` will not load the demo again afterwards; `minqing demo load` does it on request.
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import migrate
     from layers.db import session
     from layers.load import clean
@@ -42,6 +43,7 @@ def init(
 
 def status() -> None:
     """What is loaded (with counts) and what is still missing before coverage can run."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from layers.load import clean
     from layers.planning import district_name, is_demo

@@ -35,6 +35,7 @@ def _role(role: str) -> str:
 
 
 def _hash(password: str) -> str:
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from api.security import PasswordRejected, hash_password
 
     rounds = account_settings().bcrypt_rounds
@@ -63,6 +64,7 @@ def create(
     department: str | None = typer.Option(None, "--department", help="a department account's 职能部门, e.g. 民政局"),
 ) -> None:
     """Create an account (asks for the password unless --password or --password-stdin)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
 
@@ -77,6 +79,7 @@ def create(
 @app.command("list")
 def list_() -> None:
     """List every account (never the password hashes)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
 
@@ -99,6 +102,7 @@ def set_role(
     department: str | None = typer.Option(None, "--department", help="a department account's 职能部门, e.g. 民政局"),
 ) -> None:
     """Change an account's role (and, for grid workers, their grid)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
 
@@ -119,6 +123,7 @@ def reset_password(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the new password from stdin"),
 ) -> None:
     """Give an account a new password (asks for it); every login token of the account stops working."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
 
@@ -131,6 +136,7 @@ def reset_password(
 @app.command("logout-everywhere")
 def logout_everywhere(username: str = typer.Argument(...)) -> None:
     """Log an account out everywhere: every login token it holds stops working at once."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
 
@@ -142,6 +148,7 @@ def logout_everywhere(username: str = typer.Argument(...)) -> None:
 @app.command()
 def deactivate(username: str = typer.Argument(...)) -> None:
     """Stop an account from logging in (its tokens stop working at once; history is kept)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
 
@@ -151,6 +158,7 @@ def deactivate(username: str = typer.Argument(...)) -> None:
 
 
 def demo_users_file() -> Path:
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.cluster import project_root
 
     return project_root() / ".pgdata" / "demo-users.txt"
@@ -167,6 +175,7 @@ def demo(
     The passwords are printed once and kept in .pgdata/demo-users.txt (readable by you only).
     Existing demo accounts keep their passwords unless --reset.
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from api.security import generate_password
     from layers import users
     from layers.db import session

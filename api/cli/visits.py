@@ -15,6 +15,7 @@ app = typer.Typer(no_args_is_help=True, help="走访 key households and visits")
 @app.command()
 def plan() -> None:
     """List the visit plan (data/visit_plan.csv): key groups and how often each is visited."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from pipeline import visits as service
 
     with friendly_errors():
@@ -30,6 +31,7 @@ def due(
     limit: int = typer.Option(50, min=1, max=5000, help="how many to list"),
 ) -> None:
     """List a grid worker's key households by next due visit, overdue first."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
     from pipeline import visits as service
@@ -57,6 +59,7 @@ def log(
     event_category: str = typer.Option(None, "--event", help="also turn the needs into a 民情事件 of this category"),
 ) -> None:
     """Log a visit (refused farther than MINQING_VISITS_MAX_DISTANCE_M from the household)."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import users
     from layers.db import session
     from pipeline import visits as service

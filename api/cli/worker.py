@@ -16,6 +16,7 @@ def worker(
     Jobs wait in the database: a job queued while no worker runs is done when one starts, and a job
     whose worker stopped is taken up again. Stop it with Ctrl-C or SIGTERM (it finishes its jobs).
     """
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
     from api.cli._common import friendly_errors
     from pipeline import queue
 

@@ -141,6 +141,7 @@ def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None
 
 
 def _read_pbf(path: Path, bbox, tables: MappingTables, step: Step) -> geo_osm.OsmExtract:
+    # late: heavy, needed only when an OSM extract is read
     import pyrosm
 
     try:
@@ -336,6 +337,7 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
     The street network (filtered for ``network``, fragments below ``min_component_m`` metres
     dropped, as offline) and the features (``OsmExtract.features``).
     """
+    # late: heavy, needed only when an OSM extract is read
     import osmnx as ox
 
     if sum(x is not None for x in (place, polygon, bbox)) != 1:
