@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from geo.areas import DEPTH
 from geo.crs import geometries_to_wgs84, to_wgs84
+from geo.placenames.errors import UnknownCategoryError
+from geo.placenames.tables import PlaceNameTables, category_code
 from layers import ids
 from layers.load.bulk import Progress, copy_frame, record_import
 from layers.load.position import check_positions, expected_extent, row_geometries
-from layers.load.reference import DATA_DIR
 from layers.load.report import ImportReport, Rejected, write_all_or_nothing
 from layers.load.source import (
     Source,
@@ -28,6 +29,7 @@ from layers.load.source import (
     required_text,
     text_column,
 )
+from layers.nametables import configured_tables
 from layers.placenames import fill_pinyin, sign_parts
 
 
@@ -50,13 +52,6 @@ PLACE_WIDTHS = {"name": 120, "proper": 120, "generic": 40, "pinyin": 300, "appro
 PLACE_COLS = ["name_id", "name", "category", "proper", "generic", "pinyin", "status", "approval", "meaning"]
 
 
-def place_categories() -> dict[str, str]:
-    """Category code or Chinese name (data/placenames/categories.csv) → code."""
-    table = pd.read_csv(DATA_DIR / "placenames" / "categories.csv", dtype=str, keep_default_na=False)
-    return {**dict(zip(table["name_zh"], table["category"], strict=True)),
-            **{c: c for c in table["category"]}}
-
-
 def import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map,
                         bbox, step, max_rows, progress, outside_china=False, **_ignored) -> None:
     step("读取 reading")
@@ -75,16 +70,24 @@ def import_place_names(s: Session, path: Path, report: ImportReport, *, crs, dry
                              dry_run=dry_run, preview=lambda: len(rows))
 
 
+def _category_or_none(value: str, tables: PlaceNameTables) -> str | None:
+    """The category code of a file's value, by the rule ``names check`` uses (``category_code``)."""
+    try:
+        return category_code(value, tables=tables) or None
+    except UnknownCategoryError:
+        return None
+
+
 def _place_rows(s, frame, source, report, *, extent) -> gpd.GeoDataFrame:
     names = required_text(frame, "name", source, report)
     check_widths(frame, source, report, PLACE_WIDTHS)
-    known = place_categories()
+    tables = configured_tables()
     values = required_text(frame, "category", source, report)
-    category = values.map(lambda v: known.get(v) or known.get(v.lower()))
+    category = values.map(lambda v: _category_or_none(v, tables))
     for i in np.flatnonzero((category.isna() & (values != "")).to_numpy()):
         report.add(int(source.row[i]), "类别 category", f"unknown category {values.iat[i]!r}",
                    f"use a code or Chinese name of data/placenames/categories.csv: "
-                   f"{'; '.join(f'{v} {k}' for k, v in known.items() if k != v)}")
+                   f"{'; '.join(f'{code} {cat.name_zh}' for code, cat in tables.categories.items())}")
     words = {w: st for st, ws in PLACE_STATUS_WORDS.items() for w in ws}
     status_text = text_column(frame, "status", nfkc=True)
     status = status_text.map(lambda v: "standard" if v == "" else words.get(v.lower()))

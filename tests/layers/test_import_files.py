@@ -560,6 +560,20 @@ def test_place_names_from_geojson_lines_in_gcj02_and_csv_points(db, tmp_path):
     assert again.ok and again.written == 0 and "already registered" in again.warnings[0]["problem"]
 
 
+def test_place_names_take_every_category_spelling_names_check_takes(db, tmp_path):
+    """One category lookup for the import and ``names check`` (geo.placenames.tables.category_code)."""
+    from geo.placenames.tables import category_code
+
+    spellings = ["道路", "道路（路、街）", "ROAD", "road"]
+    assert {category_code(v) for v in spellings} == {"road"}
+    rows = [{"名称": f"兴业{i}路", "类别": v, "经度": 115.34 + i / 1000, "纬度": 22.79} for i, v in enumerate(spellings)]
+    report = run(db, "place_names", write_csv(tmp_path / "p.csv", rows))
+    assert report.ok and report.written == 4, report.problems
+    with session(db) as s:
+        stored = s.execute(text("SELECT DISTINCT category FROM place_names WHERE name LIKE '兴业_路'")).scalars().all()
+    assert stored == ["road"]
+
+
 def test_place_names_unknown_category_changes_nothing(db, tmp_path):
     path = write_csv(tmp_path / "p.csv", [{"名称": "东坑村", "类别": "小村", "经度": 115.34, "纬度": 22.79}])
     problem = rejected(db, "place_names", path).problems[0]
