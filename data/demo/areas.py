@@ -322,8 +322,8 @@ def follow_blocks(parts: list, blocks: list, xy: np.ndarray, w: np.ndarray, *,
         weight = np.bincount(label[sel], weights=w[sel], minlength=len(parts))
         big = b.area > SPLIT_BLOCK_M2 or weight.sum() > SPLIT_BLOCK_HH
         if big and ((shares > 0.1 * b.area) | (weight > 0.1 * weight.sum())).sum() > 1:
-            for k in np.nonzero(shares > 0)[0]:
-                pieces[k] += [g for g in shapely.get_parts(polygonal(shapely.intersection(b, arr[k])))]
+            for j in np.nonzero(shares > 0)[0]:
+                pieces[j] += [g for g in shapely.get_parts(polygonal(shapely.intersection(b, arr[j])))]
             continue
         pieces[int(np.argmax(weight) if weight.sum() > 0 else np.argmax(shares))].append(b)
     out = [(polygonal(shapely.union_all(p)) if p else polygonal(shapely.Polygon()), p) for p in pieces]
