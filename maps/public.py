@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import folium
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
 from maps import assets
-from maps.basemap import add_base_layers, simplify
+from maps.basemap import add_base_layers
 from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
 
 
@@ -90,19 +89,6 @@ def facility_rows(facilities: pd.DataFrame, loads: pd.DataFrame | None = None) -
             for i, row in enumerate(facilities.reindex(columns=cols).itertuples(index=False, name=None))]
 
 
-def grid_features(grids: gpd.GeoDataFrame, *, tolerance_m: float = 3.0) -> dict[str, Any]:
-    """Small grids as GeoJSON with only public properties (name, code, community, town, worker, phone)."""
-    geoms = simplify(grids, tolerance_m=tolerance_m)
-    feats = []
-    for geom, (_, g) in zip(geoms, grids.iterrows(), strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        props = {"id": _clean(g["area_id"]), "n": g["name"], "code": g["code"], "community": _clean(g["community"]),
-                 "town": _clean(g["town"]), "worker": _clean(g["worker_name"]), "phone": _clean(g["worker_phone"])}
-        feats.append({"type": "Feature", "properties": props, "geometry": geom.__geo_interface__})
-    return {"type": "FeatureCollection", "features": feats}
-
-
 def _categories(facilities: pd.DataFrame, types: pd.DataFrame) -> list[dict[str, Any]]:
     category_of = types.set_index("code")["category"].to_dict()
     counts = facilities["type_code"].map(category_of).fillna("other").where(
@@ -124,7 +110,7 @@ def map_centre(bounds: list[list[float]] | None) -> tuple[float, float]:
 
 
 def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, facility_types: pd.DataFrame,
-                     grids: gpd.GeoDataFrame, basemap: dict[str, Any],
+                     grid_tiles: str, basemap: dict[str, Any],
                      placename_categories: dict[str, str] | None = None,
                      tianditu_key: str | None = None, loads: pd.DataFrame | None = None) -> PageHtml:
     """The public map page: its HTML and the hashes of its inline scripts (``PageHtml``).
@@ -134,7 +120,8 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
     district : ``{"name", "bounds": [[south, west], [north, east]], "demo"}`` (degrees, EPSG:4326).
     facilities : open facilities with public columns (``maps.sources.public_facilities``).
     facility_types : the facility type table (code, name_zh, category).
-    grids : small grids with public contact columns (``maps.sources.small_grids``).
+    grid_tiles : URL template of the small grids' vector tiles (``/tiles/grids/{z}/{x}/{y}.mvt?level=grid_small``):
+        the grids with the grid worker's public work contact are drawn from them, not embedded.
     basemap : ``maps.basemap.offline_data`` output.
     placename_categories : place-name category code → Chinese name (for search results).
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
@@ -173,7 +160,7 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
         "types": types,
         "facility_columns": FACILITY_COLUMNS,
         "facilities": facility_rows(facilities, loads),
-        "grids": grid_features(grids),
+        "grid_tiles": grid_tiles,
         "placename_categories": placename_categories or {},
         "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},
     }

@@ -90,7 +90,7 @@ def _public_html(s: Session) -> PageHtml:
     return _pages.get(("public", versions, current and current["run_id"], tk), lambda: build_public_map(
         district=sources.district(s), facilities=sources.public_facilities(s),
         facility_types=with_capacity_basis(sources.facility_types(s), coverage_settings().facility_types_csv),
-        grids=sources.small_grids(s), basemap=_basemap(s, versions), placename_categories=_placename_categories(),
+        grid_tiles=tile_urls(s, ("grids",))["grids"] + "&level=grid_small", basemap=_basemap(s, versions), placename_categories=_placename_categories(),
         tianditu_key=tk, loads=lookup.facility_loads(s, current["run_id"]) if current else None))
 
 

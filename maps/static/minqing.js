@@ -215,6 +215,9 @@
 
   /* Tile requests in flight (vector tiles of the base map and the pages' tiled layers): 0 once every
    * tile in view has been drawn (benchmarks and tests wait for it). */
+  // leaflet.vectorgrid 1.3 stops a click on an interactive tile feature with L.DomEvent.fakeStop, which
+  // Leaflet 1.8 removed: stop it from reaching the map (as a click on any Leaflet path does).
+  if (window.L && L.DomEvent && !L.DomEvent.fakeStop) L.DomEvent.fakeStop = function (e) { L.DomEvent.stopPropagation(e); };
   var tracked = [];
   Object.defineProperty(mq.state, "tilesPending", { enumerable: true, get: function () {
     return tracked.filter(function (l) { return l._map && l._loading; }).length;

@@ -92,7 +92,8 @@
     return phone ? '<a href="tel:' + mq.esc(String(phone).replace(/[^0-9+\-]/g, "")) + '">' + mq.esc(phone) + "</a>" : null;
   }
 
-  /* The small grid containing a point (its public properties), from the grids already on the page. */
+  /* The small grid containing a point (its public properties): asked of the grids layer for that
+   * point (GET /collections/grids/items?bbox=…), then the polygon that holds it. */
   function inRing(ring, x, y) {
     var inside = false;
     for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
@@ -101,18 +102,26 @@
     }
     return inside;
   }
-  function gridAt(grids, lat, lon) {
-    var found = null;
-    grids.eachLayer(function (l) {
-      if (found || !l.getBounds().contains([lat, lon])) return;
-      var g = l.feature.geometry, polys = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
-      polys.forEach(function (rings) {
-        if (!found && inRing(rings[0], lon, lat) && !rings.slice(1).some(function (h) { return inRing(h, lon, lat); })) {
-          found = l.feature.properties;
-        }
+  function gridAt(lat, lon) {
+    // a box of about 0.2 m around the point (an empty box meets nothing in PostGIS)
+    var box = [lon - 2e-6, lat - 2e-6, lon + 2e-6, lat + 2e-6].map(function (v) { return Number(v).toFixed(6); }).join(",");
+    return mq.fetchJSON("/collections/grids/items?level=grid_small&limit=20&bbox=" + box).then(function (fc) {
+      var found = null;
+      (fc && fc.features || []).forEach(function (f) {
+        var g = f.geometry, polys = !g ? [] : g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+        polys.forEach(function (rings) {
+          if (!found && inRing(rings[0], lon, lat) && !rings.slice(1).some(function (h) { return inRing(h, lon, lat); })) {
+            found = f.properties;
+          }
+        });
       });
+      return found;
     });
-    return found;
+  }
+  /* A grid's properties as the popups name them (from a vector tile or the grids collection). */
+  function gridProps(p) {
+    return { id: p.area_id, n: p.name, code: p.code, community: p.community, town: p.town, worker: p.worker_name,
+             phone: p.worker_phone };
   }
 
   mq.public = function (map, layers, data) {
@@ -151,31 +160,52 @@
     Object.keys(subs).forEach(function (k) { if (subs[k]._mqWasOn) map.addLayer(subs[k]); });
     state.markers = markers;
 
-    /* grids */
+    /* grids: vector tiles of the small grids (GET /tiles/grids/…?level=grid_small) */
     // Grid lines stay light when zoomed out (they would hide the streets) and firm up close in.
-    function gridStyle() {
-      var near = map.getZoom() >= 15;
+    function gridStyle(p, z) {
+      var near = z >= 15;
       return { color: "#7e57c2", weight: near ? 1.6 : 0.9, dashArray: near ? "6 4" : "3 3", opacity: near ? 0.85 : 0.55,
-               fillColor: "#7e57c2", fillOpacity: 0.02 };
+               fill: true, fillColor: "#7e57c2", fillOpacity: 0.02 };
     }
-    var grids = L.geoJSON(data.grids, {
-      style: gridStyle,
-      onEachFeature: function (feature, layer) {
-        layer.bindPopup(function () { return gridPopup(feature.properties); }, { maxWidth: 280 });
-        layer.on("popupopen", function (e) {  // the report link takes the point where the grid was clicked
-          var link = e.popup.getElement() && e.popup.getElement().querySelector(".mq-report-link");
-          if (link) link.setAttribute("href", reportHref(e.popup.getLatLng()));
-        });
-        layer.on("mouseover", function () { layer.setStyle({ weight: 3, fillOpacity: 0.08 }); });
-        layer.on("mouseout", function () { layer.setStyle(gridStyle()); });
-      }
+    var grids = mq.vectorTiles(data.grid_tiles, "grids", gridStyle, {
+      interactive: true, getFeatureId: function (f) { return f.properties.area_id; }
     });
-    map.on("zoomend", function () { grids.setStyle(gridStyle); });
+    var hovered = null;
+    grids.on("mouseover", function (e) {
+      hovered = e.layer.properties.area_id;
+      grids.setFeatureStyle(hovered, Object.assign(gridStyle(null, map.getZoom()), { weight: 3, fillOpacity: 0.08 }));
+    });
+    grids.on("mouseout", function () {
+      if (hovered !== null) grids.resetFeatureStyle(hovered);
+      hovered = null;
+    });
+    grids.on("click", function (e) {
+      if (state.gridClick && state.gridClick(e.latlng)) return;  // picking a point for 步行可达范围
+      var latlng = e.latlng;
+      var popup = L.popup({ maxWidth: 280 }).setLatLng(latlng).setContent(gridPopup(gridProps(e.layer.properties)));
+      popup.openOn(map);
+      // the report link takes the point where the grid was clicked
+      var link = popup.getElement() && popup.getElement().querySelector(".mq-report-link");
+      if (link) link.setAttribute("href", reportHref(latlng));
+    });
     // a long press (phones) or right click anywhere: report a problem at that point
     map.on("contextmenu", function (e) { reportHere(map, e.latlng); });
     state.reportHere = function (lat, lon) { reportHere(map, L.latLng(lat, lon)); };
     layers.grids.addLayer(grids);
     state.grids = grids;
+    // A searched place's popup names its grid once the grid is known.
+    map.on("popupopen", function (e) {
+      var slot = e.popup.getElement() && e.popup.getElement().querySelector(".mq-grid-slot");
+      if (!slot) return;
+      gridAt(Number(slot.getAttribute("data-lat")), Number(slot.getAttribute("data-lon"))).then(function (g) {
+        if (!g) return;
+        g = gridProps(g);
+        slot.outerHTML = '<table class="mq-pop-table mq-pop-grid">' + row("所属网格", g.n) + row("网格员", g.worker) +
+          row("工作电话", g.phone, telLink(g.phone)) + "</table>";
+        // keep it on a later opening too (update() alone would redraw the popup from its first content)
+        e.popup.setContent(e.popup.getElement().querySelector(".leaflet-popup-content").innerHTML);
+      }, function () { /* no grid shown: the place popup stands on its own */ });
+    });
 
     mq.search(map, {
       categories: data.placename_categories,
@@ -185,9 +215,7 @@
       },
       onChoose: function (r) { return r.kind === "facility" ? state.openFacility(String(r.facility_id)) : null; },
       placeExtra: function (r) {
-        var g = gridAt(grids, r.lat, r.lon);
-        return g ? '<table class="mq-pop-table mq-pop-grid">' + row("所属网格", g.n) + row("网格员", g.worker) +
-          row("工作电话", g.phone, telLink(g.phone)) + "</table>" : "";
+        return '<div class="mq-grid-slot" data-lat="' + mq.esc(r.lat) + '" data-lon="' + mq.esc(r.lon) + '"></div>';
       }
     });
     isochrones(map, layers.isochrones, data, markers, cats);
@@ -401,15 +429,12 @@
 
     map.on("click", function (e) { if (picking) compute(e.latlng.lat, e.latlng.lng); });
     map.on("contextmenu", function (e) { compute(e.latlng.lat, e.latlng.lng); });
-    // While picking, a click on a grid polygon picks the point instead of opening its popup.
-    mq.state.grids.eachLayer(function (l) {
-      l.on("click", function (e) {
-        if (!picking) return;
-        l.closePopup();
-        L.DomEvent.stop(e);
-        compute(e.latlng.lat, e.latlng.lng);
-      });
-    });
+    // While picking, a click on a grid picks the point instead of opening its popup.
+    mq.state.gridClick = function (latlng) {
+      if (!picking) return false;
+      compute(latlng.lat, latlng.lng);
+      return true;
+    };
     map.on("popupopen", function (e) {
       var btn = e.popup.getElement().querySelector("[data-iso-lat]");
       if (btn) btn.addEventListener("click", function () {

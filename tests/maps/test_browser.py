@@ -63,7 +63,9 @@ def test_public_map_offline_with_all_layers(visit, truth):
         const s = window.minqing.state, b = s.basemap;
         const roads = s.drawn.roads;  // road features drawn from the vector tiles in view
         const cluster = document.querySelector('.mq-cluster');
-        return {markers: Object.keys(s.markers).length, grids: s.grids.getLayers().length,
+        const grids = new Set();  // small grids drawn from the vector tiles in view (the whole district)
+        Object.values(s.grids._vectorTiles).forEach(t => Object.keys(t._features).forEach(id => grids.add(id)));
+        return {markers: Object.keys(s.markers).length, grids: grids.size,
                 water: b.water.getLayers().length, roads: roads,
                 onMap: document.querySelectorAll('.mq-pin, .mq-cluster').length,
                 clusterColour: cluster && getComputedStyle(cluster).backgroundColor,
@@ -124,9 +126,18 @@ def test_public_popups_are_chinese_and_public(visit, truth):
         m.openPopup(); return m.getPopup().getElement().innerText; }""", int(fac["facility_id"]))
     assert fac["name"] in html and "开放时间" in html and "联系电话" in html and "地址" in html
     v.shot("public-popup")
-    grid = v.js("""() => { const g = window.minqing.state.grids.getLayers()[0];
-        g.openPopup(g.getBounds().getCenter()); return g.getPopup().getElement().innerText; }""")
-    assert "网格员" in grid and "工作电话" in grid
+    # a click inside a small grid (drawn from its vector tile) opens the grid's popup
+    g = truth["grids"].iloc[0]
+    inside = g.geometry.representative_point()
+    v.js("""([lat, lon]) => { window.minqing.state.map.closePopup();
+        window.minqing.state.map.setView([lat, lon], 17, {animate: false}); }""", [inside.y, inside.x])
+    v.idle()
+    x, y = v.js("""([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
+        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [inside.y, inside.x])
+    v.page.mouse.click(x, y)
+    v.page.wait_for_selector(".leaflet-popup .mq-pop")
+    grid = v.page.inner_text(".leaflet-popup")
+    assert g["name"] in grid and "网格员" in grid and "工作电话" in grid and g["worker_phone"] in grid, grid
     v.shot("public-grid-popup")
     v.assert_clean()
 
