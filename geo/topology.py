@@ -199,7 +199,8 @@ def absorb_slivers(areas: gpd.GeoDataFrame, *, max_m2: float) -> tuple[gpd.GeoDa
     MultiPolygon —, the problems absorbed).
     """
     problems = check_topology(areas, min_area_m2=0.0)
-    small = problems[(problems["area_m2"] <= max_m2) & problems["kind"].isin(["overlap", "outside_parent", "gap"])]
+    small = problems[(problems["area_m2"] <= max_m2)
+                     & problems["kind"].isin(["overlap", "outside_parent", "gap"])]
     frame = _prepared(areas)
     geoms = dict(zip(frame["area_id"], frame.geometry, strict=True))
     for kind in ("outside_parent", "overlap", "gap"):

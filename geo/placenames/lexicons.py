@@ -5,8 +5,8 @@ Common characters
 The default common-character list is GB 2312 levels 1 and 2 (6,763 characters), derived from
 Python's ``gb2312`` codec so no licensed list is shipped, plus the editable allow list
 ``data/placenames/extra_common_chars.txt`` and the regional characters of
-``data/placenames/regional_chars.csv`` (甽 㘭 滘: see :func:`regional_chars`) for legitimate local place-name characters outside
-GB 2312 (塱 氹 滘 埇 輋 ...). A Chinese character outside this set is *rare*.
+``data/placenames/regional_chars.csv`` (甽 㘭 滘: see :func:`regional_chars`) for legitimate local
+place-name characters outside GB 2312 (塱 氹 滘 埇 輋 ...). A Chinese character outside this set is *rare*.
 
 Traditional characters
 ----------------------

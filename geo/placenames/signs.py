@@ -59,13 +59,15 @@ def sign_worklist(frame: pd.DataFrame, *, name: str = "name", category: str = "c
     cats = _validated(frame, [name, category, sign_present], category, t)
     required = cats.map(lambda c: t.categories[c].sign_required).astype(bool)
     todo = frame[required & ~has_sign(frame[sign_present])].copy()
-    texts = [sign_text(n, category=c, tables=t) for n, c in zip(todo[name].astype(str), todo[category], strict=True)]
+    texts = [sign_text(n, category=c, tables=t)
+             for n, c in zip(todo[name].astype(str), todo[category], strict=True)]
     todo["category_zh"] = todo[category].map(lambda c: t.categories[c].name_zh)
     todo["sign_type"] = todo[category].map(lambda c: t.categories[c].sign_type)
     todo["sign_chinese"] = [s.chinese for s in texts]
     todo["sign_pinyin"] = [s.pinyin for s in texts]
     order = {c: i for i, c in enumerate(t.categories)}
-    return todo.assign(_o=todo[category].map(order)).sort_values(["_o", name], kind="stable").drop(columns="_o")
+    ordered = todo.assign(_o=todo[category].map(order)).sort_values(["_o", name], kind="stable")
+    return ordered.drop(columns="_o")
 
 
 def sign_coverage(frame: pd.DataFrame, *, category: str = "category", sign_present: str = "sign_present",
@@ -146,7 +148,8 @@ def sign_plan(frame: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> 
     plan = frame[required].copy()
     plan["sign_status"] = sign_status(plan["status"], plan["sign_present"], plan["last_action"])
     plan = plan[plan["sign_status"].notna()]
-    texts = [sign_text(n, category=c, tables=t) for n, c in zip(plan["name"].astype(str), plan["category"], strict=True)]
+    texts = [sign_text(n, category=c, tables=t)
+             for n, c in zip(plan["name"].astype(str), plan["category"], strict=True)]
     plan["category_zh"] = plan["category"].map(lambda c: t.categories[c].name_zh)
     plan["sign_type"] = plan["category"].map(lambda c: t.categories[c].sign_type)
     plan["size_class"] = [("大" if c == "trunk_road" else SIGN_SIZES.get(st, "中"))
