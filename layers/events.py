@@ -142,7 +142,8 @@ def listing(s: Session, *, status: Sequence[str] | None = None, grid_id: int | N
             department: str | None = None, overdue: bool | None = None,
             limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """A page of events, newest first, and the number matching the filters."""
-    clauses, params = ["TRUE"], {"limit": limit, "offset": offset}
+    clauses = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
     for column, value in (("grid_id", grid_id), ("category", category), ("town_id", town_id),
                           ("department", department), ("overdue", overdue)):
         if value is not None:

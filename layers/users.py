@@ -132,7 +132,8 @@ def listing(s: Session, *, role: str | None = None, active: bool | None = None,
 
 
 def _filters(*, role: str | None, active: bool | None) -> tuple[str, dict]:
-    clauses, params = ["TRUE"], {}
+    clauses: list[str] = ["TRUE"]
+    params: dict[str, object] = {}
     if role is not None:
         clauses.append("role = :role")
         params["role"] = role

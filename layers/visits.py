@@ -124,7 +124,8 @@ def visits(s: Session, *, household_id: int | None = None, grid_id: int | None =
            since: datetime | None = None, until: datetime | None = None, limit: int = 100,
            offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """A page of visits, newest first (filters combine; grid and town are the household's)."""
-    clauses, params = ["TRUE"], {"limit": limit, "offset": offset}
+    clauses = ["TRUE"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
     for column, value in (("v.household_id", household_id), ("h.grid_id", grid_id), ("h.town_id", town_id)):
         if value is not None:
             key = column.split(".")[1]
