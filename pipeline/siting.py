@@ -508,7 +508,8 @@ def save_scenario(s: Session, result: dict[str, Any], *, plan: str = "maximal_co
     name = name or f"选址：新增{len(changes)}处{result['type_name']}（{label}）"
     row = scenarios.create(s, name=name[:120], description=description, changes=changes, actor=actor)
     if evaluate:
-        row = scenarios.evaluate(s, row["scenario_id"], actor=actor)
+        # evaluate() defaults actor to "system"; passing None on as before keeps the audit trail as it is
+        row = scenarios.evaluate(s, row["scenario_id"], actor=actor)  # type: ignore[arg-type]
     return row
 
 

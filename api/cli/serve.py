@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-UVICORN_OPTIONS = {"proxy_headers": False}
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False}
 """uvicorn's own X-Forwarded-For handling believes any loopback peer by default; the service decides
 itself whom to believe (MINQING_TRUSTED_PROXIES, ``api.limits.ProxyHeaders``)."""
 
