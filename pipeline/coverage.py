@@ -584,7 +584,8 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     phases["compute"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if reused:
-        store.copy_results(s, previous["run_id"], run_id, types=reused)
+        # reused types come from a previous run, so previous is set
+        store.copy_results(s, previous["run_id"], run_id, types=reused)  # type: ignore[index]
     fresh = residence_rows(result) if result is not None else None
     if result is not None:
         store.add_results(s, run_id, per_area=area_rows(result), per_residence=fresh,
@@ -607,7 +608,7 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     summary["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
     step("stored")
-    return store.run(s, run_id)
+    return store.run(s, run_id)  # type: ignore[return-value]  # the run was just stored
 
 
 def _stored_per_area(s: Session, run_id: int) -> pd.DataFrame:

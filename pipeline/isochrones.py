@@ -67,7 +67,8 @@ def run(network: Network, task: Task) -> tuple[str, bytes | str]:
                             points=task.facilities[["lon", "lat"]], max_distance_m=task.snap_max_m)
     except UnreachablePointError as e:
         return "unreachable", str(e)
-    reached = task.facilities.assign(time_s=result.points["time_s"]).dropna(subset=["time_s"])
+    times = result.points["time_s"]  # type: ignore[index]  # points were given, so result.points is set
+    reached = task.facilities.assign(time_s=times).dropna(subset=["time_s"])
     if task.origin.exclude is not None:
         reached = reached[reached["facility_id"].to_numpy() != np.int64(task.origin.exclude)]
     reached = reached.sort_values(["time_s", "facility_id"])
