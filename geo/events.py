@@ -38,6 +38,9 @@ class Step:
     roles: tuple[str, ...]
 
 
+REPORTER = "reporter"
+"""The resident who reported, by their tracking code (no account): may only review (回访评价) their report."""
+
 ACTIONS: dict[str, Step] = {
     "accept": Step("受理", ("reported",), "accepted", ("grid_worker", "admin")),
     "escalate": Step("上报指挥中心", ("reported", "accepted"), "escalated", ("grid_worker", "admin")),
@@ -45,7 +48,7 @@ ACTIONS: dict[str, Step] = {
     "assign": Step("分拨", ("escalated", "assigned"), "assigned", ("dispatcher", "admin")),
     "handle": Step("签收处置", ("assigned",), "handling", ("department", "admin")),
     "return": Step("退回指挥中心", ("assigned", "handling"), "escalated", ("department", "admin")),
-    "review": Step("回访评价", ("resolved",), "reviewed", ("grid_worker", "dispatcher", "admin")),
+    "review": Step("回访评价", ("resolved",), "reviewed", ("grid_worker", "dispatcher", "admin", REPORTER)),
     "archive": Step("归档", ("reviewed",), "archived", ("dispatcher", "admin")),
     "merge": Step("合并", ("reported", "accepted", "escalated"), "merged", ("grid_worker", "dispatcher", "admin")),
 }

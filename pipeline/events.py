@@ -287,6 +287,23 @@ def add_public_photo(s: Session, settings: EventSettings, code: str, data: bytes
     return {"photos": len(store.photos(s, found["event_id"])), "limit": settings.public_photos}
 
 
+def public_review(s: Session, code: str, *, satisfaction: int, note: str | None = None,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """回访评价 by the resident who reported, with the tracking code: once, after 办结; the step is
+    recorded as by ``reporter`` (no identity). Returns what the tracking page shows."""
+    found = store.public_report_for_photos(s, code.strip().upper()) if code else None
+    if found is None or found["source"] != "public":
+        raise NotFound("没有这个查询码的反映: 请核对查询码 (以 MQ 开头的12位)")
+    event = store.get(s, found["event_id"], lock=True)
+    if event["status"] != "resolved":
+        raise NotAllowed(f"这件反映现在是{flow.STATUS_ZH[event['status']]}: 办结后才能评价, 每件只评价一次",
+                         fix="办结后再来评价; 有疑问请联系网格员或拨打 12345 热线")
+    state, entry = flow.apply(_state(event), "review", role=flow.REPORTER, actor=flow.REPORTER,
+                              at=now or datetime.now(UTC), note=note, satisfaction=satisfaction)
+    store.save_state(s, event["event_id"], _state_dict(state), expected_version=event["version"], entry=_entry(entry))
+    return {"satisfaction": satisfaction, "status": state.status, "status_zh": flow.STATUS_ZH[state.status]}
+
+
 def photo_file(s: Session, settings: EventSettings, user: Account, event_id: int, sha256: str, *,
                thumb: bool) -> tuple[Path, str]:
     """The file of one photo of an event the user sees, and its content type (404 otherwise)."""

@@ -31,6 +31,8 @@ from api.schemas.events import (
     PublicPhotos,
     PublicReceipt,
     PublicReport,
+    PublicReview,
+    PublicReviewRequest,
     PublicStatus,
     ResolvedCounts,
     Transition,
@@ -354,6 +356,15 @@ def resolved_counts(s: SessionDep, privacy: PrivacyDep,
             responses=errors(404))
 def public_track(request: Request, s: SessionDep, code: TrackingCode) -> dict:
     return service.public_status(s, event_settings(request), code)
+
+
+@router.post("/public/events/{code}/review", response_model=PublicReview, status_code=201,
+             summary="回访评价 rate the handling of your report (no login)",
+             description="Once, after the report is 已办结: satisfaction 1–5 and an optional short word. "
+                         "Recorded as by the reporter, without any identity; counts in 群众满意率.",
+             responses=errors(403, 404, 409, 422))
+def public_review(s: SessionDep, code: TrackingCode, body: PublicReviewRequest) -> dict:
+    return service.public_review(s, code, satisfaction=body.satisfaction, note=body.note)
 
 
 @router.post("/public/events/{code}/photos", response_model=PublicPhotos, status_code=201,

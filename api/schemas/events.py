@@ -267,6 +267,24 @@ class PublicPhotos(BaseModel):
     limit: int
 
 
+class PublicReviewRequest(BaseModel):
+    """回访评价 by the resident: how satisfied (1–5, 5 最满意) and, if they wish, a short word."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"satisfaction": 5, "note": "处理及时"}]})
+    satisfaction: int = Field(ge=1, le=5, description="满意度 1–5 (5 最满意)")
+    note: str | None = Field(default=None, max_length=200, description="评价留言 (可选)")
+
+
+class PublicReview(BaseModel):
+    """评价已收到: the score and the report's new status."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"satisfaction": 5, "status": "reviewed", "status_zh": "已回访"}]})
+    satisfaction: int
+    status: str
+    status_zh: str
+
+
 class ImportedOrders(BaseModel):
     """12345 工单导入结果 (all rows imported)."""
 

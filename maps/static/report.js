@@ -70,6 +70,28 @@
         var b = r.body;
         out.textContent = b.category_zh + "：" + b.status_zh + "（反映于 " + b.reported_at.slice(0, 10) +
           (b.resolved_at ? "，办结于 " + b.resolved_at.slice(0, 10) : "，办理期限 " + b.due_at.slice(0, 16).replace("T", " ")) + "）";
+        var review = document.getElementById("mq-review-form");
+        review.hidden = b.status !== "resolved";  // 回访评价: once, after 办结
+        review.dataset.code = code;
+      })
+      .catch(function () { out.textContent = "网络错误，请稍后再试。"; });
+  });
+
+  document.getElementById("mq-review-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.target;
+    var out = document.getElementById("mq-review-result");
+    var chosen = form.querySelector("input[name=satisfaction]:checked");
+    var note = form.note.value.trim();
+    fetch("/public/events/" + encodeURIComponent(form.dataset.code) + "/review", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ satisfaction: Number(chosen.value), note: note || null })
+    })
+      .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+      .then(function (r) {
+        if (!r.ok) { out.textContent = (r.body.error && r.body.error.message) || "评价未能提交，请稍后再试。"; return; }
+        out.textContent = "感谢您的评价！当前状态：" + r.body.status_zh + "。";
+        form.hidden = true;
       })
       .catch(function () { out.textContent = "网络错误，请稍后再试。"; });
   });

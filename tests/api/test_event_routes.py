@@ -348,3 +348,34 @@ def test_department_account_needs_its_department(api_db):
 
     with pytest.raises(ValidationFailed, match="department"), session(api_db) as s:
         users.create(s, username="dept.nameless", password_hash="x", role="department")
+
+
+# --- 回访评价 by the reporter -------------------------------------------------------------------------
+
+def test_the_reporter_reviews_once_after_resolution(client, auth, api_db):
+    code = _report(client, category="sanitation")["tracking_code"]
+    event_id = _event_by_code(api_db, code)
+    early = client.post(f"/public/events/{code}/review", json={"satisfaction": 5})
+    assert early.status_code == 403 and "办结后才能评价" in early.json()["error"]["message"]
+    assert _step(client, auth, "gridworker", event_id, action="accept").status_code == 200
+    assert _step(client, auth, "gridworker", event_id, action="resolve", note="已清理").status_code == 200
+    assert client.post(f"/public/events/{code}/review", json={"satisfaction": 6}).status_code == 422
+    r = client.post(f"/public/events/{code}/review", json={"satisfaction": 4, "note": "处理及时"})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"satisfaction": 4, "status": "reviewed", "status_zh": "已回访"}
+    again = client.post(f"/public/events/{code}/review", json={"satisfaction": 1})
+    assert again.status_code == 403
+    seen = client.get(f"/events/{event_id}", headers=auth("admin")).json()
+    assert seen["status"] == "reviewed" and seen["satisfaction"] == 4
+    last = seen["history"][-1]
+    assert (last["action"], last["actor"], last["note"]) == ("review", "reporter", "处理及时")
+    assert client.get(f"/public/events/{code}").json()["status_zh"] == "已回访"
+
+
+def test_only_a_public_reports_code_can_be_reviewed(client, auth):
+    staff = client.post("/events", json={"category": "noise", "description": "施工", "lon": 113.22, "lat": 22.6},
+                        headers=auth("gridworker"))
+    assert staff.status_code == 201, staff.text
+    code = staff.json()["tracking_code"]
+    assert client.post(f"/public/events/{code}/review", json={"satisfaction": 5}).status_code == 404
+    assert client.post("/public/events/MQNOSUCHCODE/review", json={"satisfaction": 5}).status_code == 404
