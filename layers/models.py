@@ -278,7 +278,7 @@ class Building(Timestamped, Base):
     kind: Mapped[str | None] = mapped_column(String(20))  # residential, commercial, public ...
     levels: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str | None] = mapped_column(String(200))
-    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False), nullable=True)
 
 
 class Division(Timestamped, Base):
