@@ -7,8 +7,10 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml maps/assets/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
 PYTHON ?= python3
-# test processes (pytest-xdist; each has its own test databases): one per core, at most 4
-TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+# test processes (pytest-xdist; each has its own test databases). 0, the default: one process, files in
+# order — some API test files still count rows that files before them leave, so a parallel run
+# (`make test TEST_WORKERS=2`) is not yet reliable.
+TEST_WORKERS ?= 0
 
 .PHONY: demo test setup system db data lint bench stop clean help
 
