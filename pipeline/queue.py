@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import procrastinate
@@ -110,4 +111,10 @@ def recover_now(url: str | None = None, *, stale_after_s: float | None = None) -
             async with app.open_async():
                 return await recover(app.job_manager, stale_after_s=stale_after_s)
 
-    return asyncio.run(run())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    # called from a thread whose event loop is running (e.g. under Playwright's sync API): its own thread
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
