@@ -28,7 +28,7 @@ CONNECTOR_ID = 9_000_000
 JOIN_CLASSES = ("primary", "secondary", "tertiary", "residential", "unclassified")
 _ID_COLUMNS = {"areas": ["area_id", "parent_id"], "nodes": ["node_id"], "edges": ["edge_id", "u", "v"],
                "residences": ["residence_id", "area_id"], "facilities": ["facility_id"],
-               "place_names": ["name_id", "area_id"], "water": ["water_id"]}
+               "place_names": ["name_id", "area_id"], "water": ["water_id"], "buildings": ["building_id"]}
 _EARTH_M = 6_371_008.8
 
 
