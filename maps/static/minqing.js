@@ -405,42 +405,28 @@
       ROAD_ORDER.forEach(function (cls) { toggle(roadLayers[cls].fill, false); if (roadLayers[cls].casing) toggle(roadLayers[cls].casing, false); });
       stack.forEach(function (l) { group.addLayer(l); });
     }
-    function restyle() {
-      var z = map.getZoom();
+    labelsByZoom(map, group, labels, function (z) {
       restack(z);
       ROAD_ORDER.forEach(function (cls) {
         var spec = ROAD[cls], w = width(spec.w, z);
         roadLayers[cls].fill.setStyle({ weight: spec.casing ? w : Math.max(1, w / 2) });
         if (roadLayers[cls].casing) roadLayers[cls].casing.setStyle({ weight: w + 2 });
       });
-      toggle(labels.town, z < 14);
-      toggle(labels.community, z >= 14);
-      toggle(labels.water, z >= 13);
-      toggle(labels.road, z >= 15);
-      toggle(labels.street, z >= 16);
-    }
-    var order = [labels.town, labels.community, labels.water, labels.road, labels.street];
-    function tidy() { if (map.hasLayer(group)) declutter(map, order); }
-    map.on("zoomend", restyle);
-    map.on("moveend", tidy);
-    group.on("add", function () { setTimeout(tidy, 0); });
-    restyle();
-    setTimeout(tidy, 0);
+    });
     mq.state.basemap = { water: water, sea: sea, blocks: blocks, roads: roadLayers, areas: areaLayers, labels: labels };
     return group;
   };
 
-  /* Labels of a tiled base map: shown by zoom, never overlapping (the tiles restyle themselves). */
-  function labelled(map, group, base) {
-    mq.state.offlineBase = group;
-    map.getContainer().classList.add("mq-offline");
-    var labels = base.labels;
+  /* Base-map labels in ``group`` shown by zoom and never overlapping; ``restyleAt(z)`` first
+     restyles whatever else of the base map depends on the zoom. */
+  function labelsByZoom(map, group, labels, restyleAt) {
     function toggle(layer, on) {
       if (on && !group.hasLayer(layer)) group.addLayer(layer);
       if (!on && group.hasLayer(layer)) group.removeLayer(layer);
     }
     function restyle() {
       var z = map.getZoom();
+      if (restyleAt) restyleAt(z);
       toggle(labels.town, z < 14);
       toggle(labels.community, z >= 14);
       toggle(labels.water, z >= 13);
@@ -454,6 +440,13 @@
     group.on("add", function () { setTimeout(tidy, 0); });
     restyle();
     setTimeout(tidy, 0);
+  }
+
+  /* Labels of a tiled base map: shown by zoom, never overlapping (the tiles restyle themselves). */
+  function labelled(map, group, base) {
+    mq.state.offlineBase = group;
+    map.getContainer().classList.add("mq-offline");
+    labelsByZoom(map, group, base.labels);
     mq.state.basemap = base;
     return group;
   }
