@@ -160,10 +160,11 @@ def _text_cells(series: pd.Series) -> np.ndarray | None:
     return out
 
 
-def _copy_text(raw, table: str, cols: list[str], cells: list[np.ndarray], progress: Progress | None,
-               chunk: int = 100_000) -> int:
-    """COPY whole chunks of rows at once from column-wise text cells (``_text_cells``)."""
+def _copy_text(raw, table: str, cols: list[str], cells: list[np.ndarray], progress: Progress | None) -> int:
+    """COPY whole chunks of ``PROGRESS_EVERY`` rows at once from column-wise text cells (``_text_cells``),
+    reporting progress after each chunk."""
     n = len(cells[0]) if cells else 0
+    chunk = PROGRESS_EVERY
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
         for start in range(0, n, chunk):
             part = [c[start:start + chunk] for c in cells]

@@ -115,21 +115,28 @@ def load_fixture_district(url: str) -> None:
             "(2, 2, 3, 4110, 'tertiary', '滨河路', ST_GeomFromText('LINESTRING(113.25 22.55,113.29 22.55)', 4326))"))
         s.execute(text("INSERT INTO water (water_id, kind, name, geom) VALUES "
                        "(1, 'lake', '测试湖', ST_GeomFromText(:g, 4326))"), {"g": box(113.31, 22.51, 113.32, 22.52)})
-        run = s.execute(text("INSERT INTO coverage_runs (status, finished_at) VALUES ('done', now()) "
-                             "RETURNING run_id")).scalar_one()
-        for area, households, pop, covered in ((GRID_A, 597, 1620, 1500), (GRID_B, 3, 7, 0),
-                                               (COMMUNITY1, 600, 1627, 1500)):
-            s.execute(text(
-                "INSERT INTO coverage_area (run_id, area_id, type_code, households, households_covered, population, "
-                "population_covered, elderly, elderly_covered, children, children_covered, share) VALUES "
-                "(:r, :a, 'kindergarten', :h, :h, :p, :c, 1, 1, 1, 1, :sh)"),
-                {"r": run, "a": area, "h": households, "p": pop, "c": covered, "sh": covered / pop})
+        insert_fixture_run(s)
         for username, role in USERS.items():
             area = {"gridworker": GRID_A, "dispatcher": TOWN}.get(username)
             account = users.create(s, username=username, password_hash=hash_password(PASSWORD, rounds=4),
                                    role=role, area_id=area, department=DEPARTMENT if role == "department" else None)
             if username == "inactive":
                 users.update(s, account.user_id, active=False)
+
+
+def insert_fixture_run(s) -> int:
+    """A finished coverage run with the fixture's hand-set kindergarten figures; returns its id. Tests
+    that read "the latest run" insert one of their own, since other files may leave newer runs."""
+    run = s.execute(text("INSERT INTO coverage_runs (status, finished_at) VALUES ('done', now()) "
+                         "RETURNING run_id")).scalar_one()
+    for area, households, pop, covered in ((GRID_A, 597, 1620, 1500), (GRID_B, 3, 7, 0),
+                                           (COMMUNITY1, 600, 1627, 1500)):
+        s.execute(text(
+            "INSERT INTO coverage_area (run_id, area_id, type_code, households, households_covered, population, "
+            "population_covered, elderly, elderly_covered, children, children_covered, share) VALUES "
+            "(:r, :a, 'kindergarten', :h, :h, :p, :c, 1, 1, 1, 1, :sh)"),
+            {"r": run, "a": area, "h": households, "p": pop, "c": covered, "sh": covered / pop})
+    return run
 
 
 def make_settings(**overrides):
