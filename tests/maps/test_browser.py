@@ -364,9 +364,22 @@ def test_api_docs_render_offline(visit, server, path, operation, shown):
     count = sum(len(op.get("tags") or [None]) for ops in spec["paths"].values() for op in ops.values())
     v = visit()
     assert v.open(path, ready=False).status == 200
-    v.page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[operation, count],
-                             timeout=60_000)
-    assert v.js("(sel) => document.querySelectorAll(sel).length", operation) == count
+    v.page.wait_for_selector(operation, state="attached", timeout=60_000)
+    # Swagger UI renders a long list lazily (virtualised) as it scrolls into view: scroll the whole
+    # page and collect every operation that appears.
+    seen = v.page.evaluate("""async (sel) => {
+        const ids = new Set(), pause = () => new Promise(r => setTimeout(r, 60));
+        let still = 0;
+        for (let i = 0; i < 2000 && still < 5; i++) {
+            document.querySelectorAll(sel).forEach(e => ids.add(e.id || e.getAttribute('data-item-id')));
+            const y = window.scrollY;
+            window.scrollBy(0, Math.max(200, window.innerHeight / 2));
+            await pause();
+            still = window.scrollY === y ? still + 1 : 0;
+        }
+        window.scrollTo(0, 0);
+        return ids.size; }""", operation)
+    assert seen == count
     first = v.page.locator(shown).first
     first.scroll_into_view_if_needed()
     assert first.is_visible() and first.inner_text().strip()
