@@ -228,10 +228,16 @@
   mq.vectorTiles = function (url, name, style, options) {
     var styles = {};
     styles[name] = style;
-    return mq.trackTiles(L.vectorGrid.protobuf(url, Object.assign({
+    var layer = L.vectorGrid.protobuf(url, Object.assign({
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: false, maxNativeZoom: 18,
       fetchOptions: { credentials: "same-origin" }
-    }, options || {})));
+    }, options || {}));
+    // A tile that cannot be fetched (network down) is drawn empty rather than left loading for ever.
+    var fetchTile = layer._getVectorTilePromise;
+    layer._getVectorTilePromise = function (coords) {
+      return fetchTile.call(this, coords).catch(function () { return { layers: {} }; });
+    };
+    return mq.trackTiles(layer);
   };
   mq.state.drawn = {};
   function counted(name, style) {

@@ -249,6 +249,16 @@ class Visit:
     def js(self, expression: str, arg=None):
         return self.page.evaluate(expression, arg)
 
+    def click_map(self, lat: float, lon: float, zoom: int = 17) -> None:
+        """Centre the map on a point at ``zoom``, wait until it is drawn, and click there as a person
+        would (layers drawn from vector tiles have no Leaflet layer per feature to open)."""
+        self.js("""([lat, lon, z]) => { window.minqing.state.map.setView([lat, lon], z, {animate: false}); }""",
+                [lat, lon, zoom])
+        self.idle()
+        x, y = self.js("""([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
+            r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lat, lon])
+        self.page.mouse.click(x, y)
+
     def idle(self) -> None:
         """Wait until the map has finished moving and drawn (never a fixed sleep)."""
         self.page.evaluate("() => { window.__mqStill = 0; }")

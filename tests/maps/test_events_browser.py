@@ -64,17 +64,15 @@ def _signed_in(v, path: str, username: str) -> None:
         raise AssertionError(f"{path} not ready: {v.errors} {v.page.text_content('#mq-ev-live')}") from None
 
 
-def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path):
+def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path, truth):
     # --- the resident, on a phone: a grid popup on the public map → 我要反映 there -------------------
+    grids = truth["grids"]
+    inside = grids[grids["worker_name"].notna()].iloc[0].geometry.representative_point()
     resident = visit(**PHONE)
     resident.open("/")
-    href = resident.js("""() => {
-        const s = minqing.state; let layer = null;
-        s.grids.eachLayer(l => { if (!layer && l.feature.properties.worker) layer = l; });
-        const c = layer.getBounds().getCenter();
-        layer.openPopup(c);
-        return document.querySelector('.leaflet-popup .mq-report-link').getAttribute('href');
-    }""")
+    resident.click_map(inside.y, inside.x)
+    resident.page.wait_for_selector(".leaflet-popup .mq-report-link")
+    href = resident.page.get_attribute(".leaflet-popup .mq-report-link", "href")
     assert href.startswith("/report?lon=")
     with resident.page.expect_navigation():
         resident.page.click(".leaflet-popup .mq-report-link")
