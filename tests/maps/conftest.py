@@ -316,8 +316,16 @@ def visit(visit_at, server):
 
 @pytest.fixture(scope="session")
 def serve_database():
-    """``with serve_database(url) as base:`` runs the service on the database ``url`` (another server)."""
-    return lambda url: serving(app_on(url))
+    """``with serve_database(url) as base:`` runs the service on the database ``url`` (another server),
+    with a real worker of the task queue beside it, as ``server`` has."""
+    from worker_fixture import worker_process
+
+    @contextmanager
+    def serve(url: str) -> Iterator[str]:
+        with worker_process(url), serving(app_on(url)) as base:
+            yield base
+
+    return serve
 
 
 @pytest.fixture
