@@ -21,8 +21,9 @@ from typing import Any
 PRIVILEGED_ROLES = frozenset({"planner", "admin"})
 
 AREA_PUBLIC = ("area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code",
-               "worker_name", "worker_phone", "households", "community", "town")
-"""``community`` and ``town``: the names of a grid's community and town (its vector tiles carry them)."""
+               "worker_name", "worker_phone", "households", "community", "community_id", "town")
+"""``community`` and ``town``: the names of a grid's community and town, ``community_id`` its community's
+area_id (for 本月已办结 of GET /public/resolved-counts); its vector tiles carry them."""
 
 PUBLIC_PROPERTIES: dict[str, tuple[str, ...]] = {
     "facilities": ("facility_id", "type_code", "type_name", "category", "name", "address", "floor_area_m2",

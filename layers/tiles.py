@@ -91,9 +91,9 @@ _GRID_PARENTS = ("LEFT JOIN areas p1 ON p1.area_id = t.parent_id LEFT JOIN areas
                  "LEFT JOIN areas p3 ON p3.area_id = p2.parent_id LEFT JOIN areas p4 ON p4.area_id = p3.parent_id")
 
 
-def _ancestor(level: str) -> str:
-    """SQL: the name of the nearest ancestor at ``level`` (joins ``_GRID_PARENTS``)."""
-    return "CASE " + " ".join(f"WHEN p{i}.level = '{level}' THEN p{i}.name" for i in range(1, 5)) + " END"
+def _ancestor(level: str, column: str = "name") -> str:
+    """SQL: ``column`` (the name) of the nearest ancestor at ``level`` (joins ``_GRID_PARENTS``)."""
+    return "CASE " + " ".join(f"WHEN p{i}.level = '{level}' THEN p{i}.{column}" for i in range(1, 5)) + " END"
 
 
 _GAPS = Layer(
@@ -136,8 +136,9 @@ def _province_source(z: int) -> str:
 TILE_LAYERS: dict[str, TileLayer] = {t.id: t for t in [
     TileLayer("grids", LAYERS["grids"], collection="grids",
               properties=("area_id", "parent_id", "level", "code", "name", "worker_name", "worker_phone",
-                          "households", "community", "town"),
-              extra={"community": _ancestor("community"), "town": _ancestor("town")}, joins=_GRID_PARENTS),
+                          "households", "community", "community_id", "town"),
+              extra={"community": _ancestor("community"), "community_id": _ancestor("community", "area_id"),
+                     "town": _ancestor("town")}, joins=_GRID_PARENTS),
     TileLayer("areas", LAYERS["areas"], collection="areas",
               properties=("area_id", "parent_id", "level", "code", "name", "urban", "households")),
     TileLayer("facilities", LAYERS["facilities"], collection="facilities", points=True,

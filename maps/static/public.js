@@ -73,6 +73,7 @@
       '<table class="mq-pop-table">' +
       row("网格员", p.worker) + row("工作电话", p.phone, telLink(p.phone)) +
       row("所属社区", p.community) + row("所属镇街", p.town) +
+      (p.communityId ? '<tr class="mq-pop-resolved"><th>本月已办结</th><td>…</td></tr>' : "") +
       "</table><p class=\"mq-pop-note\">有事找网格员：反映问题、咨询办事。</p>" +
       '<a class="mq-btn mq-btn-small mq-btn-primary mq-report-link" href="/report">我要反映</a></div>';
   }
@@ -120,8 +121,35 @@
   }
   /* A grid's properties as the popups name them (from a vector tile or the grids collection). */
   function gridProps(p) {
-    return { id: p.area_id, n: p.name, code: p.code, community: p.community, town: p.town, worker: p.worker_name,
-             phone: p.worker_phone };
+    return { id: p.area_id, n: p.name, code: p.code, community: p.community, communityId: p.community_id, town: p.town,
+             worker: p.worker_name, phone: p.worker_phone };
+  }
+
+  /* 本月已办结 of a community (GET /public/resolved-counts: every community's rounded count, small ones
+   * suppressed by the server; asked once per page). Never an event, only the aggregate. */
+  var resolvedCounts = null;
+  function resolvedText(communityId) {
+    if (!resolvedCounts) {
+      resolvedCounts = mq.fetchJSON("/public/resolved-counts").catch(function (err) { resolvedCounts = null; throw err; });
+    }
+    return resolvedCounts.then(function (body) {
+      var c = null;
+      (body.communities || []).forEach(function (x) { if (String(x.area_id) === String(communityId)) c = x; });
+      if (!c) return "暂无";
+      return c.suppressed || c.resolved === null ? "件数较少，不单独公布" : "约 " + mq.num(c.resolved) + " 件（全社区）";
+    });
+  }
+  function fillResolved(popup, communityId) {
+    resolvedText(communityId).then(function (label) {
+      var cell = popup.getElement() && popup.getElement().querySelector(".mq-pop-resolved td");
+      if (!cell) return;
+      cell.textContent = label;
+      // keep it on a later opening too (update() alone would redraw the popup from its first content)
+      popup.setContent(popup.getElement().querySelector(".leaflet-popup-content").innerHTML);
+    }, function () {
+      var row = popup.getElement() && popup.getElement().querySelector(".mq-pop-resolved");
+      if (row) row.parentNode.removeChild(row);  // offline or refused: the popup stands without it
+    });
   }
 
   mq.public = function (map, layers, data) {
@@ -182,11 +210,13 @@
     grids.on("click", function (e) {
       if (state.gridClick && state.gridClick(e.latlng)) return;  // picking a point for 步行可达范围
       var latlng = e.latlng;
-      var popup = L.popup({ maxWidth: 280 }).setLatLng(latlng).setContent(gridPopup(gridProps(e.layer.properties)));
+      var g = gridProps(e.layer.properties);
+      var popup = L.popup({ maxWidth: 280 }).setLatLng(latlng).setContent(gridPopup(g));
       popup.openOn(map);
       // the report link takes the point where the grid was clicked
       var link = popup.getElement() && popup.getElement().querySelector(".mq-report-link");
       if (link) link.setAttribute("href", reportHref(latlng));
+      if (g.communityId) fillResolved(popup, g.communityId);
     });
     // a long press (phones) or right click anywhere: report a problem at that point
     map.on("contextmenu", function (e) { reportHere(map, e.latlng); });

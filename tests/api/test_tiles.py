@@ -12,7 +12,7 @@ import math
 
 import mapbox_vector_tile
 import pytest
-from api_fixture import DISTRICT, GRID_A, GRID_B, insert_fixture_run, load_fixture_district  # noqa: F401
+from api_fixture import COMMUNITY1, DISTRICT, GRID_A, GRID_B, insert_fixture_run, load_fixture_district  # noqa: F401
 from sqlalchemy import create_engine, text
 
 from layers.tiles import BLOCK_CATEGORIES, ROAD_ALL_ZOOM, ROAD_MAJOR, TILE_LAYERS, tolerance_m
@@ -99,6 +99,7 @@ def test_grid_tiles_name_the_grid_community_and_town(client, auth):
     got = decoded(client, auth, None, "grids", 12)
     props = got[GRID_A][0][2]["properties"]
     assert (props["community"], props["town"]) == ("一社区", "测试街道")  # api_fixture: grid_small → middle → 一社区
+    assert props["community_id"] == COMMUNITY1  # the key of its 本月已办结 in GET /public/resolved-counts
 
 
 def test_anonymous_grid_tiles_suppress_small_counts_and_round_the_rest(client, auth):

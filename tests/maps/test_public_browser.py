@@ -258,6 +258,73 @@ def test_grid_popup_and_found_place_name_the_grid_worker(visit, truth):
     v.assert_clean()
 
 
+def _resolved_this_month(url: str, community_id: int) -> tuple[int, int]:
+    """Events resolved this month (Beijing time) in a community, counted straight from the table, and
+    the community's households."""
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    with session(url) as s:
+        return s.execute(text("""
+            SELECT (SELECT count(*) FROM events WHERE community_id = :c AND status IN ('resolved', 'reviewed', 'archived')
+                      AND resolved_at >= date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'),
+                   (SELECT households FROM areas WHERE area_id = :c)"""), {"c": community_id}).one()
+
+
+def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_db):
+    """本月已办结 in the grid popup: the community's count rounded to 5, or withheld when small; never an event."""
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    grids = truth["grids"]
+    picked = grids.iloc[5]
+    with session(demo_db, actor="pytest") as s:
+        community = s.execute(text("""
+            WITH RECURSIVE up AS (SELECT area_id, parent_id, level FROM areas WHERE area_id = :g UNION ALL
+                                  SELECT a.area_id, a.parent_id, a.level FROM areas a JOIN up ON a.area_id = up.parent_id)
+            SELECT area_id FROM up WHERE level = 'community'"""), {"g": int(picked["area_id"])}).scalar_one()
+        spot = picked.geometry.representative_point()
+        for i in range(12):  # resolved a minute ago: this month, whatever today is
+            s.execute(text("""
+                INSERT INTO events (tracking_code, category, description, status, level, source, community_id,
+                                    reported_by, reported_at, due_at, resolved_at, geom)
+                VALUES (:code, 'sanitation', '弹窗计数', 'resolved', '网格', 'staff', :c, 'pytest',
+                        now() - interval '2 hours', now() + interval '1 day', now() - interval '1 minute',
+                        ST_SetSRID(ST_MakePoint(:x, :y), 4326))"""),
+                {"code": f"POP{i:09d}", "c": community, "x": spot.x, "y": spot.y})
+    others = grids[grids["community"] != picked["community"]]
+    try:
+        n, households = _resolved_this_month(demo_db, community)
+        assert n >= 12 and households >= 5
+        v = visit()
+        v.open("/")
+        v.click_map(spot.y, spot.x)
+        v.page.wait_for_function("() => { const td = document.querySelector('.leaflet-popup .mq-pop-resolved td');"
+                                 " return td && td.textContent !== '…'; }")
+        text_shown = v.page.inner_text(".leaflet-popup")
+        assert f"本月已办结\t约 {(n + 2) // 5 * 5} 件" in text_shown, text_shown
+        assert "POP0" not in v.page.content() and "弹窗计数" not in v.page.content()
+        # a community with fewer than 5 this month (or too few households) shows no figure
+        for other in others.itertuples():
+            with session(demo_db) as s:
+                other_community = s.execute(text("SELECT parent_id FROM areas WHERE area_id = (SELECT parent_id FROM "
+                                                 "areas WHERE area_id = :g)"), {"g": int(other.area_id)}).scalar_one()
+            if _resolved_this_month(demo_db, other_community)[0] < 5:
+                break
+        v.js("() => { window.minqing.state.map.closePopup(); }")
+        inside = other.geometry.representative_point()
+        v.click_map(inside.y, inside.x)
+        v.page.wait_for_function("() => { const td = document.querySelector('.leaflet-popup .mq-pop-resolved td');"
+                                 " return td && td.textContent !== '…'; }")
+        assert "本月已办结\t件数较少，不单独公布" in v.page.inner_text(".leaflet-popup")
+        v.assert_clean()
+    finally:
+        with session(demo_db, actor="pytest") as s:
+            s.execute(text("DELETE FROM events WHERE tracking_code LIKE 'POP%'"))
+
+
 def _label_boxes(v) -> list[dict]:
     return v.js("""() => { const c = window.minqing.state.map.getContainer().getBoundingClientRect();
         return [...document.querySelectorAll('.mq-label:not(.mq-label-hidden) span')].map(s => {
