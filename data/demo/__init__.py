@@ -26,7 +26,9 @@ columns follow docs/CONTRACTS.md and layers/models.py. At scale 1 (about 200 kmÂ
 - ~1,900-2,000 place names with planted irregular, historical and heritage names (``placenames``
   docstring);
 - water: the river, a reservoir and the sea around the island;
-- ~6,000 building footprints, one per residence point where it fits beside its street (``buildings``).
+- ~6,500 building footprints: one per facility site (a public building of its type's size, or open
+  grounds), shared by the facilities standing in it, and one per residence point where it fits beside
+  its street (``buildings``).
 
 Intended network components: two per copy, the main island and the islet (ferry only). Within
 each, the network of every travel profile of data/profiles.csv is strongly connected: one-way

@@ -180,13 +180,21 @@ class _Ctx:
             geometry=self.ll_multi(geoms), crs=CRS)
 
     def buildings(self, rng: np.random.Generator) -> gpd.GeoDataFrame:
-        """Footprints beside the streets (``buildings``), one per residence point that has room."""
-        net = self.net
+        """Footprints beside the streets (``buildings``): the facilities' first, then one per
+        residence point that has room."""
+        net, geo, items = self.net, self.geo, self.F.items
         segments = shapely.linestrings(np.stack([net.xy[net.u], net.xy[net.v]], axis=1))
-        b = buildings.build(self.res.xy, self.res.kind, segments, rng)
+        dry = shapely.difference(geo.land, shapely.union_all([geo.river, geo.lake]))
+        f = buildings.facility_footprints(
+            np.array([x.xy for x in items]).reshape(-1, 2), [x.type_code for x in items],
+            np.array([x.floor_area_m2 for x in items], dtype=float),
+            np.array([x.status != "planned" for x in items], dtype=bool), segments, dry, self.res.xy)
+        b = buildings.build(self.res.xy, self.res.kind, segments, rng, taken=f.geoms)
+        geoms = np.r_[np.array(f.geoms, dtype=object), b.geoms]
         return gpd.GeoDataFrame({
-            "building_id": ids(self.copy, len(b.geoms)), "kind": b.kind, "levels": b.levels.astype(np.int64),
-            "source": SOURCE}, geometry=self.ll(b.geoms), crs=CRS)
+            "building_id": ids(self.copy, len(geoms)), "kind": np.r_[np.array(f.kind, dtype=object), b.kind],
+            "levels": np.r_[np.array(f.levels, dtype=np.int64), b.levels.astype(np.int64)],
+            "source": SOURCE}, geometry=self.ll(geoms), crs=CRS)
 
     def plan(self, rows: list[dict]) -> pd.DataFrame:
         """The facility plan of the required types (``facilities.FacilitySet.plan``) by area id."""

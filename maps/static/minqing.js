@@ -257,6 +257,14 @@
 
   /* The base map with roads, area outlines and blocks from vector tiles (``data.tiles``): only the
    * labels, water and the sea are in the page. */
+  // Footprint fills by kind: homes grey-beige, shops browner, public buildings (schools, clinics,
+  // markets ...) a warm rose, open sports grounds and squares green.
+  var BUILDING = {
+    residential: { color: "#b3a797", weight: 0.7, fill: true, fillColor: "#d2c8bb", fillOpacity: 1 },
+    commercial: { color: "#b9a58f", weight: 0.7, fill: true, fillColor: "#d6c6b4", fillOpacity: 1 },
+    "public": { color: "#c09a8f", weight: 0.8, fill: true, fillColor: "#e8c9bf", fillOpacity: 1 },
+    grounds: { color: "#9cc59a", weight: 0.8, fill: true, fillColor: "#c9e4c0", fillOpacity: 1 }
+  };
   function tiledBasemap(map, group, data) {
     var under = pane(map, "mq-base-under", 250);
     var renderer = L.canvas({ padding: 0.4, tolerance: 3, pane: under });
@@ -281,8 +289,7 @@
     // Building footprints close in (the tiles hold them from BUILDINGS_ZOOM on).
     var buildings = data.tiles.buildings ? mq.vectorTiles(data.tiles.buildings, "buildings", counted("buildings", function (p, z) {
       if (z < BUILDINGS_ZOOM) return [];
-      return p.kind === "commercial" ? { color: "#b9a58f", weight: 0.7, fill: true, fillColor: "#d6c6b4", fillOpacity: 1 }
-        : { color: "#b3a797", weight: 0.7, fill: true, fillColor: "#d2c8bb", fillOpacity: 1 };
+      return BUILDING[p.kind] || BUILDING.residential;
     }), { pane: pane(map, "mq-base-buildings", 257), minZoom: BUILDINGS_ZOOM }) : null;
     // One tile layer, each road drawn as its casing then its fill (one request per tile, not two).
     var roads = mq.vectorTiles(data.tiles.roads, "roads", counted("roads", function (p, z) {

@@ -205,22 +205,54 @@ def test_grids_follow_streets_and_the_river(d):
 
 def test_buildings_stand_beside_the_streets_apart(d):
     """Footprints: most residence points have one; none overlaps another or comes within 3 m of a street
-    centreline (brute force over the metric geometry); form and height only."""
-    from data.demo.buildings import STREET_CLEARANCE_M
+    centreline (a facility's smallest room 1 m: it never crosses one), none stands in the water (brute
+    force over the metric geometry); form and height only."""
+    from data.demo.buildings import STREET_CLEARANCE_M, TIGHT_CLEARANCE_M
     from geo.crs import to_metric
 
     b = d.buildings
     assert set(b.columns) == {"building_id", "kind", "levels", "source", "geometry"}  # no household figure
-    assert b.geom_type.eq("Polygon").all() and set(b["kind"]) == {"residential", "commercial"}
-    assert 0.7 * len(d.residences) <= len(b) <= len(d.residences)
-    assert b["levels"].between(1, 32).all() and b["levels"].max() >= 18
+    assert b.geom_type.eq("Polygon").all() and set(b["kind"]) == {"residential", "commercial", "public", "grounds"}
+    homes = b["kind"].isin(["residential", "commercial"]).to_numpy()
+    assert 0.7 * len(d.residences) <= homes.sum() <= len(d.residences)
+    assert b["levels"][homes].between(1, 32).all() and b["levels"].max() >= 18
+    assert (b["levels"][b["kind"] == "grounds"] == 0).all() and b["levels"][b["kind"] == "public"].between(1, 5).all()
     crs = to_metric(b.geometry.iloc[:1]).crs
     feet = to_metric(b.geometry, crs=crs).to_numpy()
     a, c = shapely.STRtree(feet).query(feet, predicate="intersects")
     assert (a == c).all()  # each footprint meets itself only
-    streets = to_metric(d.edges.geometry, crs=crs).to_numpy()
-    near = shapely.STRtree(streets).query(feet, predicate="dwithin", distance=STREET_CLEARANCE_M - 0.01)
-    assert near.shape[1] == 0
+    streets = shapely.STRtree(to_metric(d.edges.geometry, crs=crs).to_numpy())
+    assert streets.query(feet[homes], predicate="dwithin", distance=STREET_CLEARANCE_M - 0.01).shape[1] == 0
+    assert streets.query(feet[~homes], predicate="dwithin", distance=TIGHT_CLEARANCE_M - 0.01).shape[1] == 0
+    water = to_metric(d.water.geometry, crs=crs).to_numpy()
+    assert shapely.STRtree(water).query(feet[~homes], predicate="intersects").shape[1] == 0
+
+
+def test_every_built_facility_stands_in_a_building_of_its_size(d):
+    """Every open or closed facility lies in a public footprint or within 4 m of one (a few in the
+    densest village lanes within 10 m); schools stand in large buildings, 卫生服务站 in small ones;
+    sports grounds are open grounds; facilities sharing a building share one footprint."""
+    from data.demo.buildings import FAR_M, SHARE_M
+    from geo.crs import to_metric
+
+    b, f = d.buildings, d.facilities
+    crs = to_metric(b.geometry.iloc[:1]).crs
+    public = b[b["kind"].isin(["public", "grounds"])]
+    feet = to_metric(public.geometry, crs=crs).to_numpy()
+    points = to_metric(f.geometry, crs=crs).to_numpy()
+    idx, dist = shapely.STRtree(feet).query_nearest(points, return_distance=True, all_matches=False)
+    assert (idx[0] == np.arange(len(f))).all()
+    built = f["status"].isin(["open", "closed"]).to_numpy()
+    assert (dist[built] <= FAR_M).all() and (dist[built] <= SHARE_M).mean() >= 0.98
+    assert (dist[built] == 0).mean() >= 0.5
+    area = pd.Series(shapely.area(feet[idx[1]]), index=f.index)
+    kind = pd.Series(public["kind"].to_numpy()[idx[1]], index=f.index)
+    med = area[built].groupby(f["type_code"][built]).median()
+    assert med["primary_school"] >= 1000 and med["middle_school"] >= 2000
+    assert med["health_station"] <= 300 and med["primary_school"] >= 5 * med["health_station"]
+    assert (kind[built & f["type_code"].str.startswith("sports_ground").to_numpy()] == "grounds").all()
+    # facilities sharing one building share one footprint: no facility point stands in a second one
+    assert shapely.STRtree(feet).query(points, predicate="intersects").shape[1] == (dist == 0).sum()
 
 
 def test_households_add_up(d):
