@@ -115,6 +115,10 @@ class CoverageResult:
         (residence columns ``households_estimated`` / ``estimated``, see ``estimate_flags``);
         the radius measure: ``*_in_radius`` per measure (homes within the tier's service radius in
         a straight line) and ``radius_share`` (residents, 0..1).
+    per_area_circle : one row per (area at any level, type, circle) with applicable residents of
+        that life circle: ``area_id``, ``level``, ``type_code``, ``circle`` (urban|rural),
+        ``points``, and per measure the total and ``*_covered`` (each circle's residents judged by
+        their own circle's tier; the two circles sum to ``per_area``).
     per_facility : one row per considered facility: catchment (covered residents whose nearest
         facility it is) per measure, ``capacity``, ``capacity_basis`` and ``basis_per_unit`` of its
         type, ``load`` = catchment of the basis / (capacity × basis_per_unit) (1.0: exactly full;
@@ -124,6 +128,7 @@ class CoverageResult:
 
     per_residence: pd.DataFrame
     per_area: pd.DataFrame
+    per_area_circle: pd.DataFrame
     per_facility: pd.DataFrame
     gaps: gpd.GeoDataFrame
 
@@ -270,12 +275,14 @@ def run_coverage(
     codes = sorted(set(tiers.type_code))
     per_residence = _per_residence(prepared, blocks, _categories(facility_types))
     per_area = _per_area(prepared, blocks, codes)
+    per_area_circle = _per_area_circle(prepared, blocks, codes)
     per_facility = _per_facility(prepared, blocks, fac, facility_types, snapped)
     step("areas")
     gaps = _gaps(prepared, blocks) if with_gaps else _no_gaps()
     if with_gaps:
         step("gaps")
-    return CoverageResult(per_residence=per_residence, per_area=per_area, per_facility=per_facility, gaps=gaps)
+    return CoverageResult(per_residence=per_residence, per_area=per_area, per_area_circle=per_area_circle,
+                          per_facility=per_facility, gaps=gaps)
 
 
 def unsnapped(prepared: Prepared, facility_types: pd.DataFrame, types: list[str] | None = None) -> pd.DataFrame:
@@ -331,7 +338,8 @@ def recompute_types(
         statuses=statuses, with_gaps=with_gaps,
     )
     keys = {"per_residence": ["type_code", "circle", "residence_id"], "per_area": ["type_code", "area_id"],
-            "per_facility": ["facility_id"], "gaps": ["type_code", "gap_rank"]}
+            "per_area_circle": ["type_code", "circle", "area_id"], "per_facility": ["facility_id"],
+            "gaps": ["type_code", "gap_rank"]}
     merged = {name: _merge(getattr(previous, name), getattr(fresh, name), set(types), by) for name, by in keys.items()}
     return CoverageResult(**merged)
 
@@ -581,30 +589,62 @@ def _categories(facility_types: pd.DataFrame) -> dict[str, list[str]]:
     return {"type_code": sorted(set(tiers.type_code)), "circle": sorted(CIRCLES), "profile": sorted(set(tiers.profile))}
 
 
-def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
-    n_areas, n_types = len(prepared.areas), len(codes)
+class _Sums(NamedTuple):
+    """Residence rows of some blocks, ready to be summed per (type, area) by ``rollup``."""
+
+    keys: RollupKeys
+    rows: np.ndarray
+    covered: np.ndarray
+
+
+def _sums(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> _Sums:
     type_index = {c: i for i, c in enumerate(codes)}
     types = _concat(blocks, lambda b: np.full(len(b.rows), type_index[b.type_code]), np.int64)
-    covered = _concat(blocks, lambda b: b.covered, float)
-    in_radius = _concat(blocks, _in_radius, float)
     rows = _concat(blocks, lambda b: b.rows, np.int64)
+    return _Sums(rollup_keys(prepared, types, rows, len(codes)), rows, _concat(blocks, lambda b: b.covered, float))
+
+
+def _area_frame(prepared: Prepared, codes: list[str], columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per (type, area) of the flat ``rollup`` columns."""
+    n_areas = len(prepared.areas)
+    return pd.DataFrame({
+        "area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
+        "level": np.tile(prepared.areas.level.to_numpy(), len(codes)),
+        "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas),
+        **{name: value.astype(np.int64) for name, value in columns.items()},
+    })
+
+
+def _per_area_circle(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
+    frames = []
+    for circle in CIRCLES:
+        sums = _sums(prepared, [b for b in blocks if b.circle == circle], codes)
+        columns = {"points": rollup(prepared, sums.keys, np.ones(len(sums.rows)))}
+        for m in MEASURES:
+            weight = prepared.residences[m].to_numpy(float)[sums.rows]
+            columns[m] = rollup(prepared, sums.keys, weight)
+            columns[f"{m}_covered"] = rollup(prepared, sums.keys, weight * sums.covered)
+        frame = _area_frame(prepared, codes, columns)
+        frame.insert(3, "circle", circle)
+        frames.append(frame[frame.points > 0])
+    return pd.concat(frames).sort_values(["type_code", "circle", "area_id"]).reset_index(drop=True)
+
+
+def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
+    sums = _sums(prepared, blocks, codes)
+    keys, rows = sums.keys, sums.rows
+    in_radius = _concat(blocks, _in_radius, float)
     res = prepared.residences
-    keys = rollup_keys(prepared, types, rows, n_types)
     columns = {"points": rollup(prepared, keys, np.ones(len(rows)))}
     for m in MEASURES:
         weight = res[m].to_numpy(float)[rows]
         columns[m] = rollup(prepared, keys, weight)
-        columns[f"{m}_covered"] = rollup(prepared, keys, weight * covered)
+        columns[f"{m}_covered"] = rollup(prepared, keys, weight * sums.covered)
         columns[f"{m}_in_radius"] = rollup(prepared, keys, weight * in_radius)
     households_estimated, people_estimated = estimate_flags(res)
     for m, flag in (("households", households_estimated), ("population", people_estimated)):
         columns[f"{m}_estimated"] = rollup(prepared, keys, res[m].to_numpy(float)[rows] * flag[rows])
-    frame = pd.DataFrame({
-        "area_id": np.tile(prepared.areas.area_id.to_numpy(), n_types),
-        "level": np.tile(prepared.areas.level.to_numpy(), n_types),
-        "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas),
-        **{name: value.astype(np.int64) for name, value in columns.items()},
-    })
+    frame = _area_frame(prepared, codes, columns)
     for m in MEASURES:
         with np.errstate(invalid="ignore", divide="ignore"):
             frame[f"{m}_share"] = frame[f"{m}_covered"] / frame[m].where(frame[m] > 0)

@@ -385,6 +385,29 @@ class CoverageArea(Timestamped, Base):
     """Share of residents within the service radius (0..1)."""
 
 
+class CoverageAreaCircle(Timestamped, Base):
+    """``coverage_area`` split by life circle: per area, type and circle (urban/rural), the residents
+    of that circle and how many of them are covered (the planner map's 生活圈 choice). Stored with
+    each run, so that a town holding both kinds of community shows how each kind fares."""
+
+    __tablename__ = "coverage_area_circle"
+    __table_args__ = (CheckConstraint("circle IN ('urban', 'rural')", name="coverage_area_circle_known"),)
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    circle: Mapped[str] = mapped_column(String(10), primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
+    households: Mapped[int] = mapped_column(Integer)
+    households_covered: Mapped[int] = mapped_column(Integer)
+    population: Mapped[int] = mapped_column(Integer)
+    population_covered: Mapped[int] = mapped_column(Integer)
+    elderly: Mapped[int] = mapped_column(Integer)
+    elderly_covered: Mapped[int] = mapped_column(Integer)
+    children: Mapped[int] = mapped_column(Integer)
+    children_covered: Mapped[int] = mapped_column(Integer)
+
+
 class CoverageResidencePacked(Timestamped, Base):
     """Per residence and type: time to the nearest facility, one row per (run, type, circle) holding
     aligned arrays (one element per home of the circle, ascending ``residence_id``). Never public.

@@ -27,6 +27,9 @@ AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households"
                     "children_covered", "share", "households_estimated", "population_estimated",
                     "households_in_radius", "population_in_radius", "elderly_in_radius", "children_in_radius",
                     "radius_share"]
+AREA_CIRCLE_COLS = ["run_id", "type_code", "circle", "area_id", "households", "households_covered", "population",
+                    "population_covered", "elderly", "elderly_covered", "children", "children_covered"]
+"""Columns of ``coverage_area_circle``: ``coverage_area``'s counts split by life circle."""
 RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered", "unreachable",
                          "circle"]
 """Columns of the per-home rows (the view ``coverage_residence``)."""
@@ -74,10 +77,11 @@ def _with_run(frame: pd.DataFrame, run_id: int) -> pd.DataFrame:
     return out
 
 
-def add_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_residence: pd.DataFrame,
-                per_facility: pd.DataFrame, gaps: pd.DataFrame) -> None:
+def add_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_area_circle: pd.DataFrame,
+                per_residence: pd.DataFrame, per_facility: pd.DataFrame, gaps: pd.DataFrame) -> None:
     """Write result rows for ``run_id`` (COPY, same transaction)."""
     copy_frame(s, "coverage_area", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
+    copy_frame(s, "coverage_area_circle", _with_run(per_area_circle, run_id), columns=AREA_CIRCLE_COLS)
     add_packed(s, run_id, per_residence)
     copy_frame(s, "coverage_facility", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
     if len(gaps):
@@ -130,7 +134,8 @@ def _binary_array(values: np.ndarray, kind: tuple[int, str]) -> bytes:
 def copy_results(s: Session, source_run: int, target_run: int, *, types: list[str]) -> None:
     """Copy the rows of the facility types ``types`` from one run to another, in SQL."""
     params = {"src": source_run, "dst": target_run, "types": list(types)}
-    for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_residence_packed", PACKED_COLS),
+    for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_area_circle", AREA_CIRCLE_COLS),
+                        ("coverage_residence_packed", PACKED_COLS),
                         ("coverage_facility", FACILITY_RESULT_COLS), ("coverage_gaps", GAP_COLS + ["geom"])):
         rest = ", ".join(c for c in cols if c != "run_id")
         s.execute(text(f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "

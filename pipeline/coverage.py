@@ -271,6 +271,13 @@ def area_rows(result: CoverageResult) -> pd.DataFrame:
     return out
 
 
+def area_circle_rows(result: CoverageResult) -> pd.DataFrame:
+    """``coverage_area_circle`` rows from ``result.per_area_circle``."""
+    pc = result.per_area_circle
+    return pc[["type_code", "circle", "area_id",
+               *(c for m in ("households", "population", "elderly", "children") for c in (m, f"{m}_covered"))]]
+
+
 def residence_rows(result: CoverageResult) -> pd.DataFrame:
     pr = result.per_residence
     return pd.DataFrame({
@@ -588,7 +595,8 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
         store.copy_results(s, previous["run_id"], run_id, types=reused)  # type: ignore[index]
     fresh = residence_rows(result) if result is not None else None
     if result is not None:
-        store.add_results(s, run_id, per_area=area_rows(result), per_residence=fresh,
+        store.add_results(s, run_id, per_area=area_rows(result), per_area_circle=area_circle_rows(result),
+                          per_residence=fresh,
                           per_facility=facility_rows(result), gaps=gap_rows(result))
     per_area = _stored_per_area(s, run_id)
     presence = presence_rows(s, inputs)

@@ -107,7 +107,8 @@ def _store_run(s: Session, scenario_id: int, ev: Evaluation, *, actor: str, seco
     run_id = store.start_run(s, params={"scenario_id": scenario_id, "types": ev.types, "actor": actor},
                              scenario_id=scenario_id)
     if ev.after is not None:
-        store.add_results(s, run_id, per_area=runs.area_rows(ev.after), per_residence=runs.residence_rows(ev.after),
+        store.add_results(s, run_id, per_area=runs.area_rows(ev.after), per_area_circle=runs.area_circle_rows(ev.after),
+                          per_residence=runs.residence_rows(ev.after),
                           per_facility=runs.facility_rows(ev.after), gaps=runs.gap_rows(ev.after))
     store.finish_run(s, run_id, summary={"seconds": round(seconds, 3), "scenario_id": scenario_id,
                                          "recomputed_types": ev.types, "gaps": store.gap_count(s, run_id)})

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from layers import store
 from layers.db import session
+from layers.queries import read_frame
 from pipeline import coverage as service
 
 
@@ -27,6 +28,8 @@ def _all_rows(s, run_id: int) -> dict[str, pd.DataFrame]:
         "facility": store.facility_results(s, run_id).sort_values("facility_id"),
         "gaps": store.gap_results(s, run_id).sort_values(["type_code", "rank"]),
         "targets": store.target_results(s, run_id).sort_values(["target_code", "area_id"]),
+        "circle": read_frame(s, "SELECT * FROM coverage_area_circle WHERE run_id = :r "
+                                "ORDER BY type_code, circle, area_id", {"r": run_id}),
     }
     out = {}
     for name, f in frames.items():
@@ -129,6 +132,39 @@ def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_d
     assert base_run["summary"]["composite"]["urban"]["tier"] == "15min"
     # no server path in what planners are sent
     assert "/" not in json.dumps(base_run["params"]["tables"])
+
+
+CIRCLE_MEASURES = ("households", "population", "elderly", "children")
+
+
+def test_per_circle_totals_are_stored_and_equal_sums_over_the_homes(demo_db, base_run):
+    """Ground truth: each area's homes and its descendants' summed in SQL from the per-home rows (the
+    query the planner map ran on every request before the totals were stored with the run); large
+    grids, which are not ancestors of homes, add up to their town like the other totals."""
+    sums = ", ".join(f"sum(h.{m})::bigint AS {m}, coalesce(sum(h.{m}) FILTER (WHERE r.covered), 0)::bigint "
+                     f"AS {m}_covered" for m in CIRCLE_MEASURES)
+    with session(demo_db) as s:
+        stored = read_frame(s, "SELECT c.*, a.level FROM coverage_area_circle c JOIN areas a USING (area_id) "
+                               "WHERE run_id = :r", {"r": base_run["run_id"]})
+        truth = read_frame(s, f"""
+            WITH RECURSIVE up(area_id, anc) AS (
+                SELECT area_id, area_id FROM areas
+                UNION ALL SELECT up.area_id, a.parent_id FROM up JOIN areas a ON a.area_id = up.anc
+                WHERE a.parent_id IS NOT NULL)
+            SELECT r.type_code, r.circle, up.anc AS area_id, {sums}
+            FROM coverage_residence r JOIN residences h USING (residence_id) JOIN up ON up.area_id = h.area_id
+            WHERE r.run_id = :r GROUP BY r.type_code, r.circle, up.anc""", {"r": base_run["run_id"]})
+        totals = store.area_results(s, base_run["run_id"])
+    assert set(stored.circle) == {"urban", "rural"}
+    keys = ["type_code", "circle", "area_id"]
+    columns = [c for m in CIRCLE_MEASURES for c in (m, f"{m}_covered")]
+    own = stored[stored.level != "grid_large"].sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(own[keys + columns].astype({c: "int64" for c in columns}),
+                                  truth.sort_values(keys).reset_index(drop=True)[keys + columns]
+                                  .astype({c: "int64" for c in columns}))
+    both = stored.groupby(["type_code", "area_id"])[columns].sum().sort_index()
+    whole = totals.set_index(["type_code", "area_id"])[columns].sort_index()
+    pd.testing.assert_frame_equal(both.astype("int64"), whole.astype("int64"))  # the two circles make the whole
 
 
 def test_loads_follow_the_capacity_basis_of_the_type(demo_db, base_run):
