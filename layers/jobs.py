@@ -77,7 +77,8 @@ def fail_runs(s: Session, run_ids: list[int], error: str) -> None:
 # --- the jobs table -------------------------------------------------------------------------------
 
 
-JOB_COLUMNS = "job_id, kind, status, params, result, error, actor, created_at, started_at, finished_at"
+JOB_COLUMNS = "job_id, kind, status, params, result, progress, error, actor, created_at, started_at, finished_at"
+"""Every column of a job but its file (``output``: ``job_output``)."""
 
 
 def create_job(s: Session, *, kind: str, params: dict[str, Any], actor: str) -> int:
@@ -106,9 +107,37 @@ def claim_job(s: Session, job_id: int) -> dict[str, Any] | None:
                      {"j": job_id}).scalar_one_or_none()
 
 
-def finish_job(s: Session, job_id: int, result: dict[str, Any]) -> None:
-    s.execute(text("UPDATE jobs SET status = 'done', finished_at = now(), result = CAST(:r AS jsonb) "
-                   "WHERE job_id = :j"), {"r": json.dumps(result, ensure_ascii=False), "j": job_id})
+def finish_job(s: Session, job_id: int, result: dict[str, Any], *, output: bytes | None = None) -> None:
+    """Mark a job done with its result JSON and, for a job that makes a file, the file."""
+    s.execute(text("UPDATE jobs SET status = 'done', finished_at = now(), result = CAST(:r AS jsonb), output = :o "
+                   "WHERE job_id = :j"), {"r": json.dumps(result, ensure_ascii=False), "o": output, "j": job_id})
+
+
+def set_progress(s: Session, job_id: int, progress: dict[str, Any]) -> None:
+    """How far running job ``job_id`` is (its own short transaction: pollers see it at once)."""
+    s.execute(text("UPDATE jobs SET progress = CAST(:p AS jsonb) WHERE job_id = :j AND status = 'running'"),
+              {"p": json.dumps(progress, ensure_ascii=False), "j": job_id})
+
+
+def job_output(s: Session, job_id: int, *, kind: str) -> bytes | None:
+    """The file a finished job made (None when it has none, or it was dropped)."""
+    return s.execute(text("SELECT output FROM jobs WHERE job_id = :j AND kind = :k AND status = 'done'"),
+                     {"j": job_id, "k": kind}).scalar_one_or_none()
+
+
+def drop_old_outputs(s: Session, kind: str, *, older_than_hours: float) -> int:
+    """Forget the files of ``kind`` jobs finished more than ``older_than_hours`` ago; how many."""
+    return s.execute(text("UPDATE jobs SET output = NULL WHERE kind = :k AND output IS NOT NULL "
+                          "AND finished_at < now() - make_interval(secs => :s)"),
+                     {"k": kind, "s": older_than_hours * 3600}).rowcount
+
+
+def same_active_job(s: Session, kind: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """A queued or running ``kind`` job asked with exactly ``params`` (the oldest), else None."""
+    row = s.execute(text(f"SELECT {JOB_COLUMNS} FROM jobs WHERE kind = :k AND status IN ('queued', 'running') "
+                         "AND params = CAST(:p AS jsonb) ORDER BY job_id LIMIT 1"),
+                    {"k": kind, "p": json.dumps(params, ensure_ascii=False)}).mappings().first()
+    return dict(row) if row else None
 
 
 def fail_jobs(s: Session, job_ids: list[int], error: str) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -334,7 +335,8 @@ class CoverageRun(Timestamped, Base):
 
 
 class Job(Timestamped, Base):
-    """A long planner computation run in the background (siting): request, status, result or error."""
+    """A long computation run in the background (siting, sign sheets): request, status, progress, result or
+    error, and the file it made."""
 
     __tablename__ = "jobs"
     __table_args__ = (CheckConstraint(_in("status", JOB_STATUS), name="job_status_known"),)
@@ -350,6 +352,10 @@ class Job(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
     """The task-queue job computing it (procrastinate)."""
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """How far a running job is (``{"done", "total", "unit"}``), written as it goes."""
+    output: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """A file the job made (the sign sheets' PDF), downloaded from the job."""
 
 
 class CoverageArea(Timestamped, Base):

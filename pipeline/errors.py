@@ -35,7 +35,7 @@ class NotAllowed(PipelineError):
 
 
 class TooLarge(PipelineError):
-    """An uploaded file is larger than allowed."""
+    """An uploaded file, or a result asked for within the request, is larger than allowed."""
 
     code = "payload_too_large"
 

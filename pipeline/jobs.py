@@ -1,4 +1,4 @@
-"""Long planner computations as background jobs on the task queue: coverage runs and siting.
+"""Long computations as background jobs on the task queue: coverage runs, siting and sign sheets (PDF).
 
 ``POST /coverage/runs`` and ``POST /siting`` write the job's row (status queued) and its task-queue
 job in the request's transaction and answer 202 at once; a worker of the queue (``minqing worker``,
@@ -24,18 +24,19 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from geo.errors import GeoError
-from layers import audit, jobs, store
+from layers import audit, jobs, queries, store
 from layers.db import session
-from layers.errors import LayersError
+from layers.errors import LayersError, NotFound
 from pipeline import queue
 from pipeline.coverage import RunConfig, run_and_store
-from pipeline.errors import AlreadyRunning, Busy, PipelineError
+from pipeline.errors import AlreadyRunning, Busy, Invalid, PipelineError
+from pipeline.signsheets import sign_sheets
 
 log = logging.getLogger("minqing.jobs")
 
 MAX_SITING_QUEUE = 4
 LOST = ("任务已中断: 后台任务未能完成它, 请重新发起 — the task queue gave up on this job before it finished: "
-        "start it again (POST /coverage/runs, POST /siting)")
+        "start it again (POST /coverage/runs, POST /siting, POST /placenames/signs/jobs)")
 TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError)
 """Errors of the connection, not of the job: the queue tries the job again."""
 
@@ -140,10 +141,11 @@ def queue_siting(s: Session, *, params: dict[str, Any], actor: str) -> dict[str,
     return row
 
 
-def run_job(url: str | None, job_id: int, kind: str, compute: Callable[[Session, dict[str, Any]], dict[str, Any]],
+def run_job(url: str | None, job_id: int, kind: str,
+            compute: Callable[[Session, dict[str, Any]], dict[str, Any] | tuple[dict[str, Any], bytes]],
             *, actor: str, may_retry: bool = False) -> None:
-    """Claim and run queued job ``job_id``: ``compute(session, params)`` returns the result JSON
-    (failures as ``run_coverage_job``)."""
+    """Claim and run queued job ``job_id``: ``compute(session, params)`` returns the result JSON, or the
+    result JSON and the file the job made (failures as ``run_coverage_job``)."""
     with session(url, actor=actor) as s:
         params = jobs.claim_job(s, job_id)
     if params is None:
@@ -151,9 +153,87 @@ def run_job(url: str | None, job_id: int, kind: str, compute: Callable[[Session,
     try:
         with session(url, actor=actor) as s:
             result = compute(s, params)
-            jobs.finish_job(s, job_id, result)
+            result, output = result if isinstance(result, tuple) else (result, None)
+            jobs.finish_job(s, job_id, result, output=output)
     except Exception as e:
         _failed(url, "jobs", job_id, e, may_retry=may_retry)
+
+
+# --- sign sheets (地名标志工作单, PDF) ----------------------------------------------------------------
+
+SIGN_SHEETS = "sign_sheets"
+KEEP_SHEETS_HOURS = 24
+"""A finished job's PDF can be downloaded for a day."""
+
+
+def queue_sign_sheets(s: Session, *, town: str | None, sign_status: str | None, actor: str) -> dict[str, Any]:
+    """Queue the sign sheets of ``town`` / ``sign_status`` as a job (audited as ``start``); its row.
+
+    The same sheets already queued or running are that job (a second click starts nothing), so the work
+    waiting is bounded by the district's towns × sign statuses; an unknown ``town`` is ``Invalid``.
+    """
+    if town is not None:
+        towns = sorted(queries.areas(s, levels=("town",), with_geometry=False)["name"])
+        if town not in towns:
+            raise Invalid(f"town {town!r} is not a 镇街 of this district",
+                          fix=f"use one of {'、'.join(towns) or '(none yet)'}, or none for the whole district")
+    jobs.serialise_queue(s)
+    reap(s)
+    jobs.drop_old_outputs(s, SIGN_SHEETS, older_than_hours=KEEP_SHEETS_HOURS)
+    params = {"town": town, "sign_status": sign_status}
+    same = jobs.same_active_job(s, SIGN_SHEETS, params)
+    if same is not None:
+        return same
+    job_id = jobs.create_job(s, kind=SIGN_SHEETS, params=params, actor=actor)
+    jobs.set_queue_job(s, "jobs", job_id, queue.defer(s, SIGN_SHEETS, job_id=job_id, actor=actor))
+    audit.record(s, actor=actor, action="start", layer="jobs", object_id=job_id, after={"kind": SIGN_SHEETS, **params})
+    row = jobs.job(s, job_id, kind=SIGN_SHEETS)
+    assert row is not None
+    return row
+
+
+class SheetsNotReady(AlreadyRunning):
+    """A sign-sheet job is still queued or running: its PDF is not there yet."""
+
+
+def sign_sheets_job(s: Session, job_id: int) -> dict[str, Any]:
+    """Sign-sheet job ``job_id`` (``NotFound`` when there is none)."""
+    row = jobs.job(s, job_id, kind=SIGN_SHEETS)
+    if row is None:
+        raise NotFound(f"sign-sheet job {job_id} does not exist: POST /placenames/signs/jobs starts one")
+    return row
+
+
+def sign_sheets_pdf(s: Session, job_id: int) -> bytes:
+    """The PDF of finished sign-sheet job ``job_id``: ``SheetsNotReady`` (409) while it is drawn, ``Invalid``
+    when it failed, ``NotFound`` when unknown or its PDF is older than ``KEEP_SHEETS_HOURS``."""
+    row = sign_sheets_job(s, job_id)
+    if row["status"] in jobs.ACTIVE:
+        raise SheetsNotReady(f"sign-sheet job {job_id} is {row['status']}: its PDF is not drawn yet",
+                             fix=f"wait until GET /placenames/signs/jobs/{job_id} says done")
+    if row["status"] != "done":
+        raise Invalid(f"sign-sheet job {job_id} failed: {row['error'] or 'no reason recorded'}",
+                      fix="start the sheets again (POST /placenames/signs/jobs)")
+    body = jobs.job_output(s, job_id, kind=SIGN_SHEETS)
+    if body is None:
+        raise NotFound(f"the PDF of sign-sheet job {job_id} is no longer kept (only for {KEEP_SHEETS_HOURS} hours)",
+                       fix="start the sheets again (POST /placenames/signs/jobs)")
+    return body
+
+
+def run_sign_sheets_job(url: str | None, job_id: int, *, actor: str, may_retry: bool = False) -> None:
+    """Draw queued sign-sheet job ``job_id``; its progress (pages done / total) is written page by page,
+    each in a short transaction of its own so that the job's URL shows it while drawing goes on."""
+
+    def progress(done: int, total: int) -> None:
+        with session(url, actor=actor) as s:
+            jobs.set_progress(s, job_id, {"done": done, "total": total, "unit": "页"})
+
+    def compute(s: Session, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        body = sign_sheets(s, town=params.get("town"), sign_status=params.get("sign_status"), progress=progress)
+        return {"bytes": len(body), "town": params.get("town"), "sign_status": params.get("sign_status")}, body
+
+    run_job(url, job_id, SIGN_SHEETS, compute, actor=actor, may_retry=may_retry)
 
 
 def _failed(url: str | None, table: str, key: int, e: Exception, *, may_retry: bool) -> None:

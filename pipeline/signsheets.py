@@ -11,6 +11,7 @@ embedded as a TrueType subset, rare characters as boxes); the demo district is l
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,7 @@ from data import DEMO_LABEL
 from geo.crs import to_metric
 from layers import placenames, planning, queries
 from pipeline import spreadsheets
+from pipeline.errors import TooLarge
 from pipeline.reports import (
     _font,
     _north_arrow,
@@ -41,40 +43,83 @@ NO_TOWN = "未定镇街"
 COLUMNS = (("序号", 0.04), ("标志汉字", 0.085), ("标志拼音", 0.27), ("标志类型", 0.56), ("规格", 0.70),
            ("位置（经度, 纬度）", 0.75), ("状态", 0.91))
 """Table columns: heading and left edge (figure fraction)."""
+SYNC_PAGES = 10
+"""At most this many pages are drawn inside a request (a few seconds); more go to the task queue."""
 STATUS_COLOUR = {"待设置": "#1565c0", "已设置": "#2e7d32", "待更换": "#ef6c00", "待拆除": "#c00000"}
 
 
-def sign_sheets(s: Session, *, town: str | None = None, sign_status: str | None = None) -> bytes:
+Progress = Callable[[int, int], None]
+"""``progress(pages_done, pages_total)``: called once before the first page and after every page."""
+
+
+def sign_sheets(s: Session, *, town: str | None = None, sign_status: str | None = None,
+                progress: Progress | None = None) -> bytes:
     """The sign work list as A4 sheets, one section per 镇街 (``town`` / ``sign_status`` filter).
 
-    A town with no sign to list gets one page saying so, so an empty filter still prints.
+    A town with no sign to list gets one page saying so, so an empty filter still prints. ``progress``
+    hears of every page drawn (about half a second of CPU each: a whole district takes a minute).
     """
     # late: matplotlib loads only when sheets are drawn
     import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
 
     font = _font()
-    plan = placenames.sign_plan(s, town=town, sign_status=sign_status).reset_index()
-    plan["town"] = plan["town"].fillna(NO_TOWN)
+    plan = placenames.sign_plan(s, town=town, sign_status=sign_status)
+    towns = _towns(plan, town=town)
+    total = sum(_pages(rows) for _name, rows in towns)
+    if progress:
+        progress(0, total)
     district = planning.district_name(s) or ""
     demo = planning.is_demo(s)
     base = _base_layers(s)
     out = io.BytesIO()
-    towns = sorted(plan.groupby("town", sort=False), key=lambda g: (g[0] == NO_TOWN, g[0]))
-    if not towns:
-        towns = [(town or "全区", plan)]
     meta = {"Title": f"{district}地名标志工作单", "Creator": "民情地图"}
+    done = 0
     # TrueType subset, embedded; rare characters outside the font drawn as boxes
     with matplotlib.rc_context({"pdf.fonttype": 42}), _rare_glyphs_as_boxes(), PdfPages(out, metadata=meta) as pdf:
         for name, rows in towns:
-            pages = max(1, int(np.ceil(len(rows) / ROWS_PER_PAGE)))
+            pages = _pages(rows)
             view = _town_view(base, str(name), rows)
             for page in range(pages):
                 chunk = rows.iloc[page * ROWS_PER_PAGE:(page + 1) * ROWS_PER_PAGE]
                 fig = _sheet(chunk, rows, view, town=str(name), district=district, page=page + 1, pages=pages,
                              first=page * ROWS_PER_PAGE + 1, font=font, demo=demo, sign_status=sign_status)
                 pdf.savefig(fig, dpi=200)
+                done += 1
+                if progress:
+                    progress(done, total)
     return out.getvalue()
+
+
+def sign_sheets_now(s: Session, *, town: str | None = None, sign_status: str | None = None) -> bytes:
+    """``sign_sheets`` drawn in the caller's request: only up to ``SYNC_PAGES`` pages (a few seconds);
+    more raise ``TooLarge`` pointing to the background job (``pipeline.jobs.queue_sign_sheets``)."""
+    pages = sheet_pages(s, town=town, sign_status=sign_status)
+    if pages > SYNC_PAGES:
+        query = "&".join(f"{k}={v}" for k, v in (("town", town), ("status", sign_status)) if v)
+        raise TooLarge(f"these sign sheets are {pages} pages: more than {SYNC_PAGES} are drawn in the background",
+                       fix=f"POST /placenames/signs/jobs{'?' + query if query else ''}, follow its progress at the "
+                           "job's URL and download the PDF from it (or choose one 镇街 and a status)",
+                       details={"pages": pages, "sync_pages": SYNC_PAGES})
+    return sign_sheets(s, town=town, sign_status=sign_status)
+
+
+def sheet_pages(s: Session, *, town: str | None = None, sign_status: str | None = None) -> int:
+    """How many pages ``sign_sheets`` draws for this filter (without drawing them)."""
+    plan = placenames.sign_plan(s, town=town, sign_status=sign_status)
+    return sum(_pages(rows) for _name, rows in _towns(plan, town=town))
+
+
+def _towns(plan: pd.DataFrame, *, town: str | None) -> list[tuple[str, pd.DataFrame]]:
+    """The plan's rows per 镇街 (names in no town last, under ``NO_TOWN``); one empty section when none."""
+    plan = plan.reset_index()
+    plan["town"] = plan["town"].fillna(NO_TOWN)
+    towns = sorted(plan.groupby("town", sort=False), key=lambda g: (g[0] == NO_TOWN, g[0]))
+    return [(str(name), rows) for name, rows in towns] or [(town or "全区", plan)]
+
+
+def _pages(rows: pd.DataFrame) -> int:
+    return max(1, int(np.ceil(len(rows) / ROWS_PER_PAGE)))
 
 
 def _base_layers(s: Session) -> dict[str, gpd.GeoDataFrame]:

@@ -1,6 +1,6 @@
 """The task queue's tasks (``pipeline.queue``): what a worker runs.
 
-Coverage runs and siting jobs compute their row (``pipeline.jobs``); periodic tasks escalate overdue
+Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``); periodic tasks escalate overdue
 民情事件 every five minutes, send the jobs of stopped workers back to the queue every minute, purge
 expired rate-limit counts hourly and the queue's week-old finished jobs nightly.
 """
@@ -44,6 +44,12 @@ def coverage_run(context: JobContext, run_id: int) -> None:
 def siting_job(context: JobContext, job_id: int, actor: str) -> None:
     """Compute queued siting job ``job_id`` (``POST /siting``)."""
     jobs.run_job(_url(context), job_id, "siting", siting.run_request, actor=actor, may_retry=_may_retry(context))
+
+
+@app.task(name="sign_sheets", retry=RETRY, pass_context=True, **TASKS["sign_sheets"])
+def sign_sheets_job(context: JobContext, job_id: int, actor: str) -> None:
+    """Draw queued sign-sheet job ``job_id`` (``POST /placenames/signs/jobs``)."""
+    jobs.run_sign_sheets_job(_url(context), job_id, actor=actor, may_retry=_may_retry(context))
 
 
 @app.periodic(cron=ESCALATE_CRON, periodic_id="escalate_overdue")

@@ -107,9 +107,10 @@ def _rich_table(frame, title: str) -> Table:
 
 
 @contextmanager
-def phase_bars(stages: int, *, desc: str) -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
+def phase_bars(stages: int, *, desc: str, unit: str = "行", unit_en: str = "rows"
+               ) -> Iterator[tuple[Callable[[str], None], Callable[[int, int], None]]]:
     """A progress bar per phase: ``step(label)`` ends the current phase and starts the next (of
-    ``stages``); ``progress(done, total)`` fills the current phase's bar with rows.
+    ``stages``); ``progress(done, total)`` fills the current phase's bar with rows (or ``unit``: 页 pages).
 
     On a terminal only; otherwise (cron, CI, output to a file) each phase is a time-stamped line
     on stderr, and the rows written every tenth of the way.
@@ -130,7 +131,7 @@ def phase_bars(stages: int, *, desc: str) -> Iterator[tuple[Callable[[str], None
         current["phase"] += 1
         current["tenth"] = -1
         title = f"{desc} {current['phase']}/{max(stages, current['phase'])} {label}"
-        bar = tqdm(total=None, desc=title, unit="行", file=sys.stderr, dynamic_ncols=True, disable=None,
+        bar = tqdm(total=None, desc=title, unit=unit, file=sys.stderr, dynamic_ncols=True, disable=None,
                    bar_format="{desc} {elapsed}")  # the rows' bar appears with the first rows
         if bar.disable:
             line(label)
@@ -146,7 +147,7 @@ def phase_bars(stages: int, *, desc: str) -> Iterator[tuple[Callable[[str], None
         tenth = 10 * done // max(total, 1)
         if tenth > current["tenth"]:
             current["tenth"] = tenth
-            line(f"{done:,} / {total:,} 行 rows")
+            line(f"{done:,} / {total:,} {unit} {unit_en}")
 
     try:
         yield step, progress

@@ -422,10 +422,13 @@ def signs(
         typer.echo(f"已写入 written: {xlsx}")
     if pdf:
         # late: keeps `minqing` start-up fast (loaded when the command runs)
+        from api.cli.imports import phase_bars
         from pipeline.signsheets import sign_sheets
 
-        typer.echo("正在绘制标志工作单 drawing the sign sheets (a minute for a whole district) …")
-        with friendly_errors(), session(actor=_actor()) as s:
-            body = sign_sheets(s, town=town, sign_status=status)
+        # A bar of pages on a terminal, else a time-stamped line every tenth of the way (on stderr).
+        with friendly_errors(), session(actor=_actor()) as s, \
+                phase_bars(1, desc="标志工作单", unit="页", unit_en="pages") as (step, progress):
+            step("绘制 drawing the sign sheets (a minute for a whole district)")
+            body = sign_sheets(s, town=town, sign_status=status, progress=progress)
         pdf.write_bytes(body)
         typer.echo(f"已写入 written: {pdf}")

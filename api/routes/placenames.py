@@ -34,6 +34,7 @@ from api.schemas.placenames import (
     ReviewRecord,
     ReviewRequest,
     RuleGroup,
+    SignSheetJob,
     SignText,
     SignWorkItem,
 )
@@ -45,7 +46,8 @@ from layers import placenames
 from layers.cache import Cache, versioned_key
 from layers.placenames import PlaceNameRecord
 from layers.users import Account
-from pipeline.signsheets import sign_sheets
+from pipeline import jobs
+from pipeline.signsheets import sign_sheets_now
 from pipeline.spreadsheets import workbook_bytes
 
 router = APIRouter(tags=["地名 place_names"])
@@ -218,6 +220,16 @@ def signs_missing(s: SessionDep, _: Officer,
     return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in worklist.iterrows()]
 
 
+Town = Annotated[Text(60) | None, Query(description="镇街名称")]
+SignStatus = Annotated[Literal["待设置", "已设置", "待更换", "待拆除"] | None, Query(description="标志状态")]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id", examples=[1])]
+PDF_RESPONSE = {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}, "description": "PDF"}
+
+
+def _pdf(body: bytes) -> Response:
+    return Response(body, media_type=PDF, headers={"Content-Disposition": 'attachment; filename="placename-signs.pdf"'})
+
+
 SIGN_PLAN_HEADERS = {"name_id": "编号", "name": "标准名称", "sign_status": "标志状态", "category_zh": "类别",
                      "sign_type": "标志类型", "size_class": "规格", "sign_chinese": "标志汉字", "sign_pinyin": "标志拼音",
                      "town": "镇街", "district": "区县", "approval": "批复文号", "lon": "经度", "lat": "纬度"}
@@ -228,18 +240,16 @@ SIGN_PLAN_HEADERS = {"name_id": "编号", "name": "标准名称", "sign_status":
             "current or retired, with its sign status — 待设置 (none yet), 已设置, 待更换 (the sign shows a former "
             "name), 待拆除 (retired name, sign still up) — the Chinese and pinyin text, size class and location. "
             "`town` and `status` filter; `format=xlsx`: one sheet per 镇街 for contractors; `format=pdf`: printable "
-            "A4 sheets per 镇街, each with a small map of the town and its signs numbered.",
+            "A4 sheets per 镇街, each with a small map of the town and its signs numbered, drawn here when they are "
+            "at most 10 pages (413 otherwise: `POST /placenames/signs/jobs` draws any size in the background).",
             responses={200: {"model": list[SignWorkItem], "description": "work list",
                              "content": {XLSX: {"schema": {"type": "string", "format": "binary"}},
                                          PDF: {"schema": {"type": "string", "format": "binary"}}}},
-                       **errors(401, 403, 503)})
-def signs(s: SessionDep, _: Officer,
-          town: Annotated[Text(60) | None, Query(description="镇街名称")] = None,
-          status: Annotated[Literal["待设置", "已设置", "待更换", "待拆除"] | None, Query(description="标志状态")] = None,
+                       **errors(401, 403, 413, 503)})
+def signs(s: SessionDep, _: Officer, town: Town = None, status: SignStatus = None,
           format: Annotated[Literal["json", "xlsx", "pdf"], Query(description="输出格式")] = "json"):
     if format == "pdf":
-        return Response(sign_sheets(s, town=town, sign_status=status), media_type=PDF,
-                        headers={"Content-Disposition": 'attachment; filename="placename-signs.pdf"'})
+        return _pdf(sign_sheets_now(s, town=town, sign_status=status))
     plan = placenames.sign_plan(s, town=town, sign_status=status)
     if format == "xlsx":
         columns = [c for c in SIGN_PLAN_HEADERS if c != "town"]
@@ -249,6 +259,44 @@ def signs(s: SessionDep, _: Officer,
         return _download(workbook_bytes(sheets or {"标志工作单": frame[columns].rename(columns=SIGN_PLAN_HEADERS)}),
                          "placename-signs.xlsx")
     return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in plan.iterrows()]
+
+
+def _sign_job(row: dict) -> dict:
+    params = row.get("params") or {}
+    done = row["status"] == "done"
+    return {**row, "town": params.get("town"), "sign_status": params.get("sign_status"),
+            "pdf": f"/placenames/signs/jobs/{row['job_id']}/pdf" if done else None}
+
+
+@router.post("/placenames/signs/jobs", status_code=202, response_model=SignSheetJob,
+             summary="生成标志工作单 draw the sign sheets (PDF) in the background",
+             description="Roles: placename_officer / admin. Queues the printable sheets of `GET /placenames/signs?"
+             "format=pdf` (same `town` / `status` filters; none: the whole district, about a hundred pages and a "
+             "minute) on the task queue and answers 202 at once with the job and `Location`. Poll `GET "
+             "/placenames/signs/jobs/{job_id}`: `progress` counts the pages drawn; when `done`, `pdf` is the "
+             "download URL (kept a day). The same sheets asked again while queued or running give the same job; an "
+             "unknown `town` is 400.",
+             responses=errors(400, 401, 403, 422))
+def start_sign_sheets(response: Response, s: SessionDep, user: Officer, town: Town = None,
+                      status: SignStatus = None) -> dict:
+    row = jobs.queue_sign_sheets(s, town=town, sign_status=status, actor=user.username)
+    response.headers["Location"] = f"/placenames/signs/jobs/{row['job_id']}"
+    return _sign_job(row)
+
+
+@router.get("/placenames/signs/jobs/{job_id}", response_model=SignSheetJob, summary="标志工作单任务 a sign-sheet job",
+            description="Roles: placename_officer / admin. Status and progress (pages drawn / total); `pdf` once done.",
+            responses=errors(401, 403, 404))
+def sign_sheets_job(s: SessionDep, _: Officer, job_id: JobId) -> dict:
+    return _sign_job(jobs.sign_sheets_job(s, job_id))
+
+
+@router.get("/placenames/signs/jobs/{job_id}/pdf", response_class=Response, summary="下载标志工作单 the job's PDF",
+            description="Roles: placename_officer / admin. The finished job's PDF; 409 while it is still being drawn, "
+            "400 when it failed, 404 when it is unknown or finished more than a day ago.",
+            responses={200: PDF_RESPONSE, **errors(400, 401, 403, 404, 409)})
+def sign_sheets_pdf(s: SessionDep, _: Officer, job_id: JobId) -> Response:
+    return _pdf(jobs.sign_sheets_pdf(s, job_id))
 
 
 HERITAGE_HEADERS = {"name_id": "编号", "name": "名称", "category": "类别", "town": "镇街", "first_recorded": "始见记载",

@@ -391,3 +391,34 @@ class SignWorkItem(BaseModel):
     approval: str | None = None
     lon: float
     lat: float
+
+
+class JobProgress(BaseModel):
+    """进度 how far a running job is."""
+
+    done: int = Field(description="已完成 pages drawn")
+    total: int = Field(description="总数 pages to draw")
+    unit: str = Field("页", description="单位")
+
+
+class SignSheetJob(BaseModel):
+    """标志工作单任务 the sign sheets (PDF) drawn in the background: queued → running (``progress``) →
+    done (download from ``pdf``) | failed (``error``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": 7, "kind": "sign_sheets", "status": "running", "town": None, "sign_status": "待设置",
+        "progress": {"done": 12, "total": 23, "unit": "页"}, "pdf": None, "error": None, "actor": "officer",
+        "created_at": "2026-12-07T09:30:00+08:00", "started_at": "2026-12-07T09:30:01+08:00", "finished_at": None}]})
+
+    job_id: int
+    kind: Literal["sign_sheets"] = "sign_sheets"
+    status: Literal["queued", "running", "done", "failed"]
+    town: str | None = Field(None, description="镇街 (none: the whole district)")
+    sign_status: str | None = Field(None, description="标志状态 filter")
+    progress: JobProgress | None = Field(None, description="页数进度 once drawing has started")
+    pdf: str | None = Field(None, description="下载地址 the PDF's URL, once done")
+    error: str | None = Field(None, description="失败原因 why it failed")
+    actor: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

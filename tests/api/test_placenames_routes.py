@@ -6,6 +6,7 @@ the other API tests' way.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from io import BytesIO
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from api_fixture import PASSWORD, asgi_client, fresh_database, make_settings
+from api_fixture import PASSWORD, asgi_client, drain, fresh_database, make_settings
 from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -560,24 +561,82 @@ def test_sign_sheets_pdf_list_every_sign_of_the_town(client, as_, tmp_path):
     assert client.get("/placenames/signs", params=params).status_code == 401
     assert client.get("/placenames/signs", params=params, headers=as_("planner")).status_code == 403
     assert client.get("/placenames/signs", params=params, headers=as_("gridworker")).status_code == 403
+    town, _count, todo = _smallest_town(client, as_)
+    r = client.get("/placenames/signs", params={**params, "town": town}, headers=as_("officer"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content[:5] == b"%PDF-"
+    _assert_sheets_of_town(_pdf_text(r.content, tmp_path), town, todo)
+
+
+def _smallest_town(client, as_) -> tuple[str, int, list[dict]]:
+    """The 镇街 with the fewest signs 待设置 (at least one), their number, and every sign 待设置."""
     todo = client.get("/placenames/signs", params={"status": "待设置"}, headers=as_("officer")).json()
     towns = Counter(r["town"] for r in todo if r["town"])
     town, count = min(towns.items(), key=lambda kv: kv[1])
-    r = client.get("/placenames/signs", params={**params, "town": town}, headers=as_("officer"))
-    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content[:5] == b"%PDF-"
-    text = _pdf_text(r.content, tmp_path)
+    return town, count, todo
+
+
+def _assert_sheets_of_town(text: str, town: str, todo: list[dict]) -> None:
+    """The sheets (pdftotext) hold every sign 待设置 of ``town``, 18 a page, and none of another town."""
+    mine = [row for row in todo if row["town"] == town]
     pages = text.rstrip("\f").split("\f")
-    assert len(pages) == -(-count // 18)  # 18 signs a page
+    assert len(pages) == -(-len(mine) // 18)  # 18 signs a page
     assert all(f"{town} 地名标志工作单（待设置）" in p for p in pages)
     flat = _printable(text)
-    mine = [row for row in todo if row["town"] == town]
     missing = [row["sign_chinese"] for row in mine
                if _printable(row["sign_chinese"]) not in flat or _printable(row["sign_pinyin"] or "") not in flat]
     assert not missing, missing
-    assert flat.count("待设置") >= count  # every row's status (plus the headings)
+    assert flat.count("待设置") >= len(mine)  # every row's status (plus the headings)
     # No sign of another town is on its sheets.
     others = {row["name"] for row in todo if row["town"] != town} - {row["name"] for row in mine}
     assert not [n for n in others if len(n) > 2 and f"·{n}" in flat]
+
+
+def test_whole_district_sheets_are_not_drawn_in_the_request(client, as_):
+    r = client.get("/placenames/signs", params={"format": "pdf"}, headers=as_("officer"))
+    assert r.status_code == 413, r.text
+    body = r.text
+    assert "POST /placenames/signs/jobs" in body
+    plan = client.get("/placenames/signs", headers=as_("officer")).json()
+    towns = Counter(row["town"] or "未定镇街" for row in plan)
+    assert r.json()["error"]["details"]["pages"] == sum(-(-n // 18) for n in towns.values())
+
+
+def test_sign_sheets_job_roles_progress_and_pdf(client, as_, pn_db, tmp_path):
+    url = "/placenames/signs/jobs"
+    town, count, todo = _smallest_town(client, as_)
+    params = {"town": town, "status": "待设置"}
+    assert client.post(url, params=params).status_code == 401
+    assert client.post(url, params=params, headers=as_("planner")).status_code == 403
+    assert client.post(url, params=params, headers=as_("gridworker")).status_code == 403
+    r = client.post(url, params=params, headers=as_("officer"))
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["Location"] == f"{url}/{job['job_id']}"
+    assert job["status"] == "queued" and job["pdf"] is None and job["town"] == town and job["sign_status"] == "待设置"
+    # Asked again while it waits: the same job, nothing more to draw.
+    assert client.post(url, params=params, headers=as_("admin")).json()["job_id"] == job["job_id"]
+    status_url, pdf_url = f"{url}/{job['job_id']}", f"{url}/{job['job_id']}/pdf"
+    assert client.get(pdf_url, headers=as_("officer")).status_code == 409  # not drawn yet
+    for path in (status_url, pdf_url):
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers=as_("planner")).status_code == 403
+        assert client.get(path, headers=as_("gridworker")).status_code == 403
+    assert client.get(f"{url}/999999", headers=as_("officer")).status_code == 404
+    unknown = client.post(url, params={"town": "不存在镇"}, headers=as_("officer"))
+    assert unknown.status_code == 400 and town in unknown.text  # names the towns there are
+    drain(pn_db)  # a real worker of the task queue draws it
+    done = client.get(status_url, headers=as_("admin")).json()
+    pages = -(-count // 18)
+    assert done["status"] == "done", done
+    assert done["progress"] == {"done": pages, "total": pages, "unit": "页"}
+    assert done["pdf"] == pdf_url
+    r = client.get(pdf_url, headers=as_("officer"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content[:5] == b"%PDF-"
+    _assert_sheets_of_town(_pdf_text(r.content, tmp_path), town, todo)
+    # A new request after it finished is a new job.
+    again = client.post(url, params=params, headers=as_("officer")).json()
+    assert again["job_id"] != job["job_id"]
+    drain(pn_db)
 
 
 def test_cli_sign_sheets_pdf(pn_db, monkeypatch, tmp_path, client, as_):
@@ -590,6 +649,12 @@ def test_cli_sign_sheets_pdf(pn_db, monkeypatch, tmp_path, client, as_):
     done = CliRunner().invoke(app, ["signs", "--status", "待拆除", "--pdf", str(out)], terminal_width=200)
     assert done.exit_code == 0, done.output
     assert str(out) in done.output
+    # Not a terminal: time-stamped progress lines, from 0 pages to every page of the sheets.
+    pages = len(_pdf_text(out.read_bytes(), tmp_path).rstrip("\f").split("\f"))
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("[标志工作单 ")]
+    assert re.fullmatch(r"\[标志工作单 +[0-9.]+ s\] .*绘制.*", lines[0]), lines
+    counts = [tuple(map(int, m.groups())) for ln in lines if (m := re.search(r"s\] (\d+) / (\d+) 页 pages$", ln))]
+    assert counts[0] == (0, pages) and counts[-1] == (pages, pages), lines
     route = client.get("/placenames/signs", params={"status": "待拆除"}, headers=as_("officer")).json()
     flat = _printable(_pdf_text(out.read_bytes(), tmp_path))
     assert route and all(_printable(r["sign_chinese"]) in flat for r in route)
