@@ -154,6 +154,25 @@ class AttachScript(MacroElement):
         self.json = js_json(data)
 
 
+class DistrictView(MacroElement):
+    """Sets the map's first view on the district (``minqing.fitDistrict``, as the page chrome does) before any
+    layer is added: tiles and paths are made once, for the view the page shows. Add it right after
+    ``page_map``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            minqing.fitDistrict({{ this._parent.get_name() }}, {{ this.json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: Any) -> None:
+        super().__init__()
+        self._name = "DistrictView"
+        self.json = js_json(bounds)
+
+
 def page_map(*, title: str, page: str, center: tuple[float, float], zoom: int,
              extra_js: tuple[str, ...] = ()) -> folium.Map:
     """A tile-less folium map in a Chinese ``Page``, loading our common and page scripts.

@@ -70,16 +70,20 @@
   };
 
   /* ---------- page chrome ---------- */
+  /* The district in view, clear of the side panel on wide screens. A page may call it as soon as its map
+   * exists (maps.page.DistrictView), before any layer: tiles and paths are then made once, for this view,
+   * and the chrome's call below does not move the map. */
+  mq.fitDistrict = function (map, b) {
+    var side = mq.$("mq-panel");
+    var wide = side && !window.matchMedia("(max-width: 760px)").matches;
+    // No animation: the first view is simply there (and a view set right after is not swallowed by it).
+    map.fitBounds(b, { paddingTopLeft: [wide ? side.offsetWidth + 24 : 10, 10], paddingBottomRight: [10, 10],
+                       animate: false });
+  };
+
   mq.chrome = function (map, data) {
     var b = data && data.district && data.district.bounds;
-    var side = mq.$("mq-panel");
-    if (b) {
-      // Keep the district clear of the side panel on wide screens.
-      var wide = side && !window.matchMedia("(max-width: 760px)").matches;
-      // No animation: the first view is simply there (and a view set right after is not swallowed by it).
-      map.fitBounds(b, { paddingTopLeft: [wide ? side.offsetWidth + 24 : 10, 10], paddingBottomRight: [10, 10],
-                         animate: false });
-    }
+    if (b) mq.fitDistrict(map, b);
     L.control.scale({ position: "bottomright", imperial: false }).addTo(map);
     map.attributionControl.setPrefix('<a href="/" title="民情地图">民情地图</a> · Leaflet');
     var panel = mq.$("mq-panel"), toggle = mq.$("mq-panel-toggle");

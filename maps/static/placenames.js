@@ -6,6 +6,7 @@
   var ACTION_ZH = { create: "命名", rename: "更名", retire: "销名", update: "变更" };
   var FLAG_ORDER = ["重", "大", "洋", "怪"];
   var PAGE = 200;  // review rows added per "显示更多"
+  var zh = new Intl.Collator("zh-CN").compare;  // one collator: far cheaper than localeCompare per pair
 
   function signHtml(sign) {
     return '<div class="mq-sign"><div class="mq-sign-zh">' + mq.esc(sign.chinese) + '</div><div class="mq-sign-py">' +
@@ -217,7 +218,8 @@
       var near = map.getZoom() >= data.shapes_zoom;
       if (near && !shapesBuilt) {
         shapesBuilt = true;
-        L.geoJSON(data.shapes, {
+        var block = mq.$("mq-pn-shapes");  // parsed only now (maps/placenames.py)
+        L.geoJSON(block ? JSON.parse(block.textContent) : { type: "FeatureCollection", features: [] }, {
           renderer: shapeRenderer, interactive: false,
           style: function (f) {
             var c = colors[f.properties.r].color;
@@ -242,8 +244,10 @@
     }
     state.markerStyle = markerStyle;
 
-    // The sub-groups are filled off the map and added back at once: one batch insert into the cluster.
+    // The sub-groups are filled off the map and added back while the cluster itself is off the map: it
+    // clusters every name in one pass when it comes back (not once per sub-group).
     order.forEach(function (code) { if (map.hasLayer(layers["r_" + code])) map.removeLayer(layers["r_" + code]); });
+    map.removeLayer(cluster);
     function makeMarker(n) {
       var m = L.circleMarker([n.lat, n.lon], Object.assign(markerStyle(n), {
         renderer: renderers[n.result], pane: "mq-pn-" + n.result
@@ -255,6 +259,7 @@
     }
     names.forEach(function (n) { layers["r_" + n.result].addLayer(makeMarker(n)); });
     order.forEach(function (code) { map.addLayer(layers["r_" + code]); });
+    map.addLayer(cluster);
     state.names = byId;
     // Popups and tooltips are bound when first wanted (the cluster hands on its names' events).
     function withPopup(m) {
@@ -381,7 +386,26 @@
           return reread(n).catch(function () {});
         }
         messages[n.id] = [REFUSED[err.status] || err.message, "error"];
-      }).then(function () { refresh(n); show(n); fillWork(); });
+      }).then(function () { refresh(n); show(n); fillWork(); refill(); recount(); });
+    }
+
+    /* The legend's counts (per result, heritage, pending approval) and the review filter's follow every
+     * action, from the page's copy of the names (the same rules as the server's first count). */
+    function recount() {
+      var counts = { heritage: 0, pending: 0 };
+      order.forEach(function (code) { counts[code] = 0; });
+      names.forEach(function (n) {
+        counts[n.result] += 1;
+        if (n.heritage) counts.heritage += 1;
+        if (n.pending && n.status !== "historical") counts.pending += 1;
+      });
+      Array.prototype.forEach.call(document.querySelectorAll("[data-count]"), function (el) {
+        el.textContent = counts[el.getAttribute("data-count")];
+      });
+      Array.prototype.forEach.call(filter.querySelectorAll("option[data-label]"), function (o) {
+        o.textContent = o.getAttribute("data-label") + "（" + counts[o.value] + "）";
+      });
+      state.counts = counts;
     }
 
     /* every form of the workbench (popup or panel) submits here */
@@ -436,14 +460,14 @@
     }
     function fillWork() {
       if (!work) return;
-      workRows = names.filter(wanted).sort(function (a, b) { return a.name.localeCompare(b.name, "zh-CN") || a.id - b.id; });
+      workRows = names.filter(wanted).sort(function (a, b) { return zh(a.name, b.name) || a.id - b.id; });
       renderWork(Math.max(PAGE, workShown));
       state.work = { shown: workShown, total: workRows.length };
     }
     if (work) {
       var townBox = mq.$("mq-work-town"), towns = {};
       names.forEach(function (n) { if (n.town) towns[n.town] = true; });
-      Object.keys(towns).sort(function (a, b) { return a.localeCompare(b, "zh-CN"); }).forEach(function (t) {
+      Object.keys(towns).sort(function (a, b) { return zh(a, b); }).forEach(function (t) {
         var o = document.createElement("option");
         o.value = t;
         o.textContent = t;
@@ -455,6 +479,10 @@
         mq.$("mq-work-pdf").href = "/placenames/signs?format=pdf" + q;
         mq.$("mq-work-xlsx").href = "/placenames/signs?format=xlsx" + q;
         mq.$("mq-work-scope").textContent = townBox.value || "全区";
+      });
+      mq.$("mq-work-pdf").addEventListener("click", function (e) {
+        e.preventDefault();
+        signSheets(townBox.value);
       });
       ["mq-work-status", "mq-work-town", "mq-work-flag"].forEach(function (id) {
         mq.$(id).addEventListener("change", function () { workShown = 0; fillWork(); work.scrollTop = 0; });
@@ -479,6 +507,52 @@
       fillWork();
     }
 
+    /* The printable sign sheets are drawn on the server's task queue (a whole district is about a hundred
+     * pages): POST starts the job, its progress (pages drawn / total) fills the bar, then the PDF downloads. */
+    var sheetsBusy = false;
+    function signSheets(town) {
+      var box = mq.$("mq-work-pdf-job"), bar = box.querySelector("progress"), text = box.querySelector(".mq-work-job-text");
+      if (sheetsBusy) return;
+      sheetsBusy = true;
+      box.hidden = false;
+      bar.removeAttribute("value");
+      text.textContent = "正在提交生成任务…";
+      state.sheets = { status: "posting" };
+      function stop(message) {
+        sheetsBusy = false;
+        text.textContent = message;
+      }
+      function poll(job) {
+        state.sheets = { status: job.status, progress: job.progress };
+        if (job.status === "done") {
+          bar.max = 1;
+          bar.value = 1;
+          var a = document.createElement("a");
+          a.href = job.pdf;
+          a.download = "";
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+          stop("标志工作单已生成，正在下载（" + (town || "全区") + "）");
+          return;
+        }
+        if (job.status === "failed") return stop("标志工作单生成失败，请稍后重试");
+        if (job.progress && job.progress.total) {
+          bar.max = job.progress.total;
+          bar.value = job.progress.done;
+          text.textContent = "正在生成标志工作单：第 " + job.progress.done + " / " + job.progress.total + " 页";
+        } else {
+          text.textContent = "正在排队等待生成…";
+        }
+        setTimeout(function () {
+          call("/placenames/signs/jobs/" + encodeURIComponent(job.job_id)).then(function (res) { poll(res.body); },
+            function (err) { stop(err.message); });
+        }, 1000);
+      }
+      call("/placenames/signs/jobs" + (town ? "?town=" + encodeURIComponent(town) : ""), { method: "POST" })
+        .then(function (res) { poll(res.body); }, function (err) { stop(err.message); });
+    }
+
     /* review list: one row per flagged name and result ("澄鹭公路 ×5" cycles through its records),
      * shown PAGE rows at a time with the total */
     var list = mq.$("mq-review"), filter = mq.$("mq-review-filter"), more = mq.$("mq-review-more");
@@ -495,7 +569,7 @@
         n.findings.forEach(function (f) { if (row.reasons.indexOf(f.reason) < 0) row.reasons.push(f.reason); });
         flagsOf(n).forEach(function (f) { if (row.flags.indexOf(f) < 0) row.flags.push(f); });
       });
-      rows.sort(function (a, b) { return order.indexOf(a.result) - order.indexOf(b.result) || a.name.localeCompare(b.name, "zh-CN"); });
+      rows.sort(function (a, b) { return order.indexOf(a.result) - order.indexOf(b.result) || zh(a.name, b.name); });
     }
     function rowHtml(r, i) {
       return '<li data-id="' + mq.esc(r.ids[0]) + '" data-row="' + i + '" data-result="' + r.result + '">' +
@@ -514,9 +588,11 @@
       state.review = { shown: shown, total: total };
     }
     function fill() { collect(); render(PAGE); list.scrollTop = 0; }
+    function refill() { collect(); render(Math.max(PAGE, shown)); }  // after an action: the rows shown stay
     filter.addEventListener("change", fill);
     more.addEventListener("click", function () { render(shown + PAGE); });
     fill();
+    recount();
     list.addEventListener("click", function (e) {
       var li = e.target.closest("li[data-row]");
       if (!li) return;

@@ -8,6 +8,8 @@ checked through the API (GET /placenames/{id}, /placenames/checks, /placenames/s
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 import pytest
 
@@ -100,6 +102,11 @@ def _submit(v, scope: str, act: str, values: dict[str, str]) -> str:
     return v.page.inner_text(f"{scope} .mq-wb-msg")
 
 
+def _legend(v, result: str) -> int:
+    """The count the legend shows for a check result."""
+    return int(v.page.inner_text(f"#mq-results [data-count={result}]"))
+
+
 def _audit(api, name_id: int, layer: str = "place_names") -> list[dict]:
     r = api("wb_admin").get("/audit", params={"layer": layer, "object_id": str(name_id), "limit": 50})
     assert r.status_code == 200, r.text
@@ -157,8 +164,12 @@ def test_approve_a_pending_name_from_the_list(officer, api):
     v.page.wait_for_function(v.READY, timeout=60_000)
     _choose(v, name_id, status="pending")
     assert v.js("() => window.minqing.state.work.total") >= 1
+    pending = int(v.page.inner_text("[data-count=pending]"))
+    assert pending >= 1
     message = _submit(v, "#mq-work-detail", "approve", {"approval": "澄府地〔2026〕31号 2026-06-01"})
     assert "已批准" in message, message
+    # The legend's count of names awaiting approval follows at once, without reloading the page.
+    assert int(v.page.inner_text("[data-count=pending]")) == pending - 1
     record = api("wb_officer").get(f"/placenames/{name_id}").json()
     assert record["approval"] == "澄府地〔2026〕31号 2026-06-01" and record["status"] == "standard"
     changes = [e for e in _audit(api, name_id) if e["action"] == "update"]
@@ -200,8 +211,16 @@ def test_review_decision_from_the_list_clears_the_flag(officer, api):
                   and c["status"] != "historical" and len(c["findings"]) == 1)
     name_id = target["name_id"]
     _choose(v, name_id, flag="any")
+    was = v.js("(i) => window.minqing.state.names[i].mqName.result", name_id)
+    before = {k: _legend(v, k) for k in (was, "ok", "missing_sign")}
     message = _submit(v, "#mq-work-detail", "review", {"decision": "豁免", "note": "经核实为传统地名"})
     assert "已记录审核决定" in message, message
+    # The legend moves the name from its old result to its new one (no reload).
+    now = v.js("(i) => window.minqing.state.names[i].mqName.result", name_id)
+    assert now in ("ok", "missing_sign") and now != was
+    assert _legend(v, was) == before[was] - 1 and _legend(v, now) == before[now] + 1
+    label = v.page.inner_text(f"#mq-review-filter option[value={was}]")
+    assert label.endswith(f"（{before[was] - 1}）"), label
     after = {c["name_id"] for c in api("wb_officer").get("/placenames/checks").json()}
     assert name_id not in after
     reviews = _audit(api, name_id, layer="place_name_reviews")
@@ -244,4 +263,36 @@ def test_retire_from_the_popup_puts_the_sign_on_the_work_list(officer, api):
     assert name_id in {s["name_id"] for s in signs}
     assert v.js("(i) => window.minqing.state.names[i].mqName.result", name_id) == "historical"
     assert any(e["actor"] == "wb_officer" and e["after"]["status"] == "historical" for e in _audit(api, name_id))
+    v.assert_clean()
+
+
+def test_sign_sheets_pdf_is_drawn_in_the_background_with_progress(officer, api):
+    """The workbench's PDF link starts a job on the task queue, shows its progress and downloads the PDF."""
+    v = officer
+    plan = api("wb_officer").get("/placenames/signs").json()
+    towns: dict[str, int] = {}
+    for row in plan:
+        if row["town"]:
+            towns[row["town"]] = towns.get(row["town"], 0) + 1
+    town = min(towns, key=towns.get)  # the fewest pages
+    v.page.select_option("#mq-work-town", town)
+    seen: list[dict] = []
+    v.page.expose_function("__mqSheets", lambda s: seen.append(s))
+    v.js("""() => { let last = null; setInterval(() => { const s = window.minqing.state.sheets;
+        const key = JSON.stringify(s || null); if (key !== last) { last = key; window.__mqSheets(s); } }, 50); }""")
+    with v.page.expect_download(timeout=300_000) as download:
+        v.page.click("#mq-work-pdf")
+        v.page.wait_for_selector("#mq-work-pdf-job progress", state="visible")
+    path = download.value.path()
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    pages = -(-towns[town] // 18)  # 18 signs a page
+    assert len(text.rstrip("\f").split("\f")) == pages
+    assert f"{town} 地名标志工作单" in text
+    v.page.wait_for_function("() => /已生成/.test(document.querySelector('#mq-work-pdf-job').textContent)")
+    assert v.js("() => [document.querySelector('#mq-work-pdf-job progress').value, "
+                "document.querySelector('#mq-work-pdf-job progress').max]") == [1, 1]
+    done = [s for s in seen if s and s.get("status") == "done"]
+    assert done and done[-1]["progress"] == {"done": pages, "total": pages, "unit": "页"}, seen
+    # The job it ran is the one the API lists as done, for this town.
+    assert "已生成" in v.page.inner_text("#mq-work-pdf-job") and town in v.page.inner_text("#mq-work-pdf-job")
     v.assert_clean()
