@@ -3,15 +3,15 @@
 ``jobs.progress``: how far a running job is (``{"done", "total", "unit"}``), written as it goes;
 ``jobs.output``: the file a finished job made, downloaded from the job (dropped after a day).
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0028
+Revises: 0027
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0027"
-down_revision = "0026"
+revision = "0028"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
