@@ -10,7 +10,10 @@ district of 4 towns × 5 communities × 5 grids is written when empty), inserts 
 events over six months (and ``--households`` key households with weekly to monthly visits), then times
 ``layers.events.kpis`` (events only) and ``pipeline.visits.kpis`` (the KPI table of the API and the weekly
 workbook: events and 走访完成率) for each level over the whole period and over one month (median of
-``--repeat`` runs; target < 200 ms). Prints the figures; asserts nothing.
+``--repeat`` runs; target < 200 ms). The event KPIs read whole Beijing days from the daily sums
+(``event_kpi_days``, kept by triggers) and only the part days and the open events past their deadline
+from ``events``; each is checked against counting every event of the period (the reference query,
+timed too). Prints the figures; asserts nothing.
 
 Live part (``--clients``): two server processes (``uvicorn api.main:app``) on that database; half the
 clients hold the command-centre stream (GET /events/stream, as a dispatcher; spread over both
@@ -123,6 +126,35 @@ def _fill_visits(url: str, households: int) -> None:
                    ST_SetSRID(ST_MakePoint(113.2, 22.55), 4326)
             FROM key_households h, generate_series(0, 180, 10) d WHERE random() < 0.9"""))
         s.execute(text("ANALYZE key_households; ANALYZE visits"))
+
+
+EVERY_EVENT = """
+    SELECT {column} AS area_id, count(*) AS events,
+           count(*) FILTER (WHERE resolved_at IS NOT NULL OR due_at < :now) AS due,
+           count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at) AS on_time,
+           count(*) FILTER (WHERE status IN ('resolved', 'reviewed', 'archived')) AS closed,
+           count(satisfaction) AS rated, count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
+           avg(extract(epoch FROM resolved_at - reported_at) / 3600.0) FILTER (WHERE resolved_at IS NOT NULL) AS hours
+    FROM events WHERE reported_at >= :since AND reported_at < :until AND {column} IS NOT NULL AND status <> 'merged'
+    GROUP BY {column}"""
+"""The KPI sums counted from every event of the period (the query before the daily sums): the reference."""
+
+
+def _same_as_every_event(s, rows: list[dict], by: str, query: dict) -> tuple[bool, float]:
+    """Whether ``rows`` (layers.events.kpis) hold the figures of counting every event, and that count's time."""
+    from layers.events import KPI_LEVELS
+
+    t0 = time.perf_counter()
+    truth = s.execute(text(EVERY_EVENT.format(column=KPI_LEVELS[by])), query).mappings().all()
+    ms = (time.perf_counter() - t0) * 1000
+    got = {r["area_id"]: r for r in rows}
+    same = len(got) == len(truth) and all(
+        tuple(got[t["area_id"]][k] for k in ("events", "due", "on_time", "closed", "rated", "satisfied"))
+        == tuple(t[k] for k in ("events", "due", "on_time", "closed", "rated", "satisfied"))
+        and (t["hours"] is None) == (got[t["area_id"]]["mean_hours_to_resolve"] is None)
+        and (t["hours"] is None or abs(float(t["hours"]) - got[t["area_id"]]["mean_hours_to_resolve"]) < 1e-9)
+        for t in truth)
+    return same, ms
 
 
 def _serve(url: str, port: int, secret: str):
@@ -326,6 +358,10 @@ def main() -> None:
                         times.append((time.perf_counter() - t0) * 1000)
                     print(f"KPIs ({what:<9}) per {by:<9} over {label:<10}: {len(rows):3d} rows, median "
                           f"{statistics.median(times):6.1f} ms (max {max(times):.1f} ms; target < 200 ms)")
+                    if what == "events":
+                        same, ms = _same_as_every_event(s, rows, by, query)
+                        print(f"    counted from every event instead: {ms:6.1f} ms; same figures: "
+                              f"{'yes' if same else 'NO'}")
     if args.clients > 0:
         live_bench(url, args.clients, args.new)
 

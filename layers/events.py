@@ -7,13 +7,14 @@ Points are EPSG:4326 (lon, lat); distances in metres on the spheroid (geography)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.areas import SMALLEST_GRID_FIRST
+from geo.deadlines import BEIJING
 from layers.errors import Conflict, NotFound
 from layers.live import notify
 
@@ -251,6 +252,18 @@ KPI_LEVELS = {"grid": "grid_id", "community": "community_id", "town": "town_id"}
 CLOSED = ("resolved", "reviewed", "archived")
 
 
+def _whole_days(since: datetime, until: datetime) -> tuple[date, date, datetime, datetime]:
+    """The Beijing days lying wholly in [since, until): first and end (exclusive) day, and where the
+    part days at each end stop and start (``since``..``a`` and ``b``..``until``; empty when ``a`` is
+    ``since`` or ``b`` is ``until``). No whole day: the whole period is one part (``a = b = until``)."""
+    local = since.astimezone(BEIJING)
+    first = local.date() if local.timetz().replace(tzinfo=None) == time() else local.date() + timedelta(days=1)
+    end = until.astimezone(BEIJING).date()
+    if first >= end:
+        return first, first, until, until
+    return first, end, datetime.combine(first, time(), BEIJING), datetime.combine(end, time(), BEIJING)
+
+
 def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime) -> list[dict[str, Any]]:
     """KPIs of the events reported in [since, until) per grid, community or town, best first.
 
@@ -261,32 +274,55 @@ def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime
     * 群众满意率 ``satisfied_rate``: satisfaction 4 or 5 over the events rated.
     A rate whose denominator is 0 is None (no data, not 0 %). Merged reports (``merged``) count nowhere:
     the event they joined counts once.
+
+    Whole Beijing days come from the daily sums (``event_kpi_days``, kept by triggers in the same
+    transaction as every change of an event), the part days at the ends from the events themselves,
+    and the open events past their deadline at ``now`` (the only figure that moves with the clock)
+    from the index of open events: the same figures as counting every event, in a few thousand rows.
     """
     column = KPI_LEVELS.get(by)
     if column is None:
         raise ValueError(f"unknown KPI level {by!r}: use one of {list(KPI_LEVELS)}")
+    since, until = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
+    first, end, a, b = _whole_days(since, until)
     rows = s.execute(text(f"""
-        WITH e AS (SELECT * FROM events WHERE reported_at >= :since AND reported_at < :until
-                   AND {column} IS NOT NULL AND status <> 'merged'),
-        k AS (
-          SELECT {column} AS area_id,
-                 count(*) AS events,
+        WITH parts AS (
+          SELECT {column} AS area_id, count(*) AS events,
+                 count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,
                  count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at) AS on_time,
-                 count(*) FILTER (WHERE resolved_at IS NOT NULL OR due_at < :now) AS due,
-                 count(*) FILTER (WHERE status IN ('resolved', 'reviewed', 'archived')) AS closed,
-                 avg(extract(epoch FROM resolved_at - reported_at) / 3600.0)
-                   FILTER (WHERE resolved_at IS NOT NULL) AS mean_hours,
-                 count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
-                 count(satisfaction) AS rated
-          FROM e GROUP BY {column})
-        SELECT k.area_id, a.name, k.events, k.due, k.on_time, k.closed, k.rated, k.satisfied,
+                 count(*) FILTER (WHERE status IN {CLOSED}) AS closed,
+                 count(satisfaction) AS rated, count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
+                 coalesce(sum(extract(epoch FROM resolved_at - reported_at)), 0) AS resolve_seconds, 0 AS open_due
+          FROM events
+          WHERE status <> 'merged' AND {column} IS NOT NULL
+            AND (reported_at >= :since AND reported_at < :a OR reported_at >= :b AND reported_at < :until)
+          GROUP BY {column}),
+        days AS (
+          SELECT {column} AS area_id, sum(events) AS events, sum(resolved) AS resolved, sum(on_time) AS on_time,
+                 sum(closed) AS closed, sum(rated) AS rated, sum(satisfied) AS satisfied,
+                 sum(resolve_seconds) AS resolve_seconds, 0 AS open_due
+          FROM event_kpi_days WHERE day >= :first AND day < :end AND {column} <> 0 GROUP BY {column}),
+        late AS (
+          SELECT {column} AS area_id, 0, 0, 0, 0, 0, 0, 0, count(*) AS open_due
+          FROM events
+          WHERE resolved_at IS NULL AND status <> 'merged' AND reported_at >= :since AND reported_at < :until
+            AND due_at < :now AND {column} IS NOT NULL
+          GROUP BY {column}),
+        k AS (
+          SELECT area_id, sum(events) AS events, sum(resolved) + sum(open_due) AS due, sum(on_time) AS on_time,
+                 sum(closed) AS closed, sum(rated) AS rated, sum(satisfied) AS satisfied,
+                 sum(resolve_seconds) / NULLIF(sum(resolved), 0) / 3600.0 AS mean_hours
+          FROM (SELECT * FROM parts UNION ALL SELECT * FROM days UNION ALL SELECT * FROM late) u
+          GROUP BY area_id HAVING sum(events) > 0)
+        SELECT k.area_id, a.name, k.events::int, k.due::int, k.on_time::int, k.closed::int, k.rated::int,
+               k.satisfied::int,
                k.on_time::float / NULLIF(k.due, 0) AS on_time_rate,
                k.closed::float / NULLIF(k.events, 0) AS closed_rate,
                k.mean_hours AS mean_hours_to_resolve,
                k.satisfied::float / NULLIF(k.rated, 0) AS satisfied_rate
         FROM k JOIN areas a ON a.area_id = k.area_id
         ORDER BY on_time_rate DESC NULLS LAST, closed_rate DESC NULLS LAST, k.area_id"""),
-        {"since": since, "until": until, "now": now}).mappings()
+        {"since": since, "until": until, "now": now, "a": a, "b": b, "first": first, "end": end}).mappings()
     return [{**dict(r), "mean_hours_to_resolve": None if r["mean_hours_to_resolve"] is None
              else float(r["mean_hours_to_resolve"])} for r in rows]
 

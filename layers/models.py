@@ -18,18 +18,20 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.areas import LEVELS
@@ -585,6 +587,8 @@ class Event(Timestamped, Base):
         Index("ix_events_geom", "geom", postgresql_using="gist"),
         Index("ux_events_source_external_ref", "source", "external_ref", unique=True,
               postgresql_where=text("external_ref IS NOT NULL")),
+        Index("ix_events_open_reported", "reported_at", postgresql_where=text("resolved_at IS NULL AND status <> 'merged'"),
+              postgresql_include=["due_at", "grid_id", "community_id", "town_id"]),
     )
 
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -616,6 +620,25 @@ class Event(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
     external_ref: Mapped[str | None] = mapped_column(String(40))
     """The 12345 work-order number (工单编号) an imported event came from; unique per source."""
+
+
+class EventKpiDay(Timestamped, Base):
+    """The sums the KPIs are made of, per Beijing day of report and grid, community and town (0: none);
+    kept by triggers on ``events`` (migration 0029), merged reports left out."""
+
+    __tablename__ = "event_kpi_days"
+
+    day: Mapped[datetime] = mapped_column(Date, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    town_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    closed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    satisfied: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    resolve_seconds: Mapped[Any] = mapped_column(Numeric, server_default=text("0"))
 
 
 class EventHistory(Timestamped, Base):
@@ -747,7 +770,8 @@ class Visit(Timestamped, Base):
     """One visit (走访) of a key household: when, by whom, how far from the home it was logged."""
 
     __tablename__ = "visits"
-    __table_args__ = (Index("ix_visits_household_at", "household_id", "visited_at"),)
+    __table_args__ = (Index("ix_visits_household_at", "household_id", "visited_at"),
+                      Index("ux_visits_client_id", "client_id", unique=True))
 
     visit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     household_id: Mapped[int] = mapped_column(
@@ -759,3 +783,5 @@ class Visit(Timestamped, Base):
     needs: Mapped[str | None] = mapped_column(Text)
     event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="SET NULL"))
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
+    client_id: Mapped[Any] = mapped_column(UUID(as_uuid=True), nullable=True)
+    """The id a phone gave a visit it recorded offline: sent again, the visit is stored once."""

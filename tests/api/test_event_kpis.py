@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from api_fixture import COMMUNITY1, COMMUNITY2, GRID_A, GRID_B, TOWN
@@ -88,3 +89,110 @@ def test_kpi_route_roles(client, auth, kpi_events, who):
     assert r.status_code == {None: 401, "admin": 200, "dispatcher": 200}.get(who, 403), r.text
     if r.status_code == 200:
         assert [(k["area_id"], k["events"], k["closed"]) for k in r.json()] == [(TOWN, 6, 4)]
+
+
+# --- the daily sums (event_kpi_days) against counting every event --------------------------------
+
+D0 = datetime(2019, 3, 1, tzinfo=BEIJING)  # a month of events no other test writes
+STATUSES = ("reported", "accepted", "escalated", "handling", "resolved", "reviewed", "archived", "merged")
+
+
+def _brute_force(url, by, since, until, now) -> dict[int, dict]:
+    """The KPIs counted event by event in Python from every row of the events table."""
+    column = {"grid": "grid_id", "community": "community_id", "town": "town_id"}[by]
+    with session(url) as s:
+        rows = s.execute(text(f"SELECT {column} AS area, status, reported_at, due_at, overdue, resolved_at, "
+                              "satisfaction FROM events")).mappings().all()
+    out: dict[int, dict] = {}
+    for r in rows:
+        if r["area"] is None or r["status"] == "merged" or not since <= r["reported_at"] < until:
+            continue
+        k = out.setdefault(r["area"], {"events": 0, "due": 0, "on_time": 0, "closed": 0, "rated": 0, "satisfied": 0,
+                                       "hours": []})
+        k["events"] += 1
+        done = r["resolved_at"] is not None
+        k["due"] += done or r["due_at"] < now
+        k["on_time"] += done and not r["overdue"] and r["resolved_at"] <= r["due_at"]
+        k["closed"] += r["status"] in ("resolved", "reviewed", "archived")
+        k["rated"] += r["satisfaction"] is not None
+        k["satisfied"] += (r["satisfaction"] or 0) >= 4
+        if done:
+            k["hours"].append((r["resolved_at"] - r["reported_at"]).total_seconds() / 3600)
+    return out
+
+
+@pytest.fixture(scope="module")
+def many_events(api_db):
+    """300 events over 20 days with random flows, then changed, merged and deleted by later statements (the
+    daily sums follow each statement)."""
+    rng = random.Random(16)
+    with session(api_db, actor="tester") as s:
+        for i in range(300):
+            at = D0 + timedelta(minutes=rng.randrange(20 * 24 * 60))
+            status = rng.choice(STATUSES)
+            done = status in ("resolved", "reviewed", "archived")
+            grid = rng.choice([GRID_A, GRID_B, None])
+            s.execute(text(
+                "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
+                "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
+                "VALUES (:code, 'other', 'sum', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
+                "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"),
+                {"code": f"SUM{i:09d}", "st": status, "g": grid, "c": COMMUNITY1 if grid else COMMUNITY2, "t": TOWN,
+                 "at": at, "due": at + timedelta(hours=rng.choice([24, 72, 240])), "o": rng.random() < 0.2,
+                 "res": at + timedelta(minutes=rng.randrange(1, 6000)) if done else None,
+                 "sat": rng.choice([None, 1, 3, 4, 5]) if status in ("reviewed", "archived") else None})
+        # later steps: 30 open ones 办结 in one statement, a few merged, a few deleted, one moved a day
+        s.execute(text("UPDATE events SET status = 'resolved', resolved_at = reported_at + interval '50 hours' "
+                       "WHERE event_id IN (SELECT event_id FROM events WHERE tracking_code LIKE 'SUM%' AND status "
+                       "IN ('reported', 'accepted', 'handling') ORDER BY event_id LIMIT 30)"))
+        s.execute(text("UPDATE events SET status = 'merged' WHERE event_id IN (SELECT event_id FROM events WHERE "
+                       "tracking_code LIKE 'SUM%' AND status = 'escalated' ORDER BY event_id LIMIT 5)"))
+        s.execute(text("DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE tracking_code "
+                       "LIKE 'SUM%' AND status = 'archived' ORDER BY event_id LIMIT 7)"))
+        s.execute(text("UPDATE events SET reported_at = reported_at - interval '1 day', grid_id = :g "
+                       "WHERE tracking_code = 'SUM000000003'"), {"g": GRID_B})
+    yield api_db
+    with session(api_db, actor="tester") as s:
+        s.execute(text("DELETE FROM events WHERE tracking_code LIKE 'SUM%'"))
+
+
+PERIODS = [
+    (D0, D0 + timedelta(days=20)),  # whole days only
+    (D0 + timedelta(hours=7, minutes=13), D0 + timedelta(days=12, hours=15)),  # part days at both ends
+    (D0 + timedelta(days=3, hours=2), D0 + timedelta(days=3, hours=20)),  # inside one day
+    (D0 + timedelta(days=2, hours=14), D0 + timedelta(days=3, hours=10)),  # across one midnight, no whole day
+    (datetime(2019, 3, 4, 16, tzinfo=UTC), datetime(2019, 3, 9, 16, tzinfo=UTC)),  # UTC, Beijing midnights
+]
+
+
+@pytest.mark.parametrize("period", PERIODS)
+@pytest.mark.parametrize("by", ["grid", "community", "town"])
+def test_kpis_equal_counting_every_event(many_events, by, period):
+    since, until = period
+    now = D0 + timedelta(days=9, hours=5)  # some open events past their deadline, some not yet
+    truth = _brute_force(many_events, by, since, until, now)
+    with session(many_events) as s:
+        got = {r["area_id"]: r for r in store.kpis(s, by=by, since=since, until=until, now=now)}
+    assert set(got) == set(truth) and truth
+    for area, k in truth.items():
+        r = got[area]
+        assert (r["events"], r["due"], r["on_time"], r["closed"], r["rated"], r["satisfied"]) == (
+            k["events"], k["due"], k["on_time"], k["closed"], k["rated"], k["satisfied"]), area
+        assert r["mean_hours_to_resolve"] == (pytest.approx(sum(k["hours"]) / len(k["hours"]), rel=1e-12)
+                                              if k["hours"] else None)
+
+
+def test_daily_sums_hold_every_event_and_roll_back_with_a_change(many_events):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(many_events)
+    try:
+        with engine.connect() as con:
+            held = con.execute(text("SELECT sum(events) FROM event_kpi_days")).scalar_one()
+            assert held == con.execute(text("SELECT count(*) FROM events WHERE status <> 'merged'")).scalar_one()
+            con.execute(text("UPDATE events SET status = 'merged' WHERE tracking_code LIKE 'SUM%'"))
+            assert con.execute(text("SELECT sum(events) FROM event_kpi_days")).scalar_one() < held
+            con.rollback()
+            assert con.execute(text("SELECT sum(events) FROM event_kpi_days")).scalar_one() == held
+    finally:
+        engine.dispose()
