@@ -356,10 +356,12 @@ def points(s: Session, *, since: datetime, limit: int, **scope: Any) -> tuple[li
     return [tuple(r) for r in rows[:limit]], len(rows) > limit
 
 
-def counts(s: Session, *, day: datetime, month: datetime, now: datetime, **scope: Any) -> dict[str, dict[str, int]]:
+def counts(s: Session, *, day: datetime, month: datetime, now: datetime,
+           **scope: Any) -> tuple[dict[str, dict[str, int]], datetime | None]:
     """Counts in a viewer's scope, in one pass, for ``today`` (since ``day``) and ``month`` (since
     ``month``): reported, resolved (办结 in the period); and right now: open, open past their deadline
-    (超时 now) and waiting for 分拨 (待分拨), the same in both."""
+    (超时 now) and waiting for 分拨 (待分拨), the same in both. Also the next deadline of an open event
+    not yet past (None: none): until then, and while no event changes, the counts stay as they are."""
     where, params = _scope_sql(scope)
     row = s.execute(text(f"""
         SELECT count(*) FILTER (WHERE reported_at >= :day) AS day_reported,
@@ -370,13 +372,16 @@ def counts(s: Session, *, day: datetime, month: datetime, now: datetime, **scope
                  AS open,
                count(*) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
                                 AND (due_at < :now OR overdue)) AS overdue,
-               count(*) FILTER (WHERE status = 'escalated') AS waiting
+               count(*) FILTER (WHERE status = 'escalated') AS waiting,
+               min(due_at) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
+                                   AND due_at >= :now) AS next_due
         FROM events WHERE (reported_at >= :month OR resolved_at >= :month
                            OR status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')){where}"""),
         {**params, "day": day, "month": month, "now": now}).mappings().one()
     now_counts = {k: int(row[k]) for k in ("open", "overdue", "waiting")}
-    return {"today": {"reported": int(row["day_reported"]), "resolved": int(row["day_resolved"]), **now_counts},
-            "month": {"reported": int(row["month_reported"]), "resolved": int(row["month_resolved"]), **now_counts}}
+    return ({"today": {"reported": int(row["day_reported"]), "resolved": int(row["day_resolved"]), **now_counts},
+             "month": {"reported": int(row["month_reported"]), "resolved": int(row["month_resolved"]), **now_counts}},
+            row["next_due"])
 
 
 def resolved_per_community(s: Session, *, since: datetime, until: datetime) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from geo import events as flow
 from geo.deadlines import BEIJING, Category, WorkCalendar, load_calendar, load_categories
 from layers import events as store
 from layers import lookup
+from layers.cache import Cache, versioned_key
 from layers.errors import Conflict, NotFound, ValidationFailed
 from layers.users import Account
 from pipeline import photos
@@ -331,10 +332,27 @@ def map_points(s: Session, user: Account, *, days: int, now: datetime | None = N
     return {"columns": list(store.POINT_COLUMNS), "rows": rows, "truncated": cut}
 
 
+_COUNTS: Cache[dict[str, Any]] = Cache(512)
+"""Counts by viewer scope, day and data version of events, with the time until which they hold."""
+
+
 def today_and_month(s: Session, user: Account, *, now: datetime | None = None) -> dict[str, Any]:
-    """Counts for today and this month (China Standard Time days) among the events ``user`` sees."""
+    """Counts for today and this month (China Standard Time days) among the events ``user`` sees.
+
+    Many pages poll them: they are counted once per scope and kept while no event changes (the
+    data version of ``events``), until the next midnight or the next deadline of an open event (when
+    超时 moves), whichever comes first; ``at`` is when they were counted (they still hold now)."""
     now = now or datetime.now(UTC)
     local = now.astimezone(LOCAL)
     day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
-    return {**store.counts(s, day=day, month=month, now=now, **scope(user)), "at": now}
+    where = scope(user)
+    key = versioned_key(s, ("events",), "event-counts", tuple(sorted(where.items())), day)
+    found = _COUNTS.peek(key)
+    if found is not None and found["at"] <= now < found["until"]:
+        return found["value"]
+    counted, next_due = store.counts(s, day=day, month=month, now=now, **where)
+    midnight = day + timedelta(days=1)  # wall-clock arithmetic: the next local midnight (no DST in China)
+    value = {**counted, "at": now}
+    _COUNTS.put(key, {"value": value, "at": now, "until": min(midnight, next_due) if next_due else midnight})
+    return value

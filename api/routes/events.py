@@ -3,6 +3,7 @@ and tracking routes. Thin: the work is in ``pipeline.events``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import AsyncIterator
@@ -155,10 +156,21 @@ def event_points(s: SessionDep, user: CurrentUser,
 
 @router.get("/events/counts", response_model=EventCounts, summary="今日与本月 counts for today and this month",
             description="Among the events you may see: reported and resolved today and this month (China "
-                        "Standard Time), open now, past their deadline now (超时) and waiting for 分拨.",
-            responses=errors(401, 403))
-def event_counts(s: SessionDep, user: CurrentUser) -> dict:
-    return service.today_and_month(s, user)
+                        "Standard Time), open now, past their deadline now (超时) and waiting for 分拨. Counted "
+                        "once while nothing changes (`at`: when); pollers send the ETag back as If-None-Match "
+                        "and get 304 until the counts change.",
+            responses={200: {"model": EventCounts, "description": "the counts",
+                             "headers": {"ETag": {"description": "随计数变化 changes with the counts",
+                                                  "schema": {"type": "string"}}}},
+                       304: {"description": "未变化 not modified (If-None-Match)"}, **errors(401, 403)})
+def event_counts(request: Request, s: SessionDep, user: CurrentUser) -> Response:
+    counts = service.today_and_month(s, user)
+    body = EventCounts.model_validate(counts).model_dump_json().encode()
+    headers = {"ETag": f'"{hashlib.sha256(body).hexdigest()[:20]}"', "Cache-Control": "private, no-cache",
+               "Vary": "Authorization, Cookie"}
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 class EventStreamResponse(StreamingResponse):

@@ -197,3 +197,52 @@ def _transition(client, auth, who, event_id, **body):
     etag = client.get(f"/events/{event_id}", headers=auth(who)).headers["etag"]
     r = client.post(f"/events/{event_id}/transitions", json=body, headers=auth(who, **{"If-Match": etag}))
     assert r.status_code == 200, r.text
+
+
+def _open_and_late(api_db, town: int, now) -> tuple[int, int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(api_db)
+    with engine.connect() as con:
+        row = con.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE due_at < :now OR overdue) FROM events WHERE town_id = :t "
+            "AND status IN ('reported','accepted','escalated','assigned','handling')"), {"t": town, "now": now}).one()
+    engine.dispose()
+    return tuple(row)
+
+
+def test_counts_answer_304_until_an_event_changes(client, auth, api_db):
+    first = client.get("/events/counts", headers=auth("dispatcher"))
+    assert first.status_code == 200 and first.headers["etag"]
+    again = client.get("/events/counts", headers=auth("dispatcher", **{"If-None-Match": first.headers["etag"]}))
+    assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"] and not again.content
+    client.post("/events", headers=auth("dispatcher"), json={"category": "sanitation", "description": "计数缓存测试",
+                                                             "lon": IN_A[0], "lat": IN_A[1]})
+    changed = client.get("/events/counts", headers=auth("dispatcher", **{"If-None-Match": first.headers["etag"]}))
+    assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+    body = changed.json()
+    assert body["today"]["reported"] == first.json()["today"]["reported"] + 1
+    assert body["today"]["open"] == _open_and_late(api_db, TOWN, body["at"])[0]
+
+
+def test_cached_counts_follow_the_clock_past_a_deadline(client, auth, api_db):
+    """No event changes, yet an open event's deadline passes: 超时 counts it from then on."""
+    from datetime import datetime, timedelta
+
+    from layers import users
+    from layers.db import session
+    from pipeline import events as service
+
+    made = client.post("/events", headers=auth("dispatcher"), json={
+        "category": "sanitation", "description": "期限缓存测试", "lon": IN_A[0], "lat": IN_A[1]}).json()
+    due = datetime.fromisoformat(made["due_at"])
+    before, after = due - timedelta(minutes=1), due + timedelta(minutes=1)
+    with session(api_db) as s:
+        dispatcher = users.by_username(s, "dispatcher")
+        seen_before = service.today_and_month(s, dispatcher, now=before)
+        seen_again = service.today_and_month(s, dispatcher, now=before + timedelta(seconds=30))  # from the cache
+        seen_after = service.today_and_month(s, dispatcher, now=after)
+    assert seen_again == seen_before
+    for seen, at in ((seen_before, before), (seen_after, after)):
+        assert (seen["today"]["open"], seen["today"]["overdue"]) == _open_and_late(api_db, TOWN, at)
+    assert seen_after["today"]["overdue"] >= seen_before["today"]["overdue"] + 1
