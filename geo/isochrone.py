@@ -26,8 +26,11 @@ Polygons are built in the network's metric CRS and returned in EPSG:4326.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import weakref
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +42,7 @@ from geo.crs import WGS84, geometries_to, to_metric
 from geo.errors import GeoError, UnreachablePointError
 from geo.gaps import valid_polygons
 from geo.network import Network
-from geo.reach import TIE_TOLERANCE_S, with_sources
+from geo.reach import TIE_TOLERANCE_S
 from geo.snapping import (
     Snap,
     along_chain_s,
@@ -113,17 +116,17 @@ def isochrones(
     budgets = sorted(float(m) for m in minutes)
     limit = budgets[-1] * 60.0
     dist = _search(network, origin, direction, limit)
-    node_time = _snap_times(network, origin, direction, dist, node_snap(network), limit)
+    node_time = _snap_times(network, origin, direction, dist, _node_targets(network), limit)
     reached = np.flatnonzero(np.isfinite(node_time))
     nodes = _Places(network.node_xy[reached], network.node_xy[reached], node_time[reached])
     start = _places(network, np.array([lon]), np.array([lat]), origin, np.zeros(1))
     given = None
     if points is not None:
         points = with_lonlat(points)
-        snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
-        time = _snap_times(network, origin, direction, dist, snap, limit)
-        given = _places(network, points.lon.to_numpy(), points.lat.to_numpy(), snap, time)
-        points = pd.DataFrame({"time_s": np.where(np.isfinite(time), time, np.nan), "snapped": snap.reachable},
+        targets = _point_targets(network, points.lon.to_numpy(float), points.lat.to_numpy(float), max_distance_m)
+        time = _snap_times(network, origin, direction, dist, targets, limit)
+        given = _Places(targets.xy, targets.street_xy, time)
+        points = pd.DataFrame({"time_s": np.where(np.isfinite(time), time, np.nan), "snapped": targets.snap.reachable},
                               index=points.index)
     polygons = [_polygon(network, origin, direction, dist, m * 60.0, buffer_m, start, given, nodes) for m in budgets]
     return Isochrone(
@@ -143,18 +146,102 @@ def _places(network: Network, lon: np.ndarray, lat: np.ndarray, snap: Snap, time
     return _Places(np.column_stack([x, y]), street, np.asarray(time, dtype=float))
 
 
+@dataclass(frozen=True, eq=False)
+class _Targets:
+    """Points whose travel times an isochrone reads, prepared once per network: their snaps, chain
+    positions, metric and on-street positions, and (per direction, on first use) where they join
+    the graph. The street nodes and the last few point sets (facilities) are kept per network, so a
+    request reads times with a gather and a minimum instead of snapping again.
+    """
+
+    snap: Snap
+    chain: np.ndarray
+    pos: np.ndarray
+    xy: np.ndarray
+    street_xy: np.ndarray
+    ways: dict = field(default_factory=dict)
+
+    def joins(self, network: Network, direction: str) -> tuple[np.ndarray, np.ndarray]:
+        """``entries`` (direction 'from': trips from the origin end at the points) or ``exits``."""
+        if direction not in self.ways:
+            self.ways[direction] = entries(network, self.snap) if direction == "from" else exits(network, self.snap)
+        return self.ways[direction]
+
+
+POINT_SETS = 4
+"""Point sets (e.g. the open facilities of a data version) prepared per network, least recently used dropped."""
+_TARGETS: weakref.WeakKeyDictionary[Network, dict] = weakref.WeakKeyDictionary()
+_TARGETS_LOCK = threading.Lock()
+
+
+def _targets(network: Network, snap: Snap, xy: np.ndarray, street_xy: np.ndarray) -> _Targets:
+    chain, pos = chain_position(network, snap)
+    return _Targets(snap, chain, pos, xy, street_xy)
+
+
+def _prepared(network: Network, key: Hashable, build) -> _Targets:
+    with _TARGETS_LOCK:
+        kept = _TARGETS.setdefault(network, {})
+        if key in kept:
+            kept[key] = kept.pop(key)  # most recently used last
+            return kept[key]
+    value = build()
+    with _TARGETS_LOCK:
+        kept = _TARGETS.setdefault(network, {})
+        kept[key] = value
+        points = [k for k in kept if k != "nodes"]
+        for old in points[:-POINT_SETS]:
+            del kept[old]
+    return value
+
+
+def _node_targets(network: Network) -> _Targets:
+    """Every street node as a target (``node_snap``), prepared once per network."""
+    def build() -> _Targets:
+        return _targets(network, node_snap(network), network.node_xy, network.node_xy)
+    return _prepared(network, "nodes", build)
+
+
+def _point_targets(network: Network, lon: np.ndarray, lat: np.ndarray, max_distance_m: float) -> _Targets:
+    """The points ``lon, lat`` snapped and prepared, kept for the next request with the same points."""
+    key = (hashlib.sha1(np.ascontiguousarray(lon).tobytes() + np.ascontiguousarray(lat).tobytes()).hexdigest(),
+           float(max_distance_m))
+
+    def build() -> _Targets:
+        snap = snap_points(network, lon, lat, max_distance_m=max_distance_m)
+        places = _places(network, lon, lat, snap, np.zeros(len(lon)))
+        return _targets(network, snap, places.xy, places.street_xy)
+    return _prepared(network, key, build)
+
+
 def _search(network: Network, origin: Snap, direction: str, limit_s: float) -> np.ndarray:
-    """Seconds from (or to) the origin for every layer node; ``inf`` beyond ``limit_s``."""
+    """Seconds from (or to) the origin for every layer node; ``inf`` beyond ``limit_s``.
+
+    One bounded search per graph node where the origin joins the streets (its chain's ends, at most
+    four), on the prepared graph as it is (no virtual source added, so nothing of the graph is
+    copied per request), then the quickest over them with the time to reach each.
+    """
     nodes, cost = exits(network, origin) if direction == "from" else entries(network, origin)
     graph = network.forward if direction == "from" else network.reverse
-    augmented = with_sources(graph, nodes, cost + origin.access_s[:, None])
-    dist = dijkstra(augmented, indices=[network.n_total], min_only=True, limit=limit_s + TIE_TOLERANCE_S)
-    return dist[: network.n_total]
+    cost = cost[0] + origin.access_s[0]
+    use = (nodes[0] >= 0) & np.isfinite(cost)
+    starts, offsets = nodes[0][use], cost[use]
+    dist = np.full(network.n_total, np.inf)
+    bound = limit_s + TIE_TOLERANCE_S
+    if len(starts) == 0 or offsets.min() > bound:
+        return dist
+    order = np.lexsort((offsets, starts))  # a node reached two ways (a loop): the quicker
+    starts, offsets = starts[order], offsets[order]
+    keep = np.r_[True, starts[1:] != starts[:-1]]
+    starts, offsets = starts[keep], offsets[keep]
+    found = dijkstra(graph, indices=starts, limit=bound - offsets.min())
+    dist = (np.atleast_2d(found)[:, : network.n_total] + offsets[:, None]).min(axis=0)
+    return np.where(dist <= bound, dist, np.inf)
 
 
 def _chain_end_times(network: Network, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per chain, the best time at its ends ``a`` and ``b`` over the layers the chain lives on."""
-    first_a, first_b, s_a, s_b = network.chain_ends(np.arange(len(network.chain_a)))
+    first_a, first_b, s_a, s_b = _chain_lines(network).ends
     t_a = np.minimum(dist[first_a], np.where(s_a >= 0, dist[np.maximum(s_a, 0)], np.inf))
     t_b = np.minimum(dist[first_b], np.where(s_b >= 0, dist[np.maximum(s_b, 0)], np.inf))
     return t_a, t_b
@@ -198,6 +285,7 @@ class _ChainLines:
     time_s: np.ndarray
     start_m: np.ndarray
     edge_m: np.ndarray
+    ends: tuple  # network.chain_ends of every chain
 
 
 _CHAIN_LINES: weakref.WeakKeyDictionary[Network, _ChainLines] = weakref.WeakKeyDictionary()
@@ -223,7 +311,7 @@ def _chain_lines(network: Network) -> _ChainLines:
     times = network.chain_time_s
     out = _ChainLines(lines=lines, length_m=shapely.length(lines), key=chain + network.edge_offset_s[order] / (times[chain] + 1.0),
                       first=chain_start, start_s=network.edge_offset_s[order], time_s=network.edge_time_s[order],
-                      start_m=start_m, edge_m=edge_m)
+                      start_m=start_m, edge_m=edge_m, ends=network.chain_ends(np.arange(len(network.chain_a))))
     _CHAIN_LINES[network] = out
     return out
 
@@ -329,21 +417,21 @@ def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
     return shapely.linestrings(coords[order], indices=piece[order])
 
 
-def _snap_times(network, origin, direction, dist, snap: Snap, limit_s: float) -> np.ndarray:
-    """Exact seconds between the origin and each snapped point (``inf`` beyond ``limit_s``).
+def _snap_times(network, origin, direction, dist, targets: _Targets, limit_s: float) -> np.ndarray:
+    """Exact seconds between the origin and each of the prepared ``targets`` (``inf`` beyond ``limit_s``).
 
     Points are reached through their chain's ends or, on the origin's chain, directly along it.
     """
-    nodes, cost = entries(network, snap) if direction == "from" else exits(network, snap)
+    nodes, cost = targets.joins(network, direction)
     time = (dist[np.maximum(nodes, 0)] + cost).min(axis=1)  # unused slots carry cost inf
-    chain, pos = chain_position(network, snap)
+    chain, pos = targets.chain, targets.pos
     o_chain, o_pos = chain_position(network, origin)
     same = np.flatnonzero(chain == o_chain[0])
     fo = np.full(len(same), o_pos[0])
     start, end = (fo, pos[same]) if direction == "from" else (pos[same], fo)
     along = along_chain_s(network, chain[same], start, end) + origin.access_s[0]
     time[same] = np.minimum(time[same], along)
-    time = time + np.nan_to_num(snap.access_s, nan=np.inf)
+    time = time + np.nan_to_num(targets.snap.access_s, nan=np.inf)
     return np.where(time <= limit_s + TIE_TOLERANCE_S, time, np.inf)
 
 
@@ -380,5 +468,5 @@ def travel_times(network: Network, lon: float, lat: float, points: pd.DataFrame,
         return np.empty(0)
     points = with_lonlat(points)
     dist = _search(network, origin, direction, limit_s)
-    snap = snap_points(network, points.lon.to_numpy(), points.lat.to_numpy(), max_distance_m=max_distance_m)
-    return _snap_times(network, origin, direction, dist, snap, limit_s)
+    targets = _point_targets(network, points.lon.to_numpy(float), points.lat.to_numpy(float), max_distance_m)
+    return _snap_times(network, origin, direction, dist, targets, limit_s)

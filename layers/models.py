@@ -785,3 +785,27 @@ class Visit(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
     client_id: Mapped[Any] = mapped_column(UUID(as_uuid=True), nullable=True)
     """The id a phone gave a visit it recorded offline: sent again, the visit is stored once."""
+
+
+class FacilityIsochrone(Timestamped, Base):
+    """A facility's isochrone of one travel profile and budget, computed with a coverage run (issue 19.3):
+    the public map's facility isochrones are read from here instead of computed per request.
+
+    ``geom`` is the polygon of ``geo.isochrone.isochrones`` from the facility (``lon``, ``lat``: where it
+    stood) with the run's open facilities as exact points; ``reached_id``/``reached_s`` the open
+    facilities (but itself) reachable within ``minutes``, quickest first, and their seconds. Public data.
+    """
+
+    __tablename__ = "facility_isochrones"
+    __table_args__ = (Index("ix_facility_isochrones_geom", "geom", postgresql_using="gist"),)
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True)
+    minutes: Mapped[float] = mapped_column(Float, primary_key=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=True)
+    reached_id: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    reached_s: Mapped[list[float]] = mapped_column(ARRAY(Float))

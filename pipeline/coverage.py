@@ -43,11 +43,13 @@ from geo.coverage import (
     unsnapped,
 )
 from geo.errors import UnknownFacilityTypeError
-from geo.profiles import Profile, load_profiles
+from geo.network import Network, build_network
+from geo.profiles import Profile, get_profile, load_profiles
 from geo.targets import check_targets, targets_by_area
 from geo.targets import overall as targets_overall
 from layers import queries, store
 from layers.cache import Cache
+from pipeline import isochrones
 from settings import coverage_settings
 
 DATA_DIR = Path(data.__file__).parent
@@ -67,7 +69,8 @@ class RunConfig:
     """What coverage depends on besides the layers (``settings.CoverageSettings``).
 
     ``snap_max_m``: farthest a home or facility may lie from a usable street (metres);
-    ``gap_link_m``: single-linkage distance of gap areas (metres); the four editable tables.
+    ``gap_link_m``: single-linkage distance of gap areas (metres); the four editable tables;
+    ``store_isochrones``: store the public map's facility isochrones with the run.
     """
 
     profiles_csv: Path = PROFILES_CSV
@@ -76,6 +79,7 @@ class RunConfig:
     service_areas_csv: Path = SERVICE_AREAS_CSV
     snap_max_m: float = 500.0
     gap_link_m: float = 250.0
+    store_isochrones: bool = True
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> RunConfig:
@@ -159,6 +163,7 @@ def clear_cache() -> None:
     """Forget the layers read and the prepared networks of this process (the next run reads and prepares again)."""
     _PREPARED.clear()
     _BASE.clear()
+    _NETWORKS.clear()
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
@@ -613,10 +618,34 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
                    missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)),
                    unreachable=unreachable_summary(s, run_id, inputs, wanted))
     phases["store"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    summary["isochrones"] = store_isochrones(s, run_id, inputs) if inputs.config.store_isochrones else None
+    phases["isochrones"] = time.perf_counter() - mark
     summary["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
     step("stored")
     return store.run(s, run_id)  # type: ignore[return-value]  # the run was just stored
+
+
+_NETWORKS: Cache[Network] = Cache(len(isochrones.PUBLIC_PROFILES))
+"""The public isochrones' networks, built as the API builds its own (so stored and computed ones agree)."""
+
+
+def isochrone_network(inputs: Inputs, profile: str) -> Network:
+    """The routable network of ``profile`` on the run's street network (cached per version)."""
+    key = (inputs.database, inputs.versions.get("network_nodes", 0), inputs.versions.get("network_edges", 0),
+           profile, profile_digests(inputs.profiles)[profile])
+    return _NETWORKS.get(key, lambda: build_network(inputs.nodes, inputs.edges, get_profile(inputs.profiles, profile)))
+
+
+def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
+    """Store the public map's isochrones of every open facility with the run (``pipeline.isochrones``),
+    copying those of the latest finished run that no edit since can have changed."""
+    open_now = inputs.facilities[inputs.facilities.status == "open"][["facility_id", "lon", "lat"]]
+    return isochrones.store_for_run(
+        s, run_id, network=lambda profile: isochrone_network(inputs, profile), facilities=open_now,
+        digests=profile_digests(inputs.profiles), snap_max_m=inputs.config.snap_max_m, versions=inputs.versions,
+        previous=store.latest_run(s))
 
 
 def _stored_per_area(s: Session, run_id: int) -> pd.DataFrame:

@@ -6,24 +6,39 @@ neither hold the server's GIL against staff requests nor share its CPU priority 
 the last few (``WORKER_NETWORKS``); everything else a computation needs travels with the task.
 Logged-in users' isochrones run in threads on the server's own cached networks. Both paths give
 the same bytes (``run``).
+
+Stored facility isochrones (issue 19.3): every coverage run stores the isochrones the public map asks
+of a facility (``PUBLIC_PROFILES`` x ``PUBLIC_MINUTES``) for every open facility (``store_for_run``);
+the facility route answers from them (``stored_body``, the same bytes as ``run``) while the street
+network, the facilities and the profile are those the run saw. An incremental run copies the stored
+isochrones an edit cannot have changed and computes the others again (``affected``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
+from sqlalchemy.orm import Session
 
 from geo.errors import UnreachablePointError
-from geo.isochrone import isochrones
+from geo.isochrone import isochrones, travel_times
 from geo.network import Network
+from geo.reach import TIE_TOLERANCE_S
+from layers import isochrones as stored
+from layers import queries
 
 WORKER_NETWORKS = 4
 """Networks a worker process keeps (profile x data version), least recently used dropped."""
@@ -73,6 +88,149 @@ def run(network: Network, task: Task) -> tuple[str, bytes | str]:
         reached = reached[reached["facility_id"].to_numpy() != np.int64(task.origin.exclude)]
     reached = reached.sort_values(["time_s", "facility_id"])
     return "ok", body(result.polygons, reached, profile=task.profile, origin=task.origin.shown)
+
+
+# --- stored facility isochrones --------------------------------------------------------------------
+
+PUBLIC_MINUTES = (5.0, 10.0, 15.0)
+"""The budgets of the public map's isochrones (``maps.public``), stored with each coverage run."""
+PUBLIC_PROFILES = ("walk", "walk_elderly")
+"""The travel profiles the public map offers for isochrones, stored with each coverage run."""
+RUN_LAYERS = ("network_nodes", "network_edges", "facilities")
+"""Layers a stored isochrone depends on: served only while they are as the run saw them."""
+NEAR_M = 25.0
+"""An edited facility within this of a stored polygon may change it (a hole is at most 10 m): recomputed."""
+REACH_MARGIN_S = 60.0
+"""A facility reaching an edited one within the largest budget plus this is recomputed (its listing)."""
+STORE_THREADS = 2
+"""Threads computing a run's isochrones (the polygon work releases the GIL)."""
+NetworkOf = Callable[[str], Network]
+
+
+def store_for_run(s: Session, run_id: int, *, network: NetworkOf, facilities: pd.DataFrame,
+                  digests: dict[str, str], snap_max_m: float, versions: dict[str, int],
+                  previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Store the public isochrones of every open facility (``facilities``: facility_id, lon, lat, by
+    id) with run ``run_id``; from ``previous`` (the latest finished run) those of the facilities no
+    edit since can have changed are copied — in a full run too: they depend on nothing else (street
+    network, profile, snapping distance, where the open facilities stand), so a copy equals a new
+    computation. Returns the summary the run keeps (``isochrones``): what the rows depend on, how
+    many were computed and copied."""
+    t0 = time.perf_counter()
+    key: dict[str, Any] = {"profiles": {p: digests[p] for p in PUBLIC_PROFILES if p in digests},
+                           "snap_max_m": float(snap_max_m), "minutes": list(PUBLIC_MINUTES)}
+    facilities = facilities.sort_values("facility_id").reset_index(drop=True)
+    computed = copied = 0
+    for profile in key["profiles"]:
+        todo = facilities.facility_id.to_numpy()
+        if _reusable(previous, key, profile, versions):
+            todo = affected(s, previous["run_id"], profile, functools.partial(network, profile),  # type: ignore[index]
+                            facilities, snap_max_m)
+            copied += stored.copy(s, previous["run_id"], run_id, profile=profile,  # type: ignore[index]
+                                  skip=sorted(set(todo) | _gone(s, previous["run_id"], profile, facilities)))  # type: ignore[index]
+        if len(todo):
+            rows = facility_rows(network(profile), facilities, todo, profile=profile, snap_max_m=snap_max_m)
+            computed += stored.add(s, run_id, rows)
+    return {**key, "computed": computed, "copied": copied, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _reusable(previous: dict[str, Any] | None, key: dict[str, Any], profile: str,
+              versions: dict[str, int]) -> bool:
+    """Whether ``previous`` stored isochrones of ``profile`` on the same network, profile and distances."""
+    if previous is None:
+        return False
+    then = (previous.get("summary") or {}).get("isochrones") or {}
+    seen = previous.get("data_version") or {}
+    return (then.get("profiles", {}).get(profile) == key["profiles"][profile]
+            and then.get("snap_max_m") == key["snap_max_m"] and then.get("minutes") == key["minutes"]
+            and all(seen.get(k, 0) == versions.get(k, 0) for k in ("network_nodes", "network_edges")))
+
+
+def _gone(s: Session, run_id: int, profile: str, facilities: pd.DataFrame) -> set[int]:
+    return set(stored.origins(s, run_id, profile).facility_id) - set(facilities.facility_id)
+
+
+def affected(s: Session, run_id: int, profile: str, network: Callable[[], Network], facilities: pd.DataFrame,
+             snap_max_m: float) -> np.ndarray:
+    """Open facilities whose stored isochrone of ``profile`` in run ``run_id`` may differ from one
+    computed now: those added, moved or reopened since, and those whose polygon or listing an
+    added, moved or removed facility may change — it was listed as reachable, lies within
+    ``NEAR_M`` of a polygon (a hole or a leg around it), or is reachable now within the largest
+    budget (plus ``REACH_MARGIN_S``, found by one search towards it). ``network()`` is built only
+    when something changed."""
+    before = stored.origins(s, run_id, profile)
+    both = before.merge(facilities[["facility_id", "lon", "lat"]], on="facility_id", how="outer",
+                        suffixes=("_then", "_now"), indicator=True)
+    moved = (both._merge != "both") | (both.lon_then != both.lon_now) | (both.lat_then != both.lat_now)
+    changed = both[moved]
+    ids = facilities.facility_id.to_numpy()
+    out = set(changed.facility_id) & set(ids)
+    if not len(changed):
+        return np.array(sorted(out), dtype=np.int64)
+    out |= stored.reaching(s, run_id, profile, changed.facility_id.tolist())
+    points = pd.concat([changed[["lon_then", "lat_then"]].set_axis(["lon", "lat"], axis=1),
+                        changed[["lon_now", "lat_now"]].set_axis(["lon", "lat"], axis=1)]).dropna()
+    out |= stored.near(s, run_id, profile, points.lon.tolist(), points.lat.tolist(), NEAR_M)
+    limit = PUBLIC_MINUTES[-1] * 60.0 + REACH_MARGIN_S
+    for lon, lat in changed[["lon_now", "lat_now"]].dropna().itertuples(index=False):
+        with contextlib.suppress(UnreachablePointError):  # no street near it: nobody reaches it
+            times = travel_times(network(), lon, lat, facilities[["lon", "lat"]], direction="to",
+                                 max_distance_m=snap_max_m, limit_s=limit)
+            out |= set(ids[np.isfinite(times)])
+    return np.array(sorted(out & set(ids)), dtype=np.int64)
+
+
+def facility_rows(network: Network, facilities: pd.DataFrame, origins: np.ndarray, *, profile: str,
+                  snap_max_m: float) -> pd.DataFrame:
+    """The stored isochrones (``layers.isochrones.add`` rows) of the facilities ``origins``, each with
+    every one of ``facilities`` as an exact point: one search per facility for all budgets, in
+    ``STORE_THREADS`` threads; a facility too far from every street gets none (the route says why)."""
+    at = facilities.set_index("facility_id")
+    points = facilities[["lon", "lat"]]
+    ids = facilities.facility_id.to_numpy()
+
+    def one(fid: int) -> list[dict[str, Any]]:
+        lon, lat = float(at.at[fid, "lon"]), float(at.at[fid, "lat"])
+        try:
+            result = isochrones(network, lon, lat, minutes=PUBLIC_MINUTES, points=points,
+                                max_distance_m=snap_max_m)
+        except UnreachablePointError:
+            return []
+        times = result.points["time_s"].to_numpy(float)  # type: ignore[index]  # points were given
+        rows = []
+        for minutes, geom in zip(result.polygons["minutes"], result.polygons.geometry, strict=True):
+            ok = np.isfinite(times) & (times <= minutes * 60.0 + TIE_TOLERANCE_S) & (ids != fid)
+            order = np.lexsort((ids[ok], times[ok]))
+            rows.append({"facility_id": int(fid), "profile": profile, "minutes": float(minutes), "lon": lon,
+                         "lat": lat, "geometry": geom, "reached_id": ids[ok][order].tolist(),
+                         "reached_s": times[ok][order].tolist()})
+        return rows
+
+    with ThreadPoolExecutor(STORE_THREADS) as pool:
+        done = list(pool.map(one, [int(i) for i in origins]))
+    return pd.DataFrame([r for rows in done for r in rows],
+                        columns=["facility_id", "profile", "minutes", "lon", "lat", "geometry", "reached_id",
+                                 "reached_s"])
+
+
+def stored_body(s: Session, run: dict[str, Any] | None, facility_id: int, profile: str,
+                budgets: tuple[float, ...], *, digest: str, snap_max_m: float, origin: dict) -> bytes | None:
+    """The facility's isochrone response read from the finished ``run`` (the latest), the same bytes
+    as ``run`` would compute — or None when the run holds no such isochrone or the street network, the
+    facilities, the profile (``digest``) or the snapping distance changed since."""
+    held = ((run or {}).get("summary") or {}).get("isochrones") or {}
+    if (run is None or held.get("profiles", {}).get(profile) != digest
+            or held.get("snap_max_m") != float(snap_max_m)
+            or not set(budgets) <= set(held.get("minutes", []))):
+        return None
+    now, then = queries.data_versions(s), run.get("data_version") or {}
+    if any(now.get(k, 0) != then.get(k, 0) for k in RUN_LAYERS):
+        return None
+    polygons = stored.polygons(s, run["run_id"], facility_id, profile, list(budgets))
+    if len(polygons) != len(budgets):
+        return None
+    reached = stored.reached(s, run["run_id"], facility_id, profile, max(budgets))
+    return body(polygons, reached, profile=profile, origin=origin)
 
 
 def body(polygons, reached, *, profile: str, origin: dict) -> bytes:

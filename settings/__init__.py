@@ -168,6 +168,9 @@ class CoverageSettings(BaseSettings):
     """Where the capacity basis of each facility type is read (``capacity_basis``, ``basis_per_unit``)."""
     service_areas_csv: Path = Field(default_factory=lambda: _data_file("service_areas.csv"))
     """Service-area rules of the presence measure (an edited copy of data/service_areas.csv)."""
+    store_isochrones: bool = True
+    """Store the public map's isochrones of every open facility with each coverage run (the facility
+    route then reads them instead of computing); off: computed per request."""
 
 
 class JobSettings(BaseSettings):

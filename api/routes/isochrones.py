@@ -11,7 +11,11 @@ computation runs in a bounded pool (``api.pools``). Anonymous viewers share
 queue and a per-IP allowance (503 / 429 with Retry-After beyond) and a capped budget per profile
 (``MINQING_ISOCHRONE_PUBLIC_MINUTES``; longer: 422 naming the cap); logged-in users have threads of
 their own and the full 60 minutes. Answers are cached by (origin rounded to ``ORIGIN_GRID_DEG``,
-profile, budgets, data versions, profile table)."""
+profile, budgets, data versions, profile table).
+
+A facility's isochrone of the public map's profiles and minutes is read from those stored with the
+latest coverage run (``pipeline.isochrones.stored_body``, issue 19.3) while the street network, the
+facilities and the profile are unchanged since; only otherwise is it computed."""
 
 from __future__ import annotations
 
@@ -31,12 +35,13 @@ from api.limits import client_key, signed_in
 from api.schemas.common import GEOJSON, GeoJSONResponse, Lat, Lon, errors
 from api.schemas.isochrones import IsochroneCollection
 from geo.profiles import get_profile
-from layers import lookup
+from layers import lookup, store
 from layers.cache import database_key
 from layers.errors import NotFound
 from layers.features import data_token
 from layers.users import Account
-from pipeline.isochrones import NetworkSource, Origin, Task, in_worker, run
+from pipeline.coverage import profile_digests
+from pipeline.isochrones import NetworkSource, Origin, Task, in_worker, run, stored_body
 from settings import coverage_settings
 
 router = APIRouter(tags=["等时圈 isochrones"])
@@ -124,9 +129,16 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
             cached = engines.isochrones.peek(key)
             if cached is not None:
                 return account, key, cached, None
-            get_profile(engines.profiles, profile)  # an unknown profile: 400 here, not in a worker
-            task = Task(facilities=lookup.facility_points(s), origin=locate(s), budgets=budgets, profile=profile,
-                        snap_max_m=coverage_settings().snap_max_m)
+            chosen = get_profile(engines.profiles, profile)  # an unknown profile: 400 here, not in a worker
+            origin = locate(s)
+            snap_max_m = coverage_settings().snap_max_m
+            if origin.exclude is not None:  # a facility: its isochrone stored with the latest coverage run
+                body = stored_body(s, store.latest_run(s), origin.exclude, profile, budgets, origin=origin.shown,
+                                   digest=profile_digests({profile: chosen})[profile], snap_max_m=snap_max_m)
+                if body is not None:
+                    return account, key, body, None
+            task = Task(facilities=lookup.facility_points(s), origin=origin, budgets=budgets, profile=profile,
+                        snap_max_m=snap_max_m)
             if account is None and pools.processes:  # a worker process reads its own network
                 source = NetworkSource(request.app.state.database_url, str(engines.profiles_csv), profile,
                                        (versions, engines.profiles_stamp()))
@@ -138,6 +150,7 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
         # the database connection is back in the pool from here on
         if body is not None:
             ticket.release()
+            engines.isochrones.put(key, body)
             return Response(body, media_type=GEOJSON)
         pool = pools.staff if account is not None else pools.public
         if staff and account is None:

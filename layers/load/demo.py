@@ -38,7 +38,7 @@ def clear_layers(s: Session) -> None:
     visits that refer to its areas and homes."""
     s.execute(text(
         "TRUNCATE coverage_runs, coverage_area, coverage_area_circle, coverage_residence_packed, coverage_facility, "
-        "coverage_gaps, coverage_target, coverage_presence, coverage_composite, "
+        "coverage_gaps, coverage_target, coverage_presence, coverage_composite, facility_isochrones, "
         "scenarios, place_name_reviews, place_name_history, place_names, facilities, visits, key_households, "
         "event_photos, event_history, events, residences, network_edges, network_nodes, water, buildings"
     ))

@@ -38,7 +38,9 @@ def city(fresh_db):
         load_district(s, district)
     runs.clear_cache()
     with session(url, actor="pytest") as s:
-        row = runs.run_and_store(s, incremental=False, config=runs.RunConfig(snap_max_m=SNAP_M))
+        # the facility isochrones stored with a run are checked in tests/pipeline/test_facility_isochrones.py
+        row = runs.run_and_store(s, incremental=False,
+                                 config=runs.RunConfig(snap_max_m=SNAP_M, store_isochrones=False))
     runs.clear_cache()  # the next test module prepares its own district
     return url, district, row
 
