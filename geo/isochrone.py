@@ -330,17 +330,78 @@ def _metres(network: Network, lines: _ChainLines, chain: np.ndarray, at_s: np.nd
 
 def _street_band(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float,
                  buffer_m: float):
-    """Union of the reachable stretches of street widened by ``buffer_m`` (metric polygon)."""
+    """Union of the reachable stretches of street widened by ``buffer_m`` (metric polygon).
+
+    Whole chains come widened from ``_blocks`` (built once per network), and a block all of whose
+    chains are reached as one polygon: the union then takes a few block polygons for the inside of
+    the isochrone, and only the partly reached stretches at its edge are cut and widened here.
+    """
     lines = _chain_lines(network)
     chain, lo, hi = _intervals(network, origin, direction, dist, budget_s)
     if len(chain) == 0:
         return shapely.Polygon()
-    length = np.where(lines.length_m[chain] > 0, lines.length_m[chain], 1.0)
-    start = _metres(network, lines, chain, lo) / length
-    end = _metres(network, lines, chain, hi) / length
-    pieces = substrings(lines.lines[chain], np.clip(start, 0, 1), np.clip(end, 0, 1))
-    pieces = shapely.simplify(pieces, min(2.0, buffer_m / 20.0))
-    return shapely.union_all(shapely.buffer(pieces, buffer_m, quad_segs=2))
+    blocks = _blocks(network, buffer_m)
+    whole = (lo <= 0.0) & (hi >= network.chain_time_s[chain])
+    reached = np.unique(chain[whole])
+    done = np.bincount(blocks.block[reached], minlength=len(blocks.size)) == blocks.size
+    own = reached[~done[blocks.block[reached]]]
+    part = ~whole
+    length = np.where(lines.length_m[chain[part]] > 0, lines.length_m[chain[part]], 1.0)
+    start = _metres(network, lines, chain[part], lo[part]) / length
+    end = _metres(network, lines, chain[part], hi[part]) / length
+    pieces = substrings(lines.lines[chain[part]], np.clip(start, 0, 1), np.clip(end, 0, 1))
+    pieces = shapely.buffer(shapely.simplify(pieces, _tolerance(buffer_m)), buffer_m, quad_segs=2)
+    return shapely.union_all(np.concatenate([blocks.band[done], blocks.chain_band[own], pieces]))
+
+
+BLOCK_M = 120.0
+"""Side of the square blocks (metres) whose streets' bands are united once per network (``_blocks``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Blocks:
+    """Per network and band width: each chain widened whole (``chain_band``), the block its midpoint
+    lies in (``block``), the chains per block (``size``) and each block's chains united (``band``).
+    """
+
+    chain_band: np.ndarray
+    block: np.ndarray
+    size: np.ndarray
+    band: np.ndarray
+
+
+_BLOCKS: weakref.WeakKeyDictionary[Network, dict[float, _Blocks]] = weakref.WeakKeyDictionary()
+
+
+def _tolerance(buffer_m: float) -> float:
+    """How far a street line is simplified before it is widened (metres)."""
+    return min(2.0, buffer_m / 20.0)
+
+
+def _blocks(network: Network, buffer_m: float) -> _Blocks:
+    """The widened chains and blocks of ``network`` for ``buffer_m`` (built once, then reused)."""
+    with _TARGETS_LOCK:
+        found = _BLOCKS.get(network, {}).get(float(buffer_m))
+    if found is not None:
+        return found
+    lines = _chain_lines(network).lines
+    chain_band = shapely.buffer(shapely.simplify(lines, _tolerance(buffer_m)), buffer_m, quad_segs=2)
+    if len(lines):
+        mid = shapely.get_coordinates(shapely.line_interpolate_point(lines, 0.5, normalized=True))
+        cell = np.floor(mid / BLOCK_M).astype(np.int64)
+        _, block = np.unique(cell, axis=0, return_inverse=True)
+        block = block.ravel()
+    else:
+        block = np.empty(0, np.int64)
+    size = np.bincount(block)
+    order = np.argsort(block, kind="stable")
+    ends = np.cumsum(size)
+    band = np.array([shapely.union_all(chain_band[order[e - n:e]]) for n, e in zip(size, ends, strict=True)],
+                    dtype=object)
+    out = _Blocks(chain_band, block, size, band)
+    with _TARGETS_LOCK:
+        _BLOCKS.setdefault(network, {})[float(buffer_m)] = out
+    return out
 
 
 def _polygon(network, origin, direction, dist, budget_s, buffer_m, start: _Places, given: _Places | None,
