@@ -327,7 +327,7 @@ class CoverageRun(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(12), server_default="running")  # queued, running, done, failed
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     data_version: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    scenario_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("scenarios.scenario_id"))
+    scenario_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("scenarios.scenario_id"), index=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -556,7 +556,7 @@ class User(Timestamped, Base):
     username: Mapped[str] = mapped_column(String(60), unique=True)
     password_hash: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
-    area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
+    area_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
     """A grid worker's own grid (limits what they see)."""
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -600,9 +600,9 @@ class Event(Timestamped, Base):
     level: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(8))
     grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
-    community_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
-    town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
-    worker_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.user_id"))
+    community_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
+    town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.user_id"), index=True)
     department: Mapped[str | None] = mapped_column(String(60), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
     reporter_phone: Mapped[str | None] = mapped_column(String(20))
@@ -781,7 +781,8 @@ class Visit(Timestamped, Base):
     distance_m: Mapped[float | None] = mapped_column(Float)
     notes: Mapped[str | None] = mapped_column(Text)
     needs: Mapped[str | None] = mapped_column(Text)
-    event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="SET NULL"))
+    event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="SET NULL"),
+                                                 index=True)
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
     client_id: Mapped[Any] = mapped_column(UUID(as_uuid=True), nullable=True)
     """The id a phone gave a visit it recorded offline: sent again, the visit is stored once."""

@@ -309,3 +309,25 @@ def test_migrations_downgrade_and_upgrade(db_url):
         with admin.connect() as con:
             con.execute(text(f'DROP DATABASE IF EXISTS "{url.database}_mig" WITH (FORCE)'))
         admin.dispose()
+
+
+RESULT_TABLES = {"coverage_area", "coverage_area_circle", "coverage_target", "coverage_presence",
+                 "coverage_composite"}
+"""Per-run results: their rows go with their run (an index on the area would slow every run's writes)."""
+
+
+def test_every_foreign_key_has_an_index_to_find_the_rows_referring(db_url):
+    """Deleting a referenced row (an event, an area, a user) looks up the rows referring to it: without
+    an index led by the key's columns that is a scan of the referring table for every deleted row."""
+    eng = create_engine(db_url)
+    try:
+        with eng.connect() as con:
+            bare = con.execute(text("""
+                SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid) FROM pg_constraint c
+                WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace AND NOT EXISTS (
+                    SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid
+                    AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+                    AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)""")).all()
+    finally:
+        eng.dispose()
+    assert [(t, d) for t, d in bare if t not in RESULT_TABLES] == []
