@@ -197,8 +197,7 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
         groups[f"r_{key}"] = g
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
     results = [{"code": k, "name": lab, "color": col, "count": int(counts.get(k, 0))} for k, (lab, col) in RESULTS.items()]
-    data = {"district": district, "results": results, "names": name_records(names, checks),
-            "statuses": STATUS_ZH, "shapes_zoom": SHAPES_ZOOM,
+    data = {"district": district, "results": results, "statuses": STATUS_ZH, "shapes_zoom": SHAPES_ZOOM,
             "sign_categories": [c for c, cat in default_tables().categories.items() if cat.sign_required],
             "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()}}
     m.add_child(AttachScript("minqing.placenames", layers=groups, data=data))
@@ -206,6 +205,8 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
                        demo=district.get("demo", False), search=True, results=results,
                        heritage=int(names["heritage"].fillna(False).astype(bool).sum()), total=len(names),
                        pending=int(((names["approval"] == PENDING_APPROVAL) & (names["status"] != "historical")).sum())))
-    # Drawn from SHAPES_ZOOM on only: a data block the browser does not parse until then (not script).
+    # Data blocks, not script: JSON.parse reads the names far faster than a phone compiles them as a script
+    # literal, and the shapes, drawn from SHAPES_ZOOM on only, are not parsed until then.
+    add_html(m, f'<script type="application/json" id="mq-pn-names">{js_json(name_records(names, checks))}</script>')
     add_html(m, f'<script type="application/json" id="mq-pn-shapes">{js_json(shapes(names, checks))}</script>')
     return finish(m)

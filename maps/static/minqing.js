@@ -289,7 +289,7 @@
       if (z < 14) return [];
       return p.category === "park" ? { color: "#b8dba8", weight: 0.8, fill: true, fillColor: "#d4ebc8", fillOpacity: 1 }
         : { color: "#d6cfc2", weight: 0.8, fill: true, fillColor: "#e7e2d9", fillOpacity: 1 };
-    }), { pane: pane(map, "mq-base-blocks", 255) });
+    }), { pane: pane(map, "mq-base-blocks", 255), minZoom: 14 });  // drawn from 14 on: no tiles made below
     // Building footprints close in (the tiles hold them from BUILDINGS_ZOOM on).
     var buildings = data.tiles.buildings ? mq.vectorTiles(data.tiles.buildings, "buildings", counted("buildings", function (p, z) {
       if (z < BUILDINGS_ZOOM) return [];

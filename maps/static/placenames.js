@@ -151,10 +151,11 @@
     n.pending = r.approval === "待审批";
   }
 
-  /* The embedded rows (columns + finding kinds, see maps/placenames.py) as name objects. */
+  /* The embedded rows (columns + finding kinds, see maps/placenames.py: a JSON data block) as name objects. */
   function decode(data) {
-    var C = data.names.columns, kinds = data.names.kinds;
-    return data.names.rows.map(function (r) {
+    var block = mq.$("mq-pn-names"), rows = block ? JSON.parse(block.textContent) : { columns: [], kinds: [], rows: [] };
+    var C = rows.columns, kinds = rows.kinds;
+    return rows.rows.map(function (r) {
       var n = {};
       C.forEach(function (k, i) { n[k] = r[i]; });
       n.findings = n.findings.map(function (f) {
