@@ -1,7 +1,10 @@
 """Administrative and grid areas of one copy: district → towns → communities → middle → small grids.
 
 Every level is cut out of its parent, so the children of one parent tile it exactly:
-towns and communities are (gently warped) Voronoi cells clipped to the parent. Grids follow the
+towns are (gently warped) Voronoi cells clipped to the district; communities are planned the same
+way inside each bank of their town, then redrawn along the bank's blocks (``follow_blocks``, as
+grids below), so that they follow streets and the river wherever one runs near the planned line and
+keep it only across open country (a block larger than ``SPLIT_BLOCK_M2`` is cut). Grids follow the
 streets and the river, as real grids do: each community is cut into blocks by its public streets
 and the river (``Network.streets``, polygonized with the community's outline), and a grid is a
 union of whole blocks. Which blocks go together is drawn from a balanced plan: middle grids and
@@ -120,14 +123,16 @@ def _community_seeds(ti: int, piece, res: Residences, s: Settlement, rng) -> tup
     return np.vstack(seeds), kinds
 
 
-def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, rng) -> list[tuple]:
-    """(polygon, kind) of the communities of one town; seeds of near-empty cells are dropped."""
+def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, rng, blocks_of) -> list[tuple]:
+    """(polygon, kind, planned cell) of the communities of one town; seeds of near-empty cells are
+    dropped. The planned cells are redrawn along the blocks of each bank (``blocks_of``,
+    ``follow_blocks``), as real boundaries follow streets and the river."""
     out = []
     warp = Warp(rng, amp=90.0 * geo.k, wavelength=1800.0 * geo.k)
     for piece in _pieces(town, geo.cut_line, res):
         seeds, kinds = _community_seeds(ti, piece, res, s, rng)
         if len(seeds) == 0:
-            out.append((piece, "村"))
+            out.append((piece, "村", piece))
             continue
         for _ in range(8):
             cells = voronoi_cells(seeds, piece, warp=warp)
@@ -137,7 +142,8 @@ def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, 
                 break
             keep = ~small if small.sum() < len(seeds) else hh == hh.max()
             seeds, kinds = seeds[keep], [k for k, ok in zip(kinds, keep, strict=True) if ok]
-        out += list(zip(cells, kinds, strict=True))
+        drawn = follow_blocks(cells, blocks_of(piece), res.xy, res.households.astype(float), keep_empty=True)
+        out += [(g, k, c) for (g, _), k, c in zip(drawn, kinds, cells, strict=True) if not g.is_empty]
     return out
 
 
@@ -192,10 +198,12 @@ class _Builder:
                        town=ti, kind=kind))
         A.add(Area("grid_large", t, f"{name}大网格", SERVICE_CODE["grid_large"] + self.dcode + tcode + "00000",
                    cell, worker=f"{name}大网格 网格长", town=ti))
-        comms = _communities(self.geo, cell, ti, self.res, self.s, self.rng)
+        comms = _communities(self.geo, cell, ti, self.res, self.s, self.rng, self._blocks)
         counters = {"社区": 0, "村": 200}
-        for ci in _order([c for c, _ in comms]):
-            poly, ckind = comms[ci]
+        # numbered (and so named) in the reading order of the planned cells: redrawing a boundary
+        # along a street never renames a community
+        for ci in _order([c for _, _, c in comms]):
+            poly, ckind, _ = comms[ci]
             counters[ckind] += 1
             self._community(t, ti, tcode, poly, ckind, f"{counters[ckind]:03d}")
 
