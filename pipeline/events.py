@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -334,6 +335,8 @@ def map_points(s: Session, user: Account, *, days: int, now: datetime | None = N
 
 _COUNTS: Cache[dict[str, Any]] = Cache(512)
 """Counts by viewer scope, day and data version of events, with the time until which they hold."""
+_COUNTING: dict[Any, threading.Lock] = {}
+_COUNTING_LOCK = threading.Lock()
 
 
 def today_and_month(s: Session, user: Account, *, now: datetime | None = None) -> dict[str, Any]:
@@ -348,11 +351,24 @@ def today_and_month(s: Session, user: Account, *, now: datetime | None = None) -
     month = day.replace(day=1)
     where = scope(user)
     key = versioned_key(s, ("events",), "event-counts", tuple(sorted(where.items())), day)
-    found = _COUNTS.peek(key)
-    if found is not None and found["at"] <= now < found["until"]:
-        return found["value"]
-    counted, next_due = store.counts(s, day=day, month=month, now=now, **where)
-    midnight = day + timedelta(days=1)  # wall-clock arithmetic: the next local midnight (no DST in China)
-    value = {**counted, "at": now}
-    _COUNTS.put(key, {"value": value, "at": now, "until": min(midnight, next_due) if next_due else midnight})
-    return value
+
+    def fresh() -> dict[str, Any] | None:
+        found = _COUNTS.peek(key)
+        return found["value"] if found is not None and found["at"] <= now < found["until"] else None
+
+    if (value := fresh()) is not None:
+        return value
+    with _COUNTING_LOCK:  # after a change every poller misses at once: one counts, the others wait for it
+        counting = _COUNTING.setdefault(key, threading.Lock())
+    try:
+        with counting:
+            if (value := fresh()) is not None:
+                return value
+            counted, next_due = store.counts(s, day=day, month=month, now=now, **where)
+            midnight = day + timedelta(days=1)  # wall-clock arithmetic: the next local midnight (no DST in China)
+            value = {**counted, "at": now}
+            _COUNTS.put(key, {"value": value, "at": now, "until": min(midnight, next_due) if next_due else midnight})
+            return value
+    finally:
+        with _COUNTING_LOCK:
+            _COUNTING.pop(key, None)

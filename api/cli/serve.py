@@ -22,4 +22,7 @@ def serve(
     import uvicorn
 
     typer.echo(f"民情地图 minqing-map on http://{host}:{port}  (API docs: /docs, layers: /collections)")
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", **UVICORN_OPTIONS)
+    # a worker gets a minute to import the app and answer the supervisor's ping (uvicorn's default of
+    # 5 s kills every worker of a loaded machine while it is still importing, and starts it again)
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info",
+                timeout_worker_healthcheck=60, **UVICORN_OPTIONS)
