@@ -33,7 +33,7 @@ HOUSEHOLD = f"""
 
 def _visit_fields(v: str = "visits") -> str:
     return (f"{v}.visit_id, {v}.household_id, {v}.worker, {v}.visited_at, {v}.distance_m, {v}.notes, {v}.needs, "
-            f"{v}.event_id, ST_X({v}.geom) AS lon, ST_Y({v}.geom) AS lat, {v}.created_at")
+            f"{v}.event_id, ST_X({v}.geom) AS lon, ST_Y({v}.geom) AS lat, {v}.created_at, {v}.client_id")
 
 
 def _plan(plan: Mapping[str, int]) -> dict[str, list]:
@@ -99,13 +99,25 @@ def distance_m(s: Session, household_id: int, lon: float, lat: float) -> float:
                            {"i": household_id, "lon": lon, "lat": lat}).scalar_one())
 
 
-def insert_visit(s: Session, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Store a visit (``values`` with ``lon``/``lat``: where the worker was)."""
+def insert_visit(s: Session, values: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Store a visit (``values`` with ``lon``/``lat``: where the worker was); returns it and whether it
+    is new. A ``client_id`` stored already (a phone sending its offline visit again, even at the same
+    moment) stores nothing and returns the visit stored first."""
     cols = [c for c in values if c not in ("lon", "lat")]
     visit_id = s.execute(text(f"INSERT INTO visits ({', '.join(cols)}, geom) VALUES "
-                              f"({', '.join(':' + c for c in cols)}, {POINT}) RETURNING visit_id"),
-                         dict(values)).scalar_one()
-    return get_visit(s, visit_id)
+                              f"({', '.join(':' + c for c in cols)}, {POINT}) "
+                              "ON CONFLICT (client_id) DO NOTHING RETURNING visit_id"), dict(values)).scalar()
+    if visit_id is None:
+        found = by_client_id(s, values["client_id"])
+        assert found is not None  # the conflict was on it
+        return found, False
+    return get_visit(s, visit_id), True
+
+
+def by_client_id(s: Session, client_id: Any) -> dict[str, Any] | None:
+    """The visit a phone sent with ``client_id`` (None: none yet)."""
+    row = s.execute(text(f"SELECT {_visit_fields()} FROM visits WHERE client_id = :c"), {"c": client_id}).mappings().first()
+    return dict(row) if row else None
 
 
 def get_visit(s: Session, visit_id: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -151,10 +152,17 @@ def update_household(s: Session, settings: VisitSettings, user: Account, househo
 def log_visit(s: Session, settings: VisitSettings, event_settings: EventSettings, user: Account, *,
               household_id: int, lon: float, lat: float, visited_at: datetime | None = None,
               notes: str | None = None, needs: str | None = None, event_category: str | None = None,
-              now: datetime | None = None) -> dict[str, Any]:
+              client_id: UUID | None = None, now: datetime | None = None) -> tuple[dict[str, Any], bool]:
     """Log a visit where the worker's browser located them: refused (422) farther than
     ``max_distance_m`` from the household. With ``event_category`` the needs found become an event
-    in the same call (``event`` in the answer)."""
+    in the same call (``event`` in the answer). Returns the visit and whether it is new.
+
+    ``client_id``: the id the phone gave a visit it recorded (offline, say) and sends until it hears
+    back: a second send stores nothing and answers the visit stored first (with its event)."""
+    if client_id is not None:
+        sent = _sent_before(s, event_settings, user, client_id)
+        if sent is not None:
+            return sent, False
     household = household_for(s, settings, user, household_id)
     now = now or datetime.now(UTC)
     visited_at = visited_at or now
@@ -172,13 +180,32 @@ def log_visit(s: Session, settings: VisitSettings, event_settings: EventSettings
     needs = (needs or "").strip() or None
     if event_category is not None and needs is None:
         raise ValidationFailed("转为民情事件需要先填写发现的需求 (needs)")
-    visit = store.insert_visit(s, {"household_id": household_id, "worker": user.username, "visited_at": visited_at,
-                                   "distance_m": round(distance, 1), "notes": (notes or "").strip() or None,
-                                   "needs": needs, "lon": lon, "lat": lat})
+    visit, new = store.insert_visit(s, {"household_id": household_id, "worker": user.username,
+                                        "visited_at": visited_at, "distance_m": round(distance, 1),
+                                        "notes": (notes or "").strip() or None, "needs": needs, "lon": lon,
+                                        "lat": lat, "client_id": client_id})
+    if not new:  # the same visit sent twice at once: the other request stored it
+        return _sent_before(s, event_settings, user, client_id), False
     if event_category is None:
-        return visit
+        return visit, True
     event = _event_from(s, event_settings, user, visit, household, event_category, None)
-    return {**store.get_visit(s, visit["visit_id"]), "event": event}
+    return {**store.get_visit(s, visit["visit_id"]), "event": event}, True
+
+
+def _sent_before(s: Session, event_settings: EventSettings, user: Account,
+                 client_id: UUID | None) -> dict[str, Any] | None:
+    """The visit this worker already sent with ``client_id`` (with its event), None when none; refused
+    when someone else's visit holds that id."""
+    visit = store.by_client_id(s, client_id)
+    if visit is None:
+        return None
+    if visit["worker"] != user.username:
+        raise Invalid(f"client_id {client_id} belongs to another visit",
+                      fix="give every new visit a new random UUID (crypto.randomUUID())")
+    if visit["event_id"] is not None:
+        event = event_store.get(s, visit["event_id"])
+        return {**visit, "event": events_service.present(event, user, event_settings)}
+    return visit
 
 
 def need_to_event(s: Session, settings: VisitSettings, event_settings: EventSettings,

@@ -72,9 +72,9 @@ def log(
             fail(f"--at {at!r} is not an ISO 8601 time: write e.g. 2026-03-01T10:00:00+08:00")
     with friendly_errors(), session(actor=f"cli:{worker}") as s:
         user = users.by_username_or_fail(s, worker)
-        visit = service.log_visit(s, visit_settings(), event_settings(), user,
-                                  household_id=household, lon=lon, lat=lat, visited_at=visited_at, notes=notes,
-                                  needs=needs, event_category=event_category, now=datetime.now(UTC))
+        visit, _ = service.log_visit(s, visit_settings(), event_settings(), user,
+                                     household_id=household, lon=lon, lat=lat, visited_at=visited_at, notes=notes,
+                                     needs=needs, event_category=event_category, now=datetime.now(UTC))
     typer.echo(f"已登记走访 {visit['visit_id']} (距该户 {visit['distance_m']:.0f} 米)")
     if visit.get("event"):
         typer.echo(f"需求已转为民情事件 {visit['event']['event_id']} ({visit['event']['category_zh']})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import CurrentUser, PagingDep, SessionDep
 from api.routes.events import event_settings, visit_settings
@@ -101,11 +101,19 @@ def list_visits(request: Request, s: SessionDep, user: CurrentUser, paging: Pagi
 @router.post("/visits", response_model=Visit, status_code=201, summary="登记走访 log a visit",
              description="The browser's location must lie within MINQING_VISITS_MAX_DISTANCE_M (300 m) of the "
                          "household, else 422 naming the distance. With `event_category` the needs found become "
-                         "a 民情事件 in the same call (`event`).", responses=errors(401, 403, 404, 422))
-def log_visit(request: Request, body: VisitCreate, s: SessionDep, user: CurrentUser) -> dict:
-    return service.log_visit(s, visit_settings(request), event_settings(request), user,
-                             household_id=body.household_id, lon=body.lon, lat=body.lat, visited_at=body.visited_at,
-                             notes=body.notes, needs=body.needs, event_category=body.event_category)
+                         "a 民情事件 in the same call (`event`). A phone that records visits offline gives each a "
+                         "`client_id` (a random UUID) and its `visited_at`, and sends it until it hears back: a "
+                         "visit already stored under that id is answered again with 200 and stored once.",
+             responses={200: {"model": Visit, "description": "already stored under this client_id"},
+                        **errors(400, 401, 403, 404, 422)})
+def log_visit(request: Request, body: VisitCreate, s: SessionDep, user: CurrentUser, response: Response) -> dict:
+    visit, new = service.log_visit(s, visit_settings(request), event_settings(request), user,
+                                   household_id=body.household_id, lon=body.lon, lat=body.lat,
+                                   visited_at=body.visited_at, notes=body.notes, needs=body.needs,
+                                   event_category=body.event_category, client_id=body.client_id)
+    if not new:
+        response.status_code = 200
+    return visit
 
 
 @router.post("/visits/{visit_id}/event", response_model=Event, status_code=201,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,7 +92,9 @@ class VisitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "notes": "身体状况良好"},
         {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "notes": "独自在家", "needs": "需要助餐服务",
-         "event_category": "elderly_care"}]})
+         "event_category": "elderly_care"},
+        {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "visited_at": "2026-03-09T10:00:00+08:00",
+         "notes": "离线登记", "client_id": "0b5c3c1e-6f0e-4d0a-9a57-2f4d1e8b7c21"}]})
     household_id: Id
     lon: Lon = Field(description="走访时浏览器定位 经度")
     lat: Lat = Field(description="走访时浏览器定位 纬度")
@@ -99,6 +102,7 @@ class VisitCreate(BaseModel):
     notes: Text(2000) | None = Field(None, description="走访记录")
     needs: Text(2000) | None = Field(None, description="发现的需求")
     event_category: Text(30, min_length=1) | None = Field(None, description="同时把需求转为民情事件: 事项类别 code")
+    client_id: UUID | None = Field(None, description="手机为离线登记的走访生成的编号 (随机 UUID): 重发不重复登记")
 
 
 class NeedToEvent(BaseModel):
@@ -122,6 +126,7 @@ class Visit(BaseModel):
     lon: float | None = None
     lat: float | None = None
     created_at: datetime
+    client_id: UUID | None = Field(None, description="手机生成的走访编号 (离线登记)")
     head_name: str | None = None
     grid_id: int | None = None
     event: Event | None = Field(None, description="同时创建的民情事件")

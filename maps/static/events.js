@@ -240,6 +240,78 @@
 
   /* ---------- 我的重点户 and 走访 (grid page; GET /households, POST /visits) ---------- */
   var homes = mq.$("mq-ev-visits"), homeLayer = L.featureGroup();
+  /* Visits recorded without a connection stay on the phone (localStorage, per grid) as 待同步 until the
+   * server has them: each carries a random client_id, so sending one again never stores it twice. */
+  var OUTBOX = "mq-visit-outbox:" + (area || "");
+  function outbox() {
+    try { return JSON.parse(window.localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; }
+  }
+  function saveOutbox(list) {
+    window.localStorage.setItem(OUTBOX, JSON.stringify(list));
+    state.pendingVisits = list.length;
+    markPending();
+  }
+  function dropFromOutbox(id) { saveOutbox(outbox().filter(function (x) { return x.client_id !== id; })); }
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+  function markPending() {
+    var waiting = outbox(), note = mq.$("mq-ev-pending");
+    if (note) {
+      note.hidden = !waiting.length;
+      note.textContent = waiting.length ? "待同步 " + waiting.length + " 条走访：已保存在本机，联网后自动上传" : "";
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("#mq-ev-homes li[data-household-id]"), function (li) {
+      var n = waiting.filter(function (x) { return String(x.household_id) === li.dataset.householdId; }).length;
+      var tag = li.querySelector(".mq-ev-tag-pending");
+      if (n && !tag) li.querySelector("button").insertAdjacentHTML("afterbegin", '<span class="mq-ev-tag mq-ev-tag-pending">待同步</span>');
+      if (!n && tag) tag.parentNode.removeChild(tag);
+    });
+  }
+  /* POST one visit; a refusal (4xx: too far, no longer followed ...) takes it off the phone, a lost
+   * connection (no answer) keeps it for the next try. */
+  function sendVisit(body) {
+    return mq.fetchJSON("/visits", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+                                     body: JSON.stringify(body) })
+      .then(function (v) { dropFromOutbox(body.client_id); return v; }, function (err) {
+        if (err.status && err.status < 500 && [401, 408, 429].indexOf(err.status) < 0) dropFromOutbox(body.client_id);
+        throw err;
+      });
+  }
+  var syncing = null;
+  function flushVisits() {
+    if (syncing) return syncing;
+    var waiting = outbox();
+    if (!waiting.length || !navigator.onLine) return Promise.resolve();
+    var sent = 0, refused = [];
+    syncing = waiting.reduce(function (p, body) {
+      return p.then(function (go) {
+        if (!go) return false;
+        return sendVisit(body).then(function () { sent += 1; return true; }, function (err) {
+          if (!err.status) return false;  // the connection went again: the rest wait
+          refused.push(err);
+          return true;
+        });
+      });
+    }, Promise.resolve(true)).then(function () {
+      syncing = null;
+      state.syncedVisits = (state.syncedVisits || 0) + sent;
+      if (sent || refused.length) {
+        say(live, (sent ? "离线走访已同步 " + sent + " 条" : "") + (refused.length ? (sent ? "；" : "") + refused.length +
+          " 条未被接受：" + problem(refused[0]) : ""), refused.length ? "error" : "ok");
+        refreshHomes();
+      }
+    });
+    return syncing;
+  }
+  state.flushVisits = flushVisits;
+  window.addEventListener("online", flushVisits);
+  window.setInterval(flushVisits, 30000);
+
   function homeItem(h) {
     var li = document.createElement("li");
     li.className = "mq-ev-item" + (h.overdue ? " mq-ev-late" : "");
@@ -282,9 +354,16 @@
       navigator.geolocation.getCurrentPosition(function (pos) {
         body.lon = pos.coords.longitude;
         body.lat = pos.coords.latitude;
+        body.client_id = newId();
+        body.visited_at = new Date().toISOString();  // the time of the visit, however late it is sent
+        saveOutbox(outbox().concat([body]));  // kept on the phone until the server has it
+        if (!navigator.onLine) {
+          say(out, "当前无网络：走访已保存在本机（待同步），联网后自动上传", "ok");
+          form.reset();
+          return;
+        }
         say(out, "正在登记…");
-        mq.fetchJSON("/visits", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-                                  body: JSON.stringify(body) })
+        sendVisit(body)
           .then(function (v) {
             state.lastVisit = v;
             say(out, "走访已登记（距该户 " + mq.num(v.distance_m) + " 米）" + (v.event ? "，已生成事件：" + v.event.category_zh : ""), "ok");
@@ -292,6 +371,7 @@
             refresh();
           })
           .catch(function (err) {
+            if (!err.status) { say(out, "网络不通：走访已保存在本机（待同步），联网后自动上传", "ok"); form.reset(); return; }
             say(out, err.status === 422 && /米|距离|附近/.test(err.detail || "") ? mq.zhMessage(err.detail, 422) || "定位离该户太远，请到户后再登记"
               : err.status === 422 ? "定位离该户太远或信息不全，请到户后再登记" : problem(err), "error");
           });
@@ -306,7 +386,8 @@
       homes.hidden = false;
       homes.innerHTML = "<h2>我的重点户 <span>（" + b.numberMatched + " 户" +
         (b.items.filter(function (h) { return h.overdue; }).length ? "，逾期 " + b.items.filter(function (h) { return h.overdue; }).length + " 户" : "") +
-        '）</span></h2><p class="mq-ev-note">走访逾期的排在最前。仅工作人员可见。</p><ul class="mq-ev-list" id="mq-ev-homes"></ul>';
+        '）</span></h2><p class="mq-ev-note">走访逾期的排在最前。仅工作人员可见。</p>' +
+        '<p class="mq-ev-note mq-ev-pending" id="mq-ev-pending" role="status" hidden></p><ul class="mq-ev-list" id="mq-ev-homes"></ul>';
       var ul = mq.$("mq-ev-homes");
       if (!b.items.length) ul.innerHTML = '<li class="mq-ev-empty">暂无重点户</li>';
       b.items.forEach(function (h) { ul.appendChild(homeItem(h)); });
@@ -316,7 +397,11 @@
           .bindTooltip("重点户：" + h.head_name + (h.overdue ? "（走访逾期）" : "")).on("click", function () { visitForm(h); }).addTo(homeLayer);
       });
       if (!map.hasLayer(homeLayer)) homeLayer.addTo(map);
-    }).catch(function () { homes.hidden = true; });  // no households for this account: the section stays away
+      markPending();
+    }).catch(function (err) {
+      if (err.status) homes.hidden = true;  // no households for this account: the section stays away
+      else markPending();  // offline: the list stays as it was, with what waits to be sent
+    });
   }
 
   /* ---------- 联勤指挥中心 ---------- */
@@ -469,5 +554,5 @@
     departments.sort();
     if (page === "command") commandControls(); else drawMyGrid();
     return refresh();
-  }).then(connect);
+  }).then(connect).then(function () { if (page === "grid") flushVisits(); });  // what an earlier visit left waiting
 })();

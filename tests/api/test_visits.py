@@ -255,3 +255,36 @@ def test_no_household_in_anonymous_responses(client, auth):
         r = client.get(path)
         assert secret not in r.text and "低保隐私备注" not in r.text, path
         assert "key_households" not in r.text and "head_name" not in r.text, path
+
+
+# --- offline visits: sent again until answered, stored once ---------------------------------------
+
+def _rows_with(api_db, client_id: str) -> tuple[int, int]:
+    engine = create_engine(api_db)
+    with engine.connect() as con:
+        row = con.execute(text("SELECT count(*), count(event_id) FROM visits WHERE client_id = :c"),
+                          {"c": client_id}).one()
+    engine.dispose()
+    return tuple(row)
+
+
+def test_a_visit_recorded_offline_and_sent_twice_is_stored_once(client, auth, api_db):
+    import uuid
+
+    mine = _household(client, auth)
+    client_id = str(uuid.uuid4())
+    at = (datetime.now(UTC) - timedelta(hours=3)).isoformat()  # recorded offline three hours ago
+    first = _visit(client, auth, mine["household_id"], client_id=client_id, visited_at=at, notes="离线登记",
+                   needs="需要助餐服务", event_category="elderly_care")
+    assert first.status_code == 201, first.text
+    again = _visit(client, auth, mine["household_id"], client_id=client_id, visited_at=at, notes="离线登记",
+                   needs="需要助餐服务", event_category="elderly_care")
+    assert again.status_code == 200, again.text
+    assert again.json()["visit_id"] == first.json()["visit_id"] and again.json()["client_id"] == client_id
+    assert again.json()["event"]["event_id"] == first.json()["event"]["event_id"]
+    assert datetime.fromisoformat(again.json()["visited_at"]) == datetime.fromisoformat(at)
+    assert _rows_with(api_db, client_id) == (1, 1)  # one visit, one event
+    other = _visit(client, auth, mine["household_id"], who="admin", client_id=client_id)
+    assert other.status_code == 400 and "client_id" in other.text  # someone else's id: refused, not shown
+    assert str(first.json()["visit_id"]) not in other.text
+    assert _visit(client, auth, mine["household_id"], client_id="not-a-uuid").status_code == 422

@@ -198,3 +198,58 @@ def test_grid_worker_visits_a_key_household_and_turns_a_need_into_an_event(visit
     v.page.wait_for_selector(f'#mq-ev-mine li[data-event-id="{event_id}"]', timeout=10_000)
     assert "已生成事件" in v.page.text_content("#mq-ev-visit-form .mq-status")
     v.assert_clean()
+
+
+def test_a_visit_recorded_offline_waits_on_the_phone_and_arrives_once(visit, api_as, demo_db):
+    """No connection at the household: the visit is kept in the browser as 待同步 and sent when the
+    connection returns, stored once (its client_id: sending it again stores nothing)."""
+    engine = create_engine(demo_db)
+    with engine.connect() as con:
+        home = con.execute(text("""
+            SELECT r.residence_id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, g.area_id AS grid_id
+            FROM residences r JOIN areas g ON g.level = 'grid_small' AND ST_Covers(g.geom, r.geom)
+            ORDER BY r.residence_id OFFSET 7 LIMIT 1""")).mappings().one()
+    made = api_as("maps_admin").post("/households", json={"residence_id": home["residence_id"],
+                                                          "groups": ["dibao"], "head_name": "离线走访测试户"})
+    assert made.status_code == 201, made.text
+    household = made.json()["household_id"]
+    worker = _account(demo_db, "offline_worker", "grid_worker", area_id=home["grid_id"])
+
+    def stored() -> list:
+        with engine.connect() as con:
+            return con.execute(text("SELECT visit_id, client_id, notes, visited_at, created_at FROM visits "
+                                    "WHERE household_id = :h"), {"h": household}).all()
+
+    v = visit(**PHONE)
+    v.context.grant_permissions(["geolocation"])
+    v.context.set_geolocation({"longitude": home["lon"], "latitude": home["lat"] + 0.0001})  # ≈ 11 m away
+    _signed_in(v, "/grid", worker)
+    row = f'#mq-ev-homes li[data-household-id="{household}"]'
+    v.page.wait_for_selector(row)
+    v.context.set_offline(True)  # (this also cuts the page off the test server, as a dead zone would)
+    v.page.click(f"{row} button")
+    v.page.fill('#mq-ev-visit-form textarea[name="notes"]', "离线登记：身体状况良好")
+    v.page.click('#mq-ev-visit-form button[data-kind="visit"]')
+    v.page.wait_for_function("() => /待同步/.test(document.querySelector('#mq-ev-visit-form .mq-status').textContent)")
+    assert v.page.is_visible(f"{row} .mq-ev-tag-pending") and "待同步 1 条" in v.page.text_content("#mq-ev-pending")
+    assert stored() == []
+    kept = v.js("() => Object.keys(localStorage).filter(k => k.startsWith('mq-visit-outbox'))"
+                ".map(k => JSON.parse(localStorage.getItem(k))).flat()")
+    assert [(k["household_id"], k["notes"]) for k in kept] == [(household, "离线登记：身体状况良好")]
+
+    v.context.set_offline(False)  # the connection returns: the page sends it by itself
+    v.page.wait_for_function("() => minqing.state.syncedVisits >= 1 && minqing.state.pendingVisits === 0",
+                             timeout=30_000)
+    [(visit_id, client_id, notes, visited_at, created_at)] = stored()
+    assert str(client_id) == kept[0]["client_id"] and notes == "离线登记：身体状况良好"
+    assert visited_at <= created_at  # the time it was recorded at, not when it arrived
+    v.page.wait_for_selector(f"{row}:not(:has(.mq-ev-tag-pending))")
+    # sent again (an answer lost on the way): the same visit comes back, nothing new is stored
+    again = v.js("""(body) => fetch('/visits', {method: 'POST', credentials: 'same-origin',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})
+        .then(r => r.json().then(j => [r.status, j.visit_id]))""", kept[0])
+    assert again == [200, visit_id]
+    assert len(stored()) == 1
+    engine.dispose()
+    v.errors = [e for e in v.errors if "ERR_INTERNET_DISCONNECTED" not in e]
+    v.assert_clean()
