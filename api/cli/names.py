@@ -428,7 +428,7 @@ def signs(
         # A bar of pages on a terminal, else a time-stamped line every tenth of the way (on stderr).
         with friendly_errors(), session(actor=_actor()) as s, \
                 phase_bars(1, desc="标志工作单", unit="页", unit_en="pages") as (step, progress):
-            step("绘制 drawing the sign sheets (a minute for a whole district)")
+            step("绘制 drawing")  # a minute for a whole district
             body = sign_sheets(s, town=town, sign_status=status, progress=progress)
         pdf.write_bytes(body)
         typer.echo(f"已写入 written: {pdf}")

@@ -387,7 +387,12 @@
           return reread(n).catch(function () {});
         }
         messages[n.id] = [REFUSED[err.status] || err.message, "error"];
-      }).then(function () { refresh(n); show(n); fillWork(); refill(); recount(); });
+      }).then(function () {
+        refresh(n);
+        show(n);
+        if (listed) { fillWork(); refill(); }
+        recount();
+      });
     }
 
     /* The legend's counts (per result, heritage, pending approval) and the review filter's follow every
@@ -505,7 +510,6 @@
       mq.$("mq-work-detail").addEventListener("click", function (e) {
         if (e.target.id === "mq-work-locate" && chosen) openName(byId[chosen.id]);
       });
-      fillWork();
     }
 
     /* The printable sign sheets are drawn on the server's task queue (a whole district is about a hundred
@@ -592,8 +596,22 @@
     function refill() { collect(); render(Math.max(PAGE, shown)); }  // after an action: the rows shown stay
     filter.addEventListener("change", fill);
     more.addEventListener("click", function () { render(shown + PAGE); });
-    fill();
     recount();
+    // The lists are filled when the panel shows them: at once on a wide screen, on a phone (panel folded
+    // away at first) when it is opened; the map is ready without them.
+    var listed = false;
+    function fillLists() {
+      if (listed) return;
+      listed = true;
+      fillWork();
+      fill();
+    }
+    if (!mq.panelOpen || mq.panelOpen()) fillLists();
+    var onPanel = mq.onPanel;
+    mq.onPanel = function (open) {
+      if (onPanel) onPanel(open);
+      if (open) fillLists();
+    };
     list.addEventListener("click", function (e) {
       var li = e.target.closest("li[data-row]");
       if (!li) return;

@@ -299,4 +299,11 @@ def test_popup_in_view_on_a_phone(visit, users):
     assert box["left"] >= 0 and box["right"] <= box["width"], box
     _clear_of_the_layer_control(v)
     v.shot("placenames-phone-popup")
+    # The lists of the folded panel are filled when it is opened (the map was ready without them).
+    assert v.js("() => document.querySelectorAll('#mq-review li[data-row]').length") == 0
+    v.page.click("#mq-panel-toggle")
+    v.page.wait_for_selector("#mq-review li[data-row]")
+    flagged = v.js("() => window.minqing.state.data.filter(n => !['ok', 'historical'].includes(n.result)).length")
+    assert 0 < v.js("() => window.minqing.state.review.shown") <= flagged
+    assert v.js("() => window.minqing.state.work.total") == len(v.js("() => window.minqing.state.data"))
     v.assert_clean()
