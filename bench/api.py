@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api.py [--url DATABASE_URL] [--scale 1] [--duration 10] [--connections 50]
     .venv/bin/python bench/api.py --workers-sweep 1,2,4     # the public map's throughput per worker count
+    .venv/bin/python bench/api.py --isochrones [--duration 20] # 50 public users asking isochrones (issue 19.3)
 
 Without ``--url`` it uses its own database ``<db>_bench`` next to the app's (created, migrated and
 loaded with the demo district when empty), so the numbers never disturb the app's data. It starts
@@ -16,6 +17,15 @@ connection comes from 127.0.0.1 and would otherwise be throttled), then:
    endpoint (other map views, search words, isochrone origins, grids …), so the response cache
    does not answer them all. Prints requests/s, p50, p95, p99 and non-2xx counts (with the load
    average of the machine, which other people share), and writes bench/_results/api.json.
+
+``--isochrones`` (issue 19.3) measures only isochrones, against a real ``minqing serve``: the CPU
+of one fresh isochrone in this process (``time.process_time`` around ``pipeline.isochrones.run`` on
+the prepared network, target ≤ 50 ms at the demo size) and in the server (its processes' CPU per
+fresh request, HTTP and database included), a stored facility isochrone's latency, then
+``--connections`` public users (anonymous) for ``--duration`` s asking what the public map asks:
+half facility isochrones (walk / 老年人步行, 5/10/15 minutes: stored with the run), half arbitrary
+points (never asked before, computed). Prints p50/p95 and requests/s (target p95 < 500 ms on 2
+cores) with the load average, and writes bench/_results/api_isochrones.json.
 """
 
 from __future__ import annotations
@@ -115,9 +125,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, workers: int, *, limits: bool = False) -> subprocess.Popen:
-    """uvicorn on ``port``; ``limits=False`` turns the per-IP limits off (anonymous rate limit, anonymous
-    isochrones per IP and their queue), since every load-tool connection comes from 127.0.0.1."""
+def start_server(url: str, port: int, workers: int, *, limits: bool = False, serve: bool = False) -> subprocess.Popen:
+    """uvicorn on ``port`` (``serve``: the ``minqing serve`` command, its output dropped); ``limits=False``
+    turns the per-IP limits off (anonymous rate limit, anonymous isochrones per IP and their queue),
+    since every load-tool connection comes from 127.0.0.1."""
     env = {**os.environ, "MINQING_SECRET_KEY": secrets.token_urlsafe(32), "MINQING_DATABASE_URL": url,
            "DATABASE_URL": url}
     if not limits:
@@ -125,7 +136,11 @@ def start_server(url: str, port: int, workers: int, *, limits: bool = False) -> 
                     "MINQING_ISOCHRONE_QUEUE": "100000"})
     cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    if serve:
+        cmd = [sys.executable, "-c", "from api.cli import main; main()", "serve", "--host", "127.0.0.1", "--port",
+               str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, **({"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+                                                       if serve else {}))
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -265,8 +280,18 @@ def run_wrk(base: str, paths: list[str], *, duration: int, connections: int, thr
             "urls": len(paths)}
 
 
-async def _httpx_load(base: str, paths: list[str], *, duration: int, connections: int) -> dict:
+async def _httpx_load(base: str, paths: list[str], *, duration: int, connections: int, shared: bool = False,
+                      think_s: float = 0.0) -> dict:
+    """``connections`` clients asking ``paths`` in turn (``shared``: each request takes the next URL nobody has
+    asked yet, so that no answer comes from the cache before the list is used up); ``think_s``: each client
+    waits a random time (exponential, this mean) after each answer, as a person reading the map does."""
+    import itertools
+    import random
+
+    rng = random.Random(5)
+
     latencies: list[float] = []
+    turn = itertools.count()
     non2xx = 0
     deadline = time.perf_counter() + duration
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -274,11 +299,13 @@ async def _httpx_load(base: str, paths: list[str], *, duration: int, connections
         async def worker(n: int) -> None:
             nonlocal non2xx
             while time.perf_counter() < deadline:
-                n += 1
+                n = next(turn) if shared else n + 1
                 t0 = time.perf_counter()
                 r = await client.get(base + paths[n % len(paths)])
                 latencies.append((time.perf_counter() - t0) * 1000)
                 non2xx += not 200 <= r.status_code < 300
+                if think_s > 0:
+                    await asyncio.sleep(rng.expovariate(1.0 / think_s))
 
         start = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(connections)))
@@ -360,6 +387,164 @@ def sweep(url: str, counts: list[int], *, duration: int, connections: int, varia
         "duration_s": duration, "workers": {str(n): r for n, r in rows.items()}}, indent=2, ensure_ascii=False))
 
 
+# -- isochrones (issue 19.3) -----------------------------------------------------------------------
+
+def with_stored_isochrones(url: str) -> None:
+    """Make sure the latest run holds the facility isochrones (a run made before they were stored has none)."""
+    from layers import store
+    from layers.db import session
+    from pipeline.coverage import run_and_store
+
+    with session(url, actor="bench") as s:
+        latest = store.latest_run(s)
+        if latest is None or not (latest["summary"] or {}).get("isochrones"):
+            print("storing the facility isochrones with a coverage run …", flush=True)
+            row = run_and_store(s, incremental=True, actor="bench")
+            iso = row["summary"]["isochrones"]
+            print(f"  {iso['computed']} isochrones computed, {iso['copied']} copied in {iso['seconds']:.1f} s "
+                  f"(run phases {row['summary']['phases_s']})", flush=True)
+
+
+def _random_points(url: str, n: int, seed: int) -> list[tuple[float, float]]:
+    """``n`` points near open facilities (inside the district, off the 0.0001° grid of cached answers)."""
+    import random
+
+    from layers import lookup
+    from layers.db import session
+
+    rng = random.Random(seed)
+    with session(url) as s:
+        fac = lookup.facility_points(s)
+    spots = list(zip(fac.lon, fac.lat, strict=True))
+    return [(lon + rng.uniform(-0.003, 0.003), lat + rng.uniform(-0.003, 0.003))
+            for lon, lat in (rng.choice(spots) for _ in range(n))]
+
+
+def isochrone_cpu(url: str, n: int) -> dict:
+    """CPU ms (``time.process_time``) of one fresh 5/10/15-minute walking isochrone of a point, computed as
+    a worker process computes it: ``pipeline.isochrones.run`` on the prepared network and facilities."""
+    from geo.network import build_network
+    from geo.profiles import get_profile, load_profiles
+    from layers import lookup, queries
+    from layers.db import session
+    from pipeline.coverage import PROFILES_CSV
+    from pipeline.isochrones import Origin, Task, run
+
+    with session(url) as s:
+        network = build_network(queries.nodes(s), queries.edges(s), get_profile(load_profiles(PROFILES_CSV), "walk"))
+        facilities = lookup.facility_points(s)
+    out = []
+    for i, (lon, lat) in enumerate(_random_points(url, n + 1, seed=11)):
+        task = Task(facilities=facilities, origin=Origin(lon, lat, {"lon": lon, "lat": lat}), budgets=(5.0, 10.0, 15.0),
+                    profile="walk", snap_max_m=500.0)
+        t0 = time.process_time()
+        status, _ = run(network, task)
+        if i and status == "ok":  # the first prepares the network's node and facility snaps
+            out.append((time.process_time() - t0) * 1000)
+    return {"median_ms": statistics.median(out), "p95_ms": _p95(out), "n": len(out)}
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants now (Linux /proc)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def served_cpu(base: str, pid: int, points: list[tuple[float, float]], facilities: list[int]) -> dict:
+    """One request at a time: the server's CPU (all its processes) and the latency per fresh point isochrone,
+    then per facility isochrone read from storage."""
+    out = {}
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for label, paths in (
+                ("fresh point isochrone", [f"/isochrones?lon={lon:.6f}&lat={lat:.6f}&minutes=5,10,15&profile=walk"
+                                           for lon, lat in points]),
+                ("stored facility isochrone", [f"/facilities/{f}/isochrone?minutes=5,10,15&profile=walk_elderly"
+                                               for f in facilities])):
+            client.get(paths[0])
+            times, cpu0 = [], _tree_cpu_s(pid)
+            for path in paths[1:]:
+                t0 = time.perf_counter()
+                r = client.get(path)
+                if r.status_code == 200:
+                    times.append((time.perf_counter() - t0) * 1000)
+            cpu = (_tree_cpu_s(pid) - cpu0) * 1000 / max(1, len(paths) - 1)
+            out[label] = {"server_cpu_ms": cpu, "median_ms": statistics.median(times), "p95_ms": _p95(times),
+                          "n": len(times)}
+    return out
+
+
+def isochrone_bench(url: str, *, workers: int, duration: int, connections: int, cpu_n: int,
+                    think_s: float) -> None:
+    with_stored_isochrones(url)
+    load0 = os.getloadavg()
+    cpu = isochrone_cpu(url, cpu_n)
+    print(f"one fresh isochrone (5/10/15 min walk, a point), in this process: CPU median {cpu['median_ms']:.1f} ms  "
+          f"p95 {cpu['p95_ms']:.1f} ms over {cpu['n']} points (target ≤ 50 ms; load average {load0[0]:.1f})",
+          flush=True)
+    port = free_port()
+    server = start_server(url, port, workers, serve=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            facilities = [f["id"] for f in client.get("/collections/facilities/items?status=open&limit=10000").json()
+                          ["features"]]
+        warm = [f"/isochrones?lon={lon:.6f}&lat={lat:.6f}&minutes=15&profile={profile}"
+                for profile in ("walk", "walk_elderly") for lon, lat in _random_points(url, 6, seed=len(profile))]
+        with ThreadPoolExecutor(6) as pool:  # every worker process builds its networks once, before timing
+            list(pool.map(lambda path: httpx.get(base + path, timeout=120), warm))
+        served = served_cpu(base, server.pid, _random_points(url, 31, seed=5), facilities[:31])
+        for label, v in served.items():
+            print(f"  {label:<26} one at a time: server CPU {v['server_cpu_ms']:6.1f} ms per request  "
+                  f"latency median {v['median_ms']:6.1f} ms  p95 {v['p95_ms']:6.1f} ms", flush=True)
+        import random
+
+        rng = random.Random(3)
+        facility_urls = [f"/facilities/{f}/isochrone?minutes=5,10,15&profile={p}" for f in facilities
+                         for p in ("walk", "walk_elderly")]
+        rng.shuffle(facility_urls)
+        point_urls = [f"/isochrones?lon={lon:.6f}&lat={lat:.6f}&minutes=5,10,15&profile={rng.choice(['walk', 'walk_elderly'])}"
+                      for lon, lat in _random_points(url, 4000, seed=17)]
+        mix = [u for pair in zip(facility_urls * 4, point_urls, strict=False) for u in pair]
+        print(f"load: {connections} public users for {duration} s, half facility isochrones (stored), half points "
+              f"never asked before (computed); {os.cpu_count()} CPUs, {workers} server process(es), "
+              f"load average before {os.getloadavg()[0]:.1f}", flush=True)
+        results = {}
+        for think in sorted({0.0, think_s}):
+            _drain(base)
+            label = "users asking without pause" if think == 0 else f"users pausing {think:g} s (mean) between asks"
+            if shutil.which("wrk") and think == 0:
+                r = run_wrk(base, mix, duration=duration, connections=connections, threads=2)
+            else:  # wrk has no pauses; without wrk the client shares the 2 CPUs
+                r = asyncio.run(_httpx_load(base, mix, duration=duration, connections=connections, shared=True,
+                                            think_s=think))
+            mix = mix[r["requests"] + connections:] + mix[:r["requests"] + connections]  # the next run: new points
+            r["load_average_after"] = os.getloadavg()[0]
+            results[label] = r
+            verdict = "OK" if r["p95_ms"] < 500 else "over the 500 ms target"
+            print(f"  {connections} {label:<40} {r['rps']:6.1f} req/s  p50 {r['p50_ms']:7.1f} ms  "
+                  f"p95 {r['p95_ms']:7.1f} ms ({verdict})  non-2xx {r['non_2xx']}  ({r['tool']}; load average "
+                  f"after {r['load_average_after']:.1f})", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    out = ROOT / "bench" / "_results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "api_isochrones.json").write_text(json.dumps({
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "load_average_before": load0,
+        "fresh_cpu_in_process": cpu, "served_one_at_a_time": served, "load": results, "workers": workers,
+        "connections": connections, "duration_s": duration}, indent=2, ensure_ascii=False))
+    print(f"written {out / 'api_isochrones.json'}")
+
+
 # -- main ------------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -375,9 +560,18 @@ def main() -> None:
     parser.add_argument("--only", help="endpoints whose label contains this text (e.g. isochrone)")
     parser.add_argument("--workers-sweep", default="",
                         help="e.g. 1,2,4: the public map's throughput with each number of server processes, only")
+    parser.add_argument("--isochrones", action="store_true",
+                        help="only isochrones: CPU per fresh one, and --connections public users against minqing serve")
+    parser.add_argument("--cpu-points", type=int, default=40, help="points timed for the CPU of a fresh isochrone")
+    parser.add_argument("--think", type=float, default=3.0,
+                        help="with --isochrones: also a run where each user pauses this long (mean, s) between asks")
     args = parser.parse_args()
 
     url = args.url or bench_database(args.scale, reload=args.reload)
+    if args.isochrones:
+        isochrone_bench(url, workers=args.workers, duration=args.duration, connections=args.connections,
+                        cpu_n=args.cpu_points, think_s=args.think)
+        return
     if args.workers_sweep:
         sweep(url, [int(n) for n in args.workers_sweep.split(",")], duration=args.duration,
               connections=args.connections, variants=args.variants)
