@@ -18,7 +18,7 @@ import data
 from geo.network import Network, build_network
 from geo.placenames.search import NameIndex
 from geo.profiles import Profile, get_profile, load_profiles
-from layers import placenames, queries
+from layers import lookup, placenames, queries
 from layers.cache import Cache, byte_cache, versioned_key
 from settings import coverage_settings
 
@@ -37,6 +37,7 @@ class Engines:
         self._networks: Cache[Network] = Cache(8)
         self._names: Cache[tuple[NameIndex, pd.DataFrame]] = Cache(2)
         self._profiles: Cache[dict[str, Profile]] = Cache(1)
+        self._facilities: Cache[pd.DataFrame] = Cache(2)
         self.responses = byte_cache(64 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
         """Finished GeoJSON pages and tiles by URL, audience and data version."""
         self.isochrones = byte_cache(32 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
@@ -57,6 +58,11 @@ class Engines:
         chosen = get_profile(self.profiles, profile)
         key = versioned_key(s, ("network_nodes", "network_edges"), profile, stamp)
         return self._networks.get(key, lambda: build_network(queries.nodes(s), queries.edges(s), chosen))
+
+    def facility_points(self, s: Session) -> pd.DataFrame:
+        """The open facilities an isochrone lists (``layers.lookup.facility_points``), read once per version:
+        the same frame every time, so worker processes keep its snaps (``geo.isochrone``)."""
+        return self._facilities.get(versioned_key(s, ("facilities", "facility_types")), lambda: lookup.facility_points(s))
 
     def name_index(self, s: Session) -> tuple[NameIndex, pd.DataFrame]:
         """The place-name search index and its rows (one per name, former names flagged)."""

@@ -632,7 +632,11 @@ _NETWORKS: Cache[Network] = Cache(len(isochrones.PUBLIC_PROFILES))
 
 
 def isochrone_network(inputs: Inputs, profile: str) -> Network:
-    """The routable network of ``profile`` on the run's street network (cached per version)."""
+    """The routable network of ``profile`` on the run's street network: the run's prepared one when it
+    has it (the same network: ``geo.network.build_network`` of the same layers), else built and cached."""
+    prepared = _PREPARED.peek(inputs.prepared_key())
+    if prepared is not None and profile in prepared.networks:
+        return prepared.networks[profile]
     key = (inputs.database, inputs.versions.get("network_nodes", 0), inputs.versions.get("network_edges", 0),
            profile, profile_digests(inputs.profiles)[profile])
     return _NETWORKS.get(key, lambda: build_network(inputs.nodes, inputs.edges, get_profile(inputs.profiles, profile)))

@@ -115,7 +115,7 @@ async def nearest(request: Request,
             if cached is not None:
                 return account, key, cached, None
             require_in_district(s, lon, lat)
-            job = ({p: engines.network(s, p) for p in NEAREST_PROFILES}, lookup.facility_points(s))
+            job = ({p: engines.network(s, p) for p in NEAREST_PROFILES}, engines.facility_points(s))
             return account, key, None, job
 
         async with db_session(request) as s:
