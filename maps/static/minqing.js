@@ -76,9 +76,13 @@
   mq.fitDistrict = function (map, b) {
     var side = mq.$("mq-panel");
     var wide = side && !window.matchMedia("(max-width: 760px)").matches;
+    var left = wide ? side.offsetWidth + 24 : 10, size = map.getSize();
+    var key = JSON.stringify([b, left, size.x, size.y]);
+    if (map.mqFitted === key) return;  // this very view is set and unmoved: a no-op move still redraws labels
     // No animation: the first view is simply there (and a view set right after is not swallowed by it).
-    map.fitBounds(b, { paddingTopLeft: [wide ? side.offsetWidth + 24 : 10, 10], paddingBottomRight: [10, 10],
-                       animate: false });
+    map.fitBounds(b, { paddingTopLeft: [left, 10], paddingBottomRight: [10, 10], animate: false });
+    map.mqFitted = key;
+    map.once("movestart", function () { map.mqFitted = null; });
   };
 
   mq.chrome = function (map, data) {
