@@ -1,10 +1,11 @@
 """Administrative and grid areas of one copy: district → towns → communities → middle → small grids.
 
-Every level is cut out of its parent, so the children of one parent tile it exactly:
-towns are (gently warped) Voronoi cells clipped to the district; communities are planned the same
-way inside each bank of their town, then redrawn along the bank's blocks (``follow_blocks``, as
-grids below), so that they follow streets and the river wherever one runs near the planned line and
-keep it only across open country (a block larger than ``SPLIT_BLOCK_M2`` is cut). Grids follow the
+Every level is cut out of its parent, so the children of one parent tile it exactly. Towns are
+planned as (gently warped) Voronoi cells of the district and communities the same way inside each
+bank of their planned town; then all communities are redrawn together along the district's blocks
+(``follow_blocks``, as grids below), so that they follow streets and the river wherever one runs
+near the planned line and keep it only across open country (a block larger than ``SPLIT_BLOCK_M2``
+is cut), and each town is the union of its communities. Grids follow the
 streets and the river, as real grids do: each community is cut into blocks by its public streets
 and the river (``Network.streets``, polygonized with the community's outline), and a grid is a
 union of whole blocks. Which blocks go together is drawn from a balanced plan: middle grids and
@@ -123,16 +124,14 @@ def _community_seeds(ti: int, piece, res: Residences, s: Settlement, rng) -> tup
     return np.vstack(seeds), kinds
 
 
-def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, rng, blocks_of) -> list[tuple]:
-    """(polygon, kind, planned cell) of the communities of one town; seeds of near-empty cells are
-    dropped. The planned cells are redrawn along the blocks of each bank (``blocks_of``,
-    ``follow_blocks``), as real boundaries follow streets and the river."""
+def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, rng) -> list[tuple]:
+    """(planned cell, kind) of the communities of one town; seeds of near-empty cells are dropped."""
     out = []
     warp = Warp(rng, amp=90.0 * geo.k, wavelength=1800.0 * geo.k)
     for piece in _pieces(town, geo.cut_line, res):
         seeds, kinds = _community_seeds(ti, piece, res, s, rng)
         if len(seeds) == 0:
-            out.append((piece, "村", piece))
+            out.append((piece, "村"))
             continue
         for _ in range(8):
             cells = voronoi_cells(seeds, piece, warp=warp)
@@ -142,8 +141,7 @@ def _communities(geo: Geography, town, ti: int, res: Residences, s: Settlement, 
                 break
             keep = ~small if small.sum() < len(seeds) else hh == hh.max()
             seeds, kinds = seeds[keep], [k for k, ok in zip(kinds, keep, strict=True) if ok]
-        drawn = follow_blocks(cells, blocks_of(piece), res.xy, res.households.astype(float), keep_empty=True)
-        out += [(g, k, c) for (g, _), k, c in zip(drawn, kinds, cells, strict=True) if not g.is_empty]
+        out += list(zip(cells, kinds, strict=True))
     return out
 
 
@@ -186,19 +184,30 @@ class _Builder:
                        worker=f"{self.dname}社会治理中心 值班室", kind="区"))
         warp = Warp(self.rng, amp=250.0 * geo.k, wavelength=4000.0 * geo.k)
         cells = voronoi_cells(geo.town_seeds, geo.land, warp=warp)
-        for ti, (cell, kind, tcode) in enumerate(zip(cells, ("街道", "镇", "镇"), ("001", "101", "102"),
+        plans = [_communities(geo, cell, ti, self.res, self.s, self.rng) for ti, cell in enumerate(cells)]
+        # the planned communities of every town redrawn along the district's blocks: boundaries follow
+        # streets and the river wherever one runs near the planned line, and a town is the union of its
+        # communities, so its outline follows them too
+        planned = [c for plan in plans for c, _ in plan]
+        drawn = follow_blocks(planned, self._blocks(geo.land), self.res.xy, self.res.households.astype(float),
+                              keep_empty=True)
+        start = 0
+        for ti, (plan, kind, tcode) in enumerate(zip(plans, ("街道", "镇", "镇"), ("001", "101", "102"),
                                                      strict=True)):
-            self._town(d, ti, cell, kind, tcode)
+            mine, start = drawn[start:start + len(plan)], start + len(plan)
+            comms = [(g, k, c) for (c, k), (g, _) in zip(plan, mine, strict=True) if not g.is_empty]
+            self._town(d, ti, comms, kind, tcode)
         self._assign()
         return A
 
-    def _town(self, d: int, ti: int, cell, kind: str, tcode: str) -> None:
+    def _town(self, d: int, ti: int, comms: list[tuple], kind: str, tcode: str) -> None:
+        """A town made of its communities ``comms`` (redrawn polygon, kind, planned cell)."""
         A, name = self.A, self.towns[ti] + kind
+        cell = polygonal(shapely.union_all([g for g, _, _ in comms]))
         t = A.add(Area("town", d, name, self.dcode + tcode + "000", cell, worker=f"{name}综治中心 值班室",
                        town=ti, kind=kind))
         A.add(Area("grid_large", t, f"{name}大网格", SERVICE_CODE["grid_large"] + self.dcode + tcode + "00000",
                    cell, worker=f"{name}大网格 网格长", town=ti))
-        comms = _communities(self.geo, cell, ti, self.res, self.s, self.rng, self._blocks)
         counters = {"社区": 0, "村": 200}
         # numbered (and so named) in the reading order of the planned cells: redrawing a boundary
         # along a street never renames a community
@@ -323,8 +332,11 @@ def follow_blocks(parts: list, blocks: list, xy: np.ndarray, w: np.ndarray, *,
     for k, p in enumerate(arr):
         label[(label < 0) & shapely.contains_xy(p, xy[:, 0], xy[:, 1])] = k
     pieces: list[list] = [[] for _ in parts]
+    tree = shapely.STRtree(arr)
     for b in blocks:
-        shares = shapely.area(shapely.intersection(b, arr))
+        shares = np.zeros(len(arr))
+        near = tree.query(b, predicate="intersects")
+        shares[near] = shapely.area(shapely.intersection(b, arr[near]))
         shapely.prepare(b)
         sel = shapely.contains_xy(b, xy[:, 0], xy[:, 1]) & (label >= 0)
         weight = np.bincount(label[sel], weights=w[sel], minlength=len(parts))
