@@ -273,6 +273,7 @@
     "public": { color: "#c09a8f", weight: 0.8, fill: true, fillColor: "#e8c9bf", fillOpacity: 1 },
     grounds: { color: "#9cc59a", weight: 0.8, fill: true, fillColor: "#c9e4c0", fillOpacity: 1 }
   };
+  mq.BUILDING = BUILDING;  // the legend's swatches show these fills (checked by the tests)
   function tiledBasemap(map, group, data) {
     var under = pane(map, "mq-base-under", 250);
     var renderer = L.canvas({ padding: 0.4, tolerance: 3, pane: under });

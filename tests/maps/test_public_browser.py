@@ -398,5 +398,13 @@ def test_buildings_are_drawn_close_in_from_our_own_tiles(visit, truth, demo_db):
     drawn = v.js("() => window.minqing.state.drawn.buildings")
     assert inside > 0 and drawn >= inside, (inside, drawn)
     assert any(urlsplit(u).path.startswith("/tiles/buildings/17/") for u in v.requests)
+    # the legend names each kind of footprint in the colour the map fills it with
+    legend = v.js("""() => ['house', 'public', 'grounds'].map(k => {
+        const sw = document.querySelector('.mq-legend .mq-sw-' + k), probe = document.createElement('i');
+        probe.style.color = window.minqing.BUILDING[k === 'house' ? 'residential' : k].fillColor;
+        document.body.appendChild(probe); const want = getComputedStyle(probe).color; probe.remove();
+        return [sw && sw.parentElement.textContent.trim(), sw && getComputedStyle(sw).backgroundColor, want]; })""")
+    assert [row[0] for row in legend] == ["住宅建筑（放大后显示）", "学校、卫生站等公共建筑", "运动场、广场"]
+    assert all(got == want for _, got, want in legend), legend
     v.shot("public-buildings-z17")
     v.assert_clean()
