@@ -78,7 +78,7 @@ def db(own_db, tmp_path, monkeypatch):
 
     def make(*, grids: bool = True) -> str:
         with session(own_db) as s:
-            s.execute(text("TRUNCATE coverage_area, place_name_history, place_names, facilities, visits, key_households, "
+            s.execute(text("TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
                            "residences, "
                            "network_edges, network_nodes, audit_log"))
             s.execute(text("UPDATE users SET area_id = NULL"))

@@ -51,7 +51,7 @@ def db(own_db, monkeypatch):
     """Facility types, a one-branch area tree over DISTRICT, one place name and one address."""
     monkeypatch.setenv("DATABASE_URL", own_db)  # for the CLI
     with session(own_db) as s:
-        s.execute(text("TRUNCATE coverage_area, place_name_history, place_names, facilities, visits, key_households, "
+        s.execute(text("TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
                        "residences, audit_log"))
         s.execute(text("UPDATE users SET area_id = NULL"))
         s.execute(text("DELETE FROM areas"))

@@ -49,7 +49,7 @@ def own_db(fresh_db):
 def db(own_db, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", own_db)  # for the CLI
     with session(own_db) as s:
-        s.execute(text("TRUNCATE coverage_area, place_name_history, place_names, facilities, visits, key_households, "
+        s.execute(text("TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
                        "residences, "
                        "network_edges, network_nodes, audit_log"))
         s.execute(text("UPDATE users SET area_id = NULL"))

@@ -164,7 +164,9 @@ def _inline_scripts(html: str) -> list[str]:
             self._inline = False
 
         def handle_starttag(self, tag, attrs):
-            self._inline = tag == "script" and not dict(attrs).get("src")
+            a = dict(attrs)  # data blocks (type="application/json") never run: the policy needs no hash for them
+            self._inline = (tag == "script" and not a.get("src")
+                            and (a.get("type") or "text/javascript") in ("text/javascript", "module"))
             if self._inline:
                 self.found.append("")
 
