@@ -7,10 +7,9 @@ PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml maps/assets/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
 PYTHON ?= python3
-# test processes (pytest-xdist; each has its own test databases). 0, the default: one process, files in
-# order — some API test files still count rows that files before them leave, so a parallel run
-# (`make test TEST_WORKERS=2`) is not yet reliable.
-TEST_WORKERS ?= 0
+# test processes (pytest-xdist, whole files per process; each process has its own test databases, and
+# no test depends on what files run before it leave behind). 2 fits the 2-core CI machine; 0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test setup system db data lint bench stop clean help
 

@@ -146,7 +146,8 @@ def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path, tr
     office.page.wait_for_selector('#mq-ev-detail button[data-action="resolve"]')
     office.page.fill('#mq-ev-detail textarea[name="note"]', "已清运并加密清扫频次")
     office.page.click('#mq-ev-detail button[data-action="resolve"]')
-    office.page.wait_for_function("() => document.getElementById('mq-ev-detail').dataset.status === 'resolved'")
+    office.page.wait_for_function("() => document.getElementById('mq-ev-detail').dataset.status === 'resolved'",
+                                  timeout=60_000)
     assert _event(demo_db, code)["status"] == "resolved"
 
     # --- the resident follows the code: 已办结, and nothing of the report itself ------------------------
