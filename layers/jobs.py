@@ -11,9 +11,9 @@ failed. A row whose queue job has ended without finishing it, or has none, is ma
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session
 
 LOCK_CLASS = 0x6D71  # 'mq': the first key of every advisory lock of this project
@@ -127,9 +127,10 @@ def job_output(s: Session, job_id: int, *, kind: str) -> bytes | None:
 
 def drop_old_outputs(s: Session, kind: str, *, older_than_hours: float) -> int:
     """Forget the files of ``kind`` jobs finished more than ``older_than_hours`` ago; how many."""
-    return s.execute(text("UPDATE jobs SET output = NULL WHERE kind = :k AND output IS NOT NULL "
-                          "AND finished_at < now() - make_interval(secs => :s)"),
-                     {"k": kind, "s": older_than_hours * 3600}).rowcount
+    result = s.execute(text("UPDATE jobs SET output = NULL WHERE kind = :k AND output IS NOT NULL "
+                            "AND finished_at < now() - make_interval(secs => :s)"),
+                       {"k": kind, "s": older_than_hours * 3600})
+    return cast(CursorResult, result).rowcount
 
 
 def same_active_job(s: Session, kind: str, params: dict[str, Any]) -> dict[str, Any] | None:

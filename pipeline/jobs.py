@@ -216,8 +216,8 @@ def sign_sheets_pdf(s: Session, job_id: int) -> bytes:
                       fix="start the sheets again (POST /placenames/signs/jobs)")
     body = jobs.job_output(s, job_id, kind=SIGN_SHEETS)
     if body is None:
-        raise NotFound(f"the PDF of sign-sheet job {job_id} is no longer kept (only for {KEEP_SHEETS_HOURS} hours)",
-                       fix="start the sheets again (POST /placenames/signs/jobs)")
+        raise NotFound(f"the PDF of sign-sheet job {job_id} is no longer kept (only for {KEEP_SHEETS_HOURS} "
+                       "hours): start the sheets again (POST /placenames/signs/jobs)")
     return body
 
 

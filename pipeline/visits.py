@@ -185,7 +185,10 @@ def log_visit(s: Session, settings: VisitSettings, event_settings: EventSettings
                                         "notes": (notes or "").strip() or None, "needs": needs, "lon": lon,
                                         "lat": lat, "client_id": client_id})
     if not new:  # the same visit sent twice at once: the other request stored it
-        return _sent_before(s, event_settings, user, client_id), False
+        sent = _sent_before(s, event_settings, user, client_id)
+        if sent is None:  # its id was taken, yet no visit holds it: it was removed meanwhile
+            raise Invalid(f"client_id {client_id} was just used and removed", fix="send the visit again")
+        return sent, False
     if event_category is None:
         return visit, True
     event = _event_from(s, event_settings, user, visit, household, event_category, None)

@@ -143,8 +143,8 @@ def _around(centre: np.ndarray, p: np.ndarray, w: float, d: float, angle: float,
     middle first."""
     reach_u, reach_v = w / 2 + reach - 1.0, d / 2 + reach - 1.0
     steps = 11 if reach <= SHARE_M else 25
-    du, dv = np.meshgrid(np.linspace(-reach_u, reach_u, steps), np.linspace(-reach_v, reach_v, steps))
-    du, dv = du.ravel(), dv.ravel()
+    grid_u, grid_v = np.meshgrid(np.linspace(-reach_u, reach_u, steps), np.linspace(-reach_v, reach_v, steps))
+    du, dv = grid_u.ravel(), grid_v.ravel()
     order = np.argsort(np.hypot(du / w, dv / d), kind="stable")
     c, s = np.cos(angle), np.sin(angle)
     shifts = np.column_stack([du[order] * c - dv[order] * s, du[order] * s + dv[order] * c])
