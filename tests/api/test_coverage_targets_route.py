@@ -33,8 +33,10 @@ def test_targets_per_area_match_the_area_shares(client, auth, run_id):
     areas = client.get(f"/coverage/runs/{run_id}/areas?level=community&type=health_center",
                        headers=auth("planner")).json()["features"]
     share = {f["properties"]["area_id"]: f["properties"]["share"] for f in areas}
-    for t in kg:
-        assert t["value"] == pytest.approx(share[t["area_id"]])
+    assert any(t["value"] is not None for t in kg)
+    for t in kg:  # a community without residents (another test file may add one) has no share and no value
+        assert t["value"] == pytest.approx(share[t["area_id"]]) if t["value"] is not None \
+            else share.get(t["area_id"]) is None
     # share-of-communities targets are never judged for a single community
     assert not [t for t in rows if t["measure"] == "presence" and t["level"] == "community"]
     assert {t["measure_zh"] for t in rows if t["measure"] == "presence"} <= {"设施覆盖社区比例", "设施覆盖行政村比例"}
