@@ -536,16 +536,21 @@ def isochrone_bench(url: str, *, workers: int, duration: int, connections: int, 
     finally:
         server.terminate()
         server.wait(timeout=60)
-    out = ROOT / "bench" / "_results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "api_isochrones.json").write_text(json.dumps({
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "load_average_before": load0,
-        "fresh_cpu_in_process": cpu, "served_one_at_a_time": served, "load": results, "workers": workers,
-        "connections": connections, "duration_s": duration}, indent=2, ensure_ascii=False))
-    print(f"written {out / 'api_isochrones.json'}")
+    _write_results("api_isochrones.json", {
+        "load_average_before": load0, "fresh_cpu_in_process": cpu, "served_one_at_a_time": served,
+        "load": results, "workers": workers, "connections": connections, "duration_s": duration})
 
 
 # -- main ------------------------------------------------------------------------------------------
+
+
+def _write_results(name: str, figures: dict) -> None:
+    """bench/_results/``name``: the figures with when and on how many CPUs they were measured."""
+    out = ROOT / "bench" / "_results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps({"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
+                                        **figures}, indent=2, ensure_ascii=False))
+    print(f"written {out / name}")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -606,13 +611,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    out = ROOT / "bench" / "_results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "api.json").write_text(json.dumps({
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "map_view": view,
-        "load": results, "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
-        "variants": args.variants}, indent=2, ensure_ascii=False))
-    print(f"written {out / 'api.json'}")
+    _write_results("api.json", {
+        "map_view": view, "load": results, "workers": args.workers, "connections": args.connections,
+        "duration_s": args.duration, "variants": args.variants})
 
 
 if __name__ == "__main__":
