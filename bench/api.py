@@ -284,7 +284,9 @@ async def _httpx_load(base: str, paths: list[str], *, duration: int, connections
                       think_s: float = 0.0) -> dict:
     """``connections`` clients asking ``paths`` in turn (``shared``: each request takes the next URL nobody has
     asked yet, so that no answer comes from the cache before the list is used up); ``think_s``: each client
-    waits a random time (exponential, this mean) after each answer, as a person reading the map does."""
+    waits a random time (exponential, this mean) after each answer, as a person reading the map does, and
+    also before its first ask: the exponential wait is memoryless, so the clients start as they would be found
+    at any moment of a steady stream of users, not all asking in the same first instant."""
     import itertools
     import random
 
@@ -298,6 +300,8 @@ async def _httpx_load(base: str, paths: list[str], *, duration: int, connections
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         async def worker(n: int) -> None:
             nonlocal non2xx
+            if think_s > 0:
+                await asyncio.sleep(rng.expovariate(1.0 / think_s))
             while time.perf_counter() < deadline:
                 n = next(turn) if shared else n + 1
                 t0 = time.perf_counter()
