@@ -11,13 +11,14 @@ PYTHON ?= python3
 # no test depends on what files run before it leave behind). 2 fits the 2-core CI machine; 0: one process.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test setup system db data lint bench stop clean help
+.PHONY: demo test setup system db data lint format bench stop clean help
 
 help:
 	@echo "make demo   — set up, load the demo district, compute coverage, serve http://127.0.0.1:8000"
 	@echo "make test   — set up, then run the whole test suite against a real PostGIS"
 	@echo "make stop   — stop the task-queue worker and the local PostGIS"
 	@echo "make lint   — style, types and the architecture's import contracts"
+	@echo "make format — rewrite the code in the house format (ruff format)"
 	@echo "make bench  — benchmarks (coverage engine vs peers, API latency)"
 
 # Debian packages: `make demo` needs the database, Python venv, npm and CJK fonts; `make test` adds
@@ -60,12 +61,18 @@ demo: data
 
 # the style (ruff), the types (mypy) and the architecture (import-linter contracts in .importlinter)
 lint: setup
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 test: db lint
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+
+# rewrite the code in the house format (ruff format, 110 columns); `make lint` fails on any file that differs
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: setup
 	$(PY) -m pip install -q -e '.[dev,bench]'

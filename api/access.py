@@ -35,12 +35,16 @@ WRITE: dict[str, tuple[str, ...]] = {
 GRID_WORKER_ATTRIBUTES = ("facilities",)
 """Collections whose attributes a grid worker may change inside their own grid."""
 
+# 一标三实 addresses are residences (households, population): never public
 IMPORT: dict[str, tuple[str, ...]] = {
     "facilities": ("planner", "admin"),
     "residences": ("planner", "admin"),
     "grids": ("admin",),
     "place_names": ("placename_officer", "admin"),
-    "addresses": ("planner", "admin"),  # 一标三实 addresses are residences (households, population): never public
+    "addresses": (
+        "planner",
+        "admin",
+    ),
 }
 """Import layer → roles that may import it (``addresses`` is the residences import under another name)."""
 
@@ -48,8 +52,10 @@ IMPORT: dict[str, tuple[str, ...]] = {
 def _deny(user: Account | None, roles: tuple[str, ...], what: str) -> Exception:
     if user is None:
         return Unauthorized(f"{what} needs a login with one of the roles {list(roles)}")
-    return Forbidden(f"role {user.role!r} may not {what}: it needs one of {list(roles)}",
-                     fix="ask an administrator for a role that may do this")
+    return Forbidden(
+        f"role {user.role!r} may not {what}: it needs one of {list(roles)}",
+        fix="ask an administrator for a role that may do this",
+    )
 
 
 def readable(user: Account | None, collection: str) -> bool:
@@ -73,7 +79,8 @@ def writable(user: Account | None, collection: str) -> bool:
     if user is None:
         return False
     return user.role in WRITE.get(collection, ()) or (
-        user.role == "grid_worker" and collection in GRID_WORKER_ATTRIBUTES)
+        user.role == "grid_worker" and collection in GRID_WORKER_ATTRIBUTES
+    )
 
 
 def write_scope(user: Account, collection: str, *, action: str, moves_geometry: bool) -> int | None:
@@ -86,9 +93,11 @@ def write_scope(user: Account, collection: str, *, action: str, moves_geometry: 
         return None
     if user.role == "grid_worker" and collection in GRID_WORKER_ATTRIBUTES:
         if action != "update" or moves_geometry:
-            raise Forbidden(f"grid workers may change the attributes of {collection} in their grid, "
-                            f"not {'move' if action == 'update' else action} them",
-                            fix="use PATCH with properties only (no geometry), or ask a planner")
+            raise Forbidden(
+                f"grid workers may change the attributes of {collection} in their grid, "
+                f"not {'move' if action == 'update' else action} them",
+                fix="use PATCH with properties only (no geometry), or ask a planner",
+            )
         return _own_grid(user)
     raise _deny(user, roles, f"{action} {collection}")
 
@@ -101,6 +110,8 @@ def import_allowed(user: Account, layer: str) -> None:
 
 def _own_grid(user: Account) -> int:
     if user.area_id is None:
-        raise Forbidden(f"grid worker {user.username!r} has no grid assigned",
-                        fix="ask an administrator to set your area_id (PATCH /users/{id})")
+        raise Forbidden(
+            f"grid worker {user.username!r} has no grid assigned",
+            fix="ask an administrator to set your area_id (PATCH /users/{id})",
+        )
     return user.area_id

@@ -62,7 +62,9 @@ class Engines:
     def facility_points(self, s: Session) -> pd.DataFrame:
         """The open facilities an isochrone lists (``layers.lookup.facility_points``), read once per version:
         the same frame every time, so worker processes keep its snaps (``geo.isochrone``)."""
-        return self._facilities.get(versioned_key(s, ("facilities", "facility_types")), lambda: lookup.facility_points(s))
+        return self._facilities.get(
+            versioned_key(s, ("facilities", "facility_types")), lambda: lookup.facility_points(s)
+        )
 
     def name_index(self, s: Session) -> tuple[NameIndex, pd.DataFrame]:
         """The place-name search index and its rows (one per name, former names flagged)."""

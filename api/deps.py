@@ -33,10 +33,12 @@ from settings import ApiSettings
 ANONYMOUS = "anonymous"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False,
-                                     description="登录令牌 JWT from POST /auth/token")
-cookie_scheme = APIKeyCookie(name=COOKIE, auto_error=False,
-                             description="浏览器登录 Cookie set by POST /auth/login (same JWT)")
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/auth/token", auto_error=False, description="登录令牌 JWT from POST /auth/token"
+)
+cookie_scheme = APIKeyCookie(
+    name=COOKIE, auto_error=False, description="浏览器登录 Cookie set by POST /auth/login (same JWT)"
+)
 
 
 async def get_settings(request: Request) -> ApiSettings:
@@ -106,8 +108,11 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     try:
         await slots.acquire(staff=staff, timeout=settings.db_wait_seconds)
     except TimeoutError:
-        raise Busy("the service is busy (too many requests at once)", fix="retry in a few seconds",
-                   headers={"Retry-After": "2"}) from None
+        raise Busy(
+            "the service is busy (too many requests at once)",
+            fix="retry in a few seconds",
+            headers={"Retry-After": "2"},
+        ) from None
     try:
         cm = session(request.app.state.database_url, actor=ANONYMOUS)
         with CancelScope(shield=True):
@@ -165,13 +170,18 @@ def _check_same_origin(request: Request) -> None:
         return
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise Forbidden(f"cross-site request from {origin} refused",
-                        fix="send writes from the minqing-map pages, or use an Authorization: Bearer token")
+        raise Forbidden(
+            f"cross-site request from {origin} refused",
+            fix="send writes from the minqing-map pages, or use an Authorization: Bearer token",
+        )
 
 
-async def _token_result(request: Request, s: SessionDep,
-                        bearer: Annotated[str | None, Depends(oauth2_scheme)],
-                        cookie: Annotated[str | None, Depends(cookie_scheme)]) -> TokenResult:
+async def _token_result(
+    request: Request,
+    s: SessionDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
+) -> TokenResult:
     if not (bearer or cookie):
         return TokenResult(None)  # anonymous: no database work, no thread hop
     return await run_in_threadpool(resolve_token, request, s, bearer, cookie)
@@ -205,8 +215,10 @@ def require_role(*roles: str) -> Callable[..., Account]:
 
     async def dependency(user: CurrentUser) -> Account:
         if user.role not in roles:
-            raise Forbidden(f"role {user.role!r} may not do this: it needs one of {list(roles)}",
-                            fix="ask an administrator for a role that may do this")
+            raise Forbidden(
+                f"role {user.role!r} may not do this: it needs one of {list(roles)}",
+                fix="ask an administrator for a role that may do this",
+            )
         return user
 
     dependency.__name__ = f"require_{'_or_'.join(roles)}"
@@ -220,8 +232,10 @@ class Paging:
 
 
 async def paging(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"每页条数 items per page (1..{MAX_LIMIT})",
-                                examples=[100])] = 100,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_LIMIT, description=f"每页条数 items per page (1..{MAX_LIMIT})", examples=[100]),
+    ] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31, description="跳过条数 items to skip", examples=[0])] = 0,
 ) -> Paging:
     return Paging(limit, offset)
@@ -233,10 +247,14 @@ Bbox = tuple[float, float, float, float]
 
 
 async def bbox_param(
-    bbox: Annotated[str | None, Query(
-        description="范围 minLon,minLat,maxLon,maxLat (WGS84 degrees, longitude first); the 6-number OGC form "
-                    "minLon,minLat,minZ,maxLon,maxLat,maxZ is accepted (heights ignored)",
-        examples=["113.20,22.50,113.40,22.70"])] = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="范围 minLon,minLat,maxLon,maxLat (WGS84 degrees, longitude first); the 6-number OGC form "
+            "minLon,minLat,minZ,maxLon,maxLat,maxZ is accepted (heights ignored)",
+            examples=["113.20,22.50,113.40,22.70"],
+        ),
+    ] = None,
 ) -> Bbox | None:
     return None if bbox is None else parse_bbox(bbox)
 

@@ -36,8 +36,14 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, fix: str | None = None, details: Any = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.fix = fix
         self.details = details
@@ -48,8 +54,13 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
     def __init__(self, message: str, *, fix: str | None = None):
-        super().__init__(message, fix=fix or "log in: POST /auth/token (username, password) and send "
-                         "`Authorization: Bearer <access_token>`", headers={"WWW-Authenticate": "Bearer"})
+        super().__init__(
+            message,
+            fix=fix
+            or "log in: POST /auth/token (username, password) and send "
+            "`Authorization: Bearer <access_token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 class Forbidden(ApiError):
@@ -151,10 +162,16 @@ def error_response(exc: BaseException, request: Request | None = None) -> JSONRe
     if isinstance(exc, RequestValidationError):
         return _validation_error(exc)
     if isinstance(exc, IntegrityError):
-        body = error_body("conflict", "the change conflicts with existing data (a duplicate value or a "
-                          "reference to a row that does not exist)", fix=GENERIC_FIX[409])
+        body = error_body(
+            "conflict",
+            "the change conflicts with existing data (a duplicate value or a "
+            "reference to a row that does not exist)",
+            fix=GENERIC_FIX[409],
+        )
         return JSONResponse(body, status_code=409)
-    message = str(getattr(exc, "detail", None) or exc) if isinstance(exc, StarletteHTTPException) else str(exc)
+    message = (
+        str(getattr(exc, "detail", None) or exc) if isinstance(exc, StarletteHTTPException) else str(exc)
+    )
     fix = getattr(exc, "fix", None) or GENERIC_FIX.get(status)
     details = getattr(exc, "details", None) or getattr(exc, "problems", None) or None
     body = error_body(_code(exc, status), message, fix=fix, details=jsonable_encoder(details))
@@ -170,8 +187,13 @@ def _server_error(exc: BaseException, status: int, request: Request | None, head
         headers.setdefault("Retry-After", "2")
     elif status == 503:
         # refusals expected under load (``quiet``) are not logged one by one: a flood would fill the log
-        log.log(logging.DEBUG if getattr(exc, "quiet", False) else logging.WARNING,
-                "service unavailable [%s] %s: %r", ref, where, exc)
+        log.log(
+            logging.DEBUG if getattr(exc, "quiet", False) else logging.WARNING,
+            "service unavailable [%s] %s: %r",
+            ref,
+            where,
+            exc,
+        )
         message = "the database is not available right now"
         code = "service_unavailable"
     else:
@@ -192,17 +214,27 @@ def _validation_error(exc: RequestValidationError) -> JSONResponse:
     path_errors = [e for e in errors if tuple(e.get("loc", ()))[:2] == ("path", "collection_id")]
     if path_errors:
         bad = path_errors[0].get("input")
-        body = error_body("not_found", f"collection {bad!r} does not exist",
-                          fix="GET /collections lists the collection ids")
+        body = error_body(
+            "not_found", f"collection {bad!r} does not exist", fix="GET /collections lists the collection ids"
+        )
         return JSONResponse(body, status_code=404)
-    details = [{"location": [_printable(p) for p in e.get("loc", ())], "problem": _printable(e.get("msg")),
-                "input": _short(e.get("input"))} for e in errors]
+    details = [
+        {
+            "location": [_printable(p) for p in e.get("loc", ())],
+            "problem": _printable(e.get("msg")),
+            "input": _short(e.get("input")),
+        }
+        for e in errors
+    ]
     in_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
     status = 422 if in_body else 400
     where = "; ".join(f"{'.'.join(map(str, d['location']))}: {d['problem']}" for d in details[:5])
-    body = error_body("invalid_request" if in_body else "invalid_parameter", f"invalid request: {where}",
-                      fix=GENERIC_FIX[422] if in_body else "correct the named query/path/header parameter",
-                      details=jsonable_encoder(details))
+    body = error_body(
+        "invalid_request" if in_body else "invalid_parameter",
+        f"invalid request: {where}",
+        fix=GENERIC_FIX[422] if in_body else "correct the named query/path/header parameter",
+        details=jsonable_encoder(details),
+    )
     return JSONResponse(body, status_code=status)
 
 
@@ -271,8 +303,9 @@ def json_body_problem(body: bytes) -> str | None:
     except UnicodeDecodeError as e:
         return f"the body is not valid UTF-8 (at byte {e.start})"
     try:
-        parsed = json.loads(text, parse_float=_strict_float,
-                            parse_constant=lambda name: _Bad(f"{name} is not a JSON number"))
+        parsed = json.loads(
+            text, parse_float=_strict_float, parse_constant=lambda name: _Bad(f"{name} is not a JSON number")
+        )
     except (ValueError, RecursionError):
         return None
     found = _first_bad(parsed, ("body",))
@@ -288,7 +321,9 @@ def _is_json(scope) -> bool:
             message = email.message.Message()
             message["content-type"] = value.decode("latin-1")
             subtype = message.get_content_subtype()
-            return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+            return message.get_content_maintype() == "application" and (
+                subtype == "json" or subtype.endswith("+json")
+            )
     return False
 
 
@@ -317,9 +352,11 @@ class StrictJsonBodies:
         body = b"".join(chunks)
         problem = json_body_problem(body)
         if problem:
-            exc = UnsafeJson(f"请求中的 JSON 含有无法处理的值 the JSON body holds {problem}",
-                             fix="send finite numbers (no NaN, Infinity or numbers beyond ±1.8e308) and "
-                                 "text in valid Unicode")
+            exc = UnsafeJson(
+                f"请求中的 JSON 含有无法处理的值 the JSON body holds {problem}",
+                fix="send finite numbers (no NaN, Infinity or numbers beyond ±1.8e308) and "
+                "text in valid Unicode",
+            )
             await error_response(exc)(scope, receive, send)
             return
         replayed = False

@@ -51,7 +51,8 @@ class BodySizeLimit:
         got = f" ({size / 1024 / 1024:.1f} MB)" if size else ""
         return PayloadTooLarge(
             f"the request body{got} is larger than the limit of {mb:g} MB",
-            fix="split the file into smaller parts, or ask the administrator to raise MINQING_MAX_UPLOAD_MB")
+            fix="split the file into smaller parts, or ask the administrator to raise MINQING_MAX_UPLOAD_MB",
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -109,8 +110,9 @@ class SharedLimit:
     forgets nothing. ``name`` keeps the counts of different limits apart. Without a reachable database
     nothing is counted and every request passes (the routes that need the database answer 503)."""
 
-    def __init__(self, name: str, *, rate: float, burst: int, url: str | None = None,
-                 storage: Storage | None = None):
+    def __init__(
+        self, name: str, *, rate: float, burst: int, url: str | None = None, storage: Storage | None = None
+    ):
         self.name = name
         self.item = RateLimitItemPerSecond(max(1, burst) * SCALE, max(1, round(burst / rate)))
         self.limiter = MovingWindowRateLimiter(storage or PostgresStorage(url=url))
@@ -154,13 +156,15 @@ class AnonymousRateLimit:
         if not self._authenticated(request):
             client = request.client.host if request.client else "unknown"
             cost = TILE_COST if scope["path"].startswith(TILE_PREFIX) else 1.0
-            wait = await run_in_threadpool(self.limit(scope).take, client_key(client), cost)  # a database round trip
+            # a database round trip
+            wait = await run_in_threadpool(self.limit(scope).take, client_key(client), cost)
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
                 exc = RateLimited(
                     f"too many requests from {client} without logging in",
                     fix=f"wait {seconds} s and retry, slow down, or log in (logged-in users are not limited)",
-                    headers={"Retry-After": str(seconds)})
+                    headers={"Retry-After": str(seconds)},
+                )
                 await error_response(exc, request)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

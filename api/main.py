@@ -59,10 +59,22 @@ TAGS = [
     {"name": "网格 grids", "description": "编辑网格 edit grids"},
     {"name": "行政区划 areas", "description": "编辑行政区划 edit districts, towns, communities"},
     {"name": "等时圈 isochrones", "description": "沿街道的可达范围 reachable areas along the streets"},
-    {"name": "民情事件 events", "description": "民情事件: 上报、受理、分拨、处置、办结、回访 residents' reports through the grids"},
-    {"name": "走访 visits", "description": "重点人群户与走访 (仅网格员与管理员) key households and visits, staff only"},
-    {"name": "公众地图 public map", "description": "离我最近的服务设施与统一搜索 nearest services and one search box"},
-    {"name": "地名 place_names", "description": "地名编辑、检索与逆地理编码 place names: edit, search, reverse"},
+    {
+        "name": "民情事件 events",
+        "description": "民情事件: 上报、受理、分拨、处置、办结、回访 residents' reports through the grids",
+    },
+    {
+        "name": "走访 visits",
+        "description": "重点人群户与走访 (仅网格员与管理员) key households and visits, staff only",
+    },
+    {
+        "name": "公众地图 public map",
+        "description": "离我最近的服务设施与统一搜索 nearest services and one search box",
+    },
+    {
+        "name": "地名 place_names",
+        "description": "地名编辑、检索与逆地理编码 place names: edit, search, reverse",
+    },
     {"name": "导入 imports", "description": "导入文件 file imports"},
     {"name": "登录 auth", "description": "登录与退出 log in and out"},
     {"name": "用户 users", "description": "账号与角色 accounts and roles"},
@@ -93,19 +105,31 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
         _dispose(app.state.database_url)
 
     # /docs and /redoc are our own pages (api.routes.docs): FastAPI's load their scripts from a CDN.
-    app = FastAPI(title="民情地图 minqing-map API", version="0.1.0", description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="民情地图 minqing-map API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
-    app.state.privacy = PrivacyFilter(min_households=settings.privacy_min_households,
-                                      round_to=settings.privacy_round_to)
+    app.state.privacy = PrivacyFilter(
+        min_households=settings.privacy_min_households, round_to=settings.privacy_round_to
+    )
     app.state.engines = Engines()
     app.state.isochrone_pools = IsochronePools(settings)  # workers start on first use
 
     errors.install(app)
     app.add_middleware(AnonymousUploadGuard, secret=settings.secret_key.get_secret_value())
-    app.add_middleware(AnonymousRateLimit, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst,
-                       secret=settings.secret_key.get_secret_value())
+    app.add_middleware(
+        AnonymousRateLimit,
+        rate=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        secret=settings.secret_key.get_secret_value(),
+    )
     app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxy_networks)  # before anything per client
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=2048)  # map pages and GeoJSON shrink 5-10x
@@ -114,9 +138,22 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
 
     # every router is imported plainly at the top: a module that fails to import stops the service at
     # start instead of leaving its routes silently missing
-    for router in [health.router, collections.router, isochrones.router, public.router, placenames.router, auth.router,
-                   users.router, audit.router, imports.router, maps.router, docs.router, events.router, tiles.router,
-                   visits.router]:
+    for router in [
+        health.router,
+        collections.router,
+        isochrones.router,
+        public.router,
+        placenames.router,
+        auth.router,
+        users.router,
+        audit.router,
+        imports.router,
+        maps.router,
+        docs.router,
+        events.router,
+        tiles.router,
+        visits.router,
+    ]:
         app.include_router(router)
     planning.register(app)  # planner tools: runs, scenarios, siting, reports
     return app

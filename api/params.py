@@ -34,7 +34,8 @@ def parse_key(lay: Layer, fid: str) -> int | str:
             value = int(fid)
         except ValueError:
             raise UnknownFeature(
-                f"{lay.id} has no feature {fid!r}: feature ids of {lay.id} are integers") from None
+                f"{lay.id} has no feature {fid!r}: feature ids of {lay.id} are integers"
+            ) from None
         if not -(2**63) <= value < 2**63:
             raise UnknownFeature(f"{lay.id} has no feature {fid!r}: the id is out of range")
         return value
@@ -48,7 +49,8 @@ def parse_filters(lay: Layer, raw: Mapping[str, str]) -> dict[str, Any]:
         if name not in lay.filters:
             raise BadParameter(
                 f"{lay.id} cannot be filtered by {name!r}",
-                fix=f"filter {lay.id} by one of {sorted(lay.filters)} (or use bbox, limit, offset)")
+                fix=f"filter {lay.id} by one of {sorted(lay.filters)} (or use bbox, limit, offset)",
+            )
         out[name] = _typed(name, value, lay.filters[name][1])
     return out
 
@@ -59,8 +61,9 @@ def _typed(name: str, value: str, kind: FilterType) -> Any:
         try:
             number = int(value)
         except ValueError:
-            raise BadParameter(f"filter {name}={value!r} is not an integer",
-                               fix=f"give {name} as digits") from None
+            raise BadParameter(
+                f"filter {name}={value!r} is not an integer", fix=f"give {name} as digits"
+            ) from None
         if not -(2**63) <= number < 2**63:
             raise BadParameter(f"filter {name}={value!r} is out of range", fix="use a real id")
         return number
@@ -70,8 +73,9 @@ def _typed(name: str, value: str, kind: FilterType) -> Any:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        raise BadParameter(f"filter {name}={value!r} is not a boolean",
-                           fix=f"use {name}=true or {name}=false")
+        raise BadParameter(
+            f"filter {name}={value!r} is not a boolean", fix=f"use {name}=true or {name}=false"
+        )
     return value
 
 
@@ -90,13 +94,17 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
     parts = [p.strip() for p in _clean_text(raw, "bbox").split(",")]
     example = "bbox=113.20,22.50,113.40,22.70"
     if len(parts) not in (4, 6):
-        raise BadParameter(f"bbox={raw!r} has {len(parts)} numbers, not 4 (or 6 with heights)",
-                           fix=f"give minLon,minLat,maxLon,maxLat in degrees, e.g. {example}")
+        raise BadParameter(
+            f"bbox={raw!r} has {len(parts)} numbers, not 4 (or 6 with heights)",
+            fix=f"give minLon,minLat,maxLon,maxLat in degrees, e.g. {example}",
+        )
     try:
         numbers = [float(p) for p in parts]
     except ValueError:
-        raise BadParameter(f"bbox={raw!r} contains a value that is not a number",
-                           fix=f"give four decimal degrees, e.g. {example}") from None
+        raise BadParameter(
+            f"bbox={raw!r} contains a value that is not a number",
+            fix=f"give four decimal degrees, e.g. {example}",
+        ) from None
     if len(numbers) == 4:
         minx, miny, maxx, maxy = numbers
     else:
@@ -111,25 +119,33 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
         raise BadParameter(
             f"bbox={raw!r}: latitude {max(abs(miny), abs(maxy))} is beyond ±90, so longitude and latitude "
             "look swapped (lat,lon order)",
-            fix=f"send lon/lat order: bbox={miny},{minx},{maxy},{maxx}")
+            fix=f"send lon/lat order: bbox={miny},{minx},{maxy},{maxx}",
+        )
     if not (lons_ok and lats_ok):
-        raise BadParameter(f"bbox={raw!r} is outside -180..180 / -90..90",
-                           fix=f"give minLon,minLat,maxLon,maxLat in degrees (EPSG:4326), e.g. {example}")
+        raise BadParameter(
+            f"bbox={raw!r} is outside -180..180 / -90..90",
+            fix=f"give minLon,minLat,maxLon,maxLat in degrees (EPSG:4326), e.g. {example}",
+        )
     if minx > maxx or miny > maxy:
-        raise BadParameter(f"bbox={raw!r}: the minimum is larger than the maximum",
-                           fix="order it minLon,minLat,maxLon,maxLat: bbox="
-                               f"{min(minx, maxx)},{min(miny, maxy)},{max(minx, maxx)},{max(miny, maxy)}")
+        raise BadParameter(
+            f"bbox={raw!r}: the minimum is larger than the maximum",
+            fix="order it minLon,minLat,maxLon,maxLat: bbox="
+            f"{min(minx, maxx)},{min(miny, maxy)},{max(minx, maxx)},{max(miny, maxy)}",
+        )
     return minx, miny, maxx, maxy
 
 
 def check_tile(z: int, x: int, y: int) -> None:
     """``BadParameter`` unless z/x/y name a tile of the Web-Mercator pyramid."""
     if not 0 <= z <= tiles.MAX_ZOOM:
-        raise BadParameter(f"zoom {z} is outside 0..{tiles.MAX_ZOOM}",
-                           fix=f"use a zoom from 0 to {tiles.MAX_ZOOM}")
+        raise BadParameter(
+            f"zoom {z} is outside 0..{tiles.MAX_ZOOM}", fix=f"use a zoom from 0 to {tiles.MAX_ZOOM}"
+        )
     if not (0 <= x < 2**z and 0 <= y < 2**z):
-        raise BadParameter(f"tile {z}/{x}/{y} does not exist: at zoom {z} x and y run from 0 to {2**z - 1}",
-                           fix="use the z/x/y of an XYZ (Google/OSM) tile")
+        raise BadParameter(
+            f"tile {z}/{x}/{y} does not exist: at zoom {z} x and y run from 0 to {2**z - 1}",
+            fix="use the z/x/y of an XYZ (Google/OSM) tile",
+        )
 
 
 def parse_tile_filters(tl: tiles.TileLayer, raw: Mapping[str, str]) -> dict[str, Any]:
@@ -138,6 +154,8 @@ def parse_tile_filters(tl: tiles.TileLayer, raw: Mapping[str, str]) -> dict[str,
     missing = [f for f in tl.required if f not in filters]
     if missing:
         example = "&".join(f"{f}=..." for f in missing)
-        raise BadParameter(f"the {tl.id} tiles need {', '.join(missing)}",
-                           fix=f"add ?{example} (one tile holds one {' and one '.join(missing)})")
+        raise BadParameter(
+            f"the {tl.id} tiles need {', '.join(missing)}",
+            fix=f"add ?{example} (one tile holds one {' and one '.join(missing)})",
+        )
     return filters

@@ -53,8 +53,16 @@ class ComputePool:
     ``per_client`` (None: no limit). Processes start on first use; a task given to a process pool
     must be picklable (a module-level function and plain data)."""
 
-    def __init__(self, name: str, *, workers: int, queue: int | None, per_client: int | None,
-                 processes: bool = False, initializer: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        workers: int,
+        queue: int | None,
+        per_client: int | None,
+        processes: bool = False,
+        initializer: Callable[[], None] | None = None,
+    ):
         self.name, self.workers, self.queue, self.per_client = name, workers, queue, per_client
         self.processes, self._initializer = processes, initializer
         self._executor: Executor | None = None  # made on first use, and again after ``close``
@@ -87,12 +95,16 @@ class ComputePool:
                     f"等时圈请求过多: this client already has {self._by_client[client]} isochrone(s) being computed "
                     f"(at most {self.per_client} at a time without logging in)",
                     fix=f"wait for the answers, retry in {seconds} s, or log in",
-                    headers={"Retry-After": str(seconds)})
+                    headers={"Retry-After": str(seconds)},
+                )
             if self.queue is not None and self._pending >= self.workers + self.queue:
                 seconds = self.retry_after()
                 raise PoolFull(
                     f"服务繁忙: {self._pending} isochrones are being computed or waiting, the most the service takes "
-                    "at once without login", fix=f"retry in {seconds} s", headers={"Retry-After": str(seconds)})
+                    "at once without login",
+                    fix=f"retry in {seconds} s",
+                    headers={"Retry-After": str(seconds)},
+                )
             self._pending += 1
             self._by_client[client] += 1
         return Ticket(self, client)
@@ -136,16 +148,20 @@ class ComputePool:
         """``admit`` then ``run``."""
         return self.run(self.admit(client), key, fn)
 
-
     def _executor_for(self, picklable: bool) -> Executor:
         # called with self._lock held
         if self.processes and picklable:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(max_workers=self.workers, initializer=self._initializer,
-                                                     mp_context=multiprocessing.get_context("spawn"))
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    initializer=self._initializer,
+                    mp_context=multiprocessing.get_context("spawn"),
+                )
             return self._executor
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"minqing-{self.name}")
+            self._threads = ThreadPoolExecutor(
+                max_workers=self.workers, thread_name_prefix=f"minqing-{self.name}"
+            )
         return self._threads
 
     def close(self) -> None:
@@ -170,11 +186,17 @@ class IsochronePools:
         from pipeline.isochrones import start_worker
 
         self.processes = settings.isochrone_processes
-        self.public = ComputePool("isochrone-public", workers=settings.isochrone_workers,
-                                  queue=settings.isochrone_queue, per_client=settings.isochrone_per_client,
-                                  processes=self.processes, initializer=start_worker)
-        self.staff = ComputePool("isochrone-staff", workers=settings.isochrone_staff_workers, queue=None,
-                                 per_client=None)
+        self.public = ComputePool(
+            "isochrone-public",
+            workers=settings.isochrone_workers,
+            queue=settings.isochrone_queue,
+            per_client=settings.isochrone_per_client,
+            processes=self.processes,
+            initializer=start_worker,
+        )
+        self.staff = ComputePool(
+            "isochrone-staff", workers=settings.isochrone_staff_workers, queue=None, per_client=None
+        )
 
     def close(self) -> None:
         """At shut-down: pending isochrones are dropped and worker processes stopped."""

@@ -20,50 +20,136 @@ from typing import Any
 
 PRIVILEGED_ROLES = frozenset({"planner", "admin"})
 
-AREA_PUBLIC = ("area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code",
-               "worker_name", "worker_phone", "households", "community", "community_id", "town")
+AREA_PUBLIC = (
+    "area_id",
+    "parent_id",
+    "level",
+    "code",
+    "name",
+    "urban",
+    "urban_rural_code",
+    "worker_name",
+    "worker_phone",
+    "households",
+    "community",
+    "community_id",
+    "town",
+)
 """``community`` and ``town``: the names of a grid's community and town, ``community_id`` its community's
 area_id (for 本月已办结 of GET /public/resolved-counts); its vector tiles carry them."""
 
 PUBLIC_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "facilities": ("facility_id", "type_code", "type_name", "category", "name", "address", "floor_area_m2",
-                   "capacity", "opening_hours", "fees", "phone", "operator", "status"),
-    "facility_types": ("code", "name_zh", "category", "urban_tier", "urban_profile", "urban_max_time_min",
-                       "urban_max_distance_m", "rural_tier", "rural_profile", "rural_max_time_min",
-                       "min_floor_area_m2", "required", "source"),
+    "facilities": (
+        "facility_id",
+        "type_code",
+        "type_name",
+        "category",
+        "name",
+        "address",
+        "floor_area_m2",
+        "capacity",
+        "opening_hours",
+        "fees",
+        "phone",
+        "operator",
+        "status",
+    ),
+    "facility_types": (
+        "code",
+        "name_zh",
+        "category",
+        "urban_tier",
+        "urban_profile",
+        "urban_max_time_min",
+        "urban_max_distance_m",
+        "rural_tier",
+        "rural_profile",
+        "rural_max_time_min",
+        "min_floor_area_m2",
+        "required",
+        "source",
+    ),
     "grids": AREA_PUBLIC,
     "areas": AREA_PUBLIC,
-    "place_names": ("name_id", "name", "category", "area_id", "proper", "generic", "pinyin", "status",
-                    "heritage", "sign_present", "approval", "meaning"),
+    "place_names": (
+        "name_id",
+        "name",
+        "category",
+        "area_id",
+        "proper",
+        "generic",
+        "pinyin",
+        "status",
+        "heritage",
+        "sign_present",
+        "approval",
+        "meaning",
+    ),
     "roads": ("edge_id", "highway", "name", "oneway", "bridge", "length_m"),
     "water": ("water_id", "kind", "name"),
     "buildings": ("building_id", "kind", "levels"),
-    "coverage": ("run_id", "area_id", "code", "name", "level", "type_code", "applicable", "households",
-                 "households_covered", "population", "population_covered", "share", "estimated",
-                 "estimated_share"),
+    "coverage": (
+        "run_id",
+        "area_id",
+        "code",
+        "name",
+        "level",
+        "type_code",
+        "applicable",
+        "households",
+        "households_covered",
+        "population",
+        "population_covered",
+        "share",
+        "estimated",
+        "estimated_share",
+    ),
 }
 """collection → the properties anyone may see. Collections not listed (residences) are never public."""
 
 AGGREGATE_COUNTS: dict[str, tuple[str, ...]] = {
     "grids": ("households",),
     "areas": ("households",),
-    "coverage": ("households", "households_covered", "population", "population_covered", "share",
-                 "estimated_share"),
+    "coverage": (
+        "households",
+        "households_covered",
+        "population",
+        "population_covered",
+        "share",
+        "estimated_share",
+    ),
 }
 """Counts that describe people in an area: suppressed when the area holds too few households."""
 
-DERIVED: dict[str, tuple[str, str]] = {"share": ("population_covered", "population"),
-                                       "estimated_share": ("population_estimated", "population")}
+DERIVED: dict[str, tuple[str, str]] = {
+    "share": ("population_covered", "population"),
+    "estimated_share": ("population_estimated", "population"),
+}
 """Public ratios → (numerator, denominator): recomputed from the rounded counts, never the exact ones (a
 numerator that is not public itself, such as ``population_estimated``, is rounded the same way first)."""
 
 SHARE_DECIMALS = 2
 
-PERSONAL_KEYS = frozenset({
-    "residence_id", "residences", "elderly", "children", "elderly_covered", "children_covered",
-    "estimated", "footprint", "user_id", "username", "password", "password_hash", "actor",
-    "before", "after", "changed_by",
-})
+PERSONAL_KEYS = frozenset(
+    {
+        "residence_id",
+        "residences",
+        "elderly",
+        "children",
+        "elderly_covered",
+        "children_covered",
+        "estimated",
+        "footprint",
+        "user_id",
+        "username",
+        "password",
+        "password_hash",
+        "actor",
+        "before",
+        "after",
+        "changed_by",
+    }
+)
 """Keys that never appear in a public payload at any depth (besides the whitelist above).
 
 ``estimated`` is personal on a residence (it tells how a household was counted) and stays out of
@@ -107,8 +193,9 @@ class PrivacyFilter:
         out = {k: props[k] for k in allowed if k in props}
         return self.suppress(out, AGGREGATE_COUNTS.get(collection, ()), source=props)
 
-    def suppress(self, props: dict[str, Any], counts: tuple[str, ...], *,
-                 source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def suppress(
+        self, props: dict[str, Any], counts: tuple[str, ...], *, source: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Null the ``counts`` (and mark ``suppressed``) when households are below the threshold or
         unknown (an area whose household count nobody entered cannot be shown to be safe); else
         round the integer counts to the nearest ``round_to`` (half up) and derive the ratios

@@ -30,15 +30,20 @@ MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_CHARS = 8
 RELOGIN = "log in again (POST /auth/token)"
 
+
 class PasswordRejected(ValueError):
     """A new password breaks the rules; the message says which."""
 
 
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise PasswordRejected(f"the password has {len(password)} characters: use at least {MIN_PASSWORD_CHARS}")
+        raise PasswordRejected(
+            f"the password has {len(password)} characters: use at least {MIN_PASSWORD_CHARS}"
+        )
     if len(password.encode()) > MAX_PASSWORD_BYTES:
-        raise PasswordRejected(f"the password is longer than {MAX_PASSWORD_BYTES} bytes (UTF-8): use a shorter one")
+        raise PasswordRejected(
+            f"the password is longer than {MAX_PASSWORD_BYTES} bytes (UTF-8): use a shorter one"
+        )
     if "\x00" in password:
         raise PasswordRejected("the password contains a NUL character: remove it")
 
@@ -89,16 +94,24 @@ class TokenClaims:
 def create_token(account: Account, *, secret: str, minutes: int) -> str:
     """A signed token for ``account`` (its user id, current token version, a fresh token id)."""
     now = datetime.now(UTC)
-    claims = {"sub": str(account.user_id), "ver": account.token_version, "jti": uuid.uuid4().hex,
-              "name": account.username, "role": account.role, "iat": now, "exp": now + timedelta(minutes=minutes)}
+    claims = {
+        "sub": str(account.user_id),
+        "ver": account.token_version,
+        "jti": uuid.uuid4().hex,
+        "name": account.username,
+        "role": account.role,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def read_token(token: str, *, secret: str) -> TokenClaims:
     """The claims of a valid token, else ``Unauthorized`` saying why."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["sub", "exp", "ver", "jti"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "ver", "jti"]}
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the login token has expired", fix=RELOGIN) from None
     except jwt.PyJWTError:
@@ -138,11 +151,20 @@ def check_token(s: Session, token: str, *, secret: str) -> TokenResult:
         return TokenResult(None, e)
     account, revoked = users.for_token(s, claims.user_id, claims.jti)
     if account is None or not account.active:
-        return TokenResult(None, Unauthorized("the account of this login token does not exist or is deactivated",
-                                              fix="ask an administrator to (re)activate it"))
+        return TokenResult(
+            None,
+            Unauthorized(
+                "the account of this login token does not exist or is deactivated",
+                fix="ask an administrator to (re)activate it",
+            ),
+        )
     if revoked or claims.version != account.token_version:
-        return TokenResult(None, Unauthorized(
-            "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN))
+        return TokenResult(
+            None,
+            Unauthorized(
+                "the login token has been revoked (logged out, password or role changed)", fix=RELOGIN
+            ),
+        )
     return TokenResult(account, claims=claims)
 
 

@@ -19,8 +19,9 @@ STATIC_HEADERS = {
 }
 
 
-def content_security_policy(*, script_hashes: Iterable[str] = (), img_hosts: Iterable[str] = (),
-                            blob_workers: bool = False) -> str:
+def content_security_policy(
+    *, script_hashes: Iterable[str] = (), img_hosts: Iterable[str] = (), blob_workers: bool = False
+) -> str:
     """The policy: our own scripts, plus exactly the inline scripts whose hashes are given.
 
     Parameters
@@ -35,11 +36,21 @@ def content_security_policy(*, script_hashes: Iterable[str] = (), img_hosts: Ite
     scripts = " ".join(["'self'", *(f"'{h}'" for h in script_hashes)])
     images = " ".join(["'self'", "data:", *img_hosts])
     workers = "'self' blob:" if blob_workers else "'self'"
-    return "; ".join([
-        "default-src 'self'", f"script-src {scripts}", "style-src 'self' 'unsafe-inline'", f"img-src {images}",
-        "font-src 'self' data:", "connect-src 'self'", f"worker-src {workers}", "object-src 'none'",
-        "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {images}",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            f"worker-src {workers}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 DEFAULT_POLICY = content_security_policy()

@@ -53,8 +53,12 @@ def main() -> None:
         before = memory_kb(server.pid)
 
         def get(i: int) -> tuple[int, int, int]:
-            r = httpx.get(f"{base}/collections/{args.layer}/items", params={"limit": 10000, "offset": i},
-                          headers={"Accept-Encoding": "identity"}, timeout=600)
+            r = httpx.get(
+                f"{base}/collections/{args.layer}/items",
+                params={"limit": 10000, "offset": i},
+                headers={"Accept-Encoding": "identity"},
+                timeout=600,
+            )
             return r.status_code, len(r.content), r.json().get("numberReturned", 0)
 
         t0 = time.perf_counter()
@@ -66,10 +70,14 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=120)
     statuses = sorted({a[0] for a in answers})
-    print(f"{args.parallel} parallel /collections/{args.layer}/items?limit=10000 in {seconds:.1f} s: status {statuses}, "
-          f"{max(a[1] for a in answers) / 1e6:.2f} MB and {max(a[2] for a in answers)} features per response")
-    print(f"server memory: RSS {before['VmRSS'] / 1024:.0f} MB before, {after['VmRSS'] / 1024:.0f} MB after; "
-          f"peak {after['VmHWM'] / 1024:.0f} MB")
+    print(
+        f"{args.parallel} parallel /collections/{args.layer}/items?limit=10000 in {seconds:.1f} s: status {statuses}, "
+        f"{max(a[1] for a in answers) / 1e6:.2f} MB and {max(a[2] for a in answers)} features per response"
+    )
+    print(
+        f"server memory: RSS {before['VmRSS'] / 1024:.0f} MB before, {after['VmRSS'] / 1024:.0f} MB after; "
+        f"peak {after['VmHWM'] / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ def load_demo(scale: float) -> tuple[dict, str]:
     try:
         from data.demo import generate
     except ImportError as exc:
-        raise SystemExit(f"data.demo.generate is not available yet ({exc}): the demo generator must land first") from exc
+        raise SystemExit(
+            f"data.demo.generate is not available yet ({exc}): the demo generator must land first"
+        ) from exc
     demo = generate(scale=scale)
     names = ["nodes", "edges", "facilities", "residences", "areas"]
     get = demo.get if isinstance(demo, dict) else (lambda k: getattr(demo, k, None))
@@ -87,7 +89,9 @@ def load_demo(scale: float) -> tuple[dict, str]:
     for k in ("facilities", "residences"):  # the demo carries point geometry; the peers want lon/lat
         frames[k] = with_lonlat(frames[k])
     types = get("facility_types")
-    frames["facility_types"] = types if types is not None else pd.read_csv(ROOT / "data" / "facility_types.csv")
+    frames["facility_types"] = (
+        types if types is not None else pd.read_csv(ROOT / "data" / "facility_types.csv")
+    )
     return frames, f"data.demo.generate(scale={scale:g})"
 
 
@@ -129,9 +133,18 @@ def build_jobs(networks, facilities, facility_types, statuses=("open",)) -> list
     jobs = []
     for (code, profile), group in tiers.groupby(["type_code", "profile"], sort=True):
         of_type = fac[fac.type_code == code]
-        nodes = nearest_nodes(networks[profile], of_type.lon, of_type.lat) if len(of_type) else np.empty(0, int)
-        jobs.append(Job(code, profile, float(group.max_time_s.max()),
-                        list(zip(group.circle, group.max_time_s, strict=True)), np.unique(nodes)))
+        nodes = (
+            nearest_nodes(networks[profile], of_type.lon, of_type.lat) if len(of_type) else np.empty(0, int)
+        )
+        jobs.append(
+            Job(
+                code,
+                profile,
+                float(group.max_time_s.max()),
+                list(zip(group.circle, group.max_time_s, strict=True)),
+                np.unique(nodes),
+            )
+        )
     return jobs
 
 
@@ -150,8 +163,14 @@ def circle_rows(prepared) -> dict[str, np.ndarray]:
 
 def time_ours(frames, profiles, *, repeat: int) -> tuple[object, dict]:
     t0 = time.perf_counter()
-    prepared = prepare(frames["nodes"], frames["edges"], frames["residences"], frames["areas"], profiles,
-                       facility_types=frames["facility_types"])
+    prepared = prepare(
+        frames["nodes"],
+        frames["edges"],
+        frames["residences"],
+        frames["areas"],
+        profiles,
+        facility_types=frames["facility_types"],
+    )
     t_prep = time.perf_counter() - t0
     args = (None, None, frames["facilities"], None, None, frames["facility_types"], profiles)
     runs, result = [], None
@@ -162,7 +181,13 @@ def time_ours(frames, profiles, *, repeat: int) -> tuple[object, dict]:
     t0 = time.perf_counter()
     with_gaps = run_coverage(*args, prepared=prepared, with_gaps=True)
     t_gaps = time.perf_counter() - t0
-    return prepared, {"prepare": t_prep, "runs": runs, "with_gaps": t_gaps, "result": result, "gaps": with_gaps.gaps}
+    return prepared, {
+        "prepare": t_prep,
+        "runs": runs,
+        "with_gaps": t_gaps,
+        "result": result,
+        "gaps": with_gaps.gaps,
+    }
 
 
 # --- peers ---------------------------------------------------------------------------------------
@@ -174,7 +199,9 @@ def budgeted(jobs: list[Job], run_one, budget_s: float) -> Timing:
     groups: dict[tuple, list[int]] = {}
     for i, job in enumerate(jobs):
         groups.setdefault((job.profile, job.limit_s), []).append(i)
-    order = [g[k] for k in range(max(map(len, groups.values()), default=0)) for g in groups.values() if k < len(g)]
+    order = [
+        g[k] for k in range(max(map(len, groups.values()), default=0)) for g in groups.values() if k < len(g)
+    ]
     measured: dict[int, float] = {}
     spent = 0.0
     for i in order:
@@ -186,7 +213,11 @@ def budgeted(jobs: list[Job], run_one, budget_s: float) -> Timing:
     for g in groups.values():
         got = [measured[j] for j in g if j in measured]
         total += sum(got) + (len(g) - len(got)) * (np.mean(got) if got else 0.0)
-    note = "" if len(measured) == len(jobs) else f"measured {len(measured)} of {len(jobs)} searches, rest extrapolated"
+    note = (
+        ""
+        if len(measured) == len(jobs)
+        else f"measured {len(measured)} of {len(jobs)} searches, rest extrapolated"
+    )
     return Timing(total, note)
 
 
@@ -197,8 +228,9 @@ def peer_scipy(networks, jobs, res_nodes, rows) -> Timing:
             continue
         net = networks[job.profile]
         # time AND nearest facility per node, as ours (catchments need the facility)
-        dist, _, source = dijkstra(net.reverse, indices=job.fac_nodes, min_only=True, limit=job.limit_s,
-                                   return_predecessors=True)
+        dist, _, source = dijkstra(
+            net.reverse, indices=job.fac_nodes, min_only=True, limit=job.limit_s, return_predecessors=True
+        )
         for circle, max_s in job.tiers:
             at = res_nodes[job.profile][rows[circle]]
             _ = dist[at] <= max_s, source[at]
@@ -229,8 +261,9 @@ def peer_networkx(graph, jobs, res_nodes, rows, budget_s) -> Timing:
     def one(job):
         t0 = time.perf_counter()
         if len(job.fac_nodes):
-            dist = nx.multi_source_dijkstra_path_length(graph, set(job.fac_nodes.tolist()), cutoff=job.limit_s,
-                                                        weight="weight")
+            dist = nx.multi_source_dijkstra_path_length(
+                graph, set(job.fac_nodes.tolist()), cutoff=job.limit_s, weight="weight"
+            )
             for circle, max_s in job.tiers:
                 _ = [dist.get(n, np.inf) <= max_s for n in res_nodes[job.profile][rows[circle]]]
         return time.perf_counter() - t0
@@ -290,8 +323,14 @@ def peer_pandana(networks, jobs, frames) -> Timing:
         for p, net in networks.items():
             coo = net.forward.tocoo()  # pandana searches from each node towards the POIs
             xy = layer_xy(net)
-            nets[p] = pandana.Network(pd.Series(xy[:, 0]), pd.Series(xy[:, 1]), pd.Series(coo.row),
-                                      pd.Series(coo.col), pd.DataFrame({"t": coo.data}), twoway=False)
+            nets[p] = pandana.Network(
+                pd.Series(xy[:, 0]),
+                pd.Series(xy[:, 1]),
+                pd.Series(coo.row),
+                pd.Series(coo.col),
+                pd.DataFrame({"t": coo.data}),
+                twoway=False,
+            )
         t_pre = time.perf_counter() - t0
         fac = frames["facilities"][frames["facilities"].status == "open"]
         for job in jobs:
@@ -312,6 +351,7 @@ def peer_pgrouting(networks, jobs, budget_s) -> Timing | None:
         from sqlalchemy import text
 
         from layers.db import engine
+
         eng = engine()
         conn = eng.connect()
     except Exception as exc:  # no database configured or reachable: a note, not a failure
@@ -332,12 +372,17 @@ def peer_pgrouting(networks, jobs, budget_s) -> Timing | None:
                     ":starts, :limit, directed := true, equicost := true)"
                 )
                 t0 = time.perf_counter()
-                conn.execute(sql, {"starts": [int(n) + 1 for n in job.fac_nodes], "limit": job.limit_s}).scalar()
+                conn.execute(
+                    sql, {"starts": [int(n) + 1 for n in job.fac_nodes], "limit": job.limit_s}
+                ).scalar()
                 return time.perf_counter() - t0
 
             timing = budgeted(jobs, one, budget_s)
             tx.rollback()  # leave the database exactly as found (extension and temp tables)
-        return Timing(timing.seconds, "; ".join(x for x in ("arcs loaded into TEMP tables beforehand (not timed)", timing.note) if x))
+        return Timing(
+            timing.seconds,
+            "; ".join(x for x in ("arcs loaded into TEMP tables beforehand (not timed)", timing.note) if x),
+        )
     except Exception as exc:
         print(f"  pgRouting skipped: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         return None
@@ -348,9 +393,15 @@ def peer_pgrouting(networks, jobs, budget_s) -> Timing | None:
 def _load_arcs(conn, table: str, graph: sp.csr_matrix) -> None:
     from sqlalchemy import text
 
-    conn.execute(text(f"CREATE TEMP TABLE {table} (id bigint, source bigint, target bigint, cost float8) ON COMMIT DROP"))
+    conn.execute(
+        text(
+            f"CREATE TEMP TABLE {table} (id bigint, source bigint, target bigint, cost float8) ON COMMIT DROP"
+        )
+    )
     coo = graph.tocoo()
-    rows = pd.DataFrame({"id": np.arange(1, coo.nnz + 1), "source": coo.row + 1, "target": coo.col + 1, "cost": coo.data})
+    rows = pd.DataFrame(
+        {"id": np.arange(1, coo.nnz + 1), "source": coo.row + 1, "target": coo.col + 1, "cost": coo.data}
+    )
     raw = conn.connection.driver_connection
     with raw.cursor().copy(f"COPY {table} (id, source, target, cost) FROM STDIN WITH (FORMAT csv)") as copy:
         copy.write(rows.to_csv(index=False, header=False, float_format="%.17g"))
@@ -365,7 +416,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of our recompute (best is reported)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per slow peer before extrapolating")
     ap.add_argument("--ego-per-type", type=int, default=3, help="facilities timed per type for ego_graph")
-    ap.add_argument("--skip", nargs="*", default=[], help="peers to skip: scipy networkx ego_graph pandana pgrouting")
+    ap.add_argument(
+        "--skip", nargs="*", default=[], help="peers to skip: scipy networkx ego_graph pandana pgrouting"
+    )
     args = ap.parse_args(argv)
 
     frames, source = load_demo(args.scale)
@@ -373,19 +426,27 @@ def main(argv: list[str] | None = None) -> None:
     prepared, ours = time_ours(frames, profiles, repeat=args.repeat)
     our_time = min(ours["runs"])
     _describe(source, frames, prepared, ours, our_time)
-    print(f"  peak memory so far (demo generation + ours) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: figures are noisy)")
+    print(
+        f"  peak memory so far (demo generation + ours) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: figures are noisy)"
+    )
 
     networks = full_networks(frames, profiles, sorted(prepared.networks))
     jobs = build_jobs(networks, frames["facilities"], frames["facility_types"])
     res_nodes, rows = residence_nodes(prepared, networks), circle_rows(prepared)
     peers: dict[str, Timing] = {}
     if "scipy" not in args.skip:
-        peers["scipy_dijkstra"] = min((peer_scipy(networks, jobs, res_nodes, rows) for _ in range(args.repeat)),
-                                      key=lambda t: t.seconds)
+        peers["scipy_dijkstra"] = min(
+            (peer_scipy(networks, jobs, res_nodes, rows) for _ in range(args.repeat)), key=lambda t: t.seconds
+        )
         ours_graph = build_jobs(prepared.networks, frames["facilities"], frames["facility_types"])
-        own = min((peer_scipy(prepared.networks, ours_graph, residence_nodes(prepared, prepared.networks), rows)
-                   for _ in range(args.repeat)), key=lambda t: t.seconds)
+        own = min(
+            (
+                peer_scipy(prepared.networks, ours_graph, residence_nodes(prepared, prepared.networks), rows)
+                for _ in range(args.repeat)
+            ),
+            key=lambda t: t.seconds,
+        )
         print(f"  (for reference: bare scipy on OUR contracted graph {own.seconds:.3f} s)")
     if "pandana" not in args.skip:
         try:
@@ -396,10 +457,15 @@ def main(argv: list[str] | None = None) -> None:
             peers["pandana"] = peer_pandana(networks, jobs, frames)
     if "networkx" not in args.skip:
         peers["networkx_multi_source"] = per_profile_nx(
-            networks, jobs, args.budget, lambda g, js, b: peer_networkx(g, js, res_nodes, rows, b))
+            networks, jobs, args.budget, lambda g, js, b: peer_networkx(g, js, res_nodes, rows, b)
+        )
     if "ego_graph" not in args.skip:
         peers["ego_graph"] = per_profile_nx(
-            networks, jobs, args.budget, lambda g, js, b: peer_ego_graph(g, js, res_nodes, rows, b, args.ego_per_type))
+            networks,
+            jobs,
+            args.budget,
+            lambda g, js, b: peer_ego_graph(g, js, res_nodes, rows, b, args.ego_per_type),
+        )
     if "pgrouting" not in args.skip:
         timing = peer_pgrouting(networks, jobs, args.budget)
         if timing is not None:
@@ -418,12 +484,16 @@ def _describe(source, frames, prepared, ours, our_time) -> None:
     res = frames["residences"]
     nets = prepared.networks
     print(f"data: {source}")
-    print(f"  nodes {len(frames['nodes']):,}  edges {len(frames['edges']):,}  residence points {len(res):,}  "
-          f"households {int(res.households.sum()):,}  residents {int(res.population.sum()):,}  "
-          f"facilities {len(frames['facilities']):,}")
+    print(
+        f"  nodes {len(frames['nodes']):,}  edges {len(frames['edges']):,}  residence points {len(res):,}  "
+        f"households {int(res.households.sum()):,}  residents {int(res.population.sum()):,}  "
+        f"facilities {len(frames['facilities']):,}"
+    )
     for p, net in nets.items():
-        print(f"  profile {p:13s} layer nodes {net.n_total:,}  chains {len(net.chain_a):,}  arcs {net.forward.nnz:,}  "
-              f"compounds {len(net.compound_hulls)}")
+        print(
+            f"  profile {p:13s} layer nodes {net.n_total:,}  chains {len(net.chain_a):,}  arcs {net.forward.nnz:,}  "
+            f"compounds {len(net.compound_hulls)}"
+        )
     runs = ", ".join(f"{t:.3f}" for t in ours["runs"])
     print(f"ours: prepare {ours['prepare']:.2f} s (once per data version, not in the figure)")
     print(f"ours: full recompute, all types, both circles: best {our_time:.3f} s (runs {runs})")

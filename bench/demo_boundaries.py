@@ -44,6 +44,7 @@ def shares(d) -> dict[str, tuple[float, float]]:
     along = shapely.union(near, river)
     out = {}
     for level, outer in (("town", "district"), ("community", "town"), ("grid_small", "community")):
+
         def lines(lv: str):
             return shapely.union_all(shapely.boundary(metric[a["level"] == lv].to_numpy()))
 
@@ -60,11 +61,15 @@ def main() -> None:
     args = p.parse_args()
     t, cpu = time.perf_counter(), time.process_time()
     d = generate(scale=args.scale, seed=args.seed)
-    print(f"generate(scale={args.scale}): {time.perf_counter() - t:.1f} s wall, "
-          f"{time.process_time() - cpu:.1f} s CPU (this process; a busy machine stretches the wall time)")
+    print(
+        f"generate(scale={args.scale}): {time.perf_counter() - t:.1f} s wall, "
+        f"{time.process_time() - cpu:.1f} s CPU (this process; a busy machine stretches the wall time)"
+    )
     for level, (km, share) in shares(d).items():
-        print(f"{level:>11}: {km:7.1f} km of boundary inside its parent, "
-              f"{share:5.1%} along a street or the river")
+        print(
+            f"{level:>11}: {km:7.1f} km of boundary inside its parent, "
+            f"{share:5.1%} along a street or the river"
+        )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def _database(url: str | None) -> str:
     target = base.set(database=f"{base.database}_bench_events")
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as con:
-        if not con.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).first():
+        if not con.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        ).first():
             con.execute(text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
     rendered = target.render_as_string(hide_password=False)
@@ -65,7 +67,8 @@ def _fill(url: str, n: int) -> None:
     with session(url, actor="bench") as s:
         s.execute(text("SET LOCAL minqing.bulk = 'on'"))
         if not s.execute(text("SELECT count(*) FROM areas")).scalar():
-            s.execute(text("""
+            s.execute(
+                text("""
                 INSERT INTO areas (area_id, parent_id, level, code, name, geom)
                 SELECT t, NULL, 'town', 'T' || t, '镇' || t,
                        ST_Multi(ST_MakeEnvelope(113 + t * 0.1, 22.5, 113.1 + t * 0.1, 22.6, 4326))
@@ -80,11 +83,13 @@ def _fill(url: str, n: int) -> None:
                        '网格' || t || '-' || c || '-' || g,
                        ST_Multi(ST_MakeEnvelope(113 + t * 0.1 + (g - 1) * 0.02, 22.5 + (c - 1) * 0.02,
                                                 113.02 + t * 0.1 + (g - 1) * 0.02, 22.52 + (c - 1) * 0.02, 4326))
-                FROM generate_series(1, 4) t, generate_series(1, 5) c, generate_series(1, 5) g"""))
+                FROM generate_series(1, 4) t, generate_series(1, 5) c, generate_series(1, 5) g""")
+            )
         have = s.execute(text("SELECT count(*) FROM events")).scalar_one()
         if have >= n:
             return
-        s.execute(text("""
+        s.execute(
+            text("""
             INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, community_id,
                                 town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom)
             SELECT 'B' || lpad(i::text, 11, '0'), 'other', '基准', st, '网格', 'staff', g, g / 100, g / 10000, 'bench',
@@ -96,7 +101,9 @@ def _fill(url: str, n: int) -> None:
                             + (1 + floor(random() * 5)) AS g,
                          timestamptz '2026-01-01' + random() * interval '181 days' AS at,
                          (ARRAY['reported', 'resolved', 'archived'])[1 + floor(random() * 3)::int] AS st
-                  FROM generate_series(:a, :b) i) x"""), {"a": have + 1, "b": n})
+                  FROM generate_series(:a, :b) i) x"""),
+            {"a": have + 1, "b": n},
+        )
         s.execute(text("ANALYZE events"))
 
 
@@ -109,23 +116,29 @@ def _fill_visits(url: str, households: int) -> None:
         have = s.execute(text("SELECT count(*) FROM key_households")).scalar_one()
         if have >= households:
             return
-        s.execute(text("""
+        s.execute(
+            text("""
             INSERT INTO residences (residence_id, area_id, households, population, geom)
             SELECT g.area_id, g.area_id, 400, 1100, ST_PointOnSurface(g.geom) FROM areas g
-            WHERE g.level = 'grid_small' ON CONFLICT DO NOTHING"""))
-        s.execute(text("""
+            WHERE g.level = 'grid_small' ON CONFLICT DO NOTHING""")
+        )
+        s.execute(
+            text("""
             INSERT INTO key_households (residence_id, groups, head_name, grid_id, community_id, town_id, registered_at)
             SELECT g, ARRAY[(ARRAY['dibao', 'tekun', 'elderly_alone', 'disabled', 'left_behind_child'])
                             [1 + floor(random() * 5)::int]]::varchar[], '基准户', g, g / 100, g / 10000,
                    timestamptz '2025-06-01'
             FROM (SELECT (1 + floor(random() * 4)) * 10000 + (1 + floor(random() * 5)) * 100
                          + (1 + floor(random() * 5)) AS g FROM generate_series(1, :n) i) x"""),
-                  {"n": households - have})
-        s.execute(text("""
+            {"n": households - have},
+        )
+        s.execute(
+            text("""
             INSERT INTO visits (household_id, worker, visited_at, geom)
             SELECT h.household_id, 'bench', timestamptz '2026-01-01' + d * interval '1 day' + random() * interval '3 days',
                    ST_SetSRID(ST_MakePoint(113.2, 22.55), 4326)
-            FROM key_households h, generate_series(0, 180, 10) d WHERE random() < 0.9"""))
+            FROM key_households h, generate_series(0, 180, 10) d WHERE random() < 0.9""")
+        )
         s.execute(text("ANALYZE key_households; ANALYZE visits"))
 
 
@@ -154,7 +167,8 @@ def _same_as_every_event(s, rows: list[dict], by: str, query: dict) -> tuple[boo
         == tuple(t[k] for k in ("events", "due", "on_time", "closed", "rated", "satisfied"))
         and (t["hours"] is None) == (got[t["area_id"]]["mean_hours_to_resolve"] is None)
         and (t["hours"] is None or abs(float(t["hours"]) - got[t["area_id"]]["mean_hours_to_resolve"]) < 1e-9)
-        for t in truth)
+        for t in truth
+    )
     return same, ms
 
 
@@ -162,11 +176,27 @@ def _serve(url: str, port: int, secret: str, workers: int):
     """``minqing serve`` as deployed: ``workers`` server processes on one port."""
     import subprocess
 
-    env = {**os.environ, "DATABASE_URL": url, "MINQING_DATABASE_URL": url, "MINQING_SECRET_KEY": secret,
-           "MINQING_BCRYPT_ROUNDS": "4"}
-    return subprocess.Popen([str(Path(sys.executable).with_name("minqing")), "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MINQING_DATABASE_URL": url,
+        "MINQING_SECRET_KEY": secret,
+        "MINQING_BCRYPT_ROUNDS": "4",
+    }
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("minqing")),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _free_port() -> int:
@@ -184,7 +214,8 @@ def _token(url: str, secret: str, username: str, role: str) -> str:
 
     with session(url, actor="bench") as s:
         account = users.by_username(s, username) or users.create(
-            s, username=username, password_hash=hash_password("bench-password", rounds=4), role=role)
+            s, username=username, password_hash=hash_password("bench-password", rounds=4), role=role
+        )
     return create_token(account, secret=secret, minutes=60)
 
 
@@ -204,8 +235,10 @@ async def _live(bases: list[str], token: str, listeners: int, pollers: int, new:
 
     async def listen(base: str, got: dict[int, float]) -> None:
         nonlocal ready
-        async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=None)) as c, \
-                c.stream("GET", "/events/stream", headers=headers) as r:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10, read=None)) as c,
+            c.stream("GET", "/events/stream", headers=headers) as r,
+        ):
             name = None
             async for line in r.aiter_lines():
                 if line.startswith("event: "):
@@ -228,8 +261,12 @@ async def _live(bases: list[str], token: str, listeners: int, pollers: int, new:
             while not stop.is_set():
                 t0 = time.perf_counter()
                 try:
-                    r = await c.get("/events/counts", headers={**headers, **({"If-None-Match": etag} if etag else {})})
-                    polls["unchanged" if r.status_code == 304 else "done" if r.status_code == 200 else "failed"] += 1
+                    r = await c.get(
+                        "/events/counts", headers={**headers, **({"If-None-Match": etag} if etag else {})}
+                    )
+                    polls[
+                        "unchanged" if r.status_code == 304 else "done" if r.status_code == 200 else "failed"
+                    ] += 1
                     polls["ms" if etag else "first_ms"].append((time.perf_counter() - t0) * 1000)
                     etag = r.headers.get("etag", etag)
                 except httpx.HTTPError:
@@ -247,9 +284,16 @@ async def _live(bases: list[str], token: str, listeners: int, pollers: int, new:
     async with httpx.AsyncClient(base_url=bases[0], timeout=30) as c:
         for i in range(new):
             t0 = time.perf_counter()
-            r = await c.post("/events", headers=headers, json={
-                "category": "sanitation", "description": f"实时基准 {i}", "lon": 113.15 + (i % 5) * 0.01,
-                "lat": 22.51 + (i % 4) * 0.02})
+            r = await c.post(
+                "/events",
+                headers=headers,
+                json={
+                    "category": "sanitation",
+                    "description": f"实时基准 {i}",
+                    "lon": 113.15 + (i % 5) * 0.01,
+                    "lat": 22.51 + (i % 4) * 0.02,
+                },
+            )
             r.raise_for_status()
             sent[r.json()["event_id"]] = t0
             answered[r.json()["event_id"]] = time.perf_counter()
@@ -263,8 +307,16 @@ async def _live(bases: list[str], token: str, listeners: int, pollers: int, new:
     after_answer = [max(0.0, got[e] - answered[e]) * 1000 for got in arrivals for e in sent if e in got]
     posts = [(answered[e] - sent[e]) * 1000 for e in sent]
     missing = sum(1 for got in arrivals for e in sent if e not in got)
-    return {"ready": ready, "listeners": listeners, "pollers": pollers, "latencies": latencies,
-            "after_answer": after_answer, "posts": posts, "missing": missing, "polls": polls}
+    return {
+        "ready": ready,
+        "listeners": listeners,
+        "pollers": pollers,
+        "latencies": latencies,
+        "after_answer": after_answer,
+        "posts": posts,
+        "missing": missing,
+        "polls": polls,
+    }
 
 
 def _p95(values: list[float]) -> float:
@@ -274,21 +326,29 @@ def _p95(values: list[float]) -> float:
 
 def _report(out: dict, new: int) -> None:
     lat, polls = out["latencies"], out["polls"]
-    print(f"  {out['listeners']} clients on the command-centre stream ({out['ready']} ready), {out['pollers']} "
-          f"polling GET /events/counts every 1 s")
+    print(
+        f"  {out['listeners']} clients on the command-centre stream ({out['ready']} ready), {out['pollers']} "
+        f"polling GET /events/counts every 1 s"
+    )
     if lat:
-        print(f"  new event → open stream, from sending the report: {len(lat)} deliveries ({new} events × "
-              f"listeners), median {statistics.median(lat):.0f} ms, p95 {_p95(lat):.0f} ms, max {max(lat):.0f} ms "
-              f"(target < 1000 ms); missed {out['missing']}")
+        print(
+            f"  new event → open stream, from sending the report: {len(lat)} deliveries ({new} events × "
+            f"listeners), median {statistics.median(lat):.0f} ms, p95 {_p95(lat):.0f} ms, max {max(lat):.0f} ms "
+            f"(target < 1000 ms); missed {out['missing']}"
+        )
         after = out["after_answer"]
-        print(f"  of which after the report was answered (committed): median {statistics.median(after):.0f} ms, "
-              f"p95 {_p95(after):.0f} ms, max {max(after):.0f} ms; the report itself (POST /events) median "
-              f"{statistics.median(out['posts']):.0f} ms")
+        print(
+            f"  of which after the report was answered (committed): median {statistics.median(after):.0f} ms, "
+            f"p95 {_p95(after):.0f} ms, max {max(after):.0f} ms; the report itself (POST /events) median "
+            f"{statistics.median(out['posts']):.0f} ms"
+        )
     if polls["ms"]:
-        print(f"  polls meanwhile: {polls['done']} answered 200, {polls['unchanged']} answered 304 (unchanged), "
-              f"{polls['failed']} failed; median {statistics.median(polls['ms']):.0f} ms, p95 {_p95(polls['ms']):.0f} ms "
-              f"(each poller's first, all at once as the pages open: median {statistics.median(polls['first_ms']):.0f} "
-              f"ms, p95 {_p95(polls['first_ms']):.0f} ms)")
+        print(
+            f"  polls meanwhile: {polls['done']} answered 200, {polls['unchanged']} answered 304 (unchanged), "
+            f"{polls['failed']} failed; median {statistics.median(polls['ms']):.0f} ms, p95 {_p95(polls['ms']):.0f} ms "
+            f"(each poller's first, all at once as the pages open: median {statistics.median(polls['first_ms']):.0f} "
+            f"ms, p95 {_p95(polls['first_ms']):.0f} ms)"
+        )
 
 
 def live_bench(url: str, clients: int, new: int, workers: int = 2) -> None:
@@ -331,7 +391,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--households", type=int, default=3000, help="key households (重点人群) with visits")
-    parser.add_argument("--clients", type=int, default=50, help="clients listening or polling meanwhile (0: none)")
+    parser.add_argument(
+        "--clients", type=int, default=50, help="clients listening or polling meanwhile (0: none)"
+    )
     parser.add_argument("--new", type=int, default=20, help="new events reported during the live part")
     parser.add_argument("--skip-kpis", action="store_true", help="only the live part")
     args = parser.parse_args()
@@ -344,33 +406,49 @@ def main() -> None:
     _fill(url, args.events)
     _fill_visits(url, args.households)
     with session(url) as s:
-        held = s.execute(text("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM key_households), "
-                              "(SELECT count(*) FROM visits)")).one()
-    print(f"ready in {time.perf_counter() - started:.1f} s: {held[0]} events, {held[1]} key households, {held[2]} visits "
-          f"(database {make_url(url).database})")
+        held = s.execute(
+            text(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM key_households), "
+                "(SELECT count(*) FROM visits)"
+            )
+        ).one()
+    print(
+        f"ready in {time.perf_counter() - started:.1f} s: {held[0]} events, {held[1]} key households, {held[2]} visits "
+        f"(database {make_url(url).database})"
+    )
     settings = visits.VisitSettings()
     load = os.getloadavg()
-    print(f"machine load average {load[0]:.1f} on {os.cpu_count()} cores (figures are wall-clock times under that load)")
+    print(
+        f"machine load average {load[0]:.1f} on {os.cpu_count()} cores (figures are wall-clock times under that load)"
+    )
     now = datetime(2026, 7, 1, tzinfo=UTC)
-    periods = {"six months": (datetime(2026, 1, 1, tzinfo=UTC), now),
-               "one month": (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))}
+    periods = {
+        "six months": (datetime(2026, 1, 1, tzinfo=UTC), now),
+        "one month": (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)),
+    }
     with session(url) as s:
         for label, (since, until) in ({} if args.skip_kpis else periods).items():
             for by in ("grid", "community", "town"):
                 query = {"by": by, "since": since, "until": until, "now": now}
-                for what, run in (("events", partial(events.kpis, s, **query)),
-                                  ("events+走访", partial(visits.kpis, s, settings, **query))):
+                for what, run in (
+                    ("events", partial(events.kpis, s, **query)),
+                    ("events+走访", partial(visits.kpis, s, settings, **query)),
+                ):
                     times = []
                     for _ in range(args.repeat):
                         t0 = time.perf_counter()
                         rows = run()
                         times.append((time.perf_counter() - t0) * 1000)
-                    print(f"KPIs ({what:<9}) per {by:<9} over {label:<10}: {len(rows):3d} rows, median "
-                          f"{statistics.median(times):6.1f} ms (max {max(times):.1f} ms; target < 200 ms)")
+                    print(
+                        f"KPIs ({what:<9}) per {by:<9} over {label:<10}: {len(rows):3d} rows, median "
+                        f"{statistics.median(times):6.1f} ms (max {max(times):.1f} ms; target < 200 ms)"
+                    )
                     if what == "events":
                         same, ms = _same_as_every_event(s, rows, by, query)
-                        print(f"    counted from every event instead: {ms:6.1f} ms; same figures: "
-                              f"{'yes' if same else 'NO'}")
+                        print(
+                            f"    counted from every event instead: {ms:6.1f} ms; same figures: "
+                            f"{'yes' if same else 'NO'}"
+                        )
     if args.clients > 0:
         live_bench(url, args.clients, args.new)
 

@@ -57,10 +57,20 @@ def child(url: str, layer: str, path: str, dry_run: bool) -> None:
             s.rollback()
     seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": report.rows, "seconds": round(seconds, 1), "peak_mb": round(peak_mb),
-                      "ok": report.ok, "written": report.written,
-                      "would_write": report.summary.get("would_write"),
-                      "problems": [p["problem"] for p in report.problems[:2]]}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "rows": report.rows,
+                "seconds": round(seconds, 1),
+                "peak_mb": round(peak_mb),
+                "ok": report.ok,
+                "written": report.written,
+                "would_write": report.summary.get("would_write"),
+                "problems": [p["problem"] for p in report.problems[:2]],
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 def bench_db(url: str) -> str:
@@ -82,11 +92,15 @@ def bench_db(url: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default=None)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--layer", default="facilities", choices=["facilities", "addresses"])
-    parser.add_argument("--write", action="store_true", help="also time the real import (throw-away database)")
+    parser.add_argument(
+        "--write", action="store_true", help="also time the real import (throw-away database)"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     from layers.db import database_url
@@ -102,8 +116,22 @@ def main() -> None:
             path = Path(tmp) / f"{args.layer}_{rows}.csv"
             write_csv(path, rows, args.layer)
             for mode, target in targets:
-                out = subprocess.run([sys.executable, __file__, "--url", target, "--layer", args.layer,
-                                      "--child", str(path), mode], env=env, capture_output=True, text=True)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--url",
+                        target,
+                        "--layer",
+                        args.layer,
+                        "--child",
+                        str(path),
+                        mode,
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
                 line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
                 print(f"{args.layer} {mode:5s} {rows:>9,} rows: {line}", flush=True)
 

@@ -63,7 +63,9 @@ def staff_account(url: str) -> str:
     with session(url, actor="bench") as s:
         account = users.by_username(s, STAFF_USER)
         if account is None:
-            users.create(s, username=STAFF_USER, password_hash=hash_password(password, rounds=4), role="admin")
+            users.create(
+                s, username=STAFF_USER, password_hash=hash_password(password, rounds=4), role="admin"
+            )
         else:
             users.update(s, account.user_id, password_hash=hash_password(password, rounds=4), active=True)
     return password
@@ -77,10 +79,13 @@ def origins(url: str, n: int, seed: int = 7) -> list[tuple[float, float]]:
     from layers.db import session
 
     with session(url) as s:
-        rows = s.execute(text(  # ends of ordinary streets: every profile reaches them (no 422)
-            "SELECT DISTINCT ST_X(n.geom), ST_Y(n.geom), n.node_id FROM network_nodes n JOIN network_edges e "
-            "ON n.node_id IN (e.u, e.v) WHERE e.highway IN ('primary', 'secondary', 'tertiary', 'residential', "
-            "'unclassified') ORDER BY n.node_id")).all()
+        rows = s.execute(
+            text(  # ends of ordinary streets: every profile reaches them (no 422)
+                "SELECT DISTINCT ST_X(n.geom), ST_Y(n.geom), n.node_id FROM network_nodes n JOIN network_edges e "
+                "ON n.node_id IN (e.u, e.v) WHERE e.highway IN ('primary', 'secondary', 'tertiary', 'residential', "
+                "'unclassified') ORDER BY n.node_id"
+            )
+        ).all()
     rng = random.Random(seed)
     return [(round(x, 6), round(y, 6)) for x, y, _ in rng.sample(rows, min(n, len(rows)))]
 
@@ -117,8 +122,16 @@ def summary(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return out
 
 
-async def flood(base: str, points: list[tuple[float, float]], *, clients: int, minutes: int, stop: threading.Event,
-                max_requests: int, counts: Counter) -> None:
+async def flood(
+    base: str,
+    points: list[tuple[float, float]],
+    *,
+    clients: int,
+    minutes: int,
+    stop: threading.Event,
+    max_requests: int,
+    counts: Counter,
+) -> None:
     """``clients`` anonymous clients, one loopback address each, asking car isochrones until told to stop."""
     sent = 0
     queue = iter(points)
@@ -131,8 +144,9 @@ async def flood(base: str, points: list[tuple[float, float]], *, clients: int, m
                 lon, lat = next(queue, random.choice(points))
                 sent += 1
                 try:
-                    r = await c.get("/isochrones", params={"lon": lon, "lat": lat, "minutes": minutes,
-                                                           "profile": "car"})
+                    r = await c.get(
+                        "/isochrones", params={"lon": lon, "lat": lat, "minutes": minutes, "profile": "car"}
+                    )
                     counts[r.status_code] += 1
                 except httpx.HTTPError as e:
                     counts[type(e).__name__] += 1
@@ -158,14 +172,18 @@ def main() -> None:
     port = bench_api.free_port()
     server = bench_api.start_server(url, port, 1, limits=True)  # shipped defaults: every limit on
     base = f"http://127.0.0.1:{port}"
-    staff_points = points[args.max_flood:]
+    staff_points = points[args.max_flood :]
 
     def paths_for(phase: int):
         def paths(i: int) -> dict[str, str]:
-            lon, lat = staff_points[(2 * i + phase) % len(staff_points)]  # fresh origins: computed, not cached
-            return {"GET /users/me": "/users/me",
-                    "GET residences (staff layer)": f"/collections/residences/items?limit=50&offset={50 * i}",
-                    "staff isochrone car 15 min": f"/isochrones?profile=car&minutes=15&lon={lon}&lat={lat}"}
+            # fresh origins: computed, not cached
+            lon, lat = staff_points[(2 * i + phase) % len(staff_points)]
+            return {
+                "GET /users/me": "/users/me",
+                "GET residences (staff layer)": f"/collections/residences/items?limit=50&offset={50 * i}",
+                "staff isochrone car 15 min": f"/isochrones?profile=car&minutes=15&lon={lon}&lat={lat}",
+            }
+
         return paths
 
     try:
@@ -173,16 +191,32 @@ def main() -> None:
             r = staff.post("/auth/token", data={"username": STAFF_USER, "password": password})
             r.raise_for_status()
             staff.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-            staff.get("/isochrones", params={"profile": "car", "minutes": 15, "lon": points[0][0],
-                                             "lat": points[0][1]})  # builds the car network once
-            print(f"minqing-map on {base}, 1 worker, {os.cpu_count()} CPUs, load average "
-                  f"{os.getloadavg()[0]:.1f}; staff: 3 requests x {args.staff_requests} per phase")
+            # builds the car network once
+            staff.get(
+                "/isochrones",
+                params={"profile": "car", "minutes": 15, "lon": points[0][0], "lat": points[0][1]},
+            )
+            print(
+                f"minqing-map on {base}, 1 worker, {os.cpu_count()} CPUs, load average "
+                f"{os.getloadavg()[0]:.1f}; staff: 3 requests x {args.staff_requests} per phase"
+            )
             quiet = summary(staff_round(staff, paths_for(0), args.staff_requests))
             counts: Counter = Counter()
             stop = threading.Event()
-            thread = threading.Thread(target=lambda: asyncio.run(flood(
-                base, points[:args.max_flood], clients=args.clients, minutes=args.minutes, stop=stop,
-                max_requests=args.max_flood, counts=counts)), daemon=True)
+            thread = threading.Thread(
+                target=lambda: asyncio.run(
+                    flood(
+                        base,
+                        points[: args.max_flood],
+                        clients=args.clients,
+                        minutes=args.minutes,
+                        stop=stop,
+                        max_requests=args.max_flood,
+                        counts=counts,
+                    )
+                ),
+                daemon=True,
+            )
             t0 = time.perf_counter()
             thread.start()
             time.sleep(2.0)  # let the flood fill the pool and its queue
@@ -199,21 +233,37 @@ def main() -> None:
             server.wait(timeout=120)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(f"flood: {args.clients} anonymous clients, car {args.minutes} min from fresh origins, "
-          f"{sum(v for k, v in counts.items())} requests in {max(flooded_s, args.duration):.0f} s: "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+    print(
+        f"flood: {args.clients} anonymous clients, car {args.minutes} min from fresh origins, "
+        f"{sum(v for k, v in counts.items())} requests in {max(flooded_s, args.duration):.0f} s: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
+    )
     print(f"{'staff request':<30} {'quiet p50':>10} {'p95':>9} {'flood p50':>10} {'p95':>9} {'p95 ratio':>9}")
     for label in quiet:
         q, b = quiet[label], busy[label]
-        print(f"{label:<30} {q['p50_ms']:8.1f}ms {q['p95_ms']:7.1f}ms {b['p50_ms']:8.1f}ms {b['p95_ms']:7.1f}ms "
-              f"{b['p95_ms'] / q['p95_ms']:8.2f}x")
+        print(
+            f"{label:<30} {q['p50_ms']:8.1f}ms {q['p95_ms']:7.1f}ms {b['p50_ms']:8.1f}ms {b['p95_ms']:7.1f}ms "
+            f"{b['p95_ms'] / q['p95_ms']:8.2f}x"
+        )
     print(f"(load average at the end {load:.1f} on {os.cpu_count()} CPUs, shared machine)")
     out = ROOT / "bench" / "_results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "isochrone_flood.json").write_text(json.dumps({
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "clients": args.clients,
-        "minutes": args.minutes, "flood_status": {str(k): v for k, v in counts.items()}, "quiet": quiet,
-        "flood": busy, "load_average": load}, indent=2, ensure_ascii=False))
+    (out / "isochrone_flood.json").write_text(
+        json.dumps(
+            {
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "cpus": os.cpu_count(),
+                "clients": args.clients,
+                "minutes": args.minutes,
+                "flood_status": {str(k): v for k, v in counts.items()},
+                "quiet": quiet,
+                "flood": busy,
+                "load_average": load,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
     print(f"written {out / 'isochrone_flood.json'}")
 
 

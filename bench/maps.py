@@ -41,10 +41,19 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
-READY = ("() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
-         " && !window.minqing.state.tilesPending")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+READY = (
+    "() => window.minqing && window.minqing.state && window.minqing.state.ready === true"
+    " && !window.minqing.state.tilesPending"
+)
 TARGET_S = 2.0
 
 
@@ -63,7 +72,9 @@ def _serve():
     os.environ.setdefault("MINQING_SECRET_KEY", "bench-secret-key-not-for-production")
     app = create_app(ApiSettings(rate_limit_per_second=0))
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     threading.Thread(target=srv.run, daemon=True).start()
     while not srv.started:
         time.sleep(0.05)
@@ -79,7 +90,11 @@ def _admin_cookie(base: str) -> dict[str, str]:
 
     with session(actor="bench") as s:
         account = users.by_username(s, "bench_admin") or users.create(
-            s, username="bench_admin", password_hash=hash_password(os.urandom(9).hex(), rounds=4), role="admin")
+            s,
+            username="bench_admin",
+            password_hash=hash_password(os.urandom(9).hex(), rounds=4),
+            role="admin",
+        )
     token = create_token(account, secret=api_settings().secret_key.get_secret_value(), minutes=30)
     return {COOKIE: token}
 
@@ -99,13 +114,17 @@ def _http_figures(base: str, cookies: dict[str, str]) -> None:
                 c.get(path)
                 warm.append(time.perf_counter() - t0)
             size = len(r.content)
-            print(f"{path:<12}{cold:>10.2f} s{statistics.median(warm) * 1000:>8.0f} ms{size / 1e6:>10.2f} MB"
-                  f"{len(gzip.compress(r.content)) / 1e6:>8.2f} MB   (HTTP {r.status_code})")
+            print(
+                f"{path:<12}{cold:>10.2f} s{statistics.median(warm) * 1000:>8.0f} ms{size / 1e6:>10.2f} MB"
+                f"{len(gzip.compress(r.content)) / 1e6:>8.2f} MB   (HTTP {r.status_code})"
+            )
 
 
 PAGES = ("/", "/planner", "/placenames")
-VIEWPORTS = (("desktop 1280×800", {"width": 1280, "height": 800}, False),
-             ("phone 390×844", {"width": 390, "height": 844}, True))
+VIEWPORTS = (
+    ("desktop 1280×800", {"width": 1280, "height": 800}, False),
+    ("phone 390×844", {"width": 390, "height": 844}, True),
+)
 LAYER_LIMIT = 200_000
 """Most bytes one layer request may take on the wire (issue 19: no single layer request over 200 KB)."""
 
@@ -150,12 +169,16 @@ def _browser_figures(base: str, runs: int, cookies: dict[str, str]) -> None:
                 biggest, url = max(sizes) if sizes else (0, "")
                 tiles = [n for n, u in sizes if u.startswith("/tiles/")]
                 verdict = "within" if med <= TARGET_S else "OVER"
-                print(f"{path:<12}{label:<18} interactive {med:6.2f} s (median of {runs}; min {min(times):.2f}, "
-                      f"max {max(times):.2f}) {verdict} the {TARGET_S:.0f} s target")
-                print(f"{'':<30} {len(sizes)} requests, {sum(n for n, _ in sizes) / 1e6:.2f} MB on the wire; "
-                      f"largest {biggest / 1e3:.0f} KB {'over' if biggest > LAYER_LIMIT else 'within'} "
-                      f"{LAYER_LIMIT // 1000} KB: {url[:80]}; {len(tiles)} tiles, largest "
-                      f"{max(tiles, default=0) / 1e3:.0f} KB")
+                print(
+                    f"{path:<12}{label:<18} interactive {med:6.2f} s (median of {runs}; min {min(times):.2f}, "
+                    f"max {max(times):.2f}) {verdict} the {TARGET_S:.0f} s target"
+                )
+                print(
+                    f"{'':<30} {len(sizes)} requests, {sum(n for n, _ in sizes) / 1e6:.2f} MB on the wire; "
+                    f"largest {biggest / 1e3:.0f} KB {'over' if biggest > LAYER_LIMIT else 'within'} "
+                    f"{LAYER_LIMIT // 1000} KB: {url[:80]}; {len(tiles)} tiles, largest "
+                    f"{max(tiles, default=0) / 1e3:.0f} KB"
+                )
         browser.close()
 
 
@@ -192,7 +215,9 @@ def _placenames_figures(base: str, cookies: dict[str, str], runs: int) -> None:
         times, cpu, first = [], [], {}
         for _ in range(runs):
             ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3)
-            ctx.add_cookies([{"name": k, "value": v, "domain": host, "path": "/"} for k, v in cookies.items()])
+            ctx.add_cookies(
+                [{"name": k, "value": v, "domain": host, "path": "/"} for k, v in cookies.items()]
+            )
             page = ctx.new_page()
             page.add_init_script(READY_AT)
             cdp = ctx.new_cdp_session(page)
@@ -203,18 +228,23 @@ def _placenames_figures(base: str, cookies: dict[str, str], runs: int) -> None:
             page.wait_for_function("() => window.__mqReadyAt", timeout=120_000)
             times.append(page.evaluate("() => window.__mqReadyAt") / 1000)
             metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-            cpu.append(metrics.get("ScriptDuration", 0.0) + metrics.get("LayoutDuration", 0.0)
-                       + metrics.get("RecalcStyleDuration", 0.0))
+            cpu.append(
+                metrics.get("ScriptDuration", 0.0)
+                + metrics.get("LayoutDuration", 0.0)
+                + metrics.get("RecalcStyleDuration", 0.0)
+            )
             first = page.evaluate(FIRST_VIEW)
             ctx.close()
         browser.close()
     med = statistics.median(times)
     verdict = "within" if med <= TARGET_S else "OVER"
-    print(f"place-name map, phone 390×844, CPU ×{THROTTLE} slower: interactive in {med:.2f} s (median of {runs}; "
-          f"min {min(times):.2f}, max {max(times):.2f}) — {verdict} the {TARGET_S:.0f} s target; script + layout "
-          f"{statistics.median(cpu):.2f} s; "
-          f"{first.get('names')} names, {first.get('inView')} in the first view drawn as "
-          f"{first.get('drawn')} single markers and {first.get('clusters')} clusters")
+    print(
+        f"place-name map, phone 390×844, CPU ×{THROTTLE} slower: interactive in {med:.2f} s (median of {runs}; "
+        f"min {min(times):.2f}, max {max(times):.2f}) — {verdict} the {TARGET_S:.0f} s target; script + layout "
+        f"{statistics.median(cpu):.2f} s; "
+        f"{first.get('names')} names, {first.get('inView')} in the first view drawn as "
+        f"{first.get('drawn')} single markers and {first.get('clusters')} clusters"
+    )
 
 
 def main() -> None:

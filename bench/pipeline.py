@@ -36,8 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 def _load(scale: float) -> tuple[float, str]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "from api.cli import main; main()", "demo", "load", "--scale",
-                           str(scale)], cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", "demo", "load", "--scale", str(scale)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return time.perf_counter() - t0, done.stdout
 
 
@@ -58,7 +63,10 @@ def main() -> None:
     from pipeline import coverage as runs
     from pipeline import scenarios
 
-    print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)", flush=True)
+    print(
+        f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)",
+        flush=True,
+    )
     demo_s = None
     if not args.no_load:
         demo_s, out = _load(args.scale)
@@ -66,7 +74,6 @@ def main() -> None:
             if re.search(r"loaded in|demo scenarios", line):
                 print("  " + line.strip()[:160])
         print(f"demo_load_s {demo_s:.2f}", flush=True)
-
 
     runs.clear_cache()
     t0, c0 = time.perf_counter(), _cpu()
@@ -76,8 +83,11 @@ def main() -> None:
     phases = row["summary"]["phases_s"]
     for name, seconds in phases.items():
         print(f"  {name:<8} {seconds:7.2f} s")
-    print(f"full_run_s {full_s:.2f} (this process's CPU {full_cpu:.2f} s; residences "
-          f"{row['summary']['residences']}, facilities {row['summary']['facilities']})", flush=True)
+    print(
+        f"full_run_s {full_s:.2f} (this process's CPU {full_cpu:.2f} s; residences "
+        f"{row['summary']['residences']}, facilities {row['summary']['facilities']})",
+        flush=True,
+    )
 
     with session(actor="bench") as s:
         inputs = runs.read_inputs(s)
@@ -93,16 +103,24 @@ def main() -> None:
     print(f"engine_s {engine_s:.3f} (with gap polygons {time.perf_counter() - t:.2f} s)", flush=True)
 
     with session(actor="bench") as s:
-        fid = s.execute(text("SELECT facility_id FROM facilities WHERE status = 'open' ORDER BY facility_id "
-                             "LIMIT 1")).scalar_one()
-        s.execute(text("UPDATE facilities SET geom = ST_SetSRID(ST_Project(geom::geography, 200, radians(45))::geometry, "
-                       "4326) WHERE facility_id = :f"), {"f": fid})
+        fid = s.execute(
+            text("SELECT facility_id FROM facilities WHERE status = 'open' ORDER BY facility_id LIMIT 1")
+        ).scalar_one()
+        s.execute(
+            text(
+                "UPDATE facilities SET geom = ST_SetSRID(ST_Project(geom::geography, 200, radians(45))::geometry, "
+                "4326) WHERE facility_id = :f"
+            ),
+            {"f": fid},
+        )
     t0, c0 = time.perf_counter(), _cpu()
     with session(actor="bench") as s:
         inc = runs.run_and_store(s, incremental=True)
     incremental_s = time.perf_counter() - t0
-    print(f"  incremental: recomputed {inc['summary']['recomputed_types']}, phases {inc['summary']['phases_s']}, "
-          f"CPU {_cpu() - c0:.2f} s")
+    print(
+        f"  incremental: recomputed {inc['summary']['recomputed_types']}, phases {inc['summary']['phases_s']}, "
+        f"CPU {_cpu() - c0:.2f} s"
+    )
 
     scenario_s = None
     with session(actor="bench") as s:

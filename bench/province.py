@@ -48,17 +48,24 @@ def _land_km2(areas) -> float:
 
 
 def _identical(full, part) -> bool:
-    a = full.assign(type_code=full.type_code.astype(str), circle=full.circle.astype(str)) \
-        .set_index(["type_code", "circle", "residence_id"]).sort_index()
+    a = (
+        full.assign(type_code=full.type_code.astype(str), circle=full.circle.astype(str))
+        .set_index(["type_code", "circle", "residence_id"])
+        .sort_index()
+    )
     b = part.set_index(["type_code", "circle", "residence_id"]).sort_index()
     if not a.index.equals(b.index):
         return False
     ta, tb = a.time_s.to_numpy(float), b.time_s.to_numpy(float)
-    return bool(np.array_equal(np.isnan(ta), np.isnan(tb))
-                and np.nanmax(np.abs(ta - tb), initial=0.0) <= 1e-6
-                and (a.facility_id.astype("Int64").fillna(-1).to_numpy() ==
-                     b.facility_id.astype("Int64").fillna(-1).to_numpy()).all()
-                and (a.covered.to_numpy(bool) == b.covered.to_numpy(bool)).all())
+    return bool(
+        np.array_equal(np.isnan(ta), np.isnan(tb))
+        and np.nanmax(np.abs(ta - tb), initial=0.0) <= 1e-6
+        and (
+            a.facility_id.astype("Int64").fillna(-1).to_numpy()
+            == b.facility_id.astype("Int64").fillna(-1).to_numpy()
+        ).all()
+        and (a.covered.to_numpy(bool) == b.covered.to_numpy(bool)).all()
+    )
 
 
 def _fit(edges: np.ndarray, values: np.ndarray) -> tuple[float, float, str]:
@@ -81,16 +88,22 @@ def _extrapolate(label: str, buffer_m: float, edges_per_km2: float, fits, args) 
     mem_mb = m0 + m_slope * part_edges
     worker_hours = GUANGDONG_PARTITIONS * cpu_s / 3600
     per_machine = min(args.machine_cores, int(args.machine_gb * 1024 * 0.8 // mem_mb))
-    print(f"  {label}: buffer {buffer_m / 1000:.1f} km → partition {part_km2:,.0f} km² ≈ {part_edges:,.0f} edges; "
-          f"{cpu_s / 60:.1f} CPU min and {mem_mb / 1024:.1f} GB per partition; {worker_hours:.1f} worker-hours per run")
+    print(
+        f"  {label}: buffer {buffer_m / 1000:.1f} km → partition {part_km2:,.0f} km² ≈ {part_edges:,.0f} edges; "
+        f"{cpu_s / 60:.1f} CPU min and {mem_mb / 1024:.1f} GB per partition; {worker_hours:.1f} worker-hours per run"
+    )
     if per_machine < 1:
-        print(f"    one partition does not fit a {args.machine_gb} GB machine: needs machines of "
-              f"{math.ceil(mem_mb / 1024 / 0.8)} GB, or a smaller buffer")
+        print(
+            f"    one partition does not fit a {args.machine_gb} GB machine: needs machines of "
+            f"{math.ceil(mem_mb / 1024 / 0.8)} GB, or a smaller buffer"
+        )
         return
     machines = math.ceil(worker_hours / (per_machine * args.target_hours))
-    print(f"    {per_machine} workers per {args.machine_gb} GB / {args.machine_cores}-core machine → "
-          f"{machines} machines for a full run in {args.target_hours:g} h "
-          f"(one machine: {worker_hours / per_machine:.1f} h)")
+    print(
+        f"    {per_machine} workers per {args.machine_gb} GB / {args.machine_cores}-core machine → "
+        f"{machines} machines for a full run in {args.target_hours:g} h "
+        f"(one machine: {worker_hours / per_machine:.1f} h)"
+    )
 
 
 class _Discard(Exception):
@@ -119,8 +132,9 @@ def _before_after(url: str, run_id: int, bufs: dict, config) -> None:
 
     with session(url) as s:
         county = store.counties(s).iloc[0]
-        frames = store.partition_inputs(s, int(county.area_id), network_m=bufs["network_m"],
-                                        facility_m=bufs["facility_m"])
+        frames = store.partition_inputs(
+            s, int(county.area_id), network_m=bufs["network_m"], facility_m=bufs["facility_m"]
+        )
         types = with_capacity_basis(queries.facility_types(s), config.facility_types_csv)
         rows = store.residence_rows(s, run_id)
     code = str(county.code)[:6]
@@ -146,25 +160,37 @@ def _before_after(url: str, run_id: int, bufs: dict, config) -> None:
                 run = store.start_run(s, {"bench": label})
                 store.ensure_partition(s, code)
                 frame = rows.assign(county_code=code, run_id=run)
-                stored[label] = _timed(lambda c=copy, f=frame, s=s: c(s, "province_residence", f, columns=store.RESIDENCE_COLS))
+                stored[label] = _timed(
+                    lambda c=copy, f=frame, s=s: c(s, "province_residence", f, columns=store.RESIDENCE_COLS)
+                )
                 raise _Discard
         except _Discard:
             pass
     nets = {"before": _timed(per_profile), "after": _timed(shared)}
-    print(f"overhead fixes, before → after (one partition, {len(edges):,} edges, {len(rows):,} rows; wall s / CPU s):")
-    print(f"  networks of {len(names)} profiles: {nets['before'][0]:.2f} / {nets['before'][1]:.2f} → "
-          f"{nets['after'][0]:.2f} / {nets['after'][1]:.2f} (edge geometry projected once, not per profile)")
-    print(f"  storing the county's rows: {stored['before'][0]:.2f} / {stored['before'][1]:.2f} → "
-          f"{stored['after'][0]:.2f} / {stored['after'][1]:.2f} (one CSV COPY, not cell by cell)")
+    print(
+        f"overhead fixes, before → after (one partition, {len(edges):,} edges, {len(rows):,} rows; wall s / CPU s):"
+    )
+    print(
+        f"  networks of {len(names)} profiles: {nets['before'][0]:.2f} / {nets['before'][1]:.2f} → "
+        f"{nets['after'][0]:.2f} / {nets['after'][1]:.2f} (edge geometry projected once, not per profile)"
+    )
+    print(
+        f"  storing the county's rows: {stored['before'][0]:.2f} / {stored['before'][1]:.2f} → "
+        f"{stored['after'][0]:.2f} / {stored['after'][1]:.2f} (one CSV COPY, not cell by cell)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--counties", type=int, default=3, help="real counties, taken in turn from each city")
-    ap.add_argument("--city", action="append", help="4-digit city code (repeat): every county of these cities")
+    ap.add_argument(
+        "--city", action="append", help="4-digit city code (repeat): every county of these cities"
+    )
     ap.add_argument("--scale", type=float, default=0.3)
     ap.add_argument("--workers", default="1,2,N", help="worker counts to run, N = this machine's cores")
-    ap.add_argument("--no-single", action="store_true", help="skip the single-machine run (and the comparison)")
+    ap.add_argument(
+        "--no-single", action="store_true", help="skip the single-machine run (and the comparison)"
+    )
     ap.add_argument("--machine-gb", type=float, default=24)
     ap.add_argument("--machine-cores", type=int, default=8)
     ap.add_argument("--target-hours", type=float, default=1.0)
@@ -188,10 +214,12 @@ def main() -> None:
         load_district(s, region)
     residents = int(region.residences.population.sum())
     land = _land_km2(region.areas)
-    print(f"province: {len(table)} counties of {table.city_code.nunique()} cities × scale {args.scale} "
-          f"(real {table.towns.sum()} towns, {table.villages.sum()} villages): {len(region.residences):,} homes, "
-          f"{residents:,} residents, {len(region.edges):,} edges, {land:,.0f} km² land (fictional; "
-          f"generated and loaded in {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"province: {len(table)} counties of {table.city_code.nunique()} cities × scale {args.scale} "
+        f"(real {table.towns.sum()} towns, {table.villages.sum()} villages): {len(region.residences):,} homes, "
+        f"{residents:,} residents, {len(region.edges):,} edges, {land:,.0f} km² land (fictional; "
+        f"generated and loaded in {time.perf_counter() - t0:.0f} s)"
+    )
     config = RunConfig()
     full = None
     if not args.no_single:
@@ -199,67 +227,100 @@ def main() -> None:
         with PeakMemory() as mem:
             with session(url) as s:
                 inp = read_inputs(s, config=config)
-            full = run_coverage(inp.nodes, inp.edges, inp.facilities, inp.residences, inp.areas, inp.facility_types,
-                                inp.profiles, max_distance_m=config.snap_max_m, with_gaps=False).per_residence
+            full = run_coverage(
+                inp.nodes,
+                inp.edges,
+                inp.facilities,
+                inp.residences,
+                inp.areas,
+                inp.facility_types,
+                inp.profiles,
+                max_distance_m=config.snap_max_m,
+                with_gaps=False,
+            ).per_residence
         single_s = time.perf_counter() - t0
-        print(f"single machine (read + coverage, no gaps): {single_s:.1f} s, {time.process_time() - cpu0:.1f} CPU s, "
-              f"peak {mem.peak_mb:.0f} MB")
+        print(
+            f"single machine (read + coverage, no gaps): {single_s:.1f} s, {time.process_time() - cpu0:.1f} CPU s, "
+            f"peak {mem.peak_mb:.0f} MB"
+        )
     runs = {}
     for n in _workers(args.workers):
         runs[n] = run_province(url, scheduler=f"local:{n}", config=config)
         out = runs[n]
         tasks = sum(f["seconds"] for f in out["counties"].values())
-        print(f"workers {n}: total {out['seconds']:.1f} s, status {out['status']} (sum of partition times "
-              f"{tasks:.1f} s)")
+        print(
+            f"workers {n}: total {out['seconds']:.1f} s, status {out['status']} (sum of partition times "
+            f"{tasks:.1f} s)"
+        )
     first = runs[min(runs)]
     print(f"per partition (workers {min(runs)}):")
     names = dict(zip(table.county_code, table.city_name + table.county_name, strict=True))
     for code, f in sorted(first["counties"].items()):
-        print(f"  {names.get(code, code)} {code}: {f['seconds']:.1f} s (read {f['read_seconds']:.1f} s, "
-              f"CPU {f['cpu_seconds']:.1f} s), homes {f['homes']:,}, edges {f['edges']:,}, "
-              f"peak memory {f['peak_rss_mb']:.0f} MB")
+        print(
+            f"  {names.get(code, code)} {code}: {f['seconds']:.1f} s (read {f['read_seconds']:.1f} s, "
+            f"CPU {f['cpu_seconds']:.1f} s), homes {f['homes']:,}, edges {f['edges']:,}, "
+            f"peak memory {f['peak_rss_mb']:.0f} MB"
+        )
     ph, figs = first["phases"], first["counties"].values()
     read = sum(f["read_seconds"] for f in figs)
     compute = sum(f["seconds"] - f["read_seconds"] for f in figs)
     other = first["seconds"] - sum(ph.values()) - read - compute
-    rest = f", other (worker start-up, transfer, waiting) {other:.1f} s" if min(runs) == 1 else \
-        f" (partition sums over {min(runs)} workers in parallel)"
+    rest = (
+        f", other (worker start-up, transfer, waiting) {other:.1f} s"
+        if min(runs) == 1
+        else f" (partition sums over {min(runs)} workers in parallel)"
+    )
     dup = sum(f["edges"] for f in figs) / len(region.edges)
-    print(f"where the time goes (workers {min(runs)}, {first['seconds']:.1f} s): setup {ph['prepare_s']:.1f} s, "
-          f"cluster start {ph['cluster_start_s']:.1f} s, partition reads {read:.1f} s, compute {compute:.1f} s, "
-          f"storing rows {ph['store_s']:.1f} s, roll-up {ph['rollup_s']:.1f} s{rest}; "
-          f"the partitions read {dup:.1f}× the province's edges "
-          f"(buffer {first['buffers']['network_m'] / 1000:.1f} km around counties ~{math.sqrt(land / len(table)):.0f} km wide)")
+    print(
+        f"where the time goes (workers {min(runs)}, {first['seconds']:.1f} s): setup {ph['prepare_s']:.1f} s, "
+        f"cluster start {ph['cluster_start_s']:.1f} s, partition reads {read:.1f} s, compute {compute:.1f} s, "
+        f"storing rows {ph['store_s']:.1f} s, roll-up {ph['rollup_s']:.1f} s{rest}; "
+        f"the partitions read {dup:.1f}× the province's edges "
+        f"(buffer {first['buffers']['network_m'] / 1000:.1f} km around counties ~{math.sqrt(land / len(table)):.0f} km wide)"
+    )
     most = runs[max(runs)]
-    print(f"largest province run here: {len(table)} counties ({', '.join(sorted(set(table.city_name)))}), "
-          f"{table.towns.sum()} towns, {table.villages.sum()} villages, {len(region.residences):,} homes, "
-          f"{residents:,} residents, {len(region.edges):,} edges: {most['seconds']:.1f} s on {max(runs)} workers")
+    print(
+        f"largest province run here: {len(table)} counties ({', '.join(sorted(set(table.city_name)))}), "
+        f"{table.towns.sum()} towns, {table.villages.sum()} villages, {len(region.residences):,} homes, "
+        f"{residents:,} residents, {len(region.edges):,} edges: {most['seconds']:.1f} s on {max(runs)} workers"
+    )
 
     with session(url) as s:
         facility_types = with_capacity_basis(queries.facility_types(s), config.facility_types_csv)
     profiles = load_profiles(config.profiles_csv)
-    no_car = facility_types[(facility_types.urban_profile.fillna("") != "car")
-                            & (facility_types.rural_profile.fillna("") != "car")]
+    no_car = facility_types[
+        (facility_types.urban_profile.fillna("") != "car")
+        & (facility_types.rural_profile.fillna("") != "car")
+    ]
     edges = np.array([f["edges"] for f in figs], float)
     start = np.array([f["start_rss_mb"] for f in figs], float)
     peak = np.array([f["peak_rss_mb"] for f in figs], float)
     memory = _fit(edges, peak)
     if memory[0] == 0.0:  # partitions of one size: the worker at rest + the growth per edge
-        memory = (float(start.mean()), float((peak - start).sum() / edges.sum()),
-                  "worker at rest + growth per edge (partitions of one size)")
+        memory = (
+            float(start.mean()),
+            float((peak - start).sum() / edges.sum()),
+            "worker at rest + growth per edge (partitions of one size)",
+        )
     fits = (_fit(edges, np.array([f["cpu_seconds"] for f in figs], float)), memory)
     density = len(region.edges) / land
-    print(f"extrapolation to {GUANGDONG_RESIDENTS:,} residents ({GUANGDONG_PARTITIONS} county partitions of "
-          f"{GUANGDONG_KM2 / GUANGDONG_PARTITIONS:,.0f} km²; synthetic {density:,.0f} edges and "
-          f"{residents / land:,.0f} residents per km², Guangdong {GUANGDONG_RESIDENTS / GUANGDONG_KM2:,.0f}):")
-    print(f"  per partition CPU s = {fits[0][0]:.2f} + {fits[0][1] * 1e3:.3f} per 1,000 edges ({fits[0][2]}); "
-          f"MB = {fits[1][0]:.0f} + {fits[1][1] * 1e3:.2f} per 1,000 edges ({fits[1][2]})")
+    print(
+        f"extrapolation to {GUANGDONG_RESIDENTS:,} residents ({GUANGDONG_PARTITIONS} county partitions of "
+        f"{GUANGDONG_KM2 / GUANGDONG_PARTITIONS:,.0f} km²; synthetic {density:,.0f} edges and "
+        f"{residents / land:,.0f} residents per km², Guangdong {GUANGDONG_RESIDENTS / GUANGDONG_KM2:,.0f}):"
+    )
+    print(
+        f"  per partition CPU s = {fits[0][0]:.2f} + {fits[0][1] * 1e3:.3f} per 1,000 edges ({fits[0][2]}); "
+        f"MB = {fits[1][0]:.0f} + {fits[1][1] * 1e3:.2f} per 1,000 edges ({fits[1][2]})"
+    )
     _extrapolate("all tiers (car half hour)", first["buffers"]["network_m"], density, fits, args)
     walk_bike = buffers(no_car, profiles, config.snap_max_m).network_m
     _extrapolate("without the car tiers (walk, e-bike)", walk_bike, density, fits, args)
     homes_gd = GUANGDONG_RESIDENTS / (residents / len(region.residences))
-    print(f"  per run ≈ {homes_gd / 1e6:.1f}M home points × the tiers that apply ≈ "
-          f"{homes_gd * len(facility_types) / 1e6:.0f}M rows of province_residence")
+    print(
+        f"  per run ≈ {homes_gd / 1e6:.1f}M home points × the tiers that apply ≈ "
+        f"{homes_gd * len(facility_types) / 1e6:.0f}M rows of province_residence"
+    )
     _before_after(url, first["run_id"], first["buffers"], config)
     if full is not None:
         with session(url) as s:

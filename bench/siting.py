@@ -56,22 +56,34 @@ def main() -> None:
             geoms = gaps.geometry.to_numpy()
             labels.polygon_labels(s, geoms[:10])  # warm: imports, road categories
             best = _best(lambda g=geoms: labels.polygon_labels(s, g), args.runs)
-            print(f"labels, {what}: {len(geoms)} in {best:.3f} s ({best / max(len(geoms), 1) * 1000:.2f} ms per gap)")
+            print(
+                f"labels, {what}: {len(geoms)} in {best:.3f} s ({best / max(len(geoms), 1) * 1000:.2f} ms per gap)"
+            )
         t = time.perf_counter()
-        result = siting.site(s, type_code=args.type, k=args.k, target=args.target, time_limit_s=args.time_limit)
+        result = siting.site(
+            s, type_code=args.type, k=args.k, target=args.target, time_limit_s=args.time_limit
+        )
         total = time.perf_counter() - t
     summary = siting.summary(result)
     cap = summary["capacity"]
-    print(f"siting {summary['type_name']}: users {summary['users']['label']}, capacity {cap['per_site']} "
-          f"{cap['unit']} = {cap['users_per_site']} users; candidates {summary['candidates']}; {total:.1f} s in all")
+    print(
+        f"siting {summary['type_name']}: users {summary['users']['label']}, capacity {cap['per_site']} "
+        f"{cap['unit']} = {cap['users_per_site']} users; candidates {summary['candidates']}; {total:.1f} s in all"
+    )
     for key in ("maximal_covering", "set_covering"):
         if key not in summary:
             continue
         p = summary[key]
         u = p["users"]
-        head = f"k={p['k']}" if key == "maximal_covering" else f"target {p['target']:.0%}: {p['sites_needed']} sites"
-        print(f"  {key} {head}: {p['method']}, gap {p['gap']:.2%}, bound {p['bound']:.0f}, size {p['size']}; "
-              f"users {u['before']:.0f} → {u['after']:.0f} ({u['share_before']:.1%} → {u['share_after']:.1%})")
+        head = (
+            f"k={p['k']}"
+            if key == "maximal_covering"
+            else f"target {p['target']:.0%}: {p['sites_needed']} sites"
+        )
+        print(
+            f"  {key} {head}: {p['method']}, gap {p['gap']:.2%}, bound {p['bound']:.0f}, size {p['size']}; "
+            f"users {u['before']:.0f} → {u['after']:.0f} ({u['share_before']:.1%} → {u['share_after']:.1%})"
+        )
 
 
 if __name__ == "__main__":

@@ -23,12 +23,23 @@ LEVELS: tuple[str, ...] = ("district", "town", "grid_large", "community", "grid_
 GRID_LEVELS: tuple[str, ...] = ("grid_large", "grid_middle", "grid_small")
 """The grid-management levels (网格), largest first."""
 
-PARENT_LEVEL: dict[str, str] = {"town": "district", "community": "town", "grid_large": "town",
-                                "grid_middle": "community", "grid_small": "grid_middle"}
+PARENT_LEVEL: dict[str, str] = {
+    "town": "district",
+    "community": "town",
+    "grid_large": "town",
+    "grid_middle": "community",
+    "grid_small": "grid_middle",
+}
 """The level of each level's parent (a district has none)."""
 
-LEVEL_ZH: dict[str, str] = {"district": "区县", "town": "镇街", "grid_large": "大网格", "community": "村居",
-                            "grid_middle": "中网格", "grid_small": "小网格"}
+LEVEL_ZH: dict[str, str] = {
+    "district": "区县",
+    "town": "镇街",
+    "grid_large": "大网格",
+    "community": "村居",
+    "grid_middle": "中网格",
+    "grid_small": "小网格",
+}
 """Each level's Chinese name, as officials write it."""
 
 
@@ -59,8 +70,9 @@ SMALLEST_GRID_FIRST: tuple[str, ...] = tuple(sorted(GRID_LEVELS, key=lambda lvl:
 """Grid levels from the smallest: a point is routed to the first of these that covers it."""
 
 
-def is_urban(urban_rural_code: str | None, statistics_code: str | None, level: str,
-             parent_urban: bool | None) -> bool:
+def is_urban(
+    urban_rural_code: str | None, statistics_code: str | None, level: str, parent_urban: bool | None
+) -> bool:
     """The urban/rural rule (城乡划分) of one area.
 
     Parameters

@@ -41,7 +41,16 @@ from geo.snapping import Snap, snap_points, with_lonlat
 
 CIRCLES = ("urban", "rural")
 MEASURES = ["population", "households", "elderly", "children"]
-RESIDENCE_COLUMNS = ["residence_id", "lon", "lat", "households", "population", "elderly", "children", "area_id"]
+RESIDENCE_COLUMNS = [
+    "residence_id",
+    "lon",
+    "lat",
+    "households",
+    "population",
+    "elderly",
+    "children",
+    "area_id",
+]
 FACILITY_COLUMNS = ["facility_id", "type_code", "lon", "lat", "status"]
 AREA_COLUMNS = ["area_id", "parent_id", "level", "urban"]
 TYPE_COLUMNS = ["code", "category", *(f"{c}_{f}" for c in CIRCLES for f in ("profile", "max_time_min"))]
@@ -156,13 +165,17 @@ def service_tiers(facility_types: pd.DataFrame) -> pd.DataFrame:
     _require(facility_types, TYPE_COLUMNS, "facility_types")
     frames = []
     for circle in CIRCLES:
-        part = pd.DataFrame({
-            "type_code": facility_types["code"].astype(str),
-            "circle": circle,
-            "profile": facility_types[f"{circle}_profile"],
-            "max_time_s": pd.to_numeric(facility_types[f"{circle}_max_time_min"], errors="coerce") * 60.0,
-            "radius_m": pd.to_numeric(facility_types.get(f"{circle}_max_distance_m", np.nan), errors="coerce"),
-        })
+        part = pd.DataFrame(
+            {
+                "type_code": facility_types["code"].astype(str),
+                "circle": circle,
+                "profile": facility_types[f"{circle}_profile"],
+                "max_time_s": pd.to_numeric(facility_types[f"{circle}_max_time_min"], errors="coerce") * 60.0,
+                "radius_m": pd.to_numeric(
+                    facility_types.get(f"{circle}_max_distance_m", np.nan), errors="coerce"
+                ),
+            }
+        )
         usable = part.profile.notna() & (part.profile.astype(str).str.strip() != "") & (part.max_time_s > 0)
         frames.append(part[usable])
     return pd.concat(frames).sort_values(["type_code", "circle"]).reset_index(drop=True)
@@ -190,10 +203,15 @@ def prepare(
     residences = with_lonlat(residences)
     _require(residences, RESIDENCE_COLUMNS, "residences")
     names = sorted(profiles) if facility_types is None else sorted(set(service_tiers(facility_types).profile))
-    metric = utm_crs_for(float(nodes.lon.median()), float(nodes.lat.median())) if len(nodes) and names else None
-    shared = with_metric_geometry(edges, metric) if metric is not None else edges  # projected once, not per profile
+    metric = (
+        utm_crs_for(float(nodes.lon.median()), float(nodes.lat.median())) if len(nodes) and names else None
+    )
+    # projected once, not per profile
+    shared = with_metric_geometry(edges, metric) if metric is not None else edges
     networks = {
-        name: build_network(nodes, shared, get_profile(profiles, name), crs=metric, compound_margin_m=compound_margin_m)
+        name: build_network(
+            nodes, shared, get_profile(profiles, name), crs=metric, compound_margin_m=compound_margin_m
+        )
         for name in names
     }
     res = residences.sort_values("residence_id", kind="stable").reset_index(drop=True)
@@ -213,8 +231,21 @@ def prepare(
             starts = starts_of(net, snaps[name].take(rows))
             readers[(name, circle)] = (rows, starts.snap, (starts.nodes, starts.cost_s))
             reader_starts[(name, circle)] = starts
-    return Prepared(networks, res, snaps, sorted_areas, area_up, res_area, float(max_distance_m), gap_index,
-                    readers, reader_starts, large, np.column_stack([x, y]), crs)
+    return Prepared(
+        networks,
+        res,
+        snaps,
+        sorted_areas,
+        area_up,
+        res_area,
+        float(max_distance_m),
+        gap_index,
+        readers,
+        reader_starts,
+        large,
+        np.column_stack([x, y]),
+        crs,
+    )
 
 
 def run_coverage(
@@ -251,8 +282,14 @@ def run_coverage(
     """
     if prepared is None:
         prepared = prepare(
-            nodes, edges, residences, areas, profiles, facility_types=facility_types,
-            max_distance_m=max_distance_m, gap_link_m=gap_link_m,
+            nodes,
+            edges,
+            residences,
+            areas,
+            profiles,
+            facility_types=facility_types,
+            max_distance_m=max_distance_m,
+            gap_link_m=gap_link_m,
         )
     tiers = _selected_tiers(facility_types, types)
     fac = _facilities(facilities, facility_types, statuses)
@@ -281,11 +318,18 @@ def run_coverage(
     gaps = _gaps(prepared, blocks) if with_gaps else _no_gaps()
     if with_gaps:
         step("gaps")
-    return CoverageResult(per_residence=per_residence, per_area=per_area, per_area_circle=per_area_circle,
-                          per_facility=per_facility, gaps=gaps)
+    return CoverageResult(
+        per_residence=per_residence,
+        per_area=per_area,
+        per_area_circle=per_area_circle,
+        per_facility=per_facility,
+        gaps=gaps,
+    )
 
 
-def unsnapped(prepared: Prepared, facility_types: pd.DataFrame, types: list[str] | None = None) -> pd.DataFrame:
+def unsnapped(
+    prepared: Prepared, facility_types: pd.DataFrame, types: list[str] | None = None
+) -> pd.DataFrame:
     """Homes farther than the snapping distance from every street of their tier's profile (never covered).
 
     Parameters
@@ -305,8 +349,15 @@ def unsnapped(prepared: Prepared, facility_types: pd.DataFrame, types: list[str]
     for tier in tiers.itertuples():
         rows, snap, _ = prepared.readers[(tier.profile, tier.circle)]
         bad = rows[~snap.reachable]
-        parts.append(pd.DataFrame({"type_code": tier.type_code, "residence_id": res.residence_id.to_numpy()[bad],
-                                   "population": res.population.to_numpy()[bad]}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "type_code": tier.type_code,
+                    "residence_id": res.residence_id.to_numpy()[bad],
+                    "population": res.population.to_numpy()[bad],
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -334,18 +385,37 @@ def recompute_types(
     if not types:
         return previous
     fresh = run_coverage(
-        None, None, facilities, None, None, facility_types, {}, types=list(types), prepared=prepared,
-        statuses=statuses, with_gaps=with_gaps,
+        None,
+        None,
+        facilities,
+        None,
+        None,
+        facility_types,
+        {},
+        types=list(types),
+        prepared=prepared,
+        statuses=statuses,
+        with_gaps=with_gaps,
     )
-    keys = {"per_residence": ["type_code", "circle", "residence_id"], "per_area": ["type_code", "area_id"],
-            "per_area_circle": ["type_code", "circle", "area_id"], "per_facility": ["facility_id"],
-            "gaps": ["type_code", "gap_rank"]}
-    merged = {name: _merge(getattr(previous, name), getattr(fresh, name), set(types), by) for name, by in keys.items()}
+    keys = {
+        "per_residence": ["type_code", "circle", "residence_id"],
+        "per_area": ["type_code", "area_id"],
+        "per_area_circle": ["type_code", "circle", "area_id"],
+        "per_facility": ["facility_id"],
+        "gaps": ["type_code", "gap_rank"],
+    }
+    merged = {
+        name: _merge(getattr(previous, name), getattr(fresh, name), set(types), by)
+        for name, by in keys.items()
+    }
     return CoverageResult(**merged)
 
 
 def affected_types(
-    before: pd.DataFrame, after: pd.DataFrame, *, columns: tuple[str, ...] = ("type_code", "lon", "lat", "status", "capacity")
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    *,
+    columns: tuple[str, ...] = ("type_code", "lon", "lat", "status", "capacity"),
 ) -> list[str]:
     """Type codes whose coverage may change between two versions of the facilities frame.
 
@@ -356,7 +426,11 @@ def affected_types(
     old, new = before[cols].set_index("facility_id"), after[cols].set_index("facility_id")
     both = old.index.intersection(new.index)
     changed = ~(old.loc[both].fillna(-1).astype(str) == new.loc[both].fillna(-1).astype(str)).all(axis=1)
-    ids = set(both[changed.to_numpy()]) | set(old.index.difference(new.index)) | set(new.index.difference(old.index))
+    ids = (
+        set(both[changed.to_numpy()])
+        | set(old.index.difference(new.index))
+        | set(new.index.difference(old.index))
+    )
     codes = set(old.type_code[old.index.isin(ids)]) | set(new.type_code[new.index.isin(ids)])
     return sorted(map(str, codes))
 
@@ -380,7 +454,9 @@ def _selected_tiers(facility_types: pd.DataFrame, types: list[str] | None) -> pd
     return tiers[tiers.type_code.isin(types)]
 
 
-def _facilities(facilities: pd.DataFrame, facility_types: pd.DataFrame, statuses: tuple[str, ...]) -> pd.DataFrame:
+def _facilities(
+    facilities: pd.DataFrame, facility_types: pd.DataFrame, statuses: tuple[str, ...]
+) -> pd.DataFrame:
     facilities = with_lonlat(facilities)
     _require(facilities, FACILITY_COLUMNS, "facilities")
     unknown = sorted(set(facilities.type_code.astype(str)) - set(facility_types.code.astype(str)))
@@ -408,7 +484,9 @@ def _area_tree(areas: pd.DataFrame, residence_area_ids: np.ndarray):
     missing = pd.isna(flag)
     if missing.any():
         bad = sorted({int(a) for a in areas.area_id.to_numpy()[source[missing]]})[:5]
-        raise AreaTreeError(f"areas {bad} have no urban flag: set urban on every community (grids inherit it)")
+        raise AreaTreeError(
+            f"areas {bad} have no urban flag: set urban on every community (grids inherit it)"
+        )
     return areas, up, res_area, flag.astype(bool)
 
 
@@ -446,8 +524,15 @@ def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
     return chain[np.arange(len(chain)), first]
 
 
-def large_grid_of(areas: pd.DataFrame, area_up: sp.csr_matrix, residence_area: np.ndarray, lon: np.ndarray,
-                  lat: np.ndarray, *, crs=None) -> np.ndarray:
+def large_grid_of(
+    areas: pd.DataFrame,
+    area_up: sp.csr_matrix,
+    residence_area: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    *,
+    crs=None,
+) -> np.ndarray:
     """Row in ``areas`` of the large grid (``grid_large``) holding each residence, -1 for none.
 
     ``areas`` are sorted by ``area_id`` with a positional index and ``area_up`` their ancestor matrix
@@ -473,7 +558,9 @@ def large_grid_of(areas: pd.DataFrame, area_up: sp.csr_matrix, residence_area: n
         if town < 0:
             continue
         # residences of the town, except any filed under a large grid itself (the tree counts those)
-        mine = np.flatnonzero(np.isin(residence_area, below[:, town].nonzero()[0]) & ~np.isin(residence_area, large))
+        mine = np.flatnonzero(
+            np.isin(residence_area, below[:, town].nonzero()[0]) & ~np.isin(residence_area, large)
+        )
         shapely.prepare(shape)
         gap = np.zeros(len(mine))
         outside = ~shapely.contains_xy(shape, x[mine], y[mine])
@@ -504,7 +591,9 @@ def _snap_all(networks: dict[str, Network], lon, lat, max_distance_m: float) -> 
         if key not in done:
             done[key] = snap_points(net, lon, lat, max_distance_m=max_distance_m)
         snap = done[key]
-        out[name] = Snap(snap.edge, snap.fraction, snap.distance_m, snap.distance_m / net.profile.access_speed_mps)
+        out[name] = Snap(
+            snap.edge, snap.fraction, snap.distance_m, snap.distance_m / net.profile.access_speed_mps
+        )
     return out
 
 
@@ -525,8 +614,15 @@ def straight_line(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
     return cKDTree(to_xy).query(from_xy, k=1)[0] if len(from_xy) else np.empty(0)
 
 
-def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile: str, tiers: list[dict],
-            fac_xy: np.ndarray) -> list[_Block]:
+def _search(
+    prepared: Prepared,
+    ids: np.ndarray,
+    fsnap: Snap,
+    code: str,
+    profile: str,
+    tiers: list[dict],
+    fac_xy: np.ndarray,
+) -> list[_Block]:
     """ONE bounded search for (type, profile); read it for each circle using that profile. Also the
     straight-line distance of the circle's homes to the type's nearest facility (radius measure).
     """
@@ -539,15 +635,30 @@ def _search(prepared: Prepared, ids: np.ndarray, fsnap: Snap, code: str, profile
         time, fid = read_points(net, reach, starts)
         covered = time <= tier["max_time_s"] + TIE_TOLERANCE_S
         distance = straight_line(prepared.xy[rows], fac_xy)
-        blocks.append(_Block(code, tier["circle"], profile, tier["max_time_s"], rows, starts.snap.reachable, time, fid,
-                             covered, distance, float(tier["radius_m"])))
+        blocks.append(
+            _Block(
+                code,
+                tier["circle"],
+                profile,
+                tier["max_time_s"],
+                rows,
+                starts.snap.reachable,
+                time,
+                fid,
+                covered,
+                distance,
+                float(tier["radius_m"]),
+            )
+        )
     return blocks
 
 
 # --- outputs ------------------------------------------------------------------------------------
 
 
-def _per_residence(prepared: Prepared, blocks: list[_Block], categories: dict[str, list[str]]) -> pd.DataFrame:
+def _per_residence(
+    prepared: Prepared, blocks: list[_Block], categories: dict[str, list[str]]
+) -> pd.DataFrame:
     """Rows in (type_code, circle, residence_id) order: the blocks' own order, no reshuffle.
 
     ``type_code``, ``circle`` and ``profile`` are categoricals over ``categories`` (the same for
@@ -556,18 +667,23 @@ def _per_residence(prepared: Prepared, blocks: list[_Block], categories: dict[st
     blocks = sorted(blocks, key=lambda b: (b.type_code, b.circle))
     ids = prepared.residences.residence_id.to_numpy()
     fid = _concat(blocks, lambda b: b.facility_id, np.int64)
-    return pd.DataFrame({
-        "residence_id": ids[_concat(blocks, lambda b: b.rows, np.int64)],
-        **{field: _categorical(blocks, field, categories[field]) for field in ("type_code", "circle", "profile")},
-        "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float),
-        "snapped": _concat(blocks, lambda b: b.snapped, bool),
-        "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float),
-        "facility_id": pd.arrays.IntegerArray(np.where(fid >= 0, fid, 0), fid < 0),
-        "covered": _concat(blocks, lambda b: b.covered, bool),
-        "distance_m": _concat(blocks, lambda b: b.distance_m, float),
-        "radius_m": _concat(blocks, lambda b: np.full(len(b.rows), b.radius_m), float),
-        "in_radius": _concat(blocks, _in_radius, bool),
-    })
+    return pd.DataFrame(
+        {
+            "residence_id": ids[_concat(blocks, lambda b: b.rows, np.int64)],
+            **{
+                field: _categorical(blocks, field, categories[field])
+                for field in ("type_code", "circle", "profile")
+            },
+            "max_time_s": _concat(blocks, lambda b: np.full(len(b.rows), b.max_time_s), float),
+            "snapped": _concat(blocks, lambda b: b.snapped, bool),
+            "time_s": _concat(blocks, lambda b: np.where(np.isfinite(b.time_s), b.time_s, np.nan), float),
+            "facility_id": pd.arrays.IntegerArray(np.where(fid >= 0, fid, 0), fid < 0),
+            "covered": _concat(blocks, lambda b: b.covered, bool),
+            "distance_m": _concat(blocks, lambda b: b.distance_m, float),
+            "radius_m": _concat(blocks, lambda b: np.full(len(b.rows), b.radius_m), float),
+            "in_radius": _concat(blocks, _in_radius, bool),
+        }
+    )
 
 
 def _in_radius(b: _Block) -> np.ndarray:
@@ -586,7 +702,11 @@ def _concat(blocks: list[_Block], get, dtype) -> np.ndarray:
 
 def _categories(facility_types: pd.DataFrame) -> dict[str, list[str]]:
     tiers = service_tiers(facility_types)
-    return {"type_code": sorted(set(tiers.type_code)), "circle": sorted(CIRCLES), "profile": sorted(set(tiers.profile))}
+    return {
+        "type_code": sorted(set(tiers.type_code)),
+        "circle": sorted(CIRCLES),
+        "profile": sorted(set(tiers.profile)),
+    }
 
 
 class _Sums(NamedTuple):
@@ -601,18 +721,22 @@ def _sums(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> _Sums:
     type_index = {c: i for i, c in enumerate(codes)}
     types = _concat(blocks, lambda b: np.full(len(b.rows), type_index[b.type_code]), np.int64)
     rows = _concat(blocks, lambda b: b.rows, np.int64)
-    return _Sums(rollup_keys(prepared, types, rows, len(codes)), rows, _concat(blocks, lambda b: b.covered, float))
+    return _Sums(
+        rollup_keys(prepared, types, rows, len(codes)), rows, _concat(blocks, lambda b: b.covered, float)
+    )
 
 
 def _area_frame(prepared: Prepared, codes: list[str], columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """One row per (type, area) of the flat ``rollup`` columns."""
     n_areas = len(prepared.areas)
-    return pd.DataFrame({
-        "area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
-        "level": np.tile(prepared.areas.level.to_numpy(), len(codes)),
-        "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas),
-        **{name: value.astype(np.int64) for name, value in columns.items()},
-    })
+    return pd.DataFrame(
+        {
+            "area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
+            "level": np.tile(prepared.areas.level.to_numpy(), len(codes)),
+            "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas),
+            **{name: value.astype(np.int64) for name, value in columns.items()},
+        }
+    )
 
 
 def _per_area_circle(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.DataFrame:
@@ -649,7 +773,9 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
         with np.errstate(invalid="ignore", divide="ignore"):
             frame[f"{m}_share"] = frame[f"{m}_covered"] / frame[m].where(frame[m] > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["radius_share"] = frame["population_in_radius"] / frame["population"].where(frame["population"] > 0)
+        frame["radius_share"] = frame["population_in_radius"] / frame["population"].where(
+            frame["population"] > 0
+        )
     return frame[frame.points > 0].sort_values(["type_code", "area_id"]).reset_index(drop=True)
 
 
@@ -658,6 +784,7 @@ def estimate_flags(residences: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     footprint), are its people (``estimated``: any count estimated, or the households)? Residences
     without these optional columns count as real.
     """
+
     def flag(column: str) -> np.ndarray:
         if column not in residences:
             return np.zeros(len(residences), dtype=bool)
@@ -681,8 +808,12 @@ def rollup_keys(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, n_
     n_areas = len(prepared.areas)
     large = prepared.residence_large[rows]
     held = np.flatnonzero(large >= 0)
-    return RollupKeys(type_index * n_areas + prepared.residence_area[rows], type_index[held] * n_areas + large[held],
-                      held, n_types)
+    return RollupKeys(
+        type_index * n_areas + prepared.residence_area[rows],
+        type_index[held] * n_areas + large[held],
+        held,
+        n_types,
+    )
 
 
 def rollup(prepared: Prepared, keys: RollupKeys, weight: np.ndarray) -> np.ndarray:
@@ -702,18 +833,26 @@ def _per_facility(prepared, blocks, fac, facility_types, snapped) -> pd.DataFram
     rows = _concat(blocks, lambda b: b.rows, np.int64)
     hit = fid >= 0
     index = np.searchsorted(ids, fid[hit])
-    out = pd.DataFrame({"facility_id": ids, "type_code": fac.type_code.to_numpy(), "status": fac.status.to_numpy()})
+    out = pd.DataFrame(
+        {"facility_id": ids, "type_code": fac.type_code.to_numpy(), "status": fac.status.to_numpy()}
+    )
     out["catchment_points"] = np.bincount(index, minlength=len(ids))
     for m in MEASURES:
         weight = prepared.residences[m].to_numpy(float)[rows[hit]]
-        out[f"catchment_{m}"] = np.rint(np.bincount(index, weights=weight, minlength=len(ids))).astype(np.int64)
+        out[f"catchment_{m}"] = np.rint(np.bincount(index, weights=weight, minlength=len(ids))).astype(
+            np.int64
+        )
     flags = pd.concat(snapped) if snapped else pd.Series(dtype=bool)
     out["snapped"] = flags.groupby(level=0).all().reindex(ids).fillna(False).to_numpy(bool)
-    out["capacity"] = pd.to_numeric(fac["capacity"], errors="coerce").to_numpy() if "capacity" in fac else np.nan
+    out["capacity"] = (
+        pd.to_numeric(fac["capacity"], errors="coerce").to_numpy() if "capacity" in fac else np.nan
+    )
     basis_of = capacity_basis(facility_types)
     out["capacity_basis"] = out.type_code.map(basis_of.capacity_basis).astype(object)
     out["basis_per_unit"] = out.type_code.map(basis_of.basis_per_unit).astype(float)
-    demand = np.select([out.capacity_basis == m for m in MEASURES], [out[f"catchment_{m}"] for m in MEASURES], np.nan)
+    demand = np.select(
+        [out.capacity_basis == m for m in MEASURES], [out[f"catchment_{m}"] for m in MEASURES], np.nan
+    )
     units = out.capacity.to_numpy(float) * out.basis_per_unit.to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["load"] = np.where(units > 0, demand / units, np.nan)
@@ -729,7 +868,9 @@ def capacity_basis(facility_types: pd.DataFrame) -> pd.DataFrame:
     codes = facility_types.code.astype(str).to_numpy()
     if not set(CAPACITY_COLUMNS) <= set(facility_types.columns):
         return pd.DataFrame({"capacity_basis": None, "basis_per_unit": np.nan}, index=codes)
-    basis = facility_types.capacity_basis.where(facility_types.capacity_basis.notna(), "").astype(str).str.strip()
+    basis = (
+        facility_types.capacity_basis.where(facility_types.capacity_basis.notna(), "").astype(str).str.strip()
+    )
     per_unit = pd.to_numeric(facility_types.basis_per_unit, errors="coerce").to_numpy(float)
     bad = sorted(set(basis[(basis != "") & ~basis.isin(MEASURES)]))
     if bad:
@@ -737,10 +878,14 @@ def capacity_basis(facility_types: pd.DataFrame) -> pd.DataFrame:
     given = (basis != "").to_numpy()
     if (given & ~(per_unit > 0)).any():
         wrong = sorted(codes[given & ~(per_unit > 0)])
-        raise GeoError(f"facility types {wrong} have a capacity_basis but no basis_per_unit > 0: give how many "
-                       "people of the basis one unit of capacity serves (data/facility_types.csv)")
-    return pd.DataFrame({"capacity_basis": np.where(given, basis, None),
-                         "basis_per_unit": np.where(given, per_unit, np.nan)}, index=codes)
+        raise GeoError(
+            f"facility types {wrong} have a capacity_basis but no basis_per_unit > 0: give how many "
+            "people of the basis one unit of capacity serves (data/facility_types.csv)"
+        )
+    return pd.DataFrame(
+        {"capacity_basis": np.where(given, basis, None), "basis_per_unit": np.where(given, per_unit, np.nan)},
+        index=codes,
+    )
 
 
 def _gaps(prepared: Prepared, blocks: list[_Block]) -> gpd.GeoDataFrame:
@@ -773,4 +918,8 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, types: set[str], by: list[str])
     else:
         merged = merged.sort_values(by, kind="stable")
     merged = merged.reset_index(drop=True)
-    return gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84) if isinstance(new, gpd.GeoDataFrame) else merged
+    return (
+        gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84)
+        if isinstance(new, gpd.GeoDataFrame)
+        else merged
+    )

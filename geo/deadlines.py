@@ -73,15 +73,19 @@ def load_calendar(path: Path) -> WorkCalendar:
     if both:
         problems.append(f"dates listed both as holiday and workday: {[d.isoformat() for d in both]}")
     if problems:
-        raise CalendarError(f"the holiday table {Path(path).name} has bad rows: " + "; ".join(problems[:10])
-                            + ". Correct them (date YYYY-MM-DD, kind holiday or workday)")
+        raise CalendarError(
+            f"the holiday table {Path(path).name} has bad rows: "
+            + "; ".join(problems[:10])
+            + ". Correct them (date YYYY-MM-DD, kind holiday or workday)"
+        )
     return WorkCalendar(frozenset(holidays), frozenset(workdays))
 
 
 def _local(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        raise CalendarError(f"the time {moment.isoformat()} has no time zone: "
-                            "give it with an offset (+08:00)")
+        raise CalendarError(
+            f"the time {moment.isoformat()} has no time zone: give it with an offset (+08:00)"
+        )
     return moment.astimezone(BEIJING)
 
 
@@ -170,12 +174,21 @@ def load_categories(path: Path) -> dict[str, Category]:
             elif level not in LEVELS:
                 problems.append(f"line {line}: first_level {level!r} is not one of {list(LEVELS)}")
             elif unit not in UNITS or not value > 0 or (unit == "working_days" and value != int(value)):
-                problems.append(f"line {line}: time limit {row.get('limit_value')!r} {unit!r} "
-                                "is not a positive number of hours or a whole number of working_days")
+                problems.append(
+                    f"line {line}: time limit {row.get('limit_value')!r} {unit!r} "
+                    "is not a positive number of hours or a whole number of working_days"
+                )
             else:
-                categories[code] = Category(code, (row.get("name_zh") or code).strip(), level,
-                                            (row.get("department") or "").strip(), value, unit)
+                categories[code] = Category(
+                    code,
+                    (row.get("name_zh") or code).strip(),
+                    level,
+                    (row.get("department") or "").strip(),
+                    value,
+                    unit,
+                )
     if problems:
-        raise CalendarError(f"the event category table {Path(path).name} has bad rows: "
-                            + "; ".join(problems[:10]))
+        raise CalendarError(
+            f"the event category table {Path(path).name} has bad rows: " + "; ".join(problems[:10])
+        )
     return categories

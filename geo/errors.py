@@ -19,9 +19,7 @@ class MissingColumnsError(GeoError):
     status = 422
 
     def __init__(self, frame: str, missing: list[str]):
-        super().__init__(
-            f"{frame} frame lacks column(s) {sorted(missing)}: add them (see docs/CONTRACTS.md)"
-        )
+        super().__init__(f"{frame} frame lacks column(s) {sorted(missing)}: add them (see docs/CONTRACTS.md)")
         self.missing = sorted(missing)
 
 

@@ -17,11 +17,28 @@ from datetime import datetime
 from geo.deadlines import LEVELS, Category, WorkCalendar, deadline
 from geo.errors import GeoError
 
-STATUSES = ("reported", "accepted", "escalated", "assigned", "handling", "resolved", "reviewed", "archived",
-            "merged")
-STATUS_ZH = {"reported": "已上报", "accepted": "已受理", "escalated": "待分拨", "assigned": "已分拨",
-             "handling": "处置中", "resolved": "已办结", "reviewed": "已回访", "archived": "已归档",
-             "merged": "已合并"}
+STATUSES = (
+    "reported",
+    "accepted",
+    "escalated",
+    "assigned",
+    "handling",
+    "resolved",
+    "reviewed",
+    "archived",
+    "merged",
+)
+STATUS_ZH = {
+    "reported": "已上报",
+    "accepted": "已受理",
+    "escalated": "待分拨",
+    "assigned": "已分拨",
+    "handling": "处置中",
+    "resolved": "已办结",
+    "reviewed": "已回访",
+    "archived": "已归档",
+    "merged": "已合并",
+}
 OPEN = ("reported", "accepted", "escalated", "assigned", "handling")
 """Statuses still waiting for handling (deadlines and 超时 apply)."""
 CENTRE_LEVEL = "镇街"
@@ -50,7 +67,9 @@ ACTIONS: dict[str, Step] = {
     "return": Step("退回指挥中心", ("assigned", "handling"), "escalated", ("department", "admin")),
     "review": Step("回访评价", ("resolved",), "reviewed", ("grid_worker", "dispatcher", "admin", REPORTER)),
     "archive": Step("归档", ("reviewed",), "archived", ("dispatcher", "admin")),
-    "merge": Step("合并", ("reported", "accepted", "escalated"), "merged", ("grid_worker", "dispatcher", "admin")),
+    "merge": Step(
+        "合并", ("reported", "accepted", "escalated"), "merged", ("grid_worker", "dispatcher", "admin")
+    ),
 }
 """Action → step. A grid worker resolves only what they accepted (就地处置); a department only
 what it is handling. 合并: a repeated report joins an open event of the same category (``merge_into``)
@@ -105,8 +124,9 @@ class HistoryEntry:
     department: str | None = None
 
 
-def new_event(category: Category, *, reported_at: datetime, actor: str,
-              calendar: WorkCalendar) -> tuple[EventState, list[HistoryEntry]]:
+def new_event(
+    category: Category, *, reported_at: datetime, actor: str, calendar: WorkCalendar
+) -> tuple[EventState, list[HistoryEntry]]:
     """A new report: handled first at the category's level. Categories handled first by the town
     or a department go straight to the town's 联勤指挥中心 (待分拨).
     """
@@ -115,14 +135,30 @@ def new_event(category: Category, *, reported_at: datetime, actor: str,
     history = [HistoryEntry("report", None, "reported", actor, reported_at)]
     if category.first_level in (CENTRE_LEVEL, DEPARTMENT_LEVEL):
         state = replace(state, status="escalated", level=CENTRE_LEVEL)
-        history.append(HistoryEntry("escalate", "reported", "escalated", "system", reported_at,
-                                    note=f"事项清单: 首办层级为{category.first_level}"))
+        history.append(
+            HistoryEntry(
+                "escalate",
+                "reported",
+                "escalated",
+                "system",
+                reported_at,
+                note=f"事项清单: 首办层级为{category.first_level}",
+            )
+        )
     return state, history
 
 
-def apply(state: EventState, action: str, *, role: str, actor: str, at: datetime,
-          note: str | None = None, department: str | None = None,
-          satisfaction: int | None = None) -> tuple[EventState, HistoryEntry]:
+def apply(
+    state: EventState,
+    action: str,
+    *,
+    role: str,
+    actor: str,
+    at: datetime,
+    note: str | None = None,
+    department: str | None = None,
+    satisfaction: int | None = None,
+) -> tuple[EventState, HistoryEntry]:
     """Take ``action`` on an event; raises ``TransitionError`` (409) when its status does not allow
     it, ``TransitionForbidden`` (403) for a role that may not, ``TransitionInvalid`` (422) when the
     action lacks its note (办结, 退回), department (分拨) or satisfaction 1–5 (回访评价).
@@ -131,12 +167,16 @@ def apply(state: EventState, action: str, *, role: str, actor: str, at: datetime
     if step is None:
         raise TransitionInvalid(f"unknown action {action!r}: use one of {list(ACTIONS)}")
     if state.status not in step.sources:
-        raise TransitionError(f"the event is {STATUS_ZH[state.status]} ({state.status}): {step.name_zh} ({action}) "
-                              f"needs one of {list(step.sources)}; reload the event and choose an allowed action")
+        raise TransitionError(
+            f"the event is {STATUS_ZH[state.status]} ({state.status}): {step.name_zh} ({action}) "
+            f"needs one of {list(step.sources)}; reload the event and choose an allowed action"
+        )
     roles = RESOLVER[state.status] if action == "resolve" else step.roles
     if role not in roles:
-        raise TransitionForbidden(f"role {role!r} may not {step.name_zh} ({action}) an event that is "
-                                  f"{state.status}: it needs one of {list(roles)}")
+        raise TransitionForbidden(
+            f"role {role!r} may not {step.name_zh} ({action}) an event that is "
+            f"{state.status}: it needs one of {list(roles)}"
+        )
     note = (note or "").strip() or None
     changes: dict = {"status": step.target}
     if action in ("resolve", "return") and note is None:
@@ -152,10 +192,13 @@ def apply(state: EventState, action: str, *, role: str, actor: str, at: datetime
         changes.update(resolved_at=at, result_note=note)
     elif action == "review":
         if satisfaction is None or not 1 <= satisfaction <= 5:
-            raise TransitionInvalid(f"回访评价 (review) needs satisfaction 1-5 (5 最满意), got {satisfaction!r}")
+            raise TransitionInvalid(
+                f"回访评价 (review) needs satisfaction 1-5 (5 最满意), got {satisfaction!r}"
+            )
         changes.update(satisfaction=satisfaction)
-    entry = HistoryEntry(action, state.status, step.target, actor, at, note=note,
-                         department=changes.get("department"))
+    entry = HistoryEntry(
+        action, state.status, step.target, actor, at, note=note, department=changes.get("department")
+    )
     return replace(state, **changes), entry
 
 
@@ -166,11 +209,15 @@ def merge_into(state: EventState, target: EventState, *, same_event: bool) -> No
     if same_event:
         raise TransitionInvalid("合并 (merge) needs another event: name it in `into`")
     if target.category != state.category:
-        raise TransitionInvalid(f"合并 (merge) needs an event of the same category ({state.category}), "
-                                f"not {target.category}: choose one of the event's possible_duplicates")
+        raise TransitionInvalid(
+            f"合并 (merge) needs an event of the same category ({state.category}), "
+            f"not {target.category}: choose one of the event's possible_duplicates"
+        )
     if target.status not in OPEN:
-        raise TransitionError(f"the event to merge into is {STATUS_ZH[target.status]} ({target.status}): merge only "
-                              "into an open event; handle this report on its own instead")
+        raise TransitionError(
+            f"the event to merge into is {STATUS_ZH[target.status]} ({target.status}): merge only "
+            "into an open event; handle this report on its own instead"
+        )
 
 
 def next_level(level: str) -> str:
@@ -179,8 +226,9 @@ def next_level(level: str) -> str:
     return LEVELS[min(i + 1, len(LEVELS) - 1)]
 
 
-def escalate_overdue(state: EventState, category: Category, *, now: datetime,
-                     calendar: WorkCalendar) -> tuple[EventState, HistoryEntry] | None:
+def escalate_overdue(
+    state: EventState, category: Category, *, now: datetime, calendar: WorkCalendar
+) -> tuple[EventState, HistoryEntry] | None:
     """超时升级: an open event past its deadline is flagged 超时 and moved one level up with a fresh
     deadline from ``now``; None when the event is closed or still in time. Reaching the town level
     sends a grid-level event to the 联勤指挥中心 (待分拨).
@@ -192,9 +240,17 @@ def escalate_overdue(state: EventState, category: Category, *, now: datetime,
     if level in (CENTRE_LEVEL, DEPARTMENT_LEVEL) and status in ("reported", "accepted"):
         status = "escalated"
     due = deadline(now, category.limit_value, category.limit_unit, calendar)
-    new = replace(state, status=status, level=level, due_at=due, overdue=True, escalations=state.escalations + 1)
-    entry = HistoryEntry("overdue", state.status, status, "system", now,
-                         note=f"超时升级: {state.level} → {level}, 新期限 {due.isoformat()}")
+    new = replace(
+        state, status=status, level=level, due_at=due, overdue=True, escalations=state.escalations + 1
+    )
+    entry = HistoryEntry(
+        "overdue",
+        state.status,
+        status,
+        "system",
+        now,
+        note=f"超时升级: {state.level} → {level}, 新期限 {due.isoformat()}",
+    )
     return new, entry
 
 

@@ -57,12 +57,16 @@ class PointIndex:
     link_m: float
 
 
-def point_index(lon: np.ndarray, lat: np.ndarray, *, link_m: float = 250.0, crs: pyproj.CRS | None = None) -> PointIndex:
+def point_index(
+    lon: np.ndarray, lat: np.ndarray, *, link_m: float = 250.0, crs: pyproj.CRS | None = None
+) -> PointIndex:
     """Index points given in degrees (EPSG:4326) for gap searches with ``link_m`` metres."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     if len(lon) == 0:
         crs = crs or WGS84
-        return PointIndex(np.empty((0, 2)), crs, np.empty((2, 0), np.int64), np.empty(0, object), float(link_m))
+        return PointIndex(
+            np.empty((0, 2)), crs, np.empty((2, 0), np.int64), np.empty(0, object), float(link_m)
+        )
     x, y, crs = to_metric((lon, lat), crs=crs)
     points = shapely.points(x, y)
     a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=link_m)
@@ -94,11 +98,17 @@ def gap_areas(
     """
     points = with_lonlat(points)
     index = point_index(points.lon.to_numpy(), points.lat.to_numpy(), link_m=link_m, crs=crs)
-    return gaps_of(index, np.arange(len(points)), points[MEASURES], hull_ratio=hull_ratio).drop(columns="group")
+    return gaps_of(index, np.arange(len(points)), points[MEASURES], hull_ratio=hull_ratio).drop(
+        columns="group"
+    )
 
 
 def gaps_of(
-    index: PointIndex, selected: np.ndarray, counts: pd.DataFrame, *, group: np.ndarray | None = None,
+    index: PointIndex,
+    selected: np.ndarray,
+    counts: pd.DataFrame,
+    *,
+    group: np.ndarray | None = None,
     hull_ratio: float = 0.3,
 ) -> gpd.GeoDataFrame:
     """Gap areas of the points ``selected`` (positions in ``index``, ascending within a group).
@@ -121,10 +131,13 @@ def gaps_of(
     frame["group"] = np.zeros(len(frame), np.int64)
     frame.loc[label, "group"] = group
     frame["geometry"] = _cluster_polygons(index, selected, label, hull_ratio=hull_ratio)
-    frame = frame.sort_values(["group", "population", "households", "points", "first"],
-                              ascending=[True, False, False, False, True])
+    frame = frame.sort_values(
+        ["group", "population", "households", "points", "first"], ascending=[True, False, False, False, True]
+    )
     frame.insert(0, "gap_rank", frame.groupby("group").cumcount().to_numpy() + 1)
-    return gpd.GeoDataFrame(frame[["group", *GAP_COLUMNS]].reset_index(drop=True), geometry="geometry", crs=WGS84)
+    return gpd.GeoDataFrame(
+        frame[["group", *GAP_COLUMNS]].reset_index(drop=True), geometry="geometry", crs=WGS84
+    )
 
 
 def _single_linkage(index: PointIndex, selected: np.ndarray) -> np.ndarray:
@@ -143,7 +156,9 @@ def _single_linkage(index: PointIndex, selected: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(first, kind="stable"), kind="stable")[inverse]
 
 
-def _cluster_polygons(index: PointIndex, selected: np.ndarray, label: np.ndarray, *, hull_ratio: float) -> np.ndarray:
+def _cluster_polygons(
+    index: PointIndex, selected: np.ndarray, label: np.ndarray, *, hull_ratio: float
+) -> np.ndarray:
     """EPSG:4326 polygon per cluster: the ready-made disc of a lone point, else a buffered hull."""
     n = int(label.max()) + 1
     polygons = np.empty(n, dtype=object)
@@ -203,7 +218,10 @@ def _discs(x: np.ndarray, y: np.ndarray, radius_m: float, *, sides: int = 16) ->
 
 def _cluster_sums(counts: pd.DataFrame, label: np.ndarray) -> pd.DataFrame:
     n = int(label.max()) + 1
-    sums = {m: np.bincount(label, weights=counts[m].to_numpy(float), minlength=n).astype(np.int64) for m in MEASURES}
+    sums = {
+        m: np.bincount(label, weights=counts[m].to_numpy(float), minlength=n).astype(np.int64)
+        for m in MEASURES
+    }
     first = np.full(n, len(label))
     np.minimum.at(first, label, np.arange(len(label)))
     return pd.DataFrame({"points": np.bincount(label, minlength=n), **sums, "first": first})
@@ -228,8 +246,13 @@ def _areal(geom):
 CATCHMENT_COLUMNS = ["facility_id", "points", *MEASURES, "geometry"]
 
 
-def catchment_areas(homes: pd.DataFrame, *, link_m: float = 250.0, hull_ratio: float = 0.3,
-                    clip: shapely.Geometry | None = None) -> gpd.GeoDataFrame:
+def catchment_areas(
+    homes: pd.DataFrame,
+    *,
+    link_m: float = 250.0,
+    hull_ratio: float = 0.3,
+    clip: shapely.Geometry | None = None,
+) -> gpd.GeoDataFrame:
     """One (Multi)Polygon per facility around the homes it serves.
 
     Parameters

@@ -123,15 +123,23 @@ def isochrones(
     given = None
     if points is not None:
         points = with_lonlat(points)
-        targets = _point_targets(network, points.lon.to_numpy(float), points.lat.to_numpy(float), max_distance_m)
+        targets = _point_targets(
+            network, points.lon.to_numpy(float), points.lat.to_numpy(float), max_distance_m
+        )
         time = _snap_times(network, origin, direction, dist, targets, limit)
         given = _Places(targets.xy, targets.street_xy, time)
-        points = pd.DataFrame({"time_s": np.where(np.isfinite(time), time, np.nan), "snapped": targets.snap.reachable},
-                              index=points.index)
-    polygons = [_polygon(network, origin, direction, dist, m * 60.0, buffer_m, start, given, nodes) for m in budgets]
+        points = pd.DataFrame(
+            {"time_s": np.where(np.isfinite(time), time, np.nan), "snapped": targets.snap.reachable},
+            index=points.index,
+        )
+    polygons = [
+        _polygon(network, origin, direction, dist, m * 60.0, buffer_m, start, given, nodes) for m in budgets
+    ]
     return Isochrone(
         polygons=gpd.GeoDataFrame(
-            {"minutes": budgets}, geometry=valid_polygons(geometries_to(np.array(polygons), network.crs, WGS84)), crs=WGS84
+            {"minutes": budgets},
+            geometry=valid_polygons(geometries_to(np.array(polygons), network.crs, WGS84)),
+            crs=WGS84,
         ),
         nodes=pd.DataFrame({"node_id": network.node_ids[reached], "time_s": node_time[reached]}),
         points=points,
@@ -141,7 +149,9 @@ def isochrones(
 def _places(network: Network, lon: np.ndarray, lat: np.ndarray, snap: Snap, time: np.ndarray) -> _Places:
     x, y, _ = to_metric((lon, lat), crs=network.crs)
     rows = np.where(snap.reachable, snap.edge, 0)
-    on_street = shapely.line_interpolate_point(network.edge_geometry[rows], np.nan_to_num(snap.fraction), normalized=True)
+    on_street = shapely.line_interpolate_point(
+        network.edge_geometry[rows], np.nan_to_num(snap.fraction), normalized=True
+    )
     street = np.where(snap.reachable[:, None], shapely.get_coordinates(on_street), np.nan)
     return _Places(np.column_stack([x, y]), street, np.asarray(time, dtype=float))
 
@@ -164,7 +174,9 @@ class _Targets:
     def joins(self, network: Network, direction: str) -> tuple[np.ndarray, np.ndarray]:
         """``entries`` (direction 'from': trips from the origin end at the points) or ``exits``."""
         if direction not in self.ways:
-            self.ways[direction] = entries(network, self.snap) if direction == "from" else exits(network, self.snap)
+            self.ways[direction] = (
+                entries(network, self.snap) if direction == "from" else exits(network, self.snap)
+            )
         return self.ways[direction]
 
 
@@ -197,20 +209,25 @@ def _prepared(network: Network, key: Hashable, build) -> _Targets:
 
 def _node_targets(network: Network) -> _Targets:
     """Every street node as a target (``node_snap``), prepared once per network."""
+
     def build() -> _Targets:
         return _targets(network, node_snap(network), network.node_xy, network.node_xy)
+
     return _prepared(network, "nodes", build)
 
 
 def _point_targets(network: Network, lon: np.ndarray, lat: np.ndarray, max_distance_m: float) -> _Targets:
     """The points ``lon, lat`` snapped and prepared, kept for the next request with the same points."""
-    key = (hashlib.sha1(np.ascontiguousarray(lon).tobytes() + np.ascontiguousarray(lat).tobytes()).hexdigest(),
-           float(max_distance_m))
+    key = (
+        hashlib.sha1(np.ascontiguousarray(lon).tobytes() + np.ascontiguousarray(lat).tobytes()).hexdigest(),
+        float(max_distance_m),
+    )
 
     def build() -> _Targets:
         snap = snap_points(network, lon, lat, max_distance_m=max_distance_m)
         places = _places(network, lon, lat, snap, np.zeros(len(lon)))
         return _targets(network, snap, places.xy, places.street_xy)
+
     return _prepared(network, key, build)
 
 
@@ -303,15 +320,25 @@ def _chain_lines(network: Network) -> _ChainLines:
     first_edge = np.r_[True, chain[1:] != chain[:-1]] if len(chain) else np.empty(0, bool)
     first_coord = np.r_[True, idx[1:] != idx[:-1]] if len(idx) else np.empty(0, bool)
     keep = ~(first_coord & ~first_edge[idx])  # a joint is stored once
-    lines = shapely.linestrings(coords[keep], indices=chain[idx][keep]) if len(coords) else np.empty(0, object)
+    lines = (
+        shapely.linestrings(coords[keep], indices=chain[idx][keep]) if len(coords) else np.empty(0, object)
+    )
     edge_m = shapely.length(geom)
     start_m = np.cumsum(edge_m) - edge_m
     chain_start = np.flatnonzero(first_edge)
     start_m -= np.repeat(start_m[chain_start], np.diff(np.r_[chain_start, len(chain)]))
     times = network.chain_time_s
-    out = _ChainLines(lines=lines, length_m=shapely.length(lines), key=chain + network.edge_offset_s[order] / (times[chain] + 1.0),
-                      first=chain_start, start_s=network.edge_offset_s[order], time_s=network.edge_time_s[order],
-                      start_m=start_m, edge_m=edge_m, ends=network.chain_ends(np.arange(len(network.chain_a))))
+    out = _ChainLines(
+        lines=lines,
+        length_m=shapely.length(lines),
+        key=chain + network.edge_offset_s[order] / (times[chain] + 1.0),
+        first=chain_start,
+        start_s=network.edge_offset_s[order],
+        time_s=network.edge_time_s[order],
+        start_m=start_m,
+        edge_m=edge_m,
+        ends=network.chain_ends(np.arange(len(network.chain_a))),
+    )
     _CHAIN_LINES[network] = out
     return out
 
@@ -328,8 +355,9 @@ def _metres(network: Network, lines: _ChainLines, chain: np.ndarray, at_s: np.nd
     return lines.start_m[i] + np.clip(share, 0.0, 1.0) * lines.edge_m[i]
 
 
-def _street_band(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float,
-                 buffer_m: float):
+def _street_band(
+    network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float, buffer_m: float
+):
     """Union of the reachable stretches of street widened by ``buffer_m`` (metric polygon).
 
     Whole chains come widened from ``_blocks`` (built once per network), and a block all of whose
@@ -396,20 +424,38 @@ def _blocks(network: Network, buffer_m: float) -> _Blocks:
     size = np.bincount(block)
     order = np.argsort(block, kind="stable")
     ends = np.cumsum(size)
-    band = np.array([shapely.union_all(chain_band[order[e - n:e]]) for n, e in zip(size, ends, strict=True)],
-                    dtype=object)
+    band = np.array(
+        [shapely.union_all(chain_band[order[e - n : e]]) for n, e in zip(size, ends, strict=True)],
+        dtype=object,
+    )
     out = _Blocks(chain_band, block, size, band)
     with _TARGETS_LOCK:
         _BLOCKS.setdefault(network, {})[float(buffer_m)] = out
     return out
 
 
-def _polygon(network, origin, direction, dist, budget_s, buffer_m, start: _Places, given: _Places | None,
-             nodes: _Places):
+def _polygon(
+    network,
+    origin,
+    direction,
+    dist,
+    budget_s,
+    buffer_m,
+    start: _Places,
+    given: _Places | None,
+    nodes: _Places,
+):
     """Polygon (metric) of a budget: the street band made exact for ``given`` (module docstring)."""
     band = _street_band(network, origin, direction, dist, budget_s, buffer_m)
-    places = start if given is None else _Places(np.r_[start.xy, given.xy], np.r_[start.street_xy, given.street_xy],
-                                                 np.r_[start.time_s, given.time_s])
+    places = (
+        start
+        if given is None
+        else _Places(
+            np.r_[start.xy, given.xy],
+            np.r_[start.street_xy, given.street_xy],
+            np.r_[start.time_s, given.time_s],
+        )
+    )
     inside = places.time_s <= budget_s + TIE_TOLERANCE_S
     near, far = places.xy[inside], shapely.points(places.xy[~inside])
     legs = shapely.linestrings(np.stack([near, places.street_xy[inside]], axis=1))
@@ -436,13 +482,17 @@ def _joined(band, near: np.ndarray, legs: np.ndarray, far: np.ndarray):
     """``band`` plus the access leg and a disc of each reachable point of ``near`` outside it, kept
     clear of every point of ``far``.
     """
-    out = ~shapely.contains_xy(band, near[:, 0], near[:, 1]) if not band.is_empty else np.ones(len(near), bool)
+    out = (
+        ~shapely.contains_xy(band, near[:, 0], near[:, 1]) if not band.is_empty else np.ones(len(near), bool)
+    )
     if not out.any():
         return band
     width = np.minimum(LEG_WIDTH_M / 2.0, 0.45 * _nearest_distance(legs[out], far))
     points = shapely.points(near[out])
     disc = np.minimum(DISC_M, 0.45 * _nearest_distance(points, far))
-    extra = np.concatenate([shapely.buffer(legs[out], width, quad_segs=2), shapely.buffer(points, disc, quad_segs=4)])
+    extra = np.concatenate(
+        [shapely.buffer(legs[out], width, quad_segs=2), shapely.buffer(points, disc, quad_segs=4)]
+    )
     return shapely.union_all(np.append(extra, band))
 
 
@@ -469,7 +519,9 @@ def substrings(lines: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
     total = shapely.length(lines)
     s, e = start * total, end * total
     inner = (cum > s[idx]) & (cum < e[idx])
-    ends = shapely.get_coordinates(shapely.line_interpolate_point(np.concatenate([lines, lines]), np.concatenate([s, e])))
+    ends = shapely.get_coordinates(
+        shapely.line_interpolate_point(np.concatenate([lines, lines]), np.concatenate([s, e]))
+    )
     n = len(lines)
     piece = np.concatenate([np.arange(n), idx[inner], np.arange(n)])
     key = np.concatenate([np.full(n, -1.0), cum[inner], total + 1.0])
@@ -496,8 +548,16 @@ def _snap_times(network, origin, direction, dist, targets: _Targets, limit_s: fl
     return np.where(time <= limit_s + TIE_TOLERANCE_S, time, np.inf)
 
 
-def travel_times(network: Network, lon: float, lat: float, points: pd.DataFrame, *, direction: str = "from",
-                 max_distance_m: float = 500.0, limit_s: float = np.inf) -> np.ndarray:
+def travel_times(
+    network: Network,
+    lon: float,
+    lat: float,
+    points: pd.DataFrame,
+    *,
+    direction: str = "from",
+    max_distance_m: float = 500.0,
+    limit_s: float = np.inf,
+) -> np.ndarray:
     """Seconds between the point ``lon, lat`` and each of ``points``, with no cut-off by default.
 
     One Dijkstra from the snapped point reaches every target at once (the "nearest services" list

@@ -80,8 +80,12 @@ def _flag(values: pd.Series) -> np.ndarray:
     return values.map(lambda v: str(v).strip().lower() in ("1", "1.0", "true")).to_numpy(bool)
 
 
-def presence(communities: pd.DataFrame, facilities: pd.DataFrame, facility_types: pd.DataFrame,
-             rules: pd.DataFrame | None = None) -> pd.DataFrame:
+def presence(
+    communities: pd.DataFrame,
+    facilities: pd.DataFrame,
+    facility_types: pd.DataFrame,
+    rules: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per community and applicable type: whether it has an open facility of the type.
 
     Parameters
@@ -105,8 +109,14 @@ def presence(communities: pd.DataFrame, facilities: pd.DataFrame, facility_types
     circle = np.where(comm.urban.astype(bool), "urban", "rural")
     inside = _inside_counts(comm, facilities)
     pairs = applicable_types(facility_types)
-    rows = pd.DataFrame({"area_id": comm.area_id.to_numpy(np.int64), "circle": circle,
-                         "town": comm.parent_id.to_numpy(), "code": comm.code.astype(str).to_numpy()})
+    rows = pd.DataFrame(
+        {
+            "area_id": comm.area_id.to_numpy(np.int64),
+            "circle": circle,
+            "town": comm.parent_id.to_numpy(),
+            "code": comm.code.astype(str).to_numpy(),
+        }
+    )
     rows = rows.merge(pairs, on="circle")
     rows["facilities"] = [inside.get((a, t), 0) for a, t in zip(rows.area_id, rows.type_code, strict=True)]
     rows["source"] = pd.Series("inside", index=rows.index, dtype=object).where(rows.facilities > 0, None)
@@ -125,13 +135,21 @@ def _inside_counts(comm: pd.DataFrame, facilities: pd.DataFrame) -> dict[tuple[i
     if len(facilities) == 0 or len(comm) == 0:
         return {}
     pts = shapely.points(facilities.lon.to_numpy(float), facilities.lat.to_numpy(float))
-    fac_i, comm_i = shapely.STRtree(np.asarray(comm.geometry.to_numpy(), dtype=object)).query(pts, predicate="covered_by")
-    keys = pd.DataFrame({"area_id": comm.area_id.to_numpy(np.int64)[comm_i],
-                         "type_code": facilities.type_code.astype(str).to_numpy()[fac_i]})
+    fac_i, comm_i = shapely.STRtree(np.asarray(comm.geometry.to_numpy(), dtype=object)).query(
+        pts, predicate="covered_by"
+    )
+    keys = pd.DataFrame(
+        {
+            "area_id": comm.area_id.to_numpy(np.int64)[comm_i],
+            "type_code": facilities.type_code.astype(str).to_numpy()[fac_i],
+        }
+    )
     return {(int(a), str(t)): int(n) for (a, t), n in keys.value_counts().items()}
 
 
-def _checked_rules(rules: pd.DataFrame | None, comm: pd.DataFrame, facility_types: pd.DataFrame) -> pd.DataFrame:
+def _checked_rules(
+    rules: pd.DataFrame | None, comm: pd.DataFrame, facility_types: pd.DataFrame
+) -> pd.DataFrame:
     if rules is None or len(rules) == 0:
         return pd.DataFrame(columns=RULE_COLUMNS)
     _require(rules, RULE_COLUMNS, "service-area rules")
@@ -151,26 +169,33 @@ def _checked_rules(rules: pd.DataFrame | None, comm: pd.DataFrame, facility_type
                 if str(r[col]) not in known_codes:
                     problems.append(f"row {i}: {col} {r[col]!r} is not the code of a stored community")
     if problems:
-        raise MeasureError("service-area rules (data/service_areas.csv) are not usable: " + "; ".join(problems[:10])
-                           + ". Fix those rows: rule town needs type_code and circle; rule assigned also "
-                             "community_code and served_by_code of stored communities")
+        raise MeasureError(
+            "service-area rules (data/service_areas.csv) are not usable: "
+            + "; ".join(problems[:10])
+            + ". Fix those rows: rule town needs type_code and circle; rule assigned also "
+            "community_code and served_by_code of stored communities"
+        )
     return rules
 
 
 def _apply_rule(rows: pd.DataFrame, rule: dict, towns_with: set[tuple]) -> None:
     """Mark the communities a rule serves (in place); a facility inside always wins as the source."""
     of_type = (rows.type_code == rule["type_code"]) & rows.circle.isin(
-        CIRCLES if rule["circle"] == "both" else (rule["circle"],))
+        CIRCLES if rule["circle"] == "both" else (rule["circle"],)
+    )
     if rule["rule"] == "town":
-        served = of_type & pd.Series([(t, rule["type_code"]) in towns_with for t in rows.town], index=rows.index)
+        served = of_type & pd.Series(
+            [(t, rule["type_code"]) in towns_with for t in rows.town], index=rows.index
+        )
     else:
         donor = rows[(rows.type_code == rule["type_code"]) & (rows.code == str(rule["served_by_code"]))]
         served = of_type & (rows.code == str(rule["community_code"])) & bool((donor.facilities > 0).any())
     rows.loc[served & rows.source.isna(), "source"] = rule["rule"]
 
 
-def presence_shares(presence_rows: pd.DataFrame, areas: pd.DataFrame, *,
-                    levels: tuple[str, ...] = ("district", "town")) -> pd.DataFrame:
+def presence_shares(
+    presence_rows: pd.DataFrame, areas: pd.DataFrame, *, levels: tuple[str, ...] = ("district", "town")
+) -> pd.DataFrame:
     """Per area of ``levels``, type and circle: communities below it, how many have the type, share.
 
     ``areas``: ``area_id``, ``parent_id``, ``level``, ``urban``. Returns ``area_id``, ``level``,
@@ -180,7 +205,9 @@ def presence_shares(presence_rows: pd.DataFrame, areas: pd.DataFrame, *,
     holders = community_holders(areas, levels)
     rows = holders.merge(presence_rows, left_on="community", right_on="area_id", suffixes=("", "_c"))
     if rows.empty:
-        return pd.DataFrame(columns=["area_id", "level", "type_code", "circle", "communities", "present", "share"])
+        return pd.DataFrame(
+            columns=["area_id", "level", "type_code", "circle", "communities", "present", "share"]
+        )
     g = rows.groupby(["holder", "level", "type_code", "circle"], sort=True)
     out = g.agg(communities=("present", "size"), present=("present", "sum")).reset_index()
     out["share"] = out.present / out.communities
@@ -205,8 +232,9 @@ def community_holders(areas: pd.DataFrame, levels: tuple[str, ...]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["holder", "level", "community", "circle"])
 
 
-def composite(prepared: Prepared, per_residence: pd.DataFrame,
-              bundles: dict[tuple[str, str], list[str]]) -> pd.DataFrame:
+def composite(
+    prepared: Prepared, per_residence: pd.DataFrame, bundles: dict[tuple[str, str], list[str]]
+) -> pd.DataFrame:
     """Residents who reach every type of a bundle of required types, per area, circle and tier.
 
     Parameters
@@ -231,14 +259,21 @@ def composite(prepared: Prepared, per_residence: pd.DataFrame,
         rows = np.flatnonzero(res.urban.to_numpy() == (circle == "urban"))
         if not codes or len(rows) == 0:
             continue
-        mine = per_residence[(per_residence.circle.astype(str) == circle)
-                             & per_residence.type_code.astype(str).isin(codes)]
+        mine = per_residence[
+            (per_residence.circle.astype(str) == circle) & per_residence.type_code.astype(str).isin(codes)
+        ]
         reached = mine.groupby("residence_id").covered.agg(["sum", "size"])
-        full = reached.index[(reached["sum"] == len(codes)) & (reached["size"] == len(codes))].to_numpy(np.int64)
+        full = reached.index[(reached["sum"] == len(codes)) & (reached["size"] == len(codes))].to_numpy(
+            np.int64
+        )
         all_ok = np.isin(ids[rows], full)
         keys = rollup_keys(prepared, np.zeros(len(rows), np.int64), rows, 1)
-        part = {"area_id": prepared.areas.area_id.to_numpy(), "circle": circle, "tier": tier,
-                "required_types": len(codes)}
+        part = {
+            "area_id": prepared.areas.area_id.to_numpy(),
+            "circle": circle,
+            "tier": tier,
+            "required_types": len(codes),
+        }
         for m in ("households", "population"):
             weight = res[m].to_numpy(float)[rows]
             part[m] = rollup(prepared, keys, weight).astype(np.int64)
@@ -246,8 +281,19 @@ def composite(prepared: Prepared, per_residence: pd.DataFrame,
         frame = pd.DataFrame(part)
         frames.append(frame[rollup(prepared, keys, np.ones(len(rows))) > 0])
     if not frames:
-        return pd.DataFrame(columns=["area_id", "circle", "tier", "required_types", "households",
-                                     "households_covered", "population", "population_covered", "share"])
+        return pd.DataFrame(
+            columns=[
+                "area_id",
+                "circle",
+                "tier",
+                "required_types",
+                "households",
+                "households_covered",
+                "population",
+                "population_covered",
+                "share",
+            ]
+        )
     out = pd.concat(frames, ignore_index=True)
     out["share"] = out.population_covered / out.population.where(out.population > 0)
     return out.sort_values(["circle", "tier", "area_id"], ignore_index=True)
@@ -260,14 +306,24 @@ def limiting_types(per_area: pd.DataFrame, area_ids, codes: list[str]) -> pd.Dat
     """
     pa = per_area[per_area.area_id.isin(list(np.atleast_1d(area_ids))) & per_area.type_code.isin(codes)]
     g = pa.groupby("type_code")[["population", "population_covered"]].sum()
-    out = pd.DataFrame({"type_code": g.index.to_numpy(),
-                        "population_missing": (g.population - g.population_covered).to_numpy(np.int64),
-                        "share": (g.population_covered / g.population.where(g.population > 0)).to_numpy()})
+    out = pd.DataFrame(
+        {
+            "type_code": g.index.to_numpy(),
+            "population_missing": (g.population - g.population_covered).to_numpy(np.int64),
+            "share": (g.population_covered / g.population.where(g.population > 0)).to_numpy(),
+        }
+    )
     return out.sort_values(["population_missing", "type_code"], ascending=[False, True], ignore_index=True)
 
 
-def status_word(*, present: bool | None, share: float | None, target: float, load: float | None = None,
-                circle: str = "urban") -> str:
+def status_word(
+    *,
+    present: bool | None,
+    share: float | None,
+    target: float,
+    load: float | None = None,
+    circle: str = "urban",
+) -> str:
     """What is wrong with one type in one community, in the words officials use.
 
     ``present``: presence measure (False: 未设置); ``share``: network share of residents reaching it

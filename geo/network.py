@@ -177,13 +177,25 @@ def build_network(
     chains = _chains(len(nodes), u, v, time, oneway, compound, contract=contract)
     forward = _layered_graph(chains, s_copy, p_copy, n_total)
     return Network(
-        profile=profile, crs=crs, node_ids=nodes.node_id.to_numpy(np.int64), node_xy=xy,
-        n_total=n_total, s_copy=s_copy, p_copy=p_copy,
-        edge_id=edges.edge_id.to_numpy(np.int64)[keep], edge_u=u, edge_v=v, edge_length_m=length,
-        edge_time_s=time, edge_oneway=oneway, edge_compound=compound, edge_geometry=geometry,
+        profile=profile,
+        crs=crs,
+        node_ids=nodes.node_id.to_numpy(np.int64),
+        node_xy=xy,
+        n_total=n_total,
+        s_copy=s_copy,
+        p_copy=p_copy,
+        edge_id=edges.edge_id.to_numpy(np.int64)[keep],
+        edge_u=u,
+        edge_v=v,
+        edge_length_m=length,
+        edge_time_s=time,
+        edge_oneway=oneway,
+        edge_compound=compound,
+        edge_geometry=geometry,
         **{f"edge_{k}": chains[f"edge_{k}"] for k in ("chain", "aligned", "offset_s")},
         **{f"chain_{k}": chains[k] for k in ("a", "b", "time_s", "ab", "ba", "compound")},
-        compound_hulls=_compound_hulls(geometry, compound, compound_margin_m), forward=forward,
+        compound_hulls=_compound_hulls(geometry, compound, compound_margin_m),
+        forward=forward,
         reverse=_transpose(forward),
     )
 
@@ -197,7 +209,9 @@ def _validated(nodes: pd.DataFrame, edges: pd.DataFrame) -> tuple[pd.DataFrame, 
     edges = edges.sort_values("edge_id", kind="stable").reset_index(drop=True)
     for name, ids in (("node_id", nodes.node_id), ("edge_id", edges.edge_id)):
         if ids.duplicated().any():
-            raise NetworkError(f"duplicate {name} values {ids[ids.duplicated()].head(5).tolist()}: ids must be unique")
+            raise NetworkError(
+                f"duplicate {name} values {ids[ids.duplicated()].head(5).tolist()}: ids must be unique"
+            )
     unknown = ~edges.u.isin(nodes.node_id) | ~edges.v.isin(nodes.node_id)
     if unknown.any():
         raise NetworkError(
@@ -206,7 +220,9 @@ def _validated(nodes: pd.DataFrame, edges: pd.DataFrame) -> tuple[pd.DataFrame, 
         )
     bad = ~np.isfinite(edges.length_m.to_numpy(float)) | (edges.length_m.to_numpy(float) < 0)
     if bad.any():
-        raise NetworkError(f"edges {edges.edge_id[bad].head(5).tolist()} have missing or negative length_m: give metres >= 0")
+        raise NetworkError(
+            f"edges {edges.edge_id[bad].head(5).tolist()} have missing or negative length_m: give metres >= 0"
+        )
     return nodes, edges
 
 
@@ -244,7 +260,9 @@ def with_metric_geometry(edges: pd.DataFrame, crs: pyproj.CRS) -> pd.DataFrame:
     return edges.assign(**{metric_geometry_column(crs): metric})
 
 
-def _edge_geometry(edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+def _edge_geometry(
+    edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.ndarray, crs: pyproj.CRS
+) -> np.ndarray:
     """Metric LineStrings running u→v: the frame's geometry when given (projected already when
     ``with_metric_geometry`` added it for ``crs``), else straight segments.
     """
@@ -265,7 +283,9 @@ def _edge_geometry(edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.nda
     return out
 
 
-def _layer_copies(n_nodes: int, u: np.ndarray, v: np.ndarray, compound: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _layer_copies(
+    n_nodes: int, u: np.ndarray, v: np.ndarray, compound: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
     private_nodes = np.unique(np.concatenate([u[compound >= 0], v[compound >= 0]]))
     k = len(private_nodes)
     s_copy = np.full(n_nodes, -1, dtype=np.int64)
@@ -381,17 +401,28 @@ def _chain_geometry(n, u, v, time, oneway, compound, uvert, vvert, chain) -> dic
     ends = end_vert[is_end][order].reshape(n_chains, 2)  # (a vertex, b vertex), least node first
     ends_node = end_node[is_end][order].reshape(n_chains, 2)
     size = n + 2 * m
-    graph = _csr(np.concatenate([uvert, vvert]), np.concatenate([vvert, uvert]), np.concatenate([time, time]), size)
-    pos, pred = dijkstra(graph, indices=ends[:, 0], min_only=True, return_predecessors=True)[:2] if m else (
-        np.zeros(size), np.zeros(size, np.int64))
+    graph = _csr(
+        np.concatenate([uvert, vvert]), np.concatenate([vvert, uvert]), np.concatenate([time, time]), size
+    )
+    pos, pred = (
+        dijkstra(graph, indices=ends[:, 0], min_only=True, return_predecessors=True)[:2]
+        if m
+        else (np.zeros(size), np.zeros(size, np.int64))
+    )
     aligned = pred[vvert] == uvert
     first_edge = np.full(n_chains, m)
     np.minimum.at(first_edge, chain, np.arange(m))
     ow, al = oneway[first_edge], aligned[first_edge]
     return {
-        "edge_chain": chain, "edge_aligned": aligned, "edge_offset_s": np.where(aligned, pos[uvert], pos[vvert]),
-        "a": ends_node[:, 0], "b": ends_node[:, 1], "time_s": pos[ends[:, 1]],
-        "ab": ~ow | al, "ba": ~ow | ~al, "compound": compound[first_edge],
+        "edge_chain": chain,
+        "edge_aligned": aligned,
+        "edge_offset_s": np.where(aligned, pos[uvert], pos[vvert]),
+        "a": ends_node[:, 0],
+        "b": ends_node[:, 1],
+        "time_s": pos[ends[:, 1]],
+        "ab": ~ow | al,
+        "ba": ~ow | ~al,
+        "compound": compound[first_edge],
     }
 
 

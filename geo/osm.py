@@ -36,21 +36,75 @@ from geo.errors import GeoError
 from geo.profiles import Profile, edge_rules
 
 NETWORK_TYPES = ("walk", "bike", "drive", "all")
-NOT_ROUTABLE = frozenset({
-    "proposed", "construction", "planned", "abandoned", "disused", "razed", "raceway", "bus_guideway",
-    "platform", "elevator", "escalator", "no", "rest_area", "services", "bus_stop", "emergency_bay",
-})
+NOT_ROUTABLE = frozenset(
+    {
+        "proposed",
+        "construction",
+        "planned",
+        "abandoned",
+        "disused",
+        "razed",
+        "raceway",
+        "bus_guideway",
+        "platform",
+        "elevator",
+        "escalator",
+        "no",
+        "rest_area",
+        "services",
+        "bus_stop",
+        "emergency_bay",
+    }
+)
 NOT_FOR_FOOT = frozenset({"motorway", "motorway_link"})
 NOT_FOR_CARS = frozenset({"footway", "pedestrian", "path", "steps", "cycleway", "bridleway", "corridor"})
 ONEWAY_FORWARD = frozenset({"yes", "true", "1"})
 ONEWAY_REVERSE = frozenset({"-1", "reverse"})
 CONTRAFLOW_CYCLEWAY = frozenset({"opposite", "opposite_lane", "opposite_track", "opposite_share_busway"})
-WAY_KEYS = ("highway", "oneway", "oneway:bicycle", "cycleway", "junction", "access", "foot", "bicycle", "bridge",
-            "name", "name:zh", "area")
-FEATURE_KEYS = ("name", "name:zh", "building", "building:levels", "height", "addr:full", "addr:street",
-                "addr:housenumber", "phone", "contact:phone", "opening_hours", "operator", "fee", "charge")
-EDGE_COLUMNS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle",
-                "bridge", "name", "geometry"]
+WAY_KEYS = (
+    "highway",
+    "oneway",
+    "oneway:bicycle",
+    "cycleway",
+    "junction",
+    "access",
+    "foot",
+    "bicycle",
+    "bridge",
+    "name",
+    "name:zh",
+    "area",
+)
+FEATURE_KEYS = (
+    "name",
+    "name:zh",
+    "building",
+    "building:levels",
+    "height",
+    "addr:full",
+    "addr:street",
+    "addr:housenumber",
+    "phone",
+    "contact:phone",
+    "opening_hours",
+    "operator",
+    "fee",
+    "charge",
+)
+EDGE_COLUMNS = [
+    "edge_id",
+    "u",
+    "v",
+    "length_m",
+    "highway",
+    "oneway",
+    "access",
+    "foot",
+    "bicycle",
+    "bridge",
+    "name",
+    "geometry",
+]
 GEOD = pyproj.Geod(ellps="WGS84")
 
 
@@ -134,17 +188,29 @@ def read_household_parameters(path: str | Path) -> HouseholdParameters:
     _require(table, ["parameter", "building", "value"], path)
     table["value"] = pd.to_numeric(table["value"], errors="raise")
     scalars = table[table["building"] == ""].set_index("parameter")["value"].to_dict()
-    per_type = {p: rows.set_index("building")["value"].to_dict()
-                for p, rows in table[table["building"] != ""].groupby("parameter")}
-    names = ["m2_per_household", "persons_per_household", "elderly_share", "children_share",
-             "storey_height_m", "min_footprint_m2", "max_levels"]
+    per_type = {
+        p: rows.set_index("building")["value"].to_dict()
+        for p, rows in table[table["building"] != ""].groupby("parameter")
+    }
+    names = [
+        "m2_per_household",
+        "persons_per_household",
+        "elderly_share",
+        "children_share",
+        "storey_height_m",
+        "min_footprint_m2",
+        "max_levels",
+    ]
     missing = [n for n in names if n not in scalars]
     if missing:
         raise OsmDataError(f"{path}: parameters {missing} missing; add a row 'NAME,,VALUE' for each")
     optional = {n: float(scalars[n]) for n in ("real_data_radius_m",) if n in scalars}
-    return HouseholdParameters(**{n: float(scalars[n]) for n in names}, **optional,
-                               residential_share=per_type.get("residential_share", {}),
-                               default_levels=per_type.get("default_levels", {}))
+    return HouseholdParameters(
+        **{n: float(scalars[n]) for n in names},
+        **optional,
+        residential_share=per_type.get("residential_share", {}),
+        default_levels=per_type.get("default_levels", {}),
+    )
 
 
 def _require(table: pd.DataFrame, columns: list[str], path) -> None:
@@ -196,8 +262,9 @@ def clip(extract: OsmExtract, bbox: tuple[float, float, float, float]) -> OsmExt
     if len(feats):
         lon, lat = _representative_points(feats.geometry.to_numpy())
         feats = feats[(lon >= bbox[0]) & (lon <= bbox[2]) & (lat >= bbox[1]) & (lat <= bbox[3])]
-    return OsmExtract(coords=c[inside].reset_index(drop=True), ways=extract.ways, features=feats,
-                      notes=extract.notes)
+    return OsmExtract(
+        coords=c[inside].reset_index(drop=True), ways=extract.ways, features=feats, notes=extract.notes
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,10 +300,19 @@ def routable(ways: pd.DataFrame, *, network: str = "all", bike: Profile | None =
 
 def _bike_usable(ways: pd.DataFrame, bike: Profile | None) -> np.ndarray:
     if bike is None or bike.mode != "bicycle":
-        raise OsmDataError("the 'bike' network follows a bicycle profile: pass bike=load_profiles(...)['ebike'] "
-                           "(a profile of mode 'bicycle' in data/profiles.csv)")
-    frame = pd.DataFrame({"highway": tag(ways, "highway"), "access": tag(ways, "access"),
-                          "bicycle": tag(ways, "bicycle"), "oneway": False}, index=ways.index)
+        raise OsmDataError(
+            "the 'bike' network follows a bicycle profile: pass bike=load_profiles(...)['ebike'] "
+            "(a profile of mode 'bicycle' in data/profiles.csv)"
+        )
+    frame = pd.DataFrame(
+        {
+            "highway": tag(ways, "highway"),
+            "access": tag(ways, "access"),
+            "bicycle": tag(ways, "bicycle"),
+            "oneway": False,
+        },
+        index=ways.index,
+    )
     return edge_rules(bike, frame).usable
 
 
@@ -274,8 +350,14 @@ class StreetNetwork:
     dropped_m: float = 0.0
 
 
-def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all", bike: Profile | None = None,
-            min_component_m: float = 300.0) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+def network(
+    ways: pd.DataFrame,
+    coords: pd.DataFrame,
+    *,
+    network: str = "all",
+    bike: Profile | None = None,
+    min_component_m: float = 300.0,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Street network frames (docs/CONTRACTS.md) from OSM ways.
 
     Parameters
@@ -297,8 +379,14 @@ def network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all", b
     return built.nodes, built.edges
 
 
-def street_network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "all",
-                   bike: Profile | None = None, min_component_m: float = 300.0) -> StreetNetwork:
+def street_network(
+    ways: pd.DataFrame,
+    coords: pd.DataFrame,
+    *,
+    network: str = "all",
+    bike: Profile | None = None,
+    min_component_m: float = 300.0,
+) -> StreetNetwork:
     """``network`` with the count of what was dropped as fragments (same parameters)."""
     ways = ways[routable(ways, network=network, bike=bike)].reset_index(drop=True)
     if ways.empty:
@@ -309,7 +397,9 @@ def street_network(ways: pd.DataFrame, coords: pd.DataFrame, *, network: str = "
     pieces = _pieces(way_of, node, lon, lat)
     edges = _edge_frame(ways, direction, pieces)
     kept = drop_fragments(edges, min_component_m)
-    return StreetNetwork(*kept_nodes(kept.edges, coords), kept.dropped_pieces, kept.dropped_edges, kept.dropped_m)
+    return StreetNetwork(
+        *kept_nodes(kept.edges, coords), kept.dropped_pieces, kept.dropped_edges, kept.dropped_m
+    )
 
 
 def kept_nodes(edges: gpd.GeoDataFrame, coords: pd.DataFrame) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
@@ -361,10 +451,16 @@ def _pieces(way_of: np.ndarray, node: np.ndarray, lon: np.ndarray, lat: np.ndarr
     vertex = np.concatenate([pairs, last + 1])
     vertex_piece = np.concatenate([piece, np.arange(n)])
     order = np.lexsort((vertex, vertex_piece))
-    geometry = shapely.linestrings(np.column_stack([lon[vertex[order]], lat[vertex[order]]]),
-                                   indices=vertex_piece[order])
-    return _Pieces(way=way_of[first], u=node[first], v=node[last + 1],
-                   length_m=np.bincount(piece, weights=seg, minlength=n), geometry=np.asarray(geometry))
+    geometry = shapely.linestrings(
+        np.column_stack([lon[vertex[order]], lat[vertex[order]]]), indices=vertex_piece[order]
+    )
+    return _Pieces(
+        way=way_of[first],
+        u=node[first],
+        v=node[last + 1],
+        length_m=np.bincount(piece, weights=seg, minlength=n),
+        geometry=np.asarray(geometry),
+    )
 
 
 def _shared_nodes(node: np.ndarray) -> np.ndarray:
@@ -375,17 +471,21 @@ def _shared_nodes(node: np.ndarray) -> np.ndarray:
 
 def _edge_frame(ways: pd.DataFrame, direction: np.ndarray, p: _Pieces) -> gpd.GeoDataFrame:
     bridge = tag(ways, "bridge")
-    frame = pd.DataFrame({
-        "edge_id": np.arange(1, len(p.u) + 1, dtype=np.int64),
-        "u": p.u, "v": p.v, "length_m": p.length_m,
-        "highway": tag(ways, "highway").to_numpy()[p.way],
-        "oneway": direction[p.way] != 0,
-        "access": tag(ways, "access").to_numpy()[p.way],
-        "foot": tag(ways, "foot").to_numpy()[p.way],
-        "bicycle": tag(ways, "bicycle").to_numpy()[p.way],
-        "bridge": (bridge.notna() & (bridge != "no")).to_numpy()[p.way],
-        "name": display_name(ways).to_numpy()[p.way],
-    })
+    frame = pd.DataFrame(
+        {
+            "edge_id": np.arange(1, len(p.u) + 1, dtype=np.int64),
+            "u": p.u,
+            "v": p.v,
+            "length_m": p.length_m,
+            "highway": tag(ways, "highway").to_numpy()[p.way],
+            "oneway": direction[p.way] != 0,
+            "access": tag(ways, "access").to_numpy()[p.way],
+            "foot": tag(ways, "foot").to_numpy()[p.way],
+            "bicycle": tag(ways, "bicycle").to_numpy()[p.way],
+            "bridge": (bridge.notna() & (bridge != "no")).to_numpy()[p.way],
+            "name": display_name(ways).to_numpy()[p.way],
+        }
+    )
     return gpd.GeoDataFrame(frame, geometry=p.geometry, crs=4326)[EDGE_COLUMNS]
 
 
@@ -403,9 +503,13 @@ def drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> StreetNetwork:
     present = np.bincount(edge_label, minlength=len(total)) > 0
     kept = edges[keep_label[edge_label]].copy()
     kept["edge_id"] = np.arange(1, len(kept) + 1, dtype=np.int64)
-    return StreetNetwork(nodes=pd.DataFrame(columns=["node_id", "lon", "lat"]), edges=kept.reset_index(drop=True),
-                         dropped_pieces=int((present & ~keep_label).sum()), dropped_edges=m - len(kept),
-                         dropped_m=float(total[present & ~keep_label].sum()))
+    return StreetNetwork(
+        nodes=pd.DataFrame(columns=["node_id", "lon", "lat"]),
+        edges=kept.reset_index(drop=True),
+        dropped_pieces=int((present & ~keep_label).sum()),
+        dropped_edges=m - len(kept),
+        dropped_m=float(total[present & ~keep_label].sum()),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,8 +539,9 @@ def way_geometries(ways: pd.DataFrame, coords: pd.DataFrame, *, polygon: np.ndar
     return out
 
 
-def multipolygons(relations: pd.DataFrame, way_nodes: Mapping[int, Sequence[int]],
-                  coords: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[int]]:
+def multipolygons(
+    relations: pd.DataFrame, way_nodes: Mapping[int, Sequence[int]], coords: pd.DataFrame
+) -> tuple[gpd.GeoDataFrame, list[int]]:
     """Polygons of ``type=multipolygon`` relations from their member ways (EPSG:4326).
 
     Parameters
@@ -467,7 +572,9 @@ def multipolygons(relations: pd.DataFrame, way_nodes: Mapping[int, Sequence[int]
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=4326), incomplete
 
 
-def _assemble(members: Sequence[tuple[int, str]], way_nodes: Mapping[int, Sequence[int]], coords: pd.DataFrame):
+def _assemble(
+    members: Sequence[tuple[int, str]], way_nodes: Mapping[int, Sequence[int]], coords: pd.DataFrame
+):
     """Outer rings minus inner rings of one relation; None when no outer ring closes."""
     rings = {}
     for part in ("outer", "inner"):
@@ -545,8 +652,13 @@ def _address(features: pd.DataFrame) -> pd.Series:
     return tag(features, "addr:full").fillna(street.where(street != "", None))
 
 
-def facilities(features: gpd.GeoDataFrame, mapping: pd.DataFrame, *,
-               type_names: dict[str, str] | None = None, duplicate_m: float = 150.0) -> pd.DataFrame:
+def facilities(
+    features: gpd.GeoDataFrame,
+    mapping: pd.DataFrame,
+    *,
+    type_names: dict[str, str] | None = None,
+    duplicate_m: float = 150.0,
+) -> pd.DataFrame:
     """Facilities (docs/CONTRACTS.md columns plus address, phone, opening_hours, fees, operator, source).
 
     ``fees``: the ``charge`` tag as written, else 免费 where ``fee=no``.
@@ -565,15 +677,23 @@ def facilities(features: gpd.GeoDataFrame, mapping: pd.DataFrame, *,
     lon, lat = _representative_points(feats.geometry.to_numpy())
     names = display_name(feats)
     fallback = codes.map(lambda c: f"{(type_names or {}).get(c, c)}（未命名）")
-    frame = pd.DataFrame({
-        "type_code": codes.to_numpy(), "name": names.fillna(fallback).to_numpy(),
-        "lon": lon, "lat": lat, "address": _address(feats).to_numpy(),
-        "phone": tag(feats, "phone").fillna(tag(feats, "contact:phone")).to_numpy(),
-        "opening_hours": tag(feats, "opening_hours").to_numpy(), "fees": _fees(feats).to_numpy(),
-        "operator": tag(feats, "operator").to_numpy(), "status": "open",
-        "capacity": np.nan, "floor_area_m2": np.nan,
-        "source": ("osm:" + feats["osm_type"].astype(str) + "/" + feats["osm_id"].astype(str)).to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "type_code": codes.to_numpy(),
+            "name": names.fillna(fallback).to_numpy(),
+            "lon": lon,
+            "lat": lat,
+            "address": _address(feats).to_numpy(),
+            "phone": tag(feats, "phone").fillna(tag(feats, "contact:phone")).to_numpy(),
+            "opening_hours": tag(feats, "opening_hours").to_numpy(),
+            "fees": _fees(feats).to_numpy(),
+            "operator": tag(feats, "operator").to_numpy(),
+            "status": "open",
+            "capacity": np.nan,
+            "floor_area_m2": np.nan,
+            "source": ("osm:" + feats["osm_type"].astype(str) + "/" + feats["osm_id"].astype(str)).to_numpy(),
+        }
+    )
     frame = _drop_duplicates(frame, names.notna().to_numpy(), duplicate_m)
     frame.insert(0, "facility_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     return frame
@@ -600,7 +720,9 @@ def _drop_duplicates(frame: pd.DataFrame, named: np.ndarray, within_m: float) ->
     return frame[~drop].reset_index(drop=True)
 
 
-def place_names(features: gpd.GeoDataFrame, edges: gpd.GeoDataFrame | None, mapping: pd.DataFrame) -> gpd.GeoDataFrame:
+def place_names(
+    features: gpd.GeoDataFrame, edges: gpd.GeoDataFrame | None, mapping: pd.DataFrame
+) -> gpd.GeoDataFrame:
     """Place-name rows: named features mapped to categories, plus named streets of ``edges``.
 
     Streets sharing a name and category become one row whose geometry joins their edges.
@@ -623,20 +745,29 @@ def _named_features(features: gpd.GeoDataFrame, mapping: pd.DataFrame) -> pd.Dat
     names = display_name(features)
     keep = category.notna() & names.notna() & features.geometry.notna()
     feats = features[keep]
-    return pd.DataFrame({
-        "name": names[keep].to_numpy(), "category": category[keep].to_numpy(),
-        "source": ("osm:" + feats["osm_type"].astype(str) + "/" + feats["osm_id"].astype(str)).to_numpy(),
-        "geometry": feats.geometry.to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "name": names[keep].to_numpy(),
+            "category": category[keep].to_numpy(),
+            "source": ("osm:" + feats["osm_type"].astype(str) + "/" + feats["osm_id"].astype(str)).to_numpy(),
+            "geometry": feats.geometry.to_numpy(),
+        }
+    )
 
 
 def _named_streets(edges: gpd.GeoDataFrame, mapping: pd.DataFrame) -> pd.DataFrame:
     roads = mapping[mapping["key"] == "highway"].drop_duplicates("value").set_index("value")["category"]
     named = edges[edges["name"].notna()].assign(category=lambda e: e["highway"].map(roads))
     named = named[named["category"].notna()]
-    rows = [{"name": name, "category": cat, "source": "osm:streets",
-             "geometry": shapely.line_merge(shapely.union_all(group.geometry.to_numpy()))}
-            for (name, cat), group in named.groupby(["name", "category"], sort=False)]
+    rows = [
+        {
+            "name": name,
+            "category": cat,
+            "source": "osm:streets",
+            "geometry": shapely.line_merge(shapely.union_all(group.geometry.to_numpy())),
+        }
+        for (name, cat), group in named.groupby(["name", "category"], sort=False)
+    ]
     return pd.DataFrame(rows, columns=["name", "category", "source", "geometry"])
 
 
@@ -657,8 +788,14 @@ def storeys(features: pd.DataFrame, params: HouseholdParameters) -> np.ndarray:
 # findings for the import report
 
 
-def feature_findings(features: gpd.GeoDataFrame, facility_mapping: pd.DataFrame, placename_mapping: pd.DataFrame,
-                     params: HouseholdParameters, *, examples: int = 5) -> list[dict]:
+def feature_findings(
+    features: gpd.GeoDataFrame,
+    facility_mapping: pd.DataFrame,
+    placename_mapping: pd.DataFrame,
+    params: HouseholdParameters,
+    *,
+    examples: int = 5,
+) -> list[dict]:
     """What an import should tell its user about the features, as dicts ``column``, ``problem``, ``fix``.
 
     The findings:
@@ -677,16 +814,27 @@ def feature_findings(features: gpd.GeoDataFrame, facility_mapping: pd.DataFrame,
     ids = ("osm:" + features["osm_type"].astype(str) + "/" + features["osm_id"].astype(str)).to_numpy()
     found = _unmapped(features, facility_mapping, ~(fac_claimed | place_claimed))
     for code, rows in pd.Series(np.flatnonzero((codes.notna() & names.isna()).to_numpy())).groupby(
-            codes[codes.notna() & names.isna()].to_numpy(), sort=True):
-        found.append({"column": f"name ({code})", "problem": f"{len(rows)} {code} facilities have no name: stored as "
-                      f"'…（未命名）', e.g. {', '.join(ids[rows.to_numpy()[:examples]])}",
-                      "fix": "add name=* in OpenStreetMap, or rename them in the facilities layer"})
+        codes[codes.notna() & names.isna()].to_numpy(), sort=True
+    ):
+        found.append(
+            {
+                "column": f"name ({code})",
+                "problem": f"{len(rows)} {code} facilities have no name: stored as "
+                f"'…（未命名）', e.g. {', '.join(ids[rows.to_numpy()[:examples]])}",
+                "fix": "add name=* in OpenStreetMap, or rename them in the facilities layer",
+            }
+        )
     streets = placename_mapping.loc[placename_mapping["key"] == "highway", "category"]
     nameless = category.notna() & names.isna() & ~category.isin(set(streets))
     for cat, rows in pd.Series(np.flatnonzero(nameless.to_numpy())).groupby(category[nameless].to_numpy()):
-        found.append({"column": f"name ({cat})", "problem": f"{len(rows)} unnamed {cat} features give no place "
-                      f"name, e.g. {', '.join(ids[rows.to_numpy()[:examples]])}",
-                      "fix": "add name=* in OpenStreetMap, or register the names with `minqing import place-names`"})
+        found.append(
+            {
+                "column": f"name ({cat})",
+                "problem": f"{len(rows)} unnamed {cat} features give no place "
+                f"name, e.g. {', '.join(ids[rows.to_numpy()[:examples]])}",
+                "fix": "add name=* in OpenStreetMap, or register the names with `minqing import place-names`",
+            }
+        )
     return found + _storey_findings(features, params, ids, examples)
 
 
@@ -698,14 +846,21 @@ def _unmapped(features: pd.DataFrame, mapping: pd.DataFrame, unclaimed: pd.Serie
             continue
         top = values.value_counts()
         listed = ", ".join(f"{v} {n}" for v, n in top.head(8).items()) + (", …" if len(top) > 8 else "")
-        found.append({"column": key, "problem": f"{len(values)} features tagged {key}=* of {len(top)} values match "
-                      f"no facility type: {listed}",
-                      "fix": f"if one is a facility type of ours, add a row '{key},VALUE,,TYPE_CODE' to "
-                             "data/osm_facility_mapping.csv and import again"})
+        found.append(
+            {
+                "column": key,
+                "problem": f"{len(values)} features tagged {key}=* of {len(top)} values match "
+                f"no facility type: {listed}",
+                "fix": f"if one is a facility type of ours, add a row '{key},VALUE,,TYPE_CODE' to "
+                "data/osm_facility_mapping.csv and import again",
+            }
+        )
     return found
 
 
-def _storey_findings(features: pd.DataFrame, params: HouseholdParameters, ids: np.ndarray, examples: int) -> list:
+def _storey_findings(
+    features: pd.DataFrame, params: HouseholdParameters, ids: np.ndarray, examples: int
+) -> list:
     kind = tag(features, "building").str.lower()
     homes = (kind.map(params.residential_share).fillna(0.0) > 0).to_numpy()
     found = []
@@ -717,10 +872,17 @@ def _storey_findings(features: pd.DataFrame, params: HouseholdParameters, ids: n
         if key == "height":  # height counts only where no building:levels is given
             bad &= tag(features, "building:levels").isna().to_numpy()
         if bad.any():
-            shown = ", ".join(f"{i} ({v})" for i, v in zip(ids[bad][:examples], raw[bad][:examples], strict=True))
-            found.append({"column": key, "problem": f"{int(bad.sum())} buildings have an implausible {key} (storeys "
-                          f"outside 1..{params.max_levels:g}): their type's default storeys are used, e.g. {shown}",
-                          "fix": "correct the tag in OpenStreetMap, or the defaults in data/household_estimate.csv"})
+            shown = ", ".join(
+                f"{i} ({v})" for i, v in zip(ids[bad][:examples], raw[bad][:examples], strict=True)
+            )
+            found.append(
+                {
+                    "column": key,
+                    "problem": f"{int(bad.sum())} buildings have an implausible {key} (storeys "
+                    f"outside 1..{params.max_levels:g}): their type's default storeys are used, e.g. {shown}",
+                    "fix": "correct the tag in OpenStreetMap, or the defaults in data/household_estimate.csv",
+                }
+            )
     return found
 
 
@@ -753,18 +915,27 @@ def residences(features: gpd.GeoDataFrame, params: HouseholdParameters) -> gpd.G
     return _residence_frame(b[keep], households[keep].astype(np.int64), params)
 
 
-def _residence_frame(b: gpd.GeoDataFrame, households: np.ndarray, params: HouseholdParameters) -> gpd.GeoDataFrame:
+def _residence_frame(
+    b: gpd.GeoDataFrame, households: np.ndarray, params: HouseholdParameters
+) -> gpd.GeoDataFrame:
     lon, lat = _representative_points(b.geometry.to_numpy())
     population = np.round(households * params.persons_per_household).astype(np.int64)
-    frame = pd.DataFrame({
-        "residence_id": np.arange(1, len(b) + 1, dtype=np.int64), "lon": lon, "lat": lat,
-        "address": _address(b).to_numpy(), "households": households, "population": population,
-        "elderly": np.round(population * params.elderly_share).astype(np.int64),
-        "children": np.round(population * params.children_share).astype(np.int64),
-        "estimated": True, "households_estimated": True,
-        "source": ("osm:" + b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str)).to_numpy(),
-        "footprint": [_largest_polygon(g) for g in b.geometry.to_numpy()],
-    })
+    frame = pd.DataFrame(
+        {
+            "residence_id": np.arange(1, len(b) + 1, dtype=np.int64),
+            "lon": lon,
+            "lat": lat,
+            "address": _address(b).to_numpy(),
+            "households": households,
+            "population": population,
+            "elderly": np.round(population * params.elderly_share).astype(np.int64),
+            "children": np.round(population * params.children_share).astype(np.int64),
+            "estimated": True,
+            "households_estimated": True,
+            "source": ("osm:" + b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str)).to_numpy(),
+            "footprint": [_largest_polygon(g) for g in b.geometry.to_numpy()],
+        }
+    )
     return gpd.GeoDataFrame(frame, geometry=shapely.points(lon, lat), crs=4326)
 
 
@@ -775,10 +946,21 @@ def _largest_polygon(geom):
 
 
 def _empty_residences() -> gpd.GeoDataFrame:
-    columns = ["residence_id", "lon", "lat", "address", "households", "population", "elderly",
-               "children", "estimated", "households_estimated", "source", "footprint"]
+    columns = [
+        "residence_id",
+        "lon",
+        "lat",
+        "address",
+        "households",
+        "population",
+        "elderly",
+        "children",
+        "estimated",
+        "households_estimated",
+        "source",
+        "footprint",
+    ]
     return gpd.GeoDataFrame(pd.DataFrame({c: [] for c in columns}), geometry=[], crs=4326)
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -819,8 +1001,9 @@ def frames_from_graph(graph, *, network: str = "all") -> tuple[pd.DataFrame, gpd
     edges["length_m"] = _geodesic_lengths(edges.geometry.to_numpy())
     edges.insert(0, "edge_id", np.arange(1, len(edges) + 1, dtype=np.int64))
     used = pd.unique(np.concatenate([edges["u"].to_numpy(), edges["v"].to_numpy()]))
-    nodes = pd.DataFrame({"node_id": used.astype(np.int64), "lon": [xy[n][0] for n in used],
-                          "lat": [xy[n][1] for n in used]})
+    nodes = pd.DataFrame(
+        {"node_id": used.astype(np.int64), "lon": [xy[n][0] for n in used], "lat": [xy[n][1] for n in used]}
+    )
     return nodes, edges[EDGE_COLUMNS]
 
 
@@ -832,10 +1015,18 @@ def _bike_contraflow(data: dict) -> bool:
 def _graph_edge(u, v, data: dict, oneway: bool, xy: dict) -> dict:
     geometry = data.get("geometry") or shapely.LineString([xy[u], xy[v]])
     bridge = _first(data.get("bridge"))
-    return {"u": int(u), "v": int(v), "highway": _first(data.get("highway")), "oneway": oneway,
-            "access": _first(data.get("access")), "foot": _first(data.get("foot")),
-            "bicycle": _first(data.get("bicycle")), "bridge": bridge not in (None, "no"),
-            "name": _first(data.get("name")), "geometry": geometry}
+    return {
+        "u": int(u),
+        "v": int(v),
+        "highway": _first(data.get("highway")),
+        "oneway": oneway,
+        "access": _first(data.get("access")),
+        "foot": _first(data.get("foot")),
+        "bicycle": _first(data.get("bicycle")),
+        "bridge": bridge not in (None, "no"),
+        "name": _first(data.get("name")),
+        "geometry": geometry,
+    }
 
 
 def _geodesic_lengths(geoms: np.ndarray) -> np.ndarray:
@@ -848,6 +1039,7 @@ def _geodesic_lengths(geoms: np.ndarray) -> np.ndarray:
 
 def features_from_osmnx(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``OsmExtract.features`` from an osmnx features frame (index ``element``, ``id``)."""
-    flat = frame.reset_index().rename(columns={"element": "osm_type", "element_type": "osm_type",
-                                               "id": "osm_id", "osmid": "osm_id"})
+    flat = frame.reset_index().rename(
+        columns={"element": "osm_type", "element_type": "osm_type", "id": "osm_id", "osmid": "osm_id"}
+    )
     return gpd.GeoDataFrame(flat, geometry="geometry", crs=frame.crs or 4326).to_crs(4326)

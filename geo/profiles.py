@@ -29,8 +29,16 @@ MODE_TAG = {"foot": "foot", "bicycle": "bicycle", "motor": None}
 OPEN_VALUES = ("yes", "designated", "permissive")
 CLOSED_VALUES = ("no",)
 PRIVATE_VALUES = ("private",)
-_COLUMNS = ["profile", "label_zh", "highway", "speed_kmh", "usable", "respect_oneway", "mode",
-            "access_profile"]
+_COLUMNS = [
+    "profile",
+    "label_zh",
+    "highway",
+    "speed_kmh",
+    "usable",
+    "respect_oneway",
+    "mode",
+    "access_profile",
+]
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,9 @@ def load_profiles(path: str | Path) -> dict[str, Profile]:
 def _partial_profile(name: str, rows: pd.DataFrame) -> dict:
     default = rows[rows.highway == DEFAULT_CLASS]
     if len(default) != 1:
-        raise ProfileError(f"profile {name!r} needs exactly one '*' default row in profiles.csv, "
-                           f"has {len(default)}")
+        raise ProfileError(
+            f"profile {name!r} needs exactly one '*' default row in profiles.csv, has {len(default)}"
+        )
     modes = set(rows["mode"])
     if len(modes) != 1 or next(iter(modes)) not in MODE_TAG:
         raise ProfileError(f"profile {name!r} has mode(s) {sorted(modes)}: use one of {sorted(MODE_TAG)}")
@@ -106,8 +115,9 @@ def _partial_profile(name: str, rows: pd.DataFrame) -> dict:
     usable = dict(zip(rows.highway, rows.usable.astype(int).astype(bool), strict=True))
     bad = [hw for hw, ok in usable.items() if ok and not speeds[hw] > 0]
     if bad:
-        raise ProfileError(f"profile {name!r} marks classes {bad} usable with speed <= 0: "
-                           "give a speed in km/h")
+        raise ProfileError(
+            f"profile {name!r} marks classes {bad} usable with speed <= 0: give a speed in km/h"
+        )
     return {
         "name": name,
         "label": default.label_zh.iloc[0],

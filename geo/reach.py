@@ -77,7 +77,9 @@ def starts_of(network: Network, snap: Snap) -> Starts:
     return Starts(snap, *exits(network, snap), *chain_position(network, snap))
 
 
-def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: Snap, *, limit_s: float) -> Reach:
+def nearest_facility(
+    network: Network, facility_ids: np.ndarray, facility_snap: Snap, *, limit_s: float
+) -> Reach:
     """Multi-source search from the facilities, bounded by ``limit_s`` seconds.
 
     Parameters
@@ -95,10 +97,20 @@ def nearest_facility(network: Network, facility_ids: np.ndarray, facility_snap: 
     graph = with_sources(network.reverse, nodes, cost + snap.access_s[:, None])
     n = network.n_total
     if len(ids) == 0:
-        return Reach(np.full(n, np.inf), np.full(n, -1, np.int64), ids, snap, float(limit_s), *chain_position(network, snap))
+        return Reach(
+            np.full(n, np.inf),
+            np.full(n, -1, np.int64),
+            ids,
+            snap,
+            float(limit_s),
+            *chain_position(network, snap),
+        )
     # the bound is widened by a hair so nodes exactly at the limit are kept
     dist, _, src = dijkstra(
-        graph, indices=np.arange(n, n + len(ids)), min_only=True, return_predecessors=True,
+        graph,
+        indices=np.arange(n, n + len(ids)),
+        min_only=True,
+        return_predecessors=True,
         limit=float(limit_s) + TIE_TOLERANCE_S,
     )
     label = np.where(src >= 0, src.astype(np.int64) - n, -1)
@@ -128,7 +140,9 @@ def with_sources(graph: sp.csr_matrix, nodes: np.ndarray, cost: np.ndarray) -> s
     return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
 
 
-def _lowest_id_on_ties(graph: sp.csr_matrix, dist: np.ndarray, label: np.ndarray, *, tails: np.ndarray) -> np.ndarray:
+def _lowest_id_on_ties(
+    graph: sp.csr_matrix, dist: np.ndarray, label: np.ndarray, *, tails: np.ndarray
+) -> np.ndarray:
     """Relabel nodes reached equally fast from several sources with the lowest source index.
 
     Propagates labels along tight arcs (``dist[a] + w <= dist[b] + tol``): at the fixed point each
@@ -164,7 +178,11 @@ def _arcs_of(graph: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def read_points(
-    network: Network, reach: Reach, points: Snap | Starts, *, starts: tuple[np.ndarray, np.ndarray] | None = None
+    network: Network,
+    reach: Reach,
+    points: Snap | Starts,
+    *,
+    starts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Time (seconds) to, and id of, the nearest facility for each snapped point.
 

@@ -120,10 +120,22 @@ def _add(fac: pd.DataFrame, change: dict, index: int, codes: set[str]) -> tuple[
     code = _type(change["type_code"], index, codes)
     lon, lat = _lonlat(change, index)
     fid = PROPOSED_ID_BASE + index
-    row = {"facility_id": fid, "type_code": code, "name": str(change.get("name") or f"拟建设施{index + 1}"),
-           "lon": lon, "lat": lat, "status": "open", "capacity": _number(change, "capacity", index),
-           "floor_area_m2": _number(change, "floor_area_m2", index), "proposed": True}
-    added = pd.DataFrame([row]).astype({"facility_id": fac.facility_id.dtype}) if len(fac) else pd.DataFrame([row])
+    row = {
+        "facility_id": fid,
+        "type_code": code,
+        "name": str(change.get("name") or f"拟建设施{index + 1}"),
+        "lon": lon,
+        "lat": lat,
+        "status": "open",
+        "capacity": _number(change, "capacity", index),
+        "floor_area_m2": _number(change, "floor_area_m2", index),
+        "proposed": True,
+    }
+    added = (
+        pd.DataFrame([row]).astype({"facility_id": fac.facility_id.dtype})
+        if len(fac)
+        else pd.DataFrame([row])
+    )
     return pd.concat([fac, added], ignore_index=True), _log(index, "add", fid, None, code)
 
 
@@ -155,7 +167,9 @@ def _row_of(fac: pd.DataFrame, fid: int, index: int) -> int:
 
 def _type(code: Any, index: int, codes: set[str]) -> str:
     if str(code) not in codes:
-        raise ScenarioError(f"change {index}: unknown facility type {code!r}: use a code of data/facility_types.csv")
+        raise ScenarioError(
+            f"change {index}: unknown facility type {code!r}: use a code of data/facility_types.csv"
+        )
     return str(code)
 
 
@@ -163,10 +177,14 @@ def _lonlat(change: dict, index: int) -> tuple[float, float]:
     try:
         lon, lat = float(change["lon"]), float(change["lat"])
     except (KeyError, TypeError, ValueError):
-        raise ScenarioError(f"change {index}: lon/lat {change.get('lon')!r}, {change.get('lat')!r} are not numbers: "
-                            "give both in degrees") from None
+        raise ScenarioError(
+            f"change {index}: lon/lat {change.get('lon')!r}, {change.get('lat')!r} are not numbers: "
+            "give both in degrees"
+        ) from None
     if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ScenarioError(f"change {index}: ({lon}, {lat}) is not a WGS84 lon/lat: give degrees, longitude first")
+        raise ScenarioError(
+            f"change {index}: ({lon}, {lat}) is not a WGS84 lon/lat: give degrees, longitude first"
+        )
     return lon, lat
 
 
@@ -184,7 +202,13 @@ def _number(change: dict, field: str, index: int) -> float:
 
 
 def _log(index: int, op: str, fid: Any, before: Any, after: Any) -> dict:
-    return {"index": index, "op": op, "facility_id": int(fid), "type_before": before, "type_after": str(after)}
+    return {
+        "index": index,
+        "op": op,
+        "facility_id": int(fid),
+        "type_before": before,
+        "type_after": str(after),
+    }
 
 
 # --- effect --------------------------------------------------------------------------------------
@@ -200,8 +224,9 @@ def compare(prepared: Prepared, before: CoverageResult, after: CoverageResult) -
     """
     keys = ["area_id", "type_code"]
     cols = ["level", "points", *MEASURES, *(f"{m}_covered" for m in MEASURES)]
-    out = before.per_area[keys + cols].merge(after.per_area[keys + [f"{m}_covered" for m in MEASURES]],
-                                             on=keys, suffixes=("_before", "_after"))
+    out = before.per_area[keys + cols].merge(
+        after.per_area[keys + [f"{m}_covered" for m in MEASURES]], on=keys, suffixes=("_before", "_after")
+    )
     flips = _flips(prepared, before.per_residence, after.per_residence)
     out = out.merge(flips, on=keys, how="left")
     for m in MEASURES:
@@ -216,15 +241,22 @@ def compare(prepared: Prepared, before: CoverageResult, after: CoverageResult) -
 def _flips(prepared: Prepared, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """Gained/lost counts per (area, type), rolled up the area tree from the residences."""
     both = before[["residence_id", "type_code", "covered"]].merge(
-        after[["residence_id", "type_code", "covered"]], on=["residence_id", "type_code"], suffixes=("_0", "_1"))
+        after[["residence_id", "type_code", "covered"]],
+        on=["residence_id", "type_code"],
+        suffixes=("_0", "_1"),
+    )
     gained = both.covered_1.to_numpy(bool) & ~both.covered_0.to_numpy(bool)
     lost = both.covered_0.to_numpy(bool) & ~both.covered_1.to_numpy(bool)
     row = np.searchsorted(prepared.residences.residence_id.to_numpy(), both.residence_id.to_numpy())
     codes = sorted(set(both.type_code))
     type_index = both.type_code.map({c: i for i, c in enumerate(codes)}).to_numpy(np.int64)
     n_areas = len(prepared.areas)
-    frame = pd.DataFrame({"area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
-                          "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas)})
+    frame = pd.DataFrame(
+        {
+            "area_id": np.tile(prepared.areas.area_id.to_numpy(), len(codes)),
+            "type_code": np.repeat(np.asarray(codes, dtype=object), n_areas),
+        }
+    )
     keys = rollup_keys(prepared, type_index, row, len(codes))
     for m in MEASURES:
         weight = prepared.residences[m].to_numpy(float)[row]

@@ -147,7 +147,9 @@ class CoverageMatrix:
         """(n_candidates, n_demand) 0/1 matrix of the covering pairs."""
         shape = (len(self.candidates), len(self.demand))
         ones = np.ones(len(self.pairs))
-        return sp.csr_matrix((ones, (self.pairs.candidate.to_numpy(), self.pairs.demand.to_numpy())), shape=shape)
+        return sp.csr_matrix(
+            (ones, (self.pairs.candidate.to_numpy(), self.pairs.demand.to_numpy())), shape=shape
+        )
 
 
 @dataclass(frozen=True)
@@ -198,12 +200,20 @@ def point_candidates(points: pd.DataFrame, *, source: str = "point") -> pd.DataF
     pts = with_lonlat(points).reset_index(drop=True)
     ids = pts["candidate_id"] if "candidate_id" in pts else pd.Series(np.arange(1, len(pts) + 1))
     names = pts["name"] if "name" in pts else pd.Series([f"候选点{i}" for i in ids])
-    return pd.DataFrame({"candidate_id": ids.to_numpy(np.int64), "lon": pts.lon.to_numpy(float),
-                         "lat": pts.lat.to_numpy(float), "source": source, "name": names.astype(str).to_numpy()})
+    return pd.DataFrame(
+        {
+            "candidate_id": ids.to_numpy(np.int64),
+            "lon": pts.lon.to_numpy(float),
+            "lat": pts.lat.to_numpy(float),
+            "source": source,
+            "name": names.astype(str).to_numpy(),
+        }
+    )
 
 
-def parcel_candidates(parcels: gpd.GeoDataFrame, *, network: Network | None = None,
-                      max_distance_m: float = 500.0) -> pd.DataFrame:
+def parcel_candidates(
+    parcels: gpd.GeoDataFrame, *, network: Network | None = None, max_distance_m: float = 500.0
+) -> pd.DataFrame:
     """One candidate per public-land parcel (polygons, any CRS).
 
     The candidate is the parcel's representative point; with ``network`` it moves to the parcel's
@@ -218,18 +228,26 @@ def parcel_candidates(parcels: gpd.GeoDataFrame, *, network: Network | None = No
     lon, lat = shapely.get_x(points), shapely.get_y(points)
     if network is not None:
         lon, lat = _street_access(network, geoms, lon, lat, max_distance_m)
-    names = parcels["name"].astype(str) if "name" in parcels else pd.Series([f"地块{i + 1}" for i in range(len(parcels))])
+    names = (
+        parcels["name"].astype(str)
+        if "name" in parcels
+        else pd.Series([f"地块{i + 1}" for i in range(len(parcels))])
+    )
     frame = pd.DataFrame({"lon": lon, "lat": lat, "name": names.to_numpy()})
     if "candidate_id" in parcels:
         frame["candidate_id"] = parcels["candidate_id"].to_numpy()
     return point_candidates(frame, source="parcel")
 
 
-def _street_access(network: Network, geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_distance_m: float):
+def _street_access(
+    network: Network, geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, max_distance_m: float
+):
     """The parcel points nearest to where their representative points join the street (degrees)."""
     snap = snap_points(network, lon, lat, max_distance_m=max_distance_m)
     ok = np.flatnonzero(snap.reachable)
-    street = shapely.line_interpolate_point(network.edge_geometry[snap.edge[ok]], snap.fraction[ok], normalized=True)
+    street = shapely.line_interpolate_point(
+        network.edge_geometry[snap.edge[ok]], snap.fraction[ok], normalized=True
+    )
     parcel = geometries_to(geoms[ok], WGS84, network.crs)
     access = shapely.get_point(shapely.shortest_line(parcel, street), 0)
     lon, lat = lon.copy(), lat.copy()
@@ -245,14 +263,17 @@ def gap_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float
     lowest node id). ``gap_rank`` tells which gap a candidate lies in.
     """
     if spacing_m <= 0:
-        raise SitingError(f"spacing_m={spacing_m} must be > 0: give the candidate spacing in metres, e.g. 150")
+        raise SitingError(
+            f"spacing_m={spacing_m} must be > 0: give the candidate spacing in metres, e.g. 150"
+        )
     public = network.edge_compound < 0
     nodes = np.unique(np.concatenate([network.edge_u[public], network.edge_v[public]]))
     return _nodes_in_gaps(network, gaps, nodes, spacing_m, source="gap")
 
 
-def intersection_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float | None = None,
-                            min_degree: int = 3) -> pd.DataFrame:
+def intersection_candidates(
+    network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float | None = None, min_degree: int = 3
+) -> pd.DataFrame:
     """Street intersections inside the gap polygons (EPSG:4326): nodes where at least ``min_degree``
     public usable streets of ``network`` meet (distinct neighbours), optionally thinned to one per
     ``spacing_m`` cell as ``gap_candidates`` does. ``gap_rank`` tells which gap each lies in.
@@ -263,14 +284,19 @@ def intersection_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing
     ends = np.sort(np.column_stack([network.edge_u[public], network.edge_v[public]]), axis=1)
     ends = np.unique(ends, axis=0)
     degree = np.bincount(ends.ravel(), minlength=len(network.node_ids))
-    return _nodes_in_gaps(network, gaps, np.flatnonzero(degree >= min_degree), spacing_m, source="intersection")
+    return _nodes_in_gaps(
+        network, gaps, np.flatnonzero(degree >= min_degree), spacing_m, source="intersection"
+    )
 
 
-def _nodes_in_gaps(network: Network, gaps: gpd.GeoDataFrame, nodes: np.ndarray, spacing_m: float | None, *,
-                   source: str) -> pd.DataFrame:
+def _nodes_in_gaps(
+    network: Network, gaps: gpd.GeoDataFrame, nodes: np.ndarray, spacing_m: float | None, *, source: str
+) -> pd.DataFrame:
     """Candidates at the ``nodes`` (network rows) lying inside the gap polygons, thinned per cell."""
     if len(gaps) == 0 or len(nodes) == 0:
-        return point_candidates(pd.DataFrame({"lon": [], "lat": []}), source=source).assign(gap_rank=[], node_id=[])
+        return point_candidates(pd.DataFrame({"lon": [], "lat": []}), source=source).assign(
+            gap_rank=[], node_id=[]
+        )
     polys = geometries_to(gaps.to_crs(WGS84).geometry.to_numpy(), WGS84, network.crs)
     inside, gap = shapely.STRtree(polys).query(shapely.points(network.node_xy[nodes]), predicate="within")
     first = np.unique(inside, return_index=True)[1]
@@ -333,19 +359,29 @@ def coverage_matrix(
     if tiers.empty:
         if type_code not in set(facility_types.code.astype(str)):
             raise UnknownFacilityTypeError([type_code])
-        raise SitingError(f"facility type {type_code!r} has no service circle: give it a tier in data/facility_types.csv")
+        raise SitingError(
+            f"facility type {type_code!r} has no service circle: give it a tier in data/facility_types.csv"
+        )
     covered = _covered_rows(prepared, existing, type_code)
     demand, readers, totals = _demand(prepared, tiers, covered, weight, users)
     cand = _candidate_frame(candidates)
     parts, snapped = [], np.zeros(len(cand), bool)
     for profile, group in tiers.groupby("profile", sort=True):
-        csnap = snap_points(prepared.network(profile), cand.lon.to_numpy(), cand.lat.to_numpy(),
-                            max_distance_m=prepared.max_distance_m)
+        csnap = snap_points(
+            prepared.network(profile),
+            cand.lon.to_numpy(),
+            cand.lat.to_numpy(),
+            max_distance_m=prepared.max_distance_m,
+        )
         snapped |= csnap.reachable
-        parts.append(_profile_pairs(prepared.network(profile), csnap, cand, [readers[c] for c in group.circle]))
+        parts.append(
+            _profile_pairs(prepared.network(profile), csnap, cand, [readers[c] for c in group.circle])
+        )
     pairs = pd.concat(parts, ignore_index=True).sort_values(["candidate", "demand"], ignore_index=True)
     total, base = totals[weight]
-    return CoverageMatrix(type_code, weight, cand.assign(snapped=snapped), demand, pairs, total, base, users, totals)
+    return CoverageMatrix(
+        type_code, weight, cand.assign(snapped=snapped), demand, pairs, total, base, users, totals
+    )
 
 
 def _candidate_frame(candidates: pd.DataFrame) -> pd.DataFrame:
@@ -391,10 +427,21 @@ def _demand(prepared: Prepared, tiers: pd.DataFrame, covered: np.ndarray, weight
         pick = np.flatnonzero(~covered[rows] & snap.reachable)
         part = res.iloc[rows[pick]][["residence_id", "lon", "lat", *MEASURES]].reset_index(drop=True)
         part["users"] = user_count[rows[pick]]
-        frames.append(part.assign(circle=tier.circle, profile=tier.profile, max_time_s=tier.max_time_s,
-                                  weight=part[weight].astype(float)))
-        readers[tier.circle] = _Reader(float(tier.max_time_s), offset + np.arange(len(pick)), snap.take(pick),
-                                       part.lon.to_numpy(), part.lat.to_numpy())
+        frames.append(
+            part.assign(
+                circle=tier.circle,
+                profile=tier.profile,
+                max_time_s=tier.max_time_s,
+                weight=part[weight].astype(float),
+            )
+        )
+        readers[tier.circle] = _Reader(
+            float(tier.max_time_s),
+            offset + np.arange(len(pick)),
+            snap.take(pick),
+            part.lon.to_numpy(),
+            part.lat.to_numpy(),
+        )
         offset += len(pick)
     cols = ["residence_id", "lon", "lat", "circle", "profile", "max_time_s", *MEASURES, "users", "weight"]
     demand = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
@@ -422,8 +469,11 @@ def _profile_pairs(network: Network, csnap: Snap, cand: pd.DataFrame, readers: l
         dist = dijkstra(graph, indices=n + local, min_only=False, limit=limit + TIE_TOLERANCE_S)
         for b, j in enumerate(local):
             reach = _single_reach(network, dist[b, :n], snap.take(np.array([j])), limit)
-            found += [_read(network, reach, reader, near[r][j], ok[j]) for r, reader in enumerate(readers)
-                      if len(near[r][j])]
+            found += [
+                _read(network, reach, reader, near[r][j], ok[j])
+                for r, reader in enumerate(readers)
+                if len(near[r][j])
+            ]
     if not found:
         return empty
     cand_rows, demand, time = (np.concatenate(parts) for parts in zip(*found, strict=True))
@@ -434,15 +484,19 @@ def _near(network: Network, cand: pd.DataFrame, readers: list[_Reader], limit_s:
     """Per reader and candidate, the reader's points within the farthest distance reachable in
     ``limit_s`` (top speed × time: nothing farther can be in reach, whatever the streets).
     """
-    speed = max(np.max(network.edge_length_m / np.maximum(network.edge_time_s, 1e-9), initial=0.0),
-                network.profile.access_speed_mps)
+    speed = max(
+        np.max(network.edge_length_m / np.maximum(network.edge_time_s, 1e-9), initial=0.0),
+        network.profile.access_speed_mps,
+    )
     cx, cy, _ = to_metric((cand.lon.to_numpy(), cand.lat.to_numpy()), crs=network.crs)
     out = []
     for reader in readers:
         x, y, _ = to_metric((reader.lon, reader.lat), crs=network.crs)
         tree = cKDTree(np.column_stack([x, y]))
         radius = speed * min(limit_s, reader.max_time_s) * 1.001 + 1.0
-        out.append([np.asarray(i, np.int64) for i in tree.query_ball_point(np.column_stack([cx, cy]), radius)])
+        out.append(
+            [np.asarray(i, np.int64) for i in tree.query_ball_point(np.column_stack([cx, cy]), radius)]
+        )
     return out
 
 
@@ -501,7 +555,7 @@ def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = 
     keys: dict[bytes, int] = {}
     group = np.full(sub.shape[1], -1, np.int64)
     for col in np.flatnonzero(np.diff(sub.indptr) > 0):
-        group[col] = keys.setdefault(sub.indices[sub.indptr[col]:sub.indptr[col + 1]].tobytes(), len(keys))
+        group[col] = keys.setdefault(sub.indices[sub.indptr[col] : sub.indptr[col + 1]].tobytes(), len(keys))
     has = group >= 0
     weights = np.bincount(group[has], weights=matrix.demand.weight.to_numpy(float)[has], minlength=len(keys))
     first = np.unique(group[has], return_index=True)[1]
@@ -518,7 +572,9 @@ def _capacities(matrix: CoverageMatrix, capacity) -> np.ndarray:
         return np.full(n, np.inf)
     caps = np.broadcast_to(np.asarray(capacity, float), (n,)).astype(float)
     if np.isnan(caps).any() or (caps <= 0).any():
-        raise SitingError("capacity must be a number > 0 for every candidate: give the users one new site serves")
+        raise SitingError(
+            "capacity must be a number > 0 for every candidate: give the users one new site serves"
+        )
     if matrix.weight != "users":
         raise SitingError(f"capacities are counted in users: use weight 'users', not {matrix.weight!r}")
     return caps
@@ -531,7 +587,9 @@ def _conflicts(candidates: pd.DataFrame, min_spacing_m: float | None) -> np.ndar
     if min_spacing_m < 0:
         raise SitingError(f"min_spacing_m={min_spacing_m} must be >= 0 (metres between chosen sites)")
     x, y, _ = to_metric((candidates.lon.to_numpy(float), candidates.lat.to_numpy(float)))
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(float(min_spacing_m) * (1 - 1e-9), output_type="ndarray")
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(
+        float(min_spacing_m) * (1 - 1e-9), output_type="ndarray"
+    )
     return np.asarray(pairs, np.int64).reshape(-1, 2).T
 
 
@@ -574,8 +632,17 @@ def maximal_covering(
         bound = np.floor(bound + 1e-6)  # integer weights: the optimum is an integer
     bound = max(bound, value)
     gap = (bound - value) / bound if bound > 0 else 0.0
-    return Solution("mclp", model.candidates[chosen], value, float(bound), float(gap), method, model.size,
-                    served=served, capacity=model.capacity[chosen] if model.capacitated else None)
+    return Solution(
+        "mclp",
+        model.candidates[chosen],
+        value,
+        float(bound),
+        float(gap),
+        method,
+        model.size,
+        served=served,
+        capacity=model.capacity[chosen] if model.capacitated else None,
+    )
 
 
 def set_covering(
@@ -605,8 +672,19 @@ def set_covering(
     feasible = needed <= reachable + 1e-9
     need = min(needed, reachable) * (1 - 1e-12)
     if need <= 1e-9:
-        return Solution("lscp", np.empty(0, np.int64), 0.0, 0.0, 0.0, "exact", model.size, feasible, max(needed, 0.0),
-                        served=np.empty(0), capacity=np.empty(0) if model.capacitated else None)
+        return Solution(
+            "lscp",
+            np.empty(0, np.int64),
+            0.0,
+            0.0,
+            0.0,
+            "exact",
+            model.size,
+            feasible,
+            max(needed, 0.0),
+            served=np.empty(0),
+            capacity=np.empty(0) if model.capacitated else None,
+        )
     method, chosen, bound = "greedy", None, 0.0
     if _use_exact(solver, model, max_exact):
         chosen, bound, method = _milp(model, need=need, time_limit_s=time_limit_s)
@@ -618,8 +696,19 @@ def set_covering(
     chosen, value, served = _by_gain(model, chosen, time_limit_s)
     bound = min(float(bound), len(chosen))
     gap = (len(chosen) - bound) / len(chosen) if len(chosen) else 0.0
-    return Solution("lscp", model.candidates[chosen], value, bound, float(gap), method, model.size, feasible, needed,
-                    served=served, capacity=model.capacity[chosen] if model.capacitated else None)
+    return Solution(
+        "lscp",
+        model.candidates[chosen],
+        value,
+        bound,
+        float(gap),
+        method,
+        model.size,
+        feasible,
+        needed,
+        served=served,
+        capacity=model.capacity[chosen] if model.capacitated else None,
+    )
 
 
 def _reachable(model: _Model, time_limit_s: float) -> float:
@@ -672,7 +761,9 @@ def _greedy(model: _Model, *, k: int | None = None, need: float | None = None) -
             bound = min(bound, value + top[:k].sum())
         else:
             bound = max(bound, _sites_needed(value, top, need))
-        if (need is None and k is not None and len(chosen) >= k) or (need is not None and value >= need - 1e-9):
+        if (need is None and k is not None and len(chosen) >= k) or (
+            need is not None and value >= need - 1e-9
+        ):
             break
         allowed = np.where(blocked, 0.0, gains)
         if len(allowed) == 0 or allowed.max() <= 0:
@@ -681,7 +772,7 @@ def _greedy(model: _Model, *, k: int | None = None, need: float | None = None) -
         chosen.append(j)
         blocked |= _neighbours(model, j)
         value += gains[j]
-        uncovered[model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]] = 0.0
+        uncovered[model.cover.indices[model.cover.indptr[j] : model.cover.indptr[j + 1]]] = 0.0
     return np.asarray(chosen, np.int64), float(bound)
 
 
@@ -728,7 +819,7 @@ def _greedy_capacitated(model: _Model, *, k: int | None, need: float | None) -> 
         chosen.append(j)
         blocked |= _neighbours(model, j)
         room = model.capacity[j]
-        groups = model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]
+        groups = model.cover.indices[model.cover.indptr[j] : model.cover.indptr[j + 1]]
         for g in groups[np.argsort(degree[groups], kind="stable")]:
             take = min(left[g], room)
             left[g] -= take
@@ -753,8 +844,13 @@ def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np
     value they reach (capacitated: the best assignment, by LP) and what each serves.
     """
     chosen = np.asarray(chosen, np.int64)
-    sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight, model.capacity[chosen],
-                 np.empty((2, 0), np.int64))
+    sub = _Model(
+        np.arange(len(chosen)),
+        model.cover[chosen],
+        model.weight,
+        model.capacity[chosen],
+        np.empty((2, 0), np.int64),
+    )
     order = _greedy(sub, k=len(chosen))[0]
     chosen = chosen[order]
     if model.capacitated:
@@ -764,7 +860,7 @@ def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np
     covered = np.zeros(len(model.weight), bool)
     served = np.zeros(len(chosen))
     for i, j in enumerate(chosen):
-        groups = model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]
+        groups = model.cover.indices[model.cover.indptr[j] : model.cover.indptr[j + 1]]
         served[i] = model.weight[groups[~covered[groups]]].sum()
         covered[groups] = True
     return chosen, float(model.weight[covered].sum()), served
@@ -776,13 +872,20 @@ def _assign(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[flo
     """
     if len(chosen) == 0:
         return 0.0, np.empty(0)
-    sub = _Model(np.arange(len(chosen)), model.cover[chosen], model.weight, model.capacity[chosen],
-                 np.empty((2, 0), np.int64))
+    sub = _Model(
+        np.arange(len(chosen)),
+        model.cover[chosen],
+        model.weight,
+        model.capacity[chosen],
+        np.empty((2, 0), np.int64),
+    )
     h = _run(_capacitated_lp(sub, k=len(chosen), need=None, relax=True), time_limit_s)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise SitingError("the assignment of users to the chosen sites could not be solved: try again or use fewer "
-                          "candidates")
-    x = np.asarray(h.getSolution().col_value)[len(chosen):]
+        raise SitingError(
+            "the assignment of users to the chosen sites could not be solved: try again or use fewer "
+            "candidates"
+        )
+    x = np.asarray(h.getSolution().col_value)[len(chosen) :]
     pairs = sub.cover.tocoo()
     served = np.bincount(pairs.row, weights=x * sub.weight[pairs.col], minlength=len(chosen))
     return float(served.sum()), served
@@ -845,12 +948,21 @@ def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: 
     w = model.weight[group]
     idx = np.arange(n_p)
     once = sp.csr_matrix((np.ones(n_p), (group, n_c + idx)), shape=(n_g, n_c + n_p))
-    open_ = sp.csr_matrix((np.concatenate([np.ones(n_p), -np.ones(n_p)]),
-                           (np.concatenate([idx, idx]), np.concatenate([n_c + idx, site]))), shape=(n_p, n_c + n_p))
+    open_ = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(n_p), -np.ones(n_p)]),
+            (np.concatenate([idx, idx]), np.concatenate([n_c + idx, site])),
+        ),
+        shape=(n_p, n_c + n_p),
+    )
     cap = np.where(np.isfinite(model.capacity), model.capacity, w.sum() if n_p else 0.0)
-    capacity = sp.csr_matrix((np.concatenate([w, -cap]), (np.concatenate([site, np.arange(n_c)]),
-                                                         np.concatenate([n_c + idx, np.arange(n_c)]))),
-                             shape=(n_c, n_c + n_p))
+    capacity = sp.csr_matrix(
+        (
+            np.concatenate([w, -cap]),
+            (np.concatenate([site, np.arange(n_c)]), np.concatenate([n_c + idx, np.arange(n_c)])),
+        ),
+        shape=(n_c, n_c + n_p),
+    )
     spacing = sp.vstack([_spacing_rows(model, n_p), _group_rows(model, n_p)])
     if need is None:
         last = sp.csr_matrix((np.ones(n_c), (np.zeros(n_c, int), np.arange(n_c))), shape=(1, n_c + n_p))
@@ -868,8 +980,9 @@ def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: 
     return _highs_lp(a, cost, lower, upper, n_int=0 if relax else n_c, maximise=need is None)
 
 
-def _highs_lp(a: sp.csc_matrix, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, n_int: int,
-              maximise: bool) -> highspy.HighsLp:
+def _highs_lp(
+    a: sp.csc_matrix, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, n_int: int, maximise: bool
+) -> highspy.HighsLp:
     """A HiGHS model over columns in [0, 1], the first ``n_int`` integer."""
     n = a.shape[1]
     lp = highspy.HighsLp()
@@ -880,7 +993,9 @@ def _highs_lp(a: sp.csc_matrix, cost: np.ndarray, lower: np.ndarray, upper: np.n
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
     lp.sense_ = highspy.ObjSense.kMaximize if maximise else highspy.ObjSense.kMinimize
     if n_int:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_int + [highspy.HighsVarType.kContinuous] * (n - n_int)
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_int + [highspy.HighsVarType.kContinuous] * (
+            n - n_int
+        )
     return lp
 
 
@@ -909,16 +1024,21 @@ def _highs() -> highspy.Highs:
 
 def _run(lp: highspy.HighsLp, time_limit_s: float) -> highspy.Highs:
     h = _highs()
-    for name, value in (("output_flag", False), ("time_limit", float(time_limit_s)), ("mip_rel_gap", 0.0),
-                        ("mip_abs_gap", 1e-6)):
+    for name, value in (
+        ("output_flag", False),
+        ("time_limit", float(time_limit_s)),
+        ("mip_rel_gap", 0.0),
+        ("mip_abs_gap", 1e-6),
+    ):
         h.setOptionValue(name, value)
     h.passModel(lp)
     h.run()
     return h
 
 
-def _milp(model: _Model, *, k: int | None = None, need: float | None = None,
-          time_limit_s: float) -> tuple[np.ndarray | None, float, str]:
+def _milp(
+    model: _Model, *, k: int | None = None, need: float | None = None, time_limit_s: float
+) -> tuple[np.ndarray | None, float, str]:
     """Exact picks, the solver's bound and the method; ``None`` picks when no solution was found."""
     if model.size == 0:
         return np.empty(0, np.int64), 0.0, "exact"
@@ -937,7 +1057,9 @@ def _milp(model: _Model, *, k: int | None = None, need: float | None = None,
     return chosen, float(bound), "exact" if optimal else "exact_time_limit"
 
 
-def _lp_bound(model: _Model, *, k: int | None = None, need: float | None = None, time_limit_s: float) -> float:
+def _lp_bound(
+    model: _Model, *, k: int | None = None, need: float | None = None, time_limit_s: float
+) -> float:
     """LP-relaxation bound (MCLP upper bound on value, LSCP lower bound on sites); loose on failure."""
     if model.size == 0:
         return 0.0
@@ -974,7 +1096,9 @@ def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
     for m in MEASURES:
         out[f"{m}_gained"] = sums[m].to_numpy(np.int64)
     out["users_reached"] = sums["users"].to_numpy(float)
-    given = solution.capacity is not None and solution.served is not None and len(solution.served) == len(chosen)
+    given = (
+        solution.capacity is not None and solution.served is not None and len(solution.served) == len(chosen)
+    )
     out["users_served"] = np.asarray(solution.served, float) if given else out["users_reached"].to_numpy()
     out["capacity_users"] = np.asarray(solution.capacity, float) if solution.capacity is not None else np.nan
     main = served.sort_values(["rank", "weight"], ascending=[True, False]).groupby("rank").first()
@@ -985,8 +1109,9 @@ def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
     return out
 
 
-def service_areas(prepared: Prepared, matrix: CoverageMatrix, sites: pd.DataFrame, *,
-                  buffer_m: float = 60.0) -> gpd.GeoDataFrame:
+def service_areas(
+    prepared: Prepared, matrix: CoverageMatrix, sites: pd.DataFrame, *, buffer_m: float = 60.0
+) -> gpd.GeoDataFrame:
     """``sites`` (``proposals`` output) with the area each would serve (EPSG:4326): the isochrone
     of its circle's limit towards the site along the streets (``geo.isochrone``, direction
     ``'to'``); a site whose isochrone cannot be built gets the buffered hull of the residents it
@@ -995,8 +1120,15 @@ def service_areas(prepared: Prepared, matrix: CoverageMatrix, sites: pd.DataFram
     geoms, kinds = [], []
     for site in sites.itertuples():
         try:
-            iso = isochrones(prepared.network(site.profile), site.lon, site.lat, minutes=(site.max_time_s / 60.0,),
-                             direction="to", buffer_m=buffer_m, max_distance_m=prepared.max_distance_m)
+            iso = isochrones(
+                prepared.network(site.profile),
+                site.lon,
+                site.lat,
+                minutes=(site.max_time_s / 60.0,),
+                direction="to",
+                buffer_m=buffer_m,
+                max_distance_m=prepared.max_distance_m,
+            )
             geoms.append(iso.polygons.geometry.iloc[0])
             kinds.append("isochrone")
         except UnreachablePointError:

@@ -118,8 +118,9 @@ def _nearest(network: Network, points: np.ndarray, which: np.ndarray, private: b
     rows, tree = network.edge_trees[private]
     if len(rows) == 0 or len(which) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    (k, t), dist = tree.query_nearest(points[which], max_distance=max_distance_m, return_distance=True,
-                                      all_matches=True)
+    (k, t), dist = tree.query_nearest(
+        points[which], max_distance=max_distance_m, return_distance=True, all_matches=True
+    )
     return which[k], rows[t], dist
 
 

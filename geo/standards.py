@@ -34,8 +34,13 @@ from geo.measures import MET, TIERS, status_word
 DEFAULT_MIN_SHARE = 0.5
 COMMUNITY_SERVICE_TYPES = ("community_service_station", "community_complex", "party_mass_center")
 M2_PER_100_HOUSEHOLDS = 30.0
-TIER_LABELS = {"5min": "5分钟生活圈", "10min": "10分钟生活圈", "15min": "15分钟生活圈",
-               "village": "村/组级生活圈", "township": "乡集镇级生活圈"}
+TIER_LABELS = {
+    "5min": "5分钟生活圈",
+    "10min": "10分钟生活圈",
+    "15min": "15分钟生活圈",
+    "village": "村/组级生活圈",
+    "township": "乡集镇级生活圈",
+}
 
 
 class StandardsError(GeoError):
@@ -62,17 +67,34 @@ def required_types(facility_types: pd.DataFrame) -> pd.DataFrame:
         tier = facility_types[f"{circle}_tier"].fillna("").astype(str).str.strip()
         req = pd.to_numeric(facility_types["required"], errors="coerce").fillna(0).astype(int) == 1
         part = facility_types[req & tier.isin(tiers)]
-        rows.append(pd.DataFrame({"circle": circle, "tier": tier[part.index], "type_code": part.code.astype(str),
-                                  "name_zh": part.name_zh.astype(str)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "circle": circle,
+                    "tier": tier[part.index],
+                    "type_code": part.code.astype(str),
+                    "name_zh": part.name_zh.astype(str),
+                }
+            )
+        )
     out = pd.concat(rows, ignore_index=True)
     order = {t: i for tiers in TIERS.values() for i, t in enumerate(tiers)}
-    return out.sort_values(["circle", "tier", "type_code"], key=lambda s: s.map(order) if s.name == "tier" else s,
-                           ignore_index=True)
+    return out.sort_values(
+        ["circle", "tier", "type_code"],
+        key=lambda s: s.map(order) if s.name == "tier" else s,
+        ignore_index=True,
+    )
 
 
-def type_compliance(per_area: pd.DataFrame, communities: pd.DataFrame, facility_types: pd.DataFrame, *,
-                    min_share: float = DEFAULT_MIN_SHARE, presence: pd.DataFrame | None = None,
-                    loads: pd.DataFrame | None = None) -> pd.DataFrame:
+def type_compliance(
+    per_area: pd.DataFrame,
+    communities: pd.DataFrame,
+    facility_types: pd.DataFrame,
+    *,
+    min_share: float = DEFAULT_MIN_SHARE,
+    presence: pd.DataFrame | None = None,
+    loads: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per community and required type of its class: ``share`` of residents covered, ``within``,
     ``present`` and ``status`` (the word for what is wrong, 达标 when nothing is).
 
@@ -96,9 +118,16 @@ def type_compliance(per_area: pd.DataFrame, communities: pd.DataFrame, facility_
     rows["within"] = rows.share >= float(min_share)
     rows = _joined(rows, presence, "present")
     rows = _joined(rows, loads, "load")
-    rows["status"] = [status_word(present=None if pd.isna(p) else bool(p), share=None if pd.isna(sh) else float(sh),
-                                  target=float(min_share), load=None if pd.isna(ld) else float(ld), circle=c)
-                      for p, sh, ld, c in zip(rows.present, rows.share, rows.load, rows.circle, strict=True)]
+    rows["status"] = [
+        status_word(
+            present=None if pd.isna(p) else bool(p),
+            share=None if pd.isna(sh) else float(sh),
+            target=float(min_share),
+            load=None if pd.isna(ld) else float(ld),
+            circle=c,
+        )
+        for p, sh, ld, c in zip(rows.present, rows.share, rows.load, rows.circle, strict=True)
+    ]
     return rows.sort_values(["area_id", "type_code"], ignore_index=True)
 
 
@@ -113,31 +142,52 @@ def tier_compliance(types: pd.DataFrame) -> pd.DataFrame:
     ``missing`` (the required types that fall short, grouped by what is wrong: "未设置: 幼儿园、…;
     步行可达不足: …") and ``missing_codes``; ``tier_label`` in Chinese.
     """
+
     def one(group: pd.DataFrame) -> pd.Series:
         short = group[~group.within]
-        words = short.status.where(short.status != MET, "可达不足") if "status" in short else pd.Series(
-            "可达不足", index=short.index)
+        words = (
+            short.status.where(short.status != MET, "可达不足")
+            if "status" in short
+            else pd.Series("可达不足", index=short.index)
+        )
         parts = [f"{word}: {'、'.join(short.name_zh[words == word])}" for word in dict.fromkeys(words)]
-        return pd.Series({"required": len(group), "within": int(group.within.sum()), "pass": bool(group.within.all()),
-                          "missing": "; ".join(parts), "missing_codes": list(short.type_code)})
+        return pd.Series(
+            {
+                "required": len(group),
+                "within": int(group.within.sum()),
+                "pass": bool(group.within.all()),
+                "missing": "; ".join(parts),
+                "missing_codes": list(short.type_code),
+            }
+        )
 
     keys = ["area_id", "name", "circle", "tier"]
     if types.empty:
-        return pd.DataFrame(columns=[*keys, "tier_label", "required", "within", "pass", "missing", "missing_codes"])
+        return pd.DataFrame(
+            columns=[*keys, "tier_label", "required", "within", "pass", "missing", "missing_codes"]
+        )
     out = types.groupby(keys, sort=False).apply(one, include_groups=False).reset_index()
     out.insert(4, "tier_label", out.tier.map(TIER_LABELS))
     order = {t: i for tiers in TIERS.values() for i, t in enumerate(tiers)}
-    return out.sort_values(["area_id", "tier"], key=lambda s: s.map(order) if s.name == "tier" else s,
-                           ignore_index=True)
+    return out.sort_values(
+        ["area_id", "tier"], key=lambda s: s.map(order) if s.name == "tier" else s, ignore_index=True
+    )
 
 
 def community_compliance(tiers: pd.DataFrame) -> pd.DataFrame:
     """Per community: ``pass`` when every tier passes, ``missing`` as ``tier: names`` lines."""
+
     def one(group: pd.DataFrame) -> pd.Series:
         failed = group[~group["pass"]]
         lines = [f"{r.tier_label}（{r.missing}）" for r in failed.itertuples()]
-        return pd.Series({"tiers": len(group), "tiers_passed": int(group["pass"].sum()), "pass": failed.empty,
-                          "missing": "; ".join(lines)})
+        return pd.Series(
+            {
+                "tiers": len(group),
+                "tiers_passed": int(group["pass"].sum()),
+                "pass": failed.empty,
+                "missing": "; ".join(lines),
+            }
+        )
 
     keys = ["area_id", "name", "circle"]
     if tiers.empty:
@@ -177,9 +227,14 @@ def community_at(communities: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) ->
     return out
 
 
-def floor_area(communities: pd.DataFrame, facilities: pd.DataFrame, households: pd.Series, *,
-               types: Sequence[str] = COMMUNITY_SERVICE_TYPES,
-               m2_per_100_households: float = M2_PER_100_HOUSEHOLDS) -> pd.DataFrame:
+def floor_area(
+    communities: pd.DataFrame,
+    facilities: pd.DataFrame,
+    households: pd.Series,
+    *,
+    types: Sequence[str] = COMMUNITY_SERVICE_TYPES,
+    m2_per_100_households: float = M2_PER_100_HOUSEHOLDS,
+) -> pd.DataFrame:
     """Community service floor area against ``m2_per_100_households`` m² per 100 households.
 
     Parameters
@@ -220,7 +275,9 @@ def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
         raise MissingColumnsError(name, missing)
 
 
-def area_targets(rows: pd.DataFrame, targets: pd.DataFrame, *, default: float = DEFAULT_MIN_SHARE) -> np.ndarray:
+def area_targets(
+    rows: pd.DataFrame, targets: pd.DataFrame, *, default: float = DEFAULT_MIN_SHARE
+) -> np.ndarray:
     """Target share (0..1) of residents for each coverage row (``type_code``, ``urban`` True/False/None).
 
     From the targets table (data/targets.csv): the threshold of a resident target of the type
@@ -233,7 +290,7 @@ def area_targets(rows: pd.DataFrame, targets: pd.DataFrame, *, default: float = 
     usable = usable.sort_values("measure", key=lambda m: m != "network", kind="stable")
     table: dict[tuple[str, str | None], float] = {}
     for t in usable.itertuples():
-        for circle in (["urban", "rural"] if t.circle == "both" else [t.circle]):
+        for circle in ["urban", "rural"] if t.circle == "both" else [t.circle]:
             table.setdefault((t.type_code, circle), float(t.value))
             table.setdefault((t.type_code, None), float(t.value))
     circle = rows.urban.map({True: "urban", False: "rural"}).astype(object)

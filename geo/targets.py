@@ -26,8 +26,19 @@ from geo.measures import HEADLINE_TIERS, MEASURE_CODES, TIERS, MeasureError, com
 
 CIRCLE_NAMES = {"urban": ("urban",), "rural": ("rural",), "both": ("urban", "rural")}
 TARGET_COLUMNS = ["code", "type_code", "circle", "measure", "threshold"]
-RESULT_COLUMNS = ["code", "type_code", "circle", "measure", "threshold", "area_id", "level", "value", "pass",
-                  "communities", "communities_reached"]
+RESULT_COLUMNS = [
+    "code",
+    "type_code",
+    "circle",
+    "measure",
+    "threshold",
+    "area_id",
+    "level",
+    "value",
+    "pass",
+    "communities",
+    "communities_reached",
+]
 _RESIDENT_COLUMN = {"radius": "population_in_radius", "network": "population_covered"}
 
 
@@ -41,7 +52,9 @@ def check_targets(targets: pd.DataFrame) -> pd.DataFrame:
     problems = []
     for i, t in enumerate(targets.to_dict("records"), start=2):
         if t["measure"] not in MEASURE_CODES:
-            problems.append(f"row {i} ({t['code']}): measure {t['measure']!r} is not one of {list(MEASURE_CODES)}")
+            problems.append(
+                f"row {i} ({t['code']}): measure {t['measure']!r} is not one of {list(MEASURE_CODES)}"
+            )
         if t["circle"] not in CIRCLE_NAMES:
             problems.append(f"row {i} ({t['code']}): circle {t['circle']!r} is not urban, rural or both")
         threshold = pd.to_numeric(pd.Series([t["threshold"]]), errors="coerce").iloc[0]
@@ -60,13 +73,22 @@ def check_targets(targets: pd.DataFrame) -> pd.DataFrame:
 
 def _tier(t: dict) -> str | None:
     tier = t.get("tier")
-    return None if tier is None or (isinstance(tier, float) and np.isnan(tier)) or str(tier).strip() == "" \
+    return (
+        None
+        if tier is None or (isinstance(tier, float) and np.isnan(tier)) or str(tier).strip() == ""
         else str(tier).strip()
+    )
 
 
-def targets_by_area(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
-                    presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None,
-                    levels: tuple[str, ...] = ("district", "town", "community")) -> pd.DataFrame:
+def targets_by_area(
+    per_area: pd.DataFrame,
+    areas: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    presence: pd.DataFrame | None = None,
+    composite: pd.DataFrame | None = None,
+    levels: tuple[str, ...] = ("district", "town", "community"),
+) -> pd.DataFrame:
     """One row per (target, area) of ``levels`` where the target applies (see the module docstring).
 
     Parameters
@@ -85,8 +107,10 @@ def targets_by_area(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.Dat
     ``communities``/``communities_reached`` (presence targets: the communities judged and those with
     the facility).
     """
-    for name, frame, cols in (("per_area", per_area, ["area_id", "type_code", "population", "population_covered"]),
-                              ("areas", areas, ["area_id", "parent_id", "level", "urban"])):
+    for name, frame, cols in (
+        ("per_area", per_area, ["area_id", "type_code", "population", "population_covered"]),
+        ("areas", areas, ["area_id", "parent_id", "level", "urban"]),
+    ):
         missing = [c for c in cols if c not in frame]
         if missing:
             raise MissingColumnsError(name, missing)
@@ -95,24 +119,42 @@ def targets_by_area(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.Dat
     return _judged(targets, holders, per_area, presence, composite)
 
 
-def overall(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
-            presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None) -> pd.DataFrame:
+def overall(
+    per_area: pd.DataFrame,
+    areas: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    presence: pd.DataFrame | None = None,
+    composite: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Each target judged once over every community of the data (one district: the district's verdict)."""
     check_targets(targets)
     comm = areas[areas.level == "community"]
-    holders = pd.DataFrame({"holder": -1, "level": "all", "community": comm.area_id.to_numpy(np.int64),
-                            "circle": np.where(comm.urban.astype(bool), "urban", "rural")})
+    holders = pd.DataFrame(
+        {
+            "holder": -1,
+            "level": "all",
+            "community": comm.area_id.to_numpy(np.int64),
+            "circle": np.where(comm.urban.astype(bool), "urban", "rural"),
+        }
+    )
     return _judged(targets, holders, per_area, presence, composite)
 
 
 def _judged(targets, holders, per_area, presence, composite) -> pd.DataFrame:
-    rows = [row for t in targets.to_dict("records")
-            for row in _judge(t, holders, per_area, presence, composite)]
+    rows = [
+        row for t in targets.to_dict("records") for row in _judge(t, holders, per_area, presence, composite)
+    ]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def _judge(t: dict, holders: pd.DataFrame, per_area: pd.DataFrame, presence: pd.DataFrame | None,
-           composite: pd.DataFrame | None) -> list[dict]:
+def _judge(
+    t: dict,
+    holders: pd.DataFrame,
+    per_area: pd.DataFrame,
+    presence: pd.DataFrame | None,
+    composite: pd.DataFrame | None,
+) -> list[dict]:
     circles = CIRCLE_NAMES[t["circle"]]
     in_circle = holders[holders.circle.isin(circles)]
     if t["measure"] == "presence":
@@ -125,16 +167,28 @@ def _judge(t: dict, holders: pd.DataFrame, per_area: pd.DataFrame, presence: pd.
         known = row is not None and np.isfinite(value)
         n = None if row is None or not known or pd.isna(row["n"]) else int(row["n"])
         reached = None if row is None or n is None else int(row["reached"])
-        out.append({key: t[key] for key in ("code", "type_code", "circle", "measure")} | {
-            "threshold": float(t["threshold"]), "area_id": None if holder < 0 else int(holder), "level": level,
-            "value": value, "pass": bool(value >= float(t["threshold"]) - 1e-12) if known else None,
-            "communities": n, "communities_reached": reached,
-        })
+        out.append(
+            {key: t[key] for key in ("code", "type_code", "circle", "measure")}
+            | {
+                "threshold": float(t["threshold"]),
+                "area_id": None if holder < 0 else int(holder),
+                "level": level,
+                "value": value,
+                "pass": bool(value >= float(t["threshold"]) - 1e-12) if known else None,
+                "communities": n,
+                "communities_reached": reached,
+            }
+        )
     return out
 
 
-def _score(t: dict, in_circle: pd.DataFrame, per_area: pd.DataFrame, presence: pd.DataFrame | None,
-           composite: pd.DataFrame | None) -> pd.DataFrame | None:
+def _score(
+    t: dict,
+    in_circle: pd.DataFrame,
+    per_area: pd.DataFrame,
+    presence: pd.DataFrame | None,
+    composite: pd.DataFrame | None,
+) -> pd.DataFrame | None:
     """Per holder: ``value`` (and ``n``/``reached`` communities for presence); None without data."""
     if t["measure"] == "presence":
         if presence is None:
@@ -144,15 +198,21 @@ def _score(t: dict, in_circle: pd.DataFrame, per_area: pd.DataFrame, presence: p
         if joined.empty:
             return None
         g = joined.groupby("holder")
-        return pd.DataFrame({"value": g.present.mean().astype(float), "n": g.size(), "reached": g.present.sum()})
+        return pd.DataFrame(
+            {"value": g.present.mean().astype(float), "n": g.size(), "reached": g.present.sum()}
+        )
     if t["measure"] == "composite":
         if composite is None:
-            raise MeasureError(f"target {t['code']}: composite results are needed to judge a composite target")
+            raise MeasureError(
+                f"target {t['code']}: composite results are needed to judge a composite target"
+            )
         tier = _tier(t)
         wanted = composite.circle.map(HEADLINE_TIERS) if tier is None else tier
         comp = composite[composite.tier == wanted] if "tier" in composite else composite
         comp = comp[["area_id", "circle", "population", "population_covered"]]
-        joined = in_circle.merge(comp, left_on=["community", "circle"], right_on=["area_id", "circle"], how="left")
+        joined = in_circle.merge(
+            comp, left_on=["community", "circle"], right_on=["area_id", "circle"], how="left"
+        )
         covered_col = "population_covered"
     else:
         column = _RESIDENT_COLUMN[t["measure"]]
@@ -165,4 +225,6 @@ def _score(t: dict, in_circle: pd.DataFrame, per_area: pd.DataFrame, presence: p
         return None
     g = joined.fillna({"population": 0, covered_col: 0}).groupby("holder")
     total, covered = g.population.sum(), g[covered_col].sum()
-    return pd.DataFrame({"value": (covered / total.where(total > 0)).astype(float), "n": np.nan, "reached": np.nan})
+    return pd.DataFrame(
+        {"value": (covered / total.where(total > 0)).astype(float), "n": np.nan, "reached": np.nan}
+    )

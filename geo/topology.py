@@ -73,15 +73,23 @@ def _prepared(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _row(kind: str, area_id, other_id, level, geom, detail: str = "") -> dict:
-    return {"kind": kind, "area_id": area_id, "other_id": other_id, "level": level, "detail": detail,
-            "geometry": geom}
+    return {
+        "kind": kind,
+        "area_id": area_id,
+        "other_id": other_id,
+        "level": level,
+        "detail": detail,
+        "geometry": geom,
+    }
 
 
 def _invalid(frame: gpd.GeoDataFrame) -> list[dict]:
     bad = frame[~frame["valid"]]
     reasons = shapely.is_valid_reason(bad.geometry.to_numpy())
-    return [_row("invalid", r.area_id, None, r.level, None, reason)
-            for r, reason in zip(bad.itertuples(), reasons, strict=True)]
+    return [
+        _row("invalid", r.area_id, None, r.level, None, reason)
+        for r, reason in zip(bad.itertuples(), reasons, strict=True)
+    ]
 
 
 def _wrong_parent_level(frame: gpd.GeoDataFrame) -> list[dict]:
@@ -91,8 +99,16 @@ def _wrong_parent_level(frame: gpd.GeoDataFrame) -> list[dict]:
         parent_level = level_of.get(r.parent_id)
         expected = PARENT_LEVEL.get(r.level)
         if parent_level is not None and parent_level != expected:
-            rows.append(_row("wrong_parent_level", r.area_id, r.parent_id, r.level, None,
-                             f"a {r.level} must lie under a {expected}, not a {parent_level}"))
+            rows.append(
+                _row(
+                    "wrong_parent_level",
+                    r.area_id,
+                    r.parent_id,
+                    r.level,
+                    None,
+                    f"a {r.level} must lie under a {expected}, not a {parent_level}",
+                )
+            )
     return rows
 
 
@@ -122,8 +138,11 @@ def _overlaps(frame: gpd.GeoDataFrame) -> list[dict]:
     for i, j in overlap_pairs(frame):
         shared = _polygonal(shapely.intersection(geoms[i], geoms[j]))
         if shared is not None:
-            rows.append(_row("overlap", frame["area_id"].iat[i], frame["area_id"].iat[j],
-                             frame["level"].iat[i], shared))
+            rows.append(
+                _row(
+                    "overlap", frame["area_id"].iat[i], frame["area_id"].iat[j], frame["level"].iat[i], shared
+                )
+            )
     return rows
 
 
@@ -172,8 +191,9 @@ def _holes(geom) -> list:
 
 
 def _problem_frame(rows: list[dict], crs, min_m2: float) -> gpd.GeoDataFrame:
-    frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "area_m2"]),
-                             geometry="geometry", crs=4326)
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "area_m2"]), geometry="geometry", crs=4326
+    )
     frame.insert(4, "area_m2", area_m2(frame.geometry, crs) if len(frame) else [])
     sized = frame["kind"].isin(["overlap", "outside_parent", "gap"])
     frame = frame[~sized | (frame["area_m2"] > min_m2)]
@@ -199,8 +219,9 @@ def absorb_slivers(areas: gpd.GeoDataFrame, *, max_m2: float) -> tuple[gpd.GeoDa
     MultiPolygon —, the problems absorbed).
     """
     problems = check_topology(areas, min_area_m2=0.0)
-    small = problems[(problems["area_m2"] <= max_m2)
-                     & problems["kind"].isin(["overlap", "outside_parent", "gap"])]
+    small = problems[
+        (problems["area_m2"] <= max_m2) & problems["kind"].isin(["overlap", "outside_parent", "gap"])
+    ]
     frame = _prepared(areas)
     geoms = dict(zip(frame["area_id"], frame.geometry, strict=True))
     for kind in ("outside_parent", "overlap", "gap"):
@@ -232,8 +253,10 @@ def _longest_shared_boundary(gap, geoms: dict, frame: gpd.GeoDataFrame):
     if gap.area_id is not None and not pd.isna(gap.area_id):
         same = same[same["parent_id"] == gap.area_id]
     boundary = gap.geometry.boundary
-    shared = {a: float(shapely.length(shapely.intersection(boundary, geoms[a].buffer(1e-9))))
-              for a in same["area_id"]}
+    shared = {
+        a: float(shapely.length(shapely.intersection(boundary, geoms[a].buffer(1e-9))))
+        for a in same["area_id"]
+    }
     best = max(shared, key=lambda a: shared[a], default=None)
     return best if best is not None and shared[best] > 0 else None
 

@@ -67,8 +67,9 @@ def load_plan(path: Path) -> dict[str, KeyGroup]:
                 problems.append(f"row {line}: code {code!r} appears twice")
                 continue
             if not raw.isdigit() or not 1 <= int(raw) <= 366:
-                problems.append(f"row {line}: every_days {raw!r} must be a whole number of days "
-                                "from 1 to 366")
+                problems.append(
+                    f"row {line}: every_days {raw!r} must be a whole number of days from 1 to 366"
+                )
                 continue
             priority = (row.get("priority") or "").strip()
             groups[code] = KeyGroup(code, name, int(raw), int(priority) if priority.isdigit() else 99)
@@ -84,11 +85,14 @@ def check_groups(groups: Iterable[str], plan: Mapping[str, KeyGroup]) -> list[st
     given = [str(g).strip() for g in groups]
     unknown = [g for g in given if g not in plan]
     if unknown:
-        raise VisitPlanError(f"重点人群类别 {unknown} 不在走访计划中: 请选择 "
-                             + "、".join(f"{g.code} ({g.name_zh})" for g in plan.values()))
+        raise VisitPlanError(
+            f"重点人群类别 {unknown} 不在走访计划中: 请选择 "
+            + "、".join(f"{g.code} ({g.name_zh})" for g in plan.values())
+        )
     if not given:
-        raise VisitPlanError("请至少选择一个重点人群类别: "
-                             + "、".join(f"{g.code} ({g.name_zh})" for g in plan.values()))
+        raise VisitPlanError(
+            "请至少选择一个重点人群类别: " + "、".join(f"{g.code} ({g.name_zh})" for g in plan.values())
+        )
     return [code for code in plan if code in given]
 
 

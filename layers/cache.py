@@ -26,7 +26,9 @@ def versioned_key(s: Session, layers: Iterable[str] | None = None, *parts: Hasha
     """A cache key: the database's identity, the data version of each of ``layers`` (every layer when
     None), then ``parts``."""
     versions = data_versions(s)
-    chosen = sorted(versions.items()) if layers is None else [(name, versions.get(name, 0)) for name in layers]
+    chosen = (
+        sorted(versions.items()) if layers is None else [(name, versions.get(name, 0)) for name in layers]
+    )
     return (database_identity(s), tuple(chosen), *parts)
 
 
@@ -40,7 +42,9 @@ class Cache(Generic[T]):
     however many threads want it at the same time (50 clients arriving together must not each build
     the same network). Values larger than ``max_item`` are returned but not kept."""
 
-    def __init__(self, maxsize: int, *, sizeof: Callable[[T], int] | None = None, max_item: int | None = None):
+    def __init__(
+        self, maxsize: int, *, sizeof: Callable[[T], int] | None = None, max_item: int | None = None
+    ):
         self._lru: LRUCache[Hashable, T] = LRUCache(maxsize, getsizeof=sizeof)
         self._sizeof = sizeof
         self._max_item = min(max_item or maxsize, maxsize)

@@ -23,7 +23,10 @@ def circle_totals(s: Session, run_id: int, *, level: str, type_code: str, urban:
     residents of that circle are absent.
     """
     columns = ", ".join(f"c.{m}::bigint AS {m}, c.{m}_covered::bigint AS {m}_covered" for m in MEASURES)
-    return read_frame(s, f"SELECT c.area_id, {columns} FROM coverage_area_circle c "
-                         "JOIN areas a ON a.area_id = c.area_id AND a.level = :level "
-                         "WHERE c.run_id = :run AND c.type_code = :type AND c.circle = :circle ORDER BY c.area_id",
-                      {"run": run_id, "type": type_code, "level": level, "circle": "urban" if urban else "rural"})
+    return read_frame(
+        s,
+        f"SELECT c.area_id, {columns} FROM coverage_area_circle c "
+        "JOIN areas a ON a.area_id = c.area_id AND a.level = :level "
+        "WHERE c.run_id = :run AND c.type_code = :type AND c.circle = :circle ORDER BY c.area_id",
+        {"run": run_id, "type": type_code, "level": level, "circle": "urban" if urban else "rural"},
+    )

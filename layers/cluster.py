@@ -133,8 +133,16 @@ class LocalCluster:
                 self._write_conn(port=port, password=self.conn()["password"])
             self._chown(self.server_dir)
             self._pg(
-                "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
-                "-o", f"-p {port} -k {self.sockdir} -c listen_addresses=127.0.0.1 {durability_options()}",
+                "pg_ctl",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {self.sockdir} -c listen_addresses=127.0.0.1 {durability_options()}",
                 "start",
             )
         self._ensure_database()
@@ -178,8 +186,19 @@ class LocalCluster:
         self._chown(server_dir)
         try:
             self._pg(
-                "initdb", "-D", str(server_dir / "data"), "-U", DB_USER, "--pwfile", str(pwfile),
-                "-A", "scram-sha-256", "-E", "UTF8", "--locale", "C.UTF-8",
+                "initdb",
+                "-D",
+                str(server_dir / "data"),
+                "-U",
+                DB_USER,
+                "--pwfile",
+                str(pwfile),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C.UTF-8",
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -187,9 +206,11 @@ class LocalCluster:
             # Tuned for a 2-core / 24 GB machine running the analysis next to the server. Not crash-safe
             # by default (a demo/test cluster whose data the demo loader recreates): see
             # durability_options, which the start command applies over these lines.
-            f.write("\nshared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
-                    "max_connections = 100\nfsync = off\nsynchronous_commit = off\n"
-                    "full_page_writes = off\n")
+            f.write(
+                "\nshared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
+                "max_connections = 100\nfsync = off\nsynchronous_commit = off\n"
+                "full_page_writes = off\n"
+            )
         self._chown(server_dir)
 
     def _prepare_server_dir(self, server_dir: Path) -> None:
@@ -218,8 +239,11 @@ class LocalCluster:
             os.chown(folder, owner.pw_uid, owner.pw_gid)
 
     def _write_conn(self, *, port: int, password: str, server_dir: Path | None = None) -> None:
-        conn = {"port": port, "password": password,
-                "server_dir": str(server_dir if server_dir is not None else self.server_dir)}
+        conn = {
+            "port": port,
+            "password": password,
+            "server_dir": str(server_dir if server_dir is not None else self.server_dir),
+        }
         fd = os.open(self.conn_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(conn, f)

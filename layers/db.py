@@ -31,7 +31,7 @@ def database_url() -> str:
 def _normalise(url: str) -> str:
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -67,6 +67,10 @@ def set_actor(s: Session, actor: str, *, bulk: bool = False, audit_rows: bool = 
     statement triggers record every changed row in one INSERT per statement (migration 0007).
     ``audit_rows=False`` (the demo loader only) leaves just the summary rows.
     """
-    s.execute(text("SELECT set_config('minqing.actor', :a, true), set_config('minqing.bulk', :b, true), "
-                   "set_config('minqing.audit_rows', :r, true)"),
-              {"a": actor, "b": "on" if bulk else "off", "r": "on" if audit_rows else "off"})
+    s.execute(
+        text(
+            "SELECT set_config('minqing.actor', :a, true), set_config('minqing.bulk', :b, true), "
+            "set_config('minqing.audit_rows', :r, true)"
+        ),
+        {"a": actor, "b": "on" if bulk else "off", "r": "on" if audit_rows else "off"},
+    )

@@ -36,12 +36,19 @@ class ValidationFailed(LayersError):
 
 
 _SQLSTATE = {
-    "23505": ("a value that must be unique is already stored or repeats in the file{where}",
-              "remove the repeated rows, or change their code/id so that each is unique"),
-    "23503": ("a row refers to something that does not exist{where}",
-              "import the referenced areas/types first, or correct the reference"),
+    "23505": (
+        "a value that must be unique is already stored or repeats in the file{where}",
+        "remove the repeated rows, or change their code/id so that each is unique",
+    ),
+    "23503": (
+        "a row refers to something that does not exist{where}",
+        "import the referenced areas/types first, or correct the reference",
+    ),
     "23502": ("a required value is empty{where}", "fill it in every row"),
-    "23514": ("a value is not one of those allowed{where}", "use one of the values the column allows (see the docs)"),
+    "23514": (
+        "a value is not one of those allowed{where}",
+        "use one of the values the column allows (see the docs)",
+    ),
     "22001": ("a text is longer than the column allows{where}", "shorten it"),
     "22003": ("a number is out of range{where}", "correct the number"),
     "22P02": ("a value has the wrong type{where}", "write numbers as numbers and dates as dates"),
@@ -53,12 +60,14 @@ _SQLSTATE = {
 CHECK_RULES = {
     "residence_people_consistent": (
         "a residence cannot count more elderly (60岁以上) and children (0-14岁) together than people (人口)",
-        "correct population, elderly and children so that elderly + children is at most population"),
+        "correct population, elderly and children so that elderly + children is at most population",
+    ),
     "area_worker_phone_work": (
         "the grid worker's public phone (worker_phone) must be a work number",
         "give an office landline with its area code (0755-12345678, an extension as 0755-12345678转123), "
         "a service hotline (12345, 95xxx, 96xxx, 400-xxx-xxxx, 800-xxx-xxxx) or a work mobile marked as such "
-        "(工作手机 13912345678); personal numbers are never published"),
+        "(工作手机 13912345678); personal numbers are never published",
+    ),
 }
 """Check constraints that encode a rule people must know (name → problem, fix); migration 0012."""
 
@@ -83,11 +92,22 @@ def describe_database_error(exc: BaseException) -> tuple[str, str]:
     table = getattr(diag, "table_name", None)
     if column is None:
         column = _key_columns(getattr(diag, "message_detail", None)) or (
-            _constraint_column(diag.constraint_name, table) if getattr(diag, "constraint_name", None) else None)
-    where = (f" (column {column}" + (f" of {table})" if table else ")")) if column else (
-        f" ({table})" if table else "")
-    problem, fix = _SQLSTATE.get(state, ("the database refused the data{where}",
-                                         f"check the rows; error code {state or 'unknown'} is in the server log"))
+            _constraint_column(diag.constraint_name, table)
+            if getattr(diag, "constraint_name", None)
+            else None
+        )
+    where = (
+        (f" (column {column}" + (f" of {table})" if table else ")"))
+        if column
+        else (f" ({table})" if table else "")
+    )
+    problem, fix = _SQLSTATE.get(
+        state,
+        (
+            "the database refused the data{where}",
+            f"check the rows; error code {state or 'unknown'} is in the server log",
+        ),
+    )
     return f"the database refused the data: {problem.format(where=where)}", fix
 
 

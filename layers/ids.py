@@ -19,9 +19,16 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-KEYS = {"areas": "area_id", "facilities": "facility_id", "residences": "residence_id", "place_names": "name_id",
-        "network_nodes": "node_id", "network_edges": "edge_id", "water": "water_id",
-        "buildings": "building_id"}
+KEYS = {
+    "areas": "area_id",
+    "facilities": "facility_id",
+    "residences": "residence_id",
+    "place_names": "name_id",
+    "network_nodes": "node_id",
+    "network_edges": "edge_id",
+    "water": "water_id",
+    "buildings": "building_id",
+}
 """The layer tables whose keys loaders write, and their key column."""
 
 
@@ -40,8 +47,14 @@ def allocate(s: Session, table: str, n: int) -> np.ndarray:
     if n <= 0:
         return np.empty(0, dtype=np.int64)
     advance(s, table)
-    ids = s.execute(text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"),
-                    {"seq": sequence(table), "n": int(n)}).scalars().all()
+    ids = (
+        s.execute(
+            text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"),
+            {"seq": sequence(table), "n": int(n)},
+        )
+        .scalars()
+        .all()
+    )
     return np.sort(np.asarray(ids, dtype=np.int64))
 
 
@@ -52,7 +65,11 @@ def advance(s: Session, *tables: str) -> None:
     """
     for table in tables:
         key, seq = KEYS[table], sequence(table)
-        s.execute(text(
-            f"SELECT setval(CAST(:seq AS regclass), m) FROM (SELECT max({key}) AS m FROM {table}) x "
-            "WHERE m IS NOT NULL AND m > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
-            f"FROM {seq})"), {"seq": seq})
+        s.execute(
+            text(
+                f"SELECT setval(CAST(:seq AS regclass), m) FROM (SELECT max({key}) AS m FROM {table}) x "
+                "WHERE m IS NOT NULL AND m > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
+                f"FROM {seq})"
+            ),
+            {"seq": seq},
+        )

@@ -50,25 +50,39 @@ def _nearest_sql(source: str, columns: str, tiebreak: str, alias: str, radius: s
     spheroid distance). Every feature in a box of the search radius (and within its planar degree
     equivalent) is ranked on the spheroid.
     """
-    bound = (f"(SELECT ST_Distance(t.geom, p.pt) * {M_PER_DEGREE} + 1 FROM {source} "
-             "ORDER BY t.geom <-> p.pt LIMIT 1)")
+    bound = (
+        f"(SELECT ST_Distance(t.geom, p.pt) * {M_PER_DEGREE} + 1 FROM {source} "
+        "ORDER BY t.geom <-> p.pt LIMIT 1)"
+    )
 
     r = f"{alias}_b.r"
-    return (f"LEFT JOIN LATERAL (SELECT least({(radius or '{bound}').format(bound=bound)}, :max_m) AS r) {r[:-2]} "
-            f"ON true LEFT JOIN LATERAL (SELECT * FROM (SELECT {columns}, t.geom, "
-            f"ST_Distance(t.geom::geography, p.pt::geography) AS d, {tiebreak} AS tb FROM {source} "
-            f"AND t.geom && {_box(r)} AND ST_DWithin(t.geom, p.pt, {_DLON.format(r=r)})) c "
-            f"WHERE c.d <= {r} ORDER BY c.d, c.tb LIMIT 1) {alias} ON true ")
+    return (
+        f"LEFT JOIN LATERAL (SELECT least({(radius or '{bound}').format(bound=bound)}, :max_m) AS r) {r[:-2]} "
+        f"ON true LEFT JOIN LATERAL (SELECT * FROM (SELECT {columns}, t.geom, "
+        f"ST_Distance(t.geom::geography, p.pt::geography) AS d, {tiebreak} AS tb FROM {source} "
+        f"AND t.geom && {_box(r)} AND ST_DWithin(t.geom, p.pt, {_DLON.format(r=r)})) c "
+        f"WHERE c.d <= {r} ORDER BY c.d, c.tb LIMIT 1) {alias} ON true "
+    )
+
+
 M_PER_DEGREE = 111_700.0
 """Metres per degree, at least (the longest degree of latitude is 111,694 m; of longitude 111,320 m)."""
 EDGES = "network_edges t WHERE t.name IS NOT NULL AND t.name <> ''"
 REGISTRY = "place_names t WHERE t.status <> 'historical' AND t.category = ANY(:cats)"
-POINTS = ("SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS pt, y AS lat FROM "
-          "unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) WITH ORDINALITY AS u(x, y, i)")
+POINTS = (
+    "SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS pt, y AS lat FROM "
+    "unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) WITH ORDINALITY AS u(x, y, i)"
+)
 
 
-def nearest_roads(s: Session, lon: Sequence[float], lat: Sequence[float], *, categories: Sequence[str],
-                  max_m: float = 1000.0) -> pd.DataFrame:
+def nearest_roads(
+    s: Session,
+    lon: Sequence[float],
+    lat: Sequence[float],
+    *,
+    categories: Sequence[str],
+    max_m: float = 1000.0,
+) -> pd.DataFrame:
     """The nearest named road of each point (EPSG:4326): a frame in point order with ``road`` (None
     when nothing within ``max_m``), ``road_source`` (network|registry), ``highway``, ``road_name_id``,
     ``road_category``, ``road_distance_m`` (0.1 m) and the closest point of the road (``road_lon``,
@@ -84,10 +98,13 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
     registry_radius = "e.d + 0.1"
     cross, cross_col = "", ""
     if cross_m is not None:
-        cross = ("LEFT JOIN LATERAL (SELECT c.name FROM (SELECT t.name, t.edge_id, "
-                 "ST_Distance(t.geom::geography, p.pt::geography) AS d FROM " + EDGES +
-                 f" AND t.name <> q.road AND t.geom && {_box(':cross_m')}) c WHERE q.road_distance_m <= :cross_m "
-                 "AND c.d <= :cross_m ORDER BY c.d, c.edge_id LIMIT 1) x ON true ")
+        cross = (
+            "LEFT JOIN LATERAL (SELECT c.name FROM (SELECT t.name, t.edge_id, "
+            "ST_Distance(t.geom::geography, p.pt::geography) AS d FROM "
+            + EDGES
+            + f" AND t.name <> q.road AND t.geom && {_box(':cross_m')}) c WHERE q.road_distance_m <= :cross_m "
+            "AND c.d <= :cross_m ORDER BY c.d, c.edge_id LIMIT 1) x ON true "
+        )
         cross_col = ", x.name AS cross_road"
     pick = "(e.d IS NOT NULL AND (g.d IS NULL OR round(e.d::numeric, 1) <= round(g.d::numeric, 1)))"
     sql = (
@@ -99,13 +116,25 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
         f"round((CASE WHEN {pick} THEN e.d ELSE g.d END)::numeric, 1)::float8 AS road_distance_m, "
         f"ST_ClosestPoint(CASE WHEN {pick} THEN e.geom ELSE g.geom END, p.pt) AS near FROM p "
         + _nearest_sql(EDGES, "t.name, t.highway", "t.edge_id", "e")
-        + _nearest_sql(REGISTRY, "t.name, t.name_id, t.category", "t.name_id", "g",
-                       radius=f"coalesce({registry_radius}, {{bound}})")
+        + _nearest_sql(
+            REGISTRY,
+            "t.name, t.name_id, t.category",
+            "t.name_id",
+            "g",
+            radius=f"coalesce({registry_radius}, {{bound}})",
+        )
         + ") SELECT q.i, q.road, q.road_source, q.highway, q.road_name_id, q.road_category, q.road_distance_m, "
         f"ST_X(q.near) AS road_lon, ST_Y(q.near) AS road_lat{cross_col} FROM q "
-        + cross.replace("p.pt", "q.pt").replace("p.lat", "q.lat") + "ORDER BY q.i")
-    params = {"lon": lon.tolist(), "lat": lat.tolist(), "cats": list(categories), "max_m": float(max_m),
-              "cross_m": float(cross_m or 0.0)}
+        + cross.replace("p.pt", "q.pt").replace("p.lat", "q.lat")
+        + "ORDER BY q.i"
+    )
+    params = {
+        "lon": lon.tolist(),
+        "lat": lat.tolist(),
+        "cats": list(categories),
+        "max_m": float(max_m),
+        "cross_m": float(cross_m or 0.0),
+    }
     s.execute(text("SET LOCAL jit = off"))  # compiling costs more than these short per-point plans
     out = read_frame(s, sql, params)
     if out.empty:
@@ -113,12 +142,20 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
     return out.drop(columns="i").reset_index(drop=True)
 
 
-def areas_of(s: Session, lon: Sequence[float], lat: Sequence[float], *, levels: Sequence[str]) -> pd.DataFrame:
+def areas_of(
+    s: Session, lon: Sequence[float], lat: Sequence[float], *, levels: Sequence[str]
+) -> pd.DataFrame:
     """Per point (in order) the name of the area of each level containing it (``ST_Intersects``, as
     ``layers.lookup.areas_at``; the lowest ``area_id`` when several do, None when none does): one
     column per level. The few town and community polygons are tested in memory (an STRtree)."""
-    areas = to_geoframe(read_frame(s, "SELECT area_id, level, name, ST_AsBinary(geom) AS wkb FROM areas "
-                           "WHERE level = ANY(:levels) ORDER BY area_id", {"levels": list(levels)}))
+    areas = to_geoframe(
+        read_frame(
+            s,
+            "SELECT area_id, level, name, ST_AsBinary(geom) AS wkb FROM areas "
+            "WHERE level = ANY(:levels) ORDER BY area_id",
+            {"levels": list(levels)},
+        )
+    )
     pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
     out = pd.DataFrame({lvl: pd.Series([None] * len(pts), dtype=object) for lvl in levels})
     if len(areas) == 0 or len(pts) == 0:
@@ -133,8 +170,15 @@ def areas_of(s: Session, lon: Sequence[float], lat: Sequence[float], *, levels: 
     return out
 
 
-def place_labels(s: Session, lon: Sequence[float], lat: Sequence[float], *, max_m: float = 1000.0,
-                 on_road_m: float = ON_ROAD_M, categories: Sequence[str] | None = None) -> pd.DataFrame:
+def place_labels(
+    s: Session,
+    lon: Sequence[float],
+    lat: Sequence[float],
+    *,
+    max_m: float = 1000.0,
+    on_road_m: float = ON_ROAD_M,
+    categories: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Labels of points (EPSG:4326 degrees), one row per point in order: ``town``, ``community``, the
     nearest road's columns (``nearest_roads``), ``position`` (以东|以西|以南|以北|沿线|路口, None
     without a road), ``cross_road`` (the other road at a 路口) and ``label``
@@ -146,32 +190,55 @@ def place_labels(s: Session, lon: Sequence[float], lat: Sequence[float], *, max_
         return pd.DataFrame(columns=LABEL_COLUMNS)
     roads = _roads(s, lon, lat, categories=categories, max_m=max_m, cross_m=on_road_m)
     areas = areas_of(s, lon, lat, levels=("town", "community"))
-    position = road_positions(lon, lat, roads.road_lon.to_numpy(float), roads.road_lat.to_numpy(float),
-                              roads.road_distance_m.to_numpy(float), on_road_m=on_road_m)
+    position = road_positions(
+        lon,
+        lat,
+        roads.road_lon.to_numpy(float),
+        roads.road_lat.to_numpy(float),
+        roads.road_distance_m.to_numpy(float),
+        on_road_m=on_road_m,
+    )
     position = np.where(roads.cross_road.notna().to_numpy(), "路口", position)
     position = np.where(roads.road.isna().to_numpy(), None, position)
     out = pd.concat([areas, roads[ROAD_COLUMNS]], axis=1)
     out["position"] = position
     out["cross_road"] = roads.cross_road.where(roads.cross_road.notna(), None)
-    out["label"] = [label_text(*row) for row in zip(out.town, out.community, out.road, out.position,
-                                                     out.cross_road, strict=True)]
+    out["label"] = [
+        label_text(*row)
+        for row in zip(out.town, out.community, out.road, out.position, out.cross_road, strict=True)
+    ]
     return out[LABEL_COLUMNS]
 
 
-def road_positions(lon: np.ndarray, lat: np.ndarray, road_lon: np.ndarray, road_lat: np.ndarray,
-                   distance_m: np.ndarray, *, on_road_m: float = ON_ROAD_M) -> np.ndarray:
+def road_positions(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    road_lon: np.ndarray,
+    road_lat: np.ndarray,
+    distance_m: np.ndarray,
+    *,
+    on_road_m: float = ON_ROAD_M,
+) -> np.ndarray:
     """Where each point lies from the closest point of its road: 沿线 within ``on_road_m`` metres,
     else 以北/以南 when the offset is mostly north-south, 以东/以西 when mostly east-west."""
     dx = (lon - road_lon) * np.cos(np.radians(lat))
     dy = lat - road_lat
-    side = np.where(np.abs(dy) >= np.abs(dx), np.where(dy > 0, SIDES["north"], SIDES["south"]),
-                    np.where(dx > 0, SIDES["east"], SIDES["west"]))
+    side = np.where(
+        np.abs(dy) >= np.abs(dx),
+        np.where(dy > 0, SIDES["north"], SIDES["south"]),
+        np.where(dx > 0, SIDES["east"], SIDES["west"]),
+    )
     return np.where(np.nan_to_num(distance_m, nan=np.inf) <= on_road_m, "沿线", side).astype(object)
 
 
-def label_text(town: str | None, community: str | None, road: str | None, position: str | None,
-               cross_road: str | None = None) -> str:
-    """"鹭田镇 西关社区 兴业路以南" from its parts (missing parts left out)."""
+def label_text(
+    town: str | None,
+    community: str | None,
+    road: str | None,
+    position: str | None,
+    cross_road: str | None = None,
+) -> str:
+    """ "鹭田镇 西关社区 兴业路以南" from its parts (missing parts left out)."""
     road, position, cross_road = _text(road), _text(position), _text(cross_road)
     if road and position == "路口" and cross_road:
         where = f"{road}与{cross_road}路口"

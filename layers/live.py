@@ -21,8 +21,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 CHANNEL = "minqing_events"
-FIELDS = ("event_id", "status", "category", "level", "overdue", "grid_id", "community_id", "town_id",
-          "department", "due_at", "version", "lon", "lat")
+FIELDS = (
+    "event_id",
+    "status",
+    "category",
+    "level",
+    "overdue",
+    "grid_id",
+    "community_id",
+    "town_id",
+    "department",
+    "due_at",
+    "version",
+    "lon",
+    "lat",
+)
 
 
 def message(event: Mapping[str, Any], action: str) -> dict[str, Any]:
@@ -35,8 +48,10 @@ def message(event: Mapping[str, Any], action: str) -> dict[str, Any]:
 
 def notify(s: Session, event: Mapping[str, Any], action: str) -> None:
     """Announce a change of ``event`` to every listener once the current transaction commits."""
-    s.execute(text("SELECT pg_notify(:c, :p)"),
-              {"c": CHANNEL, "p": json.dumps(message(event, action), ensure_ascii=False)})
+    s.execute(
+        text("SELECT pg_notify(:c, :p)"),
+        {"c": CHANNEL, "p": json.dumps(message(event, action), ensure_ascii=False)},
+    )
 
 
 def libpq_url(url: str) -> str:
@@ -44,13 +59,16 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def listen(url: str, *, on_listening: Callable[[], object] | None = None) -> AsyncIterator[dict[str, Any]]:
+async def listen(
+    url: str, *, on_listening: Callable[[], object] | None = None
+) -> AsyncIterator[dict[str, Any]]:
     """Listen on ``CHANNEL`` over one new connection to ``url``; yields each message (a dict) until
     the caller stops iterating or the connection fails (then the error propagates).
     ``on_listening`` is called once LISTEN is in force (every commit from then on is heard)."""
 
-    conn = await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True,
-                                                 application_name="minqing-live")
+    conn = await psycopg.AsyncConnection.connect(
+        libpq_url(url), autocommit=True, application_name="minqing-live"
+    )
     try:
         await conn.execute(f"LISTEN {CHANNEL}")
         if on_listening is not None:

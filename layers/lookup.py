@@ -21,55 +21,77 @@ POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 
 def point_in_district(s: Session, lon: float, lat: float) -> bool | None:
     """Whether the point lies in the district area(s); None when no district is loaded."""
-    return s.execute(text(f"SELECT bool_or(ST_Intersects(geom, {POINT})) FROM areas WHERE level = 'district'"),
-                     {"lon": lon, "lat": lat}).scalar()
+    return s.execute(
+        text(f"SELECT bool_or(ST_Intersects(geom, {POINT})) FROM areas WHERE level = 'district'"),
+        {"lon": lon, "lat": lat},
+    ).scalar()
 
 
 def areas_at(s: Session, lon: float, lat: float) -> list[dict[str, Any]]:
     """Every area containing the point, from the district down (public columns only)."""
     order = "CASE level " + " ".join(f"WHEN '{level}' THEN {i}" for level, i in ORDER.items()) + " END"
-    rows = s.execute(text(
-        "SELECT area_id, parent_id, level, code, name, worker_name, worker_phone FROM areas "
-        f"WHERE ST_Intersects(geom, {POINT}) ORDER BY {order}, area_id"), {"lon": lon, "lat": lat}).mappings()
+    rows = s.execute(
+        text(
+            "SELECT area_id, parent_id, level, code, name, worker_name, worker_phone FROM areas "
+            f"WHERE ST_Intersects(geom, {POINT}) ORDER BY {order}, area_id"
+        ),
+        {"lon": lon, "lat": lat},
+    ).mappings()
     return [dict(r) for r in rows]
 
 
 def place_name_rows(s: Session) -> pd.DataFrame:
     """Names to search: every place name, plus former names from its history (``historical``)."""
-    return read_frame(s, (
-        "SELECT name_id AS id, name, status = 'historical' AS historical, category, pinyin, status, "
-        "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat FROM place_names "
-        "UNION ALL "
-        "SELECT h.name_id, h.old_name, true, p.category, p.pinyin, p.status, "
-        "ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)) FROM place_name_history h "
-        "JOIN place_names p USING (name_id) WHERE h.old_name IS NOT NULL AND h.old_name <> p.name"))
+    return read_frame(
+        s,
+        (
+            "SELECT name_id AS id, name, status = 'historical' AS historical, category, pinyin, status, "
+            "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat FROM place_names "
+            "UNION ALL "
+            "SELECT h.name_id, h.old_name, true, p.category, p.pinyin, p.status, "
+            "ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)) FROM place_name_history h "
+            "JOIN place_names p USING (name_id) WHERE h.old_name IS NOT NULL AND h.old_name <> p.name"
+        ),
+    )
 
 
 def facility_points(s: Session) -> pd.DataFrame:
     """Open facilities with their type's Chinese name and category: facility_id, name, type_code,
     type_name, category, lon, lat."""
-    return read_frame(s, (
-        "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, t.category, ST_X(f.geom) AS lon, "
-        "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
-        "WHERE f.status = 'open' ORDER BY f.facility_id"))
+    return read_frame(
+        s,
+        (
+            "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, t.category, ST_X(f.geom) AS lon, "
+            "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
+            "WHERE f.status = 'open' ORDER BY f.facility_id"
+        ),
+    )
 
 
 def facility_point(s: Session, facility_id: int) -> tuple[float, float] | None:
-    row = s.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM facilities WHERE facility_id = :i"),
-                    {"i": facility_id}).first()
+    row = s.execute(
+        text("SELECT ST_X(geom), ST_Y(geom) FROM facilities WHERE facility_id = :i"), {"i": facility_id}
+    ).first()
     return None if row is None else (row[0], row[1])
 
 
 def facility_search_rows(s: Session) -> pd.DataFrame:
     """Open facilities to search (public columns): facility_id, name, type_code, type_name, address, lon, lat."""
-    return read_frame(s, (
-        "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, ST_X(f.geom) AS lon, "
-        "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
-        "WHERE f.status = 'open' ORDER BY f.facility_id"))
+    return read_frame(
+        s,
+        (
+            "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, ST_X(f.geom) AS lon, "
+            "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
+            "WHERE f.status = 'open' ORDER BY f.facility_id"
+        ),
+    )
 
 
 def facility_loads(s: Session, run_id: int) -> pd.DataFrame:
     """Per facility of coverage run ``run_id``: facility_id, load (demand of its catchment over its
     capacity; NULL when the type's capacity has no basis or the facility has no capacity)."""
-    return read_frame(s, "SELECT facility_id, load FROM coverage_facility WHERE run_id = :r ORDER BY facility_id",
-                  {"r": run_id})
+    return read_frame(
+        s,
+        "SELECT facility_id, load FROM coverage_facility WHERE run_id = :r ORDER BY facility_id",
+        {"r": run_id},
+    )

@@ -66,11 +66,12 @@ def drift(url: str | None = None) -> list:
     PostGIS's own tables are left out.
     """
 
-
     eng = create_engine(url or database_url())
     try:
         with eng.connect() as con:
-            ctx = MigrationContext.configure(con, opts={"compare_type": True, "include_object": include_object})
+            ctx = MigrationContext.configure(
+                con, opts={"compare_type": True, "include_object": include_object}
+            )
             return list(compare_metadata(ctx, Base.metadata))
     finally:
         eng.dispose()

@@ -43,11 +43,22 @@ PLACE_NAME_STATUS = ("standard", "irregular", "historical")
 DIVISION_LEVELS = ("province", "city", "county", "town", "village")
 JOB_STATUS = ("queued", "running", "done", "failed")
 ROLES = ("grid_worker", "planner", "placename_officer", "admin", "dispatcher", "department")
-EVENT_STATUS = ("reported", "accepted", "escalated", "assigned", "handling", "resolved", "reviewed", "archived")
+EVENT_STATUS = (
+    "reported",
+    "accepted",
+    "escalated",
+    "assigned",
+    "handling",
+    "resolved",
+    "reviewed",
+    "archived",
+)
 EVENT_LEVELS = ("网格", "村社区", "镇街", "职能部门")
 EVENT_SOURCES = ("public", "staff", "12345")
-WORK_PHONE_PATTERN = ("^(0[1-9][0-9]{1,2}-?[0-9]{7,8}((-|转)[0-9]{1,6})?|1[0-9]{4}|9[56][0-9]{3,6}"
-                      "|[48]00-?[0-9]{3}-?[0-9]{4}|工作(电话|手机)[:：]? ?1[3-9][0-9]{9})$")
+WORK_PHONE_PATTERN = (
+    "^(0[1-9][0-9]{1,2}-?[0-9]{7,8}((-|转)[0-9]{1,6})?|1[0-9]{4}|9[56][0-9]{3,6}"
+    "|[48]00-?[0-9]{3}-?[0-9]{4}|工作(电话|手机)[:：]? ?1[3-9][0-9]{9})$"
+)
 """What ``areas.worker_phone`` (public) accepts: an office landline with its area code and an optional
 extension, a service hotline (12xxx, 95xxx/96xxx, 400/800), or a mobile explicitly marked as the work
 phone (工作手机/工作电话). A bare mobile number is refused: it may be personal. (README, migration 0012.)"""
@@ -149,8 +160,10 @@ class Residence(Timestamped, Base):
     __tablename__ = "residences"
     __table_args__ = (
         Index("ix_residences_geom", "geom", postgresql_using="gist"),
-        CheckConstraint("elderly >= 0 AND children >= 0 AND elderly + children <= population",
-                        name="residence_people_consistent"),
+        CheckConstraint(
+            "elderly >= 0 AND children >= 0 AND elderly + children <= population",
+            name="residence_people_consistent",
+        ),
     )
 
     residence_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -218,7 +231,9 @@ class PlaceNameReview(Timestamped, Base):
     """The officer's decision on the findings of one name (one row per name; audited)."""
 
     __tablename__ = "place_name_reviews"
-    __table_args__ = (CheckConstraint(_in("decision", REVIEW_DECISIONS), name="place_name_review_decision_known"),)
+    __table_args__ = (
+        CheckConstraint(_in("decision", REVIEW_DECISIONS), name="place_name_review_decision_known"),
+    )
 
     name_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     """A place_names.name_id (no foreign key: see migration 0015)."""
@@ -292,9 +307,7 @@ class Division(Timestamped, Base):
     """
 
     __tablename__ = "divisions"
-    __table_args__ = (
-        CheckConstraint(_in("level", DIVISION_LEVELS), name="division_level_known"),
-    )
+    __table_args__ = (CheckConstraint(_in("level", DIVISION_LEVELS), name="division_level_known"),)
 
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(120), index=True)
@@ -327,7 +340,9 @@ class CoverageRun(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(12), server_default="running")  # queued, running, done, failed
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     data_version: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    scenario_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("scenarios.scenario_id"), index=True)
+    scenario_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("scenarios.scenario_id"), index=True
+    )
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -365,8 +380,9 @@ class CoverageArea(Timestamped, Base):
 
     __tablename__ = "coverage_area"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     applicable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
@@ -401,8 +417,9 @@ class CoverageAreaCircle(Timestamped, Base):
     __tablename__ = "coverage_area_circle"
     __table_args__ = (CheckConstraint("circle IN ('urban', 'rural')", name="coverage_area_circle_known"),)
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     circle: Mapped[str] = mapped_column(String(10), primary_key=True)
     area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
@@ -428,8 +445,9 @@ class CoverageResidencePacked(Timestamped, Base):
 
     __tablename__ = "coverage_residence_packed"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     circle: Mapped[str] = mapped_column(String(5), primary_key=True)
     residence_id: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
@@ -445,8 +463,9 @@ class CoverageResidencePacked(Timestamped, Base):
 class CoverageFacility(Timestamped, Base):
     __tablename__ = "coverage_facility"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40))
     catchment_population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -465,8 +484,9 @@ class CoverageGap(Timestamped, Base):
     __table_args__ = (Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),)
 
     gap_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        index=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), index=True
+    )
     type_code: Mapped[str] = mapped_column(String(40), index=True)
     rank: Mapped[int] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer)
@@ -477,16 +497,18 @@ class CoverageGap(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
-
 class CoverageTarget(Timestamped, Base):
     """A target of data/targets.csv judged in one area (district, town, community) of a run."""
 
     __tablename__ = "coverage_target"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     target_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
+    area_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True
+    )
     type_code: Mapped[str] = mapped_column(String(40))
     measure: Mapped[str] = mapped_column(String(20))
     threshold: Mapped[float] = mapped_column(Float)
@@ -502,9 +524,12 @@ class CoveragePresence(Timestamped, Base):
 
     __tablename__ = "coverage_presence"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
-    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True
+    )
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     present: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str | None] = mapped_column(String(12))
@@ -518,9 +543,12 @@ class CoverageComposite(Timestamped, Base):
 
     __tablename__ = "coverage_composite"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
-    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True
+    )
     circle: Mapped[str] = mapped_column(String(5), primary_key=True)
     tier: Mapped[str] = mapped_column(String(10), primary_key=True, server_default="all")
     """The bundle counted: one level of the circle (5min, 10min, 15min, village, township) or all."""
@@ -571,7 +599,9 @@ class RevokedToken(Timestamped, Base):
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.user_id", ondelete="CASCADE"), index=True
+    )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -585,10 +615,19 @@ class Event(Timestamped, Base):
         CheckConstraint(_in("source", EVENT_SOURCES), name="event_source_known"),
         CheckConstraint("satisfaction BETWEEN 1 AND 5", name="event_satisfaction_range"),
         Index("ix_events_geom", "geom", postgresql_using="gist"),
-        Index("ux_events_source_external_ref", "source", "external_ref", unique=True,
-              postgresql_where=text("external_ref IS NOT NULL")),
-        Index("ix_events_open_reported", "reported_at", postgresql_where=text("resolved_at IS NULL AND status <> 'merged'"),
-              postgresql_include=["due_at", "grid_id", "community_id", "town_id"]),
+        Index(
+            "ux_events_source_external_ref",
+            "source",
+            "external_ref",
+            unique=True,
+            postgresql_where=text("external_ref IS NOT NULL"),
+        ),
+        Index(
+            "ix_events_open_reported",
+            "reported_at",
+            postgresql_where=text("resolved_at IS NULL AND status <> 'merged'"),
+            postgresql_include=["due_at", "grid_id", "community_id", "town_id"],
+        ),
     )
 
     event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -647,7 +686,9 @@ class EventHistory(Timestamped, Base):
     __tablename__ = "event_history"
 
     history_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("events.event_id", ondelete="CASCADE"), index=True
+    )
     action: Mapped[str] = mapped_column(String(12))
     from_status: Mapped[str | None] = mapped_column(String(12))
     to_status: Mapped[str] = mapped_column(String(12))
@@ -662,8 +703,9 @@ class EventPhoto(Timestamped, Base):
 
     __tablename__ = "event_photos"
 
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="CASCADE"),
-                                          primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("events.event_id", ondelete="CASCADE"), primary_key=True
+    )
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_type: Mapped[str] = mapped_column(String(20))
     width: Mapped[int] = mapped_column(Integer)
@@ -729,8 +771,9 @@ class ProvinceRollup(Timestamped, Base):
 
     __tablename__ = "province_rollup"
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("province_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("province_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     level: Mapped[str] = mapped_column(String(8), primary_key=True)
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -749,18 +792,22 @@ class KeyHousehold(Timestamped, Base):
 
     household_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     residence_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("residences.residence_id", ondelete="CASCADE"), index=True)
+        BigInteger, ForeignKey("residences.residence_id", ondelete="CASCADE"), index=True
+    )
     groups: Mapped[list[str]] = mapped_column(ARRAY(String(30)))
     head_name: Mapped[str] = mapped_column(String(40))
     """Personal data: the grid worker of the household's grid and admins only."""
     address: Mapped[str | None] = mapped_column(String(300))
     note: Mapped[str | None] = mapped_column(Text)
-    grid_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"),
-                                                index=True)
-    community_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"),
-                                                     index=True)
-    town_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"),
-                                                index=True)
+    grid_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"), index=True
+    )
+    community_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"), index=True
+    )
+    town_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("areas.area_id", ondelete="SET NULL"), index=True
+    )
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -770,19 +817,23 @@ class Visit(Timestamped, Base):
     """One visit (走访) of a key household: when, by whom, how far from the home it was logged."""
 
     __tablename__ = "visits"
-    __table_args__ = (Index("ix_visits_household_at", "household_id", "visited_at"),
-                      Index("ux_visits_client_id", "client_id", unique=True))
+    __table_args__ = (
+        Index("ix_visits_household_at", "household_id", "visited_at"),
+        Index("ux_visits_client_id", "client_id", unique=True),
+    )
 
     visit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     household_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("key_households.household_id", ondelete="CASCADE"))
+        BigInteger, ForeignKey("key_households.household_id", ondelete="CASCADE")
+    )
     worker: Mapped[str] = mapped_column(String(60))
     visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     distance_m: Mapped[float | None] = mapped_column(Float)
     notes: Mapped[str | None] = mapped_column(Text)
     needs: Mapped[str | None] = mapped_column(Text)
-    event_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("events.event_id", ondelete="SET NULL"),
-                                                 index=True)
+    event_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("events.event_id", ondelete="SET NULL"), index=True
+    )
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
     client_id: Mapped[Any] = mapped_column(UUID(as_uuid=True), nullable=True)
     """The id a phone gave a visit it recorded offline: sent again, the visit is stored once."""
@@ -800,8 +851,9 @@ class FacilityIsochrone(Timestamped, Base):
     __tablename__ = "facility_isochrones"
     __table_args__ = (Index("ix_facility_isochrones_geom", "geom", postgresql_using="gist"),)
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                                        primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
     facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     profile: Mapped[str] = mapped_column(String(40), primary_key=True)
     minutes: Mapped[float] = mapped_column(Float, primary_key=True)

@@ -22,13 +22,18 @@ def to_geoframe(frame: pd.DataFrame, column: str = "wkb") -> gpd.GeoDataFrame:
 
 
 def nodes(s: Session) -> pd.DataFrame:
-    return read_frame(s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes ORDER BY node_id")
+    return read_frame(
+        s, "SELECT node_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM network_nodes ORDER BY node_id"
+    )
 
 
 def edges(s: Session, *, with_geometry: bool = True) -> pd.DataFrame:
     geom = ", ST_AsBinary(geom) AS wkb" if with_geometry else ""
-    frame = read_frame(s, "SELECT edge_id, u, v, length_m, highway, oneway, access, foot, bicycle, bridge, name"
-                      f"{geom} FROM network_edges ORDER BY edge_id")
+    frame = read_frame(
+        s,
+        "SELECT edge_id, u, v, length_m, highway, oneway, access, foot, bicycle, bridge, name"
+        f"{geom} FROM network_edges ORDER BY edge_id",
+    )
     return to_geoframe(frame) if with_geometry else frame
 
 
@@ -63,7 +68,9 @@ def residences(s: Session) -> pd.DataFrame:
 
 
 def facility_types(s: Session) -> pd.DataFrame:
-    return read_frame(s, "SELECT * FROM facility_types ORDER BY code").drop(columns=["created_at", "updated_at"])
+    return read_frame(s, "SELECT * FROM facility_types ORDER BY code").drop(
+        columns=["created_at", "updated_at"]
+    )
 
 
 def data_versions(s: Session) -> dict[str, int]:
@@ -73,8 +80,12 @@ def data_versions(s: Session) -> dict[str, int]:
 def database_identity(s: Session) -> tuple:
     """Server address, port and the database's oid: tells apart two databases whose per-database
     version counters happen to be equal (a recreated database gets a new oid)."""
-    row = s.execute(text("SELECT coalesce(inet_server_addr()::text, ''), coalesce(inet_server_port(), 0), oid "
-                         "FROM pg_database WHERE datname = current_database()")).one()
+    row = s.execute(
+        text(
+            "SELECT coalesce(inet_server_addr()::text, ''), coalesce(inet_server_port(), 0), oid "
+            "FROM pg_database WHERE datname = current_database()"
+        )
+    ).one()
     return (row[0], int(row[1]), int(row[2]))
 
 

@@ -29,9 +29,12 @@ _UPSERT = text(
     "VALUES (:k, :a, clock_timestamp() + make_interval(secs => :e)) ON CONFLICT (key) DO UPDATE SET "
     "hits = CASE WHEN c.expires_at <= clock_timestamp() THEN :a ELSE c.hits + :a END, "
     "expires_at = CASE WHEN c.expires_at <= clock_timestamp() THEN EXCLUDED.expires_at ELSE c.expires_at END "
-    "RETURNING hits")
-_GET = text(f"SELECT hits, extract(epoch FROM expires_at) AS expires FROM {TABLE} "
-            "WHERE key = :k AND expires_at > clock_timestamp()")
+    "RETURNING hits"
+)
+_GET = text(
+    f"SELECT hits, extract(epoch FROM expires_at) AS expires FROM {TABLE} "
+    "WHERE key = :k AND expires_at > clock_timestamp()"
+)
 
 
 class PostgresStorage(Storage, MovingWindowSupport):
@@ -40,8 +43,9 @@ class PostgresStorage(Storage, MovingWindowSupport):
 
     STORAGE_SCHEME = ["postgres+minqing"]
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, *, url: str | None = None,
-                 **_: object):
+    def __init__(
+        self, uri: str | None = None, wrap_exceptions: bool = False, *, url: str | None = None, **_: object
+    ):
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.url = url or (uri.removeprefix("postgres+minqing://") if uri else None)
 
@@ -94,22 +98,34 @@ class PostgresStorage(Storage, MovingWindowSupport):
         if amount > limit:
             return False
         with self._begin() as con:
-            con.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})  # one hit of a key at a time
+            # one hit of a key at a time
+            con.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
             now = time.time()
-            con.execute(text(f"DELETE FROM {HITS} WHERE key = :k AND at <= :old"), {"k": key, "old": now - expiry})
-            count = con.execute(text(f"SELECT coalesce(sum(n), 0) FROM {HITS} WHERE key = :k"), {"k": key}).scalar_one()
+            con.execute(
+                text(f"DELETE FROM {HITS} WHERE key = :k AND at <= :old"), {"k": key, "old": now - expiry}
+            )
+            count = con.execute(
+                text(f"SELECT coalesce(sum(n), 0) FROM {HITS} WHERE key = :k"), {"k": key}
+            ).scalar_one()
             if count + amount > limit:
                 return False
-            con.execute(text(f"INSERT INTO {HITS} (key, at, n) VALUES (:k, :at, :n)"), {"k": key, "at": now, "n": amount})
+            con.execute(
+                text(f"INSERT INTO {HITS} (key, at, n) VALUES (:k, :at, :n)"),
+                {"k": key, "at": now, "n": amount},
+            )
             return True
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         """When the oldest hit of the last ``expiry`` seconds was, and how many there were."""
         now = time.time()
         with self._begin() as con:
-            row = con.execute(text(f"SELECT min(at) AS first, coalesce(sum(n), 0) AS n FROM {HITS} "
-                                   "WHERE key = :k AND at > :old"),
-                              {"k": key, "old": now - expiry}).one()
+            row = con.execute(
+                text(
+                    f"SELECT min(at) AS first, coalesce(sum(n), 0) AS n FROM {HITS} "
+                    "WHERE key = :k AND at > :old"
+                ),
+                {"k": key, "old": now - expiry},
+            ).one()
         return (float(row.first) if row.first is not None else now), int(row.n)
 
 
@@ -117,5 +133,7 @@ def purge(url: str | None = None) -> int:
     """Delete expired counters and hits older than ``MAX_WINDOW_S`` (the task queue does, hourly); how many."""
     with engine(url).begin() as con:
         counters = con.execute(text(f"DELETE FROM {TABLE} WHERE expires_at <= clock_timestamp()")).rowcount
-        hits = con.execute(text(f"DELETE FROM {HITS} WHERE at < :old"), {"old": time.time() - MAX_WINDOW_S}).rowcount
+        hits = con.execute(
+            text(f"DELETE FROM {HITS} WHERE at < :old"), {"old": time.time() - MAX_WINDOW_S}
+        ).rowcount
     return counters + hits

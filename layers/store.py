@@ -22,24 +22,89 @@ from layers import labels
 from layers.load.bulk import copy_frame
 from layers.queries import data_versions, read_frame, to_geoframe
 
-AREA_RESULT_COLS = ["run_id", "area_id", "type_code", "applicable", "households", "households_covered",
-                    "population", "population_covered", "elderly", "elderly_covered", "children",
-                    "children_covered", "share", "households_estimated", "population_estimated",
-                    "households_in_radius", "population_in_radius", "elderly_in_radius", "children_in_radius",
-                    "radius_share"]
-AREA_CIRCLE_COLS = ["run_id", "type_code", "circle", "area_id", "households", "households_covered", "population",
-                    "population_covered", "elderly", "elderly_covered", "children", "children_covered"]
+AREA_RESULT_COLS = [
+    "run_id",
+    "area_id",
+    "type_code",
+    "applicable",
+    "households",
+    "households_covered",
+    "population",
+    "population_covered",
+    "elderly",
+    "elderly_covered",
+    "children",
+    "children_covered",
+    "share",
+    "households_estimated",
+    "population_estimated",
+    "households_in_radius",
+    "population_in_radius",
+    "elderly_in_radius",
+    "children_in_radius",
+    "radius_share",
+]
+AREA_CIRCLE_COLS = [
+    "run_id",
+    "type_code",
+    "circle",
+    "area_id",
+    "households",
+    "households_covered",
+    "population",
+    "population_covered",
+    "elderly",
+    "elderly_covered",
+    "children",
+    "children_covered",
+]
 """Columns of ``coverage_area_circle``: ``coverage_area``'s counts split by life circle."""
-RESIDENCE_RESULT_COLS = ["run_id", "residence_id", "type_code", "time_s", "facility_id", "covered", "unreachable",
-                         "circle"]
+RESIDENCE_RESULT_COLS = [
+    "run_id",
+    "residence_id",
+    "type_code",
+    "time_s",
+    "facility_id",
+    "covered",
+    "unreachable",
+    "circle",
+]
 """Columns of the per-home rows (the view ``coverage_residence``)."""
-PACKED_COLS = ["run_id", "type_code", "circle", "residence_id", "time_s", "facility_id", "covered", "unreachable"]
+PACKED_COLS = [
+    "run_id",
+    "type_code",
+    "circle",
+    "residence_id",
+    "time_s",
+    "facility_id",
+    "covered",
+    "unreachable",
+]
 """Columns of ``coverage_residence_packed``: one row per (run, type, circle), arrays per home."""
-FACILITY_RESULT_COLS = ["run_id", "facility_id", "type_code", "catchment_population", "catchment_households",
-                        "covered_population", "capacity", "load", "unreachable"]
+FACILITY_RESULT_COLS = [
+    "run_id",
+    "facility_id",
+    "type_code",
+    "catchment_population",
+    "catchment_households",
+    "covered_population",
+    "capacity",
+    "load",
+    "unreachable",
+]
 GAP_COLS = ["run_id", "type_code", "rank", "households", "population", "elderly", "children", "residences"]
-TARGET_COLS = ["run_id", "target_code", "area_id", "type_code", "measure", "threshold", "value", "pass",
-               "communities", "communities_reached"]
+TARGET_COLS = [
+    "run_id",
+    "target_code",
+    "area_id",
+    "type_code",
+    "measure",
+    "threshold",
+    "value",
+    "pass",
+    "communities",
+    "communities_reached",
+]
 
 
 def clock(s: Session) -> datetime:
@@ -47,8 +112,14 @@ def clock(s: Session) -> datetime:
     return s.execute(text("SELECT clock_timestamp()")).scalar_one()
 
 
-def start_run(s: Session, *, params: dict[str, Any], scenario_id: int | None = None,
-              started_at: datetime | None = None, run_id: int | None = None) -> int:
+def start_run(
+    s: Session,
+    *,
+    params: dict[str, Any],
+    scenario_id: int | None = None,
+    started_at: datetime | None = None,
+    run_id: int | None = None,
+) -> int:
     """Create a run row (status 'running') and return its id.
 
     ``started_at`` is when the work began (``clock`` read before the inputs); default: now.
@@ -56,18 +127,30 @@ def start_run(s: Session, *, params: dict[str, Any], scenario_id: int | None = N
     """
     if run_id is not None:
         return s.execute(
-            text("UPDATE coverage_runs SET status = 'running', params = CAST(:p AS jsonb), "
-                 "data_version = CAST(:v AS jsonb), started_at = COALESCE(CAST(:st AS timestamptz), clock_timestamp()) "
-                 "WHERE run_id = :r AND scenario_id IS NULL RETURNING run_id"),
-            {"p": json.dumps(params, ensure_ascii=False), "v": json.dumps(data_versions(s)), "st": started_at,
-             "r": run_id},
+            text(
+                "UPDATE coverage_runs SET status = 'running', params = CAST(:p AS jsonb), "
+                "data_version = CAST(:v AS jsonb), started_at = COALESCE(CAST(:st AS timestamptz), clock_timestamp()) "
+                "WHERE run_id = :r AND scenario_id IS NULL RETURNING run_id"
+            ),
+            {
+                "p": json.dumps(params, ensure_ascii=False),
+                "v": json.dumps(data_versions(s)),
+                "st": started_at,
+                "r": run_id,
+            },
         ).scalar_one()
     return s.execute(
-        text("INSERT INTO coverage_runs (status, params, data_version, scenario_id, started_at) "
-             "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc, COALESCE(CAST(:st AS timestamptz), clock_timestamp())) "
-             "RETURNING run_id"),
-        {"p": json.dumps(params, ensure_ascii=False), "v": json.dumps(data_versions(s)), "sc": scenario_id,
-         "st": started_at},
+        text(
+            "INSERT INTO coverage_runs (status, params, data_version, scenario_id, started_at) "
+            "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc, COALESCE(CAST(:st AS timestamptz), clock_timestamp())) "
+            "RETURNING run_id"
+        ),
+        {
+            "p": json.dumps(params, ensure_ascii=False),
+            "v": json.dumps(data_versions(s)),
+            "sc": scenario_id,
+            "st": started_at,
+        },
     ).scalar_one()
 
 
@@ -77,16 +160,30 @@ def _with_run(frame: pd.DataFrame, run_id: int) -> pd.DataFrame:
     return out
 
 
-def add_results(s: Session, run_id: int, *, per_area: pd.DataFrame, per_area_circle: pd.DataFrame,
-                per_residence: pd.DataFrame, per_facility: pd.DataFrame, gaps: pd.DataFrame) -> None:
+def add_results(
+    s: Session,
+    run_id: int,
+    *,
+    per_area: pd.DataFrame,
+    per_area_circle: pd.DataFrame,
+    per_residence: pd.DataFrame,
+    per_facility: pd.DataFrame,
+    gaps: pd.DataFrame,
+) -> None:
     """Write result rows for ``run_id`` (COPY, same transaction)."""
     copy_frame(s, "coverage_area", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
     copy_frame(s, "coverage_area_circle", _with_run(per_area_circle, run_id), columns=AREA_CIRCLE_COLS)
     add_packed(s, run_id, per_residence)
     copy_frame(s, "coverage_facility", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
     if len(gaps):
-        copy_frame(s, "coverage_gaps", _with_run(gaps, run_id), columns=GAP_COLS,
-                   geometry={"geometry": "geom"}, multi=True)
+        copy_frame(
+            s,
+            "coverage_gaps",
+            _with_run(gaps, run_id),
+            columns=GAP_COLS,
+            geometry={"geometry": "geom"},
+            multi=True,
+        )
 
 
 def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
@@ -98,20 +195,31 @@ def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
     order = np.lexsort((pr.residence_id.to_numpy(), circle, type_code))
     time_s = pr.time_s.to_numpy(float, na_value=np.nan)[order]
     facility = pd.array(pr.facility_id, dtype="Int64")[order]
-    columns = [(pr.residence_id.to_numpy(np.int64)[order], _INT8),
-               (np.where(np.isnan(time_s), np.nan, time_s), _FLOAT8),  # none within the bound: NaN
-               (facility.fillna(NO_FACILITY).to_numpy(np.int64), _INT8),
-               (pr.covered.to_numpy(bool)[order], _BOOL), (pr.unreachable.to_numpy(bool)[order], _BOOL)]
+    columns = [
+        (pr.residence_id.to_numpy(np.int64)[order], _INT8),
+        (np.where(np.isnan(time_s), np.nan, time_s), _FLOAT8),  # none within the bound: NaN
+        (facility.fillna(NO_FACILITY).to_numpy(np.int64), _INT8),
+        (pr.covered.to_numpy(bool)[order], _BOOL),
+        (pr.unreachable.to_numpy(bool)[order], _BOOL),
+    ]
     keys = pd.DataFrame({"type_code": type_code[order], "circle": circle[order]})
     raw = s.connection().connection.driver_connection
     groups = keys.groupby(["type_code", "circle"], sort=True).indices
-    with raw.cursor() as cur, cur.copy(f"COPY coverage_residence_packed ({', '.join(PACKED_COLS)}) "
-                                       "FROM STDIN (FORMAT BINARY)") as cp:
+    with (
+        raw.cursor() as cur,
+        cur.copy(
+            f"COPY coverage_residence_packed ({', '.join(PACKED_COLS)}) FROM STDIN (FORMAT BINARY)"
+        ) as cp,
+    ):
         cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
         for (code, circ), idx in groups.items():
             lo, hi = idx[0], idx[-1] + 1  # a group's rows are contiguous after the sort
-            fields = [struct.pack("!q", run_id), code.encode(), circ.encode(),
-                      *(_binary_array(values[lo:hi], kind) for values, kind in columns)]
+            fields = [
+                struct.pack("!q", run_id),
+                code.encode(),
+                circ.encode(),
+                *(_binary_array(values[lo:hi], kind) for values, kind in columns),
+            ]
             cp.write(struct.pack("!h", len(fields)) + b"".join(struct.pack("!i", len(f)) + f for f in fields))
         cp.write(struct.pack("!h", -1))
     return len(groups)
@@ -134,12 +242,21 @@ def _binary_array(values: np.ndarray, kind: tuple[int, str]) -> bytes:
 def copy_results(s: Session, source_run: int, target_run: int, *, types: list[str]) -> None:
     """Copy the rows of the facility types ``types`` from one run to another, in SQL."""
     params = {"src": source_run, "dst": target_run, "types": list(types)}
-    for table, cols in (("coverage_area", AREA_RESULT_COLS), ("coverage_area_circle", AREA_CIRCLE_COLS),
-                        ("coverage_residence_packed", PACKED_COLS),
-                        ("coverage_facility", FACILITY_RESULT_COLS), ("coverage_gaps", GAP_COLS + ["geom"])):
+    for table, cols in (
+        ("coverage_area", AREA_RESULT_COLS),
+        ("coverage_area_circle", AREA_CIRCLE_COLS),
+        ("coverage_residence_packed", PACKED_COLS),
+        ("coverage_facility", FACILITY_RESULT_COLS),
+        ("coverage_gaps", GAP_COLS + ["geom"]),
+    ):
         rest = ", ".join(c for c in cols if c != "run_id")
-        s.execute(text(f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
-                       f"WHERE run_id = :src AND type_code = ANY(:types)"), params)
+        s.execute(
+            text(
+                f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
+                f"WHERE run_id = :src AND type_code = ANY(:types)"
+            ),
+            params,
+        )
 
 
 def add_targets(s: Session, run_id: int, targets: pd.DataFrame) -> None:
@@ -148,7 +265,9 @@ def add_targets(s: Session, run_id: int, targets: pd.DataFrame) -> None:
         copy_frame(s, "coverage_target", _with_run(targets, run_id), columns=TARGET_COLS)
 
 
-def target_results(s: Session, run_id: int, *, level: str | None = None, code: str | None = None) -> pd.DataFrame:
+def target_results(
+    s: Session, run_id: int, *, level: str | None = None, code: str | None = None
+) -> pd.DataFrame:
     """Per-area target verdicts of a run with the area's name, level, code and parent."""
     return read_frame(
         s,
@@ -162,15 +281,27 @@ def target_results(s: Session, run_id: int, *, level: str | None = None, code: s
 
 def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
     s.execute(
-        text("UPDATE coverage_runs SET status = 'done', finished_at = clock_timestamp(), summary = CAST(:s AS jsonb) "
-             "WHERE run_id = :r"),
+        text(
+            "UPDATE coverage_runs SET status = 'done', finished_at = clock_timestamp(), summary = CAST(:s AS jsonb) "
+            "WHERE run_id = :r"
+        ),
         {"s": json.dumps(summary, ensure_ascii=False, default=float), "r": run_id},
     )
 
 
 PRESENCE_COLS = ["run_id", "area_id", "type_code", "present", "source", "facilities"]
-COMPOSITE_COLS = ["run_id", "area_id", "circle", "tier", "required_types", "households", "households_covered", "population",
-                  "population_covered", "share"]
+COMPOSITE_COLS = [
+    "run_id",
+    "area_id",
+    "circle",
+    "tier",
+    "required_types",
+    "households",
+    "households_covered",
+    "population",
+    "population_covered",
+    "share",
+]
 
 
 def add_measures(s: Session, run_id: int, *, presence: pd.DataFrame, composite: pd.DataFrame) -> None:
@@ -193,7 +324,9 @@ def presence_results(s: Session, run_id: int, *, type_code: str | None = None) -
     )
 
 
-def composite_results(s: Session, run_id: int, *, level: str | None = None, tier: str | None = None) -> pd.DataFrame:
+def composite_results(
+    s: Session, run_id: int, *, level: str | None = None, tier: str | None = None
+) -> pd.DataFrame:
     """Composite rows of a run with the area's name, level, code and parent: one row per area and
     circle — the circle's headline tier (``geo.measures.HEADLINE_TIERS``), or ``tier`` ('all', '5min' …)."""
     return read_frame(
@@ -210,15 +343,29 @@ def composite_results(s: Session, run_id: int, *, level: str | None = None, tier
 def residence_coverage(s: Session, run_id: int, *, types: list[str]) -> pd.DataFrame:
     """Per home and type of ``types``: ``residence_id``, ``type_code``, ``circle``, ``covered`` (the packed
     arrays read as text and split, much faster than one row per home)."""
-    rows = s.execute(text(
-        "SELECT type_code, nullif(circle, ''), array_to_string(residence_id, ','), array_to_string(covered, ',') "
-        "FROM coverage_residence_packed WHERE run_id = :r AND type_code = ANY(:t) ORDER BY type_code, circle"),
-        {"r": run_id, "t": list(types)}).all()
-    parts = [pd.DataFrame({"residence_id": np.array(ids.split(","), dtype=np.int64), "type_code": code,
-                           "circle": circle, "covered": np.array(covered.split(",")) == "t"})
-             for code, circle, ids, covered in rows if ids]
+    rows = s.execute(
+        text(
+            "SELECT type_code, nullif(circle, ''), array_to_string(residence_id, ','), array_to_string(covered, ',') "
+            "FROM coverage_residence_packed WHERE run_id = :r AND type_code = ANY(:t) ORDER BY type_code, circle"
+        ),
+        {"r": run_id, "t": list(types)},
+    ).all()
+    parts = [
+        pd.DataFrame(
+            {
+                "residence_id": np.array(ids.split(","), dtype=np.int64),
+                "type_code": code,
+                "circle": circle,
+                "covered": np.array(covered.split(",")) == "t",
+            }
+        )
+        for code, circle, ids, covered in rows
+        if ids
+    ]
     if not parts:
-        return pd.DataFrame({"residence_id": np.empty(0, np.int64), "type_code": [], "circle": [], "covered": []})
+        return pd.DataFrame(
+            {"residence_id": np.empty(0, np.int64), "type_code": [], "circle": [], "covered": []}
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -227,26 +374,44 @@ def gap_count(s: Session, run_id: int) -> int:
 
 
 def fail_run(s: Session, run_id: int, error: str) -> None:
-    s.execute(text("UPDATE coverage_runs SET status = 'failed', finished_at = clock_timestamp(), error = :e "
-                   "WHERE run_id = :r"), {"e": error[:2000], "r": run_id})
+    s.execute(
+        text(
+            "UPDATE coverage_runs SET status = 'failed', finished_at = clock_timestamp(), error = :e "
+            "WHERE run_id = :r"
+        ),
+        {"e": error[:2000], "r": run_id},
+    )
 
 
 def latest_run(s: Session, *, scenario_id: int | None = None) -> dict[str, Any] | None:
     """The newest finished run (base data when ``scenario_id`` is None)."""
     cond = "scenario_id IS NULL" if scenario_id is None else "scenario_id = :sc"
-    row = s.execute(
-        text(f"SELECT run_id, status, params, data_version, summary, started_at, finished_at "
-             f"FROM coverage_runs WHERE status = 'done' AND {cond} ORDER BY run_id DESC LIMIT 1"),
-        {"sc": scenario_id},
-    ).mappings().first()
+    row = (
+        s.execute(
+            text(
+                f"SELECT run_id, status, params, data_version, summary, started_at, finished_at "
+                f"FROM coverage_runs WHERE status = 'done' AND {cond} ORDER BY run_id DESC LIMIT 1"
+            ),
+            {"sc": scenario_id},
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 def run(s: Session, run_id: int) -> dict[str, Any] | None:
-    row = s.execute(
-        text("SELECT run_id, status, params, data_version, scenario_id, summary, error, started_at, "
-             "finished_at FROM coverage_runs WHERE run_id = :r"), {"r": run_id},
-    ).mappings().first()
+    row = (
+        s.execute(
+            text(
+                "SELECT run_id, status, params, data_version, scenario_id, summary, error, started_at, "
+                "finished_at FROM coverage_runs WHERE run_id = :r"
+            ),
+            {"r": run_id},
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -261,8 +426,14 @@ def is_stale(s: Session, run_row: dict[str, Any], *, config: dict[str, Any] | No
     return config is not None and (run_row.get("params") or {}).get("config") != config
 
 
-def area_results(s: Session, run_id: int, *, level: str | None = None, type_code: str | None = None,
-                 with_geometry: bool = False) -> pd.DataFrame:
+def area_results(
+    s: Session,
+    run_id: int,
+    *,
+    level: str | None = None,
+    type_code: str | None = None,
+    with_geometry: bool = False,
+) -> pd.DataFrame:
     """Per-area aggregates of a run, joined with the area's name, level and class."""
     geom = ", ST_AsBinary(a.geom) AS wkb" if with_geometry else ""
     frame = read_frame(
@@ -297,25 +468,32 @@ def unreachable_facilities(s: Session, run_id: int) -> pd.DataFrame:
 
 
 def facility_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:
-    return to_geoframe(read_frame(
-        s,
-        "SELECT c.*, f.name, ST_AsBinary(f.geom) AS wkb FROM coverage_facility c JOIN facilities f "
-        "USING (facility_id) WHERE c.run_id = :r AND (CAST(:t AS text) IS NULL OR c.type_code = :t) "
-        "ORDER BY c.facility_id", {"r": run_id, "t": type_code},
-    ))
+    return to_geoframe(
+        read_frame(
+            s,
+            "SELECT c.*, f.name, ST_AsBinary(f.geom) AS wkb FROM coverage_facility c JOIN facilities f "
+            "USING (facility_id) WHERE c.run_id = :r AND (CAST(:t AS text) IS NULL OR c.type_code = :t) "
+            "ORDER BY c.facility_id",
+            {"r": run_id, "t": type_code},
+        )
+    )
 
 
-def gap_results(s: Session, run_id: int, *, type_code: str | None = None, labelled: bool = True) -> pd.DataFrame:
+def gap_results(
+    s: Session, run_id: int, *, type_code: str | None = None, labelled: bool = True
+) -> pd.DataFrame:
     """Gap polygons of a run ranked per type; ``labelled``: with ``town``, ``community``, ``road`` and
     ``place`` ("鹭田镇 西关社区 兴业路以南", ``layers.labels``) computed now from the current areas,
     streets and road names — the same lookup as ``GET /reverse``, so a renamed road shows at once."""
-    gaps = to_geoframe(read_frame(
-        s,
-        "SELECT gap_id, type_code, rank, households, population, elderly, children, residences, "
-        "ST_AsBinary(geom) AS wkb FROM coverage_gaps WHERE run_id = :r "
-        "AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY type_code, rank",
-        {"r": run_id, "t": type_code},
-    ))
+    gaps = to_geoframe(
+        read_frame(
+            s,
+            "SELECT gap_id, type_code, rank, households, population, elderly, children, residences, "
+            "ST_AsBinary(geom) AS wkb FROM coverage_gaps WHERE run_id = :r "
+            "AND (CAST(:t AS text) IS NULL OR type_code = :t) ORDER BY type_code, rank",
+            {"r": run_id, "t": type_code},
+        )
+    )
     if labelled:
         names = labels.polygon_labels(s, gaps.geometry.to_numpy())
         at = gaps.columns.get_loc("rank") + 1

@@ -38,8 +38,18 @@ BUFFER = 64
 WORLD_M = 40075016.68557849
 """Width of the Web-Mercator world, metres."""
 MAX_ZOOM = 22
-ROAD_MAJOR = ("motorway", "trunk", "primary", "motorway_link", "trunk_link", "primary_link", "secondary",
-              "tertiary", "secondary_link", "tertiary_link")
+ROAD_MAJOR = (
+    "motorway",
+    "trunk",
+    "primary",
+    "motorway_link",
+    "trunk_link",
+    "primary_link",
+    "secondary",
+    "tertiary",
+    "secondary_link",
+    "tertiary_link",
+)
 ROAD_MINOR = ("residential", "unclassified", "living_street", "road")
 ROAD_MINOR_ZOOM = 13
 ROAD_ALL_ZOOM = 15
@@ -87,8 +97,10 @@ def _in(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-_GRID_PARENTS = ("LEFT JOIN areas p1 ON p1.area_id = t.parent_id LEFT JOIN areas p2 ON p2.area_id = p1.parent_id "
-                 "LEFT JOIN areas p3 ON p3.area_id = p2.parent_id LEFT JOIN areas p4 ON p4.area_id = p3.parent_id")
+_GRID_PARENTS = (
+    "LEFT JOIN areas p1 ON p1.area_id = t.parent_id LEFT JOIN areas p2 ON p2.area_id = p1.parent_id "
+    "LEFT JOIN areas p3 ON p3.area_id = p2.parent_id LEFT JOIN areas p4 ON p4.area_id = p3.parent_id"
+)
 
 
 def _ancestor(level: str, column: str = "name") -> str:
@@ -97,75 +109,220 @@ def _ancestor(level: str, column: str = "name") -> str:
 
 
 _GAPS = Layer(
-    id="gaps", title="服务缺口 Gaps", description="最近一次覆盖计算的缺口范围 (staff only).",
-    source="coverage_gaps t", key="t.gap_id",
-    columns={"gap_id": "t.gap_id", "type_code": "t.type_code", "rank": "t.rank", "households": "t.households",
-             "population": "t.population", "elderly": "t.elderly", "children": "t.children",
-             "residences": "t.residences"},
-    where=f"t.run_id = {LATEST_RUN}", filters={"type_code": ("t.type_code", "str")},
+    id="gaps",
+    title="服务缺口 Gaps",
+    description="最近一次覆盖计算的缺口范围 (staff only).",
+    source="coverage_gaps t",
+    key="t.gap_id",
+    columns={
+        "gap_id": "t.gap_id",
+        "type_code": "t.type_code",
+        "rank": "t.rank",
+        "households": "t.households",
+        "population": "t.population",
+        "elderly": "t.elderly",
+        "children": "t.children",
+        "residences": "t.residences",
+    },
+    where=f"t.run_id = {LATEST_RUN}",
+    filters={"type_code": ("t.type_code", "str")},
     versioned_by=("areas",),  # plus the latest run id, see version_token
 )
 _PROVINCE_RUN = "(SELECT run_id FROM province_runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1)"
-_CITY_NAME = ("coalesce((SELECT d.name FROM divisions d WHERE d.code = left(c.code, 4) || '00000000' LIMIT 1), "
-              "left(c.code, 4))")
+_CITY_NAME = (
+    "coalesce((SELECT d.name FROM divisions d WHERE d.code = left(c.code, 4) || '00000000' LIMIT 1), "
+    "left(c.code, 4))"
+)
 """The city's official name (``divisions``), else its 4-digit code (``c.code`` grouped by city)."""
 _PROVINCE = Layer(
-    id="province", title="全省覆盖 Province", description="最近一次分县计算的县、市汇总 (staff only).",
+    id="province",
+    title="全省覆盖 Province",
+    description="最近一次分县计算的县、市汇总 (staff only).",
     # One row per county, or per city (its counties merged) below PROVINCE_COUNTY_ZOOM: see _province_source.
-    source="", key="t.code::bigint",
-    columns={"level": "t.level", "code": "t.code", "name": "t.name", "type_code": "r.type_code",
-             "circle": "r.circle", "homes": "r.homes", "population": "r.population",
-             "population_covered": "r.population_covered", "share": "r.share"},
-    geometry="t.geom", filters={"type_code": ("r.type_code", "str"), "circle": ("r.circle", "str")},
+    source="",
+    key="t.code::bigint",
+    columns={
+        "level": "t.level",
+        "code": "t.code",
+        "name": "t.name",
+        "type_code": "r.type_code",
+        "circle": "r.circle",
+        "homes": "r.homes",
+        "population": "r.population",
+        "population_covered": "r.population_covered",
+        "share": "r.share",
+    },
+    geometry="t.geom",
+    filters={"type_code": ("r.type_code", "str"), "circle": ("r.circle", "str")},
     versioned_by=("areas",),  # plus the latest province run id, see version_token
 )
 
 
 def _province_source(z: int) -> str:
     if z >= PROVINCE_COUNTY_ZOOM:
-        counties = ("SELECT 'county'::text AS level, left(a.code, 6) AS code, a.name, a.geom FROM areas a "
-                    "WHERE a.level = 'district'")
+        counties = (
+            "SELECT 'county'::text AS level, left(a.code, 6) AS code, a.name, a.geom FROM areas a "
+            "WHERE a.level = 'district'"
+        )
     else:
-        counties = (f"SELECT 'city'::text AS level, c.code, {_CITY_NAME} AS name, c.geom FROM "
-                    "(SELECT left(a.code, 4) AS code, ST_Multi(ST_Union(a.geom)) AS geom FROM areas a "
-                    "WHERE a.level = 'district' GROUP BY left(a.code, 4)) c")
-    return (f"({counties}) t JOIN province_rollup r ON r.run_id = {_PROVINCE_RUN} "
-            "AND r.level = t.level AND r.code = t.code")
+        counties = (
+            f"SELECT 'city'::text AS level, c.code, {_CITY_NAME} AS name, c.geom FROM "
+            "(SELECT left(a.code, 4) AS code, ST_Multi(ST_Union(a.geom)) AS geom FROM areas a "
+            "WHERE a.level = 'district' GROUP BY left(a.code, 4)) c"
+        )
+    return (
+        f"({counties}) t JOIN province_rollup r ON r.run_id = {_PROVINCE_RUN} "
+        "AND r.level = t.level AND r.code = t.code"
+    )
 
 
-TILE_LAYERS: dict[str, TileLayer] = {t.id: t for t in [
-    TileLayer("grids", LAYERS["grids"], collection="grids",
-              properties=("area_id", "parent_id", "level", "code", "name", "worker_name", "worker_phone",
-                          "households", "community", "community_id", "town"),
-              extra={"community": _ancestor("community"), "community_id": _ancestor("community", "area_id"),
-                     "town": _ancestor("town")}, joins=_GRID_PARENTS),
-    TileLayer("areas", LAYERS["areas"], collection="areas",
-              properties=("area_id", "parent_id", "level", "code", "name", "urban", "households")),
-    TileLayer("facilities", LAYERS["facilities"], collection="facilities", points=True,
-              properties=("facility_id", "type_code", "type_name", "category", "name", "address", "capacity",
-                          "opening_hours", "fees", "phone", "status")),
-    TileLayer("place_names", LAYERS["place_names"], collection="place_names",
-              properties=("name_id", "name", "category", "area_id", "pinyin", "status", "heritage",
-                          "sign_present")),
-    TileLayer("blocks", LAYERS["place_names"], collection="place_names", properties=("name_id", "category"),
-              rows=f"t.category IN ({_in(BLOCK_CATEGORIES)}) AND ST_Dimension(t.geom) = 2", min_zoom=13),
-    TileLayer("roads", LAYERS["roads"], collection="roads", properties=("edge_id", "highway", "name"),
-              zoom_where=((ROAD_MINOR_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR)})"),
-                          (ROAD_ALL_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR + ROAD_MINOR)})")),
-              min_zoom=9),
-    TileLayer("water", LAYERS["water"], collection="water", properties=("water_id", "kind", "name")),
-    TileLayer("buildings", LAYERS["buildings"], collection="buildings", properties=("building_id", "kind", "levels"),
-              min_zoom=BUILDINGS_MIN_ZOOM),
-    TileLayer("coverage", LAYERS["coverage"], collection="coverage", key="t.area_id", required=("type_code",),
-              properties=("area_id", "code", "name", "level", "type_code", "applicable", "households",
-                          "households_covered", "population", "population_covered", "share")),
-    TileLayer("gaps", _GAPS, required=("type_code",),
-              properties=("gap_id", "type_code", "rank", "households", "population", "elderly", "children",
-                          "residences")),
-    TileLayer("province", _PROVINCE, required=("type_code", "circle"),
-              properties=("level", "code", "name", "type_code", "circle", "homes", "population",
-                          "population_covered", "share")),
-]}
+TILE_LAYERS: dict[str, TileLayer] = {
+    t.id: t
+    for t in [
+        TileLayer(
+            "grids",
+            LAYERS["grids"],
+            collection="grids",
+            properties=(
+                "area_id",
+                "parent_id",
+                "level",
+                "code",
+                "name",
+                "worker_name",
+                "worker_phone",
+                "households",
+                "community",
+                "community_id",
+                "town",
+            ),
+            extra={
+                "community": _ancestor("community"),
+                "community_id": _ancestor("community", "area_id"),
+                "town": _ancestor("town"),
+            },
+            joins=_GRID_PARENTS,
+        ),
+        TileLayer(
+            "areas",
+            LAYERS["areas"],
+            collection="areas",
+            properties=("area_id", "parent_id", "level", "code", "name", "urban", "households"),
+        ),
+        TileLayer(
+            "facilities",
+            LAYERS["facilities"],
+            collection="facilities",
+            points=True,
+            properties=(
+                "facility_id",
+                "type_code",
+                "type_name",
+                "category",
+                "name",
+                "address",
+                "capacity",
+                "opening_hours",
+                "fees",
+                "phone",
+                "status",
+            ),
+        ),
+        TileLayer(
+            "place_names",
+            LAYERS["place_names"],
+            collection="place_names",
+            properties=(
+                "name_id",
+                "name",
+                "category",
+                "area_id",
+                "pinyin",
+                "status",
+                "heritage",
+                "sign_present",
+            ),
+        ),
+        TileLayer(
+            "blocks",
+            LAYERS["place_names"],
+            collection="place_names",
+            properties=("name_id", "category"),
+            rows=f"t.category IN ({_in(BLOCK_CATEGORIES)}) AND ST_Dimension(t.geom) = 2",
+            min_zoom=13,
+        ),
+        TileLayer(
+            "roads",
+            LAYERS["roads"],
+            collection="roads",
+            properties=("edge_id", "highway", "name"),
+            zoom_where=(
+                (ROAD_MINOR_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR)})"),
+                (ROAD_ALL_ZOOM, f"t.highway IN ({_in(ROAD_MAJOR + ROAD_MINOR)})"),
+            ),
+            min_zoom=9,
+        ),
+        TileLayer("water", LAYERS["water"], collection="water", properties=("water_id", "kind", "name")),
+        TileLayer(
+            "buildings",
+            LAYERS["buildings"],
+            collection="buildings",
+            properties=("building_id", "kind", "levels"),
+            min_zoom=BUILDINGS_MIN_ZOOM,
+        ),
+        TileLayer(
+            "coverage",
+            LAYERS["coverage"],
+            collection="coverage",
+            key="t.area_id",
+            required=("type_code",),
+            properties=(
+                "area_id",
+                "code",
+                "name",
+                "level",
+                "type_code",
+                "applicable",
+                "households",
+                "households_covered",
+                "population",
+                "population_covered",
+                "share",
+            ),
+        ),
+        TileLayer(
+            "gaps",
+            _GAPS,
+            required=("type_code",),
+            properties=(
+                "gap_id",
+                "type_code",
+                "rank",
+                "households",
+                "population",
+                "elderly",
+                "children",
+                "residences",
+            ),
+        ),
+        TileLayer(
+            "province",
+            _PROVINCE,
+            required=("type_code", "circle"),
+            properties=(
+                "level",
+                "code",
+                "name",
+                "type_code",
+                "circle",
+                "homes",
+                "population",
+                "population_covered",
+                "share",
+            ),
+        ),
+    ]
+}
 """Every tile layer by URL name. Residences have none: they are never drawn from tiles."""
 
 
@@ -199,8 +356,9 @@ def _source(tl: TileLayer, z: int) -> str:
     return f"{tl.layer.source} {tl.joins}"
 
 
-def _features_sql(tl: TileLayer, z: int, x: int, y: int, filters: Mapping[str, Any] | None,
-                  properties: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+def _features_sql(
+    tl: TileLayer, z: int, x: int, y: int, filters: Mapping[str, Any] | None, properties: tuple[str, ...]
+) -> tuple[str, dict[str, Any]]:
     """SELECT of the features of tile z/x/y: ``__id``, ``__geom`` (clipped, in tile units) and
     ``properties``, ordered by id (features smaller than a tile unit at this zoom are left out)."""
     lay = tl.layer
@@ -210,18 +368,24 @@ def _features_sql(tl: TileLayer, z: int, x: int, y: int, filters: Mapping[str, A
     if not tl.points:
         geom = f"ST_Simplify({geom}, :tol, true)"
     params: dict[str, Any] = {"z": z, "x": x, "y": y, "tol": tolerance_m(z), "margin": BUFFER / EXTENT}
-    clauses = [tl.where(z), f"{lay.geometry} && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326)"]
+    clauses = [
+        tl.where(z),
+        f"{lay.geometry} && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326)",
+    ]
     for i, (name, value) in enumerate((filters or {}).items()):
         clauses.append(f"{lay.filters[name][0]} = :f{i}")
         params[f"f{i}"] = value
-    sql = (f"SELECT * FROM (SELECT {tl.key or lay.key} AS __id, ST_AsMVTGeom({geom}, "
-           f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS __geom{cols} "
-           f"FROM {_source(tl, z)} WHERE {' AND '.join(clauses)}) q WHERE __geom IS NOT NULL ORDER BY __id")
+    sql = (
+        f"SELECT * FROM (SELECT {tl.key or lay.key} AS __id, ST_AsMVTGeom({geom}, "
+        f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS __geom{cols} "
+        f"FROM {_source(tl, z)} WHERE {' AND '.join(clauses)}) q WHERE __geom IS NOT NULL ORDER BY __id"
+    )
     return sql, params
 
 
-def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
-                  filters: Mapping[str, Any] | None = None) -> list[tuple[int, bytes, dict[str, Any]]]:
+def tile_features(
+    s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any] | None = None
+) -> list[tuple[int, bytes, dict[str, Any]]]:
     """The features of tile z/x/y: ``(id, clipped geometry as WKB in tile units, raw properties)``.
 
     The properties are ``tl.properties`` as stored (no privacy applied: the caller filters them and
@@ -230,8 +394,13 @@ def tile_features(s: Session, tl: TileLayer, z: int, x: int, y: int, *,
     if z < tl.min_zoom:
         return []
     sql, params = _features_sql(tl, z, x, y, filters, tl.properties)
-    result = s.execute(text(f"SELECT __id, ST_AsBinary(__geom), {', '.join(f'q.{_q(p)}' for p in tl.properties)} "
-                            f"FROM ({sql}) q"), params)
+    result = s.execute(
+        text(
+            f"SELECT __id, ST_AsBinary(__geom), {', '.join(f'q.{_q(p)}' for p in tl.properties)} "
+            f"FROM ({sql}) q"
+        ),
+        params,
+    )
     return [(int(r[0]), bytes(r[1]), dict(zip(tl.properties, r[2:], strict=True))) for r in result.fetchall()]
 
 
@@ -239,15 +408,25 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
-def tile(s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any] | None = None,
-         properties: tuple[str, ...]) -> bytes:
+def tile(
+    s: Session,
+    tl: TileLayer,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    filters: Mapping[str, Any] | None = None,
+    properties: tuple[str, ...],
+) -> bytes:
     """Tile z/x/y of ``tl`` with ``properties`` (a subset of ``tl.properties``) as stored, in one query
     (``ST_AsMVT`` over the features): for viewers whose filter only selects properties."""
     if z < tl.min_zoom:
         return b""
     sql, params = _features_sql(tl, z, x, y, filters, properties)
-    body = s.execute(text(f"SELECT ST_AsMVT(q, :name, {EXTENT}, '__geom', '__id') FROM ({sql}) q"),
-                     {**params, "name": tl.id}).scalar()
+    body = s.execute(
+        text(f"SELECT ST_AsMVT(q, :name, {EXTENT}, '__geom', '__id') FROM ({sql}) q"),
+        {**params, "name": tl.id},
+    ).scalar()
     return bytes(body or b"")
 
 
@@ -259,8 +438,12 @@ def encode(s: Session, name: str, rows: list[tuple[int, bytes, dict[str, Any]]])
     ids = [r[0] for r in rows]
     geoms = [r[1] for r in rows]
     props = [json.dumps(r[2], ensure_ascii=False, default=str) for r in rows]
-    tile = s.execute(text(
-        f"SELECT ST_AsMVT(q, :name, {EXTENT}, 'geom', 'fid') FROM (SELECT u.fid, ST_GeomFromWKB(u.g) AS geom, "
-        "u.p::jsonb AS p FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:props AS text[])) "
-        "AS u(fid, g, p)) q"), {"name": name, "ids": ids, "geoms": geoms, "props": props}).scalar()
+    tile = s.execute(
+        text(
+            f"SELECT ST_AsMVT(q, :name, {EXTENT}, 'geom', 'fid') FROM (SELECT u.fid, ST_GeomFromWKB(u.g) AS geom, "
+            "u.p::jsonb AS p FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:props AS text[])) "
+            "AS u(fid, g, p)) q"
+        ),
+        {"name": name, "ids": ids, "geoms": geoms, "props": props},
+    ).scalar()
     return bytes(tile or b"")

@@ -29,8 +29,10 @@ class UsernameRejected(ValidationFailed):
 
 
 USERNAME_MIN, USERNAME_MAX = 2, 60
-USERNAME_RULE = ("usernames are 2-60 characters of a-z, 0-9, '.', '_', '-' and Chinese characters (汉字), "
-                 "starting and ending with a letter, digit or 汉字; they are stored in lower case")
+USERNAME_RULE = (
+    "usernames are 2-60 characters of a-z, 0-9, '.', '_', '-' and Chinese characters (汉字), "
+    "starting and ending with a letter, digit or 汉字; they are stored in lower case"
+)
 MARKUP = frozenset("<>&\"'`/\\=")
 EDGE = "._-"
 
@@ -66,17 +68,23 @@ def normalise_username(raw: str) -> str:
         raise UsernameRejected(f"the username has {len(name)} characters (rule: length): {fix}")
     for ch in name:
         if ch in MARKUP:
-            raise UsernameRejected(f"the username contains the markup character {ch!r} (rule: no markup): {fix}")
+            raise UsernameRejected(
+                f"the username contains the markup character {ch!r} (rule: no markup): {fix}"
+            )
         category = unicodedata.category(ch)
         if ch.isspace() or category[0] in "CZ" or category in ("Mn", "Me"):
-            raise UsernameRejected(f"the username contains a space, invisible or combining character {_describe(ch)} "
-                                   f"(rule: no spaces, invisible or combining characters): {fix}")
+            raise UsernameRejected(
+                f"the username contains a space, invisible or combining character {_describe(ch)} "
+                f"(rule: no spaces, invisible or combining characters): {fix}"
+            )
         if not _allowed(ch):
             rule = "no look-alike letters of other scripts" if category[0] == "L" else "allowed characters"
             raise UsernameRejected(f"the username contains {_describe(ch)} (rule: {rule}): {fix}")
     if name[0] in EDGE or name[-1] in EDGE:
-        raise UsernameRejected(f"the username starts or ends with {name[0] if name[0] in EDGE else name[-1]!r} "
-                               f"(rule: letters, digits or 汉字 at both ends): {fix}")
+        raise UsernameRejected(
+            f"the username starts or ends with {name[0] if name[0] in EDGE else name[-1]!r} "
+            f"(rule: letters, digits or 汉字 at both ends): {fix}"
+        )
     return name
 
 
@@ -96,9 +104,14 @@ class Account:
 
     def public(self) -> dict:
         """Every field except the password hash."""
-        return {"user_id": self.user_id, "username": self.username, "role": self.role,
-                "area_id": self.area_id, "active": self.active,
-                "department": self.department}
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "role": self.role,
+            "area_id": self.area_id,
+            "active": self.active,
+            "department": self.department,
+        }
 
 
 COLUMNS = "user_id, username, role, area_id, active, password_hash, token_version, department"
@@ -121,12 +134,15 @@ def by_id(s: Session, user_id: int) -> Account:
     return account
 
 
-def listing(s: Session, *, role: str | None = None, active: bool | None = None,
-            limit: int = 100, offset: int = 0) -> tuple[list[Account], int]:
+def listing(
+    s: Session, *, role: str | None = None, active: bool | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[Account], int]:
     """A page of accounts ordered by user_id, and the number matching."""
     where, params = _filters(role=role, active=active)
-    rows = s.execute(text(f"SELECT {COLUMNS} FROM users WHERE {where} ORDER BY user_id "
-                          "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset})
+    rows = s.execute(
+        text(f"SELECT {COLUMNS} FROM users WHERE {where} ORDER BY user_id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    )
     total = s.execute(text(f"SELECT count(*) FROM users WHERE {where}"), params).scalar_one()
     return [Account(*r) for r in rows], total
 
@@ -147,15 +163,27 @@ def _check(s: Session, *, role: str | None, area_id: int | None, department: str
     if role is not None and role not in ROLES:
         raise ValidationFailed(f"unknown role {role!r}: use one of {list(ROLES)}")
     if role == "department" and not (department or "").strip():
-        raise ValidationFailed("a department account needs its department (职能部门, e.g. 民政局): give department")
-    if area_id is not None and not s.execute(text("SELECT 1 FROM areas WHERE area_id = :a"),
-                                             {"a": area_id}).first():
-        raise ValidationFailed(f"area_id={area_id} names no area: give a grid's area_id "
-                               "(GET /collections/grids/items)")
+        raise ValidationFailed(
+            "a department account needs its department (职能部门, e.g. 民政局): give department"
+        )
+    if (
+        area_id is not None
+        and not s.execute(text("SELECT 1 FROM areas WHERE area_id = :a"), {"a": area_id}).first()
+    ):
+        raise ValidationFailed(
+            f"area_id={area_id} names no area: give a grid's area_id (GET /collections/grids/items)"
+        )
 
 
-def create(s: Session, *, username: str, password_hash: str, role: str, area_id: int | None = None,
-           department: str | None = None) -> Account:
+def create(
+    s: Session,
+    *,
+    username: str,
+    password_hash: str,
+    role: str,
+    area_id: int | None = None,
+    department: str | None = None,
+) -> Account:
     """Insert an active account under the normal form of ``username`` (``normalise_username``);
     ``UsernameRejected`` for a name breaking the rules, ``UsernameTaken`` when the name exists."""
     username = normalise_username(username)
@@ -164,10 +192,19 @@ def create(s: Session, *, username: str, password_hash: str, role: str, area_id:
         raise UsernameTaken(f"username {username!r} is taken: choose another name")
     try:
         with s.begin_nested():
-            row = s.execute(text("INSERT INTO users (username, password_hash, role, area_id, department) "
-                                 f"VALUES (:u, :h, :r, :a, :d) RETURNING {COLUMNS}"),
-                            {"u": username, "h": password_hash, "r": role, "a": area_id,
-                             "d": (department or "").strip() or None}).one()
+            row = s.execute(
+                text(
+                    "INSERT INTO users (username, password_hash, role, area_id, department) "
+                    f"VALUES (:u, :h, :r, :a, :d) RETURNING {COLUMNS}"
+                ),
+                {
+                    "u": username,
+                    "h": password_hash,
+                    "r": role,
+                    "a": area_id,
+                    "d": (department or "").strip() or None,
+                },
+            ).one()
     except IntegrityError:  # a concurrent insert of the same name
         raise UsernameTaken(f"username {username!r} is taken: choose another name") from None
     return Account(*row)
@@ -184,11 +221,18 @@ def update(s: Session, user_id: int, **changes) -> Account:
     if unknown:
         raise ValidationFailed(f"cannot change {sorted(unknown)}: only {sorted(allowed)} can change")
     current = by_id(s, user_id)
-    _check(s, role=changes.get("role"), area_id=changes.get("area_id"),
-           department=changes.get("department", current.department))
-    revoke = ("password_hash" in changes or changes.get("role", current.role) != current.role
-              or changes.get("department", current.department) != current.department
-              or changes.get("active") is False)
+    _check(
+        s,
+        role=changes.get("role"),
+        area_id=changes.get("area_id"),
+        department=changes.get("department", current.department),
+    )
+    revoke = (
+        "password_hash" in changes
+        or changes.get("role", current.role) != current.role
+        or changes.get("department", current.department) != current.department
+        or changes.get("active") is False
+    )
     sets = [f"{k} = :{k}" for k in changes] + (["token_version = token_version + 1"] if revoke else [])
     if sets:
         s.execute(text(f"UPDATE users SET {', '.join(sets)} WHERE user_id = :i"), {**changes, "i": user_id})
@@ -205,14 +249,24 @@ def revoke_all(s: Session, user_id: int) -> Account:
 def revoke_token(s: Session, user_id: int, jti: str, expires_at: datetime) -> None:
     """Deny one token (logout) until it expires; forgets the denials of tokens expired since."""
     s.execute(text("DELETE FROM revoked_tokens WHERE expires_at < now()"))
-    s.execute(text("INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e) "
-                   "ON CONFLICT (jti) DO NOTHING"), {"j": jti, "u": user_id, "e": expires_at})
+    s.execute(
+        text(
+            "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e) "
+            "ON CONFLICT (jti) DO NOTHING"
+        ),
+        {"j": jti, "u": user_id, "e": expires_at},
+    )
 
 
 def for_token(s: Session, user_id: int, jti: str) -> tuple[Account | None, bool]:
     """The account a token names, and whether that token was revoked (one query per request)."""
-    row = s.execute(text(f"SELECT {COLUMNS}, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :j) "
-                         "FROM users WHERE user_id = :i"), {"i": user_id, "j": jti}).first()
+    row = s.execute(
+        text(
+            f"SELECT {COLUMNS}, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :j) "
+            "FROM users WHERE user_id = :i"
+        ),
+        {"i": user_id, "j": jti},
+    ).first()
     return (Account(*row[:-1]), bool(row[-1])) if row else (None, False)
 
 
@@ -227,8 +281,12 @@ def _login_object(key: str) -> str:
 
 def claim_login(s: Session, key: str) -> bool:
     """Take the account's login lock until the transaction ends; False when another attempt holds it."""
-    return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended('minqing.login:' || :k, 0))"),
-                          {"k": _login_object(key)}).scalar_one())
+    return bool(
+        s.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended('minqing.login:' || :k, 0))"),
+            {"k": _login_object(key)},
+        ).scalar_one()
+    )
 
 
 def recent_login_failures(s: Session, key: str) -> tuple[int, float]:
@@ -236,12 +294,15 @@ def recent_login_failures(s: Session, key: str) -> tuple[int, float]:
     seconds since the latest of them (0 when none)."""
     # the layer is written out, not bound: the partial index ix_audit_log_login (layer = 'login') then
     # serves generic plans too
-    row = s.execute(text(
-        "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - max(at)), 0) FROM audit_log "
-        f"WHERE layer = '{LOGIN_LAYER}' AND object_id = :k AND action = 'login_fail' "
-        "AND at > now() - make_interval(hours => :w) AND at > coalesce((SELECT max(at) FROM audit_log "
-        f"WHERE layer = '{LOGIN_LAYER}' AND object_id = :k AND action = 'login'), '-infinity')"),
-        {"k": _login_object(key), "w": LOGIN_WINDOW_HOURS}).one()
+    row = s.execute(
+        text(
+            "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - max(at)), 0) FROM audit_log "
+            f"WHERE layer = '{LOGIN_LAYER}' AND object_id = :k AND action = 'login_fail' "
+            "AND at > now() - make_interval(hours => :w) AND at > coalesce((SELECT max(at) FROM audit_log "
+            f"WHERE layer = '{LOGIN_LAYER}' AND object_id = :k AND action = 'login'), '-infinity')"
+        ),
+        {"k": _login_object(key), "w": LOGIN_WINDOW_HOURS},
+    ).one()
     return int(row[0]), float(row[1])
 
 
@@ -264,11 +325,13 @@ def first_small_grid(s: Session) -> int | None:
     """The demo grid worker's grid: the old-town grid around 文昌阁 (the demo's heritage pavilion in
     the old town, where most 民情 happens) when that place name is loaded, else the small grid with
     the lowest area_id; None without grids."""
-    return s.execute(text("""
+    return s.execute(
+        text("""
         SELECT coalesce(
             (SELECT min(g.area_id) FROM areas g JOIN place_names p ON ST_Covers(g.geom, p.geom)
              WHERE g.level = 'grid_small' AND p.name = '文昌阁'),
-            (SELECT min(area_id) FROM areas WHERE level = 'grid_small'))""")).scalar()
+            (SELECT min(area_id) FROM areas WHERE level = 'grid_small'))""")
+    ).scalar()
 
 
 def area_name(s: Session, area_id: int) -> str | None:

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from layers.errors import NotFound
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
-INTERVAL = "(SELECT min(p.d) FROM unnest(CAST(:codes AS text[]), CAST(:days AS int[])) AS p(c, d) " \
-           "WHERE p.c = ANY(h.groups))"
+INTERVAL = (
+    "(SELECT min(p.d) FROM unnest(CAST(:codes AS text[]), CAST(:days AS int[])) AS p(c, d) "
+    "WHERE p.c = ANY(h.groups))"
+)
 """A household's visit interval: the shortest of its groups' (SQL, ``h`` the household row)."""
 HOUSEHOLD = f"""
     SELECT h.household_id, h.residence_id, h.head_name, h.address, h.groups, h.note, h.grid_id, h.community_id,
@@ -32,8 +34,10 @@ HOUSEHOLD = f"""
 
 
 def _visit_fields(v: str = "visits") -> str:
-    return (f"{v}.visit_id, {v}.household_id, {v}.worker, {v}.visited_at, {v}.distance_m, {v}.notes, {v}.needs, "
-            f"{v}.event_id, ST_X({v}.geom) AS lon, ST_Y({v}.geom) AS lat, {v}.created_at, {v}.client_id")
+    return (
+        f"{v}.visit_id, {v}.household_id, {v}.worker, {v}.visited_at, {v}.distance_m, {v}.notes, {v}.needs, "
+        f"{v}.event_id, ST_X({v}.geom) AS lon, ST_Y({v}.geom) AS lat, {v}.created_at, {v}.client_id"
+    )
 
 
 def _plan(plan: Mapping[str, int]) -> dict[str, list]:
@@ -42,38 +46,72 @@ def _plan(plan: Mapping[str, int]) -> dict[str, list]:
 
 def residence(s: Session, residence_id: int) -> dict[str, Any]:
     """The residence a household lives in: address, area and point; NotFound otherwise."""
-    row = s.execute(text("SELECT residence_id, address, area_id, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                         "FROM residences WHERE residence_id = :i"), {"i": residence_id}).mappings().first()
+    row = (
+        s.execute(
+            text(
+                "SELECT residence_id, address, area_id, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                "FROM residences WHERE residence_id = :i"
+            ),
+            {"i": residence_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
-        raise NotFound(f"no residence with residence_id {residence_id}: find it in GET /collections/residences/items")
+        raise NotFound(
+            f"no residence with residence_id {residence_id}: find it in GET /collections/residences/items"
+        )
     return dict(row)
 
 
 def insert_household(s: Session, values: Mapping[str, Any]) -> int:
     cols = list(values)
-    return s.execute(text(f"INSERT INTO key_households ({', '.join(cols)}) VALUES "
-                          f"({', '.join(':' + c for c in cols)}) RETURNING household_id"), dict(values)).scalar_one()
+    return s.execute(
+        text(
+            f"INSERT INTO key_households ({', '.join(cols)}) VALUES "
+            f"({', '.join(':' + c for c in cols)}) RETURNING household_id"
+        ),
+        dict(values),
+    ).scalar_one()
 
 
 def update_household(s: Session, household_id: int, changes: Mapping[str, Any]) -> None:
     if not changes:
         return
     sets = ", ".join(f"{c} = :{c}" for c in changes)
-    s.execute(text(f"UPDATE key_households SET {sets}, version = version + 1, updated_at = now() "
-                   "WHERE household_id = :i"), {**changes, "i": household_id})
+    s.execute(
+        text(
+            f"UPDATE key_households SET {sets}, version = version + 1, updated_at = now() "
+            "WHERE household_id = :i"
+        ),
+        {**changes, "i": household_id},
+    )
 
 
 def get_household(s: Session, household_id: int, plan: Mapping[str, int]) -> dict[str, Any]:
-    row = s.execute(text(f"{HOUSEHOLD} WHERE h.household_id = :i"),
-                    {"i": household_id, **_plan(plan)}).mappings().first()
+    row = (
+        s.execute(text(f"{HOUSEHOLD} WHERE h.household_id = :i"), {"i": household_id, **_plan(plan)})
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no key household with household_id {household_id}: list them with GET /households")
     return dict(row)
 
 
-def households(s: Session, plan: Mapping[str, int], *, now: datetime, grid_id: int | None = None,
-               town_id: int | None = None, group: str | None = None, overdue: bool | None = None,
-               active: bool | None = True, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def households(
+    s: Session,
+    plan: Mapping[str, int],
+    *,
+    now: datetime,
+    grid_id: int | None = None,
+    town_id: int | None = None,
+    group: str | None = None,
+    overdue: bool | None = None,
+    active: bool | None = True,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """A page of key households by next due visit (overdue first, then soonest due), and the total."""
     clauses, params = ["TRUE"], {"now": now, "limit": limit, "offset": offset, **_plan(plan)}
     for column, value in (("grid_id", grid_id), ("town_id", town_id), ("active", active)):
@@ -86,17 +124,28 @@ def households(s: Session, plan: Mapping[str, int], *, now: datetime, grid_id: i
     if overdue is not None:
         clauses.append(f"(x.next_due_at < :now) = {'TRUE' if overdue else 'FALSE'}")
     where = " AND ".join(clauses)
-    rows = s.execute(text(f"SELECT x.*, x.next_due_at < :now AS overdue FROM ({HOUSEHOLD}) x WHERE {where} "
-                          "ORDER BY x.next_due_at, x.household_id LIMIT :limit OFFSET :offset"), params).mappings()
+    rows = s.execute(
+        text(
+            f"SELECT x.*, x.next_due_at < :now AS overdue FROM ({HOUSEHOLD}) x WHERE {where} "
+            "ORDER BY x.next_due_at, x.household_id LIMIT :limit OFFSET :offset"
+        ),
+        params,
+    ).mappings()
     total = s.execute(text(f"SELECT count(*) FROM ({HOUSEHOLD}) x WHERE {where}"), params).scalar_one()
     return [dict(r) for r in rows], total
 
 
 def distance_m(s: Session, household_id: int, lon: float, lat: float) -> float:
     """Metres from the household's residence point to (lon, lat)."""
-    return float(s.execute(text(f"SELECT ST_Distance(r.geom::geography, {POINT}::geography) FROM key_households h "
-                                "JOIN residences r USING (residence_id) WHERE h.household_id = :i"),
-                           {"i": household_id, "lon": lon, "lat": lat}).scalar_one())
+    return float(
+        s.execute(
+            text(
+                f"SELECT ST_Distance(r.geom::geography, {POINT}::geography) FROM key_households h "
+                "JOIN residences r USING (residence_id) WHERE h.household_id = :i"
+            ),
+            {"i": household_id, "lon": lon, "lat": lat},
+        ).scalar_one()
+    )
 
 
 def insert_visit(s: Session, values: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -104,9 +153,14 @@ def insert_visit(s: Session, values: Mapping[str, Any]) -> tuple[dict[str, Any],
     is new. A ``client_id`` stored already (a phone sending its offline visit again, even at the same
     moment) stores nothing and returns the visit stored first."""
     cols = [c for c in values if c not in ("lon", "lat")]
-    visit_id = s.execute(text(f"INSERT INTO visits ({', '.join(cols)}, geom) VALUES "
-                              f"({', '.join(':' + c for c in cols)}, {POINT}) "
-                              "ON CONFLICT (client_id) DO NOTHING RETURNING visit_id"), dict(values)).scalar()
+    visit_id = s.execute(
+        text(
+            f"INSERT INTO visits ({', '.join(cols)}, geom) VALUES "
+            f"({', '.join(':' + c for c in cols)}, {POINT}) "
+            "ON CONFLICT (client_id) DO NOTHING RETURNING visit_id"
+        ),
+        dict(values),
+    ).scalar()
     if visit_id is None:
         found = by_client_id(s, values["client_id"])
         assert found is not None  # the conflict was on it
@@ -116,25 +170,43 @@ def insert_visit(s: Session, values: Mapping[str, Any]) -> tuple[dict[str, Any],
 
 def by_client_id(s: Session, client_id: Any) -> dict[str, Any] | None:
     """The visit a phone sent with ``client_id`` (None: none yet)."""
-    row = s.execute(text(f"SELECT {_visit_fields()} FROM visits WHERE client_id = :c"), {"c": client_id}).mappings().first()
+    row = (
+        s.execute(text(f"SELECT {_visit_fields()} FROM visits WHERE client_id = :c"), {"c": client_id})
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 def get_visit(s: Session, visit_id: int) -> dict[str, Any]:
-    row = s.execute(text(f"SELECT {_visit_fields()} FROM visits WHERE visit_id = :i"), {"i": visit_id}).mappings().first()
+    row = (
+        s.execute(text(f"SELECT {_visit_fields()} FROM visits WHERE visit_id = :i"), {"i": visit_id})
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no visit with visit_id {visit_id}: list them with GET /visits")
     return dict(row)
 
 
 def link_event(s: Session, visit_id: int, event_id: int) -> None:
-    s.execute(text("UPDATE visits SET event_id = :e, updated_at = now() WHERE visit_id = :i"),
-              {"i": visit_id, "e": event_id})
+    s.execute(
+        text("UPDATE visits SET event_id = :e, updated_at = now() WHERE visit_id = :i"),
+        {"i": visit_id, "e": event_id},
+    )
 
 
-def visits(s: Session, *, household_id: int | None = None, grid_id: int | None = None, town_id: int | None = None,
-           since: datetime | None = None, until: datetime | None = None, limit: int = 100,
-           offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def visits(
+    s: Session,
+    *,
+    household_id: int | None = None,
+    grid_id: int | None = None,
+    town_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """A page of visits, newest first (filters combine; grid and town are the household's)."""
     clauses = ["TRUE"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -150,25 +222,34 @@ def visits(s: Session, *, household_id: int | None = None, grid_id: int | None =
         clauses.append("v.visited_at < :until")
         params["until"] = until
     where = " AND ".join(clauses)
-    rows = s.execute(text(f"SELECT {_visit_fields('v')}, h.head_name, h.grid_id FROM visits v "
-                          f"JOIN key_households h USING (household_id) WHERE {where} "
-                          "ORDER BY v.visited_at DESC, v.visit_id DESC LIMIT :limit OFFSET :offset"), params).mappings()
-    total = s.execute(text(f"SELECT count(*) FROM visits v JOIN key_households h USING (household_id) "
-                           f"WHERE {where}"), params).scalar_one()
+    rows = s.execute(
+        text(
+            f"SELECT {_visit_fields('v')}, h.head_name, h.grid_id FROM visits v "
+            f"JOIN key_households h USING (household_id) WHERE {where} "
+            "ORDER BY v.visited_at DESC, v.visit_id DESC LIMIT :limit OFFSET :offset"
+        ),
+        params,
+    ).mappings()
+    total = s.execute(
+        text(f"SELECT count(*) FROM visits v JOIN key_households h USING (household_id) WHERE {where}"),
+        params,
+    ).scalar_one()
     return [dict(r) for r in rows], total
 
 
 KPI_LEVELS = {"grid": "grid_id", "community": "community_id", "town": "town_id"}
 
 
-def visit_kpis(s: Session, plan: Mapping[str, int], *, by: str, since: datetime, until: datetime,
-               now: datetime) -> list[dict[str, Any]]:
+def visit_kpis(
+    s: Session, plan: Mapping[str, int], *, by: str, since: datetime, until: datetime, now: datetime
+) -> list[dict[str, Any]]:
     """走访完成率 per grid, community or town over [since, min(until, now)) (``geo.visits``
     definitions): ``visits_owed``, ``visits_done`` (capped per household) and ``visit_rate``."""
     column = KPI_LEVELS.get(by)
     if column is None:
         raise ValueError(f"unknown KPI level {by!r}: use one of {list(KPI_LEVELS)}")
-    rows = s.execute(text(f"""
+    rows = s.execute(
+        text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:days AS int[])) AS p(c, d)),
         iv AS (SELECT g.groups, min(p.d) AS every FROM (SELECT DISTINCT groups FROM key_households) g
                JOIN p ON p.c = ANY(g.groups) GROUP BY g.groups),
@@ -184,5 +265,6 @@ def visit_kpis(s: Session, plan: Mapping[str, int], *, by: str, since: datetime,
                sum(least(d.made, d.owed))::int AS visits_done,
                sum(least(d.made, d.owed))::float / NULLIF(sum(d.owed), 0) AS visit_rate
         FROM d JOIN areas a ON a.area_id = d.area_id WHERE d.owed > 0 GROUP BY d.area_id, a.name"""),
-        {"since": since, "until": until, "now": now, **_plan(plan)}).mappings()
+        {"since": since, "until": until, "now": now, **_plan(plan)},
+    ).mappings()
     return [dict(r) for r in rows]

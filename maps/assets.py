@@ -40,8 +40,7 @@ _NPM_FILES: dict[str, str] = {
     "markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
     "markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
     "heat/leaflet-heat.js": "leaflet.heat/dist/leaflet-heat-global.js",
-    "subgroup/leaflet.featuregroup.subgroup.js":
-        "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js",
+    "subgroup/leaflet.featuregroup.subgroup.js": "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js",
     # Vector tiles (/tiles/...: Mapbox Vector Tiles) drawn on canvas; the bundle holds pbf and vector-tile.
     "vectorgrid/Leaflet.VectorGrid.bundled.js": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js",
     "vectorgrid/Leaflet.VectorGrid.bundled.js.map": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js.map",
@@ -57,8 +56,12 @@ _NPM_FILES: dict[str, str] = {
 # off); an empty image instead keeps the docs free of outside requests. The files on disk stay as npm
 # installed them.
 _REWRITES: dict[str, list[tuple[bytes, bytes]]] = {
-    "redoc/redoc.standalone.js": [(b"https://cdn.redoc.ly/redoc/logo-mini.svg",
-                                   b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E")],
+    "redoc/redoc.standalone.js": [
+        (
+            b"https://cdn.redoc.ly/redoc/logo-mini.svg",
+            b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E",
+        )
+    ],
 }
 # Our own files in maps/static (served as they are).
 _STATIC_SUFFIXES = {".js", ".css", ".svg", ".png"}
@@ -118,8 +121,9 @@ def media_type(path: Path) -> str:
 
 def check_installed() -> None:
     """Raise ``AssetsMissing`` when the npm packages have not been installed."""
-    missing = [rel for rel in _NPM_FILES.values() if not rel.endswith(".map")
-               and not (NODE_MODULES / rel).is_file()]
+    missing = [
+        rel for rel in _NPM_FILES.values() if not rel.endswith(".map") and not (NODE_MODULES / rel).is_file()
+    ]
     if missing:
         raise AssetsMissing(missing[0])
 
@@ -153,8 +157,7 @@ def offline_map(location: tuple[float, float], *, zoom_start: int, **kwargs: Any
     zoom_start : initial Web-Mercator zoom level.
     kwargs : passed to ``folium.Map`` (e.g. ``min_zoom``).
     """
-    m = folium.Map(location=list(location), zoom_start=zoom_start, tiles=None, prefer_canvas=True,
-                   **kwargs)
+    m = folium.Map(location=list(location), zoom_start=zoom_start, tiles=None, prefer_canvas=True, **kwargs)
     # Instance attributes: folium's class-level lists are shared and must stay untouched.
     m.default_js = [("leaflet", LEAFLET_JS), ("vectorgrid", VECTORGRID_JS), ("minqing", OUR_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS), ("minqing_css", OUR_CSS)]

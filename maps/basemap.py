@@ -26,12 +26,22 @@ from maps.page import js_json
 
 # OSM highway → drawing class (wide to narrow); anything else is drawn as a path.
 ROAD_CLASS = {
-    "motorway": "major", "trunk": "major", "primary": "major",
-    "motorway_link": "major", "trunk_link": "major", "primary_link": "major",
-    "secondary": "secondary", "tertiary": "secondary", "secondary_link": "secondary",
+    "motorway": "major",
+    "trunk": "major",
+    "primary": "major",
+    "motorway_link": "major",
+    "trunk_link": "major",
+    "primary_link": "major",
+    "secondary": "secondary",
+    "tertiary": "secondary",
+    "secondary_link": "secondary",
     "tertiary_link": "secondary",
-    "residential": "minor", "unclassified": "minor", "living_street": "minor", "road": "minor",
-    "service": "service", "track": "service",
+    "residential": "minor",
+    "unclassified": "minor",
+    "living_street": "minor",
+    "road": "minor",
+    "service": "service",
+    "track": "service",
 }
 ROAD_ORDER = ("path", "service", "minor", "secondary", "major")
 AREA_LEVELS = ("district", "town", "community")
@@ -40,9 +50,11 @@ OFFLINE_NAME = "本地底图(离线)"
 OSM_NAME = "OpenStreetMap 在线地图"
 TIANDITU_VEC_NAME = "天地图 矢量"
 TIANDITU_IMG_NAME = "天地图 影像"
-_TIANDITU = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
-             "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
-             "&TILECOL={x}&tk={tk}")
+_TIANDITU = (
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+    "&TILECOL={x}&tk={tk}"
+)
 _TIANDITU_ATTR = "© 天地图 国家地理信息公共服务平台"
 _OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 _OSM_ATTR = "© OpenStreetMap contributors"
@@ -52,7 +64,7 @@ TILE_HOSTS = ("https://tile.openstreetmap.org", "https://*.tianditu.gov.cn")
 
 def _round(geom: Any, digits: int = 5) -> Any:
     # 5 decimals ≈ 1 m: plenty for display, and it halves the size of the JSON.
-    return shapely.set_precision(geom, 10.0 ** -digits) if geom is not None else None
+    return shapely.set_precision(geom, 10.0**-digits) if geom is not None else None
 
 
 def simplify(frame: gpd.GeoDataFrame, *, tolerance_m: float) -> gpd.GeoSeries:
@@ -89,9 +101,11 @@ def road_features(edges: gpd.GeoDataFrame, *, tolerance_m: float = 3.0) -> dict[
     frame = edges[["highway", "name", "geometry"]].copy()
     frame["c"] = frame["highway"].map(ROAD_CLASS).fillna("path")
     frame["n"] = frame["name"].where(frame["name"].notna(), "")
-    merged = (frame.groupby(["c", "n"], sort=False)["geometry"]
-              .apply(lambda g: shapely.line_merge(shapely.union_all(g.to_numpy())))
-              .reset_index())
+    merged = (
+        frame.groupby(["c", "n"], sort=False)["geometry"]
+        .apply(lambda g: shapely.line_merge(shapely.union_all(g.to_numpy())))
+        .reset_index()
+    )
     merged = gpd.GeoDataFrame(merged, geometry="geometry", crs=4326)
     merged["rank"] = merged["c"].map({c: i for i, c in enumerate(ROAD_ORDER)})
     merged = merged.sort_values("rank").reset_index(drop=True)
@@ -119,8 +133,10 @@ def road_labels(edges: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     angle = -np.degrees(np.arctan2(dy, dx))  # screen y points down
     angle = np.where(angle > 90, angle - 180, np.where(angle <= -90, angle + 180, angle))
     classes = longest["highway"].map(ROAD_CLASS)
-    return [[round(p.y, 5), round(p.x, 5), n, c, round(float(a), 1)]
-            for p, n, c, a in zip(points, longest["name"], classes, angle, strict=True)]
+    return [
+        [round(p.y, 5), round(p.x, 5), n, c, round(float(a), 1)]
+        for p, n, c, a in zip(points, longest["name"], classes, angle, strict=True)
+    ]
 
 
 SEA_BANDS = ((600.0, 1.0), (1200.0, 0.75), (2000.0, 0.5), (3000.0, 0.25))
@@ -128,7 +144,9 @@ SEA_BANDS = ((600.0, 1.0), (1200.0, 0.75), (2000.0, 0.5), (3000.0, 0.25))
 last band the map's paper shows, so the sea fades out instead of ending in its data's rectangle."""
 
 
-def sea_features(water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, tolerance_m: float = 8.0) -> dict[str, Any]:
+def sea_features(
+    water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, tolerance_m: float = 8.0
+) -> dict[str, Any]:
     """The sea as bands along the coast (properties ``o`` opacity, ``b`` band) and the coastline
     (``b`` = ``"coast"``): the land is the district's area(s) plus the islands (holes) of the sea."""
     sea = water[water["kind"] == "sea"] if "kind" in water.columns else water.iloc[:0]
@@ -138,8 +156,12 @@ def sea_features(water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, tolerance_
     metric = to_metric(sea.geometry)
     sea_m, crs = shapely.union_all(metric.to_numpy()), metric.crs
     parts = shapely.get_parts(sea_m)
-    holes = [shapely.Polygon(shapely.get_interior_ring(p, i)) for p in parts
-             for i in range(shapely.get_num_interior_rings(p))]  # islands inside the sea
+    # islands inside the sea
+    holes = [
+        shapely.Polygon(shapely.get_interior_ring(p, i))
+        for p in parts
+        for i in range(shapely.get_num_interior_rings(p))
+    ]
     land = [*to_metric(district.geometry).to_numpy(), *holes] if not district.empty else holes
     land_m = shapely.union_all(land) if land else shapely.Polygon()
     if land_m.is_empty:  # no land to follow: the sea as it is
@@ -148,7 +170,9 @@ def sea_features(water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, tolerance_
     # Beyond the sea data's extent the sea is taken to go on, so no band is cut straight by its edge.
     extent = to_metric(gpd.GeoSeries([shapely.box(*sea.total_bounds)], crs=4326)).iloc[0]
     far = shapely.buffer(land_m, SEA_BANDS[-1][0], quad_segs=4)
-    water_m = shapely.difference(shapely.union_all([sea_m, shapely.difference(far, shapely.buffer(extent, -5.0))]), land_m)
+    water_m = shapely.difference(
+        shapely.union_all([sea_m, shapely.difference(far, shapely.buffer(extent, -5.0))]), land_m
+    )
     geoms, props, inner = [], [], shapely.Polygon()
     for i, (dist, opacity) in enumerate(SEA_BANDS):
         reach = shapely.buffer(land_m, dist, quad_segs=4)
@@ -170,8 +194,10 @@ def block_features(place_names: gpd.GeoDataFrame | None, *, tolerance_m: float =
     if place_names is None or place_names.empty:
         return _collection([])
     kinds = {"estate": "built", "zone": "built", "park": "park"}
-    polys = place_names[place_names["category"].isin(list(kinds))
-                        & place_names.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    polys = place_names[
+        place_names["category"].isin(list(kinds))
+        & place_names.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+    ]
     if polys.empty:
         return _collection([])
     props = pd.DataFrame({"k": polys["category"].map(kinds)}, index=polys.index)
@@ -190,8 +216,10 @@ def water_features(water: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict
     geoms = simplify(water, tolerance_m=tolerance_m)
     sea = (water["kind"] == "sea").to_numpy()
     # the sea keeps only its label (a point near the coast, in the first band), drawn by sea_features
-    geoms = gpd.GeoSeries([shapely.Point(p[1], p[0]) if s else g for g, p, s in zip(geoms, props["p"], sea, strict=True)],
-                          crs=4326)
+    geoms = gpd.GeoSeries(
+        [shapely.Point(p[1], p[0]) if s else g for g, p, s in zip(geoms, props["p"], sea, strict=True)],
+        crs=4326,
+    )
     return _collection(_features(geoms, props))
 
 
@@ -202,8 +230,10 @@ def area_features(areas: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[
         return _collection([])
     frame["geometry"] = shapely.boundary(frame.geometry.to_numpy())
     labels = shapely.point_on_surface(areas.loc[frame.index].geometry.to_numpy())
-    props = pd.DataFrame({"l": frame["level"], "n": frame["name"],
-                          "p": [[round(p.y, 5), round(p.x, 5)] for p in labels]}, index=frame.index)
+    props = pd.DataFrame(
+        {"l": frame["level"], "n": frame["name"], "p": [[round(p.y, 5), round(p.x, 5)] for p in labels]},
+        index=frame.index,
+    )
     return _collection(_features(simplify(frame, tolerance_m=tolerance_m), props))
 
 
@@ -211,11 +241,20 @@ def area_labels(areas: gpd.GeoDataFrame) -> list[list[Any]]:
     """One label per town and community inside its polygon: ``[lat, lon, name, level]``."""
     frame = areas[areas["level"].isin(("town", "community"))]
     points = shapely.point_on_surface(frame.geometry.to_numpy())
-    return [[round(p.y, 5), round(p.x, 5), n, lv] for p, n, lv in zip(points, frame["name"], frame["level"], strict=True)]
+    return [
+        [round(p.y, 5), round(p.x, 5), n, lv]
+        for p, n, lv in zip(points, frame["name"], frame["level"], strict=True)
+    ]
 
 
-def offline_data(*, edges: gpd.GeoDataFrame, water: gpd.GeoDataFrame, areas: gpd.GeoDataFrame,
-                 place_names: gpd.GeoDataFrame | None = None, tiles: dict[str, str] | None = None) -> dict[str, Any]:
+def offline_data(
+    *,
+    edges: gpd.GeoDataFrame,
+    water: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    place_names: gpd.GeoDataFrame | None = None,
+    tiles: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Everything the offline base map draws, as plain JSON-ready data (EPSG:4326, lon/lat).
 
     With ``tiles`` (tile layer → URL template, ``/tiles/roads/{z}/{x}/{y}.mvt?v=…``) roads, area
@@ -223,8 +262,14 @@ def offline_data(*, edges: gpd.GeoDataFrame, water: gpd.GeoDataFrame, areas: gpd
     sea are embedded: the page stays small whatever the size of the city.
     """
     if tiles:
-        return {"tiles": tiles, "road_class": ROAD_CLASS, "road_labels": road_labels(edges),
-                "water": water_features(water), "sea": sea_features(water, areas), "area_labels": area_labels(areas)}
+        return {
+            "tiles": tiles,
+            "road_class": ROAD_CLASS,
+            "road_labels": road_labels(edges),
+            "water": water_features(water),
+            "sea": sea_features(water, areas),
+            "area_labels": area_labels(areas),
+        }
     return {
         "roads": road_features(edges),
         "road_labels": road_labels(edges),
@@ -275,8 +320,10 @@ class TileGroup(Layer):
 
 
 def _tianditu(layer: str, key: str) -> dict[str, Any]:
-    return {"url": _TIANDITU.replace("{layer}", layer).replace("{tk}", key),
-            "options": {"subdomains": "01234567", "maxZoom": 18, "attribution": _TIANDITU_ATTR}}
+    return {
+        "url": _TIANDITU.replace("{layer}", layer).replace("{tk}", key),
+        "options": {"subdomains": "01234567", "maxZoom": 18, "attribution": _TIANDITU_ATTR},
+    }
 
 
 def add_base_layers(m: folium.Map, data: dict[str, Any], *, tianditu_key: str | None = None) -> OfflineBase:
@@ -284,10 +331,13 @@ def add_base_layers(m: folium.Map, data: dict[str, Any], *, tianditu_key: str | 
     base = OfflineBase(data)
     m.add_child(base)
     if tianditu_key:
-        m.add_child(TileGroup(TIANDITU_VEC_NAME, [_tianditu("vec", tianditu_key),
-                                                 _tianditu("cva", tianditu_key)]))
-        m.add_child(TileGroup(TIANDITU_IMG_NAME, [_tianditu("img", tianditu_key),
-                                                 _tianditu("cia", tianditu_key)]))
-    m.add_child(TileGroup(OSM_NAME, [{"url": _OSM_URL,
-                                      "options": {"maxZoom": 19, "attribution": _OSM_ATTR}}]))
+        m.add_child(
+            TileGroup(TIANDITU_VEC_NAME, [_tianditu("vec", tianditu_key), _tianditu("cva", tianditu_key)])
+        )
+        m.add_child(
+            TileGroup(TIANDITU_IMG_NAME, [_tianditu("img", tianditu_key), _tianditu("cia", tianditu_key)])
+        )
+    m.add_child(
+        TileGroup(OSM_NAME, [{"url": _OSM_URL, "options": {"maxZoom": 19, "attribution": _OSM_ATTR}}])
+    )
     return base

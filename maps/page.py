@@ -38,8 +38,9 @@ USER_SLOT = "<!--mq-user-->"
 
 @lru_cache(maxsize=1)
 def templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
 
 
 def render(name: str, **context: Any) -> str:
@@ -50,8 +51,13 @@ def render(name: str, **context: Any) -> str:
 def js_json(data: Any) -> str:
     """Compact UTF-8 JSON that is safe inside a <script> element (no ``</script>``, no ``<!--``)."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -94,9 +100,17 @@ class Page(Figure):
         header = self.header.render(**kwargs)
         script = "\n" + self.script.render(**kwargs) + "\n"
         self.script_hashes = tuple(script_hash(s) for s in [*INLINE_SCRIPT.findall(header), script])
-        return templates().get_template("page.html").render(
-            title=self.title, body_class=self.body_class, header=Markup(header),
-            body=Markup(self.html.render(**kwargs)), script=Markup(script))
+        return (
+            templates()
+            .get_template("page.html")
+            .render(
+                title=self.title,
+                body_class=self.body_class,
+                header=Markup(header),
+                body=Markup(self.html.render(**kwargs)),
+                script=Markup(script),
+            )
+        )
 
 
 def finish(m: folium.Map) -> PageHtml:
@@ -173,8 +187,9 @@ class DistrictView(MacroElement):
         self.json = js_json(bounds)
 
 
-def page_map(*, title: str, page: str, center: tuple[float, float], zoom: int,
-             extra_js: tuple[str, ...] = ()) -> folium.Map:
+def page_map(
+    *, title: str, page: str, center: tuple[float, float], zoom: int, extra_js: tuple[str, ...] = ()
+) -> folium.Map:
     """A tile-less folium map in a Chinese ``Page``, loading our common and page scripts.
 
     Parameters
@@ -190,8 +205,11 @@ def page_map(*, title: str, page: str, center: tuple[float, float], zoom: int,
     m.options.update(minZoom=9, maxZoom=19)  # folium hands min/max_zoom to tiles only; clustering needs them
     m.control_scale = False  # drawn by minqing.js at the bottom right, clear of the panel
     Page(title, body_class=f"mq-page mq-{page}").add_child(m)
-    m.default_js = [*m.default_js, *[(Path(u).stem, u) for u in extra_js],
-                    (page, f"{assets.PREFIX}static/{page}.js")]
+    m.default_js = [
+        *m.default_js,
+        *[(Path(u).stem, u) for u in extra_js],
+        (page, f"{assets.PREFIX}static/{page}.js"),
+    ]
     return m
 
 
@@ -215,5 +233,6 @@ def with_user(html: str, user: Any | None) -> str:
     if user is None:
         return html.replace(USER_SLOT, '<a class="mq-nav-login" href="/login">登录</a>')
     name = escape(getattr(user, "username", "") or "")
-    return html.replace(USER_SLOT, f'<span class="mq-user">{name}</span>'
-                                   '<a class="mq-nav-login" href="/auth/logout">退出</a>')
+    return html.replace(
+        USER_SLOT, f'<span class="mq-user">{name}</span><a class="mq-nav-login" href="/auth/logout">退出</a>'
+    )

@@ -46,9 +46,15 @@ RESULTS: dict[str, tuple[str, str]] = {
     "historical": ("历史地名(已销名)", "#8d8d8d"),
     "ok": ("规范", "#2e7d32"),
 }
-CLUSTER_OPTIONS = {"chunkedLoading": False, "showCoverageOnHover": False, "maxClusterRadius": 45,
-                   "disableClusteringAtZoom": 16, "spiderfyOnMaxZoom": False, "animate": False,
-                   "removeOutsideVisibleBounds": True}
+CLUSTER_OPTIONS = {
+    "chunkedLoading": False,
+    "showCoverageOnHover": False,
+    "maxClusterRadius": 45,
+    "disableClusteringAtZoom": 16,
+    "spiderfyOnMaxZoom": False,
+    "animate": False,
+    "removeOutsideVisibleBounds": True,
+}
 """Names are clustered below zoom 16 (no animation: phones redraw once per zoom). Every name is clustered in
 one pass when the page starts (about a fifth of a second on a slow phone): not in chunks, which would let
 the base map's tiles be drawn in between and the names appear later."""
@@ -77,9 +83,15 @@ def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     listed: dict[Any, list[dict[str, str]]] = {}
     for r in findings.itertuples():
         rule = tables.rules.get(r.code)
-        listed.setdefault(r.name_id, []).append({
-            "code": r.code, "flag": rule.flag if rule else "other", "reason": r.reason_zh, "rule": r.rule,
-            "detail": detail_zh(r.code, _text(r.detail))})
+        listed.setdefault(r.name_id, []).append(
+            {
+                "code": r.code,
+                "flag": rule.flag if rule else "other",
+                "reason": r.reason_zh,
+                "rule": r.rule,
+                "detail": detail_zh(r.code, _text(r.detail)),
+            }
+        )
     per_name = [listed.get(n, []) for n in names["name_id"]]
     status = names["status"] if "status" in names else pd.Series("standard", index=names.index)
     current = names[names["category"].isin(list(tables.categories)) & (status != "historical")]
@@ -95,9 +107,14 @@ def check_results(names: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
             return "missing_sign"
         return "historical" if status[i] == "historical" else "ok"
 
-    return pd.DataFrame({"result": [result(f, i) for f, i in zip(per_name, names.index, strict=True)],
-                         "findings": per_name,
-                         "sign_missing": [i in missing for i in names.index]}, index=names.index)
+    return pd.DataFrame(
+        {
+            "result": [result(f, i) for f, i in zip(per_name, names.index, strict=True)],
+            "findings": per_name,
+            "sign_missing": [i in missing for i in names.index],
+        },
+        index=names.index,
+    )
 
 
 def _text(v: Any) -> str:
@@ -105,9 +122,14 @@ def _text(v: Any) -> str:
 
 
 def _sign(name: str, category: str | None) -> dict[str, str]:
+    # an unreadable name still goes on the map, flagged by its checks
     try:
         s = sign_text(name, category=category or None)
-    except (GeoError, ValueError, KeyError):  # an unreadable name still goes on the map, flagged by its checks
+    except (
+        GeoError,
+        ValueError,
+        KeyError,
+    ):
         return {"chinese": name, "pinyin": ""}
     return {"chinese": s.chinese, "pinyin": s.pinyin}
 
@@ -118,8 +140,22 @@ def _clean(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-NAME_COLUMNS = ["id", "name", "lat", "lon", "category", "status", "heritage", "sign_present", "pending", "town",
-                "pinyin", "result", "findings", "sign_missing"]
+NAME_COLUMNS = [
+    "id",
+    "name",
+    "lat",
+    "lon",
+    "category",
+    "status",
+    "heritage",
+    "sign_present",
+    "pending",
+    "town",
+    "pinyin",
+    "result",
+    "findings",
+    "sign_missing",
+]
 """Columns of each embedded name row (rows are lists: the page data stays small on phones). ``findings``
 is a list of ``[kinds index, detail]``; ``pinyin`` the sign's pinyin line (its Chinese line is the name);
 ``pending`` a name registered without approval (待审批)."""
@@ -141,12 +177,28 @@ def name_records(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any
         if p is None or p.is_empty:
             continue
         cat = n["category"] if n["category"] in known else None
-        found = [[kinds.setdefault((f["code"], f["flag"], f["reason"], f["rule"]), len(kinds)), f["detail"]]
-                 for f in checks.at[i, "findings"]]
-        rows.append([_clean(n["name_id"]), n["name"], round(p.y, 6), round(p.x, 6), n["category"], n["status"],
-                     bool(n["heritage"]), bool(n["sign_present"]) if pd.notna(n["sign_present"]) else False,
-                     _clean(n["approval"]) == PENDING_APPROVAL, _clean(towns[i]), _sign(n["name"], cat)["pinyin"],
-                     checks.at[i, "result"], found, bool(checks.at[i, "sign_missing"])])
+        found = [
+            [kinds.setdefault((f["code"], f["flag"], f["reason"], f["rule"]), len(kinds)), f["detail"]]
+            for f in checks.at[i, "findings"]
+        ]
+        rows.append(
+            [
+                _clean(n["name_id"]),
+                n["name"],
+                round(p.y, 6),
+                round(p.x, 6),
+                n["category"],
+                n["status"],
+                bool(n["heritage"]),
+                bool(n["sign_present"]) if pd.notna(n["sign_present"]) else False,
+                _clean(n["approval"]) == PENDING_APPROVAL,
+                _clean(towns[i]),
+                _sign(n["name"], cat)["pinyin"],
+                checks.at[i, "result"],
+                found,
+                bool(checks.at[i, "sign_missing"]),
+            ]
+        )
     return {"columns": NAME_COLUMNS, "rows": rows, "kinds": [list(k) for k in kinds]}
 
 
@@ -156,15 +208,27 @@ def shapes(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
     if lines.empty:
         return {"type": "FeatureCollection", "features": []}
     geoms = simplify(lines, tolerance_m=4.0)
-    feats = [{"type": "Feature", "properties": {"id": _clean(n["name_id"]), "r": checks.at[i, "result"]},
-              "geometry": g.__geo_interface__}
-             for (i, n), g in zip(lines.iterrows(), geoms, strict=True) if g is not None and not g.is_empty]
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {"id": _clean(n["name_id"]), "r": checks.at[i, "result"]},
+            "geometry": g.__geo_interface__,
+        }
+        for (i, n), g in zip(lines.iterrows(), geoms, strict=True)
+        if g is not None and not g.is_empty
+    ]
     return {"type": "FeatureCollection", "features": feats}
 
 
-def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, findings: pd.DataFrame,
-                         basemap: dict[str, Any], tianditu_key: str | None = None,
-                         towns: pd.Series | None = None) -> PageHtml:
+def build_placenames_map(
+    *,
+    district: dict[str, Any],
+    names: gpd.GeoDataFrame,
+    findings: pd.DataFrame,
+    basemap: dict[str, Any],
+    tianditu_key: str | None = None,
+    towns: pd.Series | None = None,
+) -> PageHtml:
     """The place-name officer's page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
@@ -180,8 +244,12 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
     if towns is not None:
         names = names.assign(town=names["name_id"].map(towns))
     checks = check_results(names, findings)
-    m = page_map(title=f"民情地图 · {district['name']} · 地名管理", page="placenames",
-                 center=map_centre(district.get("bounds")), zoom=13)
+    m = page_map(
+        title=f"民情地图 · {district['name']} · 地名管理",
+        page="placenames",
+        center=map_centre(district.get("bounds")),
+        zoom=13,
+    )
     if district.get("bounds"):
         m.add_child(DistrictView(district["bounds"]))  # before the base map: its tiles are made for this view
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
@@ -196,17 +264,40 @@ def build_placenames_map(*, district: dict[str, Any], names: gpd.GeoDataFrame, f
         m.add_child(g)
         groups[f"r_{key}"] = g
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
-    results = [{"code": k, "name": lab, "color": col, "count": int(counts.get(k, 0))} for k, (lab, col) in RESULTS.items()]
-    data = {"district": district, "results": results, "statuses": STATUS_ZH, "shapes_zoom": SHAPES_ZOOM,
-            "sign_categories": [c for c, cat in default_tables().categories.items() if cat.sign_required],
-            "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()}}
+    results = [
+        {"code": k, "name": lab, "color": col, "count": int(counts.get(k, 0))}
+        for k, (lab, col) in RESULTS.items()
+    ]
+    data = {
+        "district": district,
+        "results": results,
+        "statuses": STATUS_ZH,
+        "shapes_zoom": SHAPES_ZOOM,
+        "sign_categories": [c for c, cat in default_tables().categories.items() if cat.sign_required],
+        "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()},
+    }
     m.add_child(AttachScript("minqing.placenames", layers=groups, data=data))
-    add_html(m, render("placenames_panel.html", page="placenames", district=district["name"], subtitle="地名管理",
-                       demo=district.get("demo", False), search=True, results=results,
-                       heritage=int(names["heritage"].fillna(False).astype(bool).sum()), total=len(names),
-                       pending=int(((names["approval"] == PENDING_APPROVAL) & (names["status"] != "historical")).sum())))
+    add_html(
+        m,
+        render(
+            "placenames_panel.html",
+            page="placenames",
+            district=district["name"],
+            subtitle="地名管理",
+            demo=district.get("demo", False),
+            search=True,
+            results=results,
+            heritage=int(names["heritage"].fillna(False).astype(bool).sum()),
+            total=len(names),
+            pending=int(((names["approval"] == PENDING_APPROVAL) & (names["status"] != "historical")).sum()),
+        ),
+    )
     # Data blocks, not script: JSON.parse reads the names far faster than a phone compiles them as a script
     # literal, and the shapes, drawn from SHAPES_ZOOM on only, are not parsed until then.
-    add_html(m, f'<script type="application/json" id="mq-pn-names">{js_json(name_records(names, checks))}</script>')
-    add_html(m, f'<script type="application/json" id="mq-pn-shapes">{js_json(shapes(names, checks))}</script>')
+    add_html(
+        m, f'<script type="application/json" id="mq-pn-names">{js_json(name_records(names, checks))}</script>'
+    )
+    add_html(
+        m, f'<script type="application/json" id="mq-pn-shapes">{js_json(shapes(names, checks))}</script>'
+    )
     return finish(m)

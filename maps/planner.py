@@ -54,11 +54,26 @@ DEFAULT_MEASURE = "presence"
 MEASURES_CSV = Path(__file__).resolve().parents[1] / "data" / "measures.csv"
 # Before data/measures.csv ships: the same names and definitions (measures.md).
 FALLBACK_MEASURES = {
-    "presence": ("设施覆盖社区比例", "设施覆盖行政村比例", "设有该类开放设施的社区占社区总数的比例；城市社区与农村社区分别统计"),
-    "radius": ("服务半径覆盖率", "服务半径覆盖率", "住所与最近的该类设施直线距离不超过标准服务半径的居民占居民总数的比例"),
-    "network": ("步行可达覆盖率", "半小时可达覆盖率", "沿实际道路网络在生活圈时限内可到达该类设施的居民占居民总数的比例"),
-    "composite": ("生活圈基本公共服务全覆盖率", "半小时生活圈基本公共服务全覆盖率",
-                  "沿道路网络在各自时限内可到达本级全部应配建设施的居民占居民总数的比例"),
+    "presence": (
+        "设施覆盖社区比例",
+        "设施覆盖行政村比例",
+        "设有该类开放设施的社区占社区总数的比例；城市社区与农村社区分别统计",
+    ),
+    "radius": (
+        "服务半径覆盖率",
+        "服务半径覆盖率",
+        "住所与最近的该类设施直线距离不超过标准服务半径的居民占居民总数的比例",
+    ),
+    "network": (
+        "步行可达覆盖率",
+        "半小时可达覆盖率",
+        "沿实际道路网络在生活圈时限内可到达该类设施的居民占居民总数的比例",
+    ),
+    "composite": (
+        "生活圈基本公共服务全覆盖率",
+        "半小时生活圈基本公共服务全覆盖率",
+        "沿道路网络在各自时限内可到达本级全部应配建设施的居民占居民总数的比例",
+    ),
 }
 # Words for what is wrong (measures.md "Words"), with their colours on the map and in the legend.
 STATUS_CLASSES = [
@@ -81,9 +96,17 @@ def measure_names(path: Path = MEASURES_CSV) -> dict[str, dict[str, str]]:
     """The measures as officials name them: code → ``name``, ``name_rural``, ``definition`` (one line)."""
     if path.exists():
         table = pd.read_csv(path, dtype=str).fillna("")
-        return {r["code"]: {"name": r["name_zh"], "name_rural": r["name_rural_zh"] or r["name_zh"],
-                            "definition": r["definition_zh"]} for r in table.to_dict("records")}
-    return {code: {"name": n, "name_rural": r, "definition": d} for code, (n, r, d) in FALLBACK_MEASURES.items()}
+        return {
+            r["code"]: {
+                "name": r["name_zh"],
+                "name_rural": r["name_rural_zh"] or r["name_zh"],
+                "definition": r["definition_zh"],
+            }
+            for r in table.to_dict("records")
+        }
+    return {
+        code: {"name": n, "name_rural": r, "definition": d} for code, (n, r, d) in FALLBACK_MEASURES.items()
+    }
 
 
 def _text(value: Any) -> str | None:
@@ -99,11 +122,19 @@ def _types(facility_types: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for r in facility_types.sort_values(["category", "code"]).to_dict("records"):
         unit = _text(r.get("capacity_unit"))
-        out.append({"code": r["code"], "name": r["name_zh"], "category": r["category"],
-                    "urban_tier": _text(r["urban_tier"]), "rural_tier": _text(r["rural_tier"]),
-                    "required": bool(r["required"]) if pd.notna(r["required"]) else False,
-                    "unit": unit.split()[0] if unit else None, "basis": _text(r.get("capacity_basis")),
-                    "per_unit": _number(r.get("basis_per_unit"))})
+        out.append(
+            {
+                "code": r["code"],
+                "name": r["name_zh"],
+                "category": r["category"],
+                "urban_tier": _text(r["urban_tier"]),
+                "rural_tier": _text(r["rural_tier"]),
+                "required": bool(r["required"]) if pd.notna(r["required"]) else False,
+                "unit": unit.split()[0] if unit else None,
+                "basis": _text(r.get("capacity_basis")),
+                "per_unit": _number(r.get("basis_per_unit")),
+            }
+        )
     return out
 
 
@@ -112,10 +143,19 @@ def community_features(communities: gpd.GeoDataFrame | None, *, tolerance_m: flo
     if communities is None or communities.empty:
         return {"type": "FeatureCollection", "features": []}
     geoms = simplify(communities, tolerance_m=tolerance_m)
-    feats = [{"type": "Feature", "properties": {"id": int(r["area_id"]), "n": r["name"],
-                                                "u": None if pd.isna(r["urban"]) else bool(r["urban"])},
-              "geometry": g.__geo_interface__}
-             for (_, r), g in zip(communities.iterrows(), geoms, strict=True) if g is not None and not g.is_empty]
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {
+                "id": int(r["area_id"]),
+                "n": r["name"],
+                "u": None if pd.isna(r["urban"]) else bool(r["urban"]),
+            },
+            "geometry": g.__geo_interface__,
+        }
+        for (_, r), g in zip(communities.iterrows(), geoms, strict=True)
+        if g is not None and not g.is_empty
+    ]
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -123,13 +163,23 @@ def _run(run: dict[str, Any] | None, *, stale: bool) -> dict[str, Any] | None:
     if not run:
         return None
     finished = run.get("finished_at")
-    return {"run_id": int(run["run_id"]), "stale": bool(stale),
-            "finished_at": finished.strftime("%Y-%m-%d %H:%M") if hasattr(finished, "strftime") else finished}
+    return {
+        "run_id": int(run["run_id"]),
+        "stale": bool(stale),
+        "finished_at": finished.strftime("%Y-%m-%d %H:%M") if hasattr(finished, "strftime") else finished,
+    }
 
 
-def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame, basemap: dict[str, Any],
-                      run: dict[str, Any] | None, stale: bool = False,
-                      communities: gpd.GeoDataFrame | None = None, tianditu_key: str | None = None) -> PageHtml:
+def build_planner_map(
+    *,
+    district: dict[str, Any],
+    facility_types: pd.DataFrame,
+    basemap: dict[str, Any],
+    run: dict[str, Any] | None,
+    stale: bool = False,
+    communities: gpd.GeoDataFrame | None = None,
+    tianditu_key: str | None = None,
+) -> PageHtml:
     """The planner page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
@@ -142,8 +192,12 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
     communities : community polygons (area_id, name, urban, geometry; EPSG:4326) for the compliance layer.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     """
-    m = page_map(title=f"民情地图 · {district['name']} · 生活圈规划分析", page="planner",
-                 center=map_centre(district.get("bounds")), zoom=13)
+    m = page_map(
+        title=f"民情地图 · {district['name']} · 生活圈规划分析",
+        page="planner",
+        center=map_centre(district.get("bounds")),
+        zoom=13,
+    )
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
     groups = {
         "coverage": folium.FeatureGroup(name="覆盖率分区", show=True),
@@ -159,7 +213,11 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
         m.add_child(g)
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
     types = _types(facility_types)
-    default = DEFAULT_TYPE if any(t["code"] == DEFAULT_TYPE for t in types) else (types[0]["code"] if types else None)
+    default = (
+        DEFAULT_TYPE
+        if any(t["code"] == DEFAULT_TYPE for t in types)
+        else (types[0]["code"] if types else None)
+    )
     data = {
         "district": district,
         "types": types,
@@ -176,7 +234,19 @@ def build_planner_map(*, district: dict[str, Any], facility_types: pd.DataFrame,
         "run": _run(run, stale=stale),
     }
     m.add_child(AttachScript("minqing.planner", layers=groups, data=data))
-    add_html(m, render("planner_panel.html", page="planner", district=district["name"], subtitle="生活圈规划分析",
-                       demo=district.get("demo", False), search=False, levels=LEVELS, circles=CIRCLES,
-                       default_level=DEFAULT_LEVEL, run=data["run"]))
+    add_html(
+        m,
+        render(
+            "planner_panel.html",
+            page="planner",
+            district=district["name"],
+            subtitle="生活圈规划分析",
+            demo=district.get("demo", False),
+            search=False,
+            levels=LEVELS,
+            circles=CIRCLES,
+            default_level=DEFAULT_LEVEL,
+            run=data["run"],
+        ),
+    )
     return finish(m)

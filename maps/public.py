@@ -45,8 +45,22 @@ CATEGORIES: dict[str, Category] = {
 ISOCHRONE_MINUTES = (5, 10, 15)
 ISOCHRONE_PROFILES = {"walk": "步行", "walk_elderly": "老年人步行"}
 """Travel profiles offered for "15分钟内能到哪里" (data/profiles.csv) and how the panel names them."""
-FACILITY_COLUMNS = ["id", "lat", "lon", "type", "name", "address", "hours", "phone", "status", "capacity", "fees",
-                    "intake", "gcj", "bd"]
+FACILITY_COLUMNS = [
+    "id",
+    "lat",
+    "lon",
+    "type",
+    "name",
+    "address",
+    "hours",
+    "phone",
+    "status",
+    "capacity",
+    "fees",
+    "intake",
+    "gcj",
+    "bd",
+]
 FULL_LOAD = 1.0
 """A facility whose load (its catchment's demand over its capacity, latest coverage run) reaches this is
 shown as 已满 (full); below it 可接收; without a load (no run, a stale run, no capacity) 不详."""
@@ -72,29 +86,60 @@ def intake(facilities: pd.DataFrame, loads: pd.DataFrame | None) -> pd.Series:
     (facility_id, load of the latest coverage run; None when there is no current run)."""
     if loads is None or loads.empty:
         return pd.Series([None] * len(facilities), index=facilities.index, dtype=object)
-    load = facilities["facility_id"].map(dict(zip(loads["facility_id"], loads["load"], strict=True))).astype(float)
-    return pd.Series(np.where(load.isna(), None, np.where(load >= FULL_LOAD, "full", "open")), index=facilities.index,
-                     dtype=object)
+    load = (
+        facilities["facility_id"]
+        .map(dict(zip(loads["facility_id"], loads["load"], strict=True)))
+        .astype(float)
+    )
+    return pd.Series(
+        np.where(load.isna(), None, np.where(load >= FULL_LOAD, "full", "open")),
+        index=facilities.index,
+        dtype=object,
+    )
 
 
 def facility_rows(facilities: pd.DataFrame, loads: pd.DataFrame | None = None) -> list[list[Any]]:
     """Compact rows in ``FACILITY_COLUMNS`` order (JSON arrays are a third of the size of objects);
     ``gcj`` / ``bd``: the position in GCJ-02 / BD-09 for the navigation apps (``geo.chinacrs``)."""
-    cols = ["facility_id", "lat", "lon", "type_code", "name", "address", "opening_hours", "phone", "status",
-            "capacity", "fees"]
-    gcj = np.column_stack(wgs84_to_gcj02(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float)))
+    cols = [
+        "facility_id",
+        "lat",
+        "lon",
+        "type_code",
+        "name",
+        "address",
+        "opening_hours",
+        "phone",
+        "status",
+        "capacity",
+        "fees",
+    ]
+    gcj = np.column_stack(
+        wgs84_to_gcj02(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float))
+    )
     bd = np.column_stack(wgs84_to_bd09(facilities["lon"].to_numpy(float), facilities["lat"].to_numpy(float)))
     taking = intake(facilities, loads).tolist()
-    return [[_clean(v) for v in row] + [taking[i], [round(float(c), 6) for c in gcj[i]], [round(float(c), 6) for c in bd[i]]]
-            for i, row in enumerate(facilities.reindex(columns=cols).itertuples(index=False, name=None))]
+    return [
+        [_clean(v) for v in row]
+        + [taking[i], [round(float(c), 6) for c in gcj[i]], [round(float(c), 6) for c in bd[i]]]
+        for i, row in enumerate(facilities.reindex(columns=cols).itertuples(index=False, name=None))
+    ]
 
 
 def _categories(facilities: pd.DataFrame, types: pd.DataFrame) -> list[dict[str, Any]]:
     category_of = types.set_index("code")["category"].to_dict()
-    counts = facilities["type_code"].map(category_of).fillna("other").where(
-        lambda c: c.isin(list(CATEGORIES)), "other").value_counts()
-    return [{"code": code, "name": c.name, "color": c.color, "glyph": c.glyph, "count": int(counts.get(code, 0))}
-            for code, c in CATEGORIES.items() if counts.get(code, 0)]
+    counts = (
+        facilities["type_code"]
+        .map(category_of)
+        .fillna("other")
+        .where(lambda c: c.isin(list(CATEGORIES)), "other")
+        .value_counts()
+    )
+    return [
+        {"code": code, "name": c.name, "color": c.color, "glyph": c.glyph, "count": int(counts.get(code, 0))}
+        for code, c in CATEGORIES.items()
+        if counts.get(code, 0)
+    ]
 
 
 def _unit(capacity_unit: Any) -> str | None:
@@ -109,10 +154,17 @@ def map_centre(bounds: list[list[float]] | None) -> tuple[float, float]:
     return ((s + n) / 2, (w + e) / 2)
 
 
-def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, facility_types: pd.DataFrame,
-                     grid_tiles: str, basemap: dict[str, Any],
-                     placename_categories: dict[str, str] | None = None,
-                     tianditu_key: str | None = None, loads: pd.DataFrame | None = None) -> PageHtml:
+def build_public_map(
+    *,
+    district: dict[str, Any],
+    facilities: pd.DataFrame,
+    facility_types: pd.DataFrame,
+    grid_tiles: str,
+    basemap: dict[str, Any],
+    placename_categories: dict[str, str] | None = None,
+    tianditu_key: str | None = None,
+    loads: pd.DataFrame | None = None,
+) -> PageHtml:
     """The public map page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
@@ -128,20 +180,33 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
     loads : facility_id, load of the latest current coverage run (None: whether a facility takes new
         users is shown as unknown).
     """
-    m = page_map(title=f"民情地图 · {district['name']} · 公共服务地图", page="public",
-                 center=map_centre(district.get("bounds")), zoom=13)
+    m = page_map(
+        title=f"民情地图 · {district['name']} · 公共服务地图",
+        page="public",
+        center=map_centre(district.get("bounds")),
+        zoom=13,
+    )
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
 
     categories = _categories(facilities, facility_types)
-    cluster = assets.LocalMarkerCluster(control=False, icon_create_function=CLUSTER_ICON,
-                                        options={"chunkedLoading": True, "showCoverageOnHover": False,
-                                                 "maxClusterRadius": 50, "disableClusteringAtZoom": 17,
-                                                 "spiderfyOnMaxZoom": True})
+    cluster = assets.LocalMarkerCluster(
+        control=False,
+        icon_create_function=CLUSTER_ICON,
+        options={
+            "chunkedLoading": True,
+            "showCoverageOnHover": False,
+            "maxClusterRadius": 50,
+            "disableClusteringAtZoom": 17,
+            "spiderfyOnMaxZoom": True,
+        },
+    )
     m.add_child(cluster)
     subgroups: dict[str, Any] = {}
     for c in categories:
-        label = (f'<span class="mq-icon" style="background:{c["color"]}">{c["glyph"]}</span>'
-                 f'{c["name"]} <span class="mq-count">{c["count"]}</span>')
+        label = (
+            f'<span class="mq-icon" style="background:{c["color"]}">{c["glyph"]}</span>'
+            f'{c["name"]} <span class="mq-count">{c["count"]}</span>'
+        )
         sub = assets.LocalSubGroup(cluster, name=label)
         m.add_child(sub)
         subgroups[f"cat_{c['code']}"] = sub
@@ -151,9 +216,14 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
     m.add_child(iso_group)
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
 
-    types = {r.code: {"name": r.name_zh, "category": r.category if r.category in CATEGORIES else "other",
-                      "unit": _unit(getattr(r, "capacity_unit", None))}
-             for r in facility_types.itertuples()}
+    types = {
+        r.code: {
+            "name": r.name_zh,
+            "category": r.category if r.category in CATEGORIES else "other",
+            "unit": _unit(getattr(r, "capacity_unit", None)),
+        }
+        for r in facility_types.itertuples()
+    }
     data = {
         "district": district,
         "categories": categories,
@@ -164,8 +234,23 @@ def build_public_map(*, district: dict[str, Any], facilities: pd.DataFrame, faci
         "placename_categories": placename_categories or {},
         "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},
     }
-    m.add_child(AttachScript("minqing.public", layers={"cluster": cluster, "grids": grid_group,
-                                                        "isochrones": iso_group, **subgroups}, data=data))
-    add_html(m, render("public_panel.html", page="public", district=district["name"], subtitle="公共服务地图",
-                       demo=district.get("demo", False), search=True, categories=categories))
+    m.add_child(
+        AttachScript(
+            "minqing.public",
+            layers={"cluster": cluster, "grids": grid_group, "isochrones": iso_group, **subgroups},
+            data=data,
+        )
+    )
+    add_html(
+        m,
+        render(
+            "public_panel.html",
+            page="public",
+            district=district["name"],
+            subtitle="公共服务地图",
+            demo=district.get("demo", False),
+            search=True,
+            categories=categories,
+        ),
+    )
     return finish(m)

@@ -54,8 +54,11 @@ def district(s: Session) -> dict[str, Any]:
     first = rows[0].properties
     source = str(first.get("source") or "")
     minx, miny, maxx, maxy = extent
-    return {"name": first["name"], "bounds": [[miny, minx], [maxy, maxx]],
-            "demo": any(m in source.lower() for m in DEMO_MARKERS)}
+    return {
+        "name": first["name"],
+        "bounds": [[miny, minx], [maxy, maxx]],
+        "demo": any(m in source.lower() for m in DEMO_MARKERS),
+    }
 
 
 def basemap_layers(s: Session) -> dict[str, gpd.GeoDataFrame]:
@@ -89,8 +92,19 @@ def facility_types(s: Session) -> pd.DataFrame:
 def public_facilities(s: Session) -> pd.DataFrame:
     """Open facilities with their public fields: id, type, name, lon, lat, address, hours, phone,
     capacity (places or beds, in the unit of the type), fees (收费标准, None when unknown)."""
-    columns = ["facility_id", "type_code", "name", "lon", "lat", "address", "opening_hours", "phone", "status",
-               "capacity", "fees"]
+    columns = [
+        "facility_id",
+        "type_code",
+        "name",
+        "lon",
+        "lat",
+        "address",
+        "opening_hours",
+        "phone",
+        "status",
+        "capacity",
+        "fees",
+    ]
     frame = _frame(_items(s, "facilities", status="open"), geometry=True)
     if frame.empty:
         return pd.DataFrame(columns=columns)
@@ -118,8 +132,22 @@ def small_grids(s: Session) -> gpd.GeoDataFrame:
 def place_names(s: Session) -> gpd.GeoDataFrame:
     """Every place name with its public fields and geometry (points, lines or polygons)."""
     if not _has(s, "place_names"):
-        return _empty(["name_id", "name", "category", "area_id", "proper", "generic", "pinyin", "status",
-                       "heritage", "sign_present", "approval", "meaning"])
+        return _empty(
+            [
+                "name_id",
+                "name",
+                "category",
+                "area_id",
+                "proper",
+                "generic",
+                "pinyin",
+                "status",
+                "heritage",
+                "sign_present",
+                "approval",
+                "meaning",
+            ]
+        )
     return _frame(_items(s, "place_names"), geometry=True)
 
 

@@ -23,17 +23,28 @@ from pipeline.reports import areas_table
 Circle = Literal["urban", "rural"]
 
 
-def areas_in_circle(s: Session, run_id: int, *, level: str | None, type_code: str, circle: Circle,
-                    min_share: float = standards.DEFAULT_MIN_SHARE) -> gpd.GeoDataFrame:
+def areas_in_circle(
+    s: Session,
+    run_id: int,
+    *,
+    level: str | None,
+    type_code: str,
+    circle: Circle,
+    min_share: float = standards.DEFAULT_MIN_SHARE,
+) -> gpd.GeoDataFrame:
     """``areas_table`` rows of ``type_code`` at ``level`` counting only the residents of ``circle``.
 
     Adds ``in_circle`` (the area has residents of that circle); for other areas the counts are 0 and
     ``share``, ``target`` and ``pass`` are null. ``urban`` and ``circle`` stay the area's own class.
     """
     frame = areas_table(s, run_id, level=level, type_code=type_code, min_share=min_share)
-    totals = pd.concat([circle_totals(s, run_id, level=lvl, type_code=type_code, urban=circle == "urban")
-                        for lvl in sorted(set(frame.level))]
-                       or [pd.DataFrame(columns=["area_id", *MEASURES, *(f"{m}_covered" for m in MEASURES)])])
+    totals = pd.concat(
+        [
+            circle_totals(s, run_id, level=lvl, type_code=type_code, urban=circle == "urban")
+            for lvl in sorted(set(frame.level))
+        ]
+        or [pd.DataFrame(columns=["area_id", *MEASURES, *(f"{m}_covered" for m in MEASURES)])]
+    )
     totals = totals.set_index("area_id")
     inside = frame.area_id.isin(totals.index).to_numpy()
     for m in MEASURES:
@@ -43,6 +54,8 @@ def areas_in_circle(s: Session, run_id: int, *, level: str | None, type_code: st
     # The targets of the chosen circle (the area keeps its own urban flag and class).
     targets = standards.area_targets(frame.assign(urban=circle == "urban"), read_targets(), default=min_share)
     frame["target"] = pd.Series(targets, index=frame.index).where(inside)
-    frame["pass"] = pd.array((frame.share >= frame.target - 1e-12).where(frame.share.notna()), dtype="boolean")
+    frame["pass"] = pd.array(
+        (frame.share >= frame.target - 1e-12).where(frame.share.notna()), dtype="boolean"
+    )
     frame["in_circle"] = inside
     return frame

@@ -110,8 +110,13 @@ class Inputs:
 
     def prepared_key(self) -> tuple:
         """What the prepared networks and snaps depend on."""
-        return (self.database, self.base_key(), _digest(json.dumps(profile_digests(self.profiles), sort_keys=True)),
-                self.config.snap_max_m, self.config.gap_link_m)
+        return (
+            self.database,
+            self.base_key(),
+            _digest(json.dumps(profile_digests(self.profiles), sort_keys=True)),
+            self.config.snap_max_m,
+            self.config.gap_link_m,
+        )
 
 
 BASE_FRAMES = ("areas", "residences", "network_nodes", "network_edges")
@@ -119,23 +124,37 @@ _BASE: Cache[dict[str, pd.DataFrame]] = Cache(1)
 """The latest street network, homes and areas read (one version at a time)."""
 
 
-def read_inputs(s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed"),
-                config: RunConfig | None = None) -> Inputs:
+def read_inputs(
+    s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed"), config: RunConfig | None = None
+) -> Inputs:
     """The layers a run reads. The street network, homes and areas are read once per version of those
     layers in this process (their version counters change with every write) and reused after."""
     config = config or RunConfig.from_settings()
     versions, database = queries.data_versions(s), queries.database_identity(s)
     base = _base_frames(s, (database, *(versions.get(k, 0) for k in BASE_FRAMES)))
     return Inputs(
-        **base, facilities=queries.facilities(s, statuses=statuses),
+        **base,
+        facilities=queries.facilities(s, statuses=statuses),
         facility_types=with_capacity_basis(queries.facility_types(s), config.facility_types_csv),
-        profiles=load_profiles(config.profiles_csv), versions=versions, config=config, database=database,
+        profiles=load_profiles(config.profiles_csv),
+        versions=versions,
+        config=config,
+        database=database,
     )
 
 
 def _base_frames(s: Session, key: tuple) -> dict[str, pd.DataFrame]:
-    return dict(_BASE.get(key, lambda: {"nodes": queries.nodes(s), "edges": queries.edges(s),
-                                        "residences": queries.residences(s), "areas": _areas(s)}))
+    return dict(
+        _BASE.get(
+            key,
+            lambda: {
+                "nodes": queries.nodes(s),
+                "edges": queries.edges(s),
+                "residences": queries.residences(s),
+                "areas": _areas(s),
+            },
+        )
+    )
 
 
 def _areas(s: Session) -> pd.DataFrame:
@@ -169,10 +188,19 @@ def clear_cache() -> None:
 def prepared_for(inputs: Inputs) -> Prepared:
     """Networks and residence snaps, cached in this process per database and version of the base
     layers, of the travel profiles and of the snapping and gap distances."""
-    return _PREPARED.get(inputs.prepared_key(), lambda: prepare(
-        inputs.nodes, inputs.edges, inputs.residences, inputs.areas, inputs.profiles,
-        facility_types=inputs.facility_types, max_distance_m=inputs.config.snap_max_m,
-        gap_link_m=inputs.config.gap_link_m))
+    return _PREPARED.get(
+        inputs.prepared_key(),
+        lambda: prepare(
+            inputs.nodes,
+            inputs.edges,
+            inputs.residences,
+            inputs.areas,
+            inputs.profiles,
+            facility_types=inputs.facility_types,
+            max_distance_m=inputs.config.snap_max_m,
+            gap_link_m=inputs.config.gap_link_m,
+        ),
+    )
 
 
 # --- what a run depends on ----------------------------------------------------------------------
@@ -184,7 +212,10 @@ def _digest(text: str) -> str:
 
 def profile_table(profiles: dict[str, Profile]) -> dict[str, dict[str, Any]]:
     """The profiles as read (JSON-ready): speeds km/h and usability per road class, one-way, access speed."""
-    return {name: json.loads(json.dumps(dataclasses.asdict(p), default=str)) for name, p in sorted(profiles.items())}
+    return {
+        name: json.loads(json.dumps(dataclasses.asdict(p), default=str))
+        for name, p in sorted(profiles.items())
+    }
 
 
 def profile_digests(profiles: dict[str, Profile]) -> dict[str, str]:
@@ -205,18 +236,28 @@ def config_key(inputs: Inputs) -> dict[str, Any]:
 def _config_key(config: RunConfig, profiles: dict[str, str], basis: pd.DataFrame) -> dict[str, Any]:
     targets = config.targets_csv.read_bytes() if config.targets_csv.exists() else b""
     rules = config.service_areas_csv.read_bytes() if config.service_areas_csv.exists() else b""
-    return {"profiles": _digest(json.dumps(profiles, sort_keys=True)), "targets": hashlib.sha1(targets).hexdigest()[:16],
-            "service_areas": hashlib.sha1(rules).hexdigest()[:16],
-            "capacity_basis": _digest(basis.sort_index().to_csv()), "snap_max_m": float(config.snap_max_m),
-            "gap_link_m": float(config.gap_link_m)}
+    return {
+        "profiles": _digest(json.dumps(profiles, sort_keys=True)),
+        "targets": hashlib.sha1(targets).hexdigest()[:16],
+        "service_areas": hashlib.sha1(rules).hexdigest()[:16],
+        "capacity_basis": _digest(basis.sort_index().to_csv()),
+        "snap_max_m": float(config.snap_max_m),
+        "gap_link_m": float(config.gap_link_m),
+    }
 
 
 def current_config_key(s: Session, config: RunConfig | None = None) -> dict[str, Any]:
     """``config_key`` of the current tables and settings (cached per file version)."""
     config = config or RunConfig.from_settings()
-    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
-                  for p in (config.profiles_csv, config.targets_csv, config.facility_types_csv,
-                            config.service_areas_csv))
+    stamp = tuple(
+        (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+        for p in (
+            config.profiles_csv,
+            config.targets_csv,
+            config.facility_types_csv,
+            config.service_areas_csv,
+        )
+    )
     return dict(_cached_config_key(config, stamp))
 
 
@@ -239,7 +280,9 @@ def missing_types(s: Session, run_row: dict[str, Any]) -> list[str]:
     return sorted(set(service_tiers(queries.facility_types(s)).type_code) - held)
 
 
-def fingerprints(inputs: Inputs, types: list[str], *, statuses: tuple[str, ...] = ("open",)) -> dict[str, str]:
+def fingerprints(
+    inputs: Inputs, types: list[str], *, statuses: tuple[str, ...] = ("open",)
+) -> dict[str, str]:
     """A hash per type of all its results depend on besides the base layers: its counted facilities
     (id, position, capacity), its tiers, the profiles they use and its capacity basis."""
     tiers = service_tiers(inputs.facility_types)
@@ -251,8 +294,12 @@ def fingerprints(inputs: Inputs, types: list[str], *, statuses: tuple[str, ...] 
     for code in types:
         rows = groups.get(code, fac.iloc[:0])[["facility_id", "lon", "lat", "capacity"]]
         tier = tiers[tiers.type_code == code][["circle", "profile", "max_time_s"]]
-        parts = [rows.to_csv(index=False, float_format="%.9f"), tier.to_csv(index=False),
-                 *(digests.get(p, "?") for p in sorted(set(tier.profile))), basis.loc[[code]].to_csv()]
+        parts = [
+            rows.to_csv(index=False, float_format="%.9f"),
+            tier.to_csv(index=False),
+            *(digests.get(p, "?") for p in sorted(set(tier.profile))),
+            basis.loc[[code]].to_csv(),
+        ]
         out[code] = _digest("|".join(parts))
     return out
 
@@ -279,33 +326,52 @@ def area_rows(result: CoverageResult) -> pd.DataFrame:
 def area_circle_rows(result: CoverageResult) -> pd.DataFrame:
     """``coverage_area_circle`` rows from ``result.per_area_circle``."""
     pc = result.per_area_circle
-    return pc[["type_code", "circle", "area_id",
-               *(c for m in ("households", "population", "elderly", "children") for c in (m, f"{m}_covered"))]]
+    return pc[
+        [
+            "type_code",
+            "circle",
+            "area_id",
+            *(c for m in ("households", "population", "elderly", "children") for c in (m, f"{m}_covered")),
+        ]
+    ]
 
 
 def residence_rows(result: CoverageResult) -> pd.DataFrame:
     pr = result.per_residence
-    return pd.DataFrame({
-        "residence_id": pr.residence_id, "type_code": pr.type_code,
-        "time_s": pr.time_s.where(np.isfinite(pr.time_s)), "facility_id": pr.facility_id,
-        "covered": pr.covered.astype(bool), "unreachable": ~pr.snapped.astype(bool),
-        "circle": pr.circle.astype(str),
-    })
+    return pd.DataFrame(
+        {
+            "residence_id": pr.residence_id,
+            "type_code": pr.type_code,
+            "time_s": pr.time_s.where(np.isfinite(pr.time_s)),
+            "facility_id": pr.facility_id,
+            "covered": pr.covered.astype(bool),
+            "unreachable": ~pr.snapped.astype(bool),
+            "circle": pr.circle.astype(str),
+        }
+    )
 
 
 def facility_rows(result: CoverageResult) -> pd.DataFrame:
     pf = result.per_facility
-    return pd.DataFrame({
-        "facility_id": pf.facility_id, "type_code": pf.type_code,
-        "catchment_population": pf.catchment_population, "catchment_households": pf.catchment_households,
-        "covered_population": pf.catchment_population, "capacity": pf.capacity, "load": pf.load,
-        "unreachable": ~pf.snapped.astype(bool),
-    })
+    return pd.DataFrame(
+        {
+            "facility_id": pf.facility_id,
+            "type_code": pf.type_code,
+            "catchment_population": pf.catchment_population,
+            "catchment_households": pf.catchment_households,
+            "covered_population": pf.catchment_population,
+            "capacity": pf.capacity,
+            "load": pf.load,
+            "unreachable": ~pf.snapped.astype(bool),
+        }
+    )
 
 
 def gap_rows(result: CoverageResult) -> pd.DataFrame:
     g = result.gaps.rename(columns={"gap_rank": "rank", "points": "residences"})
-    return g[["type_code", "rank", "households", "population", "elderly", "children", "residences", "geometry"]]
+    return g[
+        ["type_code", "rank", "households", "population", "elderly", "children", "residences", "geometry"]
+    ]
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -329,8 +395,10 @@ def measure_table() -> dict[str, dict[str, str]]:
     """The measures as officials name them (data/measures.csv): code → name_zh, name_rural_zh,
     unit_zh, definition_zh (one line of Chinese for tooltips, the CLI, the API and reports)."""
     table = pd.read_csv(MEASURES_CSV, dtype=str).fillna("")
-    return {r["code"]: {k: r[k] for k in ("name_zh", "name_rural_zh", "unit_zh", "definition_zh")}
-            for r in table.to_dict("records")}
+    return {
+        r["code"]: {k: r[k] for k in ("name_zh", "name_rural_zh", "unit_zh", "definition_zh")}
+        for r in table.to_dict("records")
+    }
 
 
 def measure_name(code: str, circle: str = "urban") -> str:
@@ -343,10 +411,14 @@ def presence_rows(s: Session, inputs: Inputs) -> pd.DataFrame:
     """The presence measure of every community and applicable type, from the open facilities."""
     comm = queries.areas(s, levels=("community",))
     fac = inputs.facilities[inputs.facilities.status == "open"]
-    return measures.presence(comm, fac, inputs.facility_types, read_service_areas(inputs.config.service_areas_csv))
+    return measures.presence(
+        comm, fac, inputs.facility_types, read_service_areas(inputs.config.service_areas_csv)
+    )
 
 
-def composite_rows(s: Session, run_id: int, inputs: Inputs, *, fresh: pd.DataFrame | None = None) -> pd.DataFrame:
+def composite_rows(
+    s: Session, run_id: int, inputs: Inputs, *, fresh: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The composite measure of a stored run: residents reaching every required type of their circle.
 
     ``fresh``: the per-home rows (``residence_rows``) of the types the run computed, taken from memory;
@@ -366,20 +438,34 @@ def composite_rows(s: Session, run_id: int, inputs: Inputs, *, fresh: pd.DataFra
     return measures.composite(prepared_for(inputs), per_residence, bundles)
 
 
-def evaluate_targets(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
-                     presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None) -> pd.DataFrame:
+def evaluate_targets(
+    per_area: pd.DataFrame,
+    areas: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    presence: pd.DataFrame | None = None,
+    composite: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Pass/fail of each target row over all communities (the district's verdict; ``geo.targets``),
     with the measure's Chinese name and definition."""
-    judged = targets_overall(per_area, areas, targets, presence=presence, composite=composite).set_index("code")
+    judged = targets_overall(per_area, areas, targets, presence=presence, composite=composite).set_index(
+        "code"
+    )
     rows = []
     for t in targets.to_dict("records"):
         value = judged.value.get(t["code"], np.nan)
         value = None if pd.isna(value) else float(value)
-        rows.append({**t, "value": value, "pass": value is not None and value >= float(t["threshold"]) - 1e-12,
-                     "communities": _int(judged.communities.get(t["code"])),
-                     "communities_reached": _int(judged.communities_reached.get(t["code"])),
-                     "measure_zh": measure_name(t["measure"], t["circle"]),
-                     "definition_zh": measure_table()[t["measure"]]["definition_zh"]})
+        rows.append(
+            {
+                **t,
+                "value": value,
+                "pass": value is not None and value >= float(t["threshold"]) - 1e-12,
+                "communities": _int(judged.communities.get(t["code"])),
+                "communities_reached": _int(judged.communities_reached.get(t["code"])),
+                "measure_zh": measure_name(t["measure"], t["circle"]),
+                "definition_zh": measure_table()[t["measure"]]["definition_zh"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -387,8 +473,14 @@ def _int(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def target_rows(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFrame, *,
-                presence: pd.DataFrame | None = None, composite: pd.DataFrame | None = None) -> pd.DataFrame:
+def target_rows(
+    per_area: pd.DataFrame,
+    areas: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    presence: pd.DataFrame | None = None,
+    composite: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """``coverage_target`` rows: each target judged in the district, every town and (resident
     measures) every community of its circle."""
     judged = targets_by_area(per_area, areas, targets, presence=presence, composite=composite)
@@ -396,56 +488,114 @@ def target_rows(per_area: pd.DataFrame, areas: pd.DataFrame, targets: pd.DataFra
     out["pass"] = out["pass"].astype("boolean")
     for col in ("communities", "communities_reached"):
         out[col] = out[col].astype("Int64")
-    return out[["target_code", "area_id", "type_code", "measure", "threshold", "value", "pass", "communities",
-                "communities_reached"]]
+    return out[
+        [
+            "target_code",
+            "area_id",
+            "type_code",
+            "measure",
+            "threshold",
+            "value",
+            "pass",
+            "communities",
+            "communities_reached",
+        ]
+    ]
 
 
-def target_table(s: Session, run_id: int, *, level: str | None = None, code: str | None = None) -> list[dict[str, Any]]:
+def target_table(
+    s: Session, run_id: int, *, level: str | None = None, code: str | None = None
+) -> list[dict[str, Any]]:
     """The stored per-area verdicts of a run as JSON-ready records (with the target's label)."""
     rows = store.target_results(s, run_id, level=level, code=code)
     table = read_targets().set_index("code")
     labels, circles = table.label_zh.to_dict(), table.circle.to_dict()
-    return [{"target_code": r.target_code, "label_zh": labels.get(r.target_code), "type_code": r.type_code,
-             "measure": r.measure, "measure_zh": measure_name(r.measure, circles.get(r.target_code, "urban")),
-             "definition_zh": measure_table()[r.measure]["definition_zh"], "threshold": float(r.threshold), "area_id": int(r.area_id), "name": r["name"],
-             "level": r.level, "area_code": r.code, "value": None if pd.isna(r.value) else float(r.value),
-             "pass": None if pd.isna(r["pass"]) else bool(r["pass"]),
-             "communities": None if pd.isna(r.communities) else int(r.communities),
-             "communities_reached": None if pd.isna(r.communities_reached) else int(r.communities_reached)}
-            for _, r in rows.iterrows()]
+    return [
+        {
+            "target_code": r.target_code,
+            "label_zh": labels.get(r.target_code),
+            "type_code": r.type_code,
+            "measure": r.measure,
+            "measure_zh": measure_name(r.measure, circles.get(r.target_code, "urban")),
+            "definition_zh": measure_table()[r.measure]["definition_zh"],
+            "threshold": float(r.threshold),
+            "area_id": int(r.area_id),
+            "name": r["name"],
+            "level": r.level,
+            "area_code": r.code,
+            "value": None if pd.isna(r.value) else float(r.value),
+            "pass": None if pd.isna(r["pass"]) else bool(r["pass"]),
+            "communities": None if pd.isna(r.communities) else int(r.communities),
+            "communities_reached": None if pd.isna(r.communities_reached) else int(r.communities_reached),
+        }
+        for _, r in rows.iterrows()
+    ]
 
 
 def town_verdicts(s: Session, run_id: int) -> dict[str, list[dict[str, Any]]]:
     """Per target code: the stored verdict of every town (``area_id``, ``name``, ``value``, ``pass``)."""
     rows = store.target_results(s, run_id, level="town")
-    return {code: [{"area_id": int(r.area_id), "name": r["name"], "value": None if pd.isna(r.value) else float(r.value),
-                    "pass": None if pd.isna(r["pass"]) else bool(r["pass"])} for _, r in part.iterrows()]
-            for code, part in rows.groupby("target_code", sort=True)}
+    return {
+        code: [
+            {
+                "area_id": int(r.area_id),
+                "name": r["name"],
+                "value": None if pd.isna(r.value) else float(r.value),
+                "pass": None if pd.isna(r["pass"]) else bool(r["pass"]),
+            }
+            for _, r in part.iterrows()
+        ]
+        for code, part in rows.groupby("target_code", sort=True)
+    }
 
 
-def summarise(pa: pd.DataFrame, inputs: Inputs, *, seconds: float, recomputed: list[str], gaps: int,
-              presence: pd.DataFrame, composite: pd.DataFrame) -> dict[str, Any]:
+def summarise(
+    pa: pd.DataFrame,
+    inputs: Inputs,
+    *,
+    seconds: float,
+    recomputed: list[str],
+    gaps: int,
+    presence: pd.DataFrame,
+    composite: pd.DataFrame,
+) -> dict[str, Any]:
     """A run's headline figures: district share per type, targets pass/fail."""
     district = inputs.areas[inputs.areas.level == "district"].area_id
     top = pa[pa.area_id.isin(district)]
     by_type = {
-        r.type_code: {"population": int(r.population), "population_covered": int(r.population_covered),
-                      "share": None if pd.isna(r.population_share) else round(float(r.population_share), 4),
-                      "radius_share": None if pd.isna(r.radius_share) else round(float(r.radius_share), 4),
-                      "elderly_share": None if pd.isna(r.elderly_share) else round(float(r.elderly_share), 4)}
+        r.type_code: {
+            "population": int(r.population),
+            "population_covered": int(r.population_covered),
+            "share": None if pd.isna(r.population_share) else round(float(r.population_share), 4),
+            "radius_share": None if pd.isna(r.radius_share) else round(float(r.radius_share), 4),
+            "elderly_share": None if pd.isna(r.elderly_share) else round(float(r.elderly_share), 4),
+        }
         for r in top.itertuples()
     }
-    targets = evaluate_targets(pa, inputs.areas, read_targets(inputs.config.targets_csv), presence=presence,
-                               composite=composite)
+    targets = evaluate_targets(
+        pa, inputs.areas, read_targets(inputs.config.targets_csv), presence=presence, composite=composite
+    )
     return {
         "composite": composite_summary(pa, inputs, composite),
-        "seconds": round(seconds, 3), "recomputed_types": recomputed, "types": by_type,
-        "residences": int(len(inputs.residences)), "facilities": int((inputs.facilities.status == "open").sum()),
+        "seconds": round(seconds, 3),
+        "recomputed_types": recomputed,
+        "types": by_type,
+        "residences": int(len(inputs.residences)),
+        "facilities": int((inputs.facilities.status == "open").sum()),
         "gaps": gaps,
-        "targets": [{"code": r["code"], "label_zh": r["label_zh"], "measure": r["measure"],
-                     "measure_zh": r["measure_zh"], "definition_zh": r["definition_zh"],
-                     "value": None if pd.isna(r["value"]) else float(r["value"]), "threshold": r["threshold"],
-                     "pass": bool(r["pass"])} for r in targets.to_dict("records")],
+        "targets": [
+            {
+                "code": r["code"],
+                "label_zh": r["label_zh"],
+                "measure": r["measure"],
+                "measure_zh": r["measure_zh"],
+                "definition_zh": r["definition_zh"],
+                "value": None if pd.isna(r["value"]) else float(r["value"]),
+                "threshold": r["threshold"],
+                "pass": bool(r["pass"]),
+            }
+            for r in targets.to_dict("records")
+        ],
     }
 
 
@@ -459,7 +609,9 @@ def composite_summary(pa: pd.DataFrame, inputs: Inputs, composite: pd.DataFrame)
     out = {}
     for circle in ("urban", "rural"):
         tier = measures.HEADLINE_TIERS[circle]
-        rows = composite[(composite.circle == circle) & (composite.tier == tier) & composite.area_id.isin(comm.area_id)]
+        rows = composite[
+            (composite.circle == circle) & (composite.tier == tier) & composite.area_id.isin(comm.area_id)
+        ]
         if rows.empty:
             continue
         people, covered = int(rows.population.sum()), int(rows.population_covered.sum())
@@ -467,12 +619,21 @@ def composite_summary(pa: pd.DataFrame, inputs: Inputs, composite: pd.DataFrame)
         codes = bundles.get((circle, tier), [])
         ranked = measures.limiting_types(pa, mine, codes)
         out[circle] = {
-            "measure_zh": measure_name("composite", circle), "tier": tier, "required_types": len(codes),
-            "population": people, "population_covered": covered,
+            "measure_zh": measure_name("composite", circle),
+            "tier": tier,
+            "required_types": len(codes),
+            "population": people,
+            "population_covered": covered,
             "share": round(covered / people, 4) if people else None,
-            "limiting": [{"type_code": r.type_code, "name_zh": names.get(r.type_code, r.type_code),
-                          "population_missing": int(r.population_missing)}
-                         for r in ranked.itertuples() if r.population_missing > 0][:5],
+            "limiting": [
+                {
+                    "type_code": r.type_code,
+                    "name_zh": names.get(r.type_code, r.type_code),
+                    "population_missing": int(r.population_missing),
+                }
+                for r in ranked.itertuples()
+                if r.population_missing > 0
+            ][:5],
         }
     return out
 
@@ -485,16 +646,23 @@ def unreachable_summary(s: Session, run_id: int, inputs: Inputs, types: list[str
     homes = unsnapped(prepared_for(inputs), inputs.facility_types, types)
     facilities = store.unreachable_facilities(s, run_id)
     fac_of = {r.type_code: [int(f) for f in r.facility_ids] for r in facilities.itertuples()}
-    per_type = homes.groupby("type_code").agg(residences=("residence_id", "size"), population=("population", "sum"))
+    per_type = homes.groupby("type_code").agg(
+        residences=("residence_id", "size"), population=("population", "sum")
+    )
     distinct = homes.drop_duplicates("residence_id")
     by_type = {}
     for code in sorted(set(per_type.index) | set(fac_of)):
         counts = per_type.loc[code] if code in per_type.index else {"residences": 0, "population": 0}
-        by_type[code] = {"residences": int(counts["residences"]), "population": int(counts["population"]),
-                         "facilities": fac_of.get(code, [])}
+        by_type[code] = {
+            "residences": int(counts["residences"]),
+            "population": int(counts["population"]),
+            "facilities": fac_of.get(code, []),
+        }
     return {
-        "snap_max_m": float(inputs.config.snap_max_m), "residences": int(len(distinct)),
-        "population": int(distinct.population.sum()), "facilities": sorted({f for ids in fac_of.values() for f in ids}),
+        "snap_max_m": float(inputs.config.snap_max_m),
+        "residences": int(len(distinct)),
+        "population": int(distinct.population.sum()),
+        "facilities": sorted({f for ids in fac_of.values() for f in ids}),
         "by_type": by_type,
     }
 
@@ -502,12 +670,29 @@ def unreachable_summary(s: Session, run_id: int, inputs: Inputs, types: list[str
 # --- runs --------------------------------------------------------------------------------------
 
 
-def compute(inputs: Inputs, *, types: list[str] | None = None, statuses: tuple[str, ...] = ("open",),
-            with_gaps: bool = True, progress: Progress | None = None) -> CoverageResult:
+def compute(
+    inputs: Inputs,
+    *,
+    types: list[str] | None = None,
+    statuses: tuple[str, ...] = ("open",),
+    with_gaps: bool = True,
+    progress: Progress | None = None,
+) -> CoverageResult:
     """Coverage of ``types`` (default all) on the cached prepared networks."""
-    return run_coverage(None, None, inputs.facilities, None, None, inputs.facility_types, inputs.profiles,
-                        types=types, prepared=prepared_for(inputs), statuses=statuses, with_gaps=with_gaps,
-                        progress=progress)
+    return run_coverage(
+        None,
+        None,
+        inputs.facilities,
+        None,
+        None,
+        inputs.facility_types,
+        inputs.profiles,
+        types=types,
+        prepared=prepared_for(inputs),
+        statuses=statuses,
+        with_gaps=with_gaps,
+        progress=progress,
+    )
 
 
 def _previous(s: Session, inputs: Inputs) -> dict[str, Any] | None:
@@ -535,16 +720,22 @@ def _wanted(inputs: Inputs, types: list[str] | None) -> list[str]:
     return sorted(set(types) & set(tiered))
 
 
-def run_params(inputs: Inputs, prints: dict[str, str], *, actor: str, previous: dict[str, Any] | None,
-               reused: list[str]) -> dict[str, Any]:
+def run_params(
+    inputs: Inputs, prints: dict[str, str], *, actor: str, previous: dict[str, Any] | None, reused: list[str]
+) -> dict[str, Any]:
     """The parameters stored with a run: types held and their fingerprints, the profiles as read,
     the threshold table's hash, the distances, and ``config`` (hashes compared by ``is_stale``)."""
     return {
-        "types": sorted(prints), "fingerprints": prints, "actor": actor,
-        "incremental_from": previous["run_id"] if previous else None, "reused_types": reused,
-        "snap_max_m": float(inputs.config.snap_max_m), "gap_link_m": float(inputs.config.gap_link_m),
+        "types": sorted(prints),
+        "fingerprints": prints,
+        "actor": actor,
+        "incremental_from": previous["run_id"] if previous else None,
+        "reused_types": reused,
+        "snap_max_m": float(inputs.config.snap_max_m),
+        "gap_link_m": float(inputs.config.gap_link_m),
         "thresholds": thresholds_digest(inputs.facility_types),
-        "profiles": profile_table(inputs.profiles), "config": config_key(inputs),
+        "profiles": profile_table(inputs.profiles),
+        "config": config_key(inputs),
         "tables": _table_names(inputs.config),
     }
 
@@ -552,17 +743,34 @@ def run_params(inputs: Inputs, prints: dict[str, str], *, actor: str, previous: 
 def _table_names(config: RunConfig) -> dict[str, str]:
     """Which editable tables a run used: the shipped one (内置) or an edited copy, by file name only —
     never the server's path (run parameters reach planners)."""
-    shipped = {"profiles": PROFILES_CSV, "targets": TARGETS_CSV, "facility_types": FACILITY_TYPES_CSV,
-               "service_areas": SERVICE_AREAS_CSV}
-    used = {"profiles": config.profiles_csv, "targets": config.targets_csv,
-            "facility_types": config.facility_types_csv, "service_areas": config.service_areas_csv}
-    return {k: f"{p.name}（内置）" if Path(p).resolve() == shipped[k].resolve() else f"{p.name}（本地修改）"
-            for k, p in used.items()}
+    shipped = {
+        "profiles": PROFILES_CSV,
+        "targets": TARGETS_CSV,
+        "facility_types": FACILITY_TYPES_CSV,
+        "service_areas": SERVICE_AREAS_CSV,
+    }
+    used = {
+        "profiles": config.profiles_csv,
+        "targets": config.targets_csv,
+        "facility_types": config.facility_types_csv,
+        "service_areas": config.service_areas_csv,
+    }
+    return {
+        k: f"{p.name}（内置）" if Path(p).resolve() == shipped[k].resolve() else f"{p.name}（本地修改）"
+        for k, p in used.items()
+    }
 
 
-def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bool = True,
-                  actor: str = "system", config: RunConfig | None = None,
-                  progress: Progress | None = None, run_id: int | None = None) -> dict[str, Any]:
+def run_and_store(
+    s: Session,
+    *,
+    types: list[str] | None = None,
+    incremental: bool = True,
+    actor: str = "system",
+    config: RunConfig | None = None,
+    progress: Progress | None = None,
+    run_id: int | None = None,
+) -> dict[str, Any]:
     """Compute and store a run in the session's transaction; returns the run row with its summary.
 
     ``types`` limits the run to those facility types (it then holds only them). With
@@ -585,8 +793,12 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
     total = 2 + (search_count(inputs.facility_types, todo) + 2 if todo else 0)
     step = (lambda label: progress(label, total)) if progress is not None else (lambda label: None)
     step("read")
-    run_id = store.start_run(s, params=run_params(inputs, prints, actor=actor, previous=previous, reused=reused),
-                             started_at=started, run_id=run_id)
+    run_id = store.start_run(
+        s,
+        params=run_params(inputs, prints, actor=actor, previous=previous, reused=reused),
+        started_at=started,
+        run_id=run_id,
+    )
     mark = time.perf_counter()
     if todo:
         prepared_for(inputs)
@@ -600,23 +812,41 @@ def run_and_store(s: Session, *, types: list[str] | None = None, incremental: bo
         store.copy_results(s, previous["run_id"], run_id, types=reused)  # type: ignore[index]
     fresh = residence_rows(result) if result is not None else None
     if result is not None:
-        store.add_results(s, run_id, per_area=area_rows(result), per_area_circle=area_circle_rows(result),
-                          per_residence=fresh,
-                          per_facility=facility_rows(result), gaps=gap_rows(result))
+        store.add_results(
+            s,
+            run_id,
+            per_area=area_rows(result),
+            per_area_circle=area_circle_rows(result),
+            per_residence=fresh,
+            per_facility=facility_rows(result),
+            gaps=gap_rows(result),
+        )
     per_area = _stored_per_area(s, run_id)
     presence = presence_rows(s, inputs)
     composite = composite_rows(s, run_id, inputs, fresh=fresh)
     store.add_measures(s, run_id, presence=presence, composite=composite)
     targets = read_targets(inputs.config.targets_csv)
-    store.add_targets(s, run_id, target_rows(per_area, inputs.areas, targets, presence=presence, composite=composite))
-    summary = summarise(per_area, inputs, seconds=time.perf_counter() - t0, recomputed=todo,
-                        gaps=store.gap_count(s, run_id), presence=presence, composite=composite)
+    store.add_targets(
+        s, run_id, target_rows(per_area, inputs.areas, targets, presence=presence, composite=composite)
+    )
+    summary = summarise(
+        per_area,
+        inputs,
+        seconds=time.perf_counter() - t0,
+        recomputed=todo,
+        gaps=store.gap_count(s, run_id),
+        presence=presence,
+        composite=composite,
+    )
     towns = town_verdicts(s, run_id)
     for t in summary["targets"]:
         t["towns"] = towns.get(t["code"], [])
-    summary.update(held_types=wanted, reused_types=reused,
-                   missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)),
-                   unreachable=unreachable_summary(s, run_id, inputs, wanted))
+    summary.update(
+        held_types=wanted,
+        reused_types=reused,
+        missing_types=sorted(set(service_tiers(inputs.facility_types).type_code) - set(wanted)),
+        unreachable=unreachable_summary(s, run_id, inputs, wanted),
+    )
     phases["store"] = time.perf_counter() - mark
     mark = time.perf_counter()
     summary["isochrones"] = store_isochrones(s, run_id, inputs) if inputs.config.store_isochrones else None
@@ -637,9 +867,16 @@ def isochrone_network(inputs: Inputs, profile: str) -> Network:
     prepared = _PREPARED.peek(inputs.prepared_key())
     if prepared is not None and profile in prepared.networks:
         return prepared.networks[profile]
-    key = (inputs.database, inputs.versions.get("network_nodes", 0), inputs.versions.get("network_edges", 0),
-           profile, profile_digests(inputs.profiles)[profile])
-    return _NETWORKS.get(key, lambda: build_network(inputs.nodes, inputs.edges, get_profile(inputs.profiles, profile)))
+    key = (
+        inputs.database,
+        inputs.versions.get("network_nodes", 0),
+        inputs.versions.get("network_edges", 0),
+        profile,
+        profile_digests(inputs.profiles)[profile],
+    )
+    return _NETWORKS.get(
+        key, lambda: build_network(inputs.nodes, inputs.edges, get_profile(inputs.profiles, profile))
+    )
 
 
 def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
@@ -647,9 +884,15 @@ def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
     copying those of the latest finished run that no edit since can have changed."""
     open_now = inputs.facilities[inputs.facilities.status == "open"][["facility_id", "lon", "lat"]]
     return isochrones.store_for_run(
-        s, run_id, network=lambda profile: isochrone_network(inputs, profile), facilities=open_now,
-        digests=profile_digests(inputs.profiles), snap_max_m=inputs.config.snap_max_m, versions=inputs.versions,
-        previous=store.latest_run(s))
+        s,
+        run_id,
+        network=lambda profile: isochrone_network(inputs, profile),
+        facilities=open_now,
+        digests=profile_digests(inputs.profiles),
+        snap_max_m=inputs.config.snap_max_m,
+        versions=inputs.versions,
+        previous=store.latest_run(s),
+    )
 
 
 def _stored_per_area(s: Session, run_id: int) -> pd.DataFrame:

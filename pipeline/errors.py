@@ -15,8 +15,15 @@ class PipelineError(Exception):
 
     code = "bad_request"
 
-    def __init__(self, message: str, *, fix: str | None = None, details: Any = None,
-                 retry_after_s: int | None = None, see: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        details: Any = None,
+        retry_after_s: int | None = None,
+        see: str | None = None,
+    ):
         super().__init__(message)
         self.fix = fix
         self.details = details

@@ -25,14 +25,30 @@ from pipeline import events as service
 from pipeline.errors import TooLarge
 
 SOURCE = "12345"
-FIELDS = {"external_ref": "工单编号", "reported_at": "受理时间", "category": "诉求类型", "description": "诉求内容",
-          "address": "事发地址", "lon": "经度", "lat": "纬度", "phone": "联系电话"}
+FIELDS = {
+    "external_ref": "工单编号",
+    "reported_at": "受理时间",
+    "category": "诉求类型",
+    "description": "诉求内容",
+    "address": "事发地址",
+    "lon": "经度",
+    "lat": "纬度",
+    "phone": "联系电话",
+}
 """Event field → its header in the sample file (and the default mapping)."""
 REQUIRED = ("external_ref", "reported_at", "category", "description")
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
-TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d", "%Y/%m/%d",
-                "%Y年%m月%d日 %H:%M", "%Y年%m月%d日")
+TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
+)
 FIELD_LIST = ", ".join(f"{f} ({zh})" for f, zh in FIELDS.items())
 
 
@@ -49,15 +65,21 @@ def parse_mapping(raw: str | None) -> dict[str, str]:
             mapping = json.loads(text)
         except ValueError:
             mapping = None
-        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-            raise ValidationFailed(f"字段映射 mapping {raw[:100]!r} 不是列名的 JSON 对象: 请写成 "
-                                   '{"工单号": "external_ref", "来电时间": "reported_at", ...}')
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            raise ValidationFailed(
+                f"字段映射 mapping {raw[:100]!r} 不是列名的 JSON 对象: 请写成 "
+                '{"工单号": "external_ref", "来电时间": "reported_at", ...}'
+            )
         return {k.strip(): v.strip() for k, v in mapping.items()}
     mapping = {}
     for pair in text.split(","):
         column, sep, field = pair.partition("=")
         if not sep or not column.strip() or not field.strip():
-            raise ValidationFailed(f"字段映射 mapping 中的 {pair!r} 不是 源列=字段: 请写成 工单号=external_ref,来电时间=reported_at")
+            raise ValidationFailed(
+                f"字段映射 mapping 中的 {pair!r} 不是 源列=字段: 请写成 工单号=external_ref,来电时间=reported_at"
+            )
         mapping[column.strip()] = field.strip()
     return mapping
 
@@ -88,9 +110,11 @@ def _columns(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
     missing = [f for f in REQUIRED if f not in found]
     if missing:
         wanted = "、".join(f"{f} ({FIELDS[f]})" for f in missing)
-        raise ValidationFailed(f"文件缺少必需的列 {wanted}: 文件的列为 {header}"
-                               + (f", 映射中的列 {absent} 不在文件中" if absent else "")
-                               + "; 请用 mapping 指明哪一列对应哪个字段, 如 工单号=external_ref")
+        raise ValidationFailed(
+            f"文件缺少必需的列 {wanted}: 文件的列为 {header}"
+            + (f", 映射中的列 {absent} 不在文件中" if absent else "")
+            + "; 请用 mapping 指明哪一列对应哪个字段, 如 工单号=external_ref"
+        )
     return found
 
 
@@ -110,14 +134,23 @@ def _time(raw: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
 
 
-def check(s: Session, settings: service.EventSettings, data: bytes, mapping: dict[str, str], *,
-          now: datetime | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def check(
+    s: Session,
+    settings: service.EventSettings,
+    data: bytes,
+    mapping: dict[str, str],
+    *,
+    now: datetime | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The work orders of a file ready to store, and every problem found (row, column, problem, fix)."""
     if len(data) > MAX_BYTES:
         raise TooLarge(f"文件超过 {MAX_BYTES // 1024 // 1024} MB", fix="请分成几个文件分别导入")
     header, lines = _rows(data)
     if len(lines) > MAX_ROWS:
-        raise TooLarge(f"文件有 {len(lines)} 行工单, 超过一次导入的上限 {MAX_ROWS} 行", fix="请按日期分成几个文件分别导入")
+        raise TooLarge(
+            f"文件有 {len(lines)} 行工单, 超过一次导入的上限 {MAX_ROWS} 行",
+            fix="请按日期分成几个文件分别导入",
+        )
     columns = _columns(header, mapping)
     categories, _ = service.tables(settings)
     by_name = {c.name_zh: c.code for c in categories.values()} | {c.code: c.code for c in categories.values()}
@@ -132,9 +165,16 @@ def check(s: Session, settings: service.EventSettings, data: bytes, mapping: dic
         return line[i].strip() if i is not None and i < len(line) else ""
 
     for n, line in enumerate(lines, start=2):
+
         def problem(field: str, what: str, fix: str, n: int = n) -> None:
-            problems.append({"row": n, "column": header[columns[field]] if field in columns else FIELDS[field],
-                             "problem": what, "fix": fix})
+            problems.append(
+                {
+                    "row": n,
+                    "column": header[columns[field]] if field in columns else FIELDS[field],
+                    "problem": what,
+                    "fix": fix,
+                }
+            )
 
         order: dict[str, Any] = {"row": n}
         ref = cell(line, "external_ref")
@@ -149,13 +189,19 @@ def check(s: Session, settings: service.EventSettings, data: bytes, mapping: dic
             if order["reported_at"] > now + timedelta(minutes=10):
                 problem("reported_at", f"受理时间 {cell(line, 'reported_at')} 晚于现在", "核对受理时间")
         except ValueError:
-            problem("reported_at", f"受理时间 {cell(line, 'reported_at')!r} 无法识别",
-                    "写成 2026-03-01 09:30 或 2026/3/1 9:30 (北京时间)")
+            problem(
+                "reported_at",
+                f"受理时间 {cell(line, 'reported_at')!r} 无法识别",
+                "写成 2026-03-01 09:30 或 2026/3/1 9:30 (北京时间)",
+            )
         category = cell(line, "category")
         order["category"] = by_name.get(category)
         if order["category"] is None:
-            problem("category", f"诉求类型 {category!r} 不在事项清单中",
-                    f"改为 {names} 之一, 或在 data/event_categories.csv 中增补")
+            problem(
+                "category",
+                f"诉求类型 {category!r} 不在事项清单中",
+                f"改为 {names} 之一, 或在 data/event_categories.csv 中增补",
+            )
         description = cell(line, "description")
         if len(description) < 2 or len(description) > 2000:
             problem("description", "诉求内容为空、过短或超过2000字", "填写诉求内容")
@@ -172,32 +218,55 @@ def check(s: Session, settings: service.EventSettings, data: bytes, mapping: dic
             problem("lon", f"经纬度 ({lon!r}, {lat!r}) 不是数字", "填写 WGS84 经纬度小数, 或留空按地址定位")
             point = (None, None)
         try:
-            order["lon"], order["lat"] = service.locate(s, lon=point[0], lat=point[1], address=order["address"])
+            order["lon"], order["lat"] = service.locate(
+                s, lon=point[0], lat=point[1], address=order["address"]
+            )
         except ValidationFailed as e:
-            problem("address" if point[0] is None else "lon", str(e),
-                    "填写事发地址 (路名、村名或门牌) 或本区内的 WGS84 经纬度")
+            problem(
+                "address" if point[0] is None else "lon",
+                str(e),
+                "填写事发地址 (路名、村名或门牌) 或本区内的 WGS84 经纬度",
+            )
         orders.append(order)
     done = store.by_external_refs(s, SOURCE, [o["external_ref"] for o in orders if o["external_ref"]])
     for order in orders:
         if order["external_ref"] in done:
-            problems.append({"row": order["row"], "column": header[columns["external_ref"]],
-                             "problem": f"工单编号 {order['external_ref']} 已导入 (事件 {done[order['external_ref']]})",
-                             "fix": "删除已导入的行后再导入"})
+            problems.append(
+                {
+                    "row": order["row"],
+                    "column": header[columns["external_ref"]],
+                    "problem": f"工单编号 {order['external_ref']} 已导入 (事件 {done[order['external_ref']]})",
+                    "fix": "删除已导入的行后再导入",
+                }
+            )
     problems.sort(key=lambda p: p["row"])
     return orders, problems
 
 
-def import_orders(s: Session, settings: service.EventSettings, data: bytes, mapping: dict[str, str], *,
-                  actor: str) -> dict[str, Any]:
+def import_orders(
+    s: Session, settings: service.EventSettings, data: bytes, mapping: dict[str, str], *, actor: str
+) -> dict[str, Any]:
     """Import every work order of the file, or none: ``ValidationFailed`` listing every problem."""
     orders, problems = check(s, settings, data, mapping)
     if problems:
-        raise ValidationFailed(f"文件中有 {len(problems)} 处问题, 未导入任何工单: 请逐行更正后重新导入", problems=problems)
+        raise ValidationFailed(
+            f"文件中有 {len(problems)} 处问题, 未导入任何工单: 请逐行更正后重新导入", problems=problems
+        )
     ids = []
     for order in orders:
-        event, _ = service.create(s, settings, category=order["category"], description=order["description"],
-                                  lon=order["lon"], lat=order["lat"], address=order["address"], phone=order["phone"],
-                                  source=SOURCE, reported_by=SOURCE, now=order["reported_at"],
-                                  external_ref=order["external_ref"])
+        event, _ = service.create(
+            s,
+            settings,
+            category=order["category"],
+            description=order["description"],
+            lon=order["lon"],
+            lat=order["lat"],
+            address=order["address"],
+            phone=order["phone"],
+            source=SOURCE,
+            reported_by=SOURCE,
+            now=order["reported_at"],
+            external_ref=order["external_ref"],
+        )
         ids.append(event["event_id"])
     return {"imported": len(ids), "event_ids": ids}

@@ -78,8 +78,14 @@ class NetworkSource:
 def run(network: Network, task: Task) -> tuple[str, bytes | str]:
     """``("ok", body)``, or ``("unreachable", why)`` when the origin is too far from every street."""
     try:
-        result = isochrones(network, task.origin.lon, task.origin.lat, minutes=task.budgets,
-                            points=task.facilities[["lon", "lat"]], max_distance_m=task.snap_max_m)
+        result = isochrones(
+            network,
+            task.origin.lon,
+            task.origin.lat,
+            minutes=task.budgets,
+            points=task.facilities[["lon", "lat"]],
+            max_distance_m=task.snap_max_m,
+        )
     except UnreachablePointError as e:
         return "unreachable", str(e)
     times = result.points["time_s"]  # type: ignore[index]  # points were given, so result.points is set
@@ -107,9 +113,17 @@ STORE_THREADS = 2
 NetworkOf = Callable[[str], Network]
 
 
-def store_for_run(s: Session, run_id: int, *, network: NetworkOf, facilities: pd.DataFrame,
-                  digests: dict[str, str], snap_max_m: float, versions: dict[str, int],
-                  previous: dict[str, Any] | None) -> dict[str, Any]:
+def store_for_run(
+    s: Session,
+    run_id: int,
+    *,
+    network: NetworkOf,
+    facilities: pd.DataFrame,
+    digests: dict[str, str],
+    snap_max_m: float,
+    versions: dict[str, int],
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
     """Store the public isochrones of every open facility (``facilities``: facility_id, lon, lat, by
     id) with run ``run_id``; from ``previous`` (the latest finished run) those of the facilities no
     edit since can have changed are copied — in a full run too: they depend on nothing else (street
@@ -117,42 +131,71 @@ def store_for_run(s: Session, run_id: int, *, network: NetworkOf, facilities: pd
     computation. Returns the summary the run keeps (``isochrones``): what the rows depend on, how
     many were computed and copied, and the seconds it took (wall clock and CPU of this process)."""
     t0, cpu0 = time.perf_counter(), time.process_time()
-    key: dict[str, Any] = {"profiles": {p: digests[p] for p in PUBLIC_PROFILES if p in digests},
-                           "snap_max_m": float(snap_max_m), "minutes": list(PUBLIC_MINUTES)}
+    key: dict[str, Any] = {
+        "profiles": {p: digests[p] for p in PUBLIC_PROFILES if p in digests},
+        "snap_max_m": float(snap_max_m),
+        "minutes": list(PUBLIC_MINUTES),
+    }
     facilities = facilities.sort_values("facility_id").reset_index(drop=True)
     computed = copied = 0
     for profile in key["profiles"]:
         todo = facilities.facility_id.to_numpy()
-        if _reusable(previous, key, profile, versions):
-            todo = affected(s, previous["run_id"], profile, functools.partial(network, profile),  # type: ignore[index]
-                            facilities, snap_max_m)
-            copied += stored.copy(s, previous["run_id"], run_id, profile=profile,  # type: ignore[index]
-                                  skip=sorted(set(todo) | _gone(s, previous["run_id"], profile, facilities)))  # type: ignore[index]
+        if previous is not None and _reusable(previous, key, profile, versions):
+            todo = affected(
+                s,
+                previous["run_id"],
+                profile,
+                functools.partial(network, profile),
+                facilities,
+                snap_max_m,
+            )
+            copied += stored.copy(
+                s,
+                previous["run_id"],
+                run_id,
+                profile=profile,
+                skip=sorted(set(todo) | _gone(s, previous["run_id"], profile, facilities)),
+            )
         if len(todo):
             rows = facility_rows(network(profile), facilities, todo, profile=profile, snap_max_m=snap_max_m)
             computed += stored.add(s, run_id, rows)
-    return {**key, "computed": computed, "copied": copied, "seconds": round(time.perf_counter() - t0, 3),
-            "cpu_seconds": round(time.process_time() - cpu0, 3)}
+    return {
+        **key,
+        "computed": computed,
+        "copied": copied,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "cpu_seconds": round(time.process_time() - cpu0, 3),
+    }
 
 
-def _reusable(previous: dict[str, Any] | None, key: dict[str, Any], profile: str,
-              versions: dict[str, int]) -> bool:
+def _reusable(
+    previous: dict[str, Any] | None, key: dict[str, Any], profile: str, versions: dict[str, int]
+) -> bool:
     """Whether ``previous`` stored isochrones of ``profile`` on the same network, profile and distances."""
     if previous is None:
         return False
     then = (previous.get("summary") or {}).get("isochrones") or {}
     seen = previous.get("data_version") or {}
-    return (then.get("profiles", {}).get(profile) == key["profiles"][profile]
-            and then.get("snap_max_m") == key["snap_max_m"] and then.get("minutes") == key["minutes"]
-            and all(seen.get(k, 0) == versions.get(k, 0) for k in ("network_nodes", "network_edges")))
+    return (
+        then.get("profiles", {}).get(profile) == key["profiles"][profile]
+        and then.get("snap_max_m") == key["snap_max_m"]
+        and then.get("minutes") == key["minutes"]
+        and all(seen.get(k, 0) == versions.get(k, 0) for k in ("network_nodes", "network_edges"))
+    )
 
 
 def _gone(s: Session, run_id: int, profile: str, facilities: pd.DataFrame) -> set[int]:
     return set(stored.origins(s, run_id, profile).facility_id) - set(facilities.facility_id)
 
 
-def affected(s: Session, run_id: int, profile: str, network: Callable[[], Network], facilities: pd.DataFrame,
-             snap_max_m: float) -> np.ndarray:
+def affected(
+    s: Session,
+    run_id: int,
+    profile: str,
+    network: Callable[[], Network],
+    facilities: pd.DataFrame,
+    snap_max_m: float,
+) -> np.ndarray:
     """Open facilities whose stored isochrone of ``profile`` in run ``run_id`` may differ from one
     computed now: those added, moved or reopened since, and those whose polygon or listing an
     added, moved or removed facility may change — it was listed as reachable, lies within
@@ -160,8 +203,13 @@ def affected(s: Session, run_id: int, profile: str, network: Callable[[], Networ
     budget (plus ``REACH_MARGIN_S``, found by one search towards it). ``network()`` is built only
     when something changed."""
     before = stored.origins(s, run_id, profile)
-    both = before.merge(facilities[["facility_id", "lon", "lat"]], on="facility_id", how="outer",
-                        suffixes=("_then", "_now"), indicator=True)
+    both = before.merge(
+        facilities[["facility_id", "lon", "lat"]],
+        on="facility_id",
+        how="outer",
+        suffixes=("_then", "_now"),
+        indicator=True,
+    )
     moved = (both._merge != "both") | (both.lon_then != both.lon_now) | (both.lat_then != both.lat_now)
     changed = both[moved]
     ids = facilities.facility_id.to_numpy()
@@ -169,20 +217,32 @@ def affected(s: Session, run_id: int, profile: str, network: Callable[[], Networ
     if not len(changed):
         return np.array(sorted(out), dtype=np.int64)
     out |= stored.reaching(s, run_id, profile, changed.facility_id.tolist())
-    points = pd.concat([changed[["lon_then", "lat_then"]].set_axis(["lon", "lat"], axis=1),
-                        changed[["lon_now", "lat_now"]].set_axis(["lon", "lat"], axis=1)]).dropna()
+    points = pd.concat(
+        [
+            changed[["lon_then", "lat_then"]].set_axis(["lon", "lat"], axis=1),
+            changed[["lon_now", "lat_now"]].set_axis(["lon", "lat"], axis=1),
+        ]
+    ).dropna()
     out |= stored.near(s, run_id, profile, points.lon.tolist(), points.lat.tolist(), NEAR_M)
     limit = PUBLIC_MINUTES[-1] * 60.0 + REACH_MARGIN_S
     for lon, lat in changed[["lon_now", "lat_now"]].dropna().itertuples(index=False):
         with contextlib.suppress(UnreachablePointError):  # no street near it: nobody reaches it
-            times = travel_times(network(), lon, lat, facilities[["lon", "lat"]], direction="to",
-                                 max_distance_m=snap_max_m, limit_s=limit)
+            times = travel_times(
+                network(),
+                lon,
+                lat,
+                facilities[["lon", "lat"]],
+                direction="to",
+                max_distance_m=snap_max_m,
+                limit_s=limit,
+            )
             out |= set(ids[np.isfinite(times)])
     return np.array(sorted(out & set(ids)), dtype=np.int64)
 
 
-def facility_rows(network: Network, facilities: pd.DataFrame, origins: np.ndarray, *, profile: str,
-                  snap_max_m: float) -> pd.DataFrame:
+def facility_rows(
+    network: Network, facilities: pd.DataFrame, origins: np.ndarray, *, profile: str, snap_max_m: float
+) -> pd.DataFrame:
     """The stored isochrones (``layers.isochrones.add`` rows) of the facilities ``origins``, each with
     every one of ``facilities`` as an exact point: one search per facility for all budgets, in
     ``STORE_THREADS`` threads; a facility too far from every street gets none (the route says why)."""
@@ -193,8 +253,9 @@ def facility_rows(network: Network, facilities: pd.DataFrame, origins: np.ndarra
     def one(fid: int) -> list[dict[str, Any]]:
         lon, lat = float(at.at[fid, "lon"]), float(at.at[fid, "lat"])
         try:
-            result = isochrones(network, lon, lat, minutes=PUBLIC_MINUTES, points=points,
-                                max_distance_m=snap_max_m)
+            result = isochrones(
+                network, lon, lat, minutes=PUBLIC_MINUTES, points=points, max_distance_m=snap_max_m
+            )
         except UnreachablePointError:
             return []
         times = result.points["time_s"].to_numpy(float)  # type: ignore[index]  # points were given
@@ -202,27 +263,49 @@ def facility_rows(network: Network, facilities: pd.DataFrame, origins: np.ndarra
         for minutes, geom in zip(result.polygons["minutes"], result.polygons.geometry, strict=True):
             ok = np.isfinite(times) & (times <= minutes * 60.0 + TIE_TOLERANCE_S) & (ids != fid)
             order = np.lexsort((ids[ok], times[ok]))
-            rows.append({"facility_id": int(fid), "profile": profile, "minutes": float(minutes), "lon": lon,
-                         "lat": lat, "geometry": geom, "reached_id": ids[ok][order].tolist(),
-                         "reached_s": times[ok][order].tolist()})
+            rows.append(
+                {
+                    "facility_id": int(fid),
+                    "profile": profile,
+                    "minutes": float(minutes),
+                    "lon": lon,
+                    "lat": lat,
+                    "geometry": geom,
+                    "reached_id": ids[ok][order].tolist(),
+                    "reached_s": times[ok][order].tolist(),
+                }
+            )
         return rows
 
     with ThreadPoolExecutor(STORE_THREADS) as pool:
         done = list(pool.map(one, [int(i) for i in origins]))
-    return pd.DataFrame([r for rows in done for r in rows],
-                        columns=["facility_id", "profile", "minutes", "lon", "lat", "geometry", "reached_id",
-                                 "reached_s"])
+    return pd.DataFrame(
+        [r for rows in done for r in rows],
+        columns=["facility_id", "profile", "minutes", "lon", "lat", "geometry", "reached_id", "reached_s"],
+    )
 
 
-def stored_body(s: Session, run: dict[str, Any] | None, facility_id: int, profile: str,
-                budgets: tuple[float, ...], *, digest: str, snap_max_m: float, origin: dict) -> bytes | None:
+def stored_body(
+    s: Session,
+    run: dict[str, Any] | None,
+    facility_id: int,
+    profile: str,
+    budgets: tuple[float, ...],
+    *,
+    digest: str,
+    snap_max_m: float,
+    origin: dict,
+) -> bytes | None:
     """The facility's isochrone response read from the finished ``run`` (the latest), the same bytes
     as ``run`` would compute — or None when the run holds no such isochrone or the street network, the
     facilities, the profile (``digest``) or the snapping distance changed since."""
     held = ((run or {}).get("summary") or {}).get("isochrones") or {}
-    if (run is None or held.get("profiles", {}).get(profile) != digest
-            or held.get("snap_max_m") != float(snap_max_m)
-            or not set(budgets) <= set(held.get("minutes", []))):
+    if (
+        run is None
+        or held.get("profiles", {}).get(profile) != digest
+        or held.get("snap_max_m") != float(snap_max_m)
+        or not set(budgets) <= set(held.get("minutes", []))
+    ):
         return None
     now, then = queries.data_versions(s), run.get("data_version") or {}
     if any(now.get(k, 0) != then.get(k, 0) for k in RUN_LAYERS):
@@ -241,8 +324,16 @@ def body(polygons, reached, *, profile: str, origin: dict) -> bytes:
         geometry = shapely.to_geojson(shapely.set_precision(geom, 1e-6)) if geom is not None else "null"
         props = json.dumps({"minutes": float(minutes), "profile": profile, "kind": "isochrone"})
         features.append(f'{{"type":"Feature","id":"{minutes:g}","geometry":{geometry},"properties":{props}}}')
-    listing = [{"facility_id": int(r.facility_id), "name": r.name, "type_code": r.type_code,
-                "type_name": r.type_name, "time_s": round(float(r.time_s), 1)} for r in reached.itertuples()]
+    listing = [
+        {
+            "facility_id": int(r.facility_id),
+            "name": r.name,
+            "type_code": r.type_code,
+            "type_name": r.type_name,
+            "time_s": round(float(r.time_s), 1),
+        }
+        for r in reached.itertuples()
+    ]
     extra = json.dumps({"facilities": listing, "origin": origin}, ensure_ascii=False)
     return f'{{"type":"FeatureCollection","features":[{",".join(features)}],{extra[1:]}'.encode()
 

@@ -35,8 +35,10 @@ from pipeline.signsheets import sign_sheets
 log = logging.getLogger("minqing.jobs")
 
 MAX_SITING_QUEUE = 4
-LOST = ("任务已中断: 后台任务未能完成它, 请重新发起 — the task queue gave up on this job before it finished: "
-        "start it again (POST /coverage/runs, POST /siting, POST /placenames/signs/jobs)")
+LOST = (
+    "任务已中断: 后台任务未能完成它, 请重新发起 — the task queue gave up on this job before it finished: "
+    "start it again (POST /coverage/runs, POST /siting, POST /placenames/signs/jobs)"
+)
 TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError)
 """Errors of the connection, not of the job: the queue tries the job again."""
 
@@ -66,8 +68,9 @@ class RunInProgress(AlreadyRunning):
 # --- coverage runs --------------------------------------------------------------------------------
 
 
-def queue_coverage_run(s: Session, *, types: list[str] | None, full: bool, actor: str,
-                       snap_max_m: float | None = None) -> dict[str, Any]:
+def queue_coverage_run(
+    s: Session, *, types: list[str] | None, full: bool, actor: str, snap_max_m: float | None = None
+) -> dict[str, Any]:
     """Queue a base coverage run (recorded in the audit log as ``start``) with its queue job; its row.
 
     Raises ``RunInProgress`` naming the run already queued or running.
@@ -77,9 +80,12 @@ def queue_coverage_run(s: Session, *, types: list[str] | None, full: bool, actor
     active = jobs.active_runs(s)
     if active:
         run_id = active[0]["run_id"]
-        raise RunInProgress(f"coverage run {run_id} is {active[0]['status']}: one run at a time",
-                            fix=f"wait for it (GET /coverage/runs/{run_id}) and start another if the data "
-                                "changed since", details={"run_id": run_id}, see=_run_url(run_id))
+        raise RunInProgress(
+            f"coverage run {run_id} is {active[0]['status']}: one run at a time",
+            fix=f"wait for it (GET /coverage/runs/{run_id}) and start another if the data changed since",
+            details={"run_id": run_id},
+            see=_run_url(run_id),
+        )
     params = {"types": types, "full": full, "actor": actor, "snap_max_m": snap_max_m}
     run_id = jobs.queue_run(s, params=params)
     jobs.set_queue_job(s, "coverage_runs", run_id, queue.defer(s, "coverage_run", run_id=run_id))
@@ -89,9 +95,13 @@ def queue_coverage_run(s: Session, *, types: list[str] | None, full: bool, actor
     return row
 
 
-def run_coverage_job(url: str | None, run_id: int, *,
-                     compute: Callable[[Session, int, dict[str, Any]], Any] | None = None,
-                     may_retry: bool = False) -> None:
+def run_coverage_job(
+    url: str | None,
+    run_id: int,
+    *,
+    compute: Callable[[Session, int, dict[str, Any]], Any] | None = None,
+    may_retry: bool = False,
+) -> None:
     """Claim and compute queued run ``run_id`` (a worker of the queue does, one at a time).
 
     ``compute(session, run_id, params)`` stores the results and marks the run done (default: the
@@ -113,8 +123,14 @@ def run_coverage_job(url: str | None, run_id: int, *,
 def _compute_run(s: Session, run_id: int, params: dict[str, Any]) -> None:
 
     config = RunConfig.from_settings(snap_max_m=params.get("snap_max_m"))
-    run_and_store(s, types=params.get("types"), incremental=not params.get("full"),
-                  actor=params.get("actor") or "coverage-job", config=config, run_id=run_id)
+    run_and_store(
+        s,
+        types=params.get("types"),
+        incremental=not params.get("full"),
+        actor=params.get("actor") or "coverage-job",
+        config=config,
+        run_id=run_id,
+    )
 
 
 def _run_url(run_id: int) -> str:
@@ -131,19 +147,30 @@ def queue_siting(s: Session, *, params: dict[str, Any], actor: str) -> dict[str,
     reap(s)
     active = jobs.active_jobs(s, "siting")
     if len(active) >= MAX_SITING_QUEUE:
-        raise Busy(f"{len(active)} siting jobs are queued or running", fix="retry when one has finished "
-                   f"(GET /siting/jobs/{active[0]['job_id']})", retry_after_s=10)
+        raise Busy(
+            f"{len(active)} siting jobs are queued or running",
+            fix=f"retry when one has finished (GET /siting/jobs/{active[0]['job_id']})",
+            retry_after_s=10,
+        )
     job_id = jobs.create_job(s, kind="siting", params=params, actor=actor)
     jobs.set_queue_job(s, "jobs", job_id, queue.defer(s, "siting", job_id=job_id, actor=actor))
-    audit.record(s, actor=actor, action="start", layer="jobs", object_id=job_id, after={"kind": "siting", **params})
+    audit.record(
+        s, actor=actor, action="start", layer="jobs", object_id=job_id, after={"kind": "siting", **params}
+    )
     row = jobs.job(s, job_id, kind="siting")
     assert row is not None
     return row
 
 
-def run_job(url: str | None, job_id: int, kind: str,
-            compute: Callable[[Session, dict[str, Any]], dict[str, Any] | tuple[dict[str, Any], bytes]],
-            *, actor: str, may_retry: bool = False) -> None:
+def run_job(
+    url: str | None,
+    job_id: int,
+    kind: str,
+    compute: Callable[[Session, dict[str, Any]], dict[str, Any] | tuple[dict[str, Any], bytes]],
+    *,
+    actor: str,
+    may_retry: bool = False,
+) -> None:
     """Claim and run queued job ``job_id``: ``compute(session, params)`` returns the result JSON, or the
     result JSON and the file the job made (failures as ``run_coverage_job``)."""
     with session(url, actor=actor) as s:
@@ -175,8 +202,10 @@ def queue_sign_sheets(s: Session, *, town: str | None, sign_status: str | None, 
     if town is not None:
         towns = sorted(queries.areas(s, levels=("town",), with_geometry=False)["name"])
         if town not in towns:
-            raise Invalid(f"town {town!r} is not a 镇街 of this district",
-                          fix=f"use one of {'、'.join(towns) or '(none yet)'}, or none for the whole district")
+            raise Invalid(
+                f"town {town!r} is not a 镇街 of this district",
+                fix=f"use one of {'、'.join(towns) or '(none yet)'}, or none for the whole district",
+            )
     jobs.serialise_queue(s)
     reap(s)
     jobs.drop_old_outputs(s, SIGN_SHEETS, older_than_hours=KEEP_SHEETS_HOURS)
@@ -186,7 +215,9 @@ def queue_sign_sheets(s: Session, *, town: str | None, sign_status: str | None, 
         return same
     job_id = jobs.create_job(s, kind=SIGN_SHEETS, params=params, actor=actor)
     jobs.set_queue_job(s, "jobs", job_id, queue.defer(s, SIGN_SHEETS, job_id=job_id, actor=actor))
-    audit.record(s, actor=actor, action="start", layer="jobs", object_id=job_id, after={"kind": SIGN_SHEETS, **params})
+    audit.record(
+        s, actor=actor, action="start", layer="jobs", object_id=job_id, after={"kind": SIGN_SHEETS, **params}
+    )
     row = jobs.job(s, job_id, kind=SIGN_SHEETS)
     assert row is not None
     return row
@@ -209,15 +240,21 @@ def sign_sheets_pdf(s: Session, job_id: int) -> bytes:
     when it failed, ``NotFound`` when unknown or its PDF is older than ``KEEP_SHEETS_HOURS``."""
     row = sign_sheets_job(s, job_id)
     if row["status"] in jobs.ACTIVE:
-        raise SheetsNotReady(f"sign-sheet job {job_id} is {row['status']}: its PDF is not drawn yet",
-                             fix=f"wait until GET /placenames/signs/jobs/{job_id} says done")
+        raise SheetsNotReady(
+            f"sign-sheet job {job_id} is {row['status']}: its PDF is not drawn yet",
+            fix=f"wait until GET /placenames/signs/jobs/{job_id} says done",
+        )
     if row["status"] != "done":
-        raise Invalid(f"sign-sheet job {job_id} failed: {row['error'] or 'no reason recorded'}",
-                      fix="start the sheets again (POST /placenames/signs/jobs)")
+        raise Invalid(
+            f"sign-sheet job {job_id} failed: {row['error'] or 'no reason recorded'}",
+            fix="start the sheets again (POST /placenames/signs/jobs)",
+        )
     body = jobs.job_output(s, job_id, kind=SIGN_SHEETS)
     if body is None:
-        raise NotFound(f"the PDF of sign-sheet job {job_id} is no longer kept (only for {KEEP_SHEETS_HOURS} "
-                       "hours): start the sheets again (POST /placenames/signs/jobs)")
+        raise NotFound(
+            f"the PDF of sign-sheet job {job_id} is no longer kept (only for {KEEP_SHEETS_HOURS} "
+            "hours): start the sheets again (POST /placenames/signs/jobs)"
+        )
     return body
 
 
@@ -230,8 +267,14 @@ def run_sign_sheets_job(url: str | None, job_id: int, *, actor: str, may_retry: 
             jobs.set_progress(s, job_id, {"done": done, "total": total, "unit": "页"})
 
     def compute(s: Session, params: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        body = sign_sheets(s, town=params.get("town"), sign_status=params.get("sign_status"), progress=progress)
-        return {"bytes": len(body), "town": params.get("town"), "sign_status": params.get("sign_status")}, body
+        body = sign_sheets(
+            s, town=params.get("town"), sign_status=params.get("sign_status"), progress=progress
+        )
+        return {
+            "bytes": len(body),
+            "town": params.get("town"),
+            "sign_status": params.get("sign_status"),
+        }, body
 
     run_job(url, job_id, SIGN_SHEETS, compute, actor=actor, may_retry=may_retry)
 

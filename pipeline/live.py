@@ -48,8 +48,13 @@ class Stream:
 class Hub:
     """Fan-out of the changes heard on one LISTEN connection to this process's open streams."""
 
-    def __init__(self, url: str, *, listen: Callable[..., AsyncIterator[dict]] = live.listen,
-                 retry_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        listen: Callable[..., AsyncIterator[dict]] = live.listen,
+        retry_seconds: float = 2.0,
+    ) -> None:
         self.url = url
         self._listen = listen
         self.retry_seconds = retry_seconds
@@ -101,8 +106,9 @@ class Hub:
             await asyncio.sleep(self.retry_seconds)
 
 
-async def changes(hub: Hub, stream: Stream, *, heartbeat_seconds: float = 15.0,
-                  max_seconds: float = 1800.0) -> AsyncIterator[dict[str, Any] | None]:
+async def changes(
+    hub: Hub, stream: Stream, *, heartbeat_seconds: float = 15.0, max_seconds: float = 1800.0
+) -> AsyncIterator[dict[str, Any] | None]:
     """The changes ``stream`` may see, as they come; None every ``heartbeat_seconds`` of silence
     (keeps proxies from closing the connection). Ends after ``max_seconds`` or when the stream fell
     behind. The first item is ``{"ready": True}`` once the hub listens (changes committed from then

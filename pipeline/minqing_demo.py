@@ -21,8 +21,10 @@ from pipeline.errors import Invalid
 def category_examples(path: Path) -> dict[str, list[str]]:
     """Category → its example descriptions (the 事项清单's ``examples`` column, 、-separated)."""
     with Path(path).open(encoding="utf-8-sig", newline="") as f:
-        return {row["code"]: [e.strip() for e in (row.get("examples") or "").split("、") if e.strip()]
-                for row in csv.DictReader(f)}
+        return {
+            row["code"]: [e.strip() for e in (row.get("examples") or "").split("、") if e.strip()]
+            for row in csv.DictReader(f)
+        }
 
 
 def default_end(now: datetime | None = None) -> datetime:
@@ -31,8 +33,9 @@ def default_end(now: datetime | None = None) -> datetime:
     return today.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def load(s: Session, *, scale: float = 1.0, seed: int = 20261122, end: datetime | None = None,
-         months: int = 6) -> dict[str, int]:
+def load(
+    s: Session, *, scale: float = 1.0, seed: int = 20261122, end: datetime | None = None, months: int = 6
+) -> dict[str, int]:
     """Generate and store the demo's 民情 for the loaded district (``scale`` and ``seed`` of the
     district: they place its old town); replaces every event, key household and visit."""
 
@@ -40,8 +43,18 @@ def load(s: Session, *, scale: float = 1.0, seed: int = 20261122, end: datetime 
     categories, calendar = events_service.tables(event_settings)
     homes = store.homes(s, old_town_lonlat(scale=scale, seed=seed).wkt)
     if homes.empty:
-        raise Invalid("no residence lies in a small grid: there is no district to make 民情 for",
-                      fix="load the demo district first: `minqing demo load`")
-    demo = generate(homes, categories, calendar, visits_service.plan(visit_settings), end=end or default_end(),
-                    examples=category_examples(event_settings.categories_path), months=months, seed=seed)
+        raise Invalid(
+            "no residence lies in a small grid: there is no district to make 民情 for",
+            fix="load the demo district first: `minqing demo load`",
+        )
+    demo = generate(
+        homes,
+        categories,
+        calendar,
+        visits_service.plan(visit_settings),
+        end=end or default_end(),
+        examples=category_examples(event_settings.categories_path),
+        months=months,
+        seed=seed,
+    )
     return store.replace_minqing(s, demo)

@@ -40,7 +40,9 @@ def _open(data: bytes) -> Image.Image:
             if image.format not in FORMATS:
                 raise ValidationFailed(f"照片格式 {image.format} 不支持: 请上传 JPEG、PNG 或 WebP 图片")
             if image.width * image.height > MAX_PIXELS:
-                raise ValidationFailed(f"照片 {image.width}×{image.height} 像素太大: 请缩小到 4000 万像素以内")
+                raise ValidationFailed(
+                    f"照片 {image.width}×{image.height} 像素太大: 请缩小到 4000 万像素以内"
+                )
             image.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise ValidationFailed("文件不是可读的图片: 请上传 JPEG、PNG 或 WebP 照片") from None
@@ -51,8 +53,10 @@ def clean(data: bytes, *, max_bytes: int) -> tuple[bytes, str, Image.Image]:
     """The image re-encoded in its own format without metadata (EXIF, XMP, text chunks, ICC), turned
     upright by its EXIF orientation first; returns bytes, format and the decoded image."""
     if len(data) > max_bytes:
-        raise TooLarge(f"照片 {len(data) / 1024 / 1024:.1f} MB 超过上限 {max_bytes / 1024 / 1024:g} MB",
-                              fix="请压缩或缩小照片后再上传")
+        raise TooLarge(
+            f"照片 {len(data) / 1024 / 1024:.1f} MB 超过上限 {max_bytes / 1024 / 1024:g} MB",
+            fix="请压缩或缩小照片后再上传",
+        )
     image = _open(data)
     fmt = image.format or "JPEG"
     upright = ImageOps.exif_transpose(image)

@@ -73,12 +73,19 @@ def defer(s: Session, task: str, **kwargs: Any) -> int:
 
 def connector(url: str | None = None) -> procrastinate.PsycopgConnector:
     """A connector of the worker to ``url``, its connections looking in the queue's schema first."""
-    return procrastinate.PsycopgConnector(conninfo=conninfo(url),
-                                          kwargs={"options": f"-c search_path={SCHEMA},public"})
+    return procrastinate.PsycopgConnector(
+        conninfo=conninfo(url), kwargs={"options": f"-c search_path={SCHEMA},public"}
+    )
 
 
-def work(url: str | None = None, *, wait: bool = True, concurrency: int = 2, queues: list[str] | None = None,
-         install_signal_handlers: bool = True) -> None:
+def work(
+    url: str | None = None,
+    *,
+    wait: bool = True,
+    concurrency: int = 2,
+    queues: list[str] | None = None,
+    install_signal_handlers: bool = True,
+) -> None:
     """Run a worker on ``url``'s queue until it is stopped (SIGINT/SIGTERM: it finishes the jobs it
     has), or, ``wait=False``, until nothing is left to do. Jobs of stopped workers go back to the
     queue first. Its heartbeat is written every quarter of MINQING_JOB_STALE_SECONDS."""
@@ -86,10 +93,17 @@ def work(url: str | None = None, *, wait: bool = True, concurrency: int = 2, que
     stale = job_settings().job_stale_seconds
     recover_now(url)
     with app.replace_connector(connector(url)):
-        app.run_worker(wait=wait, concurrency=concurrency, queues=queues, listen_notify=wait,
-                       install_signal_handlers=install_signal_handlers, update_heartbeat_interval=stale / 4,
-                       stalled_worker_timeout=stale, additional_context={"database_url": url},
-                       name="minqing-worker")
+        app.run_worker(
+            wait=wait,
+            concurrency=concurrency,
+            queues=queues,
+            listen_notify=wait,
+            install_signal_handlers=install_signal_handlers,
+            update_heartbeat_interval=stale / 4,
+            stalled_worker_timeout=stale,
+            additional_context={"database_url": url},
+            name="minqing-worker",
+        )
 
 
 async def recover(manager: JobManager, *, stale_after_s: float | None = None) -> list[int]:

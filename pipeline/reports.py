@@ -40,13 +40,46 @@ from pipeline.runs import known_types, resolve_run
 from pipeline.scenarios import area_records
 
 LEVEL_ORDER = list(LEVELS)
-AREA_FORMATS = {"geojson": ("application/geo+json", "GeoJSON"), "gpkg": ("application/geopackage+sqlite3", "GPKG"),
-                "csv": ("text/csv; charset=utf-8", None)}
-AREA_COLUMNS = ["run_id", "area_id", "code", "name", "level", "level_name", "urban", "circle", "type_code",
-                "type_name", "households", "households_covered", "population", "population_covered", "elderly",
-                "elderly_covered", "children", "children_covered", "households_estimated", "population_estimated",
-                "share", "target", "pass", "population_in_radius", "radius_share", "present", "presence_source",
-                "communities", "communities_present", "presence_share", "status"]
+AREA_FORMATS = {
+    "geojson": ("application/geo+json", "GeoJSON"),
+    "gpkg": ("application/geopackage+sqlite3", "GPKG"),
+    "csv": ("text/csv; charset=utf-8", None),
+}
+AREA_COLUMNS = [
+    "run_id",
+    "area_id",
+    "code",
+    "name",
+    "level",
+    "level_name",
+    "urban",
+    "circle",
+    "type_code",
+    "type_name",
+    "households",
+    "households_covered",
+    "population",
+    "population_covered",
+    "elderly",
+    "elderly_covered",
+    "children",
+    "children_covered",
+    "households_estimated",
+    "population_estimated",
+    "share",
+    "target",
+    "pass",
+    "population_in_radius",
+    "radius_share",
+    "present",
+    "presence_source",
+    "communities",
+    "communities_present",
+    "presence_share",
+    "status",
+]
+
+
 class FontMissing(Unavailable):
     """The CJK font for Chinese maps and PDF reports is not installed."""
 
@@ -56,8 +89,15 @@ class FontMissing(Unavailable):
 # --- tables ---------------------------------------------------------------------------------------
 
 
-def areas_table(s: Session, run_id: int, *, level: str | None = None, type_code: str | None = None,
-                min_share: float = standards.DEFAULT_MIN_SHARE, with_geometry: bool = True) -> pd.DataFrame:
+def areas_table(
+    s: Session,
+    run_id: int,
+    *,
+    level: str | None = None,
+    type_code: str | None = None,
+    min_share: float = standards.DEFAULT_MIN_SHARE,
+    with_geometry: bool = True,
+) -> pd.DataFrame:
     """Areas with the run's coverage attributes, one row per area and type (GeoDataFrame in
     EPSG:4326 ``with_geometry``).
 
@@ -70,7 +110,9 @@ def areas_table(s: Session, run_id: int, *, level: str | None = None, type_code:
     frame["level_name"] = frame.level.map(LEVEL_ZH)
     frame["circle"] = frame.urban.map({True: "城市", False: "农村"})
     frame["target"] = standards.area_targets(frame, read_targets(), default=min_share)
-    frame["pass"] = pd.array((frame.share >= frame.target - 1e-12).where(frame.share.notna()), dtype="boolean")
+    frame["pass"] = pd.array(
+        (frame.share >= frame.target - 1e-12).where(frame.share.notna()), dtype="boolean"
+    )
     frame = with_presence(s, run_id, frame)
     order = frame.level.map({lvl: i for i, lvl in enumerate(LEVEL_ORDER)})
     frame = frame.assign(_o=order).sort_values(["type_code", "_o", "code"]).drop(columns="_o")
@@ -86,41 +128,58 @@ def with_presence(s: Session, run_id: int, frame: pd.DataFrame) -> pd.DataFrame:
     communities below, both classes); for a community the ``status`` word (未设置 / 步行可达不足 /
     可达不足 / 达标)."""
     rows = store.presence_results(s, run_id)
-    shares = measures.presence_shares(rows, queries.areas(s, with_geometry=False),
-                                      levels=("district", "town", "grid_large"))
+    shares = measures.presence_shares(
+        rows, queries.areas(s, with_geometry=False), levels=("district", "town", "grid_large")
+    )
     total = shares.groupby(["area_id", "type_code"], as_index=False)[["communities", "present"]].sum()
     total = total.rename(columns={"present": "communities_present"})
     own = rows[["area_id", "type_code", "present", "source"]].rename(columns={"source": "presence_source"})
-    out = frame.merge(own, on=["area_id", "type_code"], how="left").merge(total, on=["area_id", "type_code"],
-                                                                          how="left")
+    out = frame.merge(own, on=["area_id", "type_code"], how="left").merge(
+        total, on=["area_id", "type_code"], how="left"
+    )
     is_comm = out.level == "community"
     out["communities"] = out.communities.where(~is_comm, 1).astype("Int64")
-    out["communities_present"] = out.communities_present.where(~is_comm, out.present.astype(float)).astype("Int64")
+    out["communities_present"] = out.communities_present.where(~is_comm, out.present.astype(float)).astype(
+        "Int64"
+    )
     out["presence_share"] = (out.communities_present / out.communities).astype("Float64")
     out["present"] = out.present.astype("boolean")
-    out["status"] = [measures.status_word(present=None if pd.isna(p) else bool(p),
-                                          share=None if pd.isna(sh) else float(sh), target=float(t),
-                                          circle="rural" if u is False else "urban") if lvl == "community" else None
-                     for p, sh, t, u, lvl in zip(out.present, out.share, out.target, out.urban.astype(object), out.level,
-                                                 strict=True)]
+    out["status"] = [
+        measures.status_word(
+            present=None if pd.isna(p) else bool(p),
+            share=None if pd.isna(sh) else float(sh),
+            target=float(t),
+            circle="rural" if u is False else "urban",
+        )
+        if lvl == "community"
+        else None
+        for p, sh, t, u, lvl in zip(
+            out.present, out.share, out.target, out.urban.astype(object), out.level, strict=True
+        )
+    ]
     return out
 
 
-def areas_wide(s: Session, run_id: int, *, level: str | None = None,
-               min_share: float = standards.DEFAULT_MIN_SHARE) -> gpd.GeoDataFrame:
+def areas_wide(
+    s: Session, run_id: int, *, level: str | None = None, min_share: float = standards.DEFAULT_MIN_SHARE
+) -> gpd.GeoDataFrame:
     """One row per area (EPSG:4326): its attributes, then per type ``<code>__covered`` (population
     covered), ``<code>__share`` and ``<code>__pass`` — one polygon each, for GIS."""
     long = areas_table(s, run_id, level=level, min_share=min_share, with_geometry=False)
     parts = []
-    for value, suffix, dtype in (("population_covered", "covered", "Int64"), ("share", "share", "Float64"),
-                                 ("pass", "pass", "boolean")):
+    for value, suffix, dtype in (
+        ("population_covered", "covered", "Int64"),
+        ("share", "share", "Float64"),
+        ("pass", "pass", "boolean"),
+    ):
         part = long.pivot(index="area_id", columns="type_code", values=value).astype(dtype)
         parts.append(part.rename(columns=lambda code, suffix=suffix: f"{code}__{suffix}"))
     wide = pd.concat(parts, axis=1)
     wide = wide[sorted(wide.columns)]
     areas = queries.areas(s, levels=(level,) if level else None)
     base = areas[["area_id", "code", "name", "level", "urban", "geometry"]].assign(
-        level_name=areas.level.map(LEVEL_ZH), run_id=run_id)
+        level_name=areas.level.map(LEVEL_ZH), run_id=run_id
+    )
     counts = ["households", "population", "households_estimated", "population_estimated"]
     people = long.groupby("area_id")[counts].max()
     # merge on plain columns: a level without results (no large grids) pivots to an empty frame whose
@@ -159,8 +218,9 @@ class Export:
     filename: str
 
 
-def export_areas(s: Session, run_id: int, fmt: str, *, level: str | None = None,
-                 type_code: str | None = None) -> Export:
+def export_areas(
+    s: Session, run_id: int, fmt: str, *, level: str | None = None, type_code: str | None = None
+) -> Export:
     """Areas with coverage attributes as ``geojson``, ``gpkg`` or ``csv`` (UTF-8 with BOM, no geometry).
 
     CSV and any export of one ``type_code`` hold one row per area and type (``areas_table``);
@@ -215,8 +275,13 @@ GAPS_LISTED = summary.GAPS_LISTED
 PRESENCE_SOURCE_ZH = {"inside": "有", "town": "有（由镇街设施服务）", "assigned": "有（由邻近社区设施服务）"}
 
 
-def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None = None,
-             min_share: float = standards.DEFAULT_MIN_SHARE) -> bytes:
+def workbook(
+    s: Session,
+    run_id: int | None = None,
+    *,
+    scenario_id: int | None = None,
+    min_share: float = standards.DEFAULT_MIN_SHARE,
+) -> bytes:
     """The XLSX report of a run, for people: 摘要 (sentences), one ranked table per level (区县,
     镇街, 村居) with the three measures side by side, 达标目标, 生活圈分级达标, 社区用房, 覆盖缺口 (the
     largest gaps by place name), 缺口地图 (the map as a picture), and 情景对比 with ``scenario_id``.
@@ -226,7 +291,9 @@ def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None =
     brief = summary.build(s, run, c)
     names = summary.type_names(s)
     wb = spreadsheets.new_workbook()
-    spreadsheets.text_sheet(wb, "摘要", [*brief.lines(), (f"报告生成于 {spreadsheets.now_beijing()}（北京时间）。", False)])
+    spreadsheets.text_sheet(
+        wb, "摘要", [*brief.lines(), (f"报告生成于 {spreadsheets.now_beijing()}（北京时间）。", False)]
+    )
     notes = measure_notes()
     for level, title in REPORT_LEVELS:
         frame = level_table(s, run["run_id"], level, min_share=min_share)
@@ -235,8 +302,12 @@ def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None =
     _table(wb, "达标目标", targets_frame(c.targets, names))
     _table(wb, "生活圈分级达标", _tiers_frame(c.tiers, summary.town_names(s)))
     _table(wb, "社区用房", _floor_frame(c.floor_area))
-    _table(wb, "覆盖缺口", gaps_frame(brief.gap_rows, brief.largest, names),
-           notes=[f"每类设施列出居民最多的 {GAPS_LISTED} 处缺口；其余缺口只计数，完整清单可导出覆盖缺口表。"])
+    _table(
+        wb,
+        "覆盖缺口",
+        gaps_frame(brief.gap_rows, brief.largest, names),
+        notes=[f"每类设施列出居民最多的 {GAPS_LISTED} 处缺口；其余缺口只计数，完整清单可导出覆盖缺口表。"],
+    )
     _map_sheet(wb, s, run, brief)
     if scenario_id is not None:
         _table(wb, "情景对比", _scenario_frame(s, scenario_id, names))
@@ -246,8 +317,9 @@ def workbook(s: Session, run_id: int | None = None, *, scenario_id: int | None =
 def _table(wb, title: str, frame: pd.DataFrame, *, notes: list[str] | None = None) -> None:
     percent = [c for c in frame.columns if c in share_headers()]
     ws = spreadsheets.table_sheet(wb, title, frame, percent=percent, notes=notes or ())
-    ws.auto_filter.ref = f"A{len(notes or []) + 1}:{ws.cell(row=1, column=max(1, frame.shape[1])).column_letter}" \
-                         f"{ws.max_row}"
+    ws.auto_filter.ref = (
+        f"A{len(notes or []) + 1}:{ws.cell(row=1, column=max(1, frame.shape[1])).column_letter}{ws.max_row}"
+    )
 
 
 PERCENT_COLUMNS = {"目标值", "实际值", "覆盖率(前)", "覆盖率(后)", "覆盖率变化"}
@@ -268,7 +340,9 @@ def network_header() -> str:
     return f"{measure_name('network')}（农村：{measure_name('network', 'rural')}）"
 
 
-def level_table(s: Session, run_id: int, level: str, *, min_share: float = standards.DEFAULT_MIN_SHARE) -> pd.DataFrame:
+def level_table(
+    s: Session, run_id: int, level: str, *, min_share: float = standards.DEFAULT_MIN_SHARE
+) -> pd.DataFrame:
     """The ranked table of one level: one row per area and facility type, areas ranked by the share of
     residents reaching every required type (composite, best first), the three measures side by
     side, the community's status word, and the verdicts of the targets judged in the area."""
@@ -277,8 +351,13 @@ def level_table(s: Session, run_id: int, level: str, *, min_share: float = stand
         return pd.DataFrame()
     whole = _composite_share(store.composite_results(s, run_id, level=level))
     people = long.groupby("area_id").population.max()
-    ranking = pd.DataFrame({"whole": whole.reindex(people.index), "population": people,
-                            "name": long.groupby("area_id").name.first()})
+    ranking = pd.DataFrame(
+        {
+            "whole": whole.reindex(people.index),
+            "population": people,
+            "name": long.groupby("area_id").name.first(),
+        }
+    )
     ranking = ranking.sort_values(["whole", "name"], ascending=[False, True], na_position="last")
     rank = {a: i for i, a in enumerate(ranking.index, start=1)}
     verdicts = _verdicts(s, run_id, level)
@@ -300,13 +379,16 @@ def level_table(s: Session, run_id: int, level: str, *, min_share: float = stand
     out["是否应配建"] = np.where(long._req.to_numpy(), "宜配建", "应配建")
     presence = measure_name("presence")
     if level == "community":
-        out[f"{presence}（本社区是否设有）"] = [PRESENCE_SOURCE_ZH.get(src, "有") if p is True else
-                                         ("无" if p is False else "") for p, src in
-                                         zip(long.present.astype(object), long.presence_source, strict=True)]
+        out[f"{presence}（本社区是否设有）"] = [
+            PRESENCE_SOURCE_ZH.get(src, "有") if p is True else ("无" if p is False else "")
+            for p, src in zip(long.present.astype(object), long.presence_source, strict=True)
+        ]
     else:
         out[presence] = long.presence_share.astype(float).to_numpy()
-        out["设有该类设施的社区"] = [f"{int(p)}/{int(n)}" if pd.notna(n) and n else "" for p, n in
-                            zip(long.communities_present.fillna(0), long.communities, strict=True)]
+        out["设有该类设施的社区"] = [
+            f"{int(p)}/{int(n)}" if pd.notna(n) and n else ""
+            for p, n in zip(long.communities_present.fillna(0), long.communities, strict=True)
+        ]
     out[measure_name("radius")] = long.radius_share.astype(float).to_numpy()
     out[network_header()] = long.share.astype(float).to_numpy()
     if level == "community":
@@ -345,16 +427,31 @@ CIRCLE_ZH = {"urban": "城市", "rural": "农村", "both": "城乡"}
 def targets_frame(targets: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """The district against each target (``evaluate_targets`` rows), in Chinese: the target, its
     measure and definition, threshold, value, communities counted, verdict and source."""
-    counted = [f"{int(r)}/{int(n)}" if m == "presence" and pd.notna(n) and n else "" for m, r, n in
-               zip(targets.measure, targets.communities_reached.fillna(0), targets.communities, strict=True)]
-    return pd.DataFrame({
-        "目标": targets.label_zh, "设施类型": targets.type_code.map(lambda c: names.get(c, c)),
-        "范围": targets.circle.map(CIRCLE_ZH), "指标": targets.measure_zh, "指标定义": targets.definition_zh,
-        "目标值": targets.threshold.astype(float), "实际值": pd.to_numeric(targets["value"], errors="coerce"),
-        "设有该类设施的社区": counted,
-        "是否达标": ["达标" if p else ("未达标" if pd.notna(v) else "无数据")
-                 for p, v in zip(targets["pass"], pd.to_numeric(targets["value"], errors="coerce"), strict=True)],
-        "依据": targets.source.map(_source_text)})
+    counted = [
+        f"{int(r)}/{int(n)}" if m == "presence" and pd.notna(n) and n else ""
+        for m, r, n in zip(
+            targets.measure, targets.communities_reached.fillna(0), targets.communities, strict=True
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "目标": targets.label_zh,
+            "设施类型": targets.type_code.map(lambda c: names.get(c, c)),
+            "范围": targets.circle.map(CIRCLE_ZH),
+            "指标": targets.measure_zh,
+            "指标定义": targets.definition_zh,
+            "目标值": targets.threshold.astype(float),
+            "实际值": pd.to_numeric(targets["value"], errors="coerce"),
+            "设有该类设施的社区": counted,
+            "是否达标": [
+                "达标" if p else ("未达标" if pd.notna(v) else "无数据")
+                for p, v in zip(
+                    targets["pass"], pd.to_numeric(targets["value"], errors="coerce"), strict=True
+                )
+            ],
+            "依据": targets.source.map(_source_text),
+        }
+    )
 
 
 def _source_text(value: Any) -> str:
@@ -364,25 +461,48 @@ def _source_text(value: Any) -> str:
 
 
 def _tiers_frame(tiers: pd.DataFrame, towns: dict[int, str]) -> pd.DataFrame:
-    return pd.DataFrame({"镇街": tiers.area_id.map(towns), "社区": tiers.name,
-                         "城乡": tiers.circle.map({"urban": "城市", "rural": "农村"}),
-                         "生活圈层级": tiers.tier_label, "应配设施类型数": tiers.required, "在生活圈内": tiers.within,
-                         "是否达标": tiers["pass"].map({True: "达标", False: "未达标"}),
-                         "未达标的设施": tiers.missing})
+    return pd.DataFrame(
+        {
+            "镇街": tiers.area_id.map(towns),
+            "社区": tiers.name,
+            "城乡": tiers.circle.map({"urban": "城市", "rural": "农村"}),
+            "生活圈层级": tiers.tier_label,
+            "应配设施类型数": tiers.required,
+            "在生活圈内": tiers.within,
+            "是否达标": tiers["pass"].map({True: "达标", False: "未达标"}),
+            "未达标的设施": tiers.missing,
+        }
+    )
 
 
 def _floor_frame(floor: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"社区": floor.name, "户数": floor.households,
-                         "社区服务设施数": floor.facilities, "建筑面积(m²)": floor.floor_area_m2.round(1),
-                         "应配面积(m²,每百户30m²)": floor.required_m2.round(1),
-                         "每百户面积(m²)": floor.m2_per_100_households.round(1),
-                         "是否达标": floor["pass"].map({True: "达标", False: "未达标"}),
-                         "面积未知的设施数": floor.unknown_area})
+    return pd.DataFrame(
+        {
+            "社区": floor.name,
+            "户数": floor.households,
+            "社区服务设施数": floor.facilities,
+            "建筑面积(m²)": floor.floor_area_m2.round(1),
+            "应配面积(m²,每百户30m²)": floor.required_m2.round(1),
+            "每百户面积(m²)": floor.m2_per_100_households.round(1),
+            "是否达标": floor["pass"].map({True: "达标", False: "未达标"}),
+            "面积未知的设施数": floor.unknown_area,
+        }
+    )
 
 
-GAP_ZH = {"type_name": "设施类型", "rank": "排名", "place": "位置", "town": "镇街", "community": "村居",
-          "road": "最近道路", "households": "户数", "population": "人口", "elderly": "老年人(60+)",
-          "children": "儿童(0-14)", "residences": "住户点数"}
+GAP_ZH = {
+    "type_name": "设施类型",
+    "rank": "排名",
+    "place": "位置",
+    "town": "镇街",
+    "community": "村居",
+    "road": "最近道路",
+    "households": "户数",
+    "population": "人口",
+    "elderly": "老年人(60+)",
+    "children": "儿童(0-14)",
+    "residences": "住户点数",
+}
 
 
 def gaps_frame(gaps: pd.DataFrame, largest: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
@@ -397,26 +517,52 @@ def gaps_frame(gaps: pd.DataFrame, largest: pd.DataFrame, names: dict[str, str])
         parts.append(pd.DataFrame(top[list(GAP_ZH)]))
         rest = gaps[(gaps.type_code == code) & ~gaps.gap_id.isin(part.gap_id)]
         if len(rest):
-            parts.append(pd.DataFrame([{"type_name": names.get(code, code), "rank": None,
-                                        "place": f"其余 {len(rest):,} 处较小的缺口（合计）", "town": None,
-                                        "community": None, "road": None, **{c: int(rest[c].sum()) for c in counts}}]))
+            parts.append(
+                pd.DataFrame(
+                    [
+                        {
+                            "type_name": names.get(code, code),
+                            "rank": None,
+                            "place": f"其余 {len(rest):,} 处较小的缺口（合计）",
+                            "town": None,
+                            "community": None,
+                            "road": None,
+                            **{c: int(rest[c].sum()) for c in counts},
+                        }
+                    ]
+                )
+            )
     return pd.concat(parts, ignore_index=True).rename(columns=GAP_ZH)
 
 
-SCENARIO_ZH = {"name": "区域名称", "level": "层级", "type_code": "设施类型", "population": "人口",
-               "population_covered_before": "覆盖人口(前)", "population_covered_after": "覆盖人口(后)",
-               "share_before": "覆盖率(前)", "share_after": "覆盖率(后)", "share_delta": "覆盖率变化",
-               "population_gained": "新增覆盖人口", "population_lost": "失去覆盖人口",
-               "households_gained": "新增覆盖户数", "households_lost": "失去覆盖户数",
-               "elderly_gained": "新增覆盖老年人", "elderly_lost": "失去覆盖老年人",
-               "children_gained": "新增覆盖儿童", "children_lost": "失去覆盖儿童"}
+SCENARIO_ZH = {
+    "name": "区域名称",
+    "level": "层级",
+    "type_code": "设施类型",
+    "population": "人口",
+    "population_covered_before": "覆盖人口(前)",
+    "population_covered_after": "覆盖人口(后)",
+    "share_before": "覆盖率(前)",
+    "share_after": "覆盖率(后)",
+    "share_delta": "覆盖率变化",
+    "population_gained": "新增覆盖人口",
+    "population_lost": "失去覆盖人口",
+    "households_gained": "新增覆盖户数",
+    "households_lost": "失去覆盖户数",
+    "elderly_gained": "新增覆盖老年人",
+    "elderly_lost": "失去覆盖老年人",
+    "children_gained": "新增覆盖儿童",
+    "children_lost": "失去覆盖儿童",
+}
 
 
 def _scenario_frame(s: Session, scenario_id: int, names: dict[str, str]) -> pd.DataFrame:
     scenario = scenario_table.get(s, scenario_id)
     if not scenario["result"]:
-        raise Invalid(f"scenario {scenario_id} has not been evaluated yet",
-                       fix=f"POST /scenarios/{scenario_id}/evaluate (or `minqing plan scenario evaluate {scenario_id}`)")
+        raise Invalid(
+            f"scenario {scenario_id} has not been evaluated yet",
+            fix=f"POST /scenarios/{scenario_id}/evaluate (or `minqing plan scenario evaluate {scenario_id}`)",
+        )
     rows = pd.DataFrame(area_records(scenario["result"]), columns=scenario["result"]["areas"]["columns"])
     rows["level"] = rows.level.map(LEVEL_ZH)
     rows["type_code"] = rows.type_code.map(lambda c: names.get(c, c))
@@ -430,7 +576,12 @@ def _map_sheet(wb, s: Session, run: dict[str, Any], brief: summary.Summary) -> N
 
     png = overview_map(s, run, brief, dpi=110)
     ws = wb.create_sheet("缺口地图")
-    spreadsheets.put(ws, 1, 1, f"{brief.district} 应配建设施覆盖缺口（第 {brief.run_id} 次运行，数据日期 {brief.data_date}）")
+    spreadsheets.put(
+        ws,
+        1,
+        1,
+        f"{brief.district} 应配建设施覆盖缺口（第 {brief.run_id} 次运行，数据日期 {brief.data_date}）",
+    )
     picture = Image(io.BytesIO(png))
     picture.anchor = "A3"
     ws.add_image(picture)
@@ -450,9 +601,13 @@ def gap_map(s: Session, run_id: int, type_code: str, *, dpi: int = 150) -> bytes
     run = resolve_run(s, run_id)
     names = summary.type_names(s)
     if type_code not in names or type_code == "*":
-        raise Invalid(f"unknown facility type {type_code!r}", fix="use a code of GET /collections/facility_types/items")
+        raise Invalid(
+            f"unknown facility type {type_code!r}", fix="use a code of GET /collections/facility_types/items"
+        )
     layers = _map_layers(s, run["run_id"], [type_code])
-    title = f"{planning.district_name(s) or ''} {names[type_code]} 生活圈覆盖缺口（第 {run['run_id']} 次运行）"
+    title = (
+        f"{planning.district_name(s) or ''} {names[type_code]} 生活圈覆盖缺口（第 {run['run_id']} 次运行）"
+    )
     return _png(layers, title=title, font=font, demo=planning.is_demo(s), dpi=dpi)
 
 
@@ -468,12 +623,16 @@ def _font(size: float | None = None):
     from matplotlib.font_manager import FontProperties
 
     if not REPORT_FONT.exists():
-        raise FontMissing("the Chinese font 文泉驿正黑 (WenQuanYi Zen Hei) for maps and PDF reports is not installed",
-                          fix="install it: sudo apt-get install fonts-wqy-zenhei (or run scripts/system-deps.sh)")
+        raise FontMissing(
+            "the Chinese font 文泉驿正黑 (WenQuanYi Zen Hei) for maps and PDF reports is not installed",
+            fix="install it: sudo apt-get install fonts-wqy-zenhei (or run scripts/system-deps.sh)",
+        )
     return FontProperties(fname=str(REPORT_FONT), size=size)
 
 
-def _map_layers(s: Session, run_id: int, type_codes: list[str]) -> dict[str, gpd.GeoSeries | gpd.GeoDataFrame]:
+def _map_layers(
+    s: Session, run_id: int, type_codes: list[str]
+) -> dict[str, gpd.GeoSeries | gpd.GeoDataFrame]:
     """The map's layers projected to the district's UTM zone (metres)."""
     areas = queries.areas(s, levels=("district", "community"))
     district = to_metric(areas[areas.level == "district"])
@@ -483,10 +642,13 @@ def _map_layers(s: Session, run_id: int, type_codes: list[str]) -> dict[str, gpd
     fac = fac[fac.type_code.isin(type_codes)]  # open ones (the default)
     gaps = store.gap_results(s, run_id, labelled=False)
     return {
-        "district": district, "communities": areas[areas.level == "community"].to_crs(crs),
+        "district": district,
+        "communities": areas[areas.level == "community"].to_crs(crs),
         "roads": edges[["highway", "geometry"]].to_crs(crs),
         "gaps": gaps[gaps.type_code.isin(type_codes)].to_crs(crs),
-        "facilities": gpd.GeoDataFrame(fac, geometry=gpd.points_from_xy(fac.lon, fac.lat), crs=4326).to_crs(crs),
+        "facilities": gpd.GeoDataFrame(fac, geometry=gpd.points_from_xy(fac.lon, fac.lat), crs=4326).to_crs(
+            crs
+        ),
     }
 
 
@@ -504,7 +666,16 @@ def _png(layers: dict, *, title: str, font, demo: bool, dpi: int) -> bytes:
     bar = fig.colorbar(mappable, cax=cax, orientation="horizontal")
     bar.set_label("缺口人口（人）", fontproperties=font)
     if demo:
-        fig.text(0.98, 0.012, DEMO_LABEL, ha="right", va="bottom", color="#c00000", fontproperties=font, fontsize=12)
+        fig.text(
+            0.98,
+            0.012,
+            DEMO_LABEL,
+            ha="right",
+            va="bottom",
+            color="#c00000",
+            fontproperties=font,
+            fontsize=12,
+        )
     out = io.BytesIO()
     with _rare_glyphs_as_boxes():
         fig.savefig(out, format="png", dpi=dpi)
@@ -529,8 +700,16 @@ def draw_map(ax, layers: dict, *, font):
     gaps = layers["gaps"]
     mappable = _gap_patches(ax, gaps)
     fac = layers["facilities"]
-    ax.scatter(shapely.get_x(fac.geometry.to_numpy()), shapely.get_y(fac.geometry.to_numpy()), s=18, marker="^",
-               color="#1f5fbf", edgecolor="white", linewidth=0.5, zorder=5)
+    ax.scatter(
+        shapely.get_x(fac.geometry.to_numpy()),
+        shapely.get_y(fac.geometry.to_numpy()),
+        s=18,
+        marker="^",
+        color="#1f5fbf",
+        edgecolor="white",
+        linewidth=0.5,
+        zorder=5,
+    )
     _frame(ax, layers, font=font, n_gaps=len(gaps), n_fac=len(fac))
     return mappable
 
@@ -549,8 +728,9 @@ def _outlines(ax, geoms: gpd.GeoSeries, *, color: str, width: float) -> None:
     # late: matplotlib/openpyxl drawing loads only when a report is drawn
     from matplotlib.collections import LineCollection
 
-    ax.add_collection(LineCollection(_coords(shapely.boundary(geoms.to_numpy())), linewidths=width, colors=color,
-                                     zorder=3))
+    ax.add_collection(
+        LineCollection(_coords(shapely.boundary(geoms.to_numpy())), linewidths=width, colors=color, zorder=3)
+    )
 
 
 def _coords(lines: np.ndarray) -> list[np.ndarray]:
@@ -574,12 +754,16 @@ def _gap_patches(ax, gaps: gpd.GeoDataFrame):
     for geom, pop in zip(gaps.geometry, gaps.population, strict=True):
         for poly in shapely.get_parts(geom):
             rings = [poly.exterior, *poly.interiors]
-            patches.append(PathPatch(MplPath.make_compound_path(*[MplPath(np.asarray(r.coords), closed=True)
-                                                                  for r in rings])))
+            patches.append(
+                PathPatch(
+                    MplPath.make_compound_path(*[MplPath(np.asarray(r.coords), closed=True) for r in rings])
+                )
+            )
             values.append(pop)
     if patches:
-        coll = PatchCollection(patches, cmap="OrRd", norm=norm, alpha=0.8, edgecolor="#b30000", linewidth=0.4,
-                               zorder=4)
+        coll = PatchCollection(
+            patches, cmap="OrRd", norm=norm, alpha=0.8, edgecolor="#b30000", linewidth=0.4, zorder=4
+        )
         coll.set_array(np.asarray(values, float))
         ax.add_collection(coll)
     return mappable
@@ -596,9 +780,12 @@ def _frame(ax, layers, *, font, n_gaps: int, n_fac: int) -> None:
     ax.set_ylim(miny - pad, maxy + pad)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    handles = [Patch(facecolor="#fc8d59", edgecolor="#b30000", label=f"覆盖缺口（{n_gaps} 处，颜色越深人口越多）"),
-               Line2D([], [], marker="^", color="#1f5fbf", linestyle="", label=f"现有设施（{n_fac} 处）"),
-               Line2D([], [], color="#8a8a8a", label="村居边界"), Line2D([], [], color="#c8c8c8", label="道路")]
+    handles = [
+        Patch(facecolor="#fc8d59", edgecolor="#b30000", label=f"覆盖缺口（{n_gaps} 处，颜色越深人口越多）"),
+        Line2D([], [], marker="^", color="#1f5fbf", linestyle="", label=f"现有设施（{n_fac} 处）"),
+        Line2D([], [], color="#8a8a8a", label="村居边界"),
+        Line2D([], [], color="#c8c8c8", label="道路"),
+    ]
     ax.legend(handles=handles, loc="upper left", prop=_sized(font, 8), framealpha=0.9)
     _scale_bar(ax, minx, miny - pad / 2, maxx - minx, font)
     _north_arrow(ax, font)
@@ -617,14 +804,31 @@ def _scale_bar(ax, x0: float, y0: float, width: float, font) -> None:
     length = max(m * base for m in (1, 2, 5) if m * base <= raw)
     ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=2.5, zorder=6, solid_capstyle="butt")
     label = f"{length / 1000:g} 公里" if length >= 1000 else f"{length:g} 米"
-    ax.text(x0 + length / 2, y0 + 0.01 * width, label, ha="center", va="bottom", fontproperties=_sized(font, 8))
+    ax.text(
+        x0 + length / 2, y0 + 0.01 * width, label, ha="center", va="bottom", fontproperties=_sized(font, 8)
+    )
 
 
 def _north_arrow(ax, font) -> None:
     """An arrow pointing up with 北 (the map is in the district's UTM zone: up is north)."""
-    ax.annotate("北", xy=(0.95, 0.97), xytext=(0.95, 0.87), xycoords="axes fraction", textcoords="axes fraction",
-                ha="center", va="top", fontproperties=_sized(font, 11), zorder=7,
-                arrowprops={"facecolor": "black", "edgecolor": "black", "width": 3, "headwidth": 10, "headlength": 10})
+    ax.annotate(
+        "北",
+        xy=(0.95, 0.97),
+        xytext=(0.95, 0.87),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="center",
+        va="top",
+        fontproperties=_sized(font, 11),
+        zorder=7,
+        arrowprops={
+            "facecolor": "black",
+            "edgecolor": "black",
+            "width": 3,
+            "headwidth": 10,
+            "headlength": 10,
+        },
+    )
 
 
 # --- one-page PDF ---------------------------------------------------------------------------------
@@ -651,15 +855,23 @@ def pdf(s: Session, run_id: int | None = None, *, min_share: float = standards.D
     fig.text(0.03, 0.955, brief.title.replace("报告", "摘要"), fontproperties=_sized(font, 16), va="center")
     fig.text(0.03, 0.918, brief.facts(), fontproperties=_sized(font, 8.5), va="center", color="#333333")
     if brief.demo:
-        fig.text(0.97, 0.955, DEMO_LABEL, fontproperties=_sized(font, 14), color="#c00000", ha="right", va="center")
+        fig.text(
+            0.97, 0.955, DEMO_LABEL, fontproperties=_sized(font, 14), color="#c00000", ha="right", va="center"
+        )
     ax = fig.add_axes((0.02, 0.06, 0.5, 0.82))
     draw_map(ax, layers, font=font)
     for artist in ax.collections:  # tens of thousands of street segments: an image, the words stay text
         artist.set_rasterized(True)
     ax.set_title("应配建设施覆盖缺口", fontproperties=_sized(font, 10))
     _page_text(fig, brief, font)
-    fig.text(0.03, 0.022, f"民情地图 · 第 {brief.run_id} 次覆盖分析 · 数据日期 {brief.data_date} · "
-             f"生成于 {spreadsheets.now_beijing()}（北京时间）", fontproperties=_sized(font, 7.5), color="#555555")
+    fig.text(
+        0.03,
+        0.022,
+        f"民情地图 · 第 {brief.run_id} 次覆盖分析 · 数据日期 {brief.data_date} · "
+        f"生成于 {spreadsheets.now_beijing()}（北京时间）",
+        fontproperties=_sized(font, 7.5),
+        color="#555555",
+    )
     out = io.BytesIO()
     with matplotlib.rc_context({"pdf.fonttype": 42}), _rare_glyphs_as_boxes():  # TrueType subset, embedded
         fig.savefig(out, format="pdf", dpi=200, metadata={"Title": brief.title, "Creator": "民情地图"})
@@ -678,9 +890,17 @@ def _page_text(fig, brief: summary.Summary, font) -> None:
     y = PAGE_TEXT_TOP
     dark, grey = "#222222", "#555555"
     blocks: list[tuple[str, list[tuple[str, str]], int]] = [
-        ("一、全区对照目标", [(t, "#1b7f3b" if ok else ("#c00000" if ok is False else dark))
-                       for t, ok in brief.targets] or [("目标表中没有目标。", dark)], 2),
-        ("二、最需关注的社区", [(t, dark) for t in brief.worst] or [("所有社区的应配设施均已达标。", dark)], 2),
+        (
+            "一、全区对照目标",
+            [(t, "#1b7f3b" if ok else ("#c00000" if ok is False else dark)) for t, ok in brief.targets]
+            or [("目标表中没有目标。", dark)],
+            2,
+        ),
+        (
+            "二、最需关注的社区",
+            [(t, dark) for t in brief.worst] or [("所有社区的应配设施均已达标。", dark)],
+            2,
+        ),
         ("三、建议新增设施选址", [(t, dark) for t in brief.sites], 3),
         ("四、覆盖缺口", [(t, dark) for t in brief.gaps[:3]], 2),
         ("指标说明", [(t, grey) for t in brief.measures], 2),
@@ -693,9 +913,11 @@ def _page_text(fig, brief: summary.Summary, font) -> None:
         for text, color in lines:
             wrapped = wrap(text, PAGE_TEXT_UNITS)
             if len(wrapped) > most:
-                wrapped = [*wrapped[:most - 1], wrapped[most - 1][:-1] + "…"]
+                wrapped = [*wrapped[: most - 1], wrapped[most - 1][:-1] + "…"]
             if y - line_h * len(wrapped) < PAGE_TEXT_BOTTOM:
-                fig.text(PAGE_TEXT_X, y, "……（完整内容见 XLSX 报告）", fontproperties=_sized(font, 8), va="top")
+                fig.text(
+                    PAGE_TEXT_X, y, "……（完整内容见 XLSX 报告）", fontproperties=_sized(font, 8), va="top"
+                )
                 return
             for part in wrapped:
                 fig.text(PAGE_TEXT_X, y, part, fontproperties=_sized(font, 8), color=color, va="top")

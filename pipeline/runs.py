@@ -26,8 +26,10 @@ def resolve_run(s: Session, run_id: int | None = None) -> dict[str, Any]:
         what = "no coverage run exists yet" if run_id is None else f"coverage run {run_id} does not exist"
         raise NotFound(f"{what}: {NO_RUN_FIX}")
     if row["status"] != "done":
-        raise NotFound(f"coverage run {row['run_id']} is {row['status']}, not finished: use a finished run or "
-                       f"{NO_RUN_FIX}")
+        raise NotFound(
+            f"coverage run {row['run_id']} is {row['status']}, not finished: use a finished run or "
+            f"{NO_RUN_FIX}"
+        )
     from pipeline.coverage import is_stale  # late: coverage imports the settings and geo
 
     return {**row, "stale": is_stale(s, row)}
@@ -55,11 +57,27 @@ def catchments_table(s: Session, run_id: int, type_code: str) -> gpd.GeoDataFram
     """One polygon per facility of ``type_code`` that serves anyone, with its name and load (EPSG:4326):
     ``facility_id, name, points, population, households, elderly, children, capacity, load``."""
     outline = queries.district_outline(s)
-    clip = shapely.from_wkb(bytes(outline.wkb.iloc[0])) if len(outline) and outline.wkb.iloc[0] is not None else None
+    clip = (
+        shapely.from_wkb(bytes(outline.wkb.iloc[0]))
+        if len(outline) and outline.wkb.iloc[0] is not None
+        else None
+    )
     params = (store.run(s, run_id) or {}).get("params") or {}
     link_m = float(params.get("gap_link_m") or CATCHMENT_LINK_M)
     areas = catchment_areas(store.catchment_homes(s, run_id, type_code), link_m=link_m, clip=clip)
-    facilities = store.facility_results(s, run_id, type_code=type_code)[["facility_id", "name", "capacity", "load"]]
+    facilities = store.facility_results(s, run_id, type_code=type_code)[
+        ["facility_id", "name", "capacity", "load"]
+    ]
     out = areas.merge(facilities, on="facility_id", how="left")
-    columns = ["facility_id", "name", "points", "population", "households", "elderly", "children", "capacity", "load"]
+    columns = [
+        "facility_id",
+        "name",
+        "points",
+        "population",
+        "households",
+        "elderly",
+        "children",
+        "capacity",
+        "load",
+    ]
     return gpd.GeoDataFrame(out[columns], geometry=out.geometry.to_numpy(), crs=4326)

@@ -26,12 +26,36 @@ from layers import audit, planning, queries, store
 from layers import scenarios as table
 from pipeline import coverage as runs
 
-AREA_COLUMNS = ["area_id", "code", "name", "level", "type_code", "population", "population_covered_before",
-                "population_covered_after", "share_before", "share_after", "share_delta", "population_gained",
-                "population_lost", "households", "households_covered_before", "households_covered_after",
-                "households_gained", "households_lost", "elderly", "elderly_covered_before", "elderly_covered_after",
-                "elderly_gained", "elderly_lost", "children", "children_covered_before", "children_covered_after",
-                "children_gained", "children_lost"]
+AREA_COLUMNS = [
+    "area_id",
+    "code",
+    "name",
+    "level",
+    "type_code",
+    "population",
+    "population_covered_before",
+    "population_covered_after",
+    "share_before",
+    "share_after",
+    "share_delta",
+    "population_gained",
+    "population_lost",
+    "households",
+    "households_covered_before",
+    "households_covered_after",
+    "households_gained",
+    "households_lost",
+    "elderly",
+    "elderly_covered_before",
+    "elderly_covered_after",
+    "elderly_gained",
+    "elderly_lost",
+    "children",
+    "children_covered_before",
+    "children_covered_after",
+    "children_gained",
+    "children_lost",
+]
 
 
 @dataclass
@@ -52,8 +76,14 @@ def check_changes(s: Session, changes: list[dict[str, Any]]) -> pd.DataFrame:
     return apply_changes(fac, changes, type_codes=queries.facility_types(s).code)[1]
 
 
-def create(s: Session, *, name: str, changes: list[dict[str, Any]], description: str | None = None,
-           actor: str | None = None) -> dict[str, Any]:
+def create(
+    s: Session,
+    *,
+    name: str,
+    changes: list[dict[str, Any]],
+    description: str | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
     """Validate and save a scenario (changes stored with typed values); returns its row."""
     changes = normalise(changes)
     check_changes(s, changes)
@@ -68,10 +98,14 @@ def _check_inside_district(s: Session, changes: list[dict[str, Any]]) -> None:
         return
     outside = planning.outside_district(s, [c["lon"] for _, c in placed], [c["lat"] for _, c in placed])
     if outside:
-        named = "; ".join(f"change {placed[k][0]} ({placed[k][1]['op']} at {placed[k][1]['lon']}, "
-                          f"{placed[k][1]['lat']})" for k in outside)
-        raise ScenarioError(f"outside the district: {named}; give WGS84 longitude, latitude (lon first) of a place "
-                            "inside the district")
+        named = "; ".join(
+            f"change {placed[k][0]} ({placed[k][1]['op']} at {placed[k][1]['lon']}, {placed[k][1]['lat']})"
+            for k in outside
+        )
+        raise ScenarioError(
+            f"outside the district: {named}; give WGS84 longitude, latitude (lon first) of a place "
+            "inside the district"
+        )
 
 
 def evaluate_changes(inputs: runs.Inputs, changes: list[dict[str, Any]]) -> Evaluation:
@@ -98,20 +132,41 @@ def evaluate(s: Session, scenario_id: int, *, actor: str = "system") -> dict[str
     result = _result(ev, inputs, run_id=run_id, seconds=time.perf_counter() - t0)
     table.set_result(s, scenario_id, result)
     # the result itself is derived data (not audited row by row): record who evaluated what
-    audit.record(s, actor=actor, action="evaluate", layer="scenarios", object_id=scenario_id,
-                 after={"run_id": run_id, "types": ev.types, "seconds": result["seconds"]})
+    audit.record(
+        s,
+        actor=actor,
+        action="evaluate",
+        layer="scenarios",
+        object_id=scenario_id,
+        after={"run_id": run_id, "types": ev.types, "seconds": result["seconds"]},
+    )
     return table.get(s, scenario_id)
 
 
 def _store_run(s: Session, scenario_id: int, ev: Evaluation, *, actor: str, seconds: float) -> int:
-    run_id = store.start_run(s, params={"scenario_id": scenario_id, "types": ev.types, "actor": actor},
-                             scenario_id=scenario_id)
+    run_id = store.start_run(
+        s, params={"scenario_id": scenario_id, "types": ev.types, "actor": actor}, scenario_id=scenario_id
+    )
     if ev.after is not None:
-        store.add_results(s, run_id, per_area=runs.area_rows(ev.after), per_area_circle=runs.area_circle_rows(ev.after),
-                          per_residence=runs.residence_rows(ev.after),
-                          per_facility=runs.facility_rows(ev.after), gaps=runs.gap_rows(ev.after))
-    store.finish_run(s, run_id, summary={"seconds": round(seconds, 3), "scenario_id": scenario_id,
-                                         "recomputed_types": ev.types, "gaps": store.gap_count(s, run_id)})
+        store.add_results(
+            s,
+            run_id,
+            per_area=runs.area_rows(ev.after),
+            per_area_circle=runs.area_circle_rows(ev.after),
+            per_residence=runs.residence_rows(ev.after),
+            per_facility=runs.facility_rows(ev.after),
+            gaps=runs.gap_rows(ev.after),
+        )
+    store.finish_run(
+        s,
+        run_id,
+        summary={
+            "seconds": round(seconds, 3),
+            "scenario_id": scenario_id,
+            "recomputed_types": ev.types,
+            "gaps": store.gap_count(s, run_id),
+        },
+    )
     return run_id
 
 
@@ -121,7 +176,10 @@ def _result(ev: Evaluation, inputs: runs.Inputs, *, run_id: int, seconds: float)
     top = summary(ev.delta) if len(ev.delta) else ev.delta
     return {
         "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 3), "run_id": run_id, "data_version": inputs.versions, "types": ev.types,
+        "seconds": round(seconds, 3),
+        "run_id": run_id,
+        "data_version": inputs.versions,
+        "types": ev.types,
         "changes": change_places(_records(ev.log), inputs.facilities, ev.facilities),
         "summary": [{**r, "type_name": names.get(r["type_code"])} for r in _records(top[AREA_COLUMNS])],
         "areas": {"columns": AREA_COLUMNS, "rows": _rows(ev.delta[AREA_COLUMNS])},
@@ -129,8 +187,17 @@ def _result(ev: Evaluation, inputs: runs.Inputs, *, run_id: int, seconds: float)
     }
 
 
-LOAD_COLUMNS = ["facility_id", "name", "type_code", "capacity_before", "capacity_after", "catchment_population_before",
-                "catchment_population_after", "load_before", "load_after"]
+LOAD_COLUMNS = [
+    "facility_id",
+    "name",
+    "type_code",
+    "capacity_before",
+    "capacity_after",
+    "catchment_population_before",
+    "catchment_population_after",
+    "load_before",
+    "load_after",
+]
 
 
 def facility_load(ev: Evaluation) -> list[dict[str, Any]]:
@@ -140,8 +207,9 @@ def facility_load(ev: Evaluation) -> list[dict[str, Any]]:
     if ev.before is None or ev.after is None or ev.log.empty:
         return []
     cols = ["facility_id", "type_code", "catchment_population", "capacity", "load"]
-    both = ev.before.per_facility[cols].merge(ev.after.per_facility[cols], on="facility_id", how="outer",
-                                              suffixes=("_before", "_after"))
+    both = ev.before.per_facility[cols].merge(
+        ev.after.per_facility[cols], on="facility_id", how="outer", suffixes=("_before", "_after")
+    )
     both = both[both.facility_id.isin(ev.log.facility_id.dropna())]
     names = ev.facilities.set_index("facility_id").name
     both["name"] = both.facility_id.map(names)
@@ -149,7 +217,9 @@ def facility_load(ev: Evaluation) -> list[dict[str, Any]]:
     return _records(both[LOAD_COLUMNS].sort_values("facility_id"))
 
 
-def change_places(log: list[dict[str, Any]], before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any]]:
+def change_places(
+    log: list[dict[str, Any]], before: pd.DataFrame, after: pd.DataFrame
+) -> list[dict[str, Any]]:
     """The change log with what a map needs to mark each change: the facility's ``name``, ``lon``/``lat``
     after the change (degrees), ``from_lon``/``from_lat`` before a move and the capacity before/after."""
     old = before.set_index("facility_id")
@@ -160,8 +230,12 @@ def change_places(log: list[dict[str, Any]], before: pd.DataFrame, after: pd.Dat
         row = dict(change)
         if fid in new.index:
             now = new.loc[fid]
-            row.update(name=now["name"], lon=_degrees(now["lon"]), lat=_degrees(now["lat"]),
-                       capacity_after=_plain(now["capacity"]) if pd.notna(now["capacity"]) else None)
+            row.update(
+                name=now["name"],
+                lon=_degrees(now["lon"]),
+                lat=_degrees(now["lat"]),
+                capacity_after=_plain(now["capacity"]) if pd.notna(now["capacity"]) else None,
+            )
         if fid in old.index:
             was = old.loc[fid]
             row["capacity_before"] = _plain(was["capacity"]) if pd.notna(was["capacity"]) else None
@@ -193,11 +267,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def area_records(result: dict[str, Any] | None, *, level: str | None = None,
-                 type_code: str | None = None) -> list[dict[str, Any]]:
+def area_records(
+    result: dict[str, Any] | None, *, level: str | None = None, type_code: str | None = None
+) -> list[dict[str, Any]]:
     """The stored per-area rows of a result as dicts, optionally filtered by level and type."""
     if not result:
         return []
     cols = result["areas"]["columns"]
     rows = (dict(zip(cols, r, strict=True)) for r in result["areas"]["rows"])
-    return [r for r in rows if (level is None or r["level"] == level) and (type_code is None or r["type_code"] == type_code)]
+    return [
+        r
+        for r in rows
+        if (level is None or r["level"] == level) and (type_code is None or r["type_code"] == type_code)
+    ]

@@ -40,8 +40,15 @@ ROWS_PER_PAGE = 18
 """Signs per page: each row holds the sign text and, below it, the category and the registered name."""
 NO_TOWN = "未定镇街"
 """Heading of the signs whose name lies in no town."""
-COLUMNS = (("序号", 0.04), ("标志汉字", 0.085), ("标志拼音", 0.27), ("标志类型", 0.56), ("规格", 0.70),
-           ("位置（经度, 纬度）", 0.75), ("状态", 0.91))
+COLUMNS = (
+    ("序号", 0.04),
+    ("标志汉字", 0.085),
+    ("标志拼音", 0.27),
+    ("标志类型", 0.56),
+    ("规格", 0.70),
+    ("位置（经度, 纬度）", 0.75),
+    ("状态", 0.91),
+)
 """Table columns: heading and left edge (figure fraction)."""
 SYNC_PAGES = 10
 """At most this many pages are drawn inside a request (a few seconds); more go to the task queue."""
@@ -52,8 +59,9 @@ Progress = Callable[[int, int], None]
 """``progress(pages_done, pages_total)``: called once before the first page and after every page."""
 
 
-def sign_sheets(s: Session, *, town: str | None = None, sign_status: str | None = None,
-                progress: Progress | None = None) -> bytes:
+def sign_sheets(
+    s: Session, *, town: str | None = None, sign_status: str | None = None, progress: Progress | None = None
+) -> bytes:
     """The sign work list as A4 sheets, one section per 镇街 (``town`` / ``sign_status`` filter).
 
     A town with no sign to list gets one page saying so, so an empty filter still prints. ``progress``
@@ -76,14 +84,29 @@ def sign_sheets(s: Session, *, town: str | None = None, sign_status: str | None 
     meta = {"Title": f"{district}地名标志工作单", "Creator": "民情地图"}
     done = 0
     # TrueType subset, embedded; rare characters outside the font drawn as boxes
-    with matplotlib.rc_context({"pdf.fonttype": 42}), _rare_glyphs_as_boxes(), PdfPages(out, metadata=meta) as pdf:
+    with (
+        matplotlib.rc_context({"pdf.fonttype": 42}),
+        _rare_glyphs_as_boxes(),
+        PdfPages(out, metadata=meta) as pdf,
+    ):
         for name, rows in towns:
             pages = _pages(rows)
             view = _town_view(base, str(name), rows)
             for page in range(pages):
-                chunk = rows.iloc[page * ROWS_PER_PAGE:(page + 1) * ROWS_PER_PAGE]
-                fig = _sheet(chunk, rows, view, town=str(name), district=district, page=page + 1, pages=pages,
-                             first=page * ROWS_PER_PAGE + 1, font=font, demo=demo, sign_status=sign_status)
+                chunk = rows.iloc[page * ROWS_PER_PAGE : (page + 1) * ROWS_PER_PAGE]
+                fig = _sheet(
+                    chunk,
+                    rows,
+                    view,
+                    town=str(name),
+                    district=district,
+                    page=page + 1,
+                    pages=pages,
+                    first=page * ROWS_PER_PAGE + 1,
+                    font=font,
+                    demo=demo,
+                    sign_status=sign_status,
+                )
                 pdf.savefig(fig, dpi=200)
                 done += 1
                 if progress:
@@ -97,10 +120,12 @@ def sign_sheets_now(s: Session, *, town: str | None = None, sign_status: str | N
     pages = sheet_pages(s, town=town, sign_status=sign_status)
     if pages > SYNC_PAGES:
         query = "&".join(f"{k}={v}" for k, v in (("town", town), ("status", sign_status)) if v)
-        raise TooLarge(f"these sign sheets are {pages} pages: more than {SYNC_PAGES} are drawn in the background",
-                       fix=f"POST /placenames/signs/jobs{'?' + query if query else ''}, follow its progress at the "
-                           "job's URL and download the PDF from it (or choose one 镇街 and a status)",
-                       details={"pages": pages, "sync_pages": SYNC_PAGES})
+        raise TooLarge(
+            f"these sign sheets are {pages} pages: more than {SYNC_PAGES} are drawn in the background",
+            fix=f"POST /placenames/signs/jobs{'?' + query if query else ''}, follow its progress at the "
+            "job's URL and download the PDF from it (or choose one 镇街 and a status)",
+            details={"pages": pages, "sync_pages": SYNC_PAGES},
+        )
     return sign_sheets(s, town=town, sign_status=sign_status)
 
 
@@ -128,8 +153,11 @@ def _base_layers(s: Session) -> dict[str, gpd.GeoDataFrame]:
     district = to_metric(areas[areas.level == "district"])
     crs = district.crs
     edges = queries.edges(s)
-    return {"district": district, "towns": areas[areas.level == "town"].to_crs(crs),
-            "roads": edges[["highway", "geometry"]].to_crs(crs)}
+    return {
+        "district": district,
+        "towns": areas[areas.level == "town"].to_crs(crs),
+        "roads": edges[["highway", "geometry"]].to_crs(crs),
+    }
 
 
 def _points(rows: pd.DataFrame, crs) -> np.ndarray:
@@ -137,8 +165,20 @@ def _points(rows: pd.DataFrame, crs) -> np.ndarray:
     return shapely.get_coordinates(pts.to_numpy())
 
 
-def _sheet(chunk: pd.DataFrame, town_rows: pd.DataFrame, view: dict, *, town: str, district: str, page: int,
-           pages: int, first: int, font, demo: bool, sign_status: str | None):
+def _sheet(
+    chunk: pd.DataFrame,
+    town_rows: pd.DataFrame,
+    view: dict,
+    *,
+    town: str,
+    district: str,
+    page: int,
+    pages: int,
+    first: int,
+    font,
+    demo: bool,
+    sign_status: str | None,
+):
     # late: matplotlib loads only when sheets are drawn
     from matplotlib.backends.backend_pdf import FigureCanvasPdf
     from matplotlib.figure import Figure
@@ -148,15 +188,29 @@ def _sheet(chunk: pd.DataFrame, town_rows: pd.DataFrame, view: dict, *, town: st
     title = f"{district} {town} 地名标志工作单" + (f"（{sign_status}）" if sign_status else "")
     fig.text(0.04, 0.965, title, fontproperties=_sized(font, 15), va="center")
     counts = "，".join(f"{k} {v} 处" for k, v in town_rows["sign_status"].value_counts().items()) or "无"
-    fig.text(0.04, 0.94, f"本镇街共 {len(town_rows)} 处：{counts}。第 {page}/{pages} 页。标志文字依 GB 17733-2008，"
-             "拼音依《中国地名汉语拼音字母拼写规则》。", fontproperties=_sized(font, 8), va="center", color="#333333")
+    fig.text(
+        0.04,
+        0.94,
+        f"本镇街共 {len(town_rows)} 处：{counts}。第 {page}/{pages} 页。标志文字依 GB 17733-2008，"
+        "拼音依《中国地名汉语拼音字母拼写规则》。",
+        fontproperties=_sized(font, 8),
+        va="center",
+        color="#333333",
+    )
     if demo:
-        fig.text(0.96, 0.965, DEMO_LABEL, fontproperties=_sized(font, 12), color="#c00000", ha="right", va="center")
+        fig.text(
+            0.96, 0.965, DEMO_LABEL, fontproperties=_sized(font, 12), color="#c00000", ha="right", va="center"
+        )
     ax = fig.add_axes((0.2, 0.60, 0.6, 0.32))
     _town_map(ax, view, chunk=chunk, first=first, font=font)
     _table(fig, chunk, first=first, font=font)
-    fig.text(0.04, 0.02, f"民情地图 · 地名标志工作单 · 生成于 {spreadsheets.now_beijing()}（北京时间）· 位置为 WGS84 经纬度",
-             fontproperties=_sized(font, 7), color="#555555")
+    fig.text(
+        0.04,
+        0.02,
+        f"民情地图 · 地名标志工作单 · 生成于 {spreadsheets.now_beijing()}（北京时间）· 位置为 WGS84 经纬度",
+        fontproperties=_sized(font, 7),
+        color="#555555",
+    )
     return fig
 
 
@@ -177,8 +231,14 @@ def _town_view(base: dict, town: str, rows: pd.DataFrame) -> dict:
     pad = 0.05 * max(maxx - minx, maxy - miny, 200.0)
     box = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
     roads = base["roads"]
-    return {"extent": (minx, miny, maxx, maxy, pad), "roads": roads[roads.intersects(box)], "towns": towns,
-            "outline": outline, "signs": everywhere, "crs": crs}
+    return {
+        "extent": (minx, miny, maxx, maxy, pad),
+        "roads": roads[roads.intersects(box)],
+        "towns": towns,
+        "outline": outline,
+        "signs": everywhere,
+        "crs": crs,
+    }
 
 
 def _town_map(ax, view: dict, *, chunk: pd.DataFrame, first: int, font) -> None:
@@ -196,8 +256,15 @@ def _town_map(ax, view: dict, *, chunk: pd.DataFrame, first: int, font) -> None:
     if len(here):
         ax.scatter(here[:, 0], here[:, 1], s=14, color="#c00000", edgecolor="white", linewidth=0.4, zorder=6)
         for i, (x, y) in enumerate(here):
-            ax.annotate(str(first + i), (x, y), xytext=(2, 2), textcoords="offset points",
-                        fontproperties=_sized(font, 6), color="#c00000", zorder=7)
+            ax.annotate(
+                str(first + i),
+                (x, y),
+                xytext=(2, 2),
+                textcoords="offset points",
+                fontproperties=_sized(font, 6),
+                color="#c00000",
+                zorder=7,
+            )
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
     ax.set_aspect("equal")
@@ -222,14 +289,27 @@ def _table(fig, chunk: pd.DataFrame, *, first: int, font) -> None:
     widths = [b[1] - a[1] - 0.006 for a, b in zip(COLUMNS, [*COLUMNS[1:], ("", 0.99)], strict=True)]
     y = top - 0.022
     for i, r in enumerate(chunk.itertuples()):
-        cells = [str(first + i), r.sign_chinese, r.sign_pinyin or "", f"{r.sign_type}", r.size_class,
-                 f"{r.lon:.5f}, {r.lat:.5f}", r.sign_status]
+        cells = [
+            str(first + i),
+            r.sign_chinese,
+            r.sign_pinyin or "",
+            f"{r.sign_type}",
+            r.size_class,
+            f"{r.lon:.5f}, {r.lat:.5f}",
+            r.sign_status,
+        ]
         for j, (text, (_h, x)) in enumerate(zip(cells, COLUMNS, strict=True)):
             size = _fit(text, font, size=8.5 if j in (1, 2) else 7.5, width=widths[j], fig=fig)
             colour = STATUS_COLOUR.get(text, "#222222") if j == len(COLUMNS) - 1 else "#222222"
             fig.text(x, y, text, fontproperties=_sized(font, size), color=colour, va="top")
-        fig.text(COLUMNS[1][1], y - 0.0125, f"{r.category_zh} · {r.name}", fontproperties=_sized(font, 6),
-                 color="#666666", va="top")
+        fig.text(
+            COLUMNS[1][1],
+            y - 0.0125,
+            f"{r.category_zh} · {r.name}",
+            fontproperties=_sized(font, 6),
+            color="#666666",
+            va="top",
+        )
         y -= row_h
         fig.add_artist(_rule(fig, y + 0.006, colour="#e0e0e0"))
 

@@ -44,9 +44,29 @@ MAX_CANDIDATES = 5000
 DEFAULT_SPACING_M = {"intersections": 100.0, "gaps": 150.0}
 """Thinning of street candidates when none is given (metres): one per square of this size."""
 CANDIDATE_KINDS = ("intersections", "gaps", "facilities")
-SITE_COLUMNS = ["rank", "candidate_id", "name", "place", "town", "community", "road", "source", "lon", "lat",
-                "capacity", "capacity_users", "users_served", "users_reached", "population_gained",
-                "households_gained", "elderly_gained", "children_gained", "circle", "max_time_min", "area_kind"]
+SITE_COLUMNS = [
+    "rank",
+    "candidate_id",
+    "name",
+    "place",
+    "town",
+    "community",
+    "road",
+    "source",
+    "lon",
+    "lat",
+    "capacity",
+    "capacity_users",
+    "users_served",
+    "users_reached",
+    "population_gained",
+    "households_gained",
+    "elderly_gained",
+    "children_gained",
+    "circle",
+    "max_time_min",
+    "area_kind",
+]
 PLANS = {"maximal_covering": "maximal", "set_covering": "covering"}
 
 
@@ -124,8 +144,11 @@ def site(
         raise SitingError("give k (number of new sites) and/or target (coverage share 0..1 to reach)")
     inputs = runs.read_inputs(s)
     prepared = runs.prepared_for(inputs)
-    base = runs.compute(inputs, types=[_known_type(inputs, type_code)],
-                        with_gaps=candidates in ("gaps", "intersections") if isinstance(candidates, str) else False)
+    base = runs.compute(
+        inputs,
+        types=[_known_type(inputs, type_code)],
+        with_gaps=candidates in ("gaps", "intersections") if isinstance(candidates, str) else False,
+    )
     step("现状覆盖 current coverage")
     users, unit, per_site = type_capacity(inputs, type_code, capacity, weight)
     cand, source = _candidates(prepared, inputs, type_code, candidates, base.gaps, spacing_m, candidate_types)
@@ -133,23 +156,53 @@ def site(
     if communities is not None:
         cand = _in_communities_without(cand, communities)
     step("候选点 candidates")
-    matrix = siting.coverage_matrix(prepared, inputs.facility_types, type_code, cand, existing=base.per_residence,
-                                    weight=weight, users=users)
+    matrix = siting.coverage_matrix(
+        prepared,
+        inputs.facility_types,
+        type_code,
+        cand,
+        existing=base.per_residence,
+        weight=weight,
+        users=users,
+    )
     step("覆盖矩阵 coverage matrix")
     names = dict(zip(inputs.facility_types.code, inputs.facility_types.name_zh, strict=True))
-    out = SitingResult(type_code, names[type_code], weight, source, len(cand), int(matrix.candidates.snapped.sum()),
-                       matrix.total_weight, matrix.base_weight, users=users, capacity=per_site, capacity_unit=unit,
-                       capacity_users=None if per_site is None else per_site * float(users.per_unit or 1.0),
-                       min_spacing_m=min_spacing_m, totals=matrix.totals or {}, target=target, k=k)
+    out = SitingResult(
+        type_code,
+        names[type_code],
+        weight,
+        source,
+        len(cand),
+        int(matrix.candidates.snapped.sum()),
+        matrix.total_weight,
+        matrix.base_weight,
+        users=users,
+        capacity=per_site,
+        capacity_unit=unit,
+        capacity_users=None if per_site is None else per_site * float(users.per_unit or 1.0),
+        min_spacing_m=min_spacing_m,
+        totals=matrix.totals or {},
+        target=target,
+        k=k,
+    )
     caps = _site_capacities(matrix, per_site, users)
-    options = {"capacity": caps, "min_spacing_m": min_spacing_m, "solver": solver, "max_exact": max_exact,
-               "time_limit_s": time_limit_s,
-               "one_per": None if communities is None else matrix.candidates.community_id.to_numpy(np.int64)}
+    options = {
+        "capacity": caps,
+        "min_spacing_m": min_spacing_m,
+        "solver": solver,
+        "max_exact": max_exact,
+        "time_limit_s": time_limit_s,
+        "one_per": None if communities is None else matrix.candidates.community_id.to_numpy(np.int64),
+    }
     if k is not None:
-        out.maximal = _plan(s, prepared, matrix, siting.maximal_covering(matrix, int(k), **options), source, users)
+        out.maximal = _plan(
+            s, prepared, matrix, siting.maximal_covering(matrix, int(k), **options), source, users
+        )
         step("最大覆盖 maximal covering")
     if target is not None:
-        out.covering = _plan(s, prepared, matrix, siting.set_covering(matrix, float(target), **options), source, users)
+        out.covering = _plan(
+            s, prepared, matrix, siting.set_covering(matrix, float(target), **options), source, users
+        )
         step("集合覆盖 set covering")
     if communities is not None:
         for plan in (out.maximal, out.covering):
@@ -164,10 +217,19 @@ def _presence(s: Session, inputs: runs.Inputs, type_code: str, new_sites: pd.Dat
     presence measure (``pipeline.coverage.presence_rows``: a facility inside, or a service-area
     rule), now or with ``new_sites`` (``lon``, ``lat``) opened."""
     if new_sites is not None and len(new_sites):
-        extra = pd.DataFrame({"facility_id": -1 - np.arange(len(new_sites)), "type_code": type_code,
-                              "name": "拟建", "lon": new_sites.lon.to_numpy(float),
-                              "lat": new_sites.lat.to_numpy(float), "status": "open"})
-        inputs = dataclasses.replace(inputs, facilities=pd.concat([inputs.facilities, extra], ignore_index=True))
+        extra = pd.DataFrame(
+            {
+                "facility_id": -1 - np.arange(len(new_sites)),
+                "type_code": type_code,
+                "name": "拟建",
+                "lon": new_sites.lon.to_numpy(float),
+                "lat": new_sites.lat.to_numpy(float),
+                "status": "open",
+            }
+        )
+        inputs = dataclasses.replace(
+            inputs, facilities=pd.concat([inputs.facilities, extra], ignore_index=True)
+        )
     rows = runs.presence_rows(s, inputs)
     rows = rows[rows.type_code == type_code][["area_id", "present"]]
     comm = queries.areas(s, levels=("community",))[["area_id", "urban", "geometry"]]
@@ -182,10 +244,14 @@ def _in_communities_without(cand: pd.DataFrame, communities: gpd.GeoDataFrame) -
     point, area = shapely.STRtree(lacking.geometry.to_numpy()).query(points, predicate="intersects")
     hits = pd.DataFrame({"point": point, "area_id": lacking.area_id.to_numpy()[area]})
     first = hits.sort_values(["point", "area_id"]).drop_duplicates("point")
-    out = cand.iloc[first.point.to_numpy()].assign(community_id=first.area_id.to_numpy()).reset_index(drop=True)
+    out = (
+        cand.iloc[first.point.to_numpy()].assign(community_id=first.area_id.to_numpy()).reset_index(drop=True)
+    )
     if out.empty:
-        raise SitingError("no candidate lies in a community without this type of facility: every community has one, "
-                          "or choose other candidates")
+        raise SitingError(
+            "no candidate lies in a community without this type of facility: every community has one, "
+            "or choose other candidates"
+        )
     return out
 
 
@@ -196,12 +262,15 @@ def presence_before_after(before: pd.DataFrame, after: pd.DataFrame) -> dict[str
     then = after.set_index("area_id").present.reindex(now.index, fill_value=False).astype(bool)
     out = {}
     for key, mask in (("urban", now.urban.astype(bool)), ("rural", ~now.urban.astype(bool))):
-        out[key] = _before_after(int(mask.sum()), int((now.present.astype(bool) & mask).sum()), int((then & mask).sum()))
+        out[key] = _before_after(
+            int(mask.sum()), int((now.present.astype(bool) & mask).sum()), int((then & mask).sum())
+        )
     return out
 
 
-def type_capacity(inputs: runs.Inputs, type_code: str, capacity: float | None,
-                  weight: str) -> tuple[siting.Users, str | None, float | None]:
+def type_capacity(
+    inputs: runs.Inputs, type_code: str, capacity: float | None, weight: str
+) -> tuple[siting.Users, str | None, float | None]:
     """The type's users, its capacity unit and the capacity of a new site (units; None: uncapacitated).
 
     The default capacity is ``new_site_capacity`` of data/facility_types.csv; a type without a
@@ -213,9 +282,11 @@ def type_capacity(inputs: runs.Inputs, type_code: str, capacity: float | None,
     unit = _text(table.capacity_unit.get(type_code)) if "capacity_unit" in table else None
     if users.per_unit is None or weight != "users":
         if capacity is not None:
-            raise SitingError(f"facility type {type_code!r} has no capacity basis for weight {weight!r}: leave out "
-                              "the capacity, or site for its users (weight 'users') when data/facility_types.csv "
-                              "gives capacity_basis and basis_per_unit")
+            raise SitingError(
+                f"facility type {type_code!r} has no capacity basis for weight {weight!r}: leave out "
+                "the capacity, or site for its users (weight 'users') when data/facility_types.csv "
+                "gives capacity_basis and basis_per_unit"
+            )
         return users, unit, None
     if capacity is None and "new_site_capacity" in table:
         default = pd.to_numeric(pd.Series([table.new_site_capacity.get(type_code)]), errors="coerce").iloc[0]
@@ -229,8 +300,9 @@ def _site_capacities(matrix: siting.CoverageMatrix, per_site: float | None, user
     if per_site is None:
         return None
     per_unit = float(users.per_unit or 1.0)
-    own = pd.to_numeric(matrix.candidates.get("capacity", pd.Series(np.nan, index=matrix.candidates.index)),
-                        errors="coerce").to_numpy(float)
+    own = pd.to_numeric(
+        matrix.candidates.get("capacity", pd.Series(np.nan, index=matrix.candidates.index)), errors="coerce"
+    ).to_numpy(float)
     return np.where(np.isfinite(own) & (own > 0), own, per_site) * per_unit
 
 
@@ -240,21 +312,31 @@ def check_inside_district(s: Session, points: pd.DataFrame, *, what: str) -> Non
     if outside:
         shown = "; ".join(f"#{i + 1} ({points.lon.iat[i]:.6f}, {points.lat.iat[i]:.6f})" for i in outside[:5])
         more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
-        raise SitingError(f"{len(outside)} {what}(s) lie outside the district: {shown}{more}; give WGS84 "
-                          "longitude, latitude (lon first) of places inside the district, or name the file's "
-                          "coordinate system (crs: gcj02, bd09, cgcs2000, epsg:NNNN)")
+        raise SitingError(
+            f"{len(outside)} {what}(s) lie outside the district: {shown}{more}; give WGS84 "
+            "longitude, latitude (lon first) of places inside the district, or name the file's "
+            "coordinate system (crs: gcj02, bd09, cgcs2000, epsg:NNNN)"
+        )
 
 
 def _known_type(inputs: runs.Inputs, type_code: str) -> str:
     tiered = sorted(set(service_tiers(inputs.facility_types).type_code))
     if type_code not in tiered:
-        raise SitingError(f"facility type {type_code!r} has no service circle to site for: use one of {tiered}")
+        raise SitingError(
+            f"facility type {type_code!r} has no service circle to site for: use one of {tiered}"
+        )
     return type_code
 
 
-def _candidates(prepared: Prepared, inputs: runs.Inputs, type_code: str, candidates: str | pd.DataFrame,
-                gaps: gpd.GeoDataFrame, spacing_m: float | None,
-                candidate_types: list[str] | None) -> tuple[pd.DataFrame, str]:
+def _candidates(
+    prepared: Prepared,
+    inputs: runs.Inputs,
+    type_code: str,
+    candidates: str | pd.DataFrame,
+    gaps: gpd.GeoDataFrame,
+    spacing_m: float | None,
+    candidate_types: list[str] | None,
+) -> tuple[pd.DataFrame, str]:
     """The candidate frame and its source label."""
     network = prepared.network(_main_profile(inputs, type_code))
     if isinstance(candidates, str):
@@ -267,24 +349,34 @@ def _candidates(prepared: Prepared, inputs: runs.Inputs, type_code: str, candida
         elif candidates == "facilities":
             frame = colocation_candidates(inputs, type_code, candidate_types)
         else:
-            raise SitingError(f"candidates {candidates!r} unknown: use one of {CANDIDATE_KINDS}, points or parcels")
+            raise SitingError(
+                f"candidates {candidates!r} unknown: use one of {CANDIDATE_KINDS}, points or parcels"
+            )
         source = candidates
     elif _polygonal(candidates):
-        frame, source = siting.parcel_candidates(candidates, network=network,
-                                                 max_distance_m=prepared.max_distance_m), "parcels"
+        frame, source = (
+            siting.parcel_candidates(candidates, network=network, max_distance_m=prepared.max_distance_m),
+            "parcels",
+        )
     else:
         frame, source = siting.point_candidates(candidates), "points"
         if "capacity" in candidates:
             frame["capacity"] = pd.to_numeric(candidates["capacity"], errors="coerce").to_numpy(float)
     if len(frame) > MAX_CANDIDATES:
-        raise SitingError(f"{len(frame)} candidates are more than {MAX_CANDIDATES}: raise spacing_m or send fewer")
+        raise SitingError(
+            f"{len(frame)} candidates are more than {MAX_CANDIDATES}: raise spacing_m or send fewer"
+        )
     if len(frame) == 0:
-        raise SitingError(f"no candidate sites ({source}): choose other candidates (intersections, gaps, "
-                          "facilities, points or parcels), or lower spacing_m")
+        raise SitingError(
+            f"no candidate sites ({source}): choose other candidates (intersections, gaps, "
+            "facilities, points or parcels), or lower spacing_m"
+        )
     return frame, source
 
 
-def colocation_candidates(inputs: runs.Inputs, type_code: str, types: list[str] | None = None) -> pd.DataFrame:
+def colocation_candidates(
+    inputs: runs.Inputs, type_code: str, types: list[str] | None = None
+) -> pd.DataFrame:
     """Open facilities of other types (optionally only ``types``) as candidate sites, one per place
     (co-location in an existing public building): ``candidate_id`` = the facility id, ``name`` =
     "与<facility>同址"."""
@@ -293,11 +385,19 @@ def colocation_candidates(inputs: runs.Inputs, type_code: str, types: list[str] 
     if types:
         unknown = sorted(set(types) - set(inputs.facility_types.code))
         if unknown:
-            raise SitingError(f"facility types {unknown} unknown: candidate_types must be facility type codes")
+            raise SitingError(
+                f"facility types {unknown} unknown: candidate_types must be facility type codes"
+            )
         fac = fac[fac.type_code.isin(types)]
     fac = fac.sort_values("facility_id").drop_duplicates(["lon", "lat"])
-    frame = pd.DataFrame({"candidate_id": fac.facility_id.to_numpy(np.int64), "lon": fac.lon.to_numpy(float),
-                          "lat": fac.lat.to_numpy(float), "name": [f"与{n}同址" for n in fac.name]})
+    frame = pd.DataFrame(
+        {
+            "candidate_id": fac.facility_id.to_numpy(np.int64),
+            "lon": fac.lon.to_numpy(float),
+            "lat": fac.lat.to_numpy(float),
+            "name": [f"与{n}同址" for n in fac.name],
+        }
+    )
     return siting.point_candidates(frame, source="facility")
 
 
@@ -313,8 +413,14 @@ def _polygonal(frame: pd.DataFrame) -> bool:
     return bool(shapely.get_dimensions(frame.geometry.to_numpy()).max() == 2)
 
 
-def _plan(s: Session, prepared: Prepared, matrix: siting.CoverageMatrix, solution: siting.Solution, source: str,
-          users: siting.Users) -> Plan:
+def _plan(
+    s: Session,
+    prepared: Prepared,
+    matrix: siting.CoverageMatrix,
+    solution: siting.Solution,
+    source: str,
+    users: siting.Users,
+) -> Plan:
     sites = siting.service_areas(prepared, matrix, siting.proposals(matrix, solution))
     sites["max_time_min"] = sites.max_time_s.astype(float) / 60.0
     names = labels.place_labels(s, sites.lon.to_numpy(float), sites.lat.to_numpy(float))
@@ -325,9 +431,13 @@ def _plan(s: Session, prepared: Prepared, matrix: siting.CoverageMatrix, solutio
         sites["name"] = [p or n for p, n in zip(sites.place, sites.name, strict=True)]
     per_unit = float(users.per_unit or 1.0)
     sites["capacity"] = sites.capacity_users / per_unit
-    share = (matrix.base_weight + solution.value) / matrix.total_weight if matrix.total_weight else float("nan")
+    share = (
+        (matrix.base_weight + solution.value) / matrix.total_weight if matrix.total_weight else float("nan")
+    )
     extra = ["community_id"] if "community_id" in sites else []
-    return Plan(solution, sites[[*SITE_COLUMNS, *extra, "geometry"]], float(share), _after(matrix, solution, sites))
+    return Plan(
+        solution, sites[[*SITE_COLUMNS, *extra, "geometry"]], float(share), _after(matrix, solution, sites)
+    )
 
 
 def _after(matrix: siting.CoverageMatrix, solution: siting.Solution, sites: pd.DataFrame) -> dict[str, Any]:
@@ -337,13 +447,20 @@ def _after(matrix: siting.CoverageMatrix, solution: siting.Solution, sites: pd.D
     pop_total, pop_before = totals.get("population", (float("nan"), float("nan")))
     users_after = users_before + float(sites.users_served.sum())
     pop_after = pop_before + float(sites.population_gained.sum())
-    return {"users": _before_after(users_total, users_before, users_after),
-            "residents": _before_after(pop_total, pop_before, pop_after)}
+    return {
+        "users": _before_after(users_total, users_before, users_after),
+        "residents": _before_after(pop_total, pop_before, pop_after),
+    }
 
 
 def _before_after(total: float, before: float, after: float) -> dict[str, Any]:
-    return {"total": round(total, 1), "before": round(before, 1), "after": round(after, 1),
-            "share_before": _share(before, total), "share_after": _share(after, total)}
+    return {
+        "total": round(total, 1),
+        "before": round(before, 1),
+        "after": round(after, 1),
+        "share_before": _share(before, total),
+        "share_after": _share(after, total),
+    }
 
 
 CSV_CRS_HINT = "wgs84, cgcs2000, gcj02 (高德/腾讯), bd09 (百度) or epsg:NNNN"
@@ -373,22 +490,30 @@ def read_candidates(path: Path, *, crs: str = "wgs84") -> gpd.GeoDataFrame:
             raise SitingError(f"{Path(path).name} holds lines: give candidate points or parcel polygons")
         frame = gpd.GeoDataFrame(rows, geometry=list(geoms), crs=4326)
         if source.crs != "wgs84":
-            frame["geometry"] = [shapely.transform(g, lambda xy: np.column_stack(
-                to_wgs84(xy[:, 0], xy[:, 1], crs=source.crs))) for g in frame.geometry]
+            frame["geometry"] = [
+                shapely.transform(g, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], crs=source.crs)))
+                for g in frame.geometry
+            ]
         frame = frame.explode(index_parts=False).reset_index(drop=True)
         if frame.empty:
-            raise SitingError(f"{Path(path).name} holds no geometry: give candidate points or parcel polygons")
+            raise SitingError(
+                f"{Path(path).name} holds no geometry: give candidate points or parcel polygons"
+            )
         if "name" in frame and frame["name"].isna().all():
             frame = frame.drop(columns="name")
         return frame
     if "lon" not in table or "lat" not in table:
-        raise SitingError(f"{Path(path).name} has no longitude/latitude columns: name them 经度 and 纬度 (or lon, lat)")
+        raise SitingError(
+            f"{Path(path).name} has no longitude/latitude columns: name them 经度 and 纬度 (or lon, lat)"
+        )
     x = pd.to_numeric(table["lon"].astype(str).str.strip(), errors="coerce").to_numpy(float)
     y = pd.to_numeric(table["lat"].astype(str).str.strip(), errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(x) | ~np.isfinite(y))
     if len(bad):
-        raise SitingError(f"{Path(path).name}: row(s) {', '.join(str(int(r)) for r in source.row[bad][:5])} have no "
-                          "readable longitude/latitude: write plain numbers, e.g. 113.26, 23.13")
+        raise SitingError(
+            f"{Path(path).name}: row(s) {', '.join(str(int(r)) for r in source.row[bad][:5])} have no "
+            "readable longitude/latitude: write plain numbers, e.g. 113.26, 23.13"
+        )
     lon, lat = to_wgs84(x, y, crs=source.crs)
     out = gpd.GeoDataFrame(rows, geometry=shapely.points(lon, lat), crs=4326)
     return out.drop(columns="name") if out["name"].isna().all() else out
@@ -416,29 +541,57 @@ def summary(result: SitingResult) -> dict[str, Any]:
     """JSON-ready figures of a result (sites without geometry)."""
     users = result.users
     out = {
-        "type_code": result.type_code, "type_name": result.type_name, "weight": result.weight,
-        "users": {"measure": users.measure, "label": users.label, "band": round(users.band, 6),
-                  "per_unit": users.per_unit},
-        "capacity": {"per_site": result.capacity, "unit": result.capacity_unit, "users_per_site": result.capacity_users,
-                     "min_spacing_m": result.min_spacing_m},
-        "candidates": {"source": result.candidate_source, "count": result.candidates, "snapped": result.snapped},
-        "current": {"total": result.total_weight, "covered": result.base_weight,
-                    "share": _share(result.base_weight, result.total_weight)},
+        "type_code": result.type_code,
+        "type_name": result.type_name,
+        "weight": result.weight,
+        "users": {
+            "measure": users.measure,
+            "label": users.label,
+            "band": round(users.band, 6),
+            "per_unit": users.per_unit,
+        },
+        "capacity": {
+            "per_site": result.capacity,
+            "unit": result.capacity_unit,
+            "users_per_site": result.capacity_users,
+            "min_spacing_m": result.min_spacing_m,
+        },
+        "candidates": {
+            "source": result.candidate_source,
+            "count": result.candidates,
+            "snapped": result.snapped,
+        },
+        "current": {
+            "total": result.total_weight,
+            "covered": result.base_weight,
+            "share": _share(result.base_weight, result.total_weight),
+        },
     }
     if result.maximal is not None:
         out["maximal_covering"] = {"k": result.k, **_plan_summary(result.maximal)}
     if result.covering is not None:
-        out["set_covering"] = {"target": result.target, "feasible": result.covering.solution.feasible,
-                               "sites_needed": len(result.covering.solution.chosen), **_plan_summary(result.covering)}
+        out["set_covering"] = {
+            "target": result.target,
+            "feasible": result.covering.solution.feasible,
+            "sites_needed": len(result.covering.solution.chosen),
+            **_plan_summary(result.covering),
+        }
     return out
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:
     sol = plan.solution
     sites = plan.sites.drop(columns="geometry")
-    return {"gained": sol.value, "bound": sol.bound, "gap": round(sol.gap, 6), "method": sol.method,
-            "size": sol.size, "share_after": round(plan.share_after, 6), **plan.after,
-            "sites": json.loads(sites.to_json(orient="records", force_ascii=False))}
+    return {
+        "gained": sol.value,
+        "bound": sol.bound,
+        "gap": round(sol.gap, 6),
+        "method": sol.method,
+        "size": sol.size,
+        "share_after": round(plan.share_after, 6),
+        **plan.after,
+        "sites": json.loads(sites.to_json(orient="records", force_ascii=False)),
+    }
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -477,16 +630,23 @@ def scenario_changes(result: dict[str, Any], plan: str = "maximal_covering") -> 
         raise SitingError(f"plan {plan!r} unknown: use one of {sorted(PLANS)}")
     found = result.get(plan)
     if not found:
-        raise SitingError(f"this siting result has no {plan}: ask for it (k for maximal_covering, target for "
-                          "set_covering) or save the other plan")
+        raise SitingError(
+            f"this siting result has no {plan}: ask for it (k for maximal_covering, target for "
+            "set_covering) or save the other plan"
+        )
     sites = found["sites"]
     rows = [f["properties"] for f in sites["features"]] if isinstance(sites, dict) else list(sites)
     if not rows:
         raise SitingError(f"the {plan} of this result proposes no site: nothing to save")
     changes = []
     for r in rows:
-        change = {"op": "add", "type_code": result["type_code"], "lon": round(float(r["lon"]), 7),
-                  "lat": round(float(r["lat"]), 7), "name": _site_name(result, r)}
+        change = {
+            "op": "add",
+            "type_code": result["type_code"],
+            "lon": round(float(r["lon"]), 7),
+            "lat": round(float(r["lat"]), 7),
+            "name": _site_name(result, r),
+        }
         if r.get("capacity") is not None and np.isfinite(float(r["capacity"])):
             change["capacity"] = round(float(r["capacity"]), 2)
         changes.append(change)
@@ -494,13 +654,21 @@ def scenario_changes(result: dict[str, Any], plan: str = "maximal_covering") -> 
 
 
 def _site_name(result: dict[str, Any], site_row: dict[str, Any]) -> str:
-    """"拟建日间照料中心（鹭田镇 西关社区 兴业路以南）" — the type and where the site lies."""
+    """ "拟建日间照料中心（鹭田镇 西关社区 兴业路以南）" — the type and where the site lies."""
     where = site_row.get("place") or site_row.get("name") or f"{site_row['lon']:.5f}, {site_row['lat']:.5f}"
     return f"拟建{result['type_name']}（{where}）"[:200]
 
 
-def save_scenario(s: Session, result: dict[str, Any], *, plan: str = "maximal_covering", name: str | None = None,
-                  description: str | None = None, evaluate: bool = False, actor: str | None = None) -> dict[str, Any]:
+def save_scenario(
+    s: Session,
+    result: dict[str, Any],
+    *,
+    plan: str = "maximal_covering",
+    name: str | None = None,
+    description: str | None = None,
+    evaluate: bool = False,
+    actor: str | None = None,
+) -> dict[str, Any]:
     """Save a siting result's plan as a what-if scenario (``pipeline.scenarios``); its row."""
 
     changes = scenario_changes(result, plan)
@@ -529,7 +697,6 @@ def request_candidates(s: Session, c: Any) -> str | pd.DataFrame:
         lon, lat = zip(*c.points, strict=True)
         points = pd.DataFrame({"lon": lon, "lat": lat})
         if c.crs != "wgs84":
-
             points["lon"], points["lat"] = to_wgs84(points.lon.to_numpy(), points.lat.to_numpy(), crs=c.crs)
         check_inside_district(s, points, what="candidate point")
         return points
@@ -551,11 +718,22 @@ def run_request(s: Session, params: dict[str, Any]) -> dict[str, Any]:
     """Run one siting request (``params``: a validated ``POST /siting`` body as JSON, every field
     present); the result JSON a siting job stores."""
     c = SimpleNamespace(**params["candidates"])
-    result = site(s, type_code=params["type_code"], k=params["k"], target=params["target"],
-                  candidates=request_candidates(s, c), spacing_m=getattr(c, "spacing_m", None),
-                  weight=params["weight"], capacity=params["capacity"], min_spacing_m=params["min_spacing_m"],
-                  candidate_types=getattr(c, "types", None), one_per_community=params["one_per_community"],
-                  solver=params["solver"], max_exact=params["max_exact"], time_limit_s=params["time_limit_s"])
+    result = site(
+        s,
+        type_code=params["type_code"],
+        k=params["k"],
+        target=params["target"],
+        candidates=request_candidates(s, c),
+        spacing_m=getattr(c, "spacing_m", None),
+        weight=params["weight"],
+        capacity=params["capacity"],
+        min_spacing_m=params["min_spacing_m"],
+        candidate_types=getattr(c, "types", None),
+        one_per_community=params["one_per_community"],
+        solver=params["solver"],
+        max_exact=params["max_exact"],
+        time_limit_s=params["time_limit_s"],
+    )
     out = summary(result)
     for key, plan in (("maximal_covering", result.maximal), ("set_covering", result.covering)):
         if plan is not None:

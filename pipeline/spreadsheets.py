@@ -114,8 +114,15 @@ def sheet_title(wb: Workbook, name: str) -> str:
     return title
 
 
-def table_sheet(wb: Workbook, title: str, frame: pd.DataFrame, *, headers: Mapping[str, str] | None = None,
-                percent: Iterable[str] = (), notes: Iterable[str] = ()) -> Worksheet:
+def table_sheet(
+    wb: Workbook,
+    title: str,
+    frame: pd.DataFrame,
+    *,
+    headers: Mapping[str, str] | None = None,
+    percent: Iterable[str] = (),
+    notes: Iterable[str] = (),
+) -> Worksheet:
     """A sheet holding ``frame``: optional note lines above, a bold frozen header row, widths fitted.
 
     Parameters
@@ -150,7 +157,9 @@ def table_sheet(wb: Workbook, title: str, frame: pd.DataFrame, *, headers: Mappi
     return ws
 
 
-def text_sheet(wb: Workbook, title: str, lines: Iterable[str | tuple[str, bool]], *, width: float = 110) -> Worksheet:
+def text_sheet(
+    wb: Workbook, title: str, lines: Iterable[str | tuple[str, bool]], *, width: float = 110
+) -> Worksheet:
     """A sheet of sentences, one per row in column A (wrapped); ``(text, True)`` is a bold heading."""
     ws = wb.create_sheet(sheet_title(wb, title))
     for n, line in enumerate(lines, start=1):
@@ -171,7 +180,11 @@ def fit_columns(ws: Worksheet, *, skip_rows: int = 0, rows: int = 500) -> None:
         for cell in line:
             if cell.value is None:
                 continue
-            shown = f"{cell.value:.1%}" if cell.number_format == "0.0%" and isinstance(cell.value, float) else cell.value
+            shown = (
+                f"{cell.value:.1%}"
+                if cell.number_format == "0.0%" and isinstance(cell.value, float)
+                else cell.value
+            )
             widest[cell.column_letter] = max(widest.get(cell.column_letter, 0.0), text_width(shown))
     for letter, width in widest.items():
         ws.column_dimensions[letter].width = min(MAX_WIDTH, max(MIN_WIDTH, width * 1.1 + 2))

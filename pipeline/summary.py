@@ -59,7 +59,11 @@ class Summary:
 
     def facts(self) -> str:
         """The run in one line: run, finish time, data date, stale and demo warnings."""
-        parts = [f"覆盖分析第 {self.run_id} 次运行", f"完成于 {self.finished}（北京时间）", f"数据日期 {self.data_date}"]
+        parts = [
+            f"覆盖分析第 {self.run_id} 次运行",
+            f"完成于 {self.finished}（北京时间）",
+            f"数据日期 {self.data_date}",
+        ]
         if self.stale:
             parts.append("运行后数据已有变化，建议重新计算")
         if self.demo:
@@ -69,10 +73,14 @@ class Summary:
     def lines(self) -> list[tuple[str, bool]]:
         """Every line in reading order, ``(text, heading)``."""
         out: list[tuple[str, bool]] = [(self.title, True), (self.facts(), False)]
-        sections = (("一、全区对照目标", [t for t, _ in self.targets] or ["目标表中没有目标。"]),
-                    ("二、最需关注的社区", self.worst or ["所有社区的应配设施均已达标。"]),
-                    ("三、建议新增设施选址", self.sites),
-                    ("四、覆盖缺口", self.gaps), ("五、指标说明", self.measures), ("说明", self.notes))
+        sections = (
+            ("一、全区对照目标", [t for t, _ in self.targets] or ["目标表中没有目标。"]),
+            ("二、最需关注的社区", self.worst or ["所有社区的应配设施均已达标。"]),
+            ("三、建议新增设施选址", self.sites),
+            ("四、覆盖缺口", self.gaps),
+            ("五、指标说明", self.measures),
+            ("说明", self.notes),
+        )
         for heading, body in sections:
             if body:
                 out.append((heading, True))
@@ -112,22 +120,36 @@ def build(s: Session, run: dict[str, Any], c: comp.Compliance) -> Summary:
     """The 摘要 of ``run`` (``pipeline.runs.resolve_run``) with its compliance ``c``."""
     district = planning.district_name(s) or "本区"
     names = type_names(s)
-    out = Summary(title=f"{district}社区生活圈公共服务设施覆盖情况报告", district=district, run_id=int(run["run_id"]),
-                  finished=spreadsheets.beijing_minute(run.get("finished_at")),
-                  data_date=spreadsheets.beijing_minute(run.get("started_at"))[:10], demo=planning.is_demo(s),
-                  stale=bool(run.get("stale")))
-    out.targets = target_sentences(c.targets) + composite_sentences((run.get("summary") or {}).get("composite") or {})
+    out = Summary(
+        title=f"{district}社区生活圈公共服务设施覆盖情况报告",
+        district=district,
+        run_id=int(run["run_id"]),
+        finished=spreadsheets.beijing_minute(run.get("finished_at")),
+        data_date=spreadsheets.beijing_minute(run.get("started_at"))[:10],
+        demo=planning.is_demo(s),
+        stale=bool(run.get("stale")),
+    )
+    out.targets = target_sentences(c.targets) + composite_sentences(
+        (run.get("summary") or {}).get("composite") or {}
+    )
     towns = town_names(s)
-    out.worst = worst_communities(c.types, store.composite_results(s, out.run_id, level="community"), names, towns)
+    out.worst = worst_communities(
+        c.types, store.composite_results(s, out.run_id, level="community"), names, towns
+    )
     out.sites = site_sentences(jobs.siting_after_run(s, out.run_id))
     out.gap_rows = store.gap_results(s, out.run_id, labelled=False)
     out.largest = largest_gaps(out.gap_rows, s, per_type=GAPS_LISTED)
     required = required_codes(s)
     out.gaps = gap_sentences(out.gap_rows[out.gap_rows.type_code.isin(required)], names, out.largest)
-    out.measures = [f"{m['name_zh']}（农村：{m['name_rural_zh']}）：{m['definition_zh']}"
-                    if m["name_rural_zh"] != m["name_zh"] else f"{m['name_zh']}：{m['definition_zh']}"
-                    for m in measure_table().values()]
-    out.notes.append(f"社区某类应配设施“达标”：社区至少 {c.min_share:.0%} 的居民在生活圈时限内可达，设施已设置且未超负荷。")
+    out.measures = [
+        f"{m['name_zh']}（农村：{m['name_rural_zh']}）：{m['definition_zh']}"
+        if m["name_rural_zh"] != m["name_zh"]
+        else f"{m['name_zh']}：{m['definition_zh']}"
+        for m in measure_table().values()
+    ]
+    out.notes.append(
+        f"社区某类应配设施“达标”：社区至少 {c.min_share:.0%} 的居民在生活圈时限内可达，设施已设置且未超负荷。"
+    )
     if out.demo:
         out.notes.append("本报告使用虚构的演示区县数据，仅供演示，不代表任何真实地区。")
     out.notes.append(estimate_sentence(s, out.run_id))
@@ -152,11 +174,18 @@ def target_sentences(targets: pd.DataFrame) -> list[tuple[str, bool | None]]:
         if t.get("measure") == "presence" and not pd.isna(t.get("communities")) and t.get("communities"):
             counted = f"（{int(t['communities_reached'])}/{int(t['communities'])} 个{_unit(t)}）"
         if value is None:
-            out.append((f"{t['label_zh']}：{t['measure_zh']}暂无数据（本次运行未计算该类设施），不作判定。", None))
+            out.append(
+                (f"{t['label_zh']}：{t['measure_zh']}暂无数据（本次运行未计算该类设施），不作判定。", None)
+            )
             continue
         verdict = "达标" if t["pass"] else "未达标"
-        out.append((f"{t['label_zh']}：{t['measure_zh']} {percent(value)}{counted}，{verdict}"
-                    f"（目标 {percent(float(t['threshold']), 0)}）。", bool(t["pass"])))
+        out.append(
+            (
+                f"{t['label_zh']}：{t['measure_zh']} {percent(value)}{counted}，{verdict}"
+                f"（目标 {percent(float(t['threshold']), 0)}）。",
+                bool(t["pass"]),
+            )
+        )
     return out
 
 
@@ -168,10 +197,17 @@ def composite_sentences(composite: dict[str, Any]) -> list[tuple[str, bool | Non
         part = composite.get(circle)
         if not part:
             continue
-        limiting = "、".join(f"{r['name_zh']}（{r['population_missing']:,} 人到达不了）" for r in part["limiting"][:3])
-        out.append((f"{who}：{part['measure_zh']} {percent(part.get('share'))}，即 {part['population']:,} 名居民中 "
-                    f"{part['population_covered']:,} 人可到达全部 {part['required_types']} 类应配建设施"
-                    + (f"；最常缺的是{limiting}。" if limiting else "。"), None))
+        limiting = "、".join(
+            f"{r['name_zh']}（{r['population_missing']:,} 人到达不了）" for r in part["limiting"][:3]
+        )
+        out.append(
+            (
+                f"{who}：{part['measure_zh']} {percent(part.get('share'))}，即 {part['population']:,} 名居民中 "
+                f"{part['population_covered']:,} 人可到达全部 {part['required_types']} 类应配建设施"
+                + (f"；最常缺的是{limiting}。" if limiting else "。"),
+                None,
+            )
+        )
     return out
 
 
@@ -179,8 +215,14 @@ def _unit(target: dict) -> str:
     return {"urban": "城市社区", "rural": "行政村"}.get(target.get("circle", ""), "社区")
 
 
-def worst_communities(types: pd.DataFrame, composite: pd.DataFrame, names: dict[str, str],
-                      towns: dict[int, str], *, n: int = WORST) -> list[str]:
+def worst_communities(
+    types: pd.DataFrame,
+    composite: pd.DataFrame,
+    names: dict[str, str],
+    towns: dict[int, str],
+    *,
+    n: int = WORST,
+) -> list[str]:
     """The ``n`` communities with most required types short of standard (then the fewest residents
     reaching every required type), each with what is wrong per type.
 
@@ -192,8 +234,13 @@ def worst_communities(types: pd.DataFrame, composite: pd.DataFrame, names: dict[
     short = types.assign(bad=types.status != measures.MET)
     sums = composite.groupby("area_id")[["population", "population_covered"]].sum()
     whole = (sums.population_covered / sums.population.where(sums.population > 0)).to_dict()
-    per = short.groupby("area_id").agg(name=("name", "first"), circle=("circle", "first"), bad=("bad", "sum"),
-                                       required=("type_code", "size"), population=("population", "max"))
+    per = short.groupby("area_id").agg(
+        name=("name", "first"),
+        circle=("circle", "first"),
+        bad=("bad", "sum"),
+        required=("type_code", "size"),
+        population=("population", "max"),
+    )
     per = per[per.bad > 0]
     per["whole"] = [float(whole.get(a, np.nan)) for a in per.index]
     per = per.sort_values(["bad", "whole", "population"], ascending=[False, True, False], na_position="last")
@@ -203,13 +250,17 @@ def worst_communities(types: pd.DataFrame, composite: pd.DataFrame, names: dict[
         town = towns.get(int(area_id), "")
         people = "" if pd.isna(row.population) else f"，{int(row.population):,} 人"
         whole_text = "" if np.isnan(row.whole) else f"可到达全部应配设施的居民 {percent(row.whole, 0)}。"
-        lines.append(f"{rank}. {town} {row['name']}（{CIRCLE_COMMUNITY.get(row.circle, '社区')}{people}）："
-                     f"{int(row.required)} 类应配设施中 {int(row.bad)} 类未达标——{reasons}。{whole_text}".replace("  ", " "))
+        lines.append(
+            f"{rank}. {town} {row['name']}（{CIRCLE_COMMUNITY.get(row.circle, '社区')}{people}）："
+            f"{int(row.required)} 类应配设施中 {int(row.bad)} 类未达标——{reasons}。{whole_text}".replace(
+                "  ", " "
+            )
+        )
     return lines
 
 
 def _reasons(rows: pd.DataFrame, names: dict[str, str]) -> str:
-    """"未设置：托儿所、幼儿园；步行可达不足：社区卫生服务站（可达 32%）" — types grouped by their word."""
+    """ "未设置：托儿所、幼儿园；步行可达不足：社区卫生服务站（可达 32%）" — types grouped by their word."""
     parts = []
     for word in [*WORD_ORDER, *sorted(set(rows.status) - set(WORD_ORDER))]:
         part = rows[rows.status == word]
@@ -218,8 +269,11 @@ def _reasons(rows: pd.DataFrame, names: dict[str, str]) -> str:
         shown = []
         for r in part.to_dict("records"):
             name = names.get(r["type_code"], r["type_code"])
-            if word in (measures.TOO_FAR, measures.TOO_FAR_RURAL) and r.get("share") is not None \
-                    and np.isfinite(r["share"]):
+            if (
+                word in (measures.TOO_FAR, measures.TOO_FAR_RURAL)
+                and r.get("share") is not None
+                and np.isfinite(r["share"])
+            ):
                 name += f"（可达 {percent(r['share'], 0)}）"
             elif word == measures.OVER_CAPACITY and r.get("load") is not None and np.isfinite(r["load"]):
                 name += f"（负荷 {percent(r['load'], 0)}）"
@@ -233,7 +287,9 @@ def site_sentences(found: list[dict[str, Any]]) -> list[str]:
     """One sentence per facility type with a finished siting job on the run's data (the newest
     job of the type): the proposed sites by place name and capacity, and users served before → after."""
     if not found:
-        return ["本次运行之后尚未计算选址。在规划地图上选择设施类型并按“计算”，再重新生成报告，即可列出建议选址。"]
+        return [
+            "本次运行之后尚未计算选址。在规划地图上选择设施类型并按“计算”，再重新生成报告，即可列出建议选址。"
+        ]
     seen: set[str] = set()
     lines = []
     for job in found:
@@ -249,7 +305,11 @@ def site_sentences(found: list[dict[str, Any]]) -> list[str]:
 
 def _site_sentence(result: dict[str, Any], plan: dict[str, Any]) -> str:
     sites = plan.get("sites") or {}
-    rows = [f.get("properties", {}) for f in sites.get("features", [])] if isinstance(sites, dict) else list(sites)
+    rows = (
+        [f.get("properties", {}) for f in sites.get("features", [])]
+        if isinstance(sites, dict)
+        else list(sites)
+    )
     unit = str((result.get("capacity") or {}).get("unit") or "").split(" ")[0]
     listed = []
     for r in rows[:6]:
@@ -260,8 +320,11 @@ def _site_sentence(result: dict[str, Any], plan: dict[str, Any]) -> str:
     users = (result.get("users") or {}).get("label") or "居民"
     served = plan.get("users") or {}
     before, after = served.get("share_before"), served.get("share_after")
-    change = (f"；{users}可获得服务的比例由 {percent(before)} 提高到 {percent(after)}"
-              if before is not None and after is not None else "")
+    change = (
+        f"；{users}可获得服务的比例由 {percent(before)} 提高到 {percent(after)}"
+        if before is not None and after is not None
+        else ""
+    )
     name = result.get("type_name") or result.get("type_code")
     if not rows:
         return f"{name}：本次选址未找到能增加覆盖的新址。"
@@ -272,31 +335,44 @@ def largest_gaps(gaps: pd.DataFrame, s: Session, *, per_type: int) -> pd.DataFra
     """The ``per_type`` gaps of each type with the most residents (of ``gaps``: ``store.gap_results``),
     labelled with ``town``, ``community``, ``road`` and ``place`` (``layers.labels``): only these
     are looked up, not the thousands of small ones."""
-    top = (gaps.sort_values(["type_code", "population", "households"], ascending=[True, False, False])
-           .groupby("type_code", sort=True).head(per_type).reset_index(drop=True))
-    names = labels.polygon_labels(s, top.geometry.to_numpy()) if len(top) else pd.DataFrame(
-        columns=["town", "community", "road", "label"])
+    top = (
+        gaps.sort_values(["type_code", "population", "households"], ascending=[True, False, False])
+        .groupby("type_code", sort=True)
+        .head(per_type)
+        .reset_index(drop=True)
+    )
+    names = (
+        labels.polygon_labels(s, top.geometry.to_numpy())
+        if len(top)
+        else pd.DataFrame(columns=["town", "community", "road", "label"])
+    )
     for column in ("town", "community", "road"):
         top[column] = names[column].to_numpy(object)
     top["place"] = names["label"].to_numpy(object)
     return top
 
 
-def gap_sentences(gaps: pd.DataFrame, names: dict[str, str], largest: pd.DataFrame, *, types: int = 5) -> list[str]:
+def gap_sentences(
+    gaps: pd.DataFrame, names: dict[str, str], largest: pd.DataFrame, *, types: int = 5
+) -> list[str]:
     """The gaps of the required types (``gaps``) in numbers: how many in all, then the ``types`` types
     with the most residents in gaps, each with its largest gap (``largest``: ``largest_gaps``) by place."""
     if gaps.empty:
         return ["应配建设施没有覆盖缺口：每类应配建设施在生活圈内都能到达所有住户。"]
-    total = (f"应配建设施共有 {len(gaps):,} 处覆盖缺口（生活圈内到达不了某类设施的住户集中区），涉及 "
-             f"{gaps.type_code.nunique()} 类设施；各类缺口的人口可能重叠，不宜相加。")
+    total = (
+        f"应配建设施共有 {len(gaps):,} 处覆盖缺口（生活圈内到达不了某类设施的住户集中区），涉及 "
+        f"{gaps.type_code.nunique()} 类设施；各类缺口的人口可能重叠，不宜相加。"
+    )
     per = gaps.groupby("type_code").agg(count=("population", "size"), population=("population", "sum"))
     per = per.sort_values("population", ascending=False)
     lines = [total]
     for code, row in per.head(types).iterrows():
         biggest = largest[largest.type_code == code].sort_values("population", ascending=False).iloc[0]
         where = biggest.place or "位置见缺口表"
-        lines.append(f"{names.get(code, code)}：{int(row['count'])} 处缺口，{int(row.population):,} 人；"
-                     f"人口最多的在{where}（{int(biggest.population):,} 人）。")
+        lines.append(
+            f"{names.get(code, code)}：{int(row['count'])} 处缺口，{int(row.population):,} 人；"
+            f"人口最多的在{where}（{int(biggest.population):,} 人）。"
+        )
     return lines
 
 
@@ -305,8 +381,11 @@ def estimate_sentence(s: Session, run_id: int) -> str:
     top = store.area_results(s, run_id, level="district")
     if top.empty or not (top.households_estimated.max() or top.population_estimated.max()):
         return "户数和人口均为实有人口数据（一标三实）。"
-    households, estimated, people = (int(top[c].max()) for c in
-                                     ("households", "households_estimated", "population_estimated"))
+    households, estimated, people = (
+        int(top[c].max()) for c in ("households", "households_estimated", "population_estimated")
+    )
     share = f"（{estimated / households:.0%}）" if households else ""
-    return (f"其中 {estimated:,} 户{share}、{people:,} 人为估算数：由建筑轮廓的占地面积和层数、或按普查比例由户数推算，"
-            "仅供参考；导入一标三实实有人口数据后自动替换。")
+    return (
+        f"其中 {estimated:,} 户{share}、{people:,} 人为估算数：由建筑轮廓的占地面积和层数、或按普查比例由户数推算，"
+        "仅供参考；导入一标三实实有人口数据后自动替换。"
+    )

@@ -43,7 +43,9 @@ def coverage_run(context: JobContext, run_id: int) -> None:
 @app.task(name="siting", retry=RETRY, pass_context=True, **TASKS["siting"])
 def siting_job(context: JobContext, job_id: int, actor: str) -> None:
     """Compute queued siting job ``job_id`` (``POST /siting``)."""
-    jobs.run_job(_url(context), job_id, "siting", siting.run_request, actor=actor, may_retry=_may_retry(context))
+    jobs.run_job(
+        _url(context), job_id, "siting", siting.run_request, actor=actor, may_retry=_may_retry(context)
+    )
 
 
 @app.task(name="sign_sheets", retry=RETRY, pass_context=True, **TASKS["sign_sheets"])
@@ -73,8 +75,9 @@ def purge_rate_limits(context: JobContext, timestamp: int) -> None:
 @app.task(name="remove_old_jobs", pass_context=True, **TASKS["remove_old_jobs"])
 async def remove_old_jobs(context: JobContext, timestamp: int) -> None:
     """The queue's finished jobs older than a week go (their runs and siting jobs stay in our tables)."""
-    await builtin_tasks.remove_old_jobs(context, max_hours=KEEP_HOURS, remove_failed=True, remove_cancelled=True,
-                                        remove_aborted=True)
+    await builtin_tasks.remove_old_jobs(
+        context, max_hours=KEEP_HOURS, remove_failed=True, remove_cancelled=True, remove_aborted=True
+    )
 
 
 @app.periodic(cron=RECOVER_CRON, periodic_id="recover_stalled")

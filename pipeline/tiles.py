@@ -16,9 +16,17 @@ from layers import tiles
 from layers.tiles import TileLayer
 
 
-def render(s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any],
-           visible: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-           keys: Collection[str] | None = None) -> bytes:
+def render(
+    s: Session,
+    tl: TileLayer,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    filters: Mapping[str, Any],
+    visible: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    keys: Collection[str] | None = None,
+) -> bytes:
     """The MVT bytes of tile z/x/y of ``tl`` (empty when no feature lies in it).
 
     ``keys``: the viewer sees these properties unchanged (staff, or a layer without counts): the tile

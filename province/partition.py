@@ -78,8 +78,12 @@ def fastest_mps(profile: Profile) -> float:
     return max(max(float(v) for v in profile.speeds_kmh.values()), float(profile.access_speed_kmh)) / 3.6
 
 
-def buffers(facility_types: pd.DataFrame, profiles: dict[str, Profile], snap_max_m: float,
-            types: list[str] | None = None) -> Buffers:
+def buffers(
+    facility_types: pd.DataFrame,
+    profiles: dict[str, Profile],
+    snap_max_m: float,
+    types: list[str] | None = None,
+) -> Buffers:
     """Buffer widths for ``facility_types`` (all tiers, or those of ``types``).
 
     Parameters

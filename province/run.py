@@ -42,7 +42,9 @@ def scheduler_spec(spec: str) -> tuple[str | None, int | None]:
             raise ValueError(f"--scheduler {spec!r}: write local:N with N a whole number of workers ≥ 1")
         return None, int(n) if n else None
     if "://" not in spec and ":" not in spec:
-        raise ValueError(f"--scheduler {spec!r} is neither local[:N] nor a scheduler address like tcp://host:8786")
+        raise ValueError(
+            f"--scheduler {spec!r} is neither local[:N] nor a scheduler address like tcp://host:8786"
+        )
     return spec, None
 
 
@@ -59,8 +61,12 @@ def client_for(spec: str, *, processes: bool = True):
             yield client
         return
     n = n or max(1, (os.cpu_count() or 1))
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0", silence_logs=40
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -96,8 +102,9 @@ class PeakMemory:
         self._sample()
 
 
-def county_task(database_url: str, county: int, code: str, config: Any, types: list[str] | None,
-                bufs: Buffers) -> dict[str, Any]:
+def county_task(
+    database_url: str, county: int, code: str, config: Any, types: list[str] | None, bufs: Buffers
+) -> dict[str, Any]:
     """Worker side: read county ``county``'s partition from PostGIS, compute, return its per-home rows
     (``rows``) and figures (seconds, homes, partition sizes, peak memory of the worker process)."""
 
@@ -107,28 +114,56 @@ def county_task(database_url: str, county: int, code: str, config: Any, types: l
             frames = store.partition_inputs(s, county, network_m=bufs.network_m, facility_m=bufs.facility_m)
             facility_types = with_capacity_basis(queries.facility_types(s), config.facility_types_csv)
         read_s = time.perf_counter() - t0
-        result = run_coverage(frames["nodes"], frames["edges"], frames["facilities"], frames["residences"],
-                              frames["areas"], facility_types, load_profiles(config.profiles_csv), types=types,
-                              max_distance_m=config.snap_max_m, gap_link_m=config.gap_link_m, with_gaps=False)
+        result = run_coverage(
+            frames["nodes"],
+            frames["edges"],
+            frames["facilities"],
+            frames["residences"],
+            frames["areas"],
+            facility_types,
+            load_profiles(config.profiles_csv),
+            types=types,
+            max_distance_m=config.snap_max_m,
+            gap_link_m=config.gap_link_m,
+            with_gaps=False,
+        )
     pr = result.per_residence
     population = frames["residences"].set_index("residence_id").population
-    rows = pd.DataFrame({  # Int64 kept as a Series: to_numpy() would turn ids with gaps into floats
-        "type_code": pr.type_code.astype(str).to_numpy(), "circle": pr.circle.astype(str).to_numpy(),
-        "residence_id": pr.residence_id.to_numpy(), "population": population.reindex(pr.residence_id).to_numpy(),
-        "time_s": pr.time_s.to_numpy(), "facility_id": pr.facility_id.astype("Int64").reset_index(drop=True),
-        "covered": pr.covered.to_numpy(bool),
-    })
-    figures = {"seconds": round(time.perf_counter() - t0, 3), "read_seconds": round(read_s, 3),
-               "cpu_seconds": round(time.process_time() - cpu0, 3),
-               "homes": len(frames["residences"]), "edges": len(frames["edges"]),
-               "facilities": len(frames["facilities"]), "peak_rss_mb": round(memory.peak_mb, 1),
-               "start_rss_mb": round(memory.start_mb, 1)}
+    rows = pd.DataFrame(
+        {  # Int64 kept as a Series: to_numpy() would turn ids with gaps into floats
+            "type_code": pr.type_code.astype(str).to_numpy(),
+            "circle": pr.circle.astype(str).to_numpy(),
+            "residence_id": pr.residence_id.to_numpy(),
+            "population": population.reindex(pr.residence_id).to_numpy(),
+            "time_s": pr.time_s.to_numpy(),
+            "facility_id": pr.facility_id.astype("Int64").reset_index(drop=True),
+            "covered": pr.covered.to_numpy(bool),
+        }
+    )
+    figures = {
+        "seconds": round(time.perf_counter() - t0, 3),
+        "read_seconds": round(read_s, 3),
+        "cpu_seconds": round(time.process_time() - cpu0, 3),
+        "homes": len(frames["residences"]),
+        "edges": len(frames["edges"]),
+        "facilities": len(frames["facilities"]),
+        "peak_rss_mb": round(memory.peak_mb, 1),
+        "start_rss_mb": round(memory.start_mb, 1),
+    }
     return {"county": county, "code": code, "rows": rows, "figures": figures}
 
 
-def run_province(database_url: str, *, scheduler: str = "local", config: Any = None, types: list[str] | None = None,
-                 processes: bool = True, progress: Progress | None = None, task: Callable[..., dict] | None = None,
-                 retries: int = RETRIES) -> dict[str, Any]:
+def run_province(
+    database_url: str,
+    *,
+    scheduler: str = "local",
+    config: Any = None,
+    types: list[str] | None = None,
+    processes: bool = True,
+    progress: Progress | None = None,
+    task: Callable[..., dict] | None = None,
+    retries: int = RETRIES,
+) -> dict[str, Any]:
     """Run every county of the database at ``database_url`` as a Dask task and store the results.
 
     Returns ``{"run_id", "status", "counties": {code: figures}, "failed": [{code, name, error}],
@@ -137,7 +172,6 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
     """
     # late: dask and psutil load only for a province run
     from distributed import as_completed
-
 
     config = config or RunConfig.from_settings()
     t0 = time.perf_counter()
@@ -150,22 +184,44 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
     codes = {int(a): county_code(c) for a, c in zip(counties.area_id, counties.code, strict=True)}
     names = dict(zip(counties.area_id.astype(int), counties.name, strict=True))
     with session(database_url, actor="province") as s:
-        run_id = store.start_run(s, {"partition": "county", "scheduler": scheduler, "types": types,
-                                     "buffers": asdict(bufs), "snap_max_m": config.snap_max_m})
+        run_id = store.start_run(
+            s,
+            {
+                "partition": "county",
+                "scheduler": scheduler,
+                "types": types,
+                "buffers": asdict(bufs),
+                "snap_max_m": config.snap_max_m,
+            },
+        )
     done: dict[str, dict] = {}
     failed: list[dict[str, str]] = []
     phases = {"prepare_s": time.perf_counter() - t0, "cluster_start_s": 0.0, "store_s": 0.0}
     t_cluster = time.perf_counter()
     with client_for(scheduler, processes=processes) as client:
         phases["cluster_start_s"] = time.perf_counter() - t_cluster
-        futures = {client.submit(task or county_task, database_url, area, codes[area], config, types, bufs,
-                                 key=f"county-{codes[area]}-run{run_id}", retries=retries, pure=False): area
-                   for area in codes}
+        futures = {
+            client.submit(
+                task or county_task,
+                database_url,
+                area,
+                codes[area],
+                config,
+                types,
+                bufs,
+                key=f"county-{codes[area]}-run{run_id}",
+                retries=retries,
+                pure=False,
+            ): area
+            for area in codes
+        }
         for future in as_completed(futures):
             area = futures[future]
             label = f"{names[area]} {codes[area]}"
             if future.status == "error":
-                failed.append({"code": codes[area], "name": names[area], "error": repr(future.exception())[:300]})
+                failed.append(
+                    {"code": codes[area], "name": names[area], "error": repr(future.exception())[:300]}
+                )
                 label += " 失败 failed"
             else:
                 out = future.result()
@@ -181,6 +237,12 @@ def run_province(database_url: str, *, scheduler: str = "local", config: Any = N
     with session(database_url, actor="province") as s:
         store.finish_run(s, run_id, failed)
     phases["rollup_s"] = time.perf_counter() - t_finish
-    return {"run_id": run_id, "status": "failed" if failed else "done", "counties": done, "failed": failed,
-            "seconds": round(time.perf_counter() - t0, 3), "buffers": asdict(bufs),
-            "phases": {k: round(v, 3) for k, v in phases.items()}}
+    return {
+        "run_id": run_id,
+        "status": "failed" if failed else "done",
+        "counties": done,
+        "failed": failed,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "buffers": asdict(bufs),
+        "phases": {k: round(v, 3) for k, v in phases.items()},
+    }

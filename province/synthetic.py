@@ -26,9 +26,16 @@ from settings import divisions_dir
 ID_STEP = 10_000_000
 CONNECTOR_ID = 9_000_000
 JOIN_CLASSES = ("primary", "secondary", "tertiary", "residential", "unclassified")
-_ID_COLUMNS = {"areas": ["area_id", "parent_id"], "nodes": ["node_id"], "edges": ["edge_id", "u", "v"],
-               "residences": ["residence_id", "area_id"], "facilities": ["facility_id"],
-               "place_names": ["name_id", "area_id"], "water": ["water_id"], "buildings": ["building_id"]}
+_ID_COLUMNS = {
+    "areas": ["area_id", "parent_id"],
+    "nodes": ["node_id"],
+    "edges": ["edge_id", "u", "v"],
+    "residences": ["residence_id", "area_id"],
+    "facilities": ["facility_id"],
+    "place_names": ["name_id", "area_id"],
+    "water": ["water_id"],
+    "buildings": ["building_id"],
+}
 _EARTH_M = 6_371_008.8
 
 
@@ -38,8 +45,17 @@ def _metres(lon1, lat1, lon2, lat2) -> np.ndarray:
     return 2 * _EARTH_M * np.arcsin(np.sqrt(a))
 
 
-def _copy(frame: pd.DataFrame, name: str, k: int, dx: float, dy: float, code: str, base_code: str, district_name: str | None,
-          base_name: str) -> pd.DataFrame:
+def _copy(
+    frame: pd.DataFrame,
+    name: str,
+    k: int,
+    dx: float,
+    dy: float,
+    code: str,
+    base_code: str,
+    district_name: str | None,
+    base_name: str,
+) -> pd.DataFrame:
     out = frame.copy()
     for col in _ID_COLUMNS.get(name, []):
         out[col] = out[col] + k * ID_STEP
@@ -47,12 +63,18 @@ def _copy(frame: pd.DataFrame, name: str, k: int, dx: float, dy: float, code: st
         out["lon"] = out["lon"] + dx
         out["lat"] = out["lat"] + dy
     if isinstance(out, gpd.GeoDataFrame) and len(out):
-        out = out.set_geometry(shapely.transform(out.geometry.to_numpy(), lambda xy: xy + [dx, dy]), crs=frame.crs)
+        out = out.set_geometry(
+            shapely.transform(out.geometry.to_numpy(), lambda xy: xy + [dx, dy]), crs=frame.crs
+        )
     if name == "areas":
         out["code"] = out["code"].astype(str).str.replace(base_code, code, regex=False)
         if district_name:
             out.loc[out.level == "district", "name"] = district_name
-    for col in [c for c in ("address", "name") if c in out] if name in ("residences", "facilities") and district_name else []:
+    for col in (
+        [c for c in ("address", "name") if c in out]
+        if name in ("residences", "facilities") and district_name
+        else []
+    ):
         out[col] = out[col].astype(str).str.replace(base_name, district_name, regex=False)
     return out
 
@@ -79,15 +101,34 @@ def _connectors(nodes: pd.DataFrame, edges: pd.DataFrame, west: int, east: int, 
         if ina.empty or inb.empty:
             continue
         u, v = ina.loc[ina.lon.idxmax()], inb.loc[inb.lon.idxmin()]
-        rows.append({"edge_id": CONNECTOR_ID + west * 100 + j, "u": int(u.node_id), "v": int(v.node_id),
-                     "length_m": float(_metres(u.lon, u.lat, v.lon, v.lat)), "highway": "secondary", "oneway": False,
-                     "access": None, "foot": None, "bicycle": None, "bridge": True, "name": f"跨县连接路{west + 1}-{j + 1}",
-                     "geometry": shapely.LineString([(u.lon, u.lat), (v.lon, v.lat)])})
+        rows.append(
+            {
+                "edge_id": CONNECTOR_ID + west * 100 + j,
+                "u": int(u.node_id),
+                "v": int(v.node_id),
+                "length_m": float(_metres(u.lon, u.lat, v.lon, v.lat)),
+                "highway": "secondary",
+                "oneway": False,
+                "access": None,
+                "foot": None,
+                "bicycle": None,
+                "bridge": True,
+                "name": f"跨县连接路{west + 1}-{j + 1}",
+                "geometry": shapely.LineString([(u.lon, u.lat), (v.lon, v.lat)]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def join_counties(district, codes: list[str], names: list[str] | None = None, *, gap_m: float = 150.0,
-                  bands: int = 6, per_row: int | None = None):
+def join_counties(
+    district,
+    codes: list[str],
+    names: list[str] | None = None,
+    *,
+    gap_m: float = 150.0,
+    bands: int = 6,
+    per_row: int | None = None,
+):
     """``len(codes)`` copies of the one-district demo ``district``, side by side west to east (rows of
     ``per_row``, north to south), as counties with the 6-digit ``codes`` (and district ``names``),
     joined by roads across the borders of neighbours in a row. Refuses a layout that would leave
@@ -99,27 +140,38 @@ def join_counties(district, codes: list[str], names: list[str] | None = None, *,
     base_code = str(district.areas.loc[district.areas.level == "district", "code"].iloc[0])[:6]
     base_name = str(district.areas.loc[district.areas.level == "district", "name"].iloc[0])
     if len(district.areas[district.areas.level == "district"]) != 1:
-        raise ValueError("join_counties needs a demo of exactly one district: generate(scale=...) with scale <= 1")
+        raise ValueError(
+            "join_counties needs a demo of exactly one district: generate(scale=...) with scale <= 1"
+        )
     minx, miny, maxx, maxy = district.areas.total_bounds
     width = maxx - minx + gap_m / (111_320.0 * np.cos(np.radians(maxy)))
     height = maxy - miny + gap_m / 110_574.0
     per_row = per_row or len(codes)
     rows = -(-len(codes) // per_row)
     if maxx + (per_row - 1) * width > SAFE_BOX[2] or miny - (rows - 1) * height < SAFE_BOX[1]:
-        raise ValueError(f"{len(codes)} counties in rows of {per_row} would leave the open-sea box {SAFE_BOX}: "
-                         "use fewer counties or a smaller scale")
+        raise ValueError(
+            f"{len(codes)} counties in rows of {per_row} would leave the open-sea box {SAFE_BOX}: "
+            "use fewer counties or a smaller scale"
+        )
     shift = [((k % per_row) * width, -(k // per_row) * height) for k in range(len(codes))]
     out = {}
     for f in fields(district):
         if f.name == "planted":
             continue
         frame = getattr(district, f.name)
-        parts = [_copy(frame, f.name, k, *shift[k], code, base_code, (names or [None] * len(codes))[k], base_name)
-                 for k, code in enumerate(codes)]
+        parts = [
+            _copy(frame, f.name, k, *shift[k], code, base_code, (names or [None] * len(codes))[k], base_name)
+            for k, code in enumerate(codes)
+        ]
         cat = pd.concat(parts, ignore_index=True)
-        out[f.name] = gpd.GeoDataFrame(cat, geometry="geometry", crs="EPSG:4326") if "geometry" in cat else cat
-    joins = [_connectors(out["nodes"], out["edges"], k, k + 1, bands) for k in range(len(codes) - 1)
-             if (k + 1) % per_row]
+        out[f.name] = (
+            gpd.GeoDataFrame(cat, geometry="geometry", crs="EPSG:4326") if "geometry" in cat else cat
+        )
+    joins = [
+        _connectors(out["nodes"], out["edges"], k, k + 1, bands)
+        for k in range(len(codes) - 1)
+        if (k + 1) % per_row
+    ]
     edges = pd.concat([out["edges"], *joins], ignore_index=True)
     out["edges"] = gpd.GeoDataFrame(edges, geometry="geometry", crs="EPSG:4326")
     return replace(district, **out)
@@ -133,12 +185,19 @@ def real_counties(directory, n: int | None = None, *, cities: list[str] | None =
     folder = Path(directory)
     towns = pd.read_csv(folder / "guangdong_towns_streets.csv", dtype=str)
     villages = pd.read_csv(folder / "guangdong_villages_communities.csv", dtype=str)
-    table = towns.groupby(["county_code", "county_name", "city_code", "city_name"]).size().rename("towns").reset_index()
+    table = (
+        towns.groupby(["county_code", "county_name", "city_code", "city_name"])
+        .size()
+        .rename("towns")
+        .reset_index()
+    )
     table["villages"] = table.county_code.map(villages.groupby("county_code").size()).fillna(0).astype(int)
     if cities:
         unknown = sorted(set(cities) - set(table.city_code))
         if unknown:
-            raise ValueError(f"city codes {unknown} are not in the division list: use 4-digit codes such as 4415")
+            raise ValueError(
+                f"city codes {unknown} are not in the division list: use 4-digit codes such as 4415"
+            )
         picked = table[table.city_code.isin(cities)]
         return picked.sort_values("county_code").reset_index(drop=True)
     if n is None or n < 1:
@@ -184,8 +243,16 @@ def _is_urban_village(code: str, name: str) -> bool:
     return tail < 200 or (tail >= 400 and "社区" in name)
 
 
-def real_tree(county: pd.Series, polygon, homes: pd.DataFrame, towns: pd.DataFrame, villages: pd.DataFrame,
-              first_id: int, district_id: int, rng: np.random.Generator) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+def real_tree(
+    county: pd.Series,
+    polygon,
+    homes: pd.DataFrame,
+    towns: pd.DataFrame,
+    villages: pd.DataFrame,
+    first_id: int,
+    district_id: int,
+    rng: np.random.Generator,
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The towns and villages of one real county laid over one fictional district.
 
     Parameters
@@ -235,20 +302,51 @@ def real_tree(county: pd.Series, polygon, homes: pd.DataFrame, towns: pd.DataFra
             home_area[in_v] = next_id
             urban_hh += hh[in_v].sum() * urban
             street = int(town.code[6:9]) < 100
-            rows.append({"area_id": next_id, "parent_id": town_id, "level": "community", "code": v.code, "name": v["name"],
-                         "urban": urban, "urban_rural_code": ("111" if street else "121") if urban else "220",
-                         "households": int(hh[in_v].sum()), "geometry": v_cells[vi]})
+            rows.append(
+                {
+                    "area_id": next_id,
+                    "parent_id": town_id,
+                    "level": "community",
+                    "code": v.code,
+                    "name": v["name"],
+                    "urban": urban,
+                    "urban_rural_code": ("111" if street else "121") if urban else "220",
+                    "households": int(hh[in_v].sum()),
+                    "geometry": v_cells[vi],
+                }
+            )
             next_id += 1
         if not len(vs):
             home_area[mine] = town_id
         t_hh = int(hh[mine].sum())
         urban_town = urban_hh >= 0.5 * t_hh if t_hh else int(town.code[6:9]) < 100
         tcode = f"{town.code}000"
-        rows.append({"area_id": town_id, "parent_id": district_id, "level": "town", "code": tcode, "name": town["name"],
-                     "urban": bool(urban_town), "urban_rural_code": None, "households": t_hh, "geometry": cell})
-        rows.append({"area_id": large_id, "parent_id": town_id, "level": "grid_large",
-                     "code": SERVICE_CODE["grid_large"] + town.code + "00000", "name": f"{town['name']}大网格",
-                     "urban": bool(urban_town), "urban_rural_code": None, "households": t_hh, "geometry": cell})
+        rows.append(
+            {
+                "area_id": town_id,
+                "parent_id": district_id,
+                "level": "town",
+                "code": tcode,
+                "name": town["name"],
+                "urban": bool(urban_town),
+                "urban_rural_code": None,
+                "households": t_hh,
+                "geometry": cell,
+            }
+        )
+        rows.append(
+            {
+                "area_id": large_id,
+                "parent_id": town_id,
+                "level": "grid_large",
+                "code": SERVICE_CODE["grid_large"] + town.code + "00000",
+                "name": f"{town['name']}大网格",
+                "urban": bool(urban_town),
+                "urban_rural_code": None,
+                "households": t_hh,
+                "geometry": cell,
+            }
+        )
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
     out["geometry"] = [polygonal(shapely.transform(g, to_lonlat)) for g in out.geometry]
     out["worker_name"] = [f"{county.county_name}{n} 值班室" for n in out["name"]]
@@ -266,43 +364,78 @@ def _relabel(district, counties: pd.DataFrame, towns: pd.DataFrame, villages: pd
     for k, county in counties.iterrows():
         d = areas[(areas.level == "district") & (areas.area_id // ID_STEP == k)].iloc[0]
         in_k = (res.residence_id // ID_STEP == k).to_numpy()
-        tree, home_area = real_tree(county, d.geometry, res[in_k], towns[towns.county_code == county.county_code],
-                                    villages[villages.county_code == county.county_code],
-                                    int(areas.area_id[areas.area_id // ID_STEP == k].max()) + 1, int(d.area_id),
-                                    np.random.default_rng([seed, k, 31]))
+        tree, home_area = real_tree(
+            county,
+            d.geometry,
+            res[in_k],
+            towns[towns.county_code == county.county_code],
+            villages[villages.county_code == county.county_code],
+            int(areas.area_id[areas.area_id // ID_STEP == k].max()) + 1,
+            int(d.area_id),
+            np.random.default_rng([seed, k, 31]),
+        )
         tree["worker_phone"] = [f"0660-0{k * 10_000 + 5_000 + i:06d}" for i in range(len(tree))]
         # addresses: the old 区+镇+村 prefix becomes the real county, town and village
         new_name = dict(zip(tree.area_id.tolist(), tree["name"].tolist(), strict=True))
         new_parent = dict(zip(tree.area_id.tolist(), tree.parent_id.tolist(), strict=True))
-        new_prefix = {a: county.county_name + (new_name[new_parent[a]] if lv == "community" else "") + new_name[a]
-                      for a, lv in zip(tree.area_id.tolist(), tree.level.tolist(), strict=True)}
+        new_prefix = {
+            a: county.county_name + (new_name[new_parent[a]] if lv == "community" else "") + new_name[a]
+            for a, lv in zip(tree.area_id.tolist(), tree.level.tolist(), strict=True)
+        }
         old_prefix = {}
         for a in set(res.area_id[in_k].tolist()):
             c = _ancestor(a, "community", level, parent)
             old_prefix[a] = str(d["name"]) + name[parent[c]] + name[c]
-        res.loc[in_k, "address"] = [new_prefix[n] + text[len(old_prefix[o]):] if text.startswith(old_prefix[o])
-                                    else text for n, o, text in zip(home_area.tolist(), res.area_id[in_k].tolist(),
-                                                                    res.address[in_k].tolist(), strict=True)]
+        res.loc[in_k, "address"] = [
+            new_prefix[n] + text[len(old_prefix[o]) :] if text.startswith(old_prefix[o]) else text
+            for n, o, text in zip(
+                home_area.tolist(), res.area_id[in_k].tolist(), res.address[in_k].tolist(), strict=True
+            )
+        ]
         res.loc[in_k, "area_id"] = home_area
         # place names: kept on the district, else moved to the new village (or town) around them
-        in_n = (names.area_id // ID_STEP == k).to_numpy() & (names.area_id.map(level) != "district").to_numpy()
+        in_n = (names.area_id // ID_STEP == k).to_numpy() & (
+            names.area_id.map(level) != "district"
+        ).to_numpy()
         pts = names.geometry[in_n].representative_point()
-        comms = tree[tree.level == "community"] if (tree.level == "community").any() else tree[tree.level == "town"]
+        comms = (
+            tree[tree.level == "community"]
+            if (tree.level == "community").any()
+            else tree[tree.level == "town"]
+        )
         squash = np.cos(np.radians(d.geometry.centroid.y))
-        sxy = np.column_stack([comms.geometry.representative_point().x * squash, comms.geometry.representative_point().y])
-        hit = gpd.sjoin(gpd.GeoDataFrame(geometry=pts.to_numpy(), crs="EPSG:4326"), comms[["area_id", "geometry"]],
-                        predicate="within", how="left")
+        sxy = np.column_stack(
+            [comms.geometry.representative_point().x * squash, comms.geometry.representative_point().y]
+        )
+        hit = gpd.sjoin(
+            gpd.GeoDataFrame(geometry=pts.to_numpy(), crs="EPSG:4326"),
+            comms[["area_id", "geometry"]],
+            predicate="within",
+            how="left",
+        )
         hit = hit[~hit.index.duplicated()]
         fallback = comms.area_id.to_numpy()[_nearest(np.column_stack([pts.x * squash, pts.y]), sxy)]
-        names.loc[in_n, "area_id"] = np.where(hit.area_id.isna(), fallback, hit.area_id.fillna(0)).astype(np.int64)
+        names.loc[in_n, "area_id"] = np.where(hit.area_id.isna(), fallback, hit.area_id.fillna(0)).astype(
+            np.int64
+        )
         keep.append(tree)
     areas = pd.concat(keep, ignore_index=True)
-    areas = gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:4326").sort_values("area_id").reset_index(drop=True)
+    areas = (
+        gpd.GeoDataFrame(areas, geometry="geometry", crs="EPSG:4326")
+        .sort_values("area_id")
+        .reset_index(drop=True)
+    )
     areas["parent_id"] = areas.parent_id.astype("Int64")
     areas["source"] = district.areas.source.iloc[0]
     planted = district.planted[district.planted.layer != "areas"].reset_index(drop=True)
-    return replace(district, areas=areas, residences=res, place_names=names, planted=planted,
-                   plan=district.plan.iloc[0:0])
+    return replace(
+        district,
+        areas=areas,
+        residences=res,
+        place_names=names,
+        planted=planted,
+        plan=district.plan.iloc[0:0],
+    )
 
 
 def _ancestor(area_id: int, level: str, levels: dict, parents: dict) -> int:
@@ -311,8 +444,14 @@ def _ancestor(area_id: int, level: str, levels: dict, parents: dict) -> int:
     return area_id
 
 
-def synthetic_province(n_counties: int | None, scale: float, *, seed: int = 20261122, directory=None,
-                       cities: list[str] | None = None):
+def synthetic_province(
+    n_counties: int | None,
+    scale: float,
+    *,
+    seed: int = 20261122,
+    directory=None,
+    cities: list[str] | None = None,
+):
     """A FICTIONAL province in the demo's open-sea box: one demo district at ``scale`` (≤ 1) per real
     Guangdong county (``n_counties`` taken in turn from each city, or every county of ``cities``),
     named after it and cut into the county's real towns and villages: real names, NBS codes and
@@ -329,5 +468,7 @@ def synthetic_province(n_counties: int | None, scale: float, *, seed: int = 2026
     base = generate(scale=scale, seed=seed)
     minx, _, maxx, _ = base.areas.total_bounds
     per_row = max(1, int((SAFE_BOX[2] - minx) // (maxx - minx + 0.002)))
-    district = join_counties(base, counties.county_code.tolist(), counties.county_name.tolist(), per_row=per_row)
+    district = join_counties(
+        base, counties.county_code.tolist(), counties.county_name.tolist(), per_row=per_row
+    )
     return _relabel(district, counties, towns, villages, seed), counties

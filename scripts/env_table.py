@@ -1,7 +1,7 @@
 """Print the table of every environment variable (from settings/), or write it into README.md.
 
-    python scripts/env_table.py            # print it
-    python scripts/env_table.py --write    # replace the table in README.md
+python scripts/env_table.py            # print it
+python scripts/env_table.py --write    # replace the table in README.md
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def main() -> None:
     text = README.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(settings.TABLE_START) + ".*?" + re.escape(settings.TABLE_END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no {settings.TABLE_START} … {settings.TABLE_END} block: add one first")
+        raise SystemExit(
+            f"README.md has no {settings.TABLE_START} … {settings.TABLE_END} block: add one first"
+        )
     README.write_text(pattern.sub(lambda _: table, text), encoding="utf-8")
 
 

@@ -44,7 +44,9 @@ class SettingsError(RuntimeError):
 class AccountSettings(BaseSettings):
     """Accounts and passwords: read by the service and by ``minqing users`` (which needs no secret)."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     """bcrypt cost factor for new password hashes (tests use 4)."""
@@ -53,7 +55,9 @@ class AccountSettings(BaseSettings):
 class ApiSettings(AccountSettings):
     """The web service: login, limits, privacy, isochrone workers (prefix ``MINQING_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     secret_key: SecretStr = Field(min_length=32)
     """Signs the login tokens (JWT HS256). At least 32 characters (HS256 wants a 256-bit key); keep it private."""
@@ -78,7 +82,8 @@ class ApiSettings(AccountSettings):
     """Of the ``db_concurrency`` slots, this many are left to logged-in users: anonymous requests
     never hold more than the rest, so a public flood cannot keep staff from the database."""
     isochrone_public_minutes: dict[str, float] = Field(
-        default_factory=lambda: {"walk": 30.0, "ebike": 30.0, "car": 30.0, "*": 30.0})
+        default_factory=lambda: {"walk": 30.0, "ebike": 30.0, "car": 30.0, "*": 30.0}
+    )
     """Longest isochrone budget (minutes) per travel profile for anonymous viewers (``*``: profiles
     not listed); logged-in users may ask up to 60. Longer → 422 naming the cap."""
     isochrone_workers: int = Field(default=2, ge=1)
@@ -138,8 +143,10 @@ def parse_networks(value: str) -> tuple[IPNetwork, ...]:
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ValueError(f"{entry!r} is not an IP address or network (CIDR): write e.g. 127.0.0.1 or "
-                             "10.0.0.0/8, separated by commas") from None
+            raise ValueError(
+                f"{entry!r} is not an IP address or network (CIDR): write e.g. 127.0.0.1 or "
+                "10.0.0.0/8, separated by commas"
+            ) from None
     return tuple(networks)
 
 
@@ -154,7 +161,9 @@ class CoverageSettings(BaseSettings):
     run stale and the next run recompute what it affects.
     """
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     snap_max_m: float = Field(default=500.0, gt=0, le=5000)
     """A home, facility or map point farther than this from every usable street is unreachable (metres)."""
@@ -176,7 +185,9 @@ class CoverageSettings(BaseSettings):
 class JobSettings(BaseSettings):
     """Background-job settings (environment prefix ``MINQING_``; no secret needed)."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     job_stale_seconds: float = Field(default=120.0, ge=5, le=86_400)
     """A task-queue worker that has not written its heartbeat for this long has stopped: the jobs it was
@@ -208,11 +219,12 @@ class ImportSettings(BaseSettings):
     read whole): bounds the memory and time of an import and of its dry run."""
 
 
-
 class MapSettings(BaseSettings):
     """Map pages."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     tianditu_key: SecretStr | None = None
     """天地图 developer key ``tk``: when set, 天地图 vector/imagery are offered as optional base maps."""
@@ -221,7 +233,9 @@ class MapSettings(BaseSettings):
 class PlaceNameSettings(BaseSettings):
     """Place-name tables."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     placename_tables: str | None = None
     """A folder of edited place-name tables (polyphones.csv, fixed_spellings.csv ... named like the
@@ -232,8 +246,9 @@ class PlaceNameSettings(BaseSettings):
 class EventSettings(BaseSettings):
     """The 民情事件 loop (environment prefix ``MINQING_EVENTS_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_EVENTS_", env_file=".env", extra="ignore",
-                                      use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_EVENTS_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     categories_path: Path = DATA / "event_categories.csv"
     """The 事项清单 (categories, first level, department, time limit)."""
@@ -262,8 +277,9 @@ class EventSettings(BaseSettings):
 class VisitSettings(BaseSettings):
     """Settings of 走访 (environment prefix ``MINQING_VISITS_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_VISITS_", env_file=".env", extra="ignore",
-                                      use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_VISITS_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     plan_path: Path = DATA / "visit_plan.csv"
     """The visit plan: key groups and how often each is visited."""
@@ -277,7 +293,9 @@ DIVISIONS_NAME = "guangdong_admin_divisions_nbs2023"
 class DataSettings(BaseSettings):
     """Reference data kept outside the checkout."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     divisions_dir: Path = ROOT.parent / "shared" / "data" / DIVISIONS_NAME
     """The real Guangdong division names (NBS 2023: towns and villages/communities CSVs), used by the
@@ -287,7 +305,9 @@ class DataSettings(BaseSettings):
 class CliSettings(BaseSettings):
     """The command line."""
 
-    model_config = SettingsConfigDict(env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix="MINQING_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     debug: bool = False
     """Print the full traceback of an internal error instead of one line."""
@@ -307,7 +327,8 @@ def read(cls: type[S]) -> S:
                 f"minqing-map cannot start: {problems}. Set MINQING_SECRET_KEY to a random string of at "
                 "least 32 characters in the environment or in .env, e.g. "
                 "`echo MINQING_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') >> .env` "
-                "(`make demo` does this for you).") from None
+                "(`make demo` does this for you)."
+            ) from None
         raise SettingsError(f"{cls.__name__} settings are invalid: {problems}") from None
 
 
@@ -378,8 +399,20 @@ def divisions_dir() -> Path:
     return data_settings().divisions_dir
 
 
-ALL = (DatabaseSettings, ImportSettings, AccountSettings, ApiSettings, CoverageSettings, JobSettings, MapSettings,
-       PlaceNameSettings, EventSettings, VisitSettings, DataSettings, CliSettings)
+ALL = (
+    DatabaseSettings,
+    ImportSettings,
+    AccountSettings,
+    ApiSettings,
+    CoverageSettings,
+    JobSettings,
+    MapSettings,
+    PlaceNameSettings,
+    EventSettings,
+    VisitSettings,
+    DataSettings,
+    CliSettings,
+)
 """Every settings class, in the order of the README's table."""
 
 
@@ -398,20 +431,31 @@ def environment_table() -> list[tuple[str, str, str]]:
                 value = field.get_default(call_default_factory=True)
                 if isinstance(value, Path):
                     value = value.relative_to(ROOT.parent) if value.is_relative_to(ROOT.parent) else value
-                    value = f"../{value}" if not str(value).startswith(ROOT.name) else str(value)[len(ROOT.name) + 1:]
-                default = "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+                    value = (
+                        f"../{value}"
+                        if not str(value).startswith(ROOT.name)
+                        else str(value)[len(ROOT.name) + 1 :]
+                    )
+                default = (
+                    "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+                )
             meaning = " ".join((field.description or "").split())
             rows.append((var, default, meaning))
     return rows
 
 
-TABLE_START, TABLE_END = "<!-- environment table: scripts/env_table.py -->", "<!-- end of environment table -->"
+TABLE_START, TABLE_END = (
+    "<!-- environment table: scripts/env_table.py -->",
+    "<!-- end of environment table -->",
+)
 
 
 def environment_markdown() -> str:
     """The README's table of every environment variable (between ``TABLE_START`` and ``TABLE_END``)."""
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for var, default, meaning in environment_table():
-        lines.append(f"| `{var}` | {('`' + default + '`') if default not in ('none', '(required)', '') else default or '(empty)'} "
-                     f"| {meaning.replace('|', '/')} |")
+        lines.append(
+            f"| `{var}` | {('`' + default + '`') if default not in ('none', '(required)', '') else default or '(empty)'} "
+            f"| {meaning.replace('|', '/')} |"
+        )
     return "\n".join([TABLE_START, *lines, TABLE_END])

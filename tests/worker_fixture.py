@@ -38,8 +38,13 @@ def drain(url: str) -> None:
 def worker_process(url: str, *args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """A real ``minqing worker`` process on ``url`` (SIGTERM at the end); yields its Popen (output piped)."""
     environ = {**os.environ, "DATABASE_URL": url, **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", *args], env=environ,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "worker", *args],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         yield proc
     finally:

@@ -34,8 +34,11 @@ def friendly_errors() -> Iterator[None]:
         if cli_settings().debug:
             raise
         # a bug, not a mistake of the user: one clear line; the traceback only on request
-        fail(f"internal error ({type(e).__name__}: {str(e)[:300]}). This is a bug: run again with MINQING_DEBUG=1 "
-             "for the traceback and report it", code=3)
+        fail(
+            f"internal error ({type(e).__name__}: {str(e)[:300]}). This is a bug: run again with MINQING_DEBUG=1 "
+            "for the traceback and report it",
+            code=3,
+        )
 
 
 def _with_fix(e: Exception) -> str:
@@ -51,8 +54,7 @@ def steps(total: int, *, desc: str, log: bool = False) -> Iterator[Callable[[str
     stderr instead when it is hidden (cron jobs, CI, output piped to a file), so that a long import
     still tells where it is.
     """
-    bar = tqdm(total=total, desc=desc, unit="步", file=sys.stderr, dynamic_ncols=True,
-               disable=None)
+    bar = tqdm(total=total, desc=desc, unit="步", file=sys.stderr, dynamic_ncols=True, disable=None)
     start = time.perf_counter()
 
     def line(label: str) -> None:

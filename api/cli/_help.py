@@ -13,8 +13,16 @@ from typing import Any
 
 from typer import core
 
-_WORDS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "bool": "BOOLEAN", "int range": "INTEGER",
-          "float range": "FLOAT", "datetime": "DATETIME", "uuid": "UUID"}
+_WORDS = {
+    "int": "INTEGER",
+    "float": "FLOAT",
+    "str": "TEXT",
+    "bool": "BOOLEAN",
+    "int range": "INTEGER",
+    "float range": "FLOAT",
+    "datetime": "DATETIME",
+    "uuid": "UUID",
+}
 
 
 def plain(label: str) -> str:

@@ -25,36 +25,58 @@ class _ProgressBar:
 
     def __call__(self, label: str, total: int) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="步", file=sys.stderr, dynamic_ncols=True, disable=None)
+            self.bar = tqdm(
+                total=total, desc=self.desc, unit="步", file=sys.stderr, dynamic_ncols=True, disable=None
+            )
         self.bar.set_postfix_str(label)
         self.bar.update(1)
 
     def __enter__(self) -> _ProgressBar:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
 @app.command()
 def run(
-    types: list[str] = typer.Option(None, "--type", "-t",
-                                    help="facility type code (repeat); default all. The run then holds only these types"),
-    full: bool = typer.Option(False, "--full", help="recompute every type even if only some facilities changed"),
-    if_stale: bool = typer.Option(False, "--if-stale",
-                                  help="do nothing when the latest run is up to date and holds every type"),
-    snap_max_m: float | None = typer.Option(None, "--snap-max-m", min=1, max=5000,
-                                     help="homes and facilities farther than this from every usable street are "
-                                          "reported unreachable (metres; default MINQING_SNAP_MAX_M, else 500)"),
+    types: list[str] = typer.Option(
+        None,
+        "--type",
+        "-t",
+        help="facility type code (repeat); default all. The run then holds only these types",
+    ),
+    full: bool = typer.Option(
+        False, "--full", help="recompute every type even if only some facilities changed"
+    ),
+    if_stale: bool = typer.Option(
+        False, "--if-stale", help="do nothing when the latest run is up to date and holds every type"
+    ),
+    snap_max_m: float | None = typer.Option(
+        None,
+        "--snap-max-m",
+        min=1,
+        max=5000,
+        help="homes and facilities farther than this from every usable street are "
+        "reported unreachable (metres; default MINQING_SNAP_MAX_M, else 500)",
+    ),
     fmt: str = typer.Option("table", "--format", help="table | json (a summary for scripts)"),
-    partition: str | None = typer.Option(None, "--partition",
-                                         help="county: run each county (district) as a task on Dask distributed, "
-                                              "store per-home rows partitioned by county and roll up to city and "
-                                              "province (default: one run of the whole database here)"),
-    scheduler: str = typer.Option("local", "--scheduler",
-                                  help="with --partition: local[:N] (a local Dask cluster of N workers) or the "
-                                       "address of a Dask scheduler, e.g. tcp://10.0.0.5:8786"),
+    partition: str | None = typer.Option(
+        None,
+        "--partition",
+        help="county: run each county (district) as a task on Dask distributed, "
+        "store per-home rows partitioned by county and roll up to city and "
+        "province (default: one run of the whole database here)",
+    ),
+    scheduler: str = typer.Option(
+        "local",
+        "--scheduler",
+        help="with --partition: local[:N] (a local Dask cluster of N workers) or the "
+        "address of a Dask scheduler, e.g. tcp://10.0.0.5:8786",
+    ),
 ) -> None:
     """Compute coverage of every facility type (urban 5/10/15-minute and rural half-hour circles)
     for every residence, aggregate it to grids, communities, towns and the district, and store the run."""
@@ -71,8 +93,11 @@ def run(
         if if_stale:
             with session() as s:
                 last = store.latest_run(s)
-                current = last is not None and not service.is_stale(s, last, config=config) \
+                current = (
+                    last is not None
+                    and not service.is_stale(s, last, config=config)
                     and not service.missing_types(s, last)
+                )
             if current:
                 if fmt == "json":
                     typer.echo(json.dumps({"run_id": last["run_id"], "up_to_date": True}))
@@ -80,10 +105,14 @@ def run(
                     typer.echo(f"覆盖分析已是最新 run {last['run_id']} is up to date")
                 return
         with _ProgressBar("生活圈覆盖分析 coverage") as bar, session(actor="cli") as s:
-            row = service.run_and_store(s, types=types or None, incremental=not full, config=config, progress=bar)
+            row = service.run_and_store(
+                s, types=types or None, incremental=not full, config=config, progress=bar
+            )
     summary = row["summary"]
     if fmt == "json":
-        typer.echo(json.dumps({"run_id": row["run_id"], **summary}, ensure_ascii=False, indent=2, default=str))
+        typer.echo(
+            json.dumps({"run_id": row["run_id"], **summary}, ensure_ascii=False, indent=2, default=str)
+        )
         return
     _print_summary(row["run_id"], summary)
 
@@ -106,8 +135,14 @@ def _run_partitioned(partition: str, scheduler: str, config, types: list[str] | 
     def progress(label: str, done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc="分县覆盖分析 counties", unit="县", file=sys.stderr, dynamic_ncols=True,
-                       disable=None)
+            bar = tqdm(
+                total=total,
+                desc="分县覆盖分析 counties",
+                unit="县",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=None,
+            )
         bar.set_postfix_str(label)
         bar.update(1)
         if bar.disable:  # not a terminal (a log, a pipe): one line per county instead of the bar
@@ -121,8 +156,10 @@ def _run_partitioned(partition: str, scheduler: str, config, types: list[str] | 
     if fmt == "json":
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
     else:
-        typer.echo(f"分县运行 province run {out['run_id']}: {len(out['counties'])} 个县完成, {out['seconds']} s; "
-                   f"缓冲区 buffer {out['buffers']['network_m']:.0f} m")
+        typer.echo(
+            f"分县运行 province run {out['run_id']}: {len(out['counties'])} 个县完成, {out['seconds']} s; "
+            f"缓冲区 buffer {out['buffers']['network_m']:.0f} m"
+        )
         for f in out["failed"]:
             typer.echo(f"失败 FAILED {f['name']} {f['code']}（已重试，未写入 not stored）: {f['error']}")
     if out["failed"]:
@@ -130,36 +167,53 @@ def _run_partitioned(partition: str, scheduler: str, config, types: list[str] | 
 
 
 def _print_summary(run_id: int, summary: dict) -> None:
-    typer.echo(f"运行 run {run_id}: {summary['seconds']} s, recomputed {len(summary['recomputed_types'])} types, "
-               f"reused {len(summary.get('reused_types', []))}, {summary['gaps']} gap areas")
+    typer.echo(
+        f"运行 run {run_id}: {summary['seconds']} s, recomputed {len(summary['recomputed_types'])} types, "
+        f"reused {len(summary.get('reused_types', []))}, {summary['gaps']} gap areas"
+    )
     if summary.get("missing_types"):
-        typer.echo(f"只含部分类型 partial run: {len(summary['missing_types'])} types not computed "
-                   f"({', '.join(summary['missing_types'][:5])}{' ...' if len(summary['missing_types']) > 5 else ''})")
+        typer.echo(
+            f"只含部分类型 partial run: {len(summary['missing_types'])} types not computed "
+            f"({', '.join(summary['missing_types'][:5])}{' ...' if len(summary['missing_types']) > 5 else ''})"
+        )
     far = summary.get("unreachable")
     if far:
         ids = ", ".join(map(str, far["facilities"][:10])) + (" ..." if len(far["facilities"]) > 10 else "")
-        typer.echo(f"不可达 unreachable (> {far['snap_max_m']:g} m from every usable street, counted as not covered): "
-                   f"{far['residences']} homes ({far['population']} residents), {len(far['facilities'])} facilities"
-                   + (f" ({ids})" if ids else ""))
-    typer.echo(f"{'设施类型 type':32} {'服务半径覆盖率':>14} {'步行/半小时可达覆盖率 share':>26} {'老人可达 elderly':>16}")
+        typer.echo(
+            f"不可达 unreachable (> {far['snap_max_m']:g} m from every usable street, counted as not covered): "
+            f"{far['residences']} homes ({far['population']} residents), {len(far['facilities'])} facilities"
+            + (f" ({ids})" if ids else "")
+        )
+    typer.echo(
+        f"{'设施类型 type':32} {'服务半径覆盖率':>14} {'步行/半小时可达覆盖率 share':>26} {'老人可达 elderly':>16}"
+    )
     for code, t in sorted(summary["types"].items()):
         share = "-" if t["share"] is None else f"{t['share']:.1%}"
         radius = "-" if t.get("radius_share") is None else f"{t['radius_share']:.1%}"
         eld = "-" if t["elderly_share"] is None else f"{t['elderly_share']:.1%}"
         typer.echo(f"{code:32} {radius:>14} {share:>26} {eld:>16}")
     for circle, c in summary.get("composite", {}).items():
-        lacking = "、".join(f"{t['name_zh']}（{t['population_missing']:,} 人不可达）" for t in c["limiting"][:3])
+        lacking = "、".join(
+            f"{t['name_zh']}（{t['population_missing']:,} 人不可达）" for t in c["limiting"][:3]
+        )
         share = "-" if c["share"] is None else f"{c['share']:.1%}"
         level = TIER_LABELS.get(c.get("tier"), "")
-        typer.echo(f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{level}{c['required_types']} 类应配建设施全部可达）: "
-                   f"{share}" + (f"；最常缺的是 {lacking}" if lacking else ""))
+        typer.echo(
+            f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{level}{c['required_types']} 类应配建设施全部可达）: "
+            f"{share}" + (f"；最常缺的是 {lacking}" if lacking else "")
+        )
     typer.echo("目标 targets (口径 measure in brackets):")
     for t in summary["targets"]:
         value = "-" if t["value"] is None else f"{t['value']:.1%}"
         mark = "达标 pass" if t["pass"] else "未达标 FAIL"
-        typer.echo(f"  {t['label_zh']} [{t.get('measure_zh', '')}]: {value} (目标 {float(t['threshold']):.0%}) {mark}")
-        towns = [f"{w['name']} {'-' if w['value'] is None else format(w['value'], '.0%')} "
-                 f"{'-' if w['pass'] is None else ('达标' if w['pass'] else '未达标')}" for w in t.get("towns", [])]
+        typer.echo(
+            f"  {t['label_zh']} [{t.get('measure_zh', '')}]: {value} (目标 {float(t['threshold']):.0%}) {mark}"
+        )
+        towns = [
+            f"{w['name']} {'-' if w['value'] is None else format(w['value'], '.0%')} "
+            f"{'-' if w['pass'] is None else ('达标' if w['pass'] else '未达标')}"
+            for w in t.get("towns", [])
+        ]
         if towns:
             typer.echo(f"    镇街 towns: {'; '.join(towns)}")
 
@@ -191,8 +245,10 @@ def targets(
         value = "-" if r["value"] is None else f"{r['value']:.1%}"
         mark = "-" if r["pass"] is None else ("达标 pass" if r["pass"] else "未达标 FAIL")
         extra = f" ({r['communities_reached']}/{r['communities']} communities)" if r["communities"] else ""
-        typer.echo(f"  {r['target_code']:24} {r['name']:16} {r['measure_zh']:10} {value:>7} / {r['threshold']:.0%}  "
-                   f"{mark}{extra}")
+        typer.echo(
+            f"  {r['target_code']:24} {r['name']:16} {r['measure_zh']:10} {value:>7} / {r['threshold']:.0%}  "
+            f"{mark}{extra}"
+        )
     for code, m in sorted({(r["measure"], r["measure_zh"]) for r in rows}):
         typer.echo(f"口径 {m}: {service.measure_table()[code]['definition_zh']}")
 
@@ -212,6 +268,8 @@ def status() -> None:
             raise typer.Exit(1)
         stale = service.is_stale(s, last)
         missing = service.missing_types(s, last)
-    typer.echo(f"run {last['run_id']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S}; "
-               f"{'数据已变化, 需重新计算 STALE' if stale else '最新 up to date'}"
-               + (f"; 只含部分类型 PARTIAL ({len(missing)} types missing)" if missing else ""))
+    typer.echo(
+        f"run {last['run_id']} finished {last['finished_at']:%Y-%m-%d %H:%M:%S}; "
+        f"{'数据已变化, 需重新计算 STALE' if stale else '最新 up to date'}"
+        + (f"; 只含部分类型 PARTIAL ({len(missing)} types missing)" if missing else "")
+    )

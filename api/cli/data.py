@@ -17,13 +17,22 @@ from api.cli._common import fail, friendly_errors
 
 app = typer.Typer(no_args_is_help=True)
 facility_types = typer.Typer(no_args_is_help=True)
-app.add_typer(facility_types, name="facility-types", help="设施类型参考表 the facility-type table (data/facility_types.csv)")
+app.add_typer(
+    facility_types,
+    name="facility-types",
+    help="设施类型参考表 the facility-type table (data/facility_types.csv)",
+)
 
 
 @facility_types.command("load")
 def load_facility_types(
-    csv: Path = typer.Argument(None, help="the table to load; default data/facility_types.csv",
-                               exists=True, dir_okay=False, show_default=False),
+    csv: Path = typer.Argument(
+        None,
+        help="the table to load; default data/facility_types.csv",
+        exists=True,
+        dir_okay=False,
+        show_default=False,
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="check and report, write nothing"),
     actor: str = typer.Option("reference-loader", help="name recorded in the audit log"),
 ) -> None:
@@ -41,19 +50,24 @@ def load_facility_types(
     path = csv or DATA_DIR / "facility_types.csv"
     with friendly_errors():
         frame = read_facility_types(path)
-        problems = check_facility_types(frame, profiles=set(load_profiles(DATA_DIR / "profiles.csv")),
-                                        tiers=TIERS)
+        problems = check_facility_types(
+            frame, profiles=set(load_profiles(DATA_DIR / "profiles.csv")), tiers=TIERS
+        )
     if problems:
         for p in problems:
             typer.secho(f"{path.name}:{p['line']} {p['code']}: {p['problem']} — {p['fix']}", err=True)
         fail(f"{len(problems)} problem(s) in {path}: nothing was loaded")
     with friendly_errors(), session(actor=actor) as s:
         report = load_facility_types(s, frame, dry_run=dry_run)
-    typer.echo(f"设施类型 facility types from {path}: {len(frame)} rows — added {len(report.added)}, "
-               f"changed {len(report.changed)}, unchanged {len(report.unchanged)}, removed {len(report.removed)}"
-               + (" (dry run: nothing written)" if dry_run else ""))
+    typer.echo(
+        f"设施类型 facility types from {path}: {len(frame)} rows — added {len(report.added)}, "
+        f"changed {len(report.changed)}, unchanged {len(report.unchanged)}, removed {len(report.removed)}"
+        + (" (dry run: nothing written)" if dry_run else "")
+    )
     for label, codes in (("added", report.added), ("removed", report.removed)):
         if codes:
             typer.echo(f"  {label}: {', '.join(codes)}")
     for code, diff in report.changed.items():
-        typer.echo(f"  changed {code}: " + "; ".join(f"{c} {old!r} → {new!r}" for c, (old, new) in diff.items()))
+        typer.echo(
+            f"  changed {code}: " + "; ".join(f"{c} {old!r} → {new!r}" for c, (old, new) in diff.items())
+        )

@@ -20,6 +20,7 @@ def up() -> None:
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import migrate
     from layers.cluster import local_cluster
+
     with friendly_errors():
         if database_settings().database_url:
             typer.echo("DATABASE_URL is set: using that server, no local cluster started.")
@@ -32,8 +33,12 @@ def up() -> None:
 
 @app.command()
 def down(
-    remove: bool = typer.Option(False, "--remove", help="also delete the local database and its data, wherever "
-                                "it lives (every stored row is lost; `minqing db up` makes a new empty one)"),
+    remove: bool = typer.Option(
+        False,
+        "--remove",
+        help="also delete the local database and its data, wherever "
+        "it lives (every stored row is lost; `minqing db up` makes a new empty one)",
+    ),
 ) -> None:
     """Stop the local PostGIS (its data stays, unless --remove)."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
@@ -55,6 +60,7 @@ def status() -> None:
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import migrate as m
     from layers.cluster import local_cluster
+
     url = database_settings().database_url
     if url:
         typer.echo(f"DATABASE_URL server: {url.split('@')[-1]}")  # never the password
@@ -111,6 +117,8 @@ def topology(
         typer.echo("拓扑检查通过 topology OK: no overlaps, gaps or children outside their parent")
         return
     for r in problems.itertuples():
-        typer.echo(f"{r.kind:16} area {r.area_id} {'' if r.other_id is None else f'vs {r.other_id} '}"
-                   f"({r.level}): {r.area_m2:,.0f} m² {r.detail}")
+        typer.echo(
+            f"{r.kind:16} area {r.area_id} {'' if r.other_id is None else f'vs {r.other_id} '}"
+            f"({r.level}): {r.area_m2:,.0f} m² {r.detail}"
+        )
     raise typer.Exit(1)

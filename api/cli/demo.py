@@ -42,8 +42,10 @@ def load(
             typer.echo(f"数据已存在, 跳过 layers already loaded: {present}")
             return
         if chosen:
-            typer.echo("数据库已按要求清空/移除演示数据, 不再载入演示 the demo was removed on purpose: not loaded "
-                       "(run `minqing demo load` to bring it back)")
+            typer.echo(
+                "数据库已按要求清空/移除演示数据, 不再载入演示 the demo was removed on purpose: not loaded "
+                "(run `minqing demo load` to bring it back)"
+            )
             return
 
     t0 = time.perf_counter()
@@ -60,12 +62,21 @@ def load(
 
 @app.command()
 def province(
-    counties: int = typer.Option(3, "--counties", min=1, help="how many real Guangdong counties (taken in turn from "
-                                                            "each city of the NBS 2023 list)"),
-    scale: float = typer.Option(0.3, "--scale", min=0.05, max=1.0, help="size of each county (1.0: one demo district)"),
+    counties: int = typer.Option(
+        3,
+        "--counties",
+        min=1,
+        help="how many real Guangdong counties (taken in turn from each city of the NBS 2023 list)",
+    ),
+    scale: float = typer.Option(
+        0.3, "--scale", min=0.05, max=1.0, help="size of each county (1.0: one demo district)"
+    ),
     seed: int = typer.Option(20261122, help="random seed"),
-    cities: list[str] = typer.Option(None, "--city", help="4-digit city code (repeat), e.g. 4415: every county of "
-                                                          "these cities instead of --counties"),
+    cities: list[str] = typer.Option(
+        None,
+        "--city",
+        help="4-digit city code (repeat), e.g. 4415: every county of these cities instead of --counties",
+    ),
 ) -> None:
     """虚构省 Generate and load a FICTIONAL province: each county a demo district named after a real
     Guangdong county, cut into the county's real towns and villages (real names, codes and counts),
@@ -78,13 +89,19 @@ def province(
     t0 = time.perf_counter()
     with friendly_errors(), steps(10, desc="虚构省演示数据") as step:
         step("生成 generating")
-        district, table = synthetic_province(None if cities else counties, scale, seed=seed, cities=cities or None)
+        district, table = synthetic_province(
+            None if cities else counties, scale, seed=seed, cities=cities or None
+        )
         with session(actor="demo-loader") as s:
             counts = load_district(s, district, progress=step)
     typer.echo(f"已载入 loaded in {time.perf_counter() - t0:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
     for r in table.itertuples():
-        typer.echo(f"  {r.city_name}{r.county_name} {r.county_code}: 真实 {r.towns} 个镇街、{r.villages} 个村居")
-    typer.echo("注意: 以上为虚构演示数据 (fictional demo data): 仅名称与代码取自国家统计局区划, 位置、道路、人口均为虚构。")
+        typer.echo(
+            f"  {r.city_name}{r.county_name} {r.county_code}: 真实 {r.towns} 个镇街、{r.villages} 个村居"
+        )
+    typer.echo(
+        "注意: 以上为虚构演示数据 (fictional demo data): 仅名称与代码取自国家统计局区划, 位置、道路、人口均为虚构。"
+    )
 
 
 @app.command()
@@ -106,15 +123,19 @@ def _minqing(scale: float, seed: int, *, months: int = 6) -> None:
     t0 = time.perf_counter()
     with friendly_errors(), session(actor="demo-loader") as s:
         counts = minqing_demo.load(s, scale=scale, seed=seed, months=months)
-    typer.echo(f"民情演示 ({time.perf_counter() - t0:.1f} s): 事件 {counts['events']} 件, 流转记录 {counts['event_history']} 条, "
-               f"重点人群 {counts['key_households']} 户, 走访 {counts['visits']} 次")
+    typer.echo(
+        f"民情演示 ({time.perf_counter() - t0:.1f} s): 事件 {counts['events']} 件, 流转记录 {counts['event_history']} 条, "
+        f"重点人群 {counts['key_households']} 户, 走访 {counts['visits']} 次"
+    )
 
 
 @app.command()
 def scenarios(
     scale: float = typer.Option(1.0, help="the scale the demo was loaded with"),
     seed: int = typer.Option(20261122, help="the seed the demo was loaded with"),
-    if_missing: bool = typer.Option(False, "--if-missing", help="only save those not saved yet (no re-evaluation)"),
+    if_missing: bool = typer.Option(
+        False, "--if-missing", help="only save those not saved yet (no re-evaluation)"
+    ),
 ) -> None:
     """Save and evaluate the demo's what-if scenarios (规划新增日间照料中心 …); existing ones are re-evaluated."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
@@ -135,8 +156,9 @@ def _scenarios(district: DemoDistrict, *, only_missing: bool = False) -> None:
     typer.echo(f"演示情景 demo scenarios ({time.perf_counter() - t0:.1f} s): {names or '无 none'}")
 
 
-def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "demo-loader",
-                        only_missing: bool = False) -> list[dict]:
+def save_demo_scenarios(
+    s: Session, district: DemoDistrict, *, actor: str = "demo-loader", only_missing: bool = False
+) -> list[dict]:
     """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
     its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
@@ -159,8 +181,9 @@ def save_demo_scenarios(s: Session, district: DemoDistrict, *, actor: str = "dem
         if scenario_id is not None and only_missing:
             continue
         if scenario_id is None:
-            scenario_id = service.create(s, name=sc["name"], description=sc["description"], changes=sc["changes"],
-                                         actor=actor)["scenario_id"]
+            scenario_id = service.create(
+                s, name=sc["name"], description=sc["description"], changes=sc["changes"], actor=actor
+            )["scenario_id"]
         rows.append(service.evaluate(s, scenario_id, actor=actor))
     return rows
 

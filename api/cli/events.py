@@ -21,8 +21,10 @@ def escalate() -> None:
     with friendly_errors(), session(actor="system:escalate") as s:
         done = service.escalate_overdue(s, event_settings())
     for row in done:
-        typer.echo(f"事件 {row['event_id']}: 超时, {row['from_level']} → {row['to_level']}, "
-                   f"新期限 {row['due_at']:%Y-%m-%d %H:%M}")
+        typer.echo(
+            f"事件 {row['event_id']}: 超时, {row['from_level']} → {row['to_level']}, "
+            f"新期限 {row['due_at']:%Y-%m-%d %H:%M}"
+        )
     typer.echo(f"已升级 {len(done)} 件超时事件")
 
 
@@ -36,13 +38,17 @@ def categories() -> None:
         table, _ = service.tables(event_settings())
     for c in table.values():
         unit = "小时" if c.limit_unit == "hours" else "个工作日"
-        typer.echo(f"{c.code:<18} {c.name_zh:<8} 首办 {c.first_level:<5} {c.department:<14} 时限 {c.limit_value:g}{unit}")
+        typer.echo(
+            f"{c.code:<18} {c.name_zh:<8} 首办 {c.first_level:<5} {c.department:<14} 时限 {c.limit_value:g}{unit}"
+        )
 
 
 @app.command()
 def weekly(
     out: str = typer.Option(..., "--out", help="where to write the XLSX workbook"),
-    since: str = typer.Option(None, help="统计期起 ISO 8601 (default: seven days before today, Beijing time)"),
+    since: str = typer.Option(
+        None, help="统计期起 ISO 8601 (default: seven days before today, Beijing time)"
+    ),
     until: str = typer.Option(None, help="统计期止, not included (default: today 00:00 Beijing time)"),
 ) -> None:
     """周例会考核表: the KPI table per grid, community and town (按期处置率, 结案率, 平均办结时长,
@@ -67,18 +73,25 @@ def weekly(
         return value
 
     with friendly_errors(), session() as s:
-        content, start, end = service.weekly_xlsx(s, service.VisitSettings(), since=moment(since, "since"),
-                                                  until=moment(until, "until"))
+        content, start, end = service.weekly_xlsx(
+            s, service.VisitSettings(), since=moment(since, "since"), until=moment(until, "until")
+        )
     Path(out).write_bytes(content)
     typer.echo(f"已写出 {out}: {start:%Y-%m-%d %H:%M} 至 {end:%Y-%m-%d %H:%M} (UTC{start:%z})")
 
 
 @app.command("import")
 def import_orders(
-    file: str = typer.Argument(..., help="12345 工单 CSV (UTF-8 or GBK); sample: data/templates/12345工单.csv"),
-    mapping: str = typer.Option(None, "--mapping", help="file column → field: 工单号=external_ref,来电时间=reported_at,... "
-                                "or a JSON object or JSON file (fields: external_ref, reported_at, category, "
-                                "description, address, lon, lat, phone); default: the sample file's headers"),
+    file: str = typer.Argument(
+        ..., help="12345 工单 CSV (UTF-8 or GBK); sample: data/templates/12345工单.csv"
+    ),
+    mapping: str = typer.Option(
+        None,
+        "--mapping",
+        help="file column → field: 工单号=external_ref,来电时间=reported_at,... "
+        "or a JSON object or JSON file (fields: external_ref, reported_at, category, "
+        "description, address, lon, lat, phone); default: the sample file's headers",
+    ),
 ) -> None:
     """导入12345工单: every row checked first; any problem (listed with its row, column and fix) and
     nothing is imported."""
@@ -96,11 +109,21 @@ def import_orders(
         fail(f"no file {file!r}: give the path of the 12345 CSV export")
     try:
         with session(actor="cli:12345-import") as s:
-            result = event_import.import_orders(s, service.EventSettings(), path.read_bytes(),
-                                                event_import.parse_mapping(mapping), actor="cli")
+            result = event_import.import_orders(
+                s,
+                service.EventSettings(),
+                path.read_bytes(),
+                event_import.parse_mapping(mapping),
+                actor="cli",
+            )
     except ValidationFailed as e:
         for p in e.problems:
-            typer.secho(f"第 {p['row']} 行 [{p['column']}] {p['problem']} → {p['fix']}", fg=typer.colors.RED, err=True)
+            typer.secho(
+                f"第 {p['row']} 行 [{p['column']}] {p['problem']} → {p['fix']}", fg=typer.colors.RED, err=True
+            )
         fail(str(e))
-    typer.echo(f"已导入 {result['imported']} 件工单 (事件 {result['event_ids'][0]}–{result['event_ids'][-1]})"
-               if result["event_ids"] else "文件中没有工单")
+    typer.echo(
+        f"已导入 {result['imported']} 件工单 (事件 {result['event_ids'][0]}–{result['event_ids'][-1]})"
+        if result["event_ids"]
+        else "文件中没有工单"
+    )

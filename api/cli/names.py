@@ -26,7 +26,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _tables_in_use() -> None:
     # MINQING_PLACENAME_TABLES: every command below reads the edited tables; a bad one fails here
@@ -38,8 +37,17 @@ def _tables_in_use() -> None:
 
 
 # Chinese headers accepted in input files
-INPUT_HEADERS = {"名称": "name", "地名": "name", "标准名称": "name", "类别": "category", "范围": "scope",
-                 "编号": "id", "代码": "id", "历史名称": "historical", "有无标志": "sign_present"}
+INPUT_HEADERS = {
+    "名称": "name",
+    "地名": "name",
+    "标准名称": "name",
+    "类别": "category",
+    "范围": "scope",
+    "编号": "id",
+    "代码": "id",
+    "历史名称": "historical",
+    "有无标志": "sign_present",
+}
 
 
 def _read_names(path: Path) -> pd.DataFrame:
@@ -66,7 +74,9 @@ def _print_frame(frame: pd.DataFrame, *, title: str, headers: dict[str, str] | N
 @app.command()
 def pinyin(
     name: str = typer.Argument(..., help="standard Chinese place name, e.g. 人民路"),
-    category: str = typer.Option(None, help="feature category of data/placenames/categories.csv (road, village ...)"),
+    category: str = typer.Option(
+        None, help="feature category of data/placenames/categories.csv (road, village ...)"
+    ),
     sign: bool = typer.Option(False, "--sign", help="print the full sign text: Chinese line, then pinyin"),
 ) -> None:
     """Pinyin sign text per the 1984 place-name romanization rules: 人民路 → Renmin Lu."""
@@ -80,8 +90,11 @@ def pinyin(
 
 @app.command()
 def check(
-    path: Path = typer.Argument(..., help="CSV or XLSX with a name column (optional: category as a code or the "
-                                          "Chinese name of categories.csv, scope, size_rank, province/city/county/town)"),
+    path: Path = typer.Argument(
+        ...,
+        help="CSV or XLSX with a name column (optional: category as a code or the "
+        "Chinese name of categories.csv, scope, size_rank, province/city/county/town)",
+    ),
     xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
     name_column: str = typer.Option("name", help="column holding the names"),
 ) -> None:
@@ -93,8 +106,11 @@ def check(
     frame = _read_names(path)
     with friendly_errors():
         report = check_report(frame, name=name_column)
-    _print_frame(summarise(report), title=f"{len(frame)} 个名称 names: {report['row'].nunique()} 个待审核 to review",
-                 headers=HEADERS_ZH)
+    _print_frame(
+        summarise(report),
+        title=f"{len(frame)} 个名称 names: {report['row'].nunique()} 个待审核 to review",
+        headers=HEADERS_ZH,
+    )
     if xlsx:
         xlsx.write_bytes(workbook_bytes(findings_sheets(report)))
         typer.echo(f"已写入 written: {xlsx}")
@@ -117,9 +133,12 @@ USAGE_HEADERS = {"item": "项目", "names": "名称数", "examples": "示例"}
 
 @app.command("check-divisions")
 def check_divisions(
-    data_dir: Path = typer.Option(None, help="folder with the NBS 2023 Guangdong division CSVs "
-                                             "(default: $MINQING_DIVISIONS_DIR, else ../shared/data/guangdong_admin_divisions_nbs2023 "
-                                             "beside the project)"),
+    data_dir: Path = typer.Option(
+        None,
+        help="folder with the NBS 2023 Guangdong division CSVs "
+        "(default: $MINQING_DIVISIONS_DIR, else ../shared/data/guangdong_admin_divisions_nbs2023 "
+        "beside the project)",
+    ),
     xlsx: Path = typer.Option(None, help="write the report to this XLSX file"),
     examples: int = typer.Option(5, help="groups to print per check"),
 ) -> None:
@@ -144,13 +163,30 @@ def check_divisions(
             xlsx.write_bytes(workbook_bytes(report.sheets(), headers=HEADERS_ZH))
     seconds = time.perf_counter() - t0
     for sheet, frame in list(report.sheets().items())[1:]:
-        shown = ("county", "counties", "normalised", "pinyin", "count", "names" if "pinyin" in frame else "original")
+        shown = (
+            "county",
+            "counties",
+            "normalised",
+            "pinyin",
+            "count",
+            "names" if "pinyin" in frame else "original",
+        )
         columns = [c for c in shown if c in frame.columns]
-        _print_frame(frame[columns].head(examples), title=f"{sheet} (前 {examples} 组 first groups)", headers=HEADERS_ZH)
-    _print_frame(report.summary, title=f"{len(villages)} 村/社区, {len(towns)} 乡/镇/街道: {seconds:.1f} s",
-                 headers=HEADERS_ZH)
-    _print_frame(usage, title="地名用字与读音（按不重复名称计） local characters, readings and what stays flagged",
-                 headers=USAGE_HEADERS)
+        _print_frame(
+            frame[columns].head(examples),
+            title=f"{sheet} (前 {examples} 组 first groups)",
+            headers=HEADERS_ZH,
+        )
+    _print_frame(
+        report.summary,
+        title=f"{len(villages)} 村/社区, {len(towns)} 乡/镇/街道: {seconds:.1f} s",
+        headers=HEADERS_ZH,
+    )
+    _print_frame(
+        usage,
+        title="地名用字与读音（按不重复名称计） local characters, readings and what stays flagged",
+        headers=USAGE_HEADERS,
+    )
     if xlsx:
         typer.echo(f"已写入 written: {xlsx}")
 
@@ -158,7 +194,9 @@ def check_divisions(
 @app.command()
 def search(
     path: Path = typer.Argument(..., help="CSV or XLSX with id and name columns (optional historical)"),
-    query: str = typer.Argument(..., help="Chinese text, pinyin (tones/spaces optional) or initials, e.g. rml"),
+    query: str = typer.Argument(
+        ..., help="Chinese text, pinyin (tones/spaces optional) or initials, e.g. rml"
+    ),
     limit: int = typer.Option(20, help="maximum results"),
     id_column: str = typer.Option("id", help="column holding the feature id"),
     name_column: str = typer.Option("name", help="column holding the names"),
@@ -178,6 +216,7 @@ def search(
 
 # -- the registry in the database ----------------------------------------------------------------
 
+
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
@@ -190,11 +229,16 @@ def _print_record(record, *, title: str) -> None:
 @app.command()
 def add(
     name: str = typer.Argument(..., help="standard Chinese name, e.g. 解放北路"),
-    category: str = typer.Option(..., help="category of data/placenames/categories.csv (road, village, estate ...)"),
+    category: str = typer.Option(
+        ..., help="category of data/placenames/categories.csv (road, village, estate ...)"
+    ),
     lon: float = typer.Option(..., help="longitude (WGS84) of the point"),
     lat: float = typer.Option(..., help="latitude (WGS84) of the point"),
-    approval: str = typer.Option(None, help="approval record: document number and date (without one the name "
-                                            "is recorded as 待审批 pending approval)"),
+    approval: str = typer.Option(
+        None,
+        help="approval record: document number and date (without one the name "
+        "is recorded as 待审批 pending approval)",
+    ),
     meaning: str = typer.Option(None, help="meaning and origin of the name"),
     sign_present: bool = typer.Option(False, "--sign-present", help="a sign already stands"),
 ) -> None:
@@ -204,8 +248,15 @@ def add(
     from layers.db import session
 
     with friendly_errors(), session(actor=_actor()) as s:
-        record = placenames.create(s, name=name, category=category, approval=approval, meaning=meaning,
-                                   geometry={"type": "Point", "coordinates": [lon, lat]}, sign_present=sign_present)
+        record = placenames.create(
+            s,
+            name=name,
+            category=category,
+            approval=approval,
+            meaning=meaning,
+            geometry={"type": "Point", "coordinates": [lon, lat]},
+            sign_present=sign_present,
+        )
     _print_record(record, title=f"已登记 registered: {record.name} ({record.pinyin})")
 
 
@@ -244,7 +295,9 @@ def retire(
 
 @app.command()
 def find(
-    query: str = typer.Argument(..., help="Chinese text, pinyin (tones/spaces optional) or initials, e.g. rml"),
+    query: str = typer.Argument(
+        ..., help="Chinese text, pinyin (tones/spaces optional) or initials, e.g. rml"
+    ),
     limit: int = typer.Option(20, min=1, max=1000, help="maximum results"),
 ) -> None:
     """Search the registry, former names included: Chinese substring, full pinyin or initials (as GET /placenames/search)."""
@@ -259,9 +312,19 @@ def find(
         return
     columns = ["name_id", "name", "pinyin", "category", "status", "match", "current_name"]
     found = pd.DataFrame(hits)[columns].fillna("")
-    _print_frame(found, title=f"{query}: {len(found)}",
-                 headers={"name_id": "编号", "name": "名称", "pinyin": "拼音", "category": "类别", "status": "状态",
-                          "match": "匹配", "current_name": "现名 current"})
+    _print_frame(
+        found,
+        title=f"{query}: {len(found)}",
+        headers={
+            "name_id": "编号",
+            "name": "名称",
+            "pinyin": "拼音",
+            "category": "类别",
+            "status": "状态",
+            "match": "匹配",
+            "current_name": "现名 current",
+        },
+    )
 
 
 @app.command()
@@ -279,12 +342,19 @@ def reverse(
         require_in_district(s, lon, lat)  # the API's check: outside the district (or lon/lat swapped) fails
         found = placenames.reverse(s, lon, lat)
     road, place, grid = found["road"], found["place_name"], found["grid"]
-    rows = [("道路 road", f"{road['name']} ({road['distance_m']:g} m)" if road else "—"),
-            ("地名 place name", f"{place['name']} {place['pinyin'] or ''} ({place['distance_m']:g} m)" if place else "—"),
-            ("网格 grid", f"{grid['name']} ({grid['code']})" if grid else "—"),
-            ("网格员 grid worker", f"{grid['worker_name'] or ''} {grid['worker_phone'] or ''}".strip() or "—"
-             if grid else "—"),
-            ("区划 areas", " / ".join(a["name"] for a in found["areas"]) or "—")]
+    rows = [
+        ("道路 road", f"{road['name']} ({road['distance_m']:g} m)" if road else "—"),
+        (
+            "地名 place name",
+            f"{place['name']} {place['pinyin'] or ''} ({place['distance_m']:g} m)" if place else "—",
+        ),
+        ("网格 grid", f"{grid['name']} ({grid['code']})" if grid else "—"),
+        (
+            "网格员 grid worker",
+            f"{grid['worker_name'] or ''} {grid['worker_phone'] or ''}".strip() or "—" if grid else "—",
+        ),
+        ("区划 areas", " / ".join(a["name"] for a in found["areas"]) or "—"),
+    ]
     _print_frame(pd.DataFrame(rows, columns=["field", "value"]), title=f"({lon}, {lat})")
 
 
@@ -308,12 +378,21 @@ def recompute_pinyin(
     if changes.empty:
         typer.echo("拼音均为最新 every stored sign text is up to date")
         return
-    shown = changes.assign(change=changes["old_pinyin"].fillna("∅") + " → " + changes["new_pinyin"],
-                           fixed=changes["fixed"].map({True: "是 yes", False: ""}))
-    _print_frame(shown[["name_id", "name", "category", "change", "fixed"]].head(limit),
-                 title=f"{len(changes)} 个地名{verb}" + ("" if dry_run else " (history: update)"),
-                 headers={"name_id": "编号", "name": "名称", "category": "类别", "change": "拼音 old → new",
-                          "fixed": "规定拼写 fixed"})
+    shown = changes.assign(
+        change=changes["old_pinyin"].fillna("∅") + " → " + changes["new_pinyin"],
+        fixed=changes["fixed"].map({True: "是 yes", False: ""}),
+    )
+    _print_frame(
+        shown[["name_id", "name", "category", "change", "fixed"]].head(limit),
+        title=f"{len(changes)} 个地名{verb}" + ("" if dry_run else " (history: update)"),
+        headers={
+            "name_id": "编号",
+            "name": "名称",
+            "category": "类别",
+            "change": "拼音 old → new",
+            "fixed": "规定拼写 fixed",
+        },
+    )
 
 
 @app.command()
@@ -327,9 +406,18 @@ def history(name_id: int = typer.Argument(..., help="name_id of the registered n
         rows = pd.DataFrame(placenames.history(s, name_id))
     rows["changed_at"] = rows["changed_at"].map(lambda t: t.strftime("%Y-%m-%d %H:%M"))
     columns = ["changed_at", "action", "old_name", "new_name", "approval", "changed_by"]
-    _print_frame(rows[columns].fillna(""), title=f"地名沿革 history of {name_id}",
-                 headers={"changed_at": "时间", "action": "事项", "old_name": "原名", "new_name": "新名",
-                          "approval": "批复", "changed_by": "经办"})
+    _print_frame(
+        rows[columns].fillna(""),
+        title=f"地名沿革 history of {name_id}",
+        headers={
+            "changed_at": "时间",
+            "action": "事项",
+            "old_name": "原名",
+            "new_name": "新名",
+            "approval": "批复",
+            "changed_by": "经办",
+        },
+    )
 
 
 @app.command("check-registry")
@@ -343,8 +431,11 @@ def check_registry(xlsx: Path = typer.Option(None, help="write the report to thi
 
     with friendly_errors(), session(actor=_actor()) as s:
         findings = placenames.check_registry(s)
-    _print_frame(summarise(findings.rename(columns={"name_id": "row"})),
-                 title=f"{findings['name_id'].nunique()} 个地名待审核 names to review", headers=HEADERS_ZH)
+    _print_frame(
+        summarise(findings.rename(columns={"name_id": "row"})),
+        title=f"{findings['name_id'].nunique()} 个地名待审核 names to review",
+        headers=HEADERS_ZH,
+    )
     if xlsx:
         xlsx.write_bytes(workbook_bytes(findings_sheets(findings)))
         typer.echo(f"已写入 written: {xlsx}")
@@ -365,8 +456,11 @@ def signs_missing(
     with friendly_errors(), session(actor=_actor()) as s:
         worklist = placenames.missing_signs(s)
     columns = ["name", "category_zh", "sign_chinese", "sign_pinyin", "town"]
-    _print_frame(worklist[columns].head(limit).fillna(""), title=f"{len(worklist)} 处缺少地名标志 signs missing",
-                 headers=HEADERS_ZH)
+    _print_frame(
+        worklist[columns].head(limit).fillna(""),
+        title=f"{len(worklist)} 处缺少地名标志 signs missing",
+        headers=HEADERS_ZH,
+    )
     if xlsx:
         xlsx.write_bytes(workbook_bytes(signs_sheets(worklist)))
         typer.echo(f"已写入 written: {xlsx}")
@@ -375,7 +469,9 @@ def signs_missing(
 @app.command()
 def review(
     name_id: int = typer.Argument(..., help="name_id of the flagged name"),
-    decision: str = typer.Option(..., help="审核决定: 保留 (keep), 豁免 (exempt from the rule) or 整改 (correct it)"),
+    decision: str = typer.Option(
+        ..., help="审核决定: 保留 (keep), 豁免 (exempt from the rule) or 整改 (correct it)"
+    ),
     note: str = typer.Option(None, help="说明, e.g. the meeting or expert opinion"),
 ) -> None:
     """Record an officer's decision on a flagged name; 保留 and 豁免 stop its current findings from being flagged."""
@@ -396,8 +492,11 @@ def signs(
     town: str = typer.Option(None, help="only this 镇街"),
     status: str = typer.Option(None, help="only this sign status: 待设置, 已设置, 待更换 or 待拆除"),
     xlsx: Path = typer.Option(None, help="write the work list to this XLSX file, one sheet per 镇街"),
-    pdf: Path = typer.Option(None, help="write printable A4 sign sheets to this PDF file: per 镇街, a small map "
-                                        "and 18 signs a page (sign text 汉字 + pinyin, size class, location, status)"),
+    pdf: Path = typer.Option(
+        None,
+        help="write printable A4 sign sheets to this PDF file: per 镇街, a small map "
+        "and 18 signs a page (sign text 汉字 + pinyin, size class, location, status)",
+    ),
     limit: int = typer.Option(30, help="rows to print"),
 ) -> None:
     """Sign work list per 镇街: sign status (待设置/已设置/待更换/待拆除), sign text, size class, location."""
@@ -411,13 +510,25 @@ def signs(
         fail(f"status {status!r} is unknown: use one of {'、'.join(SIGN_STATUSES)}")
     with friendly_errors(), session(actor=_actor()) as s:
         plan = placenames.sign_plan(s, town=town, sign_status=status)
-    headers = {"name": "标准名称", "sign_status": "标志状态", "size_class": "规格", "sign_pinyin": "标志拼音", "town": "镇街"}
+    headers = {
+        "name": "标准名称",
+        "sign_status": "标志状态",
+        "size_class": "规格",
+        "sign_pinyin": "标志拼音",
+        "town": "镇街",
+    }
     counts = "，".join(f"{k} {v}" for k, v in plan["sign_status"].value_counts().items())
-    _print_frame(plan[list(headers)].head(limit).fillna(""), title=f"{len(plan)} 处地名标志 signs：{counts}",
-                 headers=headers)
+    _print_frame(
+        plan[list(headers)].head(limit).fillna(""),
+        title=f"{len(plan)} 处地名标志 signs：{counts}",
+        headers=headers,
+    )
     if xlsx:
         frame = plan.reset_index()
-        sheets = {str(t)[:31]: rows.drop(columns="town") for t, rows in frame.groupby(frame["town"].fillna("未定镇街"))}
+        sheets = {
+            str(t)[:31]: rows.drop(columns="town")
+            for t, rows in frame.groupby(frame["town"].fillna("未定镇街"))
+        }
         xlsx.write_bytes(workbook_bytes(sheets or {"标志工作单": frame}))
         typer.echo(f"已写入 written: {xlsx}")
     if pdf:
@@ -426,8 +537,11 @@ def signs(
         from pipeline.signsheets import sign_sheets
 
         # A bar of pages on a terminal, else a time-stamped line every tenth of the way (on stderr).
-        with friendly_errors(), session(actor=_actor()) as s, \
-                phase_bars(1, desc="标志工作单", unit="页", unit_en="pages") as (step, progress):
+        with (
+            friendly_errors(),
+            session(actor=_actor()) as s,
+            phase_bars(1, desc="标志工作单", unit="页", unit_en="pages") as (step, progress),
+        ):
             step("绘制 drawing")  # a minute for a whole district
             body = sign_sheets(s, town=town, sign_status=status, progress=progress)
         pdf.write_bytes(body)

@@ -9,8 +9,12 @@ from api.cli._common import fail, friendly_errors
 
 
 def init(
-    empty: bool = typer.Option(False, "--empty", help="remove every layer's data (areas, network, homes, "
-                               "facilities, place names, coverage results, scenarios)"),
+    empty: bool = typer.Option(
+        False,
+        "--empty",
+        help="remove every layer's data (areas, network, homes, "
+        "facilities, place names, coverage results, scenarios)",
+    ),
     yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
 ) -> None:
     """Start empty: a migrated database with accounts, facility types and the division gazetteer kept.
@@ -32,12 +36,16 @@ def init(
     total = sum(present.values())
     if total and not yes:
         listed = "，".join(f"{k} {v}" for k, v in present.items() if v)
-        if not typer.confirm(f"将删除现有全部数据 this removes every stored row ({listed}); accounts are kept. 继续?"):
+        if not typer.confirm(
+            f"将删除现有全部数据 this removes every stored row ({listed}); accounts are kept. 继续?"
+        ):
             fail("cancelled: nothing was changed", code=1)
     with friendly_errors(), session(actor="cli") as s:
         removed = clean.start_empty(s, actor="cli")
-    typer.echo(f"已清空 the database is empty ({sum(removed.values())} rows removed); accounts, facility types "
-               "and the division gazetteer are kept.")
+    typer.echo(
+        f"已清空 the database is empty ({sum(removed.values())} rows removed); accounts, facility types "
+        "and the division gazetteer are kept."
+    )
     typer.echo("下一步 next: `minqing status` lists what to load, with the command for each step.")
 
 
@@ -51,8 +59,10 @@ def status() -> None:
     with friendly_errors(), session() as s:
         items = clean.checklist(s)
         name, demo = district_name(s), is_demo(s)
-    typer.echo(f"数据状态 data status: {name or '（尚无区县边界 no district yet）'}"
-               + ("  [演示数据(虚构) fictional demo]" if demo else ""))
+    typer.echo(
+        f"数据状态 data status: {name or '（尚无区县边界 no district yet）'}"
+        + ("  [演示数据(虚构) fictional demo]" if demo else "")
+    )
     for item in items:
         mark = "✔" if item["done"] else ("✘" if item["needed_for_coverage"] else "·")
         typer.echo(f"  {mark} {item['label']}: {item['count']}")

@@ -17,8 +17,14 @@ from settings import account_settings
 
 app = typer.Typer(no_args_is_help=True, help="用户 accounts and roles: " + ", ".join(ROLES))
 
-DEMO_ACCOUNTS = {"planner": "planner", "officer": "placename_officer", "gridworker": "grid_worker", "admin": "admin",
-                 "dispatcher": "dispatcher", "department": "department"}
+DEMO_ACCOUNTS = {
+    "planner": "planner",
+    "officer": "placename_officer",
+    "gridworker": "grid_worker",
+    "admin": "admin",
+    "dispatcher": "dispatcher",
+    "department": "department",
+}
 DEMO_DEPARTMENT = "民政局"
 """The demo department account's 职能部门 (养老帮扶 and 困难救助 in data/event_categories.csv)."""
 """Demo username → role."""
@@ -56,12 +62,16 @@ def _read_password(password: str | None, password_stdin: bool) -> str:
 
 @app.command()
 def create(
-    username: str = typer.Argument(..., help="登录名 login name: a-z, 0-9, . _ - and 汉字 (stored in lower case)"),
+    username: str = typer.Argument(
+        ..., help="登录名 login name: a-z, 0-9, . _ - and 汉字 (stored in lower case)"
+    ),
     role: str = typer.Option(..., "--role", "-r", help=f"one of {', '.join(ROLES)}"),
     password: str | None = typer.Option(None, "--password", help="the password (visible in shell history!)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
     area_id: int | None = typer.Option(None, "--area-id", help="a grid worker's own grid (area_id)"),
-    department: str | None = typer.Option(None, "--department", help="a department account's 职能部门, e.g. 民政局"),
+    department: str | None = typer.Option(
+        None, "--department", help="a department account's 职能部门, e.g. 民政局"
+    ),
 ) -> None:
     """Create an account (asks for the password unless --password or --password-stdin)."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
@@ -71,8 +81,14 @@ def create(
     _role(role)
     secret = _read_password(password, password_stdin)
     with friendly_errors(), session(actor=_actor()) as s:
-        account = users.create(s, username=username, password_hash=_hash(secret), role=role, area_id=area_id,
-                               department=department)
+        account = users.create(
+            s,
+            username=username,
+            password_hash=_hash(secret),
+            role=role,
+            area_id=area_id,
+            department=department,
+        )
     typer.echo(f"已创建 created {account.username} ({account.role}, user_id {account.user_id})")
 
 
@@ -89,8 +105,13 @@ def list_() -> None:
     for column in ("user_id", "username", "role", "area_id", "active"):
         table.add_column(column)
     for a in accounts:
-        table.add_row(str(a.user_id), a.username, a.role, "" if a.area_id is None else str(a.area_id),
-                      "yes" if a.active else "no")
+        table.add_row(
+            str(a.user_id),
+            a.username,
+            a.role,
+            "" if a.area_id is None else str(a.area_id),
+            "yes" if a.active else "no",
+        )
     Console().print(table)
 
 
@@ -99,7 +120,9 @@ def set_role(
     username: str = typer.Argument(...),
     role: str = typer.Argument(..., help=f"one of {', '.join(ROLES)}"),
     area_id: int | None = typer.Option(None, "--area-id", help="a grid worker's own grid (area_id)"),
-    department: str | None = typer.Option(None, "--department", help="a department account's 职能部门, e.g. 民政局"),
+    department: str | None = typer.Option(
+        None, "--department", help="a department account's 职能部门, e.g. 民政局"
+    ),
 ) -> None:
     """Change an account's role (and, for grid workers, their grid)."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
@@ -119,7 +142,9 @@ def set_role(
 @app.command("reset-password")
 def reset_password(
     username: str = typer.Argument(...),
-    password: str | None = typer.Option(None, "--password", help="the new password (visible in shell history!)"),
+    password: str | None = typer.Option(
+        None, "--password", help="the new password (visible in shell history!)"
+    ),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the new password from stdin"),
 ) -> None:
     """Give an account a new password (asks for it); every login token of the account stops working."""
@@ -167,7 +192,9 @@ def demo_users_file() -> Path:
 @app.command()
 def demo(
     reset: bool = typer.Option(False, "--reset", help="give existing demo accounts new passwords too"),
-    file: Path | None = typer.Option(None, "--file", help="where to write the passwords (default .pgdata/demo-users.txt)"),
+    file: Path | None = typer.Option(
+        None, "--file", help="where to write the passwords (default .pgdata/demo-users.txt)"
+    ),
 ) -> None:
     """Create the demo accounts planner, officer, gridworker (the old-town grid around 文昌阁), admin,
     dispatcher and department (民政局) with generated passwords.
@@ -192,11 +219,24 @@ def demo(
                 continue
             password = generate_password()
             if existing is None:
-                users.create(s, username=username, password_hash=_hash(password), role=role, area_id=area,
-                             department=dept)
+                users.create(
+                    s,
+                    username=username,
+                    password_hash=_hash(password),
+                    role=role,
+                    area_id=area,
+                    department=dept,
+                )
             else:
-                users.update(s, existing.user_id, password_hash=_hash(password), role=role, area_id=area,
-                             department=dept, active=True)
+                users.update(
+                    s,
+                    existing.user_id,
+                    password_hash=_hash(password),
+                    role=role,
+                    area_id=area,
+                    department=dept,
+                    active=True,
+                )
             created[username] = (role, password)
     _write_passwords(path, created)
     for username in DEMO_ACCOUNTS:
@@ -212,8 +252,10 @@ def demo(
             name = users.area_name(s, grid)
         typer.echo(f"gridworker 的网格 grid: {name} (area_id {grid})")
     if grid is None:
-        typer.echo("注意: no small grid loaded yet, so gridworker has no grid (run `minqing demo load`, then "
-                   "`minqing users set-role gridworker grid_worker --area-id N`)")
+        typer.echo(
+            "注意: no small grid loaded yet, so gridworker has no grid (run `minqing demo load`, then "
+            "`minqing users set-role gridworker grid_worker --area-id N`)"
+        )
 
 
 def _write_passwords(path: Path, created: dict[str, tuple[str, str]]) -> None:

@@ -8,7 +8,9 @@ import typer
 
 
 def worker(
-    concurrency: int = typer.Option(2, min=1, max=16, help="jobs computed at once (each kind still one at a time)"),
+    concurrency: int = typer.Option(
+        2, min=1, max=16, help="jobs computed at once (each kind still one at a time)"
+    ),
     once: bool = typer.Option(False, "--once", help="do what is queued, then stop (for scripts and checks)"),
 ) -> None:
     """Run the background jobs: coverage runs, siting, 超时升级 of overdue events every 5 minutes.

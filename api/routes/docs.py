@@ -20,13 +20,27 @@ router = APIRouter(include_in_schema=False)
 @router.get("/docs", response_class=HTMLResponse)
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI on ``/openapi.json``: every operation, with 'Try it out' against this server."""
-    return HTMLResponse(render("docs.html", title=request.app.title, openapi_url=request.app.openapi_url,
-                               kind="swagger", css=assets.SWAGGER_CSS, scripts=[assets.SWAGGER_JS, assets.DOCS_JS]))
+    return HTMLResponse(
+        render(
+            "docs.html",
+            title=request.app.title,
+            openapi_url=request.app.openapi_url,
+            kind="swagger",
+            css=assets.SWAGGER_CSS,
+            scripts=[assets.SWAGGER_JS, assets.DOCS_JS],
+        )
+    )
 
 
 @router.get("/redoc", response_class=HTMLResponse)
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc on ``/openapi.json`` (its search index runs in a ``blob:`` web worker)."""
-    html = render("docs.html", title=request.app.title, openapi_url=request.app.openapi_url, kind="redoc",
-                  css=None, scripts=[assets.REDOC_JS])
+    html = render(
+        "docs.html",
+        title=request.app.title,
+        openapi_url=request.app.openapi_url,
+        kind="redoc",
+        css=None,
+        scripts=[assets.REDOC_JS],
+    )
     return HTMLResponse(html, headers={CSP: content_security_policy(blob_workers=True)})

@@ -51,10 +51,24 @@ ORIGIN_GRID_DEG = 1e-4
 """A clicked origin is rounded to this grid (about 10 m) before computing, so that nearby clicks share
 one cached answer; the response's ``origin`` is the point used."""
 
-Minutes = Annotated[str, Query(description="分钟 minutes, one value or a comma list (≤ 6, each 1..60)",
-                               examples=["15", "5,10,15"], max_length=60, pattern=r"^[0-9., ]+$")]
-ProfileName = Annotated[str, Query(description="出行方式 travel profile from data/profiles.csv",
-                                   examples=["walk"], max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
+Minutes = Annotated[
+    str,
+    Query(
+        description="分钟 minutes, one value or a comma list (≤ 6, each 1..60)",
+        examples=["15", "5,10,15"],
+        max_length=60,
+        pattern=r"^[0-9., ]+$",
+    ),
+]
+ProfileName = Annotated[
+    str,
+    Query(
+        description="出行方式 travel profile from data/profiles.csv",
+        examples=["walk"],
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_]+$",
+    ),
+]
 
 
 class Unprocessable(ApiError):
@@ -85,7 +99,8 @@ def check_public_budget(caps: dict[str, float], profile: str, budgets: tuple[flo
         raise Unprocessable(
             f"未登录时等时圈最长 {cap:g} 分钟: anonymous isochrones of profile {profile!r} are limited to "
             f"{cap:g} minutes (asked {budgets[-1]:g})",
-            fix=f"ask for at most {cap:g} minutes, or log in (up to {MAX_MINUTES:g} minutes)")
+            fix=f"ask for at most {cap:g} minutes, or log in (up to {MAX_MINUTES:g} minutes)",
+        )
 
 
 def require_in_district(s: Session, lon: float, lat: float) -> None:
@@ -95,7 +110,8 @@ def require_in_district(s: Session, lon: float, lat: float) -> None:
         hint = " 经纬度似乎写反了 (lon and lat look swapped)" if swapped else ""
         raise Unprocessable(
             f"点位不在本区范围内{hint}: the point ({lon}, {lat}) lies outside the district",
-            fix="send lon (longitude) and lat (latitude) in WGS84 degrees of a point inside the district")
+            fix="send lon (longitude) and lat (latitude) in WGS84 degrees of a point inside the district",
+        )
 
 
 ISOCHRONE_INPUTS = ("network_nodes", "network_edges", "facilities", "facility_types", "areas")
@@ -107,8 +123,15 @@ def client_of(request: Request) -> str:
     return client_key(request.client.host) if request.client else "unknown"
 
 
-async def _serve(request: Request, bearer: str | None, cookie: str | None, place: tuple,
-                 locate: Callable[[Session], Origin], minutes: str, profile: str) -> Response:
+async def _serve(
+    request: Request,
+    bearer: str | None,
+    cookie: str | None,
+    place: tuple,
+    locate: Callable[[Session], Origin],
+    minutes: str,
+    profile: str,
+) -> Response:
     """Admit (pool place first: a refusal costs no database work), read in one short transaction,
     then answer from the cache or compute in the viewer's pool."""
     budgets = parse_minutes(minutes)
@@ -120,6 +143,7 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
         check_public_budget(settings.isochrone_public_minutes, profile, budgets)
     ticket = (pools.staff if staff else pools.public).admit(client_of(request))
     try:
+
         def read(s: Session) -> tuple[Account | None, tuple, bytes | None, Callable[[], Any] | None]:
             account = resolve_token(request, s, bearer, cookie).account
             if account is None:  # a deactivated account's token: the public rules
@@ -133,15 +157,32 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
             origin = locate(s)
             snap_max_m = coverage_settings().snap_max_m
             if origin.exclude is not None:  # a facility: its isochrone stored with the latest coverage run
-                body = stored_body(s, store.latest_run(s), origin.exclude, profile, budgets, origin=origin.shown,
-                                   digest=profile_digests({profile: chosen})[profile], snap_max_m=snap_max_m)
+                body = stored_body(
+                    s,
+                    store.latest_run(s),
+                    origin.exclude,
+                    profile,
+                    budgets,
+                    origin=origin.shown,
+                    digest=profile_digests({profile: chosen})[profile],
+                    snap_max_m=snap_max_m,
+                )
                 if body is not None:
                     return account, key, body, None
-            task = Task(facilities=engines.facility_points(s), origin=origin, budgets=budgets, profile=profile,
-                        snap_max_m=snap_max_m)
+            task = Task(
+                facilities=engines.facility_points(s),
+                origin=origin,
+                budgets=budgets,
+                profile=profile,
+                snap_max_m=snap_max_m,
+            )
             if account is None and pools.processes:  # a worker process reads its own network
-                source = NetworkSource(request.app.state.database_url, str(engines.profiles_csv), profile,
-                                       (versions, engines.profiles_stamp()))
+                source = NetworkSource(
+                    request.app.state.database_url,
+                    str(engines.profiles_csv),
+                    profile,
+                    (versions, engines.profiles_stamp()),
+                )
                 return account, key, None, functools.partial(in_worker, source, task)
             return account, key, None, functools.partial(run, engines.network(s, profile), task)
 
@@ -163,14 +204,16 @@ async def _serve(request: Request, bearer: str | None, cookie: str | None, place
     status, out = await asyncio.wrap_future(future)
     if status == "unreachable":
         snap = coverage_settings().snap_max_m
-        raise Unprocessable(f"点位距离可通行道路超过 {snap:g} 米: {out}", fix="choose a point on or next to a street")
+        raise Unprocessable(
+            f"点位距离可通行道路超过 {snap:g} 米: {out}", fix="choose a point on or next to a street"
+        )
     engines.isochrones.put(key, out)
     return Response(out, media_type=GEOJSON)
 
 
 DESCRIPTION = (
     "One polygon per minutes value (along the streets, not a circle), properties "
-    "`{minutes, profile, kind: \"isochrone\"}`, and the member `facilities`: the open facilities reachable "
+    '`{minutes, profile, kind: "isochrone"}`, and the member `facilities`: the open facilities reachable '
     "in the largest budget with their travel time `time_s` (seconds), nearest first. Each polygon contains "
     "exactly the open facilities reachable within its minutes (elsewhere it is the street band). A point outside the "
     "district or farther than 500 m (setting MINQING_SNAP_MAX_M) from any street → 422 (message in Chinese and "
@@ -179,19 +222,27 @@ DESCRIPTION = (
     "MINQING_ISOCHRONE_PUBLIC_MINUTES; more → 422 naming the cap; logged-in users up to 60), and the service "
     "computes only a few anonymous isochrones at once: one IP with too many being computed gets 429, a full "
     "queue 503, both with `Retry-After` (seconds). Answers are cached until the network, facilities or areas "
-    "change.")
+    "change."
+)
 BudgetErrors = errors(422, 503)
 
 
-@router.get("/isochrones", response_class=GeoJSONResponse, summary="等时圈 reachable area from a point",
-            description=DESCRIPTION + " The point is rounded to 0.0001° (about 10 m); `origin` is the point used.",
-            responses={200: {"model": IsochroneCollection}, **BudgetErrors})
-async def point_isochrones(request: Request,
-                           lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
-                           lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])],
-                           bearer: Annotated[str | None, Depends(oauth2_scheme)],
-                           cookie: Annotated[str | None, Depends(cookie_scheme)],
-                           minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
+@router.get(
+    "/isochrones",
+    response_class=GeoJSONResponse,
+    summary="等时圈 reachable area from a point",
+    description=DESCRIPTION + " The point is rounded to 0.0001° (about 10 m); `origin` is the point used.",
+    responses={200: {"model": IsochroneCollection}, **BudgetErrors},
+)
+async def point_isochrones(
+    request: Request,
+    lon: Annotated[Lon, Query(description="经度 longitude (WGS84)", examples=[113.25])],
+    lat: Annotated[Lat, Query(description="纬度 latitude (WGS84)", examples=[22.55])],
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
+    minutes: Minutes = "15",
+    profile: ProfileName = "walk",
+) -> Response:
     lon, lat = on_origin_grid(lon), on_origin_grid(lat)
 
     def locate(s: Session) -> Origin:
@@ -205,17 +256,23 @@ def on_origin_grid(degrees: float) -> float:
     return round(round(degrees / ORIGIN_GRID_DEG) * ORIGIN_GRID_DEG, 6)
 
 
-@router.get("/facilities/{facility_id}/isochrone", response_class=GeoJSONResponse,
-            summary="设施等时圈 reachable area from a facility",
-            description=DESCRIPTION + " An open facility's isochrones of the public map (walk and walk_elderly, "
-            "any of 5, 10 and 15 minutes) are read from those stored with the latest coverage run while the "
-            "streets and facilities are unchanged since: the same answer, without computing.",
-            responses={200: {"model": IsochroneCollection}, **errors(404, 422, 503)})
-async def facility_isochrone(request: Request,
-                             facility_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="设施编号")],
-                             bearer: Annotated[str | None, Depends(oauth2_scheme)],
-                             cookie: Annotated[str | None, Depends(cookie_scheme)],
-                             minutes: Minutes = "15", profile: ProfileName = "walk") -> Response:
+@router.get(
+    "/facilities/{facility_id}/isochrone",
+    response_class=GeoJSONResponse,
+    summary="设施等时圈 reachable area from a facility",
+    description=DESCRIPTION + " An open facility's isochrones of the public map (walk and walk_elderly, "
+    "any of 5, 10 and 15 minutes) are read from those stored with the latest coverage run while the "
+    "streets and facilities are unchanged since: the same answer, without computing.",
+    responses={200: {"model": IsochroneCollection}, **errors(404, 422, 503)},
+)
+async def facility_isochrone(
+    request: Request,
+    facility_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="设施编号")],
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
+    minutes: Minutes = "15",
+    profile: ProfileName = "walk",
+) -> Response:
     def locate(s: Session) -> Origin:
         point = lookup.facility_point(s, facility_id)
         if point is None:

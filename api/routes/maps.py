@@ -39,14 +39,18 @@ PLANNER_ROLES = ("planner", "admin")
 PLACENAME_ROLES = ("placename_officer", "admin")
 GRID_ROLES = ("grid_worker", "admin")
 COMMAND_ROLES = ("dispatcher", "department", "admin")
-ROLE_ZH = {"planner": "规划人员", "placename_officer": "地名管理员", "admin": "管理员", "grid_worker": "网格员",
-           "dispatcher": "联勤指挥中心", "department": "职能部门"}
+ROLE_ZH = {
+    "planner": "规划人员",
+    "placename_officer": "地名管理员",
+    "admin": "管理员",
+    "grid_worker": "网格员",
+    "dispatcher": "联勤指挥中心",
+    "department": "职能部门",
+}
 BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names", "buildings")
 BASE_TILES = ("roads", "areas", "blocks", "buildings")
 """Tile layers of the offline base map (their data versions are among ``BASEMAP_LAYERS``)."""
 NO_STORE = {"Cache-Control": "private, no-cache"}
-
-
 
 
 def _tianditu_key() -> str | None:
@@ -69,7 +73,9 @@ def _basemap(s: Session, versions: tuple) -> dict:
     URLs carry their data version (so a browser may keep them: see api.routes.tiles)."""
     database, layers = versions
     key = (database, tuple(v for v in layers if v[0] in BASEMAP_LAYERS))
-    return _basemaps.get(key, lambda: offline_data(**sources.basemap_layers(s), tiles=tile_urls(s, BASE_TILES)))
+    return _basemaps.get(
+        key, lambda: offline_data(**sources.basemap_layers(s), tiles=tile_urls(s, BASE_TILES))
+    )
 
 
 def tile_urls(s: Session, names: tuple[str, ...]) -> dict[str, str]:
@@ -87,11 +93,21 @@ def _public_html(s: Session) -> PageHtml:
     tk = _tianditu_key()
     run = store.latest_run(s)
     current = run if run and not coverage_is_stale(s, run) else None  # a stale run says nothing of today
-    return _pages.get(("public", versions, current and current["run_id"], tk), lambda: build_public_map(
-        district=sources.district(s), facilities=sources.public_facilities(s),
-        facility_types=with_capacity_basis(sources.facility_types(s), coverage_settings().facility_types_csv),
-        grid_tiles=tile_urls(s, ("grids",))["grids"] + "&level=grid_small", basemap=_basemap(s, versions), placename_categories=_placename_categories(),
-        tianditu_key=tk, loads=lookup.facility_loads(s, current["run_id"]) if current else None))
+    return _pages.get(
+        ("public", versions, current and current["run_id"], tk),
+        lambda: build_public_map(
+            district=sources.district(s),
+            facilities=sources.public_facilities(s),
+            facility_types=with_capacity_basis(
+                sources.facility_types(s), coverage_settings().facility_types_csv
+            ),
+            grid_tiles=tile_urls(s, ("grids",))["grids"] + "&level=grid_small",
+            basemap=_basemap(s, versions),
+            placename_categories=_placename_categories(),
+            tianditu_key=tk,
+            loads=lookup.facility_loads(s, current["run_id"]) if current else None,
+        ),
+    )
 
 
 def _planner_html(s: Session) -> PageHtml:
@@ -99,10 +115,20 @@ def _planner_html(s: Session) -> PageHtml:
     run = store.latest_run(s)
     stale = coverage_is_stale(s, run) if run else False
     tk = _tianditu_key()
-    return _pages.get(("planner", versions, run and run["run_id"], stale, tk), lambda: build_planner_map(
-        district=sources.district(s), basemap=_basemap(s, versions), run=run, stale=stale,
-        facility_types=with_capacity_basis(sources.facility_types(s), coverage_settings().facility_types_csv),
-        communities=sources.communities(s), tianditu_key=tk))
+    return _pages.get(
+        ("planner", versions, run and run["run_id"], stale, tk),
+        lambda: build_planner_map(
+            district=sources.district(s),
+            basemap=_basemap(s, versions),
+            run=run,
+            stale=stale,
+            facility_types=with_capacity_basis(
+                sources.facility_types(s), coverage_settings().facility_types_csv
+            ),
+            communities=sources.communities(s),
+            tianditu_key=tk,
+        ),
+    )
 
 
 def _placenames_html(s: Session) -> PageHtml:
@@ -111,8 +137,14 @@ def _placenames_html(s: Session) -> PageHtml:
 
     def build() -> PageHtml:
         district = sources.district(s)
-        return build_placenames_map(district=district, names=sources.place_names(s),
-                                    towns=sources.place_name_towns(s), findings=sources.place_name_findings(s), basemap=_basemap(s, versions), tianditu_key=tk)
+        return build_placenames_map(
+            district=district,
+            names=sources.place_names(s),
+            towns=sources.place_name_towns(s),
+            findings=sources.place_name_findings(s),
+            basemap=_basemap(s, versions),
+            tianditu_key=tk,
+        )
 
     return _pages.get(("placenames", versions, tk), build)
 
@@ -128,8 +160,13 @@ def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -
     if user is None:
         return RedirectResponse(f"/login?next={quote(path, safe='/')}", status_code=303)
     if user.role not in roles:
-        html = render("forbidden.html", username=user.username, page=title, next=path,
-                      roles="、".join(ROLE_ZH.get(r, r) for r in roles))
+        html = render(
+            "forbidden.html",
+            username=user.username,
+            page=title,
+            next=path,
+            roles="、".join(ROLE_ZH.get(r, r) for r in roles),
+        )
         return HTMLResponse(html, status_code=403, headers=NO_STORE)
     return None
 
@@ -158,10 +195,18 @@ def _events_page(s: Session, user: Account, page: str) -> HTMLResponse:
     """The grid worker's page or the command centre: a template and maps/static/events.js (no inline
     script); the events, counts and live changes come from the events API, by the viewer's role."""
     district = sources.district(s)
-    html = render("events_page.html", page=page, district=district["name"], demo=district["demo"], search=False,
-                  subtitle={"grid": "网格员工作台", "command": "联勤指挥中心"}[page],
-                  bounds=js_json(district["bounds"]), role=user.role, area_id=user.area_id or "",
-                  department=user.department or "")
+    html = render(
+        "events_page.html",
+        page=page,
+        district=district["name"],
+        demo=district["demo"],
+        search=False,
+        subtitle={"grid": "网格员工作台", "command": "联勤指挥中心"}[page],
+        bounds=js_json(district["bounds"]),
+        role=user.role,
+        area_id=user.area_id or "",
+        department=user.department or "",
+    )
     return HTMLResponse(with_user(html, user), headers=NO_STORE)
 
 
@@ -188,12 +233,18 @@ def basemap_json(s: SessionDep) -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(next: Annotated[str, Query(max_length=2000)] = "/",  # noqa: A002 — the contract's name
-               error: Annotated[int, Query(ge=0, le=1)] = 0) -> HTMLResponse:
+def login_page(
+    next: Annotated[str, Query(max_length=2000)] = "/",  # noqa: A002 — the contract's name
+    error: Annotated[int, Query(ge=0, le=1)] = 0,
+) -> HTMLResponse:
     """Chinese login form; it POSTs to /auth/login (which sets the cookie and redirects to ``next``)."""
     target = safe_next(next)
-    need = {"/planner": "规划分析地图", "/placenames": "地名管理地图", "/grid": "网格员工作台",
-            "/command": "联勤指挥中心"}.get(target.split("?")[0])
+    need = {
+        "/planner": "规划分析地图",
+        "/placenames": "地名管理地图",
+        "/grid": "网格员工作台",
+        "/command": "联勤指挥中心",
+    }.get(target.split("?")[0])
     return HTMLResponse(render("login.html", next=target, error=bool(error), need=need), headers=NO_STORE)
 
 
@@ -202,7 +253,9 @@ def asset(path: str) -> Response:
     """Whitelisted files from maps/assets/node_modules (npm packages) and maps/static (ours)."""
     file = assets.resolve(path)
     if file is None:
-        return Response("未找到该文件 asset not found", status_code=404, media_type="text/plain; charset=utf-8")
+        return Response(
+            "未找到该文件 asset not found", status_code=404, media_type="text/plain; charset=utf-8"
+        )
     cache = {"Cache-Control": "public, max-age=3600"}
     changed = assets.rewritten(path)
     if changed is not None:

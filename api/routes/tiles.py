@@ -46,7 +46,9 @@ def data_version(token: str) -> str:
 
 
 @router.get(
-    "/{layer}/{z}/{x}/{y}.mvt", response_class=Response, summary="矢量瓦片 vector tile of a layer",
+    "/{layer}/{z}/{x}/{y}.mvt",
+    response_class=Response,
+    summary="矢量瓦片 vector tile of a layer",
     description=(
         "Mapbox Vector Tile (MVT 2.1) of one layer, one MVT layer named as the layer: "
         f"{', '.join(f'`{k}`' for k in tiles.TILE_LAYERS)}. Properties are those the maps' popups show, "
@@ -54,26 +56,51 @@ def data_version(token: str) -> str:
         "properties, small counts suppressed, others rounded); `gaps` and `province` need a planner or admin. "
         "Filters as for the collection, e.g. `?level=grid_small`; `coverage` and `gaps` need `type_code`, "
         "`province` `type_code` and `circle`. Geometries are simplified for the zoom; roads thin out below "
-        f"zoom {tiles.ROAD_ALL_ZOOM}; the province layer shows cities below zoom {tiles.PROVINCE_COUNTY_ZOOM}."),
-    responses={200: {"content": {MVT: {"schema": {"type": "string", "format": "binary"}}}, "description": "MVT tile",
-                     "headers": {"ETag": {"description": "图层+数据版本+瓦片 layer, data version and tile",
-                                          "schema": {"type": "string"}}}},
-               204: {"description": "空瓦片 no feature in this tile"},
-               304: {"description": "未变化 not modified (If-None-Match)"}, **errors(400, 401, 403, 404)})
-def get_tile(request: Request, layer: LayerName, z: Zoom, x: Col, y: Row, s: SessionDep, user: OptionalUser,
-             privacy: PrivacyDep) -> Response:
+        f"zoom {tiles.ROAD_ALL_ZOOM}; the province layer shows cities below zoom {tiles.PROVINCE_COUNTY_ZOOM}."
+    ),
+    responses={
+        200: {
+            "content": {MVT: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "MVT tile",
+            "headers": {
+                "ETag": {
+                    "description": "图层+数据版本+瓦片 layer, data version and tile",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        204: {"description": "空瓦片 no feature in this tile"},
+        304: {"description": "未变化 not modified (If-None-Match)"},
+        **errors(400, 401, 403, 404),
+    },
+)
+def get_tile(
+    request: Request,
+    layer: LayerName,
+    z: Zoom,
+    x: Col,
+    y: Row,
+    s: SessionDep,
+    user: OptionalUser,
+    privacy: PrivacyDep,
+) -> Response:
     tl = tiles.tile_layer(layer)
     role = role_of(user)
     access.read_scope(user, tl.collection or tl.id)  # 401/403 for staff layers; public layers: None
     params.check_tile(z, x, y)
-    filters = params.parse_tile_filters(tl, {k: v for k, v in request.query_params.items() if k not in RESERVED})
+    filters = params.parse_tile_filters(
+        tl, {k: v for k, v in request.query_params.items() if k not in RESERVED}
+    )
     full = tl.collection is None or privacy.unfiltered(role, tl.collection)
     audience = "full" if full else "public"
     version = data_version(tiles.version_token(s, tl))
     etag = f'"{tl.id}-{audience}-{version}-{z}-{x}-{y}"'
     max_age = VERSIONED_MAX_AGE_S if request.query_params.get("v") == version else MAX_AGE_S
-    headers = {"ETag": etag, "Vary": "Authorization, Cookie",
-               "Cache-Control": f"{'private' if full else 'public'}, max-age={max_age}"}
+    headers = {
+        "ETag": etag,
+        "Vary": "Authorization, Cookie",
+        "Cache-Control": f"{'private' if full else 'public'}, max-age={max_age}",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
 
@@ -88,7 +115,8 @@ def get_tile(request: Request, layer: LayerName, z: Zoom, x: Col, y: Row, s: Ses
         return tile_pipeline.render(s, tl, z, x, y, filters=filters, visible=visible)
 
     body = request.app.state.engines.responses.get(
-        database_key(s, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y), build)
+        database_key(s, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y), build
+    )
     if not body:
         return Response(status_code=204, headers=headers)
     return Response(body, media_type=MVT, headers=headers)

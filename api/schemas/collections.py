@@ -74,12 +74,25 @@ class _Props(BaseModel):
 
 # -- facilities ------------------------------------------------------------------------------------
 
+
 class FacilityCreate(_Props):
     """新建设施 a new facility."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "type_code": "kindergarten", "name": "澄湾第一幼儿园", "address": "澄湾区滨河路12号",
-        "capacity": 270, "floor_area_m2": 2400, "status": "open"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type_code": "kindergarten",
+                    "name": "澄湾第一幼儿园",
+                    "address": "澄湾区滨河路12号",
+                    "capacity": 270,
+                    "floor_area_m2": 2400,
+                    "status": "open",
+                }
+            ]
+        },
+    )
     type_code: Text(40, min_length=1) = Field(description="设施类型 code from facility_types")
     name: Text(200, min_length=1) = Field(description="名称")
     address: Text(300) | None = None
@@ -131,12 +144,25 @@ class FacilityPublic(BaseModel):
 
 # -- residences (protected) ---------------------------------------------------------------------
 
+
 class ResidenceCreate(_Props):
     """新建住户点 (汇总数据, 非公开) a new aggregated residence point."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "address": "滨河路12号", "area_id": 4401, "households": 36, "population": 98, "elderly": 17,
-        "children": 12}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "address": "滨河路12号",
+                    "area_id": 4401,
+                    "households": 36,
+                    "population": 98,
+                    "elderly": 17,
+                    "children": 12,
+                }
+            ]
+        },
+    )
     address: Text(300) | None = None
     area_id: Id | None = Field(None, description="所属小网格 area_id of its small grid")
     households: Count = 0
@@ -175,12 +201,26 @@ class ResidencePublic(BaseModel):
 
 # -- place names -----------------------------------------------------------------------------------
 
+
 class PlaceNameCreate(_Props):
     """新建地名 a new place name."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "name": "滨河路", "category": "road", "proper": "滨河", "generic": "路", "pinyin": "Binhe Lu",
-        "status": "standard", "sign_present": True}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "滨河路",
+                    "category": "road",
+                    "proper": "滨河",
+                    "generic": "路",
+                    "pinyin": "Binhe Lu",
+                    "status": "standard",
+                    "sign_present": True,
+                }
+            ]
+        },
+    )
     name: Text(120, min_length=1)
     category: Text(40, min_length=1) = Field(description="类别 code (GB/T 18521-based)")
     area_id: Id | None = None
@@ -226,6 +266,7 @@ class PlaceNamePublic(BaseModel):
 
 # -- areas and grids -------------------------------------------------------------------------------
 
+
 class _AreaFields(_Props):
     parent_id: Id | None = None
     code: Text(24, min_length=1) = Field(description="统计/网格编码 (unique)")
@@ -241,17 +282,33 @@ class _AreaFields(_Props):
 class GridCreate(_AreaFields):
     """新建网格 a new grid."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "parent_id": 440, "level": "grid_small", "code": "44010600100100101001", "name": "滨河第1网格",
-        "worker_name": "网格员(滨河第1网格)", "worker_phone": "0755-1234567"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "parent_id": 440,
+                    "level": "grid_small",
+                    "code": "44010600100100101001",
+                    "name": "滨河第1网格",
+                    "worker_name": "网格员(滨河第1网格)",
+                    "worker_phone": "0755-1234567",
+                }
+            ]
+        },
+    )
     level: GridLevel
 
 
 class AreaCreate(_AreaFields):
     """新建行政区划 a new district / town / community."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "parent_id": 1, "level": "community", "code": "440106001001", "name": "滨河社区"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"parent_id": 1, "level": "community", "code": "440106001001", "name": "滨河社区"}]
+        },
+    )
     level: AdminLevel
 
 
@@ -268,7 +325,9 @@ class _AreaUpdateFields(_Props):
 
 
 class GridUpdate(_AreaUpdateFields):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"worker_phone": "0755-7654321"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"worker_phone": "0755-7654321"}]}
+    )
     level: GridLevel = None  # type: ignore[assignment]
 
 
@@ -405,29 +464,83 @@ WRITE_MODELS: dict[str, tuple[Any, type[BaseModel], type[BaseModel], type[BaseMo
 
 FEATURE_EXAMPLES: dict[str, dict[str, Any]] = {
     "facilities": {
-        "type": "Feature", "id": 1, "geometry": {"type": "Point", "coordinates": [113.22, 22.55]},
-        "properties": {"facility_id": 1, "type_code": "kindergarten", "type_name": "幼儿园", "name": "一号幼儿园",
-                       "status": "open", "capacity": 100, "version": 2},
-        "links": [{"href": "/collections/facilities/items/1", "rel": "self", "type": "application/geo+json"}]},
+        "type": "Feature",
+        "id": 1,
+        "geometry": {"type": "Point", "coordinates": [113.22, 22.55]},
+        "properties": {
+            "facility_id": 1,
+            "type_code": "kindergarten",
+            "type_name": "幼儿园",
+            "name": "一号幼儿园",
+            "status": "open",
+            "capacity": 100,
+            "version": 2,
+        },
+        "links": [{"href": "/collections/facilities/items/1", "rel": "self", "type": "application/geo+json"}],
+    },
     "residences": {
-        "type": "Feature", "id": 4, "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
-        "properties": {"residence_id": 4, "address": "示例路8号", "area_id": 200, "households": 400,
-                       "population": 1100, "version": 1},
-        "links": [{"href": "/collections/residences/items/4", "rel": "self", "type": "application/geo+json"}]},
+        "type": "Feature",
+        "id": 4,
+        "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
+        "properties": {
+            "residence_id": 4,
+            "address": "示例路8号",
+            "area_id": 200,
+            "households": 400,
+            "population": 1100,
+            "version": 1,
+        },
+        "links": [{"href": "/collections/residences/items/4", "rel": "self", "type": "application/geo+json"}],
+    },
     "place_names": {
-        "type": "Feature", "id": 3, "geometry": {"type": "Point", "coordinates": [113.33, 22.61]},
-        "properties": {"name_id": 3, "name": "测试公园", "category": "park", "pinyin": "Ceshi Gongyuan",
-                       "status": "standard", "version": 1},
-        "links": [{"href": "/collections/place_names/items/3", "rel": "self", "type": "application/geo+json"}]},
+        "type": "Feature",
+        "id": 3,
+        "geometry": {"type": "Point", "coordinates": [113.33, 22.61]},
+        "properties": {
+            "name_id": 3,
+            "name": "测试公园",
+            "category": "park",
+            "pinyin": "Ceshi Gongyuan",
+            "status": "standard",
+            "version": 1,
+        },
+        "links": [
+            {"href": "/collections/place_names/items/3", "rel": "self", "type": "application/geo+json"}
+        ],
+    },
     "grids": {
-        "type": "Feature", "id": 10001, "geometry": {"type": "MultiPolygon", "coordinates": [[[
-            [113.2, 22.5], [113.25, 22.5], [113.25, 22.7], [113.2, 22.7], [113.2, 22.5]]]]},
-        "properties": {"area_id": 10001, "parent_id": 1000, "level": "grid_small", "code": "4400000010010010001",
-                       "name": "第一网格", "worker_name": "网格员(第一网格)", "worker_phone": "0755-0000001",
-                       "households": 595, "version": 1},
-        "links": [{"href": "/collections/grids/items/10001", "rel": "self", "type": "application/geo+json"}]},
+        "type": "Feature",
+        "id": 10001,
+        "geometry": {
+            "type": "MultiPolygon",
+            "coordinates": [[[[113.2, 22.5], [113.25, 22.5], [113.25, 22.7], [113.2, 22.7], [113.2, 22.5]]]],
+        },
+        "properties": {
+            "area_id": 10001,
+            "parent_id": 1000,
+            "level": "grid_small",
+            "code": "4400000010010010001",
+            "name": "第一网格",
+            "worker_name": "网格员(第一网格)",
+            "worker_phone": "0755-0000001",
+            "households": 595,
+            "version": 1,
+        },
+        "links": [{"href": "/collections/grids/items/10001", "rel": "self", "type": "application/geo+json"}],
+    },
 }
-FEATURE_EXAMPLES["areas"] = {**FEATURE_EXAMPLES["grids"], "id": 100, "properties": {
-    "area_id": 100, "parent_id": 10, "level": "community", "code": "440000001001", "name": "一社区",
-    "households": 600, "version": 1}, "links": [{"href": "/collections/areas/items/100", "rel": "self"}]}
+FEATURE_EXAMPLES["areas"] = {
+    **FEATURE_EXAMPLES["grids"],
+    "id": 100,
+    "properties": {
+        "area_id": 100,
+        "parent_id": 10,
+        "level": "community",
+        "code": "440000001001",
+        "name": "一社区",
+        "households": 600,
+        "version": 1,
+    },
+    "links": [{"href": "/collections/areas/items/100", "rel": "self"}],
+}
 """collection → an example of one feature as the API returns it (OpenAPI)."""

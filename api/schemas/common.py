@@ -42,8 +42,9 @@ class Link(BaseModel):
 
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Position = Annotated[list[Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]],
-                     Field(min_length=2, max_length=3)]
+Position = Annotated[
+    list[Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]], Field(min_length=2, max_length=3)
+]
 
 
 class _Geometry(BaseModel):
@@ -85,15 +86,31 @@ class MultiPolygonGeometry(_Geometry):
 
 PointOnly = Annotated[PointGeometry, Field(description="点 GeoJSON Point [lon, lat] (WGS84)")]
 AreaGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
-AnyGeometry = Annotated[PointGeometry | MultiPointGeometry | LineStringGeometry | MultiLineStringGeometry
-                        | PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
+AnyGeometry = Annotated[
+    PointGeometry
+    | MultiPointGeometry
+    | LineStringGeometry
+    | MultiLineStringGeometry
+    | PolygonGeometry
+    | MultiPolygonGeometry,
+    Field(discriminator="type"),
+]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text} for code, text in {
-        400: "参数错误 bad parameter", 401: "需要登录 login required", 403: "无权限 role not allowed",
-        404: "不存在 not found", 409: "冲突 conflict", 412: "版本已变 changed since read (ETag)",
-        413: "请求过大 body too large", 422: "数据无效 invalid data", 428: "缺少 If-Match header",
-        429: "请求过多 rate limited", 500: "内部错误 internal error", 503: "数据库不可用 database unavailable",
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "参数错误 bad parameter",
+        401: "需要登录 login required",
+        403: "无权限 role not allowed",
+        404: "不存在 not found",
+        409: "冲突 conflict",
+        412: "版本已变 changed since read (ETag)",
+        413: "请求过大 body too large",
+        422: "数据无效 invalid data",
+        428: "缺少 If-Match header",
+        429: "请求过多 rate limited",
+        500: "内部错误 internal error",
+        503: "数据库不可用 database unavailable",
     }.items()
 }
 

@@ -15,5 +15,9 @@ class Health(BaseModel):
     status: str = "ok"
     database: str = "ok"
     schema_revision: str | None = None
-    workers: int = Field(0, ge=0, description="后台任务进程 task-queue workers alive (`minqing worker`, heartbeat "
-                                              "within MINQING_JOB_STALE_SECONDS); 0: queued runs and siting jobs wait")
+    workers: int = Field(
+        0,
+        ge=0,
+        description="后台任务进程 task-queue workers alive (`minqing worker`, heartbeat "
+        "within MINQING_JOB_STALE_SECONDS); 0: queued runs and siting jobs wait",
+    )

@@ -185,6 +185,7 @@ class ReverseResult(BaseModel):
 
 # -- the registry (地名库) -------------------------------------------------------------------------
 
+
 class SignText(BaseModel):
     """地名标志文字 sign text: standard Chinese name and its pinyin (GB 17733-2008, 1984 rules)."""
 
@@ -194,7 +195,9 @@ class SignText(BaseModel):
     chinese: str = Field(examples=["解放北路"])
     pinyin: str = Field(examples=["Jiefang Beilu"])
     proper: str = Field(description="专名 (first word of the pinyin)", examples=["解放"])
-    generic: str = Field(description="通名及方位 (rest of the pinyin; empty for one-word names)", examples=["北路"])
+    generic: str = Field(
+        description="通名及方位 (rest of the pinyin; empty for one-word names)", examples=["北路"]
+    )
     category: str | None = None
     sign_type: str | None = Field(None, description="标志类型 e.g. 街牌, 村牌")
 
@@ -235,16 +238,30 @@ class RegistryName(BaseModel):
 class RegistryNameCreate(BaseModel):
     """登记新地名: 位置给 lon/lat (点) 或 geometry (GeoJSON)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "name": "解放北路", "category": "road", "lon": 115.90, "lat": 21.60,
-        "approval": "澄府地〔2026〕12号 2026-03-15"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "解放北路",
+                    "category": "road",
+                    "lon": 115.90,
+                    "lat": 21.60,
+                    "approval": "澄府地〔2026〕12号 2026-03-15",
+                }
+            ]
+        },
+    )
     name: Text(120, min_length=1) = Field(description="标准名称")
     category: Text(40, min_length=1) = Field(description="类别 code of data/placenames/categories.csv")
     lon: Lon | None = Field(None, description="经度 (WGS84) of a point feature")
     lat: Lat | None = Field(None, description="纬度 (WGS84) of a point feature")
     geometry: AnyGeometry | None = Field(None, description="GeoJSON geometry instead of lon/lat")
-    approval: Text(200) | None = Field(None, description="批复文号与日期; 不填则记为 待审批 (pending approval) until "
-                                       "PATCH /placenames/{id} records one")
+    approval: Text(200) | None = Field(
+        None,
+        description="批复文号与日期; 不填则记为 待审批 (pending approval) until "
+        "PATCH /placenames/{id} records one",
+    )
     area_id: Id | None = Field(None, description="所属区域 (default: the deepest area containing it)")
     status: Literal["standard", "irregular", "historical"] = "standard"
     heritage: bool = False
@@ -268,18 +285,25 @@ class RegistryNameCreate(BaseModel):
 class RenameRequest(BaseModel):
     """更名 (需批复) rename with an approval record."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "new_name": "解放南路", "approval": "澄府地〔2026〕13号 2026-04-01"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"new_name": "解放南路", "approval": "澄府地〔2026〕13号 2026-04-01"}]
+        },
+    )
     new_name: Text(120, min_length=1) = Field(description="新名称")
     approval: Text(200, min_length=1) = Field(description="批复文号与日期")
-    heritage_review: Text(120) | None = Field(None, description="地名文化遗产更名的专家论证意见文号与日期（文化遗产地名必填）")
+    heritage_review: Text(120) | None = Field(
+        None, description="地名文化遗产更名的专家论证意见文号与日期（文化遗产地名必填）"
+    )
 
 
 class RetireRequest(BaseModel):
     """销名 (需批复): 状态改为历史地名, 仍可检索."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "approval": "澄府地〔2026〕14号 2026-05-01"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"approval": "澄府地〔2026〕14号 2026-05-01"}]}
+    )
     approval: Text(200, min_length=1) = Field(description="批复文号与日期")
 
 
@@ -333,8 +357,10 @@ class NameCheck(BaseModel):
 class ReviewRequest(BaseModel):
     """审核决定：保留（名称不改）、豁免（该规则不适用）或整改（需要更正）."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "decision": "豁免", "note": "甽为岭南地名用字，经核实为传统地名"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"decision": "豁免", "note": "甽为岭南地名用字，经核实为传统地名"}]},
+    )
     decision: Literal["保留", "豁免", "整改"] = Field(description="保留 / 豁免 / 整改")
     note: Text(500) | None = Field(None, description="说明")
 
@@ -342,9 +368,22 @@ class ReviewRequest(BaseModel):
 class ReviewRecord(BaseModel):
     """一个地名的审核决定."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "name_id": 233, "name": "㘭背村", "decision": "保留", "codes": ["rare_char"], "reviewed_name": "㘭背村",
-        "note": "岭南方言地名用字，保留", "decided_by": "officer", "decided_at": "2026-12-01T10:00:00+08:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name_id": 233,
+                    "name": "㘭背村",
+                    "decision": "保留",
+                    "codes": ["rare_char"],
+                    "reviewed_name": "㘭背村",
+                    "note": "岭南方言地名用字，保留",
+                    "decided_by": "officer",
+                    "decided_at": "2026-12-01T10:00:00+08:00",
+                }
+            ]
+        }
+    )
 
     name_id: int
     name: str
@@ -359,9 +398,20 @@ class ReviewRecord(BaseModel):
 class RuleGroup(BaseModel):
     """按规则归类的检查结果."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "code": "exaggerated", "reason": "含夸大用词", "flag": "大", "rule": "民发〔2018〕146号",
-        "count": 12, "names": [{"name_id": 88, "name": "环球中心", "town": "澄湾街道", "review": None}]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "exaggerated",
+                    "reason": "含夸大用词",
+                    "flag": "大",
+                    "rule": "民发〔2018〕146号",
+                    "count": 12,
+                    "names": [{"name_id": 88, "name": "环球中心", "town": "澄湾街道", "review": None}],
+                }
+            ]
+        }
+    )
 
     code: str
     reason: str
@@ -384,7 +434,9 @@ class SignWorkItem(BaseModel):
     sign_chinese: str
     sign_pinyin: str
     status: str
-    sign_status: str | None = Field(None, description="待设置 / 已设置 / 待更换 / 待拆除 (GET /placenames/signs)")
+    sign_status: str | None = Field(
+        None, description="待设置 / 已设置 / 待更换 / 待拆除 (GET /placenames/signs)"
+    )
     size_class: str | None = Field(None, description="规格：小 / 中 / 大 / 特大")
     town: str | None = None
     district: str | None = None
@@ -405,10 +457,26 @@ class SignSheetJob(BaseModel):
     """标志工作单任务 the sign sheets (PDF) drawn in the background: queued → running (``progress``) →
     done (download from ``pdf``) | failed (``error``)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "job_id": 7, "kind": "sign_sheets", "status": "running", "town": None, "sign_status": "待设置",
-        "progress": {"done": 12, "total": 23, "unit": "页"}, "pdf": None, "error": None, "actor": "officer",
-        "created_at": "2026-12-07T09:30:00+08:00", "started_at": "2026-12-07T09:30:01+08:00", "finished_at": None}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": 7,
+                    "kind": "sign_sheets",
+                    "status": "running",
+                    "town": None,
+                    "sign_status": "待设置",
+                    "progress": {"done": 12, "total": 23, "unit": "页"},
+                    "pdf": None,
+                    "error": None,
+                    "actor": "officer",
+                    "created_at": "2026-12-07T09:30:00+08:00",
+                    "started_at": "2026-12-07T09:30:01+08:00",
+                    "finished_at": None,
+                }
+            ]
+        }
+    )
 
     job_id: int
     kind: Literal["sign_sheets"] = "sign_sheets"

@@ -34,20 +34,27 @@ _USER_LIST_EXAMPLE = {
 class UserCreate(BaseModel):
     """新建账号 a new account."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "username": "wang.planner", "password": "change-me-please", "role": "planner"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"username": "wang.planner", "password": "change-me-please", "role": "planner"}]
+        },
+    )
     username: Username = Field(description="登录名")
     password: Password = Field(description="至少8个字符 at least 8 characters")
     role: Role
-    area_id: Id | None = Field(None, description="网格员的网格 a grid worker's own grid; 指挥中心的镇街 a dispatcher's town")
+    area_id: Id | None = Field(
+        None, description="网格员的网格 a grid worker's own grid; 指挥中心的镇街 a dispatcher's town"
+    )
     department: Text(60) | None = Field(None, description="职能部门 a department account's department")
 
 
 class UserUpdate(BaseModel):
     """修改账号 (只改给出的字段) changes to an account."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "planner"},
-                                                                           {"active": False}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"role": "planner"}, {"active": False}]}
+    )
     role: Role = None  # type: ignore[assignment]
     area_id: Id | None = None
     department: Text(60) | None = None
@@ -58,8 +65,12 @@ class UserUpdate(BaseModel):
 class PasswordChange(BaseModel):
     """修改自己的密码 change one's own password."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "current_password": "the-old-password", "new_password": "a-new-long-password"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"current_password": "the-old-password", "new_password": "a-new-long-password"}]
+        },
+    )
     current_password: Text(200) = Field(description="当前密码")
     new_password: Password = Field(description="新密码, 至少8个字符 at least 8 characters")
 

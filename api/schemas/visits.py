@@ -11,20 +11,49 @@ from api.schemas.common import Id, Lat, Link, Lon, Text
 from api.schemas.events import Event
 
 _HOUSEHOLD_EXAMPLE = {
-    "household_id": 7, "residence_id": 2, "head_name": "陈某某", "address": "示例路8号", "groups": ["elderly_alone"],
-    "groups_zh": ["独居/空巢老人"], "note": "腿脚不便", "grid_id": 10001, "community_id": 100, "town_id": 10,
-    "registered_at": "2026-01-05T09:00:00+08:00", "active": True, "version": 1, "lon": 113.24, "lat": 22.66,
-    "last_visit_at": "2026-03-01T10:00:00+08:00", "every_days": 7, "next_due_at": "2026-03-08T10:00:00+08:00",
-    "overdue": True}
+    "household_id": 7,
+    "residence_id": 2,
+    "head_name": "陈某某",
+    "address": "示例路8号",
+    "groups": ["elderly_alone"],
+    "groups_zh": ["独居/空巢老人"],
+    "note": "腿脚不便",
+    "grid_id": 10001,
+    "community_id": 100,
+    "town_id": 10,
+    "registered_at": "2026-01-05T09:00:00+08:00",
+    "active": True,
+    "version": 1,
+    "lon": 113.24,
+    "lat": 22.66,
+    "last_visit_at": "2026-03-01T10:00:00+08:00",
+    "every_days": 7,
+    "next_due_at": "2026-03-08T10:00:00+08:00",
+    "overdue": True,
+}
 _VISIT_EXAMPLE = {
-    "visit_id": 31, "household_id": 7, "worker": "wang.wangge", "visited_at": "2026-03-09T10:00:00+08:00",
-    "distance_m": 18.5, "notes": "身体状况良好", "needs": "需要助餐服务", "event_id": None, "lon": 113.2401,
-    "lat": 22.6601, "created_at": "2026-03-09T10:01:00+08:00"}
+    "visit_id": 31,
+    "household_id": 7,
+    "worker": "wang.wangge",
+    "visited_at": "2026-03-09T10:00:00+08:00",
+    "distance_m": 18.5,
+    "notes": "身体状况良好",
+    "needs": "需要助餐服务",
+    "event_id": None,
+    "lon": 113.2401,
+    "lat": 22.6601,
+    "created_at": "2026-03-09T10:01:00+08:00",
+}
 
 
 class KeyGroup(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"code": "elderly_alone", "name_zh": "独居/空巢老人", "every_days": 7, "priority": 2}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "elderly_alone", "name_zh": "独居/空巢老人", "every_days": 7, "priority": 2}
+            ]
+        }
+    )
     code: str
     name_zh: str
     every_days: int = Field(description="走访周期 (天)")
@@ -34,17 +63,32 @@ class KeyGroup(BaseModel):
 class HouseholdCreate(BaseModel):
     """登记重点人群户: a household of a residence point (一标三实) in one or more key groups."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"residence_id": 2, "groups": ["elderly_alone", "disabled"], "head_name": "陈某某", "note": "腿脚不便"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "residence_id": 2,
+                    "groups": ["elderly_alone", "disabled"],
+                    "head_name": "陈某某",
+                    "note": "腿脚不便",
+                }
+            ]
+        },
+    )
     residence_id: Id = Field(description="住户点 residence_id")
-    groups: list[Text(30, min_length=1)] = Field(min_length=1, max_length=5, description="重点人群类别 (GET /visits/plan)")
+    groups: list[Text(30, min_length=1)] = Field(
+        min_length=1, max_length=5, description="重点人群类别 (GET /visits/plan)"
+    )
     head_name: Text(40, min_length=1) = Field(description="户主姓名")
     note: Text(1000) | None = Field(None, description="备注")
     registered_at: datetime | None = Field(None, description="纳入走访的时间 (默认现在)")
 
 
 class HouseholdChange(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"groups": ["dibao"], "active": True}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"groups": ["dibao"], "active": True}]}
+    )
     groups: list[Text(30, min_length=1)] | None = Field(None, min_length=1, max_length=5)
     head_name: Text(40, min_length=1) | None = None
     note: Text(1000) | None = None
@@ -78,8 +122,13 @@ class Household(BaseModel):
 
 
 class HouseholdList(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_HOUSEHOLD_EXAMPLE], "numberMatched": 1,
-                                                               "numberReturned": 1, "links": []}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"items": [_HOUSEHOLD_EXAMPLE], "numberMatched": 1, "numberReturned": 1, "links": []}
+            ]
+        }
+    )
     items: list[Household]
     numberMatched: int  # noqa: N815 - OGC API field names
     numberReturned: int  # noqa: N815
@@ -89,20 +138,42 @@ class HouseholdList(BaseModel):
 class VisitCreate(BaseModel):
     """登记走访: the browser's location must be near the household (MINQING_VISITS_MAX_DISTANCE_M)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "notes": "身体状况良好"},
-        {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "notes": "独自在家", "needs": "需要助餐服务",
-         "event_category": "elderly_care"},
-        {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "visited_at": "2026-03-09T10:00:00+08:00",
-         "notes": "离线登记", "client_id": "0b5c3c1e-6f0e-4d0a-9a57-2f4d1e8b7c21"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"household_id": 7, "lon": 113.2401, "lat": 22.6601, "notes": "身体状况良好"},
+                {
+                    "household_id": 7,
+                    "lon": 113.2401,
+                    "lat": 22.6601,
+                    "notes": "独自在家",
+                    "needs": "需要助餐服务",
+                    "event_category": "elderly_care",
+                },
+                {
+                    "household_id": 7,
+                    "lon": 113.2401,
+                    "lat": 22.6601,
+                    "visited_at": "2026-03-09T10:00:00+08:00",
+                    "notes": "离线登记",
+                    "client_id": "0b5c3c1e-6f0e-4d0a-9a57-2f4d1e8b7c21",
+                },
+            ]
+        },
+    )
     household_id: Id
     lon: Lon = Field(description="走访时浏览器定位 经度")
     lat: Lat = Field(description="走访时浏览器定位 纬度")
     visited_at: datetime | None = Field(None, description="走访时间 (默认现在)")
     notes: Text(2000) | None = Field(None, description="走访记录")
     needs: Text(2000) | None = Field(None, description="发现的需求")
-    event_category: Text(30, min_length=1) | None = Field(None, description="同时把需求转为民情事件: 事项类别 code")
-    client_id: UUID | None = Field(None, description="手机为离线登记的走访生成的编号 (随机 UUID): 重发不重复登记")
+    event_category: Text(30, min_length=1) | None = Field(
+        None, description="同时把需求转为民情事件: 事项类别 code"
+    )
+    client_id: UUID | None = Field(
+        None, description="手机为离线登记的走访生成的编号 (随机 UUID): 重发不重复登记"
+    )
 
 
 class NeedToEvent(BaseModel):
@@ -133,8 +204,11 @@ class Visit(BaseModel):
 
 
 class VisitList(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_VISIT_EXAMPLE], "numberMatched": 1,
-                                                               "numberReturned": 1, "links": []}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_VISIT_EXAMPLE], "numberMatched": 1, "numberReturned": 1, "links": []}]
+        }
+    )
     items: list[Visit]
     numberMatched: int  # noqa: N815
     numberReturned: int  # noqa: N815

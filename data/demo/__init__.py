@@ -101,7 +101,9 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
     for f in fields(DemoDistrict):
         frames = [p[f.name] for p in parts]
         cat = pd.concat(frames, ignore_index=True)
-        out[f.name] = gpd.GeoDataFrame(cat, geometry="geometry", crs="EPSG:4326") if "geometry" in cat else cat
+        out[f.name] = (
+            gpd.GeoDataFrame(cat, geometry="geometry", crs="EPSG:4326") if "geometry" in cat else cat
+        )
     return DemoDistrict(**out)
 
 
@@ -121,12 +123,21 @@ def summary(d: DemoDistrict) -> dict:
     """Counts of the main objects (nodes, edges, households, residents, grids, names ...)."""
     lv = d.areas["level"].value_counts()
     return {
-        "nodes": len(d.nodes), "edges": len(d.edges), "network_km": round(float(d.edges["length_m"].sum()) / 1000, 1),
-        "residences": len(d.residences), "households": int(d.residences["households"].sum()),
-        "residents": int(d.residences["population"].sum()), "elderly": int(d.residences["elderly"].sum()),
-        "children": int(d.residences["children"].sum()), "facilities": len(d.facilities),
-        "place_names": len(d.place_names), "districts": int(lv.get("district", 0)), "towns": int(lv.get("town", 0)),
-        "communities": int(lv.get("community", 0)), "middle_grids": int(lv.get("grid_middle", 0)),
-        "small_grids": int(lv.get("grid_small", 0)), "bridges": int(d.edges["bridge"].sum()),
+        "nodes": len(d.nodes),
+        "edges": len(d.edges),
+        "network_km": round(float(d.edges["length_m"].sum()) / 1000, 1),
+        "residences": len(d.residences),
+        "households": int(d.residences["households"].sum()),
+        "residents": int(d.residences["population"].sum()),
+        "elderly": int(d.residences["elderly"].sum()),
+        "children": int(d.residences["children"].sum()),
+        "facilities": len(d.facilities),
+        "place_names": len(d.place_names),
+        "districts": int(lv.get("district", 0)),
+        "towns": int(lv.get("town", 0)),
+        "communities": int(lv.get("community", 0)),
+        "middle_grids": int(lv.get("grid_middle", 0)),
+        "small_grids": int(lv.get("grid_small", 0)),
+        "bridges": int(d.edges["bridge"].sum()),
         "planted": len(d.planted),
     }

@@ -20,8 +20,9 @@ def ellipse(cx: float, cy: float, rx: float, ry: float, *, n: int = 96) -> Polyg
 def polygonal(geom) -> MultiPolygon:
     """The polygonal part of ``geom`` as a MultiPolygon (drops slivers of lines/points)."""
     parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
-    extra = [g for p in shapely.get_parts(geom) if p.geom_type == "MultiPolygon"
-             for g in shapely.get_parts(p)]
+    extra = [
+        g for p in shapely.get_parts(geom) if p.geom_type == "MultiPolygon" for g in shapely.get_parts(p)
+    ]
     return MultiPolygon(parts + extra)
 
 
@@ -71,8 +72,9 @@ def voronoi_cells(seeds: np.ndarray, parent, *, warp: Warp | None = None, step: 
     minx, miny, maxx, maxy = parent.bounds
     pad = max(maxx - minx, maxy - miny)
     frame = box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=frame,
-                                                        ordered=True))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=frame, ordered=True)
+    )
     cells = shapely.intersection(cells, frame)
     if warp is not None:
         cells = shapely.transform(shapely.segmentize(cells, step), warp)
@@ -119,12 +121,14 @@ def bisect(poly, xy: np.ndarray, w: np.ndarray, n: int) -> list:
         return [polygonal(poly)]
     low, high = halfplanes(cut, poly.bounds, axis)
     below = xy[:, axis] < cut
-    return (bisect(shapely.intersection(poly, low), xy[below], w[below], n1)
-            + bisect(shapely.intersection(poly, high), xy[~below], w[~below], n - n1))
+    return bisect(shapely.intersection(poly, low), xy[below], w[below], n1) + bisect(
+        shapely.intersection(poly, high), xy[~below], w[~below], n - n1
+    )
 
 
-def weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator,
-                    *, iters: int = 30) -> np.ndarray:
+def weighted_kmeans(
+    xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, *, iters: int = 30
+) -> np.ndarray:
     """Centres of ``k`` clusters of weighted points (k-means++ start, Lloyd iterations)."""
     k = min(k, len(xy))
     p = w / w.sum()
@@ -142,8 +146,9 @@ def weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Genera
     return c
 
 
-def poisson_points(region, n: int, min_dist: float, rng: np.random.Generator,
-                   *, candidates: int = 8) -> np.ndarray:
+def poisson_points(
+    region, n: int, min_dist: float, rng: np.random.Generator, *, candidates: int = 8
+) -> np.ndarray:
     """Up to ``n`` random points inside ``region`` at least ``min_dist`` metres apart.
 
     Dart throwing with a batch of candidates per accepted point; vectorised per batch.
@@ -158,7 +163,7 @@ def poisson_points(region, n: int, min_dist: float, rng: np.random.Generator,
         for p in cand:
             if len(pts) >= n:
                 return pts
-            if len(pts) == 0 or ((pts - p) ** 2).sum(1).min() >= min_dist ** 2:
+            if len(pts) == 0 or ((pts - p) ** 2).sum(1).min() >= min_dist**2:
                 pts = np.vstack([pts, p])
     return pts
 

@@ -63,7 +63,7 @@ def _snaps(p0, p1, layer, tree, lines, snap: float):
 def _split(p0, p1, seg, pts):
     """Split segments at inserted points; returns new (p0, p1, parent index)."""
     d = p1[seg] - p0[seg]
-    ln2 = (d ** 2).sum(1)
+    ln2 = (d**2).sum(1)
     t = ((pts - p0[seg]) * d).sum(1) / np.where(ln2 > 0, ln2, 1.0)
     m = len(p0)
     allseg = np.concatenate([np.arange(m), np.arange(m), seg])
@@ -99,7 +99,7 @@ def node(p0: np.ndarray, p1: np.ndarray, layer: np.ndarray, *, snap: float = 0.5
     inv = inv.ravel()
     xy = np.zeros((len(uniq), 2))
     xy[inv] = np.vstack([a, b])
-    u, v = inv[: len(a)], inv[len(a):]
+    u, v = inv[: len(a)], inv[len(a) :]
     keep = u != v
     u, v, parent = u[keep], v[keep], parent[keep]
     pair = np.sort(np.column_stack([u, v]), axis=1)

@@ -22,8 +22,11 @@ def _road_axes(net: Network, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     cnt = np.maximum(np.bincount(r, minlength=n), 1)
     mean = np.column_stack([np.bincount(r, mid[:, 0], n), np.bincount(r, mid[:, 1], n)]) / cnt[:, None]
     d = mid - mean[r]
-    sxx, syy, sxy = (np.bincount(r, d[:, 0] ** 2, n), np.bincount(r, d[:, 1] ** 2, n),
-                     np.bincount(r, d[:, 0] * d[:, 1], n))
+    sxx, syy, sxy = (
+        np.bincount(r, d[:, 0] ** 2, n),
+        np.bincount(r, d[:, 1] ** 2, n),
+        np.bincount(r, d[:, 0] * d[:, 1], n),
+    )
     ang = 0.5 * np.arctan2(2 * sxy, sxx - syy)
     return mean, np.column_stack([np.cos(ang), np.sin(ang)])
 

@@ -168,8 +168,18 @@ def _phone(n: int) -> str:
 class _Builder:
     """Builds the area tree of one copy; ``ctx`` carries the shared inputs."""
 
-    def __init__(self, geo: Geography, s: Settlement, res: Residences, vnames: list[str], namer: Namer,
-                 district: tuple[str, str], towns: list[str], rng: np.random.Generator, streets: np.ndarray):
+    def __init__(
+        self,
+        geo: Geography,
+        s: Settlement,
+        res: Residences,
+        vnames: list[str],
+        namer: Namer,
+        district: tuple[str, str],
+        towns: list[str],
+        rng: np.random.Generator,
+        streets: np.ndarray,
+    ):
         self.geo, self.s, self.res, self.vnames, self.namer = geo, s, res, vnames, namer
         self.streets = np.r_[streets, [geo.river_line]]
         self.street_tree = shapely.STRtree(self.streets)
@@ -180,8 +190,17 @@ class _Builder:
 
     def run(self) -> AreaSet:
         geo, A = self.geo, self.A
-        d = A.add(Area("district", -1, self.dname, self.dcode + "000000", polygonal(geo.land),
-                       worker=f"{self.dname}社会治理中心 值班室", kind="区"))
+        d = A.add(
+            Area(
+                "district",
+                -1,
+                self.dname,
+                self.dcode + "000000",
+                polygonal(geo.land),
+                worker=f"{self.dname}社会治理中心 值班室",
+                kind="区",
+            )
+        )
         warp = Warp(self.rng, amp=250.0 * geo.k, wavelength=4000.0 * geo.k)
         cells = voronoi_cells(geo.town_seeds, geo.land, warp=warp)
         plans = [_communities(geo, cell, ti, self.res, self.s, self.rng) for ti, cell in enumerate(cells)]
@@ -189,12 +208,14 @@ class _Builder:
         # streets and the river wherever one runs near the planned line, and a town is the union of its
         # communities, so its outline follows them too
         planned = [c for plan in plans for c, _ in plan]
-        drawn = follow_blocks(planned, self._blocks(geo.land), self.res.xy, self.res.households.astype(float),
-                              keep_empty=True)
+        drawn = follow_blocks(
+            planned, self._blocks(geo.land), self.res.xy, self.res.households.astype(float), keep_empty=True
+        )
         start = 0
-        for ti, (plan, kind, tcode) in enumerate(zip(plans, ("街道", "镇", "镇"), ("001", "101", "102"),
-                                                     strict=True)):
-            mine, start = drawn[start:start + len(plan)], start + len(plan)
+        for ti, (plan, kind, tcode) in enumerate(
+            zip(plans, ("街道", "镇", "镇"), ("001", "101", "102"), strict=True)
+        ):
+            mine, start = drawn[start : start + len(plan)], start + len(plan)
             comms = [(g, k, c) for (c, k), (g, _) in zip(plan, mine, strict=True) if not g.is_empty]
             self._town(d, ti, comms, kind, tcode)
         self._assign()
@@ -204,10 +225,29 @@ class _Builder:
         """A town made of its communities ``comms`` (redrawn polygon, kind, planned cell)."""
         A, name = self.A, self.towns[ti] + kind
         cell = polygonal(shapely.union_all([g for g, _, _ in comms]))
-        t = A.add(Area("town", d, name, self.dcode + tcode + "000", cell, worker=f"{name}综治中心 值班室",
-                       town=ti, kind=kind))
-        A.add(Area("grid_large", t, f"{name}大网格", SERVICE_CODE["grid_large"] + self.dcode + tcode + "00000",
-                   cell, worker=f"{name}大网格 网格长", town=ti))
+        t = A.add(
+            Area(
+                "town",
+                d,
+                name,
+                self.dcode + tcode + "000",
+                cell,
+                worker=f"{name}综治中心 值班室",
+                town=ti,
+                kind=kind,
+            )
+        )
+        A.add(
+            Area(
+                "grid_large",
+                t,
+                f"{name}大网格",
+                SERVICE_CODE["grid_large"] + self.dcode + tcode + "00000",
+                cell,
+                worker=f"{name}大网格 网格长",
+                town=ti,
+            )
+        )
         counters = {"社区": 0, "村": 200}
         # numbered (and so named) in the reading order of the planned cells: redrawing a boundary
         # along a street never renames a community
@@ -234,8 +274,21 @@ class _Builder:
             seat = xy[np.argmin(np.hypot(*(xy - np.average(xy, axis=0, weights=hh)).T))]
         code = _urban_rural(kind, ti, vshare)
         office = "居委会" if kind == "社区" else "村委会"
-        c = A.add(Area("community", t, name, self.dcode + tcode + ccode, poly, urban=code[0] == "1",
-                       urban_rural_code=code, worker=f"{name}{office} 办公室", town=ti, kind=kind, seat=seat))
+        c = A.add(
+            Area(
+                "community",
+                t,
+                name,
+                self.dcode + tcode + ccode,
+                poly,
+                urban=code[0] == "1",
+                urban_rural_code=code,
+                worker=f"{name}{office} 办公室",
+                town=ti,
+                kind=kind,
+                seat=seat,
+            )
+        )
         self._grids(c, ti, tcode, ccode, poly, kind, res.xy[inside], hh.astype(float))
 
     def _grids(self, c: int, ti: int, tcode: str, ccode: str, poly, kind: str, xy, w) -> None:
@@ -244,19 +297,43 @@ class _Builder:
         vin = np.nonzero(_inside(poly, self.centres))[0]
         n_mid = 2 if (w.sum() > 2600 or len(vin) >= 10) else 1
         seq = 0
-        for m, (mpoly, mblocks) in enumerate(follow_blocks(bisect(poly, xy, w, n_mid), self._blocks(poly), xy, w), 1):
-            mid = A.add(Area("grid_middle", c, f"{com.name}第{m}中网格",
-                             SERVICE_CODE["grid_middle"] + self.dcode + tcode + ccode + f"{m:02d}", mpoly,
-                             urban=com.urban, urban_rural_code=com.urban_rural_code,
-                             worker=f"{com.name}第{m}中网格 网格指导员", town=ti, kind=kind))
+        for m, (mpoly, mblocks) in enumerate(
+            follow_blocks(bisect(poly, xy, w, n_mid), self._blocks(poly), xy, w), 1
+        ):
+            mid = A.add(
+                Area(
+                    "grid_middle",
+                    c,
+                    f"{com.name}第{m}中网格",
+                    SERVICE_CODE["grid_middle"] + self.dcode + tcode + ccode + f"{m:02d}",
+                    mpoly,
+                    urban=com.urban,
+                    urban_rural_code=com.urban_rural_code,
+                    worker=f"{com.name}第{m}中网格 网格指导员",
+                    town=ti,
+                    kind=kind,
+                )
+            )
             inm = _inside(mpoly, xy)
             for gpoly, vi in self._smalls(mpoly, mblocks, kind, xy[inm], w[inm]):
                 seq += 1
                 label = f"{com.name}{self.vnames[vi]}网格" if vi >= 0 else f"{com.name}第{seq}网格"
                 code = SERVICE_CODE["grid_small"] + self.dcode + tcode + ccode + f"{seq:02d}"
-                A.add(Area("grid_small", mid, label, code, gpoly,
-                           urban=com.urban, urban_rural_code=com.urban_rural_code, worker=worker_name(code),
-                           town=ti, kind=kind, village=vi))
+                A.add(
+                    Area(
+                        "grid_small",
+                        mid,
+                        label,
+                        code,
+                        gpoly,
+                        urban=com.urban,
+                        urban_rural_code=com.urban_rural_code,
+                        worker=worker_name(code),
+                        town=ti,
+                        kind=kind,
+                        village=vi,
+                    )
+                )
 
     def _smalls(self, mpoly, blocks: list, kind: str, xy, w) -> list[tuple]:
         """City grids of about 400 households; in villages one grid per natural village; both made
@@ -313,8 +390,9 @@ class _Builder:
             A.areas[i].urban = A.areas[A.areas[i].parent].urban
 
 
-def follow_blocks(parts: list, blocks: list, xy: np.ndarray, w: np.ndarray, *,
-                  keep_empty: bool = False) -> list[tuple]:
+def follow_blocks(
+    parts: list, blocks: list, xy: np.ndarray, w: np.ndarray, *, keep_empty: bool = False
+) -> list[tuple]:
     """``parts`` (a planned partition of the blocks' parent) redrawn along the blocks.
 
     Every block joins the part holding most of its weight ``w`` (points ``xy``), else most of its
@@ -356,7 +434,9 @@ def file_residences(A: AreaSet, xy: np.ndarray, households: np.ndarray) -> None:
     if len(xy) == 0:
         return
     small = np.array(A.of_level("grid_small"))
-    pi, gi = shapely.STRtree([A.areas[i].geom for i in small]).query(shapely.points(xy), predicate="intersects")
+    pi, gi = shapely.STRtree([A.areas[i].geom for i in small]).query(
+        shapely.points(xy), predicate="intersects"
+    )
     if np.bincount(pi, minlength=len(xy)).max(initial=1) != 1 or len(np.unique(pi)) != len(xy):
         raise RuntimeError("residences added after the grids must lie in exactly one small grid")
     grid = np.empty(len(xy), dtype=np.int64)
@@ -378,8 +458,18 @@ def _depth(A: AreaSet, i: int) -> int:
     return d
 
 
-def build(geo: Geography, s: Settlement, res: Residences, vnames: list[str], namer: Namer,
-          district: tuple[str, str], towns: list[str], rng: np.random.Generator, *, streets: np.ndarray) -> AreaSet:
+def build(
+    geo: Geography,
+    s: Settlement,
+    res: Residences,
+    vnames: list[str],
+    namer: Namer,
+    district: tuple[str, str],
+    towns: list[str],
+    rng: np.random.Generator,
+    *,
+    streets: np.ndarray,
+) -> AreaSet:
     """Area tree of one copy (local metres); ``streets``: the segments grids may follow
     (``Network.streets``). See the module docstring for the rules."""
     return _Builder(geo, s, res, vnames, namer, district, towns, rng, streets).run()

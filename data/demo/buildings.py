@@ -25,31 +25,52 @@ import numpy as np
 import shapely
 
 # residence kind → (width m, depth m, levels low, levels high, building kind)
-SIZE = {"highrise": (24.0, 24.0, 18, 32, "residential"), "compound": (20.0, 26.0, 11, 18, "residential"),
-        "midrise": (12.0, 34.0, 6, 7, "residential"), "lowrise": (10.0, 13.0, 2, 4, "residential"),
-        "urban_village": (9.0, 11.0, 4, 7, "residential"), "commercial": (26.0, 30.0, 3, 5, "commercial"),
-        "old_town": (7.0, 9.0, 1, 3, "residential"), "village": (7.0, 9.0, 2, 3, "residential"),
-        "remote": (5.0, 6.0, 1, 1, "residential")}
+SIZE = {
+    "highrise": (24.0, 24.0, 18, 32, "residential"),
+    "compound": (20.0, 26.0, 11, 18, "residential"),
+    "midrise": (12.0, 34.0, 6, 7, "residential"),
+    "lowrise": (10.0, 13.0, 2, 4, "residential"),
+    "urban_village": (9.0, 11.0, 4, 7, "residential"),
+    "commercial": (26.0, 30.0, 3, 5, "commercial"),
+    "old_town": (7.0, 9.0, 1, 3, "residential"),
+    "village": (7.0, 9.0, 2, 3, "residential"),
+    "remote": (5.0, 6.0, 1, 1, "residential"),
+}
 # facility type → (levels, width ÷ depth, footprint m² when the facility has no floor area, kind);
 # open-air grounds have no levels (0) and take their whole site
 FACILITY = {
-    "middle_school": (5, 2.5, 3600.0, "public"), "primary_school": (4, 2.5, 2500.0, "public"),
-    "kindergarten": (3, 1.6, 800.0, "public"), "nursery": (2, 1.4, 220.0, "public"),
-    "infant_care": (2, 1.4, 280.0, "public"), "health_center": (4, 2.0, 700.0, "public"),
-    "health_station": (1, 1.4, 200.0, "public"), "nursing_home": (5, 2.2, 900.0, "public"),
-    "rural_elderly_home": (3, 2.2, 1200.0, "public"), "regional_elderly_center": (3, 2.2, 1200.0, "public"),
-    "elderly_complex": (3, 1.8, 600.0, "public"), "elderly_daycare": (2, 1.5, 280.0, "public"),
-    "elderly_canteen": (1, 1.4, 200.0, "public"), "culture_center": (3, 1.8, 1500.0, "public"),
-    "culture_station": (1, 1.4, 400.0, "public"), "street_service_center": (3, 1.8, 400.0, "public"),
-    "subdistrict_office": (5, 2.0, 600.0, "public"), "community_service_station": (2, 1.6, 400.0, "public"),
-    "party_mass_center": (2, 1.6, 280.0, "public"), "community_complex": (3, 1.6, 350.0, "public"),
+    "middle_school": (5, 2.5, 3600.0, "public"),
+    "primary_school": (4, 2.5, 2500.0, "public"),
+    "kindergarten": (3, 1.6, 800.0, "public"),
+    "nursery": (2, 1.4, 220.0, "public"),
+    "infant_care": (2, 1.4, 280.0, "public"),
+    "health_center": (4, 2.0, 700.0, "public"),
+    "health_station": (1, 1.4, 200.0, "public"),
+    "nursing_home": (5, 2.2, 900.0, "public"),
+    "rural_elderly_home": (3, 2.2, 1200.0, "public"),
+    "regional_elderly_center": (3, 2.2, 1200.0, "public"),
+    "elderly_complex": (3, 1.8, 600.0, "public"),
+    "elderly_daycare": (2, 1.5, 280.0, "public"),
+    "elderly_canteen": (1, 1.4, 200.0, "public"),
+    "culture_center": (3, 1.8, 1500.0, "public"),
+    "culture_station": (1, 1.4, 400.0, "public"),
+    "street_service_center": (3, 1.8, 400.0, "public"),
+    "subdistrict_office": (5, 2.0, 600.0, "public"),
+    "community_service_station": (2, 1.6, 400.0, "public"),
+    "party_mass_center": (2, 1.6, 280.0, "public"),
+    "community_complex": (3, 1.6, 350.0, "public"),
     "sports_ground_large": (0, 1.6, 19_000.0, "grounds"),
-    "sports_ground_medium": (0, 1.6, 7_000.0, "grounds"), "fitness_small": (0, 1.2, 700.0, "grounds"),
+    "sports_ground_medium": (0, 1.6, 7_000.0, "grounds"),
+    "fitness_small": (0, 1.2, 700.0, "grounds"),
     "police_station": (4, 2.0, 400.0, "public"),
-    "food_market": (1, 1.5, 1500.0, "public"), "recycling_point": (1, 1.3, 20.0, "public"),
-    "refuse_station": (1, 1.5, 110.0, "public"), "public_toilet": (1, 1.3, 90.0, "public"),
-    "childrens_home": (1, 1.3, 100.0, "public"), "social_work_station": (2, 1.4, 200.0, "public"),
-    "village_hall": (1, 1.3, 100.0, "public")}
+    "food_market": (1, 1.5, 1500.0, "public"),
+    "recycling_point": (1, 1.3, 20.0, "public"),
+    "refuse_station": (1, 1.5, 110.0, "public"),
+    "public_toilet": (1, 1.3, 90.0, "public"),
+    "childrens_home": (1, 1.3, 100.0, "public"),
+    "social_work_station": (2, 1.4, 200.0, "public"),
+    "village_hall": (1, 1.3, 100.0, "public"),
+}
 SHRINK = (1.0, 0.75, 0.55)
 """Scales tried in turn for a footprint that meets a street or a footprint already placed."""
 FACILITY_SHRINK = (1.0, 0.7, 0.5, 0.35, 0.0, -1.0)
@@ -125,15 +146,21 @@ class _Facing:
 def _facing(xy: np.ndarray, segments: np.ndarray, tree: shapely.STRtree) -> _Facing:
     points = shapely.points(xy)
     near = tree.query_nearest(points, return_distance=False, all_matches=False)[1]
-    a, b = shapely.get_coordinates(shapely.get_point(segments[near], 0)), shapely.get_coordinates(
-        shapely.get_point(segments[near], -1))
+    a, b = (
+        shapely.get_coordinates(shapely.get_point(segments[near], 0)),
+        shapely.get_coordinates(shapely.get_point(segments[near], -1)),
+    )
     angle = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
-    foot = shapely.get_coordinates(shapely.line_interpolate_point(
-        segments[near], shapely.line_locate_point(segments[near], points)))
+    foot = shapely.get_coordinates(
+        shapely.line_interpolate_point(segments[near], shapely.line_locate_point(segments[near], points))
+    )
     off = xy - foot
     dist = np.hypot(off[:, 0], off[:, 1])
-    normal = np.where(dist[:, None] > 0.1, off / np.maximum(dist, 0.1)[:, None],
-                      np.column_stack([-np.sin(angle), np.cos(angle)]))
+    normal = np.where(
+        dist[:, None] > 0.1,
+        off / np.maximum(dist, 0.1)[:, None],
+        np.column_stack([-np.sin(angle), np.cos(angle)]),
+    )
     return _Facing(angle, foot, normal, dist)
 
 
@@ -155,7 +182,7 @@ def _first_clear(centres: np.ndarray, w: float, d: float, angle: float, clear, *
     """The first of the ``w`` × ``d`` footprints at ``centres`` that ``clear`` (a mask of an array of
     footprints) accepts, tried a chunk at a time (most facilities fit at the first); None if none."""
     for k in range(0, len(centres), chunk):
-        c = centres[k:k + chunk]
+        c = centres[k : k + chunk]
         g = _rectangles(c, np.full(len(c), w), np.full(len(c), d), np.full(len(c), angle))
         ok = clear(g)
         if ok.any():
@@ -163,8 +190,16 @@ def _first_clear(centres: np.ndarray, w: float, d: float, angle: float, clear, *
     return None
 
 
-def _clear(g: np.ndarray, p, reach: float, scale: float, dry, streets: shapely.STRtree,
-           placed: shapely.STRtree, homes: shapely.STRtree) -> np.ndarray:
+def _clear(
+    g: np.ndarray,
+    p,
+    reach: float,
+    scale: float,
+    dry,
+    streets: shapely.STRtree,
+    placed: shapely.STRtree,
+    homes: shapely.STRtree,
+) -> np.ndarray:
     """Which facility footprints ``g`` (tried at ``scale``) stand on dry land within ``reach`` of the
     point ``p``, clear of the streets, of the footprints ``placed`` and (above ``YIELD_SCALE``) of
     the homes."""
@@ -177,8 +212,15 @@ def _clear(g: np.ndarray, p, reach: float, scale: float, dry, streets: shapely.S
     return ok
 
 
-def facility_footprints(xy: np.ndarray, types: list[str], floor_m2: np.ndarray, built: np.ndarray,
-                        segments: np.ndarray, dry, homes: np.ndarray) -> FacilityBuildings:
+def facility_footprints(
+    xy: np.ndarray,
+    types: list[str],
+    floor_m2: np.ndarray,
+    built: np.ndarray,
+    segments: np.ndarray,
+    dry,
+    homes: np.ndarray,
+) -> FacilityBuildings:
     """Footprints of the facilities at ``xy`` (types ``types``, floor areas ``floor_m2``, NaN: none)
     that are ``built`` (not planned), largest first; see the module docstring.
 
@@ -188,8 +230,9 @@ def facility_footprints(xy: np.ndarray, types: list[str], floor_m2: np.ndarray, 
     shapely.prepare(dry)
     home_tree = shapely.STRtree(shapely.points(homes))
     spec = [FACILITY[t] for t in types]
-    area = np.array([f / s[0] if s[0] and np.isfinite(f) and f > 0 else s[2]
-                     for f, s in zip(floor_m2, spec, strict=True)])
+    area = np.array(
+        [f / s[0] if s[0] and np.isfinite(f) and f > 0 else s[2] for f, s in zip(floor_m2, spec, strict=True)]
+    )
     ratio = np.array([s[1] for s in spec])
     w, d = np.sqrt(area * ratio), np.sqrt(area / ratio)
     face = _facing(xy, segments, tree)
@@ -210,9 +253,15 @@ def facility_footprints(xy: np.ndarray, types: list[str], floor_m2: np.ndarray, 
             ws, ds = max(w[i] * scale, MIN_SIDE_M), max(d[i] * scale, MIN_SIDE_M)
             reach = SHARE_M if scale >= 0 else FAR_M
             centre = face.take(np.array([i])).centres(np.array([ds]))[0]
-            g = _first_clear(_around(centre, xy[i], ws, ds, face.angle[i], reach), ws, ds, face.angle[i],
-                             lambda g, p=p, reach=reach, scale=scale, placed=placed:
-                             _clear(g, p, reach, scale, dry, tree, placed, home_tree))
+            g = _first_clear(
+                _around(centre, xy[i], ws, ds, face.angle[i], reach),
+                ws,
+                ds,
+                face.angle[i],
+                lambda g, p=p, reach=reach, scale=scale, placed=placed: _clear(
+                    g, p, reach, scale, dry, tree, placed, home_tree
+                ),
+            )
             if g is not None:
                 of[i] = len(geoms)
                 geoms.append(g)
@@ -222,8 +271,14 @@ def facility_footprints(xy: np.ndarray, types: list[str], floor_m2: np.ndarray, 
     return FacilityBuildings(geoms, kinds, levels, of)
 
 
-def build(xy: np.ndarray, kind: np.ndarray, segments: np.ndarray, rng: np.random.Generator, *,
-          taken: list | None = None) -> Buildings:
+def build(
+    xy: np.ndarray,
+    kind: np.ndarray,
+    segments: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    taken: list | None = None,
+) -> Buildings:
     """Footprints of the residences at ``xy`` (kinds ``kind``) beside the street ``segments``
     (LineStrings of the network, local metres); ``rng``: a stream of its own, for the levels;
     ``taken``: footprints already standing (the facilities'), which no home's overlaps."""
@@ -237,8 +292,9 @@ def build(xy: np.ndarray, kind: np.ndarray, segments: np.ndarray, rng: np.random
     kept: list[int] = []
     kept_geoms: list = list(taken or [])
     for scale in SHRINK:
-        g = _rectangles(face.take(order).centres(d[order] * scale), w[order] * scale, d[order] * scale,
-                        face.angle[order])
+        g = _rectangles(
+            face.take(order).centres(d[order] * scale), w[order] * scale, d[order] * scale, face.angle[order]
+        )
         clear = np.ones(len(order), dtype=bool)
         clear[tree.query(g, predicate="dwithin", distance=STREET_CLEARANCE_M)[0]] = False
         if kept_geoms:
@@ -257,5 +313,9 @@ def build(xy: np.ndarray, kind: np.ndarray, segments: np.ndarray, rng: np.random
     idx = np.array(kept, dtype=np.int64)
     back = np.argsort(idx, kind="stable")
     kinds = np.array([spec[i][4] for i in idx])
-    return Buildings(geoms=np.array(kept_geoms[n_taken:], dtype=object)[back], kind=kinds[back],
-                     levels=levels[idx][back], residence=idx[back])
+    return Buildings(
+        geoms=np.array(kept_geoms[n_taken:], dtype=object)[back],
+        kind=kinds[back],
+        levels=levels[idx][back],
+        residence=idx[back],
+    )

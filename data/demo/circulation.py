@@ -83,8 +83,11 @@ def connect_drivable(net: Network) -> None:
         car = car_edges(net)
         piece = _cut_off(net, car)
         touch = (piece[net.u] | piece[net.v]) & ~car & _public(net)
-        groups = [int(r) for r in np.unique(net.road[touch])
-                  if net.roads[r].kind in _UPGRADE and net.roads[r].highway == "footway"]
+        groups = [
+            int(r)
+            for r in np.unique(net.road[touch])
+            if net.roads[r].kind in _UPGRADE and net.roads[r].highway == "footway"
+        ]
         if not groups:
             break
         for r in groups:

@@ -133,38 +133,81 @@ def fees(code: str, name: str) -> str | None:
 # community level, by the community's class: type → (user basis, people per facility, at least);
 # ``None`` per facility: exactly one, at the 居委会/村委会 seat
 URBAN_COMMUNITY = {
-    "community_service_station": ("population", None, 1), "party_mass_center": ("population", None, 1),
-    "community_complex": ("population", None, 1), "kindergarten": ("children", 600, 1),
-    "elderly_daycare": ("elderly", 600, 1), "primary_school": ("population", 8000, 0),
+    "community_service_station": ("population", None, 1),
+    "party_mass_center": ("population", None, 1),
+    "community_complex": ("population", None, 1),
+    "kindergarten": ("children", 600, 1),
+    "elderly_daycare": ("elderly", 600, 1),
+    "primary_school": ("population", 8000, 0),
     "food_market": ("population", 5500, 0),
 }
 # straight-line reach a planner assumes when spreading several sites over a community (metres):
 # about 0.7 of the walking distance of the type's urban life circle
-SPREAD_RADIUS = {"kindergarten": 230.0, "elderly_daycare": 175.0, "primary_school": 470.0, "food_market": 470.0}
+SPREAD_RADIUS = {
+    "kindergarten": 230.0,
+    "elderly_daycare": 175.0,
+    "primary_school": 470.0,
+    "food_market": 470.0,
+}
 RURAL_COMMUNITY = {
-    "community_service_station": ("population", None, 1), "party_mass_center": ("population", None, 1),
-    "community_complex": ("population", None, 1), "kindergarten": ("children", None, 1),
+    "community_service_station": ("population", None, 1),
+    "party_mass_center": ("population", None, 1),
+    "community_complex": ("population", None, 1),
+    "kindergarten": ("children", None, 1),
     "elderly_daycare": ("elderly", None, 1),
 }
 # town level (urban 15-minute circle, rural township tier): urban residents of the town per facility
 # (at least one per town); sited on public-use blocks near the centres of the town's urban homes
-TOWN_LEVEL = {"middle_school": 18000, "health_center": 20000, "nursing_home": 11000, "culture_center": 20000,
-              "street_service_center": 20000}
+TOWN_LEVEL = {
+    "middle_school": 18000,
+    "health_center": 20000,
+    "nursing_home": 11000,
+    "culture_center": 20000,
+    "street_service_center": 20000,
+}
 # optional types per community (urban 社区, rural 村): type → expected count (fraction = probability)
 PER_COMMUNITY = {
-    "社区": {"health_station": 0.85, "culture_station": 0.5, "fitness_small": 0.7,
-            "public_toilet": 0.6, "refuse_station": 0.6, "recycling_point": 0.3, "childrens_home": 0.6,
-            "elderly_canteen": 0.45, "nursery": 0.1, "infant_care": 0.15},
-    "村": {"health_station": 0.9, "culture_station": 0.5, "fitness_small": 0.6,
-          "public_toilet": 0.6, "refuse_station": 0.6, "childrens_home": 0.5, "elderly_canteen": 0.3,
-          "village_hall": 1},
+    "社区": {
+        "health_station": 0.85,
+        "culture_station": 0.5,
+        "fitness_small": 0.7,
+        "public_toilet": 0.6,
+        "refuse_station": 0.6,
+        "recycling_point": 0.3,
+        "childrens_home": 0.6,
+        "elderly_canteen": 0.45,
+        "nursery": 0.1,
+        "infant_care": 0.15,
+    },
+    "村": {
+        "health_station": 0.9,
+        "culture_station": 0.5,
+        "fitness_small": 0.6,
+        "public_toilet": 0.6,
+        "refuse_station": 0.6,
+        "childrens_home": 0.5,
+        "elderly_canteen": 0.3,
+        "village_hall": 1,
+    },
 }
 # optional types per town (urban core, town seat, rural town): type → count
 PER_TOWN = (
-    {"sports_ground_large": 1, "sports_ground_medium": 2, "police_station": 1, "social_work_station": 1,
-     "elderly_complex": 1, "nursery": 1, "infant_care": 1},
-    {"sports_ground_large": 1, "sports_ground_medium": 1, "police_station": 1, "social_work_station": 1,
-     "elderly_complex": 1},
+    {
+        "sports_ground_large": 1,
+        "sports_ground_medium": 2,
+        "police_station": 1,
+        "social_work_station": 1,
+        "elderly_complex": 1,
+        "nursery": 1,
+        "infant_care": 1,
+    },
+    {
+        "sports_ground_large": 1,
+        "sports_ground_medium": 1,
+        "police_station": 1,
+        "social_work_station": 1,
+        "elderly_complex": 1,
+    },
     {"police_station": 1, "social_work_station": 1, "regional_elderly_center": 1},
 )
 AT_TOWN_SEAT = {"subdistrict_office"}  # one per town, placed by _Plan._offices
@@ -181,8 +224,11 @@ def _rows(name: str) -> list[dict]:
 def users_per_place() -> dict[str, tuple[str, float]]:
     """``capacity_basis`` and ``basis_per_unit`` of data/facility_types.csv: who uses a type's places
     and how many of them one place serves."""
-    return {r["code"]: (r["capacity_basis"], float(r["basis_per_unit"])) for r in _rows("facility_types.csv")
-            if r["basis_per_unit"]}
+    return {
+        r["code"]: (r["capacity_basis"], float(r["basis_per_unit"]))
+        for r in _rows("facility_types.csv")
+        if r["basis_per_unit"]
+    }
 
 
 @cache
@@ -194,7 +240,9 @@ def reach_m(code: str, circle: str) -> float:
     profile, minutes = row[f"{circle}_profile"], row[f"{circle}_max_time_min"]
     if not profile or not minutes:
         return 0.0
-    top = max(float(r["speed_kmh"]) for r in _rows("profiles.csv") if r["profile"] == profile and r["usable"] == "1")
+    top = max(
+        float(r["speed_kmh"]) for r in _rows("profiles.csv") if r["profile"] == profile and r["usable"] == "1"
+    )
     return top * float(minutes) / 60 * 1000
 
 
@@ -230,9 +278,25 @@ def _has(geom, p) -> bool:
 class _Placer:
     """Chooses sites and fills in names and attributes."""
 
-    def __init__(self, geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, namer: Namer,
-                 dname: str, rng: np.random.Generator):
-        self.geo, self.s, self.res, self.A, self.namer, self.dname, self.rng = geo, s, res, A, namer, dname, rng
+    def __init__(
+        self,
+        geo: Geography,
+        s: st.Settlement,
+        res: Residences,
+        A: AreaSet,
+        namer: Namer,
+        dname: str,
+        rng: np.random.Generator,
+    ):
+        self.geo, self.s, self.res, self.A, self.namer, self.dname, self.rng = (
+            geo,
+            s,
+            res,
+            A,
+            namer,
+            dname,
+            rng,
+        )
         self.out = FacilitySet()
         self.public_sites = self._public_sites()
         self.res_comm = np.array([A.ancestor(int(g), "community") for g in A.residence_grid])
@@ -272,10 +336,13 @@ class _Placer:
                 return p
         return np.asarray(a.seat)
 
-    def add(self, code: str, name: str, xy: np.ndarray, *, status: str = "open", operator: str | None = None) -> int:
+    def add(
+        self, code: str, name: str, xy: np.ndarray, *, status: str = "open", operator: str | None = None
+    ) -> int:
         floor, cap, hours, phone, op = SPEC[code]
-        f = Facility(code, name, np.asarray(xy, dtype=float), self.community_of(xy), status=status,
-                     opening_hours=hours)
+        f = Facility(
+            code, name, np.asarray(xy, dtype=float), self.community_of(xy), status=status, opening_hours=hours
+        )
         if floor:
             f.floor_area_m2 = float(np.round(self.rng.uniform(*floor), -1))
         if cap:
@@ -295,18 +362,34 @@ class _Placer:
         d = self.dname
         town = self.A.areas[self.A.areas[c].parent].name if c >= 0 else d
         com = self.A.areas[c] if c >= 0 else None
-        local = (f"{com.name}{'居民委员会' if com.kind == '社区' else '村民委员会'}" if com else town)
-        return {"edu": f"{d}教育局", "private_edu": f"{d[:2]}启蒙托育服务有限公司",
-                "health": f"{d}卫生健康局", "private_care": f"{d[:2]}康颐养老服务有限公司",
-                "civil": f"{d}民政局", "culture": f"{d}文化广电旅游体育局", "town": f"{town}办事处"
-                if town.endswith("街道") else f"{town}人民政府", "local": local,
-                "sport": f"{d}文化广电旅游体育局", "police": f"{d[:2]}公安分局", "market": f"{town}市场服务中心",
-                "city": f"{d}城市管理和综合执法局", "social": f"{d}民政局"}[key]
+        local = f"{com.name}{'居民委员会' if com.kind == '社区' else '村民委员会'}" if com else town
+        return {
+            "edu": f"{d}教育局",
+            "private_edu": f"{d[:2]}启蒙托育服务有限公司",
+            "health": f"{d}卫生健康局",
+            "private_care": f"{d[:2]}康颐养老服务有限公司",
+            "civil": f"{d}民政局",
+            "culture": f"{d}文化广电旅游体育局",
+            "town": f"{town}办事处" if town.endswith("街道") else f"{town}人民政府",
+            "local": local,
+            "sport": f"{d}文化广电旅游体育局",
+            "police": f"{d[:2]}公安分局",
+            "market": f"{town}市场服务中心",
+            "city": f"{d}城市管理和综合执法局",
+            "social": f"{d}民政局",
+        }[key]
 
 
 CN_NUM = "一二三四五六七八九十"
-_USES_PROPER = {"primary_school", "kindergarten", "nursery", "infant_care", "nursing_home", "sports_ground_medium",
-                "food_market"}
+_USES_PROPER = {
+    "primary_school",
+    "kindergarten",
+    "nursery",
+    "infant_care",
+    "nursing_home",
+    "sports_ground_medium",
+    "food_market",
+}
 
 
 def _name(code: str, *, town: str, tproper: str, dproper: str, com: str, proper: str, n: int) -> str:
@@ -317,22 +400,34 @@ def _name(code: str, *, town: str, tproper: str, dproper: str, com: str, proper:
         "middle_school": f"{dproper}区第{CN_NUM[n % 10]}中学" if not rural else f"{tproper}中学",
         "primary_school": f"{proper}小学" if not rural or n else f"{tproper}中心小学",
         "kindergarten": f"{short}幼儿园" if n % 2 == 0 else f"{proper}幼儿园",
-        "nursery": f"{proper}托儿所", "infant_care": f"{proper}托育中心",
+        "nursery": f"{proper}托儿所",
+        "infant_care": f"{proper}托育中心",
         "health_center": f"{town}卫生院" if rural else f"{town}社区卫生服务中心",
         "health_station": f"{com}卫生站" if com.endswith("村") else f"{com}卫生服务站",
-        "nursing_home": f"{dproper}区{proper}养老院", "rural_elderly_home": f"{town}敬老院",
-        "regional_elderly_center": f"{town}区域性养老服务中心", "elderly_complex": f"{town}社区养老服务综合体",
-        "elderly_daycare": f"{com}老年人日间照料中心", "elderly_canteen": f"{com}长者饭堂",
-        "culture_center": f"{town}综合文化活动中心", "culture_station": f"{com}文化活动室",
+        "nursing_home": f"{dproper}区{proper}养老院",
+        "rural_elderly_home": f"{town}敬老院",
+        "regional_elderly_center": f"{town}区域性养老服务中心",
+        "elderly_complex": f"{town}社区养老服务综合体",
+        "elderly_daycare": f"{com}老年人日间照料中心",
+        "elderly_canteen": f"{com}长者饭堂",
+        "culture_center": f"{town}综合文化活动中心",
+        "culture_station": f"{com}文化活动室",
         "street_service_center": f"{town}社区服务中心" if not rural else f"{town}便民服务中心",
         "subdistrict_office": f"{town}办事处" if not rural else f"{town}人民政府",
-        "community_service_station": f"{com}服务站", "party_mass_center": f"{com}党群服务中心",
-        "community_complex": f"{com}综合服务中心", "sports_ground_large": f"{tproper}体育公园",
-        "sports_ground_medium": f"{proper}运动场", "fitness_small": f"{com}健身广场",
-        "police_station": f"{dproper}公安分局{tproper}派出所", "food_market": f"{proper}市场",
-        "recycling_point": f"{com}再生资源回收点", "refuse_station": f"{com}垃圾收集站",
-        "public_toilet": f"{short}公厕", "childrens_home": f"{com}儿童之家",
-        "social_work_station": f"{town}社会工作服务站", "village_hall": f"{com}议事厅",
+        "community_service_station": f"{com}服务站",
+        "party_mass_center": f"{com}党群服务中心",
+        "community_complex": f"{com}综合服务中心",
+        "sports_ground_large": f"{tproper}体育公园",
+        "sports_ground_medium": f"{proper}运动场",
+        "fitness_small": f"{com}健身广场",
+        "police_station": f"{dproper}公安分局{tproper}派出所",
+        "food_market": f"{proper}市场",
+        "recycling_point": f"{com}再生资源回收点",
+        "refuse_station": f"{com}垃圾收集站",
+        "public_toilet": f"{short}公厕",
+        "childrens_home": f"{com}儿童之家",
+        "social_work_station": f"{town}社会工作服务站",
+        "village_hall": f"{com}议事厅",
     }[code]
     return t
 
@@ -345,7 +440,9 @@ def _unique(name: str, seen: set[str]) -> str:
     out, k = name, 1
     while out in seen:
         k += 1
-        out = name.replace("市场", f"第{CN_NUM[k - 1]}市场") if "市场" in name else f"{name}（{CN_NUM[k - 1]}）"
+        out = (
+            name.replace("市场", f"第{CN_NUM[k - 1]}市场") if "市场" in name else f"{name}（{CN_NUM[k - 1]}）"
+        )
     seen.add(out)
     return out
 
@@ -365,8 +462,13 @@ class _Plan(_Placer):
         self.left_out: dict[tuple[int, str], str] = {}
         self.fixed_capacity: set[int] = set()  # planted capacities the sizing leaves alone
         comms = self.A.of_level("community")
-        self.people = {c: {m: float(getattr(self.res, m)[self.res_comm == c].sum())
-                           for m in ("population", "elderly", "children")} for c in comms}
+        self.people = {
+            c: {
+                m: float(getattr(self.res, m)[self.res_comm == c].sum())
+                for m in ("population", "elderly", "children")
+            }
+            for c in comms
+        }
         self._choose_gaps()
         self._choose_far_home()
         for ti in range(3):
@@ -399,10 +501,17 @@ class _Plan(_Placer):
         old = -1
         if not self.geo.old_town.is_empty:
             centre = np.asarray(self.geo.old_town.centroid.coords[0])
-            old = next((c for c in self._urban() if A.areas[c].town == 0 and _has(A.areas[c].geom, centre)), -1)
-        self.east_bank = [c for c in self._urban() if A.areas[c].town == 0 and A.areas[c].kind == "社区"
-                          and self.east(A.areas[c].seat)]
-        estates = sorted((c for c in self.east_bank if c not in (gated, old)), key=lambda c: -pop[c]["population"])
+            old = next(
+                (c for c in self._urban() if A.areas[c].town == 0 and _has(A.areas[c].geom, centre)), -1
+            )
+        self.east_bank = [
+            c
+            for c in self._urban()
+            if A.areas[c].town == 0 and A.areas[c].kind == "社区" and self.east(A.areas[c].seat)
+        ]
+        estates = sorted(
+            (c for c in self.east_bank if c not in (gated, old)), key=lambda c: -pop[c]["population"]
+        )
         self.new_estates = estates[:2]
         self.no_daycare = sorted(({old} if old >= 0 else set()) | set(self.new_estates))
         for c in self.no_daycare:
@@ -453,9 +562,14 @@ class _Plan(_Placer):
         big = max(comms, key=lambda c: self.A.households[c])
         for code in SPEC:
             if code not in have and code not in AT_TOWN_SEAT:
-                ti = 1 if code in ("rural_elderly_home", "regional_elderly_center") else self.A.areas[big].town
-                c = big if ti == self.A.areas[big].town else next(
-                    (c for c in comms if self.A.areas[c].town == ti), big)
+                ti = (
+                    1 if code in ("rural_elderly_home", "regional_elderly_center") else self.A.areas[big].town
+                )
+                c = (
+                    big
+                    if ti == self.A.areas[big].town
+                    else next((c for c in comms if self.A.areas[c].town == ti), big)
+                )
                 self.add(code, self._label(code, c, self.A.areas[c].town), self.community_site(c))
 
     def _label(self, code: str, c: int, ti: int) -> str:
@@ -463,8 +577,15 @@ class _Plan(_Placer):
         self.nums[code] = n + 1
         tname = self.A.areas[self.A.of_level("town")[ti]].name
         com = self.A.areas[c].name if c >= 0 else tname
-        name = _name(code, town=tname, tproper=self.towns[ti], dproper=self.dproper, com=com,
-                     proper=self.namer.proper() if code in _USES_PROPER else "", n=n)
+        name = _name(
+            code,
+            town=tname,
+            tproper=self.towns[ti],
+            dproper=self.dproper,
+            com=com,
+            proper=self.namer.proper() if code in _USES_PROPER else "",
+            n=n,
+        )
         return _unique(name, self.seen)
 
     def _town_sites(self, ti: int) -> np.ndarray:
@@ -482,8 +603,11 @@ class _Plan(_Placer):
             return
         A = self.A
         urban = [c for c in self._urban() if A.areas[c].town == ti]
-        homes = np.isin(self.res_comm, urban) if urban else np.isin(
-            self.res_comm, [c for c in A.of_level("community") if A.areas[c].town == ti])
+        homes = (
+            np.isin(self.res_comm, urban)
+            if urban
+            else np.isin(self.res_comm, [c for c in A.of_level("community") if A.areas[c].town == ti])
+        )
         west = np.array([not self.east(p) for p in sites]) if ti == 0 else np.ones(len(sites), bool)
         upop = sum(self.people[c]["population"] for c in urban)
         for code, per in TOWN_LEVEL.items():
@@ -496,12 +620,20 @@ class _Plan(_Placer):
         rural = [c for c in self._rural() if A.areas[c].town == ti]
         if rural:  # the 敬老院 of a town with villages: at its seat, the rural town's on an old farm
             far = ti == 2 and self.far_home >= 0
-            p = (self.seat_site(self.far_home) if far
-                 else self._near_centres(sites, self.res.xy[homes], self.res.population[homes], 1)[0])
+            p = (
+                self.seat_site(self.far_home)
+                if far
+                else self._near_centres(sites, self.res.xy[homes], self.res.population[homes], 1)[0]
+            )
             i = self.add("rural_elderly_home", self._label("rural_elderly_home", self.community_of(p), ti), p)
             if far:
-                self.out.plant("far_elderly_home", "facilities", i, "the rural town's elderly home on a former "
-                               "commune farm: beyond the half-hour circle of the villages on the far side")
+                self.out.plant(
+                    "far_elderly_home",
+                    "facilities",
+                    i,
+                    "the rural town's elderly home on a former "
+                    "commune farm: beyond the half-hour circle of the villages on the far side",
+                )
         used = 0
         for code, n in PER_TOWN[ti].items():
             for _ in range(n):
@@ -557,8 +689,11 @@ class _Plan(_Placer):
             n = 1 if per is None else max(least, int(round(self.people[c][basis] / per)))
             if n == 0:
                 continue
-            sites = ([self.seat_site(c) for _ in range(n)] if per is None or not a.urban
-                     else self._spread(c, n, basis, SPREAD_RADIUS[code]))
+            sites = (
+                [self.seat_site(c) for _ in range(n)]
+                if per is None or not a.urban
+                else self._spread(c, n, basis, SPREAD_RADIUS[code])
+            )
             for p in sites:
                 if not self.on_islet(p):
                     self.add(code, self._label(code, c, a.town), p)
@@ -588,7 +723,9 @@ class _Plan(_Placer):
             all_open = self._of(code, lambda f: f.status == "open")
             for i in idx:
                 f = self.out.items[i]
-                homes = np.asarray(self.res_tree.query_ball_point(f.xy, reach_m(code, "urban")), dtype=np.int64)
+                homes = np.asarray(
+                    self.res_tree.query_ball_point(f.xy, reach_m(code, "urban")), dtype=np.int64
+                )
                 need = users[homes[self.res_urban[homes]]].sum() + 1.5 * by_nearest[all_open.index(i)]
                 f.capacity = float(max(SPEC[code][1][0], 10 * np.ceil(need / per / 10)))
 
@@ -598,26 +735,52 @@ class _Plan(_Placer):
     def _plant_special(self) -> None:
         out, A = self.out, self.A
         for c in self.no_daycare:
-            why = ("new estate on the east bank: day-care premises not yet handed over" if c in self.new_estates
-                   else "old town: no premises for a day-care centre in the old lanes")
+            why = (
+                "new estate on the east bank: day-care premises not yet handed over"
+                if c in self.new_estates
+                else "old town: no premises for a day-care centre in the old lanes"
+            )
             out.plant("no_daycare", "areas", c, f"urban community without an elderly day-care centre ({why})")
         for c in self.new_estates:
-            out.plant("new_estate", "areas", c, "new estate on the east bank: its kindergarten premises were "
-                      "never handed over (no kindergarten, no day care)")
+            out.plant(
+                "new_estate",
+                "areas",
+                c,
+                "new estate on the east bank: its kindergarten premises were "
+                "never handed over (no kindergarten, no day care)",
+            )
         for c in self.east_bank:
-            out.plant("east_bank", "areas", c, "east bank of the river: no community health centre or middle "
-                      "school on this side; few bridges")
+            out.plant(
+                "east_bank",
+                "areas",
+                c,
+                "east bank of the river: no community health centre or middle "
+                "school on this side; few bridges",
+            )
         for c in self.no_complex:
-            out.plant("rural_complex_gap", "areas", c, "small 村 without a community comprehensive service "
-                      "facility (its committee rents a room)")
+            out.plant(
+                "rural_complex_gap",
+                "areas",
+                c,
+                "small 村 without a community comprehensive service facility (its committee rents a room)",
+            )
         towns = A.of_level("town")
         if len(towns) > 2 and any(A.areas[c].town == 2 for c in self._rural()):
-            out.plant("regional_centre", "areas", towns[2], "rural town without a nursing home: its villages "
-                      "rely on the regional rural elderly-care centre")
+            out.plant(
+                "regional_centre",
+                "areas",
+                towns[2],
+                "rural town without a nursing home: its villages "
+                "rely on the regional rural elderly-care centre",
+            )
         if self.no_daycare:
             c = max(self.no_daycare, key=lambda c: self.people[c]["elderly"])
-            i = self.add("elderly_daycare", self._label("elderly_daycare", c, A.areas[c].town),
-                         self._spread(c, 1, "elderly", SPREAD_RADIUS["elderly_daycare"])[0], status="planned")
+            i = self.add(
+                "elderly_daycare",
+                self._label("elderly_daycare", c, A.areas[c].town),
+                self._spread(c, 1, "elderly", SPREAD_RADIUS["elderly_daycare"])[0],
+                status="planned",
+            )
             out.plant("planned_daycare", "facilities", i, "planned day care closing a no_daycare gap")
         self._remote_village()
         self._closed_and_sizes()
@@ -636,8 +799,12 @@ class _Plan(_Placer):
             clinics = [self.add("health_station", self._label("health_station", c, 2), self.seat_site(c))]
         for i in clinics:
             self.out.items[i].status = "closed"
-        self.out.plant("remote_village", "areas", c, "village farthest from the township health centre; "
-                       "its clinic is closed and it has no day care")
+        self.out.plant(
+            "remote_village",
+            "areas",
+            c,
+            "village farthest from the township health centre; its clinic is closed and it has no day care",
+        )
         self.out.plant("closed", "facilities", clinics[0], "closed village clinic (remote_village)")
 
     def _closed_and_sizes(self) -> None:
@@ -658,28 +825,45 @@ class _Plan(_Placer):
         css = self._of("community_service_station")
         if css:
             items[css[0]].floor_area_m2 = 300.0
-            out.plant("undersized", "facilities", css[0], "community service station of 300 m² (standard 600 m²)")
+            out.plant(
+                "undersized", "facilities", css[0], "community service station of 300 m² (standard 600 m²)"
+            )
         urban = self._urban()
         if urban:
             c = max(urban, key=lambda c: self.people[c]["children"])
             k = self._of("kindergarten", lambda f: f.community == c)
-            i = k[0] if k else self.add("kindergarten", self._label("kindergarten", c, self.A.areas[c].town),
-                                        self.community_site(c))
+            i = (
+                k[0]
+                if k
+                else self.add(
+                    "kindergarten",
+                    self._label("kindergarten", c, self.A.areas[c].town),
+                    self.community_site(c),
+                )
+            )
             items[i].capacity, items[i].floor_area_m2 = 90.0, 900.0  # a converted shop floor
             self.fixed_capacity.add(i)
-            out.plant("overloaded", "facilities", i, "90-place kindergarten in the community with most children")
+            out.plant(
+                "overloaded", "facilities", i, "90-place kindergarten in the community with most children"
+            )
         # a few ordinary planned/closed ones
         for i in self.rng.choice(len(items), size=max(1, len(items) // 60), replace=False):
-            if items[i].status == "open" and items[i].type_code in ("fitness_small", "public_toilet",
-                                                                    "recycling_point", "culture_station"):
+            if items[i].status == "open" and items[i].type_code in (
+                "fitness_small",
+                "public_toilet",
+                "recycling_point",
+                "culture_station",
+            ):
                 items[i].status = "planned"
 
     def _offices(self) -> None:
         """One 街道办事处 / 乡镇人民政府 per town, beside its community service centre (else at the
         seat of its largest community)."""
         for ti in range(len(self.A.of_level("town"))):
-            centre = self._of("street_service_center",
-                              lambda f, ti=ti: f.community >= 0 and self.A.areas[f.community].town == ti)
+            centre = self._of(
+                "street_service_center",
+                lambda f, ti=ti: f.community >= 0 and self.A.areas[f.community].town == ti,
+            )
             comms = [c for c in self.A.of_level("community") if self.A.areas[c].town == ti]
             if centre:
                 p = self.out.items[centre[0]].xy + np.array([25.0, 0.0])
@@ -731,19 +915,34 @@ class _Plan(_Placer):
         for c in A.of_level("community"):
             a = A.areas[c]
             local = URBAN_COMMUNITY if a.urban else RURAL_COMMUNITY
-            town_level = list(TOWN_LEVEL) + ([] if a.urban else ["primary_school", "food_market",
-                                                                 "rural_elderly_home"])
+            town_level = list(TOWN_LEVEL) + (
+                [] if a.urban else ["primary_school", "food_market", "rural_elderly_home"]
+            )
             peers = [k for k in A.of_level("community") if A.areas[k].town == a.town]
             for code in [*local, *town_level]:
-                rows.append({"index": c, "circle": "urban" if a.urban else "rural", "type_code": code,
-                             "level": "community" if code in local else "town",
-                             "placed": open_in.get((c, code), 0),
-                             "town_placed": sum(open_in.get((k, code), 0) for k in peers),
-                             "gap": self.left_out.get((c, code), "")})
+                rows.append(
+                    {
+                        "index": c,
+                        "circle": "urban" if a.urban else "rural",
+                        "type_code": code,
+                        "level": "community" if code in local else "town",
+                        "placed": open_in.get((c, code), 0),
+                        "town_placed": sum(open_in.get((k, code), 0) for k in peers),
+                        "gap": self.left_out.get((c, code), ""),
+                    }
+                )
         return rows
 
 
-def build(geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, namer: Namer, towns: list[str],
-          district: str, rng: np.random.Generator) -> FacilitySet:
+def build(
+    geo: Geography,
+    s: st.Settlement,
+    res: Residences,
+    A: AreaSet,
+    namer: Namer,
+    towns: list[str],
+    district: str,
+    rng: np.random.Generator,
+) -> FacilitySet:
     """Facilities of one copy with the planted gaps of the module docstring."""
     return _Plan(geo, s, res, A, namer, district, rng).run(towns, district[:2])

@@ -82,8 +82,10 @@ def copy_sizes(scale: float) -> list[float]:
     # a remainder under 0.05 is dropped (too small to hold three towns), except alone
     sizes = [1.0] * full + ([rest] if rest > 0.05 or full == 0 else [])
     if len(sizes) > MAX_COPIES:
-        raise ValueError(f"scale={scale!r} needs {len(sizes)} copies but at most {MAX_COPIES} fit in "
-                         f"open sea offshore; use scale <= {MAX_COPIES}")
+        raise ValueError(
+            f"scale={scale!r} needs {len(sizes)} copies but at most {MAX_COPIES} fit in "
+            f"open sea offshore; use scale <= {MAX_COPIES}"
+        )
     return sizes
 
 
@@ -152,7 +154,7 @@ def _river_polygon(line: LineString, main: Polygon, k: float) -> MultiPolygon:
     """River as water polygon: 40 m wide at the source widening smoothly to 170 m at the mouth."""
     c = np.asarray(line.coords)
     t = np.linspace(0.0, 1.0, len(c))
-    half = (20.0 + 65.0 * t ** 1.2) * k ** 0.3
+    half = (20.0 + 65.0 * t**1.2) * k**0.3
     d = np.gradient(c, axis=0)
     normal = np.column_stack([-d[:, 1], d[:, 0]]) / np.hypot(*d.T)[:, None]
     ring = np.vstack([c + half[:, None] * normal, (c - half[:, None] * normal)[::-1]])
@@ -198,21 +200,43 @@ def build(copy: int, size: float, origin: tuple[float, float], rng: np.random.Ge
     islet = _islet(w, h, main)
     river_line = _river_line(w, h, rng)
     river = _river_polygon(river_line, main, k)
-    rx = float(np.interp(0.13 * h, np.asarray(river_line.coords)[::-1, 1],
-                         np.asarray(river_line.coords)[::-1, 0]))
+    rx = float(
+        np.interp(0.13 * h, np.asarray(river_line.coords)[::-1, 1], np.asarray(river_line.coords)[::-1, 0])
+    )
     city = ellipse(rx - 0.01 * w, 0.17 * h, 0.095 * w, 0.125 * h).intersection(main)
     old_town = ellipse(rx - 0.045 * w, 0.11 * h, 0.026 * w, 0.028 * h).intersection(main)
     seat = ellipse(0.81 * w, 0.30 * h, 0.05 * w, 0.065 * h).intersection(main)
     rural_seat = ellipse(0.22 * w, 0.66 * h, 0.032 * w, 0.042 * h)
-    hills = polygonal(shapely.union_all([ellipse(0.72 * w, 0.82 * h, 0.20 * w, 0.15 * h),
-                                         ellipse(0.07 * w, 0.40 * h, 0.06 * w, 0.09 * h)])
-                      .intersection(main).difference(river.buffer(30.0)))
+    hills = polygonal(
+        shapely.union_all(
+            [ellipse(0.72 * w, 0.82 * h, 0.20 * w, 0.15 * h), ellipse(0.07 * w, 0.40 * h, 0.06 * w, 0.09 * h)]
+        )
+        .intersection(main)
+        .difference(river.buffer(30.0))
+    )
     lake = ellipse(0.66 * w, 0.74 * h, 0.022 * w, 0.018 * h)
     seeds = np.array([[rx, 0.20 * h], [0.80 * w, 0.32 * h], [0.33 * w, 0.76 * h]])
-    return Geography(copy=copy, size=size, w=w, h=h, origin=origin, main=main, islet=islet,
-                     land=MultiPolygon([main, islet]), river_line=river_line, river=river, lake=lake,
-                     cut_line=_cut_line(river_line, h), hills=hills, city=city, old_town=old_town,
-                     seat=seat, rural_seat=rural_seat, motorway=_motorway(w, h, rng), town_seeds=seeds)
+    return Geography(
+        copy=copy,
+        size=size,
+        w=w,
+        h=h,
+        origin=origin,
+        main=main,
+        islet=islet,
+        land=MultiPolygon([main, islet]),
+        river_line=river_line,
+        river=river,
+        lake=lake,
+        cut_line=_cut_line(river_line, h),
+        hills=hills,
+        city=city,
+        old_town=old_town,
+        seat=seat,
+        rural_seat=rural_seat,
+        motorway=_motorway(w, h, rng),
+        town_seeds=seeds,
+    )
 
 
 def sea(geo: Geography) -> MultiPolygon:

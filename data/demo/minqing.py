@@ -42,12 +42,42 @@ KINDS = ("old_town", "village", "urban")
 RATE = {"old_town": 0.020, "village": 0.010, "urban": 0.011}
 """Reports per household per month."""
 MIX = {
-    "old_town": {"sanitation": 30, "noise": 14, "road": 7, "facility_damage": 8, "security": 6, "dispute": 8,
-                 "illegal_building": 7, "elderly_care": 8, "hardship_aid": 4, "other": 8},
-    "village": {"sanitation": 13, "noise": 3, "road": 11, "facility_damage": 7, "security": 5, "dispute": 13,
-                "illegal_building": 11, "elderly_care": 20, "hardship_aid": 10, "other": 7},
-    "urban": {"sanitation": 19, "noise": 15, "road": 10, "facility_damage": 11, "security": 6, "dispute": 10,
-              "illegal_building": 6, "elderly_care": 8, "hardship_aid": 4, "other": 11},
+    "old_town": {
+        "sanitation": 30,
+        "noise": 14,
+        "road": 7,
+        "facility_damage": 8,
+        "security": 6,
+        "dispute": 8,
+        "illegal_building": 7,
+        "elderly_care": 8,
+        "hardship_aid": 4,
+        "other": 8,
+    },
+    "village": {
+        "sanitation": 13,
+        "noise": 3,
+        "road": 11,
+        "facility_damage": 7,
+        "security": 5,
+        "dispute": 13,
+        "illegal_building": 11,
+        "elderly_care": 20,
+        "hardship_aid": 10,
+        "other": 7,
+    },
+    "urban": {
+        "sanitation": 19,
+        "noise": 15,
+        "road": 10,
+        "facility_damage": 11,
+        "security": 6,
+        "dispute": 10,
+        "illegal_building": 6,
+        "elderly_care": 8,
+        "hardship_aid": 4,
+        "other": 11,
+    },
 }
 """Category weights per kind of place (relative, before the season)."""
 SEASON = {"sanitation": (0.40, 200), "noise": (0.35, 195), "road": (0.30, 235), "elderly_care": (0.40, 20)}
@@ -65,13 +95,27 @@ GROUP_RATES = {
     "disabled": {"old_town": (0.009, 0, 0), "village": (0.010, 0, 0), "urban": (0.007, 0, 0)},
     "left_behind_child": {"old_town": (0, 0, 0.004), "village": (0, 0, 0.030), "urban": (0, 0, 0.002)},
 }
-NEED_CATEGORY = {"dibao": "hardship_aid", "tekun": "hardship_aid", "elderly_alone": "elderly_care",
-                 "disabled": "hardship_aid", "left_behind_child": "other"}
-NEEDS = {"hardship_aid": ["临时救助申请", "医疗费用困难, 咨询救助政策", "低保年审材料需协助"],
-         "elderly_care": ["需要助餐服务", "行动不便, 需要助浴", "家中扶手松动, 需适老化改造"],
-         "other": ["孩子学习需要课后托管", "监护人长期外出, 需联系学校关注"]}
-NOTES = ["身体状况良好", "家中整洁, 无异常", "已宣传防诈骗知识", "已告知台风天注意事项", "与家属电话沟通",
-         "了解近期生活情况", "提醒按时服药"]
+NEED_CATEGORY = {
+    "dibao": "hardship_aid",
+    "tekun": "hardship_aid",
+    "elderly_alone": "elderly_care",
+    "disabled": "hardship_aid",
+    "left_behind_child": "other",
+}
+NEEDS = {
+    "hardship_aid": ["临时救助申请", "医疗费用困难, 咨询救助政策", "低保年审材料需协助"],
+    "elderly_care": ["需要助餐服务", "行动不便, 需要助浴", "家中扶手松动, 需适老化改造"],
+    "other": ["孩子学习需要课后托管", "监护人长期外出, 需联系学校关注"],
+}
+NOTES = [
+    "身体状况良好",
+    "家中整洁, 无异常",
+    "已宣传防诈骗知识",
+    "已告知台风天注意事项",
+    "与家属电话沟通",
+    "了解近期生活情况",
+    "提醒按时服药",
+]
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 DISPATCHER = "联勤指挥中心值班员"
 
@@ -107,8 +151,13 @@ def _person(rng: np.random.Generator) -> str:
 class _Simulator:
     """Moves one event through the flow of ``geo.events`` with drawn times, up to ``end``."""
 
-    def __init__(self, categories: Mapping[str, Category], calendar: WorkCalendar, end: datetime,
-                 rng: np.random.Generator):
+    def __init__(
+        self,
+        categories: Mapping[str, Category],
+        calendar: WorkCalendar,
+        end: datetime,
+        rng: np.random.Generator,
+    ):
         self.categories, self.calendar, self.end, self.rng = categories, calendar, end, rng
 
     def run(self, category: str, reported_at: datetime, reporter: str, worker: str):
@@ -120,8 +169,9 @@ class _Simulator:
         def escalations_until(moment: datetime) -> None:
             nonlocal state
             while state.status in flow.OPEN and state.due_at < min(moment, self.end):
-                result = flow.escalate_overdue(state, cat, now=state.due_at + timedelta(minutes=10),
-                                               calendar=self.calendar)
+                result = flow.escalate_overdue(
+                    state, cat, now=state.due_at + timedelta(minutes=10), calendar=self.calendar
+                )
                 if result is None:
                     return
                 state, entry = result
@@ -150,8 +200,13 @@ class _Simulator:
         for _ in range(12):
             s = state.status
             if s == "reported":
-                ok = step("accept", rng.uniform(0.2, 3), "grid_worker", worker) if on_spot else \
-                    step("escalate", rng.uniform(0.5, 6), "grid_worker", worker, note="需联勤指挥中心协调")
+                ok = (
+                    step("accept", rng.uniform(0.2, 3), "grid_worker", worker)
+                    if on_spot
+                    else step(
+                        "escalate", rng.uniform(0.5, 6), "grid_worker", worker, note="需联勤指挥中心协调"
+                    )
+                )
             elif s == "accepted":
                 ok = step("resolve", handling_hours(), "grid_worker", worker, note="已现场处置")
             elif s == "escalated":
@@ -159,12 +214,23 @@ class _Simulator:
             elif s == "assigned":
                 ok = step("handle", rng.uniform(0.5, 12), "department", state.department or cat.department)
             elif s == "handling":
-                ok = step("resolve", handling_hours(), "department", state.department or cat.department,
-                          note="已处置完毕")
+                ok = step(
+                    "resolve",
+                    handling_hours(),
+                    "department",
+                    state.department or cat.department,
+                    note="已处置完毕",
+                )
             elif s == "resolved" and rng.random() < 0.75:
                 p = [0.30, 0.35, 0.20, 0.10, 0.05] if state.overdue else [0.62, 0.28, 0.07, 0.02, 0.01]
-                ok = step("review", rng.uniform(2, 72), "grid_worker", worker, note="电话回访",
-                          satisfaction=int(rng.choice([5, 4, 3, 2, 1], p=p)))
+                ok = step(
+                    "review",
+                    rng.uniform(2, 72),
+                    "grid_worker",
+                    worker,
+                    note="电话回访",
+                    satisfaction=int(rng.choice([5, 4, 3, 2, 1], p=p)),
+                )
             elif s == "reviewed" and rng.random() < 0.85:
                 ok = step("archive", rng.uniform(24, 168), "dispatcher", DISPATCHER)
             else:
@@ -182,16 +248,25 @@ def _draw_times(n: int, start: datetime, end: datetime, rng: np.random.Generator
     while len(out) < n:
         moment = start + timedelta(seconds=float(rng.uniform(0, span)))
         hour = (moment.hour + 8) % 24  # Beijing time
-        weight = (1.0 if 7 <= hour <= 21 else 0.25) * (1 + 0.15 * math.cos(2 * math.pi *
-                                                                           (moment.timetuple().tm_yday - 200) / 365))
+        weight = (1.0 if 7 <= hour <= 21 else 0.25) * (
+            1 + 0.15 * math.cos(2 * math.pi * (moment.timetuple().tm_yday - 200) / 365)
+        )
         if rng.random() < weight / 1.15:
             out.append(moment)
     return out
 
 
-def generate(homes: pd.DataFrame, categories: Mapping[str, Category], calendar: WorkCalendar,
-             plan: Mapping[str, KeyGroup], *, end: datetime, examples: Mapping[str, Sequence[str]] | None = None,
-             months: int = 6, seed: int = 20261122) -> MinqingDemo:
+def generate(
+    homes: pd.DataFrame,
+    categories: Mapping[str, Category],
+    calendar: WorkCalendar,
+    plan: Mapping[str, KeyGroup],
+    *,
+    end: datetime,
+    examples: Mapping[str, Sequence[str]] | None = None,
+    months: int = 6,
+    seed: int = 20261122,
+) -> MinqingDemo:
     """The 民情 of ``homes`` for ``months`` months before ``end`` (time-zone aware).
 
     ``homes``: one row per residence point with residence_id, grid_id, community_id, town_id, kind
@@ -217,15 +292,50 @@ def generate(homes: pd.DataFrame, categories: Mapping[str, Category], calendar: 
         codes.add(code)
         ev = len(events)
         jitter = rng.normal(0, 0.00004, 2)
-        events.append({"ev": ev, "tracking_code": code, "category": category, "description": description,
-                       "source": source, "grid_id": home.grid_id, "community_id": home.community_id,
-                       "town_id": home.town_id, "address": home.address, "reported_by": reporter,
-                       "reported_at": at, "lon": home.lon + jitter[0], "lat": home.lat + jitter[1],
-                       **{k: getattr(state, k) for k in ("status", "level", "department", "due_at", "overdue",
-                                                         "escalations", "resolved_at", "result_note",
-                                                         "satisfaction")}})
-        history.extend({"ev": ev, "action": h.action, "from_status": h.from_status, "to_status": h.to_status,
-                        "actor": h.actor, "at": h.at, "note": h.note, "department": h.department} for h in steps)
+        events.append(
+            {
+                "ev": ev,
+                "tracking_code": code,
+                "category": category,
+                "description": description,
+                "source": source,
+                "grid_id": home.grid_id,
+                "community_id": home.community_id,
+                "town_id": home.town_id,
+                "address": home.address,
+                "reported_by": reporter,
+                "reported_at": at,
+                "lon": home.lon + jitter[0],
+                "lat": home.lat + jitter[1],
+                **{
+                    k: getattr(state, k)
+                    for k in (
+                        "status",
+                        "level",
+                        "department",
+                        "due_at",
+                        "overdue",
+                        "escalations",
+                        "resolved_at",
+                        "result_note",
+                        "satisfaction",
+                    )
+                },
+            }
+        )
+        history.extend(
+            {
+                "ev": ev,
+                "action": h.action,
+                "from_status": h.from_status,
+                "to_status": h.to_status,
+                "actor": h.actor,
+                "at": h.at,
+                "note": h.note,
+                "department": h.department,
+            }
+            for h in steps
+        )
         return ev
 
     # residents' reports
@@ -254,13 +364,25 @@ def generate(homes: pd.DataFrame, categories: Mapping[str, Category], calendar: 
                 if rng.random() < 0.15:
                     extra = str(rng.choice([g for g in plan if g != group]))
                     groups.append(extra)
-                registered = start - timedelta(days=float(rng.uniform(30, 900))) if rng.random() < 0.9 else \
-                    start + timedelta(days=float(rng.uniform(0, (end - start).days - 1)))
-                households.append({"hh": len(households), "residence_id": home.residence_id,
-                                   "groups": [g for g in plan if g in groups], "head_name": _person(rng),
-                                   "address": home.address, "grid_id": home.grid_id,
-                                   "community_id": home.community_id, "town_id": home.town_id,
-                                   "registered_at": registered, "_home": home})
+                registered = (
+                    start - timedelta(days=float(rng.uniform(30, 900)))
+                    if rng.random() < 0.9
+                    else start + timedelta(days=float(rng.uniform(0, (end - start).days - 1)))
+                )
+                households.append(
+                    {
+                        "hh": len(households),
+                        "residence_id": home.residence_id,
+                        "groups": [g for g in plan if g in groups],
+                        "head_name": _person(rng),
+                        "address": home.address,
+                        "grid_id": home.grid_id,
+                        "community_id": home.community_id,
+                        "town_id": home.town_id,
+                        "registered_at": registered,
+                        "_home": home,
+                    }
+                )
     diligence = {g: float(rng.beta(6, 1.5)) for g in sorted(homes.grid_id.dropna().unique())}
     for h in households:
         home = h.pop("_home")
@@ -269,8 +391,11 @@ def generate(homes: pd.DataFrame, categories: Mapping[str, Category], calendar: 
         t = max(h["registered_at"], start - timedelta(days=float(rng.uniform(0, every))))
         while True:
             on_time = rng.random() < keen
-            t = t + timedelta(days=every * float(rng.uniform(0.55, 1.0) if on_time else rng.uniform(1.1, 2.6)))
-            t = t.replace(hour=int(rng.integers(1, 10)), minute=int(rng.integers(0, 60)))  # 09:00-18:00 Beijing
+            t = t + timedelta(
+                days=every * float(rng.uniform(0.55, 1.0) if on_time else rng.uniform(1.1, 2.6))
+            )
+            # 09:00-18:00 Beijing
+            t = t.replace(hour=int(rng.integers(1, 10)), minute=int(rng.integers(0, 60)))
             if t >= end:
                 break
             if t < start:
@@ -282,17 +407,29 @@ def generate(homes: pd.DataFrame, categories: Mapping[str, Category], calendar: 
             if need and rng.random() < 0.6:
                 ev = add_event(category, t + timedelta(minutes=20), home, "staff", f"走访发现需求: {needs}")
             jitter = rng.normal(0, 0.00008, 2)
-            visits.append({"hh": h["hh"], "worker": home.worker or "网格员", "visited_at": t,
-                           "notes": str(rng.choice(NOTES)), "needs": needs, "ev": ev,
-                           "lon": home.lon + jitter[0], "lat": home.lat + jitter[1]})
-    return MinqingDemo(households=pd.DataFrame(households), events=pd.DataFrame(events),
-                       history=pd.DataFrame(history), visits=pd.DataFrame(visits))
+            visits.append(
+                {
+                    "hh": h["hh"],
+                    "worker": home.worker or "网格员",
+                    "visited_at": t,
+                    "notes": str(rng.choice(NOTES)),
+                    "needs": needs,
+                    "ev": ev,
+                    "lon": home.lon + jitter[0],
+                    "lat": home.lat + jitter[1],
+                }
+            )
+    return MinqingDemo(
+        households=pd.DataFrame(households),
+        events=pd.DataFrame(events),
+        history=pd.DataFrame(history),
+        visits=pd.DataFrame(visits),
+    )
 
 
 def old_town_lonlat(*, scale: float = 1.0, seed: int = 20261122):
     """The old-town polygons (EPSG:4326) of the demo district's copies for ``scale`` and ``seed``:
     where the generator puts 老城区 (``data.demo.geography``)."""
-
 
     sizes = geography.copy_sizes(scale)
     parts = []

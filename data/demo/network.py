@@ -27,7 +27,9 @@ from .geography import Geography
 from .names import CHINESE_DIGITS, Namer
 
 CN_NUM = CHINESE_DIGITS
-BOUNDARY_CLASSES = frozenset({"motorway", "primary", "secondary", "tertiary", "residential", "unclassified", "track"})
+BOUNDARY_CLASSES = frozenset(
+    {"motorway", "primary", "secondary", "tertiary", "residential", "unclassified", "track"}
+)
 """Road classes that bound blocks (and so grids); lanes, tracks, paths and service roads do not."""
 
 
@@ -68,7 +70,9 @@ class Network:
     def streets(self) -> np.ndarray:
         """Segments (LineStrings) of the public streets and roads a grid boundary may follow: the
         classes of ``BOUNDARY_CLASSES``, not private compound roads, lanes, tracks or paths."""
-        cls = np.array([r.highway in BOUNDARY_CLASSES and r.access is None for r in self.roads] + [False])[:-1]
+        cls = np.array([r.highway in BOUNDARY_CLASSES and r.access is None for r in self.roads] + [False])[
+            :-1
+        ]
         sel = cls[self.road]
         return shapely.linestrings(np.stack([self.xy[self.u[sel]], self.xy[self.v[sel]]], axis=1))
 
@@ -118,6 +122,7 @@ class _Soup:
 
 # --- built-up lattices ---------------------------------------------------------------------
 
+
 def _line_class(k: int, n: int, period: int, centre: int) -> str:
     """Street class of lattice line ``k``: the central main line is the 大道 (primary)."""
     if k % period:
@@ -149,8 +154,9 @@ def _lattice_segments(lat: st.Lattice, axis: int):
         a_c, b_c = comp[i, lo_j], comp[i, hi_j]
         p0, p1 = lat.half_uv(2 * js, ks), lat.half_uv(2 * js, ks + 1)
     active = (a_lu != st.INACTIVE) | (b_lu != st.INACTIVE)
-    inner = ((a_lu == b_lu) & np.isin(a_lu, (st.OLD_TOWN, st.PARK))) | ((a_c == b_c) & (a_c >= 0)
-                                                                        & (js > 0) & (js < n))
+    inner = ((a_lu == b_lu) & np.isin(a_lu, (st.OLD_TOWN, st.PARK))) | (
+        (a_c == b_c) & (a_c >= 0) & (js > 0) & (js < n)
+    )
     keep = active & ~inner
     return lat.to_xy(p0[keep]), lat.to_xy(p1[keep]), js[keep]
 
@@ -165,8 +171,14 @@ def _add_lattice(soup: _Soup, lat: st.Lattice, namer: Namer, *, couplet: bool) -
         for k in np.unique(line):
             cls = _line_class(int(k), n, lat.period, centre)
             oneway = cls == "residential" and soup.rng.uniform() < 0.12
-            rid = soup.road(Road(highway=cls, name=namer.road(_GENERIC[cls]), oneway=bool(oneway),
-                                 kind=f"lattice:{lat.zone}"))
+            rid = soup.road(
+                Road(
+                    highway=cls,
+                    name=namer.road(_GENERIC[cls]),
+                    oneway=bool(oneway),
+                    kind=f"lattice:{lat.zone}",
+                )
+            )
             m = line == k
             a, b = p0[m], p1[m]
             flip = oneway and soup.rng.uniform() < 0.5
@@ -182,8 +194,9 @@ def _add_lattice(soup: _Soup, lat: st.Lattice, namer: Namer, *, couplet: bool) -
 
 def _dangling(segs: np.ndarray) -> np.ndarray:
     p = segs.reshape(-1, 2)
-    _, inv, cnt = np.unique(np.round(p * 1000).astype(np.int64), axis=0, return_inverse=True,
-                            return_counts=True)
+    _, inv, cnt = np.unique(
+        np.round(p * 1000).astype(np.int64), axis=0, return_inverse=True, return_counts=True
+    )
     return p[cnt[inv.ravel()] == 1]
 
 
@@ -213,8 +226,9 @@ def _add_city_bridges(soup: _Soup, geo: Geography, rows: list[int]) -> list[dict
         if line is None or any(line.distance(b["line"]) < 700 for b in out):
             continue
         base = soup.roads[rid]
-        road = Road(base.highway if kind == "road" else "footway", name=base.name, bridge_ok=True,
-                    kind="bridge")
+        road = Road(
+            base.highway if kind == "road" else "footway", name=base.name, bridge_ok=True, kind="bridge"
+        )
         if kind == "foot":
             road.name = None
         b = soup.road(road)
@@ -236,15 +250,23 @@ def _add_compound(soup: _Soup, lat: st.Lattice, c: st.Compound, ci: int) -> list
     d = 20.0
     ring = soup.road(Road("service", access="private", kind="compound", compound=ci))
     foot = soup.road(Road("footway", access="private", kind="compound", compound=ci))
-    soup.add_line(lat.to_xy(np.asarray(shapely.segmentize(LineString(_rect(a + d, b - d)), 30.0).coords)),
-                  ring, 40.0)
-    soup.add_line(lat.to_xy(np.asarray(shapely.segmentize(LineString(_rect(a + 55, b - 55)), 25.0).coords)),
-                  foot, 40.0)
+    soup.add_line(
+        lat.to_xy(np.asarray(shapely.segmentize(LineString(_rect(a + d, b - d)), 30.0).coords)), ring, 40.0
+    )
+    soup.add_line(
+        lat.to_xy(np.asarray(shapely.segmentize(LineString(_rect(a + 55, b - 55)), 25.0).coords)), foot, 40.0
+    )
     mid = (a + b) / 2
-    spine = [[a[0] + d, mid[1]], [b[0] - d, mid[1]]] if c.ni >= c.nj else [[mid[0], a[1] + d], [mid[0], b[1] - d]]
+    spine = (
+        [[a[0] + d, mid[1]], [b[0] - d, mid[1]]] if c.ni >= c.nj else [[mid[0], a[1] + d], [mid[0], b[1] - d]]
+    )
     soup.add_line(lat.to_xy(np.asarray(shapely.segmentize(LineString(spine), 30.0).coords)), ring, 40.0)
-    sides = {"S": ((2 * c.i0 + c.ni, 2 * c.j0), (0, d)), "N": ((2 * c.i0 + c.ni, 2 * (c.j0 + c.nj)), (0, -d)),
-             "W": ((2 * c.i0, 2 * c.j0 + c.nj), (d, 0)), "E": ((2 * (c.i0 + c.ni), 2 * c.j0 + c.nj), (-d, 0))}
+    sides = {
+        "S": ((2 * c.i0 + c.ni, 2 * c.j0), (0, d)),
+        "N": ((2 * c.i0 + c.ni, 2 * (c.j0 + c.nj)), (0, -d)),
+        "W": ((2 * c.i0, 2 * c.j0 + c.nj), (d, 0)),
+        "E": ((2 * (c.i0 + c.ni), 2 * c.j0 + c.nj), (-d, 0)),
+    }
     gates = []
     for s in soup.rng.permutation(list(sides))[: c.gates]:
         (ku, kv), off = sides[s]
@@ -264,8 +286,12 @@ def _add_park(soup: _Soup, lat: st.Lattice, park) -> None:
     soup.add_line(lat.to_xy(np.asarray(shapely.segmentize(LineString(loop), 20.0).coords)), rid, 40.0)
     for p, q in ((a + 15, b - 15), (np.array([a[0] + 15, b[1] - 15]), np.array([b[0] - 15, a[1] + 15]))):
         soup.add_line(lat.to_xy(np.linspace(p, q, 12)), rid, 40.0)
-    for ku, kv, off in ((2 * i0 + ni, 2 * j0, (0, 15)), (2 * i0 + ni, 2 * (j0 + nj), (0, -15)),
-                        (2 * i0, 2 * j0 + nj, (15, 0)), (2 * (i0 + ni), 2 * j0 + nj, (-15, 0))):
+    for ku, kv, off in (
+        (2 * i0 + ni, 2 * j0, (0, 15)),
+        (2 * i0 + ni, 2 * (j0 + nj), (0, -15)),
+        (2 * i0, 2 * j0 + nj, (15, 0)),
+        (2 * (i0 + ni), 2 * j0 + nj, (-15, 0)),
+    ):
         outer = lat.half_uv(ku, kv)[0]
         soup.add(lat.to_xy(np.array([outer, outer + off]))[None], rid)
 
@@ -305,6 +331,7 @@ def _add_old_town(soup: _Soup, s: st.Settlement, namer: Namer) -> None:
 
 # --- countryside -------------------------------------------------------------------------------
 
+
 def _add_villages(soup: _Soup, s: st.Settlement, vnames: list[str]) -> None:
     """Village lanes, grouped into numbered named lanes as in standard-address campaigns (东坑三巷)."""
     rng = soup.rng
@@ -319,10 +346,20 @@ def _add_villages(soup: _Soup, s: st.Settlement, vnames: list[str]) -> None:
         order = np.argsort(np.hypot(*(seeds - v.centre).T))
         rank = np.empty(k, dtype=int)
         rank[order] = np.arange(k)
-        rids = np.array([soup.road(Road("residential" if rank[g] == 0 else
-                                        str(rng.choice(["residential", "service", "footway"], p=[0.5, 0.3, 0.2])),
-                                        name=f"{vname}{CN_NUM[rank[g]]}巷", kind="village"))
-                         for g in range(k)])
+        rids = np.array(
+            [
+                soup.road(
+                    Road(
+                        "residential"
+                        if rank[g] == 0
+                        else str(rng.choice(["residential", "service", "footway"], p=[0.5, 0.3, 0.2])),
+                        name=f"{vname}{CN_NUM[rank[g]]}巷",
+                        kind="village",
+                    )
+                )
+                for g in range(k)
+            ]
+        )
         soup.add_wiggly(a, b, rids[lab], 12.0, 0.08)
 
 
@@ -399,7 +436,9 @@ def _main_roads(pts, e, cls, key_pairs):
     return cls, label
 
 
-def _add_rural(soup: _Soup, geo: Geography, s: st.Settlement, exits: np.ndarray, towns: list[str]) -> list[dict]:
+def _add_rural(
+    soup: _Soup, geo: Geography, s: st.Settlement, exits: np.ndarray, towns: list[str]
+) -> list[dict]:
     """Rural roads between villages and town exits; the trunk links get names (澄汐公路 ...)."""
     rng = soup.rng
     pts, e, ln, ncent = _rural_graph(geo, s, exits, rng)
@@ -416,15 +455,24 @@ def _add_rural(soup: _Soup, geo: Geography, s: st.Settlement, exits: np.ndarray,
         return int(cand[np.argmin(np.hypot(*(pts[cand] - target).T))])
 
     a, b, c = towns
-    pairs = [((nearest(0, centres[1]), nearest(1, centres[0])), "primary", f"{a[0]}{b[0]}公路"),
-             ((nearest(0, centres[2]), nearest(2, centres[0])), "secondary", f"{a[0]}{c[0]}公路"),
-             ((nearest(1, centres[2]), nearest(2, centres[1])), "tertiary", f"{b[0]}{c[0]}公路")]
+    pairs = [
+        ((nearest(0, centres[1]), nearest(1, centres[0])), "primary", f"{a[0]}{b[0]}公路"),
+        ((nearest(0, centres[2]), nearest(2, centres[0])), "secondary", f"{a[0]}{c[0]}公路"),
+        ((nearest(1, centres[2]), nearest(2, centres[1])), "tertiary", f"{b[0]}{c[0]}公路"),
+    ]
     cls, label = _main_roads(pts, e, cls, pairs)
-    rids = np.array([soup.road(Road(str(h), name=(lb or None), bridge_ok=bool(br), kind="rural"))
-                     for h, lb, br in zip(cls, label, is_bridge, strict=True)], dtype=np.int64)
+    rids = np.array(
+        [
+            soup.road(Road(str(h), name=(lb or None), bridge_ok=bool(br), kind="rural"))
+            for h, lb, br in zip(cls, label, is_bridge, strict=True)
+        ],
+        dtype=np.int64,
+    )
     soup.add_wiggly(pts[e[:, 0]], pts[e[:, 1]], rids, 45.0, 0.05)
-    return [{"road": int(r), "kind": "rural", "line": LineString(pts[e[i]])}
-            for r, i in zip(rids[is_bridge], np.nonzero(is_bridge)[0], strict=True)]
+    return [
+        {"road": int(r), "kind": "rural", "line": LineString(pts[e[i]])}
+        for r, i in zip(rids[is_bridge], np.nonzero(is_bridge)[0], strict=True)
+    ]
 
 
 def _add_tracks(soup: _Soup, geo: Geography, s: st.Settlement) -> None:
@@ -462,8 +510,9 @@ def _add_hill_paths(soup: _Soup, geo: Geography, s: st.Settlement) -> None:
 
 
 def _add_motorway(soup: _Soup, geo: Geography, name: str) -> int:
-    rid = soup.road(Road("motorway", name=name, foot="no", bicycle="no", bridge_ok=True, layer=1,
-                         kind="motorway"))
+    rid = soup.road(
+        Road("motorway", name=name, foot="no", bicycle="no", bridge_ok=True, layer=1, kind="motorway")
+    )
     for part in shapely.get_parts(shapely.intersection(geo.motorway, geo.main.buffer(-40))):
         soup.add_line(np.asarray(part.coords), rid, 110.0)
     return rid
@@ -473,8 +522,13 @@ def _add_links(soup: _Soup, geo: Geography, motorway: int, targets_x: list[float
     """Motorway ramps: a straight link from a motorway vertex to the nearest main-road vertex."""
     segs, rid = soup.arrays()
     mw = segs[rid == motorway][:, 0]
-    main = np.array([soup.roads[r].highway in ("primary", "secondary", "tertiary", "unclassified") and
-                     soup.roads[r].kind == "rural" for r in rid])
+    main = np.array(
+        [
+            soup.roads[r].highway in ("primary", "secondary", "tertiary", "unclassified")
+            and soup.roads[r].kind == "rural"
+            for r in rid
+        ]
+    )
     cand = segs[main][:, 0]
     for tx in targets_x:
         if len(mw) == 0 or len(cand) == 0:
@@ -492,6 +546,7 @@ def _add_links(soup: _Soup, geo: Geography, motorway: int, targets_x: list[float
 
 
 # --- assembly ----------------------------------------------------------------------------------
+
 
 def _filter(soup: _Soup, geo: Geography, s: st.Settlement):
     """Drop segments in the sea, lake, river (bridges excepted) or inside someone else's compound."""
@@ -527,8 +582,15 @@ def _largest_per_island(xy, u, v, geo: Geography) -> np.ndarray:
     return np.isin(lab[u], keep_lab)
 
 
-def build(geo: Geography, s: st.Settlement, namer: Namer, vnames: list[str], towns: list[str],
-          motorway_name: str, rng: np.random.Generator) -> Network:
+def build(
+    geo: Geography,
+    s: st.Settlement,
+    namer: Namer,
+    vnames: list[str],
+    towns: list[str],
+    motorway_name: str,
+    rng: np.random.Generator,
+) -> Network:
     """Build the noded street network of one copy."""
     soup = _Soup(rng)
     arterial, city_rows = [], []
@@ -557,9 +619,17 @@ def build(geo: Geography, s: st.Settlement, namer: Namer, vnames: list[str], tow
     used, inv = np.unique(np.r_[u, v], return_inverse=True)
     gate_idx = np.searchsorted(used, _find_nodes(xy, np.array(gates)))
     road = rid[parent]
-    net = Network(xy=xy[used], u=inv[: len(u)], v=inv[len(u):], road=road, bridge=wet[parent],
-                  roads=soup.roads, gates=gate_idx, oneway=np.array([r.oneway for r in soup.roads])[road],
-                  bridges=bridges)
+    net = Network(
+        xy=xy[used],
+        u=inv[: len(u)],
+        v=inv[len(u) :],
+        road=road,
+        bridge=wet[parent],
+        roads=soup.roads,
+        gates=gate_idx,
+        oneway=np.array([r.oneway for r in soup.roads])[road],
+        bridges=bridges,
+    )
     circulation.connect_drivable(net)
     circulation.untrap_oneways(net)
     return net

@@ -57,17 +57,25 @@ CENSUS = "澄湾县地名普查登记（1984）"
 """Approval of the names registered by the 1984 place-name census (第一次全国地名普查)."""
 CENSUS_DATE = "1984-06-30"
 HISTORIES: dict[str, tuple[tuple[str, str | None, str, str, str], ...]] = {
-    "兴业路": (("create", None, "打铁街", CENSUS, CENSUS_DATE),
-              ("rename", "打铁街", "兴业路", "澄府〔1993〕27号 1993-03-18", "1993-03-18")),
-    "上林": (("create", None, "上林堡", CENSUS, CENSUS_DATE),
-             ("rename", "上林堡", "上林", "澄府地〔2004〕8号 2004-11-02", "2004-11-02")),
-    "鹭田镇": (("create", None, "鹭田墟", CENSUS, CENSUS_DATE),
-              ("rename", "鹭田墟", "鹭田镇", "粤府函〔1987〕112号 1987-09-01", "1987-09-01")),
+    "兴业路": (
+        ("create", None, "打铁街", CENSUS, CENSUS_DATE),
+        ("rename", "打铁街", "兴业路", "澄府〔1993〕27号 1993-03-18", "1993-03-18"),
+    ),
+    "上林": (
+        ("create", None, "上林堡", CENSUS, CENSUS_DATE),
+        ("rename", "上林堡", "上林", "澄府地〔2004〕8号 2004-11-02", "2004-11-02"),
+    ),
+    "鹭田镇": (
+        ("create", None, "鹭田墟", CENSUS, CENSUS_DATE),
+        ("rename", "鹭田墟", "鹭田镇", "粤府函〔1987〕112号 1987-09-01", "1987-09-01"),
+    ),
     "永济桥": (("create", None, "永济桥", CENSUS, CENSUS_DATE),),
     "盐埠老街": (("create", None, "盐埠老街", CENSUS, CENSUS_DATE),),
     "文昌阁": (("create", None, "文昌阁", CENSUS, CENSUS_DATE),),
-    "鹭田墟巷": (("create", None, "鹭田墟巷", CENSUS, CENSUS_DATE),
-                ("retire", None, "鹭田墟巷", "澄府地〔2021〕9号 2021-06-30", "2021-06-30")),
+    "鹭田墟巷": (
+        ("create", None, "鹭田墟巷", CENSUS, CENSUS_DATE),
+        ("retire", None, "鹭田墟巷", "澄府地〔2021〕9号 2021-06-30", "2021-06-30"),
+    ),
 }
 """History of the copy-0 names (current name → rows action, old_name, new_name, approval, date; oldest
 first): the loader writes them as place_name_history instead of a registration on the load date."""
@@ -97,10 +105,26 @@ RARE = ("𣒍坑",)
 """Planted rare-character village names; a 村 is never named after them (see ``areas``)."""
 REGIONAL = ("㘭背",)
 """Planted village names with a regional character (regional_chars.csv): local, not flagged."""
-SIGN_RATE = {"county": 1.0, "town": 0.95, "community": 0.0, "village": 0.9, "natural_village": 0.7,
-             "trunk_road": 0.95, "road": 0.88, "lane": 0.72, "estate": 0.9, "building": 0.85, "bridge": 0.95,
-             "station": 0.98, "park": 0.95, "scenic": 0.9, "zone": 0.8, "mountain": 0.3, "water": 0.6,
-             "island": 0.5}
+SIGN_RATE = {
+    "county": 1.0,
+    "town": 0.95,
+    "community": 0.0,
+    "village": 0.9,
+    "natural_village": 0.7,
+    "trunk_road": 0.95,
+    "road": 0.88,
+    "lane": 0.72,
+    "estate": 0.9,
+    "building": 0.85,
+    "bridge": 0.95,
+    "station": 0.98,
+    "park": 0.95,
+    "scenic": 0.9,
+    "zone": 0.8,
+    "mountain": 0.3,
+    "water": 0.6,
+    "island": 0.5,
+}
 
 
 @dataclass
@@ -126,12 +150,15 @@ class NameSet:
     def add(self, p: PlaceName, *, case: str | None = None, note: str = "") -> int:
         self.items.append(p)
         if case:
-            self.planted.append({"case": case, "layer": "place_names", "index": len(self.items) - 1,
-                                 "note": note or p.name})
+            self.planted.append(
+                {"case": case, "layer": "place_names", "index": len(self.items) - 1, "note": note or p.name}
+            )
         return len(self.items) - 1
 
 
-def village_names(s: st.Settlement, namer: Namer, rng: np.random.Generator) -> tuple[list[str], dict[str, int]]:
+def village_names(
+    s: st.Settlement, namer: Namer, rng: np.random.Generator
+) -> tuple[list[str], dict[str, int]]:
     """Names of the natural villages; a few planted: rare characters, heritage and a control case."""
     names = [namer.village() for _ in s.villages]
     cand = [i for i, v in enumerate(s.villages) if not v.islet]
@@ -145,6 +172,7 @@ def village_names(s: st.Settlement, namer: Namer, rng: np.random.Generator) -> t
 
 
 # --- planting on roads --------------------------------------------------------------------------
+
 
 def _roads_where(net: Network, pred) -> list[int]:
     return [i for i, r in enumerate(net.roads) if pred(r)]
@@ -190,6 +218,7 @@ def plant_roads(net: Network, namer: Namer, rng: np.random.Generator, *, copy: i
 
 # --- building the names ------------------------------------------------------------------------
 
+
 def _road_key(r) -> tuple[str, str]:
     """Roads of one name in one setting form one place name (rural links, bridge spans)."""
     return r.name, "lattice:city" if r.kind == "bridge" else r.kind
@@ -200,7 +229,9 @@ def _road_geoms(net: Network) -> dict[int, LineString]:
 
     Keyed by the first road index of each (name, setting) group.
     """
-    named = [i for i, r in enumerate(net.roads) if r.name is not None and r.kind not in ("motorway", "greenway")]
+    named = [
+        i for i, r in enumerate(net.roads) if r.name is not None and r.kind not in ("motorway", "greenway")
+    ]
     first: dict[tuple, int] = {}
     group = np.full(len(net.roads), -1)
     for i in named:
@@ -227,9 +258,22 @@ def _category(name: str, highway: str) -> str:
 class _Names:
     """Collects the place names of one copy."""
 
-    def __init__(self, geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, net: Network,
-                 F: FacilitySet, namer: Namer, vnames: list[str], special: dict[str, int],
-                 road_plants: dict[str, list[int]], copy: int, dproper: str, rng: np.random.Generator):
+    def __init__(
+        self,
+        geo: Geography,
+        s: st.Settlement,
+        res: Residences,
+        A: AreaSet,
+        net: Network,
+        F: FacilitySet,
+        namer: Namer,
+        vnames: list[str],
+        special: dict[str, int],
+        road_plants: dict[str, list[int]],
+        copy: int,
+        dproper: str,
+        rng: np.random.Generator,
+    ):
         self.geo, self.s, self.res, self.A, self.net, self.F = geo, s, res, A, net, F
         self.namer, self.vnames, self.special, self.road_plants = namer, vnames, special, road_plants
         self.copy, self.dproper, self.rng = copy, dproper, rng
@@ -248,12 +292,34 @@ class _Names:
         drawn = self.approval() if status == "standard" else None
         return HISTORIES[name][-1][3] if name in HISTORIES else drawn
 
-    def add(self, name: str, cat: str, geom, *, area: int = -1, status: str = "standard", heritage: bool = False,
-            meaning: str | None = None, case: str | None = None, note: str = "", sign: bool | None = None) -> int:
+    def add(
+        self,
+        name: str,
+        cat: str,
+        geom,
+        *,
+        area: int = -1,
+        status: str = "standard",
+        heritage: bool = False,
+        meaning: str | None = None,
+        case: str | None = None,
+        note: str = "",
+        sign: bool | None = None,
+    ) -> int:
         proper, generic = split_generic(name, GENERICS)
-        p = PlaceName(name=name, category=cat, geom=geom, area=area, proper=proper, generic=generic,
-                      status=status, heritage=heritage, sign_present=self.sign(cat) if sign is None else sign,
-                      approval=self._approval(name, status), meaning=meaning)
+        p = PlaceName(
+            name=name,
+            category=cat,
+            geom=geom,
+            area=area,
+            proper=proper,
+            generic=generic,
+            status=status,
+            heritage=heritage,
+            sign_present=self.sign(cat) if sign is None else sign,
+            approval=self._approval(name, status),
+            meaning=meaning,
+        )
         return self.N.add(p, case=case, note=note)
 
     def run(self) -> NameSet:
@@ -272,16 +338,28 @@ class _Names:
     def _admin(self) -> None:
         A, geo = self.A, self.geo
         zones = (geo.city, geo.seat, geo.rural_seat)
-        self.add(A.areas[0].name, "county", Point(zones[0].centroid), area=0,
-                 meaning=f"以{self.dproper}海湾得名（虚构演示）")
+        self.add(
+            A.areas[0].name,
+            "county",
+            Point(zones[0].centroid),
+            area=0,
+            meaning=f"以{self.dproper}海湾得名（虚构演示）",
+        )
         for ti, t in enumerate(A.of_level("town")):
             self.add(A.areas[t].name, "town", Point(zones[ti].centroid), area=t)
         if self.copy == 0:  # a lane of the old 鹭田墟 market, demolished in 2021; its sign is still up
             c = zones[2].centroid
             self.sign("lane")  # the draw of the former 鹭田墟 record: the rest of the district stays the same
-            self.add("鹭田墟巷", "lane", LineString([(c.x - 40, c.y + 30), (c.x + 40, c.y + 30)]), status="historical",
-                     meaning="鹭田墟旧街巷，2021年旧墟改造时灭失", case="historical", sign=True,
-                     note="retired lane whose sign is still up (待拆除)")
+            self.add(
+                "鹭田墟巷",
+                "lane",
+                LineString([(c.x - 40, c.y + 30), (c.x + 40, c.y + 30)]),
+                status="historical",
+                meaning="鹭田墟旧街巷，2021年旧墟改造时灭失",
+                case="historical",
+                sign=True,
+                note="retired lane whose sign is still up (待拆除)",
+            )
         for c in A.of_level("community"):
             a = A.areas[c]
             self.add(a.name, "community" if a.kind == "社区" else "village", Point(a.seat), area=c)
@@ -293,12 +371,23 @@ class _Names:
             if nm in RARE and self.special.get(nm) == i:
                 kw = {"status": "irregular", "case": "rare_char", "note": f"{nm}: character outside GB 2312"}
             elif nm == "上林" and self.special.get(nm) == i:
-                kw = {"heritage": True, "meaning": "明代建村，原名上林堡，存清代民居群的古村落", "case": "heritage"}
-                self.sign("natural_village")  # the draw of the former separate 上林堡 record: the district stays the same
+                kw = {
+                    "heritage": True,
+                    "meaning": "明代建村，原名上林堡，存清代民居群的古村落",
+                    "case": "heritage",
+                }
+                # the draw of the former separate 上林堡 record: the district stays the same
+                self.sign("natural_village")
             elif nm == "湴田" and self.special.get(nm) == i:
-                kw = {"case": "control_local_char", "note": "湴 is an accepted local character: not irregular"}
+                kw = {
+                    "case": "control_local_char",
+                    "note": "湴 is an accepted local character: not irregular",
+                }
             elif nm in REGIONAL and self.special.get(nm) == i:
-                kw = {"case": "control_regional_char", "note": f"{nm}: a Lingnan place-name character, not irregular"}
+                kw = {
+                    "case": "control_regional_char",
+                    "note": f"{nm}: a Lingnan place-name character, not irregular",
+                }
             if remote and shapely.contains_xy(self.A.areas[remote[0]].geom, *v.centre):
                 kw.update(sign=False)
                 kw.setdefault("case", "no_sign")
@@ -318,7 +407,11 @@ class _Names:
             kw: dict = {}
             nm = plants.get(rid)
             if nm == "東湖路":
-                kw = {"status": "irregular", "case": "traditional", "note": "東湖路: traditional form next to 东湖公园"}
+                kw = {
+                    "status": "irregular",
+                    "case": "traditional",
+                    "note": "東湖路: traditional form next to 东湖公园",
+                }
             elif nm in ("新桦路", "康凝街"):
                 kw = {"status": "irregular", "case": "homophone", "note": f"{nm}: homophone in the same town"}
             elif rid in seat_dup:
@@ -331,11 +424,18 @@ class _Names:
                 self.add(r.name, "road", g, heritage=True, meaning="清代盐运埠头老街", case="heritage")
                 continue
             elif r.kind == "village" and r.name.startswith(RARE):
-                kw = {"status": "irregular", "case": "rare_char", "note": f"{r.name}: lane named after a rare-character village"}
+                kw = {
+                    "status": "irregular",
+                    "case": "rare_char",
+                    "note": f"{r.name}: lane named after a rare-character village",
+                }
             elif nm == "兴业路":
                 self.sign("road")  # the draw of the former separate 打铁街 record
-                kw = {"meaning": "原名打铁街（旧时打铁铺聚集），1993年更名兴业路", "case": "renamed",
-                      "note": "renamed from 打铁街 in 1993 (HISTORIES)"}
+                kw = {
+                    "meaning": "原名打铁街（旧时打铁铺聚集），1993年更名兴业路",
+                    "case": "renamed",
+                    "note": "renamed from 打铁街 in 1993 (HISTORIES)",
+                }
             self.add(r.name, _category(r.name, r.highway), g, **kw)
 
     def _estate_geom(self, e: dict):
@@ -347,16 +447,26 @@ class _Names:
 
     def _estates_buildings(self) -> None:
         res = self.res
-        hh = np.bincount(res.estate[res.estate >= 0], weights=res.households[res.estate >= 0],
-                         minlength=len(res.estates))
+        hh = np.bincount(
+            res.estate[res.estate >= 0], weights=res.households[res.estate >= 0], minlength=len(res.estates)
+        )
         names = [self.namer.estate() for _ in res.estates]
         cases = [None] * len(names)
         if self.copy == 0 and len(names) >= 12:
             order = list(np.argsort(-hh))
-            plant = [("世界城", "exaggerated"), ("中央公馆", "exaggerated"), ("威尼斯花园", "foreign"),
-                     ("维也纳小区", "foreign"), ("香榭丽舍", "foreign"), ("皇庭御府", "feudal"),
-                     ("EE新城", "latin_or_digit"), ("8号公馆", "latin_or_digit"), ("澄灣花园", "mixed_script"),
-                     ("翠苑", None), ("翠苑", "duplicate")]
+            plant = [
+                ("世界城", "exaggerated"),
+                ("中央公馆", "exaggerated"),
+                ("威尼斯花园", "foreign"),
+                ("维也纳小区", "foreign"),
+                ("香榭丽舍", "foreign"),
+                ("皇庭御府", "feudal"),
+                ("EE新城", "latin_or_digit"),
+                ("8号公馆", "latin_or_digit"),
+                ("澄灣花园", "mixed_script"),
+                ("翠苑", None),
+                ("翠苑", "duplicate"),
+            ]
             for k, (nm, case) in enumerate(plant):
                 names[order[k]], cases[order[k]] = nm, case
         self.estate_names = names
@@ -373,7 +483,11 @@ class _Names:
             jj, ii = np.nonzero(lat.landuse == st.URBAN_VILLAGE)
             for i, j in zip(ii[::3], jj[::3], strict=True):
                 # old village cores swallowed by the city (城中村) keep their village names
-                self.add(self.namer.village(), "natural_village", Point(lat.to_xy(lat.cell_uv(i + 0.5, j + 0.5))[0]))
+                self.add(
+                    self.namer.village(),
+                    "natural_village",
+                    Point(lat.to_xy(lat.cell_uv(i + 0.5, j + 0.5))[0]),
+                )
         pts = np.vstack(pts)
         for k, p in enumerate(pts):
             kw: dict = {}
@@ -390,13 +504,23 @@ class _Names:
         for b in self.net.bridges:
             if b["kind"] == "road":
                 street = split_generic(b["street"], ("大道", "路", "街"))[0]
-                nm = f"{river}大桥" if not any(x.name == f"{river}大桥" for x in self.N.items) else f"{street}大桥"
+                nm = (
+                    f"{river}大桥"
+                    if not any(x.name == f"{river}大桥" for x in self.N.items)
+                    else f"{street}大桥"
+                )
                 self.add(nm, "bridge", b["line"])
             elif b["kind"] == "foot":
                 self.add(f"{self.namer.proper()}桥", "bridge", b["line"], meaning="人行桥")
             elif self.copy == 0:
-                self.add("永济桥", "bridge", b["line"], heritage=True, meaning="清代石拱桥，今为乡道桥",
-                         case="heritage")
+                self.add(
+                    "永济桥",
+                    "bridge",
+                    b["line"],
+                    heritage=True,
+                    meaning="清代石拱桥，今为乡道桥",
+                    case="heritage",
+                )
             else:
                 self.add(f"{self.namer.proper()}桥", "bridge", b["line"])
         mw = np.array([r.kind == "motorway" for r in self.net.roads])[self.net.road] & self.net.bridge
@@ -418,17 +542,26 @@ class _Names:
         geo = self.geo
         river_line = shapely.intersection(geo.river_line, geo.main)
         parts = shapely.get_parts(river_line)
-        self.add(self.river_name(), "water", parts[np.argmax(shapely.length(parts))],
-                 meaning="江水清澈得名（虚构）")
+        self.add(
+            self.river_name(),
+            "water",
+            parts[np.argmax(shapely.length(parts))],
+            meaning="江水清澈得名（虚构）",
+        )
         peaks = []
         for p in poisson_points(geo.hills.buffer(-300), max(3, int(round(8 * geo.size))), 1500.0, self.rng):
             nm = self.namer.mountain()
             peaks.append(nm)
             self.add(nm, "mountain", Point(p))
-        self.lake_name = (split_generic(peaks[0], ("山", "嶂", "峰"))[0] if peaks else self.namer.proper()) + "水库"
+        self.lake_name = (
+            split_generic(peaks[0], ("山", "嶂", "峰"))[0] if peaks else self.namer.proper()
+        ) + "水库"
         self.add(self.lake_name, "water", geo.lake)
-        bay = ellipse(0.60 * geo.w, 0.0, 0.07 * geo.w, 0.07 * geo.h).intersection(
-            shapely.box(*geo.main.bounds)).difference(geo.main)
+        bay = (
+            ellipse(0.60 * geo.w, 0.0, 0.07 * geo.w, 0.07 * geo.h)
+            .intersection(shapely.box(*geo.main.bounds))
+            .difference(geo.main)
+        )
         bay = max(shapely.get_parts(bay), key=lambda g: g.area) if not bay.is_empty else geo.main.envelope
         self.add(self.dproper, "water", bay, meaning="区名所自（虚构演示）")
         self.add(f"{self.dproper}岛", "island", geo.main)
@@ -440,20 +573,32 @@ class _Names:
         lat = self.s.lattices[0]
         if self.s.park is not None:
             i0, j0, ni, nj = self.s.park
-            self.add("东湖公园" if self.copy == 0 else f"{self.namer.proper()}公园", "park",
-                     lat.cell_polygon(i0, j0, n=3))
+            self.add(
+                "东湖公园" if self.copy == 0 else f"{self.namer.proper()}公园",
+                "park",
+                lat.cell_polygon(i0, j0, n=3),
+            )
         jj, ii = np.nonzero(lat.landuse == st.GREEN)
         for i, j in list(zip(ii, jj, strict=True))[:6]:
             self.add(f"{self.namer.proper()}公园", "park", lat.cell_polygon(int(i), int(j)))
-        for li, label in ((0, f"{self.dproper}工业园"), (1, f"{self.A.areas[self.A.of_level('town')[1]].name[:2]}产业园")):
+        for li, label in (
+            (0, f"{self.dproper}工业园"),
+            (1, f"{self.A.areas[self.A.of_level('town')[1]].name[:2]}产业园"),
+        ):
             lt = self.s.lattices[li]
             jj, ii = np.nonzero(lt.landuse == st.INDUSTRIAL)
             if len(ii):
                 g = shapely.union_all([lt.cell_polygon(int(i), int(j)) for i, j in zip(ii, jj, strict=True)])
                 self.add(label, "zone", g.convex_hull)
         if not self.geo.old_town.is_empty:
-            self.add("文昌阁", "scenic", Point(self.geo.old_town.centroid), heritage=True,
-                     meaning="清代魁星楼阁（虚构）", case="heritage")
+            self.add(
+                "文昌阁",
+                "scenic",
+                Point(self.geo.old_town.centroid),
+                heritage=True,
+                meaning="清代魁星楼阁（虚构）",
+                case="heritage",
+            )
 
     def _stations(self) -> None:
         """Bus stops every ~450 m on main roads (named after the cross street) and one per village."""
@@ -473,8 +618,11 @@ class _Names:
             pts = net.xy[np.unique(np.r_[net.u[idx], net.v[idx]])]
             for p in self._every(pts, 350.0):
                 near = tree.query(Point(p), predicate="dwithin", distance=150.0)
-                other = [net.roads[net.road[sel[k]]].name for k in near
-                         if net.road[sel[k]] != rid and net.road[sel[k]] not in planted]
+                other = [
+                    net.roads[net.road[sel[k]]].name
+                    for k in near
+                    if net.road[sel[k]] != rid and net.road[sel[k]] not in planted
+                ]
                 nm = f"{other[0]}口站" if other else None
                 if nm and nm not in seen:
                     seen.add(nm)
@@ -513,8 +661,12 @@ class _Names:
         small = np.array(self.A.of_level("grid_small"))
         tree = shapely.STRtree([self.A.areas[i].geom for i in small])
         todo = [k for k, p in enumerate(self.N.items) if p.area < 0]
-        rep = [shapely.line_interpolate_point(p.geom, 0.5, normalized=True) if p.geom.geom_type == "LineString"
-               else p.geom.representative_point() for p in (self.N.items[k] for k in todo)]
+        rep = [
+            shapely.line_interpolate_point(p.geom, 0.5, normalized=True)
+            if p.geom.geom_type == "LineString"
+            else p.geom.representative_point()
+            for p in (self.N.items[k] for k in todo)
+        ]
         pi, gi = tree.query(np.array(rep, dtype=object), predicate="intersects")
         first = np.unique(pi, return_index=True)[1]
         for k in todo:
@@ -523,9 +675,21 @@ class _Names:
             self.N.items[todo[a]].area = int(small[b])
 
 
-def build(geo: Geography, s: st.Settlement, res: Residences, A: AreaSet, net: Network, F: FacilitySet,
-          namer: Namer, vnames: list[str], special: dict[str, int], road_plants: dict[str, list[int]],
-          copy: int, dproper: str, rng: np.random.Generator) -> tuple[NameSet, list[str], dict[str, str]]:
+def build(
+    geo: Geography,
+    s: st.Settlement,
+    res: Residences,
+    A: AreaSet,
+    net: Network,
+    F: FacilitySet,
+    namer: Namer,
+    vnames: list[str],
+    special: dict[str, int],
+    road_plants: dict[str, list[int]],
+    copy: int,
+    dproper: str,
+    rng: np.random.Generator,
+) -> tuple[NameSet, list[str], dict[str, str]]:
     """Place names of one copy, the estate names (for addresses) and the water names."""
     b = _Names(geo, s, res, A, net, F, namer, vnames, special, road_plants, copy, dproper, rng)
     out = b.run()

@@ -17,14 +17,33 @@ from . import settlement as st
 from .geography import Geography
 
 # land use → (min points, max points, min households, max households) per cell
-PER_CELL = {st.HIGHRISE: (1, 3, 90, 180), st.COMPOUND: (1, 2, 100, 220), st.MIDRISE: (3, 6, 18, 36),
-            st.LOWRISE: (5, 10, 2, 7), st.URBAN_VILLAGE: (8, 14, 3, 10), st.COMMERCIAL: (0, 1, 15, 50)}
+PER_CELL = {
+    st.HIGHRISE: (1, 3, 90, 180),
+    st.COMPOUND: (1, 2, 100, 220),
+    st.MIDRISE: (3, 6, 18, 36),
+    st.LOWRISE: (5, 10, 2, 7),
+    st.URBAN_VILLAGE: (8, 14, 3, 10),
+    st.COMMERCIAL: (0, 1, 15, 50),
+}
 # kind → (persons per household, elderly share 60+, children share 0-14)
-PROFILE = {"highrise": (2.75, 0.11, 0.19), "compound": (2.85, 0.10, 0.20), "midrise": (2.6, 0.18, 0.15),
-           "lowrise": (3.2, 0.19, 0.17), "urban_village": (2.4, 0.08, 0.14), "commercial": (2.2, 0.13, 0.12),
-           "old_town": (2.5, 0.27, 0.12), "village": (3.5, 0.27, 0.18)}
-KIND_OF = {st.HIGHRISE: "highrise", st.COMPOUND: "compound", st.MIDRISE: "midrise", st.LOWRISE: "lowrise",
-           st.URBAN_VILLAGE: "urban_village", st.COMMERCIAL: "commercial"}
+PROFILE = {
+    "highrise": (2.75, 0.11, 0.19),
+    "compound": (2.85, 0.10, 0.20),
+    "midrise": (2.6, 0.18, 0.15),
+    "lowrise": (3.2, 0.19, 0.17),
+    "urban_village": (2.4, 0.08, 0.14),
+    "commercial": (2.2, 0.13, 0.12),
+    "old_town": (2.5, 0.27, 0.12),
+    "village": (3.5, 0.27, 0.18),
+}
+KIND_OF = {
+    st.HIGHRISE: "highrise",
+    st.COMPOUND: "compound",
+    st.MIDRISE: "midrise",
+    st.LOWRISE: "lowrise",
+    st.URBAN_VILLAGE: "urban_village",
+    st.COMMERCIAL: "commercial",
+}
 
 
 @dataclass
@@ -62,8 +81,11 @@ def _cell_points(lat: st.Lattice, li: int, rng: np.random.Generator, estates: li
         hh.append(rng.integers(hlo, hhi + 1, n))
         kind += [KIND_OF[lu]] * n
         comp = int(lat.compound[j, i])
-        key = ("c", li, comp) if comp >= 0 else (("b", li, int(lu), i // 2, j // 2)
-                                               if lu in (st.HIGHRISE, st.MIDRISE) else None)
+        key = (
+            ("c", li, comp)
+            if comp >= 0
+            else (("b", li, int(lu), i // 2, j // 2) if lu in (st.HIGHRISE, st.MIDRISE) else None)
+        )
         if key is not None and key not in index:
             index[key] = len(estates)
             estates.append({"kind": KIND_OF[lu], "lattice": li, "compound": comp, "cells": []})
@@ -122,8 +144,17 @@ def build(geo: Geography, s: st.Settlement, rng: np.random.Generator) -> Residen
     vboost = rng.normal(0.0, 0.05, len(s.villages)) + np.array([0.12 if v.islet else 0.0 for v in s.villages])
     boost = np.where(village >= 0, vboost[np.maximum(village, 0)], rng.normal(0.0, 0.02, len(xy)))
     pop, eld, chi = _people(hh, kind, boost, rng)
-    return Residences(xy=xy, households=hh, population=pop, elderly=eld, children=chi, kind=kind,
-                      village=village, estate=estate, estates=estates)
+    return Residences(
+        xy=xy,
+        households=hh,
+        population=pop,
+        elderly=eld,
+        children=chi,
+        kind=kind,
+        village=village,
+        estate=estate,
+        estates=estates,
+    )
 
 
 # watch houses of fish ponds and orchards far from every road: the planted "unreachable" homes
@@ -133,8 +164,16 @@ REMOTE_COUNT = 2
 REMOTE_KIND = "remote"
 
 
-def _road_distance(x: np.ndarray, y: np.ndarray, xy: np.ndarray, u: np.ndarray, v: np.ndarray, *, beyond: float,
-                   spacing: float = 25.0) -> np.ndarray:
+def _road_distance(
+    x: np.ndarray,
+    y: np.ndarray,
+    xy: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    *,
+    beyond: float,
+    spacing: float = 25.0,
+) -> np.ndarray:
     """Distance of each point ``x, y`` to the nearest road segment ``xy[u]``-``xy[v]``, exact (GEOS)
     for every point farther than ``beyond``; nearer points get 0. Points along the roads every
     ``spacing`` metres bound each distance from above, so only the points whose bound exceeds
@@ -160,8 +199,9 @@ def _road_distance(x: np.ndarray, y: np.ndarray, xy: np.ndarray, u: np.ndarray, 
     return dist
 
 
-def with_remote_homes(res: Residences, geo: Geography, xy: np.ndarray, u: np.ndarray, v: np.ndarray,
-                      *, step: float = 50.0) -> tuple[Residences, list[int]]:
+def with_remote_homes(
+    res: Residences, geo: Geography, xy: np.ndarray, u: np.ndarray, v: np.ndarray, *, step: float = 50.0
+) -> tuple[Residences, list[int]]:
     """``res`` plus up to ``REMOTE_COUNT`` one-household watch houses (塘寮) at the dry land points
     of the main island farthest from every road segment (``xy[u]``-``xy[v]``), each farther than
     ``REMOTE_MIN_M`` and ``REMOTE_SPACING_M`` apart; returns the new residences' indices.
@@ -189,8 +229,14 @@ def with_remote_homes(res: Residences, geo: Geography, xy: np.ndarray, u: np.nda
     n, first = len(chosen), len(res)
     one = np.ones(n, dtype=int)
     out = Residences(
-        xy=np.vstack([res.xy, np.array(chosen)]), households=np.r_[res.households, one],
-        population=np.r_[res.population, 2 * one], elderly=np.r_[res.elderly, 2 * one],
-        children=np.r_[res.children, 0 * one], kind=np.r_[res.kind, np.full(n, REMOTE_KIND)],
-        village=np.r_[res.village, np.full(n, -1)], estate=np.r_[res.estate, np.full(n, -1)], estates=res.estates)
+        xy=np.vstack([res.xy, np.array(chosen)]),
+        households=np.r_[res.households, one],
+        population=np.r_[res.population, 2 * one],
+        elderly=np.r_[res.elderly, 2 * one],
+        children=np.r_[res.children, 0 * one],
+        kind=np.r_[res.kind, np.full(n, REMOTE_KIND)],
+        village=np.r_[res.village, np.full(n, -1)],
+        estate=np.r_[res.estate, np.full(n, -1)],
+        estates=res.estates,
+    )
     return out, list(range(first, first + n))

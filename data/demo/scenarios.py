@@ -32,26 +32,44 @@ def demo_scenarios(district: Any) -> list[dict[str, Any]]:
     fac = district.facilities
 
     def ids(case: str, type_code: str | None = None) -> list[int]:
-        rows = planted[(planted.case == case) & (planted.layer == "facilities")].object_id.astype(int).tolist()
+        rows = (
+            planted[(planted.case == case) & (planted.layer == "facilities")].object_id.astype(int).tolist()
+        )
         if type_code is None:
             return rows
         types = dict(zip(fac.facility_id.astype(int), fac.type_code, strict=True))
         return [i for i in rows if types.get(i) == type_code]
 
     opened = [{"op": "open", "facility_id": i} for i in ids("planned_daycare", DAYCARE)]
-    added = [{"op": "add", "type_code": DAYCARE, "lon": lon, "lat": lat, "name": f"{name}老年人日间照料中心（拟建）",
-              "capacity": 30, "floor_area_m2": 500} for name, lon, lat in _gap_sites(district)]
+    added = [
+        {
+            "op": "add",
+            "type_code": DAYCARE,
+            "lon": lon,
+            "lat": lat,
+            "name": f"{name}老年人日间照料中心（拟建）",
+            "capacity": 30,
+            "floor_area_m2": 500,
+        }
+        for name, lon, lat in _gap_sites(district)
+    ]
     closed = [{"op": "close", "facility_id": i} for i in ids("undersized", DAYCARE)]
-    moved = [{"op": "move", "facility_id": i, **_street_side(district, i)} for i in ids("gated_daycare", DAYCARE)]
+    moved = [
+        {"op": "move", "facility_id": i, **_street_side(district, i)} for i in ids("gated_daycare", DAYCARE)
+    ]
     grown = [{"op": "change", "facility_id": i, "capacity": 2 * _capacity(fac, i)} for i in ids("overloaded")]
     out = [
-        {"name": "规划新增日间照料中心",
-         "description": "启用规划中的日间照料中心，并在缺少日间照料中心、居民最多的两个社区各拟建一处（演示数据）。",
-         "changes": opened + added},
-        {"name": "日间照料中心调整与幼儿园扩容（示例）",
-         "description": "关闭面积不达标（200 m²）的日间照料中心；封闭小区内的日间照料中心迁至临街；"
-                        "超负荷幼儿园学位翻倍（演示数据）。",
-         "changes": closed + moved + grown},
+        {
+            "name": "规划新增日间照料中心",
+            "description": "启用规划中的日间照料中心，并在缺少日间照料中心、居民最多的两个社区各拟建一处（演示数据）。",
+            "changes": opened + added,
+        },
+        {
+            "name": "日间照料中心调整与幼儿园扩容（示例）",
+            "description": "关闭面积不达标（200 m²）的日间照料中心；封闭小区内的日间照料中心迁至临街；"
+            "超负荷幼儿园学位翻倍（演示数据）。",
+            "changes": closed + moved + grown,
+        },
     ]
     return [sc for sc in out if sc["changes"]]
 
@@ -61,12 +79,18 @@ def _gap_sites(district: Any, *, count: int = 2) -> list[tuple[str, float, float
     planned centre: the public street point nearest the middle of their homes."""
     planted = district.planted
     gaps = planted[(planted.case == "no_daycare") & (planted.layer == "areas")].object_id.astype(int).tolist()
-    planned = set(planted[planted.case == "planned_daycare"].name.str.replace("老年人日间照料中心", "", regex=False))
+    planned = set(
+        planted[planted.case == "planned_daycare"].name.str.replace("老年人日间照料中心", "", regex=False)
+    )
     areas = district.areas.set_index("area_id")
     res = district.residences
     community = community_of(district.areas, res.area_id.astype(int).to_numpy())
     people = res.assign(community=community).groupby("community").population.sum()
-    ranked = [a for a in people.sort_values(ascending=False).index if a in gaps and areas.at[a, "name"] not in planned]
+    ranked = [
+        a
+        for a in people.sort_values(ascending=False).index
+        if a in gaps and areas.at[a, "name"] not in planned
+    ]
     sites = []
     for area_id in ranked[:count]:
         homes = res[community == area_id]
@@ -88,8 +112,12 @@ def _nearest_street_point(district: Any, point: shapely.Point, *, within: Any = 
     """The nearest point (metric) on a public street (no ``access`` restriction, a road, not a path),
     inside ``within`` when given and possible."""
     edges = district.edges
-    public = edges[edges.access.isna() & edges.highway.isin(["primary", "secondary", "tertiary", "residential",
-                                                            "unclassified", "living_street"])]
+    public = edges[
+        edges.access.isna()
+        & edges.highway.isin(
+            ["primary", "secondary", "tertiary", "residential", "unclassified", "living_street"]
+        )
+    ]
     if within is not None:
         inside = public[public.intersects(within)]
         public = inside if len(inside) else public

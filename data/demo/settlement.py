@@ -23,16 +23,53 @@ from ._geom import Warp, poisson_points
 from .geography import Geography
 
 # land-use codes of lattice cells
-INACTIVE, HIGHRISE, MIDRISE, LOWRISE, COMMERCIAL, PUBLIC, PARK, INDUSTRIAL, GREEN, OLD_TOWN, \
-    COMPOUND, URBAN_VILLAGE = range(12)
+(
+    INACTIVE,
+    HIGHRISE,
+    MIDRISE,
+    LOWRISE,
+    COMMERCIAL,
+    PUBLIC,
+    PARK,
+    INDUSTRIAL,
+    GREEN,
+    OLD_TOWN,
+    COMPOUND,
+    URBAN_VILLAGE,
+) = range(12)
 RESIDENTIAL = (HIGHRISE, MIDRISE, LOWRISE, OLD_TOWN, COMPOUND, URBAN_VILLAGE)
 
 # zone → (cell size m, arterial period in cells, rotation deg, land-use weights by code)
 ZONES = {
-    "city": (120.0, 4, 11.0, {HIGHRISE: 0.065, MIDRISE: 0.11, LOWRISE: 0.05, COMMERCIAL: 0.23,
-                              PUBLIC: 0.15, INDUSTRIAL: 0.12, GREEN: 0.13, URBAN_VILLAGE: 0.10}),
-    "seat": (110.0, 4, -7.0, {HIGHRISE: 0.03, MIDRISE: 0.12, LOWRISE: 0.40, COMMERCIAL: 0.16,
-                              PUBLIC: 0.11, INDUSTRIAL: 0.06, GREEN: 0.12}),
+    "city": (
+        120.0,
+        4,
+        11.0,
+        {
+            HIGHRISE: 0.065,
+            MIDRISE: 0.11,
+            LOWRISE: 0.05,
+            COMMERCIAL: 0.23,
+            PUBLIC: 0.15,
+            INDUSTRIAL: 0.12,
+            GREEN: 0.13,
+            URBAN_VILLAGE: 0.10,
+        },
+    ),
+    "seat": (
+        110.0,
+        4,
+        -7.0,
+        {
+            HIGHRISE: 0.03,
+            MIDRISE: 0.12,
+            LOWRISE: 0.40,
+            COMMERCIAL: 0.16,
+            PUBLIC: 0.11,
+            INDUSTRIAL: 0.06,
+            GREEN: 0.12,
+        },
+    ),
     "rural_seat": (100.0, 3, 4.0, {LOWRISE: 0.60, COMMERCIAL: 0.15, PUBLIC: 0.13, GREEN: 0.12}),
 }
 
@@ -136,10 +173,18 @@ def _lattice(geo: Geography, zone: str, poly, rng: np.random.Generator) -> Latti
     half = np.hypot(maxx - minx, maxy - miny) / 2
     n = int(np.ceil(2 * half / cell)) + 2
     u0 = -n / 2 * cell + rng.uniform(0, cell)
-    lat = Lattice(zone=zone, cell=cell, period=period, u0=u0, v0=u0, centre=centre,
-                  angle=np.deg2rad(angle_deg + rng.uniform(-3, 3)),
-                  warp=Warp(rng, amp=30.0, wavelength=1600.0),
-                  landuse=np.zeros((n, n), dtype=np.int8), compound=np.full((n, n), -1))
+    lat = Lattice(
+        zone=zone,
+        cell=cell,
+        period=period,
+        u0=u0,
+        v0=u0,
+        centre=centre,
+        angle=np.deg2rad(angle_deg + rng.uniform(-3, 3)),
+        warp=Warp(rng, amp=30.0, wavelength=1600.0),
+        landuse=np.zeros((n, n), dtype=np.int8),
+        compound=np.full((n, n), -1),
+    )
     jj, ii = np.mgrid[0:n, 0:n]
     centres = lat.to_xy(lat.cell_uv(ii.ravel() + 0.5, jj.ravel() + 0.5))
     inside = shapely.contains_xy(poly, centres[:, 0], centres[:, 1])
@@ -166,8 +211,8 @@ def _free_rect(lat: Lattice, ni: int, nj: int, rng: np.random.Generator, *, trie
     ok = np.isin(lat.landuse, (HIGHRISE, MIDRISE, LOWRISE, COMMERCIAL, GREEN, PUBLIC))
     for _ in range(tries):
         i0, j0 = rng.integers(1, n - ni - 1), rng.integers(1, n - nj - 1)
-        ring = ok[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
-        if ring.all() and (lat.compound[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] < 0).all():
+        ring = ok[j0 - 1 : j0 + nj + 1, i0 - 1 : i0 + ni + 1]
+        if ring.all() and (lat.compound[j0 - 1 : j0 + nj + 1, i0 - 1 : i0 + ni + 1] < 0).all():
             return int(i0), int(j0)
     return None
 
@@ -184,8 +229,8 @@ def _place_compounds(lats: list[Lattice], rng: np.random.Generator, size: float)
                 continue
             gates = 1 if not out else int(rng.choice([1, 2, 2, 3]))
             out.append(Compound(lattice=li, i0=pos[0], j0=pos[1], ni=ni, nj=nj, gates=gates))
-            lat.landuse[pos[1]:pos[1] + nj, pos[0]:pos[0] + ni] = COMPOUND
-            lat.compound[pos[1]:pos[1] + nj, pos[0]:pos[0] + ni] = len(out) - 1
+            lat.landuse[pos[1] : pos[1] + nj, pos[0] : pos[0] + ni] = COMPOUND
+            lat.compound[pos[1] : pos[1] + nj, pos[0] : pos[0] + ni] = len(out) - 1
     return out
 
 
@@ -194,7 +239,7 @@ def _place_park(lat: Lattice, rng: np.random.Generator) -> tuple[int, int, int, 
     pos = _free_rect(lat, 3, 3, rng)
     if pos is None:
         return None
-    lat.landuse[pos[1]:pos[1] + 3, pos[0]:pos[0] + 3] = PARK
+    lat.landuse[pos[1] : pos[1] + 3, pos[0] : pos[0] + 3] = PARK
     return pos[0], pos[1], 3, 3
 
 
@@ -268,7 +313,9 @@ def _houses(centre: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return centre + pts[np.argsort(score)[:n]]
 
 
-def _village(centre: np.ndarray, households: int, rng: np.random.Generator, *, islet: bool = False) -> Village:
+def _village(
+    centre: np.ndarray, households: int, rng: np.random.Generator, *, islet: bool = False
+) -> Village:
     """A village: houses of 1-5 households each, joined to the centre by a lane tree plus loops."""
     n = max(3, int(round(households / 2.6)))
     houses = _houses(centre, n, rng)
@@ -283,8 +330,16 @@ def _village(centre: np.ndarray, households: int, rng: np.random.Generator, *, i
 def _villages(geo: Geography, rng: np.random.Generator) -> list[Village]:
     """About 180 natural villages (full size) in the farmland, plus one on the islet."""
     k = geo.k
-    busy = shapely.union_all([geo.city.buffer(350), geo.seat.buffer(300), geo.rural_seat.buffer(250),
-                              geo.hills.buffer(-150), geo.river.buffer(180), geo.lake.buffer(150)])
+    busy = shapely.union_all(
+        [
+            geo.city.buffer(350),
+            geo.seat.buffer(300),
+            geo.rural_seat.buffer(250),
+            geo.hills.buffer(-150),
+            geo.river.buffer(180),
+            geo.lake.buffer(150),
+        ]
+    )
     farm = geo.main.buffer(-250).difference(busy)
     n = max(4, int(round(182 * geo.size)))
     centres = poisson_points(farm, n, 560.0, rng)
@@ -297,10 +352,20 @@ def _villages(geo: Geography, rng: np.random.Generator) -> list[Village]:
 
 def build(geo: Geography, rng: np.random.Generator) -> Settlement:
     """Plan lattices, land use, compounds, park, old town and villages of one copy."""
-    lats = [_lattice(geo, "city", geo.city, rng), _lattice(geo, "seat", geo.seat, rng),
-            _lattice(geo, "rural_seat", geo.rural_seat, rng)]
+    lats = [
+        _lattice(geo, "city", geo.city, rng),
+        _lattice(geo, "seat", geo.seat, rng),
+        _lattice(geo, "rural_seat", geo.rural_seat, rng),
+    ]
     park = _place_park(lats[0], rng)
     compounds = _place_compounds(lats, rng, geo.size)
     pts, region, lanes = _old_town(geo, lats[0], rng)
-    return Settlement(lattices=lats, compounds=compounds, park=park, old_town_points=pts,
-                      old_town_region=region, old_town_lanes=lanes, villages=_villages(geo, rng))
+    return Settlement(
+        lattices=lats,
+        compounds=compounds,
+        park=park,
+        old_town_points=pts,
+        old_town_region=region,
+        old_town_lanes=lanes,
+        villages=_villages(geo, rng),
+    )

@@ -87,6 +87,7 @@ def _require(frame: pd.DataFrame, columns: list[str]) -> None:
 
 # --- normalisation -------------------------------------------------------------------------
 
+
 def normalise_name(name: str, *, tables: PlaceNameTables | None = None) -> str:
     """Strip a committee suffix, keeping 社区/村 (翠洲社区居民委员会 → 翠洲社区).
 
@@ -121,8 +122,10 @@ def pinyin_keys(names: pd.Series, *, tables: PlaceNameTables | None = None) -> p
 
 # --- duplicates and homophones within a scope ----------------------------------------------
 
-def _keys(frame: pd.DataFrame, name: str, scope: str, normalise: bool, tables: PlaceNameTables,
-          pinyin: bool) -> pd.DataFrame:
+
+def _keys(
+    frame: pd.DataFrame, name: str, scope: str, normalise: bool, tables: PlaceNameTables, pinyin: bool
+) -> pd.DataFrame:
     _require(frame, [name, scope])
     names = frame[name].astype(str).str.strip()
     keys = pd.DataFrame({"scope": frame[scope].astype(str), "name": names}, index=frame.index)
@@ -144,8 +147,14 @@ def _groups(keys: pd.DataFrame, by: list[str], flagged: pd.Series) -> pd.DataFra
     return out.reset_index()
 
 
-def duplicate_groups(frame: pd.DataFrame, *, name: str = "name", scope: str = "scope",
-                     normalise: bool = True, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def duplicate_groups(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    scope: str = "scope",
+    normalise: bool = True,
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """Groups of rows sharing a normalised name within one scope value.
 
     Parameters
@@ -171,8 +180,14 @@ def duplicate_groups(frame: pd.DataFrame, *, name: str = "name", scope: str = "s
     return _groups(keys, ["scope", "normalised"], size > 1)
 
 
-def homophone_groups(frame: pd.DataFrame, *, name: str = "name", scope: str = "scope",
-                     normalise: bool = True, tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def homophone_groups(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    scope: str = "scope",
+    normalise: bool = True,
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """Groups of rows whose normalised names differ but read the same (toneless pinyin).
 
     Parameters and the returned columns are those of :func:`duplicate_groups`, with ``pinyin``
@@ -184,41 +199,65 @@ def homophone_groups(frame: pd.DataFrame, *, name: str = "name", scope: str = "s
     return _groups(keys, ["scope", "pinyin"], distinct > 1)
 
 
-def _explode(groups: pd.DataFrame, frame: pd.DataFrame, name: str, code: str, key: str,
-             tables: PlaceNameTables) -> pd.DataFrame:
+def _explode(
+    groups: pd.DataFrame, frame: pd.DataFrame, name: str, code: str, key: str, tables: PlaceNameTables
+) -> pd.DataFrame:
     f = finding(code, tables=tables)
     rows = groups.explode("rows")
     if code == "duplicate":
-        detail = "范围 scope " + rows["scope"] + "：" + rows["count"].astype(str) + " 处同名 " + rows["original"]
+        detail = (
+            "范围 scope " + rows["scope"] + "：" + rows["count"].astype(str) + " 处同名 " + rows["original"]
+        )
     else:
         detail = "范围 scope " + rows["scope"] + "：同音 " + rows["pinyin"] + "：" + rows["names"]
-    out = pd.DataFrame({
-        "row": rows["rows"].to_numpy(),
-        "name": frame.loc[rows["rows"].to_numpy(), name].astype(str).to_numpy(),
-        "code": code, "severity": f.severity, "reason_zh": f.reason_zh, "reason_en": f.reason_en,
-        "rule": f.rule, "detail": detail.to_numpy(), "group": (rows["scope"] + "|" + rows[key]).to_numpy(),
-    }, columns=FINDING_COLUMNS)
+    out = pd.DataFrame(
+        {
+            "row": rows["rows"].to_numpy(),
+            "name": frame.loc[rows["rows"].to_numpy(), name].astype(str).to_numpy(),
+            "code": code,
+            "severity": f.severity,
+            "reason_zh": f.reason_zh,
+            "reason_en": f.reason_en,
+            "rule": f.rule,
+            "detail": detail.to_numpy(),
+            "group": (rows["scope"] + "|" + rows[key]).to_numpy(),
+        },
+        columns=FINDING_COLUMNS,
+    )
     return out.reset_index(drop=True)
 
 
-def duplicates(frame: pd.DataFrame, *, name: str = "name", scope: str = "scope", normalise: bool = True,
-               tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def duplicates(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    scope: str = "scope",
+    normalise: bool = True,
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """``duplicate`` findings: one row per name repeated within its scope (columns FINDING_COLUMNS)."""
     t = default_tables(tables)
     groups = duplicate_groups(frame, name=name, scope=scope, normalise=normalise, tables=t)
     return _explode(groups, frame, name, "duplicate", "normalised", t)
 
 
-def homophones(frame: pd.DataFrame, *, name: str = "name", scope: str = "scope", normalise: bool = True,
-               tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def homophones(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    scope: str = "scope",
+    normalise: bool = True,
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """``homophone`` findings: one row per name sharing its reading with a different name in scope."""
     t = default_tables(tables)
     groups = homophone_groups(frame, name=name, scope=scope, normalise=normalise, tables=t)
     return _explode(groups, frame, name, "homophone", "pinyin", t)
 
 
-def legal_scope(frame: pd.DataFrame, *, category: str = "category",
-                tables: PlaceNameTables | None = None) -> pd.Series:
+def legal_scope(
+    frame: pd.DataFrame, *, category: str = "category", tables: PlaceNameTables | None = None
+) -> pd.Series:
     """Scope key of each row from its category's legal scope (data/placenames/categories.csv).
 
     The key is ``level:value`` where value comes from the first present column of the level:
@@ -243,6 +282,7 @@ def legal_scope(frame: pd.DataFrame, *, category: str = "category",
 
 # --- per-name checks -----------------------------------------------------------------------
 
+
 def _script_findings(name: str, tables: PlaceNameTables) -> list[Finding]:
     found = []
     latin = "".join(_LATIN_OR_DIGIT.findall(name))
@@ -258,13 +298,17 @@ def _script_findings(name: str, tables: PlaceNameTables) -> list[Finding]:
     return found
 
 
-def _generic_findings(name: str, category: str, size_rank: int | None, tables: PlaceNameTables) -> list[Finding]:
+def _generic_findings(
+    name: str, category: str, size_rank: int | None, tables: PlaceNameTables
+) -> list[Finding]:
     if category not in tables.categories:
         raise UnknownCategoryError([category], list(tables.categories))
     cat = tables.categories[category]
     if not cat.generic_check:
         return []
-    body = name[:-1] if len(name) > 2 and name[-1] in TRAILING and generic_of(name[:-1], tables=tables) else name
+    body = (
+        name[:-1] if len(name) > 2 and name[-1] in TRAILING and generic_of(name[:-1], tables=tables) else name
+    )
     generic = generic_of(body, tables=tables)
     if generic is None:
         return []
@@ -278,8 +322,13 @@ def _generic_findings(name: str, category: str, size_rank: int | None, tables: P
     return []
 
 
-def check_name(name: str, *, category: str | None = None, size_rank: int | None = None,
-               tables: PlaceNameTables | None = None) -> list[Finding]:
+def check_name(
+    name: str,
+    *,
+    category: str | None = None,
+    size_rank: int | None = None,
+    tables: PlaceNameTables | None = None,
+) -> list[Finding]:
     """Per-name checks: lexicons, Latin letters/digits, scripts, rare characters, generic fit.
 
     Parameters
@@ -301,7 +350,10 @@ def check_name(name: str, *, category: str | None = None, size_rank: int | None 
     """
     t = default_tables(tables)
     name = name.strip()
-    found = [finding(KIND_CODES[h.kind], detail=f"{h.term}：{h.note}", tables=t) for h in lexicon_hits(name, tables=t)]
+    found = [
+        finding(KIND_CODES[h.kind], detail=f"{h.term}：{h.note}", tables=t)
+        for h in lexicon_hits(name, tables=t)
+    ]
     found += _script_findings(name, t)
     if category:
         found += _generic_findings(normalise_name(name, tables=t), category, size_rank, t)
@@ -314,8 +366,14 @@ def _optional(frame: pd.DataFrame, column: str | None) -> list:
     return [None if pd.isna(v) or v == "" else v for v in frame[column]]
 
 
-def check_names(frame: pd.DataFrame, *, name: str = "name", category: str | None = "category",
-                size_rank: str | None = "size_rank", tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def check_names(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    category: str | None = "category",
+    size_rank: str | None = "size_rank",
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """:func:`check_name` over a frame; absent ``category``/``size_rank`` columns are ignored.
 
     Returns
@@ -327,14 +385,23 @@ def check_names(frame: pd.DataFrame, *, name: str = "name", category: str | None
     t = default_tables(tables)
     cache: dict[tuple, list[Finding]] = {}
     records = []
-    rows = zip(frame.index, frame[name].astype(str), _optional(frame, category), _optional(frame, size_rank),
-               strict=True)
+    rows = zip(
+        frame.index,
+        frame[name].astype(str),
+        _optional(frame, category),
+        _optional(frame, size_rank),
+        strict=True,
+    )
     for row, text, cat, rank in rows:
         key = (text, cat, rank)
         if key not in cache:
-            cache[key] = check_name(text, category=cat, size_rank=None if rank is None else int(rank), tables=t)
-        records += [(row, text, f.code, f.severity, f.reason_zh, f.reason_en, f.rule, f.detail, "")
-                    for f in cache[key]]
+            cache[key] = check_name(
+                text, category=cat, size_rank=None if rank is None else int(rank), tables=t
+            )
+        records += [
+            (row, text, f.code, f.severity, f.reason_zh, f.reason_en, f.rule, f.detail, "")
+            for f in cache[key]
+        ]
     return pd.DataFrame.from_records(records, columns=FINDING_COLUMNS)
 
 
@@ -364,12 +431,17 @@ def local_usage(names: pd.Series, *, tables: PlaceNameTables | None = None) -> p
     places = sorted(t.place_readings, key=len, reverse=True)
     regional = [n for n in distinct if regional_chars(n, tables=t)]
     plain = dataclasses.replace(t, surnames={})
-    surnamed = [n for n in distinct if (sr := surname_reading(n, tables=t))
-                and tuple(syllables(n, tables=plain)[:len(sr[0])]) != sr[1]]
+    surnamed = [
+        n
+        for n in distinct
+        if (sr := surname_reading(n, tables=t)) and tuple(syllables(n, tables=plain)[: len(sr[0])]) != sr[1]
+    ]
     special = [n for n in distinct if any(p in n for p in places)]
-    rows = [("使用岭南地名用字（不再标记为生僻字）", len(regional), _examples(regional)),
-            ("适用姓氏读音", len(surnamed), _examples(surnamed)),
-            ("含特殊读音地名", len(special), _examples(special))]
+    rows = [
+        ("使用岭南地名用字（不再标记为生僻字）", len(regional), _examples(regional)),
+        ("适用姓氏读音", len(surnamed), _examples(surnamed)),
+        ("含特殊读音地名", len(special), _examples(special)),
+    ]
     by_rule: dict[str, list[str]] = {}
     for n in distinct:
         for code in dict.fromkeys(f.code for f in check_name(n, tables=t)):

@@ -82,7 +82,7 @@ def _base_readings(name: str) -> tuple[list[str], list[bool]]:
     i = 0
     for word in seg(name):  # the segmentation lazy_pinyin used
         if len(word) > 1 and word in PHRASES_DICT:
-            in_word[i:i + len(word)] = [True] * len(word)
+            in_word[i : i + len(word)] = [True] * len(word)
         i += len(word)
     return out, in_word
 
@@ -91,7 +91,9 @@ SURNAME_PLACES = frozenset("家屋厝寨庄村巷")
 """Characters after which an opening surname takes its surname reading (翟家庄 Zhaijiazhuang)."""
 
 
-def surname_reading(name: str, *, tables: PlaceNameTables | None = None) -> tuple[str, tuple[str, ...]] | None:
+def surname_reading(
+    name: str, *, tables: PlaceNameTables | None = None
+) -> tuple[str, tuple[str, ...]] | None:
     """(surname, reading) when a polyphonic surname of surnames.csv opens ``name`` before one of
     家/屋/厝/寨/庄/村/巷 (翟家庄 → (翟, (zhai,))), else None; the longest surname wins (尉迟 over 尉).
     """
@@ -126,18 +128,18 @@ def syllables(name: str, *, tables: PlaceNameTables | None = None) -> list[str]:
     i = 0
     while i < len(name):
         for size in range(min(longest, len(name) - i), 0, -1):
-            word = name[i:i + size]
+            word = name[i : i + size]
             reading = overrides.get(word)
             if not reading or (i > 0 and word in t.start_only) or (size == 1 and in_word[i]):
                 continue
-            out[i:i + size] = reading
+            out[i : i + size] = reading
             i += size
             break
         else:
             i += 1
     surname = surname_reading(name, tables=t)
     if surname is not None:
-        out[:len(surname[0])] = surname[1]
+        out[: len(surname[0])] = surname[1]
     return out
 
 
@@ -198,8 +200,13 @@ def _category(category: str | None, tables: PlaceNameTables) -> Category | None:
     return tables.categories[category]
 
 
-def generic_of(body: str, *, category: Category | None = None,
-               tables: PlaceNameTables | None = None, classes: frozenset[str] | None = None) -> Generic | None:
+def generic_of(
+    body: str,
+    *,
+    category: Category | None = None,
+    tables: PlaceNameTables | None = None,
+    classes: frozenset[str] | None = None,
+) -> Generic | None:
     """The generic term ending ``body`` (longest first, so 雅居 wins over 居), or None.
 
     With a ``category`` only generics of its allowed classes count (``classes``: those classes
@@ -238,7 +245,9 @@ def _peel_descriptors(rest: str, descriptors: dict[str, str]) -> tuple[str, tupl
     found: list[str] = []
     longest = max((len(w) for w in descriptors), default=0)
     while True:  # the proper part keeps two characters (文化路 stays Wenhua Lu)
-        word = next((rest[-n:] for n in range(min(longest, len(rest) - 2), 1, -1) if rest[-n:] in descriptors), None)
+        word = next(
+            (rest[-n:] for n in range(min(longest, len(rest) - 2), 1, -1) if rest[-n:] in descriptors), None
+        )
         if word is None:
             return rest, tuple(found)
         rest, found = rest[: -len(word)], [word, *found]
@@ -259,8 +268,7 @@ def _street_ordinal(rest: str, generic: Generic) -> tuple[str, str] | None:
     return None  # 天一路 Tianyi Lu, 上下九路 Shangxiajiu Lu: the numeral belongs to the name
 
 
-def split_name(name: str, *, category: str | None = None,
-               tables: PlaceNameTables | None = None) -> NameParts:
+def split_name(name: str, *, category: str | None = None, tables: PlaceNameTables | None = None) -> NameParts:
     """Split ``name`` into proper part, descriptors, modifier, street ordinal, generic and trailing modifier.
 
     Parameters
@@ -314,7 +322,7 @@ def _words(chars: str, sylls: list[str]) -> list[str]:
     start = 0
     for match in _DIGIT_RUN.finditer(chars):
         if is_code(match.group()):
-            words += [_word(sylls[start:match.start()])] if match.start() > start else []
+            words += [_word(sylls[start : match.start()])] if match.start() > start else []
             words.append("".join(str(_DIGITS.get(c, c)) for c in match.group()))
             start = match.end()
     return words + ([_word(sylls[start:])] if start < len(chars) else [])
@@ -322,10 +330,10 @@ def _words(chars: str, sylls: list[str]) -> list[str]:
 
 def _generic_words(chars: str, sylls: list[str], t: PlaceNameTables) -> list[str]:
     """The generic with its modifiers; a generic opening with a descriptor (森林公园) is two words."""
-    head = next((w for w in t.descriptors if chars.startswith(w) and chars[len(w):] in t.generics), None)
+    head = next((w for w in t.descriptors if chars.startswith(w) and chars[len(w) :] in t.generics), None)
     if head is None:
         return _words(chars, sylls)
-    return [_word(sylls[:len(head)]), *_words(chars[len(head):], sylls[len(head):])]
+    return [_word(sylls[: len(head)]), *_words(chars[len(head) :], sylls[len(head) :])]
 
 
 def _ordinal_word(ordinal: str) -> str:
@@ -380,13 +388,13 @@ def sign_text(name: str, *, category: str | None = None, tables: PlaceNameTables
         return SignText(name, " ".join(_words(name, sylls)), name, "")
     words, cut = [], 0
     for piece in (parts.proper, *parts.descriptors):
-        words += _words(piece, sylls[cut:cut + len(piece)])
+        words += _words(piece, sylls[cut : cut + len(piece)])
         cut += len(piece)
     if parts.ordinal:
         words.append(_ordinal_word(parts.ordinal))
         cut += len(parts.ordinal)
     words += _generic_words(name[cut:], sylls[cut:], t)
-    return SignText(name, " ".join(words), parts.proper, name[len(parts.proper):])
+    return SignText(name, " ".join(words), parts.proper, name[len(parts.proper) :])
 
 
 def romanize(name: str, *, category: str | None = None, tables: PlaceNameTables | None = None) -> str:

@@ -24,34 +24,101 @@ from geo.placenames.checks import (
 from geo.placenames.tables import PlaceNameTables, category_code, default_tables
 
 HEADERS_ZH = {
-    "row": "行号", "name": "名称", "category": "类别", "scope": "法定范围", "code": "问题代码",
-    "severity": "处理方式", "reason_zh": "问题", "rule": "依据",
-    "detail": "说明", "group": "分组", "normalised": "规范化名称", "pinyin": "拼音（无调）",
-    "count": "单位数", "distinct": "不同名称数", "names": "名称", "original": "原名称",
-    "codes": "统计代码", "city": "地市", "county": "县区", "towns": "所属乡镇",
-    "counties": "所属县区", "object": "对象", "check": "检查", "groups": "组数",
-    "findings": "发现数", "scope_rule": "法定范围", "name_id": "地名编号", "status": "状态", "town": "镇街",
-    "district": "区县", "category_zh": "类别", "sign_type": "标志类型", "sign_chinese": "标志汉字",
-    "sign_pinyin": "标志拼音", "approval": "批准文号", "lon": "经度", "lat": "纬度",
-    "area_id": "区域编号", "heritage": "历史文化地名", "sign_present": "有无标志", "name_count": "地名数",
+    "row": "行号",
+    "name": "名称",
+    "category": "类别",
+    "scope": "法定范围",
+    "code": "问题代码",
+    "severity": "处理方式",
+    "reason_zh": "问题",
+    "rule": "依据",
+    "detail": "说明",
+    "group": "分组",
+    "normalised": "规范化名称",
+    "pinyin": "拼音（无调）",
+    "count": "单位数",
+    "distinct": "不同名称数",
+    "names": "名称",
+    "original": "原名称",
+    "codes": "统计代码",
+    "city": "地市",
+    "county": "县区",
+    "towns": "所属乡镇",
+    "counties": "所属县区",
+    "object": "对象",
+    "check": "检查",
+    "groups": "组数",
+    "findings": "发现数",
+    "scope_rule": "法定范围",
+    "name_id": "地名编号",
+    "status": "状态",
+    "town": "镇街",
+    "district": "区县",
+    "category_zh": "类别",
+    "sign_type": "标志类型",
+    "sign_chinese": "标志汉字",
+    "sign_pinyin": "标志拼音",
+    "approval": "批准文号",
+    "lon": "经度",
+    "lat": "纬度",
+    "area_id": "区域编号",
+    "heritage": "历史文化地名",
+    "sign_present": "有无标志",
+    "name_count": "地名数",
 }
 """Column → Chinese heading of every place-name report."""
 STATUS_ZH = {"standard": "标准地名", "irregular": "不规范地名", "historical": "历史地名"}
-SCOPE_ZH = {"country": "全国", "province": "省内", "county": "县(区)内", "city_or_town": "市(镇)内", "town": "乡镇内"}
+SCOPE_ZH = {
+    "country": "全国",
+    "province": "省内",
+    "county": "县(区)内",
+    "city_or_town": "市(镇)内",
+    "town": "乡镇内",
+}
 """Legal-scope level of a ``legal_scope`` key → Chinese."""
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 SEVERITY_ZH = {"review": "待审核"}
-FINDING_SHOWN = ["name_id", "row", "name", "category", "status", "town", "district", "scope", "reason_zh", "rule",
-                 "detail", "severity"]
+FINDING_SHOWN = [
+    "name_id",
+    "row",
+    "name",
+    "category",
+    "status",
+    "town",
+    "district",
+    "scope",
+    "reason_zh",
+    "rule",
+    "detail",
+    "severity",
+]
 """Columns of a findings sheet, in order (those present); codes, English reasons and group keys stay out."""
-SIGN_SHOWN = ["name_id", "name", "category_zh", "sign_type", "sign_chinese", "sign_pinyin", "status", "town",
-              "district", "approval", "lon", "lat"]
+SIGN_SHOWN = [
+    "name_id",
+    "name",
+    "category_zh",
+    "sign_type",
+    "sign_chinese",
+    "sign_pinyin",
+    "status",
+    "town",
+    "district",
+    "approval",
+    "lon",
+    "lat",
+]
 REPORT_COLUMNS = ["row", "name", "category", "scope", *FINDING_COLUMNS[2:]]
 
 
-def check_report(frame: pd.DataFrame, *, name: str = "name", category: str = "category",
-                 scope: str = "scope", size_rank: str = "size_rank",
-                 tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def check_report(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    category: str = "category",
+    scope: str = "scope",
+    size_rank: str = "size_rank",
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """Every check on a list of names, one row per finding (all flagged for review).
 
     Parameters
@@ -75,8 +142,11 @@ def check_report(frame: pd.DataFrame, *, name: str = "name", category: str = "ca
     if category in frame.columns:  # codes or the Chinese names of categories.csv, as imports accept
         frame = frame.assign(**{category: frame[category].map(lambda v: category_code(v, tables=t))})
     keyed = frame.copy()
-    keyed["_scope"] = (frame[scope].astype(str) if scope in frame.columns
-                       else legal_scope(frame, category=category, tables=t))
+    keyed["_scope"] = (
+        frame[scope].astype(str)
+        if scope in frame.columns
+        else legal_scope(frame, category=category, tables=t)
+    )
     parts = [
         check_names(frame, name=name, category=category, size_rank=size_rank, tables=t),
         duplicates(keyed, name=name, scope="_scope", tables=t),
@@ -94,8 +164,11 @@ def check_report(frame: pd.DataFrame, *, name: str = "name", category: str = "ca
 
 def summarise(findings: pd.DataFrame) -> pd.DataFrame:
     """Count findings and distinct names per code (columns code, reason_zh, findings, names)."""
-    return (findings.groupby(["code", "reason_zh"], sort=True)
-            .agg(findings=("row", "size"), names=("row", "nunique")).reset_index())
+    return (
+        findings.groupby(["code", "reason_zh"], sort=True)
+        .agg(findings=("row", "size"), names=("row", "nunique"))
+        .reset_index()
+    )
 
 
 @dataclass(frozen=True)
@@ -110,8 +183,13 @@ class DivisionReport:
 
     def sheets(self) -> dict[str, pd.DataFrame]:
         """Sheet name → frame, in reading order."""
-        return {"汇总": self.summary, "村居重名": self.village_duplicates, "村居同音": self.village_homophones,
-                "乡镇重名": self.town_duplicates, "乡镇同音": self.town_homophones}
+        return {
+            "汇总": self.summary,
+            "村居重名": self.village_duplicates,
+            "村居同音": self.village_homophones,
+            "乡镇重名": self.town_duplicates,
+            "乡镇同音": self.town_homophones,
+        }
 
 
 def _describe(groups: pd.DataFrame, frame: pd.DataFrame, key: str, extra: dict[str, str]) -> pd.DataFrame:
@@ -129,8 +207,9 @@ def _describe(groups: pd.DataFrame, frame: pd.DataFrame, key: str, extra: dict[s
     return out
 
 
-def division_report(villages: pd.DataFrame, towns: pd.DataFrame, *,
-                    tables: PlaceNameTables | None = None) -> DivisionReport:
+def division_report(
+    villages: pd.DataFrame, towns: pd.DataFrame, *, tables: PlaceNameTables | None = None
+) -> DivisionReport:
     """Duplicate and homophone checks on official division names.
 
     Parameters
@@ -153,17 +232,37 @@ def division_report(villages: pd.DataFrame, towns: pd.DataFrame, *,
     towns = towns.assign(_province="省内")
     area = {"city": "city_name", "county": "county_name"}
     frames = {
-        "village_duplicates": _describe(duplicate_groups(villages, scope="county_code", tables=t),
-                                        villages, "normalised", {**area, "towns": "town_name"}),
-        "village_homophones": _describe(homophone_groups(villages, scope="county_code", tables=t),
-                                        villages, "pinyin", {**area, "towns": "town_name"}),
-        "town_duplicates": _describe(duplicate_groups(towns, scope="_province", normalise=False, tables=t),
-                                     towns, "normalised", {"city": "city_name", "counties": "county_name"}),
-        "town_homophones": _describe(homophone_groups(towns, scope="_province", normalise=False, tables=t),
-                                     towns, "pinyin", {"city": "city_name", "counties": "county_name"}),
+        "village_duplicates": _describe(
+            duplicate_groups(villages, scope="county_code", tables=t),
+            villages,
+            "normalised",
+            {**area, "towns": "town_name"},
+        ),
+        "village_homophones": _describe(
+            homophone_groups(villages, scope="county_code", tables=t),
+            villages,
+            "pinyin",
+            {**area, "towns": "town_name"},
+        ),
+        "town_duplicates": _describe(
+            duplicate_groups(towns, scope="_province", normalise=False, tables=t),
+            towns,
+            "normalised",
+            {"city": "city_name", "counties": "county_name"},
+        ),
+        "town_homophones": _describe(
+            homophone_groups(towns, scope="_province", normalise=False, tables=t),
+            towns,
+            "pinyin",
+            {"city": "city_name", "counties": "county_name"},
+        ),
     }
-    labels = [("村/社区", "同一县级行政区", "重名"), ("村/社区", "同一县级行政区", "同音"),
-              ("乡/镇/街道", "同一省", "重名"), ("乡/镇/街道", "同一省", "同音")]
+    labels = [
+        ("村/社区", "同一县级行政区", "重名"),
+        ("村/社区", "同一县级行政区", "同音"),
+        ("乡/镇/街道", "同一省", "重名"),
+        ("乡/镇/街道", "同一省", "同音"),
+    ]
     summary = pd.DataFrame(
         [(*label, len(f), int(f["count"].sum())) for label, f in zip(labels, frames.values(), strict=True)],
         columns=["object", "scope_rule", "check", "groups", "count"],
@@ -190,14 +289,18 @@ def detail_zh(code: str, detail: str) -> str:
     text = re.sub(r"同音\s+[a-z]+：", "同音：", text).replace(": ", "：")
     if code in ("exaggerated", "foreign", "odd"):
         word, _, note = text.partition("：")
-        note = "；".join(p.strip() for p in re.split(r"[;；]", note) if p.strip() and not _LATIN_WORD.search(p))
+        note = "；".join(
+            p.strip() for p in re.split(r"[;；]", note) if p.strip() and not _LATIN_WORD.search(p)
+        )
         text = f"含“{word}”" + (f"（{note}）" if note else "")
     elif code in ("latin_or_digit", "mixed_script", "traditional", "rare_char") and text:
         kind = {"latin_or_digit": "字母或数字", "rare_char": "生僻字"}.get(code, "繁体字")
         text = f"含{kind}“{text}”"
     elif code == "generic_mismatch" and (m := re.search(r"“(.+?)”.*?∉\s*([^\s(（]+)", text)):
         text = f"“{m[2]}”类地名不宜使用通名“{m[1]}”"
-    elif code == "generic_oversize" and (m := re.search(r"“(.+?)”\s*rank\s*(\d+)\s*>\s*(\d+)\s*[(（](.*)[)）]\s*$", text)):
+    elif code == "generic_oversize" and (
+        m := re.search(r"“(.+?)”\s*rank\s*(\d+)\s*>\s*(\d+)\s*[(（](.*)[)）]\s*$", text)
+    ):
         text = f"通名“{m[1]}”规模等级 {m[2]}，超过该类地名上限 {m[3]}（{m[4]}）"
     return "" if _LATIN_WORD.search(text) and code != "latin_or_digit" else text
 
@@ -217,8 +320,10 @@ def readable_findings(findings: pd.DataFrame, *, tables: PlaceNameTables | None 
     if "scope" in out.columns:
         out["scope"] = out["scope"].map(scope_zh)
     if "detail" in out.columns:
-        out["detail"] = [detail_zh(c, "" if d is None or d != d else str(d))
-                         for c, d in zip(findings["code"], out["detail"], strict=True)]
+        out["detail"] = [
+            detail_zh(c, "" if d is None or d != d else str(d))
+            for c, d in zip(findings["code"], out["detail"], strict=True)
+        ]
     out["severity"] = out["severity"].map(lambda s: SEVERITY_ZH.get(s, s))
     return out.rename(columns=HEADERS_ZH)
 
@@ -226,12 +331,18 @@ def readable_findings(findings: pd.DataFrame, *, tables: PlaceNameTables | None 
 def readable_summary(findings: pd.DataFrame) -> pd.DataFrame:
     """Findings and distinct names per problem (问题, 发现数, 地名数), most frequent first."""
     key = "name_id" if "name_id" in findings.columns else "row"
-    counts = (findings.groupby("reason_zh", sort=False).agg(findings=(key, "size"), name_count=(key, "nunique"))
-              .reset_index().sort_values(["findings", "reason_zh"], ascending=[False, True]))
+    counts = (
+        findings.groupby("reason_zh", sort=False)
+        .agg(findings=(key, "size"), name_count=(key, "nunique"))
+        .reset_index()
+        .sort_values(["findings", "reason_zh"], ascending=[False, True])
+    )
     return counts.rename(columns=HEADERS_ZH).reset_index(drop=True)
 
 
-def findings_sheets(findings: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> dict[str, pd.DataFrame]:
+def findings_sheets(
+    findings: pd.DataFrame, *, tables: PlaceNameTables | None = None
+) -> dict[str, pd.DataFrame]:
     """Sheet title → frame of a check report: 检查结果 (one row per finding) and 汇总 (per problem)."""
     return {"检查结果": readable_findings(findings, tables=tables), "汇总": readable_summary(findings)}
 

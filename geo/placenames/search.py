@@ -72,13 +72,19 @@ class NameIndex:
         hit = scores > 0
         if not historical:
             hit &= ~self.historical
-        found = pd.DataFrame({
-            "id": self.ids[hit], "name": self.names.to_numpy()[hit], "historical": self.historical[hit],
-            "score": scores[hit], "field": fields[hit],
-        })
+        found = pd.DataFrame(
+            {
+                "id": self.ids[hit],
+                "name": self.names.to_numpy()[hit],
+                "historical": self.historical[hit],
+                "score": scores[hit],
+                "field": fields[hit],
+            }
+        )
         found["match"] = found["score"].map(MATCH_LABELS)
         found = found.assign(_len=found["name"].str.len()).sort_values(
-            ["score", "historical", "_len", "name"], ascending=[False, True, True, True], kind="stable")
+            ["score", "historical", "_len", "name"], ascending=[False, True, True, True], kind="stable"
+        )
         return found.drop_duplicates("id")[RESULT_COLUMNS].head(limit).reset_index(drop=True)
 
     def _scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +96,11 @@ class NameIndex:
         if not query:
             return np.zeros(len(self), dtype=int), np.full(len(self), "", dtype=object)
         # ü is typed as v or u: a query without v also matches readings with ü read as u
-        full = _tiers(self.pinyin, query) if "v" in query else np.maximum(
-            _tiers(self.pinyin, query), _tiers(self.pinyin_u, query))
+        full = (
+            _tiers(self.pinyin, query)
+            if "v" in query
+            else np.maximum(_tiers(self.pinyin, query), _tiers(self.pinyin_u, query))
+        )
         short = _tiers(self.initials, query)
         fields = np.where(full >= short, "pinyin", "initials").astype(object)
         return np.maximum(full, short), fields
@@ -103,8 +112,14 @@ def _tiers(values: pd.Series, query: str) -> np.ndarray:
     return np.where(exact, EXACT, np.where(position == 0, PREFIX, np.where(position > 0, SUBSTRING, 0)))
 
 
-def build_index(frame: pd.DataFrame, *, id: str = "id", name: str = "name", historical: str = "historical",
-                tables: PlaceNameTables | None = None) -> NameIndex:
+def build_index(
+    frame: pd.DataFrame,
+    *,
+    id: str = "id",
+    name: str = "name",
+    historical: str = "historical",
+    tables: PlaceNameTables | None = None,
+) -> NameIndex:
     """Index a frame of names for :meth:`NameIndex.query`.
 
     Parameters
@@ -127,8 +142,11 @@ def build_index(frame: pd.DataFrame, *, id: str = "id", name: str = "name", hist
     t = default_tables(tables)
     names = frame[name].astype(str).str.strip().reset_index(drop=True)
     readings = {n: syllables(n, tables=t) for n in pd.unique(names)}
-    flags = (truthy(frame[historical]).to_numpy() if historical in frame.columns
-             else np.zeros(len(frame), dtype=bool))
+    flags = (
+        truthy(frame[historical]).to_numpy()
+        if historical in frame.columns
+        else np.zeros(len(frame), dtype=bool)
+    )
     pinyin = names.map(lambda n: fold_pinyin("".join(readings[n])))
     return NameIndex(
         ids=frame[id].to_numpy(),
@@ -155,9 +173,17 @@ def _metres(lon: np.ndarray, lat: np.ndarray, centre: tuple[float, float] | None
     return np.hypot(dx, dy)
 
 
-def combined_search(text: str, *, facility_index: NameIndex, type_index: NameIndex, facilities: pd.DataFrame,
-                    places: pd.DataFrame, centre: tuple[float, float] | None = None, limit: int = 10,
-                    per_type: int = 5) -> pd.DataFrame:
+def combined_search(
+    text: str,
+    *,
+    facility_index: NameIndex,
+    type_index: NameIndex,
+    facilities: pd.DataFrame,
+    places: pd.DataFrame,
+    centre: tuple[float, float] | None = None,
+    limit: int = 10,
+    per_type: int = 5,
+) -> pd.DataFrame:
     """One search box over facilities (by name, type and address) and place names, ranked.
 
     Parameters
@@ -190,38 +216,73 @@ def combined_search(text: str, *, facility_index: NameIndex, type_index: NameInd
     names = facility_index.query(text, limit=len(facility_index) or 1)
     if len(names):
         at = facilities.loc[names["id"]]
-        parts.append(pd.DataFrame({
-            "kind": "facility", "id": names["id"].to_numpy(), "score": names["score"].to_numpy(),
-            "tier": np.where(names["score"].to_numpy() == EXACT, tier_of["facility_exact"], tier_of["facility"]),
-            "distance_m": _metres(at["lon"].to_numpy(), at["lat"].to_numpy(), centre)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "kind": "facility",
+                    "id": names["id"].to_numpy(),
+                    "score": names["score"].to_numpy(),
+                    "tier": np.where(
+                        names["score"].to_numpy() == EXACT, tier_of["facility_exact"], tier_of["facility"]
+                    ),
+                    "distance_m": _metres(at["lon"].to_numpy(), at["lat"].to_numpy(), centre),
+                }
+            )
+        )
     types = type_index.query(text, limit=len(type_index) or 1)
     if len(types):
         score_of = dict(zip(types["id"], types["score"], strict=True))
         of_type = facilities[facilities["type_code"].isin(list(score_of))]
-        near = pd.DataFrame({"kind": "facility", "id": of_type.index.to_numpy(),
-                             "score": of_type["type_code"].map(score_of).to_numpy(), "tier": tier_of["type"],
-                             "distance_m": _metres(of_type["lon"].to_numpy(), of_type["lat"].to_numpy(), centre)})
+        near = pd.DataFrame(
+            {
+                "kind": "facility",
+                "id": of_type.index.to_numpy(),
+                "score": of_type["type_code"].map(score_of).to_numpy(),
+                "tier": tier_of["type"],
+                "distance_m": _metres(of_type["lon"].to_numpy(), of_type["lat"].to_numpy(), centre),
+            }
+        )
         parts.append(near.sort_values(["distance_m", "id"]).head(per_type))
     if HAN_RE.search(text) and "address" in facilities.columns:
         query = "".join(text.split())
         found = facilities[facilities["address"].fillna("").str.contains(query, regex=False)]
-        parts.append(pd.DataFrame({"kind": "facility", "id": found.index.to_numpy(), "score": SUBSTRING,
-                                   "tier": tier_of["address"],
-                                   "distance_m": _metres(found["lon"].to_numpy(), found["lat"].to_numpy(), centre)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "kind": "facility",
+                    "id": found.index.to_numpy(),
+                    "score": SUBSTRING,
+                    "tier": tier_of["address"],
+                    "distance_m": _metres(found["lon"].to_numpy(), found["lat"].to_numpy(), centre),
+                }
+            )
+        )
     if len(places):
         score = places["score"].to_numpy()
-        parts.append(pd.DataFrame({
-            "kind": "place", "id": places["id"].to_numpy(), "score": score,
-            "tier": np.where(score == EXACT, tier_of["place_exact"], tier_of["place"]),
-            "distance_m": _metres(places["lon"].to_numpy(), places["lat"].to_numpy(), centre),
-            "_order": np.arange(len(places))}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "kind": "place",
+                    "id": places["id"].to_numpy(),
+                    "score": score,
+                    "tier": np.where(score == EXACT, tier_of["place_exact"], tier_of["place"]),
+                    "distance_m": _metres(places["lon"].to_numpy(), places["lat"].to_numpy(), centre),
+                    "_order": np.arange(len(places)),
+                }
+            )
+        )
     parts = [p for p in parts if len(p)]
     columns = ["kind", "id", "tier", "score", "distance_m"]
     if not parts:
         return pd.DataFrame(columns=columns)
-    out = pd.concat([p.assign(_order=p["_order"] if "_order" in p.columns else 0) for p in parts], ignore_index=True)
+    out = pd.concat(
+        [p.assign(_order=p["_order"] if "_order" in p.columns else 0) for p in parts], ignore_index=True
+    )
     out = out.sort_values(
-        ["tier", "score", "_order", "distance_m", "id"], ascending=[True, False, True, True, True], kind="stable")
+        ["tier", "score", "_order", "distance_m", "id"],
+        ascending=[True, False, True, True, True],
+        kind="stable",
+    )
     out = out.drop_duplicates(["kind", "id"]).head(limit)
     out["tier"] = [SEARCH_TIERS[t] for t in out["tier"]]
     return out[columns].reset_index(drop=True)

@@ -35,8 +35,14 @@ def _validated(frame: pd.DataFrame, columns: list[str], category: str, tables: P
     return cats
 
 
-def sign_worklist(frame: pd.DataFrame, *, name: str = "name", category: str = "category",
-                  sign_present: str = "sign_present", tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def sign_worklist(
+    frame: pd.DataFrame,
+    *,
+    name: str = "name",
+    category: str = "category",
+    sign_present: str = "sign_present",
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """Named features of sign-required categories that have no sign, with the text to put on it.
 
     Parameters
@@ -59,8 +65,10 @@ def sign_worklist(frame: pd.DataFrame, *, name: str = "name", category: str = "c
     cats = _validated(frame, [name, category, sign_present], category, t)
     required = cats.map(lambda c: t.categories[c].sign_required).astype(bool)
     todo = frame[required & ~has_sign(frame[sign_present])].copy()
-    texts = [sign_text(n, category=c, tables=t)
-             for n, c in zip(todo[name].astype(str), todo[category], strict=True)]
+    texts = [
+        sign_text(n, category=c, tables=t)
+        for n, c in zip(todo[name].astype(str), todo[category], strict=True)
+    ]
     todo["category_zh"] = todo[category].map(lambda c: t.categories[c].name_zh)
     todo["sign_type"] = todo[category].map(lambda c: t.categories[c].sign_type)
     todo["sign_chinese"] = [s.chinese for s in texts]
@@ -70,8 +78,13 @@ def sign_worklist(frame: pd.DataFrame, *, name: str = "name", category: str = "c
     return ordered.drop(columns="_o")
 
 
-def sign_coverage(frame: pd.DataFrame, *, category: str = "category", sign_present: str = "sign_present",
-                  tables: PlaceNameTables | None = None) -> pd.DataFrame:
+def sign_coverage(
+    frame: pd.DataFrame,
+    *,
+    category: str = "category",
+    sign_present: str = "sign_present",
+    tables: PlaceNameTables | None = None,
+) -> pd.DataFrame:
     """Signed share per category.
 
     Returns
@@ -83,8 +96,11 @@ def sign_coverage(frame: pd.DataFrame, *, category: str = "category", sign_prese
     t = default_tables(tables)
     cats = _validated(frame, [category, sign_present], category, t)
     signed = has_sign(frame[sign_present])
-    out = (pd.DataFrame({"category": cats, "signed": signed})
-           .groupby("category", sort=False).agg(features=("signed", "size"), signed=("signed", "sum")))
+    out = (
+        pd.DataFrame({"category": cats, "signed": signed})
+        .groupby("category", sort=False)
+        .agg(features=("signed", "size"), signed=("signed", "sum"))
+    )
     out = out.reindex([c for c in t.categories if c in out.index]).reset_index()
     out.insert(1, "category_zh", out["category"].map(lambda c: t.categories[c].name_zh))
     out.insert(2, "sign_required", out["category"].map(lambda c: t.categories[c].sign_required))
@@ -97,9 +113,18 @@ def sign_coverage(frame: pd.DataFrame, *, category: str = "category", sign_prese
 SIGN_STATUSES = ("待设置", "已设置", "待更换", "待拆除")
 """Sign work statuses: to put up (no sign yet), in place, to replace (the sign shows a former name),
 to take down (the name was retired, its sign is still up)."""
-SIGN_SIZES = {"行政区域界位标志": "特大", "街牌": "中", "巷牌": "小", "楼牌": "小", "村牌": "中",
-              "居民区标志": "中", "桥牌": "中", "台站港口标志": "大", "纪念地和旅游地标志": "大",
-              "自然地理实体标志": "大"}
+SIGN_SIZES = {
+    "行政区域界位标志": "特大",
+    "街牌": "中",
+    "巷牌": "小",
+    "楼牌": "小",
+    "村牌": "中",
+    "居民区标志": "中",
+    "桥牌": "中",
+    "台站港口标志": "大",
+    "纪念地和旅游地标志": "大",
+    "自然地理实体标志": "大",
+}
 """Size class of each sign type (GB 17733-2008 names the types; the class groups the plate sizes a
 contractor orders: 小 lane/building plates, 中 street/village/estate/bridge signs, 大 stations, scenic
 sites and natural features, 特大 boundary signs). A trunk road's street sign is 大."""
@@ -148,12 +173,16 @@ def sign_plan(frame: pd.DataFrame, *, tables: PlaceNameTables | None = None) -> 
     plan = frame[required].copy()
     plan["sign_status"] = sign_status(plan["status"], plan["sign_present"], plan["last_action"])
     plan = plan[plan["sign_status"].notna()]
-    texts = [sign_text(n, category=c, tables=t)
-             for n, c in zip(plan["name"].astype(str), plan["category"], strict=True)]
+    texts = [
+        sign_text(n, category=c, tables=t)
+        for n, c in zip(plan["name"].astype(str), plan["category"], strict=True)
+    ]
     plan["category_zh"] = plan["category"].map(lambda c: t.categories[c].name_zh)
     plan["sign_type"] = plan["category"].map(lambda c: t.categories[c].sign_type)
-    plan["size_class"] = [("大" if c == "trunk_road" else SIGN_SIZES.get(st, "中"))
-                          for c, st in zip(plan["category"], plan["sign_type"], strict=True)]
+    plan["size_class"] = [
+        ("大" if c == "trunk_road" else SIGN_SIZES.get(st, "中"))
+        for c, st in zip(plan["category"], plan["sign_type"], strict=True)
+    ]
     plan["sign_chinese"] = [s.chinese for s in texts]
     plan["sign_pinyin"] = [s.pinyin for s in texts]
     order = {c: i for i, c in enumerate(t.categories)}

@@ -55,10 +55,19 @@ FLAGS = ("大", "洋", "怪", "重", "other")
 WRITTEN = ("apart", "joined")
 POSITIONS = ("", "start")
 DESCRIPTOR_KINDS = ("ethnic", "descriptor")
-KEYS = {"polyphones.csv": "word", "generics.csv": "term", "categories.csv": "category", "lexicons.csv": "term",
-        "admin_suffixes.csv": "suffix", "rules.csv": "code", "fixed_spellings.csv": "name",
-        "descriptors.csv": "word", "surnames.csv": "surname", "place_readings.csv": "name",
-        "regional_chars.csv": "char"}
+KEYS = {
+    "polyphones.csv": "word",
+    "generics.csv": "term",
+    "categories.csv": "category",
+    "lexicons.csv": "term",
+    "admin_suffixes.csv": "suffix",
+    "rules.csv": "code",
+    "fixed_spellings.csv": "name",
+    "descriptors.csv": "word",
+    "surnames.csv": "surname",
+    "place_readings.csv": "name",
+    "regional_chars.csv": "char",
+}
 """Each CSV table and its key column: an override row replaces the shipped row with the same key."""
 CHARS_FILE = "extra_common_chars.txt"
 
@@ -147,7 +156,9 @@ def _read(path: str | Path, columns: list[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise PlaceNameTableError(path, f"cannot be read ({e})", "fix the file or restore the shipped one") from e
+        raise PlaceNameTableError(
+            path, f"cannot be read ({e})", "fix the file or restore the shipped one"
+        ) from e
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise PlaceNameTableError(path, f"lacks column(s) {missing}", f"use the header {','.join(columns)}")
@@ -168,10 +179,18 @@ def read_polyphones(path: str | Path = DATA_DIR / "polyphones.csv") -> pd.DataFr
     frame = _read(path, ["word", "reading", "note"])
     frame["position"] = frame.get("position", "")
     counts = frame["reading"].str.split().str.len()
-    _check(path, frame[counts != frame["word"].str.len()], "reading does not have one syllable per character",
-           "write one space-separated syllable per character, e.g. 重庆,chong qing")
-    _check(path, frame[~frame["position"].isin(POSITIONS)], "position is not empty or start",
-           "leave position empty (anywhere) or write start (only at the start of a name)")
+    _check(
+        path,
+        frame[counts != frame["word"].str.len()],
+        "reading does not have one syllable per character",
+        "write one space-separated syllable per character, e.g. 重庆,chong qing",
+    )
+    _check(
+        path,
+        frame[~frame["position"].isin(POSITIONS)],
+        "position is not empty or start",
+        "leave position empty (anywhere) or write start (only at the start of a name)",
+    )
     _check(path, frame[frame["word"].duplicated()], "word repeated", "keep one row per word")
     return frame
 
@@ -184,17 +203,27 @@ def read_descriptors(path: str | Path = DATA_DIR / "descriptors.csv") -> pd.Data
     modifiers apart from the word they qualify.
     """
     frame = _read(path, ["word", "kind", "note"])
-    _check(path, frame[~frame["kind"].isin(DESCRIPTOR_KINDS)], "kind is not ethnic/descriptor",
-           "use ethnic or descriptor")
-    _check(path, frame[frame["word"].str.len() < 2], "word shorter than two characters",
-           "one-syllable modifiers join their word: list only words of two or more characters")
+    _check(
+        path,
+        frame[~frame["kind"].isin(DESCRIPTOR_KINDS)],
+        "kind is not ethnic/descriptor",
+        "use ethnic or descriptor",
+    )
+    _check(
+        path,
+        frame[frame["word"].str.len() < 2],
+        "word shorter than two characters",
+        "one-syllable modifiers join their word: list only words of two or more characters",
+    )
     return frame
 
 
 def read_generics(path: str | Path = DATA_DIR / "generics.csv") -> pd.DataFrame:
     """Read the generic-term table (columns term, classes, rank, written, gbt18521, note)."""
     frame = _read(path, ["term", "classes", "rank", "written", "gbt18521", "note"])
-    _check(path, frame[~frame["rank"].str.fullmatch(r"\d+")], "rank is not a whole number", "use 1 (small) to 9")
+    _check(
+        path, frame[~frame["rank"].str.fullmatch(r"\d+")], "rank is not a whole number", "use 1 (small) to 9"
+    )
     _check(path, frame[~frame["written"].isin(WRITTEN)], "written is not apart/joined", "use apart or joined")
     _check(path, frame[frame["term"].duplicated()], "term repeated", "keep one row per term")
     return frame
@@ -202,8 +231,17 @@ def read_generics(path: str | Path = DATA_DIR / "generics.csv") -> pd.DataFrame:
 
 def read_categories(path: str | Path = DATA_DIR / "categories.csv") -> pd.DataFrame:
     """Read the feature-category table (category, classes, max_rank, scope, written, sign_required ...)."""
-    cols = ["category", "name_zh", "classes", "max_rank", "generic_check", "scope", "written",
-            "sign_required", "sign_type"]
+    cols = [
+        "category",
+        "name_zh",
+        "classes",
+        "max_rank",
+        "generic_check",
+        "scope",
+        "written",
+        "sign_required",
+        "sign_type",
+    ]
     frame = _read(path, cols)
     _check(path, frame[~frame["generic_check"].isin(["0", "1"])], "generic_check is not 0/1", "use 0 or 1")
     _check(path, frame[~frame["scope"].isin(SCOPES)], "unknown scope", f"use one of {SCOPES}")
@@ -234,14 +272,23 @@ def read_rules(path: str | Path = DATA_DIR / "rules.csv") -> pd.DataFrame:
     """
     frame = _read(path, ["code", "reason_zh", "reason_en", "rule"])
     frame["flag"] = frame["flag"].replace("", "other") if "flag" in frame else "other"
-    _check(path, frame[~frame["flag"].isin(FLAGS)], "flag is not 大/洋/怪/重/other", "use 大, 洋, 怪, 重 or other")
+    _check(
+        path,
+        frame[~frame["flag"].isin(FLAGS)],
+        "flag is not 大/洋/怪/重/other",
+        "use 大, 洋, 怪, 重 or other",
+    )
     return frame
 
 
 def _check_readings(path: str | Path, frame: pd.DataFrame, key: str, example: str) -> pd.DataFrame:
     counts = frame["reading"].str.split().str.len()
-    _check(path, frame[counts != frame[key].str.len()], "reading does not have one syllable per character",
-           f"write one space-separated syllable per character, e.g. {example}")
+    _check(
+        path,
+        frame[counts != frame[key].str.len()],
+        "reading does not have one syllable per character",
+        f"write one space-separated syllable per character, e.g. {example}",
+    )
     _check(path, frame[frame[key].duplicated()], f"{key} repeated", f"keep one row per {key}")
     return frame
 
@@ -259,9 +306,15 @@ def read_place_readings(path: str | Path = DATA_DIR / "place_readings.csv") -> p
 def read_regional_chars(path: str | Path = DATA_DIR / "regional_chars.csv") -> pd.DataFrame:
     """Read the regional place-name characters (columns char, reading, meaning, example, note)."""
     frame = _read(path, ["char", "reading", "meaning", "example", "note"])
-    _check(path, frame[frame["char"].str.len() != 1], "char is not one character", "put one character per row")
-    _check(path, frame[~frame["reading"].str.fullmatch(r"[a-zü]+")], "reading is not one toneless syllable",
-           "write the reading in toneless pinyin, e.g. zhen")
+    _check(
+        path, frame[frame["char"].str.len() != 1], "char is not one character", "put one character per row"
+    )
+    _check(
+        path,
+        frame[~frame["reading"].str.fullmatch(r"[a-zü]+")],
+        "reading is not one toneless syllable",
+        "write the reading in toneless pinyin, e.g. zhen",
+    )
     _check(path, frame[frame["char"].duplicated()], "char repeated", "keep one row per character")
     return frame
 
@@ -308,8 +361,13 @@ def tables_from_frames(
     """Build the lookup structures from validated table frames."""
     positions = polyphones["position"] if "position" in polyphones else pd.Series("", polyphones.index)
     places = {} if place_readings is None else _readings(place_readings["name"], place_readings["reading"])
-    regional = {} if regional_chars is None else {
-        r.char: RegionalChar(r.char, r.reading, r.meaning, r.example) for r in regional_chars.itertuples()}
+    regional = (
+        {}
+        if regional_chars is None
+        else {
+            r.char: RegionalChar(r.char, r.reading, r.meaning, r.example) for r in regional_chars.itertuples()
+        }
+    )
     return PlaceNameTables(
         polyphones=_readings(polyphones["word"], polyphones["reading"]) | places,
         place_readings=places,
@@ -320,37 +378,62 @@ def tables_from_frames(
             for r in generics.itertuples()
         },
         categories={
-            r.category: Category(r.category, r.name_zh, _split(r.classes), int(r.max_rank),
-                                 r.generic_check == "1", r.scope, r.written == "joined",
-                                 r.sign_required == "1", r.sign_type)
+            r.category: Category(
+                r.category,
+                r.name_zh,
+                _split(r.classes),
+                int(r.max_rank),
+                r.generic_check == "1",
+                r.scope,
+                r.written == "joined",
+                r.sign_required == "1",
+                r.sign_type,
+            )
             for r in categories.itertuples()
         },
         lexicon=tuple(LexiconTerm(r.term, r.kind, r.note, r.term.lower()) for r in lexicons.itertuples()),
-        suffixes=tuple(sorted(zip(admin_suffixes["suffix"], admin_suffixes["replacement"], strict=True),
-                              key=lambda p: -len(p[0]))),
-        rules={r.code: Rule(r.code, r.reason_zh, r.reason_en, r.rule, getattr(r, "flag", "other") or "other")
-               for r in rules.itertuples()},
+        suffixes=tuple(
+            sorted(
+                zip(admin_suffixes["suffix"], admin_suffixes["replacement"], strict=True),
+                key=lambda p: -len(p[0]),
+            )
+        ),
+        rules={
+            r.code: Rule(r.code, r.reason_zh, r.reason_en, r.rule, getattr(r, "flag", "other") or "other")
+            for r in rules.itertuples()
+        },
         extra_chars=extra_chars | frozenset(regional),
         fixed=dict(zip(fixed_spellings["name"], fixed_spellings["pinyin"], strict=True)),
         start_only=frozenset(polyphones.loc[positions == "start", "word"]),
-        descriptors={} if descriptors is None else dict(zip(descriptors["word"], descriptors["kind"], strict=True)),
+        descriptors={}
+        if descriptors is None
+        else dict(zip(descriptors["word"], descriptors["kind"], strict=True)),
     )
 
 
 def _override_dir(overrides: str | Path) -> Path:
     folder = Path(overrides)
     if not folder.is_dir():
-        raise PlaceNameTableError(folder, "is not a folder", "point MINQING_PLACENAME_TABLES at a folder holding "
-                                  "edited copies of (some of) data/placenames/*.csv")
+        raise PlaceNameTableError(
+            folder,
+            "is not a folder",
+            "point MINQING_PLACENAME_TABLES at a folder holding "
+            "edited copies of (some of) data/placenames/*.csv",
+        )
     known = {*KEYS, CHARS_FILE}
     unknown = sorted(f.name for f in folder.iterdir() if f.suffix in {".csv", ".txt"} and f.name not in known)
     if unknown:
-        raise PlaceNameTableError(folder, f"holds {unknown}, which are no place-name tables",
-                                  f"name the files like the shipped ones: {sorted(known)}")
+        raise PlaceNameTableError(
+            folder,
+            f"holds {unknown}, which are no place-name tables",
+            f"name the files like the shipped ones: {sorted(known)}",
+        )
     return folder
 
 
-def _merged(read: Callable[[Path], pd.DataFrame], file: str, data_dir: Path, overrides: Path | None) -> pd.DataFrame:
+def _merged(
+    read: Callable[[Path], pd.DataFrame], file: str, data_dir: Path, overrides: Path | None
+) -> pd.DataFrame:
     frame = read(data_dir / file)
     if overrides is None or not (overrides / file).exists():
         return frame

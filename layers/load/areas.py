@@ -46,8 +46,6 @@ AREA_NAME_WIDTH = 120
 SLIVER_HINT_M2 = 50_000  # larger overlaps/gaps are not suggested for absorption
 
 
-
-
 def read_area_levels(path: Path | None = None) -> dict[str, str]:
     """Level name or alias (data/area_levels.csv) → level code."""
     table = pd.read_csv(path or DATA_DIR / "area_levels.csv", dtype=str, keep_default_na=False)
@@ -57,9 +55,27 @@ def read_area_levels(path: Path | None = None) -> dict[str, str]:
     return names
 
 
-def import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, actor, column_map, replace,
-                  bbox, sliver_m2, level, make_valid, strict_topology, step, max_rows, progress, outside_china=False,
-                  **_ignored) -> None:
+def import_areas(
+    s: Session,
+    path: Path,
+    report: ImportReport,
+    *,
+    crs,
+    dry_run,
+    actor,
+    column_map,
+    replace,
+    bbox,
+    sliver_m2,
+    level,
+    make_valid,
+    strict_topology,
+    step,
+    max_rows,
+    progress,
+    outside_china=False,
+    **_ignored,
+) -> None:
     step("读取 reading")
     source = read_source(path, report, crs=crs, max_rows=max_rows)
     frame = map_columns(source.frame, "areas", report, column_map)
@@ -71,8 +87,7 @@ def import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, 
         raise Rejected
     step("检查 checking rows")
     extent = expected_extent(s, bbox, outside_china=outside_china)
-    areas = _area_rows(s, frame, source, report, crs=source.crs, extent=extent,
-                       make_valid=make_valid)
+    areas = _area_rows(s, frame, source, report, crs=source.crs, extent=extent, make_valid=make_valid)
     usable = areas[areas["level"].notna() & areas.geometry.notna() & (areas["code"] != "")]
     merged = _with_stored(s, usable, replace=replace, report=report)  # parents are checked even now
     if not report.ok:
@@ -81,8 +96,14 @@ def import_areas(s: Session, path: Path, report: ImportReport, *, crs, dry_run, 
     merged = _topology(merged, report, sliver_m2=sliver_m2, strict=strict_topology)
     if report.ok:
         step("写入 writing")
-        write_all_or_nothing(s, report, lambda: _write_areas(s, merged, replace=replace, actor=actor, progress=progress),
-                             actor=actor, dry_run=dry_run, preview=lambda: int(merged["changed"].sum()))
+        write_all_or_nothing(
+            s,
+            report,
+            lambda: _write_areas(s, merged, replace=replace, actor=actor, progress=progress),
+            actor=actor,
+            dry_run=dry_run,
+            preview=lambda: int(merged["changed"].sum()),
+        )
 
 
 def _area_rows(s, frame, source, report, *, crs, extent, make_valid) -> gpd.GeoDataFrame:
@@ -92,24 +113,41 @@ def _area_rows(s, frame, source, report, *, crs, extent, make_valid) -> gpd.GeoD
     required_text(frame, "name", source, report)
     for code, rows in pd.Series(source.row).groupby(codes.to_numpy()).groups.items():
         if code and len(rows) > 1:
-            report.add(int(source.row[rows[1]]), "编码 code", f"code {code!r} repeats row {int(source.row[rows[0]])}",
-                       "give every area its own code")
+            report.add(
+                int(source.row[rows[1]]),
+                "编码 code",
+                f"code {code!r} repeats row {int(source.row[rows[0]])}",
+                "give every area its own code",
+            )
     levels = _levels(frame, source, report)
     geoms = _area_geometries(frame, source, report, crs=crs, make_valid=make_valid)
     _check_area_positions(geoms, source, report, extent)
     households = number_column(frame, "households", source, report, integer=True)
     urc = text_column(frame, "urban_rural_code", nfkc=True)
     for i in np.flatnonzero(((urc != "") & ~urc.isin(URBAN_RURAL_CODES)).to_numpy()):
-        report.add(int(source.row[i]), "城乡分类代码", f"{urc.iat[i]!r} is not an NBS urban-rural code",
-                   f"use one of {', '.join(URBAN_RURAL_CODES)} or leave it empty")
+        report.add(
+            int(source.row[i]),
+            "城乡分类代码",
+            f"{urc.iat[i]!r} is not an NBS urban-rural code",
+            f"use one of {', '.join(URBAN_RURAL_CODES)} or leave it empty",
+        )
     _check_work_phones(text_column(frame, "worker_phone"), source, report)
-    return gpd.GeoDataFrame({
-        "row": source.row, "code": codes, "name": text_column(frame, "name"), "level": levels,
-        "parent_code": text_column(frame, "parent_code", nfkc=True), "urban_rural_code": urc.replace("", None),
-        "worker_name": text_column(frame, "worker_name").replace("", None),
-        "worker_phone": text_column(frame, "worker_phone").replace("", None),
-        "households": households.round().astype("Int64"), "source": f"file:{Path(report.path).name}"[:200]},
-        geometry=list(geoms), crs=4326)
+    return gpd.GeoDataFrame(
+        {
+            "row": source.row,
+            "code": codes,
+            "name": text_column(frame, "name"),
+            "level": levels,
+            "parent_code": text_column(frame, "parent_code", nfkc=True),
+            "urban_rural_code": urc.replace("", None),
+            "worker_name": text_column(frame, "worker_name").replace("", None),
+            "worker_phone": text_column(frame, "worker_phone").replace("", None),
+            "households": households.round().astype("Int64"),
+            "source": f"file:{Path(report.path).name}"[:200],
+        },
+        geometry=list(geoms),
+        crs=4326,
+    )
 
 
 def _check_work_phones(phones: pd.Series, source: Source, report: ImportReport) -> None:
@@ -123,11 +161,17 @@ def _levels(frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.Ser
     names = read_area_levels()
     values = text_column(frame, "level", nfkc=True)
     levels = values.map(lambda v: names.get(v) or names.get(v.lower()))
-    valid = ", ".join(f"{lvl} ({'/'.join(k for k, v in names.items() if v == lvl and k != lvl)})"
-                      for lvl in dict.fromkeys(names.values()))
+    valid = ", ".join(
+        f"{lvl} ({'/'.join(k for k, v in names.items() if v == lvl and k != lvl)})"
+        for lvl in dict.fromkeys(names.values())
+    )
     for i in np.flatnonzero(levels.isna().to_numpy()):
-        report.add(int(source.row[i]), "层级 level", f"unknown level {values.iat[i]!r}",
-                   f"use one of {valid} (or pass --level for the whole file); names in data/area_levels.csv")
+        report.add(
+            int(source.row[i]),
+            "层级 level",
+            f"unknown level {values.iat[i]!r}",
+            f"use one of {valid} (or pass --level for the whole file); names in data/area_levels.csv",
+        )
     return levels
 
 
@@ -150,8 +194,12 @@ def _area_geometry(g, row: int, report: ImportReport, *, crs: str, make_valid: b
     if not g.is_valid:
         reason = shapely.is_valid_reason(g)
         if not make_valid:
-            report.add(row, "geometry", f"invalid polygon: {reason}",
-                       "fix it in QGIS (Vector ▸ Geometry Tools ▸ Fix Geometries) or pass --make-valid")
+            report.add(
+                row,
+                "geometry",
+                f"invalid polygon: {reason}",
+                "fix it in QGIS (Vector ▸ Geometry Tools ▸ Fix Geometries) or pass --make-valid",
+            )
             return None
         g = shapely.make_valid(g)
         report.warn(row, "geometry", f"invalid polygon repaired ({reason})", "check the repaired boundary")
@@ -169,20 +217,41 @@ def _check_area_positions(geoms: list, source: Source, report: ImportReport, ext
     if not present.any():
         return
     points = shapely.point_on_surface(np.asarray(geoms, dtype=object)[present])
-    check_positions(shapely.get_x(points), shapely.get_y(points), source.row[present], extent, report,
-                    columns=("x", "y"))
+    check_positions(
+        shapely.get_x(points), shapely.get_y(points), source.row[present], extent, report, columns=("x", "y")
+    )
 
 
 def _stored_areas(s: Session) -> gpd.GeoDataFrame:
-    rows = s.execute(text("SELECT area_id, parent_id, level, code, name, urban, urban_rural_code, worker_name, "
-                          "worker_phone, households, source, ST_AsBinary(geom) FROM areas")).all()
-    cols = ["area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code", "worker_name",
-            "worker_phone", "households", "source", "wkb"]
+    rows = s.execute(
+        text(
+            "SELECT area_id, parent_id, level, code, name, urban, urban_rural_code, worker_name, "
+            "worker_phone, households, source, ST_AsBinary(geom) FROM areas"
+        )
+    ).all()
+    cols = [
+        "area_id",
+        "parent_id",
+        "level",
+        "code",
+        "name",
+        "urban",
+        "urban_rural_code",
+        "worker_name",
+        "worker_phone",
+        "households",
+        "source",
+        "wkb",
+    ]
     frame = pd.DataFrame(rows, columns=cols)
-    return gpd.GeoDataFrame(frame.drop(columns="wkb"), geometry=shapely.from_wkb(frame["wkb"].map(bytes)), crs=4326)
+    return gpd.GeoDataFrame(
+        frame.drop(columns="wkb"), geometry=shapely.from_wkb(frame["wkb"].map(bytes)), crs=4326
+    )
 
 
-def _with_stored(s: Session, areas: gpd.GeoDataFrame, *, replace: bool, report: ImportReport) -> gpd.GeoDataFrame:
+def _with_stored(
+    s: Session, areas: gpd.GeoDataFrame, *, replace: bool, report: ImportReport
+) -> gpd.GeoDataFrame:
     """The file's areas with ids and parents resolved, plus the stored areas they sit among.
 
     Returns every area after the import (``in_file`` flags the file's rows, ``changed`` those to write).
@@ -195,10 +264,13 @@ def _with_stored(s: Session, areas: gpd.GeoDataFrame, *, replace: bool, report: 
         stored = stored[stored["code"].isin(areas["code"])]
     by_code = dict(zip(stored["code"], stored["area_id"], strict=True))
     new = ~areas["code"].isin(list(by_code))
-    areas = areas.assign(area_id=[by_code.get(c) for c in areas["code"]], in_file=True, changed=True, stored=~new)
+    areas = areas.assign(
+        area_id=[by_code.get(c) for c in areas["code"]], in_file=True, changed=True, stored=~new
+    )
     areas.loc[new, "area_id"] = first + np.arange(int(new.sum()))
-    others = stored[~stored["code"].isin(areas["code"])].assign(row=None, in_file=False, changed=False,
-                                                                 stored=True)
+    others = stored[~stored["code"].isin(areas["code"])].assign(
+        row=None, in_file=False, changed=False, stored=True
+    )
     merged = pd.concat([areas, others], ignore_index=True)
     merged["area_id"] = merged["area_id"].astype(np.int64)
     merged["parent_id"] = _parents(merged, report)
@@ -225,11 +297,19 @@ def _parent_of(merged, i, by_code, level_of, report):
     if r.parent_code:
         pid = by_code.get(r.parent_code)
         if pid is None:
-            report.add(int(r.row), "上级编码 parent_code", f"parent code {r.parent_code!r} is neither in the file "
-                       "nor stored", f"import the {expected} level first or correct the code")
+            report.add(
+                int(r.row),
+                "上级编码 parent_code",
+                f"parent code {r.parent_code!r} is neither in the file nor stored",
+                f"import the {expected} level first or correct the code",
+            )
         elif level_of[pid] != expected:
-            report.add(int(r.row), "上级编码 parent_code", f"parent {r.parent_code!r} is a {level_of[pid]}; a "
-                       f"{r.level} must lie in a {expected}", "correct the parent code or the level")
+            report.add(
+                int(r.row),
+                "上级编码 parent_code",
+                f"parent {r.parent_code!r} is a {level_of[pid]}; a {r.level} must lie in a {expected}",
+                "correct the parent code or the level",
+            )
         return pid
     return _containing(merged, r, expected, report)
 
@@ -239,8 +319,12 @@ def _containing(merged, r, expected: str, report: ImportReport):
     point = r.geometry.point_on_surface() if r.geometry is not None else None
     hits = candidates[candidates.geometry.contains(point)] if point is not None else candidates.iloc[:0]
     if hits.empty:
-        report.add(int(r.row), "上级编码 parent_code", f"no parent code and no {expected} contains this {r.level}",
-                   f"add a 上级编码 column, or import the {expected} level first")
+        report.add(
+            int(r.row),
+            "上级编码 parent_code",
+            f"no parent code and no {expected} contains this {r.level}",
+            f"add a 上级编码 column, or import the {expected} level first",
+        )
         return None
     return int(hits["area_id"].iat[0])
 
@@ -249,7 +333,9 @@ def _urban(merged: pd.DataFrame) -> pd.Series:
     """Urban flag of the file's areas: their urban-rural code, else the statistics-code hint of a
     community (居委会 001-199 urban, 村委会 200-399 rural), else their parent's; stored areas keep theirs."""
     stored = merged["urban"] if "urban" in merged.columns else pd.Series(np.nan, index=merged.index)
-    urban = {a: bool(u) for a, u, f in zip(merged["area_id"], stored, merged["in_file"], strict=True) if not f}
+    urban = {
+        a: bool(u) for a, u, f in zip(merged["area_id"], stored, merged["in_file"], strict=True) if not f
+    }
     order = merged["level"].map(DEPTH).sort_values(kind="stable").index
     for i in order[merged.loc[order, "in_file"].to_numpy()]:
         r = merged.loc[i]
@@ -257,7 +343,9 @@ def _urban(merged: pd.DataFrame) -> pd.Series:
     return merged["area_id"].map(urban).astype(bool)
 
 
-def _topology(merged: gpd.GeoDataFrame, report: ImportReport, *, sliver_m2: float, strict: bool) -> gpd.GeoDataFrame:
+def _topology(
+    merged: gpd.GeoDataFrame, report: ImportReport, *, sliver_m2: float, strict: bool
+) -> gpd.GeoDataFrame:
     if sliver_m2 > 0:
         fixed, absorbed = absorb_slivers(merged, max_m2=sliver_m2)
         moved = ~fixed.geometry.geom_equals_exact(merged.geometry, tolerance=0)
@@ -266,8 +354,10 @@ def _topology(merged: gpd.GeoDataFrame, report: ImportReport, *, sliver_m2: floa
     problems = check_topology(merged)
     involved = set(merged.loc[merged["in_file"], "area_id"])
     problems = problems[problems["area_id"].isin(involved) | problems["other_id"].isin(involved)]
-    label = {r.area_id: f"row {r.row} ({r.code} {r.name})" if r.in_file else f"stored {r.code} {r.name}"
-             for r in merged.itertuples()}
+    label = {
+        r.area_id: f"row {r.row} ({r.code} {r.name})" if r.in_file else f"stored {r.code} {r.name}"
+        for r in merged.itertuples()
+    }
     row_of = dict(zip(merged["area_id"], merged["row"], strict=True))
     for p in problems.itertuples():
         message, fix = _topology_message(p, label, sliver_m2)
@@ -278,20 +368,28 @@ def _topology(merged: gpd.GeoDataFrame, report: ImportReport, *, sliver_m2: floa
 
 def _topology_message(p, label: dict, sliver_m2: float) -> tuple[str, str]:
     size = f"{p.area_m2:,.0f} m²"
-    absorb = (f"fix the boundary, or pass --absorb-slivers {max(p.area_m2 * 1.1, 1):.0f} if it is a digitising sliver"
-              if p.area_m2 <= SLIVER_HINT_M2 else "fix the boundaries (too large to be a digitising sliver)")
+    absorb = (
+        f"fix the boundary, or pass --absorb-slivers {max(p.area_m2 * 1.1, 1):.0f} if it is a digitising sliver"
+        if p.area_m2 <= SLIVER_HINT_M2
+        else "fix the boundaries (too large to be a digitising sliver)"
+    )
     if p.kind == "overlap":
         return f"{label.get(p.area_id)} overlaps {label.get(p.other_id)} by {size}", absorb
     if p.kind == "outside_parent":
         return f"{label.get(p.area_id)} reaches {size} outside its parent {label.get(p.other_id)}", absorb
     if p.kind == "gap":
-        inside = f"inside {label.get(p.area_id)}" if p.area_id is not None and not pd.isna(p.area_id) else "between areas"
+        inside = (
+            f"inside {label.get(p.area_id)}"
+            if p.area_id is not None and not pd.isna(p.area_id)
+            else "between areas"
+        )
         return f"gap of {size} between the {p.level} areas {inside}", absorb
     return f"{label.get(p.area_id)}: {p.detail}", "correct the level or the parent"
 
 
-def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: str,
-                 progress: Progress | None = None) -> int:
+def _write_areas(
+    s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: str, progress: Progress | None = None
+) -> int:
 
     rows = _with_real_ids(s, merged[merged["changed"]].copy())
     rows["depth"] = rows["level"].map(DEPTH)
@@ -304,9 +402,16 @@ def _write_areas(s: Session, merged: gpd.GeoDataFrame, *, replace: bool, actor: 
     sets = ", ".join(f"{c} = i.{c}" for c in AREA_COLS + ["geom"] if c != "area_id")
     new = {"new": [int(a) for a in rows.loc[~rows["stored"], "area_id"]]}
     # new areas first (their parents are stored or inserted by the same statement), then updates
-    s.execute(text(f"INSERT INTO areas ({cols}) SELECT {cols} FROM import_areas WHERE area_id = ANY(:new)"), new)
-    s.execute(text(f"UPDATE areas a SET {sets}, version = a.version + 1 FROM import_areas i "
-                   "WHERE a.area_id = i.area_id AND NOT i.area_id = ANY(:new)"), new)
+    s.execute(
+        text(f"INSERT INTO areas ({cols}) SELECT {cols} FROM import_areas WHERE area_id = ANY(:new)"), new
+    )
+    s.execute(
+        text(
+            f"UPDATE areas a SET {sets}, version = a.version + 1 FROM import_areas i "
+            "WHERE a.area_id = i.area_id AND NOT i.area_id = ANY(:new)"
+        ),
+        new,
+    )
     if stale:
         _delete_areas(s, stale)
     assign_residence_areas(s)
@@ -320,9 +425,14 @@ def _with_real_ids(s: Session, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     children's ``parent_id`` may hold too."""
     provisional = rows.loc[~rows["stored"].astype(bool), "area_id"].tolist()
     real = dict(zip(provisional, ids.allocate(s, "areas", len(provisional)).tolist(), strict=True))
-    return rows.assign(area_id=rows["area_id"].map(lambda a: int(real.get(a, a))),
-                       parent_id=pd.Series([None if p is None or pd.isna(p) else int(real.get(p, p))
-                                            for p in rows["parent_id"]], index=rows.index, dtype=object))
+    return rows.assign(
+        area_id=rows["area_id"].map(lambda a: int(real.get(a, a))),
+        parent_id=pd.Series(
+            [None if p is None or pd.isna(p) else int(real.get(p, p)) for p in rows["parent_id"]],
+            index=rows.index,
+            dtype=object,
+        ),
+    )
 
 
 def _stale_area_ids(s: Session, merged: gpd.GeoDataFrame) -> list[int]:

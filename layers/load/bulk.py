@@ -21,11 +21,32 @@ from sqlalchemy.orm import Session
 from layers import audit
 from layers.models import SRID
 
-FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
-                 "fees", "phone", "operator", "status", "source"]
+FACILITY_COLS = [
+    "facility_id",
+    "type_code",
+    "name",
+    "address",
+    "floor_area_m2",
+    "capacity",
+    "opening_hours",
+    "fees",
+    "phone",
+    "operator",
+    "status",
+    "source",
+]
 """Columns an import writes to ``facilities`` (OSM and government files alike)."""
-RESIDENCE_COLS = ["residence_id", "address", "households", "population", "elderly", "children", "estimated",
-                  "households_estimated", "source"]
+RESIDENCE_COLS = [
+    "residence_id",
+    "address",
+    "households",
+    "population",
+    "elderly",
+    "children",
+    "estimated",
+    "households_estimated",
+    "source",
+]
 """Columns an import writes to ``residences`` (the area is added where it is known)."""
 
 Progress = Callable[[int, int], None]
@@ -38,8 +59,10 @@ _MULTI = {"Polygon": shapely.MultiPolygon, "LineString": shapely.MultiLineString
 def as_multi(geoms) -> np.ndarray:
     """Single-part geometries wrapped as their multi-part type (for MULTI* columns)."""
     arr = np.asarray(geoms, dtype=object)
-    return np.array([_MULTI[g.geom_type]([g]) if g is not None and g.geom_type in _MULTI else g for g in arr],
-                    dtype=object)
+    return np.array(
+        [_MULTI[g.geom_type]([g]) if g is not None and g.geom_type in _MULTI else g for g in arr],
+        dtype=object,
+    )
 
 
 def _geometry_column(series: pd.Series, *, multi: bool = False) -> list[str | None]:
@@ -94,7 +117,10 @@ def copy_frame(
     raw = s.connection().connection.driver_connection
     cells = [_text_cells(frame[c]) for c in columns]
     if all(c is not None for c in cells):
-        cells += [_text_cells(pd.Series(_geometry_column(frame[src], multi=multi), dtype=object)) for src in geometry]
+        cells += [
+            _text_cells(pd.Series(_geometry_column(frame[src], multi=multi), dtype=object))
+            for src in geometry
+        ]
         return _copy_text(raw, table, cols, cells, progress)
     data: list[Iterable] = [frame[c].tolist() for c in columns]
     data += [_geometry_column(frame[src], multi=multi) for src in geometry]
@@ -118,7 +144,10 @@ def copy_plain(s: Session, table: str, frame: pd.DataFrame, *, columns: Sequence
     buffer = io.StringIO()
     frame[list(columns)].to_csv(buffer, header=False, index=False, na_rep="")
     raw = s.connection().connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp,
+    ):
         cp.write(buffer.getvalue())
     return len(frame)
 
@@ -140,8 +169,9 @@ def _text_cells(series: pd.Series) -> np.ndarray | None:
         out = series.fillna(0).to_numpy(np.int64).astype(str).astype(object)
     elif pd.api.types.is_float_dtype(dtype):
         values = series.to_numpy(float, na_value=np.nan)
-        out = np.where(np.isposinf(values), "Infinity", np.where(np.isneginf(values), "-Infinity",
-                                                                   values.astype(str))).astype(object)
+        out = np.where(
+            np.isposinf(values), "Infinity", np.where(np.isneginf(values), "-Infinity", values.astype(str))
+        ).astype(object)
     elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         kind = pd.api.types.infer_dtype(series, skipna=True)
         if kind == "boolean":
@@ -167,7 +197,7 @@ def _copy_text(raw, table: str, cols: list[str], cells: list[np.ndarray], progre
     chunk = PROGRESS_EVERY
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
         for start in range(0, n, chunk):
-            part = [c[start:start + chunk] for c in cells]
+            part = [c[start : start + chunk] for c in cells]
             line = part[0]
             for c in part[1:]:
                 line = line + "\t" + c
@@ -185,8 +215,13 @@ def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:
     The rows themselves are recorded by the statement triggers of the imported tables (object id,
     before, after; migration 0007), except for the demo loader, which turns them off.
     """
-    audit.record(s, actor=actor, action="import", layer=layer,
-                 after=json.loads(pd.Series(summary, dtype=object).to_json(force_ascii=False)))
+    audit.record(
+        s,
+        actor=actor,
+        action="import",
+        layer=layer,
+        after=json.loads(pd.Series(summary, dtype=object).to_json(force_ascii=False)),
+    )
 
 
 @contextmanager

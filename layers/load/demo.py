@@ -19,16 +19,70 @@ from layers.load.bulk import copy_frame, record_import
 from layers.load.reference import read_facility_types, upsert_facility_types
 from layers.placenames import fill_pinyin
 
-AREA_COLS = ["area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code",
-             "worker_name", "worker_phone", "households", "source"]
-EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle",
-             "bridge", "name"]
-RESIDENCE_COLS = ["residence_id", "address", "area_id", "households", "population", "elderly",
-                  "children", "estimated", "source"]
-FACILITY_COLS = ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity",
-                 "opening_hours", "fees", "phone", "operator", "status", "source"]
-PLACE_NAME_COLS = ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
-                   "sign_present", "approval", "meaning"]
+AREA_COLS = [
+    "area_id",
+    "parent_id",
+    "level",
+    "code",
+    "name",
+    "urban",
+    "urban_rural_code",
+    "worker_name",
+    "worker_phone",
+    "households",
+    "source",
+]
+EDGE_COLS = [
+    "edge_id",
+    "u",
+    "v",
+    "length_m",
+    "highway",
+    "oneway",
+    "access",
+    "foot",
+    "bicycle",
+    "bridge",
+    "name",
+]
+RESIDENCE_COLS = [
+    "residence_id",
+    "address",
+    "area_id",
+    "households",
+    "population",
+    "elderly",
+    "children",
+    "estimated",
+    "source",
+]
+FACILITY_COLS = [
+    "facility_id",
+    "type_code",
+    "name",
+    "address",
+    "floor_area_m2",
+    "capacity",
+    "opening_hours",
+    "fees",
+    "phone",
+    "operator",
+    "status",
+    "source",
+]
+PLACE_NAME_COLS = [
+    "name_id",
+    "name",
+    "category",
+    "area_id",
+    "proper",
+    "generic",
+    "status",
+    "heritage",
+    "sign_present",
+    "approval",
+    "meaning",
+]
 WATER_COLS = ["water_id", "kind", "name"]
 BUILDING_COLS = ["building_id", "kind", "levels", "source"]
 
@@ -36,21 +90,25 @@ BUILDING_COLS = ["building_id", "kind", "levels", "source"]
 def clear_layers(s: Session) -> None:
     """Empty every data layer (not users, not facility types), with the events, key households and
     visits that refer to its areas and homes."""
-    s.execute(text(
-        "TRUNCATE coverage_runs, coverage_area, coverage_area_circle, coverage_residence_packed, coverage_facility, "
-        "coverage_gaps, coverage_target, coverage_presence, coverage_composite, facility_isochrones, "
-        "scenarios, place_name_reviews, place_name_history, place_names, facilities, visits, key_households, "
-        "event_photos, event_history, events, residences, network_edges, network_nodes, water, buildings"
-    ))
+    s.execute(
+        text(
+            "TRUNCATE coverage_runs, coverage_area, coverage_area_circle, coverage_residence_packed, coverage_facility, "
+            "coverage_gaps, coverage_target, coverage_presence, coverage_composite, facility_isochrones, "
+            "scenarios, place_name_reviews, place_name_history, place_names, facilities, visits, key_households, "
+            "event_photos, event_history, events, residences, network_edges, network_nodes, water, buildings"
+        )
+    )
     s.execute(text("UPDATE users SET area_id = NULL WHERE area_id IS NOT NULL"))
     s.execute(text("DELETE FROM areas"))
 
 
-def load_district(s: Session, district, *, actor: str = "demo-loader",
-                  progress: Callable[[str], None] | None = None) -> dict:
+def load_district(
+    s: Session, district, *, actor: str = "demo-loader", progress: Callable[[str], None] | None = None
+) -> dict:
     """Replace all layers with ``district`` (a ``data.demo.DemoDistrict``); returns row counts."""
     step = progress or (lambda _label: None)
-    set_actor(s, actor, bulk=True, audit_rows=False)  # 10^5 generated rows: the summary row says what was loaded
+    # 10^5 generated rows: the summary row says what was loaded
+    set_actor(s, actor, bulk=True, audit_rows=False)
     step("参考表 facility types")
     upsert_facility_types(s, read_facility_types())
     step("清空旧数据 clearing old layers")
@@ -58,42 +116,53 @@ def load_district(s: Session, district, *, actor: str = "demo-loader",
     counts: dict[str, int] = {}
     step("行政区划与网格 areas")
     areas = district.areas.sort_values(["area_id"])
-    counts["areas"] = copy_frame(s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"},
-                                 multi=True)
+    counts["areas"] = copy_frame(
+        s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"}, multi=True
+    )
     step("路网 network")
     nodes = district.nodes.copy()
 
     nodes["geometry"] = shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy())
-    counts["network_nodes"] = copy_frame(s, "network_nodes", nodes, columns=["node_id"],
-                                         geometry={"geometry": "geom"})
-    counts["network_edges"] = copy_frame(s, "network_edges", district.edges, columns=EDGE_COLS,
-                                         geometry={"geometry": "geom"})
+    counts["network_nodes"] = copy_frame(
+        s, "network_nodes", nodes, columns=["node_id"], geometry={"geometry": "geom"}
+    )
+    counts["network_edges"] = copy_frame(
+        s, "network_edges", district.edges, columns=EDGE_COLS, geometry={"geometry": "geom"}
+    )
     step("水系 water")
-    counts["water"] = copy_frame(s, "water", district.water, columns=WATER_COLS,
-                                 geometry={"geometry": "geom"}, multi=True)
+    counts["water"] = copy_frame(
+        s, "water", district.water, columns=WATER_COLS, geometry={"geometry": "geom"}, multi=True
+    )
     step("建筑 buildings")
-    counts["buildings"] = copy_frame(s, "buildings", district.buildings, columns=BUILDING_COLS,
-                                     geometry={"geometry": "geom"})
+    counts["buildings"] = copy_frame(
+        s, "buildings", district.buildings, columns=BUILDING_COLS, geometry={"geometry": "geom"}
+    )
     step("住户点 residences")
-    counts["residences"] = copy_frame(s, "residences", district.residences, columns=RESIDENCE_COLS,
-                                      geometry={"geometry": "geom"})
+    counts["residences"] = copy_frame(
+        s, "residences", district.residences, columns=RESIDENCE_COLS, geometry={"geometry": "geom"}
+    )
     step("服务设施 facilities")
-    counts["facilities"] = copy_frame(s, "facilities", district.facilities, columns=FACILITY_COLS,
-                                      geometry={"geometry": "geom"})
+    counts["facilities"] = copy_frame(
+        s, "facilities", district.facilities, columns=FACILITY_COLS, geometry={"geometry": "geom"}
+    )
     step("地名 place names")
     names = district.place_names
-    counts["place_names"] = copy_frame(s, "place_names", names, columns=PLACE_NAME_COLS,
-                                       geometry={"geometry": "geom"})
+    counts["place_names"] = copy_frame(
+        s, "place_names", names, columns=PLACE_NAME_COLS, geometry={"geometry": "geom"}
+    )
 
     history = history_rows(names)
-    s.execute(text(
-        "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, changed_at, after) "
-        "SELECT h.name_id, h.action, h.old_name, h.new_name, h.approval, :a, coalesce(h.changed_at::timestamptz, now()), "
-        "jsonb_build_object('name', h.new_name, 'status', CASE WHEN h.action = 'retire' THEN 'historical' "
-        "WHEN p.status = 'historical' THEN 'standard' ELSE p.status END) "
-        "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS h(name_id bigint, action text, old_name text, new_name text, "
-        "approval text, changed_at text) JOIN place_names p USING (name_id)"),
-        {"a": actor, "rows": history.to_json(orient="records", force_ascii=False)})
+    s.execute(
+        text(
+            "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, changed_at, after) "
+            "SELECT h.name_id, h.action, h.old_name, h.new_name, h.approval, :a, coalesce(h.changed_at::timestamptz, now()), "
+            "jsonb_build_object('name', h.new_name, 'status', CASE WHEN h.action = 'retire' THEN 'historical' "
+            "WHEN p.status = 'historical' THEN 'standard' ELSE p.status END) "
+            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS h(name_id bigint, action text, old_name text, new_name text, "
+            "approval text, changed_at text) JOIN place_names p USING (name_id)"
+        ),
+        {"a": actor, "rows": history.to_json(orient="records", force_ascii=False)},
+    )
 
     fill_pinyin(s)  # sign text (proper/generic/pinyin) for every name
     ids.advance(s, *ids.KEYS)  # the district's own keys: later creates and imports take keys after them

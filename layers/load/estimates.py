@@ -125,12 +125,18 @@ def drop_superseded_estimates(s: Session, *, radius_m: float | None = None) -> d
     radius = real_data_radius_m() if radius_m is None else radius_m
     rows = s.execute(text(SUPERSEDED_SQL), {"m": float(radius)}).all()
     near = sum(1 for r in rows if r.near)
-    return {"removed": len(rows), "households": int(sum(r.households for r in rows)), "near_real": near,
-            "in_real_grid": len(rows) - near, "radius_m": radius}
+    return {
+        "removed": len(rows),
+        "households": int(sum(r.households for r in rows)),
+        "near_real": near,
+        "in_real_grid": len(rows) - near,
+        "radius_m": radius,
+    }
 
 
-def superseded_by_new(s: Session, new: pd.DataFrame, *, keep: str,
-                      radius_m: float | None = None) -> dict[str, float]:
+def superseded_by_new(
+    s: Session, new: pd.DataFrame, *, keep: str, radius_m: float | None = None
+) -> dict[str, float]:
     """What ``drop_superseded_estimates`` would remove once ``new`` residences are written, without
     writing: the same figures, plus ``outside``: the residences that would then lie in no small grid.
 
@@ -143,19 +149,35 @@ def superseded_by_new(s: Session, new: pd.DataFrame, *, keep: str,
         OSM import replaces its earlier estimates) or 'none' (a replacing import).
     """
     radius = real_data_radius_m() if radius_m is None else radius_m
-    reach = s.execute(text(
-        "SELECT coalesce(max(greatest(abs(ST_XMax(footprint) - ST_X(geom)), abs(ST_XMin(footprint) - ST_X(geom)), "
-        "abs(ST_YMax(footprint) - ST_Y(geom)), abs(ST_YMin(footprint) - ST_Y(geom)))), 0) "
-        "FROM residences WHERE households_estimated AND footprint IS NOT NULL")).scalar_one()
+    reach = s.execute(
+        text(
+            "SELECT coalesce(max(greatest(abs(ST_XMax(footprint) - ST_X(geom)), abs(ST_XMin(footprint) - ST_X(geom)), "
+            "abs(ST_YMax(footprint) - ST_Y(geom)), abs(ST_YMin(footprint) - ST_Y(geom)))), 0) "
+            "FROM residences WHERE households_estimated AND footprint IS NOT NULL"
+        )
+    ).scalar_one()
     n = len(new)
     footprints = new["footprint"] if "footprint" in new.columns else pd.Series([None] * n, index=new.index)
     areas = new["area_id"] if "area_id" in new.columns else pd.Series([None] * n, index=new.index)
-    row = s.execute(text(SUPERSEDED_BY_NEW_SQL), {
-        "lon": new["lon"].astype(float).tolist(), "lat": new["lat"].astype(float).tolist(),
-        "footprint": [None if g is None else shapely.to_wkb(g) for g in footprints],
-        "estimated": new["households_estimated"].astype(bool).tolist(),
-        "households": new["households"].astype("int64").tolist(),
-        "area": [None if a is None or pd.isna(a) else int(a) for a in areas],
-        "keep": keep, "m": float(radius), "reach": float(reach)}).one()
-    return {"removed": int(row.removed), "households": int(row.households), "near_real": int(row.near_real),
-            "in_real_grid": int(row.removed) - int(row.near_real), "radius_m": radius, "outside": int(row.outside)}
+    row = s.execute(
+        text(SUPERSEDED_BY_NEW_SQL),
+        {
+            "lon": new["lon"].astype(float).tolist(),
+            "lat": new["lat"].astype(float).tolist(),
+            "footprint": [None if g is None else shapely.to_wkb(g) for g in footprints],
+            "estimated": new["households_estimated"].astype(bool).tolist(),
+            "households": new["households"].astype("int64").tolist(),
+            "area": [None if a is None or pd.isna(a) else int(a) for a in areas],
+            "keep": keep,
+            "m": float(radius),
+            "reach": float(reach),
+        },
+    ).one()
+    return {
+        "removed": int(row.removed),
+        "households": int(row.households),
+        "near_real": int(row.near_real),
+        "in_real_grid": int(row.removed) - int(row.near_real),
+        "radius_m": radius,
+        "outside": int(row.outside),
+    }

@@ -43,12 +43,26 @@ LAYERS = ("facilities", "areas", "addresses", "place_names", "divisions")
 LAYER_ALIASES = {"grids": "areas", "residences": "addresses"}
 
 
-def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84", dry_run: bool = False,
-                actor: str = "import", column_map: dict[str, str] | None = None, sliver_m2: float = 0,
-                replace: bool = False, bbox: tuple[float, float, float, float] | None = None,
-                level: str | None = None, make_valid: bool = False, strict_topology: bool = False,
-                step: Callable[[str], None] | None = None, max_rows: int | None = None,
-                progress: Progress | None = None, outside_china: bool = False) -> ImportReport:
+def import_file(
+    s: Session,
+    layer: str,
+    path: str | Path,
+    *,
+    crs: str = "wgs84",
+    dry_run: bool = False,
+    actor: str = "import",
+    column_map: dict[str, str] | None = None,
+    sliver_m2: float = 0,
+    replace: bool = False,
+    bbox: tuple[float, float, float, float] | None = None,
+    level: str | None = None,
+    make_valid: bool = False,
+    strict_topology: bool = False,
+    step: Callable[[str], None] | None = None,
+    max_rows: int | None = None,
+    progress: Progress | None = None,
+    outside_china: bool = False,
+) -> ImportReport:
     """Check a government file and, when it is clean, write it (all or nothing).
 
     Parameters
@@ -88,15 +102,30 @@ def import_file(s: Session, layer: str, path: str | Path, *, crs: str = "wgs84",
     if layer == "divisions":
         return import_divisions(s, Path(path), dry_run=dry_run, actor=actor, step=step, progress=progress)
     report = ImportReport(layer=layer, path=str(path), dry_run=dry_run)
-    options = {"crs": crs, "dry_run": dry_run, "actor": actor, "column_map": column_map, "replace": replace,
-               "bbox": bbox, "sliver_m2": sliver_m2, "level": level, "make_valid": make_valid,
-               "strict_topology": strict_topology, "step": step, "max_rows": max_rows, "progress": progress,
-               "outside_china": outside_china}
+    options = {
+        "crs": crs,
+        "dry_run": dry_run,
+        "actor": actor,
+        "column_map": column_map,
+        "replace": replace,
+        "bbox": bbox,
+        "sliver_m2": sliver_m2,
+        "level": level,
+        "make_valid": make_valid,
+        "strict_topology": strict_topology,
+        "step": step,
+        "max_rows": max_rows,
+        "progress": progress,
+        "outside_china": outside_china,
+    }
     try:
         with read_only(s, enabled=dry_run):
-            {"facilities": import_facilities, "addresses": import_addresses, "areas": import_areas,
-             "place_names": import_place_names}[layer](
-                s, Path(path), report, **options)
+            {
+                "facilities": import_facilities,
+                "addresses": import_addresses,
+                "areas": import_areas,
+                "place_names": import_place_names,
+            }[layer](s, Path(path), report, **options)
     except Rejected:
         report.ok = False
     return report

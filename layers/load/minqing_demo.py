@@ -20,21 +20,58 @@ from sqlalchemy.orm import Session
 from layers.db import set_actor
 from layers.load.bulk import record_import
 
-EVENT_COLS = ("event_id", "tracking_code", "category", "description", "status", "level", "source", "grid_id",
-              "community_id", "town_id", "department", "address", "reported_by", "reported_at", "due_at", "overdue",
-              "escalations", "resolved_at", "result_note", "satisfaction")
+EVENT_COLS = (
+    "event_id",
+    "tracking_code",
+    "category",
+    "description",
+    "status",
+    "level",
+    "source",
+    "grid_id",
+    "community_id",
+    "town_id",
+    "department",
+    "address",
+    "reported_by",
+    "reported_at",
+    "due_at",
+    "overdue",
+    "escalations",
+    "resolved_at",
+    "result_note",
+    "satisfaction",
+)
 HISTORY_COLS = ("event_id", "action", "from_status", "to_status", "actor", "at", "note", "department")
-HOUSEHOLD_COLS = ("household_id", "residence_id", "groups", "head_name", "address", "grid_id", "community_id",
-                  "town_id", "registered_at")
+HOUSEHOLD_COLS = (
+    "household_id",
+    "residence_id",
+    "groups",
+    "head_name",
+    "address",
+    "grid_id",
+    "community_id",
+    "town_id",
+    "registered_at",
+)
 VISIT_COLS = ("household_id", "worker", "visited_at", "notes", "needs", "event_id")
-INTEGER = {"satisfaction", "escalations", "grid_id", "community_id", "town_id", "residence_id", "event_id",
-           "household_id"}
+INTEGER = {
+    "satisfaction",
+    "escalations",
+    "grid_id",
+    "community_id",
+    "town_id",
+    "residence_id",
+    "event_id",
+    "household_id",
+}
 
 
 def homes(s: Session, old_town_wkt: str) -> pd.DataFrame:
     """Residence points of small grids with what the demo generator reads (``kind``: old_town,
     village — a rural community —, or urban)."""
-    rows = s.execute(text("""
+    rows = s.execute(
+        text("""
         SELECT r.residence_id, g.area_id AS grid_id, c.area_id AS community_id, t.area_id AS town_id,
                CASE WHEN ST_Covers(ST_GeomFromText(:old, 4326), r.geom) THEN 'old_town'
                     WHEN NOT c.urban THEN 'village' ELSE 'urban' END AS kind,
@@ -45,7 +82,9 @@ def homes(s: Session, old_town_wkt: str) -> pd.DataFrame:
         JOIN areas m ON m.area_id = g.parent_id
         JOIN areas c ON c.area_id = m.parent_id AND c.level = 'community'
         JOIN areas t ON t.area_id = c.parent_id AND t.level = 'town'
-        ORDER BY r.residence_id"""), {"old": old_town_wkt}).mappings()
+        ORDER BY r.residence_id"""),
+        {"old": old_town_wkt},
+    ).mappings()
     return pd.DataFrame([dict(r) for r in rows])
 
 
@@ -63,7 +102,9 @@ def _clean(column: str, value: Any) -> Any:
     return value
 
 
-def _copy(s: Session, table: str, columns: Sequence[str], rows: Iterable[dict], *, point: bool = False) -> int:
+def _copy(
+    s: Session, table: str, columns: Sequence[str], rows: Iterable[dict], *, point: bool = False
+) -> int:
     cols = list(columns) + (["geom"] if point else [])
     raw = s.connection().connection.driver_connection
     n = 0
@@ -78,7 +119,9 @@ def _copy(s: Session, table: str, columns: Sequence[str], rows: Iterable[dict], 
 
 
 def _ids(s: Session, sequence: str, n: int) -> np.ndarray:
-    rows = s.execute(text("SELECT nextval(CAST(:q AS regclass)) FROM generate_series(1, :n)"), {"q": sequence, "n": n})
+    rows = s.execute(
+        text("SELECT nextval(CAST(:q AS regclass)) FROM generate_series(1, :n)"), {"q": sequence, "n": n}
+    )
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
@@ -92,20 +135,52 @@ def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str
     event_ids = _ids(s, "events_event_id_seq", len(events))
     household_ids = _ids(s, "key_households_household_id_seq", len(households))
     counts = {
-        "events": _copy(s, "events", EVENT_COLS, ({**r, "event_id": event_ids[r["ev"]]}
-                                                  for r in events.to_dict("records")), point=True),
-        "event_history": _copy(s, "event_history", HISTORY_COLS, ({**r, "event_id": event_ids[r["ev"]]}
-                                                                  for r in history.to_dict("records"))),
-        "key_households": _copy(s, "key_households", HOUSEHOLD_COLS,
-                                ({**r, "household_id": household_ids[r["hh"]]} for r in households.to_dict("records"))),
-        "visits": _copy(s, "visits", VISIT_COLS, ({**r, "household_id": household_ids[r["hh"]],
-                                                   "event_id": event_ids[r["ev"]] if r["ev"] >= 0 else None}
-                                                  for r in visits.to_dict("records")), point=True),
+        "events": _copy(
+            s,
+            "events",
+            EVENT_COLS,
+            ({**r, "event_id": event_ids[r["ev"]]} for r in events.to_dict("records")),
+            point=True,
+        ),
+        "event_history": _copy(
+            s,
+            "event_history",
+            HISTORY_COLS,
+            ({**r, "event_id": event_ids[r["ev"]]} for r in history.to_dict("records")),
+        ),
+        "key_households": _copy(
+            s,
+            "key_households",
+            HOUSEHOLD_COLS,
+            ({**r, "household_id": household_ids[r["hh"]]} for r in households.to_dict("records")),
+        ),
+        "visits": _copy(
+            s,
+            "visits",
+            VISIT_COLS,
+            (
+                {
+                    **r,
+                    "household_id": household_ids[r["hh"]],
+                    "event_id": event_ids[r["ev"]] if r["ev"] >= 0 else None,
+                }
+                for r in visits.to_dict("records")
+            ),
+            point=True,
+        ),
     }
-    s.execute(text("UPDATE events e SET worker_id = w.user_id FROM (SELECT area_id, min(user_id) AS user_id FROM users "
-                   "WHERE role = 'grid_worker' AND active GROUP BY area_id) w WHERE w.area_id = e.grid_id"))
-    s.execute(text("UPDATE visits v SET distance_m = round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
-                   "FROM key_households h JOIN residences r USING (residence_id) WHERE h.household_id = v.household_id"))
+    s.execute(
+        text(
+            "UPDATE events e SET worker_id = w.user_id FROM (SELECT area_id, min(user_id) AS user_id FROM users "
+            "WHERE role = 'grid_worker' AND active GROUP BY area_id) w WHERE w.area_id = e.grid_id"
+        )
+    )
+    s.execute(
+        text(
+            "UPDATE visits v SET distance_m = round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
+            "FROM key_households h JOIN residences r USING (residence_id) WHERE h.household_id = v.household_id"
+        )
+    )
     s.execute(text("ANALYZE events; ANALYZE visits; ANALYZE key_households"))
     record_import(s, actor=actor, layer="demo_minqing", summary=counts)
     return counts

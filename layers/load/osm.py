@@ -44,9 +44,32 @@ from layers.placenames import fill_pinyin
 
 LAYERS = ("network", "facilities", "place_names", "residences")
 LINE_KEYS = ("highway", "waterway", "railway", "barrier")
-EDGE_COLS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle", "bridge", "name"]
-WIDTHS = {"highway": 30, "access": 20, "foot": 20, "bicycle": 20, "name": 120, "address": 300,
-          "opening_hours": 120, "fees": 200, "phone": 40, "operator": 200, "source": 200}
+EDGE_COLS = [
+    "edge_id",
+    "u",
+    "v",
+    "length_m",
+    "highway",
+    "oneway",
+    "access",
+    "foot",
+    "bicycle",
+    "bridge",
+    "name",
+]
+WIDTHS = {
+    "highway": 30,
+    "access": 20,
+    "foot": 20,
+    "bicycle": 20,
+    "name": 120,
+    "address": 300,
+    "opening_hours": 120,
+    "fees": 200,
+    "phone": 40,
+    "operator": 200,
+    "source": 200,
+}
 Step = Callable[[str], None]
 
 
@@ -68,10 +91,12 @@ class MappingTables:
 
     @classmethod
     def read(cls, data_dir: Path = DATA_DIR) -> MappingTables:
-        return cls(geo_osm.read_facility_mapping(data_dir / "osm_facility_mapping.csv"),
-                   geo_osm.read_placename_mapping(data_dir / "osm_placename_mapping.csv"),
-                   geo_osm.read_household_parameters(data_dir / "household_estimate.csv"),
-                   bike_profile(data_dir / "profiles.csv"))
+        return cls(
+            geo_osm.read_facility_mapping(data_dir / "osm_facility_mapping.csv"),
+            geo_osm.read_placename_mapping(data_dir / "osm_placename_mapping.csv"),
+            geo_osm.read_household_parameters(data_dir / "household_estimate.csv"),
+            bike_profile(data_dir / "profiles.csv"),
+        )
 
     def keys(self) -> list[str]:
         """Tag keys to keep as columns."""
@@ -98,9 +123,13 @@ class OsmLayers:
     """OSM elements read (street ways and features)."""
 
     def counts(self) -> dict[str, int]:
-        return {"network_nodes": len(self.nodes), "network_edges": len(self.edges),
-                "facilities": len(self.facilities), "place_names": len(self.place_names),
-                "residences": len(self.residences)}
+        return {
+            "network_nodes": len(self.nodes),
+            "network_edges": len(self.edges),
+            "facilities": len(self.facilities),
+            "place_names": len(self.place_names),
+            "residences": len(self.residences),
+        }
 
 
 def bike_profile(path: Path) -> Profile | None:
@@ -113,8 +142,13 @@ def bike_profile(path: Path) -> Profile | None:
 # readers
 
 
-def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None = None,
-             tables: MappingTables | None = None, step: Step | None = None) -> geo_osm.OsmExtract:
+def read_osm(
+    path: str | Path,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    tables: MappingTables | None = None,
+    step: Step | None = None,
+) -> geo_osm.OsmExtract:
     """Read an OSM file (.osm / .osm.bz2 XML or .osm.pbf) offline into an ``OsmExtract``.
 
     Parameters
@@ -135,8 +169,10 @@ def read_osm(path: str | Path, *, bbox: tuple[float, float, float, float] | None
     elif name.endswith((".osm", ".osm.bz2", ".xml", ".xml.bz2")):
         extract = _read_xml(path, tables)
     else:
-        raise ValidationFailed(f"{path}: unknown OSM file type — use .osm, .osm.bz2 or .osm.pbf "
-                               "(e.g. from download.geofabrik.de or an Overpass/JOSM export)")
+        raise ValidationFailed(
+            f"{path}: unknown OSM file type — use .osm, .osm.bz2 or .osm.pbf "
+            "(e.g. from download.geofabrik.de or an Overpass/JOSM export)"
+        )
     return geo_osm.clip(extract, bbox) if bbox else extract
 
 
@@ -151,21 +187,31 @@ def _read_pbf(path: Path, bbox, tables: MappingTables, step: Step) -> geo_osm.Os
             step("读取节点 .pbf nodes")
             nodes, _ = osm.get_network(network_type="all", nodes=True)
             step("读取街道 .pbf streets")
-            ways = osm.get_network(network_type="all", extra_attributes=["junction", "area", "name:zh",
-                                                                         "oneway:bicycle", "cycleway"])
+            ways = osm.get_network(
+                network_type="all",
+                extra_attributes=["junction", "area", "name:zh", "oneway:bicycle", "cycleway"],
+            )
             step("读取要素 .pbf features")
             feats = osm.get_data_by_custom_criteria(
-                custom_filter=None, osm_keys_to_keep=tables.selecting_keys(), tags_as_columns=tables.keys(),
-                keep_other_tags=False)
+                custom_filter=None,
+                osm_keys_to_keep=tables.selecting_keys(),
+                tags_as_columns=tables.keys(),
+                keep_other_tags=False,
+            )
     except Exception as e:  # pyrosm raises assorted errors for damaged files
-        raise ValidationFailed(f"{path}: cannot read this .osm.pbf file ({type(e).__name__}: {e}) — "
-                               "download it again or convert it with osmium") from e
+        raise ValidationFailed(
+            f"{path}: cannot read this .osm.pbf file ({type(e).__name__}: {e}) — "
+            "download it again or convert it with osmium"
+        ) from e
     if nodes is None or ways is None:
-        raise ValidationFailed(f"{path}: no streets in this file (or in the bounding box) — check the extract")
+        raise ValidationFailed(
+            f"{path}: no streets in this file (or in the bounding box) — check the extract"
+        )
     coords = pd.DataFrame({"node_id": nodes["id"].astype(np.int64), "lon": nodes["lon"], "lat": nodes["lat"]})
     ways = ways.rename(columns={"id": "way_id"})
-    return geo_osm.OsmExtract(coords=coords, ways=pd.DataFrame(ways.drop(columns="geometry")),
-                              features=_pbf_features(feats))
+    return geo_osm.OsmExtract(
+        coords=coords, ways=pd.DataFrame(ways.drop(columns="geometry")), features=_pbf_features(feats)
+    )
 
 
 def _pbf_features(feats) -> gpd.GeoDataFrame:
@@ -185,8 +231,10 @@ def _read_xml(path: Path, tables: MappingTables) -> geo_osm.OsmExtract:
             for _, el in ET.iterparse(fh, events=("end",)):
                 _collect(el, keys, selecting, parts)
     except (ET.ParseError, OSError, EOFError) as e:
-        raise ValidationFailed(f"{path}: not a readable OSM XML file ({e}) — download or export it again "
-                               "(.osm from JOSM/Overpass, .osm.bz2 from Geofabrik)") from e
+        raise ValidationFailed(
+            f"{path}: not a readable OSM XML file ({e}) — download or export it again "
+            "(.osm from JOSM/Overpass, .osm.bz2 from Geofabrik)"
+        ) from e
     return _xml_extract(parts, selecting)
 
 
@@ -249,22 +297,29 @@ def _xml_extract(parts: _XmlParts, selecting: set) -> geo_osm.OsmExtract:
     point_frame = pd.DataFrame([p[3] for p in points])
     point_frame = gpd.GeoDataFrame(
         point_frame.assign(osm_type="node", osm_id=[p[0] for p in points]),
-        geometry=shapely.points([p[1] for p in points], [p[2] for p in points]), crs=4326)
+        geometry=shapely.points([p[1] for p in points], [p[2] for p in points]),
+        crs=4326,
+    )
     is_feature = np.array([bool(selecting.intersection(w[2])) for w in ways], dtype=bool)
     features = _way_features(way_frame[is_feature] if len(ways) else way_frame, coord_frame)
     areas, incomplete = _relation_features(parts, coord_frame)
     every = pd.concat([point_frame, features, areas], ignore_index=True)
     every["osm_id"] = every["osm_id"].astype(np.int64)
-    return geo_osm.OsmExtract(coords=coord_frame, ways=way_frame, features=every,
-                              notes={"relations_incomplete": incomplete, "relations_other": parts.other_relations})
+    return geo_osm.OsmExtract(
+        coords=coord_frame,
+        ways=way_frame,
+        features=every,
+        notes={"relations_incomplete": incomplete, "relations_other": parts.other_relations},
+    )
 
 
 def _relation_features(parts: _XmlParts, coords: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[int]]:
     """Multipolygon relations assembled from their member ways (``geo.osm.multipolygons``)."""
     if not parts.relations:
         return geo_osm.empty_features(), []
-    relations = pd.DataFrame({"relation_id": [r[0] for r in parts.relations],
-                              "members": [r[1] for r in parts.relations]})
+    relations = pd.DataFrame(
+        {"relation_id": [r[0] for r in parts.relations], "members": [r[1] for r in parts.relations]}
+    )
     tags = pd.DataFrame([{k: v for k, v in r[2].items() if k != "type"} for r in parts.relations])
     relations = pd.concat([relations, tags], axis=1)
     way_nodes = {**parts.spare, **{w[0]: w[1] for w in parts.ways}}
@@ -308,25 +363,37 @@ def read_polygon(path: str | Path) -> shapely.Geometry:
     try:
         frame = gpd.read_file(path)
     except Exception as e:  # pyogrio raises DataSourceError and friends
-        raise ValidationFailed(f"{path}: cannot read the polygon file ({type(e).__name__}: {e}) — give a GeoJSON, "
-                               "GeoPackage or zipped Shapefile with the area's polygon") from e
+        raise ValidationFailed(
+            f"{path}: cannot read the polygon file ({type(e).__name__}: {e}) — give a GeoJSON, "
+            "GeoPackage or zipped Shapefile with the area's polygon"
+        ) from e
     if frame.crs is not None:
         frame = frame.to_crs(4326)
     polygons = frame.geometry[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polygons.empty:
-        raise ValidationFailed(f"{path}: no polygon in the file — draw the area as a polygon (e.g. in QGIS or "
-                               "geojson.io) and save it as GeoJSON")
+        raise ValidationFailed(
+            f"{path}: no polygon in the file — draw the area as a polygon (e.g. in QGIS or "
+            "geojson.io) and save it as GeoJSON"
+        )
     area = shapely.make_valid(shapely.union_all(polygons.to_numpy()))
     lon0, lat0, lon1, lat1 = area.bounds
     if not (-180 <= lon0 <= lon1 <= 180 and -90 <= lat0 <= lat1 <= 90):
-        raise ValidationFailed(f"{path}: the polygon's coordinates are not longitude/latitude — save it in "
-                               "WGS84 (EPSG:4326) or with its coordinate system declared")
+        raise ValidationFailed(
+            f"{path}: the polygon's coordinates are not longitude/latitude — save it in "
+            "WGS84 (EPSG:4326) or with its coordinate system declared"
+        )
     return area
 
 
-def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: str = "all",
-                 tables: MappingTables | None = None,
-                 min_component_m: float = 300.0) -> tuple[geo_osm.StreetNetwork, gpd.GeoDataFrame]:
+def download_osm(
+    *,
+    place: str | None = None,
+    polygon=None,
+    bbox=None,
+    network: str = "all",
+    tables: MappingTables | None = None,
+    min_component_m: float = 300.0,
+) -> tuple[geo_osm.StreetNetwork, gpd.GeoDataFrame]:
     """Download the street network and features online with osmnx (needs the internet).
 
     Give exactly one of ``place`` (a name geocoded by Nominatim, e.g. '汕尾市城区'), ``polygon``
@@ -357,15 +424,21 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
             ox.settings.useful_tags_way = kept
         feats = ox.features_from_polygon(polygon, tags)
     except Exception as e:  # requests/osmnx errors: say what to do instead of a stack trace
-        raise OsmUnavailable(f"OpenStreetMap download failed ({type(e).__name__}: {e}) — check the place name "
-                             "or use an offline extract with --file") from e
+        raise OsmUnavailable(
+            f"OpenStreetMap download failed ({type(e).__name__}: {e}) — check the place name "
+            "or use an offline extract with --file"
+        ) from e
     nodes, edges = geo_osm.frames_from_graph(graph, network=network)
     edges = edges[geo_osm.routable(edges, network=network, bike=tables.bike)].reset_index(drop=True)
     if edges.empty:
         raise geo_osm.OsmDataError(f"no {network!r} streets in the downloaded area: widen the area")
     kept_edges = geo_osm.drop_fragments(edges, min_component_m)
-    net = geo_osm.StreetNetwork(*geo_osm.kept_nodes(kept_edges.edges, nodes), kept_edges.dropped_pieces,
-                                kept_edges.dropped_edges, kept_edges.dropped_m)
+    net = geo_osm.StreetNetwork(
+        *geo_osm.kept_nodes(kept_edges.edges, nodes),
+        kept_edges.dropped_pieces,
+        kept_edges.dropped_edges,
+        kept_edges.dropped_m,
+    )
     return net, geo_osm.features_from_osmnx(feats)
 
 
@@ -373,8 +446,14 @@ def download_osm(*, place: str | None = None, polygon=None, bbox=None, network: 
 # building and writing the layers
 
 
-def build_layers(extract: geo_osm.OsmExtract, *, network: str = "all", tables: MappingTables | None = None,
-                 type_names: dict[str, str] | None = None, step: Step | None = None) -> OsmLayers:
+def build_layers(
+    extract: geo_osm.OsmExtract,
+    *,
+    network: str = "all",
+    tables: MappingTables | None = None,
+    type_names: dict[str, str] | None = None,
+    step: Step | None = None,
+) -> OsmLayers:
     """Every layer frame of an ``OsmExtract`` (pure computation through ``geo.osm``)."""
     step = step or (lambda _label: None)
     tables = tables or MappingTables.read()
@@ -385,8 +464,14 @@ def build_layers(extract: geo_osm.OsmExtract, *, network: str = "all", tables: M
     return replace(layers, findings=findings, elements=len(extract.ways) + len(extract.features))
 
 
-def layers_from(net: geo_osm.StreetNetwork, features: gpd.GeoDataFrame, *, tables: MappingTables,
-                type_names: dict[str, str] | None = None, step: Step | None = None) -> OsmLayers:
+def layers_from(
+    net: geo_osm.StreetNetwork,
+    features: gpd.GeoDataFrame,
+    *,
+    tables: MappingTables,
+    type_names: dict[str, str] | None = None,
+    step: Step | None = None,
+) -> OsmLayers:
     """Layer frames from a street network and features (offline files and online downloads alike)."""
     step = step or (lambda _label: None)
     if type_names is None:
@@ -398,40 +483,72 @@ def layers_from(net: geo_osm.StreetNetwork, features: gpd.GeoDataFrame, *, table
     names = geo_osm.place_names(features, net.edges, tables.place_names)
     step("住户估算 residences")
     homes = geo_osm.residences(features, tables.households)
-    findings = _fragment_findings(net) + geo_osm.feature_findings(features, tables.facilities, tables.place_names,
-                                                                  tables.households)
-    return OsmLayers(nodes=net.nodes, edges=net.edges, facilities=facilities, place_names=names, residences=homes,
-                     findings=findings, elements=len(net.edges) + len(features))
+    findings = _fragment_findings(net) + geo_osm.feature_findings(
+        features, tables.facilities, tables.place_names, tables.households
+    )
+    return OsmLayers(
+        nodes=net.nodes,
+        edges=net.edges,
+        facilities=facilities,
+        place_names=names,
+        residences=homes,
+        findings=findings,
+        elements=len(net.edges) + len(features),
+    )
 
 
 def _fragment_findings(net: geo_osm.StreetNetwork) -> list[dict]:
     if not net.dropped_edges:
         return []
-    return [{"column": "highway", "problem": f"{net.dropped_pieces} street pieces unconnected to the rest "
-             f"({net.dropped_edges} edges, {net.dropped_m:.0f} m in all) were dropped: residents snapped to them "
-             "would be stranded", "fix": "usually cut off by the edge of the extract or the bounding box: widen "
-                                         "--bbox, or connect them in OpenStreetMap"}]
+    return [
+        {
+            "column": "highway",
+            "problem": f"{net.dropped_pieces} street pieces unconnected to the rest "
+            f"({net.dropped_edges} edges, {net.dropped_m:.0f} m in all) were dropped: residents snapped to them "
+            "would be stranded",
+            "fix": "usually cut off by the edge of the extract or the bounding box: widen "
+            "--bbox, or connect them in OpenStreetMap",
+        }
+    ]
 
 
 def _relation_findings(notes: dict) -> list[dict]:
     found = []
     incomplete, other = notes.get("relations_incomplete", []), notes.get("relations_other", [])
     if incomplete:
-        found.append({"column": "relation", "problem": f"{len(incomplete)} multipolygon relations have member ways "
-                      f"or nodes missing and were left out, e.g. {', '.join(map(str, incomplete[:5]))}",
-                      "fix": "export the area with complete relations (JOSM: download the relation's members; "
-                             "osmium extract --strategy complete_ways) or use a .osm.pbf extract"})
+        found.append(
+            {
+                "column": "relation",
+                "problem": f"{len(incomplete)} multipolygon relations have member ways "
+                f"or nodes missing and were left out, e.g. {', '.join(map(str, incomplete[:5]))}",
+                "fix": "export the area with complete relations (JOSM: download the relation's members; "
+                "osmium extract --strategy complete_ways) or use a .osm.pbf extract",
+            }
+        )
     if other:
-        found.append({"column": "relation", "problem": f"{len(other)} tagged relations of other types (boundaries, "
-                      f"routes, sites) are not areas of ours: ignored, e.g. {', '.join(map(str, other[:5]))}",
-                      "fix": "nothing to do, unless one should be a facility or place: map it as a node or a "
-                             "multipolygon"})
+        found.append(
+            {
+                "column": "relation",
+                "problem": f"{len(other)} tagged relations of other types (boundaries, "
+                f"routes, sites) are not areas of ours: ignored, e.g. {', '.join(map(str, other[:5]))}",
+                "fix": "nothing to do, unless one should be a facility or place: map it as a node or a "
+                "multipolygon",
+            }
+        )
     return found
 
 
-def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYERS, replace_all: bool = False,
-                 actor: str = "osm-import", step: Step | None = None,
-                 report: ImportReport | None = None, progress: Progress | None = None) -> dict[str, int]:
+def write_layers(
+    s: Session,
+    layers: OsmLayers,
+    *,
+    include: Iterable[str] = LAYERS,
+    replace_all: bool = False,
+    actor: str = "osm-import",
+    step: Step | None = None,
+    report: ImportReport | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Write ``layers`` in the caller's transaction; returns the rows written per table.
 
     Parameters
@@ -450,15 +567,19 @@ def write_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYE
     counts.update(_write_network(s, layers.nodes, layers.edges, step=step, progress=progress))
     if "facilities" in include:
         step("写入设施 writing facilities")
-        counts["facilities"] = _write_facilities(s, layers.facilities, replace_all=replace_all, progress=progress)
+        counts["facilities"] = _write_facilities(
+            s, layers.facilities, replace_all=replace_all, progress=progress
+        )
     if "residences" in include:
         step("写入住户 writing residences")
-        counts["residences"] = _write_residences(s, layers.residences, replace_all=replace_all, report=report,
-                                                 progress=progress)
+        counts["residences"] = _write_residences(
+            s, layers.residences, replace_all=replace_all, report=report, progress=progress
+        )
     if "place_names" in include:
         step("写入地名 writing place names")
-        counts["place_names"] = _write_place_names(s, layers.place_names, actor=actor, report=report,
-                                                   progress=progress)
+        counts["place_names"] = _write_place_names(
+            s, layers.place_names, actor=actor, report=report, progress=progress
+        )
     record_import(s, actor=actor, layer="osm", summary={**counts, "replace_all": replace_all})
     return counts
 
@@ -472,8 +593,14 @@ def _included(include: Iterable[str]) -> set[str]:
     return chosen
 
 
-def preview_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LAYERS, replace_all: bool = False,
-                   report: ImportReport) -> dict[str, int]:
+def preview_layers(
+    s: Session,
+    layers: OsmLayers,
+    *,
+    include: Iterable[str] = LAYERS,
+    replace_all: bool = False,
+    report: ImportReport,
+) -> dict[str, int]:
     """What ``write_layers`` would write and report, by read queries only (dry runs)."""
     include = _included(include)
     counts = {"network_nodes": len(layers.nodes), "network_edges": len(layers.edges)}
@@ -481,10 +608,15 @@ def preview_layers(s: Session, layers: OsmLayers, *, include: Iterable[str] = LA
         counts["facilities"] = len(layers.facilities)
     if "residences" in include:
         homes = layers.residences
-        new = pd.DataFrame({"lon": shapely.get_x(homes.geometry.to_numpy()),
-                            "lat": shapely.get_y(homes.geometry.to_numpy()),
-                            "households": homes["households"].to_numpy(), "households_estimated": True,
-                            "footprint": list(homes["footprint"])})
+        new = pd.DataFrame(
+            {
+                "lon": shapely.get_x(homes.geometry.to_numpy()),
+                "lat": shapely.get_y(homes.geometry.to_numpy()),
+                "households": homes["households"].to_numpy(),
+                "households_estimated": True,
+                "footprint": list(homes["footprint"]),
+            }
+        )
         dropped = superseded_by_new(s, new, keep="none" if replace_all else "not_osm")
         counts["residences"] = len(homes) - _report_skipped_estimates(dropped, report)
     if "place_names" in include:
@@ -501,39 +633,59 @@ def _fit(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _write_network(s: Session, nodes: pd.DataFrame, edges: gpd.GeoDataFrame, *, step: Step,
-                   progress: Progress | None = None) -> dict[str, int]:
+def _write_network(
+    s: Session, nodes: pd.DataFrame, edges: gpd.GeoDataFrame, *, step: Step, progress: Progress | None = None
+) -> dict[str, int]:
     step("写入路网节点 writing network nodes")
     s.execute(text("TRUNCATE network_edges, network_nodes"))
     points = nodes.assign(geometry=shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy()))
-    counts = {"network_nodes": copy_frame(s, "network_nodes", points, columns=["node_id"],
-                                          geometry={"geometry": "geom"}, progress=progress)}
+    counts = {
+        "network_nodes": copy_frame(
+            s, "network_nodes", points, columns=["node_id"], geometry={"geometry": "geom"}, progress=progress
+        )
+    }
     step("写入路段 writing network edges")
-    counts["network_edges"] = copy_frame(s, "network_edges", _fit(edges), columns=EDGE_COLS,
-                                         geometry={"geometry": "geom"}, progress=progress)
+    counts["network_edges"] = copy_frame(
+        s, "network_edges", _fit(edges), columns=EDGE_COLS, geometry={"geometry": "geom"}, progress=progress
+    )
     ids.advance(s, "network_nodes", "network_edges")  # OSM node ids and the edges' own ids
     return counts
 
 
-def _write_facilities(s: Session, facilities: pd.DataFrame, *, replace_all: bool,
-                      progress: Progress | None = None) -> int:
+def _write_facilities(
+    s: Session, facilities: pd.DataFrame, *, replace_all: bool, progress: Progress | None = None
+) -> int:
     s.execute(text("DELETE FROM facilities" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
     ensure_facility_types(s, facilities["type_code"].unique())
     frame = _fit(facilities).assign(
         facility_id=ids.allocate(s, "facilities", len(facilities)),
-        geometry=shapely.points(facilities["lon"].to_numpy(), facilities["lat"].to_numpy()))
-    return copy_frame(s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"}, progress=progress)
+        geometry=shapely.points(facilities["lon"].to_numpy(), facilities["lat"].to_numpy()),
+    )
+    return copy_frame(
+        s, "facilities", frame, columns=FACILITY_COLS, geometry={"geometry": "geom"}, progress=progress
+    )
 
 
-def _write_residences(s: Session, homes: gpd.GeoDataFrame, *, replace_all: bool, report: ImportReport,
-                      progress: Progress | None = None) -> int:
+def _write_residences(
+    s: Session,
+    homes: gpd.GeoDataFrame,
+    *,
+    replace_all: bool,
+    report: ImportReport,
+    progress: Progress | None = None,
+) -> int:
     """Replace the OSM estimates; those that real residences supersede are dropped (and reported)."""
 
     s.execute(text("DELETE FROM residences" + ("" if replace_all else " WHERE source LIKE 'osm:%'")))
-    frame = _fit(homes).assign(
-        residence_id=ids.allocate(s, "residences", len(homes)))
-    n = copy_frame(s, "residences", frame, columns=RESIDENCE_COLS,
-                   geometry={"geometry": "geom", "footprint": "footprint"}, progress=progress)
+    frame = _fit(homes).assign(residence_id=ids.allocate(s, "residences", len(homes)))
+    n = copy_frame(
+        s,
+        "residences",
+        frame,
+        columns=RESIDENCE_COLS,
+        geometry={"geometry": "geom", "footprint": "footprint"},
+        progress=progress,
+    )
     assign_residence_areas(s)
     return n - _report_skipped_estimates(drop_superseded_estimates(s), report)
 
@@ -542,30 +694,44 @@ def _report_skipped_estimates(dropped: dict, report: ImportReport) -> int:
     """Report the estimates real residences supersede; returns how many."""
     report.summary["estimates_skipped"] = int(dropped["removed"])
     if dropped["removed"]:
-        report.warn(None, "building", f"{dropped['removed']:.0f} building estimates ({dropped['households']:.0f} "
-                    f"households) skipped because real residences (一标三实) exist there: {dropped['near_real']:.0f} "
-                    f"within {dropped['radius_m']:g} m of a real address, {dropped['in_real_grid']:.0f} elsewhere in "
-                    "a small grid with real addresses",
-                    "nothing to do: real counts replace estimates (the distance is real_data_radius_m of "
-                    "data/household_estimate.csv)")
+        report.warn(
+            None,
+            "building",
+            f"{dropped['removed']:.0f} building estimates ({dropped['households']:.0f} "
+            f"households) skipped because real residences (一标三实) exist there: {dropped['near_real']:.0f} "
+            f"within {dropped['radius_m']:g} m of a real address, {dropped['in_real_grid']:.0f} elsewhere in "
+            "a small grid with real addresses",
+            "nothing to do: real counts replace estimates (the distance is real_data_radius_m of "
+            "data/household_estimate.csv)",
+        )
     return int(dropped["removed"])
 
 
-def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport,
-                       progress: Progress | None = None) -> int:
+def _write_place_names(
+    s: Session, names: gpd.GeoDataFrame, *, actor: str, report: ImportReport, progress: Progress | None = None
+) -> int:
     """Add names not yet registered (same name and category) with their sign text; officers' names
     are never touched."""
 
     new = _new_place_names(s, names, report)
     new = new.assign(name_id=ids.allocate(s, "place_names", len(new)))
-    n = copy_frame(s, "place_names", new, columns=["name_id", "name", "category"], geometry={"geometry": "geom"},
-                   progress=progress)
+    n = copy_frame(
+        s,
+        "place_names",
+        new,
+        columns=["name_id", "name", "category"],
+        geometry={"geometry": "geom"},
+        progress=progress,
+    )
     fill_pinyin(s, name_ids=new["name_id"].tolist())  # sign text: proper part, generic part, pinyin
-    s.execute(text(
-        "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
-        "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'pinyin', pinyin, "
-        "'source', 'OpenStreetMap') FROM place_names WHERE name_id = ANY(:ids)"),
-        {"a": actor, "ids": new["name_id"].tolist()})
+    s.execute(
+        text(
+            "INSERT INTO place_name_history (name_id, action, new_name, changed_by, after) "
+            "SELECT name_id, 'create', name, :a, jsonb_build_object('name', name, 'pinyin', pinyin, "
+            "'source', 'OpenStreetMap') FROM place_names WHERE name_id = ANY(:ids)"
+        ),
+        {"a": actor, "ids": new["name_id"].tolist()},
+    )
     assign_place_name_areas(s)
     return n
 
@@ -573,19 +739,29 @@ def _write_place_names(s: Session, names: gpd.GeoDataFrame, *, actor: str, repor
 def _new_place_names(s: Session, names: gpd.GeoDataFrame, report: ImportReport) -> gpd.GeoDataFrame:
     """The names to add: too long ones and those registered with the same category are left out
     (and reported)."""
-    stored = pd.DataFrame(s.execute(text("SELECT name, category FROM place_names")).all(),
-                          columns=["name", "category"])
+    stored = pd.DataFrame(
+        s.execute(text("SELECT name, category FROM place_names")).all(), columns=["name", "category"]
+    )
     too_long = names["name"].str.len() > WIDTHS["name"]
     if too_long.any():
-        report.warn(None, "name", f"{int(too_long.sum())} names longer than {WIDTHS['name']} characters skipped, "
-                    f"e.g. {names.loc[too_long, 'source'].iloc[0]}", "shorten the name in OpenStreetMap")
+        report.warn(
+            None,
+            "name",
+            f"{int(too_long.sum())} names longer than {WIDTHS['name']} characters skipped, "
+            f"e.g. {names.loc[too_long, 'source'].iloc[0]}",
+            "shorten the name in OpenStreetMap",
+        )
     names = names[~too_long]
     new = names.merge(stored.assign(_stored=True), on=["name", "category"], how="left")
     repeat = new["_stored"].notna()
     if repeat.any():
         shown = "、".join(new.loc[repeat, "name"].head(8)) + ("…" if repeat.sum() > 8 else "")
-        report.warn(None, "name", f"{int(repeat.sum())} names already registered with the same category were "
-                    f"skipped: {shown}", "edit registered names in the registry (their history is kept there)")
+        report.warn(
+            None,
+            "name",
+            f"{int(repeat.sum())} names already registered with the same category were skipped: {shown}",
+            "edit registered names in the registry (their history is kept there)",
+        )
     report.summary["names_already_registered"] = int(repeat.sum())
     return new[~repeat].drop(columns="_stored")
 
@@ -596,13 +772,26 @@ def source_label(*, path=None, place=None, polygon=None, bbox=None) -> str:
         return str(path)
     if place is not None:
         return f"OpenStreetMap online: {place}"
-    return "OpenStreetMap online: " + ("polygon" if polygon is not None else f"bbox {','.join(map(str, bbox or ()))}")
+    return "OpenStreetMap online: " + (
+        "polygon" if polygon is not None else f"bbox {','.join(map(str, bbox or ()))}"
+    )
 
 
-def import_osm(s: Session, *, path: str | Path | None = None, place: str | None = None, polygon=None,
-               bbox: tuple[float, float, float, float] | None = None, network: str = "all",
-               include: Iterable[str] = LAYERS, replace_all: bool = False, actor: str = "osm-import",
-               dry_run: bool = False, step: Step | None = None, progress: Progress | None = None) -> ImportReport:
+def import_osm(
+    s: Session,
+    *,
+    path: str | Path | None = None,
+    place: str | None = None,
+    polygon=None,
+    bbox: tuple[float, float, float, float] | None = None,
+    network: str = "all",
+    include: Iterable[str] = LAYERS,
+    replace_all: bool = False,
+    actor: str = "osm-import",
+    dry_run: bool = False,
+    step: Step | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
     """Read (offline ``path``, else online by ``place``/``polygon``/``bbox``), build and write.
 
     One transaction: the caller's session. ``dry_run`` writes nothing (a read-only savepoint):
@@ -618,13 +807,15 @@ def import_osm(s: Session, *, path: str | Path | None = None, place: str | None 
     """
     t0 = time.perf_counter()
     step = step or (lambda _label: None)
-    report = ImportReport(layer="osm", path=source_label(path=path, place=place, polygon=polygon, bbox=bbox),
-                          dry_run=dry_run)
+    report = ImportReport(
+        layer="osm", path=source_label(path=path, place=place, polygon=polygon, bbox=bbox), dry_run=dry_run
+    )
     tables = MappingTables.read()
     step("读取 reading OSM")
     if path is not None:
-        layers = build_layers(read_osm(path, bbox=bbox, tables=tables, step=step), network=network, tables=tables,
-                              step=step)
+        layers = build_layers(
+            read_osm(path, bbox=bbox, tables=tables, step=step), network=network, tables=tables, step=step
+        )
     else:
         net, feats = download_osm(place=place, polygon=polygon, bbox=bbox, network=network, tables=tables)
         step("路网 network")
@@ -637,8 +828,21 @@ def import_osm(s: Session, *, path: str | Path | None = None, place: str | None 
             counts = preview_layers(s, layers, include=include, replace_all=replace_all, report=report)
         report.summary["would_write"] = sum(counts.values())
     else:
-        counts = write_layers(s, layers, include=include, replace_all=replace_all, actor=actor, step=step,
-                              report=report, progress=progress)
+        counts = write_layers(
+            s,
+            layers,
+            include=include,
+            replace_all=replace_all,
+            actor=actor,
+            step=step,
+            report=report,
+            progress=progress,
+        )
         report.written = sum(counts.values())
-    report.summary = {**counts, **report.summary, "network": network, "seconds": round(time.perf_counter() - t0, 1)}
+    report.summary = {
+        **counts,
+        **report.summary,
+        "network": network,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     return report

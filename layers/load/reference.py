@@ -17,9 +17,20 @@ from layers.errors import ValidationFailed
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 FACILITY_TYPE_COLUMNS = [
-    "code", "name_zh", "category", "urban_tier", "urban_profile", "urban_max_time_min",
-    "urban_max_distance_m", "rural_tier", "rural_profile", "rural_max_time_min", "min_floor_area_m2",
-    "required", "source", "rural_max_distance_m",
+    "code",
+    "name_zh",
+    "category",
+    "urban_tier",
+    "urban_profile",
+    "urban_max_time_min",
+    "urban_max_distance_m",
+    "rural_tier",
+    "rural_profile",
+    "rural_max_time_min",
+    "min_floor_area_m2",
+    "required",
+    "source",
+    "rural_max_distance_m",
 ]
 
 
@@ -29,15 +40,18 @@ def read_facility_types(path: Path | None = None) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype={"code": str})
     missing = [c for c in FACILITY_TYPE_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValidationFailed(f"{path}: missing columns {missing}; the header must be: "
-                               f"{','.join(FACILITY_TYPE_COLUMNS)}")
+        raise ValidationFailed(
+            f"{path}: missing columns {missing}; the header must be: {','.join(FACILITY_TYPE_COLUMNS)}"
+        )
     dup = frame["code"][frame["code"].duplicated()].tolist()
     if dup:
         raise ValidationFailed(f"{path}: facility type codes repeated: {dup}; each code must be unique")
     # 0/1 (empty = 0) become booleans; anything else is kept as written for check_facility_types
     number = pd.to_numeric(frame["required"], errors="coerce")
-    frame["required"] = [bool(n) if n in (0, 1) else (False if pd.isna(r) else r)
-                         for r, n in zip(frame["required"], number, strict=True)]
+    frame["required"] = [
+        bool(n) if n in (0, 1) else (False if pd.isna(r) else r)
+        for r, n in zip(frame["required"], number, strict=True)
+    ]
     frame = frame.astype(object).where(frame.notna(), None)
     return frame[FACILITY_TYPE_COLUMNS]
 
@@ -59,12 +73,19 @@ def upsert_facility_types(s: Session, frame: pd.DataFrame) -> int:
 # --- checking and loading the facility-type table as a whole (``minqing data facility-types load``)
 
 CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
-NUMERIC = ("urban_max_time_min", "urban_max_distance_m", "rural_max_time_min", "rural_max_distance_m",
-           "min_floor_area_m2")
+NUMERIC = (
+    "urban_max_time_min",
+    "urban_max_distance_m",
+    "rural_max_time_min",
+    "rural_max_distance_m",
+    "min_floor_area_m2",
+)
 TEXT_LIMITS = {"name_zh": 80, "category": 20, "urban_profile": 20, "rural_profile": 20}
 
 
-def check_facility_types(frame: pd.DataFrame, *, profiles: set[str], tiers: dict[str, tuple[str, ...]]) -> list[dict]:
+def check_facility_types(
+    frame: pd.DataFrame, *, profiles: set[str], tiers: dict[str, tuple[str, ...]]
+) -> list[dict]:
     """Row-level problems of a facility-type table (``read_facility_types`` output).
 
     ``profiles``: travel profile names (data/profiles.csv); ``tiers``: allowed tiers per circle,
@@ -81,7 +102,10 @@ def check_facility_types(frame: pd.DataFrame, *, profiles: set[str], tiers: dict
 def _row_problems(row: dict, profiles: set[str], tiers: dict[str, tuple[str, ...]]):
     code = row.get("code")
     if not isinstance(code, str) or not CODE.fullmatch(code):
-        yield (f"code {code!r} is not a type code", "use lower-case letters, digits and _ (at most 40), e.g. elderly_daycare")
+        yield (
+            f"code {code!r} is not a type code",
+            "use lower-case letters, digits and _ (at most 40), e.g. elderly_daycare",
+        )
     for col, limit in TEXT_LIMITS.items():
         value = row.get(col)
         if value is not None and len(str(value)) > limit:
@@ -92,11 +116,17 @@ def _row_problems(row: dict, profiles: set[str], tiers: dict[str, tuple[str, ...
     for col in NUMERIC:
         value = _number(row.get(col))
         if value is not None and (math.isnan(value) or value <= 0):
-            yield f"{col}={row.get(col)!r} is not a positive number", f"give {col} as a number > 0 or leave it empty"
+            yield (
+                f"{col}={row.get(col)!r} is not a positive number",
+                f"give {col} as a number > 0 or leave it empty",
+            )
     if row.get("required") not in (True, False):
         yield f"required={row.get('required')!r} is not 0 or 1", "write 1 (required by the standard) or 0"
     if not row.get("urban_tier") and not row.get("rural_tier"):
-        yield "neither urban_tier nor rural_tier is set", "give the life-circle tier of urban and/or rural communities"
+        yield (
+            "neither urban_tier nor rural_tier is set",
+            "give the life-circle tier of urban and/or rural communities",
+        )
     for circle, time_col in (("urban", "urban_max_time_min"), ("rural", "rural_max_time_min")):
         tier, profile = row.get(f"{circle}_tier"), row.get(f"{circle}_profile")
         if not tier:
@@ -104,9 +134,15 @@ def _row_problems(row: dict, profiles: set[str], tiers: dict[str, tuple[str, ...
         if tier not in tiers[circle]:
             yield f"{circle}_tier {tier!r} is unknown", f"use one of {list(tiers[circle])}"
         if profile not in profiles:
-            yield f"{circle}_profile {profile!r} is not a travel profile", f"use one of {sorted(profiles)} (data/profiles.csv)"
+            yield (
+                f"{circle}_profile {profile!r} is not a travel profile",
+                f"use one of {sorted(profiles)} (data/profiles.csv)",
+            )
         if _number(row.get(time_col)) is None:
-            yield f"{time_col} is empty although {circle}_tier is set", f"give the longest trip in minutes in {time_col}"
+            yield (
+                f"{time_col} is empty although {circle}_tier is set",
+                f"give the longest trip in minutes in {time_col}",
+            )
 
 
 def _number(value: Any) -> float | None:
@@ -139,7 +175,9 @@ def load_facility_types(s: Session, frame: pd.DataFrame, *, dry_run: bool = Fals
     (``check_facility_types``).
     """
     cols = FACILITY_TYPE_COLUMNS
-    current = {r["code"]: r for r in s.execute(text(f"SELECT {', '.join(cols)} FROM facility_types")).mappings()}
+    current = {
+        r["code"]: r for r in s.execute(text(f"SELECT {', '.join(cols)} FROM facility_types")).mappings()
+    }
     wanted = {r["code"]: r for r in frame[cols].to_dict("records")}
     report = ReferenceLoad(removed=sorted(set(current) - set(wanted)))
     for code, row in wanted.items():
@@ -174,15 +212,21 @@ def _same(old: Any, new: Any) -> bool:
 def _refuse_removing_used(s: Session, removed: list[str]) -> None:
     if not removed:
         return
-    used = s.execute(text("SELECT type_code, count(*) FROM facilities WHERE type_code = ANY(:c) "
-                          "GROUP BY type_code ORDER BY type_code"), {"c": removed}).all()
+    used = s.execute(
+        text(
+            "SELECT type_code, count(*) FROM facilities WHERE type_code = ANY(:c) "
+            "GROUP BY type_code ORDER BY type_code"
+        ),
+        {"c": removed},
+    ).all()
     if used:
         listed = ", ".join(f"{code} ({n} facilities)" for code, n in used)
         raise ValidationFailed(
             f"the file leaves out facility types still used by facilities: {listed}; nothing was changed. "
             "Keep those rows in the file, or first move the facilities to another type or delete them "
             "(minqing import facilities --replace, or the /collections/facilities API)",
-            problems=[{"code": code, "facilities": n} for code, n in used])
+            problems=[{"code": code, "facilities": n} for code, n in used],
+        )
 
 
 def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
@@ -197,5 +241,7 @@ def ensure_facility_types(s: Session, codes: Iterable[str]) -> None:
     types = read_facility_types()
     rows = types[types["code"].isin(missing)].to_dict("records")
     cols = list(types.columns)
-    s.execute(text(f"INSERT INTO facility_types ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"),
-              rows)
+    s.execute(
+        text(f"INSERT INTO facility_types ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"),
+        rows,
+    )

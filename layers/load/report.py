@@ -47,24 +47,35 @@ class ImportReport:
         """Problems (or warnings) with Chinese/English headers, for printing and exports."""
         rows = self.warnings if warnings else self.problems
         frame = pd.DataFrame(rows, columns=["row", "column", "problem", "fix"])
-        return frame.rename(columns={"row": "行 row", "column": "列 column", "problem": "问题 problem",
-                                     "fix": "修改方法 fix"})
+        return frame.rename(
+            columns={"row": "行 row", "column": "列 column", "problem": "问题 problem", "fix": "修改方法 fix"}
+        )
 
     def raise_if_failed(self) -> None:
         """Raise ``ValidationFailed`` (with ``problems``) when the file was rejected."""
         if not self.ok:
             first = self.problems[0]
             where = f"row {first['row']}: " if first["row"] is not None else ""
-            raise ValidationFailed(f"{self.path}: {len(self.problems)} problem(s), e.g. {where}{first['problem']} — "
-                                   f"{first['fix']}", problems=self.problems)
+            raise ValidationFailed(
+                f"{self.path}: {len(self.problems)} problem(s), e.g. {where}{first['problem']} — "
+                f"{first['fix']}",
+                problems=self.problems,
+            )
 
 
 class Rejected(Exception):
     """Internal: stop reading a file whose problems make row checks pointless."""
 
 
-def write_all_or_nothing(s: Session, report: ImportReport, write: Callable[[], int], *, actor: str,
-                         dry_run: bool, preview: Callable[[], int]) -> None:
+def write_all_or_nothing(
+    s: Session,
+    report: ImportReport,
+    write: Callable[[], int],
+    *,
+    actor: str,
+    dry_run: bool,
+    preview: Callable[[], int],
+) -> None:
     """Run ``write`` in a savepoint and keep it when it succeeds; on a dry run call ``preview``.
 
     ``preview`` writes nothing: with read queries it adds to the report what ``write`` would
@@ -79,7 +90,9 @@ def write_all_or_nothing(s: Session, report: ImportReport, write: Callable[[], i
         n = write()
     except (DBAPIError, psycopg.Error) as e:  # COPY runs on the driver connection: psycopg errors
         savepoint.rollback()
-        log.warning("import of %s refused by the database: %s", report.layer, str(getattr(e, "orig", None) or e))
+        log.warning(
+            "import of %s refused by the database: %s", report.layer, str(getattr(e, "orig", None) or e)
+        )
         report.add(None, None, *describe_database_error(e))  # never the raw server text
         return
     s.execute(text("SELECT set_config('minqing.bulk', 'off', true)"))

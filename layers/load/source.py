@@ -22,8 +22,17 @@ SPREADSHEETS = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
 VECTORS = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 
 
-WIDTHS = {"name": 200, "address": 300, "phone": 40, "opening_hours": 120, "fees": 200, "operator": 200, "code": 24,
-          "worker_name": 60, "worker_phone": 40}
+WIDTHS = {
+    "name": 200,
+    "address": 300,
+    "phone": 40,
+    "opening_hours": 120,
+    "fees": 200,
+    "operator": 200,
+    "code": 24,
+    "worker_name": 60,
+    "worker_phone": 40,
+}
 
 
 INT4_MAX = 2_147_483_647  # counts are PostgreSQL integers
@@ -45,7 +54,9 @@ class Source:
     crs: str = "wgs84"
 
 
-def read_source(path: Path, report: ImportReport, *, crs: str = "wgs84", max_rows: int | None = None) -> Source:
+def read_source(
+    path: Path, report: ImportReport, *, crs: str = "wgs84", max_rows: int | None = None
+) -> Source:
     """Read a spreadsheet (CSV/XLSX) or a vector file (GeoJSON/GPKG/zipped SHP); problems → report.
 
     At most ``max_rows`` data rows (default: ``MINQING_IMPORT_MAX_ROWS``): one more is read to
@@ -57,20 +68,32 @@ def read_source(path: Path, report: ImportReport, *, crs: str = "wgs84", max_row
         report.add(None, None, f"no such file {path}", "check the path")
         raise Rejected
     if suffix not in SPREADSHEETS + VECTORS:
-        report.add(None, None, f"unknown file type {suffix!r}",
-                   f"use a spreadsheet ({', '.join(SPREADSHEETS)}) or a GIS file ({', '.join(VECTORS)})")
+        report.add(
+            None,
+            None,
+            f"unknown file type {suffix!r}",
+            f"use a spreadsheet ({', '.join(SPREADSHEETS)}) or a GIS file ({', '.join(VECTORS)})",
+        )
         raise Rejected
     source = _read_vector(path, report, crs, limit) if suffix in VECTORS else _read_table(path, report, limit)
     source.crs = source.crs if suffix in VECTORS else crs
     if len(source.frame) > limit:
-        report.add(None, None, f"the file has more than {limit:,} data rows, the most one import takes "
-                   "(MINQING_IMPORT_MAX_ROWS)",
-                   f"split the file into parts of at most {limit:,} rows and import them one after the other, "
-                   "or raise MINQING_IMPORT_MAX_ROWS in the environment (or .env) of the server and the CLI")
+        report.add(
+            None,
+            None,
+            f"the file has more than {limit:,} data rows, the most one import takes "
+            "(MINQING_IMPORT_MAX_ROWS)",
+            f"split the file into parts of at most {limit:,} rows and import them one after the other, "
+            "or raise MINQING_IMPORT_MAX_ROWS in the environment (or .env) of the server and the CLI",
+        )
         raise Rejected
     if source.frame.empty:
-        report.add(None, None, "the file has no data rows", "fill in the rows under the header line (or "
-                   "choose the right sheet/file)")
+        report.add(
+            None,
+            None,
+            "the file has no data rows",
+            "fill in the rows under the header line (or choose the right sheet/file)",
+        )
         raise Rejected
     report.rows = len(source.frame)
     return source
@@ -83,8 +106,12 @@ def _read_table(path: Path, report: ImportReport, limit: int) -> Source:
         else:
             frame = pd.read_excel(path, dtype=str, keep_default_na=False, nrows=limit + 1)
     except Exception as e:  # pandas/openpyxl raise many kinds; all mean "not a readable table"
-        report.add(None, None, f"cannot read {path.name} as a spreadsheet ({type(e).__name__}: {e})",
-                   "open it in Excel/WPS and save it as .xlsx, or as CSV (UTF-8)")
+        report.add(
+            None,
+            None,
+            f"cannot read {path.name} as a spreadsheet ({type(e).__name__}: {e})",
+            "open it in Excel/WPS and save it as .xlsx, or as CSV (UTF-8)",
+        )
         raise Rejected from e
     frame = frame.dropna(how="all")
     frame = frame[~(frame.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]
@@ -104,15 +131,21 @@ def _read_vector(path: Path, report: ImportReport, crs: str, limit: int) -> Sour
     try:
         gdf = _read_gis(path, limit + 1)
     except Exception as e:  # pyogrio raises DataSourceError and friends
-        report.add(None, None, f"cannot read {path.name} as a GIS file ({type(e).__name__}: {e})",
-                   "export it again as GeoPackage (.gpkg), GeoJSON or a zipped Shapefile (.shp+.shx+.dbf+.prj)")
+        report.add(
+            None,
+            None,
+            f"cannot read {path.name} as a GIS file ({type(e).__name__}: {e})",
+            "export it again as GeoPackage (.gpkg), GeoJSON or a zipped Shapefile (.shp+.shx+.dbf+.prj)",
+        )
         raise Rejected from e
     frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(object)
     frame = frame.where(frame.notna(), "").astype(str)
     if gdf.crs is None:
         return Source(frame, gdf.geometry, _row_numbers(len(gdf), spreadsheet=False), crs)
     shifted = _shift_system(crs)
-    return Source(frame, gdf.geometry.to_crs(4326), _row_numbers(len(gdf), spreadsheet=False), shifted or "wgs84")
+    return Source(
+        frame, gdf.geometry.to_crs(4326), _row_numbers(len(gdf), spreadsheet=False), shifted or "wgs84"
+    )
 
 
 def _read_gis(path: Path, rows: int) -> gpd.GeoDataFrame:
@@ -145,8 +178,9 @@ def normalise_header(header: str) -> str:
     return re.sub(r"\s+", "", h)
 
 
-def map_columns(frame: pd.DataFrame, layer: str, report: ImportReport,
-                column_map: dict[str, str] | None) -> pd.DataFrame:
+def map_columns(
+    frame: pd.DataFrame, layer: str, report: ImportReport, column_map: dict[str, str] | None
+) -> pd.DataFrame:
     """Rename the file's headers to our column names (shipped table + ``column_map``)."""
     table = read_column_mapping()
     table = table[table["layer"] == layer]
@@ -160,8 +194,12 @@ def map_columns(frame: pd.DataFrame, layer: str, report: ImportReport,
             continue
         if target in renamed.values():
             first = next(h for h, t in renamed.items() if t == target)
-            report.warn(None, str(header), f"also maps to {target}; column {first!r} is used",
-                        f"remove one of the two columns or map it elsewhere with --map {header}=...")
+            report.warn(
+                None,
+                str(header),
+                f"also maps to {target}; column {first!r} is used",
+                f"remove one of the two columns or map it elsewhere with --map {header}=...",
+            )
             continue
         renamed[header] = target
     return frame[list(renamed)].rename(columns=renamed)
@@ -176,9 +214,13 @@ def require_columns(frame: pd.DataFrame, layer: str, required: list[str], report
     table = table[table["layer"] == layer]
     for column in missing:
         headers = table.loc[table["column"] == column, "header"].tolist()
-        report.add(None, column, f"missing column {column} (headers recognised: {', '.join(headers + [column])})",
-                   f"rename your header to one of these, or map it: --map 你的列名={column} "
-                   f"(column_map={{'your header': '{column}'}}); all recognised headers are in data/import_columns.csv")
+        report.add(
+            None,
+            column,
+            f"missing column {column} (headers recognised: {', '.join(headers + [column])})",
+            f"rename your header to one of these, or map it: --map 你的列名={column} "
+            f"(column_map={{'your header': '{column}'}}); all recognised headers are in data/import_columns.csv",
+        )
 
 
 def text_column(frame: pd.DataFrame, column: str, *, nfkc: bool = False) -> pd.Series:
@@ -190,11 +232,20 @@ def text_column(frame: pd.DataFrame, column: str, *, nfkc: bool = False) -> pd.S
     return frame[column].astype(str).map(fold).astype(object)
 
 
-def number_column(frame: pd.DataFrame, column: str, source: Source, report: ImportReport, *,
-             integer: bool = False, minimum: float | None = 0.0) -> pd.Series:
+def number_column(
+    frame: pd.DataFrame,
+    column: str,
+    source: Source,
+    report: ImportReport,
+    *,
+    integer: bool = False,
+    minimum: float | None = 0.0,
+) -> pd.Series:
     """Parse a numeric column ('1,200', '350㎡' accepted); blanks → NaN; bad values reported."""
     values = text_column(frame, column, nfkc=True)
-    cleaned = values.str.replace(",", "", regex=False).str.extract(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:[^\d\s.].*)?$", expand=False)
+    cleaned = values.str.replace(",", "", regex=False).str.extract(
+        r"^\s*(-?\d+(?:\.\d+)?)\s*(?:[^\d\s.].*)?$", expand=False
+    )
     parsed = pd.to_numeric(cleaned, errors="coerce")
     for i in np.flatnonzero((values != "").to_numpy() & parsed.isna().to_numpy()):
         report.add(int(source.row[i]), column, f"{values.iat[i]!r} is not a number", "write a plain number")
@@ -203,12 +254,20 @@ def number_column(frame: pd.DataFrame, column: str, source: Source, report: Impo
         bad |= parsed < minimum
     for i in np.flatnonzero(bad.to_numpy()):
         kind = "a whole number" if integer else "a number"
-        report.add(int(source.row[i]), column, f"{values.iat[i]!r} is not {kind} ≥ {minimum:g}",
-                   f"write {kind} of at least {minimum:g}")
+        report.add(
+            int(source.row[i]),
+            column,
+            f"{values.iat[i]!r} is not {kind} ≥ {minimum:g}",
+            f"write {kind} of at least {minimum:g}",
+        )
     huge = ((parsed.abs() > INT4_MAX) if integer else ~np.isfinite(parsed.fillna(0))) & ~bad
     for i in np.flatnonzero(huge.to_numpy()):
-        report.add(int(source.row[i]), column, f"{values.iat[i]!r} is too large",
-                   f"write a number below {INT4_MAX:,}" if integer else "write a plain number")
+        report.add(
+            int(source.row[i]),
+            column,
+            f"{values.iat[i]!r} is too large",
+            f"write a number below {INT4_MAX:,}" if integer else "write a plain number",
+        )
     return parsed
 
 
@@ -218,7 +277,9 @@ def check_widths(frame: pd.DataFrame, source: Source, report: ImportReport, widt
             continue
         lengths = text_column(frame, column).str.len()
         for i in np.flatnonzero((lengths > width).to_numpy()):
-            report.add(int(source.row[i]), column, f"longer than {width} characters", f"shorten it to {width}")
+            report.add(
+                int(source.row[i]), column, f"longer than {width} characters", f"shorten it to {width}"
+            )
 
 
 def required_text(frame: pd.DataFrame, column: str, source: Source, report: ImportReport) -> pd.Series:

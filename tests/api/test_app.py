@@ -21,8 +21,12 @@ def _flat(routes):
 
 
 def _routes(app_or_router) -> set[tuple[str, str]]:
-    return {(outer.path, m) for inner, outer in _flat(app_or_router.routes) if isinstance(inner, APIRoute)
-            for m in inner.methods}
+    return {
+        (outer.path, m)
+        for inner, outer in _flat(app_or_router.routes)
+        if isinstance(inner, APIRoute)
+        for m in inner.methods
+    }
 
 
 def test_every_router_module_is_mounted(app):

@@ -44,8 +44,11 @@ def served(app) -> Iterator[str]:
     from api.cli.serve import UVICORN_OPTIONS
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           **UVICORN_OPTIONS))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **UVICORN_OPTIONS
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -68,8 +71,9 @@ def _app(api_db, **settings):
 def _account(client, auth, role: str = "planner", **extra) -> tuple[str, dict]:
     """A fresh account of ``role`` (its own name, so its failures and tokens are its own)."""
     name = f"hard{next(_n)}.{role}"[:60]
-    r = client.post("/users", json={"username": name, "password": PASSWORD, "role": role, **extra},
-                    headers=auth("admin"))
+    r = client.post(
+        "/users", json={"username": name, "password": PASSWORD, "role": role, **extra}, headers=auth("admin")
+    )
     assert r.status_code == 201, r.text
     return name, r.json()
 
@@ -85,8 +89,17 @@ def _bearer(response: httpx.Response) -> dict[str, str]:
 
 def _login_audit(api_db, username: str) -> list[dict]:
     with session(api_db) as s:
-        rows = s.execute(text("SELECT action, actor, object_id, after FROM audit_log WHERE layer = 'login' "
-                              "AND object_id = :u ORDER BY audit_id"), {"u": username[:40]}).mappings().all()
+        rows = (
+            s.execute(
+                text(
+                    "SELECT action, actor, object_id, after FROM audit_log WHERE layer = 'login' "
+                    "AND object_id = :u ORDER BY audit_id"
+                ),
+                {"u": username[:40]},
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]
 
 
@@ -98,16 +111,20 @@ def test_rotating_x_forwarded_for_does_not_bypass_the_login_throttles(api_db, cl
     admin, _ = _account(client, auth, "admin")
     app = _app(api_db, login_free_failures=5, login_backoff_seconds=30, login_backoff_max_seconds=900)
     with served(app) as base, httpx.Client(base_url=base) as http:
-        codes = [_login(http, admin, f"guess-{i}", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
-                 for i in range(30)]
+        codes = [
+            _login(http, admin, f"guess-{i}", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(30)
+        ]
     assert codes == [401] * 5 + [429] * 25  # the account's back-off, whatever address is claimed
 
 
 def test_rotating_x_forwarded_for_does_not_bypass_the_per_address_login_limit(api_db):
     app = _app(api_db, login_burst=10, login_attempts_per_minute=1)
     with served(app) as base, httpx.Client(base_url=base) as http:
-        codes = [_login(http, f"nobody{i}", "guess", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                 for i in range(30)]
+        codes = [
+            _login(http, f"nobody{i}", "guess", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(30)
+        ]
         assert codes == [401] * 10 + [429] * 20
         last = _login(http, "nobody99", "guess", headers={"X-Forwarded-For": "192.0.2.1"})
     # 10 attempts in any 10 minutes (burst / rate): the next one when the first leaves that window
@@ -117,8 +134,10 @@ def test_rotating_x_forwarded_for_does_not_bypass_the_per_address_login_limit(ap
 def test_rotating_x_forwarded_for_does_not_bypass_the_anonymous_rate_limit(api_db):
     app = _app(api_db, rate_limit_per_second=0.1, rate_limit_burst=8)
     with served(app) as base, httpx.Client(base_url=base) as http:
-        codes = [http.get("/collections", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                 for i in range(12)]
+        codes = [
+            http.get("/collections", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(12)
+        ]
     assert codes == [200] * 8 + [429] * 4
 
 
@@ -127,10 +146,16 @@ def test_a_trusted_proxy_names_the_client(api_db, client, auth):
     the left part of the header (written by the client) is not believed."""
     app = _app(api_db, trusted_proxies="127.0.0.1, 10.0.0.0/8", rate_limit_per_second=0.1, rate_limit_burst=3)
     with served(app) as base, httpx.Client(base_url=base) as http:
-        per_client = [http.get("/collections", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
-                      for i in range(8)]
-        spoofed = [http.get("/collections", headers={"X-Forwarded-For": f"192.0.2.{i}, 10.1.2.3, 198.51.100.7"})
-                   .status_code for i in range(5)]
+        per_client = [
+            http.get("/collections", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+            for i in range(8)
+        ]
+        spoofed = [
+            http.get(
+                "/collections", headers={"X-Forwarded-For": f"192.0.2.{i}, 10.1.2.3, 198.51.100.7"}
+            ).status_code
+            for i in range(5)
+        ]
         name = f"nobody.proxied{next(_n)}"
         # two proxies: ours (10.1.2.3) and the client 198.51.100.8 in front of it
         _login(http, name, "guess", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.8, 10.1.2.3"})
@@ -139,15 +164,18 @@ def test_a_trusted_proxy_names_the_client(api_db, client, auth):
     assert [e["after"]["ip"] for e in _login_audit(api_db, name)] == ["198.51.100.8"]
 
 
-@pytest.mark.parametrize(("peer", "header", "expected"), [
-    ("127.0.0.1", [], "127.0.0.1"),
-    ("127.0.0.1", ["203.0.113.5"], "203.0.113.5"),
-    ("127.0.0.1", ["1.1.1.1", "203.0.113.5"], "203.0.113.5"),
-    ("127.0.0.1", ["203.0.113.5", "10.0.0.2"], "203.0.113.5"),  # chained proxies are skipped
-    ("127.0.0.1", ["10.0.0.3", "10.0.0.2"], "10.0.0.3"),  # only proxies: the farthest one
-    ("127.0.0.1", ["not-an-ip"], "127.0.0.1"),
-    ("203.0.113.9", ["1.1.1.1"], "203.0.113.9"),  # not from a proxy: the header is ignored
-])
+@pytest.mark.parametrize(
+    ("peer", "header", "expected"),
+    [
+        ("127.0.0.1", [], "127.0.0.1"),
+        ("127.0.0.1", ["203.0.113.5"], "203.0.113.5"),
+        ("127.0.0.1", ["1.1.1.1", "203.0.113.5"], "203.0.113.5"),
+        ("127.0.0.1", ["203.0.113.5", "10.0.0.2"], "203.0.113.5"),  # chained proxies are skipped
+        ("127.0.0.1", ["10.0.0.3", "10.0.0.2"], "10.0.0.3"),  # only proxies: the farthest one
+        ("127.0.0.1", ["not-an-ip"], "127.0.0.1"),
+        ("203.0.113.9", ["1.1.1.1"], "203.0.113.9"),  # not from a proxy: the header is ignored
+    ],
+)
 def test_forwarded_client_by_hand(peer, header, expected):
     from api.limits import forwarded_client
     from settings import parse_networks
@@ -155,14 +183,17 @@ def test_forwarded_client_by_hand(peer, header, expected):
     assert forwarded_client(peer, header, parse_networks("127.0.0.1,10.0.0.0/8")) == expected
 
 
-@pytest.mark.parametrize(("host", "key"), [
-    ("203.0.113.5", "203.0.113.5"),
-    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
-    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
-    ("::ffff:203.0.113.5", "203.0.113.5"),
-    ("testclient", "testclient"),
-])
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.5", "203.0.113.5"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:203.0.113.5", "203.0.113.5"),
+        ("testclient", "testclient"),
+    ],
+)
 def test_per_client_limits_count_ipv6_by_its_64_network(host, key):
     from api.limits import client_key
 
@@ -187,8 +218,10 @@ def test_an_untrusted_proxy_list_is_refused_at_start():
         make_settings(trusted_proxies="127.0.0.1, proxy.local")
 
 
-@pytest.mark.parametrize(("failures", "wait"), [(0, 0), (4, 0), (5, 30), (6, 60), (7, 120), (9, 480), (10, 900),
-                                                (50, 900), (10**6, 900)])
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [(0, 0), (4, 0), (5, 30), (6, 60), (7, 120), (9, 480), (10, 900), (50, 900), (10**6, 900)],
+)
 def test_backoff_schedule_by_hand(failures, wait):
     assert backoff_seconds(failures, free=5, base=30, cap=900) == wait
 
@@ -198,8 +231,11 @@ def test_per_account_backoff_doubles_spans_addresses_and_is_audited(api_db, clie
     app = _app(api_db, login_free_failures=3, login_backoff_seconds=30, login_backoff_max_seconds=100)
     one, two = (asgi_client(app, client=(ip, 50000)) for ip in ("192.0.2.10", "192.0.2.20"))
     with one, two:
-        assert [_login(c, name, f"secret-guess-{i}").status_code for i, c in enumerate((one, two, one))] \
-            == [401, 401, 401]
+        assert [_login(c, name, f"secret-guess-{i}").status_code for i, c in enumerate((one, two, one))] == [
+            401,
+            401,
+            401,
+        ]
         blocked = _login(two, name)  # the right password, from another address: still waits
         assert blocked.status_code == 429 and 25 <= int(blocked.headers["retry-after"]) <= 30
         _age_login_audit(api_db, name, seconds=31)
@@ -213,8 +249,15 @@ def test_per_account_backoff_doubles_spans_addresses_and_is_audited(api_db, clie
         assert _login(two, name).status_code == 200  # waited: the right password works
         assert _login(one, name, "secret-guess-5").status_code == 401  # a success starts the count again
     entries = _login_audit(api_db, name)
-    assert [e["action"] for e in entries] == ["login_fail"] * 3 + ["login_wait", "login_fail", "login_wait",
-                                                                   "login_fail", "login_wait", "login", "login_fail"]
+    assert [e["action"] for e in entries] == ["login_fail"] * 3 + [
+        "login_wait",
+        "login_fail",
+        "login_wait",
+        "login_fail",
+        "login_wait",
+        "login",
+        "login_fail",
+    ]
     assert [e["after"]["ip"] for e in entries[:4]] == ["192.0.2.10", "192.0.2.20", "192.0.2.10", "192.0.2.20"]
     assert all(e["after"]["username"] == name for e in entries)
     assert "secret-guess" not in json.dumps(entries) and PASSWORD not in json.dumps(entries)
@@ -223,8 +266,13 @@ def test_per_account_backoff_doubles_spans_addresses_and_is_audited(api_db, clie
 def _age_login_audit(api_db, username: str, *, seconds: int) -> None:
     """Let ``seconds`` pass for the back-off: move the account's login entries back in time."""
     with session(api_db) as s:
-        s.execute(text("UPDATE audit_log SET at = at - make_interval(secs => :s) WHERE layer = 'login' "
-                       "AND object_id = :u"), {"s": seconds, "u": username[:40]})
+        s.execute(
+            text(
+                "UPDATE audit_log SET at = at - make_interval(secs => :s) WHERE layer = 'login' "
+                "AND object_id = :u"
+            ),
+            {"s": seconds, "u": username[:40]},
+        )
 
 
 def test_parallel_guesses_do_not_slip_past_the_backoff(api_db):
@@ -234,8 +282,11 @@ def test_parallel_guesses_do_not_slip_past_the_backoff(api_db):
 
     name = f"nobody.parallel{next(_n)}"
     app = _app(api_db, login_free_failures=3, bcrypt_rounds=10)  # slow checks: the attempts overlap
-    with served(app) as base, httpx.Client(base_url=base, limits=httpx.Limits(max_connections=20)) as http, \
-            ThreadPoolExecutor(12) as pool:
+    with (
+        served(app) as base,
+        httpx.Client(base_url=base, limits=httpx.Limits(max_connections=20)) as http,
+        ThreadPoolExecutor(12) as pool,
+    ):
         codes = list(pool.map(lambda i: _login(http, name, f"guess-{i}").status_code, range(12)))
     assert codes.count(401) <= 3 and codes.count(429) >= 9, codes
     assert sum(e["action"] == "login_fail" for e in _login_audit(api_db, name)) == codes.count(401)
@@ -258,8 +309,10 @@ def test_failed_form_logins_are_audited_and_back_off(api_db, client, auth):
     name, _ = _account(client, auth)
     app = _app(api_db, login_free_failures=2)
     with asgi_client(app, follow_redirects=False) as c:
-        codes = [c.post("/auth/login", data={"username": name.upper(), "password": "wrong-one"}).status_code
-                 for _ in range(3)]
+        codes = [
+            c.post("/auth/login", data={"username": name.upper(), "password": "wrong-one"}).status_code
+            for _ in range(3)
+        ]
     assert codes == [303, 303, 429]
     assert [e["action"] for e in _login_audit(api_db, name)] == ["login_fail", "login_fail", "login_wait"]
 
@@ -301,10 +354,15 @@ def test_logout_everywhere(client, auth):
 def test_a_password_reset_revokes_the_old_tokens(client, auth):
     name, user = _account(client, auth)
     old = _bearer(_login(client, name))
-    r = client.patch(f"/users/{user['user_id']}", json={"password": "a-brand-new-password"}, headers=auth("admin"))
+    r = client.patch(
+        f"/users/{user['user_id']}", json={"password": "a-brand-new-password"}, headers=auth("admin")
+    )
     assert r.status_code == 200
     assert client.get("/users/me", headers=old).status_code == 401
-    assert client.get("/users/me", headers=_bearer(_login(client, name, "a-brand-new-password"))).status_code == 200
+    assert (
+        client.get("/users/me", headers=_bearer(_login(client, name, "a-brand-new-password"))).status_code
+        == 200
+    )
 
 
 def test_an_area_change_keeps_the_tokens(client, auth):
@@ -320,8 +378,9 @@ def test_a_username_created_again_does_not_inherit_old_tokens(client, auth, api_
     old = _bearer(_login(client, name))
     with session(api_db, actor="pytest") as s:
         s.execute(text("DELETE FROM users WHERE user_id = :i"), {"i": user["user_id"]})
-    again = client.post("/users", json={"username": name, "password": PASSWORD, "role": "admin"},
-                        headers=auth("admin"))
+    again = client.post(
+        "/users", json={"username": name, "password": PASSWORD, "role": "admin"}, headers=auth("admin")
+    )
     assert again.status_code == 201 and again.json()["user_id"] != user["user_id"]
     r = client.get("/users", headers=old)  # the new account is an admin: the old token must not be
     assert r.status_code == 401
@@ -329,7 +388,12 @@ def test_a_username_created_again_does_not_inherit_old_tokens(client, auth, api_
     assert claims["sub"] == str(user["user_id"])
 
 
-ROLE_OF = {"gridworker": "grid_worker", "planner": "planner", "officer": "placename_officer", "admin": "admin"}
+ROLE_OF = {
+    "gridworker": "grid_worker",
+    "planner": "planner",
+    "officer": "placename_officer",
+    "admin": "admin",
+}
 
 
 @pytest.mark.parametrize("who", [None, *ROLE_OF])
@@ -337,17 +401,27 @@ def test_roles_of_logout_everywhere_and_password_change(client, auth, who):
     """Every logged-in role may log itself out everywhere and change its own password; anonymous: 401."""
     if who is None:
         assert client.post("/auth/logout-everywhere").status_code == 401
-        assert client.post("/users/me/password", json={"current_password": PASSWORD,
-                                                       "new_password": "new-password-1"}).status_code == 401
+        assert (
+            client.post(
+                "/users/me/password", json={"current_password": PASSWORD, "new_password": "new-password-1"}
+            ).status_code
+            == 401
+        )
         return
     extra = {"area_id": GRID_A} if who == "gridworker" else {}
     name, _ = _account(client, auth, ROLE_OF[who], **extra)
     token = _bearer(_login(client, name))
-    wrong = client.post("/users/me/password", json={"current_password": "not-it-at-all", "new_password": "x" * 9},
-                        headers=token)
+    wrong = client.post(
+        "/users/me/password",
+        json={"current_password": "not-it-at-all", "new_password": "x" * 9},
+        headers=token,
+    )
     assert wrong.status_code == 403 and "current password" in wrong.json()["error"]["message"]
-    r = client.post("/users/me/password", json={"current_password": PASSWORD, "new_password": "new-password-1"},
-                    headers=token)
+    r = client.post(
+        "/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "new-password-1"},
+        headers=token,
+    )
     assert r.status_code == 204, r.text
     assert client.get("/users/me", headers=token).status_code == 401  # this token too
     token = _bearer(_login(client, name, "new-password-1"))
@@ -394,33 +468,42 @@ def test_cli_reset_password_and_logout_everywhere_revoke(client, auth, api_db, m
 
 
 def test_usernames_are_stored_in_one_normal_form(client, auth):
-    r = client.post("/users", json={"username": "  Ｚhao.Planner ", "password": PASSWORD, "role": "planner"},
-                    headers=auth("admin"))
+    r = client.post(
+        "/users",
+        json={"username": "  Ｚhao.Planner ", "password": PASSWORD, "role": "planner"},
+        headers=auth("admin"),
+    )
     assert r.status_code == 201 and r.json()["username"] == "zhao.planner"
     for typed in ("ZHAO.PLANNER", " zhao.planner", "ｚｈａｏ.ｐｌａｎｎｅｒ"):
         assert _login(client, typed).status_code == 200, typed
-    clash = client.post("/users", json={"username": "ADMIN", "password": PASSWORD, "role": "planner"},
-                        headers=auth("admin"))
+    clash = client.post(
+        "/users", json={"username": "ADMIN", "password": PASSWORD, "role": "planner"}, headers=auth("admin")
+    )
     assert clash.status_code == 409 and "taken" in clash.json()["error"]["message"]
-    chinese = client.post("/users", json={"username": "王小明", "password": PASSWORD, "role": "planner"},
-                          headers=auth("admin"))
+    chinese = client.post(
+        "/users", json={"username": "王小明", "password": PASSWORD, "role": "planner"}, headers=auth("admin")
+    )
     assert chinese.status_code == 201
 
 
-@pytest.mark.parametrize(("username", "rule"), [
-    ("аdmin", "look-alike"),  # Cyrillic а
-    ("pοlice", "look-alike"),  # Greek ο
-    ("<script>x", "markup"),
-    ("a&b", "markup"),
-    ("li\u200bsi", "invisible"),
-    ("li si", "spaces"),
-    ("-lisi", "both ends"),
-    ("lisi!", "allowed characters"),
-    ("  x  ", "length"),  # 1 character once trimmed
-])
+@pytest.mark.parametrize(
+    ("username", "rule"),
+    [
+        ("аdmin", "look-alike"),  # Cyrillic а
+        ("pοlice", "look-alike"),  # Greek ο
+        ("<script>x", "markup"),
+        ("a&b", "markup"),
+        ("li\u200bsi", "invisible"),
+        ("li si", "spaces"),
+        ("-lisi", "both ends"),
+        ("lisi!", "allowed characters"),
+        ("  x  ", "length"),  # 1 character once trimmed
+    ],
+)
 def test_confusable_and_markup_usernames_are_422_naming_the_rule(client, auth, username, rule):
-    r = client.post("/users", json={"username": username, "password": PASSWORD, "role": "planner"},
-                    headers=auth("admin"))
+    r = client.post(
+        "/users", json={"username": username, "password": PASSWORD, "role": "planner"}, headers=auth("admin")
+    )
     assert r.status_code == 422, r.text
     assert rule in r.json()["error"]["message"]
 
@@ -443,9 +526,14 @@ def _raw_http(base: str, request: bytes, *, wait: float = 10.0) -> bytes:
 def test_anonymous_uploads_are_refused_before_the_body_is_read(api_db):
     """The server answers while the 40 MB body it was promised has not been sent at all: it read none of it."""
     with served(_app(api_db)) as base:
-        answer = _raw_http(base, (b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
-                                  b"Content-Type: multipart/form-data; boundary=xyz\r\n"
-                                  b"Content-Length: 41943040\r\n\r\n"))
+        answer = _raw_http(
+            base,
+            (
+                b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+                b"Content-Length: 41943040\r\n\r\n"
+            ),
+        )
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"nothing was read" in answer
 
@@ -455,42 +543,72 @@ def test_uploads_with_a_logged_out_token_are_refused_before_the_body_is_read(api
     token = _bearer(_login(client, name))
     client.post("/auth/logout", headers=token)
     with served(_app(api_db)) as base:
-        answer = _raw_http(base, (b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
-                                  b"Authorization: " + token["Authorization"].encode() + b"\r\n"
-                                  b"Content-Type: multipart/form-data; boundary=xyz\r\n"
-                                  b"Content-Length: 41943040\r\n\r\n"))
+        answer = _raw_http(
+            base,
+            (
+                b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
+                b"Authorization: " + token["Authorization"].encode() + b"\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+                b"Content-Length: 41943040\r\n\r\n"
+            ),
+        )
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"revoked" in answer and b"nothing was read" in answer
 
 
 def test_a_declared_oversize_upload_is_refused_before_the_body_is_read(api_db, tokens):
     with served(_app(api_db, max_upload_mb=1)) as base:
-        answer = _raw_http(base, (b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
-                                  b"Authorization: Bearer " + tokens["planner"].encode() + b"\r\n"
-                                  b"Content-Type: multipart/form-data; boundary=xyz\r\n"
-                                  b"Content-Length: 2097152\r\n\r\n"))
+        answer = _raw_http(
+            base,
+            (
+                b"POST /imports/facilities HTTP/1.1\r\nHost: testserver\r\n"
+                b"Authorization: Bearer " + tokens["planner"].encode() + b"\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+                b"Content-Length: 2097152\r\n\r\n"
+            ),
+        )
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"MINQING_MAX_UPLOAD_MB" in answer
 
 
 def test_an_authenticated_upload_still_works(client, auth):
     csv = "名称,类型,经度,纬度,状态\n守卫幼儿园,kindergarten,113.331,22.611,开放\n"
-    r = client.post("/imports/facilities", files={"file": ("f.csv", csv.encode(), "text/csv")},
-                    params={"dry_run": "true"}, headers=auth("planner"))
+    r = client.post(
+        "/imports/facilities",
+        files={"file": ("f.csv", csv.encode(), "text/csv")},
+        params={"dry_run": "true"},
+        headers=auth("planner"),
+    )
     assert r.status_code == 200, r.text
-    assert client.post("/imports/facilities", files={"file": ("f.csv", csv.encode(), "text/csv")}).status_code == 401
+    assert (
+        client.post("/imports/facilities", files={"file": ("f.csv", csv.encode(), "text/csv")}).status_code
+        == 401
+    )
 
 
 def _residence(population: int, elderly: int, children: int) -> dict:
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
-            "properties": {"area_id": COMMUNITY2, "households": 3, "population": population, "elderly": elderly,
-                           "children": children}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.35, 22.6]},
+        "properties": {
+            "area_id": COMMUNITY2,
+            "households": 3,
+            "population": population,
+            "elderly": elderly,
+            "children": children,
+        },
+    }
 
 
 @pytest.mark.parametrize(("population", "elderly", "children"), [(5, 6, 0), (5, 0, 6), (5, 3, 3)])
-def test_a_residence_with_more_elderly_or_children_than_people_is_422(client, auth, population, elderly, children):
-    r = client.post("/collections/residences/items", json=_residence(population, elderly, children),
-                    headers=auth("planner"))
+def test_a_residence_with_more_elderly_or_children_than_people_is_422(
+    client, auth, population, elderly, children
+):
+    r = client.post(
+        "/collections/residences/items",
+        json=_residence(population, elderly, children),
+        headers=auth("planner"),
+    )
     assert r.status_code == 422, r.text
     assert "elderly" in r.json()["error"]["message"] and "population" in r.json()["error"]["message"]
 
@@ -499,31 +617,60 @@ def test_a_residence_patch_that_breaks_the_counts_is_422(client, auth, api_db):
     created = client.post("/collections/residences/items", json=_residence(5, 2, 1), headers=auth("planner"))
     assert created.status_code == 201, created.text
     url = f"/collections/residences/items/{created.json()['id']}"
-    r = client.patch(url, json={"properties": {"elderly": 5}},
-                     headers=auth("planner", **{"If-Match": created.headers["etag"]}))
+    r = client.patch(
+        url,
+        json={"properties": {"elderly": 5}},
+        headers=auth("planner", **{"If-Match": created.headers["etag"]}),
+    )
     assert r.status_code == 422 and "elderly" in r.json()["error"]["message"]
-    ok = client.patch(url, json={"properties": {"elderly": 4}},
-                      headers=auth("planner", **{"If-Match": created.headers["etag"]}))
+    ok = client.patch(
+        url,
+        json={"properties": {"elderly": 4}},
+        headers=auth("planner", **{"If-Match": created.headers["etag"]}),
+    )
     assert ok.status_code == 200, ok.text
     # the database itself holds the rule (any writer)
     with pytest.raises(Exception, match="residence_people_consistent"), session(api_db) as s:
-        s.execute(text("UPDATE residences SET children = 2 WHERE residence_id = :i"), {"i": created.json()["id"]})
+        s.execute(
+            text("UPDATE residences SET children = 2 WHERE residence_id = :i"), {"i": created.json()["id"]}
+        )
 
 
 def test_an_import_with_more_elderly_and_children_than_people_is_refused_by_row(client, auth):
-    csv = "标准地址,户数,人口,60岁以上,0-14岁,经度,纬度\n二社区好1号,2,6,2,1,113.352,22.612\n" \
-          "二社区坏2号,2,4,3,2,113.353,22.613\n"
-    r = client.post("/imports/addresses", files={"file": ("r.csv", csv.encode(), "text/csv")},
-                    headers=auth("planner"))
+    csv = (
+        "标准地址,户数,人口,60岁以上,0-14岁,经度,纬度\n二社区好1号,2,6,2,1,113.352,22.612\n"
+        "二社区坏2号,2,4,3,2,113.353,22.613\n"
+    )
+    r = client.post(
+        "/imports/addresses", files={"file": ("r.csv", csv.encode(), "text/csv")}, headers=auth("planner")
+    )
     assert r.status_code == 422, r.text
     problems = r.json()["error"]["details"]
     assert [p["row"] for p in problems] == [3] and "exceed" in problems[0]["problem"]
 
 
-WORK = ["0755-12345678", "075512345678", "0755-1234567转123", "010-12345678-8001", "12345", "95588",
-        "400-123-4567", "800 123 4567".replace(" ", "-"), "工作手机 13912345678", "工作电话：13912345678"]
-NOT_WORK = ["13912345678", "+86 13912345678", "139-1234-5678", "12345678", "0755 12345678", "手机13912345678",
-            "", "<b>0755-12345678</b>"]
+WORK = [
+    "0755-12345678",
+    "075512345678",
+    "0755-1234567转123",
+    "010-12345678-8001",
+    "12345",
+    "95588",
+    "400-123-4567",
+    "800 123 4567".replace(" ", "-"),
+    "工作手机 13912345678",
+    "工作电话：13912345678",
+]
+NOT_WORK = [
+    "13912345678",
+    "+86 13912345678",
+    "139-1234-5678",
+    "12345678",
+    "0755 12345678",
+    "手机13912345678",
+    "",
+    "<b>0755-12345678</b>",
+]
 
 
 @pytest.mark.parametrize(("phone", "ok"), [(p, True) for p in WORK] + [(p, False) for p in NOT_WORK])
@@ -531,16 +678,23 @@ def test_the_work_phone_rule_is_the_same_in_python_and_in_the_database(api_db, p
     from layers.models import is_work_phone
 
     with session(api_db) as s:
-        in_db = s.execute(text("SELECT CAST(:p AS text) ~ (SELECT substring(pg_get_constraintdef(oid) "
-                               "FROM $$'(.*)'::text$$) FROM pg_constraint WHERE conname = 'area_worker_phone_work')"),
-                          {"p": phone}).scalar_one()
+        in_db = s.execute(
+            text(
+                "SELECT CAST(:p AS text) ~ (SELECT substring(pg_get_constraintdef(oid) "
+                "FROM $$'(.*)'::text$$) FROM pg_constraint WHERE conname = 'area_worker_phone_work')"
+            ),
+            {"p": phone},
+        ).scalar_one()
     assert (is_work_phone(phone), in_db) == (ok, ok)
 
 
-@pytest.mark.parametrize(("sql", "says"), [
-    ("UPDATE residences SET elderly = population + 1 WHERE residence_id = 1", "elderly (60岁以上)"),
-    ("UPDATE areas SET worker_phone = '13912345678' WHERE area_id = 10001", "work number"),
-])
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("UPDATE residences SET elderly = population + 1 WHERE residence_id = 1", "elderly (60岁以上)"),
+        ("UPDATE areas SET worker_phone = '13912345678' WHERE area_id = 10001", "work number"),
+    ],
+)
 def test_loaders_meeting_a_rule_of_the_database_name_it(api_db, sql, says):
     """Any loader writing past its own checks (bulk COPY) gets the rule in words from the database error."""
     from sqlalchemy.exc import IntegrityError
@@ -561,7 +715,9 @@ def _grid(client) -> tuple[str, str]:
 @pytest.mark.parametrize("phone", NOT_WORK[:3])
 def test_a_personal_mobile_as_the_grid_workers_public_phone_is_422(client, auth, phone):
     url, etag = _grid(client)
-    r = client.patch(url, json={"properties": {"worker_phone": phone}}, headers=auth("admin", **{"If-Match": etag}))
+    r = client.patch(
+        url, json={"properties": {"worker_phone": phone}}, headers=auth("admin", **{"If-Match": etag})
+    )
     assert r.status_code == 422, r.text
     assert "work number" in r.json()["error"]["message"] and "工作手机" in r.json()["error"]["message"]
     assert client.get(url).json()["properties"]["worker_phone"] == "0755-0000001"
@@ -569,12 +725,19 @@ def test_a_personal_mobile_as_the_grid_workers_public_phone_is_422(client, auth,
 
 def test_a_marked_work_mobile_is_accepted_and_public(client, auth):
     url, etag = _grid(client)
-    r = client.patch(url, json={"properties": {"worker_phone": "工作手机 13912345678"}},
-                     headers=auth("admin", **{"If-Match": etag}))
+    r = client.patch(
+        url,
+        json={"properties": {"worker_phone": "工作手机 13912345678"}},
+        headers=auth("admin", **{"If-Match": etag}),
+    )
     assert r.status_code == 200, r.text
     assert client.get(url).json()["properties"]["worker_phone"] == "工作手机 13912345678"
     url, etag = _grid(client)
-    client.patch(url, json={"properties": {"worker_phone": "0755-0000001"}}, headers=auth("admin", **{"If-Match": etag}))
+    client.patch(
+        url,
+        json={"properties": {"worker_phone": "0755-0000001"}},
+        headers=auth("admin", **{"If-Match": etag}),
+    )
 
 
 def test_a_grid_import_with_a_personal_mobile_is_refused_by_row(client, auth):
@@ -583,10 +746,22 @@ def test_a_grid_import_with_a_personal_mobile_is_refused_by_row(client, auth):
     from api_fixture import AREAS
 
     row = next(a for a in AREAS if a[0] == GRID_A)
-    frame = gpd.GeoDataFrame({"编码": [row[3]], "名称": [row[4]], "层级": ["grid_small"], "网格员": [row[6]],
-                              "网格员电话": ["13912345678"]}, geometry=shapely.from_wkt([row[8]]), crs=4326)
-    r = client.post("/imports/grids", files={"file": ("g.geojson", frame.to_json(ensure_ascii=False).encode(),
-                                                      "application/geo+json")}, headers=auth("admin"))
+    frame = gpd.GeoDataFrame(
+        {
+            "编码": [row[3]],
+            "名称": [row[4]],
+            "层级": ["grid_small"],
+            "网格员": [row[6]],
+            "网格员电话": ["13912345678"],
+        },
+        geometry=shapely.from_wkt([row[8]]),
+        crs=4326,
+    )
+    r = client.post(
+        "/imports/grids",
+        files={"file": ("g.geojson", frame.to_json(ensure_ascii=False).encode(), "application/geo+json")},
+        headers=auth("admin"),
+    )
     assert r.status_code == 422, r.text
     problems = r.json()["error"]["details"]
     assert [(p["row"], p["column"]) for p in problems] == [(1, "网格员电话 worker_phone")]

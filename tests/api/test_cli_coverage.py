@@ -40,8 +40,10 @@ def stored(s, run_id: int) -> dict[str, pd.DataFrame]:
     fac = pd.DataFrame(fac.assign(wkt=fac.geometry.to_wkt()).drop(columns="geometry"))
     gaps = pd.DataFrame(gaps.assign(wkt=gaps.geometry.normalize().to_wkt()).drop(columns="geometry"))
     stamps = ["created_at", "updated_at"]  # when the row was written, not what it says
-    return {name: f.drop(columns=[c for c in stamps if c in f]).reset_index(drop=True) for name, f in
-            {"area": area, "residence": res, "facility": fac, "gaps": gaps}.items()}
+    return {
+        name: f.drop(columns=[c for c in stamps if c in f]).reset_index(drop=True)
+        for name, f in {"area": area, "residence": res, "facility": fac, "gaps": gaps}.items()
+    }
 
 
 def assert_same_results(demo_db, run_a: int, run_b: int) -> None:
@@ -74,14 +76,20 @@ def test_a_run_limited_to_one_type_is_never_taken_for_a_whole_run(cli, demo_db):
     assert sorted(summary["recomputed_types"]) == sorted(set(every) - {"kindergarten"})
     assert all(t["value"] is not None for t in summary["targets"])
     assert_same_results(demo_db, after["run_id"], full["run_id"])
-    assert json.loads(cli("run", "--if-stale", "--format", "json")) == {"run_id": after["run_id"], "up_to_date": True}
+    assert json.loads(cli("run", "--if-stale", "--format", "json")) == {
+        "run_id": after["run_id"],
+        "up_to_date": True,
+    }
 
 
 def test_a_type_run_after_a_whole_run_reuses_and_a_plain_run_completes_again(cli, demo_db):
     full = run_json(cli)
     partial = run_json(cli, "--type", "elderly_daycare", "--type", "kindergarten")
     assert partial["held_types"] == ["elderly_daycare", "kindergarten"]
-    assert partial["recomputed_types"] == [] and partial["reused_types"] == ["elderly_daycare", "kindergarten"]
+    assert partial["recomputed_types"] == [] and partial["reused_types"] == [
+        "elderly_daycare",
+        "kindergarten",
+    ]
     assert "PARTIAL" in cli("status")
     again = run_json(cli)
     assert sorted(again["types"]) == sorted(full["types"]) and again["missing_types"] == []
@@ -118,7 +126,9 @@ def test_targets_per_town_in_the_run_output_and_the_targets_command(cli, demo_db
     assert listed["run_id"] == latest["run_id"] and len(listed["targets"]) == len(stored) > 0
     assert {t["level"] for t in listed["targets"]} == {"town"}
     day = [t for t in listed["targets"] if t["target_code"] == "complex_presence_rural"]
-    assert day and all(t["communities"] > 0 and 0 <= t["communities_reached"] <= t["communities"] for t in day)
+    assert day and all(
+        t["communities"] > 0 and 0 <= t["communities_reached"] <= t["communities"] for t in day
+    )
     table = cli("targets", "--level", "community", "--code", "kindergarten_radius")
     assert "kindergarten_radius" in table and "communities)" not in table and "服务半径覆盖率" in table
 
@@ -145,7 +155,15 @@ def test_progress_bar_advances_per_type_and_profile(cli, monkeypatch):
     monkeypatch.setattr(command, "tqdm", Bar)
     cli("run", "--type", "nursing_home", "--type", "police_station", "--full")
     (bar,) = bars
-    assert bar.labels == ["read", "nursing_home/ebike", "nursing_home/walk_elderly", "police_station/car",
-                          "police_station/walk", "areas", "gaps", "stored"]
+    assert bar.labels == [
+        "read",
+        "nursing_home/ebike",
+        "nursing_home/walk_elderly",
+        "police_station/car",
+        "police_station/walk",
+        "areas",
+        "gaps",
+        "stored",
+    ]
     assert bar.total == len(bar.labels)
     run_json(cli)  # a whole run again as the latest

@@ -36,8 +36,12 @@ def cli(ref_db, monkeypatch):
 def _state(url) -> dict:
     with session(url) as s:
         types = pd.read_sql(text("SELECT * FROM facility_types ORDER BY code"), s.connection())
-        others = {t: s.execute(text(f"SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) "
-                                    f"FROM {t} x")).scalar_one() for t in OTHER_LAYERS}
+        others = {
+            t: s.execute(
+                text(f"SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {t} x")
+            ).scalar_one()
+            for t in OTHER_LAYERS
+        }
         versions = dict(s.execute(text("SELECT layer, version FROM data_versions")).all())
         audit = s.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
     return {"types": types, "others": others, "versions": versions, "audit": audit}
@@ -66,16 +70,32 @@ def test_first_load_adds_everything_then_nothing_changes(cli, ref_db):
 def _with_layers(url):
     """A facility of the kindergarten type, a water body, a street node and an area: other layers."""
     with session(url, actor="fixture") as s:
-        s.execute(text("INSERT INTO areas (area_id, level, code, name, geom) VALUES (1, 'district', '441599000000', "
-                       "'测试区', ST_Multi(ST_MakeEnvelope(115.9, 21.6, 115.91, 21.61, 4326))) ON CONFLICT DO NOTHING"))
-        s.execute(text("INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
-                       "(1, 'kindergarten', '海景幼儿园', ST_SetSRID(ST_MakePoint(115.905, 21.605), 4326)), "
-                       "(2, 'kindergarten', '东湖幼儿园', ST_SetSRID(ST_MakePoint(115.906, 21.605), 4326)) "
-                       "ON CONFLICT DO NOTHING"))
-        s.execute(text("INSERT INTO water (water_id, kind, name, geom) VALUES (1, 'lake', '澄湖', "
-                       "ST_Multi(ST_MakeEnvelope(115.901, 21.601, 115.902, 21.602, 4326))) ON CONFLICT DO NOTHING"))
-        s.execute(text("INSERT INTO network_nodes (node_id, geom) VALUES (1, ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) "
-                       "ON CONFLICT DO NOTHING"))
+        s.execute(
+            text(
+                "INSERT INTO areas (area_id, level, code, name, geom) VALUES (1, 'district', '441599000000', "
+                "'测试区', ST_Multi(ST_MakeEnvelope(115.9, 21.6, 115.91, 21.61, 4326))) ON CONFLICT DO NOTHING"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
+                "(1, 'kindergarten', '海景幼儿园', ST_SetSRID(ST_MakePoint(115.905, 21.605), 4326)), "
+                "(2, 'kindergarten', '东湖幼儿园', ST_SetSRID(ST_MakePoint(115.906, 21.605), 4326)) "
+                "ON CONFLICT DO NOTHING"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO water (water_id, kind, name, geom) VALUES (1, 'lake', '澄湖', "
+                "ST_Multi(ST_MakeEnvelope(115.901, 21.601, 115.902, 21.602, 4326))) ON CONFLICT DO NOTHING"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO network_nodes (node_id, geom) VALUES (1, ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) "
+                "ON CONFLICT DO NOTHING"
+            )
+        )
 
 
 def test_changes_are_reported_audited_and_touch_no_other_layer(cli, ref_db, tmp_path):
@@ -99,15 +119,22 @@ def test_changes_are_reported_audited_and_touch_no_other_layer(cli, ref_db, tmp_
     assert types.loc["kindergarten", "urban_max_distance_m"] == 400
     assert "test_pet_clinic" in types.index and "public_toilet" not in types.index
     assert after["others"] == before["others"]
-    assert {k: v for k, v in after["versions"].items() if k != "facility_types"} == \
-        {k: v for k, v in before["versions"].items() if k != "facility_types"}
+    assert {k: v for k, v in after["versions"].items() if k != "facility_types"} == {
+        k: v for k, v in before["versions"].items() if k != "facility_types"
+    }
     assert after["versions"]["facility_types"] > before["versions"]["facility_types"]
     with session(ref_db) as s:
-        rows = s.execute(text("SELECT actor, action, object_id, before, after FROM audit_log "
-                              "WHERE layer = 'facility_types' AND audit_id > 0 ORDER BY audit_id DESC LIMIT 3")).all()
+        rows = s.execute(
+            text(
+                "SELECT actor, action, object_id, before, after FROM audit_log "
+                "WHERE layer = 'facility_types' AND audit_id > 0 ORDER BY audit_id DESC LIMIT 3"
+            )
+        ).all()
     assert sorted((a, act, o) for a, act, o, _, _ in rows) == [
-        ("editor", "delete", "public_toilet"), ("editor", "insert", "test_pet_clinic"),
-        ("editor", "update", "kindergarten")]
+        ("editor", "delete", "public_toilet"),
+        ("editor", "insert", "test_pet_clinic"),
+        ("editor", "update", "kindergarten"),
+    ]
     update = next(r for r in rows if r[1] == "update")
     assert update[3]["urban_max_distance_m"] == 300 and update[4]["urban_max_distance_m"] == 400
 
@@ -119,7 +146,9 @@ def test_a_type_in_use_is_not_removed(cli, ref_db, tmp_path):
     r = cli(_edited(tmp_path, lambda f: f[~f["code"].isin(["kindergarten", "village_hall"])]))
     assert r.exit_code == 2
     assert "kindergarten (2 facilities)" in r.output and "nothing was changed" in r.output
-    assert "Keep those rows in the file" in r.output and "village_hall" not in r.output.split("facilities:")[1]
+    assert (
+        "Keep those rows in the file" in r.output and "village_hall" not in r.output.split("facilities:")[1]
+    )
     after = _state(ref_db)
     pd.testing.assert_frame_equal(after["types"], before["types"])
     assert after["audit"] == before["audit"]
@@ -139,9 +168,15 @@ def test_invalid_rows_are_listed_and_nothing_is_loaded(cli, ref_db, tmp_path):
 
     r = cli(_edited(tmp_path, change))
     assert r.exit_code == 2
-    for text_ in ("urban_tier '20min' is unknown", "urban_profile 'helicopter' is not a travel profile",
-                  "urban_max_distance_m='about 500' is not a positive number", "code 'Health Station' is not a type code",
-                  "required='yes' is not 0 or 1", "5 problem(s)", "nothing was loaded"):
+    for text_ in (
+        "urban_tier '20min' is unknown",
+        "urban_profile 'helicopter' is not a travel profile",
+        "urban_max_distance_m='about 500' is not a positive number",
+        "code 'Health Station' is not a type code",
+        "required='yes' is not 0 or 1",
+        "5 problem(s)",
+        "nothing was loaded",
+    ):
         assert text_ in r.output, text_
     assert "types.csv:" in r.output  # every problem names its line
     after = _state(ref_db)

@@ -38,8 +38,10 @@ def cli(monkeypatch):
 
 def _snapshot(url) -> tuple:
     with session(url) as s:
-        counts = tuple(s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                       for t in ("areas", "network_nodes", "residences", "facilities", "place_names", "audit_log"))
+        counts = tuple(
+            s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("areas", "network_nodes", "residences", "facilities", "place_names", "audit_log")
+        )
         versions = tuple(s.execute(text("SELECT layer, version FROM data_versions ORDER BY layer")).all())
     return counts, versions
 
@@ -82,8 +84,13 @@ def test_db_topology_passes_on_the_demo_and_finds_a_seeded_overlap(cli, small_db
     assert r.exit_code == 0 and "topology OK" in r.output, r.output
     with session(small_db) as s:  # a copy of a small grid under the same parent overlaps it completely
         grid = s.execute(text("SELECT min(area_id) FROM areas WHERE level = 'grid_small'")).scalar_one()
-        s.execute(text("INSERT INTO areas (area_id, parent_id, level, code, name, geom) SELECT 999999999, parent_id, "
-                       "level, 'SEEDED-OVERLAP', '重叠网格', geom FROM areas WHERE area_id = :g"), {"g": grid})
+        s.execute(
+            text(
+                "INSERT INTO areas (area_id, parent_id, level, code, name, geom) SELECT 999999999, parent_id, "
+                "level, 'SEEDED-OVERLAP', '重叠网格', geom FROM areas WHERE area_id = :g"
+            ),
+            {"g": grid},
+        )
     try:
         r = cli("db", "topology", url=small_db)
         assert r.exit_code == 1, r.output

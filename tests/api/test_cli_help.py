@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from api.cli import _help, app
 
-TAG = re.compile(r"<(bool|int|float|str|path|file|directory|datetime|list\[|int range|float range)[^>]*>|\{[a-z_]+\}")
+TAG = re.compile(
+    r"<(bool|int|float|str|path|file|directory|datetime|list\[|int range|float range)[^>]*>|\{[a-z_]+\}"
+)
 
 
 def _commands(command, path=()):
@@ -39,9 +41,18 @@ def test_flags_show_nothing_and_values_show_a_metavar():
     assert re.search(r"--scale\s+FLOAT\s", out) and re.search(r"--seed\s+INTEGER\s", out)
 
 
-@pytest.mark.parametrize(("label", "shown"), [("int", "INTEGER"), ("float range", "FLOAT"), ("str", "TEXT"),
-                                              ("list[str]", "TEXT..."), ("walk|car", "[walk|car]"),
-                                              ("path", "PATH"), ("int,str", "INTEGER,TEXT")])
+@pytest.mark.parametrize(
+    ("label", "shown"),
+    [
+        ("int", "INTEGER"),
+        ("float range", "FLOAT"),
+        ("str", "TEXT"),
+        ("list[str]", "TEXT..."),
+        ("walk|car", "[walk|car]"),
+        ("path", "PATH"),
+        ("int,str", "INTEGER,TEXT"),
+    ],
+)
 def test_plain_metavars(label, shown):
     assert _help.plain(label) == shown
 
@@ -51,12 +62,14 @@ def test_a_missing_command_module_fails_loudly():
     import subprocess
     import sys
 
-    code = ("import sys, importlib.abc\n"
-            "class Block(importlib.abc.MetaPathFinder):\n"
-            "    def find_spec(self, name, path, target=None):\n"
-            "        if name == 'api.cli.names':\n"
-            "            raise ModuleNotFoundError(\"No module named 'api.cli.names'\", name=name)\n"
-            "sys.meta_path.insert(0, Block())\n"
-            "import api.cli\n")
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'api.cli.names':\n"
+        "            raise ModuleNotFoundError(\"No module named 'api.cli.names'\", name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import api.cli\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "api.cli.names" in r.stderr

@@ -41,7 +41,9 @@ def plan(small_db):
 
 def _stored_changes(url: str, scenario_id: int) -> list[dict]:
     with session(url) as s:
-        return s.execute(text("SELECT changes FROM scenarios WHERE scenario_id = :i"), {"i": scenario_id}).scalar_one()
+        return s.execute(
+            text("SELECT changes FROM scenarios WHERE scenario_id = :i"), {"i": scenario_id}
+        ).scalar_one()
 
 
 def _scenario_id(output: str) -> int:
@@ -49,17 +51,35 @@ def _scenario_id(output: str) -> int:
 
 
 def test_scenario_flags_add_move_set_close(plan, small_db):
-    out = plan("scenario", "create", "--name", "四种变更", "--add", "elderly_daycare,113.215,22.545,新日照,40",
-               "--move", "1,113.235,22.645", "--set", "4,capacity=250", "--set", "1,type=kindergarten",
-               "--close", "3")
+    out = plan(
+        "scenario",
+        "create",
+        "--name",
+        "四种变更",
+        "--add",
+        "elderly_daycare,113.215,22.545,新日照,40",
+        "--move",
+        "1,113.235,22.645",
+        "--set",
+        "4,capacity=250",
+        "--set",
+        "1,type=kindergarten",
+        "--close",
+        "3",
+    )
     assert "(5 changes)" in out
     changes = _stored_changes(small_db, _scenario_id(out))
     by_op = {}
     for c in changes:
         by_op.setdefault(c["op"], []).append(c)
     [add] = by_op["add"]
-    assert (add["type_code"], add["lon"], add["lat"], add["name"], add["capacity"]) == \
-        ("elderly_daycare", 113.215, 22.545, "新日照", 40)
+    assert (add["type_code"], add["lon"], add["lat"], add["name"], add["capacity"]) == (
+        "elderly_daycare",
+        113.215,
+        22.545,
+        "新日照",
+        40,
+    )
     [move] = by_op["move"]
     assert (move["facility_id"], move["lon"], move["lat"]) == (1, 113.235, 22.645)
     capacity, retype = by_op["change"]
@@ -68,8 +88,16 @@ def test_scenario_flags_add_move_set_close(plan, small_db):
     assert by_op["close"] == [{"op": "close", "facility_id": 3}]
 
 
-@pytest.mark.parametrize("bad", [["--add", "elderly_daycare,113.2"], ["--move", "1,113.2"], ["--set", "1,colour=red"],
-                                 ["--add", "elderly_daycare,120.0,30.0"], ["--set", "999,capacity=3"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--add", "elderly_daycare,113.2"],
+        ["--move", "1,113.2"],
+        ["--set", "1,colour=red"],
+        ["--add", "elderly_daycare,120.0,30.0"],
+        ["--set", "999,capacity=3"],
+    ],
+)
 def test_bad_scenario_flags_are_one_clear_line(plan, bad):
     out = plan("scenario", "create", "--name", "坏", *bad, code=2)
     assert "错误 error:" in out and "Traceback" not in out
@@ -89,6 +117,11 @@ def test_export_of_a_level_without_rows(plan, tmp_path, fmt):
 
 def test_export_errors_are_clean(plan, tmp_path):
     out = plan("export", "--format", "shp", "--out", str(tmp_path), code=2)
-    assert "错误 error:" in out and "'shp'" in out and "use geojson, gpkg or csv" in out and "Traceback" not in out
+    assert (
+        "错误 error:" in out
+        and "'shp'" in out
+        and "use geojson, gpkg or csv" in out
+        and "Traceback" not in out
+    )
     out = plan("export", "--format", "csv", "--type", "nope", "--out", str(tmp_path), code=2)
     assert "'nope'" in out and "kindergarten" in out

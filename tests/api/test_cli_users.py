@@ -19,8 +19,12 @@ def cli_db(db_url):
     from layers.db import session
 
     with session(url, actor="fixture") as s:
-        s.execute(text("INSERT INTO areas (area_id, level, code, name, geom) VALUES (7, 'grid_small', 'G7', '七号网格', "
-                       "ST_Multi(ST_MakeEnvelope(113.2, 22.5, 113.21, 22.51, 4326)))"))
+        s.execute(
+            text(
+                "INSERT INTO areas (area_id, level, code, name, geom) VALUES (7, 'grid_small', 'G7', '七号网格', "
+                "ST_Multi(ST_MakeEnvelope(113.2, 22.5, 113.21, 22.51, 4326)))"
+            )
+        )
     return url
 
 
@@ -87,8 +91,11 @@ def test_demo_accounts(cli, cli_db, tmp_path):
     r = cli("demo", "--file", str(target))
     assert r.exit_code == 0, r.output
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    rows = {line.split("\t")[0]: line.split("\t") for line in target.read_text().splitlines()
-            if not line.startswith("#")}
+    rows = {
+        line.split("\t")[0]: line.split("\t")
+        for line in target.read_text().splitlines()
+        if not line.startswith("#")
+    }
     assert set(rows) == {"planner", "officer", "gridworker", "admin", "dispatcher", "department"}
     for username, role, password in rows.values():
         account = _account(cli_db, username)
@@ -101,7 +108,10 @@ def test_demo_accounts(cli, cli_db, tmp_path):
     assert "password unchanged" in again.output and rows["admin"][2] not in again.output
 
     reset = cli("demo", "--file", str(target), "--reset")
-    new_admin = {line.split("\t")[0]: line.split("\t")[2] for line in target.read_text().splitlines()
-                 if not line.startswith("#")}["admin"]
+    new_admin = {
+        line.split("\t")[0]: line.split("\t")[2]
+        for line in target.read_text().splitlines()
+        if not line.startswith("#")
+    }["admin"]
     assert reset.exit_code == 0 and new_admin != rows["admin"][2]
     assert verify_password(new_admin, _account(cli_db, "admin").password_hash)

@@ -39,13 +39,17 @@ def test_every_collection_has_a_cap_and_openapi_names_it(client):
 
 
 @pytest.mark.parametrize("collection", ["place_names", "coverage", "grids"])
-def test_a_limit_above_the_cap_is_lowered_and_next_links_page_through_everything(client, monkeypatch, collection):
+def test_a_limit_above_the_cap_is_lowered_and_next_links_page_through_everything(
+    client, monkeypatch, collection
+):
     everything = client.get(f"/collections/{collection}/items", params={"limit": 1000}).json()
     matched = everything["numberMatched"]
     assert matched >= 3  # the fixture holds enough to need several pages
     monkeypatch.setitem(collections.PAGE_MAX, collection, 2)
     pages = _pages(client, f"/collections/{collection}/items?limit=10000")
-    assert [p["numberReturned"] for p in pages] == [2] * (matched // 2) + ([matched % 2] if matched % 2 else [])
+    assert [p["numberReturned"] for p in pages] == [2] * (matched // 2) + (
+        [matched % 2] if matched % 2 else []
+    )
     assert all(p["numberMatched"] == matched for p in pages)
     first_next = [link["href"] for link in pages[0]["links"] if link["rel"] == "next"][0]
     assert parse_qs(urlsplit(first_next).query)["limit"] == ["2"]  # the cap, not the 10000 asked for
@@ -55,7 +59,9 @@ def test_a_limit_above_the_cap_is_lowered_and_next_links_page_through_everything
 
 def test_streamed_pages_are_whole_geojson_and_page_too(client, auth, monkeypatch):
     """Residences (planners only) are not cached: their pages are streamed in chunks."""
-    everything = client.get("/collections/residences/items", params={"limit": 100}, headers=auth("planner")).json()
+    everything = client.get(
+        "/collections/residences/items", params={"limit": 100}, headers=auth("planner")
+    ).json()
     assert everything["numberMatched"] >= 4
     monkeypatch.setitem(collections.PAGE_MAX, "residences", 3)
     monkeypatch.setattr(collections, "STREAM_CHUNK", 2)

@@ -11,8 +11,17 @@ def test_collections_list_hides_protected_layers_from_anonymous(client, auth):
     anonymous = {c["id"] for c in client.get("/collections").json()["collections"]}
     planner = {c["id"] for c in client.get("/collections", headers=auth("planner")).json()["collections"]}
     assert "residences" not in anonymous
-    assert {"facilities", "facility_types", "grids", "areas", "place_names", "roads", "water", "buildings",
-            "coverage"} <= anonymous
+    assert {
+        "facilities",
+        "facility_types",
+        "grids",
+        "areas",
+        "place_names",
+        "roads",
+        "water",
+        "buildings",
+        "coverage",
+    } <= anonymous
     assert planner == anonymous | {"residences"}
 
 
@@ -63,7 +72,9 @@ def test_boolean_and_integer_filters_are_checked(client):
     body = client.get("/collections/grids/items", params={"parent_id": "1000", "urban": "true"}).json()
     every = client.get("/collections/grids/items", params={"limit": 5000}).json()["features"]
     # other test files may add grids: the answer is exactly those of parent 1000 and urban, as listed
-    want = [f["id"] for f in every if f["properties"]["parent_id"] == 1000 and f["properties"]["urban"] is True]
+    want = [
+        f["id"] for f in every if f["properties"]["parent_id"] == 1000 and f["properties"]["urban"] is True
+    ]
     assert [f["id"] for f in body["features"]] == want and want[:2] == [GRID_A, GRID_B]
     assert len(want) < len(every)
 
@@ -103,7 +114,9 @@ def test_bbox_selects_features_inside(client):
 
 def test_bbox_of_six_numbers_ignores_the_heights(client):
     """OGC API - Features: minLon,minLat,minZ,maxLon,maxLat,maxZ."""
-    body = client.get("/collections/facilities/items", params={"bbox": "113.2,22.5,-10,113.25,22.7,500"}).json()
+    body = client.get(
+        "/collections/facilities/items", params={"bbox": "113.2,22.5,-10,113.25,22.7,500"}
+    ).json()
     assert {f["id"] for f in body["features"]} == {1, 3}
 
 
@@ -115,8 +128,18 @@ def test_bbox_with_swapped_lat_lon_is_400_naming_it(client):
     assert "113.2,22.5,113.25,22.7" in err["fix"]
 
 
-@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "113.3,22.5,113.2,22.7", "200,10,210,20", "1,2,3,4,5",
-                                  "113.2,22.5,0,113.25,22.7,nan", "113.2,22.5,0,113.1,22.7,9"])
+@pytest.mark.parametrize(
+    "bbox",
+    [
+        "1,2,3",
+        "a,b,c,d",
+        "113.3,22.5,113.2,22.7",
+        "200,10,210,20",
+        "1,2,3,4,5",
+        "113.2,22.5,0,113.25,22.7,nan",
+        "113.2,22.5,0,113.1,22.7,9",
+    ],
+)
 def test_bad_bbox_is_400(client, bbox):
     r = client.get("/collections/facilities/items", params={"bbox": bbox})
     assert r.status_code == 400
@@ -124,7 +147,9 @@ def test_bad_bbox_is_400(client, bbox):
 
 
 def test_bbox_on_a_layer_without_geometry_is_400(client):
-    assert client.get("/collections/facility_types/items", params={"bbox": "113,22,114,23"}).status_code == 400
+    assert (
+        client.get("/collections/facility_types/items", params={"bbox": "113,22,114,23"}).status_code == 400
+    )
 
 
 def test_facility_types_have_no_geometry(client):
@@ -163,14 +188,19 @@ def test_roads_are_simplified_for_maps(client):
 
 
 def test_coverage_suppresses_small_counts_for_the_public(client, auth):
-    public = {f["properties"]["area_id"]: f["properties"] for f in client.get("/collections/coverage/items").json()["features"]}
+    public = {
+        f["properties"]["area_id"]: f["properties"]
+        for f in client.get("/collections/coverage/items").json()["features"]
+    }
     assert public[GRID_B]["suppressed"] is True
     assert public[GRID_B]["households"] is None and public[GRID_B]["population_covered"] is None
     assert public[GRID_A]["suppressed"] is False and public[GRID_A]["population"] == 1620
     assert public[GRID_A]["households"] == 595  # 597 rounded to the nearest 5 for the public
     assert "elderly" not in public[GRID_A]
-    planner = {f["properties"]["area_id"]: f["properties"]
-               for f in client.get("/collections/coverage/items", headers=auth("planner")).json()["features"]}
+    planner = {
+        f["properties"]["area_id"]: f["properties"]
+        for f in client.get("/collections/coverage/items", headers=auth("planner")).json()["features"]
+    }
     assert planner[GRID_B]["households"] == 3 and "suppressed" not in planner[GRID_B]
     assert planner[GRID_A]["households"] == 597  # planners see exact counts
 
@@ -226,8 +256,11 @@ def test_cached_pages_follow_edits_at_once(client, auth):
     url = "/collections/facilities/items?type_code=refuse_station&limit=1000"
     before = client.get(url).json()["numberMatched"]
     assert client.get(url).json()["numberMatched"] == before  # served from the cache
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.37, 22.64]},
-            "properties": {"type_code": "refuse_station", "name": "缓存测试收集站"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.37, 22.64]},
+        "properties": {"type_code": "refuse_station", "name": "缓存测试收集站"},
+    }
     assert client.post("/collections/facilities/items", json=body, headers=auth("planner")).status_code == 201
     assert client.get(url).json()["numberMatched"] == before + 1
 
@@ -265,6 +298,8 @@ def test_large_responses_are_gzip_compressed_when_asked(client):
     assert int(r.headers["content-length"]) < len(r.content) / 3  # compressed on the wire, decoded here
     assert r.json()["info"]["title"].startswith("民情地图")
     plain = client.get("/openapi.json", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and int(plain.headers["content-length"]) == len(plain.content)
+    assert "content-encoding" not in plain.headers and int(plain.headers["content-length"]) == len(
+        plain.content
+    )
     small = client.get("/collections/roads/items?limit=1", headers={"Accept-Encoding": "gzip"})
     assert small.status_code == 200 and "content-encoding" not in small.headers

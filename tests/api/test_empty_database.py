@@ -16,8 +16,20 @@ def empty_client(db_url):
         yield c
 
 
-@pytest.mark.parametrize("cid", ["facilities", "facility_types", "grids", "areas", "place_names", "roads", "water",
-                                 "buildings", "coverage"])
+@pytest.mark.parametrize(
+    "cid",
+    [
+        "facilities",
+        "facility_types",
+        "grids",
+        "areas",
+        "place_names",
+        "roads",
+        "water",
+        "buildings",
+        "coverage",
+    ],
+)
 def test_empty_layers_are_empty_collections(empty_client, cid):
     r = empty_client.get(f"/collections/{cid}/items")
     assert r.status_code == 200

@@ -15,15 +15,18 @@ def _assert_error_model(body: dict) -> dict:
     return err
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/collections/nope", 404),
-    ("GET", "/no/such/path", 404),
-    ("GET", "/collections/facilities/items?bbox=1,2", 400),
-    ("GET", "/collections/facilities/items?limit=abc", 400),
-    ("GET", "/users", 401),
-    ("DELETE", "/collections/roads/items/1", 405),
-    ("POST", "/collections/facilities/items", 401),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/collections/nope", 404),
+        ("GET", "/no/such/path", 404),
+        ("GET", "/collections/facilities/items?bbox=1,2", 400),
+        ("GET", "/collections/facilities/items?limit=abc", 400),
+        ("GET", "/users", 401),
+        ("DELETE", "/collections/roads/items/1", 405),
+        ("POST", "/collections/facilities/items", 401),
+    ],
+)
 def test_every_error_uses_the_one_model(client, method, path, status):
     r = client.request(method, path)
     assert r.status_code == status
@@ -31,7 +34,9 @@ def test_every_error_uses_the_one_model(client, method, path, status):
 
 
 def test_body_validation_errors_list_each_problem(client, auth):
-    r = client.post("/collections/facilities/items", json={"type": "Feature", "properties": {}}, headers=auth("planner"))
+    r = client.post(
+        "/collections/facilities/items", json={"type": "Feature", "properties": {}}, headers=auth("planner")
+    )
     assert r.status_code == 422
     err = _assert_error_model(r.json())
     locations = [tuple(d["location"]) for d in err["details"]]
@@ -42,7 +47,9 @@ def test_internal_errors_hide_sql_and_stack_traces(client, monkeypatch, caplog):
     from layers import features
 
     def explode(*args, **kwargs):
-        raise ProgrammingError("SELECT secret_column FROM residences WHERE password_hash = 'x'", {}, Exception("boom"))
+        raise ProgrammingError(
+            "SELECT secret_column FROM residences WHERE password_hash = 'x'", {}, Exception("boom")
+        )
 
     monkeypatch.setattr(features, "items", explode)
     r = client.get("/collections/facilities/items", params={"limit": 17})  # a URL no test cached
@@ -85,8 +92,11 @@ def test_oversized_bodies_are_413(api_db, auth):
 
     app = create_app(make_settings(max_upload_mb=0.001), database_url=api_db)  # ~1 kB
     with asgi_client(app) as c:
-        big = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.3, 22.6]},
-               "properties": {"type_code": "public_toilet", "name": "x", "address": "长" * 2000}}
+        big = {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [113.3, 22.6]},
+            "properties": {"type_code": "public_toilet", "name": "x", "address": "长" * 2000},
+        }
         r = c.post("/collections/facilities/items", json=big, headers=auth("planner"))
         assert r.status_code == 413
         err = _assert_error_model(r.json())
@@ -96,8 +106,11 @@ def test_oversized_bodies_are_413(api_db, auth):
             for _ in range(10):
                 yield b"x" * 500
 
-        streamed = c.post("/collections/facilities/items", content=chunks(),
-                          headers=auth("planner", **{"Content-Type": "application/json"}))
+        streamed = c.post(
+            "/collections/facilities/items",
+            content=chunks(),
+            headers=auth("planner", **{"Content-Type": "application/json"}),
+        )
         assert streamed.status_code == 413
 
 
@@ -118,8 +131,12 @@ def test_anonymous_clients_are_rate_limited_with_retry_after(api_db, auth):
         assert c.get("/assets/static/minqing.css").status_code == 200
         assert c.get("/collections/facility_types").status_code == 429
         # a forged token does not lift the limit
-        assert c.get("/collections/facility_types",
-                     headers={"Authorization": "Bearer forged.token.here"}).status_code == 429
+        assert (
+            c.get(
+                "/collections/facility_types", headers={"Authorization": "Bearer forged.token.here"}
+            ).status_code
+            == 429
+        )
 
 
 def test_the_allowance_is_one_count_for_every_process_and_survives_a_restart(api_db):

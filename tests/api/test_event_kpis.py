@@ -19,12 +19,12 @@ H = timedelta(hours=1)
 
 EVENTS = [
     # grid, community, status, due after (h), resolved after (h) or None, overdue flag, satisfaction
-    (GRID_A, COMMUNITY1, "archived", 24, 10, False, 5),    # on time, satisfied
-    (GRID_A, COMMUNITY1, "reviewed", 24, 30, True, 3),     # late (超时), not satisfied
+    (GRID_A, COMMUNITY1, "archived", 24, 10, False, 5),  # on time, satisfied
+    (GRID_A, COMMUNITY1, "reviewed", 24, 30, True, 3),  # late (超时), not satisfied
     (GRID_A, COMMUNITY1, "accepted", 24, None, False, None),  # open, past due at NOW
     (GRID_A, COMMUNITY1, "resolved", 24, 20, False, None),  # on time, not rated
     (GRID_B, COMMUNITY1, "handling", 24 * 60, None, False, None),  # open, not yet due at NOW
-    (None, COMMUNITY2, "resolved", 24, 2, False, 4),        # outside every grid
+    (None, COMMUNITY2, "resolved", 24, 2, False, 4),  # outside every grid
 ]
 
 
@@ -32,14 +32,26 @@ EVENTS = [
 def kpi_events(api_db):
     with session(api_db, actor="tester") as s:
         for i, (grid, community, status, due_h, resolved_h, overdue, sat) in enumerate(EVENTS):
-            s.execute(text(
-                "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
-                "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
-                "VALUES (:code, 'other', 'kpi', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
-                "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"),
-                {"code": f"KPI{i:09d}", "st": status, "g": grid, "c": community, "t": TOWN, "at": T,
-                 "due": T + due_h * H, "o": overdue, "res": None if resolved_h is None else T + resolved_h * H,
-                 "sat": sat})
+            s.execute(
+                text(
+                    "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
+                    "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
+                    "VALUES (:code, 'other', 'kpi', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
+                    "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
+                ),
+                {
+                    "code": f"KPI{i:09d}",
+                    "st": status,
+                    "g": grid,
+                    "c": community,
+                    "t": TOWN,
+                    "at": T,
+                    "due": T + due_h * H,
+                    "o": overdue,
+                    "res": None if resolved_h is None else T + resolved_h * H,
+                    "sat": sat,
+                },
+            )
     yield api_db
     with session(api_db, actor="tester") as s:
         s.execute(text("DELETE FROM events WHERE tracking_code LIKE 'KPI%'"))
@@ -82,10 +94,15 @@ def test_unknown_level(kpi_events):
         store.kpis(s, by="street", since=T, until=T, now=NOW)
 
 
-@pytest.mark.parametrize("who", [None, "gridworker", "planner", "officer", "admin", "dispatcher", "department"])
+@pytest.mark.parametrize(
+    "who", [None, "gridworker", "planner", "officer", "admin", "dispatcher", "department"]
+)
 def test_kpi_route_roles(client, auth, kpi_events, who):
-    r = client.get("/events/kpis", params={"by": "town", "since": (T - H).isoformat(), "until": (T + H).isoformat()},
-                   headers=auth(who))
+    r = client.get(
+        "/events/kpis",
+        params={"by": "town", "since": (T - H).isoformat(), "until": (T + H).isoformat()},
+        headers=auth(who),
+    )
     assert r.status_code == {None: 401, "admin": 200, "dispatcher": 200}.get(who, 403), r.text
     if r.status_code == 200:
         assert [(k["area_id"], k["events"], k["closed"]) for k in r.json()] == [(TOWN, 6, 4)]
@@ -101,14 +118,24 @@ def _brute_force(url, by, since, until, now) -> dict[int, dict]:
     """The KPIs counted event by event in Python from every row of the events table."""
     column = {"grid": "grid_id", "community": "community_id", "town": "town_id"}[by]
     with session(url) as s:
-        rows = s.execute(text(f"SELECT {column} AS area, status, reported_at, due_at, overdue, resolved_at, "
-                              "satisfaction FROM events")).mappings().all()
+        rows = (
+            s.execute(
+                text(
+                    f"SELECT {column} AS area, status, reported_at, due_at, overdue, resolved_at, "
+                    "satisfaction FROM events"
+                )
+            )
+            .mappings()
+            .all()
+        )
     out: dict[int, dict] = {}
     for r in rows:
         if r["area"] is None or r["status"] == "merged" or not since <= r["reported_at"] < until:
             continue
-        k = out.setdefault(r["area"], {"events": 0, "due": 0, "on_time": 0, "closed": 0, "rated": 0, "satisfied": 0,
-                                       "hours": []})
+        k = out.setdefault(
+            r["area"],
+            {"events": 0, "due": 0, "on_time": 0, "closed": 0, "rated": 0, "satisfied": 0, "hours": []},
+        )
         k["events"] += 1
         done = r["resolved_at"] is not None
         k["due"] += done or r["due_at"] < now
@@ -132,25 +159,53 @@ def many_events(api_db):
             status = rng.choice(STATUSES)
             done = status in ("resolved", "reviewed", "archived")
             grid = rng.choice([GRID_A, GRID_B, None])
-            s.execute(text(
-                "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
-                "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
-                "VALUES (:code, 'other', 'sum', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
-                "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"),
-                {"code": f"SUM{i:09d}", "st": status, "g": grid, "c": COMMUNITY1 if grid else COMMUNITY2, "t": TOWN,
-                 "at": at, "due": at + timedelta(hours=rng.choice([24, 72, 240])), "o": rng.random() < 0.2,
-                 "res": at + timedelta(minutes=rng.randrange(1, 6000)) if done else None,
-                 "sat": rng.choice([None, 1, 3, 4, 5]) if status in ("reviewed", "archived") else None})
+            s.execute(
+                text(
+                    "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
+                    "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
+                    "VALUES (:code, 'other', 'sum', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
+                    "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
+                ),
+                {
+                    "code": f"SUM{i:09d}",
+                    "st": status,
+                    "g": grid,
+                    "c": COMMUNITY1 if grid else COMMUNITY2,
+                    "t": TOWN,
+                    "at": at,
+                    "due": at + timedelta(hours=rng.choice([24, 72, 240])),
+                    "o": rng.random() < 0.2,
+                    "res": at + timedelta(minutes=rng.randrange(1, 6000)) if done else None,
+                    "sat": rng.choice([None, 1, 3, 4, 5]) if status in ("reviewed", "archived") else None,
+                },
+            )
         # later steps: 30 open ones 办结 in one statement, a few merged, a few deleted, one moved a day
-        s.execute(text("UPDATE events SET status = 'resolved', resolved_at = reported_at + interval '50 hours' "
-                       "WHERE event_id IN (SELECT event_id FROM events WHERE tracking_code LIKE 'SUM%' AND status "
-                       "IN ('reported', 'accepted', 'handling') ORDER BY event_id LIMIT 30)"))
-        s.execute(text("UPDATE events SET status = 'merged' WHERE event_id IN (SELECT event_id FROM events WHERE "
-                       "tracking_code LIKE 'SUM%' AND status = 'escalated' ORDER BY event_id LIMIT 5)"))
-        s.execute(text("DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE tracking_code "
-                       "LIKE 'SUM%' AND status = 'archived' ORDER BY event_id LIMIT 7)"))
-        s.execute(text("UPDATE events SET reported_at = reported_at - interval '1 day', grid_id = :g "
-                       "WHERE tracking_code = 'SUM000000003'"), {"g": GRID_B})
+        s.execute(
+            text(
+                "UPDATE events SET status = 'resolved', resolved_at = reported_at + interval '50 hours' "
+                "WHERE event_id IN (SELECT event_id FROM events WHERE tracking_code LIKE 'SUM%' AND status "
+                "IN ('reported', 'accepted', 'handling') ORDER BY event_id LIMIT 30)"
+            )
+        )
+        s.execute(
+            text(
+                "UPDATE events SET status = 'merged' WHERE event_id IN (SELECT event_id FROM events WHERE "
+                "tracking_code LIKE 'SUM%' AND status = 'escalated' ORDER BY event_id LIMIT 5)"
+            )
+        )
+        s.execute(
+            text(
+                "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE tracking_code "
+                "LIKE 'SUM%' AND status = 'archived' ORDER BY event_id LIMIT 7)"
+            )
+        )
+        s.execute(
+            text(
+                "UPDATE events SET reported_at = reported_at - interval '1 day', grid_id = :g "
+                "WHERE tracking_code = 'SUM000000003'"
+            ),
+            {"g": GRID_B},
+        )
     yield api_db
     with session(api_db, actor="tester") as s:
         s.execute(text("DELETE FROM events WHERE tracking_code LIKE 'SUM%'"))
@@ -177,9 +232,16 @@ def test_kpis_equal_counting_every_event(many_events, by, period):
     for area, k in truth.items():
         r = got[area]
         assert (r["events"], r["due"], r["on_time"], r["closed"], r["rated"], r["satisfied"]) == (
-            k["events"], k["due"], k["on_time"], k["closed"], k["rated"], k["satisfied"]), area
-        assert r["mean_hours_to_resolve"] == (pytest.approx(sum(k["hours"]) / len(k["hours"]), rel=1e-12)
-                                              if k["hours"] else None)
+            k["events"],
+            k["due"],
+            k["on_time"],
+            k["closed"],
+            k["rated"],
+            k["satisfied"],
+        ), area
+        assert r["mean_hours_to_resolve"] == (
+            pytest.approx(sum(k["hours"]) / len(k["hours"]), rel=1e-12) if k["hours"] else None
+        )
 
 
 def test_daily_sums_hold_every_event_and_roll_back_with_a_change(many_events):
@@ -189,7 +251,9 @@ def test_daily_sums_hold_every_event_and_roll_back_with_a_change(many_events):
     try:
         with engine.connect() as con:
             held = con.execute(text("SELECT sum(events) FROM event_kpi_days")).scalar_one()
-            assert held == con.execute(text("SELECT count(*) FROM events WHERE status <> 'merged'")).scalar_one()
+            assert (
+                held == con.execute(text("SELECT count(*) FROM events WHERE status <> 'merged'")).scalar_one()
+            )
             con.execute(text("UPDATE events SET status = 'merged' WHERE tracking_code LIKE 'SUM%'"))
             assert con.execute(text("SELECT sum(events) FROM event_kpi_days")).scalar_one() < held
             con.rollback()

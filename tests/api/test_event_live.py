@@ -35,7 +35,9 @@ def served(api_db) -> Iterator[str]:
 
     app = create_app(make_settings(), database_url=api_db)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -66,8 +68,10 @@ class Listener:
     def _read(self, token: str) -> None:
         name = None
         headers = {"Authorization": f"Bearer {token}"}
-        with contextlib.suppress(httpx.HTTPError, RuntimeError), \
-                self._client.stream("GET", "/events/stream", headers=headers) as r:
+        with (
+            contextlib.suppress(httpx.HTTPError, RuntimeError),
+            self._client.stream("GET", "/events/stream", headers=headers) as r,
+        ):
             self.status, self.content_type = r.status_code, r.headers.get("content-type", "")
             for line in r.iter_lines():
                 if line.startswith("event: "):
@@ -95,8 +99,11 @@ class Listener:
 
 
 def _create(base, token, lon_lat, category="sanitation") -> dict:
-    r = httpx.post(f"{base}/events", headers={"Authorization": f"Bearer {token}"},
-                   json={"category": category, "description": "实时更新测试", "lon": lon_lat[0], "lat": lon_lat[1]})
+    r = httpx.post(
+        f"{base}/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"category": category, "description": "实时更新测试", "lon": lon_lat[0], "lat": lon_lat[1]},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -109,8 +116,9 @@ def _step(base, token, event_id, **body) -> dict:
     return r.json()
 
 
-@pytest.mark.parametrize(("who", "status"), [(None, 401), ("planner", 403), ("officer", 403),
-                                             ("gridworker_nogrid", 403)])
+@pytest.mark.parametrize(
+    ("who", "status"), [(None, 401), ("planner", 403), ("officer", 403), ("gridworker_nogrid", 403)]
+)
 def test_stream_refused_to_roles_without_events(client, auth, who, status):
     r = client.get("/events/stream", headers=auth(who))
     assert r.status_code == status, r.text
@@ -119,7 +127,9 @@ def test_stream_refused_to_roles_without_events(client, auth, who, status):
 
 def test_changes_reach_other_servers_by_scope(api_db, tokens):
     with served(api_db) as one, served(api_db) as two:
-        listeners = {who: Listener(two, tokens[who]) for who in ("dispatcher", "department", "gridworker", "admin")}
+        listeners = {
+            who: Listener(two, tokens[who]) for who in ("dispatcher", "department", "gridworker", "admin")
+        }
         try:
             for listener in listeners.values():
                 assert listener.status == 200 and listener.content_type.startswith("text/event-stream")
@@ -136,7 +146,9 @@ def test_changes_reach_other_servers_by_scope(api_db, tokens):
             # up to the command centre, then 分拨 to the department: now the department hears of it
             _step(one, tokens["gridworker"], in_a["event_id"], action="escalate")
             listeners["dispatcher"].wait_for(in_a["event_id"], "escalate")
-            assigned = _step(one, tokens["dispatcher"], in_a["event_id"], action="assign", department=DEPARTMENT)
+            assigned = _step(
+                one, tokens["dispatcher"], in_a["event_id"], action="assign", department=DEPARTMENT
+            )
             got = listeners["department"].wait_for(in_a["event_id"], "assign")
             assert got["department"] == DEPARTMENT and got["version"] == assigned["version"]
             _step(one, tokens["dispatcher"], in_b["event_id"], action="assign", department="城管执法局")
@@ -146,17 +158,28 @@ def test_changes_reach_other_servers_by_scope(api_db, tokens):
             # the grid worker never hears of grid B, the department never of another department's event
             assert in_b["event_id"] not in listeners["gridworker"].ids()
             assert in_b["event_id"] not in listeners["department"].ids()
-            assert [c["action"] for c in listeners["department"].changes
-                    if c["event_id"] == in_a["event_id"]] == ["assign"]
+            assert [
+                c["action"] for c in listeners["department"].changes if c["event_id"] == in_a["event_id"]
+            ] == ["assign"]
         finally:
             for listener in listeners.values():
                 listener.close()
 
 
 @pytest.mark.parametrize("path", ["/events/points", "/events/counts"])
-@pytest.mark.parametrize(("who", "status"), [(None, 401), ("planner", 403), ("officer", 403),
-                                             ("gridworker_nogrid", 403), ("gridworker", 200), ("dispatcher", 200),
-                                             ("department", 200), ("admin", 200)])
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        (None, 401),
+        ("planner", 403),
+        ("officer", 403),
+        ("gridworker_nogrid", 403),
+        ("gridworker", 200),
+        ("dispatcher", 200),
+        ("department", 200),
+        ("admin", 200),
+    ],
+)
 def test_points_and_counts_roles(client, auth, path, who, status):
     assert client.get(path, headers=auth(who)).status_code == status
 
@@ -165,23 +188,41 @@ def test_points_and_counts_by_scope(client, auth, api_db):
     """Each viewer's map points and counts are exactly their events, read here with plain SQL."""
     from sqlalchemy import create_engine, text
 
-    made = [client.post("/events", headers=auth("dispatcher"), json={
-        "category": c, "description": "地图点位测试", "lon": p[0], "lat": p[1]}).json()
-        for c, p in (("sanitation", IN_A), ("road", IN_B), ("road", IN_A))]
+    made = [
+        client.post(
+            "/events",
+            headers=auth("dispatcher"),
+            json={"category": c, "description": "地图点位测试", "lon": p[0], "lat": p[1]},
+        ).json()
+        for c, p in (("sanitation", IN_A), ("road", IN_B), ("road", IN_A))
+    ]
     _transition(client, auth, "dispatcher", made[2]["event_id"], action="assign", department=DEPARTMENT)
     engine = create_engine(api_db)
     with engine.connect() as con:
         truth = {
             "admin": set(con.execute(text("SELECT event_id FROM events")).scalars()),
-            "dispatcher": set(con.execute(text("SELECT event_id FROM events WHERE town_id = :t"), {"t": TOWN}).scalars()),
-            "gridworker": set(con.execute(text("SELECT event_id FROM events WHERE grid_id = :g"),
-                                          {"g": GRID_A}).scalars()),
-            "department": set(con.execute(text("SELECT event_id FROM events WHERE department = :d"),
-                                          {"d": DEPARTMENT}).scalars()),
+            "dispatcher": set(
+                con.execute(text("SELECT event_id FROM events WHERE town_id = :t"), {"t": TOWN}).scalars()
+            ),
+            "gridworker": set(
+                con.execute(text("SELECT event_id FROM events WHERE grid_id = :g"), {"g": GRID_A}).scalars()
+            ),
+            "department": set(
+                con.execute(
+                    text("SELECT event_id FROM events WHERE department = :d"), {"d": DEPARTMENT}
+                ).scalars()
+            ),
         }
-        open_now = {who: con.execute(text(
-            "SELECT count(*) FROM events WHERE status IN ('reported','accepted','escalated','assigned','handling') "
-            "AND event_id = ANY(:ids)"), {"ids": list(ids)}).scalar_one() for who, ids in truth.items()}
+        open_now = {
+            who: con.execute(
+                text(
+                    "SELECT count(*) FROM events WHERE status IN ('reported','accepted','escalated','assigned','handling') "
+                    "AND event_id = ANY(:ids)"
+                ),
+                {"ids": list(ids)},
+            ).scalar_one()
+            for who, ids in truth.items()
+        }
     engine.dispose()
     assert made[2]["event_id"] in truth["department"] and made[1]["event_id"] not in truth["department"]
     for who, ids in truth.items():
@@ -204,9 +245,13 @@ def _open_and_late(api_db, town: int, now) -> tuple[int, int]:
 
     engine = create_engine(api_db)
     with engine.connect() as con:
-        row = con.execute(text(
-            "SELECT count(*), count(*) FILTER (WHERE due_at < :now OR overdue) FROM events WHERE town_id = :t "
-            "AND status IN ('reported','accepted','escalated','assigned','handling')"), {"t": town, "now": now}).one()
+        row = con.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE due_at < :now OR overdue) FROM events WHERE town_id = :t "
+                "AND status IN ('reported','accepted','escalated','assigned','handling')"
+            ),
+            {"t": town, "now": now},
+        ).one()
     engine.dispose()
     return tuple(row)
 
@@ -214,11 +259,18 @@ def _open_and_late(api_db, town: int, now) -> tuple[int, int]:
 def test_counts_answer_304_until_an_event_changes(client, auth, api_db):
     first = client.get("/events/counts", headers=auth("dispatcher"))
     assert first.status_code == 200 and first.headers["etag"]
-    again = client.get("/events/counts", headers=auth("dispatcher", **{"If-None-Match": first.headers["etag"]}))
+    again = client.get(
+        "/events/counts", headers=auth("dispatcher", **{"If-None-Match": first.headers["etag"]})
+    )
     assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"] and not again.content
-    client.post("/events", headers=auth("dispatcher"), json={"category": "sanitation", "description": "计数缓存测试",
-                                                             "lon": IN_A[0], "lat": IN_A[1]})
-    changed = client.get("/events/counts", headers=auth("dispatcher", **{"If-None-Match": first.headers["etag"]}))
+    client.post(
+        "/events",
+        headers=auth("dispatcher"),
+        json={"category": "sanitation", "description": "计数缓存测试", "lon": IN_A[0], "lat": IN_A[1]},
+    )
+    changed = client.get(
+        "/events/counts", headers=auth("dispatcher", **{"If-None-Match": first.headers["etag"]})
+    )
     assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
     body = changed.json()
     assert body["today"]["reported"] == first.json()["today"]["reported"] + 1
@@ -233,14 +285,18 @@ def test_cached_counts_follow_the_clock_past_a_deadline(client, auth, api_db):
     from layers.db import session
     from pipeline import events as service
 
-    made = client.post("/events", headers=auth("dispatcher"), json={
-        "category": "sanitation", "description": "期限缓存测试", "lon": IN_A[0], "lat": IN_A[1]}).json()
+    made = client.post(
+        "/events",
+        headers=auth("dispatcher"),
+        json={"category": "sanitation", "description": "期限缓存测试", "lon": IN_A[0], "lat": IN_A[1]},
+    ).json()
     due = datetime.fromisoformat(made["due_at"])
     before, after = due - timedelta(minutes=1), due + timedelta(minutes=1)
     with session(api_db) as s:
         dispatcher = users.by_username(s, "dispatcher")
         seen_before = service.today_and_month(s, dispatcher, now=before)
-        seen_again = service.today_and_month(s, dispatcher, now=before + timedelta(seconds=30))  # from the cache
+        # from the cache
+        seen_again = service.today_and_month(s, dispatcher, now=before + timedelta(seconds=30))
         seen_after = service.today_and_month(s, dispatcher, now=after)
     assert seen_again == seen_before
     for seen, at in ((seen_before, before), (seen_after, after)):

@@ -13,12 +13,17 @@ from layers.db import session
 
 
 def _resolved_event(client, auth, lon: float, lat: float) -> None:
-    r = client.post("/events", json={"category": "sanitation", "description": "公开计数测试", "lon": lon, "lat": lat},
-                    headers=auth("admin"))
+    r = client.post(
+        "/events",
+        json={"category": "sanitation", "description": "公开计数测试", "lon": lon, "lat": lat},
+        headers=auth("admin"),
+    )
     assert r.status_code == 201, r.text
     event_id, etag = r.json()["event_id"], r.headers["etag"]
     for body in ({"action": "accept"}, {"action": "resolve", "note": "已清理"}):
-        r = client.post(f"/events/{event_id}/transitions", json=body, headers=auth("admin", **{"If-Match": etag}))
+        r = client.post(
+            f"/events/{event_id}/transitions", json=body, headers=auth("admin", **{"If-Match": etag})
+        )
         assert r.status_code == 200, r.text
         etag = r.headers["etag"]
 
@@ -28,8 +33,13 @@ def _exact(api_db) -> dict[int, int]:
     since = datetime(today.year, today.month, 1, tzinfo=BEIJING)
     engine = create_engine(api_db)
     with engine.connect() as con:
-        rows = con.execute(text("SELECT community_id, count(*) FROM events WHERE resolved_at >= :s "
-                                "AND status IN ('resolved', 'reviewed', 'archived') GROUP BY 1"), {"s": since}).all()
+        rows = con.execute(
+            text(
+                "SELECT community_id, count(*) FROM events WHERE resolved_at >= :s "
+                "AND status IN ('resolved', 'reviewed', 'archived') GROUP BY 1"
+            ),
+            {"s": since},
+        ).all()
     engine.dispose()
     return dict(rows)
 
@@ -46,7 +56,9 @@ def test_resolved_counts_are_rounded_or_suppressed(client, auth, api_db):
     r = client.get("/public/resolved-counts")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["month"] == datetime.now(UTC).astimezone(BEIJING).strftime("%Y-%m") and "办结" in body["measure"]
+    assert (
+        body["month"] == datetime.now(UTC).astimezone(BEIJING).strftime("%Y-%m") and "办结" in body["measure"]
+    )
     shown = {c["area_id"]: c for c in body["communities"]}
     assert shown[COMMUNITY2]["resolved"] is None and shown[COMMUNITY2]["suppressed"] is True
     n = exact[COMMUNITY1]
@@ -63,6 +75,7 @@ def test_another_month_and_a_bad_one(client):
     assert r.status_code == 422 and "YYYY-MM" in r.text
 
 
+# April (UTC: still 31 March)
 MARCH = [  # community, status, resolved at (Beijing time) or None: counted in 2021-03?
     (COMMUNITY1, "resolved", datetime(2021, 3, 1, 0, 0, tzinfo=BEIJING), True),  # the month's first minute
     (COMMUNITY1, "archived", datetime(2021, 3, 31, 23, 59, tzinfo=BEIJING), True),  # its last (UTC: 15:59)
@@ -72,7 +85,12 @@ MARCH = [  # community, status, resolved at (Beijing time) or None: counted in 2
     (COMMUNITY1, "archived", datetime(2021, 3, 20, 9, 0, tzinfo=BEIJING), True),
     (COMMUNITY1, "resolved", datetime(2021, 3, 21, 9, 0, tzinfo=BEIJING), True),
     (COMMUNITY1, "resolved", datetime(2021, 2, 28, 23, 59, tzinfo=BEIJING), False),  # February
-    (COMMUNITY1, "resolved", datetime(2021, 4, 1, 0, 0, tzinfo=BEIJING), False),  # April (UTC: still 31 March)
+    (
+        COMMUNITY1,
+        "resolved",
+        datetime(2021, 4, 1, 0, 0, tzinfo=BEIJING),
+        False,
+    ),
     (COMMUNITY1, "handling", None, False),  # open
     (COMMUNITY1, "merged", None, False),  # a merged report counts nowhere
     (COMMUNITY2, "resolved", datetime(2021, 3, 5, 9, 0, tzinfo=BEIJING), True),
@@ -86,12 +104,22 @@ MARCH = [  # community, status, resolved at (Beijing time) or None: counted in 2
 def march_events(api_db):
     with session(api_db, actor="tester") as s:
         for i, (community, status, resolved, _) in enumerate(MARCH):
-            s.execute(text(
-                "INSERT INTO events (tracking_code, category, description, status, level, source, community_id, "
-                "town_id, reported_by, reported_at, due_at, resolved_at, geom) VALUES (:code, 'other', '三月', :st, "
-                "'网格', 'staff', :c, :t, 'tester', :at, :due, :res, ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"),
-                {"code": f"MAR{i:09d}", "st": status, "c": community, "t": TOWN, "res": resolved,
-                 "at": datetime(2021, 2, 20, tzinfo=BEIJING), "due": datetime(2021, 2, 23, tzinfo=BEIJING)})
+            s.execute(
+                text(
+                    "INSERT INTO events (tracking_code, category, description, status, level, source, community_id, "
+                    "town_id, reported_by, reported_at, due_at, resolved_at, geom) VALUES (:code, 'other', '三月', :st, "
+                    "'网格', 'staff', :c, :t, 'tester', :at, :due, :res, ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
+                ),
+                {
+                    "code": f"MAR{i:09d}",
+                    "st": status,
+                    "c": community,
+                    "t": TOWN,
+                    "res": resolved,
+                    "at": datetime(2021, 2, 20, tzinfo=BEIJING),
+                    "due": datetime(2021, 2, 23, tzinfo=BEIJING),
+                },
+            )
     yield
     with session(api_db, actor="tester") as s:
         s.execute(text("DELETE FROM events WHERE tracking_code LIKE 'MAR%'"))

@@ -39,8 +39,14 @@ def generous_ip_limit(app):
 
 
 def _report(client, **over) -> dict:
-    body = {"category": "noise", "description": "夜间施工", "lon": 113.22, "lat": 22.56,
-            "phone": str(next(_phone)), **over}
+    body = {
+        "category": "noise",
+        "description": "夜间施工",
+        "lon": 113.22,
+        "lat": 22.56,
+        "phone": str(next(_phone)),
+        **over,
+    }
     r = client.post("/public/events", json=body)
     assert r.status_code == 201, r.text
     return r.json()
@@ -49,7 +55,9 @@ def _report(client, **over) -> dict:
 def _event_by_code(api_db, code: str) -> int:
     engine = create_engine(api_db)
     with engine.connect() as con:
-        event_id = con.execute(text("SELECT event_id FROM events WHERE tracking_code = :c"), {"c": code}).scalar_one()
+        event_id = con.execute(
+            text("SELECT event_id FROM events WHERE tracking_code = :c"), {"c": code}
+        ).scalar_one()
     engine.dispose()
     return event_id
 
@@ -62,13 +70,17 @@ def _step(client, auth, who, event_id, **body):
 
 # --- routing and location ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("lon", "lat", "grid", "community"), [
-    (113.22, 22.6, GRID_A, COMMUNITY1),
-    (113.27, 22.6, GRID_B, COMMUNITY1),
-    (113.25, 22.6, GRID_A, COMMUNITY1),   # on the shared edge of A and B: the lower area_id
-    (113.2, 22.5, GRID_A, COMMUNITY1),    # on the district corner
-    (113.35, 22.6, None, COMMUNITY2),     # community 2 has no grids
-])
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "grid", "community"),
+    [
+        (113.22, 22.6, GRID_A, COMMUNITY1),
+        (113.27, 22.6, GRID_B, COMMUNITY1),
+        (113.25, 22.6, GRID_A, COMMUNITY1),  # on the shared edge of A and B: the lower area_id
+        (113.2, 22.5, GRID_A, COMMUNITY1),  # on the district corner
+        (113.35, 22.6, None, COMMUNITY2),  # community 2 has no grids
+    ],
+)
 def test_route(api_db, lon, lat, grid, community):
     with session(api_db) as s:
         routed = store.route(s, lon, lat)
@@ -82,9 +94,13 @@ def test_boundary_routing_is_independent_of_insertion_order(api_db):
     with session(api_db) as s:
         for i in range(11):
             lat = 22.5 + i * 0.02
-            covering = s.execute(text("SELECT min(area_id) FROM areas WHERE level = 'grid_small' AND "
-                                      "ST_Covers(geom, ST_SetSRID(ST_MakePoint(113.25, :y), 4326))"),
-                                 {"y": lat}).scalar_one()
+            covering = s.execute(
+                text(
+                    "SELECT min(area_id) FROM areas WHERE level = 'grid_small' AND "
+                    "ST_Covers(geom, ST_SetSRID(ST_MakePoint(113.25, :y), 4326))"
+                ),
+                {"y": lat},
+            ).scalar_one()
             assert store.route(s, 113.25, lat)["grid_id"] == covering == GRID_A
 
 
@@ -101,8 +117,11 @@ def test_locate_by_address(api_db):
 
 
 def test_staff_report_by_address_is_routed(client, auth):
-    r = client.post("/events", json={"category": "road", "description": "路面坑洼", "address": "山边村村口"},
-                    headers=auth("gridworker"))
+    r = client.post(
+        "/events",
+        json={"category": "road", "description": "路面坑洼", "address": "山边村村口"},
+        headers=auth("gridworker"),
+    )
     assert r.status_code == 201, r.text
     event = r.json()
     assert (event["grid_id"], event["lon"], event["lat"]) == (GRID_B, 113.26, 22.58)
@@ -111,16 +130,24 @@ def test_staff_report_by_address_is_routed(client, auth):
 
 
 def test_unlocatable_and_outside(client, auth):
-    r = client.post("/events", json={"category": "road", "description": "路面坑洼", "address": "火星基地"},
-                    headers=auth("gridworker"))
+    r = client.post(
+        "/events",
+        json={"category": "road", "description": "路面坑洼", "address": "火星基地"},
+        headers=auth("gridworker"),
+    )
     assert r.status_code == 422 and "未能定位" in r.text
-    r = client.post("/public/events", json={"category": "noise", "description": "太吵了", "lon": 114.5, "lat": 22.6})
+    r = client.post(
+        "/public/events", json={"category": "noise", "description": "太吵了", "lon": 114.5, "lat": 22.6}
+    )
     assert r.status_code == 422 and "不在本区范围内" in r.text
-    r = client.post("/public/events", json={"category": "ufo", "description": "飞碟", "lon": 113.22, "lat": 22.6})
+    r = client.post(
+        "/public/events", json={"category": "ufo", "description": "飞碟", "lon": 113.22, "lat": 22.6}
+    )
     assert r.status_code == 422 and "事项清单" in r.text
 
 
 # --- the whole loop ----------------------------------------------------------------------------------
+
 
 def test_whole_loop_through_the_roles(client, auth, api_db):
     receipt = _report(client, category="elderly_care", description="独居老人需要助餐")
@@ -131,13 +158,16 @@ def test_whole_loop_through_the_roles(client, auth, api_db):
     mine = client.get("/events", params={"status": "reported"}, headers=auth("gridworker")).json()["items"]
     assert event_id in [e["event_id"] for e in mine]
     assert all(e["grid_id"] == GRID_A for e in mine)
-    assert client.get(f"/events/{event_id}", headers=auth("department")).status_code == 404  # not assigned yet
+    # not assigned yet
+    assert client.get(f"/events/{event_id}", headers=auth("department")).status_code == 404
 
     r = _step(client, auth, "gridworker", event_id, action="escalate")
     assert (r.status_code, r.json()["status"], r.json()["level"]) == (200, "escalated", "镇街"), r.text
     assert _step(client, auth, "department", event_id, action="handle").status_code == 404
     r = _step(client, auth, "dispatcher", event_id, action="assign", department=DEPARTMENT)
-    assert (r.status_code, r.json()["department"], r.json()["actions"]) == (200, DEPARTMENT, ["assign"]), r.text
+    assert (r.status_code, r.json()["department"], r.json()["actions"]) == (200, DEPARTMENT, ["assign"]), (
+        r.text
+    )
     r = _step(client, auth, "department", event_id, action="handle")
     assert r.status_code == 200 and r.json()["actions"] == ["resolve", "return"]
     assert _step(client, auth, "department", event_id, action="resolve").status_code == 422  # no result note
@@ -146,22 +176,48 @@ def test_whole_loop_through_the_roles(client, auth, api_db):
 
     track = client.get(f"/public/events/{code}").json()
     assert track["status_zh"] == "已办结" and track["resolved_at"] is not None
-    assert set(track) == {"status", "status_zh", "category_zh", "reported_at", "due_at", "resolved_at", "updated_at"}
+    assert set(track) == {
+        "status",
+        "status_zh",
+        "category_zh",
+        "reported_at",
+        "due_at",
+        "resolved_at",
+        "updated_at",
+    }
 
-    assert _step(client, auth, "dispatcher", event_id, action="review", satisfaction=5, note="回访满意").status_code == 200
+    assert (
+        _step(
+            client, auth, "dispatcher", event_id, action="review", satisfaction=5, note="回访满意"
+        ).status_code
+        == 200
+    )
     r = _step(client, auth, "dispatcher", event_id, action="archive")
     assert r.status_code == 200 and r.json()["status"] == "archived"
     history = client.get(f"/events/{event_id}", headers=auth("admin")).json()["history"]
     assert [(h["action"], h["actor"]) for h in history] == [
-        ("report", "public"), ("escalate", "gridworker"), ("assign", "dispatcher"), ("handle", "department"),
-        ("resolve", "department"), ("review", "dispatcher"), ("archive", "dispatcher")]
+        ("report", "public"),
+        ("escalate", "gridworker"),
+        ("assign", "dispatcher"),
+        ("handle", "department"),
+        ("resolve", "department"),
+        ("review", "dispatcher"),
+        ("archive", "dispatcher"),
+    ]
     # the audit log holds every transition with its actor and the row before/after
-    audit = client.get("/audit", params={"layer": "events", "object_id": str(event_id), "limit": 100},
-                       headers=auth("admin")).json()["items"]
+    audit = client.get(
+        "/audit", params={"layer": "events", "object_id": str(event_id), "limit": 100}, headers=auth("admin")
+    ).json()["items"]
     statuses = [(a["actor"], (a["after"] or {}).get("status")) for a in reversed(audit)]
-    assert statuses == [("anonymous", "reported"), ("gridworker", "escalated"), ("dispatcher", "assigned"),
-                        ("department", "handling"), ("department", "resolved"), ("dispatcher", "reviewed"),
-                        ("dispatcher", "archived")]
+    assert statuses == [
+        ("anonymous", "reported"),
+        ("gridworker", "escalated"),
+        ("dispatcher", "assigned"),
+        ("department", "handling"),
+        ("department", "resolved"),
+        ("dispatcher", "reviewed"),
+        ("dispatcher", "archived"),
+    ]
 
 
 def test_on_the_spot_by_grid_worker(client, auth, api_db):
@@ -175,7 +231,9 @@ def test_wrong_steps(client, auth, api_db):
     event_id = _event_by_code(api_db, _report(client)["tracking_code"])
     assert _step(client, auth, "gridworker", event_id, action="archive").status_code == 409
     assert _step(client, auth, "dispatcher", event_id, action="accept").status_code == 403
-    etag_free = client.post(f"/events/{event_id}/transitions", json={"action": "accept"}, headers=auth("gridworker"))
+    etag_free = client.post(
+        f"/events/{event_id}/transitions", json={"action": "accept"}, headers=auth("gridworker")
+    )
     assert etag_free.status_code == 428
     r = _step(client, auth, "gridworker", event_id, action="escalate")
     r = _step(client, auth, "dispatcher", event_id, action="assign", department="不存在局")
@@ -185,10 +243,16 @@ def test_wrong_steps(client, auth, api_db):
 def test_stale_etag_gets_412(client, auth, api_db):
     event_id = _event_by_code(api_db, _report(client)["tracking_code"])
     etag = client.get(f"/events/{event_id}", headers=auth("gridworker")).headers["etag"]
-    first = client.post(f"/events/{event_id}/transitions", json={"action": "accept"},
-                        headers=auth("gridworker", **{"If-Match": etag}))
-    second = client.post(f"/events/{event_id}/transitions", json={"action": "escalate"},
-                         headers=auth("gridworker", **{"If-Match": etag}))
+    first = client.post(
+        f"/events/{event_id}/transitions",
+        json={"action": "accept"},
+        headers=auth("gridworker", **{"If-Match": etag}),
+    )
+    second = client.post(
+        f"/events/{event_id}/transitions",
+        json={"action": "escalate"},
+        headers=auth("gridworker", **{"If-Match": etag}),
+    )
     assert (first.status_code, second.status_code) == (200, 412)
     assert client.get(f"/events/{event_id}", headers=auth("gridworker")).json()["status"] == "accepted"
 
@@ -214,8 +278,10 @@ def test_concurrent_transitions_one_wins(client, api_db):
         except Conflict:
             results[name] = 412
 
-    threads = [threading.Thread(target=run, args=("a", "accept", 0.5)),
-               threading.Thread(target=run, args=("b", "escalate", 0.5))]
+    threads = [
+        threading.Thread(target=run, args=("a", "accept", 0.5)),
+        threading.Thread(target=run, args=("b", "escalate", 0.5)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -228,6 +294,7 @@ def test_concurrent_transitions_one_wins(client, api_db):
 
 
 # --- scope ------------------------------------------------------------------------------------------
+
 
 def test_scopes(client, auth, api_db):
     other_grid = _event_by_code(api_db, _report(client, lon=113.27)["tracking_code"])  # grid B
@@ -242,8 +309,9 @@ def test_scopes(client, auth, api_db):
 
 def test_filters(client, auth, api_db):
     a = _event_by_code(api_db, _report(client, category="security", lon=113.205, lat=22.505)["tracking_code"])
-    found = client.get("/events", params={"category": "security", "bbox": "113.2,22.5,113.21,22.51"},
-                       headers=auth("admin")).json()["items"]
+    found = client.get(
+        "/events", params={"category": "security", "bbox": "113.2,22.5,113.21,22.51"}, headers=auth("admin")
+    ).json()["items"]
     assert [e["event_id"] for e in found] == [a]
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert client.get("/events", params={"since": later}, headers=auth("admin")).json()["numberMatched"] == 0
@@ -261,6 +329,7 @@ def test_possible_duplicates(client, auth):
 
 
 # --- 超时 ------------------------------------------------------------------------------------------
+
 
 def test_overdue_escalation(client, api_db, monkeypatch):
     event_id = _event_by_code(api_db, _report(client, category="sanitation")["tracking_code"])  # 24 h, 网格
@@ -290,12 +359,21 @@ def test_overdue_escalation(client, api_db, monkeypatch):
 
 # --- the public channel -----------------------------------------------------------------------------
 
+
 def test_honeypot_stores_nothing(client, api_db):
     engine = create_engine(api_db)
     with engine.connect() as con:
         before = con.execute(text("SELECT count(*) FROM events")).scalar_one()
-    r = client.post("/public/events", json={"category": "noise", "description": "广告", "lon": 113.22, "lat": 22.6,
-                                            "website": "http://spam.example"})
+    r = client.post(
+        "/public/events",
+        json={
+            "category": "noise",
+            "description": "广告",
+            "lon": 113.22,
+            "lat": 22.6,
+            "website": "http://spam.example",
+        },
+    )
     assert r.status_code == 400
     with engine.connect() as con:
         assert con.execute(text("SELECT count(*) FROM events")).scalar_one() == before
@@ -304,11 +382,21 @@ def test_honeypot_stores_nothing(client, api_db):
 
 def test_per_phone_limit(client):
     phone = str(next(_phone))
-    codes = [client.post("/public/events", json={"category": "noise", "description": "吵闹", "lon": 113.22,
-                                                 "lat": 22.6, "phone": phone}).status_code for _ in range(4)]
+    codes = [
+        client.post(
+            "/public/events",
+            json={"category": "noise", "description": "吵闹", "lon": 113.22, "lat": 22.6, "phone": phone},
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [201, 201, 201, 429]
-    assert client.post("/public/events", json={"category": "noise", "description": "吵闹", "lon": 113.22,
-                                               "lat": 22.6, "phone": "12"}).status_code == 422
+    assert (
+        client.post(
+            "/public/events",
+            json={"category": "noise", "description": "吵闹", "lon": 113.22, "lat": 22.6, "phone": "12"},
+        ).status_code
+        == 422
+    )
 
 
 def test_per_ip_limit(api_db):
@@ -319,8 +407,13 @@ def test_per_ip_limit(api_db):
     app = create_app(make_settings(), database_url=api_db)
     app.state.event_settings = service.EventSettings(public_per_ip_per_hour=2)
     with asgi_client(app) as c:
-        codes = [c.post("/public/events", json={"category": "noise", "description": "吵闹", "lon": 113.22,
-                                                "lat": 22.6}).status_code for _ in range(3)]
+        codes = [
+            c.post(
+                "/public/events",
+                json={"category": "noise", "description": "吵闹", "lon": 113.22, "lat": 22.6},
+            ).status_code
+            for _ in range(3)
+        ]
     assert codes == [201, 201, 429]
 
 
@@ -352,6 +445,7 @@ def test_department_account_needs_its_department(api_db):
 
 # --- 回访评价 by the reporter -------------------------------------------------------------------------
 
+
 def test_the_reporter_reviews_once_after_resolution(client, auth, api_db):
     code = _report(client, category="sanitation")["tracking_code"]
     event_id = _event_by_code(api_db, code)
@@ -373,8 +467,11 @@ def test_the_reporter_reviews_once_after_resolution(client, auth, api_db):
 
 
 def test_only_a_public_reports_code_can_be_reviewed(client, auth):
-    staff = client.post("/events", json={"category": "noise", "description": "施工", "lon": 113.22, "lat": 22.6},
-                        headers=auth("gridworker"))
+    staff = client.post(
+        "/events",
+        json={"category": "noise", "description": "施工", "lon": 113.22, "lat": 22.6},
+        headers=auth("gridworker"),
+    )
     assert staff.status_code == 201, staff.text
     code = staff.json()["tracking_code"]
     assert client.post(f"/public/events/{code}/review", json={"satisfaction": 5}).status_code == 404

@@ -63,8 +63,10 @@ def client(import_db):
 
 @pytest.fixture(scope="module")
 def auth(client):
-    tokens = {u: client.post("/auth/token", data={"username": u, "password": PASSWORD}).json()["access_token"]
-              for u in ROLES}
+    tokens = {
+        u: client.post("/auth/token", data={"username": u, "password": PASSWORD}).json()["access_token"]
+        for u in ROLES
+    }
 
     def headers(username: str | None, **extra: str) -> dict[str, str]:
         return {**({} if username is None else {"Authorization": f"Bearer {tokens[username]}"}), **extra}
@@ -84,10 +86,21 @@ def db(import_db):
     engine.dispose()
 
 
-def upload(client, auth, content: str | bytes, *, who="planner", layer="facilities", name="设施.csv",
-           media="text/csv", **params):
+def upload(
+    client,
+    auth,
+    content: str | bytes,
+    *,
+    who="planner",
+    layer="facilities",
+    name="设施.csv",
+    media="text/csv",
+    **params,
+):
     data = content.encode("utf-8") if isinstance(content, str) else content
-    return client.post(f"/imports/{layer}", files={"file": (name, data, media)}, params=params, headers=auth(who))
+    return client.post(
+        f"/imports/{layer}", files={"file": (name, data, media)}, params=params, headers=auth(who)
+    )
 
 
 def metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
@@ -135,33 +148,57 @@ def test_clean_file_is_written_and_audited_per_row(client, auth, db):
     assert r.status_code == 200, r.text
     assert r.json()["ok"] is True and r.json()["written"] == 2
     assert db("SELECT count(*) FROM facilities") == before + 2
-    names = {f["properties"]["name"] for f in client.get("/collections/facilities/items",
-                                                        params={"limit": 1000}).json()["features"]}
+    names = {
+        f["properties"]["name"]
+        for f in client.get("/collections/facilities/items", params={"limit": 1000}).json()["features"]
+    }
     assert {"导入幼儿园甲", "导入幼儿园乙"} <= names
-    audit = client.get("/audit", params={"actor": "planner", "layer": "facilities", "action": "insert"},
-                       headers=auth("admin")).json()
-    inserted = {e["after"]["name"]: e for e in audit["items"] if e["object_id"] is not None}  # not the summaries
+    audit = client.get(
+        "/audit",
+        params={"actor": "planner", "layer": "facilities", "action": "insert"},
+        headers=auth("admin"),
+    ).json()
+    # not the summaries
+    inserted = {e["after"]["name"]: e for e in audit["items"] if e["object_id"] is not None}
     assert {"导入幼儿园甲", "导入幼儿园乙"} <= set(inserted)
     entry = inserted["导入幼儿园甲"]
     assert entry["before"] is None and entry["object_id"] == str(entry["after"]["facility_id"])
-    summary = client.get("/audit", params={"actor": "planner", "layer": "facilities", "action": "import"},
-                         headers=auth("admin")).json()
+    summary = client.get(
+        "/audit",
+        params={"actor": "planner", "layer": "facilities", "action": "import"},
+        headers=auth("admin"),
+    ).json()
     assert summary["items"][0]["after"]["rows"] == 2
 
 
 def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(client, auth):
     """The reviewer's case: an admin import renaming two grids left one summary row {"rows": 2}."""
     rows = [a for a in AREAS if a[0] in (GRID_A, GRID_B)]
-    frame = gpd.GeoDataFrame({"编码": [a[3] for a in rows], "名称": [f"{a[4]}(更名)" for a in rows],
-                              "层级": ["grid_small"] * 2, "网格员": [a[6] for a in rows],
-                              "网格员电话": [a[7] for a in rows]},
-                             geometry=shapely.from_wkt([a[8] for a in rows]), crs=4326)
-    r = upload(client, auth, frame.to_json(ensure_ascii=False), who="admin", layer="grids", name="网格.geojson",
-               media="application/geo+json")
+    frame = gpd.GeoDataFrame(
+        {
+            "编码": [a[3] for a in rows],
+            "名称": [f"{a[4]}(更名)" for a in rows],
+            "层级": ["grid_small"] * 2,
+            "网格员": [a[6] for a in rows],
+            "网格员电话": [a[7] for a in rows],
+        },
+        geometry=shapely.from_wkt([a[8] for a in rows]),
+        crs=4326,
+    )
+    r = upload(
+        client,
+        auth,
+        frame.to_json(ensure_ascii=False),
+        who="admin",
+        layer="grids",
+        name="网格.geojson",
+        media="application/geo+json",
+    )
     assert r.status_code == 200, r.text
     assert r.json()["written"] == 2
-    audit = client.get("/audit", params={"layer": "areas", "action": "update", "actor": "admin"},
-                       headers=auth("admin")).json()
+    audit = client.get(
+        "/audit", params={"layer": "areas", "action": "update", "actor": "admin"}, headers=auth("admin")
+    ).json()
     by_id = {e["object_id"]: e for e in audit["items"]}
     for area_id, *_rest in rows:
         entry = by_id[str(area_id)]
@@ -194,32 +231,44 @@ def test_a_create_while_an_import_is_open_gets_its_own_key(client, auth, import_
     from layers.load.files import import_file
 
     path = tmp_path / "设施.csv"
-    path.write_text("名称,类型,经度,纬度\n" + "".join(f"并发幼儿园{i},kindergarten,113.33{i},22.61\n" for i in range(5)),
-                    encoding="utf-8")
+    path.write_text(
+        "名称,类型,经度,纬度\n" + "".join(f"并发幼儿园{i},kindergarten,113.33{i},22.61\n" for i in range(5)),
+        encoding="utf-8",
+    )
     written, go, imported = threading.Event(), threading.Event(), {}
 
     def importer():
         with session(import_db, actor="planner") as s:
             report = import_file(s, "facilities", path, actor="planner")
             imported["ok"] = report.ok
-            imported["ids"] = set(s.execute(text("SELECT facility_id FROM facilities WHERE name LIKE '并发幼儿园%'"))
-                                  .scalars())
+            imported["ids"] = set(
+                s.execute(text("SELECT facility_id FROM facilities WHERE name LIKE '并发幼儿园%'")).scalars()
+            )
             written.set()
             go.wait(timeout=30)  # commit only once the create is under way
 
     def waiting_on_a_lock() -> int:
         with session(import_db) as s:
-            return s.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND wait_event_type = 'Lock'")).scalar_one()
+            return s.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
 
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.335, 22.615]},
-            "properties": {"type_code": "public_toilet", "name": "并发公厕"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.335, 22.615]},
+        "properties": {"type_code": "public_toilet", "name": "并发公厕"},
+    }
     thread = threading.Thread(target=importer)
     thread.start()
     with ThreadPoolExecutor(1) as pool:
         try:
             assert written.wait(timeout=60)
-            create = pool.submit(client.post, "/collections/facilities/items", json=body, headers=auth("planner"))
+            create = pool.submit(
+                client.post, "/collections/facilities/items", json=body, headers=auth("planner")
+            )
             deadline = time.monotonic() + 10
             while not create.done() and not waiting_on_a_lock() and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -258,8 +307,12 @@ def test_officer_cannot_write_residences_through_the_addresses_import(client, au
 def test_planner_and_admin_import_addresses(client, auth, db, who):
     before = db("SELECT count(*) FROM residences")
     content = ADDRESSES.replace("导入5号", f"导入5号{who}")
-    assert upload(client, auth, content, who=who, layer="addresses", name="一标三实.csv",
-                  dry_run="true").json()["summary"]["would_write"] == 1
+    assert (
+        upload(client, auth, content, who=who, layer="addresses", name="一标三实.csv", dry_run="true").json()[
+            "summary"
+        ]["would_write"]
+        == 1
+    )
     assert db("SELECT count(*) FROM residences") == before
     r = upload(client, auth, content, who=who, layer="addresses", name="一标三实.csv")
     assert r.status_code == 200, r.text
@@ -280,8 +333,12 @@ def test_officer_and_admin_import_place_names(client, auth, db):
 def test_unsupported_file_type_and_crs(client, auth):
     assert upload(client, auth, GOOD, name="设施.txt").status_code == 400
     assert upload(client, auth, GOOD, crs="mars").status_code == 400
-    bad_map = client.post("/imports/facilities", files={"file": ("a.csv", GOOD.encode(), "text/csv")},
-                          data={"column_map": "[1,2]"}, headers=auth("planner"))
+    bad_map = client.post(
+        "/imports/facilities",
+        files={"file": ("a.csv", GOOD.encode(), "text/csv")},
+        data={"column_map": "[1,2]"},
+        headers=auth("planner"),
+    )
     assert bad_map.status_code == 400
 
 
@@ -292,7 +349,9 @@ TRUE_LON, TRUE_LAT = 113.3372, 22.6145
 
 
 def _facility_frame(name: str, lon: float, lat: float, *, crs: str | int | None) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"名称": [name], "类型": ["kindergarten"]}, geometry=[shapely.Point(lon, lat)], crs=crs)
+    return gpd.GeoDataFrame(
+        {"名称": [name], "类型": ["kindergarten"]}, geometry=[shapely.Point(lon, lat)], crs=crs
+    )
 
 
 def _gpkg(frame: gpd.GeoDataFrame, tmp_path: Path) -> bytes:
@@ -342,28 +401,60 @@ def _case(kind: str, name: str, tmp_path: Path) -> tuple[bytes, str, str, str]:
         text = _facility_frame(name, *bd, crs=None).to_json(ensure_ascii=False)
         return text.encode(), "设施.geojson", "application/geo+json", "bd09"
     if kind == "gpkg_cgcs2000":
-        return _gpkg(_facility_frame(name, *_cgcs2000(TRUE_LON, TRUE_LAT), crs=4490), tmp_path), "设施.gpkg", \
-            "application/geopackage+sqlite3", "wgs84"
+        return (
+            _gpkg(_facility_frame(name, *_cgcs2000(TRUE_LON, TRUE_LAT), crs=4490), tmp_path),
+            "设施.gpkg",
+            "application/geopackage+sqlite3",
+            "wgs84",
+        )
     if kind == "shp_gcj02":
-        return _zipped_shapefile(_facility_frame(name, *gcj, crs=4326), tmp_path), "设施.zip", "application/zip", \
-            "gcj02"
+        return (
+            _zipped_shapefile(_facility_frame(name, *gcj, crs=4326), tmp_path),
+            "设施.zip",
+            "application/zip",
+            "gcj02",
+        )
     if kind == "xlsx_wkt_gcj02":
-        return _xlsx_wkt(name, *gcj), "设施.xlsx", \
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "gcj02"
+        return (
+            _xlsx_wkt(name, *gcj),
+            "设施.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "gcj02",
+        )
     if kind == "csv_cgcs2000":
         lon, lat = _cgcs2000(TRUE_LON, TRUE_LAT)
-        return f"名称,类型,经度,纬度\n{name},kindergarten,{lon:.9f},{lat:.9f}\n".encode(), "设施.csv", "text/csv", \
-            "cgcs2000"
+        return (
+            f"名称,类型,经度,纬度\n{name},kindergarten,{lon:.9f},{lat:.9f}\n".encode(),
+            "设施.csv",
+            "text/csv",
+            "cgcs2000",
+        )
     if kind == "csv_bd09":
-        return f"名称,类型,经度,纬度\n{name},kindergarten,{bd[0]:.9f},{bd[1]:.9f}\n".encode(), "设施.csv", \
-            "text/csv", "bd09"
+        return (
+            f"名称,类型,经度,纬度\n{name},kindergarten,{bd[0]:.9f},{bd[1]:.9f}\n".encode(),
+            "设施.csv",
+            "text/csv",
+            "bd09",
+        )
     if kind == "csv_gcj02":
-        return f"名称,类型,经度,纬度\n{name},kindergarten,{gcj[0]:.9f},{gcj[1]:.9f}\n".encode(), "设施.csv", \
-            "text/csv", "gcj02"
+        return (
+            f"名称,类型,经度,纬度\n{name},kindergarten,{gcj[0]:.9f},{gcj[1]:.9f}\n".encode(),
+            "设施.csv",
+            "text/csv",
+            "gcj02",
+        )
     raise AssertionError(kind)
 
 
-CASES = ["geojson_bd09", "gpkg_cgcs2000", "shp_gcj02", "xlsx_wkt_gcj02", "csv_cgcs2000", "csv_bd09", "csv_gcj02"]
+CASES = [
+    "geojson_bd09",
+    "gpkg_cgcs2000",
+    "shp_gcj02",
+    "xlsx_wkt_gcj02",
+    "csv_cgcs2000",
+    "csv_bd09",
+    "csv_gcj02",
+]
 
 
 @pytest.mark.parametrize("kind", CASES)
@@ -397,14 +488,29 @@ def test_the_shifted_systems_really_move_points(tmp_path):
 # --- database refusals: a clear message, never the server's text ---------------------------------------
 
 
-@pytest.mark.parametrize(("sql", "says"), [
-    ("INSERT INTO areas (area_id, level, code, name, urban, geom) SELECT 999001, 'town', code, 'x', true, geom "
-     "FROM areas WHERE area_id = 1", "must be unique"),
-    ("INSERT INTO users (username, password_hash, role) VALUES ('x', 'y', 'mayor')", "not one of those allowed"),
-    ("INSERT INTO facilities (facility_id, type_code, name, geom) VALUES (999001, 'no_such_type', 'x', "
-     "ST_Point(113.3, 22.6, 4326))", "refers to something that does not exist"),
-    ("INSERT INTO facilities (facility_id, type_code) VALUES (999002, 'kindergarten')", "required value is empty"),
-])
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        (
+            "INSERT INTO areas (area_id, level, code, name, urban, geom) SELECT 999001, 'town', code, 'x', true, geom "
+            "FROM areas WHERE area_id = 1",
+            "must be unique",
+        ),
+        (
+            "INSERT INTO users (username, password_hash, role) VALUES ('x', 'y', 'mayor')",
+            "not one of those allowed",
+        ),
+        (
+            "INSERT INTO facilities (facility_id, type_code, name, geom) VALUES (999001, 'no_such_type', 'x', "
+            "ST_Point(113.3, 22.6, 4326))",
+            "refers to something that does not exist",
+        ),
+        (
+            "INSERT INTO facilities (facility_id, type_code) VALUES (999002, 'kindergarten')",
+            "required value is empty",
+        ),
+    ],
+)
 def test_database_refusals_are_described_not_quoted(import_db, sql, says):
     from sqlalchemy.exc import DBAPIError
 
@@ -428,8 +534,12 @@ def test_an_import_refused_by_the_database_reports_it_in_words(client, auth, mon
 
     def clashing(s, rows, **kwargs):
         n = write(s, rows, **kwargs)
-        s.execute(text("INSERT INTO facilities (facility_id, type_code, name, geom) SELECT facility_id, type_code, "
-                       "name, geom FROM facilities ORDER BY facility_id DESC LIMIT 1"))
+        s.execute(
+            text(
+                "INSERT INTO facilities (facility_id, type_code, name, geom) SELECT facility_id, type_code, "
+                "name, geom FROM facilities ORDER BY facility_id DESC LIMIT 1"
+            )
+        )
         return n
 
     monkeypatch.setattr(files, "_write_facilities", clashing)

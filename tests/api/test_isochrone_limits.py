@@ -35,10 +35,18 @@ def limited(api_db):
     """A fresh app: 1 public worker, a queue of 2, 1 isochrone per IP; 3 DB slots, 1 kept for staff."""
     from api.main import create_app
 
-    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=2, isochrone_per_client=1,
-                                   db_concurrency=3, db_staff_reserved=1, db_wait_seconds=0.2,
-                                   isochrone_processes=False),
-                     database_url=api_db)
+    app = create_app(
+        make_settings(
+            isochrone_workers=1,
+            isochrone_queue=2,
+            isochrone_per_client=1,
+            db_concurrency=3,
+            db_staff_reserved=1,
+            db_wait_seconds=0.2,
+            isochrone_processes=False,
+        ),
+        database_url=api_db,
+    )
     release = threading.Event()
     with asgi_client(app) as c:
         yield app, c, release
@@ -109,9 +117,12 @@ def test_only_the_public_route_is_limited(api_db):
     """A logged-in user asking many isochrones at once is never refused (no 429/503 for staff)."""
     from api.main import create_app
 
-    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=1, isochrone_per_client=1,
-                                   isochrone_processes=False),
-                     database_url=api_db)
+    app = create_app(
+        make_settings(
+            isochrone_workers=1, isochrone_queue=1, isochrone_per_client=1, isochrone_processes=False
+        ),
+        database_url=api_db,
+    )
     release = threading.Event()
     with asgi_client(app) as c:
         staff = _login(c, "planner")
@@ -119,8 +130,14 @@ def test_only_the_public_route_is_limited(api_db):
         _hold(app.state.isochrone_pools.public, "queue", "198.51.100.2", release)
         try:
             with ThreadPoolExecutor(4) as pool:
-                answers = list(pool.map(lambda i: c.get("/isochrones", params={**_point(10 + i), "minutes": 30},
-                                                        headers=staff), range(6)))
+                answers = list(
+                    pool.map(
+                        lambda i: c.get(
+                            "/isochrones", params={**_point(10 + i), "minutes": 30}, headers=staff
+                        ),
+                        range(6),
+                    )
+                )
             assert c.get("/isochrones", params={**_point(9), "minutes": 30}).status_code == 503  # still full
         finally:
             release.set()
@@ -131,8 +148,17 @@ def test_the_database_connection_is_given_back_before_computing(api_db):
     """One DB slot only: while an anonymous isochrone waits for the pool, other requests still read."""
     from api.main import create_app
 
-    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=2, db_concurrency=1, db_staff_reserved=0,
-                                   db_wait_seconds=0.5, isochrone_processes=False), database_url=api_db)
+    app = create_app(
+        make_settings(
+            isochrone_workers=1,
+            isochrone_queue=2,
+            db_concurrency=1,
+            db_staff_reserved=0,
+            db_wait_seconds=0.5,
+            isochrone_processes=False,
+        ),
+        database_url=api_db,
+    )
     release = threading.Event()
     with asgi_client(app) as c, ThreadPoolExecutor(1) as background:
         pool = app.state.isochrone_pools.public
@@ -175,7 +201,9 @@ async def _give_back(slots, n: int) -> None:
         slots.release(staff=False)
 
 
-@pytest.mark.parametrize(("profile", "minutes", "cap"), [("car", 45, 30), ("walk", 31, 30), ("ebike", 60, 30)])
+@pytest.mark.parametrize(
+    ("profile", "minutes", "cap"), [("car", 45, 30), ("walk", 31, 30), ("ebike", 60, 30)]
+)
 def test_anonymous_budget_over_the_cap_is_422_naming_it(client, auth, profile, minutes, cap):
     r = client.get("/isochrones", params={**STREET, "minutes": f"10,{minutes}", "profile": profile})
     assert r.status_code == 422, r.text
@@ -186,13 +214,18 @@ def test_anonymous_budget_over_the_cap_is_422_naming_it(client, auth, profile, m
     assert r.status_code == 422 and f"{cap} minutes" in r.json()["error"]["message"]
     # the cap itself is allowed, and staff may ask more
     assert client.get("/isochrones", params={**STREET, "minutes": cap, "profile": profile}).status_code == 200
-    r = client.get("/isochrones", params={**STREET, "minutes": minutes, "profile": profile}, headers=auth("gridworker"))
+    r = client.get(
+        "/isochrones", params={**STREET, "minutes": minutes, "profile": profile}, headers=auth("gridworker")
+    )
     assert r.status_code == 200, r.text
 
 
 def test_an_invalid_token_gets_the_public_cap(client):
-    r = client.get("/isochrones", params={**STREET, "minutes": 45, "profile": "car"},
-                   headers={"Authorization": "Bearer not-a-token"})
+    r = client.get(
+        "/isochrones",
+        params={**STREET, "minutes": 45, "profile": "car"},
+        headers={"Authorization": "Bearer not-a-token"},
+    )
     assert r.status_code == 422 and "30" in r.json()["error"]["message"]
 
 
@@ -221,7 +254,8 @@ def test_a_cached_answer_equals_a_fresh_one(api_db):
         assert len(app.state.engines.isochrones) == 1
         again, near = c.get("/isochrones", params=params), c.get("/isochrones", params=nearby)
         assert len(app.state.engines.isochrones) == 1  # both answered from the cache
-        app.state.engines.isochrones = byte_cache(32 * 1024 * 1024)  # forget it: the next answer is computed afresh
+        # forget it: the next answer is computed afresh
+        app.state.engines.isochrones = byte_cache(32 * 1024 * 1024)
         fresh = c.get("/isochrones", params={**params, "lon": 113.23, "lat": 22.55})
         assert len(app.state.engines.isochrones) == 1
     assert fresh.status_code == 200
@@ -234,17 +268,30 @@ def test_the_cache_follows_the_data(client, auth):
     params = {**_point(30), "minutes": "30", "profile": "walk"}
     before = client.get("/isochrones", params=params).json()
     ids = {f["facility_id"] for f in before["facilities"]}
-    r = client.post("/collections/facilities/items", headers=auth("planner"), json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": [_point(30)["lon"] + 0.0005, 22.55]},
-        "properties": {"name": "缓存测试幼儿园", "type_code": "kindergarten", "status": "open", "capacity": 10}})
+    r = client.post(
+        "/collections/facilities/items",
+        headers=auth("planner"),
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [_point(30)["lon"] + 0.0005, 22.55]},
+            "properties": {
+                "name": "缓存测试幼儿园",
+                "type_code": "kindergarten",
+                "status": "open",
+                "capacity": 10,
+            },
+        },
+    )
     assert r.status_code == 201, r.text
     new_id = r.json()["id"]
     try:
         after = client.get("/isochrones", params=params).json()
         assert {f["facility_id"] for f in after["facilities"]} == ids | {new_id}
     finally:
-        gone = client.delete(f"/collections/facilities/items/{new_id}",
-                             headers=auth("planner", **{"If-Match": r.headers["ETag"]}))
+        gone = client.delete(
+            f"/collections/facilities/items/{new_id}",
+            headers=auth("planner", **{"If-Match": r.headers["ETag"]}),
+        )
         assert gone.status_code == 204
     assert client.get("/isochrones", params=params).json() == before
 
@@ -257,7 +304,10 @@ def test_worker_processes_answer_exactly_as_the_server_itself(api_db, auth):
     app = create_app(make_settings(isochrone_workers=1), database_url=api_db)
     assert app.state.isochrone_pools.processes
     with asgi_client(app) as c:
-        for params in ({**_point(40), "minutes": "5,10,30"}, {**_point(41), "minutes": "20", "profile": "car"}):
+        for params in (
+            {**_point(40), "minutes": "5,10,30"},
+            {**_point(41), "minutes": "20", "profile": "car"},
+        ):
             public = c.get("/isochrones", params=params)
             app.state.engines.isochrones = byte_cache(32 * 1024 * 1024)
             staff = c.get("/isochrones", params=params, headers=auth("planner"))
@@ -273,8 +323,9 @@ def test_work_that_cannot_go_to_a_process_runs_in_threads_under_the_same_limits(
     """/nearest hands the public pool a closure: it runs in the pool's threads (processes on)."""
     from api.main import create_app
 
-    app = create_app(make_settings(isochrone_workers=1, isochrone_queue=0, isochrone_per_client=1),
-                     database_url=api_db)
+    app = create_app(
+        make_settings(isochrone_workers=1, isochrone_queue=0, isochrone_per_client=1), database_url=api_db
+    )
     assert app.state.isochrone_pools.processes
     release = threading.Event()
     with asgi_client(app) as c:

@@ -40,8 +40,12 @@ def served(fresh_db):
         run = runs.run_and_store(s, incremental=False)
         for username, role in ROLES.items():
             users.create(s, username=username, password_hash=hash_password(PASSWORD, rounds=4), role=role)
-        ids = [r for (r,) in s.execute(text("SELECT facility_id FROM facilities WHERE status = 'open' "
-                                            "ORDER BY facility_id"))]
+        ids = [
+            r
+            for (r,) in s.execute(
+                text("SELECT facility_id FROM facilities WHERE status = 'open' ORDER BY facility_id")
+            )
+        ]
     app = create_app(make_settings(isochrone_processes=False), database_url=url)
     with asgi_client(app) as c:
         yield url, run, ids, c
@@ -66,8 +70,13 @@ def _fresh(url: str, facility_id: int, minutes: tuple[float, ...], profile: str)
         chosen = get_profile(load_profiles(PROFILES_CSV), profile)
         network = build_network(queries.nodes(s), queries.edges(s), chosen)
         origin = Origin(lon, lat, {"lon": lon, "lat": lat, "facility_id": facility_id}, exclude=facility_id)
-        task = Task(facilities=lookup.facility_points(s), budgets=minutes, profile=profile, snap_max_m=500.0,
-                    origin=origin)
+        task = Task(
+            facilities=lookup.facility_points(s),
+            budgets=minutes,
+            profile=profile,
+            snap_max_m=500.0,
+            origin=origin,
+        )
     status, body = run(network, task)
     assert status == "ok"
     return body
@@ -79,8 +88,11 @@ def test_every_role_gets_the_stored_answer_equal_to_a_computed_one(served):
     for fid, profile in ((ids[5], "walk"), (ids[30], "walk_elderly")):
         want = _fresh(url, fid, (5.0, 10.0, 15.0), profile)
         for who, headers in viewers.items():
-            r = c.get(f"/facilities/{fid}/isochrone", params={"minutes": "5,10,15", "profile": profile},
-                      headers=headers)
+            r = c.get(
+                f"/facilities/{fid}/isochrone",
+                params={"minutes": "5,10,15", "profile": profile},
+                headers=headers,
+            )
             assert r.status_code == 200, (who, r.text)
             assert r.content == want, who
         doc = json.loads(want)
@@ -94,9 +106,13 @@ def test_the_route_reads_the_stored_polygon_until_the_facilities_change(served):
     fid = ids[12]
     marker = shapely.box(113.0, 22.0, 113.001, 22.001)  # an altered stored polygon, recognisable
     with session(url, actor="pytest") as s:
-        s.execute(text("UPDATE facility_isochrones SET geom = ST_GeomFromText(:g, 4326) WHERE run_id = :r "
-                       "AND facility_id = :f AND profile = 'walk' AND minutes = 10"),
-                  {"g": marker.wkt, "r": run["run_id"], "f": fid})
+        s.execute(
+            text(
+                "UPDATE facility_isochrones SET geom = ST_GeomFromText(:g, 4326) WHERE run_id = :r "
+                "AND facility_id = :f AND profile = 'walk' AND minutes = 10"
+            ),
+            {"g": marker.wkt, "r": run["run_id"], "f": fid},
+        )
     r = c.get(f"/facilities/{fid}/isochrone", params={"minutes": "10", "profile": "walk"})
     assert r.status_code == 200
     assert shapely.from_geojson(json.dumps(r.json()["features"][0]["geometry"])).equals(marker)

@@ -9,14 +9,18 @@ from shapely.geometry import Point, shape
 
 def test_isochrones_one_polygon_per_budget_and_reachable_facilities(client, auth):
     # 60 minutes: logged-in users only (anonymous walk isochrones are capped at 30)
-    r = client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "minutes": "5,60", "profile": "walk"},
-                   headers=auth("planner"))
+    r = client.get(
+        "/isochrones",
+        params={"lon": 113.25, "lat": 22.55, "minutes": "5,60", "profile": "walk"},
+        headers=auth("planner"),
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/geo+json"
     body = r.json()
     assert [f["properties"] for f in body["features"]] == [
         {"minutes": 5.0, "profile": "walk", "kind": "isochrone"},
-        {"minutes": 60.0, "profile": "walk", "kind": "isochrone"}]
+        {"minutes": 60.0, "profile": "walk", "kind": "isochrone"},
+    ]
     small, large = (shape(f["geometry"]) for f in body["features"])
     assert small.is_valid and large.is_valid and small.area < large.area
     assert large.contains(Point(113.25, 22.55))
@@ -53,8 +57,16 @@ def test_isochrone_far_from_streets_is_422(client):
 
 def test_isochrone_parameters_are_checked(client):
     assert client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "minutes": "0"}).status_code == 400
-    assert client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "minutes": "1,2,3,4,5,6,7"}).status_code == 400
-    assert client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "profile": "rocket"}).status_code == 400
+    assert (
+        client.get(
+            "/isochrones", params={"lon": 113.25, "lat": 22.55, "minutes": "1,2,3,4,5,6,7"}
+        ).status_code
+        == 400
+    )
+    assert (
+        client.get("/isochrones", params={"lon": 113.25, "lat": 22.55, "profile": "rocket"}).status_code
+        == 400
+    )
     assert client.get("/isochrones", params={"lon": 113.25}).status_code == 400
 
 
@@ -78,19 +90,30 @@ def test_reverse_lookup(client):
     assert body["road"]["name"] == "滨河路" and body["road"]["distance_m"] < 30
     assert body["place_name"]["name"] == "滨河路"
     assert body["grid"]["area_id"] == GRID_A and body["grid"]["worker_phone"] == "0755-0000001"
-    assert [a["level"] for a in body["areas"]] == ["district", "town", "community", "grid_middle", "grid_small"]
+    assert [a["level"] for a in body["areas"]] == [
+        "district",
+        "town",
+        "community",
+        "grid_middle",
+        "grid_small",
+    ]
     assert client.get("/reverse", params={"lon": 100.0, "lat": 22.6}).status_code == 422
 
 
 def test_search_index_follows_edits(client, auth):
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [113.36, 22.66]},
-            "properties": {"name": "晨曦广场", "category": "square"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.36, 22.66]},
+        "properties": {"name": "晨曦广场", "category": "square"},
+    }
     # "square" is no category of data/placenames/categories.csv: refused as by POST /placenames
     refused = client.post("/collections/place_names/items", json=body, headers=auth("officer"))
     assert refused.status_code == 422 and "categories.csv" in refused.text
     assert client.get("/placenames/search", params={"q": "chenxi"}).json() == []
     body["properties"]["category"] = "park"  # 公园、广场
-    assert client.post("/collections/place_names/items", json=body, headers=auth("officer")).status_code == 201
+    assert (
+        client.post("/collections/place_names/items", json=body, headers=auth("officer")).status_code == 201
+    )
     hits = client.get("/placenames/search", params={"q": "chenxi"}).json()
     assert hits and hits[0]["name"] == "晨曦广场"
     assert shapely.Point(hits[0]["lon"], hits[0]["lat"]).equals(Point(113.36, 22.66))

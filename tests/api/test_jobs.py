@@ -38,7 +38,9 @@ def client(jobs_db):
 
 @pytest.fixture(scope="module")
 def planner(client) -> dict[str, str]:
-    token = client.post("/auth/token", data={"username": "planner", "password": PASSWORD}).json()["access_token"]
+    token = client.post("/auth/token", data={"username": "planner", "password": PASSWORD}).json()[
+        "access_token"
+    ]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -66,8 +68,9 @@ def no_active_runs(jobs_db):
 
 def _queue(url: str, **params) -> int:
     with session(url, actor="planner") as s:
-        return jobs.queue_coverage_run(s, types=params.get("types"), full=params.get("full", False),
-                                       actor="planner")["run_id"]
+        return jobs.queue_coverage_run(
+            s, types=params.get("types"), full=params.get("full", False), actor="planner"
+        )["run_id"]
 
 
 # --- coverage runs -----------------------------------------------------------------------------------
@@ -99,10 +102,13 @@ def test_states_queued_running_done(jobs_db, other):
     assert other("SELECT status FROM coverage_runs WHERE run_id = :r", r=run_id) == "done"
 
 
-@pytest.mark.parametrize(("error", "shown"), [
-    (SitingError("facility type 'x' has no service circle"), "facility type 'x' has no service circle"),
-    (ZeroDivisionError("secret SQL detail"), "internal error (ZeroDivisionError)"),
-])
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (SitingError("facility type 'x' has no service circle"), "facility type 'x' has no service circle"),
+        (ZeroDivisionError("secret SQL detail"), "internal error (ZeroDivisionError)"),
+    ],
+)
 def test_a_failing_run_is_failed_with_its_error(jobs_db, client, planner, error, shown):
     run_id = _queue(jobs_db)
 
@@ -113,7 +119,8 @@ def test_a_failing_run_is_failed_with_its_error(jobs_db, client, planner, error,
     row = client.get(f"/coverage/runs/{run_id}", headers=planner).json()
     assert row["status"] == "failed" and shown in row["error"]
     assert "secret SQL detail" not in row["error"]
-    assert client.post("/coverage/runs", json={}, headers=planner).status_code == 202  # the failed one blocks nothing
+    # the failed one blocks nothing
+    assert client.post("/coverage/runs", json={}, headers=planner).status_code == 202
 
 
 def test_a_second_start_while_one_is_queued_is_409_naming_it(jobs_db, client, planner):
@@ -143,7 +150,10 @@ def test_a_run_the_queue_gave_up_on_is_failed_and_replaced(jobs_db, client, plan
         job_table.claim_run(s, run_id)
     queue_job = other("SELECT queue_job_id FROM coverage_runs WHERE run_id = :r", r=run_id)
     with session(jobs_db) as s:  # the queue's worker failed it for good (its retries used up)
-        s.execute(text("UPDATE procrastinate.procrastinate_jobs SET status = 'failed' WHERE id = :q"), {"q": queue_job})
+        s.execute(
+            text("UPDATE procrastinate.procrastinate_jobs SET status = 'failed' WHERE id = :q"),
+            {"q": queue_job},
+        )
     r = client.post("/coverage/runs", json={}, headers=planner)
     assert r.status_code == 202, r.text
     lost = client.get(f"/coverage/runs/{run_id}", headers=planner).json()
@@ -152,9 +162,14 @@ def test_a_run_the_queue_gave_up_on_is_failed_and_replaced(jobs_db, client, plan
 
 def test_starting_a_run_is_audited(jobs_db, client, planner):
     run_id = client.post("/coverage/runs", json={"full": True}, headers=planner).json()["run_id"]
-    token = client.post("/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
-    audit = client.get("/audit", params={"layer": "coverage_runs", "action": "start", "object_id": str(run_id)},
-                       headers={"Authorization": f"Bearer {token}"}).json()
+    token = client.post("/auth/token", data={"username": "admin", "password": PASSWORD}).json()[
+        "access_token"
+    ]
+    audit = client.get(
+        "/audit",
+        params={"layer": "coverage_runs", "action": "start", "object_id": str(run_id)},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
     [entry] = audit["items"]
     assert entry["actor"] == "planner" and entry["after"]["full"] is True
     drain(jobs_db)
@@ -165,9 +180,14 @@ def test_scenario_creation_and_evaluation_are_audited(client, planner):
     r = client.post("/scenarios", json=body, headers=planner)
     assert r.status_code == 201, r.text
     scenario_id = str(r.json()["scenario_id"])
-    token = client.post("/auth/token", data={"username": "admin", "password": PASSWORD}).json()["access_token"]
-    items = client.get("/audit", params={"layer": "scenarios", "object_id": scenario_id},
-                       headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    token = client.post("/auth/token", data={"username": "admin", "password": PASSWORD}).json()[
+        "access_token"
+    ]
+    items = client.get(
+        "/audit",
+        params={"layer": "scenarios", "object_id": scenario_id},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["items"]
     actions = {e["action"]: e for e in items}
     assert actions["insert"]["actor"] == "planner" and actions["insert"]["after"]["name"] == "审计情景"
     assert actions["evaluate"]["actor"] == "planner"
@@ -178,7 +198,9 @@ def test_scenario_creation_and_evaluation_are_audited(client, planner):
 
 
 def test_siting_is_a_job(jobs_db, client, planner):
-    r = client.post("/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner)
+    r = client.post(
+        "/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner
+    )
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "queued" and r.headers["location"] == f"/siting/jobs/{r.json()['job_id']}"
     drain(jobs_db)
@@ -192,7 +214,9 @@ def test_siting_is_a_job(jobs_db, client, planner):
 def test_siting_checks_the_request_before_queueing(client, planner, other):
     before = other("SELECT count(*) FROM jobs")
     outside = {"kind": "points", "points": [[113.22, 22.55], [120.0, 30.0]]}
-    r = client.post("/siting", json={"type_code": "kindergarten", "k": 1, "candidates": outside}, headers=planner)
+    r = client.post(
+        "/siting", json={"type_code": "kindergarten", "k": 1, "candidates": outside}, headers=planner
+    )
     assert r.status_code == 422
     assert "outside the district" in r.json()["error"]["message"] and "#2" in r.json()["error"]["message"]
     r = client.post("/siting", json={"type_code": "nope", "k": 1}, headers=planner)
@@ -217,5 +241,7 @@ def test_too_many_waiting_siting_jobs_is_503(jobs_db, client, planner):
     with session(jobs_db) as s:
         for _ in range(jobs.MAX_SITING_QUEUE):
             jobs.queue_siting(s, params={}, actor="planner")
-    r = client.post("/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner)
+    r = client.post(
+        "/siting", json={"type_code": "kindergarten", "k": 1, "candidates": POINTS}, headers=planner
+    )
     assert r.status_code == 503 and r.headers["retry-after"] == "10"

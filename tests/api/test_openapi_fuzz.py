@@ -24,9 +24,14 @@ from api.main import create_app
 
 EXAMPLES = 12
 PLANNER_EXAMPLES = 40
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
 
 # Built at import: schemathesis needs the schema while collecting (its lazy fixture loader does not
@@ -40,14 +45,18 @@ BASE = {
     # for the planner operations only, as administrator (anonymously they all stop at 401)
     "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
 }
-PLANNER = {"include-path-regex": PLANNER_PATHS, "generation": {"max-examples": PLANNER_EXAMPLES},
-           "phases": {"coverage": {"enabled": True}}}
+PLANNER = {
+    "include-path-regex": PLANNER_PATHS,
+    "generation": {"max-examples": PLANNER_EXAMPLES},
+    "phases": {"coverage": {"enabled": True}},
+}
 # the live stream never ends by itself, and the in-process client waits for the end of a response: its
 # roles and content are tested over real HTTP in test_event_live.py (anonymously it is a plain 401)
 LIVE_STREAM = {"include-path": "/events/stream", "enabled": False}
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=SchemathesisConfig.from_dict(BASE))
 admin_schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", APP, config=SchemathesisConfig.from_dict({**BASE, "operations": [PLANNER, LIVE_STREAM]}))
+    "/openapi.json", APP, config=SchemathesisConfig.from_dict({**BASE, "operations": [PLANNER, LIVE_STREAM]})
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -72,14 +81,24 @@ def test_openapi_document_is_complete(fuzz_app):
     for path, operations in doc["paths"].items():
         for method, op in operations.items():
             label = f"{method.upper()} {path}"
-            assert op.get("summary") and any("\u4e00" <= ch <= "\u9fff" for ch in op["summary"]), \
+            assert op.get("summary") and any("\u4e00" <= ch <= "\u9fff" for ch in op["summary"]), (
                 f"{label} needs a Chinese summary"
+            )
             assert op.get("tags") and set(op["tags"]) <= tags, f"{label} needs a declared tag"
             assert any(code.startswith("2") or code.startswith("3") for code in op["responses"]), label
             assert {"429", "500"} <= set(op["responses"]), f"{label}: error responses undocumented"
     schemas = doc["components"]["schemas"]
-    for name in ("FacilityCreate", "FacilityUpdate", "FacilityPublic", "UserCreate", "UserPublic", "ErrorResponse",
-                 "FacilityCreateFeature", "FacilityUpdateFeaturePatch", "GeoJSONFeatureCollection"):
+    for name in (
+        "FacilityCreate",
+        "FacilityUpdate",
+        "FacilityPublic",
+        "UserCreate",
+        "UserPublic",
+        "ErrorResponse",
+        "FacilityCreateFeature",
+        "FacilityUpdateFeaturePatch",
+        "GeoJSONFeatureCollection",
+    ):
         assert name in schemas, name
     assert schemas["FacilityCreate"].get("examples"), "FacilityCreate needs an example"
     unreadable = [n for n in schemas if "Annotated" in n or "__" in n or len(n) > 40]
@@ -129,8 +148,10 @@ def test_every_successful_response_has_a_schema_and_an_example(fuzz_app):
         if schema.get("format") != "binary" and not _has_example(media, schemas):
             missing_example.append(label)
         if media_type == "application/geo+json":
-            assert schema.get("properties", {}).get("type", {}).get("const") in ("FeatureCollection", "Feature") \
-                or "features" in schema.get("properties", {}), f"{label}: not a GeoJSON schema"
+            assert schema.get("properties", {}).get("type", {}).get("const") in (
+                "FeatureCollection",
+                "Feature",
+            ) or "features" in schema.get("properties", {}), f"{label}: not a GeoJSON schema"
     assert not missing_schema, f"responses with an empty schema: {missing_schema}"
     assert not missing_example, f"responses without an example: {missing_example}"
 
@@ -140,7 +161,9 @@ def test_the_completeness_check_can_fail():
     assert not _has_example({"schema": {"$ref": "#/components/schemas/A"}}, schemas)
     assert _has_example({"schema": {"$ref": "#/components/schemas/B"}}, schemas)
     assert _has_example({"schema": {"type": "array", "items": {"$ref": "#/components/schemas/B"}}}, schemas)
-    assert not _has_example({"schema": {"type": "array", "items": {"$ref": "#/components/schemas/A"}}}, schemas)
+    assert not _has_example(
+        {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/A"}}}, schemas
+    )
     assert _has_example({"schema": {"type": "string"}, "example": "a,b"}, schemas)
 
 

@@ -27,8 +27,14 @@ def run_id(client, auth, api_db):
 
 @pytest.fixture(scope="module")
 def scenario_id(client, auth):
-    body = {"name": "新增日照", "changes": [{"op": "add", "type_code": "elderly_daycare", "lon": 113.21, "lat": 22.55,
-                                            "name": "新日照"}, {"op": "close", "facility_id": 3}], "evaluate": True}
+    body = {
+        "name": "新增日照",
+        "changes": [
+            {"op": "add", "type_code": "elderly_daycare", "lon": 113.21, "lat": 22.55, "name": "新日照"},
+            {"op": "close", "facility_id": 3},
+        ],
+        "evaluate": True,
+    }
     r = client.post("/scenarios", json=body, headers=auth("planner"))
     assert r.status_code == 201, r.text
     return r.json()["scenario_id"]
@@ -36,13 +42,22 @@ def scenario_id(client, auth):
 
 def _gets(run_id: int, scenario_id: int) -> list[str]:
     return [
-        "/coverage/runs/latest", f"/coverage/runs/{run_id}",
+        "/coverage/runs/latest",
+        f"/coverage/runs/{run_id}",
         f"/coverage/runs/{run_id}/areas?level=grid_small&type=kindergarten",
-        f"/coverage/runs/{run_id}/gaps?type=kindergarten", f"/coverage/runs/{run_id}/facilities?type=kindergarten",
-        "/scenarios", f"/scenarios/{scenario_id}", f"/compliance?run_id={run_id}", f"/reports/{run_id}.xlsx",
-        f"/reports/{run_id}/gaps/kindergarten.png", f"/exports/{run_id}/areas.geojson",
-        f"/exports/{run_id}/areas.gpkg", f"/exports/{run_id}/areas.csv", f"/exports/{run_id}/gaps.geojson",
-        f"/exports/{run_id}/gaps.gpkg", f"/exports/{run_id}/gaps.csv",
+        f"/coverage/runs/{run_id}/gaps?type=kindergarten",
+        f"/coverage/runs/{run_id}/facilities?type=kindergarten",
+        "/scenarios",
+        f"/scenarios/{scenario_id}",
+        f"/compliance?run_id={run_id}",
+        f"/reports/{run_id}.xlsx",
+        f"/reports/{run_id}/gaps/kindergarten.png",
+        f"/exports/{run_id}/areas.geojson",
+        f"/exports/{run_id}/areas.gpkg",
+        f"/exports/{run_id}/areas.csv",
+        f"/exports/{run_id}/gaps.geojson",
+        f"/exports/{run_id}/gaps.gpkg",
+        f"/exports/{run_id}/gaps.csv",
     ]
 
 
@@ -55,15 +70,27 @@ def test_reads_need_a_planner(client, auth, run_id, scenario_id):
             assert r.status_code == 200, (url, who, r.text[:300])
 
 
-@pytest.mark.parametrize(("url", "body"), [
-    ("/coverage/runs", {}),
-    ("/scenarios", {"name": "x", "changes": [{"op": "close", "facility_id": 1}]}),
-    ("/siting", {"type_code": "kindergarten", "k": 1, "candidates": {"kind": "points", "points": [[113.22, 22.55]]}}),
-])
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/coverage/runs", {}),
+        ("/scenarios", {"name": "x", "changes": [{"op": "close", "facility_id": 1}]}),
+        (
+            "/siting",
+            {
+                "type_code": "kindergarten",
+                "k": 1,
+                "candidates": {"kind": "points", "points": [[113.22, 22.55]]},
+            },
+        ),
+    ],
+)
 def test_writes_need_a_planner(client, auth, url, body):
     for who, status in WHO.items():
         assert client.post(url, json=body, headers=auth(who)).status_code == status, (url, who)
-    assert client.post(url, json=body, headers=auth("planner")).status_code == (201 if url == "/scenarios" else 202)
+    assert client.post(url, json=body, headers=auth("planner")).status_code == (
+        201 if url == "/scenarios" else 202
+    )
 
 
 def test_evaluate_needs_a_planner(client, auth, scenario_id):
@@ -80,7 +107,9 @@ def test_evaluate_needs_a_planner(client, auth, scenario_id):
 
 
 def test_areas_geojson_has_the_map_properties(client, auth, run_id):
-    r = client.get(f"/coverage/runs/{run_id}/areas?level=grid_small&type=kindergarten", headers=auth("planner"))
+    r = client.get(
+        f"/coverage/runs/{run_id}/areas?level=grid_small&type=kindergarten", headers=auth("planner")
+    )
     assert r.headers["content-type"].startswith("application/geo+json")
     features = r.json()["features"]
     assert {f["properties"]["area_id"] for f in features} == {10001, 10002}
@@ -95,8 +124,11 @@ def test_runs_404_and_bad_parameters(client, auth):
     assert client.get("/scenarios/999999", headers=planner).status_code == 404
     assert client.get("/compliance?run_id=999999", headers=planner).status_code == 404
     assert client.get("/exports/1/areas.shp", headers=planner).status_code in (400, 404, 422)
-    r = client.post("/scenarios", json={"name": "坏", "changes": [{"op": "close", "facility_id": 424242}]},
-                    headers=planner)
+    r = client.post(
+        "/scenarios",
+        json={"name": "坏", "changes": [{"op": "close", "facility_id": 424242}]},
+        headers=planner,
+    )
     assert r.status_code == 422 and "424242" in r.json()["error"]["message"]
     r = client.post("/siting", json={"type_code": "no_such_type", "k": 1}, headers=planner)
     assert r.status_code == 422 and "kindergarten" in r.json()["error"]["message"]
@@ -112,9 +144,15 @@ def test_downloads_open(client, auth, run_id, scenario_id, tmp_path):
     types = {r[rows[0].index("设施类型")] for r in rows[1:]}
     assert "老年人日间照料中心" in types and "全部应配建设施" in types  # Chinese names, not codes
     assert not any(t and t.isascii() for t in types), types
-    assert {r[rows[0].index("指标")] for r in rows[1:]} <= {"设施覆盖社区比例", "设施覆盖行政村比例", "服务半径覆盖率",
-                                                           "步行可达覆盖率", "半小时可达覆盖率", "生活圈基本公共服务全覆盖率",
-                                                           "半小时生活圈基本公共服务全覆盖率"}
+    assert {r[rows[0].index("指标")] for r in rows[1:]} <= {
+        "设施覆盖社区比例",
+        "设施覆盖行政村比例",
+        "服务半径覆盖率",
+        "步行可达覆盖率",
+        "半小时可达覆盖率",
+        "生活圈基本公共服务全覆盖率",
+        "半小时生活圈基本公共服务全覆盖率",
+    }
     path = tmp_path / "areas.gpkg"
     path.write_bytes(client.get(f"/exports/{run_id}/areas.gpkg", headers=planner).content)
     frame = pyogrio.read_dataframe(path)
@@ -144,7 +182,9 @@ def test_area_exports_of_a_level_without_rows(client, auth, run_id, tmp_path, fm
 
 
 def test_area_export_of_one_level_holds_its_areas(client, auth, run_id):
-    r = client.get(f"/exports/{run_id}/areas.geojson", params={"level": "grid_small"}, headers=auth("planner"))
+    r = client.get(
+        f"/exports/{run_id}/areas.geojson", params={"level": "grid_small"}, headers=auth("planner")
+    )
     assert sorted(f["properties"]["area_id"] for f in r.json()["features"]) == [10001, 10002]
 
 
@@ -161,9 +201,17 @@ def test_gap_csv(client, auth, run_id):
     assert first["wkt"].strip('"').startswith(("POLYGON", "MULTIPOLYGON"))
 
 
-@pytest.mark.parametrize("url", ["/coverage/runs/{run}/areas?type=nope", "/coverage/runs/{run}/gaps?type=nope",
-                                 "/coverage/runs/{run}/facilities?type=nope", "/exports/{run}/areas.csv?type=nope",
-                                 "/exports/{run}/gaps.geojson?type=nope", "/reports/{run}/gaps/nope.png"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/coverage/runs/{run}/areas?type=nope",
+        "/coverage/runs/{run}/gaps?type=nope",
+        "/coverage/runs/{run}/facilities?type=nope",
+        "/exports/{run}/areas.csv?type=nope",
+        "/exports/{run}/gaps.geojson?type=nope",
+        "/reports/{run}/gaps/nope.png",
+    ],
+)
 def test_unknown_facility_type_is_422_naming_the_known_ones(client, auth, run_id, url):
     r = client.get(url.format(run=run_id), headers=auth("planner"))
     assert r.status_code == 422, r.text
@@ -178,20 +226,28 @@ def test_unknown_type_in_a_run_request_is_422(client, auth):
 
 def test_a_circle_view_of_a_level_without_rows_is_empty_not_500(client, auth):
     """Found by the fuzzer: the fixture's run 1 holds no elderly_daycare rows."""
-    r = client.get("/coverage/runs/1/areas", params={"type": "elderly_daycare", "level": "district",
-                                                      "circle": "rural"}, headers=auth("planner"))
+    r = client.get(
+        "/coverage/runs/1/areas",
+        params={"type": "elderly_daycare", "level": "district", "circle": "rural"},
+        headers=auth("planner"),
+    )
     assert r.status_code == 200, r.text[:300]
     assert r.json()["features"] == []
 
 
-@pytest.mark.parametrize("change", [
-    {"op": "add", "type_code": "kindergarten", "lon": 120.0, "lat": 30.0},
-    {"op": "move", "facility_id": 1, "lon": 113.5, "lat": 22.6},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"op": "add", "type_code": "kindergarten", "lon": 120.0, "lat": 30.0},
+        {"op": "move", "facility_id": 1, "lon": 113.5, "lat": 22.6},
+    ],
+)
 def test_a_scenario_placing_a_facility_outside_the_district_is_422(client, auth, change):
     r = client.post("/scenarios", json={"name": "界外", "changes": [change]}, headers=auth("planner"))
     assert r.status_code == 422, r.text
-    assert "outside the district" in r.json()["error"]["message"] and "change 1" in r.json()["error"]["message"]
+    assert (
+        "outside the district" in r.json()["error"]["message"] and "change 1" in r.json()["error"]["message"]
+    )
 
 
 def test_gaps_carry_the_place_where_they_lie(client, auth, run_id):
@@ -212,7 +268,9 @@ def test_gaps_carry_the_place_where_they_lie(client, auth, run_id):
         assert p["place"].startswith(label_text(p["town"], p["community"], None, None))
         assert p["road"] is None or p["road"] in p["place"]
     assert {f["properties"]["town"] for f in feats} == {"测试街道"}
-    csv_header = client.get(f"/exports/{run_id}/gaps.csv", headers=auth("planner")).content.decode("utf-8-sig")
+    csv_header = client.get(f"/exports/{run_id}/gaps.csv", headers=auth("planner")).content.decode(
+        "utf-8-sig"
+    )
     assert {"town", "community", "road", "place"} <= set(csv_header.splitlines()[0].split(","))
 
 
@@ -229,7 +287,9 @@ def test_csv_export_keeps_a_formula_looking_area_name_as_text(client, auth, run_
         old = s.execute(text("SELECT name FROM areas WHERE area_id = 10001")).scalar_one()
         s.execute(text("UPDATE areas SET name = :n WHERE area_id = 10001"), {"n": evil})
     try:
-        r = client.get(f"/exports/{run_id}/areas.csv", params={"level": "grid_small"}, headers=auth("planner"))
+        r = client.get(
+            f"/exports/{run_id}/areas.csv", params={"level": "grid_small"}, headers=auth("planner")
+        )
     finally:
         with session(api_db, actor="pytest") as s:
             s.execute(text("UPDATE areas SET name = :n WHERE area_id = 10001"), {"n": old})

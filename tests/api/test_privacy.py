@@ -18,12 +18,35 @@ from fastapi.routing import APIRoute
 MIN_HOUSEHOLDS = 5
 ROUND_TO = 5
 
-NEVER = {"residence_id", "residences", "elderly", "children", "elderly_covered", "children_covered", "estimated",
-         "footprint", "username", "password", "password_hash", "user_id", "actor", "before", "after",
-         "changed_by", "role"}
+NEVER = {
+    "residence_id",
+    "residences",
+    "elderly",
+    "children",
+    "elderly_covered",
+    "children_covered",
+    "estimated",
+    "footprint",
+    "username",
+    "password",
+    "password_hash",
+    "user_id",
+    "actor",
+    "before",
+    "after",
+    "changed_by",
+    "role",
+}
 """Keys that no anonymous response may contain, at any depth."""
 
-AGGREGATES = {"households", "households_covered", "population", "population_covered", "share", "estimated_share"}
+AGGREGATES = {
+    "households",
+    "households_covered",
+    "population",
+    "population_covered",
+    "share",
+    "estimated_share",
+}
 """Area aggregates: allowed only on area features (grids, areas, coverage) and suppressed below 5 households."""
 
 AGGREGATE_COLLECTIONS = {"grids", "areas", "coverage"}
@@ -36,17 +59,44 @@ DERIVED = {"share": ("population_covered", "population"), "estimated_share": (No
 numerator that is not public; the ratio must still be a whole number of rounding steps over the
 shown denominator)."""
 
-LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + ["gridworker", "gridworker_nogrid", "$2b$",
-                                                               "13800138000", "夜里装修"]
+LEAKED_VALUES = [address for _, address, *_ in RESIDENCES] + [
+    "gridworker",
+    "gridworker_nogrid",
+    "$2b$",
+    "13800138000",
+    "夜里装修",
+]
 """Values that must never appear anonymously: residence addresses, usernames, bcrypt hashes."""
 
-QUERY_SAMPLES: dict[str, Any] = {"lon": 113.22, "lat": 22.5502, "minutes": "5,60", "profile": "walk", "q": "滨河",
-                                 "limit": 1000, "name": "滨河路", "type": "kindergarten",
-                                 "since": "2026-01-01T00:00:00", "until": "2027-01-01T00:00:00"}
+QUERY_SAMPLES: dict[str, Any] = {
+    "lon": 113.22,
+    "lat": 22.5502,
+    "minutes": "5,60",
+    "profile": "walk",
+    "q": "滨河",
+    "limit": 1000,
+    "name": "滨河路",
+    "type": "kindergarten",
+    "since": "2026-01-01T00:00:00",
+    "until": "2027-01-01T00:00:00",
+}
 """Values for query parameters: every required one must be here; ``minutes`` is also sent when accepted."""
-PATH_SAMPLES = {"{facility_id}": "1", "{user_id}": "1", "{layer}": "facilities", "{run_id}": "1", "{name_id}": "1",
-                "{id}": "1", "{scenario_id}": "1", "{type}": "kindergarten", "{job_id}": "1", "{event_id}": "1",
-                "{code}": "MQ2345678923", "{sha256}": "0" * 64, "{household_id}": "1", "{visit_id}": "1"}
+PATH_SAMPLES = {
+    "{facility_id}": "1",
+    "{user_id}": "1",
+    "{layer}": "facilities",
+    "{run_id}": "1",
+    "{name_id}": "1",
+    "{id}": "1",
+    "{scenario_id}": "1",
+    "{type}": "kindergarten",
+    "{job_id}": "1",
+    "{event_id}": "1",
+    "{code}": "MQ2345678923",
+    "{sha256}": "0" * 64,
+    "{household_id}": "1",
+    "{visit_id}": "1",
+}
 """Values for path parameters (``{code}``: replaced by the tracking code of a real public report)."""
 METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
 """API description pages: no data, but they name schema fields such as ``residence_id``."""
@@ -107,8 +157,11 @@ def _urls(client, path: str, route) -> list[str]:
     return [path + suffix]
 
 
-TILE_FILTERS = {"coverage": "?type_code=kindergarten", "gaps": "?type_code=kindergarten",
-                "province": "?type_code=kindergarten&circle=15min"}
+TILE_FILTERS = {
+    "coverage": "?type_code=kindergarten",
+    "gaps": "?type_code=kindergarten",
+    "province": "?type_code=kindergarten&circle=15min",
+}
 
 
 def _tile_urls(path: str) -> list[str]:
@@ -117,8 +170,12 @@ def _tile_urls(path: str) -> list[str]:
 
     from layers.tiles import TILE_LAYERS
 
-    return [path.replace("{layer}", name).replace("{z}", "12").replace("{x}", str(x)).replace("{y}", str(y))
-            + TILE_FILTERS.get(name, "") for name in TILE_LAYERS for x, y in tiles_over(BBOX, 12)]
+    return [
+        path.replace("{layer}", name).replace("{z}", "12").replace("{x}", str(x)).replace("{y}", str(y))
+        + TILE_FILTERS.get(name, "")
+        for name in TILE_LAYERS
+        for x, y in tiles_over(BBOX, 12)
+    ]
 
 
 def _all_query(route) -> set[str]:
@@ -174,19 +231,30 @@ def _check_derived(url: str, key: str, value: float, holder: dict) -> None:
     assert denominator, f"{url}: {key} shown without its counts"
     if top is None:  # any multiple of the rounding step, as a ratio of the shown denominator
         steps = {round(n / denominator, 2) for n in range(0, denominator + 1, ROUND_TO)}
-        assert value in steps, f"{url}: {key}={value} is no rounded count over {denominator}: it leaks exact counts"
+        assert value in steps, (
+            f"{url}: {key}={value} is no rounded count over {denominator}: it leaks exact counts"
+        )
         return
     numerator = holder.get(top)
     assert numerator is not None, f"{url}: {key} shown without its counts"
-    assert value == round(numerator / denominator, 2), \
+    assert value == round(numerator / denominator, 2), (
         f"{url}: {key}={value} is not {numerator}/{denominator} of the shown counts: it leaks the exact counts"
+    )
 
 
 @pytest.fixture(scope="module")
 def anonymous_responses(app, client):
     # a resident's report with a phone and a description: its tracking page must show neither
-    report = client.post("/public/events", json={"category": "noise", "description": "夜里装修", "lon": 113.22,
-                                                 "lat": 22.56, "phone": "13800138000"})
+    report = client.post(
+        "/public/events",
+        json={
+            "category": "noise",
+            "description": "夜里装修",
+            "lon": 113.22,
+            "lat": 22.56,
+            "phone": "13800138000",
+        },
+    )
     assert report.status_code == 201, report.text
     PATH_SAMPLES["{code}"] = report.json()["tracking_code"]
     seen = {}
@@ -222,7 +290,11 @@ def test_our_api_routes_answer_without_server_errors(anonymous_responses):
 
 
 def test_residences_are_401_for_anonymous(client):
-    for url in ("/collections/residences", "/collections/residences/items", "/collections/residences/items/1"):
+    for url in (
+        "/collections/residences",
+        "/collections/residences/items",
+        "/collections/residences/items/1",
+    ):
         r = client.get(url)
         assert r.status_code == 401
         assert "households" not in r.text and "滨河路1号" not in r.text
@@ -232,13 +304,20 @@ def test_the_public_walk_really_sees_data(anonymous_responses):
     """Guard against a vacuous pass: the walk must have read real features and aggregates."""
     grids = anonymous_responses["/collections/grids/items?limit=1000"][2].json()
     # the fixture's three grids (other test files, when they ran first, add grids of their own)
-    grids["features"] = [f for f in grids["features"] if f["properties"]["area_id"] in (GRID_MIDDLE, GRID_A, GRID_B)]
+    grids["features"] = [
+        f for f in grids["features"] if f["properties"]["area_id"] in (GRID_MIDDLE, GRID_A, GRID_B)
+    ]
     assert len(grids["features"]) == 3
     suppressed = [f for f in grids["features"] if f["properties"]["suppressed"]]
     assert len(suppressed) == 1 and suppressed[0]["properties"]["households"] is None
     coverage = anonymous_responses["/collections/coverage/items?limit=1000"][2].json()
     assert any(f["properties"]["population"] for f in coverage["features"])
-    assert json.dumps(anonymous_responses["/collections/facilities/items?limit=1000"][2].json()).count('"Feature"') >= 5
+    assert (
+        json.dumps(anonymous_responses["/collections/facilities/items?limit=1000"][2].json()).count(
+            '"Feature"'
+        )
+        >= 5
+    )
 
 
 def test_the_checker_catches_leaks():
@@ -249,32 +328,72 @@ def test_the_checker_catches_leaks():
         _check_json("/collections/grids/items", {"features": [{"properties": {"households": 3}}]})
     with pytest.raises(AssertionError):
         _check_json("/reverse", {"grid": {"username": "x"}})
-    _check_json("/collections/grids/items", {"features": [{"properties": {"households": None, "suppressed": True}}]})
-    exact_share = {"households": 725, "population": 725, "population_covered": 680, "share": 0.9406896551724138,
-                   "suppressed": False}
+    _check_json(
+        "/collections/grids/items", {"features": [{"properties": {"households": None, "suppressed": True}}]}
+    )
+    exact_share = {
+        "households": 725,
+        "population": 725,
+        "population_covered": 680,
+        "share": 0.9406896551724138,
+        "suppressed": False,
+    }
     with pytest.raises(AssertionError, match="leaks the exact counts"):
         _check_json("/collections/coverage/items", {"features": [{"properties": exact_share}]})
     with pytest.raises(AssertionError, match="does not know"):
-        _check_json("/collections/coverage/items", {"features": [{"properties": {"households": 725, "density": 1.5}}]})
+        _check_json(
+            "/collections/coverage/items", {"features": [{"properties": {"households": 725, "density": 1.5}}]}
+        )
     _check_json("/collections/coverage/items", {"features": [{"properties": {**exact_share, "share": 0.94}}]})
     with pytest.raises(AssertionError, match="leaks exact counts"):  # 17 of 725 estimated, exactly
-        _check_json("/collections/coverage/items",
-                    {"features": [{"properties": {**exact_share, "share": 0.94, "estimated_share": 17 / 725}}]})
-    _check_json("/collections/coverage/items",
-                {"features": [{"properties": {**exact_share, "share": 0.94, "estimated_share": 0.03}}]})  # 20/725
+        _check_json(
+            "/collections/coverage/items",
+            {"features": [{"properties": {**exact_share, "share": 0.94, "estimated_share": 17 / 725}}]},
+        )
+    # 20/725
+    _check_json(
+        "/collections/coverage/items",
+        {"features": [{"properties": {**exact_share, "share": 0.94, "estimated_share": 0.03}}]},
+    )
 
 
 def test_public_counts_are_rounded_and_small_ones_suppressed():
     from api.privacy import PrivacyFilter
 
     f = PrivacyFilter(min_households=5, round_to=5)
-    shown = f.properties("coverage", {"households": 597, "households_covered": 12, "population": 1622,
-                                      "population_covered": 3, "share": 0.0018, "elderly": 40}, role=None)
-    assert shown == {"households": 595, "households_covered": 10, "population": 1620, "population_covered": 5,
-                     "share": 0.0, "suppressed": False}  # half up: 12 → 10, 3 → 5; elderly never public
-    estimated = f.properties("coverage", {"households": 300, "population": 725, "population_covered": 682,
-                                          "population_estimated": 17, "share": 682 / 725,
-                                          "estimated_share": 17 / 725}, role=None)
+    shown = f.properties(
+        "coverage",
+        {
+            "households": 597,
+            "households_covered": 12,
+            "population": 1622,
+            "population_covered": 3,
+            "share": 0.0018,
+            "elderly": 40,
+        },
+        role=None,
+    )
+    # half up: 12 → 10, 3 → 5; elderly never public
+    assert shown == {
+        "households": 595,
+        "households_covered": 10,
+        "population": 1620,
+        "population_covered": 5,
+        "share": 0.0,
+        "suppressed": False,
+    }
+    estimated = f.properties(
+        "coverage",
+        {
+            "households": 300,
+            "population": 725,
+            "population_covered": 682,
+            "population_estimated": 17,
+            "share": 682 / 725,
+            "estimated_share": 17 / 725,
+        },
+        role=None,
+    )
     assert estimated["share"] == round(680 / 725, 2) and estimated["estimated_share"] == round(15 / 725, 2)
     assert "population_estimated" not in estimated
     small = f.properties("coverage", {"households": 4, "population": 9, "share": 0.5}, role=None)
@@ -306,7 +425,9 @@ def test_a_suppressed_count_cannot_be_recovered_by_differencing():
     assert len(judged) > 100 and min(len(v) for v in judged.values()) >= 2
 
 
-def _hidden_fits(view) -> tuple[dict[tuple, set[tuple[int, int, int]]], list[tuple[tuple, tuple[int, int, int]]]]:
+def _hidden_fits(
+    view,
+) -> tuple[dict[tuple, set[tuple[int, int, int]]], list[tuple[tuple, tuple[int, int, int]]]]:
     """(parent's public view, shown child's public view) → every hidden child (households, population,
     covered) that produces them, for a parent = one shown child + one suppressed child; and the
     (key, hidden child) pairs away from the enumeration's edges, to be judged."""
@@ -328,11 +449,18 @@ def _hidden_fits(view) -> tuple[dict[tuple, set[tuple[int, int, int]]], list[tup
 def _public_coverage_view(f):
     def view(households: int, population: int, covered: int) -> tuple:
         # the covered count doubles as the (private) estimated count: both ratios are public
-        shown = f.properties("coverage", {"households": households, "population": population,
-                                          "population_covered": covered, "population_estimated": covered,
-                                          "share": covered / population if population else None,
-                                          "estimated_share": covered / population if population else None},
-                             role=None)
+        shown = f.properties(
+            "coverage",
+            {
+                "households": households,
+                "population": population,
+                "population_covered": covered,
+                "population_estimated": covered,
+                "share": covered / population if population else None,
+                "estimated_share": covered / population if population else None,
+            },
+            role=None,
+        )
         return tuple(sorted(shown.items()))
 
     return view

@@ -20,8 +20,9 @@ GPS_IFD = 0x8825
 def photo_settings(app, tmp_path_factory):
     state = app.state
     saved = getattr(state, "event_settings", None)
-    state.event_settings = service.EventSettings(photo_dir=tmp_path_factory.mktemp("public_photos"), photo_max_mb=0.5,
-                                                 public_per_ip_per_hour=100_000)
+    state.event_settings = service.EventSettings(
+        photo_dir=tmp_path_factory.mktemp("public_photos"), photo_max_mb=0.5, public_per_ip_per_hour=100_000
+    )
     if hasattr(state, "event_report_buckets"):
         del state.event_report_buckets
     yield state.event_settings
@@ -44,8 +45,16 @@ def _image(colour, fmt="JPEG", gps=False) -> bytes:
 
 
 def _report(client, phone: str) -> str:
-    r = client.post("/public/events", json={"category": "sanitation", "description": "垃圾满溢", "lon": 113.22,
-                                            "lat": 22.6, "phone": phone})
+    r = client.post(
+        "/public/events",
+        json={
+            "category": "sanitation",
+            "description": "垃圾满溢",
+            "lon": 113.22,
+            "lat": 22.6,
+            "phone": phone,
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()["tracking_code"]
 
@@ -66,7 +75,9 @@ def test_three_photos_then_no_more_and_gps_is_gone(client, auth, api_db, photo_s
     # the staff of the event see the three photos; the stored JPEG carries no GPS
     engine = create_engine(api_db)
     with engine.connect() as con:
-        event_id = con.execute(text("SELECT event_id FROM events WHERE tracking_code = :c"), {"c": code}).scalar_one()
+        event_id = con.execute(
+            text("SELECT event_id FROM events WHERE tracking_code = :c"), {"c": code}
+        ).scalar_one()
     engine.dispose()
     photos = client.get(f"/events/{event_id}/photos", headers=auth("gridworker")).json()
     assert len(photos) == 3 and {p["uploaded_by"] for p in photos} == {"public"}
@@ -74,8 +85,15 @@ def test_three_photos_then_no_more_and_gps_is_gone(client, auth, api_db, photo_s
     stored = next(photo_settings.photo_dir.rglob(f"{jpeg['sha256']}.jpg")).read_bytes()
     assert not Image.open(io.BytesIO(stored)).getexif().get_ifd(GPS_IFD) and b"Exif" not in stored
     # the public tracking answer says nothing of the photos either
-    assert set(client.get(f"/public/events/{code}").json()) <= {"status", "status_zh", "category_zh", "reported_at",
-                                                                 "due_at", "resolved_at", "updated_at"}
+    assert set(client.get(f"/public/events/{code}").json()) <= {
+        "status",
+        "status_zh",
+        "category_zh",
+        "reported_at",
+        "due_at",
+        "resolved_at",
+        "updated_at",
+    }
 
 
 def test_not_an_image_unknown_code_and_staff_reports(client, auth):
@@ -83,8 +101,11 @@ def test_not_an_image_unknown_code_and_staff_reports(client, auth):
     bad = _post(client, code, b"%PDF-1.4 not an image", "image/jpeg")
     assert bad.status_code == 422 and "图片" in bad.json()["error"]["message"]
     assert _post(client, "MQ2222222222", _image((1, 2, 3))).status_code == 404
-    staff = client.post("/events", json={"category": "sanitation", "description": "网格员上报", "lon": 113.22,
-                                         "lat": 22.6}, headers=auth("gridworker")).json()
+    staff = client.post(
+        "/events",
+        json={"category": "sanitation", "description": "网格员上报", "lon": 113.22, "lat": 22.6},
+        headers=auth("gridworker"),
+    ).json()
     # a staff report's code cannot be used to add photos anonymously (it reads as unknown)
     assert _post(client, staff["tracking_code"], _image((1, 2, 3))).status_code == 404
 
@@ -93,8 +114,10 @@ def test_too_late(client, api_db, photo_settings):
     code = _report(client, "13700000003")
     engine = create_engine(api_db)
     with engine.begin() as con:
-        con.execute(text("UPDATE events SET reported_at = :t WHERE tracking_code = :c"),
-                    {"t": datetime.now(UTC) - timedelta(minutes=photo_settings.public_photo_minutes + 1), "c": code})
+        con.execute(
+            text("UPDATE events SET reported_at = :t WHERE tracking_code = :c"),
+            {"t": datetime.now(UTC) - timedelta(minutes=photo_settings.public_photo_minutes + 1), "c": code},
+        )
     engine.dispose()
     r = _post(client, code, _image((5, 5, 5)))
     assert r.status_code == 403 and "分钟后不能再补充照片" in r.json()["error"]["message"]

@@ -45,7 +45,9 @@ def sited(demo_db, run):
         result = siting.site(s, type_code="elderly_daycare", k=2)
         out = siting.summary(result)
         out["maximal_covering"]["sites"] = siting.sites_geojson(result.maximal)
-        job_id = jobs.create_job(s, kind="siting", params={"type_code": "elderly_daycare", "k": 2}, actor="pytest")
+        job_id = jobs.create_job(
+            s, kind="siting", params={"type_code": "elderly_daycare", "k": 2}, actor="pytest"
+        )
         jobs.claim_job(s, job_id)
         jobs.finish_job(s, job_id, siting.nan_to_none(out))
     return result
@@ -54,10 +56,26 @@ def sited(demo_db, run):
 @pytest.fixture(scope="module")
 def scenario_id(demo_db, run):
     with session(demo_db, actor="pytest") as s:
-        lon, lat = s.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM facilities WHERE status = 'open' "
-                                          "ORDER BY facility_id LIMIT 1")).one()
-        row = scenarios.create(s, name="报告测试情景", actor="pytest", changes=[
-            {"op": "add", "type_code": "elderly_daycare", "lon": lon + 0.003, "lat": lat, "name": "测试日照"}])
+        lon, lat = s.execute(
+            text(
+                "SELECT ST_X(geom), ST_Y(geom) FROM facilities WHERE status = 'open' "
+                "ORDER BY facility_id LIMIT 1"
+            )
+        ).one()
+        row = scenarios.create(
+            s,
+            name="报告测试情景",
+            actor="pytest",
+            changes=[
+                {
+                    "op": "add",
+                    "type_code": "elderly_daycare",
+                    "lon": lon + 0.003,
+                    "lat": lat,
+                    "name": "测试日照",
+                }
+            ],
+        )
         scenarios.evaluate(s, row["scenario_id"], actor="pytest")
     return row["scenario_id"]
 
@@ -71,12 +89,15 @@ def book(demo_db, run, sited, scenario_id):
 @pytest.fixture(scope="module")
 def truth(demo_db, run):
     with session(demo_db) as s:
-        return {"areas": store.area_results(s, run["run_id"], with_geometry=False),
-                "composite": store.composite_results(s, run["run_id"]),
-                "gaps": store.gap_results(s, run["run_id"], labelled=False),
-                "types": queries.facility_types(s), "run": store.run(s, run["run_id"]),
-                "compliance": compliance_service.compliance(s, run_id=run["run_id"]),
-                "all_areas": queries.areas(s, with_geometry=False)}
+        return {
+            "areas": store.area_results(s, run["run_id"], with_geometry=False),
+            "composite": store.composite_results(s, run["run_id"]),
+            "gaps": store.gap_results(s, run["run_id"], labelled=False),
+            "types": queries.facility_types(s),
+            "run": store.run(s, run["run_id"]),
+            "compliance": compliance_service.compliance(s, run_id=run["run_id"]),
+            "all_areas": queries.areas(s, with_geometry=False),
+        }
 
 
 def _summary_lines(book) -> list[str]:
@@ -88,7 +109,7 @@ def _table(ws) -> pd.DataFrame:
     rows = list(ws.iter_rows())
     at = next(i for i, r in enumerate(rows) if r[0].font is not None and r[0].font.b)
     header = [c.value for c in rows[at]]
-    return pd.DataFrame([[c.value for c in r] for r in rows[at + 1:]], columns=header)
+    return pd.DataFrame([[c.value for c in r] for r in rows[at + 1 :]], columns=header)
 
 
 # --- the workbook ------------------------------------------------------------------------------------
@@ -102,14 +123,26 @@ def test_sheets_in_reading_order(book):
 
 
 def test_no_codes_notes_or_paths_in_any_cell(book, truth):
-    codes = set(truth["types"].code) | {"presence", "radius", "network", "composite", "urban", "rural", "both"}
-    texts = [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    codes = set(truth["types"].code) | {
+        "presence",
+        "radius",
+        "network",
+        "composite",
+        "urban",
+        "rural",
+        "both",
+    }
+    texts = [
+        c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)
+    ]
     assert texts
     assert not codes & set(texts)
     assert not [t for t in texts if "check" in t.lower() or "editable" in t or "planning target" in t]
     assert not [t for t in texts if re.search(r"/(work|usr|home|tmp|root)/|\.csv\b|[A-Za-z]:\\\\", t)]
     assert not [t for t in texts if "fictional" in t or "english" in t.lower()]
-    assert not [c.coordinate for ws in book.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert not [
+        c.coordinate for ws in book.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"
+    ]
 
 
 def test_widths_fit_the_chinese_headers_and_the_map_is_a_picture(book):
@@ -119,7 +152,10 @@ def test_widths_fit_the_chinese_headers_and_the_map_is_a_picture(book):
         ws = book[title]
         header = next(r for r in ws.iter_rows() if r[0].font is not None and r[0].font.b)
         for cell in header:
-            assert ws.column_dimensions[cell.column_letter].width >= text_width(cell.value), (title, cell.value)
+            assert ws.column_dimensions[cell.column_letter].width >= text_width(cell.value), (
+                title,
+                cell.value,
+            )
     pictures = book["缺口地图"]._images
     assert len(pictures) == 1
     image = Image.open(io.BytesIO(pictures[0]._data()))
@@ -164,8 +200,10 @@ def test_level_tables_rank_areas_and_show_the_measures(book, truth):
     assert measure_name("radius") in table.columns
     assert any(c.startswith(measure_name("presence")) for c in table.columns)
     names = dict(zip(truth["types"].code, truth["types"].name_zh, strict=True))
-    expected = community.assign(type_name=community.type_code.map(names),
-                                share=community.population_covered / community.population.where(community.population > 0))
+    expected = community.assign(
+        type_name=community.type_code.map(names),
+        share=community.population_covered / community.population.where(community.population > 0),
+    )
     merged = table.merge(expected, left_on=["区域", "设施类型"], right_on=["name", "type_name"])
     assert len(merged) == len(table)
     assert np.allclose(merged[network].astype(float), merged.share.astype(float), equal_nan=True)
@@ -239,7 +277,9 @@ def test_pdf_text_says_what_the_summary_says(pdf_file, demo_db, run):
 
 @needs_poppler
 def test_pdf_renders_to_a_page_with_a_map(pdf_file, tmp_path):
-    subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf_file), str(tmp_path / "page")], check=True, timeout=120)
+    subprocess.run(
+        ["pdftoppm", "-r", "50", "-png", str(pdf_file), str(tmp_path / "page")], check=True, timeout=120
+    )
     [png] = sorted(tmp_path.glob("page*.png"))
     image = Image.open(png)
     assert abs(image.width / image.height - 842 / 595) < 0.02

@@ -23,7 +23,12 @@ def body_for(collection: str) -> dict:
         "facilities": {"type_code": "refuse_station", "name": f"收集站{n}"},
         "residences": {"area_id": COMMUNITY2, "households": 8},
         "place_names": {"name": f"测试巷{n}", "category": "lane"},
-        "grids": {"level": "grid_small", "code": f"ROLE-G{n}", "name": f"角色网格{n}", "parent_id": GRID_MIDDLE},
+        "grids": {
+            "level": "grid_small",
+            "code": f"ROLE-G{n}",
+            "name": f"角色网格{n}",
+            "parent_id": GRID_MIDDLE,
+        },
         "areas": {"level": "community", "code": f"ROLE-A{n}", "name": f"角色社区{n}", "parent_id": 10},
     }[collection]
     if collection in ("grids", "areas"):
@@ -50,7 +55,9 @@ def test_create(client, auth, collection, who):
 
 @pytest.mark.parametrize(("collection", "who"), list(itertools.product(WRITERS, WHO)))
 def test_replace_and_delete(client, auth, collection, who):
-    created = client.post(f"/collections/{collection}/items", json=body_for(collection), headers=auth("admin"))
+    created = client.post(
+        f"/collections/{collection}/items", json=body_for(collection), headers=auth("admin")
+    )
     assert created.status_code == 201, created.text
     url = f"/collections/{collection}/items/{created.json()['id']}"
     etag = created.headers["etag"]
@@ -75,27 +82,98 @@ READS = [
     ("/collections/grids/items", dict.fromkeys(WHO, 200)),
     ("/collections/place_names/items", dict.fromkeys(WHO, 200)),
     ("/collections/coverage/items", dict.fromkeys(WHO, 200)),
-    ("/collections/residences/items", {None: 401, "gridworker": 200, "planner": 200, "officer": 403, "admin": 200,
-                                       "dispatcher": 403, "department": 403}),
-    ("/users", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200, "dispatcher": 403,
-                "department": 403}),
-    ("/users/me", {None: 401, "gridworker": 200, "planner": 200, "officer": 200, "admin": 200, "dispatcher": 200,
-                   "department": 200}),
-    ("/audit", {None: 401, "gridworker": 403, "planner": 403, "officer": 403, "admin": 200, "dispatcher": 403,
-                "department": 403}),
-    ("/events", {None: 401, "gridworker": 200, "planner": 403, "officer": 403, "admin": 200, "dispatcher": 200,
-                 "department": 200}),
+    (
+        "/collections/residences/items",
+        {
+            None: 401,
+            "gridworker": 200,
+            "planner": 200,
+            "officer": 403,
+            "admin": 200,
+            "dispatcher": 403,
+            "department": 403,
+        },
+    ),
+    (
+        "/users",
+        {
+            None: 401,
+            "gridworker": 403,
+            "planner": 403,
+            "officer": 403,
+            "admin": 200,
+            "dispatcher": 403,
+            "department": 403,
+        },
+    ),
+    (
+        "/users/me",
+        {
+            None: 401,
+            "gridworker": 200,
+            "planner": 200,
+            "officer": 200,
+            "admin": 200,
+            "dispatcher": 200,
+            "department": 200,
+        },
+    ),
+    (
+        "/audit",
+        {
+            None: 401,
+            "gridworker": 403,
+            "planner": 403,
+            "officer": 403,
+            "admin": 200,
+            "dispatcher": 403,
+            "department": 403,
+        },
+    ),
+    (
+        "/events",
+        {
+            None: 401,
+            "gridworker": 200,
+            "planner": 403,
+            "officer": 403,
+            "admin": 200,
+            "dispatcher": 200,
+            "department": 200,
+        },
+    ),
     ("/events/categories", dict.fromkeys(WHO, 200)),
     # the fixture district's run 1: the report and its one-page PDF are for planners and admins
-    ("/reports/1.xlsx", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200,
-                         "dispatcher": 403, "department": 403}),
-    ("/reports/1.pdf", {None: 401, "gridworker": 403, "planner": 200, "officer": 403, "admin": 200,
-                        "dispatcher": 403, "department": 403}),
+    (
+        "/reports/1.xlsx",
+        {
+            None: 401,
+            "gridworker": 403,
+            "planner": 200,
+            "officer": 403,
+            "admin": 200,
+            "dispatcher": 403,
+            "department": 403,
+        },
+    ),
+    (
+        "/reports/1.pdf",
+        {
+            None: 401,
+            "gridworker": 403,
+            "planner": 200,
+            "officer": 403,
+            "admin": 200,
+            "dispatcher": 403,
+            "department": 403,
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("path", "who", "expected"),
-                         [(p, w, e) for p, table in READS for w, e in table.items()])
+@pytest.mark.parametrize(
+    ("path", "who", "expected"), [(p, w, e) for p, table in READS for w, e in table.items()]
+)
 def test_read(client, auth, path, who, expected):
     assert client.get(path, headers=auth(who)).status_code == expected
 
@@ -112,24 +190,39 @@ GRID_WORKER_FACILITY_EDITS = [
 @pytest.mark.parametrize(("fid", "body", "expected"), GRID_WORKER_FACILITY_EDITS)
 def test_grid_worker_facility_edits(client, auth, fid, body, expected):
     etag = client.get(f"/collections/facilities/items/{fid}").headers["etag"]
-    r = client.patch(f"/collections/facilities/items/{fid}", json=body,
-                     headers=auth("gridworker", **{"If-Match": etag}))
+    r = client.patch(
+        f"/collections/facilities/items/{fid}", json=body, headers=auth("gridworker", **{"If-Match": etag})
+    )
     assert r.status_code == expected, r.text
 
 
 def test_grid_worker_cannot_create_or_delete_facilities(client, auth):
-    assert client.post("/collections/facilities/items", json=body_for("facilities"),
-                       headers=auth("gridworker")).status_code == 403
-    assert client.delete("/collections/facilities/items/1",
-                         headers=auth("gridworker", **{"If-Match": '"1"'})).status_code == 403
-    put = client.put("/collections/facilities/items/1", json=body_for("facilities"),
-                     headers=auth("gridworker", **{"If-Match": '"1"'}))
+    assert (
+        client.post(
+            "/collections/facilities/items", json=body_for("facilities"), headers=auth("gridworker")
+        ).status_code
+        == 403
+    )
+    assert (
+        client.delete(
+            "/collections/facilities/items/1", headers=auth("gridworker", **{"If-Match": '"1"'})
+        ).status_code
+        == 403
+    )
+    put = client.put(
+        "/collections/facilities/items/1",
+        json=body_for("facilities"),
+        headers=auth("gridworker", **{"If-Match": '"1"'}),
+    )
     assert put.status_code == 403
 
 
 def test_grid_worker_without_grid_cannot_edit(client, auth):
-    r = client.patch("/collections/facilities/items/1", json={"properties": {"phone": "1"}},
-                     headers=auth("gridworker_nogrid", **{"If-Match": '"1"'}))
+    r = client.patch(
+        "/collections/facilities/items/1",
+        json={"properties": {"phone": "1"}},
+        headers=auth("gridworker_nogrid", **{"If-Match": '"1"'}),
+    )
     assert r.status_code == 403
 
 
@@ -152,8 +245,11 @@ def planner_id(client, auth) -> int:
 @pytest.mark.parametrize("who", WHO)
 def test_accounts_are_admin_only(client, auth, planner_id, method, path, body, who):
     url = path.format(planner_id=planner_id)
-    payload = None if body is None else {k: v.format(n=next(_counter)) if isinstance(v, str) else v
-                                         for k, v in body.items()}
+    payload = (
+        None
+        if body is None
+        else {k: v.format(n=next(_counter)) if isinstance(v, str) else v for k, v in body.items()}
+    )
     r = client.request(method.upper(), url, json=payload, headers=auth(who))
     expected = {None: 401, "admin": 201 if method == "post" else 200}.get(who, 403)
     assert r.status_code == expected, (who, r.text)
@@ -176,12 +272,18 @@ def test_registry_writes_are_refused_to_other_roles(client, auth, api_db, method
 
     engine = create_engine(api_db)
     with engine.connect() as con:
-        before = con.execute(text("SELECT name, status, sign_present, version FROM place_names WHERE name_id = 1")).one()
+        before = con.execute(
+            text("SELECT name, status, sign_present, version FROM place_names WHERE name_id = 1")
+        ).one()
     r = client.request(method.upper(), f"/placenames/1{suffix}", json=body, headers=auth(who))
     assert r.status_code == (401 if who is None else 403), r.text
     with engine.connect() as con:
-        assert con.execute(text("SELECT name, status, sign_present, version FROM place_names "
-                                "WHERE name_id = 1")).one() == before
+        assert (
+            con.execute(
+                text("SELECT name, status, sign_present, version FROM place_names WHERE name_id = 1")
+            ).one()
+            == before
+        )
     engine.dispose()
 
 
@@ -227,18 +329,27 @@ def test_event_read(client, auth, reported_event, who):
 @pytest.mark.parametrize("who", WHO)
 def test_event_accept(client, auth, reported_event, who):
     event_id, etag = reported_event
-    r = client.post(f"/events/{event_id}/transitions", json={"action": "accept"},
-                    headers=auth(who, **{"If-Match": etag}))
+    r = client.post(
+        f"/events/{event_id}/transitions", json={"action": "accept"}, headers=auth(who, **{"If-Match": etag})
+    )
     assert r.status_code == EVENT_ACCEPT.get(who, 403), r.text
 
 
 @pytest.mark.parametrize("who", WHO)
 def test_event_assign(client, auth, reported_event, who):
     event_id, etag = reported_event
-    up = client.post(f"/events/{event_id}/transitions", json={"action": "escalate"},
-                     headers=auth("admin", **{"If-Match": etag}))
+    up = client.post(
+        f"/events/{event_id}/transitions",
+        json={"action": "escalate"},
+        headers=auth("admin", **{"If-Match": etag}),
+    )
     assert up.status_code == 200, up.text
-    r = client.post(f"/events/{event_id}/transitions", json={"action": "assign", "department": "民政局"},
-                    headers=auth(who, **{"If-Match": up.headers["etag"]}))
-    expected = {None: 401, "dispatcher": 200, "admin": 200, "gridworker": 403, "department": 404}.get(who, 403)
+    r = client.post(
+        f"/events/{event_id}/transitions",
+        json={"action": "assign", "department": "民政局"},
+        headers=auth(who, **{"If-Match": up.headers["etag"]}),
+    )
+    expected = {None: 401, "dispatcher": 200, "admin": 200, "gridworker": 403, "department": 404}.get(
+        who, 403
+    )
     assert r.status_code == expected, r.text

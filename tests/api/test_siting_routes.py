@@ -23,8 +23,13 @@ from geo import chinacrs
 from layers.db import session
 
 # homes just north of 滨河路 around its junction with 文化路 (113.25, 22.55)
-HOMES = [(101, 113.2485, 22.5502, GRID_A), (102, 113.2495, 22.5503, GRID_A), (103, 113.2505, 22.5502, GRID_B),
-         (104, 113.2515, 22.5503, GRID_B), (105, 113.2700, 22.5502, GRID_B)]
+HOMES = [
+    (101, 113.2485, 22.5502, GRID_A),
+    (102, 113.2495, 22.5503, GRID_A),
+    (103, 113.2505, 22.5502, GRID_B),
+    (104, 113.2515, 22.5503, GRID_B),
+    (105, 113.2700, 22.5502, GRID_B),
+]
 ELDERLY, CHILDREN, POPULATION = 60, 40, 300
 
 
@@ -34,14 +39,32 @@ def siting_db(db_url) -> str:
     load_fixture_district(url)
     with session(url, actor="fixture") as s:
         for i, x, y, area in HOMES:
-            s.execute(text("INSERT INTO residences (residence_id, address, area_id, households, population, elderly, "
-                           "children, geom) VALUES (:i, :a, :g, 100, :p, :e, :c, ST_Point(:x, :y, 4326))"),
-                      {"i": i, "a": f"滨河路{i}号", "g": area, "p": POPULATION, "e": ELDERLY, "c": CHILDREN, "x": x,
-                       "y": y})
-        s.execute(text("INSERT INTO network_nodes (node_id, geom) VALUES (4, ST_Point(113.25, 22.555, 4326))"))
-        s.execute(text("INSERT INTO network_edges (edge_id, u, v, length_m, highway, name, geom) VALUES "
-                       "(3, 2, 4, 556, 'residential', '文化路', "
-                       "ST_GeomFromText('LINESTRING(113.25 22.55,113.25 22.555)', 4326))"))
+            s.execute(
+                text(
+                    "INSERT INTO residences (residence_id, address, area_id, households, population, elderly, "
+                    "children, geom) VALUES (:i, :a, :g, 100, :p, :e, :c, ST_Point(:x, :y, 4326))"
+                ),
+                {
+                    "i": i,
+                    "a": f"滨河路{i}号",
+                    "g": area,
+                    "p": POPULATION,
+                    "e": ELDERLY,
+                    "c": CHILDREN,
+                    "x": x,
+                    "y": y,
+                },
+            )
+        s.execute(
+            text("INSERT INTO network_nodes (node_id, geom) VALUES (4, ST_Point(113.25, 22.555, 4326))")
+        )
+        s.execute(
+            text(
+                "INSERT INTO network_edges (edge_id, u, v, length_m, highway, name, geom) VALUES "
+                "(3, 2, 4, 556, 'residential', '文化路', "
+                "ST_GeomFromText('LINESTRING(113.25 22.55,113.25 22.555)', 4326))"
+            )
+        )
     return url
 
 
@@ -55,8 +78,10 @@ def client(siting_db):
 
 @pytest.fixture(scope="module")
 def auth(client):
-    tokens = {u: client.post("/auth/token", data={"username": u, "password": PASSWORD}).json()["access_token"]
-              for u in ("planner", "admin", "officer", "gridworker")}
+    tokens = {
+        u: client.post("/auth/token", data={"username": u, "password": PASSWORD}).json()["access_token"]
+        for u in ("planner", "admin", "officer", "gridworker")
+    }
     return lambda who: {"Authorization": f"Bearer {tokens[who]}"} if who else {}
 
 
@@ -72,8 +97,11 @@ def _run(client, auth, body: dict) -> dict:
 @pytest.fixture(scope="module")
 def daycare_job(client, auth) -> dict:
     """Day care at the junction, 4 places (100 elderly) — fewer than the 240 elderly within reach."""
-    return _run(client, auth, {"type_code": "elderly_daycare", "k": 1, "capacity": 4,
-                               "candidates": {"kind": "intersections"}})
+    return _run(
+        client,
+        auth,
+        {"type_code": "elderly_daycare", "k": 1, "capacity": 4, "candidates": {"kind": "intersections"}},
+    )
 
 
 def test_a_site_serves_the_types_users_up_to_its_capacity_and_names_where_it_lies(daycare_job, siting_db):
@@ -93,13 +121,24 @@ def test_a_site_serves_the_types_users_up_to_its_capacity_and_names_where_it_lie
     assert site["road"] in ("滨河路", "文化路") and "路口" in site["place"]
     users = plan["users"]
     assert users["after"] == pytest.approx(users["before"] + 100) and plan["gained"] == pytest.approx(100)
-    assert plan["residents"]["after"] - plan["residents"]["before"] == site["population_gained"] == 4 * POPULATION
+    assert (
+        plan["residents"]["after"] - plan["residents"]["before"]
+        == site["population_gained"]
+        == 4 * POPULATION
+    )
     assert plan["gap"] == 0 and plan["method"] == "exact"
 
 
 def test_schools_weigh_the_children_of_their_age_band(client, auth, siting_db):
-    job = _run(client, auth, {"type_code": "kindergarten", "k": 1,
-                              "candidates": {"kind": "points", "points": [[113.2501, 22.5501]]}})
+    job = _run(
+        client,
+        auth,
+        {
+            "type_code": "kindergarten",
+            "k": 1,
+            "candidates": {"kind": "points", "points": [[113.2501, 22.5501]]},
+        },
+    )
     result = job["result"]
     with session(siting_db) as s:
         children = s.execute(text("SELECT sum(children) FROM residences")).scalar_one()
@@ -112,35 +151,63 @@ def test_schools_weigh_the_children_of_their_age_band(client, auth, siting_db):
 
 def test_a_planners_parcel_list_in_gcj02_is_converted(client, auth):
     lon, lat = chinacrs.wgs84_to_gcj02(np.array([113.2502, 113.2698]), np.array([22.5501, 22.5501]))
-    content = "名称,经度,纬度,容量\n" + "".join(f"{n},{x:.8f},{y:.8f},{c}\n" for n, x, y, c in
-                                               zip(("旧粮站", "村委旧址"), lon, lat, (2, 8), strict=True))
-    job = _run(client, auth, {"type_code": "elderly_daycare", "k": 2,
-                              "candidates": {"kind": "upload", "format": "csv", "crs": "gcj02", "content": content}})
-    sites = {f["properties"]["name"]: f["properties"] for f in job["result"]["maximal_covering"]["sites"]["features"]}
+    content = "名称,经度,纬度,容量\n" + "".join(
+        f"{n},{x:.8f},{y:.8f},{c}\n"
+        for n, x, y, c in zip(("旧粮站", "村委旧址"), lon, lat, (2, 8), strict=True)
+    )
+    job = _run(
+        client,
+        auth,
+        {
+            "type_code": "elderly_daycare",
+            "k": 2,
+            "candidates": {"kind": "upload", "format": "csv", "crs": "gcj02", "content": content},
+        },
+    )
+    sites = {
+        f["properties"]["name"]: f["properties"]
+        for f in job["result"]["maximal_covering"]["sites"]["features"]
+    }
     assert set(sites) == {"旧粮站", "村委旧址"}
     assert (sites["旧粮站"]["lon"], sites["旧粮站"]["lat"]) == pytest.approx((113.2502, 22.5501), abs=1e-6)
-    assert sites["旧粮站"]["capacity"] == 2 and sites["旧粮站"]["users_served"] == pytest.approx(50)  # its own capacity
+    # its own capacity
+    assert sites["旧粮站"]["capacity"] == 2 and sites["旧粮站"]["users_served"] == pytest.approx(50)
     assert sites["村委旧址"]["users_served"] == pytest.approx(ELDERLY)  # home 105 alone
     assert all(s["place"].startswith("测试街道") for s in sites.values())
 
 
 def test_existing_public_buildings_as_candidates(client, auth):
-    job = _run(client, auth, {"type_code": "elderly_daycare", "k": 1,
-                              "candidates": {"kind": "facilities", "types": ["kindergarten"]}})
+    job = _run(
+        client,
+        auth,
+        {
+            "type_code": "elderly_daycare",
+            "k": 1,
+            "candidates": {"kind": "facilities", "types": ["kindergarten"]},
+        },
+    )
     result = job["result"]
     assert result["candidates"] == {"source": "facilities", "count": 1, "snapped": 1}  # the open kindergarten
     sites = result["maximal_covering"]["sites"]["features"]
-    assert all(f["properties"]["candidate_id"] == 1 and f["properties"]["name"] == "与一号幼儿园同址" for f in sites)
+    assert all(
+        f["properties"]["candidate_id"] == 1 and f["properties"]["name"] == "与一号幼儿园同址" for f in sites
+    )
 
 
 def test_bad_requests_are_422_at_once(client, auth):
-    r = client.post("/siting", json={"type_code": "culture_center", "k": 1, "capacity": 10}, headers=auth("planner"))
+    r = client.post(
+        "/siting", json={"type_code": "culture_center", "k": 1, "capacity": 10}, headers=auth("planner")
+    )
     assert r.status_code == 422 and "capacity basis" in r.json()["error"]["message"]
     bad = {"kind": "upload", "format": "csv", "content": "名称,经度,纬度\n甲,abc,22.55\n"}
-    r = client.post("/siting", json={"type_code": "elderly_daycare", "candidates": bad}, headers=auth("planner"))
+    r = client.post(
+        "/siting", json={"type_code": "elderly_daycare", "candidates": bad}, headers=auth("planner")
+    )
     assert r.status_code == 422 and "longitude/latitude" in r.json()["error"]["message"]
     far = {"kind": "upload", "format": "csv", "content": "经度,纬度\n120.0,30.0\n"}
-    r = client.post("/siting", json={"type_code": "elderly_daycare", "candidates": far}, headers=auth("planner"))
+    r = client.post(
+        "/siting", json={"type_code": "elderly_daycare", "candidates": far}, headers=auth("planner")
+    )
     assert r.status_code == 422 and "outside the district" in r.json()["error"]["message"]
 
 
@@ -156,18 +223,28 @@ def test_saving_a_result_as_a_scenario_needs_a_planner(client, auth, daycare_job
         r = client.post(url, json={"evaluate": who == "admin"}, headers=auth(who))
         assert r.status_code == 201, r.text
         row = r.json()
-        assert row["changes"] == [{"op": "add", "type_code": "elderly_daycare", "lon": pytest.approx(site["lon"]),
-                                   "lat": pytest.approx(site["lat"]), "name": f"拟建老年人日间照料中心（{site['place']}）",
-                                   "capacity": 4}]
+        assert row["changes"] == [
+            {
+                "op": "add",
+                "type_code": "elderly_daycare",
+                "lon": pytest.approx(site["lon"]),
+                "lat": pytest.approx(site["lat"]),
+                "name": f"拟建老年人日间照料中心（{site['place']}）",
+                "capacity": 4,
+            }
+        ]
         assert row["name"].startswith("选址：新增1处老年人日间照料中心") and row["created_by"] == who
-    assert row["result"]["types"] == ["elderly_daycare"]  # evaluated: the new centre covers the junction's homes
+    # evaluated: the new centre covers the junction's homes
+    assert row["result"]["types"] == ["elderly_daycare"]
     summary = row["result"]["summary"][0]
     assert summary["population_gained"] == 4 * POPULATION
 
 
 def test_saving_needs_a_finished_job_with_that_plan(client, auth, daycare_job):
     planner = auth("planner")
-    r = client.post(f"/siting/jobs/{daycare_job['job_id']}/scenario", json={"plan": "set_covering"}, headers=planner)
+    r = client.post(
+        f"/siting/jobs/{daycare_job['job_id']}/scenario", json={"plan": "set_covering"}, headers=planner
+    )
     assert r.status_code == 422 and "set_covering" in r.json()["error"]["message"]
     assert client.post("/siting/jobs/999999/scenario", json={}, headers=planner).status_code == 404
     from pipeline import jobs
@@ -187,10 +264,17 @@ def test_one_new_site_per_community_without_one(client, auth):
     free = _run(client, auth, {"type_code": "food_market", "k": 2, "candidates": points})
     assert len(free["result"]["maximal_covering"]["sites"]["features"]) == 2
     assert free["result"]["maximal_covering"].get("communities") is None
-    job = _run(client, auth, {"type_code": "food_market", "k": 2, "candidates": points, "one_per_community": True})
+    job = _run(
+        client, auth, {"type_code": "food_market", "k": 2, "candidates": points, "one_per_community": True}
+    )
     plan = job["result"]["maximal_covering"]
     (site,) = [f["properties"] for f in plan["sites"]["features"]]
     assert (site["lon"], site["lat"]) == pytest.approx((113.2505, 22.5501))  # the one reaching four homes
-    assert plan["communities"]["urban"] == {"total": 2, "before": 0, "after": 1, "share_before": 0.0,
-                                            "share_after": 0.5}
+    assert plan["communities"]["urban"] == {
+        "total": 2,
+        "before": 0,
+        "after": 1,
+        "share_before": 0.0,
+        "share_after": 0.5,
+    }
     assert plan["communities"]["rural"]["total"] == 0

@@ -63,7 +63,9 @@ def decoded(client, auth, who, layer: str, z: int, params=None) -> dict[int, lis
 
 
 def geojson(client, auth, who, collection: str, params=None) -> dict[int, dict]:
-    r = client.get(f"/collections/{collection}/items", params={"limit": 5000, **(params or {})}, headers=auth(who))
+    r = client.get(
+        f"/collections/{collection}/items", params={"limit": 5000, **(params or {})}, headers=auth(who)
+    )
     assert r.status_code == 200, r.text
     return {f["id"]: f for f in r.json()["features"]}
 
@@ -98,7 +100,11 @@ def test_tiles_hold_the_features_and_properties_of_the_geojson(client, auth, lay
 def test_grid_tiles_name_the_grid_community_and_town(client, auth):
     got = decoded(client, auth, None, "grids", 12)
     props = got[GRID_A][0][2]["properties"]
-    assert (props["community"], props["town"]) == ("一社区", "测试街道")  # api_fixture: grid_small → middle → 一社区
+    # api_fixture: grid_small → middle → 一社区
+    assert (props["community"], props["town"]) == (
+        "一社区",
+        "测试街道",
+    )
     assert props["community_id"] == COMMUNITY1  # the key of its 本月已办结 in GET /public/resolved-counts
 
 
@@ -187,12 +193,17 @@ def test_etag_changes_when_the_layer_changes(client, auth, api_db):
     url = f"/tiles/facilities/12/{x}/{y}.mvt"
     before = client.get(url)
     r = client.get("/collections/facilities/items/1", headers=auth("planner"))
-    patched = client.patch("/collections/facilities/items/1", json={"properties": {"phone": "0755-7654321"}},
-                           headers=auth("planner", **{"If-Match": r.headers["etag"]}))
+    patched = client.patch(
+        "/collections/facilities/items/1",
+        json={"properties": {"phone": "0755-7654321"}},
+        headers=auth("planner", **{"If-Match": r.headers["etag"]}),
+    )
     assert patched.status_code == 200, patched.text
     after = client.get(url, headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
-    props = {f["id"]: f["properties"] for f in mapbox_vector_tile.decode(after.content)["facilities"]["features"]}
+    props = {
+        f["id"]: f["properties"] for f in mapbox_vector_tile.decode(after.content)["facilities"]["features"]
+    }
     assert props[1]["phone"] == "0755-7654321"
 
 
@@ -203,24 +214,33 @@ def test_versioned_urls_may_be_kept_longer(client):
     version = plain.headers["etag"].strip('"').split("-")[2]
     kept = client.get(url, params={"v": version})
     stale = client.get(url, params={"v": "0" * 16})
-    assert int(kept.headers["cache-control"].split("=")[1]) > int(plain.headers["cache-control"].split("=")[1])
+    assert int(kept.headers["cache-control"].split("=")[1]) > int(
+        plain.headers["cache-control"].split("=")[1]
+    )
     assert stale.headers["cache-control"] == plain.headers["cache-control"]
 
 
 def test_a_tile_outside_the_data_is_204(client):
-    for url in ("/tiles/grids/12/0/0.mvt", "/tiles/roads/5/26/14.mvt"):  # far away; below the roads' first zoom
+    # far away; below the roads' first zoom
+    for url in (
+        "/tiles/grids/12/0/0.mvt",
+        "/tiles/roads/5/26/14.mvt",
+    ):
         r = client.get(url)
         assert r.status_code == 204 and r.content == b"" and r.headers["etag"]
 
 
-@pytest.mark.parametrize("url, status, words", [
-    ("/tiles/nope/1/0/0.mvt", 404, "use one of"),
-    ("/tiles/grids/3/8/0.mvt", 400, "x and y run from 0 to 7"),
-    ("/tiles/grids/23/0/0.mvt", 400, "path.z"),
-    ("/tiles/grids/3/a/0.mvt", 400, "path.x"),
-    ("/tiles/coverage/12/0/0.mvt", 400, "type_code"),
-    ("/tiles/grids/12/0/0.mvt?colour=red", 400, "cannot be filtered by 'colour'"),
-])
+@pytest.mark.parametrize(
+    "url, status, words",
+    [
+        ("/tiles/nope/1/0/0.mvt", 404, "use one of"),
+        ("/tiles/grids/3/8/0.mvt", 400, "x and y run from 0 to 7"),
+        ("/tiles/grids/23/0/0.mvt", 400, "path.z"),
+        ("/tiles/grids/3/a/0.mvt", 400, "path.x"),
+        ("/tiles/coverage/12/0/0.mvt", 400, "type_code"),
+        ("/tiles/grids/12/0/0.mvt?colour=red", 400, "cannot be filtered by 'colour'"),
+    ],
+)
 def test_bad_requests_say_what_is_wrong(client, url, status, words):
     r = client.get(url)
     assert r.status_code == status, r.text
@@ -235,8 +255,10 @@ def test_filters_select_rows(client, auth):
     assert set(small) < set(every)  # the fixture's middle grid is left out
 
 
-@pytest.mark.parametrize("layer, params", [("gaps", {"type_code": "kindergarten"}),
-                                           ("province", {"type_code": "kindergarten", "circle": "15min"})])
+@pytest.mark.parametrize(
+    "layer, params",
+    [("gaps", {"type_code": "kindergarten"}), ("province", {"type_code": "kindergarten", "circle": "15min"})],
+)
 def test_staff_layers_need_a_planner(client, auth, layer, params):
     x, y = tile_of(113.22, 22.55, 12)
     url = f"/tiles/{layer}/12/{x}/{y}.mvt"
@@ -253,19 +275,28 @@ def results(api_db):
     city (removed afterwards)."""
     engine = create_engine(api_db)
     with engine.begin() as c:
-        run = c.execute(text("INSERT INTO coverage_runs (status, finished_at) VALUES ('done', now()) "
-                             "RETURNING run_id")).scalar_one()
-        gap = c.execute(text(
-            "INSERT INTO coverage_gaps (run_id, type_code, rank, households, population, elderly, children, "
-            "residences, geom) VALUES (:r, 'kindergarten', 1, 3, 7, 2, 1, 1, "
-            "ST_Multi(ST_Buffer(ST_Point(113.26, 22.58, 4326), 0.005))) RETURNING gap_id"), {"r": run}).scalar_one()
-        prun = c.execute(text("INSERT INTO province_runs (status, finished_at) VALUES ('done', now()) "
-                              "RETURNING run_id")).scalar_one()
-        c.execute(text(
-            "INSERT INTO province_rollup (run_id, level, code, type_code, circle, homes, population, "
-            "population_covered, share) VALUES (:r, 'county', '440000', 'kindergarten', '15min', 4, 2727, 1500, "
-            "1500.0 / 2727), (:r, 'city', '4400', 'kindergarten', '15min', 4, 2727, 1500, 1500.0 / 2727)"),
-            {"r": prun})
+        run = c.execute(
+            text("INSERT INTO coverage_runs (status, finished_at) VALUES ('done', now()) RETURNING run_id")
+        ).scalar_one()
+        gap = c.execute(
+            text(
+                "INSERT INTO coverage_gaps (run_id, type_code, rank, households, population, elderly, children, "
+                "residences, geom) VALUES (:r, 'kindergarten', 1, 3, 7, 2, 1, 1, "
+                "ST_Multi(ST_Buffer(ST_Point(113.26, 22.58, 4326), 0.005))) RETURNING gap_id"
+            ),
+            {"r": run},
+        ).scalar_one()
+        prun = c.execute(
+            text("INSERT INTO province_runs (status, finished_at) VALUES ('done', now()) RETURNING run_id")
+        ).scalar_one()
+        c.execute(
+            text(
+                "INSERT INTO province_rollup (run_id, level, code, type_code, circle, homes, population, "
+                "population_covered, share) VALUES (:r, 'county', '440000', 'kindergarten', '15min', 4, 2727, 1500, "
+                "1500.0 / 2727), (:r, 'city', '4400', 'kindergarten', '15min', 4, 2727, 1500, 1500.0 / 2727)"
+            ),
+            {"r": prun},
+        )
     yield {"gap": gap, "run": run}
     with engine.begin() as c:
         c.execute(text("DELETE FROM coverage_runs WHERE run_id = :r"), {"r": run})
@@ -275,13 +306,23 @@ def results(api_db):
 
 def test_gap_tiles_hold_the_stored_gaps(client, auth, results):
     got = decoded(client, auth, "planner", "gaps", 12, {"type_code": "kindergarten"})
-    r = client.get(f"/coverage/runs/{results['run']}/gaps", params={"type": "kindergarten"}, headers=auth("planner"))
+    r = client.get(
+        f"/coverage/runs/{results['run']}/gaps", params={"type": "kindergarten"}, headers=auth("planner")
+    )
     assert r.status_code == 200, r.text
     truth = {f["properties"]["gap_id"]: f["properties"] for f in r.json()["features"]}
     assert set(got) == set(truth) == {results["gap"]}
     props = got[results["gap"]][0][2]["properties"]
-    assert props == {"gap_id": results["gap"], "type_code": "kindergarten", "rank": 1, "households": 3,
-                     "population": 7, "elderly": 2, "children": 1, "residences": 1}
+    assert props == {
+        "gap_id": results["gap"],
+        "type_code": "kindergarten",
+        "rank": 1,
+        "households": 3,
+        "population": 7,
+        "elderly": 2,
+        "children": 1,
+        "residences": 1,
+    }
     assert {k: truth[results["gap"]][k] for k in props} == props  # the planner's GeoJSON of the same run
 
 
@@ -301,9 +342,13 @@ def estate(api_db):
     """An estate polygon in the place-name registry (removed afterwards)."""
     engine = create_engine(api_db)
     with engine.begin() as c:
-        c.execute(text("INSERT INTO place_names (name_id, name, category, area_id, geom) VALUES (900, '滨河小区', "
-                       "'estate', 100, ST_GeomFromText('POLYGON((113.21 22.56,113.22 22.56,113.22 22.57,"
-                       "113.21 22.57,113.21 22.56))', 4326))"))
+        c.execute(
+            text(
+                "INSERT INTO place_names (name_id, name, category, area_id, geom) VALUES (900, '滨河小区', "
+                "'estate', 100, ST_GeomFromText('POLYGON((113.21 22.56,113.22 22.56,113.22 22.57,"
+                "113.21 22.57,113.21 22.56))', 4326))"
+            )
+        )
     yield 900
     with engine.begin() as c:
         c.execute(text("DELETE FROM place_names WHERE name_id = 900"))
@@ -312,8 +357,12 @@ def estate(api_db):
 
 @pytest.mark.parametrize("who", [None, "officer"])
 def test_block_tiles_hold_the_estate_zone_and_park_polygons_of_the_place_names(client, auth, who, estate):
-    truth = {fid: f for fid, f in geojson(client, auth, who, "place_names").items()
-             if f["properties"]["category"] in BLOCK_CATEGORIES and f["geometry"]["type"] in ("Polygon", "MultiPolygon")}
+    truth = {
+        fid: f
+        for fid, f in geojson(client, auth, who, "place_names").items()
+        if f["properties"]["category"] in BLOCK_CATEGORIES
+        and f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    }
     assert set(truth) == {estate}  # the park of the fixture is a point: not a block
     got = decoded(client, auth, who, "blocks", 13)
     assert set(got) == set(truth)

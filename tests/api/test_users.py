@@ -6,8 +6,11 @@ from api_fixture import GRID_A
 
 
 def test_admin_creates_lists_and_changes_accounts(client, auth):
-    r = client.post("/users", json={"username": "new.planner", "password": "long-enough-pw", "role": "planner"},
-                    headers=auth("admin"))
+    r = client.post(
+        "/users",
+        json={"username": "new.planner", "password": "long-enough-pw", "role": "planner"},
+        headers=auth("admin"),
+    )
     assert r.status_code == 201, r.text
     user = r.json()
     assert user["role"] == "planner" and user["active"] is True and "password_hash" not in user
@@ -18,8 +21,9 @@ def test_admin_creates_lists_and_changes_accounts(client, auth):
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get("/collections/residences/items", headers=bearer).status_code == 200
 
-    changed = client.patch(f"/users/{user['user_id']}", json={"role": "grid_worker", "area_id": GRID_A},
-                           headers=auth("admin"))
+    changed = client.patch(
+        f"/users/{user['user_id']}", json={"role": "grid_worker", "area_id": GRID_A}, headers=auth("admin")
+    )
     assert changed.status_code == 200 and changed.json()["area_id"] == GRID_A
     # the role change revokes the existing token at once; a new login sees the new role's view
     assert client.get("/collections/residences/items", headers=bearer).status_code == 401
@@ -36,23 +40,38 @@ def test_admin_creates_lists_and_changes_accounts(client, auth):
 
 
 def test_duplicate_username_is_409(client, auth):
-    r = client.post("/users", json={"username": "planner", "password": "long-enough-pw", "role": "planner"},
-                    headers=auth("admin"))
+    r = client.post(
+        "/users",
+        json={"username": "planner", "password": "long-enough-pw", "role": "planner"},
+        headers=auth("admin"),
+    )
     assert r.status_code == 409 and "taken" in r.json()["error"]["message"]
 
 
 def test_short_password_and_unknown_role_are_422(client, auth):
-    short = client.post("/users", json={"username": "shorty", "password": "123", "role": "planner"},
-                        headers=auth("admin"))
+    short = client.post(
+        "/users", json={"username": "shorty", "password": "123", "role": "planner"}, headers=auth("admin")
+    )
     assert short.status_code == 422
-    role = client.post("/users", json={"username": "kingpin", "password": "long-enough-pw", "role": "king"},
-                       headers=auth("admin"))
+    role = client.post(
+        "/users",
+        json={"username": "kingpin", "password": "long-enough-pw", "role": "king"},
+        headers=auth("admin"),
+    )
     assert role.status_code == 422
 
 
 def test_unknown_grid_for_a_user_is_422(client, auth):
-    r = client.post("/users", json={"username": "lost.worker", "password": "long-enough-pw", "role": "grid_worker",
-                                    "area_id": 999999}, headers=auth("admin"))
+    r = client.post(
+        "/users",
+        json={
+            "username": "lost.worker",
+            "password": "long-enough-pw",
+            "role": "grid_worker",
+            "area_id": 999999,
+        },
+        headers=auth("admin"),
+    )
     assert r.status_code == 422 and "999999" in r.json()["error"]["message"]
 
 
@@ -70,16 +89,28 @@ def test_missing_user_is_404(client, auth):
 
 
 def test_password_change(client, auth):
-    created = client.post("/users", json={"username": "pw.change", "password": "first-password", "role": "planner"},
-                          headers=auth("admin")).json()
+    created = client.post(
+        "/users",
+        json={"username": "pw.change", "password": "first-password", "role": "planner"},
+        headers=auth("admin"),
+    ).json()
     client.patch(f"/users/{created['user_id']}", json={"password": "second-password"}, headers=auth("admin"))
-    assert client.post("/auth/token", data={"username": "pw.change", "password": "first-password"}).status_code == 401
-    assert client.post("/auth/token", data={"username": "pw.change", "password": "second-password"}).status_code == 200
+    assert (
+        client.post("/auth/token", data={"username": "pw.change", "password": "first-password"}).status_code
+        == 401
+    )
+    assert (
+        client.post("/auth/token", data={"username": "pw.change", "password": "second-password"}).status_code
+        == 200
+    )
 
 
 def test_audit_log_records_user_changes_without_password_hashes(client, auth):
-    client.post("/users", json={"username": "audited", "password": "long-enough-pw", "role": "planner"},
-                headers=auth("admin"))
+    client.post(
+        "/users",
+        json={"username": "audited", "password": "long-enough-pw", "role": "planner"},
+        headers=auth("admin"),
+    )
     page = client.get("/audit", params={"layer": "users", "action": "insert"}, headers=auth("admin")).json()
     entry = next(e for e in page["items"] if e["after"]["username"] == "audited")
     assert entry["actor"] == "admin"

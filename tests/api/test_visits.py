@@ -16,8 +16,8 @@ from pipeline import visits as service
 from settings import VisitSettings
 
 WHO = (None, "gridworker", "gridworker_nogrid", "planner", "officer", "admin", "dispatcher", "department")
-HOME_A = (1, 113.21, 22.54)   # residence 1, in GRID_A
-HOME_B = (3, 113.26, 22.58)   # residence 3, in GRID_B
+HOME_A = (1, 113.21, 22.54)  # residence 1, in GRID_A
+HOME_B = (3, 113.26, 22.58)  # residence 3, in GRID_B
 _names = (f"测试户{i}" for i in itertools.count(1))
 
 
@@ -39,12 +39,19 @@ def _visit(client, auth, household_id, *, who="gridworker", at=HOME_A, **over):
 
 # --- roles -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("who", WHO)
 def test_plan_is_for_any_logged_in_role(client, auth, who):
     r = client.get("/visits/plan", headers=auth(who))
     assert r.status_code == (401 if who is None else 200), r.text
     if who:
-        assert {g["code"] for g in r.json()} == {"dibao", "tekun", "elderly_alone", "disabled", "left_behind_child"}
+        assert {g["code"] for g in r.json()} == {
+            "dibao",
+            "tekun",
+            "elderly_alone",
+            "disabled",
+            "left_behind_child",
+        }
 
 
 HOUSEHOLD_ROLES = {"gridworker": 200, "admin": 200}
@@ -62,16 +69,26 @@ def test_list_households_roles(client, auth, who):
 
 @pytest.mark.parametrize("who", WHO)
 def test_register_household_roles(client, auth, who):
-    r = client.post("/households", json={"residence_id": HOME_A[0], "groups": ["dibao"], "head_name": "登记测试"},
-                    headers=auth(who))
+    r = client.post(
+        "/households",
+        json={"residence_id": HOME_A[0], "groups": ["dibao"], "head_name": "登记测试"},
+        headers=auth(who),
+    )
     assert r.status_code == {"gridworker": 201, "admin": 201}.get(who, _denied(who)), r.text
     if r.status_code == 201:
-        assert (r.json()["grid_id"], r.json()["community_id"], r.json()["groups_zh"]) == (GRID_A, COMMUNITY1, ["低保户"])
+        assert (r.json()["grid_id"], r.json()["community_id"], r.json()["groups_zh"]) == (
+            GRID_A,
+            COMMUNITY1,
+            ["低保户"],
+        )
 
 
 def test_grid_worker_registers_only_in_own_grid(client, auth):
-    r = client.post("/households", json={"residence_id": HOME_B[0], "groups": ["dibao"], "head_name": "别的网格"},
-                    headers=auth("gridworker"))
+    r = client.post(
+        "/households",
+        json={"residence_id": HOME_B[0], "groups": ["dibao"], "head_name": "别的网格"},
+        headers=auth("gridworker"),
+    )
     assert r.status_code == 403 and "not in your grid" in r.text
 
 
@@ -107,11 +124,14 @@ def test_need_to_event_roles(client, auth, who):
     mine = _household(client, auth)
     visit = _visit(client, auth, mine["household_id"], needs="需要助浴")
     assert visit.status_code == 201, visit.text
-    r = client.post(f"/visits/{visit.json()['visit_id']}/event", json={"category": "elderly_care"}, headers=auth(who))
+    r = client.post(
+        f"/visits/{visit.json()['visit_id']}/event", json={"category": "elderly_care"}, headers=auth(who)
+    )
     assert r.status_code == {"gridworker": 201, "admin": 201}.get(who, _denied(who)), r.text
 
 
 # --- the location check ----------------------------------------------------------------------------
+
 
 def test_visit_far_from_the_household_is_refused(client, auth):
     mine = _household(client, auth)
@@ -119,8 +139,11 @@ def test_visit_far_from_the_household_is_refused(client, auth):
     assert near.status_code == 201, near.text
     # 0.0002° in each direction at 22.5°N: about 29 m (a hand-worked bound: 20-40 m)
     assert 20 < near.json()["distance_m"] < 40
-    far = client.post("/visits", json={"household_id": mine["household_id"], "lon": HOME_A[1] + 0.01,
-                                       "lat": HOME_A[2]}, headers=auth("gridworker"))
+    far = client.post(
+        "/visits",
+        json={"household_id": mine["household_id"], "lon": HOME_A[1] + 0.01, "lat": HOME_A[2]},
+        headers=auth("gridworker"),
+    )
     assert far.status_code == 422
     message = far.json()["error"]["message"]
     assert "超过允许的 300 米" in message and "定位点距该户" in message
@@ -136,19 +159,24 @@ def test_future_visit_is_refused(client, auth):
 
 
 def test_unknown_group_names_the_plan(client, auth):
-    r = client.post("/households", json={"residence_id": 1, "groups": ["vip"], "head_name": "某某"},
-                    headers=auth("admin"))
+    r = client.post(
+        "/households", json={"residence_id": 1, "groups": ["vip"], "head_name": "某某"}, headers=auth("admin")
+    )
     assert r.status_code == 422 and "走访计划" in r.text and "dibao" in r.text
 
 
 # --- overdue first ---------------------------------------------------------------------------------
 
+
 def test_households_listed_overdue_first_by_next_due(client, auth, api_db):
     now = datetime.now(UTC)
-    weekly = _household(client, auth, groups=["elderly_alone"], registered_at=(now - timedelta(days=30)).isoformat())
+    weekly = _household(
+        client, auth, groups=["elderly_alone"], registered_at=(now - timedelta(days=30)).isoformat()
+    )
     monthly = _household(client, auth, groups=["dibao"], registered_at=(now - timedelta(days=20)).isoformat())
-    both = _household(client, auth, groups=["dibao", "elderly_alone"],
-                      registered_at=(now - timedelta(days=5)).isoformat())
+    both = _household(
+        client, auth, groups=["dibao", "elderly_alone"], registered_at=(now - timedelta(days=5)).isoformat()
+    )
     visited = _visit(client, auth, weekly["household_id"], visited_at=(now - timedelta(days=2)).isoformat())
     assert visited.status_code == 201
     items = client.get("/households", params={"limit": 1000}, headers=auth("gridworker")).json()["items"]
@@ -156,72 +184,110 @@ def test_households_listed_overdue_first_by_next_due(client, auth, api_db):
     plan = service.plan(VisitSettings())
     engine = create_engine(api_db)
     with engine.connect() as con:
-        rows = con.execute(text("SELECT h.household_id, h.groups, h.registered_at, max(v.visited_at) FROM key_households h "
-                                "LEFT JOIN visits v USING (household_id) WHERE h.grid_id = :g AND h.active "
-                                "GROUP BY h.household_id"), {"g": GRID_A}).all()
+        rows = con.execute(
+            text(
+                "SELECT h.household_id, h.groups, h.registered_at, max(v.visited_at) FROM key_households h "
+                "LEFT JOIN visits v USING (household_id) WHERE h.grid_id = :g AND h.active "
+                "GROUP BY h.household_id"
+            ),
+            {"g": GRID_A},
+        ).all()
     engine.dispose()
     due = {r[0]: rules.next_due(r[2], r[3], rules.interval_days(r[1], plan)) for r in rows}
     assert [h["household_id"] for h in items] == sorted(due, key=lambda i: (due[i], i))
     listed = {h["household_id"]: h for h in items}
-    assert listed[weekly["household_id"]]["overdue"] is False       # visited 2 days ago, weekly
-    assert listed[monthly["household_id"]]["overdue"] is False       # registered 20 days ago, monthly
-    assert listed[both["household_id"]]["every_days"] == 7            # the shorter interval of its two groups
+    assert listed[weekly["household_id"]]["overdue"] is False  # visited 2 days ago, weekly
+    assert listed[monthly["household_id"]]["overdue"] is False  # registered 20 days ago, monthly
+    assert listed[both["household_id"]]["every_days"] == 7  # the shorter interval of its two groups
     flags = [h["overdue"] for h in items]
-    assert flags == sorted(flags, reverse=True)                       # every overdue one before the others
-    only = client.get("/households", params={"overdue": "true", "limit": 1000}, headers=auth("gridworker")).json()
+    assert flags == sorted(flags, reverse=True)  # every overdue one before the others
+    only = client.get(
+        "/households", params={"overdue": "true", "limit": 1000}, headers=auth("gridworker")
+    ).json()
     assert all(h["overdue"] for h in only["items"]) and only["numberMatched"] == sum(flags)
 
 
 # --- a need found becomes an event -----------------------------------------------------------------
 
+
 def test_need_becomes_an_event_in_the_same_call(client, auth):
     mine = _household(client, auth, groups=["elderly_alone"])
-    r = _visit(client, auth, mine["household_id"], notes="独自在家", needs="需要助餐服务", event_category="elderly_care")
+    r = _visit(
+        client,
+        auth,
+        mine["household_id"],
+        notes="独自在家",
+        needs="需要助餐服务",
+        event_category="elderly_care",
+    )
     assert r.status_code == 201, r.text
     visit = r.json()
     event = visit["event"]
     assert visit["event_id"] == event["event_id"]
     assert (event["category"], event["grid_id"], event["source"]) == ("elderly_care", GRID_A, "staff")
-    assert (event["lon"], event["lat"]) == (HOME_A[1], HOME_A[2])     # at the household, not where the phone was
+    assert (event["lon"], event["lat"]) == (HOME_A[1], HOME_A[2])  # at the household, not where the phone was
     assert "需要助餐服务" in event["description"]
     seen = client.get(f"/events/{event['event_id']}", headers=auth("gridworker"))
     assert seen.status_code == 200
-    again = client.post(f"/visits/{visit['visit_id']}/event", json={"category": "elderly_care"},
-                        headers=auth("gridworker"))
+    again = client.post(
+        f"/visits/{visit['visit_id']}/event", json={"category": "elderly_care"}, headers=auth("gridworker")
+    )
     assert again.status_code == 400 and again.headers["location"] == f"/events/{event['event_id']}"
 
 
 def test_need_to_event_later_and_without_a_need(client, auth):
     mine = _household(client, auth)
     quiet = _visit(client, auth, mine["household_id"], notes="一切正常").json()
-    r = client.post(f"/visits/{quiet['visit_id']}/event", json={"category": "hardship_aid"},
-                    headers=auth("gridworker"))
+    r = client.post(
+        f"/visits/{quiet['visit_id']}/event", json={"category": "hardship_aid"}, headers=auth("gridworker")
+    )
     assert r.status_code == 422 and "没有记录需求" in r.text
-    r = client.post(f"/visits/{quiet['visit_id']}/event", json={"category": "hardship_aid",
-                                                                 "description": "临时救助申请"},
-                    headers=auth("gridworker"))
+    r = client.post(
+        f"/visits/{quiet['visit_id']}/event",
+        json={"category": "hardship_aid", "description": "临时救助申请"},
+        headers=auth("gridworker"),
+    )
     assert r.status_code == 201 and r.json()["category"] == "hardship_aid"
-    assert client.get(f"/visits?household_id={mine['household_id']}",
-                      headers=auth("gridworker")).json()["items"][0]["event_id"] == r.json()["event_id"]
+    assert (
+        client.get(f"/visits?household_id={mine['household_id']}", headers=auth("gridworker")).json()[
+            "items"
+        ][0]["event_id"]
+        == r.json()["event_id"]
+    )
     r = _visit(client, auth, mine["household_id"], event_category="elderly_care")
     assert r.status_code == 422 and "需求" in r.text
 
 
 # --- 走访完成率 -------------------------------------------------------------------------------------
 
+
 def test_visit_rate_in_kpis_matches_a_brute_force_count(client, auth, api_db):
     since, until = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
     weekly = _household(client, auth, groups=["elderly_alone"], registered_at="2026-02-01T00:00:00+00:00")
     late = _household(client, auth, groups=["dibao"], registered_at="2026-03-10T00:00:00+00:00")
-    for day in (2, 3, 4, 5, 6, 7, 8, 9, 20):   # 9 visits, 4 owed (31 days / 7): counts 4
-        assert _visit(client, auth, weekly["household_id"], visited_at=f"2026-03-{day:02d}T10:00:00+00:00").status_code == 201
-    assert _visit(client, auth, late["household_id"], visited_at="2026-02-28T10:00:00+00:00").status_code == 201
-    rows = client.get("/events/kpis", params={"by": "grid", "since": since.isoformat(), "until": until.isoformat()},
-                      headers=auth("dispatcher")).json()
+    for day in (2, 3, 4, 5, 6, 7, 8, 9, 20):  # 9 visits, 4 owed (31 days / 7): counts 4
+        assert (
+            _visit(
+                client, auth, weekly["household_id"], visited_at=f"2026-03-{day:02d}T10:00:00+00:00"
+            ).status_code
+            == 201
+        )
+    assert (
+        _visit(client, auth, late["household_id"], visited_at="2026-02-28T10:00:00+00:00").status_code == 201
+    )
+    rows = client.get(
+        "/events/kpis",
+        params={"by": "grid", "since": since.isoformat(), "until": until.isoformat()},
+        headers=auth("dispatcher"),
+    ).json()
     engine = create_engine(api_db)
     with engine.connect() as con:
-        households = con.execute(text("SELECT household_id, groups, registered_at FROM key_households "
-                                      "WHERE grid_id = :g AND active"), {"g": GRID_A}).all()
+        households = con.execute(
+            text(
+                "SELECT household_id, groups, registered_at FROM key_households WHERE grid_id = :g AND active"
+            ),
+            {"g": GRID_A},
+        ).all()
         visits = con.execute(text("SELECT household_id, visited_at FROM visits")).all()
     engine.dispose()
     plan = service.plan(VisitSettings())
@@ -233,25 +299,38 @@ def test_visit_rate_in_kpis_matches_a_brute_force_count(client, auth, api_db):
     grid = next(r for r in rows if r["area_id"] == GRID_A)
     assert grid["visits_owed"] == sum(p[0] for p in pairs)
     assert grid["visit_rate"] == pytest.approx(rules.completion(pairs))
-    assert (4, 9) in pairs                       # the weekly household: 9 made, 4 owed
-    assert rules.owed(datetime(2026, 3, 10, tzinfo=UTC), since, until, 30) == 0   # the late one owes nothing yet
+    assert (4, 9) in pairs  # the weekly household: 9 made, 4 owed
+    # the late one owes nothing yet
+    assert rules.owed(datetime(2026, 3, 10, tzinfo=UTC), since, until, 30) == 0
 
 
 @pytest.mark.parametrize("who", WHO)
 def test_kpis_roles_unchanged(client, auth, who):
-    r = client.get("/events/kpis", params={"since": "2026-01-01T00:00:00+00:00", "until": "2026-07-01T00:00:00+00:00"},
-                   headers=auth(who))
+    r = client.get(
+        "/events/kpis",
+        params={"since": "2026-01-01T00:00:00+00:00", "until": "2026-07-01T00:00:00+00:00"},
+        headers=auth(who),
+    )
     assert r.status_code == {"admin": 200, "dispatcher": 200}.get(who, _denied(who)), r.text
 
 
 # --- privacy ---------------------------------------------------------------------------------------
 
+
 def test_no_household_in_anonymous_responses(client, auth):
     secret = "隐私户主甲乙"
     _household(client, auth, head_name=secret, note="低保隐私备注")
-    for path in ("/collections", "/collections/residences/items", "/collections/grids/items",
-                 "/collections/areas/items", "/households", "/visits", "/visits/plan",
-                 "/reverse?lon=113.21&lat=22.54", "/placenames/search?q=滨河"):
+    for path in (
+        "/collections",
+        "/collections/residences/items",
+        "/collections/grids/items",
+        "/collections/areas/items",
+        "/households",
+        "/visits",
+        "/visits/plan",
+        "/reverse?lon=113.21&lat=22.54",
+        "/placenames/search?q=滨河",
+    ):
         r = client.get(path)
         assert secret not in r.text and "低保隐私备注" not in r.text, path
         assert "key_households" not in r.text and "head_name" not in r.text, path
@@ -259,11 +338,13 @@ def test_no_household_in_anonymous_responses(client, auth):
 
 # --- offline visits: sent again until answered, stored once ---------------------------------------
 
+
 def _rows_with(api_db, client_id: str) -> tuple[int, int]:
     engine = create_engine(api_db)
     with engine.connect() as con:
-        row = con.execute(text("SELECT count(*), count(event_id) FROM visits WHERE client_id = :c"),
-                          {"c": client_id}).one()
+        row = con.execute(
+            text("SELECT count(*), count(event_id) FROM visits WHERE client_id = :c"), {"c": client_id}
+        ).one()
     engine.dispose()
     return tuple(row)
 
@@ -274,11 +355,27 @@ def test_a_visit_recorded_offline_and_sent_twice_is_stored_once(client, auth, ap
     mine = _household(client, auth)
     client_id = str(uuid.uuid4())
     at = (datetime.now(UTC) - timedelta(hours=3)).isoformat()  # recorded offline three hours ago
-    first = _visit(client, auth, mine["household_id"], client_id=client_id, visited_at=at, notes="离线登记",
-                   needs="需要助餐服务", event_category="elderly_care")
+    first = _visit(
+        client,
+        auth,
+        mine["household_id"],
+        client_id=client_id,
+        visited_at=at,
+        notes="离线登记",
+        needs="需要助餐服务",
+        event_category="elderly_care",
+    )
     assert first.status_code == 201, first.text
-    again = _visit(client, auth, mine["household_id"], client_id=client_id, visited_at=at, notes="离线登记",
-                   needs="需要助餐服务", event_category="elderly_care")
+    again = _visit(
+        client,
+        auth,
+        mine["household_id"],
+        client_id=client_id,
+        visited_at=at,
+        notes="离线登记",
+        needs="需要助餐服务",
+        event_category="elderly_care",
+    )
     assert again.status_code == 200, again.text
     assert again.json()["visit_id"] == first.json()["visit_id"] and again.json()["client_id"] == client_id
     assert again.json()["event"]["event_id"] == first.json()["event"]["event_id"]

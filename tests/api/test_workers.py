@@ -25,8 +25,13 @@ from sqlalchemy.engine import make_url
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 
 ROOT = Path(__file__).resolve().parents[2]
-LIMITS = {"MINQING_RATE_LIMIT_PER_SECOND": "0.01", "MINQING_RATE_LIMIT_BURST": "8",
-          "MINQING_LOGIN_ATTEMPTS_PER_MINUTE": "0.1", "MINQING_LOGIN_BURST": "3", "MINQING_BCRYPT_ROUNDS": "4"}
+LIMITS = {
+    "MINQING_RATE_LIMIT_PER_SECOND": "0.01",
+    "MINQING_RATE_LIMIT_BURST": "8",
+    "MINQING_LOGIN_ATTEMPTS_PER_MINUTE": "0.1",
+    "MINQING_LOGIN_BURST": "3",
+    "MINQING_BCRYPT_ROUNDS": "4",
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +53,14 @@ class Server:
     def __init__(self, url: str):
         self.port = _free_port()
         env = {**os.environ, **LIMITS, "DATABASE_URL": url, "MINQING_DATABASE_URL": url}
-        self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port",
-                                      str(self.port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 180  # two processes import the app: slow on a busy machine
         while len(self.workers()) < 2 or not self._answers():
             assert self.proc.poll() is None and time.monotonic() < deadline, "the server did not start"
@@ -123,8 +133,12 @@ def _post(conn: http.client.HTTPConnection, path: str, body: str, headers: dict)
 
 
 def _login(conn, password: str) -> tuple[int, dict]:
-    return _post(conn, "/auth/token", f"username=planner&password={password}",
-                 {"Content-Type": "application/x-www-form-urlencoded"})
+    return _post(
+        conn,
+        "/auth/token",
+        f"username=planner&password={password}",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def test_two_workers_share_limits_throttles_and_jobs_and_keep_them_across_a_restart(workers_db):
@@ -137,8 +151,12 @@ def test_two_workers_share_limits_throttles_and_jobs_and_keep_them_across_a_rest
         assert _login(b, PASSWORD)[0] == 429
         # the anonymous limit: 8 requests in any 800 s for this address (4 were the logins above),
         # whichever process counts them
-        assert [_get(a, "/collections/facility_types"), _get(b, "/collections/facility_types"),
-                _get(a, "/collections/facility_types"), _get(b, "/collections/facility_types")] == [200] * 4
+        assert [
+            _get(a, "/collections/facility_types"),
+            _get(b, "/collections/facility_types"),
+            _get(a, "/collections/facility_types"),
+            _get(b, "/collections/facility_types"),
+        ] == [200] * 4
         assert (_get(a, "/collections/facility_types"), _get(b, "/collections/facility_types")) == (429, 429)
         # job state: a run queued through one process blocks a second one asked of the other
         with _logged_in(workers_db) as token:

@@ -20,26 +20,97 @@ from geo.profiles import edge_rules, load_profiles
 from geo.snapping import entries, exits, snap_points
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-PARENT_LEVEL = {"town": "district", "grid_large": "town", "community": "town", "grid_middle": "community",
-                "grid_small": "grid_middle"}
+PARENT_LEVEL = {
+    "town": "district",
+    "grid_large": "town",
+    "community": "town",
+    "grid_middle": "community",
+    "grid_small": "grid_middle",
+}
 COLUMNS = {
-    "areas": ["area_id", "parent_id", "level", "code", "name", "urban", "urban_rural_code", "worker_name",
-              "worker_phone", "households", "source", "geometry"],
+    "areas": [
+        "area_id",
+        "parent_id",
+        "level",
+        "code",
+        "name",
+        "urban",
+        "urban_rural_code",
+        "worker_name",
+        "worker_phone",
+        "households",
+        "source",
+        "geometry",
+    ],
     "nodes": ["node_id", "lon", "lat"],
-    "edges": ["edge_id", "u", "v", "length_m", "highway", "oneway", "access", "foot", "bicycle", "bridge", "name",
-              "geometry"],
-    "residences": ["residence_id", "address", "area_id", "households", "population", "elderly", "children",
-                   "estimated", "source", "geometry"],
-    "facilities": ["facility_id", "type_code", "name", "address", "floor_area_m2", "capacity", "opening_hours",
-                   "fees", "phone", "operator", "status", "source", "geometry"],
-    "place_names": ["name_id", "name", "category", "area_id", "proper", "generic", "status", "heritage",
-                    "sign_present", "approval", "meaning", "geometry"],
+    "edges": [
+        "edge_id",
+        "u",
+        "v",
+        "length_m",
+        "highway",
+        "oneway",
+        "access",
+        "foot",
+        "bicycle",
+        "bridge",
+        "name",
+        "geometry",
+    ],
+    "residences": [
+        "residence_id",
+        "address",
+        "area_id",
+        "households",
+        "population",
+        "elderly",
+        "children",
+        "estimated",
+        "source",
+        "geometry",
+    ],
+    "facilities": [
+        "facility_id",
+        "type_code",
+        "name",
+        "address",
+        "floor_area_m2",
+        "capacity",
+        "opening_hours",
+        "fees",
+        "phone",
+        "operator",
+        "status",
+        "source",
+        "geometry",
+    ],
+    "place_names": [
+        "name_id",
+        "name",
+        "category",
+        "area_id",
+        "proper",
+        "generic",
+        "status",
+        "heritage",
+        "sign_present",
+        "approval",
+        "meaning",
+        "geometry",
+    ],
     "water": ["water_id", "kind", "name", "geometry"],
     "buildings": ["building_id", "kind", "levels", "source", "geometry"],
 }
-ID = {"areas": "area_id", "nodes": "node_id", "edges": "edge_id", "residences": "residence_id",
-      "facilities": "facility_id", "place_names": "name_id", "water": "water_id",
-      "buildings": "building_id"}
+ID = {
+    "areas": "area_id",
+    "nodes": "node_id",
+    "edges": "edge_id",
+    "residences": "residence_id",
+    "facilities": "facility_id",
+    "place_names": "name_id",
+    "water": "water_id",
+    "buildings": "building_id",
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +136,7 @@ def _planted(d: DemoDistrict, case: str) -> pd.DataFrame:
 
 
 # --- shape of the output ------------------------------------------------------------------------
+
 
 def test_columns_ids_crs_and_source(d):
     for name, cols in COLUMNS.items():
@@ -114,6 +186,7 @@ def test_other_seed_and_small_scale():
 
 # --- placement ------------------------------------------------------------------------------------
 
+
 def test_offshore(d):
     """Open sea only: the Guangdong coast east of the Pearl River lies north of lat 22.5 for lon
     115-116.5 (Shanwei: 22.65-22.85); 22.2 leaves > 30 km margin. Dongsha (Pratas) sits at
@@ -131,6 +204,7 @@ def test_offshore(d):
 
 # --- areas ------------------------------------------------------------------------------------------
 
+
 def test_area_tree_and_codes(d):
     a = d.areas.set_index("area_id")
     for level, parent in PARENT_LEVEL.items():
@@ -143,13 +217,19 @@ def test_area_tree_and_codes(d):
     assert a["code"].str.fullmatch(r"\d+").all()
     com = a[a["level"] == "community"]
     suffix = com["code"].str[-3:].astype(int)
-    assert ((suffix[com["name"].str.endswith("社区")] >= 1) & (suffix[com["name"].str.endswith("社区")] <= 199)).all()
-    assert ((suffix[com["name"].str.endswith("村")] >= 200) & (suffix[com["name"].str.endswith("村")] <= 399)).all()
+    assert (
+        (suffix[com["name"].str.endswith("社区")] >= 1) & (suffix[com["name"].str.endswith("社区")] <= 199)
+    ).all()
+    assert (
+        (suffix[com["name"].str.endswith("村")] >= 200) & (suffix[com["name"].str.endswith("村")] <= 399)
+    ).all()
     assert set(com["urban_rural_code"]) <= {"111", "112", "121", "122", "123", "210", "220"}
     assert (com["urban"] == com["urban_rural_code"].str.startswith("1")).all()
     grids = a[a["level"].isin(["grid_middle", "grid_small"])]
     comm_of = grids["parent_id"].astype("int64")
-    comm_of = comm_of.where(grids["level"] == "grid_middle", a.loc[comm_of, "parent_id"].astype("int64").to_numpy())
+    comm_of = comm_of.where(
+        grids["level"] == "grid_middle", a.loc[comm_of, "parent_id"].astype("int64").to_numpy()
+    )
     assert (grids["urban_rural_code"].to_numpy() == a.loc[comm_of, "urban_rural_code"].to_numpy()).all()
     grid_codes = grids["code"].str[12:18].to_numpy()
     assert (grid_codes == a.loc[comm_of, "code"].str[6:12].to_numpy()).all()
@@ -223,11 +303,18 @@ def test_buildings_stand_beside_the_streets_apart(d):
 
     b = d.buildings
     assert set(b.columns) == {"building_id", "kind", "levels", "source", "geometry"}  # no household figure
-    assert b.geom_type.eq("Polygon").all() and set(b["kind"]) == {"residential", "commercial", "public", "grounds"}
+    assert b.geom_type.eq("Polygon").all() and set(b["kind"]) == {
+        "residential",
+        "commercial",
+        "public",
+        "grounds",
+    }
     homes = b["kind"].isin(["residential", "commercial"]).to_numpy()
     assert 0.7 * len(d.residences) <= homes.sum() <= len(d.residences)
     assert b["levels"][homes].between(1, 32).all() and b["levels"].max() >= 18
-    assert (b["levels"][b["kind"] == "grounds"] == 0).all() and b["levels"][b["kind"] == "public"].between(1, 5).all()
+    assert (b["levels"][b["kind"] == "grounds"] == 0).all() and b["levels"][b["kind"] == "public"].between(
+        1, 5
+    ).all()
     crs = to_metric(b.geometry.iloc[:1]).crs
     feet = to_metric(b.geometry, crs=crs).to_numpy()
     a, c = shapely.STRtree(feet).query(feet, predicate="intersects")
@@ -278,6 +365,7 @@ def test_households_add_up(d):
 
 # --- residences ---------------------------------------------------------------------------------
 
+
 def test_every_residence_in_exactly_one_small_grid(d):
     small = d.areas[d.areas["level"] == "grid_small"]
     tree = shapely.STRtree(small.geometry.values)
@@ -294,12 +382,15 @@ def test_residence_people(d):
     assert r["address"].str.startswith("澄湾区").all() and r["address"].str.contains(r"\d+号").all()
     rural = r["area_id"].isin(d.areas.loc[~d.areas["urban"], "area_id"])
     share = r.groupby(rural)[["elderly", "population"]].sum()
-    assert share.loc[True, "elderly"] / share.loc[True, "population"] > \
-        share.loc[False, "elderly"] / share.loc[False, "population"]
+    assert (
+        share.loc[True, "elderly"] / share.loc[True, "population"]
+        > share.loc[False, "elderly"] / share.loc[False, "population"]
+    )
     assert r["households"].max() >= 100 and (r["households"] <= 5).sum() > 1000
 
 
 # --- network --------------------------------------------------------------------------------------
+
 
 def test_edges_reference_nodes_and_lengths(d):
     e, nodes = d.edges, d.nodes.set_index("node_id")
@@ -309,8 +400,20 @@ def test_edges_reference_nodes_and_lengths(d):
     metric = e.to_crs(32650).length.to_numpy()
     assert np.allclose(e["length_m"], metric, rtol=1e-3)
     assert (e["length_m"] > 0).all()
-    assert set(e["highway"]) >= {"motorway", "motorway_link", "primary", "secondary", "tertiary", "residential",
-                                 "living_street", "service", "footway", "path", "track", "unclassified"}
+    assert set(e["highway"]) >= {
+        "motorway",
+        "motorway_link",
+        "primary",
+        "secondary",
+        "tertiary",
+        "residential",
+        "living_street",
+        "service",
+        "footway",
+        "path",
+        "track",
+        "unclassified",
+    }
 
 
 def test_connected_except_islet(d):
@@ -409,8 +512,9 @@ def test_compounds_are_connected_inside(d, profiles):
         pe = d.edges[rules.usable & rules.private]
         idx = pd.Index(pd.unique(pe[["u", "v"]].to_numpy().ravel()))
         u, v = idx.get_indexer(pe["u"]), idx.get_indexer(pe["v"])
-        n, lab = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2),
-                                      directed=False)
+        n, lab = connected_components(
+            coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2), directed=False
+        )
         assert n == 9 * (d.areas["level"] == "district").sum(), name
         with_gate = set(lab[idx.get_indexer([g for g in gates if g in idx])])
         assert with_gate == set(range(n)), name
@@ -428,7 +532,9 @@ def test_private_roads_touch_public_only_at_gates(d):
     pe = e[private]
     idx = pd.Index(sorted(priv_nodes))
     u, v = idx.get_indexer(pe["u"]), idx.get_indexer(pe["v"])
-    _, lab = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2), directed=False)
+    _, lab = connected_components(
+        coo_matrix((np.ones(len(u)), (u, v)), shape=(len(idx),) * 2), directed=False
+    )
     per = pd.Series(lab[idx.get_indexer(sorted(gates))]).value_counts()
     assert per.between(1, 3).all() and (per == 1).any() and len(per) == lab.max() + 1
 
@@ -458,12 +564,15 @@ def test_river_crossed_only_by_bridges(d):
 
 # --- facilities -------------------------------------------------------------------------------
 
+
 def test_facility_types_and_status(d):
     f = d.facilities
     assert set(f["type_code"]) == _csv_codes(DATA / "facility_types.csv", "code")
     assert set(f["status"]) == {"open", "planned", "closed"}
     assert (f["status"] == "open").mean() > 0.9
-    joined = gpd.sjoin(f[["type_code", "geometry"]], d.areas[d.areas["level"] == "town"][["name", "geometry"]])
+    joined = gpd.sjoin(
+        f[["type_code", "geometry"]], d.areas[d.areas["level"] == "town"][["name", "geometry"]]
+    )
     assert joined.loc[joined["type_code"] == "rural_elderly_home", "name"].str.endswith("镇").all()
 
 
@@ -471,12 +580,21 @@ def test_fees_where_the_type_charges(d):
     """Types that charge publish a fee in yuan (养老院 beds, 托育 places, 日间照料 and canteen meals); free
     public ones say 免费; the rest publish none. The same name always gets the same fee."""
     f = d.facilities.set_index("facility_id")
-    charging = {"nursing_home", "nursery", "infant_care", "kindergarten", "elderly_daycare", "elderly_canteen"}
+    charging = {
+        "nursing_home",
+        "nursery",
+        "infant_care",
+        "kindergarten",
+        "elderly_daycare",
+        "elderly_canteen",
+    }
     for code in charging:
         fees = f.loc[f["type_code"] == code, "fees"]
         assert len(fees) and fees.str.contains(r"\d+元/(?:月|天|餐)").all(), (code, fees.head())
     assert (f.loc[f["type_code"] == "public_toilet", "fees"] == "免费").all()
-    assert f.loc[f["type_code"].isin(["police_station", "primary_school", "food_market"]), "fees"].isna().all()
+    assert (
+        f.loc[f["type_code"].isin(["police_station", "primary_school", "food_market"]), "fees"].isna().all()
+    )
     assert f["fees"].dropna().str.len().max() <= 200
     daycare = f[f["type_code"] == "elderly_daycare"]
     assert daycare["fees"].nunique() > 3  # drawn per facility, not one text for all
@@ -501,7 +619,9 @@ def test_planted_gaps(d):
     no_dc = _planted(d, "no_daycare")["object_id"]
     assert len(no_dc) == 3 and _facilities_in(d, no_dc, "elderly_daycare").empty
     estates = _planted(d, "new_estate")["object_id"]
-    assert len(estates) == 2 and set(estates) <= set(no_dc) and _facilities_in(d, estates, "kindergarten").empty
+    assert (
+        len(estates) == 2 and set(estates) <= set(no_dc) and _facilities_in(d, estates, "kindergarten").empty
+    )
     east = _planted(d, "east_bank")["object_id"]
     assert len(east) >= 2 and set(estates) <= set(east)
     for code in ("middle_school", "health_center"):
@@ -515,13 +635,16 @@ def test_planted_gaps(d):
     planned = d.facilities.set_index("facility_id").loc[_planted(d, "planned_daycare")["object_id"]]
     assert (planned["status"] == "planned").all()
     gap_polys = d.areas[d.areas["area_id"].isin(no_dc)].geometry
-    assert all(gap_polys.contains(p).any() for p in d.facilities.set_index("facility_id").geometry[planned.index])
+    assert all(
+        gap_polys.contains(p).any() for p in d.facilities.set_index("facility_id").geometry[planned.index]
+    )
     rural_town = _planted(d, "regional_centre")["object_id"]
     assert _facilities_in(d, rural_town, "nursing_home").empty
     assert not _facilities_in(d, rural_town, "regional_elderly_center").empty
 
 
 # --- place names --------------------------------------------------------------------------------
+
 
 def test_place_names(d):
     p = d.place_names
@@ -530,21 +653,39 @@ def test_place_names(d):
     assert p["area_id"].isin(d.areas["area_id"]).all()
     assert p["heritage"].any() and (~p["sign_present"]).any()
     names = set(p["name"])
-    for planted in ("威尼斯花园", "维也纳小区", "皇庭御府", "EE新城", "東湖路", "新桦路", "康凝街", "㘭背", "世界城",
-                    "中央公馆", "环球中心"):
+    for planted in (
+        "威尼斯花园",
+        "维也纳小区",
+        "皇庭御府",
+        "EE新城",
+        "東湖路",
+        "新桦路",
+        "康凝街",
+        "㘭背",
+        "世界城",
+        "中央公馆",
+        "环球中心",
+    ):
         assert planted in names, planted
     assert (p["name"] == "新华路").sum() == 2 and (p["name"] == "翠苑").sum() == 2
     irregular = set(p.loc[p["status"] == "irregular", "name"])
     assert {"威尼斯花园", "皇庭御府", "東湖路"} <= irregular and "湴田" not in irregular
     roads = set(d.edges["name"].dropna())
-    assert (p.loc[p["category"].isin(["road", "trunk_road", "lane"]), "name"].isin(roads)
-            | p.loc[p["category"].isin(["road", "trunk_road", "lane"]), "status"].eq("historical")).all()
+    assert (
+        p.loc[p["category"].isin(["road", "trunk_road", "lane"]), "name"].isin(roads)
+        | p.loc[p["category"].isin(["road", "trunk_road", "lane"]), "status"].eq("historical")
+    ).all()
 
 
 def test_planted_ids_resolve(d):
-    layers = {"areas": d.areas["area_id"], "facilities": d.facilities["facility_id"],
-              "place_names": d.place_names["name_id"], "nodes": d.nodes["node_id"], "edges": d.edges["edge_id"],
-              "residences": d.residences["residence_id"]}
+    layers = {
+        "areas": d.areas["area_id"],
+        "facilities": d.facilities["facility_id"],
+        "place_names": d.place_names["name_id"],
+        "nodes": d.nodes["node_id"],
+        "edges": d.edges["edge_id"],
+        "residences": d.residences["residence_id"],
+    }
     for layer, rows in d.planted.groupby("layer"):
         assert rows["object_id"].isin(layers[layer]).all(), layer
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from geo.deadlines import BEIJING
 from layers.db import session
 
-END = datetime(2027, 1, 1, tzinfo=BEIJING)   # six months: July to December 2026
+END = datetime(2027, 1, 1, tzinfo=BEIJING)  # six months: July to December 2026
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,17 @@ def minqing_db(demo_db):
 @pytest.fixture(scope="module")
 def events(minqing_db) -> pd.DataFrame:
     with session(minqing_db) as s:
-        rows = s.execute(text("SELECT e.event_id, e.category, e.status, e.overdue, e.escalations, e.due_at, "
-                              "e.reported_at, e.source, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, c.urban "
-                              "FROM events e JOIN areas c ON c.area_id = e.community_id")).mappings().all()
+        rows = (
+            s.execute(
+                text(
+                    "SELECT e.event_id, e.category, e.status, e.overdue, e.escalations, e.due_at, "
+                    "e.reported_at, e.source, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat, c.urban "
+                    "FROM events e JOIN areas c ON c.area_id = e.community_id"
+                )
+            )
+            .mappings()
+            .all()
+        )
     return pd.DataFrame([dict(r) for r in rows])
 
 
@@ -42,7 +50,7 @@ def _share(frame: pd.DataFrame, category: str) -> float:
 def test_old_town_has_more_sanitation_villages_more_elderly_care(events, minqing_db):
     from data.demo.minqing import old_town_lonlat
 
-    old_town = old_town_lonlat()   # where the district generator drew the old town
+    old_town = old_town_lonlat()  # where the district generator drew the old town
     inside = shapely.contains_xy(old_town, events["lon"].to_numpy(), events["lat"].to_numpy())
     old, villages, city = events[inside], events[~events["urban"]], events[events["urban"] & ~inside]
     assert len(old) > 50 and len(villages) > 200
@@ -52,9 +60,13 @@ def test_old_town_has_more_sanitation_villages_more_elderly_care(events, minqing
     assert _share(villages, "elderly_care") > _share(city, "elderly_care")
     # more reports per household in the old town than in the villages
     with session(minqing_db) as s:
-        homes = s.execute(text("SELECT ST_X(r.geom), ST_Y(r.geom), r.households, c.urban FROM residences r "
-                               "JOIN areas g ON g.area_id = r.area_id AND g.level = 'grid_small' "
-                               "JOIN areas m ON m.area_id = g.parent_id JOIN areas c ON c.area_id = m.parent_id")).all()
+        homes = s.execute(
+            text(
+                "SELECT ST_X(r.geom), ST_Y(r.geom), r.households, c.urban FROM residences r "
+                "JOIN areas g ON g.area_id = r.area_id AND g.level = 'grid_small' "
+                "JOIN areas m ON m.area_id = g.parent_id JOIN areas c ON c.area_id = m.parent_id"
+            )
+        ).all()
     frame = pd.DataFrame(homes, columns=["lon", "lat", "households", "urban"])
     home_inside = shapely.contains_xy(old_town, frame["lon"].to_numpy(), frame["lat"].to_numpy())
     per_household_old = len(old) / frame.loc[home_inside, "households"].sum()
@@ -78,11 +90,15 @@ def test_some_overdue_and_escalated_and_a_real_flow(events, minqing_db):
     assert len(still_open) > 0 and still_open["overdue"].any()  # some still open after running late (超时)
     assert set(events["source"]) == {"public", "staff", "12345"}
     with session(minqing_db) as s:
-        broken = s.execute(text("""
+        broken = s.execute(
+            text("""
             SELECT count(*) FROM events e WHERE e.status IS DISTINCT FROM (
               SELECT h.to_status FROM event_history h WHERE h.event_id = e.event_id
-              ORDER BY h.at DESC, h.history_id DESC LIMIT 1)""")).scalar_one()
-        unstamped = s.execute(text("SELECT count(*) FROM event_history WHERE actor = '' OR at IS NULL")).scalar_one()
+              ORDER BY h.at DESC, h.history_id DESC LIMIT 1)""")
+        ).scalar_one()
+        unstamped = s.execute(
+            text("SELECT count(*) FROM event_history WHERE actor = '' OR at IS NULL")
+        ).scalar_one()
     assert broken == 0 and unstamped == 0
 
 
@@ -90,7 +106,9 @@ def test_kpis_are_plausible(minqing_db):
     from pipeline import visits
 
     with session(minqing_db) as s:
-        rows = visits.kpis(s, visits.VisitSettings(), by="town", since=END - timedelta(days=184), until=END, now=END)
+        rows = visits.kpis(
+            s, visits.VisitSettings(), by="town", since=END - timedelta(days=184), until=END, now=END
+        )
     assert len(rows) >= 3
     for r in rows:
         assert 0.75 <= r["on_time_rate"] <= 0.97, r
@@ -104,10 +122,13 @@ def test_visits_are_near_their_households_and_some_needs_became_events(minqing_d
     from pipeline.visits import VisitSettings
 
     with session(minqing_db) as s:
-        farthest, linked, owners = s.execute(text(
-            "SELECT max(distance_m), count(event_id), count(DISTINCT household_id) FROM visits")).one()
-        groups = dict(s.execute(text("SELECT g, count(*) FROM key_households, unnest(groups) g GROUP BY g")).all())
-    assert farthest < VisitSettings().max_distance_m   # the API would accept every demo visit
+        farthest, linked, owners = s.execute(
+            text("SELECT max(distance_m), count(event_id), count(DISTINCT household_id) FROM visits")
+        ).one()
+        groups = dict(
+            s.execute(text("SELECT g, count(*) FROM key_households, unnest(groups) g GROUP BY g")).all()
+        )
+    assert farthest < VisitSettings().max_distance_m  # the API would accept every demo visit
     assert linked > 10 and owners > 100
     assert set(groups) == {"dibao", "tekun", "elderly_alone", "disabled", "left_behind_child"}
 
@@ -138,10 +159,14 @@ def test_removing_the_demo_takes_its_minqing_along(minqing_db):
     from layers.load import clean
 
     engine = create_engine(minqing_db)
-    with Session(engine) as s:   # rolled back: the other tests keep the demo
+    with Session(engine) as s:  # rolled back: the other tests keep the demo
         removed = clean.remove_demo(s, actor="pytest")
-        left = s.execute(text("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM key_households), "
-                              "(SELECT count(*) FROM visits)")).one()
+        left = s.execute(
+            text(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM key_households), "
+                "(SELECT count(*) FROM visits)"
+            )
+        ).one()
         s.rollback()
     engine.dispose()
     assert removed["events"] > 1000 and tuple(left) == (0, 0, 0)

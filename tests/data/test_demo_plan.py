@@ -77,7 +77,11 @@ def _served(d: DemoDistrict, plan: pd.DataFrame) -> pd.Series:
             has |= rows & (plan["town_placed"] > 0)
         else:
             donor = int(code[code == r.served_by_code].index[0])
-            has |= rows & (plan["area_id"].map(code) == r.community_code) & (placed.get((donor, r.type_code), 0) > 0)
+            has |= (
+                rows
+                & (plan["area_id"].map(code) == r.community_code)
+                & (placed.get((donor, r.type_code), 0) > 0)
+            )
     return has
 
 
@@ -89,8 +93,12 @@ def _presence(d: DemoDistrict, plan: pd.DataFrame) -> pd.Series:
 def test_plan_lists_every_required_type_of_each_class(d, required):
     com = d.areas[d.areas["level"] == "community"]
     circle = dict(zip(com["area_id"], np.where(com["urban"], "urban", "rural"), strict=True))
-    expected = {(int(a), code) for a in com["area_id"] for code in required["code"]
-                if pd.notna(required.set_index("code").at[code, f"{circle[a]}_profile"])}
+    expected = {
+        (int(a), code)
+        for a in com["area_id"]
+        for code in required["code"]
+        if pd.notna(required.set_index("code").at[code, f"{circle[a]}_profile"])
+    }
     got = set(zip(d.plan["area_id"].astype(int), d.plan["type_code"], strict=True))
     assert got == expected and len(d.plan) == len(expected)
     assert (d.plan["circle"] == d.plan["area_id"].map(circle)).all()
@@ -114,8 +122,9 @@ def test_presence_counted_on_the_map_equals_the_plan(request, which):
     # town totals: facilities inside the town polygon
     town_of = _town_of(d)
     in_town = _open_inside(d, "town").set_index(["area_id", "type_code"])["n"]
-    keys = pd.MultiIndex.from_arrays([town_of.loc[plan.index.get_level_values(0)].to_numpy(),
-                                      plan.index.get_level_values(1)])
+    keys = pd.MultiIndex.from_arrays(
+        [town_of.loc[plan.index.get_level_values(0)].to_numpy(), plan.index.get_level_values(1)]
+    )
     assert (in_town.reindex(keys, fill_value=0).to_numpy() == plan["town_placed"].to_numpy()).all()
 
 
@@ -126,7 +135,8 @@ def test_every_gap_of_the_plan_is_planted_and_empty(d):
     for case, rows in gaps.groupby("gap"):
         if case == "closed":  # closed village kindergartens: the closed facility lies in the community
             closed = d.facilities.set_index("facility_id").loc[
-                planted.loc[(planted["case"] == "closed") & (planted["layer"] == "facilities"), "object_id"]]
+                planted.loc[(planted["case"] == "closed") & (planted["layer"] == "facilities"), "object_id"]
+            ]
             polys = d.areas.set_index("area_id").geometry.loc[rows["area_id"]]
             for poly in polys:
                 assert shapely.contains_xy(poly, closed.geometry.x, closed.geometry.y).any()
@@ -135,8 +145,15 @@ def test_every_gap_of_the_plan_is_planted_and_empty(d):
         town_of = _town_of(d)
         for area_id in rows["area_id"]:
             assert area_id in listed or town_of[area_id] in listed, (case, area_id)
-    assert set(gaps["gap"]) >= {"no_daycare", "new_estate", "east_bank", "rural_complex_gap", "closed",
-                                "remote_village", "regional_centre"}
+    assert set(gaps["gap"]) >= {
+        "no_daycare",
+        "new_estate",
+        "east_bank",
+        "rural_complex_gap",
+        "closed",
+        "remote_village",
+        "regional_centre",
+    }
 
 
 def test_presence_mostly_in_the_band(d):
@@ -168,12 +185,20 @@ def coverage(d, required):
     res = d.residences.assign(lon=d.residences.geometry.x, lat=d.residences.geometry.y)
     fac = d.facilities.assign(lon=d.facilities.geometry.x, lat=d.facilities.geometry.y)
     fac = fac[fac["type_code"].isin(required["code"])]
-    out = run_coverage(d.nodes, d.edges, fac, res, d.areas, required, load_profiles(DATA / "profiles.csv"),
-                       with_gaps=False)
-    pr = out.per_residence.assign(type_code=lambda f: f.type_code.astype(str), circle=lambda f: f.circle.astype(str))
+    out = run_coverage(
+        d.nodes, d.edges, fac, res, d.areas, required, load_profiles(DATA / "profiles.csv"), with_gaps=False
+    )
+    pr = out.per_residence.assign(
+        type_code=lambda f: f.type_code.astype(str), circle=lambda f: f.circle.astype(str)
+    )
     pr = pr.merge(res[["residence_id", "population"]], on="residence_id")
-    pr["community"] = pr["residence_id"].map(dict(zip(
-        res["residence_id"], community_of(d.areas, res["area_id"].astype(int).to_numpy()), strict=True)))
+    pr["community"] = pr["residence_id"].map(
+        dict(
+            zip(
+                res["residence_id"], community_of(d.areas, res["area_id"].astype(int).to_numpy()), strict=True
+            )
+        )
+    )
     pr["reached"] = pr["population"] * pr["covered"]
     return pr, out.per_facility
 

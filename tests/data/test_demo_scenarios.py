@@ -19,8 +19,9 @@ def test_demo_scenarios_cover_every_kind_of_change(demo_district):
     planted = d.planted.set_index("case")
     opened = scenarios["规划新增日间照料中心"]["changes"][0]["facility_id"]
     assert opened == int(planted.loc["planned_daycare", "object_id"])
-    fac = pd.DataFrame(d.facilities.drop(columns="geometry")).assign(lon=d.facilities.geometry.x,
-                                                                      lat=d.facilities.geometry.y)
+    fac = pd.DataFrame(d.facilities.drop(columns="geometry")).assign(
+        lon=d.facilities.geometry.x, lat=d.facilities.geometry.y
+    )
     for sc in scenarios.values():
         after, log = apply_changes(fac, sc["changes"], type_codes=fac.type_code.unique())
         assert len(log) == len(sc["changes"])
@@ -29,7 +30,11 @@ def test_demo_scenarios_cover_every_kind_of_change(demo_district):
     gaps = planted[planted.index == "no_daycare"]
     for change in scenarios["规划新增日间照料中心"]["changes"][1:]:
         where = shapely.Point(change["lon"], change["lat"])
-        inside = [areas.at[a, "name"] for a in gaps.object_id if areas.at[a, "geometry"].buffer(1e-5).contains(where)]
+        inside = [
+            areas.at[a, "name"]
+            for a in gaps.object_id
+            if areas.at[a, "geometry"].buffer(1e-5).contains(where)
+        ]
         assert inside and change["name"].startswith(inside[0])
     # The gated day-care centre moves out to a public street, a few dozen metres at most.
     move = scenarios["日间照料中心调整与幼儿园扩容（示例）"]["changes"][1]

@@ -48,14 +48,21 @@ def read_profiles(path: Path = ROOT / "data" / "profiles.csv") -> dict[str, Mode
     out = {}
     for name, rs in by_name.items():
         access = default[name]["access_profile"] or name
-        out[name] = Mode(name, default[name]["mode"], {r["highway"]: float(r["speed_kmh"]) for r in rs},
-                         {r["highway"]: r["usable"] == "1" for r in rs}, default[name]["respect_oneway"] == "1",
-                         float(default[access]["speed_kmh"]))
+        out[name] = Mode(
+            name,
+            default[name]["mode"],
+            {r["highway"]: float(r["speed_kmh"]) for r in rs},
+            {r["highway"]: r["usable"] == "1" for r in rs},
+            default[name]["respect_oneway"] == "1",
+            float(default[access]["speed_kmh"]),
+        )
     return out
 
 
 def _clean(value) -> str:
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip().lower()
+    return (
+        "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip().lower()
+    )
 
 
 def edge_rules(mode: Mode, edges: pd.DataFrame) -> pd.DataFrame:
@@ -67,8 +74,14 @@ def edge_rules(mode: Mode, edges: pd.DataFrame) -> pd.DataFrame:
         own = _clean(getattr(e, tag)) if tag else ""
         effective = own or _clean(e.access)
         usable = (mode.usable[hw] or own in OPEN) and effective != "no"
-        rows.append((usable, mode.speed_kmh[hw] / 3.6, usable and effective == "private",
-                     bool(e.oneway) and mode.respect_oneway))
+        rows.append(
+            (
+                usable,
+                mode.speed_kmh[hw] / 3.6,
+                usable and effective == "private",
+                bool(e.oneway) and mode.respect_oneway,
+            )
+        )
     return pd.DataFrame(rows, columns=["usable", "speed", "private", "oneway"], index=edges.index)
 
 
@@ -83,11 +96,21 @@ class DemoTruth:
     ``times_from(name, cutoff)``: seconds from origin ``name`` to every reachable destination.
     """
 
-    def __init__(self, nodes: pd.DataFrame, edges: pd.DataFrame, mode: Mode, *, origins: dict, destinations: dict,
-                 max_distance_m: float = 500.0):
+    def __init__(
+        self,
+        nodes: pd.DataFrame,
+        edges: pd.DataFrame,
+        mode: Mode,
+        *,
+        origins: dict,
+        destinations: dict,
+        max_distance_m: float = 500.0,
+    ):
         self.mode = mode
         rules = edge_rules(mode, edges)
-        e = edges[rules.usable].assign(**{c: rules.loc[rules.usable, c] for c in ("speed", "private", "oneway")})
+        e = edges[rules.usable].assign(
+            **{c: rules.loc[rules.usable, c] for c in ("speed", "private", "oneway")}
+        )
         self.edges = e.sort_values("edge_id").reset_index(drop=True)
         xy = dict(zip(nodes.node_id, map(tuple, utm(nodes.lon, nodes.lat)), strict=True))
         self.a = np.array([xy[u] for u in self.edges.u])
@@ -140,9 +163,12 @@ class DemoTruth:
                 on_edge.setdefault(s[0], []).append((s[1], name))
         for i, e in enumerate(self.edges.itertuples()):
             w = e.length_m / e.speed
-            for layer in (("P", "S") if e.private else ("M",)):
-                stops = [(0.0, (layer, e.u))] + sorted((t, (layer, "pos", n)) for t, n in on_edge.get(i, [])) \
+            for layer in ("P", "S") if e.private else ("M",):
+                stops = (
+                    [(0.0, (layer, e.u))]
+                    + sorted((t, (layer, "pos", n)) for t, n in on_edge.get(i, []))
                     + [(1.0, (layer, e.v))]
+                )
                 for (t0, n0), (t1, n1) in zip(stops[:-1], stops[1:], strict=True):
                     _arc(g, n0, n1, (t1 - t0) * w)
                     if not e.oneway or (t1 - t0) * w == 0:  # standing at a node: leave it either way

@@ -27,7 +27,14 @@ SPEED_KMH = {
     "walk": {"*": 4.0},
     "walk_elderly": {"*": 3.0, "steps": 2.0},
     "ebike": {"*": 18.0, "trunk": 20.0, "footway": 4.0, "pedestrian": 4.0, "steps": 2.0, "path": 10.0},
-    "car": {"*": 30.0, "primary": 50.0, "secondary": 40.0, "tertiary": 35.0, "residential": 25.0, "service": 15.0},
+    "car": {
+        "*": 30.0,
+        "primary": 50.0,
+        "secondary": 40.0,
+        "tertiary": 35.0,
+        "residential": 25.0,
+        "service": 15.0,
+    },
 }
 BANNED = {
     "walk": {"motorway", "motorway_link"},
@@ -50,7 +57,9 @@ def metres(lon, lat):
     return np.asarray(x) - X0, np.asarray(y) - Y0
 
 
-def make_network(coords: dict[int, tuple[float, float]], links: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_network(
+    coords: dict[int, tuple[float, float]], links: list[tuple]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Frames of CONTRACTS.md from node coordinates (metres) and links.
 
     ``links``: tuples ``(u, v, highway[, oneway[, access]])``; edge ids 1.. in list order, length
@@ -65,8 +74,21 @@ def make_network(coords: dict[int, tuple[float, float]], links: list[tuple]) -> 
         oneway = link[3] if len(link) > 3 else False
         access = link[4] if len(link) > 4 else None
         length = float(np.hypot(coords[v][0] - coords[u][0], coords[v][1] - coords[u][1]))
-        rows.append({"edge_id": k, "u": u, "v": v, "length_m": length, "highway": hw, "oneway": oneway,
-                     "access": access, "foot": None, "bicycle": None, "bridge": False, "name": None})
+        rows.append(
+            {
+                "edge_id": k,
+                "u": u,
+                "v": v,
+                "length_m": length,
+                "highway": hw,
+                "oneway": oneway,
+                "access": access,
+                "foot": None,
+                "bicycle": None,
+                "bridge": False,
+                "name": None,
+            }
+        )
     return nodes, pd.DataFrame(rows)
 
 
@@ -209,14 +231,28 @@ def compound_rule(nodes, edges, pts):
     return allowed
 
 
-def truth_times(nodes, edges, profile, facilities, residences, *, fac_snaps=None, res_snaps=None, private_ok=lambda e: True):
+def truth_times(
+    nodes,
+    edges,
+    profile,
+    facilities,
+    residences,
+    *,
+    fac_snaps=None,
+    res_snaps=None,
+    private_ok=lambda e: True,
+):
     """Time (s) from each residence to its nearest facility and that facility's id (networkx).
 
     ``facilities`` needs ``facility_id``, lon, lat; ``residences`` lon, lat. Returns two lists.
     Points snap onto private edges only inside their compound (``compound_rule``).
     """
-    fac_snaps = fac_snaps or brute_snap(nodes, edges, profile, facilities, allowed=compound_rule(nodes, edges, facilities))
-    res_snaps = res_snaps or brute_snap(nodes, edges, profile, residences, allowed=compound_rule(nodes, edges, residences))
+    fac_snaps = fac_snaps or brute_snap(
+        nodes, edges, profile, facilities, allowed=compound_rule(nodes, edges, facilities)
+    )
+    res_snaps = res_snaps or brute_snap(
+        nodes, edges, profile, residences, allowed=compound_rule(nodes, edges, residences)
+    )
     g = truth_graph(nodes, edges, profile, private_ok=private_ok)
     snaps = {("f", int(f)): s for f, s in zip(facilities.facility_id, fac_snaps, strict=True)}
     snaps.update({("r", i): s for i, s in enumerate(res_snaps)})
@@ -246,7 +282,10 @@ def random_grid(n_side: int, *, seed: int, spacing: float = 80.0, oneway_share: 
     coords = {}
     for i in range(n_side):
         for j in range(n_side):
-            coords[i * n_side + j + 1] = (i * spacing + rng.uniform(-20, 20), j * spacing + rng.uniform(-20, 20))
+            coords[i * n_side + j + 1] = (
+                i * spacing + rng.uniform(-20, 20),
+                j * spacing + rng.uniform(-20, 20),
+            )
     classes = np.array(["residential", "tertiary", "secondary", "footway", "service", "primary"])
     links = []
     for i in range(n_side):
@@ -278,14 +317,23 @@ def curvy_network(n_side: int, *, seed: int, spacing: float = 120.0):
         nid += 1
         return nid - 1
 
-    grid = {(i, j): node(i * spacing + rng.uniform(-15, 15), j * spacing + rng.uniform(-15, 15))
-            for i in range(n_side) for j in range(n_side)}
+    grid = {
+        (i, j): node(i * spacing + rng.uniform(-15, 15), j * spacing + rng.uniform(-15, 15))
+        for i in range(n_side)
+        for j in range(n_side)
+    }
 
     def street(a, b, hw, oneway=False, access=None, pieces=None):
         k = pieces or int(rng.integers(1, 5))
         (xa, ya), (xb, yb) = coords[a], coords[b]
-        chain = [a] + [node(xa + (xb - xa) * t + rng.uniform(-8, 8), ya + (yb - ya) * t + rng.uniform(-8, 8))
-                       for t in np.arange(1, k) / k] + [b]
+        chain = (
+            [a]
+            + [
+                node(xa + (xb - xa) * t + rng.uniform(-8, 8), ya + (yb - ya) * t + rng.uniform(-8, 8))
+                for t in np.arange(1, k) / k
+            ]
+            + [b]
+        )
         links.extend((p, q, hw, oneway, access) for p, q in zip(chain[:-1], chain[1:], strict=True))
 
     classes = ["residential", "tertiary", "service", "footway", "secondary"]
@@ -302,8 +350,11 @@ def curvy_network(n_side: int, *, seed: int, spacing: float = 120.0):
     corner = grid[(0, 0)]
     x0, y0 = coords[corner]
     p1, p2 = node(x0 - 60, y0 - 40), node(x0 - 60, y0 + 40)
-    links += [(corner, p1, "residential", False, None), (p1, p2, "residential", False, None),
-              (p2, corner, "residential", False, None)]
+    links += [
+        (corner, p1, "residential", False, None),
+        (p1, p2, "residential", False, None),
+        (p2, corner, "residential", False, None),
+    ]
     twin = node(*coords[p1])
     links.append((p1, twin, "footway", False, None))
     # a gated compound hanging off the far corner: private drive of 3 pieces and a private loop
@@ -312,6 +363,9 @@ def curvy_network(n_side: int, *, seed: int, spacing: float = 120.0):
     inner = node(gx + 200, gy + 200)
     street(gate, inner, "service", access="private", pieces=3)
     c1, c2 = node(gx + 260, gy + 200), node(gx + 260, gy + 260)
-    links += [(inner, c1, "service", False, "private"), (c1, c2, "service", False, "private"),
-              (c2, inner, "service", False, "private")]
+    links += [
+        (inner, c1, "service", False, "private"),
+        (c1, c2, "service", False, "private"),
+        (c2, inner, "service", False, "private"),
+    ]
     return make_network(coords, links)

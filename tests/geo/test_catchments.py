@@ -14,15 +14,20 @@ M = 1 / 111_320  # ≈ degrees per metre at the equator (enough for a test of a 
 
 
 def _homes(rows):
-    return pd.DataFrame(rows, columns=["facility_id", "lon", "lat", "population", "households", "elderly", "children"])
+    return pd.DataFrame(
+        rows, columns=["facility_id", "lon", "lat", "population", "households", "elderly", "children"]
+    )
 
 
 def test_one_polygon_per_facility_holding_its_homes():
-    homes = _homes([
-        (7, LON0, LAT0, 10, 4, 2, 1), (7, LON0 + 100 * M, LAT0, 20, 8, 3, 2),  # one group, 100 m apart
-        (7, LON0 + 900 * M, LAT0, 5, 2, 1, 0),                                  # a second group of facility 7
-        (3, LON0, LAT0 + 2000 * M, 8, 3, 1, 1),
-    ])
+    homes = _homes(
+        [
+            (7, LON0, LAT0, 10, 4, 2, 1),
+            (7, LON0 + 100 * M, LAT0, 20, 8, 3, 2),  # one group, 100 m apart
+            (7, LON0 + 900 * M, LAT0, 5, 2, 1, 0),  # a second group of facility 7
+            (3, LON0, LAT0 + 2000 * M, 8, 3, 1, 1),
+        ]
+    )
     out = catchment_areas(homes, link_m=250)
     assert out.facility_id.tolist() == [3, 7]
     assert out.set_index("facility_id").population.to_dict() == {3: 8, 7: 35}
@@ -43,5 +48,12 @@ def test_clipped_to_the_district_and_empty_input():
     assert out.geometry.iloc[0].within(district.buffer(1e-9))
     assert out.geometry.iloc[0].area < catchment_areas(homes).geometry.iloc[0].area * 0.6
     empty = catchment_areas(homes.iloc[:0])
-    assert empty.empty and list(empty.columns) == ["facility_id", "points", "population", "households", "elderly",
-                                                   "children", "geometry"]
+    assert empty.empty and list(empty.columns) == [
+        "facility_id",
+        "points",
+        "population",
+        "households",
+        "elderly",
+        "children",
+        "geometry",
+    ]

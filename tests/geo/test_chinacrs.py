@@ -112,8 +112,15 @@ def test_epsg_codes_and_metric_systems_convert_through_pyproj():
         assert metres(lon, lat, 113.26, 23.13) < 0.01
 
 
-@pytest.mark.parametrize(("name", "forward"), [("GCJ02", chinacrs.wgs84_to_gcj02), ("gcj-02", chinacrs.wgs84_to_gcj02),
-                                               ("BD09", chinacrs.wgs84_to_bd09), ("bd-09", chinacrs.wgs84_to_bd09)])
+@pytest.mark.parametrize(
+    ("name", "forward"),
+    [
+        ("GCJ02", chinacrs.wgs84_to_gcj02),
+        ("gcj-02", chinacrs.wgs84_to_gcj02),
+        ("BD09", chinacrs.wgs84_to_bd09),
+        ("bd-09", chinacrs.wgs84_to_bd09),
+    ],
+)
 def test_dispatcher_is_case_and_dash_insensitive(name, forward):
     lon, lat = forward(113.26, 23.13)
     assert metres(*geo_crs.to_wgs84(lon, lat, crs=name), 113.26, 23.13) < 0.5
@@ -133,8 +140,10 @@ def test_geometries_are_converted_vertex_by_vertex():
     import shapely
 
     line = shapely.LineString([(113.26, 23.13), (113.27, 23.14)])
-    (converted,) = geo_crs.geometries_to_wgs84([shapely.LineString(
-        np.column_stack(chinacrs.wgs84_to_gcj02([113.26, 113.27], [23.13, 23.14])))], crs="gcj02")
+    (converted,) = geo_crs.geometries_to_wgs84(
+        [shapely.LineString(np.column_stack(chinacrs.wgs84_to_gcj02([113.26, 113.27], [23.13, 23.14])))],
+        crs="gcj02",
+    )
     coords = shapely.get_coordinates(converted)
     assert metres(coords[:, 0], coords[:, 1], *shapely.get_coordinates(line).T).max() < 0.5
 

@@ -37,11 +37,17 @@ LARGE_SPLIT_M = 700.0
 
 def area_tree() -> pd.DataFrame:
     rows = [
-        (1, None, "district", None), (10, 1, "town", None), (11, 10, "grid_large", None),
+        (1, None, "district", None),
+        (10, 1, "town", None),
+        (11, 10, "grid_large", None),
         (12, 10, "grid_large", None),
-        (100, 10, "community", True), (200, 10, "community", False),
-        (101, 100, "grid_middle", True), (201, 200, "grid_middle", False),
-        (1011, 101, "grid_small", True), (1012, 101, "grid_small", True), (2011, 201, "grid_small", False),
+        (100, 10, "community", True),
+        (200, 10, "community", False),
+        (101, 100, "grid_middle", True),
+        (201, 200, "grid_middle", False),
+        (1011, 101, "grid_small", True),
+        (1012, 101, "grid_small", True),
+        (2011, 201, "grid_small", False),
     ]
     geometry = {11: box(-100, -100, 1300, LARGE_SPLIT_M - 40), 12: box(-100, LARGE_SPLIT_M + 40, 1300, 1300)}
     frame = pd.DataFrame(rows, columns=["area_id", "parent_id", "level", "urban"])
@@ -62,7 +68,13 @@ def district():
     res["estimated"] = False
     fac_rows = []
     k = 1
-    for code, n in (("kindergarten", 4), ("middle_school", 2), ("nursery", 2), ("rural_elderly_home", 1), ("police_station", 1)):
+    for code, n in (
+        ("kindergarten", 4),
+        ("middle_school", 2),
+        ("nursery", 2),
+        ("rural_elderly_home", 1),
+        ("police_station", 1),
+    ):
         for p in rng.uniform(0, 1200, size=(n, 2)):
             fac_rows.append((k, code, *p))
             k += 1
@@ -140,16 +152,32 @@ def test_per_area_sums_every_level(district, result):
     expanded = expanded[expanded.area_id >= 0]
     for m in ("population", "households", "elderly", "children"):
         expanded[f"{m}_covered"] = expanded[m] * expanded.covered
-    want = expanded.groupby(["type_code", "area_id"]).agg(
-        points=("residence_id", "size"), population=("population", "sum"), population_covered=("population_covered", "sum"),
-        elderly_covered=("elderly_covered", "sum"), children=("children", "sum"),
-    ).reset_index()
-    got = result.per_area.set_index(["type_code", "area_id"]).loc[pd.MultiIndex.from_frame(want[["type_code", "area_id"]])]
+    want = (
+        expanded.groupby(["type_code", "area_id"])
+        .agg(
+            points=("residence_id", "size"),
+            population=("population", "sum"),
+            population_covered=("population_covered", "sum"),
+            elderly_covered=("elderly_covered", "sum"),
+            children=("children", "sum"),
+        )
+        .reset_index()
+    )
+    got = result.per_area.set_index(["type_code", "area_id"]).loc[
+        pd.MultiIndex.from_frame(want[["type_code", "area_id"]])
+    ]
     for col in ("points", "population", "population_covered", "elderly_covered", "children"):
         np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy())
     np.testing.assert_allclose(got.population_share, want.population_covered / want.population)
     assert len(result.per_area) == len(want)
-    assert set(result.per_area.level) == {"district", "town", "grid_large", "community", "grid_middle", "grid_small"}
+    assert set(result.per_area.level) == {
+        "district",
+        "town",
+        "grid_large",
+        "community",
+        "grid_middle",
+        "grid_small",
+    }
 
 
 def test_large_grids_of_a_town_add_up_to_the_town(district, result):
@@ -197,7 +225,9 @@ def test_capacity_basis_table_is_checked(facility_types):
     with pytest.raises(GeoError, match="beds"):
         capacity_basis(facility_types.assign(capacity_basis="beds"))
     with pytest.raises(GeoError, match="basis_per_unit"):
-        capacity_basis(facility_types.assign(basis_per_unit=np.where(facility_types.code == "kindergarten", 0, 5)))
+        capacity_basis(
+            facility_types.assign(basis_per_unit=np.where(facility_types.code == "kindergarten", 0, 5))
+        )
 
 
 def test_gaps_hold_every_uncovered_resident(district, result):
@@ -206,7 +236,9 @@ def test_gaps_hold_every_uncovered_resident(district, result):
     uncovered = pr[~pr.covered].groupby("type_code").population.sum()
     gaps = result.gaps
     assert gaps.crs.to_epsg() == 4326 and shapely.is_valid(gaps.geometry.to_numpy()).all()
-    np.testing.assert_array_equal(gaps.groupby("type_code").population.sum().loc[uncovered.index], uncovered.to_numpy())
+    np.testing.assert_array_equal(
+        gaps.groupby("type_code").population.sum().loc[uncovered.index], uncovered.to_numpy()
+    )
     for _, part in gaps.groupby("type_code"):
         assert part.gap_rank.tolist() == list(range(1, len(part) + 1))
         assert part.population.is_monotonic_decreasing
@@ -230,8 +262,13 @@ def test_recompute_one_type_equals_full_run(district, facility_types, profiles, 
 def test_repeated_and_shuffled_runs_are_identical(district, facility_types, profiles, result):
     nodes, edges, fac, res, areas = district
     shuffled = run_coverage(
-        nodes.sample(frac=1, random_state=3), edges.sample(frac=1, random_state=4), fac.sample(frac=1, random_state=5),
-        res.sample(frac=1, random_state=6), areas.sample(frac=1, random_state=7), facility_types, profiles,
+        nodes.sample(frac=1, random_state=3),
+        edges.sample(frac=1, random_state=4),
+        fac.sample(frac=1, random_state=5),
+        res.sample(frac=1, random_state=6),
+        areas.sample(frac=1, random_state=7),
+        facility_types,
+        profiles,
     )
     for name in ("per_residence", "per_area", "per_facility", "gaps"):
         pd.testing.assert_frame_equal(getattr(shuffled, name), getattr(result, name))
@@ -240,9 +277,21 @@ def test_repeated_and_shuffled_runs_are_identical(district, facility_types, prof
 def test_planned_facilities_count_only_when_asked(district, facility_types, profiles):
     nodes, edges, fac, res, areas = district
     prepared = prepare(nodes, edges, res, areas, profiles, facility_types=facility_types)
-    base = run_coverage(None, None, fac, None, None, facility_types, profiles, prepared=prepared, types=["kindergarten"])
-    what_if = run_coverage(None, None, fac, None, None, facility_types, profiles, prepared=prepared,
-                           types=["kindergarten"], statuses=("open", "planned"))
+    base = run_coverage(
+        None, None, fac, None, None, facility_types, profiles, prepared=prepared, types=["kindergarten"]
+    )
+    what_if = run_coverage(
+        None,
+        None,
+        fac,
+        None,
+        None,
+        facility_types,
+        profiles,
+        prepared=prepared,
+        types=["kindergarten"],
+        statuses=("open", "planned"),
+    )
     planned_id = int(fac.facility_id[fac.status == "planned"].iloc[0])
     assert planned_id not in set(base.per_residence.facility_id.dropna())
     assert what_if.per_residence.covered.sum() >= base.per_residence.covered.sum()
@@ -268,9 +317,14 @@ def test_times_on_the_demo_equal_networkx(demo_district):
     res = d.residences.assign(lon=d.residences.geometry.x, lat=d.residences.geometry.y)
     fac = d.facilities.assign(lon=d.facilities.geometry.x, lat=d.facilities.geometry.y)
     types = pd.read_csv(ROOT / "data" / "facility_types.csv")
-    result = run_coverage(d.nodes, d.edges, fac, res, d.areas, types, load_profiles(PROFILES_CSV), with_gaps=False)
-    pr = result.per_residence.assign(profile=lambda f: f.profile.astype(str), circle=lambda f: f.circle.astype(str),
-                                     type_code=lambda f: f.type_code.astype(str))
+    result = run_coverage(
+        d.nodes, d.edges, fac, res, d.areas, types, load_profiles(PROFILES_CSV), with_gaps=False
+    )
+    pr = result.per_residence.assign(
+        profile=lambda f: f.profile.astype(str),
+        circle=lambda f: f.circle.astype(str),
+        type_code=lambda f: f.type_code.astype(str),
+    )
     rng = np.random.default_rng(11)
     far = set(d.planted.object_id[d.planted.case == "far_from_road"])
     sample = set(far)
@@ -284,8 +338,13 @@ def test_times_on_the_demo_equal_networkx(demo_district):
     for profile, part in rows.groupby("profile"):
         codes = set(part.type_code)
         dest = open_fac[open_fac.type_code.isin(codes)]
-        truth = DemoTruth(d.nodes, d.edges, read_profiles()[profile], origins={r: where[r] for r in set(part.residence_id)},
-                          destinations={int(f.facility_id): (f.lon, f.lat) for f in dest.itertuples()})
+        truth = DemoTruth(
+            d.nodes,
+            d.edges,
+            read_profiles()[profile],
+            origins={r: where[r] for r in set(part.residence_id)},
+            destinations={int(f.facility_id): (f.lon, f.lat) for f in dest.itertuples()},
+        )
         of_type = {c: sorted(dest.facility_id[dest.type_code == c].astype(int)) for c in codes}
         cutoff = part.max_time_s.max() + 1.0
         for rid, mine in part.groupby("residence_id"):
@@ -314,7 +373,9 @@ def test_gaps_of_a_type_do_not_depend_on_the_types_computed_with_it(demo_distric
     prepared = prepare(d.nodes, d.edges, res, d.areas, profiles, facility_types=types)
     full = run_coverage(None, None, fac, None, None, types, profiles, prepared=prepared).gaps
     for code in ("elderly_daycare", "kindergarten", "health_station"):
-        alone = run_coverage(None, None, fac, None, None, types, profiles, prepared=prepared, types=[code]).gaps
+        alone = run_coverage(
+            None, None, fac, None, None, types, profiles, prepared=prepared, types=[code]
+        ).gaps
         mine = full[full.type_code == code].reset_index(drop=True)
         assert len(mine) > 10
         pd.testing.assert_frame_equal(alone.drop(columns="geometry"), mine.drop(columns="geometry"))

@@ -73,8 +73,14 @@ def test_brute_force_agrees(cal):
             while count < n:
                 current += timedelta(days=1)
                 weekend = current.weekday() >= 5
-                row = {"2026-01-04": "w", "2026-02-14": "w", "2026-02-28": "w", "2026-05-09": "w",
-                       "2026-09-20": "w", "2026-10-10": "w"}.get(current.isoformat())
+                row = {
+                    "2026-01-04": "w",
+                    "2026-02-14": "w",
+                    "2026-02-28": "w",
+                    "2026-05-09": "w",
+                    "2026-09-20": "w",
+                    "2026-10-10": "w",
+                }.get(current.isoformat())
                 holiday = current in cal.holidays
                 if row == "w" or (not weekend and not holiday):
                     count += 1
@@ -90,9 +96,15 @@ def test_overdue():
     assert is_overdue(due, now=bj(2026, 3, 13), finished_at=bj(2026, 3, 15))
 
 
-@pytest.mark.parametrize(("value", "unit", "needle"), [
-    (0, "hours", "not positive"), (1.5, "working_days", "not whole"), (2, "days", "unknown time-limit unit"),
-    (0, "working_days", "out of range")])
+@pytest.mark.parametrize(
+    ("value", "unit", "needle"),
+    [
+        (0, "hours", "not positive"),
+        (1.5, "working_days", "not whole"),
+        (2, "days", "unknown time-limit unit"),
+        (0, "working_days", "out of range"),
+    ],
+)
 def test_bad_limits(cal, value, unit, needle):
     with pytest.raises(CalendarError, match=needle):
         deadline(bj(2026, 3, 10), value, unit, cal)
@@ -105,8 +117,10 @@ def test_naive_time_refused(cal):
 
 def test_bad_table(tmp_path):
     p = tmp_path / "h.csv"
-    p.write_text("date,kind\n2026-13-01,holiday\n2026-05-01,rest\n2026-05-02,holiday\n2026-05-02,workday\n",
-                 encoding="utf-8")
+    p.write_text(
+        "date,kind\n2026-13-01,holiday\n2026-05-01,rest\n2026-05-02,holiday\n2026-05-02,workday\n",
+        encoding="utf-8",
+    )
     with pytest.raises(CalendarError) as e:
         load_calendar(p)
     msg = str(e.value)
@@ -118,8 +132,18 @@ def test_shipped_categories():
 
     cats = load_categories(DATA / "event_categories.csv")
     names = {c.name_zh for c in cats.values()}
-    assert {"环境卫生", "道路设施", "公共设施损坏", "治安隐患", "矛盾纠纷", "噪音扰民", "违章搭建", "养老帮扶",
-            "困难救助", "其他"} <= names
+    assert {
+        "环境卫生",
+        "道路设施",
+        "公共设施损坏",
+        "治安隐患",
+        "矛盾纠纷",
+        "噪音扰民",
+        "违章搭建",
+        "养老帮扶",
+        "困难救助",
+        "其他",
+    } <= names
     assert all(c.first_level in LEVELS and c.department for c in cats.values())
 
 
@@ -127,9 +151,12 @@ def test_bad_categories(tmp_path):
     from geo.deadlines import load_categories
 
     p = tmp_path / "c.csv"
-    p.write_text("code,name_zh,first_level,department,limit_value,limit_unit\n"
-                 "a,甲,网格,民政局,3,working_days\na,乙,网格,民政局,3,hours\nb,丙,省厅,x,3,hours\n"
-                 "c,丁,镇街,x,2.5,working_days\n", encoding="utf-8")
+    p.write_text(
+        "code,name_zh,first_level,department,limit_value,limit_unit\n"
+        "a,甲,网格,民政局,3,working_days\na,乙,网格,民政局,3,hours\nb,丙,省厅,x,3,hours\n"
+        "c,丁,镇街,x,2.5,working_days\n",
+        encoding="utf-8",
+    )
     with pytest.raises(CalendarError) as e:
         load_categories(p)
     assert all(f"line {n}" in str(e.value) for n in (3, 4, 5))

@@ -30,12 +30,22 @@ def test_on_the_spot_flow():
     state, history = new_event(CATS["sanitation"], reported_at=T0, actor="居民", calendar=CAL)
     assert (state.status, state.level, state.due_at) == ("reported", "网格", T0 + timedelta(hours=24))
     state, h1 = apply(state, "accept", role="grid_worker", actor="gw", at=T0 + timedelta(hours=1))
-    state, h2 = apply(state, "resolve", role="grid_worker", actor="gw", at=T0 + timedelta(hours=3), note="已清运")
-    state, h3 = apply(state, "review", role="grid_worker", actor="gw", at=T0 + timedelta(days=1), satisfaction=5)
+    state, h2 = apply(
+        state, "resolve", role="grid_worker", actor="gw", at=T0 + timedelta(hours=3), note="已清运"
+    )
+    state, h3 = apply(
+        state, "review", role="grid_worker", actor="gw", at=T0 + timedelta(days=1), satisfaction=5
+    )
     state, h4 = apply(state, "archive", role="dispatcher", actor="d", at=T0 + timedelta(days=2))
     assert state.status == "archived" and state.result_note == "已清运" and state.satisfaction == 5
     assert state.resolved_at == T0 + timedelta(hours=3) and not state.overdue
-    assert [h.action for h in history + [h1, h2, h3, h4]] == ["report", "accept", "resolve", "review", "archive"]
+    assert [h.action for h in history + [h1, h2, h3, h4]] == [
+        "report",
+        "accept",
+        "resolve",
+        "review",
+        "archive",
+    ]
     assert (h2.from_status, h2.to_status, h2.actor) == ("accepted", "resolved", "gw")
 
 
@@ -44,8 +54,12 @@ def test_centre_and_department_flow():
     state, _ = apply(state, "escalate", role="grid_worker", actor="gw", at=T0)
     assert (state.status, state.level) == ("escalated", "镇街")
     state, h = apply(state, "assign", role="dispatcher", actor="d", at=T0, department="生态环境分局")
-    assert (state.status, state.level, state.department, h.department) == ("assigned", "职能部门", "生态环境分局",
-                                                                           "生态环境分局")
+    assert (state.status, state.level, state.department, h.department) == (
+        "assigned",
+        "职能部门",
+        "生态环境分局",
+        "生态环境分局",
+    )
     state, _ = apply(state, "handle", role="department", actor="dep", at=T0)
     with pytest.raises(TransitionForbidden):  # a grid worker does not close a department's case
         apply(state, "resolve", role="grid_worker", actor="gw", at=T0, note="x")
@@ -85,9 +99,19 @@ def test_every_action_role_pair_matches_actions_for():
             for action in ACTIONS:
                 state, _ = new_event(CATS["sanitation"], reported_at=T0, actor="r", calendar=CAL)
                 from dataclasses import replace
+
                 state = replace(state, status=status)
                 try:
-                    apply(state, action, role=role, actor="x", at=T0, note="n", department="民政局", satisfaction=4)
+                    apply(
+                        state,
+                        action,
+                        role=role,
+                        actor="x",
+                        at=T0,
+                        note="n",
+                        department="民政局",
+                        satisfaction=4,
+                    )
                     ok = True
                 except (TransitionError, TransitionForbidden):
                     ok = False

@@ -41,7 +41,9 @@ def grid():
 def truth(nodes, edges, profile, origin, pts, *, direction="from"):
     """networkx times between the origin and every node / point (direction as in isochrones)."""
     g = truth_graph(nodes, edges, profile)
-    snaps = {("o", 0): brute_snap(nodes, edges, profile, origin, allowed=compound_rule(nodes, edges, origin))[0]}
+    snaps = {
+        ("o", 0): brute_snap(nodes, edges, profile, origin, allowed=compound_rule(nodes, edges, origin))[0]
+    }
     rule = compound_rule(nodes, edges, pts)
     snaps.update({("p", i): s for i, s in enumerate(brute_snap(nodes, edges, profile, pts, allowed=rule))})
     for name, s in snaps.items():
@@ -174,14 +176,16 @@ def test_polygon_holds_exactly_the_reachable_points_by_a_river(profiles):
     nodes, edges = river_case()
     net = build_network(nodes, edges, profiles["walk"])
     origin = points([(0, 0)])
-    pts = points([
-        (55, 0),    # nearer the east street (45 m) than the west one (55 m): only via the far bridge
-        (30, 100),  # west bank, 30 m from the street: reachable
-        (-250, 0),  # 250 m walk to the west street: reachable, far outside the street band
-        (0, 700),   # on the west street beyond the 10-minute reach (667 m): inside the band, not reachable
-        (10, 640),  # 640 m along and 10 m off: 585 s, reachable
-        (-30, 1000),
-    ])
+    pts = points(
+        [
+            (55, 0),  # nearer the east street (45 m) than the west one (55 m): only via the far bridge
+            (30, 100),  # west bank, 30 m from the street: reachable
+            (-250, 0),  # 250 m walk to the west street: reachable, far outside the street band
+            (0, 700),  # on the west street beyond the 10-minute reach (667 m): inside the band, not reachable
+            (10, 640),  # 640 m along and 10 m off: 585 s, reachable
+            (-30, 1000),
+        ]
+    )
     iso = isochrones(net, origin.lon[0], origin.lat[0], minutes=(10,), points=pts)
     _, want = truth(nodes, edges, "walk", origin, pts)
     got = iso.points.time_s.fillna(np.inf).to_numpy()
@@ -195,8 +199,10 @@ def test_polygon_holds_exactly_the_reachable_points_by_a_river(profiles):
     assert (inside(band, pts) != (want <= 600)).sum() == 3
 
 
-@pytest.mark.parametrize(("name", "direction", "minutes"),
-                         [("walk", "from", (3, 6)), ("car", "from", (1.0, 2.0)), ("car", "to", (1.0, 2.0))])
+@pytest.mark.parametrize(
+    ("name", "direction", "minutes"),
+    [("walk", "from", (3, 6)), ("car", "from", (1.0, 2.0)), ("car", "to", (1.0, 2.0))],
+)
 def test_polygons_hold_exactly_the_points_reachable_by_networkx(profiles, grid, name, direction, minutes):
     nodes, edges = grid
     net = build_network(nodes, edges, profiles[name])
@@ -238,8 +244,13 @@ def test_demo_isochrones_hold_exactly_the_reachable_homes(demo_district):
                 assert 0 < reach.sum() < len(homes)
                 np.testing.assert_array_equal(inside(polygon, homes), reach)
             if k == 0:
-                truth_of = DemoTruth(d.nodes, d.edges, read_profiles()[name], origins={"o": (o.x, o.y)},
-                                     destinations={int(i): tuple(homes.iloc[i]) for i in sample})
+                truth_of = DemoTruth(
+                    d.nodes,
+                    d.edges,
+                    read_profiles()[name],
+                    origins={"o": (o.x, o.y)},
+                    destinations={int(i): tuple(homes.iloc[i]) for i in sample},
+                )
                 want = truth_of.times_from("o", minutes[-1] * 60 + 1)
                 got = {int(i): time[i] for i in sample if np.isfinite(time[i])}
                 assert got.keys() == {i for i, t in want.items() if t <= minutes[-1] * 60}

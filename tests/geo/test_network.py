@@ -51,13 +51,23 @@ def test_profile_table_errors(tmp_path, profiles):
 
 
 def test_access_rules(profiles):
-    edges = pd.DataFrame({
-        "highway": ["motorway", "motorway", "footway", "residential", "residential", "residential", "cycleway"],
-        "oneway": [True, False, False, True, False, False, False],
-        "access": [None, None, None, None, "no", "private", None],
-        "foot": [None, "yes", None, None, None, None, "no"],
-        "bicycle": [None, None, None, None, None, None, None],
-    })
+    edges = pd.DataFrame(
+        {
+            "highway": [
+                "motorway",
+                "motorway",
+                "footway",
+                "residential",
+                "residential",
+                "residential",
+                "cycleway",
+            ],
+            "oneway": [True, False, False, True, False, False, False],
+            "access": [None, None, None, None, "no", "private", None],
+            "foot": [None, "yes", None, None, None, None, "no"],
+            "bicycle": [None, None, None, None, None, None, None],
+        }
+    )
     walk = edge_rules(profiles["walk"], edges)
     car = edge_rules(profiles["car"], edges)
     ebike = edge_rules(profiles["ebike"], edges)
@@ -75,7 +85,10 @@ def test_arcs_equal_networkx_graph(profiles, name):
     net = build_network(nodes, edges, profiles[name], contract=False)
     g = truth_graph(nodes, edges, name)
     coo = net.forward.tocoo()
-    got = {(int(net.node_ids[a]), int(net.node_ids[b])): w for a, b, w in zip(coo.row, coo.col, coo.data, strict=True)}
+    got = {
+        (int(net.node_ids[a]), int(net.node_ids[b])): w
+        for a, b, w in zip(coo.row, coo.col, coo.data, strict=True)
+    }
     want = {(a, b): d["weight"] for a, b, d in g.edges(data=True)}
     assert got.keys() == want.keys()
     assert max(abs(got[k] - want[k]) for k in want) < 1e-9
@@ -84,7 +97,9 @@ def test_arcs_equal_networkx_graph(profiles, name):
 def test_build_is_deterministic_and_order_free(profiles):
     nodes, edges = random_grid(12, seed=5)
     a = build_network(nodes, edges, profiles["car"])
-    b = build_network(nodes.sample(frac=1, random_state=1), edges.sample(frac=1, random_state=2), profiles["car"])
+    b = build_network(
+        nodes.sample(frac=1, random_state=1), edges.sample(frac=1, random_state=2), profiles["car"]
+    )
     for field in ("node_ids", "edge_id", "edge_u", "edge_v", "edge_time_s", "node_xy"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert (a.forward != b.forward).nnz == 0
@@ -93,9 +108,14 @@ def test_build_is_deterministic_and_order_free(profiles):
 def test_compound_layers_block_through_traffic(profiles):
     # public street 1-2-3-4 bends far around; compound 10-11 with gates 1 and 4 is a shortcut
     coords = {1: (0, 0), 2: (0, 500), 3: (300, 500), 4: (300, 0), 10: (100, 0), 11: (200, 0)}
-    links = [(1, 2, "residential"), (2, 3, "residential"), (3, 4, "residential"),
-             (1, 10, "service", False, "private"), (10, 11, "service", False, "private"),
-             (11, 4, "service", False, "private")]
+    links = [
+        (1, 2, "residential"),
+        (2, 3, "residential"),
+        (3, 4, "residential"),
+        (1, 10, "service", False, "private"),
+        (10, 11, "service", False, "private"),
+        (11, 4, "service", False, "private"),
+    ]
     nodes, edges = make_network(coords, links)
     net = build_network(nodes, edges, profiles["walk"], contract=False)
     assert net.edge_compound.tolist() == [-1, -1, -1, 0, 0, 0]
@@ -125,7 +145,9 @@ def test_contraction_keeps_every_distance(profiles, name):
     full = build_network(nodes, edges, profiles[name], contract=False)
     small = build_network(nodes, edges, profiles[name])
     assert small.forward.nnz < full.forward.nnz / 2  # most nodes were routed through
-    kept = np.flatnonzero(np.diff(small.forward.indptr)[: small.n_nodes] + np.diff(small.reverse.indptr)[: small.n_nodes])
+    kept = np.flatnonzero(
+        np.diff(small.forward.indptr)[: small.n_nodes] + np.diff(small.reverse.indptr)[: small.n_nodes]
+    )
     d_full = dijkstra(full.forward, indices=kept)[:, kept]
     d_small = dijkstra(small.forward, indices=kept)[:, kept]
     np.testing.assert_allclose(d_small, d_full, rtol=0, atol=1e-6)

@@ -47,7 +47,9 @@ def facilities(xy, ids):
 def grid():
     nodes, edges = random_grid(45, seed=7)  # 2025 nodes, ~3800 edges
     rng = np.random.default_rng(4)
-    fac = facilities([tuple(p) for p in rng.uniform(0, 3500, size=(12, 2))], rng.permutation(np.arange(100, 112)))
+    fac = facilities(
+        [tuple(p) for p in rng.uniform(0, 3500, size=(12, 2))], rng.permutation(np.arange(100, 112))
+    )
     res = points([tuple(p) for p in rng.uniform(-50, 3550, size=(200, 2))])
     return nodes, edges, fac, res
 
@@ -86,7 +88,9 @@ def test_every_node_gets_its_nearest_facility(profiles):
     rng = np.random.default_rng(2)
     fac = facilities([tuple(p) for p in rng.uniform(0, 700, size=(8, 2))], np.arange(300, 308))
     net = build_network(nodes, edges, profiles["car"])
-    reach = nearest_facility(net, fac.facility_id.to_numpy(), snap_points(net, fac.lon, fac.lat), limit_s=7200)
+    reach = nearest_facility(
+        net, fac.facility_id.to_numpy(), snap_points(net, fac.lon, fac.lat), limit_s=7200
+    )
     time, fid = node_times(net, reach)
     at_nodes = nodes[["lon", "lat"]].reset_index(drop=True)
     want, want_id = truth_times(nodes, edges, "car", fac, at_nodes)
@@ -179,7 +183,9 @@ def test_one_way_street_binds_car_not_walker(profiles):
     fac, res = facilities([near_a], [1]), points([near_b])
     car, _ = run(profiles, "car", nodes, edges, fac, res)
     walk, _ = run(profiles, "walk", nodes, edges, fac, res)
-    assert car[0] == pytest.approx(20 / CAR_RESIDENTIAL + 600 / CAR_RESIDENTIAL + 20 / CAR_RESIDENTIAL, abs=1e-6)
+    assert car[0] == pytest.approx(
+        20 / CAR_RESIDENTIAL + 600 / CAR_RESIDENTIAL + 20 / CAR_RESIDENTIAL, abs=1e-6
+    )
     assert walk[0] == pytest.approx(160 / WALK, abs=1e-6)
     # the other way round the car may follow the one-way street
     car_ab, _ = run(profiles, "car", nodes, edges, facilities([near_b], [1]), points([near_a]))
@@ -195,11 +201,28 @@ def compound_case():
 
     Gates are nodes 1 and 4; the compound also has an inner cul-de-sac 10-12.
     """
-    coords = {1: (0, 0), 2: (0, 500), 3: (300, 500), 4: (300, 0), 10: (100, 0), 11: (200, 0), 12: (100, -100),
-              20: (-200, 0), 21: (500, 0)}
-    links = [(1, 2, "residential"), (2, 3, "residential"), (3, 4, "residential"), (20, 1, "residential"),
-             (4, 21, "residential"), (1, 10, "service", False, "private"), (10, 11, "service", False, "private"),
-             (11, 4, "service", False, "private"), (10, 12, "service", False, "private")]
+    coords = {
+        1: (0, 0),
+        2: (0, 500),
+        3: (300, 500),
+        4: (300, 0),
+        10: (100, 0),
+        11: (200, 0),
+        12: (100, -100),
+        20: (-200, 0),
+        21: (500, 0),
+    }
+    links = [
+        (1, 2, "residential"),
+        (2, 3, "residential"),
+        (3, 4, "residential"),
+        (20, 1, "residential"),
+        (4, 21, "residential"),
+        (1, 10, "service", False, "private"),
+        (10, 11, "service", False, "private"),
+        (11, 4, "service", False, "private"),
+        (10, 12, "service", False, "private"),
+    ]
     return make_network(coords, links)
 
 
@@ -264,7 +287,9 @@ def test_equal_times_go_to_lowest_facility_id(profiles, ids):
     assert time == pytest.approx([500 / WALK, 200 / WALK], abs=1e-6)
     assert fid.tolist() == [3, 3]
     net = build_network(nodes, edges, profiles["walk"])
-    reach = nearest_facility(net, fac.facility_id.to_numpy(), snap_points(net, fac.lon, fac.lat), limit_s=3600)
+    reach = nearest_facility(
+        net, fac.facility_id.to_numpy(), snap_points(net, fac.lon, fac.lat), limit_s=3600
+    )
     assert set(reach.facility_ids[reach.source[[0, 1]]]) == {3}  # J and the far node
 
 

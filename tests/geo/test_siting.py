@@ -17,13 +17,31 @@ from geo.profiles import load_profiles
 
 # one type, two circles: urban residents walk 3 minutes, rural ones ride e-bikes 1 minute (one-way
 # streets bind: the directed case)
-TYPES = pd.DataFrame([{
-    "code": "daycare", "name_zh": "日间照料", "category": "elderly", "urban_tier": "5min", "urban_profile": "walk",
-    "urban_max_time_min": 3.0, "rural_tier": "village", "rural_profile": "ebike", "rural_max_time_min": 1.0,
-    "required": 1,
-}])
-AREAS = pd.DataFrame([(1, None, "district", None), (10, 1, "town", None), (100, 10, "community", True),
-                      (200, 10, "community", False)], columns=["area_id", "parent_id", "level", "urban"])
+TYPES = pd.DataFrame(
+    [
+        {
+            "code": "daycare",
+            "name_zh": "日间照料",
+            "category": "elderly",
+            "urban_tier": "5min",
+            "urban_profile": "walk",
+            "urban_max_time_min": 3.0,
+            "rural_tier": "village",
+            "rural_profile": "ebike",
+            "rural_max_time_min": 1.0,
+            "required": 1,
+        }
+    ]
+)
+AREAS = pd.DataFrame(
+    [
+        (1, None, "district", None),
+        (10, 1, "town", None),
+        (100, 10, "community", True),
+        (200, 10, "community", False),
+    ],
+    columns=["area_id", "parent_id", "level", "urban"],
+)
 
 
 def _case(seed: int, *, n_res: int = 36, n_cand: int = 9):
@@ -36,8 +54,11 @@ def _case(seed: int, *, n_res: int = 36, n_cand: int = 9):
     res["households"] = res.population // 3 + 1
     res["elderly"] = rng.integers(0, 20, n_res)
     res["children"] = rng.integers(0, 20, n_res)
-    fac = points([(60.0, 60.0)]).drop(columns="id").assign(facility_id=1, type_code="daycare", status="open",
-                                                           name="existing", capacity=np.nan)
+    fac = (
+        points([(60.0, 60.0)])
+        .drop(columns="id")
+        .assign(facility_id=1, type_code="daycare", status="open", name="existing", capacity=np.nan)
+    )
     cand = points([tuple(p) for p in rng.uniform(0, 560, size=(n_cand, 2))]).drop(columns="id")
     return nodes, edges, res, fac, siting.point_candidates(cand)
 
@@ -53,7 +74,9 @@ def _truth_cover(nodes, edges, res, fac, cand) -> tuple[np.ndarray, np.ndarray]:
         return np.where(urban, walk, ebike)
 
     covered = times(fac) <= limit + 1e-6
-    cover = np.array([times(cand.iloc[[j]].assign(facility_id=j + 1)) <= limit + 1e-6 for j in range(len(cand))])
+    cover = np.array(
+        [times(cand.iloc[[j]].assign(facility_id=j + 1)) <= limit + 1e-6 for j in range(len(cand))]
+    )
     return covered, cover
 
 
@@ -66,8 +89,15 @@ def case(request):
     matrix = siting.coverage_matrix(prepared, TYPES, "daycare", cand, existing=base.per_residence)
     covered, cover = _truth_cover(nodes, edges, res, fac, cand)
     weight = res.population.to_numpy(float)
-    return {"matrix": matrix, "covered": covered, "cover": cover & ~covered, "weight": weight, "res": res,
-            "prepared": prepared, "edges": edges}
+    return {
+        "matrix": matrix,
+        "covered": covered,
+        "cover": cover & ~covered,
+        "weight": weight,
+        "res": res,
+        "prepared": prepared,
+        "edges": edges,
+    }
 
 
 def _value(case, subset) -> float:
@@ -89,8 +119,10 @@ def _brute_lscp(case, share: float) -> int | None:
 
 def test_matrix_equals_networkx_pairs(case):
     m = case["matrix"]
-    got = {(int(c), int(r)) for c, r in zip(m.pairs.candidate, m.demand.residence_id.to_numpy()[m.pairs.demand],
-                                             strict=True)}
+    got = {
+        (int(c), int(r))
+        for c, r in zip(m.pairs.candidate, m.demand.residence_id.to_numpy()[m.pairs.demand], strict=True)
+    }
     ids = case["res"].residence_id.to_numpy()
     truth = {(j, int(ids[i])) for j, i in zip(*np.nonzero(case["cover"]), strict=True)}
     assert got == truth
@@ -130,7 +162,10 @@ def test_set_covering_equals_brute_force(case, share):
         assert not sol.feasible and share > reachable
         return
     assert sol.feasible and len(sol.chosen) == best and sol.bound == best
-    assert _value(case, sol.chosen) >= share * case["weight"].sum() - case["weight"][case["covered"]].sum() - 1e-9
+    assert (
+        _value(case, sol.chosen)
+        >= share * case["weight"].sum() - case["weight"][case["covered"]].sum() - 1e-9
+    )
     greedy = siting.set_covering(case["matrix"], share, solver="greedy", max_lp=0)
     assert greedy.bound <= best <= len(greedy.chosen)
 
@@ -179,7 +214,9 @@ def test_gap_candidates_lie_in_gaps_and_keep_the_spacing(case):
     net = case["prepared"].network("walk")
     square = shapely.Polygon([(100, 100), (450, 100), (450, 450), (100, 450)])
     lon, lat = lonlat(*np.asarray(square.exterior.coords).T)
-    gaps = gpd.GeoDataFrame({"gap_rank": [1]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326)
+    gaps = gpd.GeoDataFrame(
+        {"gap_rank": [1]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326
+    )
     cand = siting.gap_candidates(net, gaps, spacing_m=150.0)
     x, y = metres(cand.lon, cand.lat)
     assert len(cand) >= 3
@@ -195,8 +232,11 @@ def test_parcel_candidates_sit_on_the_parcel_next_to_its_street(case):
     far = shapely.box(200, 200, 230, 230)
     parcels = gpd.GeoDataFrame(
         {"name": ["角地", "中间地块"]},
-        geometry=[shapely.Polygon(np.column_stack(lonlat(*np.asarray(g.exterior.coords).T))) for g in (square, far)],
-        crs=4326)
+        geometry=[
+            shapely.Polygon(np.column_stack(lonlat(*np.asarray(g.exterior.coords).T))) for g in (square, far)
+        ],
+        crs=4326,
+    )
     plain = siting.parcel_candidates(parcels)
     street = siting.parcel_candidates(parcels, network=net)
     assert list(street.name) == ["角地", "中间地块"] and (street.source == "parcel").all()
@@ -291,14 +331,22 @@ def test_demand_is_the_types_users(case):
     """Elderly services weigh the elderly, schools the children of their age band, the rest everyone."""
     prepared, res = case["prepared"], case["res"]
     m = case["matrix"]
-    existing = pd.DataFrame({"residence_id": m.demand.residence_id[:0], "type_code": "daycare", "covered": True})
+    existing = pd.DataFrame(
+        {"residence_id": m.demand.residence_id[:0], "type_code": "daycare", "covered": True}
+    )
     elderly = siting.users_of("elderly", 25)
     kids = siting.users_of("children", 5)
     assert (elderly.measure, elderly.band, elderly.per_unit) == ("elderly", 1.0, 25.0)
     assert (kids.measure, kids.band, kids.per_unit) == ("children", 0.2, 1.0)
-    assert siting.users_of(None, None) == siting.Users() and siting.users_of("population", 222).per_unit == 222
+    assert (
+        siting.users_of(None, None) == siting.Users() and siting.users_of("population", 222).per_unit == 222
+    )
     cand = case["matrix"].candidates[siting.CANDIDATE_COLUMNS]
-    for users, expected in ((elderly, res.elderly), (kids, res.children / 5), (siting.Users(), res.population)):
+    for users, expected in (
+        (elderly, res.elderly),
+        (kids, res.children / 5),
+        (siting.Users(), res.population),
+    ):
         mat = siting.coverage_matrix(prepared, TYPES, "daycare", cand, existing=existing, users=users)
         got = mat.demand.set_index("residence_id").weight
         truth = pd.Series(expected.to_numpy(float), index=res.residence_id)
@@ -332,8 +380,12 @@ def _spaced(case, subset, spacing: float | None) -> bool:
 
 def _brute_capacitated(case, k: int, capacity: float, spacing: float | None = None) -> float:
     n = len(case["cover"])
-    return max(_flow(case, s, capacity) for m in range(1, k + 1) for s in itertools.combinations(range(n), m)
-               if _spaced(case, s, spacing))
+    return max(
+        _flow(case, s, capacity)
+        for m in range(1, k + 1)
+        for s in itertools.combinations(range(n), m)
+        if _spaced(case, s, spacing)
+    )
 
 
 @pytest.mark.parametrize(("k", "capacity"), [(1, 60.0), (2, 60.0), (2, 150.0), (3, 100.0), (4, 150.0)])
@@ -366,8 +418,14 @@ def test_capacitated_set_covering_equals_brute_force(case, share):
     capacity = 100.0
     need = share * case["weight"].sum() - case["weight"][case["covered"]].sum()
     n = len(case["cover"])
-    fewest = next((m for m in range(n + 1) if any(_flow(case, s, capacity) >= need - 1e-6
-                                                  for s in itertools.combinations(range(n), m))), None)
+    fewest = next(
+        (
+            m
+            for m in range(n + 1)
+            if any(_flow(case, s, capacity) >= need - 1e-6 for s in itertools.combinations(range(n), m))
+        ),
+        None,
+    )
     sol = siting.set_covering(case["matrix"], share, capacity=capacity, solver="exact")
     if fewest is None:
         assert not sol.feasible
@@ -376,7 +434,9 @@ def test_capacitated_set_covering_equals_brute_force(case, share):
     assert sol.feasible and len(sol.chosen) == fewest and sol.bound == fewest
     assert _flow(case, sol.chosen, capacity) >= need - 1e-6
     greedy = siting.set_covering(case["matrix"], share, capacity=capacity, solver="greedy", max_lp=0)
-    assert greedy.bound <= fewest <= len(greedy.chosen) and _flow(case, greedy.chosen, capacity) >= need - 1e-6
+    assert (
+        greedy.bound <= fewest <= len(greedy.chosen) and _flow(case, greedy.chosen, capacity) >= need - 1e-6
+    )
 
 
 @pytest.mark.parametrize(("k", "capacity"), [(2, None), (3, None), (3, 100.0), (2, 150.0)])
@@ -387,15 +447,24 @@ def test_spacing_keeps_sites_apart_and_stays_optimal(case, k, capacity):
     spacing = max(np.hypot(x[a] - x[b], y[a] - y[b]) for a, b in itertools.combinations(free.chosen, 2)) + 1.0
     assert not _spaced(case, free.chosen, spacing)  # the free optimum breaks this spacing
     n = len(case["cover"])
-    subsets = [s for r in range(1, k + 1) for s in itertools.combinations(range(n), r) if _spaced(case, s, spacing)]
+    subsets = [
+        s for r in range(1, k + 1) for s in itertools.combinations(range(n), r) if _spaced(case, s, spacing)
+    ]
     value = (lambda s: _flow(case, s, capacity)) if capacity else (lambda s: _value(case, s))
     best = max(value(s) for s in subsets)
     sol = siting.maximal_covering(m, k, capacity=capacity, min_spacing_m=spacing, solver="exact")
-    assert _spaced(case, sol.chosen, spacing) and sol.value == pytest.approx(best) and sol.gap == pytest.approx(0)
+    assert (
+        _spaced(case, sol.chosen, spacing)
+        and sol.value == pytest.approx(best)
+        and sol.gap == pytest.approx(0)
+    )
     assert best <= free.value + 1e-6
     greedy = siting.maximal_covering(m, k, capacity=capacity, min_spacing_m=spacing, solver="greedy")
     assert _spaced(case, greedy.chosen, spacing)
-    assert value(greedy.chosen) == pytest.approx(greedy.value) and greedy.value <= best + 1e-6 <= greedy.bound + 1e-6
+    assert (
+        value(greedy.chosen) == pytest.approx(greedy.value)
+        and greedy.value <= best + 1e-6 <= greedy.bound + 1e-6
+    )
 
 
 def test_proposals_say_users_served_against_capacity(case):
@@ -413,8 +482,14 @@ def test_capacities_are_checked(case):
     with pytest.raises(siting.SitingError, match="capacity"):
         siting.maximal_covering(case["matrix"], 2, capacity=0)
     existing = pd.DataFrame({"residence_id": [], "type_code": [], "covered": []})
-    mat = siting.coverage_matrix(case["prepared"], TYPES, "daycare", case["matrix"].candidates[siting.CANDIDATE_COLUMNS],
-                                 existing=existing, weight="households")
+    mat = siting.coverage_matrix(
+        case["prepared"],
+        TYPES,
+        "daycare",
+        case["matrix"].candidates[siting.CANDIDATE_COLUMNS],
+        existing=existing,
+        weight="households",
+    )
     with pytest.raises(siting.SitingError, match="users"):
         siting.maximal_covering(mat, 2, capacity=100)
 
@@ -428,7 +503,9 @@ def test_intersection_candidates_are_the_junctions_inside_the_gaps(case):
     graph.add_edges_from(zip(edges.u, edges.v, strict=True))
     square = shapely.Polygon([(100, 100), (450, 100), (450, 450), (100, 450)])
     lon, lat = lonlat(*np.asarray(square.exterior.coords).T)
-    gaps = gpd.GeoDataFrame({"gap_rank": [4]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326)
+    gaps = gpd.GeoDataFrame(
+        {"gap_rank": [4]}, geometry=[shapely.Polygon(np.column_stack([lon, lat]))], crs=4326
+    )
     every = siting.intersection_candidates(net, gaps)
     nodes = case["prepared"].network("walk").node_ids
     x, y = metres(*siting.to_wgs84(net.node_xy[:, 0], net.node_xy[:, 1], crs=net.crs))
@@ -461,4 +538,7 @@ def test_one_site_per_group_stays_optimal(case, k, capacity):
     assert allowed(sol.chosen) and sol.value == pytest.approx(best) and sol.gap == pytest.approx(0)
     greedy = siting.maximal_covering(m, k, capacity=capacity, one_per=groups, solver="greedy", max_lp=0)
     assert allowed(greedy.chosen)
-    assert value(greedy.chosen) == pytest.approx(greedy.value) and greedy.value <= best + 1e-6 <= greedy.bound + 1e-6
+    assert (
+        value(greedy.chosen) == pytest.approx(greedy.value)
+        and greedy.value <= best + 1e-6 <= greedy.bound + 1e-6
+    )

@@ -58,8 +58,9 @@ def test_snaps_to_edge_interior_not_node(profiles):
 
 
 def test_equidistant_edges_go_to_lowest_edge_id(profiles):
-    nodes, edges = make_network({1: (0, 0), 2: (100, 0), 3: (0, 100), 4: (100, 100)},
-                                [(3, 4, "residential"), (1, 2, "residential")])
+    nodes, edges = make_network(
+        {1: (0, 0), 2: (100, 0), 3: (0, 100), 4: (100, 100)}, [(3, 4, "residential"), (1, 2, "residential")]
+    )
     net = build_network(nodes, edges, profiles["walk"])
     pts = points([(50, 50)])
     snap = snap_points(net, pts.lon, pts.lat)
@@ -68,16 +69,28 @@ def test_equidistant_edges_go_to_lowest_edge_id(profiles):
 
 def test_outside_point_never_snaps_into_compound(profiles):
     # compound: gate 10 on the public street 1-2, private drive 10-11 and a private loop 11-12-13-14
-    coords = {1: (0, 0), 2: (400, 0), 10: (200, 0), 11: (200, 50), 12: (200, 150), 13: (300, 150), 14: (300, 50)}
+    coords = {
+        1: (0, 0),
+        2: (400, 0),
+        10: (200, 0),
+        11: (200, 50),
+        12: (200, 150),
+        13: (300, 150),
+        14: (300, 50),
+    }
     private = [(10, 11), (11, 12), (12, 13), (13, 14), (14, 11)]
-    links = [(1, 10, "residential"), (10, 2, "residential")] + [(a, b, "service", False, "private") for a, b in private]
+    links = [(1, 10, "residential"), (10, 2, "residential")] + [
+        (a, b, "service", False, "private") for a, b in private
+    ]
     nodes, edges = make_network(coords, links)
     net = build_network(nodes, edges, profiles["walk"])
     # (a) outside the compound, 20 m from private edge 13-14 but 100 m from the street; (b) inside
     pts = points([(320, 100), (280, 100)])
     snap = snap_points(net, pts.lon, pts.lat)
     inside = [False, True]
-    truth = brute_snap(nodes, edges, "walk", pts, allowed=lambda i, e: (e.access != "private").to_numpy() | inside[i])
+    truth = brute_snap(
+        nodes, edges, "walk", pts, allowed=lambda i, e: (e.access != "private").to_numpy() | inside[i]
+    )
     assert [int(net.edge_id[r]) for r in snap.edge] == [t[0] for t in truth] == [2, 6]
     assert snap.distance_m[0] == pytest.approx(100, abs=1e-6)
     assert net.edge_compound[snap.edge[1]] == 0

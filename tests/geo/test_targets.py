@@ -12,38 +12,72 @@ from geo.targets import check_targets, overall, targets_by_area
 
 # district 1; town 10 (urban communities 101, 102, 103; rural 104); town 20 (rural 201, 202)
 AREAS = pd.DataFrame(
-    [(1, None, "district", True), (10, 1, "town", True), (20, 1, "town", False),
-     (101, 10, "community", True), (102, 10, "community", True), (103, 10, "community", True),
-     (104, 10, "community", False), (201, 20, "community", False), (202, 20, "community", False),
-     (1011, 101, "grid_middle", True)],
-    columns=["area_id", "parent_id", "level", "urban"])
+    [
+        (1, None, "district", True),
+        (10, 1, "town", True),
+        (20, 1, "town", False),
+        (101, 10, "community", True),
+        (102, 10, "community", True),
+        (103, 10, "community", True),
+        (104, 10, "community", False),
+        (201, 20, "community", False),
+        (202, 20, "community", False),
+        (1011, 101, "grid_middle", True),
+    ],
+    columns=["area_id", "parent_id", "level", "urban"],
+)
 # (community, type) → (population, reached over the network, within the service radius)
 COVERAGE = {
-    (101, "daycare"): (100, 90, 95), (102, "daycare"): (200, 60, 150), (104, "daycare"): (50, 50, 50),
-    (201, "daycare"): (80, 20, 40), (202, "daycare"): (40, 39, 40),
-    (101, "school"): (100, 100, 100), (102, "school"): (200, 200, 200), (103, "school"): (10, 0, 5),
-    (104, "school"): (50, 25, 30), (201, "school"): (80, 80, 80), (202, "school"): (40, 40, 40),
+    (101, "daycare"): (100, 90, 95),
+    (102, "daycare"): (200, 60, 150),
+    (104, "daycare"): (50, 50, 50),
+    (201, "daycare"): (80, 20, 40),
+    (202, "daycare"): (40, 39, 40),
+    (101, "school"): (100, 100, 100),
+    (102, "school"): (200, 200, 200),
+    (103, "school"): (10, 0, 5),
+    (104, "school"): (50, 25, 30),
+    (201, "school"): (80, 80, 80),
+    (202, "school"): (40, 40, 40),
 }
 # communities with a day-care centre (presence): 101, 103, 104, 202 — not 102 nor 201
-PRESENCE = pd.DataFrame([(101, "daycare", True), (102, "daycare", False), (103, "daycare", True),
-                         (104, "daycare", True), (201, "daycare", False), (202, "daycare", True)],
-                        columns=["area_id", "type_code", "present"])
+PRESENCE = pd.DataFrame(
+    [
+        (101, "daycare", True),
+        (102, "daycare", False),
+        (103, "daycare", True),
+        (104, "daycare", True),
+        (201, "daycare", False),
+        (202, "daycare", True),
+    ],
+    columns=["area_id", "type_code", "present"],
+)
 # (community, circle) → (population, reaching every required type)
-COMPOSITE = {(101, "urban"): (100, 80), (102, "urban"): (200, 50), (103, "urban"): (10, 0),
-             (104, "rural"): (50, 20), (201, "rural"): (80, 80), (202, "rural"): (40, 10)}
-TARGETS = pd.DataFrame([
-    ("dc", "daycare", "both", "presence", 0.6),
-    ("dc_rural", "daycare", "rural", "presence", 0.5),
-    ("school_radius", "school", "urban", "radius", 0.95),
-    ("school_network", "school", "urban", "network", 0.9),
-    ("all_urban", "*", "urban", "composite", 0.5),
-], columns=["code", "type_code", "circle", "measure", "threshold"])
+COMPOSITE = {
+    (101, "urban"): (100, 80),
+    (102, "urban"): (200, 50),
+    (103, "urban"): (10, 0),
+    (104, "rural"): (50, 20),
+    (201, "rural"): (80, 80),
+    (202, "rural"): (40, 10),
+}
+TARGETS = pd.DataFrame(
+    [
+        ("dc", "daycare", "both", "presence", 0.6),
+        ("dc_rural", "daycare", "rural", "presence", 0.5),
+        ("school_radius", "school", "urban", "radius", 0.95),
+        ("school_network", "school", "urban", "network", 0.9),
+        ("all_urban", "*", "urban", "composite", 0.5),
+    ],
+    columns=["code", "type_code", "circle", "measure", "threshold"],
+)
 
 
 def per_area() -> pd.DataFrame:
     rows = [(c, t, p, k, r) for (c, t), (p, k, r) in COVERAGE.items()]
-    frame = pd.DataFrame(rows, columns=["area_id", "type_code", "population", "population_covered",
-                                        "population_in_radius"])
+    frame = pd.DataFrame(
+        rows, columns=["area_id", "type_code", "population", "population_covered", "population_in_radius"]
+    )
     # the rolled-up rows of towns and the district are present too and must not be counted twice
     up = frame.assign(area_id=frame.area_id.map({101: 10, 102: 10, 103: 10, 104: 10, 201: 20, 202: 20}))
     return pd.concat([frame, up.groupby(["area_id", "type_code"], as_index=False).sum()], ignore_index=True)
@@ -89,7 +123,9 @@ def test_radius_and_network_are_shares_of_the_circles_residents():
     got = judged()
     radius, network = got[got.code == "school_radius"], got[got.code == "school_network"]
     assert set(radius.area_id) == set(network.area_id) == {1, 10, 101, 102, 103}  # no urban residents in 20
-    assert verdict(got, "school_radius", 103).value == 0.5 and verdict(got, "school_network", 103).value == 0.0
+    assert (
+        verdict(got, "school_radius", 103).value == 0.5 and verdict(got, "school_network", 103).value == 0.0
+    )
     assert verdict(got, "school_radius", 10).value == pytest.approx(305 / 310)
     assert bool(verdict(got, "school_radius", 10)["pass"])  # 98.4% >= 95%
     assert verdict(got, "school_network", 1).value == pytest.approx(300 / 310)
@@ -121,26 +157,41 @@ def test_overall_equals_the_district_verdict_and_levels_can_be_chosen():
 
 
 def test_no_value_without_data_of_the_circle_and_missing_inputs():
-    got = targets_by_area(per_area()[lambda f: f.type_code == "school"], AREAS, TARGETS,
-                          presence=PRESENCE[PRESENCE.type_code == "school"], composite=composite())
+    got = targets_by_area(
+        per_area()[lambda f: f.type_code == "school"],
+        AREAS,
+        TARGETS,
+        presence=PRESENCE[PRESENCE.type_code == "school"],
+        composite=composite(),
+    )
     dc = got[got.code == "dc"]  # no presence results of day care: listed, but no value and no verdict
     assert set(dc.area_id) == {1, 10, 20} and dc.value.isna().all() and dc["pass"].isna().all()
     with pytest.raises(MissingColumnsError, match="population_covered"):
-        targets_by_area(per_area().drop(columns="population_covered"), AREAS, TARGETS, presence=PRESENCE,
-                        composite=composite())
+        targets_by_area(
+            per_area().drop(columns="population_covered"),
+            AREAS,
+            TARGETS,
+            presence=PRESENCE,
+            composite=composite(),
+        )
     with pytest.raises(MeasureError, match="presence results are needed"):
         targets_by_area(per_area(), AREAS, TARGETS, composite=composite())
 
 
-@pytest.mark.parametrize("row, words", [
-    (("x", "school", "urban", "community_share", 0.8), "measure 'community_share' is not one of"),
-    (("x", "school", "town", "radius", 0.8), "circle 'town'"),
-    (("x", "school", "urban", "radius", 80), "threshold 80 must be a share"),
-    (("x", "*", "urban", "network", 0.8), "'*' goes with measure composite only"),
-    (("x", "*", "urban", "composite", 0.8, "township"), "tier 'township' is not one of"),
-])
+@pytest.mark.parametrize(
+    "row, words",
+    [
+        (("x", "school", "urban", "community_share", 0.8), "measure 'community_share' is not one of"),
+        (("x", "school", "town", "radius", 0.8), "circle 'town'"),
+        (("x", "school", "urban", "radius", 80), "threshold 80 must be a share"),
+        (("x", "*", "urban", "network", 0.8), "'*' goes with measure composite only"),
+        (("x", "*", "urban", "composite", 0.8, "township"), "tier 'township' is not one of"),
+    ],
+)
 def test_a_bad_target_row_is_refused_naming_the_row(row, words):
-    bad = pd.DataFrame([row], columns=["code", "type_code", "circle", "measure", "threshold", "tier"][:len(row)])
+    bad = pd.DataFrame(
+        [row], columns=["code", "type_code", "circle", "measure", "threshold", "tier"][: len(row)]
+    )
     with pytest.raises(MeasureError, match="row 2 \\(x\\)") as e:
         check_targets(bad)
     assert words in str(e.value)

@@ -18,7 +18,8 @@ def geodesic_m2(geom) -> float:
 
 def tree(rows) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        [{"area_id": a, "parent_id": p, "level": lvl, "geometry": g} for a, p, lvl, g in rows], crs=4326)
+        [{"area_id": a, "parent_id": p, "level": lvl, "geometry": g} for a, p, lvl, g in rows], crs=4326
+    )
 
 
 TOWN = shapely.box(113.00, 22.00, 113.02, 22.02)
@@ -29,17 +30,19 @@ OVERLAP = shapely.box(113.005, 22.005, 113.008, 22.008)
 
 def sample() -> gpd.GeoDataFrame:
     bowtie = shapely.Polygon([(113.001, 22.011), (113.002, 22.012), (113.002, 22.011), (113.001, 22.012)])
-    return tree([
-        (1, None, "town", TOWN),
-        (10, 1, "community", shapely.box(113.00, 22.00, 113.01, 22.02)),
-        (11, 1, "community", shapely.box(113.0102, 22.00, 113.02, 22.02)),
-        (100, 10, "grid_middle", shapely.box(113.00, 22.00, 113.0102, 22.01)),
-        (101, 10, "grid_middle", shapely.box(113.00, 22.01, 113.01, 22.02)),
-        (102, 10, "grid_middle", OVERLAP),
-        (110, 11, "grid_middle", shapely.box(113.0102, 22.00, 113.02, 22.02)),
-        (1000, 101, "grid_small", bowtie),
-        (1001, 10, "grid_small", shapely.box(113.003, 22.013, 113.004, 22.014)),
-    ])
+    return tree(
+        [
+            (1, None, "town", TOWN),
+            (10, 1, "community", shapely.box(113.00, 22.00, 113.01, 22.02)),
+            (11, 1, "community", shapely.box(113.0102, 22.00, 113.02, 22.02)),
+            (100, 10, "grid_middle", shapely.box(113.00, 22.00, 113.0102, 22.01)),
+            (101, 10, "grid_middle", shapely.box(113.00, 22.01, 113.01, 22.02)),
+            (102, 10, "grid_middle", OVERLAP),
+            (110, 11, "grid_middle", shapely.box(113.0102, 22.00, 113.02, 22.02)),
+            (1000, 101, "grid_small", bowtie),
+            (1001, 10, "grid_small", shapely.box(113.003, 22.013, 113.004, 22.014)),
+        ]
+    )
 
 
 def test_every_kind_is_found_with_its_size():
@@ -72,17 +75,23 @@ def test_sizes_below_the_threshold_are_not_reported():
 
 
 def test_a_clean_tiling_has_no_problems():
-    clean = tree([
-        (1, None, "community", shapely.box(113.0, 22.0, 113.02, 22.02)),
-        (2, 1, "grid_middle", shapely.box(113.0, 22.0, 113.01, 22.02)),
-        (3, 1, "grid_middle", shapely.box(113.01, 22.0, 113.02, 22.02)),
-    ])
+    clean = tree(
+        [
+            (1, None, "community", shapely.box(113.0, 22.0, 113.02, 22.02)),
+            (2, 1, "grid_middle", shapely.box(113.0, 22.0, 113.01, 22.02)),
+            (3, 1, "grid_middle", shapely.box(113.01, 22.0, 113.02, 22.02)),
+        ]
+    )
     assert check_topology(clean).empty
 
 
 def test_holes_between_top_level_areas_are_gaps():
-    ring = [shapely.box(113.0, 22.0, 113.03, 22.01), shapely.box(113.0, 22.02, 113.03, 22.03),
-            shapely.box(113.0, 22.01, 113.01, 22.02), shapely.box(113.02, 22.01, 113.03, 22.02)]
+    ring = [
+        shapely.box(113.0, 22.0, 113.03, 22.01),
+        shapely.box(113.0, 22.02, 113.03, 22.03),
+        shapely.box(113.0, 22.01, 113.01, 22.02),
+        shapely.box(113.02, 22.01, 113.03, 22.02),
+    ]
     problems = check_topology(tree([(i + 1, None, "town", g) for i, g in enumerate(ring)]))
     assert problems["kind"].tolist() == ["gap"]
     hole = shapely.box(113.01, 22.01, 113.02, 22.02)
@@ -91,15 +100,17 @@ def test_holes_between_top_level_areas_are_gaps():
 
 def test_absorb_slivers_repairs_small_problems_and_keeps_big_ones():
     sliver_gap = shapely.box(113.01, 22.0, 113.01001, 22.02)  # ~1 m wide, ~2,300 m²
-    areas = tree([
-        (1, None, "community", shapely.box(113.0, 22.0, 113.02, 22.02)),
-        (2, 1, "grid_middle", shapely.box(113.0, 22.0, 113.01, 22.02)),
-        (3, 1, "grid_middle", shapely.box(113.01001, 22.0, 113.02, 22.02)),
-        (4, None, "community", shapely.box(113.03, 22.0, 113.05, 22.02)),
-        (5, 4, "grid_middle", shapely.box(113.03, 22.0, 113.04001, 22.02)),  # 1 m into its neighbour
-        (6, 4, "grid_middle", shapely.box(113.04, 22.0, 113.05, 22.02)),
-        (7, 4, "grid_middle", shapely.box(113.049, 22.0, 113.0505, 22.001)),  # overlap + overhang, larger
-    ])
+    areas = tree(
+        [
+            (1, None, "community", shapely.box(113.0, 22.0, 113.02, 22.02)),
+            (2, 1, "grid_middle", shapely.box(113.0, 22.0, 113.01, 22.02)),
+            (3, 1, "grid_middle", shapely.box(113.01001, 22.0, 113.02, 22.02)),
+            (4, None, "community", shapely.box(113.03, 22.0, 113.05, 22.02)),
+            (5, 4, "grid_middle", shapely.box(113.03, 22.0, 113.04001, 22.02)),  # 1 m into its neighbour
+            (6, 4, "grid_middle", shapely.box(113.04, 22.0, 113.05, 22.02)),
+            (7, 4, "grid_middle", shapely.box(113.049, 22.0, 113.0505, 22.001)),  # overlap + overhang, larger
+        ]
+    )
     limit = geodesic_m2(sliver_gap) * 2
     fixed, absorbed = absorb_slivers(areas, max_m2=limit)
     assert set(absorbed["kind"]) == {"gap", "overlap"}

@@ -24,8 +24,9 @@ def test_the_shipped_plan_lists_the_five_groups(plan):
 
 def test_interval_is_the_shortest_of_the_groups(plan):
     assert rules.interval_days(["dibao"], plan) == plan["dibao"].every_days
-    assert rules.interval_days(["dibao", "elderly_alone"], plan) == min(plan["dibao"].every_days,
-                                                                          plan["elderly_alone"].every_days)
+    assert rules.interval_days(["dibao", "elderly_alone"], plan) == min(
+        plan["dibao"].every_days, plan["elderly_alone"].every_days
+    )
     with pytest.raises(rules.VisitPlanError, match="不在走访计划中"):
         rules.interval_days(["vip"], plan)
     with pytest.raises(rules.VisitPlanError, match="至少选择一个"):
@@ -37,14 +38,17 @@ def test_next_due_after_last_visit_else_registration():
     assert rules.next_due(T0, T0 + timedelta(days=3), 7) == T0 + timedelta(days=10)
 
 
-@pytest.mark.parametrize(("registered", "every", "owed"), [
-    (T0 - timedelta(days=60), 7, 4),    # 31 days of March: 4 whole weeks
-    (T0 - timedelta(days=60), 30, 1),
-    (T0 - timedelta(days=60), 14, 2),
-    (T0 + timedelta(days=10), 7, 3),    # registered 10 March: 21 days left, 3 weeks
-    (T0 + timedelta(days=10), 30, 0),   # not one whole interval yet: owes nothing
-    (T0 + timedelta(days=40), 7, 0),    # registered after the period
-])
+@pytest.mark.parametrize(
+    ("registered", "every", "owed"),
+    [
+        (T0 - timedelta(days=60), 7, 4),  # 31 days of March: 4 whole weeks
+        (T0 - timedelta(days=60), 30, 1),
+        (T0 - timedelta(days=60), 14, 2),
+        (T0 + timedelta(days=10), 7, 3),  # registered 10 March: 21 days left, 3 weeks
+        (T0 + timedelta(days=10), 30, 0),  # not one whole interval yet: owes nothing
+        (T0 + timedelta(days=40), 7, 0),  # registered after the period
+    ],
+)
 def test_owed_in_march(registered, every, owed):
     assert rules.owed(registered, T0, datetime(2026, 4, 1, tzinfo=UTC), every) == owed
 
@@ -57,7 +61,9 @@ def test_completion_caps_each_household():
 
 def test_bad_plan_rows_are_named(tmp_path):
     bad = tmp_path / "plan.csv"
-    bad.write_text("code,name_zh,every_days,priority\ndibao,低保户,0,1\ndibao,低保户,30,1\n,无名,7,2\n", encoding="utf-8")
+    bad.write_text(
+        "code,name_zh,every_days,priority\ndibao,低保户,0,1\ndibao,低保户,30,1\n,无名,7,2\n", encoding="utf-8"
+    )
     with pytest.raises(rules.VisitPlanError) as e:
         rules.load_plan(bad)
     message = str(e.value)

@@ -13,27 +13,44 @@ from sqlalchemy import text
 from layers.db import session
 from layers.load.bulk import _text_cells, copy_frame
 
-TRICKY = ["plain", "tab\there", "new\nline", "carriage\rreturn", "back\\slash", "\\N", "", None, "引号\"'<>&", "末尾\\"]
+TRICKY = [
+    "plain",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "back\\slash",
+    "\\N",
+    "",
+    None,
+    "引号\"'<>&",
+    "末尾\\",
+]
 
 
 @pytest.fixture()
 def scratch(db_url):
     with session(db_url) as s:
-        s.execute(text("CREATE TEMP TABLE scratch (t text, i bigint, f double precision, b boolean, c text, "
-                       "g geometry(Point, 4326)) ON COMMIT DROP"))
+        s.execute(
+            text(
+                "CREATE TEMP TABLE scratch (t text, i bigint, f double precision, b boolean, c text, "
+                "g geometry(Point, 4326)) ON COMMIT DROP"
+            )
+        )
         yield s
 
 
 def test_round_trip_of_awkward_values(scratch):
     n = len(TRICKY)
-    frame = pd.DataFrame({
-        "t": pd.Series(TRICKY, dtype=object),
-        "i": pd.array([1, None, -(2 ** 62), 0, 7, None, 3, 4, 5, 6], dtype="Int64"),
-        "f": [0.1, np.nan, math.inf, -math.inf, 1e-300, 123456789.123456789, -0.0, 2.5, 1e20, 1 / 3],
-        "b": pd.array([True, False, None, True, False, None, True, True, False, False], dtype="boolean"),
-        "c": pd.Categorical(["a", "b", None, "a", "b", "a", "a", None, "b", "a"]),
-        "geometry": [shapely.Point(113.0 + k / 7, 21.0 - k / 9) if k % 3 else None for k in range(n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "t": pd.Series(TRICKY, dtype=object),
+            "i": pd.array([1, None, -(2**62), 0, 7, None, 3, 4, 5, 6], dtype="Int64"),
+            "f": [0.1, np.nan, math.inf, -math.inf, 1e-300, 123456789.123456789, -0.0, 2.5, 1e20, 1 / 3],
+            "b": pd.array([True, False, None, True, False, None, True, True, False, False], dtype="boolean"),
+            "c": pd.Categorical(["a", "b", None, "a", "b", "a", "a", None, "b", "a"]),
+            "geometry": [shapely.Point(113.0 + k / 7, 21.0 - k / 9) if k % 3 else None for k in range(n)],
+        }
+    )
     frame.insert(0, "row", range(n))
     assert all(_text_cells(frame[c]) is not None for c in ("t", "i", "f", "b", "c"))  # the column-wise path
     copy_frame(scratch, "scratch", frame, columns=["t", "i", "f", "b", "c"], geometry={"geometry": "g"})

@@ -58,8 +58,12 @@ def test_keys_follow_writes_and_tell_databases_apart(fresh_db):
         other = versioned_key(s, ("water",), "x")
     assert before[1:] == other[1:] and before != other  # equal counters, another database
     with session(a, actor="pytest") as s:
-        s.execute(text("INSERT INTO water (water_id, kind, name, geom) VALUES (1, 'lake', '湖', "
-                       "ST_GeomFromText('MULTIPOLYGON(((113 22,113.01 22,113.01 22.01,113 22)))', 4326))"))
+        s.execute(
+            text(
+                "INSERT INTO water (water_id, kind, name, geom) VALUES (1, 'lake', '湖', "
+                "ST_GeomFromText('MULTIPOLYGON(((113 22,113.01 22,113.01 22.01,113 22)))', 4326))"
+            )
+        )
     with session(a) as s:
         after = versioned_key(s, ("water",), "x")
     assert after != before and after[0] == before[0]

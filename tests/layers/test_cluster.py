@@ -18,8 +18,10 @@ import pytest
 
 from layers.cluster import DB_USER, PG_BIN, SERVER_HOME, LocalCluster
 
-pytestmark = pytest.mark.skipif(not (PG_BIN / "postgres").exists(),
-                                reason="PostgreSQL 15 server binaries not installed (DATABASE_URL set-ups)")
+pytestmark = pytest.mark.skipif(
+    not (PG_BIN / "postgres").exists(),
+    reason="PostgreSQL 15 server binaries not installed (DATABASE_URL set-ups)",
+)
 
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the server then runs as postgres)")
@@ -33,11 +35,19 @@ def _run_as_nobody(script: str, *args: str, home: Path | None = None) -> subproc
     python = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
     if not python.exists():
         pytest.skip(f"{python} (Debian's interpreter of the venv's version) is not installed")
-    prefix = f"import sys; sys.path[:0] = [{str(REPO)!r}, {sysconfig.get_paths()['purelib']!r}, " \
-             f"{sysconfig.get_paths()['platlib']!r}]\n"
+    prefix = (
+        f"import sys; sys.path[:0] = [{str(REPO)!r}, {sysconfig.get_paths()['purelib']!r}, "
+        f"{sysconfig.get_paths()['platlib']!r}]\n"
+    )
     env = {"PATH": os.environ["PATH"], "HOME": str(home or "/nonexistent")}
-    return subprocess.run(["runuser", "-u", "nobody", "--", str(python), "-c", prefix + script, *args],
-                          capture_output=True, text=True, env=env, cwd=str(home or "/"), timeout=120)
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", str(python), "-c", prefix + script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(home or "/"),
+        timeout=120,
+    )
 
 
 @pytest.fixture()
@@ -52,8 +62,9 @@ def cluster():
 
 def _show(c: LocalCluster, *names: str) -> list[str]:
     conn = c.conn()
-    with psycopg.connect(host="127.0.0.1", port=conn["port"], user=DB_USER, password=conn["password"],
-                         dbname="postgres") as con:
+    with psycopg.connect(
+        host="127.0.0.1", port=conn["port"], user=DB_USER, password=conn["password"], dbname="postgres"
+    ) as con:
         return [con.execute(f"SHOW {n}").fetchone()[0] for n in names]
 
 
@@ -72,8 +83,9 @@ def test_up_keeps_the_password_private_and_durability_follows_the_setting(cluste
 
 def _query(c: LocalCluster, sql: str):
     conn = c.conn()
-    with psycopg.connect(host="127.0.0.1", port=conn["port"], user=DB_USER, password=conn["password"],
-                         dbname="minqing") as con:
+    with psycopg.connect(
+        host="127.0.0.1", port=conn["port"], user=DB_USER, password=conn["password"], dbname="minqing"
+    ) as con:
         return con.execute(sql).fetchone()[0]
 
 

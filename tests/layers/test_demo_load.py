@@ -11,9 +11,17 @@ from layers import queries
 from layers.db import session
 from layers.load.demo import load_district
 
-LOADED = {"areas": "area_id", "network_nodes": "node_id", "network_edges": "edge_id", "water": "water_id",
-          "residences": "residence_id", "facilities": "facility_id", "place_names": "name_id",
-          "place_name_history": "name_id, action, new_name", "facility_types": "code"}
+LOADED = {
+    "areas": "area_id",
+    "network_nodes": "node_id",
+    "network_edges": "edge_id",
+    "water": "water_id",
+    "residences": "residence_id",
+    "facilities": "facility_id",
+    "place_names": "name_id",
+    "place_name_history": "name_id, action, new_name",
+    "facility_types": "code",
+}
 """Every table the demo loader writes → an order that is unique and independent of load order."""
 VOLATILE = {"created_at", "updated_at", "history_id", "changed_at"}
 """Columns that differ between two loads of the same data by design (time of writing, serial ids)."""
@@ -23,11 +31,26 @@ def _checksums_in(s) -> dict[str, tuple[int, str]]:
     """Per table: row count and md5 of every row's every column (but VOLATILE) in a fixed order."""
     out = {}
     for table, order in LOADED.items():
-        cols = s.execute(text("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
-                              "AND table_name = :t ORDER BY ordinal_position"), {"t": table}).scalars().all()
+        cols = (
+            s.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND table_name = :t ORDER BY ordinal_position"
+                ),
+                {"t": table},
+            )
+            .scalars()
+            .all()
+        )
         row = " || '|' || ".join(f"quote_nullable({c}::text)" for c in cols if c not in VOLATILE)
-        out[table] = tuple(s.execute(text(f"SELECT count(*), md5(coalesce(string_agg({row}, E'\\n' "
-                                          f"ORDER BY {order}), '')) FROM {table}")).one())
+        out[table] = tuple(
+            s.execute(
+                text(
+                    f"SELECT count(*), md5(coalesce(string_agg({row}, E'\\n' "
+                    f"ORDER BY {order}), '')) FROM {table}"
+                )
+            ).one()
+        )
     return out
 
 
@@ -54,11 +77,17 @@ def test_loading_twice_leaves_the_same_data(demo_db, demo_district):
 def test_the_checksum_sees_a_change_in_any_column(demo_db):
     """The checksums cover every column: a one-character change in a column not compared before is seen."""
     before = _checksums(demo_db)
-    for table, column, key in (("network_edges", "bicycle", "edge_id"), ("water", "name", "water_id"),
-                               ("place_name_history", "approval", "history_id"), ("network_nodes", "geom", "node_id")):
+    for table, column, key in (
+        ("network_edges", "bicycle", "edge_id"),
+        ("water", "name", "water_id"),
+        ("place_name_history", "approval", "history_id"),
+        ("network_nodes", "geom", "node_id"),
+    ):
         change = "ST_Translate(geom, 1e-9, 0)" if column == "geom" else f"coalesce({column}, '') || 'x'"
         with pytest.raises(_Undo), session(demo_db) as s:
-            s.execute(text(f"UPDATE {table} SET {column} = {change} WHERE {key} = (SELECT min({key}) FROM {table})"))
+            s.execute(
+                text(f"UPDATE {table} SET {column} = {change} WHERE {key} = (SELECT min({key}) FROM {table})")
+            )
             after = _checksums_in(s)
             assert after[table] != before[table], table
             assert all(after[t] == before[t] for t in LOADED if t != table), table
@@ -72,12 +101,18 @@ class _Undo(Exception):
 
 def test_every_residence_lies_in_its_small_grid_in_postgis(demo_db):
     with session(demo_db) as s:
-        wrong = s.execute(text(
-            "SELECT count(*) FROM residences r JOIN areas a ON a.area_id = r.area_id "
-            "WHERE a.level <> 'grid_small' OR NOT ST_Intersects(a.geom, r.geom)")).scalar_one()
-        multiple = s.execute(text(
-            "SELECT count(*) FROM (SELECT r.residence_id FROM residences r JOIN areas a "
-            "ON a.level = 'grid_small' AND ST_Contains(a.geom, r.geom) GROUP BY 1 HAVING count(*) > 1) x")).scalar_one()
+        wrong = s.execute(
+            text(
+                "SELECT count(*) FROM residences r JOIN areas a ON a.area_id = r.area_id "
+                "WHERE a.level <> 'grid_small' OR NOT ST_Intersects(a.geom, r.geom)"
+            )
+        ).scalar_one()
+        multiple = s.execute(
+            text(
+                "SELECT count(*) FROM (SELECT r.residence_id FROM residences r JOIN areas a "
+                "ON a.level = 'grid_small' AND ST_Contains(a.geom, r.geom) GROUP BY 1 HAVING count(*) > 1) x"
+            )
+        ).scalar_one()
     assert wrong == 0 and multiple == 0
 
 

@@ -28,8 +28,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BBOX = (113.299, 23.099, 113.309, 23.105)  # around tests/layers/fixtures/homes.osm (buildings 20, 21, 22)
 X0, Y0, X1, Y1 = BBOX
 XM, YM = (X0 + X1) / 2, (Y0 + Y1) / 2
-LAYER_TABLES = ("areas", "facilities", "residences", "place_names", "place_name_history", "network_nodes",
-                "network_edges", "audit_log", "divisions")
+LAYER_TABLES = (
+    "areas",
+    "facilities",
+    "residences",
+    "place_names",
+    "place_name_history",
+    "network_nodes",
+    "network_edges",
+    "audit_log",
+    "divisions",
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +50,18 @@ def grid_frame(*, renamed: bool = False, fifth: bool = False) -> gpd.GeoDataFram
     """District → town → community → middle grid → small grids (quarters of BBOX; ``fifth``: the
     north-east quarter under a new code instead of the fourth)."""
     whole = shapely.box(*BBOX)
-    rows = [("900000000000", "测试区", "district", "", whole), ("900000001000", "测试镇", "town", "900000000000", whole),
-            ("900000001001", "测试社区", "community", "900000001000", whole),
-            ("90000000100101", "测试中网格", "grid_middle", "900000001001", whole)]
-    quads = [shapely.box(X0, Y0, XM, YM), shapely.box(XM, Y0, X1, YM), shapely.box(X0, YM, XM, Y1),
-             shapely.box(XM, YM, X1, Y1)]
+    rows = [
+        ("900000000000", "测试区", "district", "", whole),
+        ("900000001000", "测试镇", "town", "900000000000", whole),
+        ("900000001001", "测试社区", "community", "900000001000", whole),
+        ("90000000100101", "测试中网格", "grid_middle", "900000001001", whole),
+    ]
+    quads = [
+        shapely.box(X0, Y0, XM, YM),
+        shapely.box(XM, Y0, X1, YM),
+        shapely.box(X0, YM, XM, Y1),
+        shapely.box(XM, YM, X1, Y1),
+    ]
     for i, quad in enumerate(quads, start=1):
         number = 5 if fifth and i == 4 else i
         name = f"网格{number}" + ("（新）" if renamed and i == 1 else "")
@@ -78,9 +94,13 @@ def db(own_db, tmp_path, monkeypatch):
 
     def make(*, grids: bool = True) -> str:
         with session(own_db) as s:
-            s.execute(text("TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
-                           "residences, "
-                           "network_edges, network_nodes, audit_log"))
+            s.execute(
+                text(
+                    "TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
+                    "residences, "
+                    "network_edges, network_nodes, audit_log"
+                )
+            )
             s.execute(text("UPDATE users SET area_id = NULL"))
             s.execute(text("DELETE FROM areas"))
             upsert_facility_types(s, read_facility_types())
@@ -96,18 +116,30 @@ def db(own_db, tmp_path, monkeypatch):
 def digest(url: str) -> dict[str, str]:
     """Every row of every table an import may touch, and every sequence's position."""
     with session(url) as s:
-        rows = {t: s.execute(text(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' "
-                                  f"ORDER BY x::text)), '') FROM {t} x")).scalar_one() for t in LAYER_TABLES}
-        sequences = {t: s.execute(text(f"SELECT last_value || ':' || is_called FROM {ids.sequence(t)}")).scalar_one()
-                     for t in ids.KEYS}
+        rows = {
+            t: s.execute(
+                text(
+                    f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' "
+                    f"ORDER BY x::text)), '') FROM {t} x"
+                )
+            ).scalar_one()
+            for t in LAYER_TABLES
+        }
+        sequences = {
+            t: s.execute(text(f"SELECT last_value || ':' || is_called FROM {ids.sequence(t)}")).scalar_one()
+            for t in ids.KEYS
+        }
     return {**rows, **{f"{t} sequence": v for t, v in sequences.items()}}
 
 
 def writes_in(s) -> int:
     """Rows inserted, updated or deleted (rolled-back savepoints too) by this connection and not yet
     sent to the statistics: compare two readings in one transaction (nothing is sent during one)."""
-    return int(s.execute(text("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
-                              "FROM pg_stat_xact_user_tables")).scalar_one())
+    return int(
+        s.execute(
+            text("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables")
+        ).scalar_one()
+    )
 
 
 def outcome(report) -> tuple:
@@ -146,10 +178,24 @@ def compare(url: str, run):
 @pytest.mark.parametrize("grids", [True, False])
 def test_addresses_dry_run_reports_the_superseded_estimates_without_writing(db, tmp_path, grids):
     url = db(grids=grids)
-    rows = [{"标准地址": "西街1号", "户数": 40, "人口": 100, "经度": 113.3001, "纬度": 23.1007},   # 20 m from building 20
-            {"标准地址": "北街2号", "户数": 5, "人口": 12, "经度": 113.3080, "纬度": 23.1040},    # north-east grid
-            {"标准地址": "西外3号", "户数": 3, "人口": 7, "经度": 113.2985, "纬度": 23.1000},     # in no grid
-            {"标准地址": "东街4号", "户数": 6, "人口": 15, "经度": 113.30645, "纬度": 23.1004}]   # 26 m from 22's wall
+    rows = [
+        {
+            "标准地址": "西街1号",
+            "户数": 40,
+            "人口": 100,
+            "经度": 113.3001,
+            "纬度": 23.1007,
+        },  # 20 m from building 20
+        {"标准地址": "北街2号", "户数": 5, "人口": 12, "经度": 113.3080, "纬度": 23.1040},  # north-east grid
+        {"标准地址": "西外3号", "户数": 3, "人口": 7, "经度": 113.2985, "纬度": 23.1000},  # in no grid
+        {
+            "标准地址": "东街4号",
+            "户数": 6,
+            "人口": 15,
+            "经度": 113.30645,
+            "纬度": 23.1004,
+        },  # 26 m from 22's wall
+    ]
     report = dry_then_real(url, "addresses", write_csv(tmp_path / "一标三实.csv", rows))
     # by hand: building 20 lies within 30 m of 西街1号 and building 22's footprint within 30 m of 东街4号
     # (its point is 36 m away); with grids, building 21 shares 西街1号's small grid
@@ -171,13 +217,18 @@ def test_addresses_dry_run_with_replace(db, tmp_path):
 
 def test_grids_dry_run_with_replace_renames_and_new_codes(db, tmp_path):
     url = db()
-    report = dry_then_real(url, "grids", write_grids(tmp_path / "g.geojson", renamed=True, fifth=True),
-                           replace=True)
+    report = dry_then_real(
+        url, "grids", write_grids(tmp_path / "g.geojson", renamed=True, fifth=True), replace=True
+    )
     assert report.written == 8
     with session(url) as s:
         codes = set(s.execute(text("SELECT code FROM areas")).scalars())
-        parents = s.execute(text("SELECT count(*) FROM areas c JOIN areas p ON c.parent_id = p.area_id "
-                                 "WHERE c.level = 'grid_small' AND p.code = '90000000100101'")).scalar_one()
+        parents = s.execute(
+            text(
+                "SELECT count(*) FROM areas c JOIN areas p ON c.parent_id = p.area_id "
+                "WHERE c.level = 'grid_small' AND p.code = '90000000100101'"
+            )
+        ).scalar_one()
     assert "9000000010010105" in codes and "9000000010010104" not in codes and parents == 4
 
 
@@ -185,8 +236,11 @@ def test_facilities_and_place_names_dry_runs_with_stored_repeats(db, tmp_path):
     url = db()
     first = [{"名称": "东山幼儿园", "类型": "幼儿园", "经度": 113.3012, "纬度": 23.1003}]
     real(url, "facilities", write_csv(tmp_path / "f1.csv", first))
-    again = first + [{"名称": "西山小学", "类型": "primary_school", "经度": 113.3050, "纬度": 23.1020},
-                     {"名称": "东山幼儿园", "类型": "幼儿园", "经度": 113.3060, "纬度": 23.1003}]  # 490 m east
+    # 490 m east
+    again = first + [
+        {"名称": "西山小学", "类型": "primary_school", "经度": 113.3050, "纬度": 23.1020},
+        {"名称": "东山幼儿园", "类型": "幼儿园", "经度": 113.3060, "纬度": 23.1003},
+    ]
     report = dry_then_real(url, "facilities", write_csv(tmp_path / "f2.csv", again))
     repeats = [w for w in report.warnings if "already stored" in w["problem"]]
     assert report.written == 3 and [w["row"] for w in repeats] == [2]  # within 100 m: the first row only
@@ -203,8 +257,12 @@ def test_osm_dry_run_reports_the_estimates_it_would_skip_without_writing(db, tmp
     real(url, "addresses", write_csv(tmp_path / "a.csv", [{"户数": 40, "经度": 113.3001, "纬度": 23.1007}]))
     with session(url) as s:  # the estimates go: the next OSM import brings them back, then skips some
         s.execute(text("DELETE FROM residences WHERE households_estimated"))
-    report = compare(url, lambda s, dry_run: osm_load.import_osm(s, path=FIXTURES / "homes.osm", actor="pytest",
-                                                                 dry_run=dry_run))
+    report = compare(
+        url,
+        lambda s, dry_run: osm_load.import_osm(
+            s, path=FIXTURES / "homes.osm", actor="pytest", dry_run=dry_run
+        ),
+    )
     # by hand: building 20 stands 20 m from the address; with grids building 21 shares its grid
     assert report.summary["estimates_skipped"] == (2 if grids else 1)
     assert report.summary["residences"] == (1 if grids else 2)
@@ -214,18 +272,31 @@ def test_osm_dry_run_with_replace_all_and_names_already_registered(db, tmp_path)
     url = db()
     real(url, "addresses", write_csv(tmp_path / "a.csv", [{"户数": 40, "经度": 113.3001, "纬度": 23.1007}]))
     with session(url, actor="pytest") as s:
-        s.execute(text("INSERT INTO place_names (name, category, geom) VALUES ('西街', 'street', "
-                       "ST_SetSRID(ST_MakePoint(113.304, 23.1), 4326))"))
-    report = compare(url, lambda s, dry_run: osm_load.import_osm(s, path=FIXTURES / "homes.osm", actor="pytest",
-                                                                 dry_run=dry_run, replace_all=True))
+        s.execute(
+            text(
+                "INSERT INTO place_names (name, category, geom) VALUES ('西街', 'street', "
+                "ST_SetSRID(ST_MakePoint(113.304, 23.1), 4326))"
+            )
+        )
+    report = compare(
+        url,
+        lambda s, dry_run: osm_load.import_osm(
+            s, path=FIXTURES / "homes.osm", actor="pytest", dry_run=dry_run, replace_all=True
+        ),
+    )
     assert report.summary["estimates_skipped"] == 0 and report.summary["residences"] == 3
     assert report.summary["names_already_registered"] == 1
 
 
 def test_a_rejected_file_gives_the_same_report_dry_or_not(db, tmp_path):
     url = db()
-    path = write_csv(tmp_path / "bad.csv", [{"名称": "甲", "类型": "spaceport", "经度": 113.30, "纬度": 23.10},
-                                            {"名称": "乙", "类型": "幼儿园", "经度": 113.30, "纬度": 23.10}])
+    path = write_csv(
+        tmp_path / "bad.csv",
+        [
+            {"名称": "甲", "类型": "spaceport", "经度": 113.30, "纬度": 23.10},
+            {"名称": "乙", "类型": "幼儿园", "经度": 113.30, "纬度": 23.10},
+        ],
+    )
     before = digest(url)
     reports = []
     for dry_run in (True, False):
@@ -239,8 +310,13 @@ def test_a_name_whose_sign_text_would_not_fit_is_a_row_problem_dry_or_not(db, tm
     """The pinyin is computed after the rows are written: 50 × 庄 (zhuang) + 村 gives 304 letters, more
     than the column holds. Found by the row checks, so the dry run and the import say the same."""
     url = db()
-    path = write_csv(tmp_path / "p.csv", [{"名称": "庄" * 50 + "村", "类别": "village", "经度": 113.301, "纬度": 23.10},
-                                          {"名称": "东山村", "类别": "village", "经度": 113.302, "纬度": 23.10}])
+    path = write_csv(
+        tmp_path / "p.csv",
+        [
+            {"名称": "庄" * 50 + "村", "类别": "village", "经度": 113.301, "纬度": 23.10},
+            {"名称": "东山村", "类别": "village", "经度": 113.302, "纬度": 23.10},
+        ],
+    )
     before = digest(url)
     reports = []
     for dry_run in (True, False):
@@ -300,10 +376,14 @@ def test_the_limit_is_checked_before_the_rest_of_the_file_is_read(db, tmp_path):
 def test_the_limit_comes_from_the_environment_for_every_format(db, tmp_path, monkeypatch, kind):
     url = db()
     monkeypatch.setenv("MINQING_IMPORT_MAX_ROWS", "2")
-    frame = pd.DataFrame({"名称": ["甲", "乙", "丙"], "类型": ["幼儿园"] * 3, "经度": [113.30] * 3, "纬度": [23.10] * 3})
+    frame = pd.DataFrame(
+        {"名称": ["甲", "乙", "丙"], "类型": ["幼儿园"] * 3, "经度": [113.30] * 3, "纬度": [23.10] * 3}
+    )
     if kind == "geojson":
         path = tmp_path / "f.geojson"
-        gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["经度"], frame["纬度"]), crs=4326).to_file(path)
+        gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["经度"], frame["纬度"]), crs=4326).to_file(
+            path
+        )
     else:
         path = tmp_path / "f.xlsx"
         frame.to_excel(path, index=False)
@@ -351,8 +431,11 @@ def test_an_import_with_given_ids_advances_the_sequences(db):
     with session(url) as s:
         for table in ("network_nodes", "network_edges", "residences"):
             assert max_key(s, table) > 0
-            assert int(s.execute(text("SELECT nextval(CAST(:q AS regclass))"), {"q": ids.sequence(table)}
-                                  ).scalar_one()) > max_key(s, table)
+            assert int(
+                s.execute(
+                    text("SELECT nextval(CAST(:q AS regclass))"), {"q": ids.sequence(table)}
+                ).scalar_one()
+            ) > max_key(s, table)
 
 
 def test_the_demo_load_advances_every_sequence_past_its_keys(demo_db):
@@ -369,8 +452,13 @@ def test_rows_written_with_explicit_keys_do_not_collide_with_later_allocations(d
     url = db()
     with session(url) as s:
         top = max_key(s, "facilities")
-        s.execute(text("INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
-                       "(:k, 'kindergarten', '手工', ST_Point(113.30, 23.10, 4326))"), {"k": top + 1000})
+        s.execute(
+            text(
+                "INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
+                "(:k, 'kindergarten', '手工', ST_Point(113.30, 23.10, 4326))"
+            ),
+            {"k": top + 1000},
+        )
         assert ids.allocate(s, "facilities", 3).tolist() == [top + 1001, top + 1002, top + 1003]
 
 
@@ -398,12 +486,17 @@ def test_the_migration_moves_sequences_past_keys_stored_before_it(fresh_db):
     migrate.downgrade(url, ours.down_revision)  # to the revision before the sequences were set
     with session(url) as s:
         upsert_facility_types(s, read_facility_types())
-        s.execute(text("INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
-                       "(41, 'kindergarten', '旧', ST_Point(113.30, 23.10, 4326))"))
+        s.execute(
+            text(
+                "INSERT INTO facilities (facility_id, type_code, name, geom) VALUES "
+                "(41, 'kindergarten', '旧', ST_Point(113.30, 23.10, 4326))"
+            )
+        )
     migrate.upgrade(url)
     with session(url) as s:
         assert int(s.execute(text("SELECT nextval('facilities_facility_id_seq')")).scalar_one()) == 42
-        assert int(s.execute(text("SELECT nextval('areas_area_id_seq')")).scalar_one()) == 1  # empty: untouched
+        # empty: untouched
+        assert int(s.execute(text("SELECT nextval('areas_area_id_seq')")).scalar_one()) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,11 +512,20 @@ def test_the_cli_shows_each_phase_and_the_rows_written(db, tmp_path, monkeypatch
 
     url = db()
     monkeypatch.setattr(bulk, "PROGRESS_EVERY", 4)
-    result = CliRunner().invoke(app, ["facilities", str(facility_csv(tmp_path / "f.csv", 10)), "--bbox",
-                                      ",".join(map(str, BBOX))])
+    result = CliRunner().invoke(
+        app, ["facilities", str(facility_csv(tmp_path / "f.csv", 10)), "--bbox", ",".join(map(str, BBOX))]
+    )
     assert result.exit_code == 0, result.output
-    lines = [line.split("] ", 1)[1] for line in result.output.splitlines() if line.startswith("[导入 facilities")]
-    assert lines == ["读取 reading", "检查 checking rows", "写入 writing", "4 / 10 行 rows", "8 / 10 行 rows",
-                     "10 / 10 行 rows"]
+    lines = [
+        line.split("] ", 1)[1] for line in result.output.splitlines() if line.startswith("[导入 facilities")
+    ]
+    assert lines == [
+        "读取 reading",
+        "检查 checking rows",
+        "写入 writing",
+        "4 / 10 行 rows",
+        "8 / 10 行 rows",
+        "10 / 10 行 rows",
+    ]
     with session(url) as s:
         assert s.execute(text("SELECT count(*) FROM facilities WHERE name LIKE '幼儿园%'")).scalar_one() == 10

@@ -25,8 +25,13 @@ from settings import divisions_dir
 
 GEOD = pyproj.Geod(ellps="WGS84")
 DISTRICT = shapely.box(115.30, 22.75, 115.40, 22.85)  # a square "district" near 汕尾
-TABLES = {"facilities": "facility_id", "residences": "residence_id", "areas": "area_id",
-          "place_names": "name_id", "audit_log": "audit_id"}
+TABLES = {
+    "facilities": "facility_id",
+    "residences": "residence_id",
+    "areas": "area_id",
+    "place_names": "name_id",
+    "audit_log": "audit_id",
+}
 
 
 def metres(lon1, lat1, lon2, lat2) -> np.ndarray:
@@ -36,8 +41,15 @@ def metres(lon1, lat1, lon2, lat2) -> np.ndarray:
 def snapshot(url: str) -> dict[str, str]:
     """A digest of every row of the layers an import may touch."""
     with session(url) as s:
-        return {t: s.execute(text(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY {pk})), '') "
-                                  f"FROM {t} x")).scalar_one() for t, pk in TABLES.items()}
+        return {
+            t: s.execute(
+                text(
+                    f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY {pk})), '') "
+                    f"FROM {t} x"
+                )
+            ).scalar_one()
+            for t, pk in TABLES.items()
+        }
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +63,42 @@ def db(own_db, monkeypatch):
     """Facility types, a one-branch area tree over DISTRICT, one place name and one address."""
     monkeypatch.setenv("DATABASE_URL", own_db)  # for the CLI
     with session(own_db) as s:
-        s.execute(text("TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
-                       "residences, audit_log"))
+        s.execute(
+            text(
+                "TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
+                "residences, audit_log"
+            )
+        )
         s.execute(text("UPDATE users SET area_id = NULL"))
         s.execute(text("DELETE FROM areas"))
         upsert_facility_types(s, read_facility_types())
-        tree = [(1, None, "district", "441502000000"), (2, 1, "town", "441502001000"),
-                (3, 2, "community", "441502001001"), (4, 3, "grid_middle", "44150200100101"),
-                (5, 4, "grid_small", "4415020010010101")]
+        tree = [
+            (1, None, "district", "441502000000"),
+            (2, 1, "town", "441502001000"),
+            (3, 2, "community", "441502001001"),
+            (4, 3, "grid_middle", "44150200100101"),
+            (5, 4, "grid_small", "4415020010010101"),
+        ]
         for area_id, parent, level, code in tree:
-            s.execute(text("INSERT INTO areas (area_id, parent_id, level, code, name, geom) VALUES "
-                           "(:a, :p, :l, :c, :n, ST_Multi(ST_GeomFromText(:g, 4326)))"),
-                      {"a": area_id, "p": parent, "l": level, "c": code, "n": f"测试{level}", "g": DISTRICT.wkt})
-        s.execute(text("INSERT INTO place_names (name_id, name, category, geom) VALUES "
-                       "(1, '东风大厦', 'building', ST_SetSRID(ST_MakePoint(115.351, 22.801), 4326))"))
-        s.execute(text("INSERT INTO residences (residence_id, address, households, population, geom) VALUES "
-                       "(1, '城东街道人民路8号', 10, 26, ST_SetSRID(ST_MakePoint(115.352, 22.802), 4326))"))
+            s.execute(
+                text(
+                    "INSERT INTO areas (area_id, parent_id, level, code, name, geom) VALUES "
+                    "(:a, :p, :l, :c, :n, ST_Multi(ST_GeomFromText(:g, 4326)))"
+                ),
+                {"a": area_id, "p": parent, "l": level, "c": code, "n": f"测试{level}", "g": DISTRICT.wkt},
+            )
+        s.execute(
+            text(
+                "INSERT INTO place_names (name_id, name, category, geom) VALUES "
+                "(1, '东风大厦', 'building', ST_SetSRID(ST_MakePoint(115.351, 22.801), 4326))"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO residences (residence_id, address, households, population, geom) VALUES "
+                "(1, '城东街道人民路8号', 10, 26, ST_SetSRID(ST_MakePoint(115.352, 22.802), 4326))"
+            )
+        )
     return own_db
 
 
@@ -96,18 +128,46 @@ TRUTH = [(115.3512, 22.8021), (115.3620, 22.8105), (115.3755, 22.7903)]  # WGS84
 def facility_rows(lon, lat) -> list[dict]:
     names = ["阳光幼儿园", "人民路小学", "城东社区卫生服务站"]
     types = ["幼儿园", "primary_school", "社区卫生服务站"]
-    return [{"名称": n, "类型": t, "地址": f"人民路{i}号", "经度": x, "纬度": y, "电话": "0660-3300000",
-             "开放时间": "08:00-17:30", "建筑面积（㎡）": "1,200", "状态": "开放",
-             "收费标准": f"保教费 {800 + i}元/月" if i == 0 else ""}
-            for i, (n, t, x, y) in enumerate(zip(names, types, lon, lat, strict=True))]
+    return [
+        {
+            "名称": n,
+            "类型": t,
+            "地址": f"人民路{i}号",
+            "经度": x,
+            "纬度": y,
+            "电话": "0660-3300000",
+            "开放时间": "08:00-17:30",
+            "建筑面积（㎡）": "1,200",
+            "状态": "开放",
+            "收费标准": f"保教费 {800 + i}元/月" if i == 0 else "",
+        }
+        for i, (n, t, x, y) in enumerate(zip(names, types, lon, lat, strict=True))
+    ]
 
 
 def stored_facilities(url: str) -> pd.DataFrame:
     with session(url) as s:
-        rows = s.execute(text("SELECT name, type_code, address, phone, opening_hours, fees, floor_area_m2, status, "
-                              "ST_X(geom), ST_Y(geom) FROM facilities ORDER BY facility_id")).all()
-    return pd.DataFrame(rows, columns=["name", "type_code", "address", "phone", "opening_hours", "fees", "floor_area_m2",
-                                       "status", "lon", "lat"])
+        rows = s.execute(
+            text(
+                "SELECT name, type_code, address, phone, opening_hours, fees, floor_area_m2, status, "
+                "ST_X(geom), ST_Y(geom) FROM facilities ORDER BY facility_id"
+            )
+        ).all()
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "name",
+            "type_code",
+            "address",
+            "phone",
+            "opening_hours",
+            "fees",
+            "floor_area_m2",
+            "status",
+            "lon",
+            "lat",
+        ],
+    )
 
 
 def assert_at_truth(frame: pd.DataFrame) -> None:
@@ -171,14 +231,20 @@ def test_facilities_projected_metres_with_an_epsg_code(db, tmp_path):
 
 
 def test_facilities_wkt_column_and_address_matching(db, tmp_path):
-    rows = [{"名称": "东风托儿所", "类型": "托儿所", "WKT": f"POINT ({TRUTH[0][0]} {TRUTH[0][1]})"},
-            {"名称": "东风长者饭堂", "类型": "长者饭堂", "地址": "东风大厦"},
-            {"名称": "人民路公厕", "类型": "公共厕所", "地址": "城东街道 人民路 8号"}]
+    rows = [
+        {"名称": "东风托儿所", "类型": "托儿所", "WKT": f"POINT ({TRUTH[0][0]} {TRUTH[0][1]})"},
+        {"名称": "东风长者饭堂", "类型": "长者饭堂", "地址": "东风大厦"},
+        {"名称": "人民路公厕", "类型": "公共厕所", "地址": "城东街道 人民路 8号"},
+    ]
     report = run(db, "facilities", write_csv(tmp_path / "mixed.csv", rows))
     assert report.ok, report.problems
     stored = stored_facilities(db)
-    assert metres(stored["lon"], stored["lat"], [TRUTH[0][0], 115.351, 115.352],
-                  [TRUTH[0][1], 22.801, 22.802]).max() < 0.01
+    assert (
+        metres(
+            stored["lon"], stored["lat"], [TRUTH[0][0], 115.351, 115.352], [TRUTH[0][1], 22.801, 22.802]
+        ).max()
+        < 0.01
+    )
 
 
 def test_column_map_option(db, tmp_path):
@@ -238,9 +304,11 @@ def test_unmatched_address_is_reported_with_the_closest(db, tmp_path):
 
 
 def test_bad_numbers_status_and_missing_location(db, tmp_path):
-    rows = [{"名称": "甲", "类型": "幼儿园", "经度": "东经115", "纬度": 22.8, "状态": "开放"},
-            {"名称": "乙", "类型": "幼儿园", "经度": 115.35, "纬度": 22.8, "状态": "装修中"},
-            {"名称": "", "类型": "幼儿园", "经度": "", "纬度": ""}]
+    rows = [
+        {"名称": "甲", "类型": "幼儿园", "经度": "东经115", "纬度": 22.8, "状态": "开放"},
+        {"名称": "乙", "类型": "幼儿园", "经度": 115.35, "纬度": 22.8, "状态": "装修中"},
+        {"名称": "", "类型": "幼儿园", "经度": "", "纬度": ""},
+    ]
     report = rejected(db, "facilities", write_csv(tmp_path / "bad.csv", rows))
     by_row = {(p["row"], p["column"]) for p in report.problems}
     assert (2, "lon") in by_row and (3, "状态 status") in by_row and (4, "name") in by_row
@@ -322,11 +390,16 @@ def grid_rows() -> list[tuple]:
 
 def stored_areas(url: str) -> pd.DataFrame:
     with session(url) as s:
-        rows = s.execute(text("SELECT a.code, a.name, a.level, p.code, a.urban, a.version, ST_AsText(a.geom), "
-                              "GeometryType(a.geom) FROM areas a LEFT JOIN areas p ON p.area_id = a.parent_id "
-                              "ORDER BY a.code")).all()
-    return pd.DataFrame(rows, columns=["code", "name", "level", "parent", "urban", "version", "wkt", "type"]
-                        ).set_index("code")
+        rows = s.execute(
+            text(
+                "SELECT a.code, a.name, a.level, p.code, a.urban, a.version, ST_AsText(a.geom), "
+                "GeometryType(a.geom) FROM areas a LEFT JOIN areas p ON p.area_id = a.parent_id "
+                "ORDER BY a.code"
+            )
+        ).all()
+    return pd.DataFrame(
+        rows, columns=["code", "name", "level", "parent", "urban", "version", "wkt", "type"]
+    ).set_index("code")
 
 
 def write_vector(gdf: gpd.GeoDataFrame, path: Path) -> Path:
@@ -372,17 +445,21 @@ def test_invalid_geometry_is_rejected_unless_repaired(town, tmp_path):
     rows = grid_rows()[:1] + [(CODE_V, "西坑村", "村", "441502001000", bowtie)]
     path = write_vector(grid_frame(rows), tmp_path / "bad.geojson")
     problem = rejected(town, "grids", path).problems[0]
-    assert problem["row"] == 2 and "invalid polygon" in problem["problem"] and "--make-valid" in problem["fix"]
+    assert (
+        problem["row"] == 2 and "invalid polygon" in problem["problem"] and "--make-valid" in problem["fix"]
+    )
     repaired = run(town, "grids", path, make_valid=True)
     assert repaired.ok and any("repaired" in w["problem"] for w in repaired.warnings)
 
 
 def test_grid_problems_wrong_level_missing_parent_duplicate_code_swapped(town, tmp_path):
     swapped = shapely.Polygon([(y, x) for x, y in WEST.exterior.coords])
-    rows = [(CODE_C, "东风社区", "片区", "441502001000", WEST),
-            (CODE_V, "西坑村", "村", "441599999000", EAST),
-            (CODE_V, "西坑村二", "村", "441502001000", EAST),
-            ("441502001003", "北社区", "社区", "441502001000", swapped)]
+    rows = [
+        (CODE_C, "东风社区", "片区", "441502001000", WEST),
+        (CODE_V, "西坑村", "村", "441599999000", EAST),
+        (CODE_V, "西坑村二", "村", "441502001000", EAST),
+        ("441502001003", "北社区", "社区", "441502001000", swapped),
+    ]
     report = rejected(town, "grids", write_vector(grid_frame(rows), tmp_path / "bad.gpkg"))
     found = {(p["row"], p["column"]): p for p in report.problems}
     assert "unknown level '片区'" in found[(1, "层级 level")]["problem"]
@@ -394,8 +471,10 @@ def test_grid_problems_wrong_level_missing_parent_duplicate_code_swapped(town, t
 
 def test_topology_warnings_strict_mode_and_sliver_absorption(town, tmp_path):
     sliver = 0.00001  # the village overlaps the community by ~1 m along 11 km
-    rows = [(CODE_C, "东风社区", "社区", "441502001000", WEST),
-            (CODE_V, "西坑村", "村", "441502001000", shapely.box(115.35 - sliver, 22.75, 115.40, 22.85))]
+    rows = [
+        (CODE_C, "东风社区", "社区", "441502001000", WEST),
+        (CODE_V, "西坑村", "村", "441502001000", shapely.box(115.35 - sliver, 22.75, 115.40, 22.85)),
+    ]
     path = write_vector(grid_frame(rows), tmp_path / "overlap.geojson")
     warned = run(town, "grids", path, dry_run=True)
     assert warned.ok and warned.summary["topology_problems"] == 1
@@ -410,18 +489,26 @@ def test_topology_warnings_strict_mode_and_sliver_absorption(town, tmp_path):
 def test_reimport_updates_in_place_and_replace_removes_the_rest(town, tmp_path):
     run(town, "grids", write_vector(grid_frame(grid_rows()), tmp_path / "a.geojson"))
     with session(town) as s:
-        s.execute(text("UPDATE residences SET area_id = (SELECT area_id FROM areas WHERE code = :c)"),
-                  {"c": CODE_C + "0102"})
+        s.execute(
+            text("UPDATE residences SET area_id = (SELECT area_id FROM areas WHERE code = :c)"),
+            {"c": CODE_C + "0102"},
+        )
         before_id = s.execute(text("SELECT area_id FROM areas WHERE code = :c"), {"c": CODE_C}).scalar_one()
     renamed = [(c, n + "（新）" if c == CODE_C else n, lvl, p, g) for c, n, lvl, p, g in grid_rows()]
     run(town, "grids", write_vector(grid_frame(renamed), tmp_path / "b.geojson"))
     areas = stored_areas(town)
     assert areas.loc[CODE_C, ["name", "version"]].tolist() == ["东风社区（新）", 2]
     with session(town) as s:
-        assert s.execute(text("SELECT area_id FROM areas WHERE code = :c"), {"c": CODE_C}).scalar_one() == before_id
+        assert (
+            s.execute(text("SELECT area_id FROM areas WHERE code = :c"), {"c": CODE_C}).scalar_one()
+            == before_id
+        )
     only = [(c, n, lvl, p, g) for c, n, lvl, p, g in grid_rows() if c != CODE_C + "0102"]
     only = [(c, n, lvl, "441502001000" if lvl == "社区" else p, g) for c, n, lvl, p, g in only]
-    full = [("441502000000", "测试区", "区", "", DISTRICT), ("441502001000", "测试镇", "镇", "441502000000", DISTRICT)]
+    full = [
+        ("441502000000", "测试区", "区", "", DISTRICT),
+        ("441502001000", "测试镇", "镇", "441502000000", DISTRICT),
+    ]
     report = run(town, "grids", write_vector(grid_frame(full + only), tmp_path / "c.geojson"), replace=True)
     assert report.ok, report.problems
     assert set(stored_areas(town).index) == {c for c, *_ in full + only}
@@ -434,32 +521,87 @@ def test_reimport_updates_in_place_and_replace_removes_the_rest(town, tmp_path):
 
 
 def test_addresses_with_grid_codes_and_locations(db, tmp_path):
-    rows = [{"标准地址": "人民路1号", "户数": 12, "实有人口": 30, "60岁以上": 6, "0-14岁": 5,
-             "经度": 115.31, "纬度": 22.76, "网格编码": "4415020010010101"},
-            {"标准地址": "人民路2号", "户数": 8, "实有人口": 20, "60岁以上": 4, "0-14岁": 2,
-             "经度": 115.32, "纬度": 22.77, "网格编码": ""},
-            {"标准地址": "东风大厦", "户数": 40, "实有人口": 100, "60岁以上": 10, "0-14岁": 20}]
+    rows = [
+        {
+            "标准地址": "人民路1号",
+            "户数": 12,
+            "实有人口": 30,
+            "60岁以上": 6,
+            "0-14岁": 5,
+            "经度": 115.31,
+            "纬度": 22.76,
+            "网格编码": "4415020010010101",
+        },
+        {
+            "标准地址": "人民路2号",
+            "户数": 8,
+            "实有人口": 20,
+            "60岁以上": 4,
+            "0-14岁": 2,
+            "经度": 115.32,
+            "纬度": 22.77,
+            "网格编码": "",
+        },
+        {"标准地址": "东风大厦", "户数": 40, "实有人口": 100, "60岁以上": 10, "0-14岁": 20},
+    ]
     report = run(db, "addresses", write_xlsx(tmp_path / "一标三实.xlsx", rows), replace=True)
     assert report.ok, report.problems
     with session(db) as s:
-        stored = s.execute(text("SELECT address, households, population, elderly, children, area_id, estimated, "
-                                "ST_X(geom), ST_Y(geom) FROM residences ORDER BY residence_id")).all()
-    assert [r[:7] for r in stored] == [("人民路1号", 12, 30, 6, 5, 5, False), ("人民路2号", 8, 20, 4, 2, 5, False),
-                                       ("东风大厦", 40, 100, 10, 20, 5, False)]
+        stored = s.execute(
+            text(
+                "SELECT address, households, population, elderly, children, area_id, estimated, "
+                "ST_X(geom), ST_Y(geom) FROM residences ORDER BY residence_id"
+            )
+        ).all()
+    assert [r[:7] for r in stored] == [
+        ("人民路1号", 12, 30, 6, 5, 5, False),
+        ("人民路2号", 8, 20, 4, 2, 5, False),
+        ("东风大厦", 40, 100, 10, 20, 5, False),
+    ]
     assert stored[2][7:] == pytest.approx((115.351, 22.801))
 
 
 def test_addresses_population_estimated_when_missing_and_counts_checked(db, tmp_path):
-    ok = run(db, "addresses", write_csv(tmp_path / "h.csv", [{"地址": "人民路1号", "户数": 10, "经度": 115.31,
-                                                               "纬度": 22.76}]))
+    ok = run(
+        db,
+        "addresses",
+        write_csv(tmp_path / "h.csv", [{"地址": "人民路1号", "户数": 10, "经度": 115.31, "纬度": 22.76}]),
+    )
     assert ok.ok and "estimated" in ok.warnings[0]["problem"]
     with session(db) as s:
-        assert s.execute(text("SELECT population, estimated FROM residences WHERE address = '人民路1号'")).one() \
-            == (26, True)
-    bad = [{"地址": "人民路3号", "户数": 5, "人口": 10, "60岁以上": 8, "0-14岁": 5, "经度": 115.31, "纬度": 22.76},
-           {"地址": "人民路4号", "户数": "五", "人口": 10, "60岁以上": 1, "0-14岁": 1, "经度": 115.31, "纬度": 22.76},
-           {"地址": "人民路5号", "户数": 5, "人口": 10, "60岁以上": 1, "0-14岁": 1, "经度": 115.31, "纬度": 22.76,
-            "网格编码": "nope"}]
+        assert s.execute(
+            text("SELECT population, estimated FROM residences WHERE address = '人民路1号'")
+        ).one() == (26, True)
+    bad = [
+        {
+            "地址": "人民路3号",
+            "户数": 5,
+            "人口": 10,
+            "60岁以上": 8,
+            "0-14岁": 5,
+            "经度": 115.31,
+            "纬度": 22.76,
+        },
+        {
+            "地址": "人民路4号",
+            "户数": "五",
+            "人口": 10,
+            "60岁以上": 1,
+            "0-14岁": 1,
+            "经度": 115.31,
+            "纬度": 22.76,
+        },
+        {
+            "地址": "人民路5号",
+            "户数": 5,
+            "人口": 10,
+            "60岁以上": 1,
+            "0-14岁": 1,
+            "经度": 115.31,
+            "纬度": 22.76,
+            "网格编码": "nope",
+        },
+    ]
     report = rejected(db, "addresses", write_csv(tmp_path / "bad.csv", bad))
     problems = {p["row"]: p["problem"] for p in report.problems}
     assert "exceed" in problems[2] and "not a number" in problems[3] and "not a stored area" in problems[4]
@@ -479,11 +621,17 @@ def test_divisions_gazetteer(db, tmp_path):
         report = import_divisions(s, divisions_dir())
     assert report.ok and report.summary["town"] == 1757 and report.summary["village"] == 26842
     with session(db) as s:
-        shanwei = s.execute(text("SELECT count(*) FROM divisions WHERE city_name = '汕尾市' AND level = 'village'"))
+        shanwei = s.execute(
+            text("SELECT count(*) FROM divisions WHERE city_name = '汕尾市' AND level = 'village'")
+        )
         assert shanwei.scalar_one() == 907
-        row = s.execute(text("SELECT name, level, parent_code FROM divisions WHERE code = '441502001000'")).one()
+        row = s.execute(
+            text("SELECT name, level, parent_code FROM divisions WHERE code = '441502001000'")
+        ).one()
         assert row.level == "town" and row.parent_code == "441502000000"
-        assert s.execute(text("SELECT name FROM divisions WHERE code = '441500000000'")).scalar_one() == "汕尾市"
+        assert (
+            s.execute(text("SELECT name FROM divisions WHERE code = '441500000000'")).scalar_one() == "汕尾市"
+        )
     missing = tmp_path / "nothing"
     missing.mkdir()
     with session(db) as s:
@@ -537,21 +685,43 @@ def test_cli_dry_run_map_and_errors(db, tmp_path):
 def test_place_names_from_geojson_lines_in_gcj02_and_csv_points(db, tmp_path):
     road = shapely.LineString([(115.33, 22.80), (115.36, 22.80)])
     shifted = shapely.transform(road, lambda xy: np.column_stack(chinacrs.wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
-    frame = gpd.GeoDataFrame({"地名": ["海滨大道"], "类别": ["主干道（大道）"], "拼音": ["Haibin Dadao"]},
-                             geometry=[shifted], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {"地名": ["海滨大道"], "类别": ["主干道（大道）"], "拼音": ["Haibin Dadao"]},
+        geometry=[shifted],
+        crs=4326,
+    )
     frame.to_file(tmp_path / "roads.geojson")
     lines = run(db, "place_names", tmp_path / "roads.geojson", crs="gcj02")
     assert lines.ok and lines.written == 1, lines.problems
-    points = write_csv(tmp_path / "p.csv", [{"名称": "东坑村", "类别": "village", "经度": 115.34, "纬度": 22.79,
-                                              "状态": "标准", "批准文号": "汕府〔2020〕1号"}])
+    points = write_csv(
+        tmp_path / "p.csv",
+        [
+            {
+                "名称": "东坑村",
+                "类别": "village",
+                "经度": 115.34,
+                "纬度": 22.79,
+                "状态": "标准",
+                "批准文号": "汕府〔2020〕1号",
+            }
+        ],
+    )
     assert run(db, "place_names", points).written == 1
     with session(db) as s:
-        rows = s.execute(text("SELECT name, category, pinyin, status, approval, area_id, ST_AsText(geom), "
-                              "proper, generic FROM place_names WHERE name_id > 1 ORDER BY name_id")).all()
-        history = s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one()
+        rows = s.execute(
+            text(
+                "SELECT name, category, pinyin, status, approval, area_id, ST_AsText(geom), "
+                "proper, generic FROM place_names WHERE name_id > 1 ORDER BY name_id"
+            )
+        ).all()
+        history = s.execute(
+            text("SELECT count(*) FROM place_name_history WHERE action = 'create'")
+        ).scalar_one()
     # sign text: the file's pinyin kept (海滨大道), computed where the file gives none (东坑村)
-    assert [r[:6] for r in rows] == [("海滨大道", "trunk_road", "Haibin Dadao", "standard", None, 5),
-                                     ("东坑村", "village", "Dongkeng Cun", "standard", "汕府〔2020〕1号", 5)]
+    assert [r[:6] for r in rows] == [
+        ("海滨大道", "trunk_road", "Haibin Dadao", "standard", None, 5),
+        ("东坑村", "village", "Dongkeng Cun", "standard", "汕府〔2020〕1号", 5),
+    ]
     assert [r[7:] for r in rows] == [("海滨", "大道"), ("东坑", "村")]
     coords = shapely.get_coordinates(shapely.from_wkt(rows[0][6]))
     assert metres(coords[:, 0], coords[:, 1], *shapely.get_coordinates(road).T).max() < 0.5
@@ -566,15 +736,24 @@ def test_place_names_take_every_category_spelling_names_check_takes(db, tmp_path
 
     spellings = ["道路", "道路（路、街）", "ROAD", "road"]
     assert {category_code(v) for v in spellings} == {"road"}
-    rows = [{"名称": f"兴业{i}路", "类别": v, "经度": 115.34 + i / 1000, "纬度": 22.79} for i, v in enumerate(spellings)]
+    rows = [
+        {"名称": f"兴业{i}路", "类别": v, "经度": 115.34 + i / 1000, "纬度": 22.79}
+        for i, v in enumerate(spellings)
+    ]
     report = run(db, "place_names", write_csv(tmp_path / "p.csv", rows))
     assert report.ok and report.written == 4, report.problems
     with session(db) as s:
-        stored = s.execute(text("SELECT DISTINCT category FROM place_names WHERE name LIKE '兴业_路'")).scalars().all()
+        stored = (
+            s.execute(text("SELECT DISTINCT category FROM place_names WHERE name LIKE '兴业_路'"))
+            .scalars()
+            .all()
+        )
     assert stored == ["road"]
 
 
 def test_place_names_unknown_category_changes_nothing(db, tmp_path):
     path = write_csv(tmp_path / "p.csv", [{"名称": "东坑村", "类别": "小村", "经度": 115.34, "纬度": 22.79}])
     problem = rejected(db, "place_names", path).problems[0]
-    assert "unknown category '小村'" in problem["problem"] and "village 村（村民委员会驻地）" in problem["fix"]
+    assert (
+        "unknown category '小村'" in problem["problem"] and "village 村（村民委员会驻地）" in problem["fix"]
+    )

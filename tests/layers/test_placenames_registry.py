@@ -21,10 +21,18 @@ from layers.errors import Conflict, ValidationFailed
 from layers.placenames import RegistryConflict
 
 APPROVAL = "澄府地〔2026〕{}号 2026-03-15"
-CASE_CODES = {"rare_char": "rare_char", "homophone": "homophone", "traditional": "traditional",
-              "duplicate": "duplicate", "generic_oversize": "generic_oversize", "feudal": "odd",
-              "latin_or_digit": "latin_or_digit", "foreign": "foreign", "exaggerated": "exaggerated",
-              "mixed_script": "mixed_script"}
+CASE_CODES = {
+    "rare_char": "rare_char",
+    "homophone": "homophone",
+    "traditional": "traditional",
+    "duplicate": "duplicate",
+    "generic_oversize": "generic_oversize",
+    "feudal": "odd",
+    "latin_or_digit": "latin_or_digit",
+    "foreign": "foreign",
+    "exaggerated": "exaggerated",
+    "mixed_script": "mixed_script",
+}
 """Planted case of data/demo/placenames.py → the finding code that must flag it."""
 
 
@@ -59,23 +67,36 @@ def findings(pn_db) -> pd.DataFrame:
 
 def _point(s, name: str) -> dict:
     """A GeoJSON point on the demo name ``name`` (inside the district)."""
-    lon, lat = s.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-                              "FROM place_names WHERE name = :n LIMIT 1"), {"n": name}).one()
+    lon, lat = s.execute(
+        text(
+            "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+            "FROM place_names WHERE name = :n LIMIT 1"
+        ),
+        {"n": name},
+    ).one()
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
 def _create(url: str, name: str, *, actor: str = "officer.li", category: str = "road"):
     with session(url, actor=actor) as s:
-        return placenames.create(s, name=name, category=category, geometry=_point(s, "永济桥"),
-                                 approval=APPROVAL.format(1))
+        return placenames.create(
+            s, name=name, category=category, geometry=_point(s, "永济桥"), approval=APPROVAL.format(1)
+        )
 
 
 # -- pinyin ------------------------------------------------------------------------------------------
 
+
 def test_fill_pinyin_gives_every_name_sign_text(pn_db):
     with session(pn_db) as s:
-        missing = s.execute(text("SELECT count(*) FROM place_names WHERE pinyin IS NULL OR proper IS NULL")).scalar()
-        rows = dict(s.execute(text("SELECT name, pinyin FROM place_names WHERE name IN ('澄湾区', '上林', '永济桥')")).all())
+        missing = s.execute(
+            text("SELECT count(*) FROM place_names WHERE pinyin IS NULL OR proper IS NULL")
+        ).scalar()
+        rows = dict(
+            s.execute(
+                text("SELECT name, pinyin FROM place_names WHERE name IN ('澄湾区', '上林', '永济桥')")
+            ).all()
+        )
         assert placenames.fill_pinyin(s) == 0  # nothing left to fill
     assert missing == 0
     assert rows == {"澄湾区": "Chengwan Qu", "上林": "Shanglin", "永济桥": "Yongji Qiao"}
@@ -83,21 +104,34 @@ def test_fill_pinyin_gives_every_name_sign_text(pn_db):
 
 # -- create, rename, retire ------------------------------------------------------------------------
 
+
 def test_create_rename_retire_write_history_with_before_and_after(pn_db):
     created = _create(pn_db, "晨曦路")
-    assert (created.proper, created.generic, created.pinyin, created.version) == ("晨曦", "路", "Chenxi Lu", 1)
+    assert (created.proper, created.generic, created.pinyin, created.version) == (
+        "晨曦",
+        "路",
+        "Chenxi Lu",
+        1,
+    )
     with session(pn_db, actor="officer.li") as s:
-        renamed = placenames.rename(s, created.name_id, "解放北路", approval=APPROVAL.format(2),
-                                    expected_version=1)
+        renamed = placenames.rename(
+            s, created.name_id, "解放北路", approval=APPROVAL.format(2), expected_version=1
+        )
     with session(pn_db, actor="officer.wang") as s:
         retired = placenames.retire(s, created.name_id, approval=APPROVAL.format(3))
         rows = placenames.history(s, created.name_id)
-    assert (renamed.proper, renamed.generic, renamed.pinyin, renamed.version) == ("解放", "北路", "Jiefang Beilu", 2)
+    assert (renamed.proper, renamed.generic, renamed.pinyin, renamed.version) == (
+        "解放",
+        "北路",
+        "Jiefang Beilu",
+        2,
+    )
     assert (retired.status, retired.version, retired.approval) == ("historical", 3, APPROVAL.format(3))
     assert [(r["action"], r["old_name"], r["new_name"], r["approval"], r["changed_by"]) for r in rows] == [
         ("create", None, "晨曦路", APPROVAL.format(1), "officer.li"),
         ("rename", "晨曦路", "解放北路", APPROVAL.format(2), "officer.li"),
-        ("retire", "解放北路", None, APPROVAL.format(3), "officer.wang")]
+        ("retire", "解放北路", None, APPROVAL.format(3), "officer.wang"),
+    ]
     create, rename, retire = rows
     assert create["before"] is None and create["after"]["pinyin"] == "Chenxi Lu"
     assert (rename["before"]["name"], rename["before"]["pinyin"]) == ("晨曦路", "Chenxi Lu")
@@ -109,11 +143,17 @@ def test_every_registry_write_is_audited_with_the_actor(pn_db):
     created = _create(pn_db, "朝晖街", actor="officer.zhao")
     with session(pn_db, actor="officer.zhao") as s:
         placenames.update(s, created.name_id, {"sign_present": True}, expected_version=1)
-        audit = s.execute(text("SELECT actor, action, before ->> 'sign_present', after ->> 'sign_present' "
-                               "FROM audit_log WHERE layer = 'place_names' AND object_id = :i ORDER BY audit_id"),
-                          {"i": str(created.name_id)}).all()
-    assert [tuple(r) for r in audit] == [("officer.zhao", "insert", None, "false"),
-                                         ("officer.zhao", "update", "false", "true")]
+        audit = s.execute(
+            text(
+                "SELECT actor, action, before ->> 'sign_present', after ->> 'sign_present' "
+                "FROM audit_log WHERE layer = 'place_names' AND object_id = :i ORDER BY audit_id"
+            ),
+            {"i": str(created.name_id)},
+        ).all()
+    assert [tuple(r) for r in audit] == [
+        ("officer.zhao", "insert", None, "false"),
+        ("officer.zhao", "update", "false", "true"),
+    ]
 
 
 def test_new_name_gets_the_small_grid_it_lies_in(pn_db):
@@ -141,10 +181,13 @@ def test_stale_version_is_refused_and_writes_nothing(pn_db):
     created = _create(pn_db, "启明路")
     with session(pn_db) as s:
         placenames.rename(s, created.name_id, "启航路", approval=APPROVAL.format(5), expected_version=1)
-    for change in (lambda s: placenames.rename(s, created.name_id, "启程路", approval=APPROVAL.format(6),
-                                               expected_version=1),
-                   lambda s: placenames.update(s, created.name_id, {"meaning": "x"}, expected_version=1),
-                   lambda s: placenames.retire(s, created.name_id, approval=APPROVAL.format(6), expected_version=1)):
+    for change in (
+        lambda s: placenames.rename(
+            s, created.name_id, "启程路", approval=APPROVAL.format(6), expected_version=1
+        ),
+        lambda s: placenames.update(s, created.name_id, {"meaning": "x"}, expected_version=1),
+        lambda s: placenames.retire(s, created.name_id, approval=APPROVAL.format(6), expected_version=1),
+    ):
         with pytest.raises(Conflict) as caught, session(pn_db) as s:
             change(s)
         assert caught.value.status == 412 and "version 1" in str(caught.value)
@@ -157,8 +200,10 @@ def test_retired_names_cannot_be_renamed_or_retired_again(pn_db):
     created = _create(pn_db, "星河路")
     with session(pn_db) as s:
         placenames.retire(s, created.name_id, approval=APPROVAL.format(7))
-    for change in (lambda s: placenames.retire(s, created.name_id, approval=APPROVAL.format(8)),
-                   lambda s: placenames.rename(s, created.name_id, "星海路", approval=APPROVAL.format(8))):
+    for change in (
+        lambda s: placenames.retire(s, created.name_id, approval=APPROVAL.format(8)),
+        lambda s: placenames.rename(s, created.name_id, "星海路", approval=APPROVAL.format(8)),
+    ):
         with pytest.raises(RegistryConflict) as caught, session(pn_db) as s:
             change(s)
         assert caught.value.status == 409 and "historical" in str(caught.value)
@@ -179,10 +224,16 @@ def test_a_new_category_recomputes_the_sign_text(pn_db):
     assert created.pinyin == "Qianjin Cun"
     with session(pn_db) as s:
         changed = placenames.update(s, created.name_id, {"category": "natural_village"}, expected_version=1)
-    assert (changed.pinyin, changed.proper, changed.generic, changed.version) == ("Qianjincun", "前进村", None, 2)
+    assert (changed.pinyin, changed.proper, changed.generic, changed.version) == (
+        "Qianjincun",
+        "前进村",
+        None,
+        2,
+    )
 
 
 # -- checks --------------------------------------------------------------------------------------
+
 
 def test_checks_flag_every_planted_irregular_name(findings, demo_district):
     planted = demo_district.planted
@@ -236,13 +287,22 @@ def test_towns_of_findings_match_the_area_tree(findings, demo_district):
 
 
 def test_pieces_of_one_feature_are_not_duplicates():
-    names = pd.DataFrame({
-        "name": ["滨河路", "滨河路", "滨河路", "翠苑", "翠苑"], "category": "road", "status": "standard",
-        "town": "甲镇", "district": "乙区", "piece": [0, 0, 1, 0, 1]}, index=pd.Index([1, 2, 3, 4, 5], name="name_id"))
+    names = pd.DataFrame(
+        {
+            "name": ["滨河路", "滨河路", "滨河路", "翠苑", "翠苑"],
+            "category": "road",
+            "status": "standard",
+            "town": "甲镇",
+            "district": "乙区",
+            "piece": [0, 0, 1, 0, 1],
+        },
+        index=pd.Index([1, 2, 3, 4, 5], name="name_id"),
+    )
     names.loc[[4, 5], "category"] = "estate"
     found = placenames.registry_findings(names)
     assert found.loc[found["code"] == "duplicate", "name_id"].tolist() == [1, 2, 3, 4, 5]
-    assert found.loc[found["name_id"] == 1, "detail"].str.contains("2 处同名").all()  # two features, not three
+    # two features, not three
+    assert found.loc[found["name_id"] == 1, "detail"].str.contains("2 处同名").all()
     single = placenames.registry_findings(names.loc[[1, 2, 4]])
     assert single.empty
 
@@ -263,15 +323,21 @@ def test_findings_report_has_one_row_per_finding(findings):
 
 # -- sign work list ----------------------------------------------------------------------------------
 
+
 def test_missing_signs_equal_an_independent_filter(pn_db):
     required = pd.read_csv(DATA_DIR / "categories.csv", dtype=str)
     required = set(required.loc[required["sign_required"] == "1", "category"])
     with session(pn_db) as s:
-        rows = pd.DataFrame(s.execute(text("SELECT name_id, name, category, sign_present, status FROM place_names"))
-                            .mappings().all())
+        rows = pd.DataFrame(
+            s.execute(text("SELECT name_id, name, category, sign_present, status FROM place_names"))
+            .mappings()
+            .all()
+        )
         worklist = placenames.missing_signs(s)
         with_geometry = placenames.missing_signs(s, with_geometry=True)
-    expected = rows[rows["category"].isin(required) & ~rows["sign_present"] & (rows["status"] != "historical")]
+    expected = rows[
+        rows["category"].isin(required) & ~rows["sign_present"] & (rows["status"] != "historical")
+    ]
     assert sorted(worklist.index) == sorted(expected["name_id"]) and len(worklist) > 100
     assert worklist.index.tolist() == with_geometry.index.tolist()
     village = worklist[worklist["category"] == "natural_village"].iloc[0]
@@ -280,6 +346,7 @@ def test_missing_signs_equal_an_independent_filter(pn_db):
 
 
 # -- nearest features ------------------------------------------------------------------------------
+
 
 def _sample_points(s, n: int) -> list[tuple[float, float]]:
     district = queries.areas(s, levels=("district",)).geometry.union_all()
@@ -295,8 +362,13 @@ def _sample_points(s, n: int) -> list[tuple[float, float]]:
 
 def test_nearest_place_name_equals_brute_force_in_metres(pn_db):
     with session(pn_db) as s:
-        names = queries.to_geoframe(queries.read_frame(s, "SELECT name_id, name, ST_AsBinary(geom) AS wkb FROM place_names "
-                                               "WHERE status <> 'historical'"))
+        names = queries.to_geoframe(
+            queries.read_frame(
+                s,
+                "SELECT name_id, name, ST_AsBinary(geom) AS wkb FROM place_names "
+                "WHERE status <> 'historical'",
+            )
+        )
         points = _sample_points(s, 30)
         found = [placenames.nearest_place_name(s, x, y) for x, y in points]
     utm = utm_crs_for(*points[0])
@@ -315,25 +387,33 @@ def test_nearest_place_name_equals_brute_force_in_metres(pn_db):
         assert hit["distance_m"] == pytest.approx(dist.min(), rel=0.005, abs=0.5)
 
 
-
 # -- approval, fill for loaders, recomputation after a table edit -------------------------------------
+
 
 def test_a_name_registered_without_approval_is_pending_until_approved(pn_db):
     with session(pn_db, actor="officer.li") as s:
         created = placenames.create(s, name="晨星路", category="road", geometry=_point(s, "永济桥"))
     assert created.approval == placenames.PENDING_APPROVAL == "待审批"
     with session(pn_db, actor="officer.li") as s:
-        approved = placenames.update(s, created.name_id, {"approval": APPROVAL.format(20)}, expected_version=1)
+        approved = placenames.update(
+            s, created.name_id, {"approval": APPROVAL.format(20)}, expected_version=1
+        )
         rows = placenames.history(s, created.name_id)
     assert approved.approval == APPROVAL.format(20)
-    assert [(r["action"], r["approval"]) for r in rows] == [("create", "待审批"), ("update", APPROVAL.format(20))]
+    assert [(r["action"], r["approval"]) for r in rows] == [
+        ("create", "待审批"),
+        ("update", APPROVAL.format(20)),
+    ]
 
 
 def _insert_raw(s, name: str, category: str, pinyin: str | None) -> int:
     """A row as a bulk loader writes it: no proper/generic, perhaps a pinyin from the file."""
-    return s.execute(text(
-        "INSERT INTO place_names (name, category, pinyin, geom) VALUES (:n, :c, :p, "
-        "ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) RETURNING name_id"), {"n": name, "c": category, "p": pinyin}
+    return s.execute(
+        text(
+            "INSERT INTO place_names (name, category, pinyin, geom) VALUES (:n, :c, :p, "
+            "ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) RETURNING name_id"
+        ),
+        {"n": name, "c": category, "p": pinyin},
     ).scalar_one()
 
 
@@ -345,9 +425,13 @@ def test_fill_pinyin_fills_the_given_rows_and_keeps_a_supplied_pinyin(pn_db):
         untouched = _insert_raw(s, "音乐路", "road", None)
         assert placenames.fill_pinyin(s, name_ids=[plain, blank, supplied]) == 3
         assert placenames.fill_pinyin(s, name_ids=[plain, blank, supplied]) == 0
-        rows = {r.name_id: (r.proper, r.generic, r.pinyin) for r in s.execute(text(
-            "SELECT name_id, proper, generic, pinyin FROM place_names WHERE name_id = ANY(:i)"),
-            {"i": [plain, blank, supplied, untouched]})}
+        rows = {
+            r.name_id: (r.proper, r.generic, r.pinyin)
+            for r in s.execute(
+                text("SELECT name_id, proper, generic, pinyin FROM place_names WHERE name_id = ANY(:i)"),
+                {"i": [plain, blank, supplied, untouched]},
+            )
+        }
         s.rollback()
     assert rows[plain] == ("海珠", "湿地公园", "Haizhu Shidi Gongyuan")
     assert rows[blank] == ("连南", "瑶族自治县", "Liannan Yaozu Zizhixian")
@@ -364,7 +448,8 @@ def edited_tables(tmp_path, monkeypatch):
     folder.mkdir()
     (folder / "polyphones.csv").write_text(
         "word,reading,note\n石牌,shi bai,local reading (test)\n四,shi,absurd on purpose: touches 东四十条\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.setenv("MINQING_PLACENAME_TABLES", str(folder))
     yield folder
     monkeypatch.delenv("MINQING_PLACENAME_TABLES", raising=False)
@@ -374,10 +459,12 @@ def edited_tables(tmp_path, monkeypatch):
 def test_recompute_after_a_table_edit_reports_then_writes_with_history(pn_db, edited_tables, monkeypatch):
     monkeypatch.delenv("MINQING_PLACENAME_TABLES")
     with session(pn_db, actor="officer.li") as s:
-        road = placenames.create(s, name="石牌路", category="road", geometry=_point(s, "永济桥"),
-                                 approval=APPROVAL.format(21))
-        fixed = placenames.create(s, name="东四十条", category="lane", geometry=_point(s, "永济桥"),
-                                  approval=APPROVAL.format(22))
+        road = placenames.create(
+            s, name="石牌路", category="road", geometry=_point(s, "永济桥"), approval=APPROVAL.format(21)
+        )
+        fixed = placenames.create(
+            s, name="东四十条", category="lane", geometry=_point(s, "永济桥"), approval=APPROVAL.format(22)
+        )
         before = placenames.recompute_sign_text(s, dry_run=True)
     assert (road.pinyin, fixed.pinyin) == ("Shipai Lu", "Dongsi 10 Tiao")
     assert road.name_id not in set(before["name_id"])  # with the shipped tables it is up to date
@@ -388,7 +475,8 @@ def test_recompute_after_a_table_edit_reports_then_writes_with_history(pn_db, ed
         assert placenames.get(s, road.name_id).pinyin == "Shipai Lu"  # a dry run writes nothing
     ours = planned[~planned["name_id"].isin(before["name_id"])]
     assert ours.loc[ours["name_id"] == road.name_id, ["old_pinyin", "new_pinyin"]].values.tolist() == [
-        ["Shipai Lu", "Shibai Lu"]]
+        ["Shipai Lu", "Shibai Lu"]
+    ]
     assert fixed.name_id not in set(ours["name_id"])  # an authority spelling (fixed_spellings.csv) stays
     assert ours["name"].str.contains("石牌|四").all()  # nothing else moved
 
@@ -407,9 +495,15 @@ def test_recompute_after_a_table_edit_reports_then_writes_with_history(pn_db, ed
 
 # -- review decisions --------------------------------------------------------------------------------
 
+
 def _name_id(s, name: str) -> int:
-    return s.execute(text("SELECT name_id FROM place_names WHERE name = :n AND status <> 'historical' "
-                          "ORDER BY name_id LIMIT 1"), {"n": name}).scalar_one()
+    return s.execute(
+        text(
+            "SELECT name_id FROM place_names WHERE name = :n AND status <> 'historical' "
+            "ORDER BY name_id LIMIT 1"
+        ),
+        {"n": name},
+    ).scalar_one()
 
 
 def test_a_review_decision_stops_the_reviewed_findings_until_a_rename(pn_db):
@@ -427,8 +521,11 @@ def test_a_review_decision_stops_the_reviewed_findings_until_a_rename(pn_db):
         stored = placenames.reviews(s).loc[keep]
         assert stored["decision"] == "豁免" and stored["decided_by"] == "officer.wang"
         assert "foreign" in stored["codes"]
-        audited = s.execute(text("SELECT count(*) FROM audit_log WHERE layer = 'place_name_reviews' "
-                                 "AND actor = 'officer.wang'")).scalar()
+        audited = s.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE layer = 'place_name_reviews' AND actor = 'officer.wang'"
+            )
+        ).scalar()
         assert audited == 2
     with session(pn_db, actor="officer.wang") as s:  # a rename makes the review lapse
         placenames.rename(s, keep, "罗马花园", approval=APPROVAL.format(77))
@@ -448,6 +545,7 @@ def test_a_review_needs_a_known_decision_and_a_flagged_name(pn_db):
 
 # -- demo history --------------------------------------------------------------------------------------
 
+
 def test_demo_renamed_names_are_linked_with_dates_and_approval_numbers(pn_db, demo_district):
     from data.demo.placenames import HISTORIES
 
@@ -455,24 +553,45 @@ def test_demo_renamed_names_are_linked_with_dates_and_approval_numbers(pn_db, de
         street = _name_id(s, "兴业路")
         rows = placenames.history(s, street)
         assert [(r["action"], r["old_name"], r["new_name"]) for r in rows[:2]] == [
-            ("create", None, "打铁街"), ("rename", "打铁街", "兴业路")]
-        assert str(rows[0]["changed_at"])[:10] == "1984-06-30" and str(rows[1]["changed_at"])[:10] == "1993-03-18"
+            ("create", None, "打铁街"),
+            ("rename", "打铁街", "兴业路"),
+        ]
+        assert (
+            str(rows[0]["changed_at"])[:10] == "1984-06-30"
+            and str(rows[1]["changed_at"])[:10] == "1993-03-18"
+        )
         assert rows[1]["approval"] == HISTORIES["兴业路"][1][3] and "〔1993〕27号" in rows[1]["approval"]
-        assert s.execute(text("SELECT count(*) FROM place_names WHERE name IN ('打铁街', '上林堡', '鹭田墟')")).scalar() == 0
+        assert (
+            s.execute(
+                text("SELECT count(*) FROM place_names WHERE name IN ('打铁街', '上林堡', '鹭田墟')")
+            ).scalar()
+            == 0
+        )
         index, names = placenames.name_index(s)
         hit = placenames.search(index, names, "打铁街")
         assert hit[0]["name"] == "打铁街" and hit[0]["historical"] and hit[0]["current_name"] == "兴业路"
         # no old name shows 命名 on the load date: heritage names were registered by the 1984 census
-        heritage = s.execute(text(
-            "SELECT p.name, min(h.changed_at)::date FROM place_names p JOIN place_name_history h USING (name_id) "
-            "WHERE p.heritage GROUP BY p.name")).all()
+        heritage = s.execute(
+            text(
+                "SELECT p.name, min(h.changed_at)::date FROM place_names p JOIN place_name_history h USING (name_id) "
+                "WHERE p.heritage GROUP BY p.name"
+            )
+        ).all()
         assert heritage and all(str(day) <= "2004-11-02" for _, day in heritage), heritage
         # ordinary names are dated by their approval (the demo's own rows: later tests add names of their own)
         demo = demo_district.place_names
-        dated = demo[demo["approval"].fillna("").str.contains(r"\d{4}-\d{2}-\d{2}") & ~demo["name"].isin(HISTORIES)]
-        first = dict(s.execute(text(
-            "SELECT DISTINCT ON (name_id) name_id, changed_at::date::text FROM place_name_history "
-            "WHERE name_id = ANY(:ids) ORDER BY name_id, history_id"), {"ids": dated["name_id"].tolist()}).all())
+        dated = demo[
+            demo["approval"].fillna("").str.contains(r"\d{4}-\d{2}-\d{2}") & ~demo["name"].isin(HISTORIES)
+        ]
+        first = dict(
+            s.execute(
+                text(
+                    "SELECT DISTINCT ON (name_id) name_id, changed_at::date::text FROM place_name_history "
+                    "WHERE name_id = ANY(:ids) ORDER BY name_id, history_id"
+                ),
+                {"ids": dated["name_id"].tolist()},
+            ).all()
+        )
         expected = dated.set_index("name_id")["approval"].str.extract(r"(\d{4}-\d{2}-\d{2})")[0].to_dict()
         assert len(dated) > 100 and first == expected
 
@@ -493,10 +612,18 @@ def test_sign_plan_lists_the_retired_name_to_take_down_and_matches_missing_signs
 def test_heritage_register_shows_the_criteria_and_a_rename_needs_an_assessment(pn_db):
     with session(pn_db) as s:
         register = placenames.heritage_register(s)
-        heritage = set(s.execute(text("SELECT name FROM place_names WHERE heritage AND status <> 'historical'")).scalars())
+        heritage = set(
+            s.execute(
+                text("SELECT name FROM place_names WHERE heritage AND status <> 'historical'")
+            ).scalars()
+        )
         assert set(register["name"]) == heritage and {"上林", "永济桥", "盐埠老街", "文昌阁"} <= heritage
         village = register[register["name"] == "上林"].iloc[0]
-        assert (village["first_recorded"], village["former_names"], village["renamed"]) == ("1984-06-30", "上林堡", 1)
+        assert (village["first_recorded"], village["former_names"], village["renamed"]) == (
+            "1984-06-30",
+            "上林堡",
+            1,
+        )
         bridge = register[register["name"] == "永济桥"].iloc[0]
         assert bridge["renamed"] == 0 and "清代" in bridge["meaning"]
         bridge_id = int(register.index[register["name"] == "永济桥"][0])
@@ -505,6 +632,14 @@ def test_heritage_register_shows_the_criteria_and_a_rename_needs_an_assessment(p
     assert caught.value.status == 409 and "heritage_review" in caught.value.fix
     with session(pn_db, actor="officer.li") as s:
         assert placenames.get(s, bridge_id).name == "永济桥"  # nothing written
-        done = placenames.rename(s, bridge_id, "永安桥", approval=APPROVAL.format(90),
-                                 heritage_review="澄地名论〔2026〕2号 2026-03-01")
-        assert done.name == "永安桥" and "地名文化遗产论证：澄地名论〔2026〕2号" in placenames.history(s, bridge_id)[-1]["approval"]
+        done = placenames.rename(
+            s,
+            bridge_id,
+            "永安桥",
+            approval=APPROVAL.format(90),
+            heritage_review="澄地名论〔2026〕2号 2026-03-01",
+        )
+        assert (
+            done.name == "永安桥"
+            and "地名文化遗产论证：澄地名论〔2026〕2号" in placenames.history(s, bridge_id)[-1]["approval"]
+        )

@@ -31,11 +31,23 @@ def test_every_whitelisted_url_resolves_to_an_installed_file():
         assert assets.resolve(path) is not None, url
 
 
-@pytest.mark.parametrize("path", [
-    "../assets.py", "static/../assets.py", "static/../../pyproject.toml", "leaflet/../../package.json",
-    "leaflet/dist/leaflet.js", "static/.hidden.js", "static/page.html", "static/sub/dir.js", "",
-    "markercluster/README.md", "/etc/passwd", "static/minqing.js\x00.png",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../assets.py",
+        "static/../assets.py",
+        "static/../../pyproject.toml",
+        "leaflet/../../package.json",
+        "leaflet/dist/leaflet.js",
+        "static/.hidden.js",
+        "static/page.html",
+        "static/sub/dir.js",
+        "",
+        "markercluster/README.md",
+        "/etc/passwd",
+        "static/minqing.js\x00.png",
+    ],
+)
 def test_anything_else_is_refused(path):
     assert assets.resolve(path) is None
 

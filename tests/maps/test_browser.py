@@ -23,8 +23,10 @@ HEALTH_RED = "rgb(217, 48, 37)"  # 医疗卫生 (#d93025): clusters must not loo
 def _street_point_among_facilities(truth) -> tuple[float, float]:
     """A node on a public street next to the middle of the facilities (the town centre)."""
     edges, nodes, fac = truth["edges"], truth["nodes"].set_index("node_id"), truth["facilities"]
-    public = edges[edges["access"].isna() & edges["highway"].isin(["primary", "secondary", "tertiary",
-                                                                   "residential", "unclassified"])]
+    public = edges[
+        edges["access"].isna()
+        & edges["highway"].isin(["primary", "secondary", "tertiary", "residential", "unclassified"])
+    ]
     cand = nodes.loc[np.unique(public[["u", "v"]].to_numpy())]
     lon0, lat0 = fac["lon"].median(), fac["lat"].median()
     best = int(np.argmin(np.hypot((cand["lon"] - lon0).to_numpy(), (cand["lat"] - lat0).to_numpy())))
@@ -33,10 +35,16 @@ def _street_point_among_facilities(truth) -> tuple[float, float]:
 
 def _tap(v, lat: float, lon: float, *, zoom: int = 16) -> None:
     """Show (lat, lon) at ``zoom`` and click it on screen, like a person would."""
-    v.js("([lat, lon, z]) => { window.minqing.state.map.setView([lat, lon], z, {animate: false}); }", [lat, lon, zoom])
+    v.js(
+        "([lat, lon, z]) => { window.minqing.state.map.setView([lat, lon], z, {animate: false}); }",
+        [lat, lon, zoom],
+    )
     v.idle()
-    x, y = v.js("""([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
-        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lat, lon])
+    x, y = v.js(
+        """([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
+        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""",
+        [lat, lon],
+    )
     v.page.mouse.click(x, y)
 
 
@@ -54,6 +62,7 @@ def _isochrone_box(v) -> dict:
 
 
 # ---------------------------------------------------------------- the page and its layers
+
 
 def test_public_map_offline_with_all_layers(visit, truth):
     v = visit()
@@ -82,8 +91,9 @@ def test_public_map_offline_with_all_layers(visit, truth):
     assert state["demo"] == "演示数据(虚构)"
     assert state["lang"] == "zh-CN" and "民情地图" in state["title"]
     # Only our own app was asked for anything: the page, its assets, the base map's vector tiles.
-    assert all(urlsplit(u).path == "/" or urlsplit(u).path.startswith(("/assets/", "/tiles/")) for u in v.requests), \
-        v.requests
+    assert all(
+        urlsplit(u).path == "/" or urlsplit(u).path.startswith(("/assets/", "/tiles/")) for u in v.requests
+    ), v.requests
     assert any(urlsplit(u).path.startswith("/tiles/roads/") for u in v.requests)
     v.shot("public")
     v.assert_clean()
@@ -97,17 +107,28 @@ def test_every_interaction_stays_on_our_host(visit, truth):
     steps = {
         "zoom in": lambda: v.js("() => { window.minqing.state.map.setZoom(17); }"),
         "pan": lambda: v.js(f"() => {{ window.minqing.state.map.panTo([{lat}, {lon}]); }}"),
-        "grids off": lambda: v.page.locator(".leaflet-control-layers-overlays label", has_text="网格与网格员")
-            .locator("input").uncheck(),
-        "grids on": lambda: v.page.locator(".leaflet-control-layers-overlays label", has_text="网格与网格员")
-            .locator("input").check(),
+        "grids off": lambda: (
+            v.page.locator(".leaflet-control-layers-overlays label", has_text="网格与网格员")
+            .locator("input")
+            .uncheck()
+        ),
+        "grids on": lambda: (
+            v.page.locator(".leaflet-control-layers-overlays label", has_text="网格与网格员")
+            .locator("input")
+            .check()
+        ),
         "popup": lambda: v.js("""() => { const m = Object.values(window.minqing.state.markers)[0];
             window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }"""),
-        "search": lambda: (v.page.fill("#mq-search-input", ""), v.page.type("#mq-search-input", "lu", delay=20),
-                           v.page.wait_for_selector("#mq-search-results li")),
+        "search": lambda: (
+            v.page.fill("#mq-search-input", ""),
+            v.page.type("#mq-search-input", "lu", delay=20),
+            v.page.wait_for_selector("#mq-search-results li"),
+        ),
         "zoom out": lambda: v.js("() => { window.minqing.state.map.setZoom(11); }"),
-        "isochrone": lambda: (v.js("([a, b]) => { window.minqing.state.computeIsochrone(a, b); }", [lat, lon]),
-                              v.page.wait_for_function("() => window.minqing.state.isochrone")),
+        "isochrone": lambda: (
+            v.js("([a, b]) => { window.minqing.state.computeIsochrone(a, b); }", [lat, lon]),
+            v.page.wait_for_function("() => window.minqing.state.isochrone"),
+        ),
     }
     for name, step in steps.items():
         step()
@@ -121,19 +142,28 @@ def test_public_popups_are_chinese_and_public(visit, truth):
     v = visit()
     v.open("/")
     fac = truth["facilities"].dropna(subset=["phone"]).iloc[0]
-    html = v.js("""(id) => { const m = window.minqing.state.markers[id];
+    html = v.js(
+        """(id) => { const m = window.minqing.state.markers[id];
         window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false});
-        m.openPopup(); return m.getPopup().getElement().innerText; }""", int(fac["facility_id"]))
+        m.openPopup(); return m.getPopup().getElement().innerText; }""",
+        int(fac["facility_id"]),
+    )
     assert fac["name"] in html and "开放时间" in html and "联系电话" in html and "地址" in html
     v.shot("public-popup")
     # a click inside a small grid (drawn from its vector tile) opens the grid's popup
     g = truth["grids"].iloc[0]
     inside = g.geometry.representative_point()
-    v.js("""([lat, lon]) => { window.minqing.state.map.closePopup();
-        window.minqing.state.map.setView([lat, lon], 17, {animate: false}); }""", [inside.y, inside.x])
+    v.js(
+        """([lat, lon]) => { window.minqing.state.map.closePopup();
+        window.minqing.state.map.setView([lat, lon], 17, {animate: false}); }""",
+        [inside.y, inside.x],
+    )
     v.idle()
-    x, y = v.js("""([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
-        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [inside.y, inside.x])
+    x, y = v.js(
+        """([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
+        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""",
+        [inside.y, inside.x],
+    )
     v.page.mouse.click(x, y)
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
     grid = v.page.inner_text(".leaflet-popup")
@@ -143,6 +173,7 @@ def test_public_popups_are_chinese_and_public(visit, truth):
 
 
 # ---------------------------------------------------------------- phones
+
 
 def test_public_map_on_a_phone(visit):
     v = visit(**PHONE)
@@ -179,7 +210,9 @@ def test_phone_isochrone_lands_above_the_sheet(visit, truth):
     v.idle()
     box = _isochrone_box(v)
     assert not box["collapsed"]  # the sheet is open with the list of services
-    assert box["top"] >= box["mapTop"] and box["left"] >= box["mapLeft"] and box["right"] <= box["mapRight"], box
+    assert (
+        box["top"] >= box["mapTop"] and box["left"] >= box["mapLeft"] and box["right"] <= box["mapRight"]
+    ), box
     assert box["bottom"] <= box["panelTop"], f"the isochrone reaches under the sheet: {box}"
     assert not v.page.is_visible("#mq-pick-hint")
     v.shot("public-phone-isochrone")
@@ -199,7 +232,8 @@ def test_staff_pages_keep_their_navigation_on_a_phone(visit, users):
         link = v.page.locator(f".mq-nav-links a[href='{href}']")
         assert link.is_visible() and link.inner_text() == text
         r = link.bounding_box()
-        assert r["x"] >= 0 and r["x"] + r["width"] <= 390 and r["height"] >= 30  # on screen, big enough to tap
+        # on screen, big enough to tap
+        assert r["x"] >= 0 and r["x"] + r["width"] <= 390 and r["height"] >= 30
     v.shot("planner-phone-menu")
     with v.page.expect_navigation():
         v.page.click(".mq-nav-links a[href='/']")
@@ -210,11 +244,14 @@ def test_staff_pages_keep_their_navigation_on_a_phone(visit, users):
 
 # ---------------------------------------------------------------- search
 
+
 def test_pinyin_search_finds_a_demo_road(visit, truth):
     from pypinyin import lazy_pinyin
 
     names = truth["names"]
-    road = names[names["category"].isin(["road", "trunk_road"]) & (names["status"] == "standard")].iloc[0]["name"]
+    road = names[names["category"].isin(["road", "trunk_road"]) & (names["status"] == "standard")].iloc[0][
+        "name"
+    ]
     full = "".join(lazy_pinyin(road))
     initials = "".join(s[0] for s in lazy_pinyin(road))
     v = visit()
@@ -235,8 +272,11 @@ def test_pinyin_search_finds_a_demo_road(visit, truth):
 def _search(v, query: str) -> list[dict]:
     v.page.fill("#mq-search-input", "")
     v.page.type("#mq-search-input", query, delay=15)
-    v.page.wait_for_function("(q) => { const l = document.getElementById('mq-search-results');"
-                             " return !l.hidden && l.dataset.q === q; }", arg=query)
+    v.page.wait_for_function(
+        "(q) => { const l = document.getElementById('mq-search-results');"
+        " return !l.hidden && l.dataset.q === q; }",
+        arg=query,
+    )
     return v.js("""() => [...document.querySelectorAll('#mq-search-results li[data-i]')].map(li =>
         ({cls: li.className, text: li.innerText}))""")
 
@@ -249,7 +289,10 @@ def test_search_marks_names_that_are_not_standard(visit, truth, api_as):
     v = visit()
     v.open("/")
     api = api_as("maps_officer")
-    for query, cls, tag in ((irregular, "mq-hit-irregular", "非标准名称"), (historical, "mq-hit-historical", "历史地名")):
+    for query, cls, tag in (
+        (irregular, "mq-hit-irregular", "非标准名称"),
+        (historical, "mq-hit-historical", "历史地名"),
+    ):
         hits = api.get("/placenames/search", params={"q": query, "limit": 8}).json()
         row = next(h for h in hits if h["name"] == query)
         assert row["status"] in ("irregular", "historical")
@@ -274,18 +317,23 @@ def test_search_marks_names_that_are_not_standard(visit, truth, api_as):
         assert popup.startswith(new_name) and f"“{road['name']}”为原名" in popup
         assert v.page.input_value("#mq-search-input") == new_name
     finally:
-        back = api.post(f"/placenames/{rid}/rename", json={"new_name": road["name"], "approval": "测试〔2026〕2号"})
+        back = api.post(
+            f"/placenames/{rid}/rename", json={"new_name": road["name"], "approval": "测试〔2026〕2号"}
+        )
         assert back.status_code == 200, back.text
     v.assert_clean()
 
 
 # ---------------------------------------------------------------- 15分钟内能到哪里
 
+
 def test_click_draws_isochrones_and_lists_facilities(visit, truth):
     lat, lon = _street_point_among_facilities(truth)
     v = visit()
     v.open("/")
-    v.js("([lat, lon]) => { window.minqing.state.map.setView([lat, lon], 17, {animate: false}); }", [lat, lon])
+    v.js(
+        "([lat, lon]) => { window.minqing.state.map.setView([lat, lon], 17, {animate: false}); }", [lat, lon]
+    )
     v.idle()
     v.page.click("#mq-iso-pick")
     _tap(v, lat, lon, zoom=17)
@@ -311,7 +359,8 @@ def test_click_draws_isochrones_and_lists_facilities(visit, truth):
             seen += 1
     assert seen == listed
     box = _isochrone_box(v)
-    assert box["left"] >= box["panelRight"] - 1 and box["top"] >= box["mapTop"], box  # clear of the side panel
+    # clear of the side panel
+    assert box["left"] >= box["panelRight"] - 1 and box["top"] >= box["mapTop"], box
     assert "出发点：地图上所选位置" in v.page.inner_text("#mq-iso-status")
     v.shot("public-isochrone")
     v.assert_clean()
@@ -321,10 +370,17 @@ def test_isochrone_from_a_facility_names_it(visit, truth):
     v = visit()
     v.open("/")
     lat, lon = _street_point_among_facilities(truth)
-    fac = truth["facilities"].assign(d=np.hypot(truth["facilities"]["lat"] - lat, truth["facilities"]["lon"] - lon)) \
-        .sort_values("d").iloc[0]
-    v.js("""(id) => { const m = window.minqing.state.markers[id];
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""", int(fac["facility_id"]))
+    fac = (
+        truth["facilities"]
+        .assign(d=np.hypot(truth["facilities"]["lat"] - lat, truth["facilities"]["lon"] - lon))
+        .sort_values("d")
+        .iloc[0]
+    )
+    v.js(
+        """(id) => { const m = window.minqing.state.markers[id];
+        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""",
+        int(fac["facility_id"]),
+    )
     v.page.click(".leaflet-popup [data-iso-fid]")
     v.page.wait_for_function("() => window.minqing.state.isochrone", timeout=20_000)
     iso = v.js("() => window.minqing.state.isochrone")
@@ -352,10 +408,18 @@ def test_isochrone_outside_the_district_says_so_in_chinese(visit, truth):
 
 # ---------------------------------------------------------------- API docs and the CSP
 
-@pytest.mark.parametrize(("path", "operation", "shown"), [
-    ("/docs", "#swagger-ui .opblock", "#swagger-ui .opblock .opblock-summary-path"),
-    ("/redoc", "li[data-item-id*='/operation/']", "[data-section-id*='/operation/'] h2"),  # menu, then the text
-])
+
+@pytest.mark.parametrize(
+    ("path", "operation", "shown"),
+    [
+        ("/docs", "#swagger-ui .opblock", "#swagger-ui .opblock .opblock-summary-path"),
+        (
+            "/redoc",
+            "li[data-item-id*='/operation/']",
+            "[data-section-id*='/operation/'] h2",
+        ),  # menu, then the text
+    ],
+)
 def test_api_docs_render_offline(visit, server, path, operation, shown):
     import httpx
 
@@ -367,7 +431,8 @@ def test_api_docs_render_offline(visit, server, path, operation, shown):
     v.page.wait_for_selector(operation, state="attached", timeout=60_000)
     # Swagger UI renders a long list lazily (virtualised) as it scrolls into view: scroll the whole
     # page and collect every operation that appears.
-    seen = v.page.evaluate("""async (sel) => {
+    seen = v.page.evaluate(
+        """async (sel) => {
         const ids = new Set(), pause = () => new Promise(r => setTimeout(r, 60));
         let still = 0;
         for (let i = 0; i < 2000 && still < 5; i++) {
@@ -378,7 +443,9 @@ def test_api_docs_render_offline(visit, server, path, operation, shown):
             still = window.scrollY === y ? still + 1 : 0;
         }
         window.scrollTo(0, 0);
-        return ids.size; }""", operation)
+        return ids.size; }""",
+        operation,
+    )
     assert seen == count
     first = v.page.locator(shown).first
     first.scroll_into_view_if_needed()

@@ -43,8 +43,10 @@ def loaded_urls(html: str) -> list[str]:
 def tiny_findings(names):
     """The registry's findings on the tiny names, as ``layers.placenames.check_registry`` makes them."""
     town = {4: "东涌街道", 5: "西岭镇", 9: "西岭镇"}
-    frame = names.set_index("name_id").assign(town=names["area_id"].map(town).to_numpy(), district="澄湾区",
-                                              piece=range(len(names)))  # every row is a feature of its own
+    # every row is a feature of its own
+    frame = names.set_index("name_id").assign(
+        town=names["area_id"].map(town).to_numpy(), district="澄湾区", piece=range(len(names))
+    )
     return registry_findings(frame)
 
 
@@ -58,12 +60,22 @@ GRID_TILES = "/tiles/grids/{z}/{x}/{y}.mvt?v=0123456789abcdef&level=grid_small"
 
 @pytest.fixture(scope="module")
 def built(tiny, basemap):
-    public = build_public_map(district=tiny["district"], facilities=tiny["facilities"],
-                              facility_types=tiny["types"], grid_tiles=GRID_TILES, basemap=basemap)
-    planner = build_planner_map(district=tiny["district"], facility_types=tiny["types"], basemap=basemap,
-                                run={"run_id": 7, "finished_at": None})
-    names = build_placenames_map(district=tiny["district"], names=tiny["names"],
-                                 findings=tiny_findings(tiny["names"]), basemap=basemap)
+    public = build_public_map(
+        district=tiny["district"],
+        facilities=tiny["facilities"],
+        facility_types=tiny["types"],
+        grid_tiles=GRID_TILES,
+        basemap=basemap,
+    )
+    planner = build_planner_map(
+        district=tiny["district"],
+        facility_types=tiny["types"],
+        basemap=basemap,
+        run={"run_id": 7, "finished_at": None},
+    )
+    names = build_placenames_map(
+        district=tiny["district"], names=tiny["names"], findings=tiny_findings(tiny["names"]), basemap=basemap
+    )
     return {"public": public, "planner": planner, "placenames": names}
 
 
@@ -96,11 +108,22 @@ def test_chinese_page_with_demo_label_and_viewport(pages, page):
 
 
 def test_tiles_are_optional_and_tianditu_needs_a_key(tiny, basemap):
-    html = build_public_map(district=tiny["district"], facilities=tiny["facilities"], facility_types=tiny["types"],
-                            grid_tiles=GRID_TILES, basemap=basemap).html
+    html = build_public_map(
+        district=tiny["district"],
+        facilities=tiny["facilities"],
+        facility_types=tiny["types"],
+        grid_tiles=GRID_TILES,
+        basemap=basemap,
+    ).html
     assert "tile.openstreetmap.org" in html and "tianditu" not in html
-    keyed = build_public_map(district=tiny["district"], facilities=tiny["facilities"],
-                             facility_types=tiny["types"], grid_tiles=GRID_TILES, basemap=basemap, tianditu_key="k3y").html
+    keyed = build_public_map(
+        district=tiny["district"],
+        facilities=tiny["facilities"],
+        facility_types=tiny["types"],
+        grid_tiles=GRID_TILES,
+        basemap=basemap,
+        tianditu_key="k3y",
+    ).html
     assert json.dumps(TIANDITU_VEC_NAME) in keyed and json.dumps(OSM_NAME) in keyed and "tk=k3y" in keyed
     # The tile layers are created but never added to the map: no `.addTo(` on their variables.
     for var in re.findall(r"var (tile_group_\w+) = L\.layerGroup", keyed):
@@ -123,6 +146,7 @@ def test_user_slot_is_filled(pages):
 
     class U:
         username = "<planner>"
+
     filled = with_user(html, U())
     assert "&lt;planner&gt;" in filled and "/auth/logout" in filled and USER_SLOT not in filled
 
@@ -132,8 +156,11 @@ def test_roads_merge_by_class_and_name(tiny):
     # Split the trunk road into two edges: they must come back as one feature.
     a, b = shapely.get_coordinates(edges.geometry[0])
     mid = (a + b) / 2
-    two = gpd.GeoDataFrame({"highway": ["primary", "primary"], "name": ["滨海大道", "滨海大道"]},
-                           geometry=[shapely.LineString([a, mid]), shapely.LineString([mid, b])], crs=4326)
+    two = gpd.GeoDataFrame(
+        {"highway": ["primary", "primary"], "name": ["滨海大道", "滨海大道"]},
+        geometry=[shapely.LineString([a, mid]), shapely.LineString([mid, b])],
+        crs=4326,
+    )
     fc = road_features(two)
     assert len(fc["features"]) == 1
     assert fc["features"][0]["properties"] == {"c": "major", "n": "滨海大道"}
@@ -152,7 +179,9 @@ def test_sea_follows_the_coast_and_fades_out():
     lon0, lat0, d = 113.3, 22.6, 0.1  # a sea of about 10 km
     square = shapely.box(lon0, lat0, lon0 + d, lat0 + d)
     island = shapely.box(lon0 + 0.04, lat0 + 0.04, lon0 + 0.06, lat0 + 0.06)
-    water = gpd.GeoDataFrame({"kind": ["sea"], "name": ["海"]}, geometry=[square.difference(island)], crs=4326)
+    water = gpd.GeoDataFrame(
+        {"kind": ["sea"], "name": ["海"]}, geometry=[square.difference(island)], crs=4326
+    )
     areas = gpd.GeoDataFrame({"level": ["district"], "name": ["岛"]}, geometry=[island], crs=4326)
     fc = sea_features(water, areas)
     bands = [f for f in fc["features"] if f["properties"]["b"] != "coast"]
@@ -170,8 +199,10 @@ def test_simplify_tolerance_is_metric(tiny):
     # A 1 km line with a 2 m kink: gone at 3 m tolerance, kept at 1 m.
     lon0, lat0 = 113.3, 22.6
     kink = 2 / 111_320
-    line = gpd.GeoDataFrame(geometry=[shapely.LineString([(lon0, lat0), (lon0 + 0.005, lat0 + kink),
-                                                          (lon0 + 0.01, lat0)])], crs=4326)
+    line = gpd.GeoDataFrame(
+        geometry=[shapely.LineString([(lon0, lat0), (lon0 + 0.005, lat0 + kink), (lon0 + 0.01, lat0)])],
+        crs=4326,
+    )
     assert len(shapely.get_coordinates(simplify(line, tolerance_m=3.0).iloc[0])) == 2
     assert len(shapely.get_coordinates(simplify(line, tolerance_m=1.0).iloc[0])) == 3
 
@@ -181,15 +212,18 @@ def test_placename_check_results(tiny):
     res = check_results(names, tiny_findings(names))
     by_name = dict(zip(names["name"] + names["name_id"].astype(str), res["result"], strict=True))
     assert by_name["东涌路21"] == by_name["东涌路24"] == "duplicate"  # same road name twice in one city
-    assert by_name["曼哈顿花园23"] == "dayangguai"                      # 洋: a foreign place name
-    assert by_name["滨海大道22"] == "missing_sign"                      # a main road without a sign
+    assert by_name["曼哈顿花园23"] == "dayangguai"  # 洋: a foreign place name
+    assert by_name["滨海大道22"] == "missing_sign"  # a main road without a sign
     assert by_name["古榕村25"] == "ok"
 
 
 def test_placename_page_has_sign_text(pages):
     # the names are a JSON data block (JSON.parse is far faster on a phone than a script literal)
-    names = json.loads(re.search(r'<script type="application/json" id="mq-pn-names">(.*?)</script>',
-                                 pages["placenames"], re.S).group(1))
+    names = json.loads(
+        re.search(
+            r'<script type="application/json" id="mq-pn-names">(.*?)</script>', pages["placenames"], re.S
+        ).group(1)
+    )
     cols = names["columns"]
     signs = {r[cols.index("name")]: r[cols.index("pinyin")] for r in names["rows"]}
     assert signs["东涌路"].endswith(" Lu")  # proper and generic written apart (人民路 → Renmin Lu)
@@ -200,8 +234,9 @@ def test_a_road_registered_in_pieces_is_one_feature_on_the_map(tiny):
     # the registry counts the pieces of one road once (same piece): no duplicate, as in the XLSX report
     names = tiny["names"]
     town = {4: "东涌街道", 5: "西岭镇", 9: "西岭镇"}
-    frame = names.set_index("name_id").assign(town=names["area_id"].map(town).to_numpy(), district="澄湾区",
-                                              piece=0)
+    frame = names.set_index("name_id").assign(
+        town=names["area_id"].map(town).to_numpy(), district="澄湾区", piece=0
+    )
     res = check_results(names, registry_findings(frame))
     by_name = dict(zip(names["name"] + names["name_id"].astype(str), res["result"], strict=True))
     assert by_name["东涌路21"] != "duplicate" and by_name["东涌路24"] != "duplicate"
@@ -217,17 +252,31 @@ def test_rules_table_flags_every_code_cited_as_da_yang_guai():
         assert rule.flag == (cited[0] if cited else "other"), (code, rule.rule, rule.flag)
 
 
-@pytest.mark.parametrize(("code", "detail", "shown"), [
-    ("foreign", "曼哈顿：foreign place name (Manhattan)", "含“曼哈顿”"),
-    ("exaggerated", "中央：民发〔2018〕146号 列举; 田中央 (a village in the middle of fields) is a known harmless hit",
-     "含“中央”（民发〔2018〕146号 列举）"),
-    ("generic_mismatch", "“广场”(square) ∉ 建筑物(building|estate)", "“建筑物”类地名不宜使用通名“广场”"),
-    ("generic_oversize", "“城” rank 5 > 3 (住宅区（小区）)", "通名“城”规模等级 5，超过该类地名上限 3（住宅区（小区））"),
-    ("homophone", "范围 scope city_or_town:澄湾区：同音 xinhualu：新华路、新桦路", "范围：市(镇)内 澄湾区：同音：新华路、新桦路"),
-    ("latin_or_digit", "EE", "含字母或数字“EE”"),
-    ("rare_char", "甽", "含生僻字“甽”"),
-    ("odd", "something new in English only", "含“something new in English only”"),
-])
+@pytest.mark.parametrize(
+    ("code", "detail", "shown"),
+    [
+        ("foreign", "曼哈顿：foreign place name (Manhattan)", "含“曼哈顿”"),
+        (
+            "exaggerated",
+            "中央：民发〔2018〕146号 列举; 田中央 (a village in the middle of fields) is a known harmless hit",
+            "含“中央”（民发〔2018〕146号 列举）",
+        ),
+        ("generic_mismatch", "“广场”(square) ∉ 建筑物(building|estate)", "“建筑物”类地名不宜使用通名“广场”"),
+        (
+            "generic_oversize",
+            "“城” rank 5 > 3 (住宅区（小区）)",
+            "通名“城”规模等级 5，超过该类地名上限 3（住宅区（小区））",
+        ),
+        (
+            "homophone",
+            "范围 scope city_or_town:澄湾区：同音 xinhualu：新华路、新桦路",
+            "范围：市(镇)内 澄湾区：同音：新华路、新桦路",
+        ),
+        ("latin_or_digit", "EE", "含字母或数字“EE”"),
+        ("rare_char", "甽", "含生僻字“甽”"),
+        ("odd", "something new in English only", "含“something new in English only”"),
+    ],
+)
 def test_finding_details_are_shown_in_chinese_only(code, detail, shown):
     from maps.placenames import detail_zh
 
@@ -239,21 +288,40 @@ def test_finding_details_are_shown_in_chinese_only(code, detail, shown):
 
 
 def test_planner_page_carries_communities_circles_and_capacity_units(tiny, basemap):
-    types = tiny["types"].assign(capacity_unit=["学位 seats", "床位 beds", "名额 places"],
-                                 capacity_basis=["children", None, "elderly"], basis_per_unit=[5, None, 1])
+    types = tiny["types"].assign(
+        capacity_unit=["学位 seats", "床位 beds", "名额 places"],
+        capacity_basis=["children", None, "elderly"],
+        basis_per_unit=[5, None, 1],
+    )
     communities = tiny["areas"][tiny["areas"]["level"] == "community"].assign(urban=[True, False])
-    html = build_planner_map(district=tiny["district"], facility_types=types, basemap=basemap,
-                             run={"run_id": 7, "finished_at": None}, communities=communities).html
-    data = json.loads(re.search(r'minqing\.planner\(\w+, \{.*?\}, (\{.*\})\);', html, re.S).group(1))
+    html = build_planner_map(
+        district=tiny["district"],
+        facility_types=types,
+        basemap=basemap,
+        run={"run_id": 7, "finished_at": None},
+        communities=communities,
+    ).html
+    data = json.loads(re.search(r"minqing\.planner\(\w+, \{.*?\}, (\{.*\})\);", html, re.S).group(1))
     feats = data["communities"]["features"]
-    assert sorted((f["properties"]["id"], f["properties"]["n"], f["properties"]["u"]) for f in feats) == \
-        [(4, "东涌社区", True), (5, "西岭村", False)]
+    assert sorted((f["properties"]["id"], f["properties"]["n"], f["properties"]["u"]) for f in feats) == [
+        (4, "东涌社区", True),
+        (5, "西岭村", False),
+    ]
     classes = {c["code"]: c["class"] for c in data["circles"]}
-    assert classes == {"all": None, "5min": "urban", "10min": "urban", "15min": "urban", "village": "rural",
-                       "township": "rural"}
+    assert classes == {
+        "all": None,
+        "5min": "urban",
+        "10min": "urban",
+        "15min": "urban",
+        "village": "rural",
+        "township": "rural",
+    }
     units = {t["code"]: (t["unit"], t["basis"], t["per_unit"]) for t in data["types"]}
-    assert units == {"kindergarten": ("学位", "children", 5.0), "health_center": ("床位", None, None),
-                     "elderly_daycare": ("名额", "elderly", 1.0)}
+    assert units == {
+        "kindergarten": ("学位", "children", 5.0),
+        "health_center": ("床位", None, None),
+        "elderly_daycare": ("名额", "elderly", 1.0),
+    }
     assert 'id="mq-hatch-gap"' in html  # the gap hatching pattern the SVG gap layer fills with
 
 
@@ -301,20 +369,37 @@ class _Elements(HTMLParser):
 @pytest.fixture(scope="module")
 def hostile_pages(tiny, basemap):
     district = {**tiny["district"], "name": "澄湾区" + PAYLOAD}
-    facilities = tiny["facilities"].assign(name=lambda f: f["name"] + PAYLOAD, address=PAYLOAD, phone=PAYLOAD,
-                                           opening_hours=PAYLOAD, fees=PAYLOAD)
-    names = tiny["names"].assign(name=lambda n: n["name"] + PAYLOAD, meaning=PAYLOAD, approval=PAYLOAD,
-                                 pinyin=PAYLOAD)
+    facilities = tiny["facilities"].assign(
+        name=lambda f: f["name"] + PAYLOAD,
+        address=PAYLOAD,
+        phone=PAYLOAD,
+        opening_hours=PAYLOAD,
+        fees=PAYLOAD,
+    )
+    names = tiny["names"].assign(
+        name=lambda n: n["name"] + PAYLOAD, meaning=PAYLOAD, approval=PAYLOAD, pinyin=PAYLOAD
+    )
     types = tiny["types"].assign(name_zh=lambda t: t["name_zh"] + PAYLOAD)
     return {
-        "public": build_public_map(district=district, facilities=facilities, facility_types=types,
-                                   grid_tiles=GRID_TILES, basemap=basemap),
-        "planner": build_planner_map(district=district, facility_types=types, basemap=basemap,
-                                     run={"run_id": 7, "finished_at": None},
-                                     communities=tiny["areas"][tiny["areas"]["level"] == "community"]
-                                     .assign(urban=[True, False], name=lambda a: a["name"] + PAYLOAD)),
-        "placenames": build_placenames_map(district=district, names=names, findings=tiny_findings(tiny["names"]),
-                                           basemap=basemap),
+        "public": build_public_map(
+            district=district,
+            facilities=facilities,
+            facility_types=types,
+            grid_tiles=GRID_TILES,
+            basemap=basemap,
+        ),
+        "planner": build_planner_map(
+            district=district,
+            facility_types=types,
+            basemap=basemap,
+            run={"run_id": 7, "finished_at": None},
+            communities=tiny["areas"][tiny["areas"]["level"] == "community"].assign(
+                urban=[True, False], name=lambda a: a["name"] + PAYLOAD
+            ),
+        ),
+        "placenames": build_placenames_map(
+            district=district, names=names, findings=tiny_findings(tiny["names"]), basemap=basemap
+        ),
     }
 
 

@@ -33,7 +33,9 @@ PASSWORD = "城市数据-从零开始-2026"
 
 def _osm_tests():
     """The networkx ground truth of the OSM import tests (tests/layers/test_import_osm.py)."""
-    spec = importlib.util.spec_from_file_location("osm_truth", ROOT / "tests" / "layers" / "test_import_osm.py")
+    spec = importlib.util.spec_from_file_location(
+        "osm_truth", ROOT / "tests" / "layers" / "test_import_osm.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -72,7 +74,9 @@ def _grid_file(tmp_path: Path) -> Path:
             comm = f"9000000{t:02d}{c:03d}"
             rows.append((comm, f"社区{t}{c}", "村社区", town, shapely.box(a, lo, b, hi), "111"))
             rows.append((f"{comm}100", f"社区{t}{c}中网格", "中网格", comm, shapely.box(a, lo, b, hi), ""))
-            rows.append((f"{comm}001", f"社区{t}{c}第1网格", "小网格", f"{comm}100", shapely.box(a, lo, b, hi), ""))
+            rows.append(
+                (f"{comm}001", f"社区{t}{c}第1网格", "小网格", f"{comm}100", shapely.box(a, lo, b, hi), "")
+            )
     frame = pd.DataFrame(rows, columns=["编码", "名称", "层级", "上级编码", "geometry", "城乡分类代码"])
     path = tmp_path / "city_grids.geojson"
     gpd.GeoDataFrame(frame, geometry="geometry", crs=4326).to_file(path)
@@ -81,10 +85,12 @@ def _grid_file(tmp_path: Path) -> Path:
 
 def _facilities_xlsx(tmp_path: Path) -> Path:
     x0, y0, x1, y1 = BBOX
-    rows = [("Kamppi 日间照料中心", "老年人日间照料中心", x0 + 0.004, y0 + 0.004, 30),
-            ("Kluuvi 日间照料中心", "老年人日间照料中心", x1 - 0.004, y1 - 0.003, 30),
-            ("Keskusta 幼儿园", "幼儿园", x0 + 0.008, y0 + 0.007, 120),
-            ("Kauppatori 菜市场", "菜市场或生鲜超市", x1 - 0.003, y0 + 0.005, None)]
+    rows = [
+        ("Kamppi 日间照料中心", "老年人日间照料中心", x0 + 0.004, y0 + 0.004, 30),
+        ("Kluuvi 日间照料中心", "老年人日间照料中心", x1 - 0.004, y1 - 0.003, 30),
+        ("Keskusta 幼儿园", "幼儿园", x0 + 0.008, y0 + 0.007, 120),
+        ("Kauppatori 菜市场", "菜市场或生鲜超市", x1 - 0.003, y0 + 0.005, None),
+    ]
     path = tmp_path / "设施.xlsx"
     pd.DataFrame(rows, columns=["名称", "类型", "经度", "纬度", "容量"]).to_excel(path, index=False)
     return path
@@ -92,11 +98,22 @@ def _facilities_xlsx(tmp_path: Path) -> Path:
 
 def _addresses_xlsx(tmp_path: Path) -> Path:
     x0, y0, x1, y1 = BBOX
-    rows = [(f"Helsinki 示例地址 {i}号", 20 + i, 50 + 2 * i, 8, 6,
-             x0 + (x1 - x0) * ((i * 37) % 100) / 100, y0 + (y1 - y0) * ((i * 61) % 100) / 100) for i in range(1, 41)]
+    rows = [
+        (
+            f"Helsinki 示例地址 {i}号",
+            20 + i,
+            50 + 2 * i,
+            8,
+            6,
+            x0 + (x1 - x0) * ((i * 37) % 100) / 100,
+            y0 + (y1 - y0) * ((i * 61) % 100) / 100,
+        )
+        for i in range(1, 41)
+    ]
     path = tmp_path / "地址.xlsx"
-    pd.DataFrame(rows, columns=["标准地址", "户数", "实有人口", "60岁以上", "0-14岁", "经度", "纬度"]).to_excel(
-        path, index=False)
+    pd.DataFrame(
+        rows, columns=["标准地址", "户数", "实有人口", "60岁以上", "0-14岁", "经度", "纬度"]
+    ).to_excel(path, index=False)
     return path
 
 
@@ -112,8 +129,10 @@ def test_from_the_demo_to_helsinkis_own_maps(minqing, city_db, tmp_path, serve_d
     out = minqing("demo", "remove", "--yes")
     assert "已移除演示数据" in out
     with session(city_db) as s:
-        left = {t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in ("areas", "network_edges", "facilities", "residences", "place_names", "water")}
+        left = {
+            t: s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("areas", "network_edges", "facilities", "residences", "place_names", "water")
+        }
     assert left == dict.fromkeys(left, 0)
     status = minqing("status", code=1)
     assert "still missing" in status and "minqing import osm" in status and "minqing import grids" in status
@@ -135,10 +154,14 @@ def test_from_the_demo_to_helsinkis_own_maps(minqing, city_db, tmp_path, serve_d
         nodes, edges = queries.nodes(s), queries.edges(s)
         facilities, residences = queries.facilities(s), queries.residences(s)
         types = queries.facility_types(s).set_index("code")
-        s.execute(text("INSERT INTO users (username, password_hash, role) VALUES ('cityplanner', :h, 'planner')"),
-                  {"h": __import__("api.security", fromlist=["hash_password"]).hash_password(PASSWORD, rounds=4)})
+        s.execute(
+            text("INSERT INTO users (username, password_hash, role) VALUES ('cityplanner', :h, 'planner')"),
+            {"h": __import__("api.security", fromlist=["hash_password"]).hash_password(PASSWORD, rounds=4)},
+        )
     with session(city_db) as s:  # the 一标三实 addresses replaced the building estimates near them
-        real = s.execute(text("SELECT count(*) FROM residences WHERE address LIKE 'Helsinki 示例地址%'")).scalar_one()
+        real = s.execute(
+            text("SELECT count(*) FROM residences WHERE address LIKE 'Helsinki 示例地址%'")
+        ).scalar_one()
     assert real == 40
     truth.check_times_against_networkx(stored, nodes, edges, facilities, residences, types)
 
@@ -157,10 +180,18 @@ def test_from_the_demo_to_helsinkis_own_maps(minqing, city_db, tmp_path, serve_d
 
 def test_init_empty_keeps_accounts_and_asks_first(minqing, city_db):
     with session(city_db, actor="pytest") as s:
-        s.execute(text("INSERT INTO users (username, password_hash, role) VALUES ('keeper', 'x', 'admin') "
-                       "ON CONFLICT DO NOTHING"))
-        s.execute(text("INSERT INTO areas (area_id, level, code, name, geom) VALUES (999001, 'district', 'EMPTY-1', "
-                       "'待清空区', ST_Multi(ST_GeomFromText('POLYGON((113 22,113.1 22,113.1 22.1,113 22.1,113 22))', 4326)))"))
+        s.execute(
+            text(
+                "INSERT INTO users (username, password_hash, role) VALUES ('keeper', 'x', 'admin') "
+                "ON CONFLICT DO NOTHING"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO areas (area_id, level, code, name, geom) VALUES (999001, 'district', 'EMPTY-1', "
+                "'待清空区', ST_Multi(ST_GeomFromText('POLYGON((113 22,113.1 22,113.1 22.1,113 22.1,113 22))', 4326)))"
+            )
+        )
     assert "cancelled" in minqing("init", "--empty", stdin="n\n", code=1)
     with session(city_db) as s:
         assert s.execute(text("SELECT count(*) FROM areas")).scalar_one() > 0
@@ -169,8 +200,9 @@ def test_init_empty_keeps_accounts_and_asks_first(minqing, city_db):
         assert s.execute(text("SELECT count(*) FROM areas")).scalar_one() == 0
         assert s.execute(text("SELECT count(*) FROM users WHERE username = 'keeper'")).scalar_one() == 1
         assert s.execute(text("SELECT count(*) FROM facility_types")).scalar_one() > 20
-        action = s.execute(text("SELECT action FROM audit_log WHERE layer = 'database' ORDER BY audit_id DESC "
-                                "LIMIT 1")).scalar_one()
+        action = s.execute(
+            text("SELECT action FROM audit_log WHERE layer = 'database' ORDER BY audit_id DESC LIMIT 1")
+        ).scalar_one()
     assert action == "empty"
     # `make demo` (demo load --if-empty) respects the choice
     assert "removed on purpose" in minqing("demo", "load", "--if-empty", "--scale", "0.1")
@@ -179,8 +211,12 @@ def test_init_empty_keeps_accounts_and_asks_first(minqing, city_db):
 def test_the_shipped_templates_import_in_order(minqing):
     minqing("init", "--empty", "--yes")
     templates = ROOT / "data" / "templates"
-    for layer, name in (("grids", "网格.csv"), ("facilities", "设施.csv"), ("addresses", "地址.csv"),
-                        ("place-names", "地名.csv")):
+    for layer, name in (
+        ("grids", "网格.csv"),
+        ("facilities", "设施.csv"),
+        ("addresses", "地址.csv"),
+        ("place-names", "地名.csv"),
+    ):
         minqing("import", layer, str(templates / name))
     status = minqing("status", code=1)  # no street network yet: the checklist says so
     assert "minqing import osm" in status and "✔ 公共服务设施 facilities: 1 处" in status

@@ -18,8 +18,14 @@ pytestmark = pytest.mark.browser
 
 RULES = Path(__file__).resolve().parents[2] / "data" / "placenames" / "rules.csv"
 OFFICER = "maps_officer"
-COLOURS = {"duplicate": "#7b1fa2", "dayangguai": "#d32f2f", "other": "#ef6c00", "missing_sign": "#1565c0",
-           "historical": "#8d8d8d", "ok": "#2e7d32"}
+COLOURS = {
+    "duplicate": "#7b1fa2",
+    "dayangguai": "#d32f2f",
+    "other": "#ef6c00",
+    "missing_sign": "#1565c0",
+    "historical": "#8d8d8d",
+    "ok": "#2e7d32",
+}
 # Names the audit found filed under 其他待审核 although 民发〔2018〕146号 calls them 大 or 怪.
 DAYANGGUAI_DEMO = ["EE新城", "8号公馆", "澄灣花园", "金龙大道", "𣒍坑", "世界城", "曼哈顿广场", "皇庭御府"]
 
@@ -85,8 +91,11 @@ def test_every_name_has_the_class_of_its_findings(officer, expected, truth):
     assert {k: legend[k] for k in COLOURS} == {k: want.get(k, 0) for k in COLOURS}
     assert legend["heritage"] == int(truth["names"]["heritage"].sum())
     # The audit's names: flagged 大/洋/怪 (民发〔2018〕146号), drawn red.
-    by_name = v.js("""(names) => names.map(n => Object.values(window.minqing.state.names)
-        .filter(m => m.mqName.name === n).map(m => [m.mqName.result, m.options.fillColor]))""", DAYANGGUAI_DEMO)
+    by_name = v.js(
+        """(names) => names.map(n => Object.values(window.minqing.state.names)
+        .filter(m => m.mqName.name === n).map(m => [m.mqName.result, m.options.fillColor]))""",
+        DAYANGGUAI_DEMO,
+    )
     for name, marks in zip(DAYANGGUAI_DEMO, by_name, strict=True):
         assert marks and all(m == ["dayangguai", COLOURS["dayangguai"]] for m in marks), (name, marks)
     v.shot("placenames")
@@ -112,7 +121,10 @@ def test_flagged_names_are_drawn_above_the_standard_ones(officer, expected):
     # Close up (no clustering from zoom 16) each flagged dot shows its own colour: no green 规范 dot over it.
     name_id = v.js("""() => Object.values(window.minqing.state.names).filter(m => m.mqName.result === 'dayangguai')
         .map(m => m.mqName.id).sort((a, b) => a - b)[0]""")
-    v.js("""(i) => { const s = window.minqing.state; s.map.setView(s.names[i].getLatLng(), 16, {animate: false}); }""", name_id)
+    v.js(
+        """(i) => { const s = window.minqing.state; s.map.setView(s.names[i].getLatLng(), 16, {animate: false}); }""",
+        name_id,
+    )
     v.idle()
     points = v.js("""() => { const s = window.minqing.state, box = s.map.getContainer().getBoundingClientRect();
         return Object.values(s.names).filter(m => m.mqName.result === 'dayangguai' && m._map).map(m => {
@@ -147,15 +159,24 @@ def test_clusters_render_and_a_clustered_names_popup_opens(officer):
     for _ in range(8):
         if v.js("(i) => !!window.minqing.state.names[i]._map", name_id):
             break
-        box = v.js("""(i) => { const c = window.minqing.state.layers.cluster.getVisibleParent(window.minqing.state.names[i]);
-            const r = c._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }""", name_id)
+        box = v.js(
+            """(i) => { const c = window.minqing.state.layers.cluster.getVisibleParent(window.minqing.state.names[i]);
+            const r = c._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }""",
+            name_id,
+        )
         v.page.mouse.click(*box)
         v.idle()
     assert v.js("(i) => !!window.minqing.state.names[i]._map", name_id), "the cluster never let the name go"
-    v.js("(i) => { window.minqing.state.map.panTo(window.minqing.state.names[i].getLatLng(), {animate: false}); }", name_id)
+    v.js(
+        "(i) => { window.minqing.state.map.panTo(window.minqing.state.names[i].getLatLng(), {animate: false}); }",
+        name_id,
+    )
     v.idle()
-    x, y = v.js("""(i) => { const s = window.minqing.state, b = s.map.getContainer().getBoundingClientRect(),
-        p = s.map.latLngToContainerPoint(s.names[i].getLatLng()); return [b.left + p.x, b.top + p.y]; }""", name_id)
+    x, y = v.js(
+        """(i) => { const s = window.minqing.state, b = s.map.getContainer().getBoundingClientRect(),
+        p = s.map.latLngToContainerPoint(s.names[i].getLatLng()); return [b.left + p.x, b.top + p.y]; }""",
+        name_id,
+    )
     v.page.mouse.click(x, y)
     v.page.wait_for_selector(".leaflet-popup h3")
     v.idle()
@@ -193,11 +214,17 @@ def _show_all(v) -> None:
 def _open_from_review(v, name: str) -> None:
     v.page.select_option("#mq-review-filter", "")
     _show_all(v)
-    v.page.locator("#mq-review li[data-row]", has=v.page.locator(".mq-review-name", has_text=re.compile(f"^{name}$"))) \
-        .first.click()
-    v.page.wait_for_function("(n) => window.minqing.state.opened && document.querySelector('.leaflet-popup h3')"
-                             " && document.querySelector('.leaflet-popup h3').textContent.startsWith(n)", arg=name)
-    v.page.wait_for_function("() => !/正在读取/.test(document.querySelector('.leaflet-popup [data-history]').innerText)")
+    v.page.locator(
+        "#mq-review li[data-row]", has=v.page.locator(".mq-review-name", has_text=re.compile(f"^{name}$"))
+    ).first.click()
+    v.page.wait_for_function(
+        "(n) => window.minqing.state.opened && document.querySelector('.leaflet-popup h3')"
+        " && document.querySelector('.leaflet-popup h3').textContent.startsWith(n)",
+        arg=name,
+    )
+    v.page.wait_for_function(
+        "() => !/正在读取/.test(document.querySelector('.leaflet-popup [data-history]').innerText)"
+    )
     v.idle()
 
 
@@ -216,8 +243,10 @@ def _popup_in_view(v) -> None:
 
 def _clear_of_the_layer_control(v) -> None:
     """The popup (and its close button) is not under the layer control, which is drawn above popups."""
-    a, b = v.js("""() => [document.querySelector('.leaflet-popup'), document.querySelector('.leaflet-control-layers')]
+    a, b = (
+        v.js("""() => [document.querySelector('.leaflet-popup'), document.querySelector('.leaflet-control-layers')]
         .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    )
     assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
@@ -232,9 +261,13 @@ def test_popup_reads_chinese_once_and_stays_in_view(officer, api_as, truth):
     _popup_in_view(v)
     v.shot("placenames-popup")
     # A name whose only problem is its missing sign says so once.
-    missing = truth["names"][(truth["names"]["sign_present"] == False) & (truth["names"]["category"] == "road")]  # noqa: E712
-    name_id = v.js("""(ids) => ids.find(i => window.minqing.state.names[i]
-        && window.minqing.state.names[i].mqName.result === 'missing_sign')""", missing["name_id"].astype(int).tolist())
+    names = truth["names"]
+    missing = names[~names["sign_present"].astype(bool) & (names["category"] == "road")]
+    name_id = v.js(
+        """(ids) => ids.find(i => window.minqing.state.names[i]
+        && window.minqing.state.names[i].mqName.result === 'missing_sign')""",
+        missing["name_id"].astype(int).tolist(),
+    )
     name = v.js("(i) => window.minqing.state.names[i].mqName.name", name_id)
     _open_from_review(v, name)
     assert v.page.inner_text(".leaflet-popup .mq-pop-name").count("缺少地名标志") == 1
@@ -288,7 +321,9 @@ def test_popup_in_view_on_a_phone(visit, users):
     v.page.wait_for_selector("#mq-search-results li[data-i]")
     v.page.click("#mq-search-results li[data-i]")
     v.page.wait_for_function("() => window.minqing.state.opened")
-    v.page.wait_for_function("() => !/正在读取/.test(document.querySelector('.leaflet-popup [data-history]').innerText)")
+    v.page.wait_for_function(
+        "() => !/正在读取/.test(document.querySelector('.leaflet-popup [data-history]').innerText)"
+    )
     v.idle()
     box = v.js("""() => { const pop = document.querySelector('.leaflet-popup').getBoundingClientRect(),
         map = document.querySelector('.folium-map').getBoundingClientRect(),
@@ -303,7 +338,9 @@ def test_popup_in_view_on_a_phone(visit, users):
     assert v.js("() => document.querySelectorAll('#mq-review li[data-row]').length") == 0
     v.page.click("#mq-panel-toggle")
     v.page.wait_for_selector("#mq-review li[data-row]")
-    flagged = v.js("() => window.minqing.state.data.filter(n => !['ok', 'historical'].includes(n.result)).length")
+    flagged = v.js(
+        "() => window.minqing.state.data.filter(n => !['ok', 'historical'].includes(n.result)).length"
+    )
     assert 0 < v.js("() => window.minqing.state.review.shown") <= flagged
     assert v.js("() => window.minqing.state.work.total") == len(v.js("() => window.minqing.state.data"))
     v.assert_clean()

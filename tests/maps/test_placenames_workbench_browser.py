@@ -15,8 +15,14 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-ROLES = {"wb_officer": "placename_officer", "wb_admin": "admin", "wb_planner": "planner",
-         "wb_worker": "grid_worker", "wb_dispatcher": "dispatcher", "wb_department": "department"}
+ROLES = {
+    "wb_officer": "placename_officer",
+    "wb_admin": "admin",
+    "wb_planner": "planner",
+    "wb_worker": "grid_worker",
+    "wb_dispatcher": "dispatcher",
+    "wb_department": "department",
+}
 PASSWORD = "workbench-test-password"
 
 
@@ -32,8 +38,13 @@ def wb_base(fresh_db, demo_district, serve_database):
     with session(url, actor="pytest") as s:
         load_district(s, demo_district)
         for name, role in ROLES.items():
-            accounts.create(s, username=name, password_hash=hash_password(PASSWORD, rounds=4), role=role,
-                            department="民政局" if role == "department" else None)
+            accounts.create(
+                s,
+                username=name,
+                password_hash=hash_password(PASSWORD, rounds=4),
+                role=role,
+                department="民政局" if role == "department" else None,
+            )
     with serve_database(url) as base:
         _warm(base)
         yield base
@@ -75,7 +86,9 @@ def _choose(v, name_id: int, status: str = "", flag: str = "") -> None:
     v.page.select_option("#mq-work-status", status)
     v.page.select_option("#mq-work-flag", flag)
     for _ in range(100):
-        if v.page.locator(f"#mq-work li[data-id='{name_id}']").count() or not v.page.is_visible("#mq-work-more"):
+        if v.page.locator(f"#mq-work li[data-id='{name_id}']").count() or not v.page.is_visible(
+            "#mq-work-more"
+        ):
             break
         v.page.click("#mq-work-more")
     v.page.click(f"#mq-work li[data-id='{name_id}']")
@@ -94,11 +107,17 @@ def _submit(v, scope: str, act: str, values: dict[str, str]) -> str:
             field.fill(value)
     before = v.js("() => [window.minqing.state.done || 0, window.minqing.state.conflicts || 0]")
     v.page.click(f"{box} button[type=submit]")
-    v.page.wait_for_function("""(b) => { const s = window.minqing.state;
+    v.page.wait_for_function(
+        """(b) => { const s = window.minqing.state;
         return (s.done || 0) > b[0] || (s.conflicts || 0) > b[1]
-            || !!document.querySelector('.mq-wb-msg.mq-wb-error'); }""", arg=before)
-    v.page.wait_for_function("""(s) => { const e = document.querySelector(s + ' .mq-wb-msg');
-        return e && e.textContent && !/正在提交/.test(e.textContent); }""", arg=scope)
+            || !!document.querySelector('.mq-wb-msg.mq-wb-error'); }""",
+        arg=before,
+    )
+    v.page.wait_for_function(
+        """(s) => { const e = document.querySelector(s + ' .mq-wb-msg');
+        return e && e.textContent && !/正在提交/.test(e.textContent); }""",
+        arg=scope,
+    )
     return v.page.inner_text(f"{scope} .mq-wb-msg")
 
 
@@ -136,10 +155,14 @@ def test_controls_only_for_roles_that_may_change_names(visit_at, wb_base):
 def _sign_sheet_links(v) -> None:
     """The sign sheets of the chosen 镇街 download from the workbench (XLSX fetched; the PDF's own test reads
     the PDF back)."""
-    towns = v.js("() => [...document.querySelectorAll('#mq-work-town option')].map(o => o.value).filter(Boolean)")
+    towns = v.js(
+        "() => [...document.querySelectorAll('#mq-work-town option')].map(o => o.value).filter(Boolean)"
+    )
     v.page.select_option("#mq-work-town", towns[0])
     href = v.page.get_attribute("#mq-work-pdf", "href")
-    assert href.startswith("/placenames/signs?format=pdf&town=") and "全区" not in v.page.inner_text("#mq-work-scope")
+    assert href.startswith("/placenames/signs?format=pdf&town=") and "全区" not in v.page.inner_text(
+        "#mq-work-scope"
+    )
     xlsx = v.page.request.get(v.base + v.page.get_attribute("#mq-work-xlsx", "href"))
     assert xlsx.ok and xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     from io import BytesIO
@@ -151,10 +174,19 @@ def _sign_sheet_links(v) -> None:
 
 
 def test_approve_a_pending_name_from_the_list(officer, api):
-    created = api("wb_officer").post("/placenames", json={
-        "name": "新港路", "category": "road",
-        "geometry": {"type": "Point", "coordinates": officer.js(
-            "() => { const n = window.minqing.state.data.find(n => n.category === 'road'); return [n.lon, n.lat]; }")}})
+    created = api("wb_officer").post(
+        "/placenames",
+        json={
+            "name": "新港路",
+            "category": "road",
+            "geometry": {
+                "type": "Point",
+                "coordinates": officer.js(
+                    "() => { const n = window.minqing.state.data.find(n => n.category === 'road'); return [n.lon, n.lat]; }"
+                ),
+            },
+        },
+    )
     assert created.status_code == 201, created.text
     name_id = created.json()["name_id"]
     assert created.json()["approval"] == "待审批"
@@ -173,7 +205,9 @@ def test_approve_a_pending_name_from_the_list(officer, api):
     record = api("wb_officer").get(f"/placenames/{name_id}").json()
     assert record["approval"] == "澄府地〔2026〕31号 2026-06-01" and record["status"] == "standard"
     changes = [e for e in _audit(api, name_id) if e["action"] == "update"]
-    assert any(e["actor"] == "wb_officer" and e["after"]["approval"] == record["approval"] for e in changes), changes
+    assert any(
+        e["actor"] == "wb_officer" and e["after"]["approval"] == record["approval"] for e in changes
+    ), changes
     # The list no longer holds it under 待审批.
     v.page.select_option("#mq-work-status", "pending")
     assert v.page.locator(f"#mq-work li[data-id='{name_id}']").count() == 0
@@ -187,8 +221,9 @@ def test_a_stale_edit_is_refused_in_chinese_and_the_record_reloaded(officer, api
     _choose(v, name_id)
     etag = v.js("(i) => window.minqing.state.names[i].mqName.etag", name_id)
     # Someone else changes the name after the page read it.
-    other = api("wb_admin").patch(f"/placenames/{name_id}", json={"meaning": "他人同时修改"},
-                                  headers={"If-Match": etag})
+    other = api("wb_admin").patch(
+        f"/placenames/{name_id}", json={"meaning": "他人同时修改"}, headers={"If-Match": etag}
+    )
     assert other.status_code == 200, other.text
     message = _submit(v, "#mq-work-detail", "sign", {"sign_present": "false"})
     assert "已被他人修改" in message and "重新读取" in message, message
@@ -207,8 +242,13 @@ def test_a_stale_edit_is_refused_in_chinese_and_the_record_reloaded(officer, api
 def test_review_decision_from_the_list_clears_the_flag(officer, api):
     v = officer
     flagged = api("wb_officer").get("/placenames/checks").json()
-    target = next(c for c in flagged if any(f["code"] != "duplicate" for f in c["findings"])
-                  and c["status"] != "historical" and len(c["findings"]) == 1)
+    target = next(
+        c
+        for c in flagged
+        if any(f["code"] != "duplicate" for f in c["findings"])
+        and c["status"] != "historical"
+        and len(c["findings"]) == 1
+    )
     name_id = target["name_id"]
     _choose(v, name_id, flag="any")
     was = v.js("(i) => window.minqing.state.names[i].mqName.result", name_id)
@@ -240,8 +280,16 @@ def test_heritage_rename_is_flagged_and_needs_the_assessment(officer, api):
     v.page.wait_for_selector(".leaflet-popup [data-wb] form[data-act=rename]", state="attached")
     assert "地名文化遗产" in v.page.inner_text(".leaflet-popup .mq-wb-heritage")
     assert v.page.locator(".leaflet-popup form[data-act=rename] [name=heritage_review]").count() == 1
-    message = _submit(v, ".leaflet-popup", "rename", {"new_name": old + "新", "approval": "澄府地〔2026〕32号",
-                                                      "heritage_review": "澄地遗论〔2026〕3号 2026-05-20"})
+    message = _submit(
+        v,
+        ".leaflet-popup",
+        "rename",
+        {
+            "new_name": old + "新",
+            "approval": "澄府地〔2026〕32号",
+            "heritage_review": "澄地遗论〔2026〕3号 2026-05-20",
+        },
+    )
     assert "已更名" in message, message
     record = api("wb_officer").get(f"/placenames/{name_id}").json()
     assert record["name"] == old + "新" and "地名文化遗产论证" in record["approval"]
@@ -262,7 +310,9 @@ def test_retire_from_the_popup_puts_the_sign_on_the_work_list(officer, api):
     signs = api("wb_officer").get("/placenames/signs", params={"status": "待拆除"}).json()
     assert name_id in {s["name_id"] for s in signs}
     assert v.js("(i) => window.minqing.state.names[i].mqName.result", name_id) == "historical"
-    assert any(e["actor"] == "wb_officer" and e["after"]["status"] == "historical" for e in _audit(api, name_id))
+    assert any(
+        e["actor"] == "wb_officer" and e["after"]["status"] == "historical" for e in _audit(api, name_id)
+    )
     v.assert_clean()
 
 
@@ -284,13 +334,17 @@ def test_sign_sheets_pdf_is_drawn_in_the_background_with_progress(officer, api):
         v.page.click("#mq-work-pdf")
         v.page.wait_for_selector("#mq-work-pdf-job progress", state="visible")
     path = download.value.path()
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
     pages = -(-towns[town] // 18)  # 18 signs a page
     assert len(text.rstrip("\f").split("\f")) == pages
     assert f"{town} 地名标志工作单" in text
     v.page.wait_for_function("() => /已生成/.test(document.querySelector('#mq-work-pdf-job').textContent)")
-    assert v.js("() => [document.querySelector('#mq-work-pdf-job progress').value, "
-                "document.querySelector('#mq-work-pdf-job progress').max]") == [1, 1]
+    assert v.js(
+        "() => [document.querySelector('#mq-work-pdf-job progress').value, "
+        "document.querySelector('#mq-work-pdf-job progress').max]"
+    ) == [1, 1]
     done = [s for s in seen if s and s.get("status") == "done"]
     assert done and done[-1]["progress"] == {"done": pages, "total": pages, "unit": "页"}, seen
     # The job it ran is the one the API lists as done, for this town.

@@ -40,8 +40,9 @@ def _features(api: httpx.Client, path: str, **params) -> list[dict]:
 
 def _wait_loaded(v, **want) -> dict:
     cond = " && ".join(f"l.{k} === {json.dumps(v_)}" for k, v_ in want.items())
-    v.page.wait_for_function(f"() => {{ const l = window.minqing.state.loaded; return l && !l.error && {cond}; }}",
-                             timeout=60_000)
+    v.page.wait_for_function(
+        f"() => {{ const l = window.minqing.state.loaded; return l && !l.error && {cond}; }}", timeout=60_000
+    )
     return v.js("() => window.minqing.state.loaded")
 
 
@@ -67,7 +68,11 @@ def test_planner_login_then_map(visit, users, coverage_run, demo_scenarios):
     assert state["types"] > 5 and state["levels"] == len(LEVELS) and state["user"] == PLANNER
     loaded = state["loaded"]
     assert loaded and "error" not in loaded, loaded
-    assert loaded["type"] == "elderly_daycare" and loaded["level"] == "community" and loaded["measure"] == "presence"
+    assert (
+        loaded["type"] == "elderly_daycare"
+        and loaded["level"] == "community"
+        and loaded["measure"] == "presence"
+    )
     assert loaded["areas"] > 0 and loaded["facilities"] > 0 and loaded["gaps"] > 0
     v.shot("planner")
     v.assert_clean()
@@ -129,14 +134,22 @@ def test_life_circle_choice_greys_the_other_class(planner, api, coverage_run, de
             assert (fill == "#e0e0e0") == greyed
         api_rows = _features(api, base, type=t, level="community", circle=cls)
         assert sum(f["properties"]["in_circle"] for f in api_rows) == coloured
-        assert f"只统计{'城市' if cls == 'urban' else '农村'}社区的居民" in v.page.inner_text("#mq-circle-note")
+        assert f"只统计{'城市' if cls == 'urban' else '农村'}社区的居民" in v.page.inner_text(
+            "#mq-circle-note"
+        )
         v.shot(f"planner-circle-{cls}")
     # A mixed town: its urban and rural residents add up to all of them.
-    whole = {f["properties"]["area_id"]: f["properties"] for f in _features(api, base, type="elderly_daycare",
-                                                                            level="town")}
-    parts = [{f["properties"]["area_id"]: f["properties"] for f in _features(api, base, type="elderly_daycare",
-                                                                             level="town", circle=c)}
-             for c in ("urban", "rural")]
+    whole = {
+        f["properties"]["area_id"]: f["properties"]
+        for f in _features(api, base, type="elderly_daycare", level="town")
+    }
+    parts = [
+        {
+            f["properties"]["area_id"]: f["properties"]
+            for f in _features(api, base, type="elderly_daycare", level="town", circle=c)
+        }
+        for c in ("urban", "rural")
+    ]
     for area_id, row in whole.items():
         for key in ("population", "population_covered"):
             assert parts[0][area_id][key] + parts[1][area_id][key] == row[key]
@@ -148,8 +161,11 @@ def test_life_circle_choice_greys_the_other_class(planner, api, coverage_run, de
 
 def _overloaded_type(api: httpx.Client, run: int) -> tuple[str, dict]:
     for t in ("primary_school", "nursing_home", "kindergarten", "elderly_complex", "rural_elderly_home"):
-        over = [f for f in _features(api, f"/coverage/runs/{run}/facilities", type=t)
-                if (f["properties"]["load"] or 0) > 1]
+        over = [
+            f
+            for f in _features(api, f"/coverage/runs/{run}/facilities", type=t)
+            if (f["properties"]["load"] or 0) > 1
+        ]
         if over:
             return t, over[0]
     raise AssertionError("the demo plants overloaded facilities; none found")
@@ -163,8 +179,10 @@ def test_catchments_drawn_and_overloaded_facility_red(planner, api, coverage_run
     v.page.select_option("#mq-type", t)
     loaded = _wait_loaded(v, type=t)
     assert loaded["catchments"] == len(catchments) and loaded["overloaded"] >= 1
-    loads = {f["properties"]["facility_id"]: f["properties"]["load"]
-             for f in _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)}
+    loads = {
+        f["properties"]["facility_id"]: f["properties"]["load"]
+        for f in _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)
+    }
     marks = v.js("""() => Object.entries(window.minqing.state.facilityMarkers).map(([id, m]) =>
         [Number(id), m.options.fillColor, m.options.fillOpacity, m.options.dashArray || null,
          m instanceof L.CircleMarker])""")
@@ -174,8 +192,11 @@ def test_catchments_drawn_and_overloaded_facility_red(planner, api, coverage_run
         assert fill == ("#c62828" if (loads[fid] or 0) > 1 else "#1e6fd9"), (fid, loads[fid], fill)
     polys = v.js("""() => window.minqing.state.catchments.getLayers().map(l => l.feature.geometry.type)""")
     assert len(polys) == len(catchments) and set(polys) <= {"Polygon", "MultiPolygon"}
-    v.js("""(id) => { const s = window.minqing.state, m = s.facilityMarkers[id];
-        s.map.setView(m.getLatLng(), 15, {animate: false}); m.openPopup(); }""", over["properties"]["facility_id"])
+    v.js(
+        """(id) => { const s = window.minqing.state, m = s.facilityMarkers[id];
+        s.map.setView(m.getLatLng(), 15, {animate: false}); m.openPopup(); }""",
+        over["properties"]["facility_id"],
+    )
     text = v.page.inner_text(".leaflet-popup")
     assert over["properties"]["name"] in text and "超负荷" in text and "负荷率 = 服务范围内" in text
     load = re.search(r"负荷率\s+(\S+)", text).group(1)
@@ -186,7 +207,9 @@ def test_catchments_drawn_and_overloaded_facility_red(planner, api, coverage_run
 
 def test_compliance_per_community_and_district_targets(planner, api, coverage_run):
     v = planner
-    v.page.wait_for_function("() => window.minqing.state.compliance && window.minqing.state.compliance.polygons >= 0")
+    v.page.wait_for_function(
+        "() => window.minqing.state.compliance && window.minqing.state.compliance.polygons >= 0"
+    )
     body = api.get("/compliance", params={"run_id": coverage_run}).json()
     rows = body["communities"]
     state = v.js("() => window.minqing.state.compliance")
@@ -196,7 +219,9 @@ def test_compliance_per_community_and_district_targets(planner, api, coverage_ru
     # The overlay is off at first; turned on it shows every community.
     v.page.locator(".leaflet-control-layers-overlays label", has_text="社区配置达标").locator("input").check()
     failing = next(r for r in rows if not r["pass"] and any(t["missing_codes"] for t in r["tiers"]))
-    v.page.locator("#mq-compliance tr[data-area] a", has_text=re.compile(f"^{failing['name']}$")).first.click()
+    v.page.locator(
+        "#mq-compliance tr[data-area] a", has_text=re.compile(f"^{failing['name']}$")
+    ).first.click()
     v.page.wait_for_selector(".leaflet-popup .mq-pop-tiers")
     v.idle()
     text = v.page.inner_text(".leaflet-popup")
@@ -224,12 +249,16 @@ def test_demo_scenario_overlay(planner, api, demo_scenarios):
     assert {s["name"] for s in listed} >= set(demo_scenarios) and all(s["evaluated_at"] for s in listed)
     v.page.select_option("#mq-level", "community")
     _wait_loaded(v, level="community", type="elderly_daycare")
-    for name, kinds, grows in (("规划新增日间照料中心", {"新"}, True),
-                               ("日间照料中心调整与幼儿园扩容（示例）", {"关", "迁", "改"}, False)):
+    for name, kinds, grows in (
+        ("规划新增日间照料中心", {"新"}, True),
+        ("日间照料中心调整与幼儿园扩容（示例）", {"关", "迁", "改"}, False),
+    ):
         sid = demo_scenarios[name]
         v.page.select_option("#mq-scenario", str(sid))
-        v.page.wait_for_function(f"() => window.minqing.state.scenario && window.minqing.state.scenario.id == {sid}"
-                                 " && window.minqing.state.scenario.evaluated")
+        v.page.wait_for_function(
+            f"() => window.minqing.state.scenario && window.minqing.state.scenario.id == {sid}"
+            " && window.minqing.state.scenario.evaluated"
+        )
         state = v.js("() => window.minqing.state.scenario")
         detail = api.get(f"/scenarios/{sid}", params={"type": "elderly_daycare", "level": "community"}).json()
         summary = next(r for r in detail["result"]["summary"] if r["type_code"] == "elderly_daycare")
@@ -243,7 +272,9 @@ def test_demo_scenario_overlay(planner, api, demo_scenarios):
         assert set(state["kinds"]) == kinds and state["changes"] == len(detail["changes"])
         markers = v.page.locator(".leaflet-marker-pane .mq-change").all_inner_texts()
         assert sorted(markers) == sorted(
-            {"add": "新", "open": "新", "close": "关", "move": "迁", "change": "改"}[c["op"]] for c in detail["changes"])
+            {"add": "新", "open": "新", "close": "关", "move": "迁", "change": "改"}[c["op"]]
+            for c in detail["changes"]
+        )
         outlines = v.js("""() => { const out = {gain: 0, loss: 0}; window.minqing.state.layers.scenario.eachLayer(g =>
             g.eachLayer && g.eachLayer(l => { if (l.mqScenario) out[l.mqScenario]++; })); return out; }""")
         assert outlines == {"gain": len(ups), "loss": len(downs)}
@@ -265,8 +296,13 @@ def test_gaps_are_hatched_and_their_labels_never_overlap(planner, api, coverage_
     assert fills and all(f == "url(#mq-hatch-gap)" and s.lower() not in SHARE_COLOURS for f, s in fills)
     assert v.js("() => !!document.getElementById('mq-hatch-gap')")
     # The district view names a few of the largest gaps by place, never over one another.
-    places = {p["rank"]: p["place"] for p in (f["properties"] for f in _features(api, f"/coverage/runs/{coverage_run}/gaps",
-                                                                                 type="elderly_daycare"))}
+    places = {
+        p["rank"]: p["place"]
+        for p in (
+            f["properties"]
+            for f in _features(api, f"/coverage/runs/{coverage_run}/gaps", type="elderly_daycare")
+        )
+    }
     first = v.page.locator(".mq-gap-label span").all_inner_texts()
     assert 0 < len(first) == v.js("() => window.minqing.state.gapLabels") <= 5
     assert set(first) <= {places[r] for r in sorted(places)[:5]} and all(first)
@@ -284,11 +320,12 @@ def _no_overlap(v) -> None:
         const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
     assert boxes and len(boxes) == v.js("() => window.minqing.state.gapLabels")
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
 # ---------------------------------------------------------------- measures, words, siting, editing
+
 
 def _measure_table() -> dict[str, dict[str, str]]:
     """data/measures.csv read with the csv module (not the page builder's reader)."""
@@ -328,8 +365,11 @@ def test_measure_switch_names_the_legend_and_popups(planner):
     by_name = {m["name_zh"]: m["definition_zh"] for m in measures.values()}
     by_name.update({m["name_rural_zh"]: m["definition_zh"] for m in measures.values()})
     shown = {name for name, _ in heads}
-    assert shown >= {measures[c][k] for c in ("presence", "radius", "network") for k in ("name_zh",)} or \
-        shown >= {measures[c][k] for c in ("presence", "radius", "network") for k in ("name_rural_zh",)}, shown
+    assert shown >= {
+        measures[c][k] for c in ("presence", "radius", "network") for k in ("name_zh",)
+    } or shown >= {measures[c][k] for c in ("presence", "radius", "network") for k in ("name_rural_zh",)}, (
+        shown
+    )
     for name, tip in heads:
         if name in by_name:
             assert tip == by_name[name]
@@ -341,9 +381,13 @@ def test_words_say_what_is_wrong_in_popups_and_compliance(planner, api, coverage
     t = "elderly_daycare"
     _wait_loaded(v, level="community", type=t)
     v.page.wait_for_function("() => window.minqing.state.complianceById")
-    areas = {f["properties"]["area_id"]: f["properties"]
-             for f in _features(api, f"/coverage/runs/{coverage_run}/areas", type=t, level="community")}
-    rows = {r["area_id"]: r for r in api.get("/compliance", params={"run_id": coverage_run}).json()["communities"]}
+    areas = {
+        f["properties"]["area_id"]: f["properties"]
+        for f in _features(api, f"/coverage/runs/{coverage_run}/areas", type=t, level="community")
+    }
+    rows = {
+        r["area_id"]: r for r in api.get("/compliance", params={"run_id": coverage_run}).json()["communities"]
+    }
     canonical = {"可达不足": "步行可达不足"}
     expected: dict[str, int] = {}
     word_of = {}
@@ -360,9 +404,12 @@ def test_words_say_what_is_wrong_in_popups_and_compliance(planner, api, coverage
     for w in ("未设置", "步行可达不足", "容量不足", "达标"):
         assert w in legend
     bad = next(a for a, w in word_of.items() if w != "达标")
-    v.js("""(id) => { const s = window.minqing.state;
+    v.js(
+        """(id) => { const s = window.minqing.state;
         const l = s.coverage.getLayers().find(l => l.feature.properties.area_id === id);
-        s.map.setView(l.getBounds().getCenter(), 14, {animate: false}); l.openPopup(); }""", bad)
+        s.map.setView(l.getBounds().getCenter(), 14, {animate: false}); l.openPopup(); }""",
+        bad,
+    )
     text = v.page.inner_text(".leaflet-popup")
     assert areas[bad]["name"] in text and word_of[bad] in text
     # The compliance table groups each community's failing types by their word.
@@ -383,8 +430,10 @@ def test_siting_from_the_map_draws_named_sites_and_saves_a_scenario(planner, api
     v.page.fill("#mq-site-k", "2")
     v.page.select_option("#mq-site-cand", "intersections")
     v.page.click("#mq-site-run")
-    v.page.wait_for_function("() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
-                             timeout=180_000)
+    v.page.wait_for_function(
+        "() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
+        timeout=180_000,
+    )
     state = v.js("() => window.minqing.state.siting")
     assert "error" not in state, state
     job = api.get(f"/siting/jobs/{state['job']}").json()
@@ -401,8 +450,11 @@ def test_siting_from_the_map_draws_named_sites_and_saves_a_scenario(planner, api
     assert f"{plan['users']['before']:,.0f} → {plan['users']['after']:,.0f}" in panel
     v.shot("planner-siting")
     v.page.click("#mq-site-save")
-    v.page.wait_for_function("() => { const s = window.minqing.state; return s.siting.saved && s.scenario"
-                             " && s.scenario.id == s.siting.saved && s.scenario.evaluated; }", timeout=180_000)
+    v.page.wait_for_function(
+        "() => { const s = window.minqing.state; return s.siting.saved && s.scenario"
+        " && s.scenario.id == s.siting.saved && s.scenario.evaluated; }",
+        timeout=180_000,
+    )
     sid = v.js("() => window.minqing.state.siting.saved")
     detail = api.get(f"/scenarios/{sid}", params={"type": t, "level": "community"}).json()
     assert [c["op"] for c in detail["changes"]] == ["add"] * len(places)
@@ -415,17 +467,23 @@ def test_siting_on_an_uploaded_parcel_list(planner, api, coverage_run):
     v = planner
     _wait_loaded(v, type="elderly_daycare")
     # Two candidate places: where two community service centres stand (inside the district).
-    spots = [f["geometry"]["coordinates"] for f in
-             _features(api, f"/coverage/runs/{coverage_run}/facilities", type="community_complex")[:2]]
+    spots = [
+        f["geometry"]["coordinates"]
+        for f in _features(api, f"/coverage/runs/{coverage_run}/facilities", type="community_complex")[:2]
+    ]
     assert len(spots) == 2
     csv = "名称,经度,纬度\n" + "".join(f"候选地块{i},{lon},{lat}\n" for i, (lon, lat) in enumerate(spots, 1))
     v.page.select_option("#mq-site-type", "elderly_daycare")
     v.page.fill("#mq-site-k", "1")
     v.page.select_option("#mq-site-cand", "upload")
-    v.page.set_input_files("#mq-site-file", files=[{"name": "地块.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+    v.page.set_input_files(
+        "#mq-site-file", files=[{"name": "地块.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+    )
     v.page.click("#mq-site-run")
-    v.page.wait_for_function("() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
-                             timeout=180_000)
+    v.page.wait_for_function(
+        "() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
+        timeout=180_000,
+    )
     state = v.js("() => window.minqing.state.siting")
     assert "error" not in state, state
     job = api.get(f"/siting/jobs/{state['job']}").json()
@@ -442,20 +500,28 @@ def _click_at(v, x_share: float, y_share: float) -> dict:
     v.idle()
     box = v.page.locator(".leaflet-container").first.bounding_box()
     x, y = round(box["width"] * x_share), round(box["height"] * y_share)  # mouse events land on whole pixels
-    at = v.js("([x, y]) => { const ll = window.minqing.state.map.containerPointToLatLng([x, y]);"
-              " return {lat: ll.lat, lon: ll.lng}; }", [x, y])
+    at = v.js(
+        "([x, y]) => { const ll = window.minqing.state.map.containerPointToLatLng([x, y]);"
+        " return {lat: ll.lat, lon: ll.lng}; }",
+        [x, y],
+    )
     v.page.mouse.click(box["x"] + x, box["y"] + y)
     return at
 
 
 def _click_facility(v, facility_id: int, action: str) -> None:
     """Centre a facility right of the panel, click its dot, then the popup's button ``action``."""
-    v.js("""(id) => { const s = window.minqing.state, m = s.map, W = m.getSize().x;
+    v.js(
+        """(id) => { const s = window.minqing.state, m = s.map, W = m.getSize().x;
         m.setView(s.facilityMarkers[id].getLatLng(), 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
-         facility_id)
+        facility_id,
+    )
     v.idle()
-    point = v.js("""(id) => { const s = window.minqing.state; const p = s.map.latLngToContainerPoint(
-        s.facilityMarkers[id].getLatLng()); return [p.x, p.y]; }""", facility_id)
+    point = v.js(
+        """(id) => { const s = window.minqing.state; const p = s.map.latLngToContainerPoint(
+        s.facilityMarkers[id].getLatLng()); return [p.x, p.y]; }""",
+        facility_id,
+    )
     box = v.page.locator(".leaflet-container").first.bounding_box()
     v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
     v.page.wait_for_selector(f".leaflet-popup button[data-edit={action}]")
@@ -466,13 +532,17 @@ def test_scenario_created_by_clicking_and_evaluated(planner, api, coverage_run):
     t = "elderly_daycare"
     _wait_loaded(v, type=t)
     gaps = _features(api, f"/coverage/runs/{coverage_run}/gaps", type=t)
-    facilities = [f["properties"] for f in _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)]
+    facilities = [
+        f["properties"] for f in _features(api, f"/coverage/runs/{coverage_run}/facilities", type=t)
+    ]
     assert len(facilities) >= 3
     v.page.click("#mq-edit-start")
     # Add: a click in the largest gap, to the right of the panel; then dragged 40 px east.
-    v.js("""(c) => { const m = window.minqing.state.map, W = m.getSize().x;
+    v.js(
+        """(c) => { const m = window.minqing.state.map, W = m.getSize().x;
         m.setView([c[1], c[0]], 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
-         _centre(gaps[0]["geometry"]))
+        _centre(gaps[0]["geometry"]),
+    )
     v.idle()
     _click_at(v, 0.75, 0.5)
     v.page.wait_for_selector(".leaflet-popup #mq-add-ok")
@@ -510,19 +580,33 @@ def test_scenario_created_by_clicking_and_evaluated(planner, api, coverage_run):
     assert len(v.page.locator("#mq-edit-list li").all()) == 4
     v.page.fill("#mq-edit-name", "地图上编辑的方案（测试）")
     v.page.click("#mq-edit-save")
-    v.page.wait_for_function("() => { const s = window.minqing.state; return s.edited && s.scenario"
-                             " && s.scenario.id == s.edited.scenario && s.scenario.evaluated; }", timeout=180_000)
+    v.page.wait_for_function(
+        "() => { const s = window.minqing.state; return s.edited && s.scenario"
+        " && s.scenario.id == s.edited.scenario && s.scenario.evaluated; }",
+        timeout=180_000,
+    )
     sid = v.js("() => window.minqing.state.edited.scenario")
     detail = api.get(f"/scenarios/{sid}", params={"type": t, "level": "community"}).json()
     assert detail["name"] == "地图上编辑的方案（测试）"
     ops = {c["op"]: c for c in detail["changes"]}
     assert set(ops) == {"add", "close", "change", "move"}
-    assert ops["close"]["facility_id"] == closed["facility_id"] and ops["move"]["facility_id"] == moved["facility_id"]
+    assert (
+        ops["close"]["facility_id"] == closed["facility_id"]
+        and ops["move"]["facility_id"] == moved["facility_id"]
+    )
     assert ops["add"]["capacity"] == 40 and ops["add"]["type_code"] == t and ops["change"]["capacity"] == 55
     summary = next(r for r in detail["result"]["summary"] if r["type_code"] == t)
     state = v.js("() => window.minqing.state.scenario")
-    assert state["before"] == summary["before_population_covered"] and state["after"] == summary["after_population_covered"]
-    assert sorted(v.page.locator(".leaflet-marker-pane .mq-change").all_inner_texts()) == ["关", "改", "新", "迁"]
+    assert (
+        state["before"] == summary["before_population_covered"]
+        and state["after"] == summary["after_population_covered"]
+    )
+    assert sorted(v.page.locator(".leaflet-marker-pane .mq-change").all_inner_texts()) == [
+        "关",
+        "改",
+        "新",
+        "迁",
+    ]
     v.shot("planner-edited-scenario")
     v.assert_clean()
 

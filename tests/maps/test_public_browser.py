@@ -20,8 +20,10 @@ PHONE = {"width": 390, "height": 844, "mobile": True}
 def _sample_street_points(truth, n: int, seed: int) -> list[tuple[float, float]]:
     """``n`` (lat, lon) a few metres off public streets, spread over the district."""
     edges, nodes = truth["edges"], truth["nodes"].set_index("node_id")
-    public = edges[edges["access"].isna() & edges["highway"].isin(["primary", "secondary", "tertiary",
-                                                                   "residential", "unclassified"])]
+    public = edges[
+        edges["access"].isna()
+        & edges["highway"].isin(["primary", "secondary", "tertiary", "residential", "unclassified"])
+    ]
     rng = np.random.default_rng(seed)
     rows = public.iloc[rng.choice(len(public), size=n, replace=False)]
     a, b = nodes.loc[rows["u"]], nodes.loc[rows["v"]]
@@ -54,8 +56,10 @@ def test_nearest_services_equal_networkx(visit, truth, demo_db):
     v.open("/")
     compared = 0
     for k, (lat, lon) in enumerate(_sample_street_points(truth, 3, seed=18)):
-        v.js("([a, b]) => { window.minqing.state.nearest = null; window.minqing.state.computeIsochrone(a, b); }",
-             [lat, lon])
+        v.js(
+            "([a, b]) => { window.minqing.state.nearest = null; window.minqing.state.computeIsochrone(a, b); }",
+            [lat, lon],
+        )
         v.page.wait_for_function("() => window.minqing.state.nearest", timeout=60_000)
         state = v.js("() => window.minqing.state.nearest")
         assert "error" not in state, state
@@ -63,8 +67,13 @@ def test_nearest_services_equal_networkx(visit, truth, demo_db):
         listed = _nearest_listed(v)
         times = {}
         for profile in ("walk", "ebike"):
-            net = DemoTruth(truth["nodes"], truth["edges"], read_profiles()[profile], origins={"o": (o["lon"], o["lat"])},
-                            destinations=where)
+            net = DemoTruth(
+                truth["nodes"],
+                truth["edges"],
+                read_profiles()[profile],
+                origins={"o": (o["lon"], o["lat"])},
+                destinations=where,
+            )
             times[profile] = net.times_from("o", np.inf)
         reachable_types = {type_of[f] for p in times.values() for f in p}
         assert {r["type"] for r in listed} == reachable_types
@@ -94,7 +103,9 @@ def test_elderly_walking_reaches_less_than_walking(visit, truth):
     v = visit()
     v.open("/")
     v.js("([a, b]) => { window.minqing.state.computeIsochrone(a, b); }", [lat, lon])
-    v.page.wait_for_function("() => window.minqing.state.isochrone && window.minqing.state.isochrone.profile === 'walk'")
+    v.page.wait_for_function(
+        "() => window.minqing.state.isochrone && window.minqing.state.isochrone.profile === 'walk'"
+    )
     walk = v.js("() => window.minqing.state.isochrone")
     v.page.check("input[name='mq-iso-profile'][value='walk_elderly']")
     v.page.wait_for_function("() => (window.minqing.state.isochrone || {}).profile === 'walk_elderly'")
@@ -108,9 +119,14 @@ def test_elderly_walking_reaches_less_than_walking(visit, truth):
 def _search(v, query: str) -> list[dict]:
     v.page.fill("#mq-search-input", "")
     v.page.type("#mq-search-input", query, delay=15)
-    v.page.wait_for_function("(q) => { const l = document.getElementById('mq-search-results');"
-                             " return !l.hidden && l.dataset.q === q; }", arg=query)
-    return v.js("() => [...document.querySelectorAll('#mq-search-results li[data-i]')].map(li => li.innerText)")
+    v.page.wait_for_function(
+        "(q) => { const l = document.getElementById('mq-search-results');"
+        " return !l.hidden && l.dataset.q === q; }",
+        arg=query,
+    )
+    return v.js(
+        "() => [...document.querySelectorAll('#mq-search-results li[data-i]')].map(li => li.innerText)"
+    )
 
 
 def test_search_finds_facilities_by_name_type_pinyin_and_initials(visit, truth):
@@ -128,7 +144,11 @@ def test_search_finds_facilities_by_name_type_pinyin_and_initials(visit, truth):
     assert v.page.inner_text(".leaflet-popup h3") == one["name"]
     # Types, in Chinese, full pinyin and initials: the facilities of that type come first.
     for type_name in ("幼儿园", "卫生服务站", "养老"):
-        for query in (type_name, "".join(lazy_pinyin(type_name)), "".join(s[0] for s in lazy_pinyin(type_name))):
+        for query in (
+            type_name,
+            "".join(lazy_pinyin(type_name)),
+            "".join(s[0] for s in lazy_pinyin(type_name)),
+        ):
             shown = _search(v, query)
             assert shown, query
             assert sum(type_name in s for s in shown[:5]) >= 3, (query, shown)
@@ -151,12 +171,15 @@ def test_no_staff_links_for_anonymous_visitors(visit, size):
 def _open_popup(v, fid: int) -> str:
     """Open a facility's popup as a person would: zoom in, or spiderfy a cluster of facilities that
     share a building (markercluster's zoomToShowLayer), then click."""
-    return v.js("""(id) => new Promise((resolve) => { const m = window.minqing.state.markers[id];
+    return v.js(
+        """(id) => new Promise((resolve) => { const m = window.minqing.state.markers[id];
         window.minqing.state.map.closePopup();
         const open = () => { m.openPopup(); resolve(m.getPopup().getElement().innerText); };
         const group = m.__parent && m.__parent._group;
         if (group) { group.zoomToShowLayer(m, open); return; }
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); open(); })""", fid)
+        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); open(); })""",
+        fid,
+    )
 
 
 def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo_db, coverage_run):
@@ -187,19 +210,30 @@ def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo
         assert f"接收新用户\t{want}" in text, text
         assert "步行15分钟能到哪里" in text
         assert fees[r.facility_id] and f"收费标准\t{fees[r.facility_id]}" in text, text
-        links = v.js("""(id) => [...window.minqing.state.markers[id].getPopup().getElement()
-            .querySelectorAll('.mq-nav-out a')].map(a => a.href)""", int(r.facility_id))
+        links = v.js(
+            """(id) => [...window.minqing.state.markers[id].getPopup().getElement()
+            .querySelectorAll('.mq-nav-out a')].map(a => a.href)""",
+            int(r.facility_id),
+        )
         assert len(links) == 2, links
         (glon,), (glat,) = wgs84_to_gcj02([r.lon], [r.lat])
         (blon,), (blat,) = wgs84_to_bd09([r.lon], [r.lat])
         amap = re.search(r"to=([0-9.]+),([0-9.]+),", links[0])
         baidu = re.search(r"latlng%3A([0-9.]+)%2C([0-9.]+)", links[1])
-        assert links[0].startswith("https://uri.amap.com/navigation?") and links[1].startswith("baidumap://map/direction?")
-        assert float(amap[1]) == pytest.approx(glon, abs=1e-6) and float(amap[2]) == pytest.approx(glat, abs=1e-6)
-        assert float(baidu[2]) == pytest.approx(blon, abs=1e-6) and float(baidu[1]) == pytest.approx(blat, abs=1e-6)
+        assert links[0].startswith("https://uri.amap.com/navigation?") and links[1].startswith(
+            "baidumap://map/direction?"
+        )
+        assert float(amap[1]) == pytest.approx(glon, abs=1e-6) and float(amap[2]) == pytest.approx(
+            glat, abs=1e-6
+        )
+        assert float(baidu[2]) == pytest.approx(blon, abs=1e-6) and float(baidu[1]) == pytest.approx(
+            blat, abs=1e-6
+        )
         assert abs(glon - r.lon) > 1e-4  # the shift is real: not the WGS84 position passed through
     assert {"可接收", "已满"} & seen, seen
-    unpriced = next(int(i) for i in fac.loc[fac["type_code"] == "police_station", "facility_id"] if fees[i] is None)
+    unpriced = next(
+        int(i) for i in fac.loc[fac["type_code"] == "police_station", "facility_id"] if fees[i] is None
+    )
     assert "收费标准" not in _open_popup(v, unpriced)
     _open_popup(v, int(kg["facility_id"].iloc[0]))
     v.shot("public-facility-popup")
@@ -237,7 +271,9 @@ def test_grid_popup_and_found_place_name_the_grid_worker(visit, truth):
     v.click_map(inside.y, inside.x)
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
     text = v.page.inner_text(".leaflet-popup")
-    assert row["name"] in text and f"网格员\t{row['worker_name']}" in text and str(row["worker_phone"]) in text, text
+    assert (
+        row["name"] in text and f"网格员\t{row['worker_name']}" in text and str(row["worker_phone"]) in text
+    ), text
     assert not re.search(r"\d{12,}", text), text  # no long area code beside the worker
     v.js("() => { window.minqing.state.map.closePopup(); }")
     names = truth["names"]
@@ -266,10 +302,13 @@ def _resolved_this_month(url: str, community_id: int) -> tuple[int, int]:
     from layers.db import session
 
     with session(url) as s:
-        return s.execute(text("""
+        return s.execute(
+            text("""
             SELECT (SELECT count(*) FROM events WHERE community_id = :c AND status IN ('resolved', 'reviewed', 'archived')
                       AND resolved_at >= date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'),
-                   (SELECT households FROM areas WHERE area_id = :c)"""), {"c": community_id}).one()
+                   (SELECT households FROM areas WHERE area_id = :c)"""),
+            {"c": community_id},
+        ).one()
 
 
 def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_db):
@@ -281,19 +320,24 @@ def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_d
     grids = truth["grids"]
     picked = grids.iloc[5]
     with session(demo_db, actor="pytest") as s:
-        community = s.execute(text("""
+        community = s.execute(
+            text("""
             WITH RECURSIVE up AS (SELECT area_id, parent_id, level FROM areas WHERE area_id = :g UNION ALL
                                   SELECT a.area_id, a.parent_id, a.level FROM areas a JOIN up ON a.area_id = up.parent_id)
-            SELECT area_id FROM up WHERE level = 'community'"""), {"g": int(picked["area_id"])}).scalar_one()
+            SELECT area_id FROM up WHERE level = 'community'"""),
+            {"g": int(picked["area_id"])},
+        ).scalar_one()
         spot = picked.geometry.representative_point()
         for i in range(12):  # resolved a minute ago: this month, whatever today is
-            s.execute(text("""
+            s.execute(
+                text("""
                 INSERT INTO events (tracking_code, category, description, status, level, source, community_id,
                                     reported_by, reported_at, due_at, resolved_at, geom)
                 VALUES (:code, 'sanitation', '弹窗计数', 'resolved', '网格', 'staff', :c, 'pytest',
                         now() - interval '2 hours', now() + interval '1 day', now() - interval '1 minute',
                         ST_SetSRID(ST_MakePoint(:x, :y), 4326))"""),
-                {"code": f"POP{i:09d}", "c": community, "x": spot.x, "y": spot.y})
+                {"code": f"POP{i:09d}", "c": community, "x": spot.x, "y": spot.y},
+            )
     others = grids[grids["community"] != picked["community"]]
     try:
         n, households = _resolved_this_month(demo_db, community)
@@ -301,23 +345,32 @@ def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_d
         v = visit()
         v.open("/")
         v.click_map(spot.y, spot.x)
-        v.page.wait_for_function("() => { const td = document.querySelector('.leaflet-popup .mq-pop-resolved td');"
-                                 " return td && td.textContent !== '…'; }")
+        v.page.wait_for_function(
+            "() => { const td = document.querySelector('.leaflet-popup .mq-pop-resolved td');"
+            " return td && td.textContent !== '…'; }"
+        )
         text_shown = v.page.inner_text(".leaflet-popup")
         assert f"本月已办结\t约 {(n + 2) // 5 * 5} 件" in text_shown, text_shown
         assert "POP0" not in v.page.content() and "弹窗计数" not in v.page.content()
         # a community with fewer than 5 this month (or too few households) shows no figure
         for other in others.itertuples():
             with session(demo_db) as s:
-                other_community = s.execute(text("SELECT parent_id FROM areas WHERE area_id = (SELECT parent_id FROM "
-                                                 "areas WHERE area_id = :g)"), {"g": int(other.area_id)}).scalar_one()
+                other_community = s.execute(
+                    text(
+                        "SELECT parent_id FROM areas WHERE area_id = (SELECT parent_id FROM "
+                        "areas WHERE area_id = :g)"
+                    ),
+                    {"g": int(other.area_id)},
+                ).scalar_one()
             if _resolved_this_month(demo_db, other_community)[0] < 5:
                 break
         v.js("() => { window.minqing.state.map.closePopup(); }")
         inside = other.geometry.representative_point()
         v.click_map(inside.y, inside.x)
-        v.page.wait_for_function("() => { const td = document.querySelector('.leaflet-popup .mq-pop-resolved td');"
-                                 " return td && td.textContent !== '…'; }")
+        v.page.wait_for_function(
+            "() => { const td = document.querySelector('.leaflet-popup .mq-pop-resolved td');"
+            " return td && td.textContent !== '…'; }"
+        )
         assert "本月已办结\t件数较少，不单独公布" in v.page.inner_text(".leaflet-popup")
         v.assert_clean()
     finally:
@@ -348,7 +401,9 @@ def test_base_map_reads_as_a_map(visit, truth, demo_db):
     v = visit()
     v.open("/")
     sea = v.js("() => window.minqing.state.basemap.sea.toGeoJSON()")
-    bands = [shapely.geometry.shape(f["geometry"]) for f in sea["features"] if f["properties"]["b"] != "coast"]
+    bands = [
+        shapely.geometry.shape(f["geometry"]) for f in sea["features"] if f["properties"]["b"] != "coast"
+    ]
     assert bands and any(f["properties"]["b"] == "coast" for f in sea["features"])
     drawn = to_metric(gpd.GeoSeries([shapely.union_all(bands)], crs=4326))
     land = to_metric(district.geometry).union_all()
@@ -356,13 +411,20 @@ def test_base_map_reads_as_a_map(visit, truth, demo_db):
     assert drawn.iloc[0].area > 1e6
     lat, lon = _sample_street_points(truth, 1, seed=3)[0]
     for zoom in (12, 14, 16, 17):
-        v.js("([a, b, z]) => { window.minqing.state.map.setView([a, b], z, {animate: false}); }", [lat, lon, zoom])
+        v.js(
+            "([a, b, z]) => { window.minqing.state.map.setView([a, b], z, {animate: false}); }",
+            [lat, lon, zoom],
+        )
         v.idle()
         boxes = _label_boxes(v)
         assert boxes, zoom
         for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
-                assert a["r"] <= b["l"] or b["r"] <= a["l"] or a["b"] <= b["t"] or b["b"] <= a["t"], (zoom, a, b)
+            for b in boxes[i + 1 :]:
+                assert a["r"] <= b["l"] or b["r"] <= a["l"] or a["b"] <= b["t"] or b["b"] <= a["t"], (
+                    zoom,
+                    a,
+                    b,
+                )
         if zoom == 12:
             v.shot("public-basemap-z12")
         if zoom >= 16:
@@ -393,8 +455,10 @@ def test_buildings_are_drawn_close_in_from_our_own_tiles(visit, truth, demo_db):
     bounds = v.js("""() => { const b = window.minqing.state.map.getBounds();
         return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }""")
     with session(demo_db) as s:
-        inside = s.execute(text("SELECT count(*) FROM buildings WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"),
-                           dict(zip("wsen", bounds, strict=True))).scalar_one()
+        inside = s.execute(
+            text("SELECT count(*) FROM buildings WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"),
+            dict(zip("wsen", bounds, strict=True)),
+        ).scalar_one()
     drawn = v.js("() => window.minqing.state.drawn.buildings")
     assert inside > 0 and drawn >= inside, (inside, drawn)
     assert any(urlsplit(u).path.startswith("/tiles/buildings/17/") for u in v.requests)

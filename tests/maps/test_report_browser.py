@@ -12,8 +12,11 @@ PHONE = {"width": 390, "height": 844, "mobile": True}
 
 def _inside_a_grid(server) -> tuple[float, float]:
     grid = httpx.get(f"{server}/collections/grids/items", params={"limit": 1}).json()["features"][0]
-    ring = grid["geometry"]["coordinates"][0][0] if grid["geometry"]["type"] == "MultiPolygon" \
+    ring = (
+        grid["geometry"]["coordinates"][0][0]
+        if grid["geometry"]["type"] == "MultiPolygon"
         else grid["geometry"]["coordinates"][0]
+    )
     xs, ys = [p[0] for p in ring[:-1]], [p[1] for p in ring[:-1]]
     return sum(xs) / len(xs), sum(ys) / len(ys)
 
@@ -26,12 +29,16 @@ def test_report_and_track_on_a_phone(visit, server):
     v.page.select_option("#category", "sanitation")
     v.page.fill("#description", "楼下垃圾桶满了<script>alert(1)</script>")
     v.page.click("#mq-report-form button[type=submit]")
-    v.page.wait_for_function("() => document.getElementById('mq-report-result').textContent.includes('查询码')")
+    v.page.wait_for_function(
+        "() => document.getElementById('mq-report-result').textContent.includes('查询码')"
+    )
     text = v.page.text_content("#mq-report-result")
     code = text.split("查询码：")[1][:12]
     assert code.startswith("MQ") and len(code) == 12
     v.page.click("#mq-track-form button[type=submit]")
-    v.page.wait_for_function("() => document.getElementById('mq-track-result').textContent.includes('已上报')")
+    v.page.wait_for_function(
+        "() => document.getElementById('mq-track-result').textContent.includes('已上报')"
+    )
     assert "环境卫生" in v.page.text_content("#mq-track-result")
     # the description is shown nowhere on the public page (the tracking answer has status and dates only)
     assert "楼下垃圾桶" not in v.page.text_content("#mq-track-result")

@@ -27,8 +27,12 @@ def _cookie(username: str, role: str, demo_db: str) -> dict[str, str]:
 
     with session(demo_db, actor="pytest") as s:
         account = users.by_username(s, username) or users.create(
-            s, username=username, password_hash=hash_password("routes-password", rounds=4), role=role,
-            department="民政局" if role == "department" else None)
+            s,
+            username=username,
+            password_hash=hash_password("routes-password", rounds=4),
+            role=role,
+            department="民政局" if role == "department" else None,
+        )
     return {COOKIE: create_token(account, secret=os.environ["MINQING_SECRET_KEY"], minutes=5)}
 
 
@@ -47,8 +51,10 @@ def test_public_map_holds_no_personal_data(client, demo_db):
 
     html = client.get("/").text
     with session(demo_db) as s:
-        addresses = [r[0] for r in s.execute(text(
-            "SELECT address FROM residences WHERE address IS NOT NULL LIMIT 200"))]
+        addresses = [
+            r[0]
+            for r in s.execute(text("SELECT address FROM residences WHERE address IS NOT NULL LIMIT 200"))
+        ]
     assert not [a for a in addresses if a in html], "a residence address leaked into the public page"
     for key in ('"households":', '"population":', '"residence_id":', '"elderly":', '"children":'):
         assert key not in html  # no count of people, not even aggregated ones, on the public page
@@ -61,15 +67,30 @@ def test_protected_pages_redirect_anonymous_users(client, path):
     assert r.headers["location"] == f"/login?next={path}"
 
 
-@pytest.mark.parametrize(("path", "role", "status"), [
-    ("/planner", "planner", 200), ("/planner", "admin", 200), ("/planner", "placename_officer", 403),
-    ("/planner", "grid_worker", 403), ("/placenames", "placename_officer", 200),
-    ("/placenames", "admin", 200), ("/placenames", "planner", 403),
-    ("/grid", "grid_worker", 200), ("/grid", "admin", 200), ("/grid", "dispatcher", 403), ("/grid", "department", 403),
-    ("/grid", "planner", 403), ("/grid", "placename_officer", 403),
-    ("/command", "dispatcher", 200), ("/command", "department", 200), ("/command", "admin", 200),
-    ("/command", "grid_worker", 403), ("/command", "planner", 403), ("/command", "placename_officer", 403),
-])
+@pytest.mark.parametrize(
+    ("path", "role", "status"),
+    [
+        ("/planner", "planner", 200),
+        ("/planner", "admin", 200),
+        ("/planner", "placename_officer", 403),
+        ("/planner", "grid_worker", 403),
+        ("/placenames", "placename_officer", 200),
+        ("/placenames", "admin", 200),
+        ("/placenames", "planner", 403),
+        ("/grid", "grid_worker", 200),
+        ("/grid", "admin", 200),
+        ("/grid", "dispatcher", 403),
+        ("/grid", "department", 403),
+        ("/grid", "planner", 403),
+        ("/grid", "placename_officer", 403),
+        ("/command", "dispatcher", 200),
+        ("/command", "department", 200),
+        ("/command", "admin", 200),
+        ("/command", "grid_worker", 403),
+        ("/command", "planner", 403),
+        ("/command", "placename_officer", 403),
+    ],
+)
 def test_pages_by_role(server, demo_db, path, role, status):
     with _as(server, _cookie(f"routes_{role}", role, demo_db)) as c:
         r = c.get(path)
@@ -91,8 +112,11 @@ def test_login_page(client):
 
 def test_form_login_lands_on_the_page(client, demo_db):
     _cookie("routes_form", "planner", demo_db)
-    r = client.post("/auth/login", data={"username": "routes_form", "password": "routes-password",
-                                         "next": "/planner"}, follow_redirects=True)
+    r = client.post(
+        "/auth/login",
+        data={"username": "routes_form", "password": "routes-password", "next": "/planner"},
+        follow_redirects=True,
+    )
     assert r.status_code == 200 and str(r.url).endswith("/planner") and "生活圈规划分析" in r.text
 
 
@@ -100,14 +124,20 @@ def test_assets_are_served_and_whitelisted(client):
     js = client.get("/assets/leaflet/leaflet.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert client.get("/assets/static/minqing.css").headers["content-type"].startswith("text/css")
-    for bad in ("/assets/../pyproject.toml", "/assets/static/../assets.py", "/assets/leaflet/package.json",
-                "/assets/static/%2e%2e/assets.py"):
+    for bad in (
+        "/assets/../pyproject.toml",
+        "/assets/static/../assets.py",
+        "/assets/leaflet/package.json",
+        "/assets/static/%2e%2e/assets.py",
+    ):
         assert client.get(bad).status_code == 404, bad
 
 
 def test_every_page_asset_is_served(client, server, demo_db):
     with _as(server, _cookie("routes_admin", "admin", demo_db)) as c:
-        html = c.get("/planner").text + c.get("/placenames").text + c.get("/grid").text + c.get("/command").text
+        html = (
+            c.get("/planner").text + c.get("/placenames").text + c.get("/grid").text + c.get("/command").text
+        )
     html += client.get("/").text + client.get("/report").text
     for url in set(re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)):
         assert client.get(url).status_code == 200, url
@@ -115,40 +145,65 @@ def test_every_page_asset_is_served(client, server, demo_db):
 
 def test_planner_map_data_routes(server, demo_db, coverage_run, demo_scenarios):
     with httpx.Client(base_url=server, timeout=120) as anonymous:
-        assert anonymous.get(f"/coverage/runs/{coverage_run}/catchments", params={"type": "kindergarten"}) \
-            .status_code == 401
+        assert (
+            anonymous.get(
+                f"/coverage/runs/{coverage_run}/catchments", params={"type": "kindergarten"}
+            ).status_code
+            == 401
+        )
     with _as(server, _cookie("routes_planner", "planner", demo_db)) as c:
         r = c.get(f"/coverage/runs/{coverage_run}/areas", params={"circle": "urban"})
         assert r.status_code == 400 and "type" in r.json()["error"]["fix"]
-        assert c.get(f"/coverage/runs/{coverage_run}/areas", params={"type": "kindergarten", "circle": "x"}) \
-            .status_code == 400  # a request the API cannot parse
+        # a request the API cannot parse
+        assert (
+            c.get(
+                f"/coverage/runs/{coverage_run}/areas", params={"type": "kindergarten", "circle": "x"}
+            ).status_code
+            == 400
+        )
         r = c.get(f"/coverage/runs/{coverage_run}/catchments", params={"type": "kindergarten"})
         assert r.status_code == 200 and r.json()["features"]
         assert c.get(f"/coverage/runs/{coverage_run}/catchments", params={"type": "nope"}).status_code == 422
         # every evaluated change of the demo scenarios says where to mark it
         for sid in demo_scenarios.values():
             changes = c.get(f"/scenarios/{sid}").json()["result"]["changes"]
-            assert changes and all(isinstance(ch["lon"], float) and isinstance(ch["lat"], float) and ch["name"]
-                                   for ch in changes)
+            assert changes and all(
+                isinstance(ch["lon"], float) and isinstance(ch["lat"], float) and ch["name"] for ch in changes
+            )
             assert all("from_lon" in ch for ch in changes if ch["op"] == "move")
 
 
 # ---------------------------------------------------------------- security headers and the CSP
+
 
 def _script_sources(policy: str) -> list[str]:
     directive = next(d.strip() for d in policy.split(";") if d.strip().startswith("script-src "))
     return directive.split()[1:]
 
 
-@pytest.mark.parametrize("path", ["/", "/login", "/docs", "/redoc", "/openapi.json", "/healthz", "/collections",
-                                  "/assets/static/minqing.js", "/no-such-page"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/login",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/healthz",
+        "/collections",
+        "/assets/static/minqing.js",
+        "/no-such-page",
+    ],
+)
 def test_every_response_carries_the_security_headers(client, path):
     r = client.get(path)
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     assert r.headers["x-frame-options"] == "DENY"
     policy = r.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy and "base-uri 'none'" in policy
+    assert (
+        "frame-ancestors 'none'" in policy and "object-src 'none'" in policy and "base-uri 'none'" in policy
+    )
     sources = _script_sources(policy)
     assert sources[0] == "'self'" and "'unsafe-inline'" not in sources and "'unsafe-eval'" not in sources
     assert all(s.startswith("'sha256-") for s in sources[1:]), sources
@@ -164,9 +219,13 @@ def _inline_scripts(html: str) -> list[str]:
             self._inline = False
 
         def handle_starttag(self, tag, attrs):
-            a = dict(attrs)  # data blocks (type="application/json") never run: the policy needs no hash for them
-            self._inline = (tag == "script" and not a.get("src")
-                            and (a.get("type") or "text/javascript") in ("text/javascript", "module"))
+            # data blocks (type="application/json") never run: the policy needs no hash for them
+            a = dict(attrs)
+            self._inline = (
+                tag == "script"
+                and not a.get("src")
+                and (a.get("type") or "text/javascript") in ("text/javascript", "module")
+            )
             if self._inline:
                 self.found.append("")
 
@@ -193,7 +252,8 @@ def test_map_page_policy_allows_exactly_its_own_inline_scripts(server, demo_db, 
     assert scripts, "the map page has no inline script: the test would prove nothing"
     allowed = {s.strip("'") for s in _script_sources(r.headers["content-security-policy"])[1:]}
     assert allowed == {script_hash(s) for s in scripts}
-    assert "https://tile.openstreetmap.org" in r.headers["content-security-policy"]  # the optional OSM base map
+    # the optional OSM base map
+    assert "https://tile.openstreetmap.org" in r.headers["content-security-policy"]
 
 
 def test_login_and_forbidden_pages_run_no_inline_script(client, server, demo_db):
@@ -205,8 +265,10 @@ def test_login_and_forbidden_pages_run_no_inline_script(client, server, demo_db)
 
 
 def test_api_docs_load_our_own_assets_only(client):
-    for path, needs in (("/docs", "/assets/swagger-ui/swagger-ui-bundle.js"),
-                        ("/redoc", "/assets/redoc/redoc.standalone.js")):
+    for path, needs in (
+        ("/docs", "/assets/swagger-ui/swagger-ui-bundle.js"),
+        ("/redoc", "/assets/redoc/redoc.standalone.js"),
+    ):
         html = client.get(path).text
         assert needs in html and _inline_scripts(html) == []
         for url in re.findall(r'(?:src|href)="([^"]+)"', html):

@@ -108,8 +108,11 @@ def _plant(url: str, demo_district) -> dict[str, int]:
     with session(url, actor="pytest") as s:
         load_district(s, demo_district)
     with session(url, actor="pytest") as s:
+
         def first(model, *where):
-            return s.scalars(select(model).where(*where).order_by(model.__table__.primary_key.columns[0])).first()
+            return s.scalars(
+                select(model).where(*where).order_by(model.__table__.primary_key.columns[0])
+            ).first()
 
         first(Area, Area.level == "district").name = HOSTILE["district"]
         first(Area, Area.level == "town").name = HOSTILE["town"]
@@ -122,7 +125,9 @@ def _plant(url: str, demo_district) -> dict[str, int]:
         facility.name, facility.address = HOSTILE["facility"], HOSTILE["address"]
         facility.opening_hours, facility.phone = HOSTILE["hours"], HOSTILE["phone"]
         facility.fees = HOSTILE["fees"]
-        road = first(NetworkEdge, NetworkEdge.name.is_not(None), NetworkEdge.highway.in_(["primary", "secondary"]))
+        road = first(
+            NetworkEdge, NetworkEdge.name.is_not(None), NetworkEdge.highway.in_(["primary", "secondary"])
+        )
         for edge in s.scalars(select(NetworkEdge).where(NetworkEdge.name == road.name)):
             edge.name = HOSTILE["road"]
         first(Water, Water.name.is_not(None)).name = HOSTILE["water"]
@@ -138,9 +143,22 @@ def _plant(url: str, demo_district) -> dict[str, int]:
         ids = {"facility": int(facility.facility_id), "grid": int(grid.area_id), "name": int(name.name_id)}
     with session(url, actor="pytest") as s:
         coverage.run_and_store(s, incremental=False)
-        row = scenario_service.create(s, name=HOSTILE["scenario"], description=HOSTILE["description"], changes=[
-            {"op": "add", "type_code": "elderly_daycare", "lon": where.x + 0.001, "lat": where.y, "name": HOSTILE["change"],
-             "capacity": 30}], actor="pytest")
+        row = scenario_service.create(
+            s,
+            name=HOSTILE["scenario"],
+            description=HOSTILE["description"],
+            changes=[
+                {
+                    "op": "add",
+                    "type_code": "elderly_daycare",
+                    "lon": where.x + 0.001,
+                    "lat": where.y,
+                    "name": HOSTILE["change"],
+                    "capacity": 30,
+                }
+            ],
+            actor="pytest",
+        )
         scenario_service.evaluate(s, row["scenario_id"], actor="pytest")
         ids["scenario"] = int(row["scenario_id"])
     return ids
@@ -184,8 +202,10 @@ def _assert_inert(v, *texts: str, status: int = 200) -> None:
     for text in texts:
         assert text in shown, f"{text!r} is not shown as text"
     if status != 200:  # Chromium reports the page's own status as a console error
-        v.errors.remove(f"console.error: Failed to load resource: the server responded with a status of {status} "
-                        "(Forbidden)")
+        v.errors.remove(
+            f"console.error: Failed to load resource: the server responded with a status of {status} "
+            "(Forbidden)"
+        )
     v.assert_clean()
 
 
@@ -199,36 +219,58 @@ def test_public_map_for_anonymous_visitors(open_as, hostile):
     v = open_as("/")
     assert v.js("() => document.title") == f"民情地图 · {HOSTILE['district']} · 公共服务地图"
     # The hostile grid's popup, opened by a click inside it: its properties come from its vector tile.
-    lat, lon = v.js("""(id) => fetch('/collections/grids/items/' + id).then(r => r.json()).then(f => {
+    lat, lon = v.js(
+        """(id) => fetch('/collections/grids/items/' + id).then(r => r.json()).then(f => {
         const b = L.geoJSON(f).getBounds().getCenter(); window.minqing.state.map.setView(b, 17, {animate: false});
-        return [b.lat, b.lng]; })""", ids["grid"])
+        return [b.lat, b.lng]; })""",
+        ids["grid"],
+    )
     v.idle()
-    x, y = v.js("""([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
-        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lat, lon])
+    x, y = v.js(
+        """([lat, lon]) => { const m = window.minqing.state.map, p = m.latLngToContainerPoint([lat, lon]),
+        r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""",
+        [lat, lon],
+    )
     v.page.mouse.click(x, y)
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
     grid_popup = v.page.inner_text(".leaflet-popup")
-    v.js("""(id) => { const m = window.minqing.state.markers[id];
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""", ids["facility"])
+    v.js(
+        """(id) => { const m = window.minqing.state.markers[id];
+        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""",
+        ids["facility"],
+    )
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
     # The one search box lists facilities (name, address, type) as well as place names.
     v.page.fill("#mq-search-input", "日照")
     v.page.wait_for_selector("#mq-search-results li.mq-hit-facility")
     assert HOSTILE["facility"] in v.page.inner_text("#mq-search-results")
     # 离我最近的… from the facility itself: its name is listed, as text.
-    v.js("""(id) => { const p = window.minqing.state.markers[id].getLatLng();
-        window.minqing.state.computeIsochrone(p.lat, p.lng); }""", ids["facility"])
+    v.js(
+        """(id) => { const p = window.minqing.state.markers[id].getLatLng();
+        window.minqing.state.computeIsochrone(p.lat, p.lng); }""",
+        ids["facility"],
+    )
     v.page.wait_for_function("() => window.minqing.state.nearest")
     assert "error" not in v.js("() => window.minqing.state.nearest")
     assert HOSTILE["facility"] in v.page.inner_text("#mq-nearest-result")
     v.page.fill("#mq-search-input", "地名")
-    v.page.wait_for_function("() => { const l = document.getElementById('mq-search-results');"
-                             " return !l.hidden && l.dataset.q === '地名'; }")
+    v.page.wait_for_function(
+        "() => { const l = document.getElementById('mq-search-results');"
+        " return !l.hidden && l.dataset.q === '地名'; }"
+    )
     _render_all(v)
     for text in (HOSTILE["grid"], HOSTILE["worker_name"], HOSTILE["town"], HOSTILE["community"]):
         assert text in grid_popup, grid_popup  # the grid's popup showed them as text
-    _assert_inert(v, HOSTILE["district"], HOSTILE["place_name"], HOSTILE["pinyin"], HOSTILE["facility"], HOSTILE["address"],
-                  HOSTILE["hours"], HOSTILE["phone"])
+    _assert_inert(
+        v,
+        HOSTILE["district"],
+        HOSTILE["place_name"],
+        HOSTILE["pinyin"],
+        HOSTILE["facility"],
+        HOSTILE["address"],
+        HOSTILE["hours"],
+        HOSTILE["phone"],
+    )
     assert v.js("() => document.querySelector('.mq-district').textContent") == HOSTILE["district"]
 
 
@@ -238,14 +280,26 @@ def test_planner_map(open_as, hostile):
     assert v.js("() => document.title") == f"民情地图 · {HOSTILE['district']} · 生活圈规划分析"
     assert v.js("() => document.querySelector('.mq-user').textContent") == HOSTILE["admin"]
     v.page.select_option("#mq-level", "grid_small")  # the grids' names (the map opens on communities)
-    v.page.wait_for_function("() => { const l = window.minqing.state.loaded; return l && l.level === 'grid_small'; }",
-                             timeout=60_000)
+    v.page.wait_for_function(
+        "() => { const l = window.minqing.state.loaded; return l && l.level === 'grid_small'; }",
+        timeout=60_000,
+    )
     v.page.select_option("#mq-scenario", str(ids["scenario"]))
-    v.page.wait_for_function("(id) => { const s = window.minqing.state.scenario; return s && s.id == id && s.evaluated; }",
-                             arg=ids["scenario"], timeout=60_000)
+    v.page.wait_for_function(
+        "(id) => { const s = window.minqing.state.scenario; return s && s.id == id && s.evaluated; }",
+        arg=ids["scenario"],
+        timeout=60_000,
+    )
     _render_all(v)
-    _assert_inert(v, HOSTILE["admin"], HOSTILE["description"], HOSTILE["change"], HOSTILE["facility"],
-                  HOSTILE["grid"], HOSTILE["community"])
+    _assert_inert(
+        v,
+        HOSTILE["admin"],
+        HOSTILE["description"],
+        HOSTILE["change"],
+        HOSTILE["facility"],
+        HOSTILE["grid"],
+        HOSTILE["community"],
+    )
     options = v.js("() => [...document.querySelectorAll('#mq-scenario option')].map(o => o.textContent)")
     assert any(o.startswith(HOSTILE["scenario"]) for o in options), options
 
@@ -265,12 +319,17 @@ def test_planner_siting_and_scenario_editor(open_as, hostile):
     v.page.click(".leaflet-popup #mq-add-ok")
     v.page.fill("#mq-edit-name", HOSTILE["scenario"] + "2")
     v.page.click("#mq-edit-save")
-    v.page.wait_for_function("() => { const s = window.minqing.state; return s.edited && s.scenario"
-                             " && s.scenario.id == s.edited.scenario && s.scenario.evaluated; }", timeout=180_000)
+    v.page.wait_for_function(
+        "() => { const s = window.minqing.state; return s.edited && s.scenario"
+        " && s.scenario.id == s.edited.scenario && s.scenario.evaluated; }",
+        timeout=180_000,
+    )
     v.page.fill("#mq-site-k", "2")
     v.page.click("#mq-site-run")
-    v.page.wait_for_function("() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
-                             timeout=180_000)
+    v.page.wait_for_function(
+        "() => { const s = window.minqing.state.siting; return s && (s.sites !== undefined || s.error); }",
+        timeout=180_000,
+    )
     names = v.js("() => window.minqing.state.siting.names")
     assert names, v.js("() => window.minqing.state.siting")
     _render_all(v)
@@ -283,13 +342,22 @@ def test_placenames_map(open_as, hostile):
     _, ids = hostile
     v = open_as("/placenames", HOSTILE["admin"])
     assert v.js("() => document.title") == f"民情地图 · {HOSTILE['district']} · 地名管理"
-    v.js("""(id) => { const s = window.minqing.state, m = s.names[id];
-        s.map.setView(m.getLatLng(), 18, {animate: false}); s.openName(m); }""", ids["name"])
+    v.js(
+        """(id) => { const s = window.minqing.state, m = s.names[id];
+        s.map.setView(m.getLatLng(), 18, {animate: false}); s.openName(m); }""",
+        ids["name"],
+    )
     v.page.wait_for_selector(".leaflet-popup ol.mq-history-list li", timeout=30_000)
     v.page.select_option("#mq-review-filter", "")
     _render_all(v)
-    _assert_inert(v, HOSTILE["admin"], HOSTILE["place_name"], HOSTILE["approval"], HOSTILE["meaning"],
-                  HOSTILE["district"])
+    _assert_inert(
+        v,
+        HOSTILE["admin"],
+        HOSTILE["place_name"],
+        HOSTILE["approval"],
+        HOSTILE["meaning"],
+        HOSTILE["district"],
+    )
 
 
 def test_forbidden_and_login_pages(open_as):

@@ -16,7 +16,14 @@ from pipeline import coverage as service
 
 
 def _area_table(s, run_id):
-    cols = ["area_id", "type_code", "population", "population_covered", "households_covered", "elderly_covered"]
+    cols = [
+        "area_id",
+        "type_code",
+        "population",
+        "population_covered",
+        "households_covered",
+        "elderly_covered",
+    ]
     return store.area_results(s, run_id)[cols].sort_values(["area_id", "type_code"]).reset_index(drop=True)
 
 
@@ -28,8 +35,11 @@ def _all_rows(s, run_id: int) -> dict[str, pd.DataFrame]:
         "facility": store.facility_results(s, run_id).sort_values("facility_id"),
         "gaps": store.gap_results(s, run_id).sort_values(["type_code", "rank"]),
         "targets": store.target_results(s, run_id).sort_values(["target_code", "area_id"]),
-        "circle": read_frame(s, "SELECT * FROM coverage_area_circle WHERE run_id = :r "
-                                "ORDER BY type_code, circle, area_id", {"r": run_id}),
+        "circle": read_frame(
+            s,
+            "SELECT * FROM coverage_area_circle WHERE run_id = :r ORDER BY type_code, circle, area_id",
+            {"r": run_id},
+        ),
     }
     out = {}
     for name, f in frames.items():
@@ -53,8 +63,12 @@ def test_run_is_stored_with_data_version_and_summary(demo_db, base_run):
     assert set(summary["types"]) >= {"kindergarten", "elderly_daycare", "health_center"}
     with session(demo_db) as s:
         per_res = store.residence_results(s, base_run["run_id"], type_code="kindergarten")
-        limit = s.execute(text("SELECT urban_max_time_min, rural_max_time_min FROM facility_types "
-                               "WHERE code = 'kindergarten'")).one()
+        limit = s.execute(
+            text(
+                "SELECT urban_max_time_min, rural_max_time_min FROM facility_types "
+                "WHERE code = 'kindergarten'"
+            )
+        ).one()
         district = store.area_results(s, base_run["run_id"], level="district", type_code="kindergarten")
     # covered means the stored time is within the larger of the two circles' limits, never beyond
     assert (per_res.time_s[per_res.covered] <= max(limit) * 60 + 1e-6).all()
@@ -63,8 +77,12 @@ def test_run_is_stored_with_data_version_and_summary(demo_db, base_run):
 
 def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
     with session(demo_db, actor="pytest") as s:
-        fid, code = s.execute(text("SELECT facility_id, type_code FROM facilities WHERE status = 'open' "
-                                   "AND type_code = 'elderly_daycare' ORDER BY facility_id LIMIT 1")).one()
+        fid, code = s.execute(
+            text(
+                "SELECT facility_id, type_code FROM facilities WHERE status = 'open' "
+                "AND type_code = 'elderly_daycare' ORDER BY facility_id LIMIT 1"
+            )
+        ).one()
         s.execute(text("UPDATE facilities SET status = 'closed' WHERE facility_id = :f"), {"f": fid})
     try:
         with session(demo_db) as s:
@@ -84,7 +102,9 @@ def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
             assert len(rows) > 0, name
             pd.testing.assert_frame_equal(rows, every_full[name], obj=name)
         assert fid not in set(every_inc["facility"].facility_id)  # the closed centre serves nobody
-        lost = homes_before.merge(every_inc["residence"], on=["residence_id", "type_code"], suffixes=("_0", "_1"))
+        lost = homes_before.merge(
+            every_inc["residence"], on=["residence_id", "type_code"], suffixes=("_0", "_1")
+        )
         lost = lost[lost.covered_0 & ~lost.covered_1]
         assert len(lost) and set(lost.type_code) == {code} and set(lost.facility_id_0.astype(int)) == {fid}
         changed = before.merge(a, on=["area_id", "type_code"], suffixes=("_0", "_1"))
@@ -101,31 +121,49 @@ def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_d
     with session(demo_db) as s:
         # presence, counted by PostGIS itself: urban communities covering an open day-care centre
         # (no service-area rule names day care in the urban circle)
-        urban, having = s.execute(text(
-            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM facilities f WHERE f.status = 'open' "
-            "AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))) FROM areas a "
-            "WHERE a.level = 'community' AND a.urban")).one()
+        urban, having = s.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM facilities f WHERE f.status = 'open' "
+                "AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))) FROM areas a "
+                "WHERE a.level = 'community' AND a.urban"
+            )
+        ).one()
         # network and radius: the circle's residents from the stored per-home rows
-        network, radius, people = s.execute(text(
-            "SELECT sum(r.population) FILTER (WHERE c.covered), sum(r.population) FILTER (WHERE c.circle IS NOT NULL), "
-            "sum(r.population) FROM coverage_residence c JOIN residences r USING (residence_id) "
-            "WHERE c.run_id = :r AND c.type_code = 'health_center'"), {"r": run_id}).one()
-        composite = s.execute(text(
-            "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
-            "FROM coverage_residence c JOIN facility_types t ON t.code = c.type_code WHERE c.run_id = :r "
-            "AND c.circle = 'urban' AND t.required AND t.urban_tier = '15min' "
-            "GROUP BY residence_id HAVING bool_and(c.covered) AND count(*) = (SELECT count(*) FROM facility_types "
-            "WHERE required AND urban_tier = '15min' AND urban_profile IS NOT NULL))"), {"r": run_id}).scalar()
-        urban_people = s.execute(text(
-            "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
-            "FROM coverage_residence WHERE run_id = :r AND circle = 'urban')"), {"r": run_id}).scalar()
+        network, radius, people = s.execute(
+            text(
+                "SELECT sum(r.population) FILTER (WHERE c.covered), sum(r.population) FILTER (WHERE c.circle IS NOT NULL), "
+                "sum(r.population) FROM coverage_residence c JOIN residences r USING (residence_id) "
+                "WHERE c.run_id = :r AND c.type_code = 'health_center'"
+            ),
+            {"r": run_id},
+        ).one()
+        composite = s.execute(
+            text(
+                "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
+                "FROM coverage_residence c JOIN facility_types t ON t.code = c.type_code WHERE c.run_id = :r "
+                "AND c.circle = 'urban' AND t.required AND t.urban_tier = '15min' "
+                "GROUP BY residence_id HAVING bool_and(c.covered) AND count(*) = (SELECT count(*) FROM facility_types "
+                "WHERE required AND urban_tier = '15min' AND urban_profile IS NOT NULL))"
+            ),
+            {"r": run_id},
+        ).scalar()
+        urban_people = s.execute(
+            text(
+                "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
+                "FROM coverage_residence WHERE run_id = :r AND circle = 'urban')"
+            ),
+            {"r": run_id},
+        ).scalar()
     targets = {t["code"]: t for t in base_run["summary"]["targets"]}
     daycare = targets["daycare_presence_urban"]
     assert daycare["measure"] == "presence" and daycare["measure_zh"] == "设施覆盖社区比例"
     assert daycare["value"] == pytest.approx(having / urban)
     assert daycare["pass"] is (having / urban >= 0.8)
     assert targets["health_network"]["value"] == pytest.approx(network / people)
-    assert targets["health_network"]["measure_zh"] == "步行可达覆盖率" and targets["health_network"]["definition_zh"]
+    assert (
+        targets["health_network"]["measure_zh"] == "步行可达覆盖率"
+        and targets["health_network"]["definition_zh"]
+    )
     assert people == radius  # every home has a health-centre row (both circles have a tier)
     # the 15-minute life circle's own bundle (GB 50180 表B.0.1 level), as the target names it
     assert targets["composite_urban"]["value"] == pytest.approx((composite or 0) / urban_people)
@@ -141,30 +179,41 @@ def test_per_circle_totals_are_stored_and_equal_sums_over_the_homes(demo_db, bas
     """Ground truth: each area's homes and its descendants' summed in SQL from the per-home rows (the
     query the planner map ran on every request before the totals were stored with the run); large
     grids, which are not ancestors of homes, add up to their town like the other totals."""
-    sums = ", ".join(f"sum(h.{m})::bigint AS {m}, coalesce(sum(h.{m}) FILTER (WHERE r.covered), 0)::bigint "
-                     f"AS {m}_covered" for m in CIRCLE_MEASURES)
+    sums = ", ".join(
+        f"sum(h.{m})::bigint AS {m}, coalesce(sum(h.{m}) FILTER (WHERE r.covered), 0)::bigint AS {m}_covered"
+        for m in CIRCLE_MEASURES
+    )
     with session(demo_db) as s:
-        stored = read_frame(s, "SELECT c.*, a.level FROM coverage_area_circle c JOIN areas a USING (area_id) "
-                               "WHERE run_id = :r", {"r": base_run["run_id"]})
-        truth = read_frame(s, f"""
+        stored = read_frame(
+            s,
+            "SELECT c.*, a.level FROM coverage_area_circle c JOIN areas a USING (area_id) WHERE run_id = :r",
+            {"r": base_run["run_id"]},
+        )
+        truth = read_frame(
+            s,
+            f"""
             WITH RECURSIVE up(area_id, anc) AS (
                 SELECT area_id, area_id FROM areas
                 UNION ALL SELECT up.area_id, a.parent_id FROM up JOIN areas a ON a.area_id = up.anc
                 WHERE a.parent_id IS NOT NULL)
             SELECT r.type_code, r.circle, up.anc AS area_id, {sums}
             FROM coverage_residence r JOIN residences h USING (residence_id) JOIN up ON up.area_id = h.area_id
-            WHERE r.run_id = :r GROUP BY r.type_code, r.circle, up.anc""", {"r": base_run["run_id"]})
+            WHERE r.run_id = :r GROUP BY r.type_code, r.circle, up.anc""",
+            {"r": base_run["run_id"]},
+        )
         totals = store.area_results(s, base_run["run_id"])
     assert set(stored.circle) == {"urban", "rural"}
     keys = ["type_code", "circle", "area_id"]
     columns = [c for m in CIRCLE_MEASURES for c in (m, f"{m}_covered")]
     own = stored[stored.level != "grid_large"].sort_values(keys).reset_index(drop=True)
-    pd.testing.assert_frame_equal(own[keys + columns].astype({c: "int64" for c in columns}),
-                                  truth.sort_values(keys).reset_index(drop=True)[keys + columns]
-                                  .astype({c: "int64" for c in columns}))
+    pd.testing.assert_frame_equal(
+        own[keys + columns].astype({c: "int64" for c in columns}),
+        truth.sort_values(keys).reset_index(drop=True)[keys + columns].astype({c: "int64" for c in columns}),
+    )
     both = stored.groupby(["type_code", "area_id"])[columns].sum().sort_index()
     whole = totals.set_index(["type_code", "area_id"])[columns].sort_index()
-    pd.testing.assert_frame_equal(both.astype("int64"), whole.astype("int64"))  # the two circles make the whole
+    # the two circles make the whole
+    pd.testing.assert_frame_equal(both.astype("int64"), whole.astype("int64"))
 
 
 def test_loads_follow_the_capacity_basis_of_the_type(demo_db, base_run):
@@ -193,9 +242,19 @@ def test_large_grids_are_aggregated_and_add_up_to_their_town(demo_db, base_run):
         pa = store.area_results(s, base_run["run_id"])
     large, towns = pa[pa.level == "grid_large"], pa[pa.level == "town"]
     assert large.area_id.nunique() == towns.area_id.nunique() >= 3  # the demo: one large grid per town
-    cols = ["population", "population_covered", "households", "households_covered", "elderly_covered",
-            "children_covered"]
-    summed = large.assign(parent_id=large.parent_id.astype("int64")).groupby(["parent_id", "type_code"])[cols].sum()
+    cols = [
+        "population",
+        "population_covered",
+        "households",
+        "households_covered",
+        "elderly_covered",
+        "children_covered",
+    ]
+    summed = (
+        large.assign(parent_id=large.parent_id.astype("int64"))
+        .groupby(["parent_id", "type_code"])[cols]
+        .sum()
+    )
     summed = summed.sort_index()
     town = towns.set_index(["area_id", "type_code"])[cols].sort_index()
     town.index.names = summed.index.names
@@ -219,14 +278,20 @@ def test_editing_a_speed_makes_runs_stale_and_recomputes_the_types_using_that_pr
         inc = service.run_and_store(s, incremental=True, config=config)
     with session(demo_db) as s:
         full = service.run_and_store(s, incremental=False, config=config)
-        assert not service.is_stale(s, inc, config=config) and service.is_stale(s, inc, config=service.RunConfig())
+        assert not service.is_stale(s, inc, config=config) and service.is_stale(
+            s, inc, config=service.RunConfig()
+        )
     uses_car = sorted(inputs_types_using("car"))
     assert uses_car and inc["summary"]["recomputed_types"] == uses_car
     assert inc["params"]["profiles"]["car"]["speeds_kmh"]["primary"] == 35
     with session(demo_db) as s:
         for table_of in (store.area_results, store.residence_results):
-            a = table_of(s, inc["run_id"]).drop(columns=["run_id", "created_at", "updated_at"], errors="ignore")
-            b = table_of(s, full["run_id"]).drop(columns=["run_id", "created_at", "updated_at"], errors="ignore")
+            a = table_of(s, inc["run_id"]).drop(
+                columns=["run_id", "created_at", "updated_at"], errors="ignore"
+            )
+            b = table_of(s, full["run_id"]).drop(
+                columns=["run_id", "created_at", "updated_at"], errors="ignore"
+            )
             pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
         changed = store.residence_results(s, inc["run_id"], type_code=uses_car[0]).time_s.to_numpy()
         was = store.residence_results(s, before["run_id"], type_code=uses_car[0]).time_s.to_numpy()
@@ -247,7 +312,9 @@ def test_run_records_its_parameters_and_real_start(demo_db):
         service.run_and_store(s, incremental=False)
     params = row["params"]
     assert params["snap_max_m"] == 500.0 and params["gap_link_m"] == 250.0
-    assert params["profiles"]["walk"]["speeds_kmh"]["*"] == 4.0 and params["profiles"]["car"]["respect_oneway"]
+    assert (
+        params["profiles"]["walk"]["speeds_kmh"]["*"] == 4.0 and params["profiles"]["car"]["respect_oneway"]
+    )
     assert len(params["thresholds"]) == 16 and set(params["config"]) >= {"profiles", "targets", "snap_max_m"}
     assert row["finished_at"] > row["started_at"]  # the real start, not the transaction's now()
     took = (row["finished_at"] - row["started_at"]).total_seconds()
@@ -257,11 +324,20 @@ def test_run_records_its_parameters_and_real_start(demo_db):
 def test_progress_is_reported_per_type_and_profile(demo_db):
     seen: list[tuple[str, int]] = []
     with session(demo_db) as s:
-        service.run_and_store(s, incremental=False, types=["nursing_home", "police_station"],
-                              progress=lambda label, total: seen.append((label, total)))
+        service.run_and_store(
+            s,
+            incremental=False,
+            types=["nursing_home", "police_station"],
+            progress=lambda label, total: seen.append((label, total)),
+        )
     labels = [label for label, _ in seen]
     # nursing home: walk_elderly (urban) and ebike (rural); police: walk and car
-    searches = ["nursing_home/ebike", "nursing_home/walk_elderly", "police_station/car", "police_station/walk"]
+    searches = [
+        "nursing_home/ebike",
+        "nursing_home/walk_elderly",
+        "police_station/car",
+        "police_station/walk",
+    ]
     assert labels == ["read", *searches, "areas", "gaps", "stored"]
     assert {total for _, total in seen} == {len(labels)}
     with session(demo_db) as s:
@@ -316,15 +392,23 @@ def test_targets_are_judged_per_town_and_community_and_stored(demo_db):
     with session(demo_db) as s:
         row = service.run_and_store(s, incremental=True)
         pa = store.area_results(s, row["run_id"])
-        areas = pd.DataFrame(s.execute(text("SELECT area_id, parent_id, level, urban FROM areas")).mappings().all())
+        areas = pd.DataFrame(
+            s.execute(text("SELECT area_id, parent_id, level, urban FROM areas")).mappings().all()
+        )
         stored = store.target_results(s, row["run_id"])
     targets = pd.read_csv(service.TARGETS_CSV).set_index("code")
     comm = areas[areas.level == "community"]
     towns = areas[areas.level == "town"].area_id
     with session(demo_db) as s:  # urban communities with an open day-care centre, counted by PostGIS
-        having = {r[0] for r in s.execute(text(
-            "SELECT a.area_id FROM areas a WHERE a.level = 'community' AND EXISTS (SELECT 1 FROM facilities f "
-            "WHERE f.status = 'open' AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))"))}
+        having = {
+            r[0]
+            for r in s.execute(
+                text(
+                    "SELECT a.area_id FROM areas a WHERE a.level = 'community' AND EXISTS (SELECT 1 FROM facilities f "
+                    "WHERE f.status = 'open' AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))"
+                )
+            )
+        }
     dc = targets.loc["daycare_presence_urban"]
     judged = stored[stored.target_code == "daycare_presence_urban"].set_index("area_id")
     assert set(judged.level) == {"district", "town"}  # a share of communities: not per community
@@ -349,7 +433,12 @@ def test_targets_are_judged_per_town_and_community_and_stored(demo_db):
     assert set(kg[kg.level == "community"].index) == set(urban)
     for c in urban:
         assert kg.value[c] == pytest.approx(kpa.population_in_radius[c] / kpa.population[c])
-    per_town = kpa.loc[urban].groupby(comm.set_index("area_id").parent_id.loc[urban].to_numpy())[
-        ["population", "population_in_radius"]].sum()
+    per_town = (
+        kpa.loc[urban]
+        .groupby(comm.set_index("area_id").parent_id.loc[urban].to_numpy())[
+            ["population", "population_in_radius"]
+        ]
+        .sum()
+    )
     for town, r in per_town.iterrows():
         assert kg.value[town] == pytest.approx(r.population_in_radius / r.population)

@@ -57,8 +57,13 @@ def _fresh(s, network, facility_id: int, profile: str, budgets: tuple[float, ...
     """What the facility route computes when nothing is stored (``pipeline.isochrones.run``)."""
     lon, lat = lookup.facility_point(s, facility_id)
     origin = Origin(lon, lat, {"lon": lon, "lat": lat, "facility_id": facility_id}, exclude=facility_id)
-    task = Task(facilities=lookup.facility_points(s), budgets=budgets, profile=profile, snap_max_m=500.0,
-                origin=origin)
+    task = Task(
+        facilities=lookup.facility_points(s),
+        budgets=budgets,
+        profile=profile,
+        snap_max_m=500.0,
+        origin=origin,
+    )
     status, out = run(network, task)
     assert status == "ok", out
     return out
@@ -69,8 +74,16 @@ def _stored(s, facility_id: int, profile: str, budgets: tuple[float, ...]) -> by
 
     lon, lat = lookup.facility_point(s, facility_id)
     digest = runs.profile_digests(load_profiles(runs.PROFILES_CSV))[profile]
-    return stored_body(s, store.latest_run(s), facility_id, profile, budgets, digest=digest, snap_max_m=500.0,
-                       origin={"lon": lon, "lat": lat, "facility_id": facility_id})
+    return stored_body(
+        s,
+        store.latest_run(s),
+        facility_id,
+        profile,
+        budgets,
+        digest=digest,
+        snap_max_m=500.0,
+        origin={"lon": lon, "lat": lat, "facility_id": facility_id},
+    )
 
 
 def _open_ids(s) -> list[int]:
@@ -83,8 +96,10 @@ def test_every_open_facility_is_stored_and_equals_a_fresh_isochrone(small):
     assert summary["minutes"] == list(PUBLIC_MINUTES) and set(summary["profiles"]) == set(PUBLIC_PROFILES)
     with session(url) as s:
         ids = _open_ids(s)
-        rows = s.execute(text("SELECT count(*), count(DISTINCT facility_id) FROM facility_isochrones "
-                              "WHERE run_id = :r"), {"r": first["run_id"]}).one()
+        rows = s.execute(
+            text("SELECT count(*), count(DISTINCT facility_id) FROM facility_isochrones WHERE run_id = :r"),
+            {"r": first["run_id"]},
+        ).one()
         assert rows[0] == summary["computed"] == len(ids) * len(PUBLIC_PROFILES) * len(PUBLIC_MINUTES)
         assert rows[1] == len(ids) and summary["copied"] == 0
         for profile in PUBLIC_PROFILES:
@@ -107,6 +122,7 @@ def test_stored_isochrones_agree_with_networkx(small):
         street = nodes[nodes.node_id.isin(set(walkable.u) | set(walkable.v))]
         at = facilities.set_index("facility_id")
         origins = [int(f) for f in facilities.facility_id.to_numpy()[[3, 40, 77]]]
+
         # per origin the 150 street nodes nearest to it (most within its budgets) and 100 anywhere
         def nearest(o: int) -> pd.DataFrame:
             away = np.hypot(street.lon - at.at[o, "lon"], street.lat - at.at[o, "lat"])
@@ -117,8 +133,13 @@ def test_stored_isochrones_agree_with_networkx(small):
         spots = {f"n{n}": (x, y) for n, x, y in sample[["node_id", "lon", "lat"]].itertuples(index=False)}
         checked = 0
         for profile in PUBLIC_PROFILES:
-            truth = DemoTruth(nodes, edges, read_profiles()[profile],
-                              origins={o: places[f"f{o}"] for o in origins}, destinations={**places, **spots})
+            truth = DemoTruth(
+                nodes,
+                edges,
+                read_profiles()[profile],
+                origins={o: places[f"f{o}"] for o in origins},
+                destinations={**places, **spots},
+            )
             for fid in origins:
                 want = truth.times_from(fid, PUBLIC_MINUTES[-1] * 60 + 5)
                 polygons = stored.polygons(s, first["run_id"], fid, profile, list(PUBLIC_MINUTES))
@@ -126,8 +147,9 @@ def test_stored_isochrones_agree_with_networkx(small):
                 for minutes, polygon in zip(polygons.minutes, polygons.geometry, strict=True):
                     budget = minutes * 60
                     listed = stored.reached(s, first["run_id"], fid, profile, minutes)
-                    reach = {int(k[1:]) for k, t in want.items()
-                             if k[0] == "f" and k != f"f{fid}" and t <= budget}
+                    reach = {
+                        int(k[1:]) for k, t in want.items() if k[0] == "f" and k != f"f{fid}" and t <= budget
+                    }
                     assert set(listed.facility_id) == reach
                     got = dict(zip(listed.facility_id, listed.time_s, strict=True))
                     assert max((abs(got[f] - want[f"f{f}"]) for f in reach), default=0.0) < 1e-6
@@ -149,8 +171,10 @@ def test_incremental_run_after_a_move_keeps_every_stored_isochrone_right(small):
         ids = _open_ids(s)
         moved = ids[len(ids) // 2]
         before = stored.origins(s, first["run_id"], "walk").set_index("facility_id")
-        s.execute(text("UPDATE facilities SET geom = ST_Translate(geom, 0.0015, 0.001) "
-                       "WHERE facility_id = :f"), {"f": moved})
+        s.execute(
+            text("UPDATE facilities SET geom = ST_Translate(geom, 0.0015, 0.001) WHERE facility_id = :f"),
+            {"f": moved},
+        )
     with session(url, actor="pytest") as s:
         # between the edit and the next run nothing stored is served: the facilities changed
         assert _stored(s, ids[0], "walk", PUBLIC_MINUTES) is None
@@ -184,18 +208,25 @@ def test_closing_a_facility_drops_it_and_updates_who_lists_it(small):
     url, _ = small
     with session(url, actor="pytest") as s:
         previous = store.latest_run(s)
-        listing = pd.DataFrame(s.execute(text(
-            "SELECT facility_id, reached_id FROM facility_isochrones WHERE run_id = :r AND profile = 'walk' "
-            "AND minutes = 15"), {"r": previous["run_id"]}).all())
+        listing = pd.DataFrame(
+            s.execute(
+                text(
+                    "SELECT facility_id, reached_id FROM facility_isochrones WHERE run_id = :r AND profile = 'walk' "
+                    "AND minutes = 15"
+                ),
+                {"r": previous["run_id"]},
+            ).all()
+        )
         # a facility that others reach within 15 minutes
         closed = int(pd.Series([f for ids in listing.reached_id for f in ids]).value_counts().index[0])
         s.execute(text("UPDATE facilities SET status = 'closed' WHERE facility_id = :f"), {"f": closed})
     with session(url, actor="pytest") as s:
         latest = runs.run_and_store(s, incremental=True)
         assert _stored(s, closed, "walk", PUBLIC_MINUTES) is None  # not open: computed per request
-        listed = s.execute(text("SELECT count(*) FROM facility_isochrones "
-                                "WHERE run_id = :r AND :f = ANY(reached_id)"),
-                           {"r": latest["run_id"], "f": closed}).scalar_one()
+        listed = s.execute(
+            text("SELECT count(*) FROM facility_isochrones WHERE run_id = :r AND :f = ANY(reached_id)"),
+            {"r": latest["run_id"], "f": closed},
+        ).scalar_one()
         assert listed == 0
         network = _network(s, "walk")
         for fid in _open_ids(s):

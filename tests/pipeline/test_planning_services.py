@@ -32,19 +32,44 @@ def base_run(demo_db):
 @pytest.fixture(scope="module")
 def changes(demo_db):
     with session(demo_db) as s:
-        day = s.execute(text("SELECT facility_id FROM facilities WHERE type_code = 'elderly_daycare' AND status = 'open' "
-                             "ORDER BY facility_id LIMIT 1")).scalar_one()
-        kg, x, y = s.execute(text("SELECT facility_id, ST_X(geom), ST_Y(geom) FROM facilities WHERE status = 'open' "
-                                  "AND type_code = 'kindergarten' ORDER BY facility_id LIMIT 1")).one()
-        kg2 = s.execute(text("SELECT facility_id FROM facilities WHERE type_code = 'kindergarten' AND status = 'open' "
-                             "ORDER BY facility_id OFFSET 1 LIMIT 1")).scalar_one()
-        gap = s.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM coverage_gaps "
-                             "WHERE run_id = (SELECT max(run_id) FROM coverage_runs WHERE scenario_id IS NULL) "
-                             "AND type_code = 'elderly_daycare' ORDER BY rank LIMIT 1")).one()
-    return [{"op": "add", "type_code": "elderly_daycare", "lon": gap[0], "lat": gap[1], "name": "拟建日照", "capacity": 40},
-            {"op": "close", "facility_id": day},
-            {"op": "move", "facility_id": kg, "lon": x + 0.004, "lat": y - 0.002},
-            {"op": "change", "facility_id": kg2, "type_code": "nursery"}]
+        day = s.execute(
+            text(
+                "SELECT facility_id FROM facilities WHERE type_code = 'elderly_daycare' AND status = 'open' "
+                "ORDER BY facility_id LIMIT 1"
+            )
+        ).scalar_one()
+        kg, x, y = s.execute(
+            text(
+                "SELECT facility_id, ST_X(geom), ST_Y(geom) FROM facilities WHERE status = 'open' "
+                "AND type_code = 'kindergarten' ORDER BY facility_id LIMIT 1"
+            )
+        ).one()
+        kg2 = s.execute(
+            text(
+                "SELECT facility_id FROM facilities WHERE type_code = 'kindergarten' AND status = 'open' "
+                "ORDER BY facility_id OFFSET 1 LIMIT 1"
+            )
+        ).scalar_one()
+        gap = s.execute(
+            text(
+                "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM coverage_gaps "
+                "WHERE run_id = (SELECT max(run_id) FROM coverage_runs WHERE scenario_id IS NULL) "
+                "AND type_code = 'elderly_daycare' ORDER BY rank LIMIT 1"
+            )
+        ).one()
+    return [
+        {
+            "op": "add",
+            "type_code": "elderly_daycare",
+            "lon": gap[0],
+            "lat": gap[1],
+            "name": "拟建日照",
+            "capacity": 40,
+        },
+        {"op": "close", "facility_id": day},
+        {"op": "move", "facility_id": kg, "lon": x + 0.004, "lat": y - 0.002},
+        {"op": "change", "facility_id": kg2, "type_code": "nursery"},
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +83,31 @@ def _apply_in_sql(s: Session, changes: list[dict]) -> None:
     """The same changes written to the facilities table (the session is rolled back afterwards)."""
     for c in changes:
         if c["op"] == "add":
-            s.execute(text("INSERT INTO facilities (facility_id, type_code, name, status, capacity, geom) VALUES "
-                           "((SELECT max(facility_id) + 1 FROM facilities), :t, :n, 'open', :c, "
-                           "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
-                      {"t": c["type_code"], "n": c["name"], "c": c["capacity"], "x": c["lon"], "y": c["lat"]})
+            s.execute(
+                text(
+                    "INSERT INTO facilities (facility_id, type_code, name, status, capacity, geom) VALUES "
+                    "((SELECT max(facility_id) + 1 FROM facilities), :t, :n, 'open', :c, "
+                    "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+                ),
+                {"t": c["type_code"], "n": c["name"], "c": c["capacity"], "x": c["lon"], "y": c["lat"]},
+            )
         elif c["op"] == "close":
-            s.execute(text("UPDATE facilities SET status = 'closed' WHERE facility_id = :f"), {"f": c["facility_id"]})
+            s.execute(
+                text("UPDATE facilities SET status = 'closed' WHERE facility_id = :f"),
+                {"f": c["facility_id"]},
+            )
         elif c["op"] == "move":
-            s.execute(text("UPDATE facilities SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE facility_id = :f"),
-                      {"x": c["lon"], "y": c["lat"], "f": c["facility_id"]})
+            s.execute(
+                text(
+                    "UPDATE facilities SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE facility_id = :f"
+                ),
+                {"x": c["lon"], "y": c["lat"], "f": c["facility_id"]},
+            )
         else:
-            s.execute(text("UPDATE facilities SET type_code = :t WHERE facility_id = :f"),
-                      {"t": c["type_code"], "f": c["facility_id"]})
+            s.execute(
+                text("UPDATE facilities SET type_code = :t WHERE facility_id = :f"),
+                {"t": c["type_code"], "f": c["facility_id"]},
+            )
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +119,10 @@ def two_full_runs(demo_db, changes):
             before = coverage_service.run_and_store(s, incremental=False)["run_id"]
             _apply_in_sql(s, changes)
             after = coverage_service.run_and_store(s, incremental=False)["run_id"]
-            out = {k: (store.area_results(s, r), store.residence_results(s, r)) for k, r in (("before", before),
-                                                                                          ("after", after))}
+            out = {
+                k: (store.area_results(s, r), store.residence_results(s, r))
+                for k, r in (("before", before), ("after", after))
+            }
         finally:
             s.rollback()
     return out
@@ -119,7 +159,9 @@ def test_scenario_delta_equals_two_full_runs(demo_db, evaluated, two_full_runs):
 def _rolled_up(flips: pd.DataFrame, res: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
     """Population gained/lost per (area, type), summed into each residence's area and its ancestors,
     and into the large grid of its town that contains it (large grids are nobody's parent)."""
-    parent = {int(a): (None if pd.isna(p) else int(p)) for a, p in zip(areas.area_id, areas.parent_id, strict=True)}
+    parent = {
+        int(a): (None if pd.isna(p) else int(p)) for a, p in zip(areas.area_id, areas.parent_id, strict=True)
+    }
     large = areas[areas.level == "grid_large"]
     flips = flips.merge(res[["residence_id", "area_id", "population", "lon", "lat"]], on="residence_id")
     rows = []
@@ -138,12 +180,16 @@ def _rolled_up(flips: pd.DataFrame, res: pd.DataFrame, areas: pd.DataFrame) -> p
 
 def test_scenario_leaves_the_base_layers_alone(demo_db, evaluated, changes):
     with session(demo_db) as s:
-        status = s.execute(text("SELECT status FROM facilities WHERE facility_id = :f"),
-                           {"f": changes[1]["facility_id"]}).scalar_one()
+        status = s.execute(
+            text("SELECT status FROM facilities WHERE facility_id = :f"), {"f": changes[1]["facility_id"]}
+        ).scalar_one()
         proposed = s.execute(text("SELECT count(*) FROM facilities WHERE name = '拟建日照'")).scalar_one()
         run = store.run(s, evaluated["result"]["run_id"])
     assert status == "open" and proposed == 0
-    assert run["scenario_id"] == evaluated["scenario_id"] and run["params"]["types"] == evaluated["result"]["types"]
+    assert (
+        run["scenario_id"] == evaluated["scenario_id"]
+        and run["params"]["types"] == evaluated["result"]["types"]
+    )
 
 
 # --- compliance ----------------------------------------------------------------------------------
@@ -168,18 +214,26 @@ def test_compliance_matches_hand_counts(demo_db, base_run):
         res = queries.residences(s)
         areas = queries.areas(s, with_geometry=False)
         per_res = store.residence_results(s, run_id)
-        floor = pd.DataFrame(s.execute(text(
-            "SELECT a.area_id, coalesce(sum(f.floor_area_m2), 0) AS m2, count(f.*) AS n FROM areas a LEFT JOIN facilities f "
-            "ON ST_Within(f.geom, a.geom) AND f.status = 'open' AND f.type_code IN "
-            "('community_service_station', 'community_complex', 'party_mass_center') "
-            "WHERE a.level = 'community' GROUP BY a.area_id")).mappings().all())
+        floor = pd.DataFrame(
+            s.execute(
+                text(
+                    "SELECT a.area_id, coalesce(sum(f.floor_area_m2), 0) AS m2, count(f.*) AS n FROM areas a LEFT JOIN facilities f "
+                    "ON ST_Within(f.geom, a.geom) AND f.status = 'open' AND f.type_code IN "
+                    "('community_service_station', 'community_complex', 'party_mass_center') "
+                    "WHERE a.level = 'community' GROUP BY a.area_id"
+                )
+            )
+            .mappings()
+            .all()
+        )
     types = pd.read_csv("data/facility_types.csv")
     res["community"] = res.area_id.map(_community_of(areas))
     urban = dict(zip(areas.area_id, areas.urban, strict=True))
     rows = per_res.merge(res[["residence_id", "community", "population", "households"]], on="residence_id")
     rows["covered_pop"] = rows.population * rows.covered
     share = rows.groupby(["community", "type_code"]).apply(
-        lambda g: g.covered_pop.sum() / g.population.sum(), include_groups=False)
+        lambda g: g.covered_pop.sum() / g.population.sum(), include_groups=False
+    )
     tiers = c.tiers.set_index(["area_id", "tier"])
     picked = sorted(c.communities.area_id)[::7]  # a handful, urban and rural
     assert {urban[a] for a in picked} == {True, False}
@@ -189,7 +243,11 @@ def test_compliance_matches_hand_counts(demo_db, base_run):
         for tier, group in req.groupby(f"{circle}_tier"):
             missing = sorted(group.name_zh[[share.get((community, code), 0) < 0.5 for code in group.code]])
             got = tiers.loc[(community, tier)]
-            named = [n for part in filter(None, got.missing.split("; ")) for n in part.split(": ", 1)[1].split("、")]
+            named = [
+                n
+                for part in filter(None, got.missing.split("; "))
+                for n in part.split(": ", 1)[1].split("、")
+            ]
             assert sorted(named) == missing, (community, tier)
             assert bool(got["pass"]) is (not missing)
         hh = res[res.community == community].households.sum()
@@ -220,7 +278,9 @@ def test_exports_read_back(demo_db, base_run, fmt, tmp_path):
     for name, file in (("areas", areas), ("one", one), ("gaps", gaps)):
         path = tmp_path / file.filename
         path.write_bytes(file.content)
-        frames[name] = pd.read_csv(path, encoding="utf-8-sig") if fmt == "csv" else pyogrio.read_dataframe(path)
+        frames[name] = (
+            pd.read_csv(path, encoding="utf-8-sig") if fmt == "csv" else pyogrio.read_dataframe(path)
+        )
     if fmt == "csv":
         assert len(frames["areas"]) == len(per_area)
     else:
@@ -262,7 +322,10 @@ def test_three_day_care_sites_gain_what_the_coverage_engine_confirms(demo_db, ba
     assert (plan.sites.users_served <= plan.sites.capacity_users + 1e-6).all()
     assert plan.sites.users_served.sum() == pytest.approx(plan.solution.value) and plan.solution.value > 0
     assert plan.sites.place.str.len().min() > 0 and plan.sites.town.notna().all()
-    adds = [{"op": "add", "type_code": "elderly_daycare", "lon": r.lon, "lat": r.lat} for r in plan.sites.itertuples()]
+    adds = [
+        {"op": "add", "type_code": "elderly_daycare", "lon": r.lon, "lat": r.lat}
+        for r in plan.sites.itertuples()
+    ]
     delta = scenarios.evaluate_changes(inputs, adds).delta
     district = delta[delta.level == "district"].iloc[0]
     assert district.population_lost == 0

@@ -39,8 +39,9 @@ def city(fresh_db):
     runs.clear_cache()
     with session(url, actor="pytest") as s:
         # the facility isochrones stored with a run are checked in tests/pipeline/test_facility_isochrones.py
-        row = runs.run_and_store(s, incremental=False,
-                                 config=runs.RunConfig(snap_max_m=SNAP_M, store_isochrones=False))
+        row = runs.run_and_store(
+            s, incremental=False, config=runs.RunConfig(snap_max_m=SNAP_M, store_isochrones=False)
+        )
     runs.clear_cache()  # the next test module prepares its own district
     return url, district, row
 
@@ -66,8 +67,10 @@ def test_city_scale_run_equals_networkx_on_sampled_homes(city):
     assert row["status"] == "done"
     assert len(d.nodes) >= 300_000 and d.residences.population.sum() >= 1_500_000
     with session(url) as s:
-        circle = s.execute(text(
-            "SELECT DISTINCT residence_id, circle FROM coverage_residence WHERE run_id = :r"), {"r": row["run_id"]}).all()
+        circle = s.execute(
+            text("SELECT DISTINCT residence_id, circle FROM coverage_residence WHERE run_id = :r"),
+            {"r": row["run_id"]},
+        ).all()
     circle_of = dict(circle)
     types = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "facility_types.csv")
     tiers = service_tiers(types)
@@ -95,35 +98,58 @@ def test_city_scale_run_equals_networkx_on_sampled_homes(city):
             for part in (pool[copy_of[pool.index] == 0], pool[copy_of[pool.index] == SCALE - 1]):
                 if part.empty:
                     continue
-                homes = part.iloc[rng.choice(len(part), size=min(4 if profile == "ebike" else 6, len(part)),
-                                             replace=False)]
+                homes = part.iloc[
+                    rng.choice(len(part), size=min(4 if profile == "ebike" else 6, len(part)), replace=False)
+                ]
                 homes_xy = utm(homes.lon, homes.lat)
                 near = np.zeros(len(d.edges), bool)
                 for p in homes_xy:
                     near |= _segment_distance(p, ea, eb) <= reach
                 fxy = utm(open_fac.lon, open_fac.lat)
-                close = np.min(np.hypot(*(fxy[:, None, :] - homes_xy[None, :, :]).transpose(2, 0, 1)), axis=1) <= reach
+                close = (
+                    np.min(np.hypot(*(fxy[:, None, :] - homes_xy[None, :, :]).transpose(2, 0, 1)), axis=1)
+                    <= reach
+                )
                 codes = sorted(set(mine.type_code[mine.circle == circle]))
                 dest = open_fac[close & open_fac.type_code.isin(codes).to_numpy()]
                 nodes = d.nodes[d.nodes.node_id.isin(set(d.edges.u[near]) | set(d.edges.v[near]))]
-                truth = DemoTruth(nodes, d.edges[near], mode,
-                                  origins={int(h.residence_id): (h.lon, h.lat) for h in homes.itertuples()},
-                                  destinations={int(f.facility_id): (f.lon, f.lat) for f in dest.itertuples()})
+                truth = DemoTruth(
+                    nodes,
+                    d.edges[near],
+                    mode,
+                    origins={int(h.residence_id): (h.lon, h.lat) for h in homes.itertuples()},
+                    destinations={int(f.facility_id): (f.lon, f.lat) for f in dest.itertuples()},
+                )
                 of_type = {c: sorted(dest.facility_id[dest.type_code == c].astype(int)) for c in codes}
                 cutoff = mine.max_time_s.max() + 1.0
                 with session(url) as s:
-                    rows = pd.DataFrame(s.execute(text(
-                        "SELECT residence_id, type_code, time_s, facility_id, covered, unreachable "
-                        "FROM coverage_residence WHERE run_id = :r AND residence_id = ANY(:ids) AND type_code = ANY(:t)"),
-                        {"r": row["run_id"], "ids": homes.residence_id.astype(int).tolist(), "t": codes}).mappings().all())
+                    rows = pd.DataFrame(
+                        s.execute(
+                            text(
+                                "SELECT residence_id, type_code, time_s, facility_id, covered, unreachable "
+                                "FROM coverage_residence WHERE run_id = :r AND residence_id = ANY(:ids) AND type_code = ANY(:t)"
+                            ),
+                            {"r": row["run_id"], "ids": homes.residence_id.astype(int).tolist(), "t": codes},
+                        )
+                        .mappings()
+                        .all()
+                    )
                 for rid, theirs in rows.groupby("residence_id"):
                     times = truth.times_from(int(rid), cutoff)
                     snapped = truth.snaps[("o", int(rid))] is not None
                     for r in theirs.itertuples():
-                        limit = float(mine.max_time_s[(mine.type_code == r.type_code) & (mine.circle == circle)].iloc[0])
+                        limit = float(
+                            mine.max_time_s[(mine.type_code == r.type_code) & (mine.circle == circle)].iloc[0]
+                        )
                         assert bool(r.unreachable) == (not snapped), (profile, rid, r.type_code)
                         t, f = nearest(times, of_type[r.type_code])
-                        assert bool(r.covered) == (t <= limit + 1e-6), (profile, rid, r.type_code, t, r.time_s)
+                        assert bool(r.covered) == (t <= limit + 1e-6), (
+                            profile,
+                            rid,
+                            r.type_code,
+                            t,
+                            r.time_s,
+                        )
                         if r.covered:
                             assert abs(r.time_s - t) < 1e-6, (profile, rid, r.type_code, t, r.time_s)
                             assert r.facility_id == f, (profile, rid, r.type_code, f, r.facility_id)
@@ -156,11 +182,25 @@ def test_city_scale_coverage_tiles_hold_the_runs_figures(city):
     z = 14
     x, y = _tile_of(home.geometry.x, home.geometry.y, z)
     with session(url) as s:
-        mvt = render(s, tiles.tile_layer("coverage"), z, x, y, filters={"type_code": "kindergarten"},
-                     visible=lambda props: props)
-        stored = {int(a): (int(p), int(c)) for a, p, c in s.execute(text(
-            "SELECT area_id, population, population_covered FROM coverage_area WHERE run_id = :r "
-            "AND type_code = 'kindergarten'"), {"r": row["run_id"]})}
+        mvt = render(
+            s,
+            tiles.tile_layer("coverage"),
+            z,
+            x,
+            y,
+            filters={"type_code": "kindergarten"},
+            visible=lambda props: props,
+        )
+        stored = {
+            int(a): (int(p), int(c))
+            for a, p, c in s.execute(
+                text(
+                    "SELECT area_id, population, population_covered FROM coverage_area WHERE run_id = :r "
+                    "AND type_code = 'kindergarten'"
+                ),
+                {"r": row["run_id"]},
+            )
+        }
     features = mapbox_vector_tile.decode(mvt)["coverage"]["features"]
     assert features
     for f in features:

@@ -58,39 +58,59 @@ def test_csv_prefixes_a_quote_to_formula_looking_text():
 
 
 def test_widths_fit_chinese_text():
-    frame = pd.DataFrame({"区域名称": ["澄湾区鹭田镇西关社区居民委员会"], "code": ["ABCDEFGHIJKLMNO"], "x": [1]})
+    frame = pd.DataFrame(
+        {"区域名称": ["澄湾区鹭田镇西关社区居民委员会"], "code": ["ABCDEFGHIJKLMNO"], "x": [1]}
+    )
     ws = load_workbook(io.BytesIO(sheets.workbook_bytes({"表": frame})))["表"]
     chinese, latin = ws.column_dimensions["A"].width, ws.column_dimensions["B"].width
     assert chinese >= 2 * len("澄湾区鹭田镇西关社区居民委员会")  # 15 CJK characters need about 30 units
     assert len("ABCDEFGHIJKLMNO") <= latin < chinese
     assert ws.column_dimensions["C"].width == sheets.MIN_WIDTH
     long = pd.DataFrame({"说明": ["很长" * 200]})
-    assert load_workbook(io.BytesIO(sheets.workbook_bytes({"表": long})))["表"].column_dimensions["A"].width \
+    assert (
+        load_workbook(io.BytesIO(sheets.workbook_bytes({"表": long})))["表"].column_dimensions["A"].width
         == sheets.MAX_WIDTH
+    )
 
 
-@pytest.mark.parametrize(("when", "expected"), [
-    (datetime(2026, 12, 6, 16, 30, 59, 999999, tzinfo=UTC), "2026-12-07 00:30"),
-    (datetime(2026, 12, 6, 16, 30, 59), "2026-12-07 00:30"),  # naive: UTC, as PostgreSQL's now() is stored
-    ("2026-06-30T23:59:00+00:00", "2026-07-01 07:59"),
-    (pd.Timestamp("2026-01-01 08:00", tz="Asia/Tokyo"), "2026-01-01 07:00"),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (datetime(2026, 12, 6, 16, 30, 59, 999999, tzinfo=UTC), "2026-12-07 00:30"),
+        (
+            datetime(2026, 12, 6, 16, 30, 59),
+            "2026-12-07 00:30",
+        ),  # naive: UTC, as PostgreSQL's now() is stored
+        ("2026-06-30T23:59:00+00:00", "2026-07-01 07:59"),
+        (pd.Timestamp("2026-01-01 08:00", tz="Asia/Tokyo"), "2026-01-01 07:00"),
+        (None, ""),
+    ],
+)
 def test_beijing_time_to_the_minute(when, expected):
     assert sheets.beijing_minute(when) == expected
 
 
 def test_cells_are_plain_values():
-    frame = pd.DataFrame({"是否达标": [True, False], "列表": [["甲", "乙"], []], "缺": [None, float("nan")],
-                          "时间": [pd.Timestamp("2026-12-06 16:05:07", tz="UTC"), pd.NaT]})
+    frame = pd.DataFrame(
+        {
+            "是否达标": [True, False],
+            "列表": [["甲", "乙"], []],
+            "缺": [None, float("nan")],
+            "时间": [pd.Timestamp("2026-12-06 16:05:07", tz="UTC"), pd.NaT],
+        }
+    )
     ws = load_workbook(io.BytesIO(sheets.workbook_bytes({"表": frame})))["表"]
     assert [[c.value for c in row] for row in ws.iter_rows(min_row=2)] == [
-        ["是", "甲、乙", None, "2026-12-07 00:05"], ["否", None, None, None]]
+        ["是", "甲、乙", None, "2026-12-07 00:05"],
+        ["否", None, None, None],
+    ]
 
 
 def test_sheet_titles_are_valid_and_unique():
     wb = sheets.new_workbook()
-    titles = [sheets.table_sheet(wb, "社区/村居:覆盖[率]?" * 3, pd.DataFrame({"a": [1]})).title for _ in range(3)]
+    titles = [
+        sheets.table_sheet(wb, "社区/村居:覆盖[率]?" * 3, pd.DataFrame({"a": [1]})).title for _ in range(3)
+    ]
     assert len(set(titles)) == 3 and all(len(t) <= 31 and not set(t) & set("[]:*?/\\") for t in titles)
 
 
@@ -103,6 +123,11 @@ def test_notes_go_above_a_frozen_header():
 
 def _with_notes():
     wb = sheets.new_workbook()
-    sheets.table_sheet(wb, "表", pd.DataFrame({"区域": ["甲"], "覆盖率": [0.5]}), percent=("覆盖率",),
-                       notes=["说明一", "=说明二"])
+    sheets.table_sheet(
+        wb,
+        "表",
+        pd.DataFrame({"区域": ["甲"], "覆盖率": [0.5]}),
+        percent=("覆盖率",),
+        notes=["说明一", "=说明二"],
+    )
     return wb

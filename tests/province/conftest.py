@@ -27,8 +27,12 @@ def region_db(fresh_db):
         # the car tiers' half-hour circle (45 km) would make every partition the whole region;
         # without them the buffer is the e-bike half hour, and partitions are genuinely partial
         for circle in ("urban", "rural"):
-            s.execute(text(f"UPDATE facility_types SET {circle}_profile = NULL, {circle}_max_time_min = NULL "
-                           f"WHERE {circle}_profile = 'car'"))
+            s.execute(
+                text(
+                    f"UPDATE facility_types SET {circle}_profile = NULL, {circle}_max_time_min = NULL "
+                    f"WHERE {circle}_profile = 'car'"
+                )
+            )
     return url
 
 

@@ -37,7 +37,8 @@ def _flaky_task(database_url, county, code, *args):
 
 
 def test_cli_runs_counties_on_worker_processes_retries_and_reports_a_failure(
-        region_db, region_codes, tmp_path, monkeypatch):
+    region_db, region_codes, tmp_path, monkeypatch
+):
     from geo.coverage import run_coverage
     from layers import province as store
     from layers.db import session
@@ -50,8 +51,9 @@ def test_cli_runs_counties_on_worker_processes_retries_and_reports_a_failure(
     monkeypatch.setenv("MINQING_TEST_FLAKY_COUNTY", flaky)
     monkeypatch.setattr(province.run, "county_task", _flaky_task)
     monkeypatch.setenv("MINQING_TEST_BROKEN_COUNTY", broken_county)
-    result = CliRunner().invoke(app, ["coverage", "run", "--partition", "county", "--scheduler", "local:2",
-                                      "--type", TYPE])
+    result = CliRunner().invoke(
+        app, ["coverage", "run", "--partition", "county", "--scheduler", "local:2", "--type", TYPE]
+    )
     assert result.exit_code == 1, result.output
     # progress: one line per county (no terminal here), the broken one marked failed
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("分县覆盖分析 counties")]
@@ -68,17 +70,31 @@ def test_cli_runs_counties_on_worker_processes_retries_and_reports_a_failure(
         run = store.run_row(s, run_id)
         rows = store.residence_rows(s, run_id)
         roll = store.rollup(s, run_id)
-        partitions = set(s.execute(text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'province_residence'")).scalars())
+        partitions = set(
+            s.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'province_residence'"
+                )
+            ).scalars()
+        )
         inp = read_inputs(s, config=RunConfig())
     assert run["status"] == "failed" and [f["code"] for f in run["failed"]] == [broken_county]
     assert roll.empty  # no roll-up of an incomplete run
     assert broken_county not in set(rows.county_code)  # nothing of the failed county
     assert {f"province_residence_c{c}" for c in region_codes[:2]} <= partitions
     # the counties that succeeded are stored whole: equal to the single-machine run of their homes
-    single = run_coverage(inp.nodes, inp.edges, inp.facilities, inp.residences, inp.areas, inp.facility_types,
-                          inp.profiles, types=[TYPE], with_gaps=False).per_residence
+    single = run_coverage(
+        inp.nodes,
+        inp.edges,
+        inp.facilities,
+        inp.residences,
+        inp.areas,
+        inp.facility_types,
+        inp.profiles,
+        types=[TYPE],
+        with_gaps=False,
+    ).per_residence
     county = single.residence_id.to_numpy() // ID_STEP
     for k, code in enumerate(region_codes[:2]):
         want = single[county == k]

@@ -21,8 +21,17 @@ def single(region_db):
     config = RunConfig()
     with session(region_db) as s:
         inp = read_inputs(s, config=config)
-    result = run_coverage(inp.nodes, inp.edges, inp.facilities, inp.residences, inp.areas, inp.facility_types,
-                          inp.profiles, max_distance_m=config.snap_max_m, with_gaps=False)
+    result = run_coverage(
+        inp.nodes,
+        inp.edges,
+        inp.facilities,
+        inp.residences,
+        inp.areas,
+        inp.facility_types,
+        inp.profiles,
+        max_distance_m=config.snap_max_m,
+        with_gaps=False,
+    )
     return result.per_residence, inp
 
 
@@ -32,8 +41,13 @@ def partitioned(region_db):
     from province.run import run_province
 
     seen = []
-    out = run_province(region_db, scheduler="local:2", processes=False, config=RunConfig(),
-                       progress=lambda label, done, total: seen.append((label, done, total)))
+    out = run_province(
+        region_db,
+        scheduler="local:2",
+        processes=False,
+        config=RunConfig(),
+        progress=lambda label, done, total: seen.append((label, done, total)),
+    )
     return out, seen
 
 
@@ -61,8 +75,10 @@ def test_partitioned_run_equals_single_machine_home_by_home(region_db, region_co
     both = ~np.isnan(t_full)
     assert both.sum() > 0
     assert np.max(np.abs(t_full[both] - t_part[both])) <= 1e-6
-    assert full.facility_id.astype("Int64").fillna(-1).to_numpy().tolist() == \
-        stored.facility_id.astype("Int64").fillna(-1).to_numpy().tolist()
+    assert (
+        full.facility_id.astype("Int64").fillna(-1).to_numpy().tolist()
+        == stored.facility_id.astype("Int64").fillna(-1).to_numpy().tolist()
+    )
     assert (full.covered.to_numpy(bool) == stored.covered.to_numpy(bool)).all()
     # homes whose nearest facility lies in another county exist, and agree
     home_county = stored.index.get_level_values("residence_id").to_numpy() // ID_STEP
@@ -71,7 +87,9 @@ def test_partitioned_run_equals_single_machine_home_by_home(region_db, region_co
     assert across.sum() > 0
     # partitions are genuinely partial: the outer counties do not read the whole region's network
     total_edges = int(single[1].edges.shape[0])
-    assert out["counties"][codes[0]]["edges"] < total_edges and out["counties"][codes[-1]]["edges"] < total_edges
+    assert (
+        out["counties"][codes[0]]["edges"] < total_edges and out["counties"][codes[-1]]["edges"] < total_edges
+    )
 
 
 def test_rollup_matches_the_per_home_rows(region_db, region_codes, single, partitioned):
@@ -82,9 +100,12 @@ def test_rollup_matches_the_per_home_rows(region_db, region_codes, single, parti
     out, _ = partitioned
     pr, inp = single
     pop = inp.residences.set_index("residence_id").population
-    frame = pr.assign(type_code=pr.type_code.astype(str), circle=pr.circle.astype(str),
-                      population=pop.reindex(pr.residence_id).to_numpy(),
-                      county=(pr.residence_id.to_numpy() // 10_000_000).astype(int))
+    frame = pr.assign(
+        type_code=pr.type_code.astype(str),
+        circle=pr.circle.astype(str),
+        population=pop.reindex(pr.residence_id).to_numpy(),
+        county=(pr.residence_id.to_numpy() // 10_000_000).astype(int),
+    )
     with session(region_db) as s:
         roll = store.rollup(s, out["run_id"])
     counties = roll[roll.level == "county"]
@@ -96,6 +117,8 @@ def test_rollup_matches_the_per_home_rows(region_db, region_codes, single, parti
         assert int(prov.population.iloc[0]) == int(g.population.sum())
         assert int(prov.population_covered.iloc[0]) == int(g.population[g.covered].sum())
         for k, cg in g.groupby("county"):
-            row = counties[(counties.code == codes[k]) & (counties.type_code == code) & (counties.circle == circle)]
+            row = counties[
+                (counties.code == codes[k]) & (counties.type_code == code) & (counties.circle == circle)
+            ]
             assert int(row.homes.iloc[0]) == len(cg)
             assert int(row.population_covered.iloc[0]) == int(cg.population[cg.covered].sum())

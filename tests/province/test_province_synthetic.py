@@ -97,8 +97,10 @@ def test_villages_tile_their_towns_and_homes_lie_in_their_village(made, division
     res = district.residences
     home_level = areas.level.reindex(res.area_id).to_numpy()
     assert set(home_level) <= {"community", "town"} and (home_level == "community").mean() > 0.99
-    assert (areas.index.to_numpy()[np.searchsorted(areas.index, res.area_id)] // ID_STEP
-            == res.residence_id.to_numpy() // ID_STEP).all()  # homes stay in their own county
+    assert (
+        areas.index.to_numpy()[np.searchsorted(areas.index, res.area_id)] // ID_STEP
+        == res.residence_id.to_numpy() // ID_STEP
+    ).all()  # homes stay in their own county
     geoms = areas.geometry.reindex(res.area_id).to_numpy()
     assert shapely.dwithin(geoms, res.geometry.to_numpy(), 1e-7).all()
     # households add up; urban follows the real class (居委会 001-199 urban, 村委会 200-399 rural)

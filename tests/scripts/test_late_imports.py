@@ -60,7 +60,11 @@ def test_the_check_finds_an_unexplained_import_and_accepts_a_reason():
 def test_every_function_level_import_says_why_it_is_late():
     files = sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
     assert len(files) > 100
-    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in files
-                 for n in unexplained(path.read_text(encoding="utf-8"))]
-    assert offenders == [], ("move these imports to the module top, or add `# late: <reason>`: "
-                             + ", ".join(offenders))
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in files
+        for n in unexplained(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "move these imports to the module top, or add `# late: <reason>`: " + ", ".join(
+        offenders
+    )

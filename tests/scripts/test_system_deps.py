@@ -18,8 +18,15 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
 BASH = shutil.which("bash") or "/bin/bash"
-DEMO_LOCAL = ["python3", "python3-venv", "npm", "fonts-noto-cjk", "fonts-wqy-zenhei", "postgresql-15",
-              "postgresql-15-postgis-3"]
+DEMO_LOCAL = [
+    "python3",
+    "python3-venv",
+    "npm",
+    "fonts-noto-cjk",
+    "fonts-wqy-zenhei",
+    "postgresql-15",
+    "postgresql-15-postgis-3",
+]
 TEST_EXTRA = ["chromium", "chromium-driver", "poppler-utils"]
 ALL = DEMO_LOCAL + TEST_EXTRA + ["wrk", "postgresql-15-pgrouting"]
 
@@ -55,8 +62,13 @@ def project():
 
 
 def run(project: Path, *args: str, installed=(), env=None, as_user: str | None = None):
-    environ = {"PATH": str(project / "stubs"), "FAKE_INSTALLED": " ".join(installed),
-               "FAKE_KNOWN": " ".join(ALL), "APT_LOG": str(project / "apt.log"), **(env or {})}
+    environ = {
+        "PATH": str(project / "stubs"),
+        "FAKE_INSTALLED": " ".join(installed),
+        "FAKE_KNOWN": " ".join(ALL),
+        "APT_LOG": str(project / "apt.log"),
+        **(env or {}),
+    }
     cmd = [BASH, str(project / "scripts" / "system-deps.sh"), *args]
     if as_user:
         cmd = ["runuser", "-u", as_user, "--", "env", *(f"{k}={v}" for k, v in environ.items()), *cmd]
@@ -91,7 +103,13 @@ def test_debian_python_without_venv(project):
 
 def test_database_url_means_no_postgresql_packages(project):
     env = {"DATABASE_URL": "postgresql://u:p@db.example.gov/minqing"}
-    assert missing(project, env=env) == ["python3", "python3-venv", "npm", "fonts-noto-cjk", "fonts-wqy-zenhei"]
+    assert missing(project, env=env) == [
+        "python3",
+        "python3-venv",
+        "npm",
+        "fonts-noto-cjk",
+        "fonts-wqy-zenhei",
+    ]
     assert missing(project, "bench", env=env, installed=DEMO_LOCAL + TEST_EXTRA) == ["wrk"]
 
 
@@ -124,18 +142,29 @@ def test_root_installs_exactly_what_is_missing(project):
     r = run(project, "test", installed=["python3", "postgresql-15", "postgresql-15-postgis-3", "npm"])
     assert r.returncode == 0, r.stderr
     assert (project / "apt.log").read_text().splitlines() == [
-        "update -qq", "install -y -qq --no-install-recommends python3-venv fonts-noto-cjk fonts-wqy-zenhei chromium "
-        "chromium-driver poppler-utils"]
+        "update -qq",
+        "install -y -qq --no-install-recommends python3-venv fonts-noto-cjk fonts-wqy-zenhei chromium "
+        "chromium-driver poppler-utils",
+    ]
 
 
 def test_non_root_prints_the_apt_get_command_and_fails(project):
     as_user = "nobody" if os.geteuid() == 0 else None
     r = run(project, "test", installed=["python3", "npm", "fonts-noto-cjk"], as_user=as_user)
     assert r.returncode == 1
-    assert ("    sudo apt-get update && sudo apt-get install -y --no-install-recommends python3-venv "
-            "fonts-wqy-zenhei postgresql-15 postgresql-15-postgis-3 chromium chromium-driver poppler-utils\n") in r.stderr
+    assert (
+        "    sudo apt-get update && sudo apt-get install -y --no-install-recommends python3-venv "
+        "fonts-wqy-zenhei postgresql-15 postgresql-15-postgis-3 chromium chromium-driver poppler-utils\n"
+    ) in r.stderr
     assert "DATABASE_URL" in r.stderr and (project / "apt.log").read_text() == ""
-    r = run(project, installed=["python3", "python3-venv", "npm"], as_user=as_user,
-            env={"DATABASE_URL": "postgresql://u:p@db/minqing"})
-    assert r.returncode == 1 and "install -y --no-install-recommends fonts-noto-cjk fonts-wqy-zenhei\n" in r.stderr
+    r = run(
+        project,
+        installed=["python3", "python3-venv", "npm"],
+        as_user=as_user,
+        env={"DATABASE_URL": "postgresql://u:p@db/minqing"},
+    )
+    assert (
+        r.returncode == 1
+        and "install -y --no-install-recommends fonts-noto-cjk fonts-wqy-zenhei\n" in r.stderr
+    )
     assert "DATABASE_URL" not in r.stderr

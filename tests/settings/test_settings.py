@@ -56,9 +56,13 @@ def test_no_settings_class_or_environment_read_outside_the_settings_module():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and any(
-                    getattr(b, "id", getattr(b, "attr", None)) == "BaseSettings" for b in node.bases):
+                getattr(b, "id", getattr(b, "attr", None)) == "BaseSettings" for b in node.bases
+            ):
                 found.append(f"{path.relative_to(ROOT)}: class {node.name}")
-            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") and \
-                    getattr(node.value, "id", None) == "os":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv")
+                and getattr(node.value, "id", None) == "os"
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} os.{node.attr}")
     assert found == []

@@ -8,6 +8,7 @@ runs store as the version of the data they were computed on.
 Revision ID: 0002
 Revises: 0001
 """
+
 from alembic import op
 
 revision = "0002"
@@ -24,8 +25,16 @@ AUDITED = {
     "scenarios": "scenario_id",
     "users": "user_id",
 }
-VERSIONED = ["areas", "facility_types", "facilities", "residences", "place_names",
-             "network_nodes", "network_edges", "water"]
+VERSIONED = [
+    "areas",
+    "facility_types",
+    "facilities",
+    "residences",
+    "place_names",
+    "network_nodes",
+    "network_edges",
+    "water",
+]
 TOUCHED = ["areas", "facility_types", "facilities", "residences", "place_names", "scenarios", "users"]
 
 
@@ -63,14 +72,20 @@ def upgrade() -> None:
     END $$;
     """)
     for table, pk in AUDITED.items():
-        op.execute(f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION minqing_audit('{pk}')")
+        op.execute(
+            f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION minqing_audit('{pk}')"
+        )
     for table in VERSIONED:
-        op.execute(f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-                   f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()")
+        op.execute(
+            f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()"
+        )
     for table in TOUCHED:
-        op.execute(f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION minqing_touch()")
+        op.execute(
+            f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION minqing_touch()"
+        )
 
 
 def downgrade() -> None:
@@ -80,5 +95,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_version ON {table}")
     for table in AUDITED:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_audit ON {table}")
-    op.execute("DROP FUNCTION IF EXISTS minqing_touch(); DROP FUNCTION IF EXISTS minqing_bump_version(); "
-               "DROP FUNCTION IF EXISTS minqing_audit(); DROP FUNCTION IF EXISTS minqing_row_json(jsonb);")
+    op.execute(
+        "DROP FUNCTION IF EXISTS minqing_touch(); DROP FUNCTION IF EXISTS minqing_bump_version(); "
+        "DROP FUNCTION IF EXISTS minqing_audit(); DROP FUNCTION IF EXISTS minqing_row_json(jsonb);"
+    )

@@ -8,6 +8,7 @@ names. Loaded by ``minqing import divisions`` (layers.load.files.import_division
 Revision ID: 0004
 Revises: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -34,13 +35,16 @@ def upgrade() -> None:
         sa.Column("urban_rural_code", sa.String(3), nullable=True),
         sa.Column("source", sa.String(200), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.CheckConstraint("level IN ('province', 'city', 'county', 'town', 'village')",
-                           name="division_level_known"),
+        sa.CheckConstraint(
+            "level IN ('province', 'city', 'county', 'town', 'village')", name="division_level_known"
+        ),
     )
     op.create_index("ix_divisions_name", "divisions", ["name"])
     op.create_index("ix_divisions_parent_code", "divisions", ["parent_code"])
-    op.execute("CREATE TRIGGER divisions_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-               "ON divisions FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()")
+    op.execute(
+        "CREATE TRIGGER divisions_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+        "ON divisions FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()"
+    )
 
 
 def downgrade() -> None:

@@ -9,6 +9,7 @@ households and residents come from estimated rows, so that every result can say 
 Revision ID: 0005
 Revises: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,13 +20,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("residences", sa.Column("households_estimated", sa.Boolean(), server_default=sa.text("false"),
-                                          nullable=False))
+    op.add_column(
+        "residences",
+        sa.Column("households_estimated", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.execute("SELECT set_config('minqing.bulk', 'on', true)")  # one backfill, not one audit row per home
     op.execute("UPDATE residences SET households_estimated = true WHERE estimated AND source LIKE 'osm:%'")
     op.execute("SELECT set_config('minqing.bulk', 'off', true)")
     for column in ("households_estimated", "population_estimated"):
-        op.add_column("coverage_area", sa.Column(column, sa.Integer(), server_default=sa.text("0"), nullable=False))
+        op.add_column(
+            "coverage_area", sa.Column(column, sa.Integer(), server_default=sa.text("0"), nullable=False)
+        )
 
 
 def downgrade() -> None:

@@ -21,6 +21,7 @@ that caused them is. Object ids of composite keys are the key values joined by `
 Revision ID: 0006
 Revises: 0005
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -29,17 +30,43 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-ROW_LEVEL = ["areas", "facility_types", "facilities", "residences", "place_names", "place_name_history",
-             "network_nodes", "network_edges", "water", "divisions", "scenarios", "users", "coverage_runs",
-             "data_versions"]
+ROW_LEVEL = [
+    "areas",
+    "facility_types",
+    "facilities",
+    "residences",
+    "place_names",
+    "place_name_history",
+    "network_nodes",
+    "network_edges",
+    "water",
+    "divisions",
+    "scenarios",
+    "users",
+    "coverage_runs",
+    "data_versions",
+]
 DERIVED = ["coverage_area", "coverage_residence", "coverage_facility", "coverage_gaps"]
 NEW_CREATED_AT = ["water", "place_name_history", "data_versions", "coverage_runs", *DERIVED]
-NEW_UPDATED_AT = ["water", "network_nodes", "network_edges", "divisions", "place_name_history", "coverage_runs",
-                  *DERIVED]
+NEW_UPDATED_AT = [
+    "water",
+    "network_nodes",
+    "network_edges",
+    "divisions",
+    "place_name_history",
+    "coverage_runs",
+    *DERIVED,
+]
 # 0002's triggers, restored on downgrade
-OLD_AUDITED = {"areas": "area_id", "facility_types": "code", "facilities": "facility_id",
-               "residences": "residence_id", "place_names": "name_id", "scenarios": "scenario_id",
-               "users": "user_id"}
+OLD_AUDITED = {
+    "areas": "area_id",
+    "facility_types": "code",
+    "facilities": "facility_id",
+    "residences": "residence_id",
+    "place_names": "name_id",
+    "scenarios": "scenario_id",
+    "users": "user_id",
+}
 OLD_TOUCHED = ["areas", "facility_types", "facilities", "residences", "place_names", "scenarios", "users"]
 
 FUNCTIONS = r"""
@@ -140,11 +167,13 @@ def _now() -> sa.TextClause:
 
 def upgrade() -> None:
     for table in NEW_CREATED_AT:
-        op.add_column(table, sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(),
-                                       nullable=False))
+        op.add_column(
+            table, sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False)
+        )
     for table in NEW_UPDATED_AT:
-        op.add_column(table, sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(),
-                                       nullable=False))
+        op.add_column(
+            table, sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False)
+        )
     op.execute(FUNCTIONS)
     for table in ROW_LEVEL:
         op.execute(f"SELECT minqing_audit_table('{table}', true)")
@@ -156,14 +185,20 @@ def downgrade() -> None:
     for table in ROW_LEVEL + DERIVED:
         for suffix in ("audit", "audit_statement", "audit_truncate", "touch"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}")
-    op.execute("DROP FUNCTION minqing_audit_table(regclass, boolean); DROP FUNCTION minqing_audit_statement();")
+    op.execute(
+        "DROP FUNCTION minqing_audit_table(regclass, boolean); DROP FUNCTION minqing_audit_statement();"
+    )
     op.execute(OLD_AUDIT)
     for table, pk in OLD_AUDITED.items():
-        op.execute(f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION minqing_audit('{pk}')")
+        op.execute(
+            f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION minqing_audit('{pk}')"
+        )
     for table in OLD_TOUCHED:
-        op.execute(f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION minqing_touch()")
+        op.execute(
+            f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION minqing_touch()"
+        )
     for table in NEW_UPDATED_AT:
         op.drop_column(table, "updated_at")
     for table in NEW_CREATED_AT:

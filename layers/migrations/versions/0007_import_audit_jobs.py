@@ -14,6 +14,7 @@ runs are their own jobs: ``coverage_runs.status`` also takes 'queued'.
 Revision ID: 0007
 Revises: 0006
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -23,12 +24,19 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-IMPORTED = {"areas": "area_id", "facilities": "facility_id", "residences": "residence_id",
-            "place_names": "name_id", "facility_types": "code"}
+IMPORTED = {
+    "areas": "area_id",
+    "facilities": "facility_id",
+    "residences": "residence_id",
+    "place_names": "name_id",
+    "facility_types": "code",
+}
 """Tables the file imports (layers.load.files) write → their key."""
 
-WHEN = ("coalesce(current_setting('minqing.bulk', true), 'off') = 'on' "
-        "AND coalesce(current_setting('minqing.audit_rows', true), 'on') <> 'off'")
+WHEN = (
+    "coalesce(current_setting('minqing.bulk', true), 'off') = 'on' "
+    "AND coalesce(current_setting('minqing.audit_rows', true), 'on') <> 'off'"
+)
 
 FUNCTION = r"""
 CREATE OR REPLACE FUNCTION minqing_audit_import() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -54,8 +62,11 @@ BEGIN
 END $$;
 """
 
-TRANSITIONS = {"insert": "NEW TABLE AS new_rows", "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-               "delete": "OLD TABLE AS old_rows"}
+TRANSITIONS = {
+    "insert": "NEW TABLE AS new_rows",
+    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "OLD TABLE AS old_rows",
+}
 
 
 def upgrade() -> None:
@@ -63,16 +74,22 @@ def upgrade() -> None:
     for table, pk in IMPORTED.items():
         for event, referencing in TRANSITIONS.items():
             # one trigger per event: PostgreSQL allows transition tables only on single-event triggers
-            op.execute(f"CREATE TRIGGER {table}_audit_import_{event} AFTER {event.upper()} ON {table} "
-                       f"REFERENCING {referencing} FOR EACH STATEMENT WHEN ({WHEN}) "
-                       f"EXECUTE FUNCTION minqing_audit_import('{pk}')")
+            op.execute(
+                f"CREATE TRIGGER {table}_audit_import_{event} AFTER {event.upper()} ON {table} "
+                f"REFERENCING {referencing} FOR EACH STATEMENT WHEN ({WHEN}) "
+                f"EXECUTE FUNCTION minqing_audit_import('{pk}')"
+            )
     op.create_table(
         "jobs",
         sa.Column("job_id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("status", sa.String(length=12), server_default="queued", nullable=False),
-        sa.Column("params", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"),
-                  nullable=False),
+        sa.Column(
+            "params",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
         sa.Column("result", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("actor", sa.String(length=60), nullable=True),

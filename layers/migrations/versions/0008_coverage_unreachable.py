@@ -8,6 +8,7 @@ stay in the totals as not covered.
 Revision ID: 0008
 Revises: 0007
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,7 +22,9 @@ TABLES = ("coverage_residence", "coverage_facility")
 
 def upgrade() -> None:
     for table in TABLES:
-        op.add_column(table, sa.Column("unreachable", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+        op.add_column(
+            table, sa.Column("unreachable", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+        )
 
 
 def downgrade() -> None:

@@ -8,6 +8,7 @@ say how many communities were judged and reached. Results of a run: one audit ro
 Revision ID: 0009
 Revises: 0008
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,9 +21,16 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "coverage_target",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("target_code", sa.String(length=40), nullable=False),
-        sa.Column("area_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "area_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("type_code", sa.String(length=40), nullable=False),
         sa.Column("measure", sa.String(length=20), nullable=False),
         sa.Column("threshold", sa.Float(), nullable=False),

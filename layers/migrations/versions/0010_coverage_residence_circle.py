@@ -7,6 +7,7 @@ read it instead of deriving the rule again in SQL. Runs made before this revisio
 Revision ID: 0010
 Revises: 0009
 """
+
 import sqlalchemy as sa
 from alembic import op
 

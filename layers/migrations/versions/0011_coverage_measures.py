@@ -14,6 +14,7 @@
 Revision ID: 0011
 Revises: 0010
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,20 +27,31 @@ RADIUS = ("households", "population", "elderly", "children")
 
 
 def _stamps() -> list[sa.Column]:
-    return [sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-            sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)]
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    ]
 
 
 def upgrade() -> None:
     op.add_column("facility_types", sa.Column("rural_max_distance_m", sa.Float(), nullable=True))
     for m in RADIUS:
-        op.add_column("coverage_area", sa.Column(f"{m}_in_radius", sa.Integer(), server_default=sa.text("0"),
-                                                 nullable=False))
+        op.add_column(
+            "coverage_area",
+            sa.Column(f"{m}_in_radius", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        )
     op.add_column("coverage_area", sa.Column("radius_share", sa.Float(), nullable=True))
     op.create_table(
         "coverage_presence",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), nullable=False),
-        sa.Column("area_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "area_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("type_code", sa.String(length=40), nullable=False),
         sa.Column("present", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(length=12), nullable=True),
@@ -50,8 +62,15 @@ def upgrade() -> None:
     op.execute("SELECT minqing_audit_table('coverage_presence', false)")
     op.create_table(
         "coverage_composite",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), nullable=False),
-        sa.Column("area_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "area_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("circle", sa.String(length=5), nullable=False),
         sa.Column("required_types", sa.Integer(), nullable=False),
         sa.Column("households", sa.Integer(), server_default=sa.text("0"), nullable=False),

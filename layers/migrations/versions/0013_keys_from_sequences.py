@@ -9,6 +9,7 @@ with rows written the old way. Nothing to undo on downgrade (a sequence ahead of
 Revision ID: 0013
 Revises: 0012
 """
+
 from alembic import op
 
 revision = "0013"

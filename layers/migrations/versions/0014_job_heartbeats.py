@@ -9,6 +9,7 @@ rewritten every few seconds, not data (the job's start, end and failure are audi
 Revision ID: 0014
 Revises: 0013
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -11,6 +11,7 @@ layers.features refuses to delete a name that has a review (retire it instead).
 Revision ID: 0015
 Revises: 0014
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -38,8 +39,10 @@ def upgrade() -> None:
     )
     op.execute("SELECT minqing_audit_table('place_name_reviews', true)")
     # the checks cache (api.routes.placenames) is keyed on this counter
-    op.execute("CREATE TRIGGER place_name_reviews_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-               "ON place_name_reviews FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()")
+    op.execute(
+        "CREATE TRIGGER place_name_reviews_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+        "ON place_name_reviews FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()"
+    )
 
 
 def downgrade() -> None:

@@ -12,6 +12,7 @@ Both new tables are audited row by row.
 Revision ID: 0016
 Revises: 0015
 """
+
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
@@ -23,20 +24,26 @@ depends_on = None
 
 OLD_ROLES = "role IN ('grid_worker', 'planner', 'placename_officer', 'admin')"
 NEW_ROLES = "role IN ('grid_worker', 'planner', 'placename_officer', 'admin', 'dispatcher', 'department')"
-STATUS = ("status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling', 'resolved', 'reviewed', "
-          "'archived')")
+STATUS = (
+    "status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling', 'resolved', 'reviewed', "
+    "'archived')"
+)
 
 
 def _stamps() -> list[sa.Column]:
-    return [sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-            sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)]
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    ]
 
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("department", sa.String(length=60), nullable=True))
     op.drop_constraint("user_role_known", "users", type_="check")
     op.create_check_constraint("user_role_known", "users", NEW_ROLES)
-    op.create_check_constraint("user_department_named", "users", "role <> 'department' OR department IS NOT NULL")
+    op.create_check_constraint(
+        "user_department_named", "users", "role <> 'department' OR department IS NOT NULL"
+    )
 
     op.create_table(
         "events",
@@ -79,7 +86,9 @@ def upgrade() -> None:
     op.create_table(
         "event_history",
         sa.Column("history_id", sa.BigInteger(), nullable=False),
-        sa.Column("event_id", sa.BigInteger(), sa.ForeignKey("events.event_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "event_id", sa.BigInteger(), sa.ForeignKey("events.event_id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("action", sa.String(length=12), nullable=False),
         sa.Column("from_status", sa.String(length=12), nullable=True),
         sa.Column("to_status", sa.String(length=12), nullable=False),

@@ -7,6 +7,7 @@ EXIF (GPS) survives. Audited row by row.
 Revision ID: 0017
 Revises: 0016
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +20,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "event_photos",
-        sa.Column("event_id", sa.BigInteger(), sa.ForeignKey("events.event_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "event_id", sa.BigInteger(), sa.ForeignKey("events.event_id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("content_type", sa.String(length=20), nullable=False),
         sa.Column("width", sa.Integer(), nullable=False),

@@ -8,6 +8,7 @@ The 15-minute life circle's headline is its own level's bundle, as the standard 
 Revision ID: 0018
 Revises: 0017
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,9 +19,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("coverage_composite", sa.Column("tier", sa.String(10), server_default="all", nullable=False))
+    op.add_column(
+        "coverage_composite", sa.Column("tier", sa.String(10), server_default="all", nullable=False)
+    )
     op.drop_constraint("coverage_composite_pkey", "coverage_composite", type_="primary")
-    op.create_primary_key("coverage_composite_pkey", "coverage_composite", ["run_id", "area_id", "circle", "tier"])
+    op.create_primary_key(
+        "coverage_composite_pkey", "coverage_composite", ["run_id", "area_id", "circle", "tier"]
+    )
 
 
 def downgrade() -> None:

@@ -10,6 +10,7 @@ Results are derived data: one audit row per statement; the run is audited row by
 Revision ID: 0019
 Revises: 0018
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,8 +22,10 @@ depends_on = None
 
 
 def _stamps() -> list[sa.Column]:
-    return [sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-            sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)]
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    ]
 
 
 def upgrade() -> None:
@@ -55,8 +58,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "province_rollup",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("province_runs.run_id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("province_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("level", sa.String(length=8), nullable=False),
         sa.Column("code", sa.String(length=6), nullable=False),
         sa.Column("type_code", sa.String(length=40), nullable=False),

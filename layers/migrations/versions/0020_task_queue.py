@@ -11,6 +11,7 @@ themselves, and a job whose worker stopped is taken up again (``pipeline.queue.r
 Revision ID: 0020
 Revises: 0019
 """
+
 from importlib import metadata, resources
 
 import sqlalchemy as sa
@@ -24,16 +25,20 @@ depends_on = None
 QUEUE_VERSION = "3.10.0"
 """The procrastinate release whose schema this migration installs; later releases bring their own SQL
 migrations (``procrastinate/sql/migrations``), applied by a new Alembic migration."""
-LEFT_BEHIND = ("任务已中断: 升级到任务队列前未完成, 请重新发起 — left unfinished before the task queue was "
-               "installed: start it again")
+LEFT_BEHIND = (
+    "任务已中断: 升级到任务队列前未完成, 请重新发起 — left unfinished before the task queue was "
+    "installed: start it again"
+)
 
 
 def queue_schema() -> str:
     """The installed procrastinate's ``schema.sql``; a clear error when another release is installed."""
     installed = metadata.version("procrastinate")
     if installed != QUEUE_VERSION:
-        raise RuntimeError(f"migration 0020 installs the schema of procrastinate {QUEUE_VERSION}, but {installed} "
-                           f"is installed: run `pip install procrastinate=={QUEUE_VERSION}` (make setup does)")
+        raise RuntimeError(
+            f"migration 0020 installs the schema of procrastinate {QUEUE_VERSION}, but {installed} "
+            f"is installed: run `pip install procrastinate=={QUEUE_VERSION}` (make setup does)"
+        )
     return (resources.files("procrastinate") / "sql" / "schema.sql").read_text(encoding="utf-8")
 
 
@@ -52,8 +57,12 @@ def upgrade() -> None:
     con.execute("SELECT set_config('search_path', 'public', true)")
     for table in ("coverage_runs", "jobs"):
         op.add_column(table, sa.Column("queue_job_id", sa.BigInteger(), nullable=True))
-        op.execute(sa.text(f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
-                           "WHERE status IN ('queued', 'running')").bindparams(e=LEFT_BEHIND))
+        op.execute(
+            sa.text(
+                f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
+                "WHERE status IN ('queued', 'running')"
+            ).bindparams(e=LEFT_BEHIND)
+        )
     op.drop_table("job_heartbeats")
 
 

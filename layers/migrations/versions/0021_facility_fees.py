@@ -6,6 +6,7 @@ in the public map's facility popup; null when unknown.
 Revision ID: 0021
 Revises: 0020
 """
+
 import sqlalchemy as sa
 from alembic import op
 

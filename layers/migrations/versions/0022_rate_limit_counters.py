@@ -9,6 +9,7 @@ the database). Not audited, no timestamps: counters, not data.
 Revision ID: 0022
 Revises: 0021
 """
+
 from alembic import op
 
 revision = "0022"
@@ -19,11 +20,15 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("CREATE SCHEMA ratelimit")
-    op.execute("CREATE UNLOGGED TABLE ratelimit.counters (key text PRIMARY KEY, hits bigint NOT NULL, "
-               "expires_at timestamptz NOT NULL)")
+    op.execute(
+        "CREATE UNLOGGED TABLE ratelimit.counters (key text PRIMARY KEY, hits bigint NOT NULL, "
+        "expires_at timestamptz NOT NULL)"
+    )
     op.execute("CREATE INDEX counters_expires_at ON ratelimit.counters (expires_at)")
-    op.execute("CREATE UNLOGGED TABLE ratelimit.hits (key text NOT NULL, at double precision NOT NULL, "
-               "n integer NOT NULL)")
+    op.execute(
+        "CREATE UNLOGGED TABLE ratelimit.hits (key text NOT NULL, at double precision NOT NULL, "
+        "n integer NOT NULL)"
+    )
     op.execute("CREATE INDEX hits_key_at ON ratelimit.hits (key, at)")
 
 

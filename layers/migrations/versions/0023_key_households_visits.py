@@ -14,6 +14,7 @@ Both new tables are audited row by row.
 Revision ID: 0023
 Revises: 0022
 """
+
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
@@ -24,32 +25,52 @@ down_revision = "0022"
 branch_labels = None
 depends_on = None
 
-OLD_STATUS = ("status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling', 'resolved', 'reviewed', "
-              "'archived')")
-NEW_STATUS = ("status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling', 'resolved', 'reviewed', "
-              "'archived', 'merged')")
+OLD_STATUS = (
+    "status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling', 'resolved', 'reviewed', "
+    "'archived')"
+)
+NEW_STATUS = (
+    "status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling', 'resolved', 'reviewed', "
+    "'archived', 'merged')"
+)
 
 
 def _stamps() -> list[sa.Column]:
-    return [sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-            sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)]
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+    ]
 
 
 def upgrade() -> None:
     op.create_table(
         "key_households",
         sa.Column("household_id", sa.BigInteger(), nullable=False),
-        sa.Column("residence_id", sa.BigInteger(), sa.ForeignKey("residences.residence_id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "residence_id",
+            sa.BigInteger(),
+            sa.ForeignKey("residences.residence_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("groups", ARRAY(sa.String(length=30)), nullable=False),
         sa.Column("head_name", sa.String(length=40), nullable=False),
         sa.Column("address", sa.String(length=300), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("grid_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="SET NULL"), nullable=True),
-        sa.Column("community_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="SET NULL"),
-                  nullable=True),
-        sa.Column("town_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="SET NULL"), nullable=True),
-        sa.Column("registered_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "grid_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="SET NULL"), nullable=True
+        ),
+        sa.Column(
+            "community_id",
+            sa.BigInteger(),
+            sa.ForeignKey("areas.area_id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+        sa.Column(
+            "town_id", sa.BigInteger(), sa.ForeignKey("areas.area_id", ondelete="SET NULL"), nullable=True
+        ),
+        sa.Column(
+            "registered_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
         sa.Column("active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         *_stamps(),
@@ -61,14 +82,20 @@ def upgrade() -> None:
     op.create_table(
         "visits",
         sa.Column("visit_id", sa.BigInteger(), nullable=False),
-        sa.Column("household_id", sa.BigInteger(),
-                  sa.ForeignKey("key_households.household_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "household_id",
+            sa.BigInteger(),
+            sa.ForeignKey("key_households.household_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("worker", sa.String(length=60), nullable=False),
         sa.Column("visited_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("distance_m", sa.Float(), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("needs", sa.Text(), nullable=True),
-        sa.Column("event_id", sa.BigInteger(), sa.ForeignKey("events.event_id", ondelete="SET NULL"), nullable=True),
+        sa.Column(
+            "event_id", sa.BigInteger(), sa.ForeignKey("events.event_id", ondelete="SET NULL"), nullable=True
+        ),
         sa.Column("geom", Geometry("POINT", srid=4326, spatial_index=False), nullable=True),
         *_stamps(),
         sa.PrimaryKeyConstraint("visit_id"),

@@ -6,6 +6,7 @@ per source, so that importing the same export twice is refused row by row.
 Revision ID: 0024
 Revises: 0023
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -17,8 +18,13 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("events", sa.Column("external_ref", sa.String(length=40), nullable=True))
-    op.create_index("ux_events_source_external_ref", "events", ["source", "external_ref"], unique=True,
-                    postgresql_where=sa.text("external_ref IS NOT NULL"))
+    op.create_index(
+        "ux_events_source_external_ref",
+        "events",
+        ["source", "external_ref"],
+        unique=True,
+        postgresql_where=sa.text("external_ref IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:

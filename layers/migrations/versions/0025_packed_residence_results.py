@@ -13,6 +13,7 @@ them into the former table's columns, so every reader keeps its SQL. Existing ro
 Revision ID: 0025
 Revises: 0024
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -36,8 +37,12 @@ CROSS JOIN LATERAL unnest(p.residence_id, p.time_s, p.facility_id, p.covered, p.
 def upgrade() -> None:
     op.create_table(
         "coverage_residence_packed",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("type_code", sa.String(length=40), nullable=False),
         sa.Column("circle", sa.String(length=5), nullable=False),
         sa.Column("residence_id", ARRAY(sa.BigInteger()), nullable=False),
@@ -50,9 +55,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "type_code", "circle"),
     )
     # arrays are stored uncompressed: writing and copying them (incremental runs) then costs no (de)compression
-    op.execute("ALTER TABLE coverage_residence_packed " + ", ".join(
-        f"ALTER COLUMN {c} SET STORAGE EXTERNAL" for c in ("residence_id", "time_s", "facility_id", "covered",
-                                                           "unreachable")))
+    op.execute(
+        "ALTER TABLE coverage_residence_packed "
+        + ", ".join(
+            f"ALTER COLUMN {c} SET STORAGE EXTERNAL"
+            for c in ("residence_id", "time_s", "facility_id", "covered", "unreachable")
+        )
+    )
     op.execute(
         "INSERT INTO coverage_residence_packed (run_id, type_code, circle, residence_id, time_s, facility_id, "
         "covered, unreachable) SELECT run_id, type_code, coalesce(circle, ''), "
@@ -60,7 +69,8 @@ def upgrade() -> None:
         "array_agg(coalesce(facility_id, -1) ORDER BY residence_id), "
         "array_agg(coalesce(covered, false) ORDER BY residence_id), "
         "array_agg(coalesce(unreachable, false) ORDER BY residence_id) "
-        "FROM coverage_residence GROUP BY run_id, type_code, coalesce(circle, '')")
+        "FROM coverage_residence GROUP BY run_id, type_code, coalesce(circle, '')"
+    )
     op.drop_table("coverage_residence")
     op.execute(VIEW)
     op.execute("SELECT minqing_audit_table('coverage_residence_packed', false)")
@@ -70,8 +80,12 @@ def downgrade() -> None:
     op.execute("DROP VIEW coverage_residence")
     op.create_table(
         "coverage_residence",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("residence_id", sa.BigInteger(), nullable=False),
         sa.Column("type_code", sa.String(length=40), nullable=False),
         sa.Column("time_s", sa.Float(), nullable=True),
@@ -89,6 +103,7 @@ def downgrade() -> None:
         "u.covered, u.unreachable, "
         "nullif(p.circle, '') FROM coverage_residence_packed p CROSS JOIN LATERAL "
         "unnest(p.residence_id, p.time_s, p.facility_id, p.covered, p.unreachable) "
-        "AS u(residence_id, time_s, facility_id, covered, unreachable)")
+        "AS u(residence_id, time_s, facility_id, covered, unreachable)"
+    )
     op.drop_table("coverage_residence_packed")
     op.execute("SELECT minqing_audit_table('coverage_residence', false)")

@@ -7,6 +7,7 @@ like the other layers.
 Revision ID: 0026
 Revises: 0025
 """
+
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry

@@ -8,6 +8,7 @@ per-home rows, with the same sums that query made (an area's own homes and its d
 Revision ID: 0027
 Revises: 0026
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -34,8 +35,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["area_id"], ["areas.area_id"]),
         sa.PrimaryKeyConstraint("run_id", "type_code", "circle", "area_id"),
     )
-    sums = ", ".join(f"coalesce(sum(h.{m}), 0)::int, coalesce(sum(h.{m}) FILTER (WHERE r.covered), 0)::int"
-                     for m in MEASURES)
+    sums = ", ".join(
+        f"coalesce(sum(h.{m}), 0)::int, coalesce(sum(h.{m}) FILTER (WHERE r.covered), 0)::int"
+        for m in MEASURES
+    )
     columns = ", ".join(f"{m}, {m}_covered" for m in MEASURES)
     op.execute(f"""
         WITH RECURSIVE up(area_id, anc, depth) AS (

@@ -6,6 +6,7 @@
 Revision ID: 0028
 Revises: 0027
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql

@@ -16,6 +16,7 @@
 Revision ID: 0029
 Revises: 0028
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
@@ -48,9 +49,11 @@ def _apply(terms: str) -> str:
     sums = ", ".join(f"sum({c})" for c in SUMS)
     sets = ", ".join(f"{c} = d.{c} + excluded.{c}" for c in SUMS)
     key = ", ".join(KEY)
-    return (f"INSERT INTO event_kpi_days AS d ({key}, {', '.join(SUMS)}) "
-            f"SELECT {key}, {sums} FROM ({terms}) t GROUP BY {key} ORDER BY {key} "
-            f"ON CONFLICT ({key}) DO UPDATE SET {sets}, updated_at = now();")
+    return (
+        f"INSERT INTO event_kpi_days AS d ({key}, {', '.join(SUMS)}) "
+        f"SELECT {key}, {sums} FROM ({terms}) t GROUP BY {key} ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {sets}, updated_at = now();"
+    )
 
 
 FUNCTION = f"""
@@ -85,19 +88,31 @@ def upgrade() -> None:
     )
     op.execute("SELECT minqing_audit_table('event_kpi_days', false)")
     op.execute(FUNCTION)
-    for event, refs in (("INSERT", "NEW TABLE AS new_rows"),
-                        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                        ("DELETE", "OLD TABLE AS old_rows")):
-        op.execute(f"CREATE TRIGGER events_kpi_days_{event.lower()} AFTER {event} ON events "
-                   f"REFERENCING {refs} FOR EACH STATEMENT EXECUTE FUNCTION minqing_event_kpi_days()")
-    op.execute("CREATE TRIGGER events_kpi_days_truncate AFTER TRUNCATE ON events "
-               "FOR EACH STATEMENT EXECUTE FUNCTION minqing_event_kpi_days()")
+    for event, refs in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+    ):
+        op.execute(
+            f"CREATE TRIGGER events_kpi_days_{event.lower()} AFTER {event} ON events "
+            f"REFERENCING {refs} FOR EACH STATEMENT EXECUTE FUNCTION minqing_event_kpi_days()"
+        )
+    op.execute(
+        "CREATE TRIGGER events_kpi_days_truncate AFTER TRUNCATE ON events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION minqing_event_kpi_days()"
+    )
     op.execute(_apply(_terms("events", "+")).rstrip(";"))
-    op.create_index("ix_events_open_reported", "events", ["reported_at"],
-                    postgresql_where=sa.text("resolved_at IS NULL AND status <> 'merged'"),
-                    postgresql_include=["due_at", "grid_id", "community_id", "town_id"])
-    op.execute("CREATE TRIGGER events_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON events "
-               "FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()")
+    op.create_index(
+        "ix_events_open_reported",
+        "events",
+        ["reported_at"],
+        postgresql_where=sa.text("resolved_at IS NULL AND status <> 'merged'"),
+        postgresql_include=["due_at", "grid_id", "community_id", "town_id"],
+    )
+    op.execute(
+        "CREATE TRIGGER events_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION minqing_bump_version()"
+    )
     op.add_column("visits", sa.Column("client_id", UUID(as_uuid=True), nullable=True))
     op.create_index("ux_visits_client_id", "visits", ["client_id"], unique=True)
 

@@ -9,6 +9,7 @@ Recomputable results: audited per statement.
 Revision ID: 0030
 Revises: 0029
 """
+
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
@@ -23,8 +24,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "facility_isochrones",
-        sa.Column("run_id", sa.BigInteger(), sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger(),
+            sa.ForeignKey("coverage_runs.run_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("facility_id", sa.BigInteger(), nullable=False),
         sa.Column("profile", sa.String(length=40), nullable=False),
         sa.Column("minutes", sa.Float(), nullable=False),
@@ -37,8 +42,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "facility_id", "profile", "minutes"),
     )
-    op.create_index("ix_facility_isochrones_geom", "facility_isochrones", ["geom"], unique=False,
-                    postgresql_using="gist")
+    op.create_index(
+        "ix_facility_isochrones_geom", "facility_isochrones", ["geom"], unique=False, postgresql_using="gist"
+    )
     op.execute("SELECT minqing_audit_table('facility_isochrones', false)")
 
 

@@ -9,6 +9,7 @@ would slow every run's writes.
 Revision ID: 0031
 Revises: 0030
 """
+
 from alembic import op
 
 revision = "0031"
@@ -16,8 +17,14 @@ down_revision = "0030"
 branch_labels = None
 depends_on = None
 
-INDEXES = [("visits", "event_id"), ("events", "community_id"), ("events", "town_id"), ("events", "worker_id"),
-           ("users", "area_id"), ("coverage_runs", "scenario_id")]
+INDEXES = [
+    ("visits", "event_id"),
+    ("events", "community_id"),
+    ("events", "town_id"),
+    ("events", "worker_id"),
+    ("users", "area_id"),
+    ("coverage_runs", "scenario_id"),
+]
 
 
 def upgrade() -> None:

@@ -30,21 +30,36 @@ DIVISIONS = divisions_dir()
 
 
 def test_check_report_combines_all_checks():
-    frame = pd.DataFrame({
-        "name": ["幸福大道", "幸福大道", "幸福大到", "曼哈顿花园", "和平村委会", "和平村村民委员会", "和平村委会"],
-        "category": ["lane", "road", "road", "estate", "village", "village", "village"],
-        "city": ["甲市", "甲市", "甲市", "甲市", "甲市", "甲市", "甲市"],
-        "county": ["一县", "一县", "一县", "一县", "一县", "一县", "二县"],
-    })
+    frame = pd.DataFrame(
+        {
+            "name": [
+                "幸福大道",
+                "幸福大道",
+                "幸福大到",
+                "曼哈顿花园",
+                "和平村委会",
+                "和平村村民委员会",
+                "和平村委会",
+            ],
+            "category": ["lane", "road", "road", "estate", "village", "village", "village"],
+            "city": ["甲市", "甲市", "甲市", "甲市", "甲市", "甲市", "甲市"],
+            "county": ["一县", "一县", "一县", "一县", "一县", "一县", "二县"],
+        }
+    )
     report = check_report(frame)
     assert list(report.columns) == REPORT_COLUMNS
     got = set(map(tuple, report[["row", "code"]].values.tolist()))
     assert got == {
-        (0, "generic_oversize"), (1, "generic_oversize"),
-        (0, "duplicate"), (1, "duplicate"),  # a lane and a road share the city scope
-        (0, "homophone"), (1, "homophone"), (2, "homophone"),  # 幸福大到 reads like 幸福大道
+        (0, "generic_oversize"),
+        (1, "generic_oversize"),
+        (0, "duplicate"),
+        (1, "duplicate"),  # a lane and a road share the city scope
+        (0, "homophone"),
+        (1, "homophone"),
+        (2, "homophone"),  # 幸福大到 reads like 幸福大道
         (3, "foreign"),
-        (4, "duplicate"), (5, "duplicate"),  # the second county's 和平村 is out of scope
+        (4, "duplicate"),
+        (5, "duplicate"),  # the second county's 和平村 is out of scope
     }
     assert set(report.loc[report["code"] == "duplicate", "scope"]) == {"city_or_town:甲市", "county:一县"}
     assert report["row"].tolist() == sorted(report["row"])
@@ -61,8 +76,13 @@ def test_check_report_with_explicit_scope_and_clean_names():
 
 
 def test_findings_sheets_speak_chinese():
-    frame = pd.DataFrame({"name": ["EE新城", "人民路", "曼哈顿花园", "幸福大道", "幸福大道"],
-                          "category": ["estate", "road", "estate", "road", "road"], "city": "甲市"})
+    frame = pd.DataFrame(
+        {
+            "name": ["EE新城", "人民路", "曼哈顿花园", "幸福大道", "幸福大道"],
+            "category": ["estate", "road", "estate", "road", "road"],
+            "city": "甲市",
+        }
+    )
     report = check_report(frame)
     sheets = findings_sheets(report)
     assert list(sheets) == ["检查结果", "汇总"]
@@ -87,6 +107,7 @@ def test_findings_sheets_speak_chinese():
 
 # --- the real 2023 Guangdong division names --------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def divisions():
     if not DIVISIONS.exists():
@@ -98,8 +119,10 @@ def divisions():
 
 
 # Independent normalisation: one regular expression per kind, then undo a doubled 村/社区.
-_COMMUNITY = re.compile(r"(社区居民委员会|社区居委员会|社区居委委员会|社区居委会会|社区居委会|社区居委|居民区社区委员会"
-                        r"|居民委员会社区|居民区社区|居民委员会|居委会)$")
+_COMMUNITY = re.compile(
+    r"(社区居民委员会|社区居委员会|社区居委委员会|社区居委会会|社区居委会|社区居委|居民区社区委员会"
+    r"|居民委员会社区|居民区社区|居民委员会|居委会)$"
+)
 _VILLAGE = re.compile(r"(村民委员会|村民委会|村委会)$")
 
 
@@ -146,20 +169,25 @@ def override_key(name: str, tables) -> str:
     words = sorted(tables.polyphones, key=len, reverse=True)
 
     def applies(word: str, at: int) -> bool:
-        return (name.startswith(word, at) and not (len(word) == 1 and at in in_word)
-                and not (at > 0 and word in tables.start_only))
+        return (
+            name.startswith(word, at)
+            and not (len(word) == 1 and at in in_word)
+            and not (at > 0 and word in tables.start_only)
+        )
 
     while i < len(name):
         word = next((w for w in words if applies(w, i)), None)
         if word:
-            readings[i:i + len(word)] = tables.polyphones[word]
+            readings[i : i + len(word)] = tables.polyphones[word]
         i += len(word) if word else 1
     return "".join(readings).replace("ü", "v")
 
 
 def summary_of(report) -> dict[tuple[str, str], tuple[int, int]]:
     s = report.summary
-    return {(o, c): (g, n) for o, c, g, n in zip(s["object"], s["check"], s["groups"], s["count"], strict=True)}
+    return {
+        (o, c): (g, n) for o, c, g, n in zip(s["object"], s["check"], s["groups"], s["count"], strict=True)
+    }
 
 
 def test_real_divisions_match_independent_counts_without_overrides(divisions):
@@ -171,7 +199,9 @@ def test_real_divisions_match_independent_counts_without_overrides(divisions):
     assert got[("村/社区", "同音")] == expected_groups(villages, "county_code", norm.map(plain_key), norm)
     towns = towns.assign(province="44")
     assert got[("乡/镇/街道", "重名")] == expected_duplicates(towns, "province", towns["name"])
-    assert got[("乡/镇/街道", "同音")] == expected_groups(towns, "province", towns["name"].map(plain_key), towns["name"])
+    assert got[("乡/镇/街道", "同音")] == expected_groups(
+        towns, "province", towns["name"].map(plain_key), towns["name"]
+    )
 
 
 def test_real_divisions_match_independent_counts_with_shipped_overrides(divisions, shipped_report):
@@ -196,7 +226,9 @@ def test_real_divisions_match_independent_counts_with_shipped_overrides(division
 def test_real_divisions_workbook_and_search(divisions, shipped_report):
     villages, towns = divisions
     report = shipped_report
-    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(report.sheets(), headers=HEADERS_ZH)), read_only=True)
+    book = openpyxl.load_workbook(
+        io.BytesIO(workbook_bytes(report.sheets(), headers=HEADERS_ZH)), read_only=True
+    )
     assert book.sheetnames == ["汇总", "村居重名", "村居同音", "乡镇重名", "乡镇同音"]
     assert book["村居重名"].max_row == 1 + len(report.village_duplicates)
     names = pd.concat([villages[["code", "name"]], towns[["code", "name"]]]).rename(columns={"code": "id"})

@@ -11,17 +11,20 @@ from geo.placenames.search import RESULT_COLUMNS, build_index, fold_pinyin
 
 @pytest.fixture(scope="module")
 def index():
-    frame = pd.DataFrame([
-        (1, "人民路", False),
-        (2, "人民北路", False),
-        (3, "新人民路", False),
-        (4, "绿化路", False),
-        (5, "解放路", False),
-        (5, "中正路", True),  # former name of 解放路
-        (6, "和平路", False),
-        (7, "和平路", True),  # a retired road that had the same name
-        (8, "长安街", False),
-    ], columns=["id", "name", "historical"])
+    frame = pd.DataFrame(
+        [
+            (1, "人民路", False),
+            (2, "人民北路", False),
+            (3, "新人民路", False),
+            (4, "绿化路", False),
+            (5, "解放路", False),
+            (5, "中正路", True),  # former name of 解放路
+            (6, "和平路", False),
+            (7, "和平路", True),  # a retired road that had the same name
+            (8, "长安街", False),
+        ],
+        columns=["id", "name", "historical"],
+    )
     return build_index(frame)
 
 
@@ -39,7 +42,9 @@ def test_chinese_substring_ranked_exact_prefix_substring(index):
     assert list(found.columns) == RESULT_COLUMNS
 
 
-@pytest.mark.parametrize("query", ["renminlu", "ren min lu", "Rénmín Lù", "RENMINLU", "ren2 min2 lu4", "Renmin Lu"])
+@pytest.mark.parametrize(
+    "query", ["renminlu", "ren min lu", "Rénmín Lù", "RENMINLU", "ren2 min2 lu4", "Renmin Lu"]
+)
 def test_full_pinyin_variants(index, query):
     found = index.query(query)
     assert ids(found)[0] == 1
@@ -78,7 +83,9 @@ def test_historical_names(index):
 
 
 def test_historical_flags_read_from_text_columns():
-    frame = pd.DataFrame({"id": [1, 2, 3], "name": ["人民路", "人民路", "人民路"], "historical": ["False", "是", ""]})
+    frame = pd.DataFrame(
+        {"id": [1, 2, 3], "name": ["人民路", "人民路", "人民路"], "historical": ["False", "是", ""]}
+    )
     assert build_index(frame).historical.tolist() == [False, True, False]
 
 

@@ -14,12 +14,23 @@ from geo.placenames.tables import load_tables
 
 @pytest.fixture
 def features():
-    return pd.DataFrame({
-        "id": [1, 2, 3, 4, 5, 6, 7, 8],
-        "name": ["石牌村", "白石洲", "人民路", "解放北路", "幸福花园", "翠洲社区", "幸福巷", "东湖新村"],
-        "category": ["village", "natural_village", "road", "road", "estate", "community", "lane", "estate"],
-        "sign_present": ["否", "", True, 0, "no", "", "是", None],
-    }).set_index("id")
+    return pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5, 6, 7, 8],
+            "name": ["石牌村", "白石洲", "人民路", "解放北路", "幸福花园", "翠洲社区", "幸福巷", "东湖新村"],
+            "category": [
+                "village",
+                "natural_village",
+                "road",
+                "road",
+                "estate",
+                "community",
+                "lane",
+                "estate",
+            ],
+            "sign_present": ["否", "", True, 0, "no", "", "是", None],
+        }
+    ).set_index("id")
 
 
 def test_has_sign_reads_yes_no_columns():
@@ -30,7 +41,14 @@ def test_has_sign_reads_yes_no_columns():
 def test_worklist_lists_required_categories_without_sign(features):
     todo = sign_worklist(features)
     # 翠洲社区 has no sign but GB 17733 requires none for a community; 人民路 and 幸福巷 have one
-    assert todo.index.tolist() == [1, 2, 4, 8, 5]  # category-table order (village, natural village, road, estate)
+    # category-table order (village, natural village, road, estate)
+    assert todo.index.tolist() == [
+        1,
+        2,
+        4,
+        8,
+        5,
+    ]
     assert todo.loc[1, "sign_pinyin"] == "Shipai Cun"
     assert todo.loc[2, "sign_pinyin"] == "Baishizhou"
     assert todo.loc[4, "sign_pinyin"] == "Jiefang Beilu"
@@ -68,11 +86,13 @@ def test_errors_name_the_fix(features):
 def test_sign_status_by_hand():
     from geo.placenames.signs import sign_status
 
-    frame = pd.DataFrame({
-        "status": ["standard", "standard", "standard", "historical", "historical", "irregular"],
-        "sign_present": [False, True, True, True, False, "是"],
-        "last_action": ["create", "create", "rename", "retire", "retire", "update"],
-    })
+    frame = pd.DataFrame(
+        {
+            "status": ["standard", "standard", "standard", "historical", "historical", "irregular"],
+            "sign_present": [False, True, True, True, False, "是"],
+            "last_action": ["create", "create", "rename", "retire", "retire", "update"],
+        }
+    )
     got = sign_status(frame["status"], frame["sign_present"], frame["last_action"]).tolist()
     assert got == ["待设置", "已设置", "待更换", "待拆除", None, "已设置"]
 
@@ -80,17 +100,23 @@ def test_sign_status_by_hand():
 def test_sign_plan_keeps_sign_categories_with_text_size_and_status():
     from geo.placenames.signs import sign_plan
 
-    frame = pd.DataFrame({
-        "name": ["打铁街", "兴业路", "深南大道", "翠洲社区", "翟家庄", "凤鸣商厦"],
-        "category": ["road", "road", "trunk_road", "community", "natural_village", "building"],
-        "status": ["historical", "standard", "standard", "standard", "standard", "standard"],
-        "sign_present": [True, True, False, False, False, True],
-        "last_action": ["retire", "rename", "create", "create", "create", "create"],
-    }, index=[11, 12, 13, 14, 15, 16])
+    frame = pd.DataFrame(
+        {
+            "name": ["打铁街", "兴业路", "深南大道", "翠洲社区", "翟家庄", "凤鸣商厦"],
+            "category": ["road", "road", "trunk_road", "community", "natural_village", "building"],
+            "status": ["historical", "standard", "standard", "standard", "standard", "standard"],
+            "sign_present": [True, True, False, False, False, True],
+            "last_action": ["retire", "rename", "create", "create", "create", "create"],
+        },
+        index=[11, 12, 13, 14, 15, 16],
+    )
     plan = sign_plan(frame)
     assert 14 not in plan.index  # GB 17733-2008 names no community sign
     rows = plan[["name", "sign_status", "size_class", "sign_pinyin"]].values.tolist()
     assert rows == [
-        ["翟家庄", "待设置", "中", "Zhaijiazhuang"], ["深南大道", "待设置", "大", "Shennan Dadao"],
-        ["凤鸣商厦", "已设置", "小", "Fengming Shangsha"], ["兴业路", "待更换", "中", "Xingye Lu"],
-        ["打铁街", "待拆除", "中", "Datie Jie"]]
+        ["翟家庄", "待设置", "中", "Zhaijiazhuang"],
+        ["深南大道", "待设置", "大", "Shennan Dadao"],
+        ["凤鸣商厦", "已设置", "小", "Fengming Shangsha"],
+        ["兴业路", "待更换", "中", "Xingye Lu"],
+        ["打铁街", "待拆除", "中", "Datie Jie"],
+    ]

@@ -23,12 +23,47 @@ from geo.placenames.tables import (
 
 def test_shipped_tables_load():
     tables = load_tables()
-    assert {"路", "街", "大道", "大街", "巷", "里", "弄", "胡同", "道", "桥", "村", "社区", "镇", "街道", "乡", "区", "县",
-            "市", "山", "河", "江", "湖", "港", "湾", "岛", "园", "苑", "花园", "小区", "大厦", "广场", "公园"} <= set(tables.generics)
-    assert {"road", "lane", "estate", "village", "natural_village", "town", "county"} <= set(tables.categories)
+    assert {
+        "路",
+        "街",
+        "大道",
+        "大街",
+        "巷",
+        "里",
+        "弄",
+        "胡同",
+        "道",
+        "桥",
+        "村",
+        "社区",
+        "镇",
+        "街道",
+        "乡",
+        "区",
+        "县",
+        "市",
+        "山",
+        "河",
+        "江",
+        "湖",
+        "港",
+        "湾",
+        "岛",
+        "园",
+        "苑",
+        "花园",
+        "小区",
+        "大厦",
+        "广场",
+        "公园",
+    } <= set(tables.generics)
+    assert {"road", "lane", "estate", "village", "natural_village", "town", "county"} <= set(
+        tables.categories
+    )
     assert {t.kind for t in tables.lexicon} == {"大", "洋", "怪"}
     assert {"曼哈顿", "威尼斯", "香榭丽舍", "维也纳", "加州", "罗马", "巴黎", "dubai", "皇家", "帝景"} <= {
-        t.term for t in tables.lexicon}
+        t.term for t in tables.lexicon
+    }
     assert all(len(word) == len(reading) for word, reading in tables.polyphones.items())
 
 
@@ -71,14 +106,18 @@ def test_edited_table_directory_changes_results(tmp_path):
 
 # -- an override folder read over the shipped tables ------------------------------------------------------
 
+
 @pytest.fixture
 def override_folder(tmp_path):
     folder = tmp_path / "local"
     folder.mkdir()
     (folder / "polyphones.csv").write_text(
-        "word,reading,note\n石牌,shi bai,local reading\n长,zhang,replaces the shipped row for 长\n", encoding="utf-8")
-    (folder / "fixed_spellings.csv").write_text("name,pinyin,source\n人民路,Renmin Road,bad on purpose\n",
-                                                encoding="utf-8")
+        "word,reading,note\n石牌,shi bai,local reading\n长,zhang,replaces the shipped row for 长\n",
+        encoding="utf-8",
+    )
+    (folder / "fixed_spellings.csv").write_text(
+        "name,pinyin,source\n人民路,Renmin Road,bad on purpose\n", encoding="utf-8"
+    )
     (folder / "extra_common_chars.txt").write_text("䶮  # yan, test\n", encoding="utf-8")
     return folder
 
@@ -112,7 +151,9 @@ def test_a_bad_override_folder_names_the_fix(tmp_path):
     with pytest.raises(PlaceNameTableError, match="polyphones.csv"):
         load_tables(overrides=tmp_path)
     (tmp_path / "polyphone.csv").unlink()
-    (tmp_path / "polyphones.csv").write_text("word,reading,note\n重庆,chongqing,one syllable\n", encoding="utf-8")
+    (tmp_path / "polyphones.csv").write_text(
+        "word,reading,note\n重庆,chongqing,one syllable\n", encoding="utf-8"
+    )
     with pytest.raises(PlaceNameTableError, match="one syllable per character"):
         load_tables(overrides=tmp_path)
 
@@ -129,10 +170,21 @@ def test_polyphone_position_and_descriptor_tables_are_validated(tmp_path):
     assert {"瑶族", "湿地"} <= set(load_tables().descriptors)
 
 
-@pytest.mark.parametrize(("value", "code"), [
-    ("road", "road"), ("Road", "road"), (" lane ", "lane"), ("道路（路、街）", "road"), ("道路", "road"),
-    ("巷、弄、胡同", "lane"), ("自然村", "natural_village"), ("村", "village"), ("", ""), (None, ""),
-])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("road", "road"),
+        ("Road", "road"),
+        (" lane ", "lane"),
+        ("道路（路、街）", "road"),
+        ("道路", "road"),
+        ("巷、弄、胡同", "lane"),
+        ("自然村", "natural_village"),
+        ("村", "village"),
+        ("", ""),
+        (None, ""),
+    ],
+)
 def test_category_code_accepts_codes_and_chinese_names(value, code):
     assert category_code(value) == code
 
