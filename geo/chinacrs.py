@@ -199,8 +199,9 @@ _FROM_WGS84 = {"wgs84": lambda lon, lat: _arrays(lon, lat), "gcj02": wgs84_to_gc
 
 
 def china_to_wgs84(lon, lat, *, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """Convert ``lon, lat`` (degrees) given in a Chinese system ``crs`` to WGS84 (``geo.crs.to_wgs84``
-    adds EPSG codes and metric systems).
+    """Convert ``lon, lat`` (degrees) given in a Chinese system ``crs`` to WGS84.
+
+    ``geo.crs.to_wgs84`` adds EPSG codes and metric systems.
 
     Parameters
     ----------

@@ -159,8 +159,9 @@ class _Block(NamedTuple):
 
 
 def service_tiers(facility_types: pd.DataFrame) -> pd.DataFrame:
-    """Applicable (type, circle) tiers: ``type_code, circle, profile, max_time_s, radius_m`` (metres,
-    NaN without a service radius), one per row.
+    """Applicable (type, circle) tiers, one per row.
+
+    Columns ``type_code, circle, profile, max_time_s, radius_m`` (metres, NaN without a service radius).
     """
     _require(facility_types, TYPE_COLUMNS, "facility_types")
     frames = []
@@ -516,8 +517,9 @@ def _ancestor_chain(parent: np.ndarray) -> np.ndarray:
 
 
 def _circle_source(areas: pd.DataFrame, chain: np.ndarray) -> np.ndarray:
-    """Per area: the row whose ``urban`` flag decides its circle — its nearest community
-    ancestor (itself included), else the area itself.
+    """Per area: the row whose ``urban`` flag decides its circle.
+
+    That row is its nearest community ancestor (itself included), else the area itself.
     """
     is_community = (areas.level.to_numpy() == "community")[np.maximum(chain, 0)] & (chain >= 0)
     first = np.where(is_community.any(axis=1), is_community.argmax(axis=1), 0)
@@ -581,8 +583,10 @@ def _snap_facilities(prepared: Prepared, fac: pd.DataFrame, profiles: list[str])
 
 
 def _snap_all(networks: dict[str, Network], lon, lat, max_distance_m: float) -> dict[str, Snap]:
-    """Snap points on every network; profiles sharing the same usable edges and compounds (walk and
-    walk_elderly) share one snap, only the access-leg time differs.
+    """Snap points on every network.
+
+    Profiles sharing the same usable edges and compounds (walk and walk_elderly) share one snap, only
+    the access-leg time differs.
     """
     out: dict[str, Snap] = {}
     done: dict[tuple, Snap] = {}
@@ -606,8 +610,9 @@ def _metric_xy(prepared: Prepared, fac: pd.DataFrame) -> np.ndarray:
 
 
 def straight_line(from_xy: np.ndarray, to_xy: np.ndarray) -> np.ndarray:
-    """Straight-line distance (metres) from each ``from_xy`` row to the nearest ``to_xy`` row; inf when
-    ``to_xy`` is empty. Both in the same metric CRS.
+    """Straight-line distance (metres) from each ``from_xy`` row to the nearest ``to_xy`` row.
+
+    Inf when ``to_xy`` is empty. Both in the same metric CRS.
     """
     if len(to_xy) == 0:
         return np.full(len(from_xy), np.inf)
@@ -623,8 +628,9 @@ def _search(
     tiers: list[dict],
     fac_xy: np.ndarray,
 ) -> list[_Block]:
-    """ONE bounded search for (type, profile); read it for each circle using that profile. Also the
-    straight-line distance of the circle's homes to the type's nearest facility (radius measure).
+    """ONE bounded search for (type, profile); read it for each circle using that profile.
+
+    Also the straight-line distance of the circle's homes to the type's nearest facility (radius measure).
     """
     net = prepared.network(profile)
     reach = nearest_facility(net, ids, fsnap, limit_s=max(t["max_time_s"] for t in tiers))
@@ -780,9 +786,10 @@ def _per_area(prepared: Prepared, blocks: list[_Block], codes: list[str]) -> pd.
 
 
 def estimate_flags(residences: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per residence: are its households estimated (``households_estimated``: from a building
-    footprint), are its people (``estimated``: any count estimated, or the households)? Residences
-    without these optional columns count as real.
+    """Per residence: whether its households and its people are estimated.
+
+    Households: ``households_estimated`` (from a building footprint); people: ``estimated`` (any count
+    estimated, or the households). Residences without these optional columns count as real.
     """
 
     def flag(column: str) -> np.ndarray:
@@ -817,8 +824,9 @@ def rollup_keys(prepared: Prepared, type_index: np.ndarray, rows: np.ndarray, n_
 
 
 def rollup(prepared: Prepared, keys: RollupKeys, weight: np.ndarray) -> np.ndarray:
-    """Sum ``weight`` (one per row of ``keys``) per (type, area) for every area holding the
-    residence: its own area, every ancestor, and its large grid. Flat (type, area), rounded.
+    """Sum ``weight`` (one per row of ``keys``) per (type, area) for every area holding the residence.
+
+    Those areas are its own area, every ancestor, and its large grid. Flat (type, area), rounded.
     """
     n = keys.n_types * len(prepared.areas)
     own = np.bincount(keys.own, weights=weight, minlength=n).reshape(keys.n_types, -1)

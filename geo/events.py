@@ -127,8 +127,9 @@ class HistoryEntry:
 def new_event(
     category: Category, *, reported_at: datetime, actor: str, calendar: WorkCalendar
 ) -> tuple[EventState, list[HistoryEntry]]:
-    """A new report: handled first at the category's level. Categories handled first by the town
-    or a department go straight to the town's 联勤指挥中心 (待分拨).
+    """A new report: handled first at the category's level.
+
+    Categories handled first by the town or a department go straight to the town's 联勤指挥中心 (待分拨).
     """
     due = deadline(reported_at, category.limit_value, category.limit_unit, calendar)
     state = EventState("reported", category.first_level, category.code, due)
@@ -159,9 +160,11 @@ def apply(
     department: str | None = None,
     satisfaction: int | None = None,
 ) -> tuple[EventState, HistoryEntry]:
-    """Take ``action`` on an event; raises ``TransitionError`` (409) when its status does not allow
-    it, ``TransitionForbidden`` (403) for a role that may not, ``TransitionInvalid`` (422) when the
-    action lacks its note (办结, 退回), department (分拨) or satisfaction 1–5 (回访评价).
+    """Take ``action`` on an event.
+
+    Raises ``TransitionError`` (409) when its status does not allow it, ``TransitionForbidden`` (403)
+    for a role that may not, ``TransitionInvalid`` (422) when the action lacks its note (办结, 退回),
+    department (分拨) or satisfaction 1–5 (回访评价).
     """
     step = ACTIONS.get(action)
     if step is None:
@@ -203,8 +206,10 @@ def apply(
 
 
 def merge_into(state: EventState, target: EventState, *, same_event: bool) -> None:
-    """Check that an event may be merged into ``target``: another event, of the same category, still
-    open and not merged itself; raises ``TransitionInvalid`` (422) or ``TransitionError`` (409).
+    """Check that an event may be merged into ``target``.
+
+    The target must be another event, of the same category, still open and not merged itself; raises
+    ``TransitionInvalid`` (422) or ``TransitionError`` (409).
     """
     if same_event:
         raise TransitionInvalid("合并 (merge) needs another event: name it in `into`")
@@ -229,9 +234,10 @@ def next_level(level: str) -> str:
 def escalate_overdue(
     state: EventState, category: Category, *, now: datetime, calendar: WorkCalendar
 ) -> tuple[EventState, HistoryEntry] | None:
-    """超时升级: an open event past its deadline is flagged 超时 and moved one level up with a fresh
-    deadline from ``now``; None when the event is closed or still in time. Reaching the town level
-    sends a grid-level event to the 联勤指挥中心 (待分拨).
+    """超时升级: an open event past its deadline is flagged 超时 and moved one level up.
+
+    The move gives it a fresh deadline from ``now``; None when the event is closed or still in time.
+    Reaching the town level sends a grid-level event to the 联勤指挥中心 (待分拨).
     """
     if state.status not in OPEN or now <= state.due_at:
         return None

@@ -85,8 +85,8 @@ def gap_areas(
 
     Parameters
     ----------
-    points : frame with ``lon``, ``lat`` (degrees, EPSG:4326; or a point geometry) and the counts ``population``,
-        ``households``, ``elderly``, ``children``.
+    points : frame with ``lon``, ``lat`` (degrees, EPSG:4326; or a point geometry) and the counts
+        ``population``, ``households``, ``elderly``, ``children``.
     link_m : single-linkage distance, metres.
     hull_ratio : concave-hull ratio (0 = tightest, 1 = convex), see ``shapely.concave_hull``.
     crs : metric CRS; default the UTM zone of the points.
@@ -190,8 +190,10 @@ def in_threads(fn, items: np.ndarray, *, min_chunk: int = 64) -> np.ndarray:
 
 
 def _thinned(index: PointIndex, points: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster labels, metric multipoints) of thinned clusters, whose concave hulls simplified by
-    ``link/8`` and buffered by ``link/2`` make the gap polygons (``_cluster_polygons``).
+    """(cluster labels, metric multipoints) of thinned clusters.
+
+    Their concave hulls simplified by ``link/8`` and buffered by ``link/2`` make the gap polygons
+    (``_cluster_polygons``).
 
     Dense clusters are thinned to one point per grid cell of ``link/4`` and the hull simplified
     by ``link/8``; the ``link/2`` buffer still covers every original point (cell diagonal

@@ -158,10 +158,11 @@ def _places(network: Network, lon: np.ndarray, lat: np.ndarray, snap: Snap, time
 
 @dataclass(frozen=True, eq=False)
 class _Targets:
-    """Points whose travel times an isochrone reads, prepared once per network: their snaps, chain
-    positions, metric and on-street positions, and (per direction, on first use) where they join
-    the graph. The street nodes and the last few point sets (facilities) are kept per network, so a
-    request reads times with a gather and a minimum instead of snapping again.
+    """Points whose travel times an isochrone reads, prepared once per network.
+
+    Prepared are their snaps, chain positions, metric and on-street positions, and (per direction, on
+    first use) where they join the graph. The street nodes and the last few point sets (facilities) are
+    kept per network, so a request reads times with a gather and a minimum instead of snapping again.
     """
 
     snap: Snap
@@ -181,7 +182,10 @@ class _Targets:
 
 
 POINT_SETS = 4
-"""Point sets (e.g. the open facilities of a data version) prepared per network, least recently used dropped."""
+"""Point sets (e.g. the open facilities of a data version) prepared per network.
+
+The least recently used set is dropped.
+"""
 _TARGETS: weakref.WeakKeyDictionary[Network, dict] = weakref.WeakKeyDictionary()
 _TARGETS_LOCK = threading.Lock()
 
@@ -265,8 +269,9 @@ def _chain_end_times(network: Network, dist: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _intervals(network: Network, origin: Snap, direction: str, dist: np.ndarray, budget_s: float):
-    """(chain, from, to) in seconds from the chain's end ``a`` of every stretch reachable within
-    ``budget_s``: from end ``a``, from end ``b`` (one piece when they meet) and around the origin.
+    """(chain, from, to) in seconds from the chain's end ``a`` of every stretch reachable within ``budget_s``.
+
+    The stretches reached from end ``a``, from end ``b`` (one piece when they meet) and around the origin.
     """
     t_a, t_b = _chain_end_times(network, dist)
     ab, ba, total = network.chain_ab, network.chain_ba, network.chain_time_s
@@ -290,8 +295,10 @@ def _intervals(network: Network, origin: Snap, direction: str, dist: np.ndarray,
 
 @dataclass(frozen=True, eq=False)
 class _ChainLines:
-    """Each chain as one metric LineString from end ``a`` to ``b``, and its edges in order (start
-    and length in seconds and metres) to turn chain positions (seconds) into distances along it.
+    """Each chain as one metric LineString from end ``a`` to ``b``, and its edges in order.
+
+    The edges (start and length in seconds and metres) turn chain positions (seconds) into distances
+    along it.
     """
 
     lines: np.ndarray
@@ -388,8 +395,10 @@ BLOCK_M = 120.0
 
 @dataclass(frozen=True, eq=False)
 class _Blocks:
-    """Per network and band width: each chain widened whole (``chain_band``), the block its midpoint
-    lies in (``block``), the chains per block (``size``) and each block's chains united (``band``).
+    """Per network and band width: the chains widened, and united per block.
+
+    Each chain widened whole (``chain_band``), the block its midpoint lies in (``block``), the chains
+    per block (``size``) and each block's chains united (``band``).
     """
 
     chain_band: np.ndarray
@@ -465,8 +474,9 @@ def _polygon(
 
 
 def _holes(band, far: np.ndarray, keep: np.ndarray, *, radius_m: float):
-    """``band`` minus a disc around each point of ``far`` inside it, kept clear of ``keep`` (the
-    reachable points' legs and the reachable street nodes).
+    """``band`` minus a disc around each point of ``far`` inside it, kept clear of ``keep``.
+
+    ``keep``: the reachable points' legs and the reachable street nodes.
     """
     if band.is_empty or len(far) == 0:
         return band
@@ -479,8 +489,9 @@ def _holes(band, far: np.ndarray, keep: np.ndarray, *, radius_m: float):
 
 
 def _joined(band, near: np.ndarray, legs: np.ndarray, far: np.ndarray):
-    """``band`` plus the access leg and a disc of each reachable point of ``near`` outside it, kept
-    clear of every point of ``far``.
+    """``band`` plus the access leg and a disc of each reachable point of ``near`` outside it.
+
+    The added parts are kept clear of every point of ``far``.
     """
     out = (
         ~shapely.contains_xy(band, near[:, 0], near[:, 1]) if not band.is_empty else np.ones(len(near), bool)

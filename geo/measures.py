@@ -300,9 +300,10 @@ def composite(
 
 
 def limiting_types(per_area: pd.DataFrame, area_ids, codes: list[str]) -> pd.DataFrame:
-    """The required ``codes`` ranked by residents of the areas ``area_ids`` (summed; e.g. the
-    communities of one circle) who do NOT reach them over the network, most first: ``type_code``,
-    ``population_missing``, ``share`` (reached).
+    """The required ``codes`` ranked by residents who do NOT reach them over the network, most first.
+
+    Residents of the areas ``area_ids`` (summed; e.g. the communities of one circle). Columns
+    ``type_code``, ``population_missing``, ``share`` (reached).
     """
     pa = per_area[per_area.area_id.isin(list(np.atleast_1d(area_ids))) & per_area.type_code.isin(codes)]
     g = pa.groupby("type_code")[["population", "population_covered"]].sum()

@@ -242,13 +242,18 @@ def _compounds(n_nodes: int, u: np.ndarray, v: np.ndarray, private: np.ndarray) 
 
 
 def metric_geometry_column(crs: pyproj.CRS) -> str:
-    """Name of the edges column holding their geometry already projected to ``crs`` (``with_metric_geometry``)."""
+    """Name of the edges column holding their geometry already projected to ``crs``.
+
+    ``with_metric_geometry`` adds that column.
+    """
     return f"metric_geometry_{crs.to_epsg() or abs(hash(crs.to_wkt()))}"
 
 
 def with_metric_geometry(edges: pd.DataFrame, crs: pyproj.CRS) -> pd.DataFrame:
-    """``edges`` plus their geometry projected to the metric ``crs`` (None where missing), so that the
-    networks of several profiles built with ``build_network(crs=crs)`` project it once, not once each.
+    """``edges`` plus their geometry projected to the metric ``crs`` (None where missing).
+
+    The networks of several profiles built with ``build_network(crs=crs)`` then project it once, not
+    once each.
     """
     if "geometry" not in edges:
         return edges
@@ -263,8 +268,9 @@ def with_metric_geometry(edges: pd.DataFrame, crs: pyproj.CRS) -> pd.DataFrame:
 def _edge_geometry(
     edges: pd.DataFrame, xy: np.ndarray, u: np.ndarray, v: np.ndarray, crs: pyproj.CRS
 ) -> np.ndarray:
-    """Metric LineStrings running u→v: the frame's geometry when given (projected already when
-    ``with_metric_geometry`` added it for ``crs``), else straight segments.
+    """Metric LineStrings running u→v: the frame's geometry when given, else straight segments.
+
+    The geometry is projected already when ``with_metric_geometry`` added it for ``crs``.
     """
     column = metric_geometry_column(crs)
     if column in edges:

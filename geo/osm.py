@@ -490,8 +490,9 @@ def _edge_frame(ways: pd.DataFrame, direction: np.ndarray, p: _Pieces) -> gpd.Ge
 
 
 def drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> StreetNetwork:
-    """Keep edges of connected components (ignoring direction) at least ``min_m`` metres long, and
-    the longest; edge ids are renumbered. ``nodes`` of the result is left empty.
+    """Keep edges of connected components (ignoring direction) at least ``min_m`` metres long.
+
+    The longest component is kept too; edge ids are renumbered. ``nodes`` of the result is left empty.
     """
     ids, inverse = np.unique(np.concatenate([edges["u"], edges["v"]]), return_inverse=True)
     m = len(edges)
@@ -517,8 +518,10 @@ def drop_fragments(edges: gpd.GeoDataFrame, min_m: float) -> StreetNetwork:
 
 
 def way_geometries(ways: pd.DataFrame, coords: pd.DataFrame, *, polygon: np.ndarray) -> np.ndarray:
-    """Shapely geometry per way (EPSG:4326): a Polygon where ``polygon`` is True and the way is
-    closed, else a LineString; None when fewer than two of its nodes have coordinates.
+    """Shapely geometry per way (EPSG:4326).
+
+    A Polygon where ``polygon`` is True and the way is closed, else a LineString; None when fewer than
+    two of its nodes have coordinates.
     """
     way_of, _, lon, lat = _flatten([list(n) for n in ways["nodes"]], coords)
     known = ~np.isnan(lon)
@@ -772,8 +775,10 @@ def _named_streets(edges: gpd.GeoDataFrame, mapping: pd.DataFrame) -> pd.DataFra
 
 
 def storeys(features: pd.DataFrame, params: HouseholdParameters) -> np.ndarray:
-    """Storeys per building: ``building:levels``, else ``height`` / storey height, else the default
-    of its building type; implausible values (< 1 or > ``max_levels``) fall back to the default.
+    """Storeys per building.
+
+    ``building:levels``, else ``height`` / storey height, else the default of its building type;
+    implausible values (< 1 or > ``max_levels``) fall back to the default.
     """
     kind = tag(features, "building").str.lower().fillna("yes")
     default = kind.map(params.default_levels).fillna(params.default_levels.get("yes", 1.0))

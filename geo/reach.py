@@ -1,4 +1,6 @@
-"""Reach: how far every place is from its nearest facility — one bounded multi-source Dijkstra from all facilities of a type.
+"""Reach: how far every place is from its nearest facility.
+
+One bounded multi-source Dijkstra from all facilities of a type.
 
 Residents travel *to* facilities, so the search runs on ``Network.reverse`` from the facilities.
 Each facility enters the graph as a virtual source node whose arcs reach the two ends of its

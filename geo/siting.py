@@ -93,8 +93,9 @@ class Users:
 
 
 def users_of(capacity_basis: str | None, basis_per_unit: float | None) -> Users:
-    """The ``Users`` of a type from its ``capacity_basis`` and ``basis_per_unit`` (facility_types.csv):
-    elderly → the elderly, ``basis_per_unit`` of them per unit; children → the age band
+    """The ``Users`` of a type from its ``capacity_basis`` and ``basis_per_unit`` (facility_types.csv).
+
+    Elderly → the elderly, ``basis_per_unit`` of them per unit; children → the age band
     (children / ``basis_per_unit``), one per unit; population → residents, ``basis_per_unit`` per
     unit; no basis → residents, no capacity limit.
     """
@@ -274,9 +275,11 @@ def gap_candidates(network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float
 def intersection_candidates(
     network: Network, gaps: gpd.GeoDataFrame, *, spacing_m: float | None = None, min_degree: int = 3
 ) -> pd.DataFrame:
-    """Street intersections inside the gap polygons (EPSG:4326): nodes where at least ``min_degree``
-    public usable streets of ``network`` meet (distinct neighbours), optionally thinned to one per
-    ``spacing_m`` cell as ``gap_candidates`` does. ``gap_rank`` tells which gap each lies in.
+    """Street intersections inside the gap polygons (EPSG:4326).
+
+    Nodes where at least ``min_degree`` public usable streets of ``network`` meet (distinct
+    neighbours), optionally thinned to one per ``spacing_m`` cell as ``gap_candidates`` does.
+    ``gap_rank`` tells which gap each lies in.
     """
     if spacing_m is not None and spacing_m <= 0:
         raise SitingError(f"spacing_m={spacing_m} must be > 0 (metres), or none for every intersection")
@@ -411,8 +414,9 @@ class _Reader:
 
 
 def _demand(prepared: Prepared, tiers: pd.DataFrame, covered: np.ndarray, weight: str, users: Users):
-    """Demand frame, one ``_Reader`` per circle, and per measure (the four, ``users``) the total and
-    the already covered count.
+    """Demand frame, one ``_Reader`` per circle, and per measure the total and already covered count.
+
+    The measures are the four and ``users``.
     """
     res = prepared.residences
     user_count = res[users.measure].to_numpy(float) * users.band
@@ -481,8 +485,9 @@ def _profile_pairs(network: Network, csnap: Snap, cand: pd.DataFrame, readers: l
 
 
 def _near(network: Network, cand: pd.DataFrame, readers: list[_Reader], limit_s: float) -> list[list]:
-    """Per reader and candidate, the reader's points within the farthest distance reachable in
-    ``limit_s`` (top speed × time: nothing farther can be in reach, whatever the streets).
+    """Per reader and candidate, the reader's points within the farthest distance reachable in ``limit_s``.
+
+    That distance is top speed × time: nothing farther can be in reach, whatever the streets.
     """
     speed = max(
         np.max(network.edge_length_m / np.maximum(network.edge_time_s, 1e-9), initial=0.0),
@@ -544,8 +549,9 @@ class _Model:
 
 
 def _model(matrix: CoverageMatrix, capacity=None, min_spacing_m: float | None = None, one_per=None) -> _Model:
-    """Drop candidates that cover nobody, merge demand columns covered by the same candidates, and
-    attach capacities (weight per candidate row: a number, an array over ``matrix.candidates`` or
+    """Drop candidates that cover nobody, merge demand columns covered by the same candidates.
+
+    Then attach capacities (weight per candidate row: a number, an array over ``matrix.candidates`` or
     None), the spacing conflicts and the groups (``one_per``: an id per candidate row, -1 none).
     """
     cover = matrix.cover
@@ -657,9 +663,10 @@ def set_covering(
     max_lp: int = DEFAULT_MAX_LP,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
 ) -> Solution:
-    """The fewest sites after which ``target_share`` (0..1) of the type's applicable demand weight
-    is covered (with ``capacity``: served), existing facilities included (a partial set-covering
-    problem; 1.0 is LSCP).
+    """The fewest sites after which ``target_share`` (0..1) of the type's applicable demand is covered.
+
+    Demand weight is covered (with ``capacity``: served), existing facilities included (a partial
+    set-covering problem; 1.0 is LSCP).
 
     When even every candidate cannot reach the target, ``feasible`` is False and the sites cover
     all the candidates can. Options as in ``maximal_covering``.
@@ -712,8 +719,9 @@ def set_covering(
 
 
 def _reachable(model: _Model, time_limit_s: float) -> float:
-    """The most weight every candidate together can cover or serve (spacing ignored: an upper bound
-    when sites conflict, and then LSCP's feasibility is judged on it).
+    """The most weight every candidate together can cover or serve.
+
+    Spacing is ignored: an upper bound when sites conflict, and then LSCP's feasibility is judged on it.
     """
     if not model.capacitated:
         return float(model.weight.sum())
@@ -729,8 +737,9 @@ def _use_exact(solver: str, model: _Model, max_exact: int) -> bool:
 
 
 def _singletons(model: _Model) -> np.ndarray:
-    """What each candidate alone covers or serves: an upper bound on its gain to any set of sites
-    (coverage, capacitated or not, is submodular).
+    """What each candidate alone covers or serves: an upper bound on its gain to any set of sites.
+
+    Coverage, capacitated or not, is submodular.
     """
     return np.minimum(model.cover @ model.weight, model.capacity)
 
@@ -789,8 +798,9 @@ def _neighbours(model: _Model, j: int) -> np.ndarray:
 
 
 def _per_group_best(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-    """``values`` with each group (id >= 0) reduced to its largest: what at most one site per group
-    can add (for the bounds).
+    """``values`` with each group (id >= 0) reduced to its largest.
+
+    That is what at most one site per group can add (for the bounds).
     """
     if groups is None or not (groups >= 0).any():
         return values
@@ -840,8 +850,9 @@ def _sites_needed(value: float, top: np.ndarray, need: float) -> int:
 
 
 def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np.ndarray, float, np.ndarray]:
-    """Chosen sites re-ordered by decreasing marginal gain, dropping sites that add nothing; the
-    value they reach (capacitated: the best assignment, by LP) and what each serves.
+    """Chosen sites re-ordered by decreasing marginal gain, dropping sites that add nothing.
+
+    Also the value they reach (capacitated: the best assignment, by LP) and what each serves.
     """
     chosen = np.asarray(chosen, np.int64)
     sub = _Model(
@@ -867,8 +878,9 @@ def _by_gain(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[np
 
 
 def _assign(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[float, np.ndarray]:
-    """The most the ``chosen`` sites serve together within their capacities, and what each serves
-    (an LP over the assignment, HiGHS).
+    """The most the ``chosen`` sites serve together within their capacities, and what each serves.
+
+    An LP over the assignment, HiGHS.
     """
     if len(chosen) == 0:
         return 0.0, np.empty(0)
@@ -892,8 +904,10 @@ def _assign(model: _Model, chosen: np.ndarray, time_limit_s: float) -> tuple[flo
 
 
 def _lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
-    """The MILP (or its relaxation) of ``model``: uncapacitated over ``x`` (candidates, 0/1) then
-    ``y`` (groups, 0..1); capacitated: ``_capacitated_lp``.
+    """The MILP (or its relaxation) of ``model``.
+
+    Uncapacitated over ``x`` (candidates, 0/1) then ``y`` (groups, 0..1); capacitated:
+    ``_capacitated_lp``.
     """
     if model.capacitated:
         return _capacitated_lp(model, k=k, need=need, relax=relax)
@@ -935,8 +949,9 @@ def _group_rows(model: _Model, n_other: int) -> sp.csr_matrix:
 
 
 def _capacitated_lp(model: _Model, *, k: int | None, need: float | None, relax: bool) -> highspy.HighsLp:
-    """Capacitated covering over ``y`` (sites, 0/1) then ``x`` (one per covering pair: the share of
-    the group the site serves, 0..1), subject to the constraints below.
+    """Capacitated covering over ``y`` (sites, 0/1) then ``x``, subject to the constraints below.
+
+    ``x``: one per covering pair, the share of the group the site serves, 0..1.
 
     ``sum_j x_jg <= 1`` (a group is served at most once), ``x_jg <= y_j`` (only open sites serve),
     ``sum_g w_g x_jg <= c_j y_j`` (capacity), spacing ``y_a + y_b <= 1``; MCLP: ``sum y <= k``,
@@ -1003,9 +1018,11 @@ _BANNER = {"shown": False}
 
 
 def _highs() -> highspy.Highs:
-    """A HiGHS instance. The first of a process prints HiGHS's banner on standard output whatever
-    the options; it is sent to standard error instead, so JSON written to standard output
-    (``minqing plan site --format json``) stays readable.
+    """A HiGHS instance.
+
+    The first of a process prints HiGHS's banner on standard output whatever the options; it is sent
+    to standard error instead, so JSON written to standard output (``minqing plan site --format
+    json``) stays readable.
     """
     if _BANNER["shown"]:
         return highspy.Highs()
@@ -1074,14 +1091,15 @@ def _lp_bound(
 
 
 def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
-    """One row per chosen site (in ``solution`` order): the candidate's columns, ``rank`` (1..),
-    the residents it gains (``population_gained``, ``households_gained``, ``elderly_gained``,
-    ``children_gained``: newly covered residents, each counted once at its nearest chosen site),
-    ``users_reached`` (the type's users newly within reach, counted the same way),
-    ``users_served`` (what the site serves: with capacities its share of the best assignment, at
-    most ``capacity_users``; uncapacitated: ``users_reached``), ``capacity_users`` (NaN when
-    uncapacitated), ``circle``/``profile``/``max_time_s`` of the residents it mostly serves, and
-    ``candidate_row`` (its row in ``matrix.candidates``).
+    """One row per chosen site (in ``solution`` order).
+
+    Columns: the candidate's columns, ``rank`` (1..), the residents it gains (``population_gained``,
+    ``households_gained``, ``elderly_gained``, ``children_gained``: newly covered residents, each
+    counted once at its nearest chosen site), ``users_reached`` (the type's users newly within reach,
+    counted the same way), ``users_served`` (what the site serves: with capacities its share of the
+    best assignment, at most ``capacity_users``; uncapacitated: ``users_reached``), ``capacity_users``
+    (NaN when uncapacitated), ``circle``/``profile``/``max_time_s`` of the residents it mostly serves,
+    and ``candidate_row`` (its row in ``matrix.candidates``).
     """
     chosen = np.asarray(solution.chosen, np.int64)
     rank = pd.Series(np.arange(len(chosen)), index=chosen)
@@ -1112,10 +1130,11 @@ def proposals(matrix: CoverageMatrix, solution: Solution) -> pd.DataFrame:
 def service_areas(
     prepared: Prepared, matrix: CoverageMatrix, sites: pd.DataFrame, *, buffer_m: float = 60.0
 ) -> gpd.GeoDataFrame:
-    """``sites`` (``proposals`` output) with the area each would serve (EPSG:4326): the isochrone
-    of its circle's limit towards the site along the streets (``geo.isochrone``, direction
-    ``'to'``); a site whose isochrone cannot be built gets the buffered hull of the residents it
-    gains instead. ``area_kind`` says which.
+    """``sites`` (``proposals`` output) with the area each would serve (EPSG:4326).
+
+    The area is the isochrone of its circle's limit towards the site along the streets
+    (``geo.isochrone``, direction ``'to'``); a site whose isochrone cannot be built gets the buffered
+    hull of the residents it gains instead. ``area_kind`` says which.
     """
     geoms, kinds = [], []
     for site in sites.itertuples():

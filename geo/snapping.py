@@ -29,8 +29,10 @@ from geo.network import Network
 
 
 def with_lonlat(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``lon``/``lat`` columns (degrees, EPSG:4326), taken from its point geometry
-    when the columns are missing (CONTRACTS.md frames carry lon/lat; GeoDataFrames may not).
+    """``frame`` with ``lon``/``lat`` columns (degrees, EPSG:4326).
+
+    They are taken from its point geometry when the columns are missing (CONTRACTS.md frames carry
+    lon/lat; GeoDataFrames may not).
     """
     if {"lon", "lat"} <= set(frame.columns) or len(frame) == 0 and "geometry" not in frame:
         return frame

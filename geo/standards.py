@@ -95,8 +95,10 @@ def type_compliance(
     presence: pd.DataFrame | None = None,
     loads: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per community and required type of its class: ``share`` of residents covered, ``within``,
-    ``present`` and ``status`` (the word for what is wrong, 达标 when nothing is).
+    """Per community and required type of its class: whether the residents reach it.
+
+    Columns ``share`` of residents covered, ``within``, ``present`` and ``status`` (the word for what
+    is wrong, 达标 when nothing is).
 
     ``per_area``: coverage rows (``area_id``, ``type_code``, ``population``,
     ``population_covered``) of a run; ``communities``: ``area_id``, ``name``, ``urban``;
@@ -138,9 +140,11 @@ def _joined(rows: pd.DataFrame, extra: pd.DataFrame | None, column: str) -> pd.D
 
 
 def tier_compliance(types: pd.DataFrame) -> pd.DataFrame:
-    """Per community and tier (from ``type_compliance``): ``required``, ``within`` counts, ``pass``,
-    ``missing`` (the required types that fall short, grouped by what is wrong: "未设置: 幼儿园、…;
-    步行可达不足: …") and ``missing_codes``; ``tier_label`` in Chinese.
+    """Per community and tier (from ``type_compliance``): whether the tier is met.
+
+    Columns ``required``, ``within`` counts, ``pass``, ``missing`` (the required types that fall short,
+    grouped by what is wrong: "未设置: 幼儿园、…; 步行可达不足: …") and ``missing_codes``;
+    ``tier_label`` in Chinese.
     """
 
     def one(group: pd.DataFrame) -> pd.Series:
@@ -214,8 +218,10 @@ def community_of(areas: pd.DataFrame, area_ids: Sequence[int]) -> np.ndarray:
 
 
 def community_at(communities: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """The ``area_id`` of the community polygon holding each point (degrees, EPSG:4326); a point on a
-    shared border goes to the first community in ``communities``' order; -1 outside every one.
+    """The ``area_id`` of the community polygon holding each point (degrees, EPSG:4326).
+
+    A point on a shared border goes to the first community in ``communities``' order; -1 outside every
+    one.
     """
     polys = np.asarray(communities.geometry.to_numpy(), dtype=object)
     inside, comm = shapely.STRtree(polys).query(shapely.points(lon, lat), predicate="covered_by")

@@ -43,8 +43,10 @@ _RESIDENT_COLUMN = {"radius": "population_in_radius", "network": "population_cov
 
 
 def check_targets(targets: pd.DataFrame) -> pd.DataFrame:
-    """The targets table checked: known measures and circles, thresholds in (0, 1], '*' only for the
-    composite. Raises ``MeasureError`` naming the rows and the fix.
+    """The targets table checked.
+
+    Known measures and circles, thresholds in (0, 1], '*' only for the composite. Raises
+    ``MeasureError`` naming the rows and the fix.
     """
     missing = [c for c in TARGET_COLUMNS if c not in targets]
     if missing:

@@ -313,7 +313,10 @@ def _generic_findings(
     if generic is None:
         return []
     if not generic.classes & cat.classes:
-        detail = f"“{generic.term}”({'|'.join(sorted(generic.classes))}) ∉ {cat.name_zh}({'|'.join(sorted(cat.classes))})"
+        detail = (
+            f"“{generic.term}”({'|'.join(sorted(generic.classes))}) ∉ "
+            f"{cat.name_zh}({'|'.join(sorted(cat.classes))})"
+        )
         return [finding("generic_mismatch", detail=detail, tables=tables)]
     limit = cat.max_rank if size_rank is None else size_rank
     if generic.rank > limit:

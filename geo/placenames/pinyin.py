@@ -31,10 +31,11 @@ Readings come from pypinyin (``Style.NORMAL``, ü kept) over the whole name, so 
 dictionary sees the context; entries of ``data/placenames/polyphones.csv`` then overwrite the
 characters they cover, longest entry first, scanning left to right. A one-character entry (长
 chang) yields where pypinyin read the character inside a word of its dictionary (成长 chengzhang);
-a longer entry always wins (民乐 minle); a ``start`` entry applies only at the start of the name. Places with a special official reading
-(place_readings.csv: 大埔 Dabu, 纸行路 Zhihang Lu) are polyphone entries too, winning over
-polyphones.csv. Last, a polyphonic surname of surnames.csv opening a 家/屋/厝/寨/庄/村/巷 name takes
-its surname reading (翟家庄 Zhaijiazhuang, 单家村 Shanjiacun, 区家巷 Oujia Xiang).
+a longer entry always wins (民乐 minle); a ``start`` entry applies only at the start of the name.
+Places with a special official reading (place_readings.csv: 大埔 Dabu, 纸行路 Zhihang Lu) are
+polyphone entries too, winning over polyphones.csv. Last, a polyphonic surname of surnames.csv
+opening a 家/屋/厝/寨/庄/村/巷 name takes its surname reading (翟家庄 Zhaijiazhuang, 单家村
+Shanjiacun, 区家巷 Oujia Xiang).
 """
 
 from __future__ import annotations
@@ -94,8 +95,10 @@ SURNAME_PLACES = frozenset("家屋厝寨庄村巷")
 def surname_reading(
     name: str, *, tables: PlaceNameTables | None = None
 ) -> tuple[str, tuple[str, ...]] | None:
-    """(surname, reading) when a polyphonic surname of surnames.csv opens ``name`` before one of
-    家/屋/厝/寨/庄/村/巷 (翟家庄 → (翟, (zhai,))), else None; the longest surname wins (尉迟 over 尉).
+    """(surname, reading) when a polyphonic surname of surnames.csv opens ``name``, else None.
+
+    The surname must come before one of 家/屋/厝/寨/庄/村/巷 (翟家庄 → (翟, (zhai,))); the longest surname
+    wins (尉迟 over 尉).
     """
     surnames = default_tables(tables).surnames
     for size in (2, 1):
@@ -169,8 +172,9 @@ def chinese_number(text: str) -> int:
 
 
 def is_code(run: str) -> bool:
-    """Whether a run of digits is a code written in Arabic numerals (三〇一, 1203): it holds 〇 or an
-    Arabic digit. Counts (十二) and date-like pairs (八一, 三八) are not codes.
+    """Whether a run of digits is a code written in Arabic numerals (三〇一, 1203).
+
+    It is when it holds 〇 or an Arabic digit. Counts (十二) and date-like pairs (八一, 三八) are not codes.
     """
     return bool(run) and any(c == "〇" or c.isascii() for c in run) and _DIGIT_RUN.fullmatch(run) is not None
 
@@ -223,9 +227,11 @@ def generic_of(
 
 
 def _sign_generic(body: str, category: Category | None, tables: PlaceNameTables) -> Generic | None:
-    """The generic that splits ``body`` on a sign: one of the category's classes, else, for buildings
-    and estates, any building-like generic (时代广场 as a building → Shidai Guangchang: the 大 check
-    flags the misfit, the sign still writes the generic apart).
+    """The generic that splits ``body`` on a sign.
+
+    One of the category's classes, else, for buildings and estates, any building-like generic (时代广场
+    as a building → Shidai Guangchang: the 大 check flags the misfit, the sign still writes the generic
+    apart).
     """
     found = generic_of(body, category=category, tables=tables)
     if found is None and category is not None and category.classes & BUILDING_CLASSES:

@@ -271,7 +271,10 @@ def division_report(
 
 
 def scope_zh(key: str) -> str:
-    """A ``legal_scope`` key in Chinese: ``city_or_town:澄湾区`` → ``市(镇)内 澄湾区``; ``county:*`` → ``县(区)内``."""
+    """A ``legal_scope`` key in Chinese.
+
+    ``city_or_town:澄湾区`` → ``市(镇)内 澄湾区``; ``county:*`` → ``县(区)内``.
+    """
     level, _, value = str(key).partition(":")
     if level not in SCOPE_ZH:
         return ""
@@ -279,8 +282,9 @@ def scope_zh(key: str) -> str:
 
 
 def detail_zh(code: str, detail: str) -> str:
-    """The finding's detail in Chinese for people: map popups and reports (the rule library writes some
-    of it in English).
+    """The finding's detail in Chinese for people: map popups and reports.
+
+    The rule library writes some of it in English.
 
     Known shapes are rewritten (the offending word or character, the legal scope, the generic term
     and its rank); anything else that still holds an English word is left out rather than shown.

@@ -267,8 +267,9 @@ def read_admin_suffixes(path: str | Path = DATA_DIR / "admin_suffixes.csv") -> p
 
 
 def read_rules(path: str | Path = DATA_DIR / "rules.csv") -> pd.DataFrame:
-    """Read the finding codes with their reasons, cited rules and ``flag`` (大/洋/怪/重/other; empty or
-    absent → other).
+    """Read the finding codes with their reasons, cited rules and ``flag``.
+
+    ``flag``: 大/洋/怪/重/other; empty or absent → other.
     """
     frame = _read(path, ["code", "reason_zh", "reason_en", "rule"])
     frame["flag"] = frame["flag"].replace("", "other") if "flag" in frame else "other"
@@ -497,8 +498,10 @@ def use_overrides(folder: str | Path | None) -> PlaceNameTables:
 
 
 def default_tables(tables: PlaceNameTables | None = None) -> PlaceNameTables:
-    """Return ``tables`` or, when None, the tables in use: the shipped ones, read under the folder
-    chosen with :func:`use_overrides` if any.
+    """Return ``tables`` or, when None, the tables in use.
+
+    The tables in use are the shipped ones, read under the folder chosen with :func:`use_overrides` if
+    any.
     """
     if tables is not None:
         return tables
@@ -506,8 +509,10 @@ def default_tables(tables: PlaceNameTables | None = None) -> PlaceNameTables:
 
 
 def category_code(value: object, *, tables: PlaceNameTables | None = None) -> str:
-    """The category code of ``value``: a code (any case), the Chinese name of categories.csv
-    (``道路（路、街）``) or its part before the bracket (``道路``, ``自然村``); blank stays ``""``.
+    """The category code of ``value``.
+
+    ``value`` is a code (any case), the Chinese name of categories.csv (``道路（路、街）``) or its part
+    before the bracket (``道路``, ``自然村``); blank stays ``""``.
 
     Raises ``UnknownCategoryError`` naming the accepted values for anything else.
     """
