@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/api.py [--url DATABASE_URL] [--scale 1] [--duration 10] [--connections 50]
     .venv/bin/python bench/api.py --workers-sweep 1,2,4     # the public map's throughput per worker count
-    .venv/bin/python bench/api.py --isochrones [--duration 20] # 50 public users asking isochrones (issue 19.3)
+    # 50 public users asking isochrones (issue 19.3):
+    .venv/bin/python bench/api.py --isochrones [--duration 20]
 
 Without ``--url`` it uses its own database ``<db>_bench`` next to the app's (created, migrated and
 loaded with the demo district when empty), so the numbers never disturb the app's data. It starts
@@ -61,8 +62,9 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status))
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
 
@@ -381,11 +383,11 @@ async def _httpx_load(
     shared: bool = False,
     think_s: float = 0.0,
 ) -> dict:
-    """``connections`` clients asking ``paths`` in turn (``shared``: each request takes the next URL nobody has
-    asked yet, so that no answer comes from the cache before the list is used up); ``think_s``: each client
-    waits a random time (exponential, this mean) after each answer, as a person reading the map does, and
-    also before its first ask: the exponential wait is memoryless, so the clients start as they would be found
-    at any moment of a steady stream of users, not all asking in the same first instant."""
+    """``connections`` clients asking ``paths`` in turn (``shared``: each request takes the next URL nobody
+    has asked yet, so that no answer comes from the cache before the list is used up); ``think_s``: each
+    client waits a random time (exponential, this mean) after each answer, as a person reading the map does,
+    and also before its first ask: the exponential wait is memoryless, so the clients start as they would be
+    found at any moment of a steady stream of users, not all asking in the same first instant."""
     import itertools
     import random
 
@@ -533,7 +535,9 @@ def sweep(url: str, counts: list[int], *, duration: int, connections: int, varia
 
 
 def with_stored_isochrones(url: str) -> None:
-    """Make sure the latest run holds the facility isochrones (a run made before they were stored has none)."""
+    """Make sure the latest run holds the facility isochrones (a run made before they were stored has
+    none).
+    """
     from layers import store
     from layers.db import session
     from pipeline.coverage import run_and_store
@@ -656,8 +660,9 @@ def isochrone_bench(
     load0 = os.getloadavg()
     cpu = isochrone_cpu(url, cpu_n)
     print(
-        f"one fresh isochrone (5/10/15 min walk, a point), in this process: CPU median {cpu['median_ms']:.1f} ms  "
-        f"p95 {cpu['p95_ms']:.1f} ms over {cpu['n']} points (target ≤ 50 ms; load average {load0[0]:.1f})",
+        "one fresh isochrone (5/10/15 min walk, a point), in this process: "
+        f"CPU median {cpu['median_ms']:.1f} ms  p95 {cpu['p95_ms']:.1f} ms over {cpu['n']} points (target ≤ "
+        f"50 ms; load average {load0[0]:.1f})",
         flush=True,
     )
     port = free_port()
@@ -695,14 +700,15 @@ def isochrone_bench(
         ]
         rng.shuffle(facility_urls)
         point_urls = [
-            f"/isochrones?lon={lon:.6f}&lat={lat:.6f}&minutes=5,10,15&profile={rng.choice(['walk', 'walk_elderly'])}"
+            f"/isochrones?lon={lon:.6f}&lat={lat:.6f}&minutes=5,10,15"
+            f"&profile={rng.choice(['walk', 'walk_elderly'])}"
             for lon, lat in _random_points(url, 4000, seed=17)
         ]
         mix = [u for pair in zip(facility_urls * 4, point_urls, strict=False) for u in pair]
         print(
-            f"load: {connections} public users for {duration} s, half facility isochrones (stored), half points "
-            f"never asked before (computed); {os.cpu_count()} CPUs, {workers} server process(es), "
-            f"load average before {os.getloadavg()[0]:.1f}",
+            f"load: {connections} public users for {duration} s, half facility isochrones (stored), "
+            f"half points never asked before (computed); {os.cpu_count()} CPUs, "
+            f"{workers} server process(es), load average before {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         results = {}
@@ -825,10 +831,12 @@ def main() -> None:
         extent = httpx.get(f"{base}/collections/facilities").json()["extent"]["spatial"]["bbox"][0]
         bbox = ",".join(f"{v:.6f}" for v in extent)
         print(
-            f"minqing-map API on {base} ({args.workers} worker(s), {os.cpu_count()} CPUs), district bbox {bbox}"
+            f"minqing-map API on {base} ({args.workers} worker(s), {os.cpu_count()} CPUs), "
+            f"district bbox {bbox}"
         )
         print(
-            "anonymous rate limit and isochrone per-IP limits OFF for the benchmark (all clients share 127.0.0.1)"
+            "anonymous rate limit and isochrone per-IP limits OFF for the benchmark (all clients share "
+            "127.0.0.1)"
         )
         view = map_view(base, bbox, args.repeat)
         print("map view (GeoJSON, district bbox):")
@@ -849,8 +857,9 @@ def main() -> None:
         )
         view["isochrone_cold"] = cold
         print(
-            f"load: {args.connections} concurrent clients, {args.duration} s per endpoint, up to {args.variants} "
-            f"different URLs each (machine load average before: {os.getloadavg()[0]:.1f})"
+            f"load: {args.connections} concurrent clients, {args.duration} s per endpoint, "
+            f"up to {args.variants} different URLs each (machine load average before: "
+            f"{os.getloadavg()[0]:.1f})"
         )
         paths = {
             k: v

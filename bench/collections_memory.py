@@ -71,8 +71,9 @@ def main() -> None:
         server.wait(timeout=120)
     statuses = sorted({a[0] for a in answers})
     print(
-        f"{args.parallel} parallel /collections/{args.layer}/items?limit=10000 in {seconds:.1f} s: status {statuses}, "
-        f"{max(a[1] for a in answers) / 1e6:.2f} MB and {max(a[2] for a in answers)} features per response"
+        f"{args.parallel} parallel /collections/{args.layer}/items?limit=10000 in {seconds:.1f} s: "
+        f"status {statuses}, {max(a[1] for a in answers) / 1e6:.2f} MB and {max(a[2] for a in answers)} "
+        "features per response"
     )
     print(
         f"server memory: RSS {before['VmRSS'] / 1024:.0f} MB before, {after['VmRSS'] / 1024:.0f} MB after; "

@@ -368,8 +368,8 @@ def peer_pgrouting(networks, jobs, budget_s) -> Timing | None:
                     return 0.0
                 sql = text(
                     "SELECT count(*) FROM pgr_drivingDistance("
-                    f"'SELECT id, source, target, cost, -1::float8 AS reverse_cost FROM bench_arcs_{job.profile}', "
-                    ":starts, :limit, directed := true, equicost := true)"
+                    "'SELECT id, source, target, cost, -1::float8 AS reverse_cost "
+                    f"FROM bench_arcs_{job.profile}', :starts, :limit, directed := true, equicost := true)"
                 )
                 t0 = time.perf_counter()
                 conn.execute(
@@ -427,7 +427,8 @@ def main(argv: list[str] | None = None) -> None:
     our_time = min(ours["runs"])
     _describe(source, frames, prepared, ours, our_time)
     print(
-        f"  peak memory so far (demo generation + ours) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+        "  peak memory so far (demo generation + ours) "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine: figures are noisy)"
     )
 
@@ -491,8 +492,8 @@ def _describe(source, frames, prepared, ours, our_time) -> None:
     )
     for p, net in nets.items():
         print(
-            f"  profile {p:13s} layer nodes {net.n_total:,}  chains {len(net.chain_a):,}  arcs {net.forward.nnz:,}  "
-            f"compounds {len(net.compound_hulls)}"
+            f"  profile {p:13s} layer nodes {net.n_total:,}  chains {len(net.chain_a):,}  arcs "
+            f"{net.forward.nnz:,}  compounds {len(net.compound_hulls)}"
         )
     runs = ", ".join(f"{t:.3f}" for t in ours["runs"])
     print(f"ours: prepare {ours['prepare']:.2f} s (once per data version, not in the figure)")

@@ -82,7 +82,8 @@ def _fill(url: str, n: int) -> None:
                 SELECT t * 10000 + c * 100 + g, t * 100 + c, 'grid_small', 'G' || t || '-' || c || '-' || g,
                        '网格' || t || '-' || c || '-' || g,
                        ST_Multi(ST_MakeEnvelope(113 + t * 0.1 + (g - 1) * 0.02, 22.5 + (c - 1) * 0.02,
-                                                113.02 + t * 0.1 + (g - 1) * 0.02, 22.52 + (c - 1) * 0.02, 4326))
+                                                113.02 + t * 0.1 + (g - 1) * 0.02, 22.52 + (c - 1) * 0.02,
+                                               4326))
                 FROM generate_series(1, 4) t, generate_series(1, 5) c, generate_series(1, 5) g""")
             )
         have = s.execute(text("SELECT count(*) FROM events")).scalar_one()
@@ -90,9 +91,11 @@ def _fill(url: str, n: int) -> None:
             return
         s.execute(
             text("""
-            INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, community_id,
-                                town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom)
-            SELECT 'B' || lpad(i::text, 11, '0'), 'other', '基准', st, '网格', 'staff', g, g / 100, g / 10000, 'bench',
+            INSERT INTO events (tracking_code, category, description, status, level, source, grid_id,
+                                community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at,
+                                satisfaction, geom)
+            SELECT 'B' || lpad(i::text, 11, '0'), 'other', '基准', st, '网格', 'staff', g, g / 100, g / 10000,
+                   'bench',
                    at, at + interval '72 hours', random() < 0.1,
                    CASE WHEN st = 'reported' THEN NULL ELSE at + random() * interval '96 hours' END,
                    CASE WHEN st = 'archived' THEN 1 + floor(random() * 5)::int END,
@@ -124,7 +127,8 @@ def _fill_visits(url: str, households: int) -> None:
         )
         s.execute(
             text("""
-            INSERT INTO key_households (residence_id, groups, head_name, grid_id, community_id, town_id, registered_at)
+            INSERT INTO key_households (residence_id, groups, head_name, grid_id, community_id, town_id,
+                                        registered_at)
             SELECT g, ARRAY[(ARRAY['dibao', 'tekun', 'elderly_alone', 'disabled', 'left_behind_child'])
                             [1 + floor(random() * 5)::int]]::varchar[], '基准户', g, g / 100, g / 10000,
                    timestamptz '2025-06-01'
@@ -135,7 +139,8 @@ def _fill_visits(url: str, households: int) -> None:
         s.execute(
             text("""
             INSERT INTO visits (household_id, worker, visited_at, geom)
-            SELECT h.household_id, 'bench', timestamptz '2026-01-01' + d * interval '1 day' + random() * interval '3 days',
+            SELECT h.household_id, 'bench',
+                   timestamptz '2026-01-01' + d * interval '1 day' + random() * interval '3 days',
                    ST_SetSRID(ST_MakePoint(113.2, 22.55), 4326)
             FROM key_households h, generate_series(0, 180, 10) d WHERE random() < 0.9""")
         )
@@ -145,17 +150,22 @@ def _fill_visits(url: str, households: int) -> None:
 EVERY_EVENT = """
     SELECT {column} AS area_id, count(*) AS events,
            count(*) FILTER (WHERE resolved_at IS NOT NULL OR due_at < :now) AS due,
-           count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at) AS on_time,
+           count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at)
+               AS on_time,
            count(*) FILTER (WHERE status IN ('resolved', 'reviewed', 'archived')) AS closed,
            count(satisfaction) AS rated, count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
-           avg(extract(epoch FROM resolved_at - reported_at) / 3600.0) FILTER (WHERE resolved_at IS NOT NULL) AS hours
-    FROM events WHERE reported_at >= :since AND reported_at < :until AND {column} IS NOT NULL AND status <> 'merged'
+           avg(extract(epoch FROM resolved_at - reported_at) / 3600.0) FILTER (WHERE resolved_at IS NOT NULL)
+               AS hours
+    FROM events WHERE reported_at >= :since AND reported_at < :until AND {column} IS NOT NULL
+          AND status <> 'merged'
     GROUP BY {column}"""
 """The KPI sums counted from every event of the period (the query before the daily sums): the reference."""
 
 
 def _same_as_every_event(s, rows: list[dict], by: str, query: dict) -> tuple[bool, float]:
-    """Whether ``rows`` (layers.events.kpis) hold the figures of counting every event, and that count's time."""
+    """Whether ``rows`` (layers.events.kpis) hold the figures of counting every event, and that count's
+    time.
+    """
     from layers.events import KPI_LEVELS
 
     t0 = time.perf_counter()
@@ -333,21 +343,21 @@ def _report(out: dict, new: int) -> None:
     if lat:
         print(
             f"  new event → open stream, from sending the report: {len(lat)} deliveries ({new} events × "
-            f"listeners), median {statistics.median(lat):.0f} ms, p95 {_p95(lat):.0f} ms, max {max(lat):.0f} ms "
-            f"(target < 1000 ms); missed {out['missing']}"
+            f"listeners), median {statistics.median(lat):.0f} ms, p95 {_p95(lat):.0f} ms, "
+            f"max {max(lat):.0f} ms (target < 1000 ms); missed {out['missing']}"
         )
         after = out["after_answer"]
         print(
-            f"  of which after the report was answered (committed): median {statistics.median(after):.0f} ms, "
-            f"p95 {_p95(after):.0f} ms, max {max(after):.0f} ms; the report itself (POST /events) median "
-            f"{statistics.median(out['posts']):.0f} ms"
+            "  of which after the report was answered (committed): "
+            f"median {statistics.median(after):.0f} ms, p95 {_p95(after):.0f} ms, max {max(after):.0f} ms; "
+            f"the report itself (POST /events) median {statistics.median(out['posts']):.0f} ms"
         )
     if polls["ms"]:
         print(
-            f"  polls meanwhile: {polls['done']} answered 200, {polls['unchanged']} answered 304 (unchanged), "
-            f"{polls['failed']} failed; median {statistics.median(polls['ms']):.0f} ms, p95 {_p95(polls['ms']):.0f} ms "
-            f"(each poller's first, all at once as the pages open: median {statistics.median(polls['first_ms']):.0f} "
-            f"ms, p95 {_p95(polls['first_ms']):.0f} ms)"
+            f"  polls meanwhile: {polls['done']} answered 200, {polls['unchanged']} answered 304 "
+            f"(unchanged), {polls['failed']} failed; median {statistics.median(polls['ms']):.0f} ms, "
+            f"p95 {_p95(polls['ms']):.0f} ms (each poller's first, all at once as the pages open: "
+            f"median {statistics.median(polls['first_ms']):.0f} ms, p95 {_p95(polls['first_ms']):.0f} ms)"
         )
 
 
@@ -413,13 +423,14 @@ def main() -> None:
             )
         ).one()
     print(
-        f"ready in {time.perf_counter() - started:.1f} s: {held[0]} events, {held[1]} key households, {held[2]} visits "
-        f"(database {make_url(url).database})"
+        f"ready in {time.perf_counter() - started:.1f} s: {held[0]} events, {held[1]} key households, "
+        f"{held[2]} visits (database {make_url(url).database})"
     )
     settings = visits.VisitSettings()
     load = os.getloadavg()
     print(
-        f"machine load average {load[0]:.1f} on {os.cpu_count()} cores (figures are wall-clock times under that load)"
+        f"machine load average {load[0]:.1f} on {os.cpu_count()} cores (figures are wall-clock times under "
+        "that load)"
     )
     now = datetime(2026, 7, 1, tzinfo=UTC)
     periods = {

@@ -81,9 +81,9 @@ def origins(url: str, n: int, seed: int = 7) -> list[tuple[float, float]]:
     with session(url) as s:
         rows = s.execute(
             text(  # ends of ordinary streets: every profile reaches them (no 422)
-                "SELECT DISTINCT ST_X(n.geom), ST_Y(n.geom), n.node_id FROM network_nodes n JOIN network_edges e "
-                "ON n.node_id IN (e.u, e.v) WHERE e.highway IN ('primary', 'secondary', 'tertiary', 'residential', "
-                "'unclassified') ORDER BY n.node_id"
+                "SELECT DISTINCT ST_X(n.geom), ST_Y(n.geom), n.node_id FROM network_nodes n "
+                "JOIN network_edges e ON n.node_id IN (e.u, e.v) WHERE e.highway IN ('primary', "
+                "'secondary', 'tertiary', 'residential', 'unclassified') ORDER BY n.node_id"
             )
         ).all()
     rng = random.Random(seed)
@@ -242,8 +242,8 @@ def main() -> None:
     for label in quiet:
         q, b = quiet[label], busy[label]
         print(
-            f"{label:<30} {q['p50_ms']:8.1f}ms {q['p95_ms']:7.1f}ms {b['p50_ms']:8.1f}ms {b['p95_ms']:7.1f}ms "
-            f"{b['p95_ms'] / q['p95_ms']:8.2f}x"
+            f"{label:<30} {q['p50_ms']:8.1f}ms {q['p95_ms']:7.1f}ms {b['p50_ms']:8.1f}ms "
+            f"{b['p95_ms']:7.1f}ms {b['p95_ms'] / q['p95_ms']:8.2f}x"
         )
     print(f"(load average at the end {load:.1f} on {os.cpu_count()} CPUs, shared machine)")
     out = ROOT / "bench" / "_results"

@@ -170,8 +170,8 @@ def _browser_figures(base: str, runs: int, cookies: dict[str, str]) -> None:
                 tiles = [n for n, u in sizes if u.startswith("/tiles/")]
                 verdict = "within" if med <= TARGET_S else "OVER"
                 print(
-                    f"{path:<12}{label:<18} interactive {med:6.2f} s (median of {runs}; min {min(times):.2f}, "
-                    f"max {max(times):.2f}) {verdict} the {TARGET_S:.0f} s target"
+                    f"{path:<12}{label:<18} interactive {med:6.2f} s (median of {runs}; "
+                    f"min {min(times):.2f}, max {max(times):.2f}) {verdict} the {TARGET_S:.0f} s target"
                 )
                 print(
                     f"{'':<30} {len(sizes)} requests, {sum(n for n, _ in sizes) / 1e6:.2f} MB on the wire; "
@@ -239,9 +239,9 @@ def _placenames_figures(base: str, cookies: dict[str, str], runs: int) -> None:
     med = statistics.median(times)
     verdict = "within" if med <= TARGET_S else "OVER"
     print(
-        f"place-name map, phone 390×844, CPU ×{THROTTLE} slower: interactive in {med:.2f} s (median of {runs}; "
-        f"min {min(times):.2f}, max {max(times):.2f}) — {verdict} the {TARGET_S:.0f} s target; script + layout "
-        f"{statistics.median(cpu):.2f} s; "
+        f"place-name map, phone 390×844, CPU ×{THROTTLE} slower: "
+        f"interactive in {med:.2f} s (median of {runs}; min {min(times):.2f}, max {max(times):.2f}) — "
+        f"{verdict} the {TARGET_S:.0f} s target; script + layout {statistics.median(cpu):.2f} s; "
         f"{first.get('names')} names, {first.get('inView')} in the first view drawn as "
         f"{first.get('drawn')} single markers and {first.get('clusters')} clusters"
     )

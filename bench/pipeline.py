@@ -108,8 +108,8 @@ def main() -> None:
         ).scalar_one()
         s.execute(
             text(
-                "UPDATE facilities SET geom = ST_SetSRID(ST_Project(geom::geography, 200, radians(45))::geometry, "
-                "4326) WHERE facility_id = :f"
+                "UPDATE facilities SET geom = ST_SetSRID(ST_Project(geom::geography, 200, "
+                "radians(45))::geometry, 4326) WHERE facility_id = :f"
             ),
             {"f": fid},
         )
@@ -118,8 +118,8 @@ def main() -> None:
         inc = runs.run_and_store(s, incremental=True)
     incremental_s = time.perf_counter() - t0
     print(
-        f"  incremental: recomputed {inc['summary']['recomputed_types']}, phases {inc['summary']['phases_s']}, "
-        f"CPU {_cpu() - c0:.2f} s"
+        f"  incremental: recomputed {inc['summary']['recomputed_types']}, "
+        f"phases {inc['summary']['phases_s']}, CPU {_cpu() - c0:.2f} s"
     )
 
     scenario_s = None

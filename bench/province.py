@@ -89,8 +89,9 @@ def _extrapolate(label: str, buffer_m: float, edges_per_km2: float, fits, args) 
     worker_hours = GUANGDONG_PARTITIONS * cpu_s / 3600
     per_machine = min(args.machine_cores, int(args.machine_gb * 1024 * 0.8 // mem_mb))
     print(
-        f"  {label}: buffer {buffer_m / 1000:.1f} km → partition {part_km2:,.0f} km² ≈ {part_edges:,.0f} edges; "
-        f"{cpu_s / 60:.1f} CPU min and {mem_mb / 1024:.1f} GB per partition; {worker_hours:.1f} worker-hours per run"
+        f"  {label}: buffer {buffer_m / 1000:.1f} km → partition {part_km2:,.0f} km² ≈ {part_edges:,.0f} "
+        f"edges; {cpu_s / 60:.1f} CPU min and {mem_mb / 1024:.1f} GB per partition; "
+        f"{worker_hours:.1f} worker-hours per run"
     )
     if per_machine < 1:
         print(
@@ -168,7 +169,8 @@ def _before_after(url: str, run_id: int, bufs: dict, config) -> None:
             pass
     nets = {"before": _timed(per_profile), "after": _timed(shared)}
     print(
-        f"overhead fixes, before → after (one partition, {len(edges):,} edges, {len(rows):,} rows; wall s / CPU s):"
+        f"overhead fixes, before → after (one partition, {len(edges):,} edges, {len(rows):,} rows; "
+        "wall s / CPU s):"
     )
     print(
         f"  networks of {len(names)} profiles: {nets['before'][0]:.2f} / {nets['before'][1]:.2f} → "
@@ -216,9 +218,9 @@ def main() -> None:
     land = _land_km2(region.areas)
     print(
         f"province: {len(table)} counties of {table.city_code.nunique()} cities × scale {args.scale} "
-        f"(real {table.towns.sum()} towns, {table.villages.sum()} villages): {len(region.residences):,} homes, "
-        f"{residents:,} residents, {len(region.edges):,} edges, {land:,.0f} km² land (fictional; "
-        f"generated and loaded in {time.perf_counter() - t0:.0f} s)"
+        f"(real {table.towns.sum()} towns, {table.villages.sum()} villages): "
+        f"{len(region.residences):,} homes, {residents:,} residents, {len(region.edges):,} edges, "
+        f"{land:,.0f} km² land (fictional; generated and loaded in {time.perf_counter() - t0:.0f} s)"
     )
     config = RunConfig()
     full = None
@@ -240,8 +242,8 @@ def main() -> None:
             ).per_residence
         single_s = time.perf_counter() - t0
         print(
-            f"single machine (read + coverage, no gaps): {single_s:.1f} s, {time.process_time() - cpu0:.1f} CPU s, "
-            f"peak {mem.peak_mb:.0f} MB"
+            f"single machine (read + coverage, no gaps): {single_s:.1f} s, "
+            f"{time.process_time() - cpu0:.1f} CPU s, peak {mem.peak_mb:.0f} MB"
         )
     runs = {}
     for n in _workers(args.workers):
@@ -272,17 +274,19 @@ def main() -> None:
     )
     dup = sum(f["edges"] for f in figs) / len(region.edges)
     print(
-        f"where the time goes (workers {min(runs)}, {first['seconds']:.1f} s): setup {ph['prepare_s']:.1f} s, "
-        f"cluster start {ph['cluster_start_s']:.1f} s, partition reads {read:.1f} s, compute {compute:.1f} s, "
-        f"storing rows {ph['store_s']:.1f} s, roll-up {ph['rollup_s']:.1f} s{rest}; "
-        f"the partitions read {dup:.1f}× the province's edges "
-        f"(buffer {first['buffers']['network_m'] / 1000:.1f} km around counties ~{math.sqrt(land / len(table)):.0f} km wide)"
+        f"where the time goes (workers {min(runs)}, {first['seconds']:.1f} s): "
+        f"setup {ph['prepare_s']:.1f} s, cluster start {ph['cluster_start_s']:.1f} s, "
+        f"partition reads {read:.1f} s, compute {compute:.1f} s, storing rows {ph['store_s']:.1f} s, "
+        f"roll-up {ph['rollup_s']:.1f} s{rest}; the partitions read {dup:.1f}× the province's edges "
+        f"(buffer {first['buffers']['network_m'] / 1000:.1f} km around counties "
+        f"~{math.sqrt(land / len(table)):.0f} km wide)"
     )
     most = runs[max(runs)]
     print(
         f"largest province run here: {len(table)} counties ({', '.join(sorted(set(table.city_name)))}), "
         f"{table.towns.sum()} towns, {table.villages.sum()} villages, {len(region.residences):,} homes, "
-        f"{residents:,} residents, {len(region.edges):,} edges: {most['seconds']:.1f} s on {max(runs)} workers"
+        f"{residents:,} residents, {len(region.edges):,} edges: "
+        f"{most['seconds']:.1f} s on {max(runs)} workers"
     )
 
     with session(url) as s:

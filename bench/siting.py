@@ -57,7 +57,8 @@ def main() -> None:
             labels.polygon_labels(s, geoms[:10])  # warm: imports, road categories
             best = _best(lambda g=geoms: labels.polygon_labels(s, g), args.runs)
             print(
-                f"labels, {what}: {len(geoms)} in {best:.3f} s ({best / max(len(geoms), 1) * 1000:.2f} ms per gap)"
+                f"labels, {what}: {len(geoms)} in {best:.3f} s ({best / max(len(geoms), 1) * 1000:.2f} ms "
+                "per gap)"
             )
         t = time.perf_counter()
         result = siting.site(
@@ -68,7 +69,8 @@ def main() -> None:
     cap = summary["capacity"]
     print(
         f"siting {summary['type_name']}: users {summary['users']['label']}, capacity {cap['per_site']} "
-        f"{cap['unit']} = {cap['users_per_site']} users; candidates {summary['candidates']}; {total:.1f} s in all"
+        f"{cap['unit']} = {cap['users_per_site']} users; candidates {summary['candidates']}; "
+        f"{total:.1f} s in all"
     )
     for key in ("maximal_covering", "set_covering"):
         if key not in summary:

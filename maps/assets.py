@@ -2,8 +2,9 @@
 
 Third-party libraries (Leaflet and its plugins; Swagger UI and ReDoc for the API docs) come from the
 npm packages in ``maps/assets/node_modules`` (installed by ``npm ci`` from
-``maps/assets/package-lock.json``); our own small scripts and styles live in ``maps/static``. Only the files listed here are served: ``resolve`` maps a URL path to a file and
-refuses everything else, so the asset route cannot be used to read arbitrary files.
+``maps/assets/package-lock.json``); our own small scripts and styles live in ``maps/static``. Only the files
+listed here are served: ``resolve`` maps a URL path to a file and refuses everything else, so the asset route
+cannot be used to read arbitrary files.
 
 folium's elements reference CDNs by default; ``offline_map`` and the plugin subclasses below replace
 every ``default_js``/``default_css`` with these local URLs.
@@ -40,10 +41,14 @@ _NPM_FILES: dict[str, str] = {
     "markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
     "markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
     "heat/leaflet-heat.js": "leaflet.heat/dist/leaflet-heat-global.js",
-    "subgroup/leaflet.featuregroup.subgroup.js": "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js",
+    "subgroup/leaflet.featuregroup.subgroup.js": (
+        "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js"
+    ),
     # Vector tiles (/tiles/...: Mapbox Vector Tiles) drawn on canvas; the bundle holds pbf and vector-tile.
     "vectorgrid/Leaflet.VectorGrid.bundled.js": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js",
-    "vectorgrid/Leaflet.VectorGrid.bundled.js.map": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js.map",
+    "vectorgrid/Leaflet.VectorGrid.bundled.js.map": (
+        "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js.map"
+    ),
     # The API docs (/docs, /redoc).
     "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
     "swagger-ui/swagger-ui-bundle.js.map": "swagger-ui-dist/swagger-ui-bundle.js.map",

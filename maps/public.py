@@ -172,8 +172,9 @@ def build_public_map(
     district : ``{"name", "bounds": [[south, west], [north, east]], "demo"}`` (degrees, EPSG:4326).
     facilities : open facilities with public columns (``maps.sources.public_facilities``).
     facility_types : the facility type table (code, name_zh, category).
-    grid_tiles : URL template of the small grids' vector tiles (``/tiles/grids/{z}/{x}/{y}.mvt?level=grid_small``):
-        the grids with the grid worker's public work contact are drawn from them, not embedded.
+    grid_tiles : URL template of the small grids' vector tiles
+        (``/tiles/grids/{z}/{x}/{y}.mvt?level=grid_small``): the grids with the grid worker's public work
+        contact are drawn from them, not embedded.
     basemap : ``maps.basemap.offline_data`` output.
     placename_categories : place-name category code → Chinese name (for search results).
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.

@@ -3,10 +3,10 @@
 Each county is one task (``county_task``): the worker opens its own connection from the database
 URL it is given, reads the county's partition (``layers.province.partition_inputs``, buffers of
 ``province.partition.buffers``), runs ``geo.coverage.run_coverage`` on it and returns the
-county's per-home rows with its figures (time, CPU time, peak memory of the task). The client stores each county's rows in one transaction as its task
-finishes (so a county is stored whole or not at all), retries a failed task (Dask ``retries``),
-reports the counties that still failed, and rolls up to county, city and province only when every
-county succeeded.
+county's per-home rows with its figures (time, CPU time, peak memory of the task). The client stores each
+county's rows in one transaction as its task finishes (so a county is stored whole or not at all), retries a
+failed task (Dask ``retries``), reports the counties that still failed, and rolls up to county, city and
+province only when every county succeeded.
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ class ApiSettings(AccountSettings):
     )
 
     secret_key: SecretStr = Field(min_length=32)
-    """Signs the login tokens (JWT HS256). At least 32 characters (HS256 wants a 256-bit key); keep it private."""
+    """Signs the login tokens (JWT HS256). At least 32 characters (HS256 wants a 256-bit key); keep it
+    private.
+    """
     database_url: str | None = None
     """Overrides DATABASE_URL / the local .pgdata cluster (mostly for tests)."""
     token_minutes: int = Field(default=8 * 60, ge=1)
@@ -105,7 +107,9 @@ class ApiSettings(AccountSettings):
     """Failed logins in a row an account is allowed before its back-off starts (counted per username,
     whatever the address, since its last successful login within 24 h)."""
     login_backoff_seconds: float = Field(default=30.0, gt=0)
-    """The account's wait after its ``login_free_failures``-th failed login; each further failure doubles it."""
+    """The account's wait after its ``login_free_failures``-th failed login; each further failure doubles
+    it.
+    """
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     """The longest wait of the per-account back-off (seconds)."""
     trusted_proxies: str = ""
@@ -326,8 +330,8 @@ def read(cls: type[S]) -> S:
             raise SettingsError(
                 f"minqing-map cannot start: {problems}. Set MINQING_SECRET_KEY to a random string of at "
                 "least 32 characters in the environment or in .env, e.g. "
-                "`echo MINQING_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') >> .env` "
-                "(`make demo` does this for you)."
+                "`echo MINQING_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))') "
+                ">> .env` (`make demo` does this for you)."
             ) from None
         raise SettingsError(f"{cls.__name__} settings are invalid: {problems}") from None
 
@@ -454,8 +458,6 @@ def environment_markdown() -> str:
     """The README's table of every environment variable (between ``TABLE_START`` and ``TABLE_END``)."""
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for var, default, meaning in environment_table():
-        lines.append(
-            f"| `{var}` | {('`' + default + '`') if default not in ('none', '(required)', '') else default or '(empty)'} "
-            f"| {meaning.replace('|', '/')} |"
-        )
+        shown = ("`" + default + "`") if default not in ("none", "(required)", "") else default or "(empty)"
+        lines.append(f"| `{var}` | {shown} | {meaning.replace('|', '/')} |")
     return "\n".join([TABLE_START, *lines, TABLE_END])
