@@ -535,8 +535,8 @@ def sweep(url: str, counts: list[int], *, duration: int, connections: int, varia
 
 
 def with_stored_isochrones(url: str) -> None:
-    """Make sure the latest run holds the facility isochrones (a run made before they were stored has
-    none).
+    """Make sure the latest run holds the facility isochrones
+    (a run made before they were stored has none).
     """
     from layers import store
     from layers.db import session

@@ -163,8 +163,8 @@ EVERY_EVENT = """
 
 
 def _same_as_every_event(s, rows: list[dict], by: str, query: dict) -> tuple[bool, float]:
-    """Whether ``rows`` (layers.events.kpis) hold the figures of counting every event, and that count's
-    time.
+    """Whether ``rows`` (layers.events.kpis) hold the figures of counting every event,
+    and that count's time.
     """
     from layers.events import KPI_LEVELS
 

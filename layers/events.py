@@ -72,7 +72,8 @@ def route(s: Session, lon: float, lat: float) -> dict[str, int | None]:
         community, town = s.execute(
             text(f"""
             SELECT max(area_id) FILTER (WHERE level = 'community'), max(area_id) FILTER (WHERE level = 'town')
-            FROM (SELECT area_id, level FROM areas WHERE level IN ('community', 'town') AND ST_Covers(geom, {POINT})
+            FROM (SELECT area_id, level FROM areas
+                  WHERE level IN ('community', 'town') AND ST_Covers(geom, {POINT})
                   ORDER BY area_id DESC) a"""),
             {"lon": lon, "lat": lat},
         ).one()
@@ -108,8 +109,8 @@ def insert(s: Session, values: Mapping[str, Any], history: Sequence[Mapping[str,
     cols = [c for c in values if c not in ("lon", "lat")]
     event_id = s.execute(
         text(
-            f"INSERT INTO events ({', '.join(cols)}, geom) VALUES ({', '.join(':' + c for c in cols)}, {POINT}) "
-            "RETURNING event_id"
+            f"INSERT INTO events ({', '.join(cols)}, geom) VALUES "
+            f"({', '.join(':' + c for c in cols)}, {POINT}) RETURNING event_id"
         ),
         dict(values),
     ).scalar_one()
@@ -123,8 +124,8 @@ def insert(s: Session, values: Mapping[str, Any], history: Sequence[Mapping[str,
 def add_history(s: Session, event_id: int, entry: Mapping[str, Any]) -> None:
     s.execute(
         text(
-            "INSERT INTO event_history (event_id, action, from_status, to_status, actor, at, note, department) "
-            "VALUES (:e, :action, :from_status, :to_status, :actor, :at, :note, :department)"
+            "INSERT INTO event_history (event_id, action, from_status, to_status, actor, at, note, "
+            "department) VALUES (:e, :action, :from_status, :to_status, :actor, :at, :note, :department)"
         ),
         {
             "e": event_id,
@@ -322,7 +323,8 @@ def merged_progress(s: Session, code: str) -> dict[str, Any]:
         WITH RECURSIVE up AS (
             SELECT event_id, duplicate_of, status, 0 AS depth FROM events WHERE tracking_code = :c
             UNION ALL
-            SELECT e.event_id, e.duplicate_of, e.status, up.depth + 1 FROM events e JOIN up ON e.event_id = up.duplicate_of
+            SELECT e.event_id, e.duplicate_of, e.status, up.depth + 1
+            FROM events e JOIN up ON e.event_id = up.duplicate_of
             WHERE up.status = 'merged' AND up.depth < 20)
         SELECT e.status, e.category, e.reported_at, e.due_at, e.resolved_at,
                (SELECT max(at) FROM event_history h WHERE h.event_id = e.event_id) AS updated_at
@@ -363,8 +365,8 @@ def add_photo(s: Session, event_id: int, photo: Mapping[str, Any]) -> None:
     """Record a stored photo of an event (the same bytes twice: one row)."""
     s.execute(
         text(
-            "INSERT INTO event_photos (event_id, sha256, content_type, width, height, size_bytes, uploaded_by) "
-            "VALUES (:e, :sha256, :content_type, :width, :height, :size_bytes, :uploaded_by) "
+            "INSERT INTO event_photos (event_id, sha256, content_type, width, height, size_bytes, "
+            "uploaded_by) VALUES (:e, :sha256, :content_type, :width, :height, :size_bytes, :uploaded_by) "
             "ON CONFLICT (event_id, sha256) DO NOTHING"
         ),
         {"e": event_id, **photo},
@@ -426,18 +428,20 @@ def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime
         WITH parts AS (
           SELECT {column} AS area_id, count(*) AS events,
                  count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,
-                 count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at) AS on_time,
+                 count(*) FILTER (WHERE resolved_at IS NOT NULL AND NOT overdue AND resolved_at <= due_at)
+                   AS on_time,
                  count(*) FILTER (WHERE status IN {CLOSED}) AS closed,
                  count(satisfaction) AS rated, count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
-                 coalesce(sum(extract(epoch FROM resolved_at - reported_at)), 0) AS resolve_seconds, 0 AS open_due
+                 coalesce(sum(extract(epoch FROM resolved_at - reported_at)), 0) AS resolve_seconds,
+                 0 AS open_due
           FROM events
           WHERE status <> 'merged' AND {column} IS NOT NULL
             AND (reported_at >= :since AND reported_at < :a OR reported_at >= :b AND reported_at < :until)
           GROUP BY {column}),
         days AS (
-          SELECT {column} AS area_id, sum(events) AS events, sum(resolved) AS resolved, sum(on_time) AS on_time,
-                 sum(closed) AS closed, sum(rated) AS rated, sum(satisfied) AS satisfied,
-                 sum(resolve_seconds) AS resolve_seconds, 0 AS open_due
+          SELECT {column} AS area_id, sum(events) AS events, sum(resolved) AS resolved,
+                 sum(on_time) AS on_time, sum(closed) AS closed, sum(rated) AS rated,
+                 sum(satisfied) AS satisfied, sum(resolve_seconds) AS resolve_seconds, 0 AS open_due
           FROM event_kpi_days WHERE day >= :first AND day < :end AND {column} <> 0 GROUP BY {column}),
         late AS (
           SELECT {column} AS area_id, 0, 0, 0, 0, 0, 0, 0, count(*) AS open_due
@@ -446,8 +450,9 @@ def kpis(s: Session, *, by: str, since: datetime, until: datetime, now: datetime
             AND due_at < :now AND {column} IS NOT NULL
           GROUP BY {column}),
         k AS (
-          SELECT area_id, sum(events) AS events, sum(resolved) + sum(open_due) AS due, sum(on_time) AS on_time,
-                 sum(closed) AS closed, sum(rated) AS rated, sum(satisfied) AS satisfied,
+          SELECT area_id, sum(events) AS events, sum(resolved) + sum(open_due) AS due,
+                 sum(on_time) AS on_time, sum(closed) AS closed, sum(rated) AS rated,
+                 sum(satisfied) AS satisfied,
                  sum(resolve_seconds) / NULLIF(sum(resolved), 0) / 3600.0 AS mean_hours
           FROM (SELECT * FROM parts UNION ALL SELECT * FROM days UNION ALL SELECT * FROM late) u
           GROUP BY area_id HAVING sum(events) > 0)
@@ -506,9 +511,10 @@ def points(s: Session, *, since: datetime, limit: int, **scope: Any) -> tuple[li
         SELECT event_id, round(ST_X(geom)::numeric, 6)::float, round(ST_Y(geom)::numeric, 6)::float, status,
                category, overdue, level, department, grid_id, reported_at, due_at
         FROM events
-        WHERE (status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling') OR reported_at >= :since){where}
-        ORDER BY status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling') DESC, reported_at DESC,
-                 event_id DESC
+        WHERE (status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
+               OR reported_at >= :since){where}
+        ORDER BY status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling') DESC,
+                 reported_at DESC, event_id DESC
         LIMIT :limit"""),
         {**params, "since": since, "limit": limit + 1},
     ).all()
@@ -535,10 +541,12 @@ def counts(
                count(*) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
                                 AND (due_at < :now OR overdue)) AS overdue,
                count(*) FILTER (WHERE status = 'escalated') AS waiting,
-               min(due_at) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')
+               min(due_at) FILTER (WHERE status IN ('reported', 'accepted', 'escalated', 'assigned',
+                                                    'handling')
                                    AND due_at >= :now) AS next_due
         FROM events WHERE (reported_at >= :month OR resolved_at >= :month
-                           OR status IN ('reported', 'accepted', 'escalated', 'assigned', 'handling')){where}"""),
+                           OR status IN ('reported', 'accepted', 'escalated', 'assigned',
+                                         'handling')){where}"""),
             {**params, "day": day, "month": month, "now": now},
         )
         .mappings()

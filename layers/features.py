@@ -100,7 +100,9 @@ class Layer:
     unique: tuple[str, ...] = ()
     """Properties whose values are unique in the table (checked before the write, with a clear message)."""
     delete_fix: str | None = None
-    """What to do instead when a referenced row cannot be deleted (default: reassign or delete the referrers)."""
+    """What to do instead when a referenced row cannot be deleted
+    (default: reassign or delete the referrers).
+    """
     """Constraints every written row must satisfy, e.g. allowed levels: {"level": (...)}."""
     versioned_by: tuple[str, ...] = ()
     """``data_versions`` layers whose counters change whenever this collection's content changes."""
@@ -633,7 +635,8 @@ def _check_coordinates(geom: shapely.Geometry) -> None:
         return
     if (coords[:, 0] <= 90).all() and (coords[:, 1] <= 180).all():
         raise GeometryRejected(
-            "a latitude is beyond ±90°, so the coordinates look like [lat, lon] (longitude and latitude swapped)",
+            "a latitude is beyond ±90°, so the coordinates look like [lat, lon] "
+            "(longitude and latitude swapped)",
             fix="GeoJSON order is [longitude, latitude]: swap the two numbers",
         )
     raise GeometryRejected(

@@ -68,8 +68,8 @@ def advance(s: Session, *tables: str) -> None:
         s.execute(
             text(
                 f"SELECT setval(CAST(:seq AS regclass), m) FROM (SELECT max({key}) AS m FROM {table}) x "
-                "WHERE m IS NOT NULL AND m > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
-                f"FROM {seq})"
+                "WHERE m IS NOT NULL AND m > "
+                f"(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {seq})"
             ),
             {"seq": seq},
         )

@@ -124,8 +124,8 @@ def reached(s: Session, run_id: int, facility_id: int, profile: str, minutes: fl
         (
             "SELECT r.facility_id, f.name, f.type_code, t.name_zh AS type_name, r.time_s "
             "FROM facility_isochrones i "
-            "CROSS JOIN LATERAL unnest(i.reached_id, i.reached_s) WITH ORDINALITY AS r(facility_id, time_s, k) "
-            "JOIN facilities f ON f.facility_id = r.facility_id "
+            "CROSS JOIN LATERAL unnest(i.reached_id, i.reached_s) "
+            "WITH ORDINALITY AS r(facility_id, time_s, k) JOIN facilities f ON f.facility_id = r.facility_id "
             "LEFT JOIN facility_types t ON t.code = f.type_code "
             "WHERE i.run_id = :r AND i.facility_id = :f AND i.profile = :p AND i.minutes = :m ORDER BY r.k"
         ),

@@ -221,8 +221,8 @@ def reap(s: Session, *, reason: str) -> dict[str, list[int]]:
         ids = (
             s.execute(
                 text(
-                    f"WITH lost AS (SELECT r.{key} FROM {table} r WHERE r.status IN ('queued', 'running') {only_base}"
-                    f"AND NOT EXISTS (SELECT 1 FROM {QUEUE_JOBS} q WHERE q.id = r.queue_job_id "
+                    f"WITH lost AS (SELECT r.{key} FROM {table} r WHERE r.status IN ('queued', 'running') "
+                    f"{only_base}AND NOT EXISTS (SELECT 1 FROM {QUEUE_JOBS} q WHERE q.id = r.queue_job_id "
                     "AND q.status::text = ANY(:live)) FOR UPDATE OF r SKIP LOCKED) "
                     f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
                     f"WHERE {key} IN (SELECT {key} FROM lost) RETURNING {key}"
@@ -252,11 +252,11 @@ def siting_after_run(s: Session, run_id: int) -> list[dict[str, Any]]:
     and before the next base run started (job_id, params, result, finished_at), newest first."""
     rows = s.execute(
         text(
-            "SELECT j.job_id, j.params, j.result, j.finished_at FROM jobs j JOIN coverage_runs r ON r.run_id = :r "
-            "WHERE j.kind = 'siting' AND j.status = 'done' AND j.result IS NOT NULL "
+            "SELECT j.job_id, j.params, j.result, j.finished_at FROM jobs j JOIN coverage_runs r "
+            "ON r.run_id = :r WHERE j.kind = 'siting' AND j.status = 'done' AND j.result IS NOT NULL "
             "AND r.finished_at IS NOT NULL AND j.created_at >= r.finished_at "
-            "AND NOT EXISTS (SELECT 1 FROM coverage_runs n WHERE n.run_id > r.run_id AND n.scenario_id IS NULL "
-            "AND n.started_at <= j.created_at) ORDER BY j.job_id DESC"
+            "AND NOT EXISTS (SELECT 1 FROM coverage_runs n WHERE n.run_id > r.run_id "
+            "AND n.scenario_id IS NULL AND n.started_at <= j.created_at) ORDER BY j.job_id DESC"
         ),
         {"r": run_id},
     )

@@ -57,8 +57,8 @@ def _nearest_sql(source: str, columns: str, tiebreak: str, alias: str, radius: s
 
     r = f"{alias}_b.r"
     return (
-        f"LEFT JOIN LATERAL (SELECT least({(radius or '{bound}').format(bound=bound)}, :max_m) AS r) {r[:-2]} "
-        f"ON true LEFT JOIN LATERAL (SELECT * FROM (SELECT {columns}, t.geom, "
+        f"LEFT JOIN LATERAL (SELECT least({(radius or '{bound}').format(bound=bound)}, :max_m) AS r) "
+        f"{r[:-2]} ON true LEFT JOIN LATERAL (SELECT * FROM (SELECT {columns}, t.geom, "
         f"ST_Distance(t.geom::geography, p.pt::geography) AS d, {tiebreak} AS tb FROM {source} "
         f"AND t.geom && {_box(r)} AND ST_DWithin(t.geom, p.pt, {_DLON.format(r=r)})) c "
         f"WHERE c.d <= {r} ORDER BY c.d, c.tb LIMIT 1) {alias} ON true "
@@ -102,17 +102,18 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
             "LEFT JOIN LATERAL (SELECT c.name FROM (SELECT t.name, t.edge_id, "
             "ST_Distance(t.geom::geography, p.pt::geography) AS d FROM "
             + EDGES
-            + f" AND t.name <> q.road AND t.geom && {_box(':cross_m')}) c WHERE q.road_distance_m <= :cross_m "
-            "AND c.d <= :cross_m ORDER BY c.d, c.edge_id LIMIT 1) x ON true "
+            + f" AND t.name <> q.road AND t.geom && {_box(':cross_m')}) c "
+            "WHERE q.road_distance_m <= :cross_m AND c.d <= :cross_m ORDER BY c.d, c.edge_id LIMIT 1) x "
+            "ON true "
         )
         cross_col = ", x.name AS cross_road"
     pick = "(e.d IS NOT NULL AND (g.d IS NULL OR round(e.d::numeric, 1) <= round(g.d::numeric, 1)))"
     sql = (
         f"WITH p AS ({POINTS}), q AS (SELECT p.i, p.pt, p.lat, "
         f"CASE WHEN {pick} THEN 'network' WHEN g.d IS NOT NULL THEN 'registry' END AS road_source, "
-        f"CASE WHEN {pick} THEN e.name ELSE g.name END AS road, CASE WHEN {pick} THEN e.highway END AS highway, "
-        f"CASE WHEN NOT {pick} THEN g.name_id END AS road_name_id, "
-        f"CASE WHEN NOT {pick} THEN g.category END AS road_category, "
+        f"CASE WHEN {pick} THEN e.name ELSE g.name END AS road, "
+        f"CASE WHEN {pick} THEN e.highway END AS highway, CASE WHEN NOT {pick} THEN g.name_id "
+        f"END AS road_name_id, CASE WHEN NOT {pick} THEN g.category END AS road_category, "
         f"round((CASE WHEN {pick} THEN e.d ELSE g.d END)::numeric, 1)::float8 AS road_distance_m, "
         f"ST_ClosestPoint(CASE WHEN {pick} THEN e.geom ELSE g.geom END, p.pt) AS near FROM p "
         + _nearest_sql(EDGES, "t.name, t.highway", "t.edge_id", "e")
@@ -123,8 +124,8 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
             "g",
             radius=f"coalesce({registry_radius}, {{bound}})",
         )
-        + ") SELECT q.i, q.road, q.road_source, q.highway, q.road_name_id, q.road_category, q.road_distance_m, "
-        f"ST_X(q.near) AS road_lon, ST_Y(q.near) AS road_lat{cross_col} FROM q "
+        + ") SELECT q.i, q.road, q.road_source, q.highway, q.road_name_id, q.road_category, "
+        f"q.road_distance_m, ST_X(q.near) AS road_lon, ST_Y(q.near) AS road_lat{cross_col} FROM q "
         + cross.replace("p.pt", "q.pt").replace("p.lat", "q.lat")
         + "ORDER BY q.i"
     )

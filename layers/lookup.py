@@ -61,9 +61,9 @@ def facility_points(s: Session) -> pd.DataFrame:
     return read_frame(
         s,
         (
-            "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, t.category, ST_X(f.geom) AS lon, "
-            "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
-            "WHERE f.status = 'open' ORDER BY f.facility_id"
+            "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, t.category, "
+            "ST_X(f.geom) AS lon, ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t "
+            "ON t.code = f.type_code WHERE f.status = 'open' ORDER BY f.facility_id"
         ),
     )
 
@@ -76,13 +76,15 @@ def facility_point(s: Session, facility_id: int) -> tuple[float, float] | None:
 
 
 def facility_search_rows(s: Session) -> pd.DataFrame:
-    """Open facilities to search (public columns): facility_id, name, type_code, type_name, address, lon, lat."""
+    """Open facilities to search (public columns):
+    facility_id, name, type_code, type_name, address, lon, lat.
+    """
     return read_frame(
         s,
         (
-            "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, ST_X(f.geom) AS lon, "
-            "ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t ON t.code = f.type_code "
-            "WHERE f.status = 'open' ORDER BY f.facility_id"
+            "SELECT f.facility_id, f.name, f.type_code, t.name_zh AS type_name, f.address, "
+            "ST_X(f.geom) AS lon, ST_Y(f.geom) AS lat FROM facilities f LEFT JOIN facility_types t "
+            "ON t.code = f.type_code WHERE f.status = 'open' ORDER BY f.facility_id"
         ),
     )
 

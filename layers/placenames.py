@@ -323,8 +323,9 @@ def _record(
 ) -> None:
     s.execute(
         text(
-            "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, before, after) "
-            f"VALUES (:id, :action, :old, :new, :approval, {ACTOR}, CAST(:before AS jsonb), CAST(:after AS jsonb))"
+            "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, "
+            f"before, after) VALUES (:id, :action, :old, :new, :approval, {ACTOR}, CAST(:before AS jsonb), "
+            "CAST(:after AS jsonb))"
         ),
         {
             "id": name_id,
@@ -343,7 +344,8 @@ def deepest_area(s: Session, geometry: shapely.Geometry) -> int | None:
     depth = " ".join(f"WHEN '{level}' THEN {d}" for level, d in ORDER.items())
     return s.execute(
         text(
-            "SELECT area_id FROM areas WHERE ST_Intersects(geom, ST_PointOnSurface(ST_GeomFromWKB(:g, 4326))) "
+            "SELECT area_id FROM areas "
+            "WHERE ST_Intersects(geom, ST_PointOnSurface(ST_GeomFromWKB(:g, 4326))) "
             f"ORDER BY CASE level {depth} END DESC, area_id LIMIT 1"
         ),
         {"g": shapely.to_wkb(geometry)},
@@ -393,9 +395,10 @@ def create(
     ids.advance(s, "place_names")
     name_id = s.execute(
         text(
-            "INSERT INTO place_names (name, category, area_id, proper, generic, pinyin, status, heritage, sign_present, "
-            "approval, meaning, geom) VALUES (:name, :category, :area_id, :proper, :generic, :pinyin, :status, "
-            ":heritage, :sign_present, :approval, :meaning, ST_GeomFromWKB(:geom, 4326)) RETURNING name_id"
+            "INSERT INTO place_names (name, category, area_id, proper, generic, pinyin, status, heritage, "
+            "sign_present, approval, meaning, geom) VALUES (:name, :category, :area_id, :proper, :generic, "
+            ":pinyin, :status, :heritage, :sign_present, :approval, :meaning, ST_GeomFromWKB(:geom, 4326)) "
+            "RETURNING name_id"
         ),
         {
             "name": name,
@@ -484,8 +487,8 @@ def rename(
     if current.heritage:
         if not (heritage_review or "").strip():
             raise RegistryConflict(
-                f"place name {name_id} ({current.name}) is on the heritage register (地名文化遗产): a rename needs "
-                "an expert assessment",
+                f"place name {name_id} ({current.name}) is on the heritage register (地名文化遗产): "
+                "a rename needs an expert assessment",
                 fix="send heritage_review with the assessment's number and date "
                 "(论证意见文号与日期), or keep the name",
             )
@@ -588,8 +591,8 @@ def after_feature_write(
     """Apply the registry's rules to a row just written through ``layers.features``.
 
     Refuses a new or changed category not in categories.csv (``UnknownCategoryError``, 422: the
-    transaction is rolled back, as on POST /placenames), fills the area (deepest containing area) when none was
-    given, computes proper and generic parts and pinyin when missing or when the category changed (a
+    transaction is rolled back, as on POST /placenames), fills the area (deepest containing area) when none
+    was given, computes proper and generic parts and pinyin when missing or when the category changed (a
     pinyin the writer sent is kept), records a new name without approval as ``PENDING_APPROVAL`` and
     records the history entry (``create`` or ``update``) with the actor and the row before and after.
     """
@@ -634,7 +637,8 @@ TREE_SQL = """
 WITH RECURSIVE up(area_id, ancestor) AS (
     SELECT area_id, area_id FROM areas
     UNION ALL
-    SELECT up.area_id, a.parent_id FROM up JOIN areas a ON a.area_id = up.ancestor WHERE a.parent_id IS NOT NULL
+    SELECT up.area_id, a.parent_id FROM up JOIN areas a ON a.area_id = up.ancestor
+    WHERE a.parent_id IS NOT NULL
 ), tree AS (
     SELECT up.area_id, min(a.name) FILTER (WHERE a.level = 'town') AS town,
            min(a.name) FILTER (WHERE a.level = 'district') AS district
@@ -669,11 +673,11 @@ def registry(s: Session, *, current: bool = True, with_geometry: bool = False) -
         s,
         TREE_SQL
         + (
-            " SELECT p.name_id, p.name, p.category, p.status, p.heritage, p.sign_present, p.approval, p.area_id, "
-            "t.town, t.district, ST_ClusterDBSCAN(ST_Transform(p.geom, :srid), eps := :gap, minpoints := 1) "
-            "OVER (PARTITION BY p.name) AS piece, ST_X(ST_PointOnSurface(p.geom)) AS lon, "
-            f"ST_Y(ST_PointOnSurface(p.geom)) AS lat{geom} FROM place_names p LEFT JOIN tree t ON t.area_id = p.area_id "
-            f"{where} ORDER BY p.name_id"
+            " SELECT p.name_id, p.name, p.category, p.status, p.heritage, p.sign_present, p.approval, "
+            "p.area_id, t.town, t.district, ST_ClusterDBSCAN(ST_Transform(p.geom, :srid), eps := :gap, "
+            "minpoints := 1) OVER (PARTITION BY p.name) AS piece, ST_X(ST_PointOnSurface(p.geom)) AS lon, "
+            f"ST_Y(ST_PointOnSurface(p.geom)) AS lat{geom} FROM place_names p LEFT JOIN tree t "
+            f"ON t.area_id = p.area_id {where} ORDER BY p.name_id"
         ),
         {"srid": metric_srid(s), "gap": PIECE_GAP_M},
     )
@@ -798,10 +802,11 @@ def review(
         raise ValidationFailed(f"place name {name_id} ({record.name}) has no finding to review")
     s.execute(
         text(
-            "INSERT INTO place_name_reviews (name_id, decision, codes, reviewed_name, note, decided_by, decided_at) "
-            f"VALUES (:id, :decision, :codes, :name, :note, {ACTOR}, now()) ON CONFLICT (name_id) DO UPDATE SET "
-            "decision = EXCLUDED.decision, codes = EXCLUDED.codes, reviewed_name = EXCLUDED.reviewed_name, "
-            "note = EXCLUDED.note, decided_by = EXCLUDED.decided_by, decided_at = now()"
+            "INSERT INTO place_name_reviews (name_id, decision, codes, reviewed_name, note, decided_by, "
+            f"decided_at) VALUES (:id, :decision, :codes, :name, :note, {ACTOR}, now()) "
+            "ON CONFLICT (name_id) DO UPDATE SET decision = EXCLUDED.decision, codes = EXCLUDED.codes, "
+            "reviewed_name = EXCLUDED.reviewed_name, note = EXCLUDED.note, "
+            "decided_by = EXCLUDED.decided_by, decided_at = now()"
         ),
         {"id": name_id, "decision": decision, "codes": codes, "name": record.name, "note": note},
     )
@@ -962,9 +967,10 @@ def _nearest(
     row = (
         s.execute(
             text(
-                f"SELECT * FROM (SELECT {columns}, ST_Distance(t.geom::geography, {POINT}::geography) AS distance_m, "
-                f"{tiebreak} AS tiebreak FROM {source} AND t.geom && ST_Expand({POINT}, :dlon, :dlat)) c "
-                "WHERE distance_m <= :max_m ORDER BY distance_m, tiebreak LIMIT 1"
+                f"SELECT * FROM (SELECT {columns}, ST_Distance(t.geom::geography, "
+                f"{POINT}::geography) AS distance_m, {tiebreak} AS tiebreak FROM {source} "
+                f"AND t.geom && ST_Expand({POINT}, :dlon, :dlat)) c WHERE distance_m <= :max_m "
+                "ORDER BY distance_m, tiebreak LIMIT 1"
             ),
             {**p, "dlon": dlon, "dlat": dlat, "max_m": max_m},
         )

@@ -2,8 +2,9 @@
 
 A partition (``province.partition``) is one county's homes with the streets and facilities within
 a buffer of the county (its bounding box grown by the buffer: a superset of the polygon's
-buffer, selected through the GiST indexes). ``province_residence`` is LIST-partitioned by county code, one native partition per
-county (``ensure_partition``); ``store_county`` writes a county's rows in the caller's transaction.
+buffer, selected through the GiST indexes). ``province_residence`` is LIST-partitioned by county code, one
+native partition per county (``ensure_partition``); ``store_county`` writes a county's rows in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -179,8 +180,8 @@ def store_county(
     n = copy_plain(s, "province_residence", frame, columns=RESIDENCE_COLS)
     s.execute(
         text(
-            "UPDATE province_runs SET counties = counties || jsonb_build_object(CAST(:c AS text), CAST(:f AS jsonb)) "
-            "WHERE run_id = :r"
+            "UPDATE province_runs SET counties = counties || jsonb_build_object(CAST(:c AS text), "
+            "CAST(:f AS jsonb)) WHERE run_id = :r"
         ),
         {"c": county_code, "f": json.dumps(figures), "r": run_id},
     )
@@ -201,15 +202,17 @@ def finish_run(s: Session, run_id: int, failed: list[dict[str, Any]]) -> None:
         return
     s.execute(
         text("""
-        INSERT INTO province_rollup (run_id, level, code, type_code, circle, homes, population, population_covered,
-                                     share)
+        INSERT INTO province_rollup (run_id, level, code, type_code, circle, homes, population,
+                                     population_covered, share)
         SELECT :r, CASE WHEN GROUPING(county_code) = 0 THEN 'county'
                         WHEN GROUPING(left(county_code, 4)) = 0 THEN 'city' ELSE 'province' END,
                coalesce(county_code, left(county_code, 4), left(county_code, 2)),
-               type_code, circle, count(*), sum(population), coalesce(sum(population) FILTER (WHERE covered), 0),
+               type_code, circle, count(*), sum(population),
+               coalesce(sum(population) FILTER (WHERE covered), 0),
                coalesce(sum(population) FILTER (WHERE covered), 0)::float8 / nullif(sum(population), 0)
         FROM province_residence WHERE run_id = :r
-        GROUP BY type_code, circle, GROUPING SETS ((county_code), (left(county_code, 4)), (left(county_code, 2)))"""),
+        GROUP BY type_code, circle,
+                 GROUPING SETS ((county_code), (left(county_code, 4)), (left(county_code, 2)))"""),
         {"r": run_id},
     )
     s.execute(

@@ -5,8 +5,9 @@ process and kept across restarts (schema ``ratelimit``, migration 0021).
 already runs on PostgreSQL, so its counters live there rather than in a second server to install,
 start and watch. Fixed windows keep one row per counter (``counters``: key, hits, expiry; one upsert);
 the moving window (``MovingWindowRateLimiter``: exactly ``limit`` hits in any ``expiry`` seconds) keeps
-one row per hit and its weight (``hits``), trimmed to the window under a per-key transaction lock at every hit. The
-tables are UNLOGGED (no WAL: a count is worth nothing after a crash of the database, and fast to write).
+one row per hit and its weight (``hits``), trimmed to the window under a per-key transaction lock at every
+hit. The tables are UNLOGGED (no WAL: a count is worth nothing after a crash of the database, and fast to
+write).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ class PostgresStorage(Storage, MovingWindowSupport):
 
 
 def purge(url: str | None = None) -> int:
-    """Delete expired counters and hits older than ``MAX_WINDOW_S`` (the task queue does, hourly); how many."""
+    """Delete expired counters and hits older than ``MAX_WINDOW_S``
+    (the task queue does, hourly); how many.
+    """
     with engine(url).begin() as con:
         counters = con.execute(text(f"DELETE FROM {TABLE} WHERE expires_at <= clock_timestamp()")).rowcount
         hits = con.execute(

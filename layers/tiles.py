@@ -440,8 +440,9 @@ def encode(s: Session, name: str, rows: list[tuple[int, bytes, dict[str, Any]]])
     props = [json.dumps(r[2], ensure_ascii=False, default=str) for r in rows]
     tile = s.execute(
         text(
-            f"SELECT ST_AsMVT(q, :name, {EXTENT}, 'geom', 'fid') FROM (SELECT u.fid, ST_GeomFromWKB(u.g) AS geom, "
-            "u.p::jsonb AS p FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:props AS text[])) "
+            f"SELECT ST_AsMVT(q, :name, {EXTENT}, 'geom', 'fid') FROM "
+            "(SELECT u.fid, ST_GeomFromWKB(u.g) AS geom, u.p::jsonb AS p "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:props AS text[])) "
             "AS u(fid, g, p)) q"
         ),
         {"name": name, "ids": ids, "geoms": geoms, "props": props},

@@ -24,12 +24,14 @@ INTERVAL = (
 )
 """A household's visit interval: the shortest of its groups' (SQL, ``h`` the household row)."""
 HOUSEHOLD = f"""
-    SELECT h.household_id, h.residence_id, h.head_name, h.address, h.groups, h.note, h.grid_id, h.community_id,
-           h.town_id, h.registered_at, h.active, h.version, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat,
+    SELECT h.household_id, h.residence_id, h.head_name, h.address, h.groups, h.note, h.grid_id,
+           h.community_id, h.town_id, h.registered_at, h.active, h.version,
+           ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat,
            v.last_visit_at, {INTERVAL} AS every_days,
            coalesce(v.last_visit_at, h.registered_at) + make_interval(days => {INTERVAL}) AS next_due_at
     FROM key_households h JOIN residences r ON r.residence_id = h.residence_id
-    LEFT JOIN LATERAL (SELECT max(visited_at) AS last_visit_at FROM visits WHERE household_id = h.household_id) v
+    LEFT JOIN LATERAL (SELECT max(visited_at) AS last_visit_at FROM visits
+                       WHERE household_id = h.household_id) v
       ON TRUE"""
 
 

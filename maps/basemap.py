@@ -224,8 +224,8 @@ def water_features(water: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict
 
 
 def area_features(areas: gpd.GeoDataFrame, *, tolerance_m: float = 5.0) -> dict[str, Any]:
-    """Outlines of district, towns and communities; properties ``l`` level, ``n`` name, ``p`` label [lat,
-    lon].
+    """Outlines of district, towns and communities;
+    properties ``l`` level, ``n`` name, ``p`` label [lat, lon].
     """
     frame = areas[areas["level"].isin(AREA_LEVELS)].copy()
     if frame.empty:

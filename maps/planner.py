@@ -139,8 +139,8 @@ def _types(facility_types: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def community_features(communities: gpd.GeoDataFrame | None, *, tolerance_m: float = 4.0) -> dict[str, Any]:
-    """Community polygons (simplified) with ``id``, ``n`` name and ``u`` urban flag, for the compliance
-    layer.
+    """Community polygons (simplified) with ``id``, ``n`` name and ``u`` urban flag,
+    for the compliance layer.
     """
     if communities is None or communities.empty:
         return {"type": "FeatureCollection", "features": []}

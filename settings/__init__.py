@@ -60,8 +60,8 @@ class ApiSettings(AccountSettings):
     )
 
     secret_key: SecretStr = Field(min_length=32)
-    """Signs the login tokens (JWT HS256). At least 32 characters (HS256 wants a 256-bit key); keep it
-    private.
+    """Signs the login tokens (JWT HS256). At least 32 characters
+    (HS256 wants a 256-bit key); keep it private.
     """
     database_url: str | None = None
     """Overrides DATABASE_URL / the local .pgdata cluster (mostly for tests)."""
@@ -107,8 +107,8 @@ class ApiSettings(AccountSettings):
     """Failed logins in a row an account is allowed before its back-off starts (counted per username,
     whatever the address, since its last successful login within 24 h)."""
     login_backoff_seconds: float = Field(default=30.0, gt=0)
-    """The account's wait after its ``login_free_failures``-th failed login; each further failure doubles
-    it.
+    """The account's wait after its ``login_free_failures``-th failed login;
+    each further failure doubles it.
     """
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     """The longest wait of the per-account back-off (seconds)."""

@@ -133,7 +133,8 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT '
                    'EXECUTE FUNCTION minqing_audit_statement()', name || '_audit_truncate', tbl);
-    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
+    IF EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = tbl AND attname = 'updated_at' AND NOT attisdropped) THEN
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION minqing_touch()',
                        name || '_touch', tbl);
     END IF;

@@ -54,7 +54,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "type_code", "circle"),
     )
-    # arrays are stored uncompressed: writing and copying them (incremental runs) then costs no (de)compression
+    # arrays are stored uncompressed: writing and copying them (incremental runs) then costs no
+    # (de)compression
     op.execute(
         "ALTER TABLE coverage_residence_packed "
         + ", ".join(
@@ -63,10 +64,10 @@ def upgrade() -> None:
         )
     )
     op.execute(
-        "INSERT INTO coverage_residence_packed (run_id, type_code, circle, residence_id, time_s, facility_id, "
-        "covered, unreachable) SELECT run_id, type_code, coalesce(circle, ''), "
-        "array_agg(residence_id ORDER BY residence_id), array_agg(coalesce(time_s, 'NaN') ORDER BY residence_id), "
-        "array_agg(coalesce(facility_id, -1) ORDER BY residence_id), "
+        "INSERT INTO coverage_residence_packed (run_id, type_code, circle, residence_id, time_s, "
+        "facility_id, covered, unreachable) SELECT run_id, type_code, coalesce(circle, ''), "
+        "array_agg(residence_id ORDER BY residence_id), array_agg(coalesce(time_s, 'NaN') "
+        "ORDER BY residence_id), array_agg(coalesce(facility_id, -1) ORDER BY residence_id), "
         "array_agg(coalesce(covered, false) ORDER BY residence_id), "
         "array_agg(coalesce(unreachable, false) ORDER BY residence_id) "
         "FROM coverage_residence GROUP BY run_id, type_code, coalesce(circle, '')"
@@ -98,9 +99,9 @@ def downgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "residence_id", "type_code"),
     )
     op.execute(
-        "INSERT INTO coverage_residence (run_id, residence_id, type_code, time_s, facility_id, covered, unreachable, "
-        "circle) SELECT p.run_id, u.residence_id, p.type_code, nullif(u.time_s, 'NaN'), nullif(u.facility_id, -1), "
-        "u.covered, u.unreachable, "
+        "INSERT INTO coverage_residence (run_id, residence_id, type_code, time_s, facility_id, covered, "
+        "unreachable, circle) SELECT p.run_id, u.residence_id, p.type_code, nullif(u.time_s, 'NaN'), "
+        "nullif(u.facility_id, -1), u.covered, u.unreachable, "
         "nullif(p.circle, '') FROM coverage_residence_packed p CROSS JOIN LATERAL "
         "unnest(p.residence_id, p.time_s, p.facility_id, p.covered, p.unreachable) "
         "AS u(residence_id, time_s, facility_id, covered, unreachable)"
