@@ -78,7 +78,8 @@ def parse_mapping(raw: str | None) -> dict[str, str]:
         column, sep, field = pair.partition("=")
         if not sep or not column.strip() or not field.strip():
             raise ValidationFailed(
-                f"字段映射 mapping 中的 {pair!r} 不是 源列=字段: 请写成 工单号=external_ref,来电时间=reported_at"
+                f"字段映射 mapping 中的 {pair!r} 不是 源列=字段: 请写成 "
+                "工单号=external_ref,来电时间=reported_at"
             )
         mapping[column.strip()] = field.strip()
     return mapping
@@ -235,7 +236,8 @@ def check(
                 {
                     "row": order["row"],
                     "column": header[columns["external_ref"]],
-                    "problem": f"工单编号 {order['external_ref']} 已导入 (事件 {done[order['external_ref']]})",
+                    "problem": f"工单编号 {order['external_ref']} 已导入 "
+                    f"(事件 {done[order['external_ref']]})",
                     "fix": "删除已导入的行后再导入",
                 }
             )

@@ -45,7 +45,9 @@ def risky(value: Any) -> bool:
 
 
 def beijing_minute(when: datetime | pd.Timestamp | str | None) -> str:
-    """``when`` in Beijing time to the minute (``2026-12-07 08:50``); a naive time counts as UTC; None → ''."""
+    """``when`` in Beijing time to the minute (``2026-12-07 08:50``);
+    a naive time counts as UTC; None → ''.
+    """
     if when is None or (isinstance(when, float) and math.isnan(when)) or when is pd.NaT:
         return ""
     stamp = pd.Timestamp(when)

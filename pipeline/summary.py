@@ -202,8 +202,9 @@ def composite_sentences(composite: dict[str, Any]) -> list[tuple[str, bool | Non
         )
         out.append(
             (
-                f"{who}：{part['measure_zh']} {percent(part.get('share'))}，即 {part['population']:,} 名居民中 "
-                f"{part['population_covered']:,} 人可到达全部 {part['required_types']} 类应配建设施"
+                f"{who}：{part['measure_zh']} {percent(part.get('share'))}，"
+                f"即 {part['population']:,} 名居民中 {part['population_covered']:,} 人可到达全部 "
+                f"{part['required_types']} 类应配建设施"
                 + (f"；最常缺的是{limiting}。" if limiting else "。"),
                 None,
             )
@@ -386,6 +387,6 @@ def estimate_sentence(s: Session, run_id: int) -> str:
     )
     share = f"（{estimated / households:.0%}）" if households else ""
     return (
-        f"其中 {estimated:,} 户{share}、{people:,} 人为估算数：由建筑轮廓的占地面积和层数、或按普查比例由户数推算，"
-        "仅供参考；导入一标三实实有人口数据后自动替换。"
+        f"其中 {estimated:,} 户{share}、{people:,} 人为估算数：由建筑轮廓的占地面积和层数、"
+        "或按普查比例由户数推算，仅供参考；导入一标三实实有人口数据后自动替换。"
     )

@@ -1,7 +1,7 @@
 """The task queue's tasks (``pipeline.queue``): what a worker runs.
 
-Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``); periodic tasks escalate overdue
-民情事件 every five minutes, send the jobs of stopped workers back to the queue every minute, purge
+Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``); periodic tasks escalate
+overdue 民情事件 every five minutes, send the jobs of stopped workers back to the queue every minute, purge
 expired rate-limit counts hourly and the queue's week-old finished jobs nightly.
 """
 

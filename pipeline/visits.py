@@ -466,7 +466,10 @@ def weekly_xlsx(
     if until <= since:
         raise ValidationFailed(f"统计期止 {until.isoformat()} 不晚于起 {since.isoformat()}: 请交换或更正")
     wb = spreadsheets.new_workbook()
-    period = f"统计期: {spreadsheets.beijing_minute(since)} 至 {spreadsheets.beijing_minute(until)} (北京时间, 不含止时)"
+    period = (
+        f"统计期: {spreadsheets.beijing_minute(since)} 至 {spreadsheets.beijing_minute(until)} "
+        "(北京时间, 不含止时)"
+    )
     for by, zh in LEVELS_ZH.items():
         rows = kpis(s, settings, by=by, since=since, until=until, now=now)
         frame = pd.DataFrame(
