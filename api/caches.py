@@ -41,7 +41,9 @@ class Engines:
         self.responses = byte_cache(64 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
         """Finished GeoJSON pages and tiles by URL, audience and data version."""
         self.isochrones = byte_cache(32 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
-        """Isochrone bodies by (origin, profile, budgets, data versions, profile table): see api.routes.isochrones."""
+        """Isochrone bodies by (origin, profile, budgets, data versions, profile table):
+        see api.routes.isochrones.
+        """
 
     @property
     def profiles(self) -> dict[str, Profile]:

@@ -250,8 +250,8 @@ async def bbox_param(
     bbox: Annotated[
         str | None,
         Query(
-            description="范围 minLon,minLat,maxLon,maxLat (WGS84 degrees, longitude first); the 6-number OGC form "
-            "minLon,minLat,minZ,maxLon,maxLat,maxZ is accepted (heights ignored)",
+            description="范围 minLon,minLat,maxLon,maxLat (WGS84 degrees, longitude first); "
+            "the 6-number OGC form minLon,minLat,minZ,maxLon,maxLat,maxZ is accepted (heights ignored)",
             examples=["113.20,22.50,113.40,22.70"],
         ),
     ] = None,

@@ -92,16 +92,16 @@ class ComputePool:
             if self.per_client is not None and self._by_client[client] >= self.per_client:
                 seconds = self.retry_after()
                 raise ClientBusy(
-                    f"等时圈请求过多: this client already has {self._by_client[client]} isochrone(s) being computed "
-                    f"(at most {self.per_client} at a time without logging in)",
+                    f"等时圈请求过多: this client already has {self._by_client[client]} isochrone(s) "
+                    f"being computed (at most {self.per_client} at a time without logging in)",
                     fix=f"wait for the answers, retry in {seconds} s, or log in",
                     headers={"Retry-After": str(seconds)},
                 )
             if self.queue is not None and self._pending >= self.workers + self.queue:
                 seconds = self.retry_after()
                 raise PoolFull(
-                    f"服务繁忙: {self._pending} isochrones are being computed or waiting, the most the service takes "
-                    "at once without login",
+                    f"服务繁忙: {self._pending} isochrones are being computed or waiting, "
+                    "the most the service takes at once without login",
                     fix=f"retry in {seconds} s",
                     headers={"Retry-After": str(seconds)},
                 )

@@ -35,8 +35,8 @@ def friendly_errors() -> Iterator[None]:
             raise
         # a bug, not a mistake of the user: one clear line; the traceback only on request
         fail(
-            f"internal error ({type(e).__name__}: {str(e)[:300]}). This is a bug: run again with MINQING_DEBUG=1 "
-            "for the traceback and report it",
+            f"internal error ({type(e).__name__}: {str(e)[:300]}). This is a bug: "
+            "run again with MINQING_DEBUG=1 for the traceback and report it",
             code=3,
         )
 

@@ -174,18 +174,20 @@ def _print_summary(run_id: int, summary: dict) -> None:
     if summary.get("missing_types"):
         typer.echo(
             f"只含部分类型 partial run: {len(summary['missing_types'])} types not computed "
-            f"({', '.join(summary['missing_types'][:5])}{' ...' if len(summary['missing_types']) > 5 else ''})"
+            f"({', '.join(summary['missing_types'][:5])}"
+            f"{' ...' if len(summary['missing_types']) > 5 else ''})"
         )
     far = summary.get("unreachable")
     if far:
         ids = ", ".join(map(str, far["facilities"][:10])) + (" ..." if len(far["facilities"]) > 10 else "")
         typer.echo(
-            f"不可达 unreachable (> {far['snap_max_m']:g} m from every usable street, counted as not covered): "
-            f"{far['residences']} homes ({far['population']} residents), {len(far['facilities'])} facilities"
-            + (f" ({ids})" if ids else "")
+            f"不可达 unreachable (> {far['snap_max_m']:g} m from every usable street, "
+            f"counted as not covered): {far['residences']} homes ({far['population']} residents), "
+            f"{len(far['facilities'])} facilities" + (f" ({ids})" if ids else "")
         )
     typer.echo(
-        f"{'设施类型 type':32} {'服务半径覆盖率':>14} {'步行/半小时可达覆盖率 share':>26} {'老人可达 elderly':>16}"
+        f"{'设施类型 type':32} {'服务半径覆盖率':>14} {'步行/半小时可达覆盖率 share':>26} "
+        f"{'老人可达 elderly':>16}"
     )
     for code, t in sorted(summary["types"].items()):
         share = "-" if t["share"] is None else f"{t['share']:.1%}"
@@ -199,15 +201,16 @@ def _print_summary(run_id: int, summary: dict) -> None:
         share = "-" if c["share"] is None else f"{c['share']:.1%}"
         level = TIER_LABELS.get(c.get("tier"), "")
         typer.echo(
-            f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{level}{c['required_types']} 类应配建设施全部可达）: "
-            f"{share}" + (f"；最常缺的是 {lacking}" if lacking else "")
+            f"{'城市' if circle == 'urban' else '农村'}{c['measure_zh']}（{level}{c['required_types']} "
+            f"类应配建设施全部可达）: {share}" + (f"；最常缺的是 {lacking}" if lacking else "")
         )
     typer.echo("目标 targets (口径 measure in brackets):")
     for t in summary["targets"]:
         value = "-" if t["value"] is None else f"{t['value']:.1%}"
         mark = "达标 pass" if t["pass"] else "未达标 FAIL"
         typer.echo(
-            f"  {t['label_zh']} [{t.get('measure_zh', '')}]: {value} (目标 {float(t['threshold']):.0%}) {mark}"
+            f"  {t['label_zh']} [{t.get('measure_zh', '')}]: {value} (目标 {float(t['threshold']):.0%}) "
+            f"{mark}"
         )
         towns = [
             f"{w['name']} {'-' if w['value'] is None else format(w['value'], '.0%')} "

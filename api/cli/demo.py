@@ -100,7 +100,8 @@ def province(
             f"  {r.city_name}{r.county_name} {r.county_code}: 真实 {r.towns} 个镇街、{r.villages} 个村居"
         )
     typer.echo(
-        "注意: 以上为虚构演示数据 (fictional demo data): 仅名称与代码取自国家统计局区划, 位置、道路、人口均为虚构。"
+        "注意: 以上为虚构演示数据 (fictional demo data): 仅名称与代码取自国家统计局区划, "
+        "位置、道路、人口均为虚构。"
     )
 
 
@@ -124,8 +125,9 @@ def _minqing(scale: float, seed: int, *, months: int = 6) -> None:
     with friendly_errors(), session(actor="demo-loader") as s:
         counts = minqing_demo.load(s, scale=scale, seed=seed, months=months)
     typer.echo(
-        f"民情演示 ({time.perf_counter() - t0:.1f} s): 事件 {counts['events']} 件, 流转记录 {counts['event_history']} 条, "
-        f"重点人群 {counts['key_households']} 户, 走访 {counts['visits']} 次"
+        f"民情演示 ({time.perf_counter() - t0:.1f} s): 事件 {counts['events']} 件, "
+        f"流转记录 {counts['event_history']} 条, 重点人群 {counts['key_households']} 户, "
+        f"走访 {counts['visits']} 次"
     )
 
 
@@ -137,7 +139,9 @@ def scenarios(
         False, "--if-missing", help="only save those not saved yet (no re-evaluation)"
     ),
 ) -> None:
-    """Save and evaluate the demo's what-if scenarios (规划新增日间照料中心 …); existing ones are re-evaluated."""
+    """Save and evaluate the demo's what-if scenarios
+    (规划新增日间照料中心 …); existing ones are re-evaluated.
+    """
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
 

@@ -39,7 +39,8 @@ def categories() -> None:
     for c in table.values():
         unit = "小时" if c.limit_unit == "hours" else "个工作日"
         typer.echo(
-            f"{c.code:<18} {c.name_zh:<8} 首办 {c.first_level:<5} {c.department:<14} 时限 {c.limit_value:g}{unit}"
+            f"{c.code:<18} {c.name_zh:<8} 首办 {c.first_level:<5} {c.department:<14} 时限 "
+            f"{c.limit_value:g}{unit}"
         )
 
 

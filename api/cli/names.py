@@ -300,7 +300,9 @@ def find(
     ),
     limit: int = typer.Option(20, min=1, max=1000, help="maximum results"),
 ) -> None:
-    """Search the registry, former names included: Chinese substring, full pinyin or initials (as GET /placenames/search)."""
+    """Search the registry, former names included: Chinese substring, full pinyin or initials
+    (as GET /placenames/search).
+    """
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers import placenames
     from layers.db import session
@@ -474,7 +476,9 @@ def review(
     ),
     note: str = typer.Option(None, help="说明, e.g. the meeting or expert opinion"),
 ) -> None:
-    """Record an officer's decision on a flagged name; 保留 and 豁免 stop its current findings from being flagged."""
+    """Record an officer's decision on a flagged name;
+    保留 and 豁免 stop its current findings from being flagged.
+    """
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from geo.placenames.tables import default_tables
     from layers import placenames

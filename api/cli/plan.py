@@ -346,7 +346,8 @@ def _print_siting(r: dict) -> None:
     )
     if cap["per_site"]:
         typer.echo(
-            f"新设施容量 {cap['per_site']:g} {cap['unit'] or ''} = 可服务{label} {cap['users_per_site']:.0f} 人"
+            f"新设施容量 {cap['per_site']:g} {cap['unit'] or ''} = 可服务{label} "
+            f"{cap['users_per_site']:.0f} 人"
             + (f"; 最小间距 {cap['min_spacing_m']:g} m" if cap["min_spacing_m"] else "")
         )
     for key, title in (("maximal_covering", "最大覆盖 MCLP"), ("set_covering", "最少设施 LSCP")):

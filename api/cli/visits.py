@@ -1,4 +1,6 @@
-"""``minqing visits``: 重点人群 key households and 走访 visits (the visit plan, who is due, logging a visit)."""
+"""``minqing visits``: 重点人群 key households and 走访 visits
+(the visit plan, who is due, logging a visit).
+"""
 
 from __future__ import annotations
 

@@ -166,8 +166,8 @@ def _caps_table() -> str:
         "parameter filters a property, e.g. `?type_code=kindergarten&status=open`. Anonymous viewers get "
         "public properties only: counts of areas with fewer than 5 households suppressed, other counts "
         "rounded to the nearest 5.\n\n"
-        "每页上限 Most features per page, by collection (a larger `limit` is lowered to it; follow the `next` "
-        f"link for the rest): {_caps_table()}."
+        "每页上限 Most features per page, by collection (a larger `limit` is lowered to it; "
+        f"follow the `next` link for the rest): {_caps_table()}."
     ),
     responses={
         200: {
@@ -261,7 +261,8 @@ def _single(request: Request, lay: Layer, row: FeatureRow, props: dict, *, statu
     link = f"{str(request.base_url).rstrip('/')}/collections/{lay.id}/items/{row.id}"
     text = _feature_text(row, props)[:-1] + (
         f',"links":[{{"href":{json.dumps(link)},"rel":"self","type":"{GEOJSON}"}},'
-        f'{{"href":{json.dumps(link.rsplit("/items/", 1)[0])},"rel":"collection","type":"application/json"}}]}}'
+        f'{{"href":{json.dumps(link.rsplit("/items/", 1)[0])},'
+        '"rel":"collection","type":"application/json"}]}'
     )
     headers = _etag(row)
     if status == 201:
@@ -273,7 +274,8 @@ def _single(request: Request, lay: Layer, row: FeatureRow, props: dict, *, statu
     "/{collection_id}/items/{fid}",
     response_class=GeoJSONResponse,
     summary="单个要素 one feature",
-    description="GeoJSON Feature; the `ETag` header is the row version to send back in `If-Match` when editing.",
+    description="GeoJSON Feature; "
+    "the `ETag` header is the row version to send back in `If-Match` when editing.",
     responses={
         200: {
             "model": AnyFeature,

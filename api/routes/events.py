@@ -143,8 +143,8 @@ def kpis(
     response_model=ImportedOrders,
     status_code=201,
     summary="导入12345工单 import 12345 work orders (CSV)",
-    description="Multipart `file` (CSV, UTF-8 or GBK, at most 5000 rows) and optional `mapping`: a JSON object "
-    "file column → field (external_ref, reported_at, category, description, address, lon, lat, "
+    description="Multipart `file` (CSV, UTF-8 or GBK, at most 5000 rows) and optional `mapping`: "
+    "a JSON object file column → field (external_ref, reported_at, category, description, address, lon, lat, "
     "phone; default the headers of data/templates/12345工单.csv). All or nothing: any problem → "
     "422 listing each with its row, column and fix. Dispatchers and admins.",
     responses=errors(401, 403, 413, 422),

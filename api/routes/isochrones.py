@@ -215,9 +215,9 @@ DESCRIPTION = (
     "One polygon per minutes value (along the streets, not a circle), properties "
     '`{minutes, profile, kind: "isochrone"}`, and the member `facilities`: the open facilities reachable '
     "in the largest budget with their travel time `time_s` (seconds), nearest first. Each polygon contains "
-    "exactly the open facilities reachable within its minutes (elsewhere it is the street band). A point outside the "
-    "district or farther than 500 m (setting MINQING_SNAP_MAX_M) from any street → 422 (message in Chinese and "
-    "English).\n\n"
+    "exactly the open facilities reachable within its minutes (elsewhere it is the street band). "
+    "A point outside the district or farther than 500 m (setting MINQING_SNAP_MAX_M) "
+    "from any street → 422 (message in Chinese and English).\n\n"
     "Without login the budget is capped per profile (default 30 minutes for walk, ebike and car; setting "
     "MINQING_ISOCHRONE_PUBLIC_MINUTES; more → 422 naming the cap; logged-in users up to 60), and the service "
     "computes only a few anonymous isochrones at once: one IP with too many being computed gets 429, a full "

@@ -255,7 +255,8 @@ def checks(
     response_model=list[RuleGroup],
     summary="按规则归类 findings by rule",
     description="Roles: placename_officer / admin. The current findings grouped by rule (most names "
-    "first), each with its 大/洋/怪/重 flag and the names it flags; reviewed findings (保留/豁免) are left out.",
+    "first), each with its 大/洋/怪/重 flag and the names it flags; reviewed findings (保留/豁免) "
+    "are left out.",
     responses=errors(401, 403),
 )
 def checks_by_rule(request: Request, s: SessionDep, _: Officer) -> list[dict]:
@@ -395,12 +396,14 @@ SIGN_PLAN_HEADERS = {
     "/placenames/signs",
     response_model=None,
     summary="地名标志工作单 sign work list per town",
-    description="Roles: placename_officer / admin. Every name of a category that needs a sign (GB 17733-2008), "
-    "current or retired, with its sign status — 待设置 (none yet), 已设置, 待更换 (the sign shows a former "
-    "name), 待拆除 (retired name, sign still up) — the Chinese and pinyin text, size class and location. "
-    "`town` and `status` filter; `format=xlsx`: one sheet per 镇街 for contractors; `format=pdf`: printable "
-    "A4 sheets per 镇街, each with a small map of the town and its signs numbered, drawn here when they are "
-    "at most 10 pages (413 otherwise: `POST /placenames/signs/jobs` draws any size in the background).",
+    description="Roles: placename_officer / admin. Every name of a category that needs a sign "
+    "(GB 17733-2008), current or retired, with its sign status — 待设置 (none yet), 已设置, "
+    "待更换 (the sign shows a former name), 待拆除 (retired name, sign still up) — "
+    "the Chinese and pinyin text, size class and location. `town` and `status` filter; `format=xlsx`: "
+    "one sheet per 镇街 for contractors; `format=pdf`: printable A4 sheets per 镇街, "
+    "each with a small map of the town and its signs numbered, "
+    "drawn here when they are at most 10 pages (413 otherwise: "
+    "`POST /placenames/signs/jobs` draws any size in the background).",
     responses={
         200: {
             "model": list[SignWorkItem],
@@ -473,7 +476,8 @@ def start_sign_sheets(
     "/placenames/signs/jobs/{job_id}",
     response_model=SignSheetJob,
     summary="标志工作单任务 a sign-sheet job",
-    description="Roles: placename_officer / admin. Status and progress (pages drawn / total); `pdf` once done.",
+    description="Roles: placename_officer / admin. Status and progress (pages drawn / total); "
+    "`pdf` once done.",
     responses=errors(401, 403, 404),
 )
 def sign_sheets_job(s: SessionDep, _: Officer, job_id: JobId) -> dict:
@@ -484,8 +488,9 @@ def sign_sheets_job(s: SessionDep, _: Officer, job_id: JobId) -> dict:
     "/placenames/signs/jobs/{job_id}/pdf",
     response_class=Response,
     summary="下载标志工作单 the job's PDF",
-    description="Roles: placename_officer / admin. The finished job's PDF; 409 while it is still being drawn, "
-    "400 when it failed, 404 when it is unknown or finished more than a day ago.",
+    description="Roles: placename_officer / admin. The finished job's PDF; "
+    "409 while it is still being drawn, 400 when it failed, "
+    "404 when it is unknown or finished more than a day ago.",
     responses={200: PDF_RESPONSE, **errors(400, 401, 403, 404, 409)},
 )
 def sign_sheets_pdf(s: SessionDep, _: Officer, job_id: JobId) -> Response:

@@ -522,7 +522,9 @@ CSV_EXAMPLE = (
 
 
 def _file_responses(media_type: str, text: str) -> dict:
-    """The 200 response of a file download: binary, text (CSV, with an example) or GeoJSON (FeatureCollection)."""
+    """The 200 response of a file download: binary, text (CSV, with an example) or GeoJSON
+    (FeatureCollection).
+    """
     if media_type.startswith("text/csv"):
         content = {"schema": {"type": "string", "format": "csv"}, "example": CSV_EXAMPLE}
     elif media_type == "application/geo+json":

@@ -53,10 +53,11 @@ def data_version(token: str) -> str:
         "Mapbox Vector Tile (MVT 2.1) of one layer, one MVT layer named as the layer: "
         f"{', '.join(f'`{k}`' for k in tiles.TILE_LAYERS)}. Properties are those the maps' popups show, "
         "filtered for the viewer exactly as the GeoJSON collection of the same name (anonymous: public "
-        "properties, small counts suppressed, others rounded); `gaps` and `province` need a planner or admin. "
-        "Filters as for the collection, e.g. `?level=grid_small`; `coverage` and `gaps` need `type_code`, "
-        "`province` `type_code` and `circle`. Geometries are simplified for the zoom; roads thin out below "
-        f"zoom {tiles.ROAD_ALL_ZOOM}; the province layer shows cities below zoom {tiles.PROVINCE_COUNTY_ZOOM}."
+        "properties, small counts suppressed, others rounded); `gaps` and `province` need a planner or "
+        "admin. Filters as for the collection, e.g. `?level=grid_small`; "
+        "`coverage` and `gaps` need `type_code`, `province` `type_code` and `circle`. "
+        f"Geometries are simplified for the zoom; roads thin out below zoom {tiles.ROAD_ALL_ZOOM}; "
+        f"the province layer shows cities below zoom {tiles.PROVINCE_COUNTY_ZOOM}."
     ),
     responses={
         200: {

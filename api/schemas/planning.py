@@ -516,8 +516,8 @@ class SitingRequest(_Strict):
     )
     one_per_community: bool = Field(
         False,
-        description="每个缺设施社区一处 new sites only in communities without an open facility of the type inside "
-        "their boundary, at most one in each (设施覆盖社区比例); plans then count those communities "
+        description="每个缺设施社区一处 new sites only in communities without an open facility of the type "
+        "inside their boundary, at most one in each (设施覆盖社区比例); plans then count those communities "
         "before → after",
     )
     solver: Literal["auto", "exact", "greedy"] = "auto"
@@ -551,8 +551,8 @@ class SitingPlan(BaseModel):
     )
     communities: dict[str, BeforeAfter] | None = Field(
         None,
-        description="with one_per_community: 设施覆盖社区比例 communities (urban, rural) with an open facility of the "
-        "type inside their boundary, now → with the new sites",
+        description="with one_per_community: 设施覆盖社区比例 communities (urban, rural) "
+        "with an open facility of the type inside their boundary, now → with the new sites",
     )
     sites: dict[str, Any] = Field(
         description="GeoJSON FeatureCollection of service areas; properties per site: "
@@ -755,8 +755,9 @@ class TargetVerdict(BaseModel):
     label_zh: str | None = None
     type_code: str = Field(description="设施类型 facility type ('*': the composite of every required type)")
     measure: Literal["presence", "radius", "network", "composite"] = Field(
-        description="口径 which measure: presence 设施覆盖社区比例 (share of communities), radius 服务半径覆盖率, "
-        "network 步行可达覆盖率 / 半小时可达覆盖率, composite 全部应配建设施可达 (shares of residents)"
+        description="口径 which measure: presence 设施覆盖社区比例 (share of communities), "
+        "radius 服务半径覆盖率, network 步行可达覆盖率 / 半小时可达覆盖率, "
+        "composite 全部应配建设施可达 (shares of residents)"
     )
     measure_zh: str = Field(description="口径名称 the measure as officials name it")
     definition_zh: str = Field(description="口径说明 a one-line definition of the measure")
@@ -777,7 +778,9 @@ class TargetVerdict(BaseModel):
 
 
 class TargetList(BaseModel):
-    """各区域目标达标 targets judged for the district, every town and (per-resident targets) every community."""
+    """各区域目标达标 targets judged for the district, every town and
+    (per-resident targets) every community.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
