@@ -33,23 +33,18 @@ def _test_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def db_url() -> str:
+def db_url():
     """URL of a fresh, migrated test database; also exported as DATABASE_URL for subprocesses."""
-    from layers import migrate
+    from scratch_databases import drop_templates, migrated_database
 
     url = _test_url()
-    name = make_url(url).database
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        con.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    migrate.upgrade(url)
+    url = migrated_database(url, make_url(url).database)
     os.environ["DATABASE_URL"] = url
     from layers.db import engine
 
     engine.cache_clear()
-    return url
+    yield url
+    drop_templates()
 
 
 @pytest.fixture(scope="session")
@@ -74,23 +69,18 @@ def demo_db(db_url, demo_district) -> str:
 @pytest.fixture(scope="session")
 def fresh_db(db_url):
     """Factory: ``fresh_db("suffix")`` → URL of a new, migrated database of its own (dropped at the end)."""
-    from layers import migrate
+    from scratch_databases import migrated_database
 
     made: list[str] = []
     base = make_url(db_url)
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
 
     def make(suffix: str) -> str:
         name = f"{base.database}_{suffix}"
-        with admin.connect() as con:
-            con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            con.execute(text(f'CREATE DATABASE "{name}"'))
         made.append(name)
-        url = base.set(database=name).render_as_string(hide_password=False)
-        migrate.upgrade(url)
-        return url
+        return migrated_database(db_url, name)
 
     yield make
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as con:
         for name in made:
             con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

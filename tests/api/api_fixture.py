@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 PASSWORD = "correct-horse-battery"
 ROLES = ("admin", "planner", "officer", "gridworker", "gridworker_nogrid", "dispatcher", "department")
@@ -98,18 +97,10 @@ PLACE_NAMES = [
 
 
 def fresh_database(base_url: str, name: str) -> str:
-    """Drop and create database ``name`` on ``base_url``'s server, migrate it; returns its URL."""
-    from layers import migrate
+    """Drop and create database ``name`` on ``base_url``'s server, migrated; returns its URL."""
+    from scratch_databases import migrated_database
 
-    url = make_url(base_url).set(database=name)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        con.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    rendered = url.render_as_string(hide_password=False)
-    migrate.upgrade(rendered)
-    return rendered
+    return migrated_database(base_url, name)
 
 
 def load_fixture_district(url: str) -> None:

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from geo.crs import WGS84, transformer, utm_crs_for
 from geo.placenames.search import build_index
 from geo.placenames.tables import DATA_DIR
-from layers import lookup, migrate, placenames, queries
+from layers import lookup, placenames, queries
 from layers.db import session
 from layers.errors import Conflict, ValidationFailed
 from layers.placenames import RegistryConflict
@@ -38,16 +38,11 @@ CASE_CODES = {
 
 def demo_database(db_url: str, district, suffix: str) -> str:
     """A fresh, migrated database ``<test db><suffix>`` holding the demo district with pinyin filled."""
+    from scratch_databases import migrated_database
+
     from layers.load.demo import load_district
 
-    url = make_url(db_url).set(database=make_url(db_url).database + suffix)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as con:
-        con.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        con.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-    rendered = url.render_as_string(hide_password=False)
-    migrate.upgrade(rendered)
+    rendered = migrated_database(db_url, make_url(db_url).database + suffix)
     with session(rendered, actor="pytest") as s:
         load_district(s, district)
         placenames.fill_pinyin(s)
