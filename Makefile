@@ -52,7 +52,7 @@ data: db
 	$(BIN)/minqing demo scenarios --if-missing
 	$(BIN)/minqing users demo
 
-# The task queue's worker runs beside the server (coverage runs, siting, 超时升级 every 5 minutes); its
+# The task queue's worker runs beside the server (coverage runs, siting, imports, 超时升级 every 5 min); its
 # pid is in .worker.pid and its log in .worker.log; `make stop` stops it (jobs wait in the database).
 demo: data
 	@if [ -f .worker.pid ] && kill -0 $$(cat .worker.pid) 2>/dev/null; then echo "worker already running"; \

@@ -102,10 +102,16 @@ JOB_COLUMNS = (
 """Every column of a job but its file (``output``: ``job_output``)."""
 
 
-def create_job(s: Session, *, kind: str, params: dict[str, Any], actor: str) -> int:
+def create_job(
+    s: Session, *, kind: str, params: dict[str, Any], actor: str, upload: bytes | None = None
+) -> int:
+    """A queued job; ``upload``: the file it works on (an import's), kept until it ends. Its id."""
     return s.execute(
-        text("INSERT INTO jobs (kind, params, actor) VALUES (:k, CAST(:p AS jsonb), :a) RETURNING job_id"),
-        {"k": kind, "p": json.dumps(params, ensure_ascii=False), "a": actor},
+        text(
+            "INSERT INTO jobs (kind, params, actor, upload) VALUES (:k, CAST(:p AS jsonb), :a, :u) "
+            "RETURNING job_id"
+        ),
+        {"k": kind, "p": json.dumps(params, ensure_ascii=False), "a": actor, "u": upload},
     ).scalar_one()
 
 
@@ -143,15 +149,38 @@ def claim_job(s: Session, job_id: int) -> dict[str, Any] | None:
     ).scalar_one_or_none()
 
 
-def finish_job(s: Session, job_id: int, result: dict[str, Any], *, output: bytes | None = None) -> None:
-    """Mark a job done with its result JSON and, for a job that makes a file, the file."""
-    s.execute(
+def finish_job(
+    s: Session,
+    job_id: int,
+    result: dict[str, Any],
+    *,
+    output: bytes | None = None,
+    error: str | None = None,
+) -> bool:
+    """Mark running job ``job_id`` done with its result JSON and, for a job that makes a file, the
+    file; or, with ``error``, failed with its result (an import's report of the rows refused). The
+    file it worked on goes. False when the job was not running (another attempt ended it)."""
+    result_ = s.execute(
         text(
-            "UPDATE jobs SET status = 'done', finished_at = now(), result = CAST(:r AS jsonb), output = :o "
-            "WHERE job_id = :j"
+            "UPDATE jobs SET status = :st, finished_at = now(), result = CAST(:r AS jsonb), output = :o, "
+            "error = :e, upload = NULL WHERE job_id = :j AND status = 'running'"
         ),
-        {"r": json.dumps(result, ensure_ascii=False), "o": output, "j": job_id},
+        {
+            "st": "failed" if error else "done",
+            "r": json.dumps(result, ensure_ascii=False),
+            "o": output,
+            "e": error[:2000] if error else None,
+            "j": job_id,
+        },
     )
+    return cast(CursorResult, result_).rowcount == 1
+
+
+def job_upload(s: Session, job_id: int) -> bytes | None:
+    """The file queued or running job ``job_id`` works on (None when it has none, or it ended)."""
+    return s.execute(
+        text("SELECT upload FROM jobs WHERE job_id = :j AND status IN ('queued', 'running')"), {"j": job_id}
+    ).scalar_one_or_none()
 
 
 def set_progress(s: Session, job_id: int, progress: dict[str, Any]) -> None:
@@ -201,7 +230,7 @@ def same_active_job(s: Session, kind: str, params: dict[str, Any]) -> dict[str, 
 def fail_jobs(s: Session, job_ids: list[int], error: str) -> None:
     s.execute(
         text(
-            "UPDATE jobs SET status = 'failed', finished_at = now(), error = :e "
+            "UPDATE jobs SET status = 'failed', finished_at = now(), error = :e, upload = NULL "
             "WHERE job_id = ANY(:ids) AND status IN ('queued', 'running')"
         ),
         {"e": error[:2000], "ids": job_ids},
@@ -218,13 +247,14 @@ def reap(s: Session, *, reason: str) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for table, key in JOB_TABLES.items():
         only_base = "AND r.scenario_id IS NULL " if table == "coverage_runs" else ""
+        drop_upload = ", upload = NULL" if table == "jobs" else ""
         ids = (
             s.execute(
                 text(
                     f"WITH lost AS (SELECT r.{key} FROM {table} r WHERE r.status IN ('queued', 'running') "
                     f"{only_base}AND NOT EXISTS (SELECT 1 FROM {QUEUE_JOBS} q WHERE q.id = r.queue_job_id "
                     "AND q.status::text = ANY(:live)) FOR UPDATE OF r SKIP LOCKED) "
-                    f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e "
+                    f"UPDATE {table} SET status = 'failed', finished_at = now(), error = :e{drop_upload} "
                     f"WHERE {key} IN (SELECT {key} FROM lost) RETURNING {key}"
                 ),
                 {"live": list(LIVE_QUEUE_STATES), "e": reason[:2000]},

@@ -352,8 +352,8 @@ class CoverageRun(Timestamped, Base):
 
 
 class Job(Timestamped, Base):
-    """A long computation run in the background (siting, sign sheets): request, status, progress, result or
-    error, and the file it made."""
+    """A long computation run in the background (siting, sign sheets, file imports): request, status,
+    progress, result or error, the file it works on and the file it made."""
 
     __tablename__ = "jobs"
     __table_args__ = (CheckConstraint(_in("status", JOB_STATUS), name="job_status_known"),)
@@ -373,6 +373,8 @@ class Job(Timestamped, Base):
     """How far a running job is (``{"done", "total", "unit"}``), written as it goes."""
     output: Mapped[bytes | None] = mapped_column(LargeBinary)
     """A file the job made (the sign sheets' PDF), downloaded from the job."""
+    upload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The file a job works on (an import's upload), dropped when the job ends."""
 
 
 class CoverageArea(Timestamped, Base):

@@ -37,7 +37,7 @@ log = logging.getLogger("minqing.jobs")
 MAX_SITING_QUEUE = 4
 LOST = (
     "任务已中断: 后台任务未能完成它, 请重新发起 — the task queue gave up on this job before it finished: "
-    "start it again (POST /coverage/runs, POST /siting, POST /placenames/signs/jobs)"
+    "start it again (POST /coverage/runs, POST /siting, POST /placenames/signs/jobs, POST /imports/{layer})"
 )
 TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError)
 """Errors of the connection, not of the job: the queue tries the job again."""
@@ -117,7 +117,7 @@ def run_coverage_job(
         with session(url, actor=params.get("actor") or "coverage-job") as s:
             compute(s, run_id, params)
     except Exception as e:  # the job's failure is data for the planner, not a crash of the worker
-        _failed(url, "coverage_runs", run_id, e, may_retry=may_retry)
+        record_failure(url, "coverage_runs", run_id, e, may_retry=may_retry)
 
 
 def _compute_run(s: Session, run_id: int, params: dict[str, Any]) -> None:
@@ -183,7 +183,7 @@ def run_job(
             result, output = result if isinstance(result, tuple) else (result, None)
             jobs.finish_job(s, job_id, result, output=output)
     except Exception as e:
-        _failed(url, "jobs", job_id, e, may_retry=may_retry)
+        record_failure(url, "jobs", job_id, e, may_retry=may_retry)
 
 
 # --- sign sheets (地名标志工作单, PDF) ----------------------------------------------------------------
@@ -279,16 +279,26 @@ def run_sign_sheets_job(url: str | None, job_id: int, *, actor: str, may_retry: 
     run_job(url, job_id, SIGN_SHEETS, compute, actor=actor, may_retry=may_retry)
 
 
-def _failed(url: str | None, table: str, key: int, e: Exception, *, may_retry: bool) -> None:
+def record_failure(
+    url: str | None,
+    table: str,
+    key: int,
+    e: Exception,
+    *,
+    may_retry: bool,
+    describe: Callable[[BaseException], str] | None = None,
+) -> None:
     """Record a job's failure: retried (the row waits again, the error goes to the queue) when
-    transient and the queue will try again; else failed with ``error_text``."""
+    transient and the queue will try again; else failed with ``describe(e)`` (default ``error_text``)."""
     with session(url, actor="job-runner") as s:
         if may_retry and isinstance(e, TRANSIENT):
             log.warning("%s %s: transient error, the queue tries again: %r", table, key, e)
             jobs.requeue(s, table, key)
         else:
             log.exception("%s %s failed", table, key, exc_info=e)
-            (jobs.fail_runs if table == "coverage_runs" else jobs.fail_jobs)(s, [key], error_text(e))
+            (jobs.fail_runs if table == "coverage_runs" else jobs.fail_jobs)(
+                s, [key], (describe or error_text)(e)
+            )
             return
     raise e
 

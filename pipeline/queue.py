@@ -36,6 +36,7 @@ TASKS: dict[str, dict[str, Any]] = {
     "coverage_run": {"queue": "coverage", "lock": "coverage"},
     "siting": {"queue": "siting", "lock": "siting"},
     "sign_sheets": {"queue": "placenames", "lock": "sign_sheets"},
+    "import": {"queue": "imports", "lock": "imports"},
     "escalate_overdue": {"queue": "events", "lock": "escalate"},
     "recover_stalled": {"queue": "maintenance", "lock": "recover"},
     "purge_rate_limits": {"queue": "maintenance", "lock": "purge"},

@@ -1,8 +1,9 @@
 """The task queue's tasks (``pipeline.queue``): what a worker runs.
 
-Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``); periodic tasks escalate
-overdue 民情事件 every five minutes, send the jobs of stopped workers back to the queue every minute, purge
-expired rate-limit counts hourly and the queue's week-old finished jobs nightly.
+Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``), file imports import
+their upload (``pipeline.file_imports``); periodic tasks escalate overdue 民情事件 every five minutes,
+send the jobs of stopped workers back to the queue every minute, purge expired rate-limit counts hourly
+and the queue's week-old finished jobs nightly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from procrastinate import JobContext, builtin_tasks
 
 from layers import ratelimits
 from layers.db import session
-from pipeline import events, jobs, siting
+from pipeline import events, file_imports, jobs, siting
 from pipeline.queue import RETRY, TASKS, app, recover
 
 log = logging.getLogger("minqing.tasks")
@@ -52,6 +53,12 @@ def siting_job(context: JobContext, job_id: int, actor: str) -> None:
 def sign_sheets_job(context: JobContext, job_id: int, actor: str) -> None:
     """Draw queued sign-sheet job ``job_id`` (``POST /placenames/signs/jobs``)."""
     jobs.run_sign_sheets_job(_url(context), job_id, actor=actor, may_retry=_may_retry(context))
+
+
+@app.task(name="import", retry=RETRY, pass_context=True, **TASKS["import"])
+def import_job(context: JobContext, job_id: int, actor: str) -> None:
+    """Import the upload of queued import job ``job_id`` as ``actor`` (``POST /imports/{layer}``)."""
+    file_imports.run_import_job(_url(context), job_id, actor=actor, may_retry=_may_retry(context))
 
 
 @app.periodic(cron=ESCALATE_CRON, periodic_id="escalate_overdue")

@@ -45,7 +45,7 @@ def _register() -> None:
     from api.cli.worker import worker
 
     app.command("serve", help="启动服务 serve the maps and API on http://127.0.0.1:8000")(serve)
-    app.command("worker", help="后台任务 run the background jobs (coverage runs, siting, 超时升级)")(worker)
+    app.command("worker", help="后台任务 background jobs: coverage, siting, imports, 超时升级")(worker)
     app.command("init", help="从零开始 start empty for a city's own data (--empty --yes)")(init)
     app.command("status", help="数据状态 what is loaded and what is missing before coverage can run")(status)
 

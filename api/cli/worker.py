@@ -13,7 +13,8 @@ def worker(
     ),
     once: bool = typer.Option(False, "--once", help="do what is queued, then stop (for scripts and checks)"),
 ) -> None:
-    """Run the background jobs: coverage runs, siting, 超时升级 of overdue events every 5 minutes.
+    """Run the background jobs: coverage runs, siting, sign sheets, file imports uploaded to the API,
+    超时升级 of overdue events every 5 minutes.
 
     Jobs wait in the database: a job queued while no worker runs is done when one starts, and a job
     whose worker stopped is taken up again. Stop it with Ctrl-C or SIGTERM (it finishes its jobs).

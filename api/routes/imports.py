@@ -1,41 +1,31 @@
-"""File imports (GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX) into a layer, all-or-nothing.
+"""File imports (GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX) into a layer, all-or-nothing, as
+background jobs on the task queue.
 
 The parsing, CRS conversion (WGS84 / CGCS2000 / GCJ-02 / BD-09) and checks live in
-``layers.load.files``; this route stores the upload in a temporary file, runs the import in one
-transaction as the logged-in user, and rolls it back for a dry run or when any row has a problem.
+``layers.load.files``; ``pipeline.file_imports`` queues the upload and a worker imports it in one
+transaction as the user who uploaded it. This route checks the form at once (4xx), answers 202 with
+the job, and ``GET /imports/jobs/{job_id}`` gives its state, progress and report.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from api import access
-from api.deps import CurrentUser
+from api.deps import CurrentUser, SessionDep
 from api.errors import ApiError
-from api.schemas.common import errors
-from api.schemas.imports import ImportResult
-from layers.db import session
-from layers.errors import ValidationFailed
-from layers.load.files import import_file
+from api.schemas.common import JobId, errors
+from api.schemas.imports import ImportJob
+from pipeline import file_imports
 
 router = APIRouter(prefix="/imports", tags=["导入 imports"])
 
 ImportLayer = Literal["facilities", "residences", "grids", "place_names", "addresses"]
 CRS_PATTERN = r"^(wgs84|cgcs2000|gcj02|bd09|epsg:[0-9]{4,6})$"
 SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
-
-
-class _RollBack(Exception):
-    """Leave the transaction without writing (dry run, or a report with problems)."""
-
-    def __init__(self, report: Any):
-        self.report = report
 
 
 def _suffix(filename: str | None) -> str:
@@ -66,59 +56,44 @@ def _column_map(raw: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def _run(
-    url: str | None,
-    layer: str,
-    path: Path,
-    *,
-    crs: str,
-    dry_run: bool,
-    actor: str,
-    column_map: dict[str, str] | None,
-):
-
-    try:
-        with session(url, actor=actor) as s:
-            report = import_file(s, layer, path, crs=crs, dry_run=dry_run, actor=actor, column_map=column_map)
-            if dry_run or not report.ok:
-                raise _RollBack(report)
-    except _RollBack as rolled_back:
-        return rolled_back.report
-    return report
-
-
-def _result(layer: str, dry_run: bool, report: Any) -> dict:
+def _job(row: dict) -> dict:
+    params = row.get("params") or {}
     return {
-        "layer": layer,
-        "dry_run": dry_run,
-        "ok": bool(report.ok),
-        "rows": int(report.rows),
-        "written": 0 if dry_run or not report.ok else int(report.written),
-        "problems": [dict(p) for p in report.problems],
-        "warnings": [dict(w) for w in getattr(report, "warnings", [])],
-        "summary": dict(getattr(report, "summary", {}) or {}),
+        **row,
+        "layer": params.get("layer"),
+        "filename": params.get("filename"),
+        "dry_run": bool(params.get("dry_run")),
+        "url": f"/imports/jobs/{row['job_id']}",
     }
 
 
 @router.post(
     "/{layer}",
-    response_model=ImportResult,
-    summary="导入文件 import a file into a layer",
+    status_code=202,
+    response_model=ImportJob,
+    summary="导入文件 import a file into a layer (a background job)",
     description=(
         "Multipart upload (`file`). `crs` is the coordinate system of the file: wgs84, cgcs2000, gcj02 "
-        "(Amap/Tencent), bd09 (Baidu) or epsg:NNNN; coordinates are converted to WGS84. `dry_run=true` checks and "
-        "reports without writing (a read-only transaction; the report is the one the import would give). A real "
-        "import writes every row or none: any problem → 422 listing every problem with its row, column and fix. "
-        "A file may hold at most MINQING_IMPORT_MAX_ROWS data rows (default 200,000; a larger one is refused with "
-        "the limit and the fix). The import runs within the request, not as a background job: progress bars are "
-        "shown by the command line (`minqing import`) only. Roles: facilities/residences: planner, admin; "
-        "place_names: placename_officer, admin; addresses (= residences): planner, admin; grids: admin."
+        "(Amap/Tencent), bd09 (Baidu) or epsg:NNNN; coordinates are converted to WGS84. The file type, "
+        "`crs` and `column_map` are checked at once (400), the size by the server (413, "
+        "MINQING_MAX_UPLOAD_MB); then the import is queued on the task queue and the answer is **202** with "
+        "the job (`status` queued, `status_zh` 排队中) and `Location: /imports/jobs/{job_id}`. Poll that URL: "
+        "`progress` gives the stage and the rows written; when `done`, `result` is the import report. "
+        "`dry_run=true` checks and reports without writing (a read-only transaction; the report is the one "
+        "the import would give; the job is `done` whatever it found). A real import writes every row or none: "
+        "any problem → the job is `failed`, `error` says nothing was written and how to fix it, and `result` "
+        "lists every problem with its row, column and fix. A file may hold at most MINQING_IMPORT_MAX_ROWS "
+        "data rows (default 200,000; a larger one is refused with the limit and the fix). At most 8 imports "
+        "wait at a time (503 with Retry-After beyond). The audit log names the uploader. Roles: "
+        "facilities/residences: planner, admin; place_names: placename_officer, admin; addresses (= "
+        "residences): planner, admin; grids: admin."
     ),
-    responses=errors(401, 403, 413, 422),
+    responses=errors(400, 401, 403, 413, 422, 503),
     generate_unique_id_function=lambda route: "import_file",
 )  # the upload body's schema: Body_import_file
 def import_layer(
-    request: Request,
+    response: Response,
+    s: SessionDep,
     layer: ImportLayer,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="GeoJSON, GPKG, zipped SHP, CSV or XLSX")],
@@ -138,24 +113,29 @@ def import_layer(
     access.import_allowed(user, layer)
     suffix = _suffix(file.filename)
     mapping = _column_map(column_map)
-    with tempfile.TemporaryDirectory(prefix="minqing-import-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out)
-        report = _run(
-            request.app.state.database_url,
-            layer,
-            path,
-            crs=crs,
-            dry_run=dry_run,
-            actor=user.username,
-            column_map=mapping,
-        )
-    result = _result(layer, dry_run, report)
-    if not dry_run and not result["ok"]:
-        raise ValidationFailed(
-            f"{len(result['problems'])} problem(s) in the file: nothing was written; "
-            "fix every listed row and upload again (or try dry_run=true first)",
-            problems=result["problems"],
-        )
-    return result
+    row = file_imports.queue_import(
+        s,
+        layer=layer,
+        filename=file.filename or f"upload{suffix}",
+        suffix=suffix,
+        content=file.file.read(),
+        crs=crs,
+        dry_run=dry_run,
+        column_map=mapping,
+        actor=user.username,
+    )
+    response.headers["Location"] = f"/imports/jobs/{row['job_id']}"
+    return _job(row)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=ImportJob,
+    summary="导入任务 an import job, its progress and report",
+    description="`status` queued (排队中) → running (进行中: `progress`) → done (已完成: `result` is the report) "
+    "or failed (失败: `error` names the problem and the fix; `result` lists the refused rows). Roles: the user "
+    "who uploaded the file, and admin.",
+    responses=errors(401, 403, 404),
+)
+def import_job(s: SessionDep, user: CurrentUser, job_id: JobId) -> dict:
+    return _job(file_imports.import_job(s, job_id, reader=user.username, admin=user.role == "admin"))

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from api.deps import OptionalUser, PrivacyDep, SessionDep, require_role, role_of
 from api.errors import ApiError, PreconditionRequired
 from api.routes.isochrones import require_in_district
-from api.schemas.common import GEOJSON, Lat, Lon, Text, errors
+from api.schemas.common import GEOJSON, JobId, Lat, Lon, Text, errors
 from api.schemas.placenames import (
     HistoryEntry,
     NameCheck,
@@ -365,7 +365,6 @@ def signs_missing(
 
 Town = Annotated[Text(60) | None, Query(description="镇街名称")]
 SignStatus = Annotated[Literal["待设置", "已设置", "待更换", "待拆除"] | None, Query(description="标志状态")]
-JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id", examples=[1])]
 PDF_RESPONSE = {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}, "description": "PDF"}
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from api.deps import SessionDep, require_role
 from api.errors import ApiError
-from api.schemas.common import GeoJSONResponse, errors
+from api.schemas.common import GeoJSONResponse, JobId, errors
 from api.schemas.planning import (
     ComplianceResponse,
     GeoJSONFeatureCollection,
@@ -80,7 +80,6 @@ GEOJSON_200 = {
     200: {"model": GeoJSONFeatureCollection, "description": "GeoJSON FeatureCollection (WGS84)"},
     **PROTECTED,
 }
-JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id", examples=[1])]
 
 
 def register(app: FastAPI) -> None:

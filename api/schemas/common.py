@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -42,6 +43,8 @@ class Link(BaseModel):
 
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="任务编号 job id", examples=[1])]
+"""The id of a background job in a path (``/siting/jobs/{job_id}``, ``/imports/jobs/{job_id}`` …)."""
 Position = Annotated[
     list[Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]], Field(min_length=2, max_length=3)
 ]

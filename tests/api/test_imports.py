@@ -1,5 +1,8 @@
 """File imports through the API: every file format and coordinate system, dry run, all-or-nothing
-commit, roles, and the per-row audit of an import.
+commit, roles, and the per-row audit of an import; the import as a job of the task queue (202, poll
+the job, a real worker imports: in this process with ``drain``, or ``minqing worker``), surviving a
+worker that stopped, retried without importing twice, its upload dropped when it ends, and who may
+read it.
 
 The module writes into a database of its own (the fixture district again): committed imports
 must not change the counts other API tests read.
@@ -9,7 +12,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import math
+import time
 import zipfile
 from pathlib import Path
 
@@ -24,14 +29,17 @@ from api_fixture import (
     PASSWORD,
     ROLES,
     asgi_client,
+    drain,
     fresh_database,
     load_fixture_district,
     make_settings,
+    worker_process,
 )
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from geo import chinacrs
+from layers.db import session
 
 GOOD = "名称,类型,经度,纬度,状态\n导入幼儿园甲,kindergarten,113.331,22.611,开放\n导入幼儿园乙,kindergarten,113.341,22.621,开放\n"
 BAD = GOOD + "坏行,no_such_type,113.351,22.631,开放\n"
@@ -97,10 +105,33 @@ def upload(
     media="text/csv",
     **params,
 ):
+    """POST the file: 202 with the queued job, or the refusal of the form."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     return client.post(
         f"/imports/{layer}", files={"file": (name, data, media)}, params=params, headers=auth(who)
     )
+
+
+def imported(client, auth, import_db, content: str | bytes, *, who="planner", **kwargs) -> dict:
+    """Upload, let a real worker of the task queue import it, and read the job that ended as its
+    uploader sees it."""
+    r = upload(client, auth, content, who=who, **kwargs)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    assert r.json()["status"] == "queued" and r.json()["status_zh"] == "排队中"
+    assert r.headers["location"] == r.json()["url"] == f"/imports/jobs/{job_id}"
+    drain(import_db)
+    got = client.get(r.headers["location"], headers=auth(who))
+    assert got.status_code == 200, got.text
+    job = got.json()
+    assert job["status"] in ("done", "failed") and job["finished_at"], job
+    return job
+
+
+def done(job: dict) -> dict:
+    """The report of a job that ended well (a clean import, or any dry run)."""
+    assert job["status"] == "done" and job["status_zh"] == "已完成" and job["error"] is None, job
+    return job["result"]
 
 
 def metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
@@ -120,11 +151,9 @@ def stored_position(client, name: str) -> tuple[float, float]:
 # --- dry run and all-or-nothing ---------------------------------------------------------------------
 
 
-def test_dry_run_reports_problems_and_writes_nothing(client, auth, db):
+def test_dry_run_reports_problems_and_writes_nothing(client, auth, db, import_db):
     before = db("SELECT count(*) FROM facilities")
-    r = upload(client, auth, BAD, dry_run="true")
-    assert r.status_code == 200, r.text
-    report = r.json()
+    report = done(imported(client, auth, import_db, BAD, dry_run="true"))
     assert report["dry_run"] is True and report["ok"] is False and report["written"] == 0
     assert report["rows"] == 3
     [problem] = report["problems"]
@@ -132,21 +161,20 @@ def test_dry_run_reports_problems_and_writes_nothing(client, auth, db):
     assert db("SELECT count(*) FROM facilities") == before
 
 
-def test_one_bad_row_changes_nothing(client, auth, db):
+def test_one_bad_row_changes_nothing(client, auth, db, import_db):
     before = db("SELECT count(*) FROM facilities")
-    r = upload(client, auth, BAD)
-    assert r.status_code == 422
-    err = r.json()["error"]
-    assert "nothing was written" in err["message"]
-    assert err["details"][0]["row"] == 4
+    job = imported(client, auth, import_db, BAD)
+    assert job["status"] == "failed" and job["status_zh"] == "失败"
+    assert "nothing was written" in job["error"] and "未写入任何数据" in job["error"]
+    assert job["result"]["problems"][0]["row"] == 4
+    assert job["result"]["ok"] is False and job["result"]["written"] == 0
     assert db("SELECT count(*) FROM facilities") == before
 
 
-def test_clean_file_is_written_and_audited_per_row(client, auth, db):
+def test_clean_file_is_written_and_audited_per_row(client, auth, db, import_db):
     before = db("SELECT count(*) FROM facilities")
-    r = upload(client, auth, GOOD, crs="wgs84")
-    assert r.status_code == 200, r.text
-    assert r.json()["ok"] is True and r.json()["written"] == 2
+    report = done(imported(client, auth, import_db, GOOD, crs="wgs84"))
+    assert report["ok"] is True and report["written"] == 2
     assert db("SELECT count(*) FROM facilities") == before + 2
     names = {
         f["properties"]["name"]
@@ -171,7 +199,7 @@ def test_clean_file_is_written_and_audited_per_row(client, auth, db):
     assert summary["items"][0]["after"]["rows"] == 2
 
 
-def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(client, auth):
+def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(client, auth, import_db):
     """The reviewer's case: an admin import renaming two grids left one summary row {"rows": 2}."""
     rows = [a for a in AREAS if a[0] in (GRID_A, GRID_B)]
     frame = gpd.GeoDataFrame(
@@ -185,17 +213,17 @@ def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(clien
         geometry=shapely.from_wkt([a[8] for a in rows]),
         crs=4326,
     )
-    r = upload(
+    job = imported(
         client,
         auth,
+        import_db,
         frame.to_json(ensure_ascii=False),
         who="admin",
         layer="grids",
         name="网格.geojson",
         media="application/geo+json",
     )
-    assert r.status_code == 200, r.text
-    assert r.json()["written"] == 2
+    assert done(job)["written"] == 2
     audit = client.get(
         "/audit", params={"layer": "areas", "action": "update", "actor": "admin"}, headers=auth("admin")
     ).json()
@@ -206,16 +234,18 @@ def test_an_import_updating_grids_is_audited_with_before_and_after_per_row(clien
         assert entry["before"]["area_id"] == entry["after"]["area_id"] == area_id
 
 
-def test_a_file_over_the_row_limit_is_refused_with_the_limit_and_the_fix(client, auth, db, monkeypatch):
-    monkeypatch.setenv("MINQING_IMPORT_MAX_ROWS", "1")
+def test_a_file_over_the_row_limit_is_refused_with_the_limit_and_the_fix(
+    client, auth, db, import_db, monkeypatch
+):
+    monkeypatch.setenv("MINQING_IMPORT_MAX_ROWS", "1")  # read by the worker (``drain``: this process)
     before = db("SELECT count(*) FROM facilities")
-    dry = upload(client, auth, GOOD, dry_run="true")
-    assert dry.status_code == 200 and dry.json()["ok"] is False
-    [problem] = dry.json()["problems"]
+    dry = done(imported(client, auth, import_db, GOOD, dry_run="true"))
+    assert dry["ok"] is False
+    [problem] = dry["problems"]
     assert "more than 1 data rows" in problem["problem"] and "MINQING_IMPORT_MAX_ROWS" in problem["fix"]
-    r = upload(client, auth, GOOD)
-    assert r.status_code == 422
-    assert "more than 1 data rows" in r.json()["error"]["details"][0]["problem"]
+    job = imported(client, auth, import_db, GOOD)
+    assert job["status"] == "failed"
+    assert "more than 1 data rows" in job["result"]["problems"][0]["problem"]
     assert db("SELECT count(*) FROM facilities") == before
 
 
@@ -289,10 +319,13 @@ def test_a_create_while_an_import_is_open_gets_its_own_key(client, auth, import_
 
 
 @pytest.mark.parametrize(("layer", "who"), list(itertools.product(IMPORTERS, WHO)))
-def test_import_roles(client, auth, layer, who):
+def test_import_roles(client, auth, import_db, layer, who):
     r = upload(client, auth, GOOD, who=who, layer=layer, dry_run="true")
-    expected = 200 if who in IMPORTERS[layer] else (401 if who is None else 403)
+    expected = 202 if who in IMPORTERS[layer] else (401 if who is None else 403)
     assert r.status_code == expected, r.text
+    if expected == 202:
+        drain(import_db)
+        assert client.get(r.headers["location"], headers=auth(who)).json()["status"] == "done"
 
 
 def test_officer_cannot_write_residences_through_the_addresses_import(client, auth, db):
@@ -304,35 +337,36 @@ def test_officer_cannot_write_residences_through_the_addresses_import(client, au
 
 
 @pytest.mark.parametrize("who", ["planner", "admin"])
-def test_planner_and_admin_import_addresses(client, auth, db, who):
+def test_planner_and_admin_import_addresses(client, auth, db, import_db, who):
     before = db("SELECT count(*) FROM residences")
     content = ADDRESSES.replace("导入5号", f"导入5号{who}")
-    assert (
-        upload(client, auth, content, who=who, layer="addresses", name="一标三实.csv", dry_run="true").json()[
-            "summary"
-        ]["would_write"]
-        == 1
+    dry = imported(
+        client, auth, import_db, content, who=who, layer="addresses", name="一标三实.csv", dry_run="true"
     )
+    assert done(dry)["summary"]["would_write"] == 1
     assert db("SELECT count(*) FROM residences") == before
-    r = upload(client, auth, content, who=who, layer="addresses", name="一标三实.csv")
-    assert r.status_code == 200, r.text
+    job = imported(client, auth, import_db, content, who=who, layer="addresses", name="一标三实.csv")
+    assert done(job)["written"] == 1
     assert db("SELECT count(*) FROM residences") == before + 1
     assert db("SELECT households FROM residences WHERE address = :a", a=f"二社区导入5号{who}") == 12
 
 
-def test_officer_and_admin_import_place_names(client, auth, db):
+def test_officer_and_admin_import_place_names(client, auth, db, import_db):
     for who in ("officer", "admin"):
         name = f"导入{'甲' if who == 'officer' else '乙'}巷"
         content = f"名称,类别,经度,纬度\n{name},lane,113.345,22.615\n"
-        r = upload(client, auth, content, who=who, layer="place_names", name="地名.csv")
-        assert r.status_code == 200, r.text
-        assert r.json()["written"] == 1
+        job = imported(client, auth, import_db, content, who=who, layer="place_names", name="地名.csv")
+        assert done(job)["written"] == 1
         assert db("SELECT count(*) FROM place_names WHERE name = :n", n=name) == 1
 
 
-def test_unsupported_file_type_and_crs(client, auth):
+def test_unsupported_file_type_and_crs(client, auth, db):
+    """Refused at once, before anything is queued."""
+    before = db("SELECT count(*) FROM jobs")
     assert upload(client, auth, GOOD, name="设施.txt").status_code == 400
     assert upload(client, auth, GOOD, crs="mars").status_code == 400
+    unknown_epsg = upload(client, auth, GOOD, crs="epsg:99999")
+    assert unknown_epsg.status_code == 422 and "epsg:99999" in unknown_epsg.text
     bad_map = client.post(
         "/imports/facilities",
         files={"file": ("a.csv", GOOD.encode(), "text/csv")},
@@ -340,6 +374,7 @@ def test_unsupported_file_type_and_crs(client, auth):
         headers=auth("planner"),
     )
     assert bad_map.status_code == 400
+    assert db("SELECT count(*) FROM jobs") == before
 
 
 # --- formats and coordinate systems ---------------------------------------------------------------------
@@ -458,20 +493,20 @@ CASES = [
 
 
 @pytest.mark.parametrize("kind", CASES)
-def test_every_format_and_coordinate_system_through_http(client, auth, db, tmp_path, kind):
+def test_every_format_and_coordinate_system_through_http(client, auth, db, import_db, tmp_path, kind):
     """Dry run writes nothing; the commit stores the point within 0.5 m of where it really is (the exact
     inverse of the web-map shift, not just 'somewhere a few hundred metres away')."""
     name = f"格式测试幼儿园_{kind}"
     content, filename, media, crs = _case(kind, name, tmp_path)
     before = db("SELECT count(*) FROM facilities")
-    dry = upload(client, auth, content, name=filename, media=media, crs=crs, dry_run="true")
-    assert dry.status_code == 200, dry.text
-    assert dry.json()["ok"] is True, dry.json()["problems"]
-    assert dry.json()["summary"]["would_write"] == 1
+    dry = done(
+        imported(client, auth, import_db, content, name=filename, media=media, crs=crs, dry_run="true")
+    )
+    assert dry["ok"] is True, dry["problems"]
+    assert dry["summary"]["would_write"] == 1
     assert db("SELECT count(*) FROM facilities") == before
-    r = upload(client, auth, content, name=filename, media=media, crs=crs)
-    assert r.status_code == 200, r.text
-    assert r.json()["written"] == 1
+    report = done(imported(client, auth, import_db, content, name=filename, media=media, crs=crs))
+    assert report["written"] == 1
     lon, lat = stored_position(client, name)
     assert metres(lon, lat, TRUE_LON, TRUE_LAT) < 0.5
 
@@ -526,7 +561,7 @@ def test_database_refusals_are_described_not_quoted(import_db, sql, says):
     assert "violates" not in problem and "constraint" not in problem and '"' not in problem  # … are not shown
 
 
-def test_an_import_refused_by_the_database_reports_it_in_words(client, auth, monkeypatch):
+def test_an_import_refused_by_the_database_reports_it_in_words(client, auth, import_db, monkeypatch):
     """A refusal the row checks did not foresee (here: a duplicate key forced into the write)."""
     import layers.load.facilities as files
 
@@ -542,9 +577,295 @@ def test_an_import_refused_by_the_database_reports_it_in_words(client, auth, mon
         )
         return n
 
-    monkeypatch.setattr(files, "_write_facilities", clashing)
-    r = upload(client, auth, GOOD)
-    assert r.status_code == 422, r.text
-    [problem] = r.json()["error"]["details"]
+    monkeypatch.setattr(files, "_write_facilities", clashing)  # the worker (``drain``) runs in this process
+    job = imported(client, auth, import_db, GOOD)
+    assert job["status"] == "failed", job
+    [problem] = job["result"]["problems"]
     assert "must be unique" in problem["problem"] and "facility_id" in problem["problem"]
-    assert "violates" not in r.text and "pkey" not in r.text
+    text_of_job = json.dumps(job, ensure_ascii=False)
+    assert "violates" not in text_of_job and "pkey" not in text_of_job
+
+
+# --- the import as a job of the task queue ---------------------------------------------------------------
+
+
+def _post(client, auth, content: str, **kwargs) -> int:
+    r = upload(client, auth, content, **kwargs)
+    assert r.status_code == 202, r.text
+    return r.json()["job_id"]
+
+
+def test_the_upload_waits_with_its_job_and_is_dropped_when_the_job_ends(client, auth, db, import_db):
+    """Stored with the job while it waits; gone once it is done or failed, dry run or not."""
+    ids = {
+        "import": _post(client, auth, GOOD.replace("导入幼儿园", "存放幼儿园")),
+        "dry run": _post(client, auth, GOOD, dry_run="true"),
+        "refused": _post(client, auth, BAD),
+    }
+    for job_id in ids.values():
+        assert db("SELECT status FROM jobs WHERE job_id = :j", j=job_id) == "queued"
+    assert db("SELECT length(upload) FROM jobs WHERE job_id = :j", j=ids["import"]) == len(
+        GOOD.replace("导入幼儿园", "存放幼儿园").encode()
+    )
+    drain(import_db)
+    statuses = {k: db("SELECT status FROM jobs WHERE job_id = :j", j=j) for k, j in ids.items()}
+    assert statuses == {"import": "done", "dry run": "done", "refused": "failed"}
+    for job_id in ids.values():
+        assert db("SELECT upload IS NULL FROM jobs WHERE job_id = :j", j=job_id) is True
+
+
+def test_progress_and_state_are_written_as_the_import_goes(client, auth, db, import_db):
+    job_id = _post(client, auth, GOOD.replace("导入幼儿园", "进度幼儿园"))
+    queued = client.get(f"/imports/jobs/{job_id}", headers=auth("planner")).json()
+    assert (queued["status"], queued["status_zh"], queued["progress"], queued["result"]) == (
+        "queued",
+        "排队中",
+        None,
+        None,
+    )
+    assert queued["layer"] == "facilities" and queued["filename"] == "设施.csv" and queued["dry_run"] is False
+    drain(import_db)
+    job = client.get(f"/imports/jobs/{job_id}", headers=auth("planner")).json()
+    assert job["progress"] == {"stage": "写入 writing", "done": 2, "total": 2, "unit": "行"}
+    assert done(job)["written"] == 2 and job["actor"] == "planner"
+    # the audit log names the uploader: the start of the job, and every row the worker wrote
+    assert db(
+        "SELECT actor FROM audit_log WHERE layer = 'jobs' AND action = 'start' AND object_id = :j",
+        j=str(job_id),
+    ) == ("planner")
+    assert (
+        db(
+            "SELECT count(*) FROM audit_log WHERE layer = 'facilities' AND action = 'insert' AND actor = 'planner' "
+            "AND after ->> 'name' LIKE '进度幼儿园%'"
+        )
+        == 2
+    )
+
+
+def test_a_failing_import_writes_nothing_and_says_why_without_server_details(
+    client, auth, db, import_db, monkeypatch
+):
+    import pipeline.file_imports as file_imports
+
+    before = db("SELECT count(*) FROM facilities")
+
+    def broken(s, *args, **kwargs):
+        s.execute(
+            text(
+                "INSERT INTO facilities (type_code, name, geom) VALUES ('kindergarten', '半途', ST_Point(113.33, 22.61, 4326))"
+            )
+        )
+        raise ZeroDivisionError("secret detail /srv/minqing")
+
+    monkeypatch.setattr(file_imports, "import_file", broken)
+    job = imported(client, auth, import_db, GOOD)
+    assert job["status"] == "failed" and job["status_zh"] == "失败" and job["result"] is None
+    assert "导入失败, 未写入任何数据" in job["error"] and "internal error (ZeroDivisionError)" in job["error"]
+    assert "secret" not in job["error"] and "/srv" not in job["error"]
+    assert db("SELECT count(*) FROM facilities") == before
+    assert db("SELECT upload IS NULL FROM jobs WHERE job_id = :j", j=job["job_id"]) is True
+
+
+def test_an_unreadable_file_is_reported_without_the_servers_temporary_path(client, auth, db, import_db):
+    before = db("SELECT count(*) FROM facilities")
+    job = imported(client, auth, import_db, b"PK\x03\x04 not really a workbook", name="坏表.xlsx")
+    assert job["status"] == "failed" and "nothing was written" in job["error"]
+    [problem] = job["result"]["problems"]
+    assert "坏表.xlsx" in problem["problem"], problem
+    text_of_job = json.dumps(job, ensure_ascii=False)
+    assert (
+        "minqing-import" not in text_of_job and "/tmp" not in text_of_job and "upload.xlsx" not in text_of_job
+    )
+    assert db("SELECT count(*) FROM facilities") == before
+
+
+def _rows_named(db, prefix: str) -> int:
+    return db("SELECT count(*) FROM facilities WHERE name LIKE :p", p=f"{prefix}%")
+
+
+def _rows_in_transaction(s) -> int:
+    return s.execute(text("SELECT count(*) FROM facilities WHERE name LIKE '断线幼儿园%'")).scalar_one()
+
+
+def test_a_job_whose_worker_stopped_is_imported_once_by_the_next_worker_process(client, auth, db, import_db):
+    """Queued while no worker runs; a worker took it (running, with progress) and stopped without a word;
+    a ``minqing worker`` process started later takes it up again and imports the file once."""
+    content = GOOD.replace("导入幼儿园", "重启幼儿园")
+    job_id = _post(client, auth, content)
+    with session(import_db) as s:
+        dead = s.execute(
+            text(
+                "INSERT INTO procrastinate.procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '1 hour') RETURNING id"
+            )
+        ).scalar_one()
+        s.execute(
+            text(
+                "UPDATE procrastinate.procrastinate_jobs SET status = 'doing', worker_id = :w, attempts = 0 "
+                "WHERE id = (SELECT queue_job_id FROM jobs WHERE job_id = :j)"
+            ),
+            {"w": dead, "j": job_id},
+        )
+        s.execute(
+            text(
+                "UPDATE jobs SET status = 'running', started_at = now(), "
+                'progress = \'{"stage": "读取 reading", "done": 0, "total": 0, "unit": "行"}\' '
+                "WHERE job_id = :j"
+            ),
+            {"j": job_id},
+        )
+    assert client.get(f"/imports/jobs/{job_id}", headers=auth("planner")).json()["status_zh"] == "进行中"
+    with worker_process(import_db) as proc:
+        deadline = time.monotonic() + 120
+        while db("SELECT status FROM jobs WHERE job_id = :j", j=job_id) == "running":
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+    job = client.get(f"/imports/jobs/{job_id}", headers=auth("planner")).json()
+    assert done(job)["written"] == 2
+    assert _rows_named(db, "重启幼儿园") == 2
+    assert (
+        db(
+            "SELECT q.status::text FROM jobs j JOIN procrastinate.procrastinate_jobs q ON q.id = j.queue_job_id "
+            "WHERE j.job_id = :j",
+            j=job_id,
+        )
+        == "succeeded"
+    )
+
+
+def test_a_job_run_again_after_it_committed_imports_nothing_more(client, auth, db, import_db):
+    """The worker stopped after the import committed, before the queue heard of it: the queue runs the
+    job again, which finds it done."""
+    content = GOOD.replace("导入幼儿园", "重试幼儿园")
+    job = imported(client, auth, import_db, content)
+    assert done(job)["written"] == 2 and _rows_named(db, "重试幼儿园") == 2
+    with session(import_db) as s:
+        s.execute(
+            text(
+                "UPDATE procrastinate.procrastinate_jobs SET status = 'todo' "
+                "WHERE id = (SELECT queue_job_id FROM jobs WHERE job_id = :j)"
+            ),
+            {"j": job["job_id"]},
+        )
+    drain(import_db)
+    again = client.get(f"/imports/jobs/{job['job_id']}", headers=auth("planner")).json()
+    assert again == job
+    assert _rows_named(db, "重试幼儿园") == 2
+
+
+def test_a_transient_failure_after_writing_is_retried_and_imports_once(
+    client, auth, db, import_db, monkeypatch
+):
+    """The connection is lost after the rows were written, as the job is marked done (before the
+    commit): the attempt rolls back, the queue tries the job again later, and the file is imported once."""
+    from sqlalchemy import exc as sa_exc
+
+    from layers import jobs as job_table
+
+    finish = job_table.finish_job
+    calls = []
+
+    def lost_once(s, job_id, result, **kwargs):
+        calls.append(result["written"])
+        if len(calls) == 1:
+            assert _rows_in_transaction(s) == 2  # written, not committed
+            raise sa_exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return finish(s, job_id, result, **kwargs)
+
+    monkeypatch.setattr(job_table, "finish_job", lost_once)
+    job_id = _post(client, auth, GOOD.replace("导入幼儿园", "断线幼儿园"))
+    drain(import_db)
+    assert calls == [2]
+    assert db("SELECT status FROM jobs WHERE job_id = :j", j=job_id) == "queued"  # waits for its retry
+    assert db("SELECT upload IS NOT NULL FROM jobs WHERE job_id = :j", j=job_id) is True
+    assert _rows_named(db, "断线幼儿园") == 0
+    with session(import_db) as s:  # the retry's wait (5 s) is over
+        s.execute(
+            text(
+                "UPDATE procrastinate.procrastinate_jobs SET scheduled_at = now() "
+                "WHERE id = (SELECT queue_job_id FROM jobs WHERE job_id = :j)"
+            ),
+            {"j": job_id},
+        )
+    drain(import_db)
+    assert calls == [2, 2]
+    job = client.get(f"/imports/jobs/{job_id}", headers=auth("planner")).json()
+    assert done(job)["written"] == 2
+    assert _rows_named(db, "断线幼儿园") == 2
+    assert (
+        db(
+            "SELECT q.attempts FROM jobs j JOIN procrastinate.procrastinate_jobs q ON q.id = j.queue_job_id "
+            "WHERE j.job_id = :j",
+            j=job_id,
+        )
+        == 2
+    )
+
+
+def test_too_many_waiting_imports_is_503(client, auth, import_db):
+    from pipeline.file_imports import MAX_IMPORT_QUEUE
+
+    for _ in range(MAX_IMPORT_QUEUE):
+        _post(client, auth, GOOD, dry_run="true")
+    r = upload(client, auth, GOOD, dry_run="true")
+    assert r.status_code == 503 and r.headers["retry-after"] == "30", r.text
+    assert "/imports/jobs/" in r.json()["error"]["fix"]
+    drain(import_db)
+    assert upload(client, auth, GOOD, dry_run="true").status_code == 202
+    drain(import_db)
+
+
+@pytest.fixture(scope="module")
+def second_planner(import_db, client) -> dict[str, str]:
+    """Another planner's headers: a planner, but not the one who uploaded."""
+    from api.security import hash_password
+    from layers import users
+
+    with session(import_db, actor="fixture") as s:
+        users.create(s, username="planner2", password_hash=hash_password(PASSWORD, rounds=4), role="planner")
+    token = client.post("/auth/token", data={"username": "planner2", "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+JOB_READERS = {None: 401, "planner": 200, "admin": 200, "second planner": 403}
+JOB_READERS.update({who: 403 for who in ROLES if who not in JOB_READERS})
+
+
+@pytest.fixture(scope="module")
+def planners_job(client, auth, import_db) -> int:
+    job_id = _post(client, auth, GOOD, dry_run="true")
+    drain(import_db)
+    return job_id
+
+
+@pytest.mark.parametrize(("who", "status"), list(JOB_READERS.items()))
+def test_only_the_uploader_and_admins_read_an_import_job(
+    client, auth, second_planner, planners_job, who, status
+):
+    headers = second_planner if who == "second planner" else auth(who)
+    r = client.get(f"/imports/jobs/{planners_job}", headers=headers)
+    assert r.status_code == status, r.text
+    if status == 200:
+        assert r.json()["result"]["rows"] == 2 and r.json()["actor"] == "planner"
+    else:
+        assert "result" not in r.json() and "rows" not in r.text
+
+
+def test_an_officers_import_job_is_read_by_the_officer_and_admins_only(client, auth, import_db):
+    content = "名称,类别,经度,纬度\n读取巷,lane,113.345,22.615\n"
+    job_id = _post(client, auth, content, who="officer", layer="place_names", name="地名.csv", dry_run="true")
+    drain(import_db)
+    for who, status in {"officer": 200, "admin": 200, "planner": 403, "gridworker": 403}.items():
+        assert client.get(f"/imports/jobs/{job_id}", headers=auth(who)).status_code == status, who
+
+
+def test_unknown_import_jobs_and_jobs_of_another_kind_are_404(client, auth, import_db):
+    from pipeline import jobs
+
+    with session(import_db, actor="planner") as s:
+        siting = jobs.queue_siting(s, params={"type_code": "kindergarten"}, actor="planner")["job_id"]
+        s.execute(text("UPDATE jobs SET status = 'failed' WHERE job_id = :j"), {"j": siting})
+    for job_id in (siting, 999_999):
+        r = client.get(f"/imports/jobs/{job_id}", headers=auth("admin"))
+        assert r.status_code == 404 and "POST /imports/{layer}" in r.json()["error"]["message"]
+    drain(import_db)
