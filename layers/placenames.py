@@ -126,6 +126,18 @@ def sign_parts(
     return {"proper": text_.proper or None, "generic": text_.generic or None, "pinyin": text_.pinyin}
 
 
+def sign_columns(
+    names: Sequence[str], categories: Sequence[str | None], *, tables: PlaceNameTables | None = None
+) -> list[dict[str, str | None]]:
+    """``sign_parts`` of each name as ``fill_pinyin`` fills it (a category not in the tables: split
+    without one); for loaders that write the sign text with the rows."""
+    t = _tables(tables)
+    return [
+        sign_parts(n, c if c in t.categories else None, tables=t)
+        for n, c in zip(names, categories, strict=True)
+    ]
+
+
 def fill_pinyin(
     s: Session, *, name_ids: Sequence[int] | None = None, tables: PlaceNameTables | None = None
 ) -> int:
@@ -158,7 +170,8 @@ def fill_pinyin(
         where += " AND name_id = ANY(:ids)"
         params["ids"] = [int(i) for i in name_ids]
     rows = s.execute(text(f"SELECT name_id, name, category FROM place_names WHERE {where}"), params).all()
-    filled = [{"id": i, **sign_parts(n, c if c in t.categories else None, tables=t)} for i, n, c in rows]
+    parts = sign_columns([n for _, n, _ in rows], [c for _, _, c in rows], tables=t)
+    filled = [{"id": i, **p} for (i, _, _), p in zip(rows, parts, strict=True)]
     if filled:
         s.execute(
             text(

@@ -410,13 +410,22 @@ def follow_blocks(
     for k, p in enumerate(arr):
         label[(label < 0) & shapely.contains_xy(p, xy[:, 0], xy[:, 1])] = k
     pieces: list[list] = [[] for _ in parts]
-    tree = shapely.STRtree(arr)
-    for b in blocks:
+    barr = np.array(blocks, dtype=object)
+    # every block against every part and every point at once (the same predicates as block by block)
+    bi, pj = shapely.STRtree(arr).query(barr, predicate="intersects")
+    by_block = np.argsort(bi, kind="stable")
+    bi, pj = bi[by_block], pj[by_block]
+    overlap = shapely.area(shapely.intersection(barr[bi], arr[pj]))
+    kept = np.nonzero(label >= 0)[0]
+    qb, qp = shapely.STRtree(shapely.points(xy[kept])).query(barr, predicate="contains")
+    order = np.lexsort((qp, qb))  # per block, its points in their order
+    qb, qp = qb[order], kept[qp[order]]
+    at_b = np.searchsorted(bi, np.arange(len(barr) + 1))
+    at_q = np.searchsorted(qb, np.arange(len(barr) + 1))
+    for k, b in enumerate(blocks):
         shares = np.zeros(len(arr))
-        near = tree.query(b, predicate="intersects")
-        shares[near] = shapely.area(shapely.intersection(b, arr[near]))
-        shapely.prepare(b)
-        sel = shapely.contains_xy(b, xy[:, 0], xy[:, 1]) & (label >= 0)
+        shares[pj[at_b[k] : at_b[k + 1]]] = overlap[at_b[k] : at_b[k + 1]]
+        sel = qp[at_q[k] : at_q[k + 1]]
         weight = np.bincount(label[sel], weights=w[sel], minlength=len(parts))
         big = b.area > SPLIT_BLOCK_M2 or weight.sum() > SPLIT_BLOCK_HH
         if big and ((shares > 0.1 * b.area) | (weight > 0.1 * weight.sum())).sum() > 1:

@@ -143,9 +143,38 @@ def _season(category: str, moment: datetime) -> float:
     return 1.0 + amplitude * math.cos(2 * math.pi * (moment.timetuple().tm_yday - peak) / 365.0)
 
 
+# ``Generator.choice`` costs tens of microseconds a call; these draw the very same numbers from the
+# stream (``integers(0, n)`` without weights, ``random()`` against the normalised cumulative weights
+# with them), so the rows stay those of the seed.
+def _pick(rng: np.random.Generator, options: Sequence):
+    """``rng.choice(options)``: the same draw, without the array conversion."""
+    return options[int(rng.integers(0, len(options)))]
+
+
+def _cdf(p) -> np.ndarray:
+    """The cumulative weights ``rng.choice(..., p=p)`` draws against."""
+    cdf = np.asarray(p, dtype=float).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def _pick_p(rng: np.random.Generator, options: Sequence, cdf: np.ndarray):
+    """``rng.choice(options, p=p)`` with ``cdf = _cdf(p)``: the same draw."""
+    return options[int(cdf.searchsorted(rng.random(), side="right"))]
+
+
+_GIVEN, _SURNAMES = list(WORKER_GIVEN), list(WORKER_SURNAMES)
+_SATISFACTION = (5, 4, 3, 2, 1)
+_SATISFACTION_CDF = {
+    True: _cdf([0.30, 0.35, 0.20, 0.10, 0.05]),
+    False: _cdf([0.62, 0.28, 0.07, 0.02, 0.01]),
+}
+_SOURCES, _SOURCE_CDF = [s for s, _ in SOURCE], _cdf([p for _, p in SOURCE])
+
+
 def _person(rng: np.random.Generator) -> str:
-    given = "".join(rng.choice(list(WORKER_GIVEN), size=int(rng.integers(1, 3))))
-    return str(rng.choice(list(WORKER_SURNAMES))) + given
+    given = "".join(_GIVEN[i] for i in rng.integers(0, len(_GIVEN), size=int(rng.integers(1, 3))))
+    return str(_pick(rng, _SURNAMES)) + given
 
 
 class _Simulator:
@@ -222,14 +251,14 @@ class _Simulator:
                     note="已处置完毕",
                 )
             elif s == "resolved" and rng.random() < 0.75:
-                p = [0.30, 0.35, 0.20, 0.10, 0.05] if state.overdue else [0.62, 0.28, 0.07, 0.02, 0.01]
+                cdf = _SATISFACTION_CDF[bool(state.overdue)]
                 ok = step(
                     "review",
                     rng.uniform(2, 72),
                     "grid_worker",
                     worker,
                     note="电话回访",
-                    satisfaction=int(rng.choice([5, 4, 3, 2, 1], p=p)),
+                    satisfaction=int(_pick_p(rng, _SATISFACTION, cdf)),
                 )
             elif s == "reviewed" and rng.random() < 0.85:
                 ok = step("archive", rng.uniform(24, 168), "dispatcher", DISPATCHER)
@@ -286,9 +315,9 @@ def generate(
         worker = home.worker or "网格员"
         reporter = {"public": "public", "12345": "12345"}.get(source, worker)
         state, steps = sim.run(category, at, reporter, worker)
-        code = "MQ" + "".join(rng.choice(list(CODE_ALPHABET), size=10))
+        code = "MQ" + "".join(CODE_ALPHABET[i] for i in rng.integers(0, len(CODE_ALPHABET), size=10))
         while code in codes:
-            code = "MQ" + "".join(rng.choice(list(CODE_ALPHABET), size=10))
+            code = "MQ" + "".join(CODE_ALPHABET[i] for i in rng.integers(0, len(CODE_ALPHABET), size=10))
         codes.add(code)
         ev = len(events)
         jitter = rng.normal(0, 0.00004, 2)
@@ -340,17 +369,22 @@ def generate(
 
     # residents' reports
     months_f = (end - start).days / 30.44
+    mixes: dict[tuple[str, int], np.ndarray] = {}  # (kind, day of the year) → the categories' cdf
+    choices = {c: list((examples or {}).get(c) or [categories[c].name_zh]) for m in MIX.values() for c in m}
     for home in homes.itertuples():
         n = int(rng.poisson(RATE[home.kind] * home.households * months_f))
         if n == 0:
             continue
         mix = MIX[home.kind]
+        kinds = list(mix)
         for at in _draw_times(n, start, end, rng):
-            weights = np.array([w * _season(c, at) for c, w in mix.items()])
-            category = str(rng.choice(list(mix), p=weights / weights.sum()))
-            source = str(rng.choice([s for s, _ in SOURCE], p=[p for _, p in SOURCE]))
-            choices = list((examples or {}).get(category) or [categories[category].name_zh])
-            description = str(rng.choice(choices))
+            key = (home.kind, at.timetuple().tm_yday)
+            if key not in mixes:  # the season depends on the day only
+                weights = np.array([w * _season(c, at) for c, w in mix.items()])
+                mixes[key] = _cdf(weights / weights.sum())
+            category = str(_pick_p(rng, kinds, mixes[key]))
+            source = str(_pick_p(rng, _SOURCES, _SOURCE_CDF))
+            description = str(_pick(rng, choices[category]))
             add_event(category, at, home, source, description)
 
     # key households and their visits
@@ -362,7 +396,7 @@ def generate(
             for _ in range(int(rng.poisson(a * home.households + b * home.elderly + c * home.children))):
                 groups = [group]
                 if rng.random() < 0.15:
-                    extra = str(rng.choice([g for g in plan if g != group]))
+                    extra = str(_pick(rng, [g for g in plan if g != group]))
                     groups.append(extra)
                 registered = (
                     start - timedelta(days=float(rng.uniform(30, 900)))
@@ -402,7 +436,7 @@ def generate(
                 continue
             need = rng.random() < 0.04
             category = NEED_CATEGORY[h["groups"][0]]
-            needs = str(rng.choice(NEEDS[category])) if need else None
+            needs = str(_pick(rng, NEEDS[category])) if need else None
             ev = -1
             if need and rng.random() < 0.6:
                 ev = add_event(category, t + timedelta(minutes=20), home, "staff", f"走访发现需求: {needs}")
@@ -412,7 +446,7 @@ def generate(
                     "hh": h["hh"],
                     "worker": home.worker or "网格员",
                     "visited_at": t,
-                    "notes": str(rng.choice(NOTES)),
+                    "notes": str(_pick(rng, NOTES)),
                     "needs": needs,
                     "ev": ev,
                     "lon": home.lon + jitter[0],

@@ -158,12 +158,15 @@ NULL = "\\N"
 
 def _text_cells(series: pd.Series) -> np.ndarray | None:
     """The column as cells of COPY's text format (an object array of str, ``\\N`` for null), built
-    column-wise; None for values rendered only row by row (dates, JSON, arrays ...)."""
+    column-wise; None for values rendered only row by row (naive dates, JSON, arrays ...)."""
     null = series.isna().to_numpy(bool)
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         series, dtype = series.astype(object), np.dtype(object)
-    if pd.api.types.is_bool_dtype(dtype):
+    if isinstance(dtype, pd.DatetimeTZDtype):  # an instant: written in UTC, to the microsecond
+        utc = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+        out = np.char.add(np.datetime_as_string(utc, unit="us"), "+00").astype(object)
+    elif pd.api.types.is_bool_dtype(dtype):
         out = np.where(series.fillna(False).to_numpy(bool), "t", "f").astype(object)
     elif pd.api.types.is_integer_dtype(dtype):
         out = series.fillna(0).to_numpy(np.int64).astype(str).astype(object)
@@ -222,6 +225,43 @@ def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:
         layer=layer,
         after=json.loads(pd.Series(summary, dtype=object).to_json(force_ascii=False)),
     )
+
+
+@contextmanager
+def indexes_deferred(s: Session, tables: Sequence[str]) -> Iterator[None]:
+    """Bulk writes into ``tables`` emptied in this transaction, with their secondary indexes and
+    foreign keys made once afterwards (a sorted index build and one join each, instead of one index
+    insert and one key look-up per row): the same indexes and keys, by the same names.
+
+    Primary keys and unique indexes stay in place. An error anywhere rolls the drops back with the
+    rest of the transaction; a row breaking a foreign key fails when its key is made again.
+    """
+    names = list(tables)
+    keys = s.execute(
+        text(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) ORDER BY conrelid, conname"
+        ),
+        {"t": names},
+    ).all()
+    indexes = s.execute(
+        text(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY(CAST(:t AS regclass[])) AND NOT i.indisprimary AND NOT i.indisunique "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+            "ORDER BY i.indrelid, i.indexrelid"
+        ),
+        {"t": names},
+    ).all()
+    for table, name, _ in keys:
+        s.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        s.execute(text(f"DROP INDEX {name}"))
+    yield
+    for _, definition in indexes:
+        s.execute(text(definition))
+    for table, name, definition in keys:
+        s.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -15,9 +16,9 @@ from sqlalchemy.orm import Session
 from data.demo.placenames import history_rows
 from layers import ids
 from layers.db import set_actor
-from layers.load.bulk import copy_frame, record_import
+from layers.load.bulk import copy_frame, indexes_deferred, record_import
 from layers.load.reference import read_facility_types, upsert_facility_types
-from layers.placenames import fill_pinyin
+from layers.placenames import fill_pinyin, sign_columns
 
 AREA_COLS = [
     "area_id",
@@ -84,6 +85,18 @@ PLACE_NAME_COLS = [
     "meaning",
 ]
 WATER_COLS = ["water_id", "kind", "name"]
+LOADED = (
+    "areas",
+    "network_nodes",
+    "network_edges",
+    "water",
+    "buildings",
+    "residences",
+    "facilities",
+    "place_names",
+    "place_name_history",
+)
+"""The tables the loader fills (their secondary indexes and foreign keys are made after the rows)."""
 BUILDING_COLS = ["building_id", "kind", "levels", "source"]
 
 
@@ -113,6 +126,14 @@ def load_district(
     upsert_facility_types(s, read_facility_types())
     step("清空旧数据 clearing old layers")
     clear_layers(s)
+    with indexes_deferred(s, LOADED):
+        counts = _copy_district(s, district, actor=actor, step=step)
+    step("统计 analyse")
+    record_import(s, actor=actor, layer="demo", summary=counts)
+    return counts
+
+
+def _copy_district(s: Session, district, *, actor: str, step: Callable[[str], None]) -> dict[str, int]:
     counts: dict[str, int] = {}
     step("行政区划与网格 areas")
     areas = district.areas.sort_values(["area_id"])
@@ -147,8 +168,14 @@ def load_district(
     )
     step("地名 place names")
     names = district.place_names
+    # the sign text (proper and generic parts, pinyin) written with the rows, as fill_pinyin would
+    sign = pd.DataFrame(sign_columns(names["name"].tolist(), names["category"].tolist()), index=names.index)
     counts["place_names"] = copy_frame(
-        s, "place_names", names, columns=PLACE_NAME_COLS, geometry={"geometry": "geom"}
+        s,
+        "place_names",
+        names.drop(columns=["proper", "generic"]).join(sign),
+        columns=[*PLACE_NAME_COLS, "pinyin"],
+        geometry={"geometry": "geom"},
     )
 
     history = history_rows(names)
@@ -166,6 +193,4 @@ def load_district(
 
     fill_pinyin(s)  # sign text (proper/generic/pinyin) for every name
     ids.advance(s, *ids.KEYS)  # the district's own keys: later creates and imports take keys after them
-    step("统计 analyse")
-    record_import(s, actor=actor, layer="demo", summary=counts)
     return counts

@@ -8,9 +8,7 @@ town (a polygon the caller passes as WKT).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.db import set_actor
-from layers.load.bulk import record_import
+from layers.load.bulk import copy_frame, record_import
 
 EVENT_COLS = (
     "event_id",
@@ -88,34 +86,46 @@ def homes(s: Session, old_town_wkt: str) -> pd.DataFrame:
     return pd.DataFrame([dict(r) for r in rows])
 
 
-def _clean(column: str, value: Any) -> Any:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer) or (column in INTEGER and isinstance(value, float | np.floating)):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
+TIMESTAMPS = {"reported_at", "due_at", "resolved_at", "registered_at", "visited_at", "at"}
+ARRAYS = {"groups"}
 
 
-def _copy(
-    s: Session, table: str, columns: Sequence[str], rows: Iterable[dict], *, point: bool = False
-) -> int:
-    cols = list(columns) + (["geom"] if point else [])
-    raw = s.connection().connection.driver_connection
-    n = 0
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-        for row in rows:
-            values = [_clean(c, row.get(c)) for c in columns]
-            if point:
-                values.append(f"SRID=4326;POINT({float(row['lon']):.7f} {float(row['lat']):.7f})")
-            cp.write_row(values)
-            n += 1
-    return n
+def _array(values: Sequence[str]) -> str:
+    """A PostgreSQL array literal of text ``values``."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def _columns(frame: pd.DataFrame, columns: Sequence[str], *, point: bool = False) -> pd.DataFrame:
+    """``frame``'s ``columns`` typed for a column-wise COPY (``copy_frame``): integers as nullable
+    integers, instants in UTC, lists as arrays; with ``point``, ``geom`` from lon/lat (EWKT, 7 decimals)."""
+    out = {}
+    for c in columns:
+        col = frame[c] if c in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        if c in INTEGER:
+            col = col.astype("Int64")
+        elif c in TIMESTAMPS:
+            col = pd.to_datetime(col, utc=True)
+        elif c in ARRAYS:
+            col = col.map(_array)
+        out[c] = col
+    if point:
+        out["geom"] = [
+            f"SRID=4326;POINT({float(x):.7f} {float(y):.7f})"
+            for x, y in zip(frame["lon"].to_numpy(), frame["lat"].to_numpy(), strict=True)
+        ]
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _copy(s: Session, table: str, columns: Sequence[str], frame: pd.DataFrame, *, point: bool = False) -> int:
+    if frame.empty:
+        return 0
+    rows = _columns(frame, columns, point=point)
+    return copy_frame(s, table, rows, columns=list(rows.columns))
+
+
+def _local(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The generator's local indices in ``column`` (none in an empty frame)."""
+    return frame[column].to_numpy(np.int64) if column in frame else np.empty(0, dtype=np.int64)
 
 
 def _ids(s: Session, sequence: str, n: int) -> np.ndarray:
@@ -134,37 +144,32 @@ def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str
     events, history, households, visits = demo.events, demo.history, demo.households, demo.visits
     event_ids = _ids(s, "events_event_id_seq", len(events))
     household_ids = _ids(s, "key_households_household_id_seq", len(households))
+    visit_ev = _local(visits, "ev")
     counts = {
         "events": _copy(
-            s,
-            "events",
-            EVENT_COLS,
-            ({**r, "event_id": event_ids[r["ev"]]} for r in events.to_dict("records")),
-            point=True,
+            s, "events", EVENT_COLS, events.assign(event_id=event_ids[_local(events, "ev")]), point=True
         ),
         "event_history": _copy(
             s,
             "event_history",
             HISTORY_COLS,
-            ({**r, "event_id": event_ids[r["ev"]]} for r in history.to_dict("records")),
+            history.assign(event_id=event_ids[_local(history, "ev")]),
         ),
         "key_households": _copy(
             s,
             "key_households",
             HOUSEHOLD_COLS,
-            ({**r, "household_id": household_ids[r["hh"]]} for r in households.to_dict("records")),
+            households.assign(household_id=household_ids[_local(households, "hh")]),
         ),
         "visits": _copy(
             s,
             "visits",
             VISIT_COLS,
-            (
-                {
-                    **r,
-                    "household_id": household_ids[r["hh"]],
-                    "event_id": event_ids[r["ev"]] if r["ev"] >= 0 else None,
-                }
-                for r in visits.to_dict("records")
+            visits.assign(
+                household_id=household_ids[_local(visits, "hh")],
+                event_id=pd.Series(
+                    event_ids[np.maximum(visit_ev, 0)], index=visits.index, dtype="Int64"
+                ).where(visit_ev >= 0),  # −1: no event
             ),
             point=True,
         ),
