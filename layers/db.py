@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+import psycopg
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from layers.cluster import local_cluster
@@ -74,3 +76,22 @@ def set_actor(s: Session, actor: str, *, bulk: bool = False, audit_rows: bool = 
         ),
         {"a": actor, "b": "on" if bulk else "off", "r": "on" if audit_rows else "off"},
     )
+
+
+def cursor_result(result: Result[Any]) -> CursorResult[Any]:
+    """``result`` as the ``CursorResult`` it is for textual SQL (``rowcount``, ``cursor``).
+
+    ``Session.execute`` is typed to return a ``Result``; for ``text()`` it returns a ``CursorResult``.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"expected the CursorResult of textual SQL, got a {type(result).__name__}")
+    return result
+
+
+def driver_connection(con: Session | Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``con`` (its transaction): for COPY and SQL with $$ bodies."""
+    connection = con.connection() if isinstance(con, Session) else con
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise DatabaseUnavailable("the database connection was closed: run the command again")
+    return raw

@@ -91,10 +91,9 @@ def describe_database_error(exc: BaseException) -> tuple[str, str]:
     column = getattr(diag, "column_name", None)
     table = getattr(diag, "table_name", None)
     if column is None:
+        constraint = getattr(diag, "constraint_name", None)
         column = _key_columns(getattr(diag, "message_detail", None)) or (
-            _constraint_column(diag.constraint_name, table)
-            if getattr(diag, "constraint_name", None)
-            else None
+            _constraint_column(constraint, table) if constraint else None
         )
     where = (
         (f" (column {column}" + (f" of {table})" if table else ")"))

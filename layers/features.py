@@ -739,24 +739,32 @@ def _geom_sql(lay: Layer) -> str:
     return f"ST_Multi({g})" if lay.multi else g
 
 
-def _writable(lay: Layer) -> Layer:
-    if lay.read_only:
+def _writable(lay: Layer) -> str:
+    """The table ``lay`` writes; NotFound when it is read-only."""
+    if lay.table is None:  # read_only
         raise NotFound(f"{lay.id} is read-only: it cannot be created, changed or deleted through the API")
-    return lay
+    return lay.table
+
+
+def _version_column(lay: Layer) -> str:
+    """The column holding the version token of a writable layer (``version`` or ``xmin::text``)."""
+    if lay.version is None:
+        raise ValueError(f"layer {lay.id} is writable but has no version token")
+    return lay.version.replace("t.", "")
 
 
 def create(
     s: Session, lay: Layer, *, properties: Mapping[str, Any], geometry: Mapping[str, Any]
 ) -> FeatureRow:
     """Insert one feature; returns it as read back (with its version token)."""
-    _writable(lay)
+    table = _writable(lay)
     props = {k: v for k, v in properties.items() if k in lay.writable}
     _check_properties(s, lay, props)
     geom = check_geometry(s, lay, geometry)
-    ids.advance(s, lay.table)  # rows written with explicit keys (fixtures, psql) must not collide
+    ids.advance(s, table)  # rows written with explicit keys (fixtures, psql) must not collide
     cols = list(props)
     sql = (
-        f"INSERT INTO {lay.table} ({', '.join([*cols, 'geom'])}) "
+        f"INSERT INTO {table} ({', '.join([*cols, 'geom'])}) "
         f"VALUES ({', '.join([*(':' + c for c in cols), _geom_sql(lay)])}) RETURNING {lay.key_column}"
     )
     new_id = _execute(s, sql, {**props, "geom": shapely.to_wkb(geom)}).scalar_one()
@@ -796,7 +804,7 @@ def update(
         sets.append("version = version + 1")
     elif not sets:
         sets.append(f"{lay.key_column} = {lay.key_column}")  # still a write: the token changes
-    token = lay.version.replace("t.", "")
+    token = _version_column(lay)
     sql = (
         f"UPDATE {lay.table} SET {', '.join(sets)} WHERE {lay.key_column} = :fid "
         f"AND {token}::text = :expected RETURNING {lay.key_column}"
@@ -813,7 +821,7 @@ def delete(s: Session, lay: Layer, fid: int | str, *, expected_version: str) -> 
     _writable(lay)
     current = item(s, lay, fid)
     _check_unreferenced(s, lay, fid)
-    token = lay.version.replace("t.", "")
+    token = _version_column(lay)
     sql = f"DELETE FROM {lay.table} WHERE {lay.key_column} = :fid AND {token}::text = :expected"
     if _execute(s, sql, {"fid": fid, "expected": expected_version}).rowcount == 0:
         raise _conflict(lay, fid, expected_version, current.version)

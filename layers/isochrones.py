@@ -8,13 +8,12 @@ an edit did not touch (``copy``) and writes the others afresh.
 
 from __future__ import annotations
 
-from typing import cast
-
 import pandas as pd
 import shapely
-from sqlalchemy import CursorResult, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.db import cursor_result
 from layers.load.bulk import copy_frame
 from layers.queries import read_frame
 
@@ -50,7 +49,7 @@ def copy(s: Session, source_run: int, target_run: int, *, profile: str, skip: li
         ),
         {"src": source_run, "dst": target_run, "p": profile, "skip": [int(i) for i in skip]},
     )
-    return cast(CursorResult, result).rowcount
+    return cursor_result(result).rowcount
 
 
 def origins(s: Session, run_id: int, profile: str) -> pd.DataFrame:

@@ -11,10 +11,12 @@ failed. A row whose queue job has ended without finishing it, or has none, is ma
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from layers.db import cursor_result
 
 LOCK_CLASS = 0x6D71  # 'mq': the first key of every advisory lock of this project
 LOCKS = {"queue": 3}
@@ -208,7 +210,7 @@ def drop_old_outputs(s: Session, kind: str, *, older_than_hours: float) -> int:
         ),
         {"k": kind, "s": older_than_hours * 3600},
     )
-    return cast(CursorResult, result).rowcount
+    return cursor_result(result).rowcount
 
 
 def same_active_job(s: Session, kind: str, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 from sqlalchemy import text
@@ -143,9 +144,7 @@ def _roads(s: Session, lon, lat, *, categories, max_m: float, cross_m: float | N
     return out.drop(columns="i").reset_index(drop=True)
 
 
-def areas_of(
-    s: Session, lon: Sequence[float], lat: Sequence[float], *, levels: Sequence[str]
-) -> pd.DataFrame:
+def areas_of(s: Session, lon: npt.ArrayLike, lat: npt.ArrayLike, *, levels: Sequence[str]) -> pd.DataFrame:
     """Per point (in order) the name of the area of each level containing it (``ST_Intersects``, as
     ``layers.lookup.areas_at``; the lowest ``area_id`` when several do, None when none does): one
     column per level. The few town and community polygons are tested in memory (an STRtree)."""
@@ -173,8 +172,8 @@ def areas_of(
 
 def place_labels(
     s: Session,
-    lon: Sequence[float],
-    lat: Sequence[float],
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
     *,
     max_m: float = 1000.0,
     on_road_m: float = ON_ROAD_M,
@@ -186,21 +185,21 @@ def place_labels(
     ("鹭田镇 西关社区 兴业路以南"; the parts that exist, joined by spaces)."""
     if categories is None:
         categories = road_categories()
-    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    if len(lon) == 0:
+    lons, lats = np.asarray(lon, float), np.asarray(lat, float)
+    if len(lons) == 0:
         return pd.DataFrame(columns=LABEL_COLUMNS)
-    roads = _roads(s, lon, lat, categories=categories, max_m=max_m, cross_m=on_road_m)
-    areas = areas_of(s, lon, lat, levels=("town", "community"))
+    roads = _roads(s, lons, lats, categories=categories, max_m=max_m, cross_m=on_road_m)
+    areas = areas_of(s, lons, lats, levels=("town", "community"))
     position = road_positions(
-        lon,
-        lat,
+        lons,
+        lats,
         roads.road_lon.to_numpy(float),
         roads.road_lat.to_numpy(float),
         roads.road_distance_m.to_numpy(float),
         on_road_m=on_road_m,
     )
     position = np.where(roads.cross_road.notna().to_numpy(), "路口", position)
-    position = np.where(roads.road.isna().to_numpy(), None, position)
+    position[roads.road.isna().to_numpy()] = None  # object array
     out = pd.concat([areas, roads[ROAD_COLUMNS]], axis=1)
     out["position"] = position
     out["cross_road"] = roads.cross_road.where(roads.cross_road.notna(), None)

@@ -498,14 +498,15 @@ def rename(
             f"place name {name_id} is already called {new_name}: send a different new name"
         )
     if current.heritage:
-        if not (heritage_review or "").strip():
+        review = (heritage_review or "").strip()
+        if not review:
             raise RegistryConflict(
                 f"place name {name_id} ({current.name}) is on the heritage register (地名文化遗产): "
                 "a rename needs an expert assessment",
                 fix="send heritage_review with the assessment's number and date "
                 "(论证意见文号与日期), or keep the name",
             )
-        approval = f"{approval}；地名文化遗产论证：{heritage_review.strip()}"[:200]
+        approval = f"{approval}；地名文化遗产论证：{review}"[:200]
     sets = {
         "name": new_name,
         "approval": approval,

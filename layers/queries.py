@@ -8,9 +8,11 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.db import cursor_result
+
 
 def read_frame(s: Session, sql: str, params: dict | None = None) -> pd.DataFrame:
-    result = s.execute(text(sql), params or {})
+    result = cursor_result(s.execute(text(sql), params or {}))
     columns = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []
     return pd.DataFrame.from_records(rows, columns=columns)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo.measures import HEADLINE_TIERS
 from layers import labels
+from layers.db import driver_connection
 from layers.load.bulk import copy_frame
 from layers.queries import data_versions, read_frame, to_geoframe
 
@@ -203,7 +204,7 @@ def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
         (pr.unreachable.to_numpy(bool)[order], _BOOL),
     ]
     keys = pd.DataFrame({"type_code": type_code[order], "circle": circle[order]})
-    raw = s.connection().connection.driver_connection
+    raw = driver_connection(s)
     groups = keys.groupby(["type_code", "circle"], sort=True).indices
     with (
         raw.cursor() as cur,

@@ -424,7 +424,9 @@ def _with_real_ids(s: Session, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """New areas get keys from the sequence in place of their provisional ids, which their
     children's ``parent_id`` may hold too."""
     provisional = rows.loc[~rows["stored"].astype(bool), "area_id"].tolist()
-    real = dict(zip(provisional, ids.allocate(s, "areas", len(provisional)).tolist(), strict=True))
+    real: dict[int, int] = dict(
+        zip(provisional, ids.allocate(s, "areas", len(provisional)).tolist(), strict=True)
+    )
     return rows.assign(
         area_id=rows["area_id"].map(lambda a: int(real.get(a, a))),
         parent_id=pd.Series(

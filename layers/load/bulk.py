@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers import audit
+from layers.db import driver_connection
 from layers.models import SRID
 
 FACILITY_COLS = [
@@ -114,13 +115,15 @@ def copy_frame(
     """
     geometry = geometry or {}
     cols = list(columns) + list(geometry.values())
-    raw = s.connection().connection.driver_connection
-    cells = [_text_cells(frame[c]) for c in columns]
-    if all(c is not None for c in cells):
-        cells += [
-            _text_cells(pd.Series(_geometry_column(frame[src], multi=multi), dtype=object))
-            for src in geometry
-        ]
+    raw = driver_connection(s)
+    columnwise = [_text_cells(frame[c]) for c in columns]
+    cells = [c for c in columnwise if c is not None]
+    if len(cells) == len(columnwise):
+        for src in geometry:  # hex EWKB text or None: always rendered column-wise
+            wkb = _text_cells(pd.Series(_geometry_column(frame[src], multi=multi), dtype=object))
+            if wkb is None:
+                raise TypeError(f"the geometries of {src} did not render as COPY text")
+            cells.append(wkb)
         return _copy_text(raw, table, cols, cells, progress)
     data: list[Iterable] = [frame[c].tolist() for c in columns]
     data += [_geometry_column(frame[src], multi=multi) for src in geometry]
@@ -143,7 +146,7 @@ def copy_plain(s: Session, table: str, frame: pd.DataFrame, *, columns: Sequence
 
     buffer = io.StringIO()
     frame[list(columns)].to_csv(buffer, header=False, index=False, na_rep="")
-    raw = s.connection().connection.driver_connection
+    raw = driver_connection(s)
     with (
         raw.cursor() as cur,
         cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp,

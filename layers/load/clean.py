@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from data.demo.geography import SAFE_BOX as DEMO_BOX
 from layers import audit
+from layers.db import cursor_result
 from layers.load.demo import clear_layers
 from layers.load.reference import read_facility_types, upsert_facility_types
 from layers.planning import DEMO_MARK
@@ -60,8 +61,8 @@ def remove_demo(s: Session, *, actor: str) -> dict[str, int]:
     removed: dict[str, int] = {}
     demo_areas = f"SELECT area_id FROM areas WHERE source LIKE :m OR {inside}"
     # results and scenarios were computed with the demo's layers: none stays meaningful
-    removed["coverage_runs"] = s.execute(text("DELETE FROM coverage_runs")).rowcount
-    removed["scenarios"] = s.execute(text("DELETE FROM scenarios")).rowcount
+    removed["coverage_runs"] = cursor_result(s.execute(text("DELETE FROM coverage_runs"))).rowcount
+    removed["scenarios"] = cursor_result(s.execute(text("DELETE FROM scenarios"))).rowcount
     s.execute(
         text(
             f"DELETE FROM place_name_history WHERE name_id IN (SELECT name_id FROM place_names "
@@ -69,8 +70,8 @@ def remove_demo(s: Session, *, actor: str) -> dict[str, int]:
         ),
         params,
     )
-    removed["place_names"] = s.execute(
-        text(f"DELETE FROM place_names WHERE {inside} OR area_id IN ({demo_areas})"), params
+    removed["place_names"] = cursor_result(
+        s.execute(text(f"DELETE FROM place_names WHERE {inside} OR area_id IN ({demo_areas})"), params)
     ).rowcount
     # the demo's 民情 (its events lie in its box and name its areas; key households go with their homes)
     demo_events = (
@@ -78,27 +79,33 @@ def remove_demo(s: Session, *, actor: str) -> dict[str, int]:
         f"OR community_id IN ({demo_areas}) OR town_id IN ({demo_areas})"
     )
     s.execute(text(f"UPDATE events SET duplicate_of = NULL WHERE duplicate_of IN ({demo_events})"), params)
-    removed["events"] = s.execute(
-        text(f"DELETE FROM events WHERE event_id IN ({demo_events})"), params
+    removed["events"] = cursor_result(
+        s.execute(text(f"DELETE FROM events WHERE event_id IN ({demo_events})"), params)
     ).rowcount
     for table in ("facilities", "residences"):
-        removed[table] = s.execute(
-            text(f"DELETE FROM {table} WHERE source LIKE :m OR {inside}"), params
+        removed[table] = cursor_result(
+            s.execute(text(f"DELETE FROM {table} WHERE source LIKE :m OR {inside}"), params)
         ).rowcount
-    removed["network_edges"] = s.execute(text(f"DELETE FROM network_edges WHERE {inside}"), params).rowcount
-    removed["network_nodes"] = s.execute(
-        text(
-            f"DELETE FROM network_nodes n WHERE {inside} AND NOT EXISTS (SELECT 1 FROM network_edges e "
-            "WHERE e.u = n.node_id OR e.v = n.node_id)"
-        ),
-        params,
+    removed["network_edges"] = cursor_result(
+        s.execute(text(f"DELETE FROM network_edges WHERE {inside}"), params)
     ).rowcount
-    removed["water"] = s.execute(text(f"DELETE FROM water WHERE {inside}"), params).rowcount
-    removed["buildings"] = s.execute(
-        text(f"DELETE FROM buildings WHERE source LIKE :m OR {inside}"), params
+    removed["network_nodes"] = cursor_result(
+        s.execute(
+            text(
+                f"DELETE FROM network_nodes n WHERE {inside} AND NOT EXISTS (SELECT 1 FROM network_edges e "
+                "WHERE e.u = n.node_id OR e.v = n.node_id)"
+            ),
+            params,
+        )
+    ).rowcount
+    removed["water"] = cursor_result(s.execute(text(f"DELETE FROM water WHERE {inside}"), params)).rowcount
+    removed["buildings"] = cursor_result(
+        s.execute(text(f"DELETE FROM buildings WHERE source LIKE :m OR {inside}"), params)
     ).rowcount
     s.execute(text(f"UPDATE users SET area_id = NULL WHERE area_id IN ({demo_areas})"), params)
-    removed["areas"] = s.execute(text(f"DELETE FROM areas WHERE area_id IN ({demo_areas})"), params).rowcount
+    removed["areas"] = cursor_result(
+        s.execute(text(f"DELETE FROM areas WHERE area_id IN ({demo_areas})"), params)
+    ).rowcount
     audit.record(s, actor=actor, action="demo_remove", layer="database", after={"removed": removed})
     return removed
 
@@ -107,7 +114,7 @@ def checklist(s: Session) -> list[dict[str, Any]]:
     """What is loaded (with counts) and what is still missing before coverage can run, each missing
     step with the command that loads it, in the order that works best (any order is accepted)."""
     n = counts(s)
-    level = dict(s.execute(text("SELECT level, count(*) FROM areas GROUP BY level")).all())
+    level: dict[str, int] = dict(s.execute(text("SELECT level, count(*) FROM areas GROUP BY level")).all())
     homeless = s.execute(text("SELECT count(*) FROM residences WHERE area_id IS NULL")).scalar_one()
     runs = s.execute(text("SELECT count(*) FROM coverage_runs WHERE status = 'done'")).scalar_one()
     grids = int(level.get("grid_small", 0) + level.get("grid_middle", 0))

@@ -22,6 +22,8 @@ degrees of a metre at the row's latitude); ``ST_DWithin`` on geography then deci
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pandas as pd
 import shapely
 from sqlalchemy import text
@@ -114,7 +116,25 @@ def real_data_radius_m() -> float:
     return read_household_parameters(DATA_DIR / "household_estimate.csv").real_data_radius_m
 
 
-def drop_superseded_estimates(s: Session, *, radius_m: float | None = None) -> dict[str, float]:
+class Superseded(TypedDict):
+    """The estimates that real residences supersede."""
+
+    removed: int
+    households: int
+    """Their estimated households."""
+    near_real: int
+    """Rows within ``radius_m`` of a real residence."""
+    in_real_grid: int
+    """The others: rows in a small grid holding real residences."""
+    radius_m: float
+
+
+class SupersededByNew(Superseded):
+    outside: int
+    """Residences that would lie in no small grid once the new rows are written."""
+
+
+def drop_superseded_estimates(s: Session, *, radius_m: float | None = None) -> Superseded:
     """Delete the estimated residences that real residences supersede (see the module).
 
     Run after the real and estimated rows are written and given their small grids. Returns
@@ -136,7 +156,7 @@ def drop_superseded_estimates(s: Session, *, radius_m: float | None = None) -> d
 
 def superseded_by_new(
     s: Session, new: pd.DataFrame, *, keep: str, radius_m: float | None = None
-) -> dict[str, float]:
+) -> SupersededByNew:
     """What ``drop_superseded_estimates`` would remove once ``new`` residences are written, without
     writing: the same figures, plus ``outside``: the residences that would then lie in no small grid.
 

@@ -16,6 +16,7 @@ from geo.crs import geometries_to_wgs84, to_wgs84
 from geo.placenames.errors import UnknownCategoryError
 from geo.placenames.tables import PlaceNameTables, category_code
 from layers import ids
+from layers.db import cursor_result
 from layers.load.bulk import Progress, copy_frame, record_import
 from layers.load.position import check_positions, expected_extent, row_geometries
 from layers.load.report import ImportReport, Rejected, write_all_or_nothing
@@ -36,11 +37,13 @@ from layers.placenames import fill_pinyin, sign_parts
 def assign_place_name_areas(s: Session) -> int:
     """Give place names without an area the deepest area containing them."""
     depth = " ".join(f"WHEN '{lvl}' THEN {d}" for lvl, d in DEPTH.items())
-    return s.execute(
-        text(
-            "UPDATE place_names p SET area_id = (SELECT a.area_id FROM areas a "
-            "WHERE ST_Contains(a.geom, ST_PointOnSurface(p.geom)) "
-            f"ORDER BY CASE a.level {depth} END DESC LIMIT 1) WHERE p.area_id IS NULL"
+    return cursor_result(
+        s.execute(
+            text(
+                "UPDATE place_names p SET area_id = (SELECT a.area_id FROM areas a "
+                "WHERE ST_Contains(a.geom, ST_PointOnSurface(p.geom)) "
+                f"ORDER BY CASE a.level {depth} END DESC LIMIT 1) WHERE p.area_id IS NULL"
+            )
         )
     ).rowcount
 
@@ -161,12 +164,13 @@ def _check_sign_text(
         for column, width in widths.items():
             if column == "pinyin" and pinyin.iat[i]:
                 continue  # the file's own pinyin is kept (its width is checked with the others)
-            if len(parts[column] or "") > width:
+            sign = parts[column] or ""
+            if len(sign) > width:
                 report.add(
                     int(source.row[i]),
                     "名称 name",
                     f"the sign text ({column}) of this name would be "
-                    f"{len(parts[column])} characters, more than {width}",
+                    f"{len(sign)} characters, more than {width}",
                     "shorten the name"
                     + (", or give its pinyin (拼音) of at most 300 characters" if column == "pinyin" else ""),
                 )

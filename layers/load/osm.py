@@ -35,7 +35,7 @@ from layers import ids
 from layers.db import set_actor
 from layers.errors import LayersError, ValidationFailed
 from layers.load.bulk import FACILITY_COLS, RESIDENCE_COLS, Progress, copy_frame, read_only, record_import
-from layers.load.estimates import drop_superseded_estimates, superseded_by_new
+from layers.load.estimates import Superseded, drop_superseded_estimates, superseded_by_new
 from layers.load.names import assign_place_name_areas
 from layers.load.reference import DATA_DIR, ensure_facility_types, read_facility_types
 from layers.load.report import ImportReport
@@ -332,7 +332,9 @@ def _way_features(ways: pd.DataFrame, coords: pd.DataFrame) -> gpd.GeoDataFrame:
     for key in LINE_KEYS:
         line_like |= geo_osm.tag(ways, key).notna().to_numpy()
     polygon = ~line_like | (geo_osm.tag(ways, "area") == "yes").to_numpy()
-    geometry = geo_osm.way_geometries(ways, coords, polygon=polygon) if len(ways) else []
+    geometry: np.ndarray | list[None] = (
+        geo_osm.way_geometries(ways, coords, polygon=polygon) if len(ways) else []
+    )
     frame = ways.drop(columns="nodes").rename(columns={"way_id": "osm_id"}).assign(osm_type="way")
     frame = gpd.GeoDataFrame(frame, geometry=list(geometry), crs=4326)
     return frame[frame.geometry.notna()]
@@ -411,7 +413,7 @@ def download_osm(
         raise ValidationFailed("give exactly one of --place, --polygon or --bbox")
     check_reachable(ox.settings.overpass_url)
     tables = tables or MappingTables.read()
-    tags = dict.fromkeys(tables.selecting_keys(), True)
+    tags: dict[str, bool | str | list[str]] = dict.fromkeys(tables.selecting_keys(), True)
     try:
         if place is not None:  # osmnx geocodes the name with Nominatim
             polygon = ox.geocode_to_gdf(place).geometry.iloc[0]
@@ -690,7 +692,7 @@ def _write_residences(
     return n - _report_skipped_estimates(drop_superseded_estimates(s), report)
 
 
-def _report_skipped_estimates(dropped: dict, report: ImportReport) -> int:
+def _report_skipped_estimates(dropped: Superseded, report: ImportReport) -> int:
     """Report the estimates real residences supersede; returns how many."""
     report.summary["estimates_skipped"] = int(dropped["removed"])
     if dropped["removed"]:

@@ -28,7 +28,10 @@ def stored_extent(s: Session) -> tuple[float, float, float, float] | None:
             "FROM (SELECT ST_Extent(geom) AS e FROM areas) q"
         )
     ).one()
-    return None if box[0] is None else tuple(float(v) for v in box)
+    if box[0] is None:
+        return None
+    lon_min, lat_min, lon_max, lat_max = (float(v) for v in box)
+    return lon_min, lat_min, lon_max, lat_max
 
 
 def _demo_stored(s: Session) -> bool:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from geo.osm import read_household_parameters
 from layers import ids
+from layers.db import cursor_result
 from layers.load.bulk import RESIDENCE_COLS, Progress, copy_frame, record_import
-from layers.load.estimates import drop_superseded_estimates, superseded_by_new
+from layers.load.estimates import Superseded, drop_superseded_estimates, superseded_by_new
 from layers.load.position import expected_extent, locate
 from layers.load.reference import DATA_DIR
 from layers.load.report import ImportReport, Rejected, write_all_or_nothing
@@ -31,10 +32,12 @@ from layers.load.source import (
 
 def assign_residence_areas(s: Session) -> int:
     """Give residences without an area the small grid that contains them; returns how many got one."""
-    return s.execute(
-        text(
-            "UPDATE residences r SET area_id = a.area_id FROM areas a "
-            "WHERE r.area_id IS NULL AND a.level = 'grid_small' AND ST_Contains(a.geom, r.geom)"
+    return cursor_result(
+        s.execute(
+            text(
+                "UPDATE residences r SET area_id = a.area_id FROM areas a "
+                "WHERE r.area_id IS NULL AND a.level = 'grid_small' AND ST_Contains(a.geom, r.geom)"
+            )
         )
     ).rowcount
 
@@ -141,7 +144,9 @@ def _people(frame, households, source, report) -> dict[str, pd.Series]:
 def _grid_ids(s: Session, frame: pd.DataFrame, source: Source, report: ImportReport) -> pd.Series:
     """area_id of each row's grid code (None: found by location after writing)."""
     codes = text_column(frame, "grid_code", nfkc=True)
-    stored = dict(s.execute(text("SELECT code, area_id FROM areas")).all()) if (codes != "").any() else {}
+    stored: dict[str, int] = (
+        dict(s.execute(text("SELECT code, area_id FROM areas")).all()) if (codes != "").any() else {}
+    )
     area_ids = pd.Series([stored.get(c) for c in codes], index=frame.index, dtype="Int64")
     for i in np.flatnonzero(((codes != "") & area_ids.isna()).to_numpy()):
         report.add(
@@ -210,7 +215,7 @@ def _report_outside(outside: int, report: ImportReport) -> None:
         )
 
 
-def _report_superseded(dropped: dict, report: ImportReport) -> None:
+def _report_superseded(dropped: Superseded, report: ImportReport) -> None:
     """Report the OSM footprint estimates that the real addresses supersede (layers.load.estimates)."""
     report.summary["estimates_removed"] = int(dropped["removed"])
     if dropped["removed"]:

@@ -44,6 +44,8 @@ def queue_schema() -> str:
 
 def upgrade() -> None:
     con = op.get_bind().connection.driver_connection  # raw psycopg: the SQL has $$ bodies and % signs
+    if con is None:
+        raise RuntimeError("migration 0020 needs an open database connection")
     con.execute("CREATE SCHEMA procrastinate")
     con.execute("SELECT set_config('search_path', 'procrastinate, public', true)")
     con.execute(queue_schema())
