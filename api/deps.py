@@ -7,7 +7,7 @@ sent, so a client never sees a success that was later rolled back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
@@ -210,7 +210,7 @@ def role_of(user: Account | None) -> str | None:
     return None if user is None else user.role
 
 
-def require_role(*roles: str) -> Callable[..., Account]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Account]]:
     """A dependency that returns the user when their role is one of ``roles`` (401/403 otherwise)."""
 
     async def dependency(user: CurrentUser) -> Account:

@@ -87,7 +87,7 @@ class UnsafeJson(ApiError):
     status, code = 422, "invalid_json_value"
 
 
-STATUS: dict[type[BaseException], int | None] = {
+STATUS: dict[type[Exception], int | None] = {
     # None: the exception carries its own status (``status`` / ``status_code``).
     ApiError: None,
     pipeline_errors.PipelineError: 400,
@@ -129,7 +129,7 @@ def status_for(exc: BaseException) -> int:
             fixed = STATUS[cls]
             if fixed is not None:
                 return fixed
-            return int(getattr(exc, "status", None) or getattr(exc, "status_code", 500))
+            return int(getattr(exc, "status", 0) or getattr(exc, "status_code", 500))
     return 500
 
 

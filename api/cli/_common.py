@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import typer
 from tqdm import tqdm
@@ -14,7 +15,7 @@ from layers.errors import LayersError
 from settings import cli_settings
 
 
-def fail(message: str, *, code: int = 2) -> None:
+def fail(message: str, *, code: int = 2) -> NoReturn:
     typer.secho(f"错误 error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -60,10 +61,11 @@ def steps(total: int, *, desc: str, log: bool = False) -> Iterator[Callable[[str
     def line(label: str) -> None:
         print(f"[{desc} {time.perf_counter() - start:6.1f} s] {label}", file=sys.stderr, flush=True)
 
+    def advance(label: str) -> None:
+        bar.set_postfix_str(label)
+        bar.update(1)
+
     try:
-        if bar.disable and log:
-            yield line
-        else:
-            yield lambda label: (bar.set_postfix_str(label), bar.update(1))
+        yield line if bar.disable and log else advance
     finally:
         bar.close()

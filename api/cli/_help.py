@@ -9,8 +9,6 @@ repeatable option and ``[a|b]`` for choices (ranges keep typer's ``[0<=x<=500]``
 
 from __future__ import annotations
 
-from typing import Any
-
 from typer import core
 
 _WORDS = {
@@ -36,22 +34,26 @@ def plain(label: str) -> str:
     return ",".join(_WORDS.get(part, part.upper()) for part in label.split(","))
 
 
-def metavar(param: Any, ctx: Any) -> str | None:
-    """What help shows after ``param``: nothing for flags and counters, else a conventional metavar."""
-    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+def metavar(self: core._TyperParameter, ctx: core._click.Context) -> str | None:
+    """What help shows after a parameter: nothing for flags and counters, else a conventional metavar.
+
+    Installed as the parameters' method (``self`` is the parameter)."""
+    if getattr(self, "is_flag", False) or getattr(self, "count", False):
         return None
-    if param.metavar is not None:
-        return str(param.metavar)
-    shown = plain(param.display_type(ctx).removeprefix("<").removesuffix(">"))
-    many = isinstance(param, core.TyperOption) and param.nargs != 1 and not shown.endswith("...")
+    if self.metavar is not None:
+        return str(self.metavar)
+    shown = plain(self.display_type(ctx).removeprefix("<").removesuffix(">"))
+    many = isinstance(self, core.TyperOption) and self.nargs != 1 and not shown.endswith("...")
     return shown + "..." if many else shown
 
 
-def usage_name(param: Any) -> str:
-    """An argument in the usage line: ``FILE`` when required, ``[FILE]`` when not (not ``{file}``)."""
-    name = param.metavar or param.name.upper()
-    name = name if param.required else f"[{name}]"
-    return name + "..." if param.nargs != 1 else name
+def usage_name(self: core.TyperArgument) -> str:
+    """An argument in the usage line: ``FILE`` when required, ``[FILE]`` when not (not ``{file}``).
+
+    Installed as the arguments' method (``self`` is the argument)."""
+    name = self.metavar or (self.name or "").upper()
+    name = name if self.required else f"[{name}]"
+    return name + "..." if self.nargs != 1 else name
 
 
 def install() -> None:

@@ -98,7 +98,7 @@ def run(
                     and not service.is_stale(s, last, config=config)
                     and not service.missing_types(s, last)
                 )
-            if current:
+            if current and last is not None:
                 if fmt == "json":
                     typer.echo(json.dumps({"run_id": last["run_id"], "up_to_date": True}))
                 else:

@@ -57,7 +57,8 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
         fail(
             f"--bbox {text!r}: give lon_min,lat_min,lon_max,lat_max in degrees, e.g. 115.30,22.75,115.40,22.85"
         )
-    return values
+    lon_min, lat_min, lon_max, lat_max = values
+    return lon_min, lat_min, lon_max, lat_max
 
 
 def parse_map(items: list[str] | None) -> dict[str, str]:

@@ -99,9 +99,11 @@ class _Refused(Exception):
 def authenticate(s: Session, settings: ApiSettings, username: str, password: str) -> Account | None:
     """The active account whose password matches, else None (same time either way)."""
     account = users.by_username(s, username) if "\x00" not in username else None
-    usable = account is not None and account.active
-    ok = verify_password(password, account.password_hash if usable else None, rounds=settings.bcrypt_rounds)
-    return account if ok and usable else None
+    usable = account if account is not None and account.active else None
+    ok = verify_password(
+        password, usable.password_hash if usable is not None else None, rounds=settings.bcrypt_rounds
+    )
+    return usable if ok else None
 
 
 def _login(
@@ -204,7 +206,7 @@ def login(
     username: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form(max_length=2000)] = "/",
-) -> RedirectResponse:  # noqa: A002
+) -> Response:  # noqa: A002
     target = safe_next(next)
     try:
         account = _login(request, s, settings, username, password)

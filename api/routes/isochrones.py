@@ -144,7 +144,8 @@ async def _serve(
     ticket = (pools.staff if staff else pools.public).admit(client_of(request))
     try:
 
-        def read(s: Session) -> tuple[Account | None, tuple, bytes | None, Callable[[], Any] | None]:
+        def read(s: Session) -> tuple[Account | None, tuple, bytes | functools.partial[Any]]:
+            """The viewer, the cache key, and the answer: its body when known, else the job computing it."""
             account = resolve_token(request, s, bearer, cookie).account
             if account is None:  # a deactivated account's token: the public rules
                 check_public_budget(settings.isochrone_public_minutes, profile, budgets)
@@ -152,7 +153,7 @@ async def _serve(
             key = database_key(s, "isochrone", place, profile, budgets, versions, engines.profiles_stamp())
             cached = engines.isochrones.peek(key)
             if cached is not None:
-                return account, key, cached, None
+                return account, key, cached
             chosen = get_profile(engines.profiles, profile)  # an unknown profile: 400 here, not in a worker
             origin = locate(s)
             snap_max_m = coverage_settings().snap_max_m
@@ -168,7 +169,7 @@ async def _serve(
                     snap_max_m=snap_max_m,
                 )
                 if body is not None:
-                    return account, key, body, None
+                    return account, key, body
             task = Task(
                 facilities=engines.facility_points(s),
                 origin=origin,
@@ -183,21 +184,21 @@ async def _serve(
                     profile,
                     (versions, engines.profiles_stamp()),
                 )
-                return account, key, None, functools.partial(in_worker, source, task)
-            return account, key, None, functools.partial(run, engines.network(s, profile), task)
+                return account, key, functools.partial(in_worker, source, task)
+            return account, key, functools.partial(run, engines.network(s, profile), task)
 
         async with db_session(request) as s:
-            account, key, body, job = await run_in_threadpool(read, s)
+            account, key, answer = await run_in_threadpool(read, s)
         # the database connection is back in the pool from here on
-        if body is not None:
+        if not isinstance(answer, functools.partial):
             ticket.release()
-            engines.isochrones.put(key, body)
-            return Response(body, media_type=GEOJSON)
+            engines.isochrones.put(key, answer)
+            return Response(answer, media_type=GEOJSON)
         pool = pools.staff if account is not None else pools.public
         if staff and account is None:
             ticket.release()
             ticket = pools.public.admit(client_of(request))
-        future = pool.run(ticket, key, job, picklable=job.func is in_worker)  # the worker-process path
+        future = pool.run(ticket, key, answer, picklable=answer.func is in_worker)  # the worker-process path
     except BaseException:
         ticket.release()
         raise

@@ -155,8 +155,8 @@ def _page(page: PageHtml, user: Account | None) -> HTMLResponse:
     return HTMLResponse(with_user(page.html, user), headers={**NO_STORE, CSP: policy})
 
 
-def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -> Response | None:
-    """None when ``user`` may see the page; else the redirect to login or the 403 page."""
+def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -> Account | Response:
+    """``user`` when they may see the page; else the redirect to login or the 403 page."""
     if user is None:
         return RedirectResponse(f"/login?next={quote(path, safe='/')}", status_code=303)
     if user.role not in roles:
@@ -168,7 +168,7 @@ def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -
             roles="、".join(ROLE_ZH.get(r, r) for r in roles),
         )
         return HTMLResponse(html, status_code=403, headers=NO_STORE)
-    return None
+    return user
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -180,15 +180,15 @@ def public_map(s: SessionDep, user: OptionalUser) -> HTMLResponse:
 @router.get("/planner", response_class=HTMLResponse)
 def planner_map(s: SessionDep, user: OptionalUser) -> Response:
     """规划分析: coverage by grid tier, gaps, catchments, scenarios, compliance, reports."""
-    denied = _gate(user, PLANNER_ROLES, "/planner", "规划分析地图")
-    return denied or _page(_planner_html(s), user)
+    allowed = _gate(user, PLANNER_ROLES, "/planner", "规划分析地图")
+    return allowed if isinstance(allowed, Response) else _page(_planner_html(s), allowed)
 
 
 @router.get("/placenames", response_class=HTMLResponse)
 def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
     """地名管理: names coloured by check result, heritage names, sign text, history."""
-    denied = _gate(user, PLACENAME_ROLES, "/placenames", "地名管理地图")
-    return denied or _page(_placenames_html(s), user)
+    allowed = _gate(user, PLACENAME_ROLES, "/placenames", "地名管理地图")
+    return allowed if isinstance(allowed, Response) else _page(_placenames_html(s), allowed)
 
 
 def _events_page(s: Session, user: Account, page: str) -> HTMLResponse:
@@ -213,15 +213,15 @@ def _events_page(s: Session, user: Account, page: str) -> HTMLResponse:
 @router.get("/grid", response_class=HTMLResponse)
 def grid_page(s: SessionDep, user: OptionalUser) -> Response:
     """网格员工作台 (phone-first): my grid, my open events by deadline, accept / handle / escalate."""
-    denied = _gate(user, GRID_ROLES, "/grid", "网格员工作台")
-    return denied or _events_page(s, user, "grid")
+    allowed = _gate(user, GRID_ROLES, "/grid", "网格员工作台")
+    return allowed if isinstance(allowed, Response) else _events_page(s, allowed, "grid")
 
 
 @router.get("/command", response_class=HTMLResponse)
 def command_page(s: SessionDep, user: OptionalUser) -> Response:
     """联勤指挥中心 (1920×1080 and desktops): live map, counts, KPIs, 分拨; departments their events."""
-    denied = _gate(user, COMMAND_ROLES, "/command", "联勤指挥中心")
-    return denied or _events_page(s, user, "command")
+    allowed = _gate(user, COMMAND_ROLES, "/command", "联勤指挥中心")
+    return allowed if isinstance(allowed, Response) else _events_page(s, allowed, "command")
 
 
 @router.get("/basemap.json")

@@ -105,10 +105,11 @@ def get_tile(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
 
-    keys = None if full else privacy.selected_keys(tl.collection)
+    filtered = None if full else tl.collection  # the collection whose privacy rules apply (None: none)
+    keys = None if filtered is None else privacy.selected_keys(filtered)
 
     def visible(props: dict) -> dict:
-        return privacy.properties(tl.collection, props, role=role)
+        return dict(props) if filtered is None else privacy.properties(filtered, props, role=role)
 
     def build() -> bytes:
         if full or keys is not None:  # the viewer's filter changes no value: one query
