@@ -113,7 +113,7 @@ def road_features(edges: gpd.GeoDataFrame, *, tolerance_m: float = 3.0) -> dict[
     return _collection(_features(simplify(merged, tolerance_m=tolerance_m), props))
 
 
-def road_labels(edges: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+def road_labels(edges: gpd.GeoDataFrame) -> list[list[float | str]]:
     """One label per named public road at the middle of its longest piece, written along the street:
     ``[lat, lon, name, class, angle]`` (degrees clockwise from east on screen, within ±90 so it reads
     left to right)."""
@@ -173,7 +173,8 @@ def sea_features(
     water_m = shapely.difference(
         shapely.union_all([sea_m, shapely.difference(far, shapely.buffer(extent, -5.0))]), land_m
     )
-    geoms, props, inner = [], [], shapely.Polygon()
+    geoms, inner = [], shapely.Polygon()
+    props: list[dict[str, int | float | str]] = []
     for i, (dist, opacity) in enumerate(SEA_BANDS):
         reach = shapely.buffer(land_m, dist, quad_segs=4)
         band = shapely.difference(shapely.intersection(water_m, reach), inner)

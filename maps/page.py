@@ -113,9 +113,17 @@ class Page(Figure):
         )
 
 
+def page_of(m: folium.Map) -> Page:
+    """The ``Page`` holding ``m`` (``new_map`` puts every map on one)."""
+    root = m.get_root()
+    if not isinstance(root, Page):
+        raise TypeError(f"the map is on a {type(root).__name__}, not a Page: build it with new_map")
+    return root
+
+
 def finish(m: folium.Map) -> PageHtml:
     """Render the page holding ``m``: its HTML and the hashes its CSP must allow."""
-    page = m.get_root()
+    page = page_of(m)
     html = page.render()
     return PageHtml(html, page.script_hashes)
 
@@ -215,7 +223,7 @@ def page_map(
 
 def add_html(m: folium.Map, html: str) -> None:
     """Add page HTML (header, panel) before the map's own element in the body."""
-    m.get_root().html.add_child(Element(html), index=0)
+    page_of(m).html.add_child(Element(html), index=0)
 
 
 _STAFF_LINK = re.compile(r"<!--mq-staff:([a-z_,]+)-->(.*?)<!--/mq-staff-->", re.S)

@@ -16,6 +16,7 @@ scenarios edited by clicking (``POST /scenarios``) run from the panel.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def _run(run: dict[str, Any] | None, *, stale: bool) -> dict[str, Any] | None:
     return {
         "run_id": int(run["run_id"]),
         "stale": bool(stale),
-        "finished_at": finished.strftime("%Y-%m-%d %H:%M") if hasattr(finished, "strftime") else finished,
+        "finished_at": finished.strftime("%Y-%m-%d %H:%M") if isinstance(finished, date) else finished,
     }
 
 

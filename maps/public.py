@@ -91,11 +91,9 @@ def intake(facilities: pd.DataFrame, loads: pd.DataFrame | None) -> pd.Series:
         .map(dict(zip(loads["facility_id"], loads["load"], strict=True)))
         .astype(float)
     )
-    return pd.Series(
-        np.where(load.isna(), None, np.where(load >= FULL_LOAD, "full", "open")),
-        index=facilities.index,
-        dtype=object,
-    )
+    state = np.where(load >= FULL_LOAD, "full", "open").astype(object)
+    state[load.isna().to_numpy()] = None
+    return pd.Series(state, index=facilities.index, dtype=object)
 
 
 def facility_rows(facilities: pd.DataFrame, loads: pd.DataFrame | None = None) -> list[list[Any]]:

@@ -160,7 +160,7 @@ def join_counties(
             continue
         frame = getattr(district, f.name)
         parts = [
-            _copy(frame, f.name, k, *shift[k], code, base_code, (names or [None] * len(codes))[k], base_name)
+            _copy(frame, f.name, k, *shift[k], code, base_code, names[k] if names else None, base_name)
             for k, code in enumerate(codes)
         ]
         cat = pd.concat(parts, ignore_index=True)
