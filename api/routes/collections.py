@@ -10,10 +10,12 @@ import functools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from api import access, params
 from api.deps import BboxDep, CurrentUser, OptionalUser, Paging, PagingDep, PrivacyDep, SessionDep, role_of
@@ -37,7 +39,10 @@ from layers.features import LAYERS, FeatureRow, Layer
 from layers.users import Account
 
 RESERVED_PARAMS = {"bbox", "limit", "offset", "f"}
-CollectionId = Literal[tuple(LAYERS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the ids are the layers', known at run time: mypy checks them as the strings they are
+    CollectionId: TypeAlias = str
+else:
+    CollectionId = Literal[tuple(LAYERS)]
 Fid = Annotated[str, Path(description="要素编号 feature id", examples=["1"], max_length=80)]
 IfMatch = Annotated[
     str | None,
@@ -328,9 +333,13 @@ def _register_writes(cid: str) -> None:
     who = " / ".join(roles) + (
         " (grid_worker: attributes in own grid)" if cid in access.GRID_WORKER_ATTRIBUTES else ""
     )
-    tags = [f"{lay.title.split()[0]} {cid}"]
-    create_body = named_feature(FeatureIn, geometry, create_model)
-    update_body = named_feature(FeaturePatch, geometry, update_model)
+    tags: list[str | Enum] = [f"{lay.title.split()[0]} {cid}"]
+    if TYPE_CHECKING:  # the bodies are built at run time; mypy checks them as their generic bases
+        CreateBody: TypeAlias = FeatureIn[BaseModel, BaseModel]
+        UpdateBody: TypeAlias = FeaturePatch[BaseModel, BaseModel]
+    else:
+        CreateBody = named_feature(FeatureIn, geometry, create_model)
+        UpdateBody = named_feature(FeaturePatch, geometry, update_model)
     out = {
         "model": named_feature(Feature, public_model),
         "description": "GeoJSON Feature (ETag header: new version)",
@@ -342,7 +351,7 @@ def _register_writes(cid: str) -> None:
         s: SessionDep,
         user: CurrentUser,
         privacy: PrivacyDep,
-        body: Annotated[create_body, Body()],
+        body: Annotated[CreateBody, Body()],
     ) -> Response:
         access.write_scope(user, cid, action="create", moves_geometry=True)
         row = features.create(
@@ -356,7 +365,7 @@ def _register_writes(cid: str) -> None:
         s: SessionDep,
         user: CurrentUser,
         privacy: PrivacyDep,
-        body: Annotated[create_body, Body()],
+        body: Annotated[CreateBody, Body()],
         if_match: IfMatch = None,
     ) -> Response:
         scope = access.write_scope(user, cid, action="update", moves_geometry=True)
@@ -378,7 +387,7 @@ def _register_writes(cid: str) -> None:
         s: SessionDep,
         user: CurrentUser,
         privacy: PrivacyDep,
-        body: Annotated[update_body, Body()],
+        body: Annotated[UpdateBody, Body()],
         if_match: IfMatch = None,
     ) -> Response:
         scope = access.write_scope(user, cid, action="update", moves_geometry=body.geometry is not None)
@@ -404,14 +413,14 @@ def _register_writes(cid: str) -> None:
 
     name = lay.title.split()[0]
     path = f"/{cid}/items"
-    common = {"response_class": GeoJSONResponse, "tags": tags}
     router.add_api_route(
         path,
         create,
         methods=["POST"],
         status_code=201,
         operation_id=f"create_{cid}",
-        **common,
+        response_class=GeoJSONResponse,
+        tags=tags,
         summary=f"新建{name} create a feature in {cid}",
         description=f"Roles: {roles}. Validates geometry "
         "(type, validity, inside the district, swapped lon/lat) and properties; audited.",
@@ -422,7 +431,8 @@ def _register_writes(cid: str) -> None:
         replace,
         methods=["PUT"],
         operation_id=f"replace_{cid}",
-        **common,
+        response_class=GeoJSONResponse,
+        tags=tags,
         summary=f"替换{name} replace a feature of {cid}",
         description=f"Roles: {who}. Needs `If-Match` with the ETag you read: 428 without it, 412 when "
         "someone changed the feature since (nothing is written then).",
@@ -433,7 +443,8 @@ def _register_writes(cid: str) -> None:
         patch,
         methods=["PATCH"],
         operation_id=f"update_{cid}",
-        **common,
+        response_class=GeoJSONResponse,
+        tags=tags,
         summary=f"修改{name} change some properties of a {cid} feature",
         description=f"Roles: {who}. Only the given properties (and geometry, if given) change. `If-Match` "
         "required (428 / 412 as for PUT).",
