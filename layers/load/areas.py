@@ -427,10 +427,14 @@ def _with_real_ids(s: Session, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     real: dict[int, int] = dict(
         zip(provisional, ids.allocate(s, "areas", len(provisional)).tolist(), strict=True)
     )
+
+    def real_id(a: int) -> int:
+        return int(real.get(a, a))
+
     return rows.assign(
-        area_id=rows["area_id"].map(lambda a: int(real.get(a, a))),
+        area_id=rows["area_id"].map(real_id),
         parent_id=pd.Series(
-            [None if p is None or pd.isna(p) else int(real.get(p, p)) for p in rows["parent_id"]],
+            [None if p is None or pd.isna(p) else real_id(p) for p in rows["parent_id"]],
             index=rows.index,
             dtype=object,
         ),
