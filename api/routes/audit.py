@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import PagingDep, SessionDep, require_role
 from api.schemas.audit import AuditPage
-from api.schemas.common import Text, errors
+from api.schemas.common import errors, varchar
 from layers import audit
 from layers.users import Account
 
@@ -30,10 +30,12 @@ def list_audit(
     s: SessionDep,
     _: Admin,
     paging: PagingDep,
-    layer: Annotated[Text(40) | None, Query(description="图层/表 e.g. facilities")] = None,
-    actor: Annotated[Text(60) | None, Query(description="操作人")] = None,
-    action: Annotated[Text(12) | None, Query(description="insert, update, delete, import")] = None,
-    object_id: Annotated[Text(40) | None, Query(description="对象编号")] = None,
+    layer: Annotated[Annotated[str, varchar(40)] | None, Query(description="图层/表 e.g. facilities")] = None,
+    actor: Annotated[Annotated[str, varchar(60)] | None, Query(description="操作人")] = None,
+    action: Annotated[
+        Annotated[str, varchar(12)] | None, Query(description="insert, update, delete, import")
+    ] = None,
+    object_id: Annotated[Annotated[str, varchar(40)] | None, Query(description="对象编号")] = None,
     since: Annotated[datetime | None, Query(description="起始时间 ISO 8601")] = None,
 ) -> dict:
     entries, total = audit.entries(

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from api.deps import OptionalUser, PrivacyDep, SessionDep, require_role, role_of
 from api.errors import ApiError, PreconditionRequired
 from api.routes.isochrones import require_in_district
-from api.schemas.common import GEOJSON, JobId, Lat, Lon, Text, errors
+from api.schemas.common import GEOJSON, JobId, Lat, Lon, errors, varchar
 from api.schemas.placenames import (
     HistoryEntry,
     NameCheck,
@@ -168,8 +168,12 @@ def _sign_dict(name: str, category: str | None, *, name_id: int | None = None) -
     responses=errors(),
 )
 def pinyin(
-    name: Annotated[Text(120, min_length=1), Query(description="标准名称", examples=["解放北路"])],
-    category: Annotated[Text(40) | None, Query(description="类别 e.g. road, village")] = None,
+    name: Annotated[
+        Annotated[str, varchar(120, min_length=1)], Query(description="标准名称", examples=["解放北路"])
+    ],
+    category: Annotated[
+        Annotated[str, varchar(40)] | None, Query(description="类别 e.g. road, village")
+    ] = None,
 ) -> dict:
     if not name.strip():
         raise ApiError("name is blank", fix="send a standard Chinese place name, e.g. name=人民路")
@@ -216,7 +220,9 @@ def checks(
     request: Request,
     s: SessionDep,
     _: Officer,
-    code: Annotated[Text(40) | None, Query(description="只看某类问题 e.g. foreign, duplicate")] = None,
+    code: Annotated[
+        Annotated[str, varchar(40)] | None, Query(description="只看某类问题 e.g. foreign, duplicate")
+    ] = None,
 ) -> list[dict]:
     found = _registry_checks(request, s)
     if code:
@@ -363,7 +369,7 @@ def signs_missing(
     return [{"name_id": int(i), **{k: _value(v) for k, v in row.items()}} for i, row in worklist.iterrows()]
 
 
-Town = Annotated[Text(60) | None, Query(description="镇街名称")]
+Town = Annotated[Annotated[str, varchar(60)] | None, Query(description="镇街名称")]
 SignStatus = Annotated[Literal["待设置", "已设置", "待更换", "待拆除"] | None, Query(description="标志状态")]
 PDF_RESPONSE = {"content": {PDF: {"schema": {"type": "string", "format": "binary"}}}, "description": "PDF"}
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import CurrentUser, PagingDep, SessionDep
 from api.routes.events import event_settings, visit_settings
-from api.schemas.common import Text, errors
+from api.schemas.common import errors, varchar
 from api.schemas.events import Event
 from api.schemas.visits import (
     Household,
@@ -68,7 +68,7 @@ def list_households(
     user: CurrentUser,
     paging: PagingDep,
     grid_id: Annotated[int | None, Query(ge=1, description="网格 area_id")] = None,
-    group: Annotated[Text(30) | None, Query(description="重点人群类别 code")] = None,
+    group: Annotated[Annotated[str, varchar(30)] | None, Query(description="重点人群类别 code")] = None,
     overdue: Annotated[bool | None, Query(description="只看走访逾期 true")] = None,
     active: Annotated[bool | None, Query(description="默认只列在册的户")] = True,
 ) -> dict:

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import Link
 
 # --- response examples (OpenAPI) ---
 
-_AUDIT_PAGE_EXAMPLE = {
+_AUDIT_PAGE_EXAMPLE: JsonDict = {
     "items": [
         {
             "audit_id": 912,

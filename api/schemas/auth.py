@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 # --- response examples (OpenAPI) ---
 
-_TOKEN_EXAMPLE = {
+_TOKEN_EXAMPLE: JsonDict = {
     "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFubmVyIn0.c2lnbmF0dXJl",
     "token_type": "bearer",
     "role": "planner",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from api.schemas.common import AnyGeometry, AreaGeometry, Count, Id, Link, Measure, PointOnly, Text
+from api.schemas.common import AnyGeometry, AreaGeometry, Count, Id, Link, Measure, PointOnly, varchar
 from geo.areas import GridLevel
 
 FacilityStatus = Literal["open", "planned", "closed"]
@@ -17,7 +18,7 @@ AdminLevel = Literal["district", "town", "community"]
 
 # --- response examples (OpenAPI) ---
 
-_COLLECTION_INFO_EXAMPLE = {
+_COLLECTION_INFO_EXAMPLE: JsonDict = {
     "id": "facilities",
     "title": "公共服务设施 Facilities",
     "description": "社区生活圈公共服务设施",
@@ -28,7 +29,7 @@ _COLLECTION_INFO_EXAMPLE = {
     "links": [{"href": "/collections/facilities/items", "rel": "items", "type": "application/geo+json"}],
 }
 
-_COLLECTION_LIST_EXAMPLE = {
+_COLLECTION_LIST_EXAMPLE: JsonDict = {
     "collections": [
         {
             "id": "facilities",
@@ -42,7 +43,7 @@ _COLLECTION_LIST_EXAMPLE = {
     "links": [{"href": "/collections", "rel": "self"}],
 }
 
-_FEATURE_COLLECTION_EXAMPLE = {
+_FEATURE_COLLECTION_EXAMPLE: JsonDict = {
     "type": "FeatureCollection",
     "features": [
         {
@@ -93,34 +94,40 @@ class FacilityCreate(_Props):
             ]
         },
     )
-    type_code: Text(40, min_length=1) = Field(description="设施类型 code from facility_types")
-    name: Text(200, min_length=1) = Field(description="名称")
-    address: Text(300) | None = None
+    type_code: Annotated[str, varchar(40, min_length=1)] = Field(
+        description="设施类型 code from facility_types"
+    )
+    name: Annotated[str, varchar(200, min_length=1)] = Field(description="名称")
+    address: Annotated[str, varchar(300)] | None = None
     floor_area_m2: Measure | None = Field(None, description="建筑面积 (m²)")
     capacity: Measure | None = Field(None, description="容量 (places, beds, pupils)")
-    opening_hours: Text(120) | None = None
-    fees: Text(200) | None = Field(None, description="收费标准 fees as published, e.g. 床位费 1800元/月起")
-    phone: Text(40) | None = Field(None, description="机构电话 the facility's public phone")
-    operator: Text(200) | None = None
+    opening_hours: Annotated[str, varchar(120)] | None = None
+    fees: Annotated[str, varchar(200)] | None = Field(
+        None, description="收费标准 fees as published, e.g. 床位费 1800元/月起"
+    )
+    phone: Annotated[str, varchar(40)] | None = Field(
+        None, description="机构电话 the facility's public phone"
+    )
+    operator: Annotated[str, varchar(200)] | None = None
     status: FacilityStatus = "open"
-    source: Text(200) | None = None
+    source: Annotated[str, varchar(200)] | None = None
 
 
 class FacilityUpdate(_Props):
     """修改设施 (只改给出的字段) changes to a facility; omitted fields stay."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "closed"}]})
-    type_code: Text(40, min_length=1) = None  # type: ignore[assignment]  # null is refused: NOT NULL
-    name: Text(200, min_length=1) = None  # type: ignore[assignment]
-    address: Text(300) | None = None
+    type_code: Annotated[str, varchar(40, min_length=1)] = None  # type: ignore[assignment]  # null is refused: NOT NULL
+    name: Annotated[str, varchar(200, min_length=1)] = None  # type: ignore[assignment]
+    address: Annotated[str, varchar(300)] | None = None
     floor_area_m2: Measure | None = None
     capacity: Measure | None = None
-    opening_hours: Text(120) | None = None
-    fees: Text(200) | None = None
-    phone: Text(40) | None = None
-    operator: Text(200) | None = None
+    opening_hours: Annotated[str, varchar(120)] | None = None
+    fees: Annotated[str, varchar(200)] | None = None
+    phone: Annotated[str, varchar(40)] | None = None
+    operator: Annotated[str, varchar(200)] | None = None
     status: FacilityStatus = None  # type: ignore[assignment]
-    source: Text(200) | None = None
+    source: Annotated[str, varchar(200)] | None = None
 
 
 class FacilityPublic(BaseModel):
@@ -163,26 +170,26 @@ class ResidenceCreate(_Props):
             ]
         },
     )
-    address: Text(300) | None = None
+    address: Annotated[str, varchar(300)] | None = None
     area_id: Id | None = Field(None, description="所属小网格 area_id of its small grid")
     households: Count = 0
     population: Count = 0
     elderly: Count = Field(0, description="60岁及以上")
     children: Count = Field(0, description="0-14岁")
     estimated: bool = False
-    source: Text(200) | None = None
+    source: Annotated[str, varchar(200)] | None = None
 
 
 class ResidenceUpdate(_Props):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"households": 40}]})
-    address: Text(300) | None = None
+    address: Annotated[str, varchar(300)] | None = None
     area_id: Id | None = None
     households: Count = None  # type: ignore[assignment]
     population: Count = None  # type: ignore[assignment]
     elderly: Count = None  # type: ignore[assignment]
     children: Count = None  # type: ignore[assignment]
     estimated: bool = None  # type: ignore[assignment]
-    source: Text(200) | None = None
+    source: Annotated[str, varchar(200)] | None = None
 
 
 class ResidencePublic(BaseModel):
@@ -221,31 +228,31 @@ class PlaceNameCreate(_Props):
             ]
         },
     )
-    name: Text(120, min_length=1)
-    category: Text(40, min_length=1) = Field(description="类别 code (GB/T 18521-based)")
+    name: Annotated[str, varchar(120, min_length=1)]
+    category: Annotated[str, varchar(40, min_length=1)] = Field(description="类别 code (GB/T 18521-based)")
     area_id: Id | None = None
-    proper: Text(120) | None = Field(None, description="专名")
-    generic: Text(40) | None = Field(None, description="通名")
-    pinyin: Text(300) | None = Field(None, description="标志拼音")
+    proper: Annotated[str, varchar(120)] | None = Field(None, description="专名")
+    generic: Annotated[str, varchar(40)] | None = Field(None, description="通名")
+    pinyin: Annotated[str, varchar(300)] | None = Field(None, description="标志拼音")
     status: PlaceNameStatus = "standard"
     heritage: bool = False
     sign_present: bool = False
-    approval: Text(200) | None = Field(None, description="批复文号与日期")
+    approval: Annotated[str, varchar(200)] | None = Field(None, description="批复文号与日期")
     meaning: str | None = Field(None, max_length=4000, pattern=r"^[^\x00]*$")
 
 
 class PlaceNameUpdate(_Props):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sign_present": True}]})
-    name: Text(120, min_length=1) = None  # type: ignore[assignment]
-    category: Text(40, min_length=1) = None  # type: ignore[assignment]
+    name: Annotated[str, varchar(120, min_length=1)] = None  # type: ignore[assignment]
+    category: Annotated[str, varchar(40, min_length=1)] = None  # type: ignore[assignment]
     area_id: Id | None = None
-    proper: Text(120) | None = None
-    generic: Text(40) | None = None
-    pinyin: Text(300) | None = None
+    proper: Annotated[str, varchar(120)] | None = None
+    generic: Annotated[str, varchar(40)] | None = None
+    pinyin: Annotated[str, varchar(300)] | None = None
     status: PlaceNameStatus = None  # type: ignore[assignment]
     heritage: bool = None  # type: ignore[assignment]
     sign_present: bool = None  # type: ignore[assignment]
-    approval: Text(200) | None = None
+    approval: Annotated[str, varchar(200)] | None = None
     meaning: str | None = Field(None, max_length=4000, pattern=r"^[^\x00]*$")
 
 
@@ -269,14 +276,14 @@ class PlaceNamePublic(BaseModel):
 
 class _AreaFields(_Props):
     parent_id: Id | None = None
-    code: Text(24, min_length=1) = Field(description="统计/网格编码 (unique)")
-    name: Text(120, min_length=1)
+    code: Annotated[str, varchar(24, min_length=1)] = Field(description="统计/网格编码 (unique)")
+    name: Annotated[str, varchar(120, min_length=1)]
     urban: bool = True
-    urban_rural_code: Text(3) | None = Field(None, description="城乡分类代码 111..220")
-    worker_name: Text(60) | None = Field(None, description="网格员 (岗位称呼, 公开)")
-    worker_phone: Text(40) | None = Field(None, description="网格员工作电话 (公开)")
+    urban_rural_code: Annotated[str, varchar(3)] | None = Field(None, description="城乡分类代码 111..220")
+    worker_name: Annotated[str, varchar(60)] | None = Field(None, description="网格员 (岗位称呼, 公开)")
+    worker_phone: Annotated[str, varchar(40)] | None = Field(None, description="网格员工作电话 (公开)")
     households: Count | None = None
-    source: Text(200) | None = None
+    source: Annotated[str, varchar(200)] | None = None
 
 
 class GridCreate(_AreaFields):
@@ -314,14 +321,14 @@ class AreaCreate(_AreaFields):
 
 class _AreaUpdateFields(_Props):
     parent_id: Id | None = None
-    code: Text(24, min_length=1) = None  # type: ignore[assignment]
-    name: Text(120, min_length=1) = None  # type: ignore[assignment]
+    code: Annotated[str, varchar(24, min_length=1)] = None  # type: ignore[assignment]
+    name: Annotated[str, varchar(120, min_length=1)] = None  # type: ignore[assignment]
     urban: bool = None  # type: ignore[assignment]
-    urban_rural_code: Text(3) | None = None
-    worker_name: Text(60) | None = None
-    worker_phone: Text(40) | None = None
+    urban_rural_code: Annotated[str, varchar(3)] | None = None
+    worker_name: Annotated[str, varchar(60)] | None = None
+    worker_phone: Annotated[str, varchar(40)] | None = None
     households: Count | None = None
-    source: Text(200) | None = None
+    source: Annotated[str, varchar(200)] | None = None
 
 
 class GridUpdate(_AreaUpdateFields):
@@ -412,7 +419,10 @@ def named_feature(generic: Any, *params: Any) -> type[BaseModel]:
     return type(f"{stem}{suffix}", (base,), {"__module__": __name__, "__doc__": generic.__doc__})
 
 
-AnyFeature = named_feature(Feature, dict[str, Any])
+if TYPE_CHECKING:  # built at run time (named_feature); mypy checks it as its generic base
+    AnyFeature: TypeAlias = Feature[dict[str, Any]]
+else:
+    AnyFeature = named_feature(Feature, dict[str, Any])
 
 
 class FeatureCollection(BaseModel):
@@ -421,7 +431,7 @@ class FeatureCollection(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_FEATURE_COLLECTION_EXAMPLE]})
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[AnyFeature]  # type: ignore[valid-type]
+    features: list[AnyFeature]
     numberMatched: int = Field(description="符合条件的总数 features matching the query")  # noqa: N815
     numberReturned: int = Field(description="本页条数 features in this page")  # noqa: N815
     timeStamp: str  # noqa: N815

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from api.schemas.common import Lat, Link, Lon, Text
+from api.schemas.common import Lat, Link, Lon, varchar
 
 Action = Literal["accept", "escalate", "resolve", "assign", "handle", "return", "review", "archive", "merge"]
 
-_EVENT_EXAMPLE = {
+_EVENT_EXAMPLE: JsonDict = {
     "event_id": 12,
     "tracking_code": "MQ7KD2PX9QAB",
     "category": "sanitation",
@@ -56,12 +57,16 @@ class EventCreate(BaseModel):
             ]
         },
     )
-    category: Text(30, min_length=1) = Field(description="事项类别 code (GET /events/categories)")
-    description: Text(2000, min_length=2) = Field(description="情况描述")
+    category: Annotated[str, varchar(30, min_length=1)] = Field(
+        description="事项类别 code (GET /events/categories)"
+    )
+    description: Annotated[str, varchar(2000, min_length=2)] = Field(description="情况描述")
     lon: Lon | None = Field(None, description="经度 WGS84")
     lat: Lat | None = Field(None, description="纬度 WGS84")
-    address: Text(300) | None = Field(None, description="地址 (没有点位时按地址和地名定位)")
-    phone: Text(20) | None = Field(None, description="反映人电话 (仅工作人员可见)")
+    address: Annotated[str, varchar(300)] | None = Field(
+        None, description="地址 (没有点位时按地址和地名定位)"
+    )
+    phone: Annotated[str, varchar(20)] | None = Field(None, description="反映人电话 (仅工作人员可见)")
 
 
 class PublicReport(BaseModel):
@@ -81,12 +86,12 @@ class PublicReport(BaseModel):
             ]
         },
     )
-    category: Text(30, min_length=1) = Field(description="事项类别 code")
-    description: Text(1000, min_length=2) = Field(description="情况描述")
+    category: Annotated[str, varchar(30, min_length=1)] = Field(description="事项类别 code")
+    description: Annotated[str, varchar(1000, min_length=2)] = Field(description="情况描述")
     lon: Lon = Field(description="经度 WGS84")
     lat: Lat = Field(description="纬度 WGS84")
-    phone: Text(20) | None = Field(None, description="联系电话 (可选, 仅工作人员可见)")
-    website: Text(200) | None = Field(None, description="请留空 (leave empty)")
+    phone: Annotated[str, varchar(20)] | None = Field(None, description="联系电话 (可选, 仅工作人员可见)")
+    website: Annotated[str, varchar(200)] | None = Field(None, description="请留空 (leave empty)")
 
 
 class Transition(BaseModel):
@@ -108,8 +113,8 @@ class Transition(BaseModel):
         description="受理 accept, 上报指挥中心 escalate, 办结 resolve, 分拨 assign, 签收处置 handle, "
         "退回 return, 回访评价 review, 归档 archive, 合并 merge (with into)"
     )
-    note: Text(2000) | None = Field(None, description="办结结果 / 退回原因 / 回访记录")
-    department: Text(60) | None = Field(None, description="分拨的职能部门")
+    note: Annotated[str, varchar(2000)] | None = Field(None, description="办结结果 / 退回原因 / 回访记录")
+    department: Annotated[str, varchar(60)] | None = Field(None, description="分拨的职能部门")
     satisfaction: int | None = Field(None, ge=1, le=5, description="群众满意度 1-5 (5 最满意)")
     into: int | None = Field(
         None, ge=1, le=2**63 - 1, description="合并 merge: 并入的未办结同类事件 event_id"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 # --- response examples (OpenAPI) ---
 
-_HEALTH_EXAMPLE = {"status": "ok", "database": "ok", "schema_revision": "0022", "workers": 1}
+_HEALTH_EXAMPLE: JsonDict = {"status": "ok", "database": "ok", "schema_revision": "0022", "workers": 1}
 
 
 class Health(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 # --- response examples (OpenAPI) ---
 
-_ISOCHRONE_COLLECTION_EXAMPLE = {
+_ISOCHRONE_COLLECTION_EXAMPLE: JsonDict = {
     "type": "FeatureCollection",
     "features": [
         {

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
-from api.schemas.common import AnyGeometry, Id, Lat, Lon, Text
+from api.schemas.common import AnyGeometry, Id, Lat, Lon, varchar
 
 # --- response examples (OpenAPI) ---
 
-_PLACE_NAME_HIT_EXAMPLE = {
+_PLACE_NAME_HIT_EXAMPLE: JsonDict = {
     "name_id": 1,
     "name": "滨河路",
     "pinyin": "Binhe Lu",
@@ -25,7 +26,7 @@ _PLACE_NAME_HIT_EXAMPLE = {
     "current_name": None,
 }
 
-_REVERSE_RESULT_EXAMPLE = {
+_REVERSE_RESULT_EXAMPLE: JsonDict = {
     "lon": 113.22,
     "lat": 22.551,
     "road": {"name": "滨河路", "source": "network", "highway": "residential", "distance_m": 8.5},
@@ -49,7 +50,7 @@ _REVERSE_RESULT_EXAMPLE = {
     "areas": [{"area_id": 1, "level": "district", "code": "440000000000", "name": "测试区"}],
 }
 
-_SIGN_TEXT_EXAMPLE = {
+_SIGN_TEXT_EXAMPLE: JsonDict = {
     "name_id": 12,
     "chinese": "解放北路",
     "pinyin": "Jiefang Beilu",
@@ -59,7 +60,7 @@ _SIGN_TEXT_EXAMPLE = {
     "sign_type": "街牌",
 }
 
-_REGISTRY_NAME_EXAMPLE = {
+_REGISTRY_NAME_EXAMPLE: JsonDict = {
     "name_id": 12,
     "name": "解放北路",
     "category": "road",
@@ -78,7 +79,7 @@ _REGISTRY_NAME_EXAMPLE = {
     "findings": [],
 }
 
-_HISTORY_ENTRY_EXAMPLE = {
+_HISTORY_ENTRY_EXAMPLE: JsonDict = {
     "history_id": 40,
     "action": "rename",
     "old_name": "解放路",
@@ -90,7 +91,7 @@ _HISTORY_ENTRY_EXAMPLE = {
     "after": {"name": "解放北路"},
 }
 
-_NAME_CHECK_EXAMPLE = {
+_NAME_CHECK_EXAMPLE: JsonDict = {
     "name_id": 12,
     "name": "维多利亚花园",
     "category": "residential",
@@ -107,7 +108,7 @@ _NAME_CHECK_EXAMPLE = {
     ],
 }
 
-_SIGN_WORK_ITEM_EXAMPLE = {
+_SIGN_WORK_ITEM_EXAMPLE: JsonDict = {
     "name_id": 2,
     "name": "山边村",
     "category": "village",
@@ -252,12 +253,14 @@ class RegistryNameCreate(BaseModel):
             ]
         },
     )
-    name: Text(120, min_length=1) = Field(description="标准名称")
-    category: Text(40, min_length=1) = Field(description="类别 code of data/placenames/categories.csv")
+    name: Annotated[str, varchar(120, min_length=1)] = Field(description="标准名称")
+    category: Annotated[str, varchar(40, min_length=1)] = Field(
+        description="类别 code of data/placenames/categories.csv"
+    )
     lon: Lon | None = Field(None, description="经度 (WGS84) of a point feature")
     lat: Lat | None = Field(None, description="纬度 (WGS84) of a point feature")
     geometry: AnyGeometry | None = Field(None, description="GeoJSON geometry instead of lon/lat")
-    approval: Text(200) | None = Field(
+    approval: Annotated[str, varchar(200)] | None = Field(
         None,
         description="批复文号与日期; 不填则记为 待审批 (pending approval) until "
         "PATCH /placenames/{id} records one",
@@ -266,7 +269,7 @@ class RegistryNameCreate(BaseModel):
     status: Literal["standard", "irregular", "historical"] = "standard"
     heritage: bool = False
     sign_present: bool = False
-    meaning: Text(4000) | None = Field(None, description="含义与由来")
+    meaning: Annotated[str, varchar(4000)] | None = Field(None, description="含义与由来")
 
     @model_validator(mode="after")
     def _one_location(self) -> RegistryNameCreate:
@@ -291,9 +294,9 @@ class RenameRequest(BaseModel):
             "examples": [{"new_name": "解放南路", "approval": "澄府地〔2026〕13号 2026-04-01"}]
         },
     )
-    new_name: Text(120, min_length=1) = Field(description="新名称")
-    approval: Text(200, min_length=1) = Field(description="批复文号与日期")
-    heritage_review: Text(120) | None = Field(
+    new_name: Annotated[str, varchar(120, min_length=1)] = Field(description="新名称")
+    approval: Annotated[str, varchar(200, min_length=1)] = Field(description="批复文号与日期")
+    heritage_review: Annotated[str, varchar(120)] | None = Field(
         None, description="地名文化遗产更名的专家论证意见文号与日期（文化遗产地名必填）"
     )
 
@@ -304,7 +307,7 @@ class RetireRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"approval": "澄府地〔2026〕14号 2026-05-01"}]}
     )
-    approval: Text(200, min_length=1) = Field(description="批复文号与日期")
+    approval: Annotated[str, varchar(200, min_length=1)] = Field(description="批复文号与日期")
 
 
 class RegistryNameUpdate(BaseModel):
@@ -312,13 +315,13 @@ class RegistryNameUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sign_present": True}]})
     # null is refused for NOT NULL columns: omit a field to keep it
-    category: Text(40, min_length=1) = None  # type: ignore[assignment]
+    category: Annotated[str, varchar(40, min_length=1)] = None  # type: ignore[assignment]
     area_id: Id | None = None
     status: Literal["standard", "irregular"] = None  # type: ignore[assignment]
     heritage: bool = None  # type: ignore[assignment]
     sign_present: bool = None  # type: ignore[assignment]
-    approval: Text(200) | None = None
-    meaning: Text(4000) | None = None
+    approval: Annotated[str, varchar(200)] | None = None
+    meaning: Annotated[str, varchar(4000)] | None = None
     geometry: AnyGeometry | None = Field(None, description="新位置 GeoJSON geometry")
 
 
@@ -362,7 +365,7 @@ class ReviewRequest(BaseModel):
         json_schema_extra={"examples": [{"decision": "豁免", "note": "甽为岭南地名用字，经核实为传统地名"}]},
     )
     decision: Literal["保留", "豁免", "整改"] = Field(description="保留 / 豁免 / 整改")
-    note: Text(500) | None = Field(None, description="说明")
+    note: Annotated[str, varchar(500)] | None = Field(None, description="说明")
 
 
 class ReviewRecord(BaseModel):

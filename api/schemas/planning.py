@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from api.schemas.common import Id, Lat, Lon, Text
+from api.schemas.common import Id, Lat, Lon, varchar
 
 TypeCode = Annotated[
     str,
@@ -25,7 +26,7 @@ Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 # --- response examples (OpenAPI) ---
 
-_SCENARIO_LIST_EXAMPLE = {
+_SCENARIO_LIST_EXAMPLE: JsonDict = {
     "scenarios": [
         {
             "scenario_id": 4,
@@ -41,7 +42,7 @@ _SCENARIO_LIST_EXAMPLE = {
     ]
 }
 
-_SCENARIO_PUBLIC_EXAMPLE = {
+_SCENARIO_PUBLIC_EXAMPLE: JsonDict = {
     "scenario_id": 4,
     "name": "新建日间照料中心",
     "description": "缺口1内新增一处",
@@ -91,7 +92,7 @@ _SCENARIO_PUBLIC_EXAMPLE = {
     },
 }
 
-_COMPLIANCE_RESPONSE_EXAMPLE = {
+_COMPLIANCE_RESPONSE_EXAMPLE: JsonDict = {
     "run_id": 12,
     "stale": False,
     "min_share": 0.5,
@@ -153,7 +154,7 @@ class RunCreate(_Strict):
     )
 
 
-RUN_EXAMPLE = {
+RUN_EXAMPLE: JsonDict = {
     "run_id": 12,
     "status": "done",
     "scenario_id": None,
@@ -249,7 +250,7 @@ class AddChange(_Strict):
     type_code: TypeCode
     lon: Lon
     lat: Lat
-    name: Text(200) | None = None
+    name: Annotated[str, varchar(200)] | None = None
     capacity: Amount | None = None
     floor_area_m2: Amount | None = None
 
@@ -309,8 +310,8 @@ class ScenarioCreate(_Strict):
         },
     )
 
-    name: Text(120, min_length=1)
-    description: Text(2000) | None = None
+    name: Annotated[str, varchar(120, min_length=1)]
+    description: Annotated[str, varchar(2000)] | None = None
     changes: list[Change] = Field(min_length=1, max_length=200)
     evaluate: bool = Field(False, description="保存后立即评估 evaluate right away")
 
@@ -592,7 +593,7 @@ class SitingResponse(BaseModel):
     set_covering: CoveringPlan | None = None
 
 
-_SITE_EXAMPLE = {
+_SITE_EXAMPLE: JsonDict = {
     "rank": 1,
     "candidate_id": 1,
     "name": "鹭田镇 西关社区 兴业路以南",
@@ -725,8 +726,10 @@ class SitingScenarioCreate(_Strict):
         "maximal_covering",
         description="保存哪个方案 which plan of the result: k sites or the fewest reaching target",
     )
-    name: Text(120, min_length=1) | None = Field(None, description="情景名称; default: 选址：新增N处<类型>")
-    description: Text(2000) | None = None
+    name: Annotated[str, varchar(120, min_length=1)] | None = Field(
+        None, description="情景名称; default: 选址：新增N处<类型>"
+    )
+    description: Annotated[str, varchar(2000)] | None = None
     evaluate: bool = Field(False, description="保存后立即评估 evaluate right away")
 
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from api.schemas.common import Id, Link, Text
+from api.schemas.common import Id, Link, varchar
 
 Role = Literal["grid_worker", "planner", "placename_officer", "admin", "dispatcher", "department"]
-Username = Text(60, min_length=2)
-Password = Text(72, min_length=8)
+Username = Annotated[str, varchar(60, min_length=2)]
+Password = Annotated[str, varchar(72, min_length=8)]
 
 
 # --- response examples (OpenAPI) ---
 
-_USER_PUBLIC_EXAMPLE = {
+_USER_PUBLIC_EXAMPLE: JsonDict = {
     "user_id": 7,
     "username": "wang.planner",
     "role": "planner",
@@ -23,7 +24,7 @@ _USER_PUBLIC_EXAMPLE = {
     "active": True,
 }
 
-_USER_LIST_EXAMPLE = {
+_USER_LIST_EXAMPLE: JsonDict = {
     "items": [{"user_id": 7, "username": "wang.planner", "role": "planner", "area_id": None, "active": True}],
     "numberMatched": 1,
     "numberReturned": 1,
@@ -46,7 +47,9 @@ class UserCreate(BaseModel):
     area_id: Id | None = Field(
         None, description="网格员的网格 a grid worker's own grid; 指挥中心的镇街 a dispatcher's town"
     )
-    department: Text(60) | None = Field(None, description="职能部门 a department account's department")
+    department: Annotated[str, varchar(60)] | None = Field(
+        None, description="职能部门 a department account's department"
+    )
 
 
 class UserUpdate(BaseModel):
@@ -57,7 +60,7 @@ class UserUpdate(BaseModel):
     )
     role: Role = None  # type: ignore[assignment]
     area_id: Id | None = None
-    department: Text(60) | None = None
+    department: Annotated[str, varchar(60)] | None = None
     active: bool = None  # type: ignore[assignment]
     password: Password = None  # type: ignore[assignment]
 
@@ -71,7 +74,7 @@ class PasswordChange(BaseModel):
             "examples": [{"current_password": "the-old-password", "new_password": "a-new-long-password"}]
         },
     )
-    current_password: Text(200) = Field(description="当前密码")
+    current_password: Annotated[str, varchar(200)] = Field(description="当前密码")
     new_password: Password = Field(description="新密码, 至少8个字符 at least 8 characters")
 
 

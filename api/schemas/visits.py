@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from api.schemas.common import Id, Lat, Link, Lon, Text
+from api.schemas.common import Id, Lat, Link, Lon, varchar
 from api.schemas.events import Event
 
-_HOUSEHOLD_EXAMPLE = {
+_HOUSEHOLD_EXAMPLE: JsonDict = {
     "household_id": 7,
     "residence_id": 2,
     "head_name": "陈某某",
@@ -31,7 +33,7 @@ _HOUSEHOLD_EXAMPLE = {
     "next_due_at": "2026-03-08T10:00:00+08:00",
     "overdue": True,
 }
-_VISIT_EXAMPLE = {
+_VISIT_EXAMPLE: JsonDict = {
     "visit_id": 31,
     "household_id": 7,
     "worker": "wang.wangge",
@@ -77,11 +79,11 @@ class HouseholdCreate(BaseModel):
         },
     )
     residence_id: Id = Field(description="住户点 residence_id")
-    groups: list[Text(30, min_length=1)] = Field(
+    groups: list[Annotated[str, varchar(30, min_length=1)]] = Field(
         min_length=1, max_length=5, description="重点人群类别 (GET /visits/plan)"
     )
-    head_name: Text(40, min_length=1) = Field(description="户主姓名")
-    note: Text(1000) | None = Field(None, description="备注")
+    head_name: Annotated[str, varchar(40, min_length=1)] = Field(description="户主姓名")
+    note: Annotated[str, varchar(1000)] | None = Field(None, description="备注")
     registered_at: datetime | None = Field(None, description="纳入走访的时间 (默认现在)")
 
 
@@ -89,9 +91,9 @@ class HouseholdChange(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"groups": ["dibao"], "active": True}]}
     )
-    groups: list[Text(30, min_length=1)] | None = Field(None, min_length=1, max_length=5)
-    head_name: Text(40, min_length=1) | None = None
-    note: Text(1000) | None = None
+    groups: list[Annotated[str, varchar(30, min_length=1)]] | None = Field(None, min_length=1, max_length=5)
+    head_name: Annotated[str, varchar(40, min_length=1)] | None = None
+    note: Annotated[str, varchar(1000)] | None = None
     active: bool | None = Field(None, description="false: 不再列入走访")
 
 
@@ -166,9 +168,9 @@ class VisitCreate(BaseModel):
     lon: Lon = Field(description="走访时浏览器定位 经度")
     lat: Lat = Field(description="走访时浏览器定位 纬度")
     visited_at: datetime | None = Field(None, description="走访时间 (默认现在)")
-    notes: Text(2000) | None = Field(None, description="走访记录")
-    needs: Text(2000) | None = Field(None, description="发现的需求")
-    event_category: Text(30, min_length=1) | None = Field(
+    notes: Annotated[str, varchar(2000)] | None = Field(None, description="走访记录")
+    needs: Annotated[str, varchar(2000)] | None = Field(None, description="发现的需求")
+    event_category: Annotated[str, varchar(30, min_length=1)] | None = Field(
         None, description="同时把需求转为民情事件: 事项类别 code"
     )
     client_id: UUID | None = Field(
@@ -180,8 +182,12 @@ class NeedToEvent(BaseModel):
     """需求转事件: the need found on a visit becomes a 民情事件 at the household."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"category": "elderly_care"}]})
-    category: Text(30, min_length=1) = Field(description="事项类别 code (GET /events/categories)")
-    description: Text(2000) | None = Field(None, description="事件描述 (默认: 走访发现的需求)")
+    category: Annotated[str, varchar(30, min_length=1)] = Field(
+        description="事项类别 code (GET /events/categories)"
+    )
+    description: Annotated[str, varchar(2000)] | None = Field(
+        None, description="事件描述 (默认: 走访发现的需求)"
+    )
 
 
 class Visit(BaseModel):
