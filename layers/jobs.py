@@ -175,7 +175,7 @@ def finish_job(
             "j": job_id,
         },
     )
-    return cast(CursorResult, result_).rowcount == 1
+    return cursor_result(result_).rowcount == 1
 
 
 def job_upload(s: Session, job_id: int) -> bytes | None:
