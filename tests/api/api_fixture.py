@@ -115,8 +115,8 @@ def load_fixture_district(url: str) -> None:
         for a in AREAS:
             s.execute(
                 text(
-                    "INSERT INTO areas (area_id, parent_id, level, code, name, households, worker_name, worker_phone, "
-                    "geom) VALUES (:i, :p, :l, :c, :n, :h, :wn, :wp, ST_GeomFromText(:g, 4326))"
+                    "INSERT INTO areas (area_id, parent_id, level, code, name, households, worker_name, "
+                    "worker_phone, geom) VALUES (:i, :p, :l, :c, :n, :h, :wn, :wp, ST_GeomFromText(:g, 4326))"
                 ),
                 dict(zip(("i", "p", "l", "c", "n", "h", "wn", "wp", "g"), a, strict=True)),
             )
@@ -131,16 +131,16 @@ def load_fixture_district(url: str) -> None:
         for r in RESIDENCES:
             s.execute(
                 text(
-                    "INSERT INTO residences (residence_id, address, area_id, households, population, elderly, "
-                    "children, geom) VALUES (:i, :ad, :a, :h, :p, :e, :c, ST_Point(:x, :y, 4326))"
+                    "INSERT INTO residences (residence_id, address, area_id, households, population, "
+                    "elderly, children, geom) VALUES (:i, :ad, :a, :h, :p, :e, :c, ST_Point(:x, :y, 4326))"
                 ),
                 dict(zip(("i", "ad", "a", "h", "p", "e", "c", "x", "y"), r, strict=True)),
             )
         for p in PLACE_NAMES:
             s.execute(
                 text(
-                    "INSERT INTO place_names (name_id, name, category, area_id, proper, generic, pinyin, geom) "
-                    "VALUES (:i, :n, :c, :a, :pr, :g, :py, ST_GeomFromText(:w, 4326))"
+                    "INSERT INTO place_names (name_id, name, category, area_id, proper, generic, pinyin, "
+                    "geom) VALUES (:i, :n, :c, :a, :pr, :g, :py, ST_GeomFromText(:w, 4326))"
                 ),
                 dict(zip(("i", "n", "c", "a", "pr", "g", "py", "w"), p, strict=True)),
             )
@@ -161,7 +161,8 @@ def load_fixture_district(url: str) -> None:
                 "INSERT INTO network_edges (edge_id, u, v, length_m, highway, name, geom) VALUES "
                 "(1, 1, 2, 4110, 'residential', '滨河路', "
                 " ST_GeomFromText('LINESTRING(113.21 22.55,113.23 22.55001,113.25 22.55)', 4326)), "
-                "(2, 2, 3, 4110, 'tertiary', '滨河路', ST_GeomFromText('LINESTRING(113.25 22.55,113.29 22.55)', 4326))"
+                "(2, 2, 3, 4110, 'tertiary', '滨河路', "
+                "ST_GeomFromText('LINESTRING(113.25 22.55,113.29 22.55)', 4326))"
             )
         )
         s.execute(
@@ -199,9 +200,9 @@ def insert_fixture_run(s) -> int:
     ):
         s.execute(
             text(
-                "INSERT INTO coverage_area (run_id, area_id, type_code, households, households_covered, population, "
-                "population_covered, elderly, elderly_covered, children, children_covered, share) VALUES "
-                "(:r, :a, 'kindergarten', :h, :h, :p, :c, 1, 1, 1, 1, :sh)"
+                "INSERT INTO coverage_area (run_id, area_id, type_code, households, households_covered, "
+                "population, population_covered, elderly, elderly_covered, children, children_covered, "
+                "share) VALUES (:r, :a, 'kindergarten', :h, :h, :p, :c, 1, 1, 1, 1, :sh)"
             ),
             {"r": run, "a": area, "h": households, "p": pop, "c": covered, "sh": covered / pop},
         )

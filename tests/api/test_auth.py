@@ -86,7 +86,9 @@ def test_cookie_writes_from_another_origin_are_refused(app):
 
 
 def _token(client, auth, secret: str, username: str = "planner", **claims) -> str:
-    """A token like the service's for ``username`` (read from their own valid token), with ``claims`` changed."""
+    """A token like the service's for ``username``
+    (read from their own valid token), with ``claims`` changed.
+    """
     real = jwt.decode(auth(username)["Authorization"][7:], options={"verify_signature": False})
     return jwt.encode({**real, **claims}, secret, algorithm="HS256")
 

@@ -524,7 +524,9 @@ def _raw_http(base: str, request: bytes, *, wait: float = 10.0) -> bytes:
 
 
 def test_anonymous_uploads_are_refused_before_the_body_is_read(api_db):
-    """The server answers while the 40 MB body it was promised has not been sent at all: it read none of it."""
+    """The server answers while the 40 MB body it was promised has not been sent at all:
+    it read none of it.
+    """
     with served(_app(api_db)) as base:
         answer = _raw_http(
             base,

@@ -1,4 +1,6 @@
-"""``minqing data facility-types load``: check and load the facility-type table, nothing else (own database)."""
+"""``minqing data facility-types load``: check and load the facility-type table, nothing else
+(own database).
+"""
 
 from __future__ import annotations
 
@@ -73,7 +75,8 @@ def _with_layers(url):
         s.execute(
             text(
                 "INSERT INTO areas (area_id, level, code, name, geom) VALUES (1, 'district', '441599000000', "
-                "'测试区', ST_Multi(ST_MakeEnvelope(115.9, 21.6, 115.91, 21.61, 4326))) ON CONFLICT DO NOTHING"
+                "'测试区', ST_Multi(ST_MakeEnvelope(115.9, 21.6, 115.91, 21.61, 4326))) "
+                "ON CONFLICT DO NOTHING"
             )
         )
         s.execute(
@@ -92,8 +95,8 @@ def _with_layers(url):
         )
         s.execute(
             text(
-                "INSERT INTO network_nodes (node_id, geom) VALUES (1, ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) "
-                "ON CONFLICT DO NOTHING"
+                "INSERT INTO network_nodes (node_id, geom) "
+                "VALUES (1, ST_SetSRID(ST_MakePoint(115.9, 21.6), 4326)) ON CONFLICT DO NOTHING"
             )
         )
 

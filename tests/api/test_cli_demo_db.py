@@ -86,8 +86,9 @@ def test_db_topology_passes_on_the_demo_and_finds_a_seeded_overlap(cli, small_db
         grid = s.execute(text("SELECT min(area_id) FROM areas WHERE level = 'grid_small'")).scalar_one()
         s.execute(
             text(
-                "INSERT INTO areas (area_id, parent_id, level, code, name, geom) SELECT 999999999, parent_id, "
-                "level, 'SEEDED-OVERLAP', '重叠网格', geom FROM areas WHERE area_id = :g"
+                "INSERT INTO areas (area_id, parent_id, level, code, name, geom) "
+                "SELECT 999999999, parent_id, level, 'SEEDED-OVERLAP', '重叠网格', geom FROM areas "
+                "WHERE area_id = :g"
             ),
             {"g": grid},
         )

@@ -105,7 +105,9 @@ def test_bad_scenario_flags_are_one_clear_line(plan, bad):
 
 @pytest.mark.parametrize("fmt", ["gpkg", "geojson", "csv"])
 def test_export_of_a_level_without_rows(plan, tmp_path, fmt):
-    """The reviewer's crash: `plan export --format gpkg --level grid_large` on a district without large grids."""
+    """The reviewer's crash: `plan export --format gpkg --level grid_large`
+    on a district without large grids.
+    """
     out = plan("export", "--format", fmt, "--level", "grid_large", "--out", str(tmp_path))
     assert "Traceback" not in out
     [areas] = tmp_path.glob(f"areas_run*_grid_large.{fmt}")

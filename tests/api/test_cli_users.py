@@ -21,7 +21,8 @@ def cli_db(db_url):
     with session(url, actor="fixture") as s:
         s.execute(
             text(
-                "INSERT INTO areas (area_id, level, code, name, geom) VALUES (7, 'grid_small', 'G7', '七号网格', "
+                "INSERT INTO areas (area_id, level, code, name, geom) "
+                "VALUES (7, 'grid_small', 'G7', '七号网格', "
                 "ST_Multi(ST_MakeEnvelope(113.2, 22.5, 113.21, 22.51, 4326)))"
             )
         )

@@ -34,9 +34,10 @@ def kpi_events(api_db):
         for i, (grid, community, status, due_h, resolved_h, overdue, sat) in enumerate(EVENTS):
             s.execute(
                 text(
-                    "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
-                    "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
-                    "VALUES (:code, 'other', 'kpi', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
+                    "INSERT INTO events (tracking_code, category, description, status, level, source, "
+                    "grid_id, community_id, town_id, reported_by, reported_at, due_at, overdue, "
+                    "resolved_at, satisfaction, geom) VALUES (:code, 'other', 'kpi', :st, '网格', 'staff', "
+                    ":g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
                     "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
                 ),
                 {
@@ -83,7 +84,8 @@ def test_community_and_town_kpis(kpi_events):
     assert communities[COMMUNITY1]["events"] == 5 and communities[COMMUNITY2]["on_time_rate"] == 1.0
     assert list(communities) == [COMMUNITY2, COMMUNITY1]
     town = _kpis(kpi_events, "town")[TOWN]
-    # 6 events; due 5 (all but the GRID_B one); on time 3; closed 4; mean (10+30+20+2)/4 = 15.5; rated 3, satisfied 2
+    # 6 events; due 5 (all but the GRID_B one); on time 3; closed 4; mean (10+30+20+2)/4 = 15.5; rated 3,
+    # satisfied 2
     assert (town["events"], town["due"], town["on_time"], town["closed"]) == (6, 5, 3, 4)
     assert town["mean_hours_to_resolve"] == pytest.approx(15.5)
     assert town["satisfied_rate"] == pytest.approx(2 / 3)
@@ -161,9 +163,10 @@ def many_events(api_db):
             grid = rng.choice([GRID_A, GRID_B, None])
             s.execute(
                 text(
-                    "INSERT INTO events (tracking_code, category, description, status, level, source, grid_id, "
-                    "community_id, town_id, reported_by, reported_at, due_at, overdue, resolved_at, satisfaction, geom) "
-                    "VALUES (:code, 'other', 'sum', :st, '网格', 'staff', :g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
+                    "INSERT INTO events (tracking_code, category, description, status, level, source, "
+                    "grid_id, community_id, town_id, reported_by, reported_at, due_at, overdue, "
+                    "resolved_at, satisfaction, geom) VALUES (:code, 'other', 'sum', :st, '网格', 'staff', "
+                    ":g, :c, :t, 'tester', :at, :due, :o, :res, :sat, "
                     "ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
                 ),
                 {

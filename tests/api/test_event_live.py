@@ -216,8 +216,8 @@ def test_points_and_counts_by_scope(client, auth, api_db):
         open_now = {
             who: con.execute(
                 text(
-                    "SELECT count(*) FROM events WHERE status IN ('reported','accepted','escalated','assigned','handling') "
-                    "AND event_id = ANY(:ids)"
+                    "SELECT count(*) FROM events WHERE status IN "
+                    "('reported','accepted','escalated','assigned','handling') AND event_id = ANY(:ids)"
                 ),
                 {"ids": list(ids)},
             ).scalar_one()
@@ -247,8 +247,8 @@ def _open_and_late(api_db, town: int, now) -> tuple[int, int]:
     with engine.connect() as con:
         row = con.execute(
             text(
-                "SELECT count(*), count(*) FILTER (WHERE due_at < :now OR overdue) FROM events WHERE town_id = :t "
-                "AND status IN ('reported','accepted','escalated','assigned','handling')"
+                "SELECT count(*), count(*) FILTER (WHERE due_at < :now OR overdue) FROM events "
+                "WHERE town_id = :t AND status IN ('reported','accepted','escalated','assigned','handling')"
             ),
             {"t": town, "now": now},
         ).one()

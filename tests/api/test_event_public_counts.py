@@ -106,9 +106,10 @@ def march_events(api_db):
         for i, (community, status, resolved, _) in enumerate(MARCH):
             s.execute(
                 text(
-                    "INSERT INTO events (tracking_code, category, description, status, level, source, community_id, "
-                    "town_id, reported_by, reported_at, due_at, resolved_at, geom) VALUES (:code, 'other', '三月', :st, "
-                    "'网格', 'staff', :c, :t, 'tester', :at, :due, :res, ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
+                    "INSERT INTO events (tracking_code, category, description, status, level, source, "
+                    "community_id, town_id, reported_by, reported_at, due_at, resolved_at, geom) "
+                    "VALUES (:code, 'other', '三月', :st, '网格', 'staff', :c, :t, 'tester', :at, :due, "
+                    ":res, ST_SetSRID(ST_MakePoint(113.22, 22.6), 4326))"
                 ),
                 {
                     "code": f"MAR{i:09d}",

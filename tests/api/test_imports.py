@@ -41,7 +41,11 @@ from sqlalchemy.engine import make_url
 from geo import chinacrs
 from layers.db import session
 
-GOOD = "名称,类型,经度,纬度,状态\n导入幼儿园甲,kindergarten,113.331,22.611,开放\n导入幼儿园乙,kindergarten,113.341,22.621,开放\n"
+GOOD = (
+    "名称,类型,经度,纬度,状态\n"
+    "导入幼儿园甲,kindergarten,113.331,22.611,开放\n"
+    "导入幼儿园乙,kindergarten,113.341,22.621,开放\n"
+)
 BAD = GOOD + "坏行,no_such_type,113.351,22.631,开放\n"
 ADDRESSES = "标准地址,户数,人口,经度,纬度\n二社区导入5号,12,30,113.352,22.612\n"
 WHO = (None, "gridworker", "planner", "officer", "admin")
@@ -527,8 +531,8 @@ def test_the_shifted_systems_really_move_points(tmp_path):
     ("sql", "says"),
     [
         (
-            "INSERT INTO areas (area_id, level, code, name, urban, geom) SELECT 999001, 'town', code, 'x', true, geom "
-            "FROM areas WHERE area_id = 1",
+            "INSERT INTO areas (area_id, level, code, name, urban, geom) "
+            "SELECT 999001, 'town', code, 'x', true, geom FROM areas WHERE area_id = 1",
             "must be unique",
         ),
         (
@@ -536,8 +540,8 @@ def test_the_shifted_systems_really_move_points(tmp_path):
             "not one of those allowed",
         ),
         (
-            "INSERT INTO facilities (facility_id, type_code, name, geom) VALUES (999001, 'no_such_type', 'x', "
-            "ST_Point(113.3, 22.6, 4326))",
+            "INSERT INTO facilities (facility_id, type_code, name, geom) "
+            "VALUES (999001, 'no_such_type', 'x', ST_Point(113.3, 22.6, 4326))",
             "refers to something that does not exist",
         ),
         (

@@ -47,7 +47,9 @@ AGGREGATES = {
     "share",
     "estimated_share",
 }
-"""Area aggregates: allowed only on area features (grids, areas, coverage) and suppressed below 5 households."""
+"""Area aggregates: allowed only on area features
+(grids, areas, coverage) and suppressed below 5 households.
+"""
 
 AGGREGATE_COLLECTIONS = {"grids", "areas", "coverage"}
 
@@ -238,7 +240,8 @@ def _check_derived(url: str, key: str, value: float, holder: dict) -> None:
     numerator = holder.get(top)
     assert numerator is not None, f"{url}: {key} shown without its counts"
     assert value == round(numerator / denominator, 2), (
-        f"{url}: {key}={value} is not {numerator}/{denominator} of the shown counts: it leaks the exact counts"
+        f"{url}: {key}={value} is not {numerator}/{denominator} of the shown counts: "
+        "it leaks the exact counts"
     )
 
 

@@ -21,7 +21,8 @@ def client(db_url):
         s.execute(
             text(
                 "INSERT INTO residences (residence_id, address, area_id, households, population, elderly, "
-                "children, geom) VALUES (5, '滨河路5号', 10001, 60, 180, 20, 30, ST_Point(113.221, 22.5505, 4326))"
+                "children, geom) "
+                "VALUES (5, '滨河路5号', 10001, 60, 180, 20, 30, ST_Point(113.221, 22.5505, 4326))"
             )
         )
     with asgi_client(create_app(make_settings(), database_url=url)) as c:

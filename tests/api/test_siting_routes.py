@@ -41,8 +41,8 @@ def siting_db(db_url) -> str:
         for i, x, y, area in HOMES:
             s.execute(
                 text(
-                    "INSERT INTO residences (residence_id, address, area_id, households, population, elderly, "
-                    "children, geom) VALUES (:i, :a, :g, 100, :p, :e, :c, ST_Point(:x, :y, 4326))"
+                    "INSERT INTO residences (residence_id, address, area_id, households, population, "
+                    "elderly, children, geom) VALUES (:i, :a, :g, 100, :p, :e, :c, ST_Point(:x, :y, 4326))"
                 ),
                 {
                     "i": i,

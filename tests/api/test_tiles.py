@@ -280,8 +280,8 @@ def results(api_db):
         ).scalar_one()
         gap = c.execute(
             text(
-                "INSERT INTO coverage_gaps (run_id, type_code, rank, households, population, elderly, children, "
-                "residences, geom) VALUES (:r, 'kindergarten', 1, 3, 7, 2, 1, 1, "
+                "INSERT INTO coverage_gaps (run_id, type_code, rank, households, population, elderly, "
+                "children, residences, geom) VALUES (:r, 'kindergarten', 1, 3, 7, 2, 1, 1, "
                 "ST_Multi(ST_Buffer(ST_Point(113.26, 22.58, 4326), 0.005))) RETURNING gap_id"
             ),
             {"r": run},
@@ -292,8 +292,9 @@ def results(api_db):
         c.execute(
             text(
                 "INSERT INTO province_rollup (run_id, level, code, type_code, circle, homes, population, "
-                "population_covered, share) VALUES (:r, 'county', '440000', 'kindergarten', '15min', 4, 2727, 1500, "
-                "1500.0 / 2727), (:r, 'city', '4400', 'kindergarten', '15min', 4, 2727, 1500, 1500.0 / 2727)"
+                "population_covered, share) VALUES (:r, 'county', '440000', 'kindergarten', '15min', 4, "
+                "2727, 1500, 1500.0 / 2727), (:r, 'city', '4400', 'kindergarten', '15min', 4, 2727, 1500, "
+                "1500.0 / 2727)"
             ),
             {"r": prun},
         )

@@ -188,7 +188,10 @@ def test_a_connection_file_of_another_user_says_whose_it_is_and_what_to_run():
     c = LocalCluster(checkout)
     c.base.mkdir(mode=0o700)  # made by root; now someone else runs minqing in the same checkout
     c.conn_file.write_text('{"port": 1, "password": "x"}')
-    script = "from pathlib import Path; from layers.cluster import LocalCluster; LocalCluster(Path(sys.argv[1])).url()"
+    script = (
+        "from pathlib import Path; from layers.cluster import LocalCluster; "
+        "LocalCluster(Path(sys.argv[1])).url()"
+    )
     try:
         r = _run_as_nobody(script, str(checkout))
         assert r.returncode != 0

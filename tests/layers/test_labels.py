@@ -126,9 +126,11 @@ def _brute_nearest(s, lon: float, lat: float) -> tuple[str | None, float | None]
     row = s.execute(
         text(
             "SELECT name, round(d::numeric, 1)::float8 FROM ("
-            " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography) AS d, 0 AS src, edge_id AS id "
+            " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography) AS d, "
+            "0 AS src, edge_id AS id "
             " FROM network_edges WHERE coalesce(name, '') <> '' UNION ALL "
-            " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography), 1, name_id FROM place_names "
+            " SELECT name, ST_Distance(geom::geography, ST_Point(:x, :y, 4326)::geography), 1, name_id "
+            "FROM place_names "
             " WHERE status <> 'historical' AND category IN ('road', 'lane', 'trunk_road')) c "
             "WHERE d <= 1000 ORDER BY round(d::numeric, 1), src, id LIMIT 1"
         ),

@@ -10,8 +10,8 @@ from layers import migrate
 from layers.errors import ValidationFailed
 
 AREA = (
-    "INSERT INTO areas (area_id, level, code, name, worker_phone, geom) VALUES (:i, 'grid_small', :c, :n, :p, "
-    "ST_Multi(ST_MakeEnvelope(113.2, 22.5, 113.21, 22.51, 4326)))"
+    "INSERT INTO areas (area_id, level, code, name, worker_phone, geom) "
+    "VALUES (:i, 'grid_small', :c, :n, :p, ST_Multi(ST_MakeEnvelope(113.2, 22.5, 113.21, 22.51, 4326)))"
 )
 HOME = (
     "INSERT INTO residences (residence_id, households, population, elderly, children, geom) "

@@ -360,9 +360,9 @@ def _audit_coverage(con) -> dict[str, set[tuple[str, str]]]:
     """Per table: the (event, level) pairs covered by an audit trigger (function minqing_audit*)."""
     rows = con.execute(
         text(
-            "SELECT c.relname, t.tgtype::int, p.proname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND NOT t.tgisinternal"
+            "SELECT c.relname, t.tgtype::int, p.proname FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT t.tgisinternal"
         )
     )
     out: dict[str, set[tuple[str, str]]] = {}
@@ -390,9 +390,9 @@ def _check_every_table_timestamped_and_audited(url) -> list[str]:
             touch = set(
                 con.execute(
                     text(
-                        "SELECT event_object_table FROM information_schema.triggers WHERE trigger_schema = 'public' "
-                        "AND action_timing = 'BEFORE' AND event_manipulation = 'UPDATE' "
-                        "AND action_statement LIKE '%minqing_touch()%'"
+                        "SELECT event_object_table FROM information_schema.triggers "
+                        "WHERE trigger_schema = 'public' AND action_timing = 'BEFORE' "
+                        "AND event_manipulation = 'UPDATE' AND action_statement LIKE '%minqing_touch()%'"
                     )
                 ).scalars()
             )

@@ -568,8 +568,8 @@ def test_demo_renamed_names_are_linked_with_dates_and_approval_numbers(pn_db, de
         # no old name shows 命名 on the load date: heritage names were registered by the 1984 census
         heritage = s.execute(
             text(
-                "SELECT p.name, min(h.changed_at)::date FROM place_names p JOIN place_name_history h USING (name_id) "
-                "WHERE p.heritage GROUP BY p.name"
+                "SELECT p.name, min(h.changed_at)::date FROM place_names p "
+                "JOIN place_name_history h USING (name_id) WHERE p.heritage GROUP BY p.name"
             )
         ).all()
         assert heritage and all(str(day) <= "2004-11-02" for _, day in heritage), heritage

@@ -412,7 +412,9 @@ class Visit:
 
 @pytest.fixture
 def visit_at(browser):
-    """``visit_at(base_url, **kwargs)`` → a ``Visit`` of the server at ``base_url`` (closed after the test)."""
+    """``visit_at(base_url, **kwargs)`` → a ``Visit`` of the server at ``base_url``
+    (closed after the test).
+    """
     opened: list[Visit] = []
 
     def make(base: str, **kwargs) -> Visit:

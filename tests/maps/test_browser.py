@@ -51,10 +51,13 @@ def _tap(v, lat: float, lon: float, *, zoom: int = 16) -> None:
 def _isochrone_box(v) -> dict:
     """Screen box of the drawn isochrone polygons, of the map and of the panel (bottom sheet on phones)."""
     return v.js("""() => { const s = window.minqing.state, m = s.map; let b = null;
-        s.layers.isochrones.eachLayer(l => { if (l.getBounds) b = b ? b.extend(l.getBounds()) : L.latLngBounds(
+        s.layers.isochrones.eachLayer(l => { if (l.getBounds) b = b ? b.extend(l.getBounds()) :
+            L.latLngBounds(
             l.getBounds().getSouthWest(), l.getBounds().getNorthEast()); });
-        const c = m.getContainer().getBoundingClientRect(), p = document.getElementById('mq-panel').getBoundingClientRect();
-        const nw = m.latLngToContainerPoint(b.getNorthWest()), se = m.latLngToContainerPoint(b.getSouthEast());
+        const c = m.getContainer().getBoundingClientRect(),
+            p = document.getElementById('mq-panel').getBoundingClientRect();
+        const nw = m.latLngToContainerPoint(b.getNorthWest()),
+            se = m.latLngToContainerPoint(b.getSouthEast());
         return {top: c.top + nw.y, bottom: c.top + se.y, left: c.left + nw.x, right: c.left + se.x,
                 mapTop: c.top, mapBottom: c.bottom, mapLeft: c.left, mapRight: c.right,
                 panelTop: p.top, panelRight: p.right, collapsed: document.getElementById('mq-panel')
@@ -73,7 +76,8 @@ def test_public_map_offline_with_all_layers(visit, truth):
         const roads = s.drawn.roads;  // road features drawn from the vector tiles in view
         const cluster = document.querySelector('.mq-cluster');
         const grids = new Set();  // small grids drawn from the vector tiles in view (the whole district)
-        Object.values(s.grids._vectorTiles).forEach(t => Object.keys(t._features).forEach(id => grids.add(id)));
+        Object.values(s.grids._vectorTiles).forEach(t =>
+            Object.keys(t._features).forEach(id => grids.add(id)));
         return {markers: Object.keys(s.markers).length, grids: grids.size,
                 water: b.water.getLayers().length, roads: roads,
                 onMap: document.querySelectorAll('.mq-pin, .mq-cluster').length,
@@ -182,7 +186,8 @@ def test_public_map_on_a_phone(visit):
         f = document.getElementById('mq-iso-fab').getBoundingClientRect();
         return {panelBottom: p.bottom, panelWidth: p.width, vw: window.innerWidth, vh: window.innerHeight,
                 search: document.getElementById('mq-search-input').getBoundingClientRect().width,
-                fab: [f.top, f.bottom, f.width], fabText: document.getElementById('mq-iso-fab').innerText}; }""")
+                fab: [f.top, f.bottom, f.width],
+                fabText: document.getElementById('mq-iso-fab').innerText}; }""")
     assert layout["panelWidth"] == layout["vw"] and layout["panelBottom"] >= 840  # a bottom sheet
     assert layout["search"] > 300
     # The first view says what the map can do: a button for 15分钟内能到哪里, on screen.
@@ -463,11 +468,13 @@ def test_csp_blocks_injected_inline_script(visit):
     v = visit()
     v.open("/")
     v.js("""() => { window.__mqViolations = [];
-        document.addEventListener('securitypolicyviolation', e => window.__mqViolations.push(e.effectiveDirective));
+        document.addEventListener('securitypolicyviolation',
+            e => window.__mqViolations.push(e.effectiveDirective));
         const d = document.createElement('div');
         d.innerHTML = '<img src="/assets/static/none.png" onerror="window.__xss = 1">';
         document.body.appendChild(d);
-        const s = document.createElement('script'); s.textContent = 'window.__xss = 2'; document.body.appendChild(s); }""")
+        const s = document.createElement('script'); s.textContent = 'window.__xss = 2';
+        document.body.appendChild(s); }""")
     v.page.wait_for_function("() => window.__mqViolations.length >= 2", timeout=10_000)
     assert v.js("() => window.__xss") is None
     assert set(v.js("() => window.__mqViolations")) == {"script-src-attr", "script-src-elem"}

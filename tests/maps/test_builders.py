@@ -244,7 +244,8 @@ def test_a_road_registered_in_pieces_is_one_feature_on_the_map(tiny):
 
 
 def test_rules_table_flags_every_code_cited_as_da_yang_guai():
-    # A code whose cited rule is 民发〔2018〕146号 “大”/“洋”/“怪”/“重” carries that flag (rules.csv column flag).
+    # A code whose cited rule is 民发〔2018〕146号 “大”/“洋”/“怪”/“重” carries that flag
+    # (rules.csv column flag).
     from geo.placenames.tables import default_tables
 
     for code, rule in default_tables().rules.items():
@@ -258,7 +259,8 @@ def test_rules_table_flags_every_code_cited_as_da_yang_guai():
         ("foreign", "曼哈顿：foreign place name (Manhattan)", "含“曼哈顿”"),
         (
             "exaggerated",
-            "中央：民发〔2018〕146号 列举; 田中央 (a village in the middle of fields) is a known harmless hit",
+            "中央：民发〔2018〕146号 列举; 田中央 (a village in the middle of fields) "
+            "is a known harmless hit",
             "含“中央”（民发〔2018〕146号 列举）",
         ),
         ("generic_mismatch", "“广场”(square) ∉ 建筑物(building|estate)", "“建筑物”类地名不宜使用通名“广场”"),

@@ -189,7 +189,8 @@ def test_init_empty_keeps_accounts_and_asks_first(minqing, city_db):
         s.execute(
             text(
                 "INSERT INTO areas (area_id, level, code, name, geom) VALUES (999001, 'district', 'EMPTY-1', "
-                "'待清空区', ST_Multi(ST_GeomFromText('POLYGON((113 22,113.1 22,113.1 22.1,113 22.1,113 22))', 4326)))"
+                "'待清空区', "
+                "ST_Multi(ST_GeomFromText('POLYGON((113 22,113.1 22,113.1 22.1,113 22.1,113 22))', 4326)))"
             )
         )
     assert "cancelled" in minqing("init", "--empty", stdin="n\n", code=1)

@@ -105,28 +105,33 @@ def test_every_name_has_the_class_of_its_findings(officer, expected, truth):
 def test_flagged_names_are_drawn_above_the_standard_ones(officer, expected):
     v = officer
     order = v.js("""() => { const m = window.minqing.state.map;
-        return window.minqing.state.panes.map(code => [code, Number(m.getPane('mq-pn-' + code).style.zIndex)]); }""")
+        return window.minqing.state.panes.map(code =>
+            [code, Number(m.getPane('mq-pn-' + code).style.zIndex)]); }""")
     z = dict(order)
     assert z["duplicate"] > z["dayangguai"] > z["other"] > z["missing_sign"] > z["historical"] > z["ok"]
     # Clustered, a cluster shows the most serious result of the names inside it (results from the API).
     v.idle()
     clusters = v.js("""() => { const s = window.minqing.state, out = [];
         s.layers.cluster._featureGroup.eachLayer(l => { if (l.getAllChildMarkers && l._icon)
-            out.push([l._icon.querySelector('.mq-pn-cluster').dataset.result, l.getAllChildMarkers().map(m => m.mqName.id)]); });
+            out.push([l._icon.querySelector('.mq-pn-cluster').dataset.result,
+                      l.getAllChildMarkers().map(m => m.mqName.id)]); });
         return out; }""")
     assert clusters, "the first view draws no cluster"
     rank = list(COLOURS)
     for shown, ids in clusters:
         assert shown == min((expected[i] for i in ids), key=rank.index), (shown, ids)
     # Close up (no clustering from zoom 16) each flagged dot shows its own colour: no green 规范 dot over it.
-    name_id = v.js("""() => Object.values(window.minqing.state.names).filter(m => m.mqName.result === 'dayangguai')
+    name_id = v.js("""() => Object.values(window.minqing.state.names).filter(m =>
+        m.mqName.result === 'dayangguai')
         .map(m => m.mqName.id).sort((a, b) => a - b)[0]""")
     v.js(
-        """(i) => { const s = window.minqing.state; s.map.setView(s.names[i].getLatLng(), 16, {animate: false}); }""",
+        """(i) => { const s = window.minqing.state;
+        s.map.setView(s.names[i].getLatLng(), 16, {animate: false}); }""",
         name_id,
     )
     v.idle()
-    points = v.js("""() => { const s = window.minqing.state, box = s.map.getContainer().getBoundingClientRect();
+    points = v.js("""() => { const s = window.minqing.state,
+            box = s.map.getContainer().getBoundingClientRect();
         return Object.values(s.names).filter(m => m.mqName.result === 'dayangguai' && m._map).map(m => {
             const p = s.map.latLngToContainerPoint(m.getLatLng());
             return [m.mqName.name, Math.round(box.left + p.x), Math.round(box.top + p.y)]; }); }""")
@@ -160,15 +165,18 @@ def test_clusters_render_and_a_clustered_names_popup_opens(officer):
         if v.js("(i) => !!window.minqing.state.names[i]._map", name_id):
             break
         box = v.js(
-            """(i) => { const c = window.minqing.state.layers.cluster.getVisibleParent(window.minqing.state.names[i]);
-            const r = c._icon.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }""",
+            """(i) => { const c =
+                window.minqing.state.layers.cluster.getVisibleParent(window.minqing.state.names[i]);
+            const r = c._icon.getBoundingClientRect();
+            return [r.left + r.width / 2, r.top + r.height / 2]; }""",
             name_id,
         )
         v.page.mouse.click(*box)
         v.idle()
     assert v.js("(i) => !!window.minqing.state.names[i]._map", name_id), "the cluster never let the name go"
     v.js(
-        "(i) => { window.minqing.state.map.panTo(window.minqing.state.names[i].getLatLng(), {animate: false}); }",
+        "(i) => { window.minqing.state.map.panTo(window.minqing.state.names[i].getLatLng(), "
+        "{animate: false}); }",
         name_id,
     )
     v.idle()
@@ -243,10 +251,9 @@ def _popup_in_view(v) -> None:
 
 def _clear_of_the_layer_control(v) -> None:
     """The popup (and its close button) is not under the layer control, which is drawn above popups."""
-    a, b = (
-        v.js("""() => [document.querySelector('.leaflet-popup'), document.querySelector('.leaflet-control-layers')]
+    a, b = v.js("""() => [document.querySelector('.leaflet-popup'),
+                       document.querySelector('.leaflet-control-layers')]
         .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
-    )
     assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 

@@ -182,7 +182,8 @@ def test_approve_a_pending_name_from_the_list(officer, api):
             "geometry": {
                 "type": "Point",
                 "coordinates": officer.js(
-                    "() => { const n = window.minqing.state.data.find(n => n.category === 'road'); return [n.lon, n.lat]; }"
+                    "() => { const n = window.minqing.state.data.find(n => n.category === 'road'); "
+                    "return [n.lon, n.lat]; }"
                 ),
             },
         },
@@ -329,7 +330,8 @@ def test_sign_sheets_pdf_is_drawn_in_the_background_with_progress(officer, api):
     seen: list[dict] = []
     v.page.expose_function("__mqSheets", lambda s: seen.append(s))
     v.js("""() => { let last = null; setInterval(() => { const s = window.minqing.state.sheets;
-        const key = JSON.stringify(s || null); if (key !== last) { last = key; window.__mqSheets(s); } }, 50); }""")
+        const key = JSON.stringify(s || null);
+        if (key !== last) { last = key; window.__mqSheets(s); } }, 50); }""")
     with v.page.expect_download(timeout=300_000) as download:
         v.page.click("#mq-work-pdf")
         v.page.wait_for_selector("#mq-work-pdf-job progress", state="visible")

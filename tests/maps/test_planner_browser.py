@@ -1,8 +1,8 @@
 """The planner map in headless Chromium against the demo district.
 
 Coverage is computed once per session and the demo's scenarios are saved and evaluated the way
-``minqing demo load`` does it (fixtures in conftest.py). What the page draws is compared with the planner API's own answers,
-fetched independently of the page over HTTP.
+``minqing demo load`` does it (fixtures in conftest.py). What the page draws is compared with the planner
+API's own answers, fetched independently of the page over HTTP.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def test_coverage_layers_match_the_api_at_every_level(planner, api, coverage_run
         areas = _features(api, f"{base}/areas", type=t, level=level)
         drawn = v.js("""() => { const s = window.minqing.state;
             return {areas: s.coverage.getLayers().length, gaps: s.gaps.getLayers().length,
-                    facilities: Object.keys(s.facilityMarkers).length, catchments: s.catchments.getLayers().length,
+                    facilities: Object.keys(s.facilityMarkers).length,
+                    catchments: s.catchments.getLayers().length,
                     fills: [...new Set(s.coverage.getLayers().map(l => l.options.fillColor))]}; }""")
         assert loaded["areas"] == drawn["areas"] == len(areas), level
         assert loaded["gaps"] == drawn["gaps"] == len(gaps)
@@ -275,7 +276,8 @@ def test_demo_scenario_overlay(planner, api, demo_scenarios):
             {"add": "新", "open": "新", "close": "关", "move": "迁", "change": "改"}[c["op"]]
             for c in detail["changes"]
         )
-        outlines = v.js("""() => { const out = {gain: 0, loss: 0}; window.minqing.state.layers.scenario.eachLayer(g =>
+        outlines = v.js("""() => { const out = {gain: 0, loss: 0};
+            window.minqing.state.layers.scenario.eachLayer(g =>
             g.eachLayer && g.eachLayer(l => { if (l.mqScenario) out[l.mqScenario]++; })); return out; }""")
         assert outlines == {"gain": len(ups), "loss": len(downs)}
         kpis = v.page.inner_text("#mq-scenario-result .mq-kpis")
@@ -513,7 +515,8 @@ def _click_facility(v, facility_id: int, action: str) -> None:
     """Centre a facility right of the panel, click its dot, then the popup's button ``action``."""
     v.js(
         """(id) => { const s = window.minqing.state, m = s.map, W = m.getSize().x;
-        m.setView(s.facilityMarkers[id].getLatLng(), 16, {animate: false}); m.panBy([-W * 0.25, 0], {animate: false}); }""",
+        m.setView(s.facilityMarkers[id].getLatLng(), 16, {animate: false});
+        m.panBy([-W * 0.25, 0], {animate: false}); }""",
         facility_id,
     )
     v.idle()

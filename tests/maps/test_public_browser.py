@@ -35,7 +35,8 @@ def _sample_street_points(truth, n: int, seed: int) -> list[tuple[float, float]]
 
 def _nearest_listed(v) -> list[dict]:
     return v.js("""() => [...document.querySelectorAll('#mq-nearest-result li[data-fid]')].map(li => ({
-        fid: Number(li.dataset.fid), type: li.dataset.type, walk: li.dataset.walk === 'null' ? null : Number(li.dataset.walk),
+        fid: Number(li.dataset.fid), type: li.dataset.type,
+        walk: li.dataset.walk === 'null' ? null : Number(li.dataset.walk),
         ebike: li.dataset.ebike === 'null' ? null : Number(li.dataset.ebike), text: li.innerText}))""")
 
 
@@ -57,7 +58,8 @@ def test_nearest_services_equal_networkx(visit, truth, demo_db):
     compared = 0
     for k, (lat, lon) in enumerate(_sample_street_points(truth, 3, seed=18)):
         v.js(
-            "([a, b]) => { window.minqing.state.nearest = null; window.minqing.state.computeIsochrone(a, b); }",
+            "([a, b]) => { window.minqing.state.nearest = null; "
+            "window.minqing.state.computeIsochrone(a, b); }",
             [lat, lon],
         )
         v.page.wait_for_function("() => window.minqing.state.nearest", timeout=60_000)
@@ -304,15 +306,19 @@ def _resolved_this_month(url: str, community_id: int) -> tuple[int, int]:
     with session(url) as s:
         return s.execute(
             text("""
-            SELECT (SELECT count(*) FROM events WHERE community_id = :c AND status IN ('resolved', 'reviewed', 'archived')
-                      AND resolved_at >= date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'),
+            SELECT (SELECT count(*) FROM events
+                    WHERE community_id = :c AND status IN ('resolved', 'reviewed', 'archived')
+                      AND resolved_at >= date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai')
+                                         AT TIME ZONE 'Asia/Shanghai'),
                    (SELECT households FROM areas WHERE area_id = :c)"""),
             {"c": community_id},
         ).one()
 
 
 def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_db):
-    """本月已办结 in the grid popup: the community's count rounded to 5, or withheld when small; never an event."""
+    """本月已办结 in the grid popup: the community's count rounded to 5, or withheld when small;
+    never an event.
+    """
     from sqlalchemy import text
 
     from layers.db import session
@@ -323,7 +329,8 @@ def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_d
         community = s.execute(
             text("""
             WITH RECURSIVE up AS (SELECT area_id, parent_id, level FROM areas WHERE area_id = :g UNION ALL
-                                  SELECT a.area_id, a.parent_id, a.level FROM areas a JOIN up ON a.area_id = up.parent_id)
+                                  SELECT a.area_id, a.parent_id, a.level FROM areas a
+                                  JOIN up ON a.area_id = up.parent_id)
             SELECT area_id FROM up WHERE level = 'community'"""),
             {"g": int(picked["area_id"])},
         ).scalar_one()
@@ -381,8 +388,10 @@ def test_grid_popup_shows_its_community_resolved_this_month(visit, truth, demo_d
 def _label_boxes(v) -> list[dict]:
     return v.js("""() => { const c = window.minqing.state.map.getContainer().getBoundingClientRect();
         return [...document.querySelectorAll('.mq-label:not(.mq-label-hidden) span')].map(s => {
-            const r = s.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom, text: s.textContent,
-            turn: s.style.transform}; }).filter(r => r.r > c.left && r.l < c.right && r.b > c.top && r.t < c.bottom); }""")
+            const r = s.getBoundingClientRect();
+            return {l: r.left, r: r.right, t: r.top, b: r.bottom, text: s.textContent,
+            turn: s.style.transform}; }).filter(r =>
+                r.r > c.left && r.l < c.right && r.b > c.top && r.t < c.bottom); }""")
 
 
 def test_base_map_reads_as_a_map(visit, truth, demo_db):
@@ -467,7 +476,8 @@ def test_buildings_are_drawn_close_in_from_our_own_tiles(visit, truth, demo_db):
         const sw = document.querySelector('.mq-legend .mq-sw-' + k), probe = document.createElement('i');
         probe.style.color = window.minqing.BUILDING[k === 'house' ? 'residential' : k].fillColor;
         document.body.appendChild(probe); const want = getComputedStyle(probe).color; probe.remove();
-        return [sw && sw.parentElement.textContent.trim(), sw && getComputedStyle(sw).backgroundColor, want]; })""")
+        return [sw && sw.parentElement.textContent.trim(), sw && getComputedStyle(sw).backgroundColor,
+                want]; })""")
     assert [row[0] for row in legend] == ["住宅建筑（放大后显示）", "学校、卫生站等公共建筑", "运动场、广场"]
     assert all(got == want for _, got, want in legend), legend
     v.shot("public-buildings-z17")

@@ -4,8 +4,8 @@ A database of its own holds the demo district with script payloads written into 
 pages show (area and grid names, grid workers, facility names/addresses/hours/phones, road and water
 names, place names with their pinyin, approval, meaning and history, a scenario with its description
 and change, two usernames from before usernames were checked). The grid worker's phone is left out:
-the database accepts work numbers only. A second server runs on it. Each page is opened as its users open it; every
-popup, tooltip and marker icon the page's layers carry is rendered into the page too. Nothing may
+the database accepts work numbers only. A second server runs on it. Each page is opened as its users open it;
+every popup, tooltip and marker icon the page's layers carry is rendered into the page too. Nothing may
 run: the flag the payloads set stays unset, no dialog opens, the browser reports no CSP violation
 (the policy would block a payload that escaping let through) and no console error, no element the
 payloads would create exists; and the payloads read as text where the page shows them.
@@ -68,7 +68,8 @@ RENDER_ALL = """() => {
     document.body.appendChild(box);
     let n = 0;
     const add = c => {
-        if (typeof c === 'string') { const d = document.createElement('div'); d.innerHTML = c; box.appendChild(d); n++; }
+        if (typeof c === 'string') {
+            const d = document.createElement('div'); d.innerHTML = c; box.appendChild(d); n++; }
         else if (c && c.nodeType) { box.appendChild(c.cloneNode(true)); n++; }
     };
     seen.forEach(l => {
@@ -86,9 +87,11 @@ INJECTED = """() => ({
     violations: window.__mqViolations || [],
     elements: [...document.querySelectorAll('img[src="x"], svg[onload], [onerror], [onload], [onclick]')]
         .map(e => e.outerHTML.slice(0, 120)),
-    links: [...document.querySelectorAll('a[href]')].filter(a => /^\\s*javascript:/i.test(a.getAttribute('href')))
+    links: [...document.querySelectorAll('a[href]')].filter(a =>
+        /^\\s*javascript:/i.test(a.getAttribute('href')))
         .map(a => a.outerHTML.slice(0, 120)),
-    scripts: [...document.scripts].filter(s => /^\\s*window\\.__xss=/.test(s.textContent)).length,  // a payload's own
+    scripts: [...document.scripts].filter(s =>
+        /^\\s*window\\.__xss=/.test(s.textContent)).length,  // a payload's own
 })"""
 
 
@@ -221,7 +224,8 @@ def test_public_map_for_anonymous_visitors(open_as, hostile):
     # The hostile grid's popup, opened by a click inside it: its properties come from its vector tile.
     lat, lon = v.js(
         """(id) => fetch('/collections/grids/items/' + id).then(r => r.json()).then(f => {
-        const b = L.geoJSON(f).getBounds().getCenter(); window.minqing.state.map.setView(b, 17, {animate: false});
+        const b = L.geoJSON(f).getBounds().getCenter();
+        window.minqing.state.map.setView(b, 17, {animate: false});
         return [b.lat, b.lng]; })""",
         ids["grid"],
     )
@@ -310,7 +314,8 @@ def test_planner_siting_and_scenario_editor(open_as, hostile):
     v.page.click("#mq-edit-start")
     box = v.page.locator(".leaflet-container").first.bounding_box()
     v.js("""() => { const s = window.minqing.state, g = s.gaps.getLayers()[0], m = s.map;
-        m.setView(g.getBounds().getCenter(), 16, {animate: false}); m.panBy([-m.getSize().x * 0.25, 0], {animate: false}); }""")
+        m.setView(g.getBounds().getCenter(), 16, {animate: false});
+        m.panBy([-m.getSize().x * 0.25, 0], {animate: false}); }""")
     v.idle()
     v.page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.5)
     v.page.wait_for_selector(".leaflet-popup #mq-add-ok")

@@ -123,17 +123,17 @@ def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_d
         # (no service-area rule names day care in the urban circle)
         urban, having = s.execute(
             text(
-                "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM facilities f WHERE f.status = 'open' "
-                "AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))) FROM areas a "
-                "WHERE a.level = 'community' AND a.urban"
+                "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM facilities f "
+                "WHERE f.status = 'open' AND f.type_code = 'elderly_daycare' "
+                "AND ST_Covers(a.geom, f.geom))) FROM areas a WHERE a.level = 'community' AND a.urban"
             )
         ).one()
         # network and radius: the circle's residents from the stored per-home rows
         network, radius, people = s.execute(
             text(
-                "SELECT sum(r.population) FILTER (WHERE c.covered), sum(r.population) FILTER (WHERE c.circle IS NOT NULL), "
-                "sum(r.population) FROM coverage_residence c JOIN residences r USING (residence_id) "
-                "WHERE c.run_id = :r AND c.type_code = 'health_center'"
+                "SELECT sum(r.population) FILTER (WHERE c.covered), sum(r.population) "
+                "FILTER (WHERE c.circle IS NOT NULL), sum(r.population) FROM coverage_residence c "
+                "JOIN residences r USING (residence_id) WHERE c.run_id = :r AND c.type_code = 'health_center'"
             ),
             {"r": run_id},
         ).one()
@@ -142,8 +142,8 @@ def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_d
                 "SELECT sum(r.population) FROM residences r WHERE r.residence_id IN (SELECT residence_id "
                 "FROM coverage_residence c JOIN facility_types t ON t.code = c.type_code WHERE c.run_id = :r "
                 "AND c.circle = 'urban' AND t.required AND t.urban_tier = '15min' "
-                "GROUP BY residence_id HAVING bool_and(c.covered) AND count(*) = (SELECT count(*) FROM facility_types "
-                "WHERE required AND urban_tier = '15min' AND urban_profile IS NOT NULL))"
+                "GROUP BY residence_id HAVING bool_and(c.covered) AND count(*) = (SELECT count(*) "
+                "FROM facility_types WHERE required AND urban_tier = '15min' AND urban_profile IS NOT NULL))"
             ),
             {"r": run_id},
         ).scalar()
@@ -404,8 +404,9 @@ def test_targets_are_judged_per_town_and_community_and_stored(demo_db):
             r[0]
             for r in s.execute(
                 text(
-                    "SELECT a.area_id FROM areas a WHERE a.level = 'community' AND EXISTS (SELECT 1 FROM facilities f "
-                    "WHERE f.status = 'open' AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))"
+                    "SELECT a.area_id FROM areas a WHERE a.level = 'community' "
+                    "AND EXISTS (SELECT 1 FROM facilities f WHERE f.status = 'open' "
+                    "AND f.type_code = 'elderly_daycare' AND ST_Covers(a.geom, f.geom))"
                 )
             )
         }

@@ -211,8 +211,8 @@ def test_closing_a_facility_drops_it_and_updates_who_lists_it(small):
         listing = pd.DataFrame(
             s.execute(
                 text(
-                    "SELECT facility_id, reached_id FROM facility_isochrones WHERE run_id = :r AND profile = 'walk' "
-                    "AND minutes = 15"
+                    "SELECT facility_id, reached_id FROM facility_isochrones WHERE run_id = :r "
+                    "AND profile = 'walk' AND minutes = 15"
                 ),
                 {"r": previous["run_id"]},
             ).all()

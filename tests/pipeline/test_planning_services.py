@@ -99,7 +99,8 @@ def _apply_in_sql(s: Session, changes: list[dict]) -> None:
         elif c["op"] == "move":
             s.execute(
                 text(
-                    "UPDATE facilities SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) WHERE facility_id = :f"
+                    "UPDATE facilities SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4326) "
+                    "WHERE facility_id = :f"
                 ),
                 {"x": c["lon"], "y": c["lat"], "f": c["facility_id"]},
             )
@@ -217,10 +218,10 @@ def test_compliance_matches_hand_counts(demo_db, base_run):
         floor = pd.DataFrame(
             s.execute(
                 text(
-                    "SELECT a.area_id, coalesce(sum(f.floor_area_m2), 0) AS m2, count(f.*) AS n FROM areas a LEFT JOIN facilities f "
-                    "ON ST_Within(f.geom, a.geom) AND f.status = 'open' AND f.type_code IN "
-                    "('community_service_station', 'community_complex', 'party_mass_center') "
-                    "WHERE a.level = 'community' GROUP BY a.area_id"
+                    "SELECT a.area_id, coalesce(sum(f.floor_area_m2), 0) AS m2, count(f.*) AS n "
+                    "FROM areas a LEFT JOIN facilities f ON ST_Within(f.geom, a.geom) AND f.status = 'open' "
+                    "AND f.type_code IN ('community_service_station', 'community_complex', "
+                    "'party_mass_center') WHERE a.level = 'community' GROUP BY a.area_id"
                 )
             )
             .mappings()

@@ -127,7 +127,8 @@ def test_city_scale_run_equals_networkx_on_sampled_homes(city):
                         s.execute(
                             text(
                                 "SELECT residence_id, type_code, time_s, facility_id, covered, unreachable "
-                                "FROM coverage_residence WHERE run_id = :r AND residence_id = ANY(:ids) AND type_code = ANY(:t)"
+                                "FROM coverage_residence WHERE run_id = :r AND residence_id = ANY(:ids) "
+                                "AND type_code = ANY(:t)"
                             ),
                             {"r": row["run_id"], "ids": homes.residence_id.astype(int).tolist(), "t": codes},
                         )

@@ -1,4 +1,6 @@
-"""The shared spreadsheet writer: formula injection neutralised in XLSX and CSV, Chinese widths, Beijing time."""
+"""The shared spreadsheet writer: formula injection neutralised in XLSX and CSV, Chinese widths,
+Beijing time.
+"""
 
 from __future__ import annotations
 
