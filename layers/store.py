@@ -130,8 +130,8 @@ def start_run(
         return s.execute(
             text(
                 "UPDATE coverage_runs SET status = 'running', params = CAST(:p AS jsonb), "
-                "data_version = CAST(:v AS jsonb), started_at = COALESCE(CAST(:st AS timestamptz), clock_timestamp()) "
-                "WHERE run_id = :r AND scenario_id IS NULL RETURNING run_id"
+                "data_version = CAST(:v AS jsonb), started_at = COALESCE(CAST(:st AS timestamptz), "
+                "clock_timestamp()) WHERE run_id = :r AND scenario_id IS NULL RETURNING run_id"
             ),
             {
                 "p": json.dumps(params, ensure_ascii=False),
@@ -143,8 +143,8 @@ def start_run(
     return s.execute(
         text(
             "INSERT INTO coverage_runs (status, params, data_version, scenario_id, started_at) "
-            "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc, COALESCE(CAST(:st AS timestamptz), clock_timestamp())) "
-            "RETURNING run_id"
+            "VALUES ('running', CAST(:p AS jsonb), CAST(:v AS jsonb), :sc, "
+            "COALESCE(CAST(:st AS timestamptz), clock_timestamp())) RETURNING run_id"
         ),
         {
             "p": json.dumps(params, ensure_ascii=False),
@@ -188,9 +188,10 @@ def add_results(
 
 
 def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
-    """Write per-home rows (``RESIDENCE_RESULT_COLS`` but run_id) of ``run_id`` as ``coverage_residence_packed``
-    rows, one per (type_code, circle) with the homes by ``residence_id``, in COPY's binary format (arrays
-    written straight from memory: nothing is formatted as text). Returns the rows written."""
+    """Write per-home rows (``RESIDENCE_RESULT_COLS`` but run_id) of ``run_id`` as
+    ``coverage_residence_packed`` rows, one per (type_code, circle) with the homes by ``residence_id``, in
+    COPY's binary format (arrays written straight from memory: nothing is formatted as text). Returns the rows
+    written."""
     pr = per_residence
     type_code, circle = pr.type_code.astype(str).to_numpy(), pr.circle.astype(str).to_numpy()
     order = np.lexsort((pr.residence_id.to_numpy(), circle, type_code))
@@ -283,8 +284,8 @@ def target_results(
 def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
     s.execute(
         text(
-            "UPDATE coverage_runs SET status = 'done', finished_at = clock_timestamp(), summary = CAST(:s AS jsonb) "
-            "WHERE run_id = :r"
+            "UPDATE coverage_runs SET status = 'done', finished_at = clock_timestamp(), "
+            "summary = CAST(:s AS jsonb) WHERE run_id = :r"
         ),
         {"s": json.dumps(summary, ensure_ascii=False, default=float), "r": run_id},
     )
@@ -318,8 +319,8 @@ def presence_results(s: Session, run_id: int, *, type_code: str | None = None) -
     """Presence rows of a run with the community's name, code, town and class."""
     return read_frame(
         s,
-        "SELECT p.area_id, p.type_code, p.present, p.source, p.facilities, a.name, a.code, a.parent_id, a.urban "
-        "FROM coverage_presence p JOIN areas a USING (area_id) WHERE p.run_id = :r "
+        "SELECT p.area_id, p.type_code, p.present, p.source, p.facilities, a.name, a.code, a.parent_id, "
+        "a.urban FROM coverage_presence p JOIN areas a USING (area_id) WHERE p.run_id = :r "
         "AND (CAST(:t AS text) IS NULL OR p.type_code = :t) ORDER BY p.type_code, p.area_id",
         {"r": run_id, "t": type_code},
     )
@@ -332,10 +333,11 @@ def composite_results(
     circle — the circle's headline tier (``geo.measures.HEADLINE_TIERS``), or ``tier`` ('all', '5min' …)."""
     return read_frame(
         s,
-        "SELECT c.area_id, c.circle, c.tier, c.required_types, c.households, c.households_covered, c.population, "
-        "c.population_covered, c.share, a.name, a.level, a.code, a.parent_id FROM coverage_composite c "
-        "JOIN areas a USING (area_id) WHERE c.run_id = :r AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) "
-        "AND (c.tier = CAST(:t AS text) OR (CAST(:t AS text) IS NULL AND ((c.circle = 'urban' AND c.tier = :u) "
+        "SELECT c.area_id, c.circle, c.tier, c.required_types, c.households, c.households_covered, "
+        "c.population, c.population_covered, c.share, a.name, a.level, a.code, a.parent_id "
+        "FROM coverage_composite c JOIN areas a USING (area_id) WHERE c.run_id = :r "
+        "AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) AND "
+        "(c.tier = CAST(:t AS text) OR (CAST(:t AS text) IS NULL AND ((c.circle = 'urban' AND c.tier = :u) "
         "OR (c.circle = 'rural' AND c.tier = :ru)))) ORDER BY c.circle, c.area_id",
         {"r": run_id, "lvl": level, "t": tier, "u": HEADLINE_TIERS["urban"], "ru": HEADLINE_TIERS["rural"]},
     )
@@ -346,8 +348,9 @@ def residence_coverage(s: Session, run_id: int, *, types: list[str]) -> pd.DataF
     arrays read as text and split, much faster than one row per home)."""
     rows = s.execute(
         text(
-            "SELECT type_code, nullif(circle, ''), array_to_string(residence_id, ','), array_to_string(covered, ',') "
-            "FROM coverage_residence_packed WHERE run_id = :r AND type_code = ANY(:t) ORDER BY type_code, circle"
+            "SELECT type_code, nullif(circle, ''), array_to_string(residence_id, ','), "
+            "array_to_string(covered, ',') FROM coverage_residence_packed WHERE run_id = :r "
+            "AND type_code = ANY(:t) ORDER BY type_code, circle"
         ),
         {"r": run_id, "t": list(types)},
     ).all()
@@ -441,8 +444,8 @@ def area_results(
         s,
         "SELECT c.*, a.name, a.level, a.code, a.urban, a.parent_id" + geom + " FROM coverage_area c "
         "JOIN areas a USING (area_id) WHERE c.run_id = :r "
-        "AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) AND (CAST(:t AS text) IS NULL OR c.type_code = :t) "
-        "ORDER BY c.area_id, c.type_code",
+        "AND (CAST(:lvl AS text) IS NULL OR a.level = :lvl) AND "
+        "(CAST(:t AS text) IS NULL OR c.type_code = :t) ORDER BY c.area_id, c.type_code",
         {"r": run_id, "lvl": level, "t": type_code},
     )
     return to_geoframe(frame) if with_geometry else frame
@@ -462,8 +465,8 @@ def unreachable_facilities(s: Session, run_id: int) -> pd.DataFrame:
     of a profile of the type (types with none are absent)."""
     return read_frame(
         s,
-        "SELECT type_code, array_agg(facility_id ORDER BY facility_id) AS facility_ids FROM coverage_facility "
-        "WHERE run_id = :r AND unreachable GROUP BY type_code ORDER BY type_code",
+        "SELECT type_code, array_agg(facility_id ORDER BY facility_id) AS facility_ids "
+        "FROM coverage_facility WHERE run_id = :r AND unreachable GROUP BY type_code ORDER BY type_code",
         {"r": run_id},
     )
 

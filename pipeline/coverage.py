@@ -179,7 +179,9 @@ _PREPARED: Cache[Prepared] = Cache(1)
 
 
 def clear_cache() -> None:
-    """Forget the layers read and the prepared networks of this process (the next run reads and prepares again)."""
+    """Forget the layers read and the prepared networks of this process
+    (the next run reads and prepares again).
+    """
     _PREPARED.clear()
     _BASE.clear()
     _NETWORKS.clear()

@@ -55,7 +55,8 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
         values = ()
     if len(values) != 4 or values[0] >= values[2] or values[1] >= values[3]:
         fail(
-            f"--bbox {text!r}: give lon_min,lat_min,lon_max,lat_max in degrees, e.g. 115.30,22.75,115.40,22.85"
+            f"--bbox {text!r}: give lon_min,lat_min,lon_max,lat_max in degrees, "
+            "e.g. 115.30,22.75,115.40,22.85"
         )
     lon_min, lat_min, lon_max, lat_max = values
     return lon_min, lat_min, lon_max, lat_max
@@ -320,7 +321,9 @@ def addresses(
     actor: str = typer.Option("import", help="name recorded in the audit log"),
     report: Path = typer.Option(None, "--report", help="save every problem and warning to this CSV"),
 ) -> None:
-    """一标三实 Import standard addresses with household and population counts (→ residences, never public)."""
+    """一标三实 Import standard addresses with household and population counts
+    (→ residences, never public).
+    """
     run_file_import(
         "addresses",
         file,
@@ -379,7 +382,9 @@ def divisions(
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     actor: str = typer.Option("import", help="name recorded in the audit log"),
 ) -> None:
-    """区划 Load the NBS statistical division names and codes (city → county → town → village) as a gazetteer."""
+    """区划 Load the NBS statistical division names and codes
+    (city → county → town → village) as a gazetteer.
+    """
     run_file_import(
         "divisions", data_dir or divisions_dir(), report_path=None, stages=2, dry_run=dry_run, actor=actor
     )
@@ -464,7 +469,9 @@ def osm(
 def _check_osm_source(
     *, file: Path | None, place: str | None, polygon: Path | None, bbox: str | None
 ) -> None:
-    """Offline: ``--file`` (``--bbox`` clips it). Online: exactly one of ``--place``/``--polygon``/``--bbox``."""
+    """Offline: ``--file`` (``--bbox`` clips it).
+    Online: exactly one of ``--place``/``--polygon``/``--bbox``.
+    """
     if file is not None and (place is not None or polygon is not None):
         fail(
             "--file reads an extract offline; --place and --polygon download: give one or the other "
@@ -475,7 +482,8 @@ def _check_osm_source(
     ]
     if file is None and len(online) > 1:
         fail(
-            f"give one of --place NAME, --polygon FILE or --bbox BOX for a download, not {' and '.join(online)}"
+            "give one of --place NAME, --polygon FILE or --bbox BOX for a download, "
+            f"not {' and '.join(online)}"
         )
     if file is None and not online:
         fail(

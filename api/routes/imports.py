@@ -77,16 +77,18 @@ def _job(row: dict) -> dict:
         "(Amap/Tencent), bd09 (Baidu) or epsg:NNNN; coordinates are converted to WGS84. The file type, "
         "`crs` and `column_map` are checked at once (400), the size by the server (413, "
         "MINQING_MAX_UPLOAD_MB); then the import is queued on the task queue and the answer is **202** with "
-        "the job (`status` queued, `status_zh` 排队中) and `Location: /imports/jobs/{job_id}`. Poll that URL: "
-        "`progress` gives the stage and the rows written; when `done`, `result` is the import report. "
-        "`dry_run=true` checks and reports without writing (a read-only transaction; the report is the one "
-        "the import would give; the job is `done` whatever it found). A real import writes every row or none: "
-        "any problem → the job is `failed`, `error` says nothing was written and how to fix it, and `result` "
-        "lists every problem with its row, column and fix. A file may hold at most MINQING_IMPORT_MAX_ROWS "
-        "data rows (default 200,000; a larger one is refused with the limit and the fix). At most 8 imports "
-        "wait at a time (503 with Retry-After beyond). The audit log names the uploader. Roles: "
-        "facilities/residences: planner, admin; place_names: placename_officer, admin; addresses (= "
-        "residences): planner, admin; grids: admin."
+        "the job (`status` queued, `status_zh` 排队中) and `Location: /imports/jobs/{job_id}`. "
+        "Poll that URL: `progress` gives the stage and the rows written; when `done`, "
+        "`result` is the import report. `dry_run=true` checks and reports without writing "
+        "(a read-only transaction; the report is the one the import would give; "
+        "the job is `done` whatever it found). A real import writes every row or none: "
+        "any problem → the job is `failed`, `error` says nothing was written and how to fix it, "
+        "and `result` lists every problem with its row, column and fix. "
+        "A file may hold at most MINQING_IMPORT_MAX_ROWS data rows "
+        "(default 200,000; a larger one is refused with the limit and the fix). "
+        "At most 8 imports wait at a time (503 with Retry-After beyond). The audit log names the uploader. "
+        "Roles: facilities/residences: planner, admin; place_names: placename_officer, admin; "
+        "addresses (= residences): planner, admin; grids: admin."
     ),
     responses=errors(400, 401, 403, 413, 422, 503),
     generate_unique_id_function=lambda route: "import_file",
@@ -132,9 +134,9 @@ def import_layer(
     "/jobs/{job_id}",
     response_model=ImportJob,
     summary="导入任务 an import job, its progress and report",
-    description="`status` queued (排队中) → running (进行中: `progress`) → done (已完成: `result` is the report) "
-    "or failed (失败: `error` names the problem and the fix; `result` lists the refused rows). Roles: the user "
-    "who uploaded the file, and admin.",
+    description="`status` queued (排队中) → running (进行中: `progress`) → done "
+    "(已完成: `result` is the report) or failed (失败: `error` names the problem and the fix; "
+    "`result` lists the refused rows). Roles: the user who uploaded the file, and admin.",
     responses=errors(401, 403, 404),
 )
 def import_job(s: SessionDep, user: CurrentUser, job_id: JobId) -> dict:

@@ -13,8 +13,8 @@ city small grids from weighted-median cuts (about 300-500 households each), vill
 from the Voronoi cells of natural villages (one grid per natural village); every block joins the
 planned part holding most of its households (else most of its area). Only a block larger than
 ``SPLIT_BLOCK_M2`` or holding more than ``SPLIT_BLOCK_HH`` households and shared by several parts
-(open fields where the roads enclose nothing, large gated compounds) is cut along the plan. Large grids copy their town. Residences are then assigned to the small grid
-containing them.
+(open fields where the roads enclose nothing, large gated compounds) is cut along the plan. Large grids copy
+their town. Residences are then assigned to the small grid containing them.
 
 Codes: statistics codes (12 digits) for district (6 + 000000), towns (街道 001-099, 镇 101-199,
 + 000) and communities (居委会 001-199, 村委会 201-399); grid codes are CJ/T 349-style 20 digits:

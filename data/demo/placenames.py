@@ -284,7 +284,10 @@ class _Names:
 
     def approval(self) -> str:
         year = int(self.rng.integers(2008, 2024))
-        return f"{self.dproper}府地〔{year}〕{int(self.rng.integers(1, 60))}号 {year}-{int(self.rng.integers(1, 13)):02d}-15"
+        return (
+            f"{self.dproper}府地〔{year}〕{int(self.rng.integers(1, 60))}号 "
+            f"{year}-{int(self.rng.integers(1, 13)):02d}-15"
+        )
 
     def _approval(self, name: str, status: str) -> str | None:
         """The latest approval of a name with a known history (``HISTORIES``), else a random one for

@@ -61,7 +61,8 @@ def demo_scenarios(district: Any) -> list[dict[str, Any]]:
     out = [
         {
             "name": "规划新增日间照料中心",
-            "description": "启用规划中的日间照料中心，并在缺少日间照料中心、居民最多的两个社区各拟建一处（演示数据）。",
+            "description": "启用规划中的日间照料中心，并在缺少日间照料中心、"
+            "居民最多的两个社区各拟建一处（演示数据）。",
             "changes": opened + added,
         },
         {

@@ -369,7 +369,8 @@ def _topology(
 def _topology_message(p, label: dict, sliver_m2: float) -> tuple[str, str]:
     size = f"{p.area_m2:,.0f} m²"
     absorb = (
-        f"fix the boundary, or pass --absorb-slivers {max(p.area_m2 * 1.1, 1):.0f} if it is a digitising sliver"
+        f"fix the boundary, or pass --absorb-slivers {max(p.area_m2 * 1.1, 1):.0f} "
+        "if it is a digitising sliver"
         if p.area_m2 <= SLIVER_HINT_M2
         else "fix the boundaries (too large to be a digitising sliver)"
     )

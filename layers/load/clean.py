@@ -123,7 +123,8 @@ def checklist(s: Session) -> list[dict[str, Any]]:
             "district",
             "区县边界与镇街、村社区 district, towns, communities",
             level.get("district", 0) and level.get("community", 0),
-            f"{level.get('district', 0)} 区县, {level.get('town', 0)} 镇街, {level.get('community', 0)} 村社区",
+            f"{level.get('district', 0)} 区县, {level.get('town', 0)} 镇街, "
+            f"{level.get('community', 0)} 村社区",
             "minqing import grids areas.geojson   (or: minqing import divisions, then grids)",
             True,
         ),
@@ -156,7 +157,8 @@ def checklist(s: Session) -> list[dict[str, Any]]:
             "住户点（一标三实地址或建筑估算）homes",
             n["residences"] and not homeless,
             f"{n['residences']} 处" + (f"，其中 {homeless} 处未归属网格" if homeless else ""),
-            "minqing import addresses 地址.xlsx   (template: data/templates/地址.csv; or import osm --buildings)",
+            "minqing import addresses 地址.xlsx   (template: data/templates/地址.csv; "
+            "or import osm --buildings)",
             True,
         ),
         (
@@ -188,9 +190,9 @@ def emptied_on_purpose(s: Session) -> bool:
     return bool(
         s.execute(
             text(
-                "SELECT EXISTS (SELECT 1 FROM audit_log e WHERE e.action IN ('empty', 'demo_remove') AND e.layer = 'database' "
-                "AND NOT EXISTS (SELECT 1 FROM audit_log d WHERE d.action = 'import' AND d.layer = 'demo' "
-                "AND d.audit_id > e.audit_id))"
+                "SELECT EXISTS (SELECT 1 FROM audit_log e WHERE e.action IN ('empty', 'demo_remove') "
+                "AND e.layer = 'database' AND NOT EXISTS (SELECT 1 FROM audit_log d "
+                "WHERE d.action = 'import' AND d.layer = 'demo' AND d.audit_id > e.audit_id))"
             )
         ).scalar()
     )

@@ -105,10 +105,11 @@ def clear_layers(s: Session) -> None:
     visits that refer to its areas and homes."""
     s.execute(
         text(
-            "TRUNCATE coverage_runs, coverage_area, coverage_area_circle, coverage_residence_packed, coverage_facility, "
-            "coverage_gaps, coverage_target, coverage_presence, coverage_composite, facility_isochrones, "
-            "scenarios, place_name_reviews, place_name_history, place_names, facilities, visits, key_households, "
-            "event_photos, event_history, events, residences, network_edges, network_nodes, water, buildings"
+            "TRUNCATE coverage_runs, coverage_area, coverage_area_circle, coverage_residence_packed, "
+            "coverage_facility, coverage_gaps, coverage_target, coverage_presence, coverage_composite, "
+            "facility_isochrones, scenarios, place_name_reviews, place_name_history, place_names, "
+            "facilities, visits, key_households, event_photos, event_history, events, residences, "
+            "network_edges, network_nodes, water, buildings"
         )
     )
     s.execute(text("UPDATE users SET area_id = NULL WHERE area_id IS NOT NULL"))
@@ -181,12 +182,13 @@ def _copy_district(s: Session, district, *, actor: str, step: Callable[[str], No
     history = history_rows(names)
     s.execute(
         text(
-            "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, changed_at, after) "
-            "SELECT h.name_id, h.action, h.old_name, h.new_name, h.approval, :a, coalesce(h.changed_at::timestamptz, now()), "
-            "jsonb_build_object('name', h.new_name, 'status', CASE WHEN h.action = 'retire' THEN 'historical' "
-            "WHEN p.status = 'historical' THEN 'standard' ELSE p.status END) "
-            "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS h(name_id bigint, action text, old_name text, new_name text, "
-            "approval text, changed_at text) JOIN place_names p USING (name_id)"
+            "INSERT INTO place_name_history (name_id, action, old_name, new_name, approval, changed_by, "
+            "changed_at, after) SELECT h.name_id, h.action, h.old_name, h.new_name, h.approval, :a, "
+            "coalesce(h.changed_at::timestamptz, now()), jsonb_build_object('name', h.new_name, 'status', "
+            "CASE WHEN h.action = 'retire' THEN 'historical' WHEN p.status = 'historical' THEN 'standard' "
+            "ELSE p.status END) FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS h(name_id bigint, "
+            "action text, old_name text, new_name text, approval text, changed_at text) "
+            "JOIN place_names p USING (name_id)"
         ),
         {"a": actor, "rows": history.to_json(orient="records", force_ascii=False)},
     )

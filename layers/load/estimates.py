@@ -64,7 +64,8 @@ WITH new AS MATERIALIZED (
            coalesce(r.area_id, (SELECT a.area_id FROM areas a WHERE a.level = 'grid_small'
                                  AND ST_Contains(a.geom, r.geom) LIMIT 1)) AS area_id
     FROM residences r
-    WHERE CASE :keep WHEN 'all' THEN true WHEN 'not_osm' THEN coalesce(r.source, '') NOT LIKE 'osm:%' ELSE false END
+    WHERE CASE :keep WHEN 'all' THEN true
+                     WHEN 'not_osm' THEN coalesce(r.source, '') NOT LIKE 'osm:%' ELSE false END
 ), everything AS MATERIALIZED (
     SELECT residence_id, estimated, households, geom, footprint, area_id FROM kept
     UNION ALL
@@ -171,8 +172,9 @@ def superseded_by_new(
     radius = real_data_radius_m() if radius_m is None else radius_m
     reach = s.execute(
         text(
-            "SELECT coalesce(max(greatest(abs(ST_XMax(footprint) - ST_X(geom)), abs(ST_XMin(footprint) - ST_X(geom)), "
-            "abs(ST_YMax(footprint) - ST_Y(geom)), abs(ST_YMin(footprint) - ST_Y(geom)))), 0) "
+            "SELECT coalesce(max(greatest(abs(ST_XMax(footprint) - ST_X(geom)), "
+            "abs(ST_XMin(footprint) - ST_X(geom)), abs(ST_YMax(footprint) - ST_Y(geom)), "
+            "abs(ST_YMin(footprint) - ST_Y(geom)))), 0) "
             "FROM residences WHERE households_estimated AND footprint IS NOT NULL"
         )
     ).scalar_one()

@@ -176,14 +176,16 @@ def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str
     }
     s.execute(
         text(
-            "UPDATE events e SET worker_id = w.user_id FROM (SELECT area_id, min(user_id) AS user_id FROM users "
-            "WHERE role = 'grid_worker' AND active GROUP BY area_id) w WHERE w.area_id = e.grid_id"
+            "UPDATE events e SET worker_id = w.user_id FROM (SELECT area_id, min(user_id) AS user_id "
+            "FROM users WHERE role = 'grid_worker' AND active GROUP BY area_id) w WHERE w.area_id = e.grid_id"
         )
     )
     s.execute(
         text(
-            "UPDATE visits v SET distance_m = round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
-            "FROM key_households h JOIN residences r USING (residence_id) WHERE h.household_id = v.household_id"
+            "UPDATE visits v "
+            "SET distance_m = round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
+            "FROM key_households h JOIN residences r USING (residence_id) "
+            "WHERE h.household_id = v.household_id"
         )
     )
     s.execute(text("ANALYZE events; ANALYZE visits; ANALYZE key_households"))

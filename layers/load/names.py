@@ -230,8 +230,8 @@ def _write_place_names(
     s.execute(
         text(
             "INSERT INTO place_name_history (name_id, action, new_name, approval, changed_by, after) "
-            "SELECT name_id, 'create', name, approval, :a, jsonb_build_object('name', name, 'status', status) "
-            "FROM place_names WHERE name_id = ANY(:ids)"
+            "SELECT name_id, 'create', name, approval, :a, "
+            "jsonb_build_object('name', name, 'status', status) FROM place_names WHERE name_id = ANY(:ids)"
         ),
         {"a": actor, "ids": frame["name_id"].tolist()},
     )

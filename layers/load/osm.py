@@ -353,8 +353,8 @@ def check_reachable(url: str, *, timeout_s: float = 5.0) -> None:
     except OSError as e:
         raise OsmUnavailable(
             f"cannot reach the OpenStreetMap Overpass server {url} ({e}): this machine seems to be offline. "
-            "Download an extract on a connected machine (e.g. https://download.geofabrik.de/asia/china.html → "
-            "the province's .osm.pbf), copy it here and run `minqing import osm --file FILE --bbox ...`"
+            "Download an extract on a connected machine (e.g. https://download.geofabrik.de/asia/china.html "
+            "→ the province's .osm.pbf), copy it here and run `minqing import osm --file FILE --bbox ...`"
         ) from e
 
 
@@ -506,8 +506,8 @@ def _fragment_findings(net: geo_osm.StreetNetwork) -> list[dict]:
         {
             "column": "highway",
             "problem": f"{net.dropped_pieces} street pieces unconnected to the rest "
-            f"({net.dropped_edges} edges, {net.dropped_m:.0f} m in all) were dropped: residents snapped to them "
-            "would be stranded",
+            f"({net.dropped_edges} edges, {net.dropped_m:.0f} m in all) were dropped: "
+            "residents snapped to them would be stranded",
             "fix": "usually cut off by the edge of the extract or the bounding box: widen "
             "--bbox, or connect them in OpenStreetMap",
         }

@@ -102,7 +102,8 @@ def check_positions(
             int(rows[i]),
             "/".join(columns),
             f"{columns[0]} {lon[i]:g} / {columns[1]} {lat[i]:g} are not degrees (projected metres?)",
-            "give longitude/latitude in degrees, or pass the file's EPSG code as the CRS (e.g. --crs epsg:4547)",
+            "give longitude/latitude in degrees, or pass the file's EPSG code as the CRS "
+            "(e.g. --crs epsg:4547)",
         )
     for i in np.flatnonzero(swapped):
         report.add(
@@ -132,8 +133,9 @@ def gazetteer(s: Session) -> pd.DataFrame:
     """Standard addresses (residences) and place names with a point each, keyed by normalised text."""
     rows = s.execute(
         text(
-            "SELECT address AS text, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM residences WHERE address IS NOT NULL "
-            "UNION ALL SELECT name, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM place_names"
+            "SELECT address AS text, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM residences "
+            "WHERE address IS NOT NULL UNION ALL SELECT name, ST_X(ST_PointOnSurface(geom)), "
+            "ST_Y(ST_PointOnSurface(geom)) FROM place_names"
         )
     ).all()
     frame = pd.DataFrame(rows, columns=["text", "lon", "lat"])

@@ -219,7 +219,8 @@ def require_columns(frame: pd.DataFrame, layer: str, required: list[str], report
             column,
             f"missing column {column} (headers recognised: {', '.join(headers + [column])})",
             f"rename your header to one of these, or map it: --map 你的列名={column} "
-            f"(column_map={{'your header': '{column}'}}); all recognised headers are in data/import_columns.csv",
+            f"(column_map={{'your header': '{column}'}}); all recognised headers are in "
+            "data/import_columns.csv",
         )
 
 

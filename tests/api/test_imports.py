@@ -639,8 +639,8 @@ def test_progress_and_state_are_written_as_the_import_goes(client, auth, db, imp
     ) == ("planner")
     assert (
         db(
-            "SELECT count(*) FROM audit_log WHERE layer = 'facilities' AND action = 'insert' AND actor = 'planner' "
-            "AND after ->> 'name' LIKE '进度幼儿园%'"
+            "SELECT count(*) FROM audit_log WHERE layer = 'facilities' AND action = 'insert' "
+            "AND actor = 'planner' AND after ->> 'name' LIKE '进度幼儿园%'"
         )
         == 2
     )
@@ -656,7 +656,8 @@ def test_a_failing_import_writes_nothing_and_says_why_without_server_details(
     def broken(s, *args, **kwargs):
         s.execute(
             text(
-                "INSERT INTO facilities (type_code, name, geom) VALUES ('kindergarten', '半途', ST_Point(113.33, 22.61, 4326))"
+                "INSERT INTO facilities (type_code, name, geom) VALUES "
+                "('kindergarten', '半途', ST_Point(113.33, 22.61, 4326))"
             )
         )
         raise ZeroDivisionError("secret detail /srv/minqing")
@@ -729,8 +730,8 @@ def test_a_job_whose_worker_stopped_is_imported_once_by_the_next_worker_process(
     assert _rows_named(db, "重启幼儿园") == 2
     assert (
         db(
-            "SELECT q.status::text FROM jobs j JOIN procrastinate.procrastinate_jobs q ON q.id = j.queue_job_id "
-            "WHERE j.job_id = :j",
+            "SELECT q.status::text FROM jobs j JOIN procrastinate.procrastinate_jobs q "
+            "ON q.id = j.queue_job_id WHERE j.job_id = :j",
             j=job_id,
         )
         == "succeeded"
