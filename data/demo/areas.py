@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from ._geom import Warp, bisect, polygonal, voronoi_cells, weighted_kmeans
 from .geography import Geography, side_regions
@@ -57,7 +58,7 @@ class Area:
     parent: int
     name: str
     code: str
-    geom: object
+    geom: BaseGeometry
     urban: bool = True
     urban_rural_code: str | None = None
     worker: str | None = None
@@ -72,8 +73,9 @@ class AreaSet:
     """Areas of one copy (list index = local id) and the small grid of every residence."""
 
     areas: list[Area] = field(default_factory=list)
-    residence_grid: np.ndarray | None = None
-    households: np.ndarray | None = None
+    residence_grid: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    households: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Households per area (set by ``build``)."""
 
     def add(self, a: Area) -> int:
         self.areas.append(a)
@@ -86,6 +88,13 @@ class AreaSet:
         while i >= 0 and self.areas[i].level != level:
             i = self.areas[i].parent
         return i
+
+    def seat_of(self, i: int) -> np.ndarray:
+        """The seat of area ``i`` (communities have one: their committee's place)."""
+        seat = self.areas[i].seat
+        if seat is None:
+            raise ValueError(f"area {i} ({self.areas[i].name}) has no seat")
+        return seat
 
 
 def _pieces(town, cut, res: Residences) -> list:

@@ -322,7 +322,7 @@ class _Placer:
         idx = np.nonzero(self.res_comm == c)[0]
         shapely.prepare(a.geom)
         for _ in range(20):
-            base = self.res.xy[self.rng.choice(idx)] if len(idx) else a.seat
+            base = self.res.xy[self.rng.choice(idx)] if len(idx) else self.A.seat_of(c)
             p = base + self.rng.normal(0, 12.0, 2)
             if _has(a.geom, p):
                 return p
@@ -331,10 +331,10 @@ class _Placer:
     def seat_site(self, c: int) -> np.ndarray:
         a = self.A.areas[c]
         for _ in range(20):
-            p = a.seat + self.rng.normal(0, 25.0, 2)
+            p = self.A.seat_of(c) + self.rng.normal(0, 25.0, 2)
             if _has(a.geom, p):
                 return p
-        return np.asarray(a.seat)
+        return np.asarray(self.A.seat_of(c))
 
     def add(
         self, code: str, name: str, xy: np.ndarray, *, status: str = "open", operator: str | None = None
@@ -507,7 +507,7 @@ class _Plan(_Placer):
         self.east_bank = [
             c
             for c in self._urban()
-            if A.areas[c].town == 0 and A.areas[c].kind == "社区" and self.east(A.areas[c].seat)
+            if A.areas[c].town == 0 and A.areas[c].kind == "社区" and self.east(A.seat_of(c))
         ]
         estates = sorted(
             (c for c in self.east_bank if c not in (gated, old)), key=lambda c: -pop[c]["population"]
@@ -540,8 +540,8 @@ class _Plan(_Placer):
         seat = [c for c in self._urban() if self.A.areas[c].town == 2]
         self.far_home = -1
         if len(cun) >= 3 and seat:
-            p = self.A.areas[seat[0]].seat
-            self.far_home = sorted(cun, key=lambda c: -np.hypot(*(self.A.areas[c].seat - p)))[1]
+            p = self.A.seat_of(seat[0])
+            self.far_home = sorted(cun, key=lambda c: -np.hypot(*(self.A.seat_of(c) - p)))[1]
 
     def _choose_remote_village(self) -> None:
         """The 村 of the rural town farthest from its health centre: no day care, clinic closed."""
@@ -550,7 +550,7 @@ class _Plan(_Placer):
         self.remote = -1
         if hc and cun:
             p = self.out.items[hc[0]].xy
-            self.remote = max(cun, key=lambda c: np.hypot(*(self.A.areas[c].seat - p)))
+            self.remote = max(cun, key=lambda c: np.hypot(*(self.A.seat_of(c) - p)))
             self.left_out[(self.remote, "elderly_daycare")] = "remote_village"
 
     # --- placing -------------------------------------------------------------------------------
@@ -711,7 +711,8 @@ class _Plan(_Placer):
         nearest it is within their ``reach_m``; at least the bottom of the type's range."""
         for code in sorted(codes & set(users_per_place())):
             idx = [i for i in self._of(code, lambda f: f.status == "open") if i not in fixed]
-            if not idx or not SPEC[code][1]:
+            capacity = SPEC[code][1]  # the type's capacity range; None: no capacity
+            if not idx or not capacity:
                 continue
             basis, per = users_per_place()[code]
             users = getattr(self.res, basis).astype(float)
@@ -727,7 +728,7 @@ class _Plan(_Placer):
                     self.res_tree.query_ball_point(f.xy, reach_m(code, "urban")), dtype=np.int64
                 )
                 need = users[homes[self.res_urban[homes]]].sum() + 1.5 * by_nearest[all_open.index(i)]
-                f.capacity = float(max(SPEC[code][1][0], 10 * np.ceil(need / per / 10)))
+                f.capacity = float(max(capacity[0], 10 * np.ceil(need / per / 10)))
 
     def on_islet(self, p: np.ndarray) -> bool:
         return _has(self.geo.islet.buffer(50), p)
@@ -868,7 +869,7 @@ class _Plan(_Placer):
             if centre:
                 p = self.out.items[centre[0]].xy + np.array([25.0, 0.0])
             elif comms:
-                p = np.asarray(self.A.areas[max(comms, key=lambda c: self.A.households[c])].seat, dtype=float)
+                p = np.asarray(self.A.seat_of(max(comms, key=lambda c: self.A.households[c])), dtype=float)
             else:
                 continue
             self.add("subdistrict_office", self._label("subdistrict_office", self.community_of(p), ti), p)

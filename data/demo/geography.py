@@ -134,7 +134,7 @@ def _island(w: float, h: float, rng: np.random.Generator) -> Polygon:
     cx, cy = np.cos(t), np.sin(t)
     ex = np.sign(cx) * np.abs(cx) ** (2 / p)
     ey = np.sign(cy) * np.abs(cy) ** (2 / p)
-    wav = 1.0
+    wav = np.ones_like(t)
     for m, a in ((3, 0.035), (7, 0.02), (13, 0.01), (23, 0.005)):
         wav = wav + a * np.sin(m * t + rng.uniform(0, 2 * np.pi))
     pts = np.column_stack([w / 2 + 0.48 * w * ex * wav, h / 2 + 0.48 * h * ey * wav])

@@ -87,7 +87,7 @@ ON_SPOT = 0.85
 """Share of grid- and community-level reports the grid worker accepts (the rest go up at once)."""
 LATE_MEDIAN, LATE_SIGMA = 0.40, 0.75
 """Handling time as a share of the time left to the deadline: lognormal (≈ 1 in 9 runs late)."""
-GROUP_RATES = {
+GROUP_RATES: dict[str, dict[str, tuple[float, float, float]]] = {
     # group → per kind: (per household, per elderly person, per child)
     "dibao": {"old_town": (0.020, 0, 0), "village": (0.028, 0, 0), "urban": (0.010, 0, 0)},
     "tekun": {"old_town": (0.003, 0, 0), "village": (0.006, 0, 0), "urban": (0.0015, 0, 0)},

@@ -139,8 +139,8 @@ def _lattice_segments(lat: st.Lattice, axis: int):
     """Half-cell segments along rows (axis 0) or columns (axis 1) with their kept mask."""
     n = lat.shape[0]
     lu, comp = lat.landuse, lat.compound
-    ks, js = np.meshgrid(np.arange(2 * n), np.arange(n + 1))
-    ks, js = ks.ravel(), js.ravel()
+    k_grid, j_grid = np.meshgrid(np.arange(2 * n), np.arange(n + 1))
+    ks, js = k_grid.ravel(), j_grid.ravel()
     i = ks // 2
     lo_j, hi_j = np.clip(js - 1, 0, n - 1), np.clip(js, 0, n - 1)
     if axis == 0:
@@ -315,12 +315,12 @@ def _add_old_town(soup: _Soup, s: st.Settlement, namer: Namer) -> None:
     k = max(1, len(seg) // 14)
     seeds = mid[soup.rng.choice(len(mid), k, replace=False)]
     lab = ((mid[:, None] - seeds[None]) ** 2).sum(-1).argmin(1)
-    rids = []
+    lanes = []
     for _ in range(k):
         hw = "living_street" if soup.rng.uniform() < 0.6 else "footway"
         oneway = hw == "living_street" and soup.rng.uniform() < 0.3
-        rids.append(soup.road(Road(hw, name=namer.lane(), oneway=bool(oneway), kind="lane")))
-    rids = np.array(rids)
+        lanes.append(soup.road(Road(hw, name=namer.lane(), oneway=bool(oneway), kind="lane")))
+    rids = np.array(lanes)
     a, b = seg[:, 0], seg[:, 1]
     # one-way lanes run in one consistent direction (that of their first edge)
     ref = (b - a)[np.unique(lab, return_index=True)[1]][np.searchsorted(np.unique(lab), lab)]

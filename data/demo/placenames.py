@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
 
 from . import settlement as st
 from ._geom import ellipse, poisson_points
@@ -89,7 +91,7 @@ def history_rows(names: pd.DataFrame) -> pd.DataFrame:
 
     ``names`` is the place_names frame (name_id, name, approval).
     """
-    rows = []
+    rows: list[tuple[int, str, str | None, str, str | None, str | None]] = []
     for r in names.itertuples():
         known = HISTORIES.get(r.name)
         if known:
@@ -131,7 +133,7 @@ SIGN_RATE = {
 class PlaceName:
     name: str
     category: str
-    geom: object
+    geom: BaseGeometry
     area: int = -1
     proper: str | None = None
     generic: str | None = None
@@ -407,6 +409,8 @@ class _Names:
             r = self.net.roads[rid]
             if r.kind == "greenway":  # 绿道 is no place-name generic: the name stays on the edges only
                 continue
+            if r.name is None:  # _road_geoms holds named roads only
+                continue
             kw: dict = {}
             nm = plants.get(rid)
             if nm == "東湖路":
@@ -454,7 +458,7 @@ class _Names:
             res.estate[res.estate >= 0], weights=res.households[res.estate >= 0], minlength=len(res.estates)
         )
         names = [self.namer.estate() for _ in res.estates]
-        cases = [None] * len(names)
+        cases: list[str | None] = [None] * len(names)
         if self.copy == 0 and len(names) >= 12:
             order = list(np.argsort(-hh))
             plant = [
@@ -474,15 +478,15 @@ class _Names:
                 names[order[k]], cases[order[k]] = nm, case
         self.estate_names = names
         for e, nm, case in zip(res.estates, names, cases, strict=True):
-            kw = {"status": "irregular", "case": case} if case else {}
+            kw: dict[str, Any] = {"status": "irregular", "case": case} if case else {}
             self.add(nm, "estate", self._estate_geom(e), **kw)
         self._buildings()
 
     def _buildings(self) -> None:
-        pts = []
+        commercial: list[np.ndarray] = []
         for lat in self.s.lattices:
             jj, ii = np.nonzero(lat.landuse == st.COMMERCIAL)
-            pts.append(lat.to_xy(lat.cell_uv(ii + 0.5, jj + 0.5)))
+            commercial.append(lat.to_xy(lat.cell_uv(ii + 0.5, jj + 0.5)))
             jj, ii = np.nonzero(lat.landuse == st.URBAN_VILLAGE)
             for i, j in zip(ii[::3], jj[::3], strict=True):
                 # old village cores swallowed by the city (城中村) keep their village names
@@ -491,7 +495,7 @@ class _Names:
                     "natural_village",
                     Point(lat.to_xy(lat.cell_uv(i + 0.5, j + 0.5))[0]),
                 )
-        pts = np.vstack(pts)
+        pts = np.vstack(commercial)
         for k, p in enumerate(pts):
             kw: dict = {}
             if self.copy == 0 and k == 0:
@@ -633,8 +637,8 @@ class _Names:
         for v, nm in zip(self.s.villages, self.vnames, strict=True):
             if not v.islet and f"{nm}站" not in seen:
                 seen.add(f"{nm}站")
-                kw = {"status": "irregular", "case": "rare_char"} if nm in RARE else {}
-                self.add(f"{nm}站", "station", Point(v.centre + 25.0), **kw)
+                station: dict[str, Any] = {"status": "irregular", "case": "rare_char"} if nm in RARE else {}
+                self.add(f"{nm}站", "station", Point(v.centre + 25.0), **station)
         self.add(f"{self.dproper}汽车客运站", "station", Point(self.geo.city.centroid.coords[0]))
         self.add(f"{self.dproper}港客运码头", "station", Point(self._coast_point()))
         icx, icy = self.geo.islet.centroid.coords[0]

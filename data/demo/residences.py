@@ -129,15 +129,21 @@ def _people(hh: np.ndarray, kind: np.ndarray, boost: np.ndarray, rng: np.random.
 def build(geo: Geography, s: st.Settlement, rng: np.random.Generator) -> Residences:
     """Residences of one copy with households and age structure."""
     estates: list[dict] = []
-    xy, hh, kind, est = [], [], [], []
+    cell_xy: list[np.ndarray] = []
+    cell_hh: list[np.ndarray] = []
+    cell_kind: list[str] = []
+    est: list[int] = []
     for li, lat in enumerate(s.lattices):
         a, b, c, d = _cell_points(lat, li, rng, estates)
-        xy.append(a), hh.append(b), kind.extend(c), est.extend(d)
+        cell_xy.append(a)
+        cell_hh.append(b)
+        cell_kind.extend(c)
+        est.extend(d)
     oxy, ohh = _old_town_points(s, rng)
     vxy, vhh, vil = _village_points(s, rng)
-    xy = np.vstack(xy + [oxy, vxy])
-    hh = np.concatenate(hh + [ohh, vhh]).astype(int)
-    kind = np.array(kind + ["old_town"] * len(oxy) + ["village"] * len(vxy))
+    xy = np.vstack(cell_xy + [oxy, vxy])
+    hh = np.concatenate(cell_hh + [ohh, vhh]).astype(int)
+    kind = np.array(cell_kind + ["old_town"] * len(oxy) + ["village"] * len(vxy))
     village = np.r_[np.full(len(xy) - len(vxy), -1), vil]
     estate = np.r_[np.array(est, dtype=int), np.full(len(oxy) + len(vxy), -1)]
     # villages differ: some much older (young people left), the islet most of all
@@ -210,8 +216,8 @@ def with_remote_homes(
     """
     land = geo.main.difference(geo.river).difference(geo.lake)
     minx, miny, maxx, maxy = land.bounds
-    gx, gy = np.meshgrid(np.arange(minx, maxx, step), np.arange(miny, maxy, step))
-    gx, gy = gx.ravel(), gy.ravel()
+    x_grid, y_grid = np.meshgrid(np.arange(minx, maxx, step), np.arange(miny, maxy, step))
+    gx, gy = x_grid.ravel(), y_grid.ravel()
     inland = land.buffer(-step)
     shapely.prepare(inland)
     keep = shapely.contains_xy(inland, gx, gy)  # keep off the coast and river banks

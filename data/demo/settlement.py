@@ -248,12 +248,13 @@ def gabriel_edges(pts: np.ndarray) -> np.ndarray:
     if len(pts) < 3:
         return np.array([[0, 1]]) if len(pts) == 2 else np.empty((0, 2), dtype=int)
     tri = Delaunay(pts).simplices
-    e, bad = [], []
+    sides: list[np.ndarray] = []
+    obtuse: list[np.ndarray] = []
     for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
         pa, pb, pc = pts[tri[:, a]], pts[tri[:, b]], pts[tri[:, c]]
-        e.append(np.sort(tri[:, [a, b]], axis=1))
-        bad.append(((pa - pc) * (pb - pc)).sum(axis=1) <= 0)  # obtuse angle at c: disc not empty
-    e, bad = np.vstack(e), np.concatenate(bad)
+        sides.append(np.sort(tri[:, [a, b]], axis=1))
+        obtuse.append(((pa - pc) * (pb - pc)).sum(axis=1) <= 0)  # obtuse angle at c: disc not empty
+    e, bad = np.vstack(sides), np.concatenate(obtuse)
     keys = e[:, 0] * len(pts) + e[:, 1]
     bad_keys = np.unique(keys[bad])
     return np.unique(e[~np.isin(keys, bad_keys)], axis=0)
@@ -275,18 +276,18 @@ def _old_town(geo: Geography, lat: Lattice, rng: np.random.Generator):
     jj, ii = np.nonzero(lat.landuse == OLD_TOWN)
     if len(ii) == 0:
         return np.empty((0, 2)), Polygon(), np.empty((0, 2, 2))
-    region = shapely.union_all([lat.cell_polygon(i, j) for i, j in zip(ii, jj, strict=True)])
+    region = shapely.union_all([lat.cell_polygon(int(i), int(j)) for i, j in zip(ii, jj, strict=True)])
     pts = poisson_points(region.buffer(-12.0), int(region.area / 1100), 30.0, rng)
     mask = lat.landuse == OLD_TOWN
-    anchors = []
+    perimeter: list[np.ndarray] = []
     for i, j in zip(ii, jj, strict=True):
         for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             a, b = i + di, j + dj
             if 0 <= a < n and 0 <= b < n and not mask[b, a]:
                 # midpoint of the shared cell side: a vertex of the perimeter street
                 mid = lat.cell_uv(i + 0.5 + di / 2, j + 0.5 + dj / 2)
-                anchors.append(lat.to_xy(mid)[0])
-    anchors = np.unique(np.round(np.asarray(anchors), 6), axis=0)
+                perimeter.append(lat.to_xy(mid)[0])
+    anchors = np.unique(np.round(np.asarray(perimeter), 6), axis=0)
     allp = np.vstack([pts, anchors])
     e = gabriel_edges(allp)
     e = e[(e < len(pts)).any(axis=1)]
