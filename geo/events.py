@@ -185,9 +185,9 @@ def apply(
     if action in ("resolve", "return") and note is None:
         raise TransitionInvalid(f"{step.name_zh} ({action}) needs a note: write the result or the reason")
     if action == "assign":
-        if not (department or "").strip():
+        department = (department or "").strip()
+        if not department:
             raise TransitionInvalid("分拨 (assign) needs a department: name the 职能部门")
-        department = department.strip()  # type: ignore[union-attr]
         changes.update(department=department, level=DEPARTMENT_LEVEL)
     elif action in ("escalate", "return"):
         changes.update(level=CENTRE_LEVEL)

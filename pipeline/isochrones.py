@@ -34,7 +34,7 @@ import shapely
 from sqlalchemy.orm import Session
 
 from geo.errors import UnreachablePointError
-from geo.isochrone import isochrones, travel_times
+from geo.isochrone import Isochrone, isochrones, travel_times
 from geo.network import Network
 from geo.reach import TIE_TOLERANCE_S
 from layers import isochrones as stored
@@ -75,6 +75,13 @@ class NetworkSource:
     key: tuple
 
 
+def _point_times(result: Isochrone) -> pd.DataFrame:
+    """The times to the points an isochrone was asked with (``time_s``, ``snapped``)."""
+    if result.points is None:
+        raise ValueError("the isochrone was computed without points: pass the facilities as points")
+    return result.points
+
+
 def run(network: Network, task: Task) -> tuple[str, bytes | str]:
     """``("ok", body)``, or ``("unreachable", why)`` when the origin is too far from every street."""
     try:
@@ -88,7 +95,7 @@ def run(network: Network, task: Task) -> tuple[str, bytes | str]:
         )
     except UnreachablePointError as e:
         return "unreachable", str(e)
-    times = result.points["time_s"]  # type: ignore[index]  # points were given, so result.points is set
+    times = _point_times(result)["time_s"]
     reached = task.facilities.assign(time_s=times).dropna(subset=["time_s"])
     if task.origin.exclude is not None:
         reached = reached[reached["facility_id"].to_numpy() != np.int64(task.origin.exclude)]
@@ -258,7 +265,7 @@ def facility_rows(
             )
         except UnreachablePointError:
             return []
-        times = result.points["time_s"].to_numpy(float)  # type: ignore[index]  # points were given
+        times = _point_times(result)["time_s"].to_numpy(float)
         rows = []
         for minutes, geom in zip(result.polygons["minutes"], result.polygons.geometry, strict=True):
             ok = np.isfinite(times) & (times <= minutes * 60.0 + TIE_TOLERANCE_S) & (ids != fid)
