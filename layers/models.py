@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -377,16 +378,33 @@ class Job(Timestamped, Base):
     """The file a job works on (an import's upload), dropped when the job ends."""
 
 
-class CoverageArea(Timestamped, Base):
-    """Aggregated coverage of one facility type in one area (public after suppression)."""
+class CoverageRunType(Timestamped, Base):
+    """Which run computed the results a run holds of a facility type: the run itself, or for a type an
+    incremental run reused, the run it came from. Result rows are stored once, under the run that
+    computed them (``coverage_*_rows``, ``coverage_residence_packed``); the views ``coverage_area``,
+    ``coverage_area_circle``, ``coverage_facility``, ``coverage_gaps`` and ``coverage_residence``
+    give every run its rows through this mapping (migration 0033)."""
 
-    __tablename__ = "coverage_area"
+    __tablename__ = "coverage_run_types"
 
     run_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
     )
-    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source_run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id"), index=True)
+    """The run whose rows hold this type's results (a run others refer to cannot be deleted alone)."""
+
+
+class CoverageArea(Timestamped, Base):
+    """Aggregated coverage of one facility type in one area (public after suppression). Rows of the
+    run that computed them; read through the view ``coverage_area`` (``CoverageRunType``)."""
+
+    __tablename__ = "coverage_area_rows"
+    __table_args__ = (PrimaryKeyConstraint("run_id", "type_code", "area_id"),)
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"))
+    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
+    type_code: Mapped[str] = mapped_column(String(40))
     applicable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     households_covered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -416,7 +434,7 @@ class CoverageAreaCircle(Timestamped, Base):
     of that circle and how many of them are covered (the planner map's 生活圈 choice). Stored with
     each run, so that a town holding both kinds of community shows how each kind fares."""
 
-    __tablename__ = "coverage_area_circle"
+    __tablename__ = "coverage_area_circle_rows"
     __table_args__ = (CheckConstraint("circle IN ('urban', 'rural')", name="coverage_area_circle_known"),)
 
     run_id: Mapped[int] = mapped_column(
@@ -463,7 +481,7 @@ class CoverageResidencePacked(Timestamped, Base):
 
 
 class CoverageFacility(Timestamped, Base):
-    __tablename__ = "coverage_facility"
+    __tablename__ = "coverage_facility_rows"
 
     run_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
@@ -482,7 +500,7 @@ class CoverageFacility(Timestamped, Base):
 
 
 class CoverageGap(Timestamped, Base):
-    __tablename__ = "coverage_gaps"
+    __tablename__ = "coverage_gaps_rows"
     __table_args__ = (Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),)
 
     gap_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

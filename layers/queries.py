@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 import geopandas as gpd
 import pandas as pd
 import shapely
@@ -16,6 +19,19 @@ def read_frame(s: Session, sql: str, params: dict | None = None) -> pd.DataFrame
     columns = list(result.keys())
     rows = result.cursor.fetchall() if result.cursor is not None else []
     return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def read_copy(s: Session, sql: str, params: tuple = (), *, dtype: dict | None = None) -> pd.DataFrame:
+    """The rows of ``sql`` (``%s`` placeholders for ``params``) read with ``COPY ... TO STDOUT`` as CSV
+    and parsed by pandas: several times faster than ``read_frame`` for 10^5 rows of numbers. NULL is
+    an empty field (NaN in numeric columns); booleans arrive as 't'/'f' (give them no bool dtype)."""
+    raw: Any = s.connection().connection.driver_connection
+    buf = io.BytesIO()
+    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT CSV, HEADER)", params) as cp:
+        for chunk in cp:
+            buf.write(chunk)
+    buf.seek(0)
+    return pd.read_csv(buf, dtype=dtype)
 
 
 def to_geoframe(frame: pd.DataFrame, column: str = "wkb") -> gpd.GeoDataFrame:

@@ -2,7 +2,11 @@
 
 A run records its parameters and the data version it was computed on (``data_versions``), so a
 planner can tell whether results are stale. Results are written with COPY in the same transaction
-as the run's status change: a failed run leaves no partial results.
+as the run's status change: a failed run leaves no partial results. Each result row is stored once,
+under the run that computed it (``coverage_*_rows``, ``coverage_residence_packed``); a run holds the
+results of a facility type it reused from an earlier run by reference (``coverage_run_types``), and
+readers see every run's rows through the views ``coverage_area``, ``coverage_area_circle``,
+``coverage_facility``, ``coverage_gaps`` and ``coverage_residence`` (migration 0033).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from geo.measures import HEADLINE_TIERS
 from layers import labels
 from layers.db import driver_connection
 from layers.load.bulk import copy_frame
-from layers.queries import data_versions, read_frame, to_geoframe
+from layers.queries import data_versions, read_copy, read_frame, to_geoframe
 
 AREA_RESULT_COLS = [
     "run_id",
@@ -165,26 +169,40 @@ def add_results(
     s: Session,
     run_id: int,
     *,
+    types: list[str],
     per_area: pd.DataFrame,
     per_area_circle: pd.DataFrame,
     per_residence: pd.DataFrame,
     per_facility: pd.DataFrame,
     gaps: pd.DataFrame,
 ) -> None:
-    """Write result rows for ``run_id`` (COPY, same transaction)."""
-    copy_frame(s, "coverage_area", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
-    copy_frame(s, "coverage_area_circle", _with_run(per_area_circle, run_id), columns=AREA_CIRCLE_COLS)
+    """Write the result rows of the facility types ``types``, computed by ``run_id`` (COPY, same
+    transaction), and record that the run holds them (``coverage_run_types``)."""
+    _hold(s, run_id, types)
+    copy_frame(s, "coverage_area_rows", _with_run(per_area, run_id), columns=AREA_RESULT_COLS)
+    copy_frame(s, "coverage_area_circle_rows", _with_run(per_area_circle, run_id), columns=AREA_CIRCLE_COLS)
     add_packed(s, run_id, per_residence)
-    copy_frame(s, "coverage_facility", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
+    copy_frame(s, "coverage_facility_rows", _with_run(per_facility, run_id), columns=FACILITY_RESULT_COLS)
     if len(gaps):
         copy_frame(
             s,
-            "coverage_gaps",
+            "coverage_gaps_rows",
             _with_run(gaps, run_id),
             columns=GAP_COLS,
             geometry={"geometry": "geom"},
             multi=True,
         )
+
+
+def _hold(s: Session, run_id: int, types: list[str]) -> None:
+    """Record that ``run_id`` holds the results of ``types`` in rows of its own."""
+    s.execute(
+        text(
+            "INSERT INTO coverage_run_types (run_id, type_code, source_run_id) "
+            "SELECT :r, t, :r FROM unnest(CAST(:types AS text[])) AS t"
+        ),
+        {"r": run_id, "types": sorted(set(types))},
+    )
 
 
 def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
@@ -242,23 +260,16 @@ def _binary_array(values: np.ndarray, kind: tuple[int, str]) -> bytes:
 
 
 def copy_results(s: Session, source_run: int, target_run: int, *, types: list[str]) -> None:
-    """Copy the rows of the facility types ``types`` from one run to another, in SQL."""
-    params = {"src": source_run, "dst": target_run, "types": list(types)}
-    for table, cols in (
-        ("coverage_area", AREA_RESULT_COLS),
-        ("coverage_area_circle", AREA_CIRCLE_COLS),
-        ("coverage_residence_packed", PACKED_COLS),
-        ("coverage_facility", FACILITY_RESULT_COLS),
-        ("coverage_gaps", GAP_COLS + ["geom"]),
-    ):
-        rest = ", ".join(c for c in cols if c != "run_id")
-        s.execute(
-            text(
-                f"INSERT INTO {table} (run_id, {rest}) SELECT :dst, {rest} FROM {table} "
-                f"WHERE run_id = :src AND type_code = ANY(:types)"
-            ),
-            params,
-        )
+    """Let ``target_run`` hold the results ``source_run`` holds of the facility types ``types``: by
+    reference (``coverage_run_types``), the rows themselves stay where they were written."""
+    s.execute(
+        text(
+            "INSERT INTO coverage_run_types (run_id, type_code, source_run_id) "
+            "SELECT :dst, type_code, source_run_id FROM coverage_run_types "
+            "WHERE run_id = :src AND type_code = ANY(:types)"
+        ),
+        {"src": source_run, "dst": target_run, "types": list(types)},
+    )
 
 
 def add_targets(s: Session, run_id: int, targets: pd.DataFrame) -> None:
@@ -348,19 +359,20 @@ def residence_coverage(s: Session, run_id: int, *, types: list[str]) -> pd.DataF
     arrays read as text and split, much faster than one row per home)."""
     rows = s.execute(
         text(
-            "SELECT type_code, nullif(circle, ''), array_to_string(residence_id, ','), "
-            "array_to_string(covered, ',') FROM coverage_residence_packed WHERE run_id = :r "
-            "AND type_code = ANY(:t) ORDER BY type_code, circle"
+            "SELECT p.type_code, nullif(p.circle, ''), array_to_string(p.residence_id, ','), "
+            "array_to_string(p.covered, ',') FROM coverage_run_types t JOIN coverage_residence_packed p "
+            "ON p.run_id = t.source_run_id AND p.type_code = t.type_code "
+            "WHERE t.run_id = :r AND t.type_code = ANY(:t) ORDER BY p.type_code, p.circle"
         ),
         {"r": run_id, "t": list(types)},
     ).all()
     parts = [
         pd.DataFrame(
             {
-                "residence_id": np.array(ids.split(","), dtype=np.int64),
+                "residence_id": np.fromstring(ids, dtype=np.int64, sep=","),
                 "type_code": code,
                 "circle": circle,
-                "covered": np.array(covered.split(",")) == "t",
+                "covered": np.frombuffer(covered.encode("ascii"), dtype=np.uint8)[::2] == ord("t"),
             }
         )
         for code, circle, ids, covered in rows
@@ -449,6 +461,18 @@ def area_results(
         {"r": run_id, "lvl": level, "t": type_code},
     )
     return to_geoframe(frame) if with_geometry else frame
+
+
+def area_counts(s: Session, run_id: int) -> pd.DataFrame:
+    """The per-area counts of a run (``AREA_RESULT_COLS`` but run_id and applicable), without the area's
+    names: what a run's summary and targets are judged on, read with COPY (10^5 rows in a city)."""
+    cols = [c for c in AREA_RESULT_COLS if c not in ("run_id", "applicable")]
+    return read_copy(
+        s,
+        f"SELECT {', '.join(cols)} FROM coverage_area WHERE run_id = %s ORDER BY area_id, type_code",
+        (run_id,),
+        dtype={"type_code": str},
+    )
 
 
 def residence_results(s: Session, run_id: int, *, type_code: str | None = None) -> pd.DataFrame:

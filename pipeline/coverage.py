@@ -8,9 +8,9 @@ distance (``RunConfig``; ``config`` holds their hashes, compared by ``is_stale``
 
 Incremental runs: every run stores a fingerprint of each facility type it HOLDS (its open
 facilities, its tiers, the profiles those tiers use and its capacity basis). The next run on the same
-base layers, snapping and gap distances copies, inside the database, the rows of the types whose
-fingerprint is unchanged and computes the rest — types the previous run did not hold (a run limited
-with ``types``) are computed, never assumed.
+base layers, snapping and gap distances holds the results of the types whose fingerprint is
+unchanged by reference (``coverage_run_types``: no row is copied) and computes the rest — types
+the previous run did not hold (a run limited with ``types``) are computed, never assumed.
 """
 
 from __future__ import annotations
@@ -817,6 +817,7 @@ def run_and_store(
         store.add_results(
             s,
             run_id,
+            types=todo,
             per_area=area_rows(result),
             per_area_circle=area_circle_rows(result),
             per_residence=fresh,
@@ -899,7 +900,7 @@ def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
 
 def _stored_per_area(s: Session, run_id: int) -> pd.DataFrame:
     """Stored per-area rows with the share columns ``summarise`` reads."""
-    pa = store.area_results(s, run_id).rename(columns={"share": "population_share"})
+    pa = store.area_counts(s, run_id).rename(columns={"share": "population_share"})
     with np.errstate(invalid="ignore", divide="ignore"):
         pa["elderly_share"] = pa.elderly_covered / pa.elderly.where(pa.elderly > 0)
     return pa

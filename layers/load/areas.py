@@ -452,6 +452,6 @@ def _delete_areas(s: Session, area_ids: list[int]) -> None:
     params = {"ids": area_ids}
     for table in ("residences", "place_names", "users"):
         s.execute(text(f"UPDATE {table} SET area_id = NULL WHERE area_id = ANY(:ids)"), params)
-    for table in ("coverage_area", "coverage_area_circle"):
+    for table in ("coverage_area_rows", "coverage_area_circle_rows"):
         s.execute(text(f"DELETE FROM {table} WHERE area_id = ANY(:ids)"), params)
     s.execute(text("DELETE FROM areas WHERE area_id = ANY(:ids)"), params)

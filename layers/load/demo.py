@@ -105,8 +105,9 @@ def clear_layers(s: Session) -> None:
     visits that refer to its areas and homes."""
     s.execute(
         text(
-            "TRUNCATE coverage_runs, coverage_area, coverage_area_circle, coverage_residence_packed, "
-            "coverage_facility, coverage_gaps, coverage_target, coverage_presence, coverage_composite, "
+            "TRUNCATE coverage_runs, coverage_run_types, coverage_area_rows, coverage_area_circle_rows, "
+            "coverage_residence_packed, coverage_facility_rows, coverage_gaps_rows, coverage_target, "
+            "coverage_presence, coverage_composite, "
             "facility_isochrones, scenarios, place_name_reviews, place_name_history, place_names, "
             "facilities, visits, key_households, event_photos, event_history, events, residences, "
             "network_edges, network_nodes, water, buildings"

@@ -200,12 +200,19 @@ def insert_fixture_run(s) -> int:
     ):
         s.execute(
             text(
-                "INSERT INTO coverage_area (run_id, area_id, type_code, households, households_covered, "
+                "INSERT INTO coverage_area_rows (run_id, area_id, type_code, households, households_covered, "
                 "population, population_covered, elderly, elderly_covered, children, children_covered, "
                 "share) VALUES (:r, :a, 'kindergarten', :h, :h, :p, :c, 1, 1, 1, 1, :sh)"
             ),
             {"r": run, "a": area, "h": households, "p": pop, "c": covered, "sh": covered / pop},
         )
+    s.execute(
+        text(
+            "INSERT INTO coverage_run_types (run_id, type_code, source_run_id) "
+            "VALUES (:r, 'kindergarten', :r)"
+        ),
+        {"r": run},
+    )
     return run
 
 

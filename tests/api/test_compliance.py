@@ -122,11 +122,18 @@ def _load(url: str) -> None:
         for (area, code), (population, covered) in COVERED.items():
             s.execute(
                 text(
-                    "INSERT INTO coverage_area (run_id, area_id, type_code, households, population, "
+                    "INSERT INTO coverage_area_rows (run_id, area_id, type_code, households, population, "
                     "population_covered, share) VALUES (:r, :a, :t, 0, :p, :c, :sh)"
                 ),
                 {"r": run, "a": area, "t": code, "p": population, "c": covered, "sh": covered / population},
             )
+        s.execute(
+            text(
+                "INSERT INTO coverage_run_types (run_id, type_code, source_run_id) "
+                "SELECT DISTINCT :r, type_code, :r FROM coverage_area_rows WHERE run_id = :r"
+            ),
+            {"r": run},
+        )
         users.create(s, username="planner", password_hash=hash_password(PASSWORD, rounds=4), role="planner")
 
 

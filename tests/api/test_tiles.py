@@ -280,12 +280,19 @@ def results(api_db):
         ).scalar_one()
         gap = c.execute(
             text(
-                "INSERT INTO coverage_gaps (run_id, type_code, rank, households, population, elderly, "
+                "INSERT INTO coverage_gaps_rows (run_id, type_code, rank, households, population, elderly, "
                 "children, residences, geom) VALUES (:r, 'kindergarten', 1, 3, 7, 2, 1, 1, "
                 "ST_Multi(ST_Buffer(ST_Point(113.26, 22.58, 4326), 0.005))) RETURNING gap_id"
             ),
             {"r": run},
         ).scalar_one()
+        c.execute(
+            text(
+                "INSERT INTO coverage_run_types (run_id, type_code, source_run_id) "
+                "VALUES (:r, 'kindergarten', :r)"
+            ),
+            {"r": run},
+        )
         prun = c.execute(
             text("INSERT INTO province_runs (status, finished_at) VALUES ('done', now()) RETURNING run_id")
         ).scalar_one()

@@ -64,8 +64,8 @@ def db(own_db, monkeypatch):
     with session(own_db) as s:
         s.execute(
             text(
-                "TRUNCATE coverage_area, coverage_area_circle, place_name_history, place_names, facilities, "
-                "visits, key_households, residences, "
+                "TRUNCATE coverage_area_rows, coverage_area_circle_rows, place_name_history, place_names, "
+                "facilities, visits, key_households, residences, "
                 "network_edges, network_nodes, audit_log"
             )
         )

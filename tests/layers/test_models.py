@@ -63,7 +63,7 @@ def clean(models_db):
         s.execute(
             text(
                 "TRUNCATE place_name_history, place_names, facilities, residences, network_edges, "
-                "network_nodes, water, divisions, coverage_area, coverage_runs CASCADE"
+                "network_nodes, water, divisions, coverage_area_rows, coverage_runs CASCADE"
             )
         )
         s.execute(text("DELETE FROM areas; DELETE FROM facility_types WHERE code LIKE 'test_%'"))
@@ -331,12 +331,15 @@ def test_derived_results_are_audited_per_statement_and_truncate_is_recorded(clea
         )
         run = s.execute(text("INSERT INTO coverage_runs DEFAULT VALUES RETURNING run_id")).scalar_one()
         s.execute(
-            text("INSERT INTO coverage_area (run_id, area_id, type_code) VALUES (:r, 1, 'a'), (:r, 1, 'b')"),
+            text(
+                "INSERT INTO coverage_area_rows (run_id, area_id, type_code) "
+                "VALUES (:r, 1, 'a'), (:r, 1, 'b')"
+            ),
             {"r": run},
         )
     with session(clean, actor="cleaner") as s:
-        s.execute(text("TRUNCATE coverage_area"))
-    runs, results = _audit(clean, "coverage_runs"), _audit(clean, "coverage_area")
+        s.execute(text("TRUNCATE coverage_area_rows"))
+    runs, results = _audit(clean, "coverage_runs"), _audit(clean, "coverage_area_rows")
     assert [(r.action, r.object_id) for r in runs] == [("insert", str(run))]
     assert [(r.actor, r.action, r.object_id, r.after) for r in results] == [
         ("engine", "insert", None, {"statement": True, "bulk": False}),
@@ -496,8 +499,8 @@ def test_migrations_downgrade_and_upgrade(db_url):
 
 
 RESULT_TABLES = {
-    "coverage_area",
-    "coverage_area_circle",
+    "coverage_area_rows",
+    "coverage_area_circle_rows",
     "coverage_target",
     "coverage_presence",
     "coverage_composite",
