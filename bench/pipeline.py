@@ -82,10 +82,14 @@ def main() -> None:
     full_s, full_cpu = time.perf_counter() - t0, _cpu() - c0
     phases = row["summary"]["phases_s"]
     for name, seconds in phases.items():
-        print(f"  {name:<8} {seconds:7.2f} s")
+        print(f"  {name:<10} {seconds:7.2f} s")
+    iso_s = phases.get("isochrones", 0.0)
+    coverage_s = full_s - iso_s
+    print(_isochrones("full run", row["summary"].get("isochrones")))
     print(
-        f"full_run_s {full_s:.2f} (this process's CPU {full_cpu:.2f} s; residences "
-        f"{row['summary']['residences']}, facilities {row['summary']['facilities']})",
+        f"full_run_s {coverage_s:.2f} without the facility isochrones ({full_s:.2f} with them; this "
+        f"process's CPU {full_cpu:.2f} s; residences {row['summary']['residences']}, facilities "
+        f"{row['summary']['facilities']}; load {os.getloadavg()[0]:.1f})",
         flush=True,
     )
 
@@ -116,11 +120,13 @@ def main() -> None:
     t0, c0 = time.perf_counter(), _cpu()
     with session(actor="bench") as s:
         inc = runs.run_and_store(s, incremental=True)
-    incremental_s = time.perf_counter() - t0
+    incremental_all_s = time.perf_counter() - t0
+    incremental_s = incremental_all_s - inc["summary"]["phases_s"].get("isochrones", 0.0)
     print(
         f"  incremental: recomputed {inc['summary']['recomputed_types']}, "
-        f"phases {inc['summary']['phases_s']}, CPU {_cpu() - c0:.2f} s"
+        f"phases {inc['summary']['phases_s']}, CPU {_cpu() - c0:.2f} s, load {os.getloadavg()[0]:.1f}"
     )
+    print(_isochrones("incremental", inc["summary"].get("isochrones")))
 
     scenario_s = None
     with session(actor="bench") as s:
@@ -130,13 +136,23 @@ def main() -> None:
         with session(actor="bench") as s:
             scenarios.evaluate(s, sid, actor="bench")
         scenario_s = time.perf_counter() - t0
-        print(f"  scenario {sid}: CPU {_cpu() - c0:.2f} s")
+        print(f"  scenario {sid}: CPU {_cpu() - c0:.2f} s, load {os.getloadavg()[0]:.1f}")
 
     print(f"load average at end {os.getloadavg()[0]:.1f}")
     print(f"ratio pipeline_vs_engine {full_s / engine_s:.1f}")
-    print(f"incremental_s {incremental_s:.2f}")
+    print(f"incremental_s {incremental_s:.2f} ({incremental_all_s:.2f} with the facility isochrones)")
     print(f"scenario_s {scenario_s:.2f}" if scenario_s is not None else "scenario_s none (no saved scenario)")
     print(f"demo_load_s {demo_s:.2f}" if demo_s is not None else "demo_load_s not measured (--no-load)")
+
+
+def _isochrones(which: str, summary: dict | None) -> str:
+    """The facility isochrones stored with a run: their own product, timed apart from coverage."""
+    if not summary:
+        return f"  isochrones ({which}) none stored"
+    return (
+        f"  isochrones ({which}) {summary['seconds']:.2f} s (CPU {summary['cpu_seconds']:.2f} s): "
+        f"computed {summary['computed']}, copied {summary['copied']}"
+    )
 
 
 if __name__ == "__main__":

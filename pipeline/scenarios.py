@@ -115,7 +115,7 @@ def evaluate_changes(inputs: runs.Inputs, changes: list[dict[str, Any]]) -> Eval
     types = [t for t in affected_types(inputs.facilities, after_fac) if t in tiered]
     if not types:
         return Evaluation(after_fac, log, [], None, None, pd.DataFrame(columns=AREA_COLUMNS))
-    before = runs.compute(inputs, types=types)
+    before = runs.compute(inputs, types=types, with_gaps=False)  # its gaps are neither compared nor stored
     after = runs.compute(dataclasses.replace(inputs, facilities=after_fac), types=types)
     delta = compare(runs.prepared_for(inputs), before, after)
     names = inputs.areas[["area_id", "code", "name"]]
@@ -151,6 +151,7 @@ def _store_run(s: Session, scenario_id: int, ev: Evaluation, *, actor: str, seco
         store.add_results(
             s,
             run_id,
+            types=ev.types,
             per_area=runs.area_rows(ev.after),
             per_area_circle=runs.area_circle_rows(ev.after),
             per_residence=runs.residence_rows(ev.after),
