@@ -233,17 +233,21 @@ def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:
 @contextmanager
 def indexes_deferred(s: Session, tables: Sequence[str]) -> Iterator[None]:
     """Bulk writes into ``tables`` emptied in this transaction, with their secondary indexes and
-    foreign keys made once afterwards (a sorted index build and one join each, instead of one index
-    insert and one key look-up per row): the same indexes and keys, by the same names.
+    their foreign keys among themselves made once afterwards (a sorted index build and one join each,
+    instead of one index insert and one key look-up per row): the same indexes and keys, by the same
+    names.
 
-    Primary keys and unique indexes stay in place. An error anywhere rolls the drops back with the
-    rest of the transaction; a row breaking a foreign key fails when its key is made again.
+    Primary keys, unique indexes and keys to other tables stay in place (dropping a key would lock
+    the table it refers to against readers until the end of the transaction). An error anywhere
+    rolls the drops back with the rest of the transaction; a row breaking a foreign key fails when
+    its key is made again.
     """
     names = list(tables)
     keys = s.execute(
         text(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) ORDER BY conrelid, conname"
+            "WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) "
+            "AND confrelid = ANY(CAST(:t AS regclass[])) ORDER BY conrelid, conname"
         ),
         {"t": names},
     ).all()

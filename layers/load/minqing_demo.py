@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.db import set_actor
-from layers.load.bulk import copy_frame, record_import
+from layers.load.bulk import copy_frame, indexes_deferred, record_import
 
 EVENT_COLS = (
     "event_id",
@@ -86,6 +86,8 @@ def homes(s: Session, old_town_wkt: str) -> pd.DataFrame:
     return pd.DataFrame([dict(r) for r in rows])
 
 
+TABLES = ("events", "event_history", "key_households", "visits")
+"""The tables the demo's 民情 replaces."""
 TIMESTAMPS = {"reported_at", "due_at", "resolved_at", "registered_at", "visited_at", "at"}
 ARRAYS = {"groups"}
 
@@ -141,11 +143,34 @@ def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str
     one; each visit's distance from its household is measured. Returns row counts."""
     set_actor(s, actor, bulk=True, audit_rows=False)  # generated rows: the summary row says what was loaded
     s.execute(text("TRUNCATE visits, key_households, event_photos, event_history, events"))
+    event_ids = _ids(s, "events_event_id_seq", len(demo.events))
+    household_ids = _ids(s, "key_households_household_id_seq", len(demo.households))
+    with indexes_deferred(s, TABLES):
+        counts = _copy_all(s, demo, event_ids, household_ids)
+        s.execute(
+            text(
+                "UPDATE events e SET worker_id = w.user_id FROM (SELECT area_id, min(user_id) AS user_id "
+                "FROM users WHERE role = 'grid_worker' AND active GROUP BY area_id) w "
+                "WHERE w.area_id = e.grid_id"
+            )
+        )
+        s.execute(
+            text(
+                "UPDATE visits v SET distance_m = "
+                "round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
+                "FROM key_households h JOIN residences r USING (residence_id) "
+                "WHERE h.household_id = v.household_id"
+            )
+        )
+    s.execute(text("ANALYZE events; ANALYZE visits; ANALYZE key_households"))
+    record_import(s, actor=actor, layer="demo_minqing", summary=counts)
+    return counts
+
+
+def _copy_all(s: Session, demo, event_ids: np.ndarray, household_ids: np.ndarray) -> dict[str, int]:
     events, history, households, visits = demo.events, demo.history, demo.households, demo.visits
-    event_ids = _ids(s, "events_event_id_seq", len(events))
-    household_ids = _ids(s, "key_households_household_id_seq", len(households))
     visit_ev = _local(visits, "ev")
-    counts = {
+    return {
         "events": _copy(
             s, "events", EVENT_COLS, events.assign(event_id=event_ids[_local(events, "ev")]), point=True
         ),
@@ -174,20 +199,3 @@ def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str
             point=True,
         ),
     }
-    s.execute(
-        text(
-            "UPDATE events e SET worker_id = w.user_id FROM (SELECT area_id, min(user_id) AS user_id "
-            "FROM users WHERE role = 'grid_worker' AND active GROUP BY area_id) w WHERE w.area_id = e.grid_id"
-        )
-    )
-    s.execute(
-        text(
-            "UPDATE visits v "
-            "SET distance_m = round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
-            "FROM key_households h JOIN residences r USING (residence_id) "
-            "WHERE h.household_id = v.household_id"
-        )
-    )
-    s.execute(text("ANALYZE events; ANALYZE visits; ANALYZE key_households"))
-    record_import(s, actor=actor, layer="demo_minqing", summary=counts)
-    return counts
