@@ -809,9 +809,8 @@ def run_and_store(
     result = compute(inputs, types=todo, progress=lambda label, _: step(label)) if todo else None
     phases["compute"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    if reused:
-        # reused types come from a previous run, so previous is set
-        store.copy_results(s, previous["run_id"], run_id, types=reused)  # type: ignore[index]
+    if reused and previous is not None:  # types are reused only from a previous run
+        store.copy_results(s, previous["run_id"], run_id, types=reused)
     fresh = residence_rows(result) if result is not None else None
     if result is not None:
         store.add_results(
@@ -857,7 +856,10 @@ def run_and_store(
     summary["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
     step("stored")
-    return store.run(s, run_id)  # type: ignore[return-value]  # the run was just stored
+    row = store.run(s, run_id)
+    if row is None:
+        raise RuntimeError(f"coverage run {run_id} was just stored but cannot be read back")
+    return row
 
 
 _NETWORKS: Cache[Network] = Cache(len(isochrones.PUBLIC_PROFILES))
