@@ -57,6 +57,8 @@ BUILDINGS_MIN_ZOOM = 16
 """Building footprints only close in (the base map draws them from this zoom on; a few hundred per tile)."""
 BLOCK_CATEGORIES = ("estate", "zone", "park")
 """Place-name polygons the base map draws as built-up blocks and parks (``maps.basemap.block_features``)."""
+SHAPES_MIN_ZOOM = 15
+"""The place-name map draws the lines and outlines of named roads, rivers and estates close in only."""
 PROVINCE_COUNTY_ZOOM = 8
 """From this zoom the province layer shows counties; below it cities."""
 
@@ -250,6 +252,14 @@ TILE_LAYERS: dict[str, TileLayer] = {
             properties=("name_id", "category"),
             rows=f"t.category IN ({_in(BLOCK_CATEGORIES)}) AND ST_Dimension(t.geom) = 2",
             min_zoom=13,
+        ),
+        TileLayer(
+            "place_name_shapes",
+            LAYERS["place_names"],
+            collection="place_names",
+            properties=("name_id", "category"),
+            rows="ST_Dimension(t.geom) > 0",
+            min_zoom=SHAPES_MIN_ZOOM,
         ),
         TileLayer(
             "roads",

@@ -5,6 +5,11 @@ script and generic checks, duplicates and homophones within the legal scope; the
 officer's XLSX report) and the sign work list of ``geo.placenames.signs``; sign text (Chinese +
 pinyin) from ``geo.placenames.pinyin.sign_text``. Popups fetch the name's history from
 ``/placenames/{id}/history``.
+
+The page itself holds no names: they come in parts of ``PART_ROWS`` rows (``name_parts``, served by
+``/map-data/placenames/{part}.json``), fetched together when the page starts, so that no response grows with
+the district (about 19,000 names at scale 10); the lines and outlines of named roads, rivers and estates
+come from the ``place_name_shapes`` vector tiles.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from geo.placenames.report import STATUS_ZH, detail_zh
 from geo.placenames.signs import sign_worklist
 from geo.placenames.tables import default_tables
 from layers.placenames import PENDING_APPROVAL
+from layers.tiles import SHAPES_MIN_ZOOM
 from maps import assets
-from maps.basemap import add_base_layers, simplify
+from maps.basemap import add_base_layers
 from maps.page import (
     AttachScript,
     DistrictView,
@@ -31,7 +37,6 @@ from maps.page import (
     ResponsiveLayerControl,
     add_html,
     finish,
-    js_json,
     page_map,
     render,
 )
@@ -58,8 +63,11 @@ CLUSTER_OPTIONS = {
 """Names are clustered below zoom 16 (no animation: phones redraw once per zoom). Every name is clustered in
 one pass when the page starts (about a fifth of a second on a slow phone): not in chunks, which would let
 the base map's tiles be drawn in between and the names appear later."""
-SHAPES_ZOOM = 15
-"""Lines and outlines of named roads, rivers and estates are drawn from this zoom on."""
+SHAPES_ZOOM = SHAPES_MIN_ZOOM
+"""Lines and outlines of named roads, rivers and estates are drawn from this zoom on (their tiles start
+there)."""
+PART_ROWS = 2500
+"""Names per part (``name_parts``): a part is about 100 KB gzipped on the wire."""
 # The review flag of each finding code comes from data/placenames/rules.csv (column ``flag``).
 FLAG_RESULT = {"重": "duplicate", "大": "dayangguai", "洋": "dayangguai", "怪": "dayangguai"}
 
@@ -202,48 +210,52 @@ def name_records(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any
     return {"columns": NAME_COLUMNS, "rows": rows, "kinds": [list(k) for k in kinds]}
 
 
-def shapes(names: gpd.GeoDataFrame, checks: pd.DataFrame) -> dict[str, Any]:
-    """Lines and polygons of named features (roads, rivers, estates), simplified, with ``id``/``r``."""
-    lines = names[~names.geometry.geom_type.isin(["Point", "MultiPoint"]) & names.geometry.notna()]
-    if lines.empty:
-        return {"type": "FeatureCollection", "features": []}
-    geoms = simplify(lines, tolerance_m=4.0)
-    feats = [
-        {
-            "type": "Feature",
-            "properties": {"id": _clean(n["name_id"]), "r": checks.at[i, "result"]},
-            "geometry": g.__geo_interface__,
-        }
-        for (i, n), g in zip(lines.iterrows(), geoms, strict=True)
-        if g is not None and not g.is_empty
+def name_parts(
+    names: gpd.GeoDataFrame, checks: pd.DataFrame, *, size: int = PART_ROWS
+) -> list[dict[str, Any]]:
+    """The names' rows (``name_records``) in parts of at most ``size`` rows, each with the columns and every
+    finding kind (at least one part, empty when there are no names)."""
+    records = name_records(names, checks)
+    rows = records["rows"]
+    return [
+        {"columns": records["columns"], "kinds": records["kinds"], "rows": rows[i : i + size]}
+        for i in range(0, max(len(rows), 1), size)
     ]
-    return {"type": "FeatureCollection", "features": feats}
+
+
+def prepare_names(
+    names: gpd.GeoDataFrame, findings: pd.DataFrame, towns: pd.Series | None = None
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The names (index reset, with their ``town`` when ``towns`` is given) and their ``check_results``."""
+    names = names.reset_index(drop=True)
+    if towns is not None:
+        names = names.assign(town=names["name_id"].map(towns))
+    return names, check_results(names, findings)
 
 
 def build_placenames_map(
     *,
     district: dict[str, Any],
     names: gpd.GeoDataFrame,
-    findings: pd.DataFrame,
+    checks: pd.DataFrame,
     basemap: dict[str, Any],
+    names_url: str,
+    parts: int,
+    shape_tiles: str,
     tianditu_key: str | None = None,
-    towns: pd.Series | None = None,
 ) -> PageHtml:
     """The place-name officer's page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
     Parameters
     ----------
     district : ``{"name", "bounds", "demo"}`` (``maps.sources.district``).
-    names : every place name (``maps.sources.place_names``), EPSG:4326.
-    findings : the registry's rule findings (``maps.sources.place_name_findings``).
+    names, checks : every place name and its check results (``prepare_names``), for the legend's counts.
     basemap : ``maps.basemap.offline_data`` output.
+    names_url : URL template of the names' parts (``{part}`` stands for 0 … ``parts`` − 1; ``name_parts``).
+    parts : how many parts the names come in.
+    shape_tiles : URL template of the ``place_name_shapes`` vector tiles.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
-    towns : name_id → 镇街 (``maps.sources.place_name_towns``), for the work list's town filter.
     """
-    names = names.reset_index(drop=True)
-    if towns is not None:
-        names = names.assign(town=names["name_id"].map(towns))
-    checks = check_results(names, findings)
     m = page_map(
         title=f"民情地图 · {district['name']} · 地名管理",
         page="placenames",
@@ -273,6 +285,8 @@ def build_placenames_map(
         "results": results,
         "statuses": STATUS_ZH,
         "shapes_zoom": SHAPES_ZOOM,
+        "shape_tiles": shape_tiles,
+        "names": {"url": names_url, "parts": parts},
         "sign_categories": [c for c, cat in default_tables().categories.items() if cat.sign_required],
         "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()},
     }
@@ -291,13 +305,5 @@ def build_placenames_map(
             total=len(names),
             pending=int(((names["approval"] == PENDING_APPROVAL) & (names["status"] != "historical")).sum()),
         ),
-    )
-    # Data blocks, not script: JSON.parse reads the names far faster than a phone compiles them as a script
-    # literal, and the shapes, drawn from SHAPES_ZOOM on only, are not parsed until then.
-    add_html(
-        m, f'<script type="application/json" id="mq-pn-names">{js_json(name_records(names, checks))}</script>'
-    )
-    add_html(
-        m, f'<script type="application/json" id="mq-pn-shapes">{js_json(shapes(names, checks))}</script>'
     )
     return finish(m)

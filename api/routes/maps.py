@@ -11,22 +11,24 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from api.deps import OptionalUser, SessionDep
+from api.deps import OptionalUser, SessionDep, require_role
+from api.routes.tiles import data_version
 from api.routes.tiles import versions as tile_versions
 from api.security import safe_next
 from api.security_headers import CSP, content_security_policy
 from geo.placenames.tables import default_tables
 from layers import lookup, queries, store
 from layers.cache import Cache
+from layers.errors import NotFound
 from layers.users import Account
 from maps import assets, sources
 from maps.basemap import TILE_HOSTS, offline_data
 from maps.page import PageHtml, js_json, render, with_user
-from maps.placenames import build_placenames_map
+from maps.placenames import build_placenames_map, name_parts, prepare_names
 from maps.planner import build_planner_map
 from maps.public import build_public_map
 from pipeline.coverage import is_stale as coverage_is_stale
@@ -38,6 +40,7 @@ router = APIRouter(tags=["地图 maps"], include_in_schema=False)
 PLANNER_ROLES = ("planner", "admin")
 PLACENAME_ROLES = ("placename_officer", "admin")
 GRID_ROLES = ("grid_worker", "admin")
+PlacenameMapUser = Annotated[Account, Depends(require_role(*PLACENAME_ROLES))]
 COMMAND_ROLES = ("dispatcher", "department", "admin")
 ROLE_ZH = {
     "planner": "规划人员",
@@ -131,22 +134,38 @@ def _planner_html(s: Session) -> PageHtml:
     )
 
 
-def _placenames_html(s: Session) -> PageHtml:
+NAME_PARTS_URL = "/map-data/placenames/{part}.json"
+"""The place-name map's names, in parts (``maps.placenames.name_parts``)."""
+VERSIONED_MAX_AGE_S = 86_400
+
+
+def _placenames_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
+    """The place-name page, its names' parts (JSON) and the data version they belong to (``v``)."""
     versions = _versions(s)
     tk = _tianditu_key()
+    v = data_version(repr(versions))
 
-    def build() -> PageHtml:
-        district = sources.district(s)
-        return build_placenames_map(
-            district=district,
-            names=sources.place_names(s),
-            towns=sources.place_name_towns(s),
-            findings=sources.place_name_findings(s),
+    def build() -> tuple[PageHtml, list[bytes], str]:
+        names, checks = prepare_names(
+            sources.place_names(s), sources.place_name_findings(s), sources.place_name_towns(s)
+        )
+        parts = [js_json(p).encode() for p in name_parts(names, checks)]
+        page = build_placenames_map(
+            district=sources.district(s),
+            names=names,
+            checks=checks,
             basemap=_basemap(s, versions),
+            names_url=f"{NAME_PARTS_URL}?v={v}",
+            parts=len(parts),
+            shape_tiles=tile_urls(s, ("place_name_shapes",))["place_name_shapes"],
             tianditu_key=tk,
         )
+        return page, parts, v
 
-    return _pages.get(("placenames", versions, tk), build)
+    return _placename_pages.get(("placenames", versions, tk), build)
+
+
+_placename_pages: Cache[tuple[PageHtml, list[bytes], str]] = Cache(4)
 
 
 def _page(page: PageHtml, user: Account | None) -> HTMLResponse:
@@ -188,7 +207,24 @@ def planner_map(s: SessionDep, user: OptionalUser) -> Response:
 def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
     """地名管理: names coloured by check result, heritage names, sign text, history."""
     allowed = _gate(user, PLACENAME_ROLES, "/placenames", "地名管理地图")
-    return allowed if isinstance(allowed, Response) else _page(_placenames_html(s), allowed)
+    return allowed if isinstance(allowed, Response) else _page(_placenames_bundle(s)[0], allowed)
+
+
+@router.get("/map-data/placenames/{part}.json")
+def placename_part(
+    s: SessionDep,
+    user: PlacenameMapUser,
+    part: Annotated[int, Path(ge=0, le=10_000)],
+    v: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """One part of the place-name map's names (rows of ``maps.placenames.NAME_COLUMNS``, with the finding
+    kinds): the same roles as the page; 404 past the last part. A request naming the current data
+    version ``v`` (the page's own) may be kept by the browser."""
+    _page_html, parts, version = _placenames_bundle(s)
+    if part >= len(parts):
+        raise NotFound(f"the place-name map has {len(parts)} parts of names: ask for 0 to {len(parts) - 1}")
+    cache = f"private, max-age={VERSIONED_MAX_AGE_S}" if v == version else "private, no-cache"
+    return Response(parts[part], media_type="application/json", headers={"Cache-Control": cache})
 
 
 def _events_page(s: Session, user: Account, page: str) -> HTMLResponse:

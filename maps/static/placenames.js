@@ -151,11 +151,10 @@
     n.pending = r.approval === "待审批";
   }
 
-  /* The embedded rows (columns + finding kinds, see maps/placenames.py: a JSON data block) as name objects. */
-  function decode(data) {
-    var block = mq.$("mq-pn-names"), rows = block ? JSON.parse(block.textContent) : { columns: [], kinds: [], rows: [] };
-    var C = rows.columns, kinds = rows.kinds;
-    return rows.rows.map(function (r) {
+  /* The names' rows (columns + finding kinds, see maps/placenames.py name_parts) of one part as name objects. */
+  function decode(part, data) {
+    var C = part.columns, kinds = part.kinds;
+    return part.rows.map(function (r) {
       var n = {};
       C.forEach(function (k, i) { n[k] = r[i]; });
       n.findings = n.findings.map(function (f) {
@@ -169,8 +168,30 @@
     });
   }
 
+  /* Every name: the parts (GET /map-data/placenames/{part}.json) fetched together, in order. */
+  function loadNames(data) {
+    var reads = [];
+    for (var i = 0; i < data.names.parts; i++) {
+      reads.push(mq.fetchJSON(data.names.url.replace("{part}", String(i))));
+    }
+    return Promise.all(reads).then(function (parts) {
+      return [].concat.apply([], parts.map(function (part) { return decode(part, data); }));
+    });
+  }
+
   mq.placenames = function (map, layers, data) {
     mq.chrome(map, data);
+    loadNames(data).then(function (names) { start(map, layers, data, names); }, function (err) {
+      var status = document.createElement("p");
+      status.className = "mq-status mq-status-error";
+      status.textContent = "地名读取失败：" + err.message + "，请刷新页面重试。";
+      var panel = mq.$("mq-results");
+      if (panel) panel.parentNode.insertBefore(status, panel);
+      mq.state.error = err.message;
+    });
+  };
+
+  function start(map, layers, data, names) {
     var state = mq.state;
     state.map = map;
     state.layers = layers;
@@ -187,7 +208,7 @@
     var renderers = {};
     var shapePane = map.createPane("mq-pn-shapes");
     shapePane.style.zIndex = 401;
-    var shapeRenderer = L.canvas({ pane: "mq-pn-shapes", padding: 0.3 });
+    shapePane.style.pointerEvents = "none";
     order.slice().reverse().forEach(function (code, i) {
       var pane = map.createPane("mq-pn-" + code);
       pane.style.zIndex = 402 + i;
@@ -195,7 +216,6 @@
     });
     state.panes = order;
     var byId = {};
-    var names = decode(data);
     state.data = names;
     canEdit = !!mq.$("mq-workbench");
     state.canEdit = canEdit;
@@ -212,30 +232,24 @@
           size + "px;border-color:" + colors[order[worst]].color + '">' + n + "</div>" });
     };
 
-    /* lines and outlines of named features, per result, drawn from data.shapes_zoom on */
-    var shapes = {}, shapesBuilt = false, shown = {};
-    order.forEach(function (code) { shapes[code] = L.layerGroup(); shown[code] = true; });
+    /* lines and outlines of named features (vector tiles), coloured by their name's result, from data.shapes_zoom
+     * on; a result's box hides its shapes too */
+    var shown = {};
+    order.forEach(function (code) { shown[code] = true; });
+    var shapes = mq.vectorTiles(data.shape_tiles, "place_name_shapes", function (p) {
+      var m = byId[p.name_id], r = m && m.mqName.result;
+      if (!r || !shown[r]) return [];
+      var c = colors[r].color;
+      return { color: c, weight: 2, opacity: 0.5, fill: true, fillColor: c, fillOpacity: 0.05 };
+    }, { pane: "mq-pn-shapes", minZoom: data.shapes_zoom });
     function syncShapes() {
       var near = map.getZoom() >= data.shapes_zoom;
-      if (near && !shapesBuilt) {
-        shapesBuilt = true;
-        var block = mq.$("mq-pn-shapes");  // parsed only now (maps/placenames.py)
-        L.geoJSON(block ? JSON.parse(block.textContent) : { type: "FeatureCollection", features: [] }, {
-          renderer: shapeRenderer, interactive: false,
-          style: function (f) {
-            var c = colors[f.properties.r].color;
-            return { color: c, weight: 2, opacity: 0.5, fillColor: c, fillOpacity: 0.05 };
-          },
-          onEachFeature: function (f, layer) { shapes[f.properties.r].addLayer(layer); }
-        });
-      }
-      order.forEach(function (code) {
-        var want = near && shown[code];
-        if (want && !map.hasLayer(shapes[code])) map.addLayer(shapes[code]);
-        if (!want && map.hasLayer(shapes[code])) map.removeLayer(shapes[code]);
-      });
+      if (near && !map.hasLayer(shapes)) map.addLayer(shapes);
+      if (!near && map.hasLayer(shapes)) map.removeLayer(shapes);
     }
+    function redrawShapes() { if (map.hasLayer(shapes)) shapes.redraw(); }
     map.on("zoomend", syncShapes);
+    state.shapes = shapes;
 
     function markerStyle(n) {
       var quiet = n.result === "ok" || n.result === "historical";
@@ -311,7 +325,7 @@
         }
         shown[key] = box.checked;
         if (box.checked) map.addLayer(layers["r_" + key]); else map.removeLayer(layers["r_" + key]);
-        syncShapes();
+        redrawShapes();
       });
     });
 
@@ -342,6 +356,7 @@
         var m = makeMarker(n);
         layers["r_" + result].addLayer(m);
         if (open) { map.closePopup(); openName(m); }
+        redrawShapes();
       } else {
         old.setStyle(markerStyle(n));
         if (old.isPopupOpen()) old.getPopup().update();
@@ -629,5 +644,5 @@
     } });
     state.ready = true;
     document.body.classList.add("mq-ready");
-  };
+  }
 })();

@@ -15,7 +15,14 @@ import pytest
 from api_fixture import COMMUNITY1, DISTRICT, GRID_A, GRID_B, insert_fixture_run, load_fixture_district  # noqa: F401
 from sqlalchemy import create_engine, text
 
-from layers.tiles import BLOCK_CATEGORIES, ROAD_ALL_ZOOM, ROAD_MAJOR, TILE_LAYERS, tolerance_m
+from layers.tiles import (
+    BLOCK_CATEGORIES,
+    ROAD_ALL_ZOOM,
+    ROAD_MAJOR,
+    SHAPES_MIN_ZOOM,
+    TILE_LAYERS,
+    tolerance_m,
+)
 
 BBOX = (113.2, 22.5, 113.4, 22.7)
 """The fixture district (api_fixture.py)."""
@@ -377,3 +384,29 @@ def test_block_tiles_hold_the_estate_zone_and_park_polygons_of_the_place_names(c
     for fid, feature in truth.items():
         assert got[fid][0][2]["properties"] == expected_properties(feature, "blocks")
     assert decoded(client, auth, who, "blocks", 12) == {}  # below the blocks' first zoom
+
+
+@pytest.mark.parametrize("who", [None, "officer"])
+def test_shape_tiles_hold_the_lines_and_polygons_of_the_place_names(client, auth, who, estate):
+    truth = {
+        fid: f
+        for fid, f in geojson(client, auth, who, "place_names").items()
+        if f["geometry"]["type"] != "Point"
+    }
+    assert set(truth) == {1, estate}  # the road and the estate; the village and the park are points
+    near = (113.205, 22.545, 113.295, 22.575)  # around both, so zoom 15 stays a few dozen tiles
+    z = SHAPES_MIN_ZOOM
+    got: dict[int, list] = {}
+    for x, y in tiles_over(near, z):
+        r = client.get(f"/tiles/place_name_shapes/{z}/{x}/{y}.mvt", headers=auth(who))
+        assert r.status_code in (200, 204), r.text
+        if r.status_code == 200:
+            for f in mapbox_vector_tile.decode(r.content)["place_name_shapes"]["features"]:
+                got.setdefault(f["id"], []).append(f)
+    assert set(got) == set(truth)
+    for fid, feature in truth.items():
+        for f in got[fid]:
+            assert f["properties"] == expected_properties(feature, "place_name_shapes")
+    x, y = tile_of(113.25, 22.55, z - 1)
+    below = client.get(f"/tiles/place_name_shapes/{z - 1}/{x}/{y}.mvt", headers=auth(who))
+    assert below.status_code == 204  # below the shapes' first zoom

@@ -14,7 +14,7 @@ from layers.placenames import registry_findings
 from maps import assets
 from maps.basemap import OSM_NAME, TIANDITU_VEC_NAME, offline_data, road_features, road_labels, simplify
 from maps.page import DEMO_LABEL, USER_SLOT, js_json, with_user
-from maps.placenames import build_placenames_map, check_results
+from maps.placenames import build_placenames_map, check_results, name_parts, prepare_names
 from maps.planner import build_planner_map
 from maps.public import build_public_map
 
@@ -56,6 +56,21 @@ def basemap(tiny):
 
 
 GRID_TILES = "/tiles/grids/{z}/{x}/{y}.mvt?v=0123456789abcdef&level=grid_small"
+SHAPE_TILES = "/tiles/place_name_shapes/{z}/{x}/{y}.mvt?v=0123456789abcdef"
+NAMES_URL = "/map-data/placenames/{part}.json?v=0123456789abcdef"
+
+
+def placenames_page(district, names, basemap):
+    names, checks = prepare_names(names, tiny_findings(names))
+    return build_placenames_map(
+        district=district,
+        names=names,
+        checks=checks,
+        basemap=basemap,
+        names_url=NAMES_URL,
+        parts=len(name_parts(names, checks)),
+        shape_tiles=SHAPE_TILES,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +88,7 @@ def built(tiny, basemap):
         basemap=basemap,
         run={"run_id": 7, "finished_at": None},
     )
-    names = build_placenames_map(
-        district=tiny["district"], names=tiny["names"], findings=tiny_findings(tiny["names"]), basemap=basemap
-    )
+    names = placenames_page(tiny["district"], tiny["names"], basemap)
     return {"public": public, "planner": planner, "placenames": names}
 
 
@@ -217,17 +230,30 @@ def test_placename_check_results(tiny):
     assert by_name["古榕村25"] == "ok"
 
 
-def test_placename_page_has_sign_text(pages):
-    # the names are a JSON data block (JSON.parse is far faster on a phone than a script literal)
-    names = json.loads(
-        re.search(
-            r'<script type="application/json" id="mq-pn-names">(.*?)</script>', pages["placenames"], re.S
-        ).group(1)
-    )
-    cols = names["columns"]
-    signs = {r[cols.index("name")]: r[cols.index("pinyin")] for r in names["rows"]}
+def test_placename_rows_have_sign_text(tiny):
+    # the names come in parts (GET /map-data/placenames/{part}.json), not in the page
+    names, checks = prepare_names(tiny["names"], tiny_findings(tiny["names"]))
+    (part,) = name_parts(names, checks)
+    cols = part["columns"]
+    signs = {r[cols.index("name")]: r[cols.index("pinyin")] for r in part["rows"]}
     assert signs["东涌路"].endswith(" Lu")  # proper and generic written apart (人民路 → Renmin Lu)
     assert signs["古榕村"] == "Gurongcun"  # a natural village is one word
+
+
+def test_placename_parts_hold_every_name_once_with_its_findings(tiny):
+    names, checks = prepare_names(tiny["names"], tiny_findings(tiny["names"]))
+    parts = name_parts(names, checks, size=2)
+    assert len(parts) == -(-len(names) // 2) and all(len(p["rows"]) <= 2 for p in parts)
+    rows = [dict(zip(p["columns"], r, strict=True)) for p in parts for r in p["rows"]]
+    assert sorted(r["id"] for r in rows) == sorted(names["name_id"])
+    for p in parts:  # a row's findings point into its own part's kinds
+        for r in p["rows"]:
+            for kind, _detail in r[p["columns"].index("findings")]:
+                assert 0 <= kind < len(p["kinds"])
+    by_id = {r["id"]: r for r in rows}
+    for i, n in names.iterrows():
+        assert by_id[n["name_id"]]["result"] == checks.at[i, "result"]
+        assert len(by_id[n["name_id"]]["findings"]) == len(checks.at[i, "findings"])
 
 
 def test_a_road_registered_in_pieces_is_one_feature_on_the_map(tiny):
@@ -399,9 +425,7 @@ def hostile_pages(tiny, basemap):
                 urban=[True, False], name=lambda a: a["name"] + PAYLOAD
             ),
         ),
-        "placenames": build_placenames_map(
-            district=district, names=names, findings=tiny_findings(tiny["names"]), basemap=basemap
-        ),
+        "placenames": placenames_page(district, names, basemap),
     }
 
 

@@ -101,6 +101,52 @@ def test_pages_by_role(server, demo_db, path, role, status):
         assert f"routes_{role}" in r.text and "/auth/logout" in r.text
 
 
+def _names_url(c: httpx.Client) -> tuple[str, int]:
+    """The URL template and count of the names' parts, as the place-name page names them."""
+    html = c.get("/placenames").text
+    m = re.search(r'"names":\{"url":"([^"]+)","parts":(\d+)\}', html)
+    assert m, "the place-name page does not name its names' parts"
+    return m.group(1), int(m.group(2))
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(None, 401), ("placename_officer", 200), ("admin", 200), ("planner", 403), ("grid_worker", 403)],
+)
+def test_place_name_parts_by_role(server, demo_db, role, status):
+    with _as(server, _cookie("routes_placename_officer", "placename_officer", demo_db)) as c:
+        url, _parts = _names_url(c)
+    cookies = _cookie(f"routes_{role}", role, demo_db) if role else {}
+    with _as(server, cookies) as c:
+        r = c.get(url.replace("{part}", "0"))
+    assert r.status_code == status
+    if status != 200:
+        assert "rows" not in r.text
+
+
+def test_place_name_parts_hold_every_name_once(server, demo_db):
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    with _as(server, _cookie("routes_placename_officer", "placename_officer", demo_db)) as c:
+        url, parts = _names_url(c)
+        bodies = [c.get(url.replace("{part}", str(i))) for i in range(parts)]
+        past = c.get(url.replace("{part}", str(parts)))
+        unversioned = c.get(url.split("?")[0].replace("{part}", "0"))
+    assert past.status_code == 404
+    assert all(b.status_code == 200 for b in bodies)
+    assert bodies[0].headers["cache-control"] == "private, max-age=86400"  # the page's own version
+    assert unversioned.headers["cache-control"] == "private, no-cache"
+    ids = [r[b.json()["columns"].index("id")] for b in bodies for r in b.json()["rows"]]
+    with session(demo_db) as s:
+        # every name with a geometry has a label point (maps.placenames.name_records)
+        truth = sorted(
+            r[0] for r in s.execute(text("SELECT name_id FROM place_names WHERE geom IS NOT NULL"))
+        )
+    assert sorted(ids) == truth
+
+
 def test_login_page(client):
     r = client.get("/login", params={"next": "/planner", "error": 1})
     assert r.status_code == 200
