@@ -20,6 +20,8 @@ reach it in time; 可达不足 for the rural half-hour circle), 容量不足 (re
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -253,20 +255,13 @@ def composite(
     """
     _require(per_residence, ["residence_id", "type_code", "circle", "covered"], "per_residence")
     res = prepared.residences
-    ids = res.residence_id.to_numpy(np.int64)
+    reach = _reach_matrices(res.residence_id.to_numpy(np.int64), per_residence)
     frames = []
     for (circle, tier), codes in sorted(bundles.items()):
         rows = np.flatnonzero(res.urban.to_numpy() == (circle == "urban"))
         if not codes or len(rows) == 0:
             continue
-        mine = per_residence[
-            (per_residence.circle.astype(str) == circle) & per_residence.type_code.astype(str).isin(codes)
-        ]
-        reached = mine.groupby("residence_id").covered.agg(["sum", "size"])
-        full = reached.index[(reached["sum"] == len(codes)) & (reached["size"] == len(codes))].to_numpy(
-            np.int64
-        )
-        all_ok = np.isin(ids[rows], full)
+        all_ok = _reaches_all(reach, circle, codes)[rows]
         keys = rollup_keys(prepared, np.zeros(len(rows), np.int64), rows, 1)
         part = {
             "area_id": prepared.areas.area_id.to_numpy(),
@@ -297,6 +292,49 @@ def composite(
     out = pd.concat(frames, ignore_index=True)
     out["share"] = out.population_covered / out.population.where(out.population > 0)
     return out.sort_values(["circle", "tier", "area_id"], ignore_index=True)
+
+
+class _Reach(NamedTuple):
+    """Per circle, (residence row x type) matrices of the per-home rows.
+
+    ``held``: the home has a row of the type in that circle; ``covered``: that row is covered;
+    ``types`` maps a type code to its column.
+    """
+
+    types: dict[str, int]
+    held: dict[str, np.ndarray]
+    covered: dict[str, np.ndarray]
+
+
+def _reach_matrices(ids: np.ndarray, per_residence: pd.DataFrame) -> _Reach:
+    """``_Reach`` of ``per_residence`` over the residences ``ids`` (ascending).
+
+    Rows of homes not in ``ids`` are left out.
+    """
+    type_index, type_names = pd.factorize(per_residence.type_code.astype(str), sort=True)
+    circles = per_residence.circle.astype(str).to_numpy()
+    rid = per_residence.residence_id.to_numpy(np.int64)
+    row = np.minimum(np.searchsorted(ids, rid), max(len(ids) - 1, 0))
+    known = (ids[row] == rid) if len(ids) else np.zeros(len(rid), bool)
+    covered = per_residence.covered.to_numpy(bool)
+    held, ok = {}, {}
+    for circle in CIRCLES:
+        mine = known & (circles == circle)
+        held[circle] = np.zeros((len(ids), len(type_names)), bool)
+        ok[circle] = np.zeros((len(ids), len(type_names)), bool)
+        held[circle][row[mine], type_index[mine]] = True
+        ok[circle][row[mine], type_index[mine]] = covered[mine]
+    return _Reach({str(t): i for i, t in enumerate(type_names)}, held, ok)
+
+
+def _reaches_all(reach: _Reach, circle: str, codes: list[str]) -> np.ndarray:
+    """Per residence: it has a covered row of every one of ``codes`` in ``circle``."""
+    n = reach.held[circle].shape[0]
+    if any(c not in reach.types for c in codes):
+        return np.zeros(n, bool)
+    cols = [reach.types[c] for c in codes]
+    both = reach.held[circle][:, cols] & reach.covered[circle][:, cols]
+    return np.asarray(both.all(axis=1), dtype=bool)
 
 
 def limiting_types(per_area: pd.DataFrame, area_ids, codes: list[str]) -> pd.DataFrame:

@@ -463,14 +463,16 @@ def area_results(
     return to_geoframe(frame) if with_geometry else frame
 
 
-def area_counts(s: Session, run_id: int) -> pd.DataFrame:
-    """The per-area counts of a run (``AREA_RESULT_COLS`` but run_id and applicable), without the area's
-    names: what a run's summary and targets are judged on, read with COPY (10^5 rows in a city)."""
+def area_counts(s: Session, run_id: int, *, levels: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The per-area counts of a run (``AREA_RESULT_COLS`` but run_id and applicable) of the areas of
+    ``levels`` (default all), without the area's names: what a run's summary and targets are judged
+    on, read with COPY (10^5 rows in a city)."""
     cols = [c for c in AREA_RESULT_COLS if c not in ("run_id", "applicable")]
+    where = "" if levels is None else " AND area_id IN (SELECT area_id FROM areas WHERE level = ANY(%s))"
     return read_copy(
         s,
-        f"SELECT {', '.join(cols)} FROM coverage_area WHERE run_id = %s ORDER BY area_id, type_code",
-        (run_id,),
+        f"SELECT {', '.join(cols)} FROM coverage_area WHERE run_id = %s{where} ORDER BY area_id, type_code",
+        (run_id,) if levels is None else (run_id, list(levels)),
         dtype={"type_code": str},
     )
 

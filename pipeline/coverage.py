@@ -60,6 +60,9 @@ SERVICE_AREAS_CSV = DATA_DIR / "service_areas.csv"
 MEASURES_CSV = DATA_DIR / "measures.csv"
 BASE_LAYERS = ("areas", "residences", "network_nodes", "network_edges", "facility_types")
 
+JUDGED_LEVELS = ("district", "town", "community")
+"""The levels a run's summary and targets are judged at (``geo.targets.targets_by_area``)."""
+
 Progress = Callable[[str, int], None]
 """``progress(label, total)``: one step done out of ``total``."""
 
@@ -901,8 +904,9 @@ def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
 
 
 def _stored_per_area(s: Session, run_id: int) -> pd.DataFrame:
-    """Stored per-area rows with the share columns ``summarise`` reads."""
-    pa = store.area_counts(s, run_id).rename(columns={"share": "population_share"})
+    """Stored per-area rows of the district, towns and communities (all the summary and the targets
+    judge) with the share columns ``summarise`` reads."""
+    pa = store.area_counts(s, run_id, levels=JUDGED_LEVELS).rename(columns={"share": "population_share"})
     with np.errstate(invalid="ignore", divide="ignore"):
         pa["elderly_share"] = pa.elderly_covered / pa.elderly.where(pa.elderly > 0)
     return pa
