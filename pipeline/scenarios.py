@@ -255,9 +255,20 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _rows(frame: pd.DataFrame) -> list[list[Any]]:
-    """Rows of plain Python values (NaN → None, shares rounded to 4 decimals)."""
-    out = frame.astype(object).where(frame.notna(), None)
-    return [[_plain(v) for v in row] for row in out.itertuples(index=False, name=None)]
+    """Rows of plain Python values (NaN → None, shares rounded to 4 decimals), built column by column."""
+    return [list(row) for row in zip(*(_plain_column(frame[c]) for c in frame.columns), strict=True)]
+
+
+def _plain_column(col: pd.Series) -> list[Any]:
+    """``_plain`` of every value of ``col`` (missing: None); numbers converted by numpy, not one by one."""
+    ok = col.notna().to_numpy()
+    if pd.api.types.is_float_dtype(col.dtype):
+        return [
+            round(v, 4) if keep else None for v, keep in zip(col.to_numpy(float).tolist(), ok, strict=True)
+        ]
+    if pd.api.types.is_integer_dtype(col.dtype) and ok.all():
+        return col.to_numpy(np.int64).tolist()
+    return [_plain(v) if keep else None for v, keep in zip(col.to_numpy(object).tolist(), ok, strict=True)]
 
 
 def _plain(value: Any) -> Any:
