@@ -9,7 +9,11 @@ Uses ``DATABASE_URL`` (give it a database of its own: it replaces every layer). 
    demo's what-if scenarios, which the command evaluates at the end);
 2. one full coverage run in a fresh state of this process (nothing cached), timed per phase:
    read (layers from PostGIS), prepare (networks and residence snaps), compute (every facility
-   type), store (results, measures, targets, summary; one transaction);
+   type), store (results, measures, targets, summary; one transaction). The public map's facility
+   isochrones stored with the run (``pipeline.isochrones``) are a product of their own: printed on a
+   line of their own and left out of ``full_run_s``, the ratio and ``incremental_s`` (a first run
+   computes one per open facility and profile; later runs copy those no edit can have changed;
+   ``MINQING_STORE_ISOCHRONES=false`` skips them);
 3. the engine alone: ``geo.coverage.run_coverage`` on the prepared networks, best of 3 — the
    denominator of ``ratio pipeline_vs_engine``;
 4. one facility moved 200 m, then an incremental run (the other types' rows reused);
