@@ -391,8 +391,11 @@ class CoverageRunType(Timestamped, Base):
         BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
     )
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    source_run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id"), index=True)
-    """The run whose rows hold this type's results (a run others refer to cannot be deleted alone)."""
+    source_run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", deferrable=True, initially="DEFERRED"), index=True
+    )
+    """The run whose rows hold this type's results (checked at commit: a run others refer to cannot be
+    deleted alone; all runs at once can, migration 0034)."""
 
 
 class CoverageArea(Timestamped, Base):

@@ -8,6 +8,7 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from layers import migrate
 from layers.db import session, set_actor
@@ -357,6 +358,59 @@ def _tables(con) -> list[str]:
             )
         ).scalars()
     )
+
+
+def test_a_run_holds_reused_results_by_reference_and_runs_delete_together(clean):
+    with session(clean, actor="engine") as s:
+        s.add(
+            Area(
+                area_id=1,
+                level="district",
+                code="441599000000",
+                name="测试区",
+                geom=from_shape(shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61)]), srid=4326),
+            )
+        )
+        first, second = (
+            s.execute(text("INSERT INTO coverage_runs DEFAULT VALUES RETURNING run_id")).scalar_one()
+            for _ in range(2)
+        )
+        for run, code, population in ((first, "a", 10), (first, "b", 20), (second, "b", 30)):
+            s.execute(
+                text(
+                    "INSERT INTO coverage_area_rows (run_id, area_id, type_code, population) "
+                    "VALUES (:r, 1, :t, :p)"
+                ),
+                {"r": run, "t": code, "p": population},
+            )
+        # the second run computed b again and reuses a from the first
+        s.execute(
+            text(
+                "INSERT INTO coverage_run_types (run_id, type_code, source_run_id) "
+                "VALUES (:f, 'a', :f), (:f, 'b', :f), (:s, 'a', :f), (:s, 'b', :s)"
+            ),
+            {"f": first, "s": second},
+        )
+    with session(clean) as s:
+        seen = s.execute(
+            text("SELECT run_id, type_code, population FROM coverage_area ORDER BY run_id, type_code")
+        ).all()
+    assert [tuple(r) for r in seen] == [
+        (first, "a", 10),
+        (first, "b", 20),
+        (second, "a", 10),
+        (second, "b", 30),
+    ]
+    with pytest.raises(IntegrityError), session(clean) as s:  # the second run still uses the first's rows
+        s.execute(text("DELETE FROM coverage_runs WHERE run_id = :f"), {"f": first})
+    with session(clean) as s:
+        s.execute(text("DELETE FROM coverage_runs"))
+    with session(clean) as s:
+        left = [
+            s.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("coverage_run_types", "coverage_area_rows")
+        ]
+    assert left == [0, 0]
 
 
 def _audit_coverage(con) -> dict[str, set[tuple[str, str]]]:
