@@ -55,6 +55,25 @@ def to_metric(data, *, crs: pyproj.CRS | None = None):
     return np.asarray(x, dtype=float), np.asarray(y, dtype=float), crs
 
 
+def simplify_m(geoms: gpd.GeoSeries, tolerance_m: float) -> gpd.GeoSeries:
+    """Geometries simplified in metres, keeping their topology.
+
+    Parameters
+    ----------
+    geoms : geometries in any CRS.
+    tolerance_m : largest distance, metres, between a simplified geometry and its original (Douglas-Peucker
+        in the UTM zone of the data, ``to_metric``).
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        The simplified geometries in EPSG:4326, same index.
+    """
+    if geoms.empty:
+        return geoms.to_crs(WGS84)
+    return to_metric(geoms).simplify(tolerance_m, preserve_topology=True).to_crs(WGS84)
+
+
 def geometries_to(geoms, src: pyproj.CRS, dst: pyproj.CRS):
     """Reproject an array of shapely geometries from ``src`` to ``dst`` (all coordinates at once)."""
     project = transformer(src, dst)

@@ -21,7 +21,7 @@ import shapely
 from folium.map import Layer
 from folium.template import Template
 
-from geo.crs import to_metric
+from geo.crs import simplify_m, to_metric
 from maps.page import js_json
 
 # OSM highway → drawing class (wide to narrow); anything else is drawn as a path.
@@ -71,9 +71,7 @@ def simplify(frame: gpd.GeoDataFrame, *, tolerance_m: float) -> gpd.GeoSeries:
     """Geometries of ``frame`` simplified with ``tolerance_m`` metres in UTM, back in EPSG:4326."""
     if frame.empty:
         return frame.geometry
-    metric = to_metric(frame.geometry)
-    simple = metric.simplify(tolerance_m, preserve_topology=True)
-    return simple.to_crs(4326).map(_round)
+    return simplify_m(frame.geometry, tolerance_m).map(_round)
 
 
 def _features(geoms: gpd.GeoSeries, props: pd.DataFrame) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from api.schemas.planning import (
     TargetList,
 )
 from geo.areas import Level
+from geo.crs import simplify_m
 from layers import jobs as job_table
 from layers import scenarios as scenario_table
 from layers import store
@@ -117,6 +118,17 @@ def start_run(
     return {**row, "stale": False}
 
 
+Simplify = Annotated[
+    float | None,
+    Query(
+        ge=1,
+        le=500,
+        description="化简 simplify geometries for drawing: lines move at most this many metres, then "
+        "coordinates are rounded to 1e-5° (about 1 m); default: as stored, to 1e-6°",
+    ),
+]
+
+
 @router.get(
     "/coverage/runs/latest",
     tags=[COVERAGE],
@@ -169,16 +181,17 @@ def run_areas(
             "needs `type`; areas without such residents get `in_circle: false`"
         ),
     ] = None,
+    simplify: Simplify = None,
 ) -> Response:
     resolve_run(s, run_id)
     if type_code is None:
         if circle is not None:
             raise ApiError(f"circle={circle} needs a facility type", fix="add type=<facility type code>")
-        return _geojson(reports.areas_wide(s, run_id, level=level))
+        return _geojson(reports.areas_wide(s, run_id, level=level), simplify)
     known_types(s, type_code)
     if circle is not None:
-        return _geojson(areas_in_circle(s, run_id, level=level, type_code=type_code, circle=circle))
-    return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code))
+        return _geojson(areas_in_circle(s, run_id, level=level, type_code=type_code, circle=circle), simplify)
+    return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code), simplify)
 
 
 @router.get(
@@ -192,10 +205,12 @@ def run_areas(
     '兴业路以南": the nearest named road as `GET /reverse` finds it, and the side of it — '
     "以东/以西/以南/以北, 沿线 on it, 甲路与乙路路口 at a crossing), labelled when read.",
 )
-def run_gaps(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
+def run_gaps(
+    s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None, simplify: Simplify = None
+) -> Response:
     resolve_run(s, run_id)
     known_types(s, type_code)
-    return _geojson(reports.gaps_table(s, run_id, type_code=type_code))
+    return _geojson(reports.gaps_table(s, run_id, type_code=type_code), simplify)
 
 
 @router.get(
@@ -239,10 +254,11 @@ def run_catchments(
             description="设施类型编码 facility type code",
         ),
     ],
+    simplify: Simplify = None,
 ) -> Response:
     resolve_run(s, run_id)
     known_types(s, type_code)
-    return _geojson(catchments_table(s, run_id, type_code))
+    return _geojson(catchments_table(s, run_id, type_code), simplify)
 
 
 @router.get(
@@ -273,10 +289,16 @@ def run_targets(
     return {"run_id": run_id, "targets": target_table(s, run_id, level=level, code=code)}
 
 
-def _geojson(frame: gpd.GeoDataFrame) -> Response:
+def _geojson(frame: gpd.GeoDataFrame, simplify_to_m: float | None = None) -> Response:
+    """The frame as GeoJSON, coordinates to 1e-6 degrees (about 0.1 m), or simplified to ``simplify_to_m``
+    metres and then to 1e-5 degrees (about 1 m)."""
     frame = frame.copy()
     if len(frame):
-        frame["geometry"] = shapely.set_precision(frame.geometry.to_numpy(), 1e-6)
+        geoms, grid = frame.geometry, 1e-6
+        if simplify_to_m is not None:
+            geoms = geoms if geoms.crs is not None else geoms.set_crs(4326)
+            geoms, grid = simplify_m(geoms, simplify_to_m), 1e-5
+        frame["geometry"] = shapely.set_precision(geoms.to_numpy(), grid)
     text = (
         frame.to_json(na="null", drop_id=True, ensure_ascii=False, default=str)
         if len(frame)

@@ -12,6 +12,9 @@
     change: { glyph: "改", label: "改变类型或容量" }
   };
   var CIRCLE_ZH = { urban: "城市", rural: "农村" };
+  // Outlines, gaps and catchments come simplified to a few metres (less than a pixel up to zoom 16): a
+  // county's areas stay one small response each (GET …?simplify=, api/routes/planning.py).
+  var SIMPLIFY = "&simplify=3";
 
   function shareColor(classes, share) {
     if (share === null || share === undefined || isNaN(share)) return "#d9d9d9";
@@ -108,10 +111,10 @@
       var base = "/coverage/runs/" + run.run_id;
       var q = "type=" + encodeURIComponent(type);
       return Promise.all([
-        mq.fetchJSON(base + "/areas?level=" + encodeURIComponent(level) + "&" + q + (circle ? "&circle=" + circle : "")),
-        mq.fetchJSON(base + "/gaps?" + q),
+        mq.fetchJSON(base + "/areas?level=" + encodeURIComponent(level) + "&" + q + (circle ? "&circle=" + circle : "") + SIMPLIFY),
+        mq.fetchJSON(base + "/gaps?" + q + SIMPLIFY),
         mq.fetchJSON(base + "/facilities?" + q),
-        mq.fetchJSON(base + "/catchments?" + q)
+        mq.fetchJSON(base + "/catchments?" + q + SIMPLIFY)
       ]).then(function (res) {
         if (mine !== seq) return;
         if (mine === 1 && measureSel.value === "presence" && !featuresOf(res[0]).some(function (f) {
@@ -726,7 +729,7 @@
      * the circle who do not reach them); a run without it: the district's residents per required type from
      * the areas route (network measure). */
     function limitingTypes(targets) {
-      return Promise.all([mq.fetchJSON("/coverage/runs/" + run.run_id), mq.fetchJSON("/coverage/runs/" + run.run_id + "/areas?level=district")])
+      return Promise.all([mq.fetchJSON("/coverage/runs/" + run.run_id), mq.fetchJSON("/coverage/runs/" + run.run_id + "/areas?level=district" + SIMPLIFY)])
         .then(function (res) {
           var summary = (res[0] && res[0].summary && res[0].summary.composite) || {};
           var p = (featuresOf(res[1])[0] || {}).properties || {};

@@ -118,6 +118,40 @@ def test_areas_geojson_has_the_map_properties(client, auth, run_id):
     assert features[0]["geometry"]["type"] == "MultiPolygon"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["areas?level=grid_small&type=kindergarten", "gaps?type=kindergarten"],  # (the fixture has no catchments)
+)
+def test_simplified_geometries_stay_within_the_tolerance(client, auth, run_id, path):
+    import geopandas as gpd
+    import shapely
+
+    from geo.crs import to_metric
+
+    tol = 3
+    url = f"/coverage/runs/{run_id}/{path}"
+    full = client.get(url, headers=auth("planner")).json()["features"]
+    simple = client.get(f"{url}&simplify={tol}", headers=auth("planner")).json()["features"]
+    assert full and [f["properties"] for f in simple] == [f["properties"] for f in full]
+    shapes = [
+        gpd.GeoSeries([shapely.geometry.shape(f["geometry"]) for f in fs], crs=4326) for fs in (full, simple)
+    ]
+    metric = [to_metric(g, crs=to_metric(shapes[0]).crs) for g in shapes]
+    for a, b in zip(*metric, strict=True):
+        # Douglas-Peucker moves no line more than the tolerance; rounding to 1e-5° adds at most about 1 m.
+        assert a.hausdorff_distance(b) <= tol + 1.2
+        assert shapely.get_num_coordinates(b) <= shapely.get_num_coordinates(a)
+    if "areas" not in path:  # hulls buffered round: a coarse tolerance leaves fewer points
+        coarse = client.get(f"{url}&simplify=100", headers=auth("planner")).json()["features"]
+        points = [
+            sum(shapely.get_num_coordinates(shapely.geometry.shape(f["geometry"])) for f in fs)
+            for fs in (full, coarse)
+        ]
+        assert points[1] < points[0]
+    bad = client.get(f"{url}&simplify=0", headers=auth("planner"))
+    assert bad.status_code == 400 and "simplify" in bad.text  # the API answers bad parameters 400
+
+
 def test_runs_404_and_bad_parameters(client, auth):
     planner = auth("planner")
     assert client.get("/coverage/runs/999999", headers=planner).status_code == 404
