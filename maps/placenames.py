@@ -242,6 +242,7 @@ def build_placenames_map(
     names_url: str,
     parts: int,
     shape_tiles: str,
+    only_part: str | None = None,
     tianditu_key: str | None = None,
 ) -> PageHtml:
     """The place-name officer's page: its HTML and the hashes of its inline scripts (``PageHtml``).
@@ -254,6 +255,9 @@ def build_placenames_map(
     names_url : URL template of the names' parts (``{part}`` stands for 0 … ``parts`` − 1; ``name_parts``).
     parts : how many parts the names come in.
     shape_tiles : URL template of the ``place_name_shapes`` vector tiles.
+    only_part : when the names fit in one part, that part's JSON (``js_json``): the page carries it as a
+        data block, so a district of a few thousand names opens without a second round trip (a phone on
+        the demo: 1.5 s instead of 2.2 s); larger registries are fetched in parts.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     """
     m = page_map(
@@ -291,6 +295,9 @@ def build_placenames_map(
         "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()},
     }
     m.add_child(AttachScript("minqing.placenames", layers=groups, data=data))
+    if only_part is not None and parts == 1:
+        # a data block, not script: JSON.parse reads the names far faster than a phone compiles a script
+        add_html(m, f'<script type="application/json" id="mq-pn-names">{only_part}</script>')
     add_html(
         m,
         render(

@@ -168,8 +168,11 @@
     });
   }
 
-  /* Every name: the parts (GET /map-data/placenames/{part}.json) fetched together, in order. */
+  /* Every name: the page's own data block when the names fit in one part, else the parts
+     (GET /map-data/placenames/{part}.json) fetched together, in order. */
   function loadNames(data) {
+    var block = mq.$("mq-pn-names");
+    if (block) return Promise.resolve(decode(JSON.parse(block.textContent), data));
     var reads = [];
     for (var i = 0; i < data.names.parts; i++) {
       reads.push(mq.fetchJSON(data.names.url.replace("{part}", String(i))));

@@ -240,6 +240,20 @@ def test_placename_rows_have_sign_text(tiny):
     assert signs["古榕村"] == "Gurongcun"  # a natural village is one word
 
 
+def test_names_that_fit_in_one_part_travel_in_the_page(tiny, basemap):
+    names, checks = prepare_names(tiny["names"], tiny_findings(tiny["names"]))
+    (part,) = name_parts(names, checks)
+    common = dict(
+        district=tiny["district"], names=names, checks=checks, basemap=basemap, shape_tiles=SHAPE_TILES
+    )
+    one = build_placenames_map(**common, names_url=NAMES_URL, parts=1, only_part=js_json(part)).html
+    block = re.search(r'<script type="application/json" id="mq-pn-names">(.*?)</script>', one, re.S)
+    assert block is not None and json.loads(block.group(1)) == json.loads(json.dumps(part))
+    # several parts: none in the page, the browser fetches them
+    two = build_placenames_map(**common, names_url=NAMES_URL, parts=2, only_part=js_json(part)).html
+    assert 'id="mq-pn-names"' not in two
+
+
 def test_placename_parts_hold_every_name_once_with_its_findings(tiny):
     names, checks = prepare_names(tiny["names"], tiny_findings(tiny["names"]))
     parts = name_parts(names, checks, size=2)
