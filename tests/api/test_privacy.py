@@ -98,6 +98,7 @@ PATH_SAMPLES = {
     "{sha256}": "0" * 64,
     "{household_id}": "1",
     "{visit_id}": "1",
+    "{part}": "0",
 }
 """Values for path parameters (``{code}``: replaced by the tracking code of a real public report)."""
 METADATA = {"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
