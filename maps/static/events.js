@@ -138,8 +138,25 @@
     return box;
   }
 
+  /* Only the latest opening draws (a slower, older answer must not replace a newer card), and a
+   * redraw of the same event keeps what the user has typed or chosen so far. */
+  var opening = 0;
+  function typed() {
+    var form = detailBody.querySelector("form.mq-ev-actions"), kept = {};
+    if (!form) return kept;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (el.name && el.value) kept[el.name] = el.value;
+    });
+    return kept;
+  }
+  function keep(form, kept) {
+    Object.keys(kept).forEach(function (name) {
+      var el = form.elements.namedItem(name);
+      if (el && !el.value) el.value = kept[name];
+    });
+  }
   function openEvent(id, message) {
-    var etag = null;
+    var etag = null, mine = ++opening;
     state.openEvent = id;
     return fetch("/events/" + id, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
@@ -151,7 +168,9 @@
         return mq.fetchJSON("/events/" + id + "/photos").then(function (photos) { return [e, photos]; });
       })
       .then(function (pair) {
+        if (mine !== opening) return;
         var e = pair[0], photos = pair[1];
+        var kept = !message && detail.dataset.eventId === String(e.event_id) ? typed() : {};
         detailTitle.textContent = catName(e.category) + " · " + e.status_zh;
         var rows = [["事件编号", e.event_id], ["情况描述", e.description], ["地址", e.address || "地图点位"],
                     ["上报时间", fmt(e.reported_at)], ["办理期限", fmt(e.due_at) + (late(e) ? "（超时）" : "")],
@@ -162,7 +181,9 @@
             return "<tr><th>" + mq.esc(r[0]) + "</th><td>" + mq.esc(r[1]) + "</td></tr>";
           }).join("") + "</table>";
         detailBody.appendChild(photoBlock(e, photos));
-        detailBody.appendChild(actionForm(e, etag));
+        var form = actionForm(e, etag);
+        keep(form, kept);
+        detailBody.appendChild(form);
         var hist = document.createElement("ol");
         hist.className = "mq-ev-history";
         hist.innerHTML = (e.history || []).map(function (h) {
@@ -175,7 +196,9 @@
         detail.dataset.eventId = String(e.event_id);
         detail.dataset.status = e.status;
       })
-      .catch(function (err) { detailTitle.textContent = "无法打开该事件"; detailBody.textContent = problem(err); detail.hidden = false; });
+      .catch(function (err) {
+        if (mine !== opening) return;
+        detailTitle.textContent = "无法打开该事件"; detailBody.textContent = problem(err); detail.hidden = false; });
   }
   state.openEventCard = openEvent;
 

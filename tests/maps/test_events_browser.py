@@ -175,9 +175,13 @@ def test_report_escalate_assign_close_track(visit, server, demo_db, tmp_path, tr
     office.page.click('#mq-ev-detail button[data-action="handle"]')
     office.page.wait_for_selector('#mq-ev-detail button[data-action="resolve"]')
     office.page.fill('#mq-ev-detail textarea[name="note"]', "已清运并加密清扫频次")
+    # a live update redraws the open card while the result is being typed: the text stays
+    office.js(f"() => minqing.state.openEventCard({event['event_id']})")
+    note = office.page.input_value('#mq-ev-detail textarea[name="note"]')
+    assert note == "已清运并加密清扫频次"
     office.page.click('#mq-ev-detail button[data-action="resolve"]')
     office.page.wait_for_function(
-        "() => document.getElementById('mq-ev-detail').dataset.status === 'resolved'", timeout=60_000
+        "() => document.getElementById('mq-ev-detail').dataset.status === 'resolved'", timeout=20_000
     )
     assert _event(demo_db, code)["status"] == "resolved"
 
