@@ -6,14 +6,16 @@ unsuppressed aggregates; no residence id or point ever appears in a response.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import shapely
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 
 from api.deps import SessionDep, require_role
 from api.errors import ApiError
+from api.routes.tiles import data_version
 from api.schemas.common import GeoJSONResponse, JobId, errors
 from api.schemas.planning import (
     ComplianceResponse,
@@ -33,6 +35,7 @@ from geo.crs import simplify_m
 from layers import jobs as job_table
 from layers import scenarios as scenario_table
 from layers import store
+from layers.cache import versioned_key
 from layers.errors import NotFound
 from layers.users import Account
 from pipeline import compliance as compliance_service
@@ -40,6 +43,7 @@ from pipeline import jobs, reports, scenarios, siting
 from pipeline.circles import Circle, areas_in_circle
 from pipeline.coverage import is_stale, read_inputs, target_table
 from pipeline.runs import catchments_table, known_types, resolve_run
+from settings import coverage_settings
 
 TAGS = [
     {
@@ -87,6 +91,43 @@ def register(app: FastAPI) -> None:
     """Add the planner router and its OpenAPI tags to ``app``."""
     app.openapi_tags = [*(app.openapi_tags or []), *TAGS]
     app.include_router(router)
+
+
+RUN_LAYERS = ("areas", "facilities", "facility_types", "residences", "place_names", "network_edges")
+"""What a run's responses read besides the run's own stored rows: names and outlines of areas, facilities
+and types, households (floor area), and the streets and place names that label gaps."""
+GEOJSON = "application/geo+json"
+
+
+def _run_response(
+    request: Request,
+    s,
+    run: dict[str, Any],
+    what: str,
+    build: Callable[[], bytes],
+    *params: Hashable,
+    media_type: str = GEOJSON,
+) -> Response:
+    """A finished run's response, built once per run and data version and kept in the one response cache
+    (``engines.responses``): a stored run never changes, only the names and outlines it is shown with
+    (``RUN_LAYERS``), the settings it is judged by and whether it is stale. The ETag names all of them;
+    ``If-None-Match`` with it answers 304."""
+    key = versioned_key(
+        s,
+        RUN_LAYERS,
+        "run",
+        what,
+        int(run["run_id"]),
+        bool(run.get("stale")),
+        coverage_settings().model_dump_json(),
+        *params,
+    )
+    etag = f'W/"run{int(run["run_id"])}-{what}-{data_version(repr(key))}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    body = request.app.state.engines.responses.get(key, build)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 # --- coverage runs --------------------------------------------------------------------------------
@@ -169,6 +210,7 @@ def get_run(s: SessionDep, user: Planner, run_id: RunId) -> dict[str, Any]:
     "`<type>__covered, <type>__share, <type>__pass`.",
 )
 def run_areas(
+    request: Request,
     s: SessionDep,
     user: Planner,
     run_id: RunId,
@@ -183,15 +225,20 @@ def run_areas(
     ] = None,
     simplify: Simplify = None,
 ) -> Response:
-    resolve_run(s, run_id)
-    if type_code is None:
-        if circle is not None:
-            raise ApiError(f"circle={circle} needs a facility type", fix="add type=<facility type code>")
-        return _geojson(reports.areas_wide(s, run_id, level=level), simplify)
+    run = resolve_run(s, run_id)
+    if type_code is None and circle is not None:
+        raise ApiError(f"circle={circle} needs a facility type", fix="add type=<facility type code>")
     known_types(s, type_code)
-    if circle is not None:
-        return _geojson(areas_in_circle(s, run_id, level=level, type_code=type_code, circle=circle), simplify)
-    return _geojson(reports.areas_table(s, run_id, level=level, type_code=type_code), simplify)
+
+    def build() -> bytes:
+        if type_code is None:
+            return _geojson_bytes(reports.areas_wide(s, run_id, level=level), simplify)
+        if circle is not None:
+            frame = areas_in_circle(s, run_id, level=level, type_code=type_code, circle=circle)
+            return _geojson_bytes(frame, simplify)
+        return _geojson_bytes(reports.areas_table(s, run_id, level=level, type_code=type_code), simplify)
+
+    return _run_response(request, s, run, "areas", build, type_code, level, circle, simplify)
 
 
 @router.get(
@@ -206,11 +253,24 @@ def run_areas(
     "以东/以西/以南/以北, 沿线 on it, 甲路与乙路路口 at a crossing), labelled when read.",
 )
 def run_gaps(
-    s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None, simplify: Simplify = None
+    request: Request,
+    s: SessionDep,
+    user: Planner,
+    run_id: RunId,
+    type_code: TypeQuery = None,
+    simplify: Simplify = None,
 ) -> Response:
-    resolve_run(s, run_id)
+    run = resolve_run(s, run_id)
     known_types(s, type_code)
-    return _geojson(reports.gaps_table(s, run_id, type_code=type_code), simplify)
+    return _run_response(
+        request,
+        s,
+        run,
+        "gaps",
+        lambda: _geojson_bytes(reports.gaps_table(s, run_id, type_code=type_code), simplify),
+        type_code,
+        simplify,
+    )
 
 
 @router.get(
@@ -223,10 +283,19 @@ def run_gaps(
     "`load` = the catchment of the type's capacity basis / (capacity × people per unit) from "
     "data/facility_types.csv (1.0 = full), null when the type's capacity has no basis.",
 )
-def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None) -> Response:
-    resolve_run(s, run_id)
+def run_facilities(
+    request: Request, s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQuery = None
+) -> Response:
+    run = resolve_run(s, run_id)
     known_types(s, type_code)
-    return _geojson(store.facility_results(s, run_id, type_code=type_code))
+    return _run_response(
+        request,
+        s,
+        run,
+        "facilities",
+        lambda: _geojson_bytes(store.facility_results(s, run_id, type_code=type_code)),
+        type_code,
+    )
 
 
 @router.get(
@@ -242,6 +311,7 @@ def run_facilities(s: SessionDep, user: Planner, run_id: RunId, type_code: TypeQ
     "population, households, elderly, children, capacity, load`.",
 )
 def run_catchments(
+    request: Request,
     s: SessionDep,
     user: Planner,
     run_id: RunId,
@@ -256,9 +326,17 @@ def run_catchments(
     ],
     simplify: Simplify = None,
 ) -> Response:
-    resolve_run(s, run_id)
+    run = resolve_run(s, run_id)
     known_types(s, type_code)
-    return _geojson(catchments_table(s, run_id, type_code), simplify)
+    return _run_response(
+        request,
+        s,
+        run,
+        "catchments",
+        lambda: _geojson_bytes(catchments_table(s, run_id, type_code), simplify),
+        type_code,
+        simplify,
+    )
 
 
 @router.get(
@@ -275,6 +353,7 @@ def run_catchments(
     "`communities_reached` (those that have the facility).",
 )
 def run_targets(
+    request: Request,
     s: SessionDep,
     user: Planner,
     run_id: RunId,
@@ -284,12 +363,23 @@ def run_targets(
     code: Annotated[
         str | None, Query(max_length=40, pattern=r"^[a-z][a-z0-9_]*$", description="目标编码 target code")
     ] = None,
-) -> dict[str, Any]:
-    resolve_run(s, run_id)
-    return {"run_id": run_id, "targets": target_table(s, run_id, level=level, code=code)}
+) -> Response:
+    run = resolve_run(s, run_id)
+    return _run_response(
+        request,
+        s,
+        run,
+        "targets",
+        lambda: _json_bytes(
+            TargetList, {"run_id": run_id, "targets": target_table(s, run_id, level=level, code=code)}
+        ),
+        level,
+        code,
+        media_type="application/json",
+    )
 
 
-def _geojson(frame: gpd.GeoDataFrame, simplify_to_m: float | None = None) -> Response:
+def _geojson_bytes(frame: gpd.GeoDataFrame, simplify_to_m: float | None = None) -> bytes:
     """The frame as GeoJSON, coordinates to 1e-6 degrees (about 0.1 m), or simplified to ``simplify_to_m``
     metres and then to 1e-5 degrees (about 1 m)."""
     frame = frame.copy()
@@ -304,7 +394,7 @@ def _geojson(frame: gpd.GeoDataFrame, simplify_to_m: float | None = None) -> Res
         if len(frame)
         else '{"type": "FeatureCollection", "features": []}'
     )
-    return Response(text.encode(), media_type="application/geo+json")
+    return text.encode()
 
 
 # --- scenarios ------------------------------------------------------------------------------------
@@ -514,12 +604,24 @@ def _check_capacity(s, body: SitingRequest) -> None:
     "(Chinese names); community service floor area vs 30 m²/100 households; district targets.",
 )
 def compliance(
+    request: Request,
     s: SessionDep,
     user: Planner,
     run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="运行编号; default latest")] = None,
     min_share: MinShare = 0.5,
-) -> dict[str, Any]:
-    return compliance_service.as_json(compliance_service.compliance(s, run_id=run_id, min_share=min_share))
+) -> Response:
+    run = resolve_run(s, run_id)
+
+    def build() -> bytes:
+        found = compliance_service.compliance(s, run_id=run["run_id"], min_share=min_share)
+        return _json_bytes(ComplianceResponse, compliance_service.as_json(found))
+
+    return _run_response(request, s, run, "compliance", build, min_share, media_type="application/json")
+
+
+def _json_bytes(model: type[ComplianceResponse] | type[TargetList], data: dict[str, Any]) -> bytes:
+    """``data`` as the route's response model writes it (validated, JSON as FastAPI sends it)."""
+    return model.model_validate(data).model_dump_json(by_alias=True).encode()
 
 
 # --- reports and exports --------------------------------------------------------------------------

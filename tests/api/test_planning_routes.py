@@ -331,3 +331,90 @@ def test_csv_export_keeps_a_formula_looking_area_name_as_text(client, auth, run_
     names = {row["name"] for row in rows if row["area_id"] == "10001"}
     assert names == {"'" + evil}
     assert not any(v.startswith(("=", "+", "@")) for row in rows for v in row.values() if v)
+
+
+def _run_reads(run_id: int) -> list[str]:
+    return [
+        f"/coverage/runs/{run_id}/areas?level=community&type=kindergarten&simplify=3",
+        f"/coverage/runs/{run_id}/areas?level=district",
+        f"/coverage/runs/{run_id}/areas?level=community&type=kindergarten&circle=urban",
+        f"/coverage/runs/{run_id}/gaps?type=kindergarten&simplify=3",
+        f"/coverage/runs/{run_id}/facilities?type=kindergarten",
+        f"/coverage/runs/{run_id}/catchments?type=kindergarten&simplify=3",
+        f"/coverage/runs/{run_id}/targets",
+        f"/compliance?run_id={run_id}",
+    ]
+
+
+def test_run_reads_serve_what_a_fresh_computation_gives(client, auth, api_db, run_id):
+    """Issue 19: a run's responses are built once per run and data version and then served from the
+    response cache; every one equals the pipeline's own computation of the same stored run."""
+    import json
+
+    from api.routes.planning import _geojson_bytes
+    from layers import store
+    from layers.db import session
+    from pipeline import compliance as compliance_service
+    from pipeline import reports
+    from pipeline.circles import areas_in_circle
+    from pipeline.coverage import target_table
+    from pipeline.runs import catchments_table
+
+    with session(api_db) as s:
+        fresh = [
+            _geojson_bytes(reports.areas_table(s, run_id, level="community", type_code="kindergarten"), 3),
+            _geojson_bytes(reports.areas_wide(s, run_id, level="district")),
+            _geojson_bytes(
+                areas_in_circle(s, run_id, level="community", type_code="kindergarten", circle="urban")
+            ),
+            _geojson_bytes(reports.gaps_table(s, run_id, type_code="kindergarten"), 3),
+            _geojson_bytes(store.facility_results(s, run_id, type_code="kindergarten")),
+            _geojson_bytes(catchments_table(s, run_id, "kindergarten"), 3),
+            json.dumps({"run_id": run_id, "targets": target_table(s, run_id)}, default=str),
+            json.dumps(
+                compliance_service.as_json(compliance_service.compliance(s, run_id=run_id)), default=str
+            ),
+        ]
+    client.app.state.engines.responses.clear()
+    for url, expected in zip(_run_reads(run_id), fresh, strict=True):
+        first = client.get(url, headers=auth("planner"))
+        again = client.get(url, headers=auth("admin"))
+        assert first.status_code == again.status_code == 200, (url, first.text[:300])
+        assert first.content == again.content, url
+        assert first.headers["etag"] == again.headers["etag"], url
+        assert json.loads(first.content) == json.loads(expected), url
+        if "/gaps" in url or "/areas?level=district" in url:
+            assert json.loads(first.content)["features"], url
+
+
+def test_run_reads_answer_304_and_follow_a_data_edit(client, auth, api_db, run_id):
+    """The ETag names the run and the data it is shown with: ``If-None-Match`` answers 304 to planners only;
+    renaming a community changes the ETag and the name shows at once (no stale cached body)."""
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    url = f"/coverage/runs/{run_id}/areas?level=community&type=kindergarten"
+    r = client.get(url, headers=auth("planner"))
+    etag = r.headers["etag"]
+    assert r.headers["cache-control"] == "private, no-cache"
+    assert client.get(url, headers=auth("planner", **{"If-None-Match": etag})).status_code == 304
+    for who, status in WHO.items():
+        assert client.get(url, headers=auth(who, **{"If-None-Match": etag})).status_code == status, who
+    with session(api_db, actor="pytest") as s:
+        area_id, old = s.execute(
+            text("SELECT area_id, name FROM areas WHERE level = 'community' ORDER BY area_id LIMIT 1")
+        ).one()
+        s.execute(text("UPDATE areas SET name = '改名社区' WHERE area_id = :a"), {"a": area_id})
+    try:
+        renamed = client.get(url, headers=auth("planner", **{"If-None-Match": etag}))
+        assert renamed.status_code == 200 and renamed.headers["etag"] != etag
+        names = {f["properties"]["area_id"]: f["properties"]["name"] for f in renamed.json()["features"]}
+        assert names[area_id] == "改名社区"
+    finally:
+        with session(api_db, actor="pytest") as s:
+            s.execute(text("UPDATE areas SET name = :n WHERE area_id = :a"), {"n": old, "a": area_id})
+    back = client.get(url, headers=auth("planner"))
+    assert {f["properties"]["area_id"]: f["properties"]["name"] for f in back.json()["features"]}[
+        area_id
+    ] == old
