@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -62,7 +62,11 @@ def _tianditu_key() -> str | None:
 
 
 _pages: Cache[PageHtml] = Cache(12)
-_basemaps: Cache[dict] = Cache(4)
+_basemaps: Cache[tuple[dict, bytes, str]] = Cache(4)
+BASEMAP_URL = "/basemap.json"
+BASEMAP_INLINE = ("tiles", "road_class")
+"""What of the base map a page carries: its tile URLs (the tiles start at once); labels, water and sea
+come from ``BASEMAP_URL`` in a request of their own, which the browser may keep (``v``)."""
 
 
 def _versions(s: Session) -> tuple:
@@ -71,14 +75,24 @@ def _versions(s: Session) -> tuple:
     return (queries.database_identity(s), sources.version_key(s))
 
 
-def _basemap(s: Session, versions: tuple) -> dict:
-    """The offline base map; roads, area outlines and blocks come from the vector tiles (``/tiles``), whose
-    URLs carry their data version (so a browser may keep them: see api.routes.tiles)."""
+def _basemap_bundle(s: Session, versions: tuple) -> tuple[dict, bytes, str]:
+    """The offline base map (roads, area outlines and blocks from the vector tiles, ``/tiles``, whose URLs
+    carry their data version), its JSON body and its version ``v``."""
     database, layers = versions
     key = (database, tuple(v for v in layers if v[0] in BASEMAP_LAYERS))
-    return _basemaps.get(
-        key, lambda: offline_data(**sources.basemap_layers(s), tiles=tile_urls(s, BASE_TILES))
-    )
+
+    def build() -> tuple[dict, bytes, str]:
+        data = offline_data(**sources.basemap_layers(s), tiles=tile_urls(s, BASE_TILES))
+        return data, js_json(data).encode(), data_version(repr(key) + repr(data["tiles"]))
+
+    return _basemaps.get(key, build)
+
+
+def _basemap(s: Session, versions: tuple) -> dict:
+    """What a page carries of the offline base map: the tile URLs and the URL of the rest (``v``: the data
+    version, so the browser keeps it until the map data changes)."""
+    data, _body, v = _basemap_bundle(s, versions)
+    return {**{k: data[k] for k in BASEMAP_INLINE}, "url": f"{BASEMAP_URL}?v={v}"}
 
 
 def tile_urls(s: Session, names: tuple[str, ...]) -> dict[str, str]:
@@ -261,12 +275,20 @@ def command_page(s: SessionDep, user: OptionalUser) -> Response:
     return allowed if isinstance(allowed, Response) else _events_page(s, allowed, "command")
 
 
-@router.get("/basemap.json")
-def basemap_json(s: SessionDep) -> Response:
-    """The offline base map's data (roads, water, area outlines: the public map's own) for the pages
-    built without folium."""
-    data = _basemap(s, _versions(s))
-    return Response(js_json(data), media_type="application/json", headers=NO_STORE)
+@router.get(BASEMAP_URL)
+def basemap_json(
+    request: Request, s: SessionDep, v: Annotated[str | None, Query(max_length=40)] = None
+) -> Response:
+    """The offline base map's data (tile URLs, road and area labels, water, sea: public layers only) for
+    every map page. Asked for with the current data version ``v`` (the pages do) a browser or proxy may
+    keep it for a day; else it is revalidated (ETag, 304)."""
+    _data, body, version = _basemap_bundle(s, _versions(s))
+    etag = f'"basemap-{version}"'
+    cache = f"public, max-age={VERSIONED_MAX_AGE_S}" if v == version else "public, no-cache"
+    headers = {"ETag": etag, "Cache-Control": cache}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -226,9 +226,9 @@
   // leaflet.vectorgrid 1.3 stops a click on an interactive tile feature with L.DomEvent.fakeStop, which
   // Leaflet 1.8 removed: stop it from reaching the map (as a click on any Leaflet path does).
   if (window.L && L.DomEvent && !L.DomEvent.fakeStop) L.DomEvent.fakeStop = function (e) { L.DomEvent.stopPropagation(e); };
-  var tracked = [];
+  var tracked = [], basemapPending = 0;  // base-map data requested by mq.basemap, not yet drawn
   Object.defineProperty(mq.state, "tilesPending", { enumerable: true, get: function () {
-    return tracked.filter(function (l) { return l._map && l._loading; }).length;
+    return basemapPending + tracked.filter(function (l) { return l._map && l._loading; }).length;
   } });
   mq.trackTiles = function (layer) { tracked.push(layer); return layer; };
   /* A layer of our vector tiles (GET /tiles/{name}/{z}/{x}/{y}.mvt, drawn by leaflet.vectorgrid on canvas):
@@ -330,7 +330,23 @@
              tiled: true };
   }
 
+  /* The offline base map in ``group``. A page carries only its tile URLs and ``url``: the labels, water and
+   * sea come from there (GET /basemap.json?v=…, kept by the browser), counted in ``tilesPending`` meanwhile. */
   mq.basemap = function (map, group, data) {
+    if (data.url) {
+      basemapPending++;
+      var inline = Object.assign({}, data);
+      delete inline.url;
+      mq.fetchJSON(data.url).then(function (rest) {
+        return Object.assign({}, rest, inline);
+      }, function () {  // no labels, water or sea: the tiles still draw the streets and outlines
+        return Object.assign({ water: { type: "FeatureCollection", features: [] } }, inline);
+      }).then(function (full) {
+        basemapPending--;
+        mq.basemap(map, group, full);
+      });
+      return group;
+    }
     if (data.tiles) return labelled(map, group, tiledBasemap(map, group, data));
     var renderer = L.canvas({ padding: 0.4, tolerance: 3 });
     mq.state.offlineBase = group;

@@ -94,10 +94,12 @@ def test_public_map_offline_with_all_layers(visit, truth):
     assert max(r, g, b) - min(r, g, b) < 60 and r < 120, state["clusterColour"]
     assert state["demo"] == "演示数据(虚构)"
     assert state["lang"] == "zh-CN" and "民情地图" in state["title"]
-    # Only our own app was asked for anything: the page, its assets, the base map's vector tiles.
+    # Only our own app was asked for anything: the page, its assets, the base map's data and vector tiles.
     assert all(
-        urlsplit(u).path == "/" or urlsplit(u).path.startswith(("/assets/", "/tiles/")) for u in v.requests
+        urlsplit(u).path in ("/", "/basemap.json") or urlsplit(u).path.startswith(("/assets/", "/tiles/"))
+        for u in v.requests
     ), v.requests
+    assert any(urlsplit(u).path == "/basemap.json" for u in v.requests)
     assert any(urlsplit(u).path.startswith("/tiles/roads/") for u in v.requests)
     v.shot("public")
     v.assert_clean()

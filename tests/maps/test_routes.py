@@ -3,6 +3,7 @@ caching, privacy."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -58,6 +59,34 @@ def test_public_map_holds_no_personal_data(client, demo_db):
     assert not [a for a in addresses if a in html], "a residence address leaked into the public page"
     for key in ('"households":', '"population":', '"residence_id":', '"elderly":', '"children":'):
         assert key not in html  # no count of people, not even aggregated ones, on the public page
+
+
+def test_base_map_travels_in_its_own_cached_request(client, demo_db):
+    """Issue 19: the page carries only the base map's tile URLs and the versioned URL of the rest (labels,
+    water, sea), which a browser may keep for a day; without the current ``v`` it is revalidated."""
+    from sqlalchemy import text
+
+    from layers.db import session
+
+    html = client.get("/").text
+    found = re.search(r'"url":"(/basemap\.json\?v=[0-9a-f]{16})"', html)
+    assert found, "the public page names no versioned base map"
+    assert '"road_labels"' not in html and '"area_labels"' not in html
+    r = client.get(found.group(1))
+    assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=86400"
+    data = r.json()
+    assert data["road_labels"] and data["area_labels"] and "water" in data and "sea" in data
+    assert f'"tiles":{json.dumps(data["tiles"], separators=(",", ":"))}' in html.replace("\\u0026", "&")
+    assert client.get(found.group(1), headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    assert client.get("/basemap.json").headers["cache-control"] == "public, no-cache"
+    for key in ('"households":', '"population":', '"residence_id":', '"elderly":', '"children":'):
+        assert key not in r.text
+    with session(demo_db) as s:
+        addresses = [
+            a
+            for (a,) in s.execute(text("SELECT address FROM residences WHERE address IS NOT NULL LIMIT 200"))
+        ]
+    assert addresses and not [a for a in addresses if a in r.text]
 
 
 @pytest.mark.parametrize("path", ["/planner", "/placenames", "/grid", "/command"])
