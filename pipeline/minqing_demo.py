@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from data.demo.minqing import generate, old_town_lonlat
+from data.demo.minqing import generate_copies, old_town_lonlat
 from geo.deadlines import BEIJING
 from layers.load import minqing_demo as store
 from pipeline import events as events_service
@@ -47,12 +47,13 @@ def load(
             "no residence lies in a small grid: there is no district to make 民情 for",
             fix="load the demo district first: `minqing demo load`",
         )
-    demo = generate(
+    demo = generate_copies(
         homes,
         categories,
         calendar,
         visits_service.plan(visit_settings),
         end=end or default_end(),
+        scale=scale,
         examples=category_examples(event_settings.categories_path),
         months=months,
         seed=seed,

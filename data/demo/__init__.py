@@ -35,9 +35,11 @@ each, the network of every travel profile of data/profiles.csv is strongly conne
 streets form loops and couplets and never lead into a dead end (``circulation``); gated
 compounds are entered and left only through their gates.
 ``scale`` K > 1 lays out ceil(K) separate island districts (澄湾区, 澜屿区, ...) side by side,
-the last one smaller for a fractional K; everything grows linearly with K. ``scale`` < 1 makes one
-smaller district (handy for fast tests). Ids are unique across copies: copy c, local index i →
-``c * 10_000_000 + i + 1``.
+the last one smaller for a fractional K; everything grows linearly with K. The full copies after
+the second are laid out like copy 1 (``derived``: its streets, homes and facilities in a slot of
+their own, with their own ids, district and town names, codes and grid workers), which makes them
+cheap. ``scale`` < 1 makes one smaller district (handy for fast tests). Ids are unique across
+copies: copy c, local index i → ``c * 10_000_000 + i + 1``.
 
 The ``planted`` frame (case, layer, object_id, name, note) lists every planted case (gaps,
 gates, bridge edges, the islet component, irregular names ...) with the layer and id of the
@@ -58,6 +60,7 @@ from dataclasses import dataclass, fields
 import geopandas as gpd
 import pandas as pd
 
+from . import derived
 from .frames import SOURCE, copy_frames
 from .geography import copy_sizes, layout
 
@@ -108,15 +111,23 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
 
 
 def _all_copies(sizes: list[float], origins: list, seed: int) -> list[dict]:
-    """The frames of every copy; several copies are built in worker processes, one per core (each
-    copy draws from its own seeded streams, so the result is the same either way)."""
-    jobs = [(c, size, origin, seed) for c, (size, origin) in enumerate(zip(sizes, origins, strict=True))]
+    """The frames of every copy. Copies 0 and 1 and a partial last copy are generated, in worker
+    processes, one per core (each copy draws from its own seeded streams, so the result is the same
+    either way); the other full copies are derived from copy 1 (``derived``, a fraction of a second
+    each)."""
+    made = [c for c in range(len(sizes)) if derived.template(c, sizes) == c]
+    rest = [c for c in range(len(sizes)) if c not in made]
+    jobs = [(c, sizes[c], origins[c], seed) for c in made]
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers < 2:
-        return [copy_frames(*job) for job in jobs]
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        return list(pool.map(copy_frames, *zip(*jobs, strict=True)))
+        parts = {c: copy_frames(*job) for c, job in zip(made, jobs, strict=True)}
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            parts = dict(zip(made, pool.map(copy_frames, *zip(*jobs, strict=True)), strict=True))
+    for c in rest:
+        t = derived.template(c, sizes)
+        parts[c] = derived.derive(parts[t], t, c, origins[t], origins[c])
+    return [parts[c] for c in range(len(sizes))]
 
 
 def summary(d: DemoDistrict) -> dict:

@@ -35,7 +35,8 @@ from geo import events as flow
 from geo.deadlines import Category, WorkCalendar
 from geo.visits import KeyGroup
 
-from . import geography
+from . import derived, geography
+from .frames import ID_STRIDE
 from .names import WORKER_GIVEN, WORKER_SURNAMES
 
 KINDS = ("old_town", "village", "urban")
@@ -125,9 +126,10 @@ class MinqingDemo:
     """Rows to load (local indices link them; the loader gives them database ids).
 
     households: hh, residence_id, groups, head_name, address, grid_id, community_id, town_id, registered_at
-    events: ev, tracking_code, category, description, source, grid_id, community_id, town_id, address,
-            reported_by, reported_at, lon, lat and the flow state (status, level, department, due_at, overdue,
-            escalations, resolved_at, result_note, satisfaction)
+    events: ev, residence_id (of its home; not stored), tracking_code, category, description, source,
+            grid_id, community_id, town_id, address, reported_by, reported_at, lon, lat and the flow
+            state (status, level, department, due_at, overdue, escalations, resolved_at, result_note,
+            satisfaction)
     history: ev, action, from_status, to_status, actor, at, note, department
     visits: hh, worker, visited_at, notes, needs, ev (−1: no event), lon, lat
     """
@@ -295,15 +297,17 @@ def generate(
     examples: Mapping[str, Sequence[str]] | None = None,
     months: int = 6,
     seed: int = 20261122,
+    stream: tuple[int, ...] = (),
 ) -> MinqingDemo:
     """The 民情 of ``homes`` for ``months`` months before ``end`` (time-zone aware).
 
     ``homes``: one row per residence point with residence_id, grid_id, community_id, town_id, kind
     (old_town / village / urban), households, elderly, children, lon, lat, address and worker (the
     grid worker's name). ``examples``: category → example descriptions (the 事项清单's ``examples``).
-    The same inputs, ``end`` and ``seed`` give the same rows.
+    The same inputs, ``end``, ``seed`` and ``stream`` (more keys of the random stream) give the same
+    rows.
     """
-    rng = np.random.default_rng([seed, 16])
+    rng = np.random.default_rng([seed, 16, *stream])
     start = end - timedelta(days=round(months * 30.44))
     homes = homes.sort_values("residence_id").reset_index(drop=True)
     sim = _Simulator(categories, calendar, end, rng)
@@ -324,6 +328,7 @@ def generate(
         events.append(
             {
                 "ev": ev,
+                "residence_id": home.residence_id,  # not stored: tells ``_laid_out_like`` the home
                 "tracking_code": code,
                 "category": category,
                 "description": description,
@@ -461,15 +466,146 @@ def generate(
     )
 
 
+def generate_copies(
+    homes: pd.DataFrame,
+    categories: Mapping[str, Category],
+    calendar: WorkCalendar,
+    plan: Mapping[str, KeyGroup],
+    *,
+    end: datetime,
+    scale: float = 1.0,
+    examples: Mapping[str, Sequence[str]] | None = None,
+    months: int = 6,
+    seed: int = 20261122,
+) -> MinqingDemo:
+    """The 民情 of a demo of ``scale`` copies (``homes`` as for ``generate``), copy by copy (copy c:
+    ``residence_id // ID_STRIDE``). Copy 0 is drawn from ``generate``'s stream, so one district gets
+    the very rows of ``generate``; another generated copy from a stream of its own; a copy laid out
+    like another (``derived``) takes that copy's 民情 at its own homes: the same reports, flows,
+    key households and visits at the same times, with its own addresses, areas, grid workers,
+    tracking codes and household heads (a fraction of the time of drawing them)."""
+    homes = homes.sort_values("residence_id").reset_index(drop=True)
+    copy = homes["residence_id"].to_numpy(np.int64) // ID_STRIDE
+    sizes = geography.copy_sizes(scale)
+    args = {"end": end, "examples": examples, "months": months, "seed": seed}
+    made: dict[int, tuple[MinqingDemo, pd.DataFrame]] = {}
+    parts = []
+    for c in np.unique(copy):
+        mine = homes[copy == c].reset_index(drop=True)
+        t = derived.template(int(c), sizes) if c < len(sizes) else int(c)
+        part = None
+        if t != c and t in made:
+            part = _laid_out_like(*made[t], mine, np.random.default_rng([seed, 16, int(c)]))
+        if part is None:
+            stream = () if c == 0 else (int(c),)
+            part = generate(mine, categories, calendar, plan, **args, stream=stream)  # type: ignore[arg-type]
+            made[int(c)] = (part, mine)
+        parts.append(part)
+    return _joined(parts, np.random.default_rng([seed, 17]))
+
+
+def _laid_out_like(demo: MinqingDemo, src: pd.DataFrame, dst: pd.DataFrame, rng) -> MinqingDemo | None:
+    """``demo`` (the 民情 of the homes ``src``) moved to the homes ``dst`` of a copy laid out alike
+    (home i of ``dst`` is home i of ``src``); None when they are not alike."""
+    same = ["kind", "households", "elderly", "children"]
+    if len(src) != len(dst) or not src[same].reset_index(drop=True).equals(dst[same].reset_index(drop=True)):
+        return None
+    at = pd.Index(src["residence_id"])
+    src_worker = src["worker"].fillna("网格员").to_numpy(object)
+    dst_worker = dst["worker"].fillna("网格员").to_numpy(object)
+    areas = ["grid_id", "community_id", "town_id", "address"]
+
+    def moved(frame: pd.DataFrame, home: np.ndarray, worker: str | None) -> pd.DataFrame:
+        out = frame.copy()
+        for col in areas + ["residence_id"]:
+            if col in out:
+                out[col] = dst[col].to_numpy()[home]
+        if "lon" in out:  # the same offset from the home
+            out["lon"] = out["lon"].to_numpy() + (dst["lon"].to_numpy() - src["lon"].to_numpy())[home]
+            out["lat"] = out["lat"].to_numpy() + (dst["lat"].to_numpy() - src["lat"].to_numpy())[home]
+        if worker is not None:
+            mine = out[worker].to_numpy(object) == src_worker[home]
+            out[worker] = np.where(mine, dst_worker[home], out[worker].to_numpy(object))
+        return out
+
+    ev_home = at.get_indexer(demo.events["residence_id"]) if len(demo.events) else np.empty(0, np.int64)
+    hh_home = (
+        at.get_indexer(demo.households["residence_id"]) if len(demo.households) else np.empty(0, np.int64)
+    )
+    events = moved(demo.events, ev_home, "reported_by")
+    events["tracking_code"] = _codes(rng, len(events))
+    history = (
+        moved(demo.history, ev_home[demo.history["ev"].to_numpy(np.int64)], "actor")
+        if len(demo.history)
+        else demo.history.copy()
+    )
+    households = moved(demo.households, hh_home, None)
+    households["head_name"] = [_person(rng) for _ in range(len(households))]
+    visits = (
+        moved(demo.visits, hh_home[demo.visits["hh"].to_numpy(np.int64)], "worker")
+        if len(demo.visits)
+        else demo.visits.copy()
+    )
+    return MinqingDemo(households=households, events=events, history=history, visits=visits)
+
+
+_CODE_LETTERS = np.array(list(CODE_ALPHABET))
+
+
+def _codes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` tracking codes (MQ + 10 characters of ``CODE_ALPHABET``) drawn at once."""
+    letters = _CODE_LETTERS[rng.integers(0, len(CODE_ALPHABET), size=(n, 10))]
+    return np.char.add("MQ", letters.view("<U10").ravel()).astype(object)
+
+
+def _joined(parts: list[MinqingDemo], rng: np.random.Generator) -> MinqingDemo:
+    """The copies' 民情 as one, local indices renumbered; a tracking code drawn twice is drawn again."""
+    if len(parts) == 1:
+        return parts[0]
+    ev = np.cumsum([0] + [len(p.events) for p in parts])
+    hh = np.cumsum([0] + [len(p.households) for p in parts])
+
+    def shift(frame: pd.DataFrame, col: str, by: int, keep_negative: bool = False) -> pd.DataFrame:
+        if col not in frame or not len(frame):
+            return frame
+        v = frame[col].to_numpy(np.int64)
+        return frame.assign(**{col: np.where(v >= 0, v + by, v) if keep_negative else v + by})
+
+    events = pd.concat([shift(p.events, "ev", int(ev[i])) for i, p in enumerate(parts)], ignore_index=True)
+    codes = events["tracking_code"]
+    while (twice := codes.duplicated()).any():
+        codes = codes.mask(twice, pd.Series(_codes(rng, len(codes)), index=codes.index))
+    events["tracking_code"] = codes
+    return MinqingDemo(
+        households=pd.concat(
+            [shift(p.households, "hh", int(hh[i])) for i, p in enumerate(parts)], ignore_index=True
+        ),
+        events=events,
+        history=pd.concat(
+            [shift(p.history, "ev", int(ev[i])) for i, p in enumerate(parts)], ignore_index=True
+        ),
+        visits=pd.concat(
+            [
+                shift(shift(p.visits, "hh", int(hh[i])), "ev", int(ev[i]), keep_negative=True)
+                for i, p in enumerate(parts)
+            ],
+            ignore_index=True,
+        ),
+    )
+
+
 def old_town_lonlat(*, scale: float = 1.0, seed: int = 20261122):
     """The old-town polygons (EPSG:4326) of the demo district's copies for ``scale`` and ``seed``:
     where the generator puts 老城区 (``data.demo.geography``)."""
 
     sizes = geography.copy_sizes(scale)
-    parts = []
-    for copy, (size, origin) in enumerate(zip(sizes, geography.layout(len(sizes)), strict=True)):
-        geo = geography.build(copy, size, origin, np.random.default_rng([seed, copy, 1]))
-        if not geo.old_town.is_empty:
-            parts.append(geography.to_lonlat(np.array([geo.old_town], dtype=object), geo.origin)[0])
+    origins = geography.layout(len(sizes))
+    parts, towns = [], {}
+    for copy, origin in enumerate(origins):
+        t = derived.template(copy, sizes)  # a derived copy has its template's old town, moved
+        if t not in towns:
+            towns[t] = geography.build(t, sizes[t], origins[t], np.random.default_rng([seed, t, 1])).old_town
+        if not towns[t].is_empty:
+            parts.append(geography.to_lonlat(np.array([towns[t]], dtype=object), origin)[0])
     merged = unary_union(parts) if parts else MultiPolygon()
     return merged
