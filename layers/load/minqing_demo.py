@@ -154,14 +154,6 @@ def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str
                 "WHERE w.area_id = e.grid_id"
             )
         )
-        s.execute(
-            text(
-                "UPDATE visits v SET distance_m = "
-                "round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) "
-                "FROM key_households h JOIN residences r USING (residence_id) "
-                "WHERE h.household_id = v.household_id"
-            )
-        )
     s.execute(text("ANALYZE events; ANALYZE visits; ANALYZE key_households"))
     record_import(s, actor=actor, layer="demo_minqing", summary=counts)
     return counts
@@ -186,16 +178,39 @@ def _copy_all(s: Session, demo, event_ids: np.ndarray, household_ids: np.ndarray
             HOUSEHOLD_COLS,
             households.assign(household_id=household_ids[_local(households, "hh")]),
         ),
-        "visits": _copy(
+        "visits": _visits(
             s,
-            "visits",
-            VISIT_COLS,
             visits.assign(
                 household_id=household_ids[_local(visits, "hh")],
                 event_id=pd.Series(
                     event_ids[np.maximum(visit_ev, 0)], index=visits.index, dtype="Int64"
                 ).where(visit_ev >= 0),  # −1: no event
             ),
-            point=True,
         ),
     }
+
+
+def _visits(s: Session, visits: pd.DataFrame) -> int:
+    """COPY the visits into a scratch table, then write them in their order with each one's distance
+    from its household's residence (one write per row, not a write and an UPDATE)."""
+    if visits.empty:
+        return 0
+    cols = ", ".join(VISIT_COLS)
+    s.execute(
+        text(
+            f"CREATE TEMP TABLE demo_visits ON COMMIT DROP AS SELECT {cols}, geom, 0::bigint AS ord "
+            "FROM visits WITH NO DATA"
+        )
+    )
+    n = _copy(s, "demo_visits", (*VISIT_COLS, "ord"), visits.assign(ord=np.arange(len(visits))), point=True)
+    picked = ", ".join(f"v.{c}" for c in VISIT_COLS)
+    s.execute(
+        text(
+            f"INSERT INTO visits ({cols}, geom, distance_m) SELECT {picked}, v.geom, "
+            "round(ST_Distance(v.geom::geography, r.geom::geography)::numeric, 1) FROM demo_visits v "
+            "LEFT JOIN key_households h ON h.household_id = v.household_id "
+            "LEFT JOIN residences r ON r.residence_id = h.residence_id ORDER BY v.ord"
+        )
+    )
+    s.execute(text("DROP TABLE demo_visits"))
+    return n
