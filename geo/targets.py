@@ -162,9 +162,11 @@ def _judge(
     if t["measure"] == "presence":
         in_circle = in_circle[in_circle.level != "community"]  # a share of communities needs several
     score = _score(t, in_circle, per_area, presence, composite)
+    scores = {} if score is None else score.to_dict("index")
     out = []
-    for (holder, level), _ in in_circle.groupby(["holder", "level"], sort=True):
-        row = score.loc[holder] if score is not None and holder in score.index else None
+    pairs = in_circle[["holder", "level"]].drop_duplicates().sort_values(["holder", "level"])
+    for holder, level in pairs.itertuples(index=False, name=None):
+        row = scores.get(holder)
         value = np.nan if row is None else float(row["value"])
         known = row is not None and np.isfinite(value)
         n = None if row is None or not known or pd.isna(row["n"]) else int(row["n"])

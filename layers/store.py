@@ -354,6 +354,19 @@ def composite_results(
     )
 
 
+def type_sources(s: Session, run_id: int, *, types: list[str]) -> dict[str, int]:
+    """Per type of ``types`` the run holds: the run whose rows it uses (itself, or the run it reused
+    them from)."""
+    rows = s.execute(
+        text(
+            "SELECT type_code, source_run_id FROM coverage_run_types "
+            "WHERE run_id = :r AND type_code = ANY(:t)"
+        ),
+        {"r": run_id, "t": list(types)},
+    ).all()
+    return {str(code): int(source) for code, source in rows}
+
+
 def residence_coverage(s: Session, run_id: int, *, types: list[str]) -> pd.DataFrame:
     """Per home and type of ``types``: ``residence_id``, ``type_code``, ``circle``, ``covered`` (the packed
     arrays read as text and split, much faster than one row per home)."""

@@ -188,6 +188,7 @@ def clear_cache() -> None:
     _PREPARED.clear()
     _BASE.clear()
     _NETWORKS.clear()
+    _PER_HOME.clear()
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
@@ -294,16 +295,19 @@ def fingerprints(
     digests = profile_digests(inputs.profiles)
     basis = capacity_basis(inputs.facility_types)
     fac = inputs.facilities[inputs.facilities.status.isin(statuses)].sort_values("facility_id")
-    groups = {str(code): group for code, group in fac.groupby("type_code", sort=True)}
+    # one 64-bit hash per facility row (id, exact position, capacity), hashed per type below
+    row_hash = pd.util.hash_pandas_object(
+        fac[["facility_id", "lon", "lat", "capacity"]], index=False
+    ).to_numpy()
+    type_codes = fac.type_code.astype(str).to_numpy()
     out = {}
     for code in types:
-        rows = groups.get(code, fac.iloc[:0])[["facility_id", "lon", "lat", "capacity"]]
         tier = tiers[tiers.type_code == code][["circle", "profile", "max_time_s"]]
         parts = [
-            rows.to_csv(index=False, float_format="%.9f"),
-            tier.to_csv(index=False),
+            row_hash[type_codes == code].tobytes().hex(),
+            repr(tier.to_numpy().tolist()),
             *(digests.get(p, "?") for p in sorted(set(tier.profile))),
-            basis.loc[[code]].to_csv(),
+            repr(basis.loc[code].tolist()),
         ]
         out[code] = _digest("|".join(parts))
     return out
@@ -430,17 +434,47 @@ def composite_rows(
     the other types' rows are read from the store."""
     bundles = measures.required_bundles(inputs.facility_types)
     codes = sorted({c for v in bundles.values() for c in v})
-    cols = ["residence_id", "type_code", "circle", "covered"]
-    parts = []
-    if fresh is not None and len(fresh):
-        mine = fresh[fresh.type_code.astype(str).isin(codes)]
-        parts.append(mine[cols].astype({"type_code": str, "circle": str}))
-    done = set(parts[0].type_code) if parts else set()
-    rest = [c for c in codes if c not in done]
-    if rest or not parts:
-        parts.append(store.residence_coverage(s, run_id, types=rest))
-    per_residence = pd.concat(parts, ignore_index=True)
+    per_residence = pd.concat(_per_home(s, run_id, inputs, codes, fresh), ignore_index=True)
     return measures.composite(prepared_for(inputs), per_residence, bundles)
+
+
+_PER_HOME: Cache[pd.DataFrame] = Cache(
+    512 * 2**20, sizeof=lambda frame: int(frame.memory_usage(index=False).sum())
+)
+"""Per-home rows of one type as stored by the run that computed them (``residence_id``, ``type_code``,
+``circle``, ``covered``), keyed by database, that run and the type: stored rows never change, so the
+next incremental run in this process takes the types it reuses from here instead of the database."""
+
+
+def _per_home(
+    s: Session, run_id: int, inputs: Inputs, codes: list[str], fresh: pd.DataFrame | None
+) -> list[pd.DataFrame]:
+    """The per-home rows of ``codes`` the run holds: computed now (``fresh``), kept from the run that
+    computed them, or read from the store (and kept)."""
+    cols = ["residence_id", "type_code", "circle", "covered"]
+    parts: list[pd.DataFrame] = []
+    if fresh is not None and len(fresh):
+        mine = fresh[fresh.type_code.astype(str).isin(codes)][cols].astype({"type_code": str, "circle": str})
+        for code, part in mine.groupby("type_code", sort=True):
+            _PER_HOME.put((inputs.database, run_id, str(code)), part.reset_index(drop=True))
+            parts.append(part)
+    done = {str(p.type_code.iloc[0]) for p in parts}
+    sources = store.type_sources(s, run_id, types=[c for c in codes if c not in done])
+    missing = []
+    for code, source in sorted(sources.items()):
+        kept = _PER_HOME.peek((inputs.database, source, code))
+        if kept is None:
+            missing.append(code)
+        else:
+            parts.append(kept)
+    if missing:
+        read = store.residence_coverage(s, run_id, types=missing)
+        by_type = {str(code): part for code, part in read.groupby("type_code", sort=True)}
+        for code in missing:
+            part = by_type.get(code, read.iloc[:0]).reset_index(drop=True)
+            _PER_HOME.put((inputs.database, sources[code], code), part)
+            parts.append(part)
+    return parts or [store.residence_coverage(s, run_id, types=[])]
 
 
 def evaluate_targets(

@@ -183,11 +183,11 @@ def _text_cells(series: pd.Series) -> np.ndarray | None:
         if kind == "boolean":
             out = np.where(series.to_numpy(object) == True, "t", "f").astype(object)  # noqa: E712
         elif kind in ("string", "empty"):
-            text_ = series.astype(object).where(~null, "").astype(str)
+            out = series.astype(object).where(~null, "").astype(str).to_numpy(object)
+            blob = "".join(out)  # one pass in C tells whether any cell needs escaping at all
             for old, new in _ESCAPES:
-                if text_.str.contains(old, regex=False).any():
-                    text_ = text_.str.replace(old, new, regex=False)
-            out = text_.to_numpy(object)
+                if old in blob:
+                    out = np.array([cell.replace(old, new) for cell in out], dtype=object)
         else:
             return None
     else:

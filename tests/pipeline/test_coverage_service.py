@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from geo.measures import required_bundles
 from layers import store
 from layers.db import session
 from layers.queries import read_frame
@@ -114,6 +115,40 @@ def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
     finally:
         with session(demo_db, actor="pytest") as s:
             s.execute(text("UPDATE facilities SET status = 'open' WHERE facility_id = :f"), {"f": fid})
+
+
+def test_composite_of_reused_types_equals_the_full_runs_read_back_or_kept(demo_db, base_run):
+    """An incremental run with nothing edited reuses every type; its composite measure (residents
+    reaching every required type) is built from the per-home rows of the run that computed them —
+    read back from the store in a fresh process, kept in memory after that."""
+
+    def composite(s, run_id):
+        rows = read_frame(
+            s,
+            "SELECT * FROM coverage_composite WHERE run_id = :r ORDER BY circle, tier, area_id",
+            {"r": run_id},
+        )
+        stamps = [c for c in ("run_id", "created_at", "updated_at") if c in rows]
+        return rows.drop(columns=stamps).reset_index(drop=True)
+
+    with session(demo_db) as s:  # whatever earlier tests edited and restored: a run of today's data
+        settled = service.run_and_store(s, incremental=True)
+    service._PER_HOME.clear()  # as a fresh process: nothing kept
+    with session(demo_db) as s:
+        cold = service.run_and_store(s, incremental=True)
+    with session(demo_db) as s:
+        bundles = required_bundles(service.read_inputs(s).facility_types)
+    required = {code for codes in bundles.values() for code in codes}
+    assert len(required) > 5 and len(service._PER_HOME) == len(required)  # read back once, kept
+    with session(demo_db) as s:
+        warm = service.run_and_store(s, incremental=True)
+    with session(demo_db) as s:
+        expected = composite(s, settled["run_id"])
+        assert len(expected) and expected.population_covered.sum() > 0
+        for run in (cold, warm):
+            assert run["summary"]["recomputed_types"] == []
+            pd.testing.assert_frame_equal(composite(s, run["run_id"]), expected)
+            assert run["summary"]["composite"] == settled["summary"]["composite"]
 
 
 def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_db, base_run):
