@@ -181,6 +181,7 @@ def build_planner_map(
     run: dict[str, Any] | None,
     stale: bool = False,
     communities: gpd.GeoDataFrame | None = None,
+    gap_tiles: str | None = None,
     tianditu_key: str | None = None,
 ) -> PageHtml:
     """The planner page: its HTML and the hashes of its inline scripts (``PageHtml``).
@@ -193,6 +194,9 @@ def build_planner_map(
     run : the latest finished coverage run (``layers.store.latest_run``) or None.
     stale : True when the data changed since ``run`` was computed.
     communities : community polygons (area_id, name, urban, geometry; EPSG:4326) for the compliance layer.
+    gap_tiles : URL template of the gap polygons' vector tiles (``/tiles/gaps/{z}/{x}/{y}.mvt?v=…``; the page
+        adds the facility type): the gaps are drawn from them and listed from ``/gaps?geometry=false``.
+        None: the gap polygons come as GeoJSON.
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     """
     m = page_map(
@@ -235,6 +239,7 @@ def build_planner_map(
         "default_level": DEFAULT_LEVEL,
         "default_measure": DEFAULT_MEASURE,
         "run": _run(run, stale=stale),
+        "gap_tiles": gap_tiles,
     }
     m.add_child(AttachScript("minqing.planner", layers=groups, data=data))
     add_html(

@@ -143,6 +143,7 @@ def _planner_html(s: Session) -> PageHtml:
                 sources.facility_types(s), coverage_settings().facility_types_csv
             ),
             communities=sources.communities(s),
+            gap_tiles=tile_urls(s, ("gaps",))["gaps"],
             tianditu_key=tk,
         ),
     )

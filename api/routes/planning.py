@@ -6,10 +6,12 @@ unsuppressed aggregates; no residence id or point ever appears in a response.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 
@@ -250,7 +252,9 @@ def run_areas(
     description="Gap polygons ranked by population: `rank, households, population, elderly, children`, "
     'and where each lies: `town`, `community`, `road` and `place` (e.g. "鹭田镇 西关社区 '
     '兴业路以南": the nearest named road as `GET /reverse` finds it, and the side of it — '
-    "以东/以西/以南/以北, 沿线 on it, 甲路与乙路路口 at a crossing), labelled when read.",
+    "以东/以西/以南/以北, 沿线 on it, 甲路与乙路路口 at a crossing), labelled when read. With "
+    "`geometry=false` each feature carries its `bbox` [west, south, east, north] and no geometry: the "
+    "planner map lists and names the gaps from it and draws their shapes from the `gaps` vector tiles.",
 )
 def run_gaps(
     request: Request,
@@ -259,18 +263,16 @@ def run_gaps(
     run_id: RunId,
     type_code: TypeQuery = None,
     simplify: Simplify = None,
+    geometry: Annotated[bool, Query(description="含几何 with the polygons (false: only their bbox)")] = True,
 ) -> Response:
     run = resolve_run(s, run_id)
     known_types(s, type_code)
-    return _run_response(
-        request,
-        s,
-        run,
-        "gaps",
-        lambda: _geojson_bytes(reports.gaps_table(s, run_id, type_code=type_code), simplify),
-        type_code,
-        simplify,
-    )
+
+    def build() -> bytes:
+        gaps = reports.gaps_table(s, run_id, type_code=type_code)
+        return _geojson_bytes(gaps, simplify) if geometry else _bbox_features(gaps)
+
+    return _run_response(request, s, run, "gaps", build, type_code, simplify, geometry)
 
 
 @router.get(
@@ -377,6 +379,17 @@ def run_targets(
         code,
         media_type="application/json",
     )
+
+
+def _bbox_features(frame: gpd.GeoDataFrame) -> bytes:
+    """The frame as GeoJSON features without geometry, each with its ``bbox`` (degrees, to 1e-5)."""
+    props = json.loads(frame.drop(columns="geometry").to_json(orient="records", force_ascii=False))
+    boxes = shapely.bounds(frame.geometry.to_numpy()).round(5).tolist() if len(frame) else []
+    features = [
+        {"type": "Feature", "bbox": None if np.isnan(box).any() else box, "geometry": None, "properties": p}
+        for p, box in zip(props, boxes, strict=True)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False).encode()
 
 
 def _geojson_bytes(frame: gpd.GeoDataFrame, simplify_to_m: float | None = None) -> bytes:

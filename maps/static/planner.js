@@ -112,7 +112,7 @@
       var q = "type=" + encodeURIComponent(type);
       return Promise.all([
         mq.fetchJSON(base + "/areas?level=" + encodeURIComponent(level) + "&" + q + (circle ? "&circle=" + circle : "") + SIMPLIFY),
-        mq.fetchJSON(base + "/gaps?" + q + SIMPLIFY),
+        mq.fetchJSON(base + "/gaps?" + q + (data.gap_tiles ? "&geometry=false" : SIMPLIFY)),
         mq.fetchJSON(base + "/facilities?" + q),
         mq.fetchJSON(base + "/catchments?" + q + SIMPLIFY)
       ]).then(function (res) {
@@ -121,7 +121,7 @@
           return f.properties.present !== undefined || f.properties.presence_share !== undefined;
         })) measureSel.value = "network";  // a run computed before the presence measure existed
         var areas = drawAreas(res[0], circle);
-        drawGaps(res[1]);
+        drawGaps(res[1], type);
         var catchments = drawCatchments(res[3]);
         var fac = drawFacilities(res[2], catchments);
         downloads(type);
@@ -317,30 +317,69 @@
     /* ----- gaps: hatched purple, labels only where they do not collide ----- */
     var gapLabels = L.layerGroup().addTo(layers.gaps);
     var gapLayers = [];
-    function drawGaps(res) {
+    /* The gaps of ``res`` (largest first). With ``data.gap_tiles`` their shapes come from the vector tiles of the
+     * run's gaps of ``type`` (GET /tiles/gaps/…, hatched SVG) and ``res`` lists them without geometry (their
+     * bbox): a gap is named, listed and opened from the list; else ``res`` holds the polygons. */
+    function drawGaps(res, type) {
       layers.gaps.eachLayer(function (l) { if (l !== gapLabels) layers.gaps.removeLayer(l); });
       var feats = featuresOf(res).slice().sort(function (a, b) { return (a.properties.rank || 0) - (b.properties.rank || 0); });
       var byRank = {};
       gapLayers = [];
-      var geo = L.geoJSON({ type: "FeatureCollection", features: feats }, {
-        renderer: R.gaps, pane: P.gaps,
-        style: { color: "#4a148c", weight: 1.8, opacity: 0.95, fillColor: "url(#mq-hatch-gap)", fillOpacity: 1, className: "mq-gap" },
-        onEachFeature: function (f, layer) {
-          var p = f.properties;
-          byRank[p.rank] = layer;
-          layer.mqRank = p.rank;
-          gapLayers.push(layer);
-          layer.mqPlace = gapPlace(p);
-          layer.bindTooltip(mq.esc(layer.mqPlace) + " · " + mq.num(p.population) + " 人", { sticky: true, className: "mq-gap-tip" });
-          layer.bindPopup('<div class="mq-pop"><h3>' + mq.esc(layer.mqPlace) + '</h3><p class="mq-pop-note">服务缺口 第' + mq.esc(p.rank) +
-            "位：" + mq.esc(measureName("network", null)) + "不可达的居民聚集处</p><table class=\"mq-pop-table\">" +
-            "<tr><th>户数</th><td>" + mq.num(p.households) + "</td></tr><tr><th>人口</th><td>" + mq.num(p.population) +
-            "</td></tr><tr><th>60岁以上</th><td>" + mq.num(p.elderly) + "</td></tr><tr><th>0-14岁</th><td>" + mq.num(p.children) +
-            "</td></tr></table></div>");
-        }
-      });
+      var style = { color: "#4a148c", weight: 1.8, opacity: 0.95, fillColor: "url(#mq-hatch-gap)", fillOpacity: 1, className: "mq-gap" };
+      function popupHtml(p) {
+        return '<div class="mq-pop"><h3>' + mq.esc(gapPlace(p)) + '</h3><p class="mq-pop-note">服务缺口 第' + mq.esc(p.rank) +
+          "位：" + mq.esc(measureName("network", null)) + "不可达的居民聚集处</p><table class=\"mq-pop-table\">" +
+          "<tr><th>户数</th><td>" + mq.num(p.households) + "</td></tr><tr><th>人口</th><td>" + mq.num(p.population) +
+          "</td></tr><tr><th>60岁以上</th><td>" + mq.num(p.elderly) + "</td></tr><tr><th>0-14岁</th><td>" + mq.num(p.children) +
+          "</td></tr></table></div>";
+      }
+      function tipText(p) { return mq.esc(gapPlace(p)) + " · " + mq.num(p.population) + " 人"; }
+      var geo;
+      if (data.gap_tiles) {
+        var byId = {}, tip = L.tooltip({ sticky: true, className: "mq-gap-tip" });
+        feats.forEach(function (f) {
+          var p = f.properties, b = f.bbox;
+          var bounds = b ? L.latLngBounds([b[1], b[0]], [b[3], b[2]]) : null;
+          var gap = { mqRank: p.rank, mqPlace: gapPlace(p), properties: p,
+                      getBounds: function () { return bounds; },
+                      openPopup: function (at) {
+                        L.popup().setLatLng(at || bounds.getCenter()).setContent(popupHtml(p)).openOn(map);
+                      } };
+          byRank[p.rank] = gap;
+          byId[p.gap_id] = gap;
+          if (bounds) gapLayers.push(gap);
+        });
+        geo = mq.vectorTiles(data.gap_tiles + "&type_code=" + encodeURIComponent(type), "gaps", function () {
+          return Object.assign({ fill: true }, style);
+        }, { pane: P.gaps, rendererFactory: L.svg.tile, interactive: true,
+             getFeatureId: function (f) { return f.properties.gap_id; } });
+        geo.on("click", function (e) {
+          var gap = byId[e.layer && e.layer.properties && e.layer.properties.gap_id];
+          if (gap) gap.openPopup(e.latlng);
+        });
+        geo.on("mouseover", function (e) {
+          var gap = byId[e.layer && e.layer.properties && e.layer.properties.gap_id];
+          if (gap) map.openTooltip(tip.setContent(tipText(gap.properties)), e.latlng);
+        });
+        geo.on("mouseout", function () { map.closeTooltip(tip); });
+      } else {
+        geo = L.geoJSON({ type: "FeatureCollection", features: feats }, {
+          renderer: R.gaps, pane: P.gaps,
+          style: style,
+          onEachFeature: function (f, layer) {
+            var p = f.properties;
+            byRank[p.rank] = layer;
+            layer.mqRank = p.rank;
+            gapLayers.push(layer);
+            layer.mqPlace = gapPlace(p);
+            layer.bindTooltip(tipText(p), { sticky: true, className: "mq-gap-tip" });
+            layer.bindPopup(popupHtml(p));
+          }
+        });
+      }
       layers.gaps.addLayer(geo);
       state.gaps = geo;
+      state.gapList = gapLayers;  // largest first: mqRank, mqPlace, getBounds(), openPopup()
       layoutGapLabels();
       var box = mq.$("mq-gaps");
       if (!feats.length) { box.innerHTML = '<p class="mq-empty">该类设施没有服务缺口。</p>'; return; }

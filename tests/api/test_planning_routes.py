@@ -418,3 +418,20 @@ def test_run_reads_answer_304_and_follow_a_data_edit(client, auth, api_db, run_i
     assert {f["properties"]["area_id"]: f["properties"]["name"] for f in back.json()["features"]}[
         area_id
     ] == old
+
+
+def test_gap_list_without_geometry_carries_each_polygons_bbox(client, auth, run_id):
+    """The planner map lists the gaps from ``geometry=false`` (properties and bbox) and draws their shapes
+    from the ``gaps`` vector tiles: same gaps, same properties, the bbox of each polygon."""
+    import shapely
+
+    url = f"/coverage/runs/{run_id}/gaps?type=elderly_daycare"
+    full = client.get(url, headers=auth("planner")).json()["features"]
+    listed = client.get(url + "&geometry=false", headers=auth("planner")).json()["features"]
+    assert full and len(listed) == len(full)
+    for f, g in zip(full, listed, strict=True):
+        assert g["geometry"] is None and g["properties"] == f["properties"]
+        west, south, east, north = shapely.geometry.shape(f["geometry"]).bounds
+        assert g["bbox"] == pytest.approx([west, south, east, north], abs=1e-5)
+    for who, status in WHO.items():
+        assert client.get(url + "&geometry=false", headers=auth(who)).status_code == status

@@ -309,10 +309,15 @@ def test_gaps_are_hatched_and_their_labels_never_overlap(planner, api, coverage_
     assert 0 < len(first) == v.js("() => window.minqing.state.gapLabels") <= 5
     assert set(first) <= {places[r] for r in sorted(places)[:5]} and all(first)
     _no_overlap(v)
-    v.js("""() => { const s = window.minqing.state, g = s.gaps.getLayers().find(l => l.mqRank === 1);
+    v.js("""() => { const s = window.minqing.state, g = s.gapList.find(l => l.mqRank === 1);
         s.map.setView(g.getBounds().getCenter(), 15, {animate: false}); }""")
     v.idle()
     _no_overlap(v)
+    # The shapes come from the gaps' vector tiles; the list opens a gap's popup, named as the API names it.
+    assert v.js("() => [...document.querySelectorAll('.leaflet-mq-p-gaps-pane svg')].length") > 0
+    v.page.click('#mq-gaps tr[data-rank="1"] a')
+    v.page.wait_for_selector(".leaflet-popup-content h3")
+    assert v.page.inner_text(".leaflet-popup-content h3") == places[1]
     v.shot("planner-gaps")
     v.assert_clean()
 
