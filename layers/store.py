@@ -429,6 +429,20 @@ def latest_run(s: Session, *, scenario_id: int | None = None) -> dict[str, Any] 
     return dict(row) if row else None
 
 
+def runs_with_isochrones(s: Session, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest ``limit`` finished base runs that stored facility isochrones, newest first: ``run_id``,
+    ``data_version`` and ``summary`` (only its ``isochrones`` member: what the rows depend on)."""
+    rows = s.execute(
+        text(
+            "SELECT run_id, data_version, jsonb_build_object('isochrones', summary->'isochrones') AS summary "
+            "FROM coverage_runs WHERE status = 'done' AND scenario_id IS NULL "
+            "AND jsonb_typeof(summary->'isochrones') = 'object' ORDER BY run_id DESC LIMIT :n"
+        ),
+        {"n": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
 def run(s: Session, run_id: int) -> dict[str, Any] | None:
     row = (
         s.execute(

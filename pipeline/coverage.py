@@ -923,7 +923,7 @@ def isochrone_network(inputs: Inputs, profile: str) -> Network:
 
 def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
     """Store the public map's isochrones of every open facility with the run (``pipeline.isochrones``),
-    copying those of the latest finished run that no edit since can have changed."""
+    copying those of the latest finished run holding them that no edit since can have changed."""
     open_now = inputs.facilities[inputs.facilities.status == "open"][["facility_id", "lon", "lat"]]
     return isochrones.store_for_run(
         s,
@@ -933,7 +933,6 @@ def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
         digests=profile_digests(inputs.profiles),
         snap_max_m=inputs.config.snap_max_m,
         versions=inputs.versions,
-        previous=store.latest_run(s),
     )
 
 

@@ -38,7 +38,7 @@ from geo.isochrone import Isochrone, isochrones, travel_times
 from geo.network import Network
 from geo.reach import TIE_TOLERANCE_S
 from layers import isochrones as stored
-from layers import queries
+from layers import queries, store
 
 WORKER_NETWORKS = 4
 """Networks a worker process keeps (profile x data version), least recently used dropped."""
@@ -129,14 +129,16 @@ def store_for_run(
     digests: dict[str, str],
     snap_max_m: float,
     versions: dict[str, int],
-    previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Store the public isochrones of every open facility (``facilities``: facility_id, lon, lat, by
-    id) with run ``run_id``; from ``previous`` (the latest finished run) those of the facilities no
-    edit since can have changed are copied — in a full run too: they depend on nothing else (street
-    network, profile, snapping distance, where the open facilities stand), so a copy equals a new
-    computation. Returns the summary the run keeps (``isochrones``): what the rows depend on, how
-    many were computed and copied, and the seconds it took (wall clock and CPU of this process)."""
+    id) with run ``run_id``. Per profile, from the newest finished run that stored them on the same
+    street network, profile, snapping distance and minutes (``layers.store.runs_with_isochrones``),
+    those of the facilities no edit since can have changed are copied — in a full run too: they
+    depend on nothing else (street network, profile, snapping distance, where the open facilities
+    stand), so a copy equals a new computation, whichever run it comes from (a run in between with
+    another snapping distance, or storing none, takes nothing away). Returns the summary the run keeps
+    (``isochrones``): what the rows depend on, how many were computed and copied, and the seconds it
+    took (wall clock and CPU of this process)."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     key: dict[str, Any] = {
         "profiles": {p: digests[p] for p in PUBLIC_PROFILES if p in digests},
@@ -144,10 +146,12 @@ def store_for_run(
         "minutes": list(PUBLIC_MINUTES),
     }
     facilities = facilities.sort_values("facility_id").reset_index(drop=True)
+    earlier = store.runs_with_isochrones(s)
     computed = copied = 0
     for profile in key["profiles"]:
         todo = facilities.facility_id.to_numpy()
-        if previous is not None and _reusable(previous, key, profile, versions):
+        previous = next((r for r in earlier if _reusable(r, key, profile, versions)), None)
+        if previous is not None:
             todo = affected(
                 s,
                 previous["run_id"],

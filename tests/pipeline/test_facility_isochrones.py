@@ -233,6 +233,33 @@ def test_closing_a_facility_drops_it_and_updates_who_lists_it(small):
             assert _stored(s, fid, "walk", PUBLIC_MINUTES) == _fresh(s, network, fid, "walk", PUBLIC_MINUTES)
 
 
+def test_runs_in_between_with_another_snapping_distance_or_none_stored_take_nothing_away(small):
+    """The isochrones come from the newest run that stored them as they are now: a run with another
+    snapping distance, and one that stored none, leave the next run at the usual distance copying
+    every one of them, each equal to a fresh computation."""
+    url, _ = small
+    with session(url, actor="pytest") as s:
+        n = len(_open_ids(s))
+        # one type is enough: every run stores the isochrones of all open facilities
+        one = ["kindergarten"]
+        other = runs.run_and_store(s, types=one, config=runs.RunConfig(snap_max_m=1000.0))
+        none = runs.run_and_store(s, types=one, config=runs.RunConfig(store_isochrones=False))
+        back = runs.run_and_store(s, types=one)
+    assert (
+        other["summary"]["isochrones"]["snap_max_m"] == 1000.0 and other["summary"]["isochrones"]["computed"]
+    )
+    assert none["summary"]["isochrones"] is None
+    summary = back["summary"]["isochrones"]
+    assert summary["computed"] == 0 and summary["copied"] == n * len(PUBLIC_PROFILES) * len(PUBLIC_MINUTES)
+    with session(url) as s:
+        for profile in PUBLIC_PROFILES:
+            network = _network(s, profile)
+            for fid in _open_ids(s)[::9]:
+                assert _stored(s, fid, profile, PUBLIC_MINUTES) == _fresh(
+                    s, network, fid, profile, PUBLIC_MINUTES
+                )
+
+
 def test_what_is_stored_is_what_the_public_map_asks():
     from maps.public import ISOCHRONE_MINUTES, ISOCHRONE_PROFILES
 
