@@ -31,6 +31,7 @@ from pipeline import queue
 from pipeline.coverage import RunConfig, run_and_store
 from pipeline.errors import AlreadyRunning, Busy, Invalid, PipelineError
 from pipeline.signsheets import sign_sheets
+from settings import job_settings
 
 log = logging.getLogger("minqing.jobs")
 
@@ -93,6 +94,17 @@ def queue_coverage_run(
     row = store.run(s, run_id)
     assert row is not None
     return row
+
+
+def queue_scenario_evaluation(s: Session, scenario_id: int, *, actor: str) -> int:
+    """Queue the evaluation of saved scenario ``scenario_id`` as ``actor`` in the transaction of ``s``
+    (a worker of the queue evaluates it, one coverage computation at a time); the queue's job id."""
+    return queue.defer(s, "scenario_evaluate", scenario_id=scenario_id, actor=actor)
+
+
+def live_workers(s: Session) -> int:
+    """How many workers of the queue are alive (their heartbeat is recent)."""
+    return jobs.live_workers(s, stale_after_s=job_settings().job_stale_seconds)
 
 
 def run_coverage_job(

@@ -34,10 +34,17 @@ def default_end(now: datetime | None = None) -> datetime:
 
 
 def load(
-    s: Session, *, scale: float = 1.0, seed: int = 20261122, end: datetime | None = None, months: int = 6
+    s: Session,
+    *,
+    scale: float = 1.0,
+    seed: int = 20261122,
+    end: datetime | None = None,
+    months: int = 6,
+    workers: int = 1,
 ) -> dict[str, int]:
     """Generate and store the demo's 民情 for the loaded district (``scale`` and ``seed`` of the
-    district: they place its old town); replaces every event, key household and visit."""
+    district: they place its old town and tell which copies are laid out alike; the copies drawn
+    anew in up to ``workers`` processes); replaces every event, key household and visit."""
 
     event_settings, visit_settings = events_service.EventSettings(), visits_service.VisitSettings()
     categories, calendar = events_service.tables(event_settings)
@@ -57,5 +64,6 @@ def load(
         examples=category_examples(event_settings.categories_path),
         months=months,
         seed=seed,
+        workers=workers,
     )
     return store.replace_minqing(s, demo)

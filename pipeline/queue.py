@@ -34,6 +34,7 @@ log = logging.getLogger("minqing.queue")
 SCHEMA = "procrastinate"
 TASKS: dict[str, dict[str, Any]] = {
     "coverage_run": {"queue": "coverage", "lock": "coverage"},
+    "scenario_evaluate": {"queue": "coverage", "lock": "coverage"},
     "siting": {"queue": "siting", "lock": "siting"},
     "sign_sheets": {"queue": "placenames", "lock": "sign_sheets"},
     "import": {"queue": "imports", "lock": "imports"},

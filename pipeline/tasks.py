@@ -1,9 +1,9 @@
 """The task queue's tasks (``pipeline.queue``): what a worker runs.
 
-Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``), file imports import
-their upload (``pipeline.file_imports``); periodic tasks escalate overdue 民情事件 every five minutes,
-send the jobs of stopped workers back to the queue every minute, purge expired rate-limit counts hourly
-and the queue's week-old finished jobs nightly.
+Coverage runs, siting jobs and sign sheets compute their row (``pipeline.jobs``), saved scenarios are
+evaluated, file imports import their upload (``pipeline.file_imports``); periodic tasks escalate
+overdue 民情事件 every five minutes, send the jobs of stopped workers back to the queue every minute,
+purge expired rate-limit counts hourly and the queue's week-old finished jobs nightly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from procrastinate import JobContext, builtin_tasks
 
 from layers import ratelimits
 from layers.db import session
-from pipeline import events, file_imports, jobs, siting
+from pipeline import events, file_imports, jobs, scenarios, siting
 from pipeline.queue import RETRY, TASKS, app, recover
 
 log = logging.getLogger("minqing.tasks")
@@ -39,6 +39,14 @@ def _may_retry(context: JobContext) -> bool:
 def coverage_run(context: JobContext, run_id: int) -> None:
     """Compute queued base run ``run_id`` (``POST /coverage/runs``)."""
     jobs.run_coverage_job(_url(context), run_id, may_retry=_may_retry(context))
+
+
+@app.task(name="scenario_evaluate", retry=RETRY, pass_context=True, **TASKS["scenario_evaluate"])
+def scenario_evaluate(context: JobContext, scenario_id: int, actor: str) -> None:
+    """Evaluate saved scenario ``scenario_id`` as ``actor`` (``minqing demo load`` of a large demo
+    queues its scenarios' evaluations here)."""
+    with session(_url(context), actor=actor) as s:
+        scenarios.evaluate(s, scenario_id, actor=actor)
 
 
 @app.task(name="siting", retry=RETRY, pass_context=True, **TASKS["siting"])

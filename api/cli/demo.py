@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
@@ -25,8 +26,15 @@ def load(
     scale: float = typer.Option(1.0, help="size multiplier (10 → ≥300k network nodes, ≥1.5M residents)"),
     seed: int = typer.Option(20261122, help="random seed; the same seed gives the same district"),
     if_empty: bool = typer.Option(False, "--if-empty", help="do nothing when layers already hold data"),
+    queue_scenarios: bool | None = typer.Option(
+        None,
+        "--queue-scenarios/--evaluate-scenarios",
+        help="leave the demo scenarios' evaluation to the task queue's worker (`minqing worker`) or "
+        "evaluate them here; default: queued above scale 1",
+    ),
 ) -> None:
-    """Generate the demo district and load it, replacing every layer (users are kept)."""
+    """Generate the demo district and load it, replacing every layer (users are kept), with its 民情
+    and its what-if scenarios (evaluated here, or queued for the worker: see --queue-scenarios)."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
     from layers.db import database_url, session
@@ -60,6 +68,17 @@ def load(
         url = database_url()
     loaded = time.perf_counter() - t0
     typer.echo(f"已载入 loaded in {loaded:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
+    if scale > 1 if queue_scenarios is None else queue_scenarios:
+        t1 = time.perf_counter()
+        _queue_scenarios(district)
+        _echo_minqing(*_minqing_rows(url, scale, seed, 6, workers=os.cpu_count() or 1))
+        typer.echo(
+            f"阶段用时 phases: 生成 generating {generated:.1f} s, 入库 storing {loaded - generated:.1f} s, "
+            f"民情演示与情景排队 民情 and scenarios queued {time.perf_counter() - t1:.1f} s; "
+            f"共 total {time.perf_counter() - t0:.1f} s"
+        )
+        typer.echo("注意: 澄湾区为虚构演示数据 (fictional demo data).")
+        return
     # the 民情 in a process of its own while the scenarios are evaluated here: one core each
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
         minqing = pool.submit(_minqing_rows, url, scale, seed, 6)
@@ -140,9 +159,12 @@ def _minqing(scale: float, seed: int, *, months: int = 6) -> None:
     _echo_minqing(*_minqing_rows(url, scale, seed, months))
 
 
-def _minqing_rows(url: str, scale: float, seed: int, months: int) -> tuple[dict[str, int] | None, float, int]:
-    """Generate and store the demo's 民情 in the database at ``url`` (also in a worker process):
-    (row counts, seconds, exit code: 0, or that of the error already printed)."""
+def _minqing_rows(
+    url: str, scale: float, seed: int, months: int, *, workers: int = 1
+) -> tuple[dict[str, int] | None, float, int]:
+    """Generate and store the demo's 民情 in the database at ``url`` (also in a worker process; the
+    copies drawn anew in up to ``workers`` processes): (row counts, seconds, exit code: 0, or that of
+    the error already printed)."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import minqing_demo
@@ -150,7 +172,7 @@ def _minqing_rows(url: str, scale: float, seed: int, months: int) -> tuple[dict[
     t0 = time.perf_counter()
     try:
         with friendly_errors(), session(url, actor="demo-loader") as s:
-            counts = minqing_demo.load(s, scale=scale, seed=seed, months=months)
+            counts = minqing_demo.load(s, scale=scale, seed=seed, months=months, workers=workers)
     except typer.Exit as e:  # the error is printed: its exit code crosses the process boundary
         return None, time.perf_counter() - t0, e.exit_code
     return counts, time.perf_counter() - t0, 0
@@ -194,15 +216,44 @@ def _scenarios(district: DemoDistrict, *, only_missing: bool = False) -> None:
     typer.echo(f"演示情景 demo scenarios ({time.perf_counter() - t0:.1f} s): {names or '无 none'}")
 
 
+def _queue_scenarios(district: DemoDistrict) -> None:
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
+    from layers.db import session
+    from pipeline import jobs
+
+    with friendly_errors(), session(actor="demo-loader") as s:
+        rows = save_demo_scenarios(s, district, queue=True)
+        workers = jobs.live_workers(s)
+    names = "、".join(f"{r['name']} (任务 job #{r['job_id']})" for r in rows)
+    if not rows:
+        typer.echo("演示情景 demo scenarios: 无 none")
+        return
+    typer.echo(f"演示情景已保存, 待任务队列评估 demo scenarios saved, evaluation queued: {names}")
+    typer.echo(
+        f"  正在运行的 worker {workers} 个, 评估完成后规划地图即可查看"
+        if workers
+        else "  当前没有运行中的 worker: 运行 `minqing worker` (make demo 会启动) 评估, "
+        "或运行 `minqing demo scenarios` 在此立即评估 (no worker is running: start one, or evaluate now)"
+    )
+
+
 def save_demo_scenarios(
-    s: Session, district: DemoDistrict, *, actor: str = "demo-loader", only_missing: bool = False
+    s: Session,
+    district: DemoDistrict,
+    *,
+    actor: str = "demo-loader",
+    only_missing: bool = False,
+    queue: bool = False,
 ) -> list[dict]:
     """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
-    its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows."""
+    its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows; with
+    ``queue``, the evaluations are queued for the task queue's worker instead, and the rows are the
+    scenarios' name, id and queue job id."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo.scenarios import demo_scenarios
     from layers import queries
     from layers import scenarios as table
+    from pipeline import jobs
     from pipeline import scenarios as service
 
     existing = {r["name"]: r["scenario_id"] for r in table.listing(s, limit=1000)}
@@ -222,7 +273,11 @@ def save_demo_scenarios(
             scenario_id = service.create(
                 s, name=sc["name"], description=sc["description"], changes=sc["changes"], actor=actor
             )["scenario_id"]
-        rows.append(service.evaluate(s, scenario_id, actor=actor))
+        if queue:
+            job_id = jobs.queue_scenario_evaluation(s, scenario_id, actor=actor)
+            rows.append({"name": sc["name"], "scenario_id": scenario_id, "job_id": job_id})
+        else:
+            rows.append(service.evaluate(s, scenario_id, actor=actor))
     return rows
 
 

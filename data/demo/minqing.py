@@ -22,7 +22,9 @@ Everything is made up (names too); nothing here is a real person. Pure: no datab
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -477,39 +479,60 @@ def generate_copies(
     examples: Mapping[str, Sequence[str]] | None = None,
     months: int = 6,
     seed: int = 20261122,
+    workers: int = 1,
 ) -> MinqingDemo:
     """The 民情 of a demo of ``scale`` copies (``homes`` as for ``generate``), copy by copy (copy c:
     ``residence_id // ID_STRIDE``). Copy 0 is drawn from ``generate``'s stream, so one district gets
-    the very rows of ``generate``; another generated copy from a stream of its own; a copy laid out
-    like another (``derived``) takes that copy's 民情 at its own homes: the same reports, flows,
-    key households and visits at the same times, with its own addresses, areas, grid workers,
-    tracking codes and household heads (a fraction of the time of drawing them)."""
+    the very rows of ``generate``; another generated copy from a stream of its own (in up to
+    ``workers`` processes); a copy laid out like another (``derived``) takes that copy's 民情 at its
+    own homes: the same reports, flows, key households and visits at the same times, with its own
+    addresses, areas, grid workers, tracking codes and household heads (a fraction of the time of
+    drawing them)."""
     homes = homes.sort_values("residence_id").reset_index(drop=True)
     copy = homes["residence_id"].to_numpy(np.int64) // ID_STRIDE
     sizes = geography.copy_sizes(scale)
-    args = {"end": end, "examples": examples, "months": months, "seed": seed}
-    made: dict[int, tuple[MinqingDemo, pd.DataFrame]] = {}
-    parts = []
-    for c in np.unique(copy):
-        mine = homes[copy == c].reset_index(drop=True)
-        t = derived.template(int(c), sizes) if c < len(sizes) else int(c)
-        part = None
-        if t != c and t in made:
-            part = _laid_out_like(*made[t], mine, np.random.default_rng([seed, 16, int(c)]))
-        if part is None:
-            stream = () if c == 0 else (int(c),)
-            part = generate(mine, categories, calendar, plan, **args, stream=stream)  # type: ignore[arg-type]
-            made[int(c)] = (part, mine)
-        parts.append(part)
+    mine = {int(c): homes[copy == c].reset_index(drop=True) for c in np.unique(copy)}
+    source = {}
+    for c in mine:
+        t = derived.template(c, sizes) if c < len(sizes) else c
+        source[c] = t if t in mine and _alike(mine[t], mine[c]) else c
+    drawn = [c for c in mine if source[c] == c]
+    jobs = [
+        (mine[c], categories, calendar, plan, end, examples, months, seed, () if c == 0 else (c,))
+        for c in drawn
+    ]
+    if workers > 1 and len(drawn) > 1:
+        with ProcessPoolExecutor(
+            min(workers, len(drawn)), mp_context=multiprocessing.get_context("forkserver")
+        ) as pool:
+            made = dict(zip(drawn, pool.map(_generate, *zip(*jobs, strict=True)), strict=True))
+    else:
+        made = {c: _generate(*job) for c, job in zip(drawn, jobs, strict=True)}
+    parts = [
+        made[c]
+        if source[c] == c
+        else _laid_out_like(made[source[c]], mine[source[c]], mine[c], np.random.default_rng([seed, 16, c]))
+        for c in mine
+    ]
     return _joined(parts, np.random.default_rng([seed, 17]))
 
 
-def _laid_out_like(demo: MinqingDemo, src: pd.DataFrame, dst: pd.DataFrame, rng) -> MinqingDemo | None:
-    """``demo`` (the 民情 of the homes ``src``) moved to the homes ``dst`` of a copy laid out alike
-    (home i of ``dst`` is home i of ``src``); None when they are not alike."""
+def _generate(homes, categories, calendar, plan, end, examples, months, seed, stream) -> MinqingDemo:
+    """``generate`` with positional arguments (a job of a process pool)."""
+    return generate(
+        homes, categories, calendar, plan, end=end, examples=examples, months=months, seed=seed, stream=stream
+    )
+
+
+def _alike(src: pd.DataFrame, dst: pd.DataFrame) -> bool:
+    """Whether home i of ``dst`` is home i of ``src`` laid out elsewhere (same kind and figures)."""
     same = ["kind", "households", "elderly", "children"]
-    if len(src) != len(dst) or not src[same].reset_index(drop=True).equals(dst[same].reset_index(drop=True)):
-        return None
+    return len(src) == len(dst) and src[same].reset_index(drop=True).equals(dst[same].reset_index(drop=True))
+
+
+def _laid_out_like(demo: MinqingDemo, src: pd.DataFrame, dst: pd.DataFrame, rng) -> MinqingDemo:
+    """``demo`` (the 民情 of the homes ``src``) moved to the homes ``dst`` of a copy laid out alike
+    (home i of ``dst`` is home i of ``src``: ``_alike``)."""
     at = pd.Index(src["residence_id"])
     src_worker = src["worker"].fillna("网格员").to_numpy(object)
     dst_worker = dst["worker"].fillna("网格员").to_numpy(object)

@@ -127,3 +127,21 @@ def test_the_copy_laid_out_alike_gets_the_same_minqing_at_its_homes(both, homes,
         _copy_of(both.events.set_index("ev").loc[linked[linked >= 0]], "grid_id")
         == grid[linked >= 0] // ID_STRIDE
     ).all()
+
+
+def test_copies_drawn_in_processes_give_the_same_rows(homes, tables, both):
+    # copy 2 drawn on its own (not laid out like copy 1: one home's figures differ) beside copy 1
+    other = homes[1].copy()
+    other.loc[0, "households"] += 1
+    one = generate_copies(pd.concat([homes[0], other]), *tables, end=END, scale=3.0, seed=5)
+    two = generate_copies(pd.concat([homes[0], other]), *tables, end=END, scale=3.0, seed=5, workers=2)
+    for name in ("events", "history", "households", "visits"):
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(two, name))
+    # copy 1's rows as when copy 2 was laid out like it; copy 2's drawn from its own stream
+    first = one.events[one.events["grid_id"] // ID_STRIDE == 1].drop(columns="ev")
+    pd.testing.assert_frame_equal(
+        first.reset_index(drop=True),
+        both.events[both.events["grid_id"] // ID_STRIDE == 1].drop(columns="ev").reset_index(drop=True),
+    )
+    alone = generate(other, *tables, end=END, seed=5, stream=(2,))
+    assert (one.events["grid_id"] // ID_STRIDE == 2).sum() == len(alone.events)
