@@ -61,6 +61,8 @@ FACILITY_COLUMNS = [
     "gcj",
     "bd",
 ]
+FACILITY_PART_ROWS = 2_500
+"""Facility rows per part when they travel beside the page (about 110 KB gzip a part)."""
 FULL_LOAD = 1.0
 """A facility whose load (its catchment's demand over its capacity, latest coverage run) reaches this is
 shown as 已满 (full); below it 可接收; without a load (no run, a stale run, no capacity) 不详."""
@@ -124,6 +126,11 @@ def facility_rows(facilities: pd.DataFrame, loads: pd.DataFrame | None = None) -
     ]
 
 
+def facility_parts(rows: list[list[Any]], *, size: int = FACILITY_PART_ROWS) -> list[list[list[Any]]]:
+    """``facility_rows`` in parts of at most ``size`` rows (at least one part, empty without facilities)."""
+    return [rows[i : i + size] for i in range(0, max(len(rows), 1), size)]
+
+
 def _categories(facilities: pd.DataFrame, types: pd.DataFrame) -> list[dict[str, Any]]:
     category_of = types.set_index("code")["category"].to_dict()
     counts = (
@@ -162,6 +169,7 @@ def build_public_map(
     placename_categories: dict[str, str] | None = None,
     tianditu_key: str | None = None,
     loads: pd.DataFrame | None = None,
+    facility_parts: tuple[str, int] | None = None,
 ) -> PageHtml:
     """The public map page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
@@ -178,6 +186,8 @@ def build_public_map(
     tianditu_key : 天地图 ``tk``; when None the 天地图 layers are not offered.
     loads : facility_id, load of the latest current coverage run (None: whether a facility takes new
         users is shown as unknown).
+    facility_parts : (URL with ``{part}``, number of parts): the facility rows (``facility_parts``) are read
+        from there in parallel instead of travelling in the page; None: in the page.
     """
     m = page_map(
         title=f"民情地图 · {district['name']} · 公共服务地图",
@@ -228,7 +238,8 @@ def build_public_map(
         "categories": categories,
         "types": types,
         "facility_columns": FACILITY_COLUMNS,
-        "facilities": facility_rows(facilities, loads),
+        "facilities": [] if facility_parts else facility_rows(facilities, loads),
+        "facility_parts": {"url": facility_parts[0], "parts": facility_parts[1]} if facility_parts else None,
         "grid_tiles": grid_tiles,
         "placename_categories": placename_categories or {},
         "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},

@@ -30,7 +30,7 @@ from maps.basemap import TILE_HOSTS, offline_data
 from maps.page import PageHtml, js_json, render, with_user
 from maps.placenames import build_placenames_map, name_parts, prepare_names
 from maps.planner import build_planner_map
-from maps.public import build_public_map
+from maps.public import build_public_map, facility_parts, facility_rows
 from pipeline.coverage import is_stale as coverage_is_stale
 from pipeline.coverage import with_capacity_basis
 from settings import coverage_settings, map_settings
@@ -105,16 +105,26 @@ def _placename_categories() -> dict[str, str]:
     return {c: cat.name_zh for c, cat in default_tables().categories.items()}
 
 
-def _public_html(s: Session) -> PageHtml:
+FACILITY_PARTS_URL = "/map-data/facilities/{part}.json"
+"""The public map's facility rows, in parts (``maps.public.facility_parts``)."""
+
+
+def _public_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
+    """The public page, its facility rows' parts (JSON) and the version they belong to (``v``)."""
     versions = _versions(s)
     tk = _tianditu_key()
     run = store.latest_run(s)
     current = run if run and not coverage_is_stale(s, run) else None  # a stale run says nothing of today
-    return _pages.get(
-        ("public", versions, current and current["run_id"], tk),
-        lambda: build_public_map(
+    key = ("public", versions, current and current["run_id"], tk)
+    v = data_version(repr(key))
+
+    def build() -> tuple[PageHtml, list[bytes], str]:
+        facilities = sources.public_facilities(s)
+        loads = lookup.facility_loads(s, current["run_id"]) if current else None
+        parts = [js_json(p).encode() for p in facility_parts(facility_rows(facilities, loads))]
+        page = build_public_map(
             district=sources.district(s),
-            facilities=sources.public_facilities(s),
+            facilities=facilities,
             facility_types=with_capacity_basis(
                 sources.facility_types(s), coverage_settings().facility_types_csv
             ),
@@ -122,9 +132,14 @@ def _public_html(s: Session) -> PageHtml:
             basemap=_basemap(s, versions),
             placename_categories=_placename_categories(),
             tianditu_key=tk,
-            loads=lookup.facility_loads(s, current["run_id"]) if current else None,
-        ),
-    )
+            facility_parts=(f"{FACILITY_PARTS_URL}?v={v}", len(parts)),
+        )
+        return page, parts, v
+
+    return _public_pages.get(key, build)
+
+
+_public_pages: Cache[tuple[PageHtml, list[bytes], str]] = Cache(4)
 
 
 def _planner_html(s: Session) -> PageHtml:
@@ -209,7 +224,7 @@ def _gate(user: Account | None, roles: tuple[str, ...], path: str, title: str) -
 @router.get("/", response_class=HTMLResponse)
 def public_map(s: SessionDep, user: OptionalUser) -> HTMLResponse:
     """公众地图: facilities, grids and their workers, 15-minute isochrones, place-name search."""
-    return _page(_public_html(s), user)
+    return _page(_public_bundle(s)[0], user)
 
 
 @router.get("/planner", response_class=HTMLResponse)
@@ -224,6 +239,22 @@ def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
     """地名管理: names coloured by check result, heritage names, sign text, history."""
     allowed = _gate(user, PLACENAME_ROLES, "/placenames", "地名管理地图")
     return allowed if isinstance(allowed, Response) else _page(_placenames_bundle(s)[0], allowed)
+
+
+@router.get("/map-data/facilities/{part}.json")
+def facility_part(
+    s: SessionDep,
+    part: Annotated[int, Path(ge=0, le=10_000)],
+    v: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """One part of the public map's open facilities (rows of ``maps.public.FACILITY_COLUMNS``: public fields
+    only, as the page showed them); 404 past the last part. Asked for with the current version ``v`` (the
+    page's own) any cache may keep it for a day."""
+    _page_html, parts, version = _public_bundle(s)
+    if part >= len(parts):
+        raise NotFound(f"the public map has {len(parts)} parts of facilities: ask for 0 to {len(parts) - 1}")
+    cache = f"public, max-age={VERSIONED_MAX_AGE_S}" if v == version else "public, no-cache"
+    return Response(parts[part], media_type="application/json", headers={"Cache-Control": cache})
 
 
 @router.get("/map-data/placenames/{part}.json")

@@ -173,7 +173,7 @@
       if (sub._mqWasOn) map.removeLayer(sub);  // re-added below: one batch insert into the cluster
     });
     var F = data.facility_columns;
-    data.facilities.forEach(function (r) {
+    function addRows(rows) { rows.forEach(function (r) {
       var f = {};
       F.forEach(function (k, i) { f[k] = r[i]; });
       var type = data.types[f.type];
@@ -184,8 +184,19 @@
       m.mqFacility = f;
       subs[cat.code].addLayer(m);
       markers[f.id] = m;
+    }); }
+    /* The rows travel in the page, or beside it in parts read in parallel (GET /map-data/facilities/{part}.json,
+     * public fields only); the sub-groups go back on the map once, with every marker. */
+    var parts = data.facility_parts, reads = [];
+    for (var i = 0; parts && i < parts.parts; i++) reads.push(mq.fetchJSON(parts.url.replace("{part}", i)));
+    var facilitiesRead = Promise.all(reads).then(function (read) {
+      addRows(data.facilities);
+      read.forEach(addRows);
+    }).catch(function (err) {
+      mq.status(mq.$("mq-iso-status"), "设施数据读取失败：" + err.message, "error");
+    }).then(function () {
+      Object.keys(subs).forEach(function (k) { if (subs[k]._mqWasOn) map.addLayer(subs[k]); });
     });
-    Object.keys(subs).forEach(function (k) { if (subs[k]._mqWasOn) map.addLayer(subs[k]); });
     state.markers = markers;
 
     /* grids: vector tiles of the small grids (GET /tiles/grids/…?level=grid_small) */
@@ -248,9 +259,11 @@
         return '<div class="mq-grid-slot" data-lat="' + mq.esc(r.lat) + '" data-lon="' + mq.esc(r.lon) + '"></div>';
       }
     });
-    isochrones(map, layers.isochrones, data, markers, cats);
-    state.ready = true;
-    document.body.classList.add("mq-ready");
+    facilitiesRead.then(function () {
+      isochrones(map, layers.isochrones, data, markers, cats);
+      state.ready = true;
+      document.body.classList.add("mq-ready");
+    });
   };
 
   /* ---------- 15分钟内能到哪里 ---------- */

@@ -96,7 +96,8 @@ def test_public_map_offline_with_all_layers(visit, truth):
     assert state["lang"] == "zh-CN" and "民情地图" in state["title"]
     # Only our own app was asked for anything: the page, its assets, the base map's data and vector tiles.
     assert all(
-        urlsplit(u).path in ("/", "/basemap.json") or urlsplit(u).path.startswith(("/assets/", "/tiles/"))
+        urlsplit(u).path in ("/", "/basemap.json")
+        or urlsplit(u).path.startswith(("/assets/", "/tiles/", "/map-data/facilities/"))
         for u in v.requests
     ), v.requests
     assert any(urlsplit(u).path == "/basemap.json" for u in v.requests)

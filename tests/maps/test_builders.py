@@ -463,3 +463,12 @@ def test_markup_in_the_data_stays_text(hostile_pages, page):
     for block in parsed.data_blocks:
         assert "</script" not in block.lower() and "<!--" not in block and "<" not in block
         json.loads(block)
+
+
+def test_facility_parts_split_the_rows_in_order():
+    from maps.public import facility_parts
+
+    rows = [[i, f"设施{i}"] for i in range(5)]
+    assert facility_parts(rows, size=2) == [rows[0:2], rows[2:4], rows[4:5]]
+    assert facility_parts(rows, size=5) == [rows]
+    assert facility_parts([], size=2) == [[]]

@@ -61,6 +61,37 @@ def test_public_map_holds_no_personal_data(client, demo_db):
         assert key not in html  # no count of people, not even aggregated ones, on the public page
 
 
+def test_facility_parts_hold_every_open_facility_once_and_nothing_private(client, demo_db):
+    """Issue 19: the public page carries no facility row; they come in versioned public parts, every open
+    facility once with its public fields only."""
+    from sqlalchemy import text
+
+    from layers.db import session
+    from maps.public import FACILITY_COLUMNS
+
+    html = client.get("/").text
+    found = re.search(r'"facility_parts":\{"url":"([^"]+)","parts":(\d+)\}', html)
+    assert found, "the public page names no facility parts"
+    url, parts = found.group(1).replace("\\u0026", "&"), int(found.group(2))
+    bodies = [client.get(url.replace("{part}", str(i))) for i in range(parts)]
+    assert all(b.status_code == 200 for b in bodies)
+    assert bodies[0].headers["cache-control"] == "public, max-age=86400"  # the page's own version
+    assert client.get(url.split("?")[0].replace("{part}", "0")).headers["cache-control"] == "public, no-cache"
+    assert client.get(url.replace("{part}", str(parts))).status_code == 404
+    rows = [r for b in bodies for r in b.json()]
+    assert all(len(r) == len(FACILITY_COLUMNS) for r in rows)
+    ids = [r[FACILITY_COLUMNS.index("id")] for r in rows]
+    with session(demo_db) as s:
+        open_ids = {i for (i,) in s.execute(text("SELECT facility_id FROM facilities WHERE status = 'open'"))}
+        addresses = [
+            a
+            for (a,) in s.execute(text("SELECT address FROM residences WHERE address IS NOT NULL LIMIT 200"))
+        ]
+    assert sorted(ids) == sorted(open_ids) and len(ids) == len(set(ids))
+    text_all = "".join(b.text for b in bodies)
+    assert addresses and not [a for a in addresses if a in text_all]
+
+
 def test_base_map_travels_in_its_own_cached_request(client, demo_db):
     """Issue 19: the page carries only the base map's tile URLs and the versioned URL of the rest (labels,
     water, sea), which a browser may keep for a day; without the current ``v`` it is revalidated."""
