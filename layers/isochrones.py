@@ -1,9 +1,12 @@
-"""Facility isochrones stored with a coverage run (``facility_isochrones``, migration 0030; issue 19.3).
+"""Facility isochrones stored with a coverage run (``facility_isochrones``, migrations 0030 and 0035;
+issue 19.3).
 
 One row per (run, facility, travel profile, minutes): the polygon, where the facility stood, and the
 open facilities (but itself) reachable within the minutes, quickest first, with their seconds. Rows
-are written with COPY in the run's transaction; an incremental run copies the rows of the facilities
-an edit did not touch (``copy``) and writes the others afresh.
+are written with COPY in the run's transaction, once, under the run that computed them
+(``facility_isochrone_rows``); a later run holds the unchanged facilities' rows by reference
+(``facility_isochrone_sources``, ``copy``) and writes only the others. Readers use the view
+``facility_isochrones``, which gives every run the rows it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import cursor_result
 from layers.load.bulk import copy_frame
 from layers.queries import read_frame
 
@@ -36,20 +38,36 @@ def add(s: Session, run_id: int, rows: pd.DataFrame) -> int:
         reached_id=[_array(v) for v in rows.reached_id],
         reached_s=[_array([float(x) for x in v]) for v in rows.reached_s],
     )
-    return copy_frame(s, "facility_isochrones", frame, columns=COLUMNS, geometry={"geometry": "geom"})
+    written = copy_frame(s, "facility_isochrone_rows", frame, columns=COLUMNS, geometry={"geometry": "geom"})
+    held = frame[["profile", "facility_id"]].drop_duplicates()
+    s.execute(
+        text(
+            "INSERT INTO facility_isochrone_sources (run_id, profile, facility_id, source_run_id) "
+            "SELECT :r, p, f, :r FROM unnest(CAST(:p AS text[]), CAST(:f AS bigint[])) AS u(p, f)"
+        ),
+        {"r": run_id, "p": held.profile.astype(str).tolist(), "f": held.facility_id.astype(int).tolist()},
+    )
+    return written
 
 
 def copy(s: Session, source_run: int, target_run: int, *, profile: str, skip: list[int]) -> int:
-    """Copy the isochrones of ``profile`` from one run to another but those of the facilities ``skip``."""
-    rest = ", ".join(c for c in [*COLUMNS, "geom"] if c != "run_id")
-    result = s.execute(
+    """Let ``target_run`` hold the isochrones of ``profile`` that ``source_run`` holds, but those of the
+    facilities ``skip``: by reference, the rows stay where they were written. Returns the rows held so."""
+    s.execute(
         text(
-            f"INSERT INTO facility_isochrones (run_id, {rest}) SELECT :dst, {rest} FROM facility_isochrones "
+            "INSERT INTO facility_isochrone_sources (run_id, profile, facility_id, source_run_id) "
+            "SELECT :dst, profile, facility_id, source_run_id FROM facility_isochrone_sources "
             "WHERE run_id = :src AND profile = :p AND NOT (facility_id = ANY(:skip))"
         ),
         {"src": source_run, "dst": target_run, "p": profile, "skip": [int(i) for i in skip]},
     )
-    return cursor_result(result).rowcount
+    return s.execute(
+        text(
+            "SELECT count(*) FROM facility_isochrones WHERE run_id = :dst AND profile = :p "
+            "AND NOT (facility_id = ANY(:skip))"
+        ),
+        {"dst": target_run, "p": profile, "skip": [int(i) for i in skip]},
+    ).scalar_one()
 
 
 def origins(s: Session, run_id: int, profile: str) -> pd.DataFrame:

@@ -869,10 +869,12 @@ class FacilityIsochrone(Timestamped, Base):
     ``geom`` is the polygon of ``geo.isochrone.isochrones`` from the facility (``lon``, ``lat``: where it
     stood) with the run's open facilities as exact points; ``reached_id``/``reached_s`` the open
     facilities (but itself) reachable within ``minutes``, quickest first, and their seconds. Public data.
+    Rows of the run that computed them; read through the view ``facility_isochrones``
+    (``FacilityIsochroneSource``, migration 0035).
     """
 
-    __tablename__ = "facility_isochrones"
-    __table_args__ = (Index("ix_facility_isochrones_geom", "geom", postgresql_using="gist"),)
+    __tablename__ = "facility_isochrone_rows"
+    __table_args__ = (Index("ix_facility_isochrone_rows_geom", "geom", postgresql_using="gist"),)
 
     run_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
@@ -885,3 +887,19 @@ class FacilityIsochrone(Timestamped, Base):
     geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=True)
     reached_id: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
     reached_s: Mapped[list[float]] = mapped_column(ARRAY(Float))
+
+
+class FacilityIsochroneSource(Timestamped, Base):
+    """Which run computed the isochrones of a facility and profile that a run holds: the run itself, or
+    for a facility no edit touched, the run it came from (migration 0035, like ``CoverageRunType``)."""
+
+    __tablename__ = "facility_isochrone_sources"
+
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    profile: Mapped[str] = mapped_column(String(40), primary_key=True)
+    facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coverage_runs.run_id", deferrable=True, initially="DEFERRED"), index=True
+    )

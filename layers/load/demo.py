@@ -108,7 +108,8 @@ def clear_layers(s: Session) -> None:
             "TRUNCATE coverage_runs, coverage_run_types, coverage_area_rows, coverage_area_circle_rows, "
             "coverage_residence_packed, coverage_facility_rows, coverage_gaps_rows, coverage_target, "
             "coverage_presence, coverage_composite, "
-            "facility_isochrones, scenarios, place_name_reviews, place_name_history, place_names, "
+            "facility_isochrone_sources, facility_isochrone_rows, scenarios, place_name_reviews, "
+            "place_name_history, place_names, "
             "facilities, visits, key_households, event_photos, event_history, events, residences, "
             "network_edges, network_nodes, water, buildings"
         )

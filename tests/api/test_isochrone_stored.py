@@ -108,8 +108,10 @@ def test_the_route_reads_the_stored_polygon_until_the_facilities_change(served):
     with session(url, actor="pytest") as s:
         s.execute(
             text(
-                "UPDATE facility_isochrones SET geom = ST_GeomFromText(:g, 4326) WHERE run_id = :r "
-                "AND facility_id = :f AND profile = 'walk' AND minutes = 10"
+                "UPDATE facility_isochrone_rows r SET geom = ST_GeomFromText(:g, 4326) "
+                "FROM facility_isochrone_sources h WHERE h.run_id = :r AND h.facility_id = :f "
+                "AND h.profile = 'walk' AND r.run_id = h.source_run_id AND r.facility_id = h.facility_id "
+                "AND r.profile = h.profile AND r.minutes = 10"
             ),
             {"g": marker.wkt, "r": run["run_id"], "f": fid},
         )

@@ -202,6 +202,16 @@ def test_a_run_without_a_change_copies_every_isochrone(small):
         n = len(_open_ids(s))
     summary = last["summary"]["isochrones"]
     assert summary["computed"] == 0 and summary["copied"] == n * len(PUBLIC_PROFILES) * len(PUBLIC_MINUTES)
+    with session(url) as s:
+        # held by reference: the run wrote no polygon of its own, yet reads every one through the view
+        own, held = s.execute(
+            text(
+                "SELECT (SELECT count(*) FROM facility_isochrone_rows WHERE run_id = :r), "
+                "(SELECT count(*) FROM facility_isochrones WHERE run_id = :r)"
+            ),
+            {"r": last["run_id"]},
+        ).one()
+    assert own == 0 and held == summary["copied"]
 
 
 def test_closing_a_facility_drops_it_and_updates_who_lists_it(small):
