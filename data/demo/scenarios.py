@@ -23,6 +23,9 @@ from geo.crs import to_metric
 from geo.standards import community_of
 
 DAYCARE = "elderly_daycare"
+NEAR_DEG, NEAR_M = 0.02, 2000.0
+"""Half a side of the box searched first for the nearest street (degrees), and the distance under
+which its nearest street is the nearest of all (0.02° is more than 2,050 m this far south)."""
 
 
 def demo_scenarios(district: Any) -> list[dict[str, Any]]:
@@ -122,9 +125,16 @@ def _nearest_street_point(district: Any, point: shapely.Point, *, within: Any = 
     if within is not None:
         inside = public[public.intersects(within)]
         public = inside if len(inside) else public
-    metric = to_metric(gpd.GeoSeries([point, *public.geometry], crs=4326))
-    target, lines = metric.iloc[0], metric.iloc[1:]
-    nearest = lines.iloc[int(np.argmin(lines.distance(target).to_numpy()))]
+    # the streets of a box of ±NEAR_DEG first: when one of them lies within NEAR_M, no street outside
+    # the box can be nearer (a large demo has hundreds of thousands of street segments)
+    near = public.cx[point.x - NEAR_DEG : point.x + NEAR_DEG, point.y - NEAR_DEG : point.y + NEAR_DEG]
+    for lines_ll in (near, public) if len(near) else (public,):
+        metric = to_metric(gpd.GeoSeries([point, *lines_ll.geometry], crs=4326))
+        target, lines = metric.iloc[0], metric.iloc[1:]
+        distance = lines.distance(target).to_numpy()
+        if lines_ll is public or distance.min() <= NEAR_M:
+            break
+    nearest = lines.iloc[int(np.argmin(distance))]
     snapped = nearest.interpolate(nearest.project(target))
     return gpd.GeoSeries([snapped], crs=metric.crs).to_crs(4326).iloc[0]
 
