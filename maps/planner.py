@@ -25,7 +25,16 @@ import geopandas as gpd
 import pandas as pd
 
 from maps.basemap import add_base_layers, simplify
-from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
+from maps.page import (
+    AttachScript,
+    DistrictView,
+    PageHtml,
+    ResponsiveLayerControl,
+    add_html,
+    finish,
+    page_map,
+    render,
+)
 from maps.public import map_centre
 
 LEVELS = [
@@ -205,6 +214,8 @@ def build_planner_map(
         center=map_centre(district.get("bounds")),
         zoom=13,
     )
+    if district.get("bounds"):
+        m.add_child(DistrictView(district["bounds"]))  # before the base map: its tiles are made for this view
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
     groups = {
         "coverage": folium.FeatureGroup(name="覆盖率分区", show=True),

@@ -19,7 +19,16 @@ import pandas as pd
 from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
 from maps import assets
 from maps.basemap import add_base_layers
-from maps.page import AttachScript, PageHtml, ResponsiveLayerControl, add_html, finish, page_map, render
+from maps.page import (
+    AttachScript,
+    DistrictView,
+    PageHtml,
+    ResponsiveLayerControl,
+    add_html,
+    finish,
+    page_map,
+    render,
+)
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,8 @@ def build_public_map(
         center=map_centre(district.get("bounds")),
         zoom=13,
     )
+    if district.get("bounds"):
+        m.add_child(DistrictView(district["bounds"]))  # before the base map: its tiles are made for this view
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
 
     categories = _categories(facilities, facility_types)

@@ -318,33 +318,39 @@
 
     var labels = { town: L.layerGroup(), community: L.layerGroup(), water: L.layerGroup(), road: L.layerGroup(),
                    street: L.layerGroup() };
+    var base = { water: water, sea: sea, blocks: blocks, buildings: buildings, roads: roads, areas: areas, labels: labels,
+                 tiled: true };
+    addLabels(base, data);
+    return base;
+  }
+  /* The labels of ``data`` (areas, water, roads) into a tiled base map's label groups. */
+  function addLabels(base, data) {
+    var labels = base.labels;
     (data.area_labels || []).forEach(function (a) { labels[a[3]].addLayer(label(a[0], a[1], a[2], "mq-label-" + a[3])); });
-    data.water.features.forEach(function (f) {
+    ((data.water || {}).features || []).forEach(function (f) {
       if (!f.properties.n || !f.properties.p) return;
       labels.water.addLayer(label(f.properties.p[0], f.properties.p[1], f.properties.n, "mq-label-water"));
     });
     (data.road_labels || []).forEach(function (r) {
       labels[r[3] === "minor" ? "street" : "road"].addLayer(label(r[0], r[1], r[2], "mq-label-road mq-label-" + r[3], r[4]));
     });
-    return { water: water, sea: sea, blocks: blocks, buildings: buildings, roads: roads, areas: areas, labels: labels,
-             tiled: true };
   }
 
   /* The offline base map in ``group``. A page carries only its tile URLs and ``url``: the labels, water and
    * sea come from there (GET /basemap.json?v=…, kept by the browser), counted in ``tilesPending`` meanwhile. */
   mq.basemap = function (map, group, data) {
-    if (data.url) {
+    if (data.url && data.tiles) {  // the tiles start at once; water, sea and labels once they arrive
+      var empty = { type: "FeatureCollection", features: [] };
+      var base = tiledBasemap(map, group, Object.assign({}, data, { water: empty, sea: empty }));
+      labelled(map, group, base);
       basemapPending++;
-      var inline = Object.assign({}, data);
-      delete inline.url;
       mq.fetchJSON(data.url).then(function (rest) {
-        return Object.assign({}, rest, inline);
-      }, function () {  // no labels, water or sea: the tiles still draw the streets and outlines
-        return Object.assign({ water: { type: "FeatureCollection", features: [] } }, inline);
-      }).then(function (full) {
-        basemapPending--;
-        mq.basemap(map, group, full);
-      });
+        base.water.addData(rest.water || empty);
+        base.sea.addData(rest.sea || empty);
+        addLabels(base, rest);
+        base.tidy();  // no label over another
+      }, function () { /* no labels, water or sea: the tiles still draw the streets and outlines */ })
+        .then(function () { basemapPending--; });
       return group;
     }
     if (data.tiles) return labelled(map, group, tiledBasemap(map, group, data));
@@ -478,13 +484,14 @@
     group.on("add", function () { setTimeout(tidy, 0); });
     restyle();
     setTimeout(tidy, 0);
+    return tidy;
   }
 
   /* Labels of a tiled base map: shown by zoom, never overlapping (the tiles restyle themselves). */
   function labelled(map, group, base) {
     mq.state.offlineBase = group;
     map.getContainer().classList.add("mq-offline");
-    labelsByZoom(map, group, base.labels);
+    base.tidy = labelsByZoom(map, group, base.labels);
     mq.state.basemap = base;
     return group;
   }
