@@ -211,7 +211,9 @@ def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
     COPY's binary format (arrays written straight from memory: nothing is formatted as text). Returns the rows
     written."""
     pr = per_residence
-    type_code, circle = pr.type_code.astype(str).to_numpy(), pr.circle.astype(str).to_numpy()
+    # integer codes in the strings' sorted order: sorting and grouping by them is sorting by the text
+    type_code, type_names = pd.factorize(pr.type_code.astype(str), sort=True)
+    circle, circle_names = pd.factorize(pr.circle.astype(str), sort=True)
     order = np.lexsort((pr.residence_id.to_numpy(), circle, type_code))
     time_s = pr.time_s.to_numpy(float, na_value=np.nan)[order]
     facility = pd.array(pr.facility_id, dtype="Int64")[order]
@@ -222,9 +224,10 @@ def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
         (pr.covered.to_numpy(bool)[order], _BOOL),
         (pr.unreachable.to_numpy(bool)[order], _BOOL),
     ]
-    keys = pd.DataFrame({"type_code": type_code[order], "circle": circle[order]})
+    key = type_code[order].astype(np.int64) * max(len(circle_names), 1) + circle[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, np.int64)
+    ends = np.r_[starts[1:], len(key)] if len(key) else starts
     raw = driver_connection(s)
-    groups = keys.groupby(["type_code", "circle"], sort=True).indices
     with (
         raw.cursor() as cur,
         cur.copy(
@@ -232,17 +235,17 @@ def add_packed(s: Session, run_id: int, per_residence: pd.DataFrame) -> int:
         ) as cp,
     ):
         cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0))
-        for (code, circ), idx in groups.items():
-            lo, hi = idx[0], idx[-1] + 1  # a group's rows are contiguous after the sort
+        for lo, hi in zip(starts, ends, strict=True):  # a group's rows are contiguous after the sort
+            first = order[lo]
             fields = [
                 struct.pack("!q", run_id),
-                code.encode(),
-                circ.encode(),
+                str(type_names[type_code[first]]).encode(),
+                str(circle_names[circle[first]]).encode(),
                 *(_binary_array(values[lo:hi], kind) for values, kind in columns),
             ]
             cp.write(struct.pack("!h", len(fields)) + b"".join(struct.pack("!i", len(f)) + f for f in fields))
         cp.write(struct.pack("!h", -1))
-    return len(groups)
+    return len(starts)
 
 
 NO_FACILITY = -1

@@ -54,16 +54,26 @@ Progress = Callable[[int, int], None]
 """Called with (rows done, rows in all) while rows are written: progress bars."""
 PROGRESS_EVERY = 5_000
 
-_MULTI = {"Polygon": shapely.MultiPolygon, "LineString": shapely.MultiLineString, "Point": shapely.MultiPoint}
+_MULTI = (
+    (shapely.GeometryType.POLYGON, shapely.multipolygons),
+    (shapely.GeometryType.LINESTRING, shapely.multilinestrings),
+    (shapely.GeometryType.POINT, shapely.multipoints),
+)
 
 
 def as_multi(geoms) -> np.ndarray:
-    """Single-part geometries wrapped as their multi-part type (for MULTI* columns)."""
+    """Single-part geometries wrapped as their multi-part type (for MULTI* columns), in one call per
+    type; anything else (multi-part geometries, None) is left as it is."""
     arr = np.asarray(geoms, dtype=object)
-    return np.array(
-        [_MULTI[g.geom_type]([g]) if g is not None and g.geom_type in _MULTI else g for g in arr],
-        dtype=object,
-    )
+    out = arr.copy()
+    shapes = np.array([isinstance(g, shapely.Geometry) for g in arr], dtype=bool)
+    kind = np.full(len(arr), -1)
+    kind[shapes] = shapely.get_type_id(arr[shapes])
+    for single, make in _MULTI:
+        at = np.flatnonzero(kind == single)
+        if len(at):
+            out[at] = make(arr[at], indices=np.arange(len(at)))
+    return out
 
 
 def _geometry_column(series: pd.Series, *, multi: bool = False) -> list[str | None]:
