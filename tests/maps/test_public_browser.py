@@ -15,6 +15,7 @@ pytestmark = pytest.mark.browser
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))  # tests/geo/demo_truth.py
 
 PHONE = {"width": 390, "height": 844, "mobile": True}
+ISOCHRONE_MS = 90_000  # a first isochrone builds the server's walking network (slow on a busy machine)
 
 
 def _sample_street_points(truth, n: int, seed: int) -> list[tuple[float, float]]:
@@ -240,7 +241,7 @@ def test_facility_popup_answers_a_resident_and_hands_over_navigation(visit, demo
     _open_popup(v, int(kg["facility_id"].iloc[0]))
     v.shot("public-facility-popup")
     v.page.click(".leaflet-popup button[data-iso-fid]")
-    v.page.wait_for_function("() => window.minqing.state.isochrone")
+    v.page.wait_for_function("() => window.minqing.state.isochrone", timeout=ISOCHRONE_MS)
     assert "error" not in v.js("() => window.minqing.state.isochrone")
     v.assert_clean()
 
