@@ -67,7 +67,7 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 test: db lint
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 # rewrite the code in the house format (ruff format, 110 columns); `make lint` fails on any file that differs
 format: setup

@@ -12,6 +12,43 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+HEAVY_FILES = {
+    "tests/pipeline/test_coverage_service.py": 200,
+    "tests/pipeline/test_scale10.py": 170,
+    "tests/maps/test_public_browser.py": 150,
+    "tests/maps/test_planner_browser.py": 140,
+    "tests/maps/test_placenames_workbench_browser.py": 120,
+    "tests/maps/test_browser.py": 110,
+    "tests/data/test_demo.py": 100,
+    "tests/api/test_cli_coverage.py": 100,
+    "tests/api/test_placenames_routes.py": 80,
+    "tests/maps/test_routes.py": 75,
+    "tests/maps/test_xss_browser.py": 75,
+    "tests/layers/test_import_osm.py": 60,
+    "tests/pipeline/test_planning_services.py": 60,
+    "tests/maps/test_placenames_browser.py": 55,
+    "tests/maps/test_events_browser.py": 50,
+    "tests/geo/test_coverage.py": 45,
+    "tests/pipeline/test_facility_isochrones.py": 45,
+    "tests/maps/test_city_from_empty.py": 40,
+    "tests/data/test_demo_minqing.py": 37,
+    "tests/api/test_workers.py": 35,
+}
+"""Rough seconds of the heaviest test files on the 2-core CI machine (a clean-clone run's per-file sums).
+Only their order matters: ``pytest_collection_modifyitems`` runs them first."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heaviest files first (``HEAVY_FILES``), the others after them in their usual order.
+
+    ``make test`` hands whole files to two processes (``--dist loadfile --no-loadscope-reorder``), the
+    next file to whichever process is free, in this order: with the long files started first, the
+    short ones at the end fill in and both processes end at about the same time. (pytest-xdist's own
+    order, most tests first, left files with few but long tests, such as the city-scale run, to the
+    end, where one process ran them while the other had finished.) Within a file the order stays."""
+    weight = {path: -seconds for path, seconds in HEAVY_FILES.items()}
+    items.sort(key=lambda item: weight.get(item.nodeid.split("::", 1)[0], 0))
+
 
 def _test_url() -> str:
     """``TEST_DATABASE_URL``, else ``<db>_test``; under pytest-xdist each worker gets its own
