@@ -357,15 +357,15 @@ def composite_results(
     )
 
 
-def type_sources(s: Session, run_id: int, *, types: list[str]) -> dict[str, int]:
-    """Per type of ``types`` the run holds: the run whose rows it uses (itself, or the run it reused
-    them from)."""
+def type_sources(s: Session, run_id: int, *, types: list[str] | None = None) -> dict[str, int]:
+    """Per type of ``types`` (default all) the run holds: the run whose rows it uses (itself, or the
+    run it reused them from)."""
     rows = s.execute(
         text(
             "SELECT type_code, source_run_id FROM coverage_run_types "
-            "WHERE run_id = :r AND type_code = ANY(:t)"
+            "WHERE run_id = :r AND (CAST(:t AS text[]) IS NULL OR type_code = ANY(:t))"
         ),
-        {"r": run_id, "t": list(types)},
+        {"r": run_id, "t": None if types is None else list(types)},
     ).all()
     return {str(code): int(source) for code, source in rows}
 
@@ -493,16 +493,24 @@ def area_results(
     return to_geoframe(frame) if with_geometry else frame
 
 
-def area_counts(s: Session, run_id: int, *, levels: tuple[str, ...] | None = None) -> pd.DataFrame:
+def area_counts(
+    s: Session, run_id: int, *, levels: tuple[str, ...] | None = None, types: list[str] | None = None
+) -> pd.DataFrame:
     """The per-area counts of a run (``AREA_RESULT_COLS`` but run_id and applicable) of the areas of
-    ``levels`` (default all), without the area's names: what a run's summary and targets are judged
-    on, read with COPY (10^5 rows in a city)."""
+    ``levels`` (default all) and facility ``types`` (default all), without the area's names: what a
+    run's summary and targets are judged on, read with COPY (10^5 rows in a city)."""
     cols = [c for c in AREA_RESULT_COLS if c not in ("run_id", "applicable")]
-    where = "" if levels is None else " AND area_id IN (SELECT area_id FROM areas WHERE level = ANY(%s))"
+    where, params = "", list[Any]([run_id])
+    if levels is not None:
+        where += " AND area_id IN (SELECT area_id FROM areas WHERE level = ANY(%s))"
+        params.append(list(levels))
+    if types is not None:
+        where += " AND type_code = ANY(%s)"
+        params.append(list(types))
     return read_copy(
         s,
         f"SELECT {', '.join(cols)} FROM coverage_area WHERE run_id = %s{where} ORDER BY area_id, type_code",
-        (run_id,) if levels is None else (run_id, list(levels)),
+        tuple(params),
         dtype={"type_code": str},
     )
 

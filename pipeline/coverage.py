@@ -189,6 +189,7 @@ def clear_cache() -> None:
     _BASE.clear()
     _NETWORKS.clear()
     _PER_HOME.clear()
+    _AREA_COUNTS.clear()
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
@@ -434,7 +435,8 @@ def composite_rows(
     the other types' rows are read from the store."""
     bundles = measures.required_bundles(inputs.facility_types)
     codes = sorted({c for v in bundles.values() for c in v})
-    per_residence = pd.concat(_per_home(s, run_id, inputs, codes, fresh), ignore_index=True)
+    parts = _per_home(s, run_id, inputs, codes, fresh)
+    per_residence = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     return measures.composite(prepared_for(inputs), per_residence, bundles)
 
 
@@ -860,7 +862,7 @@ def run_and_store(
             per_facility=facility_rows(result),
             gaps=gap_rows(result),
         )
-    per_area = _stored_per_area(s, run_id)
+    per_area = _stored_per_area(s, run_id, inputs.database)
     presence = presence_rows(s, inputs)
     composite = composite_rows(s, run_id, inputs, fresh=fresh)
     store.add_measures(s, run_id, presence=presence, composite=composite)
@@ -936,10 +938,34 @@ def store_isochrones(s: Session, run_id: int, inputs: Inputs) -> dict[str, Any]:
     )
 
 
-def _stored_per_area(s: Session, run_id: int) -> pd.DataFrame:
+_AREA_COUNTS: Cache[pd.DataFrame] = Cache(512)
+"""Per-area counts of one type in the judged levels as stored by the run that computed them, keyed by
+database, that run and the type (stored rows never change): an incremental run reads only its own."""
+
+
+def _stored_per_area(s: Session, run_id: int, database: tuple = ()) -> pd.DataFrame:
     """Stored per-area rows of the district, towns and communities (all the summary and the targets
-    judge) with the share columns ``summarise`` reads."""
-    pa = store.area_counts(s, run_id, levels=JUDGED_LEVELS).rename(columns={"share": "population_share"})
+    judge) with the share columns ``summarise`` reads. The types a run reused come from this process's
+    memory when an earlier run here stored or read them."""
+    sources = store.type_sources(s, run_id)
+    parts, missing = [], []
+    for code, source in sorted(sources.items()):
+        kept = _AREA_COUNTS.peek((database, source, code)) if database else None
+        if kept is None:
+            missing.append(code)
+        else:
+            parts.append(kept)
+    if missing or not parts:
+        read = store.area_counts(s, run_id, levels=JUDGED_LEVELS, types=missing)
+        parts.append(read)
+        if database:
+            by_type = {str(code): part for code, part in read.groupby("type_code", sort=True)}
+            for code in missing:
+                _AREA_COUNTS.put((database, sources[code], code), by_type.get(code, read.iloc[:0]))
+    filled = [p for p in parts if len(p)] or parts[:1]
+    pa = pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0]
+    pa = pa.sort_values(["area_id", "type_code"], kind="stable", ignore_index=True)
+    pa = pa.rename(columns={"share": "population_share"})
     with np.errstate(invalid="ignore", divide="ignore"):
         pa["elderly_share"] = pa.elderly_covered / pa.elderly.where(pa.elderly > 0)
     return pa

@@ -117,10 +117,11 @@ def test_incremental_run_after_one_edit_equals_a_full_run(demo_db, base_run):
             s.execute(text("UPDATE facilities SET status = 'open' WHERE facility_id = :f"), {"f": fid})
 
 
-def test_composite_of_reused_types_equals_the_full_runs_read_back_or_kept(demo_db, base_run):
+def test_measures_of_reused_types_equal_the_runs_own_read_back_or_kept(demo_db, base_run):
     """An incremental run with nothing edited reuses every type; its composite measure (residents
-    reaching every required type) is built from the per-home rows of the run that computed them —
-    read back from the store in a fresh process, kept in memory after that."""
+    reaching every required type), shares and targets are built from the per-home and per-area rows
+    of the run that computed them — read back from the store in a fresh process, kept in memory
+    after that."""
 
     def composite(s, run_id):
         rows = read_frame(
@@ -134,6 +135,7 @@ def test_composite_of_reused_types_equals_the_full_runs_read_back_or_kept(demo_d
     with session(demo_db) as s:  # whatever earlier tests edited and restored: a run of today's data
         settled = service.run_and_store(s, incremental=True)
     service._PER_HOME.clear()  # as a fresh process: nothing kept
+    service._AREA_COUNTS.clear()
     with session(demo_db) as s:
         cold = service.run_and_store(s, incremental=True)
     with session(demo_db) as s:
@@ -148,7 +150,8 @@ def test_composite_of_reused_types_equals_the_full_runs_read_back_or_kept(demo_d
         for run in (cold, warm):
             assert run["summary"]["recomputed_types"] == []
             pd.testing.assert_frame_equal(composite(s, run["run_id"]), expected)
-            assert run["summary"]["composite"] == settled["summary"]["composite"]
+            for part in ("composite", "types", "targets"):  # judged on per-area rows kept alike
+                assert run["summary"][part] == settled["summary"][part], part
 
 
 def test_targets_of_each_measure_are_evaluated_against_counts_made_in_sql(demo_db, base_run):
