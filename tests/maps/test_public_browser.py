@@ -56,7 +56,7 @@ def test_nearest_services_equal_networkx(visit, truth, demo_db):
     type_of = dict(zip(fac["facility_id"].astype(int), fac["type_code"], strict=True))
     v = visit()
     v.open("/")
-    compared = 0
+    shown = []
     for k, (lat, lon) in enumerate(_sample_street_points(truth, 3, seed=18)):
         v.js(
             "([a, b]) => { window.minqing.state.nearest = null; "
@@ -66,18 +66,21 @@ def test_nearest_services_equal_networkx(visit, truth, demo_db):
         v.page.wait_for_function("() => window.minqing.state.nearest", timeout=60_000)
         state = v.js("() => window.minqing.state.nearest")
         assert "error" not in state, state
-        o = state["origin"]
-        listed = _nearest_listed(v)
-        times = {}
-        for profile in ("walk", "ebike"):
-            net = DemoTruth(
-                truth["nodes"],
-                truth["edges"],
-                read_profiles()[profile],
-                origins={"o": (o["lon"], o["lat"])},
-                destinations=where,
-            )
-            times[profile] = net.times_from("o", np.inf)
+        shown.append((state["origin"], _nearest_listed(v)))
+        if k == 0:
+            v.shot("public-nearest")
+    # one truth graph per profile with every sampled origin attached (each origin's times are those
+    # of a graph with it alone: attaching a point subdivides an edge without changing any path)
+    origins = {k: (o["lon"], o["lat"]) for k, (o, _) in enumerate(shown)}
+    truths = {
+        profile: DemoTruth(
+            truth["nodes"], truth["edges"], read_profiles()[profile], origins=origins, destinations=where
+        )
+        for profile in ("walk", "ebike")
+    }
+    compared = 0
+    for k, (_, listed) in enumerate(shown):
+        times = {profile: net.times_from(k, np.inf) for profile, net in truths.items()}
         reachable_types = {type_of[f] for p in times.values() for f in p}
         assert {r["type"] for r in listed} == reachable_types
         for r in listed:
@@ -94,8 +97,6 @@ def test_nearest_services_equal_networkx(visit, truth, demo_db):
                 assert r["ebike"] is None
             assert f"步行 {max(1, int(np.ceil(r['walk'] / 60 - 1e-9)))} 分钟" in r["text"]
             compared += 1
-        if k == 0:
-            v.shot("public-nearest")
     assert compared >= 30
     v.assert_clean()
 
