@@ -190,6 +190,7 @@ def clear_cache() -> None:
     _NETWORKS.clear()
     _PER_HOME.clear()
     _AREA_COUNTS.clear()
+    _COMMUNITIES.clear()
 
 
 def prepared_for(inputs: Inputs) -> Prepared:
@@ -417,9 +418,15 @@ def measure_name(code: str, circle: str = "urban") -> str:
     return m["name_rural_zh"] if circle == "rural" else m["name_zh"]
 
 
+_COMMUNITIES: Cache[pd.DataFrame] = Cache(1)
+"""The communities with their polygons, per database and version of the areas layer."""
+
+
 def presence_rows(s: Session, inputs: Inputs) -> pd.DataFrame:
     """The presence measure of every community and applicable type, from the open facilities."""
-    comm = queries.areas(s, levels=("community",))
+    comm = _COMMUNITIES.get(
+        (inputs.database, inputs.versions.get("areas", 0)), lambda: queries.areas(s, levels=("community",))
+    )
     fac = inputs.facilities[inputs.facilities.status == "open"]
     return measures.presence(
         comm, fac, inputs.facility_types, read_service_areas(inputs.config.service_areas_csv)
