@@ -114,8 +114,10 @@ ID = {
 
 
 @pytest.fixture(scope="module")
-def d() -> DemoDistrict:
-    return generate(scale=1.0)
+def d(demo_district) -> DemoDistrict:
+    """The session's demo district (tests/conftest.py: ``generate(scale=1.0)``, made once per process);
+    test_deterministic compares it with a district generated afresh."""
+    return demo_district
 
 
 def _csv_codes(path: Path, col: str) -> set[str]:
