@@ -91,7 +91,7 @@ def test_coverage_layers_match_the_api_at_every_level(planner, api, coverage_run
         loaded = _wait_loaded(v, level=level, type=t)
         areas = _features(api, f"{base}/areas", type=t, level=level)
         drawn = v.js("""() => { const s = window.minqing.state;
-            return {areas: s.coverage.getLayers().length, gaps: s.gaps.getLayers().length,
+            return {areas: s.coverage.getLayers().length, gaps: s.gapList.length,
                     facilities: Object.keys(s.facilityMarkers).length,
                     catchments: s.catchments.getLayers().length,
                     fills: [...new Set(s.coverage.getLayers().map(l => l.options.fillColor))]}; }""")

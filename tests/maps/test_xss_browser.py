@@ -313,7 +313,7 @@ def test_planner_siting_and_scenario_editor(open_as, hostile):
     v = open_as("/planner", HOSTILE["admin"])
     v.page.click("#mq-edit-start")
     box = v.page.locator(".leaflet-container").first.bounding_box()
-    v.js("""() => { const s = window.minqing.state, g = s.gaps.getLayers()[0], m = s.map;
+    v.js("""() => { const s = window.minqing.state, g = s.gapList[0], m = s.map;
         m.setView(g.getBounds().getCenter(), 16, {animate: false});
         m.panBy([-m.getSize().x * 0.25, 0], {animate: false}); }""")
     v.idle()
