@@ -442,8 +442,7 @@ def composite_rows(
     the other types' rows are read from the store."""
     bundles = measures.required_bundles(inputs.facility_types)
     codes = sorted({c for v in bundles.values() for c in v})
-    parts = _per_home(s, run_id, inputs, codes, fresh)
-    per_residence = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    per_residence = _joined(_per_home(s, run_id, inputs, codes, fresh))
     return measures.composite(prepared_for(inputs), per_residence, bundles)
 
 
@@ -469,21 +468,42 @@ def _per_home(
             parts.append(part)
     done = {str(p.type_code.iloc[0]) for p in parts}
     sources = store.type_sources(s, run_id, types=[c for c in codes if c not in done])
-    missing = []
+    parts += _kept_by_source(
+        _PER_HOME, inputs.database, sources, lambda types: store.residence_coverage(s, run_id, types=types)
+    )
+    return parts or [store.residence_coverage(s, run_id, types=[])]
+
+
+def _kept_by_source(
+    cache: Cache[pd.DataFrame],
+    database: tuple,
+    sources: dict[str, int],
+    read: Callable[[list[str]], pd.DataFrame],
+) -> list[pd.DataFrame]:
+    """The stored rows of each type of ``sources`` (type → the run that computed its rows): kept in
+    ``cache`` under (database, that run, type), the others read together by ``read(types)`` (a frame
+    with ``type_code``) and kept. Stored rows never change, so what is kept never goes stale."""
+    parts, missing = [], []
     for code, source in sorted(sources.items()):
-        kept = _PER_HOME.peek((inputs.database, source, code))
+        kept = cache.peek((database, source, code))
         if kept is None:
             missing.append(code)
         else:
             parts.append(kept)
     if missing:
-        read = store.residence_coverage(s, run_id, types=missing)
-        by_type = {str(code): part for code, part in read.groupby("type_code", sort=True)}
+        read_rows = read(missing)
+        by_type = {str(code): part for code, part in read_rows.groupby("type_code", sort=True)}
         for code in missing:
-            part = by_type.get(code, read.iloc[:0]).reset_index(drop=True)
-            _PER_HOME.put((inputs.database, sources[code], code), part)
+            part = by_type.get(code, read_rows.iloc[:0]).reset_index(drop=True)
+            cache.put((database, sources[code], code), part)
             parts.append(part)
-    return parts or [store.residence_coverage(s, run_id, types=[])]
+    return parts
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``parts`` as one frame, the empty ones left out (pandas warns on them); ``parts`` is never empty."""
+    filled = [p for p in parts if len(p)] or parts[:1]
+    return pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0]
 
 
 def evaluate_targets(
@@ -950,27 +970,17 @@ _AREA_COUNTS: Cache[pd.DataFrame] = Cache(512)
 database, that run and the type (stored rows never change): an incremental run reads only its own."""
 
 
-def _stored_per_area(s: Session, run_id: int, database: tuple = ()) -> pd.DataFrame:
+def _stored_per_area(s: Session, run_id: int, database: tuple) -> pd.DataFrame:
     """Stored per-area rows of the district, towns and communities (all the summary and the targets
     judge) with the share columns ``summarise`` reads. The types a run reused come from this process's
     memory when an earlier run here stored or read them."""
-    sources = store.type_sources(s, run_id)
-    parts, missing = [], []
-    for code, source in sorted(sources.items()):
-        kept = _AREA_COUNTS.peek((database, source, code)) if database else None
-        if kept is None:
-            missing.append(code)
-        else:
-            parts.append(kept)
-    if missing or not parts:
-        read = store.area_counts(s, run_id, levels=JUDGED_LEVELS, types=missing)
-        parts.append(read)
-        if database:
-            by_type = {str(code): part for code, part in read.groupby("type_code", sort=True)}
-            for code in missing:
-                _AREA_COUNTS.put((database, sources[code], code), by_type.get(code, read.iloc[:0]))
-    filled = [p for p in parts if len(p)] or parts[:1]
-    pa = pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0]
+    parts = _kept_by_source(
+        _AREA_COUNTS,
+        database,
+        store.type_sources(s, run_id),
+        lambda types: store.area_counts(s, run_id, levels=JUDGED_LEVELS, types=types),
+    )
+    pa = _joined(parts or [store.area_counts(s, run_id, levels=JUDGED_LEVELS, types=[])])
     pa = pa.sort_values(["area_id", "type_code"], kind="stable", ignore_index=True)
     pa = pa.rename(columns={"share": "population_share"})
     with np.errstate(invalid="ignore", divide="ignore"):
