@@ -132,10 +132,14 @@ def sign_columns(
     """``sign_parts`` of each name as ``fill_pinyin`` fills it (a category not in the tables: split
     without one); for loaders that write the sign text with the rows."""
     t = _tables(tables)
-    return [
-        sign_parts(n, c if c in t.categories else None, tables=t)
-        for n, c in zip(names, categories, strict=True)
-    ]
+    parts: dict[tuple[str, str | None], dict[str, str | None]] = {}  # a name repeated is split once
+    out = []
+    for n, c in zip(names, categories, strict=True):
+        key = (n, c if c in t.categories else None)
+        if key not in parts:
+            parts[key] = sign_parts(key[0], key[1], tables=t)
+        out.append(dict(parts[key]))
+    return out
 
 
 def fill_pinyin(

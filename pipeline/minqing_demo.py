@@ -5,17 +5,24 @@ every event, key household and visit."""
 from __future__ import annotations
 
 import csv
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
-from data.demo.minqing import generate_copies, old_town_lonlat
+from data.demo.minqing import MinqingDemo, generate_copies, old_town_lonlat
+from data.demo.minqing import homes as demo_homes
 from geo.deadlines import BEIJING
-from layers.load import minqing_demo as store
+from layers.load import minqing_demo as store_rows
 from pipeline import events as events_service
 from pipeline import visits as visits_service
 from pipeline.errors import Invalid
+
+if TYPE_CHECKING:
+    from data.demo import DemoDistrict
 
 
 def category_examples(path: Path) -> dict[str, list[str]]:
@@ -46,15 +53,49 @@ def load(
     district: they place its old town and tell which copies are laid out alike; the copies drawn
     anew in up to ``workers`` processes); replaces every event, key household and visit."""
 
-    event_settings, visit_settings = events_service.EventSettings(), visits_service.VisitSettings()
-    categories, calendar = events_service.tables(event_settings)
-    homes = store.homes(s, old_town_lonlat(scale=scale, seed=seed).wkt)
+    homes = store_rows.homes(s, old_town_lonlat(scale=scale, seed=seed).wkt)
+    return store_rows.replace_minqing(
+        s, draw(homes, scale=scale, seed=seed, end=end, months=months, workers=workers)
+    )
+
+
+def draw_for(
+    district: DemoDistrict,
+    *,
+    scale: float = 1.0,
+    seed: int = 20261122,
+    end: datetime | None = None,
+    months: int = 6,
+    pool: Executor | None = None,
+) -> MinqingDemo:
+    """The 民情 ``load`` would store once ``district`` (``data.demo.generate(scale=scale,
+    seed=seed)``) is stored, drawn from its frames without the database (the copies drawn anew in
+    ``pool``): to draw it while the district is being stored, then ``store`` it in the same
+    transaction."""
+    homes = demo_homes(district.areas, district.residences, old_town_lonlat(scale=scale, seed=seed))
+    return draw(homes, scale=scale, seed=seed, end=end, months=months, pool=pool)
+
+
+def draw(
+    homes: pd.DataFrame,
+    *,
+    scale: float = 1.0,
+    seed: int = 20261122,
+    end: datetime | None = None,
+    months: int = 6,
+    workers: int = 1,
+    pool: Executor | None = None,
+) -> MinqingDemo:
+    """The demo's 民情 for ``homes`` (``data.demo.minqing.generate_copies``) with the configured
+    categories, calendar and visit plan, ending at ``end`` (default: ``default_end``)."""
     if homes.empty:
         raise Invalid(
             "no residence lies in a small grid: there is no district to make 民情 for",
             fix="load the demo district first: `minqing demo load`",
         )
-    demo = generate_copies(
+    event_settings, visit_settings = events_service.EventSettings(), visits_service.VisitSettings()
+    categories, calendar = events_service.tables(event_settings)
+    return generate_copies(
         homes,
         categories,
         calendar,
@@ -65,5 +106,10 @@ def load(
         months=months,
         seed=seed,
         workers=workers,
+        pool=pool,
     )
-    return store.replace_minqing(s, demo)
+
+
+def store(s: Session, demo: MinqingDemo) -> dict[str, int]:
+    """Replace every event, key household and visit with ``demo`` (``draw``); row counts."""
+    return store_rows.replace_minqing(s, demo)

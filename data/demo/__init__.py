@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, fields
 
 import geopandas as gpd
@@ -83,7 +83,7 @@ class DemoDistrict:
     plan: pd.DataFrame
 
 
-def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
+def generate(*, scale: float = 1.0, seed: int = 20261122, pool: Executor | None = None) -> DemoDistrict:
     """Generate the fictional demo district.
 
     Parameters
@@ -91,6 +91,8 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
     scale : size factor; 1.0 is one district of ~200 km², ~35k network nodes and ~186k residents.
         Time and memory grow linearly with ``scale`` (at most 25).
     seed : random seed; the same ``seed`` and ``scale`` give identical frames and ids.
+    pool : process pool to generate the copies in (default: one made here, one process per core);
+        the same frames either way.
 
     Returns
     -------
@@ -99,7 +101,7 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
 
     sizes = copy_sizes(scale)
     origins = layout(len(sizes))
-    parts = _all_copies(sizes, origins, seed)
+    parts = _all_copies(sizes, origins, seed, pool)
     out = {}
     for f in fields(DemoDistrict):
         frames = [p[f.name] for p in parts]
@@ -110,7 +112,7 @@ def generate(*, scale: float = 1.0, seed: int = 20261122) -> DemoDistrict:
     return DemoDistrict(**out)
 
 
-def _all_copies(sizes: list[float], origins: list, seed: int) -> list[dict]:
+def _all_copies(sizes: list[float], origins: list, seed: int, pool: Executor | None = None) -> list[dict]:
     """The frames of every copy. Copies 0 and 1 and a partial last copy are generated, in worker
     processes, one per core (each copy draws from its own seeded streams, so the result is the same
     either way); the other full copies are derived from copy 1 (``derived``, a fraction of a second
@@ -119,7 +121,9 @@ def _all_copies(sizes: list[float], origins: list, seed: int) -> list[dict]:
     rest = [c for c in range(len(sizes)) if c not in made]
     jobs = [(c, sizes[c], origins[c], seed) for c in made]
     workers = min(len(jobs), os.cpu_count() or 1)
-    if workers < 2:
+    if pool is not None and len(jobs) > 1:
+        parts = dict(zip(made, pool.map(copy_frames, *zip(*jobs, strict=True)), strict=True))
+    elif workers < 2:
         parts = {c: copy_frames(*job) for c, job in zip(made, jobs, strict=True)}
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:

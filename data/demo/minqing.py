@@ -24,12 +24,13 @@ from __future__ import annotations
 import math
 import multiprocessing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry import MultiPolygon
 from shapely.ops import unary_union
 
@@ -480,14 +481,15 @@ def generate_copies(
     months: int = 6,
     seed: int = 20261122,
     workers: int = 1,
+    pool: Executor | None = None,
 ) -> MinqingDemo:
     """The 民情 of a demo of ``scale`` copies (``homes`` as for ``generate``), copy by copy (copy c:
     ``residence_id // ID_STRIDE``). Copy 0 is drawn from ``generate``'s stream, so one district gets
     the very rows of ``generate``; another generated copy from a stream of its own (in up to
-    ``workers`` processes); a copy laid out like another (``derived``) takes that copy's 民情 at its
-    own homes: the same reports, flows, key households and visits at the same times, with its own
-    addresses, areas, grid workers, tracking codes and household heads (a fraction of the time of
-    drawing them)."""
+    ``workers`` processes, or in ``pool``); a copy laid out like another (``derived``) takes that
+    copy's 民情 at its own homes: the same reports, flows, key households and visits at the same
+    times, with its own addresses, areas, grid workers, tracking codes and household heads (a
+    fraction of the time of drawing them)."""
     homes = homes.sort_values("residence_id").reset_index(drop=True)
     copy = homes["residence_id"].to_numpy(np.int64) // ID_STRIDE
     sizes = geography.copy_sizes(scale)
@@ -501,7 +503,9 @@ def generate_copies(
         (mine[c], categories, calendar, plan, end, examples, months, seed, () if c == 0 else (c,))
         for c in drawn
     ]
-    if workers > 1 and len(drawn) > 1:
+    if pool is not None and len(drawn) > 1:
+        made = dict(zip(drawn, pool.map(_generate, *zip(*jobs, strict=True)), strict=True))
+    elif workers > 1 and len(drawn) > 1:
         with ProcessPoolExecutor(
             min(workers, len(drawn)), mp_context=multiprocessing.get_context("forkserver")
         ) as pool:
@@ -615,6 +619,47 @@ def _joined(parts: list[MinqingDemo], rng: np.random.Generator) -> MinqingDemo:
             ignore_index=True,
         ),
     )
+
+
+def homes(areas: pd.DataFrame, residences: pd.DataFrame, old_town) -> pd.DataFrame:
+    """The homes ``generate`` reads, from a district's frames (``DemoDistrict.areas`` and
+    ``residences``) as ``layers.load.minqing_demo.homes`` reads them from the stored district: each
+    residence point of a small grid (in a middle grid, a community and a town) with its areas, figures,
+    grid worker and ``kind`` (old_town where ``old_town`` covers it, village in a rural community,
+    urban), in the order of residence_id. No database: the 民情 can be drawn while the district is
+    stored."""
+    a = areas.set_index("area_id")
+    level, parent = a["level"], a["parent_id"]
+    r = residences[residences["area_id"].map(level).eq("grid_small").to_numpy()]
+    middle = r["area_id"].map(parent)
+    community = middle.map(parent)
+    keep = (middle.map(level).eq("grid_middle") & community.map(level).eq("community")).to_numpy()
+    r, community = r[keep], community[keep].astype(np.int64)
+    town = community.map(parent)
+    keep = town.map(level).eq("town").to_numpy()
+    r, community, town = r[keep], community[keep], town[keep].astype(np.int64)
+    xy = shapely.get_coordinates(np.asarray(r.geometry, dtype=object))
+    points = shapely.points(xy)
+    urban = community.map(a["urban"]).to_numpy(bool)
+    kind = np.where(shapely.covers(old_town, points), "old_town", np.where(urban, "urban", "village"))
+    worker = r["area_id"].map(a["worker_name"]).astype(object)
+    out = pd.DataFrame(
+        {
+            "residence_id": r["residence_id"].to_numpy(np.int64),
+            "grid_id": r["area_id"].to_numpy(np.int64),
+            "community_id": community.to_numpy(np.int64),
+            "town_id": town.to_numpy(np.int64),
+            "kind": kind.astype(object),
+            "households": r["households"].to_numpy(np.int64),
+            "elderly": r["elderly"].to_numpy(np.int64),
+            "children": r["children"].to_numpy(np.int64),
+            "lon": xy[:, 0],
+            "lat": xy[:, 1],
+            "address": r["address"].astype(object).to_numpy(),
+            "worker": worker.where(worker.notna(), None).to_numpy(object),
+        }
+    )
+    return out.sort_values("residence_id").reset_index(drop=True)
 
 
 def old_town_lonlat(*, scale: float = 1.0, seed: int = 20261122):

@@ -182,12 +182,12 @@ def _text_cells(series: pd.Series) -> np.ndarray | None:
     elif pd.api.types.is_bool_dtype(dtype):
         out = np.where(series.fillna(False).to_numpy(bool), "t", "f").astype(object)
     elif pd.api.types.is_integer_dtype(dtype):
-        out = series.fillna(0).to_numpy(np.int64).astype(str).astype(object)
+        out = np.array(list(map(str, series.fillna(0).to_numpy(np.int64).tolist())), dtype=object)
     elif pd.api.types.is_float_dtype(dtype):
         values = series.to_numpy(float, na_value=np.nan)
-        out = np.where(
-            np.isposinf(values), "Infinity", np.where(np.isneginf(values), "-Infinity", values.astype(str))
-        ).astype(object)
+        # Python's repr: the shortest text that reads back as the same double, made in C
+        out = np.array(list(map(repr, values.tolist())), dtype=object)
+        out[np.isposinf(values)], out[np.isneginf(values)] = "Infinity", "-Infinity"
     elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         kind = pd.api.types.infer_dtype(series, skipna=True)
         if kind == "boolean":
@@ -213,11 +213,8 @@ def _copy_text(raw, table: str, cols: list[str], cells: list[np.ndarray], progre
     chunk = PROGRESS_EVERY
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
         for start in range(0, n, chunk):
-            part = [c[start : start + chunk] for c in cells]
-            line = part[0]
-            for c in part[1:]:
-                line = line + "\t" + c
-            cp.write(("\n".join(line) + "\n").encode())
+            rows = zip(*(c[start : start + chunk].tolist() for c in cells), strict=True)
+            cp.write(("\n".join(map("\t".join, rows)) + "\n").encode())
             if progress is not None:
                 progress(min(start + chunk, n), n)
     if progress is not None and n == 0:

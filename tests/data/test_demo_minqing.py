@@ -170,3 +170,17 @@ def test_removing_the_demo_takes_its_minqing_along(minqing_db):
         s.rollback()
     engine.dispose()
     assert removed["events"] > 1000 and tuple(left) == (0, 0, 0)
+
+
+def test_homes_drawn_from_the_frames_are_those_postgis_reads(demo_db, demo_district):
+    """``demo load`` draws the 民情 while the district is stored, from the district's frames: the
+    homes must be those read from the stored district (old town by ST_Covers in PostGIS)."""
+    from data.demo.minqing import homes, old_town_lonlat
+    from layers.load import minqing_demo as rows
+
+    old_town = old_town_lonlat()
+    with session(demo_db) as s:
+        stored = rows.homes(s, old_town.wkt)
+    drawn = homes(demo_district.areas, demo_district.residences, old_town)
+    assert len(drawn) > 1000 and set(drawn["kind"]) == {"old_town", "village", "urban"}
+    pd.testing.assert_frame_equal(drawn, stored, check_dtype=False)
