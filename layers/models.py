@@ -400,13 +400,17 @@ class CoverageRunType(Timestamped, Base):
 
 class CoverageArea(Timestamped, Base):
     """Aggregated coverage of one facility type in one area (public after suppression). Rows of the
-    run that computed them; read through the view ``coverage_area`` (``CoverageRunType``)."""
+    run that computed them; read through the view ``coverage_area`` (``CoverageRunType``).
+
+    ``run_id`` and ``area_id`` here, and in the other result tables written with each run (per area
+    and circle, facilities, gaps, presence, composite, targets), are checked once per statement by
+    triggers, not by foreign keys row by row; deleting a run or an area deletes its rows (0036)."""
 
     __tablename__ = "coverage_area_rows"
     __table_args__ = (PrimaryKeyConstraint("run_id", "type_code", "area_id"),)
 
-    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"))
-    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"))
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    area_id: Mapped[int] = mapped_column(BigInteger)
     type_code: Mapped[str] = mapped_column(String(40))
     applicable: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -440,12 +444,10 @@ class CoverageAreaCircle(Timestamped, Base):
     __tablename__ = "coverage_area_circle_rows"
     __table_args__ = (CheckConstraint("circle IN ('urban', 'rural')", name="coverage_area_circle_known"),)
 
-    run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     circle: Mapped[str] = mapped_column(String(10), primary_key=True)
-    area_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("areas.area_id"), primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     households: Mapped[int] = mapped_column(Integer)
     households_covered: Mapped[int] = mapped_column(Integer)
     population: Mapped[int] = mapped_column(Integer)
@@ -486,9 +488,7 @@ class CoverageResidencePacked(Timestamped, Base):
 class CoverageFacility(Timestamped, Base):
     __tablename__ = "coverage_facility_rows"
 
-    run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     facility_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40))
     catchment_population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -507,9 +507,7 @@ class CoverageGap(Timestamped, Base):
     __table_args__ = (Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),)
 
     gap_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), index=True
-    )
+    run_id: Mapped[int] = mapped_column(BigInteger, index=True)
     type_code: Mapped[str] = mapped_column(String(40), index=True)
     rank: Mapped[int] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer)
@@ -525,13 +523,9 @@ class CoverageTarget(Timestamped, Base):
 
     __tablename__ = "coverage_target"
 
-    run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     target_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    area_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True
-    )
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40))
     measure: Mapped[str] = mapped_column(String(20))
     threshold: Mapped[float] = mapped_column(Float)
@@ -547,12 +541,8 @@ class CoveragePresence(Timestamped, Base):
 
     __tablename__ = "coverage_presence"
 
-    run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
-    area_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     present: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str | None] = mapped_column(String(12))
@@ -566,12 +556,8 @@ class CoverageComposite(Timestamped, Base):
 
     __tablename__ = "coverage_composite"
 
-    run_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("coverage_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
-    area_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("areas.area_id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     circle: Mapped[str] = mapped_column(String(5), primary_key=True)
     tier: Mapped[str] = mapped_column(String(10), primary_key=True, server_default="all")
     """The bundle counted: one level of the circle (5min, 10min, 15min, village, township) or all."""

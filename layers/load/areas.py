@@ -448,10 +448,9 @@ def _stale_area_ids(s: Session, merged: gpd.GeoDataFrame) -> list[int]:
 
 
 def _delete_areas(s: Session, area_ids: list[int]) -> None:
-    """Remove areas and the references to them (residents and names lose their area, results go)."""
+    """Remove areas and the references to them (residents and names lose their area; their coverage
+    results go with them, by trigger: migration 0036)."""
     params = {"ids": area_ids}
     for table in ("residences", "place_names", "users"):
         s.execute(text(f"UPDATE {table} SET area_id = NULL WHERE area_id = ANY(:ids)"), params)
-    for table in ("coverage_area_rows", "coverage_area_circle_rows"):
-        s.execute(text(f"DELETE FROM {table} WHERE area_id = ANY(:ids)"), params)
     s.execute(text("DELETE FROM areas WHERE area_id = ANY(:ids)"), params)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
+from psycopg.errors import ForeignKeyViolation
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -411,6 +412,101 @@ def test_a_run_holds_reused_results_by_reference_and_runs_delete_together(clean)
             for t in ("coverage_run_types", "coverage_area_rows")
         ]
     assert left == [0, 0]
+
+
+def _counts(s, tables: tuple[str, ...], where: str = "TRUE") -> dict[str, int]:
+    return {t: s.execute(text(f"SELECT count(*) FROM {t} WHERE {where}")).scalar_one() for t in tables}
+
+
+def test_result_rows_name_a_real_run_and_area_and_go_with_them(clean):
+    """Result rows' run and area are checked per statement (migration 0036), as the foreign keys did."""
+    square = from_shape(shapely.MultiPolygon([shapely.box(115.9, 21.6, 115.91, 21.61)]), srid=4326)
+    tables = (
+        "coverage_area_rows",
+        "coverage_area_circle_rows",
+        "coverage_presence",
+        "coverage_facility_rows",
+    )
+    with session(clean) as s:
+        for area_id in (1, 2):
+            s.add(
+                Area(
+                    area_id=area_id,
+                    level="district",
+                    code=f"44159900000{area_id}",
+                    name="测试区",
+                    geom=square,
+                )
+            )
+        s.flush()
+        first, second = (
+            s.execute(text("INSERT INTO coverage_runs DEFAULT VALUES RETURNING run_id")).scalar_one()
+            for _ in range(2)
+        )
+        for run in (first, second):
+            copy_frame(
+                s,
+                "coverage_area_rows",
+                pd.DataFrame({"run_id": [run, run], "area_id": [1, 2], "type_code": ["a", "a"]}),
+                columns=["run_id", "area_id", "type_code"],
+            )
+            for area_id in (1, 2):
+                s.execute(
+                    text(
+                        "INSERT INTO coverage_area_circle_rows VALUES "
+                        "(:r, 'a', 'urban', :a, 1, 1, 1, 1, 0, 0, 0, 0)"
+                    ),
+                    {"r": run, "a": area_id},
+                )
+                s.execute(
+                    text(
+                        "INSERT INTO coverage_presence (run_id, area_id, type_code, present) "
+                        "VALUES (:r, :a, 'a', true)"
+                    ),
+                    {"r": run, "a": area_id},
+                )
+            s.execute(
+                text(
+                    "INSERT INTO coverage_facility_rows (run_id, facility_id, type_code) VALUES (:r, 7, 'a')"
+                ),
+                {"r": run},
+            )
+    bad = [
+        (
+            "coverage_area_rows",
+            {"run_id": [first, first], "area_id": [1, 99], "type_code": ["b", "b"]},
+            "area 99",
+        ),
+        (
+            "coverage_area_rows",
+            {"run_id": [first, 12345], "area_id": [1, 1], "type_code": ["c", "d"]},
+            "run 12345",
+        ),
+        (
+            "coverage_presence",
+            {"run_id": [first], "area_id": [98], "type_code": ["b"], "present": [True]},
+            "area 98",
+        ),
+        ("coverage_facility_rows", {"run_id": [54321], "facility_id": [1], "type_code": ["a"]}, "run 54321"),
+    ]
+    for table, rows, named in bad:  # one bad row fails the whole statement, and it names the bad key
+        with pytest.raises(ForeignKeyViolation, match=named), session(clean) as s:
+            copy_frame(s, table, pd.DataFrame(rows), columns=list(rows))
+    with session(clean) as s:
+        assert _counts(s, tables) == {t: 2 if t == "coverage_facility_rows" else 4 for t in tables}
+        s.execute(text("DELETE FROM areas WHERE area_id = 2"))
+        assert _counts(s, tables) == {
+            "coverage_area_rows": 2,
+            "coverage_area_circle_rows": 2,
+            "coverage_presence": 2,
+            "coverage_facility_rows": 2,
+        }
+        s.execute(text("DELETE FROM coverage_runs WHERE run_id = :r"), {"r": first})
+        assert _counts(s, tables) == {t: 1 for t in tables}
+        assert _counts(s, tables, f"run_id = {second}") == {t: 1 for t in tables}
+    with session(clean) as s:
+        s.execute(text("TRUNCATE coverage_runs CASCADE"))  # the tables with foreign keys, and ours
+        assert _counts(s, tables) == {t: 0 for t in tables}
 
 
 def _audit_coverage(con) -> dict[str, set[tuple[str, str]]]:
