@@ -31,6 +31,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84, geometries_to, to_metric
+from geo.pickled import packed, unpacked
 from geo.snapping import with_lonlat
 
 MEASURES = ["population", "households", "elderly", "children"]
@@ -55,6 +56,14 @@ class PointIndex:
     pairs: np.ndarray
     discs: np.ndarray
     link_m: float
+
+    def __getstate__(self) -> dict:
+        """The discs ``geo.pickled``: pickling one shapely object at a time is slow."""
+        return {**self.__dict__, "discs": packed(self.discs)}
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild from ``__getstate__``."""
+        self.__dict__.update({**state, "discs": unpacked(state["discs"])})
 
 
 def point_index(

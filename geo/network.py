@@ -31,7 +31,7 @@ nodes keep their index but have no arcs. A ring with no junction keeps its least
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 import numpy as np
@@ -43,7 +43,11 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
 from geo.errors import MissingColumnsError, NetworkError
+from geo.pickled import packed, unpacked
 from geo.profiles import Profile, edge_rules
+
+_GEOMETRY_FIELDS = ("edge_geometry", "compound_hulls")
+"""``Network`` fields holding shapely geometries (pickled by ``geo.pickled``)."""
 
 NODE_COLUMNS = ["node_id", "lon", "lat"]
 EDGE_COLUMNS = ["edge_id", "u", "v", "length_m", "highway", "oneway", "access"]
@@ -90,6 +94,15 @@ class Network:
     compound_hulls: np.ndarray
     forward: sp.csr_matrix
     reverse: sp.csr_matrix
+
+    def __getstate__(self) -> dict:
+        """The fields only (spatial indexes are rebuilt on first use), geometries ``geo.pickled``."""
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**state, **{name: packed(state[name]) for name in _GEOMETRY_FIELDS}}
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild from ``__getstate__``."""
+        self.__dict__.update({**state, **{name: unpacked(state[name]) for name in _GEOMETRY_FIELDS}})
 
     @property
     def n_nodes(self) -> int:

@@ -95,6 +95,20 @@ def data_versions(s: Session) -> dict[str, int]:
     return {r[0]: r[1] for r in s.execute(text("SELECT layer, version FROM data_versions"))}
 
 
+def data_stamp(s: Session, layers: tuple[str, ...]) -> str:
+    """Each of ``layers``' version counter and the time it last changed, as one string: unlike the
+    counters alone, it differs between a database and one recreated under the same oid."""
+    return str(
+        s.execute(
+            text(
+                "SELECT coalesce(string_agg(layer || ':' || version || ':' || updated_at, ',' "
+                "ORDER BY layer), '') FROM data_versions WHERE layer = ANY(:layers)"
+            ),
+            {"layers": list(layers)},
+        ).scalar_one()
+    )
+
+
 def database_identity(s: Session) -> tuple:
     """Server address, port and the database's oid: tells apart two databases whose per-database
     version counters happen to be equal (a recreated database gets a new oid)."""

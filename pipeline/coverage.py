@@ -49,7 +49,7 @@ from geo.targets import check_targets, targets_by_area
 from geo.targets import overall as targets_overall
 from layers import queries, store
 from layers.cache import Cache
-from pipeline import isochrones
+from pipeline import isochrones, prepared_files
 from settings import coverage_settings
 
 DATA_DIR = Path(data.__file__).parent
@@ -107,6 +107,7 @@ class Inputs:
     versions: dict[str, int] = field(default_factory=dict)
     config: RunConfig = field(default_factory=RunConfig)
     database: tuple = ()  # which database the layers came from (version counters are per database)
+    stamp: str = ""  # when each base layer last changed ("": unknown, never kept on disk)
 
     def base_key(self) -> tuple:
         return tuple(self.versions.get(k, 0) for k in BASE_LAYERS)
@@ -143,6 +144,7 @@ def read_inputs(
         versions=versions,
         config=config,
         database=database,
+        stamp=queries.data_stamp(s, BASE_LAYERS),
     )
 
 
@@ -195,20 +197,34 @@ def clear_cache() -> None:
 
 def prepared_for(inputs: Inputs) -> Prepared:
     """Networks and residence snaps, cached in this process per database and version of the base
-    layers, of the travel profiles and of the snapping and gap distances."""
-    return _PREPARED.get(
-        inputs.prepared_key(),
-        lambda: prepare(
-            inputs.nodes,
-            inputs.edges,
-            inputs.residences,
-            inputs.areas,
-            inputs.profiles,
-            facility_types=inputs.facility_types,
-            max_distance_m=inputs.config.snap_max_m,
-            gap_link_m=inputs.config.gap_link_m,
-        ),
+    layers, of the travel profiles and of the snapping and gap distances; a new process reads them
+    from ``MINQING_PREPARED_DIR`` while those are unchanged (``pipeline.prepared_files``)."""
+    return _PREPARED.get(inputs.prepared_key(), lambda: _kept_or_prepared(inputs))
+
+
+def _kept_or_prepared(inputs: Inputs) -> Prepared:
+    folder = coverage_settings().prepared_dir
+    name = (
+        prepared_files.name_of((inputs.prepared_key(), inputs.stamp))
+        if folder and inputs.database and inputs.stamp
+        else None
     )
+    kept = prepared_files.read(folder, name) if folder and name else None
+    if kept is not None:
+        return kept
+    prepared = prepare(
+        inputs.nodes,
+        inputs.edges,
+        inputs.residences,
+        inputs.areas,
+        inputs.profiles,
+        facility_types=inputs.facility_types,
+        max_distance_m=inputs.config.snap_max_m,
+        gap_link_m=inputs.config.gap_link_m,
+    )
+    if folder and name:
+        prepared_files.write(folder, name, prepared)
+    return prepared
 
 
 # --- what a run depends on ----------------------------------------------------------------------

@@ -161,8 +161,8 @@ def _data_file(name: str) -> Path:
 class CoverageSettings(BaseSettings):
     """Coverage settings (environment prefix ``MINQING_``): no secret needed, so the CLI reads them too.
 
-    Every value is recorded in the parameters of each coverage run; changing one makes the latest
-    run stale and the next run recompute what it affects.
+    Every value but ``prepared_dir`` is recorded in the parameters of each coverage run; changing one
+    makes the latest run stale and the next run recompute what it affects.
     """
 
     model_config = SettingsConfigDict(
@@ -184,6 +184,14 @@ class CoverageSettings(BaseSettings):
     store_isochrones: bool = True
     """Store the public map's isochrones of every open facility with each coverage run (the facility
     route then reads them instead of computing); off: computed per request."""
+    prepared_dir: Path | None = ROOT / ".cache" / "prepared"
+    """Where the prepared street networks are kept between processes (per database and data version;
+    the newest 4 files); empty: prepared again in every new process. Not recorded with runs."""
+
+    @field_validator("prepared_dir", mode="before")
+    @classmethod
+    def _no_dir(cls, value: object) -> object:
+        return None if value is None or str(value).strip() == "" else value
 
 
 class JobSettings(BaseSettings):

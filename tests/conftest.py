@@ -6,11 +6,20 @@ named ``<db>_test``; it is dropped and created fresh for every session, then mig
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+# Prepared networks kept on disk (pipeline.prepared_files) go to a folder of this session's own, not
+# the checkout's .cache/; the command-line tests' subprocesses inherit it.
+_PREPARED_DIR = tempfile.mkdtemp(prefix="minqing-prepared-")
+os.environ["MINQING_PREPARED_DIR"] = _PREPARED_DIR
+atexit.register(shutil.rmtree, _PREPARED_DIR, ignore_errors=True)
 
 HEAVY_FILES = {
     "tests/pipeline/test_coverage_service.py": 200,
