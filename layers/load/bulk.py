@@ -11,10 +11,12 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import shapely
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -83,10 +85,25 @@ def _geometry_column(series: pd.Series, *, multi: bool = False) -> list[str | No
     out: list[str | None] = [None] * len(geoms)
     present = np.array([g is not None and not (isinstance(g, float) and math.isnan(g)) for g in geoms])
     if present.any():
-        with_srid = shapely.set_srid(geoms[present], SRID)
-        hexes = shapely.to_wkb(with_srid, hex=True, include_srid=True)
-        for i, h in zip(np.flatnonzero(present), hexes, strict=True):
+        for i, h in zip(np.flatnonzero(present), _ewkb_hex(geoms[present]), strict=True):
             out[i] = h
+    return out
+
+
+def _ewkb_hex(geoms: np.ndarray) -> list[str]:
+    """Hex EWKB with SRID ``SRID`` of ``geoms``: GEOS's WKB with the SRID flag and the SRID put into
+    each outer header (the bytes ``set_srid`` and ``to_wkb(hex=True, include_srid=True)`` give, in
+    lower case, without copying every geometry and hex-encoding in GEOS: 2-5 times faster)."""
+    headers: dict[bytes, bytes] = {}  # WKB header (byte order, type) → EWKB header with the SRID
+    out = []
+    for wkb in shapely.to_wkb(geoms, hex=False):
+        head = wkb[:5]
+        ewkb = headers.get(head)
+        if ewkb is None:
+            order: Literal["little", "big"] = "little" if head[0] == 1 else "big"
+            kind = int.from_bytes(head[1:5], order) | 0x20000000  # wkbSRID flag
+            ewkb = headers[head] = head[:1] + kind.to_bytes(4, order) + SRID.to_bytes(4, order)
+        out.append((ewkb + wkb[5:]).hex())
     return out
 
 
@@ -211,7 +228,11 @@ def _copy_text(raw, table: str, cols: list[str], cells: list[np.ndarray], progre
     reporting progress after each chunk."""
     n = len(cells[0]) if cells else 0
     chunk = PROGRESS_EVERY
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+    with (
+        raw.cursor() as cur,
+        # the rows sent by a thread of psycopg's: the next chunk is rendered while PostgreSQL reads
+        cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN", writer=QueuedLibpqWriter(cur)) as cp,
+    ):
         for start in range(0, n, chunk):
             rows = zip(*(c[start : start + chunk].tolist() for c in cells), strict=True)
             cp.write(("\n".join(map("\t".join, rows)) + "\n").encode())

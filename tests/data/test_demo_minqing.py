@@ -184,3 +184,17 @@ def test_homes_drawn_from_the_frames_are_those_postgis_reads(demo_db, demo_distr
     drawn = homes(demo_district.areas, demo_district.residences, old_town)
     assert len(drawn) > 1000 and set(drawn["kind"]) == {"old_town", "village", "urban"}
     pd.testing.assert_frame_equal(drawn, stored, check_dtype=False)
+
+
+def test_every_visit_distance_is_the_one_postgis_measures(minqing_db):
+    """Distances are measured in Python (GeographicLib) and, near a rounding boundary, in PostGIS: the
+    stored metres must be PostGIS's own geodesic, rounded to 0.1 m, for every visit."""
+    with session(minqing_db) as s:
+        n, differ = s.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE v.distance_m IS DISTINCT FROM round(ST_Distance("
+                "v.geom::geography, r.geom::geography)::numeric, 1)::float8) FROM visits v "
+                "JOIN key_households h USING (household_id) JOIN residences r USING (residence_id)"
+            )
+        ).one()
+    assert n > 1000 and differ == 0

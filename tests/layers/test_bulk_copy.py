@@ -11,7 +11,7 @@ import shapely
 from sqlalchemy import text
 
 from layers.db import session
-from layers.load.bulk import _text_cells, copy_frame
+from layers.load.bulk import _ewkb_hex, _text_cells, copy_frame
 
 TRICKY = [
     "plain",
@@ -79,3 +79,32 @@ def test_values_only_rows_can_render_still_go_in(scratch):
     assert _text_cells(frame.t) is None
     copy_frame(scratch, "scratch", frame, columns=["t", "i"])
     assert sorted(scratch.execute(text("SELECT t, i FROM scratch")).all()) == [("1", 2), ("x", 1)]
+
+
+def test_ewkb_is_that_of_geos_with_the_srid(scratch):
+    """The SRID put into the WKB headers by hand gives GEOS's own EWKB, byte for byte, for every kind of
+    geometry (3D, multi-part and collections too), and PostGIS reads it with SRID 4326."""
+    geoms = np.array(
+        [
+            shapely.Point(113.25, 21.5),
+            shapely.Point(113.25, 21.5, 7.0),
+            shapely.LineString([(113, 21), (113.1, 21.2), (113.3, 21.1)]),
+            shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2), (1, 1)]]),
+            shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3)]),
+            shapely.MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 1)]]),
+            shapely.GeometryCollection([shapely.Point(1, 2), shapely.LineString([(0, 0), (1, 0)])]),
+        ],
+        dtype=object,
+    )
+    geos = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    mine = _ewkb_hex(geoms)
+    assert mine == [h.lower() for h in geos]
+    back = scratch.execute(
+        text(
+            "SELECT ST_SRID(g), ST_AsText(g) FROM unnest(CAST(:h AS text[])) AS x(h), "
+            "ST_GeomFromEWKB(decode(h, 'hex')) AS g"
+        ),
+        {"h": mine},
+    ).all()
+    assert [r[0] for r in back] == [4326] * len(geoms)
+    assert [shapely.from_wkt(r[1]).equals(g) for r, g in zip(back, geoms, strict=True)] == [True] * len(geoms)
