@@ -95,19 +95,30 @@ class RunConfig:
 
 @dataclass
 class Inputs:
-    """Everything a coverage computation reads, as frames of docs/CONTRACTS.md."""
+    """Everything a coverage computation reads, as frames of docs/CONTRACTS.md.
 
-    nodes: pd.DataFrame
-    edges: pd.DataFrame
+    The street network (``nodes``, ``edges``) is read on first use: a run whose prepared networks
+    are kept (in memory or on disk) never needs it.
+    """
+
     facilities: pd.DataFrame
     residences: pd.DataFrame
     areas: pd.DataFrame
     facility_types: pd.DataFrame
     profiles: dict[str, Profile]
+    streets: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]
     versions: dict[str, int] = field(default_factory=dict)
     config: RunConfig = field(default_factory=RunConfig)
     database: tuple = ()  # which database the layers came from (version counters are per database)
     stamp: str = ""  # when each base layer last changed ("": unknown, never kept on disk)
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        return self.streets()[0]
+
+    @property
+    def edges(self) -> pd.DataFrame:
+        return self.streets()[1]
 
     def base_key(self) -> tuple:
         return tuple(self.versions.get(k, 0) for k in BASE_LAYERS)
@@ -123,21 +134,26 @@ class Inputs:
         )
 
 
-BASE_FRAMES = ("areas", "residences", "network_nodes", "network_edges")
+BASE_FRAMES = ("areas", "residences")
 _BASE: Cache[dict[str, pd.DataFrame]] = Cache(1)
-"""The latest street network, homes and areas read (one version at a time)."""
+"""The latest homes and areas read (one version at a time)."""
+_STREETS: Cache[tuple[pd.DataFrame, pd.DataFrame]] = Cache(1)
+"""The latest street network read (nodes, edges; one version at a time)."""
 
 
 def read_inputs(
     s: Session, *, statuses: tuple[str, ...] = ("open", "planned", "closed"), config: RunConfig | None = None
 ) -> Inputs:
     """The layers a run reads. The street network, homes and areas are read once per version of those
-    layers in this process (their version counters change with every write) and reused after."""
+    layers in this process (their version counters change with every write) and reused after; the
+    street network only when something uses it (``Inputs.streets``), in this session."""
     config = config or RunConfig.from_settings()
     versions, database = queries.data_versions(s), queries.database_identity(s)
     base = _base_frames(s, (database, *(versions.get(k, 0) for k in BASE_FRAMES)))
+    streets_key = (database, versions.get("network_nodes", 0), versions.get("network_edges", 0))
     return Inputs(
         **base,
+        streets=lambda: _STREETS.get(streets_key, lambda: (queries.nodes(s), queries.edges(s))),
         facilities=queries.facilities(s, statuses=statuses),
         facility_types=with_capacity_basis(queries.facility_types(s), config.facility_types_csv),
         profiles=load_profiles(config.profiles_csv),
@@ -153,8 +169,6 @@ def _base_frames(s: Session, key: tuple) -> dict[str, pd.DataFrame]:
         _BASE.get(
             key,
             lambda: {
-                "nodes": queries.nodes(s),
-                "edges": queries.edges(s),
                 "residences": queries.residences(s),
                 "areas": _areas(s),
             },
@@ -189,6 +203,7 @@ def clear_cache() -> None:
     """
     _PREPARED.clear()
     _BASE.clear()
+    _STREETS.clear()
     _NETWORKS.clear()
     _PER_HOME.clear()
     _AREA_COUNTS.clear()

@@ -76,10 +76,12 @@ def test_a_new_process_reads_the_networks_kept_and_prepares_after_a_change(demo_
     files = sorted(p.name for p in kept_in.iterdir())
     assert len(calls) == 1 and files == [prepared_files.name_of((inputs.prepared_key(), inputs.stamp))]
 
-    runs.clear_cache()  # as a new process: nothing in memory
-    with session(demo_db) as s:
-        inputs = runs.read_inputs(s)
-    kept = runs.prepared_for(inputs)
+    runs.clear_cache()  # as a new process: nothing in memory, and the street network is not read
+    with monkeypatch.context() as m:
+        m.setattr(runs.queries, "edges", lambda *a, **k: pytest.fail("the street network was read"))
+        with session(demo_db) as s:
+            inputs = runs.read_inputs(s)
+            kept = runs.prepared_for(inputs)
     assert len(calls) == 1 and kept is not first
     _same(_result(inputs, first), _result(inputs, kept))
 
