@@ -39,7 +39,7 @@ import pandas as pd
 import pyproj
 import scipy.sparse as sp
 import shapely
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84, geometries_to, to_metric, utm_crs_for
 from geo.errors import MissingColumnsError, NetworkError
@@ -409,7 +409,7 @@ def _renumber(label: np.ndarray) -> np.ndarray:
 
 
 def _chain_geometry(n, u, v, time, oneway, compound, uvert, vvert, chain) -> dict:
-    """Ends, orientation and positions along each chain, from one multi-source Dijkstra."""
+    """Ends, orientation and positions along each chain (walked from its end ``a``)."""
     m = len(u)
     n_chains = int(chain.max()) + 1 if m else 0
     end_vert = np.concatenate([uvert, vvert])
@@ -419,16 +419,7 @@ def _chain_geometry(n, u, v, time, oneway, compound, uvert, vvert, chain) -> dic
     order = np.lexsort((end_vert[is_end], end_node[is_end], end_chain[is_end]))
     ends = end_vert[is_end][order].reshape(n_chains, 2)  # (a vertex, b vertex), least node first
     ends_node = end_node[is_end][order].reshape(n_chains, 2)
-    size = n + 2 * m
-    graph = _csr(
-        np.concatenate([uvert, vvert]), np.concatenate([vvert, uvert]), np.concatenate([time, time]), size
-    )
-    pos, pred = (
-        dijkstra(graph, indices=ends[:, 0], min_only=True, return_predecessors=True)[:2]
-        if m
-        else (np.zeros(size), np.zeros(size, np.int64))
-    )
-    aligned = pred[vvert] == uvert
+    pos, aligned = _walk_chains(n, uvert, vvert, time, ends[:, 0])
     first_edge = np.full(n_chains, m)
     np.minimum.at(first_edge, chain, np.arange(m))
     ow, al = oneway[first_edge], aligned[first_edge]
@@ -443,6 +434,45 @@ def _chain_geometry(n, u, v, time, oneway, compound, uvert, vvert, chain) -> dic
         "ba": ~ow | ~al,
         "compound": compound[first_edge],
     }
+
+
+def _walk_chains(
+    n: int, uvert: np.ndarray, vvert: np.ndarray, time: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds from its chain's start of every vertex, and whether each edge runs u→v from it.
+
+    Every chain is a path: its two end vertices (``>= n``) have one edge, its through nodes two. All
+    chains are walked at once, one edge per step, from ``starts``; a vertex's position is its
+    predecessor's plus the edge's time, the same sums in the same order as a shortest-path search
+    from the starts (a path has one way through it) at a fraction of the cost.
+    """
+    m = len(uvert)
+    size = n + 2 * m
+    pos = np.full(size, np.inf)
+    aligned = np.zeros(m, dtype=bool)
+    if m == 0:
+        return pos, aligned
+    # the (at most two) edges at each vertex
+    vert = np.concatenate([uvert, vvert])
+    edge = np.concatenate([np.arange(m), np.arange(m)])
+    order = np.argsort(vert, kind="stable")
+    vert, edge = vert[order], edge[order]
+    second = np.r_[False, vert[1:] == vert[:-1]]
+    at = np.full((size, 2), -1, dtype=np.int64)
+    at[vert, second.astype(np.int64)] = edge
+    cur = np.asarray(starts, dtype=np.int64)
+    came = np.full(len(cur), -1, dtype=np.int64)
+    pos[cur] = 0.0
+    while len(cur):
+        first = at[cur, 0]
+        e = np.where(first != came, first, at[cur, 1])
+        forward = uvert[e] == cur
+        nxt = np.where(forward, vvert[e], uvert[e])
+        aligned[e] = forward
+        pos[nxt] = pos[cur] + time[e]
+        on = nxt < n  # through nodes go on; an end vertex closes its chain
+        cur, came = nxt[on], e[on]
+    return pos, aligned
 
 
 def _csr(tails: np.ndarray, heads: np.ndarray, weights: np.ndarray, n: int) -> sp.csr_matrix:

@@ -156,3 +156,45 @@ def test_contraction_keeps_every_distance(profiles, name):
     assert (ends <= small.chain_time_s[small.edge_chain] + 1e-9).all()
     per_chain = np.bincount(small.edge_chain, weights=small.edge_time_s)
     np.testing.assert_allclose(per_chain, small.chain_time_s, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_walking_the_chains_gives_the_shortest_path_positions(seed):
+    """Positions along the chains equal a multi-source Dijkstra from their starts (the former way)."""
+    import scipy.sparse as sp
+
+    from geo.network import _contractible, _pure_cycles, _split_components, _walk_chains
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    # long paths of degree-2 nodes, some joined into junctions, some closed into rings, a few oneway
+    u = np.arange(n - 1)
+    v = u + 1
+    cut = rng.choice(n - 1, 40, replace=False)
+    extra_u, extra_v = rng.integers(0, n, 30), rng.integers(0, n, 30)
+    u = np.concatenate([np.delete(u, cut), extra_u, [0, 50]])
+    v = np.concatenate([np.delete(v, cut), extra_v, [20, 60]])
+    keep = u != v
+    u, v = u[keep], v[keep]
+    time = rng.uniform(0.1, 30.0, len(u))
+    oneway = rng.random(len(u)) < 0.1
+    compound = np.full(len(u), -1)
+    through = _contractible(n, u, v, oneway, compound)
+    uvert, vvert, label = _split_components(n, u, v, through)
+    loops = _pure_cycles(n, u, uvert, vvert, label, through)
+    through[loops] = False
+    uvert, vvert, label = _split_components(n, u, v, through)
+    m = len(u)
+    ends = np.unique(np.concatenate([uvert[uvert >= n], vvert[vvert >= n]]))
+    starts = np.array([ends[label[ends] == c].min() for c in np.unique(label[ends])])
+    pos, aligned = _walk_chains(n, uvert, vvert, time, starts)
+    size = n + 2 * m
+    graph = sp.csr_matrix(
+        (np.concatenate([time, time]), (np.concatenate([uvert, vvert]), np.concatenate([vvert, uvert]))),
+        shape=(size, size),
+    )
+    truth, pred = dijkstra(graph, indices=starts, min_only=True, return_predecessors=True)[:2]
+    used = np.unique(np.concatenate([uvert, vvert]))
+    assert np.array_equal(pos[used], truth[used])  # the same sums in the same order: bit for bit
+    assert np.array_equal(aligned, pred[vvert] == uvert)
+    assert through.any() and len(starts) > 10
