@@ -48,13 +48,15 @@ TABLES = {
 WITH_AREA = [t for t, (_, area, _) in TABLES.items() if area]
 
 
-def _deletes(key: str, tables: list[str]) -> str:
-    return "\n".join(f"    DELETE FROM {t} WHERE {key} IN (SELECT {key} FROM gone);" for t in tables)
+def _trigger_function(name: str, body: str) -> str:
+    head = f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$"
+    return f"{head}\nBEGIN\n{body}\n  RETURN NULL;\nEND $$"
 
 
-def _deletes_all(tables: list[str]) -> str:
-    # DELETE, not TRUNCATE: a TRUNCATE that lists these tables too has them open (and empty) already
-    return "\n".join(f"  DELETE FROM {t};" for t in tables)
+def _deletes_of_gone(key: str, tables: list[str]) -> str:
+    """Delete the rows whose ``key`` is in the transition table ``gone`` (if it holds any)."""
+    deletes = "\n".join(f"    DELETE FROM {t} WHERE {key} IN (SELECT {key} FROM gone);" for t in tables)
+    return f"  IF EXISTS (SELECT 1 FROM gone) THEN\n{deletes}\n  END IF;"
 
 
 def upgrade() -> None:
@@ -81,33 +83,11 @@ BEGIN
   RETURN NULL;
 END $$"""
     )
+    op.execute(_trigger_function("minqing_run_results_gone", _deletes_of_gone("run_id", list(TABLES))))
+    op.execute(_trigger_function("minqing_area_results_gone", _deletes_of_gone("area_id", WITH_AREA)))
+    # DELETE, not TRUNCATE: a TRUNCATE that lists these tables too has them open (and empty) already
     op.execute(
-        f"""
-CREATE FUNCTION minqing_run_results_gone() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM gone) THEN
-{_deletes("run_id", list(TABLES))}
-  END IF;
-  RETURN NULL;
-END $$"""
-    )
-    op.execute(
-        f"""
-CREATE FUNCTION minqing_area_results_gone() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM gone) THEN
-{_deletes("area_id", WITH_AREA)}
-  END IF;
-  RETURN NULL;
-END $$"""
-    )
-    op.execute(
-        f"""
-CREATE FUNCTION minqing_run_results_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-{_deletes_all(list(TABLES))}
-  RETURN NULL;
-END $$"""
+        _trigger_function("minqing_run_results_truncated", "\n".join(f"  DELETE FROM {t};" for t in TABLES))
     )
     for table, (run_key, area_key, _) in TABLES.items():
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {run_key}")
