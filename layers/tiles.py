@@ -16,6 +16,14 @@ Roads thin out with the zoom (the base map's classes: main roads from the lowest
 streets from ``ROAD_MINOR_ZOOM``, service roads and paths from ``ROAD_ALL_ZOOM``). The province
 layer draws cities (the 4-digit code prefix of their counties, polygons merged) below
 ``PROVINCE_COUNTY_ZOOM`` and counties from it, with the roll-up of the latest finished province run.
+
+Point layers with ``cluster_below`` are clustered per tile, as pg_tileserv and martin do it
+(``cluster_tile``): every point belongs to exactly one tile (the tile its position falls in, no
+buffer), and below ``cluster_below`` the points of one cell of a ``CLUSTER_CELLS`` × ``CLUSTER_CELLS``
+grid over the tile become one point at their mean position with ``count``, their ``west`` / ``south``
+/ ``east`` / ``north`` bounds (degrees) and ``n_<group>`` counts per ``cluster_by`` value (the public
+map's categories), and no feature id; a point alone in its cell, and every point from
+``cluster_below`` on, is the point itself with the layer's properties.
 """
 
 from __future__ import annotations
@@ -61,6 +69,11 @@ SHAPES_MIN_ZOOM = 15
 """The place-name map draws the lines and outlines of named roads, rivers and estates close in only."""
 PROVINCE_COUNTY_ZOOM = 8
 """From this zoom the province layer shows counties; below it cities."""
+CLUSTER_CELLS = 4
+"""Cells per side of a clustered tile: 64 px cells on a 256 px tile."""
+FACILITY_CLUSTER_BELOW = 17
+"""The public map draws every facility on its own from this zoom (markercluster's former
+``disableClusteringAtZoom``)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,10 @@ class TileLayer:
     """(zoom below which, clause): more rows from higher zooms (roads by class)."""
     rows: str = "TRUE"
     """Which rows of the layer this tile layer holds (the base map's blocks: estate and park polygons)."""
+    cluster_below: int = 0
+    """Points are clustered per tile below this zoom (``cluster_tile``); 0: never."""
+    cluster_by: str | None = None
+    """SQL of the group a point counts in within its cluster (``n_<group>``), e.g. its category."""
 
     def where(self, z: int) -> str:
         clauses = [self.layer.where, self.rows, *(c for below, c in self.zoom_where if z < below)]
@@ -229,6 +246,27 @@ TILE_LAYERS: dict[str, TileLayer] = {
                 "phone",
                 "status",
             ),
+        ),
+        TileLayer(
+            "facility_clusters",
+            LAYERS["facilities"],
+            collection="facilities",
+            points=True,
+            properties=(
+                "facility_id",
+                "type_code",
+                "type_name",
+                "category",
+                "name",
+                "address",
+                "capacity",
+                "opening_hours",
+                "fees",
+                "phone",
+                "status",
+            ),
+            cluster_below=FACILITY_CLUSTER_BELOW,
+            cluster_by="coalesce(ft.category, 'other')",
         ),
         TileLayer(
             "place_names",
@@ -391,6 +429,80 @@ def _features_sql(
         f"FROM {_source(tl, z)} WHERE {' AND '.join(clauses)}) q WHERE __geom IS NOT NULL ORDER BY __id"
     )
     return sql, params
+
+
+def _cluster_sql(
+    tl: TileLayer, z: int, x: int, y: int, filters: Mapping[str, Any] | None, properties: tuple[str, ...]
+) -> tuple[str, dict[str, Any]]:
+    """SELECT of the clustered points of tile z/x/y: ``__id`` (null for a cluster), ``__geom`` (in tile
+    units) and ``p`` (jsonb properties: ``properties`` for a point, the cluster's for a cluster)."""
+    lay = tl.layer
+    exprs = {**lay.columns, **tl.extra}
+    props = ", ".join(f"'{p}', {exprs[p]}" for p in properties)
+    # a point's tile and cell from its Web-Mercator position: each point is in exactly one tile
+    merc = f"ST_Transform({lay.geometry}, 3857)"
+    params: dict[str, Any] = {"z": z, "x": x, "y": y, "n": 2**z, "half": WORLD_M / 2, "world": WORLD_M}
+    clauses = [
+        tl.where(z),
+        f"{lay.geometry} && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.01), 4326)",
+    ]
+    for i, (name, value) in enumerate((filters or {}).items()):
+        clauses.append(f"{lay.filters[name][0]} = :f{i}")
+        params[f"f{i}"] = value
+    k = CLUSTER_CELLS
+    cell = f"floor((q.fx - :x) * {k})::bigint * {k} + floor((q.fy - :y) * {k})::bigint"
+    if z >= tl.cluster_below:
+        cell = "q.__id"
+    group = tl.cluster_by or "''"
+    sql = f"""
+        WITH q AS (
+            SELECT {tl.key or lay.key} AS __id, {lay.geometry} AS g, {merc} AS m, {group} AS grp,
+                   jsonb_build_object({props}) AS p,
+                   (ST_X({merc}) + :half) / :world * :n AS fx, (:half - ST_Y({merc})) / :world * :n AS fy
+            FROM {_source(tl, z)} WHERE {" AND ".join(clauses)}
+        ), c AS (
+            SELECT q.*, {cell} AS cell FROM q WHERE floor(q.fx) = :x AND floor(q.fy) = :y
+        ), k AS (
+            SELECT cell, count(*) AS n, avg(ST_X(m)) AS mx, avg(ST_Y(m)) AS my, min(ST_X(g)) AS west,
+                   min(ST_Y(g)) AS south, max(ST_X(g)) AS east, max(ST_Y(g)) AS north
+            FROM c GROUP BY cell
+        ), gk AS (
+            SELECT cell, jsonb_object_agg('n_' || grp, n) AS groups
+            FROM (SELECT cell, grp, count(*) AS n FROM c GROUP BY cell, grp) g GROUP BY cell
+        ), pts AS (
+            SELECT c.__id, c.m, c.p FROM c JOIN k USING (cell) WHERE k.n = 1
+            UNION ALL
+            SELECT NULL::bigint, ST_SetSRID(ST_MakePoint(k.mx, k.my), 3857),
+                   jsonb_build_object('count', k.n, 'west', k.west, 'south', k.south, 'east', k.east,
+                                      'north', k.north) || gk.groups
+            FROM k JOIN gk USING (cell) WHERE k.n > 1
+        )
+        SELECT pts.__id, ST_AsMVTGeom(pts.m, ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS __geom,
+               pts.p
+        FROM pts ORDER BY pts.__id NULLS LAST"""
+    return sql, params
+
+
+def cluster_tile(
+    s: Session,
+    tl: TileLayer,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    filters: Mapping[str, Any] | None = None,
+    properties: tuple[str, ...],
+) -> bytes:
+    """Tile z/x/y of the clustered point layer ``tl`` (``cluster_below``) with ``properties`` (a subset
+    of ``tl.properties``, as stored) on its single points, in one query."""
+    if z < tl.min_zoom:
+        return b""
+    sql, params = _cluster_sql(tl, z, x, y, filters, properties)
+    body = s.execute(
+        text(f"SELECT ST_AsMVT(t, :name, {EXTENT}, '__geom', '__id') FROM ({sql}) t"),
+        {**params, "name": tl.id},
+    ).scalar()
+    return bytes(body or b"")
 
 
 def tile_features(

@@ -1,9 +1,12 @@
 """The public map (``/``): services near me, who my grid worker is, 15 minutes on foot.
 
-Facilities by category with our own DivIcons in one marker cluster (one sub-group per category in
-the layer control), small grids with the grid worker's public work contact, the offline base map,
-place-name search and the "15分钟内能到哪里" isochrones fetched from ``/isochrones``. Nothing
-personal: no residences, no household counts.
+Facilities by category with our own DivIcons, drawn from the clustered facility tiles
+(``/tiles/facility_clusters``: one bubble with its count per cell of a tile below zoom
+``layers.tiles.FACILITY_CLUSTER_BELOW``, each facility from it on; one switch per category in the layer
+control); their rows (popups, search, lists) come after the map is up from ``/map-data/facilities``;
+small grids with the grid worker's public work contact, the offline base map, place-name search and
+the "15分钟内能到哪里" isochrones fetched from ``/isochrones``. Nothing personal: no residences, no
+household counts.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from geo.chinacrs import wgs84_to_bd09, wgs84_to_gcj02
-from maps import assets
+from layers.tiles import FACILITY_CLUSTER_BELOW
 from maps.basemap import add_base_layers
 from maps.page import (
     AttachScript,
@@ -75,15 +78,6 @@ FACILITY_PART_ROWS = 2_500
 FULL_LOAD = 1.0
 """A facility whose load (its catchment's demand over its capacity, latest coverage run) reaches this is
 shown as 已满 (full); below it 可接收; without a load (no run, a stale run, no capacity) 不详."""
-CLUSTER_ICON = """
-function (cluster) {
-    var n = cluster.getChildCount();
-    var size = n < 10 ? 34 : n < 50 ? 40 : 48;
-    var cls = n < 10 ? '' : n < 50 ? ' mq-cluster-m' : ' mq-cluster-l';
-    return L.divIcon({html: '<div class="mq-cluster' + cls + '" style="width:' + size + 'px;height:' + size
-                      + 'px">' + n + '</div>', className: 'mq-cluster-wrap', iconSize: [size, size]});
-}
-"""
 
 
 def _clean(value: Any) -> Any:
@@ -179,6 +173,7 @@ def build_public_map(
     tianditu_key: str | None = None,
     loads: pd.DataFrame | None = None,
     facility_parts: tuple[str, int] | None = None,
+    facility_tiles: str | None = None,
 ) -> PageHtml:
     """The public map page: its HTML and the hashes of its inline scripts (``PageHtml``).
 
@@ -197,6 +192,10 @@ def build_public_map(
         users is shown as unknown).
     facility_parts : (URL with ``{part}``, number of parts): the facility rows (``facility_parts``) are read
         from there in parallel instead of travelling in the page; None: in the page.
+    facility_tiles : URL template of the clustered facility tiles
+        (``/tiles/facility_clusters/{z}/{x}/{y}.mvt?status=open``): the map draws the facilities from them
+        and reads the rows (``facility_parts``) once it is up, for popups, search and lists; None: no
+        facility is drawn (the rows still serve search and lists).
     """
     m = page_map(
         title=f"民情地图 · {district['name']} · 公共服务地图",
@@ -209,27 +208,15 @@ def build_public_map(
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
 
     categories = _categories(facilities, facility_types)
-    cluster = assets.LocalMarkerCluster(
-        control=False,
-        icon_create_function=CLUSTER_ICON,
-        options={
-            "chunkedLoading": True,
-            "showCoverageOnHover": False,
-            "maxClusterRadius": 50,
-            "disableClusteringAtZoom": 17,
-            "spiderfyOnMaxZoom": True,
-        },
-    )
-    m.add_child(cluster)
-    subgroups: dict[str, Any] = {}
-    for c in categories:
+    switches: dict[str, Any] = {}
+    for c in categories:  # one switch per category in the layer control (the markers come from the tiles)
         label = (
             f'<span class="mq-icon" style="background:{c["color"]}">{c["glyph"]}</span>'
             f'{c["name"]} <span class="mq-count">{c["count"]}</span>'
         )
-        sub = assets.LocalSubGroup(cluster, name=label)
-        m.add_child(sub)
-        subgroups[f"cat_{c['code']}"] = sub
+        switch = folium.FeatureGroup(name=label, show=True)
+        m.add_child(switch)
+        switches[f"cat_{c['code']}"] = switch
     grid_group = folium.FeatureGroup(name='<span class="mq-swatch mq-sw-grid"></span>网格与网格员', show=True)
     m.add_child(grid_group)
     iso_group = folium.FeatureGroup(name="步行可达范围", control=False)
@@ -251,6 +238,8 @@ def build_public_map(
         "facility_columns": FACILITY_COLUMNS,
         "facilities": [] if facility_parts else facility_rows(facilities, loads),
         "facility_parts": {"url": facility_parts[0], "parts": facility_parts[1]} if facility_parts else None,
+        "facility_tiles": facility_tiles,
+        "facility_cluster_below": FACILITY_CLUSTER_BELOW,
         "grid_tiles": grid_tiles,
         "placename_categories": placename_categories or {},
         "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},
@@ -258,7 +247,7 @@ def build_public_map(
     m.add_child(
         AttachScript(
             "minqing.public",
-            layers={"cluster": cluster, "grids": grid_group, "isochrones": iso_group, **subgroups},
+            layers={"grids": grid_group, "isochrones": iso_group, **switches},
             data=data,
         )
     )

@@ -31,11 +31,18 @@ def render(
 
     ``keys``: the viewer sees these properties unchanged (staff, or a layer without counts): the tile
     is made in one query. Else ``visible`` turns each feature's raw properties into what the viewer
-    may see (suppressed and rounded counts), between reading and encoding.
+    may see (suppressed and rounded counts), between reading and encoding. Clustered point layers
+    (``TileLayer.cluster_below``) take ``keys`` only: their collections have no counts to suppress.
     """
     if visible is None:
         wanted = tl.properties if keys is None else tuple(p for p in tl.properties if p in keys)
+        if tl.cluster_below:
+            return tiles.cluster_tile(s, tl, z, x, y, filters=filters, properties=wanted)
         return tiles.tile(s, tl, z, x, y, filters=filters, properties=wanted)
+    if tl.cluster_below:  # clusters count whole features: a filter that changes values has no place there
+        raise ValueError(
+            f"the clustered layer {tl.id} serves only collections whose viewers see whole values"
+        )
     rows = tiles.tile_features(s, tl, z, x, y, filters=filters)
     shown = set(tl.properties) | {"suppressed"}
     kept = [(fid, geom, {k: v for k, v in visible(props).items() if k in shown}) for fid, geom, props in rows]

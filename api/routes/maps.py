@@ -133,6 +133,7 @@ def _public_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
             placename_categories=_placename_categories(),
             tianditu_key=tk,
             facility_parts=(f"{FACILITY_PARTS_URL}?v={v}", len(parts)),
+            facility_tiles=tile_urls(s, ("facility_clusters",))["facility_clusters"] + "&status=open",
         )
         return page, parts, v
 

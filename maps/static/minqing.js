@@ -247,6 +247,77 @@
     };
     return mq.trackTiles(layer);
   };
+  /* A clustered point layer of our vector tiles (GET /tiles/{name}/…, ``layers.tiles.cluster_tile``: each
+   * point in one tile only; low down one point per cluster with ``count``, its bounds and ``n_<group>``
+   * counts), drawn as Leaflet markers. ``make(properties, latlng, z)`` returns the marker of a point or a
+   * cluster (``z``: the tile's zoom), or null to leave it out; ``options.drawn()`` is called after a tile's markers went on the map.
+   * Points that share a position are set around it, a few pixels apart, so each can be clicked.
+   * ``layer.refresh()`` makes the markers of the tiles in view again (e.g. after a filter changed). */
+  var PointTiles = window.L && L.VectorGrid && L.VectorGrid.Protobuf.extend({
+    initialize: function (url, options) {
+      L.VectorGrid.Protobuf.prototype.initialize.call(this, url, options);
+      this._mqGroup = L.layerGroup();
+      this._mqTiles = {};  // tile key → {coords, features, markers}
+      this.on("tileunload", function (e) { this._mqClear(this._tileCoordsToKey(e.coords), true); }, this);
+    },
+    onAdd: function (map) {
+      L.VectorGrid.Protobuf.prototype.onAdd.call(this, map);
+      this._mqGroup.addTo(map);
+    },
+    onRemove: function (map) {
+      map.removeLayer(this._mqGroup);
+      L.VectorGrid.Protobuf.prototype.onRemove.call(this, map);
+    },
+    createTile: function (coords, done) {
+      var tile = document.createElement("div"), self = this, key = this._tileCoordsToKey(coords);
+      this._getVectorTilePromise(coords).catch(function () { return { layers: {} }; }).then(function (vt) {
+        var layer = vt.layers[self.options.mqLayer];
+        self._mqClear(key, true);
+        self._mqTiles[key] = { coords: coords, extent: layer ? layer.extent : 4096,
+                               features: layer ? layer.features : [], markers: [] };
+        if (self._map) self._mqDraw(key);
+        done(null, tile);
+      });
+      return tile;
+    },
+    _mqClear: function (key, forget) {
+      var t = this._mqTiles[key];
+      if (!t) return;
+      t.markers.forEach(function (m) { this._mqGroup.removeLayer(m); }, this);
+      t.markers = [];
+      if (forget) delete this._mqTiles[key];
+    },
+    _mqDraw: function (key) {
+      var t = this._mqTiles[key], map = this._map, size = 256, scale = size / t.extent;
+      var origin = L.point(t.coords.x * size, t.coords.y * size), at = {};
+      t.features.forEach(function (f) {
+        var p = f.geometry[0][0], k = Math.round(p.x * scale) + "," + Math.round(p.y * scale);
+        (at[k] = at[k] || []).push(f);
+      });
+      Object.keys(at).forEach(function (k) {
+        var same = at[k];
+        same.forEach(function (f, i) {
+          var p = f.geometry[0][0], px = origin.add(L.point(p.x * scale, p.y * scale));
+          if (same.length > 1) {  // one building, several services: around it, 16 px out
+            var a = 2 * Math.PI * i / same.length;
+            px = px.add(L.point(16 * Math.cos(a), 16 * Math.sin(a)));
+          }
+          var m = this.options.mqMake(f.properties, map.unproject(px, t.coords.z), t.coords.z);
+          if (m) { t.markers.push(m); this._mqGroup.addLayer(m); }
+        }, this);
+      }, this);
+      if (this.options.mqDrawn) this.options.mqDrawn();
+    },
+    refresh: function () {
+      Object.keys(this._mqTiles).forEach(function (key) { this._mqClear(key, false); this._mqDraw(key); }, this);
+    }
+  });
+  mq.pointTiles = function (url, name, make, options) {
+    return mq.trackTiles(new PointTiles(url, Object.assign({
+      interactive: false, fetchOptions: { credentials: "same-origin" }, vectorTileLayerStyles: {},
+      mqLayer: name, mqMake: make, mqDrawn: options && options.drawn
+    }, options && options.tiles || {})));
+  };
   mq.state.drawn = {};
   function counted(name, style) {
     mq.state.drawn[name] = 0;

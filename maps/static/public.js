@@ -162,42 +162,141 @@
     var icons = {};
     Object.keys(cats).forEach(function (k) { icons[k] = facilityIcon(cats[k]); });
 
-    /* facilities → one marker cluster, one sub-group per category (toggled in the layer control) */
-    var markers = {};
-    var subs = {};
+    /* Facilities: drawn from the clustered facility tiles (GET /tiles/facility_clusters/…?status=open, public
+     * fields only): a bubble with its count per cell of a tile (a click zooms in), each facility as its pin
+     * from zoom ``facility_cluster_below`` on. The category switches of the layer control filter both. */
+    var enabled = {};
+    function catOf(code) { return cats[code] ? code : "other"; }
     data.categories.forEach(function (c) {
-      var sub = layers["cat_" + c.code];
-      if (!sub) return;
-      subs[c.code] = sub;
-      sub._mqWasOn = map.hasLayer(sub);
-      if (sub._mqWasOn) map.removeLayer(sub);  // re-added below: one batch insert into the cluster
+      var sw = layers["cat_" + c.code];
+      enabled[c.code] = !sw || map.hasLayer(sw);
     });
-    var F = data.facility_columns;
-    function addRows(rows) { rows.forEach(function (r) {
-      var f = {};
-      F.forEach(function (k, i) { f[k] = r[i]; });
-      var type = data.types[f.type];
-      var cat = cats[type ? type.category : "other"] || cats.other;
-      if (!cat || !subs[cat.code]) return;
-      var m = L.marker([f.lat, f.lon], { icon: icons[cat.code], title: f.name, keyboard: false });
-      m.bindPopup(function () { return facilityPopup(f, type, cat); }, { maxWidth: mq.popupWidth(300), minWidth: mq.popupWidth(220) });
-      m.mqFacility = f;
-      subs[cat.code].addLayer(m);
-      markers[f.id] = m;
-    }); }
+    var below = data.facility_cluster_below || 17;
+    function clusterIcon(n) {
+      var size = n < 10 ? 34 : n < 50 ? 40 : 48;
+      var cls = n < 10 ? "" : n < 50 ? " mq-cluster-m" : " mq-cluster-l";
+      return L.divIcon({ html: '<div class="mq-cluster' + cls + '" style="width:' + size + "px;height:" + size + 'px">' + n + "</div>",
+                         className: "mq-cluster-wrap", iconSize: [size, size] });
+    }
+    /* A cluster's click: to the zoom that shows its bounds, at least one step in, at most where its
+     * facilities are drawn one by one. */
+    function expand(p) {
+      var b = L.latLngBounds([p.south, p.west], [p.north, p.east]);
+      var z = Math.max(map.getZoom() + 1, Math.min(map.getBoundsZoom(b.pad(0.3)), below));
+      map.setView(b.getCenter(), Math.min(z, map.getMaxZoom()));
+    }
+    var rows = null;  // facility id → its row (public fields, as the popups show them), once read
+    var markers = {};  // facility id → its pin on the map now
+    function fromTile(p, latlng) {  // until the rows are read: the tile's own public fields
+      return { id: p.facility_id, lat: latlng.lat, lon: latlng.lng, type: p.type_code, name: p.name, address: p.address,
+               hours: p.opening_hours, phone: p.phone, status: p.status, capacity: p.capacity, fees: p.fees };
+    }
+    function pin(p, latlng, z) {
+      var type = data.types[p.type_code];
+      var cat = cats[catOf(type ? type.category : "other")] || cats.other;
+      if (!cat || !enabled[cat.code]) return null;
+      var m = L.marker(latlng, { icon: icons[cat.code], title: p.name, keyboard: false });
+      m.bindPopup(function () {
+        return facilityPopup((rows && rows[p.facility_id]) || fromTile(p, latlng), type, cat);
+      }, { maxWidth: mq.popupWidth(300), minWidth: mq.popupWidth(220) });
+      m.mqFacility = p;
+      m.mqZoom = z;
+      m.on("remove", function () { if (markers[p.facility_id] === m) delete markers[p.facility_id]; });
+      markers[p.facility_id] = m;
+      return m;
+    }
+    function bubble(p, latlng) {
+      var n = 0;
+      Object.keys(p).forEach(function (k) {
+        if (k.indexOf("n_") === 0 && enabled[catOf(k.slice(2))]) n += p[k];
+      });
+      if (!n) return null;
+      var m = L.marker(latlng, { icon: clusterIcon(n), keyboard: false, title: n + " 处服务设施，点击放大" });
+      m.on("click", function () { expand(p); });
+      return m;
+    }
+    var waiting = {};  // facility id → open its popup once its pin is drawn
+    function drawn() {
+      Object.keys(waiting).forEach(function (id) {
+        var m = markers[id];
+        if (m && m._map && m.mqZoom === map.getZoom()) { var cb = waiting[id]; delete waiting[id]; cb(m); }
+      });
+    }
+    var facilityTiles = data.facility_tiles && mq.pointTiles(data.facility_tiles, "facility_clusters", function (p, latlng, z) {
+      return p.count ? bubble(p, latlng) : pin(p, latlng, z);
+    }, { drawn: drawn });
+    if (facilityTiles) facilityTiles.addTo(map);
+    state.facilityTiles = facilityTiles;
+    map.on("overlayadd overlayremove", function (e) {
+      var code = null;
+      data.categories.forEach(function (c) { if (layers["cat_" + c.code] === e.layer) code = c.code; });
+      if (code === null) return;
+      enabled[code] = e.type === "overlayadd";
+      if (facilityTiles) facilityTiles.refresh();
+    });
+
     /* The rows travel in the page, or beside it in parts read in parallel (GET /map-data/facilities/{part}.json,
-     * public fields only); the sub-groups go back on the map once, with every marker. */
-    var parts = data.facility_parts, reads = [];
-    for (var i = 0; parts && i < parts.parts; i++) reads.push(mq.fetchJSON(parts.url.replace("{part}", i)));
-    var facilitiesRead = Promise.all(reads).then(function (read) {
-      addRows(data.facilities);
-      read.forEach(addRows);
-    }).catch(function (err) {
-      mq.status(mq.$("mq-iso-status"), "设施数据读取失败：" + err.message, "error");
-    }).then(function () {
-      Object.keys(subs).forEach(function (k) { if (subs[k]._mqWasOn) map.addLayer(subs[k]); });
-    });
+     * public fields only) once the map is up: popups (intake, navigation), search and lists use them. */
+    var rowsRead = null;
+    function readRows() {
+      if (rowsRead) return rowsRead;
+      var parts = data.facility_parts, reads = [];
+      for (var i = 0; parts && i < parts.parts; i++) reads.push(mq.fetchJSON(parts.url.replace("{part}", i)));
+      var F = data.facility_columns;
+      rowsRead = Promise.all(reads).then(function (read) {
+        var byId = {};
+        [data.facilities].concat(read).forEach(function (part) {
+          part.forEach(function (r) {
+            var f = {};
+            F.forEach(function (k, j) { f[k] = r[j]; });
+            byId[f.id] = f;
+          });
+        });
+        rows = byId;
+        state.facilities = byId;
+        // a popup opened meanwhile from the tile's fields gets the full row
+        Object.keys(markers).forEach(function (id) {
+          var m = markers[id];
+          if (m.isPopupOpen && m.isPopupOpen()) m.setPopupContent(m.getPopup()._content);
+        });
+        return byId;
+      }).catch(function (err) {
+        rowsRead = null;
+        mq.status(mq.$("mq-iso-status"), "设施数据读取失败：" + err.message, "error");
+        throw err;
+      });
+      return rowsRead;
+    }
+    state.readFacilities = readRows;
     state.markers = markers;
+    /* Open a facility's popup: to its position, close enough to draw it alone, once its pin is drawn; when
+     * every tile in view is drawn without its pin (the tiles could not be read, its category is switched
+     * off), on a pin of its own until the popup closes. */
+    state.openFacilityAt = function (id) {
+      return readRows().then(function (byId) {
+        var f = byId[id];
+        if (!f) return null;
+        return new Promise(function (resolve) {
+          function open(m) { delete waiting[id]; m.openPopup(); resolve(m); }
+          waiting[id] = open;
+          map.setView([f.lat, f.lon], Math.max(map.getZoom(), below), { animate: false });
+          drawn();
+          function settle() {
+            if (waiting[id] !== open) return;
+            var type = data.types[f.type];
+            var cat = cats[catOf(type ? type.category : "other")] || cats.other;
+            var m = L.marker([f.lat, f.lon], { icon: icons[cat.code], title: f.name, keyboard: false });
+            m.bindPopup(facilityPopup(f, type, cat), { maxWidth: mq.popupWidth(300), minWidth: mq.popupWidth(220) });
+            m.on("popupclose", function () { map.removeLayer(m); });
+            m.on("remove", function () { if (markers[id] === m) delete markers[id]; });
+            markers[id] = m;
+            open(m.addTo(map));
+          }
+          if (facilityTiles && facilityTiles._loading) facilityTiles.once("load", settle);
+          else settle();
+        });
+      });
+    };
 
     /* grids: vector tiles of the small grids (GET /tiles/grids/…?level=grid_small) */
     // Grid lines stay light when zoomed out (they would hide the streets) and firm up close in.
@@ -259,15 +358,16 @@
         return '<div class="mq-grid-slot" data-lat="' + mq.esc(r.lat) + '" data-lon="' + mq.esc(r.lon) + '"></div>';
       }
     });
-    facilitiesRead.then(function () {
-      isochrones(map, layers.isochrones, data, markers, cats);
-      state.ready = true;
-      document.body.classList.add("mq-ready");
-    });
+    isochrones(map, layers.isochrones, data, cats);
+    state.ready = true;
+    document.body.classList.add("mq-ready");
+    // the rows once the first facility tiles are drawn (the map is up), not before
+    if (facilityTiles) facilityTiles.once("load", function () { readRows().catch(function () {}); });
+    else readRows().catch(function () {});
   };
 
   /* ---------- 15分钟内能到哪里 ---------- */
-  function isochrones(map, group, data, markers, cats) {
+  function isochrones(map, group, data, cats) {
     var picking = false;
     var status = mq.$("mq-iso-status"), result = mq.$("mq-iso-result");
     var pickBtn = mq.$("mq-iso-pick"), clearBtn = mq.$("mq-iso-clear"), locBtn = mq.$("mq-iso-locate");
@@ -491,13 +591,8 @@
       if (li) openFacility(li.getAttribute("data-fid"));
     });
     function openFacility(id) {
-      var m = markers[id];
-      if (!m) return false;
       if (phone && mq.closePanel) mq.closePanel();
-      var cluster = mq.state.layers.cluster;
-      if (cluster && cluster.zoomToShowLayer) cluster.zoomToShowLayer(m, function () { m.openPopup(); });
-      else { map.setView(m.getLatLng(), 17); m.openPopup(); }
-      return m;
+      return mq.state.openFacilityAt(String(id));
     }
     mq.state.openFacility = openFacility;
   }

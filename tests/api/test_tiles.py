@@ -410,3 +410,179 @@ def test_shape_tiles_hold_the_lines_and_polygons_of_the_place_names(client, auth
     x, y = tile_of(113.25, 22.55, z - 1)
     below = client.get(f"/tiles/place_name_shapes/{z - 1}/{x}/{y}.mvt", headers=auth(who))
     assert below.status_code == 204  # below the shapes' first zoom
+
+
+# ---------------------------------------------------------------- clustered facilities
+
+
+CLUSTER_CELLS = 4  # cells per side of a clustered tile (64 px of 256), as the layer states it
+
+
+def _tile_position(lon: float, lat: float, z: int) -> tuple[float, float]:
+    """Fractional XYZ tile column and row of a point (the slippy-map formula, not PostGIS)."""
+    n = 2**z
+    return (lon + 180) / 360 * n, (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+
+
+def _hand_clusters(features: dict[int, dict], z: int, below: int) -> dict[tuple[int, int], dict]:
+    """Per tile, worked out in Python from the GeoJSON: the ids of the points shown alone and, per cell of
+    more than one point, (count, bounds, counts per category)."""
+    cells: dict[tuple[int, int], dict[tuple, list[dict]]] = {}
+    for fid, f in features.items():
+        lon, lat = f["geometry"]["coordinates"]
+        fx, fy = _tile_position(lon, lat, z)
+        x, y = int(fx), int(fy)
+        cell = (int((fx - x) * CLUSTER_CELLS), int((fy - y) * CLUSTER_CELLS)) if z < below else (fid,)
+        cells.setdefault((x, y), {}).setdefault(cell, []).append(f)
+    out = {}
+    for tile, by_cell in cells.items():
+        singles = {m[0]["id"] for m in by_cell.values() if len(m) == 1}
+        clusters = []
+        for members in by_cell.values():
+            if len(members) == 1:
+                continue
+            lons = [m["geometry"]["coordinates"][0] for m in members]
+            lats = [m["geometry"]["coordinates"][1] for m in members]
+            cats: dict[str, int] = {}
+            for m in members:
+                key = "n_" + (m["properties"].get("category") or "other")
+                cats[key] = cats.get(key, 0) + 1
+            clusters.append((len(members), (min(lons), min(lats), max(lons), max(lats)), cats))
+        out[tile] = {"singles": singles, "clusters": sorted(clusters, key=repr)}
+    return out
+
+
+@pytest.fixture
+def crowd(api_db):
+    """36 more facilities (removed afterwards): 24 within a few hundred metres of each other around
+    滨河路 (a school beside a market, daycare centres), 12 spread over the district, some planned."""
+    rows = []
+    kinds = ["kindergarten", "food_market", "elderly_daycare", "primary_school"]
+    for i in range(24):
+        lon, lat = 113.300 + (i % 6) * 0.0007, 22.620 + (i // 6) * 0.0006
+        rows.append((2000 + i, kinds[i % 4], f"密集设施{i}", "planned" if i % 5 == 0 else "open", lon, lat))
+    for i in range(12):
+        lon, lat = 113.205 + (i % 4) * 0.047, 22.515 + (i // 4) * 0.061
+        rows.append((2100 + i, kinds[(i + 1) % 4], f"分散设施{i}", "open", lon, lat))
+    engine = create_engine(api_db)
+    with engine.begin() as c:
+        for r in rows:
+            c.execute(
+                text(
+                    "INSERT INTO facilities (facility_id, type_code, name, status, capacity, phone, geom) "
+                    "VALUES (:i, :t, :n, :s, 50, '0755-1234567', ST_Point(:x, :y, 4326))"
+                ),
+                dict(zip(("i", "t", "n", "s", "x", "y"), r, strict=True)),
+            )
+    yield [r[0] for r in rows]
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM facilities WHERE facility_id >= 2000"))
+    engine.dispose()
+
+
+def _cluster_tiles(client, auth, who, z: int, params=None) -> dict[tuple[int, int], list[dict]]:
+    out = {}
+    for x, y in tiles_over(BBOX, z):
+        r = client.get(f"/tiles/facility_clusters/{z}/{x}/{y}.mvt", params=params or {}, headers=auth(who))
+        assert r.status_code in (200, 204), r.text
+        if r.status_code == 200:
+            out[(x, y)] = mapbox_vector_tile.decode(r.content)["facility_clusters"]["features"]
+    return out
+
+
+@pytest.mark.parametrize("who", [None, "planner"])
+@pytest.mark.parametrize("params", [{}, {"status": "open"}])
+@pytest.mark.parametrize("z", [9, 12, 14, 15])
+def test_facility_clusters_count_the_facilities_of_their_tile(client, auth, crowd, who, params, z):
+    truth = geojson(client, auth, who, "facilities", params)
+    assert set(crowd) & set(truth)
+    below = TILE_LAYERS["facility_clusters"].cluster_below
+    want = _hand_clusters(truth, z, below)
+    got = _cluster_tiles(client, auth, who, z, params)
+    assert set(got) == set(want)
+    # every facility is counted once, in the tile its position falls in
+    assert sum(f["properties"].get("count", 1) for fs in got.values() for f in fs) == len(truth)
+    for tile, feats in got.items():
+        clusters = [f for f in feats if "count" in f["properties"]]
+        singles = {f["id"] for f in feats if "count" not in f["properties"]}
+        assert singles == want[tile]["singles"]
+        for f in feats:
+            if "count" not in f["properties"]:  # a point alone: the same properties as the plain tiles
+                assert f["properties"] == pytest.approx(
+                    expected_properties(truth[f["id"]], "facility_clusters")
+                )
+        shown = []
+        for f in clusters:
+            p = f["properties"]
+            assert "id" not in f or f["id"] in (None, 0)
+            assert set(p) - {"count", "west", "south", "east", "north"} == {
+                k for k in p if k.startswith("n_")
+            }
+            bounds = (p["west"], p["south"], p["east"], p["north"])
+            shown.append((p["count"], bounds, {k: v for k, v in p.items() if k.startswith("n_")}))
+            # the cluster's point lies within its members' bounds
+            lon, lat = lonlat(z, *tile, *f["geometry"]["coordinates"])
+            unit = 360 / 2**z / 4096
+            assert (
+                p["west"] - unit <= lon <= p["east"] + unit and p["south"] - unit <= lat <= p["north"] + unit
+            )
+        shown.sort(key=repr)
+        assert [(n, c) for n, _b, c in shown] == [(n, c) for n, _b, c in want[tile]["clusters"]]
+        for (_n, b, _c), (_wn, wb, _wc) in zip(shown, want[tile]["clusters"], strict=True):
+            assert b == pytest.approx(wb, abs=1e-9)
+
+
+def test_facility_clusters_sum_to_a_plain_sql_count_and_group_the_crowd(client, api_db, crowd):
+    z = 12
+    got = _cluster_tiles(client, lambda who: {}, None, z, {"status": "open"})
+    engine = create_engine(api_db)
+    with engine.connect() as c:
+        for x, y in tiles_over(BBOX, z):
+            n = c.execute(
+                text(
+                    "SELECT count(*) FROM facilities WHERE status = 'open' AND "
+                    "ST_Intersects(ST_Transform(geom, 3857), ST_TileEnvelope(:z, :x, :y))"
+                ),
+                {"z": z, "x": x, "y": y},
+            ).scalar_one()
+            assert sum(f["properties"].get("count", 1) for f in got.get((x, y), [])) == n
+    engine.dispose()
+    # the crowd around 滨河路 (19 open of 24) is one bubble, or a few where cell edges cut it
+    counts = sorted(f["properties"]["count"] for fs in got.values() for f in fs if "count" in f["properties"])
+    assert counts and sum(counts) >= 19 and len(counts) <= 4
+
+
+@pytest.mark.parametrize("who", [None, "planner"])
+def test_facility_clusters_close_in_are_the_facilities_themselves(client, auth, crowd, who):
+    truth = geojson(client, auth, who, "facilities")
+    z = TILE_LAYERS["facility_clusters"].cluster_below
+    seen: dict[int, tuple] = {}
+    for feature in truth.values():
+        x, y = tile_of(*feature["geometry"]["coordinates"], z)
+        if (x, y) in {t for t, _f in seen.values()}:
+            continue
+        r = client.get(f"/tiles/facility_clusters/{z}/{x}/{y}.mvt", headers=auth(who))
+        assert r.status_code == 200, r.text
+        for f in mapbox_vector_tile.decode(r.content)["facility_clusters"]["features"]:
+            assert "count" not in f["properties"] and f["id"] not in seen
+            seen[f["id"]] = ((x, y), f)
+    assert set(seen) == set(truth)
+    unit = 360 / 2**z / 4096
+    for fid, ((x, y), f) in seen.items():
+        assert f["properties"] == pytest.approx(expected_properties(truth[fid], "facility_clusters"))
+        lon, lat = lonlat(z, x, y, *f["geometry"]["coordinates"])
+        want_lon, want_lat = truth[fid]["geometry"]["coordinates"]
+        assert abs(lon - want_lon) <= unit and abs(lat - want_lat) <= unit
+
+
+def test_facility_cluster_tiles_have_etag_and_cache_headers(client, auth):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facility_clusters/12/{x}/{y}.mvt?status=open"
+    r = client.get(url)
+    assert r.status_code == 200
+    etag = r.headers["etag"]
+    assert "facility_clusters" in etag and "public" in etag and f"12-{x}-{y}" in etag
+    assert r.headers["cache-control"].startswith("public, max-age=")
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    staff = client.get(url, headers=auth("planner"))
+    assert staff.headers["etag"] != etag and staff.headers["cache-control"].startswith("private")

@@ -72,6 +72,8 @@ def test_public_map_offline_with_all_layers(visit, truth):
     v = visit()
     response = v.open("/")
     assert response.status == 200
+    # the facility rows (popups, search, lists) are read once the map is up
+    v.page.wait_for_function("() => !!window.minqing.state.facilities")
     state = v.js("""() => {
         const s = window.minqing.state, b = s.basemap;
         const roads = s.drawn.roads;  // road features drawn from the vector tiles in view
@@ -79,7 +81,7 @@ def test_public_map_offline_with_all_layers(visit, truth):
         const grids = new Set();  // small grids drawn from the vector tiles in view (the whole district)
         Object.values(s.grids._vectorTiles).forEach(t =>
             Object.keys(t._features).forEach(id => grids.add(id)));
-        return {markers: Object.keys(s.markers).length, grids: grids.size,
+        return {markers: Object.keys(s.facilities).length, grids: grids.size,
                 water: b.water.getLayers().length, roads: roads,
                 onMap: document.querySelectorAll('.mq-pin, .mq-cluster').length,
                 clusterColour: cluster && getComputedStyle(cluster).backgroundColor,
@@ -90,6 +92,16 @@ def test_public_map_offline_with_all_layers(visit, truth):
     assert state["grids"] == len(truth["grids"])
     assert state["roads"] > 0 and state["water"] > 0
     assert state["onMap"] > 0, "no facility marker or cluster drawn"
+    # the first view's pins and bubbles (from the clustered tiles) count every facility in view once
+    drawn = v.js("""() => { const s = window.minqing.state, m = s.map, t = s.facilityTiles; let n = 0;
+        m.eachLayer(l => { const icon = l.options && l.options.icon && l.options.icon.options;
+            if (icon && icon.className === 'mq-cluster-wrap') n += Number(icon.html.match(/>(\\d+)</)[1]);
+            else if (l.mqFacility) n += 1; });
+        const inTiles = Object.values(s.facilities).filter(f => {
+            const z = m.getZoom(), p = m.project([f.lat, f.lon], z).divideBy(256).floor();
+            return !!t._mqTiles[t._tileCoordsToKey({x: p.x, y: p.y, z: z})]; }).length;
+        return [n, inTiles]; }""")
+    assert drawn[0] == drawn[1] and drawn[0] > 0, drawn
     # Clusters are neutral: they must not read as 医疗卫生 (red) or any category colour.
     r, g, b = (int(c) for c in re.findall(r"\d+", state["clusterColour"])[:3])
     assert max(r, g, b) - min(r, g, b) < 60 and r < 120, state["clusterColour"]
@@ -125,8 +137,8 @@ def test_every_interaction_stays_on_our_host(visit, truth):
             .locator("input")
             .check()
         ),
-        "popup": lambda: v.js("""() => { const m = Object.values(window.minqing.state.markers)[0];
-            window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }"""),
+        "popup": lambda: v.js("""() => window.minqing.state.openFacility(
+            Object.keys(window.minqing.state.facilities)[0]).then(() => true)"""),
         "search": lambda: (
             v.page.fill("#mq-search-input", ""),
             v.page.type("#mq-search-input", "lu", delay=20),
@@ -151,9 +163,7 @@ def test_public_popups_are_chinese_and_public(visit, truth):
     v.open("/")
     fac = truth["facilities"].dropna(subset=["phone"]).iloc[0]
     html = v.js(
-        """(id) => { const m = window.minqing.state.markers[id];
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false});
-        m.openPopup(); return m.getPopup().getElement().innerText; }""",
+        """(id) => window.minqing.state.openFacility(id).then(m => m.getPopup().getElement().innerText)""",
         int(fac["facility_id"]),
     )
     assert fac["name"] in html and "开放时间" in html and "联系电话" in html and "地址" in html
@@ -386,8 +396,7 @@ def test_isochrone_from_a_facility_names_it(visit, truth):
         .iloc[0]
     )
     v.js(
-        """(id) => { const m = window.minqing.state.markers[id];
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""",
+        """(id) => window.minqing.state.openFacility(id).then(() => true)""",
         int(fac["facility_id"]),
     )
     v.page.click(".leaflet-popup [data-iso-fid]")

@@ -239,8 +239,7 @@ def test_public_map_for_anonymous_visitors(open_as, hostile):
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
     grid_popup = v.page.inner_text(".leaflet-popup")
     v.js(
-        """(id) => { const m = window.minqing.state.markers[id];
-        window.minqing.state.map.setView(m.getLatLng(), 18, {animate: false}); m.openPopup(); }""",
+        """(id) => window.minqing.state.openFacility(id).then(() => true)""",
         ids["facility"],
     )
     v.page.wait_for_selector(".leaflet-popup .mq-pop")
@@ -250,8 +249,8 @@ def test_public_map_for_anonymous_visitors(open_as, hostile):
     assert HOSTILE["facility"] in v.page.inner_text("#mq-search-results")
     # 离我最近的… from the facility itself: its name is listed, as text.
     v.js(
-        """(id) => { const p = window.minqing.state.markers[id].getLatLng();
-        window.minqing.state.computeIsochrone(p.lat, p.lng); }""",
+        """(id) => { const f = window.minqing.state.facilities[id];
+        window.minqing.state.computeIsochrone(f.lat, f.lon); }""",
         ids["facility"],
     )
     v.page.wait_for_function("() => window.minqing.state.nearest")
