@@ -53,3 +53,26 @@ def test_empty_and_repeatable():
     pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
     assert all(x.equals_exact(y, 0) for x, y in zip(a.geometry, b.geometry, strict=True))
     assert a.population.sum() == pts.population.sum()
+
+
+def test_point_index_pairs_are_every_pair_within_the_link_distance_boundary_included():
+    """Brute force over all pairs is the truth, on a grid whose axis neighbours lie exactly
+    ``link_m`` apart and on random points."""
+    from pyproj import CRS
+
+    from geo.gaps import point_index
+
+    utm = CRS.from_epsg(32650)
+    rng = np.random.default_rng(7)
+    gx, gy = np.meshgrid(np.arange(8) * 125.0, np.arange(6) * 125.0)
+    x = np.concatenate([gx.ravel(), rng.uniform(0, 3000, 300)]) + 500_000.0
+    y = np.concatenate([gy.ravel(), rng.uniform(0, 3000, 300)]) + 2_500_000.0
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(utm, 4326, always_xy=True).transform(x, y)
+    index = point_index(lon, lat, link_m=250.0, crs=utm)
+    d = np.hypot(*(index.xy[:, None, :] - index.xy[None, :, :]).transpose(2, 0, 1))
+    a, b = np.nonzero(np.triu(d <= 250.0, k=1))
+    assert np.array_equal(index.pairs, np.vstack([a, b]))  # row-major order as well
+    on_boundary = np.isclose(d[a, b], 250.0, atol=1e-6).sum()
+    assert on_boundary >= 20  # grid points two steps apart, at the link distance (to a micrometre)
