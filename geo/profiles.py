@@ -72,10 +72,12 @@ class Profile:
 
     def class_rules(self, highway: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Speed (m/s) and usability per edge from its highway class alone."""
-        hw = highway.fillna(DEFAULT_CLASS).astype(str)
+        # per distinct class, then spread by the classes' codes (a city has ~400k edges, ~20 classes)
+        codes, classes = pd.factorize(highway.fillna(DEFAULT_CLASS).astype(str))
+        hw = pd.Series(classes, dtype=object)
         speed = hw.map(self.speeds_kmh).fillna(self.speeds_kmh[DEFAULT_CLASS]).to_numpy(float) / 3.6
         usable = hw.map(self.usable).fillna(self.usable[DEFAULT_CLASS]).to_numpy(bool)
-        return speed, usable
+        return speed[codes], usable[codes]
 
 
 @dataclass(frozen=True)

@@ -198,3 +198,20 @@ def test_walking_the_chains_gives_the_shortest_path_positions(seed):
     assert np.array_equal(pos[used], truth[used])  # the same sums in the same order: bit for bit
     assert np.array_equal(aligned, pred[vvert] == uvert)
     assert through.any() and len(starts) > 10
+
+
+def test_class_rules_follow_the_table_per_edge_unknown_and_missing_classes_take_the_default():
+    profiles = load_profiles(PROFILES_CSV)
+    walk = get_profile(profiles, "walk")
+    highway = pd.Series(["residential", None, "no_such_class", "footway", "residential", "motorway"])
+    speed, usable = walk.class_rules(highway)
+    for hw, got_speed, got_usable in zip(highway, speed, usable, strict=True):
+        cls = hw if hw in walk.speeds_kmh else "*"  # hand rule: unknown or missing → the '*' row
+        assert got_speed == pytest.approx(walk.speeds_kmh[cls] / 3.6)
+        assert got_usable == walk.usable[cls]
+    assert class_rules_empty(walk)
+
+
+def class_rules_empty(profile) -> bool:
+    speed, usable = profile.class_rules(pd.Series([], dtype=object))
+    return len(speed) == 0 and len(usable) == 0
