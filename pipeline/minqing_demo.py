@@ -111,5 +111,6 @@ def draw(
 
 
 def store(s: Session, demo: MinqingDemo) -> dict[str, int]:
-    """Replace every event, key household and visit with ``demo`` (``draw``); row counts."""
-    return store_rows.replace_minqing(s, demo)
+    """Replace every event, key household and visit with ``demo`` (``draw``) in the transaction that
+    has just stored its district (``layers.load.demo.load_district``); row counts."""
+    return store_rows.replace_minqing(s, demo, with_district=True)

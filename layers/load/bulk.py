@@ -259,14 +259,16 @@ def record_import(s: Session, *, actor: str, layer: str, summary: dict) -> None:
 
 
 @contextmanager
-def indexes_deferred(s: Session, tables: Sequence[str]) -> Iterator[None]:
+def indexes_deferred(s: Session, tables: Sequence[str], *, locked: Sequence[str] = ()) -> Iterator[None]:
     """Bulk writes into ``tables`` emptied in this transaction, with their secondary indexes and
     their foreign keys among themselves made once afterwards (a sorted index build and one join each,
     instead of one index insert and one key look-up per row): the same indexes and keys, by the same
     names.
 
     Primary keys, unique indexes and keys to other tables stay in place (dropping a key would lock
-    the table it refers to against readers until the end of the transaction). An error anywhere
+    the table it refers to against readers until the end of the transaction), but for keys to the
+    tables ``locked``: tables this transaction already holds against readers (rewritten in it
+    with their own keys deferred), whose keys from ``tables`` are made afterwards too. An error anywhere
     rolls the drops back with the rest of the transaction; a row breaking a foreign key fails when
     its key is made again.
     """
@@ -275,9 +277,9 @@ def indexes_deferred(s: Session, tables: Sequence[str]) -> Iterator[None]:
         text(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) "
-            "AND confrelid = ANY(CAST(:t AS regclass[])) ORDER BY conrelid, conname"
+            "AND confrelid = ANY(CAST(:r AS regclass[])) ORDER BY conrelid, conname"
         ),
-        {"t": names},
+        {"t": names, "r": [*names, *locked]},
     ).all()
     indexes = s.execute(
         text(

@@ -138,15 +138,21 @@ def _ids(s: Session, sequence: str, n: int) -> np.ndarray:
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
-def replace_minqing(s: Session, demo, *, actor: str = "demo-loader") -> dict[str, int]:
+def replace_minqing(
+    s: Session, demo, *, actor: str = "demo-loader", with_district: bool = False
+) -> dict[str, int]:
     """Replace all events, their history and photos, key households and visits with ``demo`` (a
     ``data.demo.minqing.MinqingDemo``); each event goes to its grid's grid worker account if there is
-    one; each visit's distance from its household is measured. Returns row counts."""
+    one; each visit's distance from its household is measured. Returns row counts.
+
+    ``with_district``: the district was replaced earlier in this transaction (``layers.load.demo``),
+    which holds its areas and residences against readers already: the keys to them are made once
+    after the rows too (one join each instead of a look-up per row and key)."""
     set_actor(s, actor, bulk=True, audit_rows=False)  # generated rows: the summary row says what was loaded
     s.execute(text("TRUNCATE visits, key_households, event_photos, event_history, events"))
     event_ids = _ids(s, "events_event_id_seq", len(demo.events))
     household_ids = _ids(s, "key_households_household_id_seq", len(demo.households))
-    with indexes_deferred(s, TABLES):
+    with indexes_deferred(s, TABLES, locked=("areas", "residences") if with_district else ()):
         counts = _copy_all(s, demo, event_ids, household_ids)
         s.execute(
             text(

@@ -198,3 +198,39 @@ def test_every_visit_distance_is_the_one_postgis_measures(minqing_db):
             )
         ).one()
     assert n > 1000 and differ == 0
+
+
+KEYS = (
+    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE contype = 'f' AND conrelid = ANY(CAST(:t AS regclass[])) ORDER BY 1, 2"
+)
+
+
+def test_keys_to_the_district_made_after_the_rows_are_the_same_and_still_refuse(minqing_db):
+    """With the district stored in the same transaction, the 民情's keys to areas and residences are
+    made after the rows: afterwards the same keys exist, and a report in a grid that does not exist
+    fails the whole write, leaving the stored 民情 as it was."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from layers.load import minqing_demo as rows
+    from pipeline import minqing_demo
+
+    tables = {"t": ["events", "event_history", "key_households", "visits"]}
+    engine = create_engine(minqing_db)
+    with Session(engine) as s:
+        before = s.execute(text(KEYS), tables).all()
+        stored = s.execute(text("SELECT count(*), min(tracking_code) FROM events")).one()
+        demo = minqing_demo.draw(rows.homes(s, "POLYGON EMPTY"), end=END, months=1)
+        counts = rows.replace_minqing(s, demo, with_district=True)
+        assert counts["events"] == len(demo.events) > 0
+        assert s.execute(text(KEYS), tables).all() == before
+        s.rollback()
+        demo.events.loc[demo.events.index[0], "grid_id"] = 9_999_999_999
+        with pytest.raises(IntegrityError, match="events_grid_id_fkey"):
+            rows.replace_minqing(s, demo, with_district=True)
+        s.rollback()
+        assert s.execute(text("SELECT count(*), min(tracking_code) FROM events")).one() == stored
+        assert s.execute(text(KEYS), tables).all() == before
+    engine.dispose()
