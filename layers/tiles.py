@@ -69,11 +69,12 @@ SHAPES_MIN_ZOOM = 15
 """The place-name map draws the lines and outlines of named roads, rivers and estates close in only."""
 PROVINCE_COUNTY_ZOOM = 8
 """From this zoom the province layer shows counties; below it cities."""
-CLUSTER_CELLS = 4
-"""Cells per side of a clustered tile: 64 px cells on a 256 px tile."""
-FACILITY_CLUSTER_BELOW = 17
-"""The public map draws every facility on its own from this zoom (markercluster's former
-``disableClusteringAtZoom``)."""
+CLUSTER_CELLS = 8
+"""Cells per side of a clustered tile: 64 px cells as the maps draw these tiles, 512 px wide (a tile of
+zoom z drawn at map zoom z + 1: a quarter of the requests of 256 px tiles)."""
+FACILITY_CLUSTER_BELOW = 16
+"""Facility tiles from this zoom hold every facility on its own (the public map draws them from map zoom
+17, markercluster's former ``disableClusteringAtZoom``)."""
 
 
 @dataclass(frozen=True)

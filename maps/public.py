@@ -1,7 +1,7 @@
 """The public map (``/``): services near me, who my grid worker is, 15 minutes on foot.
 
 Facilities by category with our own DivIcons, drawn from the clustered facility tiles
-(``/tiles/facility_clusters``: one bubble with its count per cell of a tile below zoom
+(``/tiles/facility_clusters``, 512 px tiles: one bubble with its count per cell of a tile below tile zoom
 ``layers.tiles.FACILITY_CLUSTER_BELOW``, each facility from it on; one switch per category in the layer
 control); their rows (popups, search, lists) come after the map is up from ``/map-data/facilities``;
 small grids with the grid worker's public work contact, the offline base map, place-name search and
@@ -239,7 +239,8 @@ def build_public_map(
         "facilities": [] if facility_parts else facility_rows(facilities, loads),
         "facility_parts": {"url": facility_parts[0], "parts": facility_parts[1]} if facility_parts else None,
         "facility_tiles": facility_tiles,
-        "facility_cluster_below": FACILITY_CLUSTER_BELOW,
+        "facility_cluster_below": FACILITY_CLUSTER_BELOW
+        + 1,  # map zoom: the page draws tiles of zoom z at z + 1
         "grid_tiles": grid_tiles,
         "placename_categories": placename_categories or {},
         "isochrone": {"minutes": list(ISOCHRONE_MINUTES), "profile": "walk", "profiles": ISOCHRONE_PROFILES},

@@ -415,7 +415,7 @@ def test_shape_tiles_hold_the_lines_and_polygons_of_the_place_names(client, auth
 # ---------------------------------------------------------------- clustered facilities
 
 
-CLUSTER_CELLS = 4  # cells per side of a clustered tile (64 px of 256), as the layer states it
+CLUSTER_CELLS = 8  # cells per side of a clustered tile (64 px of 512), as the layer states it
 
 
 def _tile_position(lon: float, lat: float, z: int) -> tuple[float, float]:

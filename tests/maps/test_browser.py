@@ -98,7 +98,7 @@ def test_public_map_offline_with_all_layers(visit, truth):
             if (icon && icon.className === 'mq-cluster-wrap') n += Number(icon.html.match(/>(\\d+)</)[1]);
             else if (l.mqFacility) n += 1; });
         const inTiles = Object.values(s.facilities).filter(f => {
-            const z = m.getZoom(), p = m.project([f.lat, f.lon], z).divideBy(256).floor();
+            const z = m.getZoom(), p = m.project([f.lat, f.lon], z).divideBy(512).floor();
             return !!t._mqTiles[t._tileCoordsToKey({x: p.x, y: p.y, z: z})]; }).length;
         return [n, inTiles]; }""")
     assert drawn[0] == drawn[1] and drawn[0] > 0, drawn
