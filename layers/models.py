@@ -504,10 +504,13 @@ class CoverageFacility(Timestamped, Base):
 
 class CoverageGap(Timestamped, Base):
     __tablename__ = "coverage_gaps_rows"
-    __table_args__ = (Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        Index("idx_coverage_gaps_geom", "geom", postgresql_using="gist"),
+        Index("ix_coverage_gaps_rows_run_type", "run_id", "type_code"),
+    )
 
     gap_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    run_id: Mapped[int] = mapped_column(BigInteger)
     type_code: Mapped[str] = mapped_column(String(40), index=True)
     rank: Mapped[int] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer)
