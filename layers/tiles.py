@@ -77,6 +77,23 @@ FACILITY_CLUSTER_BELOW = 16
 17, markercluster's former ``disableClusteringAtZoom``)."""
 
 
+FACILITY_PROPERTIES = (
+    "facility_id",
+    "type_code",
+    "type_name",
+    "category",
+    "name",
+    "address",
+    "capacity",
+    "opening_hours",
+    "fees",
+    "phone",
+    "status",
+)
+"""What the public map's facility popups show: the ``facilities`` tiles and the single points of
+``facility_clusters``."""
+
+
 @dataclass(frozen=True)
 class TileLayer:
     """One tile layer: which rows, which properties, from which zoom."""
@@ -234,38 +251,14 @@ TILE_LAYERS: dict[str, TileLayer] = {
             LAYERS["facilities"],
             collection="facilities",
             points=True,
-            properties=(
-                "facility_id",
-                "type_code",
-                "type_name",
-                "category",
-                "name",
-                "address",
-                "capacity",
-                "opening_hours",
-                "fees",
-                "phone",
-                "status",
-            ),
+            properties=FACILITY_PROPERTIES,
         ),
         TileLayer(
             "facility_clusters",
             LAYERS["facilities"],
             collection="facilities",
             points=True,
-            properties=(
-                "facility_id",
-                "type_code",
-                "type_name",
-                "category",
-                "name",
-                "address",
-                "capacity",
-                "opening_hours",
-                "fees",
-                "phone",
-                "status",
-            ),
+            properties=FACILITY_PROPERTIES,
             cluster_below=FACILITY_CLUSTER_BELOW,
             cluster_by="coalesce(ft.category, 'other')",
         ),
