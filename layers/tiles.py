@@ -18,7 +18,7 @@ layer draws cities (the 4-digit code prefix of their counties, polygons merged) 
 ``PROVINCE_COUNTY_ZOOM`` and counties from it, with the roll-up of the latest finished province run.
 
 Point layers with ``cluster_below`` are clustered per tile, as pg_tileserv and martin do it
-(``cluster_tile``): every point belongs to exactly one tile (the tile its position falls in, no
+(``tile`` with ``_cluster_sql``): every point belongs to exactly one tile (the tile its position falls in, no
 buffer), and below ``cluster_below`` the points of one cell of a ``CLUSTER_CELLS`` × ``CLUSTER_CELLS``
 grid over the tile become one point at their mean position with ``count``, their ``west`` / ``south``
 / ``east`` / ``north`` bounds (degrees) and ``n_<group>`` counts per ``cluster_by`` value (the public
@@ -121,7 +121,7 @@ class TileLayer:
     rows: str = "TRUE"
     """Which rows of the layer this tile layer holds (the base map's blocks: estate and park polygons)."""
     cluster_below: int = 0
-    """Points are clustered per tile below this zoom (``cluster_tile``); 0: never."""
+    """Points are clustered per tile below this zoom (``tile`` with ``_cluster_sql``); 0: never."""
     cluster_by: str | None = None
     """SQL of the group a point counts in within its cluster (``n_<group>``), e.g. its category."""
 
@@ -477,28 +477,6 @@ def _cluster_sql(
     return sql, params
 
 
-def cluster_tile(
-    s: Session,
-    tl: TileLayer,
-    z: int,
-    x: int,
-    y: int,
-    *,
-    filters: Mapping[str, Any] | None = None,
-    properties: tuple[str, ...],
-) -> bytes:
-    """Tile z/x/y of the clustered point layer ``tl`` (``cluster_below``) with ``properties`` (a subset
-    of ``tl.properties``, as stored) on its single points, in one query."""
-    if z < tl.min_zoom:
-        return b""
-    sql, params = _cluster_sql(tl, z, x, y, filters, properties)
-    body = s.execute(
-        text(f"SELECT ST_AsMVT(t, :name, {EXTENT}, '__geom', '__id') FROM ({sql}) t"),
-        {**params, "name": tl.id},
-    ).scalar()
-    return bytes(body or b"")
-
-
 def tile_features(
     s: Session, tl: TileLayer, z: int, x: int, y: int, *, filters: Mapping[str, Any] | None = None
 ) -> list[tuple[int, bytes, dict[str, Any]]]:
@@ -535,10 +513,11 @@ def tile(
     properties: tuple[str, ...],
 ) -> bytes:
     """Tile z/x/y of ``tl`` with ``properties`` (a subset of ``tl.properties``) as stored, in one query
-    (``ST_AsMVT`` over the features): for viewers whose filter only selects properties."""
+    (``ST_AsMVT`` over the features; over the clusters and single points of a layer with
+    ``cluster_below``, ``_cluster_sql``): for viewers whose filter only selects properties."""
     if z < tl.min_zoom:
         return b""
-    sql, params = _features_sql(tl, z, x, y, filters, properties)
+    sql, params = (_cluster_sql if tl.cluster_below else _features_sql)(tl, z, x, y, filters, properties)
     body = s.execute(
         text(f"SELECT ST_AsMVT(q, :name, {EXTENT}, '__geom', '__id') FROM ({sql}) q"),
         {**params, "name": tl.id},

@@ -36,8 +36,6 @@ def render(
     """
     if visible is None:
         wanted = tl.properties if keys is None else tuple(p for p in tl.properties if p in keys)
-        if tl.cluster_below:
-            return tiles.cluster_tile(s, tl, z, x, y, filters=filters, properties=wanted)
         return tiles.tile(s, tl, z, x, y, filters=filters, properties=wanted)
     if tl.cluster_below:  # clusters count whole features: a filter that changes values has no place there
         raise ValueError(
