@@ -265,35 +265,49 @@ def test_children_tile_parents(d):
         assert (outside <= 1e-6 * shapely.area(g)).all(), (pid, level)
 
 
-def _along_streets(d, level: str, outer: str, *, urban: bool | None = None) -> float:
-    """Share of the length of the ``level`` boundaries inside their ``outer`` parents (the parents'
-    outlines left out) that runs within 8 m of a public street or road or of the river."""
+@pytest.fixture(scope="module")
+def street_belt(d):
+    """The metric CRS of the areas, and the land within 8 m of a public street or road or of the river
+    (one union for the tests that measure boundaries against it)."""
     from data.demo.network import BOUNDARY_CLASSES
     from geo.crs import to_metric
 
-    a = d.areas.set_index("area_id")
-    metric = to_metric(a.geometry)
+    crs = to_metric(d.areas.geometry).crs
     streets = d.edges[d.edges["highway"].isin(list(BOUNDARY_CLASSES)) & d.edges["access"].isna()]
-    near = shapely.union_all(to_metric(streets.geometry, crs=metric.crs).buffer(8.0).to_numpy())
-    river = to_metric(d.water[d.water["kind"] == "river"].geometry, crs=metric.crs).buffer(8.0).union_all()
+    near = shapely.union_all(to_metric(streets.geometry, crs=crs).buffer(8.0).to_numpy())
+    river = to_metric(d.water[d.water["kind"] == "river"].geometry, crs=crs).buffer(8.0).union_all()
+    return crs, shapely.union(near, river)
+
+
+def _along_streets(d, belt, level: str, outer: str, *, urban: bool | None = None) -> float:
+    """Share of the length of the ``level`` boundaries inside their ``outer`` parents (the parents'
+    outlines left out) that runs within 8 m of a public street or road or of the river (``belt``)."""
+    from geo.crs import to_metric
+
+    crs, near = belt
+    a = d.areas.set_index("area_id")
+    metric = to_metric(a.geometry, crs=crs)
     outlines = shapely.union_all(shapely.boundary(metric[a["level"] == outer].to_numpy())).buffer(1.0)
     sel = (a["level"] == level) & ((a["urban"] == urban) if urban is not None else True)
     inner = shapely.difference(shapely.union_all(shapely.boundary(metric[sel].to_numpy())), outlines)
-    return shapely.intersection(inner, shapely.union(near, river)).length / inner.length
+    return shapely.intersection(inner, near).length / inner.length
 
 
-def test_grids_follow_streets_and_the_river(d):
+def test_grids_follow_streets_and_the_river(d, street_belt):
     """Grid lines inside a community run along the public streets, roads and the river (straight
     cuts through blocks would put about 5 % of them there)."""
-    shares = {urban: _along_streets(d, "grid_small", "community", urban=urban) for urban in (True, False)}
+    shares = {
+        urban: _along_streets(d, street_belt, "grid_small", "community", urban=urban)
+        for urban in (True, False)
+    }
     assert shares[True] >= 0.5 and shares[False] >= 0.3, shares
 
 
-def test_communities_follow_streets_and_the_river(d):
+def test_communities_follow_streets_and_the_river(d, street_belt):
     """Community lines inside a town run along the public streets, roads and the river where one runs
     near the planned line (the planned warped Voronoi lines alone put 18 % of them there); only open
     country, where no road runs near, keeps planned lines."""
-    assert _along_streets(d, "community", "town") >= 0.45
+    assert _along_streets(d, street_belt, "community", "town") >= 0.45
 
 
 def test_buildings_stand_beside_the_streets_apart(d):
@@ -707,9 +721,9 @@ def test_homes_far_from_every_road(d):
 
 
 @pytest.mark.slow
-def test_scale_two_doubles():
-    one = summary(generate(scale=1.0, seed=3))
-    two_d = generate(scale=2.0, seed=3)
+def test_scale_two_doubles(d):
+    one = summary(d)
+    two_d = generate(scale=2.0)
     two = summary(two_d)
     for name in ID:
         assert getattr(two_d, name)[ID[name]].is_unique, name

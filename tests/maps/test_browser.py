@@ -447,14 +447,16 @@ def test_api_docs_render_offline(visit, server, path, operation, shown):
     v = visit()
     assert v.open(path, ready=False).status == 200
     v.page.wait_for_selector(operation, state="attached", timeout=60_000)
-    # Swagger UI renders a long list lazily (virtualised) as it scrolls into view: scroll the whole
-    # page and collect every operation that appears.
+    # Swagger UI renders a long list lazily (virtualised) as it scrolls into view: scroll down the page
+    # and collect every operation that appears, until all are seen or the page ends (Redoc's menu
+    # holds them all at once).
     seen = v.page.evaluate(
-        """async (sel) => {
+        """async ([sel, count]) => {
         const ids = new Set(), pause = () => new Promise(r => setTimeout(r, 60));
         let still = 0;
         for (let i = 0; i < 2000 && still < 5; i++) {
             document.querySelectorAll(sel).forEach(e => ids.add(e.id || e.getAttribute('data-item-id')));
+            if (ids.size >= count) break;
             const y = window.scrollY;
             window.scrollBy(0, Math.max(200, window.innerHeight / 2));
             await pause();
@@ -462,7 +464,7 @@ def test_api_docs_render_offline(visit, server, path, operation, shown):
         }
         window.scrollTo(0, 0);
         return ids.size; }""",
-        operation,
+        [operation, count],
     )
     assert seen == count
     first = v.page.locator(shown).first
