@@ -21,6 +21,13 @@ _PREPARED_DIR = tempfile.mkdtemp(prefix="minqing-prepared-")
 os.environ["MINQING_PREPARED_DIR"] = _PREPARED_DIR
 atexit.register(shutil.rmtree, _PREPARED_DIR, ignore_errors=True)
 
+# A coverage run stores the public map's facility isochrones (the product's default). In the test session
+# runs leave them out unless a module asks for them (``stored_isochrones``): at the demo's size they are
+# most of a first run (about 25 s of CPU against 4 for the coverage itself), and without them the
+# facility route computes the same answer on request. Their own tests: tests/pipeline/
+# test_facility_isochrones.py, tests/api/test_isochrone_stored.py. Subprocesses inherit the setting.
+os.environ.setdefault("MINQING_STORE_ISOCHRONES", "false")
+
 HEAVY_FILES = {
     "tests/pipeline/test_coverage_service.py": 200,
     "tests/pipeline/test_scale10.py": 170,
@@ -91,6 +98,22 @@ def db_url():
     engine.cache_clear()
     yield url
     drop_templates()
+
+
+@pytest.fixture(scope="module")
+def stored_isochrones():
+    """Coverage runs of this module store the facility isochrones, as the product does by default."""
+    from settings import coverage_settings
+
+    before = os.environ.get("MINQING_STORE_ISOCHRONES")
+    os.environ["MINQING_STORE_ISOCHRONES"] = "true"
+    coverage_settings.cache_clear()
+    yield
+    if before is None:
+        del os.environ["MINQING_STORE_ISOCHRONES"]
+    else:
+        os.environ["MINQING_STORE_ISOCHRONES"] = before
+    coverage_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

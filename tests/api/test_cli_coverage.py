@@ -112,13 +112,11 @@ def test_snap_distance_option_is_recorded_and_unreachable_homes_are_reported(cli
     assert "不可达 unreachable (> 500 m" in out and "2 homes (4 residents)" in out
     # the public map's isochrones at another distance are not what this checks (their own tests:
     # tests/pipeline/test_facility_isochrones.py); the next run copies those of the 500 m runs
-    monkeypatch.setenv("MINQING_STORE_ISOCHRONES", "false")
-    coverage_settings.cache_clear()
-    try:
-        near = run_json(cli, "--type", "kindergarten", "--snap-max-m", "1000")
-    finally:
-        monkeypatch.delenv("MINQING_STORE_ISOCHRONES")
+    with monkeypatch.context() as env:
+        env.setenv("MINQING_STORE_ISOCHRONES", "false")
         coverage_settings.cache_clear()
+        near = run_json(cli, "--type", "kindergarten", "--snap-max-m", "1000")
+    coverage_settings.cache_clear()
     assert near["unreachable"]["residences"] == 0 and near["unreachable"]["snap_max_m"] == 1000.0
     with session(demo_db) as s:
         assert store.run(s, near["run_id"])["params"]["snap_max_m"] == 1000.0

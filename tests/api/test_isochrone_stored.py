@@ -23,7 +23,7 @@ PUBLIC_KEYS = {"facility_id", "name", "type_code", "type_name", "time_s"}
 
 
 @pytest.fixture(scope="module")
-def served(fresh_db):
+def served(fresh_db, stored_isochrones):
     """A small demo district with one finished run, an account per role and the app over it."""
     from api.main import create_app
     from api.security import hash_password

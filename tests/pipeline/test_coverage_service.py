@@ -306,7 +306,7 @@ def test_editing_a_speed_makes_runs_stale_and_recomputes_the_types_using_that_pr
     assert table.loc[primary, "speed_kmh"].tolist() == ["50"]
     table.loc[primary, "speed_kmh"] = "35"
     table.to_csv(edited, index=False)
-    config = service.RunConfig(profiles_csv=edited)
+    config = service.RunConfig.from_settings(profiles_csv=edited)
     with session(demo_db) as s:
         before = service.run_and_store(s, incremental=True)  # a whole run with the shipped profiles
     with session(demo_db) as s:

@@ -30,7 +30,7 @@ SCALE = 0.1
 
 
 @pytest.fixture(scope="module")
-def small(fresh_db):
+def small(fresh_db, stored_isochrones):
     """A small demo district (about 4,000 street nodes, 95 open facilities) and a first (full) run."""
     from data.demo import generate
     from layers.load.demo import load_district
