@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -142,14 +143,28 @@ class TokenResult:
     claims: TokenClaims | None = None
 
 
-def check_token(s: Session, token: str, *, secret: str) -> TokenResult:
+def check_token(
+    s: Session | None,
+    token: str,
+    *,
+    secret: str,
+    lookup: Callable[[int, str], tuple[Account | None, bool]] | None = None,
+) -> TokenResult:
     """The account of a login token if the token is valid now: signed, not expired, its account
-    active, its version current and the token itself not logged out; else the reason."""
+    active, its version current and the token itself not logged out; else the reason.
+
+    ``lookup(user_id, jti)`` reads the account and whether the token id was revoked
+    (default ``users.for_token`` with ``s``; the tile route's kept copy, see ``api.routes.tiles``)."""
     try:
         claims = read_token(token, secret=secret)
     except Unauthorized as e:
         return TokenResult(None, e)
-    account, revoked = users.for_token(s, claims.user_id, claims.jti)
+    if lookup is None:
+        if s is None:
+            raise ValueError("check_token needs a session or a lookup")
+        account, revoked = users.for_token(s, claims.user_id, claims.jti)
+    else:
+        account, revoked = lookup(claims.user_id, claims.jti)
     if account is None or not account.active:
         return TokenResult(
             None,

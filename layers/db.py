@@ -8,9 +8,10 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from layers import versions
 from layers.cluster import local_cluster
 from layers.errors import DatabaseUnavailable
 from settings import database_settings
@@ -44,7 +45,25 @@ def engine(url: str | None = None) -> Engine:
 
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, future=True)
+    made = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, future=True)
+    _forget_versions_on_write(made, url)
+    return made
+
+
+def _forget_versions_on_write(made: Engine, url: str) -> None:
+    """A transaction that wrote makes this process drop its kept data versions when it ends
+    (``layers.versions``; other processes hear the commit's NOTIFY)."""
+
+    @event.listens_for(made, "before_cursor_execute")
+    def _mark(conn, cursor, statement, parameters, context, executemany) -> None:
+        if versions.writes(statement):
+            conn.info[versions.WROTE] = True
+
+    @event.listens_for(made, "commit")
+    @event.listens_for(made, "rollback")
+    def _end(conn) -> None:
+        if conn.info.pop(versions.WROTE, False):
+            versions.forget_on_commit(url)
 
 
 engine.cache_clear = _engine.cache_clear  # type: ignore[attr-defined]

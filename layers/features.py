@@ -158,6 +158,8 @@ LATEST_RUN = (
     "(SELECT run_id FROM coverage_runs WHERE status = 'done' AND scenario_id IS NULL "
     "ORDER BY run_id DESC LIMIT 1)"
 )
+PROVINCE_RUN = "(SELECT run_id FROM province_runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1)"
+"""The latest finished province run (the province tiles' roll-up)."""
 
 
 def _area_layer(id_: str, title: str, description: str, levels: tuple[str, ...]) -> Layer:

@@ -36,8 +36,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers import versions
 from layers.errors import NotFound
-from layers.features import LATEST_RUN, LAYERS, Layer, data_token
+from layers.features import LATEST_RUN, LAYERS, PROVINCE_RUN, Layer
 
 EXTENT = 4096
 """Tile units along one side (the MVT default)."""
@@ -165,7 +166,6 @@ _GAPS = Layer(
     filters={"type_code": ("t.type_code", "str")},
     versioned_by=("areas",),  # plus the latest run id, see version_token
 )
-_PROVINCE_RUN = "(SELECT run_id FROM province_runs WHERE status = 'done' ORDER BY run_id DESC LIMIT 1)"
 _CITY_NAME = (
     "coalesce((SELECT d.name FROM divisions d WHERE d.code = left(c.code, 4) || '00000000' LIMIT 1), "
     "left(c.code, 4))"
@@ -208,7 +208,7 @@ def _province_source(z: int) -> str:
             "WHERE a.level = 'district' GROUP BY left(a.code, 4)) c"
         )
     return (
-        f"({counties}) t JOIN province_rollup r ON r.run_id = {_PROVINCE_RUN} "
+        f"({counties}) t JOIN province_rollup r ON r.run_id = {PROVINCE_RUN} "
         "AND r.level = t.level AND r.code = t.code"
     )
 
@@ -381,14 +381,17 @@ def tolerance_m(z: int) -> float:
     return WORLD_M / (256 * 2**z) / 2
 
 
-def version_token(s: Session, tl: TileLayer) -> str:
+def version_token(snap: versions.Snapshot, tl: TileLayer) -> str:
     """Changes whenever what ``tl`` serves may change: its layers' ``data_versions`` and, for results,
-    the latest finished run."""
-    token = data_token(s, tl.layer.versioned_by)
+    the latest finished run (``snap``: ``layers.versions``, read once per change)."""
+    token = ",".join(
+        f"{n}={snap.versions[n]}" for n in sorted(set(tl.layer.versioned_by)) if n in snap.versions
+    )
+    token = token or "0"
     if tl.id in ("coverage", "gaps"):
-        token += f",run={s.execute(text(f'SELECT {LATEST_RUN}')).scalar()}"
+        token += f",run={snap.latest_run}"
     if tl.id == "province":
-        token += f",province={s.execute(text(f'SELECT {_PROVINCE_RUN}')).scalar()}"
+        token += f",province={snap.province_run}"
     return token
 
 

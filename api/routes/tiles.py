@@ -10,6 +10,11 @@ browser (public tiles: any cache) keep a tile for ``MAX_AGE_S``; a request carry
 version as ``v`` (the map pages do) may be kept for ``VERSIONED_MAX_AGE_S``, since a new version
 changes the URL. A tile without features (outside the data, or below the layer's first zoom) is
 204 No Content with the same headers.
+
+A warm tile costs no database work: the data versions are kept per process until a change is heard
+(``layers.versions``, LISTEN/NOTIFY), the account of a login token is kept for as long (a change to
+``users`` or ``revoked_tokens`` is heard too), and the tile itself is in the response cache; only a
+miss opens a transaction.
 """
 
 from __future__ import annotations
@@ -17,14 +22,23 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from api import access, params
-from api.deps import OptionalUser, PrivacyDep, SessionDep, role_of
+from api.deps import PrivacyDep, cookie_scheme, db_session, oauth2_scheme, role_of
+from api.privacy import PrivacyFilter
 from api.schemas.common import errors
-from layers import tiles
-from layers.cache import database_key
+from api.security import TokenResult, check_token
+from layers import tiles, users
+from layers.cache import Cache
+from layers.users import Account
+from layers.versions import Snapshot, Watch
+from layers.versions import read as read_versions
+from layers.versions import watch as version_watch
 from pipeline import tiles as tile_pipeline
+from settings import ApiSettings
 
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_AGE_S = 60
@@ -75,17 +89,105 @@ def data_version(token: str) -> str:
         **errors(400, 401, 403, 404),
     },
 )
-def get_tile(
+async def get_tile(
     request: Request,
     layer: LayerName,
     z: Zoom,
     x: Col,
     y: Row,
-    s: SessionDep,
-    user: OptionalUser,
     privacy: PrivacyDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
 ) -> Response:
     tl = tiles.tile_layer(layer)
+    token = bearer or cookie
+    watch = version_watch(request.app.state.database_url)
+    known = watch.current()
+    if known is not None:  # the common case: versions, login and tile known here, no database work
+        snap, generation = known
+        viewer = _kept_viewer(request, token, generation)
+        if viewer is not None:
+            reply = _reply(request, tl, z, x, y, privacy, viewer, snap, None)
+            if reply is not None:
+                return reply
+    async with db_session(request) as s:
+        return await run_in_threadpool(_reply_with, request, tl, z, x, y, privacy, token, watch, s)
+
+
+def _reply_with(
+    request: Request,
+    tl: tiles.TileLayer,
+    z: int,
+    x: int,
+    y: int,
+    privacy: PrivacyFilter,
+    token: str | None,
+    watch: Watch,
+    s: Session,
+) -> Response:
+    generation = watch.generation()
+    snap = watch.snapshot(s)
+    viewer = TokenResult(None) if not token else _viewer(request, token, generation, s)
+    reply = _reply(request, tl, z, x, y, privacy, viewer, snap, s)
+    assert reply is not None
+    return reply
+
+
+_LOGINS: Cache[tuple[Account | None, bool]] = Cache(512)
+"""Accounts of login tokens by (database, generation of its data versions, user id, token id): a change
+to ``users`` or ``revoked_tokens`` starts a new generation (``layers.versions``), so a logout, a
+deactivation or a new role is seen by the next tile as by every other request."""
+
+
+def _kept_viewer(request: Request, token: str | None, generation: int) -> TokenResult | None:
+    """The viewer of a login token from the accounts kept for ``generation``; None when not kept."""
+    if not token:
+        return TokenResult(None)
+    url = request.app.state.database_url
+    missing = False
+
+    def lookup(user_id: int, jti: str) -> tuple[Account | None, bool]:
+        nonlocal missing
+        found = _LOGINS.peek((url, generation, user_id, jti))
+        if found is None:
+            missing = True
+            return None, False
+        return found
+
+    result = _check(request, token, lookup)
+    return None if missing else result
+
+
+def _viewer(request: Request, token: str, generation: int | None, s: Session) -> TokenResult:
+    url = request.app.state.database_url
+
+    def lookup(user_id: int, jti: str) -> tuple[Account | None, bool]:
+        found = users.for_token(s, user_id, jti)
+        if generation is not None:
+            _LOGINS.put((url, generation, user_id, jti), found)
+        return found
+
+    return _check(request, token, lookup)
+
+
+def _check(request: Request, token: str, lookup) -> TokenResult:
+    settings: ApiSettings = request.app.state.settings
+    return check_token(None, token, secret=settings.secret_key.get_secret_value(), lookup=lookup)
+
+
+def _reply(
+    request: Request,
+    tl: tiles.TileLayer,
+    z: int,
+    x: int,
+    y: int,
+    privacy: PrivacyFilter,
+    viewer: TokenResult,
+    snap: Snapshot,
+    s: Session | None,
+) -> Response | None:
+    """The tile's response; None when it needs the database and ``s`` is None."""
+    user = viewer.account  # a stale token reads as anonymous, as ``OptionalUser``
     role = role_of(user)
     access.read_scope(user, tl.collection or tl.id)  # 401/403 for staff layers; public layers: None
     params.check_tile(z, x, y)
@@ -94,7 +196,7 @@ def get_tile(
     )
     full = tl.collection is None or privacy.unfiltered(role, tl.collection)
     audience = "full" if full else "public"
-    version = data_version(tiles.version_token(s, tl))
+    version = data_version(tiles.version_token(snap, tl))
     etag = f'"{tl.id}-{audience}-{version}-{z}-{x}-{y}"'
     max_age = VERSIONED_MAX_AGE_S if request.query_params.get("v") == version else MAX_AGE_S
     headers = {
@@ -107,23 +209,30 @@ def get_tile(
 
     filtered = None if full else tl.collection  # the collection whose privacy rules apply (None: none)
     keys = None if filtered is None else privacy.selected_keys(filtered)
+    responses = request.app.state.engines.responses
+    key = (snap.identity, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y)
+    if s is None:
+        body = responses.peek(key)
+        if body is None:
+            return None
+    else:
+        session = s
 
-    def visible(props: dict) -> dict:
-        return dict(props) if filtered is None else privacy.properties(filtered, props, role=role)
+        def visible(props: dict) -> dict:
+            return dict(props) if filtered is None else privacy.properties(filtered, props, role=role)
 
-    def build() -> bytes:
-        if full or keys is not None:  # the viewer's filter changes no value: one query
-            return tile_pipeline.render(s, tl, z, x, y, filters=filters, keys=keys)
-        return tile_pipeline.render(s, tl, z, x, y, filters=filters, visible=visible)
+        def build() -> bytes:
+            if full or keys is not None:  # the viewer's filter changes no value: one query
+                return tile_pipeline.render(session, tl, z, x, y, filters=filters, keys=keys)
+            return tile_pipeline.render(session, tl, z, x, y, filters=filters, visible=visible)
 
-    body = request.app.state.engines.responses.get(
-        database_key(s, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y), build
-    )
+        body = responses.get(key, build)
     if not body:
         return Response(status_code=204, headers=headers)
     return Response(body, media_type=MVT, headers=headers)
 
 
-def versions(s, names: tuple[str, ...]) -> dict[str, str]:
+def versions(s: Session, names: tuple[str, ...]) -> dict[str, str]:
     """The current ``v`` of each tile layer in ``names``, for the map pages' tile URLs."""
-    return {n: data_version(tiles.version_token(s, tiles.tile_layer(n))) for n in names}
+    snap = read_versions(s)
+    return {n: data_version(tiles.version_token(snap, tiles.tile_layer(n))) for n in names}

@@ -9,12 +9,26 @@ privacy-filtered values, staff the stored ones; staff layers need the role; resi
 from __future__ import annotations
 
 import math
+import time
+from contextlib import contextmanager
 
 import mapbox_vector_tile
+import psycopg
 import pytest
-from api_fixture import COMMUNITY1, DISTRICT, GRID_A, GRID_B, insert_fixture_run, load_fixture_district  # noqa: F401
-from sqlalchemy import create_engine, text
+from api_fixture import (  # noqa: F401
+    COMMUNITY1,
+    DISTRICT,
+    GRID_A,
+    GRID_B,
+    asgi_client,
+    insert_fixture_run,
+    load_fixture_district,
+    make_settings,
+)
+from sqlalchemy import create_engine, event, text
 
+from layers.db import engine, session
+from layers.live import libpq_url
 from layers.tiles import (
     BLOCK_CATEGORIES,
     ROAD_ALL_ZOOM,
@@ -23,6 +37,7 @@ from layers.tiles import (
     TILE_LAYERS,
     tolerance_m,
 )
+from layers.versions import watch
 
 BBOX = (113.2, 22.5, 113.4, 22.7)
 """The fixture district (api_fixture.py)."""
@@ -586,3 +601,151 @@ def test_facility_cluster_tiles_have_etag_and_cache_headers(client, auth):
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     staff = client.get(url, headers=auth("planner"))
     assert staff.headers["etag"] != etag and staff.headers["cache-control"].startswith("private")
+
+
+# ---------- data versions kept per process (layers.versions: LISTEN/NOTIFY) ----------
+
+
+def _until(ok, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ok():
+            return True
+        time.sleep(0.01)
+    return ok()
+
+
+@contextmanager
+def _database_work(url: str):
+    """Counts what the app's engine does with the database inside the block: connections taken from the
+    pool and statements sent."""
+    done: list[str] = []
+    made = engine(url)
+
+    def checkout(*_a) -> None:
+        done.append("checkout")
+
+    def statement(_conn, _cur, sql, *_a) -> None:
+        done.append(sql)
+
+    event.listen(made, "checkout", checkout)
+    event.listen(made, "before_cursor_execute", statement)
+    try:
+        yield done
+    finally:
+        event.remove(made, "checkout", checkout)
+        event.remove(made, "before_cursor_execute", statement)
+
+
+def _elsewhere(url: str, sql: str, params: dict) -> None:
+    """A write over a connection of its own, as another server process or the CLI would make it."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(sql, params)
+
+
+def _name(r) -> str:
+    return {f["id"]: f["properties"] for f in mapbox_vector_tile.decode(r.content)["facilities"]["features"]}[
+        1
+    ]["name"]
+
+
+@pytest.fixture(scope="module")
+def unlimited(api_db):
+    """A client of an app without the anonymous rate limit (its allowance is counted in the database, by
+    design shared by every server process): the tile route's own work alone."""
+    from api.main import create_app
+
+    with asgi_client(create_app(make_settings(rate_limit_per_second=0), database_url=api_db)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("who", [None, "planner"])
+def test_a_warm_tile_takes_no_database_work(unlimited, auth, api_db, who):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    assert _until(lambda: unlimited.get(url) is not None and watch(api_db).listening)
+    first = unlimited.get(url, headers=auth(who))
+    with _database_work(api_db) as done:
+        again = unlimited.get(url, headers=auth(who))
+        not_modified = unlimited.get(url, headers=auth(who, **{"If-None-Match": first.headers["etag"]}))
+    assert again.status_code == 200 and again.content == first.content
+    assert again.headers["etag"] == first.headers["etag"] and not_modified.status_code == 304
+    assert done == [], done
+
+
+def test_a_change_made_elsewhere_reaches_the_next_tile_once_heard(client, api_db):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    w = watch(api_db)
+    assert _until(lambda: client.get(url) is not None and w.peek() is not None)
+    before = client.get(url)
+    was = _name(before)
+    try:
+        _elsewhere(api_db, "UPDATE facilities SET name = %(p)s WHERE facility_id = 1", {"p": "测试设施甲"})
+        assert _until(lambda: w.peek() is None), "the NOTIFY of the change never arrived"
+        after = client.get(url)
+        assert after.headers["etag"] != before.headers["etag"] and _name(after) == "测试设施甲"
+    finally:
+        _elsewhere(api_db, "UPDATE facilities SET name = %(p)s WHERE facility_id = 1", {"p": was})
+
+
+def test_a_change_in_this_process_reaches_the_very_next_tile(client, api_db):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    w = watch(api_db)
+    assert _until(lambda: client.get(url) is not None and w.peek() is not None)
+    before = client.get(url)
+    was = _name(before)
+    try:
+        with session(api_db) as s:
+            s.execute(text("UPDATE facilities SET name = '测试设施乙' WHERE facility_id = 1"))
+        after = client.get(url)  # no waiting for the NOTIFY
+        assert after.headers["etag"] != before.headers["etag"] and _name(after) == "测试设施乙"
+    finally:
+        _elsewhere(api_db, "UPDATE facilities SET name = %(p)s WHERE facility_id = 1", {"p": was})
+
+
+def test_without_a_listener_every_tile_reads_the_versions(client, api_db):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/facilities/12/{x}/{y}.mvt"
+    w = watch(api_db)
+    assert _until(lambda: client.get(url) is not None and w.peek() is not None)
+    before = client.get(url)
+    was = _name(before)
+    _elsewhere(
+        api_db,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'minqing-versions' AND datname = current_database()",
+        {},
+    )
+    assert _until(lambda: not w.listening)
+    try:
+        # the change's NOTIFY has no one to reach here: the tile must read the versions itself
+        _elsewhere(api_db, "UPDATE facilities SET name = %(p)s WHERE facility_id = 1", {"p": "测试设施丙"})
+        after = client.get(url)
+        assert after.headers["etag"] != before.headers["etag"] and _name(after) == "测试设施丙"
+    finally:
+        _elsewhere(api_db, "UPDATE facilities SET name = %(p)s WHERE facility_id = 1", {"p": was})
+    assert _until(lambda: client.get(url) is not None and w.listening), "the listener never came back"
+
+
+def test_a_login_kept_for_tiles_follows_a_deactivation_made_elsewhere(client, auth, api_db):
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/grids/12/{x}/{y}.mvt"
+    w = watch(api_db)
+    assert _until(lambda: client.get(url) is not None and w.peek() is not None)
+    client.get(url, headers=auth("planner"))
+    staff = client.get(url, headers=auth("planner"))
+    assert "-full-" in staff.headers["etag"]
+    try:
+        _elsewhere(api_db, "UPDATE users SET active = false WHERE username = 'planner'", {})
+        assert _until(lambda: w.peek() is None), "the NOTIFY of the change never arrived"
+        gone = client.get(url, headers=auth("planner"))
+        assert "-public-" in gone.headers["etag"]  # the token reads as anonymous, as OptionalUser does
+        assert (
+            client.get("/tiles/gaps/12/0/0.mvt?type_code=kindergarten", headers=auth("planner")).status_code
+            == 401
+        )
+    finally:
+        _elsewhere(api_db, "UPDATE users SET active = true WHERE username = 'planner'", {})
+    assert _until(lambda: "-full-" in client.get(url, headers=auth("planner")).headers["etag"])
