@@ -19,6 +19,7 @@ PROTECTED_READ: dict[str, tuple[str, ...]] = {
     "residences": ("planner", "admin", "grid_worker"),
     "gaps": ("planner", "admin"),
     "province": ("planner", "admin"),
+    "place_name_clusters": ("placename_officer", "admin"),
 }
 """Collections (and the tile layers of results, gaps and province) that are not public → roles that may
 read them (grid workers: own grid only)."""

@@ -248,6 +248,25 @@ class PlaceNameReview(Timestamped, Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+PLACE_NAME_RESULTS = ("duplicate", "dayangguai", "other", "missing_sign", "historical", "ok")
+"""``geo.placenames.results.RESULT_ORDER``."""
+
+
+class PlaceNameResult(Timestamped, Base):
+    """The check result of one place name (``geo.placenames.results``), derived from the registry and its
+    reviews and recomputed whenever their data versions moved on (``pipeline.placename_results``);
+    the place-name map's clusters count them (``layers.tiles``)."""
+
+    __tablename__ = "place_name_results"
+    __table_args__ = (CheckConstraint(_in("result", PLACE_NAME_RESULTS), name="place_name_result_known"),)
+
+    name_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """A place_names.name_id (no foreign key: the registry's loads truncate and refill place_names)."""
+    result: Mapped[str] = mapped_column(String(12))
+    basis: Mapped[str] = mapped_column(String(200))
+    """The data versions of place_names and place_name_reviews the result was computed on."""
+
+
 class NetworkNode(Timestamped, Base):
     __tablename__ = "network_nodes"
     __table_args__ = (Index("ix_network_nodes_geom", "geom", postgresql_using="gist"),)

@@ -1125,3 +1125,29 @@ def search(
 features.register_hooks(
     "place_names", features.WriteHooks(before=before_feature_write, after=after_feature_write)
 )
+
+
+# -- stored check results (migration 0039) -------------------------------------------------------------
+
+
+def results_basis(s: Session) -> str | None:
+    """The data versions the stored check results were computed on (None: none stored)."""
+    return s.execute(text("SELECT basis FROM place_name_results LIMIT 1")).scalar()
+
+
+def lock_results(s: Session) -> None:
+    """Take the lock of the stored check results until the transaction ends (one recomputation at a time)."""
+    s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('minqing.place_name_results', 0))"))
+
+
+def store_results(s: Session, results: pd.Series, basis: str) -> None:
+    """Replace every stored check result by ``results`` (name_id → result), computed on ``basis``."""
+    s.execute(text("DELETE FROM place_name_results"))
+    if len(results):
+        s.execute(
+            text(
+                "INSERT INTO place_name_results (name_id, result, basis) "
+                "SELECT u.i, u.r, :b FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS text[])) AS u(i, r)"
+            ),
+            {"ids": [int(i) for i in results.index], "rs": [str(r) for r in results], "b": basis},
+        )

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -74,6 +74,9 @@ CLUSTER_CELLS = 8
 """Cells per side of a clustered tile: 64 px cells as the maps draw these tiles, 512 px wide (a tile of
 zoom z drawn at map zoom z + 1: a quarter of the requests of 256 px tiles)."""
 FACILITY_CLUSTER_BELOW = 16
+PLACE_NAME_CLUSTER_BELOW = 16
+"""Place-name cluster tiles from this zoom hold every name on its own (the place-name map's former
+markercluster ``disableClusteringAtZoom``)."""
 """Facility tiles from this zoom hold every facility on its own (the public map draws them from map zoom
 17, markercluster's former ``disableClusteringAtZoom``)."""
 
@@ -93,6 +96,18 @@ FACILITY_PROPERTIES = (
 )
 """What the public map's facility popups show: the ``facilities`` tiles and the single points of
 ``facility_clusters``."""
+PLACE_NAME_CLUSTER_PROPERTIES = (
+    "name_id",
+    "name",
+    "category",
+    "status",
+    "heritage",
+    "sign_present",
+    "result",
+)
+"""A single name of ``place_name_clusters``: enough to draw its dot (the popup reads the name's row)."""
+_PLACE_NAME_RESULT = "coalesce(pr.result, 'ok')"
+"""A name's stored check result (``place_name_results``, brought up to date before the tile is made)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,9 @@ class TileLayer:
     """Points are clustered per tile below this zoom (``tile`` with ``_cluster_sql``); 0: never."""
     cluster_by: str | None = None
     """SQL of the group a point counts in within its cluster (``n_<group>``), e.g. its category."""
+    point: str | None = None
+    """SQL of the point a clustered feature is drawn at (default the layer's geometry, then a point):
+    e.g. a point on the surface of a named road or estate."""
 
     def where(self, z: int) -> str:
         clauses = [self.layer.where, self.rows, *(c for below, c in self.zoom_where if z < below)]
@@ -276,6 +294,17 @@ TILE_LAYERS: dict[str, TileLayer] = {
                 "heritage",
                 "sign_present",
             ),
+        ),
+        TileLayer(
+            "place_name_clusters",
+            replace(LAYERS["place_names"], versioned_by=("place_names", "place_name_reviews")),
+            points=True,
+            point="ST_PointOnSurface(t.geom)",
+            properties=PLACE_NAME_CLUSTER_PROPERTIES,
+            extra={"result": _PLACE_NAME_RESULT},
+            joins="LEFT JOIN place_name_results pr ON pr.name_id = t.name_id",
+            cluster_below=PLACE_NAME_CLUSTER_BELOW,
+            cluster_by=_PLACE_NAME_RESULT,
         ),
         TileLayer(
             "blocks",
@@ -436,8 +465,9 @@ def _cluster_sql(
     lay = tl.layer
     exprs = {**lay.columns, **tl.extra}
     props = ", ".join(f"'{p}', {exprs[p]}" for p in properties)
+    point = tl.point or lay.geometry
     # a point's tile and cell from its Web-Mercator position: each point is in exactly one tile
-    merc = f"ST_Transform({lay.geometry}, 3857)"
+    merc = f"ST_Transform({point}, 3857)"
     params: dict[str, Any] = {"z": z, "x": x, "y": y, "n": 2**z, "half": WORLD_M / 2, "world": WORLD_M}
     clauses = [
         tl.where(z),
@@ -453,7 +483,7 @@ def _cluster_sql(
     group = tl.cluster_by or "''"
     sql = f"""
         WITH q AS (
-            SELECT {tl.key or lay.key} AS __id, {lay.geometry} AS g, {merc} AS m, {group} AS grp,
+            SELECT {tl.key or lay.key} AS __id, {point} AS g, {merc} AS m, {group} AS grp,
                    jsonb_build_object({props}) AS p,
                    (ST_X({merc}) + :half) / :world * :n AS fx, (:half - ST_Y({merc})) / :world * :n AS fy
             FROM {_source(tl, z)} WHERE {" AND ".join(clauses)}

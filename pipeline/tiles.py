@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from layers import tiles
 from layers.tiles import TileLayer
+from pipeline import placename_results
 
 
 def render(
@@ -34,6 +35,8 @@ def render(
     may see (suppressed and rounded counts), between reading and encoding. Clustered point layers
     (``TileLayer.cluster_below``) take ``keys`` only: their collections have no counts to suppress.
     """
+    if tl.id == "place_name_clusters":  # clusters count the stored check results: up to date first
+        placename_results.ensure(s)
     if visible is None:
         wanted = tl.properties if keys is None else tuple(p for p in tl.properties if p in keys)
         return tiles.tile(s, tl, z, x, y, filters=filters, properties=wanted)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from contextlib import contextmanager
 
 import mapbox_vector_tile
@@ -749,3 +750,113 @@ def test_a_login_kept_for_tiles_follows_a_deactivation_made_elsewhere(client, au
     finally:
         _elsewhere(api_db, "UPDATE users SET active = true WHERE username = 'planner'", {})
     assert _until(lambda: "-full-" in client.get(url, headers=auth("planner")).headers["etag"])
+
+
+# ---------- place-name clusters: counts per stored check result ----------
+
+
+@pytest.fixture(scope="module")
+def name_crowd(api_db):
+    """Names of every kind of check result, some crowded (clusters), some alone: duplicates far apart,
+    a 洋 estate name, retired names, names of a category that needs a sign, without one."""
+    rows = []
+    for i in range(6):  # one village name six times, each far from the others: duplicates
+        rows.append((3000 + i, "和平村", "village", "standard", 113.22 + i * 0.03, 22.52 + (i % 2) * 0.1))
+    for i in range(8):  # a crowd within a few hundred metres
+        rows.append((3100 + i, f"曼哈顿花园{i}期", "estate", "standard", 113.30 + i * 0.0005, 22.60))
+        rows.append((3200 + i, f"新安{i}巷", "road", "standard", 113.30 + i * 0.0005, 22.601))
+        rows.append((3300 + i, f"旧名{i}里", "road", "historical", 113.30 + i * 0.0005, 22.602))
+    engine = create_engine(api_db)
+    with engine.begin() as c:
+        for r in rows:
+            c.execute(
+                text(
+                    "INSERT INTO place_names (name_id, name, category, status, geom) "
+                    "VALUES (:i, :n, :c, :s, ST_Point(:x, :y, 4326))"
+                ),
+                dict(zip(("i", "n", "c", "s", "x", "y"), r, strict=True)),
+            )
+    yield [r[0] for r in rows]
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM place_name_history WHERE name_id >= 3000"))
+        c.execute(text("DELETE FROM place_names WHERE name_id >= 3000"))
+    engine.dispose()
+
+
+def _page_results(client, auth) -> dict[int, str]:
+    """Each name's check result as the place-name map's own rows give it (computed in Python from the
+    registry's findings: ``maps.placenames.name_parts``), the independent truth of the clusters."""
+    out: dict[int, str] = {}
+    part = 0
+    while True:
+        r = client.get(f"/map-data/placenames/{part}.json", headers=auth("officer"))
+        if r.status_code == 404:
+            return out
+        assert r.status_code == 200, r.text
+        body = r.json()
+        cols = body["columns"]
+        out.update({row[cols.index("id")]: row[cols.index("result")] for row in body["rows"]})
+        part += 1
+
+
+def _name_clusters(client, auth, z: int, who: str = "officer") -> dict[tuple[int, int], list[dict]]:
+    out = {}
+    for x, y in tiles_over(BBOX, z):
+        r = client.get(f"/tiles/place_name_clusters/{z}/{x}/{y}.mvt", headers=auth(who))
+        assert r.status_code in (200, 204), r.text
+        if r.status_code == 200:
+            out[(x, y)] = mapbox_vector_tile.decode(r.content)["place_name_clusters"]["features"]
+    return out
+
+
+def _per_result(tiles: dict) -> Counter:
+    counts: Counter = Counter()
+    for feats in tiles.values():
+        for f in feats:
+            p = f["properties"]
+            if "count" in p:
+                assert sum(v for k, v in p.items() if k.startswith("n_")) == p["count"]
+                counts.update({k[2:]: v for k, v in p.items() if k.startswith("n_")})
+            else:
+                counts[p["result"]] += 1
+    return counts
+
+
+@pytest.mark.parametrize("z", [10, 12, 15])
+def test_place_name_clusters_count_each_result_as_the_page_does(client, auth, api_db, name_crowd, z):
+    truth = _page_results(client, auth)
+    assert set(name_crowd) <= set(truth) and len(set(truth.values())) >= 4
+    tiles = _name_clusters(client, auth, z)
+    assert _per_result(tiles) == Counter(truth.values())
+    with create_engine(api_db).connect() as c:  # every name once, in one tile
+        assert (
+            sum(_per_result(tiles).values()) == c.execute(text("SELECT count(*) FROM place_names")).scalar()
+        )
+    singles = [f for feats in tiles.values() for f in feats if "count" not in f["properties"]]
+    for f in singles:  # a name alone in its cell: its own result and fields
+        assert f["properties"]["result"] == truth[f["id"]]
+    if z == 12:
+        assert singles and any("count" in f["properties"] for feats in tiles.values() for f in feats)
+
+
+def test_place_name_clusters_follow_a_retirement(client, auth, name_crowd):
+    name_id = 3200  # 新安0巷: current
+    before = _per_result(_name_clusters(client, auth, 12))
+    was = _page_results(client, auth)[name_id]
+    assert was != "historical"
+    r = client.post(
+        f"/placenames/{name_id}/retire", json={"approval": "澄府地〔2026〕21号"}, headers=auth("officer")
+    )
+    assert r.status_code == 200, r.text
+    truth = _page_results(client, auth)
+    assert truth[name_id] == "historical"
+    after = _per_result(_name_clusters(client, auth, 12))
+    assert after == Counter(truth.values())
+    assert after["historical"] == before["historical"] + 1
+
+
+@pytest.mark.parametrize(("who", "status"), [(None, 401), ("planner", 403), ("officer", 200), ("admin", 200)])
+def test_place_name_clusters_are_for_the_place_name_officers(client, auth, who, status):
+    x, y = tile_of(113.26, 22.58, 12)
+    r = client.get(f"/tiles/place_name_clusters/12/{x}/{y}.mvt", headers=auth(who))
+    assert r.status_code == status, r.text
