@@ -184,11 +184,13 @@ def _browser_figures(base: str, runs: int, cookies: dict[str, str]) -> None:
 
 PHONE = {"width": 390, "height": 844}
 THROTTLE = 4
-FIRST_VIEW = """() => { const s = window.minqing.state, m = s.map, names = Object.values(s.names || {});
+FIRST_VIEW = """() => { const s = window.minqing.state, m = s.map, names = s.data || [];
     const clusters = document.querySelectorAll('.mq-pn-cluster').length;
-    const b = m.getBounds(), inView = names.filter(n => b.contains(n.getLatLng()));
-    const drawn = inView.filter(n => n._map).length;
+    const b = m.getBounds(), inView = names.filter(n => b.contains([n.lat, n.lon]));
+    const drawn = Object.values(s.markers || {}).filter(d => d._map && b.contains(d.getLatLng())).length;
     return {names: names.length, inView: inView.length, drawn: drawn, clusters: clusters}; }"""
+"""The place-name map's first view: its names (rows), those in view, the dots and the bubbles drawn
+(from the ``place_name_clusters`` tiles)."""
 
 
 READY_AT = """(() => { const add = DOMTokenList.prototype.add;
@@ -201,8 +203,8 @@ e.g. while base-map tiles are decoded)."""
 
 
 def _placenames_figures(base: str, cookies: dict[str, str], runs: int) -> None:
-    """/placenames on a phone, CPU throttled: navigation start → the page marks itself ready (every name
-    drawn or clustered, lists filled)."""
+    """/placenames on a phone, CPU throttled: navigation start → the page marks itself ready (its names'
+    rows read, the clustered name tiles in view drawn)."""
     from urllib.parse import urlsplit
 
     import httpx

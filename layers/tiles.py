@@ -74,9 +74,9 @@ CLUSTER_CELLS = 8
 """Cells per side of a clustered tile: 64 px cells as the maps draw these tiles, 512 px wide (a tile of
 zoom z drawn at map zoom z + 1: a quarter of the requests of 256 px tiles)."""
 FACILITY_CLUSTER_BELOW = 16
-PLACE_NAME_CLUSTER_BELOW = 16
-"""Place-name cluster tiles from this zoom hold every name on its own (the place-name map's former
-markercluster ``disableClusteringAtZoom``)."""
+PLACE_NAME_CLUSTER_BELOW = 15
+"""Place-name cluster tiles from this zoom hold every name on its own (drawn at map zoom 16, where the
+place-name map's former markercluster stopped clustering: ``disableClusteringAtZoom``)."""
 """Facility tiles from this zoom hold every facility on its own (the public map draws them from map zoom
 17, markercluster's former ``disableClusteringAtZoom``)."""
 

@@ -8,8 +8,11 @@ pinyin) from ``geo.placenames.pinyin.sign_text``. Popups fetch the name's histor
 
 The page itself holds no names: they come in parts of ``PART_ROWS`` rows (``name_parts``, served by
 ``/map-data/placenames/{part}.json``), fetched together when the page starts, so that no response grows with
-the district (about 19,000 names at scale 10); the lines and outlines of named roads, rivers and estates
-come from the ``place_name_shapes`` vector tiles.
+the district (about 19,000 names at scale 10), for the popups, lists, search and the workbench. The map
+draws the names from the ``place_name_clusters`` vector tiles (made in PostGIS from the check results
+stored in ``place_name_results``): below ``NAMES_ZOOM`` a bubble per cell with its count per result, in
+the colour of the most serious one, from it each name as its dot; the lines and outlines of named roads,
+rivers and estates come from the ``place_name_shapes`` vector tiles.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from geo.placenames.report import STATUS_ZH
 from geo.placenames.results import FLAG_RESULT, check_results  # noqa: F401 - the page's checks
 from geo.placenames.tables import default_tables
 from layers.placenames import PENDING_APPROVAL
-from layers.tiles import SHAPES_MIN_ZOOM
-from maps import assets
+from layers.tiles import PLACE_NAME_CLUSTER_BELOW, SHAPES_MIN_ZOOM
 from maps.basemap import add_base_layers
 from maps.page import (
     AttachScript,
@@ -51,18 +53,10 @@ RESULTS: dict[str, tuple[str, str]] = {
     "historical": ("历史地名(已销名)", "#8d8d8d"),
     "ok": ("规范", "#2e7d32"),
 }
-CLUSTER_OPTIONS = {
-    "chunkedLoading": False,
-    "showCoverageOnHover": False,
-    "maxClusterRadius": 45,
-    "disableClusteringAtZoom": 16,
-    "spiderfyOnMaxZoom": False,
-    "animate": False,
-    "removeOutsideVisibleBounds": True,
-}
-"""Names are clustered below zoom 16 (no animation: phones redraw once per zoom). Every name is clustered in
-one pass when the page starts (about a fifth of a second on a slow phone): not in chunks, which would let
-the base map's tiles be drawn in between and the names appear later."""
+NAMES_ZOOM = PLACE_NAME_CLUSTER_BELOW + 1
+"""From this map zoom every name is drawn on its own: the ``place_name_clusters`` tiles (512 px: a tile of
+zoom z is drawn at map zoom z + 1) hold single names from ``PLACE_NAME_CLUSTER_BELOW`` on; below, a bubble
+per cell with its count per check result (``layers.tiles``)."""
 SHAPES_ZOOM = SHAPES_MIN_ZOOM
 """Lines and outlines of named roads, rivers and estates are drawn from this zoom on (their tiles start
 there)."""
@@ -183,6 +177,7 @@ def build_placenames_map(
     names_url: str,
     parts: int,
     shape_tiles: str,
+    name_tiles: str,
     only_part: str | None = None,
     tianditu_key: str | None = None,
 ) -> PageHtml:
@@ -196,6 +191,8 @@ def build_placenames_map(
     names_url : URL template of the names' parts (``{part}`` stands for 0 … ``parts`` − 1; ``name_parts``).
     parts : how many parts the names come in.
     shape_tiles : URL template of the ``place_name_shapes`` vector tiles.
+    name_tiles : URL template of the ``place_name_clusters`` vector tiles (the names as drawn: bubbles with
+        their counts per check result below ``NAMES_ZOOM``, each name from it on).
     only_part : when the names fit in one part, that part's JSON (``js_json``): the page carries it as a
         data block, so a district of a few thousand names opens without a second round trip (a phone on
         the demo: 1.5 s instead of 2.2 s); larger registries are fetched in parts.
@@ -211,15 +208,7 @@ def build_placenames_map(
         m.add_child(DistrictView(district["bounds"]))  # before the base map: its tiles are made for this view
     add_base_layers(m, basemap, tianditu_key=tianditu_key)
     counts = checks["result"].value_counts()
-    # One marker cluster (about 1,940 names on the demo draw as a few dozen clusters on a phone), one
-    # sub-group per result, toggled by the panel's checkboxes.
-    cluster = assets.LocalMarkerCluster(control=False, options=CLUSTER_OPTIONS)
-    m.add_child(cluster)
-    groups: dict[str, Any] = {"cluster": cluster}
-    for key, (label, _color) in RESULTS.items():
-        g = assets.LocalSubGroup(cluster, name=label, control=False)
-        m.add_child(g)
-        groups[f"r_{key}"] = g
+    groups: dict[str, Any] = {}
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
     results = [
         {"code": k, "name": lab, "color": col, "count": int(counts.get(k, 0))}
@@ -231,6 +220,8 @@ def build_placenames_map(
         "statuses": STATUS_ZH,
         "shapes_zoom": SHAPES_ZOOM,
         "shape_tiles": shape_tiles,
+        "name_tiles": name_tiles,
+        "names_below": NAMES_ZOOM,
         "names": {"url": names_url, "parts": parts},
         "sign_categories": [c for c, cat in default_tables().categories.items() if cat.sign_required],
         "placename_categories": {c: cat.name_zh for c, cat in default_tables().categories.items()},

@@ -189,6 +189,7 @@ def _placenames_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
             names_url=f"{NAME_PARTS_URL}?v={v}",
             parts=len(parts),
             shape_tiles=tile_urls(s, ("place_name_shapes",))["place_name_shapes"],
+            name_tiles=tile_urls(s, ("place_name_clusters",))["place_name_clusters"],
             only_part=parts[0].decode() if len(parts) == 1 else None,
             tianditu_key=tk,
         )

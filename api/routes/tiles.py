@@ -43,8 +43,9 @@ from settings import ApiSettings
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_AGE_S = 60
 VERSIONED_MAX_AGE_S = 86_400
-RESERVED = {"v"}
-"""Query parameters that are not filters: ``v``, the data version the page was built on."""
+RESERVED = {"v", "edit"}
+"""Query parameters that are not filters: ``v``, the data version the page was built on; ``edit``, a
+page's count of the edits it made since (new URLs, so that a browser asks for the new data)."""
 
 router = APIRouter(prefix="/tiles", tags=["矢量瓦片 tiles"])
 

@@ -184,17 +184,10 @@
 
   mq.placenames = function (map, layers, data) {
     mq.chrome(map, data);
-    loadNames(data).then(function (names) { start(map, layers, data, names); }, function (err) {
-      var status = document.createElement("p");
-      status.className = "mq-status mq-status-error";
-      status.textContent = "地名读取失败：" + err.message + "，请刷新页面重试。";
-      var panel = mq.$("mq-results");
-      if (panel) panel.parentNode.insertBefore(status, panel);
-      mq.state.error = err.message;
-    });
+    start(map, layers, data);
   };
 
-  function start(map, layers, data, names) {
+  function start(map, layers, data) {
     var state = mq.state;
     state.map = map;
     state.layers = layers;
@@ -203,11 +196,11 @@
     var colors = {};
     data.results.forEach(function (r) { colors[r.code] = r; });
     var order = data.results.map(function (r) { return r.code; });
-    var cluster = layers.cluster;
+    var below = data.names_below || 16;  // map zoom from which the tiles hold every name on its own
     var heritageOn = true;
     // One pane per result, the most serious on top: flagged names are never hidden under the many green
-    // 规范 dots. SVG, not canvas: a click passes through a pane's empty parts to the dots below (only the
-    // names the clusters let go are drawn). Lines and polygons of named features lie under every dot.
+    // 规范 dots. SVG, not canvas: a click passes through a pane's empty parts to the dots below. Lines and
+    // polygons of named features lie under every dot.
     var renderers = {};
     var shapePane = map.createPane("mq-pn-shapes");
     shapePane.style.zIndex = 401;
@@ -218,30 +211,98 @@
       renderers[code] = L.svg({ pane: "mq-pn-" + code, padding: 0.3 });
     });
     state.panes = order;
-    var byId = {};
+    var names = [];     // every name's row (GET /map-data/placenames/{part}.json), once read
+    var rowOf = {};     // name id → its row
+    var byId = {};      // name id → {mqName: row, marker: its dot on the map now or null}
+    var markers = {};   // name id → its dot on the map now
     state.data = names;
+    state.names = byId;
+    state.markers = markers;
     canEdit = !!mq.$("mq-workbench");
     state.canEdit = canEdit;
     var signRequired = {};
     data.sign_categories.forEach(function (c) { signRequired[c] = true; });
+    var showing = {};
+    order.forEach(function (code) { showing[code] = true; });
 
-    /* A cluster shows its count in the colour of the most serious result inside it. */
-    cluster.options.iconCreateFunction = function (c) {
-      var worst = order.length - 1;
-      c.getAllChildMarkers().forEach(function (m) { if (m.mqRank < worst) worst = m.mqRank; });
-      var n = c.getChildCount(), size = n < 10 ? 30 : n < 100 ? 36 : 44;
-      return L.divIcon({ className: "mq-cluster-wrap", iconSize: [size, size],
-        html: '<div class="mq-cluster mq-pn-cluster" data-result="' + order[worst] + '" style="width:' + size + "px;height:" +
-          size + "px;border-color:" + colors[order[worst]].color + '">' + n + "</div>" });
-    };
+    /* Names are drawn from the clustered place-name tiles (GET /tiles/place_name_clusters/…, made in PostGIS
+     * from the stored check results): below zoom ``below`` a bubble per cell of a tile with its count per
+     * result, in the colour of the most serious result inside it (a click zooms in), else each name as its
+     * dot. The result boxes filter both. */
+    function bubble(p, latlng) {
+      var n = 0, worst = null;
+      order.forEach(function (code) {
+        var k = p["n_" + code] || 0;
+        if (!k || !showing[code]) return;
+        n += k;
+        if (worst === null) worst = code;
+      });
+      if (!n) return null;
+      var size = n < 10 ? 30 : n < 100 ? 36 : 44;
+      var icon = L.divIcon({ className: "mq-cluster-wrap", iconSize: [size, size],
+        html: '<div class="mq-cluster mq-pn-cluster" data-result="' + worst + '" style="width:' + size + "px;height:" +
+          size + "px;border-color:" + colors[worst].color + '">' + n + "</div>" });
+      var m = L.marker(latlng, { icon: icon, keyboard: false, title: n + " 个地名，点击放大" });
+      m.mqCluster = p;
+      m.on("click", function () {
+        var b = L.latLngBounds([p.south, p.west], [p.north, p.east]);
+        var z = Math.max(map.getZoom() + 1, Math.min(map.getBoundsZoom(b.pad(0.3)), below));
+        map.setView(b.getCenter(), Math.min(z, map.getMaxZoom()));
+      });
+      return m;
+    }
+    function markerStyle(n) {
+      var quiet = n.result === "ok" || n.result === "historical";
+      var ring = n.heritage && heritageOn;
+      return { radius: quiet && !ring ? 4.5 : 7, color: ring ? "#c9a227" : "#fff", weight: ring ? 3 : quiet ? 1 : 1.8,
+               fillColor: colors[n.result].color, fillOpacity: 0.95 };
+    }
+    state.markerStyle = markerStyle;
+    function dot(p, latlng, z) {
+      var n = rowOf[p.name_id];
+      if (!n) return null;  // drawn once the rows are read (popups need them)
+      if (!showing[n.result]) return null;
+      var m = L.circleMarker(latlng, Object.assign(markerStyle(n), {
+        renderer: renderers[n.result], pane: "mq-pn-" + n.result
+      }));
+      m.mqName = n;
+      m.mqZoom = z;
+      m.on("click", function () { withPopup(m).openPopup(); });
+      m.on("mouseover", function () {
+        if (!m.getTooltip()) m.bindTooltip(mq.esc(n.name), { direction: "top", offset: [0, -6] }).openTooltip();
+      });
+      m.on("remove", function () {
+        if (markers[n.id] === m) { delete markers[n.id]; if (byId[n.id]) byId[n.id].marker = null; }
+      });
+      markers[n.id] = m;
+      if (byId[n.id]) byId[n.id].marker = m;
+      return m;
+    }
+    var waiting = {};  // name id → open its popup once its dot is drawn
+    function drawn() {
+      Object.keys(waiting).forEach(function (id) {
+        var m = markers[id];
+        if (m && m._map) { var cb = waiting[id]; delete waiting[id]; cb(m); }
+      });
+    }
+    var edits = 0;
+    var tiles = mq.pointTiles(data.name_tiles, "place_name_clusters", function (p, latlng, z) {
+      return p.count ? bubble(p, latlng) : dot(p, latlng, z);
+    }, { drawn: drawn });
+    tiles.addTo(map);
+    state.nameTiles = tiles;
+    /* after an edit: the tiles of the new data version (the URL's ``v`` is the page's: a browser may keep
+     * those tiles for a day) */
+    function reloadTiles() {
+      edits += 1;
+      tiles.setUrl(data.name_tiles + (data.name_tiles.indexOf("?") < 0 ? "?" : "&") + "edit=" + edits + "-" + Date.now());
+    }
 
     /* lines and outlines of named features (vector tiles), coloured by their name's result, from data.shapes_zoom
      * on; a result's box hides its shapes too */
-    var shown = {};
-    order.forEach(function (code) { shown[code] = true; });
     var shapes = mq.vectorTiles(data.shape_tiles, "place_name_shapes", function (p) {
-      var m = byId[p.name_id], r = m && m.mqName.result;
-      if (!r || !shown[r]) return [];
+      var n = rowOf[p.name_id], r = n && n.result;
+      if (!r || !showing[r]) return [];
       var c = colors[r].color;
       return { color: c, weight: 2, opacity: 0.5, fill: true, fillColor: c, fillOpacity: 0.05 };
     }, { pane: "mq-pn-shapes", minZoom: data.shapes_zoom });
@@ -254,32 +315,7 @@
     map.on("zoomend", syncShapes);
     state.shapes = shapes;
 
-    function markerStyle(n) {
-      var quiet = n.result === "ok" || n.result === "historical";
-      var ring = n.heritage && heritageOn;
-      return { radius: quiet && !ring ? 4.5 : 7, color: ring ? "#c9a227" : "#fff", weight: ring ? 3 : quiet ? 1 : 1.8,
-               fillColor: colors[n.result].color, fillOpacity: 0.95 };
-    }
-    state.markerStyle = markerStyle;
-
-    // The sub-groups are filled off the map and added back while the cluster itself is off the map: it
-    // clusters every name in one pass when it comes back (not once per sub-group).
-    order.forEach(function (code) { if (map.hasLayer(layers["r_" + code])) map.removeLayer(layers["r_" + code]); });
-    map.removeLayer(cluster);
-    function makeMarker(n) {
-      var m = L.circleMarker([n.lat, n.lon], Object.assign(markerStyle(n), {
-        renderer: renderers[n.result], pane: "mq-pn-" + n.result
-      }));
-      m.mqName = n;
-      m.mqRank = order.indexOf(n.result);
-      byId[n.id] = m;
-      return m;
-    }
-    names.forEach(function (n) { layers["r_" + n.result].addLayer(makeMarker(n)); });
-    order.forEach(function (code) { map.addLayer(layers["r_" + code]); });
-    map.addLayer(cluster);
-    state.names = byId;
-    // Popups and tooltips are bound when first wanted (the cluster hands on its names' events).
+    // Popups and tooltips are bound when first wanted.
     function withPopup(m) {
       if (!m.getPopup()) {
         m.bindPopup(function () { return popupHtml(m.mqName, colors); },
@@ -287,19 +323,29 @@
       }
       return m;
     }
-    cluster.on("click", function (e) { if (e.layer.mqName && !e.layer.getPopup()) withPopup(e.layer).openPopup(); });
-    cluster.on("mouseover", function (e) {
-      var m = e.layer;
-      if (!m.mqName || m.getTooltip()) return;
-      m.bindTooltip(mq.esc(m.mqName.name), { direction: "top", offset: [0, -6] }).openTooltip();
-    });
     syncShapes();
+
+    loadNames(data).then(function (read) {
+      read.forEach(function (n) { names.push(n); rowOf[n.id] = n; byId[n.id] = { mqName: n, marker: null }; });
+      withNames();
+    }, function (err) {
+      var status = document.createElement("p");
+      status.className = "mq-status mq-status-error";
+      status.textContent = "地名读取失败：" + err.message + "，请刷新页面重试。";
+      var panel = mq.$("mq-results");
+      if (panel) panel.parentNode.insertBefore(status, panel);
+      mq.state.error = err.message;
+    });
+
+  function withNames() {
+    tiles.refresh();
+    redrawShapes();
 
     /* an opened popup reads the name's current record (meaning, version) and its history */
     map.on("popupopen", function (e) {
       var box = e.popup.getElement().querySelector("[data-history]");
       if (!box) return;
-      var id = box.getAttribute("data-history"), n = byId[id] && byId[id].mqName;
+      var id = box.getAttribute("data-history"), n = rowOf[id];
       var reads = [];
       if (n && !n.etag) {
         reads.push(call("/placenames/" + encodeURIComponent(id)).then(function (res) { take(n, res); }, function () {}));
@@ -323,21 +369,42 @@
       box.addEventListener("change", function () {
         if (key === "heritage") {
           heritageOn = box.checked;
-          names.forEach(function (n) { if (n.heritage) byId[n.id].setStyle(markerStyle(n)); });
+          Object.keys(markers).forEach(function (id) { markers[id].setStyle(markerStyle(markers[id].mqName)); });
           return;
         }
-        shown[key] = box.checked;
-        if (box.checked) map.addLayer(layers["r_" + key]); else map.removeLayer(layers["r_" + key]);
+        showing[key] = box.checked;
+        tiles.refresh();
         redrawShapes();
       });
     });
 
-    /* a name's popup, opened once the map has stopped moving to it and the cluster has let it go */
-    function openName(m) {
+    /* a name's popup: the map goes to it, close enough to draw it alone, and opens it on its dot once drawn;
+     * when every tile in view is drawn without it (its result's box is off, the tiles could not be read),
+     * on a dot of its own until the popup closes */
+    function openName(which) {
+      var id = which && which.mqName ? which.mqName.id : which, n = rowOf[id];
+      if (!n) return;
       map.closePopup();
-      mq.viewThen(map, m.getLatLng(), cluster.options.disableClusteringAtZoom, function () {
-        function open() { withPopup(m).openPopup(); state.opened = m.mqName.id; }
-        if (map.hasLayer(m)) open(); else cluster.zoomToShowLayer(m, open);
+      function open(m) {
+        delete waiting[id];
+        withPopup(m).openPopup();
+        state.opened = id;
+      }
+      mq.viewThen(map, L.latLng(n.lat, n.lon), below, function () {
+        waiting[id] = open;
+        drawn();
+        function settle() {
+          if (waiting[id] !== open) return;
+          var m = L.circleMarker([n.lat, n.lon], Object.assign(markerStyle(n), {
+            renderer: renderers[n.result], pane: "mq-pn-" + n.result
+          }));
+          m.mqName = n;
+          m.on("popupclose", function () { map.removeLayer(m); });
+          m.on("remove", function () { if (markers[id] === m) delete markers[id]; });
+          markers[id] = m;
+          open(m.addTo(map));
+        }
+        if (tiles._loading) tiles.once("load", settle); else settle();
       });
     }
     state.openName = openName;
@@ -351,19 +418,26 @@
         for (var i = 0; i < 3; i++) if (flagged.indexOf(order[i]) >= 0) return order[i];
         return n.sign_missing ? "missing_sign" : "ok";
       })();
-      var old = byId[n.id];
-      if (result !== n.result) {
-        var open = old.isPopupOpen();
-        layers["r_" + n.result].removeLayer(old);
-        n.result = result;
-        var m = makeMarker(n);
-        layers["r_" + result].addLayer(m);
-        if (open) { map.closePopup(); openName(m); }
+      var m = markers[n.id], open = !!(m && m.isPopupOpen());
+      var changed = result !== n.result;
+      n.result = result;
+      if (changed) {
+        if (open) map.closePopup();
+        tiles.refresh();
         redrawShapes();
-      } else {
-        old.setStyle(markerStyle(n));
-        if (old.isPopupOpen()) old.getPopup().update();
+        if (open) openName(n.id);
+      } else if (m) {
+        m.setStyle(markerStyle(n));
+        if (open) m.getPopup().update();
       }
+      reloadSoon();  // the bubbles' counts of the new data version
+    }
+    var reloadWanted = false;
+    function reloadSoon() {  // not under an open popup: its dot would go with its tile
+      if (!(map._popup && map.hasLayer(map._popup))) { reloadTiles(); return; }
+      if (reloadWanted) return;
+      reloadWanted = true;
+      map.once("popupclose", function () { reloadWanted = false; reloadTiles(); });
     }
 
     function reread(n) {
@@ -437,17 +511,17 @@
       var f = e.target.closest && e.target.closest("form[data-act]");
       if (!f) return;
       e.preventDefault();
-      var box = f.closest("[data-wb]"), m = box && byId[box.getAttribute("data-wb")];
-      if (!m) return;
+      var box = f.closest("[data-wb]"), n = box && rowOf[box.getAttribute("data-wb")];
+      if (!n) return;
       var values = {};
       Array.prototype.forEach.call(f.elements, function (el) { if (el.name) values[el.name] = el.value.trim(); });
-      act(m.mqName, f.getAttribute("data-act"), values);
+      act(n, f.getAttribute("data-act"), values);
     });
 
     /* the list view: names filtered by status, town and flag; the chosen one is handled in the panel */
     var work = mq.$("mq-work"), chosen = null, workShown = 0, workRows = [];
     function show(n) {
-      var m = byId[n.id];
+      var m = markers[n.id];
       if (m && m.isPopupOpen()) m.getPopup().update();
       if (!work || !chosen || chosen.id !== n.id) return;
       mq.$("mq-work-detail").innerHTML = '<div class="mq-pop mq-pop-name"><h3>' + mq.esc(n.name) +
@@ -515,7 +589,7 @@
       work.addEventListener("click", function (e) {
         var li = e.target.closest("li[data-id]");
         if (!li) return;
-        chosen = byId[li.getAttribute("data-id")].mqName;
+        chosen = rowOf[li.getAttribute("data-id")];
         Array.prototype.forEach.call(work.querySelectorAll(".mq-chosen"), function (x) { x.classList.remove("mq-chosen"); });
         li.classList.add("mq-chosen");
         state.chosen = chosen.id;
@@ -526,7 +600,7 @@
         }
       });
       mq.$("mq-work-detail").addEventListener("click", function (e) {
-        if (e.target.id === "mq-work-locate" && chosen) openName(byId[chosen.id]);
+        if (e.target.id === "mq-work-locate" && chosen) openName(chosen.id);
       });
     }
 
@@ -634,18 +708,19 @@
       var li = e.target.closest("li[data-row]");
       if (!li) return;
       var row = rows[Number(li.getAttribute("data-row"))];
-      var m = byId[row.ids[row.next % row.ids.length]];
+      var id = row.ids[row.next % row.ids.length];
       row.next += 1;
-      if (m) openName(m);
+      openName(id);
     });
 
     mq.search(map, { categories: data.placename_categories, onChoose: function (r) {
-      var m = byId[r.name_id];
-      if (!m) return false;
-      openName(m);
-      return m;
+      var n = rowOf[r.name_id];
+      if (!n) return false;
+      openName(n.id);
+      return byId[n.id];
     } });
     state.ready = true;
     document.body.classList.add("mq-ready");
+  }
   }
 })();

@@ -57,6 +57,7 @@ def basemap(tiny):
 
 GRID_TILES = "/tiles/grids/{z}/{x}/{y}.mvt?v=0123456789abcdef&level=grid_small"
 SHAPE_TILES = "/tiles/place_name_shapes/{z}/{x}/{y}.mvt?v=0123456789abcdef"
+NAME_TILES = "/tiles/place_name_clusters/{z}/{x}/{y}.mvt?v=0123456789abcdef"
 NAMES_URL = "/map-data/placenames/{part}.json?v=0123456789abcdef"
 
 
@@ -70,6 +71,7 @@ def placenames_page(district, names, basemap):
         names_url=NAMES_URL,
         parts=len(name_parts(names, checks)),
         shape_tiles=SHAPE_TILES,
+        name_tiles=NAME_TILES,
     )
 
 
@@ -244,7 +246,12 @@ def test_names_that_fit_in_one_part_travel_in_the_page(tiny, basemap):
     names, checks = prepare_names(tiny["names"], tiny_findings(tiny["names"]))
     (part,) = name_parts(names, checks)
     common = dict(
-        district=tiny["district"], names=names, checks=checks, basemap=basemap, shape_tiles=SHAPE_TILES
+        district=tiny["district"],
+        names=names,
+        checks=checks,
+        basemap=basemap,
+        shape_tiles=SHAPE_TILES,
+        name_tiles=NAME_TILES,
     )
     one = build_placenames_map(**common, names_url=NAMES_URL, parts=1, only_part=js_json(part)).html
     block = re.search(r'<script type="application/json" id="mq-pn-names">(.*?)</script>', one, re.S)
@@ -320,7 +327,7 @@ def test_rules_table_flags_every_code_cited_as_da_yang_guai():
     ],
 )
 def test_finding_details_are_shown_in_chinese_only(code, detail, shown):
-    from maps.placenames import detail_zh
+    from geo.placenames.report import detail_zh
 
     got = detail_zh(code, detail)
     if code == "odd":  # an unknown English text is left out, never shown

@@ -30,6 +30,12 @@ COLOURS = {
 DAYANGGUAI_DEMO = ["EE新城", "8号公馆", "澄灣花园", "金龙大道", "𣒍坑", "世界城", "曼哈顿广场", "皇庭御府"]
 
 
+def _rgb(css: str) -> str:
+    """``rgb(123, 31, 162)`` as ``#7b1fa2``."""
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def _flags() -> dict[str, str]:
     with RULES.open(encoding="utf-8") as f:
         return {r["code"]: r["flag"] for r in csv.DictReader(f)}
@@ -77,13 +83,20 @@ def test_placenames_roles(visit, users):
 
 def test_every_name_has_the_class_of_its_findings(officer, expected, truth):
     v = officer
-    drawn = v.js("""() => { const out = {}; Object.entries(window.minqing.state.names).forEach(([id, m]) =>
-        out[id] = [m.mqName.result, m.options.fillColor, m.options.pane]); return out; }""")
-    assert len(drawn) == len(truth["names"]) == len(expected)
-    wrong = {i: (drawn[str(i)][0], want) for i, want in expected.items() if drawn[str(i)][0] != want}
+    results = v.js("""() => { const out = {}; Object.entries(window.minqing.state.names).forEach(([id, m]) =>
+        out[id] = m.mqName.result); return out; }""")
+    assert len(results) == len(truth["names"]) == len(expected)
+    wrong = {i: (results[str(i)], want) for i, want in expected.items() if results[str(i)] != want}
     assert not wrong, f"name_id: (drawn, expected) {wrong}"
-    for result, colour, pane in drawn.values():
-        assert colour == COLOURS[result] and pane == f"mq-pn-{result}"
+    # Each dot drawn (close in: every name on its own) has its result's colour and pane.
+    v.js("""() => { const s = window.minqing.state, n = s.data.find(n => n.result === 'dayangguai');
+        s.map.setView([n.lat, n.lon], 16, {animate: false}); }""")
+    v.idle()
+    drawn = v.js("""() => Object.values(window.minqing.state.markers).filter(m => m._map).map(m =>
+        [m.mqName.id, m.mqName.result, m.options.fillColor, m.options.pane])""")
+    assert len(drawn) > 5
+    for name_id, result, colour, pane in drawn:
+        assert result == expected[name_id] and colour == COLOURS[result] and pane == f"mq-pn-{result}"
     # The legend counts are those of the API, class by class.
     legend = v.js("""() => Object.fromEntries([...document.querySelectorAll('#mq-results input[data-result]')]
         .map(b => [b.dataset.result, Number(b.closest('label').querySelector('.mq-count').textContent)]))""")
@@ -93,11 +106,11 @@ def test_every_name_has_the_class_of_its_findings(officer, expected, truth):
     # The audit's names: flagged 大/洋/怪 (民发〔2018〕146号), drawn red.
     by_name = v.js(
         """(names) => names.map(n => Object.values(window.minqing.state.names)
-        .filter(m => m.mqName.name === n).map(m => [m.mqName.result, m.options.fillColor]))""",
+        .filter(m => m.mqName.name === n).map(m => m.mqName.result))""",
         DAYANGGUAI_DEMO,
     )
     for name, marks in zip(DAYANGGUAI_DEMO, by_name, strict=True):
-        assert marks and all(m == ["dayangguai", COLOURS["dayangguai"]] for m in marks), (name, marks)
+        assert marks and all(m == "dayangguai" for m in marks), (name, marks)
     v.shot("placenames")
     v.assert_clean()
 
@@ -109,30 +122,42 @@ def test_flagged_names_are_drawn_above_the_standard_ones(officer, expected):
             [code, Number(m.getPane('mq-pn-' + code).style.zIndex)]); }""")
     z = dict(order)
     assert z["duplicate"] > z["dayangguai"] > z["other"] > z["missing_sign"] > z["historical"] > z["ok"]
-    # Clustered, a cluster shows the most serious result of the names inside it (results from the API).
+    # Clustered (tiles made in PostGIS), a bubble shows the most serious result of the names it counts, and
+    # the names it counts are the names of the API inside its bounds (results from the API).
     v.idle()
-    clusters = v.js("""() => { const s = window.minqing.state, out = [];
-        s.layers.cluster._featureGroup.eachLayer(l => { if (l.getAllChildMarkers && l._icon)
+    clusters = v.js("""() => { const out = [];
+        window.minqing.state.nameTiles._mqGroup.eachLayer(l => { if (l.mqCluster && l._icon)
             out.push([l._icon.querySelector('.mq-pn-cluster').dataset.result,
-                      l.getAllChildMarkers().map(m => m.mqName.id)]); });
+                      l._icon.querySelector('.mq-pn-cluster').style.borderColor, l.mqCluster]); });
         return out; }""")
     assert clusters, "the first view draws no cluster"
     rank = list(COLOURS)
-    for shown, ids in clusters:
-        assert shown == min((expected[i] for i in ids), key=rank.index), (shown, ids)
-    # Close up (no clustering from zoom 16) each flagged dot shows its own colour: no green 规范 dot over it.
+    rows = v.js("() => window.minqing.state.data.map(n => [n.id, n.lat, n.lon])")
+    for shown, border, p in clusters:
+        counts = {k[2:]: n for k, n in p.items() if k.startswith("n_")}
+        assert shown == min(counts, key=rank.index) and sum(counts.values()) == p["count"], (shown, p)
+        assert _rgb(border) == COLOURS[shown]
+        inside = [
+            i
+            for i, lat, lon in rows
+            if p["south"] - 1e-4 <= lat <= p["north"] + 1e-4 and p["west"] - 1e-4 <= lon <= p["east"] + 1e-4
+        ]
+        assert p["count"] <= len(inside)  # its bounds hold its names (and maybe others, of other cells)
+        assert shown == min((expected[i] for i in inside), key=rank.index) or len(inside) > p["count"]
+    # Close up (every name on its own from zoom 16) each flagged dot shows its own colour: no green 规范
+    # dot over it.
     name_id = v.js("""() => Object.values(window.minqing.state.names).filter(m =>
         m.mqName.result === 'dayangguai')
         .map(m => m.mqName.id).sort((a, b) => a - b)[0]""")
     v.js(
-        """(i) => { const s = window.minqing.state;
-        s.map.setView(s.names[i].getLatLng(), 16, {animate: false}); }""",
+        """(i) => { const s = window.minqing.state, n = s.names[i].mqName;
+        s.map.setView([n.lat, n.lon], 16, {animate: false}); }""",
         name_id,
     )
     v.idle()
     points = v.js("""() => { const s = window.minqing.state,
             box = s.map.getContainer().getBoundingClientRect();
-        return Object.values(s.names).filter(m => m.mqName.result === 'dayangguai' && m._map).map(m => {
+        return Object.values(s.markers).filter(m => m.mqName.result === 'dayangguai' && m._map).map(m => {
             const p = s.map.latLngToContainerPoint(m.getLatLng());
             return [m.mqName.name, Math.round(box.left + p.x), Math.round(box.top + p.y)]; }); }""")
     from io import BytesIO
@@ -155,34 +180,30 @@ def test_clusters_render_and_a_clustered_names_popup_opens(officer):
     n_clusters = v.js("() => document.querySelectorAll('.leaflet-marker-icon .mq-pn-cluster').length")
     assert n_clusters > 0
     # The first view draws clusters, not every name one by one.
-    singles = v.js("() => Object.values(window.minqing.state.names).filter(m => m._map).length")
+    singles = v.js("() => Object.values(window.minqing.state.markers).filter(m => m._map).length")
     total = v.js("() => Object.keys(window.minqing.state.names).length")
     assert singles < total
-    # A name hidden in a cluster: clicking its cluster zooms in until the name is drawn, then it opens.
-    name_id, name = v.js("""() => { const m = Object.values(window.minqing.state.names)
-        .find(m => !m._map && m.__parent && m.__parent._icon); return [m.mqName.id, m.mqName.name]; }""")
+    # Clicking a cluster zooms in until its names are drawn one by one; a name's dot opens its popup.
     for _ in range(8):
-        if v.js("(i) => !!window.minqing.state.names[i]._map", name_id):
+        if v.js("() => window.minqing.state.map.getZoom()") >= 16:
             break
-        box = v.js(
-            """(i) => { const c =
-                window.minqing.state.layers.cluster.getVisibleParent(window.minqing.state.names[i]);
-            const r = c._icon.getBoundingClientRect();
-            return [r.left + r.width / 2, r.top + r.height / 2]; }""",
-            name_id,
-        )
+        box = v.js("""() => { const r = document.querySelector('.leaflet-marker-icon .mq-pn-cluster')
+            .getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }""")
         v.page.mouse.click(*box)
         v.idle()
-    assert v.js("(i) => !!window.minqing.state.names[i]._map", name_id), "the cluster never let the name go"
+    assert v.js("() => window.minqing.state.map.getZoom()") >= 16, "the clusters never let their names go"
+    name_id, name = v.js("""() => { const s = window.minqing.state;
+        const b = s.map.getBounds().pad(-0.2);
+        const m = Object.values(s.markers).find(m => m._map && b.contains(m.getLatLng()));
+        return [m.mqName.id, m.mqName.name]; }""")
     v.js(
-        "(i) => { window.minqing.state.map.panTo(window.minqing.state.names[i].getLatLng(), "
-        "{animate: false}); }",
+        "(i) => { const s = window.minqing.state; s.map.panTo(s.markers[i].getLatLng(), {animate: false}); }",
         name_id,
     )
     v.idle()
     x, y = v.js(
         """(i) => { const s = window.minqing.state, b = s.map.getContainer().getBoundingClientRect(),
-        p = s.map.latLngToContainerPoint(s.names[i].getLatLng()); return [b.left + p.x, b.top + p.y]; }""",
+        p = s.map.latLngToContainerPoint(s.markers[i].getLatLng()); return [b.left + p.x, b.top + p.y]; }""",
         name_id,
     )
     v.page.mouse.click(x, y)
