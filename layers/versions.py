@@ -147,8 +147,8 @@ class Watch:
             self._thread.start()
 
     def _listen(self) -> None:
-        url = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
         try:
+            url = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
             with psycopg.connect(url, autocommit=True, application_name="minqing-versions") as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
                 with self._lock:

@@ -9,6 +9,7 @@ place-name tile is made (``pipeline.tiles``), so a tile never counts results old
 
 from __future__ import annotations
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from geo.placenames.results import check_results
@@ -30,3 +31,20 @@ def ensure(s: Session) -> bool:
     checks = check_results(names, placenames.check_registry(s))
     placenames.store_results(s, checks["result"].set_axis(names["name_id"].to_numpy()), basis)
     return True
+
+
+def basis(s: Session) -> str:
+    """The data versions results computed from data read from now on are at least as new as."""
+    return data_token(s, BASIS)
+
+
+def keep(s: Session, taken: str, results: pd.Series) -> None:
+    """Store ``results`` (name_id → result) computed elsewhere (the place-name page) from data read after
+    ``taken`` (``basis``), unless results of that basis are stored: the first clustered tile after an
+    edit then need not compute them again. (Labelled with a basis no newer than their data, they are
+    recomputed by ``ensure`` if the data moved on meanwhile.)"""
+    if placenames.results_basis(s) == taken:
+        return
+    placenames.lock_results(s)
+    if placenames.results_basis(s) != taken:
+        placenames.store_results(s, results, taken)

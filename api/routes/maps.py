@@ -31,6 +31,7 @@ from maps.page import PageHtml, js_json, render, with_user
 from maps.placenames import build_placenames_map, name_parts, prepare_names
 from maps.planner import build_planner_map
 from maps.public import build_public_map, facility_parts, facility_rows
+from pipeline import placename_results
 from pipeline.coverage import is_stale as coverage_is_stale
 from pipeline.coverage import with_capacity_basis
 from settings import coverage_settings, map_settings
@@ -177,9 +178,11 @@ def _placenames_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
     v = data_version(repr(versions))
 
     def build() -> tuple[PageHtml, list[bytes], str]:
+        taken = placename_results.basis(s)
         names, checks = prepare_names(
             sources.place_names(s), sources.place_name_findings(s), sources.place_name_towns(s)
         )
+        placename_results.keep(s, taken, checks["result"].set_axis(names["name_id"].to_numpy()))
         parts = [js_json(p).encode() for p in name_parts(names, checks)]
         page = build_placenames_map(
             district=sources.district(s),

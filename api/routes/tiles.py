@@ -33,6 +33,7 @@ from api.schemas.common import errors
 from api.security import TokenResult, check_token
 from layers import tiles, users
 from layers.cache import Cache
+from layers.db import database_url
 from layers.users import Account
 from layers.versions import Snapshot, Watch
 from layers.versions import read as read_versions
@@ -102,7 +103,7 @@ async def get_tile(
 ) -> Response:
     tl = tiles.tile_layer(layer)
     token = bearer or cookie
-    watch = version_watch(request.app.state.database_url)
+    watch = version_watch(request.app.state.database_url or database_url())  # as layers.db.session does
     known = watch.current()
     if known is not None:  # the common case: versions, login and tile known here, no database work
         snap, generation = known

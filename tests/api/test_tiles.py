@@ -860,3 +860,17 @@ def test_place_name_clusters_are_for_the_place_name_officers(client, auth, who, 
     x, y = tile_of(113.26, 22.58, 12)
     r = client.get(f"/tiles/place_name_clusters/12/{x}/{y}.mvt", headers=auth(who))
     assert r.status_code == status, r.text
+
+
+def test_the_place_name_page_keeps_the_results_it_computed(client, auth, api_db, name_crowd):
+    from pipeline import placename_results
+
+    flip = "UPDATE place_names SET sign_present = NOT sign_present WHERE name_id = 3201"
+    _elsewhere(api_db, flip, {})
+    try:
+        truth = _page_results(client, auth)  # the page is built again for the new data
+        with session(api_db) as s:
+            assert placename_results.ensure(s) is False  # what it computed was kept: nothing to do
+        assert _per_result(_name_clusters(client, auth, 12)) == Counter(truth.values())
+    finally:
+        _elsewhere(api_db, flip, {})
