@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
 from typing import TYPE_CHECKING
 
 import typer
@@ -89,6 +92,7 @@ def load(
 def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
     """The district and its 民情 in one transaction, the 民情 drawn (in the processes that made the
     district) while the district is stored; then the scenarios saved and queued."""
+    context = _pool_context()  # first: its server imports beside this process
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
     from layers.db import session
@@ -99,7 +103,7 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
     with (
         friendly_errors(),
         steps(12, desc="澄湾区演示数据") as step,
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool,
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
         ThreadPoolExecutor(1) as drawing,
     ):
         step("生成 generating")
@@ -122,6 +126,23 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
         f"{time.perf_counter() - t0 - stored:.1f} s; 共 total {time.perf_counter() - t0:.1f} s"
     )
     typer.echo("注意: 澄湾区为虚构演示数据 (fictional demo data).")
+
+
+POOL_MODULES = ("data.demo.frames", "data.demo.minqing")
+"""What the pool's processes run (``copy_frames``, the 民情's ``generate``)."""
+
+
+def _pool_context() -> BaseContext:
+    """The forkserver context for the pool, its server started now with ``POOL_MODULES`` imported
+    once: the pool's processes are forked from it with them instead of importing them each. When
+    this runs as the `minqing` script, each process first runs the script again (multiprocessing
+    prepares a child so; the forkserver is not told the script's path to run it once itself): the
+    CLI it imports is imported in the server too, and the script costs the processes nothing."""
+    context = multiprocessing.get_context("forkserver")
+    script = getattr(sys.modules["__main__"], "__file__", None) is not None
+    context.set_forkserver_preload([*(["api.cli"] if script else []), *POOL_MODULES])
+    forkserver.ensure_running()
+    return context
 
 
 @app.command()
