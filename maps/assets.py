@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from folium.plugins import FeatureGroupSubGroup, MarkerCluster
 
 from maps.errors import AssetsMissing
 
@@ -81,10 +80,6 @@ MEDIA_TYPES = {
 
 LEAFLET_JS = PREFIX + "leaflet/leaflet.js"
 LEAFLET_CSS = PREFIX + "leaflet/leaflet.css"
-CLUSTER_JS = PREFIX + "markercluster/leaflet.markercluster.js"
-CLUSTER_CSS = PREFIX + "markercluster/MarkerCluster.css"
-CLUSTER_DEFAULT_CSS = PREFIX + "markercluster/MarkerCluster.Default.css"
-SUBGROUP_JS = PREFIX + "subgroup/leaflet.featuregroup.subgroup.js"
 VECTORGRID_JS = PREFIX + "vectorgrid/Leaflet.VectorGrid.bundled.js"
 SWAGGER_JS = PREFIX + "swagger-ui/swagger-ui-bundle.js"
 SWAGGER_CSS = PREFIX + "swagger-ui/swagger-ui.css"
@@ -137,20 +132,6 @@ def all_urls() -> list[str]:
     """Every whitelisted ``/assets/...`` URL (npm files and our static files)."""
     own = sorted(p.name for p in STATIC.iterdir() if p.suffix in _STATIC_SUFFIXES)
     return [PREFIX + k for k in _NPM_FILES] + [PREFIX + "static/" + n for n in own]
-
-
-class LocalMarkerCluster(MarkerCluster):
-    """``folium.plugins.MarkerCluster`` loading leaflet.markercluster from our app."""
-
-    default_js = [("markerclusterjs", CLUSTER_JS)]
-    default_css = [("markerclustercss", CLUSTER_CSS), ("markerclusterdefaultcss", CLUSTER_DEFAULT_CSS)]
-
-
-class LocalSubGroup(FeatureGroupSubGroup):
-    """``folium.plugins.FeatureGroupSubGroup`` loading its plugin from our app."""
-
-    default_js = [("featuregroupsubgroupjs", SUBGROUP_JS)]
-    default_css: list[tuple[str, str]] = []
 
 
 def offline_map(location: tuple[float, float], *, zoom_start: int, **kwargs: Any) -> folium.Map:
