@@ -8,8 +8,9 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml maps/assets/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
 PYTHON ?= python3
 # test processes (pytest-xdist, whole files per process; each process has its own test databases, and
-# no test depends on what files run before it leave behind). 2 fits the 2-core CI machine; 0: one process.
-TEST_WORKERS ?= 2
+# no test depends on what files run before it leave behind). 3 on the 2-core CI machine: the processes
+# wait much of the time on PostgreSQL and Chromium, and a third fills those waits; 0: one process.
+TEST_WORKERS ?= 3
 
 .PHONY: demo test setup system db data lint format bench stop clean help
 

@@ -57,9 +57,9 @@ Only their order matters: ``pytest_collection_modifyitems`` runs them first."""
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The heaviest files first (``HEAVY_FILES``), the others after them in their usual order.
 
-    ``make test`` hands whole files to two processes (``--dist loadfile --no-loadscope-reorder``), the
+    ``make test`` hands whole files to its processes (``--dist loadfile --no-loadscope-reorder``), the
     next file to whichever process is free, in this order: with the long files started first, the
-    short ones at the end fill in and both processes end at about the same time. (pytest-xdist's own
+    short ones at the end fill in and the processes end at about the same time. (pytest-xdist's own
     order, most tests first, left files with few but long tests, such as the city-scale run, to the
     end, where one process ran them while the other had finished.) Within a file the order stays."""
     weight = {path: -seconds for path, seconds in HEAVY_FILES.items()}
