@@ -341,11 +341,9 @@ def test_placenames_map(open_as, hostile):
     _, ids = hostile
     v = open_as("/placenames", HOSTILE["admin"])
     assert v.js("() => document.title") == f"民情地图 · {HOSTILE['district']} · 地名管理"
-    v.js(
-        """(id) => { const s = window.minqing.state, m = s.names[id];
-        s.map.setView(m.getLatLng(), 18, {animate: false}); s.openName(m); }""",
-        ids["name"],
-    )
+    # the names' rows arrive after the first clustered tiles; openName goes to the name and opens its popup
+    v.page.wait_for_function("(id) => window.minqing.state.names[id]", arg=ids["name"])
+    v.js("(id) => window.minqing.state.openName(id)", ids["name"])
     v.page.wait_for_selector(".leaflet-popup ol.mq-history-list li", timeout=30_000)
     v.page.select_option("#mq-review-filter", "")
     _render_all(v)
