@@ -107,7 +107,7 @@ async def get_tile(
     known = watch.current()
     if known is not None:  # the common case: versions, login and tile known here, no database work
         snap, generation = known
-        viewer = _kept_viewer(request, token, generation)
+        viewer = _viewer(request, token, generation, None)
         if viewer is not None:
             reply = _reply(request, tl, z, x, y, privacy, viewer, snap, None)
             if reply is not None:
@@ -129,7 +129,8 @@ def _reply_with(
 ) -> Response:
     generation = watch.generation()
     snap = watch.snapshot(s)
-    viewer = TokenResult(None) if not token else _viewer(request, token, generation, s)
+    viewer = _viewer(request, token, generation, s)
+    assert viewer is not None  # read with s when not kept
     reply = _reply(request, tl, z, x, y, privacy, viewer, snap, s)
     assert reply is not None
     return reply
@@ -141,8 +142,11 @@ to ``users`` or ``revoked_tokens`` starts a new generation (``layers.versions``)
 deactivation or a new role is seen by the next tile as by every other request."""
 
 
-def _kept_viewer(request: Request, token: str | None, generation: int) -> TokenResult | None:
-    """The viewer of a login token from the accounts kept for ``generation``; None when not kept."""
+def _viewer(
+    request: Request, token: str | None, generation: int | None, s: Session | None
+) -> TokenResult | None:
+    """The viewer of a login token: its account as kept for ``generation``, else read with ``s`` (and kept
+    when ``generation`` is known). None when it is not kept and there is no session ``s`` to read it."""
     if not token:
         return TokenResult(None)
     url = request.app.state.database_url
@@ -150,26 +154,20 @@ def _kept_viewer(request: Request, token: str | None, generation: int) -> TokenR
 
     def lookup(user_id: int, jti: str) -> tuple[Account | None, bool]:
         nonlocal missing
-        found = _LOGINS.peek((url, generation, user_id, jti))
-        if found is None:
+        key = (url, generation, user_id, jti)
+        found = None if generation is None else _LOGINS.peek(key)
+        if found is not None:
+            return found
+        if s is None:
             missing = True
             return None, False
+        found = users.for_token(s, user_id, jti)
+        if generation is not None:
+            _LOGINS.put(key, found)
         return found
 
     result = _check(request, token, lookup)
     return None if missing else result
-
-
-def _viewer(request: Request, token: str, generation: int | None, s: Session) -> TokenResult:
-    url = request.app.state.database_url
-
-    def lookup(user_id: int, jti: str) -> tuple[Account | None, bool]:
-        found = users.for_token(s, user_id, jti)
-        if generation is not None:
-            _LOGINS.put((url, generation, user_id, jti), found)
-        return found
-
-    return _check(request, token, lookup)
 
 
 def _check(request: Request, token: str, lookup) -> TokenResult:
