@@ -27,7 +27,7 @@ import shapely
 from geo.errors import GeoError
 from geo.placenames.pinyin import sign_text
 from geo.placenames.report import STATUS_ZH
-from geo.placenames.results import FLAG_RESULT, check_results  # noqa: F401 - the page's checks
+from geo.placenames.results import check_results
 from geo.placenames.tables import default_tables
 from layers.placenames import PENDING_APPROVAL
 from layers.tiles import PLACE_NAME_CLUSTER_BELOW, SHAPES_MIN_ZOOM

@@ -10,11 +10,12 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from geo.placenames.results import check_results
 from layers.placenames import registry_findings
 from maps import assets
 from maps.basemap import OSM_NAME, TIANDITU_VEC_NAME, offline_data, road_features, road_labels, simplify
 from maps.page import DEMO_LABEL, USER_SLOT, js_json, with_user
-from maps.placenames import build_placenames_map, check_results, name_parts, prepare_names
+from maps.placenames import build_placenames_map, name_parts, prepare_names
 from maps.planner import build_planner_map
 from maps.public import build_public_map
 
