@@ -36,6 +36,7 @@ from api.routes import (
     visits,
 )
 from api.security_headers import SecurityHeaders
+from api.warm import Warmer
 from layers.db import engine
 from layers.errors import LayersError
 from layers.nametables import configured_tables
@@ -100,7 +101,13 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # jobs left "running" by a server process that died are marked failed (issue 14.10)
         await asyncio.to_thread(reap_at_startup, app.state.database_url)
+        warmer = Warmer(app, app.state.database_url) if settings.warm_caches else None
+        app.state.warmer = warmer
+        if warmer is not None:
+            warmer.start()  # builds in the background; requests are served meanwhile
         yield
+        if warmer is not None:
+            warmer.stop()
         app.state.isochrone_pools.close()  # worker processes must not keep the server from exiting
         _dispose(app.state.database_url)
 
@@ -120,6 +127,7 @@ def create_app(settings: ApiSettings | None = None, *, database_url: str | None 
         min_households=settings.privacy_min_households, round_to=settings.privacy_round_to
     )
     app.state.engines = Engines()
+    app.state.warmer = None
     app.state.isochrone_pools = IsochronePools(settings)  # workers start on first use
 
     errors.install(app)

@@ -60,6 +60,8 @@ DEFAULT_TYPE = "elderly_daycare"
 # The first view: communities coloured by presence (设施覆盖社区比例, how 民政 reports day-care coverage),
 # with the network gaps hatched on top and named; the other measures are one click away.
 DEFAULT_LEVEL = "community"
+SIMPLIFY_M = 3.0
+"""How far (m) the page lets the run's outlines move when drawn (``simplify`` of the run routes)."""
 DEFAULT_MEASURE = "presence"
 MEASURES_CSV = Path(__file__).resolve().parents[1] / "data" / "measures.csv"
 # Before data/measures.csv ships: the same names and definitions (measures.md).
@@ -148,6 +150,20 @@ def _types(facility_types: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _default_type(types: list[dict[str, Any]]) -> str | None:
+    return (
+        DEFAULT_TYPE
+        if any(t["code"] == DEFAULT_TYPE for t in types)
+        else (types[0]["code"] if types else None)
+    )
+
+
+def first_view(facility_types: pd.DataFrame) -> tuple[str | None, str, float]:
+    """The facility type, area level and simplification (m) of the run results the page asks for
+    first (``maps/static/planner.js``, ``load``): what ``api.warm`` builds before anyone asks."""
+    return _default_type(_types(facility_types)), DEFAULT_LEVEL, SIMPLIFY_M
+
+
 def community_features(communities: gpd.GeoDataFrame | None, *, tolerance_m: float = 4.0) -> dict[str, Any]:
     """Community polygons (simplified) with ``id``, ``n`` name and ``u`` urban flag,
     for the compliance layer.
@@ -231,11 +247,7 @@ def build_planner_map(
         m.add_child(g)
     m.add_child(ResponsiveLayerControl(position="topright", collapsed=False))
     types = _types(facility_types)
-    default = (
-        DEFAULT_TYPE
-        if any(t["code"] == DEFAULT_TYPE for t in types)
-        else (types[0]["code"] if types else None)
-    )
+    default = _default_type(types)
     data = {
         "district": district,
         "types": types,
@@ -249,6 +261,7 @@ def build_planner_map(
         "measures": measure_names(),
         "default_level": DEFAULT_LEVEL,
         "default_measure": DEFAULT_MEASURE,
+        "simplify_m": SIMPLIFY_M,
         "run": _run(run, stale=stale),
         "gap_tiles": gap_tiles,
     }

@@ -40,9 +40,28 @@ def _frame(rows: list[features.FeatureRow], *, geometry: bool) -> pd.DataFrame:
     return gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, index=props.index), crs=4326)
 
 
+NOT_READ = frozenset(
+    {
+        # the 民情 and its work, jobs, scenarios and accounts (the user's name is filled in per request)
+        *("events", "event_history", "event_kpi_days", "event_photos", "key_households", "visits"),
+        *("jobs", "scenarios", "users", "revoked_tokens"),
+        # results of runs: a page names the run it shows by its id (a new run, a new id), and the
+        # gaps' tile URLs carry the latest run's id too (``layers.tiles.version_token``)
+        *("coverage_runs", "coverage_run_types", "coverage_area_rows", "coverage_area_circle_rows"),
+        *("coverage_composite", "coverage_facility_rows", "coverage_gaps_rows", "coverage_presence"),
+        *("coverage_residence_packed", "coverage_target", "facility_isochrone_rows"),
+        *("facility_isochrone_sources", "province_runs", "province_residence", "province_rollup"),
+        # the place-name checks' results, which the place-name page computes itself and then stores
+        # (``pipeline.placename_results.keep``)
+        "place_name_results",
+    }
+)
+"""Tables whose changes no map page shows: a 民情 report, a visit or a scenario's run rebuilds no page."""
+
+
 def version_key(s: Session) -> tuple[tuple[str, int], ...]:
-    """The data version of every layer: a cached page is valid while this is unchanged."""
-    return tuple(sorted(queries.data_versions(s).items()))
+    """The data version of every layer a page may read: a cached page is valid while this is unchanged."""
+    return tuple(sorted((k, v) for k, v in queries.data_versions(s).items() if k not in NOT_READ))
 
 
 def district(s: Session) -> dict[str, Any]:

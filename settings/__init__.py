@@ -93,6 +93,10 @@ class ApiSettings(AccountSettings):
     isochrone_processes: bool = True
     """Compute anonymous isochrones in worker processes at a lower CPU priority (off: threads of the
     server process, which then share its interpreter lock with staff requests)."""
+    warm_caches: bool = True
+    """Build the map pages and the planner's first view of the latest run in the background, at start
+    and after every change (``api.warm``), so the first visitor after a start, an edit or a run does
+    not wait for them; off: built by the first request that needs them."""
     isochrone_queue: int = Field(default=8, ge=0)
     """Anonymous isochrones that may wait for a worker; beyond it 503 with Retry-After."""
     isochrone_per_client: int = Field(default=2, ge=1)

@@ -27,6 +27,8 @@ atexit.register(shutil.rmtree, _PREPARED_DIR, ignore_errors=True)
 # facility route computes the same answer on request. Their own tests: tests/pipeline/
 # test_facility_isochrones.py, tests/api/test_isochrone_stored.py. Subprocesses inherit the setting.
 os.environ.setdefault("MINQING_STORE_ISOCHRONES", "false")
+# the background page builder (api.warm) has its own tests; elsewhere requests build what they read
+os.environ.setdefault("MINQING_WARM_CACHES", "false")
 
 HEAVY_FILES = {
     "tests/pipeline/test_coverage_service.py": 200,

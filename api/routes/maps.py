@@ -8,6 +8,7 @@ filled in per request. Browser pages that need a role redirect anonymous viewers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -202,6 +203,12 @@ def _placenames_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
 
 
 _placename_pages: Cache[tuple[PageHtml, list[bytes], str]] = Cache(4)
+
+
+def warm_pages() -> tuple[Callable[[Session], object], ...]:
+    """What ``api.warm`` builds of the map pages, as their requests would: each page with its data
+    parts and the base map."""
+    return (_public_bundle, _planner_html, _placenames_bundle)
 
 
 def _page(page: PageHtml, user: Account | None) -> HTMLResponse:

@@ -35,11 +35,12 @@ from api.schemas.planning import (
 from geo.areas import Level
 from geo.crs import simplify_m
 from layers import jobs as job_table
+from layers import queries, store
 from layers import scenarios as scenario_table
-from layers import store
 from layers.cache import versioned_key
 from layers.errors import NotFound
 from layers.users import Account
+from maps.planner import first_view
 from pipeline import compliance as compliance_service
 from pipeline import jobs, reports, scenarios, siting
 from pipeline.circles import Circle, areas_in_circle
@@ -630,6 +631,26 @@ def compliance(
         return _json_bytes(ComplianceResponse, compliance_service.as_json(found))
 
     return _run_response(request, s, run, "compliance", build, min_share, media_type="application/json")
+
+
+def warm_first_view(app: FastAPI, s) -> None:
+    """Build what the planner map asks for first of the latest run (``maps.planner.first_view``: its
+    type's areas, gap list, facilities and catchments, and the compliance), through the routes
+    themselves so the keys are the requests' (``api.warm``)."""
+    run = store.latest_run(s)
+    if run is None:
+        return
+    run_id = int(run["run_id"])
+    request = Request(
+        {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"", "app": app}
+    )
+    type_code, level, simplify = first_view(queries.facility_types(s))
+    if type_code is not None:
+        run_areas(request, s, None, run_id, type_code, level=level, simplify=simplify)  # type: ignore[arg-type]
+        run_gaps(request, s, None, run_id, type_code, geometry=False)  # type: ignore[arg-type]
+        run_facilities(request, s, None, run_id, type_code)  # type: ignore[arg-type]
+        run_catchments(request, s, None, run_id, type_code, simplify=simplify)  # type: ignore[arg-type]
+    compliance(request, s, None, run_id=run_id)  # type: ignore[arg-type]
 
 
 def _json_bytes(model: type[ComplianceResponse] | type[TargetList], data: dict[str, Any]) -> bytes:

@@ -13,7 +13,8 @@
   };
   var CIRCLE_ZH = { urban: "城市", rural: "农村" };
   // Outlines, gaps and catchments come simplified to a few metres (less than a pixel up to zoom 16): a
-  // county's areas stay one small response each (GET …?simplify=, api/routes/planning.py).
+  // county's areas stay one small response each (GET …?simplify=, api/routes/planning.py); the page
+  // says how many (maps/planner.py SIMPLIFY_M, the same the server warms: api/warm.py).
   var SIMPLIFY = "&simplify=3";
 
   function shareColor(classes, share) {
@@ -61,6 +62,7 @@
     state.map = map;
     state.layers = layers;
     var run = data.run;
+    if (data.simplify_m) SIMPLIFY = "&simplify=" + data.simplify_m;
     var typeSel = mq.$("mq-type"), circleSel = mq.$("mq-circle"), levelSel = mq.$("mq-level");
     var status = mq.$("mq-plan-status");
     var types = {};

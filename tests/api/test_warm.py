@@ -1,0 +1,214 @@
+"""The background builder (``api.warm``): after a start, an edit or a run, the map pages and the planner's
+first view of the latest run are built before anyone asks, and a 民情 report rebuilds no page.
+
+"Built" is counted at the builders themselves (the page builders, the run queries behind each planner
+response): a request the warmer prepared must build nothing. The URLs are those the planner page's
+script asks for first (maps/static/planner.js ``load``), made from the page's own data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+
+import pytest
+from api_fixture import PASSWORD, asgi_client, drain, fresh_database, load_fixture_district, make_settings
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from layers import versions
+from layers.db import session
+
+SETTLE_S = 90.0
+
+
+@pytest.fixture(scope="module")
+def warm_db(db_url) -> str:
+    url = fresh_database(db_url, make_url(db_url).database + "_warm")
+    load_fixture_district(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def built(monkeypatch_module) -> Counter:
+    """Calls of each builder, from any thread."""
+    import api.routes.maps as maps_routes
+    import api.routes.planning as planning
+
+    counts: Counter = Counter()
+
+    def counting(owner, name: str) -> None:
+        real = getattr(owner, name)
+
+        def wrapped(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch_module.setattr(owner, name, wrapped)
+
+    for name in ("build_public_map", "build_planner_map", "build_placenames_map"):
+        counting(maps_routes, name)
+    for name in ("areas_table", "gaps_table"):
+        counting(planning.reports, name)
+    counting(planning.store, "facility_results")
+    counting(planning, "catchments_table")
+    counting(planning.compliance_service, "compliance")
+    return counts
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def warm_app(warm_db, built):
+    from api.main import create_app
+
+    app = create_app(make_settings(warm_caches=True), database_url=warm_db)
+    with asgi_client(app) as client:  # the lifespan starts the warmer
+        yield app, client
+
+
+def _settled(app, url: str) -> None:
+    """Wait until the warmer has built on the data as they are now."""
+    with session(url) as s:
+        now = versions.read(s)
+    deadline = time.monotonic() + SETTLE_S
+    while app.state.warmer.warmed != now:
+        assert time.monotonic() < deadline, (
+            f"the warmer did not catch up ({app.state.warmer.failures} failures)"
+        )
+        time.sleep(0.1)
+
+
+def _login(client, username: str) -> dict[str, str]:
+    r = client.post("/auth/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _first_view(client, planner: dict[str, str]) -> list[str]:
+    """What the planner page asks for first, from the page's own data (as planner.js's ``load`` does)."""
+    page = client.get("/planner", headers=planner)
+    assert page.status_code == 200
+    data = json.loads(_page_data(page.text))
+    run, kind, level, simplify = (
+        data["run"]["run_id"],
+        data["default_type"],
+        data["default_level"],
+        data["simplify_m"],
+    )
+    assert (
+        data["gap_tiles"] and data["circles"][0]["class"] is None
+    )  # gaps listed without geometry; all circles
+    base = f"/coverage/runs/{run}"
+    return [
+        f"{base}/areas?level={level}&type={kind}&simplify={simplify:g}",
+        f"{base}/gaps?type={kind}&geometry=false",
+        f"{base}/facilities?type={kind}",
+        f"{base}/catchments?type={kind}&simplify={simplify:g}",
+        f"/compliance?run_id={run}",
+    ]
+
+
+def _page_data(html: str) -> str:
+    """The JSON the page hands to ``minqing.planner`` (its ``data`` argument)."""
+    start = html.index('{"district"')
+    depth, i, in_str = 0, start, False
+    while True:
+        c = html[i]
+        if in_str:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return html[start : i + 1]
+        i += 1
+
+
+def test_pages_and_first_view_are_built_before_the_first_visitor(warm_app, warm_db, built):
+    app, client = warm_app
+    _settled(app, warm_db)
+    assert app.state.warmer.rounds >= 1 and app.state.warmer.failures == 0
+    before = Counter(built)
+    assert before["build_public_map"] == before["build_planner_map"] == before["build_placenames_map"] == 1
+    planner, officer = _login(client, "planner"), _login(client, "officer")
+    assert client.get("/").status_code == 200
+    assert client.get("/placenames", headers=officer).status_code == 200
+    urls = _first_view(client, planner)
+    for url in urls:
+        r = client.get(url, headers=planner)
+        assert r.status_code == 200, (url, r.text)
+    assert built == before, f"built on request: {built - before}"
+    # and they were built: each planner response once, by the warmer
+    assert all(
+        before[n] >= 1
+        for n in ("areas_table", "gaps_table", "facility_results", "catchments_table", "compliance")
+    )
+
+
+def test_a_report_rebuilds_nothing_an_edit_rebuilds_the_pages_once(warm_app, warm_db, built):
+    app, client = warm_app
+    _settled(app, warm_db)
+    before = Counter(built)
+    body = {"category": "facility_damage", "description": "路灯不亮", "lon": 113.23, "lat": 22.62}
+    assert client.post("/events", json=body, headers=_login(client, "gridworker")).status_code == 201
+    _settled(app, warm_db)
+    assert client.get("/").status_code == 200
+    assert built == before, f"a 民情 report rebuilt {built - before}"
+
+    with session(warm_db, actor="tester") as s:
+        fid, name = s.execute(
+            text(
+                "SELECT facility_id, name FROM facilities WHERE status = 'open' ORDER BY facility_id LIMIT 1"
+            )
+        ).one()
+        s.execute(
+            text("UPDATE facilities SET name = :n WHERE facility_id = :f"), {"n": name + "（新址）", "f": fid}
+        )
+    _settled(app, warm_db)
+    after_edit = Counter(built)
+    assert after_edit["build_public_map"] == before["build_public_map"] + 1  # by the warmer, once
+    page = client.get("/")
+    v = re.search(r"/map-data/facilities/\{part\}\.json\?v=(\w+)", page.text)
+    assert v is not None
+    rows = "".join(
+        r.text
+        for r in (client.get(f"/map-data/facilities/{i}.json?v={v.group(1)}") for i in range(20))
+        if r.status_code == 200
+    )
+    assert name + "（新址）" in rows  # the edit shows
+    assert built == after_edit, f"built on request after the edit: {built - after_edit}"
+
+
+def test_a_new_run_is_warmed_for_the_planner(warm_app, warm_db, built):
+    app, client = warm_app
+    planner = _login(client, "planner")
+    _settled(app, warm_db)
+    pages = Counter(built)
+    r = client.post("/coverage/runs", json={"full": True}, headers=planner)
+    assert r.status_code == 202, r.text
+    drain(warm_db)
+    assert client.get(r.headers["location"], headers=planner).json()["status"] == "done"
+    _settled(app, warm_db)
+    before = Counter(built)
+    # the pages showing the run were built again for it, the place-name page (no run on it) was not
+    assert before["build_planner_map"] == pages["build_planner_map"] + 1
+    assert before["build_public_map"] == pages["build_public_map"] + 1
+    assert before["build_placenames_map"] == pages["build_placenames_map"]
+    urls = _first_view(client, planner)
+    assert f"/coverage/runs/{r.json()['run_id']}/" in urls[0]  # the new run's
+    for url in urls:
+        assert client.get(url, headers=planner).status_code == 200, url
+    assert built == before, f"built on request after the run: {built - before}"
