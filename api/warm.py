@@ -1,8 +1,11 @@
-"""Warm caches: the map pages and the planner's first view of the latest run, built before anyone asks.
+"""Warm caches: the map pages, the planner's first view of the latest run and the vector tiles of the
+pages' first views, built before anyone asks.
 
 Cold, these take seconds at city scale (scale 10: the public page 4.8 s, the place-name page 7.9 s,
-the planner's first type of a new run up to 8 s), and the first visitor after a start, an edit or a
-run would wait for them. One thread per server process builds them when the process starts and again
+the planner's first type of a new run up to 8 s, the place-name clusters' first tiles 5 s), and the
+first visitor after a start, an edit or a run would wait for them. The tiles are those a phone, a
+laptop and a desktop screen show with the district fitted in it (``VIEWPORTS``), for each role that
+sees them differently (``api.routes.maps.first_view_tiles``). One thread per server process builds them when the process starts and again
 whenever the data change: every change announces itself to every process (``layers.versions``), and
 the thread waits until the changes have stopped for ``QUIET_S`` (a load or a run writes many
 statements) before building once. It builds through the very functions and cache keys the requests
@@ -16,6 +19,7 @@ Off with ``MINQING_WARM_CACHES=false`` (then the first request builds, as before
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -64,7 +68,7 @@ class Warmer:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=2)  # a round in progress is left to die with the process
 
     def wait(self, rounds: int, timeout: float) -> bool:
         """Wait until ``rounds`` rounds have finished (True) or ``timeout`` seconds passed (False)."""
@@ -122,10 +126,71 @@ class Warmer:
         from api.routes.planning import warm_first_view
 
         started = time.perf_counter()
-        for build in (*warm_pages(), lambda s: warm_first_view(self.app, s)):
+        for build in (*warm_pages(), lambda s: warm_first_view(self.app, s), self.warm_tiles):
             with session(self.url, actor=ACTOR) as s:
                 build(s)
         log.info("缓存已预热 caches warmed in %.1f s", time.perf_counter() - started)
+
+    def warm_tiles(self, s) -> int:
+        """The vector tiles of the pages' first views (``first_view_tiles``) on common screens; returns how
+        many tiles were asked for (kept ones cost a lookup)."""
+        from api.routes import tiles
+        from api.routes.maps import first_view_tiles
+        from maps import sources
+
+        bounds = sources.district(s)["bounds"]
+        if bounds is None:
+            return 0
+        asked = 0
+        for page_tiles in first_view_tiles(s):
+            lower = 1 if page_tiles.size == 512 else 0
+            for z in first_view_zooms(bounds):
+                for x, y in tiles_around(bounds, z - lower):
+                    for role in page_tiles.roles:
+                        if self._stop.is_set():
+                            return asked
+                        tiles.warm(self.app, s, page_tiles.layer, z - lower, x, y, page_tiles.filters, role)
+                        asked += 1
+        return asked
+
+
+VIEWPORTS = ((390, 844), (1280, 800), (1920, 1080))
+"""Screens (CSS pixels) whose first view of the district is warmed: a phone, a laptop, a desktop."""
+
+
+def _world(lon: float, lat: float) -> tuple[float, float]:
+    """Web Mercator world coordinates in [0, 1) (x east, y south)."""
+    s = math.sin(math.radians(max(min(lat, 85.0511), -85.0511)))
+    return (lon + 180.0) / 360.0, 0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)
+
+
+def first_view_zooms(bounds: list[list[float]]) -> list[int]:
+    """The zooms at which the district ``[[south, west], [north, east]]`` fits each of ``VIEWPORTS``, and
+    one below each (a page's panels take part of the screen)."""
+    (south, west), (north, east) = bounds
+    x0, y0 = _world(west, north)
+    x1, y1 = _world(east, south)
+    width, height = max(x1 - x0, 1e-12), max(y1 - y0, 1e-12)
+    zooms: set[int] = set()
+    for w, h in VIEWPORTS:
+        z = math.floor(math.log2(min(w / (256 * width), h / (256 * height))))
+        zooms |= {z - 1, z}
+    return sorted(z for z in zooms if 0 <= z <= 20)
+
+
+def tiles_around(bounds: list[list[float]], z: int) -> list[tuple[int, int]]:
+    """The tiles ``(x, y)`` of zoom ``z`` that a screen of any of ``VIEWPORTS`` centred on the district
+    ``[[south, west], [north, east]]`` shows, and those over the district with one tile around it."""
+    (south, west), (north, east) = bounds
+    n = 2**z
+    x0, y0 = _world(west, north)
+    x1, y1 = _world(east, south)
+    cx, cy = (x0 + x1) / 2 * n * 256, (y0 + y1) / 2 * n * 256  # the centre, in pixels at zoom z
+    half_w = max(max(w for w, _h in VIEWPORTS) / 2, (x1 - x0) / 2 * n * 256 + 256)
+    half_h = max(max(h for _w, h in VIEWPORTS) / 2, (y1 - y0) / 2 * n * 256 + 256)
+    xs = range(max(int((cx - half_w) // 256), 0), min(int((cx + half_w) // 256), n - 1) + 1)
+    ys = range(max(int((cy - half_h) // 256), 0), min(int((cy + half_h) // 256), n - 1) + 1)
+    return [(x, y) for x in xs for y in ys]
 
 
 def _lower_priority() -> None:

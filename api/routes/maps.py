@@ -9,8 +9,8 @@ filled in per request. Browser pages that need a role redirect anonymous viewers
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
-from urllib.parse import quote
+from typing import Annotated, NamedTuple
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -30,7 +30,7 @@ from maps import assets, sources
 from maps.basemap import TILE_HOSTS, offline_data
 from maps.page import PageHtml, js_json, render, with_user
 from maps.placenames import build_placenames_map, name_parts, prepare_names
-from maps.planner import build_planner_map
+from maps.planner import build_planner_map, first_view
 from maps.public import build_public_map, facility_parts, facility_rows
 from pipeline import placename_results
 from pipeline.coverage import is_stale as coverage_is_stale
@@ -56,6 +56,10 @@ BASEMAP_LAYERS = ("areas", "network_edges", "water", "place_names", "buildings")
 BASE_TILES = ("roads", "areas", "blocks", "buildings")
 """Tile layers of the offline base map (their data versions are among ``BASEMAP_LAYERS``)."""
 NO_STORE = {"Cache-Control": "private, no-cache"}
+GRID_FILTER = {"level": "grid_small"}
+"""The public map's grids: the small grids (网格), each with its grid worker."""
+OPEN_FILTER = {"status": "open"}
+"""The public map's facilities: open ones."""
 
 
 def _tianditu_key() -> str | None:
@@ -130,12 +134,14 @@ def _public_bundle(s: Session) -> tuple[PageHtml, list[bytes], str]:
             facility_types=with_capacity_basis(
                 sources.facility_types(s), coverage_settings().facility_types_csv
             ),
-            grid_tiles=tile_urls(s, ("grids",))["grids"] + "&level=grid_small",
+            grid_tiles=tile_urls(s, ("grids",))["grids"] + "&" + urlencode(GRID_FILTER),
             basemap=_basemap(s, versions),
             placename_categories=_placename_categories(),
             tianditu_key=tk,
             facility_parts=(f"{FACILITY_PARTS_URL}?v={v}", len(parts)),
-            facility_tiles=tile_urls(s, ("facility_clusters",))["facility_clusters"] + "&status=open",
+            facility_tiles=tile_urls(s, ("facility_clusters",))["facility_clusters"]
+            + "&"
+            + urlencode(OPEN_FILTER),
         )
         return page, parts, v
 
@@ -209,6 +215,33 @@ def warm_pages() -> tuple[Callable[[Session], object], ...]:
     """What ``api.warm`` builds of the map pages, as their requests would: each page with its data
     parts and the base map."""
     return (_public_bundle, _planner_html, _placenames_bundle)
+
+
+class PageTiles(NamedTuple):
+    """A vector tile layer a page's first view draws (``first_view_tiles``)."""
+
+    layer: str
+    filters: dict[str, str]
+    """What the page's script adds to the layer's URL."""
+    roles: tuple[str | None, ...]
+    """Whose view of it ``api.warm`` builds (None: anonymous)."""
+    size: int = 256
+    """Tile size in the page (512: the clustered points, ``mq.pointTiles``: one zoom lower)."""
+
+
+def first_view_tiles(s: Session) -> tuple[PageTiles, ...]:
+    """The vector tile layers the pages' first views draw: the base map's roads and outlines, the public
+    map's grids and facilities, the planner's gaps of its first type, the place-name map's names."""
+    type_code, _level, _simplify = first_view(sources.facility_types(s))
+    everyone: tuple[str | None, ...] = (None, "placename_officer", "admin")  # admin: as planners see them
+    return (
+        PageTiles("roads", {}, everyone),
+        PageTiles("areas", {}, everyone),
+        PageTiles("grids", GRID_FILTER, (None, "admin")),
+        PageTiles("facility_clusters", OPEN_FILTER, (None, "admin"), 512),
+        *((PageTiles("gaps", {"type_code": type_code}, ("admin",)),) if type_code else ()),
+        PageTiles("place_name_clusters", {}, ("placename_officer", "admin"), 512),
+    )
 
 
 def _page(page: PageHtml, user: Account | None) -> HTMLResponse:

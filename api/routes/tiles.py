@@ -20,7 +20,9 @@ miss opens a transaction.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -230,6 +232,32 @@ def _reply(
     if not body:
         return Response(status_code=204, headers=headers)
     return Response(body, media_type=MVT, headers=headers)
+
+
+WARMER = Account(0, "cache-warmer", "admin", None, True, "", 0)
+
+
+def warm(
+    app, s: Session, layer: str, z: int, x: int, y: int, query: dict[str, str], role: str | None
+) -> None:
+    """Build and keep tile ``z/x/y`` of ``layer`` as a viewer of ``role`` (None: anonymous) asking with
+    ``query`` gets it, through ``_reply`` and its cache key (``api.warm``)."""
+    tl = tiles.tile_layer(layer)
+    if z < tl.min_zoom:
+        return
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": f"/tiles/{layer}/{z}/{x}/{y}.mvt",
+            "headers": [],
+            "query_string": urlencode(query).encode(),
+            "app": app,
+        }
+    )
+    viewer = TokenResult(None if role is None else replace(WARMER, role=role))
+    snap = version_watch(app.state.database_url or database_url()).snapshot(s)
+    _reply(request, tl, z, x, y, app.state.privacy, viewer, snap, s)
 
 
 def versions(s: Session, names: tuple[str, ...]) -> dict[str, str]:

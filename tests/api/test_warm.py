@@ -9,6 +9,7 @@ script asks for first (maps/static/planner.js ``load``), made from the page's ow
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ def built(monkeypatch_module) -> Counter:
     """Calls of each builder, from any thread."""
     import api.routes.maps as maps_routes
     import api.routes.planning as planning
+    import api.routes.tiles as tiles
 
     counts: Counter = Counter()
 
@@ -55,6 +57,7 @@ def built(monkeypatch_module) -> Counter:
     counting(planning.store, "facility_results")
     counting(planning, "catchments_table")
     counting(planning.compliance_service, "compliance")
+    counting(tiles.tile_pipeline, "render")
     return counts
 
 
@@ -212,3 +215,47 @@ def test_a_new_run_is_warmed_for_the_planner(warm_app, warm_db, built):
     for url in urls:
         assert client.get(url, headers=planner).status_code == 200, url
     assert built == before, f"built on request after the run: {built - before}"
+
+
+def _screen_tiles(bounds, width: int, height: int) -> list[tuple[int, int, int]]:
+    """The 256-pixel tiles a screen of ``width`` × ``height`` shows with the district fitted in it (as
+    Leaflet's ``fitBounds`` picks the zoom), and at one zoom out (a page's panels take room)."""
+    (south, west), (north, east) = bounds
+
+    def world(lon, lat):  # Web Mercator, 0..1
+        return (lon + 180) / 360, (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2
+
+    (x0, y0), (x1, y1) = world(west, north), world(east, south)
+    fit = math.floor(math.log2(min(width / ((x1 - x0) * 256), height / ((y1 - y0) * 256))))
+    out = []
+    for z in (fit - 1, fit):
+        px, py = (x0 + x1) / 2 * 256 * 2**z, (y0 + y1) / 2 * 256 * 2**z
+        for x in range(int((px - width / 2) // 256), int((px + width / 2) // 256) + 1):
+            for y in range(int((py - height / 2) // 256), int((py + height / 2) // 256) + 1):
+                out.append((z, x, y))
+    return out
+
+
+def test_first_view_tiles_are_built_before_the_first_visitor(warm_app, warm_db, built):
+    app, client = warm_app
+    _settled(app, warm_db)
+    before = Counter(built)
+    planner, officer = _login(client, "planner"), _login(client, "officer")
+    page = json.loads(_page_data(client.get("/planner", headers=planner).text))
+    bounds, kind = page["district"]["bounds"], page["default_type"]
+    asked = 0
+    for width, height in ((1280, 800), (390, 844)):
+        for z, x, y in _screen_tiles(bounds, width, height):
+            for url, who in (
+                (f"/tiles/roads/{z}/{x}/{y}.mvt", {}),  # anonymous, on the public map
+                (f"/tiles/areas/{z}/{x}/{y}.mvt", planner),
+                (f"/tiles/grids/{z}/{x}/{y}.mvt?level=grid_small", {}),
+                (f"/tiles/gaps/{z}/{x}/{y}.mvt?type_code={kind}", planner),
+                (f"/tiles/place_name_clusters/{z - 1}/{x // 2}/{y // 2}.mvt", officer),  # 512-pixel tiles
+                (f"/tiles/facility_clusters/{z - 1}/{x // 2}/{y // 2}.mvt?status=open", {}),
+            ):
+                r = client.get(url, headers=who)
+                assert r.status_code in (200, 204), (url, r.text)
+                asked += 1
+    assert asked > 50
+    assert built == before, f"tiles built on request: {built - before}"
