@@ -5,13 +5,15 @@ Cold, these take seconds at city scale (scale 10: the public page 4.8 s, the pla
 the planner's first type of a new run up to 8 s, the place-name clusters' first tiles 5 s), and the
 first visitor after a start, an edit or a run would wait for them. The tiles are those a phone, a
 laptop and a desktop screen show with the district fitted in it (``VIEWPORTS``), for each role that
-sees them differently (``api.routes.maps.first_view_tiles``). One thread per server process builds them when the process starts and again
-whenever the data change: every change announces itself to every process (``layers.versions``), and
-the thread waits until the changes have stopped for ``QUIET_S`` (a load or a run writes many
-statements) before building once. It builds through the very functions and cache keys the requests
-use (``api.routes.maps.warm_pages``, ``api.routes.planning.warm_first_view``), so the next request
-finds the result kept. The thread runs at a lower CPU priority (nice ``NICE``): a request in another
-process goes first; one in the same process still shares the interpreter with it.
+sees them differently (``api.routes.maps.first_view_tiles``).
+
+One thread per server process builds them when the process starts and again whenever the data
+change: every change announces itself to every process (``layers.versions``), and the thread waits
+until the changes have stopped for ``QUIET_S`` (a load or a run writes many statements) before
+building once. It builds through the very functions and cache keys the requests use
+(``api.routes.maps.warm_pages``, ``api.routes.planning.warm_first_view``, ``api.routes.tiles.warm``),
+so the next request finds the result kept. The thread runs at a lower CPU priority (nice ``NICE``):
+a request in another process goes first; one in the same process still shares the interpreter.
 
 Off with ``MINQING_WARM_CACHES=false`` (then the first request builds, as before).
 """

@@ -19,7 +19,9 @@ Uses ``DATABASE_URL`` (give it a database of its own: it replaces every layer). 
    ``MINQING_STORE_ISOCHRONES=false`` skips them);
 3. the engine alone: ``geo.coverage.run_coverage`` on the prepared networks, best of 3 — the
    denominator of ``ratio pipeline_vs_engine``;
-4. one facility moved 200 m, then an incremental run (the other types' rows reused);
+4. one facility moved 200 m, then an incremental run (the other types' rows reused) as the job and
+   the CLI run it: ``incremental_s`` until the run is committed and shown, then its facility
+   isochrones stored in a second transaction (``store_run_isochrones``, printed apart);
 5. one scenario evaluation (the demo's first scenario) in this process.
 
 Prints one figure per line; the last lines are ``ratio pipeline_vs_engine <x>``, ``incremental_s``,
@@ -136,16 +138,19 @@ def main() -> None:
             ),
             {"f": fid},
         )
+    # as the job and the CLI run it: the run committed (planners see it), then its isochrones stored
     t0, c0 = time.perf_counter(), _cpu()
     with session(actor="bench") as s:
-        inc = runs.run_and_store(s, incremental=True)
-    incremental_all_s = time.perf_counter() - t0
-    incremental_s = incremental_all_s - inc["summary"]["phases_s"].get("isochrones", 0.0)
+        inc = runs.run_and_store(s, incremental=True, isochrones=False)
+    incremental_s = time.perf_counter() - t0
     print(
         f"  incremental: recomputed {inc['summary']['recomputed_types']}, "
         f"phases {inc['summary']['phases_s']}, CPU {_cpu() - c0:.2f} s, load {os.getloadavg()[0]:.1f}"
     )
-    print(_isochrones("incremental", inc["summary"].get("isochrones")))
+    with session(actor="bench") as s:
+        held = runs.store_run_isochrones(s, inc["run_id"])
+    incremental_all_s = time.perf_counter() - t0
+    print(_isochrones("incremental, after the run was committed", held))
 
     scenario_s = None
     with session(actor="bench") as s:
@@ -162,7 +167,10 @@ def main() -> None:
         f"ratio pipeline_vs_engine {full_s / engine_s:.1f} (prepared networks kept; "
         f"{full['full_run_cold_s'] / engine_s:.1f} when prepared from scratch)"
     )
-    print(f"incremental_s {incremental_s:.2f} ({incremental_all_s:.2f} with the facility isochrones)")
+    print(
+        f"incremental_s {incremental_s:.2f} (the run committed and shown; its facility isochrones stored "
+        f"{incremental_all_s - incremental_s:.2f} s later)"
+    )
     print(f"scenario_s {scenario_s:.2f}" if scenario_s is not None else "scenario_s none (no saved scenario)")
     print(f"demo_load_s {demo_s:.2f}" if demo_s is not None else "demo_load_s not measured (--no-load)")
 

@@ -305,6 +305,30 @@ def finish_run(s: Session, run_id: int, *, summary: dict[str, Any]) -> None:
     )
 
 
+def lock_run(s: Session, run_id: int) -> bool:
+    """Lock run ``run_id``'s row until the transaction ends (one writer of its late parts at a time);
+    False when there is no such run."""
+    found = s.execute(text("SELECT 1 FROM coverage_runs WHERE run_id = :r FOR UPDATE"), {"r": run_id}).first()
+    return found is not None
+
+
+def update_summary(s: Session, run_id: int, *, isochrones: dict[str, Any], phase: tuple[str, float]) -> None:
+    """Add the facility isochrones stored after the run finished to its summary, with their phase time."""
+    s.execute(
+        text(
+            "UPDATE coverage_runs SET summary = jsonb_set(summary || jsonb_build_object('isochrones', "
+            "CAST(:i AS jsonb)), ARRAY['phases_s', :p], to_jsonb(CAST(:t AS float8)), true) "
+            "WHERE run_id = :r"
+        ),
+        {
+            "i": json.dumps(isochrones, ensure_ascii=False, default=float),
+            "p": phase[0],
+            "t": phase[1],
+            "r": run_id,
+        },
+    )
+
+
 PRESENCE_COLS = ["run_id", "area_id", "type_code", "present", "source", "facilities"]
 COMPOSITE_COLS = [
     "run_id",

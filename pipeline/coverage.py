@@ -869,8 +869,14 @@ def run_and_store(
     config: RunConfig | None = None,
     progress: Progress | None = None,
     run_id: int | None = None,
+    isochrones: bool = True,
 ) -> dict[str, Any]:
     """Compute and store a run in the session's transaction; returns the run row with its summary.
+
+    ``isochrones`` False leaves the public map's facility isochrones (``RunConfig.store_isochrones``)
+    to ``store_run_isochrones`` after this transaction committed: the job and the CLI do so, so that
+    planners see the run's results without waiting for them (after one facility moved at scale 10,
+    1.2 s against 34 s).
 
     ``types`` limits the run to those facility types (it then holds only them). With
     ``incremental``, the types whose fingerprint equals the one the latest run (on the same base
@@ -948,7 +954,8 @@ def run_and_store(
     )
     phases["store"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    summary["isochrones"] = store_isochrones(s, run_id, inputs) if inputs.config.store_isochrones else None
+    wanted_isochrones = isochrones and inputs.config.store_isochrones
+    summary["isochrones"] = store_isochrones(s, run_id, inputs) if wanted_isochrones else None
     phases["isochrones"] = time.perf_counter() - mark
     summary["phases_s"] = {k: round(v, 3) for k, v in phases.items()}
     store.finish_run(s, run_id, summary={**summary, "seconds": round(time.perf_counter() - t0, 3)})
@@ -957,6 +964,30 @@ def run_and_store(
     if row is None:
         raise RuntimeError(f"coverage run {run_id} was just stored but cannot be read back")
     return row
+
+
+def store_run_isochrones(
+    s: Session, run_id: int, *, config: RunConfig | None = None
+) -> dict[str, Any] | None:
+    """Store the public map's facility isochrones of finished run ``run_id`` (made with
+    ``isochrones=False``) and add them to its summary; None when they are off, already stored, or the
+    data the run saw changed since (the next run stores them; meanwhile the isochrone route computes)."""
+    config = config or RunConfig.from_settings()
+    if not config.store_isochrones or not store.lock_run(s, run_id):
+        return None
+    run = store.run(s, run_id)
+    if run is None or run["status"] != "done" or (run["summary"] or {}).get("isochrones"):
+        return None
+    inputs = read_inputs(s, config=config)
+    then = run["data_version"] or {}
+    if any(inputs.versions.get(k, 0) != then.get(k, 0) for k in isochrones.RUN_LAYERS):
+        return None
+    mark = time.perf_counter()
+    held = store_isochrones(s, run_id, inputs)
+    store.update_summary(
+        s, run_id, isochrones=held, phase=("isochrones", round(time.perf_counter() - mark, 3))
+    )
+    return held
 
 
 _NETWORKS: Cache[Network] = Cache(len(isochrones.PUBLIC_PROFILES))

@@ -28,7 +28,7 @@ from layers import audit, jobs, queries, store
 from layers.db import session
 from layers.errors import LayersError, NotFound
 from pipeline import queue
-from pipeline.coverage import RunConfig, run_and_store
+from pipeline.coverage import RunConfig, run_and_store, store_run_isochrones
 from pipeline.errors import AlreadyRunning, Busy, Invalid, PipelineError
 from pipeline.signsheets import sign_sheets
 from settings import job_settings
@@ -120,28 +120,42 @@ def run_coverage_job(
     coverage service); an exception marks the run failed with its message, except a transient one
     while ``may_retry``: the run waits again and the exception goes to the queue, which retries.
     """
+    late_isochrones = compute is None
     compute = compute or _compute_run
     with session(url, actor="coverage-job") as s:
         params = jobs.claim_run(s, run_id)
     if params is None:
         return  # not queued any more (failed as lost)
+    actor = params.get("actor") or "coverage-job"
     try:
-        with session(url, actor=params.get("actor") or "coverage-job") as s:
+        with session(url, actor=actor) as s:
             compute(s, run_id, params)
     except Exception as e:  # the job's failure is data for the planner, not a crash of the worker
         record_failure(url, "coverage_runs", run_id, e, may_retry=may_retry)
+        return
+    if late_isochrones:  # the run is done and shown; its facility isochrones follow
+        try:
+            with session(url, actor=actor) as s:
+                store_run_isochrones(s, run_id, config=_run_config(params))
+        except Exception:  # noqa: BLE001 - the run stands; the isochrone route computes meanwhile
+            log.exception(
+                "覆盖分析 %s 的设施等时圈未能存储 storing run %s's isochrones failed", run_id, run_id
+            )
+
+
+def _run_config(params: dict[str, Any]) -> RunConfig:
+    return RunConfig.from_settings(snap_max_m=params.get("snap_max_m"))
 
 
 def _compute_run(s: Session, run_id: int, params: dict[str, Any]) -> None:
-
-    config = RunConfig.from_settings(snap_max_m=params.get("snap_max_m"))
     run_and_store(
         s,
         types=params.get("types"),
         incremental=not params.get("full"),
         actor=params.get("actor") or "coverage-job",
-        config=config,
+        config=_run_config(params),
         run_id=run_id,
+        isochrones=False,
     )
 
 

@@ -106,9 +106,14 @@ def run(
                 return
         with _ProgressBar("生活圈覆盖分析 coverage") as bar, session(actor="cli") as s:
             row = service.run_and_store(
-                s, types=types or None, incremental=not full, config=config, progress=bar
+                s, types=types or None, incremental=not full, config=config, progress=bar, isochrones=False
             )
-    summary = row["summary"]
+        # the run is committed and shown to planners; the public map's facility isochrones follow
+        if config.store_isochrones and fmt != "json":
+            typer.echo("覆盖分析已完成, 正在存储设施等时圈 run stored; storing the facility isochrones…")
+        with session(actor="cli") as s:
+            held = service.store_run_isochrones(s, row["run_id"], config=config)
+    summary = {**row["summary"], "isochrones": held or row["summary"].get("isochrones")}
     if fmt == "json":
         typer.echo(
             json.dumps({"run_id": row["run_id"], **summary}, ensure_ascii=False, indent=2, default=str)
@@ -176,6 +181,12 @@ def _print_summary(run_id: int, summary: dict) -> None:
             f"只含部分类型 partial run: {len(summary['missing_types'])} types not computed "
             f"({', '.join(summary['missing_types'][:5])}"
             f"{' ...' if len(summary['missing_types']) > 5 else ''})"
+        )
+    held = summary.get("isochrones")
+    if held:
+        typer.echo(
+            f"设施等时圈 facility isochrones: 新算 computed {held['computed']}, 沿用 copied {held['copied']} "
+            f"({held['seconds']:.1f} s)"
         )
     far = summary.get("unreachable")
     if far:

@@ -275,3 +275,51 @@ def test_what_is_stored_is_what_the_public_map_asks():
 
     assert tuple(float(m) for m in ISOCHRONE_MINUTES) == PUBLIC_MINUTES
     assert set(ISOCHRONE_PROFILES) == set(PUBLIC_PROFILES)
+
+
+def test_a_queued_run_is_shown_before_its_isochrones_are_stored(small, monkeypatch):
+    """The job commits the run first (planners see it at once; the route computes meanwhile), then
+    stores its isochrones in a second transaction and adds them to the run's summary."""
+    from pipeline import jobs
+
+    url, _ = small
+    profile = PUBLIC_PROFILES[0]
+    with session(url, actor="pytest") as s:
+        moved = _open_ids(s)[len(_open_ids(s)) // 2]
+        s.execute(
+            text("UPDATE facilities SET geom = ST_Translate(geom, 0.001, 0) WHERE facility_id = :f"),
+            {"f": moved},
+        )
+        previous = store.latest_run(s)
+        queued = jobs.queue_coverage_run(s, types=None, full=False, actor="pytest")
+    seen: dict = {}
+    real = jobs.store_run_isochrones
+
+    def observed(s, run_id, **kwargs):
+        with session(url) as other:  # what every other transaction (planners, the route) sees now
+            row = store.run(other, run_id)
+            seen.update(
+                status=row["status"],
+                held=row["summary"].get("isochrones"),
+                rows=len(stored.origins(other, run_id, profile)),
+                latest=store.latest_run(other)["run_id"],
+                body=_stored(other, moved, profile, PUBLIC_MINUTES),
+            )
+        return real(s, run_id, **kwargs)
+
+    monkeypatch.setattr(jobs, "store_run_isochrones", observed)
+    jobs.run_coverage_job(url, queued["run_id"])
+    assert seen == {"status": "done", "held": None, "rows": 0, "latest": queued["run_id"], "body": None}
+
+    with session(url) as s:
+        row = store.run(s, queued["run_id"])
+        held = row["summary"]["isochrones"]
+        assert held["computed"] >= 1 and held["copied"] >= 1  # the move's neighbours again, the rest copied
+        for each in PUBLIC_PROFILES:  # every open facility that had isochrones has them in the new run
+            now = set(stored.origins(s, row["run_id"], each).facility_id)
+            assert now == set(stored.origins(s, previous["run_id"], each).facility_id) and moved in now
+        assert row["summary"]["phases_s"]["isochrones"] is not None
+        assert _stored(s, moved, profile, PUBLIC_MINUTES) == _fresh(
+            s, _network(s, profile), moved, profile, PUBLIC_MINUTES
+        )
+        assert runs.store_run_isochrones(s, row["run_id"]) is None  # stored once
