@@ -40,9 +40,6 @@ _NPM_FILES: dict[str, str] = {
     "markercluster/MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
     "markercluster/MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
     "heat/leaflet-heat.js": "leaflet.heat/dist/leaflet-heat-global.js",
-    "subgroup/leaflet.featuregroup.subgroup.js": (
-        "leaflet.featuregroup.subgroup/dist/leaflet.featuregroup.subgroup.js"
-    ),
     # Vector tiles (/tiles/...: Mapbox Vector Tiles) drawn on canvas; the bundle holds pbf and vector-tile.
     "vectorgrid/Leaflet.VectorGrid.bundled.js": "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.js",
     "vectorgrid/Leaflet.VectorGrid.bundled.js.map": (

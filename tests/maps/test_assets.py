@@ -16,7 +16,7 @@ LOCK = PACKAGE.with_name("package-lock.json")
 def test_npm_packages_are_pinned_and_locked():
     deps = json.loads(PACKAGE.read_text())["dependencies"]
     locked = json.loads(LOCK.read_text())["packages"]
-    assert {"leaflet", "leaflet.markercluster", "leaflet.featuregroup.subgroup"} <= set(deps)
+    assert {"leaflet", "leaflet.markercluster", "leaflet.vectorgrid"} <= set(deps)
     for name, version in deps.items():
         assert version[0].isdigit(), f"{name} must be pinned to an exact version, got {version}"
         assert locked[f"node_modules/{name}"]["version"] == version
