@@ -38,7 +38,7 @@ class Engines:
         self._names: Cache[tuple[NameIndex, pd.DataFrame]] = Cache(2)
         self._profiles: Cache[dict[str, Profile]] = Cache(1)
         self._facilities: Cache[pd.DataFrame] = Cache(2)
-        self.responses = byte_cache(64 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
+        self.responses = byte_cache(128 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
         """Finished GeoJSON pages and tiles by URL, audience and data version."""
         self.isochrones = byte_cache(32 * 1024 * 1024, max_item_bytes=8 * 1024 * 1024)
         """Isochrone bodies by (origin, profile, budgets, data versions, profile table):

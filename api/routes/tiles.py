@@ -19,6 +19,7 @@ miss opens a transaction.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from dataclasses import replace
 from typing import Annotated
@@ -203,7 +204,7 @@ def _reply(
     max_age = VERSIONED_MAX_AGE_S if request.query_params.get("v") == version else MAX_AGE_S
     headers = {
         "ETag": etag,
-        "Vary": "Authorization, Cookie",
+        "Vary": "Authorization, Cookie, Accept-Encoding",
         "Cache-Control": f"{'private' if full else 'public'}, max-age={max_age}",
     }
     if request.headers.get("if-none-match") == etag:
@@ -213,6 +214,11 @@ def _reply(
     keys = None if filtered is None else privacy.selected_keys(filtered)
     responses = request.app.state.engines.responses
     key = (snap.identity, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y)
+    gzipped = _accepts_gzip(request)
+    if gzipped:  # kept compressed too: the GZip middleware would compress every response again
+        packed = responses.peek((*key, "gzip"))
+        if packed is not None:
+            return _tile_response(packed, headers, gzipped=True)
     if s is None:
         body = responses.peek(key)
         if body is None:
@@ -229,8 +235,28 @@ def _reply(
             return tile_pipeline.render(session, tl, z, x, y, filters=filters, visible=visible)
 
         body = responses.get(key, build)
+    if gzipped and len(body) >= GZIP_MIN_BYTES:
+        packed = responses.get((*key, "gzip"), lambda: gzip.compress(body, GZIP_LEVEL, mtime=0))
+        return _tile_response(packed, headers, gzipped=True)
+    return _tile_response(body, headers, gzipped=False)
+
+
+GZIP_MIN_BYTES = 2048
+"""Smaller tiles are sent as they are (as the GZip middleware does: ``api.main``)."""
+GZIP_LEVEL = 5
+
+
+def _accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "").lower()
+
+
+def _tile_response(body: bytes, headers: dict[str, str], *, gzipped: bool) -> Response:
+    """204 for an empty tile; the (compressed) MVT otherwise. Responses carrying ``Content-Encoding``
+    pass the GZip middleware untouched."""
     if not body:
         return Response(status_code=204, headers=headers)
+    if gzipped:
+        return Response(body, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
     return Response(body, media_type=MVT, headers=headers)
 
 

@@ -211,6 +211,21 @@ def test_etag_and_cache_headers_and_304(client, auth):
     assert other.headers["etag"] != etag
 
 
+def test_tiles_are_kept_compressed_and_decode_to_the_same_tile(client, auth, monkeypatch):
+    import api.routes.tiles as route
+
+    monkeypatch.setattr(route, "GZIP_MIN_BYTES", 1)  # the fixture's tiles are small
+    x, y = tile_of(113.22, 22.55, 12)
+    url = f"/tiles/roads/12/{x}/{y}.mvt"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers and plain.content
+    for _ in range(2):  # built, then kept
+        packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert packed.headers["content-encoding"] == "gzip" and "Accept-Encoding" in packed.headers["vary"]
+        assert packed.content == plain.content  # decoded by the client
+        assert packed.headers["etag"] == plain.headers["etag"]
+
+
 def test_etag_changes_when_the_layer_changes(client, auth, api_db):
     x, y = tile_of(113.22, 22.55, 12)
     url = f"/tiles/facilities/12/{x}/{y}.mvt"
