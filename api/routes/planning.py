@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 
+from api import compressed
 from api.deps import SessionDep, require_role
 from api.errors import ApiError
 from api.routes.tiles import data_version
@@ -126,11 +127,17 @@ def _run_response(
         *params,
     )
     etag = f'W/"run{int(run["run_id"])}-{what}-{data_version(repr(key))}"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Vary": "Authorization, Cookie, Accept-Encoding",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    body = request.app.state.engines.responses.get(key, build)
-    return Response(body, media_type=media_type, headers=headers)
+    cache = request.app.state.engines.responses
+    return compressed.response(
+        request, cache, key, cache.get(key, build), media_type=media_type, headers=headers
+    )
 
 
 # --- coverage runs --------------------------------------------------------------------------------
@@ -641,8 +648,9 @@ def warm_first_view(app: FastAPI, s) -> None:
     if run is None:
         return
     run_id = int(run["run_id"])
+    headers = [(b"accept-encoding", b"gzip")]  # both kept: the body and its compressed copy
     request = Request(
-        {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"", "app": app}
+        {"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b"", "app": app}
     )
     type_code, level, simplify = first_view(queries.facility_types(s))
     if type_code is not None:

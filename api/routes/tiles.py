@@ -19,7 +19,6 @@ miss opens a transaction.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from dataclasses import replace
 from typing import Annotated
@@ -29,7 +28,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api import access, params
+from api import access, compressed, params
 from api.deps import PrivacyDep, cookie_scheme, db_session, oauth2_scheme, role_of
 from api.privacy import PrivacyFilter
 from api.schemas.common import errors
@@ -204,7 +203,7 @@ def _reply(
     max_age = VERSIONED_MAX_AGE_S if request.query_params.get("v") == version else MAX_AGE_S
     headers = {
         "ETag": etag,
-        "Vary": "Authorization, Cookie, Accept-Encoding",
+        "Vary": "Authorization, Cookie, Accept-Encoding",  # a kept tile is sent gzipped when taken
         "Cache-Control": f"{'private' if full else 'public'}, max-age={max_age}",
     }
     if request.headers.get("if-none-match") == etag:
@@ -214,11 +213,10 @@ def _reply(
     keys = None if filtered is None else privacy.selected_keys(filtered)
     responses = request.app.state.engines.responses
     key = (snap.identity, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y)
-    gzipped = _accepts_gzip(request)
-    if gzipped:  # kept compressed too: the GZip middleware would compress every response again
-        packed = responses.peek((*key, "gzip"))
+    if compressed.accepts_gzip(request):  # kept compressed too (``api.compressed``)
+        packed = responses.peek(compressed.gzip_key(key))
         if packed is not None:
-            return _tile_response(packed, headers, gzipped=True)
+            return Response(packed, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
     if s is None:
         body = responses.peek(key)
         if body is None:
@@ -235,29 +233,9 @@ def _reply(
             return tile_pipeline.render(session, tl, z, x, y, filters=filters, visible=visible)
 
         body = responses.get(key, build)
-    if gzipped and len(body) >= GZIP_MIN_BYTES:
-        packed = responses.get((*key, "gzip"), lambda: gzip.compress(body, GZIP_LEVEL, mtime=0))
-        return _tile_response(packed, headers, gzipped=True)
-    return _tile_response(body, headers, gzipped=False)
-
-
-GZIP_MIN_BYTES = 2048
-"""Smaller tiles are sent as they are (as the GZip middleware does: ``api.main``)."""
-GZIP_LEVEL = 5
-
-
-def _accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "").lower()
-
-
-def _tile_response(body: bytes, headers: dict[str, str], *, gzipped: bool) -> Response:
-    """204 for an empty tile; the (compressed) MVT otherwise. Responses carrying ``Content-Encoding``
-    pass the GZip middleware untouched."""
     if not body:
         return Response(status_code=204, headers=headers)
-    if gzipped:
-        return Response(body, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
-    return Response(body, media_type=MVT, headers=headers)
+    return compressed.response(request, responses, key, body, media_type=MVT, headers=headers)
 
 
 WARMER = Account(0, "cache-warmer", "admin", None, True, "", 0)
@@ -276,7 +254,7 @@ def warm(
             "type": "http",
             "method": "GET",
             "path": f"/tiles/{layer}/{z}/{x}/{y}.mvt",
-            "headers": [],
+            "headers": [(b"accept-encoding", b"gzip")],  # both kept: the body and its compressed copy
             "query_string": urlencode(query).encode(),
             "app": app,
         }

@@ -435,3 +435,16 @@ def test_gap_list_without_geometry_carries_each_polygons_bbox(client, auth, run_
         assert g["bbox"] == pytest.approx([west, south, east, north], abs=1e-5)
     for who, status in WHO.items():
         assert client.get(url + "&geometry=false", headers=auth(who)).status_code == status
+
+
+def test_run_responses_are_kept_compressed_and_decode_to_the_same_body(client, auth, run_id, monkeypatch):
+    import api.compressed
+
+    monkeypatch.setattr(api.compressed, "MIN_BYTES", 1)  # the fixture's responses are small
+    url = f"/coverage/runs/{run_id}/areas?level=grid_small&type=kindergarten"
+    plain = client.get(url, headers=auth("planner", **{"Accept-Encoding": "identity"}))
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    for _ in range(2):  # compressed once, then kept
+        packed = client.get(url, headers=auth("planner", **{"Accept-Encoding": "gzip"}))
+        assert packed.headers["content-encoding"] == "gzip" and "Accept-Encoding" in packed.headers["vary"]
+        assert packed.json() == plain.json() and packed.content == plain.content

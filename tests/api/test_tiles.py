@@ -212,9 +212,9 @@ def test_etag_and_cache_headers_and_304(client, auth):
 
 
 def test_tiles_are_kept_compressed_and_decode_to_the_same_tile(client, auth, monkeypatch):
-    import api.routes.tiles as route
+    import api.compressed
 
-    monkeypatch.setattr(route, "GZIP_MIN_BYTES", 1)  # the fixture's tiles are small
+    monkeypatch.setattr(api.compressed, "MIN_BYTES", 1)  # the fixture's tiles are small
     x, y = tile_of(113.22, 22.55, 12)
     url = f"/tiles/roads/12/{x}/{y}.mvt"
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
