@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from api import compressed
 from api.deps import OptionalUser, SessionDep, require_role
 from api.routes.tiles import data_version
 from api.routes.tiles import versions as tile_versions
@@ -288,6 +289,7 @@ def placenames_map(s: SessionDep, user: OptionalUser) -> Response:
 
 @router.get("/map-data/facilities/{part}.json")
 def facility_part(
+    request: Request,
     s: SessionDep,
     part: Annotated[int, Path(ge=0, le=10_000)],
     v: Annotated[str | None, Query(max_length=40)] = None,
@@ -299,11 +301,12 @@ def facility_part(
     if part >= len(parts):
         raise NotFound(f"the public map has {len(parts)} parts of facilities: ask for 0 to {len(parts) - 1}")
     cache = f"public, max-age={VERSIONED_MAX_AGE_S}" if v == version else "public, no-cache"
-    return Response(parts[part], media_type="application/json", headers={"Cache-Control": cache})
+    return _json(request, ("facility_part", version, part), parts[part], {"Cache-Control": cache})
 
 
 @router.get("/map-data/placenames/{part}.json")
 def placename_part(
+    request: Request,
     s: SessionDep,
     user: PlacenameMapUser,
     part: Annotated[int, Path(ge=0, le=10_000)],
@@ -316,7 +319,13 @@ def placename_part(
     if part >= len(parts):
         raise NotFound(f"the place-name map has {len(parts)} parts of names: ask for 0 to {len(parts) - 1}")
     cache = f"private, max-age={VERSIONED_MAX_AGE_S}" if v == version else "private, no-cache"
-    return Response(parts[part], media_type="application/json", headers={"Cache-Control": cache})
+    return _json(request, ("placename_part", version, part), parts[part], {"Cache-Control": cache})
+
+
+def _json(request: Request, key: tuple, body: bytes, headers: dict[str, str]) -> Response:
+    """A JSON body of a kept page bundle, sent gzipped from its kept copy when the client takes it."""
+    cache = request.app.state.engines.responses
+    return compressed.response(request, cache, key, body, media_type="application/json", headers=headers)
 
 
 def _events_page(s: Session, user: Account, page: str) -> HTMLResponse:
@@ -365,7 +374,7 @@ def basemap_json(
     headers = {"ETag": etag, "Cache-Control": cache}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return _json(request, ("basemap", version), body, headers)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -110,6 +110,10 @@ def test_base_map_travels_in_its_own_cached_request(client, demo_db):
     assert f'"tiles":{json.dumps(data["tiles"], separators=(",", ":"))}' in html.replace("\\u0026", "&")
     assert client.get(found.group(1), headers={"If-None-Match": r.headers["etag"]}).status_code == 304
     assert client.get("/basemap.json").headers["cache-control"] == "public, no-cache"
+    plain = client.get(found.group(1), headers={"Accept-Encoding": "identity"})
+    packed = client.get(found.group(1), headers={"Accept-Encoding": "gzip"})  # its kept compressed copy
+    assert "content-encoding" not in plain.headers and packed.headers["content-encoding"] == "gzip"
+    assert plain.content == packed.content == r.content
     for key in ('"households":', '"population":', '"residence_id":', '"elderly":', '"children":'):
         assert key not in r.text
     with session(demo_db) as s:
