@@ -28,8 +28,12 @@ import time
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
+from api.routes import tiles
+from api.routes.maps import first_view_tiles, warm_pages
+from api.routes.planning import warm_first_view
 from layers import versions
 from layers.db import database_url, session
+from maps import sources
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -123,10 +127,6 @@ class Warmer:
 
     def warm(self) -> None:
         """One round: each page and the run's first view in a transaction of its own."""
-        # late: the routes import the app's machinery; this module is imported by api.main
-        from api.routes.maps import warm_pages
-        from api.routes.planning import warm_first_view
-
         started = time.perf_counter()
         for build in (*warm_pages(), lambda s: warm_first_view(self.app, s), self.warm_tiles):
             with session(self.url, actor=ACTOR) as s:
@@ -136,10 +136,6 @@ class Warmer:
     def warm_tiles(self, s) -> int:
         """The vector tiles of the pages' first views (``first_view_tiles``) on common screens; returns how
         many tiles were asked for (kept ones cost a lookup)."""
-        from api.routes import tiles
-        from api.routes.maps import first_view_tiles
-        from maps import sources
-
         bounds = sources.district(s)["bounds"]
         if bounds is None:
             return 0
