@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -98,9 +99,15 @@ def _array(values: Sequence[str]) -> str:
     return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
+def _seventh(values: np.ndarray) -> np.ndarray:
+    """Degrees to 7 decimals, as PostgreSQL reads them from text: the double nearest the decimal."""
+    return np.array([float(f"{v:.7f}") for v in np.asarray(values, dtype=float).tolist()])
+
+
 def _columns(frame: pd.DataFrame, columns: Sequence[str], *, point: bool = False) -> pd.DataFrame:
     """``frame``'s ``columns`` typed for a column-wise COPY (``copy_frame``): integers as nullable
-    integers, instants in UTC, lists as arrays; with ``point``, ``geom`` from lon/lat (EWKT, 7 decimals)."""
+    integers, instants in UTC, lists as arrays; with ``point``, ``geometry``: the point at lon/lat
+    to 7 decimals."""
     out = {}
     for c in columns:
         col = frame[c] if c in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -112,10 +119,9 @@ def _columns(frame: pd.DataFrame, columns: Sequence[str], *, point: bool = False
             col = col.map(_array)
         out[c] = col
     if point:
-        out["geom"] = [
-            f"SRID=4326;POINT({float(x):.7f} {float(y):.7f})"
-            for x, y in zip(frame["lon"].to_numpy(), frame["lat"].to_numpy(), strict=True)
-        ]
+        out["geometry"] = shapely.points(
+            _seventh(frame["lon"].to_numpy(float)), _seventh(frame["lat"].to_numpy(float))
+        )
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -123,7 +129,9 @@ def _copy(s: Session, table: str, columns: Sequence[str], frame: pd.DataFrame, *
     if frame.empty:
         return 0
     rows = _columns(frame, columns, point=point)
-    return copy_frame(s, table, rows, columns=list(rows.columns))
+    return copy_frame(
+        s, table, rows, columns=list(columns), geometry={"geometry": "geom"} if point else None, binary=True
+    )
 
 
 def _local(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -203,8 +211,7 @@ def _visits(s: Session, visits: pd.DataFrame, residence_ids: np.ndarray) -> int:
     (``residence_ids``, one per visit): written once, with the distance already measured."""
     if visits.empty:
         return 0
-    x = np.array([float(f"{v:.7f}") for v in visits["lon"].to_numpy(float)])  # the point the EWKT makes
-    y = np.array([float(f"{v:.7f}") for v in visits["lat"].to_numpy(float)])
+    x, y = _seventh(visits["lon"].to_numpy(float)), _seventh(visits["lat"].to_numpy(float))  # as stored
     measured = visits.assign(distance_m=_distances(s, x, y, residence_ids))
     return _copy(s, "visits", (*VISIT_COLS, "distance_m"), measured, point=True)
 
