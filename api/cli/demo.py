@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
@@ -92,18 +93,17 @@ def load(
 def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
     """The district and its 民情 in one transaction, the 民情 drawn (in the processes that made the
     district) while the district is stored; then the scenarios saved and queued."""
-    context = _pool_context()  # first: its server imports beside this process
+    pool = _pool(min(2, os.cpu_count() or 1))  # first: before this process starts a thread
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
     from layers.db import session
     from layers.load.demo import load_district
     from pipeline import minqing_demo
 
-    workers = min(2, os.cpu_count() or 1)
     with (
         friendly_errors(),
         steps(12, desc="澄湾区演示数据") as step,
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        pool,
         ThreadPoolExecutor(1) as drawing,
     ):
         step("生成 generating")
@@ -130,6 +130,20 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
 
 POOL_MODULES = ("data.demo.frames", "data.demo.minqing")
 """What the pool's processes run (``copy_frames``, the 民情's ``generate``)."""
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool, its processes started now. Where the platform forks (Linux), they are forked
+    from this process once it has imported ``POOL_MODULES`` and before it starts a thread or opens a
+    connection: they start at once with everything imported (a forkserver imported the modules a
+    second time, and the first copies waited for it). Elsewhere: a forkserver with them preloaded."""
+    for module in POOL_MODULES:
+        importlib.import_module(module)
+    if "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        pool.submit(int)  # forks every process now, before the executor's own thread starts
+        return pool
+    return ProcessPoolExecutor(workers, mp_context=_pool_context())
 
 
 def _pool_context() -> BaseContext:
