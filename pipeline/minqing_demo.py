@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy.orm import Session
 
 from data.demo.minqing import MinqingDemo, generate_copies, old_town_lonlat
@@ -110,7 +112,38 @@ def draw(
     )
 
 
-def store(s: Session, demo: MinqingDemo) -> dict[str, int]:
-    """Replace every event, key household and visit with ``demo`` (``draw``) in the transaction that
-    has just stored its district (``layers.load.demo.load_district``); row counts."""
+def column_kinds(s: Session) -> dict[str, dict[str, str]]:
+    """What ``draw_ready`` needs of the database: the column types of the 民情's tables."""
+    return store_rows.column_kinds(s)
+
+
+def draw_ready(
+    district: DemoDistrict,
+    kinds: dict[str, dict[str, str]],
+    *,
+    scale: float = 1.0,
+    seed: int = 20261122,
+    end: datetime | None = None,
+    months: int = 6,
+    pool: Executor | None = None,
+) -> store_rows.Ready:
+    """``draw_for``, its rows made ready for COPY (``layers.load.minqing_demo.ready``, column types
+    ``kinds``: ``column_kinds``) with the visits' distances from ``district``'s residences: all of
+    it while the district is stored."""
+    demo = draw_for(district, scale=scale, seed=seed, end=end, months=months, pool=pool)
+    residences = district.residences
+    points = np.asarray(residences.geometry, dtype=object)
+    homes = pd.DataFrame(
+        {
+            "residence_id": residences["residence_id"].to_numpy(np.int64),
+            "x": shapely.get_x(points),
+            "y": shapely.get_y(points),
+        }
+    )
+    return store_rows.ready(demo, kinds, homes)
+
+
+def store(s: Session, demo: MinqingDemo | store_rows.Ready) -> dict[str, int]:
+    """Replace every event, key household and visit with ``demo`` (``draw`` or ``draw_ready``) in the
+    transaction that has just stored its district (``layers.load.demo.load_district``); row counts."""
     return store_rows.replace_minqing(s, demo, with_district=True)

@@ -109,9 +109,17 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
         step("生成 generating")
         district = generate(scale=scale, seed=seed, pool=pool)
         generated = time.perf_counter() - t0
-        # drawn while the district is stored: the copies in the pool, the rest in a thread
-        minqing = drawing.submit(minqing_demo.draw_for, district, scale=scale, seed=seed, pool=pool)
         with session(actor="demo-loader") as s:
+            # drawn and made ready for COPY while the district is stored: the copies in the pool, the
+            # rest in a thread
+            minqing = drawing.submit(
+                minqing_demo.draw_ready,
+                district,
+                minqing_demo.column_kinds(s),
+                scale=scale,
+                seed=seed,
+                pool=pool,
+            )
             counts = load_district(s, district, progress=step)
             loaded = time.perf_counter() - t0
             step("民情演示 民情")

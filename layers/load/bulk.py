@@ -182,27 +182,52 @@ def _copy_binary(
     progress: Progress | None,
 ) -> int | None:
     """``copy_frame`` in the binary format; None (nothing sent) when a column does not render so."""
-    kinds = binary.column_types(raw, table)
+    cells = binary_cells(binary.column_types(raw, table), frame, columns, geometry, multi=multi)
+    if cells is None:
+        return None
+    return copy_cells(raw, table, [*columns, *geometry.values()], cells, progress)
+
+
+def binary_cells(
+    kinds: dict[str, str],
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    geometry: dict[str, str] | None = None,
+    *,
+    multi: bool = False,
+) -> list[binary.Cells] | None:
+    """The cells of ``frame``'s ``columns`` and geometries (``copy_frame``'s arguments) in the binary
+    format for the table whose column types are ``kinds`` (``binary.column_types``); None when one
+    does not render so. Pure: made anywhere, sent later by ``copy_cells``."""
+    geometry = geometry or {}
     rendered = [binary.cells(frame[c], kinds.get(c, "")) for c in columns]
     if any(c is None for c in rendered) or any(kinds.get(c) != "geometry" for c in geometry.values()):
         return None
+    out = [c for c in rendered if c is not None]
     for src in geometry:
         geoms = np.asarray(frame[src], dtype=object)
         geoms = np.array([g if isinstance(g, shapely.Geometry) else None for g in geoms], dtype=object)
-        rendered.append(binary.geometry_cells(as_multi(geoms) if multi else geoms))
-    cols = list(columns) + list(geometry.values())
+        out.append(binary.geometry_cells(as_multi(geoms) if multi else geoms))
+    return out
+
+
+def copy_cells(
+    raw, table: str, columns: Sequence[str], cells: Sequence[binary.Cells], progress: Progress | None = None
+) -> int:
+    """COPY the binary ``cells`` (``binary_cells``, one per column of ``columns``) into ``table``."""
+    n = len(cells[0]) if cells else 0
     with (
         raw.cursor() as cur,
         # the rows sent by a thread of psycopg's: the next chunk is rendered while PostgreSQL reads
         cur.copy(
-            f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)", writer=QueuedLibpqWriter(cur)
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)", writer=QueuedLibpqWriter(cur)
         ) as cp,
     ):
-        for done, chunk in binary.rows(rendered, PROGRESS_EVERY * 4):  # type: ignore[arg-type]
+        for done, chunk in binary.rows(cells, PROGRESS_EVERY * 4):
             cp.write(chunk)
             if progress is not None:
-                progress(done, len(frame))
-    return len(frame)
+                progress(done, n)
+    return n
 
 
 def copy_plain(s: Session, table: str, frame: pd.DataFrame, *, columns: Sequence[str]) -> int:
