@@ -107,18 +107,25 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
         ThreadPoolExecutor(1) as drawing,
     ):
         step("生成 generating")
-        district = generate(scale=scale, seed=seed, pool=pool)
+        end = minqing_demo.default_end()
+        started: dict = {}  # the generated copies' 民情, drawn in the pool while the others are laid out
+
+        def start(parts: dict[int, dict]) -> None:
+            started.update(minqing_demo.start_copies(parts, pool, end=end, scale=scale, seed=seed))
+
+        district = generate(scale=scale, seed=seed, pool=pool, made=start)
         generated = time.perf_counter() - t0
         with session(actor="demo-loader") as s:
-            # drawn and made ready for COPY while the district is stored: the copies in the pool, the
-            # rest in a thread
+            # the rest drawn and made ready for COPY in a thread while the district is stored
             minqing = drawing.submit(
                 minqing_demo.draw_ready,
                 district,
                 minqing_demo.column_kinds(s),
                 scale=scale,
                 seed=seed,
+                end=end,
                 pool=pool,
+                started=started,
             )
             counts = load_district(s, district, progress=step)
             loaded = time.perf_counter() - t0
