@@ -127,6 +127,8 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
                 pool=pool,
                 started=started,
             )
+            # then the scenarios' changes, while the 民情 is stored
+            scenarios = drawing.submit(_scenario_changes, district)
             counts = load_district(s, district, progress=step)
             loaded = time.perf_counter() - t0
             step("民情演示 民情")
@@ -134,7 +136,7 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
     stored = time.perf_counter() - t0
     typer.echo(f"已载入 loaded in {loaded:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
     _echo_minqing(rows, stored - loaded, 0)
-    _queue_scenarios(district)
+    _queue_scenarios(district, scenarios.result())
     typer.echo(
         f"阶段用时 phases: 生成 generating {generated:.1f} s, 入库 storing {loaded - generated:.1f} s, "
         f"民情演示 民情 (drawn while storing) {stored - loaded:.1f} s, 情景排队 scenarios queued "
@@ -296,13 +298,24 @@ def _scenarios(district: DemoDistrict, *, only_missing: bool = False) -> None:
     typer.echo(f"演示情景 demo scenarios ({time.perf_counter() - t0:.1f} s): {names or '无 none'}")
 
 
-def _queue_scenarios(district: DemoDistrict) -> None:
+def _scenario_changes(district: DemoDistrict) -> list[dict]:
+    """The demo scenarios of ``district`` (``data.demo.scenarios``), with what saving and queueing
+    them imports imported: made beside the storing, for ``_queue_scenarios``."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
+    from data.demo.scenarios import demo_scenarios
+
+    for module in ("layers.queries", "layers.scenarios", "pipeline.jobs", "pipeline.scenarios"):
+        importlib.import_module(module)
+    return demo_scenarios(district)
+
+
+def _queue_scenarios(district: DemoDistrict, made: list[dict] | None = None) -> None:
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import jobs
 
     with friendly_errors(), session(actor="demo-loader") as s:
-        rows = save_demo_scenarios(s, district, queue=True)
+        rows = save_demo_scenarios(s, district, queue=True, made=made)
         workers = jobs.live_workers(s)
     names = "、".join(f"{r['name']} (任务 job #{r['job_id']})" for r in rows)
     if not rows:
@@ -324,11 +337,12 @@ def save_demo_scenarios(
     actor: str = "demo-loader",
     only_missing: bool = False,
     queue: bool = False,
+    made: list[dict] | None = None,
 ) -> list[dict]:
     """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
     its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows; with
     ``queue``, the evaluations are queued for the task queue's worker instead, and the rows are the
-    scenarios' name, id and queue job id."""
+    scenarios' name, id and queue job id. ``made``: ``demo_scenarios(district)`` made already."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo.scenarios import demo_scenarios
     from layers import queries
@@ -342,7 +356,7 @@ def save_demo_scenarios(
     stored_names = dict(zip(stored.facility_id.astype(int), stored.name, strict=True))
     demo_names = dict(zip(district.facilities.facility_id.astype(int), district.facilities.name, strict=True))
     rows = []
-    for sc in demo_scenarios(district):
+    for sc in demo_scenarios(district) if made is None else made:
         ids = [int(c["facility_id"]) for c in sc["changes"] if "facility_id" in c]
         if any(stored_names.get(i) != demo_names.get(i) for i in ids):
             continue
