@@ -40,10 +40,33 @@ def _procs() -> dict[int, tuple[int, float]]:
     return out
 
 
+def _runnable(pid: int) -> float:
+    """Seconds the process's threads ran or waited in a run queue (/proc/<pid>/task/*/schedstat): the
+    time it wanted a core, whatever else the machine ran."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            ran, waited, _ = Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        total += int(ran) + int(waited)
+    return total / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=10.0)
     parser.add_argument("--entry", choices=("script", "c"), default="script")
+    parser.add_argument(
+        "--timeline",
+        type=float,
+        metavar="SECONDS",
+        help="also print, per interval of SECONDS, the cores each process used (main, pool, PostgreSQL)",
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -62,6 +85,8 @@ def main() -> None:
     load_before = os.getloadavg()
     mine: dict[int, float] = {}
     backends: dict[int, float] = {}
+    samples: list[Sample] = []
+    wanted: dict[int, float] = {}  # pid → seconds run or runnable (``--timeline``)
     with psycopg.connect(url, autocommit=True) as watch:
         t0 = time.perf_counter()
         run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -79,6 +104,14 @@ def main() -> None:
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
             ).fetchall()
             backends.update({pid: procs[pid][1] for (pid,) in serving if pid in procs})
+            if args.timeline:
+                for pid in [*tree, *(p for (p,) in serving)]:
+                    if pid in procs:
+                        wanted[pid] = _runnable(pid)
+                pg = {p: wanted.get(p, 0.0) for p in backends}
+                samples.append((time.perf_counter() - t0, dict(wanted), pg))
+            else:
+                samples.append((time.perf_counter() - t0, dict(mine), dict(backends)))
             time.sleep(0.1)
         wall = time.perf_counter() - t0
     stdout = run.stdout.read() if run.stdout else ""
@@ -90,6 +123,34 @@ def main() -> None:
     print(f"cpu_postgres_s {sum(backends.values()):.1f}")
     print(f"cpu_total_s {sum(mine.values()) + sum(backends.values()):.1f}")
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    if args.timeline:
+        _timeline(samples, run.pid, args.timeline)
+
+
+Sample = tuple[float, dict[int, float], dict[int, float]]
+"""Seconds since the start, seconds of each process of the command, of each PostgreSQL backend."""
+
+
+def _timeline(samples: list[Sample], main: int, every: float) -> None:
+    """Cores wanted per interval (ran or waited for a core): the main process, each other process of the
+    command (pool, forkserver), PostgreSQL (all backends), and the sum. Where the sum stays near 1, the
+    load runs on one core at a time, however busy the machine is."""
+    others = sorted({pid for _, mine, _ in samples for pid in mine if pid != main})
+    print(
+        f"timeline (cores wanted per {every:g} s: ran or runnable): t, main, {', '.join(map(str, others))}, "
+        "postgres, all"
+    )
+    last_t, last_mine, last_pg = 0.0, {}, {}
+    for t, mine, pg in samples:
+        if t - last_t < every and (t, mine, pg) != samples[-1]:
+            continue
+        span = t - last_t
+        used = [mine.get(main, 0) - last_mine.get(main, 0)]
+        used += [mine.get(p, 0) - last_mine.get(p, 0) for p in others]
+        used.append(sum(pg.values()) - sum(last_pg.values()))
+        cells = " ".join(f"{u / span:4.2f}" for u in used)
+        print(f"{t:6.1f} {cells} | {sum(used) / span:4.2f}")
+        last_t, last_mine, last_pg = t, mine, pg
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
@@ -92,26 +93,42 @@ def load(
 def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
     """The district and its 民情 in one transaction, the 民情 drawn (in the processes that made the
     district) while the district is stored; then the scenarios saved and queued."""
-    context = _pool_context()  # first: its server imports beside this process
+    pool = _pool(min(2, os.cpu_count() or 1))  # first: before this process starts a thread
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo import generate
     from layers.db import session
     from layers.load.demo import load_district
     from pipeline import minqing_demo
 
-    workers = min(2, os.cpu_count() or 1)
     with (
         friendly_errors(),
         steps(12, desc="澄湾区演示数据") as step,
-        ProcessPoolExecutor(workers, mp_context=context) as pool,
+        pool,
         ThreadPoolExecutor(1) as drawing,
     ):
         step("生成 generating")
-        district = generate(scale=scale, seed=seed, pool=pool)
+        end = minqing_demo.default_end()
+        started: dict = {}  # the generated copies' 民情, drawn in the pool while the others are laid out
+
+        def start(parts: dict[int, dict]) -> None:
+            started.update(minqing_demo.start_copies(parts, pool, end=end, scale=scale, seed=seed))
+
+        district = generate(scale=scale, seed=seed, pool=pool, made=start)
         generated = time.perf_counter() - t0
-        # drawn while the district is stored: the copies in the pool, the rest in a thread
-        minqing = drawing.submit(minqing_demo.draw_for, district, scale=scale, seed=seed, pool=pool)
         with session(actor="demo-loader") as s:
+            # the rest drawn and made ready for COPY in a thread while the district is stored
+            minqing = drawing.submit(
+                minqing_demo.draw_ready,
+                district,
+                minqing_demo.column_kinds(s),
+                scale=scale,
+                seed=seed,
+                end=end,
+                pool=pool,
+                started=started,
+            )
+            # then the scenarios' changes, while the 民情 is stored
+            scenarios = drawing.submit(_scenario_changes, district)
             counts = load_district(s, district, progress=step)
             loaded = time.perf_counter() - t0
             step("民情演示 民情")
@@ -119,7 +136,7 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
     stored = time.perf_counter() - t0
     typer.echo(f"已载入 loaded in {loaded:.1f} s: {json.dumps(counts, ensure_ascii=False)}")
     _echo_minqing(rows, stored - loaded, 0)
-    _queue_scenarios(district)
+    _queue_scenarios(district, scenarios.result())
     typer.echo(
         f"阶段用时 phases: 生成 generating {generated:.1f} s, 入库 storing {loaded - generated:.1f} s, "
         f"民情演示 民情 (drawn while storing) {stored - loaded:.1f} s, 情景排队 scenarios queued "
@@ -130,6 +147,20 @@ def _load_with_minqing(scale: float, seed: int, t0: float) -> None:
 
 POOL_MODULES = ("data.demo.frames", "data.demo.minqing")
 """What the pool's processes run (``copy_frames``, the 民情's ``generate``)."""
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool, its processes started now. Where the platform forks (Linux), they are forked
+    from this process once it has imported ``POOL_MODULES`` and before it starts a thread or opens a
+    connection: they start at once with everything imported (a forkserver imported the modules a
+    second time, and the first copies waited for it). Elsewhere: a forkserver with them preloaded."""
+    for module in POOL_MODULES:
+        importlib.import_module(module)
+    if "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        pool.submit(int)  # forks every process now, before the executor's own thread starts
+        return pool
+    return ProcessPoolExecutor(workers, mp_context=_pool_context())
 
 
 def _pool_context() -> BaseContext:
@@ -267,13 +298,24 @@ def _scenarios(district: DemoDistrict, *, only_missing: bool = False) -> None:
     typer.echo(f"演示情景 demo scenarios ({time.perf_counter() - t0:.1f} s): {names or '无 none'}")
 
 
-def _queue_scenarios(district: DemoDistrict) -> None:
+def _scenario_changes(district: DemoDistrict) -> list[dict]:
+    """The demo scenarios of ``district`` (``data.demo.scenarios``), with what saving and queueing
+    them imports imported: made beside the storing, for ``_queue_scenarios``."""
+    # late: keeps `minqing` start-up fast (loaded when the command runs)
+    from data.demo.scenarios import demo_scenarios
+
+    for module in ("layers.queries", "layers.scenarios", "pipeline.jobs", "pipeline.scenarios"):
+        importlib.import_module(module)
+    return demo_scenarios(district)
+
+
+def _queue_scenarios(district: DemoDistrict, made: list[dict] | None = None) -> None:
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from layers.db import session
     from pipeline import jobs
 
     with friendly_errors(), session(actor="demo-loader") as s:
-        rows = save_demo_scenarios(s, district, queue=True)
+        rows = save_demo_scenarios(s, district, queue=True, made=made)
         workers = jobs.live_workers(s)
     names = "、".join(f"{r['name']} (任务 job #{r['job_id']})" for r in rows)
     if not rows:
@@ -295,11 +337,12 @@ def save_demo_scenarios(
     actor: str = "demo-loader",
     only_missing: bool = False,
     queue: bool = False,
+    made: list[dict] | None = None,
 ) -> list[dict]:
     """Save and evaluate the scenarios of ``data.demo.scenarios`` for ``district``; one already saved under
     its name is re-evaluated (skipped with ``only_missing``). Returns the evaluated scenario rows; with
     ``queue``, the evaluations are queued for the task queue's worker instead, and the rows are the
-    scenarios' name, id and queue job id."""
+    scenarios' name, id and queue job id. ``made``: ``demo_scenarios(district)`` made already."""
     # late: keeps `minqing` start-up fast (loaded when the command runs)
     from data.demo.scenarios import demo_scenarios
     from layers import queries
@@ -313,7 +356,7 @@ def save_demo_scenarios(
     stored_names = dict(zip(stored.facility_id.astype(int), stored.name, strict=True))
     demo_names = dict(zip(district.facilities.facility_id.astype(int), district.facilities.name, strict=True))
     rows = []
-    for sc in demo_scenarios(district):
+    for sc in demo_scenarios(district) if made is None else made:
         ids = [int(c["facility_id"]) for c in sc["changes"] if "facility_id" in c]
         if any(stored_names.get(i) != demo_names.get(i) for i in ids):
             continue

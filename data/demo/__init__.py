@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, fields
 
@@ -83,7 +84,13 @@ class DemoDistrict:
     plan: pd.DataFrame
 
 
-def generate(*, scale: float = 1.0, seed: int = 20261122, pool: Executor | None = None) -> DemoDistrict:
+def generate(
+    *,
+    scale: float = 1.0,
+    seed: int = 20261122,
+    pool: Executor | None = None,
+    made: Callable[[dict[int, dict]], None] | None = None,
+) -> DemoDistrict:
     """Generate the fictional demo district.
 
     Parameters
@@ -93,6 +100,8 @@ def generate(*, scale: float = 1.0, seed: int = 20261122, pool: Executor | None 
     seed : random seed; the same ``seed`` and ``scale`` give identical frames and ids.
     pool : process pool to generate the copies in (default: one made here, one process per core);
         the same frames either way.
+    made : called with the generated copies' frames (copy → ``copy_frames``' dict) before the other
+        copies are laid out like them: to start work on them meanwhile.
 
     Returns
     -------
@@ -101,7 +110,7 @@ def generate(*, scale: float = 1.0, seed: int = 20261122, pool: Executor | None 
 
     sizes = copy_sizes(scale)
     origins = layout(len(sizes))
-    parts = _all_copies(sizes, origins, seed, pool)
+    parts = _all_copies(sizes, origins, seed, pool, made)
     out = {}
     for f in fields(DemoDistrict):
         frames = [p[f.name] for p in parts]
@@ -112,7 +121,13 @@ def generate(*, scale: float = 1.0, seed: int = 20261122, pool: Executor | None 
     return DemoDistrict(**out)
 
 
-def _all_copies(sizes: list[float], origins: list, seed: int, pool: Executor | None = None) -> list[dict]:
+def _all_copies(
+    sizes: list[float],
+    origins: list,
+    seed: int,
+    pool: Executor | None = None,
+    made_hook: Callable[[dict[int, dict]], None] | None = None,
+) -> list[dict]:
     """The frames of every copy. Copies 0 and 1 and a partial last copy are generated, in worker
     processes, one per core (each copy draws from its own seeded streams, so the result is the same
     either way); the other full copies are derived from copy 1 (``derived``, a fraction of a second
@@ -128,6 +143,8 @@ def _all_copies(sizes: list[float], origins: list, seed: int, pool: Executor | N
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             parts = dict(zip(made, pool.map(copy_frames, *zip(*jobs, strict=True)), strict=True))
+    if made_hook is not None:
+        made_hook(dict(parts))
     for c in rest:
         t = derived.template(c, sizes)
         parts[c] = derived.derive(parts[t], t, c, origins[t], origins[c])

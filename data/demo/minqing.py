@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -482,6 +482,7 @@ def generate_copies(
     seed: int = 20261122,
     workers: int = 1,
     pool: Executor | None = None,
+    started: Mapping[int, tuple[pd.DataFrame, Future]] | None = None,
 ) -> MinqingDemo:
     """The 民情 of a demo of ``scale`` copies (``homes`` as for ``generate``), copy by copy (copy c:
     ``residence_id // ID_STRIDE``). Copy 0 is drawn from ``generate``'s stream, so one district gets
@@ -489,7 +490,8 @@ def generate_copies(
     ``workers`` processes, or in ``pool``); a copy laid out like another (``derived``) takes that
     copy's 民情 at its own homes: the same reports, flows, key households and visits at the same
     times, with its own addresses, areas, grid workers, tracking codes and household heads (a
-    fraction of the time of drawing them)."""
+    fraction of the time of drawing them). ``started``: copy → (its homes, the future of ``start``) of
+    copies whose drawing was started earlier with the same inputs: taken where the homes are these."""
     homes = homes.sort_values("residence_id").reset_index(drop=True)
     copy = homes["residence_id"].to_numpy(np.int64) // ID_STRIDE
     sizes = geography.copy_sizes(scale)
@@ -498,7 +500,10 @@ def generate_copies(
     for c in mine:
         t = derived.template(c, sizes) if c < len(sizes) else c
         source[c] = t if t in mine and _alike(mine[t], mine[c]) else c
-    drawn = [c for c in mine if source[c] == c]
+    early = {
+        c: f for c, (h, f) in (started or {}).items() if c in mine and source[c] == c and h.equals(mine[c])
+    }
+    drawn = [c for c in mine if source[c] == c and c not in early]
     jobs = [
         (mine[c], categories, calendar, plan, end, examples, months, seed, () if c == 0 else (c,))
         for c in drawn
@@ -512,6 +517,7 @@ def generate_copies(
             made = dict(zip(drawn, pool.map(_generate, *zip(*jobs, strict=True)), strict=True))
     else:
         made = {c: _generate(*job) for c, job in zip(drawn, jobs, strict=True)}
+    made.update({c: f.result() for c, f in early.items()})
     parts = [
         made[c]
         if source[c] == c
@@ -519,6 +525,26 @@ def generate_copies(
         for c in mine
     ]
     return _joined(parts, np.random.default_rng([seed, 17]))
+
+
+def start(
+    homes: pd.DataFrame,
+    copy: int,
+    categories: Mapping[str, Category],
+    calendar: WorkCalendar,
+    plan: Mapping[str, KeyGroup],
+    pool: Executor,
+    *,
+    end: datetime,
+    examples: Mapping[str, Sequence[str]] | None = None,
+    months: int = 6,
+    seed: int = 20261122,
+) -> tuple[pd.DataFrame, Future]:
+    """Start drawing the 民情 of copy ``copy`` (its ``homes`` only) in ``pool``, as ``generate_copies``
+    draws a copy it does not lay out like another: for its ``started``."""
+    mine = homes.sort_values("residence_id").reset_index(drop=True)
+    job = (mine, categories, calendar, plan, end, examples, months, seed, () if copy == 0 else (copy,))
+    return mine, pool.submit(_generate, *job)
 
 
 def _generate(homes, categories, calendar, plan, end, examples, months, seed, stream) -> MinqingDemo:

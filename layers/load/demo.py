@@ -141,33 +141,43 @@ def _copy_district(s: Session, district, *, actor: str, step: Callable[[str], No
     step("行政区划与网格 areas")
     areas = district.areas.sort_values(["area_id"])
     counts["areas"] = copy_frame(
-        s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"}, multi=True
+        s, "areas", areas, columns=AREA_COLS, geometry={"geometry": "geom"}, binary=True, multi=True
     )
     step("路网 network")
     nodes = district.nodes.copy()
 
     nodes["geometry"] = shapely.points(nodes["lon"].to_numpy(), nodes["lat"].to_numpy())
     counts["network_nodes"] = copy_frame(
-        s, "network_nodes", nodes, columns=["node_id"], geometry={"geometry": "geom"}
+        s, "network_nodes", nodes, columns=["node_id"], geometry={"geometry": "geom"}, binary=True
     )
     counts["network_edges"] = copy_frame(
-        s, "network_edges", district.edges, columns=EDGE_COLS, geometry={"geometry": "geom"}
+        s, "network_edges", district.edges, columns=EDGE_COLS, geometry={"geometry": "geom"}, binary=True
     )
     step("水系 water")
     counts["water"] = copy_frame(
-        s, "water", district.water, columns=WATER_COLS, geometry={"geometry": "geom"}, multi=True
+        s, "water", district.water, columns=WATER_COLS, geometry={"geometry": "geom"}, binary=True, multi=True
     )
     step("建筑 buildings")
     counts["buildings"] = copy_frame(
-        s, "buildings", district.buildings, columns=BUILDING_COLS, geometry={"geometry": "geom"}
+        s, "buildings", district.buildings, columns=BUILDING_COLS, geometry={"geometry": "geom"}, binary=True
     )
     step("住户点 residences")
     counts["residences"] = copy_frame(
-        s, "residences", district.residences, columns=RESIDENCE_COLS, geometry={"geometry": "geom"}
+        s,
+        "residences",
+        district.residences,
+        columns=RESIDENCE_COLS,
+        geometry={"geometry": "geom"},
+        binary=True,
     )
     step("服务设施 facilities")
     counts["facilities"] = copy_frame(
-        s, "facilities", district.facilities, columns=FACILITY_COLS, geometry={"geometry": "geom"}
+        s,
+        "facilities",
+        district.facilities,
+        columns=FACILITY_COLS,
+        geometry={"geometry": "geom"},
+        binary=True,
     )
     step("地名 place names")
     names = district.place_names
@@ -179,6 +189,7 @@ def _copy_district(s: Session, district, *, actor: str, step: Callable[[str], No
         names.drop(columns=["proper", "generic"]).join(sign),
         columns=[*PLACE_NAME_COLS, "pinyin"],
         geometry={"geometry": "geom"},
+        binary=True,
     )
 
     history = history_rows(names)

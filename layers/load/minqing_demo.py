@@ -9,15 +9,20 @@ town (a polygon the caller passes as WKT).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import set_actor
-from layers.load.bulk import copy_frame, indexes_deferred, record_import
+from layers.db import driver_connection, set_actor
+from layers.load import binary
+from layers.load.binary import Cells
+from layers.load.bulk import binary_cells, copy_cells, copy_frame, indexes_deferred, record_import
 
 EVENT_COLS = (
     "event_id",
@@ -98,9 +103,16 @@ def _array(values: Sequence[str]) -> str:
     return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
-def _columns(frame: pd.DataFrame, columns: Sequence[str], *, point: bool = False) -> pd.DataFrame:
+def _seventh(values: np.ndarray) -> np.ndarray:
+    """Degrees to 7 decimals, as PostgreSQL reads them from text: the double nearest the decimal."""
+    return np.array([float(f"{v:.7f}") for v in np.asarray(values, dtype=float).tolist()])
+
+
+def _columns(
+    frame: pd.DataFrame, columns: Sequence[str], *, points: tuple[np.ndarray, np.ndarray] | None = None
+) -> pd.DataFrame:
     """``frame``'s ``columns`` typed for a column-wise COPY (``copy_frame``): integers as nullable
-    integers, instants in UTC, lists as arrays; with ``point``, ``geom`` from lon/lat (EWKT, 7 decimals)."""
+    integers, instants in UTC, lists as arrays; with ``points`` (lon, lat), ``geometry``: those points."""
     out = {}
     for c in columns:
         col = frame[c] if c in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -111,19 +123,14 @@ def _columns(frame: pd.DataFrame, columns: Sequence[str], *, point: bool = False
         elif c in ARRAYS:
             col = col.map(_array)
         out[c] = col
-    if point:
-        out["geom"] = [
-            f"SRID=4326;POINT({float(x):.7f} {float(y):.7f})"
-            for x, y in zip(frame["lon"].to_numpy(), frame["lat"].to_numpy(), strict=True)
-        ]
+    if points is not None:
+        out["geometry"] = shapely.points(*points)
     return pd.DataFrame(out, index=frame.index)
 
 
-def _copy(s: Session, table: str, columns: Sequence[str], frame: pd.DataFrame, *, point: bool = False) -> int:
-    if frame.empty:
-        return 0
-    rows = _columns(frame, columns, point=point)
-    return copy_frame(s, table, rows, columns=list(rows.columns))
+def _stored_points(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The points stored for ``frame``'s lon/lat: 7 decimals, as the EWKT written before gave them."""
+    return _seventh(frame["lon"].to_numpy(float)), _seventh(frame["lat"].to_numpy(float))
 
 
 def _local(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -138,20 +145,111 @@ def _ids(s: Session, sequence: str, n: int) -> np.ndarray:
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
+IDS = {
+    "events": ("event_id",),
+    "event_history": ("event_id",),
+    "key_households": ("household_id",),
+    "visits": ("household_id", "event_id", "distance_m"),
+}
+"""Per table, the columns known only when the rows are stored: the ids the sequences give, the
+visits' distances measured again in PostGIS."""
+
+
+def column_kinds(s: Session) -> dict[str, dict[str, str]]:
+    """The column types of the 民情's tables (``binary.column_types``), for ``ready``."""
+    raw = driver_connection(s)
+    return {table: binary.column_types(raw, table) for table in TABLES}
+
+
+def residence_points(s: Session) -> pd.DataFrame:
+    """residence_id, x (lon) and y (lat) of every stored residence."""
+    rows = s.execute(text("SELECT residence_id, ST_X(geom), ST_Y(geom) FROM residences")).all()
+    return pd.DataFrame(
+        {
+            "residence_id": np.array([r[0] for r in rows], dtype=np.int64),
+            "x": np.array([r[1] for r in rows], dtype=float),
+            "y": np.array([r[2] for r in rows], dtype=float),
+        }
+    )
+
+
+@dataclass
+class Table:
+    """A table's rows made ready but for the columns of ``IDS``."""
+
+    columns: list[str]
+    """COPY's columns of ``cells`` (the geometry, ``geom``, last)."""
+    frame: pd.DataFrame
+    """The typed columns (``_columns``), the geometry in ``geometry``: for the text format."""
+    cells: list[Cells] | None
+    """The binary cells of ``columns``; None: the text format, from ``frame``."""
+
+
+@dataclass
+class Ready:
+    """The 民情 (a ``data.demo.minqing.MinqingDemo``) made ready to be stored (``ready``): every
+    column of every row but the ids the database gives and the few visit distances PostGIS measures."""
+
+    demo: Any
+    tables: dict[str, Table]
+    visit_points: tuple[np.ndarray, np.ndarray]
+    visit_residences: np.ndarray
+    distances: np.ndarray
+    """Each visit's metres from its residence (0.1 m), NaN without one."""
+    again: np.ndarray
+    """The visits whose distance PostGIS measures again (``_measured``)."""
+
+
+def ready(demo, kinds: dict[str, dict[str, str]], homes: pd.DataFrame) -> Ready:
+    """``demo`` rendered for COPY (column types ``kinds``: ``column_kinds``) with the visits'
+    distances from the residences ``homes`` (``residence_points``): no database, so it can be made
+    while the district is stored."""
+    events, history, households, visits = demo.events, demo.history, demo.households, demo.visits
+
+    def table(name: str, frame: pd.DataFrame, columns: Sequence[str], *, point: bool = False) -> Table:
+        rest = [c for c in columns if c not in IDS[name]]
+        if frame.empty:
+            return Table(rest, pd.DataFrame(index=frame.index), None)
+        typed = _columns(frame, rest, points=_stored_points(frame) if point else None)
+        geometry = {"geometry": "geom"} if point else None
+        cells = binary_cells(kinds[name], typed, rest, geometry)
+        return Table([*rest, *(geometry or {}).values()], typed, cells)
+
+    residence_ids = _local(households, "residence_id")[_local(visits, "hh")]
+    x, y = _stored_points(visits) if not visits.empty else (np.empty(0), np.empty(0))
+    distances, again = _measured(x, y, residence_ids, homes)
+    return Ready(
+        demo=demo,
+        tables={
+            "events": table("events", events, EVENT_COLS, point=True),
+            "event_history": table("event_history", history, HISTORY_COLS),
+            "key_households": table("key_households", households, HOUSEHOLD_COLS),
+            "visits": table("visits", visits, (*VISIT_COLS, "distance_m"), point=True),
+        },
+        visit_points=(x, y),
+        visit_residences=residence_ids,
+        distances=distances,
+        again=again,
+    )
+
+
 def replace_minqing(
     s: Session, demo, *, actor: str = "demo-loader", with_district: bool = False
 ) -> dict[str, int]:
     """Replace all events, their history and photos, key households and visits with ``demo`` (a
-    ``data.demo.minqing.MinqingDemo``); each event goes to its grid's grid worker account if there is
-    one; each visit's distance from its household is measured. Returns row counts.
+    ``data.demo.minqing.MinqingDemo``, or one made ``ready``); each event goes to its grid's grid
+    worker account if there is one; each visit's distance from its household is measured. Returns
+    row counts.
 
     ``with_district``: the district was replaced earlier in this transaction (``layers.load.demo``),
     which holds its areas and residences against readers already: the keys to them are made once
     after the rows too (one join each instead of a look-up per row and key)."""
+    if not isinstance(demo, Ready):
+        demo = ready(demo, column_kinds(s), residence_points(s))
     set_actor(s, actor, bulk=True, audit_rows=False)  # generated rows: the summary row says what was loaded
     s.execute(text("TRUNCATE visits, key_households, event_photos, event_history, events"))
-    event_ids = _ids(s, "events_event_id_seq", len(demo.events))
-    household_ids = _ids(s, "key_households_household_id_seq", len(demo.households))
+    event_ids = _ids(s, "events_event_id_seq", len(demo.demo.events))
+    household_ids = _ids(s, "key_households_household_id_seq", len(demo.demo.households))
     with indexes_deferred(s, TABLES, locked=("areas", "residences") if with_district else ()):
         counts = _copy_all(s, demo, event_ids, household_ids)
         s.execute(
@@ -166,47 +264,62 @@ def replace_minqing(
     return counts
 
 
-def _copy_all(s: Session, demo, event_ids: np.ndarray, household_ids: np.ndarray) -> dict[str, int]:
-    events, history, households, visits = demo.events, demo.history, demo.households, demo.visits
+def _copy_all(s: Session, r: Ready, event_ids: np.ndarray, household_ids: np.ndarray) -> dict[str, int]:
+    events, history, households, visits = r.demo.events, r.demo.history, r.demo.households, r.demo.visits
     visit_ev = _local(visits, "ev")
     return {
-        "events": _copy(
-            s, "events", EVENT_COLS, events.assign(event_id=event_ids[_local(events, "ev")]), point=True
+        "events": _write(s, "events", r.tables["events"], {"event_id": event_ids[_local(events, "ev")]}),
+        "event_history": _write(
+            s, "event_history", r.tables["event_history"], {"event_id": event_ids[_local(history, "ev")]}
         ),
-        "event_history": _copy(
-            s,
-            "event_history",
-            HISTORY_COLS,
-            history.assign(event_id=event_ids[_local(history, "ev")]),
-        ),
-        "key_households": _copy(
+        "key_households": _write(
             s,
             "key_households",
-            HOUSEHOLD_COLS,
-            households.assign(household_id=household_ids[_local(households, "hh")]),
+            r.tables["key_households"],
+            {"household_id": household_ids[_local(households, "hh")]},
         ),
-        "visits": _visits(
+        "visits": _write(
             s,
-            visits.assign(
-                household_id=household_ids[_local(visits, "hh")],
-                event_id=pd.Series(
-                    event_ids[np.maximum(visit_ev, 0)], index=visits.index, dtype="Int64"
-                ).where(visit_ev >= 0),  # −1: no event
-            ),
-            _local(households, "residence_id")[_local(visits, "hh")],
+            "visits",
+            r.tables["visits"],
+            {
+                "household_id": household_ids[_local(visits, "hh")],
+                "event_id": event_ids[np.maximum(visit_ev, 0)] if len(event_ids) else np.zeros_like(visit_ev),
+                "distance_m": _distances(s, r),
+            },
+            null={"event_id": visit_ev < 0},  # −1: no event
         ),
     }
 
 
-def _visits(s: Session, visits: pd.DataFrame, residence_ids: np.ndarray) -> int:
-    """COPY the visits in their order, each with its distance from its household's residence
-    (``residence_ids``, one per visit): written once, with the distance already measured."""
-    if visits.empty:
+def _write(
+    s: Session, name: str, t: Table, late: dict[str, Any], *, null: dict[str, np.ndarray] | None = None
+) -> int:
+    """COPY the rows of ``t`` with the columns ``late`` (values in the rows' order; ``null``: where
+    a column is NULL)."""
+    if t.frame.empty:
         return 0
-    x = np.array([float(f"{v:.7f}") for v in visits["lon"].to_numpy(float)])  # the point the EWKT makes
-    y = np.array([float(f"{v:.7f}") for v in visits["lat"].to_numpy(float)])
-    measured = visits.assign(distance_m=_distances(s, x, y, residence_ids))
-    return _copy(s, "visits", (*VISIT_COLS, "distance_m"), measured, point=True)
+    index = t.frame.index
+    columns = {c: pd.Series(v, index=index) for c, v in late.items()}
+    for c, where in (null or {}).items():
+        columns[c] = columns[c].astype("Int64").mask(pd.Series(where, index=index))
+    raw = driver_connection(s)
+    if t.cells is not None:
+        kinds = binary.column_types(raw, name)
+        more = [binary.cells(v, kinds.get(c, "")) for c, v in columns.items()]
+        if all(m is not None for m in more):
+            return copy_cells(
+                raw, name, [*t.columns, *columns], [*t.cells, *(m for m in more if m is not None)]
+            )
+    rows = t.frame.assign(**columns)
+    point = "geometry" in rows
+    return copy_frame(
+        s,
+        name,
+        rows,
+        columns=[c for c in rows.columns if c != "geometry"],
+        geometry={"geometry": "geom"} if point else None,
+    )
 
 
 DISTANCE_SQL = (
@@ -221,24 +334,34 @@ NEAR_HALF = 1e-4
 be measured again in PostGIS: the two geodesics differ by about 1e-8 m."""
 
 
-def _distances(s: Session, x: np.ndarray, y: np.ndarray, residence_ids: np.ndarray) -> np.ndarray:
-    """Metres (0.1 m) from each point (lon ``x``, lat ``y``) to its residence, as ``DISTANCE_SQL``
-    gives them: the geodesic on WGS 84 by pyproj (GeographicLib), the few within ``NEAR_HALF`` of a
-    rounding boundary measured in PostGIS; NaN where the residence is missing."""
-    homes = s.execute(text("SELECT residence_id, ST_X(geom), ST_Y(geom) FROM residences")).all()
-    at = pd.Index(np.array([h[0] for h in homes], dtype=np.int64))
+def _measured(
+    x: np.ndarray, y: np.ndarray, residence_ids: np.ndarray, homes: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Metres (0.1 m) from each point (lon ``x``, lat ``y``) to its residence (``homes``: residence_id,
+    x, y), the geodesic on WGS 84 by pyproj (GeographicLib), NaN where the residence is missing; and
+    the points within ``NEAR_HALF`` of a rounding boundary, for PostGIS to measure again
+    (``_distances``)."""
+    at = pd.Index(homes["residence_id"].to_numpy(np.int64))
     where = at.get_indexer(residence_ids)
-    hx = np.array([h[1] for h in homes], dtype=float)[where]
-    hy = np.array([h[2] for h in homes], dtype=float)[where]
+    hx = homes["x"].to_numpy(float)[where]
+    hy = homes["y"].to_numpy(float)[where]
     _, _, d = Geod(ellps="WGS84").inv(x, y, hx, hy)
     tenths = np.asarray(d, dtype=float) * 10
     out = np.rint(tenths) / 10
     out[where < 0] = np.nan
     again = np.flatnonzero((np.abs(tenths - np.floor(tenths) - 0.5) < NEAR_HALF) & (where >= 0))
+    return out, again
+
+
+def _distances(s: Session, r: Ready) -> np.ndarray:
+    """The visits' metres as ``DISTANCE_SQL`` gives them: ``r``'s, those near a rounding boundary
+    measured again in PostGIS."""
+    out = r.distances.copy()
+    again, (x, y) = r.again, r.visit_points
     if len(again):
         exact = s.execute(
             text(DISTANCE_SQL),
-            {"x": x[again].tolist(), "y": y[again].tolist(), "r": residence_ids[again].tolist()},
+            {"x": x[again].tolist(), "y": y[again].tolist(), "r": r.visit_residences[again].tolist()},
         ).scalars()
         out[again] = [np.nan if v is None else v for v in exact]
     return out

@@ -4,6 +4,7 @@ areas and grid workers."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from data.demo import derived
 from data.demo.frames import ID_STRIDE, copy_frames
 from data.demo.geography import layout
-from data.demo.minqing import DISPATCHER, generate, generate_copies
+from data.demo.minqing import DISPATCHER, generate, generate_copies, start
 from data.demo.names import district
 from geo.deadlines import BEIJING
 
@@ -145,3 +146,19 @@ def test_copies_drawn_in_processes_give_the_same_rows(homes, tables, both):
     )
     alone = generate(other, *tables, end=END, seed=5, stream=(2,))
     assert (one.events["grid_id"] // ID_STRIDE == 2).sum() == len(alone.events)
+
+
+def test_copies_started_early_give_the_same_rows(homes, tables, both):
+    """A copy whose drawing was started before the others were laid out (``start``) is taken as it
+    is; one started for other homes is drawn again: the rows are those drawn at once."""
+    with ThreadPoolExecutor(1) as pool:
+        started = {1: start(homes[0], 1, *tables, pool, end=END, seed=5)}
+        early = generate_copies(pd.concat(homes), *tables, end=END, scale=3.0, seed=5, started=started)
+        wrong = homes[0].copy()
+        wrong["households"] *= 3  # not copy 1's homes: its rows must not be taken
+        stale = {1: start(wrong, 1, *tables, pool, end=END, seed=5)}
+        again = generate_copies(pd.concat(homes), *tables, end=END, scale=3.0, seed=5, started=stale)
+    for name in ("events", "history", "households", "visits"):
+        pd.testing.assert_frame_equal(getattr(early, name), getattr(both, name))
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(both, name))
+    assert len(stale[1][1].result().events) > 2 * len(started[1][1].result().events)  # they differ
