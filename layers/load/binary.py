@@ -141,17 +141,25 @@ def geometry_cells(geoms: np.ndarray) -> Cells:
             out["x"], out["y"] = xy[:, 0], xy[:, 1]
             return out
     cells_: list[bytes] = [NULL_CELL] * len(geoms)
-    headers: dict[bytes, bytes] = {}  # WKB header (byte order, type) → EWKB header with the SRID
     at = np.flatnonzero(present).tolist()
-    for i, wkb in zip(at, shapely.to_wkb(geoms[present], hex=False).tolist(), strict=True):
+    for i, one in zip(at, ewkb(geoms[present]), strict=True):
+        cells_[i] = len(one).to_bytes(4, "big") + one
+    return cells_
+
+
+def ewkb(geoms: np.ndarray) -> Iterator[bytes]:
+    """EWKB with SRID ``SRID`` of each of ``geoms`` (none missing): GEOS's WKB with the SRID flag and the
+    SRID put into each outer header (the bytes ``set_srid`` and ``to_wkb(include_srid=True)`` give,
+    without copying every geometry in GEOS: 2-5 times faster)."""
+    headers: dict[bytes, bytes] = {}  # WKB header (byte order, type) → EWKB header with the SRID
+    for wkb in shapely.to_wkb(geoms, hex=False).tolist():
         head = wkb[:5]
-        ewkb = headers.get(head)
-        if ewkb is None:
+        found = headers.get(head)
+        if found is None:
             order: Literal["little", "big"] = "little" if head[0] == 1 else "big"
             kind = int.from_bytes(head[1:5], order) | 0x20000000  # wkbSRID flag
-            ewkb = headers[head] = head[:1] + kind.to_bytes(4, order) + SRID.to_bytes(4, order)
-        cells_[i] = (len(wkb) + 4).to_bytes(4, "big") + ewkb + wkb[5:]
-    return cells_
+            found = headers[head] = head[:1] + kind.to_bytes(4, order) + SRID.to_bytes(4, order)
+        yield found + wkb[5:]
 
 
 def rows(columns: Sequence[Cells], chunk: int) -> Iterator[tuple[int, bytes]]:
