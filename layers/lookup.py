@@ -41,18 +41,25 @@ def areas_at(s: Session, lon: float, lat: float) -> list[dict[str, Any]]:
 
 
 def place_name_rows(s: Session) -> pd.DataFrame:
-    """Names to search: every place name, plus former names from its history (``historical``)."""
-    return read_frame(
+    """Names to search: every place name, then the former names from its history (``historical``).
+    Every current name comes before any former one (``layers.placenames.name_index`` keeps each id's
+    first row as its current one): a UNION ALL alone promises no order, and a parallel plan mixes
+    the two."""
+    frame = read_frame(
         s,
         (
+            "SELECT * FROM ("
             "SELECT name_id AS id, name, status = 'historical' AS historical, category, pinyin, status, "
-            "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat FROM place_names "
+            "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat, 0 AS former "
+            "FROM place_names "
             "UNION ALL "
             "SELECT h.name_id, h.old_name, true, p.category, p.pinyin, p.status, "
-            "ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)) FROM place_name_history h "
+            "ST_X(ST_PointOnSurface(p.geom)), ST_Y(ST_PointOnSurface(p.geom)), 1 FROM place_name_history h "
             "JOIN place_names p USING (name_id) WHERE h.old_name IS NOT NULL AND h.old_name <> p.name"
+            ") names ORDER BY former, id, name"
         ),
     )
+    return frame.drop(columns="former")
 
 
 def facility_points(s: Session) -> pd.DataFrame:

@@ -172,6 +172,31 @@ def test_a_renamed_name_is_still_found_by_its_old_name_as_historical(pn_db):
     assert current.loc[0, ["id", "name", "historical"]].tolist() == [created.name_id, "晴川路", False]
 
 
+def test_a_renamed_name_reads_as_its_current_name_whatever_plan_runs(pn_db):
+    """The search keeps each id's first row as its current one: with a parallel plan (which mixes the
+    rows of a UNION ALL's branches) too, every current name comes before any former one."""
+    created = _create(pn_db, "朝晖路")
+    with session(pn_db, actor="officer.li") as s:
+        placenames.rename(s, created.name_id, "朝阳路", approval=APPROVAL.format(7))
+    with session(pn_db) as s:
+        for setting in (
+            "SET LOCAL parallel_setup_cost = 0",
+            "SET LOCAL parallel_tuple_cost = 0",
+            "SET LOCAL min_parallel_table_scan_size = 0",
+            "SET LOCAL force_parallel_mode = on",
+            "SET LOCAL parallel_leader_participation = off",
+            "SET LOCAL max_parallel_workers_per_gather = 4",
+        ):
+            s.execute(text(setting))
+        rows = lookup.place_name_rows(s)
+        _index, names = placenames.name_index(s)
+        current = dict(s.execute(text("SELECT name_id, name FROM place_names")).all())
+    former = rows.index[rows["name"] == "朝晖路"]
+    assert len(former) == 1 and former[0] > rows.index[rows["id"] == created.name_id].min()
+    assert names.loc[created.name_id, "name"] == "朝阳路"
+    assert names["name"].to_dict() == current
+
+
 def test_stale_version_is_refused_and_writes_nothing(pn_db):
     created = _create(pn_db, "启明路")
     with session(pn_db) as s:
