@@ -213,10 +213,9 @@ def _reply(
     keys = None if filtered is None else privacy.selected_keys(filtered)
     responses = request.app.state.engines.responses
     key = (snap.identity, "tile", tl.id, audience, version, tuple(sorted(filters.items())), z, x, y)
-    if compressed.accepts_gzip(request):  # kept compressed too (``api.compressed``)
-        packed = responses.peek(compressed.gzip_key(key))
-        if packed is not None:
-            return Response(packed, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
+    packed = compressed.kept(request, responses, key, media_type=MVT, headers=headers)
+    if packed is not None:
+        return packed
     if s is None:
         body = responses.peek(key)
         if body is None:
