@@ -21,7 +21,6 @@ Off with ``MINQING_WARM_CACHES=false`` (then the first request builds, as before
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING
 from api.routes import tiles
 from api.routes.maps import first_view_tiles, warm_pages
 from api.routes.planning import warm_first_view
+from geo import screens
 from layers import versions
 from layers.db import database_url, session
 from maps import sources
@@ -142,8 +142,8 @@ class Warmer:
         asked = 0
         for page_tiles in first_view_tiles(s):
             lower = 1 if page_tiles.size == 512 else 0
-            for z in first_view_zooms(bounds):
-                for x, y in tiles_around(bounds, z - lower):
+            for z in screens.fit_zooms(bounds, VIEWPORTS):
+                for x, y in screens.tiles_in_view(bounds, z - lower, VIEWPORTS):
                     for role in page_tiles.roles:
                         if self._stop.is_set():
                             return asked
@@ -154,41 +154,6 @@ class Warmer:
 
 VIEWPORTS = ((390, 844), (1280, 800), (1920, 1080))
 """Screens (CSS pixels) whose first view of the district is warmed: a phone, a laptop, a desktop."""
-
-
-def _world(lon: float, lat: float) -> tuple[float, float]:
-    """Web Mercator world coordinates in [0, 1) (x east, y south)."""
-    s = math.sin(math.radians(max(min(lat, 85.0511), -85.0511)))
-    return (lon + 180.0) / 360.0, 0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)
-
-
-def first_view_zooms(bounds: list[list[float]]) -> list[int]:
-    """The zooms at which the district ``[[south, west], [north, east]]`` fits each of ``VIEWPORTS``, and
-    one below each (a page's panels take part of the screen)."""
-    (south, west), (north, east) = bounds
-    x0, y0 = _world(west, north)
-    x1, y1 = _world(east, south)
-    width, height = max(x1 - x0, 1e-12), max(y1 - y0, 1e-12)
-    zooms: set[int] = set()
-    for w, h in VIEWPORTS:
-        z = math.floor(math.log2(min(w / (256 * width), h / (256 * height))))
-        zooms |= {z - 1, z}
-    return sorted(z for z in zooms if 0 <= z <= 20)
-
-
-def tiles_around(bounds: list[list[float]], z: int) -> list[tuple[int, int]]:
-    """The tiles ``(x, y)`` of zoom ``z`` that a screen of any of ``VIEWPORTS`` centred on the district
-    ``[[south, west], [north, east]]`` shows, and those over the district with one tile around it."""
-    (south, west), (north, east) = bounds
-    n = 2**z
-    x0, y0 = _world(west, north)
-    x1, y1 = _world(east, south)
-    cx, cy = (x0 + x1) / 2 * n * 256, (y0 + y1) / 2 * n * 256  # the centre, in pixels at zoom z
-    half_w = max(max(w for w, _h in VIEWPORTS) / 2, (x1 - x0) / 2 * n * 256 + 256)
-    half_h = max(max(h for _w, h in VIEWPORTS) / 2, (y1 - y0) / 2 * n * 256 + 256)
-    xs = range(max(int((cx - half_w) // 256), 0), min(int((cx + half_w) // 256), n - 1) + 1)
-    ys = range(max(int((cy - half_h) // 256), 0), min(int((cy + half_h) // 256), n - 1) + 1)
-    return [(x, y) for x in xs for y in ys]
 
 
 def _lower_priority() -> None:
