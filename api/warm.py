@@ -81,6 +81,14 @@ class Warmer:
         with self._done:
             return self._done.wait_for(lambda: self.rounds >= rounds, timeout=timeout)
 
+    def caught_up(self, timeout: float) -> bool:
+        """Wait until the caches are built on the data as they are now (True), or ``timeout`` seconds
+        passed (False)."""
+        with session(self.url, actor=ACTOR) as s:
+            now = versions.read(s)
+        with self._done:
+            return self._done.wait_for(lambda: self.warmed == now, timeout=timeout)
+
     def _loop(self) -> None:
         _lower_priority()
         watch = versions.watch(self.url)

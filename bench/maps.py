@@ -96,17 +96,11 @@ def _serve(warm: bool):
 
 def _settled(app, timeout: float = 900) -> float:
     """Seconds until the warmer has built on the data as they are now (0 without a warmer)."""
-    from layers import versions
-    from layers.db import session
-
     warmer = app.state.warmer
     if warmer is None:
         return 0.0
     t0 = time.perf_counter()
-    with session() as s:
-        now = versions.read(s)
-    while warmer.warmed != now and time.perf_counter() - t0 < timeout:
-        time.sleep(0.05)
+    warmer.caught_up(timeout)
     return time.perf_counter() - t0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections import Counter
 
 import pytest
@@ -19,7 +18,6 @@ from api_fixture import PASSWORD, asgi_client, drain, fresh_database, load_fixtu
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from layers import versions
 from layers.db import session
 
 SETTLE_S = 90.0
@@ -76,16 +74,11 @@ def warm_app(warm_db, built):
         yield app, client
 
 
-def _settled(app, url: str) -> None:
+def _settled(app) -> None:
     """Wait until the warmer has built on the data as they are now."""
-    with session(url) as s:
-        now = versions.read(s)
-    deadline = time.monotonic() + SETTLE_S
-    while app.state.warmer.warmed != now:
-        assert time.monotonic() < deadline, (
-            f"the warmer did not catch up ({app.state.warmer.failures} failures)"
-        )
-        time.sleep(0.1)
+    assert app.state.warmer.caught_up(SETTLE_S), (
+        f"the warmer did not catch up ({app.state.warmer.failures} failures)"
+    )
 
 
 def _login(client, username: str) -> dict[str, str]:
@@ -142,7 +135,7 @@ def _page_data(html: str) -> str:
 
 def test_pages_and_first_view_are_built_before_the_first_visitor(warm_app, warm_db, built):
     app, client = warm_app
-    _settled(app, warm_db)
+    _settled(app)
     assert app.state.warmer.rounds >= 1 and app.state.warmer.failures == 0
     before = Counter(built)
     assert before["build_public_map"] == before["build_planner_map"] == before["build_placenames_map"] == 1
@@ -163,11 +156,11 @@ def test_pages_and_first_view_are_built_before_the_first_visitor(warm_app, warm_
 
 def test_a_report_rebuilds_nothing_an_edit_rebuilds_the_pages_once(warm_app, warm_db, built):
     app, client = warm_app
-    _settled(app, warm_db)
+    _settled(app)
     before = Counter(built)
     body = {"category": "facility_damage", "description": "路灯不亮", "lon": 113.23, "lat": 22.62}
     assert client.post("/events", json=body, headers=_login(client, "gridworker")).status_code == 201
-    _settled(app, warm_db)
+    _settled(app)
     assert client.get("/").status_code == 200
     assert built == before, f"a 民情 report rebuilt {built - before}"
 
@@ -180,7 +173,7 @@ def test_a_report_rebuilds_nothing_an_edit_rebuilds_the_pages_once(warm_app, war
         s.execute(
             text("UPDATE facilities SET name = :n WHERE facility_id = :f"), {"n": name + "（新址）", "f": fid}
         )
-    _settled(app, warm_db)
+    _settled(app)
     after_edit = Counter(built)
     assert after_edit["build_public_map"] == before["build_public_map"] + 1  # by the warmer, once
     page = client.get("/")
@@ -198,13 +191,13 @@ def test_a_report_rebuilds_nothing_an_edit_rebuilds_the_pages_once(warm_app, war
 def test_a_new_run_is_warmed_for_the_planner(warm_app, warm_db, built):
     app, client = warm_app
     planner = _login(client, "planner")
-    _settled(app, warm_db)
+    _settled(app)
     pages = Counter(built)
     r = client.post("/coverage/runs", json={"full": True}, headers=planner)
     assert r.status_code == 202, r.text
     drain(warm_db)
     assert client.get(r.headers["location"], headers=planner).json()["status"] == "done"
-    _settled(app, warm_db)
+    _settled(app)
     before = Counter(built)
     # the pages showing the run were built again for it, the place-name page (no run on it) was not
     assert before["build_planner_map"] == pages["build_planner_map"] + 1
@@ -238,7 +231,7 @@ def _screen_tiles(bounds, width: int, height: int) -> list[tuple[int, int, int]]
 
 def test_first_view_tiles_are_built_before_the_first_visitor(warm_app, warm_db, built):
     app, client = warm_app
-    _settled(app, warm_db)
+    _settled(app)
     before = Counter(built)
     planner, officer = _login(client, "planner"), _login(client, "officer")
     page = json.loads(_page_data(client.get("/planner", headers=planner).text))
